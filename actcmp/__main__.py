@@ -1,0 +1,6 @@
+"""``python -m actcmp``."""
+
+from actcmp.cli import main
+
+if __name__ == "__main__":
+    main()

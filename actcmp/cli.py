@@ -1,0 +1,310 @@
+"""The ``actcmp`` command line: thin Typer commands over the library.
+
+Every command parses its options, calls one library function and says where the output
+went. A user's mistake (:class:`~actcmp.errors.ActcmpError`) becomes one line on stderr
+and exit code 2. Heavy libraries (torch, pandas, matplotlib) are imported inside the
+commands, so ``actcmp --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from actcmp.errors import ActcmpError, ConfigError
+
+app = typer.Typer(
+    name="actcmp",
+    help="Compare activation functions inside autoencoders: sweep grids, record loss curves and "
+    "dead/saturated units per layer, write tables and figures.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+EXIT_USAGE = 2
+
+
+def fail(message: str) -> None:
+    """Print one line to stderr and exit with the usage error code."""
+    typer.echo(f"actcmp: error: {message}", err=True)
+    raise typer.Exit(EXIT_USAGE)
+
+
+def guarded(fn: F) -> F:
+    """Turn library errors into one line + exit 2; Ctrl-C into exit 130 without a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ActcmpError as exc:
+            fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        except KeyboardInterrupt:
+            typer.echo("actcmp: interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _experiments_dirs() -> list[Path]:
+    here = Path(__file__).resolve().parent
+    return [here / "experiments", here.parent / "experiments"]
+
+
+def resolve_config_path(config: str) -> Path:
+    """A path, or the name of a bundled sweep (``default``, ``smoke``, ``claims/...``)."""
+    path = Path(config)
+    if path.exists() or path.suffix == ".toml":
+        return path  # a missing file is reported by load_sweep
+    for folder in _experiments_dirs():
+        candidate = folder / f"{config}.toml"
+        if candidate.exists():
+            return candidate
+    names = sorted({p.stem for d in _experiments_dirs() if d.exists() for p in d.glob("*.toml")})
+    raise ConfigError(f"no sweep file '{config}' (bundled sweeps: {', '.join(names) or 'none'})")
+
+
+def _parse_assignments(items: list[str], option: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"{option} {item!r}: expected KEY=VALUE")
+        key, value = item.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _seed_list(text: str) -> list[int]:
+    from actcmp.config import split_list
+
+    try:
+        if "," not in text:
+            count = int(text)
+            if count < 1:
+                raise ConfigError(f"--seeds {text}: need at least one seed")
+            return list(range(count))
+        return [int(s) for s in split_list(text)]
+    except ValueError:
+        raise ConfigError(f"--seeds {text!r}: give a count (3) or a list of seeds (0,1,2)") from None
+
+
+@app.command()
+@guarded
+def run(
+    config: Annotated[str | None, typer.Argument(help="sweep TOML file or bundled sweep name (default, smoke)")] = None,
+    activations: Annotated[str | None, typer.Option(help="comma-separated activations, e.g. relu,gelu")] = None,
+    datasets: Annotated[str | None, typer.Option(help="comma-separated datasets, e.g. digits,mnist1d")] = None,
+    depths: Annotated[str | None, typer.Option(help="comma-separated depths, e.g. 1,2,4,8")] = None,
+    seeds: Annotated[str | None, typer.Option(help="number of seeds (3 = 0,1,2) or a list 0,5,7")] = None,
+    epochs: Annotated[int | None, typer.Option(help="training epochs for every run")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="fix a field: KEY=VALUE (repeatable)")] = None,
+    grid: Annotated[list[str] | None, typer.Option("--grid", help="vary a field: KEY=V1,V2 (repeatable)")] = None,
+    out: Annotated[Path | None, typer.Option(help="results directory [default: results/<sweep name>/]")] = None,
+    name: Annotated[str | None, typer.Option(help="sweep name (for a sweep given on the command line)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the grid size and plan, train nothing")] = False,
+    fresh: Annotated[bool, typer.Option("--fresh", help="redo runs that are already stored")] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="worker processes")] = 1,
+    engine: Annotated[str, typer.Option(help="auto | plain")] = "auto",
+    device: Annotated[str, typer.Option(help="cpu | cuda | auto")] = "cpu",
+    data_dir: Annotated[
+        Path | None, typer.Option(help="where IDX files live [env ACTCMP_DATA_DIR]", envvar="ACTCMP_DATA_DIR")
+    ] = None,
+    report: Annotated[bool, typer.Option("--report", help="write the report when the sweep finishes")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
+) -> None:
+    """Train a sweep of autoencoders and store the results (resumes what is stored).
+
+    Example: actcmp run experiments/default.toml --depths 1,2 --seeds 2 --out results/quick
+    """
+    from actcmp.config import SweepConfig, apply_overrides, load_sweep, parse_value, split_list
+
+    if config is not None:
+        sweep = load_sweep(resolve_config_path(config))
+    else:
+        sweep = SweepConfig(name=name or "cli")
+    grid_over: dict[str, list[Any]] = {}
+    for option, key, text in (("--activations", "activation", activations), ("--datasets", "dataset", datasets)):
+        if text is not None:
+            values = split_list(text)
+            if not values:
+                raise ConfigError(f"{option}: empty list")
+            grid_over[key] = values
+    if depths is not None:
+        grid_over["depth"] = [parse_value(v) for v in split_list(depths)]
+        if not grid_over["depth"]:
+            raise ConfigError("--depths: empty list")
+    if seeds is not None:
+        grid_over["seed"] = _seed_list(seeds)
+    for key, value in _parse_assignments(grid or [], "--grid").items():
+        grid_over[key] = [parse_value(v) for v in split_list(value)]
+    fixed_over: dict[str, Any] = {k: parse_value(v) for k, v in _parse_assignments(set_ or [], "--set").items()}
+    if epochs is not None:
+        fixed_over["epochs"] = epochs
+    sweep = apply_overrides(sweep, grid=grid_over, fixed=fixed_over, name=name)
+
+    if dry_run:
+        from actcmp.sweep import describe_plan
+
+        plan = describe_plan(sweep, data_dir)
+        typer.echo(f"sweep '{plan['name']}': {plan['runs']} runs")
+        for key, values in plan["varied"].items():
+            typer.echo(f"  {key} ({len(values)}): {', '.join(str(v) for v in values)}")
+        for key, value in plan["fixed"].items():
+            typer.echo(f"  {key} = {value}")
+        for dataset, count in plan["per_dataset"].items():
+            typer.echo(f"  {dataset}: {count} runs")
+        typer.echo(f"results -> {out or Path('results') / sweep.name}")
+        return
+
+    from actcmp.progress import make_progress
+    from actcmp.sweep import run_sweep
+
+    summary = run_sweep(
+        sweep, out, fresh=fresh, jobs=jobs, engine=engine, device=device, data_dir=data_dir,
+        progress=make_progress(quiet),
+    )
+    if summary.interrupted:
+        raise typer.Exit(130)
+    if report and summary.ran + summary.skipped > 0:
+        from actcmp.report import make_report
+
+        make_report(summary.out_dir)
+        if not quiet:
+            typer.echo(f"report: {summary.out_dir / 'report.html'}", err=True)
+    if not quiet:
+        typer.echo(f"results: {summary.out_dir}  (tables and figures: actcmp report {summary.out_dir})", err=True)
+    if summary.failed:
+        for line in summary.failures[:10]:
+            typer.echo(f"failed: {line}", err=True)
+        raise typer.Exit(1)
+
+
+@app.command("report")
+@guarded
+def report_cmd(
+    directory: Annotated[Path, typer.Argument(help="results directory")],
+    formats: Annotated[str, typer.Option(help="figure formats, comma-separated (png, pdf, svg)")] = "png,pdf",
+) -> None:
+    """Write tables, figures, report.md and report.html from stored results (no training).
+
+    Example: actcmp report results/default --formats png,pdf,svg
+    """
+    from actcmp.config import split_list
+    from actcmp.report import make_report
+
+    wanted = tuple(split_list(formats))
+    bad = [f for f in wanted if f not in ("png", "pdf", "svg")]
+    if bad or not wanted:
+        raise ConfigError(f"--formats: unknown format {bad[0] if bad else '(empty)'!r} (choose from png, pdf, svg)")
+    paths = make_report(directory, formats=wanted)
+    typer.echo(f"wrote {len(paths)} files; open {Path(directory) / 'report.html'}")
+
+
+@app.command()
+@guarded
+def status(directory: Annotated[Path, typer.Argument(help="results directory")]) -> None:
+    """Show done / pending / diverged / failed runs per cell; exit 1 if any are missing.
+
+    Example: actcmp status results/default
+    """
+    from actcmp.status import cell_status, format_status
+
+    table = cell_status(directory)
+    typer.echo(format_status(table))
+    if table.pending or table.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@guarded
+def activations(
+    plot: Annotated[str | None, typer.Option(help="draw f(x) and f'(x) of these, e.g. relu,tanh")] = None,
+    out: Annotated[Path, typer.Option(help="figure file for --plot (.png, .pdf or .svg)")] = Path("activations.png"),
+) -> None:
+    """List the activation registry with formulas and derivatives, or plot some.
+
+    Example: actcmp activations --plot relu,leaky_relu,sigmoid,tanh --out act.png
+    """
+    from actcmp.activations import ALIASES, list_activations
+
+    if plot is None:
+        rows = [("name", "family", "init", "parameters", "f(x)", "f'(x)")]
+        for info in list_activations():
+            params = ", ".join(f"{k}={v}" for k, v in info.defaults.items()) or "-"
+            family = info.family + (" (output only)" if info.output_only else "")
+            rows.append((info.name, family, info.init, params, info.formula, info.derivative_formula))
+        typer.echo(_format_rows(rows))
+        typer.echo("aliases: " + ", ".join(f"{a} = {t}" for a, t in sorted(ALIASES.items())))
+        typer.echo("your own: package.module:callable (an nn.Module class or an elementwise function)")
+        return
+    from actcmp.activations import parse_activation
+    from actcmp.config import split_list
+    from actcmp.report.plots import plot_activation_functions
+
+    names = [parse_activation(n).canonical for n in split_list(plot)]
+    if out.suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise ConfigError(f"--out {out}: use a .png, .pdf or .svg file name")
+    figure = plot_activation_functions(names)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=150)
+    typer.echo(f"wrote {out}")
+
+
+@app.command("datasets")
+@guarded
+def datasets_cmd() -> None:
+    """List the datasets (all offline) with size, default output activation and loss.
+
+    Example: actcmp datasets
+    """
+    from actcmp.datasets import list_datasets
+
+    rows = [("name", "features", "output", "loss", "labels", "anomalies", "source", "description")]
+    for info in list_datasets():
+        rows.append((
+            info.name, str(info.n_features or "?"), info.output_activation, info.loss,
+            "yes" if info.has_labels else "no", "yes" if info.has_anomalies else "no", info.source, info.description,
+        ))
+    typer.echo(_format_rows(rows))
+    typer.echo("your own: csv:PATH, parquet:PATH (optionally #label=COLUMN), npy:PATH")
+
+
+@app.command()
+@guarded
+def export(
+    directory: Annotated[Path, typer.Argument(help="results directory")],
+    format_: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
+    out: Annotated[Path | None, typer.Option(help="output directory [default: DIR/export/]")] = None,
+) -> None:
+    """Export stored results (runs, epochs, layers, planned) as Parquet or CSV files.
+
+    Example: actcmp export results/default --format csv
+    """
+    from actcmp.export import export_results
+
+    paths = export_results(directory, format_, out)
+    typer.echo(f"wrote {', '.join(str(p) for p in paths)}")
+
+
+def _format_rows(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except ActcmpError as exc:  # pragma: no cover - guarded() handles commands
+        typer.echo(f"actcmp: error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)

@@ -1,0 +1,281 @@
+"""Typed, validated configuration: one run (:class:`RunConfig`) and a sweep of them.
+
+A sweep file (TOML) has sweep-level keys (``name``, ``description``), fixed run fields at
+the top level, and a ``[grid]`` table whose lists may be any run field::
+
+    name = "default"
+    epochs = 20
+    [grid]
+    activation = ["relu", "tanh"]
+    dataset = ["digits"]
+    depth = [1, 2, 4]
+    seed = [0, 1, 2]
+
+:func:`expand_grid` is pure: the cartesian product in the order the grid keys are given,
+with later keys varying fastest. A run's identity is :func:`run_id`, a hash of its fully
+resolved configuration (``auto`` fields replaced by what they resolve to).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from actcmp.errors import ActcmpError, ConfigError, did_you_mean
+
+#: Bumped whenever training or metric semantics change, so that old stored runs are not
+#: silently reused as if they were produced by the new code.
+RESULTS_VERSION = 1
+
+SWEEP_KEYS = ("name", "description", "grid")
+
+
+class RunConfig(BaseModel):
+    """Everything that determines the numbers of one training run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    activation: str = Field("relu", description="hidden-layer activation, e.g. relu or leaky_relu(negative_slope=0.2)")
+    dataset: str = Field("digits", description="dataset name, or csv:PATH / parquet:PATH / npy:PATH")
+    depth: int = Field(2, ge=1, le=64, description="hidden layers in the encoder (the decoder mirrors it)")
+    width: int = Field(64, ge=1, le=65536, description="units in the first encoder layer")
+    bottleneck: int = Field(8, ge=1, description="units in the code layer")
+    output_activation: str = Field("auto", description="identity, sigmoid, tanh, softmax, or auto (dataset default)")
+    loss: Literal["auto", "mse", "bce", "ce"] = Field("auto", description="reconstruction loss; auto = dataset default")
+    init: Literal["auto", "kaiming", "xavier", "lecun", "torch-default"] = Field(
+        "auto", description="weight init rule; auto = He for ReLU family, Xavier for tanh/sigmoid, LeCun for SELU")
+    optimizer: Literal["adam", "adamw", "sgd"] = Field("adam", description="optimizer")
+    lr: float = Field(1e-3, gt=0, le=100, description="learning rate")
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
+    weight_decay: float = Field(0.0, ge=0, description="weight decay (decoupled for adamw)")
+    batch_size: int = Field(64, ge=1, description="minibatch size")
+    epochs: int = Field(20, ge=0, le=100000, description="training epochs (0 = measure at init only)")
+    seed: int = Field(0, ge=0, description="seed for the split, batch order and initial weights")
+    val_fraction: float = Field(0.15, gt=0, lt=0.5, description="share of samples for validation")
+    test_fraction: float = Field(0.15, gt=0, lt=0.5, description="share of samples for test")
+    probe_size: int = Field(512, ge=8, description="training samples in the fixed probe set for layer metrics")
+    saturation_threshold: float = Field(
+        0.05, gt=0, lt=1, description="|f'(z)| below this share of the activation's peak derivative counts as saturated")
+    saturation_share: float = Field(
+        0.95, gt=0, le=1, description="a unit is saturated when this share of probe inputs is below the threshold")
+    threshold_fraction: float = Field(
+        0.5, gt=0, lt=10, description="loss threshold for epochs-to-threshold, as a fraction of the mean-predictor loss")
+
+    @field_validator("activation")
+    @classmethod
+    def _canonical_activation(cls, value: str) -> str:
+        from actcmp.activations import canonical_name
+
+        return canonical_name(value)
+
+    @field_validator("output_activation")
+    @classmethod
+    def _canonical_output(cls, value: str) -> str:
+        from actcmp.activations import OUTPUT_ACTIVATIONS, canonical_name
+
+        if value == "auto":
+            return value
+        name = canonical_name(value, hidden=False)
+        if name not in OUTPUT_ACTIVATIONS:
+            raise ValueError(f"output activation must be one of auto, {', '.join(OUTPUT_ACTIVATIONS)}; got '{value}'")
+        return name
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, value: str) -> str:
+        from actcmp.datasets import canonical_dataset
+
+        return canonical_dataset(value)
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> RunConfig:
+        if self.bottleneck > self.width:
+            raise ValueError(f"bottleneck ({self.bottleneck}) is wider than width ({self.width})")
+        if self.val_fraction + self.test_fraction >= 0.9:
+            raise ValueError("val_fraction + test_fraction must leave at least 10% for training")
+        out = self.output_activation
+        if self.loss == "bce" and out not in ("auto", "sigmoid", "softmax"):
+            raise ValueError(f"loss 'bce' needs outputs in (0, 1): use output_activation sigmoid, not '{out}'")
+        if self.loss == "ce" and out not in ("auto", "softmax"):
+            raise ValueError(f"loss 'ce' (cross-entropy between distributions) needs output_activation softmax, not '{out}'")
+        return self
+
+
+RUN_FIELDS: tuple[str, ...] = tuple(RunConfig.model_fields)
+
+
+class SweepConfig(BaseModel):
+    """A named grid of runs: fixed fields plus a grid of lists."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("sweep", pattern=r"^[A-Za-z0-9_.\-]+$", description="sweep name; default results dir is results/<name>/")
+    description: str = ""
+    fixed: dict[str, Any] = Field(default_factory=dict)
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+
+    def runs(self) -> list[RunConfig]:
+        """Expanded and validated run configs (see :func:`expand_grid`)."""
+        return expand_grid(self.fixed, self.grid)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "fixed": self.fixed, "grid": self.grid}
+
+
+def _check_keys(keys: list[str], where: str) -> None:
+    for key in keys:
+        if key not in RUN_FIELDS:
+            raise ConfigError(f"{where}: unknown key '{key}'{did_you_mean(key, RUN_FIELDS + SWEEP_KEYS)}")
+
+
+def _describe_validation(exc: ValidationError, where: str) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
+    value = err.get("input")
+    shown = f" (got {value!r})" if loc and not isinstance(value, dict) else ""
+    return f"{where}: {loc + ': ' if loc else ''}{msg}{shown}"
+
+
+def make_run(values: dict[str, Any], where: str = "config") -> RunConfig:
+    """Validate one run's fields; errors become one-line :class:`ConfigError`."""
+    _check_keys(list(values), where)
+    try:
+        return RunConfig(**values)
+    except ValidationError as exc:
+        raise ConfigError(_describe_validation(exc, where)) from None
+    except ActcmpError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def expand_grid(fixed: dict[str, Any], grid: dict[str, list[Any]]) -> list[RunConfig]:
+    """Cartesian product of ``grid`` over ``fixed`` (grid wins), validated, de-duplicated.
+
+    Keys vary in the order given, the last fastest. Duplicates (e.g. two spellings of the
+    same activation) collapse to one run, keeping the first.
+    """
+    _check_keys(list(fixed), "config")
+    _check_keys(list(grid), "grid")
+    for key, values in grid.items():
+        if not isinstance(values, list):
+            raise ConfigError(f"grid.{key}: must be a list, got {values!r}")
+        if not values:
+            raise ConfigError(f"grid.{key}: empty list, the grid would have no runs")
+    keys = list(grid)
+    runs: list[RunConfig] = []
+    seen: set[str] = set()
+    for combo in itertools.product(*(grid[k] for k in keys)):
+        values = {**fixed, **dict(zip(keys, combo, strict=True))}
+        where = "grid point " + ", ".join(f"{k}={v}" for k, v in zip(keys, combo, strict=True)) if keys else "config"
+        run = make_run(values, where)
+        key = json.dumps(run.model_dump(), sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            runs.append(run)
+    return runs
+
+
+def parse_value(text: str) -> Any:
+    """Parse a CLI value the way TOML would (int, float, bool, else string)."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text.strip()
+
+
+def split_list(text: str) -> list[str]:
+    """Split ``a,b(x=1,y=2),c`` on commas that are not inside parentheses."""
+    items, depth, current = [], 0, ""
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            items.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    if current.strip():
+        items.append(current.strip())
+    return [i for i in items if i]
+
+
+def load_sweep(path: str | Path) -> SweepConfig:
+    """Read a sweep TOML file; any problem becomes a one-line :class:`ConfigError`."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"{p}: config file not found")
+    if p.is_dir():
+        raise ConfigError(f"{p}: is a directory, expected a .toml sweep file")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not a UTF-8 text file") from None
+    return sweep_from_dict(data, where=str(p), default_name=p.stem)
+
+
+def sweep_from_dict(data: dict[str, Any], where: str = "config", default_name: str = "sweep") -> SweepConfig:
+    """Build a :class:`SweepConfig` from a TOML-shaped dict (top-level fixed fields + grid)."""
+    data = dict(data)
+    grid = data.pop("grid", {})
+    if not isinstance(grid, dict):
+        raise ConfigError(f"{where}: 'grid' must be a table of lists")
+    grid = {k: (v if isinstance(v, list) else [v]) for k, v in grid.items()}
+    name = data.pop("name", default_name)
+    description = data.pop("description", "")
+    for key in data:
+        if key not in RUN_FIELDS:
+            raise ConfigError(f"{where}: unknown key '{key}'{did_you_mean(key, RUN_FIELDS + SWEEP_KEYS)}")
+    try:
+        sweep = SweepConfig(name=name, description=description, fixed=data, grid=grid)
+    except ValidationError as exc:
+        raise ConfigError(_describe_validation(exc, where)) from None
+    _check_keys(list(grid), f"{where}: grid")
+    return sweep
+
+
+def apply_overrides(
+    sweep: SweepConfig,
+    *,
+    grid: dict[str, list[Any]] | None = None,
+    fixed: dict[str, Any] | None = None,
+    name: str | None = None,
+) -> SweepConfig:
+    """Return a copy with CLI overrides: grid lists replace grid entries, fixed values
+    replace both the fixed value and any grid list for that key."""
+    new_grid = dict(sweep.grid)
+    new_fixed = dict(sweep.fixed)
+    for key, values in (grid or {}).items():
+        _check_keys([key], "--grid")
+        new_grid[key] = values
+        new_fixed.pop(key, None)
+    for key, value in (fixed or {}).items():
+        _check_keys([key], "--set")
+        new_fixed[key] = value
+        new_grid.pop(key, None)
+    return SweepConfig(name=name or sweep.name, description=sweep.description, fixed=new_fixed, grid=new_grid)
+
+
+def config_hash(payload: dict[str, Any]) -> str:
+    """Stable hex digest of a JSON-able dict (sorted keys, no whitespace)."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def run_id(resolved: dict[str, Any]) -> str:
+    """A run's identity: 16 hex digits of the hash of its resolved config."""
+    return config_hash({"results_version": RESULTS_VERSION, **resolved})[:16]

@@ -1,0 +1,312 @@
+"""Training: the plain per-run reference trainer and what it records.
+
+Pure core: takes a resolved config and a :class:`~actcmp.datasets.Dataset`, returns a
+:class:`RunResult` of plain records. It opens no files and prints nothing. Any faster
+engine must reproduce these numbers on the same seeds (see ``tests/test_engine.py``).
+
+Measurement points are epoch 0 (initialisation) and the end of every epoch. At each one:
+
+* ``train_loss`` / ``val_loss``: full-pass losses in eval mode (no dropout exists, so this
+  equals the model's loss on those sets, not the running minibatch mean);
+* per hidden layer on a fixed probe set (the first ``probe_size`` training samples):
+  dead / saturated / zero-output fractions, pre-activation mean and std, units that died
+  or came back since the previous point;
+* per linear layer: gradient norm of weight and bias of the probe-set loss.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from actcmp.activations import ActivationSpec, parse_activation
+from actcmp.config import RunConfig, run_id
+from actcmp.metrics import (
+    anomaly_auroc,
+    dead_mask,
+    epochs_to_threshold,
+    grad_norm,
+    linear_probe_accuracy,
+    peak_derivative,
+    saturated_mask,
+    transitions,
+    zero_fraction,
+)
+from actcmp.model import Autoencoder, derive_seed, init_tensors, resolve_init
+
+STATUSES = ("done", "diverged", "failed")
+
+
+@dataclass
+class RunResult:
+    """Everything one run produced, as plain records (what the store writes)."""
+
+    run_id: str
+    config: dict[str, Any]
+    status: str
+    final: dict[str, float | None]
+    epochs: list[tuple[int, str, float]] = field(default_factory=list)
+    layers: list[tuple[int, int, str, float]] = field(default_factory=list)
+    wall_time_s: float = 0.0
+    error: str | None = None
+    env: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def resolve(cfg: RunConfig, output_activation: str, loss: str, fingerprint: str | None = None) -> dict[str, Any]:
+    """The fully resolved config of a run: ``auto`` replaced by what it stands for.
+
+    ``output_activation`` / ``loss`` are the dataset's defaults. ``fingerprint`` (for user
+    data files) ties the run to the file's content.
+    """
+    resolved = cfg.model_dump()
+    if resolved["output_activation"] == "auto":
+        resolved["output_activation"] = output_activation
+    if resolved["loss"] == "auto":
+        resolved["loss"] = loss
+    resolved["init"] = resolve_init(cfg.init, parse_activation(cfg.activation))
+    if fingerprint is not None:
+        resolved["data_fingerprint"] = fingerprint
+    out = resolved["output_activation"]
+    if resolved["loss"] == "bce" and out not in ("sigmoid", "softmax"):
+        resolved["loss"] = "mse"  # dataset default does not fit the chosen output: fall back
+    if resolved["loss"] == "ce" and out != "softmax":
+        resolved["loss"] = "mse"
+    resolved["run_id"] = run_id(resolved)
+    return resolved
+
+
+def per_sample_loss(out: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """Reconstruction loss per sample ``[n]`` for ``out, target [n, d]``."""
+    if kind == "mse":
+        return ((out - target) ** 2).mean(dim=1)
+    if kind == "bce":
+        p = out.clamp(1e-7, 1 - 1e-7)
+        return -(target * torch.log(p) + (1 - target) * torch.log1p(-p)).mean(dim=1)
+    if kind == "ce":
+        return -(target * torch.log(out.clamp_min(1e-12))).sum(dim=1)
+    raise ValueError(f"unknown loss {kind!r}")
+
+
+def batch_loss(out: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """Mean reconstruction loss (scalar) over a batch."""
+    return per_sample_loss(out, target, kind).mean()
+
+
+def make_optimizer(params: list[torch.nn.Parameter], cfg: dict[str, Any]) -> torch.optim.Optimizer:
+    name = cfg["optimizer"]
+    if name == "adam":
+        return torch.optim.Adam(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"])
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def batch_order(n: int, batch_size: int, seed: int, epoch: int) -> list[torch.Tensor]:
+    """Index batches for one epoch; identical for every activation sharing the seed."""
+    gen = torch.Generator().manual_seed(derive_seed(seed, f"batches:{epoch}"))
+    perm = torch.randperm(n, generator=gen)
+    return list(perm.split(batch_size))
+
+
+def environment(device: str = "cpu") -> dict[str, Any]:
+    """Where a run was computed (stored beside it; not part of its identity)."""
+    import actcmp
+
+    return {
+        "actcmp": actcmp.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": device,
+        "threads": torch.get_num_threads(),
+    }
+
+
+class Probe:
+    """Layer measurements on the fixed probe set; remembers dead masks between calls."""
+
+    def __init__(self, cfg: dict[str, Any], spec: ActivationSpec) -> None:
+        self.cfg = cfg
+        self.spec = spec
+        self.peak = peak_derivative(spec.canonical)
+        self.previous: list[torch.Tensor] | None = None
+        self.dead_masks: list[torch.Tensor] = []
+
+    def measure(self, model: Autoencoder, x_probe: torch.Tensor, epoch: int) -> list[tuple[int, int, str, float]]:
+        cfg = self.cfg
+        model.zero_grad(set_to_none=True)
+        out, pre, post = model.forward_recording(x_probe)
+        loss = batch_loss(out, x_probe, cfg["loss"])
+        rows: list[tuple[int, int, str, float]] = []
+        if torch.isfinite(loss):
+            loss.backward()
+        for index, layer in enumerate(model.linears):
+            rows.append((epoch, index, "grad_norm_weight", grad_norm(layer.weight.grad)))
+            rows.append((epoch, index, "grad_norm_bias", grad_norm(layer.bias.grad)))
+        model.zero_grad(set_to_none=True)
+        masks: list[torch.Tensor] = []
+        with torch.no_grad():
+            for index, (z, h) in enumerate(zip(pre, post, strict=True)):
+                z = z.detach()
+                deriv = self.spec.derivative(z, model.acts[index])
+                dead = dead_mask(deriv)
+                sat = saturated_mask(deriv, self.peak, cfg["saturation_threshold"], cfg["saturation_share"])
+                units = z.shape[1]
+                prev = self.previous[index] if self.previous is not None else None
+                died, revived = transitions(prev, dead)
+                rows += [
+                    (epoch, index, "dead_fraction", float(dead.sum()) / units),
+                    (epoch, index, "saturated_fraction", float(sat.sum()) / units),
+                    (epoch, index, "zero_fraction", zero_fraction(h.detach())),
+                    (epoch, index, "preact_mean", float(z.mean())),
+                    (epoch, index, "preact_std", float(z.std()) if z.numel() > 1 else 0.0),
+                    (epoch, index, "died_fraction", died / units),
+                    (epoch, index, "revived_fraction", revived / units),
+                ]
+                masks.append(dead)
+        self.previous = masks
+        self.dead_masks = masks
+        return rows
+
+
+def _evaluate(model: Autoencoder, x: torch.Tensor, kind: str) -> float:
+    with torch.no_grad():
+        return float(batch_loss(model(x), x, kind))
+
+
+def _summaries(layers: list[tuple[int, int, str, float]], last_epoch: int) -> dict[str, float | None]:
+    """Mean over hidden layers of dead/saturated fractions at init and at the end."""
+    out: dict[str, float | None] = {}
+    for metric in ("dead_fraction", "saturated_fraction"):
+        for label, epoch in (("init", 0), ("final", last_epoch)):
+            values = [v for e, _, m, v in layers if e == epoch and m == metric]
+            out[f"{metric}_{label}"] = float(np.mean(values)) if values else None
+    return out
+
+
+def train_run(cfg: dict[str, Any], data: Any, device: str = "cpu") -> RunResult:
+    """Train one autoencoder from a resolved config on ``data`` (a Dataset). Plain loop.
+
+    Non-finite loss is an outcome (``status="diverged"`` with its epoch), not an error.
+    """
+    started = time.perf_counter()
+    dev = torch.device(device)
+    spec = parse_activation(cfg["activation"])
+    out_spec = parse_activation(cfg["output_activation"], hidden=False)
+    x_train = data.x_train.to(dev)
+    x_val = data.x_val.to(dev)
+    x_test = data.x_test.to(dev)
+    model = Autoencoder(x_train.shape[1], cfg["depth"], cfg["width"], cfg["bottleneck"], spec, out_spec)
+    model.load_init(init_tensors(model.dims, cfg["init"], spec, cfg["seed"]))
+    model.to(dev)
+    optimizer = make_optimizer(list(model.parameters()), cfg)
+    x_probe = x_train[: cfg["probe_size"]]
+    probe = Probe(cfg, spec)
+    kind = cfg["loss"]
+
+    epochs: list[tuple[int, str, float]] = []
+    layers: list[tuple[int, int, str, float]] = []
+    diverged_epoch: int | None = None
+
+    def record(epoch: int) -> bool:
+        train_loss, val_loss = _evaluate(model, x_train, kind), _evaluate(model, x_val, kind)
+        epochs.append((epoch, "train_loss", train_loss))
+        epochs.append((epoch, "val_loss", val_loss))
+        layers.extend(probe.measure(model, x_probe, epoch))
+        return math.isfinite(train_loss) and math.isfinite(val_loss)
+
+    ok = record(0)
+    if not ok:
+        diverged_epoch = 0
+    last_epoch = 0
+    for epoch in range(1, cfg["epochs"] + 1):
+        if diverged_epoch is not None:
+            break
+        model.train()
+        for idx in batch_order(x_train.shape[0], cfg["batch_size"], cfg["seed"], epoch):
+            batch = x_train[idx.to(dev)]
+            optimizer.zero_grad(set_to_none=True)
+            loss = batch_loss(model(batch), batch, kind)
+            if not torch.isfinite(loss):
+                diverged_epoch = epoch
+                break
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        last_epoch = epoch
+        if not record(epoch) and diverged_epoch is None:
+            diverged_epoch = epoch
+
+    final = finish(model, data, cfg, epochs, layers, last_epoch, diverged_epoch, dev)
+    return RunResult(
+        run_id=cfg["run_id"],
+        config=cfg,
+        status="diverged" if diverged_epoch is not None else "done",
+        final=final,
+        epochs=epochs,
+        layers=layers,
+        wall_time_s=time.perf_counter() - started,
+        env=environment(str(dev)),
+    )
+
+
+def finish(
+    model: Autoencoder,
+    data: Any,
+    cfg: dict[str, Any],
+    epochs: list[tuple[int, str, float]],
+    layers: list[tuple[int, int, str, float]],
+    last_epoch: int,
+    diverged_epoch: int | None,
+    dev: torch.device,
+) -> dict[str, float | None]:
+    """Final metrics of a trained model: losses, speed, probe accuracy, anomaly AUROC."""
+    kind = cfg["loss"]
+    x_train, x_val, x_test = data.x_train.to(dev), data.x_val.to(dev), data.x_test.to(dev)
+    val_curve = [v for _, m, v in epochs if m == "val_loss"]
+    with torch.no_grad():
+        mean_row = x_train.mean(dim=0, keepdim=True).expand_as(x_val)
+        baseline = float(batch_loss(mean_row, x_val, kind))
+        test_errors = per_sample_loss(model(x_test), x_test, kind)
+        test_loss = float(test_errors.mean())
+    threshold = cfg["threshold_fraction"] * baseline
+    reached = epochs_to_threshold(val_curve, threshold)
+    final: dict[str, float | None] = {
+        "final_train_loss": _finite([v for _, m, v in epochs if m == "train_loss"][-1]),
+        "final_val_loss": _finite(val_curve[-1]),
+        "best_val_loss": _finite(min((v for v in val_curve if math.isfinite(v)), default=math.nan)),
+        "test_loss": _finite(test_loss),
+        "baseline_loss": baseline,
+        "loss_threshold": threshold,
+        "epochs_to_threshold": float(reached) if reached is not None else None,
+        "diverged": 1.0 if diverged_epoch is not None else 0.0,
+        "diverged_epoch": float(diverged_epoch) if diverged_epoch is not None else None,
+        "epochs_run": float(last_epoch),
+        "n_params": float(sum(p.numel() for p in model.parameters())),
+        "probe_accuracy": None,
+        "anomaly_auroc": None,
+    }
+    final.update(_summaries(layers, last_epoch))
+    if data.y_train is not None and data.y_test is not None and diverged_epoch is None:
+        with torch.no_grad():
+            codes_train = model.encode(x_train).cpu().numpy()
+            codes_test = model.encode(x_test).cpu().numpy()
+        final["probe_accuracy"] = linear_probe_accuracy(codes_train, data.y_train, codes_test, data.y_test)
+    if data.anomaly_test is not None and diverged_epoch is None:
+        final["anomaly_auroc"] = anomaly_auroc(test_errors.cpu().numpy(), np.asarray(data.anomaly_test, dtype=bool))
+    return final
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None

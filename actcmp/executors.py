@@ -1,0 +1,77 @@
+"""Where tasks run, behind the ``concurrent.futures.Executor`` interface.
+
+* ``SerialExecutor``: in this process, one task at a time (``--jobs 1``);
+* ``process_executor``: worker processes (``--jobs N``), each with its own torch thread
+  count so that N processes x T threads fit the cores;
+* a cluster backend (Ray) plugs in the same way: anything with ``submit`` / ``shutdown``.
+
+Workers only compute; results come back to the parent, which is the one writer.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from typing import Any
+
+
+class SerialExecutor(Executor):
+    """Runs each task at submit time in the calling process; returns a finished Future.
+
+    Exceptions are stored in the Future like a real executor would; KeyboardInterrupt
+    propagates so Ctrl-C stops the sweep at once.
+    """
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as exc:  # noqa: BLE001 - the caller inspects the future
+            future.set_exception(exc)
+        return future
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def threads_per_worker(jobs: int) -> int:
+    """Torch threads for each of ``jobs`` workers so that they share the cores."""
+    return max(1, cpu_count() // max(1, jobs))
+
+
+def _init_worker(threads: int) -> None:
+    # The parent handles Ctrl-C (it commits what finished and stops the pool); workers
+    # must not die with a traceback of their own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def process_executor(jobs: int) -> ProcessPoolExecutor:
+    """A pool of ``jobs`` spawned worker processes (spawn: safe with torch's threads)."""
+    return ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(threads_per_worker(jobs),),
+    )
+
+
+def make_executor(backend: str, jobs: int) -> Executor:
+    """The executor for ``backend`` ('local'); ``jobs`` > 1 uses worker processes."""
+    if backend != "local":
+        from actcmp.errors import ConfigError
+
+        raise ConfigError(f"unknown backend '{backend}' (available: local)")
+    if jobs <= 1:
+        return SerialExecutor()
+    return process_executor(jobs)

@@ -1,0 +1,102 @@
+"""Pure metric functions on tensors and arrays; no I/O, no printing.
+
+"Dead" means the same for every activation: a unit whose activation derivative is exactly
+zero on every input of the probe set. "Saturated" is measured on each activation's own
+terms: a unit that is not dead but whose |f'(z)| is below ``threshold * peak`` (``peak``
+= the activation's largest derivative) on at least ``share`` of the probe inputs.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from functools import cache
+
+import numpy as np
+import torch
+
+from actcmp.activations import ActivationSpec, parse_activation
+
+
+def dead_mask(deriv: torch.Tensor) -> torch.Tensor:
+    """Bool ``[units]``: True where ``deriv [n, units]`` is zero for every input."""
+    return (deriv == 0).all(dim=0)
+
+
+def saturated_mask(deriv: torch.Tensor, peak: float, threshold: float, share: float) -> torch.Tensor:
+    """Bool ``[units]``: not dead, and ``|deriv| < threshold*peak`` on >= ``share`` of inputs."""
+    small = (deriv.abs() < threshold * peak).to(torch.float64).mean(dim=0) >= share
+    return small & ~dead_mask(deriv)
+
+
+def zero_fraction(post: torch.Tensor) -> float:
+    """Share of (input, unit) outputs ``post [n, units]`` that are exactly zero (sparsity)."""
+    return float((post == 0).to(torch.float64).mean())
+
+
+def transitions(previous: torch.Tensor | None, current: torch.Tensor) -> tuple[int, int]:
+    """(died, revived) unit counts between two dead masks ``[units]``."""
+    if previous is None:
+        return 0, 0
+    died = int((current & ~previous).sum())
+    revived = int((previous & ~current).sum())
+    return died, revived
+
+
+@cache
+def peak_derivative(canonical: str) -> float:
+    """max |f'(z)| over z in [-20, 20] (analytic or autograd), cached per activation."""
+    spec = parse_activation(canonical)
+    return _peak(spec)
+
+
+def _peak(spec: ActivationSpec) -> float:
+    z = torch.linspace(-20, 20, 8001, dtype=torch.float64)
+    module = spec.build().to(torch.float64)
+    value = float(spec.derivative(z, module).abs().max())
+    return value if value > 0 and math.isfinite(value) else 1.0
+
+
+def grad_norm(tensor: torch.Tensor | None) -> float:
+    """L2 norm of a gradient tensor (0 when it has none)."""
+    return 0.0 if tensor is None else float(tensor.detach().norm())
+
+
+def epochs_to_threshold(losses: list[float], threshold: float) -> int | None:
+    """First epoch (index into ``losses``, epoch 0 = init) with loss <= threshold, or None."""
+    for epoch, value in enumerate(losses):
+        if math.isfinite(value) and value <= threshold:
+            return epoch
+    return None
+
+
+def linear_probe_accuracy(
+    codes_train: np.ndarray, y_train: np.ndarray, codes_test: np.ndarray, y_test: np.ndarray
+) -> float | None:
+    """Test accuracy of a logistic regression on standardised codes ``[n, bottleneck]``.
+
+    None when the codes are not finite or the training labels have a single class.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if not (np.isfinite(codes_train).all() and np.isfinite(codes_test).all()):
+        return None
+    if len(np.unique(y_train)) < 2:
+        return None
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300))
+    with warnings.catch_warnings():
+        # a probe that has not fully converged in 300 steps is still a fair measurement
+        warnings.simplefilter("ignore")
+        probe.fit(codes_train, y_train)
+    return float(probe.score(codes_test, y_test))
+
+
+def anomaly_auroc(errors: np.ndarray, is_anomaly: np.ndarray) -> float | None:
+    """AUROC of per-sample reconstruction error ``[n]`` against anomaly flags ``[n]``."""
+    from sklearn.metrics import roc_auc_score
+
+    if not np.isfinite(errors).all() or is_anomaly.all() or not is_anomaly.any():
+        return None
+    return float(roc_auc_score(is_anomaly.astype(int), errors))

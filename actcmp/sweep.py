@@ -1,0 +1,230 @@
+"""Sweeps: resolve the grid, skip what is stored, schedule tasks, hand results to the store.
+
+The parent process is the one writer: workers (see :mod:`actcmp.executors`) only train
+and return :class:`~actcmp.engine.RunResult` records.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from collections.abc import Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from actcmp.config import SweepConfig, config_hash, load_sweep
+from actcmp.errors import ConfigError, DatasetError
+from actcmp.progress import NullProgress, ProgressSink
+
+ENGINES = ("auto", "plain")
+
+
+@dataclass
+class Task:
+    """A unit of work for an executor: runs that share a dataset (and, for the batched
+    engine, tensor shapes)."""
+
+    configs: list[dict[str, Any]]
+    engine: str = "plain"
+    device: str = "cpu"
+    data_dir: str | None = None
+
+
+@dataclass
+class SweepSummary:
+    """What a sweep did (returned by :func:`run_sweep`)."""
+
+    out_dir: Path
+    planned: int
+    skipped: int
+    ran: int = 0
+    done: int = 0
+    diverged: int = 0
+    failed: int = 0
+    wall_time_s: float = 0.0
+    interrupted: bool = False
+    failures: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "out_dir": str(self.out_dir)}
+
+
+def plan_runs(sweep: SweepConfig, data_dir: str | Path | None = None) -> list[dict[str, Any]]:
+    """Resolved configs (with ``run_id``) of every run of the sweep, in grid order.
+
+    Each dataset is loaded once here, so a missing file or a bottleneck wider than the
+    input fails before any training starts.
+    """
+    from actcmp.datasets import load_dataset
+    from actcmp.engine import resolve
+
+    runs = sweep.runs()
+    cache: dict[tuple[str, float, float], Any] = {}
+    resolved: list[dict[str, Any]] = []
+    for run in runs:
+        key = (run.dataset, run.val_fraction, run.test_fraction)
+        if key not in cache:
+            cache[key] = load_dataset(run.dataset, 0, run.val_fraction, run.test_fraction, data_dir=data_dir)
+        data = cache[key]
+        if run.bottleneck >= data.n_features:
+            raise ConfigError(
+                f"bottleneck {run.bottleneck} is not smaller than the {data.n_features} input features of '{run.dataset}'"
+            )
+        fingerprint = data.fingerprint if data.info.source == "user file" else None
+        resolved.append(resolve(run, data.info.output_activation, data.info.loss, fingerprint))
+    return resolved
+
+
+def sweep_id(sweep: SweepConfig) -> str:
+    return config_hash(sweep.to_dict())[:12]
+
+
+def make_tasks(configs: list[dict[str, Any]], engine: str, device: str, data_dir: str | None) -> list[Task]:
+    """One task per run for the plain engine, ordered by dataset so workers reuse data."""
+    ordered = sorted(configs, key=lambda c: (c["dataset"], c["seed"]))
+    return [Task([cfg], engine, device, data_dir) for cfg in ordered]
+
+
+def execute_task(task: Task) -> list[Any]:
+    """Train every run of ``task`` (in a worker or in-process). Never raises for a run's
+    own exception: that run comes back with ``status="failed"`` and the error."""
+    from actcmp.datasets import load_dataset
+    from actcmp.engine import RunResult, environment, train_run
+
+    results = []
+    for cfg in task.configs:
+        started = time.perf_counter()
+        try:
+            data = load_dataset(cfg["dataset"], cfg["seed"], cfg["val_fraction"], cfg["test_fraction"], task.data_dir)
+            results.append(train_run(cfg, data, device=task.device))
+        except Exception as exc:  # noqa: BLE001 - recorded as a failed run, the sweep goes on
+            results.append(
+                RunResult(
+                    run_id=cfg["run_id"],
+                    config=cfg,
+                    status="failed",
+                    final={},
+                    wall_time_s=time.perf_counter() - started,
+                    error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}",
+                    env=environment(task.device),
+                )
+            )
+    return results
+
+
+def run_sweep(
+    config: SweepConfig | str | Path,
+    out: str | Path | None = None,
+    *,
+    fresh: bool = False,
+    jobs: int = 1,
+    engine: str = "auto",
+    device: str = "cpu",
+    data_dir: str | Path | None = None,
+    backend: str = "local",
+    progress: ProgressSink | None = None,
+) -> SweepSummary:
+    """Run a sweep into a results directory (default ``results/<name>/``), resuming.
+
+    Runs already stored (done or diverged) are skipped unless ``fresh``. Ctrl-C stops
+    after storing the runs that finished; ``summary.interrupted`` is then True.
+    """
+    from actcmp.executors import make_executor
+    from actcmp.store import Store
+
+    sweep = load_sweep(config) if isinstance(config, str | Path) else config
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown engine '{engine}' (available: {', '.join(ENGINES)})")
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+    progress = progress or NullProgress()
+    out_dir = Path(out) if out is not None else Path("results") / sweep.name
+    data_dir_text = str(data_dir) if data_dir is not None else None
+    planned = plan_runs(sweep, data_dir)
+    started = time.perf_counter()
+    with Store(out_dir) as store:
+        store.save_sweep(sweep_id(sweep), sweep.name, sweep.to_dict(), planned)
+        _write_sweep_file(out_dir, sweep, planned)
+        finished = set() if fresh else store.finished_ids()
+        todo = [cfg for cfg in planned if cfg["run_id"] not in finished]
+        summary = SweepSummary(out_dir=out_dir, planned=len(planned), skipped=len(planned) - len(todo))
+        progress.start(len(planned), len(todo), summary.skipped, str(out_dir))
+        tasks = make_tasks(todo, "plain", device, data_dir_text)
+        executor = make_executor(backend, jobs)
+        try:
+            _drain(executor, tasks, store, summary, progress, replace=fresh)
+        except KeyboardInterrupt:
+            summary.interrupted = True
+            executor.shutdown(wait=False, cancel_futures=True)
+            _terminate_workers(executor)
+        else:
+            executor.shutdown(wait=True)
+        summary.wall_time_s = time.perf_counter() - started
+        progress.finish(summary.as_dict())
+    return summary
+
+
+def _drain(
+    executor: Any, tasks: Iterable[Task], store: Any, summary: SweepSummary, progress: ProgressSink, replace: bool
+) -> None:
+    """Submit tasks with a bounded number in flight; store each result as it arrives."""
+    pending: set[Future[Any]] = set()
+    queue = list(tasks)
+    limit = max(2, 2 * getattr(executor, "_max_workers", 1))
+    while queue or pending:
+        while queue and len(pending) < limit:
+            pending.add(executor.submit(execute_task, queue.pop(0)))
+        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        for future in done:
+            for result in future.result():
+                _store_result(store, result, summary, progress, replace)
+
+
+def _store_result(store: Any, result: Any, summary: SweepSummary, progress: ProgressSink, replace: bool) -> None:
+    store.write_run(result, replace=replace)
+    summary.ran += 1
+    setattr(summary, result.status, getattr(summary, result.status) + 1)
+    if result.status == "failed":
+        summary.failures.append(f"{result.run_id}: {(result.error or '').splitlines()[0]}")
+    cfg = result.config
+    progress.run_done(
+        {
+            "run_id": result.run_id,
+            "status": result.status,
+            "activation": cfg["activation"],
+            "dataset": cfg["dataset"],
+            "depth": cfg["depth"],
+            "seed": cfg["seed"],
+            "test_loss": result.final.get("test_loss"),
+            "wall_time_s": result.wall_time_s,
+        }
+    )
+
+
+def _terminate_workers(executor: Any) -> None:
+    for process in list(getattr(executor, "_processes", {}).values()):
+        process.terminate()
+
+
+def _write_sweep_file(out_dir: Path, sweep: SweepConfig, planned: list[dict[str, Any]]) -> None:
+    """``DIR/sweep.json``: the resolved sweep beside the database (atomic rename)."""
+    payload = {"sweep": sweep.to_dict(), "runs": planned}
+    tmp = out_dir / ".sweep.json.tmp"
+    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True), encoding="utf-8")
+    tmp.replace(out_dir / "sweep.json")
+
+
+def describe_plan(sweep: SweepConfig, data_dir: str | Path | None = None) -> dict[str, Any]:
+    """What ``--dry-run`` prints: grid size, varied fields, runs per dataset."""
+    planned = plan_runs(sweep, data_dir)
+    varied = {k: v for k, v in sweep.grid.items() if len(v) > 1}
+    per_dataset: dict[str, int] = {}
+    for cfg in planned:
+        per_dataset[cfg["dataset"]] = per_dataset.get(cfg["dataset"], 0) + 1
+    return {"name": sweep.name, "runs": len(planned), "varied": varied, "fixed": sweep.fixed, "per_dataset": per_dataset}
+
+
+__all__ = ["DatasetError", "SweepSummary", "plan_runs", "run_sweep", "describe_plan"]
