@@ -225,7 +225,8 @@ def load_dataset(name: str, seed: int, val_fraction: float = 0.15, test_fraction
         x_train, x_val, x_test = (((x - mean) / std).astype(np.float32) for x in (x_train, x_val, x_test))
         scaling.update(kind="standardise", fit_on="train", n_fit=len(train),
                        constant_features=int(constant.sum()),
-                       mean_range=[float(mean.min()), float(mean.max())], std_range=[float(std.min()), float(std.max())])
+                       mean_range=[float(mean.min()), float(mean.max())],
+                       std_range=[float(std.min()), float(std.max())])
 
     def labels(idx: np.ndarray) -> np.ndarray | None:
         return None if raw.y is None else raw.y[idx].copy()
@@ -508,7 +509,8 @@ def _numeric_matrix(frame: pd.DataFrame, columns: list[str], fail: _Fail) -> np.
             raise fail(f"has a non-numeric {shown} (row {row + 1}: {series.iloc[row]!r})")
         frame = frame.copy()
         frame[column] = coerced
-    return frame.to_numpy(dtype=np.float64, na_value=np.nan)
+    matrix: np.ndarray = frame.to_numpy(dtype=np.float64, na_value=np.nan)
+    return matrix
 
 
 def _label_codes(series: pd.Series, column: str, fail: _Fail) -> np.ndarray:

@@ -180,6 +180,18 @@ class Probe:
         return rows
 
 
+def cast_dataset(data: Any, dtype: torch.dtype) -> Any:
+    """``data`` with its tensors in ``dtype`` (the same object when nothing changes)."""
+    if data.x_train.dtype == dtype:
+        return data
+    import copy
+
+    cast = copy.copy(data)
+    for name in ("x_train", "x_val", "x_test"):
+        setattr(cast, name, getattr(data, name).to(dtype))
+    return cast
+
+
 def _evaluate(model: Autoencoder, x: torch.Tensor, kind: str) -> float:
     with torch.no_grad():
         return float(batch_loss(model(x), x, kind))
@@ -195,21 +207,23 @@ def _summaries(layers: list[tuple[int, int, str, float]], last_epoch: int) -> di
     return out
 
 
-def train_run(cfg: dict[str, Any], data: Any, device: str = "cpu") -> RunResult:
+def train_run(cfg: dict[str, Any], data: Any, device: str = "cpu", dtype: torch.dtype = torch.float32) -> RunResult:
     """Train one autoencoder from a resolved config on ``data`` (a Dataset). Plain loop.
 
     Non-finite loss is an outcome (``status="diverged"`` with its epoch), not an error.
+    ``dtype=torch.float64`` exists for comparing other engines against this one.
     """
     started = time.perf_counter()
     dev = torch.device(device)
     spec = parse_activation(cfg["activation"])
     out_spec = parse_activation(cfg["output_activation"], hidden=False)
+    data = cast_dataset(data, dtype)
     x_train = data.x_train.to(dev)
-    x_val = data.x_val.to(dev)
-    x_test = data.x_test.to(dev)
     model = Autoencoder(x_train.shape[1], cfg["depth"], cfg["width"], cfg["bottleneck"], spec, out_spec)
-    model.load_init(init_tensors(model.dims, cfg["init"], spec, cfg["seed"]))
+    model.to(dtype)
+    model.load_init(init_tensors(model.dims, cfg["init"], spec, cfg["seed"], dtype=dtype))
     model.to(dev)
+    x_val = data.x_val.to(dev)
     optimizer = make_optimizer(list(model.parameters()), cfg)
     x_probe = x_train[: cfg["probe_size"]]
     probe = Probe(cfg, spec)

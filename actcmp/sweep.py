@@ -19,7 +19,13 @@ from actcmp.config import SweepConfig, config_hash, load_sweep
 from actcmp.errors import ConfigError, DatasetError
 from actcmp.progress import NullProgress, ProgressSink
 
-ENGINES = ("auto", "plain")
+ENGINES = ("auto", "plain", "batched")
+
+#: Fields that must be equal for runs to train together as one stacked model.
+GROUP_KEYS = (
+    "dataset", "depth", "width", "bottleneck", "batch_size", "epochs", "output_activation", "loss",
+    "val_fraction", "test_fraction", "probe_size", "data_fingerprint",
+)
 
 
 @dataclass
@@ -82,10 +88,34 @@ def sweep_id(sweep: SweepConfig) -> str:
     return config_hash(sweep.to_dict())[:12]
 
 
-def make_tasks(configs: list[dict[str, Any]], engine: str, device: str, data_dir: str | None) -> list[Task]:
-    """One task per run for the plain engine, ordered by dataset so workers reuse data."""
+def group_key(cfg: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(str(cfg.get(k)) for k in GROUP_KEYS)
+
+
+def choose_engine(engine: str) -> str:
+    """``auto`` means batched: it reproduces the plain engine (tested) and is faster."""
+    return "batched" if engine == "auto" else engine
+
+
+def make_tasks(
+    configs: list[dict[str, Any]], engine: str, device: str, data_dir: str | None, max_group: int = 64
+) -> list[Task]:
+    """Plain engine: one task per run. Batched: one task per group of runs sharing tensor
+    shapes (see ``GROUP_KEYS``), split into chunks of at most ``max_group`` models.
+    Tasks are ordered by dataset so that workers reuse loaded data."""
     ordered = sorted(configs, key=lambda c: (c["dataset"], c["seed"]))
-    return [Task([cfg], engine, device, data_dir) for cfg in ordered]
+    if engine == "plain":
+        return [Task([cfg], engine, device, data_dir) for cfg in ordered]
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for cfg in ordered:
+        groups.setdefault(group_key(cfg), []).append(cfg)
+    tasks = []
+    for members in groups.values():
+        for start in range(0, len(members), max_group):
+            tasks.append(Task(members[start : start + max_group], engine, device, data_dir))
+    # biggest groups first: better balance across workers
+    tasks.sort(key=lambda t: -len(t.configs) * t.configs[0]["depth"])
+    return tasks
 
 
 def execute_task(task: Task) -> list[Any]:
@@ -94,6 +124,17 @@ def execute_task(task: Task) -> list[Any]:
     from actcmp.datasets import load_dataset
     from actcmp.engine import RunResult, environment, train_run
 
+    if task.engine == "batched" and len(task.configs) > 1:
+        from actcmp.engine_batched import train_group
+
+        try:
+            data = [
+                load_dataset(c["dataset"], c["seed"], c["val_fraction"], c["test_fraction"], task.data_dir)
+                for c in task.configs
+            ]
+            return train_group(task.configs, data, device=task.device)
+        except Exception:  # noqa: BLE001 - fall back to per-run training to isolate the failing run
+            pass
     results = []
     for cfg in task.configs:
         started = time.perf_counter()
@@ -132,6 +173,7 @@ def run_sweep(
     Runs already stored (done or diverged) are skipped unless ``fresh``. Ctrl-C stops
     after storing the runs that finished; ``summary.interrupted`` is then True.
     """
+    from actcmp.device import resolve_device
     from actcmp.executors import make_executor
     from actcmp.store import Store
 
@@ -152,7 +194,7 @@ def run_sweep(
         todo = [cfg for cfg in planned if cfg["run_id"] not in finished]
         summary = SweepSummary(out_dir=out_dir, planned=len(planned), skipped=len(planned) - len(todo))
         progress.start(len(planned), len(todo), summary.skipped, str(out_dir))
-        tasks = make_tasks(todo, "plain", device, data_dir_text)
+        tasks = make_tasks(todo, choose_engine(engine), resolve_device(device), data_dir_text)
         executor = make_executor(backend, jobs)
         try:
             _drain(executor, tasks, store, summary, progress, replace=fresh)

@@ -223,7 +223,7 @@ def test_mnist_from_data_dir(tmp_path: Path, name: str, folder: str) -> None:
     data = load_dataset(name, seed=0, val_fraction=0.2, test_fraction=0.2, data_dir=tmp_path)
     assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (18, 6, 6)
     assert data.n_features == 784 and data.x_train.dtype == torch.float32
-    assert 0 <= data.x_train.min() and data.x_train.max() <= 1 and data.x_train.max() > 0.9
+    assert data.x_train.min() >= 0 and data.x_train.max() <= 1 and data.x_train.max() > 0.9
     assert data.y_train is not None and set(np.unique(data.y_train)) <= set(range(10))
 
 
