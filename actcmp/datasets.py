@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import http.client
 import os
 import random
 import struct
@@ -35,8 +36,7 @@ if TYPE_CHECKING:
 
 FILE_PREFIXES = ("csv", "parquet", "npy")
 MIN_ROWS = 10
-IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 _STANDARDISED = "standardised with training mean/std"
 _Fail = Callable[[str], DatasetError]
 _MIRRORS = {
@@ -60,31 +60,79 @@ class DatasetInfo:
     source: str
 
 
-def _entry(name: str, description: str, n_features: int | None, scaling: str = _STANDARDISED, *,
-           output: str = "identity", loss: str = "mse", anomalies: bool = False,
-           source: str = "generated") -> DatasetInfo:
+def _entry(
+    name: str,
+    description: str,
+    n_features: int | None,
+    scaling: str = _STANDARDISED,
+    *,
+    output: str = "identity",
+    loss: str = "mse",
+    anomalies: bool = False,
+    source: str = "generated",
+) -> DatasetInfo:
     return DatasetInfo(name, description, n_features, output, loss, scaling, True, anomalies, source)
 
 
-DATASETS: dict[str, DatasetInfo] = {info.name: info for info in (
-    _entry("digits", "8x8 handwritten digits, 1797 images, 10 classes", 64, "pixels / 16 -> [0, 1]",
-           output="sigmoid", source="bundled (scikit-learn)"),
-    _entry("breast-cancer", "Wisconsin breast cancer, 569 tumours x 30 measurements; malignant = anomaly",
-           30, anomalies=True, source="bundled (scikit-learn)"),
-    _entry("mnist1d", "MNIST-1D: 4000 one-dimensional digit signals, 40 points, 10 classes", 40,
-           source="generated (mnist1d package, fixed seed 42)"),
-    _entry("manifold", "3000 points on a 2-D manifold smoothly embedded in 64-D, noise 0.05", 64),
-    _entry("clusters", "5 Gaussian clusters in 32-D, 2500 points + 5% scattered anomalies", 32,
-           anomalies=True),
-    _entry("distributions", "3000 rows that are distributions over 32 bins (1-3 bumps)", 32,
-           "none (rows stay probability distributions)", output="softmax", loss="ce"),
-    _entry("mnist", "MNIST handwritten digits, 70000 images 28x28, 10 classes", 784,
-           "pixels / 255 -> [0, 1]", output="sigmoid", source="IDX files in data dir"),
-    _entry("fashion-mnist", "Fashion-MNIST clothing images, 70000 images 28x28, 10 classes", 784,
-           "pixels / 255 -> [0, 1]", output="sigmoid", source="IDX files in data dir"),
-)}
-_ALIASES = {"breast": "breast-cancer", "cancer": "breast-cancer", "mnist-1d": "mnist1d",
-            "fmnist": "fashion-mnist", "fashionmnist": "fashion-mnist"}
+DATASETS: dict[str, DatasetInfo] = {
+    info.name: info
+    for info in (
+        _entry(
+            "digits",
+            "8x8 handwritten digits, 1797 images, 10 classes",
+            64,
+            "pixels / 16 -> [0, 1]",
+            output="sigmoid",
+            source="bundled (scikit-learn)",
+        ),
+        _entry(
+            "breast-cancer",
+            "Wisconsin breast cancer, 569 tumours x 30 measurements; malignant = anomaly",
+            30,
+            anomalies=True,
+            source="bundled (scikit-learn)",
+        ),
+        _entry(
+            "mnist1d",
+            "MNIST-1D (mnist1d package, fixed seed 42): 4000 1-D digit signals, 40 points, 10 classes",
+            40,
+            source="generated",
+        ),
+        _entry("manifold", "3000 points on a 2-D manifold smoothly embedded in 64-D, noise 0.05", 64),
+        _entry("clusters", "5 Gaussian clusters in 32-D, 2500 points + 5% scattered anomalies", 32, anomalies=True),
+        _entry(
+            "distributions",
+            "3000 rows that are distributions over 32 bins (1-3 bumps)",
+            32,
+            "none (rows stay probability distributions)",
+            output="softmax",
+            loss="ce",
+        ),
+        _entry(
+            "mnist",
+            "MNIST handwritten digits, 70000 images 28x28, 10 classes",
+            784,
+            "pixels / 255 -> [0, 1]",
+            output="sigmoid",
+            source="IDX files in data dir",
+        ),
+        _entry(
+            "fashion-mnist",
+            "Fashion-MNIST clothing images, 70000 images 28x28, 10 classes",
+            784,
+            "pixels / 255 -> [0, 1]",
+            output="sigmoid",
+            source="IDX files in data dir",
+        ),
+    )
+}
+_ALIASES = {
+    "breast": "breast-cancer",
+    "cancer": "breast-cancer",
+    "mnist-1d": "mnist1d",
+    "fmnist": "fashion-mnist",
+    "fashionmnist": "fashion-mnist",
+}
 
 
 @dataclass
@@ -120,8 +168,9 @@ class _Raw:
     fingerprint: str
 
 
-def _raw(x: np.ndarray, y: np.ndarray | None, anomaly: np.ndarray | None = None, standardise: bool = True,
-         **scaling: object) -> _Raw:
+def _raw(
+    x: np.ndarray, y: np.ndarray | None, anomaly: np.ndarray | None = None, standardise: bool = True, **scaling: object
+) -> _Raw:
     x = np.ascontiguousarray(x, dtype="<f4")
     arrays = [x] + [a for a in (y, anomaly) if a is not None]
     for array in arrays:
@@ -132,6 +181,7 @@ def _raw(x: np.ndarray, y: np.ndarray | None, anomaly: np.ndarray | None = None,
 
 # ---------------------------------------------------------------------------- names
 
+
 def canonical_dataset(name: str) -> str:
     """Validate a dataset name without loading data; return its canonical spelling."""
     text = name.strip()
@@ -139,8 +189,10 @@ def canonical_dataset(name: str) -> str:
     if sep:
         kind = prefix.lower()
         if kind not in FILE_PREFIXES:
-            raise UnknownDataset(f"unknown dataset prefix '{prefix}:' in '{name}': use csv:PATH, "
-                                 f"parquet:PATH or npy:PATH, or one of {', '.join(DATASETS)}")
+            raise UnknownDataset(
+                f"unknown dataset prefix '{prefix}:' in '{name}': use csv:PATH, "
+                f"parquet:PATH or npy:PATH, or one of {', '.join(DATASETS)}"
+            )
         path, label = _split_label(rest)
         if not path:
             raise UnknownDataset(f"dataset '{name}' names no file: write {kind}:PATH")
@@ -178,30 +230,34 @@ def dataset_info(name: str, data_dir: str | Path | None = None) -> DatasetInfo:
 
 # ---------------------------------------------------------------------------- split and load
 
-def split_indices(n: int, seed: int, val_fraction: float = 0.15, test_fraction: float = 0.15,
-                  strata: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+
+def split_indices(
+    n: int, seed: int, val_fraction: float = 0.15, test_fraction: float = 0.15, strata: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Train, val, test row indices (int64) from one PCG64(seed) permutation of ``range(n)``.
 
     Each split takes ``round(n * fraction)`` rows (val first, then test, rest train); with
     ``strata`` (bool or int ``[n]``) this is done per stratum, in permutation order.
     """
     if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
-        raise DatasetError(f"val_fraction {val_fraction} and test_fraction {test_fraction} must be in [0, 1) "
-                           "and sum to less than 1")
+        raise DatasetError(
+            f"val_fraction {val_fraction} and test_fraction {test_fraction} must be in [0, 1) and sum to less than 1"
+        )
     order = np.random.Generator(np.random.PCG64(seed)).permutation(n)
     groups = [order] if strata is None else [order[strata[order] == s] for s in np.unique(strata)]
     parts: list[list[np.ndarray]] = [[], [], []]
     for group in groups:
         n_val, n_test = round(len(group) * val_fraction), round(len(group) * test_fraction)
-        parts[0].append(group[n_val + n_test:])
+        parts[0].append(group[n_val + n_test :])
         parts[1].append(group[:n_val])
-        parts[2].append(group[n_val:n_val + n_test])
+        parts[2].append(group[n_val : n_val + n_test])
     train, val, test = (np.concatenate(p).astype(np.int64) for p in parts)
     return train, val, test
 
 
-def load_dataset(name: str, seed: int, val_fraction: float = 0.15, test_fraction: float = 0.15,
-                 data_dir: str | Path | None = None) -> Dataset:
+def load_dataset(
+    name: str, seed: int, val_fraction: float = 0.15, test_fraction: float = 0.15, data_dir: str | Path | None = None
+) -> Dataset:
     """Load ``name`` and split it by ``seed``; same seed, same tensors on any machine.
 
     With anomalies, the split is stratified by the anomaly flag and anomalies are then
@@ -223,10 +279,14 @@ def load_dataset(name: str, seed: int, val_fraction: float = 0.15, test_fraction
         constant = np.ptp(fit, axis=0) == 0
         std[constant] = 1.0
         x_train, x_val, x_test = (((x - mean) / std).astype(np.float32) for x in (x_train, x_val, x_test))
-        scaling.update(kind="standardise", fit_on="train", n_fit=len(train),
-                       constant_features=int(constant.sum()),
-                       mean_range=[float(mean.min()), float(mean.max())],
-                       std_range=[float(std.min()), float(std.max())])
+        scaling.update(
+            kind="standardise",
+            fit_on="train",
+            n_fit=len(train),
+            constant_features=int(constant.sum()),
+            mean_range=[float(mean.min()), float(mean.max())],
+            std_range=[float(std.min()), float(std.max())],
+        )
 
     def labels(idx: np.ndarray) -> np.ndarray | None:
         return None if raw.y is None else raw.y[idx].copy()
@@ -236,9 +296,13 @@ def load_dataset(name: str, seed: int, val_fraction: float = 0.15, test_fraction
         x_train=torch.from_numpy(np.ascontiguousarray(x_train)),
         x_val=torch.from_numpy(np.ascontiguousarray(x_val)),
         x_test=torch.from_numpy(np.ascontiguousarray(x_test)),
-        y_train=labels(train), y_val=labels(val), y_test=labels(test),
+        y_train=labels(train),
+        y_val=labels(val),
+        y_test=labels(test),
         anomaly_test=None if raw.anomaly is None else raw.anomaly[test].copy(),
-        scaling=scaling, fingerprint=raw.fingerprint)
+        scaling=scaling,
+        fingerprint=raw.fingerprint,
+    )
 
 
 def _load_raw(key: str, data_dir: str | Path | None) -> tuple[_Raw, DatasetInfo]:
@@ -256,8 +320,17 @@ def _load_raw(key: str, data_dir: str | Path | None) -> tuple[_Raw, DatasetInfo]
         raise DatasetError(f"dataset file '{path_text}' {problem}")
     stat = path.stat()
     raw = _user_file(kind, str(path.resolve()), label, stat.st_mtime_ns, stat.st_size, path_text)
-    info = DatasetInfo(key, f"user {kind} file {path_text}", raw.x.shape[1], "identity", "mse", _STANDARDISED,
-                       raw.y is not None, False, "user file")
+    info = DatasetInfo(
+        key,
+        f"user {kind} file {path_text}",
+        raw.x.shape[1],
+        "identity",
+        "mse",
+        _STANDARDISED,
+        raw.y is not None,
+        False,
+        "user file",
+    )
     return raw, info
 
 
@@ -269,6 +342,7 @@ def _resolve_data_dir(data_dir: str | Path | None) -> Path:
 
 # ---------------------------------------------------------------------------- bundled and generated
 
+
 @functools.cache
 def _generated(name: str) -> _Raw:
     return _GENERATORS[name]()
@@ -278,8 +352,14 @@ def _digits() -> _Raw:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    return _raw(bunch.data / 16.0, bunch.target.astype(np.int64), standardise=False,
-                kind="divide", divisor=16.0, range=[0.0, 1.0])
+    return _raw(
+        bunch.data / 16.0,
+        bunch.target.astype(np.int64),
+        standardise=False,
+        kind="divide",
+        divisor=16.0,
+        range=[0.0, 1.0],
+    )
 
 
 def _breast_cancer() -> _Raw:
@@ -340,12 +420,23 @@ def _distributions() -> _Raw:
         bumps = np.exp(-0.5 * ((bins - centres[:, None]) / widths[:, None]) ** 2)
         rows[i] = (weights[:, None] * bumps).sum(axis=0)
     rows /= rows.sum(axis=1, keepdims=True)
-    return _raw(rows, (n_bumps - 1).astype(np.int64), standardise=False,
-                kind="none", reason="rows are probability distributions over 32 bins")
+    return _raw(
+        rows,
+        (n_bumps - 1).astype(np.int64),
+        standardise=False,
+        kind="none",
+        reason="rows are probability distributions over 32 bins",
+    )
 
 
-_GENERATORS = {"digits": _digits, "breast-cancer": _breast_cancer, "mnist1d": _mnist1d,
-               "manifold": _manifold, "clusters": _clusters, "distributions": _distributions}
+_GENERATORS = {
+    "digits": _digits,
+    "breast-cancer": _breast_cancer,
+    "mnist1d": _mnist1d,
+    "manifold": _manifold,
+    "clusters": _clusters,
+    "distributions": _distributions,
+}
 
 
 # ---------------------------------------------------------------------------- IDX (MNIST)
@@ -367,8 +458,9 @@ def read_idx(path: Path) -> np.ndarray:
     except (OSError, EOFError, zlib.error) as exc:
         raise DatasetError(f"IDX file {path} cannot be read: {exc}") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
-        raise DatasetError(f"IDX file {path} has a bad magic number {data[:4].hex(' ') or '(empty)'}: "
-                           "expected 00 00 <type> <ndim>")
+        raise DatasetError(
+            f"IDX file {path} has a bad magic number {data[:4].hex(' ') or '(empty)'}: expected 00 00 <type> <ndim>"
+        )
     ndim = data[3]
     header = 4 + 4 * ndim
     if len(data) < header:
@@ -388,8 +480,9 @@ def _idx_files(name: str, data_dir: Path) -> list[Path]:
     folder = data_dir / name
 
     def find() -> dict[str, Path | None]:
-        return {base: next((p for p in (folder / base, folder / f"{base}.gz") if p.is_file()), None)
-                for base in IDX_NAMES}
+        return {
+            base: next((p for p in (folder / base, folder / f"{base}.gz") if p.is_file()), None) for base in IDX_NAMES
+        }
 
     found, note = find(), ""
     if None in found.values() and os.environ.get("ACTCMP_ALLOW_DOWNLOAD") == "1":
@@ -397,27 +490,35 @@ def _idx_files(name: str, data_dir: Path) -> list[Path]:
         found = find()
     missing = [f"{base}(.gz)" for base, p in found.items() if p is None]
     if missing:
-        raise DatasetError(f"dataset '{name}': missing IDX files in {folder}{os.sep}: {', '.join(missing)} — "
-                           f"download them there (or set ACTCMP_DATA_DIR / --data-dir){note}")
+        raise DatasetError(
+            f"dataset '{name}': missing IDX files in {folder}{os.sep}: {', '.join(missing)} — "
+            f"download them there (or set ACTCMP_DATA_DIR / --data-dir){note}"
+        )
     return [p for p in found.values() if p is not None]
 
 
 def _download(name: str, folder: Path, bases: list[str]) -> str:
-    """Try the public mirrors for each missing file; return a note on failure, "" on success."""
-    folder.mkdir(parents=True, exist_ok=True)
-    errors = []
+    """Fetch each missing file from the first mirror that answers; a note on failure, "" on success."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f" (download failed: {exc})"
     for base in bases:
+        error = ""
         for mirror in _MIRRORS[name]:
-            target, partial = folder / f"{base}.gz", folder / f"{base}.gz.part"
+            url, partial = f"{mirror}{base}.gz", folder / f"{base}.gz.part"
             try:
-                with urllib.request.urlopen(f"{mirror}{base}.gz", timeout=20) as response:
+                with urllib.request.urlopen(url, timeout=20) as response:
                     partial.write_bytes(response.read())
-                os.replace(partial, target)
+                os.replace(partial, folder / f"{base}.gz")
+                error = ""
                 break
-            except OSError as exc:
+            except (OSError, ValueError, http.client.HTTPException) as exc:
                 partial.unlink(missing_ok=True)
-                errors.append(f"{mirror}{base}.gz: {exc}")
-    return f" (download failed: {errors[-1]})" if errors else ""
+                error = f"{url}: {exc}"
+        if error:  # the network is probably unreachable: do not wait once per file
+            return f" (download failed: {error})"
+    return ""
 
 
 @functools.cache
@@ -425,17 +526,26 @@ def _idx_dataset(name: str, stamps: tuple[tuple[str, int, int], ...]) -> _Raw:
     train_x, train_y, test_x, test_y = (read_idx(Path(path)) for path, _, _ in stamps)
     for images, labels, split in ((train_x, train_y, "train"), (test_x, test_y, "t10k")):
         if images.ndim != 3 or images.dtype != np.uint8 or labels.ndim != 1 or len(images) != len(labels):
-            raise DatasetError(f"dataset '{name}': {split} files hold images {images.shape} {images.dtype} "
-                               f"and labels {labels.shape}; expected uint8 [n, rows, cols] and [n]")
+            raise DatasetError(
+                f"dataset '{name}': {split} files hold images {images.shape} {images.dtype} "
+                f"and labels {labels.shape}; expected uint8 [n, rows, cols] and [n]"
+            )
     if train_x.shape[1:] != test_x.shape[1:]:
         raise DatasetError(f"dataset '{name}': train images are {train_x.shape[1:]}, t10k {test_x.shape[1:]}")
     images = np.concatenate([train_x, test_x])
     x = images.reshape(len(images), -1).astype(np.float32) / np.float32(255.0)
-    return _raw(x, np.concatenate([train_y, test_y]).astype(np.int64), standardise=False,
-                kind="divide", divisor=255.0, range=[0.0, 1.0])
+    return _raw(
+        x,
+        np.concatenate([train_y, test_y]).astype(np.int64),
+        standardise=False,
+        kind="divide",
+        divisor=255.0,
+        range=[0.0, 1.0],
+    )
 
 
 # ---------------------------------------------------------------------------- user files
+
 
 @functools.cache
 def _user_file(kind: str, path: str, label: str | None, mtime_ns: int, size: int, shown: str) -> _Raw:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from actcmp.store import Store
 
-CELL_KEYS = ("dataset", "depth", "width", "bottleneck", "lr", "optimizer", "batch_size", "epochs", "init")
+CELL_KEYS = ("dataset", "depth", "width", "bottleneck", "lr", "optimizer", "batch_size", "epochs", "output_activation", "loss")
 
 
 @dataclass

@@ -45,6 +45,7 @@ def _no_download(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # ---------------------------------------------------------------------------- registry
 
+
 def test_registry_declares_defaults() -> None:
     assert set(DATASETS) == set(DEFAULTS)
     assert [info.name for info in list_datasets()] == list(DATASETS)
@@ -133,26 +134,51 @@ def test_distribution_rows_are_distributions() -> None:
 
 # ---------------------------------------------------------------------------- names
 
-@pytest.mark.parametrize("given,expected", [
-    ("digits", "digits"), ("DIGITS", "digits"), (" manifold ", "manifold"),
-    ("breast_cancer", "breast-cancer"), ("fashion_mnist", "fashion-mnist"), ("mnist_1d", "mnist1d"),
-    ("csv:data/x.csv", "csv:data/x.csv"), ("CSV:Data/X.csv", "csv:Data/X.csv"),
-    ("parquet:/tmp/a.parquet#label=cls", "parquet:/tmp/a.parquet#label=cls"), ("npy:~/a.npy", "npy:~/a.npy"),
-], ids=["name", "case", "spaces", "breast_cancer", "fashion_mnist", "mnist_1d", "csv", "csv-case",
-        "parquet-label", "npy"])
+
+@pytest.mark.parametrize(
+    "given,expected",
+    [
+        ("digits", "digits"),
+        ("DIGITS", "digits"),
+        (" manifold ", "manifold"),
+        ("breast_cancer", "breast-cancer"),
+        ("fashion_mnist", "fashion-mnist"),
+        ("mnist_1d", "mnist1d"),
+        ("csv:data/x.csv", "csv:data/x.csv"),
+        ("CSV:Data/X.csv", "csv:Data/X.csv"),
+        ("parquet:/tmp/a.parquet#label=cls", "parquet:/tmp/a.parquet#label=cls"),
+        ("npy:~/a.npy", "npy:~/a.npy"),
+    ],
+    ids=[
+        "name",
+        "case",
+        "spaces",
+        "breast_cancer",
+        "fashion_mnist",
+        "mnist_1d",
+        "csv",
+        "csv-case",
+        "parquet-label",
+        "npy",
+    ],
+)
 def test_canonical_dataset(given: str, expected: str) -> None:
     assert canonical_dataset(given) == expected
 
 
-@pytest.mark.parametrize("given,message", [
-    ("digts", "unknown dataset 'digts' (did you mean 'digits'?)"),
-    ("fashon-mnist", "did you mean 'fashion-mnist'"),
-    ("zzz", "unknown dataset 'zzz'"),
-    ("tsv:x.tsv", "csv:PATH, parquet:PATH or npy:PATH"),
-    ("csv:", "names no file"),
-    ("csv:x.csv#label=", "empty label column"),
-    ("npy:x.npy#label=y", "npy files take no label column"),
-], ids=["typo", "typo-dash", "unknown", "prefix", "no-path", "empty-label", "npy-label"])
+@pytest.mark.parametrize(
+    "given,message",
+    [
+        ("digts", "unknown dataset 'digts' (did you mean 'digits'?)"),
+        ("fashon-mnist", "did you mean 'fashion-mnist'"),
+        ("zzz", "unknown dataset 'zzz'"),
+        ("tsv:x.tsv", "csv:PATH, parquet:PATH or npy:PATH"),
+        ("csv:", "names no file"),
+        ("csv:x.csv#label=", "empty label column"),
+        ("npy:x.npy#label=y", "npy files take no label column"),
+    ],
+    ids=["typo", "typo-dash", "unknown", "prefix", "no-path", "empty-label", "npy-label"],
+)
 def test_canonical_dataset_rejects(given: str, message: str) -> None:
     with pytest.raises(UnknownDataset) as info:
         canonical_dataset(given)
@@ -160,6 +186,7 @@ def test_canonical_dataset_rejects(given: str, message: str) -> None:
 
 
 # ---------------------------------------------------------------------------- IDX
+
 
 def write_idx(path: Path, array: np.ndarray, type_code: int = 0x08) -> Path:
     big_endian = array.astype(array.dtype.newbyteorder(">"))
@@ -173,25 +200,33 @@ def write_idx(path: Path, array: np.ndarray, type_code: int = 0x08) -> Path:
 
 
 @pytest.mark.parametrize("suffix", ["", ".gz"], ids=["plain", "gz"])
-@pytest.mark.parametrize("array,code", [
-    (np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4), 0x08),
-    (np.array([3, 1, 4, 1, 5], dtype=np.uint8), 0x08),
-    (np.array([[-70000, 2], [3, 70000]], dtype=np.int32), 0x0C),
-    (np.array([1.5, -2.25], dtype=np.float32), 0x0D),
-], ids=["images-3d", "labels-1d", "int32", "float32"])
+@pytest.mark.parametrize(
+    "array,code",
+    [
+        (np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4), 0x08),
+        (np.array([3, 1, 4, 1, 5], dtype=np.uint8), 0x08),
+        (np.array([[-70000, 2], [3, 70000]], dtype=np.int32), 0x0C),
+        (np.array([1.5, -2.25], dtype=np.float32), 0x0D),
+    ],
+    ids=["images-3d", "labels-1d", "int32", "float32"],
+)
 def test_read_idx_roundtrip(tmp_path: Path, suffix: str, array: np.ndarray, code: int) -> None:
     result = read_idx(write_idx(tmp_path / f"data-idx{suffix}", array, code))
     assert result.shape == array.shape and result.dtype == array.dtype
     assert np.array_equal(result, array)
 
 
-@pytest.mark.parametrize("content,message", [
-    (b"\x00\x00\x08\x01\x00\x00\x00\x05\x01\x02", "is truncated"),
-    (b"\x00\x00\x08\x03\x00\x00", "is truncated"),
-    (b"\x00\x00\x08\x01\x00\x00\x00\x02\x01\x02\x03", "wrong size"),
-    (b"\x89PNG\r\n\x1a\n", "bad magic"),
-    (b"", "bad magic"),
-], ids=["truncated-data", "truncated-header", "too-long", "bad-magic", "empty"])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"\x00\x00\x08\x01\x00\x00\x00\x05\x01\x02", "is truncated"),
+        (b"\x00\x00\x08\x03\x00\x00", "is truncated"),
+        (b"\x00\x00\x08\x01\x00\x00\x00\x02\x01\x02\x03", "wrong size"),
+        (b"\x89PNG\r\n\x1a\n", "bad magic"),
+        (b"", "bad magic"),
+    ],
+    ids=["truncated-data", "truncated-header", "too-long", "bad-magic", "empty"],
+)
 def test_read_idx_errors_name_the_file(tmp_path: Path, content: bytes, message: str) -> None:
     path = tmp_path / "broken-idx1-ubyte"
     path.write_bytes(content)
@@ -249,6 +284,51 @@ def test_mnist_partly_missing_lists_only_missing(tmp_path: Path) -> None:
     assert "train-images" not in str(info.value)
 
 
+class FakeResponse:
+    def __init__(self, payload: bytes) -> None:
+        self.payload = payload
+
+    def __enter__(self) -> FakeResponse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def read(self) -> bytes:
+        return self.payload
+
+
+def test_mnist_download_when_allowed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = tmp_path / "mirror"
+    write_mnist(source, n_train=14, n_test=6)
+    for plain in source.glob("*ubyte"):
+        plain.with_name(plain.name + ".gz").write_bytes(gzip.compress(plain.read_bytes()))
+    urls: list[str] = []
+
+    def fake_urlopen(url: str, timeout: float) -> FakeResponse:
+        urls.append(url)
+        return FakeResponse((source / url.rsplit("/", 1)[1]).read_bytes())
+
+    monkeypatch.setenv("ACTCMP_ALLOW_DOWNLOAD", "1")
+    monkeypatch.setattr(datasets.urllib.request, "urlopen", fake_urlopen)
+    data = load_dataset("mnist", seed=0, data_dir=tmp_path / "data")
+    assert len(data.x_train) + len(data.x_val) + len(data.x_test) == 20
+    assert len(urls) == 4 and sorted(p.name for p in (tmp_path / "data" / "mnist").iterdir()) == sorted(
+        f"{base}.gz" for base in IDX_NAMES
+    )
+
+
+def test_mnist_download_failure_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def offline(url: str, timeout: float) -> FakeResponse:
+        raise OSError("network unreachable")
+
+    monkeypatch.setenv("ACTCMP_ALLOW_DOWNLOAD", "1")
+    monkeypatch.setattr(datasets.urllib.request, "urlopen", offline)
+    with pytest.raises(DatasetError, match=r"download failed: .*network unreachable"):
+        load_dataset("fashion-mnist", seed=0, data_dir=tmp_path)
+    assert not list((tmp_path / "fashion-mnist").iterdir())  # no partial files left behind
+
+
 def test_mnist_label_count_mismatch(tmp_path: Path) -> None:
     write_mnist(tmp_path / "mnist")
     write_idx(tmp_path / "mnist" / "t10k-labels-idx1-ubyte", np.zeros(3, dtype=np.uint8))
@@ -258,10 +338,17 @@ def test_mnist_label_count_mismatch(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------------- user files
 
+
 def table(n: int = 30) -> pd.DataFrame:
     rng = np.random.default_rng(5)
-    return pd.DataFrame({"a": rng.normal(3.0, 2.0, n), "b": rng.integers(0, 9, n), "const": np.full(n, 7.0),
-                         "cls": np.where(np.arange(n) % 3 == 0, "cat", "dog")})
+    return pd.DataFrame(
+        {
+            "a": rng.normal(3.0, 2.0, n),
+            "b": rng.integers(0, 9, n),
+            "const": np.full(n, 7.0),
+            "cls": np.where(np.arange(n) % 3 == 0, "cat", "dog"),
+        }
+    )
 
 
 @pytest.mark.parametrize("kind", ["csv", "parquet"], ids=str)
@@ -306,33 +393,58 @@ MALFORMED = [  # id, file name, writer, name suffix, words the message must cont
     ("missing", "none.csv", None, "", ["not found"]),
     ("empty", "e.csv", write_csv(""), "", ["is empty"]),
     ("header-only", "h.csv", write_csv("a,b\n"), "", ["has no rows"]),
-    ("non-numeric", "s.csv", write_csv("a,b\n" + ROWS + "1,oops\n"), "",
-     ["non-numeric column 'b'", "'oops'", "row 13"]),
+    (
+        "non-numeric",
+        "s.csv",
+        write_csv("a,b\n" + ROWS + "1,oops\n"),
+        "",
+        ["non-numeric column 'b'", "'oops'", "row 13"],
+    ),
     ("nan", "n.csv", write_csv("a,b\n" + ROWS + "1,\n2,\n"), "", ["column 'b' (2 rows)", "NaN or inf"]),
     ("inf", "i.csv", write_csv("a,b\n" + ROWS + "inf,1\n"), "", ["column 'a' (1 row)"]),
     ("few-rows", "f.csv", write_csv("a,b\n1,2\n3,4\n"), "", ["only 2 rows", "at least 10"]),
     ("no-label", "l.csv", write_csv("a,b\n" + ROWS), "#label=cls", ["no label column 'cls'", "a, b"]),
     ("label-only", "o.csv", write_csv("cls\n" + "1\n" * 12), "#label=cls", ["no feature columns"]),
-    ("label-nan", "m.csv", write_csv("a,cls\n" + ROWS + "3,\n"), "#label=cls",
-     ["1 missing values in label column 'cls'"]),
+    (
+        "label-nan",
+        "m.csv",
+        write_csv("a,cls\n" + ROWS + "3,\n"),
+        "#label=cls",
+        ["1 missing values in label column 'cls'"],
+    ),
     ("label-float", "g.csv", write_csv("a,cls\n" + ROWS + "3,0.5\n"), "#label=cls", ["non-integer"]),
-    ("csv-binary", "c.csv", lambda p: p.write_bytes(b"\xff\xfe\x00\x81\x9f" * 20), "",
-     ["cannot be read as csv"]),
+    ("csv-binary", "c.csv", lambda p: p.write_bytes(b"\xff\xfe\x00\x81\x9f" * 20), "", ["cannot be read as csv"]),
     ("parquet-corrupt", "c.parquet", write_csv("not parquet at all"), "", ["cannot be read as parquet"]),
-    ("parquet-text", "t.parquet", lambda p: pd.DataFrame({"a": range(12), "w": ["x"] * 12}).to_parquet(p), "",
-     ["column 'w'", "'x'"]),
+    (
+        "parquet-text",
+        "t.parquet",
+        lambda p: pd.DataFrame({"a": range(12), "w": ["x"] * 12}).to_parquet(p),
+        "",
+        ["column 'w'", "'x'"],
+    ),
     ("npy-1d", "v.npy", lambda p: np.save(p, np.zeros(12)), "", ["1-D", "need 2-D"]),
     ("npy-strings", "u.npy", lambda p: np.save(p, np.full((12, 2), "a")), "", ["not numeric"]),
-    ("npy-nan", "q.npy", lambda p: np.save(p, np.where(np.eye(12, 3) > 0, np.nan, 1.0)), "",
-     ["column 0 (1 row)", "column 1 (1 row)"]),
+    (
+        "npy-nan",
+        "q.npy",
+        lambda p: np.save(p, np.where(np.eye(12, 3) > 0, np.nan, 1.0)),
+        "",
+        ["column 0 (1 row)", "column 1 (1 row)"],
+    ),
     ("npy-garbage", "r.npy", write_csv("garbage"), "", ["is not a .npy file"]),
-    ("npy-truncated", "k.npy", lambda p: p.write_bytes(np.lib.format.MAGIC_PREFIX + b"\x01\x00v"), "",
-     ["cannot be read as .npy"]),
+    (
+        "npy-truncated",
+        "k.npy",
+        lambda p: p.write_bytes(np.lib.format.MAGIC_PREFIX + b"\x01\x00v"),
+        "",
+        ["cannot be read as .npy"],
+    ),
 ]
 
 
-@pytest.mark.parametrize("file_name,writer,suffix,words", [case[1:] for case in MALFORMED],
-                         ids=[case[0] for case in MALFORMED])
+@pytest.mark.parametrize(
+    "file_name,writer,suffix,words", [case[1:] for case in MALFORMED], ids=[case[0] for case in MALFORMED]
+)
 def test_malformed_user_files(tmp_path: Path, file_name: str, writer, suffix: str, words: list[str]) -> None:
     path = tmp_path / file_name
     if writer is not None:

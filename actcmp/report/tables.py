@@ -58,14 +58,12 @@ def extra_fields(runs: pd.DataFrame) -> list[str]:
     base = [k for k in ("activation", "dataset", "depth") if k in runs.columns]
     if runs.empty or not base:
         return []
-    extras = []
-    for name in config_fields(runs):
-        if name in NOT_CELL:
-            continue
-        counts = runs.astype({name: str}).groupby(base, dropna=False)[name].nunique()
-        if (counts > 1).any():
-            extras.append(name)
-    return extras
+    fields = [f for f in config_fields(runs) if f not in NOT_CELL]
+    if not fields:
+        return []
+    as_text = runs[fields].astype(str).assign(**{k: runs[k].astype(str) for k in base})
+    counts = as_text.groupby(base)[fields].nunique()
+    return [f for f in fields if (counts[f] > 1).any()]
 
 
 def cell_keys(runs: pd.DataFrame) -> list[str]:

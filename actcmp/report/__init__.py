@@ -1,0 +1,94 @@
+"""Tables, figures and a Markdown/HTML report from stored results (reads only, never trains).
+
+``make_report(DIR)`` writes::
+
+    DIR/tables/{main,ranks,status,init}.{csv,md,tex}
+    DIR/figures/{loss_curves,dead_fraction,test_loss_vs_depth,heatmap_test_loss,
+                 heatmap_dead_fraction,grad_norm_by_layer,activation_functions}.{png,pdf}
+    DIR/report.md  DIR/report.html (self-contained: images embedded)
+
+Heavy imports (pandas, matplotlib, torch) happen inside the functions, so importing this
+package is cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from actcmp.report.document import SectionBuilder
+    from actcmp.report.tables import BestRule
+
+__all__ = ["make_report"]
+
+ACTIVATIONS_CAPTION = (
+    "The activations compared, f(x) left and f'(x) right: a derivative that is zero on a half-line (ReLU) "
+    "lets units die; one that tends to zero at both ends (sigmoid, tanh) saturates."
+)
+
+
+def make_report(
+    directory: str | Path,
+    formats: Sequence[str] = ("png", "pdf"),
+    *,
+    sections: Sequence[SectionBuilder] | None = None,
+    best_rule: BestRule | None = None,
+) -> list[Path]:
+    """Write tables, figures, report.md and report.html under ``directory``; return the paths.
+
+    ``sections`` replaces the default section list (see :mod:`actcmp.report.document`);
+    ``best_rule`` decides which activations of a cell are marked best (default: lowest mean).
+    """
+    from actcmp.report import document, plots, tables
+    from actcmp.store import load_results
+
+    directory = Path(directory)
+    formats = tuple(dict.fromkeys(f.lower().lstrip(".") for f in formats))
+    results = load_results(directory)
+    written: list[Path] = []
+
+    built = tables.build_tables(results, best_rule or tables.lowest)
+    for table in built:
+        written += tables.write_table(table, directory / "tables")
+
+    figures: list[document.FigureDoc] = []
+    specs = list(plots.standard_figures())
+    names = _plottable(results)
+    if names:
+        specs.append(("activation_functions", "The activation functions", ACTIVATIONS_CAPTION,
+                      lambda _results: plots.plot_activation_functions(names)))
+    for stem, title, caption, draw in specs:
+        fig = draw(results)
+        png = None if "png" in formats else plots.png_bytes(fig)
+        paths = plots.save(fig, directory / "figures" / stem, formats)
+        written += paths
+        if png is None:
+            png = (directory / "figures" / f"{stem}.png").read_bytes()
+        figures.append(document.FigureDoc(stem, title, caption, png, formats))
+
+    context = document.ReportContext(results, directory, {t.name: t for t in built}, figures)
+    written.append(document.write_markdown(directory / "report.md", context, sections))
+    written.append(document.write_html(directory / "report.html", context, sections))
+    return written
+
+
+def _plottable(results: object) -> list[str]:
+    """The runs' activations that can be rebuilt here (user callables may not import)."""
+    from actcmp.errors import ActcmpError
+    from actcmp.report.style import activation_order
+
+    runs = getattr(results, "runs")
+    if runs.empty or "activation" not in runs:
+        return []
+    names = []
+    for name in activation_order(runs["activation"]):
+        try:
+            from actcmp.activations import parse_activation
+
+            parse_activation(name).build()
+        except ActcmpError:
+            continue
+        names.append(name)
+    return names

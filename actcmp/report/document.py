@@ -1,0 +1,236 @@
+"""report.md and report.html from tables and figures.
+
+A report is a list of *sections*; each section builder takes the :class:`ReportContext`
+and returns a :class:`Section` (a title and blocks: paragraphs, bullet lists, tables,
+figures) or ``None`` to leave itself out. Markdown and HTML render the same blocks.
+
+Extension point: append a builder to :data:`SECTIONS` (or pass ``sections=`` to
+:func:`write_markdown` / :func:`write_html` / ``make_report``), e.g. a statistics or a
+claims section that reads ``context.tables`` and ``context.results``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from actcmp.report.style import activation_order
+from actcmp.report.tables import Table, to_html, to_markdown
+
+if TYPE_CHECKING:
+    from actcmp.store import Results
+
+
+@dataclass
+class FigureDoc:
+    """A written figure: file stem (relative to the report), title, caption, PNG bytes."""
+
+    stem: str
+    title: str
+    caption: str
+    png: bytes
+    formats: tuple[str, ...]
+
+
+@dataclass
+class ReportContext:
+    results: Results
+    directory: Path
+    tables: dict[str, Table]
+    figures: list[FigureDoc]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Section:
+    """``blocks``: ("text", str) | ("list", [str]) | ("table", name) | ("figure", FigureDoc)."""
+
+    title: str
+    blocks: list[tuple[str, Any]]
+
+
+SectionBuilder = Callable[[ReportContext], Section | None]
+
+INIT_RULES = {
+    "kaiming": "He: std = gain / sqrt(fan_in), gain sqrt(2) (ReLU-like; adjusted for the negative slope)",
+    "xavier": "Glorot: std = gain * sqrt(2 / (fan_in + fan_out)), gain 5/3 for tanh, 1 otherwise",
+    "lecun": "LeCun: std = 1 / sqrt(fan_in)",
+    "torch-default": "PyTorch default: uniform with std = 1 / sqrt(3 fan_in), uniform biases",
+}
+
+
+# -- sections ------------------------------------------------------------------------------
+def _duration(seconds: float) -> str:
+    if seconds != seconds:
+        return "unknown"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
+
+
+def _values(frame: Any, column: str) -> str:
+    if column not in frame.columns or frame.empty:
+        return "none"
+    values = frame[column].dropna().unique()
+    ordered = activation_order(values) if column == "activation" else sorted(values, key=lambda v: (str(type(v)), v))
+    return ", ".join(str(v) for v in ordered)
+
+
+def summary_section(ctx: ReportContext) -> Section:
+    runs = ctx.results.runs
+    status = ctx.tables["status"].raw
+    total = status[status["activation"] == "all"].iloc[0] if len(status) else None
+    counts = (
+        f"{int(total['done'])} done, {int(total['diverged'])} diverged, {int(total['failed'])} failed, "
+        f"{int(total['pending'])} pending" if total is not None else "none"
+    )
+    wall = float(runs["wall_time_s"].sum()) if "wall_time_s" in runs and len(runs) else float("nan")
+    from actcmp.report.tables import extra_fields
+
+    extras = extra_fields(runs)
+    items = [
+        f"Runs stored: {len(runs)} ({counts})",
+        f"Datasets: {_values(runs, 'dataset')}",
+        f"Activations: {_values(runs, 'activation')}",
+        f"Depths: {_values(runs, 'depth')}",
+        f"Seeds: {_values(runs, 'seed')}",
+        f"Total training wall time: {_duration(wall)}",
+    ]
+    if extras:
+        items.append("Also varied (part of each cell): " + ", ".join(f"{e} ({_values(runs, e)})" for e in extras))
+    text = ("Losses are averaged over converged seeds only; diverged runs (non-finite loss) are counted "
+            "separately and failed runs are listed in the status table.")
+    return Section("Summary", [("list", items), ("text", text)])
+
+
+def tables_section(ctx: ReportContext) -> Section:
+    blocks: list[tuple[str, Any]] = []
+    for name in ("main", "ranks", "status"):
+        if name in ctx.tables:
+            blocks.append(("table", name))
+    return Section("Tables", blocks)
+
+
+def figures_section(ctx: ReportContext) -> Section | None:
+    if not ctx.figures:
+        return None
+    return Section("Figures", [("figure", f) for f in ctx.figures])
+
+
+def init_section(ctx: ReportContext) -> Section | None:
+    table = ctx.tables.get("init")
+    if table is None or table.raw.empty:
+        return None
+    rules = sorted({r.strip() for value in table.raw["init"] for r in str(value).split(",")})
+    items = [f"`{r}`: {INIT_RULES.get(r, 'as named')}" for r in rules]
+    text = ("Weights are initialised per activation by the rule below (from each run's `init`); every "
+            "activation of a cell starts from the same underlying random draw, scaled by its rule.")
+    return Section("Initialisation", [("text", text), ("table", "init"), ("list", items)])
+
+
+def regenerate_section(ctx: ReportContext) -> Section:
+    return Section("How to regenerate", [("text", f"`actcmp report {ctx.directory}` rebuilds every table, "
+                                                   "figure and this report from the stored results, without training.")])
+
+
+#: the report's sections, in order; append builders here to extend every report
+SECTIONS: list[SectionBuilder] = [summary_section, tables_section, figures_section, init_section, regenerate_section]
+
+
+def _sections(ctx: ReportContext, sections: Sequence[SectionBuilder] | None) -> list[Section]:
+    built = [builder(ctx) for builder in (SECTIONS if sections is None else sections)]
+    return [s for s in built if s is not None]
+
+
+# -- markdown ------------------------------------------------------------------------------
+def render_markdown(ctx: ReportContext, sections: Sequence[SectionBuilder] | None = None) -> str:
+    out = ["# actcmp report", ""]
+    for section in _sections(ctx, sections):
+        out += [f"## {section.title}", ""]
+        for kind, content in section.blocks:
+            if kind == "text":
+                out += [content, ""]
+            elif kind == "list":
+                out += [f"- {item}" for item in content] + [""]
+            elif kind == "table":
+                table = ctx.tables[content]
+                out += [f"### {table.title}", "", table.caption, "", to_markdown(table.display, table.bold)]
+            elif kind == "figure":
+                links = ", ".join(f"[{fmt}](figures/{content.stem}.{fmt})" for fmt in content.formats)
+                image = f"![{content.title}](figures/{content.stem}.png)" if "png" in content.formats else ""
+                out += [f"### {content.title}", "", image, "", f"{content.caption} ({links})", ""]
+    return "\n".join(line for line in _squeeze(out)) + "\n"
+
+
+def _squeeze(lines: list[str]) -> list[str]:
+    """Drop repeated blank lines."""
+    kept: list[str] = []
+    for line in lines:
+        if line == "" and kept and kept[-1] == "":
+            continue
+        kept.append(line.rstrip("\n"))
+    while kept and kept[-1] == "":
+        kept.pop()
+    return kept
+
+
+def write_markdown(path: str | Path, ctx: ReportContext, sections: Sequence[SectionBuilder] | None = None) -> Path:
+    path = Path(path)
+    path.write_text(render_markdown(ctx, sections), encoding="utf-8", newline="\n")
+    return path
+
+
+# -- html ----------------------------------------------------------------------------------
+CSS = """
+body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
+table { border-collapse: collapse; font-size: 0.85rem; margin: 0.5rem 0 1.5rem; }
+th, td { padding: 0.2rem 0.6rem; border-bottom: 1px solid #ddd; text-align: left; }
+th { border-bottom: 2px solid #444; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+img { max-width: 100%; height: auto; }
+figure { margin: 0 0 2rem; }
+figcaption, p.caption { color: #555; font-size: 0.9rem; }
+code { background: #f3f3f3; padding: 0 0.2rem; }
+"""
+
+
+def _inline(text: str) -> str:
+    """Escape, then the two inline Markdown forms the sections use: `code` and **bold**."""
+    escaped = html.escape(text)
+    escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
+    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", escaped)
+
+
+def render_html(ctx: ReportContext, sections: Sequence[SectionBuilder] | None = None) -> str:
+    body = ["<h1>actcmp report</h1>"]
+    for section in _sections(ctx, sections):
+        body.append(f"<h2>{html.escape(section.title)}</h2>")
+        for kind, content in section.blocks:
+            if kind == "text":
+                body.append(f"<p>{_inline(content)}</p>")
+            elif kind == "list":
+                body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in content) + "</ul>")
+            elif kind == "table":
+                table = ctx.tables[content]
+                body += [f"<h3>{html.escape(table.title)}</h3>", f'<p class="caption">{_inline(table.caption)}</p>',
+                         to_html(table.display, table.bold)]
+            elif kind == "figure":
+                data = base64.b64encode(content.png).decode("ascii")
+                body += [f"<h3>{html.escape(content.title)}</h3>",
+                         f'<figure><img alt="{html.escape(content.title)}" src="data:image/png;base64,{data}">'
+                         f"<figcaption>{_inline(content.caption)}</figcaption></figure>"]
+    head = f'<meta charset="utf-8"><title>actcmp report</title><style>{CSS}</style>'
+    return f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>{head}</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
+
+
+def write_html(path: str | Path, ctx: ReportContext, sections: Sequence[SectionBuilder] | None = None) -> Path:
+    path = Path(path)
+    path.write_text(render_html(ctx, sections), encoding="utf-8", newline="\n")
+    return path

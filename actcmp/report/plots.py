@@ -1,0 +1,388 @@
+"""Figures: each function takes the stored frames and returns a ``matplotlib.figure.Figure``.
+
+Never touches pyplot's global state. Every activation keeps the colour, marker and line
+style of :mod:`actcmp.report.style`; one shared legend sits outside the panels, in
+registry order. Statistics follow :mod:`actcmp.report.tables` (converged runs only;
+diverged runs are counted in panel titles and legend labels).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from actcmp.report import tables
+from actcmp.report.style import activation_order, line_kwargs
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from actcmp.store import Results
+
+PANEL_W, PANEL_H, LEGEND_W = 3.1, 2.3, 2.2
+RC = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 8, "svg.hashsalt": "actcmp"}
+
+
+# -- helpers --------------------------------------------------------------------------
+def _figure(n_rows: int, n_cols: int, *, legend: bool = True, panel: tuple[float, float] = (PANEL_W, PANEL_H),
+            sharey: bool | str = False) -> tuple[Figure, Any]:
+    from matplotlib.figure import Figure
+
+    width = panel[0] * n_cols + (LEGEND_W if legend else 0.3)
+    fig = Figure(figsize=(width, panel[1] * n_rows + 0.4), layout="constrained", dpi=100)
+    axes = fig.subplots(n_rows, n_cols, squeeze=False, sharey=sharey)
+    return fig, axes
+
+
+def _legend(fig: Figure, names: Iterable[str], diverged: dict[str, int] | None = None) -> None:
+    from matplotlib.lines import Line2D
+
+    handles, labels = [], []
+    for name in activation_order(names):
+        handles.append(Line2D([], [], **line_kwargs(name)))  # type: ignore[arg-type]
+        count = (diverged or {}).get(name, 0)
+        labels.append(f"{name} ({count} diverged)" if count else name)
+    if handles:
+        fig.legend(handles, labels, loc="outside right upper", title="activation", frameon=False)
+
+
+def _diverged_counts(results: Results, where: dict[str, Any] | None = None) -> dict[str, int]:
+    runs = results.runs
+    if runs.empty or "status" not in runs:
+        return {}
+    runs = runs[runs["status"] == "diverged"]
+    for key, value in (where or {}).items():
+        runs = runs[runs[key].astype(str) == str(value)]
+    return {str(k): int(v) for k, v in runs["activation"].value_counts().items()}
+
+
+def _title(keys: list[str], values: tuple[Any, ...], diverged: int = 0) -> str:
+    text = tables.label(keys, values)
+    return f"{text} ({diverged} diverged)" if diverged else text
+
+
+def _select(frame: pd.DataFrame, keys: list[str], values: tuple[Any, ...]) -> pd.DataFrame:
+    for key, value in zip(keys, values, strict=True):
+        frame = frame[frame[key].astype(str) == str(value)]
+    return frame
+
+
+def _groups(frame: pd.DataFrame, keys: list[str]) -> list[tuple[Any, ...]]:
+    """Distinct key tuples in sorted order (at least one empty tuple when no keys)."""
+    if not keys:
+        return [()]
+    if frame.empty:
+        return []
+    unique = frame[keys].drop_duplicates().sort_values(keys, kind="mergesort")
+    return [tuple(row) for row in unique.itertuples(index=False)]
+
+
+def _log_if_positive(ax: Axes, values: Iterable[float]) -> None:
+    finite = [v for v in values if v == v and math.isfinite(v)]
+    if finite and min(finite) > 0:
+        ax.set_yscale("log")
+
+
+def _no_data(fig: Figure, text: str = "no converged runs to plot") -> Figure:
+    ax = fig.axes[0] if fig.axes else fig.add_subplot()
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
+    ax.set_axis_off()
+    return fig
+
+
+def save(fig: Figure, stem: str | Path, formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+    """Write ``stem.FORMAT`` for each format (png at 150 dpi; pdf/svg without dates) and
+    release the figure. Returns the written paths."""
+    import matplotlib
+
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {"png": {"Software": None}, "pdf": {"CreationDate": None, "ModDate": None}, "svg": {"Date": None}}
+    paths = []
+    with matplotlib.rc_context(RC):
+        for fmt in formats:
+            path = stem.with_suffix(f".{fmt}")
+            fig.savefig(path, format=fmt, dpi=150, metadata=metadata.get(fmt))
+            paths.append(path)
+            # the layout is settled by the first save; later formats reuse it (about 40% faster)
+            fig.set_layout_engine("none")
+    fig.clear()
+    return paths
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """The figure as PNG bytes (for embedding), at screen resolution."""
+    import matplotlib
+
+    buffer = io.BytesIO()
+    with matplotlib.rc_context(RC):
+        fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _rc() -> Any:
+    import matplotlib
+
+    return matplotlib.rc_context(RC)
+
+
+# -- 1 and 2: curves over epochs faceted dataset x depth -------------------------------
+def _curve_grid(results: Results, curves: pd.DataFrame, ylabel: str, log: bool, ylim: tuple[float, float] | None) -> Figure:
+    keys = tables.cell_keys(results.runs)
+    rows = _groups(curves, tables.panel_keys(keys)) if not curves.empty else []
+    depths = sorted(curves["depth"].unique()) if not curves.empty else []
+    with _rc():
+        if not rows or not depths:
+            fig, _ = _figure(1, 1, legend=False)
+            return _no_data(fig)
+        fig, axes = _figure(len(rows), len(depths), sharey="row")
+        panels = tables.panel_keys(keys)
+        for r, row in enumerate(rows):
+            for c, depth in enumerate(depths):
+                ax = axes[r, c]
+                where = {**dict(zip(panels, row, strict=True)), "depth": depth}
+                cell = _select(curves, list(where), tuple(where.values()))
+                for name in activation_order(cell["activation"]):
+                    line = cell[cell["activation"] == name].sort_values("epoch")
+                    style = line_kwargs(name)
+                    every = max(1, len(line) // 6)
+                    ax.plot(line["epoch"], line["mean"], markersize=4, markevery=every, linewidth=1.3, **style)
+                    if line["count"].max() > 1:
+                        ax.fill_between(line["epoch"], line["min"], line["max"], color=style["color"], alpha=0.15,
+                                        linewidth=0)
+                if log:
+                    _log_if_positive(ax, list(cell["min"]) + list(cell["mean"]))
+                if ylim:
+                    ax.set_ylim(*ylim)
+                n_div = sum(_diverged_counts(results, where).values())
+                ax.set_title(_title([*panels, "depth"], (*row, depth), n_div))
+                ax.grid(alpha=0.3, linewidth=0.5)
+                if r == len(rows) - 1:
+                    ax.set_xlabel("epoch")
+                if c == 0:
+                    ax.set_ylabel(ylabel)
+        _legend(fig, curves["activation"], _diverged_counts(results))
+    return fig
+
+
+def plot_loss_curves(results: Results, metric: str = "val_loss") -> Figure:
+    """Validation loss vs epoch: mean over converged seeds, min-max band, log y."""
+    return _curve_grid(results, tables.epoch_curves(results, metric), metric.replace("_", " "), True, None)
+
+
+def plot_dead_fraction(results: Results, metric: str = "dead_fraction") -> Figure:
+    """Dead (or another layer metric's) fraction over epochs, mean over hidden layers."""
+    label = metric.replace("_", " ") + " (mean over layers)"
+    return _curve_grid(results, tables.layer_curves(results, metric), label, False, (-0.02, 1.02))
+
+
+# -- 3: test loss vs depth --------------------------------------------------------------
+def _panel_grid(n_panels: int, panel: tuple[float, float], legend: bool = True) -> tuple[Figure, list[Axes]]:
+    n_cols = min(3, max(1, n_panels))
+    n_rows = max(1, math.ceil(n_panels / n_cols))
+    fig, axes = _figure(n_rows, n_cols, legend=legend, panel=panel)
+    flat = list(axes.ravel())
+    for ax in flat[n_panels:]:
+        ax.set_axis_off()
+    return fig, flat[:n_panels]
+
+
+def plot_loss_vs_depth(results: Results) -> Figure:
+    """Final test loss against depth per activation; marker = mean, bar = min-max over
+    converged seeds; one panel per dataset (and extra cell field values)."""
+    main = tables.main_table(results)
+    keys = [k for k in tables.cell_keys(results.runs) if k in main.columns]
+    panels = tables.panel_keys(keys)
+    groups = _groups(main, panels) if "depth" in main and main["test_loss_mean"].notna().any() else []
+    with _rc():
+        if not groups:
+            fig, _ = _figure(1, 1, legend=False)
+            return _no_data(fig)
+        fig, axes = _panel_grid(len(groups), (PANEL_W + 0.4, PANEL_H + 0.4))
+        for ax, group in zip(axes, groups, strict=True):
+            rows = _select(main, panels, group)
+            depths = sorted(rows["depth"].unique())
+            names = activation_order(rows["activation"])
+            width = 0.6 / max(1, len(names))
+            for i, name in enumerate(names):
+                mine = rows[(rows["activation"] == name) & rows["test_loss_mean"].notna()].sort_values("depth")
+                if mine.empty:
+                    continue
+                x = [depths.index(d) + (i - (len(names) - 1) / 2) * width for d in mine["depth"]]
+                mean = mine["test_loss_mean"].to_numpy()
+                err = [mean - mine["test_loss_min"].to_numpy(), mine["test_loss_max"].to_numpy() - mean]
+                ax.errorbar(x, mean, yerr=err, capsize=2, markersize=4, linewidth=1.2, elinewidth=0.8,
+                            **line_kwargs(name))
+            ax.set_xticks(range(len(depths)), [str(d) for d in depths])
+            _log_if_positive(ax, rows["test_loss_min"])
+            n_div = int(rows["diverged"].sum())
+            ax.set_title(_title(panels, group, n_div))
+            ax.set_xlabel("depth (encoder layers)")
+            ax.set_ylabel("test loss")
+            ax.grid(alpha=0.3, linewidth=0.5)
+        _legend(fig, main["activation"], _diverged_counts(results))
+    return fig
+
+
+# -- 4: heatmaps ------------------------------------------------------------------------
+def plot_heatmap(results: Results, value: str = "test_loss_mean") -> Figure:
+    """Activation x depth heatmap of ``value`` (a main-table column: ``test_loss_mean`` or
+    ``dead_fraction_final``), one panel per dataset; cells annotated, 'div' = all diverged."""
+    from matplotlib.colors import LogNorm, Normalize
+
+    main = tables.main_table(results)
+    keys = [k for k in tables.cell_keys(results.runs) if k in main.columns]
+    panels = tables.panel_keys(keys)
+    groups = _groups(main, panels) if "depth" in main and value in main else []
+    n_act = len(activation_order(main["activation"])) if "activation" in main else 0
+    n_depth = main["depth"].nunique() if "depth" in main else 0
+    with _rc():
+        if not groups:
+            fig, _ = _figure(1, 1, legend=False)
+            return _no_data(fig)
+        panel = (1.9 + 0.75 * n_depth, 0.9 + 0.3 * n_act)
+        fig, axes = _panel_grid(len(groups), panel, legend=False)
+        fraction = "fraction" in value
+        label = value.replace("_mean", " (mean)").replace("_", " ")
+        for ax, group in zip(axes, groups, strict=True):
+            matrix, lost = tables.heatmap_matrix(main, dict(zip(panels, group, strict=True)), value)
+            data = matrix.to_numpy(dtype=float)
+            finite = data[~(data != data)]
+            if fraction:
+                norm: Normalize = Normalize(0, 1)
+            elif finite.size and finite.min() > 0 and finite.max() > finite.min():
+                norm = LogNorm(finite.min(), finite.max())
+            else:
+                norm = Normalize(*(finite.min(), finite.max()) if finite.size else (0, 1))
+            cmap = "magma_r" if fraction else "viridis"
+            image = ax.imshow(data, aspect="auto", cmap=cmap, norm=norm, interpolation="nearest")
+            ax.set_facecolor("#DDDDDD")
+            for i in range(data.shape[0]):
+                for j in range(data.shape[1]):
+                    v = data[i, j]
+                    if v == v:
+                        r, g, b, _ = image.cmap(image.norm(v))
+                        colour = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
+                        text = f"{v:.2f}" if fraction else tables.fmt_number(v, 2)
+                        ax.text(j, i, text, ha="center", va="center", fontsize=7, color=colour)
+                    elif bool(lost.iat[i, j]):
+                        ax.text(j, i, "div", ha="center", va="center", fontsize=7, color="black")
+            ax.set_xticks(range(len(matrix.columns)), [str(d) for d in matrix.columns])
+            ax.set_yticks(range(len(matrix.index)), list(matrix.index))
+            for tick in ax.get_yticklabels():
+                tick.set_color(line_kwargs(tick.get_text())["color"])  # type: ignore[arg-type]
+            ax.set_xlabel("depth")
+            ax.set_title(_title(panels, group))
+            fig.colorbar(image, ax=ax, label=label, shrink=0.9)
+    return fig
+
+
+# -- 5: gradient norm by layer -----------------------------------------------------------
+def plot_grad_norms(results: Results, metric: str = "grad_norm_weight") -> Figure:
+    """Gradient norm per linear layer at init and at the end, for the deepest depth of
+    each dataset: a fall towards layer 0 shows vanishing gradients."""
+    profile = tables.layer_profile(results, metric)
+    keys = [k for k in tables.cell_keys(results.runs) if k in profile.columns]
+    panels = tables.panel_keys(keys)
+    groups = _groups(profile, panels) if not profile.empty else []
+    with _rc():
+        if not groups:
+            fig, _ = _figure(1, 1, legend=False)
+            return _no_data(fig)
+        fig, axes = _figure(len(groups), 2, panel=(PANEL_W + 0.5, PANEL_H + 0.2), sharey="row")
+        for r, group in enumerate(groups):
+            rows = _select(profile, panels, group)
+            depth = int(rows["depth"].max())
+            for c, (stage, when) in enumerate((("init", "at init (epoch 0)"), ("end", "after training"))):
+                ax = axes[r, c]
+                staged = rows[rows["stage"] == stage]
+                for name in activation_order(staged["activation"]):
+                    line = staged[staged["activation"] == name].sort_values("layer")
+                    positive = line["mean"].where(line["mean"] > 0)
+                    ax.plot(line["layer"], positive, markersize=4, linewidth=1.2, **line_kwargs(name))
+                _log_if_positive(ax, staged["mean"].where(staged["mean"] > 0).dropna())
+                ax.axvline(depth - 0.5, color="grey", linestyle=":", linewidth=0.8)
+                ax.set_xticks(range(2 * depth))
+                ax.set_title(f"{_title([*panels, 'depth'], (*group, depth))} · {when}")
+                ax.set_xlabel("linear layer (encoder | decoder)")
+                if c == 0:
+                    ax.set_ylabel(metric.replace("_", " "))
+                ax.grid(alpha=0.3, linewidth=0.5)
+        _legend(fig, profile["activation"], _diverged_counts(results))
+    return fig
+
+
+# -- 6: the activation functions themselves --------------------------------------------
+def plot_activation_functions(names: Sequence[str], x_range: tuple[float, float] = (-5, 5)) -> Figure:
+    """f(x) and f'(x) side by side for each activation, in its fixed style."""
+    import torch
+
+    from actcmp.activations import parse_activation
+
+    z = torch.linspace(float(x_range[0]), float(x_range[1]), 801)
+    with _rc():
+        fig, axes = _figure(1, 2, panel=(PANEL_W + 0.5, PANEL_H + 0.7))
+        f_ax, d_ax = axes[0]
+        shown = []
+        for name in names:
+            spec = parse_activation(name)
+            module = spec.build()
+            with torch.no_grad():
+                y = module(z)
+            dy = spec.derivative(z, module)
+            style = line_kwargs(name)
+            for ax, values in ((f_ax, y), (d_ax, dy)):
+                ax.plot(z.numpy(), values.detach().numpy(), markevery=100, markersize=4, linewidth=1.4, **style)
+            shown.append(name)
+        for ax, title in ((f_ax, "f(x)"), (d_ax, "f'(x)")):
+            ax.set_title(title)
+            ax.set_xlabel("x")
+            ax.axhline(0, color="grey", linewidth=0.6)
+            ax.axvline(0, color="grey", linewidth=0.6)
+            ax.grid(alpha=0.3, linewidth=0.5)
+        _legend_in_order(fig, shown)
+    return fig
+
+
+def _legend_in_order(fig: Figure, names: list[str]) -> None:
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], **line_kwargs(n)) for n in names]  # type: ignore[arg-type]
+    if handles:
+        fig.legend(handles, names, loc="outside right upper", title="activation", frameon=False)
+
+
+def standard_figures() -> list[tuple[str, str, str, Any]]:
+    """(file stem, title, caption saying what to look for, function of Results), in report order."""
+    return [
+        ("loss_curves", "Validation loss over training",
+         "Validation loss per epoch, mean over converged seeds with the min-max band (log scale): look for the "
+         "activation that falls fastest and lowest; a flat curve near the top means the network did not learn.",
+         plot_loss_curves),
+        ("dead_fraction", "Dead units over training",
+         "Dead fraction: share of hidden units whose derivative is zero on every probe input, mean over hidden "
+         "layers. Rising ReLU-family lines are dying units; Leaky ReLU and PReLU should stay near zero.",
+         plot_dead_fraction),
+        ("test_loss_vs_depth", "Test loss against depth",
+         "Final test loss per depth (marker = mean over converged seeds, bar = min-max, log scale): a line that "
+         "climbs with depth marks an activation that trains worse as the network deepens.",
+         plot_loss_vs_depth),
+        ("heatmap_test_loss", "Mean test loss: activation x depth",
+         "Mean test loss of every activation and depth (log colour scale, yellow = high loss, "
+         "'div' = every seed diverged): read across a row to see how an activation copes with depth.",
+         lambda results: plot_heatmap(results, "test_loss_mean")),
+        ("heatmap_dead_fraction", "Dead fraction at the end: activation x depth",
+         "Share of dead hidden units after training (mean over layers and seeds): high values show where units "
+         "died; bounded activations such as sigmoid and tanh saturate instead, which this does not count.",
+         lambda results: plot_heatmap(results, "dead_fraction_final")),
+        ("grad_norm_by_layer", "Gradient norm by layer (deepest network)",
+         "Weight-gradient norm of each linear layer at initialisation and after training (log scale; the dotted "
+         "line splits encoder and decoder): norms that shrink by orders of magnitude towards layer 0 are "
+         "vanishing gradients.",
+         plot_grad_norms),
+    ]

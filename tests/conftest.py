@@ -1,0 +1,34 @@
+"""Shared fixtures: small, fast, deterministic."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+os.environ.setdefault("CI", "1")  # plain progress lines, never a live display, in tests
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture
+def smoke_config() -> Path:
+    return REPO / "experiments" / "smoke.toml"
+
+
+@pytest.fixture(scope="session")
+def smoke_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The smoke sweep, trained once per test session (read-only for tests)."""
+    from actcmp.sweep import run_sweep
+
+    out = tmp_path_factory.mktemp("smoke") / "results"
+    run_sweep(REPO / "experiments" / "smoke.toml", out)
+    return out

@@ -1,0 +1,98 @@
+"""Activation registry: every entry builds, names are canonical, derivatives are right."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from actcmp.activations import REGISTRY, autograd_derivative, canonical_name, parse_activation
+from actcmp.errors import UnknownActivation
+
+HIDDEN = [name for name, info in REGISTRY.items() if info.hidden_ok]
+REQUIRED = [
+    "identity", "relu", "leaky_relu", "prelu", "elu", "selu", "celu", "gelu", "silu", "mish", "softplus",
+    "sigmoid", "tanh", "hardtanh", "relu6", "hardswish", "softsign",
+]
+
+
+def test_required_entries_present() -> None:
+    assert set(REQUIRED) <= set(REGISTRY)
+    assert "softmax" in REGISTRY and REGISTRY["softmax"].output_only
+
+
+@pytest.mark.parametrize("name", HIDDEN)
+def test_builds_and_is_elementwise(name: str) -> None:
+    spec = parse_activation(name)
+    module = spec.build()
+    z = torch.linspace(-4, 4, 33).reshape(3, 11)
+    out = module(z)
+    assert out.shape == z.shape
+    # elementwise: permuting inputs permutes outputs
+    perm = torch.randperm(z.numel(), generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(module(z.flatten()[perm]), out.flatten()[perm])
+
+
+@pytest.mark.parametrize("name", [*HIDDEN, "leaky_relu(negative_slope=0.2)", "elu(alpha=0.5)", "gelu(approximate=tanh)",
+                                  "softplus(beta=2)", "celu(alpha=2)", "hardtanh(min_val=-2)"])
+def test_analytic_derivative_matches_autograd(name: str) -> None:
+    spec = parse_activation(name)
+    module = spec.build().to(torch.float64)
+    # avoid the kinks (0, +-1, +-3, 6) where one-sided derivatives differ
+    z = torch.linspace(-7.013, 7.017, 401, dtype=torch.float64)
+    expected = autograd_derivative(module, z)
+    got = spec.derivative(z, module)
+    assert torch.allclose(got, expected, rtol=1e-6, atol=1e-9), name
+
+
+@pytest.mark.parametrize(
+    ("text", "canonical"),
+    [
+        pytest.param("relu", "relu", id="plain"),
+        pytest.param("ReLU", "relu", id="case"),
+        pytest.param("swish", "silu", id="alias-swish"),
+        pytest.param("leaky_relu(negative_slope=0.01)", "leaky_relu", id="default-dropped"),
+        pytest.param("leaky_relu(negative_slope=0.2)", "leaky_relu(negative_slope=0.2)", id="param"),
+        pytest.param("leaky_relu( negative_slope = .2 )", "leaky_relu(negative_slope=0.2)", id="spaces"),
+        pytest.param("elu(alpha=1)", "elu", id="int-default"),
+        pytest.param("gelu(approximate=tanh)", "gelu(approximate=tanh)", id="string-param"),
+        pytest.param("gelu_tanh", "gelu(approximate=tanh)", id="alias-with-param"),
+        pytest.param("softplus(threshold=10,beta=2)", "softplus(beta=2,threshold=10)", id="sorted"),
+    ],
+)
+def test_canonical_names(text: str, canonical: str) -> None:
+    assert canonical_name(text) == canonical
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        pytest.param("gelux", "did you mean 'gelu'", id="typo"),
+        pytest.param("leaky_relu(slope=0.2)", "has no parameter 'slope'", id="bad-param"),
+        pytest.param("leaky_relu(negative_slope=abc)", "must be a number", id="bad-value"),
+        pytest.param("relu(0.2)", "must be key=value", id="positional"),
+        pytest.param("", "empty", id="empty"),
+        pytest.param("softmax", "only allowed as an output", id="softmax-hidden"),
+        pytest.param("nosuchmodule_xyz:act", "cannot import module", id="bad-module"),
+        pytest.param("math:nosuch", "has no attribute", id="bad-attr"),
+        pytest.param("math:pi", "not callable", id="not-callable"),
+        pytest.param("gelu(approximate=cubic)", "approximate must be", id="bad-choice"),
+    ],
+)
+def test_bad_names(text: str, fragment: str) -> None:
+    with pytest.raises(UnknownActivation, match=fragment.replace("(", r"\(")):
+        parse_activation(text)
+
+
+def test_user_callable() -> None:
+    spec = parse_activation("torch.nn.functional:softsign")
+    assert spec.canonical == "torch.nn.functional:softsign"
+    z = torch.linspace(-2, 2, 9)
+    assert torch.allclose(spec.build()(z), torch.nn.functional.softsign(z))
+    assert torch.allclose(spec.derivative(z), 1 / (1 + z.abs()) ** 2)
+    module_spec = parse_activation("torch.nn:Tanh")
+    assert isinstance(module_spec.build(), torch.nn.Tanh)
+
+
+def test_prelu_is_learnable() -> None:
+    module = parse_activation("prelu").build()
+    assert sum(p.numel() for p in module.parameters()) == 1

@@ -1,0 +1,111 @@
+"""Metric functions on hand-built tensors, and against theory."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from actcmp.activations import parse_activation
+from actcmp.metrics import (
+    anomaly_auroc,
+    dead_mask,
+    epochs_to_threshold,
+    linear_probe_accuracy,
+    peak_derivative,
+    saturated_mask,
+    transitions,
+    zero_fraction,
+)
+
+
+def deriv(name: str, z: torch.Tensor) -> torch.Tensor:
+    return parse_activation(name).derivative(z)
+
+
+def test_relu_unit_with_all_negative_preactivations_is_dead() -> None:
+    z = torch.tensor([[-1.0, 0.5], [-2.0, -0.1], [-0.3, 2.0]])  # unit 0 always negative
+    assert dead_mask(deriv("relu", z)).tolist() == [True, False]
+
+
+def test_leaky_unit_with_all_negative_preactivations_is_not_dead() -> None:
+    z = torch.tensor([[-1.0], [-2.0], [-0.3]])
+    assert dead_mask(deriv("leaky_relu", z)).tolist() == [False]
+    assert dead_mask(deriv("prelu", z)).tolist() == [False]
+    assert dead_mask(deriv("elu", z)).tolist() == [False]
+
+
+def test_relu_at_exactly_zero_counts_as_dead() -> None:
+    # torch's ReLU gradient at 0 is 0; a unit stuck at 0 learns nothing
+    assert dead_mask(deriv("relu", torch.zeros(4, 1))).tolist() == [True]
+
+
+def test_saturated_sigmoid_unit() -> None:
+    z = torch.tensor([[9.0, 0.1], [12.0, -0.2], [-10.0, 0.3], [15.0, 1.0]])
+    peak = peak_derivative("sigmoid")
+    assert math.isclose(peak, 0.25, rel_tol=1e-6)
+    mask = saturated_mask(deriv("sigmoid", z), peak, threshold=0.05, share=0.95)
+    assert mask.tolist() == [True, False]
+    # sigmoid never has an exactly-zero derivative at moderate z: saturated, not dead
+    assert dead_mask(deriv("sigmoid", z)).tolist() == [False, False]
+
+
+def test_saturation_share_boundary() -> None:
+    z = torch.tensor([[8.0], [8.0], [8.0], [0.0]])  # 75% saturated inputs
+    peak = peak_derivative("tanh")
+    d = deriv("tanh", z)
+    assert saturated_mask(d, peak, 0.05, 0.75).tolist() == [True]
+    assert saturated_mask(d, peak, 0.05, 0.80).tolist() == [False]
+
+
+def test_dead_relu_is_not_also_saturated() -> None:
+    z = -torch.ones(5, 1)
+    d = deriv("relu", z)
+    assert dead_mask(d).tolist() == [True]
+    assert saturated_mask(d, 1.0, 0.05, 0.95).tolist() == [False]
+
+
+@pytest.mark.parametrize(
+    ("name", "peak"),
+    [("relu", 1.0), ("sigmoid", 0.25), ("tanh", 1.0), ("selu", 1.0507009873554805 * 1.6732632423543772),
+     ("identity", 1.0), ("softsign", 1.0)],
+)
+def test_peak_derivative_theory(name: str, peak: float) -> None:
+    assert math.isclose(peak_derivative(name), peak, rel_tol=1e-3)
+
+
+def test_zero_fraction_and_transitions() -> None:
+    post = torch.tensor([[0.0, 1.0], [0.0, 0.0]])
+    assert zero_fraction(post) == 0.75
+    before = torch.tensor([True, False, True, False])
+    after = torch.tensor([True, True, False, False])
+    assert transitions(before, after) == (1, 1)
+    assert transitions(None, after) == (0, 0)
+
+
+def test_epochs_to_threshold() -> None:
+    assert epochs_to_threshold([1.0, 0.6, 0.4, 0.3], 0.5) == 2
+    assert epochs_to_threshold([1.0, 0.9], 0.5) is None
+    assert epochs_to_threshold([float("nan"), 0.1], 0.5) == 1
+    assert epochs_to_threshold([0.1], 0.5) == 0
+
+
+def test_linear_probe_separable_and_degenerate() -> None:
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 50)
+    codes = rng.normal(size=(100, 2)) + y[:, None] * 6.0
+    assert linear_probe_accuracy(codes, y, codes, y) == 1.0
+    assert linear_probe_accuracy(codes, np.zeros(100, int), codes, y) is None
+    codes_nan = codes.copy()
+    codes_nan[0, 0] = np.nan
+    assert linear_probe_accuracy(codes_nan, y, codes, y) is None
+
+
+def test_anomaly_auroc() -> None:
+    flags = np.array([False, False, True, True])
+    assert anomaly_auroc(np.array([0.1, 0.2, 0.9, 0.8]), flags) == 1.0
+    assert anomaly_auroc(np.array([0.9, 0.8, 0.1, 0.2]), flags) == 0.0
+    assert anomaly_auroc(np.array([0.1, 0.2]), np.array([False, False])) is None
+    assert anomaly_auroc(np.array([np.nan, 0.2, 0.3, 0.4]), flags) is None
