@@ -23,16 +23,33 @@ DIVERGED = ("tanh", "blobs", 2, 1)
 FAILED = ("sigmoid", "digits", 1, 1)
 EPOCHS = 4
 TABLE_NAMES = ("main", "ranks", "status", "init")
-FIGURE_STEMS = ("loss_curves", "dead_fraction", "test_loss_vs_depth", "heatmap_test_loss", "heatmap_dead_fraction",
-                "grad_norm_by_layer", "activation_functions")
+FIGURE_STEMS = (
+    "loss_curves",
+    "dead_fraction",
+    "test_loss_vs_depth",
+    "heatmap_test_loss",
+    "heatmap_dead_fraction",
+    "grad_norm_by_layer",
+    "activation_functions",
+)
 
 
 def fabricate(activation: str, dataset: str, depth: int, seed: int) -> RunResult:
     """A deterministic fake run with every metric the engine records."""
     key = (activation, dataset, depth, seed)
-    config = {"activation": activation, "dataset": dataset, "depth": depth, "seed": seed, "width": 16,
-              "bottleneck": 4, "init": INIT[activation], "lr": 0.001, "epochs": EPOCHS, "loss": "mse",
-              "output_activation": "identity" if dataset == "blobs" else "sigmoid"}
+    config = {
+        "activation": activation,
+        "dataset": dataset,
+        "depth": depth,
+        "seed": seed,
+        "width": 16,
+        "bottleneck": 4,
+        "init": INIT[activation],
+        "lr": 0.001,
+        "epochs": EPOCHS,
+        "loss": "mse",
+        "output_activation": "identity" if dataset == "blobs" else "sigmoid",
+    }
     run_id = f"{activation}-{dataset}-{depth}-{seed}"
     if key == FAILED:
         return RunResult(run_id, config, "failed", {}, error="RuntimeError: boom")
@@ -46,23 +63,36 @@ def fabricate(activation: str, dataset: str, depth: int, seed: int) -> RunResult
         epochs += [(epoch, "train_loss", value * 0.9), (epoch, "val_loss", value)]
         for layer in range(2 * depth - 1):
             dead = 0.1 * epoch / EPOCHS if activation == "relu" else 0.0
-            layers += [(epoch, layer, "dead_fraction", dead), (epoch, layer, "saturated_fraction", 0.05 * layer),
-                       (epoch, layer, "zero_fraction", dead), (epoch, layer, "preact_mean", 0.0),
-                       (epoch, layer, "preact_std", 1.0), (epoch, layer, "died_fraction", 0.0),
-                       (epoch, layer, "revived_fraction", 0.0)]
+            layers += [
+                (epoch, layer, "dead_fraction", dead),
+                (epoch, layer, "saturated_fraction", 0.05 * layer),
+                (epoch, layer, "zero_fraction", dead),
+                (epoch, layer, "preact_mean", 0.0),
+                (epoch, layer, "preact_std", 1.0),
+                (epoch, layer, "died_fraction", 0.0),
+                (epoch, layer, "revived_fraction", 0.0),
+            ]
         shrink = 0.3 if activation == "sigmoid" else 0.8
         for layer in range(2 * depth):
             grad = (1 + epoch) * shrink ** (2 * depth - 1 - layer)
             layers += [(epoch, layer, "grad_norm_weight", grad), (epoch, layer, "grad_norm_bias", grad / 10)]
     final = {
-        "final_train_loss": None if diverged else final_loss * 0.9, "final_val_loss": None if diverged else final_loss,
-        "test_loss": None if diverged else final_loss, "baseline_loss": 0.5, "loss_threshold": 0.25,
-        "epochs_to_threshold": 1.0 + (activation != "relu"), "diverged": float(diverged),
-        "diverged_epoch": float(last) if diverged else None, "epochs_run": float(last), "n_params": 100.0 * depth,
+        "final_train_loss": None if diverged else final_loss * 0.9,
+        "final_val_loss": None if diverged else final_loss,
+        "test_loss": None if diverged else final_loss,
+        "baseline_loss": 0.5,
+        "loss_threshold": 0.25,
+        "epochs_to_threshold": 1.0 + (activation != "relu"),
+        "diverged": float(diverged),
+        "diverged_epoch": float(last) if diverged else None,
+        "epochs_run": float(last),
+        "n_params": 100.0 * depth,
         "probe_accuracy": (0.8 + 0.01 * seed) if dataset == "digits" and not diverged else None,
         "anomaly_auroc": None,
-        "dead_fraction_init": 0.0, "dead_fraction_final": 0.1 if activation == "relu" else 0.0,
-        "saturated_fraction_init": 0.0, "saturated_fraction_final": 0.05,
+        "dead_fraction_init": 0.0,
+        "dead_fraction_final": 0.1 if activation == "relu" else 0.0,
+        "saturated_fraction_init": 0.0,
+        "saturated_fraction_final": 0.05,
     }
     return RunResult(run_id, config, "diverged" if diverged else "done", final, epochs, layers, wall_time_s=1.5)
 
@@ -124,12 +154,13 @@ def test_main_table_counts_diverged_and_omits_missing_metrics(results: Results) 
     assert status.loc["all", ["done", "diverged", "failed"]].tolist() == [22, 1, 1]
 
 
-def test_regenerating_gives_identical_tables(report: tuple[Path, list[Path]]) -> None:
+def test_regenerating_gives_identical_tables(report: tuple[Path, list[Path]], tmp_path: Path) -> None:
+    # the table half of make_report, run again from a fresh read of the same store
     directory, _ = report
-    files = sorted((directory / "tables").iterdir())
-    before = {p.name: p.read_bytes() for p in files}
-    make_report(directory, formats=("png",))
-    assert {p.name: p.read_bytes() for p in sorted((directory / "tables").iterdir())} == before
+    for table in tables.build_tables(load_results(directory)):
+        tables.write_table(table, tmp_path)
+    before = {p.name: p.read_bytes() for p in (directory / "tables").iterdir()}
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
 def test_html_embeds_images_and_every_table(report: tuple[Path, list[Path]]) -> None:
@@ -151,7 +182,9 @@ def test_style_is_deterministic_and_distinct() -> None:
     assert style.activation_order(reversed(hidden)) == hidden
     variant = style.activation_style("leaky_relu(negative_slope=0.2)")
     assert variant == style.activation_style("leaky_relu(negative_slope=0.2)")
-    assert variant[1] == style.activation_style("leaky_relu")[1] and variant[0] != style.activation_style("leaky_relu")[0]
+    assert (
+        variant[1] == style.activation_style("leaky_relu")[1] and variant[0] != style.activation_style("leaky_relu")[0]
+    )
     assert style.activation_linestyle("leaky_relu(negative_slope=0.2)") != "-"
     assert style.activation_style("my.module:fn") == style.activation_style("my.module:fn")
 
@@ -190,7 +223,7 @@ def test_plots_handle_an_all_diverged_cell(results: Results) -> None:
     assert math.isnan(row["test_loss_mean"]) and not row["best"]
     for _, _, _, draw in plots.standard_figures():
         assert draw(lost).axes
-    matrix, all_diverged = tables.heatmap_matrix(main, {"dataset": "blobs"}, "test_loss_mean")
+    _, all_diverged = tables.heatmap_matrix(main, {"dataset": "blobs"}, "test_loss_mean")
     assert bool(all_diverged.loc["sigmoid", 1]) and not bool(all_diverged.loc["relu", 1])
 
 
@@ -201,8 +234,23 @@ def test_plot_activation_functions_has_two_panels() -> None:
 
 def test_formatting() -> None:
     assert tables.fmt_mean_std(0.0123, 0.00041) == "0.0123 ± 0.0004"
+    assert tables.fmt_mean_std(0.162, 0.0003) == "0.1620 ± 0.0003"
     assert tables.fmt_mean_std(0.5, math.nan) == "0.500"
     assert tables.fmt_mean_std(math.nan, math.nan) == "–"
     assert tables.latex_escape("leaky_relu ± 1") == r"leaky\_relu $\pm$ 1"
     frame = pd.DataFrame({"a": ["x|y"], "b": ["1"]})
     assert "x\\|y" in tables.to_markdown(frame, frame.map(lambda _: False))
+
+
+def test_cells_include_independently_varied_fields(results: Results) -> None:
+    runs = results.runs
+    assert tables.extra_fields(runs) == []  # init follows the activation, loss the dataset: not cell keys
+    doubled = pd.concat([runs, runs.assign(lr=0.01, run_id=runs["run_id"] + "-lr")], ignore_index=True)
+    assert tables.cell_keys(doubled) == ["dataset", "depth", "lr"]
+    assert tables.label(["dataset", "lr", "depth"], ("digits", 0.01, 4)) == "digits · lr=0.01 · depth 4"
+
+
+def test_empty_store_still_reports(tmp_path: Path) -> None:
+    Store(tmp_path).close()
+    paths = make_report(tmp_path, formats=("png",))
+    assert (tmp_path / "report.html").is_file() and all(p.stat().st_size > 0 for p in paths)

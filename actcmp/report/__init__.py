@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from actcmp.report.document import SectionBuilder
     from actcmp.report.tables import BestRule
+    from actcmp.store import Results
 
 __all__ = ["make_report"]
 
@@ -46,7 +47,7 @@ def make_report(
 
     directory = Path(directory)
     formats = tuple(dict.fromkeys(f.lower().lstrip(".") for f in formats))
-    results = load_results(directory)
+    results = tables.complete(load_results(directory))
     written: list[Path] = []
 
     built = tables.build_tables(results, best_rule or tables.lowest)
@@ -57,8 +58,14 @@ def make_report(
     specs = list(plots.standard_figures())
     names = _plottable(results)
     if names:
-        specs.append(("activation_functions", "The activation functions", ACTIVATIONS_CAPTION,
-                      lambda _results: plots.plot_activation_functions(names)))
+        specs.append(
+            (
+                "activation_functions",
+                "The activation functions",
+                ACTIVATIONS_CAPTION,
+                lambda _results: plots.plot_activation_functions(names),
+            )
+        )
     for stem, title, caption, draw in specs:
         fig = draw(results)
         png = None if "png" in formats else plots.png_bytes(fig)
@@ -74,12 +81,12 @@ def make_report(
     return written
 
 
-def _plottable(results: object) -> list[str]:
+def _plottable(results: Results) -> list[str]:
     """The runs' activations that can be rebuilt here (user callables may not import)."""
     from actcmp.errors import ActcmpError
     from actcmp.report.style import activation_order
 
-    runs = getattr(results, "runs")
+    runs = results.runs
     if runs.empty or "activation" not in runs:
         return []
     names = []

@@ -89,7 +89,9 @@ def summary_section(ctx: ReportContext) -> Section:
     total = status[status["activation"] == "all"].iloc[0] if len(status) else None
     counts = (
         f"{int(total['done'])} done, {int(total['diverged'])} diverged, {int(total['failed'])} failed, "
-        f"{int(total['pending'])} pending" if total is not None else "none"
+        f"{int(total['pending'])} pending"
+        if total is not None
+        else "none"
     )
     wall = float(runs["wall_time_s"].sum()) if "wall_time_s" in runs and len(runs) else float("nan")
     from actcmp.report.tables import extra_fields
@@ -105,8 +107,10 @@ def summary_section(ctx: ReportContext) -> Section:
     ]
     if extras:
         items.append("Also varied (part of each cell): " + ", ".join(f"{e} ({_values(runs, e)})" for e in extras))
-    text = ("Losses are averaged over converged seeds only; diverged runs (non-finite loss) are counted "
-            "separately and failed runs are listed in the status table.")
+    text = (
+        "Losses are averaged over converged seeds only; diverged runs (non-finite loss) are counted "
+        "separately and failed runs are listed in the status table."
+    )
     return Section("Summary", [("list", items), ("text", text)])
 
 
@@ -130,14 +134,24 @@ def init_section(ctx: ReportContext) -> Section | None:
         return None
     rules = sorted({r.strip() for value in table.raw["init"] for r in str(value).split(",")})
     items = [f"`{r}`: {INIT_RULES.get(r, 'as named')}" for r in rules]
-    text = ("Weights are initialised per activation by the rule below (from each run's `init`); every "
-            "activation of a cell starts from the same underlying random draw, scaled by its rule.")
+    text = (
+        "Weights are initialised per activation by the rule below (from each run's `init`); every "
+        "activation of a cell starts from the same underlying random draw, scaled by its rule."
+    )
     return Section("Initialisation", [("text", text), ("table", "init"), ("list", items)])
 
 
 def regenerate_section(ctx: ReportContext) -> Section:
-    return Section("How to regenerate", [("text", f"`actcmp report {ctx.directory}` rebuilds every table, "
-                                                   "figure and this report from the stored results, without training.")])
+    return Section(
+        "How to regenerate",
+        [
+            (
+                "text",
+                f"`actcmp report {ctx.directory}` rebuilds every table, "
+                "figure and this report from the stored results, without training.",
+            )
+        ],
+    )
 
 
 #: the report's sections, in order; append builders here to extend every report
@@ -161,7 +175,14 @@ def render_markdown(ctx: ReportContext, sections: Sequence[SectionBuilder] | Non
                 out += [f"- {item}" for item in content] + [""]
             elif kind == "table":
                 table = ctx.tables[content]
-                out += [f"### {table.title}", "", table.caption, "", to_markdown(table.display, table.bold)]
+                out += [
+                    f"### {table.title}",
+                    "",
+                    table.caption,
+                    "",
+                    to_markdown(table.display, table.bold).rstrip("\n"),
+                    "",
+                ]
             elif kind == "figure":
                 links = ", ".join(f"[{fmt}](figures/{content.stem}.{fmt})" for fmt in content.formats)
                 image = f"![{content.title}](figures/{content.stem}.png)" if "png" in content.formats else ""
@@ -219,15 +240,22 @@ def render_html(ctx: ReportContext, sections: Sequence[SectionBuilder] | None = 
                 body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in content) + "</ul>")
             elif kind == "table":
                 table = ctx.tables[content]
-                body += [f"<h3>{html.escape(table.title)}</h3>", f'<p class="caption">{_inline(table.caption)}</p>',
-                         to_html(table.display, table.bold)]
+                body += [
+                    f"<h3>{html.escape(table.title)}</h3>",
+                    f'<p class="caption">{_inline(table.caption)}</p>',
+                    to_html(table.display, table.bold),
+                ]
             elif kind == "figure":
                 data = base64.b64encode(content.png).decode("ascii")
-                body += [f"<h3>{html.escape(content.title)}</h3>",
-                         f'<figure><img alt="{html.escape(content.title)}" src="data:image/png;base64,{data}">'
-                         f"<figcaption>{_inline(content.caption)}</figcaption></figure>"]
+                body += [
+                    f"<h3>{html.escape(content.title)}</h3>",
+                    f'<figure><img alt="{html.escape(content.title)}" src="data:image/png;base64,{data}">'
+                    f"<figcaption>{_inline(content.caption)}</figcaption></figure>",
+                ]
     head = f'<meta charset="utf-8"><title>actcmp report</title><style>{CSS}</style>'
-    return f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>{head}</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>{head}</head>\n<body>\n' + "\n".join(body) + "\n</body>\n</html>\n"
+    )
 
 
 def write_html(path: str | Path, ctx: ReportContext, sections: Sequence[SectionBuilder] | None = None) -> Path:

@@ -25,12 +25,24 @@ if TYPE_CHECKING:
     from actcmp.store import Results
 
 PANEL_W, PANEL_H, LEGEND_W = 3.1, 2.3, 2.2
-RC = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 8, "svg.hashsalt": "actcmp"}
+RC: Any = {
+    "font.size": 8,
+    "axes.titlesize": 8,
+    "axes.labelsize": 8,
+    "legend.fontsize": 8,
+    "svg.hashsalt": "actcmp",
+}
 
 
 # -- helpers --------------------------------------------------------------------------
-def _figure(n_rows: int, n_cols: int, *, legend: bool = True, panel: tuple[float, float] = (PANEL_W, PANEL_H),
-            sharey: bool | str = False) -> tuple[Figure, Any]:
+def _figure(
+    n_rows: int,
+    n_cols: int,
+    *,
+    legend: bool = True,
+    panel: tuple[float, float] = (PANEL_W, PANEL_H),
+    sharey: Any = False,
+) -> tuple[Figure, Any]:
     from matplotlib.figure import Figure
 
     width = panel[0] * n_cols + (LEGEND_W if legend else 0.3)
@@ -82,10 +94,29 @@ def _groups(frame: pd.DataFrame, keys: list[str]) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in unique.itertuples(index=False)]
 
 
+def _compact_log_formatters(axis: Any) -> None:
+    """Log-axis tick labels as plain numbers (0.03, 1e-05) instead of 3x10^-2."""
+    from matplotlib.ticker import LogFormatter
+
+    class Compact(LogFormatter):
+        def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
+            return f"{x:.3g}"
+
+    axis.set_major_formatter(Compact())
+    axis.set_minor_formatter(Compact(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
+
+
 def _log_if_positive(ax: Axes, values: Iterable[float]) -> None:
     finite = [v for v in values if v == v and math.isfinite(v)]
     if finite and min(finite) > 0:
         ax.set_yscale("log")
+        _compact_log_formatters(ax.yaxis)
+
+
+def _integer_x(ax: Axes) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _no_data(fig: Figure, text: str = "no converged runs to plot") -> Figure:
@@ -132,7 +163,10 @@ def _rc() -> Any:
 
 
 # -- 1 and 2: curves over epochs faceted dataset x depth -------------------------------
-def _curve_grid(results: Results, curves: pd.DataFrame, ylabel: str, log: bool, ylim: tuple[float, float] | None) -> Figure:
+def _curve_grid(
+    results: Results, curves: pd.DataFrame, ylabel: str, log: bool, ylim: tuple[float, float] | None
+) -> Figure:
+    results = tables.complete(results)
     keys = tables.cell_keys(results.runs)
     rows = _groups(curves, tables.panel_keys(keys)) if not curves.empty else []
     depths = sorted(curves["depth"].unique()) if not curves.empty else []
@@ -153,8 +187,9 @@ def _curve_grid(results: Results, curves: pd.DataFrame, ylabel: str, log: bool, 
                     every = max(1, len(line) // 6)
                     ax.plot(line["epoch"], line["mean"], markersize=4, markevery=every, linewidth=1.3, **style)
                     if line["count"].max() > 1:
-                        ax.fill_between(line["epoch"], line["min"], line["max"], color=style["color"], alpha=0.15,
-                                        linewidth=0)
+                        ax.fill_between(
+                            line["epoch"], line["min"], line["max"], color=style["color"], alpha=0.12, linewidth=0
+                        )
                 if log:
                     _log_if_positive(ax, list(cell["min"]) + list(cell["mean"]))
                 if ylim:
@@ -162,6 +197,7 @@ def _curve_grid(results: Results, curves: pd.DataFrame, ylabel: str, log: bool, 
                 n_div = sum(_diverged_counts(results, where).values())
                 ax.set_title(_title([*panels, "depth"], (*row, depth), n_div))
                 ax.grid(alpha=0.3, linewidth=0.5)
+                _integer_x(ax)
                 if r == len(rows) - 1:
                     ax.set_xlabel("epoch")
                 if c == 0:
@@ -178,7 +214,11 @@ def plot_loss_curves(results: Results, metric: str = "val_loss") -> Figure:
 def plot_dead_fraction(results: Results, metric: str = "dead_fraction") -> Figure:
     """Dead (or another layer metric's) fraction over epochs, mean over hidden layers."""
     label = metric.replace("_", " ") + " (mean over layers)"
-    return _curve_grid(results, tables.layer_curves(results, metric), label, False, (-0.02, 1.02))
+    curves = tables.layer_curves(results, metric)
+    # one scale for every panel, from 0 to just above the largest value (fractions: at most 1)
+    top = float(curves["max"].max()) if len(curves) and curves["max"].notna().any() else 1.0
+    top = min(1.0, max(0.05, top * 1.1))
+    return _curve_grid(results, curves, label, False, (-0.02 * top, top * 1.02))
 
 
 # -- 3: test loss vs depth --------------------------------------------------------------
@@ -195,6 +235,7 @@ def _panel_grid(n_panels: int, panel: tuple[float, float], legend: bool = True) 
 def plot_loss_vs_depth(results: Results) -> Figure:
     """Final test loss against depth per activation; marker = mean, bar = min-max over
     converged seeds; one panel per dataset (and extra cell field values)."""
+    results = tables.complete(results)
     main = tables.main_table(results)
     keys = [k for k in tables.cell_keys(results.runs) if k in main.columns]
     panels = tables.panel_keys(keys)
@@ -208,7 +249,8 @@ def plot_loss_vs_depth(results: Results) -> Figure:
             rows = _select(main, panels, group)
             depths = sorted(rows["depth"].unique())
             names = activation_order(rows["activation"])
-            width = 0.6 / max(1, len(names))
+            # side-by-side offsets within a depth keep error bars apart
+            width = min(0.5, 0.07 * (len(names) - 1)) / max(1, len(names) - 1)
             for i, name in enumerate(names):
                 mine = rows[(rows["activation"] == name) & rows["test_loss_mean"].notna()].sort_values("depth")
                 if mine.empty:
@@ -216,8 +258,9 @@ def plot_loss_vs_depth(results: Results) -> Figure:
                 x = [depths.index(d) + (i - (len(names) - 1) / 2) * width for d in mine["depth"]]
                 mean = mine["test_loss_mean"].to_numpy()
                 err = [mean - mine["test_loss_min"].to_numpy(), mine["test_loss_max"].to_numpy() - mean]
-                ax.errorbar(x, mean, yerr=err, capsize=2, markersize=4, linewidth=1.2, elinewidth=0.8,
-                            **line_kwargs(name))
+                ax.errorbar(
+                    x, mean, yerr=err, capsize=2, markersize=4, linewidth=1.2, elinewidth=0.8, **line_kwargs(name)
+                )
             ax.set_xticks(range(len(depths)), [str(d) for d in depths])
             _log_if_positive(ax, rows["test_loss_min"])
             n_div = int(rows["diverged"].sum())
@@ -233,6 +276,7 @@ def plot_loss_vs_depth(results: Results) -> Figure:
 def plot_heatmap(results: Results, value: str = "test_loss_mean") -> Figure:
     """Activation x depth heatmap of ``value`` (a main-table column: ``test_loss_mean`` or
     ``dead_fraction_final``), one panel per dataset; cells annotated, 'div' = all diverged."""
+    results = tables.complete(results)
     from matplotlib.colors import LogNorm, Normalize
 
     main = tables.main_table(results)
@@ -248,7 +292,9 @@ def plot_heatmap(results: Results, value: str = "test_loss_mean") -> Figure:
         panel = (1.9 + 0.75 * n_depth, 0.9 + 0.3 * n_act)
         fig, axes = _panel_grid(len(groups), panel, legend=False)
         fraction = "fraction" in value
-        label = value.replace("_mean", " (mean)").replace("_", " ")
+        label = {"test_loss_mean": "mean test loss", "dead_fraction_final": "dead fraction at end"}.get(
+            value, value.replace("_", " ")
+        )
         for ax, group in zip(axes, groups, strict=True):
             matrix, lost = tables.heatmap_matrix(main, dict(zip(panels, group, strict=True)), value)
             data = matrix.to_numpy(dtype=float)
@@ -278,7 +324,9 @@ def plot_heatmap(results: Results, value: str = "test_loss_mean") -> Figure:
                 tick.set_color(line_kwargs(tick.get_text())["color"])  # type: ignore[arg-type]
             ax.set_xlabel("depth")
             ax.set_title(_title(panels, group))
-            fig.colorbar(image, ax=ax, label=label, shrink=0.9)
+            bar = fig.colorbar(image, ax=ax, label=label, shrink=0.9)
+            if isinstance(norm, LogNorm):
+                _compact_log_formatters(bar.ax.yaxis)
     return fig
 
 
@@ -286,6 +334,7 @@ def plot_heatmap(results: Results, value: str = "test_loss_mean") -> Figure:
 def plot_grad_norms(results: Results, metric: str = "grad_norm_weight") -> Figure:
     """Gradient norm per linear layer at init and at the end, for the deepest depth of
     each dataset: a fall towards layer 0 shows vanishing gradients."""
+    results = tables.complete(results)
     profile = tables.layer_profile(results, metric)
     keys = [k for k in tables.cell_keys(results.runs) if k in profile.columns]
     panels = tables.panel_keys(keys)
@@ -360,29 +409,47 @@ def _legend_in_order(fig: Figure, names: list[str]) -> None:
 def standard_figures() -> list[tuple[str, str, str, Any]]:
     """(file stem, title, caption saying what to look for, function of Results), in report order."""
     return [
-        ("loss_curves", "Validation loss over training",
-         "Validation loss per epoch, mean over converged seeds with the min-max band (log scale): look for the "
-         "activation that falls fastest and lowest; a flat curve near the top means the network did not learn.",
-         plot_loss_curves),
-        ("dead_fraction", "Dead units over training",
-         "Dead fraction: share of hidden units whose derivative is zero on every probe input, mean over hidden "
-         "layers. Rising ReLU-family lines are dying units; Leaky ReLU and PReLU should stay near zero.",
-         plot_dead_fraction),
-        ("test_loss_vs_depth", "Test loss against depth",
-         "Final test loss per depth (marker = mean over converged seeds, bar = min-max, log scale): a line that "
-         "climbs with depth marks an activation that trains worse as the network deepens.",
-         plot_loss_vs_depth),
-        ("heatmap_test_loss", "Mean test loss: activation x depth",
-         "Mean test loss of every activation and depth (log colour scale, yellow = high loss, "
-         "'div' = every seed diverged): read across a row to see how an activation copes with depth.",
-         lambda results: plot_heatmap(results, "test_loss_mean")),
-        ("heatmap_dead_fraction", "Dead fraction at the end: activation x depth",
-         "Share of dead hidden units after training (mean over layers and seeds): high values show where units "
-         "died; bounded activations such as sigmoid and tanh saturate instead, which this does not count.",
-         lambda results: plot_heatmap(results, "dead_fraction_final")),
-        ("grad_norm_by_layer", "Gradient norm by layer (deepest network)",
-         "Weight-gradient norm of each linear layer at initialisation and after training (log scale; the dotted "
-         "line splits encoder and decoder): norms that shrink by orders of magnitude towards layer 0 are "
-         "vanishing gradients.",
-         plot_grad_norms),
+        (
+            "loss_curves",
+            "Validation loss over training",
+            "Validation loss per epoch, mean over converged seeds with the min-max band (log scale): look for the "
+            "activation that falls fastest and lowest; a flat curve near the top means the network did not learn.",
+            plot_loss_curves,
+        ),
+        (
+            "dead_fraction",
+            "Dead units over training",
+            "Dead fraction: share of hidden units whose derivative is zero on every probe input, mean over hidden "
+            "layers. Rising ReLU-family lines are dying units; Leaky ReLU and PReLU should stay near zero.",
+            plot_dead_fraction,
+        ),
+        (
+            "test_loss_vs_depth",
+            "Test loss against depth",
+            "Final test loss per depth (marker = mean over converged seeds, bar = min-max, log scale): a line that "
+            "climbs with depth marks an activation that trains worse as the network deepens.",
+            plot_loss_vs_depth,
+        ),
+        (
+            "heatmap_test_loss",
+            "Mean test loss: activation x depth",
+            "Mean test loss of every activation and depth (log colour scale, yellow = high loss, "
+            "'div' = every seed diverged): read across a row to see how an activation copes with depth.",
+            lambda results: plot_heatmap(results, "test_loss_mean"),
+        ),
+        (
+            "heatmap_dead_fraction",
+            "Dead fraction at the end: activation x depth",
+            "Share of dead hidden units after training (mean over layers and seeds): high values show where units "
+            "died; bounded activations such as sigmoid and tanh saturate instead, which this does not count.",
+            lambda results: plot_heatmap(results, "dead_fraction_final"),
+        ),
+        (
+            "grad_norm_by_layer",
+            "Gradient norm by layer (deepest network)",
+            "Weight-gradient norm of each linear layer at initialisation and after training (log scale; the dotted "
+            "line splits encoder and decoder): norms that shrink by orders of magnitude towards layer 0 are "
+            "vanishing gradients.",
+            plot_grad_norms,
+        ),
     ]

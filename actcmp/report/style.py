@@ -19,6 +19,7 @@ from __future__ import annotations
 import colorsys
 import hashlib
 from collections.abc import Iterable
+from typing import Any
 
 #: Registry order (the legend order) with each activation's colour and marker.
 ACTIVATION_STYLES: dict[str, tuple[str, str]] = {
@@ -87,7 +88,7 @@ def activation_linestyle(name: str) -> str | tuple[int, tuple[int, ...]]:
     return "-"
 
 
-def line_kwargs(name: str) -> dict[str, object]:
+def line_kwargs(name: str) -> dict[str, Any]:
     """Keyword arguments for ``Axes.plot`` drawing one activation."""
     colour, marker = activation_style(name)
     return {"color": colour, "marker": marker, "linestyle": activation_linestyle(name)}

@@ -44,6 +44,29 @@ def lowest(values: pd.Series) -> pd.Series:
 
 
 # -- cells ----------------------------------------------------------------------------
+REQUIRED = {
+    "runs": ("run_id", "status", "activation", "dataset", "depth", "seed"),
+    "epochs": ("run_id", "epoch", "metric", "value"),
+    "layers": ("run_id", "epoch", "layer", "metric", "value"),
+    "planned": ("run_id", "activation"),
+}
+
+
+def complete(results: Results) -> Results:
+    """``results`` with the columns every table and figure relies on (an empty store
+    gives frames without config columns)."""
+    from dataclasses import replace
+
+    frames = {}
+    for name, columns in REQUIRED.items():
+        frame = getattr(results, name)
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            frame = frame.assign(**{c: [None] * len(frame) for c in missing})
+        frames[name] = frame
+    return replace(results, **frames)
+
+
 def config_fields(runs: pd.DataFrame) -> list[str]:
     """Config columns of ``runs`` in config order (RunConfig fields plus data_fingerprint)."""
     from actcmp.config import RUN_FIELDS
@@ -122,6 +145,7 @@ def main_table(results: Results, best_rule: BestRule = lowest) -> pd.DataFrame:
     dead and saturated fractions, epochs to threshold, probe accuracy / AUROC (only when
     some run has them), counts. ``best`` marks the best activation(s) of each cell;
     pass another ``best_rule`` to also mark statistical ties."""
+    results = complete(results)
     import pandas as pd
 
     runs = results.runs
@@ -198,6 +222,7 @@ def _extra_columns(main: pd.DataFrame) -> list[str]:
 
 def status_table(results: Results) -> pd.DataFrame:
     """Runs per activation and status; ``pending`` = planned but not stored."""
+    results = complete(results)
     import pandas as pd
 
     runs, planned = results.runs, results.planned
@@ -224,6 +249,7 @@ def status_table(results: Results) -> pd.DataFrame:
 
 def init_table(results: Results) -> pd.DataFrame:
     """The weight-init rule(s) each activation's runs used (from the runs' ``init``)."""
+    results = complete(results)
     import pandas as pd
 
     runs = results.runs
@@ -249,6 +275,7 @@ def _over_seeds(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 
 def epoch_curves(results: Results, metric: str = "val_loss") -> pd.DataFrame:
     """Per cell x activation x epoch: mean, min, max and count over converged seeds."""
+    results = complete(results)
     keys = cell_keys(results.runs)
     values = results.epochs[results.epochs["metric"] == metric][["run_id", "epoch", "value"]]
     return _over_seeds(_with_cells(values, results, keys), [*keys, "activation", "epoch"])
@@ -256,6 +283,7 @@ def epoch_curves(results: Results, metric: str = "val_loss") -> pd.DataFrame:
 
 def layer_curves(results: Results, metric: str = "dead_fraction") -> pd.DataFrame:
     """Like :func:`epoch_curves` for a layer metric averaged over a run's layers."""
+    results = complete(results)
     keys = cell_keys(results.runs)
     layers = results.layers[results.layers["metric"] == metric]
     per_run = layers.groupby(["run_id", "epoch"], sort=True)["value"].mean().reset_index()
@@ -265,6 +293,7 @@ def layer_curves(results: Results, metric: str = "dead_fraction") -> pd.DataFram
 def layer_profile(results: Results, metric: str = "grad_norm_weight") -> pd.DataFrame:
     """Per layer at init (epoch 0) and at each run's last epoch (``stage`` = init/end), for
     the deepest depth of each panel (dataset and extra fields); stats over seeds."""
+    results = complete(results)
     import pandas as pd
 
     keys = cell_keys(results.runs)
@@ -291,7 +320,9 @@ def heatmap_matrix(main: pd.DataFrame, panel: dict[str, Any], value: str) -> tup
     lost = rows.assign(lost=(rows["runs"] > 0) & (rows["diverged"] == rows["runs"]))
     lost_matrix = lost.pivot_table(index="activation", columns="depth", values="lost", aggfunc="any", fill_value=False)
     depths = sorted(rows["depth"].unique())
-    return values.reindex(index=order, columns=depths), lost_matrix.reindex(index=order, columns=depths, fill_value=False)
+    return values.reindex(index=order, columns=depths), lost_matrix.reindex(
+        index=order, columns=depths, fill_value=False
+    )
 
 
 # -- formatting and writers ------------------------------------------------------------
@@ -307,7 +338,8 @@ def fmt_number(value: float, sig: int = 3) -> str:
 
 
 def fmt_mean_std(mean: float, std: float, sig: int = 3) -> str:
-    """``0.0123 ± 0.0004``: std at the mean's decimals; just the mean for one seed."""
+    """``0.0123 ± 0.0004``: the mean to ``sig`` significant digits, more (up to two) when the
+    std needs them to show one significant digit; just the mean for one seed."""
     if mean is None or not math.isfinite(mean):
         return "–"
     text = fmt_number(mean, sig)
@@ -316,6 +348,9 @@ def fmt_mean_std(mean: float, std: float, sig: int = 3) -> str:
     if "e" in text:
         return f"{text} ± {std:.1e}"
     decimals = len(text.split(".")[1]) if "." in text else 0
+    if 0 < std < 10.0**-decimals / 2:
+        decimals = min(decimals + 2, -math.floor(math.log10(std)))
+        text = f"{mean:.{decimals}f}"
     return f"{text} ± {std:.{decimals}f}"
 
 
@@ -323,7 +358,9 @@ def display_main(main: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Formatted strings and a same-shaped bold mask (best test loss of each cell)."""
     import pandas as pd
 
-    keys = [c for c in main.columns[: list(main.columns).index("activation")]] if "activation" in main else []
+    if main.empty or "test_loss_std" not in main:
+        return display_plain(main.drop(columns=["best"], errors="ignore"))
+    keys = list(main.columns[: list(main.columns).index("activation")])
     out = pd.DataFrame({k: main[k].astype(str) for k in [*keys, "activation"]})
     out["test loss"] = [fmt_mean_std(m, s) for m, s in zip(main["test_loss_mean"], main["test_loss_std"], strict=True)]
     for column, title in (
@@ -331,17 +368,19 @@ def display_main(main: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         ("dead_fraction_final", "dead end"),
         ("saturated_fraction_final", "saturated end"),
     ):
-        out[title] = [fmt_number(v, 2) if v != 0 else "0" for v in main[column]] if column in main else []
+        out[title] = [f"{v:.2f}" if math.isfinite(v) else "–" for v in main[column]]
     if "epochs_to_threshold" in main:
         out["epochs to thr."] = [
-            f"{fmt_number(e, 3)} ({r}/{c})"
+            f"{e:.1f} ({r}/{c})" if math.isfinite(e) else f"– ({r}/{c})"
             for e, r, c in zip(main["epochs_to_threshold"], main["threshold_reached"], main["converged"], strict=True)
         ]
     for metric, title in (("probe_accuracy", "probe acc."), ("anomaly_auroc", "AUROC")):
         if f"{metric}_mean" in main:
-            out[title] = [fmt_mean_std(m, s) for m, s in zip(main[f"{metric}_mean"], main[f"{metric}_std"], strict=True)]
-    for column in ("diverged", "runs"):
-        if column in main:
+            out[title] = [
+                fmt_mean_std(m, s) for m, s in zip(main[f"{metric}_mean"], main[f"{metric}_std"], strict=True)
+            ]
+    for column in ("diverged", "failed", "runs"):
+        if column in main and (column != "failed" or main[column].any()):
             out[column] = main[column].astype(int).astype(str)
     bold = pd.DataFrame(False, index=out.index, columns=out.columns)
     if "best" in main and len(main):
@@ -356,9 +395,9 @@ def display_plain(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     out = pd.DataFrame(index=table.index)
     for column in table.columns:
         if table[column].dtype.kind == "f":
-            out[column] = [fmt_number(v, 3) for v in table[column]]
+            out[column.replace("_", " ")] = [fmt_number(v, 3) for v in table[column]]
         else:
-            out[column] = table[column].astype(str)
+            out[column.replace("_", " ")] = table[column].astype(str)
     return out, pd.DataFrame(False, index=out.index, columns=out.columns)
 
 
@@ -382,12 +421,27 @@ def to_markdown(frame: pd.DataFrame, bold: pd.DataFrame) -> str:
     align = ["---:" if _numeric_like(frame[c]) else ":---" for c in frame.columns]
     lines = ["| " + " | ".join(str(c) for c in frame.columns) + " |", "| " + " | ".join(align) + " |"]
     for i in range(len(frame)):
-        lines.append("| " + " | ".join(cell(frame.iat[i, j], bool(bold.iat[i, j])) for j in range(frame.shape[1])) + " |")
+        lines.append(
+            "| " + " | ".join(cell(frame.iat[i, j], bool(bold.iat[i, j])) for j in range(frame.shape[1])) + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
-_LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "#": r"\#", "_": r"\_", "$": r"\$", "{": r"\{",
-          "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}", "±": r"$\pm$", "–": "--", "·": r"$\cdot$"}
+_LATEX = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "#": r"\#",
+    "_": r"\_",
+    "$": r"\$",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\^{}",
+    "±": r"$\pm$",
+    "–": "--",
+    "·": r"$\cdot$",
+}
 
 
 def latex_escape(text: str) -> str:
@@ -446,15 +500,36 @@ def build_tables(results: Results, best_rule: BestRule = lowest) -> list[Table]:
     keys = list(main.columns[: list(main.columns).index("activation")]) if "activation" in main else []
     ranks, status, init = rank_table(main), status_table(results), init_table(results)
     return [
-        Table("main", "Results per cell", "Test loss mean ± std over converged seeds (best of each cell in bold); "
-              "dead/saturated: mean share of hidden units; epochs to thr.: mean epochs to reach the loss threshold "
-              "(reached/converged); diverged runs are counted, not averaged.", main, *display_main(main), keys),
-        Table("ranks", "Mean rank per activation", "Rank of the mean test loss within each cell (1 = best), averaged "
-              "over the cells the activation ran in; all-diverged cells rank last.", ranks, *display_plain(ranks), []),
-        Table("status", "Run status", "Stored runs by status; pending = planned but not (yet) stored.", status,
-              *display_plain(status), []),
-        Table("init", "Weight initialisation", "Init rule used by each activation's runs.", init,
-              *display_plain(init), []),
+        Table(
+            "main",
+            "Results per cell",
+            "Test loss mean ± std over converged seeds (best of each cell in bold); "
+            "dead/saturated: mean share of hidden units; epochs to thr.: mean epochs to reach the loss threshold "
+            "(reached/converged); diverged runs are counted, not averaged.",
+            main,
+            *display_main(main),
+            keys,
+        ),
+        Table(
+            "ranks",
+            "Mean rank per activation",
+            "Rank of the mean test loss within each cell (1 = best), averaged "
+            "over the cells the activation ran in; all-diverged cells rank last.",
+            ranks,
+            *display_plain(ranks),
+            [],
+        ),
+        Table(
+            "status",
+            "Run status",
+            "Stored runs by status; pending = planned but not (yet) stored.",
+            status,
+            *display_plain(status),
+            [],
+        ),
+        Table(
+            "init", "Weight initialisation", "Init rule used by each activation's runs.", init, *display_plain(init), []
+        ),
     ]
 
 
