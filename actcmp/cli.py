@@ -9,16 +9,57 @@ commands, so ``actcmp --help`` starts fast.
 from __future__ import annotations
 
 import functools
+import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 from actcmp.errors import ActcmpError, ConfigError
 
+try:
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError
+except ImportError:  # pragma: no cover - typer before it vendored click
+    from click.exceptions import ClickException, NoArgsIsHelpError  # type: ignore[no-redef,assignment]
+
+EXIT_USAGE = 2
+
+
+class OneLineErrors(TyperGroup):
+    """Click's own usage errors (an option value of the wrong type, an unknown command, a
+    missing argument) reported like every other mistake: one line on stderr, exit 2."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except NoArgsIsHelpError as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except ClickException as exc:
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            typer.echo(f"actcmp: error: {' '.join(exc.format_message().split())}{hint}", err=True)
+            sys.exit(EXIT_USAGE)
+        except typer.Abort:
+            typer.echo("actcmp: aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=OneLineErrors,
     name="actcmp",
     help="Compare activation functions inside autoencoders: sweep grids, record loss curves and "
     "dead/saturated units per layer, write tables and figures.",
@@ -29,7 +70,6 @@ app = typer.Typer(
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
-EXIT_USAGE = 2
 
 
 def fail(message: str) -> None:
@@ -47,6 +87,8 @@ def guarded(fn: F) -> F:
             return fn(*args, **kwargs)
         except ActcmpError as exc:
             fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        except sqlite3.DatabaseError as exc:  # a store damaged in a way the store's own checks missed
+            fail(f"results database: {exc} (is the file damaged?)")
         except KeyboardInterrupt:
             typer.echo("actcmp: interrupted", err=True)
             raise typer.Exit(130) from None
@@ -119,11 +161,21 @@ def run(
     ] = None,
     report: Annotated[bool, typer.Option("--report", help="write the report when the sweep finishes")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
+    shard: Annotated[
+        str | None, typer.Option(help="run only shard I of N (I/N, numbered from 1), e.g. 2/4; merge with 'actcmp merge'")
+    ] = None,
 ) -> None:
     """Train a sweep of autoencoders and store the results (resumes what is stored).
 
+    A killed or interrupted sweep continues where it stopped when run again; a second
+    sweep into a directory that one is writing to is refused. --shard I/N splits the grid
+    into N balanced parts (one per CI job); 'actcmp merge' puts them back together.
+
     Example: actcmp run experiments/default.toml --depths 1,2 --seeds 2 --out results/quick
     """
+    from actcmp.shard import parse_shard
+
+    shard_spec = parse_shard(shard) if shard is not None else None
     from actcmp.config import SweepConfig, apply_overrides, load_sweep, parse_value, split_list
 
     if config is not None:
@@ -153,8 +205,9 @@ def run(
     if dry_run:
         from actcmp.sweep import describe_plan
 
-        plan = describe_plan(sweep, data_dir)
-        typer.echo(f"sweep '{plan['name']}': {plan['runs']} runs")
+        plan = describe_plan(sweep, data_dir, shard_spec)
+        of_total = f" (shard {shard} of {plan['total']} runs)" if shard_spec else ""
+        typer.echo(f"sweep '{plan['name']}': {plan['runs']} runs{of_total}")
         for key, values in plan["varied"].items():
             typer.echo(f"  {key} ({len(values)}): {', '.join(str(v) for v in values)}")
         for key, value in plan["fixed"].items():
@@ -169,10 +222,17 @@ def run(
 
     summary = run_sweep(
         sweep, out, fresh=fresh, jobs=jobs, engine=engine, device=device, data_dir=data_dir,
-        progress=make_progress(quiet),
+        progress=make_progress(quiet), shard=shard_spec,
     )
     if summary.interrupted:
+        typer.echo(
+            f"actcmp: interrupted: {summary.ran} runs stored now, {summary.left} left in {summary.out_dir}; "
+            "run the same command again to resume",
+            err=True,
+        )
         raise typer.Exit(130)
+    if summary.resumed_after_crash and not quiet:
+        typer.echo("note: the previous sweep into this directory was killed; its stored runs were kept", err=True)
     if report and summary.ran + summary.skipped > 0:
         from actcmp.report import make_report
 
@@ -211,15 +271,98 @@ def report_cmd(
 @app.command()
 @guarded
 def status(directory: Annotated[Path, typer.Argument(help="results directory")]) -> None:
-    """Show done / pending / diverged / failed runs per cell; exit 1 if any are missing.
+    """Show done / pending / diverged / failed runs per cell; exit 1 if any are missing or failed.
+
+    Works while a sweep is writing. With $GITHUB_STEP_SUMMARY set (GitHub Actions), also
+    appends a Markdown summary there, so a CI job can gate on it and show it.
 
     Example: actcmp status results/default
     """
-    from actcmp.status import cell_status, format_status
+    from actcmp.status import cell_status, format_markdown, format_status, write_step_summary
 
     table = cell_status(directory)
-    typer.echo(format_status(table))
-    if table.pending or table.failed:
+    if table.cells:
+        typer.echo(format_status(table))
+    for rid, what, error in table.failures[:10]:
+        typer.echo(f"failed: {rid} {what}: {error}")
+    if len(table.failures) > 10:
+        typer.echo(f"failed: ... and {len(table.failures) - 10} more")
+    if table.shards:
+        typer.echo(f"shards held here: {', '.join(table.shards)}")
+    if table.writer:
+        typer.echo(f"a sweep is writing here now (pid {table.writer.get('pid')} on {table.writer.get('host')})")
+    typer.echo(table.verdict())
+    _step_summary(format_markdown(table), write_step_summary)
+    if not table.complete:
+        raise typer.Exit(1)
+
+
+def _step_summary(markdown: str, writer: Callable[[str], Any]) -> None:
+    try:
+        writer(markdown)
+    except OSError as exc:
+        typer.echo(f"actcmp: warning: cannot append to $GITHUB_STEP_SUMMARY ({exc.strerror})", err=True)
+
+
+@app.command()
+@guarded
+def merge(
+    out: Annotated[Path, typer.Argument(help="merged results directory (created; results already there are kept)")],
+    directories: Annotated[list[Path], typer.Argument(help="results directories to merge, e.g. one per shard")],
+) -> None:
+    """Merge results directories (e.g. CI shards) into OUT; refuses conflicts, atomically.
+
+    The same run in several directories with identical results is kept once; different
+    results for one run, the same shard twice, or stores of another version are refused
+    and OUT is left as it was.
+
+    Example: actcmp merge results/default shard-1 shard-2 shard-3 shard-4
+    """
+    from actcmp.merge import merge_results
+
+    report = merge_results(out, list(directories))
+    parts = " + ".join(str(n) for n in report.added)
+    count = len(report.sources)
+    typer.echo(
+        f"merged {count} results director{'y' if count == 1 else 'ies'} into {report.out}: {report.total_runs} runs "
+        f"({parts}), {len(report.duplicates)} duplicates"
+    )
+    if report.duplicates:
+        shown = ", ".join(rid for rid, _, _ in report.duplicates[:5]) + (" ..." if len(report.duplicates) > 5 else "")
+        typer.echo(f"duplicates: {len(report.duplicates)} runs stored more than once with identical results, "
+                   f"kept once: {shown}")
+    for rid, failed_in, finished_in in report.replaced_failed:
+        typer.echo(f"run {rid}: failed in {failed_in}, finished in {finished_in}: kept the finished one")
+    for line in report.missing:
+        typer.echo(f"actcmp: warning: {line}", err=True)
+
+
+@app.command()
+@guarded
+def compare(
+    new: Annotated[Path, typer.Argument(help="results directory to check")],
+    baseline: Annotated[Path, typer.Argument(help="results directory to compare against")],
+    metric: Annotated[str, typer.Option(help="final metric to compare")] = "test_loss",
+    k: Annotated[float, typer.Option("--k", help="limit in pooled seed standard deviations")] = 3.0,
+    rtol: Annotated[float, typer.Option(help="floor of the limit, relative to the baseline mean")] = 0.01,
+    atol: Annotated[float, typer.Option(help="absolute floor of the limit")] = 1e-6,
+    show_all: Annotated[bool, typer.Option("--all", help="show every cell, not only those that moved")] = False,
+) -> None:
+    """Flag cells whose mean metric moved beyond their seed spread; exit 1 if any got worse.
+
+    A cell regressed when |mean_new - mean_baseline| > max(k x pooled seed std, atol,
+    rtol x |mean_baseline|) in the bad direction, or when more of its runs diverged;
+    a cell of the baseline missing from NEW also fails the check.
+
+    Example: actcmp compare results/nightly results/baseline --k 3
+    """
+    from actcmp.compare import compare_results, format_comparison, format_markdown
+    from actcmp.status import write_step_summary
+
+    comparison = compare_results(new, baseline, metric=metric, k=k, rtol=rtol, atol=atol)
+    typer.echo(format_comparison(comparison, show_all=show_all))
+    _step_summary(format_markdown(comparison, new, baseline), write_step_summary)
+    if comparison.failed:
         raise typer.Exit(1)
 
 
@@ -294,7 +437,7 @@ def export(
     typer.echo(f"wrote {', '.join(str(p) for p in paths)}")
 
 
-def _format_rows(rows: list[tuple[str, ...]]) -> str:
+def _format_rows(rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

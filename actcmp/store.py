@@ -8,7 +8,13 @@ Layout of a results directory::
     DIR/tables/ DIR/figures/ DIR/report.md DIR/report.html   written by ``actcmp report``
 
 Each finished run is committed in one transaction (WAL mode), so a crash loses at most
-the runs in flight, and readers can read while a sweep writes.
+the runs in flight, and readers can read while a sweep writes. Writers hold
+``DIR/actcmp.lock`` (see :mod:`actcmp.lock`); readers take no lock.
+
+``meta`` records the schema version, the results version (``config.RESULTS_VERSION``)
+and, for a directory that holds only some shards of a sweep, which ones (``shards``), so
+that ``status`` expects only those runs there; ``merged_shards`` remembers the shards a
+merge combined, so that merging one twice is caught.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from actcmp.config import RESULTS_VERSION
 from actcmp.errors import StoreError
 
 if TYPE_CHECKING:
@@ -82,6 +89,8 @@ class Store:
             raise StoreError(f"results directory {self.directory} is a file, not a directory")
         if not create and not self.path.exists():
             raise StoreError(f"{self.directory}: no results here (expected {DB_NAME}; run 'actcmp run' first)")
+        if self.path.is_dir():
+            raise StoreError(f"{self.path}: is a directory, expected the results database file")
         if create:
             try:
                 self.directory.mkdir(parents=True, exist_ok=True)
@@ -93,44 +102,82 @@ class Store:
 
     def _connect(self, create: bool) -> sqlite3.Connection:
         existed = self.path.exists() and self.path.stat().st_size > 0
+        if not create and not existed:
+            raise StoreError(f"{self.path}: empty file, not an actcmp results database")
         try:
             conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot open the results database ({exc})") from None
+        try:
+            if existed:
+                self.results_version = self._check_existing(conn, create)
+            else:
+                self.results_version = RESULTS_VERSION
+            if create:
+                self._prepare_for_writing(conn, existed)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _check_existing(self, conn: sqlite3.Connection, create: bool) -> int:
+        """Refuse what is not ours or not of our versions; return the results version."""
+        try:
             conn.execute("PRAGMA busy_timeout = 60000")
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if app_id != APP_ID or not {"runs", "meta"} <= tables:
+                raise StoreError(f"{self.path}: not an actcmp results database (foreign SQLite file)")
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: not an actcmp database ({exc})") from None
-        if existed and (app_id != APP_ID or "runs" not in tables):
-            conn.close()
-            raise StoreError(f"{self.path}: not an actcmp results database (foreign SQLite file)")
-        if existed:
-            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            version = int(row[0]) if row else -1
-            if version != SCHEMA_VERSION:
-                conn.close()
-                raise StoreError(
-                    f"{self.path}: results schema version {version}, this actcmp reads version {SCHEMA_VERSION}"
-                )
-        if create:
+        try:
+            version = int(meta.get("schema_version", -1))
+            results_version = int(meta.get("results_version", 1))  # stores from before the key existed hold v1
+        except ValueError:
+            raise StoreError(f"{self.path}: damaged meta table (versions are not numbers)") from None
+        if version != SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: results schema version {version}, this actcmp reads version {SCHEMA_VERSION}")
+        if create and results_version != RESULTS_VERSION:
+            raise StoreError(
+                f"{self.directory}: holds results version {results_version}, this actcmp writes version "
+                f"{RESULTS_VERSION} (numbers would not be comparable): use another --out"
+            )
+        if create:  # never add to a damaged file (cheap next to a sweep: one pass over the pages)
             try:
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = NORMAL")
-                if not existed:
-                    with _transaction(conn):
-                        conn.execute(f"PRAGMA application_id = {APP_ID}")
-                        for statement in _SCHEMA.split(";"):
-                            if statement.strip():
-                                conn.execute(statement)
-                        conn.execute(
-                            "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-                        )
-                        import actcmp
+                problem = quick_check(conn)
+            except sqlite3.DatabaseError as exc:
+                problem = str(exc)
+            if problem:
+                raise StoreError(f"{self.path}: the results database is damaged ({problem}); use another --out")
+        return results_version
 
-                        conn.execute("INSERT OR REPLACE INTO meta VALUES ('created_by', ?)", (actcmp.__version__,))
-            except sqlite3.OperationalError as exc:
-                conn.close()
-                raise StoreError(f"{self.path}: cannot write the results database ({exc})") from None
-        return conn
+    def _prepare_for_writing(self, conn: sqlite3.Connection, existed: bool) -> None:
+        try:
+            conn.execute("PRAGMA busy_timeout = 60000")
+            # WAL: readers never block the writer; NORMAL sync: a commit survives a killed
+            # process (only a power cut can lose the last commits, never half of one)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            if existed:
+                return
+            import actcmp
+
+            with _transaction(conn):
+                conn.execute(f"PRAGMA application_id = {APP_ID}")
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.executemany(
+                    "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                    [
+                        ("schema_version", str(SCHEMA_VERSION)),
+                        ("results_version", str(RESULTS_VERSION)),
+                        ("created_by", actcmp.__version__),
+                    ],
+                )
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: cannot write the results database ({exc})") from None
 
     # -- context management -------------------------------------------------------------
     def close(self) -> None:
@@ -139,8 +186,45 @@ class Store:
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self.close()
+        cause = _database_error(exc)
+        if cause is not None:
+            # a damaged file shows up on the first read of a bad page, not at open
+            raise StoreError(f"{self.path}: cannot read the results database ({cause}); is the file damaged?") from None
+
+    # -- meta ----------------------------------------------------------------------------
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        """A JSON value stored under ``key`` in ``meta`` (plain strings come back as is)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return default
+        try:
+            return json.loads(row[0])
+        except ValueError:
+            return row[0]
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with _transaction(self.conn):
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value, sort_keys=True)))
+
+    def shards(self) -> dict[str, dict[str, Any]]:
+        """``{sweep_id: {"n": n, "held": [i, ...]}}`` for sweeps of which this store holds
+        only some shards (absent: the whole sweep is expected here)."""
+        value = self.get_meta("shards", {})
+        return value if isinstance(value, dict) else {}
+
+    def mark_shard(self, sweep_id: str, shard: tuple[int, int] | None) -> None:
+        """Record that this store runs shard ``i/n`` of ``sweep_id`` (None: the whole sweep)."""
+        shards = self.shards()
+        if shard is None:
+            shards.pop(sweep_id, None)
+        else:
+            index, count = shard
+            entry = shards.get(sweep_id)
+            held = set(entry["held"]) if entry and entry.get("n") == count else set()
+            shards[sweep_id] = {"n": count, "held": sorted(held | {index})}
+        self.set_meta("shards", shards)
 
     # -- writing -------------------------------------------------------------------------
     def save_sweep(self, sweep_id: str, name: str, config: dict[str, Any], planned: list[dict[str, Any]]) -> None:
@@ -200,7 +284,28 @@ class Store:
 
     # -- reading -------------------------------------------------------------------------
     def planned_configs(self) -> dict[str, dict[str, Any]]:
+        """Every run any sweep planned here (all shards of a sharded sweep)."""
         return {r[0]: json.loads(r[1]) for r in self.conn.execute("SELECT run_id, config_json FROM planned")}
+
+    def expected_configs(self) -> dict[str, dict[str, Any]]:
+        """Planned runs that this store is meant to hold: all of them, except for a sweep
+        of which it runs only some shards (``--shard``): then only those shards' runs."""
+        from actcmp.shard import assign_shards
+
+        by_sweep: dict[str, dict[str, dict[str, Any]]] = {}
+        for rid, sid, text in self.conn.execute("SELECT run_id, sweep_id, config_json FROM planned"):
+            by_sweep.setdefault(sid, {})[rid] = json.loads(text)
+        shards = self.shards()
+        expected: dict[str, dict[str, Any]] = {}
+        for sid, configs in by_sweep.items():
+            entry = shards.get(sid)
+            if entry is None:
+                expected.update(configs)
+                continue
+            shard_of = assign_shards(list(configs.values()), int(entry["n"]))
+            held = set(entry["held"])
+            expected.update({rid: cfg for rid, cfg in configs.items() if shard_of[rid] in held})
+        return expected
 
     def sweeps(self) -> list[dict[str, Any]]:
         rows = self.conn.execute("SELECT sweep_id, name, created_at, config_json, n_runs FROM sweeps ORDER BY created_at")
@@ -242,8 +347,26 @@ class Store:
             "layers": layers,
         }
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One read transaction: every query inside sees the same committed state, even
+        while a sweep commits runs (WAL)."""
+        if self.conn.in_transaction:
+            yield
+            return
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if self.conn.in_transaction:  # SQLite ends it itself on some errors (a damaged page)
+                self.conn.execute("COMMIT")
+
     def frames(self) -> Results:
-        """All stored results as long-format pandas frames."""
+        """All stored results as long-format pandas frames (one consistent snapshot)."""
+        with self.snapshot():
+            return self._frames()
+
+    def _frames(self) -> Results:
         import pandas as pd
 
         runs = pd.read_sql_query(
@@ -265,7 +388,10 @@ class Store:
             self.conn,
         )
         planned = pd.DataFrame(
-            [{"run_id": rid, **{k: v for k, v in cfg.items() if k != "run_id"}} for rid, cfg in self.planned_configs().items()]
+            [
+                {"run_id": rid, **{k: v for k, v in cfg.items() if k != "run_id"}}
+                for rid, cfg in self.expected_configs().items()
+            ]
         )
         return Results(runs=runs, epochs=epochs, layers=layers, planned=planned, directory=self.directory)
 
@@ -281,7 +407,8 @@ class Results:
     * ``epochs``: ``run_id, epoch, metric, value`` (``train_loss``, ``val_loss``).
     * ``layers``: ``run_id, epoch, layer, metric, value``; hidden layers carry the activation
       metrics, every linear layer (``2*depth``) its gradient norms.
-    * ``planned``: every run any sweep planned here, with its resolved config.
+    * ``planned``: every run any sweep planned here, with its resolved config (in a
+      directory that holds only some shards of a sweep, only those shards' runs).
     """
 
     runs: pd.DataFrame
@@ -295,6 +422,24 @@ def load_results(directory: str | Path) -> Results:
     """Read a results directory into pandas frames (see :class:`Results`)."""
     with Store(directory, create=False) as store:
         return store.frames()
+
+
+def _database_error(exc: object) -> sqlite3.DatabaseError | None:
+    """The SQLite error behind ``exc`` (pandas wraps it in its own DatabaseError), if any."""
+    seen = 0
+    while isinstance(exc, BaseException) and seen < 5:
+        if isinstance(exc, sqlite3.DatabaseError):
+            return exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
+
+
+def quick_check(conn: sqlite3.Connection, schema: str = "main") -> str | None:
+    """None if SQLite's quick check passes, else its first complaint (one line)."""
+    rows = [r[0] for r in conn.execute(f"PRAGMA {schema}.quick_check(3)")]
+    if rows == ["ok"]:
+        return None
+    return " ".join(" ".join(rows).split())[:200]
 
 
 @contextmanager

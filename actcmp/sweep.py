@@ -6,17 +6,22 @@ and return :class:`~actcmp.engine.RunResult` records.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import sys
+import threading
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from actcmp.config import SweepConfig, config_hash, load_sweep
-from actcmp.errors import ConfigError, DatasetError
+from actcmp.errors import ActcmpError, ConfigError, DatasetError
 from actcmp.progress import NullProgress, ProgressSink
 
 ENGINES = ("auto", "plain", "batched")
@@ -26,6 +31,10 @@ GROUP_KEYS = (
     "dataset", "depth", "width", "bottleneck", "batch_size", "epochs", "output_activation", "loss",
     "val_fraction", "test_fraction", "probe_size", "data_fingerprint",
 )
+
+
+class SweepError(ActcmpError):
+    """The sweep could not go on (a worker process died); what finished is stored."""
 
 
 @dataclass
@@ -53,6 +62,13 @@ class SweepSummary:
     wall_time_s: float = 0.0
     interrupted: bool = False
     failures: list[str] = field(default_factory=list)
+    shard: str | None = None
+    resumed_after_crash: bool = False
+
+    @property
+    def left(self) -> int:
+        """Planned runs still not stored (after an interruption)."""
+        return self.planned - self.skipped - self.done - self.diverged
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "out_dir": str(self.out_dir)}
@@ -81,7 +97,11 @@ def plan_runs(sweep: SweepConfig, data_dir: str | Path | None = None) -> list[di
             )
         fingerprint = data.fingerprint if data.info.source == "user file" else None
         resolved.append(resolve(run, data.info.output_activation, data.info.loss, fingerprint))
-    return resolved
+    # two spellings that resolve alike (init "auto" and the rule it stands for) are one run
+    unique: dict[str, dict[str, Any]] = {}
+    for cfg in resolved:
+        unique.setdefault(cfg["run_id"], cfg)
+    return list(unique.values())
 
 
 def sweep_id(sweep: SweepConfig) -> str:
@@ -167,14 +187,20 @@ def run_sweep(
     data_dir: str | Path | None = None,
     backend: str = "local",
     progress: ProgressSink | None = None,
+    shard: str | tuple[int, int] | None = None,
 ) -> SweepSummary:
     """Run a sweep into a results directory (default ``results/<name>/``), resuming.
 
-    Runs already stored (done or diverged) are skipped unless ``fresh``. Ctrl-C stops
-    after storing the runs that finished; ``summary.interrupted`` is then True.
+    Runs already stored (done or diverged) are skipped unless ``fresh``; failed runs are
+    tried again. ``shard="i/n"`` runs only shard i of n (see :mod:`actcmp.shard`).
+    Ctrl-C (or SIGTERM) stops after storing the runs that finished; ``summary.interrupted``
+    is then True. A second sweep into the same directory is refused while one runs
+    (see :mod:`actcmp.lock`).
     """
     from actcmp.device import resolve_device
     from actcmp.executors import make_executor
+    from actcmp.lock import DirLock
+    from actcmp.shard import format_shard, parse_shard, select_shard
     from actcmp.store import Store
 
     sweep = load_sweep(config) if isinstance(config, str | Path) else config
@@ -182,47 +208,165 @@ def run_sweep(
         raise ConfigError(f"unknown engine '{engine}' (available: {', '.join(ENGINES)})")
     if jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+    shard_spec = parse_shard(shard) if isinstance(shard, str) else shard
+    if shard_spec is not None:
+        parse_shard(format_shard(*shard_spec))  # validates a tuple given through the API
     progress = progress or NullProgress()
     out_dir = Path(out) if out is not None else Path("results") / sweep.name
     data_dir_text = str(data_dir) if data_dir is not None else None
     planned = plan_runs(sweep, data_dir)
+    mine = select_shard(planned, *shard_spec) if shard_spec else planned
+    target_device = resolve_device(device)
     started = time.perf_counter()
-    with Store(out_dir) as store:
-        store.save_sweep(sweep_id(sweep), sweep.name, sweep.to_dict(), planned)
+    with Store(out_dir) as store, DirLock(out_dir) as lock:
+        sid = sweep_id(sweep)
+        # the whole plan is recorded even for a shard, so that a merge of all shards knows
+        # every run it should hold; ``mark_shard`` says which of them this directory runs
+        store.save_sweep(sid, sweep.name, sweep.to_dict(), planned)
+        store.mark_shard(sid, shard_spec)
         _write_sweep_file(out_dir, sweep, planned)
         finished = set() if fresh else store.finished_ids()
-        todo = [cfg for cfg in planned if cfg["run_id"] not in finished]
-        summary = SweepSummary(out_dir=out_dir, planned=len(planned), skipped=len(planned) - len(todo))
-        progress.start(len(planned), len(todo), summary.skipped, str(out_dir))
-        tasks = make_tasks(todo, choose_engine(engine), resolve_device(device), data_dir_text)
-        executor = make_executor(backend, jobs)
-        try:
-            _drain(executor, tasks, store, summary, progress, replace=fresh)
-        except KeyboardInterrupt:
-            summary.interrupted = True
-            executor.shutdown(wait=False, cancel_futures=True)
-            _terminate_workers(executor)
-        else:
-            executor.shutdown(wait=True)
+        todo = [cfg for cfg in mine if cfg["run_id"] not in finished]
+        summary = SweepSummary(
+            out_dir=out_dir,
+            planned=len(mine),
+            skipped=len(mine) - len(todo),
+            shard=format_shard(*shard_spec) if shard_spec else None,
+            resumed_after_crash=lock.stale is not None,
+        )
+        progress.start(len(mine), len(todo), summary.skipped, str(out_dir))
+        tasks = make_tasks(todo, choose_engine(engine), target_device, data_dir_text)
+        with _interrupts() as guard:
+            executor = make_executor(backend, jobs)
+            completed = False
+            try:
+                _drain(executor, tasks, store, summary, progress, replace=fresh, guard=guard)
+                completed = True
+            except KeyboardInterrupt:
+                summary.interrupted = True
+            finally:
+                _stop(executor, graceful=completed)
         summary.wall_time_s = time.perf_counter() - started
         progress.finish(summary.as_dict())
     return summary
 
 
+class _Interrupts:
+    """Ctrl-C and SIGTERM become KeyboardInterrupt, except inside :meth:`shield`, where
+    they wait until the block is over: a run being committed is committed whole."""
+
+    def __init__(self) -> None:
+        self.shielded = False
+        self.pending = False
+
+    def handler(self, signum: int, frame: Any) -> None:
+        if self.shielded:
+            self.pending = True
+            return
+        raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def shield(self) -> Iterator[None]:
+        self.shielded = True
+        try:
+            yield
+        finally:
+            self.shielded = False
+        if self.pending:
+            self.pending = False
+            raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _interrupts() -> Iterator[_Interrupts]:
+    guard = _Interrupts()
+    if threading.current_thread() is not threading.main_thread():  # signals only reach the main thread
+        yield guard
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, guard.handler)
+    try:
+        yield guard
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _drain(
-    executor: Any, tasks: Iterable[Task], store: Any, summary: SweepSummary, progress: ProgressSink, replace: bool
+    executor: Any,
+    tasks: Iterable[Task],
+    store: Any,
+    summary: SweepSummary,
+    progress: ProgressSink,
+    replace: bool,
+    guard: _Interrupts | None = None,
 ) -> None:
-    """Submit tasks with a bounded number in flight; store each result as it arrives."""
-    pending: set[Future[Any]] = set()
+    """Submit tasks with a bounded number in flight; store each result as it arrives.
+
+    A future leaves ``submitted`` in the same shielded step that commits its runs, so on
+    Ctrl-C the results that already came back are committed exactly once, then it stops.
+    """
+    from concurrent.futures import BrokenExecutor
+
+    guard = guard or _Interrupts()
+    submitted: list[Future[Any]] = []  # submitted and not yet stored, in submission order
     queue = list(tasks)
     limit = max(2, 2 * getattr(executor, "_max_workers", 1))
-    while queue or pending:
-        while queue and len(pending) < limit:
-            pending.add(executor.submit(execute_task, queue.pop(0)))
-        done, pending = wait(pending, return_when=FIRST_COMPLETED)
-        for future in done:
-            for result in future.result():
-                _store_result(store, result, summary, progress, replace)
+    try:
+        while queue or submitted:
+            while queue and len(submitted) < limit:
+                submitted.append(executor.submit(_worker_task, queue.pop(0)))
+            wait(submitted, return_when=FIRST_COMPLETED)
+            for future in [f for f in submitted if f.done()]:
+                with guard.shield():
+                    _store_future(future, store, summary, progress, replace)
+                    submitted.remove(future)
+    except KeyboardInterrupt:
+        with guard.shield():
+            for future in [f for f in submitted if f.done() and not f.cancelled() and f.exception() is None]:
+                _store_future(future, store, summary, progress, replace)
+                submitted.remove(future)
+        raise
+    except BrokenExecutor as exc:
+        raise SweepError(
+            f"a worker process died ({exc}); the {summary.ran} runs that finished are stored: "
+            "run the same command again to resume"
+        ) from None
+
+
+def _worker_task(task: Task) -> list[Any]:
+    """:func:`execute_task`, in a worker process that dies with the sweep."""
+    _die_with_parent()
+    return execute_task(task)
+
+
+_DEATH_SIGNAL_SET = False
+
+
+def _die_with_parent() -> None:
+    """In a pool worker on Linux, ask the kernel to kill this process when the sweep
+    process dies: a SIGKILLed sweep must not leave idle workers behind (they hold each
+    other's queue ends open, so they never see the parent go)."""
+    global _DEATH_SIGNAL_SET
+    import multiprocessing
+
+    parent = multiprocessing.parent_process()
+    if _DEATH_SIGNAL_SET or parent is None or not sys.platform.startswith("linux"):
+        return
+    _DEATH_SIGNAL_SET = True
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent.pid:  # the sweep died before the request took effect
+            os._exit(1)
+
+
+def _store_future(future: Future[Any], store: Any, summary: SweepSummary, progress: ProgressSink, replace: bool) -> None:
+    for result in future.result():
+        _store_result(store, result, summary, progress, replace)
 
 
 def _store_result(store: Any, result: Any, summary: SweepSummary, progress: ProgressSink, replace: bool) -> None:
@@ -246,9 +390,20 @@ def _store_result(store: Any, result: Any, summary: SweepSummary, progress: Prog
     )
 
 
-def _terminate_workers(executor: Any) -> None:
-    for process in list(getattr(executor, "_processes", {}).values()):
-        process.terminate()
+def _stop(executor: Any, graceful: bool) -> None:
+    """Shut the executor down; after Ctrl-C or an error, terminate its worker processes
+    (they ignore SIGINT, see ``executors._init_worker``) instead of waiting for them."""
+    if graceful:
+        executor.shutdown(wait=True)
+        return
+    processes = list((getattr(executor, "_processes", None) or {}).values())  # gone after shutdown()
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.terminate()
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.join(timeout=5)
 
 
 def _write_sweep_file(out_dir: Path, sweep: SweepConfig, planned: list[dict[str, Any]]) -> None:
@@ -259,14 +414,24 @@ def _write_sweep_file(out_dir: Path, sweep: SweepConfig, planned: list[dict[str,
     tmp.replace(out_dir / "sweep.json")
 
 
-def describe_plan(sweep: SweepConfig, data_dir: str | Path | None = None) -> dict[str, Any]:
-    """What ``--dry-run`` prints: grid size, varied fields, runs per dataset."""
+def describe_plan(
+    sweep: SweepConfig, data_dir: str | Path | None = None, shard: str | tuple[int, int] | None = None
+) -> dict[str, Any]:
+    """What ``--dry-run`` prints: grid size, varied fields, runs per dataset (of the shard)."""
+    from actcmp.shard import parse_shard, select_shard
+
     planned = plan_runs(sweep, data_dir)
+    total = len(planned)
+    if shard is not None:
+        planned = select_shard(planned, *(parse_shard(shard) if isinstance(shard, str) else shard))
     varied = {k: v for k, v in sweep.grid.items() if len(v) > 1}
     per_dataset: dict[str, int] = {}
     for cfg in planned:
         per_dataset[cfg["dataset"]] = per_dataset.get(cfg["dataset"], 0) + 1
-    return {"name": sweep.name, "runs": len(planned), "varied": varied, "fixed": sweep.fixed, "per_dataset": per_dataset}
+    return {
+        "name": sweep.name, "runs": len(planned), "total": total, "varied": varied, "fixed": sweep.fixed,
+        "per_dataset": per_dataset,
+    }
 
 
-__all__ = ["DatasetError", "SweepSummary", "plan_runs", "run_sweep", "describe_plan"]
+__all__ = ["DatasetError", "SweepError", "SweepSummary", "describe_plan", "plan_runs", "run_sweep"]

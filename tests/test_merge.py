@@ -1,0 +1,407 @@
+"""Shards, merge, status as a CI gate, compare: split a sweep, put it back together."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from actcmp.cli import app
+from actcmp.engine import RunResult
+from actcmp.errors import ConfigError
+from actcmp.shard import assign_shards, parse_shard, select_shard
+from actcmp.store import DB_NAME, Store, load_results
+
+REPO = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+SMOKE = str(REPO / "experiments" / "smoke.toml")
+FAST = ["--engine", "plain", "--epochs", "1", "--depths", "1", "--quiet"]
+VOLATILE = ["wall_time_s", "finished_at"]  # differ between any two sweeps by nature
+
+
+# ---------------------------------------------------------------------------- shard spec and assignment
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("1/4", (1, 4), id="first"),
+        pytest.param("4/4", (4, 4), id="last"),
+        pytest.param(" 2 / 3 ", (2, 3), id="spaces"),
+        pytest.param("1/1", (1, 1), id="single"),
+    ],
+)
+def test_parse_shard(text: str, expected: tuple[int, int]) -> None:
+    assert parse_shard(text) == expected
+
+
+@pytest.mark.parametrize("text", ["0/4", "5/4", "1/0", "a/b", "1-4", "2", "", "-1/4", "1/4/2", "1.5/4"])
+def test_parse_shard_refuses(text: str) -> None:
+    with pytest.raises(ConfigError, match="--shard"):
+        parse_shard(text)
+
+
+def _configs(n: int) -> list[dict]:
+    return [
+        {"run_id": f"{i * 7919 % 65536:016x}", "dataset": ["digits", "manifold"][i % 2], "depth": [1, 2, 4][i % 3]}
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 7, 50])
+def test_every_run_in_exactly_one_balanced_shard(count: int) -> None:
+    configs = _configs(36)
+    shards = [select_shard(configs, i, count) for i in range(1, count + 1)]
+    ids = [cfg["run_id"] for shard in shards for cfg in shard]
+    assert sorted(ids) == sorted(cfg["run_id"] for cfg in configs)  # all, none twice
+    sizes = [len(s) for s in shards]
+    assert max(sizes) - min(sizes) <= 1
+    for shard in shards:  # each shard keeps the planned order
+        positions = [configs.index(cfg) for cfg in shard]
+        assert positions == sorted(positions)
+
+
+def test_shards_balance_the_cost_groups() -> None:
+    configs = _configs(36)  # 6 groups of 6 runs
+    for index in (1, 2, 3):
+        mine = select_shard(configs, index, 3)
+        per_group = pd.Series([(c["dataset"], c["depth"]) for c in mine]).value_counts()
+        assert set(per_group) == {2}
+
+
+def test_assignment_is_a_pure_function_of_the_plan() -> None:
+    configs = _configs(20)
+    first = assign_shards(configs, 4)
+    assert assign_shards(list(reversed(configs)), 4) == first
+    assert assign_shards([dict(c) for c in configs], 4) == first
+
+
+# ---------------------------------------------------------------------------- real sharded sweeps
+
+
+@pytest.fixture(scope="module")
+def sweeps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The smoke sweep (1 epoch, depth 1: 4 runs, plain engine) as shards 1/2 and 2/2, and whole."""
+    base = tmp_path_factory.mktemp("shards")
+    dirs = {"s1": base / "s1", "s2": base / "s2", "full": base / "full"}
+    for name, extra in (("s1", ["--shard", "1/2"]), ("s2", ["--shard", "2/2"]), ("full", [])):
+        result = runner.invoke(app, ["run", SMOKE, "--out", str(dirs[name]), *FAST, *extra])
+        assert result.exit_code == 0, result.output
+    return dirs
+
+
+def snapshot(directory: Path) -> dict[str, tuple[bytes, int]]:
+    """Bytes and mtime of every file under ``directory`` (SQLite's -wal/-shm aside)."""
+    if not directory.exists():
+        return {}
+    return {
+        str(p.relative_to(directory)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and not p.name.endswith(("-wal", "-shm"))
+    }
+
+
+def stable_frames(directory: Path) -> dict[str, pd.DataFrame]:
+    results = load_results(directory)
+    runs = results.runs.drop(columns=VOLATILE).sort_values("run_id").reset_index(drop=True)
+    runs = runs[sorted(runs.columns)]
+    epochs = results.epochs.sort_values(["run_id", "epoch", "metric"]).reset_index(drop=True)
+    layers = results.layers.sort_values(["run_id", "epoch", "layer", "metric"]).reset_index(drop=True)
+    planned = results.planned.sort_values("run_id").reset_index(drop=True)
+    return {"runs": runs, "epochs": epochs, "layers": layers, "planned": planned[sorted(planned.columns)]}
+
+
+def assert_same_results(a: Path, b: Path) -> None:
+    left, right = stable_frames(a), stable_frames(b)
+    for name in left:
+        pd.testing.assert_frame_equal(left[name], right[name], check_exact=True, obj=name)
+
+
+def test_shard_directory_expects_only_its_runs(sweeps: dict[str, Path]) -> None:
+    status = runner.invoke(app, ["status", str(sweeps["s1"])])
+    assert status.exit_code == 0, status.output
+    assert "complete: 2 done" in status.output
+    assert len(load_results(sweeps["s1"]).planned) == 2
+    with Store(sweeps["s1"], create=False) as store:
+        assert len(store.planned_configs()) == 4  # the whole plan is kept for the merge
+
+
+def test_dry_run_shows_the_shard() -> None:
+    result = runner.invoke(app, ["run", SMOKE, "--shard", "2/3", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "3 runs (shard 2/3 of 8 runs)" in result.output
+
+
+def test_merge_of_all_shards_equals_the_whole_sweep(sweeps: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "merged"
+    result = runner.invoke(app, ["merge", str(out), str(sweeps["s1"]), str(sweeps["s2"])])
+    assert result.exit_code == 0, result.output
+    assert "4 runs (2 + 2), 0 duplicates" in result.output
+    assert_same_results(out, sweeps["full"])
+    status = runner.invoke(app, ["status", str(out)])
+    assert status.exit_code == 0 and "complete: 4 done" in status.output
+    assert not list(out.glob(".merge-*")) and not (out / "actcmp.lock").exists()
+
+
+def test_merge_with_a_shard_missing_fails_the_status_gate(sweeps: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "merged"
+    result = runner.invoke(app, ["merge", str(out), str(sweeps["s1"])])
+    assert result.exit_code == 0
+    assert "2 planned runs are in none of the merged directories" in result.output
+    status = runner.invoke(app, ["status", str(out)])
+    assert status.exit_code == 1 and "incomplete: 2 pending" in status.output
+    # the missing shard arrives later: merged into the existing OUT
+    again = runner.invoke(app, ["merge", str(out), str(sweeps["s2"])])
+    assert again.exit_code == 0, again.output
+    assert runner.invoke(app, ["status", str(out)]).exit_code == 0
+    assert_same_results(out, sweeps["full"])
+
+
+def test_duplicates_are_kept_once_and_reported(sweeps: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "merged"
+    result = runner.invoke(app, ["merge", str(out), str(sweeps["full"]), str(sweeps["s1"]), str(sweeps["s2"])])
+    assert result.exit_code == 0, result.output
+    assert "4 duplicates" in result.output and "kept once" in result.output
+    assert_same_results(out, sweeps["full"])
+
+
+@pytest.mark.parametrize("incremental", [False, True], ids=["one-call", "into-existing-out"])
+def test_same_shard_twice_is_refused(sweeps: dict[str, Path], tmp_path: Path, incremental: bool) -> None:
+    copy = tmp_path / "s1-again"
+    shutil.copytree(sweeps["s1"], copy)
+    out = tmp_path / "merged"
+    if incremental:
+        assert runner.invoke(app, ["merge", str(out), str(sweeps["s1"])]).exit_code == 0
+    before = snapshot(out)
+    args = ["merge", str(out), str(copy)] if incremental else ["merge", str(out), str(sweeps["s1"]), str(copy)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "shard 1/2 of sweep 'smoke'" in result.output and "merged twice" in result.output
+    assert snapshot(out) == before
+
+
+def _tamper(directory: Path, factor: float = 1.5) -> str:
+    conn = sqlite3.connect(directory / DB_NAME)
+    rid = conn.execute("SELECT run_id FROM run_metrics WHERE name='test_loss' ORDER BY run_id").fetchone()[0]
+    conn.execute("UPDATE run_metrics SET value = value * ? WHERE run_id = ? AND name='test_loss'", (factor, rid))
+    conn.commit()
+    conn.close()
+    return rid
+
+
+def test_conflicting_results_are_refused_and_out_is_untouched(sweeps: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "merged"
+    assert runner.invoke(app, ["merge", str(out), str(sweeps["s2"])]).exit_code == 0
+    other = tmp_path / "other"
+    shutil.copytree(sweeps["full"], other)
+    rid = _tamper(other)
+    before = snapshot(out)
+    result = runner.invoke(app, ["merge", str(out), str(sweeps["s1"]), str(other)])
+    assert result.exit_code == 2
+    assert rid in result.output and "different results" in result.output and str(other) in result.output
+    assert snapshot(out) == before
+    fresh = tmp_path / "never-created"
+    assert runner.invoke(app, ["merge", str(fresh), str(sweeps["full"]), str(other)]).exit_code == 2
+    assert not fresh.exists()
+
+
+def test_incompatible_versions_are_refused(sweeps: dict[str, Path], tmp_path: Path) -> None:
+    for key, value, fragment in (
+        ("schema_version", "99", "schema version 99"),
+        ("results_version", "0", "results version 0"),
+    ):
+        old = tmp_path / key
+        shutil.copytree(sweeps["s2"], old)
+        conn = sqlite3.connect(old / DB_NAME)
+        conn.execute("UPDATE meta SET value = ? WHERE key = ?", (value, key))
+        conn.commit()
+        conn.close()
+        result = runner.invoke(app, ["merge", str(tmp_path / "m"), str(sweeps["s1"]), str(old)])
+        assert result.exit_code == 2 and fragment in result.output, result.output
+        assert not (tmp_path / "m").exists()
+
+
+def fake(rid: str, activation: str, seed: int, loss: float | None, status: str = "done", depth: int = 1) -> RunResult:
+    cfg = {"run_id": rid, "activation": activation, "dataset": "digits", "depth": depth, "seed": seed, "lr": 0.001}
+    return RunResult(
+        run_id=rid,
+        config=cfg,
+        status=status,
+        final={"test_loss": loss},
+        epochs=[(0, "val_loss", 1.0)],
+        layers=[],
+        wall_time_s=float(seed),
+        env={},
+        error="RuntimeError: boom" if status == "failed" else None,
+    )
+
+
+def write_store(directory: Path, results: list[RunResult]) -> Path:
+    with Store(directory) as store:
+        store.save_sweep("s", "fake", {"grid": {}}, [r.config for r in results])
+        for result in results:
+            store.write_run(result)
+    return directory
+
+
+def test_finished_run_wins_over_failed(tmp_path: Path) -> None:
+    a = write_store(tmp_path / "a", [fake("r1", "relu", 0, None, status="failed"), fake("r2", "relu", 1, 0.5)])
+    b = write_store(tmp_path / "b", [fake("r1", "relu", 0, 0.4)])
+    result = runner.invoke(app, ["merge", str(tmp_path / "m"), str(a), str(b)])
+    assert result.exit_code == 0, result.output
+    assert "run r1: failed in" in result.output and "kept the finished one" in result.output
+    runs = load_results(tmp_path / "m").runs.set_index("run_id")
+    assert runs.loc["r1", "status"] == "done" and runs.loc["r1", "test_loss"] == 0.4
+
+
+def test_merge_refuses_bad_inputs(sweeps: dict[str, Path], tmp_path: Path) -> None:
+    cases = [
+        (["merge", str(tmp_path / "m"), str(sweeps["s1"]), str(sweeps["s1"])], "given twice"),
+        (["merge", str(tmp_path / "m"), str(tmp_path / "nothing")], "no results here"),
+        (["merge", str(sweeps["s1"]), str(sweeps["s1"])], "is the output directory"),
+    ]
+    (tmp_path / "afile").write_text("x")
+    cases.append((["merge", str(tmp_path / "afile"), str(sweeps["s1"])], "is a file"))
+    for args, fragment in cases:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and fragment in result.output, (args, result.output)
+    assert not (tmp_path / "m").exists()
+
+
+# ---------------------------------------------------------------------------- status as a CI gate
+
+
+def test_status_gates_on_failed_runs_and_writes_the_step_summary(tmp_path: Path, monkeypatch) -> None:
+    directory = write_store(tmp_path / "r", [fake("r1", "relu", 0, 0.5), fake("r2", "tanh", 0, None, "failed")])
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    result = runner.invoke(app, ["status", str(directory)])
+    assert result.exit_code == 1
+    assert "failed: r2 tanh" in result.output and "RuntimeError: boom" in result.output
+    text = summary.read_text()
+    assert text.startswith("earlier step\n")  # appended, never overwritten
+    assert "actcmp status" in text and "| dataset |" in text and "`r2`" in text and "incomplete: 1 failed" in text
+
+
+def test_status_of_a_complete_sweep_passes(sweeps: dict[str, Path], tmp_path: Path, monkeypatch) -> None:
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    result = runner.invoke(app, ["status", str(sweeps["full"])])
+    assert result.exit_code == 0 and "complete: 4 done" in result.output
+    assert "✅" in summary.read_text()
+
+
+# ---------------------------------------------------------------------------- compare
+
+
+def _cell(activation: str, losses: list[float | None], prefix: str, depth: int = 1) -> list[RunResult]:
+    return [
+        fake(
+            f"{prefix}{activation}{depth}{seed}", activation, seed, loss, "diverged" if loss is None else "done", depth
+        )
+        for seed, loss in enumerate(losses)
+    ]
+
+
+def test_compare_flags_cells_beyond_their_seed_spread(tmp_path: Path, monkeypatch) -> None:
+    base = write_store(
+        tmp_path / "base",
+        [
+            *_cell("relu", [1.0, 1.1, 0.9], "b"),  # std 0.1: limit 0.3
+            *_cell("tanh", [2.0, 2.1, 1.9], "b"),
+            *_cell("gelu", [1.0, 1.0, 1.0], "b"),  # no spread: the 1% floor applies
+            *_cell("silu", [1.0, 1.0, 1.0], "b"),
+            *_cell("elu", [1.0, 1.0, 1.0], "b"),
+            *_cell("selu", [1.0, 1.0, 1.0], "b", depth=2),
+        ],
+    )
+    new = write_store(
+        tmp_path / "new",
+        [
+            *_cell("relu", [1.2, 1.3, 1.1], "n"),  # +0.2 < 0.3: same
+            *_cell("tanh", [2.5, 2.6, 2.4], "n"),  # +0.5 > 0.3: regressed
+            *_cell("gelu", [0.9, 0.9, 0.9], "n"),  # -0.1 beyond the floor: improved
+            *_cell("silu", [1.005, 1.005, 1.005], "n"),  # within 1%: same
+            *_cell("elu", [1.0, None, 1.0], "n"),  # one diverged now: regressed
+            *_cell("mish", [1.0], "n"),  # only in NEW: new; selu depth 2 missing
+        ],
+    )
+    from actcmp.compare import compare_results
+
+    comparison = compare_results(new, base)
+    verdicts = {c.cell["activation"]: c.verdict for c in comparison.cells}
+    assert verdicts == {
+        "relu": "same",
+        "tanh": "regressed",
+        "gelu": "improved",
+        "silu": "same",
+        "elu": "regressed",
+        "mish": "new",
+        "selu": "missing",
+    }
+    assert comparison.failed
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
+    result = runner.invoke(app, ["compare", str(new), str(base)])
+    assert result.exit_code == 1
+    assert "regressed" in result.output and "relu" not in result.output  # unchanged cells are not listed
+    assert "2 regressed, 1 missing, 1 improved, 1 new, 2 same" in result.output
+    assert "❌" in (tmp_path / "summary.md").read_text()
+    everything = runner.invoke(app, ["compare", str(new), str(base), "--all", "--k", "1"])
+    assert "relu" in everything.output
+    ok = runner.invoke(app, ["compare", str(base), str(base)])
+    assert ok.exit_code == 0 and "0 regressed" in ok.output
+
+
+def test_compare_real_sweeps(sweeps: dict[str, Path]) -> None:
+    result = runner.invoke(app, ["compare", str(sweeps["full"]), str(sweeps["full"]), "--metric", "final_val_loss"])
+    assert result.exit_code == 0, result.output
+    assert "2 cells compared on final_val_loss: 0 regressed, 2 same" in result.output
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        pytest.param(["--metric", "nope"], "not a stored metric", id="unknown-metric"),
+        pytest.param(["--k", "-1"], "--k -1.0: must be", id="negative-k"),
+        pytest.param(["--rtol", "nan"], "--rtol nan", id="nan-rtol"),
+    ],
+)
+def test_compare_bad_options(sweeps: dict[str, Path], extra: list[str], fragment: str) -> None:
+    result = runner.invoke(app, ["compare", str(sweeps["full"]), str(sweeps["s1"]), *extra])
+    assert result.exit_code == 2 and fragment in result.output, result.output
+
+
+def test_compare_without_common_cells(tmp_path: Path, sweeps: dict[str, Path]) -> None:
+    other = write_store(tmp_path / "other", _cell("relu", [1.0], "x", depth=7))
+    result = runner.invoke(app, ["compare", str(other), str(sweeps["full"])])
+    assert result.exit_code == 2 and "no cell in common" in result.output
+
+
+# ---------------------------------------------------------------------------- the CI workflow
+
+
+def test_sweep_workflow_runs_shards_merges_gates_and_reports() -> None:
+    text = (REPO / ".github" / "workflows" / "sweep.yml").read_text()  # no YAML parser among the dependencies
+    for needed in (
+        "schedule:",
+        "cron:",
+        "workflow_dispatch:",
+        "shard: [1, 2, 3, 4]",
+        'SHARDS: "4"',
+        "make install",
+        "--shard ${{ matrix.shard }}/$SHARDS --out shard-${{ matrix.shard }}",
+        "actions/upload-artifact@v4",
+        "pattern: shard-*",
+        "actcmp merge results/sweep shards/shard-*",
+        "actcmp status results/sweep",
+        "actcmp report results/sweep",
+        "actcmp compare results/sweep baseline",
+        "needs: shard",
+    ):
+        assert needed in text, needed
+    assert "\t" not in text
