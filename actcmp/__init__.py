@@ -20,6 +20,9 @@ _LAZY = {
     "load_results": ("actcmp.store", "load_results"),
     "make_report": ("actcmp.report", "make_report"),
     "load_sweep": ("actcmp.config", "load_sweep"),
+    "merge_results": ("actcmp.merge", "merge_results"),
+    "compare_results": ("actcmp.compare", "compare_results"),
+    "cell_status": ("actcmp.status", "cell_status"),
     "RunConfig": ("actcmp.config", "RunConfig"),
     "SweepConfig": ("actcmp.config", "SweepConfig"),
 }

@@ -390,14 +390,13 @@ def activations(
         return
     from actcmp.activations import parse_activation
     from actcmp.config import split_list
-    from actcmp.report.plots import plot_activation_functions
+    from actcmp.report.plots import plot_activation_functions, save
 
     names = [parse_activation(n).canonical for n in split_list(plot)]
     if out.suffix.lower() not in (".png", ".pdf", ".svg"):
         raise ConfigError(f"--out {out}: use a .png, .pdf or .svg file name")
     figure = plot_activation_functions(names)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=150)
+    save(figure, out.with_suffix(""), (out.suffix.lower().lstrip("."),))
     typer.echo(f"wrote {out}")
 
 

@@ -254,3 +254,16 @@ def test_empty_store_still_reports(tmp_path: Path) -> None:
     Store(tmp_path).close()
     paths = make_report(tmp_path, formats=("png",))
     assert (tmp_path / "report.html").is_file() and all(p.stat().st_size > 0 for p in paths)
+
+
+def test_single_seed_cells_from_a_real_sweep(tmp_path: Path) -> None:
+    """A one-seed sweep (every shard of a sharded sweep looks like this) reports cleanly."""
+    from actcmp.config import apply_overrides, load_sweep
+    from actcmp.sweep import run_sweep
+
+    repo = Path(__file__).resolve().parent.parent
+    sweep = apply_overrides(load_sweep(repo / "experiments" / "smoke.toml"), grid={"seed": [0], "depth": [1]})
+    run_sweep(sweep, tmp_path / "one")
+    paths = make_report(tmp_path / "one", formats=("png",))
+    assert (tmp_path / "one" / "tables" / "main.md") in paths
+    assert "probe acc." in (tmp_path / "one" / "tables" / "main.md").read_text()

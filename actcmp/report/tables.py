@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 FINISHED = ("done", "diverged")
 #: config fields that are never cell keys: activation is compared, seeds are replicates
 NOT_CELL = ("activation", "seed", "dataset", "depth", "run_id")
-OPTIONAL = ("probe_accuracy_mean", "probe_accuracy_std", "anomaly_auroc_mean", "anomaly_auroc_std")
 #: a rule marking the best rows of one cell: Series of test-loss means -> bool Series
 BestRule = Callable[["pd.Series"], "pd.Series"]
 
@@ -172,7 +171,10 @@ def main_table(results: Results, best_rule: BestRule = lowest) -> pd.DataFrame:
         row["runs"] = int(group["status"].isin(FINISHED).sum())
         rows.append(row)
     table = sort_rows(pd.DataFrame(rows), keys)
-    table = table.drop(columns=[c for c in OPTIONAL if table[c].isna().all()])
+    # drop a metric's mean and std together, only when the metric is absent (a single seed
+    # leaves the std NaN while the mean exists)
+    absent = [m for m in ("probe_accuracy", "anomaly_auroc") if table[f"{m}_mean"].isna().all()]
+    table = table.drop(columns=[f"{m}_{how}" for m in absent for how in ("mean", "std")])
     table["best"] = mark_best(table, keys, best_rule)
     return table
 
