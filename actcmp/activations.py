@@ -360,7 +360,7 @@ def _load_callable(path: str) -> Any:
         raise UnknownActivation(f"activation '{path}' must look like package.module:callable")
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:  # noqa: BLE001 - any import failure is the user's to fix
+    except Exception as exc:
         raise UnknownActivation(f"activation '{path}': cannot import module '{module_name}' ({exc})") from None
     obj: Any = module
     for part in attr.split("."):

@@ -10,6 +10,7 @@ hidden (activated) layers.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 
 import torch
@@ -41,7 +42,7 @@ def hidden_sizes(depth: int, width: int, bottleneck: int) -> list[int]:
 def layer_dims(n_features: int, depth: int, width: int, bottleneck: int) -> list[tuple[int, int]]:
     """(in, out) of every linear layer, encoder then decoder: ``2*depth`` pairs."""
     sizes = [n_features, *hidden_sizes(depth, width, bottleneck)]
-    enc = list(zip(sizes[:-1], sizes[1:], strict=True))
+    enc = list(itertools.pairwise(sizes))
     dec = [(o, i) for i, o in reversed(enc)]
     return enc + dec
 

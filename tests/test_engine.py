@@ -39,7 +39,7 @@ def test_records_every_epoch_and_layer() -> None:
                 "dead_fraction_final", "saturated_fraction_final", "n_params", "baseline_loss"):
         assert key in result.final
     assert 0.0 < result.final["probe_accuracy"] <= 1.0
-    assert result.final["test_loss"] < [v for _, m, v in result.epochs if m == "val_loss"][0]
+    assert result.final["test_loss"] < next(v for _, m, v in result.epochs if m == "val_loss")
 
 
 def test_deterministic() -> None:
