@@ -31,6 +31,9 @@ sweep: install
 report: install
 	$(PY) -m actcmp report results/default
 
+claims: install
+	$(PY) -m actcmp claims --jobs $(JOBS)
+
 bench: install
 	$(PY) benchmarks/bench.py
 

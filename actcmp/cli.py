@@ -96,6 +96,13 @@ def guarded(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _register_subcommands() -> None:
+    # commands that live beside their library code; registering imports nothing heavy
+    from actcmp.claims.cli import register as register_claims
+
+    register_claims(app)
+
+
 def _experiments_dirs() -> list[Path]:
     here = Path(__file__).resolve().parent
     return [here / "experiments", here.parent / "experiments"]
@@ -441,6 +448,9 @@ def _format_rows(rows: Sequence[Sequence[str]]) -> str:
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+_register_subcommands()
 
 
 def main() -> None:

@@ -292,8 +292,11 @@ def finish(
     with torch.no_grad():
         mean_row = x_train.mean(dim=0, keepdim=True).expand_as(x_val)
         baseline = float(batch_loss(mean_row, x_val, kind))
-        test_errors = per_sample_loss(model(x_test), x_test, kind)
+        reconstruction = model(x_test)
+        test_errors = per_sample_loss(reconstruction, x_test, kind)
         test_loss = float(test_errors.mean())
+        # loss-independent error, so runs trained with different losses compare fairly
+        test_mse = float(((reconstruction - x_test) ** 2).mean())
     threshold = cfg["threshold_fraction"] * baseline
     reached = epochs_to_threshold(val_curve, threshold)
     final: dict[str, float | None] = {
@@ -301,6 +304,7 @@ def finish(
         "final_val_loss": _finite(val_curve[-1]),
         "best_val_loss": _finite(min((v for v in val_curve if math.isfinite(v)), default=math.nan)),
         "test_loss": _finite(test_loss),
+        "test_mse": _finite(test_mse),
         "baseline_loss": baseline,
         "loss_threshold": threshold,
         "epochs_to_threshold": float(reached) if reached is not None else None,

@@ -13,7 +13,7 @@ from actcmp.cli import app
 
 REPO = Path(__file__).resolve().parent.parent
 runner = CliRunner()
-COMMANDS = ["run", "report", "status", "merge", "compare", "activations", "datasets", "export"]
+COMMANDS = ["run", "report", "status", "merge", "compare", "activations", "datasets", "export", "claims"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

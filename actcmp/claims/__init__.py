@@ -1,0 +1,26 @@
+"""Check the seeds' claims about activations against stored results.
+
+``actcmp claims`` (or :func:`run_claims`) runs one small sweep per claim from
+``experiments/claims/`` (resuming what is stored), decides each claim with a tested
+function from :mod:`actcmp.claims.checks` and writes ``claims.md``, a self-contained
+``claims.html``, ``claims.json`` and the figures (PNG, PDF, SVG).
+
+Modules: :mod:`~actcmp.claims.checks` (one verdict function per claim),
+:mod:`~actcmp.claims.registry` (the claims, their sweeps and decision rules),
+:mod:`~actcmp.claims.figures`, :mod:`~actcmp.claims.document`,
+:mod:`~actcmp.claims.runner`, :mod:`~actcmp.claims.cli` (the Typer command).
+Heavy imports happen inside functions, so importing this package is cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["run_claims"]
+
+
+def run_claims(*args: Any, **kwargs: Any) -> Any:
+    """See :func:`actcmp.claims.runner.run_claims`."""
+    from actcmp.claims.runner import run_claims as run
+
+    return run(*args, **kwargs)

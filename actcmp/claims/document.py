@@ -1,0 +1,419 @@
+"""claims.md, claims.html (self-contained: figures embedded as base64 PNG) and claims.json.
+
+A document is a list of sections; each section is a title and blocks, rendered the same
+way in Markdown and HTML. Nothing here decides anything: verdicts come from
+:mod:`actcmp.claims.checks`, numbers from the stored results.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from actcmp.claims.checks import FAILS, HOLDS, UNSURE, Verdict
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from actcmp.claims.registry import Claim
+
+
+@dataclass
+class FigureDoc:
+    """A written figure: stem relative to the document, title, caption, PNG bytes."""
+
+    stem: str
+    title: str
+    caption: str
+    png: bytes
+    formats: tuple[str, ...]
+
+
+@dataclass
+class SweepDoc:
+    """What the document says about one claim sweep."""
+
+    name: str
+    file: str
+    results_dir: str
+    fixed: dict[str, Any]
+    grid: dict[str, list[Any]]
+    planned: int
+    counts: dict[str, int]
+    trained: int = 0
+    wall_time_s: float = 0.0
+    stored_time_s: float = 0.0
+
+
+@dataclass
+class ClaimDoc:
+    claim: Claim
+    verdict: Verdict
+    sweep: SweepDoc
+    figure: FigureDoc | None
+    tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
+
+
+@dataclass
+class Section:
+    """``blocks``: ("text", str) | ("list", [str]) | ("quote", (text, source)) |
+    ("table", (title, DataFrame)) | ("figure", FigureDoc) | ("verdict", Verdict)."""
+
+    title: str
+    blocks: list[tuple[str, Any]]
+    anchor: str = ""
+
+
+BADGE = {HOLDS: "holds", FAILS: "does not hold", UNSURE: "inconclusive"}
+COLOURS = {HOLDS: "#1b7837", FAILS: "#b2182b", UNSURE: "#b35806"}
+
+
+def fmt_stat(value: float) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float) and math.isinf(value):
+        return "∞" if value > 0 else "-∞"
+    return f"{value:.3g}"
+
+
+def fmt_p(p_value: float) -> str:
+    if p_value is None or not math.isfinite(p_value):
+        return "–"
+    return "< 0.001" if p_value < 0.001 else f"{p_value:.3f}"
+
+
+def duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs:02d} s"
+
+
+# -- building the sections ------------------------------------------------------------------
+def summary_rows(claims: Sequence[ClaimDoc]) -> list[dict[str, str]]:
+    """The claims table (also what the README shows)."""
+    return [
+        {
+            "#": c.claim.number,
+            "claim": c.claim.title,
+            "verdict": BADGE[c.verdict.verdict],
+            "deciding statistic": f"{c.verdict.statistic} = {fmt_stat(c.verdict.value)}",
+            "p": fmt_p(c.verdict.p_value),
+            "sweep": f"experiments/claims/{c.claim.sweep}.toml",
+        }
+        for c in claims
+    ]
+
+
+def summary_markdown(claims: Sequence[ClaimDoc]) -> str:
+    rows = summary_rows(claims)
+    header = ["#", "claim", "verdict", "deciding statistic", "p"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for row in rows:
+        verdict = f"**{row['verdict']}**"
+        lines.append(f"| {row['#']} | {row['claim']} | {verdict} | {row['deciding statistic']} | {row['p']} |")
+    return "\n".join(lines)
+
+
+def _experiment(sweep: SweepDoc) -> list[str]:
+    varied = "; ".join(f"{k}: {', '.join(str(v) for v in values)}" for k, values in sweep.grid.items())
+    fixed = ", ".join(f"{k} = {v}" for k, v in sweep.fixed.items())
+    counts = ", ".join(f"{n} {status}" for status, n in sweep.counts.items() if n)
+    return [
+        f"Sweep `{sweep.file}` ({sweep.planned} runs: {counts or 'none stored yet'}), results in `{sweep.results_dir}`",
+        f"Varied: {varied or 'nothing'}",
+        f"Fixed: {fixed or 'defaults'}",
+    ]
+
+
+def claim_section(doc: ClaimDoc) -> Section:
+    claim, verdict = doc.claim, doc.verdict
+    blocks: list[tuple[str, Any]] = [("verdict", verdict), ("text", f"**Claim.** {claim.sentence}")]
+    for source, quote in claim.quotes:
+        blocks.append(("quote", (quote, f"seeds/{source}")))
+    blocks.append(
+        ("list", [f"**Experiment.** {line}" if i == 0 else line for i, line in enumerate(_experiment(doc.sweep))])
+    )
+    blocks.append(("text", f"**Statistic.** {claim.statistic}."))
+    blocks.append(("text", f"**Decision rule.** {claim.rule}"))
+    others = [p for p in verdict.parts if p.explanation not in verdict.explanation]
+    if others:
+        blocks.append(("text", "**Other parts.**"))
+        blocks.append(("list", [f"{BADGE[p.verdict]}: {p.explanation}" for p in others]))
+    if doc.figure is not None:
+        blocks.append(("figure", doc.figure))
+    for title, table in doc.tables:
+        if table is not None and not table.empty:
+            blocks.append(("table", (title, table)))
+    return Section(f"{claim.number}. {claim.title}", blocks, anchor=f"claim-{claim.key}")
+
+
+INTRO = (
+    "Each claim below comes from one of the seed texts (quoted). A small sweep tests it, a statistic computed "
+    "from the stored runs decides it, and the verdict is one of **holds**, **does not hold** or **inconclusive** "
+    "(at this sample size or training budget). Verdicts are computed by tested functions "
+    "(`actcmp.claims.checks`), never written by hand: they change when the stored results change."
+)
+
+METHODS = [
+    "Runs are grouped into cells (dataset, depth and every other varied setting); seeds are replicates. Every "
+    "activation of a cell sees the same seeds, data split, batch order and initial weights, so comparisons are "
+    "paired by seed.",
+    "Failed runs are left out. A diverged run (non-finite loss) is the worst outcome of its cell: it ranks last, "
+    "it is never tied with a best that converged, and it is left out of means and intervals (counted beside them).",
+    "Per cell: mean ± std over seeds and a bootstrap 95% interval of the mean (scipy, BCa, fixed seed; none with "
+    "fewer than 3 seeds).",
+    "Against the best of a cell: a paired t-test over seeds (scipy `ttest_rel`) with Cohen's d_z; 'tied' means "
+    "p >= 0.05 (not separable), '≈ best' means shown within 10% of the best by two one-sided tests (TOST) on the "
+    "paired log ratios. With 3 seeds a signed-rank test cannot reach p < 0.05 at all, and the t-test has little "
+    "power: 'tied' is weak evidence, '≈ best' is the stronger statement.",
+    "Across cells: mean ranks, the Friedman test (scipy) and the Nemenyi critical difference "
+    "CD = q_alpha sqrt(k(k+1)/(6N)) with q_alpha from the studentized range (Demsar 2006).",
+    "Pooled paired comparisons over cells and seeds use the Wilcoxon signed-rank test when there are 6 or more "
+    "pairs, else the paired t-test.",
+]
+
+
+def explain_section(figures: Sequence[FigureDoc]) -> Section | None:
+    if not figures:
+        return None
+    return Section("Figures that explain", [("figure", f) for f in figures], anchor="explain")
+
+
+def depth_section(figure: FigureDoc | None, table: pd.DataFrame | None, factor: float) -> Section | None:
+    if figure is None and (table is None or table.empty):
+        return None
+    blocks: list[tuple[str, Any]] = [
+        (
+            "text",
+            (
+                f"From the ranking sweep: for each activation and dataset, the deepest network that still trains, meaning "
+                f"no seed diverged and the mean test loss is within {factor:g}x that of the activation's best depth."
+            ),
+        )
+    ]
+    if figure is not None:
+        blocks.append(("figure", figure))
+    if table is not None and not table.empty:
+        blocks.append(("table", ("Deepest depth that still trains", table)))
+    return Section("Depth scaling", blocks, anchor="depth")
+
+
+def runtime_section(sweeps: Sequence[SweepDoc], command: str) -> Section:
+    items = [
+        f"`{s.file}`: {s.planned} runs, {s.trained} trained this time in {duration(s.wall_time_s)}; "
+        f"training time of the stored runs (sum over runs) {duration(s.stored_time_s)}"
+        for s in sweeps
+    ]
+    total = sum(s.wall_time_s for s in sweeps)
+    return Section(
+        "Run time and how to regenerate",
+        [
+            ("list", items),
+            (
+                "text",
+                f"Training time this call: {duration(total)}. `{command}` resumes: stored runs are reused; "
+                "`--report-only` rebuilds this document from stored results without training.",
+            ),
+        ],
+        anchor="regenerate",
+    )
+
+
+def build_sections(
+    claims: Sequence[ClaimDoc],
+    explain: Sequence[FigureDoc],
+    depth: Section | None,
+    sweeps: Sequence[SweepDoc],
+    command: str,
+) -> list[Section]:
+    sections = [Section("Summary", [("text", INTRO), ("summary", list(claims))], anchor="summary")]
+    sections += [claim_section(c) for c in claims]
+    extra = explain_section(explain)
+    if extra is not None:
+        sections.append(extra)
+    if depth is not None:
+        sections.append(depth)
+    sections.append(Section("Methods", [("list", METHODS)], anchor="methods"))
+    sections.append(runtime_section(sweeps, command))
+    return sections
+
+
+# -- markdown -----------------------------------------------------------------------------------
+def _md_table(frame: pd.DataFrame) -> str:
+    columns = [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |")
+    return "\n".join(lines)
+
+
+def render_markdown(sections: Sequence[Section], title: str) -> str:
+    out = [f"# {title}", ""]
+    for section in sections:
+        out += [f"## {section.title}", ""]
+        for kind, content in section.blocks:
+            if kind == "text":
+                out += [content, ""]
+            elif kind == "list":
+                out += [f"- {item}" for item in content] + [""]
+            elif kind == "quote":
+                text, source = content
+                out += [f"> {text}", ">", f"> — {source}", ""]
+            elif kind == "verdict":
+                out += [f"**Verdict: {BADGE[content.verdict]}.** {content.explanation}", ""]
+            elif kind == "summary":
+                out += [summary_markdown(content), ""]
+            elif kind == "table":
+                name, frame = content
+                out += [f"**{name}**", "", _md_table(frame), ""]
+            elif kind == "figure":
+                links = ", ".join(f"[{fmt}]({content.stem}.{fmt})" for fmt in content.formats)
+                out += [f"![{content.title}]({content.stem}.png)", "", f"*{content.caption}* ({links})", ""]
+    while out and out[-1] == "":
+        out.pop()
+    return "\n".join(out) + "\n"
+
+
+# -- html ---------------------------------------------------------------------------------------
+CSS = """
+body { font-family: system-ui, sans-serif; max-width: 74rem; margin: 2rem auto; padding: 0 1rem; color: #222;
+       line-height: 1.45; }
+table { border-collapse: collapse; font-size: 0.85rem; margin: 0.5rem 0 1.5rem; }
+th, td { padding: 0.2rem 0.6rem; border-bottom: 1px solid #ddd; text-align: left; vertical-align: top; }
+th { border-bottom: 2px solid #444; }
+img { max-width: 100%; height: auto; }
+figure { margin: 0.5rem 0 1.5rem; }
+figcaption { color: #555; font-size: 0.9rem; }
+blockquote { margin: 0.5rem 0; padding: 0.3rem 1rem; border-left: 4px solid #ccc; color: #444; background: #fafafa; }
+blockquote footer { font-size: 0.8rem; color: #777; }
+code { background: #f3f3f3; padding: 0 0.2rem; }
+td { white-space: normal; } td.p, .badge { white-space: nowrap; }
+.badge { display: inline-block; padding: 0.1rem 0.55rem; border-radius: 0.8rem; color: white; font-weight: 600;
+         font-size: 0.85rem; }
+.verdict { font-size: 1.05rem; margin: 0.4rem 0 0.8rem; }
+h2 { border-top: 1px solid #ddd; padding-top: 1rem; margin-top: 2rem; }
+"""
+
+
+def _inline(text: str) -> str:
+    escaped = html.escape(str(text))
+    escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
+    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", escaped)
+
+
+def _badge(verdict: str) -> str:
+    return f'<span class="badge" style="background:{COLOURS[verdict]}">{html.escape(BADGE[verdict])}</span>'
+
+
+def _html_table(frame: pd.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_inline(v)}</td>" for v in row) + "</tr>" for row in frame.itertuples(index=False)
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _html_summary(claims: Sequence[ClaimDoc]) -> str:
+    rows = []
+    for doc, row in zip(claims, summary_rows(claims), strict=True):
+        rows.append(
+            f'<tr><td>{row["#"]}</td><td><a href="#claim-{doc.claim.key}">{html.escape(row["claim"])}</a>'
+            f"</td><td>{_badge(doc.verdict.verdict)}</td><td>{html.escape(row['deciding statistic'])}</td>"
+            f'<td class="p">{row["p"]}</td></tr>'
+        )
+    head = "".join(f"<th>{h}</th>" for h in ("#", "claim", "verdict", "deciding statistic", "p"))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _css_width(png: bytes, dpi: int = 150) -> str:
+    """`` width="N"`` showing a PNG saved at ``dpi`` at its intended size (100 CSS px per inch)."""
+    if len(png) < 24 or not png.startswith(b"\x89PNG"):
+        return ""
+    pixels = int.from_bytes(png[16:20], "big")
+    return f' width="{round(pixels * 100 / dpi)}"'
+
+
+def render_html(sections: Sequence[Section], title: str) -> str:
+    body = [f"<h1>{html.escape(title)}</h1>"]
+    for section in sections:
+        anchor = f' id="{section.anchor}"' if section.anchor else ""
+        body.append(f"<h2{anchor}>{html.escape(section.title)}</h2>")
+        for kind, content in section.blocks:
+            if kind == "text":
+                body.append(f"<p>{_inline(content)}</p>")
+            elif kind == "list":
+                body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in content) + "</ul>")
+            elif kind == "quote":
+                text, source = content
+                body.append(f"<blockquote>{html.escape(text)}<footer>— {html.escape(source)}</footer></blockquote>")
+            elif kind == "verdict":
+                body.append(f'<p class="verdict">{_badge(content.verdict)} {_inline(content.explanation)}</p>')
+            elif kind == "summary":
+                body.append(_html_summary(content))
+            elif kind == "table":
+                name, frame = content
+                body += [f"<h4>{html.escape(name)}</h4>", _html_table(frame)]
+            elif kind == "figure":
+                data = base64.b64encode(content.png).decode("ascii")
+                width = _css_width(content.png)
+                links = ", ".join(f'<a href="{content.stem}.{fmt}">{fmt}</a>' for fmt in content.formats)
+                body.append(
+                    f'<figure><img alt="{html.escape(content.title)}"{width} src="data:image/png;base64,{data}">'
+                    f"<figcaption>{_inline(content.caption)} ({links})</figcaption></figure>"
+                )
+    head = f'<meta charset="utf-8"><title>{html.escape(title)}</title><style>{CSS}</style>'
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>{head}</head>\n<body>\n' + "\n".join(body) + "\n</body>\n</html>\n"
+    )
+
+
+def claims_json(claims: Sequence[ClaimDoc], sweeps: Sequence[SweepDoc]) -> str:
+    payload = {
+        "claims": [
+            {
+                "key": c.claim.key,
+                "number": c.claim.number,
+                "title": c.claim.title,
+                "sweep": c.claim.sweep,
+                **c.verdict.as_dict(),
+            }
+            for c in claims
+        ],
+        "sweeps": [
+            {
+                "name": s.name,
+                "file": s.file,
+                "planned": s.planned,
+                "counts": s.counts,
+                "trained": s.trained,
+                "wall_time_s": round(s.wall_time_s, 2),
+                "stored_time_s": round(s.stored_time_s, 2),
+            }
+            for s in sweeps
+        ],
+    }
+    return json.dumps(payload, indent=1, ensure_ascii=False) + "\n"
+
+
+def write_documents(
+    out: Path,
+    sections: Sequence[Section],
+    claims: Sequence[ClaimDoc],
+    sweeps: Sequence[SweepDoc],
+    title: str = "Do the seeds' claims hold? (actcmp claims)",
+) -> list[Path]:
+    """Write claims.md, claims.html and claims.json under ``out``; return their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "claims.md", out / "claims.html", out / "claims.json"]
+    paths[0].write_text(render_markdown(sections, title), encoding="utf-8", newline="\n")
+    paths[1].write_text(render_html(sections, title), encoding="utf-8", newline="\n")
+    paths[2].write_text(claims_json(claims, sweeps), encoding="utf-8", newline="\n")
+    return paths

@@ -1,0 +1,59 @@
+"""Reference numbers the claims compare against, computed from the data, not trained."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def pca_mse(x_train: np.ndarray, x_eval: np.ndarray, n_components: int) -> float:
+    """Mean squared reconstruction error on ``x_eval`` of PCA (scikit-learn, centred on
+    the training mean) fitted on ``x_train`` with ``n_components`` components; the mean
+    over samples and features, as the engine's ``mse`` loss."""
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=n_components, svd_solver="full").fit(x_train)
+    recon = pca.inverse_transform(pca.transform(x_eval))
+    return float(np.mean((np.asarray(x_eval, dtype=np.float64) - recon) ** 2))
+
+
+def pca_reference(runs: pd.DataFrame, data_dir: str | None = None) -> pd.DataFrame:
+    """PCA's train and test MSE for every (dataset, seed, bottleneck, split fractions) of
+    ``runs``, on exactly the split the runs used (``load_dataset`` with the same seed and
+    fractions). Columns: ``dataset, seed, bottleneck, pca_train_mse, pca_test_mse``."""
+    import pandas as pd
+
+    from actcmp.datasets import load_dataset
+
+    columns = ["dataset", "seed", "bottleneck", "pca_train_mse", "pca_test_mse"]
+    if runs.empty:
+        return pd.DataFrame(columns=columns)
+    fractions = [c for c in ("val_fraction", "test_fraction") if c in runs.columns]
+    combos = runs[["dataset", "seed", "bottleneck", *fractions]].drop_duplicates()
+    rows = []
+    for combo in combos.itertuples(index=False):
+        values = combo._asdict()
+        data = load_dataset(
+            values["dataset"],
+            int(values["seed"]),
+            float(values.get("val_fraction", 0.15)),
+            float(values.get("test_fraction", 0.15)),
+            data_dir=data_dir,
+        )
+        x_train, x_test = data.x_train.numpy().astype(np.float64), data.x_test.numpy().astype(np.float64)
+        k = int(values["bottleneck"])
+        rows.append(
+            {
+                "dataset": values["dataset"],
+                "seed": int(values["seed"]),
+                "bottleneck": k,
+                "pca_train_mse": pca_mse(x_train, x_train, k),
+                "pca_test_mse": pca_mse(x_train, x_test, k),
+            }
+        )
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.groupby(["dataset", "seed", "bottleneck"], as_index=False).first()

@@ -1,0 +1,303 @@
+"""Run the claim sweeps (resuming what is stored) and write the claims report.
+
+Layout under ``out`` (default ``results/claims``)::
+
+    out/<sweep>/actcmp.sqlite    one results directory per claim sweep (experiments/claims/<sweep>.toml)
+    out/figures/*.png|pdf|svg    one figure per claim, plus the explaining and depth-scaling figures
+    out/claims.md  out/claims.html (self-contained)  out/claims.json (verdicts, machine-readable)
+
+Each claim is judged only on the runs its sweep file plans (with the same overrides), so
+an edited sweep never mixes old and new settings, and what is already stored is reused.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from actcmp.errors import ConfigError
+
+if TYPE_CHECKING:
+    from actcmp.claims.document import ClaimDoc, FigureDoc, SweepDoc
+    from actcmp.claims.registry import Claim
+    from actcmp.config import SweepConfig
+    from actcmp.progress import ProgressSink
+    from actcmp.store import Results
+
+FORMATS = ("png", "pdf", "svg")
+
+
+@dataclass
+class ClaimsRun:
+    """What :func:`run_claims` did: the verdicts, the sweeps and the files written."""
+
+    out_dir: Path
+    claims: list[ClaimDoc]
+    sweeps: list[SweepDoc]
+    paths: list[Path] = field(default_factory=list)
+    failed_runs: int = 0
+    interrupted: bool = False
+
+    @property
+    def verdicts(self) -> dict[str, str]:
+        return {doc.claim.key: doc.verdict.verdict for doc in self.claims}
+
+
+def claims_dir() -> Path:
+    """``experiments/claims`` of the checkout, or the copy packaged into the wheel."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "experiments" / "claims", here.parent / "experiments" / "claims"):
+        if candidate.is_dir():
+            return candidate
+    raise ConfigError("experiments/claims not found (neither in the checkout nor in the installed package)")
+
+
+def select(only: Sequence[str] | None = None) -> list[Claim]:
+    """The claims to check, in report order; ``only`` names keys or numbers (``dying``, ``3``, ``A1``)."""
+    from actcmp.claims.registry import CLAIMS
+    from actcmp.errors import did_you_mean
+
+    if not only:
+        return list(CLAIMS)
+    by_name = {c.key: c for c in CLAIMS} | {c.number.lower(): c for c in CLAIMS}
+    chosen = []
+    for name in only:
+        key = name.strip().lower()
+        if key not in by_name:
+            raise ConfigError(
+                f"unknown claim '{name}'{did_you_mean(key, by_name)} (claims: {', '.join(c.key for c in CLAIMS)})"
+            )
+        if by_name[key] not in chosen:
+            chosen.append(by_name[key])
+    order = {c.key: i for i, c in enumerate(CLAIMS)}
+    return sorted(chosen, key=lambda c: order[c.key])
+
+
+def load_claim_sweep(name: str, overrides: dict[str, Any] | None = None) -> tuple[Path, SweepConfig]:
+    from actcmp.config import apply_overrides, load_sweep
+
+    path = claims_dir() / f"{name}.toml"
+    sweep = load_sweep(path)
+    if overrides:
+        sweep = apply_overrides(sweep, fixed=overrides)
+    return path, sweep
+
+
+def _restrict(results: Results, run_ids: set[str]) -> Results:
+    from actcmp.store import Results
+
+    def keep(frame: Any) -> Any:
+        return frame[frame["run_id"].isin(run_ids)].reset_index(drop=True) if "run_id" in frame else frame
+
+    return Results(
+        runs=keep(results.runs),
+        epochs=keep(results.epochs),
+        layers=keep(results.layers),
+        planned=keep(results.planned),
+        directory=results.directory,
+    )
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def run_claims(
+    out: str | Path = "results/claims",
+    *,
+    only: Sequence[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+    train: bool = True,
+    jobs: int = 1,
+    engine: str = "auto",
+    device: str = "cpu",
+    data_dir: str | Path | None = None,
+    progress: Callable[[], ProgressSink] | None = None,
+    formats: Sequence[str] = FORMATS,
+    command: str = "actcmp claims",
+) -> ClaimsRun:
+    """Run every claim sweep into ``out/<sweep>/`` (resuming; skipped with ``train=False``),
+    judge every claim on its sweep's runs, and write claims.md / claims.html / claims.json
+    and the figures under ``out``."""
+    from actcmp.claims.document import SweepDoc
+    from actcmp.store import db_path, load_results
+    from actcmp.sweep import plan_runs, run_sweep
+
+    out_dir = Path(out)
+    claims = select(only)
+    sweep_names = list(dict.fromkeys(c.sweep for c in claims))
+    sweeps: dict[str, SweepDoc] = {}
+    results: dict[str, Results | None] = {}
+    failed, interrupted = 0, False
+    for name in sweep_names:
+        path, sweep = load_claim_sweep(name, overrides)
+        planned = plan_runs(sweep, data_dir)
+        directory = out_dir / name
+        doc = SweepDoc(
+            name=name,
+            file=_display_path(path),
+            results_dir=_display_path(directory),
+            fixed=sweep.fixed,
+            grid=sweep.grid,
+            planned=len(planned),
+            counts={},
+        )
+        if train and not interrupted:
+            started = time.perf_counter()
+            summary = run_sweep(
+                sweep,
+                directory,
+                jobs=jobs,
+                engine=engine,
+                device=device,
+                data_dir=data_dir,
+                progress=progress() if progress else None,
+            )
+            doc.trained, doc.wall_time_s = summary.ran, time.perf_counter() - started
+            failed += summary.failed
+            interrupted = summary.interrupted
+        stored = load_results(directory) if db_path(directory).exists() else None
+        if stored is not None:
+            stored = _restrict(stored, {cfg["run_id"] for cfg in planned})
+            statuses = stored.runs["status"].value_counts() if len(stored.runs) else {}
+            doc.counts = {s: int(statuses.get(s, 0)) for s in ("done", "diverged", "failed")}
+            doc.counts["pending"] = len(planned) - len(stored.runs)
+            if "wall_time_s" in stored.runs:
+                doc.stored_time_s = float(stored.runs["wall_time_s"].fillna(0).sum())
+            if stored.runs.empty:
+                stored = None
+        else:
+            doc.counts = {"pending": len(planned)}
+        sweeps[name], results[name] = doc, stored
+    run = write_claims_report(out_dir, claims, sweeps, results, formats=formats, command=command)
+    run.failed_runs, run.interrupted = failed, interrupted
+    return run
+
+
+def write_claims_report(
+    out_dir: Path,
+    claims: Sequence[Claim],
+    sweeps: dict[str, SweepDoc],
+    results: dict[str, Results | None],
+    *,
+    formats: Sequence[str] = FORMATS,
+    command: str = "actcmp claims",
+) -> ClaimsRun:
+    """Judge ``claims`` on ``results`` (per sweep name) and write the documents."""
+    from actcmp.claims import document, figures
+    from actcmp.claims.registry import ClaimContext
+
+    formats = tuple(dict.fromkeys(f.lower().lstrip(".") for f in formats)) or ("png",)
+    written: list[Path] = []
+    contexts = {
+        name: ClaimContext(results.get(name), Path(sweeps[name].file), Path(sweeps[name].results_dir))
+        for name in sweeps
+    }
+
+    def figure_doc(stem: str, title: str, caption: str, fig: Any) -> FigureDoc:
+        paths, png = figures.save(fig, out_dir / "figures" / stem, formats)
+        written.extend(paths)
+        fig.clear()
+        return document.FigureDoc(f"figures/{stem}", title, caption, png, formats)
+
+    docs: list[ClaimDoc] = []
+    for claim in claims:
+        ctx = contexts[claim.sweep]
+        verdict = claim.decide(ctx)
+        fig = figure_doc(f"claim_{claim.number.lower()}_{claim.key}", claim.title, claim.caption, claim.figure(ctx))
+        docs.append(document.ClaimDoc(claim, verdict, sweeps[claim.sweep], fig, claim.tables(ctx)))
+    explain = [figure_doc(stem, title, caption, fig) for stem, title, caption, fig in _explaining(contexts)]
+    depth = _depth(contexts, figure_doc)
+    sections = document.build_sections(docs, explain, depth, list(sweeps.values()), command)
+    written += document.write_documents(out_dir, sections, docs, list(sweeps.values()))
+    return ClaimsRun(out_dir, docs, list(sweeps.values()), written)
+
+
+def _explaining(contexts: dict[str, Any]) -> list[tuple[str, str, str, Any]]:
+    """Per-layer pre-activation histograms beside f and f' (dying and gradients sweeps),
+    and died / revived units over training (dying sweep)."""
+    from actcmp.claims import figures
+
+    out = []
+    dying = contexts.get("dying")
+    if dying is not None and dying.has_runs:
+        chosen = figures.choose_runs(
+            dying.runs, ["relu", "leaky_relu", "prelu"], prefer="relu", metric="dead_fraction_final"
+        )
+        if not chosen.empty:
+            out.append(
+                (
+                    "explain_layers_dying",
+                    "Why ReLU units die: pre-activations per layer",
+                    "For the cell where ReLU loses most units (depth up to 4), each hidden layer's pre-activations "
+                    "on the probe set at initialisation (grey outline) and after training (filled), beside f(z) "
+                    "(solid) and f'(z) (dashed): a ReLU unit whose pre-activations all fall below zero gets no "
+                    "gradient; Leaky ReLU and PReLU keep a slope there.",
+                    figures.plot_layer_histograms(chosen, dying.results.layers),
+                )
+            )
+        out.append(
+            (
+                "explain_died_revived",
+                "Died and revived units over training",
+                "Share of hidden units that died (solid) or came back to life (dashed) since the previous epoch, "
+                "mean over layers and seeds, in the deepest network of the dying sweep, per learning rate.",
+                figures.plot_died_revived(dying.runs, dying.results.layers),
+            )
+        )
+    gradients = contexts.get("gradients")
+    if gradients is not None and gradients.has_runs:
+        chosen = figures.choose_runs(
+            gradients.runs, ["sigmoid", "tanh", "relu"], prefer="sigmoid", metric="test_loss", max_depth=4
+        )
+        if not chosen.empty:
+            out.append(
+                (
+                    "explain_layers_bounded",
+                    "Sigmoid and tanh: where the pre-activations sit",
+                    "Pre-activations per hidden layer at initialisation (grey outline) and after training "
+                    "(filled) beside f(z) (solid) and f'(z) (dashed), for the cell where sigmoid does worst "
+                    "(depth up to 4): mass in the flat tails of f' means saturated units; a narrow peak in the "
+                    "middle with f' at most 0.25 (sigmoid) shrinks every backpropagated gradient.",
+                    figures.plot_layer_histograms(chosen, gradients.results.layers),
+                )
+            )
+    return out
+
+
+def _depth(contexts: dict[str, Any], figure_doc: Callable[..., FigureDoc]) -> Any:
+    from actcmp import stats
+    from actcmp.claims import document, figures
+    from actcmp.claims.registry import fmt
+
+    ranking = contexts.get("ranking")
+    if ranking is None or not ranking.has_runs or ranking.runs["depth"].nunique() < 2:
+        return None
+    table = stats.depth_scaling(ranking.runs)
+    shown = (
+        table.assign(best_mean=table["best_mean"].map(fmt))
+        .rename(
+            columns={
+                "depths": "depths tried",
+                "best_depth": "best depth",
+                "best_mean": "loss at best depth",
+                "deepest_trained": "deepest that trains",
+            }
+        )
+        .drop(columns=["factor"])
+    )
+    figure = figure_doc(
+        "depth_scaling",
+        "Depth scaling",
+        f"Mean test loss relative to each activation's best depth (log scales); the dashed line is "
+        f"{stats.DEPTH_FACTOR:g}x: the deepest point at or under it still trains; crosses mark depths "
+        "where a seed diverged.",
+        figures.plot_depth(ranking.runs),
+    )
+    return document.depth_section(figure, shown, stats.DEPTH_FACTOR)

@@ -1,0 +1,640 @@
+"""The claims: verdict functions on fabricated result sets (true / false / undecidable),
+figures, documents and the command. No training except the one slow end-to-end test."""
+
+from __future__ import annotations
+
+import json
+import math
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+from typer.testing import CliRunner
+
+from actcmp.claims import checks, figures
+from actcmp.claims.checks import FAILS, HOLDS, UNSURE
+from actcmp.claims.registry import CLAIMS, ClaimContext, comparison_table, rank_table
+from actcmp.store import Results
+
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO.parent / "shared" / "seeds"
+RNG_SEED = 7
+
+
+def grid_runs(
+    values, *, activations=("relu", "tanh"), datasets=("a",), depths=(1,), seeds=(0, 1, 2), extra=None, **fixed
+) -> pd.DataFrame:
+    """One done run per grid point; ``values(activation, dataset, depth, seed, rng)`` returns
+    a dict of metrics (and may set ``status``)."""
+    rng = np.random.default_rng(RNG_SEED)
+    rows = []
+    axes = {"activation": activations, "dataset": datasets, "depth": depths, "seed": seeds, **(extra or {})}
+    for combo in product(*axes.values()):
+        point = dict(zip(axes, combo, strict=True))
+        row = {
+            "run_id": "-".join(str(v) for v in combo),
+            "status": "done",
+            "epochs": 6,
+            "width": 16,
+            "bottleneck": 4,
+            **fixed,
+            **point,
+        }
+        row.update(values(point, rng))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def results_of(runs: pd.DataFrame, epochs: pd.DataFrame | None = None, layers: pd.DataFrame | None = None) -> Results:
+    empty_e = pd.DataFrame(columns=["run_id", "epoch", "metric", "value"])
+    empty_l = pd.DataFrame(columns=["run_id", "epoch", "layer", "metric", "value"])
+    return Results(
+        runs=runs,
+        epochs=epochs if epochs is not None else empty_e,
+        layers=layers if layers is not None else empty_l,
+        planned=runs[["run_id"]],
+        directory=Path("."),
+    )
+
+
+# -- Verdict and combine --------------------------------------------------------------------------
+def test_verdict_rejects_unknown_words_and_combines() -> None:
+    with pytest.raises(ValueError, match="verdict must be"):
+        checks.Verdict("probably", "x", 1.0)
+    yes, no, maybe = (checks.Verdict(v, "s", 1.0, explanation=v) for v in (HOLDS, FAILS, UNSURE))
+    assert checks.combine([yes, yes], "s", 0).verdict == HOLDS
+    assert checks.combine([yes, maybe], "s", 0).verdict == UNSURE
+    failed = checks.combine([yes, maybe, checks.Verdict(FAILS, "slope", -2.0, 0.01, "bad", label="part b")], "s", 0)
+    assert failed.verdict == FAILS and failed.statistic == "part b: slope" and failed.value == -2.0
+    assert checks.combine([yes, maybe, no], "s", 0).verdict == FAILS
+    assert checks.combine([], "s", 0).verdict == UNSURE
+    assert json.dumps(checks.combine([yes, no], "s", math.inf).as_dict())
+
+
+# -- claim 1: linear ------------------------------------------------------------------------------
+def _linear(ratios: dict[int, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    runs = grid_runs(
+        lambda p, rng: {
+            "final_train_loss": ratios[p["depth"]] * (1 + 0.002 * rng.standard_normal()),
+            "test_loss": ratios[p["depth"]] * 1.1,
+        },
+        activations=("identity",),
+        depths=tuple(ratios),
+    )
+    pca = pd.DataFrame({"dataset": "a", "seed": [0, 1, 2], "bottleneck": 4, "pca_train_mse": 1.0, "pca_test_mse": 1.1})
+    return runs, pca
+
+
+@pytest.mark.parametrize(
+    ("ratios", "expected"),
+    [
+        pytest.param({1: 1.01, 2: 1.02, 4: 1.03}, HOLDS, id="all-at-pca"),
+        pytest.param({1: 1.01, 2: 1.0, 4: 0.8}, FAILS, id="deep-beats-pca"),
+        pytest.param({1: 1.4, 2: 1.02, 4: 1.02}, UNSURE, id="depth1-not-converged"),
+        pytest.param({2: 1.01, 4: 1.01}, UNSURE, id="no-depth-1"),
+    ],
+)
+def test_check_linear(ratios: dict[int, float], expected: str) -> None:
+    runs, pca = _linear(ratios)
+    verdict = checks.check_linear(runs, pca)
+    assert verdict.verdict == expected, verdict.explanation
+    assert verdict.statistic
+
+
+def test_check_linear_without_runs_or_reference() -> None:
+    runs, pca = _linear({1: 1.0, 2: 1.0})
+    assert checks.check_linear(runs.iloc[0:0], pca).verdict == UNSURE
+    assert checks.check_linear(runs, pca.iloc[0:0]).verdict == UNSURE
+
+
+def test_pca_reference_matches_sklearn_on_the_same_split() -> None:
+    from sklearn.decomposition import PCA
+
+    from actcmp.claims.reference import pca_mse, pca_reference
+    from actcmp.datasets import load_dataset
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((50, 6)) @ np.diag([5, 3, 1, 0.1, 0.1, 0.1])
+    assert pca_mse(x, x, 6) == pytest.approx(0.0, abs=1e-20)
+    smallest = np.sort(np.linalg.eigvalsh(np.cov(x.T, bias=True)))[:3]  # the variance PCA leaves out
+    assert pca_mse(x, x, 3) == pytest.approx(smallest.sum() / 6, rel=1e-9)
+    runs = pd.DataFrame(
+        {"dataset": ["breast-cancer"], "seed": [1], "bottleneck": [3], "val_fraction": [0.15], "test_fraction": [0.15]}
+    )
+    ref = pca_reference(runs)
+    data = load_dataset("breast-cancer", 1)
+    pca = PCA(3).fit(data.x_train.numpy())
+    recon = pca.inverse_transform(pca.transform(data.x_test.numpy()))
+    assert ref["pca_test_mse"].iloc[0] == pytest.approx(float(((recon - data.x_test.numpy()) ** 2).mean()), rel=1e-4)
+    assert ref["pca_train_mse"].iloc[0] < ref["pca_test_mse"].iloc[0]
+
+
+# -- claims 2 and A2 -------------------------------------------------------------------------------
+SEVEN = ("relu", "leaky_relu", "elu", "silu", "gelu", "tanh", "sigmoid")
+
+
+def _quality_runs(quality: dict[str, float], noise: float = 0.01, **kwargs) -> pd.DataFrame:
+    return grid_runs(
+        lambda p, rng: {
+            "test_loss": quality[p["activation"]]
+            * (1 + p["depth"] / 10)
+            * (1 + noise * rng.standard_normal())
+            * (1 + 0.05 * p["seed"])
+        },
+        activations=tuple(quality),
+        **kwargs,
+    )
+
+
+def test_check_relu_default() -> None:
+    cells = {"datasets": ("a", "b", "c"), "depths": (1, 2, 4)}
+    best = _quality_runs(dict(zip(SEVEN, [1.0, 1.01, 1.2, 1.3, 1.4, 1.6, 2.0], strict=True)), **cells)
+    assert checks.check_relu_default(best).verdict == HOLDS
+    worst = _quality_runs(dict(zip(SEVEN, [2.0, 1.01, 1.2, 1.3, 1.4, 1.6, 1.0], strict=True)), **cells)
+    verdict = checks.check_relu_default(worst)
+    assert verdict.verdict == FAILS and "outside the top group" in verdict.explanation
+    noise = grid_runs(lambda p, rng: {"test_loss": rng.uniform(1, 2)}, activations=SEVEN, **cells)
+    assert checks.check_relu_default(noise).verdict == UNSURE
+    assert checks.check_relu_default(best[best.activation != "relu"]).verdict == UNSURE
+
+
+def test_check_compression() -> None:
+    bottlenecks = {"extra": {"bottleneck": (2, 4, 8, 16)}}
+    good = _quality_runs({"relu": 1.0, "elu": 1.02, "tanh": 1.5}, noise=0.005, **bottlenecks)
+    assert checks.check_compression(good).verdict == HOLDS
+    bad = _quality_runs({"relu": 1.6, "elu": 1.0, "tanh": 1.1}, noise=0.005, **bottlenecks)
+    assert checks.check_compression(bad).verdict == FAILS
+    noisy = _quality_runs({"relu": 1.3, "elu": 1.0, "tanh": 1.1}, noise=0.3, **bottlenecks)
+    assert checks.check_compression(noisy).verdict == UNSURE
+
+
+# -- claim 3: dying ReLU ------------------------------------------------------------------------------
+def _dying(relu_dead, leaky_dead=lambda p, rng: 0.0, hurt: float = 1.0) -> pd.DataFrame:
+    def values(p, rng):
+        if p["activation"] == "relu":
+            dead = float(np.clip(relu_dead(p, rng), 0, 1))
+        else:
+            dead = float(leaky_dead(p, rng))
+        base = 0.1 * (1 + 0.1 * rng.standard_normal())
+        loss = base * (1 + hurt * dead) if p["activation"] == "relu" else 0.1
+        return {"dead_fraction_final": dead, "test_loss": loss}
+
+    return grid_runs(
+        values, activations=("relu", "leaky_relu", "prelu"), depths=(2, 4, 8), extra={"lr": (0.001, 0.01, 0.1)}
+    )
+
+
+def _rising(p, rng) -> float:
+    return 0.2 * math.log10(p["lr"] / 0.001) + 0.05 * math.log2(p["depth"]) + 0.02 * rng.standard_normal()
+
+
+def test_check_dying_holds_when_units_die_and_fixes_work() -> None:
+    verdict = checks.check_dying(_dying(_rising, hurt=3.0))
+    assert verdict.verdict == HOLDS, verdict.explanation
+    assert [p.verdict for p in verdict.parts] == [HOLDS, HOLDS, HOLDS]
+
+
+@pytest.mark.parametrize(
+    ("runs", "failing"),
+    [
+        pytest.param(lambda: _dying(lambda p, rng: 0.01), "ReLU units die", id="never-dies"),
+        pytest.param(lambda: _dying(_rising, leaky_dead=lambda p, rng: 0.3, hurt=3.0), "prevent", id="fix-fails"),
+        pytest.param(
+            lambda: _dying(lambda p, rng: 0.6 - _rising(p, rng) * 0.5, hurt=3.0), "ReLU units die", id="falls-with-lr"
+        ),
+    ],
+)
+def test_check_dying_does_not_hold(runs, failing: str) -> None:
+    verdict = checks.check_dying(runs())
+    assert verdict.verdict == FAILS
+    assert any(failing in p.label and p.verdict == FAILS for p in verdict.parts)
+
+
+def test_check_dying_inconclusive_without_trend() -> None:
+    verdict = checks.check_dying(_dying(lambda p, rng: rng.uniform(0.1, 0.5), hurt=0.0))
+    assert verdict.verdict == UNSURE, verdict.explanation
+
+
+# -- claim 4: vanishing gradients ---------------------------------------------------------------------
+def _gradient_results(shrink: dict[str, float], saturated: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame]:
+    runs = grid_runs(
+        lambda p, rng: {
+            "saturated_fraction_final": saturated if p["activation"] in ("sigmoid", "tanh") else 0.0,
+            "test_loss": 1.0,
+        },
+        activations=tuple(shrink),
+        depths=(1, 2, 4, 8),
+    )
+    rows = []
+    rng = np.random.default_rng(1)
+    for run in runs.itertuples():
+        n_linear = 2 * run.depth
+        for layer in range(n_linear):
+            value = shrink[run.activation] ** (n_linear - 1 - layer) * math.exp(0.05 * rng.standard_normal())
+            rows += [(run.run_id, 0, layer, "grad_norm_weight", value), (run.run_id, 1, layer, "grad_norm_weight", 1.0)]
+    return runs, pd.DataFrame(rows, columns=["run_id", "epoch", "layer", "metric", "value"])
+
+
+def test_gradient_ratios_first_over_last_layer() -> None:
+    runs, layers = _gradient_results({"sigmoid": 0.1})
+    ratios = checks.gradient_ratios(runs, layers).groupby("depth")["log10_ratio"].mean()
+    assert ratios.loc[1] == pytest.approx(-1, abs=0.1) and ratios.loc[8] == pytest.approx(-15, abs=0.2)
+
+
+def test_check_vanishing() -> None:
+    runs, layers = _gradient_results({"relu": 1.0, "leaky_relu": 1.0, "sigmoid": 0.25, "tanh": 0.5})
+    assert checks.check_vanishing(runs, layers).verdict == HOLDS
+    runs, layers = _gradient_results({"relu": 1.0, "sigmoid": 0.25, "tanh": 1.0})
+    verdict = checks.check_vanishing(runs, layers)
+    assert verdict.verdict == FAILS and "tanh" in verdict.explanation
+    runs, layers = _gradient_results({"relu": 0.5, "sigmoid": 0.25, "tanh": 0.5})
+    assert checks.check_vanishing(runs, layers).verdict == FAILS  # relu loses 4.5 orders at depth 8
+    runs, layers = _gradient_results({"relu": 1.0, "sigmoid": 0.25, "tanh": 0.5}, saturated=0.0)
+    verdict = checks.check_vanishing(runs, layers)
+    assert verdict.verdict == FAILS and "saturate" in verdict.explanation
+    shallow = runs[runs.depth == 1]
+    assert checks.check_vanishing(shallow, layers).verdict == UNSURE
+
+
+# -- claim 5: tanh vs sigmoid ------------------------------------------------------------------------
+def _curves(speed: dict[str, float], noise: float = 0.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    runs = grid_runs(
+        lambda p, rng: {"baseline_loss": 2.0, "test_loss": 0.5},
+        activations=tuple(speed),
+        datasets=("a", "b"),
+        depths=(1, 2),
+    )
+    rng = np.random.default_rng(3)
+    rows = []
+    for run in runs.itertuples():
+        jitter = math.exp(noise * rng.standard_normal())
+        for epoch in range(7):
+            rows.append((run.run_id, epoch, "val_loss", 2.0 * math.exp(-speed[run.activation] * epoch) * jitter + 0.1))
+    return runs, pd.DataFrame(rows, columns=["run_id", "epoch", "metric", "value"])
+
+
+@pytest.mark.parametrize(
+    ("speed", "noise", "expected"),
+    [
+        pytest.param({"tanh": 0.6, "sigmoid": 0.3}, 0.01, HOLDS, id="tanh-faster"),
+        pytest.param({"tanh": 0.2, "sigmoid": 0.5}, 0.01, FAILS, id="sigmoid-faster"),
+        pytest.param({"tanh": 0.4, "sigmoid": 0.4}, 0.3, UNSURE, id="same-speed"),
+    ],
+)
+def test_check_tanh_faster(speed: dict[str, float], noise: float, expected: str) -> None:
+    runs, epochs = _curves(speed, noise)
+    verdict = checks.check_tanh_faster(runs, epochs)
+    assert verdict.verdict == expected, verdict.explanation
+
+
+def test_early_loss_averages_the_first_half() -> None:
+    runs, epochs = _curves({"tanh": 0.0, "sigmoid": 0.0})
+    early = checks.early_loss(runs, epochs)
+    assert (early["k"] == 3).all() and np.allclose(early["early"], 2.1 / 2.0)
+
+
+# -- claim 6: generalisation ----------------------------------------------------------------------------
+def _generalisation(test_factor: dict[str, float], noise: float = 0.01) -> pd.DataFrame:
+    return grid_runs(
+        lambda p, rng: {
+            "final_train_loss": 1.0,
+            "test_loss": 1.2 * test_factor[p["activation"]] * math.exp(noise * rng.standard_normal()),
+        },
+        activations=tuple(test_factor),
+        datasets=("a", "b"),
+        depths=(2, 3),
+    )
+
+
+@pytest.mark.parametrize(
+    ("factors", "noise", "expected"),
+    [
+        pytest.param({"relu": 1.0, "elu": 0.9, "silu": 0.92}, 0.01, HOLDS, id="both-better"),
+        pytest.param({"relu": 1.0, "elu": 0.9, "silu": 1.2}, 0.01, FAILS, id="silu-worse"),
+        pytest.param({"relu": 1.0, "elu": 1.0, "silu": 1.0}, 0.2, UNSURE, id="noise"),
+    ],
+)
+def test_check_generalisation(factors: dict[str, float], noise: float, expected: str) -> None:
+    verdict = checks.check_generalisation(_generalisation(factors, noise))
+    assert verdict.verdict == expected, verdict.explanation
+    assert len(verdict.parts) == 2
+
+
+# -- claim 7: softmax output ------------------------------------------------------------------------------
+def _outputs(quality: dict[str, float], noise: float = 0.01, loss: str = "mse") -> pd.DataFrame:
+    return grid_runs(
+        lambda p, rng: {"test_loss": quality[p["output_activation"]] * math.exp(noise * rng.standard_normal())},
+        activations=("relu", "tanh"),
+        depths=(1, 2),
+        extra={"output_activation": tuple(quality)},
+        loss=loss,
+        dataset="distributions",
+    )
+
+
+@pytest.mark.parametrize(
+    ("quality", "noise", "expected"),
+    [
+        pytest.param({"softmax": 0.5, "sigmoid": 1.0, "identity": 0.8}, 0.01, HOLDS, id="softmax-best"),
+        pytest.param({"softmax": 2.0, "sigmoid": 1.0, "identity": 0.8}, 0.01, FAILS, id="softmax-worst"),
+        pytest.param({"softmax": 1.0, "sigmoid": 1.0, "identity": 1.0}, 0.3, UNSURE, id="noise"),
+    ],
+)
+def test_check_softmax(quality: dict[str, float], noise: float, expected: str) -> None:
+    verdict = checks.check_softmax(_outputs(quality, noise))
+    assert verdict.verdict == expected, verdict.explanation
+
+
+def test_common_metric_prefers_test_mse_and_else_keeps_mse_runs() -> None:
+    mse = _outputs({"softmax": 0.5, "sigmoid": 1.0})
+    ce = _outputs({"softmax": 0.1}, loss="ce").assign(run_id=lambda f: f["run_id"] + "-ce")
+    both = pd.concat([mse, ce], ignore_index=True)
+    kept, metric, note = checks.common_metric(both)
+    assert metric == "test_loss" and set(kept["loss"]) == {"mse"} and "left out" in note
+    kept, metric, _ = checks.common_metric(both.assign(test_mse=1.0))
+    assert metric == "test_mse" and len(kept) == len(both)
+
+
+# -- claim 8: the activation matters -------------------------------------------------------------------------
+def _matters(loss_gap: float, speed_gap: float, cells: int = 4) -> pd.DataFrame:
+    acts = ("relu", "elu", "tanh", "sigmoid")
+
+    def values(p, rng):
+        i = acts.index(p["activation"])
+        return {
+            "test_loss": 1.0 + loss_gap * i + 0.05 * rng.standard_normal(),
+            "epochs_to_threshold": float(max(1, round(3 + speed_gap * i + rng.normal(0, 1.5)))),
+        }
+
+    return grid_runs(values, activations=acts, datasets=tuple("abcd"[:cells]), depths=(1, 2, 4, 8))
+
+
+def test_check_activation_matters() -> None:
+    assert checks.check_activation_matters(_matters(0.5, 2.0)).verdict == HOLDS
+    verdict = checks.check_activation_matters(_matters(0.0, 0.0))
+    assert verdict.verdict == FAILS, verdict.explanation
+    verdict = checks.check_activation_matters(_matters(0.5, 0.0))  # how well differs, how quickly not
+    assert verdict.verdict == FAILS and [p.verdict for p in verdict.parts] == [HOLDS, FAILS]
+    assert checks.check_activation_matters(_matters(0.03, 0.0, cells=1).query("depth < 4")).verdict == UNSURE
+
+
+def test_never_reaching_the_threshold_counts_as_slowest() -> None:
+    runs = _matters(0.5, 0.0)
+    runs.loc[runs.activation == "sigmoid", "epochs_to_threshold"] = math.nan
+    quick = checks.check_activation_matters(runs).parts[1]
+    assert quick.verdict == HOLDS
+
+
+# -- application: anomalies -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("aurocs", "expected"),
+    [
+        pytest.param([0.91, 0.93, 0.95], HOLDS, id="detects"),
+        pytest.param([0.45, 0.5, 0.48], FAILS, id="chance"),
+        pytest.param([0.4, 0.95, 0.7], UNSURE, id="noisy"),
+        pytest.param([1.0, 1.0, 1.0], HOLDS, id="perfect"),
+    ],
+)
+def test_check_anomaly(aurocs: list[float], expected: str) -> None:
+    runs = grid_runs(
+        lambda p, rng: {"anomaly_auroc": aurocs[p["seed"]] if p["activation"] == "relu" else 0.6},
+        datasets=("breast-cancer",),
+    )
+    verdict = checks.check_anomaly(runs)
+    assert verdict.verdict == expected, verdict.explanation
+
+
+# -- tables -------------------------------------------------------------------------------------------------
+def test_comparison_and_rank_tables_mark_the_best() -> None:
+    runs = _quality_runs({"relu": 1.0, "elu": 1.005, "sigmoid": 3.0}, datasets=("a", "b"))
+    table = comparison_table(runs, "test_loss")
+    assert set(table["vs best of cell"].str.split(" ").str[0]) >= {"**best**", "worse"}
+    ranks = rank_table(runs)
+    assert ranks["activation"].iloc[0] == "relu" and ranks["top group"].iloc[0] == "yes"
+
+
+# -- figures ---------------------------------------------------------------------------------------------
+def _hist_layers(runs: pd.DataFrame, bins: int | None = 12) -> pd.DataFrame:
+    rows = []
+    for run in runs.itertuples():
+        for epoch in (0, 5):
+            for layer in range(2 * run.depth - 1):
+                rows += [
+                    (run.run_id, epoch, layer, "preact_mean", 0.1 * epoch - 0.3),
+                    (run.run_id, epoch, layer, "preact_std", 1.0 + 0.1 * epoch),
+                    (run.run_id, epoch, layer, "dead_fraction", 0.1 * epoch / 5),
+                    (run.run_id, epoch, layer, "died_fraction", 0.02),
+                    (run.run_id, epoch, layer, "revived_fraction", 0.01),
+                ]
+                if bins:
+                    shares = np.bincount(np.arange(bins) % 5, minlength=bins)[:bins] + 1.0
+                    rows += [
+                        (run.run_id, epoch, layer, f"preact_hist_{i:02d}", v / shares.sum())
+                        for i, v in enumerate(shares)
+                    ]
+    return pd.DataFrame(rows, columns=["run_id", "epoch", "layer", "metric", "value"])
+
+
+def test_preact_histograms_are_read_in_bin_order() -> None:
+    runs = grid_runs(lambda p, rng: {}, activations=("relu",), depths=(2,), seeds=(0,))
+    hists = figures.preact_histograms(_hist_layers(runs), runs.run_id.iloc[0])
+    assert set(hists) == {(e, layer) for e in (0, 5) for layer in range(3)}
+    assert hists[(0, 1)].shape == (12,) and hists[(0, 1)].sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("bins", [12, None], ids=["histograms", "normal-fallback"])
+def test_layer_histogram_figure(bins: int | None) -> None:
+    runs = grid_runs(
+        lambda p, rng: {"dead_fraction_final": 0.3 if p["activation"] == "relu" else 0.0},
+        activations=("relu", "leaky_relu"),
+        depths=(2,),
+        extra={"lr": (0.01,)},
+    )
+    chosen = figures.choose_runs(runs, ["relu", "leaky_relu"])
+    assert list(chosen["seed"]) == [0, 0]
+    fig = figures.plot_layer_histograms(chosen, _hist_layers(runs, bins))
+    assert isinstance(fig, Figure)
+    title = fig.get_suptitle()
+    assert ("normal curves" in title) == (bins is None)
+
+
+def test_claim_figures_draw_on_fabricated_results() -> None:
+    linear_runs, pca = _linear({1: 1.0, 2: 1.01})
+    dying = _dying(_rising, hurt=3.0)
+    grad_runs, grad_layers = _gradient_results({"relu": 1.0, "sigmoid": 0.25})
+    curve_runs, curve_epochs = _curves({"tanh": 0.5, "sigmoid": 0.3})
+    drawn = [
+        figures.plot_linear(linear_runs, pca),
+        figures.plot_ranking(_quality_runs({"relu": 1.0, "elu": 1.1, "tanh": 1.3}, datasets=("a", "b"))),
+        figures.plot_matters(_matters(0.5, 2.0)),
+        figures.plot_dying(dying),
+        figures.plot_died_revived(dying, _hist_layers(dying, None)),
+        figures.plot_vanishing(grad_runs, grad_layers),
+        figures.plot_tanh_sigmoid(curve_runs, curve_epochs),
+        figures.plot_generalisation(_generalisation({"relu": 1.0, "elu": 0.9, "silu": 0.95})),
+        figures.plot_softmax(_outputs({"softmax": 0.5, "sigmoid": 1.0, "identity": 0.8})),
+        figures.plot_anomaly(grid_runs(lambda p, rng: {"anomaly_auroc": 0.9}, datasets=("x", "y"))),
+        figures.plot_compression(
+            _quality_runs({"relu": 1.0, "tanh": 1.2}, extra={"bottleneck": (2, 4)}),
+            pd.DataFrame({"bottleneck": [2, 4], "pca_test_mse": [1.5, 1.2]}),
+        ),
+        figures.plot_depth(_quality_runs({"relu": 1.0, "tanh": 1.2}, depths=(1, 2, 4))),
+        figures.no_data(),
+    ]
+    for fig in drawn:
+        assert isinstance(fig, Figure) and fig.axes
+        assert figures.png_bytes(fig, dpi=30).startswith(b"\x89PNG")
+
+
+def test_figures_are_saved_as_png_pdf_and_svg(tmp_path: Path) -> None:
+    fig = figures.plot_ranking(_quality_runs({"relu": 1.0, "elu": 1.1, "tanh": 1.3}, datasets=("a", "b")))
+    paths, png = figures.save(fig, tmp_path / "cd")
+    assert [p.suffix for p in paths] == [".png", ".pdf", ".svg"] and all(p.stat().st_size > 0 for p in paths)
+    assert paths[0].read_bytes() == png
+
+
+# -- registry, sweeps, quotes ------------------------------------------------------------------------------
+def test_every_claim_has_a_valid_small_sweep() -> None:
+    from actcmp.claims.runner import claims_dir, load_claim_sweep
+
+    names = {c.sweep for c in CLAIMS}
+    assert names == {p.stem for p in claims_dir().glob("*.toml")}
+    total = 0
+    for name in sorted(names):
+        _, sweep = load_claim_sweep(name)
+        runs = sweep.runs()
+        total += len(runs)
+        assert all(r.width <= 64 for r in runs) and len({r.seed for r in runs}) >= 3, name
+    assert total < 800  # a few minutes on 2 cores with the plain engine
+
+
+def test_claim_keys_numbers_and_selection() -> None:
+    from actcmp.claims.runner import select
+    from actcmp.errors import ConfigError
+
+    assert len({c.key for c in CLAIMS}) == len({c.number for c in CLAIMS}) == len(CLAIMS) == 10
+    assert [c.key for c in select(["3", "linear", "A1"])] == ["linear", "dying", "anomaly"]
+    with pytest.raises(ConfigError, match="did you mean 'dying'"):
+        select(["dyng"])
+
+
+@pytest.mark.skipif(not SEEDS.is_dir(), reason="seed texts not checked out beside the repository")
+def test_quotes_are_verbatim_from_the_seeds() -> None:
+    for claim in CLAIMS:
+        for source, quote in claim.quotes:
+            text = (SEEDS / source).read_text(encoding="utf-8")
+            assert quote in text, (claim.key, quote[:40])
+
+
+# -- documents ---------------------------------------------------------------------------------------------
+def test_report_from_fabricated_results(tmp_path: Path) -> None:
+    from actcmp.claims.document import SweepDoc
+    from actcmp.claims.runner import select, write_claims_report
+
+    chosen = select(["relu_default", "matters", "dying", "tanh_sigmoid"])
+    runs = _matters(0.5, 2.0).assign(epochs=6)
+    dying = _dying(_rising, hurt=3.0)
+    curve_runs, curve_epochs = _curves({"tanh": 0.6, "sigmoid": 0.3})
+    results = {
+        "ranking": results_of(runs),
+        "dying": results_of(dying, layers=_hist_layers(dying, 12)),
+        "tanh_sigmoid": results_of(curve_runs, epochs=curve_epochs),
+    }
+    sweeps = {
+        name: SweepDoc(
+            name,
+            f"experiments/claims/{name}.toml",
+            str(tmp_path / name),
+            {"epochs": 6},
+            {"seed": [0, 1, 2]},
+            len(r.runs),
+            {"done": len(r.runs)},
+        )
+        for name, r in results.items()
+    }
+    run = write_claims_report(tmp_path, chosen, sweeps, results, formats=("png",))
+    assert run.verdicts == {"relu_default": HOLDS, "matters": HOLDS, "dying": HOLDS, "tanh_sigmoid": HOLDS}
+    md = (tmp_path / "claims.md").read_text()
+    html = (tmp_path / "claims.html").read_text()
+    assert "| 8 | The activation changes" in md and "**Verdict: holds.**" in md and "> — seeds/" in md
+    assert html.count("data:image/png;base64,") >= 6 and "holds" in html
+    assert (tmp_path / "figures" / "claim_3_dying.png").exists()
+    assert (tmp_path / "figures" / "explain_layers_dying.png").exists()
+    assert (tmp_path / "figures" / "depth_scaling.png").exists()
+    payload = json.loads((tmp_path / "claims.json").read_text())
+    assert [c["verdict"] for c in payload["claims"]] == [HOLDS, HOLDS, HOLDS, HOLDS]
+
+
+def test_claims_without_results_are_inconclusive(tmp_path: Path) -> None:
+    from actcmp.claims.document import SweepDoc
+    from actcmp.claims.runner import select, write_claims_report
+
+    chosen = select(["linear"])
+    sweeps = {"linear": SweepDoc("linear", "experiments/claims/linear.toml", "x", {}, {}, 18, {"pending": 18})}
+    run = write_claims_report(tmp_path, chosen, sweeps, {"linear": None}, formats=("png",))
+    assert run.verdicts == {"linear": UNSURE}
+    assert "no finished runs" in (tmp_path / "claims.md").read_text()
+
+
+def test_context_without_results_is_empty() -> None:
+    ctx = ClaimContext(None, Path("x.toml"), Path("x"))
+    assert not ctx.has_runs and ctx.runs.empty
+
+
+# -- command line -------------------------------------------------------------------------------------------
+def _app():
+    import typer
+
+    from actcmp.cli import app
+
+    if any(getattr(c, "name", None) == "claims" for c in app.registered_commands):
+        return app
+    from actcmp.claims.cli import register
+
+    local = typer.Typer(add_completion=False)
+    register(local)
+
+    @local.callback()
+    def _root() -> None:
+        """test app"""
+
+    return local
+
+
+def test_claims_help_has_an_example() -> None:
+    result = CliRunner().invoke(_app(), ["claims", "--help"])
+    assert result.exit_code == 0 and "Example:" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        pytest.param(["--only", "nope", "--report-only"], "unknown claim", id="unknown-claim"),
+        pytest.param(["--set", "epochs", "--report-only"], "KEY=VALUE", id="bad-set"),
+        pytest.param(["--formats", "gif", "--report-only"], "unknown format", id="bad-format"),
+    ],
+)
+def test_claims_user_mistakes_exit_2(args: list[str], fragment: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(_app(), ["claims", "--out", str(tmp_path), *args])
+    assert result.exit_code == 2 and fragment in result.output
+
+
+@pytest.mark.slow
+def test_claims_end_to_end_trains_one_small_claim(tmp_path: Path) -> None:
+    out = tmp_path / "claims"
+    args = ["claims", "--out", str(out), "--only", "linear", "--set", "epochs=2", "--formats", "png", "-q"]
+    result = CliRunner().invoke(_app(), args)
+    assert result.exit_code == 0, result.output
+    md = (out / "claims.md").read_text()
+    assert "Without a nonlinearity" in md and "**Verdict:" in md
+    assert any(word in md for word in ("Verdict: holds", "Verdict: does not hold", "Verdict: inconclusive"))
+    html = (out / "claims.html").read_text()
+    assert "data:image/png;base64," in html
+    first = json.loads((out / "claims.json").read_text())["sweeps"][0]
+    assert first["trained"] == 18 and first["counts"]["done"] + first["counts"]["diverged"] == 18
+    again = CliRunner().invoke(_app(), args)  # resumes: nothing left to train
+    assert again.exit_code == 0
+    assert json.loads((out / "claims.json").read_text())["sweeps"][0]["trained"] == 0

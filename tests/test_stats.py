@@ -1,0 +1,237 @@
+"""actcmp.stats on fabricated runs frames (no training)."""
+
+from __future__ import annotations
+
+import math
+from itertools import product
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from actcmp import stats
+
+
+def fake_runs(
+    quality: dict[str, float],
+    *,
+    datasets=("a", "b"),
+    depths=(1, 2),
+    seeds=(0, 1, 2),
+    noise=0.01,
+    diverged=(),
+    failed=(),
+    extra: dict | None = None,
+) -> pd.DataFrame:
+    """One row per run; test_loss = quality * (1 + depth/10) + seeded noise. ``diverged``
+    and ``failed``: (activation, dataset, depth, seed) tuples."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for act, ds, depth, seed in product(quality, datasets, depths, seeds):
+        key = (act, ds, depth, seed)
+        status = "diverged" if key in diverged else "failed" if key in failed else "done"
+        loss = quality[act] * (1 + depth / 10) + noise * rng.standard_normal() + 0.02 * seed
+        rows.append(
+            {
+                "run_id": "-".join(map(str, key)),
+                "status": status,
+                "activation": act,
+                "dataset": ds,
+                "depth": depth,
+                "seed": seed,
+                "width": 16,
+                "init": "kaiming" if "relu" in act else "xavier",
+                "epochs": 5,
+                "test_loss": loss if status == "done" else math.nan,
+                **(extra or {}),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def test_cell_keys_follow_the_report_rule() -> None:
+    from actcmp.report.tables import cell_keys as report_cell_keys
+
+    runs = fake_runs({"relu": 1.0, "tanh": 2.0})
+    assert stats.cell_keys(runs) == ["dataset", "depth"]  # init follows the activation: not a key
+    runs = pd.concat([runs, runs.assign(width=32, run_id=runs["run_id"] + "w")], ignore_index=True)
+    assert stats.cell_keys(runs) == ["dataset", "depth", "width"] == report_cell_keys(runs)
+    # another treatment: the activation becomes a cell key when it varies inside a cell
+    out = runs.assign(output_activation=np.where(runs.index % 2 == 0, "softmax", "sigmoid"))
+    keys = stats.cell_keys(out, treatment="output_activation")
+    assert "activation" in keys and "init" not in keys  # init follows the activation: redundant
+
+
+def test_outcomes_drop_failed_mark_diverged_and_fill_missing() -> None:
+    runs = fake_runs(
+        {"relu": 1.0}, datasets=("a",), depths=(1,), diverged=[("relu", "a", 1, 1)], failed=[("relu", "a", 1, 2)]
+    )
+    out = stats.outcomes(runs, "test_loss")
+    assert list(out["seed"]) == [0, 1] and list(out["worst"]) == [False, True]
+    assert math.isnan(out["value"].iloc[1])
+    runs["epochs_to_threshold"] = [3.0, math.nan, math.nan]
+    speed = stats.outcomes(runs, "epochs_to_threshold")  # a diverged run stays, as the worst outcome
+    assert list(speed["worst"]) == [False, True] and speed["value"].iloc[0] == 3.0
+    assert len(stats.outcomes(runs.assign(status="done"), "epochs_to_threshold")) == 1  # never reached: dropped
+    filled = stats.outcomes(runs.assign(status="done"), "epochs_to_threshold", fill_missing="epochs")
+    assert list(filled["value"]) == [3.0, 5.0, 5.0]
+
+
+@pytest.mark.parametrize(
+    ("values", "finite", "note"),
+    [
+        pytest.param([1.0], False, "too few", id="n1"),
+        pytest.param([1.0, 2.0], False, "too few", id="n2"),
+        pytest.param([2.0, 2.0, 2.0], True, "all seeds equal", id="equal"),
+        pytest.param([1.0, 2.0, 4.0], True, "rough", id="n3"),
+        pytest.param(list(np.linspace(0, 1, 8)), True, "", id="n8"),
+    ],
+)
+def test_bootstrap_ci_handles_small_samples(values: list[float], finite: bool, note: str) -> None:
+    low, high, text = stats.bootstrap_ci(values)
+    assert math.isfinite(low) == finite and math.isfinite(high) == finite
+    if finite:
+        assert low <= np.mean(values) <= high
+    assert note in text
+
+
+def test_bootstrap_is_reproducible() -> None:
+    assert stats.bootstrap_ci([1.0, 2.5, 3.0, 7.0]) == stats.bootstrap_ci([1.0, 2.5, 3.0, 7.0])
+
+
+def test_summarise_counts_and_intervals() -> None:
+    runs = fake_runs({"relu": 1.0, "tanh": 2.0}, diverged=[("tanh", "a", 1, 0)])
+    table = stats.summarise(runs)
+    assert list(table.columns[:3]) == ["dataset", "depth", "activation"]
+    row = table[(table.activation == "tanh") & (table.dataset == "a") & (table.depth == 1)].iloc[0]
+    assert row["n"] == 2 and row["n_diverged"] == 1 and math.isnan(row["ci_low"]) and "too few" in row["note"]
+    full = table[table.activation == "relu"]
+    assert (full["n"] == 3).all() and (full["ci_low"] <= full["mean"]).all() and (full["mean"] <= full["ci_high"]).all()
+
+
+def test_paired_test_cases() -> None:
+    same = stats.paired_test([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+    assert same.p_value == 1.0 and same.d_z == 0.0
+    shifted = stats.paired_test([2.0, 3.0, 4.0], [1.0, 2.0, 3.0])
+    assert shifted.p_value == 0.0 and shifted.d_z == math.inf and "same difference" in shifted.note
+    one = stats.paired_test([1.0], [2.0])
+    assert one.n == 1 and math.isnan(one.p_value)
+    t = stats.paired_test([1.0, 2.1, 3.3, 4.0], [0.0, 1.0, 2.0, 3.2])
+    assert 0 < t.p_value < 0.05 and t.d_z > 1
+    w = stats.paired_test([1.0, 2.1, 3.3, 4.0, 5.5, 6.1], [0.0, 1.0, 2.0, 3.2, 4.1, 5.0], test="wilcoxon")
+    assert w.p_value == pytest.approx(0.03125)
+    with pytest.raises(ValueError, match="unknown paired test"):
+        stats.paired_test([1.0, 2.0], [2.0, 4.0], test="z")
+
+
+def test_paired_vs_best_marks_ties_and_divergence() -> None:
+    runs = fake_runs(
+        {"relu": 1.0, "leaky_relu": 1.001, "sigmoid": 3.0}, noise=0.05, diverged=[("leaky_relu", "b", 2, 0)]
+    )
+    table = stats.paired_vs_best(runs)
+    assert set(table.columns) >= {"best", "is_best", "n_pairs", "mean_diff", "d_z", "p_value", "tied", "note"}
+    sig = table[table.activation == "sigmoid"]
+    assert not sig["tied"].any() and (sig["p_value"] < 0.05).all() and (sig["mean_diff"] > 0).all()
+    cell = table[(table.dataset == "b") & (table.depth == 2)].set_index("activation")
+    assert cell.at["relu", "is_best"] and not cell.at["leaky_relu", "tied"]
+    assert "diverged" in cell.at["leaky_relu", "note"]
+    others = table[(table.activation == "leaky_relu") & ~((table.dataset == "b") & (table.depth == 2))]
+    assert others["tied"].all()  # a 0.1% difference under 5% noise: not separable with 3 seeds
+
+
+def test_paired_vs_best_with_one_seed_is_tied_with_a_note() -> None:
+    runs = fake_runs({"relu": 1.0, "tanh": 2.0}, seeds=(0,))
+    table = stats.paired_vs_best(runs)
+    tanh = table[table.activation == "tanh"]
+    assert tanh["tied"].all() and tanh["note"].str.contains("too few").all()
+
+
+def test_paired_vs_best_higher_is_better() -> None:
+    runs = fake_runs({"relu": 0.9, "tanh": 0.5}).rename(columns={"test_loss": "anomaly_auroc"})
+    table = stats.paired_vs_best(runs, "anomaly_auroc", higher_is_better=True)
+    assert (table.loc[table.is_best, "activation"] == "relu").all()
+
+
+def test_cell_scores_rank_diverged_last() -> None:
+    runs = fake_runs({"relu": 1.0, "tanh": 2.0, "sigmoid": 3.0}, diverged=[("relu", "a", 1, 2)])
+    scores = stats.cell_scores(runs)
+    cell = scores[(scores.dataset == "a") & (scores.depth == 1)].set_index("activation")
+    assert cell.at["relu", "rank"] == 3 and cell.at["relu", "score"] == math.inf and cell.at["tanh", "rank"] == 1
+
+
+def test_friedman_detects_a_consistent_order() -> None:
+    runs = fake_runs({"relu": 1.0, "elu": 1.5, "tanh": 2.0, "sigmoid": 3.0}, datasets=("a", "b", "c"), depths=(1, 2, 4))
+    result = stats.friedman(runs)
+    assert result.k == 4 and result.n_cells == 9 and result.reason == ""
+    assert list(result.mean_ranks) == ["relu", "elu", "tanh", "sigmoid"]
+    assert result.mean_ranks["relu"] == 1.0 and result.significant and result.kendall_w == pytest.approx(1.0)
+    # Demsar 2006 table: q_0.05 for k=4 is 2.569
+    assert result.cd == pytest.approx(2.569 * math.sqrt(4 * 5 / (6 * 9)), rel=1e-3)
+    assert result.top_group() == ["relu", "elu"]  # tanh: 2 ranks behind, CD = 1.56
+
+
+def test_friedman_random_order_is_not_significant() -> None:
+    rng = np.random.default_rng(3)
+    runs = fake_runs({"relu": 1.0, "elu": 1.0, "tanh": 1.0}, datasets=("a", "b", "c"), depths=(1, 2), noise=0.0)
+    runs["test_loss"] = rng.uniform(1, 2, len(runs))
+    result = stats.friedman(runs)
+    assert not result.significant and math.isfinite(result.p_value)
+
+
+@pytest.mark.parametrize(
+    ("quality", "datasets", "depths", "reason"),
+    [
+        pytest.param({"relu": 1.0, "tanh": 2.0}, ("a", "b"), (1,), "at least 3", id="two-treatments"),
+        pytest.param({"relu": 1.0, "tanh": 2.0, "elu": 3.0}, ("a",), (1,), "at least 2 complete cells", id="one-cell"),
+    ],
+)
+def test_friedman_reports_why_it_cannot_run(quality, datasets, depths, reason) -> None:
+    result = stats.friedman(fake_runs(quality, datasets=datasets, depths=depths))
+    assert math.isnan(result.p_value) and reason in result.reason
+
+
+def test_friedman_drops_incomplete_cells_and_all_ties() -> None:
+    runs = fake_runs(
+        {"relu": 1.0, "elu": 2.0, "tanh": 3.0}, datasets=("a", "b", "c"), failed=[("tanh", "a", 1, s) for s in range(3)]
+    )
+    result = stats.friedman(runs)
+    assert result.n_dropped == 1 and result.n_cells == 5 and "left out" in result.notes[0]
+    tied = fake_runs({"relu": 1.0, "elu": 1.0, "tanh": 1.0}, noise=0.0)
+    assert "tied in every cell" in stats.friedman(tied).reason
+
+
+def test_nemenyi_cd_matches_demsar_table() -> None:
+    # Demsar (2006), table 5(a): q_0.05 = 1.960, 2.343, 2.569, 2.728 for k = 2..5
+    for k, q in ((2, 1.960), (3, 2.343), (4, 2.569), (5, 2.728)):
+        assert stats.nemenyi_cd(k, 10) == pytest.approx(q * math.sqrt(k * (k + 1) / 60), rel=1e-3)
+    assert math.isnan(stats.nemenyi_cd(1, 10))
+
+
+def test_cd_groups_are_maximal_cliques() -> None:
+    result = stats.FriedmanResult(
+        "m", "activation", {"a": 1.0, "b": 1.5, "c": 2.2, "d": 3.9}, 10, 0, 5.0, 0.01, 0.5, 1.0
+    )
+    assert result.groups() == [["a", "b"], ["b", "c"]]
+    assert result.top_group() == ["a", "b"]
+
+
+def test_cd_diagram_draws_every_treatment() -> None:
+    runs = fake_runs({"relu": 1.0, "elu": 1.5, "tanh": 2.0, "sigmoid": 3.0}, datasets=("a", "b", "c"))
+    fig = stats.plot_cd_diagram(stats.friedman(runs))
+    assert isinstance(fig, Figure)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert any(t.startswith("relu (") for t in texts) and any("CD =" in t for t in texts)
+
+
+def test_depth_scaling_finds_the_deepest_depth_that_trains() -> None:
+    runs = fake_runs({"relu": 1.0, "sigmoid": 1.0}, datasets=("a",), depths=(1, 2, 4, 8), noise=0.0)
+    deep = (runs.activation == "sigmoid") & (runs.depth >= 4)
+    runs.loc[deep, "test_loss"] *= np.where(runs.loc[deep, "depth"] == 4, 1.05, 3.0)
+    runs.loc[(runs.activation == "relu") & (runs.depth == 8) & (runs.seed == 0), "status"] = "diverged"
+    table = stats.depth_scaling(runs).set_index("activation")
+    assert table.at["sigmoid", "deepest_trained"] == 4 and table.at["sigmoid", "best_depth"] == 1
+    assert table.at["relu", "deepest_trained"] == 4  # depth 8 had a diverged seed
+    profile = stats.depth_profile(runs)
+    assert isinstance(stats.plot_depth_scaling(profile), Figure)
+    assert stats.depth_scaling(runs, factor=1.2).set_index("activation").at["sigmoid", "deepest_trained"] == 2
