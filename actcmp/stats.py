@@ -750,8 +750,13 @@ def plot_depth_scaling(profile: pd.DataFrame, *, treatment: str = "activation", 
     panel = [c for c in profile.columns if c not in (treatment, "depth", "n", "n_diverged", "mean", "ratio", "trains")]
     panels = _groups(profile, panel) if not profile.empty else []
     n = max(len(panels), 1)
-    fig = Figure(figsize=(3.0 * n + 1.8, 2.8), layout="constrained", dpi=100)
-    axes = fig.subplots(1, n, squeeze=False)[0]
+    n_cols = min(3, n)  # wrap: a single row of many panels shrinks to illegible on a page
+    n_rows = math.ceil(n / n_cols)
+    fig = Figure(figsize=(3.0 * n_cols + 1.8, 2.6 * n_rows + 0.3), layout="constrained", dpi=100)
+    grid = fig.subplots(n_rows, n_cols, squeeze=False)
+    axes = list(grid.ravel())
+    for spare in axes[n:]:
+        spare.set_axis_off()
     names = activation_order(profile[treatment]) if not profile.empty else []
     for ax, (key, group) in zip(axes, panels, strict=False):
         for name in names:
@@ -784,7 +789,8 @@ def plot_depth_scaling(profile: pd.DataFrame, *, treatment: str = "activation", 
         ax.set_xlabel("depth (encoder layers)")
         ax.set_title(" · ".join(str(v) for v in key) or "all")
         ax.grid(alpha=0.3, linewidth=0.5)
-    axes[0].set_ylabel("loss / loss at best depth")
+    for row in grid:
+        row[0].set_ylabel("loss / loss at best depth")
     if not panels:
         axes[0].text(0.5, 0.5, "no depth grid", ha="center", va="center", transform=axes[0].transAxes)
         axes[0].set_axis_off()

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from actcmp.engine import RunResult
-from actcmp.report import make_report, plots, style, tables
+from actcmp.report import document, make_report, plots, statistics, style, tables
 from actcmp.store import Results, Store, load_results
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
@@ -22,7 +22,7 @@ INIT = {"relu": "kaiming", "tanh": "xavier", "sigmoid": "xavier"}
 DIVERGED = ("tanh", "blobs", 2, 1)
 FAILED = ("sigmoid", "digits", 1, 1)
 EPOCHS = 4
-TABLE_NAMES = ("main", "ranks", "status", "init")
+TABLE_NAMES = ("main", "ranks", "depth_scaling", "status", "init")
 FIGURE_STEMS = (
     "loss_curves",
     "dead_fraction",
@@ -31,11 +31,22 @@ FIGURE_STEMS = (
     "heatmap_dead_fraction",
     "grad_norm_by_layer",
     "activation_functions",
+    "critical_difference",
+    "depth_scaling",
 )
 
 
-def fabricate(activation: str, dataset: str, depth: int, seed: int) -> RunResult:
-    """A deterministic fake run with every metric the engine records."""
+def fabricate(
+    activation: str,
+    dataset: str,
+    depth: int,
+    seed: int,
+    *,
+    final_loss: float | None = None,
+    diverged: bool | None = None,
+) -> RunResult:
+    """A deterministic fake run with every metric the engine records (``final_loss`` and
+    ``diverged`` override the grid's built-in pattern)."""
     key = (activation, dataset, depth, seed)
     config = {
         "activation": activation,
@@ -44,7 +55,7 @@ def fabricate(activation: str, dataset: str, depth: int, seed: int) -> RunResult
         "seed": seed,
         "width": 16,
         "bottleneck": 4,
-        "init": INIT[activation],
+        "init": INIT.get(activation, "kaiming"),
         "lr": 0.001,
         "epochs": EPOCHS,
         "loss": "mse",
@@ -53,8 +64,9 @@ def fabricate(activation: str, dataset: str, depth: int, seed: int) -> RunResult
     run_id = f"{activation}-{dataset}-{depth}-{seed}"
     if key == FAILED:
         return RunResult(run_id, config, "failed", {}, error="RuntimeError: boom")
-    final_loss = QUALITY[activation] * (1 + 0.2 * depth) * (1 + 0.05 * seed) * (2 if dataset == "digits" else 1)
-    diverged = key == DIVERGED
+    if final_loss is None:
+        final_loss = QUALITY[activation] * (1 + 0.2 * depth) * (1 + 0.05 * seed) * (2 if dataset == "digits" else 1)
+    diverged = key == DIVERGED if diverged is None else diverged
     last = 2 if diverged else EPOCHS
     epochs, layers = [], []
     for epoch in range(last + 1):
@@ -267,3 +279,122 @@ def test_single_seed_cells_from_a_real_sweep(tmp_path: Path) -> None:
     paths = make_report(tmp_path / "one", formats=("png",))
     assert (tmp_path / "one" / "tables" / "main.md") in paths
     assert "probe acc." in (tmp_path / "one" / "tables" / "main.md").read_text()
+    # 2 activations, 1 cell, 1 depth, 1 seed: sentences in place of tests and figures
+    markdown = (tmp_path / "one" / "report.md").read_text()
+    for text in ("No Friedman test", "No depth scaling", "One seed per cell"):
+        assert text in markdown, text
+    assert (
+        "critical_difference.png" not in markdown
+        and (tmp_path / "one" / "figures" / "critical_difference.png") in paths
+    )
+
+
+# -- statistics: ties with the best, Friedman / CD, depth scaling -----------------------
+TIE_SEEDS = (0, 1, 2)
+ELU_NOISE = (0.03, -0.02, 0.01)  # elu: within seed noise of relu (tied)
+SIGMOID_SHIFT = (0.50, 0.49, 0.51)  # sigmoid: 50% worse on every seed (significantly worse)
+ELU_DIVERGES = ("blobs", 2, 2)  # ... except where one elu seed diverges: never tied
+
+
+@pytest.fixture(scope="module")
+def tie_results(tmp_path_factory: pytest.TempPathFactory) -> Results:
+    directory = tmp_path_factory.mktemp("ties")
+    with Store(directory) as store:
+        for depth in DEPTHS:
+            for seed in TIE_SEEDS:
+                relu = 0.01 * (1 + 0.2 * depth) * (1 + 0.1 * seed)
+                losses = {
+                    "relu": relu,
+                    "elu": relu * (1 + ELU_NOISE[seed]),
+                    "sigmoid": relu * (1 + SIGMOID_SHIFT[seed]),
+                }
+                for activation, loss in losses.items():
+                    lost = ("blobs", depth, seed) == ELU_DIVERGES and activation == "elu"
+                    store.write_run(fabricate(activation, "blobs", depth, seed, final_loss=loss, diverged=lost))
+    return load_results(directory)
+
+
+def test_activations_tied_with_the_best_are_bold(tie_results: Results, tmp_path: Path) -> None:
+    main = tables.main_table(tie_results).set_index(["depth", "activation"])
+    assert main.loc[(1, "relu"), "best"] and main.loc[(1, "relu"), "tied_with_best"] is True
+    assert main.loc[(1, "elu"), "tied_with_best"] is True and main.loc[(1, "elu"), "p_vs_best"] >= 0.05
+    assert main.loc[(1, "sigmoid"), "tied_with_best"] is False and main.loc[(1, "sigmoid"), "p_vs_best"] < 0.05
+    assert main.loc[(1, "sigmoid"), "effect_size_dz"] > 1
+    assert main.loc[(2, "elu"), "tied_with_best"] is False  # a diverged seed where relu converged
+    full = main[main["converged"] == 3]  # a bootstrap CI needs 3 seeds
+    assert len(full) == 5 and (full["test_loss_ci_low"] < full["test_loss_mean"]).all()
+    assert (full["test_loss_mean"] < full["test_loss_ci_high"]).all() and math.isnan(
+        main.loc[(2, "elu"), "test_loss_ci_low"]
+    )
+
+    table = next(t for t in tables.build_tables(tie_results) if t.name == "main")
+    bold = dict(zip(table.display["activation"] + "@" + table.display["depth"], table.bold["test loss*"], strict=True))
+    assert bold == {
+        "relu@1": True,
+        "elu@1": True,
+        "sigmoid@1": False,
+        "relu@2": True,
+        "elu@2": False,
+        "sigmoid@2": False,
+    }
+    shown = table.display.set_index(["depth", "activation"])["p vs best"]
+    assert shown[("1", "relu")] == "best" and shown[("2", "elu")] == "diverged"
+    assert "–" not in table.display["95% CI"][table.display["activation"] == "relu"].tolist()
+    assert any("not significantly worse" in n for n in table.notes)
+
+    tables.write_table(table, tmp_path)
+    header = (tmp_path / "main.csv").read_text().splitlines()[0].split(",")
+    for column in ("test_loss_ci_low", "test_loss_ci_high", "tied_with_best", "p_vs_best", "effect_size_dz"):
+        assert column in header
+    markdown = (tmp_path / "main.md").read_text()
+    assert "test loss\\*" in markdown and "\\* bold = best or not significantly worse" in markdown
+
+
+def test_report_has_friedman_cd_and_depth_scaling(report: tuple[Path, list[Path]]) -> None:
+    directory, _ = report
+    markdown = (directory / "report.md").read_text()
+    section = markdown.split("## Statistics across cells", 1)[1].split("\n## ", 1)[0]
+    for text in ("Friedman test over 4 cells and 3 activations", "χ² =", "Kendall's W =", "critical difference"):
+        assert text in section, text
+    assert "figures/critical_difference.png" in section and "figures/depth_scaling.png" in section
+    assert "### Mean rank per activation" in section and "### Depth scaling" in section
+    depth = pd.read_csv(directory / "tables" / "depth_scaling.csv").set_index(["dataset", "activation"])
+    assert (depth["factor"] == 1.5).all() and depth.loc[("blobs", "relu"), "deepest_trained"] == 2
+    assert depth.loc[("blobs", "tanh"), "deepest_trained"] == 1  # a seed diverged at depth 2
+    assert "1.5×" in (directory / "report.html").read_text()
+    # the rank table uses the Friedman test's ranks: a diverged seed ranks last in its cell
+    ranks = pd.read_csv(directory / "tables" / "ranks.csv").set_index("activation")["mean_rank"]
+    assert ranks.to_dict() == {"relu": 1.0, "tanh": 2.25, "sigmoid": 2.75}
+    assert statistics.analyse(load_results(directory)).friedman.mean_ranks == pytest.approx(ranks.to_dict())
+
+
+def _where(results: Results, **where: object) -> Results:
+    runs = results.runs
+    for key, value in where.items():
+        runs = runs[runs[key].isin(value if isinstance(value, tuple) else (value,))]
+    return replace(results, runs=runs.reset_index(drop=True))
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        pytest.param({"activation": ("relu", "tanh")}, "at least 3 activations (got 2)", id="two-activations"),
+        pytest.param({"dataset": "blobs", "depth": 1}, "at least 2 complete cells (got 1)", id="one-cell"),
+        pytest.param({"depth": 2}, "No depth scaling", id="one-depth"),
+        pytest.param({"seed": 0}, "Friedman test over 4 cells", id="one-seed"),
+        pytest.param({"activation": "relu"}, "No Friedman test", id="one-activation"),
+        pytest.param({"status": "failed"}, "No Friedman test", id="only-failed"),
+    ],
+)
+def test_statistics_section_handles_small_grids(results: Results, where: dict[str, object], expected: str) -> None:
+    subset = _where(results, **where)
+    built = tables.build_tables(subset)
+    found = statistics.analyse(subset)
+    for _, _, _, draw in statistics.figure_specs(subset, found):
+        assert draw(subset).axes
+    context = document.ReportContext(subset, Path("out"), {t.name: t for t in built}, [], {"statistics": found})
+    assert expected in document.render_markdown(context) and "<h2>" in document.render_html(context)
+    if where == {"seed": 0}:
+        main = next(t for t in built if t.name == "main")
+        assert (main.bold["test loss*"] == main.raw["best"]).all()  # one seed: only the best is bold
+        assert any("One seed per cell" in n for n in main.notes)

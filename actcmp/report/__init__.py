@@ -2,10 +2,15 @@
 
 ``make_report(DIR)`` writes::
 
-    DIR/tables/{main,ranks,status,init}.{csv,md,tex}
+    DIR/tables/{main,ranks,depth_scaling,status,init}.{csv,md,tex}
     DIR/figures/{loss_curves,dead_fraction,test_loss_vs_depth,heatmap_test_loss,
-                 heatmap_dead_fraction,grad_norm_by_layer,activation_functions}.{png,pdf}
+                 heatmap_dead_fraction,grad_norm_by_layer,activation_functions,
+                 critical_difference,depth_scaling}.{png,pdf}
     DIR/report.md  DIR/report.html (self-contained: images embedded)
+
+The main table marks in bold the best activation of each cell and every activation
+statistically tied with it (paired t-test over seeds); the statistics section gives the
+Friedman test over cells, the Nemenyi critical difference and depth scaling.
 
 Heavy imports (pandas, matplotlib, torch) happen inside the functions, so importing this
 package is cheap.
@@ -18,7 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from actcmp.report.document import SectionBuilder
+    from matplotlib.figure import Figure
+
+    from actcmp.report.document import FigureDoc, SectionBuilder
     from actcmp.report.tables import BestRule
     from actcmp.store import Results
 
@@ -40,9 +47,11 @@ def make_report(
     """Write tables, figures, report.md and report.html under ``directory``; return the paths.
 
     ``sections`` replaces the default section list (see :mod:`actcmp.report.document`);
-    ``best_rule`` decides which activations of a cell are marked best (default: lowest mean).
+    ``best_rule`` decides which activations of a cell are marked best (default: lowest mean
+    among those with the fewest diverged seeds); activations statistically tied with the
+    cell's best are bold as well.
     """
-    from actcmp.report import document, plots, tables
+    from actcmp.report import document, plots, statistics, tables
     from actcmp.store import load_results
 
     directory = Path(directory)
@@ -67,18 +76,31 @@ def make_report(
             )
         )
     for stem, title, caption, draw in specs:
-        fig = draw(results)
-        png = None if "png" in formats else plots.png_bytes(fig)
-        paths = plots.save(fig, directory / "figures" / stem, formats)
-        written += paths
-        if png is None:
-            png = (directory / "figures" / f"{stem}.png").read_bytes()
-        figures.append(document.FigureDoc(stem, title, caption, png, formats))
+        figures.append(_render(draw(results), directory, stem, title, caption, formats, written))
+
+    found = statistics.analyse(results)
+    for stem, title, caption, draw in statistics.figure_specs(results, found):
+        found.figures[stem] = _render(draw(results), directory, stem, title, caption, formats, written)
 
     context = document.ReportContext(results, directory, {t.name: t for t in built}, figures)
+    context.extra["statistics"] = found
     written.append(document.write_markdown(directory / "report.md", context, sections))
     written.append(document.write_html(directory / "report.html", context, sections))
     return written
+
+
+def _render(
+    fig: Figure, directory: Path, stem: str, title: str, caption: str, formats: tuple[str, ...], written: list[Path]
+) -> FigureDoc:
+    """Save ``fig`` as ``figures/STEM.FORMAT`` (paths appended to ``written``) and return
+    its :class:`FigureDoc` with PNG bytes for the HTML page."""
+    from actcmp.report import document, plots
+
+    png = None if "png" in formats else plots.png_bytes(fig)
+    written += plots.save(fig, directory / "figures" / stem, formats)
+    if png is None:
+        png = (directory / "figures" / f"{stem}.png").read_bytes()
+    return document.FigureDoc(stem, title, caption, png, formats)
 
 
 def _plottable(results: Results) -> list[str]:

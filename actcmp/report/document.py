@@ -6,7 +6,8 @@ figures) or ``None`` to leave itself out. Markdown and HTML render the same bloc
 
 Extension point: append a builder to :data:`SECTIONS` (or pass ``sections=`` to
 :func:`write_markdown` / :func:`write_html` / ``make_report``), e.g. a statistics or a
-claims section that reads ``context.tables`` and ``context.results``.
+claims section that reads ``context.tables`` and ``context.results`` (as
+:func:`statistics_section` reads ``context.extra["statistics"]``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from actcmp.report.style import activation_order
-from actcmp.report.tables import Table, to_html, to_markdown
+from actcmp.report.tables import Table, markdown_escape, to_html, to_markdown
 
 if TYPE_CHECKING:
     from actcmp.store import Results
@@ -116,10 +117,38 @@ def summary_section(ctx: ReportContext) -> Section:
 
 def tables_section(ctx: ReportContext) -> Section:
     blocks: list[tuple[str, Any]] = []
-    for name in ("main", "ranks", "status"):
+    for name in ("main", "status"):
         if name in ctx.tables:
             blocks.append(("table", name))
     return Section("Tables", blocks)
+
+
+def statistics_section(ctx: ReportContext) -> Section | None:
+    """Ranks across cells with the Friedman test and the Nemenyi critical difference (and
+    its diagram), then depth scaling. Reads ``ctx.extra["statistics"]`` (an
+    :class:`actcmp.report.statistics.Statistics`); without it, just the two tables."""
+    from actcmp.report import statistics as words
+
+    found = ctx.extra.get("statistics")
+    blocks: list[tuple[str, Any]] = []
+    if "ranks" in ctx.tables:
+        blocks.append(("table", "ranks"))
+    if found is not None:
+        blocks += [("text", t) for t in words.friedman_text(found.friedman)]
+        if found.friedman.notes:
+            blocks.append(("list", list(found.friedman.notes)))
+        if found.cd_drawn and "critical_difference" in found.figures:
+            blocks.append(("figure", found.figures["critical_difference"]))
+        depth_text = words.depth_text(found)
+        if depth_text:
+            blocks.append(("text", depth_text))
+        else:
+            blocks.append(("table", "depth_scaling"))
+            if "depth_scaling" in found.figures:
+                blocks.append(("figure", found.figures["depth_scaling"]))
+    elif "depth_scaling" in ctx.tables:
+        blocks.append(("table", "depth_scaling"))
+    return Section("Statistics across cells", blocks) if blocks else None
 
 
 def figures_section(ctx: ReportContext) -> Section | None:
@@ -155,7 +184,14 @@ def regenerate_section(ctx: ReportContext) -> Section:
 
 
 #: the report's sections, in order; append builders here to extend every report
-SECTIONS: list[SectionBuilder] = [summary_section, tables_section, figures_section, init_section, regenerate_section]
+SECTIONS: list[SectionBuilder] = [
+    summary_section,
+    tables_section,
+    statistics_section,
+    figures_section,
+    init_section,
+    regenerate_section,
+]
 
 
 def _sections(ctx: ReportContext, sections: Sequence[SectionBuilder] | None) -> list[Section]:
@@ -183,6 +219,8 @@ def render_markdown(ctx: ReportContext, sections: Sequence[SectionBuilder] | Non
                     to_markdown(table.display, table.bold).rstrip("\n"),
                     "",
                 ]
+                if table.notes:
+                    out += [f"{markdown_escape(n)}  " for n in table.notes] + [""]
             elif kind == "figure":
                 links = ", ".join(f"[{fmt}](figures/{content.stem}.{fmt})" for fmt in content.formats)
                 image = f"![{content.title}](figures/{content.stem}.png)" if "png" in content.formats else ""
@@ -214,7 +252,8 @@ body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; 
 table { border-collapse: collapse; font-size: 0.85rem; margin: 0.5rem 0 1.5rem; }
 th, td { padding: 0.2rem 0.6rem; border-bottom: 1px solid #ddd; text-align: left; }
 th { border-bottom: 2px solid #444; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+div.wide { overflow-x: auto; }
 img { max-width: 100%; height: auto; }
 figure { margin: 0 0 2rem; }
 figcaption, p.caption { color: #555; font-size: 0.9rem; }
@@ -243,8 +282,10 @@ def render_html(ctx: ReportContext, sections: Sequence[SectionBuilder] | None = 
                 body += [
                     f"<h3>{html.escape(table.title)}</h3>",
                     f'<p class="caption">{_inline(table.caption)}</p>',
-                    to_html(table.display, table.bold),
+                    '<div class="wide">' + to_html(table.display, table.bold) + "</div>",
                 ]
+                if table.notes:
+                    body.append('<p class="caption">' + "<br>".join(html.escape(n) for n in table.notes) + "</p>")
             elif kind == "figure":
                 data = base64.b64encode(content.png).decode("ascii")
                 body += [

@@ -236,7 +236,7 @@ def plot_loss_vs_depth(results: Results) -> Figure:
     """Final test loss against depth per activation; marker = mean, bar = min-max over
     converged seeds; one panel per dataset (and extra cell field values)."""
     results = tables.complete(results)
-    main = tables.main_table(results)
+    main = tables.main_table(results, statistics=False)
     keys = [k for k in tables.cell_keys(results.runs) if k in main.columns]
     panels = tables.panel_keys(keys)
     groups = _groups(main, panels) if "depth" in main and main["test_loss_mean"].notna().any() else []
@@ -279,7 +279,7 @@ def plot_heatmap(results: Results, value: str = "test_loss_mean") -> Figure:
     results = tables.complete(results)
     from matplotlib.colors import LogNorm, Normalize
 
-    main = tables.main_table(results)
+    main = tables.main_table(results, statistics=False)
     keys = [k for k in tables.cell_keys(results.runs) if k in main.columns]
     panels = tables.panel_keys(keys)
     groups = _groups(main, panels) if "depth" in main and value in main else []

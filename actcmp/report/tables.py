@@ -8,8 +8,12 @@ Conventions, used by the tables and by the figures alike:
   diverged runs are counted (``diverged`` column, figure titles and legends) but their
   losses are left out; failed runs are counted in the status table only.
 
-Writers turn a table into CSV (raw numbers), Markdown (formatted, best in bold) and
-LaTeX (booktabs, hand-written so that no jinja2 is needed) and HTML (for the report).
+* the best activation of a cell has the fewest diverged seeds, then the lowest mean (the
+  rule of :mod:`actcmp.stats`); the main table also marks the activations *tied* with it:
+  a paired t-test over seeds against the best gives p >= 0.05 (``stats.paired_vs_best``).
+
+Writers turn a table into CSV (raw numbers), Markdown (formatted, best and ties in bold)
+and LaTeX (booktabs, hand-written so that no jinja2 is needed) and HTML (for the report).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +36,11 @@ FINISHED = ("done", "diverged")
 #: config fields that are never cell keys: activation is compared, seeds are replicates
 NOT_CELL = ("activation", "seed", "dataset", "depth", "run_id")
 #: a rule marking the best rows of one cell: Series of test-loss means -> bool Series
+#: (it sees the rows with the fewest diverged seeds only, see :func:`mark_best`)
 BestRule = Callable[["pd.Series"], "pd.Series"]
+#: the significance level of the paired tests that mark ties with the best
+ALPHA = 0.05
+TIED_NOTE = "bold = best or not significantly worse (paired t-test over seeds against the best, p ≥ 0.05)"
 
 
 def lowest(values: pd.Series) -> pd.Series:
@@ -139,11 +147,17 @@ def _stat(frame: pd.DataFrame, column: str, how: str) -> float:
     return float(getattr(values, how)(ddof=1) if how == "std" else getattr(values, how)())
 
 
-def main_table(results: Results, best_rule: BestRule = lowest) -> pd.DataFrame:
+def main_table(results: Results, best_rule: BestRule = lowest, *, statistics: bool = True) -> pd.DataFrame:
     """One row per cell x activation: test loss (mean/std/min/max over converged seeds),
     dead and saturated fractions, epochs to threshold, probe accuracy / AUROC (only when
-    some run has them), counts. ``best`` marks the best activation(s) of each cell;
-    pass another ``best_rule`` to also mark statistical ties."""
+    some run has them), counts. ``best`` marks the best activation(s) of each cell (see
+    :func:`mark_best`).
+
+    With ``statistics`` (the default) it adds ``test_loss_ci_low`` / ``test_loss_ci_high``
+    (bootstrap 95% CI of the mean over converged seeds, NaN under 3 seeds) and, from a
+    paired t-test against the cell's best (:func:`loss_statistics`),
+    ``tied_with_best`` (True / False / NA when fewer than 2 seeds pair up), ``p_vs_best``
+    and ``effect_size_dz``. Figures pass ``statistics=False`` (they need none of it)."""
     results = complete(results)
     import pandas as pd
 
@@ -176,22 +190,92 @@ def main_table(results: Results, best_rule: BestRule = lowest) -> pd.DataFrame:
     absent = [m for m in ("probe_accuracy", "anomaly_auroc") if table[f"{m}_mean"].isna().all()]
     table = table.drop(columns=[f"{m}_{how}" for m in absent for how in ("mean", "std")])
     table["best"] = mark_best(table, keys, best_rule)
+    if statistics:
+        table = _with_statistics(table, results.runs)
     return table
 
 
 def mark_best(table: pd.DataFrame, keys: list[str], rule: BestRule = lowest) -> pd.Series:
-    """Bool per row: is this activation the best of its cell (by ``test_loss_mean``)?"""
+    """Bool per row: is this activation the best of its cell? ``rule`` picks among the rows
+    with a mean test loss and the fewest diverged seeds of the cell (a diverged seed is
+    the worst outcome, as in :mod:`actcmp.stats`); the other rows are never best."""
     import pandas as pd
 
     best = pd.Series(False, index=table.index)
     for _, group in table.groupby(keys, dropna=False, sort=False):
-        best.loc[group.index] = rule(group["test_loss_mean"]).to_numpy(dtype=bool)
+        means = pd.to_numeric(group["test_loss_mean"], errors="coerce")
+        candidates = group[means.notna()]
+        if "diverged" in group and len(candidates):
+            candidates = candidates[candidates["diverged"] == candidates["diverged"].min()]
+        if len(candidates):
+            best.loc[candidates.index] = rule(candidates["test_loss_mean"]).to_numpy(dtype=bool)
     return best
+
+
+STAT_COLUMNS = ("test_loss_ci_low", "test_loss_ci_high", "tied_with_best", "p_vs_best", "effect_size_dz")
+
+
+def loss_statistics(runs: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
+    """Per cell x activation (keys of :func:`actcmp.stats.cell_keys`): bootstrap CI of
+    the mean test loss and the paired t-test against the cell's best.
+
+    ``tied_with_best``: True for the best and for an activation whose paired test gives
+    ``p >= alpha``; False when p < alpha or when it diverged on a seed where the best
+    converged; NA (untested, never bold) when fewer than 2 seeds pair up with the best.
+    ``p_vs_best`` and ``effect_size_dz`` (Cohen's d_z of this minus best; > 0 = worse)
+    come from the seeds where both converged."""
+    import pandas as pd
+
+    from actcmp import stats
+
+    keys = stats.cell_keys(runs)
+    summary = stats.summarise(runs, "test_loss")
+    paired = stats.paired_vs_best(runs, "test_loss", alpha=alpha)
+    tied = paired["tied"].astype(object)
+    untested = ~paired["is_best"].astype(bool) & (paired["n_pairs"] < 2) & paired["tied"].astype(bool)
+    tied[untested] = pd.NA
+    out = summary[[*keys, "activation", "ci_low", "ci_high"]].merge(
+        paired[[*keys, "activation"]].assign(tied=tied, p_value=paired["p_value"], d_z=paired["d_z"]),
+        on=[*keys, "activation"],
+        how="outer",
+    )
+    return out.rename(
+        columns={
+            "ci_low": "test_loss_ci_low",
+            "ci_high": "test_loss_ci_high",
+            "tied": "tied_with_best",
+            "p_value": "p_vs_best",
+            "d_z": "effect_size_dz",
+        }
+    )
+
+
+def _with_statistics(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with :data:`STAT_COLUMNS`: the CI beside the other test-loss columns, the
+    paired-test columns after ``best``."""
+    import pandas as pd
+
+    from actcmp import stats
+
+    keys = stats.cell_keys(runs) if not runs.empty else []
+    if table.empty or not set(keys) <= set(table.columns):
+        extra = pd.DataFrame({c: [math.nan] * len(table) for c in STAT_COLUMNS}, index=table.index)
+        merged = pd.concat([table, extra], axis=1)
+    else:
+        merged = table.merge(loss_statistics(runs), on=[*keys, "activation"], how="left")
+    merged["tied_with_best"] = merged["tied_with_best"].astype(object).where(merged["tied_with_best"].notna(), None)
+    columns = list(table.columns)
+    at = columns.index("test_loss_max") + 1
+    order = [*columns[:at], "test_loss_ci_low", "test_loss_ci_high", *columns[at:]]
+    return merged[[*order, "tied_with_best", "p_vs_best", "effect_size_dz"]]
 
 
 def rank_table(main: pd.DataFrame) -> pd.DataFrame:
     """Mean rank per activation across cells (rank 1 = lowest mean test loss in the cell;
-    an activation whose seeds all diverged in a cell ranks last there)."""
+    an activation with a diverged seed in a cell ranks last there, ties averaged: the
+    scores of :func:`actcmp.stats.cell_scores`, so these are the Friedman test's ranks
+    when every activation ran in every cell). ``all_diverged``: cells where every seed of
+    the activation diverged."""
     import pandas as pd
 
     columns = ["activation", "mean_rank", "cells", "best", "all_diverged"]
@@ -199,7 +283,9 @@ def rank_table(main: pd.DataFrame) -> pd.DataFrame:
     if ranked.empty:
         return pd.DataFrame(columns=columns)
     keys = [k for k in main.columns if k in ("dataset", "depth") or k in _extra_columns(main)]
-    ranks = ranked.groupby(keys, dropna=False)["test_loss_mean"].rank(method="average", na_option="bottom")
+    score = ranked["test_loss_mean"].where(ranked["diverged"] == 0, math.inf) if "diverged" in ranked else None
+    ranked = ranked.assign(_score=ranked["test_loss_mean"] if score is None else score)
+    ranks = ranked.groupby(keys, dropna=False)["_score"].rank(method="average", na_option="bottom")
     ranked = ranked.assign(rank=ranks, all_diverged=ranked["test_loss_mean"].isna())
     rows = []
     for name in activation_order(ranked["activation"]):
@@ -356,15 +442,60 @@ def fmt_mean_std(mean: float, std: float, sig: int = 3) -> str:
     return f"{text} ± {std:.{decimals}f}"
 
 
+def fmt_interval(low: float, high: float, sig: int = 3) -> str:
+    """``0.0101 – 0.0112``; ``–`` when either end is missing."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "–"
+    return f"{fmt_number(low, sig)} – {fmt_number(high, sig)}"
+
+
+def fmt_vs_best(best: bool, tied: Any, p_value: float, alpha: float = ALPHA) -> str:
+    """The "p vs best" cell: ``best``, the p-value, ``diverged`` (lost to the best on a
+    diverged seed, or no converged run in the cell) or ``–`` (too few seeds to test)."""
+    if best:
+        return "best"
+    if _missing(tied):
+        return "–"
+    if not math.isfinite(p_value) or (not tied and p_value >= alpha):
+        return "diverged"
+    # three significant digits: 0.0497 must not read as 0.050 next to a 0.05 threshold
+    return "<0.001" if p_value < 0.001 else f"{p_value:#.3g}"
+
+
+def _missing(value: Any) -> bool:
+    import pandas as pd
+
+    return value is None or bool(pd.isna(value))
+
+
+def bold_tied(main: pd.DataFrame) -> pd.Series:
+    """Bool per row: best of its cell or statistically tied with the best."""
+    best = main["best"].astype(bool)
+    if "tied_with_best" not in main:
+        return best
+    tied = main["tied_with_best"].map(lambda v: not _missing(v) and bool(v))
+    return best | tied.astype(bool)
+
+
 def display_main(main: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Formatted strings and a same-shaped bold mask (best test loss of each cell)."""
+    """Formatted strings and a same-shaped bold mask (best test loss of each cell and the
+    activations tied with it, see :data:`TIED_NOTE`)."""
     import pandas as pd
 
     if main.empty or "test_loss_std" not in main:
         return display_plain(main.drop(columns=["best"], errors="ignore"))
     keys = list(main.columns[: list(main.columns).index("activation")])
     out = pd.DataFrame({k: main[k].astype(str) for k in [*keys, "activation"]})
-    out["test loss"] = [fmt_mean_std(m, s) for m, s in zip(main["test_loss_mean"], main["test_loss_std"], strict=True)]
+    loss = "test loss*" if "tied_with_best" in main else "test loss"
+    out[loss] = [fmt_mean_std(m, s) for m, s in zip(main["test_loss_mean"], main["test_loss_std"], strict=True)]
+    if "tied_with_best" in main:
+        out["95% CI"] = [
+            fmt_interval(lo, hi) for lo, hi in zip(main["test_loss_ci_low"], main["test_loss_ci_high"], strict=True)
+        ]
+        out["p vs best"] = [
+            fmt_vs_best(bool(b), t, p)
+            for b, t, p in zip(main["best"], main["tied_with_best"], main["p_vs_best"], strict=True)
+        ]
     for column, title in (
         ("dead_fraction_init", "dead init"),
         ("dead_fraction_final", "dead end"),
@@ -386,8 +517,30 @@ def display_main(main: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             out[column] = main[column].astype(int).astype(str)
     bold = pd.DataFrame(False, index=out.index, columns=out.columns)
     if "best" in main and len(main):
-        bold["test loss"] = main["best"].to_numpy(dtype=bool)
+        bold[loss] = bold_tied(main).to_numpy(dtype=bool)
     return out, bold
+
+
+def main_notes(main: pd.DataFrame) -> list[str]:
+    """Footnotes of the main table: what bold means and when ties could not be tested."""
+    if main.empty or "tied_with_best" not in main:
+        return []
+    notes = [f"* {TIED_NOTE}; a seed that diverged counts as worse than any converged one."]
+    stored = main[main["runs"] > 0] if "runs" in main else main
+    seeds = int(stored["converged"].max()) if len(stored) else 0
+    if seeds <= 1:
+        notes.append("One seed per cell: ties with the best cannot be tested, so only the best is bold.")
+    else:
+        if (stored["tied_with_best"].isna() & ~stored["best"].astype(bool)).any():
+            notes.append("p vs best –: fewer than 2 seeds pair up with the best, so no test and not bold.")
+        if seeds < 5:
+            notes.append(
+                f"With {seeds} seeds the paired test has little power: bold means not shown to be worse, "
+                "not shown to be as good."
+            )
+    if len(stored) and int(stored["converged"].max()) < 3:
+        notes.append("95% CI –: a bootstrap interval needs 3 or more converged seeds.")
+    return notes
 
 
 def display_plain(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -405,7 +558,9 @@ def display_plain(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def _numeric_like(series: pd.Series) -> bool:
     def ok(text: str) -> bool:
-        head = text.split(" ")[0]
+        head = text.split(" ")[0].removeprefix("<")
+        if head in ("best", "diverged"):  # the words of a "p vs best" column
+            return True
         try:
             float(head)
         except ValueError:
@@ -415,13 +570,18 @@ def _numeric_like(series: pd.Series) -> bool:
     return len(series) > 0 and all(ok(str(v)) for v in series)
 
 
+def markdown_escape(text: str) -> str:
+    """Escape the characters that would make table text Markdown syntax."""
+    return str(text).replace("|", "\\|").replace("*", "\\*")
+
+
 def to_markdown(frame: pd.DataFrame, bold: pd.DataFrame) -> str:
     def cell(text: str, strong: bool) -> str:
-        text = str(text).replace("|", "\\|")
+        text = markdown_escape(text)
         return f"**{text}**" if strong else text
 
     align = ["---:" if _numeric_like(frame[c]) else ":---" for c in frame.columns]
-    lines = ["| " + " | ".join(str(c) for c in frame.columns) + " |", "| " + " | ".join(align) + " |"]
+    lines = ["| " + " | ".join(markdown_escape(c) for c in frame.columns) + " |", "| " + " | ".join(align) + " |"]
     for i in range(len(frame)):
         lines.append(
             "| " + " | ".join(cell(frame.iat[i, j], bool(bold.iat[i, j])) for j in range(frame.shape[1])) + " |"
@@ -485,7 +645,8 @@ def to_html(frame: pd.DataFrame, bold: pd.DataFrame) -> str:
 
 @dataclass
 class Table:
-    """One report table: raw numbers plus its formatted strings and bold mask."""
+    """One report table: raw numbers plus its formatted strings and bold mask; ``notes``
+    are footnotes printed under it (Markdown, report) or as comments (LaTeX)."""
 
     name: str
     title: str
@@ -494,32 +655,90 @@ class Table:
     display: pd.DataFrame
     bold: pd.DataFrame
     group_by: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+# -- depth scaling ---------------------------------------------------------------------
+def depth_table(results: Results, factor: float | None = None) -> pd.DataFrame:
+    """Per panel (dataset and extra cell fields) x activation: the depths tried, the best
+    depth, its mean test loss and the deepest depth that still trains
+    (:func:`actcmp.stats.depth_scaling`), in legend order."""
+    results = complete(results)
+    import pandas as pd
+
+    from actcmp import stats
+
+    factor = stats.DEPTH_FACTOR if factor is None else factor
+    table = stats.depth_scaling(results.runs, factor=factor)
+    panel = list(table.columns[: list(table.columns).index("activation")])
+    table = sort_rows(table, panel)
+    for column in ("best_depth", "deepest_trained"):
+        table[column] = pd.to_numeric(table[column], errors="coerce").round().astype("Int64")
+    return table
+
+
+def display_depth(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    import pandas as pd
+
+    if table.empty:
+        return display_plain(table.drop(columns=["factor"], errors="ignore"))
+    panel = list(table.columns[: list(table.columns).index("activation")])
+    out = pd.DataFrame({k: table[k].astype(str) for k in [*panel, "activation"]})
+    out["depths tried"] = table["depths"].str.replace(",", ", ")
+    out["best depth"] = [("–" if _missing(v) else str(v)) for v in table["best_depth"]]
+    out["loss at best depth"] = [fmt_number(v, 3) for v in table["best_mean"]]
+    out["deepest that trains"] = [("none" if _missing(v) else str(v)) for v in table["deepest_trained"]]
+    return out, pd.DataFrame(False, index=out.index, columns=out.columns)
+
+
+def depth_caption(factor: float) -> str:
+    return (
+        "Deepest network that still trains, per activation and dataset: no seed diverged and mean test loss "
+        f"within {factor:g}× the loss at the activation's best depth (its lowest mean among depths where no "
+        "seed diverged). A value equal to the deepest depth tried means no limit was found."
+    )
 
 
 def build_tables(results: Results, best_rule: BestRule = lowest) -> list[Table]:
     """The report's tables in report order."""
+    from actcmp.stats import DEPTH_FACTOR
+
     main = main_table(results, best_rule)
     keys = list(main.columns[: list(main.columns).index("activation")]) if "activation" in main else []
     ranks, status, init = rank_table(main), status_table(results), init_table(results)
+    depth = depth_table(results, DEPTH_FACTOR)
+    depth_panel = list(depth.columns[: list(depth.columns).index("activation")])
     return [
         Table(
             "main",
             "Results per cell",
-            "Test loss mean ± std over converged seeds (best of each cell in bold); "
-            "dead/saturated: mean share of hidden units; epochs to thr.: mean epochs to reach the loss threshold "
+            "Test loss mean ± std over converged seeds, with the 95% bootstrap CI of the mean (BCa); bold: the "
+            "best of each cell and every activation not significantly worse (*); p vs best: paired t-test over "
+            "seeds against the cell's best (fewest diverged seeds, then lowest mean). "
+            "Dead/saturated: mean share of hidden units; epochs to thr.: mean epochs to reach the loss threshold "
             "(reached/converged); diverged runs are counted, not averaged.",
             main,
             *display_main(main),
             keys,
+            main_notes(main),
         ),
         Table(
             "ranks",
             "Mean rank per activation",
-            "Rank of the mean test loss within each cell (1 = best), averaged "
-            "over the cells the activation ran in; all-diverged cells rank last.",
+            "Rank of the mean test loss within each cell (1 = best), averaged over the cells the activation "
+            "ran in; an activation with a diverged seed ranks last in that cell; best: cells where it is the "
+            "best.",
             ranks,
             *display_plain(ranks),
             [],
+        ),
+        Table(
+            "depth_scaling",
+            "Depth scaling",
+            depth_caption(DEPTH_FACTOR),
+            depth,
+            *display_depth(depth),
+            depth_panel,
         ),
         Table(
             "status",
@@ -540,7 +759,11 @@ def write_table(table: Table, directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     paths = [directory / f"{table.name}.{ext}" for ext in ("csv", "md", "tex")]
     raw_csv = table.raw.to_csv(index=False, lineterminator="\n")
-    texts = (raw_csv, to_markdown(table.display, table.bold), to_latex(table.display, table.bold, table.group_by))
+    markdown, latex = to_markdown(table.display, table.bold), to_latex(table.display, table.bold, table.group_by)
+    if table.notes:
+        markdown += "\n" + "".join(f"{markdown_escape(n)}  \n" for n in table.notes)
+        latex += "".join(f"% {n}\n" for n in table.notes)
+    texts = (raw_csv, markdown, latex)
     for path, text in zip(paths, texts, strict=True):
         path.write_text(text, encoding="utf-8", newline="\n")
     return paths

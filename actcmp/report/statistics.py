@@ -1,0 +1,154 @@
+"""The report's statistics across cells: Friedman test, Nemenyi critical difference and
+depth scaling (all computed by :mod:`actcmp.stats`; this module only picks and words).
+
+:func:`analyse` gathers what the statistics section of the report needs;
+:func:`figure_specs` lists its figures in the form of
+:func:`actcmp.report.plots.standard_figures`. Each figure is always written (a short
+notice in place of the plot when the data cannot support it), so a regenerated report
+never leaves a stale figure behind; the section embeds only the meaningful ones.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from actcmp.report.document import FigureDoc
+    from actcmp.stats import FriedmanResult
+    from actcmp.store import Results
+
+METRIC = "test_loss"
+
+
+@dataclass
+class Statistics:
+    """What the statistics section reads: the Friedman result over cells, the number of
+    depths (depth scaling needs 2 or more) and the figures written for it, by stem."""
+
+    friedman: FriedmanResult
+    n_depths: int
+    factor: float
+    figures: dict[str, FigureDoc] = field(default_factory=dict)
+
+    @property
+    def cd_drawn(self) -> bool:
+        """A diagram says something only when the test could run."""
+        return not self.friedman.reason and self.friedman.k >= 2
+
+    @property
+    def depth_drawn(self) -> bool:
+        return self.n_depths >= 2
+
+
+def analyse(results: Results) -> Statistics:
+    """The Friedman test of mean test loss over cells (a diverged seed = worst) and the
+    depth count, from the stored runs."""
+    from actcmp import stats
+
+    runs = results.runs
+    finished = runs[runs["status"].isin(stats.FINISHED)] if "status" in runs else runs
+    n_depths = int(finished["depth"].nunique()) if "depth" in finished and len(finished) else 0
+    return Statistics(stats.friedman(runs, METRIC), n_depths, stats.DEPTH_FACTOR)
+
+
+def _notice(text: str, size: tuple[float, float] = (6.4, 1.2)) -> Figure:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, dpi=100)
+    ax = fig.add_subplot()
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, transform=ax.transAxes)
+    ax.set_axis_off()
+    return fig
+
+
+def plot_critical_difference(statistics: Statistics) -> Figure:
+    import matplotlib
+
+    from actcmp import stats
+    from actcmp.report.plots import RC
+
+    result = statistics.friedman
+    if not statistics.cd_drawn:
+        return _notice(f"no critical-difference diagram: {result.reason or 'no activations'}")
+    with matplotlib.rc_context(RC):
+        return stats.plot_cd_diagram(result, title=cd_title(result))
+
+
+def cd_title(result: FriedmanResult) -> str:
+    return f"Mean rank of test loss over {result.n_cells} cells (1 = best) · Friedman {fmt_p(result.p_value)}"
+
+
+def plot_depth(results: Results, statistics: Statistics) -> Figure:
+    import matplotlib
+
+    from actcmp import stats
+    from actcmp.report.plots import RC
+
+    if not statistics.depth_drawn:
+        return _notice("no depth-scaling figure: the runs use a single depth")
+    with matplotlib.rc_context(RC):
+        profile = stats.depth_profile(results.runs, METRIC, factor=statistics.factor)
+        return stats.plot_depth_scaling(profile, factor=statistics.factor)
+
+
+def figure_specs(results: Results, statistics: Statistics) -> list[tuple[str, str, str, Any]]:
+    """(file stem, title, caption, function of Results) for the statistics figures."""
+    factor = statistics.factor
+    return [
+        (
+            "critical_difference",
+            "Critical-difference diagram",
+            "Each activation at its mean rank of test loss over the cells (1 = best, left; Demšar 2006). A thick "
+            "bar joins activations whose mean ranks differ by less than the Nemenyi critical difference (CD, "
+            "the scale bar): those are not shown to differ at α = 0.05.",
+            lambda _results: plot_critical_difference(statistics),
+        ),
+        (
+            "depth_scaling",
+            "Depth scaling: loss relative to the best depth",
+            f"Mean test loss relative to each activation's best depth (log scales), one panel per dataset; the "
+            f"dashed line is {factor:g}×: the deepest point at or under it still trains; crosses mark depths where "
+            "a seed diverged.",
+            lambda results: plot_depth(results, statistics),
+        ),
+    ]
+
+
+# -- words ----------------------------------------------------------------------------------
+def fmt_p(p_value: float) -> str:
+    if not math.isfinite(p_value):
+        return "p not computed"
+    return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.2g}"
+
+
+def friedman_text(result: FriedmanResult) -> list[str]:
+    """Sentences stating the Friedman test, Kendall's W and the Nemenyi CD, or why no
+    test was run."""
+    if result.reason:
+        return [f"No Friedman test and no critical-difference diagram: {result.reason}."]
+    verdict = (
+        f"the activations' ranks differ more than chance would give (p < {result.alpha:g})"
+        if result.significant
+        else f"no significant difference between the activations' ranks (p ≥ {result.alpha:g})"
+    )
+    out = [
+        f"Friedman test over {result.n_cells} cells and {result.k} activations: χ² = {result.statistic:.2f}, "
+        f"{fmt_p(result.p_value)}, Kendall's W = {result.kendall_w:.2f} (0: the cells disagree on the order, "
+        f"1: every cell ranks the activations alike): {verdict}.",
+    ]
+    top = result.top_group()
+    out.append(
+        f"Nemenyi critical difference at α = {result.alpha:g}: CD = {result.cd:.2f} ranks; mean ranks closer "
+        f"than this are not shown to differ. Within CD of the best ({result.best}): {', '.join(top)}."
+    )
+    return out
+
+
+def depth_text(statistics: Statistics) -> str | None:
+    if statistics.depth_drawn:
+        return None  # the table's caption says it all
+    return "No depth scaling: the runs use a single depth, so there is no deeper network to compare with."
