@@ -396,14 +396,21 @@ def _stop(executor: Any, graceful: bool) -> None:
     if graceful:
         executor.shutdown(wait=True)
         return
+    import multiprocessing
+
     processes = list((getattr(executor, "_processes", None) or {}).values())  # gone after shutdown()
     executor.shutdown(wait=False, cancel_futures=True)
+    # a worker the pool was still starting is not in _processes yet: take every child
+    processes = list({id(p): p for p in [*processes, *multiprocessing.active_children()]}.values())
     for process in processes:
         with contextlib.suppress(Exception):
             process.terminate()
     for process in processes:
         with contextlib.suppress(Exception):
             process.join(timeout=5)
+            if process.is_alive():  # busy or half-started under load: no more waiting
+                process.kill()
+                process.join(timeout=5)
 
 
 def _write_sweep_file(out_dir: Path, sweep: SweepConfig, planned: list[dict[str, Any]]) -> None:

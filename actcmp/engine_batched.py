@@ -1,0 +1,1222 @@
+"""The batched engine: every run of a group trained at once as stacked models.
+
+A group (see ``sweep.GROUP_KEYS``) shares tensor shapes, so its ``M`` models are stacked:
+each layer's weights are one ``[M, in, out]`` tensor (a view of one flat parameter buffer,
+see :class:`_Layout`) and a training step is a handful of batched matmuls (``baddbmm`` /
+``bmm``) whatever ``M`` is. Forward and backward are written out by hand, with no autograd
+graph in the hot loop: each activation's backward is the very ATen kernel that autograd
+calls for its ``nn`` module (``gelu_backward``, ``tanh_backward``, ...); an activation
+without one (softsign, SELU, a user's callable) runs through autograd on its slice.
+
+What may differ per model: activation (models are sorted by activation and each activation
+runs on its contiguous slice; PReLU's slope is a per-model, per-layer parameter), seed (its
+own split, init and batch order, gathered by index), init, lr, momentum, weight decay and
+the saturation parameters. Runs with different optimizers train as separate stacks. The
+update runs over the whole flat buffer with torch.optim's own formulas: SGD and, with
+per-model hyper-parameters, Adam/AdamW as the single-tensor path (what the plain engine
+runs on CPU) with per-element columns; with shared ones, Adam/AdamW through torch's fused
+kernel (``FUSED_ADAM``; an ulp from the single-tensor path). Nothing couples two models.
+
+Divergence: each step checks the per-model losses (one sync); a model with a non-finite
+minibatch loss leaves the stack with its parameters from before that step, is measured at
+the end of that epoch by the plain engine's own code, as the plain loop does, and never
+touches the others. A model whose end-of-epoch measurement is not finite leaves the same way.
+
+Measurements are the plain engine's (``engine.train_run``; tested in float64 to 1e-9, the
+unit fractions exactly): full-pass train/val losses in eval mode, per-layer metrics on the
+probe set (the first ``probe_size`` training rows) with analytic derivative masks, and
+per-layer gradient norms of the probe loss. They run one activation slice at a time (no
+concatenation of large activations), the probe forward doubling as the first rows of the
+train-loss pass. Final metrics come from ``engine.finish`` on a plain
+:class:`~actcmp.model.Autoencoder` rebuilt from each model's parameters.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from actcmp.activations import ActivationSpec, parse_activation
+from actcmp.engine import Probe, RunResult, _evaluate, batch_order, cast_dataset, environment, finish
+from actcmp.metrics import peak_derivative
+from actcmp.model import Autoencoder, init_tensors, layer_dims
+
+ENGINE = "batched"
+#: torch.optim.Adam / AdamW defaults, which ``engine.make_optimizer`` keeps.
+BETA1, BETA2, EPS = 0.9, 0.999, 1e-8
+#: A matmul whose output has fewer columns than this (and fewer than the other way round)
+#: is computed transposed: MKL is several times slower on very narrow outputs.
+NARROW = 32
+#: Rows per chunk of the full-pass evaluation are chosen to keep activations under this.
+EVAL_CHUNK_BYTES = 64 << 20
+#: Adam/AdamW through torch's fused kernel (what ``torch.optim.Adam(fused=True)`` runs) when
+#: every model of a stack has the same lr and weight decay: one pass over the parameters
+#: instead of seven, ~4.7x faster; it differs from the default single-tensor path (which
+#: the plain engine runs) by at most an ulp per step. False: the single-tensor formulas.
+FUSED_ADAM = True
+#: Largest input for which ATen's PReLU backward kernel is faster than a per-model loop.
+PRELU_KERNEL_MAX = 16384
+#: Share of available memory one group may plan to use (the rest: other workers, the OS).
+MEMORY_SHARE = 0.5
+
+_aten = torch.ops.aten
+Row = tuple[int, int, str, float]
+
+
+# ----------------------------------------------------------------------------- activations
+
+
+class _Act:
+    """One activation on a slice of stacked models: forward, backward, derivative masks.
+
+    ``fwd(z, slope, need_grad)`` returns ``(h, saved)``; ``bwd(dh, z, h, saved, slope)``
+    returns ``(dz, slope_grad or None)``. The backward kernels are the ones autograd uses
+    for the same ``nn`` module, so a batched step computes what ``loss.backward()``
+    computes in the plain engine (tested bit for bit per activation).
+    """
+
+    FAST = (
+        "identity",
+        "relu",
+        "leaky_relu",
+        "prelu",
+        "elu",
+        "gelu",
+        "silu",
+        "mish",
+        "tanh",
+        "sigmoid",
+        "softplus",
+        "hardtanh",
+        "relu6",
+        "hardswish",
+        "softmax",
+    )
+    #: derivative takes two values, (z > 0, z <= 0): masks need only the sign of z
+    TWO_VALUED = ("identity", "relu", "leaky_relu", "prelu")
+
+    def __init__(self, spec: ActivationSpec, dtype: torch.dtype, dev: torch.device, hidden: bool = True) -> None:
+        self.spec = spec
+        self.kind = spec.name if spec.callable_path is None and spec.name in self.FAST else "generic"
+        self.p = spec.param_dict if spec.callable_path is None else {}
+        self.module = spec.build().to(device=dev, dtype=dtype)
+        if self.kind != "prelu" and any(True for _ in self.module.parameters()):
+            raise NotImplementedError(f"activation {spec.canonical} has parameters: use the plain engine")
+        self.peak = peak_derivative(spec.canonical) if hidden else 1.0
+        self.fwd, self.bwd = self._kernels()
+
+    def _kernels(self) -> tuple[Any, Any]:
+        k, p = self.kind, self.p
+        simple_fwd: dict[str, Any] = {
+            "relu": torch.relu,
+            "silu": F.silu,
+            "mish": F.mish,
+            "tanh": torch.tanh,
+            "sigmoid": torch.sigmoid,
+            "hardswish": F.hardswish,
+        }
+        # backward kernels taking (grad, input) or (grad, output)
+        of_input: dict[str, Any] = {
+            "silu": _aten.silu_backward.default,
+            "mish": _aten.mish_backward.default,
+            "hardswish": _aten.hardswish_backward.default,
+        }
+        of_output: dict[str, Any] = {"tanh": _aten.tanh_backward.default, "sigmoid": _aten.sigmoid_backward.default}
+        if k == "identity":
+            return (lambda z, a, g: (z, None)), (lambda dh, z, h, s, a: (dh, None))
+        if k == "relu":
+            threshold = _aten.threshold_backward.default
+            return (lambda z, a, g: (torch.relu(z), None)), (lambda dh, z, h, s, a: (threshold(dh, h, 0), None))
+        if k in of_input:
+            forward, backward = simple_fwd[k], of_input[k]
+            return (lambda z, a, g: (forward(z), None)), (lambda dh, z, h, s, a: (backward(dh, z), None))
+        if k in of_output:
+            forward, backward = simple_fwd[k], of_output[k]
+            return (lambda z, a, g: (forward(z), None)), (lambda dh, z, h, s, a: (backward(dh, h), None))
+        if k == "leaky_relu":
+            slope = float(p["negative_slope"])
+            leaky = _aten.leaky_relu_backward.default
+            return (
+                (lambda z, a, g: (F.leaky_relu(z, slope), None)),
+                (lambda dh, z, h, s, a: (leaky(dh, z, slope, False), None)),
+            )
+        if k == "elu":
+            alpha = float(p["alpha"])
+            elu = _aten.elu_backward.default
+            return (lambda z, a, g: (F.elu(z, alpha), None)), (
+                lambda dh, z, h, s, a: (elu(dh, alpha, 1, 1, False, z), None)
+            )
+        if k == "gelu":
+            approximate = str(p.get("approximate", "none"))
+            gelu = _aten.gelu_backward.default
+            return (
+                (lambda z, a, g: (F.gelu(z, approximate=approximate), None)),
+                (lambda dh, z, h, s, a: (gelu(dh, z, approximate=approximate), None)),
+            )
+        if k == "softplus":
+            beta, limit = float(p["beta"]), float(p["threshold"])
+            softplus = _aten.softplus_backward.default
+            return (
+                (lambda z, a, g: (F.softplus(z, beta, limit), None)),
+                (lambda dh, z, h, s, a: (softplus(dh, z, beta, limit), None)),
+            )
+        if k in ("hardtanh", "relu6"):
+            low, high = (float(p["min_val"]), float(p["max_val"])) if k == "hardtanh" else (0.0, 6.0)
+            hardtanh = _aten.hardtanh_backward.default
+            return (
+                (lambda z, a, g: (F.hardtanh(z, low, high), None)),
+                (lambda dh, z, h, s, a: (hardtanh(dh, z, low, high), None)),
+            )
+        if k == "softmax":
+            return (
+                (lambda z, a, g: (torch.softmax(z, -1), None)),
+                (lambda dh, z, h, s, a: (torch._softmax_backward_data(dh, h, -1, h.dtype), None)),
+            )
+        if k == "prelu":
+            prelu = _aten._prelu_kernel.default  # slope a: [m, 1, 1]
+            return (lambda z, a, g: (prelu(z, a), None)), _prelu_backward
+        module = self.module
+
+        def generic_fwd(z: torch.Tensor, a: Any, need_grad: bool) -> tuple[torch.Tensor, Any]:
+            if not need_grad:
+                return module(z), None
+            with torch.enable_grad():
+                zz = z.detach().requires_grad_(True)
+                hh = module(zz)
+            return hh.detach(), (zz, hh)
+
+        def generic_bwd(dh: torch.Tensor, z: torch.Tensor, h: torch.Tensor, saved: Any, a: Any) -> tuple[Any, None]:
+            zz, hh = saved
+            (dz,) = torch.autograd.grad(hh, zz, dh)
+            return dz, None
+
+        return generic_fwd, generic_bwd
+
+    # kept for tests and readability: the same as fwd / bwd
+    def forward(self, z: torch.Tensor, slope: torch.Tensor | None, need_grad: bool) -> tuple[torch.Tensor, Any]:
+        return self.fwd(z, slope, need_grad)  # type: ignore[no-any-return]
+
+    def backward(
+        self, dh: torch.Tensor, z: torch.Tensor, h: torch.Tensor, saved: Any, slope: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.bwd(dh, z, h, saved, slope)  # type: ignore[no-any-return]
+
+    # probe masks -------------------------------------------------------------------------
+    def masks(
+        self,
+        z: torch.Tensor,
+        slope: torch.Tensor | None,
+        limit: torch.Tensor,
+        share: torch.Tensor,
+        scratch: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Dead and saturated masks ``[m, units]`` of pre-activations ``z [m, n, units]``.
+
+        Same definition as :func:`metrics.dead_mask` / :func:`metrics.saturated_mask` on
+        ``spec.derivative``: for two-valued derivatives computed from the sign of ``z``
+        alone (equal results, a fraction of the work), else from the analytic derivative
+        (autograd where there is none). ``slope [m, units]``: PReLU's slope of each unit's
+        layer; ``limit [m]``: threshold * peak; ``share [m]``. Counts are taken as sums of
+        0/1 floats (exact; comparisons into a float ``scratch`` are much faster than into
+        bool tensors).
+        """
+        n = z.shape[1]
+        buf = torch.empty_like(z) if scratch is None else scratch
+        if self.kind in self.TWO_VALUED:
+            pos_value, neg_value = self._two_values(z, slope)  # [m, 1] or [m, units]
+            npos = torch.gt(z, 0, out=buf).sum(dim=1).to(torch.float64)  # [m, units]
+            nneg = n - npos
+            dead = ((pos_value == 0) | (npos == 0)) & ((neg_value == 0) | (nneg == 0))
+            lim = limit.to(z.dtype)[:, None]
+            small_pos = (pos_value.abs() < lim).to(torch.float64)
+            small_neg = (neg_value.abs() < lim).to(torch.float64)
+            small = (npos * small_pos + nneg * small_neg) / n
+            return dead, (small >= share[:, None]) & ~dead
+        deriv = self.spec.derivative(z, self.module)
+        dead = torch.eq(deriv, 0, out=buf).sum(dim=1) == n
+        lim = limit.to(z.dtype).view(-1, 1, 1)
+        # count / n: exactly the float64 mean that metrics.saturated_mask takes (on CPU)
+        small = torch.lt(deriv.abs(), lim, out=buf).sum(dim=1).to(torch.float64) / n >= share[:, None]
+        return dead, small & ~dead
+
+    def _two_values(self, z: torch.Tensor, slope: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """f'(z) for z > 0 and for z <= 0 (``[m, 1]``, or ``[m, units]`` for PReLU), in z's dtype."""
+        one = torch.ones(z.shape[0], 1, dtype=z.dtype, device=z.device)
+        if self.kind == "identity":
+            return one, one
+        if self.kind == "relu":
+            return one, torch.zeros_like(one)
+        if self.kind == "leaky_relu":
+            return one, torch.full_like(one, float(self.p["negative_slope"]))
+        assert slope is not None
+        return one, slope.to(z.dtype)
+
+
+def _prelu_backward(
+    dh: torch.Tensor, z: torch.Tensor, h: torch.Tensor, saved: Any, slope: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """PReLU's input gradient and its slope gradient per element (``[m, n, units]``: sum
+    over the last two dims per model), as autograd computes them. ``slope [m, 1, 1]``."""
+    if z.numel() <= PRELU_KERNEL_MAX:
+        return _aten._prelu_kernel_backward.default(dh, z, slope)  # type: ignore[no-any-return]
+    # the broadcast kernel turns slow on large inputs; per model, leaky_relu_backward
+    # computes what it computes for the input (x > 0 ? g : w*g)
+    values = slope.reshape(-1).tolist()
+    parts = [_aten.leaky_relu_backward.default(dh[i], z[i], values[i], False) for i in range(len(values))]
+    return torch.stack(parts), dh * z.clamp(max=0)
+
+
+# ----------------------------------------------------------------------------- losses
+
+
+def per_sample_losses(out: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """``engine.per_sample_loss`` for stacked ``out, target [M, n, d]``: ``[M, n]``."""
+    if kind == "mse":
+        return ((out - target) ** 2).mean(dim=-1)
+    if kind == "bce":
+        p = out.clamp(1e-7, 1 - 1e-7)
+        return -(target * torch.log(p) + (1 - target) * torch.log1p(-p)).mean(dim=-1)
+    if kind == "ce":
+        return -(target * torch.log(out.clamp_min(1e-12))).sum(dim=-1)
+    raise ValueError(f"unknown loss {kind!r}")
+
+
+def loss_grad(out: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """d(mean over the batch of each model's per-sample loss) / d out, ``[M, n, d]``.
+
+    Written in the order autograd evaluates ``batch_loss`` backwards, so float32 results
+    stay within an ulp of the plain engine's.
+    """
+    n, d = out.shape[1], out.shape[2]
+    scale = torch.ones((), dtype=out.dtype, device=out.device) / n  # the batch mean
+    if kind == "mse":
+        return (2 * (out - target)) * (scale / d)
+    if kind == "bce":
+        g = -(scale / d)
+        p = out.clamp(1e-7, 1 - 1e-7)
+        dp = (g * target) / p - (g * (1 - target)) / (1 + (-p))
+        return dp * ((out >= 1e-7) & (out <= 1 - 1e-7))
+    if kind == "ce":
+        return ((-scale) * target) / out.clamp_min(1e-12) * (out >= 1e-12)
+    raise ValueError(f"unknown loss {kind!r}")
+
+
+# ----------------------------------------------------------------------------- bookkeeping
+
+
+@dataclass
+class _Run:
+    """One model of the group: what it has recorded, and its parameters once it left."""
+
+    position: int
+    cfg: dict[str, Any]
+    data: Any
+    spec: ActivationSpec
+    epochs: list[tuple[int, str, float]] = field(default_factory=list)
+    layers: list[Row] = field(default_factory=list)
+    diverged_epoch: int | None = None
+    last_epoch: int = 0
+    params: torch.Tensor | None = None  # flat row [P], set when it leaves the stack
+    previous: list[torch.Tensor] | None = None  # dead masks per hidden layer, set on leaving
+
+
+class _Layout:
+    """Where each model's parameters live in the flat ``[M * P]`` buffers.
+
+    Layer-major: for each linear layer, the weights of all models ``[M, in, out]`` then
+    their biases ``[M, out]``; then the PReLU slopes ``[hidden, M]`` when any model has
+    them. Every view used by a matmul is contiguous, and elementwise optimizer updates run
+    over the whole buffer at once. A model's *row* (what leaves the stack) is its own
+    parameters in the same order: ``[P]``.
+    """
+
+    def __init__(self, dims: list[tuple[int, int]], with_slopes: bool) -> None:
+        self.dims = dims
+        self.hidden = len(dims) - 1
+        self.with_slopes = with_slopes
+        self.sizes = [k for i, o in dims for k in (i * o, o)] + ([self.hidden] if with_slopes else [])
+        self.size = sum(self.sizes)
+
+    def views(self, flat: torch.Tensor, m: int) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor | None]:
+        """Weights ``[m, in, out]``, biases ``[m, out]`` and slopes ``[hidden, m]`` of ``flat``."""
+        weights, biases = [], []
+        off = 0
+        for fan_in, fan_out in self.dims:
+            weights.append(flat[off : off + m * fan_in * fan_out].view(m, fan_in, fan_out))
+            off += m * fan_in * fan_out
+            biases.append(flat[off : off + m * fan_out].view(m, fan_out))
+            off += m * fan_out
+        slopes = flat[off : off + self.hidden * m].view(self.hidden, m) if self.with_slopes else None
+        return weights, biases, slopes
+
+    def segments(self, flat: torch.Tensor, m: int) -> list[torch.Tensor]:
+        """``[m, k]`` views of every parameter block (slopes transposed to ``[m, hidden]``)."""
+        weights, biases, slopes = self.views(flat, m)
+        out = [t for w, b in zip(weights, biases, strict=True) for t in (w.reshape(m, -1), b)]
+        return out + ([slopes.t()] if slopes is not None else [])
+
+    def take(self, flat: torch.Tensor, m: int, index: torch.Tensor) -> torch.Tensor:
+        """A new flat buffer holding only models ``index``."""
+        weights, biases, slopes = self.views(flat, m)
+        parts = [t[index].reshape(-1) for w, b in zip(weights, biases, strict=True) for t in (w, b)]
+        if slopes is not None:
+            parts.append(slopes[:, index].reshape(-1))
+        return torch.cat(parts)
+
+    def row(self, flat: torch.Tensor, m: int, model: int) -> torch.Tensor:
+        """Model ``model``'s parameters as one ``[P]`` row (a copy)."""
+        return torch.cat([seg[model] for seg in self.segments(flat, m)])
+
+    def fill(self, flat: torch.Tensor, m: int, model: int, row: torch.Tensor) -> None:
+        for seg, part in zip(self.segments(flat, m), row.split(self.sizes), strict=True):
+            seg[model] = part
+
+    def expand(self, values: torch.Tensor) -> torch.Tensor:
+        """Per-model ``values [m]`` spread over every parameter of that model (flat layout)."""
+        m = values.shape[0]
+        parts = [values[:, None].expand(m, k).reshape(-1) for k in self.sizes[: 2 * len(self.dims)]]
+        if self.with_slopes:
+            parts.append(values[None, :].expand(self.hidden, m).reshape(-1))
+        return torch.cat(parts)
+
+
+@dataclass
+class _LayerPlan:
+    """One linear layer (and the activation after it) for a set of stacked models.
+
+    ``narrow_out``: the output has few columns, so ``z`` and ``dW`` are computed
+    transposed; ``narrow_in``: likewise ``dX``. ``acts``: per activation slice, its
+    forward, backward, PReLU slope view and slope-gradient view (None where none).
+    """
+
+    W: torch.Tensor  # [m, in, out]
+    Wt: torch.Tensor  # [m, out, in] (a view)
+    b_row: torch.Tensor  # [m, 1, out]
+    b_col: torch.Tensor  # [m, out, 1]
+    gW: torch.Tensor | None
+    gb: torch.Tensor | None
+    narrow_out: bool
+    narrow_in: bool
+    acts: list[tuple[Any, Any, torch.Tensor | None, torch.Tensor | None]]
+
+
+def _runs_of(keys: list[Any]) -> list[tuple[int, int, Any]]:
+    """Maximal runs of equal consecutive keys: ``(start, stop, key)``."""
+    out: list[tuple[int, int, Any]] = []
+    start = 0
+    for i in range(1, len(keys) + 1):
+        if i == len(keys) or keys[i] != keys[start]:
+            out.append((start, i, keys[start]))
+            start = i
+    return out
+
+
+# ----------------------------------------------------------------------------- the stack
+
+
+class _Stack:
+    """The models still training, stacked (all with the same optimizer)."""
+
+    def __init__(self, runs: list[_Run], dev: torch.device, dtype: torch.dtype) -> None:
+        cfg0 = runs[0].cfg
+        self.runs = runs
+        self.dev, self.dtype = dev, dtype
+        self.kind = cfg0["loss"]
+        self.optimizer = cfg0["optimizer"]
+        if any(r.cfg["optimizer"] != self.optimizer for r in runs):
+            raise ValueError("one optimizer per stack")
+        self.n_features = runs[0].data.x_train.shape[1]
+        self.dims = layer_dims(self.n_features, cfg0["depth"], cfg0["width"], cfg0["bottleneck"])
+        self.acts: dict[str, _Act] = {}
+        for run in runs:
+            if run.spec.canonical not in self.acts:
+                self.acts[run.spec.canonical] = _Act(run.spec, dtype, dev)
+        self.layout = _Layout(self.dims, any(self.acts[r.spec.canonical].kind == "prelu" for r in runs))
+        self.out_act = _Act(parse_activation(cfg0["output_activation"], hidden=False), dtype, dev, hidden=False)
+        self._stack_data()
+        m, size = len(runs), self.layout.size
+        self.flat = torch.zeros(m * size, dtype=dtype, device=dev)
+        for model, run in enumerate(runs):
+            self.layout.fill(self.flat, m, model, self._initial_row(run))
+        self.grad = torch.zeros_like(self.flat)
+        self.state_a = torch.zeros_like(self.flat)  # exp_avg, or the momentum buffer
+        self.state_b = torch.zeros_like(self.flat)  # exp_avg_sq
+        self.scratch = torch.empty_like(self.flat)
+        self.steps = 0
+        self.step_count = torch.zeros((), dtype=torch.float32, device=dev)  # the fused optimizer's
+        #: dead masks of the last measurement, ``[M, units of all hidden layers]``
+        self.previous: torch.Tensor | None = None
+        units = [fan_out for _, fan_out in self.dims[:-1]]
+        self.units_per_layer = torch.tensor(units, dtype=torch.float64, device=dev)
+        self.unit_layer = torch.repeat_interleave(torch.arange(len(units), device=dev), torch.tensor(units, device=dev))
+        self.layer_of_unit = torch.nn.functional.one_hot(self.unit_layer, len(units)).to(torch.float64)
+        #: seconds spent: full-pass losses (the probe forward included), probe extras
+        #: (gradient norms, layer metrics); train_group adds training and finishing
+        self.timings = {"losses": 0.0, "probe": 0.0}
+        self._refresh()
+        # bounded outputs and finite data: the minibatch loss is finite exactly when the
+        # output has no NaN, which is cheaper to check than the loss itself
+        self.nan_check_only = self.kind in ("bce", "ce") and bool(torch.isfinite(self.x_train).all())
+
+    # setup -----------------------------------------------------------------------------------
+    def _stack_data(self) -> None:
+        """Unique splits ``[S, n, d]`` (runs sharing a seed share one) and each run's slot."""
+        slots: list[tuple[int, Any]] = []
+        index: list[int] = []
+        for run in self.runs:
+            data = run.data
+            for slot, (seed, other) in enumerate(slots):
+                if (
+                    seed == run.cfg["seed"]
+                    and other.x_train.shape == data.x_train.shape
+                    and (
+                        other is data
+                        or (torch.equal(other.x_train, data.x_train) and torch.equal(other.x_val, data.x_val))
+                    )
+                ):
+                    index.append(slot)
+                    break
+            else:
+                index.append(len(slots))
+                slots.append((run.cfg["seed"], data))
+        shapes = {(tuple(d.x_train.shape), tuple(d.x_val.shape)) for _, d in slots}
+        if len(shapes) != 1:
+            raise ValueError(f"runs of one group must have equal split sizes, got {sorted(shapes)}")
+        self.slot_seeds = [seed for seed, _ in slots]
+        self.x_train = torch.stack([d.x_train for _, d in slots]).to(self.dev)
+        self.x_val = torch.stack([d.x_val for _, d in slots]).to(self.dev)
+        self.slot = torch.tensor(index, dtype=torch.long, device=self.dev)
+
+    def _initial_row(self, run: _Run) -> torch.Tensor:
+        parts: list[torch.Tensor] = []
+        for weight, bias in init_tensors(self.dims, run.cfg["init"], run.spec, run.cfg["seed"], dtype=self.dtype):
+            parts += [weight.t().reshape(-1), bias]
+        if self.layout.with_slopes:
+            slopes = torch.zeros(self.layout.hidden, dtype=self.dtype)
+            act = self.acts[run.spec.canonical]
+            if act.kind == "prelu":
+                # nn.PReLU keeps its init in float32 before the plain engine casts the model
+                slope = act.module.weight
+                assert isinstance(slope, torch.Tensor)
+                slopes.fill_(float(slope.detach().reshape(-1)[0]))
+            parts.append(slopes)
+        return torch.cat(parts).to(self.dev)
+
+    def _refresh(self) -> None:
+        """Views, activation slices, layer plans and per-model settings for the current models."""
+        m, dev = self.size, self.dev
+        self.W, self.b, self.slopes = self.layout.views(self.flat, m)
+        self.gW, self.gb, self.gslopes = self.layout.views(self.grad, m)
+        self.slices = [(s, e, self.acts[key]) for s, e, key in _runs_of([r.spec.canonical for r in self.runs])]
+        self.split_sizes: list[int] | None = [e - s for s, e, _ in self.slices] if len(self.slices) > 1 else None
+        self.plans = self._plans(0, m, self.slices, self.gW, self.gb)
+        self._part_plans: dict[int, list[_LayerPlan]] = {}
+        limits = [r.cfg["saturation_threshold"] * self.acts[r.spec.canonical].peak for r in self.runs]
+        self.limit = torch.tensor(limits, dtype=torch.float64, device=dev)
+        self.share = torch.tensor([r.cfg["saturation_share"] for r in self.runs], dtype=torch.float64, device=dev)
+        cfgs = [r.cfg for r in self.runs]
+        self.lrs = [c["lr"] for c in cfgs]
+        self.lr = self._per_model(self.lrs)
+        decays = [c["weight_decay"] for c in cfgs]
+        self.weight_decay = self._per_model(decays) if any(decays) else None
+        if self.weight_decay is not None and self.optimizer == "adamw":
+            self.decay_factor = self._per_model([1 - c["lr"] * c["weight_decay"] for c in cfgs])
+        momenta = [c["momentum"] for c in cfgs]
+        self.momentum = self._per_model(momenta) if any(momenta) else None
+
+    def _plans(
+        self,
+        start: int,
+        stop: int,
+        slices: list[tuple[int, int, _Act]],
+        grad_w: list[torch.Tensor] | None,
+        grad_b: list[torch.Tensor] | None,
+    ) -> list[_LayerPlan]:
+        """Layer plans for models ``start:stop`` (``slices`` in stack coordinates)."""
+        plans = []
+        for layer, (fan_in, fan_out) in enumerate(self.dims):
+            weight, bias = self.W[layer][start:stop], self.b[layer][start:stop]
+            acts = []
+            if layer < self.layout.hidden:
+                for s, e, act in slices:
+                    slope = grad_slope = None
+                    if act.kind == "prelu" and self.slopes is not None and self.gslopes is not None:
+                        slope = self.slopes[layer, s:e].view(-1, 1, 1)
+                        grad_slope = self.gslopes[layer, s:e]
+                    acts.append((act.fwd, act.bwd, slope, grad_slope))
+            plans.append(
+                _LayerPlan(
+                    W=weight,
+                    Wt=weight.transpose(1, 2),
+                    b_row=bias.unsqueeze(1),
+                    b_col=bias.unsqueeze(2),
+                    gW=None if grad_w is None else grad_w[layer][start:stop],
+                    gb=None if grad_b is None else grad_b[layer][start:stop],
+                    narrow_out=fan_out < NARROW and fan_out < fan_in,
+                    narrow_in=fan_in < NARROW and fan_in < fan_out,
+                    acts=acts,
+                )
+            )
+        return plans
+
+    def part_plans(self, part: int) -> list[_LayerPlan]:
+        """Layer plans for activation slice ``part`` alone (no gradient buffers)."""
+        if part not in self._part_plans:
+            s, e, act = self.slices[part]
+            self._part_plans[part] = self._plans(s, e, [(s, e, act)], None, None)
+        return self._part_plans[part]
+
+    def _per_model(self, values: list[float]) -> float | torch.Tensor:
+        """A Python float when every model agrees (torch.optim's own scalar path, bit for
+        bit), else the values spread over the flat buffer."""
+        if all(v == values[0] for v in values):
+            return float(values[0])
+        return self.layout.expand(torch.tensor(values, dtype=self.dtype, device=self.dev))
+
+    def keep(self, rows: list[int]) -> None:
+        """Drop every model not in ``rows`` (ascending) from the stack."""
+        m = self.size
+        index = torch.tensor(rows, dtype=torch.long, device=self.dev)
+        self.flat, self.grad = self.layout.take(self.flat, m, index), self.layout.take(self.grad, m, index)
+        self.state_a, self.state_b = self.layout.take(self.state_a, m, index), self.layout.take(self.state_b, m, index)
+        self.scratch = torch.empty_like(self.flat)
+        self.slot = self.slot[index]
+        if self.previous is not None:
+            self.previous = self.previous[index]
+        self.runs = [self.runs[i] for i in rows]
+        self._refresh()
+
+    @property
+    def size(self) -> int:
+        return len(self.runs)
+
+    def row(self, model: int) -> torch.Tensor:
+        return self.layout.row(self.flat, self.size, model)
+
+    def row_masks(self, model: int) -> list[torch.Tensor] | None:
+        """A model's dead masks per hidden layer, as ``engine.Probe`` keeps them."""
+        if self.previous is None:
+            return None
+        return list(self.previous[model].split([fan_out for _, fan_out in self.dims[:-1]]))
+
+    # forward / backward ------------------------------------------------------------------------
+    # Every model at once (``part`` None: activations on their slices, concatenated), or
+    # one activation slice alone (``part``: no concatenation; measurements use this).
+    def forward(
+        self, x: torch.Tensor, save: bool, need_grad: bool = False, part: int | None = None
+    ) -> tuple[torch.Tensor, list[Any]]:
+        """Reconstruction ``[m, n, d]``; with ``save``, per layer ``(input, z, h, z parts,
+        h parts, saved)``: what backward and the measurements need."""
+        plans, sizes = (self.plans, self.split_sizes) if part is None else (self.part_plans(part), None)
+        last = len(plans) - 1
+        record: list[Any] = []
+        h = x
+        for layer, plan in enumerate(plans):
+            if plan.narrow_out:  # few output columns: compute z^T = W^T h^T
+                z = torch.baddbmm(plan.b_col, plan.Wt, h.transpose(1, 2)).transpose(1, 2)
+            else:
+                z = torch.baddbmm(plan.b_row, h, plan.W)
+            if layer == last:
+                out, keep = self.out_act.fwd(z, None, need_grad)
+                if save:
+                    record.append((h, z, out, [z], [out], [keep]))
+                return out, record
+            if sizes is None:
+                fwd, _, slope, _ = plan.acts[0]
+                h_new, keep = fwd(z, slope, need_grad)
+                z_parts, h_parts, kept = [z], [h_new], [keep]
+            else:
+                z_parts = z.split(sizes)
+                outs = [
+                    fwd(piece, slope, need_grad) for (fwd, _, slope, _), piece in zip(plan.acts, z_parts, strict=True)
+                ]
+                h_parts = [o[0] for o in outs]
+                kept = [o[1] for o in outs]
+                h_new = torch.cat(h_parts)
+            if save:
+                record.append((h, z, h_new, z_parts, h_parts, kept))
+            h = h_new
+        raise AssertionError("unreachable")
+
+    def backward(
+        self,
+        record: list[Any],
+        dout: torch.Tensor,
+        part: int | None = None,
+        grads: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None,
+    ) -> None:
+        """Gradients of the summed per-model losses: into the training buffers (weights,
+        biases, PReLU slopes) or, given ``grads``, into those weight and bias tensors."""
+        plans, sizes = (self.plans, self.split_sizes) if part is None else (self.part_plans(part), None)
+        last = len(plans) - 1
+        _, z_out, out, _, _, kept_out = record[last]
+        dz, _ = self.out_act.bwd(dout, z_out, out, kept_out[0], None)
+        for layer in range(last, -1, -1):
+            plan = plans[layer]
+            h_in = record[layer][0]
+            grad_w = plan.gW if grads is None else grads[0][layer]
+            grad_b = plan.gb if grads is None else grads[1][layer]
+            assert grad_w is not None and grad_b is not None
+            if plan.narrow_out:
+                grad_w.copy_(torch.bmm(dz.transpose(1, 2), h_in).transpose(1, 2))
+            else:
+                torch.bmm(h_in.transpose(1, 2), dz, out=grad_w)
+            torch.sum(dz, dim=1, out=grad_b)
+            if layer == 0:
+                return
+            if plan.narrow_in:
+                dh = torch.bmm(plan.W, dz.transpose(1, 2)).transpose(1, 2)
+            else:
+                dh = torch.bmm(dz, plan.Wt)
+            _, _, _, z_parts, h_parts, kept = record[layer - 1]
+            acts = plans[layer - 1].acts
+            if sizes is None:
+                _, bwd, slope, grad_slope = acts[0]
+                dz, dslope = bwd(dh, z_parts[0], h_parts[0], kept[0], slope)
+                if dslope is not None and grad_slope is not None and grads is None:
+                    torch.sum(dslope, dim=(1, 2), out=grad_slope)
+            else:
+                parts = []
+                for (_, bwd, slope, grad_slope), piece, z_part, h_part, keep in zip(
+                    acts, dh.split(sizes), z_parts, h_parts, kept, strict=True
+                ):
+                    dz_part, dslope = bwd(piece, z_part, h_part, keep, slope)
+                    if dslope is not None and grad_slope is not None and grads is None:
+                        torch.sum(dslope, dim=(1, 2), out=grad_slope)
+                    parts.append(dz_part)
+                dz = torch.cat(parts)
+
+    # training ---------------------------------------------------------------------------------------
+    def train_step(self, x: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
+        """One minibatch ``x [M, B, d]`` (each model's own rows) for every model.
+
+        Returns ``(model, its parameters before this step)`` for each model whose loss was
+        not finite; the caller drops them (their update here is garbage, and only theirs).
+        """
+        out, record = self.forward(x, save=True, need_grad=True)
+        if self.nan_check_only:
+            check = out.sum(dim=(1, 2))
+        else:
+            check = per_sample_losses(out, x, self.kind).mean(dim=1)
+        bad: list[tuple[int, torch.Tensor]] = []
+        if not math.isfinite(float(check.sum())):
+            for model in torch.nonzero(~torch.isfinite(check)).flatten().tolist():
+                bad.append((model, self.row(model)))
+        self.backward(record, loss_grad(out, x, self.kind))
+        self.steps += 1
+        self._update()
+        return bad
+
+    def _update(self) -> None:
+        """torch.optim's single-tensor update (what it runs on CPU) on the whole buffer."""
+        param, grad = self.flat, self.grad
+        if self.optimizer in ("adam", "adamw") and FUSED_ADAM and isinstance(self.lr, float):
+            decay = self.weight_decay if self.weight_decay is not None else 0.0
+            if isinstance(decay, float):
+                self.step_count += 1  # what torch.optim does before its fused kernel
+                fused = torch._fused_adamw_ if self.optimizer == "adamw" else torch._fused_adam_
+                fused(
+                    [param], [grad], [self.state_a], [self.state_b], [], [self.step_count],
+                    lr=self.lr, beta1=BETA1, beta2=BETA2, weight_decay=decay, eps=EPS, amsgrad=False, maximize=False,
+                )  # fmt: skip
+                return
+        if self.optimizer in ("adam", "adamw"):
+            if self.weight_decay is not None:
+                if self.optimizer == "adamw":
+                    param.mul_(self.decay_factor)
+                else:
+                    grad = _decayed(grad, param, self.weight_decay)
+            exp_avg, exp_avg_sq = self.state_a, self.state_b
+            exp_avg.lerp_(grad, 1 - BETA1)
+            exp_avg_sq.mul_(BETA2).addcmul_(grad, grad, value=1 - BETA2)
+            bias_correction1 = 1 - BETA1**self.steps
+            bias_correction2 = 1 - BETA2**self.steps
+            denom = torch.sqrt(exp_avg_sq, out=self.scratch).div_(bias_correction2**0.5).add_(EPS)
+            if isinstance(self.lr, float):
+                param.addcdiv_(exp_avg, denom, value=-(self.lr / bias_correction1))
+            else:
+                steps = torch.tensor([-(lr / bias_correction1) for lr in self.lrs], dtype=self.dtype, device=self.dev)
+                param.addcdiv_(exp_avg * self.layout.expand(steps), denom)
+            return
+        if self.optimizer != "sgd":
+            raise ValueError(f"unknown optimizer {self.optimizer!r}")
+        if self.weight_decay is not None:
+            grad = _decayed(grad, param, self.weight_decay)
+        if self.momentum is not None:
+            buf = self.state_a
+            if self.steps == 1:
+                buf.copy_(grad)
+            else:
+                buf.mul_(self.momentum).add_(grad)
+            grad = buf
+        if isinstance(self.lr, float):
+            param.add_(grad, alpha=-self.lr)
+        else:
+            param.addcmul_(grad, -self.lr)
+
+    # measurement -------------------------------------------------------------------------------------
+    def measure(self, epoch: int, probe_size: int) -> list[tuple[float, float, list[Row]]]:
+        """What ``engine.train_run``'s ``record`` gives, for every model: ``(train_loss,
+        val_loss, layer rows)``. One activation slice at a time (no concatenation of big
+        activations); the probe forward doubles as the first rows of the train loss."""
+        n = self.x_train.shape[1]
+        p = min(probe_size, n)
+        train_parts, val_parts, grad_parts, layer_parts, masks = [], [], [], [], []
+        clock = time.perf_counter
+        for part, (s, e, _) in enumerate(self.slices):
+            started = clock()
+            slot = self.slot[s:e]
+            x_probe = self.x_train[slot, :p]
+            out, record = self.forward(x_probe, save=True, need_grad=True, part=part)
+            probe_losses = per_sample_losses(out, x_probe, self.kind)
+            rest = self._losses(self.x_train, slot, p, part)
+            train_parts.append(torch.cat([probe_losses, rest], dim=1).mean(dim=1))
+            val_parts.append(self._losses(self.x_val, slot, 0, part).mean(dim=1))
+            probing = clock()
+            grad_parts.append(self._grad_norms(record, out, x_probe, probe_losses, part))
+            hidden = record[:-1]
+            table, dead = self._layer_metrics([r[1] for r in hidden], [r[2] for r in hidden], part)
+            layer_parts.append(table)
+            masks.append(dead)
+            self.timings["losses"] += probing - started
+            self.timings["probe"] += clock() - probing
+        self.previous = torch.cat(masks)
+        units = [fan_out for _, fan_out in self.dims[:-1]]
+        return _rows(
+            epoch,
+            torch.cat(train_parts).tolist(),
+            torch.cat(val_parts).tolist(),
+            torch.cat(grad_parts).tolist(),
+            torch.cat(layer_parts).tolist(),
+            units,
+        )
+
+    def _grad_norms(
+        self,
+        record: list[Any],
+        out: torch.Tensor,
+        x_probe: torch.Tensor,
+        probe_losses: torch.Tensor,
+        part: int,
+    ) -> torch.Tensor:
+        """``[m, 2 * layers]`` float64: norms of each layer's weight then bias gradient of
+        the probe loss; 0 where that loss is not finite (the plain engine then skips
+        backward)."""
+        m = out.shape[0]
+        grad_w = [torch.empty(m, i, o, dtype=self.dtype, device=self.dev) for i, o in self.dims]
+        grad_b = [torch.empty(m, o, dtype=self.dtype, device=self.dev) for _, o in self.dims]
+        self.backward(record, loss_grad(out, x_probe, self.kind), part, (grad_w, grad_b))
+        norms = [torch.linalg.vector_norm(g, dim=(1, 2)) for g in grad_w]
+        norms += [torch.linalg.vector_norm(g, dim=1) for g in grad_b]
+        finite = torch.isfinite(probe_losses.mean(dim=1))
+        return torch.where(finite[:, None], torch.stack(norms, dim=1), 0.0).to(torch.float64)
+
+    def _losses(self, x: torch.Tensor, slot: torch.Tensor, start: int, part: int) -> torch.Tensor:
+        """Per-sample losses ``[m, n - start]`` of rows ``start:`` of the splits ``x[slot]``."""
+        m, n = slot.shape[0], x.shape[1]
+        widest = max(max(i, o) for i, o in self.dims)
+        chunk = max(1, EVAL_CHUNK_BYTES // (3 * m * widest * self.flat.element_size()))
+        parts = []
+        for s in range(start, n, chunk):
+            rows = x[slot, s : min(n, s + chunk)]
+            out, _ = self.forward(rows, save=False, part=part)
+            parts.append(per_sample_losses(out, rows, self.kind))
+        if not parts:
+            return torch.zeros(m, 0, dtype=self.dtype, device=self.dev)
+        return torch.cat(parts, dim=1)
+
+    def _layer_metrics(
+        self, zs: list[torch.Tensor], hs: list[torch.Tensor], part: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``[m, hidden, 7]`` float64 for slice ``part``: dead, saturated, zero share,
+        pre-activation mean and std, died, revived (counts for the unit metrics); plus the
+        new dead masks ``[m, units]`` (all hidden layers side by side).
+
+        All hidden layers are measured at once, side by side along the unit axis; per-layer
+        figures are sums over each layer's units (exact: counts, or float64 sums).
+        """
+        s, e, act = self.slices[part]
+        z = torch.cat(zs, dim=2)  # [m, n, units of all hidden layers]
+        h = torch.cat(hs, dim=2)
+        slope = None
+        if self.slopes is not None and act.kind == "prelu":
+            slope = self.slopes[:, s:e].t().index_select(1, self.unit_layer)  # [m, units]
+        scratch = torch.empty_like(z)
+        dead, sat = act.masks(z, slope, self.limit[s:e], self.share[s:e], scratch)
+        per_layer = self.layer_of_unit  # [units, hidden] float64 indicator
+        count = z.shape[1] * self.units_per_layer  # [hidden]
+        zero = (torch.eq(h, 0, out=scratch).sum(dim=1).to(torch.float64) @ per_layer) / count
+        mean = (z.sum(dim=1).to(torch.float64) @ per_layer) / count
+        # two-pass variance: what std() gives (to rounding), at a fraction of its cost
+        centred = z - mean.to(z.dtype).index_select(1, self.unit_layer)[:, None, :]
+        squares = (centred * centred).sum(dim=1).to(torch.float64) @ per_layer
+        std = torch.where(count > 1, (squares / (count - 1).clamp_min(1)).sqrt(), 0.0)
+        if self.previous is None:
+            died = revived = torch.zeros_like(mean)
+        else:
+            prev = self.previous[s:e]
+            died = (dead & ~prev).to(torch.float64) @ per_layer
+            revived = (prev & ~dead).to(torch.float64) @ per_layer
+        dead_count = dead.to(torch.float64) @ per_layer
+        sat_count = sat.to(torch.float64) @ per_layer
+        return torch.stack([dead_count, sat_count, zero, mean, std, died, revived], dim=2), dead
+
+
+def _decayed(grad: torch.Tensor, param: torch.Tensor, decay: float | torch.Tensor) -> torch.Tensor:
+    """``grad + decay * param`` as torch.optim computes it (``add`` with alpha is fused)."""
+    if isinstance(decay, float):
+        return grad.add(param, alpha=decay)
+    return torch.addcmul(grad, param, decay)
+
+
+def _rows(
+    epoch: int,
+    train: list[float],
+    val: list[float],
+    grads: list[list[float]],
+    layers: list[list[list[float]]],
+    units: list[int],
+) -> list[tuple[float, float, list[Row]]]:
+    """Per model: ``(train_loss, val_loss, layer rows in the plain engine's order)``."""
+    n_linear = len(units) + 1
+    out = []
+    for m, (train_loss, val_loss) in enumerate(zip(train, val, strict=True)):
+        rows: list[Row] = []
+        g = grads[m]
+        for index in range(n_linear):
+            rows.append((epoch, index, "grad_norm_weight", g[index]))
+            rows.append((epoch, index, "grad_norm_bias", g[n_linear + index]))
+        for index, (dead, sat, zero, mean, std, died, revived) in enumerate(layers[m]):
+            u = units[index]
+            rows += [
+                (epoch, index, "dead_fraction", int(dead) / u),
+                (epoch, index, "saturated_fraction", int(sat) / u),
+                (epoch, index, "zero_fraction", zero),
+                (epoch, index, "preact_mean", mean),
+                (epoch, index, "preact_std", std),
+                (epoch, index, "died_fraction", int(died) / u),
+                (epoch, index, "revived_fraction", int(revived) / u),
+            ]
+        out.append((train_loss, val_loss, rows))
+    return out
+
+
+# ----------------------------------------------------------------------------- plain side
+
+
+def _plain_model(run: _Run, layout: _Layout, dev: torch.device, dtype: torch.dtype) -> Autoencoder:
+    """The plain :class:`Autoencoder` holding a run's parameters (its row)."""
+    cfg = run.cfg
+    out_spec = parse_activation(cfg["output_activation"], hidden=False)
+    model = Autoencoder(run.data.x_train.shape[1], cfg["depth"], cfg["width"], cfg["bottleneck"], run.spec, out_spec)
+    model.to(device=dev, dtype=dtype)
+    assert run.params is not None
+    parts = run.params.to(dev).split(layout.sizes)
+    with torch.no_grad():
+        for index, (fan_in, fan_out) in enumerate(layout.dims):
+            linear = model.linears[index]
+            assert isinstance(linear, torch.nn.Linear)
+            linear.weight.copy_(parts[2 * index].view(fan_in, fan_out).t())
+            linear.bias.copy_(parts[2 * index + 1])
+        if layout.with_slopes:
+            slopes = parts[-1]
+            for index, act in enumerate(model.acts):
+                if isinstance(act, torch.nn.PReLU):
+                    act.weight.fill_(float(slopes[index]))
+    model.eval()
+    return model
+
+
+def _measure_plain(run: _Run, model: Autoencoder, epoch: int, dev: torch.device) -> None:
+    """``engine.train_run``'s ``record`` for one model that left the stack mid-epoch."""
+    cfg, kind = run.cfg, run.cfg["loss"]
+    x_train, x_val = run.data.x_train.to(dev), run.data.x_val.to(dev)
+    train_loss, val_loss = _evaluate(model, x_train, kind), _evaluate(model, x_val, kind)
+    run.epochs += [(epoch, "train_loss", train_loss), (epoch, "val_loss", val_loss)]
+    probe = Probe(cfg, run.spec)
+    probe.previous = run.previous
+    with torch.enable_grad():
+        run.layers.extend(probe.measure(model, x_train[: cfg["probe_size"]], epoch))
+    run.previous = probe.previous
+
+
+# ----------------------------------------------------------------------------- memory
+
+
+def _counts(cfg: dict[str, Any], n_features: int) -> tuple[int, int]:
+    dims = layer_dims(n_features, cfg["depth"], cfg["width"], cfg["bottleneck"])
+    params = sum(i * o + o for i, o in dims) + len(dims) - 1
+    units = sum(o for _, o in dims)
+    return params, units
+
+
+def estimate_group_bytes(
+    cfg: dict[str, Any],
+    n_models: int,
+    n_train: int,
+    n_features: int,
+    n_val: int | None = None,
+    n_test: int | None = None,
+    element_bytes: int = 4,
+) -> int:
+    """Peak memory (bytes) of :func:`train_group` on ``n_models`` runs shaped like ``cfg``.
+
+    Per model: parameters, gradients, two optimizer states and the update's temporaries
+    (7 buffers of the parameter count); what a minibatch step keeps for backward (``z``,
+    ``h`` and their gradients: 4 per unit and sample, plus the batch); the same for the
+    probe set during measurement; its stacked split (worst case: every model its own seed);
+    and the caller's float32 ``Dataset`` of that run. Plus one evaluation chunk and a
+    fixed allowance for the interpreter and libraries.
+    """
+    n_val = n_val if n_val is not None else max(1, n_train // 4)
+    n_test = n_test if n_test is not None else n_val
+    params, units = _counts(cfg, n_features)
+    probe = min(cfg["probe_size"], n_train)
+    per_model = element_bytes * (
+        7 * params
+        + 4 * cfg["batch_size"] * (units + n_features)
+        + 5 * probe * (units + n_features)
+        + (n_train + n_val) * n_features
+    )
+    per_model += 4 * (n_train + n_val + n_test) * n_features
+    return int(n_models * per_model + EVAL_CHUNK_BYTES + (256 << 20))
+
+
+def max_models_for_memory(
+    cfg: dict[str, Any],
+    n_train: int,
+    n_features: int,
+    budget_bytes: int,
+    n_val: int | None = None,
+    n_test: int | None = None,
+    element_bytes: int = 4,
+) -> int:
+    """The most models of this shape that one group may stack within ``budget_bytes`` (>= 1)."""
+    one = estimate_group_bytes(cfg, 1, n_train, n_features, n_val, n_test, element_bytes)
+    two = estimate_group_bytes(cfg, 2, n_train, n_features, n_val, n_test, element_bytes)
+    per_model, fixed = two - one, 2 * one - two
+    return max(1, int((budget_bytes - fixed) // max(1, per_model)))
+
+
+def memory_budget_bytes(device: str = "cpu", jobs: int = 1, share: float = MEMORY_SHARE) -> int:
+    """What each of ``jobs`` workers may plan to use: ``share`` of the free memory of ``device``."""
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        free, _ = torch.cuda.mem_get_info(torch.device(device))
+        return int(free * share / max(1, jobs))
+    available = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    available = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        pass
+    if available is None:
+        try:
+            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            available = 4 << 30
+    return int(available * share / max(1, jobs))
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+_allocator_tuned = False
+
+
+def tune_allocator() -> None:
+    """Keep freed memory in the process (glibc): a training step allocates the same large
+    temporaries over and over, and returning them to the OS makes every step pay page
+    faults for them again (measured: ~20% of a width-256 step). Once per process."""
+    global _allocator_tuned
+    if _allocator_tuned:
+        return
+    _allocator_tuned = True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        libc.mallopt(m_mmap_threshold, 32 << 20)
+        libc.mallopt(m_trim_threshold, 1 << 30)
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
+
+
+def train_group(
+    configs: list[dict[str, Any]],
+    datasets: list[Any],
+    device: str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    memory_budget: int | None = None,
+) -> list[RunResult]:
+    """Train resolved ``configs`` (one group: equal ``sweep.GROUP_KEYS``) on their
+    ``datasets`` (one :class:`~actcmp.datasets.Dataset` per config, split by its seed) as
+    stacked models. Returns one :class:`RunResult` per config, in the given order, with the
+    numbers ``engine.train_run`` gives for it (``env["engine"] == "batched"``).
+
+    Runs with different optimizers train as separate stacks, one after the other. A group
+    larger than ``memory_budget`` bytes (default: a share of free memory) is split. Raises,
+    so that the caller can fall back to the plain engine, on what it cannot stack: unequal
+    shapes, an activation with parameters of its own other than PReLU's slope.
+    """
+    if len(configs) != len(datasets):
+        raise ValueError("one dataset per config")
+    if not configs:
+        return []
+    _check_group(configs)
+    tune_allocator()
+    data0 = datasets[0]
+    if memory_budget is None:
+        # sweep workers run with cpus // jobs threads each (executors.threads_per_worker):
+        # so many workers share the memory
+        memory_budget = memory_budget_bytes(device, jobs=max(1, (os.cpu_count() or 1) // torch.get_num_threads()))
+    budget = memory_budget
+    most = max_models_for_memory(
+        configs[0], data0.x_train.shape[0], data0.x_train.shape[1], budget,
+        data0.x_val.shape[0], data0.x_test.shape[0], torch.finfo(dtype).bits // 8,
+    )  # fmt: skip
+    by_optimizer: dict[str, list[int]] = {}
+    for index, cfg in enumerate(configs):
+        by_optimizer.setdefault(cfg["optimizer"], []).append(index)
+    results: list[RunResult | None] = [None] * len(configs)
+    dev = torch.device(device)
+    for members in by_optimizer.values():
+        for start in range(0, len(members), most):
+            chunk = members[start : start + most]
+            with torch.no_grad():
+                trained = _train([configs[i] for i in chunk], [datasets[i] for i in chunk], dev, dtype)
+            for index, result in zip(chunk, trained, strict=True):
+                results[index] = result
+    return [r for r in results if r is not None]
+
+
+def _one_blas_thread() -> Any:
+    """numpy/scipy's BLAS on one thread while ``finish`` fits its small logistic-regression
+    probes: their threads otherwise spin against torch's and the other workers (measured:
+    5x slower with 2 threads on 2 cores; same results)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - comes with scikit-learn
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _check_group(configs: list[dict[str, Any]]) -> None:
+    from actcmp.sweep import GROUP_KEYS
+
+    first = {k: configs[0].get(k) for k in GROUP_KEYS}
+    for cfg in configs[1:]:
+        for key, value in first.items():
+            if cfg.get(key) != value:
+                raise ValueError(f"configs of one group differ in {key!r}: {value!r} vs {cfg.get(key)!r}")
+
+
+def _train(
+    configs: list[dict[str, Any]], datasets: list[Any], dev: torch.device, dtype: torch.dtype
+) -> list[RunResult]:
+    """One stack: records every epoch like ``engine.train_run``, then ``engine.finish``."""
+    started = time.perf_counter()
+    runs = [
+        _Run(i, cfg, cast_dataset(data, dtype), parse_activation(cfg["activation"]))
+        for i, (cfg, data) in enumerate(zip(configs, datasets, strict=True))
+    ]
+    stack = _Stack(sorted(runs, key=lambda r: (r.spec.canonical, r.position)), dev, dtype)
+    layout = stack.layout
+    cfg0 = configs[0]
+    n_train, batch_size = stack.x_train.shape[1], cfg0["batch_size"]
+
+    def leave(models: list[int], epoch: int, params: dict[int, torch.Tensor]) -> list[_Run]:
+        gone = []
+        for model in models:
+            run = stack.runs[model]
+            run.diverged_epoch = epoch
+            run.last_epoch = epoch
+            run.params = params[model] if model in params else stack.row(model)
+            run.previous = stack.row_masks(model)
+            gone.append(run)
+        stack.keep([i for i in range(stack.size) if i not in set(models)])
+        return gone
+
+    def record(epoch: int) -> None:
+        failed = []
+        for model, (run, (train_loss, val_loss, rows)) in enumerate(
+            zip(stack.runs, stack.measure(epoch, cfg0["probe_size"]), strict=True)
+        ):
+            run.epochs += [(epoch, "train_loss", train_loss), (epoch, "val_loss", val_loss)]
+            run.layers.extend(rows)
+            run.last_epoch = epoch
+            if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+                failed.append(model)
+        if failed:
+            leave(failed, epoch, {})
+
+    record(0)
+    for epoch in range(1, cfg0["epochs"] + 1):
+        if stack.size == 0:
+            break
+        stepping = time.perf_counter()
+        orders = [torch.cat(batch_order(n_train, batch_size, seed, epoch)) for seed in stack.slot_seeds]
+        slot_order = torch.stack(orders).to(dev)
+        slots = torch.arange(len(orders), device=dev).view(-1, 1)
+        shuffled = stack.x_train[slots, slot_order]  # each split in this epoch's batch order
+        left: list[_Run] = []  # diverged during this epoch: measured at its end, as plain does
+        for start in range(0, n_train, batch_size):
+            bad = stack.train_step(shuffled[:, start : start + batch_size].index_select(0, stack.slot))
+            if bad:
+                left += leave([model for model, _ in bad], epoch, dict(bad))
+                if stack.size == 0:
+                    break
+        stack.timings["train"] = stack.timings.get("train", 0.0) + time.perf_counter() - stepping
+        if stack.size:
+            record(epoch)
+        for run in left:
+            _measure_plain(run, _plain_model(run, layout, dev, dtype), epoch, dev)
+
+    for row, run in enumerate(stack.runs):
+        run.params = stack.row(row)
+    share = (time.perf_counter() - started) / len(runs)
+    finals, spent = [], []
+    with _one_blas_thread():
+        for run in runs:
+            finishing = time.perf_counter()
+            model = _plain_model(run, layout, dev, dtype)
+            finals.append(
+                finish(model, run.data, run.cfg, run.epochs, run.layers, run.last_epoch, run.diverged_epoch, dev)
+            )
+            spent.append(time.perf_counter() - finishing)
+    timings = {key: round(value, 4) for key, value in {**stack.timings, "finish": sum(spent)}.items()}
+    env = {**environment(str(dev)), "engine": ENGINE, "group_size": len(runs), "group_timings_s": timings}
+    return [
+        RunResult(
+            run_id=run.cfg["run_id"],
+            config=run.cfg,
+            status="diverged" if run.diverged_epoch is not None else "done",
+            final=final,
+            epochs=run.epochs,
+            layers=run.layers,
+            wall_time_s=share + seconds,
+            env=dict(env),
+        )
+        for run, final, seconds in zip(runs, finals, spent, strict=True)
+    ]
+
+
+__all__ = [
+    "ENGINE",
+    "estimate_group_bytes",
+    "max_models_for_memory",
+    "memory_budget_bytes",
+    "train_group",
+    "tune_allocator",
+]

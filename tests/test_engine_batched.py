@@ -1,0 +1,283 @@
+"""The batched engine against the plain per-run reference, on the same seeds.
+
+float64 over several epochs to 1e-9 (what summation order leaves), float32 over the first
+epoch; dead/saturated/died/revived fractions exactly. Plus the kernels and masks it uses
+instead of autograd, divergence isolation, memory splitting and the sweep path.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+import torch
+
+from actcmp.activations import parse_activation
+from actcmp.config import make_run
+from actcmp.datasets import load_dataset
+from actcmp.engine import resolve, train_run
+from actcmp.engine_batched import (
+    _Act,
+    estimate_group_bytes,
+    max_models_for_memory,
+    memory_budget_bytes,
+    train_group,
+)
+from actcmp.metrics import dead_mask, peak_derivative, saturated_mask
+
+ALL_ACTIVATIONS = ["relu", "leaky_relu", "prelu", "elu", "gelu", "silu", "tanh", "sigmoid", "mish"]
+EXACT = ("dead_fraction", "saturated_fraction", "died_fraction", "revived_fraction", "zero_fraction")
+BASE = {"width": 12, "bottleneck": 3, "batch_size": 64, "probe_size": 48}
+
+
+def group(dataset: str, variants: list[dict[str, Any]], **common: Any) -> tuple[list[dict[str, Any]], list[Any]]:
+    configs, datasets = [], []
+    for variant in variants:
+        cfg = make_run({"dataset": dataset, **BASE, **common, **variant})
+        data = load_dataset(cfg.dataset, cfg.seed, cfg.val_fraction, cfg.test_fraction)
+        configs.append(resolve(cfg, data.info.output_activation, data.info.loss))
+        datasets.append(data)
+    return configs, datasets
+
+
+def mixed(activations: list[str]) -> list[dict[str, Any]]:
+    """Different seeds, learning rates, optimizers and weight decays side by side."""
+    optimizers = ["adam", "adamw", "sgd"]
+    return [
+        {
+            "activation": act,
+            "seed": i % 2,
+            "lr": [0.003, 0.01, 0.02][i % 3] if optimizers[i % 3] != "sgd" else 0.05,
+            "optimizer": optimizers[i % 3],
+            "weight_decay": 0.01 if i % 4 == 1 else 0.0,
+        }
+        for i, act in enumerate(activations)
+    ]
+
+
+def assert_same(batched: Any, plain: Any, rtol: float, atol: float, exact_fractions: bool = True) -> None:
+    assert batched.env["engine"] == "batched"
+    assert batched.run_id == plain.run_id and batched.config == plain.config
+    assert batched.status == plain.status
+    assert [(e, m) for e, m, _ in batched.epochs] == [(e, m) for e, m, _ in plain.epochs]
+    assert [(e, i, m) for e, i, m, _ in batched.layers] == [(e, i, m) for e, i, m, _ in plain.layers]
+    name = batched.config["activation"]
+    for (epoch, metric, b), (_, _, p) in zip(batched.epochs, plain.epochs, strict=True):
+        assert math.isclose(b, p, rel_tol=rtol, abs_tol=atol) or (math.isnan(b) and math.isnan(p)), (
+            name, epoch, metric, b, p)  # fmt: skip
+    for (epoch, layer, metric, b), (_, _, _, p) in zip(batched.layers, plain.layers, strict=True):
+        if metric in EXACT and exact_fractions:
+            assert b == p, (name, epoch, layer, metric, b, p)
+        else:
+            assert math.isclose(b, p, rel_tol=rtol, abs_tol=atol) or (math.isnan(b) and math.isnan(p)), (
+                name, epoch, layer, metric, b, p)  # fmt: skip
+    assert batched.final.keys() == plain.final.keys()
+    for key, p in plain.final.items():
+        b = batched.final[key]
+        if p is None or b is None:
+            assert p is None and b is None, (name, key, b, p)
+        else:
+            assert math.isclose(b, p, rel_tol=max(rtol, 1e-9), abs_tol=atol), (name, key, b, p)
+
+
+def both(configs: list[dict[str, Any]], datasets: list[Any], dtype: torch.dtype) -> list[tuple[Any, Any]]:
+    batched = train_group(configs, datasets, dtype=dtype)
+    plain = [train_run(cfg, data, dtype=dtype) for cfg, data in zip(configs, datasets, strict=True)]
+    return list(zip(batched, plain, strict=True))
+
+
+# ----------------------------------------------------------------------------- float64: same numbers
+
+
+def uniform(activations: list[str]) -> list[dict[str, Any]]:
+    """One optimizer setting for all (the fused Adam path), seeds alternating."""
+    return [{"activation": act, "seed": i % 2, "lr": 0.01} for i, act in enumerate(activations)]
+
+
+@pytest.mark.parametrize(
+    ("dataset", "depth", "epochs", "variants"),
+    [
+        pytest.param("digits", 1, 3, mixed, id="digits-depth1-mixed-optimizers"),
+        pytest.param("manifold", 3, 3, mixed, id="manifold-depth3-mixed-optimizers"),
+        pytest.param("digits", 2, 2, uniform, id="digits-depth2-fused-adam"),
+    ],
+)
+def test_float64_equals_plain_engine(dataset: str, depth: int, epochs: int, variants: Any) -> None:
+    configs, datasets = group(dataset, variants(ALL_ACTIVATIONS), depth=depth, epochs=epochs)
+    for batched, plain in both(configs, datasets, torch.float64):
+        assert_same(batched, plain, rtol=1e-9, atol=1e-12)
+
+
+def test_float64_softmax_output_and_autograd_backed_activations() -> None:
+    # distributions: softmax output, cross-entropy loss; selu/softsign train through autograd
+    names = ["relu", "softsign", "selu", "hardswish", "softplus", "gelu_tanh", "celu"]
+    configs, datasets = group("distributions", uniform(names), depth=2, epochs=2)
+    assert configs[0]["loss"] == "ce"
+    for batched, plain in both(configs, datasets, torch.float64):
+        assert_same(batched, plain, rtol=1e-9, atol=1e-12)
+
+
+def test_results_come_back_in_the_given_order() -> None:
+    variants = [{"activation": a, "seed": s} for a, s in [("tanh", 1), ("relu", 0), ("prelu", 1), ("relu", 1)]]
+    configs, datasets = group("digits", variants, depth=1, epochs=0)
+    results = train_group(configs, datasets, dtype=torch.float64)
+    assert [r.run_id for r in results] == [c["run_id"] for c in configs]
+    assert all(r.final["epochs_run"] == 0.0 and r.status == "done" for r in results)
+
+
+# ----------------------------------------------------------------------------- float32: first epoch
+
+
+def test_float32_first_epoch_close_to_plain_engine() -> None:
+    configs, datasets = group("digits", mixed(ALL_ACTIVATIONS), depth=2, epochs=1)
+    for batched, plain in both(configs, datasets, torch.float32):
+        # float32 summation order differs between batched and single matmuls
+        assert_same(batched, plain, rtol=2e-4, atol=1e-6, exact_fractions=False)
+        fractions = [
+            (b, p) for (_, _, m, b), (_, _, _, p) in zip(batched.layers, plain.layers, strict=True) if m in EXACT
+        ]
+        assert sum(b != p for b, p in fractions) <= 1
+
+
+# ----------------------------------------------------------------------------- divergence
+
+
+def test_a_diverging_model_leaves_the_others_untouched() -> None:
+    variants = [
+        {"activation": "identity", "optimizer": "sgd", "lr": 50.0, "momentum": 0.9},  # diverges
+        {"activation": "relu", "optimizer": "sgd", "lr": 0.05, "momentum": 0.9},
+        {"activation": "tanh", "optimizer": "sgd", "lr": 0.05, "momentum": 0.0},
+        {"activation": "prelu", "optimizer": "sgd", "lr": 50.0, "momentum": 0.0, "seed": 1},  # diverges
+    ]
+    configs, datasets = group("manifold", variants, depth=2, epochs=4)
+    pairs = both(configs, datasets, torch.float64)
+    assert [b.status for b, _ in pairs] == ["diverged", "done", "done", "diverged"]
+    for batched, plain in pairs:
+        assert_same(batched, plain, rtol=1e-9, atol=1e-12)
+    # and the healthy ones are what they are when trained without the diverging ones
+    alone = train_group(configs[1:3], datasets[1:3], dtype=torch.float64)
+    for (batched, _), solo in zip(pairs[1:3], alone, strict=True):
+        assert batched.epochs == solo.epochs and batched.layers == solo.layers
+
+
+# ----------------------------------------------------------------------------- building blocks
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["identity", "relu", "leaky_relu(negative_slope=0.2)", "prelu", "elu(alpha=0.5)", "gelu", "gelu_tanh", "silu",
+     "mish", "tanh", "sigmoid", "softplus", "hardtanh", "relu6", "hardswish", "selu", "softsign"],
+)  # fmt: skip
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+def test_activation_kernels_are_what_autograd_computes(name: str, dtype: torch.dtype) -> None:
+    check_kernels(name, dtype, (3, 40, 24))
+
+
+@pytest.mark.parametrize("shape", [(3, 40, 24), (3, 80, 256)], ids=["kernel", "per-model"])
+def test_prelu_backward_both_ways(shape: tuple[int, int, int]) -> None:
+    check_kernels("prelu", torch.float32, shape)
+
+
+def check_kernels(name: str, dtype: torch.dtype, shape: tuple[int, int, int]) -> None:
+    spec = parse_activation(name)
+    act = _Act(spec, dtype, torch.device("cpu"))
+    z = torch.randn(*shape, generator=torch.Generator().manual_seed(0), dtype=dtype) * 3
+    z[0, 0, :4] = torch.tensor([0.0, -0.0, 20.0, -20.0], dtype=dtype)
+    dh = torch.randn_like(z)
+    slope = torch.tensor([0.25, -0.1, 0.6], dtype=dtype) if act.kind == "prelu" else None
+    with torch.no_grad():
+        slope3 = None if slope is None else slope.view(-1, 1, 1)
+        h, saved = act.forward(z, slope3, need_grad=True)
+        dz, dslope = act.backward(dh, z, h, saved, slope3)
+        if dslope is not None:
+            dslope = dslope.sum(dim=(1, 2))
+    for m in range(3):
+        module = spec.build().to(dtype)
+        if slope is not None:
+            module.weight.data.fill_(float(slope[m]))
+        zz = z[m].clone().requires_grad_(True)
+        out = module(zz)
+        out.backward(dh[m])
+        assert torch.equal(h[m], out.detach()), name
+        assert torch.equal(dz[m], zz.grad), name
+        if slope is not None:
+            assert dslope is not None
+            torch.testing.assert_close(dslope[m], module.weight.grad[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["relu", "leaky_relu", "prelu", "identity", "elu", "gelu", "tanh", "sigmoid", "mish"])
+def test_masks_are_metrics_on_the_analytic_derivative(name: str) -> None:
+    spec = parse_activation(name)
+    act = _Act(spec, torch.float32, torch.device("cpu"))
+    z = torch.randn(3, 64, 10, generator=torch.Generator().manual_seed(1)) * 6
+    z[0, :, 0] = -1.0  # a dead ReLU unit
+    z[1, :, 1] = 30.0  # a saturated sigmoid/tanh unit
+    slope = torch.tensor([0.25, 0.0, 0.01]) if name == "prelu" else None
+    limits = torch.tensor([0.05, 0.2, 0.5], dtype=torch.float64) * peak_derivative(spec.canonical)
+    shares = torch.tensor([0.95, 0.5, 0.8], dtype=torch.float64)
+    dead, sat = act.masks(z, None if slope is None else slope[:, None].expand(3, 10), limits, shares)
+    for m in range(3):
+        module = spec.build()
+        if slope is not None:
+            module.weight.data.fill_(float(slope[m]))
+        deriv = spec.derivative(z[m], module)
+        assert torch.equal(dead[m], dead_mask(deriv))
+        assert torch.equal(sat[m], saturated_mask(deriv, peak_derivative(spec.canonical), [0.05, 0.2, 0.5][m],
+                                                   [0.95, 0.5, 0.8][m]))  # fmt: skip
+
+
+def test_group_is_split_to_fit_memory() -> None:
+    variants = [{"activation": a, "seed": i % 2} for i, a in enumerate(["relu", "tanh", "gelu", "prelu", "sigmoid"])]
+    configs, datasets = group("digits", variants, depth=1, epochs=2)
+    whole = train_group(configs, datasets, dtype=torch.float64)
+    one = estimate_group_bytes(configs[0], 1, 1257, 64)
+    assert estimate_group_bytes(configs[0], 10, 1257, 64) > one
+    budget = estimate_group_bytes(configs[0], 2, 1257, 64, element_bytes=8)
+    assert max_models_for_memory(configs[0], 1257, 64, budget, element_bytes=8) == 2
+    split = train_group(configs, datasets, dtype=torch.float64, memory_budget=budget)
+    assert [r.env["group_size"] for r in whole] == [5] * 5
+    assert [r.env["group_size"] for r in split] == [2, 2, 2, 2, 1]
+    for a, b in zip(whole, split, strict=True):
+        assert a.run_id == b.run_id and a.status == b.status
+        assert_same(a, b, rtol=1e-12, atol=1e-14)
+    assert memory_budget_bytes() > 0
+
+
+def test_configs_of_different_groups_are_refused() -> None:
+    configs, datasets = group("digits", [{"activation": "relu"}, {"activation": "tanh", "depth": 2}], depth=1)
+    with pytest.raises(ValueError, match="depth"):
+        train_group(configs, datasets)
+
+
+# ----------------------------------------------------------------------------- through the sweep
+
+
+def test_sweep_stores_the_same_numbers_with_either_engine(tmp_path: Any) -> None:
+    import actcmp
+    from actcmp.config import sweep_from_dict
+    from actcmp.store import Store
+
+    sweep = sweep_from_dict(
+        {"name": "engines", "epochs": 1, "width": 16, "bottleneck": 4, "batch_size": 128, "probe_size": 64,
+         "grid": {"dataset": ["digits"], "depth": [1, 2], "activation": ["relu", "prelu", "tanh"], "seed": [0, 1]}}
+    )  # fmt: skip
+    runs = {}
+    for engine in ("batched", "plain"):
+        summary = actcmp.run_sweep(sweep, tmp_path / engine, engine=engine)
+        assert summary.done == 12 and summary.failed == 0
+        runs[engine] = actcmp.load_results(tmp_path / engine)
+    with Store(tmp_path / "batched", create=False) as store:
+        engines = {store.read_run(rid)["env"].get("engine") for rid in runs["batched"].runs.run_id}
+    assert engines == {"batched"}
+    for frame, keys in (("epochs", ["run_id", "epoch", "metric"]), ("layers", ["run_id", "epoch", "layer", "metric"])):
+        a = getattr(runs["batched"], frame).sort_values(keys).reset_index(drop=True)
+        b = getattr(runs["plain"], frame).sort_values(keys).reset_index(drop=True)
+        assert a[keys].equals(b[keys])
+        torch.testing.assert_close(torch.tensor(a.value.values), torch.tensor(b.value.values), rtol=2e-4, atol=1e-5)
+    a = runs["batched"].runs.set_index("run_id").sort_index()
+    b = runs["plain"].runs.set_index("run_id").sort_index()
+    for column in ("final_val_loss", "test_loss", "dead_fraction_final", "epochs_to_threshold"):
+        torch.testing.assert_close(
+            torch.tensor(a[column].values), torch.tensor(b[column].values), rtol=2e-4, atol=1e-5, equal_nan=True
+        )
