@@ -6,14 +6,17 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 TORCH_ARGS ?=
 JOBS ?= 2
-STAMP := $(VENV)/.installed
+# optional extras beside dev; CI adds ray so the cluster tests run (make test EXTRAS=dev,ray)
+EXTRAS ?= dev
+comma := ,
+STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
 .PHONY: install test test-fast sweep report claims bench lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check $(TORCH_ARGS) '$(TORCH_SPEC)'
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -161,7 +161,11 @@ def run(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the grid size and plan, train nothing")] = False,
     fresh: Annotated[bool, typer.Option("--fresh", help="redo runs that are already stored")] = False,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="worker processes")] = 1,
-    engine: Annotated[str, typer.Option(help="auto | plain")] = "auto",
+    engine: Annotated[str, typer.Option(help="auto | plain | batched")] = "auto",
+    backend: Annotated[str, typer.Option(help="local | ray (needs pip install 'actcmp[ray]')")] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster HOST:PORT [env RAY_ADDRESS; none: a local Ray instance]")
+    ] = None,
     device: Annotated[str, typer.Option(help="cpu | cuda | auto")] = "cpu",
     data_dir: Annotated[
         Path | None, typer.Option(help="where IDX files live [env ACTCMP_DATA_DIR]", envvar="ACTCMP_DATA_DIR")
@@ -229,7 +233,7 @@ def run(
 
     summary = run_sweep(
         sweep, out, fresh=fresh, jobs=jobs, engine=engine, device=device, data_dir=data_dir,
-        progress=make_progress(quiet), shard=shard_spec,
+        progress=make_progress(quiet), shard=shard_spec, backend=backend, address=address,
     )
     if summary.interrupted:
         typer.echo(
@@ -248,7 +252,7 @@ def run(
             typer.echo(f"report: {summary.out_dir / 'report.html'}", err=True)
     if not quiet:
         typer.echo(f"results: {summary.out_dir}  (tables and figures: actcmp report {summary.out_dir})", err=True)
-    if summary.failed:
+    if summary.failed or summary.lost_tasks:
         for line in summary.failures[:10]:
             typer.echo(f"failed: {line}", err=True)
         raise typer.Exit(1)

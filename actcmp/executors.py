@@ -3,7 +3,8 @@
 * ``SerialExecutor``: in this process, one task at a time (``--jobs 1``);
 * ``process_executor``: worker processes (``--jobs N``), each with its own torch thread
   count so that N processes x T threads fit the cores;
-* a cluster backend (Ray) plugs in the same way: anything with ``submit`` / ``shutdown``.
+* ``RayExecutor`` (:mod:`actcmp.ray_backend`, ``--backend ray``): Ray tasks on a cluster
+  or a local Ray instance; Ray is imported only when that backend is asked for.
 
 Workers only compute; results come back to the parent, which is the one writer.
 """
@@ -17,6 +18,15 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import Any
 
+from actcmp.errors import ActcmpError, ConfigError
+
+BACKENDS = ("local", "ray")
+
+
+class TaskLost(ActcmpError):
+    """A task's worker or node died (or its result could not come back) before it
+    returned; none of its runs were stored, so they stay pending for the next ``run``."""
+
 
 class SerialExecutor(Executor):
     """Runs each task at submit time in the calling process; returns a finished Future.
@@ -29,7 +39,7 @@ class SerialExecutor(Executor):
         future: Future[Any] = Future()
         try:
             future.set_result(fn(*args, **kwargs))
-        except Exception as exc:  # noqa: BLE001 - the caller inspects the future
+        except Exception as exc:  # the caller inspects the future
             future.set_exception(exc)
         return future
 
@@ -66,12 +76,23 @@ def process_executor(jobs: int) -> ProcessPoolExecutor:
     )
 
 
-def make_executor(backend: str, jobs: int) -> Executor:
-    """The executor for ``backend`` ('local'); ``jobs`` > 1 uses worker processes."""
-    if backend != "local":
-        from actcmp.errors import ConfigError
+def make_executor(backend: str, jobs: int, address: str | None = None, **options: Any) -> Executor:
+    """The executor for ``backend``.
 
-        raise ConfigError(f"unknown backend '{backend}' (available: local)")
+    ``local``: in this process (``jobs`` 1) or ``jobs`` worker processes.
+    ``ray``: Ray tasks on the cluster at ``address`` (or ``RAY_ADDRESS``); without one,
+    a local Ray instance with ``jobs`` CPUs (all cores when ``jobs`` is 1), stopped at
+    shutdown. ``options`` go to :class:`~actcmp.ray_backend.RayExecutor`
+    (``num_cpus``, ``num_gpus``, ``max_retries``, ``runtime_env``, ``temp_dir``).
+    """
+    if backend == "ray":
+        from actcmp.ray_backend import RayExecutor
+
+        return RayExecutor(address, local_cpus=jobs if jobs > 1 else None, **options)
+    if backend != "local":
+        raise ConfigError(f"unknown backend '{backend}' (available: {', '.join(BACKENDS)})")
+    if address is not None:
+        raise ConfigError("--address is for --backend ray (the local backend runs on this machine)")
     if jobs <= 1:
         return SerialExecutor()
     return process_executor(jobs)

@@ -64,6 +64,7 @@ class SweepSummary:
     failures: list[str] = field(default_factory=list)
     shard: str | None = None
     resumed_after_crash: bool = False
+    lost_tasks: int = 0
 
     @property
     def left(self) -> int:
@@ -186,6 +187,7 @@ def run_sweep(
     device: str = "cpu",
     data_dir: str | Path | None = None,
     backend: str = "local",
+    address: str | None = None,
     progress: ProgressSink | None = None,
     shard: str | tuple[int, int] | None = None,
 ) -> SweepSummary:
@@ -237,7 +239,7 @@ def run_sweep(
         progress.start(len(mine), len(todo), summary.skipped, str(out_dir))
         tasks = make_tasks(todo, choose_engine(engine), target_device, data_dir_text)
         with _interrupts() as guard:
-            executor = make_executor(backend, jobs)
+            executor = make_executor(backend, jobs, address=address)
             completed = False
             try:
                 _drain(executor, tasks, store, summary, progress, replace=fresh, guard=guard)
@@ -365,7 +367,15 @@ def _die_with_parent() -> None:
 
 
 def _store_future(future: Future[Any], store: Any, summary: SweepSummary, progress: ProgressSink, replace: bool) -> None:
-    for result in future.result():
+    from actcmp.executors import TaskLost
+
+    try:
+        results = future.result()
+    except TaskLost as exc:  # a worker or node died: its runs stay pending, the sweep goes on
+        summary.lost_tasks += 1
+        summary.failures.append(f"task lost (runs left pending, run again to redo them): {exc}")
+        return
+    for result in results:
         _store_result(store, result, summary, progress, replace)
 
 

@@ -1,0 +1,503 @@
+"""The Ray backend (``--backend ray``) against a real Ray head node on loopback.
+
+The head node is bound to 127.0.0.1 only: ``--node-ip-address=127.0.0.1`` plus
+``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` (without it Ray 2.60 swaps 127.0.0.1 for the
+machine's outward address), dashboard and usage statistics off, token authentication
+with a token made for the test, a temp dir of its own, and ``PYTHONPATH`` set to a decoy
+``actcmp`` that fails to import: the workers only have actcmp through the job's runtime
+environment. It runs in a session of its own (its daemons in one process group, the
+workers in groups of their own), killed at the end; the test checks that nothing of it
+is left.
+
+Ray reads its settings when it is imported, so the environment is set before the first
+``import ray`` (the ``ray`` fixture) and these tests import Ray nowhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import types
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from actcmp.errors import ConfigError
+
+REPO = Path(__file__).resolve().parent.parent
+SMOKE = REPO / "experiments" / "smoke.toml"
+VOLATILE = ["wall_time_s", "finished_at"]
+TOKEN = secrets.token_hex(16)
+#: what both the head node and this test's driver need (set before Ray is imported)
+RAY_ENV = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",  # keep 127.0.0.1 as the node address
+    "RAY_AUTH_MODE": "token",
+    "RAY_AUTH_TOKEN": TOKEN,
+}
+ray_test = pytest.mark.ray
+# Ray 2.60 emits no warning here, so the suite's filterwarnings=error stands unchanged
+pytestmark = [pytest.mark.timeout(300)]
+
+
+# -- without Ray --------------------------------------------------------------------------
+
+
+def test_importing_actcmp_never_imports_ray() -> None:
+    code = (
+        "import sys, actcmp, actcmp.executors, actcmp.sweep, actcmp.cli\n"
+        "from actcmp.executors import make_executor\n"
+        "make_executor('local', 1).shutdown()\n"
+        "assert 'ray' not in sys.modules, 'ray was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, timeout=120)
+
+
+def test_without_ray_the_backend_fails_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from actcmp.executors import make_executor
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    with pytest.raises(ConfigError) as info:
+        make_executor("ray", 1)
+    assert str(info.value) == "--backend ray needs Ray: pip install 'actcmp[ray]'"
+
+
+def test_a_too_old_ray_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    from actcmp.ray_backend import import_ray, version_tuple
+
+    monkeypatch.setitem(sys.modules, "ray", types.SimpleNamespace(__version__="2.8.1"))
+    with pytest.raises(ConfigError, match=r"needs Ray >= 2\.9, found 2\.8\.1: pip install -U 'actcmp\[ray\]'"):
+        import_ray()
+    assert version_tuple("2.60.0") > version_tuple("2.9") > version_tuple("2.8.1rc1")
+
+
+def test_local_backend_rejects_an_address() -> None:
+    from actcmp.executors import make_executor
+
+    with pytest.raises(ConfigError, match="--address is for --backend ray"):
+        make_executor("local", 1, address="127.0.0.1:6379")
+    with pytest.raises(ConfigError, match=r"unknown backend 'dask' \(available: local, ray\)"):
+        make_executor("dask", 1)
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        pytest.param("127.0.0.1:6379", ("127.0.0.1", 6379), id="host-port"),
+        pytest.param("ray://head.example:10001", ("head.example", 10001), id="ray-client"),
+        pytest.param("[::1]:6379", ("::1", 6379), id="ipv6"),
+    ],
+)
+def test_split_address(address: str, expected: tuple[str, int]) -> None:
+    from actcmp.ray_backend import split_address
+
+    assert split_address(address) == expected
+
+
+@pytest.mark.parametrize("address", ["head-node", "127.0.0.1:", "127.0.0.1:port", ":6379", "127.0.0.1:70000"])
+def test_a_malformed_address_is_named(address: str) -> None:
+    from actcmp.ray_backend import split_address
+
+    with pytest.raises(ConfigError, match=r"is not HOST:PORT or ray://HOST:PORT"):
+        split_address(address)
+
+
+def test_an_unreachable_address_fails_fast_and_names_it() -> None:
+    from actcmp.ray_backend import check_reachable
+
+    port = free_port()  # nothing listens there
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as info:
+        check_reachable(f"127.0.0.1:{port}", timeout=2)
+    assert time.monotonic() - started < 5
+    message = str(info.value)
+    assert f"127.0.0.1:{port}" in message and "ray start --head" in message and "RAY_ADDRESS" in message
+    assert "\n" not in message
+
+
+# -- a real head node ---------------------------------------------------------------------
+
+
+@dataclass
+class Head:
+    address: str
+    temp_dir: Path
+    sid: int  # the session of ``ray start``: every process of the head node
+    env: dict[str, str]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def processes() -> Iterator[tuple[int, str, str, int]]:
+    """(pid, name, state, session id) of every process."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name, _, rest = stat.partition("(")[2].rpartition(")")
+        fields = rest.split()  # state, ppid, pgrp, session, ...
+        yield int(entry.name), name, fields[0], int(fields[3])
+
+
+def session_members(sid: int) -> list[tuple[int, str]]:
+    """Live (not zombie) processes of session ``sid``: (pid, name). The head node's
+    daemons share its process group; Ray's workers get groups of their own but stay in
+    its session."""
+    return [(pid, name) for pid, name, state, session in processes() if session == sid and state != "Z"]
+
+
+def stop_session(sid: int) -> list[tuple[int, str]]:
+    """SIGTERM then SIGKILL every process of the session; what is still alive after that."""
+    for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 10.0)):
+        for pid, _ in session_members(sid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and session_members(sid):
+            time.sleep(0.2)
+    return session_members(sid)
+
+
+@pytest.fixture(scope="module")
+def ray() -> Iterator[Any]:
+    """The ``ray`` module, imported with the test's environment (skips without Ray)."""
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("Ray is not installed (optional extra): pip install 'actcmp[ray]'")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("RAY_ADDRESS", raising=False)
+        for key, value in RAY_ENV.items():
+            patch.setenv(key, value)
+        if "ray" in sys.modules and not sys.modules["ray"].__dict__.get("_actcmp_test_env"):
+            pytest.skip("Ray was imported before this module set its environment")
+        module = pytest.importorskip("ray", reason="Ray is not installed (optional extra): pip install 'actcmp[ray]'")
+        module._actcmp_test_env = True
+        yield module
+        if module.is_initialized():
+            module.shutdown()
+
+
+@pytest.fixture(scope="module")
+def head(ray: Any) -> Iterator[Head]:
+    """A Ray head node on 127.0.0.1 with 2 CPUs, in a session of its own."""
+    temp_dir = Path(tempfile.mkdtemp(prefix="actcmp-ray-", dir="/tmp"))  # short: Ray's socket paths
+    decoy = temp_dir / "decoy" / "actcmp"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise ImportError('actcmp is not installed on this node')\n")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "PYTEST_"))}
+    env.update(RAY_ENV, PYTHONPATH=str(decoy.parent))
+    ray_cli = Path(sys.executable).with_name("ray")
+    command = [str(ray_cli)] if ray_cli.exists() else [sys.executable, "-m", "ray.scripts.scripts"]
+    command += [
+        "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--include-dashboard=false",
+        "--disable-usage-stats", "--num-cpus=2", f"--temp-dir={temp_dir / 'ray'}",
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        command,
+        cwd=temp_dir,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        output, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0, output
+        yield Head(f"127.0.0.1:{port}", temp_dir, proc.pid, env)
+    finally:
+        left = stop_session(proc.pid)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    assert not left, f"Ray processes left behind: {left}"
+
+
+def stable_frames(directory: Path) -> dict[str, pd.DataFrame]:
+    from actcmp.store import load_results
+
+    results = load_results(directory)
+    runs = results.runs.drop(columns=VOLATILE).sort_values("run_id").reset_index(drop=True)
+    return {
+        "runs": runs[sorted(runs.columns)],
+        "epochs": results.epochs.sort_values(["run_id", "epoch", "metric"]).reset_index(drop=True),
+        "layers": results.layers.sort_values(["run_id", "epoch", "layer", "metric"]).reset_index(drop=True),
+    }
+
+
+def stored_ids(directory: Path) -> list[str]:
+    import sqlite3
+
+    from actcmp.store import DB_NAME
+
+    conn = sqlite3.connect(directory / DB_NAME)
+    try:
+        return [row[0] for row in conn.execute("SELECT run_id FROM runs")]
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def elsewhere(head: Head, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run the driver from a directory without actcmp: Ray puts the driver's working
+    directory on the workers' ``sys.path``, which here would hand them the repository."""
+    monkeypatch.chdir(head.temp_dir)
+
+
+@ray_test
+def test_workers_get_actcmp_from_the_runtime_env(head: Head, elsewhere: None) -> None:
+    from actcmp.ray_backend import RayExecutor, package_dir
+
+    no_actcmp = subprocess.run(
+        [sys.executable, "-c", "import actcmp"], env=head.env, cwd=head.temp_dir, capture_output=True
+    )
+    assert b"not installed on this node" in no_actcmp.stderr  # the node's own Python has no actcmp
+    executor = RayExecutor(head.address)
+    try:
+        assert executor.slots == 2 and executor._max_workers == 16
+        shipped = executor.submit(package_dir).result(timeout=120)
+    finally:
+        executor.shutdown()
+    assert shipped != package_dir() and str(head.temp_dir) in str(shipped)
+
+
+@ray_test
+def test_sweep_on_the_cluster_stores_what_the_local_backend_stores(
+    head: Head, elsewhere: None, smoke_results: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from actcmp.sweep import run_sweep
+
+    monkeypatch.setenv("RAY_ADDRESS", head.address)
+    summary = run_sweep(SMOKE, tmp_path / "ray", backend="ray")
+    assert (summary.ran, summary.done, summary.failed) == (8, 8, 0)
+    left, right = stable_frames(smoke_results), stable_frames(tmp_path / "ray")
+    for name in left:
+        pd.testing.assert_frame_equal(left[name], right[name], check_exact=True, obj=name)
+    again = run_sweep(SMOKE, tmp_path / "ray", backend="ray")
+    assert (again.skipped, again.ran) == (8, 0)
+
+
+def _die_once(marker: str, task: Any) -> Any:
+    """The first task to claim ``marker`` SIGKILLs its own worker process; others train.
+    (Shipped to the workers by value: see ``by_value``.)"""
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        from actcmp.sweep import execute_task
+
+        return execute_task(task)
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    os.kill(os.getpid(), signal.SIGKILL)
+    return None  # pragma: no cover - never reached
+
+
+@pytest.fixture
+def by_value(ray: Any) -> Iterator[None]:
+    """Let cloudpickle send this module's functions to the workers by value."""
+    module = sys.modules[__name__]
+    ray.cloudpickle.register_pickle_by_value(module)
+    try:
+        yield
+    finally:
+        ray.cloudpickle.unregister_pickle_by_value(module)
+
+
+def kill_one_worker(monkeypatch: pytest.MonkeyPatch, marker: Path) -> None:
+    import functools
+
+    import actcmp.sweep
+
+    monkeypatch.setattr(actcmp.sweep, "_worker_task", functools.partial(_die_once, str(marker)))
+
+
+@ray_test
+def test_a_killed_worker_is_retried_by_ray(
+    head: Head, elsewhere: None, by_value: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from actcmp.sweep import run_sweep
+
+    monkeypatch.setenv("RAY_ADDRESS", head.address)
+    kill_one_worker(monkeypatch, tmp_path / "killed.pid")
+    summary = run_sweep(SMOKE, tmp_path / "out", backend="ray")
+    assert (tmp_path / "killed.pid").exists()  # a worker did die
+    assert (summary.ran, summary.done) == (8, 8)
+    ids = stored_ids(tmp_path / "out")
+    assert len(ids) == len(set(ids)) == 8
+
+
+@ray_test
+def test_a_killed_worker_without_retries_leaves_its_runs_pending(
+    head: Head, elsewhere: None, by_value: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import actcmp.executors
+    from actcmp.executors import TaskLost
+    from actcmp.ray_backend import RayExecutor
+    from actcmp.sweep import run_sweep
+
+    monkeypatch.setattr(actcmp.executors, "make_executor", lambda *a, **k: RayExecutor(head.address, max_retries=0))
+    kill_one_worker(monkeypatch, tmp_path / "killed.pid")
+    out = tmp_path / "out"
+    try:
+        first = run_sweep(SMOKE, out, backend="ray")
+        lost = first.left
+        assert lost == 4  # the killed task's group of 4 runs; the other task's runs are stored
+    except TaskLost as exc:  # a sweep whose _drain stops at the first lost task
+        assert "lost on the Ray cluster" in str(exc) and "WorkerCrashedError" in str(exc)
+        lost = 8 - len(stored_ids(out))
+        assert lost >= 4
+    assert (tmp_path / "killed.pid").exists()
+    assert len(stored_ids(out)) == 8 - lost  # nothing half-stored
+    monkeypatch.undo()  # no more killing, Ray's default retries
+    monkeypatch.setenv("RAY_ADDRESS", head.address)
+    monkeypatch.chdir(head.temp_dir)
+    second = run_sweep(SMOKE, out, backend="ray")
+    assert (second.skipped, second.ran, second.done) == (8 - lost, lost, lost)
+    ids = stored_ids(out)
+    assert len(ids) == len(set(ids)) == 8
+
+
+def _sleep_in_worker(marker: str) -> None:
+    """Write this worker's PID to ``marker``, then sleep far longer than any test."""
+    Path(marker).write_text(str(os.getpid()))
+    time.sleep(600)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@ray_test
+def test_shutdown_after_ctrl_c_cancels_the_remote_tasks(head: Head, elsewhere: None, by_value: None) -> None:
+    from actcmp.ray_backend import RayExecutor
+
+    marker = head.temp_dir / "sleeping.pid"
+    executor = RayExecutor(head.address)
+    future = executor.submit(_sleep_in_worker, str(marker))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (marker.exists() and marker.read_text()):
+        time.sleep(0.1)
+    worker = int(marker.read_text())
+    assert pid_alive(worker)
+    executor.shutdown(wait=False, cancel_futures=True)  # what the sweep does on Ctrl-C
+    assert future.cancelled()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and pid_alive(worker):
+        time.sleep(0.1)
+    assert not pid_alive(worker)
+
+
+@ray_test
+def test_a_version_mismatch_is_named(head: Head, ray: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray._private.utils as ray_utils
+
+    from actcmp.ray_backend import RayExecutor
+
+    real = ray_utils.compute_version_info()
+    monkeypatch.setattr(ray_utils, "compute_version_info", lambda: ("2.9.0", real[1]))
+    with pytest.raises(ConfigError) as info:
+        RayExecutor(head.address)
+    message = str(info.value)
+    assert f"Ray version mismatch with the cluster at {head.address}" in message
+    assert f"pip install 'ray=={ray.__version__}'" in message and "\n" not in message
+    assert not ray.is_initialized()
+
+
+@ray_test
+def test_missing_authentication_is_named(head: Head) -> None:
+    code = (
+        "import sys\n"
+        "from actcmp.errors import ConfigError\n"
+        "from actcmp.executors import make_executor\n"
+        "try:\n"
+        f"    make_executor('ray', 1, address={head.address!r})\n"
+        "except ConfigError as exc:\n"
+        "    print(exc)\n"
+        "else:\n"
+        "    sys.exit('connected without a token')\n"
+    )
+    env = {k: v for k, v in head.env.items() if k not in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
+    env.update(PYTHONPATH=str(REPO), HOME=str(head.temp_dir))  # no ~/.ray/auth_token either
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started < 30
+    message = done.stdout.strip()
+    assert message.startswith(f"the Ray cluster at {head.address} refused this machine's authentication token")
+    assert "RAY_AUTH_MODE=token" in message and "RAY_AUTH_TOKEN" in message
+
+
+@ray_test
+def test_a_local_instance_starts_and_stops_with_the_sweep(ray: Any) -> None:
+    from actcmp.executors import make_executor
+    from actcmp.ray_backend import RayExecutor
+
+    temp_dir = Path(tempfile.mkdtemp(prefix="actcmp-rl-", dir="/tmp"))
+    try:
+        executor = make_executor("ray", 2, temp_dir=str(temp_dir))
+        assert isinstance(executor, RayExecutor) and executor.started_local
+        assert ray.is_initialized() and ray.cluster_resources()["CPU"] == 2
+        assert executor.submit(pow, 2, 10).result(timeout=120) == 1024
+        started = descendants(os.getpid())  # gcs_server, raylet, agents, the worker
+        assert {"gcs_server", "raylet"} <= {name for _, name in started}
+        executor.shutdown()
+        assert not ray.is_initialized()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and still_alive(started):
+            time.sleep(0.2)
+        assert not still_alive(started)
+    finally:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def descendants(root: int) -> list[tuple[int, str]]:
+    """Every live process below ``root``: (pid, name)."""
+    children: dict[int, list[tuple[int, str]]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                name, _, rest = (entry / "stat").read_text().partition("(")[2].rpartition(")")
+            except OSError:
+                continue
+            state, ppid = rest.split()[:2]
+            if state != "Z":
+                children.setdefault(int(ppid), []).append((int(entry.name), name))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child[0])
+    return found
+
+
+def still_alive(started: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    alive = []
+    for pid, name in started:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        if f"({name})" in stat and stat.rpartition(")")[2].split()[0] != "Z":
+            alive.append((pid, name))
+    return alive
