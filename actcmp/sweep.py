@@ -154,7 +154,7 @@ def execute_task(task: Task) -> list[Any]:
                 for c in task.configs
             ]
             return train_group(task.configs, data, device=task.device)
-        except Exception:  # noqa: BLE001 - fall back to per-run training to isolate the failing run
+        except Exception:  # fall back to per-run training, which isolates the failing run
             pass
     results = []
     for cfg in task.configs:
@@ -162,7 +162,7 @@ def execute_task(task: Task) -> list[Any]:
         try:
             data = load_dataset(cfg["dataset"], cfg["seed"], cfg["val_fraction"], cfg["test_fraction"], task.data_dir)
             results.append(train_run(cfg, data, device=task.device))
-        except Exception as exc:  # noqa: BLE001 - recorded as a failed run, the sweep goes on
+        except Exception as exc:  # recorded as a failed run; the sweep goes on
             results.append(
                 RunResult(
                     run_id=cfg["run_id"],
