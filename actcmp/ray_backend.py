@@ -8,7 +8,9 @@ exactly as with the local backend.
   ``ray start --head --port=PORT``) or ``ray://HOST:PORT`` (Ray Client). Without one, a
   local Ray instance is started for the sweep and shut down after it.
 * The actcmp package travels to the workers in the job's runtime environment
-  (``py_modules``), so nodes need Ray and torch but not actcmp itself.
+  (``py_modules``): nodes need Ray and actcmp's dependencies (torch, ...), not actcmp.
+  (Ray also puts the driver's working directory on the workers' ``sys.path``; a node
+  that has an ``actcmp`` package at that same path would import that one instead.)
 * Each task reserves ``num_cpus`` CPUs (and ``num_gpus`` GPUs when its device is CUDA).
 * A task whose worker or node dies is retried by Ray (``max_retries``); when it still
   fails, its Future carries :class:`~actcmp.executors.TaskLost` and its runs stay
@@ -108,10 +110,28 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
         ) from None
 
 
+def token_available() -> bool:
+    """Whether Ray finds an auth token here: ``RAY_AUTH_TOKEN``, the file named by
+    ``RAY_AUTH_TOKEN_PATH``, or ``~/.ray/auth_token``."""
+    if os.environ.get("RAY_AUTH_TOKEN", "").strip():
+        return True
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or str(Path.home() / ".ray" / "auth_token")
+    try:
+        return bool(Path(path).expanduser().read_text().strip())
+    except OSError:
+        return False
+
+
 def check_authentication(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
     """A quick handshake with the head node's GCS, only to name a missing or wrong auth
     token (``ray.init`` would retry for ~20 s and then say only 'failed to connect').
     Uses Ray's internal GCS client; on any other outcome it says nothing."""
+    if os.environ.get("RAY_AUTH_MODE", "").lower() == "token" and not token_available():
+        # checked here: Ray's GCS client aborts the whole process in this state
+        raise ConfigError(
+            f"RAY_AUTH_MODE=token but no authentication token is set to connect to {address}: set RAY_AUTH_TOKEN "
+            "to the cluster's token (or RAY_AUTH_TOKEN_PATH to a file holding it; default ~/.ray/auth_token)"
+        )
     try:
         from ray._raylet import GcsClient  # type: ignore[attr-defined]
         from ray.exceptions import AuthenticationError
@@ -288,6 +308,12 @@ class RayExecutor(Executor):
 
         with contextlib.suppress(Exception):
             self._ray.shutdown()
+        if "ray[client]" in str(exc):
+            host = split_address(address)[0]
+            return ConfigError(
+                f"ray:// addresses need Ray Client on this machine and the head node: pip install 'ray[client]' "
+                f"(or connect to the head node's GCS port directly: --address {host}:6379)"
+            )
         if isinstance(exc, AuthenticationError):
             return ConfigError(f"the Ray cluster at {address} needs an authentication token: {AUTH_HINT}")
         mismatch = _version_mismatch(exc, address)

@@ -128,6 +128,21 @@ def test_an_unreachable_address_fails_fast_and_names_it() -> None:
     assert "\n" not in message
 
 
+def test_token_mode_without_a_token_is_named_before_ray_is_asked(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from actcmp.ray_backend import check_authentication, token_available
+
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(tmp_path / "no-token"))
+    assert not token_available()
+    with pytest.raises(ConfigError, match=r"RAY_AUTH_MODE=token but no authentication token .* set RAY_AUTH_TOKEN"):
+        check_authentication("127.0.0.1:6379")  # Ray's own client would abort the process here
+    (tmp_path / "no-token").write_text("secret\n")
+    assert token_available()
+
+
 # -- a real head node ---------------------------------------------------------------------
 
 
@@ -422,6 +437,16 @@ def test_a_version_mismatch_is_named(head: Head, ray: Any, monkeypatch: pytest.M
     assert f"Ray version mismatch with the cluster at {head.address}" in message
     assert f"pip install 'ray=={ray.__version__}'" in message and "\n" not in message
     assert not ray.is_initialized()
+
+
+@ray_test
+def test_ray_client_without_its_extra_is_named(ray: Any) -> None:
+    from actcmp.ray_backend import RayExecutor
+
+    missing = ValueError("Ray Client requires pip package `ray[client]`. If you installed the minimal Ray ...")
+    error = RayExecutor._connect_error(types.SimpleNamespace(_ray=ray), missing, "ray://head:10001")  # type: ignore[arg-type]
+    assert str(error).startswith("ray:// addresses need Ray Client on this machine and the head node")
+    assert "pip install 'ray[client]'" in str(error) and "--address head:6379" in str(error)
 
 
 @ray_test
