@@ -17,7 +17,8 @@ memory, and where the batched engine spent its time (training steps, full-pass l
 probe: gradient norms and layer metrics, finishing).
 
 Writes ``results/bench/bench.json`` (one object per row). ``--quick``: one repeat, one
-epoch, one thread count, no sweep.
+epoch, no sweep. ``--threads 1,2`` adds a two-thread table (on a 2-core machine that is
+busy with anything else, two OpenMP threads spin against each other: expect outliers).
 
 Example: .venv/bin/python benchmarks/bench.py --quick
 """
@@ -351,8 +352,10 @@ def print_table(peaks: dict[int, float], rows: list[dict[str, Any]]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="one repeat, one epoch, one thread count, no sweep")
-    parser.add_argument("--threads", default=None, help="thread counts, e.g. 1,2 (default 1,2; quick: 1)")
+    parser.add_argument("--quick", action="store_true", help="one repeat, one epoch, no sweep")
+    parser.add_argument(
+        "--threads", default="1", help="thread counts, e.g. 1,2 (default 1: two threads on a busy 2-core machine spin)"
+    )
     parser.add_argument("--repeats", type=int, default=None, help="timings per cell (median; default 3, quick 1)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs per run (default 3, quick 1)")
     parser.add_argument("--dataset", default="digits")
@@ -362,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="workers for the default sweep")
     parser.add_argument("--out", default=str(REPO / "results" / "bench" / "bench.json"))
     args = parser.parse_args(argv)
-    threads = [int(t) for t in (args.threads or ("1" if args.quick else "1,2")).split(",")]
+    threads = [int(t) for t in args.threads.split(",")]
     repeats = args.repeats or (1 if args.quick else 3)
     epochs = args.epochs or (1 if args.quick else 3)
     depths = [int(d) for d in args.depths.split(",")]
