@@ -12,6 +12,10 @@ Measurement points are epoch 0 (initialisation) and the end of every epoch. At e
   dead / saturated / zero-output fractions, pre-activation mean and std, units that died
   or came back since the previous point;
 * per linear layer: gradient norm of weight and bias of the probe-set loss.
+
+At initialisation and at the last epoch only (they are 48 numbers per layer): the
+histogram of each hidden layer's pre-activations on the probe set
+(``preact_hist_00`` ... ``preact_hist_47``, shares on ``metrics.PREACT_HIST_RANGE``).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from actcmp.metrics import (
     grad_norm,
     linear_probe_accuracy,
     peak_derivative,
+    preact_histogram,
     saturated_mask,
     transitions,
     zero_fraction,
@@ -262,6 +267,7 @@ def train_run(cfg: dict[str, Any], data: Any, device: str = "cpu", dtype: torch.
         if not record(epoch) and diverged_epoch is None:
             diverged_epoch = epoch
 
+    layers.extend(preact_histogram_rows(model, data, cfg, last_epoch, dev))
     final = finish(model, data, cfg, epochs, layers, last_epoch, diverged_epoch, dev)
     return RunResult(
         run_id=cfg["run_id"],
@@ -273,6 +279,33 @@ def train_run(cfg: dict[str, Any], data: Any, device: str = "cpu", dtype: torch.
         wall_time_s=time.perf_counter() - started,
         env=environment(str(dev)),
     )
+
+
+def preact_histogram_rows(
+    model: Autoencoder, data: Any, cfg: dict[str, Any], last_epoch: int, dev: torch.device
+) -> list[tuple[int, int, str, float]]:
+    """Layer rows ``preact_hist_NN`` (see :func:`~actcmp.metrics.preact_histogram`) of every
+    hidden layer on the probe set: at epoch 0 from the run's initial weights (rebuilt from
+    its seed, so every engine records the same) and at ``last_epoch`` from ``model``.
+    Layers with no finite pre-activation get no rows."""
+    dtype = next(model.parameters()).dtype
+    spec = parse_activation(cfg["activation"])
+    out_spec = parse_activation(cfg["output_activation"], hidden=False)
+    x_probe = data.x_train[: cfg["probe_size"]].to(device=dev, dtype=dtype)
+    initial = Autoencoder(x_probe.shape[1], cfg["depth"], cfg["width"], cfg["bottleneck"], spec, out_spec)
+    initial.to(dtype)
+    initial.load_init(init_tensors(initial.dims, cfg["init"], spec, cfg["seed"], dtype=dtype))
+    initial.to(dev)
+    stages = [(0, initial)] + ([(last_epoch, model)] if last_epoch > 0 else [])
+    rows: list[tuple[int, int, str, float]] = []
+    with torch.no_grad():
+        for epoch, net in stages:
+            _, pre, _ = net.forward_recording(x_probe)
+            for index, z in enumerate(pre):
+                shares = preact_histogram(z)
+                if shares is not None:
+                    rows += [(epoch, index, f"preact_hist_{b:02d}", float(v)) for b, v in enumerate(shares)]
+    return rows
 
 
 def finish(

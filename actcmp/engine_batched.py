@@ -43,8 +43,17 @@ import torch
 import torch.nn.functional as F
 
 from actcmp.activations import ActivationSpec, parse_activation
-from actcmp.engine import Probe, RunResult, _evaluate, batch_order, cast_dataset, environment, finish
-from actcmp.metrics import peak_derivative
+from actcmp.engine import (
+    Probe,
+    RunResult,
+    _evaluate,
+    batch_order,
+    cast_dataset,
+    environment,
+    finish,
+    preact_histogram_rows,
+)
+from actcmp.metrics import one_blas_thread, peak_derivative
 from actcmp.model import Autoencoder, init_tensors, layer_dims
 
 ENGINE = "batched"
@@ -1099,19 +1108,6 @@ def train_group(
     return [r for r in results if r is not None]
 
 
-def _one_blas_thread() -> Any:
-    """numpy/scipy's BLAS on one thread while ``finish`` fits its small logistic-regression
-    probes: their threads otherwise spin against torch's and the other workers (measured:
-    5x slower with 2 threads on 2 cores; same results)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - comes with scikit-learn
-        import contextlib
-
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
-
-
 def _check_group(configs: list[dict[str, Any]]) -> None:
     from actcmp.sweep import GROUP_KEYS
 
@@ -1187,10 +1183,11 @@ def _train(
         run.params = stack.row(row)
     share = (time.perf_counter() - started) / len(runs)
     finals, spent = [], []
-    with _one_blas_thread():
+    with one_blas_thread():
         for run in runs:
             finishing = time.perf_counter()
             model = _plain_model(run, layout, dev, dtype)
+            run.layers.extend(preact_histogram_rows(model, run.data, run.cfg, run.last_epoch, dev))
             finals.append(
                 finish(model, run.data, run.cfg, run.epochs, run.layers, run.last_epoch, run.diverged_epoch, dev)
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -112,3 +113,49 @@ def test_softmax_distributions_dataset() -> None:
     result, cfg = run(activation="elu", dataset="distributions", epochs=2)
     assert cfg["output_activation"] == "softmax" and cfg["loss"] == "ce"
     assert result.status == "done"
+
+
+def hists(result: object) -> dict[tuple[int, int], list[float]]:
+    out: dict[tuple[int, int], list[float]] = {}
+    for epoch, layer, metric, value in sorted(result.layers):  # type: ignore[attr-defined]
+        if metric.startswith("preact_hist_"):
+            out.setdefault((epoch, layer), []).append(value)
+    return out
+
+
+def test_preact_histograms_at_init_and_end_match_the_probe_statistics() -> None:
+    from actcmp.metrics import PREACT_HIST_BINS, PREACT_HIST_RANGE
+
+    result, cfg = run(activation="tanh", epochs=3)
+    found = hists(result)
+    hidden = 2 * cfg["depth"] - 1
+    assert set(found) == {(e, layer) for e in (0, 3) for layer in range(hidden)}
+    low, high = PREACT_HIST_RANGE
+    centres = np.linspace(low, high, PREACT_HIST_BINS + 1)[:-1] + (high - low) / PREACT_HIST_BINS / 2
+    stats = {(e, layer, m): v for e, layer, m, v in result.layers if m in ("preact_mean", "preact_std")}
+    for (epoch, layer), shares in found.items():
+        assert len(shares) == PREACT_HIST_BINS and sum(shares) == pytest.approx(1.0)
+        # the histogram is of the same pre-activations the probe summarised (within a bin)
+        mean = float(np.dot(shares, centres))
+        assert abs(mean - stats[(epoch, layer, "preact_mean")]) < (high - low) / PREACT_HIST_BINS, (epoch, layer)
+    assert found[(0, 0)] != found[(3, 0)]  # training moved them
+
+
+def test_preact_histograms_show_dead_relu_units_left_of_zero() -> None:
+    relu, _ = run(activation="relu", lr=0.05, epochs=5, seed=0, dataset="manifold", width=32, bottleneck=8)
+    last = max(e for e, _, _ in relu.epochs)
+    dead = {layer: v for e, layer, m, v in relu.layers if m == "dead_fraction" and e == last}
+    found = hists(relu)
+    layer = max(dead, key=dead.get)
+    assert dead[layer] > 0
+    half = len(found[(last, layer)]) // 2
+    # a dead unit's pre-activations are all negative: at least its share of mass sits below 0
+    assert sum(found[(last, layer)][:half]) >= dead[layer] - 1e-9
+
+
+def test_preact_histograms_of_a_diverged_run_hold_no_nan() -> None:
+    result, _ = run(activation="identity", optimizer="sgd", lr=50.0, momentum=0.9, epochs=4, dataset="manifold")
+    assert result.status == "diverged"
+    values = [v for _, _, m, v in result.layers if m.startswith("preact_hist_")]
+    assert values and all(math.isfinite(v) for v in values)
+    assert {e for e, _ in hists(result)} >= {0}

@@ -10,11 +10,14 @@ import torch
 
 from actcmp.activations import parse_activation
 from actcmp.metrics import (
+    PREACT_HIST_BINS,
+    PREACT_HIST_RANGE,
     anomaly_auroc,
     dead_mask,
     epochs_to_threshold,
     linear_probe_accuracy,
     peak_derivative,
+    preact_histogram,
     saturated_mask,
     transitions,
     zero_fraction,
@@ -109,3 +112,40 @@ def test_anomaly_auroc() -> None:
     assert anomaly_auroc(np.array([0.9, 0.8, 0.1, 0.2]), flags) == 0.0
     assert anomaly_auroc(np.array([0.1, 0.2]), np.array([False, False])) is None
     assert anomaly_auroc(np.array([np.nan, 0.2, 0.3, 0.4]), flags) is None
+
+
+def test_preact_histogram_bins_clipping_and_non_finite() -> None:
+    low, high = PREACT_HIST_RANGE
+    width = (high - low) / PREACT_HIST_BINS
+    z = torch.tensor([[low + width / 2, low + width / 2], [high - width / 2, 0.01], [-100.0, 100.0]])
+    shares = preact_histogram(z)
+    assert shares is not None and shares.shape == (PREACT_HIST_BINS,)
+    assert shares.sum() == pytest.approx(1.0)
+    # two in the first bin plus -100 clipped into it; 100 clipped into the last, with one
+    assert shares[0] == pytest.approx(3 / 6) and shares[-1] == pytest.approx(2 / 6)
+    assert shares[PREACT_HIST_BINS // 2] == pytest.approx(1 / 6)  # 0.01 is just above the centre edge
+    with_nan = torch.tensor([0.01, float("nan"), float("inf")])
+    assert preact_histogram(with_nan)[PREACT_HIST_BINS // 2] == 1.0  # nan and inf are left out
+    assert preact_histogram(torch.tensor([float("nan")])) is None
+
+
+def test_linear_probe_fits_on_one_blas_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    seen: list[int] = []
+    fit = LogisticRegression.fit
+
+    def spy(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.extend(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(LogisticRegression, "fit", spy)
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 50)
+    codes = rng.normal(size=(100, 2)) + y[:, None] * 6.0
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert linear_probe_accuracy(codes, y, codes, y) == 1.0
+        after = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    assert seen and set(seen) == {1}
+    assert set(after) == {2}  # restored
