@@ -126,13 +126,28 @@ def preact_histogram(z: torch.Tensor) -> np.ndarray | None:
     """Shares ``[PREACT_HIST_BINS]`` (summing to 1) of the finite values of ``z`` (any
     shape) in equal bins on ``PREACT_HIST_RANGE``, values outside the range clipped into
     the end bins. None when ``z`` has no finite value."""
-    values = z.detach().to(torch.float64).flatten().cpu().numpy()
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return None
+    return preact_histograms([z])[0]
+
+
+def preact_histograms(zs: list[torch.Tensor]) -> list[np.ndarray | None]:
+    """:func:`preact_histogram` of each tensor in ``zs``, with one counting pass for all.
+
+    A value's bin is ``floor((z - low) / width)`` in float64, clipped to the end bins (the
+    last bin closed), which is what ``numpy.histogram`` gives on the same range (tested).
+    Non-finite values are left out."""
+    if not zs:
+        return []
     low, high = PREACT_HIST_RANGE
-    counts, _ = np.histogram(np.clip(values, low, high), bins=PREACT_HIST_BINS, range=(low, high))
-    return counts / values.size
+    bins = PREACT_HIST_BINS
+    flat = torch.cat([z.detach().reshape(-1).to(torch.float64) for z in zs]).cpu()
+    sizes = torch.tensor([z.numel() for z in zs])
+    first = torch.repeat_interleave(torch.arange(len(zs)) * bins, sizes)  # each tensor's first slot
+    position = flat.sub(low).mul_(bins / (high - low)).clamp_(0, bins - 0.5)  # floor below = the bin
+    slots = torch.where(torch.isfinite(flat), first.add_(position.long()), len(zs) * bins)
+    counts = torch.bincount(slots, minlength=len(zs) * bins + 1)[:-1].view(len(zs), bins).to(torch.float64)
+    totals = counts.sum(dim=1, keepdim=True)
+    shares = (counts / totals.clamp_min(1)).numpy()
+    return [None if total == 0 else row for row, total in zip(shares, totals[:, 0].tolist(), strict=True)]
 
 
 def anomaly_auroc(errors: np.ndarray, is_anomaly: np.ndarray) -> float | None:

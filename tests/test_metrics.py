@@ -149,3 +149,18 @@ def test_linear_probe_fits_on_one_blas_thread(monkeypatch: pytest.MonkeyPatch) -
         after = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
     assert seen and set(seen) == {1}
     assert set(after) == {2}  # restored
+
+
+def test_preact_histograms_count_like_numpy_in_one_pass() -> None:
+    from actcmp.metrics import preact_histograms
+
+    gen = torch.Generator().manual_seed(0)
+    low, high = PREACT_HIST_RANGE
+    zs = [torch.randn(64, 10, generator=gen) * scale for scale in (0.3, 2.0, 9.0)]
+    zs.append(torch.full((4, 3), float("nan")))
+    found = preact_histograms(zs)
+    for z, shares in zip(zs[:3], found[:3], strict=True):
+        expected, _ = np.histogram(np.clip(z.double().numpy(), low, high), bins=PREACT_HIST_BINS, range=(low, high))
+        np.testing.assert_array_equal(shares, expected / z.numel())
+    assert found[3] is None
+    assert preact_histograms([]) == []
