@@ -1,39 +1,29 @@
 """claims.md, claims.html (self-contained: figures embedded as base64 PNG) and claims.json.
 
 A document is a list of sections; each section is a title and blocks, rendered the same
-way in Markdown and HTML. Nothing here decides anything: verdicts come from
+way in Markdown and HTML (page skeleton, text and lists by :mod:`actcmp.report.render`,
+shared with the report). Nothing here decides anything: verdicts come from
 :mod:`actcmp.claims.checks`, numbers from the stored results.
 """
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from actcmp.claims.checks import FAILS, HOLDS, UNSURE, Verdict
+from actcmp.report import render
+from actcmp.report.render import FigureDoc, Section
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from actcmp.claims.registry import Claim
-
-
-@dataclass
-class FigureDoc:
-    """A written figure: stem relative to the document, title, caption, PNG bytes."""
-
-    stem: str
-    title: str
-    caption: str
-    png: bytes
-    formats: tuple[str, ...]
 
 
 @dataclass
@@ -61,16 +51,9 @@ class ClaimDoc:
     tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
 
 
-@dataclass
-class Section:
-    """``blocks``: ("text", str) | ("list", [str]) | ("quote", (text, source)) |
-    ("table", (title, DataFrame)) | ("figure", FigureDoc) | ("verdict", Verdict)."""
-
-    title: str
-    blocks: list[tuple[str, Any]]
-    anchor: str = ""
-
-
+# A claims Section's blocks: ("text", str) | ("list", [str]) | ("quote", (text, source)) |
+# ("table", (title, DataFrame)) | ("figure", FigureDoc) | ("verdict", Verdict) | ("summary", [ClaimDoc]);
+# figure stems are relative to the document (figures/...).
 BADGE = {HOLDS: "holds", FAILS: "does not hold", UNSURE: "inconclusive"}
 COLOURS = {HOLDS: "#1b7837", FAILS: "#b2182b", UNSURE: "#b35806"}
 
@@ -255,58 +238,40 @@ def _md_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _markdown_block(kind: str, content: Any) -> list[str]:
+    if kind == "quote":
+        text, source = content
+        return [f"> {text}", ">", f"> — {source}", ""]
+    if kind == "verdict":
+        return [f"**Verdict: {BADGE[content.verdict]}.** {content.explanation}", ""]
+    if kind == "summary":
+        return [summary_markdown(content), ""]
+    if kind == "table":
+        name, frame = content
+        return [f"**{name}**", "", _md_table(frame), ""]
+    if kind == "figure":
+        links = render.markdown_links(content.stem, content.formats)
+        return [f"![{content.title}]({content.stem}.png)", "", f"*{content.caption}* ({links})", ""]
+    return []
+
+
 def render_markdown(sections: Sequence[Section], title: str) -> str:
-    out = [f"# {title}", ""]
-    for section in sections:
-        out += [f"## {section.title}", ""]
-        for kind, content in section.blocks:
-            if kind == "text":
-                out += [content, ""]
-            elif kind == "list":
-                out += [f"- {item}" for item in content] + [""]
-            elif kind == "quote":
-                text, source = content
-                out += [f"> {text}", ">", f"> — {source}", ""]
-            elif kind == "verdict":
-                out += [f"**Verdict: {BADGE[content.verdict]}.** {content.explanation}", ""]
-            elif kind == "summary":
-                out += [summary_markdown(content), ""]
-            elif kind == "table":
-                name, frame = content
-                out += [f"**{name}**", "", _md_table(frame), ""]
-            elif kind == "figure":
-                links = ", ".join(f"[{fmt}]({content.stem}.{fmt})" for fmt in content.formats)
-                out += [f"![{content.title}]({content.stem}.png)", "", f"*{content.caption}* ({links})", ""]
-    while out and out[-1] == "":
-        out.pop()
-    return "\n".join(out) + "\n"
+    return render.markdown_page(title, sections, _markdown_block)
 
 
 # -- html ---------------------------------------------------------------------------------------
-CSS = """
-body { font-family: system-ui, sans-serif; max-width: 74rem; margin: 2rem auto; padding: 0 1rem; color: #222;
-       line-height: 1.45; }
-table { border-collapse: collapse; font-size: 0.85rem; margin: 0.5rem 0 1.5rem; }
-th, td { padding: 0.2rem 0.6rem; border-bottom: 1px solid #ddd; text-align: left; vertical-align: top; }
-th { border-bottom: 2px solid #444; }
-img { max-width: 100%; height: auto; }
-figure { margin: 0.5rem 0 1.5rem; }
-figcaption { color: #555; font-size: 0.9rem; }
-blockquote { margin: 0.5rem 0; padding: 0.3rem 1rem; border-left: 4px solid #ccc; color: #444; background: #fafafa; }
-blockquote footer { font-size: 0.8rem; color: #777; }
-code { background: #f3f3f3; padding: 0 0.2rem; }
-td { white-space: normal; } td.p, .badge { white-space: nowrap; }
-.badge { display: inline-block; padding: 0.1rem 0.55rem; border-radius: 0.8rem; color: white; font-weight: 600;
-         font-size: 0.85rem; }
-.verdict { font-size: 1.05rem; margin: 0.4rem 0 0.8rem; }
-h2 { border-top: 1px solid #ddd; padding-top: 1rem; margin-top: 2rem; }
-"""
-
-
-def _inline(text: str) -> str:
-    escaped = html.escape(str(text))
-    escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
-    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", escaped)
+CSS = render.CSS + (
+    "body { max-width: 74rem; line-height: 1.45; }\n"
+    "th, td { vertical-align: top; }\n"
+    "figure { margin: 0.5rem 0 1.5rem; }\n"
+    "blockquote { margin: 0.5rem 0; padding: 0.3rem 1rem; border-left: 4px solid #ccc; color: #444; background: #fafafa; }\n"
+    "blockquote footer { font-size: 0.8rem; color: #777; }\n"
+    "td { white-space: normal; } td.p, .badge { white-space: nowrap; }\n"
+    ".badge { display: inline-block; padding: 0.1rem 0.55rem; border-radius: 0.8rem; color: white; font-weight: 600; "
+    "font-size: 0.85rem; }\n"
+    ".verdict { font-size: 1.05rem; margin: 0.4rem 0 0.8rem; }\n"
+    "h2 { border-top: 1px solid #ddd; padding-top: 1rem; margin-top: 2rem; }\n"
+)
 
 
 def _badge(verdict: str) -> str:
@@ -316,7 +281,7 @@ def _badge(verdict: str) -> str:
 def _html_table(frame: pd.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{_inline(v)}</td>" for v in row) + "</tr>" for row in frame.itertuples(index=False)
+        "<tr>" + "".join(f"<td>{render.inline(v)}</td>" for v in row) + "</tr>" for row in frame.itertuples(index=False)
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -333,46 +298,26 @@ def _html_summary(claims: Sequence[ClaimDoc]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def _css_width(png: bytes, dpi: int = 150) -> str:
-    """`` width="N"`` showing a PNG saved at ``dpi`` at its intended size (100 CSS px per inch)."""
-    if len(png) < 24 or not png.startswith(b"\x89PNG"):
-        return ""
-    pixels = int.from_bytes(png[16:20], "big")
-    return f' width="{round(pixels * 100 / dpi)}"'
+def _html_block(kind: str, content: Any) -> list[str]:
+    if kind == "quote":
+        text, source = content
+        return [f"<blockquote>{html.escape(text)}<footer>— {html.escape(source)}</footer></blockquote>"]
+    if kind == "verdict":
+        return [f'<p class="verdict">{_badge(content.verdict)} {render.inline(content.explanation)}</p>']
+    if kind == "summary":
+        return [_html_summary(content)]
+    if kind == "table":
+        name, frame = content
+        return [f"<h4>{html.escape(name)}</h4>", _html_table(frame)]
+    if kind == "figure":
+        links = ", ".join(f'<a href="{content.stem}.{fmt}">{fmt}</a>' for fmt in content.formats)
+        caption = f"{render.inline(content.caption)} ({links})"
+        return [render.figure_html(content.png, content.title, caption, dpi=150)]
+    return []
 
 
 def render_html(sections: Sequence[Section], title: str) -> str:
-    body = [f"<h1>{html.escape(title)}</h1>"]
-    for section in sections:
-        anchor = f' id="{section.anchor}"' if section.anchor else ""
-        body.append(f"<h2{anchor}>{html.escape(section.title)}</h2>")
-        for kind, content in section.blocks:
-            if kind == "text":
-                body.append(f"<p>{_inline(content)}</p>")
-            elif kind == "list":
-                body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in content) + "</ul>")
-            elif kind == "quote":
-                text, source = content
-                body.append(f"<blockquote>{html.escape(text)}<footer>— {html.escape(source)}</footer></blockquote>")
-            elif kind == "verdict":
-                body.append(f'<p class="verdict">{_badge(content.verdict)} {_inline(content.explanation)}</p>')
-            elif kind == "summary":
-                body.append(_html_summary(content))
-            elif kind == "table":
-                name, frame = content
-                body += [f"<h4>{html.escape(name)}</h4>", _html_table(frame)]
-            elif kind == "figure":
-                data = base64.b64encode(content.png).decode("ascii")
-                width = _css_width(content.png)
-                links = ", ".join(f'<a href="{content.stem}.{fmt}">{fmt}</a>' for fmt in content.formats)
-                body.append(
-                    f'<figure><img alt="{html.escape(content.title)}"{width} src="data:image/png;base64,{data}">'
-                    f"<figcaption>{_inline(content.caption)} ({links})</figcaption></figure>"
-                )
-    head = f'<meta charset="utf-8"><title>{html.escape(title)}</title><style>{CSS}</style>'
-    return (
-        f'<!DOCTYPE html>\n<html lang="en">\n<head>{head}</head>\n<body>\n' + "\n".join(body) + "\n</body>\n</html>\n"
-    )
+    return render.html_page(title, sections, _html_block, CSS)
 
 
 def claims_json(claims: Sequence[ClaimDoc], sweeps: Sequence[SweepDoc]) -> str:

@@ -1,15 +1,16 @@
 """Figures of the claims report: frames in, ``matplotlib.figure.Figure`` out.
 
 Never touches pyplot's global state. Every activation keeps its fixed colour and marker
-from :mod:`actcmp.report.style`. Two figures explain *why* (per-layer pre-activation
-histograms beside f and f', and died / revived units over training); they read the
-layer metrics ``preact_hist_NN`` when the engine records them and otherwise fall back to
-a normal curve from the stored ``preact_mean`` / ``preact_std``, saying so on the figure.
+from :mod:`actcmp.report.style`; rc settings, figure creation, legend and saving come
+from :mod:`actcmp.report.plots`, as in the report. Two figures explain *why* (per-layer
+pre-activation histograms beside f and f', and died / revived units over training); they
+read the layer metrics ``preact_hist_NN`` when the engine records them and otherwise fall
+back to a normal curve from the stored ``preact_mean`` / ``preact_std``, saying so on the
+figure.
 """
 
 from __future__ import annotations
 
-import io
 import math
 import re
 from collections.abc import Sequence
@@ -19,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from actcmp import stats
+from actcmp.report import plots
+from actcmp.report.plots import legend, png_bytes
 from actcmp.report.style import activation_order, activation_style, line_kwargs
 
 if TYPE_CHECKING:
@@ -26,13 +29,6 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-RC: Any = {
-    "font.size": 8,
-    "axes.titlesize": 8,
-    "axes.labelsize": 8,
-    "legend.fontsize": 8,
-    "svg.hashsalt": "actcmp",
-}
 #: default range of the stored pre-activation histograms (see the engine note in the README)
 HIST_RANGE = (-6.0, 6.0)
 HIST_METRIC = re.compile(r"^preact_hist_(\d+)$")
@@ -43,64 +39,19 @@ DEPTH_STYLES: tuple[Any, ...] = ("-", "--", ":", "-.")
 def new_figure(
     n_rows: int, n_cols: int, panel: tuple[float, float] = (3.0, 2.3), legend: float = 1.9, **kwargs: Any
 ) -> tuple[Figure, Any]:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(panel[0] * n_cols + legend, panel[1] * n_rows + 0.5), layout="constrained", dpi=100)
-    return fig, fig.subplots(n_rows, n_cols, squeeze=False, **kwargs)
-
-
-def legend(fig: Figure, names: Sequence[str], extra: Sequence[tuple[Any, str]] = (), title: str = "activation") -> None:
-    from matplotlib.lines import Line2D
-
-    handles: list[Any] = [Line2D([], [], **line_kwargs(n)) for n in names]  # type: ignore[arg-type]
-    labels = list(names)
-    for handle, label in extra:
-        handles.append(handle)
-        labels.append(label)
-    if handles:
-        fig.legend(handles, labels, loc="outside right upper", title=title, frameon=False)
+    """:func:`actcmp.report.plots.new_figure` with the claims' panel and legend sizes."""
+    return plots.new_figure(n_rows, n_cols, panel, legend, pad=0.5, **kwargs)
 
 
 def no_data(fig: Figure | None = None, text: str = "no stored runs for this claim yet") -> Figure:
-    if fig is None:
-        fig, _ = new_figure(1, 1, legend=0.3)
-    ax = fig.axes[0]
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
-    ax.set_axis_off()
-    return fig
+    return plots.no_data(fig if fig is not None else new_figure(1, 1, legend=plots.NO_LEGEND)[0], text)
 
 
 def save(fig: Figure, stem: str | Path, formats: Sequence[str] = ("png", "pdf", "svg")) -> tuple[list[Path], bytes]:
     """Write ``stem.FORMAT`` per format (PNG at 150 dpi, PDF/SVG without dates); return the
     paths and the PNG bytes (for embedding; rendered once, also when no PNG file is asked)."""
-    import matplotlib
-
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    metadata = {"png": {"Software": None}, "pdf": {"CreationDate": None, "ModDate": None}, "svg": {"Date": None}}
-    paths = []
-    with matplotlib.rc_context(RC):
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=150, metadata=metadata["png"])
-        fig.set_layout_engine("none")  # the layout is settled; later formats reuse it
-        png = buffer.getvalue()
-        for fmt in formats:
-            path = stem.with_suffix(f".{fmt}")
-            if fmt == "png":
-                path.write_bytes(png)
-            else:
-                fig.savefig(path, format=fmt, dpi=150, metadata=metadata.get(fmt))
-            paths.append(path)
-    return paths, png
-
-
-def png_bytes(fig: Figure, dpi: int = 110) -> bytes:
-    import matplotlib
-
-    buffer = io.BytesIO()
-    with matplotlib.rc_context(RC):
-        fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
-    return buffer.getvalue()
+    png = png_bytes(fig, plots.SAVE_DPI)
+    return plots.save(fig, stem, formats, png=png), png
 
 
 def _done(runs: pd.DataFrame) -> pd.DataFrame:
@@ -694,7 +645,10 @@ def plot_layer_histograms(chosen: pd.DataFrame, layers: pd.DataFrame) -> Figure:
     from matplotlib.patches import Patch
 
     where = ", ".join(f"{k} {chosen[k].iloc[0]}" for k in ("dataset", "depth", "lr") if k in chosen)
-    note = " (normal curves from stored mean/std: histograms not recorded)" if approximated else ""
+    if approximated:
+        note = " (normal curves from stored mean/std: histograms not recorded)"
+    else:
+        note = f"; the end bins hold every |z| > {high:g}; shapes scaled to a common height per panel"
     fig.suptitle(f"{where}, seed {chosen['seed'].iloc[0]}{note}", fontsize=8)
     fig.legend(
         [

@@ -238,7 +238,8 @@ def _explaining(contexts: dict[str, Any]) -> list[tuple[str, str, str, Any]]:
                     "For the cell where ReLU loses most units (depth up to 4), each hidden layer's pre-activations "
                     "on the probe set at initialisation (grey outline) and after training (filled), beside f(z) "
                     "(solid) and f'(z) (dashed): a ReLU unit whose pre-activations all fall below zero gets no "
-                    "gradient; Leaky ReLU and PReLU keep a slope there.",
+                    "gradient; Leaky ReLU and PReLU keep a slope there. Histograms are recorded on the probe set at "
+                    "epoch 0 and the last epoch (48 bins on [-6, 6], the end bins holding everything beyond).",
                     figures.plot_layer_histograms(chosen, dying.results.layers),
                 )
             )

@@ -2,7 +2,8 @@
 
 A report is a list of *sections*; each section builder takes the :class:`ReportContext`
 and returns a :class:`Section` (a title and blocks: paragraphs, bullet lists, tables,
-figures) or ``None`` to leave itself out. Markdown and HTML render the same blocks.
+figures) or ``None`` to leave itself out. Markdown and HTML render the same blocks (page
+skeleton, text and lists in :mod:`actcmp.report.render`, shared with the claims document).
 
 Extension point: append a builder to :data:`SECTIONS` (or pass ``sections=`` to
 :func:`write_markdown` / :func:`write_html` / ``make_report``), e.g. a statistics or a
@@ -12,30 +13,19 @@ claims section that reads ``context.tables`` and ``context.results`` (as
 
 from __future__ import annotations
 
-import base64
 import html
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from actcmp.report import render
+from actcmp.report.render import FigureDoc, Section
 from actcmp.report.style import activation_order
 from actcmp.report.tables import Table, markdown_escape, to_html, to_markdown
 
 if TYPE_CHECKING:
     from actcmp.store import Results
-
-
-@dataclass
-class FigureDoc:
-    """A written figure: file stem (relative to the report), title, caption, PNG bytes."""
-
-    stem: str
-    title: str
-    caption: str
-    png: bytes
-    formats: tuple[str, ...]
 
 
 @dataclass
@@ -47,14 +37,8 @@ class ReportContext:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class Section:
-    """``blocks``: ("text", str) | ("list", [str]) | ("table", name) | ("figure", FigureDoc)."""
-
-    title: str
-    blocks: list[tuple[str, Any]]
-
-
+# A report Section's blocks: ("text", str) | ("list", [str]) | ("table", name) | ("figure", FigureDoc);
+# figure stems are relative to the report's figures/ folder.
 SectionBuilder = Callable[[ReportContext], Section | None]
 
 INIT_RULES = {
@@ -200,44 +184,24 @@ def _sections(ctx: ReportContext, sections: Sequence[SectionBuilder] | None) -> 
 
 
 # -- markdown ------------------------------------------------------------------------------
+def _markdown_block(ctx: ReportContext, kind: str, content: Any) -> list[str]:
+    if kind == "table":
+        table = ctx.tables[content]
+        out = [f"### {table.title}", "", table.caption, "", to_markdown(table.display, table.bold).rstrip("\n"), ""]
+        if table.notes:
+            out += [f"{markdown_escape(n)}  " for n in table.notes] + [""]
+        return out
+    if kind == "figure":
+        links = render.markdown_links(f"figures/{content.stem}", content.formats)
+        image = f"![{content.title}](figures/{content.stem}.png)" if "png" in content.formats else ""
+        return [f"### {content.title}", "", image, "", f"{content.caption} ({links})", ""]
+    return []
+
+
 def render_markdown(ctx: ReportContext, sections: Sequence[SectionBuilder] | None = None) -> str:
-    out = ["# actcmp report", ""]
-    for section in _sections(ctx, sections):
-        out += [f"## {section.title}", ""]
-        for kind, content in section.blocks:
-            if kind == "text":
-                out += [content, ""]
-            elif kind == "list":
-                out += [f"- {item}" for item in content] + [""]
-            elif kind == "table":
-                table = ctx.tables[content]
-                out += [
-                    f"### {table.title}",
-                    "",
-                    table.caption,
-                    "",
-                    to_markdown(table.display, table.bold).rstrip("\n"),
-                    "",
-                ]
-                if table.notes:
-                    out += [f"{markdown_escape(n)}  " for n in table.notes] + [""]
-            elif kind == "figure":
-                links = ", ".join(f"[{fmt}](figures/{content.stem}.{fmt})" for fmt in content.formats)
-                image = f"![{content.title}](figures/{content.stem}.png)" if "png" in content.formats else ""
-                out += [f"### {content.title}", "", image, "", f"{content.caption} ({links})", ""]
-    return "\n".join(line for line in _squeeze(out)) + "\n"
-
-
-def _squeeze(lines: list[str]) -> list[str]:
-    """Drop repeated blank lines."""
-    kept: list[str] = []
-    for line in lines:
-        if line == "" and kept and kept[-1] == "":
-            continue
-        kept.append(line.rstrip("\n"))
-    while kept and kept[-1] == "":
-        kept.pop()
-    return kept
+    return render.markdown_page(
+        "actcmp report", _sections(ctx, sections), lambda kind, content: _markdown_block(ctx, kind, content)
+    )
 
 
 def write_markdown(path: str | Path, ctx: ReportContext, sections: Sequence[SectionBuilder] | None = None) -> Path:
@@ -247,55 +211,34 @@ def write_markdown(path: str | Path, ctx: ReportContext, sections: Sequence[Sect
 
 
 # -- html ----------------------------------------------------------------------------------
-CSS = """
-body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
-table { border-collapse: collapse; font-size: 0.85rem; margin: 0.5rem 0 1.5rem; }
-th, td { padding: 0.2rem 0.6rem; border-bottom: 1px solid #ddd; text-align: left; }
-th { border-bottom: 2px solid #444; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-div.wide { overflow-x: auto; }
-img { max-width: 100%; height: auto; }
-figure { margin: 0 0 2rem; }
-figcaption, p.caption { color: #555; font-size: 0.9rem; }
-code { background: #f3f3f3; padding: 0 0.2rem; }
-"""
+CSS = render.CSS + (
+    "td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }\n"
+    "div.wide { overflow-x: auto; }\n"
+    "figure { margin: 0 0 2rem; }\n"
+    "p.caption { color: #555; font-size: 0.9rem; }\n"
+)
 
 
-def _inline(text: str) -> str:
-    """Escape, then the two inline Markdown forms the sections use: `code` and **bold**."""
-    escaped = html.escape(text)
-    escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
-    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", escaped)
+def _html_block(ctx: ReportContext, kind: str, content: Any) -> list[str]:
+    if kind == "table":
+        table = ctx.tables[content]
+        out = [
+            f"<h3>{html.escape(table.title)}</h3>",
+            f'<p class="caption">{render.inline(table.caption)}</p>',
+            '<div class="wide">' + to_html(table.display, table.bold) + "</div>",
+        ]
+        if table.notes:
+            out.append('<p class="caption">' + "<br>".join(html.escape(n) for n in table.notes) + "</p>")
+        return out
+    if kind == "figure":
+        caption = render.inline(content.caption)
+        return [f"<h3>{html.escape(content.title)}</h3>", render.figure_html(content.png, content.title, caption)]
+    return []
 
 
 def render_html(ctx: ReportContext, sections: Sequence[SectionBuilder] | None = None) -> str:
-    body = ["<h1>actcmp report</h1>"]
-    for section in _sections(ctx, sections):
-        body.append(f"<h2>{html.escape(section.title)}</h2>")
-        for kind, content in section.blocks:
-            if kind == "text":
-                body.append(f"<p>{_inline(content)}</p>")
-            elif kind == "list":
-                body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in content) + "</ul>")
-            elif kind == "table":
-                table = ctx.tables[content]
-                body += [
-                    f"<h3>{html.escape(table.title)}</h3>",
-                    f'<p class="caption">{_inline(table.caption)}</p>',
-                    '<div class="wide">' + to_html(table.display, table.bold) + "</div>",
-                ]
-                if table.notes:
-                    body.append('<p class="caption">' + "<br>".join(html.escape(n) for n in table.notes) + "</p>")
-            elif kind == "figure":
-                data = base64.b64encode(content.png).decode("ascii")
-                body += [
-                    f"<h3>{html.escape(content.title)}</h3>",
-                    f'<figure><img alt="{html.escape(content.title)}" src="data:image/png;base64,{data}">'
-                    f"<figcaption>{_inline(content.caption)}</figcaption></figure>",
-                ]
-    head = f'<meta charset="utf-8"><title>actcmp report</title><style>{CSS}</style>'
-    return (
-        f'<!DOCTYPE html>\n<html lang="en">\n<head>{head}</head>\n<body>\n' + "\n".join(body) + "\n</body>\n</html>\n"
+    return render.html_page(
+        "actcmp report", _sections(ctx, sections), lambda kind, content: _html_block(ctx, kind, content), CSS
     )
 
 

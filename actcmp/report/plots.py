@@ -2,7 +2,8 @@
 
 Never touches pyplot's global state. Every activation keeps the colour, marker and line
 style of :mod:`actcmp.report.style`; one shared legend sits outside the panels, in
-registry order. Statistics follow :mod:`actcmp.report.tables` (converged runs only;
+registry order. The helpers (:data:`RC`, :func:`new_figure`, :func:`legend`,
+:func:`no_data`, :func:`save`, :func:`png_bytes`) serve the claims figures too. Statistics follow :mod:`actcmp.report.tables` (converged runs only;
 diverged runs are counted in panel titles and legend labels).
 """
 
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from actcmp.store import Results
 
 PANEL_W, PANEL_H, LEGEND_W = 3.1, 2.3, 2.2
+#: width beside the panels of a figure without a legend (inches)
+NO_LEGEND = 0.3
+#: matplotlib rc settings every figure is drawn and saved with
 RC: Any = {
     "font.size": 8,
     "axes.titlesize": 8,
@@ -35,32 +39,55 @@ RC: Any = {
 
 
 # -- helpers --------------------------------------------------------------------------
-def _figure(
+def new_figure(
     n_rows: int,
     n_cols: int,
-    *,
-    legend: bool = True,
     panel: tuple[float, float] = (PANEL_W, PANEL_H),
-    sharey: Any = False,
+    legend: float = LEGEND_W,
+    *,
+    pad: float = 0.4,
+    **subplots: Any,
 ) -> tuple[Figure, Any]:
+    """A constrained-layout figure of ``n_rows`` x ``n_cols`` panels of ``panel`` inches,
+    ``legend`` inches beside them for the legend (:data:`NO_LEGEND` without one) and
+    ``pad`` inches above them; ``subplots`` go to ``Figure.subplots`` (``sharey``, ...).
+    Returns the figure and a 2-d array of axes."""
     from matplotlib.figure import Figure
 
-    width = panel[0] * n_cols + (LEGEND_W if legend else 0.3)
-    fig = Figure(figsize=(width, panel[1] * n_rows + 0.4), layout="constrained", dpi=100)
-    axes = fig.subplots(n_rows, n_cols, squeeze=False, sharey=sharey)
+    width = panel[0] * n_cols + legend
+    fig = Figure(figsize=(width, panel[1] * n_rows + pad), layout="constrained", dpi=100)
+    axes = fig.subplots(n_rows, n_cols, squeeze=False, **subplots)
     return fig, axes
 
 
-def _legend(fig: Figure, names: Iterable[str], diverged: dict[str, int] | None = None) -> None:
+def legend(
+    fig: Figure,
+    names: Iterable[str],
+    extra: Sequence[tuple[Any, str]] = (),
+    *,
+    title: str = "activation",
+    diverged: dict[str, int] | None = None,
+) -> None:
+    """One legend outside the panels: a line per activation in ``names`` (in the given
+    order; see :func:`activation_order`), labelled with its count from ``diverged`` when
+    not zero, then the ``extra`` (handle, label) pairs."""
     from matplotlib.lines import Line2D
 
-    handles, labels = [], []
-    for name in activation_order(names):
+    handles: list[Any] = []
+    labels: list[str] = []
+    for name in names:
         handles.append(Line2D([], [], **line_kwargs(name)))  # type: ignore[arg-type]
         count = (diverged or {}).get(name, 0)
         labels.append(f"{name} ({count} diverged)" if count else name)
+    for handle, label in extra:
+        handles.append(handle)
+        labels.append(label)
     if handles:
-        fig.legend(handles, labels, loc="outside right upper", title="activation", frameon=False)
+        fig.legend(handles, labels, loc="outside right upper", title=title, frameon=False)
+
+
+def _legend(fig: Figure, names: Iterable[str], diverged: dict[str, int] | None = None) -> None:
+    legend(fig, activation_order(names), diverged=diverged)
 
 
 def _diverged_counts(results: Results, where: dict[str, Any] | None = None) -> dict[str, int]:
@@ -119,26 +146,46 @@ def _integer_x(ax: Axes) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def _no_data(fig: Figure, text: str = "no converged runs to plot") -> Figure:
+def no_data(fig: Figure | None = None, text: str = "no converged runs to plot") -> Figure:
+    """``text`` in place of a plot, on ``fig``'s first axes (a small new figure when none)."""
+    if fig is None:
+        fig, _ = new_figure(1, 1, legend=NO_LEGEND)
     ax = fig.axes[0] if fig.axes else fig.add_subplot()
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
     ax.set_axis_off()
     return fig
 
 
-def save(fig: Figure, stem: str | Path, formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+#: dpi of the saved files
+SAVE_DPI = 150
+_METADATA: dict[str, Any] = {
+    "png": {"Software": None},
+    "pdf": {"CreationDate": None, "ModDate": None},
+    "svg": {"Date": None},
+}
+
+
+def save(
+    fig: Figure, stem: str | Path, formats: Sequence[str] = ("png", "pdf"), *, png: bytes | None = None
+) -> list[Path]:
     """Write ``stem.FORMAT`` for each format (png at 150 dpi; pdf/svg without dates) and
-    release the figure. Returns the written paths."""
+    release the figure. ``png``: this figure already rendered by ``png_bytes(fig,
+    SAVE_DPI)``, written as it is (and its layout kept) instead of drawing again.
+    Returns the written paths."""
     import matplotlib
 
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    metadata = {"png": {"Software": None}, "pdf": {"CreationDate": None, "ModDate": None}, "svg": {"Date": None}}
     paths = []
+    if png is not None:
+        fig.set_layout_engine("none")  # the layout is settled by that render; every format reuses it
     with matplotlib.rc_context(RC):
         for fmt in formats:
             path = stem.with_suffix(f".{fmt}")
-            fig.savefig(path, format=fmt, dpi=150, metadata=metadata.get(fmt))
+            if fmt == "png" and png is not None:
+                path.write_bytes(png)
+            else:
+                fig.savefig(path, format=fmt, dpi=SAVE_DPI, metadata=_METADATA.get(fmt))
             paths.append(path)
             # the layout is settled by the first save; later formats reuse it (about 40% faster)
             fig.set_layout_engine("none")
@@ -146,13 +193,13 @@ def save(fig: Figure, stem: str | Path, formats: Sequence[str] = ("png", "pdf"))
     return paths
 
 
-def png_bytes(fig: Figure) -> bytes:
-    """The figure as PNG bytes (for embedding), at screen resolution."""
+def png_bytes(fig: Figure, dpi: int = 110) -> bytes:
+    """The figure as PNG bytes (for embedding), by default at screen resolution."""
     import matplotlib
 
     buffer = io.BytesIO()
     with matplotlib.rc_context(RC):
-        fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
+        fig.savefig(buffer, format="png", dpi=dpi, metadata=_METADATA["png"])
     return buffer.getvalue()
 
 
@@ -172,9 +219,8 @@ def _curve_grid(
     depths = sorted(curves["depth"].unique()) if not curves.empty else []
     with _rc():
         if not rows or not depths:
-            fig, _ = _figure(1, 1, legend=False)
-            return _no_data(fig)
-        fig, axes = _figure(len(rows), len(depths), sharey="row")
+            return no_data()
+        fig, axes = new_figure(len(rows), len(depths), sharey="row")
         panels = tables.panel_keys(keys)
         for r, row in enumerate(rows):
             for c, depth in enumerate(depths):
@@ -225,7 +271,7 @@ def plot_dead_fraction(results: Results, metric: str = "dead_fraction") -> Figur
 def _panel_grid(n_panels: int, panel: tuple[float, float], legend: bool = True) -> tuple[Figure, list[Axes]]:
     n_cols = min(3, max(1, n_panels))
     n_rows = max(1, math.ceil(n_panels / n_cols))
-    fig, axes = _figure(n_rows, n_cols, legend=legend, panel=panel)
+    fig, axes = new_figure(n_rows, n_cols, panel, LEGEND_W if legend else NO_LEGEND)
     flat = list(axes.ravel())
     for ax in flat[n_panels:]:
         ax.set_axis_off()
@@ -242,8 +288,7 @@ def plot_loss_vs_depth(results: Results) -> Figure:
     groups = _groups(main, panels) if "depth" in main and main["test_loss_mean"].notna().any() else []
     with _rc():
         if not groups:
-            fig, _ = _figure(1, 1, legend=False)
-            return _no_data(fig)
+            return no_data()
         fig, axes = _panel_grid(len(groups), (PANEL_W + 0.4, PANEL_H + 0.4))
         for ax, group in zip(axes, groups, strict=True):
             rows = _select(main, panels, group)
@@ -287,8 +332,7 @@ def plot_heatmap(results: Results, value: str = "test_loss_mean") -> Figure:
     n_depth = main["depth"].nunique() if "depth" in main else 0
     with _rc():
         if not groups:
-            fig, _ = _figure(1, 1, legend=False)
-            return _no_data(fig)
+            return no_data()
         panel = (1.9 + 0.75 * n_depth, 0.9 + 0.3 * n_act)
         fig, axes = _panel_grid(len(groups), panel, legend=False)
         fraction = "fraction" in value
@@ -341,9 +385,8 @@ def plot_grad_norms(results: Results, metric: str = "grad_norm_weight") -> Figur
     groups = _groups(profile, panels) if not profile.empty else []
     with _rc():
         if not groups:
-            fig, _ = _figure(1, 1, legend=False)
-            return _no_data(fig)
-        fig, axes = _figure(len(groups), 2, panel=(PANEL_W + 0.5, PANEL_H + 0.2), sharey="row")
+            return no_data()
+        fig, axes = new_figure(len(groups), 2, (PANEL_W + 0.5, PANEL_H + 0.2), sharey="row")
         for r, group in enumerate(groups):
             rows = _select(profile, panels, group)
             depth = int(rows["depth"].max())
@@ -375,7 +418,7 @@ def plot_activation_functions(names: Sequence[str], x_range: tuple[float, float]
 
     z = torch.linspace(float(x_range[0]), float(x_range[1]), 801)
     with _rc():
-        fig, axes = _figure(1, 2, panel=(PANEL_W + 0.5, PANEL_H + 0.7))
+        fig, axes = new_figure(1, 2, (PANEL_W + 0.5, PANEL_H + 0.7))
         f_ax, d_ax = axes[0]
         shown = []
         for name in names:
@@ -394,16 +437,8 @@ def plot_activation_functions(names: Sequence[str], x_range: tuple[float, float]
             ax.axhline(0, color="grey", linewidth=0.6)
             ax.axvline(0, color="grey", linewidth=0.6)
             ax.grid(alpha=0.3, linewidth=0.5)
-        _legend_in_order(fig, shown)
+        legend(fig, shown)
     return fig
-
-
-def _legend_in_order(fig: Figure, names: list[str]) -> None:
-    from matplotlib.lines import Line2D
-
-    handles = [Line2D([], [], **line_kwargs(n)) for n in names]  # type: ignore[arg-type]
-    if handles:
-        fig.legend(handles, names, loc="outside right upper", title="activation", frameon=False)
 
 
 def standard_figures() -> list[tuple[str, str, str, Any]]:
