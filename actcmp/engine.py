@@ -32,13 +32,14 @@ import torch
 from actcmp.activations import ActivationSpec, parse_activation
 from actcmp.config import RunConfig, run_id
 from actcmp.metrics import (
+    PREACT_HIST_BINS,
     anomaly_auroc,
     dead_mask,
     epochs_to_threshold,
     grad_norm,
     linear_probe_accuracy,
     peak_derivative,
-    preact_histogram,
+    preact_histograms,
     saturated_mask,
     transitions,
     zero_fraction,
@@ -46,6 +47,7 @@ from actcmp.metrics import (
 from actcmp.model import Autoencoder, derive_seed, init_tensors, resolve_init
 
 STATUSES = ("done", "diverged", "failed")
+HIST_NAMES = [f"preact_hist_{b:02d}" for b in range(PREACT_HIST_BINS)]
 
 
 @dataclass
@@ -301,10 +303,11 @@ def preact_histogram_rows(
     with torch.no_grad():
         for epoch, net in stages:
             _, pre, _ = net.forward_recording(x_probe)
-            for index, z in enumerate(pre):
-                shares = preact_histogram(z)
+            for index, shares in enumerate(preact_histograms(pre)):
                 if shares is not None:
-                    rows += [(epoch, index, f"preact_hist_{b:02d}", float(v)) for b, v in enumerate(shares)]
+                    rows += [
+                        (epoch, index, name, value) for name, value in zip(HIST_NAMES, shares.tolist(), strict=True)
+                    ]
     return rows
 
 
