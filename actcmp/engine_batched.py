@@ -69,6 +69,9 @@ EVAL_CHUNK_BYTES = 64 << 20
 #: instead of seven, ~4.7x faster; it differs from the default single-tensor path (which
 #: the plain engine runs) by at most an ulp per step. False: the single-tensor formulas.
 FUSED_ADAM = True
+#: Layers are measured together in groups of at most this many bytes of pre-activations
+#: (per activation slice): small enough to stay in cache, big enough to amortise calls.
+METRIC_GROUP_BYTES = 512 << 10
 #: Largest input for which ATen's PReLU backward kernel is faster than a per-model loop.
 PRELU_KERNEL_MAX = 16384
 #: Share of available memory one group may plan to use (the rest: other workers, the OS).
@@ -847,29 +850,52 @@ class _Stack:
         pre-activation mean and std, died, revived (counts for the unit metrics); plus the
         new dead masks ``[m, units]`` (all hidden layers side by side).
 
-        All hidden layers are measured at once, side by side along the unit axis; per-layer
-        figures are sums over each layer's units (exact: counts, or float64 sums).
+        Consecutive layers are measured together, side by side along the unit axis, in
+        groups of at most ``METRIC_GROUP_BYTES`` (cache-sized: one big concatenation of a
+        deep stack's layers was several times slower per element); per-layer figures are
+        sums over each layer's units (exact: counts, or float64 sums).
         """
+        m, n = zs[0].shape[0], zs[0].shape[1]
+        budget = max(1, METRIC_GROUP_BYTES // (m * n * zs[0].element_size()))
+        tables, deads = [], []
+        first, width = 0, 0
+        for layer, z in enumerate(zs):
+            width += z.shape[2]
+            last = layer == len(zs) - 1
+            if last or width + zs[layer + 1].shape[2] > budget:
+                table, dead = self._group_metrics(zs, hs, part, first, layer + 1)
+                tables.append(table)
+                deads.append(dead)
+                first, width = layer + 1, 0
+        return torch.cat(tables, dim=1), torch.cat(deads, dim=1)
+
+    def _group_metrics(
+        self, zs: list[torch.Tensor], hs: list[torch.Tensor], part: int, first: int, stop: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`_layer_metrics` of hidden layers ``first:stop``."""
         s, e, act = self.slices[part]
-        z = torch.cat(zs, dim=2)  # [m, n, units of all hidden layers]
-        h = torch.cat(hs, dim=2)
+        z = zs[first] if stop - first == 1 else torch.cat(zs[first:stop], dim=2)  # [m, n, units]
+        h = hs[first] if stop - first == 1 else torch.cat(hs[first:stop], dim=2)
+        u0 = sum(t.shape[2] for t in zs[:first])
+        u1 = u0 + z.shape[2]
+        unit_layer = self.unit_layer[u0:u1] - first
         slope = None
         if self.slopes is not None and act.kind == "prelu":
-            slope = self.slopes[:, s:e].t().index_select(1, self.unit_layer)  # [m, units]
+            slope = self.slopes[first:stop, s:e].t().index_select(1, unit_layer)  # [m, units]
         scratch = torch.empty_like(z)
         dead, sat = act.masks(z, slope, self.limit[s:e], self.share[s:e], scratch)
-        per_layer = self.layer_of_unit  # [units, hidden] float64 indicator
-        count = z.shape[1] * self.units_per_layer  # [hidden]
+        per_layer = self.layer_of_unit[u0:u1, first:stop]  # [units, layers] float64 indicator
+        count = z.shape[1] * self.units_per_layer[first:stop]  # [layers]
         zero = (torch.eq(h, 0, out=scratch).sum(dim=1).to(torch.float64) @ per_layer) / count
         mean = (z.sum(dim=1).to(torch.float64) @ per_layer) / count
         # two-pass variance: what std() gives (to rounding), at a fraction of its cost
-        centred = z - mean.to(z.dtype).index_select(1, self.unit_layer)[:, None, :]
-        squares = (centred * centred).sum(dim=1).to(torch.float64) @ per_layer
+        centred = torch.sub(z, mean.to(z.dtype).index_select(1, unit_layer)[:, None, :], out=scratch)
+        squares = centred.mul_(centred).sum(dim=1).to(torch.float64) @ per_layer
         std = torch.where(count > 1, (squares / (count - 1).clamp_min(1)).sqrt(), 0.0)
         if self.previous is None:
             died = revived = torch.zeros_like(mean)
         else:
-            prev = self.previous[s:e]
+            prev = self.previous[s:e, u0:u1]
             died = (dead & ~prev).to(torch.float64) @ per_layer
             revived = (prev & ~dead).to(torch.float64) @ per_layer
         dead_count = dead.to(torch.float64) @ per_layer
