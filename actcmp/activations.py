@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from torch import nn
 
 ParamValue = float | str | bool
-Derivative = Callable[["torch.Tensor", dict[str, Any]], "torch.Tensor"]
+# an analytic f'(z); returning None (e.g. for a parameter value it does not cover) falls back to autograd
+Derivative = Callable[["torch.Tensor", dict[str, Any]], "torch.Tensor | None"]
 
 
 @dataclass(frozen=True)
@@ -148,54 +149,153 @@ def _d_identity(z: torch.Tensor, p: dict[str, Any]) -> torch.Tensor:
 
 
 _ENTRIES = [
-    ActivationInfo("identity", "Identity", "f(x) = x", "f'(x) = 1", "linear", "lecun",
-                   derivative=_d_identity),
-    ActivationInfo("relu", "ReLU", "f(x) = max(0, x)", "f'(x) = 1 if x > 0 else 0", "relu",
-                   "kaiming", derivative=_d_relu),
-    ActivationInfo("leaky_relu", "LeakyReLU", "f(x) = x if x > 0 else a*x",
-                   "f'(x) = 1 if x > 0 else a", "relu", "kaiming",
-                   {"negative_slope": 0.01}, derivative=_d_leaky),
-    ActivationInfo("prelu", "PReLU", "f(x) = x if x > 0 else a*x, a learned (init 0.25)",
-                   "f'(x) = 1 if x > 0 else a", "relu", "kaiming", {"init": 0.25},
-                   learnable=True),
-    ActivationInfo("elu", "ELU", "f(x) = x if x > 0 else a*(exp(x) - 1)",
-                   "f'(x) = 1 if x > 0 else a*exp(x)", "smooth", "kaiming", {"alpha": 1.0},
-                   derivative=_d_elu),
-    ActivationInfo("selu", "SELU", "f(x) = s*(x if x > 0 else a*(exp(x) - 1))",
-                   "f'(x) = s if x > 0 else s*a*exp(x)", "selu", "lecun",
-                   derivative=_d_selu),
-    ActivationInfo("celu", "CELU", "f(x) = max(0, x) + min(0, a*(exp(x/a) - 1))",
-                   "f'(x) = 1 if x > 0 else exp(x/a)", "smooth", "kaiming", {"alpha": 1.0},
-                   derivative=_d_celu),
-    ActivationInfo("gelu", "GELU", "f(x) = x*Phi(x)  (approximate=tanh: tanh form)",
-                   "f'(x) = Phi(x) + x*phi(x)", "smooth", "kaiming",
-                   {"approximate": "none"}, derivative=_d_gelu),  # type: ignore[arg-type]
-    ActivationInfo("silu", "SiLU", "f(x) = x*sigmoid(x)  (swish)",
-                   "f'(x) = s(x)*(1 + x*(1 - s(x)))", "smooth", "kaiming",
-                   derivative=_d_silu),
-    ActivationInfo("mish", "Mish", "f(x) = x*tanh(softplus(x))",
-                   "f'(x) = tanh(sp(x)) + x*sigmoid(x)*(1 - tanh(sp(x))^2)", "smooth",
-                   "kaiming"),
-    ActivationInfo("softplus", "Softplus", "f(x) = log(1 + exp(b*x))/b",
-                   "f'(x) = sigmoid(b*x)", "smooth", "kaiming",
-                   {"beta": 1.0, "threshold": 20.0}, derivative=_d_softplus),
-    ActivationInfo("sigmoid", "Sigmoid", "f(x) = 1/(1 + exp(-x))",
-                   "f'(x) = f(x)*(1 - f(x))", "bounded", "xavier", derivative=_d_sigmoid),
-    ActivationInfo("tanh", "Tanh", "f(x) = tanh(x)", "f'(x) = 1 - tanh(x)^2", "bounded",
-                   "xavier", derivative=_d_tanh),
-    ActivationInfo("hardtanh", "Hardtanh", "f(x) = clip(x, min_val, max_val)",
-                   "f'(x) = 1 if min_val < x < max_val else 0", "bounded", "xavier",
-                   {"min_val": -1.0, "max_val": 1.0}, derivative=_d_hardtanh),
-    ActivationInfo("relu6", "ReLU6", "f(x) = min(max(0, x), 6)",
-                   "f'(x) = 1 if 0 < x < 6 else 0", "relu", "kaiming", derivative=_d_relu6),
-    ActivationInfo("hardswish", "Hardswish", "f(x) = x*relu6(x + 3)/6",
-                   "f'(x) = 0 if x < -3, 1 if x > 3, else (2x + 3)/6", "smooth", "kaiming",
-                   derivative=_d_hardswish),
-    ActivationInfo("softsign", "Softsign", "f(x) = x/(1 + |x|)", "f'(x) = 1/(1 + |x|)^2",
-                   "bounded", "xavier", derivative=_d_softsign),
-    ActivationInfo("softmax", "Softmax", "f(x)_i = exp(x_i)/sum_j exp(x_j)",
-                   "df_i/dx_j = f_i*(delta_ij - f_j)", "bounded", "xavier",
-                   output_only=True, hidden_ok=False),
+    ActivationInfo("identity", "Identity", "f(x) = x", "f'(x) = 1", "linear", "lecun", derivative=_d_identity),
+    ActivationInfo(
+        "relu", "ReLU", "f(x) = max(0, x)", "f'(x) = 1 if x > 0 else 0", "relu", "kaiming", derivative=_d_relu
+    ),
+    ActivationInfo(
+        "leaky_relu",
+        "LeakyReLU",
+        "f(x) = x if x > 0 else a*x",
+        "f'(x) = 1 if x > 0 else a",
+        "relu",
+        "kaiming",
+        {"negative_slope": 0.01},
+        derivative=_d_leaky,
+    ),
+    ActivationInfo(
+        "prelu",
+        "PReLU",
+        "f(x) = x if x > 0 else a*x, a learned (init 0.25)",
+        "f'(x) = 1 if x > 0 else a",
+        "relu",
+        "kaiming",
+        {"init": 0.25},
+        learnable=True,
+    ),
+    ActivationInfo(
+        "elu",
+        "ELU",
+        "f(x) = x if x > 0 else a*(exp(x) - 1)",
+        "f'(x) = 1 if x > 0 else a*exp(x)",
+        "smooth",
+        "kaiming",
+        {"alpha": 1.0},
+        derivative=_d_elu,
+    ),
+    ActivationInfo(
+        "selu",
+        "SELU",
+        "f(x) = s*(x if x > 0 else a*(exp(x) - 1))",
+        "f'(x) = s if x > 0 else s*a*exp(x)",
+        "selu",
+        "lecun",
+        derivative=_d_selu,
+    ),
+    ActivationInfo(
+        "celu",
+        "CELU",
+        "f(x) = max(0, x) + min(0, a*(exp(x/a) - 1))",
+        "f'(x) = 1 if x > 0 else exp(x/a)",
+        "smooth",
+        "kaiming",
+        {"alpha": 1.0},
+        derivative=_d_celu,
+    ),
+    ActivationInfo(
+        "gelu",
+        "GELU",
+        "f(x) = x*Phi(x)  (approximate=tanh: tanh form)",
+        "f'(x) = Phi(x) + x*phi(x)",
+        "smooth",
+        "kaiming",
+        {"approximate": "none"},
+        derivative=_d_gelu,
+    ),
+    ActivationInfo(
+        "silu",
+        "SiLU",
+        "f(x) = x*sigmoid(x)  (swish)",
+        "f'(x) = s(x)*(1 + x*(1 - s(x)))",
+        "smooth",
+        "kaiming",
+        derivative=_d_silu,
+    ),
+    ActivationInfo(
+        "mish",
+        "Mish",
+        "f(x) = x*tanh(softplus(x))",
+        "f'(x) = tanh(sp(x)) + x*sigmoid(x)*(1 - tanh(sp(x))^2)",
+        "smooth",
+        "kaiming",
+    ),
+    ActivationInfo(
+        "softplus",
+        "Softplus",
+        "f(x) = log(1 + exp(b*x))/b",
+        "f'(x) = sigmoid(b*x)",
+        "smooth",
+        "kaiming",
+        {"beta": 1.0, "threshold": 20.0},
+        derivative=_d_softplus,
+    ),
+    ActivationInfo(
+        "sigmoid",
+        "Sigmoid",
+        "f(x) = 1/(1 + exp(-x))",
+        "f'(x) = f(x)*(1 - f(x))",
+        "bounded",
+        "xavier",
+        derivative=_d_sigmoid,
+    ),
+    ActivationInfo("tanh", "Tanh", "f(x) = tanh(x)", "f'(x) = 1 - tanh(x)^2", "bounded", "xavier", derivative=_d_tanh),
+    ActivationInfo(
+        "hardtanh",
+        "Hardtanh",
+        "f(x) = clip(x, min_val, max_val)",
+        "f'(x) = 1 if min_val < x < max_val else 0",
+        "bounded",
+        "xavier",
+        {"min_val": -1.0, "max_val": 1.0},
+        derivative=_d_hardtanh,
+    ),
+    ActivationInfo(
+        "relu6",
+        "ReLU6",
+        "f(x) = min(max(0, x), 6)",
+        "f'(x) = 1 if 0 < x < 6 else 0",
+        "relu",
+        "kaiming",
+        derivative=_d_relu6,
+    ),
+    ActivationInfo(
+        "hardswish",
+        "Hardswish",
+        "f(x) = x*relu6(x + 3)/6",
+        "f'(x) = 0 if x < -3, 1 if x > 3, else (2x + 3)/6",
+        "smooth",
+        "kaiming",
+        derivative=_d_hardswish,
+    ),
+    ActivationInfo(
+        "softsign",
+        "Softsign",
+        "f(x) = x/(1 + |x|)",
+        "f'(x) = 1/(1 + |x|)^2",
+        "bounded",
+        "xavier",
+        derivative=_d_softsign,
+    ),
+    ActivationInfo(
+        "softmax",
+        "Softmax",
+        "f(x)_i = exp(x_i)/sum_j exp(x_j)",
+        "df_i/dx_j = f_i*(delta_ij - f_j)",
+        "bounded",
+        "xavier",
+        output_only=True,
+        hidden_ok=False,
+    ),
 ]
 
 REGISTRY: dict[str, ActivationInfo] = {e.name: e for e in _ENTRIES}
@@ -224,8 +324,7 @@ class ActivationSpec:
     @property
     def info(self) -> ActivationInfo:
         if self.callable_path is not None:
-            return ActivationInfo(self.callable_path, "", "user callable", "autograd",
-                                  "custom", "lecun")
+            return ActivationInfo(self.callable_path, "", "user callable", "autograd", "custom", "lecun")
         return REGISTRY[self.name]
 
     @property
@@ -316,15 +415,11 @@ def parse_activation(text: str, *, hidden: bool = True) -> ActivationSpec:
         raise UnknownActivation(f"unknown activation '{name}'{did_you_mean(name, known)}")
     info = REGISTRY[name]
     if hidden and not info.hidden_ok:
-        raise UnknownActivation(
-            f"activation '{name}' is only allowed as an output activation, not on hidden layers"
-        )
+        raise UnknownActivation(f"activation '{name}' is only allowed as an output activation, not on hidden layers")
     if arg_text and arg_text.strip():
         for part in arg_text.split(","):
             if "=" not in part:
-                raise UnknownActivation(
-                    f"activation '{raw}': parameter {part.strip()!r} must be key=value"
-                )
+                raise UnknownActivation(f"activation '{raw}': parameter {part.strip()!r} must be key=value")
             key, val = (s.strip() for s in part.split("=", 1))
             if key not in info.defaults:
                 allowed = ", ".join(info.defaults) or "none"

@@ -173,7 +173,8 @@ def run(
     report: Annotated[bool, typer.Option("--report", help="write the report when the sweep finishes")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
     shard: Annotated[
-        str | None, typer.Option(help="run only shard I of N (I/N, numbered from 1), e.g. 2/4; merge with 'actcmp merge'")
+        str | None,
+        typer.Option(help="run only shard I of N (I/N, numbered from 1), e.g. 2/4; merge with 'actcmp merge'"),
     ] = None,
 ) -> None:
     """Train a sweep of autoencoders and store the results (resumes what is stored).
@@ -232,8 +233,17 @@ def run(
     from actcmp.sweep import run_sweep
 
     summary = run_sweep(
-        sweep, out, fresh=fresh, jobs=jobs, engine=engine, device=device, data_dir=data_dir,
-        progress=make_progress(quiet), shard=shard_spec, backend=backend, address=address,
+        sweep,
+        out,
+        fresh=fresh,
+        jobs=jobs,
+        engine=engine,
+        device=device,
+        data_dir=data_dir,
+        progress=make_progress(quiet),
+        shard=shard_spec,
+        backend=backend,
+        address=address,
     )
     if summary.interrupted:
         typer.echo(
@@ -340,8 +350,10 @@ def merge(
     )
     if report.duplicates:
         shown = ", ".join(rid for rid, _, _ in report.duplicates[:5]) + (" ..." if len(report.duplicates) > 5 else "")
-        typer.echo(f"duplicates: {len(report.duplicates)} runs stored more than once with identical results, "
-                   f"kept once: {shown}")
+        typer.echo(
+            f"duplicates: {len(report.duplicates)} runs stored more than once with identical results, "
+            f"kept once: {shown}"
+        )
     for rid, failed_in, finished_in in report.replaced_failed:
         typer.echo(f"run {rid}: failed in {failed_in}, finished in {finished_in}: kept the finished one")
     for line in report.missing:
@@ -422,10 +434,18 @@ def datasets_cmd() -> None:
 
     rows = [("name", "features", "output", "loss", "labels", "anomalies", "source", "description")]
     for info in list_datasets():
-        rows.append((
-            info.name, str(info.n_features or "?"), info.output_activation, info.loss,
-            "yes" if info.has_labels else "no", "yes" if info.has_anomalies else "no", info.source, info.description,
-        ))
+        rows.append(
+            (
+                info.name,
+                str(info.n_features or "?"),
+                info.output_activation,
+                info.loss,
+                "yes" if info.has_labels else "no",
+                "yes" if info.has_anomalies else "no",
+                info.source,
+                info.description,
+            )
+        )
     typer.echo(_format_rows(rows))
     typer.echo("your own: csv:PATH, parquet:PATH (optionally #label=COLUMN), npy:PATH")
 

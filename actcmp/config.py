@@ -49,7 +49,8 @@ class RunConfig(BaseModel):
     output_activation: str = Field("auto", description="identity, sigmoid, tanh, softmax, or auto (dataset default)")
     loss: Literal["auto", "mse", "bce", "ce"] = Field("auto", description="reconstruction loss; auto = dataset default")
     init: Literal["auto", "kaiming", "xavier", "lecun", "torch-default"] = Field(
-        "auto", description="weight init rule; auto = He for ReLU family, Xavier for tanh/sigmoid, LeCun for SELU")
+        "auto", description="weight init rule; auto = He for ReLU family, Xavier for tanh/sigmoid, LeCun for SELU"
+    )
     optimizer: Literal["adam", "adamw", "sgd"] = Field("adam", description="optimizer")
     lr: float = Field(1e-3, gt=0, le=100, description="learning rate")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
@@ -61,11 +62,14 @@ class RunConfig(BaseModel):
     test_fraction: float = Field(0.15, gt=0, lt=0.5, description="share of samples for test")
     probe_size: int = Field(512, ge=8, description="training samples in the fixed probe set for layer metrics")
     saturation_threshold: float = Field(
-        0.05, gt=0, lt=1, description="|f'(z)| below this share of the activation's peak derivative counts as saturated")
+        0.05, gt=0, lt=1, description="|f'(z)| below this share of the activation's peak derivative counts as saturated"
+    )
     saturation_share: float = Field(
-        0.95, gt=0, le=1, description="a unit is saturated when this share of probe inputs is below the threshold")
+        0.95, gt=0, le=1, description="a unit is saturated when this share of probe inputs is below the threshold"
+    )
     threshold_fraction: float = Field(
-        0.5, gt=0, lt=10, description="loss threshold for epochs-to-threshold, as a fraction of the mean-predictor loss")
+        0.5, gt=0, lt=10, description="loss threshold for epochs-to-threshold, as a fraction of the mean-predictor loss"
+    )
 
     @field_validator("activation")
     @classmethod
@@ -103,7 +107,9 @@ class RunConfig(BaseModel):
         if self.loss == "bce" and out not in ("auto", "sigmoid", "softmax"):
             raise ValueError(f"loss 'bce' needs outputs in (0, 1): use output_activation sigmoid, not '{out}'")
         if self.loss == "ce" and out not in ("auto", "softmax"):
-            raise ValueError(f"loss 'ce' (cross-entropy between distributions) needs output_activation softmax, not '{out}'")
+            raise ValueError(
+                f"loss 'ce' (cross-entropy between distributions) needs output_activation softmax, not '{out}'"
+            )
         return self
 
 
@@ -115,7 +121,9 @@ class SweepConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field("sweep", pattern=r"^[A-Za-z0-9_.\-]+$", description="sweep name; default results dir is results/<name>/")
+    name: str = Field(
+        "sweep", pattern=r"^[A-Za-z0-9_.\-]+$", description="sweep name; default results dir is results/<name>/"
+    )
     description: str = ""
     fixed: dict[str, Any] = Field(default_factory=dict)
     grid: dict[str, list[Any]] = Field(default_factory=dict)
@@ -162,10 +170,10 @@ def expand_grid(fixed: dict[str, Any], grid: dict[str, list[Any]]) -> list[RunCo
     """
     _check_keys(list(fixed), "config")
     _check_keys(list(grid), "grid")
-    for key, values in grid.items():
-        if not isinstance(values, list):
-            raise ConfigError(f"grid.{key}: must be a list, got {values!r}")
-        if not values:
+    for key, options in grid.items():
+        if not isinstance(options, list):
+            raise ConfigError(f"grid.{key}: must be a list, got {options!r}")
+        if not options:
             raise ConfigError(f"grid.{key}: empty list, the grid would have no runs")
     keys = list(grid)
     runs: list[RunConfig] = []

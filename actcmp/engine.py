@@ -159,6 +159,7 @@ class Probe:
         if torch.isfinite(loss):
             loss.backward()
         for index, layer in enumerate(model.linears):
+            assert isinstance(layer, torch.nn.Linear)
             rows.append((epoch, index, "grad_norm_weight", grad_norm(layer.weight.grad)))
             rows.append((epoch, index, "grad_norm_bias", grad_norm(layer.bias.grad)))
         model.zero_grad(set_to_none=True)

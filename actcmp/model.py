@@ -119,6 +119,7 @@ class Autoencoder(nn.Module):
     def load_init(self, tensors: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
         with torch.no_grad():
             for layer, (weight, bias) in zip(self.linears, tensors, strict=True):
+                assert isinstance(layer, nn.Linear)  # ModuleList yields nn.Module; narrow for weight/bias
                 layer.weight.copy_(weight)
                 layer.bias.copy_(bias)
 

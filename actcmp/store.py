@@ -137,7 +137,9 @@ class Store:
         except ValueError:
             raise StoreError(f"{self.path}: damaged meta table (versions are not numbers)") from None
         if version != SCHEMA_VERSION:
-            raise StoreError(f"{self.path}: results schema version {version}, this actcmp reads version {SCHEMA_VERSION}")
+            raise StoreError(
+                f"{self.path}: results schema version {version}, this actcmp reads version {SCHEMA_VERSION}"
+            )
         if create and results_version != RESULTS_VERSION:
             raise StoreError(
                 f"{self.directory}: holds results version {results_version}, this actcmp writes version "
@@ -308,7 +310,9 @@ class Store:
         return expected
 
     def sweeps(self) -> list[dict[str, Any]]:
-        rows = self.conn.execute("SELECT sweep_id, name, created_at, config_json, n_runs FROM sweeps ORDER BY created_at")
+        rows = self.conn.execute(
+            "SELECT sweep_id, name, created_at, config_json, n_runs FROM sweeps ORDER BY created_at"
+        )
         return [
             {"sweep_id": r[0], "name": r[1], "created_at": r[2], "config": json.loads(r[3]), "n_runs": r[4]}
             for r in rows
@@ -451,4 +455,3 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-

@@ -10,8 +10,23 @@ from actcmp.errors import UnknownActivation
 
 HIDDEN = [name for name, info in REGISTRY.items() if info.hidden_ok]
 REQUIRED = [
-    "identity", "relu", "leaky_relu", "prelu", "elu", "selu", "celu", "gelu", "silu", "mish", "softplus",
-    "sigmoid", "tanh", "hardtanh", "relu6", "hardswish", "softsign",
+    "identity",
+    "relu",
+    "leaky_relu",
+    "prelu",
+    "elu",
+    "selu",
+    "celu",
+    "gelu",
+    "silu",
+    "mish",
+    "softplus",
+    "sigmoid",
+    "tanh",
+    "hardtanh",
+    "relu6",
+    "hardswish",
+    "softsign",
 ]
 
 
@@ -32,8 +47,18 @@ def test_builds_and_is_elementwise(name: str) -> None:
     assert torch.allclose(module(z.flatten()[perm]), out.flatten()[perm])
 
 
-@pytest.mark.parametrize("name", [*HIDDEN, "leaky_relu(negative_slope=0.2)", "elu(alpha=0.5)", "gelu(approximate=tanh)",
-                                  "softplus(beta=2)", "celu(alpha=2)", "hardtanh(min_val=-2)"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        *HIDDEN,
+        "leaky_relu(negative_slope=0.2)",
+        "elu(alpha=0.5)",
+        "gelu(approximate=tanh)",
+        "softplus(beta=2)",
+        "celu(alpha=2)",
+        "hardtanh(min_val=-2)",
+    ],
+)
 def test_analytic_derivative_matches_autograd(name: str) -> None:
     spec = parse_activation(name)
     module = spec.build().to(torch.float64)

@@ -50,8 +50,23 @@ def test_dry_run(smoke_config: Path) -> None:
 
 def test_command_line_only_sweep_dry_run() -> None:
     result = runner.invoke(
-        app, ["run", "--activations", "relu,gelu", "--datasets", "digits", "--depths", "1,2,4,8", "--seeds", "3",
-              "--epochs", "2", "--set", "lr=0.01", "--dry-run"]
+        app,
+        [
+            "run",
+            "--activations",
+            "relu,gelu",
+            "--datasets",
+            "digits",
+            "--depths",
+            "1,2,4,8",
+            "--seeds",
+            "3",
+            "--epochs",
+            "2",
+            "--set",
+            "lr=0.01",
+            "--dry-run",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "24 runs" in result.output and "lr = 0.01" in result.output
@@ -131,8 +146,13 @@ def test_end_to_end_subprocess(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "[8/8]" in proc.stderr
     assert (out / "actcmp.sqlite").exists() and (out / "report.html").exists()
-    bad = subprocess.run([sys.executable, "-m", "actcmp", "run", "--activations", "reluu"], capture_output=True,
-                         text=True, cwd=REPO, env=_env())
+    bad = subprocess.run(
+        [sys.executable, "-m", "actcmp", "run", "--activations", "reluu"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=_env(),
+    )
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
 
 

@@ -39,8 +39,12 @@ REPO = Path(__file__).resolve().parent.parent
             id="last-key-fastest",
         ),
         pytest.param({"depth": 3}, {"depth": [1]}, [{"depth": 1}], id="grid-wins-over-fixed"),
-        pytest.param({}, {"activation": ["swish", "silu", "relu"]}, [{"activation": "silu"}, {"activation": "relu"}],
-                     id="aliases-deduplicated"),
+        pytest.param(
+            {},
+            {"activation": ["swish", "silu", "relu"]},
+            [{"activation": "silu"}, {"activation": "relu"}],
+            id="aliases-deduplicated",
+        ),
         pytest.param({}, {"lr": [0.1, 0.01], "seed": [0, 1, 2]}, 6, id="count"),
     ],
 )
@@ -72,8 +76,12 @@ def test_expand_grid(fixed: dict, grid: dict, expected: list[dict] | int) -> Non
         pytest.param({"bottleneck": 128, "width": 64}, {}, "wider than width", id="bottleneck-wide"),
         pytest.param({"optimizer": "rmsprop"}, {}, "optimizer", id="bad-optimizer"),
         pytest.param({"init": "orthogonal"}, {}, "init", id="bad-init"),
-        pytest.param({"loss": "bce", "output_activation": "identity"}, {}, "needs outputs in (0, 1)", id="bce-identity"),
-        pytest.param({"loss": "ce", "output_activation": "sigmoid"}, {}, "needs output_activation softmax", id="ce-sigmoid"),
+        pytest.param(
+            {"loss": "bce", "output_activation": "identity"}, {}, "needs outputs in (0, 1)", id="bce-identity"
+        ),
+        pytest.param(
+            {"loss": "ce", "output_activation": "sigmoid"}, {}, "needs output_activation softmax", id="ce-sigmoid"
+        ),
         pytest.param({"output_activation": "relu"}, {}, "output activation must be one of", id="bad-output"),
         pytest.param({}, {"activation": ["relu", "gelux"]}, "activation=gelux", id="names-grid-point"),
         pytest.param({}, {"dataset": ["digts"]}, "did you mean 'digits'", id="bad-dataset"),
@@ -141,8 +149,11 @@ def test_run_id_stable_and_sensitive() -> None:
     # pinned: a change to the hashing or the resolved fields must be deliberate (bump RESULTS_VERSION)
     assert a["run_id"] == "91720de62d6d060c"
     # auto fields are resolved, so auto and its explicit value share an id
-    explicit = resolve(make_run({"activation": "relu", "depth": 2, "init": "kaiming", "loss": "mse",
-                                 "output_activation": "sigmoid"}), "sigmoid", "mse")
+    explicit = resolve(
+        make_run({"activation": "relu", "depth": 2, "init": "kaiming", "loss": "mse", "output_activation": "sigmoid"}),
+        "sigmoid",
+        "mse",
+    )
     assert explicit["run_id"] == a["run_id"]
     assert a["init"] == "kaiming"
     assert resolve(make_run({"activation": "tanh"}), "sigmoid", "mse")["init"] == "xavier"
@@ -150,7 +161,11 @@ def test_run_id_stable_and_sensitive() -> None:
 
 
 def test_split_list() -> None:
-    assert split_list("relu, leaky_relu(negative_slope=0.2,),gelu") == ["relu", "leaky_relu(negative_slope=0.2,)", "gelu"]
+    assert split_list("relu, leaky_relu(negative_slope=0.2,),gelu") == [
+        "relu",
+        "leaky_relu(negative_slope=0.2,)",
+        "gelu",
+    ]
     assert split_list("a,b(x=1,y=2)") == ["a", "b(x=1,y=2)"]
     assert split_list("") == []
 

@@ -14,8 +14,16 @@ from actcmp.engine import batch_order, resolve, train_run
 
 
 def run(**overrides: object):
-    values = {"dataset": "digits", "depth": 2, "width": 16, "bottleneck": 4, "epochs": 3, "batch_size": 128,
-              "probe_size": 64, **overrides}
+    values = {
+        "dataset": "digits",
+        "depth": 2,
+        "width": 16,
+        "bottleneck": 4,
+        "epochs": 3,
+        "batch_size": 128,
+        "probe_size": 64,
+        **overrides,
+    }
     cfg = make_run(values)
     data = load_dataset(cfg.dataset, cfg.seed, cfg.val_fraction, cfg.test_fraction)
     resolved = resolve(cfg, data.info.output_activation, data.info.loss)
@@ -28,16 +36,32 @@ def test_records_every_epoch_and_layer() -> None:
     epochs = {e for e, _, _ in result.epochs}
     assert epochs == {0, 1, 2, 3}
     hidden = 2 * cfg["depth"] - 1
-    for metric in ("dead_fraction", "saturated_fraction", "zero_fraction", "preact_mean", "preact_std",
-                   "died_fraction", "revived_fraction"):
+    for metric in (
+        "dead_fraction",
+        "saturated_fraction",
+        "zero_fraction",
+        "preact_mean",
+        "preact_std",
+        "died_fraction",
+        "revived_fraction",
+    ):
         layers = {layer for e, layer, m, _ in result.layers if m == metric and e == 3}
         assert layers == set(range(hidden)), metric
     grad_layers = {layer for e, layer, m, _ in result.layers if m == "grad_norm_weight" and e == 0}
     assert grad_layers == set(range(2 * cfg["depth"]))
     train = [v for _, m, v in result.epochs if m == "train_loss"]
     assert train[-1] < train[0]
-    for key in ("test_loss", "final_val_loss", "epochs_to_threshold", "probe_accuracy", "dead_fraction_init",
-                "dead_fraction_final", "saturated_fraction_final", "n_params", "baseline_loss"):
+    for key in (
+        "test_loss",
+        "final_val_loss",
+        "epochs_to_threshold",
+        "probe_accuracy",
+        "dead_fraction_init",
+        "dead_fraction_final",
+        "saturated_fraction_final",
+        "n_params",
+        "baseline_loss",
+    ):
         assert key in result.final
     assert 0.0 < result.final["probe_accuracy"] <= 1.0
     assert result.final["test_loss"] < next(v for _, m, v in result.epochs if m == "val_loss")

@@ -72,8 +72,14 @@ def test_dead_relu_is_not_also_saturated() -> None:
 
 @pytest.mark.parametrize(
     ("name", "peak"),
-    [("relu", 1.0), ("sigmoid", 0.25), ("tanh", 1.0), ("selu", 1.0507009873554805 * 1.6732632423543772),
-     ("identity", 1.0), ("softsign", 1.0)],
+    [
+        ("relu", 1.0),
+        ("sigmoid", 0.25),
+        ("tanh", 1.0),
+        ("selu", 1.0507009873554805 * 1.6732632423543772),
+        ("identity", 1.0),
+        ("softsign", 1.0),
+    ],
 )
 def test_peak_derivative_theory(name: str, peak: float) -> None:
     assert math.isclose(peak_derivative(name), peak, rel_tol=1e-3)

@@ -6,10 +6,26 @@ import io
 
 from actcmp.progress import NullProgress, PlainProgress, RichProgress, make_progress
 
-RECORD = {"run_id": "x", "status": "done", "activation": "relu", "dataset": "digits", "depth": 2, "seed": 0,
-          "test_loss": 0.012345678, "wall_time_s": 1.25}
-SUMMARY = {"ran": 2, "done": 1, "diverged": 1, "failed": 0, "skipped": 3, "wall_time_s": 75.0,
-           "interrupted": False, "out_dir": "results/x"}
+RECORD = {
+    "run_id": "x",
+    "status": "done",
+    "activation": "relu",
+    "dataset": "digits",
+    "depth": 2,
+    "seed": 0,
+    "test_loss": 0.012345678,
+    "wall_time_s": 1.25,
+}
+SUMMARY = {
+    "ran": 2,
+    "done": 1,
+    "diverged": 1,
+    "failed": 0,
+    "skipped": 3,
+    "wall_time_s": 75.0,
+    "interrupted": False,
+    "out_dir": "results/x",
+}
 
 
 def test_plain_lines_with_fake_clock() -> None:

@@ -41,8 +41,12 @@ def test_round_trip(tmp_path: Path) -> None:
 
 def test_frames(tmp_path: Path) -> None:
     with Store(tmp_path) as store:
-        store.save_sweep("s1", "t", {"grid": {}}, [{"run_id": "abc123", "activation": "relu"},
-                                                  {"run_id": "zzz", "activation": "tanh"}])
+        store.save_sweep(
+            "s1",
+            "t",
+            {"grid": {}},
+            [{"run_id": "abc123", "activation": "relu"}, {"run_id": "zzz", "activation": "tanh"}],
+        )
         store.write_run(fake_result())
     results = load_results(tmp_path)
     assert list(results.runs["run_id"]) == ["abc123"]
