@@ -20,7 +20,7 @@ from actcmp.claims.registry import CLAIMS, ClaimContext, comparison_table, rank_
 from actcmp.store import Results
 
 REPO = Path(__file__).resolve().parent.parent
-SEEDS = REPO.parent / "shared" / "seeds"
+SOURCES = REPO.parent / "shared" / "seeds"  # the texts the quotes come from (development only)
 RNG_SEED = 7
 
 
@@ -521,11 +521,11 @@ def test_claim_keys_numbers_and_selection() -> None:
         select(["dyng"])
 
 
-@pytest.mark.skipif(not SEEDS.is_dir(), reason="seed texts not checked out beside the repository")
-def test_quotes_are_verbatim_from_the_seeds() -> None:
+@pytest.mark.skipif(not SOURCES.is_dir(), reason="source texts not checked out beside the repository")
+def test_quotes_are_verbatim_from_the_source_texts() -> None:
     for claim in CLAIMS:
         for source, quote in claim.quotes:
-            text = (SEEDS / source).read_text(encoding="utf-8")
+            text = (SOURCES / source).read_text(encoding="utf-8")
             assert quote in text, (claim.key, quote[:40])
 
 
@@ -559,8 +559,20 @@ def test_report_from_fabricated_results(tmp_path: Path) -> None:
     assert run.verdicts == {"relu_default": HOLDS, "matters": HOLDS, "dying": HOLDS, "tanh_sigmoid": HOLDS}
     md = (tmp_path / "claims.md").read_text()
     html = (tmp_path / "claims.html").read_text()
-    assert "| 8 | The activation changes" in md and "**Verdict: holds.**" in md and "> — seeds/" in md
+    assert "| 8 | The activation changes" in md and "**Verdict: holds.**" in md
     assert html.count("data:image/png;base64,") >= 6 and "holds" in html
+    # titled for what it checks, quotes credited to the claim as commonly stated, never to a file
+    title = "Do the common claims about activation functions hold?"
+    assert md.startswith(f"# {title}\n") and f"<title>{title}</title>" in html and f"<h1>{title}</h1>" in html
+    attribution = "> — the claim as commonly stated in introductions to activation functions in autoencoders"
+    for text in (md, html):
+        assert "seeds/" not in text and ".txt" not in text and "seed text" not in text and "seeds'" not in text
+    relu = next(c for c in chosen if c.key == "relu_default")  # two quotes: one block, one attribution
+    block = md.split(f"## {relu.number}. ", 1)[1].split("\n## ", 1)[0]
+    assert all(f"> {quote}" in block for _, quote in relu.quotes) and block.count(attribution) == 1
+    assert md.count(attribution) == len(chosen) and html.count("<blockquote>") == len(chosen)
+    # figures written as PNG only: inline, with no link list left empty
+    assert "![" in md and "()" not in md and "[png]" not in md
     assert (tmp_path / "figures" / "claim_3_dying.png").exists()
     assert (tmp_path / "figures" / "explain_layers_dying.png").exists()
     assert (tmp_path / "figures" / "depth_scaling.png").exists()
@@ -607,6 +619,7 @@ def _app():
 def test_claims_help_has_an_example() -> None:
     result = CliRunner().invoke(_app(), ["claims", "--help"])
     assert result.exit_code == 0 and "Example:" in result.output
+    assert "common claims about activation functions" in result.output and "seeds'" not in result.output
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from actcmp.engine import RunResult
-from actcmp.report import document, make_report, plots, statistics, style, tables
+from actcmp.errors import StoreError
+from actcmp.report import document, make_report, plots, render, statistics, style, tables
 from actcmp.store import Results, Store, load_results
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
@@ -262,10 +263,30 @@ def test_cells_include_independently_varied_fields(results: Results) -> None:
     assert tables.label(["dataset", "lr", "depth"], ("digits", 0.01, 4)) == "digits · lr=0.01 · depth 4"
 
 
-def test_empty_store_still_reports(tmp_path: Path) -> None:
+def test_empty_store_writes_nothing_and_says_why(tmp_path: Path) -> None:
     Store(tmp_path).close()
-    paths = make_report(tmp_path, formats=("png",))
-    assert (tmp_path / "report.html").is_file() and all(p.stat().st_size > 0 for p in paths)
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(StoreError, match=r"no finished runs to report \(0 planned, 0 failed\); run 'actcmp run"):
+        make_report(tmp_path, formats=("png",))
+    assert sorted(tmp_path.rglob("*")) == before  # no tables/, figures/ or report
+
+
+def test_only_failed_runs_fail_the_command_in_one_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from actcmp.cli import app
+
+    planned = [fabricate(*FAILED), fabricate("relu", *FAILED[1:])]  # one failed, one never ran
+    with Store(tmp_path) as store:
+        store.save_sweep("s", "fake", {"grid": {}}, [{**r.config, "run_id": r.run_id} for r in planned])
+        store.write_run(planned[0])
+    result = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [
+        f"actcmp: error: {tmp_path}: no finished runs to report (2 planned, 1 failed); "
+        f"see 'actcmp status {tmp_path}' for why they failed"
+    ]
+    assert not (tmp_path / "report.md").exists() and not (tmp_path / "figures").exists()
 
 
 def test_single_seed_cells_from_a_real_sweep(tmp_path: Path) -> None:
@@ -276,6 +297,10 @@ def test_single_seed_cells_from_a_real_sweep(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parent.parent
     sweep = apply_overrides(load_sweep(repo / "experiments" / "smoke.toml"), grid={"seed": [0], "depth": [1]})
     run_sweep(sweep, tmp_path / "one")
+    stale = [tmp_path / "one" / "figures" / name for name in ("critical_difference.png", "depth_scaling.svg")]
+    for path in stale:  # left by an earlier report of a bigger grid
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"old")
     paths = make_report(tmp_path / "one", formats=("png",))
     assert (tmp_path / "one" / "tables" / "main.md") in paths
     assert "probe acc." in (tmp_path / "one" / "tables" / "main.md").read_text()
@@ -283,10 +308,11 @@ def test_single_seed_cells_from_a_real_sweep(tmp_path: Path) -> None:
     markdown = (tmp_path / "one" / "report.md").read_text()
     for text in ("No Friedman test", "No depth scaling", "One seed per cell"):
         assert text in markdown, text
-    assert (
-        "critical_difference.png" not in markdown
-        and (tmp_path / "one" / "figures" / "critical_difference.png") in paths
-    )
+    # no figure where the text says none applies, and no stale one from an earlier report
+    for stem in statistics.FIGURE_STEMS:
+        assert f"{stem}." not in markdown and not list((tmp_path / "one" / "figures").glob(f"{stem}.*")), stem
+    assert not any(p.parent.name == "figures" and p.stem in statistics.FIGURE_STEMS for p in paths)
+    assert (tmp_path / "one" / "report.html").read_text().count("data:image/png;base64,") == len(FIGURE_STEMS) - 2
 
 
 # -- statistics: ties with the best, Friedman / CD, depth scaling -----------------------
@@ -398,3 +424,34 @@ def test_statistics_section_handles_small_grids(results: Results, where: dict[st
         main = next(t for t in built if t.name == "main")
         assert (main.bold["test loss*"] == main.raw["best"]).all()  # one seed: only the best is bold
         assert any("One seed per cell" in n for n in main.notes)
+
+
+@pytest.mark.parametrize(
+    ("formats", "image", "links"),
+    [
+        pytest.param(("png", "pdf"), "![T](figures/x.png)", "[pdf](figures/x.pdf)", id="png-pdf"),
+        pytest.param(("svg",), "![T](figures/x.svg)", "", id="svg"),
+        pytest.param(
+            ("pdf", "svg", "png"), "![T](figures/x.svg)", "[pdf](figures/x.pdf), [png](figures/x.png)", id="svg-first"
+        ),
+        pytest.param(("pdf",), "", "[pdf](figures/x.pdf)", id="pdf-only"),
+    ],
+)
+def test_markdown_inlines_the_first_viewable_format(formats: tuple[str, ...], image: str, links: str) -> None:
+    assert render.markdown_figure("figures/x", "T", formats) == (image, links)
+
+
+def test_svg_only_report_shows_its_figures_inline(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        for activation in ACTIVATIONS:
+            for depth in DEPTHS:
+                for seed in SEEDS:
+                    store.write_run(fabricate(activation, "blobs", depth, seed))
+    paths = make_report(tmp_path, formats=("svg",))
+    markdown = (tmp_path / "report.md").read_text()
+    images = [line for line in markdown.splitlines() if line.startswith("![")]
+    assert len(images) == len(FIGURE_STEMS) and all(line.endswith(".svg)") for line in images)
+    assert "[svg]" not in markdown and ".png" not in markdown
+    for line in images:
+        assert tmp_path / line.split("](", 1)[1].rstrip(")") in paths
+    assert (tmp_path / "report.html").read_text().count("data:image/png;base64,") == len(FIGURE_STEMS)

@@ -1,4 +1,4 @@
-"""Check the seeds' claims about activations against stored results.
+"""Check common claims about activation functions against stored results.
 
 ``actcmp claims`` (or :func:`run_claims`) runs one small sweep per claim from
 ``experiments/claims/`` (resuming what is stored), decides each claim with a tested

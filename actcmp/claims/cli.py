@@ -30,8 +30,9 @@ def register(app: typer.Typer) -> None:
         device: Annotated[str, typer.Option(help="cpu | cuda | auto")] = "cpu",
         formats: Annotated[str, typer.Option(help="figure formats, comma-separated (png, pdf, svg)")] = "png,pdf,svg",
     ) -> None:
-        """Check the seeds' claims: run one small sweep per claim (resuming), then write
-        claims.md / claims.html with each claim's statistic, figure and verdict.
+        """Check common claims about activation functions: run one small sweep per claim
+        (resuming), then write claims.md / claims.html with each claim's statistic, figure
+        and verdict.
 
         Example: actcmp claims --jobs 2 --out results/claims
         """

@@ -51,9 +51,13 @@ class ClaimDoc:
     tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
 
 
-# A claims Section's blocks: ("text", str) | ("list", [str]) | ("quote", (text, source)) |
+# A claims Section's blocks: ("text", str) | ("list", [str]) | ("quote", ([text, ...], attribution)) |
 # ("table", (title, DataFrame)) | ("figure", FigureDoc) | ("verdict", Verdict) | ("summary", [ClaimDoc]);
 # figure stems are relative to the document (figures/...).
+#: the claims documents' title
+TITLE = "Do the common claims about activation functions hold?"
+#: who a claim's quotes are credited to (the claim as commonly stated, not one source)
+QUOTE_ATTRIBUTION = "the claim as commonly stated in introductions to activation functions in autoencoders"
 BADGE = {HOLDS: "holds", FAILS: "does not hold", UNSURE: "inconclusive"}
 COLOURS = {HOLDS: "#1b7837", FAILS: "#b2182b", UNSURE: "#b35806"}
 
@@ -119,8 +123,8 @@ def _experiment(sweep: SweepDoc) -> list[str]:
 def claim_section(doc: ClaimDoc) -> Section:
     claim, verdict = doc.claim, doc.verdict
     blocks: list[tuple[str, Any]] = [("verdict", verdict), ("text", f"**Claim.** {claim.sentence}")]
-    for source, quote in claim.quotes:
-        blocks.append(("quote", (quote, f"seeds/{source}")))
+    if claim.quotes:
+        blocks.append(("quote", ([quote for _, quote in claim.quotes], QUOTE_ATTRIBUTION)))
     blocks.append(
         ("list", [f"**Experiment.** {line}" if i == 0 else line for i, line in enumerate(_experiment(doc.sweep))])
     )
@@ -139,7 +143,8 @@ def claim_section(doc: ClaimDoc) -> Section:
 
 
 INTRO = (
-    "Each claim below comes from one of the seed texts (quoted). A small sweep tests it, a statistic computed "
+    "Each claim below is commonly made about activation functions in autoencoders: quoted as it is usually "
+    "stated, then made precise (**Claim.**). A small sweep tests it, a statistic computed "
     "from the stored runs decides it, and the verdict is one of **holds**, **does not hold** or **inconclusive** "
     "(at this sample size or training budget). Verdicts are computed by tested functions "
     "(`actcmp.claims.checks`), never written by hand: they change when the stored results change."
@@ -240,8 +245,8 @@ def _md_table(frame: pd.DataFrame) -> str:
 
 def _markdown_block(kind: str, content: Any) -> list[str]:
     if kind == "quote":
-        text, source = content
-        return [f"> {text}", ">", f"> — {source}", ""]
+        texts, attribution = content
+        return [line for text in texts for line in (f"> {text}", ">")] + [f"> — {attribution}", ""]
     if kind == "verdict":
         return [f"**Verdict: {BADGE[content.verdict]}.** {content.explanation}", ""]
     if kind == "summary":
@@ -250,8 +255,9 @@ def _markdown_block(kind: str, content: Any) -> list[str]:
         name, frame = content
         return [f"**{name}**", "", _md_table(frame), ""]
     if kind == "figure":
-        links = render.markdown_links(content.stem, content.formats)
-        return [f"![{content.title}]({content.stem}.png)", "", f"*{content.caption}* ({links})", ""]
+        image, links = render.markdown_figure(content.stem, content.title, content.formats)
+        caption = f"*{content.caption}* ({links})" if links else f"*{content.caption}*"
+        return [image, "", caption, ""]
     return []
 
 
@@ -265,6 +271,7 @@ CSS = render.CSS + (
     "th, td { vertical-align: top; }\n"
     "figure { margin: 0.5rem 0 1.5rem; }\n"
     "blockquote { margin: 0.5rem 0; padding: 0.3rem 1rem; border-left: 4px solid #ccc; color: #444; background: #fafafa; }\n"
+    "blockquote p { margin: 0.2rem 0; }\n"
     "blockquote footer { font-size: 0.8rem; color: #777; }\n"
     "td { white-space: normal; } td.p, .badge { white-space: nowrap; }\n"
     ".badge { display: inline-block; padding: 0.1rem 0.55rem; border-radius: 0.8rem; color: white; font-weight: 600; "
@@ -300,8 +307,9 @@ def _html_summary(claims: Sequence[ClaimDoc]) -> str:
 
 def _html_block(kind: str, content: Any) -> list[str]:
     if kind == "quote":
-        text, source = content
-        return [f"<blockquote>{html.escape(text)}<footer>— {html.escape(source)}</footer></blockquote>"]
+        texts, attribution = content
+        paragraphs = "".join(f"<p>{html.escape(text)}</p>" for text in texts)
+        return [f"<blockquote>{paragraphs}<footer>— {html.escape(attribution)}</footer></blockquote>"]
     if kind == "verdict":
         return [f'<p class="verdict">{_badge(content.verdict)} {render.inline(content.explanation)}</p>']
     if kind == "summary":
@@ -353,7 +361,7 @@ def write_documents(
     sections: Sequence[Section],
     claims: Sequence[ClaimDoc],
     sweeps: Sequence[SweepDoc],
-    title: str = "Do the seeds' claims hold? (actcmp claims)",
+    title: str = TITLE,
 ) -> list[Path]:
     """Write claims.md, claims.html and claims.json under ``out``; return their paths."""
     out.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,10 @@
 """The claims: what each says, where it comes from, the sweep that tests it, the rule
 that decides it, and the functions that compute its verdict, figure and tables.
 
-Quotes are verbatim from ``../shared/seeds/`` (a test checks that when the files are
-there). Each claim names a sweep file in ``experiments/claims/``; claims 2 and 8 share
+Each quote shows the claim as it is commonly stated, verbatim from one of the texts it
+was collected from (introductions to activation functions in autoencoders; a test checks
+the quotes when those texts are checked out beside the repository). The documents credit
+the quotes to the claim as commonly stated, not to a file. Each claim names a sweep file in ``experiments/claims/``; claims 2 and 8 share
 the ranking sweep (and the depth-scaling table comes from it too).
 """
 
@@ -75,10 +77,10 @@ class Claim:
     tables: Callable[[ClaimContext], Tables] = lambda ctx: []
 
 
-SEED_000 = "000_73d09b3364cfd917.txt"
-SEED_001 = "001_9237c7aeebea9cfc.txt"
-SEED_002 = "002_465dc26c1f615c6a.txt"
-SEED_003 = "003_280bf8b9f266617c.txt"
+SOURCE_000 = "000_73d09b3364cfd917.txt"
+SOURCE_001 = "001_9237c7aeebea9cfc.txt"
+SOURCE_002 = "002_465dc26c1f615c6a.txt"
+SOURCE_003 = "003_280bf8b9f266617c.txt"
 
 
 # -- tables -------------------------------------------------------------------------------------
@@ -320,7 +322,7 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         quotes=(
             (
-                SEED_000,
+                SOURCE_000,
                 "Without these functions, no matter how many layers we stack, our network would only be "
                 "able to learn simple, linear relationships.",
             ),
@@ -349,11 +351,11 @@ CLAIMS: tuple[Claim, ...] = (
         sentence="ReLU is as good as the best activation in most settings, so it is a safe default.",
         quotes=(
             (
-                SEED_001,
+                SOURCE_001,
                 "ReLU is simple, computationally efficient, and often outperforms other functions in "
                 "autoencoder architectures.",
             ),
-            (SEED_003, "It's a reliable default activation function for many deep learning tasks."),
+            (SOURCE_003, "It's a reliable default activation function for many deep learning tasks."),
         ),
         sweep="ranking",
         statistic="ReLU's mean rank of test loss over cells, Friedman test, Nemenyi critical difference",
@@ -385,13 +387,13 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         quotes=(
             (
-                SEED_002,
+                SOURCE_002,
                 'In some cases, ReLU neurons can become "stuck" and never output a positive value. This '
                 "can happen if the learning rate is too high or if the network is not properly "
                 "initialized.",
             ),
             (
-                SEED_000,
+                SOURCE_000,
                 'variations like "Leaky ReLU" or "Parametric ReLU (PReLU)" were developed to address '
                 'the "dying ReLU" problem',
             ),
@@ -425,12 +427,12 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         quotes=(
             (
-                SEED_003,
+                SOURCE_003,
                 "the gradients of the sigmoid, shown in orange, are very small for large and small values "
                 "of x. This phenomenon is called saturation.",
             ),
             (
-                SEED_003,
+                SOURCE_003,
                 "its gradients do not approach zero for large values of x, which helps overcome the "
                 "vanishing gradients problem.",
             ),
@@ -461,7 +463,7 @@ CLAIMS: tuple[Claim, ...] = (
         sentence="Tanh, being zero-centred, converges faster than sigmoid.",
         quotes=(
             (
-                SEED_001,
+                SOURCE_001,
                 "It's often preferred over sigmoid for its centered output, potentially leading to faster "
                 "convergence during training.",
             ),
@@ -489,12 +491,12 @@ CLAIMS: tuple[Claim, ...] = (
         sentence="ELU and Swish (SiLU) generalise better than ReLU: lower test loss or a smaller train/test gap.",
         quotes=(
             (
-                SEED_001,
+                SOURCE_001,
                 "ELU (Exponential Linear Unit): Offers smoother transitions than ReLU, potentially "
                 "leading to better generalization.",
             ),
             (
-                SEED_001,
+                SOURCE_001,
                 "Swish: A self-gated activation function that dynamically adjusts its output based on the "
                 "input, demonstrating promising results in various tasks.",
             ),
@@ -526,7 +528,7 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         quotes=(
             (
-                SEED_001,
+                SOURCE_001,
                 "In autoencoders, softmax is typically used in the output layer to reconstruct the input "
                 "data as probabilities.",
             ),
@@ -559,7 +561,7 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         quotes=(
             (
-                SEED_000,
+                SOURCE_000,
                 "The choice of activation function can influence how well and how quickly your autoencoder "
                 "learns to compress data.",
             ),
@@ -590,7 +592,7 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         quotes=(
             (
-                SEED_001,
+                SOURCE_001,
                 'Autoencoders trained with ReLU activations can learn the "normal" patterns of financial '
                 "behavior from a vast dataset of historical transactions.",
             ),
@@ -625,7 +627,7 @@ CLAIMS: tuple[Claim, ...] = (
         sentence=("A ReLU encoder compresses images as well as the alternatives, at every code size."),
         quotes=(
             (
-                SEED_001,
+                SOURCE_001,
                 "An autoencoder, equipped with a robust encoder built around ReLU activation functions, "
                 "can learn compressed representations of these images while preserving essential "
                 "details.",

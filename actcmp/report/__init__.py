@@ -4,9 +4,13 @@
 
     DIR/tables/{main,ranks,depth_scaling,status,init}.{csv,md,tex}
     DIR/figures/{loss_curves,dead_fraction,test_loss_vs_depth,heatmap_test_loss,
-                 heatmap_dead_fraction,grad_norm_by_layer,activation_functions,
-                 critical_difference,depth_scaling}.{png,pdf}
+                 heatmap_dead_fraction,grad_norm_by_layer,activation_functions}.{png,pdf}
+    DIR/figures/critical_difference.{png,pdf}   when the Friedman test can run
+    DIR/figures/depth_scaling.{png,pdf}         when the runs use 2 or more depths
     DIR/report.md  DIR/report.html (self-contained: images embedded)
+
+A directory without a finished (done or diverged) run raises
+:class:`~actcmp.errors.StoreError` and writes nothing.
 
 The main table marks in bold the best activation of each cell and every activation
 statistically tied with it (paired t-test over seeds); the statistics section gives the
@@ -50,6 +54,9 @@ def make_report(
     ``best_rule`` decides which activations of a cell are marked best (default: lowest mean
     among those with the fewest diverged seeds); activations statistically tied with the
     cell's best are bold as well.
+
+    Raises :class:`~actcmp.errors.StoreError` (and writes nothing) when no run has
+    finished: there would be nothing to tabulate or plot.
     """
     from actcmp.report import document, plots, statistics, tables
     from actcmp.store import load_results
@@ -57,6 +64,7 @@ def make_report(
     directory = Path(directory)
     formats = tuple(dict.fromkeys(f.lower().lstrip(".") for f in formats))
     results = tables.complete(load_results(directory))
+    _require_finished(results, directory)
     written: list[Path] = []
 
     built = tables.build_tables(results, best_rule or tables.lowest)
@@ -81,12 +89,30 @@ def make_report(
     found = statistics.analyse(results)
     for stem, title, caption, draw in statistics.figure_specs(results, found):
         found.figures[stem] = _render(draw(results), directory, stem, title, caption, formats, written)
+    for stem in statistics.FIGURE_STEMS:
+        if stem not in found.figures:  # does not apply (the report says why): no stale one either
+            for old in (directory / "figures").glob(f"{stem}.*"):
+                old.unlink()
 
     context = document.ReportContext(results, directory, {t.name: t for t in built}, figures)
     context.extra["statistics"] = found
     written.append(document.write_markdown(directory / "report.md", context, sections))
     written.append(document.write_html(directory / "report.html", context, sections))
     return written
+
+
+def _require_finished(results: Results, directory: Path) -> None:
+    """Raise :class:`~actcmp.errors.StoreError` unless some run is done or diverged."""
+    from actcmp.errors import StoreError
+    from actcmp.store import FINISHED
+
+    status = results.runs["status"]
+    if status.isin(FINISHED).any():
+        return
+    planned = len(set(results.planned.get("run_id", ())) | set(results.runs["run_id"]))
+    failed = int((status == "failed").sum())
+    hint = f"see 'actcmp status {directory}' for why they failed" if failed else "run 'actcmp run ...' first"
+    raise StoreError(f"{directory}: no finished runs to report ({planned} planned, {failed} failed); {hint}")
 
 
 def _render(

@@ -192,9 +192,9 @@ def _markdown_block(ctx: ReportContext, kind: str, content: Any) -> list[str]:
             out += [f"{markdown_escape(n)}  " for n in table.notes] + [""]
         return out
     if kind == "figure":
-        links = render.markdown_links(f"figures/{content.stem}", content.formats)
-        image = f"![{content.title}](figures/{content.stem}.png)" if "png" in content.formats else ""
-        return [f"### {content.title}", "", image, "", f"{content.caption} ({links})", ""]
+        image, links = render.markdown_figure(f"figures/{content.stem}", content.title, content.formats)
+        caption = f"{content.caption} ({links})" if links else content.caption
+        return [f"### {content.title}", "", image, "", caption, ""]
     return []
 
 

@@ -58,9 +58,22 @@ code { background: #f3f3f3; padding: 0 0.2rem; }
 
 
 # -- markdown ------------------------------------------------------------------------------
+#: figure formats Markdown viewers show inline (GitHub, VS Code, ...)
+INLINE_FORMATS = ("png", "svg")
+
+
 def markdown_links(stem: str, formats: Sequence[str]) -> str:
     """``[png](STEM.png), [pdf](STEM.pdf)``: a link to each written format."""
     return ", ".join(f"[{fmt}]({stem}.{fmt})" for fmt in formats)
+
+
+def markdown_figure(stem: str, alt: str, formats: Sequence[str]) -> tuple[str, str]:
+    """``(image, links)`` for a figure written as ``STEM.FORMAT`` in ``formats``: an inline
+    image of the first format a Markdown viewer renders (png or svg; ``""`` when neither
+    was written) and links to the other formats (``""`` when there are none)."""
+    shown = next((fmt for fmt in formats if fmt in INLINE_FORMATS), None)
+    image = f"![{alt}]({stem}.{shown})" if shown else ""
+    return image, markdown_links(stem, [fmt for fmt in formats if fmt != shown])
 
 
 def squeeze(lines: list[str]) -> list[str]:

@@ -3,9 +3,10 @@ depth scaling (all computed by :mod:`actcmp.stats`; this module only picks and w
 
 :func:`analyse` gathers what the statistics section of the report needs;
 :func:`figure_specs` lists its figures in the form of
-:func:`actcmp.report.plots.standard_figures`. Each figure is always written (a short
-notice in place of the plot when the data cannot support it), so a regenerated report
-never leaves a stale figure behind; the section embeds only the meaningful ones.
+:func:`actcmp.report.plots.standard_figures`, only those the data support: the
+critical-difference diagram when the Friedman test can run, depth scaling with 2 or more
+depths. Otherwise the section says why in words, and ``make_report`` removes a figure of
+that name left by an earlier report.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from actcmp.store import Results
 
 METRIC = "test_loss"
+#: the statistics figures' file stems (each written only when it applies)
+FIGURE_STEMS = ("critical_difference", "depth_scaling")
 
 
 @dataclass
@@ -96,9 +99,10 @@ def plot_depth(results: Results, statistics: Statistics) -> Figure:
 
 
 def figure_specs(results: Results, statistics: Statistics) -> list[tuple[str, str, str, Any]]:
-    """(file stem, title, caption, function of Results) for the statistics figures."""
+    """(file stem, title, caption, function of Results) for the statistics figures that
+    apply to ``statistics`` (none, one or both of :data:`FIGURE_STEMS`)."""
     factor = statistics.factor
-    return [
+    specs = [
         (
             "critical_difference",
             "Critical-difference diagram",
@@ -116,6 +120,8 @@ def figure_specs(results: Results, statistics: Statistics) -> list[tuple[str, st
             lambda results: plot_depth(results, statistics),
         ),
     ]
+    drawn = {"critical_difference": statistics.cd_drawn, "depth_scaling": statistics.depth_drawn}
+    return [spec for spec in specs if drawn[spec[0]]]
 
 
 # -- words ----------------------------------------------------------------------------------
