@@ -2,7 +2,10 @@
 
 Names may carry parameters, ``leaky_relu(negative_slope=0.2)``; they are stored in a
 canonical form (defaults dropped, keys sorted) so that equal activations hash equally.
-A user's own activation is given as ``package.module:callable``.
+A user's own activation is given as ``package.module:callable``; the module is looked
+up on ``sys.path`` and, after it, in the current directory (so ``mypkg.acts:f`` works with
+``./mypkg`` and no ``PYTHONPATH``). Worker processes resolve the same name again, with
+the same rule, in their own current directory (the sweep's, for local workers).
 
 This module imports torch lazily inside functions that need it, so that listing the
 registry (``actcmp activations``) stays cheap.
@@ -13,7 +16,9 @@ from __future__ import annotations
 import ast
 import importlib
 import math
+import os
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -449,10 +454,26 @@ def canonical_name(text: str, *, hidden: bool = True) -> str:
     return parse_activation(text, hidden=hidden).canonical
 
 
+def _cwd_importable() -> None:
+    """Append the current directory to ``sys.path`` unless it is on it already (``""``
+    and ``"."`` count). Appended, not prepended: an installed package or the standard
+    library is not shadowed by a file of the same name that happens to lie here."""
+    cwd = os.getcwd()
+    for entry in sys.path:
+        try:
+            if os.path.realpath(entry or ".") == os.path.realpath(cwd):
+                return
+        except (OSError, ValueError):  # pragma: no cover - odd sys.path entries
+            continue
+    sys.path.append(cwd)
+    importlib.invalidate_caches()
+
+
 def _load_callable(path: str) -> Any:
     module_name, _, attr = path.partition(":")
     if not module_name or not attr:
         raise UnknownActivation(f"activation '{path}' must look like package.module:callable")
+    _cwd_importable()
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:

@@ -9,6 +9,7 @@ commands, so ``actcmp --help`` starts fast.
 from __future__ import annotations
 
 import functools
+import re
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
@@ -72,6 +73,43 @@ app = typer.Typer(
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _hide_flag_types() -> None:
+    """Typer's rich help shows ``<bool>`` beside flags, which take no value: show nothing."""
+    from typer.core import TyperOption
+
+    original = getattr(TyperOption, "display_type_rich", None)
+    if original is None or getattr(original, "_actcmp", False):  # pragma: no cover - another typer
+        return
+
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        if getattr(self, "is_flag", False) and not getattr(self, "count", False):
+            return None
+        return original(self, ctx)  # type: ignore[no-any-return]
+
+    display_type_rich._actcmp = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_hide_flag_types()
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from actcmp import __version__
+
+        typer.echo(f"actcmp {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", help="print the version and exit", callback=_show_version, is_eager=True)
+    ] = False,
+) -> None:
+    pass
+
+
 def fail(message: str) -> None:
     """Print one line to stderr and exit with the usage error code."""
     typer.echo(f"actcmp: error: {message}", err=True)
@@ -108,27 +146,113 @@ def _experiments_dirs() -> list[Path]:
     return [here / "experiments", here.parent / "experiments"]
 
 
+def bundled_sweeps() -> list[str]:
+    """Names of the bundled sweeps: ``default``, ``smoke``, ``claims/dying``, ..."""
+    names: set[str] = set()
+    for folder in _experiments_dirs():
+        if folder.is_dir():
+            names.update(p.relative_to(folder).with_suffix("").as_posix() for p in folder.rglob("*.toml"))
+    return sorted(names, key=lambda n: (n.count("/"), n))
+
+
 def resolve_config_path(config: str) -> Path:
-    """A path, or the name of a bundled sweep (``default``, ``smoke``, ``claims/...``)."""
+    """A sweep file, or the name of a bundled sweep (``default``, ``smoke``, ``claims/...``).
+
+    An argument is a file path when it names an existing file or ends in ``.toml``;
+    anything else is looked up among the bundled sweeps first, so that a folder called
+    ``smoke`` in the current directory does not hide the bundled ``smoke``.
+    """
     path = Path(config)
-    if path.exists() or path.suffix == ".toml":
+    if path.suffix == ".toml" or path.is_file():
         return path  # a missing file is reported by load_sweep
     for folder in _experiments_dirs():
         candidate = folder / f"{config}.toml"
-        if candidate.exists():
+        if candidate.is_file():
             return candidate
-    names = sorted({p.stem for d in _experiments_dirs() if d.exists() for p in d.glob("*.toml")})
-    raise ConfigError(f"no sweep file '{config}' (bundled sweeps: {', '.join(names) or 'none'})")
+    names = bundled_sweeps()
+    listing = f"bundled sweeps: {', '.join(names) or 'none'}"
+    if path.is_dir():
+        raise ConfigError(f"{config}: is a directory, expected a .toml sweep file or a bundled sweep name ({listing})")
+    import difflib
+
+    close = difflib.get_close_matches(config, names, n=1, cutoff=0.8)  # strict: the names share "claims/"
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise ConfigError(f"no sweep file '{config}'{hint} ({listing})")
 
 
 def _parse_assignments(items: list[str], option: str) -> dict[str, str]:
-    out: dict[str, str] = {}
+    """``KEY=VALUE`` items as a dict (a later item for a key wins); see :func:`_parse_pairs`."""
+    return dict(_parse_pairs(items, option))
+
+
+def _parse_pairs(items: list[str], option: str) -> list[tuple[str, str]]:
+    """``KEY=VALUE`` items as (key, value) pairs, in order, repeats kept."""
+    out: list[tuple[str, str]] = []
     for item in items:
         if "=" not in item:
             raise ConfigError(f"{option} {item!r}: expected KEY=VALUE")
         key, value = item.split("=", 1)
-        out[key.strip()] = value.strip()
+        out.append((key.strip(), value.strip()))
     return out
+
+
+DEVICE_PATTERN = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
+
+
+def _check_run_options(
+    *, engine: str, backend: str, device: str, jobs: int, address: str | None, dry_run: bool
+) -> None:
+    """Refuse bad option values before anything is planned, trained or written."""
+    from actcmp.executors import BACKENDS
+    from actcmp.sweep import ENGINES
+
+    if engine not in ENGINES:
+        raise ConfigError(f"--engine: unknown engine '{engine}' (available: {', '.join(ENGINES)})")
+    if backend not in BACKENDS:
+        raise ConfigError(f"--backend: unknown backend '{backend}' (available: {', '.join(BACKENDS)})")
+    if not DEVICE_PATTERN.match(device):
+        raise ConfigError(f"--device: unknown device '{device}' (choose cpu, cuda, cuda:N or auto)")
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+    if address is not None and backend != "ray":
+        raise ConfigError("--address is for --backend ray (the local backend runs on this machine)")
+    if backend == "ray" and not dry_run:
+        from actcmp.ray_backend import import_ray, split_address
+
+        import_ray()  # installed and recent enough, or one line saying how to install it
+        if address is not None:
+            split_address(address)
+
+
+class _Overrides:
+    """Command-line values per key, refusing a key set twice on the command line."""
+
+    def __init__(self) -> None:
+        self.grid: dict[str, list[Any]] = {}
+        self.fixed: dict[str, Any] = {}
+        self.given: dict[str, str] = {}  # key -> how it was given, for messages
+
+    def claim(self, key: str, shown: str) -> None:
+        if key in self.given:
+            raise ConfigError(f"{self.given[key]} and {shown} both set {key}: give it once")
+        self.given[key] = shown
+
+    def add_grid(self, key: str, values: list[Any], shown: str, option: str) -> None:
+        from actcmp.config import check_field
+
+        self.claim(key, shown)
+        if not values:
+            raise ConfigError(f"{option}: empty list")
+        for value in values:
+            check_field(key, value, option)
+        self.grid[key] = values
+
+    def add_fixed(self, key: str, value: Any, shown: str, option: str) -> None:
+        from actcmp.config import check_field
+
+        self.claim(key, shown)
+        check_field(key, value, option)
+        self.fixed[key] = value
 
 
 def _seed_list(text: str) -> list[int]:
@@ -148,28 +272,34 @@ def _seed_list(text: str) -> list[int]:
 @app.command()
 @guarded
 def run(
-    config: Annotated[str | None, typer.Argument(help="sweep TOML file or bundled sweep name (default, smoke)")] = None,
+    config: Annotated[
+        str | None,
+        typer.Argument(help="sweep TOML file, or a bundled sweep: default, smoke, claims/<name> (see experiments/)"),
+    ] = None,
     activations: Annotated[str | None, typer.Option(help="comma-separated activations, e.g. relu,gelu")] = None,
     datasets: Annotated[str | None, typer.Option(help="comma-separated datasets, e.g. digits,mnist1d")] = None,
     depths: Annotated[str | None, typer.Option(help="comma-separated depths, e.g. 1,2,4,8")] = None,
     seeds: Annotated[str | None, typer.Option(help="number of seeds (3 = 0,1,2) or a list 0,5,7")] = None,
     epochs: Annotated[int | None, typer.Option(help="training epochs for every run")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="fix a field: KEY=VALUE (repeatable)")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", help="fix a field: KEY=VALUE (repeatable); replaces a grid axis of the file, with a note"
+        ),
+    ] = None,
     grid: Annotated[list[str] | None, typer.Option("--grid", help="vary a field: KEY=V1,V2 (repeatable)")] = None,
-    out: Annotated[Path | None, typer.Option(help="results directory [default: results/<sweep name>/]")] = None,
+    out: Annotated[Path | None, typer.Option(help="results directory \\[default: results/<sweep name>/]")] = None,
     name: Annotated[str | None, typer.Option(help="sweep name (for a sweep given on the command line)")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the grid size and plan, train nothing")] = False,
     fresh: Annotated[bool, typer.Option("--fresh", help="redo runs that are already stored")] = False,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="worker processes")] = 1,
     engine: Annotated[str, typer.Option(help="auto | plain | batched")] = "auto",
-    backend: Annotated[str, typer.Option(help="local | ray (needs pip install 'actcmp[ray]')")] = "local",
+    backend: Annotated[str, typer.Option(help="local | ray (needs pip install 'actcmp\\[ray]')")] = "local",
     address: Annotated[
-        str | None, typer.Option(help="Ray cluster HOST:PORT [env RAY_ADDRESS; none: a local Ray instance]")
+        str | None, typer.Option(help="Ray cluster HOST:PORT \\[env RAY_ADDRESS; none: a local Ray instance]")
     ] = None,
-    device: Annotated[str, typer.Option(help="cpu | cuda | auto")] = "cpu",
-    data_dir: Annotated[
-        Path | None, typer.Option(help="where IDX files live [env ACTCMP_DATA_DIR]", envvar="ACTCMP_DATA_DIR")
-    ] = None,
+    device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N | auto")] = "cpu",
+    data_dir: Annotated[Path | None, typer.Option(help="where IDX files live", envvar="ACTCMP_DATA_DIR")] = None,
     report: Annotated[bool, typer.Option("--report", help="write the report when the sweep finishes")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
     shard: Annotated[
@@ -183,50 +313,48 @@ def run(
     sweep into a directory that one is writing to is refused. --shard I/N splits the grid
     into N balanced parts (one per CI job); 'actcmp merge' puts them back together.
 
+    Options override the sweep file: --activations, --datasets, --depths, --seeds and
+    --grid replace its grid axes; --epochs and --set fix a field. A key given twice on
+    the command line (--depths 4 --grid depth=1,2) is an error; --set on a grid axis of
+    the file fixes it to one value and says so on stderr.
+
     Example: actcmp run experiments/default.toml --depths 1,2 --seeds 2 --out results/quick
     """
     from actcmp.shard import parse_shard
 
     shard_spec = parse_shard(shard) if shard is not None else None
+    _check_run_options(engine=engine, backend=backend, device=device, jobs=jobs, address=address, dry_run=dry_run)
     from actcmp.config import SweepConfig, apply_overrides, load_sweep, parse_value, split_list
 
     if config is not None:
         sweep = load_sweep(resolve_config_path(config))
     else:
-        sweep = SweepConfig(name=name or "cli")
-    grid_over: dict[str, list[Any]] = {}
-    for option, key, text in (("--activations", "activation", activations), ("--datasets", "dataset", datasets)):
+        sweep = SweepConfig(name=name or "cli").with_source("command line")
+    over = _Overrides()
+    for option, key, text in (
+        ("--activations", "activation", activations),
+        ("--datasets", "dataset", datasets),
+        ("--depths", "depth", depths),
+    ):
         if text is not None:
-            values = split_list(text)
-            if not values:
-                raise ConfigError(f"{option}: empty list")
-            grid_over[key] = values
-    if depths is not None:
-        grid_over["depth"] = [parse_value(v) for v in split_list(depths)]
-        if not grid_over["depth"]:
-            raise ConfigError("--depths: empty list")
+            values = split_list(text) if key != "depth" else [parse_value(v) for v in split_list(text)]
+            over.add_grid(key, values, f"{option} {text}", option)
     if seeds is not None:
-        grid_over["seed"] = _seed_list(seeds)
-    for key, value in _parse_assignments(grid or [], "--grid").items():
-        grid_over[key] = [parse_value(v) for v in split_list(value)]
-    fixed_over: dict[str, Any] = {k: parse_value(v) for k, v in _parse_assignments(set_ or [], "--set").items()}
+        over.add_grid("seed", _seed_list(seeds), f"--seeds {seeds}", "--seeds")
+    for key, value in _parse_pairs(grid or [], "--grid"):
+        over.add_grid(key, [parse_value(v) for v in split_list(value)], f"--grid {key}={value}", "--grid")
     if epochs is not None:
-        fixed_over["epochs"] = epochs
-    sweep = apply_overrides(sweep, grid=grid_over, fixed=fixed_over, name=name)
+        over.add_fixed("epochs", epochs, f"--epochs {epochs}", "--epochs")
+    for key, value in _parse_pairs(set_ or [], "--set"):
+        over.add_fixed(key, parse_value(value), f"--set {key}={value}", "--set")
+    for key in over.fixed:
+        if key in sweep.grid:
+            shown = over.given[key]
+            typer.echo(f"note: {shown} replaces the grid axis {key} = {_toml_list(sweep.grid[key])}", err=True)
+    sweep = apply_overrides(sweep, grid=over.grid, fixed=over.fixed, name=name)
 
     if dry_run:
-        from actcmp.sweep import describe_plan
-
-        plan = describe_plan(sweep, data_dir, shard_spec)
-        of_total = f" (shard {shard} of {plan['total']} runs)" if shard_spec else ""
-        typer.echo(f"sweep '{plan['name']}': {plan['runs']} runs{of_total}")
-        for key, values in plan["varied"].items():
-            typer.echo(f"  {key} ({len(values)}): {', '.join(str(v) for v in values)}")
-        for key, value in plan["fixed"].items():
-            typer.echo(f"  {key} = {value}")
-        for dataset, count in plan["per_dataset"].items():
-            typer.echo(f"  {dataset}: {count} runs")
-        typer.echo(f"results -> {out or Path('results') / sweep.name}")
+        _print_plan(sweep, data_dir, shard_spec, shard, out)
         return
 
     from actcmp.progress import make_progress
@@ -246,15 +374,16 @@ def run(
         address=address,
     )
     if summary.interrupted:
-        typer.echo(
-            f"actcmp: interrupted: {summary.ran} runs stored now, {summary.left} left in {summary.out_dir}; "
-            "run the same command again to resume",
-            err=True,
-        )
+        if quiet:  # otherwise the progress output's last line has just said it (progress.summary_line)
+            typer.echo(
+                f"actcmp: interrupted: {summary.ran} runs stored now, {summary.left} left in {summary.out_dir}; "
+                "run the same command again to resume",
+                err=True,
+            )
         raise typer.Exit(130)
     if summary.resumed_after_crash and not quiet:
         typer.echo("note: the previous sweep into this directory was killed; its stored runs were kept", err=True)
-    if report and summary.ran + summary.skipped > 0:
+    if report and summary.done + summary.diverged + summary.skipped > 0:
         from actcmp.report import make_report
 
         make_report(summary.out_dir)
@@ -266,6 +395,36 @@ def run(
         for line in summary.failures[:10]:
             typer.echo(f"failed: {line}", err=True)
         raise typer.Exit(1)
+
+
+def _toml_list(values: list[Any]) -> str:
+    return "[" + ", ".join(f'"{v}"' if isinstance(v, str) else str(v) for v in values) + "]"
+
+
+#: shown by --dry-run even when they do not vary (from the grid, the fixed fields or the defaults)
+PLAN_KEYS = ("activation", "dataset", "depth", "seed", "epochs")
+
+
+def _print_plan(sweep: Any, data_dir: Path | None, shard_spec: Any, shard: str | None, out: Path | None) -> None:
+    from actcmp.config import RunConfig
+    from actcmp.sweep import describe_plan
+
+    plan = describe_plan(sweep, data_dir, shard_spec)
+    of_total = f" (shard {shard} of {plan['total']} runs)" if shard_spec else ""
+    typer.echo(f"sweep '{plan['name']}': {plan['runs']} runs{of_total}")
+    for key, values in plan["varied"].items():
+        typer.echo(f"  {key} ({len(values)}): {', '.join(str(v) for v in values)}")
+    for key, values in sweep.grid.items():
+        if key not in plan["varied"]:
+            typer.echo(f"  {key}: {', '.join(str(v) for v in values)}")
+    for key in PLAN_KEYS:
+        if key not in sweep.grid and key not in plan["fixed"]:
+            typer.echo(f"  {key}: {RunConfig.model_fields[key].default} (default)")
+    for key, value in plan["fixed"].items():
+        typer.echo(f"  {key} = {value}")
+    for dataset, count in plan["per_dataset"].items():
+        typer.echo(f"  {dataset}: {count} runs")
+    typer.echo(f"results -> {out or Path('results') / sweep.name}")
 
 
 @app.command("report")
@@ -455,7 +614,7 @@ def datasets_cmd() -> None:
 def export(
     directory: Annotated[Path, typer.Argument(help="results directory")],
     format_: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
-    out: Annotated[Path | None, typer.Option(help="output directory [default: DIR/export/]")] = None,
+    out: Annotated[Path | None, typer.Option(help="output directory \\[default: DIR/export/]")] = None,
 ) -> None:
     """Export stored results (runs, epochs, layers, planned) as Parquet or CSV files.
 

@@ -25,7 +25,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from actcmp.errors import ActcmpError, ConfigError, did_you_mean
 
@@ -34,6 +34,12 @@ from actcmp.errors import ActcmpError, ConfigError, did_you_mean
 RESULTS_VERSION = 1
 
 SWEEP_KEYS = ("name", "description", "grid")
+#: where each sweep-level key is set instead of as a run field
+_SWEEP_KEY_HINTS = {
+    "name": "use --name, or name = ... at the top of the sweep TOML",
+    "description": "set description = ... at the top of the sweep TOML",
+    "grid": "use --grid KEY=V1,V2, or a [grid] table in the sweep TOML",
+}
 
 
 class RunConfig(BaseModel):
@@ -127,10 +133,20 @@ class SweepConfig(BaseModel):
     description: str = ""
     fixed: dict[str, Any] = Field(default_factory=dict)
     grid: dict[str, list[Any]] = Field(default_factory=dict)
+    #: where the sweep came from (a file name, "command line"), for error messages only
+    _source: str = PrivateAttr("config")
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    def with_source(self, source: str) -> SweepConfig:
+        self._source = source
+        return self
 
     def runs(self) -> list[RunConfig]:
         """Expanded and validated run configs (see :func:`expand_grid`)."""
-        return expand_grid(self.fixed, self.grid)
+        return expand_grid(self.fixed, self.grid, where=self._source)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "fixed": self.fixed, "grid": self.grid}
@@ -138,17 +154,40 @@ class SweepConfig(BaseModel):
 
 def _check_keys(keys: list[str], where: str) -> None:
     for key in keys:
+        if key in SWEEP_KEYS:
+            raise ConfigError(f"{where}: '{key}' belongs to the sweep, not to a run: {_SWEEP_KEY_HINTS[key]}")
         if key not in RUN_FIELDS:
-            raise ConfigError(f"{where}: unknown key '{key}'{did_you_mean(key, RUN_FIELDS + SWEEP_KEYS)}")
+            others = [k for k in RUN_FIELDS + SWEEP_KEYS if k != key]
+            raise ConfigError(f"{where}: unknown key '{key}'{did_you_mean(key, others)}")
 
 
 def _describe_validation(exc: ValidationError, where: str) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"])
+    return _describe_error(dict(exc.errors()[0]), where)
+
+
+def _describe_error(err: dict[str, Any], where: str, label: str | None = None) -> str:
+    loc = label or ".".join(str(p) for p in err["loc"])
     msg = err["msg"].removeprefix("Value error, ")
     value = err.get("input")
-    shown = f" (got {value!r})" if loc and not isinstance(value, dict) else ""
+    # messages of our own validators already quote the value ("...; got 'relu'")
+    shown = f", got {value!r}" if loc and not isinstance(value, dict) and "got " not in msg else ""
     return f"{where}: {loc + ': ' if loc else ''}{msg}{shown}"
+
+
+def check_field(key: str, value: Any, where: str, label: str | None = None) -> None:
+    """Validate one run field on its own, so that a bad value is reported where it was
+    written (``experiments/x.toml: epochs: ...``, ``--set: lr: ...``), not at the first
+    grid point that uses it. Rules between fields are left to :func:`make_run`."""
+    _check_keys([key], where)
+    label = label or key
+    try:
+        RunConfig(**{key: value})
+    except ValidationError as exc:
+        errors = [e for e in exc.errors() if e["loc"][:1] == (key,)]
+        if errors:  # other errors are rules between fields, with defaults standing in for the rest
+            raise ConfigError(_describe_error(dict(errors[0]), where, label)) from None
+    except ActcmpError as exc:  # "unknown activation 'x'": names the field already
+        raise ConfigError(f"{where}: {'' if label == key else label + ': '}{exc}") from None
 
 
 def make_run(values: dict[str, Any], where: str = "config") -> RunConfig:
@@ -162,14 +201,15 @@ def make_run(values: dict[str, Any], where: str = "config") -> RunConfig:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def expand_grid(fixed: dict[str, Any], grid: dict[str, list[Any]]) -> list[RunConfig]:
+def expand_grid(fixed: dict[str, Any], grid: dict[str, list[Any]], where: str = "config") -> list[RunConfig]:
     """Cartesian product of ``grid`` over ``fixed`` (grid wins), validated, de-duplicated.
 
     Keys vary in the order given, the last fastest. Duplicates (e.g. two spellings of the
-    same activation) collapse to one run, keeping the first.
+    same activation) collapse to one run, keeping the first. ``where`` names the sweep's
+    origin in error messages.
     """
-    _check_keys(list(fixed), "config")
-    _check_keys(list(grid), "grid")
+    _check_keys(list(fixed), where)
+    _check_keys(list(grid), "grid" if where == "config" else f"{where}: grid")
     for key, options in grid.items():
         if not isinstance(options, list):
             raise ConfigError(f"grid.{key}: must be a list, got {options!r}")
@@ -180,8 +220,8 @@ def expand_grid(fixed: dict[str, Any], grid: dict[str, list[Any]]) -> list[RunCo
     seen: set[str] = set()
     for combo in itertools.product(*(grid[k] for k in keys)):
         values = {**fixed, **dict(zip(keys, combo, strict=True))}
-        where = "grid point " + ", ".join(f"{k}={v}" for k, v in zip(keys, combo, strict=True)) if keys else "config"
-        run = make_run(values, where)
+        point = "grid point " + ", ".join(f"{k}={v}" for k, v in zip(keys, combo, strict=True))
+        run = make_run(values, (point if where == "config" else f"{where}: {point}") if keys else where)
         key = json.dumps(run.model_dump(), sort_keys=True)
         if key not in seen:
             seen.add(key)
@@ -245,15 +285,18 @@ def sweep_from_dict(data: dict[str, Any], where: str = "config", default_name: s
     grid = {k: (v if isinstance(v, list) else [v]) for k, v in grid.items()}
     name = data.pop("name", default_name)
     description = data.pop("description", "")
-    for key in data:
-        if key not in RUN_FIELDS:
-            raise ConfigError(f"{where}: unknown key '{key}'{did_you_mean(key, RUN_FIELDS + SWEEP_KEYS)}")
+    _check_keys(list(data), where)
     try:
         sweep = SweepConfig(name=name, description=description, fixed=data, grid=grid)
     except ValidationError as exc:
         raise ConfigError(_describe_validation(exc, where)) from None
     _check_keys(list(grid), f"{where}: grid")
-    return sweep
+    for key, value in data.items():
+        check_field(key, value, where)
+    for key, values in grid.items():
+        for value in values:
+            check_field(key, value, where, label=f"grid.{key}")
+    return sweep.with_source(where)
 
 
 def apply_overrides(
@@ -264,7 +307,8 @@ def apply_overrides(
     name: str | None = None,
 ) -> SweepConfig:
     """Return a copy with CLI overrides: grid lists replace grid entries, fixed values
-    replace both the fixed value and any grid list for that key."""
+    replace both the fixed value and any grid list for that key. (The CLI refuses a key
+    given twice on the command line and notes a grid axis that ``--set`` replaces.)"""
     new_grid = dict(sweep.grid)
     new_fixed = dict(sweep.fixed)
     for key, values in (grid or {}).items():
@@ -275,7 +319,11 @@ def apply_overrides(
         _check_keys([key], "--set")
         new_fixed[key] = value
         new_grid.pop(key, None)
-    return SweepConfig(name=name or sweep.name, description=sweep.description, fixed=new_fixed, grid=new_grid)
+    new = SweepConfig(name=name or sweep.name, description=sweep.description, fixed=new_fixed, grid=new_grid)
+    changed = bool(grid or fixed)
+    source = sweep.source
+    plain = source in ("config", "command line")
+    return new.with_source(f"{source} with the command-line options" if changed and not plain else source)
 
 
 def config_hash(payload: dict[str, Any]) -> str:

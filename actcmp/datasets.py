@@ -488,6 +488,8 @@ def _idx_files(name: str, data_dir: Path) -> list[Path]:
     if None in found.values() and os.environ.get("ACTCMP_ALLOW_DOWNLOAD") == "1":
         note = _download(name, folder, [base for base, p in found.items() if p is None])
         found = find()
+    elif None in found.values():
+        note = ", or set ACTCMP_ALLOW_DOWNLOAD=1 to let actcmp fetch them"
     missing = [f"{base}(.gz)" for base, p in found.items() if p is None]
     if missing:
         raise DatasetError(

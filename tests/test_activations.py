@@ -121,3 +121,63 @@ def test_user_callable() -> None:
 def test_prelu_is_learnable() -> None:
     module = parse_activation("prelu").build()
     assert sum(p.numel() for p in module.parameters()) == 1
+
+
+@pytest.fixture
+def package_in_cwd(tmp_path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """./actcmp_user_pkg/acts.py in a fresh current directory that is not on sys.path."""
+    import sys
+
+    package = tmp_path / "actcmp_user_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "acts.py").write_text("import torch\n\ndef my_act(x):\n    return torch.tanh(x) * 0.5\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".", str(tmp_path))])
+    for name in [m for m in sys.modules if m.startswith("actcmp_user_pkg")]:
+        monkeypatch.delitem(sys.modules, name)
+    yield "actcmp_user_pkg.acts:my_act"
+    for name in [m for m in sys.modules if m.startswith("actcmp_user_pkg")]:
+        del sys.modules[name]
+
+
+def test_user_callable_from_the_current_directory(package_in_cwd: str, tmp_path) -> None:
+    import sys
+
+    spec = parse_activation(package_in_cwd)
+    assert spec.canonical == package_in_cwd
+    z = torch.linspace(-2, 2, 9)
+    assert torch.allclose(spec.build()(z), torch.tanh(z) * 0.5)
+    assert sys.path[-1] == str(tmp_path)  # appended: installed packages are not shadowed
+    parse_activation(package_in_cwd)
+    assert sys.path.count(str(tmp_path)) == 1
+
+
+def test_user_callable_from_the_current_directory_in_workers(package_in_cwd: str, tmp_path) -> None:
+    # --jobs 2: spawned worker processes resolve the canonical name again
+    from typer.testing import CliRunner
+
+    from actcmp.cli import app
+    from actcmp.store import load_results
+
+    out = tmp_path / "res"
+    args = ["run", "--activations", f"{package_in_cwd},relu", "--datasets", "clusters", "--depths", "1"]
+    args += ["--epochs", "1", "--jobs", "2", "--engine", "plain", "--out", str(out), "--quiet"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    runs = load_results(out).runs
+    assert sorted(runs["status"]) == ["done", "done"]
+    assert package_in_cwd in set(runs["activation"])
+
+
+def test_user_callable_resolved_in_a_fresh_process(package_in_cwd: str) -> None:
+    # what a worker does: no PYTHONPATH, the sweep's directory as its cwd (-P: python -c adds no '')
+    import os
+    import subprocess
+    import sys
+
+    code = f"from actcmp.activations import parse_activation; print(parse_activation({package_in_cwd!r}).build())"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Lambda" in proc.stdout

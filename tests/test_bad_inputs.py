@@ -157,6 +157,7 @@ def case(case_id: str, args: list[str], fragment: str) -> pytest.param:
 
 
 RUN = ["run", "--out", "{store}", "--epochs", "0"]
+NEW = ["run", "smoke", "--out", "{root}/new-out", "--epochs", "0"]
 
 CASES = [
     # ---- sweep files: syntax, keys, types, values, cross-field rules
@@ -165,12 +166,26 @@ CASES = [
     toml_case("duplicate-key", "epochs = 1\nepochs = 2\n", "invalid TOML"),
     toml_case("unknown-key", "epoch = 3\n", "unknown key 'epoch' (did you mean 'epochs'"),
     toml_case("unknown-grid-key", "[grid]\nactivations = ['relu']\n", "unknown key 'activations'"),
-    toml_case("string-for-int", 'epochs = "ten"\n', "epochs: Input should be a valid integer"),
+    toml_case(
+        "string-for-int",
+        'epochs = "ten"\n[grid]\nactivation = ["relu"]\n',
+        "{toml}/string-for-int.toml: epochs: Input should be a valid integer, unable to parse string as an integer, got 'ten'",
+    ),
     toml_case("float-for-int", "depth = 1.5\n", "depth: Input should be a valid integer"),
     toml_case("grid-not-a-table", "grid = 3\n", "'grid' must be a table"),
     toml_case("empty-grid", "[grid]\ndepth = []\n", "grid.depth: empty list"),
     toml_case("zero-depth", "depth = 0\n", "depth: Input should be greater than or equal to 1"),
-    toml_case("negative-depth-in-grid", "[grid]\ndepth = [1, -2]\n", "depth=-2"),
+    toml_case(
+        "negative-depth-in-grid",
+        "[grid]\ndepth = [1, -2]\n",
+        "{toml}/negative-depth-in-grid.toml: grid.depth: Input should be greater than or equal to 1, got -2",
+    ),
+    toml_case(
+        "bad-output-activation",
+        'output_activation = "relu"\n',
+        "output_activation: output activation must be one of auto, identity, sigmoid, tanh, softmax; got 'relu'",
+    ),
+    toml_case("sweep-key-in-grid", "[grid]\nname = ['a', 'b']\n", "'name' belongs to the sweep, not to a run"),
     toml_case("zero-width", "width = 0\n", "width: Input should be greater than or equal to 1"),
     toml_case("zero-lr", "lr = 0\n", "lr: Input should be greater than 0"),
     toml_case("negative-lr", "lr = -0.1\n", "lr: Input should be greater than 0"),
@@ -203,6 +218,7 @@ CASES = [
     case("config-is-a-directory", ["run", "{toml}", "--out", "{store}"], "is a directory"),
     case("config-missing", ["run", "{toml}/nope.toml", "--out", "{store}"], "config file not found"),
     case("unknown-bundled-sweep", ["run", "nosuchsweep", "--out", "{store}"], "bundled sweeps"),
+    case("unknown-claim-sweep", ["run", "claims/nosuch", "--out", "{store}"], "claims/dying"),
     # ---- data files
     case("csv-missing", [*RUN, "--datasets", "csv:{data}/none.csv"], "dataset file '{data}/none.csv' not found"),
     case("csv-empty", [*RUN, "--datasets", "csv:{data}/empty.csv"], "empty.csv' is empty"),
@@ -219,9 +235,19 @@ CASES = [
     case("idx-truncated", [*RUN, "--datasets", "mnist", "--data-dir", "{data}/idx_truncated"], "is truncated"),
     case("idx-bad-magic", [*RUN, "--datasets", "mnist", "--data-dir", "{data}/idx_magic"], "bad magic number"),
     case("idx-missing", [*RUN, "--datasets", "mnist", "--data-dir", "{data}/idx_missing"], "missing IDX files"),
+    case(
+        "idx-missing-says-how-to-download",
+        [*RUN, "--datasets", "mnist", "--data-dir", "{data}/idx_missing"],
+        "or set ACTCMP_ALLOW_DOWNLOAD=1 to let actcmp fetch them",
+    ),
     # ---- command-line options
     case("set-without-equals", [*RUN, "--set", "lr"], "--set 'lr': expected KEY=VALUE"),
     case("set-unknown-key", [*RUN, "--set", "nope=1"], "--set: unknown key 'nope'"),
+    case("set-sweep-key", [*RUN, "--set", "name=x"], "--set: 'name' belongs to the sweep, not to a run: use --name"),
+    case("set-bad-value", [*RUN, "--set", "lr=-1"], "--set: lr: Input should be greater than 0, got -1"),
+    case("grid-and-shortcut", [*RUN, "--grid", "depth=1,2", "--depths", "4"], "both set depth: give it once"),
+    case("grid-and-set", [*RUN, "--grid", "depth=1,2", "--set", "depth=4"], "both set depth: give it once"),
+    case("epochs-and-set", [*RUN, "--set", "epochs=4"], "--epochs 0 and --set epochs=4 both set epochs"),
     case("grid-empty-list", [*RUN, "--grid", "depth="], "empty list"),
     case("seeds-zero", [*RUN, "--seeds", "0"], "need at least one seed"),
     case("seeds-garbage", [*RUN, "--seeds", "x"], "--seeds 'x'"),
@@ -231,6 +257,13 @@ CASES = [
     case("jobs-not-a-number", [*RUN, "--jobs", "many"], "Invalid value for '--jobs'"),
     case("engine-unknown", [*RUN, "--engine", "turbo"], "unknown engine 'turbo'"),
     case("device-unknown", [*RUN, "--device", "tpu"], "unknown device"),
+    # ---- option values checked before anything is written: {root}/new-out must not appear
+    case("backend-unknown", [*NEW, "--backend", "slurm"], "--backend: unknown backend 'slurm'"),
+    case("engine-unknown-dry-run", [*NEW, "--engine", "fast", "--dry-run"], "--engine: unknown engine 'fast'"),
+    case("device-unknown-dry-run", [*NEW, "--device", "tpu", "--dry-run"], "--device: unknown device 'tpu'"),
+    case("backend-unknown-dry-run", [*NEW, "--backend", "x", "--dry-run"], "--backend: unknown backend 'x'"),
+    case("jobs-zero-dry-run", [*NEW, "--jobs", "0", "--dry-run"], "--jobs must be at least 1"),
+    case("address-without-ray", [*NEW, "--address", "h:1"], "--address is for --backend ray"),
     case("unknown-option", ["run", "--nope"], "No such option: --nope"),
     case("unknown-command", ["frobnicate"], "No such command 'frobnicate'"),
     # ---- shards

@@ -160,3 +160,176 @@ def _env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+
+
+# ---- review fixes: config resolution, conflicting options, early checks, messages, help
+
+
+def test_bundled_name_not_shadowed_by_a_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "smoke").mkdir()
+    result = runner.invoke(app, ["run", "smoke", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "sweep 'smoke': 8 runs" in result.output
+    (tmp_path / "mine").write_text("name = 'mine'\nepochs = 1\n")  # an existing file, no .toml: a path
+    result = runner.invoke(app, ["run", "mine", "--dry-run"])
+    assert result.exit_code == 0 and "sweep 'mine': 1 runs" in result.output
+
+
+def test_unknown_bundled_name_lists_claim_sweeps() -> None:
+    result = runner.invoke(app, ["run", "claims/nosuch"])
+    assert result.exit_code == 2
+    assert "default, smoke, claims/anomaly" in result.output and "claims/dying" in result.output
+    assert "did you mean" not in result.output
+    result = runner.invoke(app, ["run", "claims/dyin"])
+    assert "did you mean 'claims/dying'?" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(
+            ["--grid", "depth=1,2", "--depths", "4"],
+            "--depths 4 and --grid depth=1,2 both set depth",
+            id="grid-shortcut",
+        ),
+        pytest.param(
+            ["--grid", "depth=1,2", "--set", "depth=4"],
+            "--grid depth=1,2 and --set depth=4 both set depth",
+            id="grid-set",
+        ),
+        pytest.param(
+            ["--epochs", "3", "--set", "epochs=4"], "--epochs 3 and --set epochs=4 both set epochs", id="epochs-set"
+        ),
+        pytest.param(
+            ["--grid", "seed=1", "--grid", "seed=2"], "--grid seed=1 and --grid seed=2 both set seed", id="grid-twice"
+        ),
+        pytest.param(
+            ["--activations", "relu", "--grid", "activation=tanh"],
+            "--activations relu and --grid activation=tanh both set activation",
+            id="activations-grid",
+        ),
+    ],
+)
+def test_a_key_given_twice_on_the_command_line_is_refused(args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["run", "smoke", *args, "--dry-run"])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"actcmp: error: {message}: give it once"
+
+
+def test_set_on_a_grid_axis_of_the_file_notes_it() -> None:
+    result = runner.invoke(app, ["run", "smoke", "--set", "activation=relu", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == 'note: --set activation=relu replaces the grid axis activation = ["relu", "tanh"]'
+    assert "4 runs" in result.stdout and "activation = relu" in result.stdout
+    result = runner.invoke(app, ["run", "smoke", "--epochs", "1", "--depths", "4", "--dry-run"])
+    assert result.exit_code == 0 and result.stderr == ""  # a shortcut replacing an axis, a fixed field: no note
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        pytest.param(
+            ["--backend", "slurm"], "--backend: unknown backend 'slurm' (available: local, ray)", id="backend"
+        ),
+        pytest.param(["--engine", "fast"], "--engine: unknown engine 'fast'", id="engine"),
+        pytest.param(["--device", "tpu"], "--device: unknown device 'tpu'", id="device"),
+        pytest.param(["--device", "cudax"], "--device: unknown device 'cudax'", id="device-cuda-typo"),
+        pytest.param(["--jobs", "0"], "--jobs must be at least 1, got 0", id="jobs"),
+        pytest.param(["--address", "10.0.0.1:6379"], "--address is for --backend ray", id="address-local"),
+    ],
+)
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "run"])
+def test_bad_options_refused_before_anything_is_written(
+    tmp_path: Path, args: list[str], fragment: str, dry_run: bool
+) -> None:
+    out = tmp_path / "DIR"
+    result = runner.invoke(app, ["run", "smoke", "--out", str(out), *args, *(["--dry-run"] if dry_run else [])])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"actcmp: error: {fragment}")
+    assert len(result.output.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_dry_run_needs_no_cuda(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["run", "smoke", "--device", "cuda:1", "--dry-run"])
+    assert result.exit_code == 0, result.output
+
+
+def test_missing_cuda_refused_before_anything_is_written(tmp_path: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    out = tmp_path / "DIR"
+    result = runner.invoke(app, ["run", "smoke", "--out", str(out), "--device", "cuda"])
+    assert result.exit_code == 2 and "no CUDA device is available" in result.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("quiet", [False, True], ids=["progress", "quiet"])
+def test_interrupt_says_so_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quiet: bool) -> None:
+    import actcmp.sweep
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(actcmp.sweep, "_drain", interrupted)
+    out = tmp_path / "res"
+    result = runner.invoke(app, ["run", "smoke", "--out", str(out), *(["--quiet"] if quiet else [])])
+    assert result.exit_code == 130
+    assert result.output.count("interrupted") == 1, result.output
+    assert result.output.count("run the same command again to resume") == 1
+    assert f"interrupted: 0 runs stored now, 8 left in {out}; run the same command again" in result.output
+
+
+def test_messages_are_not_doubled_or_misleading(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["run", "--set", "name=x", "--dry-run"])
+    assert result.exit_code == 2
+    assert "did you mean 'name'" not in result.output and "use --name" in result.output
+    result = runner.invoke(app, ["run", "--set", "output_activation=relu", "--dry-run"])
+    assert result.exit_code == 2 and result.output.count("got 'relu'") == 1
+    bad = tmp_path / "x.toml"
+    bad.write_text('epochs = "three"\n[grid]\nactivation = ["relu", "tanh"]\n')
+    result = runner.invoke(app, ["run", str(bad), "--dry-run"])
+    assert result.exit_code == 2
+    line = result.output.strip()
+    assert line.startswith(f"actcmp: error: {bad}: epochs: Input should be a valid integer")
+    assert line.endswith("got 'three'") and "grid point" not in line
+
+
+def test_run_help_shows_brackets_and_no_bool_metavar() -> None:
+    result = runner.invoke(app, ["run", "--help"], env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"})
+    assert result.exit_code == 0
+    text = result.output
+    assert "pip install 'actcmp[ray]'" in text
+    assert "[default: results/<sweep name>/]" in text
+    assert "[env RAY_ADDRESS; none: a local Ray instance]" in text
+    assert "<bool>" not in text
+    assert "is an error" in text and "says so on stderr" in text  # the override rules are documented
+
+
+def test_version_is_fast() -> None:
+    from actcmp import __version__
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output == f"actcmp {__version__}\n"
+    code = (
+        "import sys; from actcmp.cli import app; from typer.testing import CliRunner;"
+        "r = CliRunner().invoke(app, ['--version']); assert r.exit_code == 0, r.output;"
+        "print([m for m in ('torch', 'pandas', 'matplotlib') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_dry_run_shows_single_valued_axes_and_defaults() -> None:
+    result = runner.invoke(app, ["run", "smoke", "--dry-run"])
+    assert result.exit_code == 0
+    assert "  dataset: digits\n" in result.output and "  depth (2): 1, 2\n" in result.output
+    result = runner.invoke(app, ["run", "--activations", "relu,tanh", "--dry-run"])
+    assert result.exit_code == 0
+    for line in ("  dataset: digits (default)", "  depth: 2 (default)", "  epochs: 20 (default)"):
+        assert line in result.output
+    result = runner.invoke(app, ["run", "--depths", "4", "--dry-run"])
+    assert "  depth: 4\n" in result.output

@@ -176,3 +176,70 @@ def test_runconfig_is_frozen_and_forbids_extra() -> None:
         run.depth = 3  # type: ignore[misc]
     with pytest.raises(ConfigError):
         make_run({"nonsense": 1})
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "where", "message"),
+    [
+        pytest.param(
+            "epochs",
+            "three",
+            "experiments/x.toml",
+            "experiments/x.toml: epochs: Input should be a valid integer, unable to parse string as an integer, "
+            "got 'three'",
+            id="file-type",
+        ),
+        pytest.param(
+            "output_activation",
+            "relu",
+            "--set",
+            "--set: output_activation: output activation must be one of auto, identity, sigmoid, tanh, softmax; "
+            "got 'relu'",
+            id="own-validator-not-doubled",
+        ),
+        pytest.param(
+            "name",
+            "x",
+            "--set",
+            "--set: 'name' belongs to the sweep, not to a run: use --name, or name = ... at the top of the sweep TOML",
+            id="sweep-key",
+        ),
+        pytest.param("activation", "reluu", "--set", "--set: unknown activation 'reluu'", id="activation"),
+    ],
+)
+def test_check_field_messages(key: str, value: object, where: str, message: str) -> None:
+    from actcmp.config import check_field
+
+    with pytest.raises(ConfigError) as info:
+        check_field(key, value, where)
+    assert str(info.value).startswith(message)
+    assert "did you mean 'name'" not in str(info.value)
+
+
+def test_check_field_leaves_rules_between_fields_to_the_run() -> None:
+    from actcmp.config import check_field
+
+    check_field("bottleneck", 100, "x")  # wider than the default width: fine on its own
+
+
+def test_bad_values_in_a_file_are_reported_with_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "x.toml"
+    path.write_text('epochs = "three"\n[grid]\nactivation = ["relu", "tanh"]\n')
+    with pytest.raises(ConfigError) as info:
+        load_sweep(path)
+    assert str(info.value).startswith(f"{path}: epochs: Input should be a valid integer")
+    assert "grid point" not in str(info.value)
+    path.write_text("[grid]\nlr = [0.1, -1]\n")
+    with pytest.raises(ConfigError, match=r"x\.toml: grid\.lr: Input should be greater than 0, got -1"):
+        load_sweep(path)
+    path.write_text("width = 4\nbottleneck = 8\n")  # a rule between fields: found when runs are made
+    with pytest.raises(ConfigError, match=r"x\.toml: bottleneck \(8\) is wider than width \(4\)"):
+        load_sweep(path).runs()
+
+
+def test_unknown_key_never_suggests_itself() -> None:
+    for key in ("name", "description", "grid"):
+        with pytest.raises(ConfigError) as info:
+            apply_overrides(sweep_from_dict({}), fixed={key: "x"})
+        assert f"did you mean '{key}'" not in str(info.value)
+        assert "belongs to the sweep" in str(info.value)

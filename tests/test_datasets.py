@@ -465,3 +465,9 @@ def test_directory_is_not_a_file(tmp_path: Path) -> None:
 def test_dataset_info_registry_needs_no_data(tmp_path: Path) -> None:
     assert dataset_info("mnist", data_dir=tmp_path) is DATASETS["mnist"]  # no files, still fine
     assert datasets.FILE_PREFIXES == ("csv", "parquet", "npy")
+
+
+def test_mnist_missing_says_how_to_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ACTCMP_ALLOW_DOWNLOAD", raising=False)
+    with pytest.raises(DatasetError, match="set ACTCMP_ALLOW_DOWNLOAD=1 to let actcmp fetch them"):
+        load_dataset("mnist", seed=0, data_dir=tmp_path)

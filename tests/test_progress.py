@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 
-from actcmp.progress import NullProgress, PlainProgress, RichProgress, make_progress
+import pytest
+
+from actcmp.progress import Eta, NullProgress, PlainProgress, RichProgress, make_progress
 
 RECORD = {
     "run_id": "x",
@@ -38,7 +40,7 @@ def test_plain_lines_with_fake_clock() -> None:
     progress.finish(SUMMARY)
     assert lines == [
         "sweep: 5 runs planned, 3 already stored, 2 to run -> results/x",
-        "[1/2] done     relu · digits · depth 2 · seed 0  test_loss=0.012346  1.2s  eta 10s",
+        "[1/2] done     relu · digits · depth 2 · seed 0  test_loss=0.012346  1.2s",  # no estimate yet
         "[2/2] diverged tanh · digits · depth 2 · seed 0  test_loss=-  1.2s  eta 0s",
         "2 runs in 1m15s: 1 done, 1 diverged, 0 failed; 3 skipped (already stored)",
     ]
@@ -46,8 +48,62 @@ def test_plain_lines_with_fake_clock() -> None:
 
 def test_interrupted_summary_says_how_to_resume() -> None:
     lines: list[str] = []
-    PlainProgress(write=lines.append, clock=lambda: 0.0).finish({**SUMMARY, "interrupted": True})
-    assert "run the same command again to resume" in lines[-1]
+    summary = {**SUMMARY, "interrupted": True, "planned": 10}
+    PlainProgress(write=lines.append, clock=lambda: 0.0).finish(summary)
+    assert lines[-1].splitlines()[-1] == (
+        "interrupted: 2 runs stored now, 5 left in results/x; run the same command again to resume"
+    )
+
+
+def burst_lines(bursts: list[tuple[float, int]], to_run: int) -> list[str]:
+    """Plain lines for results arriving in bursts: (time, runs) each, all at that instant."""
+    times = [0.0] + [t for t, count in bursts for _ in range(count)]
+    ticks = iter(times)
+    lines: list[str] = []
+    progress = PlainProgress(write=lines.append, clock=lambda: next(ticks))
+    progress.start(total=to_run, to_run=to_run, skipped=0, out_dir="r")
+    for _ in times[1:]:
+        progress.run_done(RECORD)
+    return lines[1:]
+
+
+def test_eta_ignores_a_burst_still_arriving() -> None:
+    # the batched engine: groups of 24 runs, each group 95 s, all its results at once.
+    # Per result (95 s / 1 run x 71 left) the first line said "eta 1h52m"; the first group
+    # gives no estimate, the second says 95 s (one more group), the last 0 s.
+    lines = burst_lines([(95.0, 24), (190.0, 24), (285.0, 24)], to_run=72)
+    assert len(lines) == 72
+    assert not any("eta" in line for line in lines[:24])
+    assert all(line.endswith("eta 1m35s") for line in lines[24:48])
+    assert all(line.endswith("eta 0s") for line in lines[48:])
+
+
+def test_eta_from_a_steady_stream() -> None:
+    # one run every 2 s, 100 runs: at run k, 2 x (100 - k) s are left
+    lines = burst_lines([(2.0 * k, 1) for k in range(1, 101)], to_run=100)
+    assert "eta" not in lines[0]
+    assert lines[1].endswith("eta 3m16s")  # 2 s x 98 left
+    assert lines[49].endswith("eta 1m40s")
+    assert lines[-1].endswith("eta 0s")
+
+
+@pytest.mark.parametrize(
+    ("arrivals", "now", "expected"),
+    [
+        pytest.param([], 50.0, None, id="nothing-yet"),
+        pytest.param([10.0], 10.5, None, id="only-a-burst-still-arriving"),
+        pytest.param([10.0], 12.0, 28.0, id="one-settled-result"),  # 10 s/run, 4 runs: finish at 40
+        pytest.param([10.0, 10.2, 10.4, 10.6], 60.0, 0.0, id="all-done"),
+        pytest.param([100.0, 100.1], 300.0, 0.0, id="overdue-shows-zero"),
+    ],
+)
+def test_eta_remaining(arrivals: list[float], now: float, expected: float | None) -> None:
+    eta = Eta(clock=lambda: 0.0)
+    eta.start(4 if len(arrivals) < 4 else len(arrivals), now=0.0)
+    for t in arrivals:
+        eta.add(t)
+    remaining = eta.remaining(now)
+    assert remaining == (pytest.approx(expected) if expected is not None else None)
 
 
 def test_rich_progress_renders_to_injected_console() -> None:
@@ -61,6 +117,25 @@ def test_rich_progress_renders_to_injected_console() -> None:
     progress.finish(SUMMARY)
     text = buffer.getvalue()
     assert "2 runs planned" in text and "1 diverged" in text
+
+
+def test_rich_eta_column_uses_the_wall_clock_estimate() -> None:
+    from rich.console import Console
+
+    now = [0.0]
+    progress = RichProgress(Console(file=io.StringIO(), force_terminal=False, width=100), clock=lambda: now[0])
+    progress.start(total=48, to_run=48, skipped=0, out_dir="results/x")
+    column = progress.progress.columns[-1]
+    task = progress.progress.tasks[0]
+    assert str(column.render(task)) == ""  # nothing finished: no estimate
+    now[0] = 95.0
+    for _ in range(24):
+        progress.run_done({**RECORD, "status": "diverged"})
+    assert str(column.render(task)) == ""  # the burst is still arriving
+    now[0] = 100.0
+    assert str(column.render(task)) == "eta 1m30s"  # 95 s per 24 runs: done at 190 s
+    assert "[diverged]" in progress.progress.tasks[0].description.replace("\\", "")
+    progress.finish(SUMMARY)
 
 
 def test_make_progress_plain_under_ci(monkeypatch) -> None:
