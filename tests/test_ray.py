@@ -479,12 +479,14 @@ def test_a_local_instance_starts_and_stops_with_the_sweep(ray: Any) -> None:
     from actcmp.ray_backend import RayExecutor
 
     temp_dir = Path(tempfile.mkdtemp(prefix="actcmp-rl-", dir="/tmp"))
+    # processes of earlier tests (multiprocessing's resource tracker lives as long as pytest)
+    before = set(descendants(os.getpid()))
     try:
         executor = make_executor("ray", 2, temp_dir=str(temp_dir))
         assert isinstance(executor, RayExecutor) and executor.started_local
         assert ray.is_initialized() and ray.cluster_resources()["CPU"] == 2
         assert executor.submit(pow, 2, 10).result(timeout=120) == 1024
-        started = descendants(os.getpid())  # gcs_server, raylet, agents, the worker
+        started = [p for p in descendants(os.getpid()) if p not in before]  # gcs_server, raylet, agents, worker
         assert {"gcs_server", "raylet"} <= {name for _, name in started}
         executor.shutdown()
         assert not ray.is_initialized()
