@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import traceback
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
@@ -27,10 +28,18 @@ from actcmp.progress import NullProgress, ProgressSink
 ENGINES = ("auto", "plain", "batched")
 
 #: Fields that must be equal for runs to train together as one stacked model.
+# fmt: off
 GROUP_KEYS = (
     "dataset", "depth", "width", "bottleneck", "batch_size", "epochs", "output_activation", "loss",
     "val_fraction", "test_fraction", "probe_size", "data_fingerprint",
 )
+# fmt: on
+
+
+#: Loaded datasets kept per process (see :func:`cached_dataset`): at most this many ...
+DATA_CACHE_ENTRIES = 8
+#: ... and at most this many bytes of tensors (an MNIST split is ~220 MB).
+DATA_CACHE_BYTES = 512 << 20
 
 
 class SweepError(ActcmpError):
@@ -46,6 +55,9 @@ class Task:
     engine: str = "plain"
     device: str = "cpu"
     data_dir: str | None = None
+    #: workers sharing this machine's memory (local backend), for the batched engine's
+    #: memory budget; None: let ``train_group`` guess from the thread count
+    jobs: int | None = None
 
 
 @dataclass
@@ -119,49 +131,148 @@ def choose_engine(engine: str) -> str:
 
 
 def make_tasks(
-    configs: list[dict[str, Any]], engine: str, device: str, data_dir: str | None, max_group: int = 64
+    configs: list[dict[str, Any]],
+    engine: str,
+    device: str,
+    data_dir: str | None,
+    max_group: int = 64,
+    *,
+    jobs: int | None = None,
 ) -> list[Task]:
     """Plain engine: one task per run. Batched: one task per group of runs sharing tensor
     shapes (see ``GROUP_KEYS``), split into chunks of at most ``max_group`` models.
-    Tasks are ordered by dataset so that workers reuse loaded data."""
+
+    With ``jobs`` (the number of workers sharing this machine), a chunk also holds no more
+    models than fit each worker's memory budget (``engine_batched.max_models_for_memory``
+    with ``memory_budget_bytes(device, jobs)``), so no worker receives a group that
+    ``train_group`` must split anyway; the tasks then carry ``jobs`` so that the worker
+    plans with the same budget. Chunks of a group are of near-equal size. Batched tasks
+    come biggest first (models x depth), for balance across workers."""
     ordered = sorted(configs, key=lambda c: (c["dataset"], c["seed"]))
     if engine == "plain":
-        return [Task([cfg], engine, device, data_dir) for cfg in ordered]
+        return [Task([cfg], engine, device, data_dir, jobs) for cfg in ordered]
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for cfg in ordered:
         groups.setdefault(group_key(cfg), []).append(cfg)
+    budget = _memory_budget(device, jobs) if jobs is not None else None
     tasks = []
     for members in groups.values():
-        for start in range(0, len(members), max_group):
-            tasks.append(Task(members[start : start + max_group], engine, device, data_dir))
+        most = max_group
+        if budget is not None:
+            most = min(most, _models_within(members[0], data_dir, budget))
+        for chunk in _chunks(members, max(1, most)):
+            tasks.append(Task(chunk, engine, device, data_dir, jobs))
     # biggest groups first: better balance across workers
-    tasks.sort(key=lambda t: -len(t.configs) * t.configs[0]["depth"])
+    tasks.sort(key=_cost, reverse=True)
     return tasks
+
+
+def _cost(task: Task) -> int:
+    return len(task.configs) * task.configs[0]["depth"]
+
+
+def _chunks(members: list[dict[str, Any]], most: int) -> list[list[dict[str, Any]]]:
+    """``members`` in consecutive chunks of at most ``most``, sizes differing by one at
+    most (65 models under a cap of 64 become 33 + 32, not 64 + 1)."""
+    count = -(-len(members) // most)
+    size, extra = divmod(len(members), count)
+    chunks, start = [], 0
+    for index in range(count):
+        stop = start + size + (1 if index < extra else 0)
+        chunks.append(members[start:stop])
+        start = stop
+    return chunks
+
+
+def _memory_budget(device: str, jobs: int) -> int:
+    from actcmp.engine_batched import memory_budget_bytes
+
+    return memory_budget_bytes(device, jobs=max(1, jobs))
+
+
+def _models_within(cfg: dict[str, Any], data_dir: str | None, budget: int) -> int:
+    """How many models shaped like ``cfg`` one worker may stack within ``budget`` bytes."""
+    from actcmp.engine_batched import max_models_for_memory
+
+    try:
+        data = cached_dataset(cfg, data_dir)
+    except Exception:  # the task reports it when it runs
+        return sys.maxsize
+    x_train = data.x_train
+    return max_models_for_memory(
+        cfg, x_train.shape[0], x_train.shape[1], budget, data.x_val.shape[0], data.x_test.shape[0]
+    )
+
+
+_DATA_CACHE: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+
+
+def _data_key(cfg: dict[str, Any], data_dir: str | None) -> tuple[Any, ...]:
+    return (
+        cfg["dataset"], cfg["seed"], cfg["val_fraction"], cfg["test_fraction"], data_dir,
+        cfg.get("data_fingerprint"),
+    )  # fmt: skip
+
+
+def _data_bytes(data: Any) -> int:
+    return sum(int(t.numel() * t.element_size()) for t in (data.x_train, data.x_val, data.x_test))
+
+
+def cached_dataset(cfg: dict[str, Any], data_dir: str | None) -> Any:
+    """``load_dataset`` for ``cfg``'s dataset, split and seed, through a small per-process
+    LRU cache (``DATA_CACHE_ENTRIES`` entries, ``DATA_CACHE_BYTES`` of tensors), so the runs
+    of a group, and workers reusing data across tasks, load each split once.
+
+    The object is shared: the engines only read a Dataset (``train_run``/``train_group``
+    index, ``.to()`` or ``torch.stack`` its tensors into new ones; ``cast_dataset`` copies).
+    A user file's content fingerprint is part of the key, so an edited file is reloaded.
+    """
+    from actcmp.datasets import load_dataset
+
+    key = _data_key(cfg, data_dir)
+    if key in _DATA_CACHE:
+        _DATA_CACHE.move_to_end(key)
+        return _DATA_CACHE[key]
+    data = load_dataset(cfg["dataset"], cfg["seed"], cfg["val_fraction"], cfg["test_fraction"], data_dir)
+    if _data_bytes(data) <= DATA_CACHE_BYTES:
+        _DATA_CACHE[key] = data
+        while len(_DATA_CACHE) > DATA_CACHE_ENTRIES or sum(map(_data_bytes, _DATA_CACHE.values())) > DATA_CACHE_BYTES:
+            _DATA_CACHE.popitem(last=False)
+    return data
+
+
+def clear_data_cache() -> None:
+    """Forget the datasets :func:`cached_dataset` keeps."""
+    _DATA_CACHE.clear()
 
 
 def execute_task(task: Task) -> list[Any]:
     """Train every run of ``task`` (in a worker or in-process). Never raises for a run's
     own exception: that run comes back with ``status="failed"`` and the error."""
-    from actcmp.datasets import load_dataset
     from actcmp.engine import RunResult, environment, train_run
+
+    loaded: dict[tuple[Any, ...], Any] = {}  # this task's splits, whatever the cache evicts
+
+    def data_for(cfg: dict[str, Any]) -> Any:
+        key = _data_key(cfg, task.data_dir)
+        if key not in loaded:
+            loaded[key] = cached_dataset(cfg, task.data_dir)
+        return loaded[key]
 
     if task.engine == "batched" and len(task.configs) > 1:
         from actcmp.engine_batched import train_group
 
         try:
-            data = [
-                load_dataset(c["dataset"], c["seed"], c["val_fraction"], c["test_fraction"], task.data_dir)
-                for c in task.configs
-            ]
-            return train_group(task.configs, data, device=task.device)
+            data = [data_for(c) for c in task.configs]
+            budget = _memory_budget(task.device, task.jobs) if task.jobs is not None else None
+            return train_group(task.configs, data, device=task.device, memory_budget=budget)
         except Exception:  # fall back to per-run training, which isolates the failing run
             pass
     results = []
     for cfg in task.configs:
         started = time.perf_counter()
         try:
-            data = load_dataset(cfg["dataset"], cfg["seed"], cfg["val_fraction"], cfg["test_fraction"], task.data_dir)
-            results.append(train_run(cfg, data, device=task.device))
+            results.append(train_run(cfg, data_for(cfg), device=task.device))
         except Exception as exc:  # recorded as a failed run; the sweep goes on
             results.append(
                 RunResult(
@@ -190,11 +301,14 @@ def run_sweep(
     address: str | None = None,
     progress: ProgressSink | None = None,
     shard: str | tuple[int, int] | None = None,
+    threads: int | None = None,
 ) -> SweepSummary:
     """Run a sweep into a results directory (default ``results/<name>/``), resuming.
 
     Runs already stored (done or diverged) are skipped unless ``fresh``; failed runs are
     tried again. ``shard="i/n"`` runs only shard i of n (see :mod:`actcmp.shard`).
+    ``threads``: torch threads per worker (local backend; default: 1 in-process unless
+    ``OMP_NUM_THREADS`` is set, cores / jobs in worker processes; see :mod:`actcmp.executors`).
     Ctrl-C (or SIGTERM) stops after storing the runs that finished; ``summary.interrupted``
     is then True. A second sweep into the same directory is refused while one runs
     (see :mod:`actcmp.lock`).
@@ -216,6 +330,7 @@ def run_sweep(
     progress = progress or NullProgress()
     out_dir = Path(out) if out is not None else Path("results") / sweep.name
     data_dir_text = str(data_dir) if data_dir is not None else None
+    clear_data_cache()  # a data file may have changed since an earlier sweep in this process
     planned = plan_runs(sweep, data_dir)
     mine = select_shard(planned, *shard_spec) if shard_spec else planned
     target_device = resolve_device(device)
@@ -237,9 +352,11 @@ def run_sweep(
             resumed_after_crash=lock.stale is not None,
         )
         progress.start(len(mine), len(todo), summary.skipped, str(out_dir))
-        tasks = make_tasks(todo, choose_engine(engine), target_device, data_dir_text)
+        # local workers share this machine's memory; a Ray task's node is not known here
+        local_jobs = jobs if backend == "local" else None
+        tasks = make_tasks(todo, choose_engine(engine), target_device, data_dir_text, jobs=local_jobs)
         with _interrupts() as guard:
-            executor = make_executor(backend, jobs, address=address)
+            executor = make_executor(backend, jobs, address=address, threads=threads)
             completed = False
             try:
                 _drain(executor, tasks, store, summary, progress, replace=fresh, guard=guard)
@@ -366,7 +483,9 @@ def _die_with_parent() -> None:
             os._exit(1)
 
 
-def _store_future(future: Future[Any], store: Any, summary: SweepSummary, progress: ProgressSink, replace: bool) -> None:
+def _store_future(
+    future: Future[Any], store: Any, summary: SweepSummary, progress: ProgressSink, replace: bool
+) -> None:
     from actcmp.executors import TaskLost
 
     try:
@@ -445,10 +564,12 @@ def describe_plan(
     per_dataset: dict[str, int] = {}
     for cfg in planned:
         per_dataset[cfg["dataset"]] = per_dataset.get(cfg["dataset"], 0) + 1
+    # fmt: off
     return {
         "name": sweep.name, "runs": len(planned), "total": total, "varied": varied, "fixed": sweep.fixed,
         "per_dataset": per_dataset,
     }
+    # fmt: on
 
 
 __all__ = ["DatasetError", "SweepError", "SweepSummary", "describe_plan", "plan_runs", "run_sweep"]
