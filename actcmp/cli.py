@@ -200,7 +200,14 @@ DEVICE_PATTERN = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
 
 
 def _check_run_options(
-    *, engine: str, backend: str, device: str, jobs: int, address: str | None, dry_run: bool
+    *,
+    engine: str,
+    backend: str,
+    device: str,
+    jobs: int,
+    address: str | None,
+    dry_run: bool,
+    threads: int | None = None,
 ) -> None:
     """Refuse bad option values before anything is planned, trained or written."""
     from actcmp.executors import BACKENDS
@@ -214,6 +221,10 @@ def _check_run_options(
         raise ConfigError(f"--device: unknown device '{device}' (choose cpu, cuda, cuda:N or auto)")
     if jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+    if threads is not None and threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {threads}")
+    if threads is not None and backend == "ray":
+        raise ConfigError("--threads is for --backend local (Ray workers get the CPUs Ray gives each task)")
     if address is not None and backend != "ray":
         raise ConfigError("--address is for --backend ray (the local backend runs on this machine)")
     if backend == "ray" and not dry_run:
@@ -293,6 +304,12 @@ def run(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the grid size and plan, train nothing")] = False,
     fresh: Annotated[bool, typer.Option("--fresh", help="redo runs that are already stored")] = False,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="worker processes")] = 1,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            help="torch threads per worker \\[default: 1 with --jobs 1 unless OMP_NUM_THREADS is set; cores / jobs]"
+        ),
+    ] = None,
     engine: Annotated[str, typer.Option(help="auto | plain | batched")] = "auto",
     backend: Annotated[str, typer.Option(help="local | ray (needs pip install 'actcmp\\[ray]')")] = "local",
     address: Annotated[
@@ -323,7 +340,9 @@ def run(
     from actcmp.shard import parse_shard
 
     shard_spec = parse_shard(shard) if shard is not None else None
-    _check_run_options(engine=engine, backend=backend, device=device, jobs=jobs, address=address, dry_run=dry_run)
+    _check_run_options(
+        engine=engine, backend=backend, device=device, jobs=jobs, address=address, dry_run=dry_run, threads=threads
+    )
     from actcmp.config import SweepConfig, apply_overrides, load_sweep, parse_value, split_list
 
     if config is not None:
@@ -372,6 +391,7 @@ def run(
         shard=shard_spec,
         backend=backend,
         address=address,
+        threads=threads,
     )
     if summary.interrupted:
         if quiet:  # otherwise the progress output's last line has just said it (progress.summary_line)

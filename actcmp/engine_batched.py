@@ -220,6 +220,39 @@ class _Act:
         return self.bwd(dh, z, h, saved, slope)  # type: ignore[no-any-return]
 
     # probe masks -------------------------------------------------------------------------
+    def counts(
+        self,
+        z: torch.Tensor,
+        slope: torch.Tensor | None,
+        limit: torch.Tensor,
+        scratch: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per unit, float64 ``[m, units]``: how many of the ``n`` inputs of pre-activations
+        ``z [m, n, units]`` have f'(z) == 0, and how many have |f'(z)| < limit.
+
+        Same derivative as :func:`metrics.dead_mask` / :func:`metrics.saturated_mask` on
+        ``spec.derivative``: for two-valued derivatives from the sign of ``z`` alone (equal
+        counts, a fraction of the work), else from the analytic derivative (autograd where
+        there is none). ``slope [m, units]``: PReLU's slope of each unit's layer; ``limit
+        [m]``: threshold * peak. Counts are sums of 0/1 floats (exact; comparisons into a
+        float ``scratch`` are much faster than into bool tensors).
+        """
+        n = z.shape[1]
+        buf = torch.empty_like(z) if scratch is None else scratch
+        if self.kind in self.TWO_VALUED:
+            pos_value, neg_value = self._two_values(z, slope)  # [m, 1] or [m, units]
+            npos = torch.gt(z, 0, out=buf).sum(dim=1).to(torch.float64)  # [m, units]
+            nneg = n - npos
+            lim = limit.to(z.dtype)[:, None]
+            zero = npos * (pos_value == 0) + nneg * (neg_value == 0)
+            small = npos * (pos_value.abs() < lim) + nneg * (neg_value.abs() < lim)
+            return zero, small
+        deriv = self.spec.derivative(z, self.module)
+        zero = torch.eq(deriv, 0, out=buf).sum(dim=1).to(torch.float64)
+        lim = limit.to(z.dtype).view(-1, 1, 1)
+        small = torch.lt(deriv.abs(), lim, out=buf).sum(dim=1).to(torch.float64)
+        return zero, small
+
     def masks(
         self,
         z: torch.Tensor,
@@ -228,34 +261,10 @@ class _Act:
         share: torch.Tensor,
         scratch: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Dead and saturated masks ``[m, units]`` of pre-activations ``z [m, n, units]``.
-
-        Same definition as :func:`metrics.dead_mask` / :func:`metrics.saturated_mask` on
-        ``spec.derivative``: for two-valued derivatives computed from the sign of ``z``
-        alone (equal results, a fraction of the work), else from the analytic derivative
-        (autograd where there is none). ``slope [m, units]``: PReLU's slope of each unit's
-        layer; ``limit [m]``: threshold * peak; ``share [m]``. Counts are taken as sums of
-        0/1 floats (exact; comparisons into a float ``scratch`` are much faster than into
-        bool tensors).
-        """
-        n = z.shape[1]
-        buf = torch.empty_like(z) if scratch is None else scratch
-        if self.kind in self.TWO_VALUED:
-            pos_value, neg_value = self._two_values(z, slope)  # [m, 1] or [m, units]
-            npos = torch.gt(z, 0, out=buf).sum(dim=1).to(torch.float64)  # [m, units]
-            nneg = n - npos
-            dead = ((pos_value == 0) | (npos == 0)) & ((neg_value == 0) | (nneg == 0))
-            lim = limit.to(z.dtype)[:, None]
-            small_pos = (pos_value.abs() < lim).to(torch.float64)
-            small_neg = (neg_value.abs() < lim).to(torch.float64)
-            small = (npos * small_pos + nneg * small_neg) / n
-            return dead, (small >= share[:, None]) & ~dead
-        deriv = self.spec.derivative(z, self.module)
-        dead = torch.eq(deriv, 0, out=buf).sum(dim=1) == n
-        lim = limit.to(z.dtype).view(-1, 1, 1)
-        # count / n: exactly the float64 mean that metrics.saturated_mask takes (on CPU)
-        small = torch.lt(deriv.abs(), lim, out=buf).sum(dim=1).to(torch.float64) / n >= share[:, None]
-        return dead, small & ~dead
+        """Dead and saturated masks ``[m, units]`` of ``z [m, n, units]`` (see :meth:`counts`;
+        ``share [m]``)."""
+        zero, small = self.counts(z, slope, limit, scratch)
+        return masks_of_counts(zero, small, z.shape[1], share)
 
     def _two_values(self, z: torch.Tensor, slope: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """f'(z) for z > 0 and for z <= 0 (``[m, 1]``, or ``[m, units]`` for PReLU), in z's dtype."""
@@ -282,6 +291,16 @@ def _prelu_backward(
     values = slope.reshape(-1).tolist()
     parts = [_aten.leaky_relu_backward.default(dh[i], z[i], values[i], False) for i in range(len(values))]
     return torch.stack(parts), dh * z.clamp(max=0)
+
+
+def masks_of_counts(
+    zero: torch.Tensor, small: torch.Tensor, n: int, share: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dead (f' == 0 on all ``n`` inputs) and saturated (|f'| small on at least ``share``
+    of them, and not dead) masks from :meth:`_Act.counts`; ``share [m]`` float64."""
+    dead = zero == n
+    # count / n: exactly the float64 mean that metrics.saturated_mask takes (on CPU)
+    return dead, (small / n >= share[:, None]) & ~dead
 
 
 # ----------------------------------------------------------------------------- losses
@@ -779,7 +798,7 @@ class _Stack:
         activations); the probe forward doubles as the first rows of the train loss."""
         n = self.x_train.shape[1]
         p = min(probe_size, n)
-        train_parts, val_parts, grad_parts, layer_parts, masks = [], [], [], [], []
+        train_parts, val_parts, grad_parts, count_parts = [], [], [], []
         clock = time.perf_counter
         for part, (s, e, _) in enumerate(self.slices):
             started = clock()
@@ -793,19 +812,20 @@ class _Stack:
             probing = clock()
             grad_parts.append(self._grad_norms(record, out, x_probe, probe_losses, part))
             hidden = record[:-1]
-            table, dead = self._layer_metrics([r[1] for r in hidden], [r[2] for r in hidden], part)
-            layer_parts.append(table)
-            masks.append(dead)
+            count_parts.append(self._unit_counts([r[1] for r in hidden], [r[2] for r in hidden], part))
             self.timings["losses"] += probing - started
             self.timings["probe"] += clock() - probing
-        self.previous = torch.cat(masks)
+        probing = clock()
+        table, self.previous = self._layer_table(torch.cat(count_parts), p)
+        layers = table.tolist()
+        self.timings["probe"] += clock() - probing
         units = [fan_out for _, fan_out in self.dims[:-1]]
         return _rows(
             epoch,
             torch.cat(train_parts).tolist(),
             torch.cat(val_parts).tolist(),
             torch.cat(grad_parts).tolist(),
-            torch.cat(layer_parts).tolist(),
+            layers,
             units,
         )
 
@@ -843,64 +863,71 @@ class _Stack:
             return torch.zeros(m, 0, dtype=self.dtype, device=self.dev)
         return torch.cat(parts, dim=1)
 
-    def _layer_metrics(
-        self, zs: list[torch.Tensor], hs: list[torch.Tensor], part: int
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``[m, hidden, 7]`` float64 for slice ``part``: dead, saturated, zero share,
-        pre-activation mean and std, died, revived (counts for the unit metrics); plus the
-        new dead masks ``[m, units]`` (all hidden layers side by side).
+    def _unit_counts(self, zs: list[torch.Tensor], hs: list[torch.Tensor], part: int) -> torch.Tensor:
+        """``[m, units, 5]`` float64 for slice ``part``, every hidden unit side by side: probe
+        inputs where f'(z) == 0, where |f'(z)| is below the saturation limit, where h == 0;
+        the sum of z; the sum of squares of z minus its layer's mean (two-pass variance).
 
-        Consecutive layers are measured together, side by side along the unit axis, in
-        groups of at most ``METRIC_GROUP_BYTES`` (cache-sized: one big concatenation of a
-        deep stack's layers was several times slower per element); per-layer figures are
-        sums over each layer's units (exact: counts, or float64 sums).
+        Only the passes over the probe activations run per slice, on data that is still in
+        cache; everything per unit or per layer is done once for all models by
+        :meth:`_layer_table`. Consecutive layers are counted together, side by side along
+        the unit axis, in groups of at most ``METRIC_GROUP_BYTES`` (one big concatenation
+        of a deep stack's layers was several times slower per element).
         """
         m, n = zs[0].shape[0], zs[0].shape[1]
         budget = max(1, METRIC_GROUP_BYTES // (m * n * zs[0].element_size()))
-        tables, deads = [], []
+        groups = []
         first, width = 0, 0
         for layer, z in enumerate(zs):
             width += z.shape[2]
-            last = layer == len(zs) - 1
-            if last or width + zs[layer + 1].shape[2] > budget:
-                table, dead = self._group_metrics(zs, hs, part, first, layer + 1)
-                tables.append(table)
-                deads.append(dead)
+            if layer == len(zs) - 1 or width + zs[layer + 1].shape[2] > budget:
+                groups.append(self._group_counts(zs, hs, part, first, layer + 1))
                 first, width = layer + 1, 0
-        return torch.cat(tables, dim=1), torch.cat(deads, dim=1)
+        return torch.cat(groups, dim=1)
 
-    def _group_metrics(
+    def _group_counts(
         self, zs: list[torch.Tensor], hs: list[torch.Tensor], part: int, first: int, stop: int
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`_layer_metrics` of hidden layers ``first:stop``."""
+    ) -> torch.Tensor:
+        """:meth:`_unit_counts` of hidden layers ``first:stop``."""
         s, e, act = self.slices[part]
         z = zs[first] if stop - first == 1 else torch.cat(zs[first:stop], dim=2)  # [m, n, units]
         h = hs[first] if stop - first == 1 else torch.cat(hs[first:stop], dim=2)
         u0 = sum(t.shape[2] for t in zs[:first])
-        u1 = u0 + z.shape[2]
-        unit_layer = self.unit_layer[u0:u1] - first
+        unit_layer = self.unit_layer[u0 : u0 + z.shape[2]] - first
         slope = None
         if self.slopes is not None and act.kind == "prelu":
             slope = self.slopes[first:stop, s:e].t().index_select(1, unit_layer)  # [m, units]
         scratch = torch.empty_like(z)
-        dead, sat = act.masks(z, slope, self.limit[s:e], self.share[s:e], scratch)
-        per_layer = self.layer_of_unit[u0:u1, first:stop]  # [units, layers] float64 indicator
-        count = z.shape[1] * self.units_per_layer[first:stop]  # [layers]
-        zero = (torch.eq(h, 0, out=scratch).sum(dim=1).to(torch.float64) @ per_layer) / count
-        mean = (z.sum(dim=1).to(torch.float64) @ per_layer) / count
-        # two-pass variance: what std() gives (to rounding), at a fraction of its cost
+        zero, small = act.counts(z, slope, self.limit[s:e], scratch)
+        h_zero = torch.eq(h, 0, out=scratch).sum(dim=1).to(torch.float64)
+        z_sum = z.sum(dim=1).to(torch.float64)
+        per_layer = self.layer_of_unit[u0 : u0 + z.shape[2], first:stop]  # [units, layers] 0/1
+        mean = (z_sum @ per_layer) / (z.shape[1] * self.units_per_layer[first:stop])  # [m, layers]
         centred = torch.sub(z, mean.to(z.dtype).index_select(1, unit_layer)[:, None, :], out=scratch)
-        squares = centred.mul_(centred).sum(dim=1).to(torch.float64) @ per_layer
-        std = torch.where(count > 1, (squares / (count - 1).clamp_min(1)).sqrt(), 0.0)
+        squares = centred.mul_(centred).sum(dim=1).to(torch.float64)
+        return torch.stack([zero, small, h_zero, z_sum, squares], dim=2)
+
+    def _layer_table(self, counts: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """From :meth:`_unit_counts` of every model ``[M, units, 5]`` over ``n`` probe
+        inputs: ``[M, hidden, 7]`` float64 (dead, saturated, zero share, pre-activation mean
+        and std, died, revived; counts for the unit metrics) and the new dead masks ``[M,
+        units]``. Per-layer figures are sums over each layer's units (exact: counts, or
+        float64 sums)."""
+        zero, small, h_zero, z_sum, squares = counts.unbind(2)
+        dead, sat = masks_of_counts(zero, small, n, self.share)
+        columns = [dead.to(torch.float64), sat.to(torch.float64), h_zero, z_sum, squares]
+        if self.previous is not None:
+            columns += [(dead & ~self.previous).to(torch.float64), (self.previous & ~dead).to(torch.float64)]
+        sums = torch.stack(columns, dim=1) @ self.layer_of_unit  # [M, columns, layers]
+        count = n * self.units_per_layer  # [layers]
+        dead_count, sat_count = sums[:, 0], sums[:, 1]
+        zero_share, mean = sums[:, 2] / count, sums[:, 3] / count
+        std = torch.where(count > 1, (sums[:, 4] / (count - 1).clamp_min(1)).sqrt(), 0.0)
         if self.previous is None:
             died = revived = torch.zeros_like(mean)
         else:
-            prev = self.previous[s:e, u0:u1]
-            died = (dead & ~prev).to(torch.float64) @ per_layer
-            revived = (prev & ~dead).to(torch.float64) @ per_layer
-        dead_count = dead.to(torch.float64) @ per_layer
-        sat_count = sat.to(torch.float64) @ per_layer
-        return torch.stack([dead_count, sat_count, zero, mean, std, died, revived], dim=2), dead
+            died, revived = sums[:, 5], sums[:, 6]
+        return torch.stack([dead_count, sat_count, zero_share, mean, std, died, revived], dim=2), dead
 
 
 def _decayed(grad: torch.Tensor, param: torch.Tensor, decay: float | torch.Tensor) -> torch.Tensor:

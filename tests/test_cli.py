@@ -23,14 +23,19 @@ def test_every_command_has_help_with_example(command: str) -> None:
     assert "Example:" in result.output
 
 
-def test_top_level_help_is_light() -> None:
+def heavy_modules_after(args: list[str]) -> str:
+    """Invoke the CLI with ``args`` in a fresh interpreter; the heavy libraries it imported."""
     code = (
         "import sys; from actcmp.cli import app; from typer.testing import CliRunner;"
-        "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0;"
-        "heavy = [m for m in ('torch', 'pandas', 'matplotlib') if m in sys.modules]; print(heavy)"
+        f"r = CliRunner().invoke(app, {args!r}); assert r.exit_code == 0, r.output;"
+        "print([m for m in ('torch', 'pandas', 'matplotlib') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    return out.stdout.strip()
+
+
+def test_top_level_help_is_light() -> None:
+    assert heavy_modules_after(["--help"]) == "[]"
 
 
 def test_activations_and_datasets_listing() -> None:
@@ -237,6 +242,8 @@ def test_set_on_a_grid_axis_of_the_file_notes_it() -> None:
         pytest.param(["--device", "cudax"], "--device: unknown device 'cudax'", id="device-cuda-typo"),
         pytest.param(["--jobs", "0"], "--jobs must be at least 1, got 0", id="jobs"),
         pytest.param(["--address", "10.0.0.1:6379"], "--address is for --backend ray", id="address-local"),
+        pytest.param(["--threads", "0"], "--threads must be at least 1, got 0", id="threads"),
+        pytest.param(["--threads", "2", "--backend", "ray"], "--threads is for --backend local", id="threads-ray"),
     ],
 )
 @pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "run"])
@@ -314,13 +321,7 @@ def test_version_is_fast() -> None:
 
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output == f"actcmp {__version__}\n"
-    code = (
-        "import sys; from actcmp.cli import app; from typer.testing import CliRunner;"
-        "r = CliRunner().invoke(app, ['--version']); assert r.exit_code == 0, r.output;"
-        "print([m for m in ('torch', 'pandas', 'matplotlib') if m in sys.modules])"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert heavy_modules_after(["--version"]) == "[]"
 
 
 def test_dry_run_shows_single_valued_axes_and_defaults() -> None:
@@ -333,3 +334,21 @@ def test_dry_run_shows_single_valued_axes_and_defaults() -> None:
         assert line in result.output
     result = runner.invoke(app, ["run", "--depths", "4", "--dry-run"])
     assert "  depth: 4\n" in result.output
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_threads_option_reaches_the_executor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int) -> None:
+    import actcmp.executors as executors
+
+    chosen: list[tuple[int, int | None]] = []
+    real = executors.make_executor
+
+    def spy(backend: str, jobs: int, address: str | None = None, threads: int | None = None, **options: object):
+        chosen.append((jobs, threads))
+        return real(backend, 1, address, threads, **options)  # train in-process: the test needs no pool
+
+    monkeypatch.setattr(executors, "make_executor", spy)
+    args = ["run", "smoke", "--set", "activation=relu", "--seeds", "1", "--epochs", "1", "--quiet"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "r"), "--jobs", str(jobs), "--threads", "2"])
+    assert result.exit_code == 0, result.output
+    assert chosen == [(jobs, 2)]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from frames import assert_same_results as assert_same_stored
 from typer.testing import CliRunner
 
 from actcmp.cli import app
@@ -20,7 +21,6 @@ REPO = Path(__file__).resolve().parent.parent
 runner = CliRunner()
 SMOKE = str(REPO / "experiments" / "smoke.toml")
 FAST = ["--engine", "plain", "--epochs", "1", "--depths", "1", "--quiet"]
-VOLATILE = ["wall_time_s", "finished_at"]  # differ between any two sweeps by nature
 
 
 # ---------------------------------------------------------------------------- shard spec and assignment
@@ -105,20 +105,8 @@ def snapshot(directory: Path) -> dict[str, tuple[bytes, int]]:
     }
 
 
-def stable_frames(directory: Path) -> dict[str, pd.DataFrame]:
-    results = load_results(directory)
-    runs = results.runs.drop(columns=VOLATILE).sort_values("run_id").reset_index(drop=True)
-    runs = runs[sorted(runs.columns)]
-    epochs = results.epochs.sort_values(["run_id", "epoch", "metric"]).reset_index(drop=True)
-    layers = results.layers.sort_values(["run_id", "epoch", "layer", "metric"]).reset_index(drop=True)
-    planned = results.planned.sort_values("run_id").reset_index(drop=True)
-    return {"runs": runs, "epochs": epochs, "layers": layers, "planned": planned[sorted(planned.columns)]}
-
-
 def assert_same_results(a: Path, b: Path) -> None:
-    left, right = stable_frames(a), stable_frames(b)
-    for name in left:
-        pd.testing.assert_frame_equal(left[name], right[name], check_exact=True, obj=name)
+    assert_same_stored(a, b, planned=True)
 
 
 def test_shard_directory_expects_only_its_runs(sweeps: dict[str, Path]) -> None:

@@ -32,14 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
+from frames import assert_same_results
 
 from actcmp.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO / "experiments" / "smoke.toml"
-VOLATILE = ["wall_time_s", "finished_at"]
 TOKEN = secrets.token_hex(16)
 #: what both the head node and this test's driver need (set before Ray is imported)
 RAY_ENV = {
@@ -246,18 +245,6 @@ def head(ray: Any) -> Iterator[Head]:
     assert not left, f"Ray processes left behind: {left}"
 
 
-def stable_frames(directory: Path) -> dict[str, pd.DataFrame]:
-    from actcmp.store import load_results
-
-    results = load_results(directory)
-    runs = results.runs.drop(columns=VOLATILE).sort_values("run_id").reset_index(drop=True)
-    return {
-        "runs": runs[sorted(runs.columns)],
-        "epochs": results.epochs.sort_values(["run_id", "epoch", "metric"]).reset_index(drop=True),
-        "layers": results.layers.sort_values(["run_id", "epoch", "layer", "metric"]).reset_index(drop=True),
-    }
-
-
 def stored_ids(directory: Path) -> list[str]:
     import sqlite3
 
@@ -303,9 +290,7 @@ def test_sweep_on_the_cluster_stores_what_the_local_backend_stores(
     monkeypatch.setenv("RAY_ADDRESS", head.address)
     summary = run_sweep(SMOKE, tmp_path / "ray", backend="ray")
     assert (summary.ran, summary.done, summary.failed) == (8, 8, 0)
-    left, right = stable_frames(smoke_results), stable_frames(tmp_path / "ray")
-    for name in left:
-        pd.testing.assert_frame_equal(left[name], right[name], check_exact=True, obj=name)
+    assert_same_results(smoke_results, tmp_path / "ray")
     again = run_sweep(SMOKE, tmp_path / "ray", backend="ray")
     assert (again.skipped, again.ran) == (8, 0)
 

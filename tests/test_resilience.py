@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
+from frames import assert_same_results
 from typer.testing import CliRunner
 
 from actcmp.cli import app
@@ -30,7 +30,6 @@ from actcmp.store import DB_NAME, Store, load_results
 REPO = Path(__file__).resolve().parent.parent
 runner = CliRunner()
 SMOKE = str(REPO / "experiments" / "smoke.toml")
-VOLATILE = ["wall_time_s", "finished_at"]
 FAULTS = {"injected": 0, "survived": 0}
 
 
@@ -107,22 +106,6 @@ def run_content(db: Path) -> dict[str, tuple[Any, ...]]:
         conn.close()
 
 
-def stable_frames(directory: Path) -> dict[str, pd.DataFrame]:
-    results = load_results(directory)
-    runs = results.runs.drop(columns=VOLATILE).sort_values("run_id").reset_index(drop=True)
-    return {
-        "runs": runs[sorted(runs.columns)],
-        "epochs": results.epochs.sort_values(["run_id", "epoch", "metric"]).reset_index(drop=True),
-        "layers": results.layers.sort_values(["run_id", "epoch", "layer", "metric"]).reset_index(drop=True),
-    }
-
-
-def assert_same_frames(a: Path, b: Path) -> None:
-    left, right = stable_frames(a), stable_frames(b)
-    for name in left:
-        pd.testing.assert_frame_equal(left[name], right[name], check_exact=True, obj=name)
-
-
 def table_files(directory: Path, into: Path) -> dict[str, bytes]:
     """The report's tables (CSV, Markdown, LaTeX) regenerated from the stored results."""
     from actcmp.report.tables import build_tables, write_table
@@ -194,7 +177,7 @@ def test_sigkill_at_several_points_then_resume(reference: dict[str, Path], tmp_p
     ]
     _fault_points(out, "plain", points, expected)
     assert (out / "actcmp.lock").exists() is False
-    assert_same_frames(out, reference["plain"])
+    assert_same_results(out, reference["plain"])
     assert table_files(out, tmp_path / "t1") == table_files(reference["plain"], tmp_path / "t2")
     print(f"\nfaults injected so far: {FAULTS['injected']}, survived: {FAULTS['survived']}")
 
@@ -205,7 +188,7 @@ def test_sigkill_with_the_default_engine(reference: dict[str, Path], tmp_path: P
     out = tmp_path / "faulted"
     expected = run_content(reference["auto"] / DB_NAME)
     _fault_points(out, "auto", [(0, 0.5, "1"), (1, 0.0, "1")], expected)
-    assert_same_frames(out, reference["auto"])
+    assert_same_results(out, reference["auto"])
 
 
 def _group_alive(pgid: int) -> list[int]:
@@ -289,7 +272,7 @@ def test_same_config_and_seeds_give_the_same_stored_numbers(tmp_path: Path) -> N
 
     for name in ("a", "b"):
         run_sweep(tiny_sweep(), tmp_path / name, engine="plain")
-    assert_same_frames(tmp_path / "a", tmp_path / "b")
+    assert_same_results(tmp_path / "a", tmp_path / "b")
     assert run_content(tmp_path / "a" / DB_NAME) == run_content(tmp_path / "b" / DB_NAME)
 
 
