@@ -109,6 +109,24 @@ def test_float64_equals_plain_engine(dataset: str, depth: int, epochs: int, vari
         assert_same(batched, plain, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize(
+    "budget",
+    [1, 25 * 64 * 8, 1 << 30],  # one model per slice, 64 probe rows, float64: 512 bytes per unit
+    ids=["one-layer-per-group", "groups-of-about-25-units", "all-layers-in-one-group"],
+)
+def test_layer_grouping_does_not_change_the_metrics(monkeypatch: pytest.MonkeyPatch, budget: int) -> None:
+    """The probe counts layers in cache-sized groups (``METRIC_GROUP_BYTES``); at either
+    extreme, and in between, every layer metric is still the plain engine's (depth 5: nine
+    hidden layers, 12 units down to 3 and back)."""
+    import actcmp.engine_batched as engine_batched
+
+    monkeypatch.setattr(engine_batched, "METRIC_GROUP_BYTES", budget)
+    variants = mixed(["relu", "prelu", "gelu", "tanh", "leaky_relu", "elu"])
+    configs, datasets = group("digits", variants, depth=5, epochs=2, probe_size=64)
+    for batched, plain in both(configs, datasets, torch.float64):
+        assert_same(batched, plain, rtol=1e-9, atol=1e-12)
+
+
 def test_float64_softmax_output_and_autograd_backed_activations() -> None:
     # distributions: softmax output, cross-entropy loss; selu/softsign train through autograd
     names = ["relu", "softsign", "selu", "hardswish", "softplus", "gelu_tanh", "celu"]
