@@ -112,6 +112,8 @@ class _Act:
     )
     #: derivative takes two values, (z > 0, z <= 0): masks need only the sign of z
     TWO_VALUED = ("identity", "relu", "leaky_relu", "prelu")
+    #: f' >= 0 everywhere: the saturation test needs no abs
+    NONNEGATIVE = ("tanh", "sigmoid")
 
     def __init__(self, spec: ActivationSpec, dtype: torch.dtype, dev: torch.device, hidden: bool = True) -> None:
         self.spec = spec
@@ -226,6 +228,7 @@ class _Act:
         slope: torch.Tensor | None,
         limit: torch.Tensor,
         scratch: torch.Tensor | None = None,
+        deriv: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per unit, float64 ``[m, units]``: how many of the ``n`` inputs of pre-activations
         ``z [m, n, units]`` have f'(z) == 0, and how many have |f'(z)| < limit.
@@ -235,23 +238,37 @@ class _Act:
         counts, a fraction of the work), else from the analytic derivative (autograd where
         there is none). ``slope [m, units]``: PReLU's slope of each unit's layer; ``limit
         [m]``: threshold * peak. Counts are sums of 0/1 floats (exact; comparisons into a
-        float ``scratch`` are much faster than into bool tensors).
+        float ``scratch`` are much faster than into bool tensors). ``deriv``: f'(z) from
+        :meth:`derivative`, where the caller has it already.
         """
         n = z.shape[1]
         buf = torch.empty_like(z) if scratch is None else scratch
         if self.kind in self.TWO_VALUED:
-            pos_value, neg_value = self._two_values(z, slope)  # [m, 1] or [m, units]
             npos = torch.gt(z, 0, out=buf).sum(dim=1).to(torch.float64)  # [m, units]
-            nneg = n - npos
-            lim = limit.to(z.dtype)[:, None]
-            zero = npos * (pos_value == 0) + nneg * (neg_value == 0)
-            small = npos * (pos_value.abs() < lim) + nneg * (neg_value.abs() < lim)
-            return zero, small
-        deriv = self.spec.derivative(z, self.module)
-        zero = torch.eq(deriv, 0, out=buf).sum(dim=1).to(torch.float64)
+            return self.two_valued_counts(npos, n, slope, limit, z.dtype)
         lim = limit.to(z.dtype).view(-1, 1, 1)
-        small = torch.lt(deriv.abs(), lim, out=buf).sum(dim=1).to(torch.float64)
+        if deriv is None:
+            deriv = self.spec.derivative(z, self.module)
+        zero = torch.eq(deriv, 0, out=buf).sum(dim=1).to(torch.float64)
+        magnitude = deriv if self.kind in self.NONNEGATIVE else deriv.abs()
+        small = torch.lt(magnitude, lim, out=buf).sum(dim=1).to(torch.float64)
         return zero, small
+
+    def derivative(self, z: torch.Tensor, h: torch.Tensor) -> torch.Tensor | None:
+        """f'(z) for the probe (``h = f(z)``), in z's layout; None for two-valued derivatives
+        (their counts need only the sign of z, their backward kernels are cheap).
+
+        The same values as ``spec.derivative`` (what :func:`metrics.dead_mask` uses): tanh and
+        sigmoid take it from ``h`` with the float operations of ``_d_tanh`` / ``_d_sigmoid``.
+        The probe's backward multiplies by it instead of running the backward kernel again.
+        """
+        if self.kind in self.TWO_VALUED:
+            return None
+        if self.kind == "tanh":
+            return torch.mul(h, h).neg_().add_(1)  # 1 - t*t
+        if self.kind == "sigmoid":
+            return torch.rsub(h, 1).mul_(h)  # s * (1 - s)
+        return self.spec.derivative(z, self.module)  # type: ignore[no-any-return]
 
     def masks(
         self,
@@ -266,9 +283,23 @@ class _Act:
         zero, small = self.counts(z, slope, limit, scratch)
         return masks_of_counts(zero, small, z.shape[1], share)
 
-    def _two_values(self, z: torch.Tensor, slope: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """f'(z) for z > 0 and for z <= 0 (``[m, 1]``, or ``[m, units]`` for PReLU), in z's dtype."""
-        one = torch.ones(z.shape[0], 1, dtype=z.dtype, device=z.device)
+    def two_valued_counts(
+        self, npos: torch.Tensor, n: int, slope: torch.Tensor | None, limit: torch.Tensor, dtype: torch.dtype
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`counts` of a two-valued derivative from ``npos [m, units]`` float64, how many
+        of the ``n`` inputs have z > 0 (f' compared in ``dtype``, the pre-activations')."""
+        pos_value, neg_value = self._two_values(npos.shape[0], dtype, npos.device, slope)  # [m, 1] or [m, units]
+        nneg = n - npos
+        lim = limit.to(dtype)[:, None]
+        zero = npos * (pos_value == 0) + nneg * (neg_value == 0)
+        small = npos * (pos_value.abs() < lim) + nneg * (neg_value.abs() < lim)
+        return zero, small
+
+    def _two_values(
+        self, m: int, dtype: torch.dtype, dev: torch.device, slope: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """f'(z) for z > 0 and for z <= 0 (``[m, 1]``, or ``[m, units]`` for PReLU), in ``dtype``."""
+        one = torch.ones(m, 1, dtype=dtype, device=dev)
         if self.kind == "identity":
             return one, one
         if self.kind == "relu":
@@ -276,7 +307,7 @@ class _Act:
         if self.kind == "leaky_relu":
             return one, torch.full_like(one, float(self.p["negative_slope"]))
         assert slope is not None
-        return one, slope.to(z.dtype)
+        return one, slope.to(dtype)
 
 
 def _prelu_backward(
@@ -286,11 +317,17 @@ def _prelu_backward(
     over the last two dims per model), as autograd computes them. ``slope [m, 1, 1]``."""
     if z.numel() <= PRELU_KERNEL_MAX:
         return _aten._prelu_kernel_backward.default(dh, z, slope)  # type: ignore[no-any-return]
-    # the broadcast kernel turns slow on large inputs; per model, leaky_relu_backward
-    # computes what it computes for the input (x > 0 ? g : w*g)
+    return _prelu_input_grad(dh, z, slope), dh * z.clamp(max=0)
+
+
+def _prelu_input_grad(dh: torch.Tensor, z: torch.Tensor, slope: torch.Tensor) -> torch.Tensor:
+    """PReLU's input gradient alone (the probe needs no slope gradient). The broadcast
+    kernel turns slow on large inputs; per model, leaky_relu_backward computes what it
+    computes for the input (x > 0 ? g : w*g)."""
+    if z.numel() <= PRELU_KERNEL_MAX:
+        return _aten._prelu_kernel_backward.default(dh, z, slope)[0]  # type: ignore[no-any-return]
     values = slope.reshape(-1).tolist()
-    parts = [_aten.leaky_relu_backward.default(dh[i], z[i], values[i], False) for i in range(len(values))]
-    return torch.stack(parts), dh * z.clamp(max=0)
+    return torch.stack([_aten.leaky_relu_backward.default(dh[i], z[i], values[i], False) for i in range(len(values))])
 
 
 def masks_of_counts(
@@ -422,7 +459,9 @@ class _LayerPlan:
     """One linear layer (and the activation after it) for a set of stacked models.
 
     ``narrow_out``: the output has few columns, so ``z`` and ``dW`` are computed
-    transposed; ``narrow_in``: likewise ``dX``. ``acts``: per activation slice, its
+    transposed, and the gradient of its input is computed in the layout of the ``z`` it
+    came from (the layer below's ``narrow_out``: elementwise kernels over mixed layouts
+    are several times slower). ``acts``: per activation slice, its
     forward, backward, PReLU slope view and slope-gradient view (None where none).
     """
 
@@ -433,7 +472,6 @@ class _LayerPlan:
     gW: torch.Tensor | None
     gb: torch.Tensor | None
     narrow_out: bool
-    narrow_in: bool
     acts: list[tuple[Any, Any, torch.Tensor | None, torch.Tensor | None]]
 
 
@@ -550,6 +588,12 @@ class _Stack:
         self._part_plans: dict[int, list[_LayerPlan]] = {}
         limits = [r.cfg["saturation_threshold"] * self.acts[r.spec.canonical].peak for r in self.runs]
         self.limit = torch.tensor(limits, dtype=torch.float64, device=dev)
+        #: per slice, its limit in the pre-activations' dtype (what _Act.counts compares
+        #: with): a Python number where its models agree, else ``[m, 1, 1]``
+        self.slice_limits: list[float | torch.Tensor] = []
+        for s, e, _ in self.slices:
+            own = torch.tensor(limits[s:e], dtype=self.dtype)
+            self.slice_limits.append(float(own[0]) if len(set(limits[s:e])) == 1 else own.to(dev).view(-1, 1, 1))
         self.share = torch.tensor([r.cfg["saturation_share"] for r in self.runs], dtype=torch.float64, device=dev)
         cfgs = [r.cfg for r in self.runs]
         self.lrs = [c["lr"] for c in cfgs]
@@ -590,7 +634,6 @@ class _Stack:
                     gW=None if grad_w is None else grad_w[layer][start:stop],
                     gb=None if grad_b is None else grad_b[layer][start:stop],
                     narrow_out=fan_out < NARROW and fan_out < fan_in,
-                    narrow_in=fan_in < NARROW and fan_in < fan_out,
                     acts=acts,
                 )
             )
@@ -681,10 +724,16 @@ class _Stack:
         dout: torch.Tensor,
         part: int | None = None,
         grads: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None,
+        derivs: list[torch.Tensor | None] | None = None,
     ) -> None:
         """Gradients of the summed per-model losses: into the training buffers (weights,
-        biases, PReLU slopes) or, given ``grads``, into those weight and bias tensors."""
+        biases, PReLU slopes) or, given ``grads``, into those weight and bias tensors.
+
+        ``derivs`` (one activation slice, ``grads`` given): f'(z) of each hidden layer, or
+        None; where given, dz = dh * f'(z) replaces the activation's backward kernel (the
+        probe has f' already; the kernels compute dh times the same f')."""
         plans, sizes = (self.plans, self.split_sizes) if part is None else (self.part_plans(part), None)
+        assert derivs is None or (sizes is None and grads is not None)
         last = len(plans) - 1
         _, z_out, out, _, _, kept_out = record[last]
         dz, _ = self.out_act.bwd(dout, z_out, out, kept_out[0], None)
@@ -701,15 +750,21 @@ class _Stack:
             torch.sum(dz, dim=1, out=grad_b)
             if layer == 0:
                 return
-            if plan.narrow_in:
+            if plans[layer - 1].narrow_out:  # dh in the layout of z (and h, f') below
                 dh = torch.bmm(plan.W, dz.transpose(1, 2)).transpose(1, 2)
             else:
                 dh = torch.bmm(dz, plan.Wt)
             _, _, _, z_parts, h_parts, kept = record[layer - 1]
             acts = plans[layer - 1].acts
-            if sizes is None:
+            given = None if derivs is None else derivs[layer - 1]
+            if given is not None:
+                dz = torch.mul(dh, given)
+            elif sizes is None:
                 _, bwd, slope, grad_slope = acts[0]
-                dz, dslope = bwd(dh, z_parts[0], h_parts[0], kept[0], slope)
+                if grads is not None and bwd is _prelu_backward and slope is not None:  # no slope gradient wanted
+                    dz, dslope = _prelu_input_grad(dh, z_parts[0], slope), None
+                else:
+                    dz, dslope = bwd(dh, z_parts[0], h_parts[0], kept[0], slope)
                 if dslope is not None and grad_slope is not None and grads is None:
                     torch.sum(dslope, dim=(1, 2), out=grad_slope)
             else:
@@ -810,9 +865,11 @@ class _Stack:
             train_parts.append(torch.cat([probe_losses, rest], dim=1).mean(dim=1))
             val_parts.append(self._losses(self.x_val, slot, 0, part).mean(dim=1))
             probing = clock()
-            grad_parts.append(self._grad_norms(record, out, x_probe, probe_losses, part))
-            hidden = record[:-1]
-            count_parts.append(self._unit_counts([r[1] for r in hidden], [r[2] for r in hidden], part))
+            zs, hs = [r[1] for r in record[:-1]], [r[2] for r in record[:-1]]
+            act = self.slices[part][2]
+            derivs = [act.derivative(z, h) for z, h in zip(zs, hs, strict=True)]
+            grad_parts.append(self._grad_norms(record, out, x_probe, probe_losses, part, derivs))
+            count_parts.append(self._unit_counts(zs, hs, part, derivs))
             self.timings["losses"] += probing - started
             self.timings["probe"] += clock() - probing
         probing = clock()
@@ -836,14 +893,15 @@ class _Stack:
         x_probe: torch.Tensor,
         probe_losses: torch.Tensor,
         part: int,
+        derivs: list[torch.Tensor | None] | None = None,
     ) -> torch.Tensor:
         """``[m, 2 * layers]`` float64: norms of each layer's weight then bias gradient of
         the probe loss; 0 where that loss is not finite (the plain engine then skips
-        backward)."""
+        backward). ``derivs``: f'(z) per hidden layer, as :meth:`backward` takes them."""
         m = out.shape[0]
         grad_w = [torch.empty(m, i, o, dtype=self.dtype, device=self.dev) for i, o in self.dims]
         grad_b = [torch.empty(m, o, dtype=self.dtype, device=self.dev) for _, o in self.dims]
-        self.backward(record, loss_grad(out, x_probe, self.kind), part, (grad_w, grad_b))
+        self.backward(record, loss_grad(out, x_probe, self.kind), part, (grad_w, grad_b), derivs)
         norms = [torch.linalg.vector_norm(g, dim=(1, 2)) for g in grad_w]
         norms += [torch.linalg.vector_norm(g, dim=1) for g in grad_b]
         finite = torch.isfinite(probe_losses.mean(dim=1))
@@ -863,17 +921,21 @@ class _Stack:
             return torch.zeros(m, 0, dtype=self.dtype, device=self.dev)
         return torch.cat(parts, dim=1)
 
-    def _unit_counts(self, zs: list[torch.Tensor], hs: list[torch.Tensor], part: int) -> torch.Tensor:
+    def _unit_counts(
+        self, zs: list[torch.Tensor], hs: list[torch.Tensor], part: int, derivs: list[torch.Tensor | None]
+    ) -> torch.Tensor:
         """``[m, units, 5]`` float64 for slice ``part``, every hidden unit side by side: probe
         inputs where f'(z) == 0, where |f'(z)| is below the saturation limit, where h == 0;
         the sum of z; the sum of squares of z minus its layer's mean (two-pass variance).
 
         Only the passes over the probe activations run per slice, on data that is still in
-        cache; everything per unit or per layer is done once for all models by
-        :meth:`_layer_table`. Consecutive layers are counted together, side by side along
-        the unit axis, in groups of at most ``METRIC_GROUP_BYTES`` (one big concatenation
-        of a deep stack's layers was several times slower per element).
+        cache (:meth:`_group_counts`); everything per unit or per layer is done once for all
+        models by :meth:`_layer_table`. Consecutive layers are counted together, side by side
+        along the unit axis, in groups of at most ``METRIC_GROUP_BYTES`` (one big
+        concatenation of a deep stack's layers was several times slower per element).
+        ``derivs``: f'(z) per layer from :meth:`_Act.derivative` (None: two-valued).
         """
+        s, e, act = self.slices[part]
         m, n = zs[0].shape[0], zs[0].shape[1]
         budget = max(1, METRIC_GROUP_BYTES // (m * n * zs[0].element_size()))
         groups = []
@@ -881,31 +943,63 @@ class _Stack:
         for layer, z in enumerate(zs):
             width += z.shape[2]
             if layer == len(zs) - 1 or width + zs[layer + 1].shape[2] > budget:
-                groups.append(self._group_counts(zs, hs, part, first, layer + 1))
+                groups.append(self._group_counts(zs, hs, derivs, part, first, layer + 1))
                 first, width = layer + 1, 0
-        return torch.cat(groups, dim=1)
+        raw = torch.cat(groups, dim=2)  # [k + 2, m, units]
+        if act.kind in act.TWO_VALUED:
+            npos, h_zero, z_sum, squares = raw.unbind(0)
+            slope = None
+            if self.slopes is not None and act.kind == "prelu":
+                slope = self.slopes[:, s:e].t().index_select(1, self.unit_layer)  # [m, units]
+            zero, small = act.two_valued_counts(npos, n, slope, self.limit[s:e], zs[0].dtype)
+        else:
+            zero, small, h_zero, z_sum, squares = raw.unbind(0)
+        return torch.stack([zero, small, h_zero, z_sum, squares], dim=2)
 
     def _group_counts(
-        self, zs: list[torch.Tensor], hs: list[torch.Tensor], part: int, first: int, stop: int
+        self,
+        zs: list[torch.Tensor],
+        hs: list[torch.Tensor],
+        derivs: list[torch.Tensor | None],
+        part: int,
+        first: int,
+        stop: int,
     ) -> torch.Tensor:
-        """:meth:`_unit_counts` of hidden layers ``first:stop``."""
-        s, e, act = self.slices[part]
+        """The per-unit sums of hidden layers ``first:stop``, ``[k + 2, m, units]`` float64:
+        the inputs with z > 0 (two-valued f'; k = 2) or with f' == 0 and with |f'| below the
+        limit (k = 3); with h == 0; the sum of z; the centred sum of squares. The 0/1
+        indicators go side by side into one buffer and are summed by one reduction (exact:
+        float sums of at most ``n`` ones)."""
+        act = self.slices[part][2]
         z = zs[first] if stop - first == 1 else torch.cat(zs[first:stop], dim=2)  # [m, n, units]
         h = hs[first] if stop - first == 1 else torch.cat(hs[first:stop], dim=2)
-        u0 = sum(t.shape[2] for t in zs[:first])
-        unit_layer = self.unit_layer[u0 : u0 + z.shape[2]] - first
-        slope = None
-        if self.slopes is not None and act.kind == "prelu":
-            slope = self.slopes[first:stop, s:e].t().index_select(1, unit_layer)  # [m, units]
-        scratch = torch.empty_like(z)
-        zero, small = act.counts(z, slope, self.limit[s:e], scratch)
-        h_zero = torch.eq(h, 0, out=scratch).sum(dim=1).to(torch.float64)
+        m, n, units = z.shape
+        two_valued = act.kind in act.TWO_VALUED
+        k = 2 if two_valued else 3
+        # the buffer in z's layout: elementwise ops over mixed layouts are many times slower
+        if z.is_contiguous():
+            flags = torch.empty(k, m, n, units, dtype=z.dtype, device=z.device)
+        else:
+            flags = torch.empty(k, m, units, n, dtype=z.dtype, device=z.device).transpose(2, 3)
+        if two_valued:
+            torch.gt(z, 0, out=flags[0])
+        else:
+            given = derivs[first:stop]
+            deriv = given[0] if stop - first == 1 else torch.cat(given, dim=2)  # type: ignore[arg-type]
+            assert deriv is not None
+            torch.eq(deriv, 0, out=flags[0])
+            magnitude = deriv if act.kind in act.NONNEGATIVE else torch.abs(deriv, out=flags[1])
+            torch.lt(magnitude, self.slice_limits[part], out=flags[1])
+        torch.eq(h, 0, out=flags[k - 1])
+        counts = flags.sum(dim=2).to(torch.float64)  # [k, m, units]
         z_sum = z.sum(dim=1).to(torch.float64)
-        per_layer = self.layer_of_unit[u0 : u0 + z.shape[2], first:stop]  # [units, layers] 0/1
-        mean = (z_sum @ per_layer) / (z.shape[1] * self.units_per_layer[first:stop])  # [m, layers]
-        centred = torch.sub(z, mean.to(z.dtype).index_select(1, unit_layer)[:, None, :], out=scratch)
+        u0 = sum(t.shape[2] for t in zs[:first])
+        unit_layer = self.unit_layer[u0 : u0 + units] - first
+        per_layer = self.layer_of_unit[u0 : u0 + units, first:stop]  # [units, layers] 0/1
+        mean = (z_sum @ per_layer) / (n * self.units_per_layer[first:stop])  # [m, layers]
+        centred = torch.sub(z, mean.to(z.dtype).index_select(1, unit_layer)[:, None, :], out=flags[0])
         squares = centred.mul_(centred).sum(dim=1).to(torch.float64)
-        return torch.stack([zero, small, h_zero, z_sum, squares], dim=2)
+        return torch.cat([counts, z_sum[None], squares[None]])
 
     def _layer_table(self, counts: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """From :meth:`_unit_counts` of every model ``[M, units, 5]`` over ``n`` probe

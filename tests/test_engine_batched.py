@@ -245,6 +245,67 @@ def test_masks_are_metrics_on_the_analytic_derivative(name: str) -> None:
                                                    [0.95, 0.5, 0.8][m]))  # fmt: skip
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", ["tanh", "sigmoid"])
+def test_counts_from_the_forward_output_equal_counts_from_z(name: str, dtype: torch.dtype) -> None:
+    # tanh / sigmoid take f' from h = f(z) in the probe; the counts must be those of
+    # spec.derivative(z), also where f' rounds to 0 (saturated) or z is exactly 0
+    spec = parse_activation(name)
+    act = _Act(spec, dtype, torch.device("cpu"))
+    z = torch.randn(3, 256, 12, generator=torch.Generator().manual_seed(2), dtype=dtype) * 8
+    z[0, :, 0] = 60.0  # f' == 0 on every input: dead
+    z[1, :, 1] = -8.0
+    z[2, :128, 2] = 0.0
+    z[2, 128:, 3] = -60.0
+    h, _ = act.forward(z, None, need_grad=False)
+    limits = torch.tensor([0.05, 0.2, 0.5], dtype=torch.float64) * peak_derivative(spec.canonical)
+    plain = act.counts(z, None, limits)
+    from_h = act.counts(z, None, limits, deriv=act.derivative(z, h))
+    assert plain[0][0, 0] == 256 and plain[0][2, 2] < 256  # the saturated unit is exercised
+    for a, b in zip(plain, from_h, strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_probe_gradient_norms_are_autograds(dtype: torch.dtype) -> None:
+    # the probe multiplies dh by the f'(z) it computed for the masks instead of running each
+    # activation's backward kernel, and PReLU's input gradient skips the slope gradient:
+    # the norms must still be autograd's on the plain model, layer by layer (depth 4 has
+    # transposed and plain layouts; 450 x 40 inputs take PReLU's per-model path)
+    from actcmp.engine import batch_loss
+    from actcmp.engine_batched import _plain_model, _Run, _Stack, cast_dataset, per_sample_losses
+
+    variants = [{"activation": a, "seed": i % 2, "lr": 0.01} for i, a in enumerate(ALL_ACTIVATIONS)]
+    configs, datasets = group("digits", variants, depth=4, epochs=1, width=40, bottleneck=6)
+    runs = [
+        _Run(i, c, cast_dataset(d, dtype), parse_activation(c["activation"]))
+        for i, (c, d) in enumerate(zip(configs, datasets, strict=True))
+    ]
+    stack = _Stack(sorted(runs, key=lambda r: (r.spec.canonical, r.position)), torch.device("cpu"), dtype)
+    for start in range(0, 256, 64):  # off the initial weights; PReLU slopes move
+        stack.train_step(stack.x_train[stack.slot, start : start + 64])
+    shared = 0
+    for part, (s, e, act) in enumerate(stack.slices):
+        x = stack.x_train[stack.slot[s:e], :450]
+        out, record = stack.forward(x, save=True, need_grad=True, part=part)
+        derivs = [act.derivative(r[1], r[2]) for r in record[:-1]]
+        shared += sum(d is not None for d in derivs)
+        norms = stack._grad_norms(record, out, x, per_sample_losses(out, x, stack.kind), part, derivs)
+        for model in range(s, e):
+            run = stack.runs[model]
+            run.params = stack.row(model)
+            plain = _plain_model(run, stack.layout, torch.device("cpu"), dtype)
+            batch_loss(plain(x[model - s]), x[model - s], run.cfg["loss"]).backward()
+            expected = [torch.linalg.vector_norm(layer.weight.grad) for layer in plain.linears]
+            expected += [torch.linalg.vector_norm(layer.bias.grad) for layer in plain.linears]
+            tol = 1e-10 if dtype == torch.float64 else 1e-4
+            got = norms[model - s]
+            torch.testing.assert_close(
+                got, torch.stack(expected).to(got.dtype), rtol=tol, atol=0, msg=act.spec.canonical
+            )
+    assert shared > 0
+
+
 def test_group_is_split_to_fit_memory() -> None:
     variants = [{"activation": a, "seed": i % 2} for i, a in enumerate(["relu", "tanh", "gelu", "prelu", "sigmoid"])]
     configs, datasets = group("digits", variants, depth=1, epochs=2)
