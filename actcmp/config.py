@@ -67,6 +67,12 @@ class RunConfig(BaseModel):
     val_fraction: float = Field(0.15, gt=0, lt=0.5, description="share of samples for validation")
     test_fraction: float = Field(0.15, gt=0, lt=0.5, description="share of samples for test")
     probe_size: int = Field(512, ge=8, description="training samples in the fixed probe set for layer metrics")
+    probe_every: int = Field(
+        1,
+        ge=1,
+        le=100000,
+        description="layer metrics every this many epochs (always at epoch 0, the last epoch and a divergence)",
+    )
     saturation_threshold: float = Field(
         0.05, gt=0, lt=1, description="|f'(z)| below this share of the activation's peak derivative counts as saturated"
     )
@@ -332,6 +338,13 @@ def config_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+#: Fields added after RESULTS_VERSION 1, with the value that means what older versions
+#: did: at that value a field is left out of the run id, so adding it kept every stored id.
+LATER_FIELDS: dict[str, Any] = {"probe_every": 1}
+
+
 def run_id(resolved: dict[str, Any]) -> str:
-    """A run's identity: 16 hex digits of the hash of its resolved config."""
-    return config_hash({"results_version": RESULTS_VERSION, **resolved})[:16]
+    """A run's identity: 16 hex digits of the hash of its resolved config (fields of
+    ``LATER_FIELDS`` at their old meaning left out)."""
+    payload = {k: v for k, v in resolved.items() if k not in LATER_FIELDS or v != LATER_FIELDS[k]}
+    return config_hash({"results_version": RESULTS_VERSION, **payload})[:16]

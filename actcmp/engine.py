@@ -241,12 +241,14 @@ def train_run(cfg: dict[str, Any], data: Any, device: str = "cpu", dtype: torch.
     layers: list[tuple[int, int, str, float]] = []
     diverged_epoch: int | None = None
 
-    def record(epoch: int) -> bool:
+    def record(epoch: int, ending: bool = False) -> bool:
         train_loss, val_loss = _evaluate(model, x_train, kind), _evaluate(model, x_val, kind)
         epochs.append((epoch, "train_loss", train_loss))
         epochs.append((epoch, "val_loss", val_loss))
-        layers.extend(probe.measure(model, x_probe, epoch))
-        return math.isfinite(train_loss) and math.isfinite(val_loss)
+        ok = math.isfinite(train_loss) and math.isfinite(val_loss)
+        if ending or not ok or layers_due(epoch, cfg):
+            layers.extend(probe.measure(model, x_probe, epoch))
+        return ok
 
     ok = record(0)
     if not ok:
@@ -267,7 +269,7 @@ def train_run(cfg: dict[str, Any], data: Any, device: str = "cpu", dtype: torch.
             optimizer.step()
         model.eval()
         last_epoch = epoch
-        if not record(epoch) and diverged_epoch is None:
+        if not record(epoch, ending=diverged_epoch is not None) and diverged_epoch is None:
             diverged_epoch = epoch
 
     layers.extend(preact_histogram_rows(model, data, cfg, last_epoch, dev))
@@ -282,6 +284,13 @@ def train_run(cfg: dict[str, Any], data: Any, device: str = "cpu", dtype: torch.
         wall_time_s=time.perf_counter() - started,
         env=environment(str(dev)),
     )
+
+
+def layers_due(epoch: int, cfg: dict[str, Any]) -> bool:
+    """Whether layer metrics are measured at ``epoch`` (``probe_every``): at epoch 0, every
+    ``probe_every`` epochs and the last epoch; the engines also measure a run's epoch of
+    divergence. Train and validation losses are recorded at every epoch."""
+    return epoch % cfg.get("probe_every", 1) == 0 or epoch == cfg["epochs"]
 
 
 def preact_histogram_rows(

@@ -51,6 +51,7 @@ from actcmp.engine import (
     cast_dataset,
     environment,
     finish,
+    layers_due,
     preact_histogram_rows,
 )
 from actcmp.metrics import one_blas_thread, peak_derivative
@@ -886,6 +887,17 @@ class _Stack:
             units,
         )
 
+    def losses(self) -> list[tuple[float, float]]:
+        """``(train_loss, val_loss)`` of every model, at an epoch without layer metrics."""
+        started = time.perf_counter()
+        train_parts, val_parts = [], []
+        for part, (s, e, _) in enumerate(self.slices):
+            slot = self.slot[s:e]
+            train_parts.append(self._losses(self.x_train, slot, 0, part).mean(dim=1))
+            val_parts.append(self._losses(self.x_val, slot, 0, part).mean(dim=1))
+        self.timings["losses"] += time.perf_counter() - started
+        return list(zip(torch.cat(train_parts).tolist(), torch.cat(val_parts).tolist(), strict=True))
+
     def _grad_norms(
         self,
         record: list[Any],
@@ -1091,14 +1103,19 @@ def _plain_model(run: _Run, layout: _Layout, dev: torch.device, dtype: torch.dty
 
 def _measure_plain(run: _Run, model: Autoencoder, epoch: int, dev: torch.device) -> None:
     """``engine.train_run``'s ``record`` for one model that left the stack mid-epoch."""
-    cfg, kind = run.cfg, run.cfg["loss"]
+    kind = run.cfg["loss"]
     x_train, x_val = run.data.x_train.to(dev), run.data.x_val.to(dev)
     train_loss, val_loss = _evaluate(model, x_train, kind), _evaluate(model, x_val, kind)
     run.epochs += [(epoch, "train_loss", train_loss), (epoch, "val_loss", val_loss)]
-    probe = Probe(cfg, run.spec)
+    _probe_plain(run, model, x_train, epoch)
+
+
+def _probe_plain(run: _Run, model: Autoencoder, x_train: torch.Tensor, epoch: int) -> None:
+    """The plain engine's layer metrics of one model, against its last measured masks."""
+    probe = Probe(run.cfg, run.spec)
     probe.previous = run.previous
     with torch.enable_grad():
-        run.layers.extend(probe.measure(model, x_train[: cfg["probe_size"]], epoch))
+        run.layers.extend(probe.measure(model, x_train[: run.cfg["probe_size"]], epoch))
     run.previous = probe.previous
 
 
@@ -1292,17 +1309,22 @@ def _train(
         return gone
 
     def record(epoch: int) -> None:
+        due = layers_due(epoch, cfg0)
+        if due:
+            measured = stack.measure(epoch, cfg0["probe_size"])
+        else:  # losses only; a model that fails here gets its layers measured as it leaves
+            measured = [(train_loss, val_loss, []) for train_loss, val_loss in stack.losses()]
         failed = []
-        for model, (run, (train_loss, val_loss, rows)) in enumerate(
-            zip(stack.runs, stack.measure(epoch, cfg0["probe_size"]), strict=True)
-        ):
+        for model, (run, (train_loss, val_loss, rows)) in enumerate(zip(stack.runs, measured, strict=True)):
             run.epochs += [(epoch, "train_loss", train_loss), (epoch, "val_loss", val_loss)]
             run.layers.extend(rows)
             run.last_epoch = epoch
             if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
                 failed.append(model)
         if failed:
-            leave(failed, epoch, {})
+            for run in leave(failed, epoch, {}):
+                if not due:
+                    _probe_plain(run, _plain_model(run, layout, dev, dtype), run.data.x_train.to(dev), epoch)
 
     record(0)
     for epoch in range(1, cfg0["epochs"] + 1):

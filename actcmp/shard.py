@@ -27,6 +27,7 @@ COST_KEYS = (
     "val_fraction",
     "test_fraction",
     "probe_size",
+    "probe_every",
     "data_fingerprint",
 )
 

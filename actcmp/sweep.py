@@ -31,7 +31,7 @@ ENGINES = ("auto", "plain", "batched")
 # fmt: off
 GROUP_KEYS = (
     "dataset", "depth", "width", "bottleneck", "batch_size", "epochs", "output_activation", "loss",
-    "val_fraction", "test_fraction", "probe_size", "data_fingerprint",
+    "val_fraction", "test_fraction", "probe_size", "probe_every", "data_fingerprint",
 )
 # fmt: on
 

@@ -160,6 +160,19 @@ def test_run_id_stable_and_sensitive() -> None:
     assert resolve(make_run({"activation": "selu"}), "sigmoid", "mse")["init"] == "lecun"
 
 
+def test_a_field_added_later_keeps_stored_ids_at_its_old_meaning() -> None:
+    # probe_every came after RESULTS_VERSION 1: at 1 (what every older run did) it is left
+    # out of the id, so stored runs keep theirs; any other value is a different run
+    a = resolve(make_run({"activation": "relu", "depth": 2}), "sigmoid", "mse")
+    assert a["probe_every"] == 1 and a["run_id"] == "91720de62d6d060c"
+    old = {k: v for k, v in a.items() if k not in ("run_id", "probe_every")}
+    assert run_id(old) == a["run_id"]
+    every2 = resolve(make_run({"activation": "relu", "depth": 2, "probe_every": 2}), "sigmoid", "mse")
+    assert every2["run_id"] != a["run_id"]
+    with pytest.raises(ConfigError, match="probe_every"):
+        make_run({"probe_every": 0})
+
+
 def test_split_list() -> None:
     assert split_list("relu, leaky_relu(negative_slope=0.2,),gelu") == [
         "relu",

@@ -179,6 +179,66 @@ def test_a_diverging_model_leaves_the_others_untouched() -> None:
         assert batched.epochs == solo.epochs and batched.layers == solo.layers
 
 
+# ----------------------------------------------------------------------------- probe_every
+
+
+def test_probe_every_measures_the_same_epochs_as_the_plain_engine() -> None:
+    # layer metrics at 0, 3, 6 and the last epoch (7), and at each diverging run's last epoch;
+    # losses at every epoch; died/revived against the last measurement
+    variants = [
+        {"activation": "identity", "optimizer": "sgd", "lr": 50.0, "momentum": 0.9},  # diverges
+        {"activation": "relu", "optimizer": "sgd", "lr": 0.05, "momentum": 0.9},
+        {"activation": "tanh", "optimizer": "sgd", "lr": 0.05, "momentum": 0.0},
+        {"activation": "prelu", "optimizer": "sgd", "lr": 0.5, "momentum": 0.9, "seed": 1},
+        {"activation": "gelu", "optimizer": "sgd", "lr": 0.2, "momentum": 0.9, "seed": 1},
+    ]
+    configs, datasets = group("manifold", variants, depth=2, epochs=7, probe_every=3)
+    pairs = both(configs, datasets, torch.float64)
+    assert pairs[0][0].status == "diverged"
+    for batched, plain in pairs:
+        assert_same(batched, plain, rtol=1e-9, atol=1e-12)
+        assert sorted({e for e, _, _ in batched.epochs}) == list(range(int(batched.final["epochs_run"]) + 1))
+        measured = sorted({e for e, _, m, _ in batched.layers if m == "dead_fraction"})
+        if batched.status == "done":
+            assert measured == [0, 3, 6, 7]
+        else:
+            last = int(batched.final["epochs_run"])
+            assert measured == [e for e in (0, 3, 6) if e < last] + [last]
+
+
+def test_a_model_failing_at_an_epoch_without_layer_metrics_is_measured_as_it_leaves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import actcmp.engine_batched as engine_batched
+
+    configs, datasets = group("digits", uniform(["relu", "tanh", "gelu"]), depth=2, epochs=5, probe_every=2)
+    clean = train_group(configs, datasets, dtype=torch.float64)
+    original = engine_batched._Stack.losses
+    calls = []
+
+    def failing(self: Any) -> list[tuple[float, float]]:
+        values = original(self)
+        calls.append(len(values))
+        if len(calls) == 2:  # epoch 3: the first model's validation loss "diverges"
+            values[0] = (values[0][0], float("nan"))
+        return values
+
+    monkeypatch.setattr(engine_batched._Stack, "losses", failing)
+    results = train_group(configs, datasets, dtype=torch.float64)
+    failed = next(r for r in results if r.status == "diverged")
+    assert failed.final["diverged_epoch"] == 3
+    assert sorted({e for e, _, m, _ in failed.layers if m == "dead_fraction"}) == [0, 2, 3]
+    # its layers at epoch 3 are the plain probe's on its parameters: the same as the
+    # undisturbed run would have had there, had it been measured (nothing else changed)
+    twin = next(r for r in clean if r.run_id == failed.run_id)
+    rows = {(e, i, m): v for e, i, m, v in failed.layers if e <= 2 and not m.startswith("preact_hist")}
+    assert rows == {(e, i, m): v for e, i, m, v in twin.layers if e <= 2 and not m.startswith("preact_hist")}
+    assert any(e == 3 for e, _, _, _ in failed.layers)
+    for other in results:  # the others go on as before (a smaller stack: summation order only)
+        if other is not failed:
+            assert_same(other, next(r for r in clean if r.run_id == other.run_id), rtol=1e-12, atol=1e-14)
+
+
 # ----------------------------------------------------------------------------- building blocks
 
 
