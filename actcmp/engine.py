@@ -8,6 +8,10 @@ Measurement points are epoch 0 (initialisation) and the end of every epoch. At e
 
 * ``train_loss`` / ``val_loss``: full-pass losses in eval mode (no dropout exists, so this
   equals the model's loss on those sets, not the running minibatch mean);
+
+and at epoch 0, every ``probe_every`` epochs, the last epoch and a divergence
+(:func:`layers_due`):
+
 * per hidden layer on a fixed probe set (the first ``probe_size`` training samples):
   dead / saturated / zero-output fractions, pre-activation mean and std, units that died
   or came back since the previous point;

@@ -247,7 +247,7 @@ def _explaining(contexts: dict[str, Any]) -> list[tuple[str, str, str, Any]]:
             (
                 "explain_died_revived",
                 "Died and revived units over training",
-                "Share of hidden units that died (solid) or came back to life (dashed) since the previous epoch, "
+                "Share of hidden units that died (solid) or came back to life (dashed) since the previous measurement, "
                 "mean over layers and seeds, in the deepest network of the dying sweep, per learning rate.",
                 figures.plot_died_revived(dying.runs, dying.results.layers),
             )
