@@ -343,6 +343,13 @@ def config_hash(payload: dict[str, Any]) -> str:
 LATER_FIELDS: dict[str, Any] = {"probe_every": 1}
 
 
+def stored_config(text: str) -> dict[str, Any]:
+    """A run config as stored (JSON), with the ``LATER_FIELDS`` a run written by an older
+    version lacks filled in at the meaning it had: old and new runs compare, group and
+    tabulate alike."""
+    return {**LATER_FIELDS, **json.loads(text)}
+
+
 def run_id(resolved: dict[str, Any]) -> str:
     """A run's identity: 16 hex digits of the hash of its resolved config (fields of
     ``LATER_FIELDS`` at their old meaning left out)."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from actcmp.config import stored_config
 from actcmp.store import Store
 
 CELL_KEYS = (
@@ -80,7 +81,7 @@ def cell_status(directory: str | Path) -> StatusTable:
     with Store(directory, create=False) as store, store.snapshot():
         expected = store.expected_configs()
         stored = {
-            r[0]: (r[1], json.loads(r[2]), r[3])
+            r[0]: (r[1], stored_config(r[2]), r[3])
             for r in store.conn.execute("SELECT run_id, status, config_json, error FROM runs")
         }
         names = {s["sweep_id"]: s["name"] for s in store.sweeps()}

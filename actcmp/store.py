@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from actcmp.config import RESULTS_VERSION
+from actcmp.config import RESULTS_VERSION, stored_config
 from actcmp.errors import StoreError
 
 if TYPE_CHECKING:
@@ -287,7 +287,7 @@ class Store:
     # -- reading -------------------------------------------------------------------------
     def planned_configs(self) -> dict[str, dict[str, Any]]:
         """Every run any sweep planned here (all shards of a sharded sweep)."""
-        return {r[0]: json.loads(r[1]) for r in self.conn.execute("SELECT run_id, config_json FROM planned")}
+        return {r[0]: stored_config(r[1]) for r in self.conn.execute("SELECT run_id, config_json FROM planned")}
 
     def expected_configs(self) -> dict[str, dict[str, Any]]:
         """Planned runs that this store is meant to hold: all of them, except for a sweep
@@ -296,7 +296,7 @@ class Store:
 
         by_sweep: dict[str, dict[str, dict[str, Any]]] = {}
         for rid, sid, text in self.conn.execute("SELECT run_id, sweep_id, config_json FROM planned"):
-            by_sweep.setdefault(sid, {})[rid] = json.loads(text)
+            by_sweep.setdefault(sid, {})[rid] = stored_config(text)
         shards = self.shards()
         expected: dict[str, dict[str, Any]] = {}
         for sid, configs in by_sweep.items():
@@ -376,7 +376,7 @@ class Store:
         runs = pd.read_sql_query(
             "SELECT run_id, status, config_json, wall_time_s, error, finished_at FROM runs ORDER BY run_id", self.conn
         )
-        configs = pd.DataFrame([json.loads(c) for c in runs.pop("config_json")], index=runs.index)
+        configs = pd.DataFrame([stored_config(c) for c in runs.pop("config_json")], index=runs.index)
         if "run_id" in configs:
             configs = configs.drop(columns=["run_id"])
         metrics = pd.read_sql_query("SELECT run_id, name, value FROM run_metrics", self.conn)

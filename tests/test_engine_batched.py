@@ -211,32 +211,62 @@ def test_a_model_failing_at_an_epoch_without_layer_metrics_is_measured_as_it_lea
 ) -> None:
     import actcmp.engine_batched as engine_batched
 
-    configs, datasets = group("digits", uniform(["relu", "tanh", "gelu"]), depth=2, epochs=5, probe_every=2)
+    variants = [{"activation": a, "seed": 0, "lr": 0.01} for a in ["relu", "tanh", "gelu"]]
+    configs, datasets = group("digits", variants, depth=3, epochs=5, probe_every=2)
     clean = train_group(configs, datasets, dtype=torch.float64)
+    # the same training measured at every epoch: what the relu run's layers are at epoch 3,
+    # died/revived against epoch 2 included (some of its units die or come back there)
+    every, _ = group("digits", variants, depth=3, epochs=5, probe_every=1)
+    reference = train_group(every, datasets, dtype=torch.float64)[0]
+    at3 = {(i, m): v for e, i, m, v in reference.layers if e == 3}
+    assert at3[(0, "died_fraction")] + at3[(0, "revived_fraction")] + at3[(1, "died_fraction")] > 0
     original = engine_batched._Stack.losses
     calls = []
 
     def failing(self: Any) -> list[tuple[float, float]]:
         values = original(self)
         calls.append(len(values))
-        if len(calls) == 2:  # epoch 3: the first model's validation loss "diverges"
-            values[0] = (values[0][0], float("nan"))
+        if len(calls) == 2:  # epoch 3: the relu model's validation loss "diverges"
+            model = [run.spec.canonical for run in self.runs].index("relu")
+            values[model] = (values[model][0], float("nan"))
         return values
 
     monkeypatch.setattr(engine_batched._Stack, "losses", failing)
     results = train_group(configs, datasets, dtype=torch.float64)
-    failed = next(r for r in results if r.status == "diverged")
-    assert failed.final["diverged_epoch"] == 3
+    failed = results[0]
+    assert failed.status == "diverged" and failed.final["diverged_epoch"] == 3
     assert sorted({e for e, _, m, _ in failed.layers if m == "dead_fraction"}) == [0, 2, 3]
-    # its layers at epoch 3 are the plain probe's on its parameters: the same as the
-    # undisturbed run would have had there, had it been measured (nothing else changed)
-    twin = next(r for r in clean if r.run_id == failed.run_id)
+    twin = clean[0]
     rows = {(e, i, m): v for e, i, m, v in failed.layers if e <= 2 and not m.startswith("preact_hist")}
     assert rows == {(e, i, m): v for e, i, m, v in twin.layers if e <= 2 and not m.startswith("preact_hist")}
-    assert any(e == 3 for e, _, _, _ in failed.layers)
-    for other in results:  # the others go on as before (a smaller stack: summation order only)
-        if other is not failed:
-            assert_same(other, next(r for r in clean if r.run_id == other.run_id), rtol=1e-12, atol=1e-14)
+    # measured by the plain probe as it left, against the stack's epoch-2 masks
+    got = {(i, m): v for e, i, m, v in failed.layers if e == 3 and not m.startswith("preact_hist")}
+    assert got.keys() == {k for k in at3 if not k[1].startswith("preact_hist")}
+    for key, value in got.items():
+        if key[1] in EXACT:
+            assert value == at3[key], key
+        else:
+            assert math.isclose(value, at3[key], rel_tol=1e-9, abs_tol=1e-12), key
+    for other in results[1:]:  # the others go on as before (a smaller stack: summation order only)
+        assert_same(other, next(r for r in clean if r.run_id == other.run_id), rtol=1e-12, atol=1e-14)
+
+
+def test_the_plain_engine_measures_layers_where_an_unmeasured_epoch_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    import actcmp.engine as engine
+
+    configs, datasets = group("digits", [{"activation": "relu", "lr": 0.01}], depth=2, epochs=5, probe_every=2)
+    original = engine._evaluate
+    calls = []
+
+    def failing(model: Any, x: torch.Tensor, kind: str) -> float:
+        calls.append(1)
+        value = original(model, x, kind)
+        return float("nan") if len(calls) == 8 else value  # epoch 3's validation loss
+
+    monkeypatch.setattr(engine, "_evaluate", failing)
+    result = train_run(configs[0], datasets[0], dtype=torch.float64)
+    assert result.status == "diverged" and result.final["diverged_epoch"] == 3
+    assert sorted({e for e, _, m, _ in result.layers if m == "dead_fraction"}) == [0, 2, 3]
 
 
 # ----------------------------------------------------------------------------- building blocks
@@ -326,8 +356,13 @@ def test_counts_from_the_forward_output_equal_counts_from_z(name: str, dtype: to
         assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize(
+    "names",
+    [ALL_ACTIVATIONS, ["hardtanh", "relu6", "hardswish", "softplus", "selu", "softsign", "gelu_tanh", "celu"]],
+    ids=["default-set", "others-and-autograd"],
+)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_probe_gradient_norms_are_autograds(dtype: torch.dtype) -> None:
+def test_probe_gradient_norms_are_autograds(dtype: torch.dtype, names: list[str]) -> None:
     # the probe multiplies dh by the f'(z) it computed for the masks instead of running each
     # activation's backward kernel, and PReLU's input gradient skips the slope gradient:
     # the norms must still be autograd's on the plain model, layer by layer (depth 4 has
@@ -335,7 +370,7 @@ def test_probe_gradient_norms_are_autograds(dtype: torch.dtype) -> None:
     from actcmp.engine import batch_loss
     from actcmp.engine_batched import _plain_model, _Run, _Stack, cast_dataset, per_sample_losses
 
-    variants = [{"activation": a, "seed": i % 2, "lr": 0.01} for i, a in enumerate(ALL_ACTIVATIONS)]
+    variants = [{"activation": a, "seed": i % 2, "lr": 0.01} for i, a in enumerate(names)]
     configs, datasets = group("digits", variants, depth=4, epochs=1, width=40, bottleneck=6)
     runs = [
         _Run(i, c, cast_dataset(d, dtype), parse_activation(c["activation"]))

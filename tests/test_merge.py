@@ -393,3 +393,26 @@ def test_sweep_workflow_runs_shards_merges_gates_and_reports() -> None:
     ):
         assert needed in text, needed
     assert "\t" not in text
+
+
+def test_results_from_before_a_later_field_compare_and_tabulate_with_new_ones(tmp_path: Path) -> None:
+    # runs stored by a version without probe_every have the same ids as new runs at
+    # probe_every = 1; read back, both carry it, so cells match across and within directories
+    from actcmp.compare import compare_results
+    from actcmp.stats import cell_keys
+
+    old = [fake(f"r{s}", "relu", s, 1.0) for s in range(3)]
+    new = [fake(f"r{s}", "relu", s, 1.0) for s in range(3)]
+    for result in new:
+        result.config["probe_every"] = 1
+    base, current = write_store(tmp_path / "old", old), write_store(tmp_path / "new", new)
+    comparison = compare_results(current, base)
+    assert [c.verdict for c in comparison.cells] == ["same"]
+    extra = fake("r9", "relu", 9, 1.0)
+    extra.config["probe_every"] = 1
+    mixed = write_store(tmp_path / "mixed", [*old, extra])
+    runs = load_results(mixed).runs
+    assert runs["probe_every"].tolist() == [1, 1, 1, 1]
+    assert "probe_every" not in cell_keys(runs)
+    with Store(mixed, create=False) as store:
+        assert {cfg["probe_every"] for cfg in store.expected_configs().values()} == {1}

@@ -262,7 +262,7 @@ def plot_died_revived(runs: pd.DataFrame, layers: pd.DataFrame) -> Figure:
         ax.set_title(f"depth {depth}" + (f" · lr {value:g}" if split else ""))
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3, linewidth=0.5)
-    axes[0, 0].set_ylabel("share of units per epoch")
+    axes[0, 0].set_ylabel("share of units since the last measurement")
     legend(
         fig,
         names,
