@@ -130,6 +130,14 @@ def batch_order(n: int, batch_size: int, seed: int, epoch: int) -> list[torch.Te
     return list(perm.split(batch_size))
 
 
+def cpu_capability() -> str:
+    """ATen's CPU kernel family in this process, lower case (``avx512``, ``avx2``, ``default``...)."""
+    try:
+        return str(torch.backends.cpu.get_cpu_capability()).lower()
+    except (AttributeError, RuntimeError):  # torch too old to say
+        return "unknown"
+
+
 def environment(device: str = "cpu") -> dict[str, Any]:
     """Where a run was computed (stored beside it; not part of its identity)."""
     import actcmp
@@ -137,6 +145,10 @@ def environment(device: str = "cpu") -> dict[str, Any]:
     return {
         "actcmp": actcmp.__version__,
         "torch": torch.__version__,
+        "numpy": np.__version__,
+        # the SIMD kernel family ATen dispatches to (ATEN_CPU_CAPABILITY can lower it):
+        # together with the versions, what a run's last float bits depend on
+        "cpu_capability": cpu_capability(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "device": device,
