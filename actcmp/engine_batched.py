@@ -36,6 +36,8 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +73,9 @@ EVAL_CHUNK_BYTES = 2 << 20
 #: padded): two AVX-512 vectors of float32, so that no element falls into the scalar tail
 #: loop of an elementwise kernel, whatever the model's place in the stack.
 SLOT = 64
+#: See :meth:`_Layout.ranges`: a multiple of the widest SIMD vector of float32 (AVX-512)
+#: and of the fused optimizer's task unit (a 64-byte cache line).
+OPT_ALIGN = 16
 #: Layers are measured together in groups of at most this many bytes of pre-activations
 #: per model: small enough to stay in cache, big enough to amortise calls. Per model, so
 #: that the grouping (and the float sums in it) does not depend on the other models.
@@ -86,6 +91,7 @@ _aten = torch.ops.aten
 def _nothing(_: Any) -> None:
     """Drop an ``out=`` kernel's return value (the buffer it wrote)."""
     return None
+
 
 Row = tuple[int, int, str, float]
 
@@ -223,7 +229,9 @@ class _Act:
         if k == "softmax":
             return (
                 lambda z, a, g, out: _nothing(_aten._softmax.out(z, -1, False, out=out)),
-                lambda dh, z, h, s, a, out: _nothing(_aten._softmax_backward_data.out(dh, h, -1, h.dtype, grad_input=out)),
+                lambda dh, z, h, s, a, out: _nothing(
+                    _aten._softmax_backward_data.out(dh, h, -1, h.dtype, grad_input=out)
+                ),
             )
         if k == "prelu":
             prelu = _aten._prelu_kernel.default  # slope a: [m, 1, 1]
@@ -485,8 +493,20 @@ class _Layout:
         return out + ([slopes] if slopes is not None else [])
 
     def ranges(self, flat: torch.Tensor, m: int, start: int, stop: int) -> list[torch.Tensor]:
-        """The parameters of models ``start:stop``: one contiguous 1-D view per block."""
-        return [seg[start:stop].reshape(-1) for seg in self.segments(flat, m)]
+        """The parameters of models ``start:stop`` as the tensors one optimizer call takes.
+
+        A block whose per-model size is a multiple of ``OPT_ALIGN`` is one contiguous range
+        (every model's elements then meet the same SIMD lanes and no tail loop, as when the
+        model is alone); any other block is one tensor per model, each then processed
+        exactly as the model's own block would be if it were alone in the stack (an
+        optimizer kernel's vector body and scalar tail round differently)."""
+        out: list[torch.Tensor] = []
+        for seg in self.segments(flat, m):
+            if seg.shape[1] % OPT_ALIGN == 0:
+                out.append(seg[start:stop].reshape(-1))
+            else:
+                out.extend(seg[model] for model in range(start, stop))
+        return out
 
     def take(self, flat: torch.Tensor, m: int, index: torch.Tensor) -> torch.Tensor:
         """A new flat buffer holding only models ``index``."""
@@ -650,8 +670,11 @@ class _Stack:
         #: runs of models with the same update settings: ``(start, stop, lr, weight decay,
         #: momentum)``; each is updated by one call with its own scalar settings, so a model's
         #: update never depends on which other settings share its stack
-        self.update_groups = [
-            (s, e, *key) for s, e, key in _runs_of([_update_key(r.cfg) for r in self.runs])
+        self.update_groups = [(s, e, *key) for s, e, key in _runs_of([_update_key(r.cfg) for r in self.runs])]
+        #: per update group, the tensors of the parameters, gradients and both states
+        self.update_tensors = [
+            [self.layout.ranges(buf, m, s, e) for buf in (self.flat, self.grad, self.state_a, self.state_b)]
+            for s, e, *_ in self.update_groups
         ]
 
     def _plans(
@@ -847,18 +870,14 @@ class _Stack:
         contiguous parameter ranges of those models: Adam/AdamW through torch's fused
         kernel (what ``torch.optim.Adam(fused=True)`` runs; an ulp from the single-tensor
         path the plain engine runs), SGD through the single-tensor formulas."""
-        m = self.size
         if self.optimizer in ("adam", "adamw"):
             self.step_count += 1  # what torch.optim does before its fused kernel
             fused = torch._fused_adamw_ if self.optimizer == "adamw" else torch._fused_adam_
         elif self.optimizer != "sgd":
             raise ValueError(f"unknown optimizer {self.optimizer!r}")
-        for start, stop, lr, decay, momentum in self.update_groups:
-            params = self.layout.ranges(self.flat, m, start, stop)
-            grads = self.layout.ranges(self.grad, m, start, stop)
-            state_a = self.layout.ranges(self.state_a, m, start, stop)
+        for (_, _, lr, decay, momentum), tensors in zip(self.update_groups, self.update_tensors, strict=True):
+            params, grads, state_a, state_b = tensors
             if self.optimizer != "sgd":
-                state_b = self.layout.ranges(self.state_b, m, start, stop)
                 fused(
                     params, grads, state_a, state_b, [], [self.step_count] * len(params),
                     lr=lr, beta1=BETA1, beta2=BETA2, weight_decay=decay, eps=EPS, amsgrad=False, maximize=False,
@@ -1078,6 +1097,25 @@ class _Stack:
         else:
             died, revived = sums[:, 5], sums[:, 6]
         return torch.stack([dead_count, sat_count, zero_share, mean, std, died, revived], dim=2), dead
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Train a stack on one intra-op thread. With more, a stack of one model is computed
+    differently from a stack of several: a reduction to one value per model (a loss, a
+    gradient norm) is split across threads only when it is the stack's only value, and
+    the BLAS splits one matrix's sums across threads but not a batch of matrices. On one
+    thread a model's numbers depend neither on the thread count nor on its neighbours;
+    parallelism comes from ``--jobs`` (one stack per worker)."""
+    threads = torch.get_num_threads()
+    if threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _update_key(cfg: dict[str, Any]) -> tuple[float, float, float]:
@@ -1307,7 +1345,7 @@ def train_group(
     for members in by_optimizer.values():
         for start in range(0, len(members), most):
             chunk = members[start : start + most]
-            with torch.no_grad():
+            with torch.no_grad(), _one_thread():
                 trained = _train([configs[i] for i in chunk], [datasets[i] for i in chunk], dev, dtype)
             for index, result in zip(chunk, trained, strict=True):
                 results[index] = result
