@@ -7,10 +7,11 @@ split alone, so every run of a dataset and seed (any activation, depth, engine) 
 same rows:
 
 * ``reconstruction``: ``original`` and ``reconstruction`` float16 ``[k, d]`` of the first
-  ``SAMPLE_ROWS`` test rows, and ``image_shape`` int ``[2]`` (``[]`` when rows are not images);
-* ``codes``: ``codes`` float16 (float32 when a value is beyond float16's range) ``[m, b]``,
-  the bottleneck activations of the first ``CODE_ROWS`` test rows, with ``labels`` int
-  ``[m]`` and ``anomaly`` bool ``[m]`` where the dataset has them;
+  ``SAMPLE_ROWS`` test rows (float32 when a value is beyond float16's range), and ``image_shape`` int ``[2]`` (``[]`` when rows are not images);
+* ``codes``: ``codes`` float32 ``[m, b]``, the bottleneck activations of the first
+  ``CODE_ROWS`` test rows (float32: saturated codes differ in the 4th digit, which float16
+  would round into a lattice), with ``labels`` int ``[m]`` and ``anomaly`` bool ``[m]``
+  where the dataset has them;
 * ``errors`` (anomaly sets only): ``errors`` float32 ``[n_test]``, the per-row
   reconstruction error in the run's loss (what ``anomaly_auroc`` ranks), and ``anomaly``
   bool ``[n_test]``, for ROC curves.
@@ -51,7 +52,7 @@ def decode(blob: bytes) -> dict[str, np.ndarray]:
 
 
 def compact(values: np.ndarray) -> np.ndarray:
-    """float16 when every finite value fits it, else float32 (codes of unbounded activations)."""
+    """float16 when every finite value fits it, else float32 (a reconstruction gone far out)."""
     finite = values[np.isfinite(values)]
     fits = not finite.size or float(np.abs(finite).max()) < _FLOAT16_MAX
     return values.astype(np.float16 if fits else np.float32)
@@ -95,7 +96,7 @@ def collect_samples(
             }
         )
     }
-    code_arrays = {"codes": compact(codes)}
+    code_arrays = {"codes": codes}
     if data.y_test is not None:
         code_arrays["labels"] = np.asarray(data.y_test[: len(codes)], dtype=np.int64)
     if data.anomaly_test is not None:

@@ -269,7 +269,7 @@ def plot_latent(found: DatasetPictures) -> Figure:
             rid = cell.runs.get(activation)
             ax.set_title(activation if row == 0 else "", color=activation_style(activation)[0])
             if col == 0:
-                ax.set_ylabel(tables.label(cell.keys, cell.values), fontsize=7)
+                ax.set_ylabel(f"{tables.label(cell.keys, cell.values)}\n{_view_name(found, cell)}", fontsize=7)
             ax.set_xticks([])
             ax.set_yticks([])
             arrays = found.samples["codes"].get(rid) if rid is not None else None
@@ -277,7 +277,7 @@ def plot_latent(found: DatasetPictures) -> Figure:
                 text = cell.status.get(activation, "not run") if arrays is None else "non-finite codes"
                 ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=7)
                 continue
-            view, names = two_d(arrays["codes"])
+            view, _ = two_d(arrays["codes"])
             labels = arrays.get("labels")
             colour: Any = "#777777"
             if labels is not None:
@@ -286,11 +286,15 @@ def plot_latent(found: DatasetPictures) -> Figure:
             anomaly = arrays.get("anomaly")
             if anomaly is not None and anomaly.any():
                 ax.scatter(view[anomaly, 0], view[anomaly, 1], marker="x", c="black", s=10, linewidths=0.6)
-            if row == len(found.cells) - 1:
-                ax.set_xlabel(names[0], fontsize=7)
     if labelled:
         _label_legend(fig, found)
     return fig
+
+
+def _view_name(found: DatasetPictures, cell: Cell) -> str:
+    widths = {found.samples["codes"][r]["codes"].shape[1] for r in cell.runs.values() if r in found.samples["codes"]}
+    width = widths.pop() if len(widths) == 1 else 0
+    return {1: "code (1-D)", 2: "code 1 vs code 2"}.get(width, "PC 1 vs PC 2 of the code")
 
 
 def _label_legend(fig: Figure, found: DatasetPictures) -> None:
