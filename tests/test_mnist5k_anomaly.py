@@ -52,7 +52,7 @@ def test_mnist_5k_loads_pixels_over_255_with_labels(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_cache: None
 ) -> None:
     path = tmp_path / "mnist_5k.csv.gz"
-    pixels, labels = tiny_mnist_csv(path)
+    _, labels = tiny_mnist_csv(path)
     monkeypatch.setattr(datasets, "mnist_5k_path", lambda: path)
     data = load_dataset("mnist-5k", seed=0)
     assert data.scaling["kind"] == "divide" and data.scaling["divisor"] == 255.0
@@ -205,5 +205,5 @@ def test_anomaly_option_names(given: str, message: str) -> None:
 def test_npy_anomaly_index_out_of_range(tmp_path: Path) -> None:
     path = tmp_path / "x.npy"
     np.save(path, np.zeros((12, 3)))
-    with pytest.raises(DatasetError, match="has no anomaly column 3 .it has 3 columns"):
+    with pytest.raises(DatasetError, match=r"has no anomaly column 3 \(it has 3 columns"):
         load_dataset(f"npy:{path}#anomaly=3", 0)
