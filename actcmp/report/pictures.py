@@ -219,6 +219,7 @@ def plot_reconstructions(found: DatasetPictures) -> Figure:
         layout="constrained",
         dpi=100,
     )
+    fig.get_layout_engine().set(w_pad=0.12)  # type: ignore[union-attr,call-arg]  # room for long row labels
     axes = fig.subplots(len(blocks), 1, squeeze=False, height_ratios=heights)[:, 0]
     for ax, (cell, lines) in zip(axes, blocks, strict=True):
         mosaic = np.full((len(lines) * (rows + gap) - gap, n_images * (cols + gap) - gap), np.nan)
