@@ -626,7 +626,13 @@ def datasets_cmd() -> None:
             )
         )
     typer.echo(_format_rows(rows))
-    typer.echo("your own: csv:PATH, parquet:PATH (optionally #label=COLUMN), npy:PATH")
+    for info in list_datasets():
+        if info.provenance:
+            typer.echo(f"{info.name}: {info.provenance}")
+    typer.echo(
+        "your own: csv:PATH, parquet:PATH (optionally #label=COLUMN), npy:PATH; "
+        "#anomaly=COLUMN (npy: a column number; non-zero = anomaly) trains on normal rows only"
+    )
 
 
 @app.command()

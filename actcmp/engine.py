@@ -49,6 +49,7 @@ from actcmp.metrics import (
     zero_fraction,
 )
 from actcmp.model import Autoencoder, derive_seed, init_tensors, resolve_init
+from actcmp.samples import collect_samples
 
 STATUSES = ("done", "diverged", "failed")
 HIST_NAMES = [f"preact_hist_{b:02d}" for b in range(PREACT_HIST_BINS)]
@@ -67,6 +68,8 @@ class RunResult:
     wall_time_s: float = 0.0
     error: str | None = None
     env: dict[str, Any] = field(default_factory=dict)
+    #: ``{kind: blob}`` for the report's pictures (see :mod:`actcmp.samples`)
+    samples: dict[str, bytes] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -290,6 +293,7 @@ def train_run(cfg: dict[str, Any], data: Any, device: str = "cpu", dtype: torch.
 
     layers.extend(preact_histogram_rows(model, data, cfg, last_epoch, dev))
     final = finish(model, data, cfg, epochs, layers, last_epoch, diverged_epoch, dev)
+    samples = collect_samples(model, data, cfg, diverged_epoch, dev)  # pictures (issue 15)
     return RunResult(
         run_id=cfg["run_id"],
         config=cfg,
@@ -299,6 +303,7 @@ def train_run(cfg: dict[str, Any], data: Any, device: str = "cpu", dtype: torch.
         layers=layers,
         wall_time_s=time.perf_counter() - started,
         env=environment(str(dev)),
+        samples=samples,
     )
 
 

@@ -58,6 +58,7 @@ from actcmp.engine import (
 )
 from actcmp.metrics import one_blas_thread, peak_derivative
 from actcmp.model import Autoencoder, init_tensors, layer_dims
+from actcmp.samples import collect_samples
 
 ENGINE = "batched"
 #: torch.optim.Adam / AdamW defaults, which ``engine.make_optimizer`` keeps.
@@ -1433,7 +1434,7 @@ def _train(
     for row, run in enumerate(stack.runs):
         run.params = stack.row(row)
     share = (time.perf_counter() - started) / len(runs)
-    finals, spent = [], []
+    finals, spent, samples = [], [], []
     with one_blas_thread():
         for run in runs:
             finishing = time.perf_counter()
@@ -1442,6 +1443,7 @@ def _train(
             finals.append(
                 finish(model, run.data, run.cfg, run.epochs, run.layers, run.last_epoch, run.diverged_epoch, dev)
             )
+            samples.append(collect_samples(model, run.data, run.cfg, run.diverged_epoch, dev))  # pictures (issue 15)
             spent.append(time.perf_counter() - finishing)
     timings = {key: round(value, 4) for key, value in {**stack.timings, "finish": sum(spent)}.items()}
     env = {**environment(str(dev)), "engine": ENGINE, "group_size": len(runs), "group_timings_s": timings}
@@ -1455,8 +1457,9 @@ def _train(
             layers=run.layers,
             wall_time_s=share + seconds,
             env=dict(env),
+            samples=blobs,
         )
-        for run, final, seconds in zip(runs, finals, spent, strict=True)
+        for run, final, seconds, blobs in zip(runs, finals, spent, samples, strict=True)
     ]
 
 

@@ -42,7 +42,14 @@ SCHEMA_VERSION = 1
 APP_ID = 0x61637463  # "actc": marks the file as ours (PRAGMA application_id)
 FINISHED = ("done", "diverged")
 
-_SCHEMA = """
+#: per-run sample blobs for the report's pictures (:mod:`actcmp.samples`); added after
+#: schema version 1 was fixed, so it is created when missing (older stores lack it)
+SAMPLES_TABLE = """
+CREATE TABLE IF NOT EXISTS samples (
+    run_id TEXT NOT NULL, kind TEXT NOT NULL, blob BLOB NOT NULL, PRIMARY KEY (run_id, kind));
+"""
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sweeps (
     sweep_id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at TEXT NOT NULL,
@@ -62,6 +69,8 @@ CREATE TABLE IF NOT EXISTS layer_metrics (
     run_id TEXT NOT NULL, epoch INTEGER NOT NULL, layer INTEGER NOT NULL, name TEXT NOT NULL,
     value REAL, PRIMARY KEY (run_id, epoch, layer, name));
 """
+    + SAMPLES_TABLE
+)
 
 
 def _now() -> str:
@@ -162,6 +171,8 @@ class Store:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             if existed:
+                if not has_table(conn, "samples"):  # a store from before the samples table
+                    conn.execute(SAMPLES_TABLE)
                 return
             import actcmp
 
@@ -256,7 +267,7 @@ class Store:
             if row is not None and row[0] in FINISHED and not replace:
                 return False
             if row is not None:
-                for table in ("runs", "run_metrics", "epoch_metrics", "layer_metrics"):
+                for table in ("runs", "run_metrics", "epoch_metrics", "layer_metrics", "samples"):
                     conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (rid,))
             conn.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -281,6 +292,9 @@ class Store:
             conn.executemany(
                 "INSERT INTO layer_metrics VALUES (?, ?, ?, ?, ?)",
                 [(rid, epoch, layer, name, _clean(value)) for epoch, layer, name, value in result.layers],
+            )
+            conn.executemany(
+                "INSERT INTO samples VALUES (?, ?, ?)", [(rid, kind, blob) for kind, blob in result.samples.items()]
             )
         return True
 
@@ -339,6 +353,10 @@ class Store:
                 (rid,),
             )
         ]
+        samples: dict[str, bytes] = {}
+        if has_table(self.conn, "samples"):
+            rows = self.conn.execute("SELECT kind, blob FROM samples WHERE run_id = ?", (rid,))
+            samples = {kind: bytes(blob) for kind, blob in rows}
         return {
             "run_id": rid,
             "status": row[0],
@@ -349,7 +367,23 @@ class Store:
             "final": final,
             "epochs": epochs,
             "layers": layers,
+            "samples": samples,
         }
+
+    def samples(self, kind: str, run_ids: list[str] | None = None) -> dict[str, bytes]:
+        """``{run_id: blob}`` of the stored samples of ``kind`` (all runs, or ``run_ids``);
+        empty for a store from before the samples table."""
+        if not has_table(self.conn, "samples"):
+            return {}
+        rows = self.conn.execute("SELECT run_id, blob FROM samples WHERE kind = ? ORDER BY run_id", (kind,))
+        wanted = None if run_ids is None else set(run_ids)
+        return {rid: bytes(blob) for rid, blob in rows if wanted is None or rid in wanted}
+
+    def samples_bytes(self) -> int:
+        """Total size of the stored sample blobs (0 without the table)."""
+        if not has_table(self.conn, "samples"):
+            return 0
+        return int(self.conn.execute("SELECT COALESCE(SUM(LENGTH(blob)), 0) FROM samples").fetchone()[0])
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -436,6 +470,12 @@ def _database_error(exc: object) -> sqlite3.DatabaseError | None:
             return exc
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
     return None
+
+
+def has_table(conn: sqlite3.Connection, name: str, schema: str = "main") -> bool:
+    """Whether ``schema`` (main, or an attached database) has table ``name``."""
+    query = f"SELECT 1 FROM {schema}.sqlite_master WHERE type = 'table' AND name = ?"
+    return conn.execute(query, (name,)).fetchone() is not None
 
 
 def quick_check(conn: sqlite3.Connection, schema: str = "main") -> str | None:

@@ -45,6 +45,8 @@ def test_activations_and_datasets_listing() -> None:
     result = runner.invoke(app, ["datasets"])
     assert result.exit_code == 0
     assert "digits" in result.output and "mnist1d" in result.output
+    assert "mnist-5k: 5000 MNIST images" in result.output and "BSD-3-Clause" in result.output  # provenance
+    assert "#anomaly=COLUMN" in result.output
 
 
 def test_dry_run(smoke_config: Path) -> None:

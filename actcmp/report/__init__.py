@@ -7,6 +7,8 @@
                  heatmap_dead_fraction,grad_norm_by_layer,activation_functions}.{png,pdf}
     DIR/figures/critical_difference.{png,pdf}   when the Friedman test can run
     DIR/figures/depth_scaling.{png,pdf}         when the runs use 2 or more depths
+    DIR/figures/{reconstructions,latent,roc}_<dataset>.{png,pdf}   from the runs' stored samples
+                                                (actcmp.report.pictures; images / anomaly sets only)
     DIR/report.md  DIR/report.html (self-contained: images embedded)
 
 A directory without a finished (done or diverged) run raises
@@ -58,7 +60,7 @@ def make_report(
     Raises :class:`~actcmp.errors.StoreError` (and writes nothing) when no run has
     finished: there would be nothing to tabulate or plot.
     """
-    from actcmp.report import document, plots, statistics, tables
+    from actcmp.report import document, pictures, plots, statistics, tables
     from actcmp.store import load_results
 
     directory = Path(directory)
@@ -83,6 +85,7 @@ def make_report(
                 lambda _results: plots.plot_activation_functions(names),
             )
         )
+    specs += pictures.figure_specs(results)  # issue 15: reconstruction grids, latent space, ROC from stored samples
     for stem, title, caption, draw in specs:
         figures.append(_render(draw(results), directory, stem, title, caption, formats, written))
 
