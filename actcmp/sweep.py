@@ -24,6 +24,7 @@ from typing import Any
 from actcmp.config import SweepConfig, config_hash, load_sweep
 from actcmp.errors import ActcmpError, ConfigError, DatasetError
 from actcmp.progress import NullProgress, ProgressSink
+from actcmp.tune import PLAN_KEYS
 
 ENGINES = ("auto", "plain", "batched")
 
@@ -365,7 +366,10 @@ def run_sweep(
 
         def train(configs: list[dict[str, Any]]) -> None:
             finished = set() if fresh else store.finished_ids()
-            todo = [cfg for cfg in configs if cfg["run_id"] not in finished]
+            # a plan's bookkeeping ([tune]'s role, unit) is not part of a run's stored config
+            todo = [
+                {k: v for k, v in cfg.items() if k not in PLAN_KEYS} for cfg in configs if cfg["run_id"] not in finished
+            ]
             summary.planned += len(configs)
             summary.skipped += len(configs) - len(todo)
             progress.start(len(configs), len(todo), len(configs) - len(todo), str(out_dir))

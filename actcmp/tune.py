@@ -43,6 +43,9 @@ from typing import TYPE_CHECKING, Any
 
 from actcmp.tune_spec import TuneSpec, common_values, evaluation_seeds
 
+#: bookkeeping keys of a tuned sweep's planned entries (never part of a run's config or id)
+PLAN_KEYS = ("role", "tune_unit")
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -51,8 +54,6 @@ if TYPE_CHECKING:
 
 ROLE_TUNE = "tune"
 ROLE_EVAL = "eval"
-#: bookkeeping keys of a tuned sweep's planned entries (never part of a run's config or id)
-PLAN_KEYS = ("role", "tune_unit")
 #: the final metric selection reads (``select_by = "val_loss"``)
 SELECT_METRIC = {"val_loss": "final_val_loss"}
 EDGE_NOTE = "at the edge of the candidates; the optimum may lie outside"
