@@ -313,9 +313,11 @@ def cell_fields(selections: list[Selection]) -> tuple[str, ...]:
     from actcmp.status import CELL_KEYS
 
     keys = ["dataset", "depth"]
-    configs = [s.config for s in selections]
+    by_dataset: dict[str, list[dict[str, Any]]] = {}
+    for s in selections:  # a field that follows the dataset (output_activation "auto") tells nothing apart
+        by_dataset.setdefault(json.dumps([s.config.get("dataset"), s.activation]), []).append(s.config)
     for key in CELL_KEYS:
-        if key not in keys and len({json.dumps(c.get(key)) for c in configs}) > 1:
+        if key not in keys and any(len({json.dumps(c.get(key)) for c in group}) > 1 for group in by_dataset.values()):
             keys.append(key)
     return tuple(keys)
 
@@ -371,8 +373,8 @@ def plan_lines(counts: dict[str, Any]) -> list[str]:
     seeds = counts["seeds"]
     return [
         f"  tune: {counts['candidates']}; tuning seeds {', '.join(str(s) for s in seeds)}",
-        f"  tuning runs: {counts['tuning']} ({counts['units']} cells x activations, {counts['combinations']} "
-        f"candidate{'s' if counts['combinations'] != 1 else ''}, {len(seeds)} tuning seed{'s' if len(seeds) != 1 else ''})",
+        f"  tuning runs: {counts['tuning']} ({counts['units']} cell-activation pairs x {counts['combinations']} "
+        f"candidate{'s' if counts['combinations'] != 1 else ''} x {len(seeds)} tuning seed{'s' if len(seeds) != 1 else ''})",
         f"  evaluation runs: {counts['evaluation_common']} at the common value {describe_value(counts['common_values'])}"
         f" + up to {counts['evaluation_selected_at_most']} at the selected values (none where the selection is the "
         "common value)",

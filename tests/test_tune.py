@@ -154,10 +154,10 @@ def test_dry_run_counts_tuning_and_evaluation_runs(tmp_path: Path) -> None:
     result = runner.invoke(app, ["run", str(path), "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "sweep 'tiny': 16 runs + up to 4 once selected" in result.output
-    assert "tuning runs: 12 (2 cells x activations, 3 candidates, 2 tuning seeds)" in result.output
+    assert "tuning runs: 12 (2 cell-activation pairs x 3 candidates x 2 tuning seeds)" in result.output
     assert "evaluation runs: 4 at the common value lr=0.001 + up to 4 at the selected values" in result.output
     shard = runner.invoke(app, ["run", str(path), "--dry-run", "--shard", "1/2"])
-    assert "tuning runs: 6 (1 cells x activations" in shard.output, shard.output
+    assert "tuning runs: 6 (1 cell-activation pairs" in shard.output, shard.output
 
 
 def test_shards_deal_whole_units_and_keep_them_when_evaluation_runs_join() -> None:
@@ -339,6 +339,15 @@ def test_report_has_the_tune_section_and_the_sensitivity_figure(tuned: tuple[Pat
     assert int(main["runs"].sum()) == len(load_results(out).runs) - 12
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "Sensitivity to lr" in html
+    # one epoch: every activation wants the largest lr, an edge choice, said in the section
+    # and in the sentences offered to the Findings
+    assert "lr=0.03 is at the edge of the candidates; the optimum may lie outside" in text
+    from actcmp.report import tune as tune_report
+
+    built = tune_report.build(out, load_results(out), ("png",), [])
+    sentences = tune_report.findings(built)
+    assert sentences[0].startswith("Each activation at its own tuned value")
+    assert sum(s.startswith("Edge choice:") for s in sentences) == 2
 
 
 def test_sensitivity_figure_uses_log_lr_and_the_activation_styles(tmp_path: Path) -> None:

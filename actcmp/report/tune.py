@@ -415,6 +415,30 @@ def plot_sensitivity(tune: StoredTune, runs: Any = None) -> Figure:
     return fig
 
 
+# -- findings -----------------------------------------------------------------------------------
+def findings(report: TunedReport | None) -> list[str]:
+    """Sentences for the report's Findings section (the stats helper's; call it from there):
+    the best mean rank tuned and at the common value, and every edge choice."""
+    if report is None:
+        return []
+    out = []
+    for table in report.tables:
+        if not table.name.startswith("tune_ranks") or table.raw.empty:
+            continue
+        raw = table.raw
+        common_column = next(c for c in raw.columns if c.startswith("mean_rank_at_"))
+        tuned_best = raw.sort_values("mean_rank_tuned", kind="mergesort").iloc[0]
+        common_best = raw.sort_values(common_column, kind="mergesort").iloc[0]
+        out.append(
+            f"Each activation at its own tuned value, {tuned_best['activation']} has the best mean rank "
+            f"({tuned_best['mean_rank_tuned']:.2f}); at the common value "
+            f"{common_column.removeprefix('mean_rank_at_')}, {common_best['activation']} "
+            f"({common_best[common_column]:.2f})."
+        )
+    out += [f"Edge choice: {sentence}" for sentence in report.edges]
+    return out
+
+
 # -- section ------------------------------------------------------------------------------------
 def tune_section(ctx: Any) -> Section | None:
     """The report section of a sweep with [tune] (``ctx.extra["tune"]``, a :class:`TunedReport`)."""
@@ -450,4 +474,4 @@ def tune_section(ctx: Any) -> Section | None:
     return Section("Tuned comparison", blocks)
 
 
-__all__ = ["TunedReport", "build", "evaluation_only", "plot_sensitivity", "tune_section"]
+__all__ = ["TunedReport", "build", "evaluation_only", "findings", "plot_sensitivity", "tune_section"]
