@@ -236,6 +236,20 @@ def select_from_store(plan: TunePlan, store: Store) -> list[Selection]:
     return select(plan.tuning, finals, plan.spec)
 
 
+def selected_plan(
+    sweep: SweepConfig, directory: str | Path, data_dir: str | Path | None = None
+) -> tuple[TunePlan, list[Selection], list[dict[str, Any]]]:
+    """For code that reads a tuned sweep's results (claims, notebooks): its plan, the
+    selection from the runs stored in ``directory`` now, and the evaluation runs (common and
+    selected; each with ``role`` and ``tune_unit``)."""
+    from actcmp.store import Store
+
+    plan = plan_tune(sweep, data_dir)
+    with Store(directory, create=False) as store:
+        selections = select_from_store(plan, store)
+    return plan, selections, evaluation_runs(plan, selections)
+
+
 # -- reading a results directory (status, report) ---------------------------------------------
 @dataclass
 class StoredTune:
@@ -401,6 +415,7 @@ __all__ = [
     "plan_tune",
     "select",
     "select_from_store",
+    "selected_plan",
     "status_lines",
     "stored_tunes",
     "tune_status",

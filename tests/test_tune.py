@@ -19,7 +19,15 @@ from actcmp.errors import ConfigError
 from actcmp.shard import assign_shards
 from actcmp.store import Store, load_results
 from actcmp.sweep import plan_runs, run_sweep, sweep_id
-from actcmp.tune import edge_fields, evaluation_runs, plan_tune, select, select_from_store, tune_status
+from actcmp.tune import (
+    edge_fields,
+    evaluation_runs,
+    plan_tune,
+    select,
+    select_from_store,
+    selected_plan,
+    tune_status,
+)
 from actcmp.tune_spec import TuneSpec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -135,6 +143,16 @@ def _old_sweep_id(sweep: Any) -> str:
 
 
 # ---------------------------------------------------------------------------- planning
+
+
+def test_the_bundled_tuned_sweep() -> None:
+    sweep = load_sweep(REPO / "experiments" / "tuned.toml")
+    assert sweep.tune is not None and sweep.tune.fields == ("lr",)
+    grid = sweep.grid
+    units = len(grid["dataset"]) * len(grid["depth"]) * len(grid["activation"])
+    assert units * len(sweep.tune.combos()) * len(sweep.tune.seeds) == 224
+    assert not set(sweep.tune.seeds) & set(grid["seed"])
+    assert sweep.fixed["lr"] in sweep.tune.candidates["lr"]  # the common value is a candidate too
 
 
 def test_plan_counts_units_candidates_and_seeds(tmp_path: Path) -> None:
@@ -254,6 +272,7 @@ def test_evaluation_runs_are_ordinary_stored_runs(tuned: tuple[Path, Path]) -> N
         stored = {r: store.read_run(r) for r in store.finished_ids()}
     assert all(s.chosen is not None for s in selections)
     evaluation = evaluation_runs(plan, selections)
+    assert selected_plan(sweep, out)[2] == evaluation
     for selection in selections:
         # the same run as a plain grid sweep at the selected lr: same id, stored, no role in it
         plain = sweep.model_copy(update={"tune": None, "fixed": {**sweep.fixed, "lr": selection.chosen["lr"]}})
