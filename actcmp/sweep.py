@@ -394,7 +394,7 @@ def run_sweep(
                 if tune_plan is None:
                     train(mine)
                 else:  # tuning phase, selection (from the store), evaluation phase
-                    train([cfg for cfg in mine if cfg["role"] != "eval"])
+                    train([cfg for cfg in mine if cfg["role"] == "tune"])
                     with guard.shield():
                         evaluation, selected = plan_evaluation(), True
                     train(evaluation)
