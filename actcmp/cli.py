@@ -431,7 +431,8 @@ def _print_plan(sweep: Any, data_dir: Path | None, shard_spec: Any, shard: str |
 
     plan = describe_plan(sweep, data_dir, shard_spec)
     of_total = f" (shard {shard} of {plan['total']} runs)" if shard_spec else ""
-    typer.echo(f"sweep '{plan['name']}': {plan['runs']} runs{of_total}")
+    after = f" + up to {plan['tune']['evaluation_selected_at_most']} once selected" if "tune" in plan else ""
+    typer.echo(f"sweep '{plan['name']}': {plan['runs']} runs{after}{of_total}")
     for key, values in plan["varied"].items():
         typer.echo(f"  {key} ({len(values)}): {', '.join(str(v) for v in values)}")
     for key, values in sweep.grid.items():
@@ -444,6 +445,11 @@ def _print_plan(sweep: Any, data_dir: Path | None, shard_spec: Any, shard: str |
         typer.echo(f"  {key} = {value}")
     for dataset, count in plan["per_dataset"].items():
         typer.echo(f"  {dataset}: {count} runs")
+    if "tune" in plan:  # [tune]: tuning and evaluation runs counted apart (actcmp.tune)
+        from actcmp.tune import plan_lines
+
+        for line in plan_lines(plan["tune"]):
+            typer.echo(line)
     typer.echo(f"results -> {out or Path('results') / sweep.name}")
 
 
@@ -491,8 +497,14 @@ def status(directory: Annotated[Path, typer.Argument(help="results directory")])
         typer.echo(f"shards held here: {', '.join(table.shards)}")
     if table.writer:
         typer.echo(f"a sweep is writing here now (pid {table.writer.get('pid')} on {table.writer.get('host')})")
+    from actcmp.tune import tune_status  # [tune]: tuning vs evaluation runs, selections, edge warnings
+
+    tune_lines = tune_status(directory)
+    for line in tune_lines:
+        typer.echo(line)
     typer.echo(table.verdict())
-    _step_summary(format_markdown(table), write_step_summary)
+    tune_block = "\n".join(["```", *tune_lines, "```", ""]) if tune_lines else ""
+    _step_summary(format_markdown(table) + tune_block, write_step_summary)
     if not table.complete:
         raise typer.Exit(1)
 

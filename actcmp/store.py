@@ -323,6 +323,28 @@ class Store:
             expected.update({rid: cfg for rid, cfg in configs.items() if shard_of[rid] in held})
         return expected
 
+    def planned_for(self, sweep_id: str) -> dict[str, dict[str, Any]]:
+        """The runs sweep ``sweep_id`` planned here (all shards), with the plan's bookkeeping
+        keys (e.g. a tuned sweep's ``role`` and ``tune_unit``, see :mod:`actcmp.tune`)."""
+        rows = self.conn.execute("SELECT run_id, config_json FROM planned WHERE sweep_id = ?", (sweep_id,))
+        return {r[0]: stored_config(r[1]) for r in rows}
+
+    def final_metric(self, run_ids: list[str], name: str) -> dict[str, tuple[str, float | None]]:
+        """``{run_id: (status, value of final metric name or None)}`` for the stored runs among
+        ``run_ids`` (absent ones are left out)."""
+        found: dict[str, tuple[str, float | None]] = {}
+        wanted = list(dict.fromkeys(run_ids))
+        for start in range(0, len(wanted), 500):  # SQLite's limit on bound parameters
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT r.run_id, r.status, m.value FROM runs r LEFT JOIN run_metrics m "
+                f"ON m.run_id = r.run_id AND m.name = ? WHERE r.run_id IN ({marks})",
+                (name, *chunk),
+            )
+            found.update({r[0]: (r[1], r[2]) for r in rows})
+        return found
+
     def sweeps(self) -> list[dict[str, Any]]:
         rows = self.conn.execute(
             "SELECT sweep_id, name, created_at, config_json, n_runs FROM sweeps ORDER BY created_at"

@@ -186,7 +186,7 @@ def test_bundled_name_not_shadowed_by_a_folder(tmp_path: Path, monkeypatch: pyte
 def test_unknown_bundled_name_lists_claim_sweeps() -> None:
     result = runner.invoke(app, ["run", "claims/nosuch"])
     assert result.exit_code == 2
-    assert "default, smoke, claims/anomaly" in result.output and "claims/dying" in result.output
+    assert "default, smoke, tuned, claims/anomaly" in result.output and "claims/dying" in result.output
     assert "did you mean" not in result.output
     result = runner.invoke(app, ["run", "claims/dyin"])
     assert "did you mean 'claims/dying'?" in result.output

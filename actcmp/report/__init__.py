@@ -68,6 +68,12 @@ def make_report(
     results = tables.complete(load_results(directory))
     _require_finished(results, directory)
     written: list[Path] = []
+    # [tune] (actcmp.report.tune): selection, tuned vs common comparison, sensitivity figure;
+    # the tuning runs stay out of every other table and figure
+    from actcmp.report import tune as tune_report
+
+    tuned = tune_report.build(directory, results, formats, written)
+    results = tune_report.evaluation_only(results, tuned)
 
     built = tables.build_tables(results, best_rule or tables.lowest)
     for table in built:
@@ -99,6 +105,8 @@ def make_report(
 
     context = document.ReportContext(results, directory, {t.name: t for t in built}, figures)
     context.extra["statistics"] = found
+    context.extra["tune"] = tuned  # [tune]: read by document.SECTIONS' tune_section
+    context.tables.update({t.name: t for t in tuned.tables})
     written.append(document.write_markdown(directory / "report.md", context, sections))
     written.append(document.write_html(directory / "report.html", context, sections))
     return written

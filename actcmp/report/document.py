@@ -23,6 +23,7 @@ from actcmp.report import render
 from actcmp.report.render import FigureDoc, Section
 from actcmp.report.style import activation_order
 from actcmp.report.tables import Table, markdown_escape, to_html, to_markdown
+from actcmp.report.tune import tune_section
 
 if TYPE_CHECKING:
     from actcmp.store import Results
@@ -170,6 +171,7 @@ def regenerate_section(ctx: ReportContext) -> Section:
 #: the report's sections, in order; append builders here to extend every report
 SECTIONS: list[SectionBuilder] = [
     summary_section,
+    tune_section,  # [tune] sweeps only (actcmp.report.tune)
     tables_section,
     statistics_section,
     figures_section,
