@@ -659,11 +659,15 @@ def to_latex(
         lines = [f"\\begin{{tabular}}{{{spec}}}", *header, *body, r"\bottomrule", r"\end{tabular}"]
         return "\n".join(lines) + "\n"
     title = (f"\\caption{{{latex_escape(caption)}}}" if caption else "") + (f"\\label{{tab:{label}}}" if label else "")
-    size = [r"\small", r"\setlength{\tabcolsep}{4pt}"] if frame.shape[1] > LATEX_WIDE else []
+    wide = frame.shape[1] > LATEX_WIDE
+    size = [r"\small", r"\setlength{\tabcolsep}{4pt}"] if wide else []
+    # the default (OT1) encoding has no < or >: latex_escape writes \textless{} and \textgreater{}
+    hint = [f"% {frame.shape[1]} columns: if wider than the page, set it in landscape (pdflscape)"] if wide else []
     tail = [f"\\par\\smallskip{{\\footnotesize {latex_escape(n)}\\par}}" for n in notes or []]
     if len(frame) > LATEX_LONG:
         lines = [
             r"% needs \usepackage{booktabs} and \usepackage{longtable}",
+            *hint,
             "{" + "".join(size),
             f"\\begin{{longtable}}{{{spec}}}",
             title + r" \\",
@@ -681,6 +685,7 @@ def to_latex(
     else:
         lines = [
             r"% needs \usepackage{booktabs}",
+            *hint,
             r"\begin{table}[htbp]",
             r"\centering",
             *size,
