@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
 
 from actcmp.report import document, plots, render, statistics, tables
@@ -156,8 +155,6 @@ def test_loss_vs_depth_says_what_the_bars_are() -> None:
     texts = [t.replace("\n", " ") for t in legend_texts(fig)]
     assert plots.bars_label() in texts
     assert "min–max" in plots.bars_label()
-    handles = fig.legends[0].legend_handles
-    assert any(isinstance(h, ErrorbarContainer) for h in handles) or len(handles) == len(texts)
     caption = next(c for stem, _, c, _ in plots.standard_figures() if stem == "test_loss_vs_depth")
     assert plots.LOSS_BARS in caption
     assert fig.axes[0].get_ylabel() == "test MSE"
@@ -205,12 +202,10 @@ def test_fraction_scale_when_nothing_is_dead() -> None:
 def test_overlapping_curves_are_dashed_and_zoomed() -> None:
     fig = plots.plot_activation_functions(["relu", "leaky_relu", "tanh"])
     f_ax, d_ax = fig.axes[:2]
-    styles = {line.get_label(): line for line in f_ax.get_lines()}
     lines = [line for line in f_ax.get_lines() if len(line.get_xdata()) > 2]
     relu, leaky, tanh = lines[:3]
     assert relu.get_linestyle() == "-" and tanh.get_linestyle() == "-"
     assert leaky.get_linestyle() != "-"  # it lies on relu for x > 0
-    assert styles  # every line is labelled by matplotlib
     # markers of relu and leaky_relu sit at different x (not on top of each other)
     assert relu.get_markevery() != leaky.get_markevery()
     # the derivative panel gets a zoom that separates 0 from 0.01
