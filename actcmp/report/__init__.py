@@ -133,7 +133,7 @@ def _render(
     its :class:`FigureDoc` with PNG bytes for the HTML page."""
     from actcmp.report import document, plots
 
-    png = None if "png" in formats else plots.png_bytes(fig)
+    png = None if "png" in formats else plots.png_bytes(fig, plots.SAVE_DPI)
     written += plots.save(fig, directory / "figures" / stem, formats)
     if png is None:
         png = (directory / "figures" / f"{stem}.png").read_bytes()

@@ -215,7 +215,12 @@ def write_markdown(path: str | Path, ctx: ReportContext, sections: Sequence[Sect
 # -- html ----------------------------------------------------------------------------------
 CSS = render.CSS + (
     "td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }\n"
-    "div.wide { overflow-x: auto; }\n"
+    # a table wider or taller than the window scrolls inside its frame (its scroll bars in
+    # view) with its header row and first column kept in view
+    "div.wide { overflow: auto; max-height: 85vh; }\n"
+    "div.wide thead th { position: sticky; top: 0; background: #fff; z-index: 1; }\n"
+    "div.wide th:first-child, div.wide td:first-child { position: sticky; left: 0; background: #fff; }\n"
+    "div.wide thead th:first-child { z-index: 2; }\n"
     "figure { margin: 0 0 2rem; }\n"
     "p.caption { color: #555; font-size: 0.9rem; }\n"
 )
@@ -234,7 +239,12 @@ def _html_block(ctx: ReportContext, kind: str, content: Any) -> list[str]:
         return out
     if kind == "figure":
         caption = render.inline(content.caption)
-        return [f"<h3>{html.escape(content.title)}</h3>", render.figure_html(content.png, content.title, caption)]
+        # the image links to the figure's file (full size), the first format written
+        href = f"figures/{content.stem}.{content.formats[0]}" if content.formats else ""
+        return [
+            f"<h3>{html.escape(content.title)}</h3>",
+            render.figure_html(content.png, content.title, caption, href=href),
+        ]
     return []
 
 
