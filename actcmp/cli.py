@@ -330,7 +330,9 @@ def run(
     device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N | auto", envvar="ACTCMP_DEVICE")] = "cpu",
     data_dir: Annotated[
         Path | None,
-        typer.Option(help="where IDX files live \\[default: the user cache dir, actcmp/data]", envvar="ACTCMP_DATA_DIR"),
+        typer.Option(
+            help="where IDX files live \\[default: the user cache dir, actcmp/data]", envvar="ACTCMP_DATA_DIR"
+        ),
     ] = None,
     report: Annotated[bool, typer.Option("--report", help="write the report when the sweep finishes")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
@@ -363,7 +365,7 @@ def run(
         _usage_and_exit(
             ctx,
             "give a sweep file or a bundled sweep (actcmp run smoke), or what to vary "
-            "(actcmp run --activations relu,gelu --datasets digits --depths 1,2); nothing was trained"
+            "(actcmp run --activations relu,gelu --datasets digits --depths 1,2); nothing was trained",
         )
     if json_ and not dry_run:
         raise ConfigError("--json goes with --dry-run (a sweep's results are read with 'actcmp status --json')")

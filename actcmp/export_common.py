@@ -151,7 +151,7 @@ def replacing(out: Path, info: dict[str, Any], *, in_place: bool = False) -> Ite
 
     Normally that is a temporary sibling, renamed to ``out`` at the end. ``in_place``
     (for writers that store absolute paths, like MLflow's artifact locations): the old
-    export is moved aside, the new one written at ``out``, and on an error the partial
+    export is moved aside, the new one written at ``out`` (which the writer creates), and on an error the partial
     one is removed and the old one put back.
     """
     _check_target(out)
@@ -164,8 +164,7 @@ def replacing(out: Path, info: dict[str, Any], *, in_place: bool = False) -> Ite
         if out.exists():
             out.replace(old)
         try:
-            out.mkdir()
-            yield out
+            yield out  # the writer creates it
             (out / MARKER).write_text(marker)
         except BaseException:
             shutil.rmtree(out, ignore_errors=True)

@@ -75,6 +75,18 @@ def _mlflow_environment() -> Iterator[None]:
                 os.environ[key] = value
 
 
+def _forget_cached_stores() -> None:
+    """MLflow caches one store object per URI, and a file store sets up its directory
+    (``.trash``, the Default experiment) only when built: after a replaced export, a
+    cached store would write into a directory it never set up."""
+    try:
+        from mlflow.tracking._tracking_service.utils import _tracking_store_registry
+
+        _tracking_store_registry._get_store_with_resolved_uri.cache_clear()
+    except (ImportError, AttributeError):  # pragma: no cover - another MLflow layout
+        pass
+
+
 def _param_value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
@@ -104,6 +116,7 @@ def export_mlflow(directory: str | Path, out: str | Path | None = None) -> Mlflo
         from mlflow.tracking import MlflowClient
 
         with replacing(target, info, in_place=True) as root:
+            _forget_cached_stores()
             client = MlflowClient(tracking_uri=root.as_uri())
             descriptions = {s["name"]: s["config"].get("description") or "" for s in sweeps}
             for name, members in groups.items():

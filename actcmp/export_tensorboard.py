@@ -54,9 +54,7 @@ def hparam_keys(runs: list[StoredRun]) -> list[str]:
     """Config fields shown as hyper-parameters: the basic axes and every field that varies."""
     keys = sorted({k for run in runs for k in run.config if k != "run_id"})
     varied = [
-        k
-        for k in keys
-        if k not in ALWAYS and len({json.dumps(run.config.get(k), sort_keys=True) for run in runs}) > 1
+        k for k in keys if k not in ALWAYS and len({json.dumps(run.config.get(k), sort_keys=True) for run in runs}) > 1
     ]
     return [*ALWAYS, *varied]
 
@@ -114,18 +112,23 @@ def export_tensorboard(directory: str | Path, out: str | Path | None = None) -> 
         now = time.time()
         _write(root, [hp.hparams_config_pb(hparams, [hp.Metric(tag) for tag in metrics], time_created_secs=now)], now)
         for run in runs:
-            values = {
-                key: _as(kinds[key], run.status if key == "status" else run.config.get(key)) for key in keys
-            }
+            chosen = {key: _as(kinds[key], run.status if key == "status" else run.config.get(key)) for key in keys}
             start = run.finished_ms() / 1000 - (run.wall_time_s or 0.0)
-            session = hp.hparams_pb(values, trial_id=run.run_id, start_time_secs=start)
-            _write(root / run.label, [session], start, scalars(run))
+            session = hp.hparams_pb(chosen, trial_id=run.run_id, start_time_secs=start)
+            _write(root / run.label, [session], start, scalars(run), duration=run.wall_time_s or 0.0)
     return TensorboardExport(path=target, runs=len(runs), hparams=keys, metrics=metrics)
 
 
 def _write(
-    logdir: Path, summaries: list[Any], wall_time: float, steps: dict[int, list[tuple[str, float]]] | None = None
+    logdir: Path,
+    summaries: list[Any],
+    wall_time: float,
+    steps: dict[int, list[tuple[str, float]]] | None = None,
+    *,
+    duration: float = 0.0,
 ) -> None:
+    """One event file in ``logdir``: ``summaries`` at step 0, then the scalars per step,
+    their wall times spread evenly over the run's ``duration`` (TensorBoard's relative axis)."""
     from tensorboard.compat.proto import event_pb2, summary_pb2
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
@@ -133,10 +136,12 @@ def _write(
     try:
         for summary in summaries:
             writer.add_event(event_pb2.Event(wall_time=wall_time, step=0, summary=summary))
+        last = max(steps or {0: []}) + 1
         for step, values in (steps or {}).items():
             summary = summary_pb2.Summary(
                 value=[summary_pb2.Summary.Value(tag=tag, simple_value=value) for tag, value in values]
             )
-            writer.add_event(event_pb2.Event(wall_time=wall_time, step=step, summary=summary))
+            at = wall_time + duration * (step + 1) / last
+            writer.add_event(event_pb2.Event(wall_time=at, step=step, summary=summary))
     finally:
         writer.close()
