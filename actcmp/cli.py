@@ -360,6 +360,10 @@ def run(
     """
     from actcmp.shard import parse_shard
 
+    shard_spec = parse_shard(shard) if shard is not None else None
+    _check_run_options(
+        engine=engine, backend=backend, device=device, jobs=jobs, address=address, dry_run=dry_run, threads=threads
+    )
     options_given = any(v is not None for v in (activations, datasets, depths, seeds, epochs)) or bool(set_ or grid)
     if config is None and not options_given:
         _usage_and_exit(
@@ -369,11 +373,6 @@ def run(
         )
     if json_ and not dry_run:
         raise ConfigError("--json goes with --dry-run (a sweep's results are read with 'actcmp status --json')")
-
-    shard_spec = parse_shard(shard) if shard is not None else None
-    _check_run_options(
-        engine=engine, backend=backend, device=device, jobs=jobs, address=address, dry_run=dry_run, threads=threads
-    )
     from actcmp.config import SweepConfig, apply_overrides, load_sweep, parse_value, split_list
 
     auto_name = False
