@@ -72,8 +72,10 @@ class StoredRun:
 
     def finished_ms(self) -> int:
         """When the run was stored, in ms since the epoch (now if unreadable)."""
+        from datetime import datetime
+
         try:
-            return int(time.mktime(time.strptime(self.finished_at, "%Y-%m-%dT%H:%M:%S%z")) * 1000)
+            return int(datetime.strptime(self.finished_at, "%Y-%m-%dT%H:%M:%S%z").timestamp() * 1000)
         except (TypeError, ValueError):
             return int(time.time() * 1000)
 

@@ -97,6 +97,8 @@ def group_by_experiment(runs: list[StoredRun], fallback: str) -> dict[str, list[
     groups: dict[str, list[StoredRun]] = {}
     for run in runs:
         for name in run.sweeps or [fallback]:
+            if name == "Default":  # MLflow's own experiment 0
+                name = "Default (actcmp)"
             groups.setdefault(name, []).append(run)
     return dict(sorted(groups.items()))
 
