@@ -354,6 +354,17 @@ class Store:
             for r in rows
         ]
 
+    def sweep_runs(self) -> dict[str, list[str]]:
+        """``{sweep_id: [run_id, ...]}``: the runs each sweep planned here (all shards)."""
+        out: dict[str, list[str]] = {}
+        for sid, rid in self.conn.execute("SELECT sweep_id, run_id FROM planned ORDER BY sweep_id, run_id"):
+            out.setdefault(sid, []).append(rid)
+        return out
+
+    def stored_ids(self) -> list[str]:
+        """Every stored run id (done, diverged or failed), sorted."""
+        return [r[0] for r in self.conn.execute("SELECT run_id FROM runs ORDER BY run_id")]
+
     def read_run(self, rid: str) -> dict[str, Any] | None:
         """One run as plain records (the inverse of :meth:`write_run`)."""
         row = self.conn.execute(

@@ -309,7 +309,8 @@ def run_sweep(
     shard: str | tuple[int, int] | None = None,
     threads: int | None = None,
 ) -> SweepSummary:
-    """Run a sweep into a results directory (default ``results/<name>/``), resuming.
+    """Run a sweep into a results directory (default ``results/<name>/``, or
+    ``$ACTCMP_OUT/<name>/``), resuming.
 
     Runs already stored (done or diverged) are skipped unless ``fresh``; failed runs are
     tried again. ``shard="i/n"`` runs only shard i of n (see :mod:`actcmp.shard`).
@@ -324,6 +325,7 @@ def run_sweep(
     from actcmp.lock import DirLock
     from actcmp.shard import format_shard, parse_shard, select_shard
     from actcmp.store import Store
+    from actcmp.sweep_name import default_results_dir
 
     sweep = load_sweep(config) if isinstance(config, str | Path) else config
     if engine not in ENGINES:
@@ -334,7 +336,7 @@ def run_sweep(
     if shard_spec is not None:
         parse_shard(format_shard(*shard_spec))  # validates a tuple given through the API
     progress = progress or NullProgress()
-    out_dir = Path(out) if out is not None else Path("results") / sweep.name
+    out_dir = Path(out) if out is not None else default_results_dir(sweep.name)
     data_dir_text = str(data_dir) if data_dir is not None else None
     clear_data_cache()  # a data file may have changed since an earlier sweep in this process
     planned = plan_runs(sweep, data_dir)
