@@ -30,7 +30,7 @@ from typing import Any
 
 from actcmp.config import RESULTS_VERSION
 from actcmp.errors import ConfigError, StoreError
-from actcmp.store import FINISHED, Store, _transaction, db_path, quick_check
+from actcmp.store import FINISHED, Store, _transaction, _writable, database_uri, db_path, quick_check
 
 RUN_TABLES = ("runs", "run_metrics", "epoch_metrics", "layer_metrics")
 
@@ -161,7 +161,7 @@ def _build(out: Path, sources: list[Source], shard_sets: set[str], report: Merge
 def _absorb(conn: sqlite3.Connection, source: Source, origin: dict[str, str], report: MergeReport, out: Path) -> int:
     """Copy ``source``'s runs into the target; returns how many were new."""
     label = str(source.path)
-    conn.execute("ATTACH DATABASE ? AS src", (str(db_path(source.path)),))
+    conn.execute("ATTACH DATABASE ? AS src", (_source_uri(source.path),))
     try:
         with _transaction(conn):
             overlap = [
@@ -189,6 +189,11 @@ def _absorb(conn: sqlite3.Connection, source: Source, origin: dict[str, str], re
         return len(added)
     finally:
         conn.execute("DETACH DATABASE src")
+
+
+def _source_uri(path: Path) -> str:
+    """An input store attached read-only (immutable where its directory is read-only)."""
+    return database_uri(db_path(path), read_only=True, immutable=not _writable(path))
 
 
 def _reconcile(
