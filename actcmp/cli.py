@@ -587,12 +587,21 @@ def merge(
         str, typer.Argument(metavar="OUT", help="merged results directory (created; results already there are kept)")
     ],
     directories: Annotated[list[Path], typer.Argument(help="results directories to merge, e.g. one per shard")],
+    prefer: Annotated[
+        Path | None,
+        typer.Option(
+            help="for runs whose results differ because they ran on different CPU kernels or versions, keep the "
+            "copy in this directory (one of the inputs, or OUT)"
+        ),
+    ] = None,
 ) -> None:
     """Merge results directories (e.g. CI shards) into OUT; refuses conflicts, atomically.
 
     The same run in several directories with identical results is kept once; different
     results for one run, the same shard twice, or stores of another version are refused
-    and OUT is left as it was.
+    and OUT is left as it was. The same merge run again is a no-op. Runs whose results
+    differ because they ran on different CPU kernel families (or versions) are refused
+    with what differs; --prefer DIR keeps that directory's copies.
 
     Example: actcmp merge results/default shard-1 shard-2 shard-3 shard-4
     """
@@ -600,7 +609,7 @@ def merge(
 
     out = out_path(out_text, "OUT")
     assert out is not None
-    report = merge_results(out, list(directories))
+    report = merge_results(out, list(directories), prefer=prefer)
     parts = " + ".join(str(n) for n in report.added)
     count = len(report.sources)
     typer.echo(
@@ -612,6 +621,12 @@ def merge(
         typer.echo(
             f"duplicates: {len(report.duplicates)} runs stored more than once with identical results, "
             f"kept once: {shown}"
+        )
+    if report.preferred:
+        shown = ", ".join(rid for rid, _, _ in report.preferred[:5]) + (" ..." if len(report.preferred) > 5 else "")
+        typer.echo(
+            f"preferred: {len(report.preferred)} runs differed between environments, kept the copy in "
+            f"{report.preferred[0][1]}: {shown}"
         )
     for rid, failed_in, finished_in in report.replaced_failed:
         typer.echo(f"run {rid}: failed in {failed_in}, finished in {finished_in}: kept the finished one")

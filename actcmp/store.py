@@ -369,6 +369,13 @@ class Store:
             for r in rows
         ]
 
+    def environment_values(self, key: str) -> set[str]:
+        """The distinct values of ``key`` in the stored runs' environments (missing: none)."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT json_extract(env_json, ?) FROM runs WHERE json_valid(env_json)", (f"$.{key}",)
+        )
+        return {str(r[0]) for r in rows if r[0] is not None}
+
     def damaged_rows(self) -> list[str]:
         """One line per stored row whose JSON cannot be read (readers leave those out)."""
         problems = []

@@ -618,3 +618,90 @@ def test_control_characters_never_reach_the_terminal(tmp_path: Path) -> None:
     assert "\x1b" not in status.output
     bad = runner.invoke(app, ["run", "--activations", "re\x1b[2Jlu", "--dry-run"])
     assert bad.exit_code == 2 and "\x1b" not in bad.output
+
+
+# -- merge: a rerun is a no-op; runs from different kernel families ------------------------
+def _fake_store(directory: Path, loss: float, capability: str, shard: tuple[int, int] | None = None) -> Path:
+    from actcmp.engine import RunResult
+    from actcmp.store import Store
+
+    configs = [{"run_id": rid, "activation": "relu", "dataset": "digits", "depth": 1, "seed": s} for s, rid in
+               enumerate(["r1", "r2"])]  # fmt: skip
+    env = {"cpu_capability": capability, "torch": "2.13.0", "numpy": "2.3.0"}
+    with Store(directory) as store:
+        store.save_sweep("sw", "fake", {"grid": {}}, configs)
+        if shard:
+            store.mark_shard("sw", shard)
+        for cfg in configs if shard is None else configs[shard[0] - 1 : shard[0]]:
+            final = {"test_loss": loss if cfg["run_id"] == "r1" else 0.25}
+            store.write_run(RunResult(cfg["run_id"], cfg, "done", final, [(1, "val_loss", loss)], env=env))
+    return directory
+
+
+def test_the_same_merge_twice_is_a_no_op(tmp_path: Path) -> None:
+    s1 = _fake_store(tmp_path / "s1", 0.5, "AVX2", (1, 2))
+    s2 = _fake_store(tmp_path / "s2", 0.5, "AVX2", (2, 2))
+    out = tmp_path / "merged"
+    first = runner.invoke(app, ["merge", str(out), str(s1), str(s2)])
+    assert first.exit_code == 0, first.output
+    before = files_of(out)
+    again = runner.invoke(app, ["merge", str(out), str(s1), str(s2)])
+    assert again.exit_code == 0, again.output
+    assert "2 runs" in again.output and "2 duplicates" in again.output
+    from actcmp.store import Store
+
+    with Store(out, create=False) as store:
+        assert store.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 2
+    assert set(files_of(out)) == set(before)
+    # two different jobs that ran the same shard are still refused
+    copy = _fake_store(tmp_path / "s1again", 0.5, "AVX2", (1, 2))
+    one_error(runner.invoke(app, ["merge", str(tmp_path / "m2"), str(s1), str(copy)]), 2, "merged twice")
+
+
+def test_a_shard_rerun_with_other_numbers_is_still_refused(tmp_path: Path) -> None:
+    s1 = _fake_store(tmp_path / "s1", 0.5, "AVX2", (1, 2))
+    out = tmp_path / "merged"
+    assert runner.invoke(app, ["merge", str(out), str(s1)]).exit_code == 0
+    shutil.rmtree(s1)  # the shard's job ran again, in the same place, and got other numbers
+    _fake_store(s1, 0.75, "AVX2", (1, 2))
+    one_error(runner.invoke(app, ["merge", str(out), str(s1)]), 2, "run r1 has different results")
+    other = _fake_store(tmp_path / "s1b", 0.5, "AVX2", (1, 2))  # the same shard from another job
+    one_error(runner.invoke(app, ["merge", str(out), str(other)]), 2, "merged twice")
+
+
+def test_runs_from_different_kernel_families_name_them_and_prefer_picks_one(tmp_path: Path) -> None:
+    a = _fake_store(tmp_path / "a", 0.5, "AVX512")
+    b = _fake_store(tmp_path / "b", 0.5000001, "AVX2")
+    out = tmp_path / "merged"
+    line = one_error(runner.invoke(app, ["merge", str(out), str(a), str(b)]), 2, "trained with avx512 kernels in")
+    assert f"in {a} and avx2 in {b}" in line and "--prefer" in line
+    assert not out.exists()
+    for side, loss in ((b, 0.5000001), (a, 0.5)):
+        target = tmp_path / f"m-{side.name}"
+        result = runner.invoke(app, ["merge", str(target), str(a), str(b), "--prefer", str(side)])
+        assert result.exit_code == 0, result.output
+        assert "preferred: 2 runs" in result.output  # r1 and r2 (their val_loss curves differ)
+        from actcmp.store import load_results
+
+        runs = load_results(target).runs.set_index("run_id")
+        assert runs.loc["r1", "test_loss"] == loss
+    one_error(runner.invoke(app, ["merge", str(out), str(a), str(b), "--prefer", str(tmp_path)]), 2, "--prefer")
+
+
+def test_prefer_does_not_hide_a_difference_on_the_same_kernels(tmp_path: Path) -> None:
+    a = _fake_store(tmp_path / "a", 0.5, "AVX2")
+    b = _fake_store(tmp_path / "b", 0.6, "AVX2")
+    result = runner.invoke(app, ["merge", str(tmp_path / "m"), str(a), str(b), "--prefer", str(a)])
+    one_error(result, 2, "run r1 has different results")
+
+
+def test_compare_across_kernel_families_uses_a_tolerance(tmp_path: Path) -> None:
+    a = _fake_store(tmp_path / "a", 0.5, "AVX512")
+    b = _fake_store(tmp_path / "b", 0.5001, "AVX2")  # 2e-4 relative: float32 noise, not a regression
+    c = _fake_store(tmp_path / "c", 0.5001, "AVX512")
+    strict = ["--rtol", "0", "--atol", "0", "--k", "0"]
+    across = runner.invoke(app, ["compare", str(b), str(a), *strict])
+    assert across.exit_code == 0, across.output
+    assert "rtol at least 0.001: NEW ran on AVX2 kernels, BASELINE on AVX512" in across.output
+    same = runner.invoke(app, ["compare", str(c), str(a), *strict])
+    assert same.exit_code == 1 and "1 regressed" in same.output
