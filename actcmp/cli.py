@@ -762,4 +762,4 @@ def main() -> None:
         app()
     except ActcmpError as exc:  # pragma: no cover - guarded() handles commands
         typer.echo(f"actcmp: error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
+        sys.exit(exc.exit_code)

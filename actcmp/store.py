@@ -79,12 +79,15 @@ def _clean(value: float | None) -> float | None:
     return value if value == value and value not in (float("inf"), float("-inf")) else None
 
 
-def database_uri(path: str | Path, *, read_only: bool = False, immutable: bool = False) -> str:
+def database_uri(
+    path: str | Path, *, read_only: bool = False, immutable: bool = False, create: bool = True
+) -> str:
     """A SQLite URI for ``path`` (``mode=ro`` to read only; ``immutable=1`` for a store on
-    a read-only file system, where SQLite cannot create the ``-shm`` file WAL readers use)."""
+    a read-only file system, where SQLite cannot create the ``-shm`` file WAL readers use;
+    ``create=False``: ``mode=rw``, never creating the file)."""
     from urllib.parse import quote
 
-    query = "mode=ro" if read_only else "mode=rwc"
+    query = "mode=ro" if read_only else ("mode=rwc" if create else "mode=rw")
     if immutable:
         query += "&immutable=1"
     return f"file:{quote(str(Path(path).absolute()))}?{query}"
@@ -93,10 +96,17 @@ def database_uri(path: str | Path, *, read_only: bool = False, immutable: bool =
 def connect(path: str | Path, *, read_only: bool = False) -> sqlite3.Connection:
     """Open a results database; ``read_only`` opens it read-only (never creating a file).
 
-    A read-only store in a directory nobody may write to (a read-only mount, a CD, a
-    ``chmod a-w`` copy) is opened ``immutable``: SQLite then needs no ``-shm`` file, and
-    as nobody can write there, nothing changes under the reader.
+    Where the directory and file can be written, a reader opens them as any SQLite client
+    does with ``PRAGMA query_only`` (so that, as the last connection, it folds the WAL in
+    and removes ``-wal``/``-shm`` as before). Elsewhere it opens ``mode=ro``; a store in a
+    directory nobody may write to (a read-only mount, a ``chmod a-w`` copy) is opened
+    ``immutable``: SQLite then needs no ``-shm`` file, and as nobody can write there,
+    nothing changes under the reader.
     """
+    if read_only and _writable(Path(path).parent) and os.access(path, os.W_OK):
+        conn = sqlite3.connect(database_uri(path, create=False), uri=True, timeout=60, isolation_level=None)
+        conn.execute("PRAGMA query_only = 1")
+        return conn
     conn = sqlite3.connect(database_uri(path, read_only=read_only), uri=True, timeout=60, isolation_level=None)
     if not read_only:
         return conn

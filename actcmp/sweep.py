@@ -45,6 +45,8 @@ DATA_CACHE_BYTES = 512 << 20
 class SweepError(ActcmpError):
     """The sweep could not go on (a worker process died); what finished is stored."""
 
+    exit_code = 1  # a runtime failure, not a usage error
+
 
 @dataclass
 class Task:
