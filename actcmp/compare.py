@@ -199,7 +199,7 @@ def kernel_families(directory: str | Path) -> set[str]:
     from actcmp.store import Store
 
     with Store(directory, create=False) as store:
-        return store.environment_values("cpu_capability")
+        return {v.lower() for v in store.environment_values("cpu_capability")} - {"unknown", ""}
 
 
 def _judge(result: CellResult, sign: float, k: float, rtol: float, atol: float) -> None:

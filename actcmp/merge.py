@@ -301,7 +301,8 @@ def _environment_difference(mine: dict[str, Any], theirs: dict[str, Any], kept: 
     """``"trained with avx512 kernels in A and avx2 in B"`` (or the versions that differ);
     ``""`` when the two environments agree on everything that changes numbers."""
     capability_a, capability_b = mine.get("cpu_capability"), theirs.get("cpu_capability")
-    if capability_a and capability_b and capability_a != capability_b:
+    known = capability_a not in (None, "", "unknown") and capability_b not in (None, "", "unknown")
+    if known and str(capability_a).lower() != str(capability_b).lower():
         return f"trained with {str(capability_a).lower()} kernels in {kept} and {str(capability_b).lower()} in {label}"
     for key in NUMERIC_ENV[1:]:
         if mine.get(key) and theirs.get(key) and mine.get(key) != theirs.get(key):

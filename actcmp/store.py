@@ -79,9 +79,7 @@ def _clean(value: float | None) -> float | None:
     return value if value == value and value not in (float("inf"), float("-inf")) else None
 
 
-def database_uri(
-    path: str | Path, *, read_only: bool = False, immutable: bool = False, create: bool = True
-) -> str:
+def database_uri(path: str | Path, *, read_only: bool = False, immutable: bool = False, create: bool = True) -> str:
     """A SQLite URI for ``path`` (``mode=ro`` to read only; ``immutable=1`` for a store on
     a read-only file system, where SQLite cannot create the ``-shm`` file WAL readers use;
     ``create=False``: ``mode=rw``, never creating the file)."""

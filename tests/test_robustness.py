@@ -670,8 +670,8 @@ def test_a_shard_rerun_with_other_numbers_is_still_refused(tmp_path: Path) -> No
 
 
 def test_runs_from_different_kernel_families_name_them_and_prefer_picks_one(tmp_path: Path) -> None:
-    a = _fake_store(tmp_path / "a", 0.5, "AVX512")
-    b = _fake_store(tmp_path / "b", 0.5000001, "AVX2")
+    a = _fake_store(tmp_path / "a", 0.5, "avx512")
+    b = _fake_store(tmp_path / "b", 0.5000001, "avx2")
     out = tmp_path / "merged"
     line = one_error(runner.invoke(app, ["merge", str(out), str(a), str(b)]), 2, "trained with avx512 kernels in")
     assert f"in {a} and avx2 in {b}" in line and "--prefer" in line
@@ -696,12 +696,12 @@ def test_prefer_does_not_hide_a_difference_on_the_same_kernels(tmp_path: Path) -
 
 
 def test_compare_across_kernel_families_uses_a_tolerance(tmp_path: Path) -> None:
-    a = _fake_store(tmp_path / "a", 0.5, "AVX512")
-    b = _fake_store(tmp_path / "b", 0.5001, "AVX2")  # 2e-4 relative: float32 noise, not a regression
-    c = _fake_store(tmp_path / "c", 0.5001, "AVX512")
+    a = _fake_store(tmp_path / "a", 0.5, "avx512")
+    b = _fake_store(tmp_path / "b", 0.5001, "avx2")  # 2e-4 relative: float32 noise, not a regression
+    c = _fake_store(tmp_path / "c", 0.5001, "avx512")
     strict = ["--rtol", "0", "--atol", "0", "--k", "0"]
     across = runner.invoke(app, ["compare", str(b), str(a), *strict])
     assert across.exit_code == 0, across.output
-    assert "rtol at least 0.001: NEW ran on AVX2 kernels, BASELINE on AVX512" in across.output
+    assert "rtol at least 0.001: NEW ran on avx2 kernels, BASELINE on avx512" in across.output
     same = runner.invoke(app, ["compare", str(c), str(a), *strict])
     assert same.exit_code == 1 and "1 regressed" in same.output
