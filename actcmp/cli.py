@@ -57,9 +57,9 @@ class OneLineErrors(TyperGroup):
             hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
             typer.echo(f"actcmp: error: {' '.join(exc.format_message().split())}{hint}", err=True)
             sys.exit(EXIT_USAGE)
-        except typer.Abort:
-            typer.echo("actcmp: aborted", err=True)
-            sys.exit(1)
+        except typer.Abort:  # click's name for a Ctrl-C outside a command's own handling
+            typer.echo("actcmp: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
         sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -705,3 +705,40 @@ def test_compare_across_kernel_families_uses_a_tolerance(tmp_path: Path) -> None
     assert "rtol at least 0.001: NEW ran on avx2 kernels, BASELINE on avx512" in across.output
     same = runner.invoke(app, ["compare", str(c), str(a), *strict])
     assert same.exit_code == 1 and "1 regressed" in same.output
+
+
+def _complete(path: Path) -> bool:
+    data = path.read_bytes()
+    if path.suffix == ".pdf":
+        return data.rstrip().endswith(b"%%EOF")
+    if path.suffix == ".png":
+        return data[-8:-4] == b"IEND"
+    if path.suffix in (".svg", ".html"):
+        return data.rstrip().endswith((b"</svg>", b"</html>"))
+    return len(data) > 0
+
+
+@pytest.mark.slow
+def test_a_report_killed_at_any_point_leaves_no_partial_file(results: Path) -> None:
+    """SIGKILL a real ``actcmp report`` at several points: every file under its final name
+    is complete (a PDF ends in %%EOF, a PNG in IEND, ...); the next report succeeds."""
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    command = [sys.executable, "-m", "actcmp", "report", str(results), "--formats", "png,pdf,svg"]
+    killed = 0
+    for delay in (3.0, 5.0, 7.0, 9.0):
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        killed += proc.wait(timeout=60) == -signal.SIGKILL
+        finals = [
+            p
+            for p in [*results.glob("report.*"), *results.glob("tables/*"), *results.glob("figures/*")]
+            if not p.name.startswith(".")  # temp files: never under a final name
+        ]
+        assert all(_complete(p) for p in finals), [p.name for p in finals if not _complete(p)]
+    assert killed >= 2  # the kills landed while the report was writing, not after it
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
