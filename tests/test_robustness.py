@@ -728,7 +728,7 @@ def test_a_report_killed_at_any_point_leaves_no_partial_file(results: Path) -> N
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
     command = [sys.executable, "-m", "actcmp", "report", str(results), "--formats", "png,pdf,svg"]
     killed = 0
-    for delay in (3.0, 5.0, 7.0, 9.0):
+    for delay in (2.0, 3.0, 4.5, 6.0):
         proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
