@@ -189,13 +189,15 @@ def _sections(ctx: ReportContext, sections: Sequence[SectionBuilder] | None) -> 
 def _markdown_block(ctx: ReportContext, kind: str, content: Any) -> list[str]:
     if kind == "table":
         table = ctx.tables[content]
-        out = [f"### {table.title}", "", table.caption, "", to_markdown(table.display, table.bold).rstrip("\n"), ""]
+        caption = render.markdown_text(table.caption)
+        out = [f"### {table.title}", "", caption, "", to_markdown(table.display, table.bold).rstrip("\n"), ""]
         if table.notes:
             out += [f"{markdown_escape(n)}  " for n in table.notes] + [""]
         return out
     if kind == "figure":
         image, links = render.markdown_figure(f"figures/{content.stem}", content.title, content.formats)
-        caption = f"{content.caption} ({links})" if links else content.caption
+        text = render.markdown_text(content.caption)
+        caption = f"{text} ({links})" if links else text
         return [f"### {content.title}", "", image, "", caption, ""]
     return []
 
@@ -207,8 +209,10 @@ def render_markdown(ctx: ReportContext, sections: Sequence[SectionBuilder] | Non
 
 
 def write_markdown(path: str | Path, ctx: ReportContext, sections: Sequence[SectionBuilder] | None = None) -> Path:
+    from actcmp.atomic import write_text
+
     path = Path(path)
-    path.write_text(render_markdown(ctx, sections), encoding="utf-8", newline="\n")
+    write_text(path, render_markdown(ctx, sections))
     return path
 
 
@@ -255,6 +259,8 @@ def render_html(ctx: ReportContext, sections: Sequence[SectionBuilder] | None = 
 
 
 def write_html(path: str | Path, ctx: ReportContext, sections: Sequence[SectionBuilder] | None = None) -> Path:
+    from actcmp.atomic import write_text
+
     path = Path(path)
-    path.write_text(render_html(ctx, sections), encoding="utf-8", newline="\n")
+    write_text(path, render_html(ctx, sections))
     return path

@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from actcmp.text import markdown_text
+
 
 @dataclass
 class FigureDoc:
@@ -96,9 +98,9 @@ def markdown_page(title: str, sections: Sequence[Section], block: BlockRenderer)
         out += [f"## {section.title}", ""]
         for kind, content in section.blocks:
             if kind == "text":
-                out += [content, ""]
+                out += [markdown_text(content), ""]
             elif kind == "list":
-                out += [f"- {item}" for item in content] + [""]
+                out += [f"- {markdown_text(item)}" for item in content] + [""]
             else:
                 out += block(kind, content)
     return "\n".join(squeeze(out)) + "\n"
