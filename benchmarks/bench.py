@@ -45,12 +45,13 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-import actcmp.engine as engine  # noqa: E402
-import actcmp.engine_batched as engine_batched  # noqa: E402
-from actcmp.activations import parse_activation  # noqa: E402
+import actcmp.engine.batched as engine_batched  # noqa: E402
+import actcmp.engine.plain as engine  # noqa: E402
 from actcmp.config import make_run  # noqa: E402
+from actcmp.core.activations import parse_activation  # noqa: E402
+from actcmp.core.model import layer_dims  # noqa: E402
 from actcmp.datasets import load_dataset  # noqa: E402
-from actcmp.model import layer_dims  # noqa: E402
+from actcmp.run.resources import tune_allocator  # noqa: E402
 
 ACTIVATIONS = ["relu", "leaky_relu", "prelu", "elu", "gelu", "silu", "tanh", "sigmoid"]
 SEEDS = [0, 1, 2]
@@ -262,7 +263,7 @@ def _tree_rss_kb(root: int) -> int:
 
 
 def measure_sweep(jobs: int) -> dict[str, Any]:
-    from actcmp.store import Store
+    from actcmp.store.database import Store
 
     with tempfile.TemporaryDirectory(prefix="actcmp-bench-") as tmp:
         out = Path(tmp) / "default"
@@ -371,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     depths = [int(d) for d in args.depths.split(",")]
     widths = [int(w) for w in args.widths.split(",")]
 
-    engine_batched.tune_allocator()  # process-wide: every contender profits alike
+    tune_allocator()  # process-wide: every contender profits alike
     warm_configs, warm_data = make_group(args.dataset, 1, 16, 1)  # first calls pay one-off costs
     for contender in (canonical_loop, plain_engine, batched_engine):
         contender(warm_configs[::3], warm_data[::3])

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from actcmp.activations import REGISTRY, autograd_derivative, canonical_name, parse_activation
+from actcmp.core.activations import REGISTRY, autograd_derivative, canonical_name, parse_activation
 from actcmp.errors import UnknownActivation
 
 HIDDEN = [name for name, info in REGISTRY.items() if info.hidden_ok]
@@ -160,7 +160,7 @@ def test_user_callable_from_the_current_directory_in_workers(package_in_cwd: str
     from typer.testing import CliRunner
 
     from actcmp.cli import app
-    from actcmp.store import load_results
+    from actcmp.store.database import load_results
 
     out = tmp_path / "res"
     args = ["run", "--activations", f"{package_in_cwd},relu", "--datasets", "clusters", "--depths", "1"]
@@ -178,7 +178,7 @@ def test_user_callable_resolved_in_a_fresh_process(package_in_cwd: str) -> None:
     import subprocess
     import sys
 
-    code = f"from actcmp.activations import parse_activation; print(parse_activation({package_in_cwd!r}).build())"
+    code = f"from actcmp.core.activations import parse_activation; print(parse_activation({package_in_cwd!r}).build())"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr

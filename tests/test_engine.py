@@ -10,7 +10,7 @@ import torch
 
 from actcmp.config import make_run
 from actcmp.datasets import load_dataset
-from actcmp.engine import batch_order, resolve, train_run
+from actcmp.engine.plain import batch_order, resolve, train_run
 
 
 def run(**overrides: object):
@@ -148,7 +148,7 @@ def hists(result: object) -> dict[tuple[int, int], list[float]]:
 
 
 def test_preact_histograms_at_init_and_end_match_the_probe_statistics() -> None:
-    from actcmp.metrics import PREACT_HIST_BINS, PREACT_HIST_RANGE
+    from actcmp.core.metrics import PREACT_HIST_BINS, PREACT_HIST_RANGE
 
     result, cfg = run(activation="tanh", epochs=3)
     found = hists(result)

@@ -12,10 +12,10 @@ from frames import assert_same_results as assert_same_stored
 from typer.testing import CliRunner
 
 from actcmp.cli import app
-from actcmp.engine import RunResult
+from actcmp.engine.plain import RunResult
 from actcmp.errors import ConfigError
 from actcmp.shard import assign_shards, parse_shard, select_shard
-from actcmp.store import DB_NAME, Store, load_results
+from actcmp.store.database import DB_NAME, Store, load_results
 
 REPO = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -132,7 +132,7 @@ def test_merge_of_all_shards_equals_the_whole_sweep(sweeps: dict[str, Path], tmp
     assert_same_results(out, sweeps["full"])
     status = runner.invoke(app, ["status", str(out)])
     assert status.exit_code == 0 and "complete: 4 done" in status.output
-    assert not list(out.glob(".merge-*")) and not (out / "actcmp.lock").exists()
+    assert not list(out.glob(".merge-*")) and not (out / "actcmp.store.lock").exists()
 
 
 def test_merge_with_a_shard_missing_fails_the_status_gate(sweeps: dict[str, Path], tmp_path: Path) -> None:
@@ -319,7 +319,7 @@ def test_compare_flags_cells_beyond_their_seed_spread(tmp_path: Path, monkeypatc
             *_cell("mish", [1.0], "n"),  # only in NEW: new; selu depth 2 missing
         ],
     )
-    from actcmp.compare import compare_results
+    from actcmp.analysis.compare import compare_results
 
     comparison = compare_results(new, base)
     verdicts = {c.cell["activation"]: c.verdict for c in comparison.cells}
@@ -398,8 +398,8 @@ def test_sweep_workflow_runs_shards_merges_gates_and_reports() -> None:
 def test_results_from_before_a_later_field_compare_and_tabulate_with_new_ones(tmp_path: Path) -> None:
     # runs stored by a version without probe_every have the same ids as new runs at
     # probe_every = 1; read back, both carry it, so cells match across and within directories
-    from actcmp.compare import compare_results
-    from actcmp.stats import cell_keys
+    from actcmp.analysis.compare import compare_results
+    from actcmp.analysis.stats import cell_keys
 
     old = [fake(f"r{s}", "relu", s, 1.0) for s in range(3)]
     new = [fake(f"r{s}", "relu", s, 1.0) for s in range(3)]

@@ -57,8 +57,8 @@ pytestmark = [pytest.mark.timeout(300)]
 
 def test_importing_actcmp_never_imports_ray() -> None:
     code = (
-        "import sys, actcmp, actcmp.executors, actcmp.sweep, actcmp.cli\n"
-        "from actcmp.executors import make_executor\n"
+        "import sys, actcmp, actcmp.run.executors, actcmp.run.sweep, actcmp.cli\n"
+        "from actcmp.run.executors import make_executor\n"
         "make_executor('local', 1).shutdown()\n"
         "assert 'ray' not in sys.modules, 'ray was imported'\n"
     )
@@ -66,7 +66,7 @@ def test_importing_actcmp_never_imports_ray() -> None:
 
 
 def test_without_ray_the_backend_fails_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    from actcmp.executors import make_executor
+    from actcmp.run.executors import make_executor
 
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     with pytest.raises(ConfigError) as info:
@@ -75,7 +75,7 @@ def test_without_ray_the_backend_fails_in_one_line(monkeypatch: pytest.MonkeyPat
 
 
 def test_a_too_old_ray_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    from actcmp.ray_backend import import_ray, version_tuple
+    from actcmp.run.ray_executor import import_ray, version_tuple
 
     monkeypatch.setitem(sys.modules, "ray", types.SimpleNamespace(__version__="2.8.1"))
     with pytest.raises(ConfigError, match=r"needs Ray >= 2\.9, found 2\.8\.1: pip install -U 'actcmp\[ray\]'"):
@@ -84,7 +84,7 @@ def test_a_too_old_ray_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_local_backend_rejects_an_address() -> None:
-    from actcmp.executors import make_executor
+    from actcmp.run.executors import make_executor
 
     with pytest.raises(ConfigError, match="--address is for --backend ray"):
         make_executor("local", 1, address="127.0.0.1:6379")
@@ -101,21 +101,21 @@ def test_local_backend_rejects_an_address() -> None:
     ],
 )
 def test_split_address(address: str, expected: tuple[str, int]) -> None:
-    from actcmp.ray_backend import split_address
+    from actcmp.run.ray_executor import split_address
 
     assert split_address(address) == expected
 
 
 @pytest.mark.parametrize("address", ["head-node", "127.0.0.1:", "127.0.0.1:port", ":6379", "127.0.0.1:70000"])
 def test_a_malformed_address_is_named(address: str) -> None:
-    from actcmp.ray_backend import split_address
+    from actcmp.run.ray_executor import split_address
 
     with pytest.raises(ConfigError, match=r"is not HOST:PORT or ray://HOST:PORT"):
         split_address(address)
 
 
 def test_an_unreachable_address_fails_fast_and_names_it() -> None:
-    from actcmp.ray_backend import check_reachable
+    from actcmp.run.ray_executor import check_reachable
 
     port = free_port()  # nothing listens there
     started = time.monotonic()
@@ -130,7 +130,7 @@ def test_an_unreachable_address_fails_fast_and_names_it() -> None:
 def test_token_mode_without_a_token_is_named_before_ray_is_asked(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from actcmp.ray_backend import check_authentication, token_available
+    from actcmp.run.ray_executor import check_authentication, token_available
 
     monkeypatch.setenv("RAY_AUTH_MODE", "token")
     monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
@@ -248,7 +248,7 @@ def head(ray: Any) -> Iterator[Head]:
 def stored_ids(directory: Path) -> list[str]:
     import sqlite3
 
-    from actcmp.store import DB_NAME
+    from actcmp.store.database import DB_NAME
 
     conn = sqlite3.connect(directory / DB_NAME)
     try:
@@ -266,7 +266,7 @@ def elsewhere(head: Head, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @ray_test
 def test_workers_get_actcmp_from_the_runtime_env(head: Head, elsewhere: None) -> None:
-    from actcmp.ray_backend import RayExecutor, package_dir
+    from actcmp.run.ray_executor import RayExecutor, package_dir
 
     no_actcmp = subprocess.run(
         [sys.executable, "-c", "import actcmp"], env=head.env, cwd=head.temp_dir, capture_output=True
@@ -285,7 +285,7 @@ def test_workers_get_actcmp_from_the_runtime_env(head: Head, elsewhere: None) ->
 def test_sweep_on_the_cluster_stores_what_the_local_backend_stores(
     head: Head, elsewhere: None, smoke_results: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from actcmp.sweep import run_sweep
+    from actcmp.run.sweep import run_sweep
 
     monkeypatch.setenv("RAY_ADDRESS", head.address)
     summary = run_sweep(SMOKE, tmp_path / "ray", backend="ray")
@@ -301,7 +301,7 @@ def _die_once(marker: str, task: Any) -> Any:
     try:
         fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
-        from actcmp.sweep import execute_task
+        from actcmp.run.sweep import execute_task
 
         return execute_task(task)
     os.write(fd, str(os.getpid()).encode())
@@ -324,16 +324,16 @@ def by_value(ray: Any) -> Iterator[None]:
 def kill_one_worker(monkeypatch: pytest.MonkeyPatch, marker: Path) -> None:
     import functools
 
-    import actcmp.sweep
+    import actcmp.run.sweep
 
-    monkeypatch.setattr(actcmp.sweep, "_worker_task", functools.partial(_die_once, str(marker)))
+    monkeypatch.setattr(actcmp.run.sweep, "_worker_task", functools.partial(_die_once, str(marker)))
 
 
 @ray_test
 def test_a_killed_worker_is_retried_by_ray(
     head: Head, elsewhere: None, by_value: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from actcmp.sweep import run_sweep
+    from actcmp.run.sweep import run_sweep
 
     monkeypatch.setenv("RAY_ADDRESS", head.address)
     kill_one_worker(monkeypatch, tmp_path / "killed.pid")
@@ -348,12 +348,12 @@ def test_a_killed_worker_is_retried_by_ray(
 def test_a_killed_worker_without_retries_leaves_its_runs_pending(
     head: Head, elsewhere: None, by_value: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import actcmp.executors
-    from actcmp.executors import TaskLost
-    from actcmp.ray_backend import RayExecutor
-    from actcmp.sweep import run_sweep
+    import actcmp.run.executors
+    from actcmp.run.executors import TaskLost
+    from actcmp.run.ray_executor import RayExecutor
+    from actcmp.run.sweep import run_sweep
 
-    monkeypatch.setattr(actcmp.executors, "make_executor", lambda *a, **k: RayExecutor(head.address, max_retries=0))
+    monkeypatch.setattr(actcmp.run.executors, "make_executor", lambda *a, **k: RayExecutor(head.address, max_retries=0))
     kill_one_worker(monkeypatch, tmp_path / "killed.pid")
     out = tmp_path / "out"
     try:
@@ -390,7 +390,7 @@ def pid_alive(pid: int) -> bool:
 
 @ray_test
 def test_shutdown_after_ctrl_c_cancels_the_remote_tasks(head: Head, elsewhere: None, by_value: None) -> None:
-    from actcmp.ray_backend import RayExecutor
+    from actcmp.run.ray_executor import RayExecutor
 
     marker = head.temp_dir / "sleeping.pid"
     executor = RayExecutor(head.address)
@@ -412,7 +412,7 @@ def test_shutdown_after_ctrl_c_cancels_the_remote_tasks(head: Head, elsewhere: N
 def test_a_version_mismatch_is_named(head: Head, ray: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     import ray._private.utils as ray_utils
 
-    from actcmp.ray_backend import RayExecutor
+    from actcmp.run.ray_executor import RayExecutor
 
     real = ray_utils.compute_version_info()
     monkeypatch.setattr(ray_utils, "compute_version_info", lambda: ("2.9.0", real[1]))
@@ -426,7 +426,7 @@ def test_a_version_mismatch_is_named(head: Head, ray: Any, monkeypatch: pytest.M
 
 @ray_test
 def test_ray_client_without_its_extra_is_named(ray: Any) -> None:
-    from actcmp.ray_backend import RayExecutor
+    from actcmp.run.ray_executor import RayExecutor
 
     missing = ValueError("Ray Client requires pip package `ray[client]`. If you installed the minimal Ray ...")
     error = RayExecutor._connect_error(types.SimpleNamespace(_ray=ray), missing, "ray://head:10001")  # type: ignore[arg-type]
@@ -439,7 +439,7 @@ def test_missing_authentication_is_named(head: Head) -> None:
     code = (
         "import sys\n"
         "from actcmp.errors import ConfigError\n"
-        "from actcmp.executors import make_executor\n"
+        "from actcmp.run.executors import make_executor\n"
         "try:\n"
         f"    make_executor('ray', 1, address={head.address!r})\n"
         "except ConfigError as exc:\n"
@@ -460,8 +460,8 @@ def test_missing_authentication_is_named(head: Head) -> None:
 
 @ray_test
 def test_a_local_instance_starts_and_stops_with_the_sweep(ray: Any) -> None:
-    from actcmp.executors import make_executor
-    from actcmp.ray_backend import RayExecutor
+    from actcmp.run.executors import make_executor
+    from actcmp.run.ray_executor import RayExecutor
 
     temp_dir = Path(tempfile.mkdtemp(prefix="actcmp-rl-", dir="/tmp"))
     # processes of earlier tests (multiprocessing's resource tracker lives as long as pytest)

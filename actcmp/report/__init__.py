@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from actcmp.report.document import FigureDoc, SectionBuilder
     from actcmp.report.tables import BestRule
-    from actcmp.store import Results
+    from actcmp.store.database import Results
 
 __all__ = ["make_report"]
 
@@ -64,7 +64,7 @@ def make_report(
     """
     from actcmp.atomic import make_dir
     from actcmp.report import document, pictures, plots, statistics, tables
-    from actcmp.store import load_results
+    from actcmp.store.database import load_results
 
     source = Path(directory)
     formats = tuple(dict.fromkeys(f.lower().lstrip(".") for f in formats))
@@ -133,7 +133,7 @@ def _check_targets(directory: Path) -> None:
 def _require_finished(results: Results, directory: Path) -> None:
     """Raise :class:`~actcmp.errors.StoreError` unless some run is done or diverged."""
     from actcmp.errors import StoreError
-    from actcmp.store import FINISHED
+    from actcmp.store.database import FINISHED
 
     status = results.runs["status"]
     if status.isin(FINISHED).any():
@@ -169,7 +169,7 @@ def _plottable(results: Results) -> list[str]:
     names = []
     for name in activation_order(runs["activation"]):
         try:
-            from actcmp.activations import parse_activation
+            from actcmp.core.activations import parse_activation
 
             parse_activation(name).build()
         except ActcmpError:

@@ -26,7 +26,7 @@ from actcmp.report.tables import Table, markdown_escape, to_html, to_markdown
 from actcmp.report.tune import tune_section
 
 if TYPE_CHECKING:
-    from actcmp.store import Results
+    from actcmp.store.database import Results
 
 
 @dataclass

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from actcmp.store import Results
+    from actcmp.store.database import Results
 
 PANEL_W, PANEL_H, LEGEND_W = 3.1, 2.3, 2.2
 #: width beside the panels of a figure without a legend (inches)
@@ -675,7 +675,7 @@ def plot_activation_functions(names: Sequence[str], x_range: tuple[float, float]
     can see (f'(x) = 0 vs 0.01), the f'(x) panel gets a zoomed inset of that region."""
     import torch
 
-    from actcmp.activations import parse_activation
+    from actcmp.core.activations import parse_activation
 
     z = torch.linspace(float(x_range[0]), float(x_range[1]), 801)
     x = z.numpy()

@@ -9,7 +9,7 @@ Layout of a results directory::
 
 Each finished run is committed in one transaction (WAL mode), so a crash loses at most
 the runs in flight, and readers can read while a sweep writes. Writers hold
-``DIR/actcmp.lock`` (see :mod:`actcmp.lock`); readers take no lock.
+``DIR/actcmp.store.lock`` (see :mod:`actcmp.store.lock`); readers take no lock.
 
 ``meta`` records the schema version, the results version (``config.RESULTS_VERSION``)
 and, for a directory that holds only some shards of a sweep, which ones (``shards``), so
@@ -35,14 +35,14 @@ from actcmp.errors import StoreError, WriteFailed
 if TYPE_CHECKING:
     import pandas as pd
 
-    from actcmp.engine import RunResult
+    from actcmp.engine.plain import RunResult
 
 DB_NAME = "actcmp.sqlite"
 SCHEMA_VERSION = 1
 APP_ID = 0x61637463  # "actc": marks the file as ours (PRAGMA application_id)
 FINISHED = ("done", "diverged")
 
-#: per-run sample blobs for the report's pictures (:mod:`actcmp.samples`); added after
+#: per-run sample blobs for the report's pictures (:mod:`actcmp.engine.samples`); added after
 #: schema version 1 was fixed, so it is created when missing (older stores lack it)
 SAMPLES_TABLE = """
 CREATE TABLE IF NOT EXISTS samples (
@@ -384,7 +384,7 @@ class Store:
 
     def planned_for(self, sweep_id: str) -> dict[str, dict[str, Any]]:
         """The runs sweep ``sweep_id`` planned here (all shards), with the plan's bookkeeping
-        keys (e.g. a tuned sweep's ``role`` and ``tune_unit``, see :mod:`actcmp.tune`)."""
+        keys (e.g. a tuned sweep's ``role`` and ``tune_unit``, see :mod:`actcmp.run.tune`)."""
         rows = self.conn.execute("SELECT run_id, config_json FROM planned WHERE sweep_id = ?", (sweep_id,))
         return {r[0]: cfg for r in rows if (cfg := readable_config(r[1])) is not None}
 

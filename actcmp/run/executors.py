@@ -4,7 +4,7 @@
   ``SERIAL_THREADS`` threads for the duration of each task;
 * ``process_executor``: worker processes (``--jobs N``), each with its own torch thread
   count so that N processes x T threads fit the cores;
-* ``RayExecutor`` (:mod:`actcmp.ray_backend`, ``--backend ray``): Ray tasks on a cluster
+* ``RayExecutor`` (:mod:`actcmp.run.ray_executor`, ``--backend ray``): Ray tasks on a cluster
   or a local Ray instance; Ray is imported only when that backend is asked for.
 
 Workers only compute; results come back to the parent, which is the one writer.
@@ -139,11 +139,11 @@ def make_executor(
     overrides the thread count of either (see :class:`SerialExecutor`, :func:`process_executor`).
     ``ray``: Ray tasks on the cluster at ``address`` (or ``RAY_ADDRESS``); without one,
     a local Ray instance with ``jobs`` CPUs (all cores when ``jobs`` is 1), stopped at
-    shutdown. ``options`` go to :class:`~actcmp.ray_backend.RayExecutor`
+    shutdown. ``options`` go to :class:`~actcmp.run.ray_executor.RayExecutor`
     (``num_cpus``, ``num_gpus``, ``max_retries``, ``runtime_env``, ``temp_dir``).
     """
     if backend == "ray":
-        from actcmp.ray_backend import RayExecutor
+        from actcmp.run.ray_executor import RayExecutor
 
         return RayExecutor(address, local_cpus=jobs if jobs > 1 else None, **options)
     if backend != "local":

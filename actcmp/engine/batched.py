@@ -1,6 +1,6 @@
 """The batched engine: every run of a group trained at once as stacked models.
 
-A group (see ``sweep.GROUP_KEYS``) shares tensor shapes, so its ``M`` models are stacked:
+A group (see ``config.SHAPE_KEYS``) shares tensor shapes, so its ``M`` models are stacked:
 each layer's weights are one ``[M, in, out]`` tensor (a view of one flat parameter buffer,
 see :class:`_Layout`) and a training step is a handful of batched matmuls (``baddbmm`` /
 ``bmm``) whatever ``M`` is. Forward and backward are written out by hand, with no autograd
@@ -28,13 +28,13 @@ probe set (the first ``probe_size`` training rows) with analytic derivative mask
 per-layer gradient norms of the probe loss. They run one activation slice at a time (no
 concatenation of large activations), the probe forward doubling as the first rows of the
 train-loss pass. Final metrics come from ``engine.finish`` on a plain
-:class:`~actcmp.model.Autoencoder` rebuilt from each model's parameters.
+:class:`~actcmp.core.model.Autoencoder` rebuilt from each model's parameters.
 """
 
 from __future__ import annotations
 
 import math
-import os
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,8 +44,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from actcmp.activations import ActivationSpec, parse_activation
-from actcmp.engine import (
+from actcmp.config import SHAPE_KEYS
+from actcmp.core.activations import ActivationSpec, parse_activation
+from actcmp.core.metrics import one_blas_thread, peak_derivative
+from actcmp.core.model import Autoencoder, init_tensors, layer_dims
+from actcmp.engine.plain import (
     Probe,
     RunResult,
     _evaluate,
@@ -56,9 +59,7 @@ from actcmp.engine import (
     layers_due,
     preact_histogram_rows,
 )
-from actcmp.metrics import one_blas_thread, peak_derivative
-from actcmp.model import Autoencoder, init_tensors, layer_dims
-from actcmp.samples import collect_samples
+from actcmp.engine.samples import collect_samples
 
 ENGINE = "batched"
 #: torch.optim.Adam / AdamW defaults, which ``engine.make_optimizer`` keeps.
@@ -83,8 +84,6 @@ OPT_ALIGN = 16
 METRIC_GROUP_BYTES = 128 << 10
 #: Largest input for which ATen's PReLU backward kernel is faster than a per-model loop.
 PRELU_KERNEL_MAX = 16384
-#: Share of available memory one group may plan to use (the rest: other workers, the OS).
-MEMORY_SHARE = 0.5
 
 _aten = torch.ops.aten
 
@@ -1258,51 +1257,7 @@ def max_models_for_memory(
     return max(1, int((budget_bytes - fixed) // max(1, per_model)))
 
 
-def memory_budget_bytes(device: str = "cpu", jobs: int = 1, share: float = MEMORY_SHARE) -> int:
-    """What each of ``jobs`` workers may plan to use: ``share`` of the free memory of ``device``."""
-    if str(device).startswith("cuda") and torch.cuda.is_available():
-        free, _ = torch.cuda.mem_get_info(torch.device(device))
-        return int(free * share / max(1, jobs))
-    available = None
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    available = int(line.split()[1]) * 1024
-                    break
-    except OSError:
-        pass
-    if available is None:
-        try:
-            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError, AttributeError):
-            available = 4 << 30
-    return int(available * share / max(1, jobs))
-
-
 # ----------------------------------------------------------------------------- entry point
-
-
-_allocator_tuned = False
-
-
-def tune_allocator() -> None:
-    """Keep freed memory in the process (glibc): a training step allocates the same large
-    temporaries over and over, and returning them to the OS makes every step pay page
-    faults for them again (measured: ~20% of a width-256 step). Once per process."""
-    global _allocator_tuned
-    if _allocator_tuned:
-        return
-    _allocator_tuned = True
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_threshold = -1, -3
-        libc.mallopt(m_mmap_threshold, 32 << 20)
-        libc.mallopt(m_trim_threshold, 1 << 30)
-    except (OSError, AttributeError):  # not glibc: nothing to tune
-        pass
 
 
 def train_group(
@@ -1312,13 +1267,14 @@ def train_group(
     dtype: torch.dtype = torch.float32,
     memory_budget: int | None = None,
 ) -> list[RunResult]:
-    """Train resolved ``configs`` (one group: equal ``sweep.GROUP_KEYS``) on their
+    """Train resolved ``configs`` (one group: equal ``config.SHAPE_KEYS``) on their
     ``datasets`` (one :class:`~actcmp.datasets.Dataset` per config, split by its seed) as
     stacked models. Returns one :class:`RunResult` per config, in the given order, with the
     numbers ``engine.train_run`` gives for it (``env["engine"] == "batched"``).
 
     Runs with different optimizers train as separate stacks, one after the other. A group
-    larger than ``memory_budget`` bytes (default: a share of free memory) is split. Raises,
+    larger than ``memory_budget`` bytes (default: no limit; a sweep passes each worker's
+    share, see :mod:`actcmp.run.resources`) is split. Raises,
     so that the caller can fall back to the plain engine, on what it cannot stack: unequal
     shapes, an activation with parameters of its own other than PReLU's slope.
     """
@@ -1327,13 +1283,8 @@ def train_group(
     if not configs:
         return []
     _check_group(configs)
-    tune_allocator()
     data0 = datasets[0]
-    if memory_budget is None:
-        # sweep workers run with cpus // jobs threads each (executors.threads_per_worker):
-        # so many workers share the memory
-        memory_budget = memory_budget_bytes(device, jobs=max(1, (os.cpu_count() or 1) // torch.get_num_threads()))
-    budget = memory_budget
+    budget = memory_budget if memory_budget is not None else sys.maxsize
     most = max_models_for_memory(
         configs[0], data0.x_train.shape[0], data0.x_train.shape[1], budget,
         data0.x_val.shape[0], data0.x_test.shape[0], torch.finfo(dtype).bits // 8,
@@ -1353,10 +1304,22 @@ def train_group(
     return [r for r in results if r is not None]
 
 
-def _check_group(configs: list[dict[str, Any]]) -> None:
-    from actcmp.sweep import GROUP_KEYS
+def stack_refusal(cfg: dict[str, Any]) -> str | None:
+    """Why this run cannot train in a stack (then the plain engine trains it), or None.
 
-    first = {k: configs[0].get(k) for k in GROUP_KEYS}
+    A function of the run's own config: an activation (hidden or output) with parameters
+    of its own other than PReLU's slope, which the stack cannot hold per model."""
+    for name, hidden in ((cfg["activation"], True), (cfg["output_activation"], False)):
+        spec = parse_activation(name, hidden=hidden)
+        if spec.canonical == "prelu" and hidden and spec.callable_path is None:
+            continue
+        if any(True for _ in spec.build().parameters()):
+            return f"activation {spec.canonical} has parameters of its own"
+    return None
+
+
+def _check_group(configs: list[dict[str, Any]]) -> None:
+    first = {k: configs[0].get(k) for k in SHAPE_KEYS}
     for cfg in configs[1:]:
         for key, value in first.items():
             if cfg.get(key) != value:
@@ -1467,7 +1430,5 @@ __all__ = [
     "ENGINE",
     "estimate_group_bytes",
     "max_models_for_memory",
-    "memory_budget_bytes",
     "train_group",
-    "tune_allocator",
 ]

@@ -36,7 +36,16 @@ from typing import Any
 
 from actcmp.config import RESULTS_VERSION
 from actcmp.errors import ConfigError, StoreError
-from actcmp.store import FINISHED, Store, _transaction, _writable, database_uri, db_path, has_table, quick_check
+from actcmp.store.database import (
+    FINISHED,
+    Store,
+    _transaction,
+    _writable,
+    database_uri,
+    db_path,
+    has_table,
+    quick_check,
+)
 
 #: a run's rows; ``samples`` (pictures, not compared between copies) is absent from old stores
 RUN_TABLES = ("runs", "run_metrics", "epoch_metrics", "layer_metrics", "samples")
@@ -78,7 +87,7 @@ def merge_results(out: str | Path, inputs: list[str | Path], prefer: str | Path 
 
     ``prefer``: one of ``inputs`` (or ``out``) whose copy wins for runs stored with
     different results on different environments (kernel family, versions)."""
-    from actcmp.lock import DirLock
+    from actcmp.store.lock import DirLock
 
     out = Path(out)
     paths = [Path(p) for p in inputs]

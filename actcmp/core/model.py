@@ -16,7 +16,7 @@ import math
 import torch
 from torch import nn
 
-from actcmp.activations import ActivationSpec, kaiming_gain, xavier_gain
+from actcmp.core.activations import ActivationSpec, kaiming_gain, xavier_gain
 
 INIT_RULES = ("kaiming", "xavier", "lecun", "torch-default")
 

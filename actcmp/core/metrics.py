@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from actcmp.activations import ActivationSpec, parse_activation
+from actcmp.core.activations import ActivationSpec, parse_activation
 
 
 def dead_mask(deriv: torch.Tensor) -> torch.Tensor:

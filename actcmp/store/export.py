@@ -8,7 +8,7 @@ from typing import IO, Any
 
 from actcmp.atomic import make_dir, write_atomic, write_text
 from actcmp.errors import ConfigError
-from actcmp.store import load_results
+from actcmp.store.database import load_results
 
 FORMATS = ("parquet", "csv")
 

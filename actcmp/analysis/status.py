@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from actcmp.config import readable_config
-from actcmp.store import Store
+from actcmp.store.database import Store
 
 CELL_KEYS = (
     "dataset",
@@ -78,7 +78,7 @@ class StatusTable:
 
 def cell_status(directory: str | Path) -> StatusTable:
     """Status of every expected or stored run, grouped by the cell fields that vary."""
-    from actcmp.lock import running_writer
+    from actcmp.store.lock import running_writer
 
     with Store(directory, create=False) as store, store.snapshot():
         expected = store.expected_configs()

@@ -1,6 +1,6 @@
 """Statistics across seeds and cells: pure functions on the long-format runs frame.
 
-Every function takes the ``runs`` frame of :func:`actcmp.store.load_results` (one row per
+Every function takes the ``runs`` frame of :func:`actcmp.store.database.load_results` (one row per
 run: ``status``, config fields, final metrics) and returns a tidy frame or a small
 dataclass. Only scipy does the statistics; this module is glue.
 

@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from actcmp.activations import ActivationSpec, parse_activation
 from actcmp.config import RunConfig, run_id
-from actcmp.metrics import (
+from actcmp.core.activations import ActivationSpec, parse_activation
+from actcmp.core.metrics import (
     PREACT_HIST_BINS,
     anomaly_auroc,
     dead_mask,
@@ -48,8 +48,8 @@ from actcmp.metrics import (
     transitions,
     zero_fraction,
 )
-from actcmp.model import Autoencoder, derive_seed, init_tensors, resolve_init
-from actcmp.samples import collect_samples
+from actcmp.core.model import Autoencoder, derive_seed, init_tensors, resolve_init
+from actcmp.engine.samples import collect_samples
 
 STATUSES = ("done", "diverged", "failed")
 HIST_NAMES = [f"preact_hist_{b:02d}" for b in range(PREACT_HIST_BINS)]
@@ -68,7 +68,7 @@ class RunResult:
     wall_time_s: float = 0.0
     error: str | None = None
     env: dict[str, Any] = field(default_factory=dict)
-    #: ``{kind: blob}`` for the report's pictures (see :mod:`actcmp.samples`)
+    #: ``{kind: blob}`` for the report's pictures (see :mod:`actcmp.engine.samples`)
     samples: dict[str, bytes] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -317,7 +317,7 @@ def layers_due(epoch: int, cfg: dict[str, Any]) -> bool:
 def preact_histogram_rows(
     model: Autoencoder, data: Any, cfg: dict[str, Any], last_epoch: int, dev: torch.device
 ) -> list[tuple[int, int, str, float]]:
-    """Layer rows ``preact_hist_NN`` (see :func:`~actcmp.metrics.preact_histogram`) of every
+    """Layer rows ``preact_hist_NN`` (see :func:`~actcmp.core.metrics.preact_histogram`) of every
     hidden layer on the probe set: at epoch 0 from the run's initial weights (rebuilt from
     its seed, so every engine records the same) and at ``last_epoch`` from ``model``.
     Layers with no finite pre-activation get no rows."""

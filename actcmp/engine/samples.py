@@ -30,7 +30,7 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-    from actcmp.model import Autoencoder
+    from actcmp.core.model import Autoencoder
 
 SAMPLE_ROWS = 16
 CODE_ROWS = 256
@@ -72,7 +72,7 @@ def collect_samples(
     """The run's sample blobs (see the module docstring); none for a diverged run."""
     import torch
 
-    from actcmp.engine import per_sample_loss
+    from actcmp.engine.plain import per_sample_loss
 
     if diverged_epoch is not None or len(data.x_test) == 0:
         return {}

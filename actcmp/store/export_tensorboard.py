@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from actcmp.export_common import StoredRun, import_extra, read_runs, replacing
+from actcmp.store.export_common import StoredRun, import_extra, read_runs, replacing
 
 ALWAYS = ("activation", "dataset", "depth", "seed")
 #: final metrics offered in the HParams table (those a run has; others stay scalars only)

@@ -1,13 +1,14 @@
 """Sweeps: resolve the grid, skip what is stored, schedule tasks, hand results to the store.
 
-The parent process is the one writer: workers (see :mod:`actcmp.executors`) only train
-and return :class:`~actcmp.engine.RunResult` records.
+The parent process is the one writer: workers (see :mod:`actcmp.run.executors`) only train
+and return :class:`~actcmp.engine.plain.RunResult` records.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
@@ -21,20 +22,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from actcmp.config import MAX_RUNS, SweepConfig, config_hash, load_sweep
+from actcmp.config import MAX_RUNS, SHAPE_KEYS, SweepConfig, config_hash, load_sweep
 from actcmp.errors import ActcmpError, ConfigError, DatasetError
 from actcmp.progress import NullProgress, ProgressSink
-from actcmp.tune import PLAN_KEYS
+from actcmp.run.tune import PLAN_KEYS
+
+_LOG = logging.getLogger(__name__)
 
 ENGINES = ("auto", "plain", "batched")
 
-#: Fields that must be equal for runs to train together as one stacked model.
-# fmt: off
-GROUP_KEYS = (
-    "dataset", "depth", "width", "bottleneck", "batch_size", "epochs", "output_activation", "loss",
-    "val_fraction", "test_fraction", "probe_size", "probe_every", "data_fingerprint",
-)
-# fmt: on
+#: Fields that must be equal for runs to train together as one stacked model (defined once,
+#: in :mod:`actcmp.config`, with the shard cost keys).
+GROUP_KEYS = SHAPE_KEYS
 
 
 #: Loaded datasets kept per process (see :func:`cached_dataset`): at most this many ...
@@ -109,9 +108,9 @@ def plan_runs(
 def resolve_runs(runs: list[Any], data_dir: str | Path | None = None) -> list[dict[str, Any]]:
     """The resolved config (with ``run_id``) of each :class:`~actcmp.config.RunConfig`, in
     order, duplicates kept; each dataset is loaded once (a missing file fails here)."""
-    from actcmp.activations import check_builds
+    from actcmp.core.activations import check_builds
     from actcmp.datasets import load_dataset
-    from actcmp.engine import resolve
+    from actcmp.engine.plain import resolve
 
     for name in dict.fromkeys(run.activation for run in runs):  # each built once, in grid order
         check_builds(name)
@@ -200,14 +199,14 @@ def _chunks(members: list[dict[str, Any]], most: int) -> list[list[dict[str, Any
 
 
 def _memory_budget(device: str, jobs: int) -> int:
-    from actcmp.engine_batched import memory_budget_bytes
+    from actcmp.run.resources import memory_budget_bytes
 
     return memory_budget_bytes(device, jobs=max(1, jobs))
 
 
 def _models_within(cfg: dict[str, Any], data_dir: str | None, budget: int) -> int:
     """How many models shaped like ``cfg`` one worker may stack within ``budget`` bytes."""
-    from actcmp.engine_batched import max_models_for_memory
+    from actcmp.engine.batched import max_models_for_memory
 
     try:
         data = cached_dataset(cfg, data_dir)
@@ -264,7 +263,7 @@ def clear_data_cache() -> None:
 def execute_task(task: Task) -> list[Any]:
     """Train every run of ``task`` (in a worker or in-process). Never raises for a run's
     own exception: that run comes back with ``status="failed"`` and the error."""
-    from actcmp.engine import RunResult, environment, train_run
+    from actcmp.engine.plain import environment
 
     loaded: dict[tuple[Any, ...], Any] = {}  # this task's splits, whatever the cache evicts
 
@@ -274,33 +273,57 @@ def execute_task(task: Task) -> list[Any]:
             loaded[key] = cached_dataset(cfg, task.data_dir)
         return loaded[key]
 
-    if task.engine == "batched" and len(task.configs) > 1:
-        from actcmp.engine_batched import train_group
+    if task.engine == "batched":
+        from actcmp.engine.batched import stack_refusal, train_group
 
-        try:
-            data = [data_for(c) for c in task.configs]
-            budget = _memory_budget(task.device, task.jobs) if task.jobs is not None else None
-            return train_group(task.configs, data, device=task.device, memory_budget=budget)
-        except Exception:  # fall back to per-run training, which isolates the failing run
-            pass
+        # which runs the batched engine cannot stack depends on each run's own config only,
+        # so a run never changes engine because of its neighbours (or a resume)
+        refusals = {c["run_id"]: stack_refusal(c) for c in task.configs}
+        stacked = [c for c in task.configs if refusals[c["run_id"]] is None]
+        plain = [c for c in task.configs if refusals[c["run_id"]] is not None]
+        results: list[Any] = []
+        if stacked:
+            from actcmp.run.resources import tune_allocator
+
+            tune_allocator()
+            try:
+                data = [data_for(c) for c in stacked]
+                budget = _memory_budget(task.device, task.jobs) if task.jobs is not None else None
+                results += train_group(stacked, data, device=task.device, memory_budget=budget)
+            except Exception as exc:  # a bug in the batched engine: the runs fail, loudly, with it
+                error = f"batched engine: {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
+                results += [_failed(cfg, error, 0.0, environment(task.device)) for cfg in stacked]
+        if plain:
+            reason = refusals[plain[0]["run_id"]]
+            _LOG.warning("plain engine for %d run(s) of a batched group: %s", len(plain), reason)
+            for result in _train_each(plain, data_for, task.device):
+                result.env["engine_fallback"] = refusals[result.run_id]
+                results.append(result)
+        return results
+    return _train_each(task.configs, data_for, task.device)
+
+
+def _train_each(configs: list[dict[str, Any]], data_for: Any, device: str) -> list[Any]:
+    """Each run on its own with the plain engine; a run that raises comes back failed."""
+    from actcmp.engine.plain import environment, train_run
+
     results = []
-    for cfg in task.configs:
+    for cfg in configs:
         started = time.perf_counter()
         try:
-            results.append(train_run(cfg, data_for(cfg), device=task.device))
+            results.append(train_run(cfg, data_for(cfg), device=device))
         except Exception as exc:  # recorded as a failed run; the sweep goes on
-            results.append(
-                RunResult(
-                    run_id=cfg["run_id"],
-                    config=cfg,
-                    status="failed",
-                    final={},
-                    wall_time_s=time.perf_counter() - started,
-                    error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}",
-                    env=environment(task.device),
-                )
-            )
+            error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
+            results.append(_failed(cfg, error, time.perf_counter() - started, environment(device)))
     return results
+
+
+def _failed(cfg: dict[str, Any], error: str, seconds: float, env: dict[str, Any]) -> Any:
+    from actcmp.engine.plain import RunResult
+
+    return RunResult(
+        run_id=cfg["run_id"], config=cfg, status="failed", final={}, wall_time_s=seconds, error=error, env=env
+    )
 
 
 def run_sweep(
@@ -325,16 +348,16 @@ def run_sweep(
     Runs already stored (done or diverged) are skipped unless ``fresh``; failed runs are
     tried again. ``shard="i/n"`` runs only shard i of n (see :mod:`actcmp.shard`).
     ``threads``: torch threads per worker (local backend; default: 1 in-process unless
-    ``OMP_NUM_THREADS`` is set, cores / jobs in worker processes; see :mod:`actcmp.executors`).
+    ``OMP_NUM_THREADS`` is set, cores / jobs in worker processes; see :mod:`actcmp.run.executors`).
     Ctrl-C (or SIGTERM) stops after storing the runs that finished; ``summary.interrupted``
     is then True. A second sweep into the same directory is refused while one runs
-    (see :mod:`actcmp.lock`).
+    (see :mod:`actcmp.store.lock`).
     """
-    from actcmp.device import resolve_device
-    from actcmp.executors import make_executor
-    from actcmp.lock import DirLock
+    from actcmp.run.device import resolve_device
+    from actcmp.run.executors import make_executor
     from actcmp.shard import format_shard, parse_shard, select_shard
-    from actcmp.store import Store
+    from actcmp.store.database import Store
+    from actcmp.store.lock import DirLock
     from actcmp.sweep_name import default_results_dir
 
     sweep = load_sweep(config) if isinstance(config, str | Path) else config
@@ -351,8 +374,8 @@ def run_sweep(
     clear_data_cache()  # a data file may have changed since an earlier sweep in this process
     planned = plan_runs(sweep, data_dir, max_runs=max_runs)
     tune_plan = None
-    if sweep.tune is not None:  # [tune]: tuning runs, selection from the store, evaluation runs (actcmp.tune)
-        from actcmp.tune import plan_tune
+    if sweep.tune is not None:  # [tune]: tuning runs, selection from the store, evaluation runs (actcmp.run.tune)
+        from actcmp.run.tune import plan_tune
 
         tune_plan = plan_tune(sweep, data_dir)
         planned = tune_plan.static
@@ -390,7 +413,7 @@ def run_sweep(
 
         def plan_evaluation() -> list[dict[str, Any]]:
             """Select from the stored tuning runs; record and return this shard's evaluation runs."""
-            from actcmp.tune import ROLE_EVAL, evaluation_runs, select_from_store
+            from actcmp.run.tune import ROLE_EVAL, evaluation_runs, select_from_store
 
             assert tune_plan is not None
             everything = [*tune_plan.tuning, *evaluation_runs(tune_plan, select_from_store(tune_plan, store))]
@@ -539,7 +562,7 @@ def _die_with_parent() -> None:
 def _store_future(
     future: Future[Any], store: Any, summary: SweepSummary, progress: ProgressSink, replace: bool
 ) -> None:
-    from actcmp.executors import TaskLost
+    from actcmp.run.executors import TaskLost
 
     try:
         results = future.result()
@@ -618,7 +641,7 @@ def describe_plan(
     planned = plan_runs(sweep, data_dir, max_runs=max_runs)
     tune_plan = None
     if sweep.tune is not None:  # tuning + common runs now; evaluation runs once selected
-        from actcmp.tune import plan_tune
+        from actcmp.run.tune import plan_tune
 
         tune_plan = plan_tune(sweep, data_dir)
         planned = tune_plan.static
@@ -640,7 +663,7 @@ def describe_plan(
 
 def _tune_counts(tune_plan: Any, planned: list[dict[str, Any]]) -> dict[str, Any]:
     """Tuning and evaluation runs of a tuned sweep's plan (of the shard in ``planned``)."""
-    from actcmp.tune import ROLE_TUNE, describe_candidates
+    from actcmp.run.tune import ROLE_TUNE, describe_candidates
 
     tuning = [c for c in planned if c["role"] == ROLE_TUNE]
     common = [c for c in planned if c["role"] != ROLE_TUNE]

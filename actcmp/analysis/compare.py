@@ -123,7 +123,7 @@ def _check_options(k: float, rtol: float, atol: float) -> None:
 
 
 def _cells(directory: str | Path, metric: str) -> tuple[dict[str, Side], dict[str, dict[str, Any]], set[str]]:
-    from actcmp.store import load_results
+    from actcmp.store.database import load_results
 
     runs = load_results(directory).runs
     metrics = (
@@ -196,7 +196,7 @@ def compare_results(
 
 def kernel_families(directory: str | Path) -> set[str]:
     """The CPU kernel families (``cpu_capability``) a directory's runs were computed with."""
-    from actcmp.store import Store
+    from actcmp.store.database import Store
 
     with Store(directory, create=False) as store:
         return {v.lower() for v in store.environment_values("cpu_capability")} - {"unknown", ""}

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from actcmp.config import RunConfig, SweepConfig
-    from actcmp.store import Store
+    from actcmp.store.database import Store
 
 ROLE_TUNE = "tune"
 ROLE_EVAL = "eval"
@@ -100,7 +100,7 @@ def plan_tune(sweep: SweepConfig, data_dir: str | Path | None = None) -> TunePla
     """Tuning and common runs of a sweep with ``[tune]`` (resolved, with ``run_id``, ``role``
     and ``tune_unit``); datasets are loaded once each."""
     from actcmp.config import make_run
-    from actcmp.sweep import resolve_runs
+    from actcmp.run.sweep import resolve_runs
 
     spec = sweep.tune
     if spec is None:
@@ -187,7 +187,7 @@ def select(
 def _score(members: list[dict[str, Any]], finals: dict[str, tuple[str, float | None]]) -> float | None:
     """Mean final validation loss over the tuning seeds; inf if one diverged (or has no
     finite loss); None while one is not finished."""
-    from actcmp.store import FINISHED
+    from actcmp.store.database import FINISHED
 
     values = []
     for cfg in members:
@@ -215,7 +215,7 @@ def evaluation_runs(plan: TunePlan, selections: list[Selection]) -> list[dict[st
     """The common runs plus, per selected unit, the evaluation seeds at the selected
     combination (one entry per run id: a selection equal to the common value adds nothing)."""
     from actcmp.config import make_run
-    from actcmp.sweep import resolve_runs
+    from actcmp.run.sweep import resolve_runs
 
     raw, units = [], []
     for selection in selections:
@@ -242,7 +242,7 @@ def selected_plan(
     """For code that reads a tuned sweep's results (claims, notebooks): its plan, the
     selection from the runs stored in ``directory`` now, and the evaluation runs (common and
     selected; each with ``role`` and ``tune_unit``)."""
-    from actcmp.store import Store
+    from actcmp.store.database import Store
 
     plan = plan_tune(sweep, data_dir)
     with Store(directory, create=False) as store:
@@ -324,7 +324,7 @@ def describe_value(values: dict[str, Any]) -> str:
 
 def cell_fields(selections: list[Selection]) -> tuple[str, ...]:
     """The cell fields that tell the units apart (dataset and depth always shown)."""
-    from actcmp.status import CELL_KEYS
+    from actcmp.analysis.status import CELL_KEYS
 
     keys = ["dataset", "depth"]
     by_dataset: dict[str, list[dict[str, Any]]] = {}
@@ -374,7 +374,7 @@ def status_lines(tune: StoredTune, finished: set[str]) -> list[str]:
 
 def tune_status(directory: str | Path) -> list[str]:
     """:func:`status_lines` of every tuned sweep in a results directory (read only)."""
-    from actcmp.store import Store
+    from actcmp.store.database import Store
 
     with Store(directory, create=False) as store, store.snapshot():
         tunes = stored_tunes(store, store.expected_configs())

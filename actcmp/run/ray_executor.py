@@ -13,7 +13,7 @@ exactly as with the local backend.
   that has an ``actcmp`` package at that same path would import that one instead.)
 * Each task reserves ``num_cpus`` CPUs (and ``num_gpus`` GPUs when its device is CUDA).
 * A task whose worker or node dies is retried by Ray (``max_retries``); when it still
-  fails, its Future carries :class:`~actcmp.executors.TaskLost` and its runs stay
+  fails, its Future carries :class:`~actcmp.run.executors.TaskLost` and its runs stay
   unstored (pending), for the next ``run`` to pick up.
 
 Ray is imported here, lazily, never by ``import actcmp``.
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from actcmp.errors import ConfigError
-from actcmp.executors import TaskLost, cpu_count
+from actcmp.run.executors import TaskLost, cpu_count
 
 MIN_RAY = (2, 9)
 INSTALL_HINT = "--backend ray needs Ray: pip install 'actcmp[ray]'"

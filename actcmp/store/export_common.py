@@ -39,7 +39,7 @@ def import_extra(module: str, extra: str) -> ModuleType:
 
 @dataclass
 class StoredRun:
-    """One stored run as the exports see it (see :meth:`actcmp.store.Store.read_run`)."""
+    """One stored run as the exports see it (see :meth:`actcmp.store.database.Store.read_run`)."""
 
     run_id: str
     status: str
@@ -94,7 +94,7 @@ def slug(text: str) -> str:
 def read_runs(directory: str | Path) -> tuple[list[StoredRun], list[dict[str, Any]]]:
     """Every stored run (sorted by id) and the sweeps recorded in ``directory``."""
     from actcmp.config import stored_config
-    from actcmp.store import Store
+    from actcmp.store.database import Store
 
     with Store(directory, create=False) as store, store.snapshot():
         sweeps = store.sweeps()
