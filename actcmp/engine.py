@@ -41,7 +41,6 @@ from actcmp.metrics import (
     dead_mask,
     epochs_to_threshold,
     grad_norm,
-    linear_probe_accuracy,
     peak_derivative,
     preact_histograms,
     saturated_mask,
@@ -49,6 +48,7 @@ from actcmp.metrics import (
     zero_fraction,
 )
 from actcmp.model import Autoencoder, derive_seed, init_tensors, resolve_init
+from actcmp.probe import PROBE_VERSION, probe_accuracies
 
 STATUSES = ("done", "diverged", "failed")
 HIST_NAMES = [f"preact_hist_{b:02d}" for b in range(PREACT_HIST_BINS)]
@@ -334,8 +334,14 @@ def finish(
     last_epoch: int,
     diverged_epoch: int | None,
     dev: torch.device,
+    precomputed: dict[str, float | None] | None = None,
 ) -> dict[str, float | None]:
-    """Final metrics of a trained model: losses, speed, probe accuracy, anomaly AUROC."""
+    """Final metrics of a trained model: losses, speed, probe accuracy, anomaly AUROC.
+
+    ``precomputed``: ``probe_accuracy`` / ``anomaly_auroc`` already measured for this model
+    (the batched engine fits all its models' probes at once, :mod:`actcmp.probe`); a metric
+    not given is computed here, for this model alone, by the same code."""
+    given = precomputed or {}
     kind = cfg["loss"]
     x_train, x_val, x_test = data.x_train.to(dev), data.x_val.to(dev), data.x_test.to(dev)
     val_curve = [v for _, m, v in epochs if m == "val_loss"]
@@ -363,15 +369,17 @@ def finish(
         "epochs_run": float(last_epoch),
         "n_params": float(sum(p.numel() for p in model.parameters())),
         "probe_accuracy": None,
+        "probe_version": float(PROBE_VERSION),
         "anomaly_auroc": None,
     }
     final.update(_summaries(layers, last_epoch))
-    if data.y_train is not None and data.y_test is not None and diverged_epoch is None:
-        with torch.no_grad():
-            codes_train = model.encode(x_train).cpu().numpy()
-            codes_test = model.encode(x_test).cpu().numpy()
-        final["probe_accuracy"] = linear_probe_accuracy(codes_train, data.y_train, codes_test, data.y_test)
-    if data.anomaly_test is not None and diverged_epoch is None:
+    if "probe_accuracy" in given:
+        final["probe_accuracy"] = given["probe_accuracy"]
+    elif data.y_train is not None and data.y_test is not None and diverged_epoch is None:
+        final["probe_accuracy"] = probe_accuracies([model], [data])[0]
+    if "anomaly_auroc" in given:
+        final["anomaly_auroc"] = given["anomaly_auroc"]
+    elif data.anomaly_test is not None and diverged_epoch is None:
         final["anomaly_auroc"] = anomaly_auroc(test_errors.cpu().numpy(), np.asarray(data.anomaly_test, dtype=bool))
     return final
 

@@ -28,7 +28,8 @@ probe set (the first ``probe_size`` training rows) with analytic derivative mask
 per-layer gradient norms of the probe loss. They run one activation slice at a time (no
 concatenation of large activations), the probe forward doubling as the first rows of the
 train-loss pass. Final metrics come from ``engine.finish`` on a plain
-:class:`~actcmp.model.Autoencoder` rebuilt from each model's parameters.
+:class:`~actcmp.model.Autoencoder` rebuilt from each model's parameters, with the linear
+probes of all models fitted at once (:func:`actcmp.probe.probe_accuracies`).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from actcmp.engine import (
 )
 from actcmp.metrics import one_blas_thread, peak_derivative
 from actcmp.model import Autoencoder, init_tensors, layer_dims
+from actcmp.probe import probe_accuracies
 
 ENGINE = "batched"
 #: torch.optim.Adam / AdamW defaults, which ``engine.make_optimizer`` keeps.
@@ -1351,16 +1353,22 @@ def _train(
     for row, run in enumerate(stack.runs):
         run.params = stack.row(row)
     share = (time.perf_counter() - started) / len(runs)
-    finals, spent = [], []
+    finishing = time.perf_counter()
     with one_blas_thread():
-        for run in runs:
-            finishing = time.perf_counter()
-            model = _plain_model(run, layout, dev, dtype)
+        models = [_plain_model(run, layout, dev, dtype) for run in runs]
+        for run, model in zip(runs, models, strict=True):
             run.layers.extend(preact_histogram_rows(model, run.data, run.cfg, run.last_epoch, dev))
-            finals.append(
-                finish(model, run.data, run.cfg, run.epochs, run.layers, run.last_epoch, run.diverged_epoch, dev)
-            )
-            spent.append(time.perf_counter() - finishing)
+        # every model's linear probe at once (``engine.finish`` would fit them one by one)
+        probed = [i for i, run in enumerate(runs) if run.diverged_epoch is None]
+        accuracies = probe_accuracies([models[i] for i in probed], [runs[i].data for i in probed])
+        given: list[dict[str, float | None]] = [{} for _ in runs]
+        for index, accuracy in zip(probed, accuracies, strict=True):
+            given[index]["probe_accuracy"] = accuracy
+        finals = [
+            finish(model, run.data, run.cfg, run.epochs, run.layers, run.last_epoch, run.diverged_epoch, dev, extra)
+            for run, model, extra in zip(runs, models, given, strict=True)
+        ]
+    spent = [(time.perf_counter() - finishing) / len(runs)] * len(runs)  # shared alike
     timings = {key: round(value, 4) for key, value in {**stack.timings, "finish": sum(spent)}.items()}
     env = {**environment(str(dev)), "engine": ENGINE, "group_size": len(runs), "group_timings_s": timings}
     return [
