@@ -58,6 +58,10 @@ class DatasetInfo:
     has_labels: bool
     has_anomalies: bool
     source: str
+    #: rows of the raw data and how many of them are anomalies (registry entries whose
+    #: size is fixed; None: learnt from the files, see :func:`dataset_shape`)
+    n_rows: int | None = None
+    n_anomalies: int = 0
 
 
 def _entry(
@@ -70,8 +74,13 @@ def _entry(
     loss: str = "mse",
     anomalies: bool = False,
     source: str = "generated",
+    rows: int | None = None,
+    anomaly_rows: int = 0,
 ) -> DatasetInfo:
-    return DatasetInfo(name, description, n_features, output, loss, scaling, True, anomalies, source)
+    return DatasetInfo(
+        name, description, n_features, output, loss, scaling, True, anomalies or anomaly_rows > 0, source, rows,
+        anomaly_rows,
+    )  # fmt: skip
 
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -84,22 +93,31 @@ DATASETS: dict[str, DatasetInfo] = {
             "pixels / 16 -> [0, 1]",
             output="sigmoid",
             source="bundled (scikit-learn)",
+            rows=1797,
         ),
         _entry(
             "breast-cancer",
             "Wisconsin breast cancer, 569 tumours x 30 measurements; malignant = anomaly",
             30,
-            anomalies=True,
             source="bundled (scikit-learn)",
+            rows=569,
+            anomaly_rows=212,
         ),
         _entry(
             "mnist1d",
             "MNIST-1D (mnist1d package, fixed seed 42): 4000 1-D digit signals, 40 points, 10 classes",
             40,
             source="generated",
+            rows=4000,
         ),
-        _entry("manifold", "3000 points on a 2-D manifold smoothly embedded in 64-D, noise 0.05", 64),
-        _entry("clusters", "5 Gaussian clusters in 32-D, 2500 points + 5% scattered anomalies", 32, anomalies=True),
+        _entry("manifold", "3000 points on a 2-D manifold smoothly embedded in 64-D, noise 0.05", 64, rows=3000),
+        _entry(
+            "clusters",
+            "5 Gaussian clusters in 32-D, 2500 points + 5% scattered anomalies",
+            32,
+            rows=2625,
+            anomaly_rows=125,
+        ),
         _entry(
             "distributions",
             "3000 rows that are distributions over 32 bins (1-3 bumps)",
@@ -107,6 +125,7 @@ DATASETS: dict[str, DatasetInfo] = {
             "none (rows stay probability distributions)",
             output="softmax",
             loss="ce",
+            rows=3000,
         ),
         _entry(
             "mnist",
@@ -226,6 +245,59 @@ def dataset_info(name: str, data_dir: str | Path | None = None) -> DatasetInfo:
     if key in DATASETS:
         return DATASETS[key]
     return _load_raw(key, data_dir)[1]
+
+
+@dataclass(frozen=True)
+class DataShape:
+    """Sizes of one split dataset, known without loading it (see :func:`dataset_shape`)."""
+
+    n_train: int
+    n_val: int
+    n_test: int
+    n_features: int
+
+
+def dataset_shape(
+    name: str, val_fraction: float = 0.15, test_fraction: float = 0.15, data_dir: str | Path | None = None
+) -> DataShape:
+    """The split sizes :func:`load_dataset` gives for ``name`` (the same for every seed),
+    without loading data: registry sizes, the headers of IDX files; a user file is read
+    (cached), as its content fingerprint is part of each run's identity anyway.
+
+    Raises what loading would for a name that does not exist or a missing IDX file."""
+    key = canonical_dataset(name)
+    info = DATASETS.get(key)
+    if info is not None and info.n_rows is not None and info.n_features is not None:
+        rows, anomalies, features = info.n_rows, info.n_anomalies, info.n_features
+    elif key in ("mnist", "fashion-mnist"):
+        files = _idx_files(key, _resolve_data_dir(data_dir))
+        train, test = (idx_header(files[i]) for i in (0, 2))
+        rows, anomalies, features = train[0] + test[0], 0, int(np.prod(train[1:], dtype=np.int64))
+    else:
+        raw, _ = _load_raw(key, data_dir)
+        rows, anomalies, features = len(raw.x), 0 if raw.anomaly is None else int(raw.anomaly.sum()), raw.x.shape[1]
+    n_train, n_val, n_test = split_sizes(rows, anomalies, val_fraction, test_fraction)
+    return DataShape(n_train, n_val, n_test, int(features))
+
+
+def split_sizes(rows: int, anomalies: int, val_fraction: float, test_fraction: float) -> tuple[int, int, int]:
+    """(train, val, test) rows of :func:`split_indices` + :func:`load_dataset` for ``rows``
+    rows of which ``anomalies`` are anomalies (stratified, then dropped from train and val)."""
+    sizes = [0, 0, 0]
+    for stratum, count in ((False, rows - anomalies), (True, anomalies)):
+        if count == 0:
+            continue
+        n_val, n_test = round(count * val_fraction), round(count * test_fraction)
+        if not stratum:  # anomalies stay in the test split only
+            sizes[0] += count - n_val - n_test
+            sizes[1] += n_val
+        sizes[2] += n_test
+    return sizes[0], sizes[1], sizes[2]
+
+
+def fingerprint_of(name: str, data_dir: str | Path | None = None) -> str:
+    """The content fingerprint of a dataset's raw data (a user file is read, cached)."""
+    return _load_raw(canonical_dataset(name), data_dir)[0].fingerprint
 
 
 # ---------------------------------------------------------------------------- split and load
@@ -474,6 +546,21 @@ def read_idx(path: Path) -> np.ndarray:
         raise DatasetError(f"IDX file {path} {what}: shape {dims} needs {expected} data bytes, found {found}")
     array = np.frombuffer(data, dtype, count=count, offset=header).reshape(dims)
     return array.astype(dtype.newbyteorder("="))  # native byte order, writable copy
+
+
+def idx_header(path: Path) -> tuple[int, ...]:
+    """The shape in an IDX file's header (``.gz`` allowed), reading only the header."""
+    try:
+        with gzip.open(path, "rb") if Path(path).suffix == ".gz" else open(path, "rb") as handle:
+            head = handle.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_DTYPES:
+                raise DatasetError(f"IDX file {path} has a bad magic number {head.hex(' ') or '(empty)'}")
+            dims = handle.read(4 * head[3])
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DatasetError(f"IDX file {path} cannot be read: {exc}") from None
+    if len(dims) < 4 * head[3]:
+        raise DatasetError(f"IDX file {path} is truncated in its header")
+    return tuple(struct.unpack(f">{head[3]}I", dims))
 
 
 def _idx_files(name: str, data_dir: Path) -> list[Path]:

@@ -34,7 +34,6 @@ import numpy as np
 import torch
 
 from actcmp.activations import ActivationSpec, parse_activation
-from actcmp.config import RunConfig, run_id
 from actcmp.metrics import (
     PREACT_HIST_BINS,
     anomaly_auroc,
@@ -47,7 +46,8 @@ from actcmp.metrics import (
     transitions,
     zero_fraction,
 )
-from actcmp.model import Autoencoder, derive_seed, init_tensors, resolve_init
+from actcmp.model import Autoencoder, derive_seed, init_tensors
+from actcmp.plan import resolve  # noqa: F401  (moved to plan, which needs no torch; imported from here too)
 from actcmp.probe import PROBE_VERSION, probe_accuracies
 
 STATUSES = ("done", "diverged", "failed")
@@ -70,29 +70,6 @@ class RunResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def resolve(cfg: RunConfig, output_activation: str, loss: str, fingerprint: str | None = None) -> dict[str, Any]:
-    """The fully resolved config of a run: ``auto`` replaced by what it stands for.
-
-    ``output_activation`` / ``loss`` are the dataset's defaults. ``fingerprint`` (for user
-    data files) ties the run to the file's content.
-    """
-    resolved = cfg.model_dump()
-    if resolved["output_activation"] == "auto":
-        resolved["output_activation"] = output_activation
-    if resolved["loss"] == "auto":
-        resolved["loss"] = loss
-    resolved["init"] = resolve_init(cfg.init, parse_activation(cfg.activation))
-    if fingerprint is not None:
-        resolved["data_fingerprint"] = fingerprint
-    out = resolved["output_activation"]
-    if resolved["loss"] == "bce" and out not in ("sigmoid", "softmax"):
-        resolved["loss"] = "mse"  # dataset default does not fit the chosen output: fall back
-    if resolved["loss"] == "ce" and out != "softmax":
-        resolved["loss"] = "mse"
-    resolved["run_id"] = run_id(resolved)
-    return resolved
 
 
 def per_sample_loss(out: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:

@@ -90,11 +90,13 @@ class SweepSummary:
 def plan_runs(sweep: SweepConfig, data_dir: str | Path | None = None) -> list[dict[str, Any]]:
     """Resolved configs (with ``run_id``) of every run of the sweep, in grid order.
 
-    Each dataset is loaded once here, so a missing file or a bottleneck wider than the
-    input fails before any training starts.
+    Loads no data (nor torch): each dataset's shape comes from the registry or a file
+    header (:func:`~actcmp.datasets.dataset_shape`; a user file is read for its content
+    fingerprint), so an unknown dataset, a missing file or a bottleneck wider than the
+    input still fails before any training starts.
     """
-    from actcmp.datasets import load_dataset
-    from actcmp.engine import resolve
+    from actcmp.datasets import dataset_info, dataset_shape, fingerprint_of
+    from actcmp.plan import resolve
 
     runs = sweep.runs()
     cache: dict[tuple[str, float, float], Any] = {}
@@ -102,14 +104,16 @@ def plan_runs(sweep: SweepConfig, data_dir: str | Path | None = None) -> list[di
     for run in runs:
         key = (run.dataset, run.val_fraction, run.test_fraction)
         if key not in cache:
-            cache[key] = load_dataset(run.dataset, 0, run.val_fraction, run.test_fraction, data_dir=data_dir)
-        data = cache[key]
-        if run.bottleneck >= data.n_features:
+            shape = dataset_shape(run.dataset, run.val_fraction, run.test_fraction, data_dir=data_dir)
+            info = dataset_info(run.dataset, data_dir)
+            fingerprint = fingerprint_of(run.dataset, data_dir) if info.source == "user file" else None
+            cache[key] = (shape, info, fingerprint)
+        shape, info, fingerprint = cache[key]
+        if run.bottleneck >= shape.n_features:
             raise ConfigError(
-                f"bottleneck {run.bottleneck} is not smaller than the {data.n_features} input features of '{run.dataset}'"
+                f"bottleneck {run.bottleneck} is not smaller than the {shape.n_features} input features of '{run.dataset}'"
             )
-        fingerprint = data.fingerprint if data.info.source == "user file" else None
-        resolved.append(resolve(run, data.info.output_activation, data.info.loss, fingerprint))
+        resolved.append(resolve(run, info.output_activation, info.loss, fingerprint))
     # two spellings that resolve alike (init "auto" and the rule it stands for) are one run
     unique: dict[str, dict[str, Any]] = {}
     for cfg in resolved:
@@ -191,17 +195,16 @@ def _memory_budget(device: str, jobs: int) -> int:
 
 
 def _models_within(cfg: dict[str, Any], data_dir: str | None, budget: int) -> int:
-    """How many models shaped like ``cfg`` one worker may stack within ``budget`` bytes."""
+    """How many models shaped like ``cfg`` one worker may stack within ``budget`` bytes
+    (from the dataset's shape: nothing is loaded)."""
+    from actcmp.datasets import dataset_shape
     from actcmp.engine_batched import max_models_for_memory
 
     try:
-        data = cached_dataset(cfg, data_dir)
+        shape = dataset_shape(cfg["dataset"], cfg["val_fraction"], cfg["test_fraction"], data_dir)
     except Exception:  # the task reports it when it runs
         return sys.maxsize
-    x_train = data.x_train
-    return max_models_for_memory(
-        cfg, x_train.shape[0], x_train.shape[1], budget, data.x_val.shape[0], data.x_test.shape[0]
-    )
+    return max_models_for_memory(cfg, shape.n_train, shape.n_features, budget, shape.n_val, shape.n_test)
 
 
 _DATA_CACHE: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
