@@ -358,6 +358,7 @@ def run_sweep(
         # local workers share this machine's memory; a Ray task's node is not known here
         local_jobs = jobs if backend == "local" else None
         tasks = make_tasks(todo, choose_engine(engine), target_device, data_dir_text, jobs=local_jobs)
+        _announce_plan(progress, tasks, jobs, data_dir_text)
         with _interrupts() as guard:
             executor = make_executor(backend, jobs, address=address, threads=threads)
             completed = False
@@ -371,6 +372,30 @@ def run_sweep(
         summary.wall_time_s = time.perf_counter() - started
         progress.finish(summary.as_dict())
     return summary
+
+
+def _announce_plan(progress: ProgressSink, tasks: list[Task], workers: int, data_dir: str | None) -> None:
+    """Give a progress sink that takes one (``plan``) each task's runs and work units
+    (:mod:`actcmp.cost`), for an ETA from the start. Shapes come from the registry."""
+    plan = getattr(progress, "plan", None)
+    if plan is None or not tasks:
+        return
+    from actcmp.cost import PRIOR_SECONDS_PER_UNIT, task_units
+    from actcmp.datasets import dataset_shape
+
+    shapes: dict[tuple[Any, ...], Any] = {}
+    entries = []
+    for task in tasks:
+        cfg = task.configs[0]
+        key = (cfg["dataset"], cfg["val_fraction"], cfg["test_fraction"])
+        try:
+            if key not in shapes:
+                shapes[key] = dataset_shape(*key, data_dir=data_dir)
+            units = task_units(task.configs, shapes[key], task.engine)
+        except Exception:  # the task reports it when it runs; it costs nothing here
+            units = 0.0
+        entries.append(([c["run_id"] for c in task.configs], units))
+    plan(entries, workers, PRIOR_SECONDS_PER_UNIT)
 
 
 class _Interrupts:
