@@ -46,7 +46,7 @@ from actcmp.metrics import (
     transitions,
     zero_fraction,
 )
-from actcmp.model import Autoencoder, derive_seed, init_tensors
+from actcmp.model import Autoencoder, derive_seed, init_tensors, layer_dims
 from actcmp.plan import resolve  # noqa: F401  (moved to plan, which needs no torch; imported from here too)
 from actcmp.probe import PROBE_VERSION, probe_accuracies
 
@@ -282,24 +282,36 @@ def preact_histogram_rows(
     its seed, so every engine records the same) and at ``last_epoch`` from ``model``.
     Layers with no finite pre-activation get no rows."""
     dtype = next(model.parameters()).dtype
-    spec = parse_activation(cfg["activation"])
-    out_spec = parse_activation(cfg["output_activation"], hidden=False)
     x_probe = data.x_train[: cfg["probe_size"]].to(device=dev, dtype=dtype)
-    initial = Autoencoder(x_probe.shape[1], cfg["depth"], cfg["width"], cfg["bottleneck"], spec, out_spec)
-    initial.to(dtype)
-    initial.load_init(init_tensors(initial.dims, cfg["init"], spec, cfg["seed"], dtype=dtype))
-    initial.to(dev)
-    stages = [(0, initial)] + ([(last_epoch, model)] if last_epoch > 0 else [])
-    rows: list[tuple[int, int, str, float]] = []
     with torch.no_grad():
-        for epoch, net in stages:
-            _, pre, _ = net.forward_recording(x_probe)
-            for index, shares in enumerate(preact_histograms(pre)):
-                if shares is not None:
-                    rows += [
-                        (epoch, index, name, value) for name, value in zip(HIST_NAMES, shares.tolist(), strict=True)
-                    ]
+        stages = [(0, initial_preactivations(cfg, x_probe))]
+        if last_epoch > 0:
+            stages.append((last_epoch, model.forward_recording(x_probe)[1]))
+    # one counting pass for both stages
+    histograms = iter(preact_histograms([z for _, zs in stages for z in zs]))
+    rows: list[tuple[int, int, str, float]] = []
+    for epoch, zs in stages:
+        for index in range(len(zs)):
+            shares = next(histograms)
+            if shares is not None:
+                rows += [(epoch, index, name, value) for name, value in zip(HIST_NAMES, shares.tolist(), strict=True)]
     return rows
+
+
+def initial_preactivations(cfg: dict[str, Any], x: torch.Tensor) -> list[torch.Tensor]:
+    """Pre-activations of every hidden layer of a run's initial model (rebuilt from its
+    seed) on ``x``: ``Autoencoder.forward_recording``'s, without building the module (the
+    same ``F.linear`` calls and a fresh activation module, as each layer's is at init)."""
+    spec = parse_activation(cfg["activation"])
+    dims = layer_dims(x.shape[1], cfg["depth"], cfg["width"], cfg["bottleneck"])
+    act = spec.build().to(device=x.device, dtype=x.dtype)
+    zs: list[torch.Tensor] = []
+    h = x
+    for weight, bias in init_tensors(dims, cfg["init"], spec, cfg["seed"], dtype=x.dtype)[:-1]:
+        z = torch.nn.functional.linear(h, weight.to(x.device), bias.to(x.device))
+        zs.append(z)
+        h = act(z)
+    return zs
 
 
 def finish(
