@@ -55,7 +55,7 @@ from actcmp.engine import (
     layers_due,
     preact_histogram_rows,
 )
-from actcmp.metrics import one_blas_thread, peak_derivative
+from actcmp.metrics import peak_derivative
 from actcmp.model import Autoencoder, init_tensors, layer_dims
 from actcmp.probe import probe_accuracies
 
@@ -1354,20 +1354,20 @@ def _train(
         run.params = stack.row(row)
     share = (time.perf_counter() - started) / len(runs)
     finishing = time.perf_counter()
-    with one_blas_thread():
-        models = [_plain_model(run, layout, dev, dtype) for run in runs]
-        for run, model in zip(runs, models, strict=True):
-            run.layers.extend(preact_histogram_rows(model, run.data, run.cfg, run.last_epoch, dev))
-        # every model's linear probe at once (``engine.finish`` would fit them one by one)
-        probed = [i for i, run in enumerate(runs) if run.diverged_epoch is None]
-        accuracies = probe_accuracies([models[i] for i in probed], [runs[i].data for i in probed])
-        given: list[dict[str, float | None]] = [{} for _ in runs]
-        for index, accuracy in zip(probed, accuracies, strict=True):
-            given[index]["probe_accuracy"] = accuracy
-        finals = [
-            finish(model, run.data, run.cfg, run.epochs, run.layers, run.last_epoch, run.diverged_epoch, dev, extra)
-            for run, model, extra in zip(runs, models, given, strict=True)
-        ]
+    # no scikit-learn fit here any more: no BLAS threads to hold back (metrics.one_blas_thread)
+    models = [_plain_model(run, layout, dev, dtype) for run in runs]
+    for run, model in zip(runs, models, strict=True):
+        run.layers.extend(preact_histogram_rows(model, run.data, run.cfg, run.last_epoch, dev))
+    # every model's linear probe at once (``engine.finish`` would fit them one by one)
+    probed = [i for i, run in enumerate(runs) if run.diverged_epoch is None]
+    accuracies = probe_accuracies([models[i] for i in probed], [runs[i].data for i in probed])
+    given: list[dict[str, float | None]] = [{} for _ in runs]
+    for index, accuracy in zip(probed, accuracies, strict=True):
+        given[index]["probe_accuracy"] = accuracy
+    finals = [
+        finish(model, run.data, run.cfg, run.epochs, run.layers, run.last_epoch, run.diverged_epoch, dev, extra)
+        for run, model, extra in zip(runs, models, given, strict=True)
+    ]
     spent = [(time.perf_counter() - finishing) / len(runs)] * len(runs)  # shared alike
     timings = {key: round(value, 4) for key, value in {**stack.timings, "finish": sum(spent)}.items()}
     env = {**environment(str(dev)), "engine": ENGINE, "group_size": len(runs), "group_timings_s": timings}
