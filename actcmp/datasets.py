@@ -270,9 +270,8 @@ def dataset_shape(
     if info is not None and info.n_rows is not None and info.n_features is not None:
         rows, anomalies, features = info.n_rows, info.n_anomalies, info.n_features
     elif key in ("mnist", "fashion-mnist"):
-        files = _idx_files(key, _resolve_data_dir(data_dir))
-        train, test = (idx_header(files[i]) for i in (0, 2))
-        rows, anomalies, features = train[0] + test[0], 0, int(np.prod(train[1:], dtype=np.int64))
+        rows, features = _idx_shape(key, _idx_files(key, _resolve_data_dir(data_dir)))
+        anomalies = 0
     else:
         raw, _ = _load_raw(key, data_dir)
         rows, anomalies, features = len(raw.x), 0 if raw.anomaly is None else int(raw.anomaly.sum()), raw.x.shape[1]
@@ -548,19 +547,56 @@ def read_idx(path: Path) -> np.ndarray:
     return array.astype(dtype.newbyteorder("="))  # native byte order, writable copy
 
 
-def idx_header(path: Path) -> tuple[int, ...]:
-    """The shape in an IDX file's header (``.gz`` allowed), reading only the header."""
+def idx_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and element type in an IDX file's header (``.gz`` allowed), checked against
+    the file's size without reading its data (a gzip file's size from its trailer), with
+    :func:`read_idx`'s messages."""
+    path = Path(path)
     try:
-        with gzip.open(path, "rb") if Path(path).suffix == ".gz" else open(path, "rb") as handle:
+        with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as handle:
             head = handle.read(4)
             if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_DTYPES:
-                raise DatasetError(f"IDX file {path} has a bad magic number {head.hex(' ') or '(empty)'}")
-            dims = handle.read(4 * head[3])
+                raise DatasetError(
+                    f"IDX file {path} has a bad magic number {head.hex(' ') or '(empty)'}: expected 00 00 <type> <ndim>"
+                )
+            header = 4 + 4 * head[3]
+            raw_dims = handle.read(4 * head[3])
+        if path.suffix == ".gz":
+            with open(path, "rb") as handle:
+                handle.seek(-4, os.SEEK_END)
+                size = struct.unpack("<I", handle.read(4))[0]  # uncompressed size mod 2^32
+        else:
+            size = path.stat().st_size
+    except FileNotFoundError:
+        raise DatasetError(f"IDX file {path} not found") from None
     except (OSError, EOFError, zlib.error) as exc:
         raise DatasetError(f"IDX file {path} cannot be read: {exc}") from None
-    if len(dims) < 4 * head[3]:
-        raise DatasetError(f"IDX file {path} is truncated in its header")
-    return tuple(struct.unpack(f">{head[3]}I", dims))
+    if len(raw_dims) < 4 * head[3]:
+        raise DatasetError(f"IDX file {path} is truncated: header needs {header} bytes")
+    dims = struct.unpack(f">{head[3]}I", raw_dims)
+    dtype = np.dtype(_IDX_DTYPES[head[2]])
+    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    found = size - header
+    if path.suffix == ".gz":
+        found, expected = found % (1 << 32), expected % (1 << 32)
+    if found != expected:
+        what = "is truncated" if found < expected else "has the wrong size"
+        raise DatasetError(f"IDX file {path} {what}: shape {dims} needs {expected} data bytes, found {found}")
+    return dims, dtype
+
+
+def _idx_shape(name: str, files: list[Path]) -> tuple[int, int]:
+    """(rows, features) of an IDX dataset from its four headers, checked as loading checks."""
+    (train_x, train_xt), (train_y, _), (test_x, test_xt), (test_y, _) = (idx_header(p) for p in files)
+    for images, kind, labels, split in ((train_x, train_xt, train_y, "train"), (test_x, test_xt, test_y, "t10k")):
+        if len(images) != 3 or kind != np.uint8 or len(labels) != 1 or images[0] != labels[0]:
+            raise DatasetError(
+                f"dataset '{name}': {split} files hold images {images} {kind} "
+                f"and labels {labels}; expected uint8 [n, rows, cols] and [n]"
+            )
+    if train_x[1:] != test_x[1:]:
+        raise DatasetError(f"dataset '{name}': train images are {train_x[1:]}, t10k {test_x[1:]}")
+    return train_x[0] + test_x[0], train_x[1] * train_x[2]
 
 
 def _idx_files(name: str, data_dir: Path) -> list[Path]:

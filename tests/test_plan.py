@@ -84,3 +84,19 @@ def test_plan_refuses_a_bottleneck_as_wide_as_the_input() -> None:
     sweep = SweepConfig(name="x", fixed={"bottleneck": 30, "width": 64}, grid={"dataset": ["breast-cancer"]})
     with pytest.raises(ConfigError, match="30 input features"):
         plan_runs(sweep)
+
+
+def test_idx_headers_are_checked_against_the_file_sizes(tmp_path: Path) -> None:
+    import gzip
+    import struct
+
+    write_mnist(tmp_path / "mnist", n_train=30, n_test=17)
+    folder = tmp_path / "mnist"
+    for base in ("train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"):
+        for stale in folder.glob("train-images-idx3-ubyte*"):
+            stale.unlink()
+        payload = bytes([0, 0, 8, 3]) + struct.pack(">3I", 30, 28, 28) + bytes(30 * 28 * 28 - 5)
+        target = folder / base
+        target.write_bytes(gzip.compress(payload) if base.endswith(".gz") else payload)
+        with pytest.raises(DatasetError, match="is truncated: shape"):
+            dataset_shape("mnist", data_dir=tmp_path)
