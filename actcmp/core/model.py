@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from actcmp.core.activations import ActivationSpec, kaiming_gain, xavier_gain
+from actcmp.plan import resolve_init  # noqa: F401  (defined with the rest of planning; imported from here too)
 
 INIT_RULES = ("kaiming", "xavier", "lecun", "torch-default")
 
@@ -45,11 +46,6 @@ def layer_dims(n_features: int, depth: int, width: int, bottleneck: int) -> list
     enc = list(itertools.pairwise(sizes))
     dec = [(o, i) for i, o in reversed(enc)]
     return enc + dec
-
-
-def resolve_init(rule: str, activation: ActivationSpec) -> str:
-    """The concrete rule ``auto`` stands for with this activation."""
-    return activation.info.init if rule == "auto" else rule
 
 
 def weight_std(rule: str, activation: ActivationSpec | None, fan_in: int, fan_out: int) -> float:

@@ -28,7 +28,8 @@ probe set (the first ``probe_size`` training rows) with analytic derivative mask
 per-layer gradient norms of the probe loss. They run one activation slice at a time (no
 concatenation of large activations), the probe forward doubling as the first rows of the
 train-loss pass. Final metrics come from ``engine.finish`` on a plain
-:class:`~actcmp.core.model.Autoencoder` rebuilt from each model's parameters.
+:class:`~actcmp.core.model.Autoencoder` rebuilt from each model's parameters, with each
+model's linear probe fitted by :func:`actcmp.core.probe.probe_accuracies` (one model per call).
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ from torch import Tensor
 
 from actcmp.config import SHAPE_KEYS
 from actcmp.core.activations import ActivationSpec, parse_activation
-from actcmp.core.metrics import one_blas_thread, peak_derivative
+from actcmp.core.metrics import peak_derivative
 from actcmp.core.model import Autoencoder, init_tensors, layer_dims
+from actcmp.core.probe import probe_accuracies
 from actcmp.engine.plain import (
     Probe,
     RunResult,
@@ -1397,17 +1399,26 @@ def _train(
     for row, run in enumerate(stack.runs):
         run.params = stack.row(row)
     share = (time.perf_counter() - started) / len(runs)
-    finals, spent, samples = [], [], []
-    with one_blas_thread():
-        for run in runs:
-            finishing = time.perf_counter()
-            model = _plain_model(run, layout, dev, dtype)
-            run.layers.extend(preact_histogram_rows(model, run.data, run.cfg, run.last_epoch, dev))
-            finals.append(
-                finish(model, run.data, run.cfg, run.epochs, run.layers, run.last_epoch, run.diverged_epoch, dev)
-            )
-            samples.append(collect_samples(model, run.data, run.cfg, run.diverged_epoch, dev))  # pictures (issue 15)
-            spent.append(time.perf_counter() - finishing)
+    finishing = time.perf_counter()
+    # no scikit-learn fit here any more: no BLAS threads to hold back (metrics.one_blas_thread)
+    models = [_plain_model(run, layout, dev, dtype) for run in runs]
+    for run, model in zip(runs, models, strict=True):
+        run.layers.extend(preact_histogram_rows(model, run.data, run.cfg, run.last_epoch, dev))
+    # each model's linear probe on its own: a batched fit can round differently with the batch
+    # size, and a run's numbers must not depend on its neighbours (README: same numbers)
+    given: list[dict[str, float | None]] = [{} for _ in runs]
+    for index, (run, model) in enumerate(zip(runs, models, strict=True)):
+        if run.diverged_epoch is None:
+            given[index]["probe_accuracy"] = probe_accuracies([model], [run.data])[0]
+    finals = [
+        finish(model, run.data, run.cfg, run.epochs, run.layers, run.last_epoch, run.diverged_epoch, dev, extra)
+        for run, model, extra in zip(runs, models, given, strict=True)
+    ]
+    samples = [
+        collect_samples(model, run.data, run.cfg, run.diverged_epoch, dev)  # pictures (issue 15)
+        for run, model in zip(runs, models, strict=True)
+    ]
+    spent = [(time.perf_counter() - finishing) / len(runs)] * len(runs)  # shared alike
     timings = {key: round(value, 4) for key, value in {**stack.timings, "finish": sum(spent)}.items()}
     env = {**environment(str(dev)), "engine": ENGINE, "group_size": len(runs), "group_timings_s": timings}
     return [

@@ -33,7 +33,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from actcmp.config import RunConfig, run_id
 from actcmp.core.activations import ActivationSpec, parse_activation
 from actcmp.core.metrics import (
     PREACT_HIST_BINS,
@@ -41,15 +40,16 @@ from actcmp.core.metrics import (
     dead_mask,
     epochs_to_threshold,
     grad_norm,
-    linear_probe_accuracy,
     peak_derivative,
     preact_histograms,
     saturated_mask,
     transitions,
     zero_fraction,
 )
-from actcmp.core.model import Autoencoder, derive_seed, init_tensors, resolve_init
+from actcmp.core.model import Autoencoder, derive_seed, init_tensors, layer_dims
+from actcmp.core.probe import PROBE_VERSION, probe_accuracies
 from actcmp.engine.samples import collect_samples
+from actcmp.plan import resolve  # noqa: F401  (moved to plan, which needs no torch; imported from here too)
 
 STATUSES = ("done", "diverged", "failed")
 HIST_NAMES = [f"preact_hist_{b:02d}" for b in range(PREACT_HIST_BINS)]
@@ -73,29 +73,6 @@ class RunResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def resolve(cfg: RunConfig, output_activation: str, loss: str, fingerprint: str | None = None) -> dict[str, Any]:
-    """The fully resolved config of a run: ``auto`` replaced by what it stands for.
-
-    ``output_activation`` / ``loss`` are the dataset's defaults. ``fingerprint`` (for user
-    data files) ties the run to the file's content.
-    """
-    resolved = cfg.model_dump()
-    if resolved["output_activation"] == "auto":
-        resolved["output_activation"] = output_activation
-    if resolved["loss"] == "auto":
-        resolved["loss"] = loss
-    resolved["init"] = resolve_init(cfg.init, parse_activation(cfg.activation))
-    if fingerprint is not None:
-        resolved["data_fingerprint"] = fingerprint
-    out = resolved["output_activation"]
-    if resolved["loss"] == "bce" and out not in ("sigmoid", "softmax"):
-        resolved["loss"] = "mse"  # dataset default does not fit the chosen output: fall back
-    if resolved["loss"] == "ce" and out != "softmax":
-        resolved["loss"] = "mse"
-    resolved["run_id"] = run_id(resolved)
-    return resolved
 
 
 def per_sample_loss(out: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
@@ -322,24 +299,36 @@ def preact_histogram_rows(
     its seed, so every engine records the same) and at ``last_epoch`` from ``model``.
     Layers with no finite pre-activation get no rows."""
     dtype = next(model.parameters()).dtype
-    spec = parse_activation(cfg["activation"])
-    out_spec = parse_activation(cfg["output_activation"], hidden=False)
     x_probe = data.x_train[: cfg["probe_size"]].to(device=dev, dtype=dtype)
-    initial = Autoencoder(x_probe.shape[1], cfg["depth"], cfg["width"], cfg["bottleneck"], spec, out_spec)
-    initial.to(dtype)
-    initial.load_init(init_tensors(initial.dims, cfg["init"], spec, cfg["seed"], dtype=dtype))
-    initial.to(dev)
-    stages = [(0, initial)] + ([(last_epoch, model)] if last_epoch > 0 else [])
-    rows: list[tuple[int, int, str, float]] = []
     with torch.no_grad():
-        for epoch, net in stages:
-            _, pre, _ = net.forward_recording(x_probe)
-            for index, shares in enumerate(preact_histograms(pre)):
-                if shares is not None:
-                    rows += [
-                        (epoch, index, name, value) for name, value in zip(HIST_NAMES, shares.tolist(), strict=True)
-                    ]
+        stages = [(0, initial_preactivations(cfg, x_probe))]
+        if last_epoch > 0:
+            stages.append((last_epoch, model.forward_recording(x_probe)[1]))
+    # one counting pass for both stages
+    histograms = iter(preact_histograms([z for _, zs in stages for z in zs]))
+    rows: list[tuple[int, int, str, float]] = []
+    for epoch, zs in stages:
+        for index in range(len(zs)):
+            shares = next(histograms)
+            if shares is not None:
+                rows += [(epoch, index, name, value) for name, value in zip(HIST_NAMES, shares.tolist(), strict=True)]
     return rows
+
+
+def initial_preactivations(cfg: dict[str, Any], x: torch.Tensor) -> list[torch.Tensor]:
+    """Pre-activations of every hidden layer of a run's initial model (rebuilt from its
+    seed) on ``x``: ``Autoencoder.forward_recording``'s, without building the module (the
+    same ``F.linear`` calls and a fresh activation module, as each layer's is at init)."""
+    spec = parse_activation(cfg["activation"])
+    dims = layer_dims(x.shape[1], cfg["depth"], cfg["width"], cfg["bottleneck"])
+    act = spec.build().to(device=x.device, dtype=x.dtype)
+    zs: list[torch.Tensor] = []
+    h = x
+    for weight, bias in init_tensors(dims, cfg["init"], spec, cfg["seed"], dtype=x.dtype)[:-1]:
+        z = torch.nn.functional.linear(h, weight.to(x.device), bias.to(x.device))
+        zs.append(z)
+        h = act(z)
+    return zs
 
 
 def finish(
@@ -351,8 +340,14 @@ def finish(
     last_epoch: int,
     diverged_epoch: int | None,
     dev: torch.device,
+    precomputed: dict[str, float | None] | None = None,
 ) -> dict[str, float | None]:
-    """Final metrics of a trained model: losses, speed, probe accuracy, anomaly AUROC."""
+    """Final metrics of a trained model: losses, speed, probe accuracy, anomaly AUROC.
+
+    ``precomputed``: ``probe_accuracy`` / ``anomaly_auroc`` already measured for this model
+    (the batched engine fits all its models' probes at once, :mod:`actcmp.core.probe`); a metric
+    not given is computed here, for this model alone, by the same code."""
+    given = precomputed or {}
     kind = cfg["loss"]
     x_train, x_val, x_test = data.x_train.to(dev), data.x_val.to(dev), data.x_test.to(dev)
     val_curve = [v for _, m, v in epochs if m == "val_loss"]
@@ -380,15 +375,17 @@ def finish(
         "epochs_run": float(last_epoch),
         "n_params": float(sum(p.numel() for p in model.parameters())),
         "probe_accuracy": None,
+        "probe_version": float(PROBE_VERSION),
         "anomaly_auroc": None,
     }
     final.update(_summaries(layers, last_epoch))
-    if data.y_train is not None and data.y_test is not None and diverged_epoch is None:
-        with torch.no_grad():
-            codes_train = model.encode(x_train).cpu().numpy()
-            codes_test = model.encode(x_test).cpu().numpy()
-        final["probe_accuracy"] = linear_probe_accuracy(codes_train, data.y_train, codes_test, data.y_test)
-    if data.anomaly_test is not None and diverged_epoch is None:
+    if "probe_accuracy" in given:
+        final["probe_accuracy"] = given["probe_accuracy"]
+    elif data.y_train is not None and data.y_test is not None and diverged_epoch is None:
+        final["probe_accuracy"] = probe_accuracies([model], [data])[0]
+    if "anomaly_auroc" in given:
+        final["anomaly_auroc"] = given["anomaly_auroc"]
+    elif data.anomaly_test is not None and diverged_epoch is None:
         final["anomaly_auroc"] = anomaly_auroc(test_errors.cpu().numpy(), np.asarray(data.anomaly_test, dtype=bool))
     return final
 

@@ -94,9 +94,11 @@ def plan_runs(
 ) -> list[dict[str, Any]]:
     """Resolved configs (with ``run_id``) of every run of the sweep, in grid order.
 
-    Each dataset is loaded once here, so a missing file or a bottleneck wider than the
-    input fails before any training starts. A grid of more than ``max_runs`` points is
-    refused before it is expanded.
+    Loads no data (nor torch): each dataset's shape comes from the registry or a file
+    header (:func:`~actcmp.datasets.dataset_shape`; a user file is read for its content
+    fingerprint), so an unknown dataset, a missing file or a bottleneck wider than the
+    input still fails before any training starts. A grid of more than ``max_runs`` points
+    is refused before it is expanded.
     """
     # two spellings that resolve alike (init "auto" and the rule it stands for) are one run
     unique: dict[str, dict[str, Any]] = {}
@@ -107,10 +109,10 @@ def plan_runs(
 
 def resolve_runs(runs: list[Any], data_dir: str | Path | None = None) -> list[dict[str, Any]]:
     """The resolved config (with ``run_id``) of each :class:`~actcmp.config.RunConfig`, in
-    order, duplicates kept; each dataset is loaded once (a missing file fails here)."""
+    order, duplicates kept; no dataset is loaded (shapes from the registry or headers)."""
     from actcmp.core.activations import check_builds
-    from actcmp.datasets import load_dataset
-    from actcmp.engine.plain import resolve
+    from actcmp.datasets import dataset_info, dataset_shape, fingerprint_of
+    from actcmp.plan import resolve
 
     for name in dict.fromkeys(run.activation for run in runs):  # each built once, in grid order
         check_builds(name)
@@ -120,14 +122,16 @@ def resolve_runs(runs: list[Any], data_dir: str | Path | None = None) -> list[di
     for run in runs:
         key = (run.dataset, run.val_fraction, run.test_fraction)
         if key not in cache:
-            cache[key] = load_dataset(run.dataset, 0, run.val_fraction, run.test_fraction, data_dir=data_dir)
-        data = cache[key]
-        if run.bottleneck >= data.n_features:
+            shape = dataset_shape(run.dataset, run.val_fraction, run.test_fraction, data_dir=data_dir)
+            info = dataset_info(run.dataset, data_dir)
+            fingerprint = fingerprint_of(run.dataset, data_dir) if info.source == "user file" else None
+            cache[key] = (shape, info, fingerprint)
+        shape, info, fingerprint = cache[key]
+        if run.bottleneck >= shape.n_features:
             raise ConfigError(
-                f"bottleneck {run.bottleneck} is not smaller than the {data.n_features} input features of '{run.dataset}'"
+                f"bottleneck {run.bottleneck} is not smaller than the {shape.n_features} input features of '{run.dataset}'"
             )
-        fingerprint = data.fingerprint if data.info.source == "user file" else None
-        resolved.append(resolve(run, data.info.output_activation, data.info.loss, fingerprint))
+        resolved.append(resolve(run, info.output_activation, info.loss, fingerprint))
     return resolved
 
 
@@ -205,17 +209,16 @@ def _memory_budget(device: str, jobs: int) -> int:
 
 
 def _models_within(cfg: dict[str, Any], data_dir: str | None, budget: int) -> int:
-    """How many models shaped like ``cfg`` one worker may stack within ``budget`` bytes."""
+    """How many models shaped like ``cfg`` one worker may stack within ``budget`` bytes
+    (from the dataset's shape: nothing is loaded)."""
+    from actcmp.datasets import dataset_shape
     from actcmp.engine.batched import max_models_for_memory
 
     try:
-        data = cached_dataset(cfg, data_dir)
+        shape = dataset_shape(cfg["dataset"], cfg["val_fraction"], cfg["test_fraction"], data_dir)
     except Exception:  # the task reports it when it runs
         return sys.maxsize
-    x_train = data.x_train
-    return max_models_for_memory(
-        cfg, x_train.shape[0], x_train.shape[1], budget, data.x_val.shape[0], data.x_test.shape[0]
-    )
+    return max_models_for_memory(cfg, shape.n_train, shape.n_features, budget, shape.n_val, shape.n_test)
 
 
 _DATA_CACHE: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
@@ -409,6 +412,7 @@ def run_sweep(
             summary.skipped += len(configs) - len(todo)
             progress.start(len(configs), len(todo), len(configs) - len(todo), str(out_dir))
             tasks = make_tasks(todo, choose_engine(engine), target_device, data_dir_text, jobs=local_jobs)
+            _announce_plan(progress, tasks, jobs, data_dir_text)
             _drain(executor, tasks, store, summary, progress, replace=fresh, guard=guard)
 
         def plan_evaluation() -> list[dict[str, Any]]:
@@ -444,6 +448,30 @@ def run_sweep(
         summary.wall_time_s = time.perf_counter() - started
         progress.finish(summary.as_dict())
     return summary
+
+
+def _announce_plan(progress: ProgressSink, tasks: list[Task], workers: int, data_dir: str | None) -> None:
+    """Give a progress sink that takes one (``plan``) each task's runs and work units
+    (:mod:`actcmp.cost`), for an ETA from the start. Shapes come from the registry."""
+    plan = getattr(progress, "plan", None)
+    if plan is None or not tasks:
+        return
+    from actcmp.cost import PRIOR_SECONDS_PER_UNIT, task_units
+    from actcmp.datasets import dataset_shape
+
+    shapes: dict[tuple[Any, ...], Any] = {}
+    entries = []
+    for task in tasks:
+        cfg = task.configs[0]
+        key = (cfg["dataset"], cfg["val_fraction"], cfg["test_fraction"])
+        try:
+            if key not in shapes:
+                shapes[key] = dataset_shape(*key, data_dir=data_dir)
+            units = task_units(task.configs, shapes[key], task.engine)
+        except Exception:  # the task reports it when it runs; it costs nothing here
+            units = 0.0
+        entries.append(([c["run_id"] for c in task.configs], units))
+    plan(entries, workers, PRIOR_SECONDS_PER_UNIT)
 
 
 class _Interrupts:
