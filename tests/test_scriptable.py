@@ -36,7 +36,7 @@ def invoke_json(args: list[str], code: int = 0, **kwargs: Any) -> dict[str, Any]
 
 def test_status_json(results_dir: Path) -> None:
     doc = invoke_json(["status", str(results_dir), "--json"], code=1)  # a pending and a failed run
-    assert doc["schema"] == "actcmp.analysis.status/1" and doc["complete"] is False
+    assert doc["schema"] == "actcmp.status/1" and doc["complete"] is False
     assert doc["totals"] == {"done": 7, "diverged": 1, "failed": 1, "pending": 1}
     assert doc["keys"] == ["dataset", "depth"]
     assert doc["cells"][0] == {
@@ -53,7 +53,7 @@ def test_status_json(results_dir: Path) -> None:
 
 def test_compare_json_against_itself(results_dir: Path) -> None:
     doc = invoke_json(["compare", str(results_dir), str(results_dir), "--json"])
-    assert doc["schema"] == "actcmp.analysis.compare/1" and doc["failed"] is False and doc["metric"] == "test_loss"
+    assert doc["schema"] == "actcmp.compare/1" and doc["failed"] is False and doc["metric"] == "test_loss"
     assert doc["counts"] == {"regressed": 0, "missing": 0, "improved": 0, "new": 0, "same": 5}
     relu = next(c for c in doc["cells"] if c["cell"]["activation"] == "relu" and c["cell"]["depth"] == 2)
     expected = (loss_of("relu", 2, 0, EPOCHS) + loss_of("relu", 2, 1, EPOCHS)) / 2
@@ -111,7 +111,7 @@ def test_merge_json(results_dir: Path, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(results_dir, copy)
     doc = invoke_json(["merge", str(tmp_path / "merged"), str(results_dir), str(copy), "--json"])
-    assert doc["schema"] == "actcmp.store.merge/1" and doc["total_runs"] == 9
+    assert doc["schema"] == "actcmp.merge/1" and doc["total_runs"] == 9
     assert [s["added"] for s in doc["sources"]] == [9, 0]
     assert len(doc["duplicates"]) == 9 and doc["replaced_failed"] == []
 

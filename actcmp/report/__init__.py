@@ -77,7 +77,7 @@ def make_report(
     # the tuning runs stay out of every other table and figure
     from actcmp.report import tune as tune_report
 
-    tuned = tune_report.build(directory, results, formats, written)
+    tuned = tune_report.build(source, directory, results, formats, written)
     results = tune_report.evaluation_only(results, tuned)
 
     built = tables.build_tables(results, best_rule or tables.lowest)

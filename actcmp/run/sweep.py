@@ -90,7 +90,7 @@ class SweepSummary:
 
 
 def plan_runs(
-    sweep: SweepConfig, data_dir: str | Path | None = None, *, max_runs: int = MAX_RUNS
+    sweep: SweepConfig, data_dir: str | Path | None = None, *, max_runs: int = MAX_RUNS, build: bool = True
 ) -> list[dict[str, Any]]:
     """Resolved configs (with ``run_id``) of every run of the sweep, in grid order.
 
@@ -102,20 +102,24 @@ def plan_runs(
     """
     # two spellings that resolve alike (init "auto" and the rule it stands for) are one run
     unique: dict[str, dict[str, Any]] = {}
-    for cfg in resolve_runs(sweep.runs(max_runs), data_dir):
+    for cfg in resolve_runs(sweep.runs(max_runs), data_dir, build=build):
         unique.setdefault(cfg["run_id"], cfg)
     return list(unique.values())
 
 
-def resolve_runs(runs: list[Any], data_dir: str | Path | None = None) -> list[dict[str, Any]]:
+def resolve_runs(runs: list[Any], data_dir: str | Path | None = None, *, build: bool = True) -> list[dict[str, Any]]:
     """The resolved config (with ``run_id``) of each :class:`~actcmp.config.RunConfig`, in
-    order, duplicates kept; no dataset is loaded (shapes from the registry or headers)."""
-    from actcmp.core.activations import check_builds
+    order, duplicates kept; no dataset is loaded (shapes from the registry or headers).
+    ``build``: build and apply every activation once (needs torch; a dry run skips it, a
+    real run does it before anything is stored)."""
     from actcmp.datasets import dataset_info, dataset_shape, fingerprint_of
     from actcmp.plan import resolve
 
-    for name in dict.fromkeys(run.activation for run in runs):  # each built once, in grid order
-        check_builds(name)
+    if build:
+        from actcmp.core.activations import check_builds
+
+        for name in dict.fromkeys(run.activation for run in runs):  # each built once, in grid order
+            check_builds(name)
 
     cache: dict[tuple[str, float, float], Any] = {}
     resolved: list[dict[str, Any]] = []
@@ -293,9 +297,22 @@ def execute_task(task: Task) -> list[Any]:
                 data = [data_for(c) for c in stacked]
                 budget = _memory_budget(task.device, task.jobs) if task.jobs is not None else None
                 results += train_group(stacked, data, device=task.device, memory_budget=budget)
-            except Exception as exc:  # a bug in the batched engine: the runs fail, loudly, with it
-                error = f"batched engine: {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
-                results += [_failed(cfg, error, 0.0, environment(task.device)) for cfg in stacked]
+            except Exception as exc:  # one run's failure must not take its group down
+                # each run again alone in a stack of its own: the same numbers as in the group
+                # (see README, same numbers everywhere), and the run that raises fails alone
+                reason = f"batched group failed ({type(exc).__name__}: {exc}); each run trained alone"
+                _LOG.warning("%s", reason)
+                for cfg in stacked:
+                    started = time.perf_counter()
+                    try:
+                        alone = train_group([cfg], [data_for(cfg)], device=task.device, memory_budget=None)
+                    except Exception as single:  # recorded as a failed run; the sweep goes on
+                        error = f"{type(single).__name__}: {single}\n{traceback.format_exc(limit=8)}"
+                        results.append(_failed(cfg, error, time.perf_counter() - started, environment(task.device)))
+                        continue
+                    for result in alone:
+                        result.env["engine_fallback"] = reason
+                    results += alone
         if plain:
             reason = refusals[plain[0]["run_id"]]
             _LOG.warning("plain engine for %d run(s) of a batched group: %s", len(plain), reason)
@@ -666,7 +683,7 @@ def describe_plan(
 
     if shard is None and sweep.tune is None and sweep.size() > PLAN_IN_FULL:
         return _describe_by_axes(sweep, data_dir, max_runs)
-    planned = plan_runs(sweep, data_dir, max_runs=max_runs)
+    planned = plan_runs(sweep, data_dir, max_runs=max_runs, build=False)
     tune_plan = None
     if sweep.tune is not None:  # tuning + common runs now; evaluation runs once selected
         from actcmp.run.tune import plan_tune
