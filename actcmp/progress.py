@@ -140,9 +140,13 @@ class PlainProgress:
 
 def summary_line(summary: dict[str, Any]) -> str:
     text = (
-        f"{summary['ran']} runs in {_fmt_seconds(summary['wall_time_s'])}: {summary['done']} done, "
-        f"{summary['diverged']} diverged, {summary['failed']} failed; {summary['skipped']} skipped (already stored)"
+        f"{summary['ran'] + summary.get('lost_runs', 0)} runs in {_fmt_seconds(summary['wall_time_s'])}: "
+        f"{summary['done']} done, "
+        f"{summary['diverged']} diverged, {summary['failed']} failed"
     )
+    if summary.get("lost_runs"):  # the same runs in one count: ran = done + diverged + failed + pending
+        text += f", {summary['lost_runs']} pending (lost with a Ray worker or node: run again to redo them)"
+    text += f"; {summary['skipped']} skipped (already stored)"
     if summary.get("interrupted"):  # the one message about it (the CLI adds none unless --quiet)
         left = summary.get("planned", 0) - summary.get("skipped", 0) - summary["done"] - summary["diverged"]
         text += (
