@@ -47,7 +47,13 @@ RAY_ENV = {
     "RAY_AUTH_MODE": "token",
     "RAY_AUTH_TOKEN": TOKEN,
 }
-ray_test = pytest.mark.ray
+
+
+def ray_test(test: Any) -> Any:
+    """A test against a real Ray instance: marked ``ray`` and ``slow`` (seconds to start)."""
+    return pytest.mark.slow(pytest.mark.ray(test))
+
+
 # Ray 2.60 emits no warning here, so the suite's filterwarnings=error stands unchanged
 pytestmark = [pytest.mark.timeout(300)]
 
@@ -461,7 +467,7 @@ def test_a_killed_worker_without_retries_leaves_its_runs_pending(
 
     made: list[RayExecutor] = []
 
-    def make(*args: Any, **options: Any) -> RayExecutor:
+    def make(backend: str, jobs: int, address: str | None = None, threads: int | None = None, **options: Any) -> Any:
         made.append(RayExecutor(head.address, **options))
         return made[-1]
 
