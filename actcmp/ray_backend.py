@@ -343,6 +343,9 @@ class _RayOutput:
                 with contextlib.suppress(OSError):
                     self._file.close()
                 self._file = None
+                if self.path is not None and not self.written():  # nothing said: no file
+                    with contextlib.suppress(OSError):
+                        self.path.unlink()
 
 
 def _version_mismatch(exc: BaseException, address: str) -> ConfigError | None:

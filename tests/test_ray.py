@@ -480,7 +480,8 @@ def test_a_killed_worker_without_retries_leaves_its_runs_pending(
         lost = first.left
         assert lost == 4  # the killed task's group of 4 runs; the other task's runs are stored
         assert first.lost_runs == 4 and first.ran + first.lost_runs == 8  # one consistent count
-        assert first.backend_log == str(out / "ray.log") and (out / "ray.log").exists()
+        assert first.backend_log == str(out / "ray.log")
+        assert not (out / "ray.log").exists() or (out / "ray.log").stat().st_size > 0  # kept only if written
     except TaskLost as exc:  # a sweep whose _drain stops at the first lost task
         assert "lost on the Ray cluster" in str(exc) and "WorkerCrashedError" in str(exc)
         lost = 8 - len(stored_ids(out))
@@ -564,6 +565,37 @@ def test_the_head_nodes_other_ports_are_named(head: Head) -> None:
             RayExecutor(f"127.0.0.1:{port}")
         assert time.monotonic() - started < 15
         assert str(info.value).startswith(f"127.0.0.1:{port} {fragment}"), str(info.value)
+
+
+@ray_test
+def test_rays_own_output_goes_to_the_log_file(ray: Any, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """What Ray prints for its raylets (a worker's death, its state dump) and its logger's
+    records land in the file, not on stdout/stderr; restore() puts Ray's handling back
+    and removes a file nothing was written to."""
+    import logging
+
+    import ray._private.worker as worker_module
+
+    from actcmp.ray_backend import _RayOutput
+
+    original = worker_module.print_to_stdstream
+    output = _RayOutput()
+    output.to_file(tmp_path / "ray.log")
+    worker_module.print_to_stdstream(
+        {"lines": ["A worker died or was killed while executing a task"], "pid": "raylet", "is_err": False},
+        ignore_prefix=False,
+    )
+    logging.getLogger("ray.some.module").warning("a warning of Ray's")
+    output.restore()
+    assert worker_module.print_to_stdstream is original
+    text = (tmp_path / "ray.log").read_text()
+    assert "A worker died or was killed" in text and "a warning of Ray's" in text
+    captured = capfd.readouterr()
+    assert "worker died" not in captured.out + captured.err and "a warning" not in captured.out + captured.err
+    quiet = _RayOutput()
+    quiet.to_file(tmp_path / "quiet.log")
+    quiet.restore()
+    assert not (tmp_path / "quiet.log").exists()
 
 
 @ray_test
