@@ -356,6 +356,13 @@ def run(
     address: Annotated[
         str | None, typer.Option(help="Ray cluster HOST:PORT \\[env RAY_ADDRESS; none: a local Ray instance]")
     ] = None,
+    max_retries: Annotated[
+        int | None,
+        typer.Option(
+            help="--backend ray: times Ray reruns a task whose worker or node died \\[default: Ray's, 3]; "
+            "after that its runs stay pending for the next run"
+        ),
+    ] = None,
     device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N | auto", envvar="ACTCMP_DEVICE")] = "cpu",
     data_dir: Annotated[
         Path | None,
@@ -411,6 +418,10 @@ def run(
         )
     if json_ and not dry_run:
         raise ConfigError("--json goes with --dry-run (a sweep's results are read with 'actcmp status --json')")
+    if max_retries is not None and backend != "ray":
+        raise ConfigError("--max-retries is for --backend ray (the local backend does not retry)")
+    if max_retries is not None and max_retries < 0:
+        raise ConfigError(f"--max-retries must be 0 or more, got {max_retries}")
     from actcmp.config import SweepConfig, apply_overrides, check_size, load_sweep, parse_value, split_list
 
     auto_name = False
@@ -471,6 +482,7 @@ def run(
         address=address,
         threads=threads,
         max_runs=max_runs,
+        executor_options={"max_retries": max_retries} if max_retries is not None else None,
     )
     if summary.interrupted:
         if quiet:  # otherwise the progress output's last line has just said it (progress.summary_line)
@@ -490,10 +502,19 @@ def run(
             typer.echo(f"report: {summary.out_dir / 'report.html'}", err=True)
     if not quiet:
         typer.echo(f"results: {summary.out_dir}  (tables and figures: actcmp report {summary.out_dir})", err=True)
+    if summary.backend_log and not quiet and _nonempty(summary.backend_log):
+        typer.echo(f"Ray's own messages: {summary.backend_log}", err=True)
     if summary.failed or summary.lost_tasks:
         for line in summary.failures[:10]:
-            typer.echo(f"failed: {line}", err=True)
+            typer.echo(f"{'lost' if line.startswith('task lost') else 'failed'}: {line}", err=True)
         raise typer.Exit(1)
+
+
+def _nonempty(path: str) -> bool:
+    try:
+        return Path(path).stat().st_size > 0
+    except OSError:
+        return False
 
 
 def _toml_list(values: list[Any]) -> str:

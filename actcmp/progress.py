@@ -234,9 +234,12 @@ def summary_line(summary: dict[str, Any], run_seconds: float | None = None) -> s
     time; parallel workers overlap), so it may exceed the wall time."""
     summed = f", sum of run times {_fmt_seconds(run_seconds)}" if run_seconds is not None else ""
     text = (
-        f"{summary['ran']} runs in {_fmt_seconds(summary['wall_time_s'])} wall time{summed}: {summary['done']} done, "
-        f"{summary['diverged']} diverged, {summary['failed']} failed; {summary['skipped']} skipped (already stored)"
+        f"{summary['ran'] + summary.get('lost_runs', 0)} runs in {_fmt_seconds(summary['wall_time_s'])} wall time"
+        f"{summed}: {summary['done']} done, {summary['diverged']} diverged, {summary['failed']} failed"
     )
+    if summary.get("lost_runs"):  # the same runs in one count: ran = done + diverged + failed + pending
+        text += f", {summary['lost_runs']} pending (lost with a Ray worker or node: run again to redo them)"
+    text += f"; {summary['skipped']} skipped (already stored)"
     if summary.get("interrupted"):  # the one message about it (the CLI adds none unless --quiet)
         left = summary.get("planned", 0) - summary.get("skipped", 0) - summary["done"] - summary["diverged"]
         text += (

@@ -374,25 +374,48 @@ def test_compare_without_common_cells(tmp_path: Path, sweeps: dict[str, Path]) -
 
 
 def test_sweep_workflow_runs_shards_merges_gates_and_reports() -> None:
-    text = (REPO / ".github" / "workflows" / "sweep.yml").read_text()  # no YAML parser among the dependencies
-    for needed in (
-        "schedule:",
-        "cron:",
-        "workflow_dispatch:",
-        "shard: [1, 2, 3, 4]",
-        'SHARDS: "4"',
-        "make install",
-        "--shard ${{ matrix.shard }}/$SHARDS --out shard-${{ matrix.shard }}",
-        "actions/upload-artifact@v4",
-        "pattern: shard-*",
+    import re
+
+    yaml = pytest.importorskip("yaml", reason="PyYAML (dev extra) reads the workflow")
+    workflows = REPO / ".github" / "workflows"
+    text = (workflows / "sweep.yml").read_text()
+    assert "\t" not in text
+    flow = yaml.safe_load(text)
+    triggers = flow[True]  # YAML 1.1 reads the key `on` as True
+    assert "schedule" in triggers and "workflow_dispatch" in triggers
+    shard, merge = flow["jobs"]["shard"], flow["jobs"]["merge"]
+    assert shard["strategy"]["matrix"]["shard"] == [1, 2, 3, 4]
+    # the shard count is written once: the jobs read it from the matrix
+    assert shard["env"]["SHARDS"] == "${{ strategy.job-total }}" and "SHARDS" not in flow.get("env", {})
+    runs = " ".join(step.get("run", "") for step in shard["steps"])
+    assert '--shard "$SHARD/$SHARDS" --out "shard-$SHARD"' in runs
+    assert "${{" not in runs  # expressions reach the shell through env, quoted
+    assert merge["needs"] == "shard" and merge["if"] == "${{ !cancelled() }}"
+    merge_runs = " ".join(step.get("run", "") for step in merge["steps"])
+    for command in (
         "actcmp merge results/sweep shards/shard-*",
         "actcmp status results/sweep",
         "actcmp report results/sweep",
         "actcmp compare results/sweep baseline",
-        "needs: shard",
     ):
-        assert needed in text, needed
-    assert "\t" not in text
+        assert command in merge_runs, command
+    assert any(step.get("with", {}).get("pattern") == "shard-*" for step in merge["steps"])
+    # sweep jobs install without the dev extras, through the cached setup
+    setup = REPO / ".github" / "actions" / "setup" / "action.yml"
+    assert all(step.get("uses") == "./.github/actions/setup" and "with" not in step
+               for step in shard["steps"] + merge["steps"] if "setup" in step.get("uses", ""))  # fmt: skip
+    setup_text = setup.read_text()
+    assert "make install" in setup_text and "download.pytorch.org/whl/cpu" in setup_text
+    assert "hashFiles('pyproject.toml')" in setup_text and "print-torch-spec" in setup_text
+    # every action pinned by a full commit SHA
+    for path in [*workflows.glob("*.yml"), setup]:
+        for ref in re.findall(r"uses:\s*(\S+)", path.read_text()):
+            if not ref.startswith("./"):
+                assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", ref), (path.name, ref)
+    test_flow = yaml.safe_load((workflows / "test.yml").read_text())
+    assert {"push", "pull_request"} <= set(test_flow[True])
+    test_runs = " ".join(step.get("run", "") for step in test_flow["jobs"]["test"]["steps"])
+    assert "make test" in test_runs and "make lint" in test_runs
 
 
 def test_results_from_before_a_later_field_compare_and_tabulate_with_new_ones(tmp_path: Path) -> None:

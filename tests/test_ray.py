@@ -47,7 +47,13 @@ RAY_ENV = {
     "RAY_AUTH_MODE": "token",
     "RAY_AUTH_TOKEN": TOKEN,
 }
-ray_test = pytest.mark.ray
+
+
+def ray_test(test: Any) -> Any:
+    """A test against a real Ray instance: marked ``ray`` and ``slow`` (seconds to start)."""
+    return pytest.mark.slow(pytest.mark.ray(test))
+
+
 # Ray 2.60 emits no warning here, so the suite's filterwarnings=error stands unchanged
 pytestmark = [pytest.mark.timeout(300)]
 
@@ -125,6 +131,112 @@ def test_an_unreachable_address_fails_fast_and_names_it() -> None:
     message = str(info.value)
     assert f"127.0.0.1:{port}" in message and "ray start --head" in message and "RAY_ADDRESS" in message
     assert "\n" not in message
+
+
+@contextlib.contextmanager
+def loopback_server(reply: bytes | None) -> Iterator[int]:
+    """A TCP server on 127.0.0.1 that answers each connection with ``reply`` (None:
+    reads and never answers); yields its port."""
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except (TimeoutError, OSError):
+                continue
+            held.append(conn)
+            if reply is not None:
+                with contextlib.suppress(OSError):
+                    conn.recv(1024)
+                    conn.sendall(reply)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield int(server.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join(5)
+        for conn in held:
+            conn.close()
+        server.close()
+
+
+@pytest.mark.parametrize(
+    ("reply", "fragment"),
+    [
+        pytest.param(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", "is an HTTP server", id="http"),
+        pytest.param(None, "did not answer within 2 s", id="silent"),
+        pytest.param(b"SSH-2.0-OpenSSH_9.6\r\n", "does not speak gRPC", id="other"),
+    ],
+)
+def test_an_address_that_is_not_a_gcs_port_is_named_fast(reply: bytes | None, fragment: str) -> None:
+    """Ray hangs for minutes on an HTTP port (a dashboard or agent): the probe names
+    what answers there before Ray is asked."""
+    from actcmp.run.ray_executor import CONNECT_TIMEOUT_S, HTTP_PROBE_S, check_reachable
+
+    with loopback_server(reply) as port:
+        started = time.monotonic()
+        with pytest.raises(ConfigError) as info:
+            check_reachable(f"127.0.0.1:{port}")
+        assert time.monotonic() - started < CONNECT_TIMEOUT_S + HTTP_PROBE_S
+    message = str(info.value)
+    assert message.startswith(f"127.0.0.1:{port} is ") and fragment in message
+    assert "not the GCS port of a Ray head node" in message and "\n" not in message
+
+
+def test_a_grpc_port_passes_the_probe() -> None:
+    from actcmp.run.ray_executor import check_reachable, port_kind
+
+    settings = b"\x00\x00\x18\x04\x00\x00\x00\x00\x00"  # an HTTP/2 SETTINGS frame, as gRPC servers open
+    with loopback_server(settings) as port:
+        assert port_kind("127.0.0.1", port) == "grpc"
+        check_reachable(f"127.0.0.1:{port}")  # passes on to the GCS handshake
+
+
+def test_lost_runs_are_one_count_in_the_summary() -> None:
+    from actcmp.progress import summary_line
+
+    line = summary_line(
+        {"ran": 4, "done": 4, "diverged": 0, "failed": 0, "skipped": 0, "wall_time_s": 40.0, "lost_runs": 4}
+    )
+    assert line == (
+        "8 runs in 40s: 4 done, 0 diverged, 0 failed, 4 pending (lost with a Ray worker or node: run again to "
+        "redo them); 0 skipped (already stored)"
+    )
+
+
+def test_max_retries_is_for_the_ray_backend(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from actcmp.cli import app
+
+    result = CliRunner().invoke(app, ["run", str(SMOKE), "--max-retries", "1", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2 and "--max-retries is for --backend ray" in result.output
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+def test_a_failed_connect_creates_no_results_directory(tmp_path: Path) -> None:
+    """Connect first: a cluster that cannot be reached leaves nothing behind."""
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("Ray is not installed (optional extra): pip install 'actcmp[ray]'")
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "actcmp", "run", str(SMOKE), "--backend", "ray", "--address",
+         f"127.0.0.1:{free_port()}", "--out", str(out), "-q"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("actcmp: error: cannot reach a Ray cluster at 127.0.0.1:")
+    assert not out.exists()
 
 
 def test_token_mode_without_a_token_is_named_before_ray_is_asked(
@@ -353,13 +465,23 @@ def test_a_killed_worker_without_retries_leaves_its_runs_pending(
     from actcmp.run.ray_executor import RayExecutor
     from actcmp.run.sweep import run_sweep
 
-    monkeypatch.setattr(actcmp.run.executors, "make_executor", lambda *a, **k: RayExecutor(head.address, max_retries=0))
+    made: list[RayExecutor] = []
+
+    def make(backend: str, jobs: int, address: str | None = None, threads: int | None = None, **options: Any) -> Any:
+        made.append(RayExecutor(head.address, **options))
+        return made[-1]
+
+    monkeypatch.setattr(actcmp.run.executors, "make_executor", make)
     kill_one_worker(monkeypatch, tmp_path / "killed.pid")
     out = tmp_path / "out"
     try:
-        first = run_sweep(SMOKE, out, backend="ray")
+        first = run_sweep(SMOKE, out, backend="ray", executor_options={"max_retries": 0})  # --max-retries 0
+        assert made[0].max_retries == 0
         lost = first.left
         assert lost == 4  # the killed task's group of 4 runs; the other task's runs are stored
+        assert first.lost_runs == 4 and first.ran + first.lost_runs == 8  # one consistent count
+        assert first.backend_log == str(out / "ray.log")
+        assert not (out / "ray.log").exists() or (out / "ray.log").stat().st_size > 0  # kept only if written
     except TaskLost as exc:  # a sweep whose _drain stops at the first lost task
         assert "lost on the Ray cluster" in str(exc) and "WorkerCrashedError" in str(exc)
         lost = 8 - len(stored_ids(out))
@@ -425,13 +547,65 @@ def test_a_version_mismatch_is_named(head: Head, ray: Any, monkeypatch: pytest.M
 
 
 @ray_test
+def test_the_head_nodes_other_ports_are_named(head: Head) -> None:
+    """A raylet (gRPC, not the GCS) and an agent's HTTP port of the head node: each
+    refused in one line, fast, with what it is."""
+    from actcmp.run.ray_executor import RayExecutor, port_kind
+
+    gcs_port = int(head.address.rpartition(":")[2])
+    pids = [pid for pid, _ in session_members(head.sid)]
+    ports = sorted({int(addr.rpartition(":")[2]) for _, addr in listening_addresses(pids)} - {gcs_port})
+    kinds = {port: port_kind("127.0.0.1", port) for port in ports}
+    grpc = [port for port, kind in kinds.items() if kind == "grpc"]
+    http = [port for port, kind in kinds.items() if kind == "http"]
+    assert grpc and http, kinds
+    for port, fragment in ((grpc[0], "is a Ray gRPC port that is not the GCS"), (http[0], "is an HTTP server")):
+        started = time.monotonic()
+        with pytest.raises(ConfigError) as info:
+            RayExecutor(f"127.0.0.1:{port}")
+        assert time.monotonic() - started < 15
+        assert str(info.value).startswith(f"127.0.0.1:{port} {fragment}"), str(info.value)
+
+
+@ray_test
+def test_rays_own_output_goes_to_the_log_file(ray: Any, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """What Ray prints for its raylets (a worker's death, its state dump) and its logger's
+    records land in the file, not on stdout/stderr; restore() puts Ray's handling back
+    and removes a file nothing was written to."""
+    import logging
+
+    import ray._private.worker as worker_module
+
+    from actcmp.run.ray_executor import _RayOutput
+
+    original = worker_module.print_to_stdstream
+    output = _RayOutput()
+    output.to_file(tmp_path / "ray.log")
+    worker_module.print_to_stdstream(
+        {"lines": ["A worker died or was killed while executing a task"], "pid": "raylet", "is_err": False},
+        ignore_prefix=False,
+    )
+    logging.getLogger("ray.some.module").warning("a warning of Ray's")
+    output.restore()
+    assert worker_module.print_to_stdstream is original
+    text = (tmp_path / "ray.log").read_text()
+    assert "A worker died or was killed" in text and "a warning of Ray's" in text
+    captured = capfd.readouterr()
+    assert "worker died" not in captured.out + captured.err and "a warning" not in captured.out + captured.err
+    quiet = _RayOutput()
+    quiet.to_file(tmp_path / "quiet.log")
+    quiet.restore()
+    assert not (tmp_path / "quiet.log").exists()
+
+
+@ray_test
 def test_ray_client_without_its_extra_is_named(ray: Any) -> None:
     from actcmp.run.ray_executor import RayExecutor
 
     missing = ValueError("Ray Client requires pip package `ray[client]`. If you installed the minimal Ray ...")
     error = RayExecutor._connect_error(types.SimpleNamespace(_ray=ray), missing, "ray://head:10001")  # type: ignore[arg-type]
     assert str(error).startswith("ray:// addresses need Ray Client on this machine and the head node")
-    assert "pip install 'ray[client]'" in str(error) and "--address head:6379" in str(error)
+    assert "pip install 'ray[client]'" in str(error) and "head:10001" in str(error) and "6379" not in str(error)
 
 
 @ray_test
@@ -454,7 +628,9 @@ def test_missing_authentication_is_named(head: Head) -> None:
     assert done.returncode == 0, done.stderr
     assert time.monotonic() - started < 30
     message = done.stdout.strip()
-    assert message.startswith(f"the Ray cluster at {head.address} refused this machine's authentication token")
+    assert message.startswith(
+        f"the Ray cluster at {head.address} uses token authentication and this machine sent no token"
+    )
     assert "RAY_AUTH_MODE=token" in message and "RAY_AUTH_TOKEN" in message
 
 
@@ -463,24 +639,34 @@ def test_a_local_instance_starts_and_stops_with_the_sweep(ray: Any) -> None:
     from actcmp.run.executors import make_executor
     from actcmp.run.ray_executor import RayExecutor
 
-    temp_dir = Path(tempfile.mkdtemp(prefix="actcmp-rl-", dir="/tmp"))
     # processes of earlier tests (multiprocessing's resource tracker lives as long as pytest)
     before = set(descendants(os.getpid()))
+    default_ray_dir = Path(tempfile.gettempdir()) / "ray"
+    had_default_dir = default_ray_dir.exists()
+    temp_before = set(Path(tempfile.gettempdir()).glob("actcmp-ray-*"))
+    executor = make_executor("ray", 2)  # no temp_dir given: one of its own, removed at shutdown
     try:
-        executor = make_executor("ray", 2, temp_dir=str(temp_dir))
         assert isinstance(executor, RayExecutor) and executor.started_local
         assert ray.is_initialized() and ray.cluster_resources()["CPU"] == 2
         assert executor.submit(pow, 2, 10).result(timeout=120) == 1024
         started = [p for p in descendants(os.getpid()) if p not in before]  # gcs_server, raylet, agents, worker
         assert {"gcs_server", "raylet"} <= {name for _, name in started}
-        executor.shutdown()
-        assert not ray.is_initialized()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and still_alive(started):
-            time.sleep(0.2)
-        assert not still_alive(started)
+        # every port of the instance (and of this driver) listens on loopback only
+        listening = listening_addresses([os.getpid(), *(pid for pid, _ in started)])
+        assert len(listening) >= 3, listening  # the GCS, the raylet's ports, the driver's
+        outside = [(pid, addr) for pid, addr in listening if not addr.startswith(("127.0.0.1:", "::1:"))]
+        assert not outside, outside
+        own = set(Path(tempfile.gettempdir()).glob("actcmp-ray-*")) - temp_before
+        assert len(own) == 1 and any(own.pop().iterdir())  # Ray's session files live there
     finally:
-        shutil.rmtree(temp_dir, ignore_errors=True)
+        executor.shutdown()
+    assert not ray.is_initialized()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and still_alive(started):
+        time.sleep(0.2)
+    assert not still_alive(started)
+    assert set(Path(tempfile.gettempdir()).glob("actcmp-ray-*")) <= temp_before  # removed
+    assert default_ray_dir.exists() == had_default_dir  # nothing in /tmp/ray
 
 
 def descendants(root: int) -> list[tuple[int, str]]:
@@ -513,3 +699,35 @@ def still_alive(started: list[tuple[int, str]]) -> list[tuple[int, str]]:
         if f"({name})" in stat and stat.rpartition(")")[2].split()[0] != "Z":
             alive.append((pid, name))
     return alive
+
+
+def listening_addresses(pids: list[int]) -> list[tuple[int, str]]:
+    """(pid, local address) of every listening TCP socket of ``pids``, from /proc."""
+    by_inode: dict[str, str] = {}
+    import ipaddress
+
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local, state, inode = fields[1], fields[3], fields[9]
+                if state != "0A":  # LISTEN
+                    continue
+                hex_ip, hex_port = local.split(":")
+                raw = bytes.fromhex(hex_ip)
+                # /proc prints the address as 32-bit words in host (little-endian) order
+                ip_bytes = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+                ip = ipaddress.ip_address(ip_bytes)
+                mapped = getattr(ip, "ipv4_mapped", None)
+                by_inode[inode] = f"{mapped or ip}:{int(hex_port, 16)}"
+    found = []
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    if target.startswith("socket:["):
+                        inode = target[len("socket:[") : -1]
+                        if inode in by_inode:
+                            found.append((pid, by_inode[inode]))
+    return found

@@ -46,7 +46,7 @@ import torch
 from torch import Tensor
 
 from actcmp.config import SHAPE_KEYS
-from actcmp.core.activations import ActivationSpec, parse_activation
+from actcmp.core.activations import ActivationSpec, derivative_of_output, parse_activation
 from actcmp.core.metrics import peak_derivative
 from actcmp.core.model import Autoencoder, init_tensors, layer_dims
 from actcmp.core.probe import probe_accuracies
@@ -315,15 +315,14 @@ class _Act:
         (their counts need only the sign of z, their backward kernels are cheap).
 
         The same values as ``spec.derivative`` (what :func:`metrics.dead_mask` uses): tanh and
-        sigmoid take it from ``h`` with the float operations of ``_d_tanh`` / ``_d_sigmoid``.
+        sigmoid take it from ``h`` by the backward kernel training uses
+        (:func:`~actcmp.core.activations.derivative_of_output`, one source for f').
         The probe's backward multiplies by it instead of running the backward kernel again.
         """
         if self.kind in self.TWO_VALUED:
             return None
-        if self.kind == "tanh":
-            return torch.mul(h, h).neg_().add_(1)  # 1 - t*t
-        if self.kind == "sigmoid":
-            return torch.rsub(h, 1).mul_(h)  # s * (1 - s)
+        if self.kind in ("tanh", "sigmoid"):
+            return derivative_of_output(self.kind, h)
         return self.spec.derivative(z, self.module)  # type: ignore[no-any-return]
 
     def masks(

@@ -11,6 +11,14 @@ exactly as with the local backend.
   (``py_modules``): nodes need Ray and actcmp's dependencies (torch, ...), not actcmp.
   (Ray also puts the driver's working directory on the workers' ``sys.path``; a node
   that has an ``actcmp`` package at that same path would import that one instead.)
+* The local instance listens on 127.0.0.1 only (its node address, every daemon's port,
+  no dashboard, no usage statistics) and keeps its files in a temp directory of its own
+  that :meth:`RayExecutor.shutdown` removes (nothing is left in ``/tmp/ray``).
+* Before Ray is asked, an address is probed: nothing listening, an HTTP port (dashboard,
+  agents) or a Ray gRPC port that is not the GCS (raylet, workers) is named in one line
+  within ``CONNECT_TIMEOUT_S + HTTP_PROBE_S + CONNECT_TIMEOUT_S`` seconds.
+* Ray's own driver-side output (its logger, the messages its raylets and workers send
+  to the driver) goes to a file once :meth:`RayExecutor.log_to` names one.
 * Each task reserves ``num_cpus`` CPUs (and ``num_gpus`` GPUs when its device is CUDA).
 * A task whose worker or node dies is retried by Ray (``max_retries``); when it still
   fails, its Future carries :class:`~actcmp.run.executors.TaskLost` and its runs stay
@@ -25,9 +33,12 @@ import contextlib
 import logging
 import os
 import re
+import shutil
 import signal
 import socket
+import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, InvalidStateError
 from pathlib import Path
@@ -38,12 +49,19 @@ from actcmp.run.executors import TaskLost, cpu_count
 
 MIN_RAY = (2, 9)
 INSTALL_HINT = "--backend ray needs Ray: pip install 'actcmp[ray]'"
-#: Seconds to wait for a TCP connection to the head node before giving up.
+#: Seconds to wait for a TCP connection to the head node before giving up (and, again,
+#: for the GCS handshake that follows).
 CONNECT_TIMEOUT_S = 5.0
+#: Seconds to wait for an answer to the HTTP request that tells an HTTP port from gRPC.
+HTTP_PROBE_S = 2.0
+#: The local instance's address: it listens on loopback only.
+LOCAL_HOST = "127.0.0.1"
 #: Seconds Ray keeps retrying the GCS handshake (its own default is about 20).
 GCS_WAIT_S = 10
 #: Tasks in flight are at least twice this (see ``RayExecutor._max_workers``).
 MIN_SLOTS = 16
+#: gRPC's status code for a service the server does not have (a raylet asked as a GCS)
+GRPC_UNIMPLEMENTED = 12
 #: Where Ray looks for the token when token authentication is on.
 AUTH_HINT = (
     "set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN to the cluster's token "
@@ -93,9 +111,32 @@ def split_address(address: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
+def port_kind(host: str, port: int, timeout: float = HTTP_PROBE_S) -> str:
+    """What answers at an open port, from its reply to a plain HTTP/1.0 request:
+    ``"http"`` (an HTTP/1 server: Ray's dashboard, runtime-env or metrics agents),
+    ``"grpc"`` (an HTTP/2 server opening with its SETTINGS frame: every Ray daemon's
+    gRPC port, the GCS among them), ``"closed"`` (hung up without a word), ``"silent"``
+    (no answer within ``timeout``) or ``"other"``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(b"GET / HTTP/1.0\r\nHost: actcmp-probe\r\n\r\n")
+            first = sock.recv(16)
+    except TimeoutError:
+        return "silent"
+    except OSError:
+        return "closed"
+    if first.startswith(b"HTTP/"):
+        return "http"
+    if len(first) >= 4 and first[3] == 0x04:  # an HTTP/2 frame header of type SETTINGS
+        return "grpc"
+    return "closed" if not first else "other"
+
+
 def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
     """Fail fast, in one line, when nothing answers at ``address`` (Ray itself would
-    retry for minutes)."""
+    retry for minutes), or when what answers is plainly not a GCS port: an HTTP port
+    (Ray would hang for minutes on it) or a non-Ray service."""
     host, port = split_address(address)
     try:
         with socket.create_connection((host, port), timeout=timeout):
@@ -108,6 +149,20 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
             f"cannot reach a Ray cluster at {address} ({reason}): start the head node there "
             f"('ray start --head --port={port}') or fix --address / RAY_ADDRESS"
         ) from None
+    if address.startswith("ray://"):
+        return  # Ray Client's server: its own protocol, checked by ray.init
+    kind = port_kind(host, port)
+    what = {
+        "http": "an HTTP server (a Ray dashboard, agent or metrics port?)",
+        "closed": "a service that closed the connection without answering",
+        "silent": f"a service that did not answer within {HTTP_PROBE_S:g} s",
+        "other": "a service that does not speak gRPC",
+    }.get(kind)
+    if what is not None:
+        raise ConfigError(
+            f"{address} is {what}, not the GCS port of a Ray head node: give the port of "
+            "'ray start --head --port=PORT' (6379 unless set)"
+        )
 
 
 def token_available() -> bool:
@@ -148,9 +203,20 @@ def check_authentication(address: str, timeout: float = CONNECT_TIMEOUT_S) -> No
     thread = threading.Thread(target=probe, name="actcmp-ray-probe", daemon=True)
     thread.start()
     thread.join(timeout + 1)
-    if outcome and isinstance(outcome[0], AuthenticationError):
+    if not outcome:
+        return
+    if isinstance(outcome[0], AuthenticationError):
+        if token_available() and os.environ.get("RAY_AUTH_MODE", "").lower() == "token":
+            raise ConfigError(
+                f"the Ray cluster at {address} refused this machine's authentication token: {AUTH_HINT}"
+            ) from None
         raise ConfigError(
-            f"the Ray cluster at {address} refused this machine's authentication token: {AUTH_HINT}"
+            f"the Ray cluster at {address} uses token authentication and this machine sent no token: {AUTH_HINT}"
+        ) from None
+    if getattr(outcome[0], "rpc_code", None) == GRPC_UNIMPLEMENTED:
+        raise ConfigError(
+            f"{address} is a Ray gRPC port that is not the GCS (a raylet, worker or object manager port?): "
+            "give the port of 'ray start --head --port=PORT' (6379 unless set)"
         ) from None
 
 
@@ -193,16 +259,93 @@ def _quiet_logger(name: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _env(**values: str) -> Iterator[None]:
-    """Set environment variables that are unset, for the duration of the block."""
-    added = [key for key in values if key not in os.environ]
-    for key in added:
+def _env(force: bool = False, **values: str) -> Iterator[None]:
+    """Set environment variables that are unset (``force``: all of them), for the
+    duration of the block; the previous values come back after it."""
+    saved = {key: os.environ.get(key) for key in values if force or key not in os.environ}
+    for key in saved:
         os.environ[key] = values[key]
     try:
         yield
     finally:
-        for key in added:
-            os.environ.pop(key, None)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _ray_constants() -> Any:
+    try:
+        from ray._private import ray_constants
+    except ImportError:  # pragma: no cover - internal module moved
+        return None
+    return ray_constants
+
+
+class _RayOutput:
+    """Where Ray's driver-side output goes: the ``ray`` logger's records and what Ray
+    prints for its raylets and workers (``ray._private.worker.print_to_stdstream``,
+    e.g. the raylet's state dump when a worker dies). Until :meth:`to_file` names a
+    file, Ray's own handling stands; :meth:`restore` puts it back."""
+
+    def __init__(self) -> None:
+        self.path: Path | None = None
+        self._file: Any = None
+        self._logger = logging.getLogger("ray")
+        self._saved: tuple[list[logging.Handler], bool] | None = None
+        self._worker_module: Any = None
+        self._printer: Any = None
+        self._lock = threading.Lock()
+
+    def to_file(self, path: Path) -> None:
+        with self._lock:
+            if self._file is not None:
+                return
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - closed in restore
+            self.path = path
+        handler = logging.StreamHandler(self._file)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self._saved = (list(self._logger.handlers), self._logger.propagate)
+        self._logger.handlers = [handler]
+        self._logger.propagate = False
+        try:
+            from ray._private import worker as worker_module
+        except ImportError:  # pragma: no cover - internal module moved
+            return
+        printer = getattr(worker_module, "print_worker_logs", None)
+        original = getattr(worker_module, "print_to_stdstream", None)
+        if printer is None or original is None:  # pragma: no cover - internal API changed
+            return
+        self._worker_module, self._printer = worker_module, original
+        sink = self._file
+
+        def to_log(data: dict[str, Any], ignore_prefix: bool) -> None:
+            with contextlib.suppress(Exception):
+                printer(data, sink, ignore_prefix)
+
+        worker_module.print_to_stdstream = to_log
+
+    def written(self) -> bool:
+        """Whether anything reached the file."""
+        return self.path is not None and self.path.exists() and self.path.stat().st_size > 0
+
+    def restore(self) -> None:
+        if self._worker_module is not None:
+            self._worker_module.print_to_stdstream = self._printer
+            self._worker_module = None
+        if self._saved is not None:
+            self._logger.handlers, self._logger.propagate = self._saved
+            self._saved = None
+        with self._lock:
+            if self._file is not None:
+                with contextlib.suppress(OSError):
+                    self._file.close()
+                self._file = None
+                if self.path is not None and not self.written():  # nothing said: no file
+                    with contextlib.suppress(OSError):
+                        self.path.unlink()
 
 
 def _version_mismatch(exc: BaseException, address: str) -> ConfigError | None:
@@ -229,7 +372,8 @@ class RayExecutor(Executor):
 
     ``num_cpus`` / ``num_gpus``: what each task reserves (GPUs only for CUDA tasks).
     ``max_retries``: Ray's retries of a task whose worker or node died (``None``: Ray's
-    default, 3). ``temp_dir``: the local instance's Ray temp directory (default /tmp/ray).
+    default, 3). ``temp_dir``: the local instance's Ray temp directory (default: a new
+    one under the system's temp directory, removed at :meth:`shutdown`; never /tmp/ray).
     """
 
     def __init__(
@@ -252,6 +396,8 @@ class RayExecutor(Executor):
         self._lock = threading.Lock()
         self._pending: dict[Future[Any], Any] = {}  # our future -> its ObjectRef
         self._closed = False
+        self._own_temp_dir: str | None = None
+        self.output = _RayOutput()
         address = address or os.environ.get("RAY_ADDRESS") or None
         if address in ("local", None):
             address = None
@@ -276,17 +422,39 @@ class RayExecutor(Executor):
     def _connect(self, address: str | None, env: dict[str, Any], local_cpus: int | None, temp_dir: str | None) -> None:
         ray = self._ray
         if address is None:
-            # Ray's default for a new local instance (token authentication, its ports
-            # listen on every interface) is kept; only its notice about it is muted
-            with _keep_sigterm_handler(), _quiet_logger(_AUTH_LOGGER):
-                ray.init(
-                    address="local",
-                    num_cpus=local_cpus or cpu_count(),
-                    runtime_env=env,
-                    include_dashboard=False,
-                    logging_level=logging.WARNING,
-                    _temp_dir=temp_dir,
-                )
+            # loopback only: Ray swaps 127.0.0.1 for the machine's outward address unless
+            # its "cluster" mode is off (as on macOS/Windows); the daemons read the same
+            # variable. Usage statistics off (they would be sent out). Token
+            # authentication, Ray's default, is kept; only its notice is muted.
+            if temp_dir is None:
+                # short (Ray's socket paths are limited to ~100 bytes), removed at shutdown
+                temp_dir = self._own_temp_dir = tempfile.mkdtemp(prefix="actcmp-ray-")
+            constants = _ray_constants()
+            cluster_mode = getattr(constants, "ENABLE_RAY_CLUSTER", None)
+            try:
+                if constants is not None:
+                    constants.ENABLE_RAY_CLUSTER = False
+                with (
+                    _keep_sigterm_handler(),
+                    _quiet_logger(_AUTH_LOGGER),
+                    _env(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_USAGE_STATS_ENABLED="0", force=True),
+                ):
+                    ray.init(
+                        address="local",
+                        num_cpus=local_cpus or cpu_count(),
+                        runtime_env=env,
+                        include_dashboard=False,
+                        dashboard_host=LOCAL_HOST,
+                        logging_level=logging.WARNING,
+                        _node_ip_address=LOCAL_HOST,
+                        _temp_dir=temp_dir,
+                    )
+            except BaseException:
+                self._remove_temp_dir()
+                raise
+            finally:
+                if constants is not None and cluster_mode is not None:
+                    constants.ENABLE_RAY_CLUSTER = cluster_mode
             return
         if address != "auto":
             check_reachable(address)
@@ -309,10 +477,11 @@ class RayExecutor(Executor):
         with contextlib.suppress(Exception):
             self._ray.shutdown()
         if "ray[client]" in str(exc):
-            host = split_address(address)[0]
+            host, port = split_address(address)
             return ConfigError(
                 f"ray:// addresses need Ray Client on this machine and the head node: pip install 'ray[client]' "
-                f"(or connect to the head node's GCS port directly: --address {host}:6379)"
+                f"(its server listens on {host}:{port}, 'ray start --head --ray-client-server-port={port}'; "
+                "or connect to the head node's GCS port directly: --address HOST:PORT of 'ray start --head --port')"
             )
         if isinstance(exc, AuthenticationError):
             return ConfigError(f"the Ray cluster at {address} needs an authentication token: {AUTH_HINT}")
@@ -370,6 +539,7 @@ class RayExecutor(Executor):
         runs = f"{len(configs)} runs" if isinstance(configs, list) else "a task"
         first = (str(exc).strip().splitlines() or [""])[0]
         lost = TaskLost(f"{runs} lost on the Ray cluster: {type(exc).__name__}: {first}".rstrip(": "))
+        lost.runs = len(configs) if isinstance(configs, list) else 0  # type: ignore[attr-defined]
         lost.__cause__ = exc
         return lost
 
@@ -403,3 +573,22 @@ class RayExecutor(Executor):
         if self.owns_connection:
             with contextlib.suppress(Exception):
                 self._ray.shutdown()
+        self.output.restore()
+        self._remove_temp_dir()
+
+    def log_to(self, path: Path) -> None:
+        """Send Ray's own driver-side output (its logger, what it relays from raylets
+        and workers) to ``path`` (appended) until :meth:`shutdown`."""
+        self.output.to_file(path)
+
+    def _remove_temp_dir(self) -> None:
+        """Remove the local instance's own temp dir (its daemons may still be writing
+        their last log lines for a moment after ``ray.shutdown``)."""
+        if self._own_temp_dir is None:
+            return
+        for _ in range(20):
+            shutil.rmtree(self._own_temp_dir, ignore_errors=True)
+            if not os.path.exists(self._own_temp_dir):
+                break
+            time.sleep(0.25)
+        self._own_temp_dir = None

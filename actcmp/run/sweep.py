@@ -37,6 +37,8 @@ GROUP_KEYS = SHAPE_KEYS
 
 
 #: Loaded datasets kept per process (see :func:`cached_dataset`): at most this many ...
+#: the backend's own output in the results directory (Ray's logger and daemon messages)
+BACKEND_LOG = "ray.log"
 DATA_CACHE_ENTRIES = 8
 #: ... and at most this many bytes of tensors (an MNIST split is ~220 MB).
 DATA_CACHE_BYTES = 512 << 20
@@ -79,6 +81,10 @@ class SweepSummary:
     shard: str | None = None
     resumed_after_crash: bool = False
     lost_tasks: int = 0
+    #: runs of lost tasks (a Ray worker or node died): not stored, pending for a rerun
+    lost_runs: int = 0
+    #: where the backend's own output went (Ray: ``ray.log`` in the results directory)
+    backend_log: str | None = None
 
     @property
     def left(self) -> int:
@@ -314,8 +320,7 @@ def execute_task(task: Task) -> list[Any]:
                         result.env["engine_fallback"] = reason
                     results += alone
         if plain:
-            reason = refusals[plain[0]["run_id"]]
-            _LOG.warning("plain engine for %d run(s) of a batched group: %s", len(plain), reason)
+            _LOG.warning("plain engine for %d run(s) of a batched group: %s", len(plain), refusals[plain[0]["run_id"]])
             for result in _train_each(plain, data_for, task.device):
                 result.env["engine_fallback"] = refusals[result.run_id]
                 results.append(result)
@@ -361,6 +366,7 @@ def run_sweep(
     shard: str | tuple[int, int] | None = None,
     threads: int | None = None,
     max_runs: int = MAX_RUNS,
+    executor_options: dict[str, Any] | None = None,
 ) -> SweepSummary:
     """Run a sweep into a results directory (default ``results/<name>/``, or
     ``$ACTCMP_OUT/<name>/``), resuming.
@@ -369,6 +375,8 @@ def run_sweep(
     tried again. ``shard="i/n"`` runs only shard i of n (see :mod:`actcmp.shard`).
     ``threads``: torch threads per worker (local backend; default: 1 in-process unless
     ``OMP_NUM_THREADS`` is set, cores / jobs in worker processes; see :mod:`actcmp.run.executors`).
+    ``executor_options``: passed to the executor (``--backend ray``: ``max_retries``, ...).
+    The executor (a Ray cluster's connection) is made before the results directory.
     Ctrl-C (or SIGTERM) stops after storing the runs that finished; ``summary.interrupted``
     is then True. A second sweep into the same directory is refused while one runs
     (see :mod:`actcmp.store.lock`).
@@ -402,7 +410,9 @@ def run_sweep(
     mine = select_shard(planned, *shard_spec) if shard_spec else planned
     target_device = resolve_device(device)
     started = time.perf_counter()
-    with Store(out_dir) as store, DirLock(out_dir) as lock:
+    # connect first: a cluster that cannot be reached leaves no results directory behind
+    executor = make_executor(backend, jobs, address=address, threads=threads, **(executor_options or {}))
+    with _stopped_on_error(executor), Store(out_dir) as store, DirLock(out_dir) as lock:
         sid = sweep_id(sweep)
         # the whole plan is recorded even for a shard, so that a merge of all shards knows
         # every run it should hold; ``mark_shard`` says which of them this directory runs
@@ -418,6 +428,10 @@ def run_sweep(
         )
         # local workers share this machine's memory; a Ray task's node is not known here
         local_jobs = jobs if backend == "local" else None
+        log_to = getattr(executor, "log_to", None)
+        if log_to is not None:  # Ray's own output, kept out of actcmp's
+            log_to(out_dir / BACKEND_LOG)
+            summary.backend_log = str(out_dir / BACKEND_LOG)
 
         def train(configs: list[dict[str, Any]]) -> None:
             finished = set() if fresh else store.finished_ids()
@@ -444,7 +458,6 @@ def run_sweep(
             return [cfg for cfg in shard_runs if cfg["role"] == ROLE_EVAL]
 
         with _interrupts() as guard:
-            executor = make_executor(backend, jobs, address=address, threads=threads)
             completed = selected = False
             try:
                 if tune_plan is None:
@@ -489,6 +502,17 @@ def _announce_plan(progress: ProgressSink, tasks: list[Task], workers: int, data
             units = 0.0
         entries.append(([c["run_id"] for c in task.configs], units))
     plan(entries, workers, PRIOR_SECONDS_PER_UNIT)
+
+
+@contextlib.contextmanager
+def _stopped_on_error(executor: Any) -> Iterator[None]:
+    """Stop ``executor`` (made before the results directory) when the sweep fails
+    before or around its own graceful stop, e.g. on a directory another sweep holds."""
+    try:
+        yield
+    except BaseException:
+        _stop(executor, graceful=False)
+        raise
 
 
 class _Interrupts:
@@ -613,6 +637,7 @@ def _store_future(
         results = future.result()
     except TaskLost as exc:  # a worker or node died: its runs stay pending, the sweep goes on
         summary.lost_tasks += 1
+        summary.lost_runs += int(getattr(exc, "runs", 0))
         summary.failures.append(f"task lost (runs left pending, run again to redo them): {exc}")
         return
     for result in results:
