@@ -13,8 +13,9 @@ and at epoch 0, every ``probe_every`` epochs, the last epoch and a divergence
 (:func:`layers_due`):
 
 * per hidden layer on a fixed probe set (the first ``probe_size`` training samples):
-  dead / saturated / zero-output fractions, pre-activation mean and std, units that died
-  or came back since the previous point;
+  dead / saturated / zero-output fractions, pre-activation mean and std, post-activation
+  (output) mean and std (``postact_mean`` / ``postact_std``: what self-normalisation is
+  about), units that died or came back since the previous point;
 * per linear layer: gradient norm of weight and bias of the probe-set loss.
 
 At initialisation and at the last epoch only (they are 48 numbers per layer): the
@@ -48,8 +49,17 @@ from actcmp.metrics import (
     transitions,
     zero_fraction,
 )
-from actcmp.model import Autoencoder, derive_seed, init_tensors, resolve_init
+from actcmp.model import (
+    Autoencoder,
+    cfg_init_tensors,
+    cfg_model,
+    derive_seed,
+    init_gain,
+    resolve_bias,
+    resolve_init,
+)
 from actcmp.samples import collect_samples
+from actcmp.variants import activity_penalty, corrupt, has_noise, penalised_layers
 
 STATUSES = ("done", "diverged", "failed")
 HIST_NAMES = [f"preact_hist_{b:02d}" for b in range(PREACT_HIST_BINS)]
@@ -86,7 +96,19 @@ def resolve(cfg: RunConfig, output_activation: str, loss: str, fingerprint: str 
         resolved["output_activation"] = output_activation
     if resolved["loss"] == "auto":
         resolved["loss"] = loss
-    resolved["init"] = resolve_init(cfg.init, parse_activation(cfg.activation))
+    spec = parse_activation(cfg.activation)
+    resolved["init"] = resolve_init(cfg.init, spec)
+    if cfg.widths is not None:  # explicit widths set the shape: depth and width follow
+        resolved["widths"] = list(cfg.widths)
+        resolved["depth"] = len(cfg.widths) + 1
+        resolved["width"] = cfg.widths[0]
+    if not cfg.activity_l1:  # spellings without effect are one run
+        resolved["activity_l1_on"] = "code"
+    if not cfg.input_noise:
+        resolved["input_noise_kind"] = "gaussian"
+    # what the init resolved to (stored for the report's setup; not part of the run id)
+    resolved["init_gain"] = init_gain(resolved["init"], spec)
+    resolved["init_bias"] = resolve_bias(cfg.bias_init, resolved["init"])
     if fingerprint is not None:
         resolved["data_fingerprint"] = fingerprint
     out = resolved["output_activation"]
@@ -185,7 +207,7 @@ class Probe:
         masks: list[torch.Tensor] = []
         with torch.no_grad():
             for index, (z, h) in enumerate(zip(pre, post, strict=True)):
-                z = z.detach()
+                z, h = z.detach(), h.detach()
                 deriv = self.spec.derivative(z, model.acts[index])
                 dead = dead_mask(deriv)
                 sat = saturated_mask(deriv, self.peak, cfg["saturation_threshold"], cfg["saturation_share"])
@@ -195,9 +217,11 @@ class Probe:
                 rows += [
                     (epoch, index, "dead_fraction", float(dead.sum()) / units),
                     (epoch, index, "saturated_fraction", float(sat.sum()) / units),
-                    (epoch, index, "zero_fraction", zero_fraction(h.detach())),
+                    (epoch, index, "zero_fraction", zero_fraction(h)),
                     (epoch, index, "preact_mean", float(z.mean())),
                     (epoch, index, "preact_std", float(z.std()) if z.numel() > 1 else 0.0),
+                    (epoch, index, "postact_mean", float(h.mean())),
+                    (epoch, index, "postact_std", float(h.std()) if h.numel() > 1 else 0.0),
                     (epoch, index, "died_fraction", died / units),
                     (epoch, index, "revived_fraction", revived / units),
                 ]
@@ -237,6 +261,8 @@ def _summaries(layers: list[tuple[int, int, str, float]], last_epoch: int) -> di
 def train_run(cfg: dict[str, Any], data: Any, device: str = "cpu", dtype: torch.dtype = torch.float32) -> RunResult:
     """Train one autoencoder from a resolved config on ``data`` (a Dataset). Plain loop.
 
+    Training steps add the sparse and denoising variants (:mod:`actcmp.variants`): the L1
+    activity penalty to the loss, input corruption to the batch (targets stay clean).
     Non-finite loss is an outcome (``status="diverged"`` with its epoch), not an error.
     ``dtype=torch.float64`` exists for comparing other engines against this one.
     """
@@ -246,9 +272,9 @@ def train_run(cfg: dict[str, Any], data: Any, device: str = "cpu", dtype: torch.
     out_spec = parse_activation(cfg["output_activation"], hidden=False)
     data = cast_dataset(data, dtype)
     x_train = data.x_train.to(dev)
-    model = Autoencoder(x_train.shape[1], cfg["depth"], cfg["width"], cfg["bottleneck"], spec, out_spec)
+    model = cfg_model(cfg, x_train.shape[1], spec, out_spec)
     model.to(dtype)
-    model.load_init(init_tensors(model.dims, cfg["init"], spec, cfg["seed"], dtype=dtype))
+    model.load_init(cfg_init_tensors(cfg, model.dims, spec, dtype))
     model.to(dev)
     x_val = data.x_val.to(dev)
     optimizer = make_optimizer(list(model.parameters()), cfg)
@@ -269,6 +295,7 @@ def train_run(cfg: dict[str, Any], data: Any, device: str = "cpu", dtype: torch.
             layers.extend(probe.measure(model, x_probe, epoch))
         return ok
 
+    penalised = bool(penalised_layers(cfg))
     ok = record(0)
     if not ok:
         diverged_epoch = 0
@@ -277,10 +304,17 @@ def train_run(cfg: dict[str, Any], data: Any, device: str = "cpu", dtype: torch.
         if diverged_epoch is not None:
             break
         model.train()
+        x_input = corrupt(x_train, cfg, cfg["seed"], epoch) if has_noise(cfg) else x_train
         for idx in batch_order(x_train.shape[0], cfg["batch_size"], cfg["seed"], epoch):
             batch = x_train[idx.to(dev)]
             optimizer.zero_grad(set_to_none=True)
-            loss = batch_loss(model(batch), batch, kind)
+            if penalised:
+                out, _, post = model.forward_recording(x_input[idx.to(dev)])
+                penalty = activity_penalty(post, cfg)
+                assert penalty is not None
+                loss = batch_loss(out, batch, kind) + penalty
+            else:
+                loss = batch_loss(model(x_input[idx.to(dev)]), batch, kind)
             if not torch.isfinite(loss):
                 diverged_epoch = epoch
                 break
@@ -325,9 +359,9 @@ def preact_histogram_rows(
     spec = parse_activation(cfg["activation"])
     out_spec = parse_activation(cfg["output_activation"], hidden=False)
     x_probe = data.x_train[: cfg["probe_size"]].to(device=dev, dtype=dtype)
-    initial = Autoencoder(x_probe.shape[1], cfg["depth"], cfg["width"], cfg["bottleneck"], spec, out_spec)
+    initial = cfg_model(cfg, x_probe.shape[1], spec, out_spec)
     initial.to(dtype)
-    initial.load_init(init_tensors(initial.dims, cfg["init"], spec, cfg["seed"], dtype=dtype))
+    initial.load_init(cfg_init_tensors(cfg, initial.dims, spec, dtype))
     initial.to(dev)
     stages = [(0, initial)] + ([(last_epoch, model)] if last_epoch > 0 else [])
     rows: list[tuple[int, int, str, float]] = []

@@ -29,6 +29,11 @@ COST_KEYS = (
     "probe_size",
     "probe_every",
     "data_fingerprint",
+    "widths",
+    "activity_l1",
+    "activity_l1_on",
+    "input_noise",
+    "input_noise_kind",
 )
 
 _SPEC = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")

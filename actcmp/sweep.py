@@ -33,6 +33,7 @@ ENGINES = ("auto", "plain", "batched")
 GROUP_KEYS = (
     "dataset", "depth", "width", "bottleneck", "batch_size", "epochs", "output_activation", "loss",
     "val_fraction", "test_fraction", "probe_size", "probe_every", "data_fingerprint",
+    "widths", "activity_l1", "activity_l1_on", "input_noise", "input_noise_kind",
 )
 # fmt: on
 
@@ -114,7 +115,7 @@ def resolve_runs(runs: list[Any], data_dir: str | Path | None = None) -> list[di
         if key not in cache:
             cache[key] = load_dataset(run.dataset, 0, run.val_fraction, run.test_fraction, data_dir=data_dir)
         data = cache[key]
-        if run.bottleneck >= data.n_features:
+        if run.bottleneck >= data.n_features and run.widths is None:  # explicit widths: any code width
             raise ConfigError(
                 f"bottleneck {run.bottleneck} is not smaller than the {data.n_features} input features of '{run.dataset}'"
             )
