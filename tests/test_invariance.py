@@ -40,9 +40,13 @@ def run_worker(family: str, threads: int = 1) -> dict[str, Any]:
 
 
 def assert_every_composition_agrees(report: dict[str, Any]) -> None:
-    digests = report["digests"]
+    _agree(report, report["digests"], 5)
+    _agree(report, report["variant_digests"], 1)  # widths, init, L1 penalty, input noise
+
+
+def _agree(report: dict[str, Any], digests: dict[str, dict[str, str]], targets: int) -> None:
     reference = digests["alone"]
-    assert len(reference) == 5
+    assert len(reference) == targets
     for composition, found in digests.items():
         for run_id, digest in found.items():
             if run_id in reference:
