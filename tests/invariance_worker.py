@@ -32,9 +32,7 @@ VARIANT = {"widths": [24, 12], "init_distribution": "normal", "bias_init": 0.01,
 VARIANT_TARGET = ("gelu", 1)
 
 
-def configs(
-    activations: list[str], seeds: list[int], lr: float = 0.01, variant: bool = False
-) -> list[dict[str, Any]]:
+def configs(activations: list[str], seeds: list[int], lr: float = 0.01, variant: bool = False) -> list[dict[str, Any]]:
     shape: dict[str, Any] = VARIANT if variant else {"width": 24}
     grid: dict[str, Any] = {"activation": activations, "seed": seeds, **({} if variant else {"depth": [2]})}
     sweep = sweep_from_dict(
@@ -86,7 +84,11 @@ def main() -> None:
     target = next(c for c in variants if (c["activation"], c["seed"]) == VARIANT_TARGET)
     shuffled_variants = list(variants)
     rng.shuffle(shuffled_variants)
-    variant_out = {"alone": train([target]), "group-of-6": train(variants), "group-of-6-shuffled": train(shuffled_variants)}
+    variant_out = {
+        "alone": train([target]),
+        "group-of-6": train(variants),
+        "group-of-6-shuffled": train(shuffled_variants),
+    }
     json.dump({"capability": torch.backends.cpu.get_cpu_capability(), "threads": threads, "digests": out,
                "variant_digests": variant_out}, sys.stdout)  # fmt: skip
 

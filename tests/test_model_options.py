@@ -3,6 +3,7 @@ statistics (issue 15): config validation, run ids, and both engines (float64 to 
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -24,8 +25,13 @@ BASE = {"dataset": "digits", "width": 12, "bottleneck": 3, "batch_size": 64, "pr
 def resolved(**values: Any) -> dict[str, Any]:
     base = {k: v for k, v in BASE.items() if not ("widths" in values and k == "width")}
     cfg = make_run({**base, **values})
-    data = load_dataset(cfg.dataset, cfg.seed, cfg.val_fraction, cfg.test_fraction)
-    return resolve(cfg, data.info.output_activation, data.info.loss)
+    info = digits(0).info
+    return resolve(cfg, info.output_activation, info.loss)
+
+
+@functools.cache
+def digits(seed: int) -> Any:
+    return load_dataset("digits", seed, 0.15, 0.15)
 
 
 # ----------------------------------------------------------------------------- config
@@ -164,19 +170,20 @@ def test_corruption_is_deterministic_per_seed_and_epoch() -> None:
     assert corrupt(x, {}, 0, 1) is x
 
 
+@pytest.mark.slow
 def test_variants_change_training_but_not_what_is_measured() -> None:
     """Penalty and noise change the trained weights; at epoch 0 (before any step) every
     number is the unpenalised run's: the recorded losses are reconstruction losses."""
-    data = load_dataset("digits", 0, 0.15, 0.15)
-    base = train_run(resolved(), data, dtype=torch.float64)
+    data = digits(0)
+    base = train_run(resolved(epochs=1), data, dtype=torch.float64)
     for values in ({"activity_l1": 0.01}, {"input_noise": 0.2}, {"input_noise": 0.2, "input_noise_kind": "mask"}):
-        other = train_run(resolved(**values), data, dtype=torch.float64)
+        other = train_run(resolved(epochs=1, **values), data, dtype=torch.float64)
         assert other.epochs[:2] == base.epochs[:2], values
         assert other.epochs[-1][2] != base.epochs[-1][2], values
 
 
 def test_sparse_penalty_makes_codes_sparser() -> None:
-    data = load_dataset("digits", 0, 0.15, 0.15)
+    data = digits(0)
     common = {"activation": "relu", "epochs": 4, "lr": 0.01}
     loose = train_run(resolved(**common), data)
     sparse = train_run(resolved(**common, activity_l1=0.05), data)
@@ -188,7 +195,7 @@ def test_sparse_penalty_makes_codes_sparser() -> None:
 
 
 def test_postact_statistics_in_plain_engine() -> None:
-    run = train_run(resolved(activation="relu", epochs=0), load_dataset("digits", 0, 0.15, 0.15))
+    run = train_run(resolved(activation="relu", epochs=0), digits(0))
     names = [m for e, i, m, _ in run.layers if e == 0 and i == 0]
     assert names.index("postact_mean") == names.index("preact_std") + 1
     stats = {m: v for e, i, m, v in run.layers if e == 0 and i == 0}
@@ -223,7 +230,7 @@ def test_float64_batched_equals_plain(common: dict[str, Any]) -> None:
     for variant in variants:
         cfg = resolved(**{"lr": 0.01, **common, **variant})
         configs.append(cfg)
-        datasets.append(load_dataset("digits", cfg["seed"], 0.15, 0.15))
+        datasets.append(digits(cfg["seed"]))
     batched = train_group(configs, datasets, dtype=torch.float64)
     for cfg, data, b in zip(configs, datasets, batched, strict=True):
         assert_same(b, train_run(cfg, data, dtype=torch.float64), rtol=1e-9, atol=1e-12)
