@@ -163,6 +163,8 @@ class RunConfig(BaseModel):
     @field_validator("widths", mode="before")
     @classmethod
     def _widths(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):  # --grid widths=64,128-64: one layer
+            value = [value]
         if isinstance(value, str):  # --set widths=1000-500-250 (commas would split a --grid)
             try:
                 value = [int(v) for v in value.replace("x", "-").split("-") if v.strip()]

@@ -50,7 +50,7 @@ import actcmp.engine_batched as engine_batched  # noqa: E402
 from actcmp.activations import parse_activation  # noqa: E402
 from actcmp.config import make_run  # noqa: E402
 from actcmp.datasets import load_dataset  # noqa: E402
-from actcmp.model import layer_dims  # noqa: E402
+from actcmp.model import cfg_dims  # noqa: E402
 
 ACTIVATIONS = ["relu", "leaky_relu", "prelu", "elu", "gelu", "silu", "tanh", "sigmoid"]
 SEEDS = [0, 1, 2]
@@ -122,7 +122,7 @@ def canonical_loop(configs: list[dict[str, Any]], datasets: list[Any]) -> None:
 
     for cfg, data in zip(configs, datasets, strict=True):
         torch.manual_seed(cfg["seed"])
-        dims = layer_dims(data.x_train.shape[1], cfg["depth"], cfg["width"], cfg["bottleneck"])
+        dims = cfg_dims(cfg, data.x_train.shape[1])
         layers: list[nn.Module] = []
         for index, (fan_in, fan_out) in enumerate(dims):
             layers.append(nn.Linear(fan_in, fan_out))
@@ -163,7 +163,7 @@ def training_flops(configs: list[dict[str, Any]], datasets: list[Any]) -> float:
     total = 0.0
     for cfg, data in zip(configs, datasets, strict=True):
         n = data.x_train.shape[0]
-        dims = layer_dims(data.x_train.shape[1], cfg["depth"], cfg["width"], cfg["bottleneck"])
+        dims = cfg_dims(cfg, data.x_train.shape[1])
         samples = n * cfg["epochs"]  # every sample passes once per epoch (the last batch may be short)
         total += 6.0 * samples * sum(i * o for i, o in dims)
     return total

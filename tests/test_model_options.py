@@ -235,3 +235,48 @@ def test_float64_batched_equals_plain(common: dict[str, Any]) -> None:
     for cfg, data, b in zip(configs, datasets, batched, strict=True):
         assert_same(b, train_run(cfg, data, dtype=torch.float64), rtol=1e-9, atol=1e-12)
     assert any(m == "postact_std" for _, _, m, _ in batched[0].layers)
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+@pytest.mark.slow
+def test_mnist_5k_with_widths_runs_and_reports_a_reconstruction_grid(tmp_path: Any) -> None:
+    """The issue's acceptance: ``actcmp run`` with ``dataset = "mnist-5k"`` and ``widths``,
+    then ``actcmp report``, which draws the reconstruction grid."""
+    from typer.testing import CliRunner
+
+    from actcmp.cli import app
+    from actcmp.store import load_results
+
+    sweep = tmp_path / "mnist.toml"
+    sweep.write_text(
+        'name = "mnist-widths"\ndataset = "mnist-5k"\nwidths = [64, 32]\nepochs = 1\nprobe_size = 64\n'
+        '[grid]\nactivation = ["relu", "tanh"]\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "res"
+    runner = CliRunner()
+    result = runner.invoke(app, ["run", str(sweep), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    runs = load_results(out).runs
+    assert set(runs["status"]) == {"done"} and set(runs["depth"]) == {3} and set(runs["widths"]) == {(64, 32)}
+    result = runner.invoke(app, ["report", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "figures" / "reconstructions_mnist-5k.png").stat().st_size > 1000
+
+
+def test_widths_on_the_command_line(tmp_path: Any) -> None:
+    from typer.testing import CliRunner
+
+    from actcmp.cli import app
+
+    sweep = tmp_path / "s.toml"
+    sweep.write_text('dataset = "digits"\nbottleneck = 4\n[grid]\nactivation = ["relu"]\n', encoding="utf-8")
+    runner = CliRunner()
+    result = runner.invoke(app, ["run", str(sweep), "--grid", "widths=16-8,12", "--dry-run", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "2 runs" in result.output, result.output
+    # a sweep that sets depth cannot take widths of another depth: said in one line
+    result = runner.invoke(app, ["run", "smoke", "--set", "widths=16-8", "--dry-run", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "widths [16, 8] gives depth 3, not 1" in result.output, result.output
