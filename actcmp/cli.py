@@ -26,7 +26,11 @@ try:
 except ImportError:  # pragma: no cover - typer before it vendored click
     from click.exceptions import ClickException, NoArgsIsHelpError  # type: ignore[no-redef,assignment]
 
+#: exit codes (README "Exit codes"): 0 success, 1 runtime failure or failed gate,
+#: 2 usage or input error, 130 interrupted
+EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 class OneLineErrors(TyperGroup):
@@ -53,9 +57,9 @@ class OneLineErrors(TyperGroup):
             hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
             typer.echo(f"actcmp: error: {' '.join(exc.format_message().split())}{hint}", err=True)
             sys.exit(EXIT_USAGE)
-        except typer.Abort:
-            typer.echo("actcmp: aborted", err=True)
-            sys.exit(1)
+        except typer.Abort:  # click's name for a Ctrl-C outside a command's own handling
+            typer.echo("actcmp: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
         sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -66,7 +70,7 @@ app = typer.Typer(
     "dead/saturated units per layer, write tables and figures.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -110,23 +114,33 @@ def _main(
     pass
 
 
-def fail(message: str) -> None:
-    """Print one line to stderr and exit with the usage error code."""
-    typer.echo(f"actcmp: error: {message}", err=True)
-    raise typer.Exit(EXIT_USAGE)
+def fail(message: str, code: int = EXIT_USAGE) -> None:
+    """Print one line to stderr and exit with ``code`` (default: the usage error code)."""
+    from actcmp.text import terminal_safe
+
+    typer.echo(f"actcmp: error: {terminal_safe(message)}", err=True)
+    raise typer.Exit(code)
 
 
 def guarded(fn: F) -> F:
-    """Turn library errors into one line + exit 2; Ctrl-C into exit 130 without a traceback."""
+    """Turn library errors into one line + their exit code (2 usage, 1 runtime failure);
+    an ``OSError`` into one line naming the path; Ctrl-C into exit 130 without a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except ActcmpError as exc:
-            fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, exc.exit_code)
         except sqlite3.DatabaseError as exc:  # a store damaged in a way the store's own checks missed
+            if "disk is full" in str(exc):
+                fail(f"disk full: results database: {exc}", EXIT_FAILURE)
             fail(f"results database: {exc} (is the file damaged?)")
+        except OSError as exc:
+            from actcmp.atomic import file_error
+
+            error = file_error(exc.filename or "a file", exc, "cannot use")
+            fail(str(error), error.exit_code)
         except KeyboardInterrupt:
             typer.echo("actcmp: interrupted", err=True)
             raise typer.Exit(130) from None
@@ -196,6 +210,19 @@ def _parse_pairs(items: list[str], option: str) -> list[tuple[str, str]]:
     return out
 
 
+def out_path(text: str | None, option: str = "--out") -> Path | None:
+    """An output path given as text, refusing an empty one: ``Path("")`` is the current
+    directory, never what an empty variable in a script meant (``--out "$DIR"``)."""
+    if text is None:
+        return None
+    if not text.strip():
+        raise ConfigError(f"{option} is empty: give a directory")
+    return Path(text)
+
+
+#: the most torch threads a worker may ask for (more only oversubscribes the cores)
+MAX_THREADS = 256
+
 DEVICE_PATTERN = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
 
 
@@ -223,6 +250,8 @@ def _check_run_options(
         raise ConfigError(f"--jobs must be at least 1, got {jobs}")
     if threads is not None and threads < 1:
         raise ConfigError(f"--threads must be at least 1, got {threads}")
+    if threads is not None and threads > MAX_THREADS:
+        raise ConfigError(f"--threads {threads}: at most {MAX_THREADS} torch threads per worker")
     if threads is not None and backend == "ray":
         raise ConfigError("--threads is for --backend local (Ray workers get the CPUs Ray gives each task)")
     if address is not None and backend != "ray":
@@ -249,13 +278,12 @@ class _Overrides:
         self.given[key] = shown
 
     def add_grid(self, key: str, values: list[Any], shown: str, option: str) -> None:
-        from actcmp.config import check_field
+        from actcmp.config import check_values
 
         self.claim(key, shown)
         if not values:
             raise ConfigError(f"{option}: empty list")
-        for value in values:
-            check_field(key, value, option)
+        check_values(key, values, option)
         self.grid[key] = values
 
     def add_fixed(self, key: str, value: Any, shown: str, option: str) -> None:
@@ -266,7 +294,7 @@ class _Overrides:
         self.fixed[key] = value
 
 
-def _seed_list(text: str) -> list[int]:
+def _seed_list(text: str, max_runs: int) -> list[int]:
     from actcmp.config import split_list
 
     try:
@@ -274,6 +302,10 @@ def _seed_list(text: str) -> list[int]:
             count = int(text)
             if count < 1:
                 raise ConfigError(f"--seeds {text}: need at least one seed")
+            if count > max_runs:  # refused before a list of that length exists
+                raise ConfigError(
+                    f"--seeds {text}: more seeds than the limit of {max_runs:,} runs (raise it with --max-runs)"
+                )
             return list(range(count))
         return [int(s) for s in split_list(text)]
     except ValueError:
@@ -283,6 +315,7 @@ def _seed_list(text: str) -> list[int]:
 @app.command()
 @guarded
 def run(
+    ctx: typer.Context,
     config: Annotated[
         str | None,
         typer.Argument(help="sweep TOML file, or a bundled sweep: default, smoke, claims/<name> (see experiments/)"),
@@ -291,7 +324,9 @@ def run(
     datasets: Annotated[str | None, typer.Option(help="comma-separated datasets, e.g. digits,mnist1d")] = None,
     depths: Annotated[str | None, typer.Option(help="comma-separated depths, e.g. 1,2,4,8")] = None,
     seeds: Annotated[str | None, typer.Option(help="number of seeds (3 = 0,1,2) or a list 0,5,7")] = None,
-    epochs: Annotated[int | None, typer.Option(help="training epochs for every run")] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="training epochs for every run (0: no training, measure the initial weights)")
+    ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option(
@@ -299,11 +334,24 @@ def run(
         ),
     ] = None,
     grid: Annotated[list[str] | None, typer.Option("--grid", help="vary a field: KEY=V1,V2 (repeatable)")] = None,
-    out: Annotated[Path | None, typer.Option(help="results directory \\[default: results/<sweep name>/]")] = None,
-    name: Annotated[str | None, typer.Option(help="sweep name (for a sweep given on the command line)")] = None,
+    out_text: Annotated[
+        str | None,
+        typer.Option(
+            "--out",
+            metavar="DIR",
+            help="results directory \\[default: $ACTCMP_OUT/<sweep name>/, ACTCMP_OUT defaulting to results]",
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="sweep name \\[default: the file's name; on the command line, built from what it varies]"),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the grid size and plan, train nothing")] = False,
+    json_: Annotated[
+        bool, typer.Option("--json", help="with --dry-run: the plan as one JSON document on stdout (schema: README)")
+    ] = False,
     fresh: Annotated[bool, typer.Option("--fresh", help="redo runs that are already stored")] = False,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="worker processes")] = 1,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="worker processes", envvar="ACTCMP_JOBS")] = 1,
     threads: Annotated[
         int | None,
         typer.Option(
@@ -315,14 +363,22 @@ def run(
     address: Annotated[
         str | None, typer.Option(help="Ray cluster HOST:PORT \\[env RAY_ADDRESS; none: a local Ray instance]")
     ] = None,
-    device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N | auto")] = "cpu",
-    data_dir: Annotated[Path | None, typer.Option(help="where IDX files live", envvar="ACTCMP_DATA_DIR")] = None,
+    device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N | auto", envvar="ACTCMP_DEVICE")] = "cpu",
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="where IDX files live \\[default: the user cache dir, actcmp/data]", envvar="ACTCMP_DATA_DIR"
+        ),
+    ] = None,
     report: Annotated[bool, typer.Option("--report", help="write the report when the sweep finishes")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
     shard: Annotated[
         str | None,
         typer.Option(help="run only shard I of N (I/N, numbered from 1), e.g. 2/4; merge with 'actcmp merge'"),
     ] = None,
+    max_runs: Annotated[
+        int, typer.Option(help="refuse a grid of more runs than this (its size is checked before it is expanded)")
+    ] = 100_000,
 ) -> None:
     """Train a sweep of autoencoders and store the results (resumes what is stored).
 
@@ -335,20 +391,41 @@ def run(
     the command line (--depths 4 --grid depth=1,2) is an error; --set on a grid axis of
     the file fixes it to one value and says so on stderr.
 
+    A sweep given only by options is named from what it varies (relu-gelu_digits_d1-2)
+    unless --name is given. --epochs 0 trains nothing: each run measures the initial
+    weights (dead units and loss at initialisation) and is stored as done.
+
     Example: actcmp run experiments/default.toml --depths 1,2 --seeds 2 --out results/quick
     """
+    from actcmp.config import check_sweep_name
     from actcmp.shard import parse_shard
 
+    if name is not None:
+        check_sweep_name(name)
+    out = out_path(out_text)
+    if max_runs < 1:
+        raise ConfigError(f"--max-runs must be at least 1, got {max_runs}")
     shard_spec = parse_shard(shard) if shard is not None else None
     _check_run_options(
         engine=engine, backend=backend, device=device, jobs=jobs, address=address, dry_run=dry_run, threads=threads
     )
-    from actcmp.config import SweepConfig, apply_overrides, load_sweep, parse_value, split_list
+    options_given = any(v is not None for v in (activations, datasets, depths, seeds, epochs)) or bool(set_ or grid)
+    if config is None and not options_given:
+        _usage_and_exit(
+            ctx,
+            "give a sweep file or a bundled sweep (actcmp run smoke), or what to vary "
+            "(actcmp run --activations relu,gelu --datasets digits --depths 1,2); nothing was trained",
+        )
+    if json_ and not dry_run:
+        raise ConfigError("--json goes with --dry-run (a sweep's results are read with 'actcmp status --json')")
+    from actcmp.config import SweepConfig, apply_overrides, check_size, load_sweep, parse_value, split_list
 
+    auto_name = False
     if config is not None:
         sweep = load_sweep(resolve_config_path(config))
     else:
         sweep = SweepConfig(name=name or "cli").with_source("command line")
+        auto_name = name is None
     over = _Overrides()
     for option, key, text in (
         ("--activations", "activation", activations),
@@ -359,7 +436,7 @@ def run(
             values = split_list(text) if key != "depth" else [parse_value(v) for v in split_list(text)]
             over.add_grid(key, values, f"{option} {text}", option)
     if seeds is not None:
-        over.add_grid("seed", _seed_list(seeds), f"--seeds {seeds}", "--seeds")
+        over.add_grid("seed", _seed_list(seeds, max_runs), f"--seeds {seeds}", "--seeds")
     for key, value in _parse_pairs(grid or [], "--grid"):
         over.add_grid(key, [parse_value(v) for v in split_list(value)], f"--grid {key}={value}", "--grid")
     if epochs is not None:
@@ -370,10 +447,18 @@ def run(
         if key in sweep.grid:
             shown = over.given[key]
             typer.echo(f"note: {shown} replaces the grid axis {key} = {_toml_list(sweep.grid[key])}", err=True)
+    if auto_name:
+        from actcmp.sweep_name import name_from_overrides
+
+        name = name_from_overrides(over.grid, over.fixed)
     sweep = apply_overrides(sweep, grid=over.grid, fixed=over.fixed, name=name)
+    if epochs == 0 and not json_:
+        typer.echo("note: --epochs 0 trains nothing: each run measures the initial weights only", err=True)
+
+    check_size(sweep.grid, max_runs, sweep.source)
 
     if dry_run:
-        _print_plan(sweep, data_dir, shard_spec, shard, out)
+        _print_plan(sweep, data_dir, shard_spec, shard, out, max_runs, as_json=json_)
         return
 
     from actcmp.progress import make_progress
@@ -392,6 +477,7 @@ def run(
         backend=backend,
         address=address,
         threads=threads,
+        max_runs=max_runs,
     )
     if summary.interrupted:
         if quiet:  # otherwise the progress output's last line has just said it (progress.summary_line)
@@ -425,11 +511,36 @@ def _toml_list(values: list[Any]) -> str:
 PLAN_KEYS = ("activation", "dataset", "depth", "seed", "epochs")
 
 
-def _print_plan(sweep: Any, data_dir: Path | None, shard_spec: Any, shard: str | None, out: Path | None) -> None:
+def _usage_and_exit(ctx: typer.Context, hint: str) -> None:
+    """The command's usage line, then one error line; exit 2."""
+    typer.echo(ctx.get_usage(), err=True)
+    fail(f"{hint} (see '{ctx.command_path} --help')")
+
+
+def _print_plan(
+    sweep: Any,
+    data_dir: Path | None,
+    shard_spec: Any,
+    shard: str | None,
+    out: Path | None,
+    max_runs: int,
+    *,
+    as_json: bool = False,
+) -> None:
     from actcmp.config import RunConfig
     from actcmp.sweep import describe_plan
+    from actcmp.sweep_name import default_results_dir
 
-    plan = describe_plan(sweep, data_dir, shard_spec)
+    plan = describe_plan(sweep, data_dir, shard_spec, max_runs=max_runs)
+    target = out or default_results_dir(sweep.name)
+    if as_json:
+        from actcmp.jsonout import dumps, plan_document
+
+        defaults = {
+            k: RunConfig.model_fields[k].default for k in PLAN_KEYS if k not in sweep.grid and k not in plan["fixed"]
+        }
+        typer.echo(dumps(plan_document(plan, sweep.grid, defaults, target, shard)))
+        return
     of_total = f" (shard {shard} of {plan['total']} runs)" if shard_spec else ""
     after = f" + up to {plan['tune']['evaluation_selected_at_most']} once selected" if "tune" in plan else ""
     typer.echo(f"sweep '{plan['name']}': {plan['runs']} runs{after}{of_total}")
@@ -450,7 +561,7 @@ def _print_plan(sweep: Any, data_dir: Path | None, shard_spec: Any, shard: str |
 
         for line in plan_lines(plan["tune"]):
             typer.echo(line)
-    typer.echo(f"results -> {out or Path('results') / sweep.name}")
+    typer.echo(f"results -> {target}")
 
 
 @app.command("report")
@@ -458,8 +569,13 @@ def _print_plan(sweep: Any, data_dir: Path | None, shard_spec: Any, shard: str |
 def report_cmd(
     directory: Annotated[Path, typer.Argument(help="results directory")],
     formats: Annotated[str, typer.Option(help="figure formats, comma-separated (png, pdf, svg)")] = "png,pdf",
+    out_text: Annotated[
+        str | None, typer.Option("--out", metavar="DIR", help="where to write them \\[default: the results directory]")
+    ] = None,
 ) -> None:
     """Write tables, figures, report.md and report.html from stored results (no training).
+
+    --out writes them elsewhere (the results directory may then be read-only).
 
     Example: actcmp report results/default --formats png,pdf,svg
     """
@@ -470,13 +586,18 @@ def report_cmd(
     bad = [f for f in wanted if f not in ("png", "pdf", "svg")]
     if bad or not wanted:
         raise ConfigError(f"--formats: unknown format {bad[0] if bad else '(empty)'!r} (choose from png, pdf, svg)")
-    paths = make_report(directory, formats=wanted)
-    typer.echo(f"wrote {len(paths)} files; open {Path(directory) / 'report.html'}")
+    out = out_path(out_text)
+    _warn_damaged(directory)
+    paths = make_report(directory, formats=wanted, out=out)
+    typer.echo(f"wrote {len(paths)} files; open {Path(out or directory) / 'report.html'}")
 
 
 @app.command()
 @guarded
-def status(directory: Annotated[Path, typer.Argument(help="results directory")]) -> None:
+def status(
+    directory: Annotated[Path, typer.Argument(help="results directory")],
+    json_: Annotated[bool, typer.Option("--json", help="one JSON document on stdout (schema: README)")] = False,
+) -> None:
     """Show done / pending / diverged / failed runs per cell; exit 1 if any are missing or failed.
 
     Works while a sweep is writing. With $GITHUB_STEP_SUMMARY set (GitHub Actions), also
@@ -487,10 +608,21 @@ def status(directory: Annotated[Path, typer.Argument(help="results directory")])
     from actcmp.status import cell_status, format_markdown, format_status, write_step_summary
 
     table = cell_status(directory)
+    _warn_lines(table.damaged)
+    from actcmp.text import terminal_safe
+
+    if json_:
+        from actcmp.jsonout import dumps, status_document
+
+        typer.echo(dumps(status_document(table)))
+        _step_summary(format_markdown(table), write_step_summary)
+        if not table.complete:
+            raise typer.Exit(1)
+        return
     if table.cells:
-        typer.echo(format_status(table))
+        typer.echo(terminal_safe(format_status(table)))
     for rid, what, error in table.failures[:10]:
-        typer.echo(f"failed: {rid} {what}: {error}")
+        typer.echo(terminal_safe(f"failed: {rid} {what}: {error}"))
     if len(table.failures) > 10:
         typer.echo(f"failed: ... and {len(table.failures) - 10} more")
     if table.shards:
@@ -509,6 +641,25 @@ def status(directory: Annotated[Path, typer.Argument(help="results directory")])
         raise typer.Exit(1)
 
 
+def _warn_lines(lines: list[str], most: int = 10) -> None:
+    """Warnings on stderr, one per line, at most ``most`` and a count of the rest."""
+    from actcmp.text import terminal_safe
+
+    for line in lines[:most]:
+        typer.echo(f"actcmp: warning: {terminal_safe(line)}", err=True)
+    if len(lines) > most:
+        typer.echo(f"actcmp: warning: ... and {len(lines) - most} more", err=True)
+
+
+def _warn_damaged(*directories: Path) -> None:
+    """Name the stored rows that cannot be read (the command goes on without them)."""
+    from actcmp.store import Store
+
+    for directory in directories:
+        with Store(directory, create=False) as store:
+            _warn_lines([f"{directory}: {line}" for line in store.damaged_rows()])
+
+
 def _step_summary(markdown: str, writer: Callable[[str], Any]) -> None:
     try:
         writer(markdown)
@@ -519,20 +670,41 @@ def _step_summary(markdown: str, writer: Callable[[str], Any]) -> None:
 @app.command()
 @guarded
 def merge(
-    out: Annotated[Path, typer.Argument(help="merged results directory (created; results already there are kept)")],
+    out_text: Annotated[
+        str, typer.Argument(metavar="OUT", help="merged results directory (created; results already there are kept)")
+    ],
     directories: Annotated[list[Path], typer.Argument(help="results directories to merge, e.g. one per shard")],
+    json_: Annotated[bool, typer.Option("--json", help="one JSON document on stdout (schema: README)")] = False,
+    prefer: Annotated[
+        Path | None,
+        typer.Option(
+            help="for runs whose results differ because they ran on different CPU kernels or versions, keep the "
+            "copy in this directory (one of the inputs, or OUT)"
+        ),
+    ] = None,
 ) -> None:
     """Merge results directories (e.g. CI shards) into OUT; refuses conflicts, atomically.
 
     The same run in several directories with identical results is kept once; different
     results for one run, the same shard twice, or stores of another version are refused
-    and OUT is left as it was.
+    and OUT is left as it was. The same merge run again is a no-op. Runs whose results
+    differ because they ran on different CPU kernel families (or versions) are refused
+    with what differs; --prefer DIR keeps that directory's copies.
 
     Example: actcmp merge results/default shard-1 shard-2 shard-3 shard-4
     """
     from actcmp.merge import merge_results
 
-    report = merge_results(out, list(directories))
+    out = out_path(out_text, "OUT")
+    assert out is not None
+    report = merge_results(out, list(directories), prefer=prefer)
+    if json_:
+        from actcmp.jsonout import dumps, merge_document
+
+        for line in report.missing:
+            typer.echo(f"actcmp: warning: {line}", err=True)
+        typer.echo(dumps(merge_document(report)))
+        return
     parts = " + ".join(str(n) for n in report.added)
     count = len(report.sources)
     typer.echo(
@@ -544,6 +716,12 @@ def merge(
         typer.echo(
             f"duplicates: {len(report.duplicates)} runs stored more than once with identical results, "
             f"kept once: {shown}"
+        )
+    if report.preferred:
+        shown = ", ".join(rid for rid, _, _ in report.preferred[:5]) + (" ..." if len(report.preferred) > 5 else "")
+        typer.echo(
+            f"preferred: {len(report.preferred)} runs differed between environments, kept the copy in "
+            f"{report.preferred[0][1]}: {shown}"
         )
     for rid, failed_in, finished_in in report.replaced_failed:
         typer.echo(f"run {rid}: failed in {failed_in}, finished in {finished_in}: kept the finished one")
@@ -561,6 +739,7 @@ def compare(
     rtol: Annotated[float, typer.Option(help="floor of the limit, relative to the baseline mean")] = 0.01,
     atol: Annotated[float, typer.Option(help="absolute floor of the limit")] = 1e-6,
     show_all: Annotated[bool, typer.Option("--all", help="show every cell, not only those that moved")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="one JSON document on stdout (schema: README)")] = False,
 ) -> None:
     """Flag cells whose mean metric moved beyond their seed spread; exit 1 if any got worse.
 
@@ -573,8 +752,14 @@ def compare(
     from actcmp.compare import compare_results, format_comparison, format_markdown
     from actcmp.status import write_step_summary
 
+    _warn_damaged(new, baseline)
     comparison = compare_results(new, baseline, metric=metric, k=k, rtol=rtol, atol=atol)
-    typer.echo(format_comparison(comparison, show_all=show_all))
+    if json_:
+        from actcmp.jsonout import compare_document, dumps
+
+        typer.echo(dumps(compare_document(comparison, new, baseline)))
+    else:
+        typer.echo(format_comparison(comparison, show_all=show_all))
     _step_summary(format_markdown(comparison, new, baseline), write_step_summary)
     if comparison.failed:
         raise typer.Exit(1)
@@ -585,6 +770,7 @@ def compare(
 def activations(
     plot: Annotated[str | None, typer.Option(help="draw f(x) and f'(x) of these, e.g. relu,tanh")] = None,
     out: Annotated[Path, typer.Option(help="figure file for --plot (.png, .pdf or .svg)")] = Path("activations.png"),
+    json_: Annotated[bool, typer.Option("--json", help="one JSON document on stdout (schema: README)")] = False,
 ) -> None:
     """List the activation registry with formulas and derivatives, or plot some.
 
@@ -592,6 +778,13 @@ def activations(
     """
     from actcmp.activations import ALIASES, list_activations
 
+    if json_ and plot is not None:
+        raise ConfigError("--json lists the registry; it does not go with --plot")
+    if json_:
+        from actcmp.jsonout import activations_document, dumps
+
+        typer.echo(dumps(activations_document()))
+        return
     if plot is None:
         rows = [("name", "family", "init", "parameters", "f(x)", "f'(x)")]
         for info in list_activations():
@@ -616,11 +809,18 @@ def activations(
 
 @app.command("datasets")
 @guarded
-def datasets_cmd() -> None:
+def datasets_cmd(
+    json_: Annotated[bool, typer.Option("--json", help="one JSON document on stdout (schema: README)")] = False,
+) -> None:
     """List the datasets (all offline) with size, default output activation and loss.
 
     Example: actcmp datasets
     """
+    if json_:
+        from actcmp.jsonout import datasets_document, dumps
+
+        typer.echo(dumps(datasets_document()))
+        return
     from actcmp.datasets import list_datasets
 
     rows = [("name", "features", "output", "loss", "labels", "anomalies", "source", "description")]
@@ -651,15 +851,47 @@ def datasets_cmd() -> None:
 @guarded
 def export(
     directory: Annotated[Path, typer.Argument(help="results directory")],
-    format_: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
-    out: Annotated[Path | None, typer.Option(help="output directory \\[default: DIR/export/]")] = None,
+    format_: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="parquet | csv | mlflow (pip install 'actcmp\\[mlflow]') | tensorboard (pip install 'actcmp\\[tensorboard]')",
+        ),
+    ] = "parquet",
+    out_text: Annotated[
+        str | None,
+        typer.Option("--out", metavar="DIR", help="output directory \\[default: DIR/export/, DIR/export/mlflow/, ...]"),
+    ] = None,
 ) -> None:
-    """Export stored results (runs, epochs, layers, planned) as Parquet or CSV files.
+    """Export stored results as Parquet or CSV files, an MLflow store or TensorBoard logs.
 
-    Example: actcmp export results/default --format csv
+    parquet/csv: the frames runs, epochs, layers, planned. mlflow: one experiment per
+    sweep, one MLflow run per actcmp run (params, per-epoch metrics, tags), the report's
+    figures in a 'summary' run. tensorboard: scalars per run and the HParams table.
+    An earlier mlflow/tensorboard export at the same place is replaced.
+
+    Example: actcmp export results/default --format mlflow
     """
+    out = out_path(out_text)
+    if format_ == "mlflow":
+        from actcmp.export_mlflow import export_mlflow
+
+        written = export_mlflow(directory, out)
+        runs = sum(written.experiments.values())
+        typer.echo(
+            f"wrote {runs} MLflow runs in {len(written.experiments)} experiment(s) to {written.path}; "
+            f"view: MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri {written.uri}"
+        )
+        return
+    if format_ == "tensorboard":
+        from actcmp.export_tensorboard import export_tensorboard
+
+        logs = export_tensorboard(directory, out)
+        typer.echo(f"wrote TensorBoard logs of {logs.runs} runs to {logs.path}; view: tensorboard --logdir {logs.path}")
+        return
     from actcmp.export import export_results
 
+    _warn_damaged(directory)
     paths = export_results(directory, format_, out)
     typer.echo(f"wrote {', '.join(str(p) for p in paths)}")
 
@@ -680,4 +912,4 @@ def main() -> None:
         app()
     except ActcmpError as exc:  # pragma: no cover - guarded() handles commands
         typer.echo(f"actcmp: error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
+        sys.exit(exc.exit_code)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from actcmp.errors import DatasetError, UnknownDataset, did_you_mean
+from actcmp.errors import ActcmpError, DatasetError, UnknownDataset, did_you_mean
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,6 +45,21 @@ _Fail = Callable[[str], DatasetError]
 _MIRRORS = {
     "mnist": ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/"),
     "fashion-mnist": ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+}
+#: SHA-256 of the standard ``.gz`` files; a download that does not match is refused (and not kept)
+IDX_SHA256 = {
+    "mnist": {
+        "train-images-idx3-ubyte": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        "train-labels-idx1-ubyte": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        "t10k-images-idx3-ubyte": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        "t10k-labels-idx1-ubyte": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+    },
+    "fashion-mnist": {
+        "train-images-idx3-ubyte": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+        "train-labels-idx1-ubyte": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+        "t10k-images-idx3-ubyte": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+        "t10k-labels-idx1-ubyte": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+    },
 }
 
 
@@ -387,10 +402,19 @@ def _load_raw(key: str, data_dir: str | Path | None) -> tuple[_Raw, DatasetInfo]
     return raw, info
 
 
+def default_data_dir() -> Path:
+    """``ACTCMP_DATA_DIR``, else ``data`` in the platform's user cache directory
+    (``$XDG_CACHE_HOME/actcmp/data``, by default ``~/.cache/actcmp/data`` on Linux)."""
+    configured = os.environ.get("ACTCMP_DATA_DIR")
+    if configured:
+        return Path(configured).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("actcmp", appauthor=False)) / "data"
+
+
 def _resolve_data_dir(data_dir: str | Path | None) -> Path:
-    if data_dir is None:
-        data_dir = os.environ.get("ACTCMP_DATA_DIR") or Path.home() / ".cache" / "actcmp" / "data"
-    return Path(data_dir).expanduser()
+    return Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
 
 
 # ---------------------------------------------------------------------------- bundled and generated
@@ -612,15 +636,21 @@ def _download(name: str, folder: Path, bases: list[str]) -> str:
     for base in bases:
         error = ""
         for mirror in _MIRRORS[name]:
-            url, partial = f"{mirror}{base}.gz", folder / f"{base}.gz.part"
+            url = f"{mirror}{base}.gz"
             try:
                 with urllib.request.urlopen(url, timeout=20) as response:
-                    partial.write_bytes(response.read())
-                os.replace(partial, folder / f"{base}.gz")
+                    payload = response.read()
+                expected = IDX_SHA256[name][base]
+                digest = hashlib.sha256(payload).hexdigest()
+                if digest != expected:  # a changed mirror, a proxy's error page, a truncated transfer
+                    error = f"{url}: SHA-256 {digest[:12]}... does not match the standard file's {expected[:12]}..."
+                    continue
+                from actcmp.atomic import write_bytes
+
+                write_bytes(folder / f"{base}.gz", payload)
                 error = ""
                 break
-            except (OSError, ValueError, http.client.HTTPException) as exc:
-                partial.unlink(missing_ok=True)
+            except (OSError, ValueError, http.client.HTTPException, ActcmpError) as exc:
                 error = f"{url}: {exc}"
         if error:  # the network is probably unreachable: do not wait once per file
             return f" (download failed: {error})"
@@ -715,6 +745,14 @@ def _user_file(
     if flags is not None and (flags.all() or not flags.any()):
         what = "every row is" if flags.all() else "no row is"
         raise fail(f"has an anomaly column in which {what} an anomaly (non-zero = anomaly)")
+    huge = (np.abs(x) > np.finfo(np.float32).max).sum(axis=0)  # would become inf as float32
+    if huge.any():
+        first = int(np.flatnonzero(huge)[0])
+        example = x[np.flatnonzero(np.abs(x[:, first]) > np.finfo(np.float32).max)[0], first]
+        raise fail(
+            f"has values too large for float32 in {columns[first]} (e.g. {example:g}; the largest is "
+            f"{float(np.finfo(np.float32).max):.3g}): rescale the data"
+        )
     return _raw(x, y, anomaly=flags)
 
 

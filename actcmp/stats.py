@@ -796,11 +796,14 @@ def plot_depth_scaling(profile: pd.DataFrame, *, treatment: str = "activation", 
         axes[0].set_axis_off()
     handles = [Line2D([], [], **line_kwargs(n)) for n in names]  # type: ignore[arg-type]
     handles.append(Line2D([], [], color="grey", linestyle="--"))
-    handles.append(Line2D([], [], color="black", marker="x", linestyle="none"))
+    labels = [*names, f"factor {factor:g}"]
+    if not profile.empty and (profile["n_diverged"] > 0).any():  # the crosses' entry only when some are drawn
+        handles.append(Line2D([], [], color="black", marker="x", linestyle="none"))
+        labels.append("a seed diverged")
     if names:
         fig.legend(
             handles,
-            [*names, f"factor {factor:g}", "a seed diverged"],
+            labels,
             loc="outside right upper",
             frameon=False,
             fontsize=8,

@@ -49,8 +49,10 @@ def make_report(
     *,
     sections: Sequence[SectionBuilder] | None = None,
     best_rule: BestRule | None = None,
+    out: str | Path | None = None,
 ) -> list[Path]:
-    """Write tables, figures, report.md and report.html under ``directory``; return the paths.
+    """Write tables, figures, report.md and report.html under ``out`` (default:
+    ``directory``, the results directory); return the paths.
 
     ``sections`` replaces the default section list (see :mod:`actcmp.report.document`);
     ``best_rule`` decides which activations of a cell are marked best (default: lowest mean
@@ -60,13 +62,16 @@ def make_report(
     Raises :class:`~actcmp.errors.StoreError` (and writes nothing) when no run has
     finished: there would be nothing to tabulate or plot.
     """
+    from actcmp.atomic import make_dir
     from actcmp.report import document, pictures, plots, statistics, tables
     from actcmp.store import load_results
 
-    directory = Path(directory)
+    source = Path(directory)
     formats = tuple(dict.fromkeys(f.lower().lstrip(".") for f in formats))
-    results = tables.complete(load_results(directory))
-    _require_finished(results, directory)
+    results = tables.complete(load_results(source))
+    _require_finished(results, source)
+    directory = make_dir(Path(out)) if out is not None else source
+    _check_targets(directory)
     written: list[Path] = []
     # [tune] (actcmp.report.tune): selection, tuned vs common comparison, sensitivity figure;
     # the tuning runs stay out of every other table and figure
@@ -103,13 +108,26 @@ def make_report(
             for old in (directory / "figures").glob(f"{stem}.*"):
                 old.unlink()
 
-    context = document.ReportContext(results, directory, {t.name: t for t in built}, figures)
+    context = document.ReportContext(results, source, {t.name: t for t in built}, figures)
     context.extra["statistics"] = found
     context.extra["tune"] = tuned  # [tune]: read by document.SECTIONS' tune_section
     context.tables.update({t.name: t for t in tuned.tables})
     written.append(document.write_markdown(directory / "report.md", context, sections))
     written.append(document.write_html(directory / "report.html", context, sections))
     return written
+
+
+def _check_targets(directory: Path) -> None:
+    """Refuse, before drawing anything, a directory where a report file goes or a file
+    where a report folder goes (one line, exit 2)."""
+    from actcmp.atomic import make_dir
+    from actcmp.errors import OutputError
+
+    for name in ("report.md", "report.html"):
+        if (directory / name).is_dir():
+            raise OutputError(f"cannot write {directory / name}: is a directory")
+    for name in ("tables", "figures"):
+        make_dir(directory / name)
 
 
 def _require_finished(results: Results, directory: Path) -> None:
@@ -133,7 +151,7 @@ def _render(
     its :class:`FigureDoc` with PNG bytes for the HTML page."""
     from actcmp.report import document, plots
 
-    png = None if "png" in formats else plots.png_bytes(fig)
+    png = None if "png" in formats else plots.png_bytes(fig, plots.SAVE_DPI)
     written += plots.save(fig, directory / "figures" / stem, formats)
     if png is None:
         png = (directory / "figures" / f"{stem}.png").read_bytes()

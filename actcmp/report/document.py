@@ -189,13 +189,15 @@ def _sections(ctx: ReportContext, sections: Sequence[SectionBuilder] | None) -> 
 def _markdown_block(ctx: ReportContext, kind: str, content: Any) -> list[str]:
     if kind == "table":
         table = ctx.tables[content]
-        out = [f"### {table.title}", "", table.caption, "", to_markdown(table.display, table.bold).rstrip("\n"), ""]
+        caption = render.markdown_text(table.caption)
+        out = [f"### {table.title}", "", caption, "", to_markdown(table.display, table.bold).rstrip("\n"), ""]
         if table.notes:
             out += [f"{markdown_escape(n)}  " for n in table.notes] + [""]
         return out
     if kind == "figure":
         image, links = render.markdown_figure(f"figures/{content.stem}", content.title, content.formats)
-        caption = f"{content.caption} ({links})" if links else content.caption
+        text = render.markdown_text(content.caption)
+        caption = f"{text} ({links})" if links else text
         return [f"### {content.title}", "", image, "", caption, ""]
     return []
 
@@ -207,15 +209,22 @@ def render_markdown(ctx: ReportContext, sections: Sequence[SectionBuilder] | Non
 
 
 def write_markdown(path: str | Path, ctx: ReportContext, sections: Sequence[SectionBuilder] | None = None) -> Path:
+    from actcmp.atomic import write_text
+
     path = Path(path)
-    path.write_text(render_markdown(ctx, sections), encoding="utf-8", newline="\n")
+    write_text(path, render_markdown(ctx, sections))
     return path
 
 
 # -- html ----------------------------------------------------------------------------------
 CSS = render.CSS + (
     "td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }\n"
-    "div.wide { overflow-x: auto; }\n"
+    # a table wider or taller than the window scrolls inside its frame (its scroll bars in
+    # view) with its header row and first column kept in view
+    "div.wide { overflow: auto; max-height: 85vh; }\n"
+    "div.wide thead th { position: sticky; top: 0; background: #fff; z-index: 1; }\n"
+    "div.wide th:first-child, div.wide td:first-child { position: sticky; left: 0; background: #fff; }\n"
+    "div.wide thead th:first-child { z-index: 2; }\n"
     "figure { margin: 0 0 2rem; }\n"
     "p.caption { color: #555; font-size: 0.9rem; }\n"
 )
@@ -234,7 +243,12 @@ def _html_block(ctx: ReportContext, kind: str, content: Any) -> list[str]:
         return out
     if kind == "figure":
         caption = render.inline(content.caption)
-        return [f"<h3>{html.escape(content.title)}</h3>", render.figure_html(content.png, content.title, caption)]
+        # the image links to the figure's file (full size), the first format written
+        href = f"figures/{content.stem}.{content.formats[0]}" if content.formats else ""
+        return [
+            f"<h3>{html.escape(content.title)}</h3>",
+            render.figure_html(content.png, content.title, caption, href=href),
+        ]
     return []
 
 
@@ -245,6 +259,8 @@ def render_html(ctx: ReportContext, sections: Sequence[SectionBuilder] | None = 
 
 
 def write_html(path: str | Path, ctx: ReportContext, sections: Sequence[SectionBuilder] | None = None) -> Path:
+    from actcmp.atomic import write_text
+
     path = Path(path)
-    path.write_text(render_html(ctx, sections), encoding="utf-8", newline="\n")
+    write_text(path, render_html(ctx, sections))
     return path
