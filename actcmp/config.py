@@ -119,7 +119,7 @@ class RunConfig(BaseModel):
     @field_validator(
         "depth", "width", "bottleneck", "lr", "momentum", "weight_decay", "batch_size", "epochs", "seed",
         "val_fraction", "test_fraction", "probe_size", "probe_every", "saturation_threshold", "saturation_share",
-        "threshold_fraction",
+        "threshold_fraction", "activity_l1", "input_noise",
         mode="before",
     )  # fmt: skip
     @classmethod
