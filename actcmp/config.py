@@ -552,8 +552,14 @@ def stored_config(text: str) -> dict[str, Any]:
     """A run config as stored (JSON), with the ``LATER_FIELDS`` a run written by an older
     version lacks filled in at the meaning it had: old and new runs compare, group and
     tabulate alike."""
-    loaded = {**LATER_FIELDS, **json.loads(text)}
-    if isinstance(loaded.get("widths"), list):  # hashable, so that tables can group by it
+    return _completed(json.loads(text))
+
+
+def _completed(value: dict[str, Any]) -> dict[str, Any]:
+    """A stored config with the ``LATER_FIELDS`` it lacks; ``widths`` as a tuple (hashable,
+    so that tables can group by it)."""
+    loaded = {**LATER_FIELDS, **value}
+    if isinstance(loaded.get("widths"), list):
         loaded["widths"] = tuple(loaded["widths"])
     return loaded
 
@@ -565,7 +571,7 @@ def readable_config(text: Any) -> dict[str, Any] | None:
         value = json.loads(text)
     except (TypeError, ValueError):
         return None
-    return {**LATER_FIELDS, **value} if isinstance(value, dict) else None
+    return _completed(value) if isinstance(value, dict) else None
 
 
 def run_id(resolved: dict[str, Any]) -> str:
