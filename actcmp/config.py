@@ -41,6 +41,7 @@ RESULTS_VERSION = 1
 SHAPE_KEYS = (
     "dataset", "depth", "width", "bottleneck", "batch_size", "epochs", "output_activation", "loss",
     "val_fraction", "test_fraction", "probe_size", "probe_every", "data_fingerprint",
+    "widths", "activity_l1", "activity_l1_on", "input_noise", "input_noise_kind",
 )
 # fmt: on
 
@@ -66,14 +67,39 @@ class RunConfig(BaseModel):
 
     activation: str = Field("relu", description="hidden-layer activation, e.g. relu or leaky_relu(negative_slope=0.2)")
     dataset: str = Field("digits", description="dataset name, or csv:PATH / parquet:PATH / npy:PATH")
-    depth: int = Field(2, ge=1, le=64, description="hidden layers in the encoder (the decoder mirrors it)")
+    depth: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="encoder layers, the code layer included (2*depth-1 hidden layers in all; the decoder mirrors it)",
+    )
     width: int = Field(64, ge=1, le=65536, description="units in the first encoder layer")
     bottleneck: int = Field(8, ge=1, description="units in the code layer")
+    widths: tuple[int, ...] | None = Field(
+        None,
+        description="explicit encoder hidden widths, outermost first, e.g. [1000, 500, 250] (then depth = len + 1, "
+        "width = the first; the code layer, bottleneck, may be as wide as you like)",
+    )
     output_activation: str = Field("auto", description="identity, sigmoid, tanh, softmax, or auto (dataset default)")
     loss: Literal["auto", "mse", "bce", "ce"] = Field("auto", description="reconstruction loss; auto = dataset default")
     init: Literal["auto", "kaiming", "xavier", "lecun", "torch-default"] = Field(
         "auto", description="weight init rule; auto = He for ReLU family, Xavier for tanh/sigmoid, LeCun for SELU"
     )
+    init_distribution: str = Field(
+        "uniform", description="shape of the initial weights: uniform, normal or truncated_normal (at 2 std)"
+    )
+    bias_init: str | float = Field(
+        "auto",
+        description="initial biases: zeros, torch-default, a number, or auto (zeros; torch's under torch-default)",
+    )
+    activity_l1: float = Field(
+        0.0, ge=0, le=1e6, description="L1 activity penalty: coefficient * mean over the batch of sum over units |h|"
+    )
+    activity_l1_on: str = Field("code", description="where the L1 activity penalty applies: code or hidden (all)")
+    input_noise: float = Field(
+        0.0, ge=0, le=1e6, description="input corruption while training: Gaussian std, or masking probability"
+    )
+    input_noise_kind: str = Field("gaussian", description="gaussian (add noise) or mask (zero inputs)")
     optimizer: Literal["adam", "adamw", "sgd"] = Field("adam", description="optimizer")
     lr: float = Field(1e-3, gt=0, le=100, description="learning rate")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
@@ -103,7 +129,7 @@ class RunConfig(BaseModel):
     @field_validator(
         "depth", "width", "bottleneck", "lr", "momentum", "weight_decay", "batch_size", "epochs", "seed",
         "val_fraction", "test_fraction", "probe_size", "probe_every", "saturation_threshold", "saturation_share",
-        "threshold_fraction",
+        "threshold_fraction", "activity_l1", "input_noise",
         mode="before",
     )  # fmt: skip
     @classmethod
@@ -131,6 +157,57 @@ class RunConfig(BaseModel):
             raise ValueError(f"output activation must be one of auto, {', '.join(OUTPUT_ACTIVATIONS)}; got '{value}'")
         return name
 
+    @field_validator("init_distribution", "activity_l1_on", "input_noise_kind")
+    @classmethod
+    def _known_choice(cls, value: str, info: Any) -> str:
+        choices = _CHOICES[info.field_name]
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}; got '{value}'{did_you_mean(value, list(choices))}")
+        return value
+
+    @field_validator("bias_init", mode="before")
+    @classmethod
+    def _known_bias(cls, value: Any) -> Any:
+        from actcmp.core.model import BIAS_INITS
+
+        if isinstance(value, bool):
+            raise ValueError(f"bias_init must be one of {', '.join(BIAS_INITS)} or a number, got {value!r}")
+        if isinstance(value, int | float):
+            if not math.isfinite(value):
+                raise ValueError(f"bias_init must be a finite number, got {value!r}")
+            return float(value)
+        if isinstance(value, str) and value not in BIAS_INITS:
+            try:
+                number = float(value)
+            except ValueError:
+                raise ValueError(
+                    f"must be one of {', '.join(BIAS_INITS)} or a number; got '{value}'"
+                    f"{did_you_mean(value, list(BIAS_INITS))}"
+                ) from None
+            return cls._known_bias(number)
+        return value
+
+    @field_validator("widths", mode="before")
+    @classmethod
+    def _widths(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):  # --grid widths=64,128-64: one layer
+            value = [value]
+        if isinstance(value, str):  # --set widths=1000-500-250 (commas would split a --grid)
+            try:
+                value = [int(v) for v in value.replace("x", "-").split("-") if v.strip()]
+            except ValueError:
+                raise ValueError(
+                    f"widths must be a list of whole numbers, e.g. [1000, 500, 250]; got '{value}'"
+                ) from None
+        if isinstance(value, list | tuple):
+            if not value:
+                raise ValueError("give at least one hidden width (or use depth = 1 for the code layer alone)")
+            if len(value) > 63:
+                raise ValueError(f"at most 63 hidden widths, got {len(value)}")
+            if any(isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 65536 for v in value):
+                raise ValueError(f"widths must be whole numbers from 1 to 65536, got {list(value)}")
+        return value
+
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, value: str) -> str:
@@ -140,8 +217,22 @@ class RunConfig(BaseModel):
 
     @model_validator(mode="after")
     def _cross_field(self) -> RunConfig:
-        if self.bottleneck > self.width:
+        if self.widths is not None:
+            given = self.model_fields_set
+            if "depth" in given and self.depth != len(self.widths) + 1:
+                raise ValueError(
+                    f"widths {list(self.widths)} gives depth {len(self.widths) + 1}, not {self.depth}: drop depth"
+                )
+            if "width" in given and self.width != self.widths[0]:
+                raise ValueError(
+                    f"widths {list(self.widths)} gives width {self.widths[0]}, not {self.width}: drop width"
+                )
+        elif self.bottleneck > self.width:
             raise ValueError(f"bottleneck ({self.bottleneck}) is wider than width ({self.width})")
+        if self.input_noise_kind == "mask" and self.input_noise >= 1:
+            raise ValueError(
+                f"input_noise is a masking probability under input_noise_kind mask: below 1, got {self.input_noise}"
+            )
         if self.val_fraction + self.test_fraction >= 0.9:
             raise ValueError("val_fraction + test_fraction must leave at least 10% for training")
         out = self.output_activation
@@ -153,6 +244,12 @@ class RunConfig(BaseModel):
             )
         return self
 
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "init_distribution": ("uniform", "normal", "truncated_normal"),
+    "activity_l1_on": ("code", "hidden"),
+    "input_noise_kind": ("gaussian", "mask"),
+}
 
 RUN_FIELDS: tuple[str, ...] = tuple(RunConfig.model_fields)
 
@@ -446,14 +543,35 @@ def config_hash(payload: dict[str, Any]) -> str:
 
 #: Fields added after RESULTS_VERSION 1, with the value that means what older versions
 #: did: at that value a field is left out of the run id, so adding it kept every stored id.
-LATER_FIELDS: dict[str, Any] = {"probe_every": 1}
+LATER_FIELDS: dict[str, Any] = {
+    "probe_every": 1,
+    "widths": None,
+    "init_distribution": "uniform",
+    "bias_init": "auto",
+    "activity_l1": 0.0,
+    "activity_l1_on": "code",
+    "input_noise": 0.0,
+    "input_noise_kind": "gaussian",
+}
+#: Keys of a resolved config that describe what other fields resolved to (the hidden
+#: layers' init gain, the bias rule ``auto`` stood for): stored, never part of the run id.
+DERIVED_FIELDS = ("init_gain", "init_bias")
 
 
 def stored_config(text: str) -> dict[str, Any]:
     """A run config as stored (JSON), with the ``LATER_FIELDS`` a run written by an older
     version lacks filled in at the meaning it had: old and new runs compare, group and
     tabulate alike."""
-    return {**LATER_FIELDS, **json.loads(text)}
+    return _completed(json.loads(text))
+
+
+def _completed(value: dict[str, Any]) -> dict[str, Any]:
+    """A stored config with the ``LATER_FIELDS`` it lacks; ``widths`` as a tuple (hashable,
+    so that tables can group by it)."""
+    loaded = {**LATER_FIELDS, **value}
+    if isinstance(loaded.get("widths"), list):
+        loaded["widths"] = tuple(loaded["widths"])
+    return loaded
 
 
 def readable_config(text: Any) -> dict[str, Any] | None:
@@ -463,11 +581,13 @@ def readable_config(text: Any) -> dict[str, Any] | None:
         value = json.loads(text)
     except (TypeError, ValueError):
         return None
-    return {**LATER_FIELDS, **value} if isinstance(value, dict) else None
+    return _completed(value) if isinstance(value, dict) else None
 
 
 def run_id(resolved: dict[str, Any]) -> str:
     """A run's identity: 16 hex digits of the hash of its resolved config (fields of
     ``LATER_FIELDS`` at their old meaning left out)."""
-    payload = {k: v for k, v in resolved.items() if k not in LATER_FIELDS or v != LATER_FIELDS[k]}
+    payload = {
+        k: v for k, v in resolved.items() if k not in DERIVED_FIELDS and (k not in LATER_FIELDS or v != LATER_FIELDS[k])
+    }
     return config_hash({"results_version": RESULTS_VERSION, **payload})[:16]

@@ -60,7 +60,7 @@ import actcmp.engine.batched as engine_batched  # noqa: E402
 import actcmp.engine.plain as engine  # noqa: E402
 from actcmp.config import make_run  # noqa: E402
 from actcmp.core.activations import parse_activation  # noqa: E402
-from actcmp.core.model import layer_dims  # noqa: E402
+from actcmp.core.model import cfg_dims  # noqa: E402
 from actcmp.datasets import load_dataset  # noqa: E402
 from actcmp.run.resources import tune_allocator  # noqa: E402
 
@@ -147,7 +147,7 @@ def canonical_loop(configs: list[dict[str, Any]], datasets: list[Any], record_lo
 
     for cfg, data in zip(configs, datasets, strict=True):
         torch.manual_seed(cfg["seed"])
-        dims = layer_dims(data.x_train.shape[1], cfg["depth"], cfg["width"], cfg["bottleneck"])
+        dims = cfg_dims(cfg, data.x_train.shape[1])
         layers: list[nn.Module] = []
         for index, (fan_in, fan_out) in enumerate(dims):
             layers.append(nn.Linear(fan_in, fan_out))
@@ -205,7 +205,7 @@ def training_flops(configs: list[dict[str, Any]], datasets: list[Any]) -> float:
     total = 0.0
     for cfg, data in zip(configs, datasets, strict=True):
         n = data.x_train.shape[0]
-        dims = layer_dims(data.x_train.shape[1], cfg["depth"], cfg["width"], cfg["bottleneck"])
+        dims = cfg_dims(cfg, data.x_train.shape[1])
         samples = n * cfg["epochs"]  # every sample passes once per epoch (the last batch may be short)
         total += 6.0 * samples * sum(i * o for i, o in dims)
     return total

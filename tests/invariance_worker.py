@@ -25,13 +25,26 @@ ACTIVATIONS = ["relu", "tanh", "elu", "sigmoid", "gelu", "silu", "leaky_relu", "
 TARGETS = [("elu", 0), ("gelu", 1), ("prelu", 2), ("sigmoid", 0), ("relu", 1)]
 
 
+#: the model options of issue 15 (explicit widths, normal init, constant bias, L1 activity
+#: penalty on every hidden layer, Gaussian input noise): a group of its own
+VARIANT = {"widths": [24, 12], "init_distribution": "normal", "bias_init": 0.01, "activity_l1": 0.001,
+           "activity_l1_on": "hidden", "input_noise": 0.1}  # fmt: skip
+VARIANT_TARGET = ("gelu", 1)
+
+
 def configs(
-    activations: list[str], seeds: list[int], lr: float = 0.01, width: int = 24, bottleneck: int = 5
+    activations: list[str],
+    seeds: list[int],
+    lr: float = 0.01,
+    variant: bool = False,
+    width: int = 24,
+    bottleneck: int = 5,
 ) -> list[dict[str, Any]]:
+    shape: dict[str, Any] = VARIANT if variant else {"width": width}
+    grid: dict[str, Any] = {"activation": activations, "seed": seeds, **({} if variant else {"depth": [2]})}
     sweep = sweep_from_dict(
-        {"name": "inv", "epochs": 2, "width": width, "bottleneck": bottleneck, "batch_size": 100, "probe_size": 70,
-         "probe_every": 1, "dataset": "digits", "lr": lr,
-         "grid": {"activation": activations, "seed": seeds, "depth": [2]}}
+        {"name": "inv", "epochs": 2, "bottleneck": bottleneck, "batch_size": 100, "probe_size": 70,
+         "probe_every": 1, "dataset": "digits", "lr": lr, **shape, "grid": grid}
     )  # fmt: skip
     return plan_runs(sweep)
 
@@ -77,11 +90,19 @@ def main() -> None:
     # that change with its neighbours (MKL rounds by alignment unless MKL_CBWR is set)
     odd = configs(["elu", "tanh"], [0, 1, 2], width=7, bottleneck=3)
     lone = [c for c in odd if c["activation"] == "elu" and c["seed"] == 0]
-    out["odd-shape-alone"] = train(lone)
-    out["odd-shape-group"] = {k: v for k, v in train(odd).items() if k in out["odd-shape-alone"]}
-    out["alone"].update(out["odd-shape-alone"])
-    json.dump({"capability": torch.backends.cpu.get_cpu_capability(), "threads": threads, "digests": out},
-              sys.stdout)  # fmt: skip
+    odd_out = {"alone": train(lone), "group-of-6": train(odd)}
+    # the model options of issue 15: one target alone, then among its group
+    variants = configs(["gelu", "relu", "tanh"], [0, 1], variant=True)
+    target = next(c for c in variants if (c["activation"], c["seed"]) == VARIANT_TARGET)
+    shuffled_variants = list(variants)
+    rng.shuffle(shuffled_variants)
+    variant_out = {
+        "alone": train([target]),
+        "group-of-6": train(variants),
+        "group-of-6-shuffled": train(shuffled_variants),
+    }
+    json.dump({"capability": torch.backends.cpu.get_cpu_capability(), "threads": threads, "digests": out,
+               "variant_digests": variant_out, "odd_digests": odd_out}, sys.stdout)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -8,6 +8,11 @@ graph in the hot loop: each activation's backward is the very ATen kernel that a
 calls for its ``nn`` module (``gelu_backward``, ``tanh_backward``, ...); an activation
 without one (softsign, SELU, a user's callable) runs through autograd on its slice.
 
+Model shape (``widths`` or ``depth``/``width``/``bottleneck``) and the sparse and denoising
+variants (:mod:`actcmp.core.variants`: the L1 activity penalty's coefficient and layers, the
+input noise) are equal in a group. Input noise: each seed's corrupted training split is
+drawn as the plain engine draws it and gathered in the epoch's batch order like the data.
+
 What may differ per model: activation (models are sorted by activation and each activation
 runs on its contiguous slice; PReLU's slope is a per-model, per-layer parameter), seed (its
 own split, init and batch order, gathered by index), init, lr, momentum, weight decay and
@@ -48,8 +53,9 @@ from torch import Tensor
 from actcmp.config import SHAPE_KEYS
 from actcmp.core.activations import ActivationSpec, derivative_of_output, parse_activation
 from actcmp.core.metrics import peak_derivative
-from actcmp.core.model import Autoencoder, init_tensors, layer_dims
+from actcmp.core.model import Autoencoder, cfg_dims, cfg_init_tensors, cfg_model
 from actcmp.core.probe import probe_accuracies
+from actcmp.core.variants import corrupt, has_noise, penalised_layers
 from actcmp.engine.plain import (
     Probe,
     RunResult,
@@ -570,7 +576,10 @@ class _Stack:
         if any(r.cfg["optimizer"] != self.optimizer for r in runs):
             raise ValueError("one optimizer per stack")
         self.n_features = runs[0].data.x_train.shape[1]
-        self.dims = layer_dims(self.n_features, cfg0["depth"], cfg0["width"], cfg0["bottleneck"])
+        self.dims = cfg_dims(cfg0, self.n_features)
+        #: the L1 activity penalty (equal in a group, see ``sweep.GROUP_KEYS``): hidden layers, coefficient
+        self.penalty_layers = set(penalised_layers(cfg0))
+        self.penalty_coef = float(cfg0.get("activity_l1", 0.0))
         self.acts: dict[str, _Act] = {}
         for run in runs:
             if run.spec.canonical not in self.acts:
@@ -638,7 +647,7 @@ class _Stack:
 
     def _initial_row(self, run: _Run) -> torch.Tensor:
         parts: list[torch.Tensor] = []
-        for weight, bias in init_tensors(self.dims, run.cfg["init"], run.spec, run.cfg["seed"], dtype=self.dtype):
+        for weight, bias in cfg_init_tensors(run.cfg, self.dims, run.spec, self.dtype):
             parts += [weight.t().reshape(-1), bias]
         if self.layout.with_slopes:
             slopes = torch.zeros(self.layout.hidden, dtype=self.dtype)
@@ -799,9 +808,14 @@ class _Stack:
         part: int | None = None,
         grads: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None,
         derivs: list[torch.Tensor | None] | None = None,
+        penalty_rows: int | None = None,
     ) -> None:
         """Gradients of the summed per-model losses: into the training buffers (weights,
         biases, PReLU slopes) or, given ``grads``, into those weight and bias tensors.
+
+        ``penalty_rows`` (training): the minibatch's real rows; the L1 activity penalty's
+        gradient (coefficient / rows * sign(h), as autograd computes it for
+        :func:`~actcmp.core.variants.activity_penalty`) joins dh of each penalised layer.
 
         ``derivs`` (one activation slice, ``grads`` given): f'(z) of each hidden layer, or
         None; where given, dz = dh * f'(z) replaces the activation's backward kernel (the
@@ -830,6 +844,9 @@ class _Stack:
             else:
                 dh = torch.bmm(dz, plan.Wt)
             _, z_below, h_below, kept = record[layer - 1]
+            if penalty_rows is not None and layer - 1 in self.penalty_layers:
+                scale = torch.full((), self.penalty_coef, dtype=dh.dtype, device=dh.device) / penalty_rows
+                dh[:, :penalty_rows] += torch.sign(h_below[:, :penalty_rows]) * scale
             given = None if derivs is None else derivs[layer - 1]
             if given is not None:
                 dz = torch.mul(dh, given)
@@ -844,24 +861,26 @@ class _Stack:
                     torch.sum(dslope, dim=(1, 2), out=grad_slope)
 
     # training ---------------------------------------------------------------------------------------
-    def train_step(self, x: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
-        """One minibatch ``x [M, B, d]`` (each model's own rows) for every model.
+    def train_step(self, x: torch.Tensor, target: torch.Tensor | None = None) -> list[tuple[int, torch.Tensor]]:
+        """One minibatch ``x [M, B, d]`` (each model's own rows) for every model; ``target``
+        (same shape) when the input is corrupted, else ``x`` itself.
 
         Returns ``(model, its parameters before this step)`` for each model whose loss was
         not finite; the caller drops them (their update here is garbage, and only theirs).
         """
         rows = x.shape[1]
         x = self.pad(x)
+        y = x if target is None else self.pad(target)
         out, record = self.forward(x, save=True, need_grad=True)
         if self.nan_check_only:
             check = out.sum(dim=(1, 2))
         else:
-            check = per_sample_losses(out, x, self.kind)[:, :rows].mean(dim=1)
+            check = per_sample_losses(out, y, self.kind)[:, :rows].mean(dim=1)
         bad: list[tuple[int, torch.Tensor]] = []
         if not math.isfinite(float(check.sum())):
             for model in torch.nonzero(~torch.isfinite(check)).flatten().tolist():
                 bad.append((model, self.row(model)))
-        self.backward(record, loss_grad(out, x, self.kind, rows))
+        self.backward(record, loss_grad(out, y, self.kind, rows), penalty_rows=rows if self.penalty_layers else None)
         self.steps += 1
         self._update()
         return bad
@@ -993,9 +1012,10 @@ class _Stack:
         derivs: list[torch.Tensor | None],
         rows: int | None = None,
     ) -> torch.Tensor:
-        """``[m, units, 5]`` float64 for slice ``part``, every hidden unit side by side: probe
+        """``[m, units, 7]`` float64 for slice ``part``, every hidden unit side by side: probe
         inputs where f'(z) == 0, where |f'(z)| is below the saturation limit, where h == 0;
-        the sum of z; the sum of squares of z minus its layer's mean (two-pass variance).
+        the sum of z; the sum of squares of z minus its layer's mean (two-pass variance);
+        the same two sums of h = f(z).
 
         Only the passes over the probe activations run per slice, on data that is still in
         cache (:meth:`_group_counts`); everything per unit or per layer is done once for all
@@ -1015,16 +1035,16 @@ class _Stack:
             if layer == len(zs) - 1 or width + zs[layer + 1].shape[2] > budget:
                 groups.append(self._group_counts(zs, hs, derivs, part, first, layer + 1, n))
                 first, width = layer + 1, 0
-        raw = torch.cat(groups, dim=2)  # [k + 2, m, units]
+        raw = torch.cat(groups, dim=2)  # [k + 4, m, units]
         if act.kind in act.TWO_VALUED:
-            npos, h_zero, z_sum, squares = raw.unbind(0)
+            npos, h_zero, z_sum, squares, h_sum, h_squares = raw.unbind(0)
             slope = None
             if self.slopes is not None and act.kind == "prelu":
                 slope = self.slopes[s:e].index_select(1, self.unit_layer)  # [m, units]
             zero, small = act.two_valued_counts(npos, n, slope, self.limit[s:e], zs[0].dtype)
         else:
-            zero, small, h_zero, z_sum, squares = raw.unbind(0)
-        return torch.stack([zero, small, h_zero, z_sum, squares], dim=2)
+            zero, small, h_zero, z_sum, squares, h_sum, h_squares = raw.unbind(0)
+        return torch.stack([zero, small, h_zero, z_sum, squares, h_sum, h_squares], dim=2)
 
     def _group_counts(
         self,
@@ -1037,9 +1057,10 @@ class _Stack:
         rows: int,
     ) -> torch.Tensor:
         """The per-unit sums over the first ``rows`` inputs of hidden layers ``first:stop``,
-        ``[k + 2, m, units]`` float64:
+        ``[k + 4, m, units]`` float64:
         the inputs with z > 0 (two-valued f'; k = 2) or with f' == 0 and with |f'| below the
-        limit (k = 3); with h == 0; the sum of z; the centred sum of squares. The 0/1
+        limit (k = 3); with h == 0; the sum of z; the centred sum of squares; the sum of h
+        and its centred sum of squares. The 0/1
         indicators go side by side into one buffer and are summed by one reduction (exact:
         float sums of at most ``n`` ones)."""
         act = self.slices[part][2]
@@ -1074,17 +1095,22 @@ class _Stack:
         mean = layer_sums / (n * self.units_per_layer[first:stop])  # [m, layers]
         centred = torch.sub(z, mean.to(z.dtype).index_select(1, unit_layer)[:, None, :], out=flags[0])
         squares = centred.mul_(centred)[:, :n].sum(dim=1).to(torch.float64)
-        return torch.cat([counts, z_sum[None], squares[None]])
+        h_sum = h[:, :n].sum(dim=1).to(torch.float64)
+        h_layer_sums = torch.zeros_like(layer_sums).index_add_(1, unit_layer, h_sum)
+        h_mean = h_layer_sums / (n * self.units_per_layer[first:stop])
+        h_centred = torch.sub(h, h_mean.to(h.dtype).index_select(1, unit_layer)[:, None, :], out=flags[0])
+        h_squares = h_centred.mul_(h_centred)[:, :n].sum(dim=1).to(torch.float64)
+        return torch.cat([counts, z_sum[None], squares[None], h_sum[None], h_squares[None]])
 
     def _layer_table(self, counts: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """From :meth:`_unit_counts` of every model ``[M, units, 5]`` over ``n`` probe
-        inputs: ``[M, hidden, 7]`` float64 (dead, saturated, zero share, pre-activation mean
-        and std, died, revived; counts for the unit metrics) and the new dead masks ``[M,
+        """From :meth:`_unit_counts` of every model ``[M, units, 7]`` over ``n`` probe
+        inputs: ``[M, hidden, 9]`` float64 (dead, saturated, zero share, pre-activation mean
+        and std, died, revived, post-activation mean and std; counts for the unit metrics) and the new dead masks ``[M,
         units]``. Per-layer figures are sums over each layer's units (exact: counts, or
         float64 sums)."""
-        zero, small, h_zero, z_sum, squares = counts.unbind(2)
+        zero, small, h_zero, z_sum, squares, h_sum, h_squares = counts.unbind(2)
         dead, sat = masks_of_counts(zero, small, n, self.share)
-        columns = [dead.to(torch.float64), sat.to(torch.float64), h_zero, z_sum, squares]
+        columns = [dead.to(torch.float64), sat.to(torch.float64), h_zero, z_sum, squares, h_sum, h_squares]
         if self.previous is not None:
             columns += [(dead & ~self.previous).to(torch.float64), (self.previous & ~dead).to(torch.float64)]
         stacked = torch.stack(columns, dim=1)  # [M, columns, units]
@@ -1093,11 +1119,14 @@ class _Stack:
         dead_count, sat_count = sums[:, 0], sums[:, 1]
         zero_share, mean = sums[:, 2] / count, sums[:, 3] / count
         std = torch.where(count > 1, (sums[:, 4] / (count - 1).clamp_min(1)).sqrt(), 0.0)
+        post_mean = sums[:, 5] / count
+        post_std = torch.where(count > 1, (sums[:, 6] / (count - 1).clamp_min(1)).sqrt(), 0.0)
         if self.previous is None:
             died = revived = torch.zeros_like(mean)
         else:
-            died, revived = sums[:, 5], sums[:, 6]
-        return torch.stack([dead_count, sat_count, zero_share, mean, std, died, revived], dim=2), dead
+            died, revived = sums[:, 7], sums[:, 8]
+        table = [dead_count, sat_count, zero_share, mean, std, died, revived, post_mean, post_std]
+        return torch.stack(table, dim=2), dead
 
 
 @contextmanager
@@ -1141,7 +1170,7 @@ def _rows(
         for index in range(n_linear):
             rows.append((epoch, index, "grad_norm_weight", g[index]))
             rows.append((epoch, index, "grad_norm_bias", g[n_linear + index]))
-        for index, (dead, sat, zero, mean, std, died, revived) in enumerate(layers[m]):
+        for index, (dead, sat, zero, mean, std, died, revived, post_mean, post_std) in enumerate(layers[m]):
             u = units[index]
             rows += [
                 (epoch, index, "dead_fraction", int(dead) / u),
@@ -1149,6 +1178,8 @@ def _rows(
                 (epoch, index, "zero_fraction", zero),
                 (epoch, index, "preact_mean", mean),
                 (epoch, index, "preact_std", std),
+                (epoch, index, "postact_mean", post_mean),
+                (epoch, index, "postact_std", post_std),
                 (epoch, index, "died_fraction", int(died) / u),
                 (epoch, index, "revived_fraction", int(revived) / u),
             ]
@@ -1163,7 +1194,7 @@ def _plain_model(run: _Run, layout: _Layout, dev: torch.device, dtype: torch.dty
     """The plain :class:`Autoencoder` holding a run's parameters (its row)."""
     cfg = run.cfg
     out_spec = parse_activation(cfg["output_activation"], hidden=False)
-    model = Autoencoder(run.data.x_train.shape[1], cfg["depth"], cfg["width"], cfg["bottleneck"], run.spec, out_spec)
+    model = cfg_model(cfg, run.data.x_train.shape[1], run.spec, out_spec)
     model.to(device=dev, dtype=dtype)
     assert run.params is not None
     parts = run.params.to(dev).split(layout.sizes)
@@ -1204,7 +1235,7 @@ def _probe_plain(run: _Run, model: Autoencoder, x_train: torch.Tensor, epoch: in
 
 
 def _counts(cfg: dict[str, Any], n_features: int) -> tuple[int, int]:
-    dims = layer_dims(n_features, cfg["depth"], cfg["width"], cfg["bottleneck"])
+    dims = cfg_dims(cfg, n_features)
     params = sum(i * o + o for i, o in dims) + len(dims) - 1
     units = sum(o for _, o in dims)
     return params, units
@@ -1382,9 +1413,17 @@ def _train(
         slot_order = torch.stack(orders).to(dev)
         slots = torch.arange(len(orders), device=dev).view(-1, 1)
         shuffled = stack.x_train[slots, slot_order]  # each split in this epoch's batch order
+        noisy = None
+        if has_noise(cfg0):  # each seed's corrupted split (variants.corrupt), in the same order
+            corrupted = [corrupt(x, cfg0, seed, epoch) for x, seed in zip(stack.x_train, stack.slot_seeds, strict=True)]
+            noisy = torch.stack(corrupted)[slots, slot_order]
         left: list[_Run] = []  # diverged during this epoch: measured at its end, as plain does
         for start in range(0, n_train, batch_size):
-            bad = stack.train_step(shuffled[:, start : start + batch_size].index_select(0, stack.slot))
+            clean = shuffled[:, start : start + batch_size].index_select(0, stack.slot)
+            if noisy is None:
+                bad = stack.train_step(clean)
+            else:
+                bad = stack.train_step(noisy[:, start : start + batch_size].index_select(0, stack.slot), clean)
             if bad:
                 left += leave([model for model, _ in bad], epoch, dict(bad))
                 if stack.size == 0:

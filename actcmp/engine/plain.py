@@ -13,8 +13,9 @@ and at epoch 0, every ``probe_every`` epochs, the last epoch and a divergence
 (:func:`layers_due`):
 
 * per hidden layer on a fixed probe set (the first ``probe_size`` training samples):
-  dead / saturated / zero-output fractions, pre-activation mean and std, units that died
-  or came back since the previous point;
+  dead / saturated / zero-output fractions, pre-activation mean and std, post-activation
+  (output) mean and std (``postact_mean`` / ``postact_std``: what self-normalisation is
+  about), units that died or came back since the previous point;
 * per linear layer: gradient norm of weight and bias of the probe-set loss.
 
 At initialisation and at the last epoch only (they are 48 numbers per layer): the
@@ -46,8 +47,15 @@ from actcmp.core.metrics import (
     transitions,
     zero_fraction,
 )
-from actcmp.core.model import Autoencoder, derive_seed, init_tensors, layer_dims
+from actcmp.core.model import (
+    Autoencoder,
+    cfg_dims,
+    cfg_init_tensors,
+    cfg_model,
+    derive_seed,
+)
 from actcmp.core.probe import PROBE_VERSION, probe_accuracies
+from actcmp.core.variants import activity_penalty, corrupt, has_noise, penalised_layers
 from actcmp.engine.samples import collect_samples
 from actcmp.plan import resolve  # noqa: F401  (moved to plan, which needs no torch; imported from here too)
 
@@ -162,7 +170,7 @@ class Probe:
         masks: list[torch.Tensor] = []
         with torch.no_grad():
             for index, (z, h) in enumerate(zip(pre, post, strict=True)):
-                z = z.detach()
+                z, h = z.detach(), h.detach()
                 deriv = self.spec.derivative(z, model.acts[index])
                 dead = dead_mask(deriv)
                 sat = saturated_mask(deriv, self.peak, cfg["saturation_threshold"], cfg["saturation_share"])
@@ -172,9 +180,11 @@ class Probe:
                 rows += [
                     (epoch, index, "dead_fraction", float(dead.sum()) / units),
                     (epoch, index, "saturated_fraction", float(sat.sum()) / units),
-                    (epoch, index, "zero_fraction", zero_fraction(h.detach())),
+                    (epoch, index, "zero_fraction", zero_fraction(h)),
                     (epoch, index, "preact_mean", float(z.mean())),
                     (epoch, index, "preact_std", float(z.std()) if z.numel() > 1 else 0.0),
+                    (epoch, index, "postact_mean", float(h.mean())),
+                    (epoch, index, "postact_std", float(h.std()) if h.numel() > 1 else 0.0),
                     (epoch, index, "died_fraction", died / units),
                     (epoch, index, "revived_fraction", revived / units),
                 ]
@@ -214,6 +224,8 @@ def _summaries(layers: list[tuple[int, int, str, float]], last_epoch: int) -> di
 def train_run(cfg: dict[str, Any], data: Any, device: str = "cpu", dtype: torch.dtype = torch.float32) -> RunResult:
     """Train one autoencoder from a resolved config on ``data`` (a Dataset). Plain loop.
 
+    Training steps add the sparse and denoising variants (:mod:`actcmp.core.variants`): the L1
+    activity penalty to the loss, input corruption to the batch (targets stay clean).
     Non-finite loss is an outcome (``status="diverged"`` with its epoch), not an error.
     ``dtype=torch.float64`` exists for comparing other engines against this one.
     """
@@ -223,9 +235,9 @@ def train_run(cfg: dict[str, Any], data: Any, device: str = "cpu", dtype: torch.
     out_spec = parse_activation(cfg["output_activation"], hidden=False)
     data = cast_dataset(data, dtype)
     x_train = data.x_train.to(dev)
-    model = Autoencoder(x_train.shape[1], cfg["depth"], cfg["width"], cfg["bottleneck"], spec, out_spec)
+    model = cfg_model(cfg, x_train.shape[1], spec, out_spec)
     model.to(dtype)
-    model.load_init(init_tensors(model.dims, cfg["init"], spec, cfg["seed"], dtype=dtype))
+    model.load_init(cfg_init_tensors(cfg, model.dims, spec, dtype))
     model.to(dev)
     x_val = data.x_val.to(dev)
     optimizer = make_optimizer(list(model.parameters()), cfg)
@@ -246,6 +258,7 @@ def train_run(cfg: dict[str, Any], data: Any, device: str = "cpu", dtype: torch.
             layers.extend(probe.measure(model, x_probe, epoch))
         return ok
 
+    penalised = bool(penalised_layers(cfg))
     ok = record(0)
     if not ok:
         diverged_epoch = 0
@@ -254,10 +267,17 @@ def train_run(cfg: dict[str, Any], data: Any, device: str = "cpu", dtype: torch.
         if diverged_epoch is not None:
             break
         model.train()
+        x_input = corrupt(x_train, cfg, cfg["seed"], epoch) if has_noise(cfg) else x_train
         for idx in batch_order(x_train.shape[0], cfg["batch_size"], cfg["seed"], epoch):
             batch = x_train[idx.to(dev)]
             optimizer.zero_grad(set_to_none=True)
-            loss = batch_loss(model(batch), batch, kind)
+            if penalised:
+                out, _, post = model.forward_recording(x_input[idx.to(dev)])
+                penalty = activity_penalty(post, cfg)
+                assert penalty is not None
+                loss = batch_loss(out, batch, kind) + penalty
+            else:
+                loss = batch_loss(model(x_input[idx.to(dev)]), batch, kind)
             if not torch.isfinite(loss):
                 diverged_epoch = epoch
                 break
@@ -320,11 +340,11 @@ def initial_preactivations(cfg: dict[str, Any], x: torch.Tensor) -> list[torch.T
     seed) on ``x``: ``Autoencoder.forward_recording``'s, without building the module (the
     same ``F.linear`` calls and a fresh activation module, as each layer's is at init)."""
     spec = parse_activation(cfg["activation"])
-    dims = layer_dims(x.shape[1], cfg["depth"], cfg["width"], cfg["bottleneck"])
+    dims = cfg_dims(cfg, x.shape[1])
     act = spec.build().to(device=x.device, dtype=x.dtype)
     zs: list[torch.Tensor] = []
     h = x
-    for weight, bias in init_tensors(dims, cfg["init"], spec, cfg["seed"], dtype=x.dtype)[:-1]:
+    for weight, bias in cfg_init_tensors(cfg, dims, spec, x.dtype)[:-1]:
         z = torch.nn.functional.linear(h, weight.to(x.device), bias.to(x.device))
         zs.append(z)
         h = act(z)

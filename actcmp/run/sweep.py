@@ -137,7 +137,7 @@ def resolve_runs(runs: list[Any], data_dir: str | Path | None = None, *, build: 
             fingerprint = fingerprint_of(run.dataset, data_dir) if info.source == "user file" else None
             cache[key] = (shape, info, fingerprint)
         shape, info, fingerprint = cache[key]
-        if run.bottleneck >= shape.n_features:
+        if run.bottleneck >= shape.n_features and run.widths is None:  # explicit widths: any code width
             raise ConfigError(
                 f"bottleneck {run.bottleneck} is not smaller than the {shape.n_features} input features of '{run.dataset}'"
             )
@@ -753,7 +753,7 @@ PLAN_IN_FULL = 2000
 #: resolve alike): a dry run plans their product in full; other axes only multiply counts
 INTERACTING = (
     "activation", "dataset", "init", "loss", "output_activation", "width", "bottleneck", "val_fraction",
-    "test_fraction",
+    "test_fraction", "widths", "activity_l1", "activity_l1_on", "input_noise", "input_noise_kind",
 )  # fmt: skip
 
 
@@ -767,7 +767,8 @@ def _describe_by_axes(sweep: SweepConfig, data_dir: str | Path | None, max_runs:
     reduced: dict[str, list[Any]] = {}
     factor = 1
     for key, values in sweep.grid.items():
-        if key in INTERACTING:
+        # depth meets explicit widths in a rule (widths set depth)
+        if key in INTERACTING or (key == "depth" and ("widths" in sweep.grid or "widths" in sweep.fixed)):
             reduced[key] = values
             continue
         distinct = list(dict.fromkeys(values))  # numbers: 1 and 1.0 are one value, as stored
