@@ -207,7 +207,7 @@ def test_lost_runs_are_one_count_in_the_summary() -> None:
         {"ran": 4, "done": 4, "diverged": 0, "failed": 0, "skipped": 0, "wall_time_s": 40.0, "lost_runs": 4}
     )
     assert line == (
-        "8 runs in 40s: 4 done, 0 diverged, 0 failed, 4 pending (lost with a Ray worker or node: run again to "
+        "8 runs in 40s wall time: 4 done, 0 diverged, 0 failed, 4 pending (lost with a Ray worker or node: run again to "
         "redo them); 0 skipped (already stored)"
     )
 
