@@ -182,3 +182,20 @@ def test_a_lone_run_and_an_unstackable_neighbour_keep_the_batched_numbers(tmp_pa
     assert {r.run_id: worker.digest(r) for r in beside}[target["run_id"]] == alone[target["run_id"]]
     fallback = next(r for r in beside if r.run_id == odd[0]["run_id"])
     assert fallback.status == "done" and "parameters" in fallback.env["engine_fallback"]
+
+
+def test_a_one_unit_layer_trains_with_the_plain_engine_whatever_its_neighbours() -> None:
+    """MKL multiplies one model's matrix with a single column by another kernel than a batch
+    of them: runs with a one-unit layer are never stacked, so they keep one set of numbers."""
+    from actcmp.run.sweep import Task, execute_task
+
+    sys.path.insert(0, str(HERE))
+    try:
+        import invariance_worker as worker
+    finally:
+        sys.path.remove(str(HERE))
+    narrow = worker.configs(["elu", "tanh"], [0], width=16, bottleneck=1)
+    alone = execute_task(Task(narrow[:1], "batched"))
+    together = execute_task(Task(narrow, "batched"))
+    assert worker.digest(alone[0]) == worker.digest(next(r for r in together if r.run_id == alone[0].run_id))
+    assert all("one unit" in r.env["engine_fallback"] for r in together)

@@ -1340,7 +1340,11 @@ def stack_refusal(cfg: dict[str, Any]) -> str | None:
     """Why this run cannot train in a stack (then the plain engine trains it), or None.
 
     A function of the run's own config: an activation (hidden or output) with parameters
-    of its own other than PReLU's slope, which the stack cannot hold per model."""
+    of its own other than PReLU's slope, which the stack cannot hold per model; or a
+    layer of one unit (MKL multiplies a single model's matrix with one column by another
+    kernel than a batch of them, so such a run's numbers would depend on its neighbours)."""
+    if cfg["bottleneck"] == 1 or cfg["width"] == 1 or 1 in (cfg.get("widths") or []):
+        return "a layer of one unit (batched matmuls of one model take another kernel than of several)"
     for name, hidden in ((cfg["activation"], True), (cfg["output_activation"], False)):
         spec = parse_activation(name, hidden=hidden)
         if spec.canonical == "prelu" and hidden and spec.callable_path is None:
