@@ -96,6 +96,24 @@ def test_bootstrap_ci_handles_small_samples(values: list[float], finite: bool, n
     assert note in text
 
 
+@pytest.mark.parametrize(
+    ("values", "expected", "note"),
+    [
+        pytest.param([1.0], None, "too few", id="n1"),
+        pytest.param([2.0, 2.0, 2.0], (2.0, 2.0), "all seeds equal", id="equal"),
+        # mean 7/3, s = 1.5275, t(0.975, 2) = 4.3027: half width 3.7946
+        pytest.param([1.0, 2.0, 4.0], (7 / 3 - 3.79456, 7 / 3 + 3.79456), "", id="n3"),
+    ],
+)
+def test_t_interval_by_hand(values: list[float], expected: tuple[float, float] | None, note: str) -> None:
+    low, high, text = stats.t_interval(values)
+    if expected is None:
+        assert math.isnan(low) and math.isnan(high)
+    else:
+        assert (low, high) == pytest.approx(expected, abs=1e-4)
+    assert note in text
+
+
 def test_bootstrap_is_reproducible() -> None:
     assert stats.bootstrap_ci([1.0, 2.5, 3.0, 7.0]) == stats.bootstrap_ci([1.0, 2.5, 3.0, 7.0])
 
@@ -105,7 +123,10 @@ def test_summarise_counts_and_intervals() -> None:
     table = stats.summarise(runs)
     assert list(table.columns[:3]) == ["dataset", "depth", "activation"]
     row = table[(table.activation == "tanh") & (table.dataset == "a") & (table.depth == 1)].iloc[0]
-    assert row["n"] == 2 and row["n_diverged"] == 1 and math.isnan(row["ci_low"]) and "too few" in row["note"]
+    assert row["n"] == 2 and row["n_diverged"] == 1 and "very wide" in row["note"]
+    values = runs[(runs.activation == "tanh") & (runs.dataset == "a") & (runs.depth == 1) & (runs.status == "done")]
+    half = 12.706204736 * values["test_loss"].std(ddof=1) / math.sqrt(2)  # t(0.975, 1 df)
+    assert row["ci_low"] == pytest.approx(values["test_loss"].mean() - half, rel=1e-8)
     full = table[table.activation == "relu"]
     assert (full["n"] == 3).all() and (full["ci_low"] <= full["mean"]).all() and (full["mean"] <= full["ci_high"]).all()
 
