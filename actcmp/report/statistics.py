@@ -11,9 +11,10 @@ that name left by an earlier report.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from actcmp.report.format import p_clause
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -82,7 +83,7 @@ def plot_critical_difference(statistics: Statistics) -> Figure:
 
 
 def cd_title(result: FriedmanResult) -> str:
-    return f"Mean rank of test loss over {result.n_cells} cells (1 = best) · Friedman {fmt_p(result.p_value)}"
+    return f"Mean rank of test loss over {result.n_cells} cells (1 = best) · Friedman {p_clause(result.p_value)}"
 
 
 def plot_depth(results: Results, statistics: Statistics) -> Figure:
@@ -125,11 +126,6 @@ def figure_specs(results: Results, statistics: Statistics) -> list[tuple[str, st
 
 
 # -- words ----------------------------------------------------------------------------------
-def fmt_p(p_value: float) -> str:
-    if not math.isfinite(p_value):
-        return "p not computed"
-    return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.2g}"
-
 
 def friedman_text(result: FriedmanResult) -> list[str]:
     """Sentences stating the Friedman test, Kendall's W and the Nemenyi CD, or why no
@@ -143,7 +139,7 @@ def friedman_text(result: FriedmanResult) -> list[str]:
     )
     out = [
         f"Friedman test over {result.n_cells} cells and {result.k} activations: χ² = {result.statistic:.2f}, "
-        f"{fmt_p(result.p_value)}, Kendall's W = {result.kendall_w:.2f} (0: the cells disagree on the order, "
+        f"{p_clause(result.p_value)}, Kendall's W = {result.kendall_w:.2f} (0: the cells disagree on the order, "
         f"1: every cell ranks the activations alike): {verdict}.",
     ]
     top = result.top_group()
