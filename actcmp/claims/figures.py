@@ -140,7 +140,7 @@ def plot_linear(runs: pd.DataFrame, pca: pd.DataFrame, tolerance: float = 0.05) 
 def plot_ranking(runs: pd.DataFrame) -> Figure:
     if runs.empty:
         return no_data()
-    return stats.plot_cd_diagram(stats.friedman(runs, "test_loss"), title=None)
+    return plots.plot_cd_diagram(stats.friedman(runs, "test_loss"), title=None)
 
 
 def plot_matters(runs: pd.DataFrame) -> Figure:
@@ -157,8 +157,8 @@ def plot_matters(runs: pd.DataFrame) -> Figure:
     height = 1.4 + 0.22 * max(r.k for r in results)
     fig = Figure(figsize=(6.4, 2 * height), layout="constrained", dpi=100)
     top, bottom = fig.subplots(2, 1)
-    stats.plot_cd_diagram(results[0], ax=top, title=f"How well: test loss (Friedman {_p(results[0].p_value)})")
-    stats.plot_cd_diagram(
+    plots.plot_cd_diagram(results[0], ax=top, title=f"How well: test loss (Friedman {_p(results[0].p_value)})")
+    plots.plot_cd_diagram(
         results[1],
         ax=bottom,
         title=(f"How quickly: epochs to threshold, never reached = epochs + 1 (Friedman {_p(results[1].p_value)})"),
@@ -668,4 +668,4 @@ def plot_layer_histograms(chosen: pd.DataFrame, layers: pd.DataFrame) -> Figure:
 def plot_depth(runs: pd.DataFrame, factor: float = stats.DEPTH_FACTOR) -> Figure:
     if runs.empty:
         return no_data()
-    return stats.plot_depth_scaling(stats.depth_profile(runs, factor=factor), factor=factor)
+    return plots.plot_depth_scaling(stats.depth_profile(runs, factor=factor), factor=factor)

@@ -72,14 +72,13 @@ def _notice(text: str, size: tuple[float, float] = (6.4, 1.2)) -> Figure:
 def plot_critical_difference(statistics: Statistics) -> Figure:
     import matplotlib
 
-    from actcmp import stats
-    from actcmp.report.plots import RC
+    from actcmp.report.plots import RC, plot_cd_diagram
 
     result = statistics.friedman
     if not statistics.cd_drawn:
         return _notice(f"no critical-difference diagram: {result.reason or 'no activations'}")
     with matplotlib.rc_context(RC):
-        return stats.plot_cd_diagram(result, title=cd_title(result))
+        return plot_cd_diagram(result, title=cd_title(result))
 
 
 def cd_title(result: FriedmanResult) -> str:
@@ -90,13 +89,13 @@ def plot_depth(results: Results, statistics: Statistics) -> Figure:
     import matplotlib
 
     from actcmp import stats
-    from actcmp.report.plots import RC
+    from actcmp.report.plots import RC, plot_depth_scaling
 
     if not statistics.depth_drawn:
         return _notice("no depth-scaling figure: the runs use a single depth")
     with matplotlib.rc_context(RC):
         profile = stats.depth_profile(results.runs, METRIC, factor=statistics.factor)
-        return stats.plot_depth_scaling(profile, factor=statistics.factor)
+        return plot_depth_scaling(profile, factor=statistics.factor)
 
 
 def figure_specs(results: Results, statistics: Statistics) -> list[tuple[str, str, str, Any]]:
