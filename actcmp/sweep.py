@@ -543,8 +543,11 @@ def _stop(executor: Any, graceful: bool) -> None:
 
 
 def _write_sweep_file(out_dir: Path, sweep: SweepConfig, planned: list[dict[str, Any]]) -> None:
-    """``DIR/sweep.json``: the resolved sweep beside the database (atomic rename)."""
-    payload = {"sweep": sweep.to_dict(), "runs": planned}
+    """``DIR/sweep.json``: the resolved sweep beside the database (atomic rename), with
+    where it came from (:func:`actcmp.provenance.sweep_provenance`: file, git commit)."""
+    from actcmp.provenance import sweep_provenance
+
+    payload = {"sweep": sweep.to_dict(), "runs": planned, "provenance": sweep_provenance(sweep.path, sweep.source)}
     tmp = out_dir / ".sweep.json.tmp"
     tmp.write_text(json.dumps(payload, indent=1, sort_keys=True), encoding="utf-8")
     tmp.replace(out_dir / "sweep.json")

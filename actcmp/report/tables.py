@@ -769,6 +769,8 @@ def write_table(table: Table, directory: Path) -> list[Path]:
         markdown += "\n" + "".join(f"{markdown_escape(n)}  \n" for n in table.notes)
         latex += "".join(f"% {n}\n" for n in table.notes)
     texts = (raw_csv, markdown, latex)
+    from actcmp.report.render import write_text_atomic
+
     for path, text in zip(paths, texts, strict=True):
-        path.write_text(text, encoding="utf-8", newline="\n")
+        write_text_atomic(path, text)
     return paths
