@@ -218,7 +218,9 @@ def min_detectable_effect(n: int, alpha: float = ALPHA, power: float = POWER) ->
     def shortfall(d: float) -> float:
         shift = d * math.sqrt(n)
         # the far tail underflows to NaN in scipy for large shifts at df 1: it is ~0 there
-        upper, lower = (float(np.nan_to_num(v)) for v in (stats.nct.sf(critical, df, shift), stats.nct.cdf(-critical, df, shift)))
+        upper, lower = (
+            float(np.nan_to_num(v)) for v in (stats.nct.sf(critical, df, shift), stats.nct.cdf(-critical, df, shift))
+        )
         reached = upper + lower
         return reached - power
 
@@ -777,12 +779,12 @@ def depth_scaling(
 
 __all__ = [
     "ALPHA",
-    "DEPTH_FACTOR",
-    "FriedmanResult",
-    "PairedTest",
     "CI_METHOD",
     "CORRECTION",
+    "DEPTH_FACTOR",
     "POWER",
+    "FriedmanResult",
+    "PairedTest",
     "bootstrap_ci",
     "cell_keys",
     "cell_scores",

@@ -71,7 +71,7 @@ def test_percentile_bootstrap_undercovers_at_three_seeds() -> None:
     picks = rng.integers(0, n, (draws, resamples, n))
     means = np.take_along_axis(np.broadcast_to(samples[:, None, :], picks.shape), picks, axis=2).mean(axis=2)
     low, high = np.quantile(means, [0.025, 0.975], axis=1)
-    coverage = float(np.mean((low <= 0.0) & (0.0 <= high)))
+    coverage = float(np.mean((low <= 0.0) & (high >= 0.0)))
     assert 0.65 < coverage < 0.82
 
 

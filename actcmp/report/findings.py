@@ -74,7 +74,9 @@ def best_per_cell(main: pd.DataFrame) -> list[str]:
         if best.empty:
             items.append(f"{where}: no converged run.")
             continue
-        shown = _names(f"**{n}** ({fmt_number(m)})" for n, m in zip(best["activation"], best["test_loss_mean"]))
+        shown = _names(
+            f"**{n}** ({fmt_number(m)})" for n, m in zip(best["activation"], best["test_loss_mean"], strict=True)
+        )
         if "tied_with_best" not in cell:
             items.append(f"{where}: best {shown}.")
             continue

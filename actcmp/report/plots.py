@@ -574,7 +574,6 @@ def plot_depth_scaling(
     return fig
 
 
-
 def standard_figures() -> list[tuple[str, str, str, Any]]:
     """(file stem, title, caption saying what to look for, function of Results), in report order."""
     return [

@@ -206,14 +206,20 @@ def report_software() -> dict[str, str]:
 
     import actcmp
 
-    return {"actcmp": actcmp.__version__, "numpy": numpy.__version__, "scipy": scipy.__version__, "pandas": pandas.__version__}
+    return {
+        "actcmp": actcmp.__version__,
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "pandas": pandas.__version__,
+    }
 
 
 def collect_setup(results: Results) -> dict[str, Any]:
     """Everything the Setup section states, as a JSON-able dict (``setup.json``)."""
     runs = results.runs
     sweep_file = read_sweep_file(Path(results.directory))
-    sweep = sweep_file.get("sweep") if isinstance(sweep_file.get("sweep"), dict) else {}
+    recorded = sweep_file.get("sweep")
+    sweep: dict[str, Any] = recorded if isinstance(recorded, dict) else {}
     statuses = runs["status"].value_counts().to_dict() if "status" in runs else {}
     return {
         "sweep": {"name": sweep.get("name"), "description": sweep.get("description")},
@@ -304,7 +310,9 @@ def setup_items(setup: dict[str, Any], directory: str) -> list[str]:
         for name, entry in init.items():
             gain = f" gain {entry['gain']:.3f}" if entry["gain"] is not None else ""
             parts.append(f"{name} {entry['rule']}{gain}")
-        items.append(f"Initialisation (hidden layers; output layer gain 1): {'; '.join(parts)} [details](#initialisation).")
+        items.append(
+            f"Initialisation (hidden layers; output layer gain 1): {'; '.join(parts)} [details](#initialisation)."
+        )
     items.append(
         f"Software: actcmp {_joined(env['actcmp'])}, torch {_joined(env['torch'])}, python {_joined(env['python'])}, "
         f"numpy {_joined(env['numpy'])} (report made with numpy {setup['report_software']['numpy']}, "

@@ -126,6 +126,7 @@ def figure_specs(results: Results, statistics: Statistics) -> list[tuple[str, st
 
 # -- words ----------------------------------------------------------------------------------
 
+
 def friedman_text(result: FriedmanResult) -> list[str]:
     """Sentences stating the Friedman test, Kendall's W and the Nemenyi CD, or why no
     test was run."""

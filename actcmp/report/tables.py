@@ -544,7 +544,10 @@ def detectable_note(seeds: int, n_compared: int, alpha: float = ALPHA) -> str:
     if n_compared > 1:
         strict = stats.min_detectable_effect(seeds, alpha / n_compared)
         text += f"; at Holm's strictest step (α/{n_compared}) {strict:.2f}"
-    return text + ": smaller differences are usually not separable, so bold means not shown to differ, not shown to be equal."
+    return (
+        text
+        + ": smaller differences are usually not separable, so bold means not shown to differ, not shown to be equal."
+    )
 
 
 def display_plain(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
