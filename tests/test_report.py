@@ -136,7 +136,7 @@ def test_every_table_and_figure_is_written(report: tuple[Path, list[Path]]) -> N
     directory, paths = report
     expected = [directory / "tables" / f"{n}.{e}" for n in TABLE_NAMES for e in ("csv", "md", "tex")]
     expected += [directory / "figures" / f"{s}.{e}" for s in FIGURE_STEMS for e in ("png", "pdf")]
-    expected += [directory / "report.md", directory / "report.html"]
+    expected += [directory / "report.md", directory / "report.html", directory / "setup.json"]
     for path in expected:
         assert path.is_file() and path.stat().st_size > 0, path
     assert set(expected) == set(paths)
@@ -427,7 +427,9 @@ def test_statistics_section_handles_small_grids(results: Results, where: dict[st
     for _, _, _, draw in statistics.figure_specs(subset, found):
         assert draw(subset).axes
     context = document.ReportContext(subset, Path("out"), {t.name: t for t in built}, [], {"statistics": found})
-    assert expected in document.render_markdown(context) and "<h2>" in document.render_html(context)
+    assert expected in document.render_markdown(context) and '<h2 id="setup">Setup</h2>' in document.render_html(
+        context
+    )
     if where == {"seed": 0}:
         main = next(t for t in built if t.name == "main")
         assert (main.bold["test loss*"] == main.raw["best"]).all()  # one seed: only the best is bold

@@ -114,7 +114,7 @@ def ranks_text(statistics: Statistics | None) -> str | None:
     verdict = "the activations' ranks differ" if result.significant else "no significant difference between the ranks"
     text += (
         f"Friedman test: χ² = {result.statistic:.2f}, {p_clause(result.p_value)} ({verdict} at α = {result.alpha:g}); "
-        f"Nemenyi critical difference {result.cd:.2f} ranks: within it of the best ({result.best}): "
+        f"Nemenyi critical difference (CD) {result.cd:.2f} ranks; within the CD of the best ({result.best}): "
         f"{_names(result.top_group())}"
     )
     if statistics.cd_drawn and "critical_difference" in statistics.figures:
@@ -155,16 +155,29 @@ def dead_units_text(main: pd.DataFrame) -> str | None:
     return text
 
 
+#: above this many (cell, activation) groups a list of runs is summarised by counts
+MAX_LISTED = 8
+
+
 def _runs_by_cell(runs: pd.DataFrame, keys: list[str]) -> str:
-    """``sigmoid at digits · depth 8 (seeds 0, 1); ...``"""
+    """``sigmoid at digits · depth 8 (seed 0, 1); ...``, or with more than
+    :data:`MAX_LISTED` groups the counts by activation and by cell."""
     from actcmp.report.style import activation_order
 
-    parts = []
     order = {n: i for i, n in enumerate(activation_order(runs["activation"]))}
     groups = sorted(
         runs.groupby([*keys, "activation"], sort=False, dropna=False),
         key=lambda item: (order[item[0][-1]], str(item[0][:-1])),
     )
+    if len(groups) > MAX_LISTED:
+        by_activation = runs["activation"].value_counts()
+        by_cell = runs.groupby(keys, sort=True, dropna=False).size() if keys else None
+        text = "by activation " + _names(f"{n} ({by_activation[n]})" for n in order)
+        if by_cell is not None:
+            cells = by_cell.sort_values(ascending=False, kind="mergesort")
+            text += "; by cell " + _names(f"{_cell_label(keys, k)} ({v})" for k, v in cells.items())
+        return text
+    parts = []
     for key, group in groups:
         seeds = _names(sorted(group["seed"].tolist())) if "seed" in group else ""
         parts.append(f"{key[-1]} at {_cell_label(keys, tuple(key[:-1]))} (seed {seeds})")
