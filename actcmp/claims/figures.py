@@ -408,7 +408,7 @@ def plot_generalisation(
 
 # -- claim 7: softmax output -----------------------------------------------------------------------
 def plot_softmax(runs: pd.DataFrame) -> Figure:
-    """Mean test MSE (bootstrap 95% CI) of each output activation per cell (depth and
+    """Mean test MSE (Student t 95% CI) of each output activation per cell (depth and
     hidden activation), on the common metric of :func:`actcmp.claims.checks.common_metric`."""
     from actcmp.claims.checks import common_metric
 
