@@ -4,7 +4,7 @@ Python API (imports are lazy, so ``import actcmp`` stays cheap)::
 
     import actcmp
     summary = actcmp.run_sweep("experiments/smoke.toml", out="results/smoke")
-    results = actcmp.load_results("results/smoke")   # pandas frames
+    results = actcmp.load_results("results/smoke")   # pandas frames; .summary(); HTML in Jupyter
     actcmp.make_report("results/smoke")              # tables, figures, report.md/html
 """
 
@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "run_sweep": ("actcmp.sweep", "run_sweep"),
     "plan_runs": ("actcmp.sweep", "plan_runs"),
-    "load_results": ("actcmp.store", "load_results"),
+    "load_results": ("actcmp.notebook", "load_results"),
     "make_report": ("actcmp.report", "make_report"),
     "load_sweep": ("actcmp.config", "load_sweep"),
     "merge_results": ("actcmp.merge", "merge_results"),

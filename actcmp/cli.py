@@ -66,7 +66,7 @@ app = typer.Typer(
     "dead/saturated units per layer, write tables and figures.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -283,6 +283,7 @@ def _seed_list(text: str) -> list[int]:
 @app.command()
 @guarded
 def run(
+    ctx: typer.Context,
     config: Annotated[
         str | None,
         typer.Argument(help="sweep TOML file, or a bundled sweep: default, smoke, claims/<name> (see experiments/)"),
@@ -291,7 +292,9 @@ def run(
     datasets: Annotated[str | None, typer.Option(help="comma-separated datasets, e.g. digits,mnist1d")] = None,
     depths: Annotated[str | None, typer.Option(help="comma-separated depths, e.g. 1,2,4,8")] = None,
     seeds: Annotated[str | None, typer.Option(help="number of seeds (3 = 0,1,2) or a list 0,5,7")] = None,
-    epochs: Annotated[int | None, typer.Option(help="training epochs for every run")] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="training epochs for every run (0: no training, measure the initial weights)")
+    ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option(
@@ -299,11 +302,20 @@ def run(
         ),
     ] = None,
     grid: Annotated[list[str] | None, typer.Option("--grid", help="vary a field: KEY=V1,V2 (repeatable)")] = None,
-    out: Annotated[Path | None, typer.Option(help="results directory \\[default: results/<sweep name>/]")] = None,
-    name: Annotated[str | None, typer.Option(help="sweep name (for a sweep given on the command line)")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="results directory \\[default: $ACTCMP_OUT/<sweep name>/, ACTCMP_OUT defaulting to results]"),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="sweep name \\[default: the file's name; on the command line, built from what it varies]"),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the grid size and plan, train nothing")] = False,
+    json_: Annotated[
+        bool, typer.Option("--json", help="with --dry-run: the plan as one JSON document on stdout (schema: README)")
+    ] = False,
     fresh: Annotated[bool, typer.Option("--fresh", help="redo runs that are already stored")] = False,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="worker processes")] = 1,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="worker processes", envvar="ACTCMP_JOBS")] = 1,
     threads: Annotated[
         int | None,
         typer.Option(
@@ -315,8 +327,13 @@ def run(
     address: Annotated[
         str | None, typer.Option(help="Ray cluster HOST:PORT \\[env RAY_ADDRESS; none: a local Ray instance]")
     ] = None,
-    device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N | auto")] = "cpu",
-    data_dir: Annotated[Path | None, typer.Option(help="where IDX files live", envvar="ACTCMP_DATA_DIR")] = None,
+    device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N | auto", envvar="ACTCMP_DEVICE")] = "cpu",
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="where IDX files live \\[default: the user cache dir, actcmp/data]", envvar="ACTCMP_DATA_DIR"
+        ),
+    ] = None,
     report: Annotated[bool, typer.Option("--report", help="write the report when the sweep finishes")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
     shard: Annotated[
@@ -335,6 +352,10 @@ def run(
     the command line (--depths 4 --grid depth=1,2) is an error; --set on a grid axis of
     the file fixes it to one value and says so on stderr.
 
+    A sweep given only by options is named from what it varies (relu-gelu_digits_d1-2)
+    unless --name is given. --epochs 0 trains nothing: each run measures the initial
+    weights (dead units and loss at initialisation) and is stored as done.
+
     Example: actcmp run experiments/default.toml --depths 1,2 --seeds 2 --out results/quick
     """
     from actcmp.shard import parse_shard
@@ -343,12 +364,23 @@ def run(
     _check_run_options(
         engine=engine, backend=backend, device=device, jobs=jobs, address=address, dry_run=dry_run, threads=threads
     )
+    options_given = any(v is not None for v in (activations, datasets, depths, seeds, epochs)) or bool(set_ or grid)
+    if config is None and not options_given:
+        _usage_and_exit(
+            ctx,
+            "give a sweep file or a bundled sweep (actcmp run smoke), or what to vary "
+            "(actcmp run --activations relu,gelu --datasets digits --depths 1,2); nothing was trained",
+        )
+    if json_ and not dry_run:
+        raise ConfigError("--json goes with --dry-run (a sweep's results are read with 'actcmp status --json')")
     from actcmp.config import SweepConfig, apply_overrides, load_sweep, parse_value, split_list
 
+    auto_name = False
     if config is not None:
         sweep = load_sweep(resolve_config_path(config))
     else:
         sweep = SweepConfig(name=name or "cli").with_source("command line")
+        auto_name = name is None
     over = _Overrides()
     for option, key, text in (
         ("--activations", "activation", activations),
@@ -370,10 +402,16 @@ def run(
         if key in sweep.grid:
             shown = over.given[key]
             typer.echo(f"note: {shown} replaces the grid axis {key} = {_toml_list(sweep.grid[key])}", err=True)
+    if auto_name:
+        from actcmp.sweep_name import name_from_overrides
+
+        name = name_from_overrides(over.grid, over.fixed)
     sweep = apply_overrides(sweep, grid=over.grid, fixed=over.fixed, name=name)
+    if epochs == 0 and not json_:
+        typer.echo("note: --epochs 0 trains nothing: each run measures the initial weights only", err=True)
 
     if dry_run:
-        _print_plan(sweep, data_dir, shard_spec, shard, out)
+        _print_plan(sweep, data_dir, shard_spec, shard, out, as_json=json_)
         return
 
     from actcmp.progress import make_progress
@@ -425,13 +463,32 @@ def _toml_list(values: list[Any]) -> str:
 PLAN_KEYS = ("activation", "dataset", "depth", "seed", "epochs")
 
 
-def _print_plan(sweep: Any, data_dir: Path | None, shard_spec: Any, shard: str | None, out: Path | None) -> None:
+def _usage_and_exit(ctx: typer.Context, hint: str) -> None:
+    """The command's usage line, then one error line; exit 2."""
+    typer.echo(ctx.get_usage(), err=True)
+    fail(f"{hint} (see '{ctx.command_path} --help')")
+
+
+def _print_plan(
+    sweep: Any, data_dir: Path | None, shard_spec: Any, shard: str | None, out: Path | None, *, as_json: bool = False
+) -> None:
     from actcmp.config import RunConfig
     from actcmp.sweep import describe_plan
+    from actcmp.sweep_name import default_results_dir
 
     plan = describe_plan(sweep, data_dir, shard_spec)
+    target = out or default_results_dir(sweep.name)
+    if as_json:
+        from actcmp.jsonout import dumps, plan_document
+
+        defaults = {
+            k: RunConfig.model_fields[k].default for k in PLAN_KEYS if k not in sweep.grid and k not in plan["fixed"]
+        }
+        typer.echo(dumps(plan_document(plan, sweep.grid, defaults, target, shard)))
+        return
     of_total = f" (shard {shard} of {plan['total']} runs)" if shard_spec else ""
-    typer.echo(f"sweep '{plan['name']}': {plan['runs']} runs{of_total}")
+    after = f" + up to {plan['tune']['evaluation_selected_at_most']} once selected" if "tune" in plan else ""
+    typer.echo(f"sweep '{plan['name']}': {plan['runs']} runs{after}{of_total}")
     for key, values in plan["varied"].items():
         typer.echo(f"  {key} ({len(values)}): {', '.join(str(v) for v in values)}")
     for key, values in sweep.grid.items():
@@ -444,7 +501,12 @@ def _print_plan(sweep: Any, data_dir: Path | None, shard_spec: Any, shard: str |
         typer.echo(f"  {key} = {value}")
     for dataset, count in plan["per_dataset"].items():
         typer.echo(f"  {dataset}: {count} runs")
-    typer.echo(f"results -> {out or Path('results') / sweep.name}")
+    if "tune" in plan:  # [tune]: tuning and evaluation runs counted apart (actcmp.tune)
+        from actcmp.tune import plan_lines
+
+        for line in plan_lines(plan["tune"]):
+            typer.echo(line)
+    typer.echo(f"results -> {target}")
 
 
 @app.command("report")
@@ -470,7 +532,10 @@ def report_cmd(
 
 @app.command()
 @guarded
-def status(directory: Annotated[Path, typer.Argument(help="results directory")]) -> None:
+def status(
+    directory: Annotated[Path, typer.Argument(help="results directory")],
+    json_: Annotated[bool, typer.Option("--json", help="one JSON document on stdout (schema: README)")] = False,
+) -> None:
     """Show done / pending / diverged / failed runs per cell; exit 1 if any are missing or failed.
 
     Works while a sweep is writing. With $GITHUB_STEP_SUMMARY set (GitHub Actions), also
@@ -481,6 +546,14 @@ def status(directory: Annotated[Path, typer.Argument(help="results directory")])
     from actcmp.status import cell_status, format_markdown, format_status, write_step_summary
 
     table = cell_status(directory)
+    if json_:
+        from actcmp.jsonout import dumps, status_document
+
+        typer.echo(dumps(status_document(table)))
+        _step_summary(format_markdown(table), write_step_summary)
+        if not table.complete:
+            raise typer.Exit(1)
+        return
     if table.cells:
         typer.echo(format_status(table))
     for rid, what, error in table.failures[:10]:
@@ -491,8 +564,14 @@ def status(directory: Annotated[Path, typer.Argument(help="results directory")])
         typer.echo(f"shards held here: {', '.join(table.shards)}")
     if table.writer:
         typer.echo(f"a sweep is writing here now (pid {table.writer.get('pid')} on {table.writer.get('host')})")
+    from actcmp.tune import tune_status  # [tune]: tuning vs evaluation runs, selections, edge warnings
+
+    tune_lines = tune_status(directory)
+    for line in tune_lines:
+        typer.echo(line)
     typer.echo(table.verdict())
-    _step_summary(format_markdown(table), write_step_summary)
+    tune_block = "\n".join(["```", *tune_lines, "```", ""]) if tune_lines else ""
+    _step_summary(format_markdown(table) + tune_block, write_step_summary)
     if not table.complete:
         raise typer.Exit(1)
 
@@ -509,6 +588,7 @@ def _step_summary(markdown: str, writer: Callable[[str], Any]) -> None:
 def merge(
     out: Annotated[Path, typer.Argument(help="merged results directory (created; results already there are kept)")],
     directories: Annotated[list[Path], typer.Argument(help="results directories to merge, e.g. one per shard")],
+    json_: Annotated[bool, typer.Option("--json", help="one JSON document on stdout (schema: README)")] = False,
 ) -> None:
     """Merge results directories (e.g. CI shards) into OUT; refuses conflicts, atomically.
 
@@ -521,6 +601,13 @@ def merge(
     from actcmp.merge import merge_results
 
     report = merge_results(out, list(directories))
+    if json_:
+        from actcmp.jsonout import dumps, merge_document
+
+        for line in report.missing:
+            typer.echo(f"actcmp: warning: {line}", err=True)
+        typer.echo(dumps(merge_document(report)))
+        return
     parts = " + ".join(str(n) for n in report.added)
     count = len(report.sources)
     typer.echo(
@@ -549,6 +636,7 @@ def compare(
     rtol: Annotated[float, typer.Option(help="floor of the limit, relative to the baseline mean")] = 0.01,
     atol: Annotated[float, typer.Option(help="absolute floor of the limit")] = 1e-6,
     show_all: Annotated[bool, typer.Option("--all", help="show every cell, not only those that moved")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="one JSON document on stdout (schema: README)")] = False,
 ) -> None:
     """Flag cells whose mean metric moved beyond their seed spread; exit 1 if any got worse.
 
@@ -562,7 +650,12 @@ def compare(
     from actcmp.status import write_step_summary
 
     comparison = compare_results(new, baseline, metric=metric, k=k, rtol=rtol, atol=atol)
-    typer.echo(format_comparison(comparison, show_all=show_all))
+    if json_:
+        from actcmp.jsonout import compare_document, dumps
+
+        typer.echo(dumps(compare_document(comparison, new, baseline)))
+    else:
+        typer.echo(format_comparison(comparison, show_all=show_all))
     _step_summary(format_markdown(comparison, new, baseline), write_step_summary)
     if comparison.failed:
         raise typer.Exit(1)
@@ -573,6 +666,7 @@ def compare(
 def activations(
     plot: Annotated[str | None, typer.Option(help="draw f(x) and f'(x) of these, e.g. relu,tanh")] = None,
     out: Annotated[Path, typer.Option(help="figure file for --plot (.png, .pdf or .svg)")] = Path("activations.png"),
+    json_: Annotated[bool, typer.Option("--json", help="one JSON document on stdout (schema: README)")] = False,
 ) -> None:
     """List the activation registry with formulas and derivatives, or plot some.
 
@@ -580,6 +674,13 @@ def activations(
     """
     from actcmp.activations import ALIASES, list_activations
 
+    if json_ and plot is not None:
+        raise ConfigError("--json lists the registry; it does not go with --plot")
+    if json_:
+        from actcmp.jsonout import activations_document, dumps
+
+        typer.echo(dumps(activations_document()))
+        return
     if plot is None:
         rows = [("name", "family", "init", "parameters", "f(x)", "f'(x)")]
         for info in list_activations():
@@ -604,11 +705,18 @@ def activations(
 
 @app.command("datasets")
 @guarded
-def datasets_cmd() -> None:
+def datasets_cmd(
+    json_: Annotated[bool, typer.Option("--json", help="one JSON document on stdout (schema: README)")] = False,
+) -> None:
     """List the datasets (all offline) with size, default output activation and loss.
 
     Example: actcmp datasets
     """
+    if json_:
+        from actcmp.jsonout import datasets_document, dumps
+
+        typer.echo(dumps(datasets_document()))
+        return
     from actcmp.datasets import list_datasets
 
     rows = [("name", "features", "output", "loss", "labels", "anomalies", "source", "description")]
@@ -626,20 +734,55 @@ def datasets_cmd() -> None:
             )
         )
     typer.echo(_format_rows(rows))
-    typer.echo("your own: csv:PATH, parquet:PATH (optionally #label=COLUMN), npy:PATH")
+    for info in list_datasets():
+        if info.provenance:
+            typer.echo(f"{info.name}: {info.provenance}")
+    typer.echo(
+        "your own: csv:PATH, parquet:PATH (optionally #label=COLUMN), npy:PATH; "
+        "#anomaly=COLUMN (npy: a column number; non-zero = anomaly) trains on normal rows only"
+    )
 
 
 @app.command()
 @guarded
 def export(
     directory: Annotated[Path, typer.Argument(help="results directory")],
-    format_: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
-    out: Annotated[Path | None, typer.Option(help="output directory \\[default: DIR/export/]")] = None,
+    format_: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="parquet | csv | mlflow (pip install 'actcmp\\[mlflow]') | tensorboard (pip install 'actcmp\\[tensorboard]')",
+        ),
+    ] = "parquet",
+    out: Annotated[
+        Path | None, typer.Option(help="output directory \\[default: DIR/export/, DIR/export/mlflow/, ...]")
+    ] = None,
 ) -> None:
-    """Export stored results (runs, epochs, layers, planned) as Parquet or CSV files.
+    """Export stored results as Parquet or CSV files, an MLflow store or TensorBoard logs.
 
-    Example: actcmp export results/default --format csv
+    parquet/csv: the frames runs, epochs, layers, planned. mlflow: one experiment per
+    sweep, one MLflow run per actcmp run (params, per-epoch metrics, tags), the report's
+    figures in a 'summary' run. tensorboard: scalars per run and the HParams table.
+    An earlier mlflow/tensorboard export at the same place is replaced.
+
+    Example: actcmp export results/default --format mlflow
     """
+    if format_ == "mlflow":
+        from actcmp.export_mlflow import export_mlflow
+
+        written = export_mlflow(directory, out)
+        runs = sum(written.experiments.values())
+        typer.echo(
+            f"wrote {runs} MLflow runs in {len(written.experiments)} experiment(s) to {written.path}; "
+            f"view: MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri {written.uri}"
+        )
+        return
+    if format_ == "tensorboard":
+        from actcmp.export_tensorboard import export_tensorboard
+
+        logs = export_tensorboard(directory, out)
+        typer.echo(f"wrote TensorBoard logs of {logs.runs} runs to {logs.path}; view: tensorboard --logdir {logs.path}")
+        return
     from actcmp.export import export_results
 
     paths = export_results(directory, format_, out)

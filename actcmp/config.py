@@ -28,17 +28,19 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from actcmp.errors import ActcmpError, ConfigError, did_you_mean
+from actcmp.tune_spec import TuneSpec
 
 #: Bumped whenever training or metric semantics change, so that old stored runs are not
 #: silently reused as if they were produced by the new code.
 RESULTS_VERSION = 1
 
-SWEEP_KEYS = ("name", "description", "grid")
+SWEEP_KEYS = ("name", "description", "grid", "tune")
 #: where each sweep-level key is set instead of as a run field
 _SWEEP_KEY_HINTS = {
     "name": "use --name, or name = ... at the top of the sweep TOML",
     "description": "set description = ... at the top of the sweep TOML",
     "grid": "use --grid KEY=V1,V2, or a [grid] table in the sweep TOML",
+    "tune": "use a [tune] table in the sweep TOML (see actcmp.tune)",
 }
 
 
@@ -139,6 +141,8 @@ class SweepConfig(BaseModel):
     description: str = ""
     fixed: dict[str, Any] = Field(default_factory=dict)
     grid: dict[str, list[Any]] = Field(default_factory=dict)
+    #: the ``[tune]`` protocol (per-activation selection of e.g. lr), or None (see actcmp.tune)
+    tune: TuneSpec | None = None
     #: where the sweep came from (a file name, "command line"), for error messages only
     _source: str = PrivateAttr("config")
     #: the sweep file it was read from (None: built in code or on the command line), for
@@ -162,7 +166,9 @@ class SweepConfig(BaseModel):
         return expand_grid(self.fixed, self.grid, where=self._source)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description, "fixed": self.fixed, "grid": self.grid}
+        # "tune" only when set: the sweep id of a sweep without [tune] is unchanged
+        tune = {"tune": self.tune.to_dict()} if self.tune is not None else {}
+        return {"name": self.name, "description": self.description, "fixed": self.fixed, "grid": self.grid, **tune}
 
 
 def _check_keys(keys: list[str], where: str) -> None:
@@ -300,11 +306,17 @@ def sweep_from_dict(data: dict[str, Any], where: str = "config", default_name: s
     grid = {k: (v if isinstance(v, list) else [v]) for k, v in grid.items()}
     name = data.pop("name", default_name)
     description = data.pop("description", "")
+    tune_table = data.pop("tune", None)
     _check_keys(list(data), where)
     try:
         sweep = SweepConfig(name=name, description=description, fixed=data, grid=grid)
     except ValidationError as exc:
         raise ConfigError(_describe_validation(exc, where)) from None
+    if tune_table is not None:  # [tune]: see actcmp.tune_spec
+        from actcmp.tune_spec import check_tune, parse_tune
+
+        sweep.tune = parse_tune(tune_table, where)
+        check_tune(sweep.tune, data, grid, where)
     _check_keys(list(grid), f"{where}: grid")
     for key, value in data.items():
         check_field(key, value, where)
@@ -334,12 +346,19 @@ def apply_overrides(
         _check_keys([key], "--set")
         new_fixed[key] = value
         new_grid.pop(key, None)
-    new = SweepConfig(name=name or sweep.name, description=sweep.description, fixed=new_fixed, grid=new_grid)
+    new = SweepConfig(
+        name=name or sweep.name, description=sweep.description, fixed=new_fixed, grid=new_grid, tune=sweep.tune
+    )
     changed = bool(grid or fixed)
     source = sweep.source
     plain = source in ("config", "command line")
     new._path = sweep.path
-    return new.with_source(f"{source} with the command-line options" if changed and not plain else source)
+    where = f"{source} with the command-line options" if changed and not plain else source
+    if new.tune is not None:  # e.g. --seeds overlapping the tuning seeds, --grid on a tuned field
+        from actcmp.tune_spec import check_tune
+
+        check_tune(new.tune, new_fixed, new_grid, where)
+    return new.with_source(where)
 
 
 def config_hash(payload: dict[str, Any]) -> str:

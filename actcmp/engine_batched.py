@@ -36,11 +36,13 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
+from torch import Tensor
 
 from actcmp.activations import ActivationSpec, parse_activation
 from actcmp.engine import (
@@ -56,6 +58,7 @@ from actcmp.engine import (
 )
 from actcmp.metrics import one_blas_thread, peak_derivative
 from actcmp.model import Autoencoder, init_tensors, layer_dims
+from actcmp.samples import collect_samples
 
 ENGINE = "batched"
 #: torch.optim.Adam / AdamW defaults, which ``engine.make_optimizer`` keeps.
@@ -63,22 +66,34 @@ BETA1, BETA2, EPS = 0.9, 0.999, 1e-8
 #: A matmul whose output has fewer columns than this (and fewer than the other way round)
 #: is computed transposed: MKL is several times slower on very narrow outputs.
 NARROW = 32
-#: Rows per chunk of the full-pass evaluation are chosen to keep activations under this.
-EVAL_CHUNK_BYTES = 64 << 20
-#: Adam/AdamW through torch's fused kernel (what ``torch.optim.Adam(fused=True)`` runs) when
-#: every model of a stack has the same lr and weight decay: one pass over the parameters
-#: instead of seven, ~4.7x faster; it differs from the default single-tensor path (which
-#: the plain engine runs) by at most an ulp per step. False: the single-tensor formulas.
-FUSED_ADAM = True
+#: Rows per chunk of the full-pass evaluation are chosen to keep each model's activations
+#: under this (per model, so that the chunks, and with them the numbers, do not depend on
+#: how many models share the stack).
+EVAL_CHUNK_BYTES = 2 << 20
+#: Activation-shaped buffers hold a multiple of this many elements per model (rows are
+#: padded): two AVX-512 vectors of float32, so that no element falls into the scalar tail
+#: loop of an elementwise kernel, whatever the model's place in the stack.
+SLOT = 64
+#: See :meth:`_Layout.ranges`: a multiple of the widest SIMD vector of float32 (AVX-512)
+#: and of the fused optimizer's task unit (a 64-byte cache line).
+OPT_ALIGN = 16
 #: Layers are measured together in groups of at most this many bytes of pre-activations
-#: (per activation slice): small enough to stay in cache, big enough to amortise calls.
-METRIC_GROUP_BYTES = 512 << 10
+#: per model: small enough to stay in cache, big enough to amortise calls. Per model, so
+#: that the grouping (and the float sums in it) does not depend on the other models.
+METRIC_GROUP_BYTES = 128 << 10
 #: Largest input for which ATen's PReLU backward kernel is faster than a per-model loop.
 PRELU_KERNEL_MAX = 16384
 #: Share of available memory one group may plan to use (the rest: other workers, the OS).
 MEMORY_SHARE = 0.5
 
 _aten = torch.ops.aten
+
+
+def _nothing(_: Any) -> None:
+    """Drop an ``out=`` kernel's return value (the buffer it wrote)."""
+    return None
+
+
 Row = tuple[int, int, str, float]
 
 
@@ -127,100 +142,139 @@ class _Act:
         self.fwd, self.bwd = self._kernels()
 
     def _kernels(self) -> tuple[Any, Any]:
+        """``fwd(z, slope, need_grad, out) -> saved`` writes f(z) into ``out``;
+        ``bwd(dh, z, h, saved, slope, out) -> slope gradient or None`` writes dL/dz into
+        ``out``. ``out`` has z's shape and layout (a slice of one buffer for every model)."""
         k, p = self.kind, self.p
-        simple_fwd: dict[str, Any] = {
-            "relu": torch.relu,
-            "silu": F.silu,
-            "mish": F.mish,
-            "tanh": torch.tanh,
-            "sigmoid": torch.sigmoid,
-            "hardswish": F.hardswish,
+        simple: dict[str, tuple[Any, Any, bool]] = {
+            # forward .out, backward .grad_input / .out, backward takes the output (else the input)
+            "relu": (_aten.relu.out, None, True),
+            "silu": (_aten.silu.out, _aten.silu_backward.grad_input, False),
+            "mish": (_aten.mish.out, None, False),
+            "tanh": (_aten.tanh.out, _aten.tanh_backward.grad_input, True),
+            "sigmoid": (_aten.sigmoid.out, _aten.sigmoid_backward.grad_input, True),
+            "hardswish": (_aten.hardswish.out, _aten.hardswish_backward.out, False),
         }
-        # backward kernels taking (grad, input) or (grad, output)
-        of_input: dict[str, Any] = {
-            "silu": _aten.silu_backward.default,
-            "mish": _aten.mish_backward.default,
-            "hardswish": _aten.hardswish_backward.default,
-        }
-        of_output: dict[str, Any] = {"tanh": _aten.tanh_backward.default, "sigmoid": _aten.sigmoid_backward.default}
         if k == "identity":
-            return (lambda z, a, g: (z, None)), (lambda dh, z, h, s, a: (dh, None))
+
+            def identity_fwd(z: Tensor, a: Any, g: bool, out: Tensor) -> None:
+                out.copy_(z)
+
+            def identity_bwd(dh: Tensor, z: Tensor, h: Tensor, s: Any, a: Any, out: Tensor) -> None:
+                out.copy_(dh)
+
+            return identity_fwd, identity_bwd
         if k == "relu":
-            threshold = _aten.threshold_backward.default
-            return (lambda z, a, g: (torch.relu(z), None)), (lambda dh, z, h, s, a: (threshold(dh, h, 0), None))
-        if k in of_input:
-            forward, backward = simple_fwd[k], of_input[k]
-            return (lambda z, a, g: (forward(z), None)), (lambda dh, z, h, s, a: (backward(dh, z), None))
-        if k in of_output:
-            forward, backward = simple_fwd[k], of_output[k]
-            return (lambda z, a, g: (forward(z), None)), (lambda dh, z, h, s, a: (backward(dh, h), None))
+            threshold = _aten.threshold_backward.grad_input
+            return (
+                lambda z, a, g, out: _nothing(_aten.relu.out(z, out=out)),
+                lambda dh, z, h, s, a, out: _nothing(threshold(dh, h, 0, grad_input=out)),
+            )
+        if k == "mish":
+            mish_backward = _aten.mish_backward.default
+            return (
+                lambda z, a, g, out: _nothing(_aten.mish.out(z, out=out)),
+                lambda dh, z, h, s, a, out: _nothing(out.copy_(mish_backward(dh, z))),
+            )
+        if k == "hardswish":
+            return (
+                lambda z, a, g, out: _nothing(_aten.hardswish.out(z, out=out)),
+                lambda dh, z, h, s, a, out: _nothing(_aten.hardswish_backward.out(dh, z, out=out)),
+            )
+        if k in simple:
+            forward, backward, of_output = simple[k]
+            if of_output:
+                return (
+                    lambda z, a, g, out: _nothing(forward(z, out=out)),
+                    lambda dh, z, h, s, a, out: _nothing(backward(dh, h, grad_input=out)),
+                )
+            return (
+                lambda z, a, g, out: _nothing(forward(z, out=out)),
+                lambda dh, z, h, s, a, out: _nothing(backward(dh, z, grad_input=out)),
+            )
         if k == "leaky_relu":
             slope = float(p["negative_slope"])
-            leaky = _aten.leaky_relu_backward.default
+            leaky = _aten.leaky_relu_backward.grad_input
             return (
-                (lambda z, a, g: (F.leaky_relu(z, slope), None)),
-                (lambda dh, z, h, s, a: (leaky(dh, z, slope, False), None)),
+                lambda z, a, g, out: _nothing(_aten.leaky_relu.out(z, slope, out=out)),
+                lambda dh, z, h, s, a, out: _nothing(leaky(dh, z, slope, False, grad_input=out)),
             )
         if k == "elu":
             alpha = float(p["alpha"])
-            elu = _aten.elu_backward.default
-            return (lambda z, a, g: (F.elu(z, alpha), None)), (
-                lambda dh, z, h, s, a: (elu(dh, alpha, 1, 1, False, z), None)
+            elu = _aten.elu_backward.grad_input
+            return (
+                lambda z, a, g, out: _nothing(_aten.elu.out(z, alpha, 1, 1, out=out)),
+                lambda dh, z, h, s, a, out: _nothing(elu(dh, alpha, 1, 1, False, z, grad_input=out)),
             )
         if k == "gelu":
             approximate = str(p.get("approximate", "none"))
-            gelu = _aten.gelu_backward.default
+            gelu = _aten.gelu_backward.grad_input
             return (
-                (lambda z, a, g: (F.gelu(z, approximate=approximate), None)),
-                (lambda dh, z, h, s, a: (gelu(dh, z, approximate=approximate), None)),
+                lambda z, a, g, out: _nothing(_aten.gelu.out(z, approximate=approximate, out=out)),
+                lambda dh, z, h, s, a, out: _nothing(gelu(dh, z, approximate=approximate, grad_input=out)),
             )
         if k == "softplus":
             beta, limit = float(p["beta"]), float(p["threshold"])
-            softplus = _aten.softplus_backward.default
+            softplus = _aten.softplus_backward.grad_input
             return (
-                (lambda z, a, g: (F.softplus(z, beta, limit), None)),
-                (lambda dh, z, h, s, a: (softplus(dh, z, beta, limit), None)),
+                lambda z, a, g, out: _nothing(_aten.softplus.out(z, beta, limit, out=out)),
+                lambda dh, z, h, s, a, out: _nothing(softplus(dh, z, beta, limit, grad_input=out)),
             )
         if k in ("hardtanh", "relu6"):
             low, high = (float(p["min_val"]), float(p["max_val"])) if k == "hardtanh" else (0.0, 6.0)
-            hardtanh = _aten.hardtanh_backward.default
+            hardtanh = _aten.hardtanh_backward.grad_input
             return (
-                (lambda z, a, g: (F.hardtanh(z, low, high), None)),
-                (lambda dh, z, h, s, a: (hardtanh(dh, z, low, high), None)),
+                lambda z, a, g, out: _nothing(_aten.hardtanh.out(z, low, high, out=out)),
+                lambda dh, z, h, s, a, out: _nothing(hardtanh(dh, z, low, high, grad_input=out)),
             )
         if k == "softmax":
             return (
-                (lambda z, a, g: (torch.softmax(z, -1), None)),
-                (lambda dh, z, h, s, a: (torch._softmax_backward_data(dh, h, -1, h.dtype), None)),
+                lambda z, a, g, out: _nothing(_aten._softmax.out(z, -1, False, out=out)),
+                lambda dh, z, h, s, a, out: _nothing(
+                    _aten._softmax_backward_data.out(dh, h, -1, h.dtype, grad_input=out)
+                ),
             )
         if k == "prelu":
             prelu = _aten._prelu_kernel.default  # slope a: [m, 1, 1]
-            return (lambda z, a, g: (prelu(z, a), None)), _prelu_backward
+
+            def prelu_fwd(z: Tensor, a: Any, g: bool, out: Tensor) -> None:
+                out.copy_(prelu(z, a))
+
+            def prelu_bwd(dh: Tensor, z: Tensor, h: Tensor, s: Any, a: Any, out: Tensor) -> Tensor:
+                grad_input, grad_slope = _prelu_backward(dh, z, h, s, a)
+                out.copy_(grad_input)
+                return grad_slope
+
+            return prelu_fwd, prelu_bwd
         module = self.module
 
-        def generic_fwd(z: torch.Tensor, a: Any, need_grad: bool) -> tuple[torch.Tensor, Any]:
+        def generic_fwd(z: Tensor, a: Any, need_grad: bool, out: Tensor) -> Any:
             if not need_grad:
-                return module(z), None
+                out.copy_(module(z))
+                return None
             with torch.enable_grad():
                 zz = z.detach().requires_grad_(True)
                 hh = module(zz)
-            return hh.detach(), (zz, hh)
+            out.copy_(hh.detach())
+            return (zz, hh)
 
-        def generic_bwd(dh: torch.Tensor, z: torch.Tensor, h: torch.Tensor, saved: Any, a: Any) -> tuple[Any, None]:
+        def generic_bwd(dh: Tensor, z: Tensor, h: Tensor, saved: Any, a: Any, out: Tensor) -> None:
             zz, hh = saved
             (dz,) = torch.autograd.grad(hh, zz, dh)
-            return dz, None
+            out.copy_(dz)
 
         return generic_fwd, generic_bwd
 
-    # kept for tests and readability: the same as fwd / bwd
+    # for tests and readability: fwd / bwd into new tensors
     def forward(self, z: torch.Tensor, slope: torch.Tensor | None, need_grad: bool) -> tuple[torch.Tensor, Any]:
-        return self.fwd(z, slope, need_grad)  # type: ignore[no-any-return]
+        h = torch.empty_like(z)
+        return h, self.fwd(z, slope, need_grad, h)
 
     def backward(
         self, dh: torch.Tensor, z: torch.Tensor, h: torch.Tensor, saved: Any, slope: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        return self.bwd(dh, z, h, saved, slope)  # type: ignore[no-any-return]
+        dz = torch.empty_like(z)
+        return dz, self.bwd(dh, z, h, saved, slope, dz)
 
     # probe masks -------------------------------------------------------------------------
     def counts(
@@ -356,13 +410,21 @@ def per_sample_losses(out: torch.Tensor, target: torch.Tensor, kind: str) -> tor
     raise ValueError(f"unknown loss {kind!r}")
 
 
-def loss_grad(out: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
-    """d(mean over the batch of each model's per-sample loss) / d out, ``[M, n, d]``.
+def loss_grad(out: torch.Tensor, target: torch.Tensor, kind: str, rows: int | None = None) -> torch.Tensor:
+    """d(mean over the batch of each model's per-sample loss) / d out, ``[M, n, d]``; with
+    ``rows``, the batch is the first ``rows`` rows (the rest: padding, gradient 0).
 
     Written in the order autograd evaluates ``batch_loss`` backwards, so float32 results
     stay within an ulp of the plain engine's.
     """
-    n, d = out.shape[1], out.shape[2]
+    grad = _loss_grad(out, target, kind, out.shape[1] if rows is None else rows)
+    if rows is not None and rows < out.shape[1]:
+        grad[:, rows:] = 0
+    return grad
+
+
+def _loss_grad(out: torch.Tensor, target: torch.Tensor, kind: str, n: int) -> torch.Tensor:
+    d = out.shape[2]
     scale = torch.ones((), dtype=out.dtype, device=out.device) / n  # the batch mean
     if kind == "mse":
         return (2 * (out - target)) * (scale / d)
@@ -399,10 +461,11 @@ class _Layout:
     """Where each model's parameters live in the flat ``[M * P]`` buffers.
 
     Layer-major: for each linear layer, the weights of all models ``[M, in, out]`` then
-    their biases ``[M, out]``; then the PReLU slopes ``[hidden, M]`` when any model has
-    them. Every view used by a matmul is contiguous, and elementwise optimizer updates run
-    over the whole buffer at once. A model's *row* (what leaves the stack) is its own
-    parameters in the same order: ``[P]``.
+    their biases ``[M, out]``; then the PReLU slopes ``[M, hidden]`` when any model has
+    them. Every view used by a matmul is contiguous (so one batched matmul kernel serves
+    every model count), and the models ``start:stop`` of every block are one contiguous
+    range (:meth:`ranges`, what the optimizer updates). A model's *row* (what leaves the
+    stack) is its own parameters in the same order: ``[P]``.
     """
 
     def __init__(self, dims: list[tuple[int, int]], with_slopes: bool) -> None:
@@ -413,7 +476,7 @@ class _Layout:
         self.size = sum(self.sizes)
 
     def views(self, flat: torch.Tensor, m: int) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor | None]:
-        """Weights ``[m, in, out]``, biases ``[m, out]`` and slopes ``[hidden, m]`` of ``flat``."""
+        """Weights ``[m, in, out]``, biases ``[m, out]`` and slopes ``[m, hidden]`` of ``flat``."""
         weights, biases = [], []
         off = 0
         for fan_in, fan_out in self.dims:
@@ -421,22 +484,34 @@ class _Layout:
             off += m * fan_in * fan_out
             biases.append(flat[off : off + m * fan_out].view(m, fan_out))
             off += m * fan_out
-        slopes = flat[off : off + self.hidden * m].view(self.hidden, m) if self.with_slopes else None
+        slopes = flat[off : off + self.hidden * m].view(m, self.hidden) if self.with_slopes else None
         return weights, biases, slopes
 
     def segments(self, flat: torch.Tensor, m: int) -> list[torch.Tensor]:
-        """``[m, k]`` views of every parameter block (slopes transposed to ``[m, hidden]``)."""
+        """``[m, k]`` views of every parameter block."""
         weights, biases, slopes = self.views(flat, m)
         out = [t for w, b in zip(weights, biases, strict=True) for t in (w.reshape(m, -1), b)]
-        return out + ([slopes.t()] if slopes is not None else [])
+        return out + ([slopes] if slopes is not None else [])
+
+    def ranges(self, flat: torch.Tensor, m: int, start: int, stop: int) -> list[torch.Tensor]:
+        """The parameters of models ``start:stop`` as the tensors one optimizer call takes.
+
+        A block whose per-model size is a multiple of ``OPT_ALIGN`` is one contiguous range
+        (every model's elements then meet the same SIMD lanes and no tail loop, as when the
+        model is alone); any other block is one tensor per model, each then processed
+        exactly as the model's own block would be if it were alone in the stack (an
+        optimizer kernel's vector body and scalar tail round differently)."""
+        out: list[torch.Tensor] = []
+        for seg in self.segments(flat, m):
+            if seg.shape[1] % OPT_ALIGN == 0:
+                out.append(seg[start:stop].reshape(-1))
+            else:
+                out.extend(seg[model] for model in range(start, stop))
+        return out
 
     def take(self, flat: torch.Tensor, m: int, index: torch.Tensor) -> torch.Tensor:
         """A new flat buffer holding only models ``index``."""
-        weights, biases, slopes = self.views(flat, m)
-        parts = [t[index].reshape(-1) for w, b in zip(weights, biases, strict=True) for t in (w, b)]
-        if slopes is not None:
-            parts.append(slopes[:, index].reshape(-1))
-        return torch.cat(parts)
+        return torch.cat([seg[index].reshape(-1) for seg in self.segments(flat, m)])
 
     def row(self, flat: torch.Tensor, m: int, model: int) -> torch.Tensor:
         """Model ``model``'s parameters as one ``[P]`` row (a copy)."""
@@ -446,14 +521,6 @@ class _Layout:
         for seg, part in zip(self.segments(flat, m), row.split(self.sizes), strict=True):
             seg[model] = part
 
-    def expand(self, values: torch.Tensor) -> torch.Tensor:
-        """Per-model ``values [m]`` spread over every parameter of that model (flat layout)."""
-        m = values.shape[0]
-        parts = [values[:, None].expand(m, k).reshape(-1) for k in self.sizes[: 2 * len(self.dims)]]
-        if self.with_slopes:
-            parts.append(values[None, :].expand(self.hidden, m).reshape(-1))
-        return torch.cat(parts)
-
 
 @dataclass
 class _LayerPlan:
@@ -462,8 +529,9 @@ class _LayerPlan:
     ``narrow_out``: the output has few columns, so ``z`` and ``dW`` are computed
     transposed, and the gradient of its input is computed in the layout of the ``z`` it
     came from (the layer below's ``narrow_out``: elementwise kernels over mixed layouts
-    are several times slower). ``acts``: per activation slice, its
-    forward, backward, PReLU slope view and slope-gradient view (None where none).
+    are several times slower). ``acts``: per activation slice, its models ``start:stop``
+    (relative to the plan's), forward, backward, PReLU slope view and slope-gradient view
+    (None where none).
     """
 
     W: torch.Tensor  # [m, in, out]
@@ -473,7 +541,7 @@ class _LayerPlan:
     gW: torch.Tensor | None
     gb: torch.Tensor | None
     narrow_out: bool
-    acts: list[tuple[Any, Any, torch.Tensor | None, torch.Tensor | None]]
+    acts: list[tuple[int, int, _Act, torch.Tensor | None, torch.Tensor | None]]
 
 
 def _runs_of(keys: list[Any]) -> list[tuple[int, int, Any]]:
@@ -510,6 +578,12 @@ class _Stack:
         self.layout = _Layout(self.dims, any(self.acts[r.spec.canonical].kind == "prelu" for r in runs))
         self.out_act = _Act(parse_activation(cfg0["output_activation"], hidden=False), dtype, dev, hidden=False)
         self._stack_data()
+        #: rows are padded to a multiple of this, so that every activation-shaped buffer
+        #: holds a multiple of SLOT elements per model (see :meth:`pad`)
+        widths = [self.n_features] + [fan_out for _, fan_out in self.dims]
+        self.row_step = max(SLOT // math.gcd(SLOT, w) for w in widths)
+        widest = max(max(i, o) for i, o in self.dims)
+        self.eval_rows = self.padded_rows(max(1, EVAL_CHUNK_BYTES // (3 * widest * torch.finfo(dtype).bits // 8)))
         m, size = len(runs), self.layout.size
         self.flat = torch.zeros(m * size, dtype=dtype, device=dev)
         for model, run in enumerate(runs):
@@ -525,7 +599,6 @@ class _Stack:
         units = [fan_out for _, fan_out in self.dims[:-1]]
         self.units_per_layer = torch.tensor(units, dtype=torch.float64, device=dev)
         self.unit_layer = torch.repeat_interleave(torch.arange(len(units), device=dev), torch.tensor(units, device=dev))
-        self.layer_of_unit = torch.nn.functional.one_hot(self.unit_layer, len(units)).to(torch.float64)
         #: seconds spent: full-pass losses (the probe forward included), probe extras
         #: (gradient norms, layer metrics); train_group adds training and finishing
         self.timings = {"losses": 0.0, "probe": 0.0}
@@ -584,7 +657,6 @@ class _Stack:
         self.W, self.b, self.slopes = self.layout.views(self.flat, m)
         self.gW, self.gb, self.gslopes = self.layout.views(self.grad, m)
         self.slices = [(s, e, self.acts[key]) for s, e, key in _runs_of([r.spec.canonical for r in self.runs])]
-        self.split_sizes: list[int] | None = [e - s for s, e, _ in self.slices] if len(self.slices) > 1 else None
         self.plans = self._plans(0, m, self.slices, self.gW, self.gb)
         self._part_plans: dict[int, list[_LayerPlan]] = {}
         limits = [r.cfg["saturation_threshold"] * self.acts[r.spec.canonical].peak for r in self.runs]
@@ -596,15 +668,15 @@ class _Stack:
             own = torch.tensor(limits[s:e], dtype=self.dtype)
             self.slice_limits.append(float(own[0]) if len(set(limits[s:e])) == 1 else own.to(dev).view(-1, 1, 1))
         self.share = torch.tensor([r.cfg["saturation_share"] for r in self.runs], dtype=torch.float64, device=dev)
-        cfgs = [r.cfg for r in self.runs]
-        self.lrs = [c["lr"] for c in cfgs]
-        self.lr = self._per_model(self.lrs)
-        decays = [c["weight_decay"] for c in cfgs]
-        self.weight_decay = self._per_model(decays) if any(decays) else None
-        if self.weight_decay is not None and self.optimizer == "adamw":
-            self.decay_factor = self._per_model([1 - c["lr"] * c["weight_decay"] for c in cfgs])
-        momenta = [c["momentum"] for c in cfgs]
-        self.momentum = self._per_model(momenta) if any(momenta) else None
+        #: runs of models with the same update settings: ``(start, stop, lr, weight decay,
+        #: momentum)``; each is updated by one call with its own scalar settings, so a model's
+        #: update never depends on which other settings share its stack
+        self.update_groups = [(s, e, *key) for s, e, key in _runs_of([_update_key(r.cfg) for r in self.runs])]
+        #: per update group, the tensors of the parameters, gradients and both states
+        self.update_tensors = [
+            [self.layout.ranges(buf, m, s, e) for buf in (self.flat, self.grad, self.state_a, self.state_b)]
+            for s, e, *_ in self.update_groups
+        ]
 
     def _plans(
         self,
@@ -623,9 +695,9 @@ class _Stack:
                 for s, e, act in slices:
                     slope = grad_slope = None
                     if act.kind == "prelu" and self.slopes is not None and self.gslopes is not None:
-                        slope = self.slopes[layer, s:e].view(-1, 1, 1)
-                        grad_slope = self.gslopes[layer, s:e]
-                    acts.append((act.fwd, act.bwd, slope, grad_slope))
+                        slope = self.slopes[s:e, layer].view(-1, 1, 1)
+                        grad_slope = self.gslopes[s:e, layer]
+                    acts.append((s - start, e - start, act, slope, grad_slope))
             plans.append(
                 _LayerPlan(
                     W=weight,
@@ -646,13 +718,6 @@ class _Stack:
             s, e, act = self.slices[part]
             self._part_plans[part] = self._plans(s, e, [(s, e, act)], None, None)
         return self._part_plans[part]
-
-    def _per_model(self, values: list[float]) -> float | torch.Tensor:
-        """A Python float when every model agrees (torch.optim's own scalar path, bit for
-        bit), else the values spread over the flat buffer."""
-        if all(v == values[0] for v in values):
-            return float(values[0])
-        return self.layout.expand(torch.tensor(values, dtype=self.dtype, device=self.dev))
 
     def keep(self, rows: list[int]) -> None:
         """Drop every model not in ``rows`` (ascending) from the stack."""
@@ -681,14 +746,32 @@ class _Stack:
         return list(self.previous[model].split([fan_out for _, fan_out in self.dims[:-1]]))
 
     # forward / backward ------------------------------------------------------------------------
-    # Every model at once (``part`` None: activations on their slices, concatenated), or
-    # one activation slice alone (``part``: no concatenation; measurements use this).
+    # Every model at once (``part`` None), or one activation slice alone (``part``; the
+    # measurements use this). Each activation writes its slice of one output buffer in the
+    # layout of z. Inputs come with their rows padded (:meth:`pad`), so that every
+    # activation-shaped buffer holds a multiple of ``SLOT`` elements per model: an
+    # elementwise kernel then runs every element through its vectorised path, whatever the
+    # other models and the slice boundaries are (a slice boundary inside a SIMD vector
+    # would send some elements through the scalar tail loop, which rounds differently).
+    def pad(self, x: torch.Tensor) -> torch.Tensor:
+        """``x [m, n, d]`` with zero rows appended up to :meth:`padded_rows`."""
+        n = x.shape[1]
+        rows = self.padded_rows(n)
+        if rows == n:
+            return x.contiguous()
+        out = x.new_zeros(x.shape[0], rows, x.shape[2])
+        out[:, :n] = x
+        return out
+
+    def padded_rows(self, n: int) -> int:
+        return -(-n // self.row_step) * self.row_step
+
     def forward(
         self, x: torch.Tensor, save: bool, need_grad: bool = False, part: int | None = None
     ) -> tuple[torch.Tensor, list[Any]]:
-        """Reconstruction ``[m, n, d]``; with ``save``, per layer ``(input, z, h, z parts,
-        h parts, saved)``: what backward and the measurements need."""
-        plans, sizes = (self.plans, self.split_sizes) if part is None else (self.part_plans(part), None)
+        """Reconstruction ``[m, n, d]``; with ``save``, per layer ``(input, z, h, saved)``:
+        what backward and the measurements need (``saved``: per activation slice)."""
+        plans = self.plans if part is None else self.part_plans(part)
         last = len(plans) - 1
         record: list[Any] = []
         h = x
@@ -697,25 +780,15 @@ class _Stack:
                 z = torch.baddbmm(plan.b_col, plan.Wt, h.transpose(1, 2)).transpose(1, 2)
             else:
                 z = torch.baddbmm(plan.b_row, h, plan.W)
+            h_new = torch.empty_like(z)  # z's layout
             if layer == last:
-                out, keep = self.out_act.fwd(z, None, need_grad)
+                keep = self.out_act.fwd(z, None, need_grad, h_new)
                 if save:
-                    record.append((h, z, out, [z], [out], [keep]))
-                return out, record
-            if sizes is None:
-                fwd, _, slope, _ = plan.acts[0]
-                h_new, keep = fwd(z, slope, need_grad)
-                z_parts, h_parts, kept = [z], [h_new], [keep]
-            else:
-                z_parts = z.split(sizes)
-                outs = [
-                    fwd(piece, slope, need_grad) for (fwd, _, slope, _), piece in zip(plan.acts, z_parts, strict=True)
-                ]
-                h_parts = [o[0] for o in outs]
-                kept = [o[1] for o in outs]
-                h_new = torch.cat(h_parts)
+                    record.append((h, z, h_new, [keep]))
+                return h_new, record
+            kept = [act.fwd(z[s:e], slope, need_grad, h_new[s:e]) for s, e, act, slope, _ in plan.acts]
             if save:
-                record.append((h, z, h_new, z_parts, h_parts, kept))
+                record.append((h, z, h_new, kept))
             h = h_new
         raise AssertionError("unreachable")
 
@@ -733,11 +806,12 @@ class _Stack:
         ``derivs`` (one activation slice, ``grads`` given): f'(z) of each hidden layer, or
         None; where given, dz = dh * f'(z) replaces the activation's backward kernel (the
         probe has f' already; the kernels compute dh times the same f')."""
-        plans, sizes = (self.plans, self.split_sizes) if part is None else (self.part_plans(part), None)
-        assert derivs is None or (sizes is None and grads is not None)
+        plans = self.plans if part is None else self.part_plans(part)
+        assert derivs is None or (part is not None and grads is not None)
         last = len(plans) - 1
-        _, z_out, out, _, _, kept_out = record[last]
-        dz, _ = self.out_act.bwd(dout, z_out, out, kept_out[0], None)
+        _, z_out, out, kept_out = record[last]
+        dz = torch.empty_like(z_out)
+        self.out_act.bwd(dout, z_out, out, kept_out[0], None, dz)
         for layer in range(last, -1, -1):
             plan = plans[layer]
             h_in = record[layer][0]
@@ -755,29 +829,19 @@ class _Stack:
                 dh = torch.bmm(plan.W, dz.transpose(1, 2)).transpose(1, 2)
             else:
                 dh = torch.bmm(dz, plan.Wt)
-            _, _, _, z_parts, h_parts, kept = record[layer - 1]
-            acts = plans[layer - 1].acts
+            _, z_below, h_below, kept = record[layer - 1]
             given = None if derivs is None else derivs[layer - 1]
             if given is not None:
                 dz = torch.mul(dh, given)
-            elif sizes is None:
-                _, bwd, slope, grad_slope = acts[0]
-                if grads is not None and bwd is _prelu_backward and slope is not None:  # no slope gradient wanted
-                    dz, dslope = _prelu_input_grad(dh, z_parts[0], slope), None
-                else:
-                    dz, dslope = bwd(dh, z_parts[0], h_parts[0], kept[0], slope)
+                continue
+            dz = torch.empty_like(z_below)
+            for (s, e, act, slope, grad_slope), keep in zip(plans[layer - 1].acts, kept, strict=True):
+                if grads is not None and act.kind == "prelu" and slope is not None:  # no slope gradient wanted
+                    dz[s:e] = _prelu_input_grad(dh[s:e], z_below[s:e], slope)
+                    continue
+                dslope = act.bwd(dh[s:e], z_below[s:e], h_below[s:e], keep, slope, dz[s:e])
                 if dslope is not None and grad_slope is not None and grads is None:
                     torch.sum(dslope, dim=(1, 2), out=grad_slope)
-            else:
-                parts = []
-                for (_, bwd, slope, grad_slope), piece, z_part, h_part, keep in zip(
-                    acts, dh.split(sizes), z_parts, h_parts, kept, strict=True
-                ):
-                    dz_part, dslope = bwd(piece, z_part, h_part, keep, slope)
-                    if dslope is not None and grad_slope is not None and grads is None:
-                        torch.sum(dslope, dim=(1, 2), out=grad_slope)
-                    parts.append(dz_part)
-                dz = torch.cat(parts)
 
     # training ---------------------------------------------------------------------------------------
     def train_step(self, x: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
@@ -786,66 +850,51 @@ class _Stack:
         Returns ``(model, its parameters before this step)`` for each model whose loss was
         not finite; the caller drops them (their update here is garbage, and only theirs).
         """
+        rows = x.shape[1]
+        x = self.pad(x)
         out, record = self.forward(x, save=True, need_grad=True)
         if self.nan_check_only:
             check = out.sum(dim=(1, 2))
         else:
-            check = per_sample_losses(out, x, self.kind).mean(dim=1)
+            check = per_sample_losses(out, x, self.kind)[:, :rows].mean(dim=1)
         bad: list[tuple[int, torch.Tensor]] = []
         if not math.isfinite(float(check.sum())):
             for model in torch.nonzero(~torch.isfinite(check)).flatten().tolist():
                 bad.append((model, self.row(model)))
-        self.backward(record, loss_grad(out, x, self.kind))
+        self.backward(record, loss_grad(out, x, self.kind, rows))
         self.steps += 1
         self._update()
         return bad
 
     def _update(self) -> None:
-        """torch.optim's single-tensor update (what it runs on CPU) on the whole buffer."""
-        param, grad = self.flat, self.grad
-        if self.optimizer in ("adam", "adamw") and FUSED_ADAM and isinstance(self.lr, float):
-            decay = self.weight_decay if self.weight_decay is not None else 0.0
-            if isinstance(decay, float):
-                self.step_count += 1  # what torch.optim does before its fused kernel
-                fused = torch._fused_adamw_ if self.optimizer == "adamw" else torch._fused_adam_
-                fused(
-                    [param], [grad], [self.state_a], [self.state_b], [], [self.step_count],
-                    lr=self.lr, beta1=BETA1, beta2=BETA2, weight_decay=decay, eps=EPS, amsgrad=False, maximize=False,
-                )  # fmt: skip
-                return
+        """torch.optim's update, one call per run of models with equal settings, over the
+        contiguous parameter ranges of those models: Adam/AdamW through torch's fused
+        kernel (what ``torch.optim.Adam(fused=True)`` runs; an ulp from the single-tensor
+        path the plain engine runs), SGD through the single-tensor formulas."""
         if self.optimizer in ("adam", "adamw"):
-            if self.weight_decay is not None:
-                if self.optimizer == "adamw":
-                    param.mul_(self.decay_factor)
-                else:
-                    grad = _decayed(grad, param, self.weight_decay)
-            exp_avg, exp_avg_sq = self.state_a, self.state_b
-            exp_avg.lerp_(grad, 1 - BETA1)
-            exp_avg_sq.mul_(BETA2).addcmul_(grad, grad, value=1 - BETA2)
-            bias_correction1 = 1 - BETA1**self.steps
-            bias_correction2 = 1 - BETA2**self.steps
-            denom = torch.sqrt(exp_avg_sq, out=self.scratch).div_(bias_correction2**0.5).add_(EPS)
-            if isinstance(self.lr, float):
-                param.addcdiv_(exp_avg, denom, value=-(self.lr / bias_correction1))
-            else:
-                steps = torch.tensor([-(lr / bias_correction1) for lr in self.lrs], dtype=self.dtype, device=self.dev)
-                param.addcdiv_(exp_avg * self.layout.expand(steps), denom)
-            return
-        if self.optimizer != "sgd":
+            self.step_count += 1  # what torch.optim does before its fused kernel
+            fused = torch._fused_adamw_ if self.optimizer == "adamw" else torch._fused_adam_
+        elif self.optimizer != "sgd":
             raise ValueError(f"unknown optimizer {self.optimizer!r}")
-        if self.weight_decay is not None:
-            grad = _decayed(grad, param, self.weight_decay)
-        if self.momentum is not None:
-            buf = self.state_a
-            if self.steps == 1:
-                buf.copy_(grad)
-            else:
-                buf.mul_(self.momentum).add_(grad)
-            grad = buf
-        if isinstance(self.lr, float):
-            param.add_(grad, alpha=-self.lr)
-        else:
-            param.addcmul_(grad, -self.lr)
+        for (_, _, lr, decay, momentum), tensors in zip(self.update_groups, self.update_tensors, strict=True):
+            params, grads, state_a, state_b = tensors
+            if self.optimizer != "sgd":
+                fused(
+                    params, grads, state_a, state_b, [], [self.step_count] * len(params),
+                    lr=lr, beta1=BETA1, beta2=BETA2, weight_decay=decay, eps=EPS, amsgrad=False, maximize=False,
+                )  # fmt: skip
+                continue
+            if decay:
+                grads = [g.add(p, alpha=decay) for g, p in zip(grads, params, strict=True)]
+            if momentum:
+                for buf, g in zip(state_a, grads, strict=True):
+                    if self.steps == 1:
+                        buf.copy_(g)
+                    else:
+                        buf.mul_(momentum).add_(g)
+                grads = state_a
+            for param, g in zip(params, grads, strict=True):
+                param.add_(g, alpha=-lr)
 
     # measurement -------------------------------------------------------------------------------------
     def measure(self, epoch: int, probe_size: int) -> list[tuple[float, float, list[Row]]]:
@@ -859,9 +908,9 @@ class _Stack:
         for part, (s, e, _) in enumerate(self.slices):
             started = clock()
             slot = self.slot[s:e]
-            x_probe = self.x_train[slot, :p]
+            x_probe = self.pad(self.x_train[slot, :p])
             out, record = self.forward(x_probe, save=True, need_grad=True, part=part)
-            probe_losses = per_sample_losses(out, x_probe, self.kind)
+            probe_losses = per_sample_losses(out, x_probe, self.kind)[:, :p]
             rest = self._losses(self.x_train, slot, p, part)
             train_parts.append(torch.cat([probe_losses, rest], dim=1).mean(dim=1))
             val_parts.append(self._losses(self.x_val, slot, 0, part).mean(dim=1))
@@ -869,8 +918,8 @@ class _Stack:
             zs, hs = [r[1] for r in record[:-1]], [r[2] for r in record[:-1]]
             act = self.slices[part][2]
             derivs = [act.derivative(z, h) for z, h in zip(zs, hs, strict=True)]
-            grad_parts.append(self._grad_norms(record, out, x_probe, probe_losses, part, derivs))
-            count_parts.append(self._unit_counts(zs, hs, part, derivs))
+            grad_parts.append(self._grad_norms(record, out, x_probe, probe_losses, part, derivs, p))
+            count_parts.append(self._unit_counts(zs, hs, part, derivs, p))
             self.timings["losses"] += probing - started
             self.timings["probe"] += clock() - probing
         probing = clock()
@@ -906,35 +955,43 @@ class _Stack:
         probe_losses: torch.Tensor,
         part: int,
         derivs: list[torch.Tensor | None] | None = None,
+        rows: int | None = None,
     ) -> torch.Tensor:
         """``[m, 2 * layers]`` float64: norms of each layer's weight then bias gradient of
         the probe loss; 0 where that loss is not finite (the plain engine then skips
-        backward). ``derivs``: f'(z) per hidden layer, as :meth:`backward` takes them."""
+        backward). ``derivs``: f'(z) per hidden layer, as :meth:`backward` takes them;
+        ``rows``: the probe rows of the padded ``x_probe`` (default: all)."""
         m = out.shape[0]
         grad_w = [torch.empty(m, i, o, dtype=self.dtype, device=self.dev) for i, o in self.dims]
         grad_b = [torch.empty(m, o, dtype=self.dtype, device=self.dev) for _, o in self.dims]
-        self.backward(record, loss_grad(out, x_probe, self.kind), part, (grad_w, grad_b), derivs)
+        self.backward(record, loss_grad(out, x_probe, self.kind, rows), part, (grad_w, grad_b), derivs)
         norms = [torch.linalg.vector_norm(g, dim=(1, 2)) for g in grad_w]
         norms += [torch.linalg.vector_norm(g, dim=1) for g in grad_b]
         finite = torch.isfinite(probe_losses.mean(dim=1))
         return torch.where(finite[:, None], torch.stack(norms, dim=1), 0.0).to(torch.float64)
 
     def _losses(self, x: torch.Tensor, slot: torch.Tensor, start: int, part: int) -> torch.Tensor:
-        """Per-sample losses ``[m, n - start]`` of rows ``start:`` of the splits ``x[slot]``."""
+        """Per-sample losses ``[m, n - start]`` of rows ``start:`` of the splits ``x[slot]``,
+        in chunks of ``eval_rows`` rows (a number that depends on the model's shape only)."""
         m, n = slot.shape[0], x.shape[1]
-        widest = max(max(i, o) for i, o in self.dims)
-        chunk = max(1, EVAL_CHUNK_BYTES // (3 * m * widest * self.flat.element_size()))
         parts = []
-        for s in range(start, n, chunk):
-            rows = x[slot, s : min(n, s + chunk)]
-            out, _ = self.forward(rows, save=False, part=part)
-            parts.append(per_sample_losses(out, rows, self.kind))
+        for s in range(start, n, self.eval_rows):
+            rows = x[slot, s : min(n, s + self.eval_rows)]
+            count = rows.shape[1]
+            padded = self.pad(rows)
+            out, _ = self.forward(padded, save=False, part=part)
+            parts.append(per_sample_losses(out, padded, self.kind)[:, :count])
         if not parts:
             return torch.zeros(m, 0, dtype=self.dtype, device=self.dev)
         return torch.cat(parts, dim=1)
 
     def _unit_counts(
-        self, zs: list[torch.Tensor], hs: list[torch.Tensor], part: int, derivs: list[torch.Tensor | None]
+        self,
+        zs: list[torch.Tensor],
+        hs: list[torch.Tensor],
+        part: int,
+        derivs: list[torch.Tensor | None],
+        rows: int | None = None,
     ) -> torch.Tensor:
         """``[m, units, 5]`` float64 for slice ``part``, every hidden unit side by side: probe
         inputs where f'(z) == 0, where |f'(z)| is below the saturation limit, where h == 0;
@@ -945,24 +1002,25 @@ class _Stack:
         models by :meth:`_layer_table`. Consecutive layers are counted together, side by side
         along the unit axis, in groups of at most ``METRIC_GROUP_BYTES`` (one big
         concatenation of a deep stack's layers was several times slower per element).
-        ``derivs``: f'(z) per layer from :meth:`_Act.derivative` (None: two-valued).
+        ``derivs``: f'(z) per layer from :meth:`_Act.derivative` (None: two-valued);
+        ``rows``: the probe rows of the (padded) activations, default all.
         """
         s, e, act = self.slices[part]
-        m, n = zs[0].shape[0], zs[0].shape[1]
-        budget = max(1, METRIC_GROUP_BYTES // (m * n * zs[0].element_size()))
+        n = zs[0].shape[1] if rows is None else rows
+        budget = max(1, METRIC_GROUP_BYTES // (zs[0].shape[1] * zs[0].element_size()))
         groups = []
         first, width = 0, 0
         for layer, z in enumerate(zs):
             width += z.shape[2]
             if layer == len(zs) - 1 or width + zs[layer + 1].shape[2] > budget:
-                groups.append(self._group_counts(zs, hs, derivs, part, first, layer + 1))
+                groups.append(self._group_counts(zs, hs, derivs, part, first, layer + 1, n))
                 first, width = layer + 1, 0
         raw = torch.cat(groups, dim=2)  # [k + 2, m, units]
         if act.kind in act.TWO_VALUED:
             npos, h_zero, z_sum, squares = raw.unbind(0)
             slope = None
             if self.slopes is not None and act.kind == "prelu":
-                slope = self.slopes[:, s:e].t().index_select(1, self.unit_layer)  # [m, units]
+                slope = self.slopes[s:e].index_select(1, self.unit_layer)  # [m, units]
             zero, small = act.two_valued_counts(npos, n, slope, self.limit[s:e], zs[0].dtype)
         else:
             zero, small, h_zero, z_sum, squares = raw.unbind(0)
@@ -976,8 +1034,10 @@ class _Stack:
         part: int,
         first: int,
         stop: int,
+        rows: int,
     ) -> torch.Tensor:
-        """The per-unit sums of hidden layers ``first:stop``, ``[k + 2, m, units]`` float64:
+        """The per-unit sums over the first ``rows`` inputs of hidden layers ``first:stop``,
+        ``[k + 2, m, units]`` float64:
         the inputs with z > 0 (two-valued f'; k = 2) or with f' == 0 and with |f'| below the
         limit (k = 3); with h == 0; the sum of z; the centred sum of squares. The 0/1
         indicators go side by side into one buffer and are summed by one reduction (exact:
@@ -985,14 +1045,15 @@ class _Stack:
         act = self.slices[part][2]
         z = zs[first] if stop - first == 1 else torch.cat(zs[first:stop], dim=2)  # [m, n, units]
         h = hs[first] if stop - first == 1 else torch.cat(hs[first:stop], dim=2)
-        m, n, units = z.shape
+        m, padded, units = z.shape
+        n = rows
         two_valued = act.kind in act.TWO_VALUED
         k = 2 if two_valued else 3
         # the buffer in z's layout: elementwise ops over mixed layouts are many times slower
         if z.is_contiguous():
-            flags = torch.empty(k, m, n, units, dtype=z.dtype, device=z.device)
+            flags = torch.empty(k, m, padded, units, dtype=z.dtype, device=z.device)
         else:
-            flags = torch.empty(k, m, units, n, dtype=z.dtype, device=z.device).transpose(2, 3)
+            flags = torch.empty(k, m, units, padded, dtype=z.dtype, device=z.device).transpose(2, 3)
         if two_valued:
             torch.gt(z, 0, out=flags[0])
         else:
@@ -1003,14 +1064,16 @@ class _Stack:
             magnitude = deriv if act.kind in act.NONNEGATIVE else torch.abs(deriv, out=flags[1])
             torch.lt(magnitude, self.slice_limits[part], out=flags[1])
         torch.eq(h, 0, out=flags[k - 1])
-        counts = flags.sum(dim=2).to(torch.float64)  # [k, m, units]
-        z_sum = z.sum(dim=1).to(torch.float64)
+        counts = flags[:, :, :n].sum(dim=2).to(torch.float64)  # [k, m, units]
+        z_sum = z[:, :n].sum(dim=1).to(torch.float64)
         u0 = sum(t.shape[2] for t in zs[:first])
         unit_layer = self.unit_layer[u0 : u0 + units] - first
-        per_layer = self.layer_of_unit[u0 : u0 + units, first:stop]  # [units, layers] 0/1
-        mean = (z_sum @ per_layer) / (n * self.units_per_layer[first:stop])  # [m, layers]
+        # per-layer sums in unit order (index_add_ adds one unit after the other: no
+        # matmul whose blocking could depend on the number of models)
+        layer_sums = torch.zeros(m, stop - first, dtype=torch.float64, device=z.device).index_add_(1, unit_layer, z_sum)
+        mean = layer_sums / (n * self.units_per_layer[first:stop])  # [m, layers]
         centred = torch.sub(z, mean.to(z.dtype).index_select(1, unit_layer)[:, None, :], out=flags[0])
-        squares = centred.mul_(centred).sum(dim=1).to(torch.float64)
+        squares = centred.mul_(centred)[:, :n].sum(dim=1).to(torch.float64)
         return torch.cat([counts, z_sum[None], squares[None]])
 
     def _layer_table(self, counts: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -1024,7 +1087,8 @@ class _Stack:
         columns = [dead.to(torch.float64), sat.to(torch.float64), h_zero, z_sum, squares]
         if self.previous is not None:
             columns += [(dead & ~self.previous).to(torch.float64), (self.previous & ~dead).to(torch.float64)]
-        sums = torch.stack(columns, dim=1) @ self.layer_of_unit  # [M, columns, layers]
+        stacked = torch.stack(columns, dim=1)  # [M, columns, units]
+        sums = stacked.new_zeros(*stacked.shape[:2], len(self.dims) - 1).index_add_(2, self.unit_layer, stacked)
         count = n * self.units_per_layer  # [layers]
         dead_count, sat_count = sums[:, 0], sums[:, 1]
         zero_share, mean = sums[:, 2] / count, sums[:, 3] / count
@@ -1036,11 +1100,28 @@ class _Stack:
         return torch.stack([dead_count, sat_count, zero_share, mean, std, died, revived], dim=2), dead
 
 
-def _decayed(grad: torch.Tensor, param: torch.Tensor, decay: float | torch.Tensor) -> torch.Tensor:
-    """``grad + decay * param`` as torch.optim computes it (``add`` with alpha is fused)."""
-    if isinstance(decay, float):
-        return grad.add(param, alpha=decay)
-    return torch.addcmul(grad, param, decay)
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Train a stack on one intra-op thread. With more, a stack of one model is computed
+    differently from a stack of several: a reduction to one value per model (a loss, a
+    gradient norm) is split across threads only when it is the stack's only value, and
+    the BLAS splits one matrix's sums across threads but not a batch of matrices. On one
+    thread a model's numbers depend neither on the thread count nor on its neighbours;
+    parallelism comes from ``--jobs`` (one stack per worker)."""
+    threads = torch.get_num_threads()
+    if threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _update_key(cfg: dict[str, Any]) -> tuple[float, float, float]:
+    """The update settings a model shares with the others of its optimizer call."""
+    return (float(cfg["lr"]), float(cfg["weight_decay"]), float(cfg["momentum"]))
 
 
 def _rows(
@@ -1158,7 +1239,7 @@ def estimate_group_bytes(
         + (n_train + n_val) * n_features
     )
     per_model += 4 * (n_train + n_val + n_test) * n_features
-    return int(n_models * per_model + EVAL_CHUNK_BYTES + (256 << 20))
+    return int(n_models * (per_model + EVAL_CHUNK_BYTES) + (256 << 20))
 
 
 def max_models_for_memory(
@@ -1265,7 +1346,7 @@ def train_group(
     for members in by_optimizer.values():
         for start in range(0, len(members), most):
             chunk = members[start : start + most]
-            with torch.no_grad():
+            with torch.no_grad(), _one_thread():
                 trained = _train([configs[i] for i in chunk], [datasets[i] for i in chunk], dev, dtype)
             for index, result in zip(chunk, trained, strict=True):
                 results[index] = result
@@ -1291,7 +1372,9 @@ def _train(
         _Run(i, cfg, cast_dataset(data, dtype), parse_activation(cfg["activation"]))
         for i, (cfg, data) in enumerate(zip(configs, datasets, strict=True))
     ]
-    stack = _Stack(sorted(runs, key=lambda r: (r.spec.canonical, r.position)), dev, dtype)
+    # models with equal update settings, then equal activations, side by side: one optimizer
+    # call per setting, one kernel call per activation slice
+    stack = _Stack(sorted(runs, key=lambda r: (_update_key(r.cfg), r.spec.canonical, r.position)), dev, dtype)
     layout = stack.layout
     cfg0 = configs[0]
     n_train, batch_size = stack.x_train.shape[1], cfg0["batch_size"]
@@ -1351,7 +1434,7 @@ def _train(
     for row, run in enumerate(stack.runs):
         run.params = stack.row(row)
     share = (time.perf_counter() - started) / len(runs)
-    finals, spent = [], []
+    finals, spent, samples = [], [], []
     with one_blas_thread():
         for run in runs:
             finishing = time.perf_counter()
@@ -1360,6 +1443,7 @@ def _train(
             finals.append(
                 finish(model, run.data, run.cfg, run.epochs, run.layers, run.last_epoch, run.diverged_epoch, dev)
             )
+            samples.append(collect_samples(model, run.data, run.cfg, run.diverged_epoch, dev))  # pictures (issue 15)
             spent.append(time.perf_counter() - finishing)
     timings = {key: round(value, 4) for key, value in {**stack.timings, "finish": sum(spent)}.items()}
     env = {**environment(str(dev)), "engine": ENGINE, "group_size": len(runs), "group_timings_s": timings}
@@ -1373,8 +1457,9 @@ def _train(
             layers=run.layers,
             wall_time_s=share + seconds,
             env=dict(env),
+            samples=blobs,
         )
-        for run, final, seconds in zip(runs, finals, spent, strict=True)
+        for run, final, seconds, blobs in zip(runs, finals, spent, samples, strict=True)
     ]
 
 

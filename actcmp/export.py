@@ -13,7 +13,7 @@ FORMATS = ("parquet", "csv")
 def export_results(directory: str | Path, fmt: str = "parquet", out: str | Path | None = None) -> list[Path]:
     """Write ``runs``, ``epochs``, ``layers`` and ``planned`` frames; return the paths."""
     if fmt not in FORMATS:
-        raise ConfigError(f"--format {fmt!r}: choose parquet or csv")
+        raise ConfigError(f"--format {fmt!r}: choose parquet, csv, mlflow or tensorboard")
     results = load_results(directory)
     target = Path(out) if out is not None else Path(directory) / "export"
     try:

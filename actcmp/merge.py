@@ -30,9 +30,15 @@ from typing import Any
 
 from actcmp.config import RESULTS_VERSION
 from actcmp.errors import ConfigError, StoreError
-from actcmp.store import FINISHED, Store, _transaction, db_path, quick_check
+from actcmp.store import FINISHED, Store, _transaction, db_path, has_table, quick_check
 
-RUN_TABLES = ("runs", "run_metrics", "epoch_metrics", "layer_metrics")
+#: a run's rows; ``samples`` (pictures, not compared between copies) is absent from old stores
+RUN_TABLES = ("runs", "run_metrics", "epoch_metrics", "layer_metrics", "samples")
+
+
+def _run_tables(conn: sqlite3.Connection) -> list[str]:
+    """The run tables the attached source ``src`` has."""
+    return [table for table in RUN_TABLES if table != "samples" or has_table(conn, "samples", "src")]
 
 
 @dataclass
@@ -178,7 +184,7 @@ def _absorb(conn: sqlite3.Connection, source: Source, origin: dict[str, str], re
                 "WHERE run_id NOT IN (SELECT run_id FROM main.runs)"
             )
             added = [r[0] for r in conn.execute("SELECT run_id FROM temp.new_ids")]
-            for table in RUN_TABLES:
+            for table in _run_tables(conn):
                 conn.execute(
                     f"INSERT INTO main.{table} SELECT * FROM src.{table} WHERE run_id IN (SELECT run_id FROM temp.new_ids)"
                 )
@@ -199,7 +205,8 @@ def _reconcile(
         report.duplicates.append((rid, kept, label))
         return
     if mine[0] == "failed" and theirs[0] in FINISHED:
-        for table in RUN_TABLES:
+        conn.execute("DELETE FROM main.samples WHERE run_id = ?", (rid,))
+        for table in _run_tables(conn):
             conn.execute(f"DELETE FROM main.{table} WHERE run_id = ?", (rid,))
             conn.execute(f"INSERT INTO main.{table} SELECT * FROM src.{table} WHERE run_id = ?", (rid,))
         report.replaced_failed.append((rid, kept, label))

@@ -56,9 +56,20 @@ def _order_key(cfg: dict[str, Any]) -> tuple[str, ...]:
 
 
 def assign_shards(configs: list[dict[str, Any]], count: int) -> dict[str, int]:
-    """Shard number (1..count) of every run id in ``configs``."""
+    """Shard number (1..count) of every run id in ``configs``.
+
+    Runs of a tuned sweep (planned entries with a ``tune_unit``, see :mod:`actcmp.tune`)
+    are dealt by unit instead: all runs of one cell x activation (its tuning runs, and the
+    evaluation runs planned after selection) go to one shard, so that a shard can select
+    from its own store. Units are dealt round-robin in the order of their key (a hash: a
+    stable order that does not change when evaluation runs join the plan)."""
     ordered = sorted({cfg["run_id"]: cfg for cfg in configs}.values(), key=_order_key)
-    return {cfg["run_id"]: position % count + 1 for position, cfg in enumerate(ordered)}
+    units = sorted({str(cfg["tune_unit"]) for cfg in ordered if cfg.get("tune_unit")})
+    unit_shard = {unit: position % count + 1 for position, unit in enumerate(units)}
+    plain = [cfg for cfg in ordered if not cfg.get("tune_unit")]
+    shards = {cfg["run_id"]: position % count + 1 for position, cfg in enumerate(plain)}
+    shards.update({cfg["run_id"]: unit_shard[str(cfg["tune_unit"])] for cfg in ordered if cfg.get("tune_unit")})
+    return shards
 
 
 def select_shard(configs: list[dict[str, Any]], index: int, count: int) -> list[dict[str, Any]]:

@@ -42,7 +42,14 @@ SCHEMA_VERSION = 1
 APP_ID = 0x61637463  # "actc": marks the file as ours (PRAGMA application_id)
 FINISHED = ("done", "diverged")
 
-_SCHEMA = """
+#: per-run sample blobs for the report's pictures (:mod:`actcmp.samples`); added after
+#: schema version 1 was fixed, so it is created when missing (older stores lack it)
+SAMPLES_TABLE = """
+CREATE TABLE IF NOT EXISTS samples (
+    run_id TEXT NOT NULL, kind TEXT NOT NULL, blob BLOB NOT NULL, PRIMARY KEY (run_id, kind));
+"""
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sweeps (
     sweep_id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at TEXT NOT NULL,
@@ -62,6 +69,8 @@ CREATE TABLE IF NOT EXISTS layer_metrics (
     run_id TEXT NOT NULL, epoch INTEGER NOT NULL, layer INTEGER NOT NULL, name TEXT NOT NULL,
     value REAL, PRIMARY KEY (run_id, epoch, layer, name));
 """
+    + SAMPLES_TABLE
+)
 
 
 def _now() -> str:
@@ -162,6 +171,8 @@ class Store:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             if existed:
+                if not has_table(conn, "samples"):  # a store from before the samples table
+                    conn.execute(SAMPLES_TABLE)
                 return
             import actcmp
 
@@ -256,7 +267,7 @@ class Store:
             if row is not None and row[0] in FINISHED and not replace:
                 return False
             if row is not None:
-                for table in ("runs", "run_metrics", "epoch_metrics", "layer_metrics"):
+                for table in ("runs", "run_metrics", "epoch_metrics", "layer_metrics", "samples"):
                     conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (rid,))
             conn.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -281,6 +292,9 @@ class Store:
             conn.executemany(
                 "INSERT INTO layer_metrics VALUES (?, ?, ?, ?, ?)",
                 [(rid, epoch, layer, name, _clean(value)) for epoch, layer, name, value in result.layers],
+            )
+            conn.executemany(
+                "INSERT INTO samples VALUES (?, ?, ?)", [(rid, kind, blob) for kind, blob in result.samples.items()]
             )
         return True
 
@@ -309,6 +323,28 @@ class Store:
             expected.update({rid: cfg for rid, cfg in configs.items() if shard_of[rid] in held})
         return expected
 
+    def planned_for(self, sweep_id: str) -> dict[str, dict[str, Any]]:
+        """The runs sweep ``sweep_id`` planned here (all shards), with the plan's bookkeeping
+        keys (e.g. a tuned sweep's ``role`` and ``tune_unit``, see :mod:`actcmp.tune`)."""
+        rows = self.conn.execute("SELECT run_id, config_json FROM planned WHERE sweep_id = ?", (sweep_id,))
+        return {r[0]: stored_config(r[1]) for r in rows}
+
+    def final_metric(self, run_ids: list[str], name: str) -> dict[str, tuple[str, float | None]]:
+        """``{run_id: (status, value of final metric name or None)}`` for the stored runs among
+        ``run_ids`` (absent ones are left out)."""
+        found: dict[str, tuple[str, float | None]] = {}
+        wanted = list(dict.fromkeys(run_ids))
+        for start in range(0, len(wanted), 500):  # SQLite's limit on bound parameters
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT r.run_id, r.status, m.value FROM runs r LEFT JOIN run_metrics m "
+                f"ON m.run_id = r.run_id AND m.name = ? WHERE r.run_id IN ({marks})",
+                (name, *chunk),
+            )
+            found.update({r[0]: (r[1], r[2]) for r in rows})
+        return found
+
     def sweeps(self) -> list[dict[str, Any]]:
         rows = self.conn.execute(
             "SELECT sweep_id, name, created_at, config_json, n_runs FROM sweeps ORDER BY created_at"
@@ -317,6 +353,17 @@ class Store:
             {"sweep_id": r[0], "name": r[1], "created_at": r[2], "config": json.loads(r[3]), "n_runs": r[4]}
             for r in rows
         ]
+
+    def sweep_runs(self) -> dict[str, list[str]]:
+        """``{sweep_id: [run_id, ...]}``: the runs each sweep planned here (all shards)."""
+        out: dict[str, list[str]] = {}
+        for sid, rid in self.conn.execute("SELECT sweep_id, run_id FROM planned ORDER BY sweep_id, run_id"):
+            out.setdefault(sid, []).append(rid)
+        return out
+
+    def stored_ids(self) -> list[str]:
+        """Every stored run id (done, diverged or failed), sorted."""
+        return [r[0] for r in self.conn.execute("SELECT run_id FROM runs ORDER BY run_id")]
 
     def read_run(self, rid: str) -> dict[str, Any] | None:
         """One run as plain records (the inverse of :meth:`write_run`)."""
@@ -339,6 +386,10 @@ class Store:
                 (rid,),
             )
         ]
+        samples: dict[str, bytes] = {}
+        if has_table(self.conn, "samples"):
+            rows = self.conn.execute("SELECT kind, blob FROM samples WHERE run_id = ?", (rid,))
+            samples = {kind: bytes(blob) for kind, blob in rows}
         return {
             "run_id": rid,
             "status": row[0],
@@ -349,7 +400,23 @@ class Store:
             "final": final,
             "epochs": epochs,
             "layers": layers,
+            "samples": samples,
         }
+
+    def samples(self, kind: str, run_ids: list[str] | None = None) -> dict[str, bytes]:
+        """``{run_id: blob}`` of the stored samples of ``kind`` (all runs, or ``run_ids``);
+        empty for a store from before the samples table."""
+        if not has_table(self.conn, "samples"):
+            return {}
+        rows = self.conn.execute("SELECT run_id, blob FROM samples WHERE kind = ? ORDER BY run_id", (kind,))
+        wanted = None if run_ids is None else set(run_ids)
+        return {rid: bytes(blob) for rid, blob in rows if wanted is None or rid in wanted}
+
+    def samples_bytes(self) -> int:
+        """Total size of the stored sample blobs (0 without the table)."""
+        if not has_table(self.conn, "samples"):
+            return 0
+        return int(self.conn.execute("SELECT COALESCE(SUM(LENGTH(blob)), 0) FROM samples").fetchone()[0])
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -458,6 +525,12 @@ def _database_error(exc: object) -> sqlite3.DatabaseError | None:
             return exc
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
     return None
+
+
+def has_table(conn: sqlite3.Connection, name: str, schema: str = "main") -> bool:
+    """Whether ``schema`` (main, or an attached database) has table ``name``."""
+    query = f"SELECT 1 FROM {schema}.sqlite_master WHERE type = 'table' AND name = ?"
+    return conn.execute(query, (name,)).fetchone() is not None
 
 
 def quick_check(conn: sqlite3.Connection, schema: str = "main") -> str | None:

@@ -24,6 +24,7 @@ from typing import Any
 from actcmp.config import SweepConfig, config_hash, load_sweep
 from actcmp.errors import ActcmpError, ConfigError, DatasetError
 from actcmp.progress import NullProgress, ProgressSink
+from actcmp.tune import PLAN_KEYS
 
 ENGINES = ("auto", "plain", "batched")
 
@@ -93,10 +94,19 @@ def plan_runs(sweep: SweepConfig, data_dir: str | Path | None = None) -> list[di
     Each dataset is loaded once here, so a missing file or a bottleneck wider than the
     input fails before any training starts.
     """
+    # two spellings that resolve alike (init "auto" and the rule it stands for) are one run
+    unique: dict[str, dict[str, Any]] = {}
+    for cfg in resolve_runs(sweep.runs(), data_dir):
+        unique.setdefault(cfg["run_id"], cfg)
+    return list(unique.values())
+
+
+def resolve_runs(runs: list[Any], data_dir: str | Path | None = None) -> list[dict[str, Any]]:
+    """The resolved config (with ``run_id``) of each :class:`~actcmp.config.RunConfig`, in
+    order, duplicates kept; each dataset is loaded once (a missing file fails here)."""
     from actcmp.datasets import load_dataset
     from actcmp.engine import resolve
 
-    runs = sweep.runs()
     cache: dict[tuple[str, float, float], Any] = {}
     resolved: list[dict[str, Any]] = []
     for run in runs:
@@ -110,11 +120,7 @@ def plan_runs(sweep: SweepConfig, data_dir: str | Path | None = None) -> list[di
             )
         fingerprint = data.fingerprint if data.info.source == "user file" else None
         resolved.append(resolve(run, data.info.output_activation, data.info.loss, fingerprint))
-    # two spellings that resolve alike (init "auto" and the rule it stands for) are one run
-    unique: dict[str, dict[str, Any]] = {}
-    for cfg in resolved:
-        unique.setdefault(cfg["run_id"], cfg)
-    return list(unique.values())
+    return resolved
 
 
 def sweep_id(sweep: SweepConfig) -> str:
@@ -303,7 +309,8 @@ def run_sweep(
     shard: str | tuple[int, int] | None = None,
     threads: int | None = None,
 ) -> SweepSummary:
-    """Run a sweep into a results directory (default ``results/<name>/``), resuming.
+    """Run a sweep into a results directory (default ``results/<name>/``, or
+    ``$ACTCMP_OUT/<name>/``), resuming.
 
     Runs already stored (done or diverged) are skipped unless ``fresh``; failed runs are
     tried again. ``shard="i/n"`` runs only shard i of n (see :mod:`actcmp.shard`).
@@ -318,6 +325,7 @@ def run_sweep(
     from actcmp.lock import DirLock
     from actcmp.shard import format_shard, parse_shard, select_shard
     from actcmp.store import Store
+    from actcmp.sweep_name import default_results_dir
 
     sweep = load_sweep(config) if isinstance(config, str | Path) else config
     if engine not in ENGINES:
@@ -328,10 +336,16 @@ def run_sweep(
     if shard_spec is not None:
         parse_shard(format_shard(*shard_spec))  # validates a tuple given through the API
     progress = progress or NullProgress()
-    out_dir = Path(out) if out is not None else Path("results") / sweep.name
+    out_dir = Path(out) if out is not None else default_results_dir(sweep.name)
     data_dir_text = str(data_dir) if data_dir is not None else None
     clear_data_cache()  # a data file may have changed since an earlier sweep in this process
     planned = plan_runs(sweep, data_dir)
+    tune_plan = None
+    if sweep.tune is not None:  # [tune]: tuning runs, selection from the store, evaluation runs (actcmp.tune)
+        from actcmp.tune import plan_tune
+
+        tune_plan = plan_tune(sweep, data_dir)
+        planned = tune_plan.static
     mine = select_shard(planned, *shard_spec) if shard_spec else planned
     target_device = resolve_device(device)
     started = time.perf_counter()
@@ -342,27 +356,56 @@ def run_sweep(
         store.save_sweep(sid, sweep.name, sweep.to_dict(), planned)
         store.mark_shard(sid, shard_spec)
         _write_sweep_file(out_dir, sweep, planned)
-        finished = set() if fresh else store.finished_ids()
-        todo = [cfg for cfg in mine if cfg["run_id"] not in finished]
         summary = SweepSummary(
             out_dir=out_dir,
-            planned=len(mine),
-            skipped=len(mine) - len(todo),
+            planned=0,
+            skipped=0,
             shard=format_shard(*shard_spec) if shard_spec else None,
             resumed_after_crash=lock.stale is not None,
         )
-        progress.start(len(mine), len(todo), summary.skipped, str(out_dir))
         # local workers share this machine's memory; a Ray task's node is not known here
         local_jobs = jobs if backend == "local" else None
-        tasks = make_tasks(todo, choose_engine(engine), target_device, data_dir_text, jobs=local_jobs)
+
+        def train(configs: list[dict[str, Any]]) -> None:
+            finished = set() if fresh else store.finished_ids()
+            # a plan's bookkeeping ([tune]'s role, unit) is not part of a run's stored config
+            todo = [
+                {k: v for k, v in cfg.items() if k not in PLAN_KEYS} for cfg in configs if cfg["run_id"] not in finished
+            ]
+            summary.planned += len(configs)
+            summary.skipped += len(configs) - len(todo)
+            progress.start(len(configs), len(todo), len(configs) - len(todo), str(out_dir))
+            tasks = make_tasks(todo, choose_engine(engine), target_device, data_dir_text, jobs=local_jobs)
+            _drain(executor, tasks, store, summary, progress, replace=fresh, guard=guard)
+
+        def plan_evaluation() -> list[dict[str, Any]]:
+            """Select from the stored tuning runs; record and return this shard's evaluation runs."""
+            from actcmp.tune import ROLE_EVAL, evaluation_runs, select_from_store
+
+            assert tune_plan is not None
+            everything = [*tune_plan.tuning, *evaluation_runs(tune_plan, select_from_store(tune_plan, store))]
+            store.save_sweep(sid, sweep.name, sweep.to_dict(), everything)
+            _write_sweep_file(out_dir, sweep, everything)
+            shard_runs = select_shard(everything, *shard_spec) if shard_spec else everything
+            return [cfg for cfg in shard_runs if cfg["role"] == ROLE_EVAL]
+
         with _interrupts() as guard:
             executor = make_executor(backend, jobs, address=address, threads=threads)
-            completed = False
+            completed = selected = False
             try:
-                _drain(executor, tasks, store, summary, progress, replace=fresh, guard=guard)
+                if tune_plan is None:
+                    train(mine)
+                else:  # tuning phase, selection (from the store), evaluation phase
+                    train([cfg for cfg in mine if cfg["role"] == "tune"])
+                    with guard.shield():
+                        evaluation, selected = plan_evaluation(), True
+                    train(evaluation)
                 completed = True
             except KeyboardInterrupt:
                 summary.interrupted = True
+                if tune_plan is not None and not selected:  # status then expects what is selected so far
+                    with guard.shield():
+                        plan_evaluation()
             finally:
                 _stop(executor, graceful=completed)
         summary.wall_time_s = time.perf_counter() - started
@@ -560,6 +603,12 @@ def describe_plan(
     from actcmp.shard import parse_shard, select_shard
 
     planned = plan_runs(sweep, data_dir)
+    tune_plan = None
+    if sweep.tune is not None:  # tuning + common runs now; evaluation runs once selected
+        from actcmp.tune import plan_tune
+
+        tune_plan = plan_tune(sweep, data_dir)
+        planned = tune_plan.static
     total = len(planned)
     if shard is not None:
         planned = select_shard(planned, *(parse_shard(shard) if isinstance(shard, str) else shard))
@@ -571,6 +620,23 @@ def describe_plan(
     return {
         "name": sweep.name, "runs": len(planned), "total": total, "varied": varied, "fixed": sweep.fixed,
         "per_dataset": per_dataset,
+        **({"tune": _tune_counts(tune_plan, planned)} if tune_plan is not None else {}),
+    }
+    # fmt: on
+
+
+def _tune_counts(tune_plan: Any, planned: list[dict[str, Any]]) -> dict[str, Any]:
+    """Tuning and evaluation runs of a tuned sweep's plan (of the shard in ``planned``)."""
+    from actcmp.tune import ROLE_TUNE, describe_candidates
+
+    tuning = [c for c in planned if c["role"] == ROLE_TUNE]
+    common = [c for c in planned if c["role"] != ROLE_TUNE]
+    # fmt: off
+    return {
+        "tuning": len(tuning), "evaluation_common": len(common), "evaluation_selected_at_most": len(common),
+        "units": len({c["tune_unit"] for c in planned}), "candidates": describe_candidates(tune_plan.spec),
+        "combinations": len(tune_plan.spec.combos()), "seeds": list(tune_plan.spec.seeds),
+        "common_values": tune_plan.common_values,
     }
     # fmt: on
 

@@ -301,7 +301,11 @@ CASES = [
     case("report-bad-format", ["report", "{store}", "--formats", "gif"], "--formats: unknown format 'gif'"),
     case("export-no-results", ["export", "{nothing}"], "{nothing}: no results here"),
     case("export-foreign-db", ["export", "{foreign}"], "foreign SQLite file"),
-    case("export-bad-format", ["export", "{store}", "--format", "xml"], "--format 'xml': choose parquet or csv"),
+    case(
+        "export-bad-format",
+        ["export", "{store}", "--format", "xml"],
+        "--format 'xml': choose parquet, csv, mlflow or tensorboard",
+    ),
     # ---- merge
     case(
         "merge-same-shard-twice",

@@ -28,7 +28,7 @@ def heavy_modules_after(args: list[str]) -> str:
     code = (
         "import sys; from actcmp.cli import app; from typer.testing import CliRunner;"
         f"r = CliRunner().invoke(app, {args!r}); assert r.exit_code == 0, r.output;"
-        "print([m for m in ('torch', 'pandas', 'matplotlib') if m in sys.modules])"
+        "print([m for m in ('torch', 'pandas', 'matplotlib', 'mlflow', 'tensorboard') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return out.stdout.strip()
@@ -38,6 +38,13 @@ def test_top_level_help_is_light() -> None:
     assert heavy_modules_after(["--help"]) == "[]"
 
 
+def test_export_help_and_import_actcmp_are_light() -> None:
+    assert heavy_modules_after(["export", "--help"]) == "[]"
+    code = "import sys, actcmp; print([m for m in ('torch', 'pandas', 'mlflow', 'tensorboard') if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_activations_and_datasets_listing() -> None:
     result = runner.invoke(app, ["activations"])
     assert result.exit_code == 0
@@ -45,6 +52,8 @@ def test_activations_and_datasets_listing() -> None:
     result = runner.invoke(app, ["datasets"])
     assert result.exit_code == 0
     assert "digits" in result.output and "mnist1d" in result.output
+    assert "mnist-5k: 5000 MNIST images" in result.output and "BSD-3-Clause" in result.output  # provenance
+    assert "#anomaly=COLUMN" in result.output
 
 
 def test_dry_run(smoke_config: Path) -> None:
@@ -184,7 +193,7 @@ def test_bundled_name_not_shadowed_by_a_folder(tmp_path: Path, monkeypatch: pyte
 def test_unknown_bundled_name_lists_claim_sweeps() -> None:
     result = runner.invoke(app, ["run", "claims/nosuch"])
     assert result.exit_code == 2
-    assert "default, smoke, claims/anomaly" in result.output and "claims/dying" in result.output
+    assert "default, smoke, tuned, claims/anomaly" in result.output and "claims/dying" in result.output
     assert "did you mean" not in result.output
     result = runner.invoke(app, ["run", "claims/dyin"])
     assert "did you mean 'claims/dying'?" in result.output
@@ -310,7 +319,7 @@ def test_run_help_shows_brackets_and_no_bool_metavar() -> None:
     assert result.exit_code == 0
     text = result.output
     assert "pip install 'actcmp[ray]'" in text
-    assert "[default: results/<sweep name>/]" in text
+    assert "[default: $ACTCMP_OUT/<sweep name>/, ACTCMP_OUT defaulting to results]" in text
     assert "[env RAY_ADDRESS; none: a local Ray instance]" in text
     assert "<bool>" not in text
     assert "is an error" in text and "says so on stderr" in text  # the override rules are documented

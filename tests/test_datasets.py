@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import struct
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +27,8 @@ from actcmp.datasets import (
 )
 from actcmp.errors import DatasetError, UnknownDataset
 
-OFFLINE = [name for name in DATASETS if name not in ("mnist", "fashion-mnist")]
+# mnist-5k reads a 1 MB CSV (seconds): tests/test_mnist5k_anomaly.py covers it
+OFFLINE = [name for name in DATASETS if name not in ("mnist", "fashion-mnist", "mnist-5k")]
 DEFAULTS = {  # name -> (output activation, loss, has anomalies)
     "digits": ("sigmoid", "mse", False),
     "breast-cancer": ("identity", "mse", True),
@@ -33,6 +36,7 @@ DEFAULTS = {  # name -> (output activation, loss, has anomalies)
     "manifold": ("identity", "mse", False),
     "clusters": ("identity", "mse", True),
     "distributions": ("softmax", "ce", False),
+    "mnist-5k": ("sigmoid", "mse", False),
     "mnist": ("sigmoid", "mse", False),
     "fashion-mnist": ("sigmoid", "mse", False),
 }
@@ -311,11 +315,58 @@ def test_mnist_download_when_allowed(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     monkeypatch.setenv("ACTCMP_ALLOW_DOWNLOAD", "1")
     monkeypatch.setattr(datasets.urllib.request, "urlopen", fake_urlopen)
+    monkeypatch.setitem(datasets.IDX_SHA256, "mnist", sums_of(source))
     data = load_dataset("mnist", seed=0, data_dir=tmp_path / "data")
     assert len(data.x_train) + len(data.x_val) + len(data.x_test) == 20
     assert len(urls) == 4 and sorted(p.name for p in (tmp_path / "data" / "mnist").iterdir()) == sorted(
         f"{base}.gz" for base in IDX_NAMES
     )
+
+
+def sums_of(folder: Path) -> dict[str, str]:
+    """The SHA-256 table entry for the .gz files in ``folder`` (what a test's mirror serves)."""
+    return {base: hashlib.sha256((folder / f"{base}.gz").read_bytes()).hexdigest() for base in IDX_NAMES}
+
+
+def test_download_checked_against_sha256(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = tmp_path / "mirror"
+    write_mnist(source, n_train=14, n_test=6)
+    for plain in source.glob("*ubyte"):
+        plain.with_name(plain.name + ".gz").write_bytes(gzip.compress(plain.read_bytes()))
+    sums = sums_of(source)
+    sums["t10k-labels-idx1-ubyte"] = "0" * 64  # the mirror serves a file that is not the standard one
+    monkeypatch.setenv("ACTCMP_ALLOW_DOWNLOAD", "1")
+    monkeypatch.setattr(
+        datasets.urllib.request,
+        "urlopen",
+        lambda url, timeout: FakeResponse((source / url.rsplit("/", 1)[1]).read_bytes()),
+    )
+    monkeypatch.setitem(datasets.IDX_SHA256, "mnist", sums)
+    with pytest.raises(DatasetError, match=r"t10k-labels-idx1-ubyte\.gz: SHA-256 [0-9a-f]{12}\.\.\. does not match"):
+        load_dataset("mnist", seed=0, data_dir=tmp_path / "data")
+    kept = sorted(p.name for p in (tmp_path / "data" / "mnist").iterdir())
+    assert "t10k-labels-idx1-ubyte.gz" not in kept and not [k for k in kept if k.endswith(".part")]
+    assert "train-images-idx3-ubyte.gz" in kept  # files that matched are kept
+
+
+def test_known_sums_cover_every_downloadable_file() -> None:
+    assert set(datasets.IDX_SHA256) == set(datasets._MIRRORS)
+    for table in datasets.IDX_SHA256.values():
+        assert set(table) == set(IDX_NAMES)
+        assert all(len(s) == 64 and int(s, 16) >= 0 for s in table.values())
+
+
+def test_default_data_dir_is_the_user_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import platformdirs
+
+    monkeypatch.delenv("ACTCMP_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    expected = Path(platformdirs.user_cache_dir("actcmp", appauthor=False)) / "data"
+    assert datasets.default_data_dir() == expected
+    if sys.platform.startswith("linux"):
+        assert expected == tmp_path / "xdg" / "actcmp" / "data"
+    monkeypatch.setenv("ACTCMP_DATA_DIR", str(tmp_path / "mine"))
+    assert datasets.default_data_dir() == tmp_path / "mine"
 
 
 def test_mnist_download_failure_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

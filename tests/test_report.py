@@ -312,7 +312,11 @@ def test_single_seed_cells_from_a_real_sweep(tmp_path: Path) -> None:
     for stem in statistics.FIGURE_STEMS:
         assert f"{stem}." not in markdown and not list((tmp_path / "one" / "figures").glob(f"{stem}.*")), stem
     assert not any(p.parent.name == "figures" and p.stem in statistics.FIGURE_STEMS for p in paths)
-    assert (tmp_path / "one" / "report.html").read_text().count("data:image/png;base64,") == len(FIGURE_STEMS) - 2
+    # the standard figures less the two that do not apply, plus the digits pictures from the runs'
+    # stored samples (reconstruction grid and latent space; digits has no anomalies, so no ROC)
+    html = (tmp_path / "one" / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == len(FIGURE_STEMS) - 2 + 2
+    assert "Reconstructions: digits" in html and "Latent space: digits" in html
 
 
 # -- statistics: ties with the best, Friedman / CD, depth scaling -----------------------

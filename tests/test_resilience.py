@@ -191,6 +191,26 @@ def test_sigkill_with_the_default_engine(reference: dict[str, Path], tmp_path: P
     assert_same_results(out, reference["auto"])
 
 
+@pytest.mark.slow
+def test_sigkill_ten_times_at_random_points_of_a_batched_two_worker_sweep(
+    reference: dict[str, Path], tmp_path: Path
+) -> None:
+    """Issue 12: kill -9 a batched ``--jobs 2`` sweep at ten random points, resuming each
+    time: every stored number equals the uninterrupted sweep's, though the resumed groups
+    are smaller and differently composed than the original ones."""
+    import random
+
+    rng = random.Random(12)
+    out = tmp_path / "faulted"
+    expected = run_content(reference["auto"] / DB_NAME)
+    total = len(expected)
+    points = [(rng.randrange(-1, total - 1), rng.uniform(0.0, 0.6), "2") for _ in range(10)]
+    before = FAULTS["injected"]
+    _fault_points(out, "batched", sorted(points), expected)
+    assert FAULTS["injected"] - before >= 5, "most kills must land while the sweep runs"
+    assert_same_results(out, reference["auto"])
+
+
 def _group_alive(pgid: int) -> list[int]:
     alive = []
     for entry in Path("/proc").iterdir():

@@ -7,6 +7,8 @@
                  heatmap_dead_fraction,grad_norm_by_layer,activation_functions}.{png,pdf}
     DIR/figures/critical_difference.{png,pdf}   when the Friedman test can run
     DIR/figures/depth_scaling.{png,pdf}         when the runs use 2 or more depths
+    DIR/figures/{reconstructions,latent,roc}_<dataset>.{png,pdf}   from the runs' stored samples
+                                                (actcmp.report.pictures; images / anomaly sets only)
     DIR/report.md  DIR/report.html (self-contained: images embedded)
     DIR/setup.json   what the report's Setup states (fields, axes, seeds, versions, commit, dates)
 
@@ -68,7 +70,7 @@ def make_report(
     Raises :class:`~actcmp.errors.StoreError` (and writes nothing) when no run has
     finished: there would be nothing to tabulate or plot.
     """
-    from actcmp.report import document, plots, statistics, tables
+    from actcmp.report import document, pictures, plots, statistics, tables
     from actcmp.report.setup import collect_setup, write_setup_json
     from actcmp.store import load_results
 
@@ -77,6 +79,12 @@ def make_report(
     results = tables.complete(load_results(directory))
     _require_finished(results, directory)
     written: list[Path] = []
+    # [tune] (actcmp.report.tune): selection, tuned vs common comparison, sensitivity figure;
+    # the tuning runs stay out of every other table and figure
+    from actcmp.report import tune as tune_report
+
+    tuned = tune_report.build(directory, results, formats, written)
+    results = tune_report.evaluation_only(results, tuned)
 
     built = tables.build_tables(results, best_rule or tables.lowest)
     for table in built:
@@ -94,6 +102,7 @@ def make_report(
                 lambda _results: plots.plot_activation_functions(names),
             )
         )
+    specs += pictures.figure_specs(results)  # issue 15: reconstruction grids, latent space, ROC from stored samples
     for stem, title, caption, draw in specs:
         figures.append(_render(draw(results), directory, stem, title, caption, formats, written))
 
@@ -107,7 +116,9 @@ def make_report(
 
     context = document.ReportContext(results, directory, {t.name: t for t in built}, figures)
     context.extra["statistics"] = found
-    context.extra["setup"] = collect_setup(results)
+    context.extra["tune"] = tuned  # [tune]: read by document.SECTIONS' tune_section
+    context.tables.update({t.name: t for t in tuned.tables})
+    context.extra["setup"] = collect_setup(results, tuned.tunes)
     context.extra["extra_findings"] = list(extra_findings)
     written.append(write_setup_json(directory / "setup.json", context.extra["setup"]))
     if sections is None:
@@ -138,7 +149,7 @@ def _render(
     its :class:`FigureDoc` with PNG bytes for the HTML page."""
     from actcmp.report import document, plots
 
-    png = None if "png" in formats else plots.png_bytes(fig)
+    png = None if "png" in formats else plots.png_bytes(fig, plots.SAVE_DPI)
     written += plots.save(fig, directory / "figures" / stem, formats)
     if png is None:
         png = (directory / "figures" / f"{stem}.png").read_bytes()

@@ -32,6 +32,7 @@ from actcmp.report.findings import figure_anchor, table_anchor
 from actcmp.report.render import FigureDoc, Section
 from actcmp.report.style import activation_order
 from actcmp.report.tables import Table, markdown_escape, to_html, to_markdown
+from actcmp.report.tune import tune_section
 
 if TYPE_CHECKING:
     from actcmp.store import Results
@@ -108,6 +109,10 @@ def findings_section(ctx: ReportContext) -> Section:
 
     main = ctx.tables["main"].raw if "main" in ctx.tables else ctx.results.runs.iloc[0:0]
     blocks = findings_blocks(ctx.results, main, ctx.extra.get("statistics"))
+    from actcmp.report import tune as tune_report
+
+    tuned = tune_report.findings(ctx.extra.get("tune"))
+    blocks += [("text", f"{sentence} ([tuned comparison](#tuned-comparison))") for sentence in tuned]
     for builder in ctx.extra.get("extra_findings", ()):
         blocks += [("text", sentence) for sentence in builder(ctx)]
     return Section("Findings", blocks, anchor="findings")
@@ -237,6 +242,7 @@ LEAD_SECTIONS: list[SectionBuilder] = [setup_section, findings_section, contents
 #: the details, after the table of contents; append builders here to extend every report
 SECTIONS: list[SectionBuilder] = [
     summary_section,
+    tune_section,  # [tune] sweeps only (actcmp.report.tune)
     tables_section,
     statistics_section,
     figures_section,
@@ -320,7 +326,12 @@ def write_markdown(path: str | Path, ctx: ReportContext, sections: Sequence[Sect
 # -- html ----------------------------------------------------------------------------------
 CSS = render.CSS + (
     "td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }\n"
-    "div.wide { overflow-x: auto; }\n"
+    # a table wider or taller than the window scrolls inside its frame (its scroll bars in
+    # view) with its header row and first column kept in view
+    "div.wide { overflow: auto; max-height: 85vh; }\n"
+    "div.wide thead th { position: sticky; top: 0; background: #fff; z-index: 1; }\n"
+    "div.wide th:first-child, div.wide td:first-child { position: sticky; left: 0; background: #fff; }\n"
+    "div.wide thead th:first-child { z-index: 2; }\n"
     "figure { margin: 0 0 2rem; }\n"
     "p.caption { color: #555; font-size: 0.9rem; }\n"
 )
@@ -339,8 +350,10 @@ def _html_block(ctx: ReportContext, kind: str, content: Any) -> list[str]:
         return out
     if kind == "figure":
         caption = render.inline(content.caption)
+        # the image links to the figure's file (full size), the first format written
+        href = f"figures/{content.stem}.{content.formats[0]}" if content.formats else ""
         heading = f'<h3 id="{figure_anchor(content.stem)}">{html.escape(content.title)}</h3>'
-        return [heading, render.figure_html(content.png, content.title, caption)]
+        return [heading, render.figure_html(content.png, content.title, caption, href=href)]
     if kind == "fields":
         display, bold = _fields_frame(content)
         return ['<div class="wide">' + to_html(display, bold) + "</div>"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,16 +70,18 @@ def legend(
     *,
     title: str = "activation",
     diverged: dict[str, int] | None = None,
+    styles: dict[str, dict[str, Any]] | None = None,
 ) -> None:
     """One legend outside the panels: a line per activation in ``names`` (in the given
     order; see :func:`activation_order`), labelled with its count from ``diverged`` when
-    not zero, then the ``extra`` (handle, label) pairs."""
+    not zero, then the ``extra`` (handle, label) pairs. ``styles``: line keywords drawn
+    instead of :func:`line_kwargs` (a figure that dashes some lines)."""
     from matplotlib.lines import Line2D
 
     handles: list[Any] = []
     labels: list[str] = []
     for name in names:
-        handles.append(Line2D([], [], **line_kwargs(name)))  # type: ignore[arg-type]
+        handles.append(Line2D([], [], **(styles or {}).get(name, line_kwargs(name))))  # type: ignore[arg-type]
         count = (diverged or {}).get(name, 0)
         labels.append(f"{name} ({count} diverged)" if count else name)
     for handle, label in extra:
@@ -143,10 +145,81 @@ def _log_if_positive(ax: Axes, values: Iterable[float]) -> None:
         _compact_log_formatters(ax.yaxis)
 
 
-def _integer_x(ax: Axes) -> None:
+#: mantissas of log-axis ticks, coarsest first: the first set giving enough ticks wins
+_LOG_MANTISSAS = ((1.0,), (1.0, 3.0), (1.0, 2.0, 5.0), (1.0, 2.0, 3.0, 5.0), (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0))
+#: the fewest labelled ticks a value axis gets (two ticks do not show a scale's direction and pace)
+MIN_TICKS = 3
+
+
+def log_ticks(low: float, high: float, minimum: int = MIN_TICKS, maximum: int = 8) -> list[float]:
+    """Tick values for a log axis from ``low`` to ``high`` (both > 0): decades when there
+    are at least ``minimum`` of them (every n-th past ``maximum``), else the coarsest
+    "nice" set (1-3, 1-2-5, ...) with at least ``minimum`` values in range, else evenly
+    spaced round values (ranges too narrow for any of these)."""
     from matplotlib.ticker import MaxNLocator
 
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    low, high = min(low, high), max(low, high)
+    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    for mantissas in _LOG_MANTISSAS:
+        ticks = [
+            float(f"{m * 10.0**e:.12g}")
+            for e in range(first, last + 1)
+            for m in mantissas
+            if low <= m * 10.0**e <= high
+        ]
+        if len(ticks) >= minimum:
+            step = math.ceil(len(ticks) / maximum) if len(mantissas) == 1 else 1
+            return ticks[::step]
+    values = MaxNLocator(nbins=minimum + 1, min_n_ticks=minimum, steps=[1, 2, 2.5, 5, 10]).tick_values(low, high)
+    return [float(f"{v:.12g}") for v in values if low <= v <= high]
+
+
+def readable_ticks(ax: Axes) -> None:
+    """At least :data:`MIN_TICKS` labelled ticks on the y axis within its current limits
+    (call once the data are drawn): a log axis gets :func:`log_ticks` as plain numbers, a
+    linear one a locator that never gives fewer."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
+
+    axis = ax.yaxis
+    if axis.get_scale() == "log":
+        low, high = ax.get_ylim()
+        if not (low > 0 and high > 0 and math.isfinite(low) and math.isfinite(high)):
+            return
+        axis.set_major_locator(FixedLocator(log_ticks(low, high)))
+        axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.3g}"))
+        axis.set_minor_formatter(NullFormatter())
+    elif axis.get_scale() == "linear":
+        axis.set_major_locator(MaxNLocator(nbins="auto", min_n_ticks=MIN_TICKS, steps=[1, 2, 2.5, 5, 10]))
+
+
+#: most epoch ticks on one panel's x axis
+MAX_EPOCH_TICKS = 11
+
+
+def epoch_ticks(epochs: Iterable[float], maximum: int = MAX_EPOCH_TICKS) -> list[int]:
+    """Ticks at the epochs that were measured (layer metrics every ``probe_every``
+    epochs: 0, 2, 4, ...), every n-th of them when there are more than ``maximum``; the
+    last measured epoch is always a tick."""
+    measured = sorted({int(e) for e in epochs if e == e})
+    if len(measured) <= maximum:
+        return measured
+    step = math.ceil(len(measured) / maximum)
+    ticks = measured[::step]
+    if ticks[-1] != measured[-1]:
+        ticks[-1] = measured[-1]  # replaced rather than appended: two ticks too close to read
+    return ticks
+
+
+def _epoch_axis(ax: Axes, epochs: Sequence[float]) -> None:
+    """x ticks at the measured epochs and limits to the data (a 2% margin so that end
+    markers are not cut), not rounded out to the next tick."""
+    ticks = epoch_ticks(epochs)
+    if not ticks:
+        return
+    ax.set_xticks(ticks)
+    low, high = min(ticks), max(ticks)
+    pad = 0.02 * (high - low) if high > low else 0.5
+    ax.set_xlim(low - pad, high + pad)
 
 
 def no_data(fig: Figure | None = None, text: str = "no converged runs to plot") -> Figure:
@@ -213,9 +286,23 @@ def _rc() -> Any:
 
 
 # -- 1 and 2: curves over epochs faceted dataset x depth -------------------------------
+def _stagger(index: int, count: int, every: int) -> tuple[int, int]:
+    """``markevery`` for the ``index``-th of ``count`` lines with a marker every ``every``
+    points: each line starts at its own offset, so markers of lines lying on top of each
+    other sit side by side instead of covering each other."""
+    return (index * every) // max(1, count) % max(1, every), max(1, every)
+
+
 def _curve_grid(
-    results: Results, curves: pd.DataFrame, ylabel: str, log: bool, ylim: tuple[float, float] | None
+    results: Results,
+    curves: pd.DataFrame,
+    ylabel: str | Callable[[dict[str, Any]], str],
+    log: bool,
+    ylim: tuple[float, float] | None,
+    extra: Sequence[tuple[Any, str]] = (),
 ) -> Figure:
+    """One panel per panel-key row x depth; ``ylabel`` may depend on the row's keys;
+    ``extra`` (handle, label) pairs end the legend."""
     results = tables.complete(results)
     keys = tables.cell_keys(results.runs)
     rows = _groups(curves, tables.panel_keys(keys)) if not curves.empty else []
@@ -225,6 +312,7 @@ def _curve_grid(
             return no_data()
         fig, axes = new_figure(len(rows), len(depths), sharey="row")
         panels = tables.panel_keys(keys)
+        names = activation_order(curves["activation"])
         for r, row in enumerate(rows):
             for c, depth in enumerate(depths):
                 ax = axes[r, c]
@@ -233,7 +321,7 @@ def _curve_grid(
                 for name in activation_order(cell["activation"]):
                     line = cell[cell["activation"] == name].sort_values("epoch")
                     style = line_kwargs(name)
-                    every = max(1, len(line) // 6)
+                    every = _stagger(names.index(name), len(names), max(1, len(line) // 6))
                     ax.plot(line["epoch"], line["mean"], markersize=4, markevery=every, linewidth=1.3, **style)
                     if line["count"].max() > 1:
                         ax.fill_between(
@@ -246,28 +334,75 @@ def _curve_grid(
                 n_div = sum(_diverged_counts(results, where).values())
                 ax.set_title(_title([*panels, "depth"], (*row, depth), n_div))
                 ax.grid(alpha=0.3, linewidth=0.5)
-                _integer_x(ax)
+                _epoch_axis(ax, cell["epoch"])
                 if r == len(rows) - 1:
                     ax.set_xlabel("epoch")
                 if c == 0:
-                    ax.set_ylabel(ylabel)
-        _legend(fig, curves["activation"], _diverged_counts(results))
+                    ax.set_ylabel(ylabel(dict(zip(panels, row, strict=True))) if callable(ylabel) else ylabel)
+            readable_ticks(axes[r, 0])  # the row shares its y axis: once its limits are final
+        diverged = _diverged_counts(results)
+        legend(fig, names, extra, diverged={n: diverged[n] for n in names if n in diverged})
     return fig
 
 
+#: how each stored loss name reads on an axis
+LOSS_NAMES = {"mse": "MSE", "bce": "BCE", "ce": "cross-entropy"}
+
+
+def loss_name(runs: pd.DataFrame, where: dict[str, Any] | None = None) -> str:
+    """The reconstruction loss of the runs matching ``where`` as it reads on an axis
+    ("MSE", "BCE", "MSE / BCE" when they differ; "loss" when not stored)."""
+    if "loss" not in runs:
+        return "loss"
+    for key, value in (where or {}).items():
+        if key in runs:
+            runs = runs[runs[key].astype(str) == str(value)]
+    losses = sorted({str(v) for v in runs["loss"].dropna()} - {"auto"})
+    return " / ".join(LOSS_NAMES.get(v, v) for v in losses) or "loss"
+
+
 def plot_loss_curves(results: Results, metric: str = "val_loss") -> Figure:
-    """Validation loss vs epoch: mean over converged seeds, min-max band, log y."""
-    return _curve_grid(results, tables.epoch_curves(results, metric), metric.replace("_", " "), True, None)
+    """Validation loss vs epoch: mean over converged seeds, min-max band, log y; the y
+    label names the loss of each row ("validation MSE")."""
+    stage = {"val_loss": "validation", "train_loss": "training"}.get(metric)
+    runs = tables.complete(results).runs
+
+    def ylabel(where: dict[str, Any]) -> str:
+        return f"{stage} {loss_name(runs, where)}" if stage else metric.replace("_", " ")
+
+    return _curve_grid(results, tables.epoch_curves(results, metric), ylabel, True, None)
+
+
+def _blank_handle() -> Any:
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], linestyle="none")
+
+
+def wrap(text: str, width: int = 24) -> str:
+    """``text`` broken into lines of at most ``width`` characters (legend entries)."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width, break_on_hyphens=False)) or text
 
 
 def plot_dead_fraction(results: Results, metric: str = "dead_fraction") -> Figure:
-    """Dead (or another layer metric's) fraction over epochs, mean over hidden layers."""
+    """Dead (or another layer metric's) fraction over epochs, mean over hidden layers, at
+    the measured epochs. Activations at exactly 0 in every panel and epoch are not drawn
+    (their lines would all lie on the x axis, hiding each other): the legend names them."""
     label = metric.replace("_", " ") + " (mean over layers)"
     curves = tables.layer_curves(results, metric)
+    peak = curves.groupby("activation")["max"].max() if len(curves) else None
+    zero = [n for n in activation_order(curves["activation"]) if peak is not None and not peak[n] > 0]
+    if zero and len(zero) == len(peak):  # type: ignore[arg-type]
+        with _rc():
+            return no_data(text=f"{label.split(' (')[0]}: 0 for every activation at every measured epoch")
+    drawn = curves[~curves["activation"].isin(zero)]
     # one scale for every panel, from 0 to just above the largest value (fractions: at most 1)
-    top = float(curves["max"].max()) if len(curves) and curves["max"].notna().any() else 1.0
+    top = float(drawn["max"].max()) if len(drawn) and drawn["max"].notna().any() else 1.0
     top = min(1.0, max(0.05, top * 1.1))
-    return _curve_grid(results, curves, label, False, (-0.02 * top, top * 1.02))
+    extra = [(_blank_handle(), wrap("0 for all others: " + ", ".join(zero)))] if zero else []
+    return _curve_grid(results, drawn, label, False, (-0.02 * top, top * 1.02), extra)
 
 
 # -- 3: test loss vs depth --------------------------------------------------------------
@@ -281,9 +416,19 @@ def _panel_grid(n_panels: int, panel: tuple[float, float], legend: bool = True) 
     return fig, flat[:n_panels]
 
 
+#: what the bars of the test-loss-vs-depth figure span: said in the figure and its caption
+LOSS_BARS = "min–max over converged seeds"
+
+
+def bars_label() -> str:
+    """The legend entry that says what the markers and bars of :func:`plot_loss_vs_depth` are."""
+    return f"marker: mean; bar: {LOSS_BARS}"
+
+
 def plot_loss_vs_depth(results: Results) -> Figure:
     """Final test loss against depth per activation; marker = mean, bar = min-max over
-    converged seeds; one panel per dataset (and extra cell field values)."""
+    converged seeds (:data:`LOSS_BARS`, said in the legend); one panel per dataset (and
+    extra cell field values)."""
     results = tables.complete(results)
     main = tables.main_table(results, statistics=False)
     keys = [k for k in tables.cell_keys(results.runs) if k in main.columns]
@@ -311,12 +456,19 @@ def plot_loss_vs_depth(results: Results) -> Figure:
                 )
             ax.set_xticks(range(len(depths)), [str(d) for d in depths])
             _log_if_positive(ax, rows["test_loss_min"])
+            readable_ticks(ax)
             n_div = int(rows["diverged"].sum())
             ax.set_title(_title(panels, group, n_div))
             ax.set_xlabel("depth (encoder layers)")
-            ax.set_ylabel("test loss")
+            ax.set_ylabel(f"test {loss_name(results.runs, dict(zip(panels, group, strict=True)))}")
             ax.grid(alpha=0.3, linewidth=0.5)
-        _legend(fig, main["activation"], _diverged_counts(results))
+        bars = ax.errorbar([], [], yerr=[], color="grey", marker="o", markersize=4, capsize=2, linestyle="none")
+        legend(
+            fig,
+            activation_order(main["activation"]),
+            [(bars, wrap(bars_label()))],
+            diverged=_diverged_counts(results),
+        )
     return fig
 
 
@@ -342,12 +494,16 @@ def plot_heatmap(results: Results, value: str = "test_loss_mean") -> Figure:
         label = {"test_loss_mean": "mean test loss", "dead_fraction_final": "dead fraction at end"}.get(
             value, value.replace("_", " ")
         )
+        if fraction:
+            # one colour scale for every panel, from 0 to the largest value (not to 1: a
+            # largest value of 0.27 would leave every other cell the colour of 0)
+            top, label = fraction_scale(main[value], label)
         for ax, group in zip(axes, groups, strict=True):
             matrix, lost = tables.heatmap_matrix(main, dict(zip(panels, group, strict=True)), value)
             data = matrix.to_numpy(dtype=float)
             finite = data[~(data != data)]
             if fraction:
-                norm: Normalize = Normalize(0, 1)
+                norm: Normalize = Normalize(0, top)
             elif finite.size and finite.min() > 0 and finite.max() > finite.min():
                 norm = LogNorm(finite.min(), finite.max())
             else:
@@ -361,7 +517,7 @@ def plot_heatmap(results: Results, value: str = "test_loss_mean") -> Figure:
                     if v == v:
                         r, g, b, _ = image.cmap(image.norm(v))
                         colour = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
-                        text = f"{v:.2f}" if fraction else tables.fmt_number(v, 2)
+                        text = ("0" if v == 0 else tables.fmt_number(v, 2)) if fraction else tables.fmt_number(v, 2)
                         ax.text(j, i, text, ha="center", va="center", fontsize=7, color=colour)
                     elif bool(lost.iat[i, j]):
                         ax.text(j, i, "div", ha="center", va="center", fontsize=7, color="black")
@@ -373,8 +529,20 @@ def plot_heatmap(results: Results, value: str = "test_loss_mean") -> Figure:
             ax.set_title(_title(panels, group))
             bar = fig.colorbar(image, ax=ax, label=label, shrink=0.9)
             if isinstance(norm, LogNorm):
-                _compact_log_formatters(bar.ax.yaxis)
+                readable_ticks(bar.ax)
     return fig
+
+
+def fraction_scale(values: pd.Series, label: str) -> tuple[float, str]:
+    """The top of a fraction's colour scale (the largest value; 1 when all are 0 or
+    missing) and ``label`` saying where the scale ends."""
+    import pandas as pd
+
+    finite = pd.to_numeric(values, errors="coerce").dropna()
+    top = float(finite.max()) if len(finite) else 0.0
+    if not top > 0:
+        return 1.0, f"{label} (all 0)"
+    return min(top, 1.0), f"{label}\n(colour scale 0 to {tables.fmt_number(top, 2)}, the largest)"
 
 
 # -- 5: gradient norm by layer -----------------------------------------------------------
@@ -408,40 +576,166 @@ def plot_grad_norms(results: Results, metric: str = "grad_norm_weight") -> Figur
                 if c == 0:
                     ax.set_ylabel(metric.replace("_", " "))
                 ax.grid(alpha=0.3, linewidth=0.5)
+            readable_ticks(axes[r, 0])  # shared by the row: once both panels are drawn
         _legend(fig, profile["activation"], _diverged_counts(results))
     return fig
 
 
 # -- 6: the activation functions themselves --------------------------------------------
+#: dash patterns of a curve lying on top of one drawn before it (in turn), so both show
+OVERLAP_DASHES: tuple[tuple[int, tuple[float, ...]], ...] = (
+    (0, (5.0, 2.0)),
+    (0, (2.0, 1.5)),
+    (0, (6.0, 1.5, 1.5, 1.5)),
+    (0, (1.0, 1.0)),
+)
+#: curves closer than this share of the panel's y range are drawn on top of each other
+OVERLAP_TOLERANCE = 0.005
+#: ... and overlap when they do so on at least this share of the x range (not just in the tails)
+OVERLAP_SHARE = 0.3
+
+
+def overlapping(
+    curves: Sequence[Any], tolerance: float = OVERLAP_TOLERANCE, share: float = OVERLAP_SHARE
+) -> list[bool]:
+    """For each curve (equal-length arrays, in drawing order): does it lie within
+    ``tolerance`` x the y range of a curve drawn before it on at least ``share`` of the
+    points? Those are drawn dashed (:data:`OVERLAP_DASHES`) so that the earlier one shows."""
+    import numpy as np
+
+    if not curves:
+        return []
+    stacked = np.vstack([np.asarray(c, dtype=float) for c in curves])
+    span = float(np.nanmax(stacked) - np.nanmin(stacked)) or 1.0
+    out = []
+    for i in range(len(stacked)):
+        close = [np.mean(np.abs(stacked[i] - stacked[j]) <= tolerance * span) >= share for j in range(i)]
+        out.append(any(close))
+    return out
+
+
+#: a curve is "near zero" on the negative side when it stays within this share of the y range of 0 ...
+NEAR_ZERO = 0.02
+#: ... on at least this share of the negative x values
+NEAR_ZERO_SHARE = 0.8
+
+
+def zoom_window(x: Any, curves: Sequence[Any]) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """``((x0, x1), (y0, y1))`` of an inset showing the negative side close to 0, when two
+    or more curves run there so close to 0 that the panel cannot tell them apart (ReLU's
+    f'(x) = 0 and Leaky ReLU's 0.01) but are not the same; None when no inset is needed."""
+    import numpy as np
+
+    x = np.asarray(x, dtype=float)
+    stacked = np.vstack([np.asarray(c, dtype=float) for c in curves]) if len(curves) else np.empty((0, len(x)))
+    negative = x < 0
+    if len(stacked) < 2 or not negative.any():
+        return None
+    span = float(np.nanmax(stacked) - np.nanmin(stacked)) or 1.0
+    left = stacked[:, negative]
+    near = np.mean(np.abs(left) <= NEAR_ZERO * span, axis=1) >= NEAR_ZERO_SHARE
+    if near.sum() < 2:
+        return None
+    values = left[near]
+    low, high = float(np.nanmin(values)), float(np.nanmax(values))
+    if high - low <= 1e-9 * span:  # the same curve twice: dashes show that already
+        return None
+    pad = 0.6 * (high - low)
+    return (float(x[negative].min()), 0.0), (low - pad, high + pad)
+
+
+def _free_spot(ax: Axes, x: Any, curves: Sequence[Any], size: tuple[float, float]) -> tuple[float, float]:
+    """The lower-left corner (axes fraction) of a ``size`` rectangle inside the panel
+    that the fewest curve points fall into (top-left first on a tie), leaving room for
+    the inset's own tick labels."""
+    import numpy as np
+
+    ax.autoscale_view()
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    fx = (np.asarray(x, dtype=float) - x0) / (x1 - x0)
+    fys = [(np.asarray(curve, dtype=float) - y0) / (y1 - y0) for curve in curves]
+    lefts = np.arange(0.15, 0.97 - size[0] + 1e-9, 0.025)
+    bottoms = np.arange(0.95 - size[1], 0.12 - 1e-9, -0.025)
+
+    def crowd(left: float, bottom: float) -> int:
+        across = (fx >= left - 0.12) & (fx <= left + size[0] + 0.02)  # the tick labels at its left
+        return sum(int((across & (fy >= bottom - 0.1) & (fy <= bottom + size[1] + 0.06)).sum()) for fy in fys)
+
+    spots = [(float(left), float(bottom)) for bottom in bottoms for left in lefts]
+    return min(spots, key=lambda spot: crowd(*spot))
+
+
 def plot_activation_functions(names: Sequence[str], x_range: tuple[float, float] = (-5, 5)) -> Figure:
-    """f(x) and f'(x) side by side for each activation, in its fixed style."""
+    """f(x) and f'(x) side by side for each activation, in its fixed colour and marker.
+
+    Curves that lie on top of one drawn before it (ReLU, Leaky ReLU, PReLU and ELU for
+    x > 0) are dashed, and each curve's markers sit at its own x positions, so every
+    curve shows; when derivatives near 0 on the negative side differ by less than the eye
+    can see (f'(x) = 0 vs 0.01), the f'(x) panel gets a zoomed inset of that region."""
     import torch
 
     from actcmp.activations import parse_activation
 
     z = torch.linspace(float(x_range[0]), float(x_range[1]), 801)
+    x = z.numpy()
+    shown, values, slopes = [], [], []
+    for name in names:
+        spec = parse_activation(name)
+        module = spec.build()
+        with torch.no_grad():
+            values.append(module(z).detach().numpy())
+        slopes.append(spec.derivative(z, module).detach().numpy())
+        shown.append(name)
+    # one line style per activation for both panels (and the legend)
+    dashed = [a or b for a, b in zip(overlapping(values), overlapping(slopes), strict=True)]
+    styles: dict[str, dict[str, Any]] = {}
+    n_dashed = 0
+    for name, overlaps in zip(shown, dashed, strict=True):
+        style = line_kwargs(name)
+        if overlaps:
+            style["linestyle"] = OVERLAP_DASHES[n_dashed % len(OVERLAP_DASHES)]
+            n_dashed += 1
+        styles[name] = style
+    every = 100
     with _rc():
         fig, axes = new_figure(1, 2, (PANEL_W + 0.5, PANEL_H + 0.7))
         f_ax, d_ax = axes[0]
-        shown = []
-        for name in names:
-            spec = parse_activation(name)
-            module = spec.build()
-            with torch.no_grad():
-                y = module(z)
-            dy = spec.derivative(z, module)
-            style = line_kwargs(name)
-            for ax, values in ((f_ax, y), (d_ax, dy)):
-                ax.plot(z.numpy(), values.detach().numpy(), markevery=100, markersize=4, linewidth=1.4, **style)
-            shown.append(name)
-        for ax, title in ((f_ax, "f(x)"), (d_ax, "f'(x)")):
+        for ax, title, curves in ((f_ax, "f(x)", values), (d_ax, "f'(x)", slopes)):
+            for i, (name, curve) in enumerate(zip(shown, curves, strict=True)):
+                ax.plot(x, curve, markevery=_stagger(i, len(shown), every), markersize=4, linewidth=1.4, **styles[name])
             ax.set_title(title)
             ax.set_xlabel("x")
             ax.axhline(0, color="grey", linewidth=0.6)
             ax.axvline(0, color="grey", linewidth=0.6)
             ax.grid(alpha=0.3, linewidth=0.5)
-        legend(fig, shown)
+            # the derivative panel only: there 0 vs 0.01 (dead vs leaky) is the point to see
+            window = zoom_window(x, curves) if curves is slopes else None
+            if window is not None:
+                _zoom_inset(ax, x, shown, curves, styles, window)
+        legend(fig, shown, styles=styles)
     return fig
+
+
+def _zoom_inset(
+    ax: Axes,
+    x: Any,
+    names: Sequence[str],
+    curves: Sequence[Any],
+    styles: dict[str, dict[str, Any]],
+    window: tuple[tuple[float, float], tuple[float, float]],
+) -> None:
+    size = (0.36, 0.3)
+    corner = _free_spot(ax, x, curves, size)
+    inset = ax.inset_axes((*corner, *size))
+    for i, (name, curve) in enumerate(zip(names, curves, strict=True)):
+        inset.plot(x, curve, markevery=_stagger(i, len(names), 50), markersize=3, linewidth=1.2, **styles[name])
+    inset.set_xlim(*window[0])
+    inset.set_ylim(*window[1])
+    inset.axhline(0, color="grey", linewidth=0.5)
+    inset.tick_params(labelsize=6, length=2, pad=1)
+    inset.set_title("zoom: x < 0, near 0", fontsize=6, pad=2)
+    inset.grid(alpha=0.3, linewidth=0.4)
+    ax.indicate_inset_zoom(inset, edgecolor="grey")
 
 
 # -- statistics figures (computed by actcmp.stats) ------------------------------------------
@@ -562,11 +856,14 @@ def plot_depth_scaling(
         axes[0].set_axis_off()
     handles = [Line2D([], [], **line_kwargs(n)) for n in names]  # type: ignore[arg-type]
     handles.append(Line2D([], [], color="grey", linestyle="--"))
-    handles.append(Line2D([], [], color="black", marker="x", linestyle="none"))
+    labels = [*names, f"factor {factor:g}"]
+    if not profile.empty and (profile["n_diverged"] > 0).any():  # the crosses' entry only when some are drawn
+        handles.append(Line2D([], [], color="black", marker="x", linestyle="none"))
+        labels.append("a seed diverged")
     if names:
         fig.legend(
             handles,
-            [*names, f"factor {factor:g}", "a seed diverged"],
+            labels,
             loc="outside right upper",
             frameon=False,
             fontsize=8,
@@ -594,7 +891,7 @@ def standard_figures() -> list[tuple[str, str, str, Any]]:
         (
             "test_loss_vs_depth",
             "Test loss against depth",
-            "Final test loss per depth (marker = mean over converged seeds, bar = min-max, log scale): a line that "
+            f"Final test loss per depth (marker = mean, bar = {LOSS_BARS}, log scale): a line that "
             "climbs with depth marks an activation that trains worse as the network deepens.",
             plot_loss_vs_depth,
         ),

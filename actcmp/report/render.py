@@ -57,11 +57,13 @@ BlockRenderer = Callable[[str, Any], list[str]]
 
 #: rules every page shares; a document appends its own (later rules win on a tie)
 CSS = """
-body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
-table { border-collapse: collapse; font-size: 0.85rem; margin: 0.5rem 0 1.5rem; }
-th, td { padding: 0.2rem 0.6rem; border-bottom: 1px solid #ddd; text-align: left; }
-th { border-bottom: 2px solid #444; }
+body { font-family: system-ui, sans-serif; max-width: 96rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
+p, ul, ol, figcaption, h1, h2, h3 { max-width: 72rem; }
+table { border-collapse: collapse; font-size: 0.8rem; margin: 0.5rem 0 1.5rem; }
+th, td { padding: 0.15rem 0.45rem; border-bottom: 1px solid #ddd; text-align: left; }
+th { border-bottom: 2px solid #444; vertical-align: bottom; }
 img { max-width: 100%; height: auto; }
+div.frame { overflow-x: auto; }
 figcaption { color: #555; font-size: 0.9rem; }
 code { background: #f3f3f3; padding: 0 0.2rem; }
 """
@@ -132,24 +134,55 @@ def inline(text: Any) -> str:
     return re.sub(r"\[([^\]]+)\]\(([^)\s\"<>]+)\)", r'<a href="\2">\1</a>', escaped)
 
 
-def png_width(png: bytes, dpi: int) -> str:
-    """`` width="N"`` showing a PNG saved at ``dpi`` at its intended size (100 CSS px per
-    inch); empty when ``png`` is not a PNG."""
-    if len(png) < 24 or not png.startswith(b"\x89PNG"):
+def png_dpi(png: bytes) -> float | None:
+    """The resolution a PNG was saved at, from its ``pHYs`` chunk (matplotlib writes one);
+    None when it has none or is not a PNG."""
+    import struct
+
+    at = png.find(b"pHYs", 8, 4096) if png.startswith(b"\x89PNG") else -1
+    if at < 0 or len(png) < at + 13:
+        return None
+    per_x, _, unit = struct.unpack(">IIB", png[at + 4 : at + 13])
+    return per_x * 0.0254 if unit == 1 and per_x else None
+
+
+def png_width(png: bytes, dpi: float | None = None) -> str:
+    """`` width="N"`` showing a PNG saved at ``dpi`` (by default the one it records) at its
+    intended size (100 CSS px per inch); empty when ``png`` is not a PNG or says no dpi."""
+    pixels = png_pixels(png)
+    dpi = dpi or png_dpi(png)
+    if pixels is None or not dpi:
         return ""
-    pixels = int.from_bytes(png[16:20], "big")
     return f' width="{round(pixels * 100 / dpi)}"'
 
 
-def figure_html(png: bytes, alt: str, caption: str, *, dpi: int | None = None) -> str:
-    """A ``<figure>`` with ``png`` embedded as base64 and ``caption`` (HTML) under it; with
-    ``dpi``, sized to show the PNG at its intended size (:func:`png_width`)."""
+def png_pixels(png: bytes) -> int | None:
+    """A PNG's width in pixels (None when ``png`` is not a PNG)."""
+    if len(png) < 24 or not png.startswith(b"\x89PNG"):
+        return None
+    return int.from_bytes(png[16:20], "big")
+
+
+#: a figure is never shown smaller than this share of its intended size (8 pt labels
+#: stay about 9 px high); a wider one scrolls inside its frame instead
+MIN_SCALE = 0.8
+
+
+def figure_html(png: bytes, alt: str, caption: str, *, dpi: float | None = None, href: str = "") -> str:
+    """A ``<figure>`` with ``png`` embedded as base64 and ``caption`` (HTML) under it, shown
+    at its intended size (:func:`png_width`; ``dpi``: the PNG's, when it does not record
+    one), shrunk with the page down to :data:`MIN_SCALE` of it and no further (the frame
+    scrolls). ``href``: a link on the image to the full-size file (click to enlarge)."""
     data = base64.b64encode(png).decode("ascii")
-    width = png_width(png, dpi) if dpi else ""
-    return (
-        f'<figure><img alt="{html.escape(alt)}"{width} src="data:image/png;base64,{data}">'
-        f"<figcaption>{caption}</figcaption></figure>"
-    )
+    width = png_width(png, dpi)
+    style = ""
+    if width:
+        intended = int(width.split('"')[1])
+        style = f' style="min-width: {round(intended * MIN_SCALE)}px"'
+    image = f'<img alt="{html.escape(alt)}"{width}{style} src="data:image/png;base64,{data}">'
+    if href:
+        image = f'<a href="{html.escape(href)}" title="open the full-size figure">{image}</a>'
+    return f'<figure><div class="frame">{image}</div><figcaption>{caption}</figcaption></figure>'
 
 
 def html_page(title: str, sections: Sequence[Section], block: BlockRenderer, css: str = CSS) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -214,8 +215,27 @@ def report_software() -> dict[str, str]:
     }
 
 
-def collect_setup(results: Results) -> dict[str, Any]:
-    """Everything the Setup section states, as a JSON-able dict (``setup.json``)."""
+def tune_protocol(tunes: Sequence[Any]) -> list[dict[str, Any]]:
+    """Per tuned sweep (:class:`actcmp.tune.StoredTune`): the candidates, tuning and
+    evaluation seeds, the selection rule and the common value shown beside."""
+    return [
+        {
+            "sweep": tune.name,
+            "candidates": {k: [_plain(v) for v in values] for k, values in tune.spec.candidates.items()},
+            "tuning_seeds": list(tune.spec.seeds),
+            "evaluation_seeds": [_plain(v) for v in tune.evaluation_seeds],
+            "select_by": tune.spec.select_by,
+            "common": {k: _plain(v) for k, v in tune.common_values.items()},
+        }
+        for tune in tunes
+    ]
+
+
+def collect_setup(results: Results, tunes: Sequence[Any] = ()) -> dict[str, Any]:
+    """Everything the Setup section states, as a JSON-able dict (``setup.json``).
+    ``tunes``: the ``[tune]`` sweeps of the directory (``results`` then holds the
+    evaluation runs only): their protocol under ``"tune"``, and the tuned fields under
+    ``"tuned"`` (their values, selected per cell and activation) instead of the axes."""
     runs = results.runs
     sweep_file = read_sweep_file(Path(results.directory))
     recorded = sweep_file.get("sweep")
@@ -227,13 +247,24 @@ def collect_setup(results: Results) -> dict[str, Any]:
             "stored": len(runs),
             **{s: int(statuses.get(s, 0)) for s in ("done", "diverged", "failed")},
         },
-        **run_fields(runs),
+        **_with_tuned(run_fields(runs), tunes),
+        "tune": tune_protocol(tunes),
         "init": init_gains(runs),
         "environment": environment(results),
         "report_software": report_software(),
         "provenance": provenance(Path(results.directory), sweep_file),
         "dates": date_range(runs),
     }
+
+
+def _with_tuned(fields: dict[str, Any], tunes: Sequence[Any]) -> dict[str, Any]:
+    """Tuned fields moved out of ``grid`` / ``per_activation`` / ``per_dataset`` into ``tuned``."""
+    tuned_names = {name for tune in tunes for name in tune.spec.candidates}
+    tuned: dict[str, Any] = {}
+    for group in ("grid", "per_activation", "per_dataset", "fixed"):
+        for name in [n for n in fields[group] if n in tuned_names]:
+            tuned[name] = fields[group].pop(name)
+    return {**fields, "tuned": tuned}
 
 
 def write_setup_json(path: Path, setup: dict[str, Any]) -> Path:
@@ -267,6 +298,10 @@ def setup_rows(setup: dict[str, Any]) -> list[tuple[str, str, str]]:
         for field, mapping in setup[group].items():
             text = ", ".join(f"{k}: {_value(v)}" for k, v in mapping.items())
             rows.append((field, f"{label}: {text}", _field_help(field)))
+    for field, value in setup.get("tuned", {}).items():
+        values = value.values() if isinstance(value, dict) else value if isinstance(value, list) else [value]
+        shown = ", ".join(_value(v) for v in _sorted_values(values))
+        rows.append((field, f"tuned per cell and activation (selected: {shown})", _field_help(field)))
     return rows
 
 
@@ -304,6 +339,15 @@ def setup_items(setup: dict[str, Any], directory: str) -> list[str]:
     items.append(f"Grid axes: {axes or 'none'}.")
     seeds = setup["seeds"]
     items.append(f"Seeds: {', '.join(_value(s) for s in seeds) or 'none'} ({len(seeds)} per cell).")
+    for tune in setup.get("tune", []):
+        candidates = "; ".join(f"{k} in {', '.join(_value(v) for v in vs)}" for k, vs in tune["candidates"].items())
+        common = ", ".join(f"{k} {_value(v)}" for k, v in tune["common"].items()) or "none"
+        items.append(
+            f"Tuned per cell and activation (sweep `{tune['sweep']}`, [tuned comparison](#tuned-comparison)): "
+            f"{candidates}, selected by {tune['select_by']} (mean over the tuning seeds "
+            f"{', '.join(_value(v) for v in tune['tuning_seeds'])}), evaluated on the seeds "
+            f"{', '.join(_value(v) for v in tune['evaluation_seeds'])}; common value shown beside: {common}."
+        )
     init = setup["init"]
     if init:
         parts = []

@@ -115,13 +115,18 @@ def figure_specs(results: Results, statistics: Statistics) -> list[tuple[str, st
             "depth_scaling",
             "Depth scaling: loss relative to the best depth",
             f"Mean test loss relative to each activation's best depth (log scales), one panel per dataset; the "
-            f"dashed line is {factor:g}×: the deepest point at or under it still trains; crosses mark depths where "
-            "a seed diverged.",
+            f"dashed line is {factor:g}×: the deepest point at or under it still trains"
+            + ("; crosses mark depths where a seed diverged." if _any_diverged(results) else "."),
             lambda results: plot_depth(results, statistics),
         ),
     ]
     drawn = {"critical_difference": statistics.cd_drawn, "depth_scaling": statistics.depth_drawn}
     return [spec for spec in specs if drawn[spec[0]]]
+
+
+def _any_diverged(results: Results) -> bool:
+    runs = results.runs
+    return "status" in runs and bool((runs["status"] == "diverged").any())
 
 
 # -- words ----------------------------------------------------------------------------------

@@ -609,7 +609,20 @@ _LATEX = {
     "^": r"\^{}",
     "±": r"$\pm$",
     "–": "--",
+    "—": "---",
     "·": r"$\cdot$",
+    # in text mode with the default (OT1) font encoding < and > print as ¡ and ¿
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
+    "≤": r"$\leq$",
+    "≥": r"$\geq$",
+    "×": r"$\times$",
+    "−": r"$-$",
+    "α": r"$\alpha$",
+    "χ": r"$\chi$",
+    "²": r"\textsuperscript{2}",
+    "…": r"\ldots{}",
 }
 
 
@@ -617,22 +630,81 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX.get(ch, ch) for ch in str(text))
 
 
-def to_latex(frame: pd.DataFrame, bold: pd.DataFrame, group_by: list[str] | None = None) -> str:
-    """A booktabs tabular; ``\\addlinespace`` between groups of ``group_by`` columns."""
+#: tables with more columns than this are set in \\small with narrower column gaps
+LATEX_WIDE = 8
+#: tables with more rows than this are a ``longtable`` (breaks across pages), not a float
+LATEX_LONG = 40
+
+
+def to_latex(
+    frame: pd.DataFrame,
+    bold: pd.DataFrame,
+    group_by: list[str] | None = None,
+    *,
+    caption: str = "",
+    label: str = "",
+    notes: list[str] | None = None,
+) -> str:
+    """A booktabs tabular (needs ``\\usepackage{booktabs}``); ``\\addlinespace`` between
+    groups of ``group_by`` columns. With ``caption`` or ``label``: a floating ``table``
+    with ``\\caption`` and ``\\label{tab:LABEL}``, or past :data:`LATEX_LONG` rows a
+    ``longtable`` (``\\usepackage{longtable}``) that repeats its header on every page;
+    ``notes`` under it, in small type."""
     spec = "".join("r" if _numeric_like(frame[c]) else "l" for c in frame.columns)
-    lines = [f"\\begin{{tabular}}{{{spec}}}", r"\toprule"]
-    lines.append(" & ".join(latex_escape(c) for c in frame.columns) + r" \\")
-    lines.append(r"\midrule")
+    header = [r"\toprule", " & ".join(latex_escape(c) for c in frame.columns) + r" \\", r"\midrule"]
+    body = []
     previous = None
     for i in range(len(frame)):
         group = tuple(frame[c].iat[i] for c in group_by or [] if c in frame.columns)
         if previous is not None and group != previous:
-            lines.append(r"\addlinespace")
+            body.append(r"\addlinespace")
         previous = group
         cells = [latex_escape(frame.iat[i, j]) for j in range(frame.shape[1])]
         cells = [f"\\textbf{{{c}}}" if bool(bold.iat[i, j]) else c for j, c in enumerate(cells)]
-        lines.append(" & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
+        body.append(" & ".join(cells) + r" \\")
+    if not (caption or label):
+        lines = [f"\\begin{{tabular}}{{{spec}}}", *header, *body, r"\bottomrule", r"\end{tabular}"]
+        return "\n".join(lines) + "\n"
+    title = (f"\\caption{{{latex_escape(caption)}}}" if caption else "") + (f"\\label{{tab:{label}}}" if label else "")
+    wide = frame.shape[1] > LATEX_WIDE
+    size = [r"\small", r"\setlength{\tabcolsep}{4pt}"] if wide else []
+    # the default (OT1) encoding has no < or >: latex_escape writes \textless{} and \textgreater{}
+    hint = [f"% {frame.shape[1]} columns: if wider than the page, set it in landscape (pdflscape)"] if wide else []
+    tail = [f"\\par\\smallskip{{\\footnotesize {latex_escape(n)}\\par}}" for n in notes or []]
+    if len(frame) > LATEX_LONG:
+        lines = [
+            r"% needs \usepackage{booktabs} and \usepackage{longtable}",
+            *hint,
+            "{" + "".join(size),
+            f"\\begin{{longtable}}{{{spec}}}",
+            title + r" \\",
+            *header,
+            r"\endfirsthead",
+            *header,
+            r"\endhead",
+            r"\bottomrule",
+            r"\endfoot",
+            *body,
+            r"\end{longtable}",
+            *tail,
+            "}",
+        ]
+    else:
+        lines = [
+            r"% needs \usepackage{booktabs}",
+            *hint,
+            r"\begin{table}[htbp]",
+            r"\centering",
+            *size,
+            title,
+            f"\\begin{{tabular}}{{{spec}}}",
+            *header,
+            *body,
+            r"\bottomrule",
+            r"\end{tabular}",
+            *tail,
+            r"\end{table}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -767,10 +839,12 @@ def write_table(table: Table, directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     paths = [directory / f"{table.name}.{ext}" for ext in ("csv", "md", "tex")]
     raw_csv = table.raw.to_csv(index=False, lineterminator="\n")
-    markdown, latex = to_markdown(table.display, table.bold), to_latex(table.display, table.bold, table.group_by)
+    markdown = to_markdown(table.display, table.bold)
+    latex = to_latex(
+        table.display, table.bold, table.group_by, caption=table.caption, label=table.name, notes=table.notes
+    )
     if table.notes:
         markdown += "\n" + "".join(f"{markdown_escape(n)}  \n" for n in table.notes)
-        latex += "".join(f"% {n}\n" for n in table.notes)
     texts = (raw_csv, markdown, latex)
     from actcmp.report.render import write_text_atomic
 

@@ -1,0 +1,477 @@
+"""The report's part for a sweep with ``[tune]`` (see :mod:`actcmp.tune`).
+
+For each tuned sweep in a results directory (selection recomputed from its stored tuning
+runs):
+
+* ``tables/tune_selection.*``: the selected value per cell and activation, its mean final
+  validation loss over the tuning seeds, and edge choices marked;
+* ``tables/tune_comparison.*``: per cell and activation, the test loss over the evaluation
+  seeds at the activation's *selected* value beside the test loss at the *common* value
+  (the sweep's fixed value or the default), each with its rank in the cell. The tuned
+  comparison is never shown without the common one, nor the other way round;
+* ``tables/tune_ranks.*``: mean rank per activation across cells, tuned vs common;
+* ``figures/tune_sensitivity.*``: final validation loss (mean over tuning seeds) against
+  each candidate value per activation, one panel per cell; the selected value circled.
+
+:func:`evaluation_only` keeps the tuning runs out of the report's other tables and figures
+(they are on other seeds and other values; their place is here).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from actcmp.report import tables
+from actcmp.report.render import FigureDoc, Section
+from actcmp.report.style import activation_order, line_kwargs
+from actcmp.tune import EDGE_NOTE, ROLE_EVAL, ROLE_TUNE, StoredTune, cell_fields, describe_cell, describe_value
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from actcmp.store import Results
+
+SENSITIVITY_STEM = "tune_sensitivity"
+
+
+@dataclass
+class TunedReport:
+    """What the tune part of a report holds (``context.extra["tune"]``)."""
+
+    tunes: list[StoredTune]
+    tables: list[tables.Table] = field(default_factory=list)
+    figures: list[FigureDoc] = field(default_factory=list)
+    #: one sentence per edge choice ("digits · depth 2 · relu: lr=0.03 at the edge ...")
+    edges: list[str] = field(default_factory=list)
+    #: tuning run ids (kept out of the other tables)
+    tuning_ids: set[str] = field(default_factory=set)
+
+
+def load_tunes(directory: Path) -> list[StoredTune]:
+    """The tuned sweeps of a results directory, selections recomputed from the store."""
+    from actcmp.store import Store
+    from actcmp.tune import stored_tunes
+
+    with Store(directory, create=False) as store, store.snapshot():
+        return stored_tunes(store, store.expected_configs())
+
+
+def evaluation_only(results: Results, report: TunedReport) -> Results:
+    """``results`` without the tuning runs (runs, curves, layers and plan)."""
+    from dataclasses import replace
+
+    if not report.tuning_ids:
+        return results
+    ids = report.tuning_ids
+
+    def keep(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[~frame["run_id"].isin(ids)].reset_index(drop=True) if "run_id" in frame else frame
+
+    return replace(
+        results, runs=keep(results.runs), epochs=keep(results.epochs), layers=keep(results.layers),
+        planned=keep(results.planned),
+    )  # fmt: skip
+
+
+def build(directory: Path, results: Results, formats: tuple[str, ...], written: list[Path]) -> TunedReport:
+    """Tables and the sensitivity figure of every tuned sweep in ``directory`` (written
+    under it; paths appended to ``written``). Nothing for a directory without [tune]."""
+    tunes = load_tunes(directory)
+    report = TunedReport(tunes)
+    if not tunes:
+        for old in (directory / "figures").glob(f"{SENSITIVITY_STEM}*.*"):
+            old.unlink()
+        return report
+    runs = results.runs.set_index("run_id") if "run_id" in results.runs else None
+    for index, tune in enumerate(tunes):
+        suffix = "" if len(tunes) == 1 else f"_{index + 1}"
+        report.tuning_ids |= {rid for rid, cfg in tune.planned.items() if cfg.get("role") == ROLE_TUNE}
+        report.edges += edge_sentences(tune)
+        report.tables += [
+            _selection_table(tune, suffix, runs),
+            *_comparison_tables(tune, suffix, runs),
+        ]
+        stem = SENSITIVITY_STEM + suffix
+        fig = plot_sensitivity(tune, runs)
+        report.figures.append(_render(fig, directory, stem, tune, formats, written))
+    for table in report.tables:
+        written += tables.write_table(table, directory / "tables")
+    return report
+
+
+def _render(
+    fig: Figure, directory: Path, stem: str, tune: StoredTune, formats: tuple[str, ...], written: list[Path]
+) -> FigureDoc:
+    from actcmp.report import plots
+
+    png = None if "png" in formats else plots.png_bytes(fig)
+    written += plots.save(fig, directory / "figures" / stem, formats)
+    if png is None:
+        png = (directory / "figures" / f"{stem}.png").read_bytes()
+    field_name = _x_field(tune)
+    others = [f for f in tune.spec.fields if f != field_name]
+    profile = f" (for each {field_name}, the best over {', '.join(others)})" if others else ""
+    caption = (
+        f"Final validation loss, mean over the tuning seeds {tune.spec.seeds}, against {field_name}{profile}, per "
+        "activation; one panel per cell. The circled point is the selected value; a candidate that diverged on a "
+        "tuning seed has no point (counted in the panel title). Units dying or saturating at a high "
+        f"{field_name} show as a loss that rises at the high end."
+    )
+    return FigureDoc(stem, f"Sensitivity to {field_name} ({tune.name})", caption, png, formats)
+
+
+# -- selection ----------------------------------------------------------------------------------
+def _best_score(tune: StoredTune, selection: Any) -> float:
+    for combo, score in selection.scores:
+        if combo == selection.chosen:
+            return float(score) if score is not None else math.nan
+    return math.nan
+
+
+def edge_sentences(tune: StoredTune) -> list[str]:
+    keys = cell_fields(tune.selections)
+    out = []
+    for s in _sorted(tune):
+        if s.chosen is not None and s.edges:
+            chosen = describe_value({k: s.chosen[k] for k in s.edges})
+            out.append(f"{describe_cell(s.config, keys)} · {s.activation}: {chosen} is {EDGE_NOTE}.")
+    return out
+
+
+def _sorted(tune: StoredTune) -> list[Any]:
+    keys = cell_fields(tune.selections)
+    order = {name: i for i, name in enumerate(activation_order(s.activation for s in tune.selections))}
+    return sorted(
+        tune.selections, key=lambda s: (tuple(str(s.config.get(k)) for k in keys), order.get(s.activation, 0))
+    )
+
+
+def _selection_table(tune: StoredTune, suffix: str, runs: Any) -> tables.Table:
+    import pandas as pd
+
+    keys = list(cell_fields(tune.selections))
+    rows = []
+    for s in _sorted(tune):
+        row: dict[str, Any] = {k: s.config.get(k) for k in keys}
+        row["activation"] = s.activation
+        for f in tune.spec.fields:
+            row[f"selected_{f}"] = s.chosen.get(f) if s.chosen else None
+        row["tuning_val_loss"] = _best_score(tune, s) if s.chosen else math.nan
+        row["note"] = (
+            "selection pending (tuning runs not all finished)"
+            if not s.complete
+            else "every candidate diverged"
+            if s.chosen is None
+            else f"{', '.join(s.edges)} {EDGE_NOTE}"
+            if s.edges
+            else ""
+        )
+        rows.append(row)
+    raw = pd.DataFrame(rows)
+    display, bold = tables.display_plain(raw)
+    for f in tune.spec.fields:
+        column = f"selected {f}".replace("_", " ")
+        display[column] = [_fmt_value(v) for v in raw[f"selected_{f}"]]
+    caption = (
+        f"The value selected for each cell and activation: candidates {_candidates(tune)}, lowest final "
+        f"validation loss, mean over the tuning seeds {tune.spec.seeds} (test loss is never used; a candidate "
+        "that diverged on a tuning seed is not selected). A value at the end of its candidate list is marked: "
+        "the optimum may lie outside."
+    )
+    return tables.Table(f"tune_selection{suffix}", "Selected values", caption, raw, display, bold, keys)
+
+
+def _fmt_value(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:g}" if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
+
+
+def _candidates(tune: StoredTune) -> str:
+    from actcmp.tune import describe_candidates
+
+    return describe_candidates(tune.spec)
+
+
+# -- comparison ---------------------------------------------------------------------------------
+def _matches(cfg: dict[str, Any], values: dict[str, Any]) -> bool:
+    return all(json.dumps(cfg.get(k)) == json.dumps(v) or cfg.get(k) == v for k, v in values.items())
+
+
+def _eval_runs(tune: StoredTune, unit: str, values: dict[str, Any]) -> list[str]:
+    return [
+        rid
+        for rid, cfg in tune.planned.items()
+        if cfg.get("role") == ROLE_EVAL and cfg.get("tune_unit") == unit and _matches(cfg, values)
+    ]
+
+
+def _test_losses(rids: list[str], runs: Any) -> tuple[list[float], int]:
+    """Test losses of the converged runs among ``rids``, and how many diverged."""
+    losses: list[float] = []
+    diverged = 0
+    if runs is None:
+        return losses, diverged
+    for rid in rids:
+        if rid not in runs.index:
+            continue
+        row = runs.loc[rid]
+        if row["status"] == "diverged":
+            diverged += 1
+        elif row["status"] == "done" and "test_loss" in row and row["test_loss"] == row["test_loss"]:
+            losses.append(float(row["test_loss"]))
+    return losses, diverged
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    if not values:
+        return math.nan, math.nan
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else math.nan
+    return mean, std
+
+
+def _ranks(rows: list[dict[str, Any]], keys: list[str], prefix: str) -> None:
+    """Rank within each cell by (diverged seeds first last, then mean test loss)."""
+    cells: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        cells.setdefault(json.dumps([str(row[k]) for k in keys]), []).append(row)
+    for members in cells.values():
+        scored = [r for r in members if r[f"{prefix}_mean"] == r[f"{prefix}_mean"]]
+        scored.sort(key=lambda r: (r[f"{prefix}_diverged"] > 0, r[f"{prefix}_mean"]))
+        for position, row in enumerate(scored, start=1):
+            row[f"{prefix}_rank"] = position
+        for row in members:
+            row.setdefault(f"{prefix}_rank", math.nan)
+
+
+def _comparison_tables(tune: StoredTune, suffix: str, runs: Any) -> list[tables.Table]:
+    import pandas as pd
+
+    keys = list(cell_fields(tune.selections))
+    common = tune.common_values
+    rows = []
+    for s in _sorted(tune):
+        row: dict[str, Any] = {k: s.config.get(k) for k in keys}
+        row["activation"] = s.activation
+        row["selected"] = describe_value(s.chosen) if s.chosen else "–"
+        chosen_losses, chosen_div = _test_losses(_eval_runs(tune, s.unit, s.chosen), runs) if s.chosen else ([], 0)
+        common_losses, common_div = _test_losses(_eval_runs(tune, s.unit, common), runs)
+        row["tuned_mean"], row["tuned_std"] = _mean_std(chosen_losses)
+        row["tuned_seeds"], row["tuned_diverged"] = len(chosen_losses), chosen_div
+        row["common_mean"], row["common_std"] = _mean_std(common_losses)
+        row["common_seeds"], row["common_diverged"] = len(common_losses), common_div
+        row["edge"] = ", ".join(s.edges)
+        rows.append(row)
+    _ranks(rows, keys, "tuned")
+    _ranks(rows, keys, "common")
+    raw = pd.DataFrame(rows)
+    shown = describe_value(common)
+    display = pd.DataFrame({k: raw[k].astype(str) for k in keys})
+    display["activation"] = raw["activation"]
+    display["selected"] = [f"{v} (edge)" if e else v for v, e in zip(raw["selected"], raw["edge"], strict=True)]
+    display["test loss, tuned"] = [_loss_text(r, "tuned") for r in rows]
+    display["rank, tuned"] = [_fmt_value(r["tuned_rank"]) for r in rows]
+    display[f"test loss at {shown}"] = [_loss_text(r, "common") for r in rows]
+    display[f"rank at {shown}"] = [_fmt_value(r["common_rank"]) for r in rows]
+    bold = pd.DataFrame(False, index=display.index, columns=display.columns)
+    bold["test loss, tuned"] = [r["tuned_rank"] == 1 for r in rows]
+    bold[f"test loss at {shown}"] = [r["common_rank"] == 1 for r in rows]
+    seeds = tune.evaluation_seeds
+    caption = (
+        f"Test loss mean ± std over the evaluation seeds {seeds}: left, each activation at its own selected value "
+        f"(tuned on seeds {tune.spec.seeds}, disjoint); right, every activation at the common value {shown}. "
+        "Rank within the cell (1 = best, bold; a diverged seed ranks last). (edge): the selected value is at the "
+        "edge of the candidates; the optimum may lie outside."
+    )
+    comparison = tables.Table(f"tune_comparison{suffix}", "Tuned vs common value", caption, raw, display, bold, keys)
+    ranks = _mean_ranks(raw, shown)
+    rank_display, rank_bold = tables.display_plain(ranks)
+    rank_caption = (
+        f"Rank of each activation within a cell, averaged over the cells: at its selected value and at the common "
+        f"value {shown}. Where the two orders differ, a verdict taken at one shared value would not hold once "
+        "each activation is tuned."
+    )
+    rank_table = tables.Table(
+        f"tune_ranks{suffix}", "Mean rank, tuned vs common", rank_caption, ranks, rank_display, rank_bold, []
+    )
+    return [comparison, rank_table]
+
+
+def _loss_text(row: dict[str, Any], prefix: str) -> str:
+    text = tables.fmt_mean_std(row[f"{prefix}_mean"], row[f"{prefix}_std"])
+    if row[f"{prefix}_diverged"]:
+        text += f" ({row[f'{prefix}_diverged']} diverged)"
+    return text
+
+
+def _mean_ranks(raw: pd.DataFrame, shown: str) -> pd.DataFrame:
+    import pandas as pd
+
+    rows = []
+    for name in activation_order(raw["activation"]):
+        mine = raw[raw["activation"] == name]
+        rows.append(
+            {
+                "activation": name,
+                "mean_rank_tuned": float(mine["tuned_rank"].mean()),
+                f"mean_rank_at_{shown}": float(mine["common_rank"].mean()),
+                "cells": len(mine),
+                "edge_choices": int((mine["edge"] != "").sum()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# -- figure -------------------------------------------------------------------------------------
+def _x_field(tune: StoredTune) -> str:
+    """The tuned field on the x axis: lr if tuned, else the first numeric one, else the first."""
+    from actcmp.tune import _numeric
+
+    if "lr" in tune.spec.candidates:
+        return "lr"
+    numeric = [f for f, values in tune.spec.candidates.items() if _numeric(values)]
+    return numeric[0] if numeric else tune.spec.fields[0]
+
+
+def sensitivity_points(tune: StoredTune) -> list[dict[str, Any]]:
+    """Long format: per unit and value of the x field, the best mean validation loss over
+    the other tuned fields' values (inf: diverged on a tuning seed; NaN: not finished)."""
+    x_field = _x_field(tune)
+    keys = cell_fields(tune.selections)
+    out: list[dict[str, Any]] = []
+    for s in tune.selections:
+        best: dict[str, float] = {}
+        values: dict[str, Any] = {}
+        for combo, score in s.scores:
+            key = json.dumps(combo[x_field])
+            values[key] = combo[x_field]
+            value = math.nan if score is None else float(score)
+            if key not in best or (value < best[key]) or math.isnan(best[key]):
+                best[key] = value
+        for key, value in best.items():
+            # fmt: off
+            out.append({
+                "cell": describe_cell(s.config, keys), "activation": s.activation, "x": values[key],
+                "val_loss": value, "selected": s.chosen is not None and s.chosen.get(x_field) == values[key],
+            })
+            # fmt: on
+    return out
+
+
+def plot_sensitivity(tune: StoredTune, runs: Any = None) -> Figure:
+    """Final validation loss vs candidate value per activation, one panel per cell."""
+    from actcmp.report import plots
+    from actcmp.tune import _numeric
+
+    points = sensitivity_points(tune)
+    x_field = _x_field(tune)
+    candidates = tune.spec.candidates[x_field]
+    numeric = _numeric(candidates)
+    cells = sorted({p["cell"] for p in points})
+    with plots._rc():
+        if not points:
+            return plots.no_data(text="no tuning runs stored")
+        fig, axes = plots._panel_grid(len(cells), (plots.PANEL_W + 0.3, plots.PANEL_H + 0.3))
+        for ax, cell in zip(axes, cells, strict=True):
+            mine = [p for p in points if p["cell"] == cell]
+            finite: list[float] = []
+            diverged = 0
+            for name in activation_order(p["activation"] for p in mine):
+                line = [p for p in mine if p["activation"] == name]
+                line.sort(key=lambda p: p["x"] if numeric else candidates.index(p["x"]))
+                ok = [p for p in line if math.isfinite(p["val_loss"])]
+                diverged += sum(1 for p in line if p["val_loss"] == math.inf)
+                xs = [p["x"] if numeric else candidates.index(p["x"]) for p in ok]
+                ys = [p["val_loss"] for p in ok]
+                finite += ys
+                ax.plot(xs, ys, markersize=4, linewidth=1.1, **line_kwargs(name))
+                for p in ok:
+                    if p["selected"]:
+                        x = p["x"] if numeric else candidates.index(p["x"])
+                        colour = line_kwargs(name)["color"]
+                        ax.plot([x], [p["val_loss"]], marker="o", markersize=10, fillstyle="none", color=colour,
+                                linestyle="none", markeredgewidth=1.2)  # fmt: skip
+            if numeric and min(candidates) > 0 and (x_field == "lr" or max(candidates) / min(candidates) >= 10):
+                ax.set_xscale("log")
+                plots._compact_log_formatters(ax.xaxis)
+            if not numeric:
+                ax.set_xticks(range(len(candidates)), [str(c) for c in candidates])
+            plots._log_if_positive(ax, finite)
+            extra = f" ({diverged} diverged)" if diverged else ""
+            ax.set_title(cell + extra)
+            ax.set_xlabel(x_field)
+            ax.set_ylabel("final val loss (tuning seeds)")
+            ax.grid(alpha=0.3, linewidth=0.5)
+        from matplotlib.lines import Line2D
+
+        selected = Line2D([], [], marker="o", markersize=10, fillstyle="none", color="#444444", linestyle="none")
+        plots.legend(fig, activation_order(p["activation"] for p in points), [(selected, "selected")])
+    return fig
+
+
+# -- findings -----------------------------------------------------------------------------------
+def findings(report: TunedReport | None) -> list[str]:
+    """Sentences for the report's Findings section (the stats helper's; call it from there):
+    the best mean rank tuned and at the common value, and every edge choice."""
+    if report is None:
+        return []
+    out = []
+    for table in report.tables:
+        if not table.name.startswith("tune_ranks") or table.raw.empty:
+            continue
+        raw = table.raw
+        common_column = next(c for c in raw.columns if c.startswith("mean_rank_at_"))
+        tuned_best = raw.sort_values("mean_rank_tuned", kind="mergesort").iloc[0]
+        common_best = raw.sort_values(common_column, kind="mergesort").iloc[0]
+        out.append(
+            f"Each activation at its own tuned value, {tuned_best['activation']} has the best mean rank "
+            f"({tuned_best['mean_rank_tuned']:.2f}); at the common value "
+            f"{common_column.removeprefix('mean_rank_at_')}, {common_best['activation']} "
+            f"({common_best[common_column]:.2f})."
+        )
+    out += [f"Edge choice: {sentence}" for sentence in report.edges]
+    return out
+
+
+# -- section ------------------------------------------------------------------------------------
+def tune_section(ctx: Any) -> Section | None:
+    """The report section of a sweep with [tune] (``ctx.extra["tune"]``, a :class:`TunedReport`)."""
+    report = ctx.extra.get("tune")
+    if report is None or not report.tunes:
+        return None
+    blocks: list[tuple[str, Any]] = []
+    for index, tune in enumerate(report.tunes):
+        suffix = "" if len(report.tunes) == 1 else f"_{index + 1}"
+        common = describe_value(tune.common_values)
+        blocks.append(
+            (
+                "text",
+                f"Sweep `{tune.name}` tunes {_candidates(tune)} per cell and activation on the tuning seeds "
+                f"{tune.spec.seeds}, selects by final validation loss (mean over the tuning seeds; never test "
+                f"loss), and evaluates on the seeds {tune.evaluation_seeds} at the selected value, beside the "
+                f"common value {common}. Several tuned fields mean their Cartesian product. The other tables and "
+                "figures of this report leave the tuning runs out.",
+            )
+        )
+        pending = [s for s in tune.selections if not s.complete]
+        if pending:
+            blocks.append(("text", f"**{len(pending)} selections pending**: their tuning runs are not all stored."))
+        edges = edge_sentences(tune)
+        if edges:
+            blocks.append(("text", f"**Edge choices ({len(edges)})**: the optimum may lie outside the candidates:"))
+            blocks.append(("list", edges))
+        else:
+            blocks.append(("text", "No selected value lies at the edge of its candidate list."))
+        blocks += [("table", f"tune_comparison{suffix}"), ("table", f"tune_ranks{suffix}")]
+        blocks.append(("table", f"tune_selection{suffix}"))
+    blocks += [("figure", fig) for fig in report.figures]
+    return Section("Tuned comparison", blocks)
+
+
+__all__ = ["TunedReport", "build", "evaluation_only", "findings", "plot_sensitivity", "tune_section"]

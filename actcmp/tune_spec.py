@@ -1,0 +1,181 @@
+"""The ``[tune]`` table of a sweep file: which run fields to tune, on which seeds.
+
+::
+
+    [grid]
+    activation = ["relu", "tanh"]
+    dataset = ["digits"]
+    seed = [0, 1, 2]                 # evaluation seeds
+    [tune]
+    lr = [1e-4, 1e-3, 1e-2]          # candidates (any run field but activation, dataset, seed)
+    seeds = [100, 101]               # tuning seeds: disjoint from the evaluation seeds
+    # select_by = "val_loss"         # final validation loss, mean over the tuning seeds
+
+Several tuned fields mean their **Cartesian product**: ``lr = [1e-3, 1e-2]`` and
+``weight_decay = [0, 1e-4]`` are 4 candidates, each trained on every tuning seed, and the
+best *combination* is selected (not each field on its own).
+
+Rules checked at load (one line, exit 2): candidate lists non-empty and valid run values;
+the tuning seeds non-empty and disjoint from the evaluation seeds (``grid.seed``, else the
+fixed ``seed``, else the default 0); a tuned field is not also a grid axis. A fixed value of a
+tuned field (``lr = 1e-3`` at the top of the file, or the default) is the *common* value:
+the evaluation seeds are trained at it too, for the common-value comparison shown beside
+the tuned one. What planning and selection do with this is in :mod:`actcmp.tune`.
+
+This module imports nothing from :mod:`actcmp.config` at import time (config imports it).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from actcmp.errors import ConfigError, did_you_mean
+
+#: keys of the [tune] table that are not run fields
+TUNE_KEYS = ("seeds", "select_by")
+#: selection criteria (only one: the final validation loss, mean over the tuning seeds)
+SELECT_BY = ("val_loss",)
+#: run fields that cannot be tuned, and why
+NOT_TUNABLE = {
+    "seed": "tuning seeds go in tune.seeds (evaluation seeds in grid.seed)",
+    "activation": "the activation is what is compared; each one is tuned on its own",
+    "dataset": "the dataset is part of the cell; each cell is tuned on its own",
+}
+
+
+class TuneSpec(BaseModel):
+    """Candidates per tuned run field, the tuning seeds and the selection criterion."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    candidates: dict[str, list[Any]] = Field(description="tuned run field -> candidate values (Cartesian product)")
+    seeds: list[int] = Field(description="tuning seeds, disjoint from the evaluation seeds")
+    select_by: str = Field("val_loss", description="final validation loss, mean over the tuning seeds")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_table(cls, data: Any) -> Any:
+        """The TOML shape (``lr = [...]`` beside ``seeds``) -> ``candidates`` + the rest."""
+        if isinstance(data, dict) and "candidates" not in data:
+            return {
+                **{k: v for k, v in data.items() if k in TUNE_KEYS},
+                "candidates": {k: v for k, v in data.items() if k not in TUNE_KEYS},
+            }
+        return data
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seed_list(cls, value: Any) -> Any:
+        if not isinstance(value, list) or not value:
+            raise ValueError(
+                f"tune.seeds: give a non-empty list of tuning seeds, e.g. seeds = [100, 101]; got {value!r}"
+            )
+        if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in value):
+            raise ValueError(f"tune.seeds: seeds are whole numbers >= 0; got {value!r}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"tune.seeds: a seed is given twice; got {value!r}")
+        return value
+
+    @field_validator("select_by")
+    @classmethod
+    def _known_criterion(cls, value: str) -> str:
+        if value not in SELECT_BY:
+            raise ValueError(
+                f"tune.select_by: only 'val_loss' (final validation loss, mean over the tuning seeds) is "
+                f"supported; test loss is never used for selection; got {value!r}"
+            )
+        return value
+
+    @field_validator("candidates", mode="before")
+    @classmethod
+    def _candidate_lists(cls, value: Any) -> Any:
+        from actcmp.config import RUN_FIELDS
+
+        if not isinstance(value, dict) or not value:
+            raise ValueError("tune: no field to tune; add candidates, e.g. lr = [1e-4, 1e-3, 1e-2]")
+        for key, options in value.items():
+            if key in NOT_TUNABLE:
+                raise ValueError(f"tune.{key}: cannot be tuned: {NOT_TUNABLE[key]}")
+            if key not in RUN_FIELDS:
+                raise ValueError(f"tune: unknown key '{key}'{did_you_mean(key, [*RUN_FIELDS, *TUNE_KEYS])}")
+            if not isinstance(options, list):
+                raise ValueError(f"tune.{key}: must be a list of candidate values, got {options!r}")
+            if not options:
+                raise ValueError(f"tune.{key}: empty candidate list, nothing to select from")
+            if len({repr(o) for o in options}) != len(options):
+                raise ValueError(f"tune.{key}: a candidate is given twice; got {options!r}")
+        return value
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The tuned run fields, in the order given."""
+        return tuple(self.candidates)
+
+    def combos(self) -> list[dict[str, Any]]:
+        """Every candidate combination (Cartesian product, the last field varying fastest)."""
+        keys = self.fields
+        return [dict(zip(keys, values, strict=True)) for values in itertools.product(*self.candidates.values())]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The TOML shape, as stored with the sweep."""
+        return {**self.candidates, "seeds": list(self.seeds), "select_by": self.select_by}
+
+
+def parse_tune(table: Any, where: str) -> TuneSpec:
+    """A ``[tune]`` table -> :class:`TuneSpec`; any problem is one :class:`ConfigError` line."""
+    from actcmp.config import check_field
+
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: 'tune' must be a table ([tune] with lists of candidates and seeds)")
+    try:
+        spec = TuneSpec.model_validate(table)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "missing":
+            msg = "missing; give the tuning seeds, e.g. seeds = [100, 101]"
+        loc = [str(p) for p in err["loc"] if p != "candidates"]
+        label = "" if msg.startswith("tune") else f"tune.{'.'.join(loc)}: " if loc else "tune: "
+        raise ConfigError(f"{where}: {label}{msg}") from None
+    for key, options in spec.candidates.items():
+        for value in options:
+            check_field(key, value, where, label=f"tune.{key}")
+    return spec
+
+
+def evaluation_seeds(fixed: dict[str, Any], grid: dict[str, list[Any]]) -> list[Any]:
+    """The seeds the comparison is made on: ``grid.seed``, else the fixed seed, else 0."""
+    if "seed" in grid:
+        return list(grid["seed"])
+    return [fixed.get("seed", 0)]
+
+
+def check_tune(spec: TuneSpec, fixed: dict[str, Any], grid: dict[str, list[Any]], where: str) -> None:
+    """Rules between [tune] and the rest of the sweep (raises a one-line :class:`ConfigError`)."""
+    for key in spec.fields:
+        if key in grid:
+            raise ConfigError(
+                f"{where}: tune.{key}: {key} is also a grid axis; a field is either tuned or swept, not both "
+                f"(a fixed {key} = ... at the top is the common value compared beside the tuned one)"
+            )
+    overlap = [s for s in spec.seeds if s in evaluation_seeds(fixed, grid)]
+    if overlap:
+        shown = ", ".join(str(s) for s in overlap)
+        raise ConfigError(
+            f"{where}: tune.seeds: {shown} {'is' if len(overlap) == 1 else 'are'} also evaluation "
+            f"seed{'s' if len(overlap) > 1 else ''} (grid.seed = {evaluation_seeds(fixed, grid)}); "
+            "tuning seeds must differ from them"
+        )
+
+
+def common_values(spec: TuneSpec, fixed: dict[str, Any]) -> dict[str, Any]:
+    """The value each tuned field takes without tuning: the sweep's fixed value or the default."""
+    from actcmp.config import RunConfig
+
+    return {k: fixed.get(k, RunConfig.model_fields[k].default) for k in spec.fields}
+
+
+__all__ = ["TuneSpec", "check_tune", "common_values", "evaluation_seeds", "parse_tune"]

@@ -1,0 +1,86 @@
+"""A small results directory written straight through the store (no training), shared by
+the export and scriptable-output tests. Imported as ``fake_results`` (``tests/`` is on
+``sys.path``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from actcmp.engine import RunResult
+from actcmp.store import Store
+
+ACTIVATIONS = ("relu", "tanh")
+DEPTHS = (1, 2)
+SEEDS = (0, 1)
+EPOCHS = 3
+
+
+def config(activation: str, depth: int, seed: int) -> dict[str, Any]:
+    rid = f"{activation[:4]}{depth}{seed}".ljust(16, "0")
+    return {
+        "run_id": rid,
+        "activation": activation,
+        "dataset": "digits",
+        "depth": depth,
+        "seed": seed,
+        "lr": 0.001,
+        "epochs": EPOCHS,
+        "init": "kaiming" if activation == "relu" else "xavier",
+    }
+
+
+def loss_of(activation: str, depth: int, seed: int, epoch: int) -> float:
+    """A distinct, exactly representable loss per run and epoch (so read-back is exact)."""
+    return 0.5 + 0.125 * depth + 0.0625 * seed - 0.03125 * epoch + (0.25 if activation == "tanh" else 0.0)
+
+
+def result(activation: str, depth: int, seed: int) -> RunResult:
+    cfg = config(activation, depth, seed)
+    status = "diverged" if (activation, depth, seed) == ("tanh", 2, 1) else "done"
+    epochs = [
+        (epoch, name, loss_of(activation, depth, seed, epoch) + (0.0 if name == "train_loss" else 0.5))
+        for epoch in range(EPOCHS)
+        for name in ("train_loss", "val_loss")
+    ]
+    layers = [
+        (epoch, layer, name, 0.25 * layer + 0.5 * epoch / EPOCHS)
+        for epoch in (0, EPOCHS - 1)
+        for layer in range(depth)
+        for name in ("dead_fraction", "preact_hist_00")
+    ]
+    final = {
+        "test_loss": loss_of(activation, depth, seed, EPOCHS) if status == "done" else None,
+        "dead_fraction_final": 0.25 if activation == "relu" else 0.0,
+        "probe_accuracy": None,
+    }
+    env = {"torch": "2.13.0+cpu", "engine": "plain", "group_timings_s": {"train": 0.5}}
+    return RunResult(
+        run_id=cfg["run_id"], config=cfg, status=status, final=final, epochs=epochs, layers=layers,
+        wall_time_s=1.5, env=env,
+    )  # fmt: skip
+
+
+def failed_result() -> RunResult:
+    cfg = config("gelu", 1, 0)
+    return RunResult(
+        run_id=cfg["run_id"], config=cfg, status="failed", final={}, wall_time_s=0.25,
+        error="RuntimeError: boom\ntraceback line", env={"torch": "2.13.0+cpu"},
+    )  # fmt: skip
+
+
+def make_results(directory: Path, *, figures: bool = True) -> Path:
+    """8 runs of relu/tanh x depth 1,2 x seeds 0,1 (one diverged), one failed gelu run,
+    one planned run not stored (pending); ``figures``: a report's figure and report.html."""
+    runs = [result(a, d, s) for a in ACTIVATIONS for d in DEPTHS for s in SEEDS]
+    pending = config("gelu", 2, 0)
+    with Store(directory) as store:
+        planned = [r.config for r in runs] + [failed_result().config, pending]
+        store.save_sweep("sweep1", "fake", {"grid": {}, "description": "a fake sweep"}, planned)
+        for run in [*runs, failed_result()]:
+            store.write_run(run)
+    if figures:
+        (directory / "figures").mkdir()
+        (directory / "figures" / "loss_curves.png").write_bytes(b"\x89PNG fake")
+        (directory / "report.html").write_text("<html>report</html>\n")
+    return directory

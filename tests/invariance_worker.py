@@ -1,0 +1,79 @@
+"""Trains the same runs in many compositions in one process; prints, per composition, a
+digest of every stored number of each run (JSON on stdout).
+
+Run by ``test_invariance.py`` in subprocesses, once per CPU kernel family
+(``ATEN_CPU_CAPABILITY``): within one process every composition must give every run the
+same digest. Not a test module itself (no ``test_`` prefix).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import sys
+from typing import Any
+
+import torch
+
+from actcmp.config import sweep_from_dict
+from actcmp.engine_batched import estimate_group_bytes, train_group
+from actcmp.sweep import cached_dataset, plan_runs
+
+ACTIVATIONS = ["relu", "tanh", "elu", "sigmoid", "gelu", "silu", "leaky_relu", "prelu"]
+#: the runs whose numbers are followed through every composition
+TARGETS = [("elu", 0), ("gelu", 1), ("prelu", 2), ("sigmoid", 0), ("relu", 1)]
+
+
+def configs(activations: list[str], seeds: list[int], lr: float = 0.01) -> list[dict[str, Any]]:
+    sweep = sweep_from_dict(
+        {"name": "inv", "epochs": 2, "width": 24, "bottleneck": 5, "batch_size": 100, "probe_size": 70,
+         "probe_every": 1, "dataset": "digits", "lr": lr,
+         "grid": {"activation": activations, "seed": seeds, "depth": [2]}}
+    )  # fmt: skip
+    return plan_runs(sweep)
+
+
+def digest(result: Any) -> str:
+    payload = repr((result.status, result.epochs, result.layers, sorted(result.final.items())))
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def train(cfgs: list[dict[str, Any]], budget: int | None = None) -> dict[str, str]:
+    data = [cached_dataset(c, None) for c in cfgs]
+    return {r.run_id: digest(r) for r in train_group(cfgs, data, memory_budget=budget)}
+
+
+def main() -> None:
+    threads = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+    torch.set_num_threads(threads)
+    everything = configs(ACTIVATIONS, [0, 1, 2])  # 24 runs
+    by_key = {(c["activation"], c["seed"]): c for c in everything}
+    targets = [by_key[t] for t in TARGETS]
+    rng = random.Random(0)
+    out: dict[str, dict[str, str]] = {}
+    out["alone"] = {k: v for c in targets for k, v in train([c]).items()}
+    others = [c for c in everything if c not in targets]
+    for size in (2, 4):
+        found: dict[str, str] = {}
+        for c in targets:
+            group = [c, *rng.sample(others, size - 1)]
+            rng.shuffle(group)
+            found.update(train(group))
+        out[f"group-of-{size}"] = found
+    out["group-of-24"] = train(everything)
+    shuffled = list(everything)
+    rng.shuffle(shuffled)
+    out["group-of-24-shuffled"] = train(shuffled)
+    # a memory budget that splits the 24 models into chunks of about 5
+    data = cached_dataset(everything[0], None)
+    shape = (data.x_train.shape[0], data.x_train.shape[1], data.x_val.shape[0], data.x_test.shape[0])
+    out["chunked"] = train(shuffled, budget=estimate_group_bytes(everything[0], 5, *shape))
+    # neighbours with another learning rate share the stack but not the optimizer call
+    out["other-lr-neighbours"] = train(targets + configs(["relu", "tanh", "elu"], [0, 1], lr=0.003))
+    json.dump({"capability": torch.backends.cpu.get_cpu_capability(), "threads": threads, "digests": out},
+              sys.stdout)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+"""MLflow and TensorBoard exports, read back with each tool's own reader; the notebook view."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fake_results import ACTIVATIONS, DEPTHS, EPOCHS, SEEDS, config, loss_of, make_results
+from typer.testing import CliRunner
+
+from actcmp.cli import app
+
+runner = CliRunner()
+STORED = 9  # 8 relu/tanh runs + 1 failed gelu run
+
+
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_results(tmp_path_factory.mktemp("fake") / "results")
+
+
+# ---------------------------------------------------------------------------- MLflow
+
+
+@contextmanager
+def mlflow_reader(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """MLflow's own client on the exported file store (it warns on import under newer SQLAlchemy)."""
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import mlflow
+
+        yield mlflow
+
+
+@pytest.fixture(scope="module")
+def mlflow_export(results_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    pytest.importorskip("mlflow")
+    from actcmp.export_mlflow import export_mlflow
+
+    return export_mlflow(results_dir, tmp_path_factory.mktemp("mlflow") / "store")
+
+
+@pytest.mark.slow  # importing MLflow takes seconds
+def test_mlflow_runs_read_back_with_params_tags_and_status(mlflow_export: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert mlflow_export.experiments == {"fake": STORED} and mlflow_export.summary_runs == 1
+    with mlflow_reader(monkeypatch) as mlflow:
+        mlflow.set_tracking_uri(mlflow_export.uri)
+        frame = mlflow.search_runs(experiment_names=["fake"])
+    runs = frame[frame["tags.actcmp.summary"].isna()]
+    assert len(runs) == STORED and len(frame) == STORED + 1
+    by_id = runs.set_index("tags.actcmp.run_id")
+    relu = config("relu", 2, 1)
+    row = by_id.loc[relu["run_id"]]
+    assert row["params.activation"] == "relu" and row["params.depth"] == "2" and row["params.lr"] == "0.001"
+    assert row["tags.actcmp.status"] == "done" and row["status"] == "FINISHED"
+    assert row["tags.actcmp.sweeps"] == "fake" and row["tags.actcmp.env.torch"] == "2.13.0+cpu"
+    assert row["tags.actcmp.env.group_timings_s"] == '{"train": 0.5}'
+    assert row["metrics.test_loss"] == loss_of("relu", 2, 1, EPOCHS)
+    assert row["metrics.wall_time_s"] == 1.5
+    failed = by_id.loc[config("gelu", 1, 0)["run_id"]]
+    assert failed["status"] == "FAILED" and failed["tags.actcmp.error"].startswith("RuntimeError: boom")
+    diverged = by_id.loc[config("tanh", 2, 1)["run_id"]]
+    assert (
+        diverged["tags.actcmp.status"] == "diverged" and diverged["metrics.test_loss"] != diverged["metrics.test_loss"]
+    )
+    assert not [c for c in frame.columns if "preact_hist" in c]  # histogram bins left out
+
+
+@pytest.mark.slow  # importing MLflow takes seconds
+def test_mlflow_metric_histories_are_per_epoch(mlflow_export: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    with mlflow_reader(monkeypatch) as mlflow:
+        client = mlflow.tracking.MlflowClient(tracking_uri=mlflow_export.uri)
+        experiment = client.get_experiment_by_name("fake")
+        rid = config("tanh", 2, 0)["run_id"]
+        (run,) = client.search_runs([experiment.experiment_id], filter_string=f"tags.`actcmp.run_id` = '{rid}'")
+        history = client.get_metric_history(run.info.run_id, "val_loss")
+        layer = client.get_metric_history(run.info.run_id, "layer1/dead_fraction")
+    assert [(m.step, m.value) for m in sorted(history, key=lambda m: m.step)] == [
+        (epoch, loss_of("tanh", 2, 0, epoch) + 0.5) for epoch in range(EPOCHS)
+    ]
+    assert sorted((m.step, m.value) for m in layer) == [(0, 0.25), (EPOCHS - 1, 0.25 + 0.5 * (EPOCHS - 1) / EPOCHS)]
+
+
+@pytest.mark.slow  # importing MLflow takes seconds
+def test_mlflow_summary_run_carries_the_report(mlflow_export: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    with mlflow_reader(monkeypatch) as mlflow:
+        client = mlflow.tracking.MlflowClient(tracking_uri=mlflow_export.uri)
+        experiment = client.get_experiment_by_name("fake")
+        (summary,) = client.search_runs([experiment.experiment_id], filter_string="tags.`actcmp.summary` = 'true'")
+        top = {f.path for f in client.list_artifacts(summary.info.run_id)}
+        figures = {f.path for f in client.list_artifacts(summary.info.run_id, "figures")}
+    assert top == {"figures", "report.html"} and figures == {"figures/loss_curves.png"}
+
+
+@pytest.mark.slow  # importing MLflow takes seconds
+def test_mlflow_export_again_replaces_and_foreign_dir_refused(
+    results_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("mlflow")
+    out = tmp_path / "store"
+    for _ in range(2):
+        result = runner.invoke(app, ["export", str(results_dir), "--format", "mlflow", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+    assert "MLFLOW_ALLOW_FILE_STORE=true mlflow ui" in result.output
+    with mlflow_reader(monkeypatch) as mlflow:
+        mlflow.set_tracking_uri(out.resolve().as_uri())
+        assert len(mlflow.search_runs(experiment_names=["fake"])) == STORED + 1  # not twice
+    assert not list(tmp_path.glob(".store.*"))  # no temporary or old copies left
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me\n")
+    result = runner.invoke(app, ["export", str(results_dir), "--format", "mlflow", "--out", str(foreign)])
+    assert result.exit_code == 2 and "holds other files" in result.output
+    assert (foreign / "notes.txt").read_text() == "keep me\n"
+
+
+@pytest.mark.parametrize("fmt", ["mlflow", "tensorboard"])
+def test_missing_extra_is_one_line_with_the_install_command(
+    fmt: str, results_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, fmt, None)  # import fails as if not installed
+    result = runner.invoke(app, ["export", str(results_dir), "--format", fmt, "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"actcmp: error: --format {fmt} needs the {fmt} extra: pip install 'actcmp[{fmt}]'"
+    assert not (tmp_path / "x").exists()
+
+
+# ---------------------------------------------------------------------------- TensorBoard
+
+
+@pytest.fixture(scope="module")
+def tb_export(results_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    pytest.importorskip("tensorboard")
+    from actcmp.export_tensorboard import export_tensorboard
+
+    return export_tensorboard(results_dir, tmp_path_factory.mktemp("tb") / "logs")
+
+
+def accumulator(path: Path) -> Any:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(path), size_guidance={"scalars": 0, "tensors": 0})
+    events.Reload()
+    return events
+
+
+def run_dir(export: Any, activation: str, depth: int, seed: int) -> Path:
+    rid = config(activation, depth, seed)["run_id"]
+    (match,) = [p for p in export.path.iterdir() if p.is_dir() and p.name.endswith(rid[:8])]
+    return match
+
+
+def test_tensorboard_scalars_per_run(tb_export: Any) -> None:
+    assert len([p for p in tb_export.path.iterdir() if p.is_dir()]) == STORED
+    for activation in ACTIVATIONS:
+        for depth in DEPTHS:
+            for seed in SEEDS:
+                events = accumulator(run_dir(tb_export, activation, depth, seed))
+                val = [(e.step, e.value) for e in events.Scalars("loss/val_loss")]
+                assert val == [(epoch, loss_of(activation, depth, seed, epoch) + 0.5) for epoch in range(EPOCHS)]
+                tags = events.Tags()["scalars"]
+                assert f"layer{depth - 1}/dead_fraction" in tags and not [t for t in tags if "preact_hist" in t]
+    done = accumulator(run_dir(tb_export, "relu", 1, 0))
+    assert [(e.step, e.value) for e in done.Scalars("final/test_loss")] == [(EPOCHS - 1, loss_of("relu", 1, 0, EPOCHS))]
+    assert "final/test_loss" not in accumulator(run_dir(tb_export, "tanh", 2, 1)).Tags()["scalars"]  # diverged
+
+
+def _hparams(path: Path) -> Any:
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    content = accumulator(path).PluginTagToContent("hparams")
+    assert len(content) == 1
+    return plugin_data_pb2.HParamsPluginData.FromString(next(iter(content.values())))
+
+
+def test_tensorboard_hparams_experiment_and_sessions(tb_export: Any) -> None:
+    experiment = _hparams(tb_export.path).experiment
+    names = [h.name for h in experiment.hparam_infos]
+    assert names == ["activation", "dataset", "depth", "seed", "init", "status"]  # init varies, lr does not
+    assert [m.name.tag for m in experiment.metric_infos] == ["final/test_loss", "final/dead_fraction_final"]
+    activation = experiment.hparam_infos[0]
+    assert sorted(v.string_value for v in activation.domain_discrete.values) == ["gelu", "relu", "tanh"]
+    session = _hparams(run_dir(tb_export, "tanh", 2, 1)).session_start_info
+    assert session.hparams["activation"].string_value == "tanh"
+    assert session.hparams["depth"].number_value == 2 and session.hparams["status"].string_value == "diverged"
+    assert session.group_name == config("tanh", 2, 1)["run_id"]
+
+
+def test_tensorboard_cli_and_replace(results_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    out = tmp_path / "tb"
+    for _ in range(2):
+        result = runner.invoke(app, ["export", str(results_dir), "--format", "tensorboard", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+    assert f"tensorboard --logdir {out}" in result.output
+    assert len([p for p in out.iterdir() if p.is_dir()]) == STORED
+    assert len(list(out.glob("events.out.tfevents.*"))) == 1
+
+
+# ---------------------------------------------------------------------------- notebooks
+
+
+def test_load_results_summary_and_html(results_dir: Path) -> None:
+    import actcmp
+
+    results = actcmp.load_results(results_dir)
+    assert len(results.runs) == STORED and set(results.epochs["metric"]) == {"train_loss", "val_loss"}
+    assert results.status_counts() == {"done": 7, "diverged": 1, "failed": 1, "pending": 1}
+    summary = results.summary()
+    assert list(summary[["depth", "activation"]].itertuples(index=False, name=None)) == [
+        (1, "relu"),
+        (1, "gelu"),
+        (1, "tanh"),
+        (2, "relu"),
+        (2, "tanh"),
+    ]  # fmt: skip (activations in the legend order)
+    relu = summary[(summary["depth"] == 1) & (summary["activation"] == "relu")].iloc[0]
+    assert relu["test_loss_mean"] == (loss_of("relu", 1, 0, EPOCHS) + loss_of("relu", 1, 1, EPOCHS)) / 2
+    page = results._repr_html_()
+    assert "<h4>actcmp results: fake</h4>" in page
+    assert "7 done · 1 diverged · 1 failed · 1 pending" in page
+    assert page.count("<tr") == 1 + len(summary) and "test_loss_mean" in page
+    assert "fake" in repr(results) and "7 done" in repr(results)

@@ -1,0 +1,401 @@
+"""The [tune] protocol: validation, planning, selection from the store, resume, shards,
+dry-run counts, status and the report section."""
+
+from __future__ import annotations
+
+import math
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from frames import assert_same_results
+from typer.testing import CliRunner
+
+from actcmp.cli import app
+from actcmp.config import RunConfig, load_sweep, sweep_from_dict
+from actcmp.engine import RunResult
+from actcmp.errors import ConfigError
+from actcmp.shard import assign_shards
+from actcmp.store import Store, load_results
+from actcmp.sweep import plan_runs, run_sweep, sweep_id
+from actcmp.tune import (
+    edge_fields,
+    evaluation_runs,
+    plan_tune,
+    select,
+    select_from_store,
+    selected_plan,
+    tune_status,
+)
+from actcmp.tune_spec import TuneSpec
+
+REPO = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+
+#: a tiny tuned sweep: 2 activations x 1 cell, 3 lr candidates x 2 tuning seeds, 2 evaluation seeds
+TINY = """
+name = "tiny"
+epochs = 1
+width = 16
+bottleneck = 4
+batch_size = 128
+probe_size = 64
+[grid]
+dataset = ["digits"]
+depth = [1]
+seed = [0, 1]
+activation = ["relu", "tanh"]
+[tune]
+lr = [1e-3, 1e-2, 3e-2]
+seeds = [100, 101]
+"""
+PLAIN = ["--engine", "plain", "--quiet"]
+
+
+def write(tmp_path: Path, text: str, name: str = "sweep.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def check_one_line(output: str, exit_code: int, fragment: str) -> None:
+    assert exit_code == 2, output
+    assert "Traceback" not in output, output
+    errors = [line for line in output.splitlines() if line.startswith("actcmp: error:")]
+    assert len(errors) == 1, output
+    assert fragment in errors[0], f"{fragment!r} not in {errors[0]!r}"
+
+
+# ---------------------------------------------------------------------------- validation
+
+
+def _tiny_with(tune: str, grid_extra: str = "") -> str:
+    head, _ = TINY.split("[tune]")
+    return head.replace("[grid]\n", f"[grid]\n{grid_extra}") + "[tune]\n" + tune
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "fragment"),
+    [
+        pytest.param(
+            _tiny_with("lr = [1e-3]\nseeds = [1, 7]\n"), [], "tune.seeds: 1 is also evaluation seed", id="overlap"
+        ),
+        pytest.param(_tiny_with("lr = []\nseeds = [100]\n"), [], "tune.lr: empty candidate list", id="empty-list"),
+        pytest.param(
+            _tiny_with("lr = [1e-3]\nseeds = [100]\n", "lr = [0.1]\n"),
+            [],
+            "tune.lr: lr is also a grid axis",
+            id="tuned-and-grid",
+        ),
+        pytest.param(_tiny_with("lrr = [1e-3]\nseeds = [100]\n"), [], "did you mean 'lr'", id="unknown-key"),
+        pytest.param(
+            _tiny_with("lr = [1e-3]\nseeds = [100]\nselect_by = 'test_loss'\n"), [], "never used", id="test-loss"
+        ),
+        pytest.param(_tiny_with("seed = [5]\nseeds = [100]\n"), [], "tune.seed: cannot be tuned", id="seed-tuned"),
+        pytest.param(_tiny_with("lr = [1e-3]\n"), [], "tune.seeds: missing", id="no-seeds"),
+        pytest.param(
+            _tiny_with("lr = [1e-3]\nseeds = []\n"), [], "tune.seeds: give a non-empty list", id="empty-seeds"
+        ),
+        pytest.param(_tiny_with("lr = [-1.0]\nseeds = [100]\n"), [], "tune.lr", id="bad-value"),
+        pytest.param(_tiny_with("seeds = [100]\n"), [], "tune: no field to tune", id="nothing-tuned"),
+        pytest.param(TINY, ["--seeds", "99,100"], "tune.seeds: 100 is also evaluation seed", id="cli-seeds-overlap"),
+        pytest.param(TINY, ["--grid", "lr=0.1,0.01"], "tune.lr: lr is also a grid axis", id="cli-grid-on-tuned"),
+    ],
+)
+def test_bad_tune_tables_are_refused_in_one_line(tmp_path: Path, text: str, args: list[str], fragment: str) -> None:
+    path = write(tmp_path, text)
+    result = runner.invoke(app, ["run", str(path), "--dry-run", *args])
+    check_one_line(result.output, result.exit_code, fragment)
+
+
+def test_overlap_with_the_default_seed_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"tune\.seeds: 0 is also evaluation seed"):
+        sweep_from_dict({"grid": {"activation": ["relu"]}, "tune": {"lr": [1e-3], "seeds": [0, 1]}})
+
+
+def test_several_tuned_fields_are_their_cartesian_product() -> None:
+    spec = TuneSpec.model_validate({"lr": [1e-3, 1e-2], "weight_decay": [0.0, 1e-4, 1e-3], "seeds": [9]})
+    combos = spec.combos()
+    assert len(combos) == 6
+    assert combos[0] == {"lr": 1e-3, "weight_decay": 0.0} and combos[1] == {"lr": 1e-3, "weight_decay": 1e-4}
+    assert spec.to_dict() == {
+        "lr": [1e-3, 1e-2],
+        "weight_decay": [0.0, 1e-4, 1e-3],
+        "seeds": [9],
+        "select_by": "val_loss",
+    }
+
+
+def test_a_sweep_without_tune_keeps_its_id_and_plan() -> None:
+    sweep = load_sweep(REPO / "experiments" / "smoke.toml")
+    assert "tune" not in sweep.to_dict()
+    # the id every stored smoke sweep was saved under before [tune] existed
+    assert sweep_id(sweep) == _old_sweep_id(sweep)
+
+
+def _old_sweep_id(sweep: Any) -> str:
+    from actcmp.config import config_hash
+
+    return config_hash(
+        {"name": sweep.name, "description": sweep.description, "fixed": sweep.fixed, "grid": sweep.grid}
+    )[:12]
+
+
+# ---------------------------------------------------------------------------- planning
+
+
+def test_the_bundled_tuned_sweep() -> None:
+    sweep = load_sweep(REPO / "experiments" / "tuned.toml")
+    assert sweep.tune is not None and sweep.tune.fields == ("lr",)
+    grid = sweep.grid
+    units = len(grid["dataset"]) * len(grid["depth"]) * len(grid["activation"])
+    assert units * len(sweep.tune.combos()) * len(sweep.tune.seeds) == 224
+    assert not set(sweep.tune.seeds) & set(grid["seed"])
+    assert sweep.fixed["lr"] in sweep.tune.candidates["lr"]  # the common value is a candidate too
+
+
+def test_plan_counts_units_candidates_and_seeds(tmp_path: Path) -> None:
+    sweep = load_sweep(write(tmp_path, TINY))
+    plan = plan_tune(sweep)
+    assert len(plan.tuning) == 2 * 3 * 2  # activations x candidates x tuning seeds
+    assert {c["seed"] for c in plan.tuning} == {100, 101}
+    assert {c["role"] for c in plan.tuning} == {"tune"}
+    assert len(plan.common) == 2 * 2 and {c["lr"] for c in plan.common} == {1e-3}
+    assert len({c["tune_unit"] for c in plan.static}) == 2
+    # the common runs are the plain grid runs: same ids as without [tune]
+    assert [c["run_id"] for c in plan.common] == [c["run_id"] for c in plan_runs(sweep)]
+
+
+def test_dry_run_counts_tuning_and_evaluation_runs(tmp_path: Path) -> None:
+    path = write(tmp_path, TINY)
+    result = runner.invoke(app, ["run", str(path), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "sweep 'tiny': 16 runs + up to 4 once selected" in result.output
+    assert "tuning runs: 12 (2 cell-activation pairs x 3 candidates x 2 tuning seeds)" in result.output
+    assert "evaluation runs: 4 at the common value lr=0.001 + up to 4 at the selected values" in result.output
+    shard = runner.invoke(app, ["run", str(path), "--dry-run", "--shard", "1/2"])
+    assert "tuning runs: 6 (1 cell-activation pairs" in shard.output, shard.output
+
+
+def test_shards_deal_whole_units_and_keep_them_when_evaluation_runs_join() -> None:
+    configs = [{"run_id": f"{u}{i}", "tune_unit": f"u{u}", "dataset": "digits"} for u in range(5) for i in range(4)]
+    first = assign_shards(configs, 2)
+    for unit in range(5):
+        assert len({first[f"{unit}{i}"] for i in range(4)}) == 1
+    later = assign_shards([*configs, {"run_id": "3x", "tune_unit": "u3", "dataset": "digits"}], 2)
+    assert later["3x"] == first["30"]
+    assert {k: v for k, v in later.items() if k != "3x"} == first
+
+
+# ---------------------------------------------------------------------------- selection
+
+
+def test_edges_are_the_ends_of_numeric_candidate_lists() -> None:
+    spec = TuneSpec.model_validate({"lr": [1e-2, 1e-3, 1e-1], "optimizer": ["adam", "sgd"], "seeds": [5]})
+    assert edge_fields({"lr": 1e-1, "optimizer": "adam"}, spec) == ("lr",)
+    assert edge_fields({"lr": 1e-3, "optimizer": "sgd"}, spec) == ("lr",)
+    assert edge_fields({"lr": 1e-2, "optimizer": "sgd"}, spec) == ()
+
+
+def _fake_result(cfg: dict[str, Any], val: float | None, test: float, status: str = "done") -> RunResult:
+    return RunResult(
+        run_id=cfg["run_id"],
+        config={k: v for k, v in cfg.items() if k not in ("role", "tune_unit")},
+        status=status,
+        final={"final_val_loss": val, "test_loss": test},
+        epochs=[(0, "val_loss", 1.0)],
+    )
+
+
+def test_selection_reads_only_tuning_seeds_and_validation_loss(tmp_path: Path) -> None:
+    """Validation loss on the tuning seeds picks lr 1e-2; test loss would pick 1e-3, and
+    evaluation-seed runs (stored at every lr) would pick 3e-2: neither is read."""
+    sweep = load_sweep(write(tmp_path, TINY))
+    plan = plan_tune(sweep)
+    val = {1e-3: 0.5, 1e-2: 0.2, 3e-2: 0.3}
+    test = {1e-3: 0.1, 1e-2: 0.9, 3e-2: 0.9}
+    with Store(tmp_path / "store") as store:
+        for cfg in plan.tuning:
+            store.write_run(_fake_result(cfg, val[cfg["lr"]], test[cfg["lr"]]))
+        # evaluation seeds at every candidate, with a validation loss that favours 3e-2
+        from actcmp.config import make_run
+        from actcmp.sweep import resolve_runs
+
+        others = resolve_runs([make_run({**r.model_dump(), "lr": lr}) for r in sweep.runs() for lr in val])
+        for cfg in others:
+            store.write_run(_fake_result(cfg, 0.01 if cfg["lr"] == 3e-2 else 1.0, 0.0))
+        selections = select_from_store(plan, store)
+    assert [s.chosen for s in selections] == [{"lr": 1e-2}, {"lr": 1e-2}]
+    assert all(s.complete and not s.edges for s in selections)
+
+
+def test_a_diverged_tuning_seed_rules_a_candidate_out_and_pending_runs_hold_selection() -> None:
+    spec = TuneSpec.model_validate({"lr": [1e-3, 1e-2], "seeds": [7, 8]})
+    tuning = [
+        {"run_id": f"{lr}-{seed}", "tune_unit": "u", "lr": lr, "seed": seed, "activation": "relu"}
+        for lr in (1e-3, 1e-2)
+        for seed in (7, 8)
+    ]
+    finals = {"0.001-7": ("done", 0.5), "0.001-8": ("done", 0.5), "0.01-7": ("done", 0.1), "0.01-8": ("diverged", None)}
+    [selection] = select(tuning, finals, spec)
+    assert selection.chosen == {"lr": 1e-3} and selection.scores[1][1] == math.inf
+    assert selection.edges == ("lr",)
+    [pending] = select(tuning, {k: v for k, v in finals.items() if k != "0.001-8"}, spec)
+    assert not pending.complete and pending.chosen is None
+    everything_diverged = dict.fromkeys(finals, ("diverged", None))
+    [none] = select(tuning, everything_diverged, spec)
+    assert none.all_diverged and none.chosen is None
+
+
+# ---------------------------------------------------------------------------- real sweeps
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The tiny tuned sweep, trained once (plain engine): (sweep file, results dir)."""
+    base = tmp_path_factory.mktemp("tuned")
+    path = write(base, TINY)
+    out = base / "results"
+    result = runner.invoke(app, ["run", str(path), "--out", str(out), *PLAIN])
+    assert result.exit_code == 0, result.output
+    return path, out
+
+
+@pytest.mark.slow
+def test_evaluation_runs_are_ordinary_stored_runs(tuned: tuple[Path, Path]) -> None:
+    path, out = tuned
+    sweep = load_sweep(path)
+    plan = plan_tune(sweep)
+    with Store(out, create=False) as store:
+        selections = select_from_store(plan, store)
+        stored = {r: store.read_run(r) for r in store.finished_ids()}
+    assert all(s.chosen is not None for s in selections)
+    evaluation = evaluation_runs(plan, selections)
+    assert selected_plan(sweep, out)[2] == evaluation
+    for selection in selections:
+        # the same run as a plain grid sweep at the selected lr: same id, stored, no role in it
+        plain = sweep.model_copy(update={"tune": None, "fixed": {**sweep.fixed, "lr": selection.chosen["lr"]}})
+        ids = {c["run_id"] for c in plan_runs(plain) if c["activation"] == selection.activation}
+        assert ids <= {c["run_id"] for c in evaluation}
+        for rid in ids:
+            assert rid in stored and "role" not in stored[rid]["config"] and "tune_unit" not in stored[rid]["config"]
+    assert len(stored) == len({c["run_id"] for c in [*plan.tuning, *evaluation]})
+    status = runner.invoke(app, ["status", str(out)])
+    assert status.exit_code == 0, status.output
+    assert "tuning runs: 12/12 finished; evaluation runs:" in status.output
+    assert status.output.count("selected lr=") == 2
+
+
+class _StopAfter:
+    """A progress sink that sends the sweep a Ctrl-C (SIGINT) after ``n`` stored runs."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def start(self, total: int, to_run: int, skipped: int, out_dir: str) -> None:
+        pass
+
+    def run_done(self, record: dict[str, Any]) -> None:
+        self.n -= 1
+        if self.n == 0:
+            signal.raise_signal(signal.SIGINT)
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        pass
+
+
+@pytest.mark.slow
+def test_resume_mid_tuning_gives_the_same_selections_and_runs(tuned: tuple[Path, Path], tmp_path: Path) -> None:
+    path, reference = tuned
+    out = tmp_path / "resumed"
+    first = run_sweep(path, out, engine="plain", progress=_StopAfter(5))
+    # what came back before the interrupt is stored too (the serial executor runs ahead by a task or two)
+    assert first.interrupted and 5 <= first.ran < 12
+    lines = tune_status(out)
+    assert any(f"tuning runs: {first.ran}/12 finished" in line for line in lines), lines
+    assert any("selection pending" in line for line in lines), lines
+    second = run_sweep(path, out, engine="plain")
+    assert not second.interrupted and second.skipped == first.ran
+    assert tune_status(out) == tune_status(reference)
+    assert_same_results(out, reference, planned=True)
+
+
+@pytest.mark.slow
+def test_shards_select_on_their_own_and_merge_to_the_whole(tuned: tuple[Path, Path], tmp_path: Path) -> None:
+    path, reference = tuned
+    dirs = [tmp_path / "s1", tmp_path / "s2"]
+    for index, directory in enumerate(dirs, start=1):
+        result = runner.invoke(app, ["run", str(path), "--out", str(directory), "--shard", f"{index}/2", *PLAIN])
+        assert result.exit_code == 0, result.output
+        status = runner.invoke(app, ["status", str(directory)])
+        assert status.exit_code == 0, status.output  # a shard's units are complete in its own store
+    merged = tmp_path / "merged"
+    assert runner.invoke(app, ["merge", str(merged), *map(str, dirs)]).exit_code == 0
+    assert_same_results(merged, reference, planned=True)
+
+
+@pytest.mark.slow
+def test_report_has_the_tune_section_and_the_sensitivity_figure(tuned: tuple[Path, Path], tmp_path: Path) -> None:
+    import shutil
+
+    from actcmp.report import make_report
+
+    _, reference = tuned
+    out = tmp_path / "copy"
+    shutil.copytree(reference, out)
+    make_report(out, formats=("png",))
+    text = (out / "report.md").read_text(encoding="utf-8")
+    assert "## Tuned comparison" in text
+    assert "test loss at lr=0.001" in text and "test loss, tuned" in text  # never one without the other
+    assert (out / "figures" / "tune_sensitivity.png").stat().st_size > 1000
+    for name in ("tune_selection", "tune_comparison", "tune_ranks"):
+        assert (out / "tables" / f"{name}.csv").exists()
+    # the tuning runs stay out of the other tables
+    import pandas as pd
+
+    main = pd.read_csv(out / "tables" / "main.csv")
+    assert int(main["runs"].sum()) == len(load_results(out).runs) - 12
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Sensitivity to lr" in html
+    # one epoch: every activation wants the largest lr, an edge choice, said in the section
+    # and in the sentences offered to the Findings
+    assert "lr=0.03 is at the edge of the candidates; the optimum may lie outside" in text
+    from actcmp.report import tune as tune_report
+
+    built = tune_report.build(out, load_results(out), ("png",), [])
+    sentences = tune_report.findings(built)
+    assert sentences[0].startswith("Each activation at its own tuned value")
+    assert sum(s.startswith("Edge choice:") for s in sentences) == 2
+    # ... and the report's Setup and Findings (first sections) state the protocol and those sentences
+    findings = text.split("## Findings", 1)[1].split("\n## ", 1)[0]
+    assert findings.count("Edge choice:") == 2 and "([tuned comparison](#tuned-comparison))" in findings
+    setup = text.split("## Setup", 1)[1].split("\n## ", 1)[0]
+    assert "Tuned per cell and activation" in setup and "| lr | tuned per cell and activation" in setup
+    import json
+
+    recorded = json.loads((out / "setup.json").read_text(encoding="utf-8"))
+    assert "lr" in recorded["tuned"] and "lr" not in recorded["grid"] and recorded["tune"][0]["candidates"]["lr"]
+
+
+def test_sensitivity_figure_uses_log_lr_and_the_activation_styles(tmp_path: Path) -> None:
+    from actcmp.report.style import activation_style
+    from actcmp.report.tune import plot_sensitivity
+    from actcmp.tune import StoredTune
+
+    spec = TuneSpec.model_validate({"lr": [1e-3, 1e-2, 1e-1], "seeds": [7]})
+    tuning = [
+        {"run_id": f"{a}{lr}", "tune_unit": a, "lr": lr, "seed": 7, "activation": a, "dataset": "digits", "depth": 2}
+        for a in ("relu", "tanh")
+        for lr in (1e-3, 1e-2, 1e-1)
+    ]
+    finals = {c["run_id"]: ("done", {1e-3: 0.3, 1e-2: 0.1, 1e-1: 0.2}[c["lr"]]) for c in tuning}
+    tune = StoredTune(
+        "id", "t", spec, {}, {"seed": [0]}, {c["run_id"]: c for c in tuning}, select(tuning, finals, spec)
+    )
+    fig = plot_sensitivity(tune)
+    [ax] = [a for a in fig.axes if a.get_visible() and a.lines]
+    assert ax.get_xscale() == "log"
+    colours = {line.get_color() for line in ax.lines}
+    assert {activation_style("relu")[0], activation_style("tanh")[0]} <= colours
+    assert RunConfig().lr == 1e-3  # the common value the report compares against by default
