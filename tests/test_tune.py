@@ -369,7 +369,11 @@ def test_report_has_the_tune_section_and_the_sensitivity_figure(tuned: tuple[Pat
     assert sum(s.startswith("Edge choice:") for s in sentences) == 2
     # ... and the report's Setup and Findings (first sections) state the protocol and those sentences
     findings = text.split("## Findings", 1)[1].split("\n## ", 1)[0]
-    assert findings.count("Edge choice:") == 2 and "([tuned comparison](#tuned-comparison))" in findings
+    assert (
+        "Edge choices (2), where the optimum may lie outside the candidates ([tuned comparison](#tuned-comparison))"
+        in findings
+    )
+    assert findings.count("is at the edge of the candidates") == 2
     setup = text.split("## Setup", 1)[1].split("\n## ", 1)[0]
     assert "Tuned per cell and activation" in setup and "| lr | tuned per cell and activation" in setup
     import json

@@ -112,7 +112,12 @@ def findings_section(ctx: ReportContext) -> Section:
     from actcmp.report import tune as tune_report
 
     tuned = tune_report.findings(ctx.extra.get("tune"))
-    blocks += [("text", f"{sentence} ([tuned comparison](#tuned-comparison))") for sentence in tuned]
+    link = "([tuned comparison](#tuned-comparison))"
+    edges = [s.removeprefix("Edge choice: ") for s in tuned if s.startswith("Edge choice: ")]
+    blocks += [("text", f"{sentence} {link}") for sentence in tuned if not sentence.startswith("Edge choice: ")]
+    if edges:
+        blocks += [("text", f"Edge choices ({len(edges)}), where the optimum may lie outside the candidates {link}:")]
+        blocks.append(("list", edges))
     for builder in ctx.extra.get("extra_findings", ()):
         blocks += [("text", sentence) for sentence in builder(ctx)]
     return Section("Findings", blocks, anchor="findings")
