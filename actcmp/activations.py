@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from actcmp.errors import UnknownActivation, did_you_mean
+from actcmp.errors import ActcmpError, UnknownActivation, did_you_mean
 
 if TYPE_CHECKING:
     import torch
@@ -427,6 +427,7 @@ def parse_activation(text: str, *, hidden: bool = True) -> ActivationSpec:
     info = REGISTRY[name]
     if hidden and not info.hidden_ok:
         raise UnknownActivation(f"activation '{name}' is only allowed as an output activation, not on hidden layers")
+    given: set[str] = set()
     if arg_text and arg_text.strip():
         for part in arg_text.split(","):
             if "=" not in part:
@@ -438,21 +439,43 @@ def parse_activation(text: str, *, hidden: bool = True) -> ActivationSpec:
                     f"activation '{name}' has no parameter '{key}'"
                     f"{did_you_mean(key, info.defaults)} (parameters: {allowed})"
                 )
-            params[key] = _coerce(info, key, _parse_value(val, raw))
+            if key in given:
+                raise UnknownActivation(f"activation '{raw}': parameter '{key}' is given twice")
+            given.add(key)
+            params[key] = _coerce(info, key, _parse_value(val, raw), val)
+    _check_ranges(name, {**info.defaults, **params}, raw)
     # canonical: drop defaults, sort keys
     kept = tuple(sorted((k, v) for k, v in params.items() if info.defaults.get(k) != v))
     return ActivationSpec(name=name, params=kept)
 
 
-def _coerce(info: ActivationInfo, key: str, value: ParamValue) -> ParamValue:
+def _coerce(info: ActivationInfo, key: str, value: ParamValue, raw: str | None = None) -> ParamValue:
     default = info.defaults[key]
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, float):
             raise UnknownActivation(f"activation '{info.name}': {key} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            shown = raw.strip() if raw is not None else repr(value)
+            raise UnknownActivation(f"activation '{info.name}': {key} must be a finite number, got {shown}")
         return float(value)
     if key == "approximate" and value not in ("none", "tanh"):
         raise UnknownActivation(f"activation 'gelu': approximate must be 'none' or 'tanh', got {value!r}")
     return value
+
+
+def _check_ranges(name: str, params: dict[str, ParamValue], raw: str) -> None:
+    """Parameter values that would build a module that cannot train (or not build at all)."""
+    problem = ""
+    if name == "softplus" and float(params["beta"]) <= 0:
+        problem = f"beta must be greater than 0, got {_fmt(params['beta'])}"
+    elif name == "softplus" and float(params["threshold"]) <= 0:
+        problem = f"threshold must be greater than 0, got {_fmt(params['threshold'])}"
+    elif name == "hardtanh" and float(params["min_val"]) >= float(params["max_val"]):
+        problem = f"min_val ({_fmt(params['min_val'])}) must be less than max_val ({_fmt(params['max_val'])})"
+    elif name == "celu" and float(params["alpha"]) == 0:
+        problem = "alpha must not be 0 (CELU divides by it)"
+    if problem:
+        raise UnknownActivation(f"activation '{raw}': {problem}")
 
 
 def canonical_name(text: str, *, hidden: bool = True) -> str:
@@ -484,6 +507,10 @@ def _load_callable(path: str) -> Any:
         module = importlib.import_module(module_name)
     except Exception as exc:
         raise UnknownActivation(f"activation '{path}': cannot import module '{module_name}' ({exc})") from None
+    except (SystemExit, KeyboardInterrupt) as exc:  # the user's module ended the program: its error, not ours
+        raise UnknownActivation(
+            f"activation '{path}': importing module '{module_name}' {_exit_text(exc)} (fix that module)"
+        ) from None
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -492,6 +519,38 @@ def _load_callable(path: str) -> Any:
     if not callable(obj):
         raise UnknownActivation(f"activation '{path}' is not callable")
     return obj
+
+
+def _exit_text(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"called sys.exit({exc.code!r})"
+    return "raised KeyboardInterrupt"
+
+
+def check_builds(text: str) -> None:
+    """Build ``text``'s module once and apply it to a small tensor, so that an activation
+    that cannot be built (a class needing constructor arguments) or applied fails at plan
+    time with one line, not as failed runs."""
+    import torch
+
+    spec = parse_activation(text)
+    z = torch.linspace(-3.0, 3.0, 8).reshape(2, 4)
+    try:
+        out = spec.build()(z)
+    except ActcmpError:
+        raise
+    except Exception as exc:
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise UnknownActivation(
+            f"activation '{text}': cannot be built and applied ({type(exc).__name__}: {reason})"
+        ) from None
+    except (SystemExit, KeyboardInterrupt) as exc:
+        raise UnknownActivation(f"activation '{text}': building or applying it {_exit_text(exc)}") from None
+    if not isinstance(out, torch.Tensor) or out.shape != z.shape:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise UnknownActivation(
+            f"activation '{text}': must map a tensor to one of the same shape (elementwise); [2, 4] gave {got}"
+        )
 
 
 def _build(spec: ActivationSpec) -> nn.Module:

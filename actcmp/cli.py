@@ -26,7 +26,11 @@ try:
 except ImportError:  # pragma: no cover - typer before it vendored click
     from click.exceptions import ClickException, NoArgsIsHelpError  # type: ignore[no-redef,assignment]
 
+#: exit codes (README "Exit codes"): 0 success, 1 runtime failure or failed gate,
+#: 2 usage or input error, 130 interrupted
+EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 class OneLineErrors(TyperGroup):
@@ -53,9 +57,9 @@ class OneLineErrors(TyperGroup):
             hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
             typer.echo(f"actcmp: error: {' '.join(exc.format_message().split())}{hint}", err=True)
             sys.exit(EXIT_USAGE)
-        except typer.Abort:
-            typer.echo("actcmp: aborted", err=True)
-            sys.exit(1)
+        except typer.Abort:  # click's name for a Ctrl-C outside a command's own handling
+            typer.echo("actcmp: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
         sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -110,23 +114,33 @@ def _main(
     pass
 
 
-def fail(message: str) -> None:
-    """Print one line to stderr and exit with the usage error code."""
-    typer.echo(f"actcmp: error: {message}", err=True)
-    raise typer.Exit(EXIT_USAGE)
+def fail(message: str, code: int = EXIT_USAGE) -> None:
+    """Print one line to stderr and exit with ``code`` (default: the usage error code)."""
+    from actcmp.text import terminal_safe
+
+    typer.echo(f"actcmp: error: {terminal_safe(message)}", err=True)
+    raise typer.Exit(code)
 
 
 def guarded(fn: F) -> F:
-    """Turn library errors into one line + exit 2; Ctrl-C into exit 130 without a traceback."""
+    """Turn library errors into one line + their exit code (2 usage, 1 runtime failure);
+    an ``OSError`` into one line naming the path; Ctrl-C into exit 130 without a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except ActcmpError as exc:
-            fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, exc.exit_code)
         except sqlite3.DatabaseError as exc:  # a store damaged in a way the store's own checks missed
+            if "disk is full" in str(exc):
+                fail(f"disk full: results database: {exc}", EXIT_FAILURE)
             fail(f"results database: {exc} (is the file damaged?)")
+        except OSError as exc:
+            from actcmp.atomic import file_error
+
+            error = file_error(exc.filename or "a file", exc, "cannot use")
+            fail(str(error), error.exit_code)
         except KeyboardInterrupt:
             typer.echo("actcmp: interrupted", err=True)
             raise typer.Exit(130) from None
@@ -196,6 +210,19 @@ def _parse_pairs(items: list[str], option: str) -> list[tuple[str, str]]:
     return out
 
 
+def out_path(text: str | None, option: str = "--out") -> Path | None:
+    """An output path given as text, refusing an empty one: ``Path("")`` is the current
+    directory, never what an empty variable in a script meant (``--out "$DIR"``)."""
+    if text is None:
+        return None
+    if not text.strip():
+        raise ConfigError(f"{option} is empty: give a directory")
+    return Path(text)
+
+
+#: the most torch threads a worker may ask for (more only oversubscribes the cores)
+MAX_THREADS = 256
+
 DEVICE_PATTERN = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
 
 
@@ -223,6 +250,8 @@ def _check_run_options(
         raise ConfigError(f"--jobs must be at least 1, got {jobs}")
     if threads is not None and threads < 1:
         raise ConfigError(f"--threads must be at least 1, got {threads}")
+    if threads is not None and threads > MAX_THREADS:
+        raise ConfigError(f"--threads {threads}: at most {MAX_THREADS} torch threads per worker")
     if threads is not None and backend == "ray":
         raise ConfigError("--threads is for --backend local (Ray workers get the CPUs Ray gives each task)")
     if address is not None and backend != "ray":
@@ -249,13 +278,12 @@ class _Overrides:
         self.given[key] = shown
 
     def add_grid(self, key: str, values: list[Any], shown: str, option: str) -> None:
-        from actcmp.config import check_field
+        from actcmp.config import check_values
 
         self.claim(key, shown)
         if not values:
             raise ConfigError(f"{option}: empty list")
-        for value in values:
-            check_field(key, value, option)
+        check_values(key, values, option)
         self.grid[key] = values
 
     def add_fixed(self, key: str, value: Any, shown: str, option: str) -> None:
@@ -266,7 +294,7 @@ class _Overrides:
         self.fixed[key] = value
 
 
-def _seed_list(text: str) -> list[int]:
+def _seed_list(text: str, max_runs: int) -> list[int]:
     from actcmp.config import split_list
 
     try:
@@ -274,6 +302,10 @@ def _seed_list(text: str) -> list[int]:
             count = int(text)
             if count < 1:
                 raise ConfigError(f"--seeds {text}: need at least one seed")
+            if count > max_runs:  # refused before a list of that length exists
+                raise ConfigError(
+                    f"--seeds {text}: more seeds than the limit of {max_runs:,} runs (raise it with --max-runs)"
+                )
             return list(range(count))
         return [int(s) for s in split_list(text)]
     except ValueError:
@@ -302,9 +334,13 @@ def run(
         ),
     ] = None,
     grid: Annotated[list[str] | None, typer.Option("--grid", help="vary a field: KEY=V1,V2 (repeatable)")] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(help="results directory \\[default: $ACTCMP_OUT/<sweep name>/, ACTCMP_OUT defaulting to results]"),
+    out_text: Annotated[
+        str | None,
+        typer.Option(
+            "--out",
+            metavar="DIR",
+            help="results directory \\[default: $ACTCMP_OUT/<sweep name>/, ACTCMP_OUT defaulting to results]",
+        ),
     ] = None,
     name: Annotated[
         str | None,
@@ -340,6 +376,9 @@ def run(
         str | None,
         typer.Option(help="run only shard I of N (I/N, numbered from 1), e.g. 2/4; merge with 'actcmp merge'"),
     ] = None,
+    max_runs: Annotated[
+        int, typer.Option(help="refuse a grid of more runs than this (its size is checked before it is expanded)")
+    ] = 100_000,
 ) -> None:
     """Train a sweep of autoencoders and store the results (resumes what is stored).
 
@@ -358,8 +397,14 @@ def run(
 
     Example: actcmp run experiments/default.toml --depths 1,2 --seeds 2 --out results/quick
     """
+    from actcmp.config import check_sweep_name
     from actcmp.shard import parse_shard
 
+    if name is not None:
+        check_sweep_name(name)
+    out = out_path(out_text)
+    if max_runs < 1:
+        raise ConfigError(f"--max-runs must be at least 1, got {max_runs}")
     shard_spec = parse_shard(shard) if shard is not None else None
     _check_run_options(
         engine=engine, backend=backend, device=device, jobs=jobs, address=address, dry_run=dry_run, threads=threads
@@ -373,7 +418,7 @@ def run(
         )
     if json_ and not dry_run:
         raise ConfigError("--json goes with --dry-run (a sweep's results are read with 'actcmp status --json')")
-    from actcmp.config import SweepConfig, apply_overrides, load_sweep, parse_value, split_list
+    from actcmp.config import SweepConfig, apply_overrides, check_size, load_sweep, parse_value, split_list
 
     auto_name = False
     if config is not None:
@@ -391,7 +436,7 @@ def run(
             values = split_list(text) if key != "depth" else [parse_value(v) for v in split_list(text)]
             over.add_grid(key, values, f"{option} {text}", option)
     if seeds is not None:
-        over.add_grid("seed", _seed_list(seeds), f"--seeds {seeds}", "--seeds")
+        over.add_grid("seed", _seed_list(seeds, max_runs), f"--seeds {seeds}", "--seeds")
     for key, value in _parse_pairs(grid or [], "--grid"):
         over.add_grid(key, [parse_value(v) for v in split_list(value)], f"--grid {key}={value}", "--grid")
     if epochs is not None:
@@ -410,8 +455,10 @@ def run(
     if epochs == 0 and not json_:
         typer.echo("note: --epochs 0 trains nothing: each run measures the initial weights only", err=True)
 
+    check_size(sweep.grid, max_runs, sweep.source)
+
     if dry_run:
-        _print_plan(sweep, data_dir, shard_spec, shard, out, as_json=json_)
+        _print_plan(sweep, data_dir, shard_spec, shard, out, max_runs, as_json=json_)
         return
 
     from actcmp.progress import make_progress
@@ -430,6 +477,7 @@ def run(
         backend=backend,
         address=address,
         threads=threads,
+        max_runs=max_runs,
     )
     if summary.interrupted:
         if quiet:  # otherwise the progress output's last line has just said it (progress.summary_line)
@@ -470,13 +518,20 @@ def _usage_and_exit(ctx: typer.Context, hint: str) -> None:
 
 
 def _print_plan(
-    sweep: Any, data_dir: Path | None, shard_spec: Any, shard: str | None, out: Path | None, *, as_json: bool = False
+    sweep: Any,
+    data_dir: Path | None,
+    shard_spec: Any,
+    shard: str | None,
+    out: Path | None,
+    max_runs: int,
+    *,
+    as_json: bool = False,
 ) -> None:
     from actcmp.config import RunConfig
     from actcmp.sweep import describe_plan
     from actcmp.sweep_name import default_results_dir
 
-    plan = describe_plan(sweep, data_dir, shard_spec)
+    plan = describe_plan(sweep, data_dir, shard_spec, max_runs=max_runs)
     target = out or default_results_dir(sweep.name)
     if as_json:
         from actcmp.jsonout import dumps, plan_document
@@ -514,8 +569,13 @@ def _print_plan(
 def report_cmd(
     directory: Annotated[Path, typer.Argument(help="results directory")],
     formats: Annotated[str, typer.Option(help="figure formats, comma-separated (png, pdf, svg)")] = "png,pdf",
+    out_text: Annotated[
+        str | None, typer.Option("--out", metavar="DIR", help="where to write them \\[default: the results directory]")
+    ] = None,
 ) -> None:
     """Write tables, figures, report.md and report.html from stored results (no training).
+
+    --out writes them elsewhere (the results directory may then be read-only).
 
     Example: actcmp report results/default --formats png,pdf,svg
     """
@@ -526,8 +586,10 @@ def report_cmd(
     bad = [f for f in wanted if f not in ("png", "pdf", "svg")]
     if bad or not wanted:
         raise ConfigError(f"--formats: unknown format {bad[0] if bad else '(empty)'!r} (choose from png, pdf, svg)")
-    paths = make_report(directory, formats=wanted)
-    typer.echo(f"wrote {len(paths)} files; open {Path(directory) / 'report.html'}")
+    out = out_path(out_text)
+    _warn_damaged(directory)
+    paths = make_report(directory, formats=wanted, out=out)
+    typer.echo(f"wrote {len(paths)} files; open {Path(out or directory) / 'report.html'}")
 
 
 @app.command()
@@ -546,6 +608,9 @@ def status(
     from actcmp.status import cell_status, format_markdown, format_status, write_step_summary
 
     table = cell_status(directory)
+    _warn_lines(table.damaged)
+    from actcmp.text import terminal_safe
+
     if json_:
         from actcmp.jsonout import dumps, status_document
 
@@ -555,9 +620,9 @@ def status(
             raise typer.Exit(1)
         return
     if table.cells:
-        typer.echo(format_status(table))
+        typer.echo(terminal_safe(format_status(table)))
     for rid, what, error in table.failures[:10]:
-        typer.echo(f"failed: {rid} {what}: {error}")
+        typer.echo(terminal_safe(f"failed: {rid} {what}: {error}"))
     if len(table.failures) > 10:
         typer.echo(f"failed: ... and {len(table.failures) - 10} more")
     if table.shards:
@@ -576,6 +641,25 @@ def status(
         raise typer.Exit(1)
 
 
+def _warn_lines(lines: list[str], most: int = 10) -> None:
+    """Warnings on stderr, one per line, at most ``most`` and a count of the rest."""
+    from actcmp.text import terminal_safe
+
+    for line in lines[:most]:
+        typer.echo(f"actcmp: warning: {terminal_safe(line)}", err=True)
+    if len(lines) > most:
+        typer.echo(f"actcmp: warning: ... and {len(lines) - most} more", err=True)
+
+
+def _warn_damaged(*directories: Path) -> None:
+    """Name the stored rows that cannot be read (the command goes on without them)."""
+    from actcmp.store import Store
+
+    for directory in directories:
+        with Store(directory, create=False) as store:
+            _warn_lines([f"{directory}: {line}" for line in store.damaged_rows()])
+
+
 def _step_summary(markdown: str, writer: Callable[[str], Any]) -> None:
     try:
         writer(markdown)
@@ -586,21 +670,34 @@ def _step_summary(markdown: str, writer: Callable[[str], Any]) -> None:
 @app.command()
 @guarded
 def merge(
-    out: Annotated[Path, typer.Argument(help="merged results directory (created; results already there are kept)")],
+    out_text: Annotated[
+        str, typer.Argument(metavar="OUT", help="merged results directory (created; results already there are kept)")
+    ],
     directories: Annotated[list[Path], typer.Argument(help="results directories to merge, e.g. one per shard")],
     json_: Annotated[bool, typer.Option("--json", help="one JSON document on stdout (schema: README)")] = False,
+    prefer: Annotated[
+        Path | None,
+        typer.Option(
+            help="for runs whose results differ because they ran on different CPU kernels or versions, keep the "
+            "copy in this directory (one of the inputs, or OUT)"
+        ),
+    ] = None,
 ) -> None:
     """Merge results directories (e.g. CI shards) into OUT; refuses conflicts, atomically.
 
     The same run in several directories with identical results is kept once; different
     results for one run, the same shard twice, or stores of another version are refused
-    and OUT is left as it was.
+    and OUT is left as it was. The same merge run again is a no-op. Runs whose results
+    differ because they ran on different CPU kernel families (or versions) are refused
+    with what differs; --prefer DIR keeps that directory's copies.
 
     Example: actcmp merge results/default shard-1 shard-2 shard-3 shard-4
     """
     from actcmp.merge import merge_results
 
-    report = merge_results(out, list(directories))
+    out = out_path(out_text, "OUT")
+    assert out is not None
+    report = merge_results(out, list(directories), prefer=prefer)
     if json_:
         from actcmp.jsonout import dumps, merge_document
 
@@ -619,6 +716,12 @@ def merge(
         typer.echo(
             f"duplicates: {len(report.duplicates)} runs stored more than once with identical results, "
             f"kept once: {shown}"
+        )
+    if report.preferred:
+        shown = ", ".join(rid for rid, _, _ in report.preferred[:5]) + (" ..." if len(report.preferred) > 5 else "")
+        typer.echo(
+            f"preferred: {len(report.preferred)} runs differed between environments, kept the copy in "
+            f"{report.preferred[0][1]}: {shown}"
         )
     for rid, failed_in, finished_in in report.replaced_failed:
         typer.echo(f"run {rid}: failed in {failed_in}, finished in {finished_in}: kept the finished one")
@@ -649,6 +752,7 @@ def compare(
     from actcmp.compare import compare_results, format_comparison, format_markdown
     from actcmp.status import write_step_summary
 
+    _warn_damaged(new, baseline)
     comparison = compare_results(new, baseline, metric=metric, k=k, rtol=rtol, atol=atol)
     if json_:
         from actcmp.jsonout import compare_document, dumps
@@ -754,8 +858,9 @@ def export(
             help="parquet | csv | mlflow (pip install 'actcmp\\[mlflow]') | tensorboard (pip install 'actcmp\\[tensorboard]')",
         ),
     ] = "parquet",
-    out: Annotated[
-        Path | None, typer.Option(help="output directory \\[default: DIR/export/, DIR/export/mlflow/, ...]")
+    out_text: Annotated[
+        str | None,
+        typer.Option("--out", metavar="DIR", help="output directory \\[default: DIR/export/, DIR/export/mlflow/, ...]"),
     ] = None,
 ) -> None:
     """Export stored results as Parquet or CSV files, an MLflow store or TensorBoard logs.
@@ -767,6 +872,7 @@ def export(
 
     Example: actcmp export results/default --format mlflow
     """
+    out = out_path(out_text)
     if format_ == "mlflow":
         from actcmp.export_mlflow import export_mlflow
 
@@ -785,6 +891,7 @@ def export(
         return
     from actcmp.export import export_results
 
+    _warn_damaged(directory)
     paths = export_results(directory, format_, out)
     typer.echo(f"wrote {', '.join(str(p) for p in paths)}")
 
@@ -805,4 +912,4 @@ def main() -> None:
         app()
     except ActcmpError as exc:  # pragma: no cover - guarded() handles commands
         typer.echo(f"actcmp: error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
+        sys.exit(exc.exit_code)

@@ -11,6 +11,11 @@ other field); its runs over seeds give a mean and a standard deviation of the me
 * **improved** when it got better by more than the limit (or fewer runs diverged);
 * **missing** when the baseline has it and NEW does not; **new** the other way round.
 
+When the two directories ran on different CPU kernel families (the ``cpu_capability``
+each run's environment records, e.g. AVX2 and AVX512), float32 results differ in their
+last digits for reasons that are not regressions: the relative floor is then at least
+``KERNEL_RTOL`` (1e-3) and the summary says so.
+
 ``pooled_std = sqrt(((n1-1) s1^2 + (n2-1) s2^2) / (n1 + n2 - 2))`` over the two sides'
 seeds. Lower is better except for ``probe_accuracy`` and ``anomaly_auroc``. The check
 fails (``Comparison.failed``) when any cell regressed or is missing.
@@ -27,6 +32,8 @@ from typing import Any
 from actcmp.config import RUN_FIELDS
 from actcmp.errors import ConfigError
 
+#: the least relative limit between directories computed with different CPU kernel families
+KERNEL_RTOL = 1e-3
 HIGHER_IS_BETTER = frozenset({"probe_accuracy", "anomaly_auroc"})
 NOT_CELL = frozenset({"seed"})
 ALWAYS_SHOWN = ("dataset", "depth", "activation")
@@ -88,6 +95,8 @@ class Comparison:
     k: float
     rtol: float
     atol: float
+    #: the kernel families of each side when they differ (the rtol floor was raised), else ()
+    kernels: tuple[str, str] | tuple[()] = ()
 
     def count(self, verdict: str) -> int:
         return sum(1 for c in self.cells if c.verdict == verdict)
@@ -99,7 +108,12 @@ class Comparison:
     def summary(self) -> str:
         counts = ", ".join(f"{self.count(v)} {v}" for v in VERDICTS if self.count(v) or v == "regressed")
         rule = f"limit = max({self.k:g} x pooled seed std, {self.atol:g}, {self.rtol:g} x |baseline mean|)"
-        return f"{len(self.cells)} cells compared on {self.metric}: {counts}  [{rule}]"
+        kernels = (
+            f"; rtol at least {KERNEL_RTOL:g}: NEW ran on {self.kernels[0]} kernels, BASELINE on {self.kernels[1]}"
+            if self.kernels
+            else ""
+        )
+        return f"{len(self.cells)} cells compared on {self.metric}: {counts}  [{rule}{kernels}]"
 
 
 def _check_options(k: float, rtol: float, atol: float) -> None:
@@ -167,12 +181,25 @@ def compare_results(
     ]
     keys = tuple(dict.fromkeys([*ALWAYS_SHOWN, *shown]))
     sign = -1.0 if metric in HIGHER_IS_BETTER else 1.0
+    families = (kernel_families(new), kernel_families(baseline))
+    kernels: tuple[str, str] | tuple[()] = ()
+    if all(families) and families[0] != families[1]:
+        kernels = (",".join(sorted(families[0])), ",".join(sorted(families[1])))
+    used_rtol = max(rtol, KERNEL_RTOL) if kernels else rtol
     results = []
     for key in sorted(cells, key=lambda c: tuple(str(cells[c].get(f)) for f in keys)):
         result = CellResult(cell=cells[key], base=base_sides.get(key, Side()), new=new_sides.get(key, Side()))
-        _judge(result, sign, k, rtol, atol)
+        _judge(result, sign, k, used_rtol, atol)
         results.append(result)
-    return Comparison(metric=metric, keys=keys, cells=results, k=k, rtol=rtol, atol=atol)
+    return Comparison(metric=metric, keys=keys, cells=results, k=k, rtol=used_rtol, atol=atol, kernels=kernels)
+
+
+def kernel_families(directory: str | Path) -> set[str]:
+    """The CPU kernel families (``cpu_capability``) a directory's runs were computed with."""
+    from actcmp.store import Store
+
+    with Store(directory, create=False) as store:
+        return {v.lower() for v in store.environment_values("cpu_capability")} - {"unknown", ""}
 
 
 def _judge(result: CellResult, sign: float, k: float, rtol: float, atol: float) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -33,6 +34,10 @@ from actcmp.tune_spec import TuneSpec
 #: Bumped whenever training or metric semantics change, so that old stored runs are not
 #: silently reused as if they were produced by the new code.
 RESULTS_VERSION = 1
+
+#: The most runs one sweep may plan unless raised (``--max-runs``, ``max_runs=``): the grid's
+#: size is the product of its axis lengths, checked before any point is expanded.
+MAX_RUNS = 100_000
 
 SWEEP_KEYS = ("name", "description", "grid", "tune")
 #: where each sweep-level key is set instead of as a run field
@@ -47,7 +52,8 @@ _SWEEP_KEY_HINTS = {
 class RunConfig(BaseModel):
     """Everything that determines the numbers of one training run."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: "lr = nan" is "not a finite number", not "should be <= 100, got nan"
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     activation: str = Field("relu", description="hidden-layer activation, e.g. relu or leaky_relu(negative_slope=0.2)")
     dataset: str = Field("digits", description="dataset name, or csv:PATH / parquet:PATH / npy:PATH")
@@ -84,6 +90,18 @@ class RunConfig(BaseModel):
     threshold_fraction: float = Field(
         0.5, gt=0, lt=10, description="loss threshold for epochs-to-threshold, as a fraction of the mean-predictor loss"
     )
+
+    @field_validator(
+        "depth", "width", "bottleneck", "lr", "momentum", "weight_decay", "batch_size", "epochs", "seed",
+        "val_fraction", "test_fraction", "probe_size", "probe_every", "saturation_threshold", "saturation_share",
+        "threshold_fraction",
+        mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _no_bool_numbers(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # TOML/CLI true would otherwise count as 1
+            raise ValueError(f"must be a number, got {str(value).lower()}")
+        return value
 
     @field_validator("activation")
     @classmethod
@@ -149,6 +167,13 @@ class SweepConfig(BaseModel):
     #: the provenance recorded beside the results (sweep.json), never part of an id
     _path: Path | None = PrivateAttr(None)
 
+    @field_validator("name")
+    @classmethod
+    def _stays_in_results(cls, value: str) -> str:
+        if not value.strip("."):  # "." or "..": results/<name>/ would leave results/
+            raise ValueError(f"sweep name {value!r} would leave results/: use letters, digits, '_', '-' or '.'")
+        return value
+
     @property
     def source(self) -> str:
         return self._source
@@ -161,14 +186,31 @@ class SweepConfig(BaseModel):
         self._source = source
         return self
 
-    def runs(self) -> list[RunConfig]:
+    def runs(self, max_runs: int = MAX_RUNS) -> list[RunConfig]:
         """Expanded and validated run configs (see :func:`expand_grid`)."""
-        return expand_grid(self.fixed, self.grid, where=self._source)
+        return expand_grid(self.fixed, self.grid, where=self._source, max_runs=max_runs)
+
+    def size(self) -> int:
+        """Grid points before de-duplication: the product of the axis lengths."""
+        return grid_size(self.grid)
 
     def to_dict(self) -> dict[str, Any]:
         # "tune" only when set: the sweep id of a sweep without [tune] is unchanged
         tune = {"tune": self.tune.to_dict()} if self.tune is not None else {}
         return {"name": self.name, "description": self.description, "fixed": self.fixed, "grid": self.grid, **tune}
+
+
+def check_sweep_name(name: str, where: str = "--name") -> str:
+    """A sweep name usable as ``results/<name>/`` (one path part, not ``.``/``..``)."""
+    try:
+        SweepConfig(name=name)
+    except ValidationError as exc:
+        err = dict(exc.errors()[0])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "string_pattern_mismatch":
+            msg = "use only letters, digits, '_', '-' and '.' (the name is the folder results/<name>/)"
+        raise ConfigError(f"{where} {name!r}: {msg}") from None
+    return name
 
 
 def _check_keys(keys: list[str], where: str) -> None:
@@ -209,6 +251,19 @@ def check_field(key: str, value: Any, where: str, label: str | None = None) -> N
         raise ConfigError(f"{where}: {'' if label == key else label + ': '}{exc}") from None
 
 
+def check_values(key: str, values: list[Any], where: str, label: str | None = None) -> None:
+    """:func:`check_field` for each value of a grid axis. An axis of plain finite numbers
+    (10^5 seeds) is checked by its smallest and largest value: every numeric rule of a
+    run field is a bound, so they stand for the rest, and a long axis costs no time."""
+    numbers = [v for v in values if type(v) in (int, float) and math.isfinite(v)]
+    if len(values) > 2 and len(numbers) == len(values) and len({type(v) for v in values}) == 1:
+        for value in dict.fromkeys((min(numbers), max(numbers))):
+            check_field(key, value, where, label)
+        return
+    for value in values:
+        check_field(key, value, where, label)
+
+
 def make_run(values: dict[str, Any], where: str = "config") -> RunConfig:
     """Validate one run's fields; errors become one-line :class:`ConfigError`."""
     _check_keys(list(values), where)
@@ -220,12 +275,35 @@ def make_run(values: dict[str, Any], where: str = "config") -> RunConfig:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def expand_grid(fixed: dict[str, Any], grid: dict[str, list[Any]], where: str = "config") -> list[RunConfig]:
+def grid_size(grid: dict[str, list[Any]]) -> int:
+    """How many points a grid has (product of its axis lengths), computed, not expanded."""
+    size = 1
+    for options in grid.values():
+        size *= len(options) if isinstance(options, list) else 1
+    return size
+
+
+def check_size(grid: dict[str, list[Any]], max_runs: int = MAX_RUNS, where: str = "config") -> int:
+    """Refuse a grid of more than ``max_runs`` points before expanding it; return its size."""
+    size = grid_size(grid)
+    if size > max_runs:
+        axes = " x ".join(f"{len(v)} {k}" for k, v in grid.items() if isinstance(v, list) and len(v) > 1)
+        raise ConfigError(
+            f"{where}: the grid has {size:,} runs ({axes}), more than the limit of {max_runs:,}: "
+            "shrink an axis, split the sweep, or raise the limit with --max-runs"
+        )
+    return size
+
+
+def expand_grid(
+    fixed: dict[str, Any], grid: dict[str, list[Any]], where: str = "config", max_runs: int = MAX_RUNS
+) -> list[RunConfig]:
     """Cartesian product of ``grid`` over ``fixed`` (grid wins), validated, de-duplicated.
 
     Keys vary in the order given, the last fastest. Duplicates (e.g. two spellings of the
     same activation) collapse to one run, keeping the first. ``where`` names the sweep's
-    origin in error messages.
+    origin in error messages. A grid of more than ``max_runs`` points is refused before
+    anything is expanded (see :func:`check_size`).
     """
     _check_keys(list(fixed), where)
     _check_keys(list(grid), "grid" if where == "config" else f"{where}: grid")
@@ -234,6 +312,7 @@ def expand_grid(fixed: dict[str, Any], grid: dict[str, list[Any]], where: str = 
             raise ConfigError(f"grid.{key}: must be a list, got {options!r}")
         if not options:
             raise ConfigError(f"grid.{key}: empty list, the grid would have no runs")
+    check_size(grid, max_runs, where)
     keys = list(grid)
     runs: list[RunConfig] = []
     seen: set[str] = set()
@@ -321,8 +400,7 @@ def sweep_from_dict(data: dict[str, Any], where: str = "config", default_name: s
     for key, value in data.items():
         check_field(key, value, where)
     for key, values in grid.items():
-        for value in values:
-            check_field(key, value, where, label=f"grid.{key}")
+        check_values(key, values, where, label=f"grid.{key}")
     return sweep.with_source(where)
 
 
@@ -377,6 +455,16 @@ def stored_config(text: str) -> dict[str, Any]:
     version lacks filled in at the meaning it had: old and new runs compare, group and
     tabulate alike."""
     return {**LATER_FIELDS, **json.loads(text)}
+
+
+def readable_config(text: Any) -> dict[str, Any] | None:
+    """:func:`stored_config`, or None when the stored text is not a JSON object (a
+    damaged row): readers leave that run out and ``damaged_rows`` names it."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return None
+    return {**LATER_FIELDS, **value} if isinstance(value, dict) else None
 
 
 def run_id(resolved: dict[str, Any]) -> str:

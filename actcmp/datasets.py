@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from actcmp.errors import DatasetError, UnknownDataset, did_you_mean
+from actcmp.errors import ActcmpError, DatasetError, UnknownDataset, did_you_mean
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -636,7 +636,7 @@ def _download(name: str, folder: Path, bases: list[str]) -> str:
     for base in bases:
         error = ""
         for mirror in _MIRRORS[name]:
-            url, partial = f"{mirror}{base}.gz", folder / f"{base}.gz.part"
+            url = f"{mirror}{base}.gz"
             try:
                 with urllib.request.urlopen(url, timeout=20) as response:
                     payload = response.read()
@@ -645,12 +645,12 @@ def _download(name: str, folder: Path, bases: list[str]) -> str:
                 if digest != expected:  # a changed mirror, a proxy's error page, a truncated transfer
                     error = f"{url}: SHA-256 {digest[:12]}... does not match the standard file's {expected[:12]}..."
                     continue
-                partial.write_bytes(payload)
-                os.replace(partial, folder / f"{base}.gz")
+                from actcmp.atomic import write_bytes
+
+                write_bytes(folder / f"{base}.gz", payload)
                 error = ""
                 break
-            except (OSError, ValueError, http.client.HTTPException) as exc:
-                partial.unlink(missing_ok=True)
+            except (OSError, ValueError, http.client.HTTPException, ActcmpError) as exc:
                 error = f"{url}: {exc}"
         if error:  # the network is probably unreachable: do not wait once per file
             return f" (download failed: {error})"
@@ -745,6 +745,14 @@ def _user_file(
     if flags is not None and (flags.all() or not flags.any()):
         what = "every row is" if flags.all() else "no row is"
         raise fail(f"has an anomaly column in which {what} an anomaly (non-zero = anomaly)")
+    huge = (np.abs(x) > np.finfo(np.float32).max).sum(axis=0)  # would become inf as float32
+    if huge.any():
+        first = int(np.flatnonzero(huge)[0])
+        example = x[np.flatnonzero(np.abs(x[:, first]) > np.finfo(np.float32).max)[0], first]
+        raise fail(
+            f"has values too large for float32 in {columns[first]} (e.g. {example:g}; the largest is "
+            f"{float(np.finfo(np.float32).max):.3g}): rescale the data"
+        )
     return _raw(x, y, anomaly=flags)
 
 

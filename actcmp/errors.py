@@ -1,7 +1,9 @@
 """Domain errors raised by the library.
 
-The CLI turns every :class:`ActcmpError` into one line on stderr and exit code 2;
-anything else is a bug and keeps its traceback.
+The CLI turns every :class:`ActcmpError` into one line on stderr and its ``exit_code``
+(2: a usage or input error; 1: a runtime failure such as a full disk); anything else is
+a bug and keeps its traceback. Exit codes: 0 success, 1 runtime failure or failed gate,
+2 usage or input error, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from collections.abc import Iterable
 
 class ActcmpError(Exception):
     """Base class for every mistake a user can make (bad config, missing data, ...)."""
+
+    #: the CLI's exit code for this error (2: usage or input error)
+    exit_code = 2
 
 
 class ConfigError(ActcmpError):
@@ -32,6 +37,17 @@ class DatasetError(ActcmpError):
 
 class StoreError(ActcmpError):
     """A results directory or its database cannot be used."""
+
+
+class OutputError(ActcmpError):
+    """A file or directory cannot be written where the user asked (a directory in the way
+    of a file, a file in the way of a directory, no permission, a read-only mount)."""
+
+
+class WriteFailed(ActcmpError):
+    """Writing failed for a reason outside the user's command (disk full, I/O error)."""
+
+    exit_code = 1
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+from typing import IO, Any
 
-from actcmp.errors import ConfigError, StoreError
+from actcmp.atomic import make_dir, write_atomic, write_text
+from actcmp.errors import ConfigError
 from actcmp.store import load_results
 
 FORMATS = ("parquet", "csv")
@@ -16,19 +19,18 @@ def export_results(directory: str | Path, fmt: str = "parquet", out: str | Path 
         raise ConfigError(f"--format {fmt!r}: choose parquet, csv, mlflow or tensorboard")
     results = load_results(directory)
     target = Path(out) if out is not None else Path(directory) / "export"
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(f"cannot create export directory {target}: {exc.strerror}") from None
+    make_dir(target)
     paths = []
     for name in ("runs", "epochs", "layers", "planned"):
         frame = getattr(results, name)
         path = target / f"{name}.{fmt}"
-        tmp = path.with_name(f".{path.name}.tmp")
         if fmt == "parquet":
-            frame.to_parquet(tmp, index=False)
+            write_atomic(path, functools.partial(_parquet, frame))
         else:
-            frame.to_csv(tmp, index=False)
-        tmp.replace(path)
+            write_text(path, frame.to_csv(index=False))
         paths.append(path)
     return paths
+
+
+def _parquet(frame: Any, handle: IO[bytes]) -> None:
+    frame.to_parquet(handle, index=False)

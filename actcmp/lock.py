@@ -92,9 +92,13 @@ class DirLock:
 
     def acquire(self) -> DirLock:
         while self.fd is None:
-            try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:  # never through a symlink: its target would be truncated and overwritten
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
             except OSError as exc:
+                if self.path.is_symlink():
+                    raise StoreError(
+                        f"lock file {self.path} is a symbolic link: refusing to write through it (delete it)"
+                    ) from None
                 raise StoreError(f"cannot create lock file {self.path}: {exc.strerror}") from None
             if not self._lock(fd):
                 holder = read_holder(self.directory)

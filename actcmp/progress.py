@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from actcmp.text import terminal_safe
+
 
 class ProgressSink(Protocol):
     def start(self, total: int, to_run: int, skipped: int, out_dir: str) -> None: ...
@@ -37,7 +39,7 @@ def describe(record: dict[str, Any]) -> str:
     """``relu · digits · depth 4 · seed 1`` (plus other varied fields if given)."""
     parts = [str(record.get("activation")), str(record.get("dataset")), f"depth {record.get('depth')}"]
     parts.append(f"seed {record.get('seed')}")
-    return " · ".join(parts)
+    return terminal_safe(" · ".join(parts))  # names come from users: no escape sequences
 
 
 class NullProgress:
@@ -115,7 +117,9 @@ class PlainProgress:
 
     def start(self, total: int, to_run: int, skipped: int, out_dir: str) -> None:
         self.eta.start(to_run, self.clock())
-        self.write(f"sweep: {total} runs planned, {skipped} already stored, {to_run} to run -> {out_dir}")
+        self.write(
+            terminal_safe(f"sweep: {total} runs planned, {skipped} already stored, {to_run} to run -> {out_dir}")
+        )
 
     def run_done(self, record: dict[str, Any]) -> None:
         now = self.clock()

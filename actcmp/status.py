@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from actcmp.config import stored_config
+from actcmp.config import readable_config
 from actcmp.store import Store
 
 CELL_KEYS = (
@@ -47,6 +47,8 @@ class StatusTable:
     directory: Path | None = None
     writer: dict[str, Any] | None = None
     shards: list[str] = field(default_factory=list)
+    #: stored rows that cannot be read (left out of the counts), one line each
+    damaged: list[str] = field(default_factory=list)
 
     def total(self, status: str) -> int:
         return sum(c.get(status, 0) for c in self.cells.values())
@@ -81,9 +83,11 @@ def cell_status(directory: str | Path) -> StatusTable:
     with Store(directory, create=False) as store, store.snapshot():
         expected = store.expected_configs()
         stored = {
-            r[0]: (r[1], stored_config(r[2]), r[3])
+            r[0]: (r[1], cfg, r[3])
             for r in store.conn.execute("SELECT run_id, status, config_json, error FROM runs")
+            if (cfg := readable_config(r[2])) is not None  # damaged rows: named by damaged_rows
         }
+        damaged = store.damaged_rows()
         names = {s["sweep_id"]: s["name"] for s in store.sweeps()}
         shards = [
             f"{names.get(sid, sid)} {i}/{entry['n']}" for sid, entry in store.shards().items() for i in entry["held"]
@@ -92,6 +96,7 @@ def cell_status(directory: str | Path) -> StatusTable:
     varied = tuple(k for k in CELL_KEYS if len({json.dumps(c.get(k)) for c in configs.values()}) > 1)
     keys = ("dataset", *[k for k in varied if k != "dataset"])
     table = StatusTable(keys=keys, directory=Path(directory), writer=running_writer(directory), shards=shards)
+    table.damaged = damaged
     for rid, cfg in configs.items():
         status = stored[rid][0] if rid in stored else "pending"
         cell = tuple(cfg.get(k) for k in keys)

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from actcmp.config import RESULTS_VERSION, stored_config
-from actcmp.errors import StoreError
+from actcmp.config import RESULTS_VERSION, readable_config
+from actcmp.errors import StoreError, WriteFailed
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -88,6 +88,52 @@ def _clean(value: float | None) -> float | None:
     return value if value == value and value not in (float("inf"), float("-inf")) else None
 
 
+def database_uri(path: str | Path, *, read_only: bool = False, immutable: bool = False, create: bool = True) -> str:
+    """A SQLite URI for ``path`` (``mode=ro`` to read only; ``immutable=1`` for a store on
+    a read-only file system, where SQLite cannot create the ``-shm`` file WAL readers use;
+    ``create=False``: ``mode=rw``, never creating the file)."""
+    from urllib.parse import quote
+
+    query = "mode=ro" if read_only else ("mode=rwc" if create else "mode=rw")
+    if immutable:
+        query += "&immutable=1"
+    return f"file:{quote(str(Path(path).absolute()))}?{query}"
+
+
+def connect(path: str | Path, *, read_only: bool = False) -> sqlite3.Connection:
+    """Open a results database; ``read_only`` opens it read-only (never creating a file).
+
+    Where the directory and file can be written, a reader opens them as any SQLite client
+    does with ``PRAGMA query_only`` (so that, as the last connection, it folds the WAL in
+    and removes ``-wal``/``-shm`` as before). Elsewhere it opens ``mode=ro``; a store in a
+    directory nobody may write to (a read-only mount, a ``chmod a-w`` copy) is opened
+    ``immutable``: SQLite then needs no ``-shm`` file, and as nobody can write there,
+    nothing changes under the reader.
+    """
+    if read_only and _writable(Path(path).parent) and os.access(path, os.W_OK):
+        conn = sqlite3.connect(database_uri(path, create=False), uri=True, timeout=60, isolation_level=None)
+        conn.execute("PRAGMA query_only = 1")
+        return conn
+    conn = sqlite3.connect(database_uri(path, read_only=read_only), uri=True, timeout=60, isolation_level=None)
+    if not read_only:
+        return conn
+    try:
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.DatabaseError as exc:
+        # a damaged or foreign file is for the caller's checks to name; only a WAL store
+        # whose -shm cannot be created in a read-only directory is opened another way
+        if "unable to open" not in str(exc) or _writable(Path(path).parent):
+            return conn
+    conn.close()
+    return sqlite3.connect(database_uri(path, read_only=True, immutable=True), uri=True, isolation_level=None)
+
+
+def _writable(directory: Path) -> bool:
+    """Whether files can be created in ``directory`` (``os.access`` knows read-only mounts)."""
+    return os.access(directory, os.W_OK)
+
+
 class Store:
     """A results directory's database. Use as a context manager; ``create=False`` reads only."""
 
@@ -101,6 +147,12 @@ class Store:
         if self.path.is_dir():
             raise StoreError(f"{self.path}: is a directory, expected the results database file")
         if create:
+            for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", f"{DB_NAME}-journal"):
+                if (self.directory / name).is_symlink():  # SQLite would write through it
+                    raise StoreError(
+                        f"{self.directory / name} is a symbolic link: refusing to write through it "
+                        "(copy the results directory instead of linking its files)"
+                    )
             try:
                 self.directory.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -114,7 +166,7 @@ class Store:
         if not create and not existed:
             raise StoreError(f"{self.path}: empty file, not an actcmp results database")
         try:
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            conn = connect(self.path, read_only=not create)
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot open the results database ({exc})") from None
         try:
@@ -190,6 +242,8 @@ class Store:
                     ],
                 )
         except sqlite3.DatabaseError as exc:
+            if _disk_full(exc):
+                raise WriteFailed(f"disk full: cannot write {self.path} ({exc})") from None
             raise StoreError(f"{self.path}: cannot write the results database ({exc})") from None
 
     # -- context management -------------------------------------------------------------
@@ -202,6 +256,8 @@ class Store:
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self.close()
         cause = _database_error(exc)
+        if cause is not None and _disk_full(cause):
+            raise WriteFailed(f"disk full: cannot write {self.path} ({cause}); the runs committed before are kept")
         if cause is not None:
             # a damaged file shows up on the first read of a bad page, not at open
             raise StoreError(f"{self.path}: cannot read the results database ({cause}); is the file damaged?") from None
@@ -301,7 +357,8 @@ class Store:
     # -- reading -------------------------------------------------------------------------
     def planned_configs(self) -> dict[str, dict[str, Any]]:
         """Every run any sweep planned here (all shards of a sharded sweep)."""
-        return {r[0]: stored_config(r[1]) for r in self.conn.execute("SELECT run_id, config_json FROM planned")}
+        rows = self.conn.execute("SELECT run_id, config_json FROM planned")
+        return {r[0]: cfg for r in rows if (cfg := readable_config(r[1])) is not None}
 
     def expected_configs(self) -> dict[str, dict[str, Any]]:
         """Planned runs that this store is meant to hold: all of them, except for a sweep
@@ -310,7 +367,9 @@ class Store:
 
         by_sweep: dict[str, dict[str, dict[str, Any]]] = {}
         for rid, sid, text in self.conn.execute("SELECT run_id, sweep_id, config_json FROM planned"):
-            by_sweep.setdefault(sid, {})[rid] = stored_config(text)
+            cfg = readable_config(text)
+            if cfg is not None:  # a damaged row is left out (see damaged_rows)
+                by_sweep.setdefault(sid, {})[rid] = cfg
         shards = self.shards()
         expected: dict[str, dict[str, Any]] = {}
         for sid, configs in by_sweep.items():
@@ -327,7 +386,7 @@ class Store:
         """The runs sweep ``sweep_id`` planned here (all shards), with the plan's bookkeeping
         keys (e.g. a tuned sweep's ``role`` and ``tune_unit``, see :mod:`actcmp.tune`)."""
         rows = self.conn.execute("SELECT run_id, config_json FROM planned WHERE sweep_id = ?", (sweep_id,))
-        return {r[0]: stored_config(r[1]) for r in rows}
+        return {r[0]: cfg for r in rows if (cfg := readable_config(r[1])) is not None}
 
     def final_metric(self, run_ids: list[str], name: str) -> dict[str, tuple[str, float | None]]:
         """``{run_id: (status, value of final metric name or None)}`` for the stored runs among
@@ -350,7 +409,7 @@ class Store:
             "SELECT sweep_id, name, created_at, config_json, n_runs FROM sweeps ORDER BY created_at"
         )
         return [
-            {"sweep_id": r[0], "name": r[1], "created_at": r[2], "config": json.loads(r[3]), "n_runs": r[4]}
+            {"sweep_id": r[0], "name": r[1], "created_at": r[2], "config": readable_config(r[3]) or {}, "n_runs": r[4]}
             for r in rows
         ]
 
@@ -364,6 +423,26 @@ class Store:
     def stored_ids(self) -> list[str]:
         """Every stored run id (done, diverged or failed), sorted."""
         return [r[0] for r in self.conn.execute("SELECT run_id FROM runs ORDER BY run_id")]
+
+    def environment_values(self, key: str) -> set[str]:
+        """The distinct values of ``key`` in the stored runs' environments (missing: none)."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT json_extract(env_json, ?) FROM runs WHERE json_valid(env_json)", (f"$.{key}",)
+        )
+        return {str(r[0]) for r in rows if r[0] is not None}
+
+    def damaged_rows(self) -> list[str]:
+        """One line per stored row whose JSON cannot be read (readers leave those out)."""
+        problems = []
+        for rid, config, env in self.conn.execute("SELECT run_id, config_json, env_json FROM runs ORDER BY run_id"):
+            for what, text in (("config", config), ("environment", env)):
+                if readable_config(text) is None:
+                    problems.append(f"run {rid}: its stored {what} is not readable JSON: left out")
+        for rid, sid in self.conn.execute(
+            "SELECT run_id, sweep_id FROM planned WHERE json_valid(config_json) = 0 ORDER BY run_id"
+        ):
+            problems.append(f"planned run {rid} of sweep {sid}: its stored config is not readable JSON: left out")
+        return problems
 
     def read_run(self, rid: str) -> dict[str, Any] | None:
         """One run as plain records (the inverse of :meth:`write_run`)."""
@@ -443,7 +522,12 @@ class Store:
         runs = pd.read_sql_query(
             "SELECT run_id, status, config_json, wall_time_s, error, finished_at FROM runs ORDER BY run_id", self.conn
         )
-        configs = pd.DataFrame([stored_config(c) for c in runs.pop("config_json")], index=runs.index)
+        parsed = [readable_config(c) for c in runs.pop("config_json")]
+        readable = [cfg is not None for cfg in parsed]
+        if not all(readable):  # damaged rows are left out (see damaged_rows)
+            runs = runs[readable].reset_index(drop=True)
+            parsed = [cfg for cfg in parsed if cfg is not None]
+        configs = pd.DataFrame(parsed, index=runs.index)
         if "run_id" in configs:
             configs = configs.drop(columns=["run_id"])
         metrics = pd.read_sql_query("SELECT run_id, name, value FROM run_metrics", self.conn)
@@ -458,6 +542,10 @@ class Store:
             "SELECT run_id, epoch, layer, name AS metric, value FROM layer_metrics ORDER BY run_id, epoch, layer",
             self.conn,
         )
+        if not all(readable):
+            kept = set(runs["run_id"])
+            epochs = epochs[epochs["run_id"].isin(kept)].reset_index(drop=True)
+            layers = layers[layers["run_id"].isin(kept)].reset_index(drop=True)
         planned = pd.DataFrame(
             [
                 {"run_id": rid, **{k: v for k, v in cfg.items() if k != "run_id"}}
@@ -531,6 +619,12 @@ def has_table(conn: sqlite3.Connection, name: str, schema: str = "main") -> bool
     """Whether ``schema`` (main, or an attached database) has table ``name``."""
     query = f"SELECT 1 FROM {schema}.sqlite_master WHERE type = 'table' AND name = ?"
     return conn.execute(query, (name,)).fetchone() is not None
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """Whether a SQLite error means the disk (or a quota) is full, not a damaged file."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code == getattr(sqlite3, "SQLITE_FULL", 13) or "disk is full" in str(exc)
 
 
 def quick_check(conn: sqlite3.Connection, schema: str = "main") -> str | None:

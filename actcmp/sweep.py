@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from actcmp.config import SweepConfig, config_hash, load_sweep
+from actcmp.config import MAX_RUNS, SweepConfig, config_hash, load_sweep
 from actcmp.errors import ActcmpError, ConfigError, DatasetError
 from actcmp.progress import NullProgress, ProgressSink
 from actcmp.tune import PLAN_KEYS
@@ -45,6 +45,8 @@ DATA_CACHE_BYTES = 512 << 20
 
 class SweepError(ActcmpError):
     """The sweep could not go on (a worker process died); what finished is stored."""
+
+    exit_code = 1  # a runtime failure, not a usage error
 
 
 @dataclass
@@ -88,15 +90,18 @@ class SweepSummary:
         return {**self.__dict__, "out_dir": str(self.out_dir)}
 
 
-def plan_runs(sweep: SweepConfig, data_dir: str | Path | None = None) -> list[dict[str, Any]]:
+def plan_runs(
+    sweep: SweepConfig, data_dir: str | Path | None = None, *, max_runs: int = MAX_RUNS
+) -> list[dict[str, Any]]:
     """Resolved configs (with ``run_id``) of every run of the sweep, in grid order.
 
     Each dataset is loaded once here, so a missing file or a bottleneck wider than the
-    input fails before any training starts.
+    input fails before any training starts. A grid of more than ``max_runs`` points is
+    refused before it is expanded.
     """
     # two spellings that resolve alike (init "auto" and the rule it stands for) are one run
     unique: dict[str, dict[str, Any]] = {}
-    for cfg in resolve_runs(sweep.runs(), data_dir):
+    for cfg in resolve_runs(sweep.runs(max_runs), data_dir):
         unique.setdefault(cfg["run_id"], cfg)
     return list(unique.values())
 
@@ -104,8 +109,12 @@ def plan_runs(sweep: SweepConfig, data_dir: str | Path | None = None) -> list[di
 def resolve_runs(runs: list[Any], data_dir: str | Path | None = None) -> list[dict[str, Any]]:
     """The resolved config (with ``run_id``) of each :class:`~actcmp.config.RunConfig`, in
     order, duplicates kept; each dataset is loaded once (a missing file fails here)."""
+    from actcmp.activations import check_builds
     from actcmp.datasets import load_dataset
     from actcmp.engine import resolve
+
+    for name in dict.fromkeys(run.activation for run in runs):  # each built once, in grid order
+        check_builds(name)
 
     cache: dict[tuple[str, float, float], Any] = {}
     resolved: list[dict[str, Any]] = []
@@ -308,6 +317,7 @@ def run_sweep(
     progress: ProgressSink | None = None,
     shard: str | tuple[int, int] | None = None,
     threads: int | None = None,
+    max_runs: int = MAX_RUNS,
 ) -> SweepSummary:
     """Run a sweep into a results directory (default ``results/<name>/``, or
     ``$ACTCMP_OUT/<name>/``), resuming.
@@ -339,7 +349,7 @@ def run_sweep(
     out_dir = Path(out) if out is not None else default_results_dir(sweep.name)
     data_dir_text = str(data_dir) if data_dir is not None else None
     clear_data_cache()  # a data file may have changed since an earlier sweep in this process
-    planned = plan_runs(sweep, data_dir)
+    planned = plan_runs(sweep, data_dir, max_runs=max_runs)
     tune_plan = None
     if sweep.tune is not None:  # [tune]: tuning runs, selection from the store, evaluation runs (actcmp.tune)
         from actcmp.tune import plan_tune
@@ -588,21 +598,26 @@ def _stop(executor: Any, graceful: bool) -> None:
 def _write_sweep_file(out_dir: Path, sweep: SweepConfig, planned: list[dict[str, Any]]) -> None:
     """``DIR/sweep.json``: the resolved sweep beside the database (atomic rename), with
     where it came from (:func:`actcmp.provenance.sweep_provenance`: file, git commit)."""
+    from actcmp.atomic import write_text
     from actcmp.provenance import sweep_provenance
 
     payload = {"sweep": sweep.to_dict(), "runs": planned, "provenance": sweep_provenance(sweep.path, sweep.source)}
-    tmp = out_dir / ".sweep.json.tmp"
-    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True), encoding="utf-8")
-    tmp.replace(out_dir / "sweep.json")
+    write_text(out_dir / "sweep.json", json.dumps(payload, indent=1, sort_keys=True))
 
 
 def describe_plan(
-    sweep: SweepConfig, data_dir: str | Path | None = None, shard: str | tuple[int, int] | None = None
+    sweep: SweepConfig,
+    data_dir: str | Path | None = None,
+    shard: str | tuple[int, int] | None = None,
+    *,
+    max_runs: int = MAX_RUNS,
 ) -> dict[str, Any]:
     """What ``--dry-run`` prints: grid size, varied fields, runs per dataset (of the shard)."""
     from actcmp.shard import parse_shard, select_shard
 
-    planned = plan_runs(sweep, data_dir)
+    if shard is None and sweep.tune is None and sweep.size() > PLAN_IN_FULL:
+        return _describe_by_axes(sweep, data_dir, max_runs)
+    planned = plan_runs(sweep, data_dir, max_runs=max_runs)
     tune_plan = None
     if sweep.tune is not None:  # tuning + common runs now; evaluation runs once selected
         from actcmp.tune import plan_tune
@@ -637,6 +652,47 @@ def _tune_counts(tune_plan: Any, planned: list[dict[str, Any]]) -> dict[str, Any
         "units": len({c["tune_unit"] for c in planned}), "candidates": describe_candidates(tune_plan.spec),
         "combinations": len(tune_plan.spec.combos()), "seeds": list(tune_plan.spec.seeds),
         "common_values": tune_plan.common_values,
+    }
+    # fmt: on
+
+
+#: a dry run plans a grid of up to this many points in full; a bigger one by its axes
+PLAN_IN_FULL = 2000
+#: grid axes whose values interact (rules between fields, dataset defaults, spellings that
+#: resolve alike): a dry run plans their product in full; other axes only multiply counts
+INTERACTING = (
+    "activation", "dataset", "init", "loss", "output_activation", "width", "bottleneck", "val_fraction",
+    "test_fraction",
+)  # fmt: skip
+
+
+def _describe_by_axes(sweep: SweepConfig, data_dir: str | Path | None, max_runs: int) -> dict[str, Any]:
+    """:func:`describe_plan` of a big grid without expanding it: the interacting axes are
+    planned (validated, resolved, de-duplicated) in full, each other axis is counted by its
+    distinct values. The counts equal those of a full plan; 10^5 points take milliseconds."""
+    from actcmp.config import check_size
+
+    check_size(sweep.grid, max_runs, sweep.source)
+    reduced: dict[str, list[Any]] = {}
+    factor = 1
+    for key, values in sweep.grid.items():
+        if key in INTERACTING:
+            reduced[key] = values
+            continue
+        distinct = list(dict.fromkeys(values))  # numbers: 1 and 1.0 are one value, as stored
+        reduced[key] = distinct[:1]
+        factor *= len(distinct)
+    small = SweepConfig(name=sweep.name, description=sweep.description, fixed=sweep.fixed, grid=reduced)
+    planned = plan_runs(small.with_source(sweep.source), data_dir, max_runs=max_runs)
+    per_dataset: dict[str, int] = {}
+    for cfg in planned:
+        per_dataset[cfg["dataset"]] = per_dataset.get(cfg["dataset"], 0) + factor
+    runs = len(planned) * factor
+    varied = {k: v for k, v in sweep.grid.items() if len(v) > 1}
+    # fmt: off
+    return {
+        "name": sweep.name, "runs": runs, "total": runs, "varied": varied, "fixed": sweep.fixed,
+        "per_dataset": per_dataset,
     }
     # fmt: on
 

@@ -333,6 +333,21 @@ CASES = [
         "--metric 'accuracy': not a stored metric",
     ),
     case("compare-negative-k", ["compare", "{store}", "{store}", "--k", "-3"], "--k -3.0: must be a finite number"),
+    # ---- numbers and parameters that used to fail only in training (issue 12)
+    toml_case("lr-nan", "lr = nan\n", "lr: Input should be a finite number"),
+    toml_case("weight-decay-inf", "weight_decay = inf\n", "weight_decay: Input should be a finite number"),
+    toml_case("depth-bool", "depth = true\n", "depth: must be a number, got true"),
+    toml_case("name-dot-dot", 'name = ".."\n', "would leave results/"),
+    toml_case("softplus-beta-0", '[grid]\nactivation = ["softplus(beta=0)"]\n', "beta must be greater than 0"),
+    case("hardtanh-inverted", [*RUN, "--activations", "hardtanh(min_val=1,max_val=-1)"], "must be less than max_val"),
+    case("param-twice", [*RUN, "--activations", "elu(alpha=1,alpha=2)"], "parameter 'alpha' is given twice"),
+    case("slope-overflow", [*RUN, "--activations", "leaky_relu(negative_slope=1e999)"], "got 1e999"),
+    case("threads-huge", [*RUN, "--threads", "100000"], "at most 256 torch threads"),
+    case("name-dot-dot", ["run", "--name", "..", "--epochs", "0"], "would leave results/"),
+    case("out-empty", ["run", "--out", "", "--epochs", "0"], "--out is empty"),
+    case("grid-too-big", [*RUN, "--seeds", "50000", "--depths", "1,2,3"], "the grid has 150,000 runs"),
+    case("max-runs-zero", [*RUN, "--max-runs", "0"], "--max-runs must be at least 1"),
+    case("merge-prefer-other", ["merge", "{root}/m", "{shard1}", "--prefer", "{store}"], "--prefer"),
 ]
 
 

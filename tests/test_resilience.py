@@ -421,7 +421,9 @@ def test_a_run_that_raises_is_recorded_and_the_sweep_goes_on(tmp_path: Path, mon
         "import torch\n\n"
         "class Boom(torch.nn.Module):\n"
         "    def forward(self, x):\n"
-        "        raise RuntimeError('boom inside forward')\n"
+        "        if x.requires_grad:  # in training only: the plan-time check applies it to a plain tensor\n"
+        "            raise RuntimeError('boom inside forward')\n"
+        "        return x\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     out = tmp_path / "r"

@@ -363,9 +363,11 @@ def write_documents(
     title: str = TITLE,
 ) -> list[Path]:
     """Write claims.md, claims.html and claims.json under ``out``; return their paths."""
-    out.mkdir(parents=True, exist_ok=True)
+    from actcmp.atomic import make_dir, write_text
+
+    make_dir(out)
     paths = [out / "claims.md", out / "claims.html", out / "claims.json"]
-    paths[0].write_text(render_markdown(sections, title), encoding="utf-8", newline="\n")
-    paths[1].write_text(render_html(sections, title), encoding="utf-8", newline="\n")
-    paths[2].write_text(claims_json(claims, sweeps), encoding="utf-8", newline="\n")
+    write_text(paths[0], render_markdown(sections, title))
+    write_text(paths[1], render_html(sections, title))
+    write_text(paths[2], claims_json(claims, sweeps))
     return paths

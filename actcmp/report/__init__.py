@@ -56,9 +56,10 @@ def make_report(
     best_rule: BestRule | None = None,
     extra_sections: Sequence[SectionBuilder] = (),
     extra_findings: Sequence[FindingsBuilder] = (),
+    out: str | Path | None = None,
 ) -> list[Path]:
-    """Write tables, figures, setup.json, report.md and report.html under ``directory``;
-    return the paths.
+    """Write tables, figures, setup.json, report.md and report.html under ``out``
+    (default: ``directory``, the results directory); return the paths.
 
     ``extra_sections`` go first among the details, after Setup, Findings and the contents
     (:func:`actcmp.report.document.report_sections`); ``extra_findings`` add sentences to
@@ -70,20 +71,23 @@ def make_report(
     Raises :class:`~actcmp.errors.StoreError` (and writes nothing) when no run has
     finished: there would be nothing to tabulate or plot.
     """
+    from actcmp.atomic import make_dir
     from actcmp.report import document, pictures, plots, statistics, tables
     from actcmp.report.setup import collect_setup, write_setup_json
     from actcmp.store import load_results
 
-    directory = Path(directory)
+    source = Path(directory)
     formats = tuple(dict.fromkeys(f.lower().lstrip(".") for f in formats))
-    results = tables.complete(load_results(directory))
-    _require_finished(results, directory)
+    results = tables.complete(load_results(source))
+    _require_finished(results, source)
+    directory = make_dir(Path(out)) if out is not None else source
+    _check_targets(directory)
     written: list[Path] = []
     # [tune] (actcmp.report.tune): selection, tuned vs common comparison, sensitivity figure;
     # the tuning runs stay out of every other table and figure
     from actcmp.report import tune as tune_report
 
-    tuned = tune_report.build(directory, results, formats, written)
+    tuned = tune_report.build(directory, results, formats, written, source=source)
     results = tune_report.evaluation_only(results, tuned)
 
     built = tables.build_tables(results, best_rule or tables.lowest)
@@ -114,7 +118,7 @@ def make_report(
             for old in (directory / "figures").glob(f"{stem}.*"):
                 old.unlink()
 
-    context = document.ReportContext(results, directory, {t.name: t for t in built}, figures)
+    context = document.ReportContext(results, source, {t.name: t for t in built}, figures)
     context.extra["statistics"] = found
     context.extra["tune"] = tuned  # [tune]: read by document.SECTIONS' tune_section
     context.tables.update({t.name: t for t in tuned.tables})
@@ -126,6 +130,19 @@ def make_report(
     written.append(document.write_markdown(directory / "report.md", context, sections))
     written.append(document.write_html(directory / "report.html", context, sections))
     return written
+
+
+def _check_targets(directory: Path) -> None:
+    """Refuse, before drawing anything, a directory where a report file goes or a file
+    where a report folder goes (one line, exit 2)."""
+    from actcmp.atomic import make_dir
+    from actcmp.errors import OutputError
+
+    for name in ("report.md", "report.html", "setup.json"):
+        if (directory / name).is_dir():
+            raise OutputError(f"cannot write {directory / name}: is a directory")
+    for name in ("tables", "figures"):
+        make_dir(directory / name)
 
 
 def _require_finished(results: Results, directory: Path) -> None:

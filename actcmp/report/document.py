@@ -283,11 +283,12 @@ def _sections(ctx: ReportContext, sections: Sequence[SectionBuilder] | None) -> 
 def _markdown_block(ctx: ReportContext, kind: str, content: Any) -> list[str]:
     if kind == "table":
         table = ctx.tables[content]
+        caption = render.markdown_text(table.caption)
         out = [
             render.markdown_anchor(table_anchor(content)),
             f"### {table.title}",
             "",
-            table.caption,
+            caption,
             "",
             to_markdown(table.display, table.bold).rstrip("\n"),
             "",
@@ -297,7 +298,8 @@ def _markdown_block(ctx: ReportContext, kind: str, content: Any) -> list[str]:
         return out
     if kind == "figure":
         image, links = render.markdown_figure(f"figures/{content.stem}", content.title, content.formats)
-        caption = f"{content.caption} ({links})" if links else content.caption
+        text = render.markdown_text(content.caption)
+        caption = f"{text} ({links})" if links else text
         return [render.markdown_anchor(figure_anchor(content.stem)), f"### {content.title}", "", image, "", caption, ""]
     if kind == "fields":
         display, bold = _fields_frame(content)
@@ -323,8 +325,10 @@ def render_markdown(ctx: ReportContext, sections: Sequence[SectionBuilder] | Non
 
 
 def write_markdown(path: str | Path, ctx: ReportContext, sections: Sequence[SectionBuilder] | None = None) -> Path:
+    from actcmp.atomic import write_text
+
     path = Path(path)
-    render.write_text_atomic(path, render_markdown(ctx, sections))
+    write_text(path, render_markdown(ctx, sections))
     return path
 
 
@@ -372,6 +376,8 @@ def render_html(ctx: ReportContext, sections: Sequence[SectionBuilder] | None = 
 
 
 def write_html(path: str | Path, ctx: ReportContext, sections: Sequence[SectionBuilder] | None = None) -> Path:
+    from actcmp.atomic import write_text
+
     path = Path(path)
-    render.write_text_atomic(path, render_html(ctx, sections))
+    write_text(path, render_html(ctx, sections))
     return path

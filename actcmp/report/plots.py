@@ -9,6 +9,7 @@ diverged runs are counted in panel titles and legend labels).
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -250,8 +251,10 @@ def save(
     Returns the written paths."""
     import matplotlib
 
+    from actcmp.atomic import make_dir, write_atomic, write_bytes
+
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(stem.parent)
     paths = []
     if png is not None:
         fig.set_layout_engine("none")  # the layout is settled by that render; every format reuses it
@@ -259,9 +262,10 @@ def save(
         for fmt in formats:
             path = stem.with_suffix(f".{fmt}")
             if fmt == "png" and png is not None:
-                path.write_bytes(png)
+                write_bytes(path, png)
             else:
-                fig.savefig(path, format=fmt, dpi=SAVE_DPI, metadata=_METADATA.get(fmt))
+                options: dict[str, Any] = {"format": fmt, "dpi": SAVE_DPI, "metadata": _METADATA.get(fmt)}
+                write_atomic(path, functools.partial(fig.savefig, **options))
             paths.append(path)
             # the layout is settled by the first save; later formats reuse it (about 40% faster)
             fig.set_layout_engine("none")

@@ -18,8 +18,9 @@ import html
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
+
+from actcmp.text import markdown_text
 
 
 @dataclass
@@ -41,15 +42,6 @@ class Section:
     title: str
     blocks: list[tuple[str, Any]]
     anchor: str = ""
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` (UTF-8, ``\\n`` line ends) to a temp file beside ``path`` and rename it
-    over ``path``: a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8", newline="\n")
-    tmp.replace(path)
-    return path
 
 
 #: renders one block other than text and list: ``(kind, content) -> lines``
@@ -116,9 +108,9 @@ def markdown_page(title: str, sections: Sequence[Section], block: BlockRenderer,
         out += [f"## {section.title}", ""]
         for kind, content in section.blocks:
             if kind == "text":
-                out += [content, ""]
+                out += [markdown_text(content), ""]
             elif kind == "list":
-                out += [f"- {item}" for item in content] + [""]
+                out += [f"- {markdown_text(item)}" for item in content] + [""]
             else:
                 out += block(kind, content)
     return "\n".join(squeeze(out)) + "\n"

@@ -269,9 +269,9 @@ def _with_tuned(fields: dict[str, Any], tunes: Sequence[Any]) -> dict[str, Any]:
 
 def write_setup_json(path: Path, setup: dict[str, Any]) -> Path:
     """``setup.json`` (atomic: a temp file renamed over the old one)."""
-    from actcmp.report.render import write_text_atomic
+    from actcmp.atomic import write_text
 
-    return write_text_atomic(path, json.dumps(setup, indent=1, sort_keys=True, default=str) + "\n")
+    return write_text(path, json.dumps(setup, indent=1, sort_keys=True, default=str) + "\n")
 
 
 # -- words ----------------------------------------------------------------------------------

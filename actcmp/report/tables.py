@@ -578,8 +578,11 @@ def _numeric_like(series: pd.Series) -> bool:
 
 
 def markdown_escape(text: str) -> str:
-    """Escape the characters that would make table text Markdown syntax."""
-    return str(text).replace("|", "\\|").replace("*", "\\*")
+    """Escape the characters that would make table text Markdown or HTML (names come from
+    users: a file name may hold ``<script>``; see :func:`actcmp.text.markdown_cell`)."""
+    from actcmp.text import markdown_cell
+
+    return markdown_cell(text)
 
 
 def to_markdown(frame: pd.DataFrame, bold: pd.DataFrame) -> str:
@@ -836,7 +839,9 @@ def build_tables(results: Results, best_rule: BestRule = lowest) -> list[Table]:
 
 def write_table(table: Table, directory: Path) -> list[Path]:
     """``NAME.csv`` (raw), ``NAME.md`` and ``NAME.tex`` under ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
+    from actcmp.atomic import make_dir, write_text
+
+    make_dir(directory)
     paths = [directory / f"{table.name}.{ext}" for ext in ("csv", "md", "tex")]
     raw_csv = table.raw.to_csv(index=False, lineterminator="\n")
     markdown = to_markdown(table.display, table.bold)
@@ -846,8 +851,6 @@ def write_table(table: Table, directory: Path) -> list[Path]:
     if table.notes:
         markdown += "\n" + "".join(f"{markdown_escape(n)}  \n" for n in table.notes)
     texts = (raw_csv, markdown, latex)
-    from actcmp.report.render import write_text_atomic
-
     for path, text in zip(paths, texts, strict=True):
-        write_text_atomic(path, text)
+        write_text(path, text)
     return paths

@@ -78,10 +78,13 @@ def evaluation_only(results: Results, report: TunedReport) -> Results:
     )  # fmt: skip
 
 
-def build(directory: Path, results: Results, formats: tuple[str, ...], written: list[Path]) -> TunedReport:
-    """Tables and the sensitivity figure of every tuned sweep in ``directory`` (written
-    under it; paths appended to ``written``). Nothing for a directory without [tune]."""
-    tunes = load_tunes(directory)
+def build(
+    directory: Path, results: Results, formats: tuple[str, ...], written: list[Path], *, source: Path | None = None
+) -> TunedReport:
+    """Tables and the sensitivity figure of every tuned sweep in ``source`` (default:
+    ``directory``), written under ``directory`` (paths appended to ``written``). Nothing
+    for a directory without [tune]."""
+    tunes = load_tunes(source if source is not None else directory)
     report = TunedReport(tunes)
     if not tunes:
         for old in (directory / "figures").glob(f"{SENSITIVITY_STEM}*.*"):
