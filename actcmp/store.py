@@ -568,7 +568,12 @@ class Store:
 
         rows = []
         for rid, text in self.conn.execute("SELECT run_id, env_json FROM runs ORDER BY run_id"):
-            env = json.loads(text) if text else {}
+            try:
+                env = json.loads(text) if text else {}
+            except ValueError:  # a damaged row: named by the readers' check, read as not recorded
+                env = {}
+            if not isinstance(env, dict):
+                env = {}
             rows.append({"run_id": rid, **{k: v for k, v in env.items() if not isinstance(v, dict | list)}})
         return pd.DataFrame(rows) if rows else pd.DataFrame(columns=["run_id"])
 
