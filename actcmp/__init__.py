@@ -10,19 +10,27 @@ Python API (imports are lazy, so ``import actcmp`` stays cheap)::
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 __version__ = "0.1.0"
 
+# MKL's conditional numerical reproducibility: without it, sgemm rounds differently when the
+# same matrix starts at another 16-byte alignment, and where a model's weights sit in a
+# batched stack depends on its neighbours. AUTO keeps MKL's fastest code path for this CPU
+# and makes its results independent of alignment (read once, when MKL first runs: so set
+# before torch computes anything; a value the user set is kept).
+os.environ.setdefault("MKL_CBWR", "AUTO")
+
 _LAZY = {
-    "run_sweep": ("actcmp.sweep", "run_sweep"),
-    "plan_runs": ("actcmp.sweep", "plan_runs"),
+    "run_sweep": ("actcmp.run.sweep", "run_sweep"),
+    "plan_runs": ("actcmp.run.sweep", "plan_runs"),
     "load_results": ("actcmp.notebook", "load_results"),
     "make_report": ("actcmp.report", "make_report"),
     "load_sweep": ("actcmp.config", "load_sweep"),
-    "merge_results": ("actcmp.merge", "merge_results"),
-    "compare_results": ("actcmp.compare", "compare_results"),
-    "cell_status": ("actcmp.status", "cell_status"),
+    "merge_results": ("actcmp.store.merge", "merge_results"),
+    "compare_results": ("actcmp.analysis.compare", "compare_results"),
+    "cell_status": ("actcmp.analysis.status", "cell_status"),
     "RunConfig": ("actcmp.config", "RunConfig"),
     "SweepConfig": ("actcmp.config", "SweepConfig"),
 }

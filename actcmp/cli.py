@@ -148,13 +148,6 @@ def guarded(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _register_subcommands() -> None:
-    # commands that live beside their library code; registering imports nothing heavy
-    from actcmp.claims.cli import register as register_claims
-
-    register_claims(app)
-
-
 def _experiments_dirs() -> list[Path]:
     here = Path(__file__).resolve().parent
     return [here / "experiments", here.parent / "experiments"]
@@ -237,8 +230,8 @@ def _check_run_options(
     threads: int | None = None,
 ) -> None:
     """Refuse bad option values before anything is planned, trained or written."""
-    from actcmp.executors import BACKENDS
-    from actcmp.sweep import ENGINES
+    from actcmp.run.executors import BACKENDS
+    from actcmp.run.sweep import ENGINES
 
     if engine not in ENGINES:
         raise ConfigError(f"--engine: unknown engine '{engine}' (available: {', '.join(ENGINES)})")
@@ -257,7 +250,7 @@ def _check_run_options(
     if address is not None and backend != "ray":
         raise ConfigError("--address is for --backend ray (the local backend runs on this machine)")
     if backend == "ray" and not dry_run:
-        from actcmp.ray_backend import import_ray, split_address
+        from actcmp.run.ray_executor import import_ray, split_address
 
         import_ray()  # installed and recent enough, or one line saying how to install it
         if address is not None:
@@ -363,6 +356,13 @@ def run(
     address: Annotated[
         str | None, typer.Option(help="Ray cluster HOST:PORT \\[env RAY_ADDRESS; none: a local Ray instance]")
     ] = None,
+    max_retries: Annotated[
+        int | None,
+        typer.Option(
+            help="--backend ray: times Ray reruns a task whose worker or node died \\[default: Ray's, 3]; "
+            "after that its runs stay pending for the next run"
+        ),
+    ] = None,
     device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N | auto", envvar="ACTCMP_DEVICE")] = "cpu",
     data_dir: Annotated[
         Path | None,
@@ -418,6 +418,10 @@ def run(
         )
     if json_ and not dry_run:
         raise ConfigError("--json goes with --dry-run (a sweep's results are read with 'actcmp status --json')")
+    if max_retries is not None and backend != "ray":
+        raise ConfigError("--max-retries is for --backend ray (the local backend does not retry)")
+    if max_retries is not None and max_retries < 0:
+        raise ConfigError(f"--max-retries must be 0 or more, got {max_retries}")
     from actcmp.config import SweepConfig, apply_overrides, check_size, load_sweep, parse_value, split_list
 
     auto_name = False
@@ -462,7 +466,7 @@ def run(
         return
 
     from actcmp.progress import make_progress
-    from actcmp.sweep import run_sweep
+    from actcmp.run.sweep import run_sweep
 
     summary = run_sweep(
         sweep,
@@ -478,6 +482,7 @@ def run(
         address=address,
         threads=threads,
         max_runs=max_runs,
+        executor_options={"max_retries": max_retries} if max_retries is not None else None,
     )
     if summary.interrupted:
         if quiet:  # otherwise the progress output's last line has just said it (progress.summary_line)
@@ -497,10 +502,19 @@ def run(
             typer.echo(f"report: {summary.out_dir / 'report.html'}", err=True)
     if not quiet:
         typer.echo(f"results: {summary.out_dir}  (tables and figures: actcmp report {summary.out_dir})", err=True)
+    if summary.backend_log and not quiet and _nonempty(summary.backend_log):
+        typer.echo(f"Ray's own messages: {summary.backend_log}", err=True)
     if summary.failed or summary.lost_tasks:
         for line in summary.failures[:10]:
-            typer.echo(f"failed: {line}", err=True)
+            typer.echo(f"{'lost' if line.startswith('task lost') else 'failed'}: {line}", err=True)
         raise typer.Exit(1)
+
+
+def _nonempty(path: str) -> bool:
+    try:
+        return Path(path).stat().st_size > 0
+    except OSError:
+        return False
 
 
 def _toml_list(values: list[Any]) -> str:
@@ -528,7 +542,7 @@ def _print_plan(
     as_json: bool = False,
 ) -> None:
     from actcmp.config import RunConfig
-    from actcmp.sweep import describe_plan
+    from actcmp.run.sweep import describe_plan
     from actcmp.sweep_name import default_results_dir
 
     plan = describe_plan(sweep, data_dir, shard_spec, max_runs=max_runs)
@@ -556,8 +570,8 @@ def _print_plan(
         typer.echo(f"  {key} = {value}")
     for dataset, count in plan["per_dataset"].items():
         typer.echo(f"  {dataset}: {count} runs")
-    if "tune" in plan:  # [tune]: tuning and evaluation runs counted apart (actcmp.tune)
-        from actcmp.tune import plan_lines
+    if "tune" in plan:  # [tune]: tuning and evaluation runs counted apart (actcmp.run.tune)
+        from actcmp.run.tune import plan_lines
 
         for line in plan_lines(plan["tune"]):
             typer.echo(line)
@@ -605,7 +619,7 @@ def status(
 
     Example: actcmp status results/default
     """
-    from actcmp.status import cell_status, format_markdown, format_status, write_step_summary
+    from actcmp.analysis.status import cell_status, format_markdown, format_status, write_step_summary
 
     table = cell_status(directory)
     _warn_lines(table.damaged)
@@ -629,7 +643,7 @@ def status(
         typer.echo(f"shards held here: {', '.join(table.shards)}")
     if table.writer:
         typer.echo(f"a sweep is writing here now (pid {table.writer.get('pid')} on {table.writer.get('host')})")
-    from actcmp.tune import tune_status  # [tune]: tuning vs evaluation runs, selections, edge warnings
+    from actcmp.run.tune import tune_status  # [tune]: tuning vs evaluation runs, selections, edge warnings
 
     tune_lines = tune_status(directory)
     for line in tune_lines:
@@ -653,7 +667,7 @@ def _warn_lines(lines: list[str], most: int = 10) -> None:
 
 def _warn_damaged(*directories: Path) -> None:
     """Name the stored rows that cannot be read (the command goes on without them)."""
-    from actcmp.store import Store
+    from actcmp.store.database import Store
 
     for directory in directories:
         with Store(directory, create=False) as store:
@@ -693,7 +707,7 @@ def merge(
 
     Example: actcmp merge results/default shard-1 shard-2 shard-3 shard-4
     """
-    from actcmp.merge import merge_results
+    from actcmp.store.merge import merge_results
 
     out = out_path(out_text, "OUT")
     assert out is not None
@@ -749,8 +763,8 @@ def compare(
 
     Example: actcmp compare results/nightly results/baseline --k 3
     """
-    from actcmp.compare import compare_results, format_comparison, format_markdown
-    from actcmp.status import write_step_summary
+    from actcmp.analysis.compare import compare_results, format_comparison, format_markdown
+    from actcmp.analysis.status import write_step_summary
 
     _warn_damaged(new, baseline)
     comparison = compare_results(new, baseline, metric=metric, k=k, rtol=rtol, atol=atol)
@@ -776,7 +790,7 @@ def activations(
 
     Example: actcmp activations --plot relu,leaky_relu,sigmoid,tanh --out act.png
     """
-    from actcmp.activations import ALIASES, list_activations
+    from actcmp.core.activations import ALIASES, list_activations
 
     if json_ and plot is not None:
         raise ConfigError("--json lists the registry; it does not go with --plot")
@@ -795,8 +809,8 @@ def activations(
         typer.echo("aliases: " + ", ".join(f"{a} = {t}" for a, t in sorted(ALIASES.items())))
         typer.echo("your own: package.module:callable (an nn.Module class or an elementwise function)")
         return
-    from actcmp.activations import parse_activation
     from actcmp.config import split_list
+    from actcmp.core.activations import parse_activation
     from actcmp.report.plots import plot_activation_functions, save
 
     names = [parse_activation(n).canonical for n in split_list(plot)]
@@ -874,7 +888,7 @@ def export(
     """
     out = out_path(out_text)
     if format_ == "mlflow":
-        from actcmp.export_mlflow import export_mlflow
+        from actcmp.store.export_mlflow import export_mlflow
 
         written = export_mlflow(directory, out)
         runs = sum(written.experiments.values())
@@ -884,12 +898,12 @@ def export(
         )
         return
     if format_ == "tensorboard":
-        from actcmp.export_tensorboard import export_tensorboard
+        from actcmp.store.export_tensorboard import export_tensorboard
 
         logs = export_tensorboard(directory, out)
         typer.echo(f"wrote TensorBoard logs of {logs.runs} runs to {logs.path}; view: tensorboard --logdir {logs.path}")
         return
-    from actcmp.export import export_results
+    from actcmp.store.export import export_results
 
     _warn_damaged(directory)
     paths = export_results(directory, format_, out)
@@ -903,7 +917,61 @@ def _format_rows(rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-_register_subcommands()
+@app.command("claims")
+@guarded
+def claims(
+    out: Annotated[Path, typer.Option(help="where the claim sweeps, figures and claims.md/html go")] = Path(
+        "results/claims"
+    ),
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="worker processes")] = 1,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
+    report_only: Annotated[bool, typer.Option("--report-only", help="train nothing: judge what is stored")] = False,
+    only: Annotated[str | None, typer.Option(help="comma-separated claims, e.g. linear,dying or 1,3,A1")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="override a field in every claim sweep: KEY=VALUE (repeatable), e.g. epochs=2"),
+    ] = None,
+    engine: Annotated[str, typer.Option(help="auto | plain")] = "auto",
+    device: Annotated[str, typer.Option(help="cpu | cuda | auto")] = "cpu",
+    formats: Annotated[str, typer.Option(help="figure formats, comma-separated (png, pdf, svg)")] = "png,pdf,svg",
+) -> None:
+    """Check common claims about activation functions: run one small sweep per claim
+    (resuming), then write claims.md / claims.html with each claim's statistic, figure
+    and verdict.
+
+    Example: actcmp claims --jobs 2 --out results/claims
+    """
+    from actcmp.claims.runner import run_claims
+    from actcmp.cli import _parse_assignments
+    from actcmp.config import parse_value, split_list
+    from actcmp.errors import ConfigError
+    from actcmp.progress import make_progress
+
+    wanted = tuple(split_list(formats))
+    bad = [f for f in wanted if f not in ("png", "pdf", "svg")]
+    if bad or not wanted:
+        raise ConfigError(f"--formats: unknown format {bad[0] if bad else '(empty)'!r} (choose from png, pdf, svg)")
+    overrides = {k: parse_value(v) for k, v in _parse_assignments(set_ or [], "--set").items()}
+    result = run_claims(
+        out,
+        only=split_list(only) if only else None,
+        overrides=overrides,
+        train=not report_only,
+        jobs=jobs,
+        engine=engine,
+        device=device,
+        progress=lambda: make_progress(quiet),
+        formats=wanted,
+    )
+    if result.interrupted:
+        raise typer.Exit(130)
+    if not quiet:
+        for doc in result.claims:
+            typer.echo(f"{doc.claim.number:>3}  {doc.verdict.verdict:<14} {doc.claim.title}")
+    typer.echo(f"claims report: {out / 'claims.html'} (and claims.md)")
+    if result.failed_runs:
+        typer.echo(f"{result.failed_runs} runs failed; see actcmp status {out}/<sweep>", err=True)
+        raise typer.Exit(1)
 
 
 def main() -> None:

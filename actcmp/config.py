@@ -35,6 +35,15 @@ from actcmp.tune_spec import TuneSpec
 #: silently reused as if they were produced by the new code.
 RESULTS_VERSION = 1
 
+#: Fields that set a run's tensor shapes and cost: runs equal in all of them train together
+#: as one stacked model (``run.sweep.GROUP_KEYS``), and shards deal runs by them (``shard``).
+# fmt: off
+SHAPE_KEYS = (
+    "dataset", "depth", "width", "bottleneck", "batch_size", "epochs", "output_activation", "loss",
+    "val_fraction", "test_fraction", "probe_size", "probe_every", "data_fingerprint",
+)
+# fmt: on
+
 #: The most runs one sweep may plan unless raised (``--max-runs``, ``max_runs=``): the grid's
 #: size is the product of its axis lengths, checked before any point is expanded.
 MAX_RUNS = 100_000
@@ -45,7 +54,7 @@ _SWEEP_KEY_HINTS = {
     "name": "use --name, or name = ... at the top of the sweep TOML",
     "description": "set description = ... at the top of the sweep TOML",
     "grid": "use --grid KEY=V1,V2, or a [grid] table in the sweep TOML",
-    "tune": "use a [tune] table in the sweep TOML (see actcmp.tune)",
+    "tune": "use a [tune] table in the sweep TOML (see actcmp.run.tune)",
 }
 
 
@@ -106,14 +115,14 @@ class RunConfig(BaseModel):
     @field_validator("activation")
     @classmethod
     def _canonical_activation(cls, value: str) -> str:
-        from actcmp.activations import canonical_name
+        from actcmp.core.activations import canonical_name
 
         return canonical_name(value)
 
     @field_validator("output_activation")
     @classmethod
     def _canonical_output(cls, value: str) -> str:
-        from actcmp.activations import OUTPUT_ACTIVATIONS, canonical_name
+        from actcmp.core.activations import OUTPUT_ACTIVATIONS, canonical_name
 
         if value == "auto":
             return value
@@ -159,7 +168,7 @@ class SweepConfig(BaseModel):
     description: str = ""
     fixed: dict[str, Any] = Field(default_factory=dict)
     grid: dict[str, list[Any]] = Field(default_factory=dict)
-    #: the ``[tune]`` protocol (per-activation selection of e.g. lr), or None (see actcmp.tune)
+    #: the ``[tune]`` protocol (per-activation selection of e.g. lr), or None (see actcmp.run.tune)
     tune: TuneSpec | None = None
     #: where the sweep came from (a file name, "command line"), for error messages only
     _source: str = PrivateAttr("config")

@@ -80,6 +80,10 @@ class DatasetInfo:
     image_shape: tuple[int, int] | None = None
     #: where the data comes from and under which licence (``actcmp datasets`` shows it)
     provenance: str = ""
+    #: rows of the raw data and how many of them are anomalies (registry entries whose
+    #: size is fixed; None: learnt from the files, see :func:`dataset_shape`)
+    n_rows: int | None = None
+    n_anomalies: int = 0
 
 
 def _entry(
@@ -94,10 +98,13 @@ def _entry(
     source: str = "generated",
     image_shape: tuple[int, int] | None = None,
     provenance: str = "",
+    rows: int | None = None,
+    anomaly_rows: int = 0,
 ) -> DatasetInfo:
     return DatasetInfo(
-        name, description, n_features, output, loss, scaling, True, anomalies, source, image_shape, provenance
-    )
+        name, description, n_features, output, loss, scaling, True, anomalies or anomaly_rows > 0, source, image_shape,
+        provenance, rows, anomaly_rows,
+    )  # fmt: skip
 
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -111,22 +118,31 @@ DATASETS: dict[str, DatasetInfo] = {
             output="sigmoid",
             source="bundled (scikit-learn)",
             image_shape=(8, 8),
+            rows=1797,
         ),
         _entry(
             "breast-cancer",
             "Wisconsin breast cancer, 569 tumours x 30 measurements; malignant = anomaly",
             30,
-            anomalies=True,
             source="bundled (scikit-learn)",
+            rows=569,
+            anomaly_rows=212,
         ),
         _entry(
             "mnist1d",
             "MNIST-1D (mnist1d package, fixed seed 42): 4000 1-D digit signals, 40 points, 10 classes",
             40,
             source="generated",
+            rows=4000,
         ),
-        _entry("manifold", "3000 points on a 2-D manifold smoothly embedded in 64-D, noise 0.05", 64),
-        _entry("clusters", "5 Gaussian clusters in 32-D, 2500 points + 5% scattered anomalies", 32, anomalies=True),
+        _entry("manifold", "3000 points on a 2-D manifold smoothly embedded in 64-D, noise 0.05", 64, rows=3000),
+        _entry(
+            "clusters",
+            "5 Gaussian clusters in 32-D, 2500 points + 5% scattered anomalies",
+            32,
+            rows=2625,
+            anomaly_rows=125,
+        ),
         _entry(
             "distributions",
             "3000 rows that are distributions over 32 bins (1-3 bumps)",
@@ -134,6 +150,7 @@ DATASETS: dict[str, DatasetInfo] = {
             "none (rows stay probability distributions)",
             output="softmax",
             loss="ce",
+            rows=3000,
         ),
         _entry(
             "mnist-5k",
@@ -293,6 +310,58 @@ def dataset_info(name: str, data_dir: str | Path | None = None) -> DatasetInfo:
     if key in DATASETS:
         return DATASETS[key]
     return _load_raw(key, data_dir)[1]
+
+
+@dataclass(frozen=True)
+class DataShape:
+    """Sizes of one split dataset, known without loading it (see :func:`dataset_shape`)."""
+
+    n_train: int
+    n_val: int
+    n_test: int
+    n_features: int
+
+
+def dataset_shape(
+    name: str, val_fraction: float = 0.15, test_fraction: float = 0.15, data_dir: str | Path | None = None
+) -> DataShape:
+    """The split sizes :func:`load_dataset` gives for ``name`` (the same for every seed),
+    without loading data: registry sizes, the headers of IDX files; a user file is read
+    (cached), as its content fingerprint is part of each run's identity anyway.
+
+    Raises what loading would for a name that does not exist or a missing IDX file."""
+    key = canonical_dataset(name)
+    info = DATASETS.get(key)
+    if info is not None and info.n_rows is not None and info.n_features is not None:
+        rows, anomalies, features = info.n_rows, info.n_anomalies, info.n_features
+    elif key in ("mnist", "fashion-mnist"):
+        rows, features = _idx_shape(key, _idx_files(key, _resolve_data_dir(data_dir)))
+        anomalies = 0
+    else:
+        raw, _ = _load_raw(key, data_dir)
+        rows, anomalies, features = len(raw.x), 0 if raw.anomaly is None else int(raw.anomaly.sum()), raw.x.shape[1]
+    n_train, n_val, n_test = split_sizes(rows, anomalies, val_fraction, test_fraction)
+    return DataShape(n_train, n_val, n_test, int(features))
+
+
+def split_sizes(rows: int, anomalies: int, val_fraction: float, test_fraction: float) -> tuple[int, int, int]:
+    """(train, val, test) rows of :func:`split_indices` + :func:`load_dataset` for ``rows``
+    rows of which ``anomalies`` are anomalies (stratified, then dropped from train and val)."""
+    sizes = [0, 0, 0]
+    for stratum, count in ((False, rows - anomalies), (True, anomalies)):
+        if count == 0:
+            continue
+        n_val, n_test = round(count * val_fraction), round(count * test_fraction)
+        if not stratum:  # anomalies stay in the test split only
+            sizes[0] += count - n_val - n_test
+            sizes[1] += n_val
+        sizes[2] += n_test
+    return sizes[0], sizes[1], sizes[2]
+
+
+def fingerprint_of(name: str, data_dir: str | Path | None = None) -> str:
+    """The content fingerprint of a dataset's raw data (a user file is read, cached)."""
+    return _load_raw(canonical_dataset(name), data_dir)[0].fingerprint
 
 
 # ---------------------------------------------------------------------------- split and load
@@ -602,6 +671,58 @@ def read_idx(path: Path) -> np.ndarray:
         raise DatasetError(f"IDX file {path} {what}: shape {dims} needs {expected} data bytes, found {found}")
     array = np.frombuffer(data, dtype, count=count, offset=header).reshape(dims)
     return array.astype(dtype.newbyteorder("="))  # native byte order, writable copy
+
+
+def idx_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and element type in an IDX file's header (``.gz`` allowed), checked against
+    the file's size without reading its data (a gzip file's size from its trailer), with
+    :func:`read_idx`'s messages."""
+    path = Path(path)
+    try:
+        with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as handle:
+            head = handle.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_DTYPES:
+                raise DatasetError(
+                    f"IDX file {path} has a bad magic number {head.hex(' ') or '(empty)'}: expected 00 00 <type> <ndim>"
+                )
+            header = 4 + 4 * head[3]
+            raw_dims = handle.read(4 * head[3])
+        if path.suffix == ".gz":
+            with open(path, "rb") as handle:
+                handle.seek(-4, os.SEEK_END)
+                size = struct.unpack("<I", handle.read(4))[0]  # uncompressed size mod 2^32
+        else:
+            size = path.stat().st_size
+    except FileNotFoundError:
+        raise DatasetError(f"IDX file {path} not found") from None
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DatasetError(f"IDX file {path} cannot be read: {exc}") from None
+    if len(raw_dims) < 4 * head[3]:
+        raise DatasetError(f"IDX file {path} is truncated: header needs {header} bytes")
+    dims = struct.unpack(f">{head[3]}I", raw_dims)
+    dtype = np.dtype(_IDX_DTYPES[head[2]])
+    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    found = size - header
+    if path.suffix == ".gz":
+        found, expected = found % (1 << 32), expected % (1 << 32)
+    if found != expected:
+        what = "is truncated" if found < expected else "has the wrong size"
+        raise DatasetError(f"IDX file {path} {what}: shape {dims} needs {expected} data bytes, found {found}")
+    return dims, dtype
+
+
+def _idx_shape(name: str, files: list[Path]) -> tuple[int, int]:
+    """(rows, features) of an IDX dataset from its four headers, checked as loading checks."""
+    (train_x, train_xt), (train_y, _), (test_x, test_xt), (test_y, _) = (idx_header(p) for p in files)
+    for images, kind, labels, split in ((train_x, train_xt, train_y, "train"), (test_x, test_xt, test_y, "t10k")):
+        if len(images) != 3 or kind != np.uint8 or len(labels) != 1 or images[0] != labels[0]:
+            raise DatasetError(
+                f"dataset '{name}': {split} files hold images {images} {kind} "
+                f"and labels {labels}; expected uint8 [n, rows, cols] and [n]"
+            )
+    if train_x[1:] != test_x[1:]:
+        raise DatasetError(f"dataset '{name}': train images are {train_x[1:]}, t10k {test_x[1:]}")
+    return train_x[0] + test_x[0], train_x[1] * train_x[2]
 
 
 def _idx_files(name: str, data_dir: Path) -> list[Path]:

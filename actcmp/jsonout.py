@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from actcmp.compare import Comparison, Side
-    from actcmp.merge import MergeReport
-    from actcmp.status import StatusTable
+    from actcmp.analysis.compare import Comparison, Side
+    from actcmp.analysis.status import StatusTable
+    from actcmp.store.merge import MergeReport
 
 SCHEMA_VERSION = 1
 
@@ -55,7 +55,7 @@ def _schema(what: str) -> str:
 
 def status_document(table: StatusTable) -> dict[str, Any]:
     """``actcmp status --json``."""
-    from actcmp.status import STATUSES
+    from actcmp.analysis.status import STATUSES
 
     cells = [
         {"cell": dict(zip(table.keys, cell, strict=True)), **{s: counts.get(s, 0) for s in STATUSES}}
@@ -87,7 +87,7 @@ def _side(side: Side) -> dict[str, Any]:
 
 def compare_document(comparison: Comparison, new: str | Path, baseline: str | Path) -> dict[str, Any]:
     """``actcmp compare --json``: every cell (not only those that moved)."""
-    from actcmp.compare import VERDICTS
+    from actcmp.analysis.compare import VERDICTS
 
     return {
         "schema": _schema("compare"),
@@ -152,7 +152,7 @@ def datasets_document() -> dict[str, Any]:
 
 def activations_document() -> dict[str, Any]:
     """``actcmp activations --json``."""
-    from actcmp.activations import ALIASES, list_activations
+    from actcmp.core.activations import ALIASES, list_activations
 
     return {
         "schema": _schema("activations"),
@@ -176,7 +176,7 @@ def activations_document() -> dict[str, Any]:
 def plan_document(
     plan: Mapping[str, Any], grid: Mapping[str, Any], defaults: Mapping[str, Any], out: Path, shard: str | None
 ) -> dict[str, Any]:
-    """``actcmp run --dry-run --json``: the plan of :func:`actcmp.sweep.describe_plan`."""
+    """``actcmp run --dry-run --json``: the plan of :func:`actcmp.run.sweep.describe_plan`."""
     return {
         "schema": _schema("plan"),
         "name": plan["name"],

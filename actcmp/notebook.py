@@ -4,7 +4,7 @@ HTML view that Jupyter shows when the object is the last expression of a cell.
     results = actcmp.load_results("results/smoke")
     results                 # sweep name, runs by status, the per-cell table (HTML)
     results.summary()       # the per-cell table as a DataFrame
-    results.runs            # the long-format frames, as before (see actcmp.store.Results)
+    results.runs            # the long-format frames, as before (see actcmp.store.database.Results)
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from actcmp.store import Results, Store
+from actcmp.store.database import Results, Store
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -36,7 +36,7 @@ MAX_HTML_ROWS = 60
 
 @dataclass
 class SweepResults(Results):
-    """:class:`~actcmp.store.Results` plus ``sweeps`` (the sweeps recorded in the
+    """:class:`~actcmp.store.database.Results` plus ``sweeps`` (the sweeps recorded in the
     directory: ``sweep_id``, ``name``, ``created_at``, ``config``, ``n_runs``)."""
 
     sweeps: list[dict[str, Any]] = field(default_factory=list)
@@ -93,7 +93,7 @@ class SweepResults(Results):
 
 
 def load_results(directory: str | Path) -> SweepResults:
-    """Read a results directory: the frames of :class:`~actcmp.store.Results`, the sweeps
+    """Read a results directory: the frames of :class:`~actcmp.store.database.Results`, the sweeps
     recorded there, ``.summary()`` and an HTML view for notebooks."""
     with Store(directory, create=False) as store:
         frames = store.frames()

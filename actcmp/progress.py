@@ -98,6 +98,88 @@ class Eta:
         return max(0.0, finish - now)
 
 
+class CostEta:
+    """Time left from a cost model of the tasks (:mod:`actcmp.cost`), shown from the start.
+
+    :meth:`plan` gives each task's runs and work units; before any task has finished, the
+    prior rate (seconds per unit) turns them into seconds; from then on the rate is the
+    finished tasks' measured seconds (their runs' ``wall_time_s`` summed: a batched group's
+    runs share its time) over their units, so the estimate is recomputed each time a task
+    finishes: units left x rate / the workers that can still be busy, counting down in
+    between. Without a plan, the wall-clock :class:`Eta` answers.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.fallback = Eta(clock)
+        self.task_of: dict[str, int] = {}
+        self.units: list[float] = []
+        self.runs_left: list[int] = []
+        self.seconds: list[float] = []
+        self.workers = 1
+        self.rate = 0.0
+        self.calibrated = False
+        self.anchor: tuple[float, float] | None = None  # (when, seconds left then)
+
+    @property
+    def done(self) -> int:
+        return self.fallback.done
+
+    @property
+    def to_run(self) -> int:
+        return self.fallback.to_run
+
+    def start(self, to_run: int, now: float | None = None) -> None:
+        self.fallback.start(to_run, now)
+        self.task_of, self.units, self.runs_left, self.seconds = {}, [], [], []
+        self.anchor, self.calibrated = None, False
+
+    def plan(
+        self, tasks: list[tuple[list[str], float]], workers: int, prior_rate: float, now: float | None = None
+    ) -> float:
+        """Tasks as (run ids, work units); returns the first estimate (seconds)."""
+        self.task_of = {rid: index for index, (rids, _) in enumerate(tasks) for rid in rids}
+        self.units = [float(units) for _, units in tasks]
+        self.runs_left = [len(rids) for rids, _ in tasks]
+        self.seconds = [0.0] * len(tasks)
+        self.workers, self.rate, self.calibrated = max(1, workers), prior_rate, False
+        return self._update(self.clock() if now is None else now)
+
+    def add(self, record: dict[str, Any] | None = None, now: float | None = None) -> None:
+        """One result arrived (at ``now``)."""
+        now = self.clock() if now is None else now
+        self.fallback.add(now)
+        index = self.task_of.get(str((record or {}).get("run_id")))
+        if index is None or self.runs_left[index] == 0:
+            return
+        self.seconds[index] += float((record or {}).get("wall_time_s") or 0.0)
+        self.runs_left[index] -= 1
+        if self.runs_left[index] == 0:
+            self._update(now)
+
+    def _update(self, now: float) -> float:
+        finished = [i for i, left in enumerate(self.runs_left) if left == 0]
+        units = sum(self.units[i] for i in finished)
+        seconds = sum(self.seconds[i] for i in finished)
+        if units > 0 and seconds > 0:
+            self.rate, self.calibrated = seconds / units, True
+        open_tasks = [i for i, left in enumerate(self.runs_left) if left > 0]
+        busy = min(self.workers, len(open_tasks)) or 1
+        left = sum(self.units[i] for i in open_tasks) * self.rate / busy
+        self.anchor = (now, left)
+        return left
+
+    def remaining(self, now: float | None = None) -> float | None:
+        """Seconds left, or None while there is nothing to estimate from."""
+        if self.anchor is None:
+            return self.fallback.remaining(now)
+        if self.done >= self.to_run:
+            return 0.0
+        now = self.clock() if now is None else now
+        when, left = self.anchor
+        return max(0.0, left - (now - when))
+
+
 def format_eta(seconds: float | None) -> str:
     """``eta 1m35s``, or ``""`` when there is no estimate yet."""
     return "" if seconds is None else f"eta {_fmt_seconds(seconds)}"
@@ -109,7 +191,8 @@ class PlainProgress:
     def __init__(self, write: Callable[[str], Any] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.write = write or (lambda line: print(line, file=sys.stderr, flush=True))
         self.clock = clock
-        self.eta = Eta(clock)
+        self.eta = CostEta(clock)
+        self.run_seconds = 0.0
 
     @property
     def done(self) -> int:
@@ -121,9 +204,16 @@ class PlainProgress:
             terminal_safe(f"sweep: {total} runs planned, {skipped} already stored, {to_run} to run -> {out_dir}")
         )
 
+    def plan(self, tasks: list[tuple[list[str], float]], workers: int, prior_rate: float) -> None:
+        """The tasks' run ids and work units (:mod:`actcmp.cost`), for the ETA."""
+        left = self.eta.plan(tasks, workers, prior_rate, self.clock())
+        if tasks:
+            self.write(f"{len(tasks)} tasks on {workers} worker(s): first estimate {_fmt_seconds(left)} (cost model)")
+
     def run_done(self, record: dict[str, Any]) -> None:
         now = self.clock()
-        self.eta.add(now)
+        self.eta.add(record, now)
+        self.run_seconds += float(record.get("wall_time_s") or 0.0)
         eta = format_eta(self.eta.remaining(now))
         to_run = self.eta.to_run
         width = len(str(to_run))
@@ -135,14 +225,21 @@ class PlainProgress:
         )
 
     def finish(self, summary: dict[str, Any]) -> None:
-        self.write(summary_line(summary))
+        self.write(summary_line(summary, self.run_seconds))
 
 
-def summary_line(summary: dict[str, Any]) -> str:
+def summary_line(summary: dict[str, Any], run_seconds: float | None = None) -> str:
+    """The sweep's last line: ``wall time`` is the sweep's own (start to end);
+    ``sum of run times`` adds up each run's time (the runs of a batched group share its
+    time; parallel workers overlap), so it may exceed the wall time."""
+    summed = f", sum of run times {_fmt_seconds(run_seconds)}" if run_seconds is not None else ""
     text = (
-        f"{summary['ran']} runs in {_fmt_seconds(summary['wall_time_s'])}: {summary['done']} done, "
-        f"{summary['diverged']} diverged, {summary['failed']} failed; {summary['skipped']} skipped (already stored)"
+        f"{summary['ran'] + summary.get('lost_runs', 0)} runs in {_fmt_seconds(summary['wall_time_s'])} wall time"
+        f"{summed}: {summary['done']} done, {summary['diverged']} diverged, {summary['failed']} failed"
     )
+    if summary.get("lost_runs"):  # the same runs in one count: ran = done + diverged + failed + pending
+        text += f", {summary['lost_runs']} pending (lost with a Ray worker or node: run again to redo them)"
+    text += f"; {summary['skipped']} skipped (already stored)"
     if summary.get("interrupted"):  # the one message about it (the CLI adds none unless --quiet)
         left = summary.get("planned", 0) - summary.get("skipped", 0) - summary["done"] - summary["diverged"]
         text += (
@@ -160,11 +257,12 @@ class RichProgress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
         from rich.text import Text
 
-        eta = self.eta = Eta(clock)
+        eta = self.eta = CostEta(clock)
+        self.run_seconds = 0.0
 
         class EtaColumn(ProgressColumn):
             """rich's own estimate follows the recent rate, which a burst of results
-            (one batched group) throws far off; this one is :class:`Eta`'s."""
+            (one batched group) throws far off; this one is :class:`CostEta`'s."""
 
             def render(self, task: Any) -> Text:
                 return Text(format_eta(eta.remaining()), style="progress.remaining")
@@ -188,8 +286,13 @@ class RichProgress:
         self.progress.start()
         self.task = self.progress.add_task("starting", total=to_run)
 
+    def plan(self, tasks: list[tuple[list[str], float]], workers: int, prior_rate: float) -> None:
+        """The tasks' run ids and work units (:mod:`actcmp.cost`), for the ETA."""
+        self.eta.plan(tasks, workers, prior_rate)
+
     def run_done(self, record: dict[str, Any]) -> None:
-        self.eta.add()
+        self.eta.add(record)
+        self.run_seconds += float(record.get("wall_time_s") or 0.0)
         self.counts[record["status"]] = self.counts.get(record["status"], 0) + 1
         from rich.markup import escape
 
@@ -199,7 +302,7 @@ class RichProgress:
 
     def finish(self, summary: dict[str, Any]) -> None:
         self.progress.stop()
-        self.console.print(summary_line(summary))
+        self.console.print(summary_line(summary, self.run_seconds))
 
 
 def make_progress(quiet: bool = False, console: Any = None) -> ProgressSink:

@@ -1,7 +1,7 @@
 """``--shard i/n``: split a sweep's planned runs into n disjoint, balanced shards.
 
 The assignment is a pure function of the planned runs and ``n``: runs are ordered by
-their cost group (dataset, depth, width, epochs, ... as in ``sweep.GROUP_KEYS``) and then
+their cost group (dataset, depth, width, epochs, ... as in ``config.SHAPE_KEYS``) and then
 by run id, and dealt round-robin to shards 1..n. So every run is in exactly one shard,
 shard sizes differ by at most one, each shard gets the same mix of cheap and expensive
 runs, and every machine computes the same split from the same sweep file.
@@ -12,24 +12,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from actcmp.config import SHAPE_KEYS
 from actcmp.errors import ConfigError
 
-#: Fields whose values set a run's cost and tensor shapes (mirrors ``sweep.GROUP_KEYS``).
-COST_KEYS = (
-    "dataset",
-    "depth",
-    "width",
-    "bottleneck",
-    "batch_size",
-    "epochs",
-    "output_activation",
-    "loss",
-    "val_fraction",
-    "test_fraction",
-    "probe_size",
-    "probe_every",
-    "data_fingerprint",
-)
+#: Fields whose values set a run's cost and tensor shapes: the stacking keys, defined once.
+COST_KEYS = SHAPE_KEYS
 
 _SPEC = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
@@ -58,7 +45,7 @@ def _order_key(cfg: dict[str, Any]) -> tuple[str, ...]:
 def assign_shards(configs: list[dict[str, Any]], count: int) -> dict[str, int]:
     """Shard number (1..count) of every run id in ``configs``.
 
-    Runs of a tuned sweep (planned entries with a ``tune_unit``, see :mod:`actcmp.tune`)
+    Runs of a tuned sweep (planned entries with a ``tune_unit``, see :mod:`actcmp.run.tune`)
     are dealt by unit instead: all runs of one cell x activation (its tuning runs, and the
     evaluation runs planned after selection) go to one shard, so that a shard can select
     from its own store. Units are dealt round-robin in the order of their key (a hash: a

@@ -20,7 +20,7 @@ the tuning seeds non-empty and disjoint from the evaluation seeds (``grid.seed``
 fixed ``seed``, else the default 0); a tuned field is not also a grid axis. A fixed value of a
 tuned field (``lr = 1e-3`` at the top of the file, or the default) is the *common* value:
 the evaluation seeds are trained at it too, for the common-value comparison shown beside
-the tuned one. What planning and selection do with this is in :mod:`actcmp.tune`.
+the tuned one. What planning and selection do with this is in :mod:`actcmp.run.tune`.
 
 This module imports nothing from :mod:`actcmp.config` at import time (config imports it).
 """

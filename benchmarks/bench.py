@@ -1,24 +1,35 @@
 """actcmp benchmark (``make bench``): one table, measured side by side in one process.
 
-For a 24-model group (8 activations x 3 seeds) at depths 2, 4, 8 and widths 64, 256:
+For a group of 24 models (8 activations x 3 seeds) at depths 2, 4, 8 and widths 64, 256:
 
-* canonical: the per-model PyTorch loop a user writes by hand (nn.Sequential, DataLoader,
-  torch.optim.Adam; no metrics at all);
-* plain:     actcmp's per-run reference engine (``engine.train_run``), all its metrics;
-* batched:   actcmp's batched engine (``engine_batched.train_group``), the same metrics.
+* canonical:        the per-model PyTorch loop a user writes by hand (nn.Sequential,
+                    DataLoader, torch.optim.Adam) that RECORDS NOTHING (no losses, no metrics);
+* canonical+losses: the same loop recording what actcmp records every epoch at the least:
+                    full-pass train and validation losses in eval mode;
+* plain:            actcmp's per-run reference engine (``engine.train_run``), everything a
+                    run records, end-of-run metrics included;
+* batched:          actcmp's batched engine (``engine_batched.train_group``), the same
+                    records, end-of-run metrics included ("whole engine"), and its parts from
+                    the engine's own timings: the optimizer-step loop ("steps"), the per-epoch
+                    full-pass losses, the layer metrics (gradient norms, dead/saturated units)
+                    and the end of the run (histograms, test pass, the linear probes of all
+                    models at once, of which "linear probe").
 
-Each is timed ``--repeats`` times (median reported) on the same thread budget, next to
-this machine's own fp32 matmul peak (a 2048^3 sgemm at that thread count). Achieved
-GFLOP/s counts the training matmuls only: 6 * batch * in * out per layer, step and model
-(forward and backward), over each engine's time without ``engine.finish`` (final
-metrics: a logistic-regression probe per run, the same code in plain and batched).
-Then the default sweep (288 runs, ``--jobs 2``) is run as a subprocess: wall time, peak
-memory, and where the batched engine spent its time (training steps, full-pass losses,
-probe: gradient norms and layer metrics, finishing).
+Each contender runs ``--repeats`` times, interleaved (canonical, canonical+losses, plain,
+batched, then sgemms), medians reported. The peak is this machine's fp32 matmul rate measured
+like the work: 2048^3 sgemms after a warm-up, timed between the groups' repeats at the same
+thread count (median of all of them, at least 9). Achieved GFLOP/s counts the training
+matmuls only (6 * batch * in * out per layer, step and model) over the step loop's time.
+The load average (``os.getloadavg``) is recorded before and after: on a shared machine
+read the ratios (measured in one process, interleaved), not the seconds.
 
-Writes ``results/bench/bench.json`` (one object per row). ``--quick``: one repeat, one
-epoch, no sweep. ``--threads 1,2`` adds a two-thread table (on a 2-core machine that is
-busy with anything else, two OpenMP threads spin against each other: expect outliers).
+Then the default sweep (288 runs, ``--jobs 2``) is run as a subprocess: wall time,
+CPU-seconds of its processes, peak memory, and where the batched engine spent its time.
+
+Writes ``results/bench/bench.json`` (one object per row). ``--quick``: a smoke run of a few
+seconds (8 models, depth 2, width 64, one epoch, one repeat, 9 smaller sgemms, no sweep).
+``--threads 1,2`` adds a two-thread table (on a 2-core machine that is busy with anything
+else, two OpenMP threads spin against each other: expect outliers).
 
 Example: .venv/bin/python benchmarks/bench.py --quick
 """
@@ -45,12 +56,13 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-import actcmp.engine as engine  # noqa: E402
-import actcmp.engine_batched as engine_batched  # noqa: E402
-from actcmp.activations import parse_activation  # noqa: E402
+import actcmp.engine.batched as engine_batched  # noqa: E402
+import actcmp.engine.plain as engine  # noqa: E402
 from actcmp.config import make_run  # noqa: E402
+from actcmp.core.activations import parse_activation  # noqa: E402
+from actcmp.core.model import layer_dims  # noqa: E402
 from actcmp.datasets import load_dataset  # noqa: E402
-from actcmp.model import layer_dims  # noqa: E402
+from actcmp.run.resources import tune_allocator  # noqa: E402
 
 ACTIVATIONS = ["relu", "leaky_relu", "prelu", "elu", "gelu", "silu", "tanh", "sigmoid"]
 SEEDS = [0, 1, 2]
@@ -59,14 +71,15 @@ SEEDS = [0, 1, 2]
 # ----------------------------------------------------------------------------- timing helpers
 
 
-class FinishClock:
-    """Seconds spent in ``engine.finish`` (patched in both engines while measuring)."""
+class PartClock:
+    """Seconds spent in one function of the engines while measuring (patched, restored)."""
 
-    def __init__(self) -> None:
+    def __init__(self, module: Any, name: str) -> None:
         self.seconds = 0.0
-        self._original = engine.finish
+        self.module, self.name = module, name
+        self._original = getattr(module, name)
 
-    def __enter__(self) -> FinishClock:
+    def __enter__(self) -> PartClock:
         original = self._original
 
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -76,36 +89,46 @@ class FinishClock:
             finally:
                 self.seconds += time.perf_counter() - started
 
-        engine.finish = timed  # type: ignore[assignment]
-        engine_batched.finish = timed  # type: ignore[assignment]
+        setattr(self.module, self.name, timed)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        engine.finish = self._original  # type: ignore[assignment]
-        engine_batched.finish = self._original  # type: ignore[assignment]
+        setattr(self.module, self.name, self._original)
 
 
-def peak_gflops(threads: int, size: int = 2048, repeats: int = 7) -> float:
-    """This machine's fp32 matmul rate: the median of timed ``size^3`` sgemms."""
-    torch.set_num_threads(threads)
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    for _ in range(2):
-        a @ b
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - started)
-    return 2 * size**3 / statistics.median(times) / 1e9
+class Peak:
+    """fp32 sgemm rate samples, taken between the groups' repeats (like the work)."""
+
+    def __init__(self, size: int = 2048) -> None:
+        self.size = size
+        self.samples: dict[int, list[float]] = {}
+        self._matrices: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def sample(self, threads: int, count: int) -> None:
+        torch.set_num_threads(threads)
+        if self._matrices is None:
+            self._matrices = (torch.randn(self.size, self.size), torch.randn(self.size, self.size))
+            for _ in range(2):  # warm-up: first calls pay page faults and MKL's set-up
+                self._matrices[0] @ self._matrices[1]
+        a, b = self._matrices
+        for _ in range(count):
+            started = time.perf_counter()
+            a @ b
+            self.samples.setdefault(threads, []).append(2 * self.size**3 / (time.perf_counter() - started) / 1e9)
+
+    def median(self, threads: int) -> float:
+        return statistics.median(self.samples[threads])
 
 
-# ----------------------------------------------------------------------------- the three contenders
+# ----------------------------------------------------------------------------- the contenders
 
 
-def make_group(dataset: str, depth: int, width: int, epochs: int) -> tuple[list[dict[str, Any]], list[Any]]:
+def make_group(
+    dataset: str, depth: int, width: int, epochs: int, seeds: list[int] | None = None
+) -> tuple[list[dict[str, Any]], list[Any]]:
     configs, datasets = [], []
     for activation in ACTIVATIONS:
-        for seed in SEEDS:
+        for seed in SEEDS if seeds is None else seeds:
             cfg = make_run(
                 {"dataset": dataset, "depth": depth, "width": width, "bottleneck": 8, "epochs": epochs,
                  "activation": activation, "seed": seed}
@@ -116,8 +139,10 @@ def make_group(dataset: str, depth: int, width: int, epochs: int) -> tuple[list[
     return configs, datasets
 
 
-def canonical_loop(configs: list[dict[str, Any]], datasets: list[Any]) -> None:
-    """What a user writes: one model at a time, DataLoader batches, Adam, no metrics."""
+def canonical_loop(configs: list[dict[str, Any]], datasets: list[Any], record_losses: bool = False) -> None:
+    """What a user writes: one model at a time, DataLoader batches, Adam, nothing recorded;
+    with ``record_losses``, the full-pass train and validation losses (eval mode) after
+    every epoch and at initialisation, as actcmp's engines record them."""
     from torch.utils.data import DataLoader, TensorDataset
 
     for cfg, data in zip(configs, datasets, strict=True):
@@ -132,12 +157,29 @@ def canonical_loop(configs: list[dict[str, Any]], datasets: list[Any]) -> None:
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
         loader = DataLoader(TensorDataset(data.x_train), batch_size=cfg["batch_size"], shuffle=True)
         loss_fn = nn.BCELoss() if cfg["loss"] == "bce" else nn.MSELoss()
+        losses: list[tuple[float, float]] = []
+        if record_losses:
+            losses.append(_full_pass_losses(model, loss_fn, data))
         for _ in range(cfg["epochs"]):
             for (batch,) in loader:
                 optimizer.zero_grad()
                 loss = loss_fn(model(batch), batch)
                 loss.backward()
                 optimizer.step()
+            if record_losses:
+                losses.append(_full_pass_losses(model, loss_fn, data))
+
+
+def _full_pass_losses(model: nn.Module, loss_fn: nn.Module, data: Any) -> tuple[float, float]:
+    model.eval()
+    with torch.no_grad():
+        train, val = float(loss_fn(model(data.x_train), data.x_train)), float(loss_fn(model(data.x_val), data.x_val))
+    model.train()
+    return train, val
+
+
+def canonical_with_losses(configs: list[dict[str, Any]], datasets: list[Any]) -> None:
+    canonical_loop(configs, datasets, record_losses=True)
 
 
 def plain_engine(configs: list[dict[str, Any]], datasets: list[Any]) -> None:
@@ -170,38 +212,48 @@ def training_flops(configs: list[dict[str, Any]], datasets: list[Any]) -> float:
 
 
 def timed(fn: Any, *args: Any) -> tuple[float, float, Any]:
-    """(total seconds, seconds in engine.finish, fn's result)."""
-    with FinishClock() as clock:
+    """(total seconds, seconds in the batched engine's linear probes, fn's result)."""
+    with PartClock(engine_batched, "probe_accuracies") as clock:
         started = time.perf_counter()
         out = fn(*args)
         return time.perf_counter() - started, clock.seconds, out
 
 
 def measure_group(
-    dataset: str, depth: int, width: int, epochs: int, threads: int, repeats: int, peak: float
+    dataset: str,
+    depth: int,
+    width: int,
+    epochs: int,
+    threads: int,
+    repeats: int,
+    peak: Peak,
+    peak_samples: int,
+    seeds: list[int] | None = None,
 ) -> dict[str, Any]:
     torch.set_num_threads(threads)
-    configs, datasets = make_group(dataset, depth, width, epochs)
+    configs, datasets = make_group(dataset, depth, width, epochs, seeds)
     timings: dict[str, list[float]] = {
-        key: [] for key in ("canonical", "plain", "plain_train", "batched", "batched_train")
+        key: [] for key in ("canonical", "canonical_losses", "plain", "batched", "linear_probe")
     }
     parts: list[dict[str, float]] = []
-    for _ in range(repeats):  # interleaved, so that a busy spell hurts all three alike
-        total, _, _ = timed(canonical_loop, configs, datasets)
-        timings["canonical"].append(total)
-        total, finishing, _ = timed(plain_engine, configs, datasets)
-        timings["plain"].append(total)
-        timings["plain_train"].append(total - finishing)
-        total, finishing, part = timed(batched_engine, configs, datasets)
+    for _ in range(repeats):  # interleaved, so that a busy spell hurts all alike
+        timings["canonical"].append(timed(canonical_loop, configs, datasets)[0])
+        timings["canonical_losses"].append(timed(canonical_with_losses, configs, datasets)[0])
+        timings["plain"].append(timed(plain_engine, configs, datasets)[0])
+        total, probe, part = timed(batched_engine, configs, datasets)
         timings["batched"].append(total)
-        timings["batched_train"].append(total - finishing)
+        timings["linear_probe"].append(probe)
         parts.append(part)
+        peak.sample(threads, peak_samples)
+        torch.set_num_threads(threads)
     med = {key: statistics.median(values) for key, values in timings.items()}
+    part_med = {
+        key: statistics.median(p.get(key, float("nan")) for p in parts)
+        for key in ("train", "losses", "probe", "finish")
+    }
     flops = training_flops(configs, datasets)
-    step_s = statistics.median(p.get("train", float("nan")) for p in parts)
-    probe_s = statistics.median(p.get("probe", float("nan")) for p in parts)
-    losses_s = statistics.median(p.get("losses", float("nan")) for p in parts)
-    row = {
+    step_s = part_med["train"]
+    return {
         "kind": "group",
         "dataset": dataset,
         "depth": depth,
@@ -211,27 +263,22 @@ def measure_group(
         "threads": threads,
         "repeats": repeats,
         "canonical_s": med["canonical"],
+        "canonical_with_losses_s": med["canonical_losses"],
         "plain_s": med["plain"],
-        "plain_without_finish_s": med["plain_train"],
         "batched_s": med["batched"],
-        "batched_without_finish_s": med["batched_train"],
         "batched_steps_s": step_s,
-        "batched_losses_s": losses_s,
-        "batched_probe_s": probe_s,
-        "speedup_vs_canonical": med["canonical"] / med["batched_train"],
-        "speedup_steps_vs_canonical": med["canonical"] / step_s,
-        "speedup_vs_plain": med["plain_train"] / med["batched_train"],
-        "speedup_vs_plain_with_finish": med["plain"] / med["batched"],
+        "batched_losses_s": part_med["losses"],
+        "batched_layer_metrics_s": part_med["probe"],
+        "batched_end_of_run_s": part_med["finish"],
+        "batched_linear_probe_s": med["linear_probe"],
+        "whole_vs_canonical": med["canonical"] / med["batched"],
+        "whole_vs_canonical_with_losses": med["canonical_losses"] / med["batched"],
+        "steps_vs_canonical": med["canonical"] / step_s,
+        "whole_vs_plain": med["plain"] / med["batched"],
         "training_gflop": flops / 1e9,
         "canonical_gflops": flops / med["canonical"] / 1e9,
-        "plain_gflops": flops / med["plain_train"] / 1e9,
-        "batched_gflops": flops / med["batched_train"] / 1e9,
         "batched_step_gflops": flops / step_s / 1e9,
-        "peak_gflops": peak,
     }
-    row["batched_fraction_of_peak"] = row["batched_gflops"] / peak
-    row["batched_step_fraction_of_peak"] = row["batched_step_gflops"] / peak
-    return row
 
 
 # ----------------------------------------------------------------------------- the default sweep
@@ -262,13 +309,14 @@ def _tree_rss_kb(root: int) -> int:
 
 
 def measure_sweep(jobs: int) -> dict[str, Any]:
-    from actcmp.store import Store
+    from actcmp.store.database import Store
 
     with tempfile.TemporaryDirectory(prefix="actcmp-bench-") as tmp:
         out = Path(tmp) / "default"
         command = [sys.executable, "-m", "actcmp", "run", "experiments/default.toml", "--jobs", str(jobs),
                    "--out", str(out), "--quiet"]  # fmt: skip
         peak_tree = [0]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=REPO)
         done = threading.Event()
@@ -310,6 +358,7 @@ def measure_sweep(jobs: int) -> dict[str, Any]:
         "runs": runs,
         "jobs": jobs,
         "wall_s": wall,
+        "cpu_s": (usage.ru_utime + usage.ru_stime) - (before.ru_utime + before.ru_stime),
         "peak_rss_largest_process_mb": usage.ru_maxrss / 1024,
         "peak_rss_all_processes_mb": peak_tree[0] / 1024,
         "engines": engines,
@@ -322,91 +371,112 @@ def measure_sweep(jobs: int) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- output
 
 
-def print_table(peaks: dict[int, float], rows: list[dict[str, Any]]) -> None:
+def print_table(peak: Peak, rows: list[dict[str, Any]], load: dict[str, list[float]]) -> None:
     print(f"\nactcmp bench  {platform.processor() or platform.machine()}  torch {torch.__version__}")
-    print("fp32 matmul peak (2048^3 sgemm): " + ", ".join(f"{t} thread(s) {g:.1f} GFLOP/s" for t, g in peaks.items()))
+    for threads in sorted(peak.samples):
+        values = sorted(peak.samples[threads])
+        print(
+            f"fp32 peak ({peak.size}^3 sgemm, {len(values)} samples between the groups, {threads} thread(s)): "
+            f"median {statistics.median(values):.1f} GFLOP/s (min {values[0]:.1f}, max {values[-1]:.1f})"
+        )
+    print(f"load average (1, 5, 15 min): before {load['before']}, after {load['after']}")
+    models = rows[0]["models"] if rows else 0
+    print(f"seconds for {models} models, medians; x: speed-up of the batched engine (higher is better)")
     header = (
-        f"{'thr':>3} {'depth':>5} {'width':>5} | {'canonical':>9} {'plain':>8} {'batched':>8} {'steps':>6} | "
-        f"{'x canon':>7} {'x plain':>7} {'steps x canon':>13} | {'GFLOP/s':>7} {'% peak':>6} {'steps %pk':>9} | "
-        f"{'probe %':>7}"
+        f"{'thr':>3} {'dep':>3} {'wid':>4} | {'canon':>6} {'can+ls':>6} {'plain':>6} {'whole':>6} | "
+        f"{'steps':>6} {'losses':>6} {'layers':>6} {'end':>6} {'probe':>6} | "
+        f"{'x canon':>7} {'x can+ls':>8} {'steps x':>7} {'x plain':>7} | {'steps %pk':>9}"
     )
-    print("seconds for 24 models (plain and batched without engine.finish; final metrics shown apart)")
     print(header)
     print("-" * len(header))
     for r in rows:
-        probe = 100 * r["batched_probe_s"] / r["batched_without_finish_s"]
+        pct = 100 * r["batched_step_gflops"] / peak.median(r["threads"])
         print(
-            f"{r['threads']:>3} {r['depth']:>5} {r['width']:>5} | {r['canonical_s']:>9.2f} "
-            f"{r['plain_without_finish_s']:>8.2f} {r['batched_without_finish_s']:>8.2f} {r['batched_steps_s']:>6.2f} | "
-            f"{r['speedup_vs_canonical']:>6.1f}x {r['speedup_vs_plain']:>6.1f}x {r['speedup_steps_vs_canonical']:>12.1f}x | "
-            f"{r['batched_gflops']:>7.1f} "
-            f"{100 * r['batched_fraction_of_peak']:>5.1f}% {100 * r['batched_step_fraction_of_peak']:>8.1f}% | "
-            f"{probe:>6.1f}%"
+            f"{r['threads']:>3} {r['depth']:>3} {r['width']:>4} | {r['canonical_s']:>6.2f} {r['canonical_with_losses_s']:>6.2f} "
+            f"{r['plain_s']:>6.2f} {r['batched_s']:>6.2f} | {r['batched_steps_s']:>6.2f} {r['batched_losses_s']:>6.2f} "
+            f"{r['batched_layer_metrics_s']:>6.2f} {r['batched_end_of_run_s']:>6.2f} {r['batched_linear_probe_s']:>6.2f} | "
+            f"{r['whole_vs_canonical']:>6.1f}x {r['whole_vs_canonical_with_losses']:>7.1f}x {r['steps_vs_canonical']:>6.1f}x "
+            f"{r['whole_vs_plain']:>6.1f}x | {pct:>8.1f}%"
         )
-    print("steps: the batched engine's optimizer-step loop alone (no measurements, like the canonical loop)")
-    print("x canon / x plain: batched speedup (batched with its per-epoch measurements); steps x canon: the")
-    print("step loop against the canonical loop; GFLOP/s, % peak: training matmul flops over batched time")
-    print("without finish; steps %pk: the same over the step loop; probe %: gradient norms and layer")
-    print("metrics, as a share of batched time without finish")
+    print("canon: the canonical loop, recording NOTHING; can+ls: the same recording full-pass train/val losses")
+    print("every epoch; plain / whole: actcmp's engines with everything a run records, end-of-run metrics")
+    print("included. Parts of 'whole' (the batched engine's own timings): steps (optimizer-step loop), losses")
+    print("(per-epoch full passes), layers (gradient norms, unit metrics), end (end-of-run metrics), of which")
+    print("probe (the linear probes of all models at once). x canon / x can+ls / x plain: whole engine vs")
+    print("each; steps x: the step loop vs canonical; steps %pk: training matmul GFLOP/s of the step loop")
+    print("over the median sgemm peak measured between the groups.")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="one repeat, one epoch, no sweep")
+    parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds (no sweep)")
     parser.add_argument(
         "--threads", default="1", help="thread counts, e.g. 1,2 (default 1: two threads on a busy 2-core machine spin)"
     )
-    parser.add_argument("--repeats", type=int, default=None, help="timings per cell (median; default 3, quick 1)")
+    parser.add_argument("--repeats", type=int, default=None, help="timings per cell (median; default 5, quick 1)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs per run (default 3, quick 1)")
     parser.add_argument("--dataset", default="digits")
-    parser.add_argument("--depths", default="2,4,8")
-    parser.add_argument("--widths", default="64,256")
+    parser.add_argument("--depths", default=None, help="default 2,4,8 (quick 2)")
+    parser.add_argument("--widths", default=None, help="default 64,256 (quick 64)")
     parser.add_argument("--no-sweep", action="store_true", help="skip the default sweep")
     parser.add_argument("--jobs", type=int, default=2, help="workers for the default sweep")
     parser.add_argument("--out", default=str(REPO / "results" / "bench" / "bench.json"))
     args = parser.parse_args(argv)
+    load = {"before": [round(x, 2) for x in os.getloadavg()]}
     threads = [int(t) for t in args.threads.split(",")]
-    repeats = args.repeats or (1 if args.quick else 3)
+    repeats = args.repeats or (1 if args.quick else 5)
     epochs = args.epochs or (1 if args.quick else 3)
-    depths = [int(d) for d in args.depths.split(",")]
-    widths = [int(w) for w in args.widths.split(",")]
+    depths = [int(d) for d in (args.depths or ("2" if args.quick else "2,4,8")).split(",")]
+    widths = [int(w) for w in (args.widths or ("64" if args.quick else "64,256")).split(",")]
+    seeds = [0] if args.quick else None
+    peak = Peak(512 if args.quick else 2048)
+    cells = len(depths) * len(widths)
+    per_repeat = max(1, -(-9 // (cells * repeats)))  # at least 9 samples in all, per thread count
 
-    engine_batched.tune_allocator()  # process-wide: every contender profits alike
-    warm_configs, warm_data = make_group(args.dataset, 1, 16, 1)  # first calls pay one-off costs
-    for contender in (canonical_loop, plain_engine, batched_engine):
-        contender(warm_configs[::3], warm_data[::3])
-    peaks: dict[int, float] = {}
+    tune_allocator()  # process-wide: every contender profits alike
+    warm_configs, warm_data = make_group(args.dataset, 1, 16, 1, [0])  # first calls pay one-off costs
+    for contender in (canonical_loop, canonical_with_losses, plain_engine, batched_engine):
+        contender(warm_configs[::4], warm_data[::4])
     rows: list[dict[str, Any]] = []
     for count in threads:
-        peaks[count] = peak_gflops(count)
-        rows.append({"kind": "peak", "threads": count, "gflops": peaks[count], "sgemm": 2048})
+        peak.sample(count, 0)  # warm-up, untimed
         for width in widths:
             for depth in depths:
-                row = measure_group(args.dataset, depth, width, epochs, count, repeats, peaks[count])
+                row = measure_group(args.dataset, depth, width, epochs, count, repeats, peak, per_repeat, seeds)
                 rows.append(row)
                 print(
                     f"  threads {count} depth {depth} width {width}: canonical {row['canonical_s']:.2f}s "
-                    f"plain {row['plain_without_finish_s']:.2f}s batched {row['batched_without_finish_s']:.2f}s",
+                    f"whole engine {row['batched_s']:.2f}s ({row['whole_vs_canonical']:.1f}x)",
                     flush=True,
                 )
-    print_table(peaks, [r for r in rows if r["kind"] == "group"])
+        rows.append({"kind": "peak", "threads": count, "sgemm": peak.size, "gflops": peak.median(count),
+                     "samples": peak.samples[count]})  # fmt: skip
+        for row in rows:
+            if row["kind"] == "group" and row["threads"] == count:
+                row["peak_gflops"] = peak.median(count)
+                row["steps_fraction_of_peak"] = row["batched_step_gflops"] / peak.median(count)
+    load["after"] = [round(x, 2) for x in os.getloadavg()]
+    print_table(peak, [r for r in rows if r["kind"] == "group"], load)
     if not (args.quick or args.no_sweep):
         print(f"\ndefault sweep, --jobs {args.jobs} (subprocess) ...", flush=True)
         sweep = measure_sweep(args.jobs)
         rows.append(sweep)
+        load["after_sweep"] = [round(x, 2) for x in os.getloadavg()]
         print(
-            f"default sweep: {sweep['runs']} runs in {sweep['wall_s']:.1f} s wall, peak RSS "
-            f"{sweep['peak_rss_all_processes_mb']:.0f} MB all processes ({sweep['peak_rss_largest_process_mb']:.0f} MB "
-            f"largest); engine time {sweep['engine_seconds']}; probe {100 * sweep['probe_share_of_engine_time']:.1f}% "
-            f"of engine time, {100 * sweep['probe_share_of_step_time']:.1f}% of optimizer-step time"
+            f"default sweep: {sweep['runs']} runs in {sweep['wall_s']:.1f} s wall, {sweep['cpu_s']:.1f} CPU-seconds, "
+            f"peak RSS {sweep['peak_rss_all_processes_mb']:.0f} MB all processes "
+            f"({sweep['peak_rss_largest_process_mb']:.0f} MB largest); engine time {sweep['engine_seconds']}; "
+            f"load average after {load['after_sweep']}"
         )
     meta = {"kind": "meta", "machine": platform.machine(), "processor": platform.processor(),
             "cpus": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
-            "quick": args.quick, "epochs": epochs, "repeats": repeats,
+            "quick": args.quick, "epochs": epochs, "repeats": repeats, "load_average": load,
             "time": time.strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps([meta, *rows], indent=1), encoding="utf-8")
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps([meta, *rows], indent=1), encoding="utf-8")
+    tmp.replace(out)
     print(f"\nwrote {out}")
     return 0
 

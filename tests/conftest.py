@@ -27,7 +27,7 @@ def smoke_config() -> Path:
 @pytest.fixture(scope="session")
 def smoke_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The smoke sweep, trained once per test session (read-only for tests)."""
-    from actcmp.sweep import run_sweep
+    from actcmp.run.sweep import run_sweep
 
     out = tmp_path_factory.mktemp("smoke") / "results"
     run_sweep(REPO / "experiments" / "smoke.toml", out)

@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from actcmp.engine import RunResult
-from actcmp.store import Store
+from actcmp.engine.plain import RunResult
+from actcmp.store.database import Store
 
 ACTIVATIONS = ("relu", "tanh")
 DEPTHS = (1, 2)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from actcmp.store import load_results
+from actcmp.store.database import load_results
 
 #: columns that differ between any two sweeps by nature
 VOLATILE = ["wall_time_s", "finished_at"]

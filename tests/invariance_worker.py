@@ -17,17 +17,19 @@ from typing import Any
 import torch
 
 from actcmp.config import sweep_from_dict
-from actcmp.engine_batched import estimate_group_bytes, train_group
-from actcmp.sweep import cached_dataset, plan_runs
+from actcmp.engine.batched import estimate_group_bytes, train_group
+from actcmp.run.sweep import cached_dataset, plan_runs
 
 ACTIVATIONS = ["relu", "tanh", "elu", "sigmoid", "gelu", "silu", "leaky_relu", "prelu"]
 #: the runs whose numbers are followed through every composition
 TARGETS = [("elu", 0), ("gelu", 1), ("prelu", 2), ("sigmoid", 0), ("relu", 1)]
 
 
-def configs(activations: list[str], seeds: list[int], lr: float = 0.01) -> list[dict[str, Any]]:
+def configs(
+    activations: list[str], seeds: list[int], lr: float = 0.01, width: int = 24, bottleneck: int = 5
+) -> list[dict[str, Any]]:
     sweep = sweep_from_dict(
-        {"name": "inv", "epochs": 2, "width": 24, "bottleneck": 5, "batch_size": 100, "probe_size": 70,
+        {"name": "inv", "epochs": 2, "width": width, "bottleneck": bottleneck, "batch_size": 100, "probe_size": 70,
          "probe_every": 1, "dataset": "digits", "lr": lr,
          "grid": {"activation": activations, "seed": seeds, "depth": [2]}}
     )  # fmt: skip
@@ -71,6 +73,13 @@ def main() -> None:
     out["chunked"] = train(shuffled, budget=estimate_group_bytes(everything[0], 5, *shape))
     # neighbours with another learning rate share the stack but not the optimizer call
     out["other-lr-neighbours"] = train(targets + configs(["relu", "tanh", "elu"], [0, 1], lr=0.003))
+    # odd shapes: per-model blocks of 3 and 21 floats put a model's weights at alignments
+    # that change with its neighbours (MKL rounds by alignment unless MKL_CBWR is set)
+    odd = configs(["elu", "tanh"], [0, 1, 2], width=7, bottleneck=3)
+    lone = [c for c in odd if c["activation"] == "elu" and c["seed"] == 0]
+    out["odd-shape-alone"] = train(lone)
+    out["odd-shape-group"] = {k: v for k, v in train(odd).items() if k in out["odd-shape-alone"]}
+    out["alone"].update(out["odd-shape-alone"])
     json.dump({"capability": torch.backends.cpu.get_cpu_capability(), "threads": threads, "digests": out},
               sys.stdout)  # fmt: skip
 

@@ -7,7 +7,13 @@ import math
 import pytest
 import torch
 
-from actcmp.activations import REGISTRY, autograd_derivative, canonical_name, parse_activation
+from actcmp.core.activations import (
+    REGISTRY,
+    autograd_derivative,
+    canonical_name,
+    derivative_of_output,
+    parse_activation,
+)
 from actcmp.errors import UnknownActivation
 
 HIDDEN = [name for name, info in REGISTRY.items() if info.hidden_ok]
@@ -49,26 +55,65 @@ def test_builds_and_is_elementwise(name: str) -> None:
     assert torch.allclose(module(z.flatten()[perm]), out.flatten()[perm])
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        *HIDDEN,
-        "leaky_relu(negative_slope=0.2)",
-        "elu(alpha=0.5)",
-        "gelu(approximate=tanh)",
-        "softplus(beta=2)",
-        "celu(alpha=2)",
-        "hardtanh(min_val=-2)",
-    ],
-)
-def test_analytic_derivative_matches_autograd(name: str) -> None:
+VARIANTS = [
+    *HIDDEN,
+    "leaky_relu(negative_slope=0.2)",
+    "leaky_relu(negative_slope=0)",
+    "elu(alpha=0.5)",
+    "gelu(approximate=tanh)",
+    "softplus(beta=2)",
+    "softplus(beta=0.5,threshold=3)",
+    "celu(alpha=2)",
+    "celu(alpha=0.3)",
+    "hardtanh(min_val=-2)",
+    "hardtanh(min_val=0.5,max_val=3)",
+    "torch.nn.functional:softsign",
+]
+#: the kinks and thresholds of every entry: 0, +-0.5, +-1, +-2, +-3, +-6, softplus's
+#: threshold/beta points (20, 10, 6), the smallest normal numbers and their neighbours
+KINKS = [0.0, -0.0, 0.5, -0.5, 1.0, -1.0, 2.0, -2.0, 3.0, -3.0, 6.0, -6.0, 10.0, 20.0, 40.0, 1e-30, -1e-30]
+
+
+def _grid(dtype: torch.dtype) -> torch.Tensor:
+    """A dense grid over [-25, 45] plus every kink and its two float neighbours."""
+    dense = torch.linspace(-25, 45, 7001, dtype=dtype)
+    kinks = torch.tensor(KINKS, dtype=dtype)
+    up = torch.nextafter(kinks, torch.full_like(kinks, math.inf))
+    down = torch.nextafter(kinks, torch.full_like(kinks, -math.inf))
+    return torch.cat([dense, kinks, up, down])
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("name", VARIANTS)
+def test_derivative_is_autograds_including_the_kinks(name: str, dtype: torch.dtype) -> None:
+    """``spec.derivative`` (what the probes' dead and saturated masks use) equals
+    autograd through the module, bit for bit, on a dense grid and at every kink: both
+    run the same ATen backward kernel (or autograd itself)."""
     spec = parse_activation(name)
-    module = spec.build().to(torch.float64)
-    # avoid the kinks (0, +-1, +-3, 6) where one-sided derivatives differ
-    z = torch.linspace(-7.013, 7.017, 401, dtype=torch.float64)
+    module = spec.build().to(dtype)
+    z = _grid(dtype)
     expected = autograd_derivative(module, z)
     got = spec.derivative(z, module)
-    assert torch.allclose(got, expected, rtol=1e-6, atol=1e-9), name
+    assert got.dtype == dtype and got.shape == z.shape
+    mismatch = (got != expected).nonzero().flatten()
+    assert mismatch.numel() == 0, (name, z[mismatch][:5].tolist(), got[mismatch][:5].tolist())
+    # also on a strided 3-d slice, as the batched probe passes it
+    z3 = z[:7000].reshape(4, 50, 35).transpose(1, 2)
+    assert torch.equal(spec.derivative(z3, module), autograd_derivative(module, z3))
+
+
+def test_hardswish_kinks_are_autograds() -> None:
+    """The hand-written form gave -0.5 and 1.5 at z = -3 and 3; autograd gives 0 and 1."""
+    z = torch.tensor([-3.0, 3.0, -6.0, 0.0], dtype=torch.float64)
+    assert parse_activation("hardswish").derivative(z).tolist() == [0.0, 1.0, 0.0, 0.5]
+
+
+@pytest.mark.parametrize("name", ["tanh", "sigmoid"])
+def test_derivative_of_output_is_the_derivative(name: str) -> None:
+    spec = parse_activation(name)
+    z = _grid(torch.float32)
+    h = spec.build()(z)
+    assert torch.equal(derivative_of_output(name, h), spec.derivative(z))
 
 
 @pytest.mark.parametrize(
@@ -160,7 +205,7 @@ def test_user_callable_from_the_current_directory_in_workers(package_in_cwd: str
     from typer.testing import CliRunner
 
     from actcmp.cli import app
-    from actcmp.store import load_results
+    from actcmp.store.database import load_results
 
     out = tmp_path / "res"
     args = ["run", "--activations", f"{package_in_cwd},relu", "--datasets", "clusters", "--depths", "1"]
@@ -178,7 +223,7 @@ def test_user_callable_resolved_in_a_fresh_process(package_in_cwd: str) -> None:
     import subprocess
     import sys
 
-    code = f"from actcmp.activations import parse_activation; print(parse_activation({package_in_cwd!r}).build())"
+    code = f"from actcmp.core.activations import parse_activation; print(parse_activation({package_in_cwd!r}).build())"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr

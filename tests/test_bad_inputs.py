@@ -21,8 +21,8 @@ import pytest
 from typer.testing import CliRunner
 
 from actcmp.cli import app
-from actcmp.engine import RunResult
-from actcmp.store import DB_NAME, Store
+from actcmp.engine.plain import RunResult
+from actcmp.store.database import DB_NAME, Store
 
 REPO = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -404,7 +404,7 @@ def test_results_dir_not_writable(tmp_path: Path) -> None:
 
 
 def test_lock_held_by_another_sweep(ws: dict[str, str]) -> None:
-    from actcmp.lock import DirLock
+    from actcmp.store.lock import DirLock
 
     root = Path(ws["root"])
     with DirLock(ws["store"]):

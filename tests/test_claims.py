@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from actcmp.claims import checks, figures
 from actcmp.claims.checks import FAILS, HOLDS, UNSURE
 from actcmp.claims.registry import CLAIMS, ClaimContext, comparison_table, rank_table
-from actcmp.store import Results
+from actcmp.store.database import Results
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCES = REPO.parent / "shared" / "seeds"  # the texts the quotes come from (development only)
@@ -598,22 +598,9 @@ def test_context_without_results_is_empty() -> None:
 
 # -- command line -------------------------------------------------------------------------------------------
 def _app():
-    import typer
-
     from actcmp.cli import app
 
-    if any(getattr(c, "name", None) == "claims" for c in app.registered_commands):
-        return app
-    from actcmp.claims.cli import register
-
-    local = typer.Typer(add_completion=False)
-    register(local)
-
-    @local.callback()
-    def _root() -> None:
-        """test app"""
-
-    return local
+    return app
 
 
 def test_claims_help_has_an_example() -> None:

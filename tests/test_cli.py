@@ -139,8 +139,8 @@ def test_run_status_export_resume(tmp_path: Path, smoke_config: Path) -> None:
     # a bigger plan in the same dir: status reports pending and exits non-zero
     runner.invoke(app, ["run", str(smoke_config), "--out", str(out), "--depths", "1", "--seeds", "2", "--dry-run"])
     from actcmp.config import apply_overrides, load_sweep
-    from actcmp.store import Store
-    from actcmp.sweep import plan_runs, sweep_id
+    from actcmp.run.sweep import plan_runs, sweep_id
+    from actcmp.store.database import Store
 
     bigger = apply_overrides(load_sweep(smoke_config), grid={"depth": [1, 2]})
     with Store(out) as store:
@@ -285,12 +285,12 @@ def test_missing_cuda_refused_before_anything_is_written(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("quiet", [False, True], ids=["progress", "quiet"])
 def test_interrupt_says_so_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quiet: bool) -> None:
-    import actcmp.sweep
+    import actcmp.run.sweep
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(actcmp.sweep, "_drain", interrupted)
+    monkeypatch.setattr(actcmp.run.sweep, "_drain", interrupted)
     out = tmp_path / "res"
     result = runner.invoke(app, ["run", "smoke", "--out", str(out), *(["--quiet"] if quiet else [])])
     assert result.exit_code == 130
@@ -347,7 +347,7 @@ def test_dry_run_shows_single_valued_axes_and_defaults() -> None:
 
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_threads_option_reaches_the_executor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int) -> None:
-    import actcmp.executors as executors
+    import actcmp.run.executors as executors
 
     chosen: list[tuple[int, int | None]] = []
     real = executors.make_executor

@@ -16,7 +16,7 @@ from actcmp.config import (
     split_list,
     sweep_from_dict,
 )
-from actcmp.engine import resolve
+from actcmp.engine.plain import resolve
 from actcmp.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent

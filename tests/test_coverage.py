@@ -1,7 +1,7 @@
 """Do the report's intervals keep their promise at the seed counts people use?
 
 A simulation (numpy and scipy only, about a second): many samples of n = 3, 5, 10 seeds
-from a known distribution, the interval of :func:`actcmp.stats.t_interval` on each, and
+from a known distribution, the interval of :func:`actcmp.analysis.stats.t_interval` on each, and
 the share that covers the true mean.
 
 What it shows (4000 draws each, seed 0):
@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from actcmp import stats
+from actcmp.analysis import stats
 
 DRAWS = 4000
 NOMINAL = 0.95
@@ -39,7 +39,7 @@ DISTRIBUTIONS = {
 
 
 def t_intervals(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`actcmp.stats.t_interval` of every row, vectorised (checked against it below)."""
+    """:func:`actcmp.analysis.stats.t_interval` of every row, vectorised (checked against it below)."""
     n = samples.shape[1]
     mean, sd = samples.mean(axis=1), samples.std(axis=1, ddof=1)
     half = scipy_stats.t.ppf(0.5 + NOMINAL / 2, n - 1) * sd / math.sqrt(n)

@@ -10,7 +10,7 @@ import torch
 
 from actcmp.config import make_run
 from actcmp.datasets import load_dataset
-from actcmp.engine import batch_order, resolve, train_run
+from actcmp.engine.plain import batch_order, resolve, train_run
 
 
 def run(**overrides: object):
@@ -148,7 +148,7 @@ def hists(result: object) -> dict[tuple[int, int], list[float]]:
 
 
 def test_preact_histograms_at_init_and_end_match_the_probe_statistics() -> None:
-    from actcmp.metrics import PREACT_HIST_BINS, PREACT_HIST_RANGE
+    from actcmp.core.metrics import PREACT_HIST_BINS, PREACT_HIST_RANGE
 
     result, cfg = run(activation="tanh", epochs=3)
     found = hists(result)
@@ -183,3 +183,23 @@ def test_preact_histograms_of_a_diverged_run_hold_no_nan() -> None:
     values = [v for _, _, m, v in result.layers if m.startswith("preact_hist_")]
     assert values and all(math.isfinite(v) for v in values)
     assert {e for e, _ in hists(result)} >= {0}
+
+
+@pytest.mark.parametrize("activation", ["relu", "prelu", "tanh"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_initial_preactivations_are_the_initial_models(activation: str, dtype: torch.dtype) -> None:
+    from actcmp.core.activations import parse_activation
+    from actcmp.core.model import Autoencoder, init_tensors
+    from actcmp.engine.plain import initial_preactivations
+
+    cfg = {"activation": activation, "depth": 3, "width": 16, "bottleneck": 4, "init": "kaiming", "seed": 5}
+    spec = parse_activation(activation)
+    model = Autoencoder(12, 3, 16, 4, spec, parse_activation("identity", hidden=False)).to(dtype)
+    model.load_init(init_tensors(model.dims, "kaiming", spec, 5, dtype=dtype))
+    x = torch.randn(40, 12, dtype=dtype)
+    with torch.no_grad():
+        expected = model.forward_recording(x)[1]
+        got = initial_preactivations(cfg, x)
+    assert len(got) == len(expected) == 5
+    for a, b in zip(got, expected, strict=True):
+        assert torch.equal(a, b)

@@ -13,18 +13,17 @@ from typing import Any
 import pytest
 import torch
 
-from actcmp.activations import parse_activation
 from actcmp.config import make_run
+from actcmp.core.activations import parse_activation
+from actcmp.core.metrics import dead_mask, peak_derivative, saturated_mask
 from actcmp.datasets import load_dataset
-from actcmp.engine import resolve, train_run
-from actcmp.engine_batched import (
+from actcmp.engine.batched import (
     _Act,
     estimate_group_bytes,
     max_models_for_memory,
-    memory_budget_bytes,
     train_group,
 )
-from actcmp.metrics import dead_mask, peak_derivative, saturated_mask
+from actcmp.engine.plain import resolve, train_run
 
 ALL_ACTIVATIONS = ["relu", "leaky_relu", "prelu", "elu", "gelu", "silu", "tanh", "sigmoid", "mish"]
 EXACT = ("dead_fraction", "saturated_fraction", "died_fraction", "revived_fraction", "zero_fraction")
@@ -118,7 +117,7 @@ def test_layer_grouping_does_not_change_the_metrics(monkeypatch: pytest.MonkeyPa
     """The probe counts layers in cache-sized groups (``METRIC_GROUP_BYTES``); at either
     extreme, and in between, every layer metric is still the plain engine's (depth 5: nine
     hidden layers, 12 units down to 3 and back)."""
-    import actcmp.engine_batched as engine_batched
+    import actcmp.engine.batched as engine_batched
 
     monkeypatch.setattr(engine_batched, "METRIC_GROUP_BYTES", budget)
     variants = mixed(["relu", "prelu", "gelu", "tanh", "leaky_relu", "elu"])
@@ -209,7 +208,7 @@ def test_probe_every_measures_the_same_epochs_as_the_plain_engine() -> None:
 def test_a_model_failing_at_an_epoch_without_layer_metrics_is_measured_as_it_leaves(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import actcmp.engine_batched as engine_batched
+    import actcmp.engine.batched as engine_batched
 
     variants = [{"activation": a, "seed": 0, "lr": 0.01} for a in ["relu", "tanh", "gelu"]]
     configs, datasets = group("digits", variants, depth=3, epochs=5, probe_every=2)
@@ -252,7 +251,7 @@ def test_a_model_failing_at_an_epoch_without_layer_metrics_is_measured_as_it_lea
 
 
 def test_the_plain_engine_measures_layers_where_an_unmeasured_epoch_fails(monkeypatch: pytest.MonkeyPatch) -> None:
-    import actcmp.engine as engine
+    import actcmp.engine.plain as engine
 
     configs, datasets = group("digits", [{"activation": "relu", "lr": 0.01}], depth=2, epochs=5, probe_every=2)
     original = engine._evaluate
@@ -367,8 +366,8 @@ def test_probe_gradient_norms_are_autograds(dtype: torch.dtype, names: list[str]
     # activation's backward kernel, and PReLU's input gradient skips the slope gradient:
     # the norms must still be autograd's on the plain model, layer by layer (depth 4 has
     # transposed and plain layouts; 450 x 40 inputs take PReLU's per-model path)
-    from actcmp.engine import batch_loss
-    from actcmp.engine_batched import _plain_model, _Run, _Stack, cast_dataset, per_sample_losses
+    from actcmp.engine.batched import _plain_model, _Run, _Stack, cast_dataset, per_sample_losses
+    from actcmp.engine.plain import batch_loss
 
     variants = [{"activation": a, "seed": i % 2, "lr": 0.01} for i, a in enumerate(names)]
     configs, datasets = group("digits", variants, depth=4, epochs=1, width=40, bottleneck=6)
@@ -415,6 +414,8 @@ def test_group_is_split_to_fit_memory() -> None:
     for a, b in zip(whole, split, strict=True):
         assert a.run_id == b.run_id and a.status == b.status
         assert_same(a, b, rtol=1e-12, atol=1e-14)
+    from actcmp.run.resources import memory_budget_bytes
+
     assert memory_budget_bytes() > 0
 
 
@@ -430,7 +431,7 @@ def test_configs_of_different_groups_are_refused() -> None:
 def test_sweep_stores_the_same_numbers_with_either_engine(tmp_path: Any) -> None:
     import actcmp
     from actcmp.config import sweep_from_dict
-    from actcmp.store import Store
+    from actcmp.store.database import Store
 
     sweep = sweep_from_dict(
         {"name": "engines", "epochs": 1, "width": 16, "bottleneck": 4, "batch_size": 128, "probe_size": 64,

@@ -42,7 +42,7 @@ def mlflow_reader(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def mlflow_export(results_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     pytest.importorskip("mlflow")
-    from actcmp.export_mlflow import export_mlflow
+    from actcmp.store.export_mlflow import export_mlflow
 
     return export_mlflow(results_dir, tmp_path_factory.mktemp("mlflow") / "store")
 
@@ -59,7 +59,7 @@ def test_mlflow_runs_read_back_with_params_tags_and_status(mlflow_export: Any, m
     relu = config("relu", 2, 1)
     row = by_id.loc[relu["run_id"]]
     assert row["params.activation"] == "relu" and row["params.depth"] == "2" and row["params.lr"] == "0.001"
-    assert row["tags.actcmp.status"] == "done" and row["status"] == "FINISHED"
+    assert row["tags.actcmp.analysis.status"] == "done" and row["status"] == "FINISHED"
     assert row["tags.actcmp.sweeps"] == "fake" and row["tags.actcmp.env.torch"] == "2.13.0+cpu"
     assert row["tags.actcmp.env.group_timings_s"] == '{"train": 0.5}'
     assert row["metrics.test_loss"] == loss_of("relu", 2, 1, EPOCHS)
@@ -68,7 +68,8 @@ def test_mlflow_runs_read_back_with_params_tags_and_status(mlflow_export: Any, m
     assert failed["status"] == "FAILED" and failed["tags.actcmp.error"].startswith("RuntimeError: boom")
     diverged = by_id.loc[config("tanh", 2, 1)["run_id"]]
     assert (
-        diverged["tags.actcmp.status"] == "diverged" and diverged["metrics.test_loss"] != diverged["metrics.test_loss"]
+        diverged["tags.actcmp.analysis.status"] == "diverged"
+        and diverged["metrics.test_loss"] != diverged["metrics.test_loss"]
     )
     assert not [c for c in frame.columns if "preact_hist" in c]  # histogram bins left out
 
@@ -138,7 +139,7 @@ def test_missing_extra_is_one_line_with_the_install_command(
 @pytest.fixture(scope="module")
 def tb_export(results_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     pytest.importorskip("tensorboard")
-    from actcmp.export_tensorboard import export_tensorboard
+    from actcmp.store.export_tensorboard import export_tensorboard
 
     return export_tensorboard(results_dir, tmp_path_factory.mktemp("tb") / "logs")
 

@@ -13,7 +13,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from actcmp.report import document, plots, render, statistics, tables
-from actcmp.store import Results
+from actcmp.store.database import Results
 
 NAMES = ("relu", "leaky_relu", "tanh")
 

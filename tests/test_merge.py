@@ -12,10 +12,10 @@ from frames import assert_same_results as assert_same_stored
 from typer.testing import CliRunner
 
 from actcmp.cli import app
-from actcmp.engine import RunResult
+from actcmp.engine.plain import RunResult
 from actcmp.errors import ConfigError
 from actcmp.shard import assign_shards, parse_shard, select_shard
-from actcmp.store import DB_NAME, Store, load_results
+from actcmp.store.database import DB_NAME, Store, load_results
 
 REPO = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -132,7 +132,7 @@ def test_merge_of_all_shards_equals_the_whole_sweep(sweeps: dict[str, Path], tmp
     assert_same_results(out, sweeps["full"])
     status = runner.invoke(app, ["status", str(out)])
     assert status.exit_code == 0 and "complete: 4 done" in status.output
-    assert not list(out.glob(".merge-*")) and not (out / "actcmp.lock").exists()
+    assert not list(out.glob(".merge-*")) and not (out / "actcmp.store.lock").exists()
 
 
 def test_merge_with_a_shard_missing_fails_the_status_gate(sweeps: dict[str, Path], tmp_path: Path) -> None:
@@ -319,7 +319,7 @@ def test_compare_flags_cells_beyond_their_seed_spread(tmp_path: Path, monkeypatc
             *_cell("mish", [1.0], "n"),  # only in NEW: new; selu depth 2 missing
         ],
     )
-    from actcmp.compare import compare_results
+    from actcmp.analysis.compare import compare_results
 
     comparison = compare_results(new, base)
     verdicts = {c.cell["activation"]: c.verdict for c in comparison.cells}
@@ -374,32 +374,55 @@ def test_compare_without_common_cells(tmp_path: Path, sweeps: dict[str, Path]) -
 
 
 def test_sweep_workflow_runs_shards_merges_gates_and_reports() -> None:
-    text = (REPO / ".github" / "workflows" / "sweep.yml").read_text()  # no YAML parser among the dependencies
-    for needed in (
-        "schedule:",
-        "cron:",
-        "workflow_dispatch:",
-        "shard: [1, 2, 3, 4]",
-        'SHARDS: "4"',
-        "make install",
-        "--shard ${{ matrix.shard }}/$SHARDS --out shard-${{ matrix.shard }}",
-        "actions/upload-artifact@v4",
-        "pattern: shard-*",
+    import re
+
+    yaml = pytest.importorskip("yaml", reason="PyYAML (dev extra) reads the workflow")
+    workflows = REPO / ".github" / "workflows"
+    text = (workflows / "sweep.yml").read_text()
+    assert "\t" not in text
+    flow = yaml.safe_load(text)
+    triggers = flow[True]  # YAML 1.1 reads the key `on` as True
+    assert "schedule" in triggers and "workflow_dispatch" in triggers
+    shard, merge = flow["jobs"]["shard"], flow["jobs"]["merge"]
+    assert shard["strategy"]["matrix"]["shard"] == [1, 2, 3, 4]
+    # the shard count is written once: the jobs read it from the matrix
+    assert shard["env"]["SHARDS"] == "${{ strategy.job-total }}" and "SHARDS" not in flow.get("env", {})
+    runs = " ".join(step.get("run", "") for step in shard["steps"])
+    assert '--shard "$SHARD/$SHARDS" --out "shard-$SHARD"' in runs
+    assert "${{" not in runs  # expressions reach the shell through env, quoted
+    assert merge["needs"] == "shard" and merge["if"] == "${{ !cancelled() }}"
+    merge_runs = " ".join(step.get("run", "") for step in merge["steps"])
+    for command in (
         "actcmp merge results/sweep shards/shard-*",
         "actcmp status results/sweep",
         "actcmp report results/sweep",
         "actcmp compare results/sweep baseline",
-        "needs: shard",
     ):
-        assert needed in text, needed
-    assert "\t" not in text
+        assert command in merge_runs, command
+    assert any(step.get("with", {}).get("pattern") == "shard-*" for step in merge["steps"])
+    # sweep jobs install without the dev extras, through the cached setup
+    setup = REPO / ".github" / "actions" / "setup" / "action.yml"
+    assert all(step.get("uses") == "./.github/actions/setup" and "with" not in step
+               for step in shard["steps"] + merge["steps"] if "setup" in step.get("uses", ""))  # fmt: skip
+    setup_text = setup.read_text()
+    assert "make install" in setup_text and "download.pytorch.org/whl/cpu" in setup_text
+    assert "hashFiles('pyproject.toml')" in setup_text and "print-torch-spec" in setup_text
+    # every action pinned by a full commit SHA
+    for path in [*workflows.glob("*.yml"), setup]:
+        for ref in re.findall(r"uses:\s*(\S+)", path.read_text()):
+            if not ref.startswith("./"):
+                assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", ref), (path.name, ref)
+    test_flow = yaml.safe_load((workflows / "test.yml").read_text())
+    assert {"push", "pull_request"} <= set(test_flow[True])
+    test_runs = " ".join(step.get("run", "") for step in test_flow["jobs"]["test"]["steps"])
+    assert "make test" in test_runs and "make lint" in test_runs
 
 
 def test_results_from_before_a_later_field_compare_and_tabulate_with_new_ones(tmp_path: Path) -> None:
     # runs stored by a version without probe_every have the same ids as new runs at
     # probe_every = 1; read back, both carry it, so cells match across and within directories
-    from actcmp.compare import compare_results
-    from actcmp.stats import cell_keys
+    from actcmp.analysis.compare import compare_results
+    from actcmp.analysis.stats import cell_keys
 
     old = [fake(f"r{s}", "relu", s, 1.0) for s in range(3)]
     new = [fake(f"r{s}", "relu", s, 1.0) for s in range(3)]

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from actcmp.activations import parse_activation
-from actcmp.metrics import (
+from actcmp.core.activations import parse_activation
+from actcmp.core.metrics import (
     PREACT_HIST_BINS,
     PREACT_HIST_RANGE,
     anomaly_auroc,
@@ -158,7 +158,7 @@ def test_linear_probe_fits_on_one_blas_thread(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_preact_histograms_count_like_numpy_in_one_pass() -> None:
-    from actcmp.metrics import preact_histograms
+    from actcmp.core.metrics import preact_histograms
 
     gen = torch.Generator().manual_seed(0)
     low, high = PREACT_HIST_RANGE

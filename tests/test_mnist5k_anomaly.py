@@ -16,7 +16,7 @@ import torch
 from actcmp import datasets
 from actcmp.config import make_run
 from actcmp.datasets import DATASETS, canonical_dataset, dataset_info, load_dataset
-from actcmp.engine import resolve, train_run
+from actcmp.engine.plain import resolve, train_run
 from actcmp.errors import DatasetError, UnknownDataset
 
 

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from actcmp.activations import parse_activation
-from actcmp.model import Autoencoder, hidden_sizes, init_tensors, layer_dims, weight_std
+from actcmp.core.activations import parse_activation
+from actcmp.core.model import Autoencoder, hidden_sizes, init_tensors, layer_dims, weight_std
 
 
 @pytest.mark.parametrize(

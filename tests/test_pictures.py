@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from actcmp.engine import RunResult
+from actcmp.engine.plain import RunResult
+from actcmp.engine.samples import encode
 from actcmp.report import pictures, plots
 from actcmp.report.style import activation_style
-from actcmp.samples import encode
-from actcmp.store import Store, load_results
+from actcmp.store.database import Store, load_results
 
 ACTS = ("relu", "tanh", "sigmoid")
 

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from actcmp.progress import Eta, NullProgress, PlainProgress, RichProgress, make_progress
+from actcmp.progress import CostEta, Eta, NullProgress, PlainProgress, RichProgress, make_progress
 
 RECORD = {
     "run_id": "x",
@@ -42,7 +42,7 @@ def test_plain_lines_with_fake_clock() -> None:
         "sweep: 5 runs planned, 3 already stored, 2 to run -> results/x",
         "[1/2] done     relu · digits · depth 2 · seed 0  test_loss=0.012346  1.2s",  # no estimate yet
         "[2/2] diverged tanh · digits · depth 2 · seed 0  test_loss=-  1.2s  eta 0s",
-        "2 runs in 1m15s: 1 done, 1 diverged, 0 failed; 3 skipped (already stored)",
+        "2 runs in 1m15s wall time, sum of run times 2s: 1 done, 1 diverged, 0 failed; 3 skipped (already stored)",
     ]
 
 
@@ -142,3 +142,97 @@ def test_make_progress_plain_under_ci(monkeypatch) -> None:
     monkeypatch.setenv("CI", "true")
     assert isinstance(make_progress(), PlainProgress)
     assert isinstance(make_progress(quiet=True), NullProgress)
+
+
+# ----------------------------------------------------------------------------- the cost-model ETA
+
+
+def planned_lines(
+    tasks: list[tuple[list[str], float]], workers: int, finishes: list[tuple[float, str, float]]
+) -> list[str]:
+    """Plain lines for a planned sweep (prior: 1 s per unit); ``finishes``: (time, run id,
+    its wall_time_s) per result, the clock reading each in turn."""
+    ticks = iter([0.0, 0.0] + [t for t, _, _ in finishes])
+    lines: list[str] = []
+    progress = PlainProgress(write=lines.append, clock=lambda: next(ticks))
+    runs = sum(len(rids) for rids, _ in tasks)
+    progress.start(total=runs, to_run=runs, skipped=0, out_dir="r")
+    progress.plan(tasks, workers, prior_rate=1.0)
+    for _, rid, seconds in finishes:
+        progress.run_done({**RECORD, "run_id": rid, "wall_time_s": seconds})
+    return lines[1:]
+
+
+def test_cost_eta_from_the_start_then_calibrated_by_the_first_group() -> None:
+    # three groups of 2 runs, 100 + 100 + 200 units; prior 1 s/unit says 400 s. The first
+    # group takes 50 s (its runs' times add up): 0.5 s/unit, so 300 units are 150 s
+    tasks = [(["a1", "a2"], 100.0), (["b1", "b2"], 100.0), (["c1", "c2"], 200.0)]
+    finishes = [(50.0, "a1", 25.0), (50.0, "a2", 25.0), (120.0, "b1", 35.0), (120.0, "b2", 35.0), (200.0, "c1", 40.0)]
+    lines = planned_lines(tasks, 1, finishes)
+    assert lines[0] == "3 tasks on 1 worker(s): first estimate 6m40s (cost model)"
+    assert lines[1].endswith("eta 5m50s")  # 400 s - 50 s: the group is not complete, not yet calibrated
+    assert lines[2].endswith("eta 2m30s")  # calibrated: 300 units x 0.5 s
+    # at 120 s the second group is in: (50 + 70) s / 200 units = 0.6 s/unit, 200 units left
+    assert lines[4].endswith("eta 2m00s")
+    assert lines[5].endswith("eta 40s")  # counting down between groups: 120 s left at 120, 80 s later
+
+
+def test_cost_eta_shares_the_work_between_workers() -> None:
+    tasks = [([f"r{i}"], 10.0) for i in range(4)]
+    lines = planned_lines(tasks, 2, [(10.0, "r0", 10.0)])
+    assert lines[0].endswith("first estimate 20s (cost model)")  # 40 units x 1 s / 2 workers
+    assert lines[1].endswith("eta 15s")  # 1 s/unit, 30 units left over 2 workers
+
+
+def test_cost_eta_counts_down_between_results_and_ignores_unknown_runs() -> None:
+    now = [0.0]
+    eta = CostEta(clock=lambda: now[0])
+    eta.start(3)
+    eta.plan([(["x", "y"], 10.0), (["z"], 30.0)], workers=1, prior_rate=2.0)
+    assert eta.remaining() == pytest.approx(80.0)
+    now[0] = 30.0
+    assert eta.remaining() == pytest.approx(50.0)
+    eta.add({"run_id": "elsewhere", "wall_time_s": 5.0})  # not planned here: changes nothing
+    assert eta.remaining() == pytest.approx(50.0)
+    now[0] = 200.0
+    assert eta.remaining() == 0.0  # overdue shows zero
+
+
+def test_rich_progress_takes_the_plan() -> None:
+    from rich.console import Console
+
+    now = [0.0]
+    progress = RichProgress(Console(file=io.StringIO(), force_terminal=False, width=100), clock=lambda: now[0])
+    progress.start(total=2, to_run=2, skipped=0, out_dir="results/x")
+    progress.plan([(["x", "y"], 90.0)], workers=1, prior_rate=1.0)
+    column = progress.progress.columns[-1]
+    assert str(column.render(progress.progress.tasks[0])) == "eta 1m30s"
+    progress.finish(SUMMARY)
+
+
+def test_the_sweep_plans_every_task_it_runs(tmp_path) -> None:
+    from actcmp.config import SweepConfig
+    from actcmp.run.sweep import run_sweep
+
+    class Recorder(NullProgress):
+        def __init__(self) -> None:
+            self.tasks: list[tuple[list[str], float]] = []
+            self.ran: list[str] = []
+
+        def plan(self, tasks: list[tuple[list[str], float]], workers: int, prior_rate: float) -> None:
+            self.tasks = tasks
+
+        def run_done(self, record: dict) -> None:
+            self.ran.append(record["run_id"])
+
+    sweep = SweepConfig(
+        name="t",
+        fixed={"dataset": "breast-cancer", "epochs": 1, "width": 8, "bottleneck": 2, "probe_size": 32},
+        grid={"activation": ["relu", "tanh"], "depth": [1, 2]},
+    )
+    recorder = Recorder()
+    run_sweep(sweep, tmp_path / "out", progress=recorder)
+    planned = sorted(rid for rids, _ in recorder.tasks for rid in rids)
+    assert planned == sorted(recorder.ran) and len(planned) == 4
+    assert len(recorder.tasks) == 2  # one batched group per depth
+    assert all(units > 0 for _, units in recorder.tasks)

@@ -47,7 +47,13 @@ RAY_ENV = {
     "RAY_AUTH_MODE": "token",
     "RAY_AUTH_TOKEN": TOKEN,
 }
-ray_test = pytest.mark.ray
+
+
+def ray_test(test: Any) -> Any:
+    """A test against a real Ray instance: marked ``ray`` and ``slow`` (seconds to start)."""
+    return pytest.mark.slow(pytest.mark.ray(test))
+
+
 # Ray 2.60 emits no warning here, so the suite's filterwarnings=error stands unchanged
 pytestmark = [pytest.mark.timeout(300)]
 
@@ -57,8 +63,8 @@ pytestmark = [pytest.mark.timeout(300)]
 
 def test_importing_actcmp_never_imports_ray() -> None:
     code = (
-        "import sys, actcmp, actcmp.executors, actcmp.sweep, actcmp.cli\n"
-        "from actcmp.executors import make_executor\n"
+        "import sys, actcmp, actcmp.run.executors, actcmp.run.sweep, actcmp.cli\n"
+        "from actcmp.run.executors import make_executor\n"
         "make_executor('local', 1).shutdown()\n"
         "assert 'ray' not in sys.modules, 'ray was imported'\n"
     )
@@ -66,7 +72,7 @@ def test_importing_actcmp_never_imports_ray() -> None:
 
 
 def test_without_ray_the_backend_fails_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    from actcmp.executors import make_executor
+    from actcmp.run.executors import make_executor
 
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     with pytest.raises(ConfigError) as info:
@@ -75,7 +81,7 @@ def test_without_ray_the_backend_fails_in_one_line(monkeypatch: pytest.MonkeyPat
 
 
 def test_a_too_old_ray_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    from actcmp.ray_backend import import_ray, version_tuple
+    from actcmp.run.ray_executor import import_ray, version_tuple
 
     monkeypatch.setitem(sys.modules, "ray", types.SimpleNamespace(__version__="2.8.1"))
     with pytest.raises(ConfigError, match=r"needs Ray >= 2\.9, found 2\.8\.1: pip install -U 'actcmp\[ray\]'"):
@@ -84,7 +90,7 @@ def test_a_too_old_ray_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_local_backend_rejects_an_address() -> None:
-    from actcmp.executors import make_executor
+    from actcmp.run.executors import make_executor
 
     with pytest.raises(ConfigError, match="--address is for --backend ray"):
         make_executor("local", 1, address="127.0.0.1:6379")
@@ -101,21 +107,21 @@ def test_local_backend_rejects_an_address() -> None:
     ],
 )
 def test_split_address(address: str, expected: tuple[str, int]) -> None:
-    from actcmp.ray_backend import split_address
+    from actcmp.run.ray_executor import split_address
 
     assert split_address(address) == expected
 
 
 @pytest.mark.parametrize("address", ["head-node", "127.0.0.1:", "127.0.0.1:port", ":6379", "127.0.0.1:70000"])
 def test_a_malformed_address_is_named(address: str) -> None:
-    from actcmp.ray_backend import split_address
+    from actcmp.run.ray_executor import split_address
 
     with pytest.raises(ConfigError, match=r"is not HOST:PORT or ray://HOST:PORT"):
         split_address(address)
 
 
 def test_an_unreachable_address_fails_fast_and_names_it() -> None:
-    from actcmp.ray_backend import check_reachable
+    from actcmp.run.ray_executor import check_reachable
 
     port = free_port()  # nothing listens there
     started = time.monotonic()
@@ -127,10 +133,116 @@ def test_an_unreachable_address_fails_fast_and_names_it() -> None:
     assert "\n" not in message
 
 
+@contextlib.contextmanager
+def loopback_server(reply: bytes | None) -> Iterator[int]:
+    """A TCP server on 127.0.0.1 that answers each connection with ``reply`` (None:
+    reads and never answers); yields its port."""
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except (TimeoutError, OSError):
+                continue
+            held.append(conn)
+            if reply is not None:
+                with contextlib.suppress(OSError):
+                    conn.recv(1024)
+                    conn.sendall(reply)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield int(server.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join(5)
+        for conn in held:
+            conn.close()
+        server.close()
+
+
+@pytest.mark.parametrize(
+    ("reply", "fragment"),
+    [
+        pytest.param(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", "is an HTTP server", id="http"),
+        pytest.param(None, "did not answer within 2 s", id="silent"),
+        pytest.param(b"SSH-2.0-OpenSSH_9.6\r\n", "does not speak gRPC", id="other"),
+    ],
+)
+def test_an_address_that_is_not_a_gcs_port_is_named_fast(reply: bytes | None, fragment: str) -> None:
+    """Ray hangs for minutes on an HTTP port (a dashboard or agent): the probe names
+    what answers there before Ray is asked."""
+    from actcmp.run.ray_executor import CONNECT_TIMEOUT_S, HTTP_PROBE_S, check_reachable
+
+    with loopback_server(reply) as port:
+        started = time.monotonic()
+        with pytest.raises(ConfigError) as info:
+            check_reachable(f"127.0.0.1:{port}")
+        assert time.monotonic() - started < CONNECT_TIMEOUT_S + HTTP_PROBE_S
+    message = str(info.value)
+    assert message.startswith(f"127.0.0.1:{port} is ") and fragment in message
+    assert "not the GCS port of a Ray head node" in message and "\n" not in message
+
+
+def test_a_grpc_port_passes_the_probe() -> None:
+    from actcmp.run.ray_executor import check_reachable, port_kind
+
+    settings = b"\x00\x00\x18\x04\x00\x00\x00\x00\x00"  # an HTTP/2 SETTINGS frame, as gRPC servers open
+    with loopback_server(settings) as port:
+        assert port_kind("127.0.0.1", port) == "grpc"
+        check_reachable(f"127.0.0.1:{port}")  # passes on to the GCS handshake
+
+
+def test_lost_runs_are_one_count_in_the_summary() -> None:
+    from actcmp.progress import summary_line
+
+    line = summary_line(
+        {"ran": 4, "done": 4, "diverged": 0, "failed": 0, "skipped": 0, "wall_time_s": 40.0, "lost_runs": 4}
+    )
+    assert line == (
+        "8 runs in 40s: 4 done, 0 diverged, 0 failed, 4 pending (lost with a Ray worker or node: run again to "
+        "redo them); 0 skipped (already stored)"
+    )
+
+
+def test_max_retries_is_for_the_ray_backend(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from actcmp.cli import app
+
+    result = CliRunner().invoke(app, ["run", str(SMOKE), "--max-retries", "1", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2 and "--max-retries is for --backend ray" in result.output
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+def test_a_failed_connect_creates_no_results_directory(tmp_path: Path) -> None:
+    """Connect first: a cluster that cannot be reached leaves nothing behind."""
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("Ray is not installed (optional extra): pip install 'actcmp[ray]'")
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "actcmp", "run", str(SMOKE), "--backend", "ray", "--address",
+         f"127.0.0.1:{free_port()}", "--out", str(out), "-q"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("actcmp: error: cannot reach a Ray cluster at 127.0.0.1:")
+    assert not out.exists()
+
+
 def test_token_mode_without_a_token_is_named_before_ray_is_asked(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from actcmp.ray_backend import check_authentication, token_available
+    from actcmp.run.ray_executor import check_authentication, token_available
 
     monkeypatch.setenv("RAY_AUTH_MODE", "token")
     monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
@@ -248,7 +360,7 @@ def head(ray: Any) -> Iterator[Head]:
 def stored_ids(directory: Path) -> list[str]:
     import sqlite3
 
-    from actcmp.store import DB_NAME
+    from actcmp.store.database import DB_NAME
 
     conn = sqlite3.connect(directory / DB_NAME)
     try:
@@ -266,7 +378,7 @@ def elsewhere(head: Head, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @ray_test
 def test_workers_get_actcmp_from_the_runtime_env(head: Head, elsewhere: None) -> None:
-    from actcmp.ray_backend import RayExecutor, package_dir
+    from actcmp.run.ray_executor import RayExecutor, package_dir
 
     no_actcmp = subprocess.run(
         [sys.executable, "-c", "import actcmp"], env=head.env, cwd=head.temp_dir, capture_output=True
@@ -285,7 +397,7 @@ def test_workers_get_actcmp_from_the_runtime_env(head: Head, elsewhere: None) ->
 def test_sweep_on_the_cluster_stores_what_the_local_backend_stores(
     head: Head, elsewhere: None, smoke_results: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from actcmp.sweep import run_sweep
+    from actcmp.run.sweep import run_sweep
 
     monkeypatch.setenv("RAY_ADDRESS", head.address)
     summary = run_sweep(SMOKE, tmp_path / "ray", backend="ray")
@@ -301,7 +413,7 @@ def _die_once(marker: str, task: Any) -> Any:
     try:
         fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
-        from actcmp.sweep import execute_task
+        from actcmp.run.sweep import execute_task
 
         return execute_task(task)
     os.write(fd, str(os.getpid()).encode())
@@ -324,16 +436,16 @@ def by_value(ray: Any) -> Iterator[None]:
 def kill_one_worker(monkeypatch: pytest.MonkeyPatch, marker: Path) -> None:
     import functools
 
-    import actcmp.sweep
+    import actcmp.run.sweep
 
-    monkeypatch.setattr(actcmp.sweep, "_worker_task", functools.partial(_die_once, str(marker)))
+    monkeypatch.setattr(actcmp.run.sweep, "_worker_task", functools.partial(_die_once, str(marker)))
 
 
 @ray_test
 def test_a_killed_worker_is_retried_by_ray(
     head: Head, elsewhere: None, by_value: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from actcmp.sweep import run_sweep
+    from actcmp.run.sweep import run_sweep
 
     monkeypatch.setenv("RAY_ADDRESS", head.address)
     kill_one_worker(monkeypatch, tmp_path / "killed.pid")
@@ -348,18 +460,28 @@ def test_a_killed_worker_is_retried_by_ray(
 def test_a_killed_worker_without_retries_leaves_its_runs_pending(
     head: Head, elsewhere: None, by_value: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import actcmp.executors
-    from actcmp.executors import TaskLost
-    from actcmp.ray_backend import RayExecutor
-    from actcmp.sweep import run_sweep
+    import actcmp.run.executors
+    from actcmp.run.executors import TaskLost
+    from actcmp.run.ray_executor import RayExecutor
+    from actcmp.run.sweep import run_sweep
 
-    monkeypatch.setattr(actcmp.executors, "make_executor", lambda *a, **k: RayExecutor(head.address, max_retries=0))
+    made: list[RayExecutor] = []
+
+    def make(backend: str, jobs: int, address: str | None = None, threads: int | None = None, **options: Any) -> Any:
+        made.append(RayExecutor(head.address, **options))
+        return made[-1]
+
+    monkeypatch.setattr(actcmp.run.executors, "make_executor", make)
     kill_one_worker(monkeypatch, tmp_path / "killed.pid")
     out = tmp_path / "out"
     try:
-        first = run_sweep(SMOKE, out, backend="ray")
+        first = run_sweep(SMOKE, out, backend="ray", executor_options={"max_retries": 0})  # --max-retries 0
+        assert made[0].max_retries == 0
         lost = first.left
         assert lost == 4  # the killed task's group of 4 runs; the other task's runs are stored
+        assert first.lost_runs == 4 and first.ran + first.lost_runs == 8  # one consistent count
+        assert first.backend_log == str(out / "ray.log")
+        assert not (out / "ray.log").exists() or (out / "ray.log").stat().st_size > 0  # kept only if written
     except TaskLost as exc:  # a sweep whose _drain stops at the first lost task
         assert "lost on the Ray cluster" in str(exc) and "WorkerCrashedError" in str(exc)
         lost = 8 - len(stored_ids(out))
@@ -390,7 +512,7 @@ def pid_alive(pid: int) -> bool:
 
 @ray_test
 def test_shutdown_after_ctrl_c_cancels_the_remote_tasks(head: Head, elsewhere: None, by_value: None) -> None:
-    from actcmp.ray_backend import RayExecutor
+    from actcmp.run.ray_executor import RayExecutor
 
     marker = head.temp_dir / "sleeping.pid"
     executor = RayExecutor(head.address)
@@ -412,7 +534,7 @@ def test_shutdown_after_ctrl_c_cancels_the_remote_tasks(head: Head, elsewhere: N
 def test_a_version_mismatch_is_named(head: Head, ray: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     import ray._private.utils as ray_utils
 
-    from actcmp.ray_backend import RayExecutor
+    from actcmp.run.ray_executor import RayExecutor
 
     real = ray_utils.compute_version_info()
     monkeypatch.setattr(ray_utils, "compute_version_info", lambda: ("2.9.0", real[1]))
@@ -425,13 +547,65 @@ def test_a_version_mismatch_is_named(head: Head, ray: Any, monkeypatch: pytest.M
 
 
 @ray_test
+def test_the_head_nodes_other_ports_are_named(head: Head) -> None:
+    """A raylet (gRPC, not the GCS) and an agent's HTTP port of the head node: each
+    refused in one line, fast, with what it is."""
+    from actcmp.run.ray_executor import RayExecutor, port_kind
+
+    gcs_port = int(head.address.rpartition(":")[2])
+    pids = [pid for pid, _ in session_members(head.sid)]
+    ports = sorted({int(addr.rpartition(":")[2]) for _, addr in listening_addresses(pids)} - {gcs_port})
+    kinds = {port: port_kind("127.0.0.1", port) for port in ports}
+    grpc = [port for port, kind in kinds.items() if kind == "grpc"]
+    http = [port for port, kind in kinds.items() if kind == "http"]
+    assert grpc and http, kinds
+    for port, fragment in ((grpc[0], "is a Ray gRPC port that is not the GCS"), (http[0], "is an HTTP server")):
+        started = time.monotonic()
+        with pytest.raises(ConfigError) as info:
+            RayExecutor(f"127.0.0.1:{port}")
+        assert time.monotonic() - started < 15
+        assert str(info.value).startswith(f"127.0.0.1:{port} {fragment}"), str(info.value)
+
+
+@ray_test
+def test_rays_own_output_goes_to_the_log_file(ray: Any, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """What Ray prints for its raylets (a worker's death, its state dump) and its logger's
+    records land in the file, not on stdout/stderr; restore() puts Ray's handling back
+    and removes a file nothing was written to."""
+    import logging
+
+    import ray._private.worker as worker_module
+
+    from actcmp.run.ray_executor import _RayOutput
+
+    original = worker_module.print_to_stdstream
+    output = _RayOutput()
+    output.to_file(tmp_path / "ray.log")
+    worker_module.print_to_stdstream(
+        {"lines": ["A worker died or was killed while executing a task"], "pid": "raylet", "is_err": False},
+        ignore_prefix=False,
+    )
+    logging.getLogger("ray.some.module").warning("a warning of Ray's")
+    output.restore()
+    assert worker_module.print_to_stdstream is original
+    text = (tmp_path / "ray.log").read_text()
+    assert "A worker died or was killed" in text and "a warning of Ray's" in text
+    captured = capfd.readouterr()
+    assert "worker died" not in captured.out + captured.err and "a warning" not in captured.out + captured.err
+    quiet = _RayOutput()
+    quiet.to_file(tmp_path / "quiet.log")
+    quiet.restore()
+    assert not (tmp_path / "quiet.log").exists()
+
+
+@ray_test
 def test_ray_client_without_its_extra_is_named(ray: Any) -> None:
-    from actcmp.ray_backend import RayExecutor
+    from actcmp.run.ray_executor import RayExecutor
 
     missing = ValueError("Ray Client requires pip package `ray[client]`. If you installed the minimal Ray ...")
     error = RayExecutor._connect_error(types.SimpleNamespace(_ray=ray), missing, "ray://head:10001")  # type: ignore[arg-type]
     assert str(error).startswith("ray:// addresses need Ray Client on this machine and the head node")
-    assert "pip install 'ray[client]'" in str(error) and "--address head:6379" in str(error)
+    assert "pip install 'ray[client]'" in str(error) and "head:10001" in str(error) and "6379" not in str(error)
 
 
 @ray_test
@@ -439,7 +613,7 @@ def test_missing_authentication_is_named(head: Head) -> None:
     code = (
         "import sys\n"
         "from actcmp.errors import ConfigError\n"
-        "from actcmp.executors import make_executor\n"
+        "from actcmp.run.executors import make_executor\n"
         "try:\n"
         f"    make_executor('ray', 1, address={head.address!r})\n"
         "except ConfigError as exc:\n"
@@ -454,33 +628,45 @@ def test_missing_authentication_is_named(head: Head) -> None:
     assert done.returncode == 0, done.stderr
     assert time.monotonic() - started < 30
     message = done.stdout.strip()
-    assert message.startswith(f"the Ray cluster at {head.address} refused this machine's authentication token")
+    assert message.startswith(
+        f"the Ray cluster at {head.address} uses token authentication and this machine sent no token"
+    )
     assert "RAY_AUTH_MODE=token" in message and "RAY_AUTH_TOKEN" in message
 
 
 @ray_test
 def test_a_local_instance_starts_and_stops_with_the_sweep(ray: Any) -> None:
-    from actcmp.executors import make_executor
-    from actcmp.ray_backend import RayExecutor
+    from actcmp.run.executors import make_executor
+    from actcmp.run.ray_executor import RayExecutor
 
-    temp_dir = Path(tempfile.mkdtemp(prefix="actcmp-rl-", dir="/tmp"))
     # processes of earlier tests (multiprocessing's resource tracker lives as long as pytest)
     before = set(descendants(os.getpid()))
+    default_ray_dir = Path(tempfile.gettempdir()) / "ray"
+    had_default_dir = default_ray_dir.exists()
+    temp_before = set(Path(tempfile.gettempdir()).glob("actcmp-ray-*"))
+    executor = make_executor("ray", 2)  # no temp_dir given: one of its own, removed at shutdown
     try:
-        executor = make_executor("ray", 2, temp_dir=str(temp_dir))
         assert isinstance(executor, RayExecutor) and executor.started_local
         assert ray.is_initialized() and ray.cluster_resources()["CPU"] == 2
         assert executor.submit(pow, 2, 10).result(timeout=120) == 1024
         started = [p for p in descendants(os.getpid()) if p not in before]  # gcs_server, raylet, agents, worker
         assert {"gcs_server", "raylet"} <= {name for _, name in started}
-        executor.shutdown()
-        assert not ray.is_initialized()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and still_alive(started):
-            time.sleep(0.2)
-        assert not still_alive(started)
+        # every port of the instance (and of this driver) listens on loopback only
+        listening = listening_addresses([os.getpid(), *(pid for pid, _ in started)])
+        assert len(listening) >= 3, listening  # the GCS, the raylet's ports, the driver's
+        outside = [(pid, addr) for pid, addr in listening if not addr.startswith(("127.0.0.1:", "::1:"))]
+        assert not outside, outside
+        own = set(Path(tempfile.gettempdir()).glob("actcmp-ray-*")) - temp_before
+        assert len(own) == 1 and any(own.pop().iterdir())  # Ray's session files live there
     finally:
-        shutil.rmtree(temp_dir, ignore_errors=True)
+        executor.shutdown()
+    assert not ray.is_initialized()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and still_alive(started):
+        time.sleep(0.2)
+    assert not still_alive(started)
+    assert set(Path(tempfile.gettempdir()).glob("actcmp-ray-*")) <= temp_before  # removed
+    assert default_ray_dir.exists() == had_default_dir  # nothing in /tmp/ray
 
 
 def descendants(root: int) -> list[tuple[int, str]]:
@@ -513,3 +699,35 @@ def still_alive(started: list[tuple[int, str]]) -> list[tuple[int, str]]:
         if f"({name})" in stat and stat.rpartition(")")[2].split()[0] != "Z":
             alive.append((pid, name))
     return alive
+
+
+def listening_addresses(pids: list[int]) -> list[tuple[int, str]]:
+    """(pid, local address) of every listening TCP socket of ``pids``, from /proc."""
+    by_inode: dict[str, str] = {}
+    import ipaddress
+
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local, state, inode = fields[1], fields[3], fields[9]
+                if state != "0A":  # LISTEN
+                    continue
+                hex_ip, hex_port = local.split(":")
+                raw = bytes.fromhex(hex_ip)
+                # /proc prints the address as 32-bit words in host (little-endian) order
+                ip_bytes = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+                ip = ipaddress.ip_address(ip_bytes)
+                mapped = getattr(ip, "ipv4_mapped", None)
+                by_inode[inode] = f"{mapped or ip}:{int(hex_port, 16)}"
+    found = []
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    if target.startswith("socket:["):
+                        inode = target[len("socket:[") : -1]
+                        if inode in by_inode:
+                            found.append((pid, by_inode[inode]))
+    return found

@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from actcmp.engine import RunResult
+from actcmp.engine.plain import RunResult
 from actcmp.errors import StoreError
 from actcmp.report import document, make_report, plots, render, statistics, style, tables
-from actcmp.store import Results, Store, load_results
+from actcmp.store.database import Results, Store, load_results
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 DATASETS = ("blobs", "digits")  # digits has labels (probe accuracy), blobs has none
@@ -187,7 +187,7 @@ def test_html_embeds_images_and_every_table(report: tuple[Path, list[Path]]) -> 
 
 
 def test_style_is_deterministic_and_distinct() -> None:
-    from actcmp.activations import REGISTRY
+    from actcmp.core.activations import REGISTRY
 
     hidden = [name for name, info in REGISTRY.items() if info.hidden_ok]
     styles = [style.activation_style(name) for name in hidden]
@@ -292,7 +292,7 @@ def test_only_failed_runs_fail_the_command_in_one_line(tmp_path: Path) -> None:
 def test_single_seed_cells_from_a_real_sweep(tmp_path: Path) -> None:
     """A one-seed sweep (every shard of a sharded sweep looks like this) reports cleanly."""
     from actcmp.config import apply_overrides, load_sweep
-    from actcmp.sweep import run_sweep
+    from actcmp.run.sweep import run_sweep
 
     repo = Path(__file__).resolve().parent.parent
     sweep = apply_overrides(load_sweep(repo / "experiments" / "smoke.toml"), grid={"seed": [0], "depth": [1]})

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from actcmp.engine import RunResult
+from actcmp.engine.plain import RunResult
 from actcmp.report import document, findings, setup, statistics, tables
-from actcmp.store import Results, Store, load_results
+from actcmp.store.database import Results, Store, load_results
 
 SEEDS = (0, 1, 2)
 DEPTHS = (1, 2)

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from actcmp.cli import app
 from actcmp.config import SweepConfig
-from actcmp.store import DB_NAME, Store, load_results
+from actcmp.store.database import DB_NAME, Store, load_results
 
 REPO = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -176,7 +176,7 @@ def test_sigkill_at_several_points_then_resume(reference: dict[str, Path], tmp_p
         (5, 0.0, "2"),  # a process pool: the workers must die with the sweep
     ]
     _fault_points(out, "plain", points, expected)
-    assert (out / "actcmp.lock").exists() is False
+    assert (out / "actcmp.store.lock").exists() is False
     assert_same_results(out, reference["plain"])
     assert table_files(out, tmp_path / "t1") == table_files(reference["plain"], tmp_path / "t2")
     print(f"\nfaults injected so far: {FAULTS['injected']}, survived: {FAULTS['survived']}")
@@ -260,7 +260,7 @@ def test_ctrl_c_stores_what_finished_and_says_how_to_resume(
     assert not _group_alive(proc.pid), "worker processes outlived the sweep"
     stored = run_content(out / DB_NAME)
     assert len(stored) >= before and all(stored[rid] == expected[rid] for rid in stored)
-    assert not (out / "actcmp.lock").exists()
+    assert not (out / "actcmp.store.lock").exists()
     resumed = subprocess.run(
         sweep_cmd(out, "--engine", "plain"), capture_output=True, text=True, cwd=REPO, env=_env(), timeout=300
     )
@@ -288,7 +288,7 @@ def tiny_sweep(**fixed: Any) -> SweepConfig:
 
 
 def test_same_config_and_seeds_give_the_same_stored_numbers(tmp_path: Path) -> None:
-    from actcmp.sweep import run_sweep
+    from actcmp.run.sweep import run_sweep
 
     for name in ("a", "b"):
         run_sweep(tiny_sweep(), tmp_path / name, engine="plain")
@@ -297,14 +297,14 @@ def test_same_config_and_seeds_give_the_same_stored_numbers(tmp_path: Path) -> N
 
 
 def test_spellings_that_resolve_alike_are_one_run() -> None:
-    from actcmp.sweep import plan_runs
+    from actcmp.run.sweep import plan_runs
 
     sweep = SweepConfig(name="x", fixed={"activation": "relu", "epochs": 0}, grid={"init": ["auto", "kaiming"]})
     assert len(sweep.runs()) == 2 and len(plan_runs(sweep)) == 1
 
 
 def test_ctrl_c_in_process_commits_finished_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import actcmp.sweep as sweep_module
+    import actcmp.run.sweep as sweep_module
 
     real = sweep_module.execute_task
     calls = {"n": 0}
@@ -333,7 +333,7 @@ def test_ctrl_c_in_process_commits_finished_runs(tmp_path: Path, monkeypatch: py
 
 
 def test_interrupt_during_a_commit_waits_for_it() -> None:
-    from actcmp.sweep import _Interrupts
+    from actcmp.run.sweep import _Interrupts
 
     guard = _Interrupts()
     committed = []
@@ -346,7 +346,7 @@ def test_interrupt_during_a_commit_waits_for_it() -> None:
 
 
 def test_sigterm_handler_is_installed_and_restored() -> None:
-    from actcmp.sweep import _interrupts
+    from actcmp.run.sweep import _interrupts
 
     before = signal.getsignal(signal.SIGTERM)
     with _interrupts() as guard:
@@ -358,8 +358,8 @@ def test_sigterm_handler_is_installed_and_restored() -> None:
 
 
 def test_second_sweep_is_refused_while_one_writes(tmp_path: Path) -> None:
-    from actcmp.lock import DirLock
-    from actcmp.sweep import run_sweep
+    from actcmp.run.sweep import run_sweep
+    from actcmp.store.lock import DirLock
 
     out = tmp_path / "r"
     run_sweep(tiny_sweep(epochs=0), out, engine="plain")
@@ -374,27 +374,27 @@ def test_second_sweep_is_refused_while_one_writes(tmp_path: Path) -> None:
         assert runner.invoke(app, ["status", str(out)]).exit_code == 0
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     assert after == before
-    assert not (out / "actcmp.lock").exists()
+    assert not (out / "actcmp.store.lock").exists()
 
 
 def test_stale_lock_of_a_dead_sweep_is_taken_over(tmp_path: Path) -> None:
     import json
 
-    from actcmp.sweep import run_sweep
+    from actcmp.run.sweep import run_sweep
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     out = tmp_path / "r"
     out.mkdir()
-    (out / "actcmp.lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "started": "x"}))
+    (out / "actcmp.store.lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "started": "x"}))
     summary = run_sweep(tiny_sweep(epochs=0), out, engine="plain")
     assert summary.done == 4 and summary.resumed_after_crash
-    assert not (out / "actcmp.lock").exists()
+    assert not (out / "actcmp.store.lock").exists()
 
 
 def test_readers_see_committed_runs_while_a_commit_is_open(tmp_path: Path) -> None:
-    from actcmp.engine import RunResult
-    from actcmp.status import cell_status
+    from actcmp.analysis.status import cell_status
+    from actcmp.engine.plain import RunResult
 
     def fake_result(rid: str) -> RunResult:
         cfg = {"run_id": rid, "activation": "relu", "dataset": "digits", "depth": 2, "seed": 0}

@@ -143,7 +143,7 @@ def test_read_only_bind_mount_in_subprocesses(read_only_mount: Path, tmp_path: P
 def test_store_opened_read_only_never_writes(results: Path) -> None:
     import sqlite3
 
-    from actcmp.store import Store
+    from actcmp.store.database import Store
 
     with Store(results, create=False) as store, pytest.raises(sqlite3.OperationalError, match="readonly"):
         store.conn.execute("INSERT INTO meta VALUES ('x', 'y')")
@@ -219,7 +219,7 @@ def test_disk_full_is_one_line_and_leaves_no_partial_file(
 def test_disk_full_during_a_run_says_disk_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import sqlite3
 
-    from actcmp.store import Store
+    from actcmp.store.database import Store
 
     def full(self: Store, result: object, *, replace: bool = False) -> bool:
         raise sqlite3.OperationalError("database or disk is full")
@@ -278,7 +278,7 @@ def test_export_onto_a_directory_is_a_usage_error(results: Path, tmp_path: Path)
 
 
 # -- hostile directories -----------------------------------------------------------------
-@pytest.mark.parametrize("name", ["actcmp.lock", "actcmp.sqlite-wal", ".sweep.json.tmp"])
+@pytest.mark.parametrize("name", ["actcmp.store.lock", "actcmp.sqlite-wal", ".sweep.json.tmp"])
 def test_symlinks_in_a_results_directory_are_never_followed(tmp_path: Path, name: str) -> None:
     out = tmp_path / "r"
     out.mkdir()
@@ -379,7 +379,7 @@ def test_dry_run_of_the_limit_counts_without_expanding() -> None:
     import time
 
     from actcmp.config import SweepConfig
-    from actcmp.sweep import describe_plan
+    from actcmp.run.sweep import describe_plan
 
     grid = {"seed": list(range(1000)), "depth": [1, 2, 3, 4, 5], "lr": [0.1, 0.01, 0.001, 0.0001], "width": [8, 16]}
     grid["width"] += [32, 64, 128]
@@ -393,9 +393,9 @@ def test_dry_run_of_the_limit_counts_without_expanding() -> None:
 
 def test_dry_run_by_axes_counts_like_a_full_plan() -> None:
     """Spellings that resolve alike and repeated values collapse exactly as in plan_runs."""
-    import actcmp.sweep as sweep_module
+    import actcmp.run.sweep as sweep_module
     from actcmp.config import SweepConfig
-    from actcmp.sweep import describe_plan, plan_runs
+    from actcmp.run.sweep import describe_plan, plan_runs
 
     grid = {
         "activation": ["relu", "swish", "silu", "tanh"],
@@ -622,8 +622,8 @@ def test_control_characters_never_reach_the_terminal(tmp_path: Path) -> None:
 
 # -- merge: a rerun is a no-op; runs from different kernel families ------------------------
 def _fake_store(directory: Path, loss: float, capability: str, shard: tuple[int, int] | None = None) -> Path:
-    from actcmp.engine import RunResult
-    from actcmp.store import Store
+    from actcmp.engine.plain import RunResult
+    from actcmp.store.database import Store
 
     configs = [{"run_id": rid, "activation": "relu", "dataset": "digits", "depth": 1, "seed": s} for s, rid in
                enumerate(["r1", "r2"])]  # fmt: skip
@@ -648,7 +648,7 @@ def test_the_same_merge_twice_is_a_no_op(tmp_path: Path) -> None:
     again = runner.invoke(app, ["merge", str(out), str(s1), str(s2)])
     assert again.exit_code == 0, again.output
     assert "2 runs" in again.output and "2 duplicates" in again.output
-    from actcmp.store import Store
+    from actcmp.store.database import Store
 
     with Store(out, create=False) as store:
         assert store.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 2
@@ -681,7 +681,7 @@ def test_runs_from_different_kernel_families_name_them_and_prefer_picks_one(tmp_
         result = runner.invoke(app, ["merge", str(target), str(a), str(b), "--prefer", str(side)])
         assert result.exit_code == 0, result.output
         assert "preferred: 2 runs" in result.output  # r1 and r2 (their val_loss curves differ)
-        from actcmp.store import load_results
+        from actcmp.store.database import load_results
 
         runs = load_results(target).runs.set_index("run_id")
         assert runs.loc["r1", "test_loss"] == loss

@@ -12,11 +12,11 @@ import pytest
 
 from actcmp.config import make_run
 from actcmp.datasets import load_dataset
-from actcmp.engine import RunResult, resolve, train_run
-from actcmp.engine_batched import train_group
+from actcmp.engine.batched import train_group
+from actcmp.engine.plain import RunResult, resolve, train_run
+from actcmp.engine.samples import CODE_ROWS, SAMPLE_ROWS, collect_samples, compact, decode, encode
 from actcmp.report import pictures
-from actcmp.samples import CODE_ROWS, SAMPLE_ROWS, collect_samples, compact, decode, encode
-from actcmp.store import DB_NAME, Store, load_results
+from actcmp.store.database import DB_NAME, Store, load_results
 
 BASE = {"width": 12, "bottleneck": 3, "batch_size": 64, "probe_size": 48, "epochs": 2}
 
@@ -85,8 +85,8 @@ def test_anomaly_sets_store_per_row_errors() -> None:
 
 def test_no_samples_for_a_diverged_run() -> None:
     (cfg,), (data,) = configs("digits", [{"activation": "relu"}])
-    from actcmp.activations import parse_activation
-    from actcmp.model import Autoencoder
+    from actcmp.core.activations import parse_activation
+    from actcmp.core.model import Autoencoder
 
     model = Autoencoder(64, 1, 12, 3, parse_activation("relu"), parse_activation("sigmoid", hidden=False))
     import torch
@@ -150,7 +150,7 @@ def test_old_store_without_samples_table(tmp_path: Path) -> None:
 
 
 def test_merge_carries_samples_and_accepts_old_stores(tmp_path: Path) -> None:
-    from actcmp.merge import merge_results
+    from actcmp.store.merge import merge_results
 
     with Store(tmp_path / "one") as store:
         store.write_run(fake("a", {"codes": b"c"}))

@@ -67,7 +67,7 @@ def test_compare_json_exit_code_on_regression(results_dir: Path, tmp_path: Path)
     worse = tmp_path / "worse"
     from fake_results import result
 
-    from actcmp.store import Store
+    from actcmp.store.database import Store
 
     with Store(worse) as store:
         for seed in (0, 1):

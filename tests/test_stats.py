@@ -1,4 +1,4 @@
-"""actcmp.stats on fabricated runs frames (no training)."""
+"""actcmp.analysis.stats on fabricated runs frames (no training)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from actcmp import stats
+from actcmp.analysis import stats as stats
 from actcmp.report import plots
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from actcmp.engine import RunResult
+from actcmp.engine.plain import RunResult
 from actcmp.errors import StoreError
-from actcmp.store import DB_NAME, Store, load_results
+from actcmp.store.database import DB_NAME, Store, load_results
 
 
 def fake_result(rid: str = "abc123", status: str = "done", loss: float = 0.5) -> RunResult:

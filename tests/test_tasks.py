@@ -9,12 +9,13 @@ import pytest
 import torch
 
 import actcmp.datasets
-import actcmp.engine
-import actcmp.engine_batched
-import actcmp.sweep as sweep_module
+import actcmp.engine.batched
+import actcmp.engine.plain
+import actcmp.run.resources
+import actcmp.run.sweep as sweep_module
 from actcmp.config import sweep_from_dict
-from actcmp.executors import SerialExecutor, make_executor, serial_threads, thread_limit
-from actcmp.sweep import Task, cached_dataset, clear_data_cache, execute_task, make_tasks, plan_runs
+from actcmp.run.executors import SerialExecutor, make_executor, serial_threads, thread_limit
+from actcmp.run.sweep import Task, cached_dataset, clear_data_cache, execute_task, make_tasks, plan_runs
 
 ACTIVATIONS = ["relu", "tanh", "gelu", "prelu", "sigmoid", "elu", "silu", "leaky_relu"]
 
@@ -41,14 +42,14 @@ def cap_budget(monkeypatch: pytest.MonkeyPatch, cfg: dict[str, Any], models: int
     """Make each of ``jobs`` workers' budget fit ``models`` // jobs models shaped like ``cfg``."""
     data = cached_dataset(cfg, None)
     shape = (data.x_train.shape[0], data.x_train.shape[1], data.x_val.shape[0], data.x_test.shape[0])
-    one = actcmp.engine_batched.estimate_group_bytes(cfg, 1, *shape)
-    per_model = actcmp.engine_batched.estimate_group_bytes(cfg, 2, *shape) - one
+    one = actcmp.engine.batched.estimate_group_bytes(cfg, 1, *shape)
+    per_model = actcmp.engine.batched.estimate_group_bytes(cfg, 2, *shape) - one
     fixed = one - per_model
 
     def budget(device: str = "cpu", jobs: int = 1, share: float = 0.5) -> int:
         return fixed + per_model * (models // jobs)
 
-    monkeypatch.setattr(actcmp.engine_batched, "memory_budget_bytes", budget)
+    monkeypatch.setattr(actcmp.run.resources, "memory_budget_bytes", budget)
 
 
 # ----------------------------------------------------------------------------- chunking
@@ -123,7 +124,7 @@ def test_shared_datasets_are_not_changed_by_training(monkeypatch: pytest.MonkeyP
     runs = configs(["relu", "prelu", "tanh"], [0], epochs=2)
     shared = cached_dataset(runs[0], None)
     seen: list[Any] = []
-    group, run = actcmp.engine_batched.train_group, actcmp.engine.train_run
+    group, run = actcmp.engine.batched.train_group, actcmp.engine.plain.train_run
 
     def spy_group(configs: Any, datasets: Any, **kwargs: Any) -> Any:
         seen.extend(datasets)
@@ -133,8 +134,8 @@ def test_shared_datasets_are_not_changed_by_training(monkeypatch: pytest.MonkeyP
         seen.append(data)
         return run(cfg, data, **kwargs)
 
-    monkeypatch.setattr(actcmp.engine_batched, "train_group", spy_group)
-    monkeypatch.setattr(actcmp.engine, "train_run", spy_run)
+    monkeypatch.setattr(actcmp.engine.batched, "train_group", spy_group)
+    monkeypatch.setattr(actcmp.engine.plain, "train_run", spy_run)
     execute_task(Task(runs, "batched"))
     execute_task(Task(runs, "plain"))
     assert len(seen) == 6 and all(d is shared for d in seen)

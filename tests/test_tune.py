@@ -14,12 +14,10 @@ from typer.testing import CliRunner
 
 from actcmp.cli import app
 from actcmp.config import RunConfig, load_sweep, sweep_from_dict
-from actcmp.engine import RunResult
+from actcmp.engine.plain import RunResult
 from actcmp.errors import ConfigError
-from actcmp.shard import assign_shards
-from actcmp.store import Store, load_results
-from actcmp.sweep import plan_runs, run_sweep, sweep_id
-from actcmp.tune import (
+from actcmp.run.sweep import plan_runs, run_sweep, sweep_id
+from actcmp.run.tune import (
     edge_fields,
     evaluation_runs,
     plan_tune,
@@ -28,6 +26,8 @@ from actcmp.tune import (
     selected_plan,
     tune_status,
 )
+from actcmp.shard import assign_shards
+from actcmp.store.database import Store, load_results
 from actcmp.tune_spec import TuneSpec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -220,7 +220,7 @@ def test_selection_reads_only_tuning_seeds_and_validation_loss(tmp_path: Path) -
             store.write_run(_fake_result(cfg, val[cfg["lr"]], test[cfg["lr"]]))
         # evaluation seeds at every candidate, with a validation loss that favours 3e-2
         from actcmp.config import make_run
-        from actcmp.sweep import resolve_runs
+        from actcmp.run.sweep import resolve_runs
 
         others = resolve_runs([make_run({**r.model_dump(), "lr": lr}) for r in sweep.runs() for lr in val])
         for cfg in others:
@@ -363,7 +363,7 @@ def test_report_has_the_tune_section_and_the_sensitivity_figure(tuned: tuple[Pat
     assert "lr=0.03 is at the edge of the candidates; the optimum may lie outside" in text
     from actcmp.report import tune as tune_report
 
-    built = tune_report.build(out, load_results(out), ("png",), [])
+    built = tune_report.build(out, out, load_results(out), ("png",), [])
     sentences = tune_report.findings(built)
     assert sentences[0].startswith("Each activation at its own tuned value")
     assert sum(s.startswith("Edge choice:") for s in sentences) == 2
@@ -385,7 +385,7 @@ def test_report_has_the_tune_section_and_the_sensitivity_figure(tuned: tuple[Pat
 def test_sensitivity_figure_uses_log_lr_and_the_activation_styles(tmp_path: Path) -> None:
     from actcmp.report.style import activation_style
     from actcmp.report.tune import plot_sensitivity
-    from actcmp.tune import StoredTune
+    from actcmp.run.tune import StoredTune
 
     spec = TuneSpec.model_validate({"lr": [1e-3, 1e-2, 1e-1], "seeds": [7]})
     tuning = [

@@ -8,7 +8,7 @@ function from :mod:`actcmp.claims.checks` and writes ``claims.md``, a self-conta
 Modules: :mod:`~actcmp.claims.checks` (one verdict function per claim),
 :mod:`~actcmp.claims.registry` (the claims, their sweeps and decision rules),
 :mod:`~actcmp.claims.figures`, :mod:`~actcmp.claims.document`,
-:mod:`~actcmp.claims.runner`, :mod:`~actcmp.claims.cli` (the Typer command).
+:mod:`~actcmp.claims.runner`, :mod:`actcmp.cli` (the ``claims`` command).
 Heavy imports happen inside functions, so importing this package is cheap.
 """
 

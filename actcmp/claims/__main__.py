@@ -1,21 +1,14 @@
-"""``python -m actcmp.claims``: the ``claims`` command on its own."""
+"""``python -m actcmp.claims``: the ``claims`` command on its own (``actcmp claims``)."""
 
 from __future__ import annotations
 
-import typer
+import sys
 
-from actcmp.claims.cli import register
+from actcmp.cli import app
 
 
 def main() -> None:
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    register(app)
-
-    @app.callback()
-    def _root() -> None:  # keeps "claims" as a named sub-command
-        """actcmp claims"""
-
-    app()
+    app(["claims", *sys.argv[1:]])
 
 
 if __name__ == "__main__":

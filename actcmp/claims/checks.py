@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from actcmp import stats
+from actcmp.analysis import stats as stats
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -359,7 +359,7 @@ def check_dying(
     and dying hurts reconstruction. Three parts, all over converged runs:
 
     1. *die*: ReLU's final dead fraction reaches ``min_dead`` somewhere and rises with
-       ``lr`` and with ``depth``: Page's trend test (:func:`actcmp.stats.trend_test`) over
+       ``lr`` and with ``depth``: Page's trend test (:func:`actcmp.analysis.stats.trend_test`) over
        the ordered levels of each factor, blocked by the other cell keys and the seed,
        p < alpha; does not hold when it never reaches ``min_dead`` or significantly
        falls with a factor.
@@ -523,7 +523,7 @@ def gradient_ratios(
 
 
 def _family(name: str) -> str:
-    from actcmp.activations import REGISTRY
+    from actcmp.core.activations import REGISTRY
 
     info = REGISTRY.get(str(name).split("(", 1)[0])
     return info.family if info is not None else "custom"

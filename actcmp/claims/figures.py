@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from actcmp import stats
+from actcmp.analysis import stats as stats
 from actcmp.report import plots
 from actcmp.report.plots import legend, png_bytes
 from actcmp.report.style import activation_order, activation_style, line_kwargs
@@ -541,7 +541,7 @@ def preact_histograms(layers: pd.DataFrame, run_id: str) -> dict[tuple[int, int]
 
 
 def _hist_range() -> tuple[float, float]:
-    from actcmp import metrics
+    from actcmp.core import metrics as metrics
 
     value = getattr(metrics, "PREACT_HIST_RANGE", HIST_RANGE)
     return float(value[0]), float(value[1])
@@ -579,7 +579,7 @@ def plot_layer_histograms(chosen: pd.DataFrame, layers: pd.DataFrame) -> Figure:
     the stored per-layer mean and std when histograms were not recorded."""
     import torch
 
-    from actcmp.activations import parse_activation
+    from actcmp.core.activations import parse_activation
 
     if chosen.empty or layers.empty:
         return no_data()

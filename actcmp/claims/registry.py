@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from actcmp import stats
+from actcmp.analysis import stats as stats
 from actcmp.claims import checks
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from actcmp.store import Results
+    from actcmp.store.database import Results
 
 
 @dataclass

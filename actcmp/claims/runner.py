@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from actcmp.claims.registry import Claim
     from actcmp.config import SweepConfig
     from actcmp.progress import ProgressSink
-    from actcmp.store import Results
+    from actcmp.store.database import Results
 
 FORMATS = ("png", "pdf", "svg")
 
@@ -87,7 +87,7 @@ def load_claim_sweep(name: str, overrides: dict[str, Any] | None = None) -> tupl
 
 
 def _restrict(results: Results, run_ids: set[str]) -> Results:
-    from actcmp.store import Results
+    from actcmp.store.database import Results
 
     def keep(frame: Any) -> Any:
         return frame[frame["run_id"].isin(run_ids)].reset_index(drop=True) if "run_id" in frame else frame
@@ -126,8 +126,8 @@ def run_claims(
     judge every claim on its sweep's runs, and write claims.md / claims.html / claims.json
     and the figures under ``out``."""
     from actcmp.claims.document import SweepDoc
-    from actcmp.store import db_path, load_results
-    from actcmp.sweep import plan_runs, run_sweep
+    from actcmp.run.sweep import plan_runs, run_sweep
+    from actcmp.store.database import db_path, load_results
 
     out_dir = Path(out)
     claims = select(only)
@@ -273,7 +273,7 @@ def _explaining(contexts: dict[str, Any]) -> list[tuple[str, str, str, Any]]:
 
 
 def _depth(contexts: dict[str, Any], figure_doc: Callable[..., FigureDoc]) -> Any:
-    from actcmp import stats
+    from actcmp.analysis import stats as stats
     from actcmp.claims import document, figures
     from actcmp.claims.registry import fmt
 

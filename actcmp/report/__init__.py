@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from actcmp.report.document import FigureDoc, FindingsBuilder, SectionBuilder
     from actcmp.report.tables import BestRule
-    from actcmp.store import Results
+    from actcmp.store.database import Results
 
 __all__ = ["make_report"]
 
@@ -74,7 +74,7 @@ def make_report(
     from actcmp.atomic import make_dir
     from actcmp.report import document, pictures, plots, statistics, tables
     from actcmp.report.setup import collect_setup, write_setup_json
-    from actcmp.store import load_results
+    from actcmp.store.database import load_results
 
     source = Path(directory)
     formats = tuple(dict.fromkeys(f.lower().lstrip(".") for f in formats))
@@ -87,7 +87,7 @@ def make_report(
     # the tuning runs stay out of every other table and figure
     from actcmp.report import tune as tune_report
 
-    tuned = tune_report.build(directory, results, formats, written, source=source)
+    tuned = tune_report.build(source, directory, results, formats, written)
     results = tune_report.evaluation_only(results, tuned)
 
     built = tables.build_tables(results, best_rule or tables.lowest)
@@ -148,7 +148,7 @@ def _check_targets(directory: Path) -> None:
 def _require_finished(results: Results, directory: Path) -> None:
     """Raise :class:`~actcmp.errors.StoreError` unless some run is done or diverged."""
     from actcmp.errors import StoreError
-    from actcmp.store import FINISHED
+    from actcmp.store.database import FINISHED
 
     status = results.runs["status"]
     if status.isin(FINISHED).any():
@@ -184,7 +184,7 @@ def _plottable(results: Results) -> list[str]:
     names = []
     for name in activation_order(runs["activation"]):
         try:
-            from actcmp.activations import parse_activation
+            from actcmp.core.activations import parse_activation
 
             parse_activation(name).build()
         except ActcmpError:

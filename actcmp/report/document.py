@@ -35,7 +35,7 @@ from actcmp.report.tables import Table, markdown_escape, to_html, to_markdown
 from actcmp.report.tune import tune_section
 
 if TYPE_CHECKING:
-    from actcmp.store import Results
+    from actcmp.store.database import Results
 
 
 @dataclass
@@ -163,7 +163,9 @@ def summary_section(ctx: ReportContext) -> Section:
         f"Activations: {_values(runs, 'activation')}",
         f"Depths: {_values(runs, 'depth')}",
         f"Seeds: {_values(runs, 'seed')}",
-        f"Total training wall time: {_duration(wall)}",
+        # each run's own time added up (a batched group's runs share its time; parallel
+        # workers overlap): not the sweep's wall time, which the sweep prints at its end
+        f"Sum of run times: {_duration(wall)} (not wall time: workers run in parallel)",
     ]
     if extras:
         items.append("Also varied (part of each cell): " + ", ".join(f"{e} ({_values(runs, e)})" for e in extras))

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from actcmp.report.statistics import Statistics
-    from actcmp.store import Results
+    from actcmp.store.database import Results
 
 Block = tuple[str, Any]
 

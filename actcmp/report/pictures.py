@@ -1,4 +1,4 @@
-"""Pictures of what the autoencoders do, from the samples each run stored (:mod:`actcmp.samples`).
+"""Pictures of what the autoencoders do, from the samples each run stored (:mod:`actcmp.engine.samples`).
 
 Per dataset, for up to :data:`MAX_CELLS` cells (dataset x depth x whatever else varies) and
 in each cell the lowest seed that stored samples (the same test rows for every activation):
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from actcmp.store import Results
+    from actcmp.store.database import Results
 
 #: most cells drawn per dataset (the rest are named in the caption)
 MAX_CELLS = 4
@@ -127,8 +127,8 @@ def _drawer(plot: Callable[[DatasetPictures], Figure], found: DatasetPictures) -
 
 def collect(results: Results) -> list[DatasetPictures]:
     """Per dataset, the cells to draw and their decoded samples (empty without samples)."""
-    from actcmp.samples import KINDS, decode
-    from actcmp.store import Store
+    from actcmp.engine.samples import KINDS, decode
+    from actcmp.store.database import Store
 
     runs = results.runs
     if runs.empty or not {"dataset", "activation", "seed", "run_id"} <= set(runs.columns):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from actcmp import stats
+from actcmp.analysis import stats
 from actcmp.report import tables
 from actcmp.report.style import activation_order, activation_style, line_kwargs
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from actcmp.store import Results
+    from actcmp.store.database import Results
 
 PANEL_W, PANEL_H, LEGEND_W = 3.1, 2.3, 2.2
 #: width beside the panels of a figure without a legend (inches)
@@ -678,7 +678,7 @@ def plot_activation_functions(names: Sequence[str], x_range: tuple[float, float]
     can see (f'(x) = 0 vs 0.01), the f'(x) panel gets a zoomed inset of that region."""
     import torch
 
-    from actcmp.activations import parse_activation
+    from actcmp.core.activations import parse_activation
 
     z = torch.linspace(float(x_range[0]), float(x_range[1]), 801)
     x = z.numpy()
@@ -742,7 +742,7 @@ def _zoom_inset(
     ax.indicate_inset_zoom(inset, edgecolor="grey")
 
 
-# -- statistics figures (computed by actcmp.stats) ------------------------------------------
+# -- statistics figures (computed by actcmp.analysis.stats) ------------------------------------------
 def _keyed_groups(frame: pd.DataFrame, keys: list[str]) -> list[tuple[tuple[Any, ...], pd.DataFrame]]:
     """(key tuple, rows) per group of ``keys``, sorted; one group ``()`` without keys."""
     if not keys:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-    from actcmp.store import Results
+    from actcmp.store.database import Results
 
 NOT_RECORDED = "not recorded"
 #: environment entries the Setup states, in order (missing ones say "not recorded")
@@ -112,7 +112,7 @@ def init_gains(runs: pd.DataFrame) -> dict[str, dict[str, Any]]:
     layers under that rule (He: sqrt(2 / (1 + slope^2)); Xavier: 5/3 for tanh, else 1;
     LeCun: 1; PyTorch default: uniform, std 1/sqrt(3 fan_in), gain None), with the
     ``std`` formula. The output layer always uses gain 1."""
-    from actcmp.activations import kaiming_gain, parse_activation, xavier_gain
+    from actcmp.core.activations import kaiming_gain, parse_activation, xavier_gain
     from actcmp.errors import ActcmpError
     from actcmp.report.style import activation_order
 

@@ -1,5 +1,5 @@
 """The report's statistics across cells: Friedman test, Nemenyi critical difference and
-depth scaling (all computed by :mod:`actcmp.stats`; this module only picks and words).
+depth scaling (all computed by :mod:`actcmp.analysis.stats`; this module only picks and words).
 
 :func:`analyse` gathers what the statistics section of the report needs;
 :func:`figure_specs` lists its figures in the form of
@@ -19,9 +19,9 @@ from actcmp.report.format import p_clause
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from actcmp.analysis.stats import FriedmanResult
     from actcmp.report.document import FigureDoc
-    from actcmp.stats import FriedmanResult
-    from actcmp.store import Results
+    from actcmp.store.database import Results
 
 METRIC = "test_loss"
 #: the statistics figures' file stems (each written only when it applies)
@@ -51,7 +51,7 @@ class Statistics:
 def analyse(results: Results) -> Statistics:
     """The Friedman test of mean test loss over cells (a diverged seed = worst) and the
     depth count, from the stored runs."""
-    from actcmp import stats
+    from actcmp.analysis import stats as stats
 
     runs = results.runs
     finished = runs[runs["status"].isin(stats.FINISHED)] if "status" in runs else runs
@@ -88,7 +88,7 @@ def cd_title(result: FriedmanResult) -> str:
 def plot_depth(results: Results, statistics: Statistics) -> Figure:
     import matplotlib
 
-    from actcmp import stats
+    from actcmp.analysis import stats as stats
     from actcmp.report.plots import RC, plot_depth_scaling
 
     if not statistics.depth_drawn:

@@ -9,7 +9,7 @@ Conventions, used by the tables and by the figures alike:
   losses are left out; failed runs are counted in the status table only.
 
 * the best activation of a cell has the fewest diverged seeds, then the lowest mean (the
-  rule of :mod:`actcmp.stats`); the main table also marks the activations *tied* with it:
+  rule of :mod:`actcmp.analysis.stats`); the main table also marks the activations *tied* with it:
   paired t-tests over seeds against the best, Holm-adjusted over the cell's comparisons,
   give p >= 0.05 (``stats.paired_vs_best``); intervals are Student t over seeds.
 
@@ -32,7 +32,7 @@ from actcmp.report.style import activation_order
 if TYPE_CHECKING:
     import pandas as pd
 
-    from actcmp.store import Results
+    from actcmp.store.database import Results
 
 FINISHED = ("done", "diverged")
 #: config fields that are never cell keys: activation is compared, seeds are replicates
@@ -206,7 +206,7 @@ def main_table(results: Results, best_rule: BestRule = lowest, *, statistics: bo
 def mark_best(table: pd.DataFrame, keys: list[str], rule: BestRule = lowest) -> pd.Series:
     """Bool per row: is this activation the best of its cell? ``rule`` picks among the rows
     with a mean test loss and the fewest diverged seeds of the cell (a diverged seed is
-    the worst outcome, as in :mod:`actcmp.stats`); the other rows are never best."""
+    the worst outcome, as in :mod:`actcmp.analysis.stats`); the other rows are never best."""
     import pandas as pd
 
     best = pd.Series(False, index=table.index)
@@ -231,7 +231,7 @@ STAT_COLUMNS = (
 
 
 def loss_statistics(runs: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
-    """Per cell x activation (keys of :func:`actcmp.stats.cell_keys`): Student t interval
+    """Per cell x activation (keys of :func:`actcmp.analysis.stats.cell_keys`): Student t interval
     of the mean test loss and the paired t-test against the cell's best, Holm-adjusted
     over the cell's comparisons.
 
@@ -242,7 +242,7 @@ def loss_statistics(runs: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
     minus best; > 0 = worse) come from the seeds where both converged."""
     import pandas as pd
 
-    from actcmp import stats
+    from actcmp.analysis import stats as stats
 
     keys = stats.cell_keys(runs)
     summary = stats.summarise(runs, "test_loss")
@@ -274,7 +274,7 @@ def _with_statistics(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     paired-test columns after ``best``."""
     import pandas as pd
 
-    from actcmp import stats
+    from actcmp.analysis import stats as stats
 
     keys = stats.cell_keys(runs) if not runs.empty else []
     if table.empty or not set(keys) <= set(table.columns):
@@ -292,7 +292,7 @@ def _with_statistics(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
 def rank_table(main: pd.DataFrame) -> pd.DataFrame:
     """Mean rank per activation across cells (rank 1 = lowest mean test loss in the cell;
     an activation with a diverged seed in a cell ranks last there, ties averaged: the
-    scores of :func:`actcmp.stats.cell_scores`, so these are the Friedman test's ranks
+    scores of :func:`actcmp.analysis.stats.cell_scores`, so these are the Friedman test's ranks
     when every activation ran in every cell). ``all_diverged``: cells where every seed of
     the activation diverged."""
     import pandas as pd
@@ -534,7 +534,7 @@ def _main_keys(main: pd.DataFrame) -> list[str]:
 def detectable_note(seeds: int, n_compared: int, alpha: float = ALPHA) -> str:
     """What "not separable from the best" can mean with ``seeds`` paired seeds and
     ``n_compared`` comparisons per cell: the minimum detectable effect at 80% power."""
-    from actcmp import stats
+    from actcmp.analysis import stats
 
     single = stats.min_detectable_effect(seeds, alpha)
     text = (
@@ -744,11 +744,11 @@ class Table:
 def depth_table(results: Results, factor: float | None = None) -> pd.DataFrame:
     """Per panel (dataset and extra cell fields) x activation: the depths tried, the best
     depth, its mean test loss and the deepest depth that still trains
-    (:func:`actcmp.stats.depth_scaling`), in legend order."""
+    (:func:`actcmp.analysis.stats.depth_scaling`), in legend order."""
     results = complete(results)
     import pandas as pd
 
-    from actcmp import stats
+    from actcmp.analysis import stats as stats
 
     factor = stats.DEPTH_FACTOR if factor is None else factor
     table = stats.depth_scaling(results.runs, factor=factor)
@@ -783,7 +783,7 @@ def depth_caption(factor: float) -> str:
 
 def build_tables(results: Results, best_rule: BestRule = lowest) -> list[Table]:
     """The report's tables in report order."""
-    from actcmp.stats import DEPTH_FACTOR
+    from actcmp.analysis.stats import DEPTH_FACTOR
 
     main = main_table(results, best_rule)
     keys = list(main.columns[: list(main.columns).index("activation")]) if "activation" in main else []

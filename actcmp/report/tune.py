@@ -1,4 +1,4 @@
-"""The report's part for a sweep with ``[tune]`` (see :mod:`actcmp.tune`).
+"""The report's part for a sweep with ``[tune]`` (see :mod:`actcmp.run.tune`).
 
 For each tuned sweep in a results directory (selection recomputed from its stored tuning
 runs):
@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING, Any
 from actcmp.report import tables
 from actcmp.report.render import FigureDoc, Section
 from actcmp.report.style import activation_order, line_kwargs
-from actcmp.tune import EDGE_NOTE, ROLE_EVAL, ROLE_TUNE, StoredTune, cell_fields, describe_cell, describe_value
+from actcmp.run.tune import EDGE_NOTE, ROLE_EVAL, ROLE_TUNE, StoredTune, cell_fields, describe_cell, describe_value
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from actcmp.store import Results
+    from actcmp.store.database import Results
 
 SENSITIVITY_STEM = "tune_sensitivity"
 
@@ -54,8 +54,8 @@ class TunedReport:
 
 def load_tunes(directory: Path) -> list[StoredTune]:
     """The tuned sweeps of a results directory, selections recomputed from the store."""
-    from actcmp.store import Store
-    from actcmp.tune import stored_tunes
+    from actcmp.run.tune import stored_tunes
+    from actcmp.store.database import Store
 
     with Store(directory, create=False) as store, store.snapshot():
         return stored_tunes(store, store.expected_configs())
@@ -79,12 +79,12 @@ def evaluation_only(results: Results, report: TunedReport) -> Results:
 
 
 def build(
-    directory: Path, results: Results, formats: tuple[str, ...], written: list[Path], *, source: Path | None = None
+    source: Path, directory: Path, results: Results, formats: tuple[str, ...], written: list[Path]
 ) -> TunedReport:
-    """Tables and the sensitivity figure of every tuned sweep in ``source`` (default:
-    ``directory``), written under ``directory`` (paths appended to ``written``). Nothing
-    for a directory without [tune]."""
-    tunes = load_tunes(source if source is not None else directory)
+    """Tables and the sensitivity figure of every tuned sweep stored in ``source``, written
+    under ``directory`` (``report --out``; paths appended to ``written``). Nothing for a
+    results directory without [tune]."""
+    tunes = load_tunes(source)
     report = TunedReport(tunes)
     if not tunes:
         for old in (directory / "figures").glob(f"{SENSITIVITY_STEM}*.*"):
@@ -196,7 +196,7 @@ def _fmt_value(value: Any) -> str:
 
 
 def _candidates(tune: StoredTune) -> str:
-    from actcmp.tune import describe_candidates
+    from actcmp.run.tune import describe_candidates
 
     return describe_candidates(tune.spec)
 
@@ -334,7 +334,7 @@ def _mean_ranks(raw: pd.DataFrame, shown: str) -> pd.DataFrame:
 # -- figure -------------------------------------------------------------------------------------
 def _x_field(tune: StoredTune) -> str:
     """The tuned field on the x axis: lr if tuned, else the first numeric one, else the first."""
-    from actcmp.tune import _numeric
+    from actcmp.run.tune import _numeric
 
     if "lr" in tune.spec.candidates:
         return "lr"
@@ -370,7 +370,7 @@ def sensitivity_points(tune: StoredTune) -> list[dict[str, Any]]:
 def plot_sensitivity(tune: StoredTune, runs: Any = None) -> Figure:
     """Final validation loss vs candidate value per activation, one panel per cell."""
     from actcmp.report import plots
-    from actcmp.tune import _numeric
+    from actcmp.run.tune import _numeric
 
     points = sensitivity_points(tune)
     x_field = _x_field(tune)

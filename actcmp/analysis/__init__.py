@@ -1,0 +1,1 @@
+"""Finished runs to statistics: no plotting, no SQL."""

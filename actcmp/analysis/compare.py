@@ -1,0 +1,278 @@
+"""``actcmp compare NEW BASELINE``: which cells moved beyond their seed spread.
+
+A *cell* is one configuration without its seed (dataset, depth, activation and every
+other field); its runs over seeds give a mean and a standard deviation of the metric
+(default ``test_loss``, over runs that finished with a finite value). A cell has
+
+* **regressed** when the metric got worse by more than the limit
+  ``max(k * pooled_std, atol, rtol * |mean_baseline|)`` (defaults k=3, atol=1e-6,
+  rtol=0.01: three seed standard deviations, with a floor for cells whose seeds agree,
+  e.g. a single seed), or when a larger share of its runs diverged or failed;
+* **improved** when it got better by more than the limit (or fewer runs diverged);
+* **missing** when the baseline has it and NEW does not; **new** the other way round.
+
+When the two directories ran on different CPU kernel families (the ``cpu_capability``
+each run's environment records, e.g. AVX2 and AVX512), float32 results differ in their
+last digits for reasons that are not regressions: the relative floor is then at least
+``KERNEL_RTOL`` (1e-3) and the summary says so.
+
+``pooled_std = sqrt(((n1-1) s1^2 + (n2-1) s2^2) / (n1 + n2 - 2))`` over the two sides'
+seeds. Lower is better except for ``probe_accuracy`` and ``anomaly_auroc``. The check
+fails (``Comparison.failed``) when any cell regressed or is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from actcmp.config import RUN_FIELDS
+from actcmp.errors import ConfigError
+
+#: the least relative limit between directories computed with different CPU kernel families
+KERNEL_RTOL = 1e-3
+HIGHER_IS_BETTER = frozenset({"probe_accuracy", "anomaly_auroc"})
+NOT_CELL = frozenset({"seed"})
+ALWAYS_SHOWN = ("dataset", "depth", "activation")
+VERDICTS = ("regressed", "missing", "improved", "new", "same")
+
+
+@dataclass
+class Side:
+    """One cell on one side: metric values of its converged (``done``) runs, and all its runs."""
+
+    values: list[float] = field(default_factory=list)
+    runs: int = 0
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def bad(self) -> int:
+        """Runs without a finite metric (diverged or failed)."""
+        return self.runs - self.n
+
+    @property
+    def mean(self) -> float:
+        return sum(self.values) / self.n if self.values else math.nan
+
+    @property
+    def std(self) -> float:
+        if self.n < 2:
+            return 0.0
+        m = self.mean
+        return math.sqrt(sum((v - m) ** 2 for v in self.values) / (self.n - 1))
+
+    def describe(self) -> str:
+        if not self.runs:
+            return "-"
+        text = f"{self.mean:.4g} ± {self.std:.2g} (n={self.n})" if self.values else f"- (n=0/{self.runs})"
+        return text + (f", {self.bad} bad" if self.bad and self.values else "")
+
+
+@dataclass
+class CellResult:
+    cell: dict[str, Any]
+    base: Side
+    new: Side
+    delta: float = math.nan
+    limit: float = math.nan
+    verdict: str = "same"
+    note: str = ""
+
+
+@dataclass
+class Comparison:
+    """Every cell of NEW and BASELINE with its verdict (see the module docstring)."""
+
+    metric: str
+    keys: tuple[str, ...]
+    cells: list[CellResult]
+    k: float
+    rtol: float
+    atol: float
+    #: the kernel families of each side when they differ (the rtol floor was raised), else ()
+    kernels: tuple[str, str] | tuple[()] = ()
+
+    def count(self, verdict: str) -> int:
+        return sum(1 for c in self.cells if c.verdict == verdict)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.count("regressed") or self.count("missing"))
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{self.count(v)} {v}" for v in VERDICTS if self.count(v) or v == "regressed")
+        rule = f"limit = max({self.k:g} x pooled seed std, {self.atol:g}, {self.rtol:g} x |baseline mean|)"
+        kernels = (
+            f"; rtol at least {KERNEL_RTOL:g}: NEW ran on {self.kernels[0]} kernels, BASELINE on {self.kernels[1]}"
+            if self.kernels
+            else ""
+        )
+        return f"{len(self.cells)} cells compared on {self.metric}: {counts}  [{rule}{kernels}]"
+
+
+def _check_options(k: float, rtol: float, atol: float) -> None:
+    for name, value in (("--k", k), ("--rtol", rtol), ("--atol", atol)):
+        if not math.isfinite(value) or value < 0:
+            raise ConfigError(f"{name} {value}: must be a finite number >= 0")
+
+
+def _cells(directory: str | Path, metric: str) -> tuple[dict[str, Side], dict[str, dict[str, Any]], set[str]]:
+    from actcmp.store.database import load_results
+
+    runs = load_results(directory).runs
+    metrics = (
+        set(runs.columns)
+        - set(RUN_FIELDS)
+        - {"run_id", "status", "wall_time_s", "error", "finished_at", "data_fingerprint"}
+    )
+    fields = [f for f in RUN_FIELDS if f not in NOT_CELL and f in runs.columns]
+    sides: dict[str, Side] = {}
+    cells: dict[str, dict[str, Any]] = {}
+    for record in runs.to_dict("records"):
+        cell = {f: _plain(record.get(f)) for f in fields}
+        key = json.dumps(cell, sort_keys=True, default=str)
+        cells.setdefault(key, cell)
+        side = sides.setdefault(key, Side())
+        side.runs += 1
+        value = record.get(metric)
+        if record.get("status") == "done" and isinstance(value, int | float) and math.isfinite(value):
+            side.values.append(float(value))
+    return sides, cells, metrics
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def compare_results(
+    new: str | Path,
+    baseline: str | Path,
+    *,
+    metric: str = "test_loss",
+    k: float = 3.0,
+    rtol: float = 0.01,
+    atol: float = 1e-6,
+) -> Comparison:
+    """Compare every cell of ``new`` with the same cell of ``baseline``."""
+    _check_options(k, rtol, atol)
+    new_sides, new_cells, new_metrics = _cells(new, metric)
+    base_sides, base_cells, base_metrics = _cells(baseline, metric)
+    if not new_sides or not base_sides:
+        empty = new if not new_sides else baseline
+        raise ConfigError(f"{empty}: no stored runs to compare")
+    if metric not in new_metrics | base_metrics:
+        available = ", ".join(sorted(new_metrics | base_metrics)) or "none"
+        raise ConfigError(f"--metric {metric!r}: not a stored metric (available: {available})")
+    if not set(new_sides) & set(base_sides):
+        raise ConfigError(f"{new} and {baseline} have no cell in common (results of different sweeps?)")
+    cells = {**base_cells, **new_cells}
+    shown = [
+        f
+        for f in RUN_FIELDS
+        if f not in NOT_CELL and len({json.dumps(c.get(f), default=str) for c in cells.values()}) > 1
+    ]
+    keys = tuple(dict.fromkeys([*ALWAYS_SHOWN, *shown]))
+    sign = -1.0 if metric in HIGHER_IS_BETTER else 1.0
+    families = (kernel_families(new), kernel_families(baseline))
+    kernels: tuple[str, str] | tuple[()] = ()
+    if all(families) and families[0] != families[1]:
+        kernels = (",".join(sorted(families[0])), ",".join(sorted(families[1])))
+    used_rtol = max(rtol, KERNEL_RTOL) if kernels else rtol
+    results = []
+    for key in sorted(cells, key=lambda c: tuple(str(cells[c].get(f)) for f in keys)):
+        result = CellResult(cell=cells[key], base=base_sides.get(key, Side()), new=new_sides.get(key, Side()))
+        _judge(result, sign, k, used_rtol, atol)
+        results.append(result)
+    return Comparison(metric=metric, keys=keys, cells=results, k=k, rtol=used_rtol, atol=atol, kernels=kernels)
+
+
+def kernel_families(directory: str | Path) -> set[str]:
+    """The CPU kernel families (``cpu_capability``) a directory's runs were computed with."""
+    from actcmp.store.database import Store
+
+    with Store(directory, create=False) as store:
+        return {v.lower() for v in store.environment_values("cpu_capability")} - {"unknown", ""}
+
+
+def _judge(result: CellResult, sign: float, k: float, rtol: float, atol: float) -> None:
+    base, new = result.base, result.new
+    if not new.runs:
+        result.verdict, result.note = "missing", "not in NEW"
+        return
+    if not base.runs:
+        result.verdict, result.note = "new", "not in BASELINE"
+        return
+    bad_base, bad_new = base.bad / base.runs, new.bad / new.runs
+    if bad_new > bad_base:
+        result.verdict, result.note = "regressed", f"diverged/failed {new.bad}/{new.runs} (was {base.bad}/{base.runs})"
+        return
+    if not new.values or not base.values:
+        result.verdict = "improved" if bad_new < bad_base else "same"
+        return
+    dof = base.n + new.n - 2
+    pooled = math.sqrt(((base.n - 1) * base.std**2 + (new.n - 1) * new.std**2) / dof) if dof > 0 else 0.0
+    result.delta = new.mean - base.mean
+    result.limit = max(k * pooled, atol, rtol * abs(base.mean))
+    worse = sign * result.delta
+    if worse > result.limit:
+        result.verdict = "regressed"
+    elif worse < -result.limit or bad_new < bad_base:
+        result.verdict = "improved"
+    if bad_new < bad_base:
+        result.note = f"diverged/failed {new.bad}/{new.runs} (was {base.bad}/{base.runs})"
+
+
+def _table(comparison: Comparison, show_all: bool) -> tuple[list[str], list[list[str]]]:
+    header = [*comparison.keys, "baseline", "new", "delta", "limit", "verdict"]
+    rows = []
+    for cell in comparison.cells:
+        if not show_all and cell.verdict == "same":
+            continue
+        delta = f"{cell.delta:+.3g}" if math.isfinite(cell.delta) else "-"
+        limit = f"{cell.limit:.3g}" if math.isfinite(cell.limit) else "-"
+        verdict = cell.verdict + (f" ({cell.note})" if cell.note else "")
+        rows.append(
+            [
+                *(str(cell.cell.get(f)) for f in comparison.keys),
+                cell.base.describe(),
+                cell.new.describe(),
+                delta,
+                limit,
+                verdict,
+            ]
+        )
+    return header, rows
+
+
+def format_comparison(comparison: Comparison, show_all: bool = False) -> str:
+    """Plain-text table of the cells that moved (every cell with ``show_all``) + summary."""
+    header, rows = _table(comparison, show_all)
+    lines = []
+    if rows:
+        table = [header, *rows]
+        widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in table]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append(comparison.summary())
+    return "\n".join(lines)
+
+
+def format_markdown(comparison: Comparison, new: str | Path, baseline: str | Path) -> str:
+    """Markdown for ``$GITHUB_STEP_SUMMARY``: verdict, then the cells that moved."""
+    mark = "❌" if comparison.failed else "✅"
+    header, rows = _table(comparison, show_all=False)
+    lines = [f"### {mark} actcmp compare: `{new}` vs baseline `{baseline}`", "", comparison.summary(), ""]
+    if rows:
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "|".join("---" for _ in header) + "|")
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Pure building blocks: activations, the model, metrics (no I/O)."""

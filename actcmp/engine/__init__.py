@@ -1,0 +1,1 @@
+"""Training engines: the plain reference and the batched stack (no I/O)."""

@@ -1,0 +1,394 @@
+"""Training: the plain per-run reference trainer and what it records.
+
+Pure core: takes a resolved config and a :class:`~actcmp.datasets.Dataset`, returns a
+:class:`RunResult` of plain records. It opens no files and prints nothing. Any faster
+engine must reproduce these numbers on the same seeds (see ``tests/test_engine.py``).
+
+Measurement points are epoch 0 (initialisation) and the end of every epoch. At each one:
+
+* ``train_loss`` / ``val_loss``: full-pass losses in eval mode (no dropout exists, so this
+  equals the model's loss on those sets, not the running minibatch mean);
+
+and at epoch 0, every ``probe_every`` epochs, the last epoch and a divergence
+(:func:`layers_due`):
+
+* per hidden layer on a fixed probe set (the first ``probe_size`` training samples):
+  dead / saturated / zero-output fractions, pre-activation mean and std, units that died
+  or came back since the previous point;
+* per linear layer: gradient norm of weight and bias of the probe-set loss.
+
+At initialisation and at the last epoch only (they are 48 numbers per layer): the
+histogram of each hidden layer's pre-activations on the probe set
+(``preact_hist_00`` ... ``preact_hist_47``, shares on ``metrics.PREACT_HIST_RANGE``).
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from actcmp.core.activations import ActivationSpec, parse_activation
+from actcmp.core.metrics import (
+    PREACT_HIST_BINS,
+    anomaly_auroc,
+    dead_mask,
+    epochs_to_threshold,
+    grad_norm,
+    peak_derivative,
+    preact_histograms,
+    saturated_mask,
+    transitions,
+    zero_fraction,
+)
+from actcmp.core.model import Autoencoder, derive_seed, init_tensors, layer_dims
+from actcmp.core.probe import PROBE_VERSION, probe_accuracies
+from actcmp.engine.samples import collect_samples
+from actcmp.plan import resolve  # noqa: F401  (moved to plan, which needs no torch; imported from here too)
+
+STATUSES = ("done", "diverged", "failed")
+HIST_NAMES = [f"preact_hist_{b:02d}" for b in range(PREACT_HIST_BINS)]
+
+
+@dataclass
+class RunResult:
+    """Everything one run produced, as plain records (what the store writes)."""
+
+    run_id: str
+    config: dict[str, Any]
+    status: str
+    final: dict[str, float | None]
+    epochs: list[tuple[int, str, float]] = field(default_factory=list)
+    layers: list[tuple[int, int, str, float]] = field(default_factory=list)
+    wall_time_s: float = 0.0
+    error: str | None = None
+    env: dict[str, Any] = field(default_factory=dict)
+    #: ``{kind: blob}`` for the report's pictures (see :mod:`actcmp.engine.samples`)
+    samples: dict[str, bytes] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def per_sample_loss(out: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """Reconstruction loss per sample ``[n]`` for ``out, target [n, d]``."""
+    if kind == "mse":
+        return ((out - target) ** 2).mean(dim=1)
+    if kind == "bce":
+        p = out.clamp(1e-7, 1 - 1e-7)
+        return -(target * torch.log(p) + (1 - target) * torch.log1p(-p)).mean(dim=1)
+    if kind == "ce":
+        return -(target * torch.log(out.clamp_min(1e-12))).sum(dim=1)
+    raise ValueError(f"unknown loss {kind!r}")
+
+
+def batch_loss(out: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """Mean reconstruction loss (scalar) over a batch."""
+    return per_sample_loss(out, target, kind).mean()
+
+
+def make_optimizer(params: list[torch.nn.Parameter], cfg: dict[str, Any]) -> torch.optim.Optimizer:
+    name = cfg["optimizer"]
+    if name == "adam":
+        return torch.optim.Adam(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"])
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def batch_order(n: int, batch_size: int, seed: int, epoch: int) -> list[torch.Tensor]:
+    """Index batches for one epoch; identical for every activation sharing the seed."""
+    gen = torch.Generator().manual_seed(derive_seed(seed, f"batches:{epoch}"))
+    perm = torch.randperm(n, generator=gen)
+    return list(perm.split(batch_size))
+
+
+def cpu_capability() -> str:
+    """ATen's CPU kernel family in this process, lower case (``avx512``, ``avx2``, ``default``...)."""
+    try:
+        return str(torch.backends.cpu.get_cpu_capability()).lower()
+    except (AttributeError, RuntimeError):  # torch too old to say
+        return "unknown"
+
+
+def environment(device: str = "cpu") -> dict[str, Any]:
+    """Where a run was computed (stored beside it; not part of its identity)."""
+    import actcmp
+
+    return {
+        "actcmp": actcmp.__version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        # the SIMD kernel family ATen dispatches to (ATEN_CPU_CAPABILITY can lower it):
+        # together with the versions, what a run's last float bits depend on
+        "cpu_capability": cpu_capability(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": device,
+        "threads": torch.get_num_threads(),
+    }
+
+
+class Probe:
+    """Layer measurements on the fixed probe set; remembers dead masks between calls."""
+
+    def __init__(self, cfg: dict[str, Any], spec: ActivationSpec) -> None:
+        self.cfg = cfg
+        self.spec = spec
+        self.peak = peak_derivative(spec.canonical)
+        self.previous: list[torch.Tensor] | None = None
+        self.dead_masks: list[torch.Tensor] = []
+
+    def measure(self, model: Autoencoder, x_probe: torch.Tensor, epoch: int) -> list[tuple[int, int, str, float]]:
+        cfg = self.cfg
+        model.zero_grad(set_to_none=True)
+        out, pre, post = model.forward_recording(x_probe)
+        loss = batch_loss(out, x_probe, cfg["loss"])
+        rows: list[tuple[int, int, str, float]] = []
+        if torch.isfinite(loss):
+            loss.backward()
+        for index, layer in enumerate(model.linears):
+            assert isinstance(layer, torch.nn.Linear)
+            rows.append((epoch, index, "grad_norm_weight", grad_norm(layer.weight.grad)))
+            rows.append((epoch, index, "grad_norm_bias", grad_norm(layer.bias.grad)))
+        model.zero_grad(set_to_none=True)
+        masks: list[torch.Tensor] = []
+        with torch.no_grad():
+            for index, (z, h) in enumerate(zip(pre, post, strict=True)):
+                z = z.detach()
+                deriv = self.spec.derivative(z, model.acts[index])
+                dead = dead_mask(deriv)
+                sat = saturated_mask(deriv, self.peak, cfg["saturation_threshold"], cfg["saturation_share"])
+                units = z.shape[1]
+                prev = self.previous[index] if self.previous is not None else None
+                died, revived = transitions(prev, dead)
+                rows += [
+                    (epoch, index, "dead_fraction", float(dead.sum()) / units),
+                    (epoch, index, "saturated_fraction", float(sat.sum()) / units),
+                    (epoch, index, "zero_fraction", zero_fraction(h.detach())),
+                    (epoch, index, "preact_mean", float(z.mean())),
+                    (epoch, index, "preact_std", float(z.std()) if z.numel() > 1 else 0.0),
+                    (epoch, index, "died_fraction", died / units),
+                    (epoch, index, "revived_fraction", revived / units),
+                ]
+                masks.append(dead)
+        self.previous = masks
+        self.dead_masks = masks
+        return rows
+
+
+def cast_dataset(data: Any, dtype: torch.dtype) -> Any:
+    """``data`` with its tensors in ``dtype`` (the same object when nothing changes)."""
+    if data.x_train.dtype == dtype:
+        return data
+    import copy
+
+    cast = copy.copy(data)
+    for name in ("x_train", "x_val", "x_test"):
+        setattr(cast, name, getattr(data, name).to(dtype))
+    return cast
+
+
+def _evaluate(model: Autoencoder, x: torch.Tensor, kind: str) -> float:
+    with torch.no_grad():
+        return float(batch_loss(model(x), x, kind))
+
+
+def _summaries(layers: list[tuple[int, int, str, float]], last_epoch: int) -> dict[str, float | None]:
+    """Mean over hidden layers of dead/saturated fractions at init and at the end."""
+    out: dict[str, float | None] = {}
+    for metric in ("dead_fraction", "saturated_fraction"):
+        for label, epoch in (("init", 0), ("final", last_epoch)):
+            values = [v for e, _, m, v in layers if e == epoch and m == metric]
+            out[f"{metric}_{label}"] = float(np.mean(values)) if values else None
+    return out
+
+
+def train_run(cfg: dict[str, Any], data: Any, device: str = "cpu", dtype: torch.dtype = torch.float32) -> RunResult:
+    """Train one autoencoder from a resolved config on ``data`` (a Dataset). Plain loop.
+
+    Non-finite loss is an outcome (``status="diverged"`` with its epoch), not an error.
+    ``dtype=torch.float64`` exists for comparing other engines against this one.
+    """
+    started = time.perf_counter()
+    dev = torch.device(device)
+    spec = parse_activation(cfg["activation"])
+    out_spec = parse_activation(cfg["output_activation"], hidden=False)
+    data = cast_dataset(data, dtype)
+    x_train = data.x_train.to(dev)
+    model = Autoencoder(x_train.shape[1], cfg["depth"], cfg["width"], cfg["bottleneck"], spec, out_spec)
+    model.to(dtype)
+    model.load_init(init_tensors(model.dims, cfg["init"], spec, cfg["seed"], dtype=dtype))
+    model.to(dev)
+    x_val = data.x_val.to(dev)
+    optimizer = make_optimizer(list(model.parameters()), cfg)
+    x_probe = x_train[: cfg["probe_size"]]
+    probe = Probe(cfg, spec)
+    kind = cfg["loss"]
+
+    epochs: list[tuple[int, str, float]] = []
+    layers: list[tuple[int, int, str, float]] = []
+    diverged_epoch: int | None = None
+
+    def record(epoch: int, ending: bool = False) -> bool:
+        train_loss, val_loss = _evaluate(model, x_train, kind), _evaluate(model, x_val, kind)
+        epochs.append((epoch, "train_loss", train_loss))
+        epochs.append((epoch, "val_loss", val_loss))
+        ok = math.isfinite(train_loss) and math.isfinite(val_loss)
+        if ending or not ok or layers_due(epoch, cfg):
+            layers.extend(probe.measure(model, x_probe, epoch))
+        return ok
+
+    ok = record(0)
+    if not ok:
+        diverged_epoch = 0
+    last_epoch = 0
+    for epoch in range(1, cfg["epochs"] + 1):
+        if diverged_epoch is not None:
+            break
+        model.train()
+        for idx in batch_order(x_train.shape[0], cfg["batch_size"], cfg["seed"], epoch):
+            batch = x_train[idx.to(dev)]
+            optimizer.zero_grad(set_to_none=True)
+            loss = batch_loss(model(batch), batch, kind)
+            if not torch.isfinite(loss):
+                diverged_epoch = epoch
+                break
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        last_epoch = epoch
+        if not record(epoch, ending=diverged_epoch is not None) and diverged_epoch is None:
+            diverged_epoch = epoch
+
+    layers.extend(preact_histogram_rows(model, data, cfg, last_epoch, dev))
+    final = finish(model, data, cfg, epochs, layers, last_epoch, diverged_epoch, dev)
+    samples = collect_samples(model, data, cfg, diverged_epoch, dev)  # pictures (issue 15)
+    return RunResult(
+        run_id=cfg["run_id"],
+        config=cfg,
+        status="diverged" if diverged_epoch is not None else "done",
+        final=final,
+        epochs=epochs,
+        layers=layers,
+        wall_time_s=time.perf_counter() - started,
+        env=environment(str(dev)),
+        samples=samples,
+    )
+
+
+def layers_due(epoch: int, cfg: dict[str, Any]) -> bool:
+    """Whether layer metrics are measured at ``epoch`` (``probe_every``): at epoch 0, every
+    ``probe_every`` epochs and the last epoch; the engines also measure a run's epoch of
+    divergence. Train and validation losses are recorded at every epoch."""
+    return epoch % cfg.get("probe_every", 1) == 0 or epoch == cfg["epochs"]
+
+
+def preact_histogram_rows(
+    model: Autoencoder, data: Any, cfg: dict[str, Any], last_epoch: int, dev: torch.device
+) -> list[tuple[int, int, str, float]]:
+    """Layer rows ``preact_hist_NN`` (see :func:`~actcmp.core.metrics.preact_histogram`) of every
+    hidden layer on the probe set: at epoch 0 from the run's initial weights (rebuilt from
+    its seed, so every engine records the same) and at ``last_epoch`` from ``model``.
+    Layers with no finite pre-activation get no rows."""
+    dtype = next(model.parameters()).dtype
+    x_probe = data.x_train[: cfg["probe_size"]].to(device=dev, dtype=dtype)
+    with torch.no_grad():
+        stages = [(0, initial_preactivations(cfg, x_probe))]
+        if last_epoch > 0:
+            stages.append((last_epoch, model.forward_recording(x_probe)[1]))
+    # one counting pass for both stages
+    histograms = iter(preact_histograms([z for _, zs in stages for z in zs]))
+    rows: list[tuple[int, int, str, float]] = []
+    for epoch, zs in stages:
+        for index in range(len(zs)):
+            shares = next(histograms)
+            if shares is not None:
+                rows += [(epoch, index, name, value) for name, value in zip(HIST_NAMES, shares.tolist(), strict=True)]
+    return rows
+
+
+def initial_preactivations(cfg: dict[str, Any], x: torch.Tensor) -> list[torch.Tensor]:
+    """Pre-activations of every hidden layer of a run's initial model (rebuilt from its
+    seed) on ``x``: ``Autoencoder.forward_recording``'s, without building the module (the
+    same ``F.linear`` calls and a fresh activation module, as each layer's is at init)."""
+    spec = parse_activation(cfg["activation"])
+    dims = layer_dims(x.shape[1], cfg["depth"], cfg["width"], cfg["bottleneck"])
+    act = spec.build().to(device=x.device, dtype=x.dtype)
+    zs: list[torch.Tensor] = []
+    h = x
+    for weight, bias in init_tensors(dims, cfg["init"], spec, cfg["seed"], dtype=x.dtype)[:-1]:
+        z = torch.nn.functional.linear(h, weight.to(x.device), bias.to(x.device))
+        zs.append(z)
+        h = act(z)
+    return zs
+
+
+def finish(
+    model: Autoencoder,
+    data: Any,
+    cfg: dict[str, Any],
+    epochs: list[tuple[int, str, float]],
+    layers: list[tuple[int, int, str, float]],
+    last_epoch: int,
+    diverged_epoch: int | None,
+    dev: torch.device,
+    precomputed: dict[str, float | None] | None = None,
+) -> dict[str, float | None]:
+    """Final metrics of a trained model: losses, speed, probe accuracy, anomaly AUROC.
+
+    ``precomputed``: ``probe_accuracy`` / ``anomaly_auroc`` already measured for this model
+    (the batched engine fits all its models' probes at once, :mod:`actcmp.core.probe`); a metric
+    not given is computed here, for this model alone, by the same code."""
+    given = precomputed or {}
+    kind = cfg["loss"]
+    x_train, x_val, x_test = data.x_train.to(dev), data.x_val.to(dev), data.x_test.to(dev)
+    val_curve = [v for _, m, v in epochs if m == "val_loss"]
+    with torch.no_grad():
+        mean_row = x_train.mean(dim=0, keepdim=True).expand_as(x_val)
+        baseline = float(batch_loss(mean_row, x_val, kind))
+        reconstruction = model(x_test)
+        test_errors = per_sample_loss(reconstruction, x_test, kind)
+        test_loss = float(test_errors.mean())
+        # loss-independent error, so runs trained with different losses compare fairly
+        test_mse = float(((reconstruction - x_test) ** 2).mean())
+    threshold = cfg["threshold_fraction"] * baseline
+    reached = epochs_to_threshold(val_curve, threshold)
+    final: dict[str, float | None] = {
+        "final_train_loss": _finite([v for _, m, v in epochs if m == "train_loss"][-1]),
+        "final_val_loss": _finite(val_curve[-1]),
+        "best_val_loss": _finite(min((v for v in val_curve if math.isfinite(v)), default=math.nan)),
+        "test_loss": _finite(test_loss),
+        "test_mse": _finite(test_mse),
+        "baseline_loss": baseline,
+        "loss_threshold": threshold,
+        "epochs_to_threshold": float(reached) if reached is not None else None,
+        "diverged": 1.0 if diverged_epoch is not None else 0.0,
+        "diverged_epoch": float(diverged_epoch) if diverged_epoch is not None else None,
+        "epochs_run": float(last_epoch),
+        "n_params": float(sum(p.numel() for p in model.parameters())),
+        "probe_accuracy": None,
+        "probe_version": float(PROBE_VERSION),
+        "anomaly_auroc": None,
+    }
+    final.update(_summaries(layers, last_epoch))
+    if "probe_accuracy" in given:
+        final["probe_accuracy"] = given["probe_accuracy"]
+    elif data.y_train is not None and data.y_test is not None and diverged_epoch is None:
+        final["probe_accuracy"] = probe_accuracies([model], [data])[0]
+    if "anomaly_auroc" in given:
+        final["anomaly_auroc"] = given["anomaly_auroc"]
+    elif data.anomaly_test is not None and diverged_epoch is None:
+        final["anomaly_auroc"] = anomaly_auroc(test_errors.cpu().numpy(), np.asarray(data.anomaly_test, dtype=bool))
+    return final
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None

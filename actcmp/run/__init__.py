@@ -1,0 +1,1 @@
+"""Planning and running sweeps: tasks, workers, signals, executors."""

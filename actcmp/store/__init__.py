@@ -1,0 +1,1 @@
+"""The one writer: SQLite store, merge, lock, exports."""

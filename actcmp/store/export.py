@@ -1,0 +1,36 @@
+"""``actcmp export``: stored results as Parquet or CSV files (one per frame)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import IO, Any
+
+from actcmp.atomic import make_dir, write_atomic, write_text
+from actcmp.errors import ConfigError
+from actcmp.store.database import load_results
+
+FORMATS = ("parquet", "csv")
+
+
+def export_results(directory: str | Path, fmt: str = "parquet", out: str | Path | None = None) -> list[Path]:
+    """Write ``runs``, ``epochs``, ``layers`` and ``planned`` frames; return the paths."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format {fmt!r}: choose parquet, csv, mlflow or tensorboard")
+    results = load_results(directory)
+    target = Path(out) if out is not None else Path(directory) / "export"
+    make_dir(target)
+    paths = []
+    for name in ("runs", "epochs", "layers", "planned"):
+        frame = getattr(results, name)
+        path = target / f"{name}.{fmt}"
+        if fmt == "parquet":
+            write_atomic(path, functools.partial(_parquet, frame))
+        else:
+            write_text(path, frame.to_csv(index=False))
+        paths.append(path)
+    return paths
+
+
+def _parquet(frame: Any, handle: IO[bytes]) -> None:
+    frame.to_parquet(handle, index=False)

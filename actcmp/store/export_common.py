@@ -1,0 +1,188 @@
+"""What the MLflow and TensorBoard exports share: reading runs, naming them, writing a
+target directory atomically, and importing an optional extra with a one-line hint.
+
+An export is regenerable from the results directory, so a second export to the same
+place replaces the first whole: it is written into a temporary sibling directory and
+swapped in at the end (a crash leaves the old export, never half of a new one). A target
+directory that holds something other than an actcmp export is refused, never replaced.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from actcmp.errors import ConfigError, StoreError
+
+MARKER = "actcmp-export.json"
+#: layer metrics left out of the exports: histogram bins (one scalar per bin would bury the rest)
+SKIPPED_LAYER_PREFIXES = ("preact_hist_",)
+_SLUG = re.compile(r"[^A-Za-z0-9_.\-]+")
+
+
+def import_extra(module: str, extra: str) -> ModuleType:
+    """``module``, or a one-line :class:`ConfigError` naming the install command."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ConfigError(f"--format {extra} needs the {extra} extra: pip install 'actcmp[{extra}]'") from None
+
+
+@dataclass
+class StoredRun:
+    """One stored run as the exports see it (see :meth:`actcmp.store.database.Store.read_run`)."""
+
+    run_id: str
+    status: str
+    config: dict[str, Any]
+    env: dict[str, Any]
+    wall_time_s: float | None
+    error: str | None
+    finished_at: str
+    final: dict[str, float | None]
+    epochs: list[tuple[int, str, float | None]]
+    layers: list[tuple[int, int, str, float | None]]
+    sweeps: list[str] = field(default_factory=list)  # names of the sweeps that planned it
+
+    @property
+    def label(self) -> str:
+        """``relu_digits_d2_s0_3220fba2``: readable and unique (the id's first 8 characters)."""
+        cfg = self.config
+        parts = [
+            slug(str(cfg.get("activation"))),
+            slug(str(cfg.get("dataset"))),
+            f"d{cfg.get('depth')}",
+            f"s{cfg.get('seed')}",
+            self.run_id[:8],
+        ]
+        return "_".join(parts)
+
+    @property
+    def last_epoch(self) -> int:
+        return max((e for e, _, _ in self.epochs), default=0)
+
+    def finished_ms(self) -> int:
+        """When the run was stored, in ms since the epoch (now if unreadable)."""
+        from datetime import datetime
+
+        try:
+            return int(datetime.strptime(self.finished_at, "%Y-%m-%dT%H:%M:%S%z").timestamp() * 1000)
+        except (TypeError, ValueError):
+            return int(time.time() * 1000)
+
+    def layer_scalars(self) -> Iterator[tuple[int, str, float]]:
+        """``(epoch, "layer{L}/{metric}", value)`` for finite layer metrics (histograms left out)."""
+        for epoch, layer, name, value in self.layers:
+            if value is None or name.startswith(SKIPPED_LAYER_PREFIXES):
+                continue
+            yield epoch, f"layer{layer}/{name}", float(value)
+
+
+def slug(text: str) -> str:
+    return _SLUG.sub("-", text).strip("-") or "x"
+
+
+def read_runs(directory: str | Path) -> tuple[list[StoredRun], list[dict[str, Any]]]:
+    """Every stored run (sorted by id) and the sweeps recorded in ``directory``."""
+    from actcmp.config import stored_config
+    from actcmp.store.database import Store
+
+    with Store(directory, create=False) as store, store.snapshot():
+        sweeps = store.sweeps()
+        by_sweep = store.sweep_runs()
+        names = {s["sweep_id"]: s["name"] for s in sweeps}
+        planned_in: dict[str, list[str]] = {}
+        for sid, rids in by_sweep.items():
+            for rid in rids:
+                planned_in.setdefault(rid, []).append(names.get(sid, sid))
+        finished = dict(store.conn.execute("SELECT run_id, finished_at FROM runs").fetchall())
+        runs = []
+        for rid in store.stored_ids():
+            record = store.read_run(rid)
+            if record is None:  # pragma: no cover - read inside one snapshot
+                continue
+            runs.append(
+                StoredRun(
+                    run_id=rid,
+                    status=record["status"],
+                    config=stored_config(json.dumps(record["config"])),
+                    env=record["env"],
+                    wall_time_s=record["wall_time_s"],
+                    error=record["error"],
+                    finished_at=finished.get(rid, ""),
+                    final=record["final"],
+                    epochs=record["epochs"],
+                    layers=record["layers"],
+                    sweeps=sorted(set(planned_in.get(rid, []))),
+                )
+            )
+    return runs, sweeps
+
+
+def flat_env(env: dict[str, Any]) -> dict[str, str]:
+    """The stored environment as ``env.<key>`` strings (nested values as JSON)."""
+    return {
+        f"env.{key}": value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        for key, value in sorted(env.items())
+    }
+
+
+def _check_target(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise StoreError(f"export target {out} is a file, not a directory")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+        raise StoreError(f"export target {out} holds other files (not an actcmp export): choose another --out")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create {out.parent}: {exc.strerror}") from None
+
+
+@contextmanager
+def replacing(out: Path, info: dict[str, Any], *, in_place: bool = False) -> Iterator[Path]:
+    """Yield the directory to write an export into; on success it replaces ``out`` whole.
+
+    Normally that is a temporary sibling, renamed to ``out`` at the end. ``in_place``
+    (for writers that store absolute paths, like MLflow's artifact locations): the old
+    export is moved aside, the new one written at ``out`` (which the writer creates), and on an error the partial
+    one is removed and the old one put back.
+    """
+    _check_target(out)
+    old = out.with_name(f".{out.name}.old")
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    marker = json.dumps({"written_by": "actcmp", **info}, indent=2, sort_keys=True, default=str) + "\n"
+    if in_place:
+        if out.exists():
+            out.replace(old)
+        try:
+            yield out  # the writer creates it
+            (out / MARKER).write_text(marker)
+        except BaseException:
+            shutil.rmtree(out, ignore_errors=True)
+            if old.exists():
+                old.replace(out)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+        return
+    tmp.mkdir()
+    try:
+        yield tmp
+        (tmp / MARKER).write_text(marker)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if out.exists():
+        out.replace(old)
+    tmp.replace(out)
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,368 @@
+"""``actcmp merge OUT DIR...``: combine results directories (CI shards) into one.
+
+Rules:
+
+* every input must be an actcmp store of this schema and results version;
+* the same shard (``--shard i/n`` of one sweep) found in two inputs is refused: two jobs
+  ran the same shard, so another one is probably missing;
+* a run id found in several inputs with identical results (status, final, per-epoch and
+  per-layer metrics; wall time and environment aside) is kept once and reported; a
+  finished run wins over a failed one; different results for one run id are refused;
+* results already in OUT are merged too (OUT is then the first input); a shard OUT holds
+  from an earlier merge may come again from the same directory (``merged_from`` records
+  where each came from) when its runs are identical, so the same ``merge OUT s1 s2`` run
+  twice is a no-op (a CI job can be retried); from another directory it is refused;
+* two stores of one run whose results differ and whose environments differ (CPU kernel
+  family ``cpu_capability``, torch or numpy version) are refused with what differs;
+  ``prefer=DIR`` (``--prefer DIR``) keeps that directory's copy of every such run;
+* atomic: the merged database is built in a temporary file inside OUT and renamed over
+  ``OUT/actcmp.sqlite`` only when complete, so a refused or failed merge leaves OUT as
+  it was. Inputs are only read.
+
+The merged store expects every run of every sweep it holds (no shard restriction), so
+``actcmp status OUT`` fails while a shard is missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sqlite3
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from actcmp.config import RESULTS_VERSION
+from actcmp.errors import ConfigError, StoreError
+from actcmp.store.database import (
+    FINISHED,
+    Store,
+    _transaction,
+    _writable,
+    database_uri,
+    db_path,
+    has_table,
+    quick_check,
+)
+
+#: a run's rows; ``samples`` (pictures, not compared between copies) is absent from old stores
+RUN_TABLES = ("runs", "run_metrics", "epoch_metrics", "layer_metrics", "samples")
+
+
+def _run_tables(conn: sqlite3.Connection) -> list[str]:
+    """The run tables the attached source ``src`` has."""
+    return [table for table in RUN_TABLES if table != "samples" or has_table(conn, "samples", "src")]
+
+
+@dataclass
+class Source:
+    """One input store as the merge sees it."""
+
+    path: Path
+    runs: int
+    shards: set[str]
+    sweep_names: dict[str, str]
+    #: for a merged store: each shard it holds -> the directory it was merged from
+    merged_from: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class MergeReport:
+    """What a merge did (returned by :func:`merge_results`)."""
+
+    out: Path
+    sources: list[Path]
+    added: list[int] = field(default_factory=list)
+    duplicates: list[tuple[str, str, str]] = field(default_factory=list)  # run id, kept from, also in
+    replaced_failed: list[tuple[str, str, str]] = field(default_factory=list)  # run id, failed in, finished in
+    missing: list[str] = field(default_factory=list)  # warnings: planned runs no input holds
+    preferred: list[tuple[str, str, str]] = field(default_factory=list)  # run id, kept from, differing copy in
+    total_runs: int = 0
+
+
+def merge_results(out: str | Path, inputs: list[str | Path], prefer: str | Path | None = None) -> MergeReport:
+    """Merge the stores of ``inputs`` (and any already in ``out``) into ``out``.
+
+    ``prefer``: one of ``inputs`` (or ``out``) whose copy wins for runs stored with
+    different results on different environments (kernel family, versions)."""
+    from actcmp.store.lock import DirLock
+
+    out = Path(out)
+    paths = [Path(p) for p in inputs]
+    preferred: str | None = None
+    if prefer is not None:
+        matches = [p for p in [out, *paths] if p.resolve() == Path(prefer).resolve()]
+        if not matches:
+            raise ConfigError(f"--prefer {prefer}: not one of the merged directories (or OUT)")
+        preferred = str(matches[0])
+    if not paths:
+        raise ConfigError("merge: give at least one results directory to merge")
+    if out.exists() and not out.is_dir():
+        raise StoreError(f"merge output {out} is a file, not a directory")
+    seen: dict[Path, Path] = {}
+    for path in paths:
+        key = path.resolve()
+        if key == out.resolve():
+            raise ConfigError(f"merge: {path} is the output directory; results already in OUT are merged anyway")
+        if key in seen:
+            raise ConfigError(f"merge: {path} is given twice")
+        seen[key] = path
+    sources = [_inspect(path) for path in paths]
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create merge output {out}: {exc.strerror}") from None
+    try:
+        with DirLock(out, purpose="merge"):
+            for leftover in out.glob(".merge-*"):  # from a merge that was killed
+                shutil.rmtree(leftover, ignore_errors=True)
+            if db_path(out).exists():
+                sources.insert(0, _inspect(out))
+            shard_sets = _check_shards(sources, out)
+            report = MergeReport(out=out, sources=[s.path for s in sources])
+            _build(out, sources, shard_sets, report, preferred)
+    except BaseException:
+        if created:  # leave no trace of a refused merge
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
+    return report
+
+
+def _inspect(path: Path) -> Source:
+    """Open ``path`` read-only and check it can be merged (ours, our versions, intact)."""
+    with Store(path, create=False) as store:
+        if store.results_version != RESULTS_VERSION:
+            raise StoreError(
+                f"{path}: holds results version {store.results_version}, this actcmp merges version "
+                f"{RESULTS_VERSION}: results of different versions cannot be combined"
+            )
+        problem = quick_check(store.conn)
+        if problem:
+            raise StoreError(f"{store.path}: the results database is damaged ({problem})")
+        names = {s["sweep_id"]: s["name"] for s in store.sweeps()}
+        shards = {f"{sid} {i}/{entry['n']}" for sid, entry in store.shards().items() for i in entry["held"]}
+        merged = store.get_meta("merged_shards", [])
+        shards |= set(merged if isinstance(merged, list) else [])
+        runs = store.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+        merged_from = store.get_meta("merged_from", {})
+    merged_from = merged_from if isinstance(merged_from, dict) else {}
+    return Source(path=path, runs=runs, shards=shards, sweep_names=names, merged_from=merged_from)
+
+
+def _where(source: Source) -> str:
+    return str(source.path.resolve())
+
+
+def _check_shards(sources: list[Source], out: Path) -> set[str]:
+    """Refuse a shard held by two inputs; return every shard the merge holds. A shard that
+    OUT already holds may come again (a merge retried): its runs must then be identical,
+    which :func:`_reconcile` checks run by run."""
+    owner: dict[str, Source] = {}
+    for source in sources:
+        for shard in sorted(source.shards):
+            if shard in owner and owner[shard].path == out and owner[shard].merged_from.get(shard) == _where(source):
+                continue  # the same merge again
+            if shard in owner:
+                sid, spec = shard.split(" ", 1)
+                name = source.sweep_names.get(sid) or owner[shard].sweep_names.get(sid) or sid
+                raise StoreError(
+                    f"shard {spec} of sweep '{name}' is in both {owner[shard].path} and {source.path}: the same "
+                    "shard merged twice (was another shard meant?)"
+                )
+            owner[shard] = source
+    return set(owner)
+
+
+def _build(
+    out: Path, sources: list[Source], shard_sets: set[str], report: MergeReport, preferred: str | None = None
+) -> None:
+    tmpdir = Path(tempfile.mkdtemp(prefix=".merge-", dir=out))
+    try:
+        with Store(tmpdir) as target:
+            origin: dict[str, str] = {}
+            for source in sources:
+                report.added.append(_absorb(target.conn, source, origin, report, out, preferred))
+            # a merged store expects whole sweeps: a missing shard then shows as pending
+            target.set_meta("shards", {})
+            target.set_meta("merged_shards", sorted(shard_sets))
+            merged_from: dict[str, str] = {}
+            for source in sources:
+                merged_from.update(source.merged_from)
+                merged_from.update(dict.fromkeys(sorted(source.shards - set(source.merged_from)), _where(source)))
+            target.set_meta("merged_from", merged_from)
+            report.total_runs = target.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+            report.missing = _missing_runs(target, sources)
+        conn = sqlite3.connect(db_path(tmpdir))
+        conn.execute("PRAGMA journal_mode = DELETE")  # fold the WAL in: one self-contained file
+        conn.close()
+        final = db_path(out)
+        for suffix in ("-wal", "-shm"):  # left by the old store (closed, checkpointed above)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{final}{suffix}")
+        os.replace(db_path(tmpdir), final)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _absorb(
+    conn: sqlite3.Connection,
+    source: Source,
+    origin: dict[str, str],
+    report: MergeReport,
+    out: Path,
+    preferred: str | None = None,
+) -> int:
+    """Copy ``source``'s runs into the target; returns how many were new."""
+    label = str(source.path)
+    conn.execute("ATTACH DATABASE ? AS src", (_source_uri(source.path),))
+    try:
+        with _transaction(conn):
+            overlap = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT run_id FROM src.runs WHERE run_id IN (SELECT run_id FROM main.runs) ORDER BY run_id"
+                )
+            ]
+            for rid in overlap:
+                _reconcile(conn, rid, origin[rid], label, origin, report, out, preferred)
+            conn.execute("DROP TABLE IF EXISTS temp.new_ids")
+            conn.execute(
+                "CREATE TEMP TABLE new_ids AS SELECT run_id FROM src.runs "
+                "WHERE run_id NOT IN (SELECT run_id FROM main.runs)"
+            )
+            added = [r[0] for r in conn.execute("SELECT run_id FROM temp.new_ids")]
+            for table in _run_tables(conn):
+                conn.execute(
+                    f"INSERT INTO main.{table} SELECT * FROM src.{table} WHERE run_id IN (SELECT run_id FROM temp.new_ids)"
+                )
+            conn.execute("INSERT OR IGNORE INTO main.planned SELECT * FROM src.planned")
+            conn.execute("INSERT OR IGNORE INTO main.sweeps SELECT * FROM src.sweeps")
+            conn.execute("DROP TABLE temp.new_ids")
+        origin.update(dict.fromkeys(added, label))
+        return len(added)
+    finally:
+        conn.execute("DETACH DATABASE src")
+
+
+def _source_uri(path: Path) -> str:
+    """An input store attached read-only (immutable where its directory is read-only)."""
+    return database_uri(db_path(path), read_only=True, immutable=not _writable(path))
+
+
+def _reconcile(
+    conn: sqlite3.Connection,
+    rid: str,
+    kept: str,
+    label: str,
+    origin: dict[str, str],
+    report: MergeReport,
+    out: Path,
+    preferred: str | None = None,
+) -> None:
+    mine, theirs = _content(conn, "main", rid), _content(conn, "src", rid)
+    if mine == theirs:
+        report.duplicates.append((rid, kept, label))
+        return
+    if mine[0] == "failed" and theirs[0] in FINISHED:
+        conn.execute("DELETE FROM main.samples WHERE run_id = ?", (rid,))
+        for table in _run_tables(conn):
+            conn.execute(f"DELETE FROM main.{table} WHERE run_id = ?", (rid,))
+            conn.execute(f"INSERT INTO main.{table} SELECT * FROM src.{table} WHERE run_id = ?", (rid,))
+        report.replaced_failed.append((rid, kept, label))
+        origin[rid] = label
+        return
+    if theirs[0] == "failed":  # keep ours: finished beats failed; of two failures, the first
+        if mine[0] in FINISHED:
+            report.replaced_failed.append((rid, label, kept))
+        else:
+            report.duplicates.append((rid, kept, label))
+        return
+    environments = _environment_difference(_env(conn, "main", rid), _env(conn, "src", rid), kept, label)
+    if environments and preferred in (kept, label):
+        if preferred == label:
+            for table in RUN_TABLES:
+                conn.execute(f"DELETE FROM main.{table} WHERE run_id = ?", (rid,))
+                conn.execute(f"INSERT INTO main.{table} SELECT * FROM src.{table} WHERE run_id = ?", (rid,))
+            origin[rid] = label
+        report.preferred.append((rid, preferred, label if preferred == kept else kept))
+        return
+    if environments:
+        raise StoreError(
+            f"run {rid}: {environments}, and its results differ ({_difference(mine, theirs)}): use --prefer "
+            f"{kept} or --prefer {label} to keep one; {out} is unchanged"
+        )
+    raise StoreError(
+        f"run {rid} has different results in {kept} and {label} ({_difference(mine, theirs)}): refusing to "
+        f"merge, {out} is unchanged"
+    )
+
+
+#: environment fields that change a run's numbers (see DESIGN.md "Reproducibility rules")
+NUMERIC_ENV = ("cpu_capability", "torch", "numpy", "device")
+
+
+def _env(conn: sqlite3.Connection, schema: str, rid: str) -> dict[str, Any]:
+    from actcmp.config import readable_config
+
+    row = conn.execute(f"SELECT env_json FROM {schema}.runs WHERE run_id = ?", (rid,)).fetchone()
+    env = readable_config(row[0]) if row else None
+    return env or {}
+
+
+def _environment_difference(mine: dict[str, Any], theirs: dict[str, Any], kept: str, label: str) -> str:
+    """``"trained with avx512 kernels in A and avx2 in B"`` (or the versions that differ);
+    ``""`` when the two environments agree on everything that changes numbers."""
+    capability_a, capability_b = mine.get("cpu_capability"), theirs.get("cpu_capability")
+    known = capability_a not in (None, "", "unknown") and capability_b not in (None, "", "unknown")
+    if known and str(capability_a).lower() != str(capability_b).lower():
+        return f"trained with {str(capability_a).lower()} kernels in {kept} and {str(capability_b).lower()} in {label}"
+    for key in NUMERIC_ENV[1:]:
+        if mine.get(key) and theirs.get(key) and mine.get(key) != theirs.get(key):
+            return f"trained with {key} {mine[key]} in {kept} and {key} {theirs[key]} in {label}"
+    return ""
+
+
+def _content(conn: sqlite3.Connection, schema: str, rid: str) -> tuple[Any, ...]:
+    """What must agree for two copies of a run to be the same result."""
+    status = conn.execute(f"SELECT status FROM {schema}.runs WHERE run_id = ?", (rid,)).fetchone()[0]
+    final = conn.execute(f"SELECT name, value FROM {schema}.run_metrics WHERE run_id = ? ORDER BY name", (rid,))
+    epochs = conn.execute(
+        f"SELECT epoch, name, value FROM {schema}.epoch_metrics WHERE run_id = ? ORDER BY epoch, name", (rid,)
+    )
+    layers = conn.execute(
+        f"SELECT epoch, layer, name, value FROM {schema}.layer_metrics WHERE run_id = ? ORDER BY epoch, layer, name",
+        (rid,),
+    )
+    return status, tuple(final.fetchall()), tuple(epochs.fetchall()), tuple(layers.fetchall())
+
+
+def _difference(mine: tuple[Any, ...], theirs: tuple[Any, ...]) -> str:
+    if mine[0] != theirs[0]:
+        return f"status {mine[0]} vs {theirs[0]}"
+    a, b = dict(mine[1]), dict(theirs[1])
+    for name in sorted(set(a) | set(b)):
+        if a.get(name) != b.get(name):
+            return f"{name} {a.get(name)!r} vs {b.get(name)!r}"
+    return "per-epoch metrics differ" if mine[2] != theirs[2] else "per-layer metrics differ"
+
+
+def _missing_runs(target: Store, sources: list[Source]) -> list[str]:
+    """One warning per sweep whose planned runs are not all in the merge."""
+    names: dict[str, str] = {}
+    for source in sources:
+        names.update(source.sweep_names)
+    rows = target.conn.execute(
+        "SELECT sweep_id, COUNT(*) FROM planned WHERE run_id NOT IN (SELECT run_id FROM runs) GROUP BY sweep_id"
+    ).fetchall()
+    return [
+        f"sweep '{names.get(sid, sid)}': {count} planned runs are in none of the merged directories "
+        "(a shard missing or unfinished?)"
+        for sid, count in sorted(rows)
+    ]
+
+
+__all__ = ["MergeReport", "merge_results"]
