@@ -269,6 +269,9 @@ class SweepConfig(BaseModel):
     tune: TuneSpec | None = None
     #: where the sweep came from (a file name, "command line"), for error messages only
     _source: str = PrivateAttr("config")
+    #: the sweep file it was read from (None: built in code or on the command line), for
+    #: the provenance recorded beside the results (sweep.json), never part of an id
+    _path: Path | None = PrivateAttr(None)
 
     @field_validator("name")
     @classmethod
@@ -280,6 +283,10 @@ class SweepConfig(BaseModel):
     @property
     def source(self) -> str:
         return self._source
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
 
     def with_source(self, source: str) -> SweepConfig:
         self._source = source
@@ -470,7 +477,9 @@ def load_sweep(path: str | Path) -> SweepConfig:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{p}: not a UTF-8 text file") from None
-    return sweep_from_dict(data, where=str(p), default_name=p.stem)
+    sweep = sweep_from_dict(data, where=str(p), default_name=p.stem)
+    sweep._path = p
+    return sweep
 
 
 def sweep_from_dict(data: dict[str, Any], where: str = "config", default_name: str = "sweep") -> SweepConfig:
@@ -527,6 +536,7 @@ def apply_overrides(
     changed = bool(grid or fixed)
     source = sweep.source
     plain = source in ("config", "command line")
+    new._path = sweep.path
     where = f"{source} with the command-line options" if changed and not plain else source
     if new.tune is not None:  # e.g. --seeds overlapping the tuning seeds, --grid on a tuned field
         from actcmp.tune_spec import check_tune

@@ -136,7 +136,7 @@ def test_every_table_and_figure_is_written(report: tuple[Path, list[Path]]) -> N
     directory, paths = report
     expected = [directory / "tables" / f"{n}.{e}" for n in TABLE_NAMES for e in ("csv", "md", "tex")]
     expected += [directory / "figures" / f"{s}.{e}" for s in FIGURE_STEMS for e in ("png", "pdf")]
-    expected += [directory / "report.md", directory / "report.html"]
+    expected += [directory / "report.md", directory / "report.html", directory / "setup.json"]
     for path in expected:
         assert path.is_file() and path.stat().st_size > 0, path
     assert set(expected) == set(paths)
@@ -351,11 +351,17 @@ def test_activations_tied_with_the_best_are_bold(tie_results: Results, tmp_path:
     assert main.loc[(1, "sigmoid"), "tied_with_best"] is False and main.loc[(1, "sigmoid"), "p_vs_best"] < 0.05
     assert main.loc[(1, "sigmoid"), "effect_size_dz"] > 1
     assert main.loc[(2, "elu"), "tied_with_best"] is False  # a diverged seed where relu converged
-    full = main[main["converged"] == 3]  # a bootstrap CI needs 3 seeds
-    assert len(full) == 5 and (full["test_loss_ci_low"] < full["test_loss_mean"]).all()
-    assert (full["test_loss_mean"] < full["test_loss_ci_high"]).all() and math.isnan(
-        main.loc[(2, "elu"), "test_loss_ci_low"]
-    )
+    # Holm over the cell's two comparisons: the smaller p doubled, the larger kept (or raised to it)
+    p_elu, p_sigmoid = main.loc[(1, "elu"), "p_vs_best"], main.loc[(1, "sigmoid"), "p_vs_best"]
+    assert p_sigmoid < p_elu
+    assert main.loc[(1, "sigmoid"), "p_vs_best_holm"] == pytest.approx(2 * p_sigmoid)
+    assert main.loc[(1, "elu"), "p_vs_best_holm"] == pytest.approx(max(p_elu, 2 * p_sigmoid))
+    # Student t interval: mean +- t(0.975, n-1) s / sqrt(n), also with 2 seeds (elu at depth 2)
+    assert (main["test_loss_ci_low"] < main["test_loss_mean"]).all()
+    assert (main["test_loss_mean"] < main["test_loss_ci_high"]).all()
+    row = main.loc[(2, "elu")]
+    half = 12.706204736 * row["test_loss_std"] / math.sqrt(2)
+    assert row["test_loss_ci_high"] == pytest.approx(row["test_loss_mean"] + half, rel=1e-8)
 
     table = next(t for t in tables.build_tables(tie_results) if t.name == "main")
     bold = dict(zip(table.display["activation"] + "@" + table.display["depth"], table.bold["test loss*"], strict=True))
@@ -367,17 +373,19 @@ def test_activations_tied_with_the_best_are_bold(tie_results: Results, tmp_path:
         "elu@2": False,
         "sigmoid@2": False,
     }
-    shown = table.display.set_index(["depth", "activation"])["p vs best"]
+    shown = table.display.set_index(["depth", "activation"])["p vs best (Holm)"]
     assert shown[("1", "relu")] == "best" and shown[("2", "elu")] == "diverged"
-    assert "–" not in table.display["95% CI"][table.display["activation"] == "relu"].tolist()
-    assert any("not significantly worse" in n for n in table.notes)
+    assert "–" not in table.display["95% CI (t)"][table.display["activation"] == "relu"].tolist()
+    assert any("not separable from the best after Holm" in n for n in table.notes)
+    assert any("Student t interval" in n for n in table.notes)
+    assert any("With 3 seeds a paired t-test detects" in n and "3.26" in n and "α/2" in n for n in table.notes)
 
     tables.write_table(table, tmp_path)
     header = (tmp_path / "main.csv").read_text().splitlines()[0].split(",")
-    for column in ("test_loss_ci_low", "test_loss_ci_high", "tied_with_best", "p_vs_best", "effect_size_dz"):
+    for column in tables.STAT_COLUMNS:
         assert column in header
     markdown = (tmp_path / "main.md").read_text()
-    assert "test loss\\*" in markdown and "\\* bold = best or not significantly worse" in markdown
+    assert "test loss\\*" in markdown and "\\* bold = the best, or not separable from the best after Holm" in markdown
 
 
 def test_report_has_friedman_cd_and_depth_scaling(report: tuple[Path, list[Path]]) -> None:
@@ -423,7 +431,9 @@ def test_statistics_section_handles_small_grids(results: Results, where: dict[st
     for _, _, _, draw in statistics.figure_specs(subset, found):
         assert draw(subset).axes
     context = document.ReportContext(subset, Path("out"), {t.name: t for t in built}, [], {"statistics": found})
-    assert expected in document.render_markdown(context) and "<h2>" in document.render_html(context)
+    assert expected in document.render_markdown(context) and '<h2 id="setup">Setup</h2>' in document.render_html(
+        context
+    )
     if where == {"seed": 0}:
         main = next(t for t in built if t.name == "main")
         assert (main.bold["test loss*"] == main.raw["best"]).all()  # one seed: only the best is bold

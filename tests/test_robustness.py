@@ -166,7 +166,7 @@ def test_every_report_file_is_renamed_into_place(results: Path, monkeypatch: pyt
     result = runner.invoke(app, ["report", str(results), "--formats", "png,pdf,svg"])
     assert result.exit_code == 0, result.output
     written = {str(p) for p in results.rglob("*") if p.is_file() and p.parent.name in ("tables", "figures")}
-    written |= {str(results / "report.md"), str(results / "report.html")}
+    written |= {str(results / "report.md"), str(results / "report.html"), str(results / "setup.json")}
     assert written <= set(renamed)
     assert not [p for p in results.rglob("*.tmp")]
 

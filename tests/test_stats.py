@@ -11,6 +11,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from actcmp.analysis import stats as stats
+from actcmp.report import plots
 
 
 def fake_runs(
@@ -96,6 +97,24 @@ def test_bootstrap_ci_handles_small_samples(values: list[float], finite: bool, n
     assert note in text
 
 
+@pytest.mark.parametrize(
+    ("values", "expected", "note"),
+    [
+        pytest.param([1.0], None, "too few", id="n1"),
+        pytest.param([2.0, 2.0, 2.0], (2.0, 2.0), "all seeds equal", id="equal"),
+        # mean 7/3, s = 1.5275, t(0.975, 2) = 4.3027: half width 3.7946
+        pytest.param([1.0, 2.0, 4.0], (7 / 3 - 3.79456, 7 / 3 + 3.79456), "", id="n3"),
+    ],
+)
+def test_t_interval_by_hand(values: list[float], expected: tuple[float, float] | None, note: str) -> None:
+    low, high, text = stats.t_interval(values)
+    if expected is None:
+        assert math.isnan(low) and math.isnan(high)
+    else:
+        assert (low, high) == pytest.approx(expected, abs=1e-4)
+    assert note in text
+
+
 def test_bootstrap_is_reproducible() -> None:
     assert stats.bootstrap_ci([1.0, 2.5, 3.0, 7.0]) == stats.bootstrap_ci([1.0, 2.5, 3.0, 7.0])
 
@@ -105,7 +124,10 @@ def test_summarise_counts_and_intervals() -> None:
     table = stats.summarise(runs)
     assert list(table.columns[:3]) == ["dataset", "depth", "activation"]
     row = table[(table.activation == "tanh") & (table.dataset == "a") & (table.depth == 1)].iloc[0]
-    assert row["n"] == 2 and row["n_diverged"] == 1 and math.isnan(row["ci_low"]) and "too few" in row["note"]
+    assert row["n"] == 2 and row["n_diverged"] == 1 and "very wide" in row["note"]
+    values = runs[(runs.activation == "tanh") & (runs.dataset == "a") & (runs.depth == 1) & (runs.status == "done")]
+    half = 12.706204736 * values["test_loss"].std(ddof=1) / math.sqrt(2)  # t(0.975, 1 df)
+    assert row["ci_low"] == pytest.approx(values["test_loss"].mean() - half, rel=1e-8)
     full = table[table.activation == "relu"]
     assert (full["n"] == 3).all() and (full["ci_low"] <= full["mean"]).all() and (full["mean"] <= full["ci_high"]).all()
 
@@ -218,7 +240,7 @@ def test_cd_groups_are_maximal_cliques() -> None:
 
 def test_cd_diagram_draws_every_treatment() -> None:
     runs = fake_runs({"relu": 1.0, "elu": 1.5, "tanh": 2.0, "sigmoid": 3.0}, datasets=("a", "b", "c"))
-    fig = stats.plot_cd_diagram(stats.friedman(runs))
+    fig = plots.plot_cd_diagram(stats.friedman(runs))
     assert isinstance(fig, Figure)
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert any(t.startswith("relu (") for t in texts) and any("CD =" in t for t in texts)
@@ -233,5 +255,45 @@ def test_depth_scaling_finds_the_deepest_depth_that_trains() -> None:
     assert table.at["sigmoid", "deepest_trained"] == 4 and table.at["sigmoid", "best_depth"] == 1
     assert table.at["relu", "deepest_trained"] == 4  # depth 8 had a diverged seed
     profile = stats.depth_profile(runs)
-    assert isinstance(stats.plot_depth_scaling(profile), Figure)
+    assert isinstance(plots.plot_depth_scaling(profile), Figure)
     assert stats.depth_scaling(runs, factor=1.2).set_index("activation").at["sigmoid", "deepest_trained"] == 2
+
+
+def test_holm_by_hand() -> None:
+    """Holm (1979) on 4 p-values (and one untested): sorted 0.005, 0.01, 0.03, 0.04 become
+    4 x 0.005 = 0.02, 3 x 0.01 = 0.03, 2 x 0.03 = 0.06, max(1 x 0.04, 0.06) = 0.06."""
+    adjusted = stats.holm([0.01, 0.04, 0.03, math.nan, 0.005])
+    assert adjusted[[0, 1, 2, 4]] == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert math.isnan(adjusted[3])
+    assert stats.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1 (2 x 0.5), monotone
+    assert stats.holm([]).size == 0 and math.isnan(stats.holm([math.nan])[0])
+
+
+def test_paired_vs_best_decides_ties_on_holm_adjusted_p() -> None:
+    """Two activations each 'significantly worse' than the best on its own (p 0.027 and
+    0.032), neither separable from it after Holm over the cell's 3 comparisons (2 x 0.027
+    = 0.055 and max(0.032, 0.055)); a third, clearly worse, stays separable."""
+    base = np.array([1.0, 1.2, 0.9, 1.1])
+    rows = []
+    for name, values in {
+        "relu": base,
+        "elu": base + np.array([0.03, 0.045, 0.04, 0.01]),  # p = 0.0273
+        "tanh": base + np.array([0.025, 0.05, 0.04, 0.012]),  # p = 0.0320
+        "sigmoid": base + np.array([0.30, 0.36, 0.27, 0.33]),  # p < 0.001
+    }.items():
+        for seed, value in enumerate(values):
+            rows.append({"run_id": f"{name}{seed}", "status": "done", "activation": name, "dataset": "a",
+                         "depth": 1, "seed": seed, "test_loss": value})  # fmt: skip
+    runs = pd.DataFrame(rows)
+    raw = stats.paired_vs_best(runs, correction=None).set_index("activation")
+    holm = stats.paired_vs_best(runs).set_index("activation")
+    assert not raw["tied"][["elu", "tanh", "sigmoid"]].any()  # uncorrected: all three separable
+    p = holm["p_value"]
+    assert p["sigmoid"] < p["elu"] < p["tanh"] < 0.05
+    assert holm.at["sigmoid", "p_adjusted"] == pytest.approx(3 * p["sigmoid"])
+    assert holm.at["elu", "p_adjusted"] == pytest.approx(2 * p["elu"])
+    assert holm.at["tanh", "p_adjusted"] == pytest.approx(max(p["tanh"], 2 * p["elu"]))
+    assert holm["tied"][["elu", "tanh"]].all() and not holm.at["sigmoid", "tied"]
+    assert holm.at["relu", "tied"] and math.isnan(holm.at["relu", "p_adjusted"])
+    with pytest.raises(ValueError, match="unknown correction"):
+        stats.paired_vs_best(runs, correction="bonferroni")

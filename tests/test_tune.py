@@ -363,10 +363,23 @@ def test_report_has_the_tune_section_and_the_sensitivity_figure(tuned: tuple[Pat
     assert "lr=0.03 is at the edge of the candidates; the optimum may lie outside" in text
     from actcmp.report import tune as tune_report
 
-    built = tune_report.build(out, load_results(out), ("png",), [])
+    built = tune_report.build(out, out, load_results(out), ("png",), [])
     sentences = tune_report.findings(built)
     assert sentences[0].startswith("Each activation at its own tuned value")
     assert sum(s.startswith("Edge choice:") for s in sentences) == 2
+    # ... and the report's Setup and Findings (first sections) state the protocol and those sentences
+    findings = text.split("## Findings", 1)[1].split("\n## ", 1)[0]
+    assert (
+        "Edge choices (2), where the optimum may lie outside the candidates ([tuned comparison](#tuned-comparison))"
+        in findings
+    )
+    assert findings.count("is at the edge of the candidates") == 2
+    setup = text.split("## Setup", 1)[1].split("\n## ", 1)[0]
+    assert "Tuned per cell and activation" in setup and "| lr | tuned per cell and activation" in setup
+    import json
+
+    recorded = json.loads((out / "setup.json").read_text(encoding="utf-8"))
+    assert "lr" in recorded["tuned"] and "lr" not in recorded["grid"] and recorded["tune"][0]["candidates"]["lr"]
 
 
 def test_sensitivity_figure_uses_log_lr_and_the_activation_styles(tmp_path: Path) -> None:

@@ -33,8 +33,6 @@ import numpy as np
 
 if TYPE_CHECKING:
     import pandas as pd
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
 ALPHA = 0.05
 CONFIDENCE = 0.95
@@ -119,7 +117,35 @@ def _groups(frame: pd.DataFrame, keys: Sequence[str]) -> list[tuple[tuple[Any, .
     return [((k,) if not isinstance(k, tuple) else k, g) for k, g in frame.groupby(list(keys), sort=True, dropna=False)]
 
 
-# -- per cell: mean, std, bootstrap CI ---------------------------------------------------
+# -- per cell: mean, std, confidence interval --------------------------------------------
+#: how the tables' interval of a mean over seeds is computed (named in every footnote)
+CI_METHOD = "Student t interval"
+#: how the within-cell comparisons against the best are corrected for multiplicity
+CORRECTION = "Holm"
+#: the power at which :func:`min_detectable_effect` is stated
+POWER = 0.8
+
+
+def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, str]:
+    """(low, high, note) of the Student t interval of the mean: mean +- t(1 - a/2, n - 1) *
+    s / sqrt(n). Exact coverage for normal data at any n >= 2 (the seed counts people use,
+    3-10, are where a bootstrap interval falls short: 71% nominal-95% BCa coverage at 3
+    seeds); for skewed data it covers somewhat less (see tests/test_coverage.py). Fewer
+    than 2 values: NaN with a note; all equal: a zero-width interval, said in the note."""
+    from scipy import stats
+
+    data = np.asarray([v for v in values if math.isfinite(v)], dtype=float)
+    n = len(data)
+    if n < 2:
+        return math.nan, math.nan, f"{n} seed{'s' if n != 1 else ''}: too few for an interval"
+    mean = float(data.mean())
+    if np.ptp(data) == 0:
+        return mean, mean, "all seeds equal"
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * float(data.std(ddof=1)) / math.sqrt(n)
+    note = "" if n >= 3 else "2 seeds: a very wide interval"
+    return mean - half, mean + half, note
+
+
 def bootstrap_ci(
     values: Sequence[float],
     confidence: float = CONFIDENCE,
@@ -127,8 +153,10 @@ def bootstrap_ci(
     random_state: int = RANDOM_STATE,
 ) -> tuple[float, float, str]:
     """(low, high, note) of a bootstrap CI of the mean (``scipy.stats.bootstrap``, BCa,
-    fixed seed). Fewer than 3 values: NaN with a note; all equal: a zero-width interval;
-    where BCa fails it falls back to the percentile method and says so."""
+    fixed seed). Not used by the tables: with 3-10 seeds it covers far less than its
+    nominal level (:func:`t_interval` does not). Fewer than 3 values: NaN with a note;
+    all equal: a zero-width interval; where BCa fails it falls back to the percentile
+    method and says so."""
     from scipy import stats
 
     data = np.asarray([v for v in values if math.isfinite(v)], dtype=float)
@@ -156,6 +184,52 @@ def bootstrap_ci(
     return math.nan, math.nan, "bootstrap failed"
 
 
+def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Holm-adjusted p-values (step-down Bonferroni, Holm 1979), in the input order.
+
+    With the m finite p-values sorted ascending, p_(i) becomes
+    ``max_{j <= i} min(1, (m - j + 1) p_(j))``; rejecting where the adjusted p < alpha
+    controls the family-wise error rate at alpha. NaN entries (no test) stay NaN and do
+    not count in m."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    finite = np.flatnonzero(np.isfinite(p))
+    m = len(finite)
+    if m == 0:
+        return out
+    order = finite[np.argsort(p[finite], kind="mergesort")]
+    scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    out[order] = np.maximum.accumulate(scaled)
+    return out
+
+
+def min_detectable_effect(n: int, alpha: float = ALPHA, power: float = POWER) -> float:
+    """The smallest standardised paired difference ``d_z`` (mean difference / std of the
+    seed-paired differences) that a two-sided paired t-test over ``n`` seeds detects with
+    probability ``power`` at level ``alpha`` (noncentral t, df = n - 1). NaN below 2 seeds.
+    E.g. alpha 0.05, 80% power: d_z = 3.26 with 3 seeds, 1.68 with 5, 1.00 with 10."""
+    from scipy import optimize, stats
+
+    if n < 2:
+        return math.nan
+    df = n - 1
+    critical = float(stats.t.ppf(1 - alpha / 2, df))
+
+    def shortfall(d: float) -> float:
+        shift = d * math.sqrt(n)
+        # the far tail underflows to NaN in scipy for large shifts at df 1: it is ~0 there
+        upper, lower = (
+            float(np.nan_to_num(v)) for v in (stats.nct.sf(critical, df, shift), stats.nct.cdf(-critical, df, shift))
+        )
+        reached = upper + lower
+        return reached - power
+
+    high = 1.0
+    while shortfall(high) < 0:
+        high *= 2
+    return float(optimize.brentq(shortfall, 0.0, high, xtol=1e-6))
+
+
 def summarise(
     runs: pd.DataFrame,
     metric: str = "test_loss",
@@ -163,11 +237,10 @@ def summarise(
     treatment: str = "activation",
     fill_missing: float | str | None = None,
     confidence: float = CONFIDENCE,
-    n_resamples: int = N_RESAMPLES,
-    random_state: int = RANDOM_STATE,
 ) -> pd.DataFrame:
     """Per cell x treatment: ``n`` converged seeds with a value, ``n_diverged``, ``mean``,
-    ``std`` (ddof 1), ``ci_low`` / ``ci_high`` (bootstrap over seeds) and a ``note``."""
+    ``std`` (ddof 1), ``ci_low`` / ``ci_high`` (:func:`t_interval` over seeds,
+    :data:`CI_METHOD`) and a ``note``."""
     import pandas as pd
 
     keys = cell_keys(runs, treatment)
@@ -175,7 +248,7 @@ def summarise(
     rows = []
     for key, group in _groups(data, [*keys, treatment]):
         values = group.loc[~group["worst"], "value"].to_numpy(dtype=float)
-        low, high, note = bootstrap_ci(values, confidence, n_resamples, random_state)
+        low, high, note = t_interval(values, confidence)
         rows.append(
             {
                 **dict(zip([*keys, treatment], key, strict=True)),
@@ -331,18 +404,24 @@ def paired_vs_best(
     test: str = "t",
     fill_missing: float | str | None = None,
     margin: float = 0.1,
+    correction: str | None = "holm",
 ) -> pd.DataFrame:
     """Each treatment of each cell against the cell's best, paired by seed.
 
     The best is the treatment with the fewest diverged seeds, then the best mean. Columns:
     cell keys, treatment, ``best`` (its name), ``is_best``, ``n_pairs`` (seeds where both
     converged), ``mean``, ``mean_diff`` (this minus best, metric units), ``d_z``,
-    ``statistic``, ``p_value``, ``test``, ``tied`` and a ``note``.
+    ``statistic``, ``p_value``, ``p_adjusted``, ``test``, ``tied`` and a ``note``.
 
-    ``tied`` (tied with the best) is True for the best itself; False when this treatment
-    diverged on a seed where the best did not; True when fewer than 2 seeds pair up (no
-    test can separate them); otherwise ``p_value >= alpha``.
+    ``p_adjusted``: with ``correction="holm"`` (the default) the cell's p-values against
+    the best (up to k - 1 of them) adjusted by :func:`holm`, so that "separable from the
+    best" holds for the whole cell at family-wise level ``alpha``; with ``None``, the raw
+    p-value. ``tied`` (tied with the best) is True for the best itself; False when this
+    treatment diverged on a seed where the best did not; True when fewer than 2 seeds pair
+    up (no test can separate them); otherwise ``p_adjusted >= alpha``.
     """
+    if correction not in ("holm", None):
+        raise ValueError(f"unknown correction {correction!r} (use 'holm' or None)")
     import pandas as pd
 
     keys = cell_keys(runs, treatment)
@@ -351,6 +430,7 @@ def paired_vs_best(
     for key, group in _groups(data, keys):
         best = _best_treatment(group, treatment, higher_is_better)
         reference = group[group[treatment] == best].set_index("seed") if best is not None else None
+        cell_rows: list[dict[str, Any]] = []
         for name, mine in group.groupby(treatment, sort=True):
             row: dict[str, Any] = dict(zip(keys, key, strict=True))
             converged = mine.loc[~mine["worst"], "value"]
@@ -382,7 +462,9 @@ def paired_vs_best(
                 )
             else:
                 row.update(_against(mine, reference, test, alpha, margin))
-            rows.append(row)
+            cell_rows.append(row)
+        _adjust(cell_rows, alpha, correction)
+        rows += cell_rows
     columns = [
         *keys,
         treatment,
@@ -394,6 +476,7 @@ def paired_vs_best(
         "d_z",
         "statistic",
         "p_value",
+        "p_adjusted",
         "test",
         "tied",
         "equivalent",
@@ -401,6 +484,16 @@ def paired_vs_best(
         "note",
     ]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _adjust(rows: list[dict[str, Any]], alpha: float, correction: str | None) -> None:
+    """Set ``p_adjusted`` on one cell's rows and decide ``tied`` for those a test decides."""
+    p_values = np.array([math.nan if r["is_best"] else r["p_value"] for r in rows], dtype=float)
+    adjusted = holm(p_values) if correction == "holm" else p_values
+    for row, p_adjusted in zip(rows, adjusted, strict=True):
+        row["p_adjusted"] = float(p_adjusted)
+        if row.pop("_by_test", False):
+            row["tied"] = bool(p_adjusted >= alpha)
 
 
 def _no_test(note: str) -> dict[str, Any]:
@@ -441,7 +534,7 @@ def _against(mine: pd.DataFrame, reference: pd.DataFrame, test: str, alpha: floa
     elif result.n < 2:
         out.update(tied=True, note=(result.note + "; " if result.note else "") + "too few seeds to separate")
     else:
-        out["tied"] = bool(result.p_value >= alpha)
+        out["_by_test"] = True  # decided on the corrected p-value, once the cell is complete
     return out
 
 
@@ -614,59 +707,6 @@ def friedman_from_scores(
     )
 
 
-def plot_cd_diagram(result: FriedmanResult, ax: Axes | None = None, title: str | None = None) -> Figure:
-    """Critical-difference diagram: a horizontal rank axis (1 = best, left), each
-    treatment at its mean rank with its label, thick bars joining treatments whose mean
-    ranks differ by less than the Nemenyi CD, and the CD itself as a scale bar."""
-    from matplotlib.figure import Figure
-
-    from actcmp.report.style import activation_style
-
-    names = list(result.mean_ranks)
-    k = max(len(names), 2)
-    if ax is None:
-        fig = Figure(figsize=(6.4, 1.4 + 0.22 * len(names)), layout="constrained", dpi=100)
-        ax = fig.add_subplot()
-    fig = ax.get_figure()  # type: ignore[assignment]
-    room = 0.45 * k  # label space on each side, in rank units
-    ax.set_xlim(1 - room, k + room)
-    half = math.ceil(len(names) / 2)
-    n_side = max(half, len(names) - half, 1)
-    ax.set_ylim(-(n_side + 1.2), 1.6)
-    ax.plot([1, k], [0, 0], color="black", linewidth=1)
-    for r in range(1, k + 1):
-        ax.plot([r, r], [0, 0.15], color="black", linewidth=1)
-        ax.text(r, 0.3, str(r), ha="center", va="bottom", fontsize=8)
-    if math.isfinite(result.cd):
-        ax.plot([1, 1 + result.cd], [1.15, 1.15], color="black", linewidth=1.5)
-        ax.text(1 + result.cd / 2, 1.25, f"CD = {result.cd:.2f}", ha="center", va="bottom", fontsize=8)
-    for i, name in enumerate(names):
-        rank = result.mean_ranks[name]
-        colour, marker = activation_style(name)
-        left = i < half
-        level = -(i + 1) if left else -(len(names) - i)
-        end = 1 - 0.25 * room if left else k + 0.25 * room
-        ax.plot([rank, rank, end], [0, level, level], color=colour, linewidth=1.2)
-        ax.plot([rank], [0], marker=marker, color=colour, markersize=6)
-        ax.text(
-            end + (-0.05 if left else 0.05),
-            level,
-            f"{name} ({rank:.2f})",
-            ha="right" if left else "left",
-            va="center",
-            fontsize=8,
-            color=colour,
-        )
-    for j, group in enumerate(result.groups()):
-        low, high = result.mean_ranks[group[0]], result.mean_ranks[group[-1]]
-        y = -0.3 - 0.25 * j
-        ax.plot([low - 0.04, high + 0.04], [y, y], color="black", linewidth=3, solid_capstyle="round")
-    ax.set_axis_off()
-    p_text = f"p = {result.p_value:.3g}" if math.isfinite(result.p_value) else result.reason
-    ax.set_title(title or f"Mean rank of {result.metric} over {result.n_cells} cells (Friedman {p_text})", fontsize=9)
-    return fig  # type: ignore[return-value]
-
-
 # -- depth scaling --------------------------------------------------------------------------
 def depth_profile(
     runs: pd.DataFrame, metric: str = "test_loss", *, treatment: str = "activation", factor: float = DEPTH_FACTOR
@@ -737,83 +777,12 @@ def depth_scaling(
     return pd.DataFrame(rows, columns=columns)
 
 
-def plot_depth_scaling(profile: pd.DataFrame, *, treatment: str = "activation", factor: float = DEPTH_FACTOR) -> Figure:
-    """Loss relative to each activation's best depth, against depth (log2 axes), one
-    panel per dataset (and other panel keys); the dashed line is ``factor``, crosses mark
-    depths where a seed diverged. The deepest point at or under the line still trains."""
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.ticker import FuncFormatter
-
-    from actcmp.report.style import activation_order, line_kwargs
-
-    panel = [c for c in profile.columns if c not in (treatment, "depth", "n", "n_diverged", "mean", "ratio", "trains")]
-    panels = _groups(profile, panel) if not profile.empty else []
-    n = max(len(panels), 1)
-    n_cols = min(3, n)  # wrap: a single row of many panels shrinks to illegible on a page
-    n_rows = math.ceil(n / n_cols)
-    fig = Figure(figsize=(3.0 * n_cols + 1.8, 2.6 * n_rows + 0.3), layout="constrained", dpi=100)
-    grid = fig.subplots(n_rows, n_cols, squeeze=False)
-    axes = list(grid.ravel())
-    for spare in axes[n:]:
-        spare.set_axis_off()
-    names = activation_order(profile[treatment]) if not profile.empty else []
-    for ax, (key, group) in zip(axes, panels, strict=False):
-        for name in names:
-            mine = group[group[treatment] == name].sort_values("depth")
-            if mine.empty:
-                continue
-            style = line_kwargs(name)
-            ok = mine[mine["n_diverged"] == 0]
-            ax.plot(ok["depth"], ok["ratio"], markersize=4, linewidth=1.2, **style)  # type: ignore[arg-type]
-            bad = mine[mine["n_diverged"] > 0]
-            if len(bad):
-                ax.plot(
-                    bad["depth"],
-                    np.full(len(bad), factor * 1.6),
-                    linestyle="none",
-                    marker="x",
-                    color=style["color"],
-                    markersize=6,
-                )
-        ax.axhline(factor, color="grey", linestyle="--", linewidth=1)
-        depths = sorted(group["depth"].unique())
-        ax.set_xscale("log", base=2)
-        ax.set_xticks([float(d) for d in depths], [str(d) for d in depths])
-        ax.set_yscale("log")
-        top = float(np.nanmax(group["ratio"].to_numpy(dtype=float))) if group["ratio"].notna().any() else factor
-        ticks = [v for v in (1, 1.2, 1.5, 2, 3, 5, 10, 20, 50, 100) if v <= max(top, factor) * 1.05]
-        ax.set_yticks(ticks)
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-        ax.minorticks_off()
-        ax.set_xlabel("depth (encoder layers)")
-        ax.set_title(" · ".join(str(v) for v in key) or "all")
-        ax.grid(alpha=0.3, linewidth=0.5)
-    for row in grid:
-        row[0].set_ylabel("loss / loss at best depth")
-    if not panels:
-        axes[0].text(0.5, 0.5, "no depth grid", ha="center", va="center", transform=axes[0].transAxes)
-        axes[0].set_axis_off()
-    handles = [Line2D([], [], **line_kwargs(n)) for n in names]  # type: ignore[arg-type]
-    handles.append(Line2D([], [], color="grey", linestyle="--"))
-    labels = [*names, f"factor {factor:g}"]
-    if not profile.empty and (profile["n_diverged"] > 0).any():  # the crosses' entry only when some are drawn
-        handles.append(Line2D([], [], color="black", marker="x", linestyle="none"))
-        labels.append("a seed diverged")
-    if names:
-        fig.legend(
-            handles,
-            labels,
-            loc="outside right upper",
-            frameon=False,
-            fontsize=8,
-        )
-    return fig
-
-
 __all__ = [
     "ALPHA",
+    "CI_METHOD",
+    "CORRECTION",
     "DEPTH_FACTOR",
+    "POWER",
     "FriedmanResult",
     "PairedTest",
     "bootstrap_ci",
@@ -824,12 +793,13 @@ __all__ = [
     "equivalence_test",
     "friedman",
     "friedman_from_scores",
+    "holm",
+    "min_detectable_effect",
     "nemenyi_cd",
     "outcomes",
     "paired_test",
     "paired_vs_best",
-    "plot_cd_diagram",
-    "plot_depth_scaling",
     "summarise",
+    "t_interval",
     "trend_test",
 ]

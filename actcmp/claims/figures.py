@@ -140,7 +140,7 @@ def plot_linear(runs: pd.DataFrame, pca: pd.DataFrame, tolerance: float = 0.05) 
 def plot_ranking(runs: pd.DataFrame) -> Figure:
     if runs.empty:
         return no_data()
-    return stats.plot_cd_diagram(stats.friedman(runs, "test_loss"), title=None)
+    return plots.plot_cd_diagram(stats.friedman(runs, "test_loss"), title=None)
 
 
 def plot_matters(runs: pd.DataFrame) -> Figure:
@@ -157,8 +157,8 @@ def plot_matters(runs: pd.DataFrame) -> Figure:
     height = 1.4 + 0.22 * max(r.k for r in results)
     fig = Figure(figsize=(6.4, 2 * height), layout="constrained", dpi=100)
     top, bottom = fig.subplots(2, 1)
-    stats.plot_cd_diagram(results[0], ax=top, title=f"How well: test loss (Friedman {_p(results[0].p_value)})")
-    stats.plot_cd_diagram(
+    plots.plot_cd_diagram(results[0], ax=top, title=f"How well: test loss (Friedman {_p(results[0].p_value)})")
+    plots.plot_cd_diagram(
         results[1],
         ax=bottom,
         title=(f"How quickly: epochs to threshold, never reached = epochs + 1 (Friedman {_p(results[1].p_value)})"),
@@ -408,7 +408,7 @@ def plot_generalisation(
 
 # -- claim 7: softmax output -----------------------------------------------------------------------
 def plot_softmax(runs: pd.DataFrame) -> Figure:
-    """Mean test MSE (bootstrap 95% CI) of each output activation per cell (depth and
+    """Mean test MSE (Student t 95% CI) of each output activation per cell (depth and
     hidden activation), on the common metric of :func:`actcmp.claims.checks.common_metric`."""
     from actcmp.claims.checks import common_metric
 
@@ -668,4 +668,4 @@ def plot_layer_histograms(chosen: pd.DataFrame, layers: pd.DataFrame) -> Figure:
 def plot_depth(runs: pd.DataFrame, factor: float = stats.DEPTH_FACTOR) -> Figure:
     if runs.empty:
         return no_data()
-    return stats.plot_depth_scaling(stats.depth_profile(runs, factor=factor), factor=factor)
+    return plots.plot_depth_scaling(stats.depth_profile(runs, factor=factor), factor=factor)

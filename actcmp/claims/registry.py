@@ -106,9 +106,10 @@ def comparison_table(
     higher_is_better: bool = False,
     alpha: float = stats.ALPHA,
 ) -> pd.DataFrame:
-    """Per cell x treatment: mean ± std over converged seeds, bootstrap 95% CI, and the
+    """Per cell x treatment: mean ± std over converged seeds, Student t 95% CI, and the
     comparison with the cell's best: ``best``, ``≈ best`` (within 10%, TOST), ``tied``
-    (not separable, paired t) or ``worse``, with the p-value."""
+    (not separable, paired t, Holm-corrected within the cell) or ``worse``, with the
+    p-value (Holm-adjusted for tied / worse)."""
     import pandas as pd
 
     summary = stats.summarise(runs, metric, treatment=treatment)
@@ -121,7 +122,9 @@ def comparison_table(
         if c not in (treatment, "n", "n_diverged", "mean", "std", "ci_low", "ci_high", "note")
     ]
     merged = summary.merge(
-        paired[[*keys, treatment, "is_best", "tied", "equivalent", "p_value"]], on=[*keys, treatment], how="left"
+        paired[[*keys, treatment, "is_best", "tied", "equivalent", "p_value", "p_adjusted"]],
+        on=[*keys, treatment],
+        how="left",
     )
     rows = []
     for row in merged.itertuples(index=False):
@@ -131,9 +134,9 @@ def comparison_table(
         elif record.get("equivalent") is True:
             versus = f"≈ best (p = {fmt(record['p_value'], 2)})"
         elif record.get("tied") is True:
-            versus = f"tied (p = {fmt(record['p_value'], 2)})"
+            versus = f"tied (Holm p = {fmt(record['p_adjusted'], 2)})"
         elif record.get("tied") is False:
-            versus = f"worse (p = {fmt(record['p_value'], 2)})"
+            versus = f"worse (Holm p = {fmt(record['p_adjusted'], 2)})"
         else:
             versus = "–"
         out = {k: record[k] for k in keys}
@@ -544,7 +547,7 @@ CLAIMS: tuple[Claim, ...] = (
             "than some alternative with p < 0.05; inconclusive otherwise."
         ),
         caption=(
-            "Mean test MSE (log scale) with bootstrap 95% intervals over seeds, per output activation and cell "
+            "Mean test MSE (log scale) with Student t 95% intervals over seeds, per output activation and cell "
             "(depth, hidden activation)."
         ),
         decide=_needs_runs(lambda ctx: checks.check_softmax(ctx.runs, alpha=ctx.alpha)),

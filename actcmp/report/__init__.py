@@ -10,13 +10,18 @@
     DIR/figures/{reconstructions,latent,roc}_<dataset>.{png,pdf}   from the runs' stored samples
                                                 (actcmp.report.pictures; images / anomaly sets only)
     DIR/report.md  DIR/report.html (self-contained: images embedded)
+    DIR/setup.json   what the report's Setup states (fields, axes, seeds, versions, commit, dates)
+
+The report opens with Setup and Findings, then a table of contents, then the details
+(see :mod:`actcmp.report.document`).
 
 A directory without a finished (done or diverged) run raises
 :class:`~actcmp.errors.StoreError` and writes nothing.
 
-The main table marks in bold the best activation of each cell and every activation
-statistically tied with it (paired t-test over seeds); the statistics section gives the
-Friedman test over cells, the Nemenyi critical difference and depth scaling.
+The main table marks in bold the best activation of each cell and every activation not
+separable from it after Holm's correction (paired t-tests over seeds), with Student t
+intervals of the means; the statistics section gives the Friedman test over cells, the
+Nemenyi critical difference and depth scaling.
 
 Heavy imports (pandas, matplotlib, torch) happen inside the functions, so importing this
 package is cheap.
@@ -31,7 +36,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from actcmp.report.document import FigureDoc, SectionBuilder
+    from actcmp.report.document import FigureDoc, FindingsBuilder, SectionBuilder
     from actcmp.report.tables import BestRule
     from actcmp.store.database import Results
 
@@ -49,12 +54,16 @@ def make_report(
     *,
     sections: Sequence[SectionBuilder] | None = None,
     best_rule: BestRule | None = None,
+    extra_sections: Sequence[SectionBuilder] = (),
+    extra_findings: Sequence[FindingsBuilder] = (),
     out: str | Path | None = None,
 ) -> list[Path]:
-    """Write tables, figures, report.md and report.html under ``out`` (default:
-    ``directory``, the results directory); return the paths.
+    """Write tables, figures, setup.json, report.md and report.html under ``out``
+    (default: ``directory``, the results directory); return the paths.
 
-    ``sections`` replaces the default section list (see :mod:`actcmp.report.document`);
+    ``extra_sections`` go first among the details, after Setup, Findings and the contents
+    (:func:`actcmp.report.document.report_sections`); ``extra_findings`` add sentences to
+    Findings. ``sections`` replaces the whole section list (see :mod:`actcmp.report.document`);
     ``best_rule`` decides which activations of a cell are marked best (default: lowest mean
     among those with the fewest diverged seeds); activations statistically tied with the
     cell's best are bold as well.
@@ -64,6 +73,7 @@ def make_report(
     """
     from actcmp.atomic import make_dir
     from actcmp.report import document, pictures, plots, statistics, tables
+    from actcmp.report.setup import collect_setup, write_setup_json
     from actcmp.store.database import load_results
 
     source = Path(directory)
@@ -112,6 +122,11 @@ def make_report(
     context.extra["statistics"] = found
     context.extra["tune"] = tuned  # [tune]: read by document.SECTIONS' tune_section
     context.tables.update({t.name: t for t in tuned.tables})
+    context.extra["setup"] = collect_setup(results, tuned.tunes)
+    context.extra["extra_findings"] = list(extra_findings)
+    written.append(write_setup_json(directory / "setup.json", context.extra["setup"]))
+    if sections is None:
+        sections = document.report_sections(extra_sections)
     written.append(document.write_markdown(directory / "report.md", context, sections))
     written.append(document.write_html(directory / "report.html", context, sections))
     return written
@@ -123,7 +138,7 @@ def _check_targets(directory: Path) -> None:
     from actcmp.atomic import make_dir
     from actcmp.errors import OutputError
 
-    for name in ("report.md", "report.html"):
+    for name in ("report.md", "report.html", "setup.json"):
         if (directory / name).is_dir():
             raise OutputError(f"cannot write {directory / name}: is a directory")
     for name in ("tables", "figures"):

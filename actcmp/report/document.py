@@ -5,10 +5,18 @@ and returns a :class:`Section` (a title and blocks: paragraphs, bullet lists, ta
 figures) or ``None`` to leave itself out. Markdown and HTML render the same blocks (page
 skeleton, text and lists in :mod:`actcmp.report.render`, shared with the claims document).
 
-Extension point: append a builder to :data:`SECTIONS` (or pass ``sections=`` to
-:func:`write_markdown` / :func:`write_html` / ``make_report``), e.g. a statistics or a
-claims section that reads ``context.tables`` and ``context.results`` (as
-:func:`statistics_section` reads ``context.extra["statistics"]``).
+A report opens with **Setup** (what was run, with what, where, when: :mod:`actcmp.report.setup`)
+and **Findings** (sentences from the statistics, each linking to its table or figure:
+:mod:`actcmp.report.findings`), then a table of contents, then the details
+(:data:`SECTIONS`). Every section, table and figure has an anchor (``#setup``,
+``#table-main``, ``#figure-loss_curves``), in HTML and in Markdown.
+
+Extension points: :func:`report_sections` takes extra section builders, placed first
+among the details (e.g. the ``[tune]`` protocol's selected hyper-parameters and the
+side-by-side comparison); ``make_report(extra_findings=...)`` adds sentences to Findings
+(functions of the :class:`ReportContext`, see :data:`FindingsBuilder`). Passing
+``sections=`` to :func:`write_markdown` / :func:`write_html` / ``make_report`` replaces the
+whole list.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from actcmp.report import render
+from actcmp.report.findings import figure_anchor, table_anchor
 from actcmp.report.render import FigureDoc, Section
 from actcmp.report.style import activation_order
 from actcmp.report.tables import Table, markdown_escape, to_html, to_markdown
@@ -38,9 +47,11 @@ class ReportContext:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-# A report Section's blocks: ("text", str) | ("list", [str]) | ("table", name) | ("figure", FigureDoc);
-# figure stems are relative to the report's figures/ folder.
+# A report Section's blocks: ("text", str) | ("list", [str]) | ("table", name) | ("figure", FigureDoc)
+# | ("fields", [(name, value, meaning)]); figure stems are relative to the report's figures/ folder.
 SectionBuilder = Callable[[ReportContext], Section | None]
+#: extra Findings sentences (Markdown inline: `code`, **bold**, [links](#anchor)) from the context
+FindingsBuilder = Callable[[ReportContext], list[str]]
 
 INIT_RULES = {
     "kaiming": "He: std = gain / sqrt(fan_in), gain sqrt(2) (ReLU-like; adjusted for the negative slope)",
@@ -67,6 +78,69 @@ def _values(frame: Any, column: str) -> str:
     values = frame[column].dropna().unique()
     ordered = activation_order(values) if column == "activation" else sorted(values, key=lambda v: (str(type(v)), v))
     return ", ".join(str(v) for v in ordered)
+
+
+def slug(title: str) -> str:
+    """``Statistics across cells`` -> ``statistics-across-cells`` (a section's anchor)."""
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "section"
+
+
+def setup_section(ctx: ReportContext) -> Section:
+    """What was run: the sweep and its origin, runs and dates, axes, seeds, init, software
+    and hardware, then every fixed run field (from ``ctx.extra["setup"]``, else collected)."""
+    from actcmp.report.setup import collect_setup, setup_items, setup_rows
+
+    setup = ctx.extra.get("setup") or collect_setup(ctx.results)
+    blocks: list[tuple[str, Any]] = [("list", setup_items(setup, str(ctx.directory)))]
+    rows = setup_rows(setup)
+    if rows:
+        blocks += [("text", "Run fields with one value in every run (or following the dataset or activation):")]
+        blocks.append(("fields", rows))
+    blocks.append(("text", "The same as JSON: `setup.json`."))
+    return Section("Setup", blocks, anchor="setup")
+
+
+def findings_section(ctx: ReportContext) -> Section:
+    """Sentences generated from the statistics (:mod:`actcmp.report.findings`), then those
+    of ``ctx.extra["extra_findings"]`` (a list of :data:`FindingsBuilder`)."""
+    from actcmp.report.findings import findings_blocks
+
+    main = ctx.tables["main"].raw if "main" in ctx.tables else ctx.results.runs.iloc[0:0]
+    blocks = findings_blocks(ctx.results, main, ctx.extra.get("statistics"))
+    from actcmp.report import tune as tune_report
+
+    tuned = tune_report.findings(ctx.extra.get("tune"))
+    link = "([tuned comparison](#tuned-comparison))"
+    edges = [s.removeprefix("Edge choice: ") for s in tuned if s.startswith("Edge choice: ")]
+    blocks += [("text", f"{sentence} {link}") for sentence in tuned if not sentence.startswith("Edge choice: ")]
+    if edges:
+        blocks += [("text", f"Edge choices ({len(edges)}), where the optimum may lie outside the candidates {link}:")]
+        blocks.append(("list", edges))
+    for builder in ctx.extra.get("extra_findings", ()):
+        blocks += [("text", sentence) for sentence in builder(ctx)]
+    return Section("Findings", blocks, anchor="findings")
+
+
+def contents_section(ctx: ReportContext) -> Section:
+    """Placeholder for the table of contents: :func:`_sections` fills it with links to
+    every section after it and to their tables and figures."""
+    return Section("Contents", [], anchor="contents")
+
+
+def _contents(sections: Sequence[Section], ctx: ReportContext) -> list[str]:
+    items = []
+    for section in sections:
+        inner = []
+        for kind, content in section.blocks:
+            if kind == "table" and content in ctx.tables:
+                inner.append(f"[{ctx.tables[content].title}](#{table_anchor(content)})")
+            elif kind == "figure":
+                inner.append(f"[{content.title}](#{figure_anchor(content.stem)})")
+        entry = f"[{section.title}](#{section.anchor})"
+        items.append(entry + (": " + ", ".join(inner) if inner else ""))
+    return items
 
 
 def summary_section(ctx: ReportContext) -> Section:
@@ -170,7 +244,9 @@ def regenerate_section(ctx: ReportContext) -> Section:
     )
 
 
-#: the report's sections, in order; append builders here to extend every report
+#: the sections that open every report: what was run, what it found, the table of contents
+LEAD_SECTIONS: list[SectionBuilder] = [setup_section, findings_section, contents_section]
+#: the details, after the table of contents; append builders here to extend every report
 SECTIONS: list[SectionBuilder] = [
     summary_section,
     tune_section,  # [tune] sweeps only (actcmp.report.tune)
@@ -182,9 +258,27 @@ SECTIONS: list[SectionBuilder] = [
 ]
 
 
+def report_sections(extra_sections: Sequence[SectionBuilder] = ()) -> list[SectionBuilder]:
+    """The report's section list: Setup, Findings, Contents, then ``extra_sections`` (the
+    hook for e.g. the ``[tune]`` protocol's "Selected hyper-parameters" and side-by-side
+    comparison: the first details a reader meets), then :data:`SECTIONS`."""
+    return [*LEAD_SECTIONS, *extra_sections, *SECTIONS]
+
+
 def _sections(ctx: ReportContext, sections: Sequence[SectionBuilder] | None) -> list[Section]:
-    built = [builder(ctx) for builder in (SECTIONS if sections is None else sections)]
-    return [s for s in built if s is not None]
+    built = [builder(ctx) for builder in (report_sections() if sections is None else sections)]
+    kept = [s for s in built if s is not None]
+    used: set[str] = set()
+    for section in kept:  # every section gets a unique anchor (links, contents)
+        anchor = section.anchor or slug(section.title)
+        while anchor in used:
+            anchor += "-2"
+        section.anchor = anchor
+        used.add(anchor)
+    for i, section in enumerate(kept):
+        if section.title == "Contents" and not section.blocks:
+            section.blocks = [("list", _contents(kept[i + 1 :], ctx))]
+    return kept
 
 
 # -- markdown ------------------------------------------------------------------------------
@@ -192,7 +286,15 @@ def _markdown_block(ctx: ReportContext, kind: str, content: Any) -> list[str]:
     if kind == "table":
         table = ctx.tables[content]
         caption = render.markdown_text(table.caption)
-        out = [f"### {table.title}", "", caption, "", to_markdown(table.display, table.bold).rstrip("\n"), ""]
+        out = [
+            render.markdown_anchor(table_anchor(content)),
+            f"### {table.title}",
+            "",
+            caption,
+            "",
+            to_markdown(table.display, table.bold).rstrip("\n"),
+            "",
+        ]
         if table.notes:
             out += [f"{markdown_escape(n)}  " for n in table.notes] + [""]
         return out
@@ -200,13 +302,27 @@ def _markdown_block(ctx: ReportContext, kind: str, content: Any) -> list[str]:
         image, links = render.markdown_figure(f"figures/{content.stem}", content.title, content.formats)
         text = render.markdown_text(content.caption)
         caption = f"{text} ({links})" if links else text
-        return [f"### {content.title}", "", image, "", caption, ""]
+        return [render.markdown_anchor(figure_anchor(content.stem)), f"### {content.title}", "", image, "", caption, ""]
+    if kind == "fields":
+        display, bold = _fields_frame(content)
+        return [to_markdown(display, bold).rstrip("\n"), ""]
     return []
+
+
+def _fields_frame(rows: list[tuple[str, str, str]]) -> tuple[Any, Any]:
+    """(display, bold) frames of a ("fields", rows) block: field, value, meaning."""
+    import pandas as pd
+
+    display = pd.DataFrame(rows, columns=["field", "value", "meaning"])
+    return display, pd.DataFrame(False, index=display.index, columns=display.columns)
 
 
 def render_markdown(ctx: ReportContext, sections: Sequence[SectionBuilder] | None = None) -> str:
     return render.markdown_page(
-        "actcmp report", _sections(ctx, sections), lambda kind, content: _markdown_block(ctx, kind, content)
+        "actcmp report",
+        _sections(ctx, sections),
+        lambda kind, content: _markdown_block(ctx, kind, content),
+        anchors=True,
     )
 
 
@@ -236,7 +352,7 @@ def _html_block(ctx: ReportContext, kind: str, content: Any) -> list[str]:
     if kind == "table":
         table = ctx.tables[content]
         out = [
-            f"<h3>{html.escape(table.title)}</h3>",
+            f'<h3 id="{table_anchor(content)}">{html.escape(table.title)}</h3>',
             f'<p class="caption">{render.inline(table.caption)}</p>',
             '<div class="wide">' + to_html(table.display, table.bold) + "</div>",
         ]
@@ -247,10 +363,11 @@ def _html_block(ctx: ReportContext, kind: str, content: Any) -> list[str]:
         caption = render.inline(content.caption)
         # the image links to the figure's file (full size), the first format written
         href = f"figures/{content.stem}.{content.formats[0]}" if content.formats else ""
-        return [
-            f"<h3>{html.escape(content.title)}</h3>",
-            render.figure_html(content.png, content.title, caption, href=href),
-        ]
+        heading = f'<h3 id="{figure_anchor(content.stem)}">{html.escape(content.title)}</h3>'
+        return [heading, render.figure_html(content.png, content.title, caption, href=href)]
+    if kind == "fields":
+        display, bold = _fields_frame(content)
+        return ['<div class="wide">' + to_html(display, bold) + "</div>"]
     return []
 
 

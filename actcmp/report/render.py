@@ -6,8 +6,8 @@ section is a title and blocks ``(kind, content)``. :func:`markdown_page` and
 :func:`html_page` draw the page skeleton and the two kinds every document has,
 ``("text", str)`` and ``("list", [str])``, and hand any other kind to the document's own
 block renderer (Markdown lines or HTML fragments; none for a kind it does not know).
-Text takes two inline Markdown forms, `code` and **bold** (:func:`inline` turns them into
-HTML); figures are embedded as base64 PNG (:func:`figure_html`), so the HTML page needs
+Text takes three inline Markdown forms, `code`, **bold** and [links](#anchor) (:func:`inline`
+turns them into HTML); figures are embedded as base64 PNG (:func:`figure_html`), so the HTML page needs
 no other file.
 """
 
@@ -92,9 +92,19 @@ def squeeze(lines: list[str]) -> list[str]:
     return kept
 
 
-def markdown_page(title: str, sections: Sequence[Section], block: BlockRenderer) -> str:
+def markdown_anchor(anchor: str) -> str:
+    """An HTML anchor line before a Markdown heading, so that ``[text](#anchor)`` links
+    land on it in any viewer (GitHub, VS Code, pandoc), whatever it derives from titles."""
+    return f'<a id="{html.escape(anchor)}"></a>'
+
+
+def markdown_page(title: str, sections: Sequence[Section], block: BlockRenderer, *, anchors: bool = False) -> str:
+    """The page as Markdown; with ``anchors``, each section's ``anchor`` as an HTML anchor
+    above its heading (:func:`markdown_anchor`)."""
     out = [f"# {title}", ""]
     for section in sections:
+        if anchors and section.anchor:
+            out.append(markdown_anchor(section.anchor))
         out += [f"## {section.title}", ""]
         for kind, content in section.blocks:
             if kind == "text":
@@ -108,10 +118,12 @@ def markdown_page(title: str, sections: Sequence[Section], block: BlockRenderer)
 
 # -- html ----------------------------------------------------------------------------------
 def inline(text: Any) -> str:
-    """Escape, then the two inline Markdown forms the sections use: `code` and **bold**."""
+    """Escape, then the inline Markdown forms the sections use: `code`, **bold** and
+    [text](#anchor) links."""
     escaped = html.escape(str(text))
     escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
-    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", escaped)
+    escaped = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", escaped)
+    return re.sub(r"\[([^\]]+)\]\(([^)\s\"<>]+)\)", r'<a href="\2">\1</a>', escaped)
 
 
 def png_dpi(png: bytes) -> float | None:

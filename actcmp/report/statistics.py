@@ -11,9 +11,10 @@ that name left by an earlier report.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from actcmp.report.format import p_clause
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -71,31 +72,30 @@ def _notice(text: str, size: tuple[float, float] = (6.4, 1.2)) -> Figure:
 def plot_critical_difference(statistics: Statistics) -> Figure:
     import matplotlib
 
-    from actcmp.analysis import stats as stats
-    from actcmp.report.plots import RC
+    from actcmp.report.plots import RC, plot_cd_diagram
 
     result = statistics.friedman
     if not statistics.cd_drawn:
         return _notice(f"no critical-difference diagram: {result.reason or 'no activations'}")
     with matplotlib.rc_context(RC):
-        return stats.plot_cd_diagram(result, title=cd_title(result))
+        return plot_cd_diagram(result, title=cd_title(result))
 
 
 def cd_title(result: FriedmanResult) -> str:
-    return f"Mean rank of test loss over {result.n_cells} cells (1 = best) · Friedman {fmt_p(result.p_value)}"
+    return f"Mean rank of test loss over {result.n_cells} cells (1 = best) · Friedman {p_clause(result.p_value)}"
 
 
 def plot_depth(results: Results, statistics: Statistics) -> Figure:
     import matplotlib
 
     from actcmp.analysis import stats as stats
-    from actcmp.report.plots import RC
+    from actcmp.report.plots import RC, plot_depth_scaling
 
     if not statistics.depth_drawn:
         return _notice("no depth-scaling figure: the runs use a single depth")
     with matplotlib.rc_context(RC):
         profile = stats.depth_profile(results.runs, METRIC, factor=statistics.factor)
-        return stats.plot_depth_scaling(profile, factor=statistics.factor)
+        return plot_depth_scaling(profile, factor=statistics.factor)
 
 
 def figure_specs(results: Results, statistics: Statistics) -> list[tuple[str, str, str, Any]]:
@@ -130,10 +130,6 @@ def _any_diverged(results: Results) -> bool:
 
 
 # -- words ----------------------------------------------------------------------------------
-def fmt_p(p_value: float) -> str:
-    if not math.isfinite(p_value):
-        return "p not computed"
-    return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.2g}"
 
 
 def friedman_text(result: FriedmanResult) -> list[str]:
@@ -148,7 +144,7 @@ def friedman_text(result: FriedmanResult) -> list[str]:
     )
     out = [
         f"Friedman test over {result.n_cells} cells and {result.k} activations: χ² = {result.statistic:.2f}, "
-        f"{fmt_p(result.p_value)}, Kendall's W = {result.kendall_w:.2f} (0: the cells disagree on the order, "
+        f"{p_clause(result.p_value)}, Kendall's W = {result.kendall_w:.2f} (0: the cells disagree on the order, "
         f"1: every cell ranks the activations alike): {verdict}.",
     ]
     top = result.top_group()

@@ -10,7 +10,8 @@ Conventions, used by the tables and by the figures alike:
 
 * the best activation of a cell has the fewest diverged seeds, then the lowest mean (the
   rule of :mod:`actcmp.analysis.stats`); the main table also marks the activations *tied* with it:
-  a paired t-test over seeds against the best gives p >= 0.05 (``stats.paired_vs_best``).
+  paired t-tests over seeds against the best, Holm-adjusted over the cell's comparisons,
+  give p >= 0.05 (``stats.paired_vs_best``); intervals are Student t over seeds.
 
 Writers turn a table into CSV (raw numbers), Markdown (formatted, best and ties in bold)
 and LaTeX (booktabs, hand-written so that no jinja2 is needed) and HTML (for the report).
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from actcmp.report.format import MISSING, fmt_fraction, fmt_interval, fmt_mean_std, fmt_number, fmt_p
 from actcmp.report.style import activation_order
 
 if TYPE_CHECKING:
@@ -40,7 +42,12 @@ NOT_CELL = ("activation", "seed", "dataset", "depth", "run_id")
 BestRule = Callable[["pd.Series"], "pd.Series"]
 #: the significance level of the paired tests that mark ties with the best
 ALPHA = 0.05
-TIED_NOTE = "bold = best or not significantly worse (paired t-test over seeds against the best, p ≥ 0.05)"
+TIED_NOTE = (
+    "bold = the best, or not separable from the best after Holm's correction (paired t-tests over seeds "
+    "against the best, Holm-adjusted p ≥ 0.05 over the cell's comparisons)"
+)
+#: the main table's interval, named in its caption and notes
+CI_LABEL = "95% CI (t)"
 
 
 def lowest(values: pd.Series) -> pd.Series:
@@ -154,10 +161,11 @@ def main_table(results: Results, best_rule: BestRule = lowest, *, statistics: bo
     :func:`mark_best`).
 
     With ``statistics`` (the default) it adds ``test_loss_ci_low`` / ``test_loss_ci_high``
-    (bootstrap 95% CI of the mean over converged seeds, NaN under 3 seeds) and, from a
-    paired t-test against the cell's best (:func:`loss_statistics`),
-    ``tied_with_best`` (True / False / NA when fewer than 2 seeds pair up), ``p_vs_best``
-    and ``effect_size_dz``. Figures pass ``statistics=False`` (they need none of it)."""
+    (Student t 95% interval of the mean over converged seeds, NaN under 2 seeds) and, from
+    paired t-tests against the cell's best (:func:`loss_statistics`), ``tied_with_best``
+    (True / False / NA when fewer than 2 seeds pair up), ``p_vs_best`` (raw),
+    ``p_vs_best_holm`` (Holm-adjusted within the cell; decides ``tied_with_best``) and
+    ``effect_size_dz``. Figures pass ``statistics=False`` (they need none of it)."""
     results = complete(results)
     import pandas as pd
 
@@ -212,18 +220,26 @@ def mark_best(table: pd.DataFrame, keys: list[str], rule: BestRule = lowest) -> 
     return best
 
 
-STAT_COLUMNS = ("test_loss_ci_low", "test_loss_ci_high", "tied_with_best", "p_vs_best", "effect_size_dz")
+STAT_COLUMNS = (
+    "test_loss_ci_low",
+    "test_loss_ci_high",
+    "tied_with_best",
+    "p_vs_best",
+    "p_vs_best_holm",
+    "effect_size_dz",
+)
 
 
 def loss_statistics(runs: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
-    """Per cell x activation (keys of :func:`actcmp.analysis.stats.cell_keys`): bootstrap CI of
-    the mean test loss and the paired t-test against the cell's best.
+    """Per cell x activation (keys of :func:`actcmp.analysis.stats.cell_keys`): Student t interval
+    of the mean test loss and the paired t-test against the cell's best, Holm-adjusted
+    over the cell's comparisons.
 
-    ``tied_with_best``: True for the best and for an activation whose paired test gives
-    ``p >= alpha``; False when p < alpha or when it diverged on a seed where the best
+    ``tied_with_best``: True for the best and for an activation whose Holm-adjusted p is
+    ``>= alpha``; False when it is below or when it diverged on a seed where the best
     converged; NA (untested, never bold) when fewer than 2 seeds pair up with the best.
-    ``p_vs_best`` and ``effect_size_dz`` (Cohen's d_z of this minus best; > 0 = worse)
-    come from the seeds where both converged."""
+    ``p_vs_best`` (raw), ``p_vs_best_holm`` and ``effect_size_dz`` (Cohen's d_z of this
+    minus best; > 0 = worse) come from the seeds where both converged."""
     import pandas as pd
 
     from actcmp.analysis import stats as stats
@@ -235,7 +251,9 @@ def loss_statistics(runs: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
     untested = ~paired["is_best"].astype(bool) & (paired["n_pairs"] < 2) & paired["tied"].astype(bool)
     tied[untested] = pd.NA
     out = summary[[*keys, "activation", "ci_low", "ci_high"]].merge(
-        paired[[*keys, "activation"]].assign(tied=tied, p_value=paired["p_value"], d_z=paired["d_z"]),
+        paired[[*keys, "activation"]].assign(
+            tied=tied, p_value=paired["p_value"], p_adjusted=paired["p_adjusted"], d_z=paired["d_z"]
+        ),
         on=[*keys, "activation"],
         how="outer",
     )
@@ -245,6 +263,7 @@ def loss_statistics(runs: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
             "ci_high": "test_loss_ci_high",
             "tied": "tied_with_best",
             "p_value": "p_vs_best",
+            "p_adjusted": "p_vs_best_holm",
             "d_z": "effect_size_dz",
         }
     )
@@ -267,7 +286,7 @@ def _with_statistics(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     columns = list(table.columns)
     at = columns.index("test_loss_max") + 1
     order = [*columns[:at], "test_loss_ci_low", "test_loss_ci_high", *columns[at:]]
-    return merged[[*order, "tied_with_best", "p_vs_best", "effect_size_dz"]]
+    return merged[[*order, "tied_with_best", "p_vs_best", "p_vs_best_holm", "effect_size_dz"]]
 
 
 def rank_table(main: pd.DataFrame) -> pd.DataFrame:
@@ -414,52 +433,17 @@ def heatmap_matrix(main: pd.DataFrame, panel: dict[str, Any], value: str) -> tup
 
 
 # -- formatting and writers ------------------------------------------------------------
-def fmt_number(value: float, sig: int = 3) -> str:
-    if value is None or not math.isfinite(value):
-        return "–"
-    if value == 0:
-        return "0"
-    if abs(value) >= 1e5 or abs(value) < 1e-4:
-        return f"{value:.{sig - 1}e}"
-    decimals = max(0, sig - 1 - math.floor(math.log10(abs(value))))
-    return f"{value:.{decimals}f}"
-
-
-def fmt_mean_std(mean: float, std: float, sig: int = 3) -> str:
-    """``0.0123 ± 0.0004``: the mean to ``sig`` significant digits, more (up to two) when the
-    std needs them to show one significant digit; just the mean for one seed."""
-    if mean is None or not math.isfinite(mean):
-        return "–"
-    text = fmt_number(mean, sig)
-    if std is None or not math.isfinite(std):
-        return text
-    if "e" in text:
-        return f"{text} ± {std:.1e}"
-    decimals = len(text.split(".")[1]) if "." in text else 0
-    if 0 < std < 10.0**-decimals / 2:
-        decimals = min(decimals + 2, -math.floor(math.log10(std)))
-        text = f"{mean:.{decimals}f}"
-    return f"{text} ± {std:.{decimals}f}"
-
-
-def fmt_interval(low: float, high: float, sig: int = 3) -> str:
-    """``0.0101 – 0.0112``; ``–`` when either end is missing."""
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return "–"
-    return f"{fmt_number(low, sig)} – {fmt_number(high, sig)}"
-
-
 def fmt_vs_best(best: bool, tied: Any, p_value: float, alpha: float = ALPHA) -> str:
-    """The "p vs best" cell: ``best``, the p-value, ``diverged`` (lost to the best on a
-    diverged seed, or no converged run in the cell) or ``–`` (too few seeds to test)."""
+    """The "p vs best" cell (``p_value`` Holm-adjusted in the main table): ``best``, the
+    p-value, ``diverged`` (lost to the best on a diverged seed, or no converged run in the
+    cell) or ``–`` (too few seeds to test)."""
     if best:
         return "best"
     if _missing(tied):
-        return "–"
+        return MISSING
     if not math.isfinite(p_value) or (not tied and p_value >= alpha):
         return "diverged"
-    # three significant digits: 0.0497 must not read as 0.050 next to a 0.05 threshold
-    return "<0.001" if p_value < 0.001 else f"{p_value:#.3g}"
+    return fmt_p(p_value)
 
 
 def _missing(value: Any) -> bool:
@@ -489,22 +473,22 @@ def display_main(main: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     loss = "test loss*" if "tied_with_best" in main else "test loss"
     out[loss] = [fmt_mean_std(m, s) for m, s in zip(main["test_loss_mean"], main["test_loss_std"], strict=True)]
     if "tied_with_best" in main:
-        out["95% CI"] = [
+        out[CI_LABEL] = [
             fmt_interval(lo, hi) for lo, hi in zip(main["test_loss_ci_low"], main["test_loss_ci_high"], strict=True)
         ]
-        out["p vs best"] = [
+        out["p vs best (Holm)"] = [
             fmt_vs_best(bool(b), t, p)
-            for b, t, p in zip(main["best"], main["tied_with_best"], main["p_vs_best"], strict=True)
+            for b, t, p in zip(main["best"], main["tied_with_best"], main["p_vs_best_holm"], strict=True)
         ]
     for column, title in (
         ("dead_fraction_init", "dead init"),
         ("dead_fraction_final", "dead end"),
         ("saturated_fraction_final", "saturated end"),
     ):
-        out[title] = [f"{v:.2f}" if math.isfinite(v) else "–" for v in main[column]]
+        out[title] = [fmt_fraction(v) for v in main[column]]
     if "epochs_to_threshold" in main:
         out["epochs to thr."] = [
-            f"{e:.1f} ({r}/{c})" if math.isfinite(e) else f"– ({r}/{c})"
+            f"{e:.1f} ({r}/{c})" if math.isfinite(e) else f"{MISSING} ({r}/{c})"
             for e, r, c in zip(main["epochs_to_threshold"], main["threshold_reached"], main["converged"], strict=True)
         ]
     for metric, title in (("probe_accuracy", "probe acc."), ("anomaly_auroc", "AUROC")):
@@ -522,25 +506,48 @@ def display_main(main: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def main_notes(main: pd.DataFrame) -> list[str]:
-    """Footnotes of the main table: what bold means and when ties could not be tested."""
+    """Footnotes of the main table: the interval method, what bold means (Holm), what
+    difference the seeds could detect, and when ties could not be tested."""
     if main.empty or "tied_with_best" not in main:
         return []
     notes = [f"* {TIED_NOTE}; a seed that diverged counts as worse than any converged one."]
     stored = main[main["runs"] > 0] if "runs" in main else main
     seeds = int(stored["converged"].max()) if len(stored) else 0
+    notes.append(
+        f"{CI_LABEL}: Student t interval of the mean over converged seeds (mean ± t(0.975, n−1)·s/√n; "
+        "assumes roughly normal seed-to-seed variation); none under 2 seeds."
+    )
     if seeds <= 1:
         notes.append("One seed per cell: ties with the best cannot be tested, so only the best is bold.")
     else:
         if (stored["tied_with_best"].isna() & ~stored["best"].astype(bool)).any():
-            notes.append("p vs best –: fewer than 2 seeds pair up with the best, so no test and not bold.")
-        if seeds < 5:
-            notes.append(
-                f"With {seeds} seeds the paired test has little power: bold means not shown to be worse, "
-                "not shown to be as good."
-            )
-    if len(stored) and int(stored["converged"].max()) < 3:
-        notes.append("95% CI –: a bootstrap interval needs 3 or more converged seeds.")
+            notes.append(f"p vs best {MISSING}: fewer than 2 seeds pair up with the best, so no test and not bold.")
+        n_compared = int(stored.groupby(_main_keys(stored), dropna=False).size().max()) - 1 if len(stored) else 0
+        notes.append(detectable_note(seeds, n_compared))
     return notes
+
+
+def _main_keys(main: pd.DataFrame) -> list[str]:
+    return list(main.columns[: list(main.columns).index("activation")])
+
+
+def detectable_note(seeds: int, n_compared: int, alpha: float = ALPHA) -> str:
+    """What "not separable from the best" can mean with ``seeds`` paired seeds and
+    ``n_compared`` comparisons per cell: the minimum detectable effect at 80% power."""
+    from actcmp.analysis import stats
+
+    single = stats.min_detectable_effect(seeds, alpha)
+    text = (
+        f"With {seeds} seeds a paired t-test detects, with {stats.POWER:.0%} power at α = {alpha:g}, a difference "
+        f"of {single:.2f} standard deviations of the seed-paired differences (d_z)"
+    )
+    if n_compared > 1:
+        strict = stats.min_detectable_effect(seeds, alpha / n_compared)
+        text += f"; at Holm's strictest step (α/{n_compared}) {strict:.2f}"
+    return (
+        text
+        + ": smaller differences are usually not separable, so bold means not shown to differ, not shown to be equal."
+    )
 
 
 def display_plain(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -558,13 +565,13 @@ def display_plain(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def _numeric_like(series: pd.Series) -> bool:
     def ok(text: str) -> bool:
-        head = text.split(" ")[0].removeprefix("<")
+        head = text.removeprefix("< ").split(" ")[0]
         if head in ("best", "diverged"):  # the words of a "p vs best" column
             return True
         try:
             float(head)
         except ValueError:
-            return head == "–"
+            return head == MISSING
         return True
 
     return len(series) > 0 and all(ok(str(v)) for v in series)
@@ -760,7 +767,7 @@ def display_depth(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     panel = list(table.columns[: list(table.columns).index("activation")])
     out = pd.DataFrame({k: table[k].astype(str) for k in [*panel, "activation"]})
     out["depths tried"] = table["depths"].str.replace(",", ", ")
-    out["best depth"] = [("–" if _missing(v) else str(v)) for v in table["best_depth"]]
+    out["best depth"] = [(MISSING if _missing(v) else str(v)) for v in table["best_depth"]]
     out["loss at best depth"] = [fmt_number(v, 3) for v in table["best_mean"]]
     out["deepest that trains"] = [("none" if _missing(v) else str(v)) for v in table["deepest_trained"]]
     return out, pd.DataFrame(False, index=out.index, columns=out.columns)
@@ -787,9 +794,10 @@ def build_tables(results: Results, best_rule: BestRule = lowest) -> list[Table]:
         Table(
             "main",
             "Results per cell",
-            "Test loss mean ± std over converged seeds, with the 95% bootstrap CI of the mean (BCa); bold: the "
-            "best of each cell and every activation not significantly worse (*); p vs best: paired t-test over "
-            "seeds against the cell's best (fewest diverged seeds, then lowest mean). "
+            "Test loss mean ± std over converged seeds, with the 95% Student t interval of the mean (95% CI (t)); "
+            "bold: the best of each cell and every activation not separable from it after Holm's correction (*); "
+            "p vs best (Holm): paired t-test over seeds against the cell's best (fewest diverged seeds, then lowest "
+            "mean), Holm-adjusted over the cell's comparisons. "
             "Dead/saturated: mean share of hidden units; epochs to thr.: mean epochs to reach the loss threshold "
             "(reached/converged); diverged runs are counted, not averaged.",
             main,

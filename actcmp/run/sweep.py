@@ -689,10 +689,12 @@ def _stop(executor: Any, graceful: bool) -> None:
 
 
 def _write_sweep_file(out_dir: Path, sweep: SweepConfig, planned: list[dict[str, Any]]) -> None:
-    """``DIR/sweep.json``: the resolved sweep beside the database (atomic rename)."""
+    """``DIR/sweep.json``: the resolved sweep beside the database (atomic rename), with
+    where it came from (:func:`actcmp.provenance.sweep_provenance`: file, git commit)."""
     from actcmp.atomic import write_text
+    from actcmp.provenance import sweep_provenance
 
-    payload = {"sweep": sweep.to_dict(), "runs": planned}
+    payload = {"sweep": sweep.to_dict(), "runs": planned, "provenance": sweep_provenance(sweep.path, sweep.source)}
     write_text(out_dir / "sweep.json", json.dumps(payload, indent=1, sort_keys=True))
 
 

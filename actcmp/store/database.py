@@ -552,7 +552,30 @@ class Store:
                 for rid, cfg in self.expected_configs().items()
             ]
         )
-        return Results(runs=runs, epochs=epochs, layers=layers, planned=planned, directory=self.directory)
+        return Results(
+            runs=runs,
+            epochs=epochs,
+            layers=layers,
+            planned=planned,
+            directory=self.directory,
+            environments=self._environments(),
+        )
+
+    def _environments(self) -> pd.DataFrame:
+        """``run_id`` and the scalar entries of each run's stored environment (versions,
+        platform, device, engine, ``cpu_capability`` where recorded), one row per run."""
+        import pandas as pd
+
+        rows = []
+        for rid, text in self.conn.execute("SELECT run_id, env_json FROM runs ORDER BY run_id"):
+            try:
+                env = json.loads(text) if text else {}
+            except ValueError:  # a damaged row: named by the readers' check, read as not recorded
+                env = {}
+            if not isinstance(env, dict):
+                env = {}
+            rows.append({"run_id": rid, **{k: v for k, v in env.items() if not isinstance(v, dict | list)}})
+        return pd.DataFrame(rows) if rows else pd.DataFrame(columns=["run_id"])
 
 
 @dataclass
@@ -568,6 +591,9 @@ class Results:
       metrics, every linear layer (``2*depth``) its gradient norms.
     * ``planned``: every run any sweep planned here, with its resolved config (in a
       directory that holds only some shards of a sweep, only those shards' runs).
+    * ``environments``: ``run_id`` and where each run was computed (``actcmp``, ``torch``,
+      ``python``, ``platform``, ``device``, ``engine``, ``cpu_capability`` when recorded);
+      None when the frames were built without it.
     """
 
     runs: pd.DataFrame
@@ -575,6 +601,7 @@ class Results:
     layers: pd.DataFrame
     planned: pd.DataFrame
     directory: Path
+    environments: pd.DataFrame | None = None
 
 
 def load_results(directory: str | Path) -> Results:

@@ -1,0 +1,281 @@
+"""The report's Findings: sentences generated from the statistics, each linking to the
+table or figure it comes from.
+
+:func:`findings_blocks` returns report blocks (``("text", str)`` / ``("list", [str])``)
+in this order: the best activation(s) of every cell with the ones not separable from it
+after Holm's correction; the mean ranks over cells and the Friedman test; where units
+died and which activations; runs that diverged, failed, or did not learn (final
+validation loss not below its value at initialisation, or not below the loss of
+predicting the training mean); what difference the seeds could detect. Links are
+Markdown ``[text](#anchor)`` to the anchors of :func:`table_anchor` / :func:`figure_anchor`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from actcmp.report.format import fmt_number, p_clause
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from actcmp.report.statistics import Statistics
+    from actcmp.store.database import Results
+
+Block = tuple[str, Any]
+
+
+def table_anchor(name: str) -> str:
+    return f"table-{name}"
+
+
+def figure_anchor(stem: str) -> str:
+    return f"figure-{stem}"
+
+
+def link(text: str, anchor: str) -> str:
+    return f"[{text}](#{anchor})"
+
+
+def _missing(value: Any) -> bool:
+    import pandas as pd
+
+    return value is None or bool(pd.isna(value))
+
+
+def _names(values: Iterable[Any]) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+def _keys(main: pd.DataFrame) -> list[str]:
+    return list(main.columns[: list(main.columns).index("activation")]) if "activation" in main else []
+
+
+def _cell_label(keys: list[str], key: Any) -> str:
+    from actcmp.report.tables import label
+
+    values = key if isinstance(key, tuple) else (key,)
+    return label(keys, tuple(values)) or "all runs"
+
+
+def best_per_cell(main: pd.DataFrame) -> list[str]:
+    """Per cell: the best activation(s) with their mean test loss, the activations not
+    separable from it after Holm's correction, and those too few seeds could not test."""
+    keys = _keys(main)
+    if main.empty or not keys or "best" not in main:
+        return []
+    rows = main[main["runs"] > 0] if "runs" in main else main
+    items = []
+    for key, cell in rows.groupby(keys, sort=False, dropna=False):
+        best = cell[cell["best"].astype(bool)]
+        where = link(_cell_label(keys, key), table_anchor("main"))
+        if best.empty:
+            items.append(f"{where}: no converged run.")
+            continue
+        shown = _names(
+            f"**{n}** ({fmt_number(m)})" for n, m in zip(best["activation"], best["test_loss_mean"], strict=True)
+        )
+        if "tied_with_best" not in cell:
+            items.append(f"{where}: best {shown}.")
+            continue
+        others = cell[~cell["best"].astype(bool)]
+        tied = others[others["tied_with_best"].map(lambda v: not _missing(v) and bool(v)).astype(bool)]
+        untested = others[others["tied_with_best"].map(_missing).astype(bool)]
+        items.append(f"{where}: best {shown}; {_tie_clause(others, tied, untested)}")
+        if len(untested):
+            items[-1] += f"; too few seeds to test: {_names(untested['activation'])}"
+        items[-1] += "."
+    return items
+
+
+def _tie_clause(others: pd.DataFrame, tied: pd.DataFrame, untested: pd.DataFrame) -> str:
+    if len(tied):
+        return f"not separable from it after Holm: {_names(tied['activation'])}"
+    if not len(others):
+        return "no other activation ran"
+    if len(untested) == len(others):
+        return "no other activation could be tested"
+    return "every other tested activation is separably worse after Holm"
+
+
+def ranks_text(statistics: Statistics | None) -> str | None:
+    """Mean ranks over cells and the Friedman test, or why there is no test."""
+    if statistics is None:
+        return None
+    result = statistics.friedman
+    if not result.mean_ranks:
+        return None
+    ranks = _names(f"{n} {r:.2f}" for n, r in result.mean_ranks.items())
+    text = f"{link('Mean ranks', table_anchor('ranks'))} of test loss over {result.n_cells} cells (1 = best): {ranks}. "
+    if result.reason:
+        return text + f"No Friedman test: {result.reason}."
+    verdict = "the activations' ranks differ" if result.significant else "no significant difference between the ranks"
+    text += (
+        f"Friedman test: χ² = {result.statistic:.2f}, {p_clause(result.p_value)} ({verdict} at α = {result.alpha:g}); "
+        f"Nemenyi critical difference (CD) {result.cd:.2f} ranks; within the CD of the best ({result.best}): "
+        f"{_names(result.top_group())}"
+    )
+    if statistics.cd_drawn and "critical_difference" in statistics.figures:
+        text += f" ({link('critical-difference diagram', figure_anchor('critical_difference'))})"
+    return text + "."
+
+
+def dead_units_text(main: pd.DataFrame) -> str | None:
+    """Which activations ended with dead units (derivative zero on every probe input),
+    in how many cells, and where the most."""
+    if main.empty or "dead_fraction_final" not in main:
+        return None
+    keys = _keys(main)
+    dead = main[main["dead_fraction_final"].fillna(0) > 0]
+    heatmap = link("dead fraction at the end", figure_anchor("heatmap_dead_fraction"))
+    curves = link("over training", figure_anchor("dead_fraction"))
+    measured = main[main["dead_fraction_final"].notna()]
+    if dead.empty:
+        return (
+            f"No activation ended with dead units ({heatmap} 0 in all {len(measured)} cell-activation pairs measured)."
+        )
+    from actcmp.report.style import activation_order
+
+    parts = []
+    for name in activation_order(dead["activation"]):
+        mine = dead[dead["activation"] == name]
+        worst = mine.loc[mine["dead_fraction_final"].idxmax()]
+        n_cells = int((measured["activation"] == name).sum())
+        where = _cell_label(keys, tuple(worst[k] for k in keys))
+        parts.append(
+            f"{name} in {len(mine)} of {n_cells} cells (most at {where}: {worst['dead_fraction_final']:.2f} of "
+            "hidden units)"
+        )
+    clean = [n for n in activation_order(measured["activation"]) if n not in set(dead["activation"])]
+    text = f"Units died ({heatmap}, {curves}): " + "; ".join(parts) + "."
+    if clean:
+        text += f" No dead units at the end: {_names(clean)}."
+    return text
+
+
+#: above this many (cell, activation) groups a list of runs is summarised by counts
+MAX_LISTED = 8
+
+
+def _runs_by_cell(runs: pd.DataFrame, keys: list[str]) -> str:
+    """``sigmoid at digits · depth 8 (seed 0, 1); ...``, or with more than
+    :data:`MAX_LISTED` groups the counts by activation and by cell."""
+    from actcmp.report.style import activation_order
+
+    order = {n: i for i, n in enumerate(activation_order(runs["activation"]))}
+    groups = sorted(
+        runs.groupby([*keys, "activation"], sort=False, dropna=False),
+        key=lambda item: (order[item[0][-1]], str(item[0][:-1])),
+    )
+    if len(groups) > MAX_LISTED:
+        by_activation = runs["activation"].value_counts()
+        by_cell = runs.groupby(keys, sort=True, dropna=False).size() if keys else None
+        text = "by activation " + _names(f"{n} ({by_activation[n]})" for n in order)
+        if by_cell is not None:
+            cells = by_cell.sort_values(ascending=False, kind="mergesort")
+            text += "; by cell " + _names(f"{_cell_label(keys, k)} ({v})" for k, v in cells.items())
+        return text
+    parts = []
+    for key, group in groups:
+        seeds = _names(sorted(group["seed"].tolist())) if "seed" in group else ""
+        parts.append(f"{key[-1]} at {_cell_label(keys, tuple(key[:-1]))} (seed {seeds})")
+    return "; ".join(parts)
+
+
+def not_learning(results: Results) -> pd.DataFrame:
+    """Converged runs that did not learn: final validation loss not below its value at
+    initialisation (epoch 0), or not below ``baseline_loss`` (predicting the training
+    mean). Columns: the runs' columns plus ``reason``."""
+    import pandas as pd
+
+    runs = results.runs
+    done = runs[runs["status"] == "done"] if "status" in runs else runs.iloc[0:0]
+    if done.empty or "final_val_loss" not in done:
+        return done.assign(reason=pd.Series(dtype=str))
+    epochs = results.epochs
+    start = epochs[(epochs["metric"] == "val_loss") & (epochs["epoch"] == 0)].set_index("run_id")["value"]
+    initial = done["run_id"].map(start)
+    final = pd.to_numeric(done["final_val_loss"], errors="coerce")
+    baseline = pd.to_numeric(done["baseline_loss"], errors="coerce") if "baseline_loss" in done else math.nan
+    stuck = final >= initial
+    no_better = final >= baseline
+    reason = pd.Series("", index=done.index)
+    reason[no_better] = "not below the loss of predicting the training mean"
+    reason[stuck] = "not below its value at initialisation"
+    return done.assign(reason=reason)[stuck | no_better]
+
+
+def outcomes_text(results: Results) -> list[str]:
+    """Diverged and failed runs, and converged runs that did not learn."""
+    from actcmp.report.tables import cell_keys
+
+    runs = results.runs
+    keys = cell_keys(runs)
+    status = link("run status", table_anchor("status"))
+    out = []
+    diverged = runs[runs["status"] == "diverged"]
+    failed = runs[runs["status"] == "failed"]
+    if diverged.empty and failed.empty:
+        out.append(f"No run diverged or failed ({status}).")
+    if len(diverged):
+        out.append(
+            f"{len(diverged)} run(s) diverged (a non-finite loss, counted as the worst outcome; {status}): "
+            f"{_runs_by_cell(diverged, keys)}."
+        )
+    if len(failed):
+        out.append(
+            f"{len(failed)} run(s) failed (an error, not a result; see `actcmp status`, {status}): "
+            f"{_runs_by_cell(failed, keys)}."
+        )
+    stuck = not_learning(results)
+    curves = link("validation loss over training", figure_anchor("loss_curves"))
+    if stuck.empty:
+        out.append(
+            f"Every converged run ended with a validation loss below its initial value and below the loss of "
+            f"predicting the training mean ({curves})."
+        )
+    else:
+        for reason, group in stuck.groupby("reason", sort=True):
+            out.append(
+                f"{len(group)} converged run(s) did not learn, final validation loss {reason} ({curves}): "
+                f"{_runs_by_cell(group, keys)}."
+            )
+    return out
+
+
+def power_text(main: pd.DataFrame) -> str | None:
+    """What difference the seeds could detect (see :func:`actcmp.report.tables.detectable_note`)."""
+    from actcmp.report.tables import detectable_note
+
+    if main.empty or "converged" not in main:
+        return None
+    stored = main[main["runs"] > 0] if "runs" in main else main
+    seeds = int(stored["converged"].max()) if len(stored) else 0
+    if seeds < 2:
+        return f"One seed per cell: no activation can be shown to differ from the best ({link('results', table_anchor('main'))})."
+    keys = _keys(stored)
+    compared = int(stored.groupby(keys, dropna=False).size().max()) - 1 if keys else len(stored) - 1
+    note = detectable_note(seeds, compared).removesuffix(".")
+    return f"{note} ({link('results per cell', table_anchor('main'))})."
+
+
+def findings_blocks(results: Results, main: pd.DataFrame, statistics: Statistics | None) -> list[Block]:
+    """The Findings section's blocks (see the module docstring)."""
+    blocks: list[Block] = []
+    best = best_per_cell(main)
+    if best:
+        blocks.append(("text", "Best test loss per cell (mean over converged seeds; bold = best):"))
+        blocks.append(("list", best))
+    for text in (ranks_text(statistics), dead_units_text(main)):
+        if text:
+            blocks.append(("text", text))
+    blocks += [("text", t) for t in outcomes_text(results)]
+    power = power_text(main)
+    if power:
+        blocks.append(("text", power))
+    return blocks
+
+
+__all__ = ["figure_anchor", "findings_blocks", "link", "not_learning", "table_anchor"]

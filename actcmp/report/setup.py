@@ -1,0 +1,372 @@
+"""The report's Setup: what was run, with what, where and when (also ``setup.json``).
+
+:func:`collect_setup` reads the stored runs, their environments and ``DIR/sweep.json``
+and returns a JSON-able dict; :func:`setup_blocks` words it for the report. Everything
+comes from what the runs stored, so a report regenerated later states the same setup:
+
+* ``fixed``: run fields with one value in every stored run (epochs, lr, optimizer, ...);
+  ``per_dataset`` / ``per_activation``: fields that vary only with the dataset (output
+  activation and loss under ``auto``) or only with the activation (the init rule under
+  ``auto``); ``grid``: every other varied field (the axes) with its values; ``seeds``;
+* ``init``: per activation the rule and the gain it used (:mod:`actcmp.model`);
+* ``environment``: actcmp, torch, python (and numpy, ``cpu_capability`` when the runs
+  recorded them: "not recorded" otherwise), device, platform, engine;
+* ``provenance``: the sweep file and the git commit of its repository, recorded at run
+  time in ``sweep.json``; for older results the commit of the results directory's
+  repository read at report time (and said so), or "not recorded";
+* ``dates``: the first and last time a run finished.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from actcmp.store.database import Results
+
+NOT_RECORDED = "not recorded"
+#: environment entries the Setup states, in order (missing ones say "not recorded")
+ENV_KEYS = ("actcmp", "torch", "numpy", "python", "device", "cpu_capability", "engine", "platform")
+#: never a fixed field or an axis: replicates, identities, and what follows from the data file
+NOT_FIELDS = ("seed", "run_id", "data_fingerprint")
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as plain JSON (numpy scalars to Python, NaN to None)."""
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _sorted_values(values: Any) -> list[Any]:
+    unique = {json.dumps(_plain(v), sort_keys=True): _plain(v) for v in values if not _is_missing(v)}
+    return sorted(unique.values(), key=lambda v: (str(type(v)), v))
+
+
+def _is_missing(value: Any) -> bool:
+    try:
+        import pandas as pd
+
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _depends_only_on(runs: pd.DataFrame, field: str, key: str) -> dict[str, Any] | None:
+    """``{key value: field value}`` when ``field`` takes one value per value of ``key``."""
+    if key not in runs:
+        return None
+    as_text = runs[[key, field]].astype(str)
+    if (as_text.groupby(key)[field].nunique() > 1).any():
+        return None
+    first = runs.drop_duplicates(key)
+    return {str(k): _plain(v) for k, v in zip(first[key], first[field], strict=True)}
+
+
+def run_fields(runs: pd.DataFrame) -> dict[str, Any]:
+    """``fixed``, ``per_dataset``, ``per_activation``, ``grid`` and ``seeds`` of the stored runs."""
+    from actcmp.report.style import activation_order
+    from actcmp.report.tables import config_fields
+
+    fixed: dict[str, Any] = {}
+    per_dataset: dict[str, dict[str, Any]] = {}
+    per_activation: dict[str, dict[str, Any]] = {}
+    grid: dict[str, list[Any]] = {}
+    for field in config_fields(runs):
+        if field in NOT_FIELDS:
+            continue
+        values = _sorted_values(runs[field])
+        if len(values) <= 1:
+            fixed[field] = values[0] if values else None
+            continue
+        if field not in ("activation", "dataset"):
+            by_activation = _depends_only_on(runs, field, "activation")
+            if by_activation is not None:
+                per_activation[field] = by_activation
+                continue
+            by_dataset = _depends_only_on(runs, field, "dataset")
+            if by_dataset is not None:
+                per_dataset[field] = by_dataset
+                continue
+        grid[field] = activation_order(values) if field == "activation" else values
+    seeds = _sorted_values(runs["seed"]) if "seed" in runs else []
+    return {
+        "fixed": fixed,
+        "per_dataset": per_dataset,
+        "per_activation": per_activation,
+        "grid": grid,
+        "seeds": seeds,
+    }
+
+
+def init_gains(runs: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Per activation: the init ``rule`` its runs used and the ``gain`` of its hidden
+    layers under that rule (He: sqrt(2 / (1 + slope^2)); Xavier: 5/3 for tanh, else 1;
+    LeCun: 1; PyTorch default: uniform, std 1/sqrt(3 fan_in), gain None), with the
+    ``std`` formula. The output layer always uses gain 1."""
+    from actcmp.core.activations import kaiming_gain, parse_activation, xavier_gain
+    from actcmp.errors import ActcmpError
+    from actcmp.report.style import activation_order
+
+    if "activation" not in runs or "init" not in runs:
+        return {}
+    formulas = {
+        "kaiming": "gain / sqrt(fan_in)",
+        "xavier": "gain * sqrt(2 / (fan_in + fan_out))",
+        "lecun": "1 / sqrt(fan_in)",
+        "torch-default": "1 / sqrt(3 fan_in), uniform",
+    }
+    out: dict[str, dict[str, Any]] = {}
+    for name in activation_order(runs["activation"]):
+        rules = _sorted_values(runs.loc[runs["activation"] == name, "init"])
+        rule = ", ".join(str(r) for r in rules)
+        gain: float | None = None
+        if len(rules) == 1 and rules[0] in ("kaiming", "xavier", "lecun"):
+            try:
+                spec = parse_activation(name)
+            except ActcmpError:  # a user activation that does not import here
+                spec = None
+            if rules[0] == "lecun":
+                gain = 1.0
+            elif spec is not None:
+                gain = kaiming_gain(spec) if rules[0] == "kaiming" else xavier_gain(spec)
+        out[name] = {"rule": rule, "gain": gain, "std": formulas.get(rule, "as named")}
+    return out
+
+
+def environment(results: Results) -> dict[str, Any]:
+    """Per :data:`ENV_KEYS` entry: the distinct values the runs recorded (one string, or
+    a list when runs differ), or :data:`NOT_RECORDED`."""
+    envs = results.environments
+    out: dict[str, Any] = {}
+    for key in ENV_KEYS:
+        if envs is None or key not in envs or envs[key].isna().all():
+            out[key] = NOT_RECORDED
+            continue
+        values = [str(v) for v in _sorted_values(envs[key])]
+        if envs[key].isna().any():
+            values.append(NOT_RECORDED)
+        out[key] = values[0] if len(values) == 1 else values
+    return out
+
+
+def read_sweep_file(directory: Path) -> dict[str, Any]:
+    """``DIR/sweep.json`` as written by the last ``actcmp run`` ({} when absent or unreadable)."""
+    try:
+        data = json.loads((directory / "sweep.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def provenance(directory: Path, sweep_file: dict[str, Any]) -> dict[str, Any]:
+    """The sweep's origin as recorded at run time, else the results directory's git
+    commit read now (``"when": "report time"``), else :data:`NOT_RECORDED`."""
+    from actcmp.provenance import git_commit
+
+    recorded = sweep_file.get("provenance")
+    if isinstance(recorded, dict):
+        return {**recorded, "when": "run time"}
+    commit, dirty = git_commit(directory)
+    if commit:
+        return {
+            "source": NOT_RECORDED,
+            "sweep_file": None,
+            "git_commit": commit,
+            "git_dirty": dirty,
+            "when": "report time",
+            "of": "the results directory's repository",
+        }
+    return {"source": NOT_RECORDED, "sweep_file": None, "git_commit": None, "git_dirty": None, "when": NOT_RECORDED}
+
+
+def date_range(runs: pd.DataFrame) -> dict[str, Any]:
+    """The first and last ``finished_at`` of the stored runs (ISO 8601, as stored)."""
+    import pandas as pd
+
+    if "finished_at" not in runs or runs["finished_at"].isna().all():
+        return {"first": None, "last": None}
+    stamps = pd.to_datetime(runs["finished_at"], utc=True, errors="coerce", format="ISO8601")
+    first, last = stamps.idxmin(), stamps.idxmax()
+    return {"first": str(runs.at[first, "finished_at"]), "last": str(runs.at[last, "finished_at"])}
+
+
+def report_software() -> dict[str, str]:
+    """Versions of what made the report (statistics and tables): actcmp, numpy, scipy, pandas."""
+    import numpy
+    import pandas
+    import scipy
+
+    import actcmp
+
+    return {
+        "actcmp": actcmp.__version__,
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "pandas": pandas.__version__,
+    }
+
+
+def tune_protocol(tunes: Sequence[Any]) -> list[dict[str, Any]]:
+    """Per tuned sweep (:class:`actcmp.tune.StoredTune`): the candidates, tuning and
+    evaluation seeds, the selection rule and the common value shown beside."""
+    return [
+        {
+            "sweep": tune.name,
+            "candidates": {k: [_plain(v) for v in values] for k, values in tune.spec.candidates.items()},
+            "tuning_seeds": list(tune.spec.seeds),
+            "evaluation_seeds": [_plain(v) for v in tune.evaluation_seeds],
+            "select_by": tune.spec.select_by,
+            "common": {k: _plain(v) for k, v in tune.common_values.items()},
+        }
+        for tune in tunes
+    ]
+
+
+def collect_setup(results: Results, tunes: Sequence[Any] = ()) -> dict[str, Any]:
+    """Everything the Setup section states, as a JSON-able dict (``setup.json``).
+    ``tunes``: the ``[tune]`` sweeps of the directory (``results`` then holds the
+    evaluation runs only): their protocol under ``"tune"``, and the tuned fields under
+    ``"tuned"`` (their values, selected per cell and activation) instead of the axes."""
+    runs = results.runs
+    sweep_file = read_sweep_file(Path(results.directory))
+    recorded = sweep_file.get("sweep")
+    sweep: dict[str, Any] = recorded if isinstance(recorded, dict) else {}
+    statuses = runs["status"].value_counts().to_dict() if "status" in runs else {}
+    return {
+        "sweep": {"name": sweep.get("name"), "description": sweep.get("description")},
+        "runs": {
+            "stored": len(runs),
+            **{s: int(statuses.get(s, 0)) for s in ("done", "diverged", "failed")},
+        },
+        **_with_tuned(run_fields(runs), tunes),
+        "tune": tune_protocol(tunes),
+        "init": init_gains(runs),
+        "environment": environment(results),
+        "report_software": report_software(),
+        "provenance": provenance(Path(results.directory), sweep_file),
+        "dates": date_range(runs),
+    }
+
+
+def _with_tuned(fields: dict[str, Any], tunes: Sequence[Any]) -> dict[str, Any]:
+    """Tuned fields moved out of ``grid`` / ``per_activation`` / ``per_dataset`` into ``tuned``."""
+    tuned_names = {name for tune in tunes for name in tune.spec.candidates}
+    tuned: dict[str, Any] = {}
+    for group in ("grid", "per_activation", "per_dataset", "fixed"):
+        for name in [n for n in fields[group] if n in tuned_names]:
+            tuned[name] = fields[group].pop(name)
+    return {**fields, "tuned": tuned}
+
+
+def write_setup_json(path: Path, setup: dict[str, Any]) -> Path:
+    """``setup.json`` (atomic: a temp file renamed over the old one)."""
+    from actcmp.atomic import write_text
+
+    return write_text(path, json.dumps(setup, indent=1, sort_keys=True, default=str) + "\n")
+
+
+# -- words ----------------------------------------------------------------------------------
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "none" if value is None else str(value)
+
+
+def _field_help(field: str) -> str:
+    from actcmp.config import RunConfig
+
+    info = RunConfig.model_fields.get(field)
+    return (info.description or "") if info is not None else ""
+
+
+def setup_rows(setup: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(field, value, meaning) rows: fixed fields, then per-dataset and per-activation ones."""
+    fixed = setup["fixed"]
+    rows = [(field, _value(value), _field_help(field)) for field, value in fixed.items()]
+    if "optimizer" in fixed and fixed["optimizer"] != "sgd":  # say which fixed fields do nothing
+        rows = [(f, f"{v} (not used by {fixed['optimizer']})" if f == "momentum" else v, m) for f, v, m in rows]
+    for group, label in (("per_dataset", "per dataset"), ("per_activation", "per activation")):
+        for field, mapping in setup[group].items():
+            text = ", ".join(f"{k}: {_value(v)}" for k, v in mapping.items())
+            rows.append((field, f"{label}: {text}", _field_help(field)))
+    for field, value in setup.get("tuned", {}).items():
+        values = value.values() if isinstance(value, dict) else value if isinstance(value, list) else [value]
+        shown = ", ".join(_value(v) for v in _sorted_values(values))
+        rows.append((field, f"tuned per cell and activation (selected: {shown})", _field_help(field)))
+    return rows
+
+
+def _joined(value: Any) -> str:
+    return ", ".join(value) + " (the runs differ)" if isinstance(value, list) else str(value)
+
+
+def setup_items(setup: dict[str, Any], directory: str) -> list[str]:
+    """The Setup's bullet list: sweep and origin, runs and dates, axes and seeds, init,
+    software and hardware."""
+    sweep, runs, env = setup["sweep"], setup["runs"], setup["environment"]
+    origin = setup["provenance"]
+    items = []
+    name = sweep.get("name") or "not recorded"
+    description = f" ({sweep['description']})" if sweep.get("description") else ""
+    items.append(f"Sweep: `{name}`{description}; results in `{directory}`.")
+    if origin.get("git_commit"):
+        dirty = " with uncommitted changes" if origin.get("git_dirty") else ""
+        where = f"`{origin['sweep_file']}`" if origin.get("sweep_file") else origin.get("of", "the sweep")
+        items.append(
+            f"Sweep file: {where}; git commit `{origin['git_commit'][:12]}`{dirty} (read at {origin['when']})."
+        )
+    elif origin.get("sweep_file"):
+        items.append(f"Sweep file: `{origin['sweep_file']}`; git commit: none (not in a git repository).")
+    else:
+        source = origin.get("source") or NOT_RECORDED
+        items.append(f"Sweep file and git commit: {source if source != 'command line' else 'none (command line)'}.")
+    dates = setup["dates"]
+    when = f"finished between {dates['first']} and {dates['last']}" if dates.get("first") else "dates not recorded"
+    items.append(
+        f"Runs: {runs['stored']} stored ({runs['done']} done, {runs['diverged']} diverged, {runs['failed']} failed), "
+        f"{when}."
+    )
+    axes = "; ".join(f"{k}: {', '.join(_value(v) for v in values)}" for k, values in setup["grid"].items())
+    items.append(f"Grid axes: {axes or 'none'}.")
+    seeds = setup["seeds"]
+    items.append(f"Seeds: {', '.join(_value(s) for s in seeds) or 'none'} ({len(seeds)} per cell).")
+    for tune in setup.get("tune", []):
+        candidates = "; ".join(f"{k} in {', '.join(_value(v) for v in vs)}" for k, vs in tune["candidates"].items())
+        common = ", ".join(f"{k} {_value(v)}" for k, v in tune["common"].items()) or "none"
+        items.append(
+            f"Tuned per cell and activation (sweep `{tune['sweep']}`, [tuned comparison](#tuned-comparison)): "
+            f"{candidates}, selected by {tune['select_by']} (mean over the tuning seeds "
+            f"{', '.join(_value(v) for v in tune['tuning_seeds'])}), evaluated on the seeds "
+            f"{', '.join(_value(v) for v in tune['evaluation_seeds'])}; common value shown beside: {common}."
+        )
+    init = setup["init"]
+    if init:
+        parts = []
+        for name, entry in init.items():
+            gain = f" gain {entry['gain']:.3f}" if entry["gain"] is not None else ""
+            parts.append(f"{name} {entry['rule']}{gain}")
+        items.append(
+            f"Initialisation (hidden layers; output layer gain 1): {'; '.join(parts)} [details](#initialisation)."
+        )
+    items.append(
+        f"Software: actcmp {_joined(env['actcmp'])}, torch {_joined(env['torch'])}, python {_joined(env['python'])}, "
+        f"numpy {_joined(env['numpy'])} (report made with numpy {setup['report_software']['numpy']}, "
+        f"scipy {setup['report_software']['scipy']})."
+    )
+    items.append(
+        f"Hardware: device {_joined(env['device'])}; CPU kernel family (ATen CPU capability) "
+        f"{_joined(env['cpu_capability'])}; engine {_joined(env['engine'])}; platform {_joined(env['platform'])}."
+    )
+    return items
+
+
+__all__ = ["NOT_RECORDED", "collect_setup", "setup_items", "setup_rows", "write_setup_json"]

@@ -1,0 +1,272 @@
+"""The report says what it is: Setup (and setup.json) and Findings first, then contents.
+
+A tiny fabricated store (no training): relu, elu and sigmoid on one dataset, depths 1 and
+2, seeds 0-2. elu is within seed noise of relu (not separable after Holm), sigmoid 3x
+worse (separable); relu ends with dead units; one sigmoid run diverges, one elu run
+fails, one sigmoid run never leaves its initial loss and another ends above the loss of
+predicting the training mean.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from actcmp.engine.plain import RunResult
+from actcmp.report import document, findings, setup, statistics, tables
+from actcmp.store.database import Results, Store, load_results
+
+SEEDS = (0, 1, 2)
+DEPTHS = (1, 2)
+QUALITY = {"relu": 0.010, "elu": 0.010, "sigmoid": 0.030}
+ELU_NOISE = (0.03, -0.02, 0.01)
+DIVERGED = ("sigmoid", 2, 2)
+FAILED = ("elu", 1, 1)
+STUCK = ("sigmoid", 1, 0)  # final validation loss = its value at initialisation
+ABOVE_BASELINE = ("sigmoid", 2, 0)  # final validation loss above the mean-predictor loss
+ENV = {"actcmp": "0.1.0", "torch": "2.13.0+cpu", "python": "3.11.7", "device": "cpu", "engine": "plain"}
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def fabricate(activation: str, depth: int, seed: int) -> RunResult:
+    key = (activation, depth, seed)
+    config = {
+        "activation": activation,
+        "dataset": "blobs",
+        "depth": depth,
+        "seed": seed,
+        "width": 16,
+        "bottleneck": 4,
+        "init": "xavier" if activation == "sigmoid" else "kaiming",
+        "lr": 0.003,
+        "optimizer": "adam",
+        "momentum": 0.9,
+        "batch_size": 32,
+        "epochs": 3,
+        "probe_every": 2,
+        "loss": "mse",
+        "output_activation": "identity",
+    }
+    env = {**ENV, "cpu_capability": "AVX2"} if seed != 2 else dict(ENV)  # seed 2 ran before it was recorded
+    run_id = f"{activation}-{depth}-{seed}"
+    if key == FAILED:
+        return RunResult(run_id, config, "failed", {}, error="RuntimeError: boom", env=env)
+    final_loss = QUALITY[activation] * (1 + 0.2 * depth) * (1 + 0.1 * seed)
+    if activation == "elu":
+        final_loss *= 1 + ELU_NOISE[seed]
+    diverged = key == DIVERGED
+    epochs = []
+    for epoch in range(4):
+        value = final_loss if key == STUCK else final_loss * (1 + 4 * math.exp(-epoch))
+        epochs += [(epoch, "train_loss", value), (epoch, "val_loss", math.nan if diverged and epoch == 3 else value)]
+    final = {
+        "final_val_loss": None if diverged else final_loss,
+        "test_loss": None if diverged else final_loss,
+        "baseline_loss": final_loss / 2 if key == ABOVE_BASELINE else 0.5,
+        "dead_fraction_init": 0.0,
+        "dead_fraction_final": 0.1 * depth if activation == "relu" else 0.0,
+        "saturated_fraction_final": 0.0,
+    }
+    status = "diverged" if diverged else "done"
+    return RunResult(run_id, config, status, final, epochs, [], wall_time_s=0.1, env=env)
+
+
+@pytest.fixture(scope="module")
+def store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("setup")
+    with Store(directory) as store:
+        for activation in QUALITY:
+            for depth in DEPTHS:
+                for seed in SEEDS:
+                    store.write_run(fabricate(activation, depth, seed))
+    provenance = {"source": "exp.toml", "sweep_file": "/x/exp.toml", "git_commit": COMMIT, "git_dirty": False}
+    sweep = {"name": "tiny", "description": "three activations", "fixed": {}, "grid": {}}
+    (directory / "sweep.json").write_text(json.dumps({"sweep": sweep, "runs": [], "provenance": provenance}))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def results(store_dir: Path) -> Results:
+    return load_results(store_dir)
+
+
+@pytest.fixture(scope="module")
+def context(results: Results, store_dir: Path) -> document.ReportContext:
+    """The report's context without figures (fast: no matplotlib)."""
+    built = {t.name: t for t in tables.build_tables(results)}
+    ctx = document.ReportContext(results, store_dir, built, [])
+    ctx.extra["statistics"] = statistics.analyse(results)
+    ctx.extra["setup"] = setup.collect_setup(results)
+    return ctx
+
+
+def headings(markdown: str, level: str = "## ") -> list[str]:
+    return [line.removeprefix(level) for line in markdown.splitlines() if line.startswith(level)]
+
+
+def test_report_opens_with_setup_findings_and_contents(context: document.ReportContext) -> None:
+    markdown = document.render_markdown(context)
+    assert headings(markdown)[:4] == ["Setup", "Findings", "Contents", "Summary"]
+    contents = markdown.split("## Contents", 1)[1].split("\n## ", 1)[0]
+    for title in headings(markdown)[3:]:  # every detail section is in the contents
+        assert f"[{title}](#" in contents, title
+    assert "[Results per cell](#table-main)" in contents
+    # every link in the page lands on an anchor of the page
+    anchors = set(re.findall(r'<a id="([^"]+)"></a>', markdown))
+    links = set(re.findall(r"\]\(#([^)]+)\)", markdown))
+    assert {"setup", "findings", "table-main", "table-status", "table-ranks"} <= anchors
+    assert links - anchors <= {f"figure-{stem}" for stem in ("dead_fraction", "heatmap_dead_fraction", "loss_curves")}
+
+
+def test_setup_states_fields_axes_versions_and_origin(context: document.ReportContext) -> None:
+    found = context.extra["setup"]
+    assert found["fixed"]["epochs"] == 3 and found["fixed"]["lr"] == 0.003 and found["fixed"]["optimizer"] == "adam"
+    assert found["fixed"]["batch_size"] == 32 and found["fixed"]["probe_every"] == 2
+    assert found["fixed"]["width"] == 16 and found["fixed"]["bottleneck"] == 4
+    assert found["grid"] == {"activation": ["relu", "elu", "sigmoid"], "depth": [1, 2]}
+    assert found["per_activation"] == {"init": {"relu": "kaiming", "elu": "kaiming", "sigmoid": "xavier"}}
+    assert found["seeds"] == [0, 1, 2]
+    assert found["init"]["relu"]["gain"] == pytest.approx(math.sqrt(2))
+    assert found["init"]["sigmoid"] == {"rule": "xavier", "gain": 1.0, "std": "gain * sqrt(2 / (fan_in + fan_out))"}
+    env = found["environment"]
+    assert env["torch"] == "2.13.0+cpu" and env["numpy"] == setup.NOT_RECORDED
+    assert env["cpu_capability"] == ["AVX2", setup.NOT_RECORDED]  # some runs predate it
+    assert found["provenance"]["git_commit"] == COMMIT and found["provenance"]["when"] == "run time"
+    assert found["runs"] == {"stored": 18, "done": 16, "diverged": 1, "failed": 1}
+    assert found["dates"]["first"] <= found["dates"]["last"]
+    section = "\n".join(document.render_markdown(context).split("## Setup", 1)[1].split("## Findings")[0].splitlines())
+    for text in (
+        "git commit `0123456789ab` (read at run time)",
+        "Seeds: 0, 1, 2 (3 per cell)",
+        "sigmoid xavier gain 1.000",
+        "| epochs | 3 |",
+        "| momentum | 0.9 (not used by adam) |",
+        "CPU kernel family (ATen CPU capability) AVX2, not recorded (the runs differ)",
+        "numpy not recorded (report made with numpy",
+    ):
+        assert text in section, text
+
+
+def test_setup_without_records_says_so(results: Results, tmp_path: Path) -> None:
+    bare = Results(results.runs, results.epochs, results.layers, results.planned, tmp_path)  # no env, no sweep.json
+    from actcmp.provenance import git_commit
+
+    found = setup.collect_setup(bare)
+    assert found["environment"]["torch"] == setup.NOT_RECORDED == found["environment"]["cpu_capability"]
+    assert found["sweep"] == {"name": None, "description": None}
+    items = setup.setup_items(found, "x")
+    if git_commit(tmp_path)[0] is None:  # the usual case: a temporary folder outside any repository
+        assert found["provenance"]["git_commit"] is None
+        assert "Sweep file and git commit: not recorded." in items
+    else:  # the commit of the results folder's repository, said to be read now
+        assert found["provenance"]["when"] == "report time"
+        assert any("(read at report time)" in item for item in items)
+    assert any("torch not recorded" in item for item in items)
+
+
+def test_findings_sentences(context: document.ReportContext) -> None:
+    markdown = document.render_markdown(context)
+    text = markdown.split("## Findings", 1)[1].split("## Contents")[0]
+    assert "[blobs · depth 1](#table-main): best **relu** (0.0132); not separable from it after Holm: elu." in text
+    # depth 2: elu tied with relu; sigmoid separable (and diverged on a seed)
+    assert "[blobs · depth 2](#table-main): best **relu**" in text and "after Holm: elu." in text
+    assert "[Mean ranks](#table-ranks) of test loss over 2 cells (1 = best): relu 1.00, elu 2.00, sigmoid 3.00." in text
+    assert "Friedman test: χ² = 4.00, p = 0.135 (no significant difference" in text
+    assert (
+        "relu in 2 of 2 cells (most at blobs · depth 2: 0.20 of hidden units). No dead units at the end: elu, sigmoid."
+        in text
+    )
+    assert "1 run(s) diverged" in text and "sigmoid at blobs · depth 2 (seed 2)" in text
+    assert "1 run(s) failed" in text and "elu at blobs · depth 1 (seed 1)" in text
+    assert (
+        "not below its value at initialisation ([validation loss over training](#figure-loss_curves)): sigmoid at blobs · depth 1 (seed 0)"
+        in text
+    )
+    assert (
+        "not below the loss of predicting the training mean" in text and "sigmoid at blobs · depth 2 (seed 0)" in text
+    )
+    assert "With 3 seeds a paired t-test detects" in text and "3.26 standard deviations" in text
+    assert "at Holm's strictest step (α/2) 4.62" in text
+
+
+def test_findings_when_nothing_went_wrong(results: Results) -> None:
+    clean = results.runs[(results.runs["status"] == "done") & (results.runs["activation"] != "sigmoid")]
+    subset = Results(clean, results.epochs, results.layers, results.planned, results.directory)
+    texts = findings.outcomes_text(subset)
+    assert texts[0].startswith("No run diverged or failed")
+    assert texts[1].startswith("Every converged run ended with a validation loss below its initial value")
+
+
+def test_extra_sections_and_findings_hooks(context: document.ReportContext) -> None:
+    from actcmp.report.render import Section
+
+    def tuned(_ctx: document.ReportContext) -> Section:
+        return Section("Selected hyper-parameters", [("text", "lr 0.003 for every activation")])
+
+    context.extra["extra_findings"] = [lambda _ctx: ["The selected lr lies at the edge of its candidates."]]
+    try:
+        markdown = document.render_markdown(context, document.report_sections([tuned]))
+    finally:
+        context.extra["extra_findings"] = []
+    assert headings(markdown)[:5] == ["Setup", "Findings", "Contents", "Selected hyper-parameters", "Summary"]
+    assert "[Selected hyper-parameters](#selected-hyper-parameters)" in markdown
+    assert "edge of its candidates" in markdown.split("## Contents")[0]
+
+
+def test_html_has_the_same_order_and_working_links(context: document.ReportContext) -> None:
+    page = document.render_html(context)
+    assert re.findall(r"<h2[^>]*>([^<]+)</h2>", page)[:3] == ["Setup", "Findings", "Contents"]
+    ids = set(re.findall(r'id="([^"]+)"', page))
+    hrefs = set(re.findall(r'href="#([^"]+)"', page))
+    assert '<a href="#table-main">blobs · depth 1</a>' in page
+    assert hrefs - ids <= {f"figure-{stem}" for stem in ("dead_fraction", "heatmap_dead_fraction", "loss_curves")}
+
+
+@pytest.mark.slow
+def test_make_report_writes_setup_json_and_links_resolve(store_dir: Path, tmp_path: Path) -> None:
+    from actcmp.report import make_report
+
+    directory = tmp_path / "copy"
+    shutil.copytree(store_dir, directory)
+    paths = make_report(directory, formats=("png",))
+    assert directory / "setup.json" in paths
+    written = json.loads((directory / "setup.json").read_text())
+    assert written["fixed"]["epochs"] == 3 and written["provenance"]["git_commit"] == COMMIT
+    page = (directory / "report.html").read_text()
+    assert set(re.findall(r'href="#([^"]+)"', page)) <= set(re.findall(r'id="([^"]+)"', page))
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_sweep_provenance_records_the_git_commit(tmp_path: Path) -> None:
+    from actcmp.config import apply_overrides, load_sweep
+    from actcmp.provenance import sweep_provenance
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-c", "user.email=t@example.org", "-c", "user.name=t", "-C", str(tmp_path), *args],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.strip()
+
+    git("init", "-q")
+    path = tmp_path / "exp.toml"
+    path.write_text('name = "exp"\nepochs = 1\n[grid]\nseed = [0, 1]\n')
+    git("add", "exp.toml")
+    git("commit", "-qm", "sweep")
+    sweep = apply_overrides(load_sweep(path), fixed={"lr": 0.01})  # the path survives overrides
+    assert sweep.path == path
+    recorded = sweep_provenance(sweep.path, sweep.source)
+    assert recorded["git_commit"] == git("rev-parse", "HEAD") and recorded["git_dirty"] is False
+    assert recorded["sweep_file"] == str(path.resolve())
+    path.write_text(path.read_text() + "# edited\n")
+    assert sweep_provenance(path, "x")["git_dirty"] is True
+    outside = sweep_provenance(None, "command line")
+    assert outside["git_commit"] is None and outside["sweep_file"] is None
