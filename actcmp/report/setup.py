@@ -8,7 +8,7 @@ comes from what the runs stored, so a report regenerated later states the same s
   ``per_dataset`` / ``per_activation``: fields that vary only with the dataset (output
   activation and loss under ``auto``) or only with the activation (the init rule under
   ``auto``); ``grid``: every other varied field (the axes) with its values; ``seeds``;
-* ``init``: per activation the rule and the gain it used (:mod:`actcmp.model`);
+* ``init``: per activation the rule and the gain it used (:mod:`actcmp.core.model`);
 * ``environment``: actcmp, torch, python (and numpy, ``cpu_capability`` when the runs
   recorded them: "not recorded" otherwise), device, platform, engine;
 * ``provenance``: the sweep file and the git commit of its repository, recorded at run
@@ -216,7 +216,7 @@ def report_software() -> dict[str, str]:
 
 
 def tune_protocol(tunes: Sequence[Any]) -> list[dict[str, Any]]:
-    """Per tuned sweep (:class:`actcmp.tune.StoredTune`): the candidates, tuning and
+    """Per tuned sweep (:class:`actcmp.run.tune.StoredTune`): the candidates, tuning and
     evaluation seeds, the selection rule and the common value shown beside."""
     return [
         {
