@@ -288,7 +288,7 @@ def _markdown_block(ctx: ReportContext, kind: str, content: Any) -> list[str]:
         caption = render.markdown_text(table.caption)
         out = [
             render.markdown_anchor(table_anchor(content)),
-            f"### {table.title}",
+            f"### {render.markdown_text(table.title)}",
             "",
             caption,
             "",
@@ -299,10 +299,11 @@ def _markdown_block(ctx: ReportContext, kind: str, content: Any) -> list[str]:
             out += [f"{markdown_escape(n)}  " for n in table.notes] + [""]
         return out
     if kind == "figure":
-        image, links = render.markdown_figure(f"figures/{content.stem}", content.title, content.formats)
+        title = render.markdown_text(content.title)  # titles carry user names (datasets, files)
+        image, links = render.markdown_figure(f"figures/{content.stem}", title, content.formats)
         text = render.markdown_text(content.caption)
         caption = f"{text} ({links})" if links else text
-        return [render.markdown_anchor(figure_anchor(content.stem)), f"### {content.title}", "", image, "", caption, ""]
+        return [render.markdown_anchor(figure_anchor(content.stem)), f"### {title}", "", image, "", caption, ""]
     if kind == "fields":
         display, bold = _fields_frame(content)
         return [to_markdown(display, bold).rstrip("\n"), ""]
