@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 HOLDS = "holds"
 FAILS = "does not hold"
 UNSURE = "inconclusive"
-VERDICTS = (HOLDS, FAILS, UNSURE)
+#: a claim judged condition by condition that holds in some conditions and not in others
+MIXED = "depends on the condition"
+VERDICTS = (HOLDS, FAILS, UNSURE, MIXED)
 
 
 @dataclass
@@ -46,6 +48,10 @@ class Verdict:
     explanation: str = ""
     parts: list[Verdict] = field(default_factory=list)
     label: str = ""
+    #: the condition this verdict is about (e.g. ``{"init": "auto", "depth": 16}``); empty for a whole claim
+    where: dict[str, Any] = field(default_factory=dict)
+    #: per-condition verdicts of a claim judged condition by condition (:mod:`actcmp.claims.conditions`)
+    conditions: list[Verdict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -60,7 +66,19 @@ class Verdict:
             "explanation": self.explanation,
             "label": self.label,
             "parts": [p.as_dict() for p in self.parts],
+            **({"where": {k: _json_value(v) for k, v in self.where.items()}} if self.where else {}),
+            **({"conditions": [c.as_dict() for c in self.conditions]} if self.conditions else {}),
         }
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, (bool, str)) or value is None:
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return _json_number(float(value))
+    return str(value)
 
 
 def _json_number(value: float) -> float | str | None:
@@ -912,6 +930,7 @@ def check_anomaly(
 __all__ = [
     "FAILS",
     "HOLDS",
+    "MIXED",
     "UNSURE",
     "VERDICTS",
     "Verdict",

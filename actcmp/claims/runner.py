@@ -86,6 +86,21 @@ def load_claim_sweep(name: str, overrides: dict[str, Any] | None = None) -> tupl
     return path, sweep
 
 
+def selected_runs(sweep: SweepConfig, directory: Path, data_dir: str | Path | None = None) -> list[dict[str, Any]]:
+    """The evaluation runs of a tuned sweep at each unit's selected values (not the common
+    runs at the fixed value, unless that is what was selected): what its claims judge. A
+    unit whose candidates all diverged (or whose tuning is unfinished) has none."""
+    from actcmp.tune import selected_plan
+
+    _, selections, runs = selected_plan(sweep, directory, data_dir)
+    chosen = {s.unit: s.chosen for s in selections if s.chosen is not None}
+    return [
+        cfg
+        for cfg in runs
+        if cfg["tune_unit"] in chosen and all(cfg.get(k) == v for k, v in chosen[cfg["tune_unit"]].items())
+    ]
+
+
 def _restrict(results: Results, run_ids: set[str]) -> Results:
     from actcmp.store import Results
 
@@ -164,7 +179,11 @@ def run_claims(
             interrupted = summary.interrupted
         stored = load_results(directory) if db_path(directory).exists() else None
         if stored is not None:
-            stored = _restrict(stored, {cfg["run_id"] for cfg in planned})
+            judged = planned
+            if sweep.tune is not None:  # rank-based claims: only the evaluation runs at the selected values
+                judged = selected_runs(sweep, directory, data_dir)
+                doc.planned = len(judged)
+            stored = _restrict(stored, {cfg["run_id"] for cfg in judged})
             statuses = stored.runs["status"].value_counts() if len(stored.runs) else {}
             doc.counts = {s: int(statuses.get(s, 0)) for s in ("done", "diverged", "failed")}
             doc.counts["pending"] = len(planned) - len(stored.runs)
