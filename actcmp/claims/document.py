@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from actcmp.claims.checks import FAILS, HOLDS, UNSURE, Verdict
+from actcmp.claims.checks import FAILS, HOLDS, MIXED, UNSURE, Verdict
 from actcmp.report import render
 from actcmp.report.render import FigureDoc, Section
 
@@ -58,8 +58,8 @@ class ClaimDoc:
 TITLE = "Do the common claims about activation functions hold?"
 #: who a claim's quotes are credited to (the claim as commonly stated, not one source)
 QUOTE_ATTRIBUTION = "the claim as commonly stated in introductions to activation functions in autoencoders"
-BADGE = {HOLDS: "holds", FAILS: "does not hold", UNSURE: "inconclusive"}
-COLOURS = {HOLDS: "#1b7837", FAILS: "#b2182b", UNSURE: "#b35806"}
+BADGE = {HOLDS: "holds", FAILS: "does not hold", UNSURE: "inconclusive", MIXED: "depends on the condition"}
+COLOURS = {HOLDS: "#1b7837", FAILS: "#b2182b", UNSURE: "#b35806", MIXED: "#5e3c99"}
 
 
 def fmt_stat(value: float) -> str:
@@ -109,6 +109,22 @@ def summary_markdown(claims: Sequence[ClaimDoc]) -> str:
     return "\n".join(lines)
 
 
+def conditions_table(verdict: Verdict) -> pd.DataFrame:
+    """One row per condition of a claim judged condition by condition: the factor levels,
+    the verdict, the deciding statistic (value, p) and why."""
+    import pandas as pd
+
+    rows = []
+    for cell in verdict.conditions:
+        row: dict[str, Any] = dict(cell.where)
+        row["verdict"] = BADGE[cell.verdict]
+        row["statistic"] = f"{cell.statistic} = {fmt_stat(cell.value)}"
+        row["p"] = fmt_p(cell.p_value)
+        row["why"] = cell.explanation
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def _experiment(sweep: SweepDoc) -> list[str]:
     varied = "; ".join(f"{k}: {', '.join(str(v) for v in values)}" for k, values in sweep.grid.items())
     fixed = ", ".join(f"{k} = {v}" for k, v in sweep.fixed.items())
@@ -130,9 +146,11 @@ def claim_section(doc: ClaimDoc) -> Section:
     )
     blocks.append(("text", f"**Statistic.** {claim.statistic}."))
     blocks.append(("text", f"**Decision rule.** {claim.rule}"))
+    if verdict.conditions:
+        blocks.append(("table", ("Verdict per condition", conditions_table(verdict))))
     others = [p for p in verdict.parts if p.explanation not in verdict.explanation]
     if others:
-        blocks.append(("text", "**Other parts.**"))
+        blocks.append(("text", "**Pooled over all conditions.**" if verdict.conditions else "**Other parts.**"))
         blocks.append(("list", [f"{BADGE[p.verdict]}: {p.explanation}" for p in others]))
     if doc.figure is not None:
         blocks.append(("figure", doc.figure))
@@ -146,7 +164,10 @@ INTRO = (
     "Each claim below is commonly made about activation functions in autoencoders: quoted as it is usually "
     "stated, then made precise (**Claim.**). A small sweep tests it, a statistic computed "
     "from the stored runs decides it, and the verdict is one of **holds**, **does not hold** or **inconclusive** "
-    "(at this sample size or training budget). Verdicts are computed by tested functions "
+    "(at this sample size or training budget). A claim that depends on conditions (init rule, depth, learning "
+    "rate, dataset) is judged in each condition of its sweep on its own and gets a small map instead of one word: "
+    "**depends on the condition**, holds where ..., does not hold where ..., inconclusive where ..., with a "
+    "table of the verdict per condition. Verdicts are computed by tested functions "
     "(`actcmp.claims.checks`), never written by hand: they change when the stored results change."
 )
 

@@ -305,6 +305,69 @@ def _epochs(ctx: ClaimContext) -> pd.DataFrame:
     return ctx.results.epochs
 
 
+# -- claims judged condition by condition (actcmp.claims.conditions) -----------------------------
+#: the factors each claim's verdict map spans (those its sweep varies; the others are pooled)
+CONDITIONS: dict[str, tuple[str, ...]] = {
+    "relu_default": ("depth",),
+    "dying": ("init", "depth", "lr"),
+    "vanishing": ("init", "depth"),
+    "tanh_sigmoid": ("depth",),
+    "generalisation": ("dataset", "depth"),
+}
+
+
+def _with_pooled(mapped: checks.Verdict, pooled: checks.Verdict) -> checks.Verdict:
+    """The verdict map, with the claim judged once over all conditions as its parts (shown
+    beside the map: e.g. the trend of dead units over learning rate and depth)."""
+    if mapped.conditions:
+        mapped.parts = list(pooled.parts) or [pooled]
+    return mapped
+
+
+def _decide_relu_default(ctx: ClaimContext) -> checks.Verdict:
+    from actcmp.claims.conditions import by_condition
+
+    mapped = by_condition(
+        ctx.runs, CONDITIONS["relu_default"], lambda runs: checks.check_relu_default(runs, alpha=ctx.alpha)
+    )
+    return _with_pooled(mapped, checks.check_relu_default(ctx.runs, alpha=ctx.alpha))
+
+
+def _decide_dying(ctx: ClaimContext) -> checks.Verdict:
+    from actcmp.claims.conditions import by_condition
+
+    mapped = by_condition(ctx.runs, CONDITIONS["dying"], lambda runs: checks.check_dying_cell(runs, alpha=ctx.alpha))
+    return _with_pooled(mapped, checks.check_dying(ctx.runs, alpha=ctx.alpha))
+
+
+def _decide_vanishing(ctx: ClaimContext) -> checks.Verdict:
+    from actcmp.claims.conditions import by_condition
+
+    layers = _layers(ctx)
+    return by_condition(
+        ctx.runs, CONDITIONS["vanishing"], lambda runs: checks.check_vanishing_cell(runs, layers, alpha=ctx.alpha)
+    )
+
+
+def _decide_tanh(ctx: ClaimContext) -> checks.Verdict:
+    from actcmp.claims.conditions import by_condition
+
+    epochs = _epochs(ctx)
+    mapped = by_condition(
+        ctx.runs, CONDITIONS["tanh_sigmoid"], lambda runs: checks.check_tanh_faster(runs, epochs, alpha=ctx.alpha)
+    )
+    return _with_pooled(mapped, checks.check_tanh_faster(ctx.runs, epochs, alpha=ctx.alpha))
+
+
+def _decide_generalisation(ctx: ClaimContext) -> checks.Verdict:
+    from actcmp.claims.conditions import by_condition
+
+    mapped = by_condition(
+        ctx.runs, CONDITIONS["generalisation"], lambda runs: checks.check_generalisation(runs, alpha=ctx.alpha)
+    )
+    return _with_pooled(mapped, checks.check_generalisation(ctx.runs, alpha=ctx.alpha))
+
+
 def _figures() -> Any:
     from actcmp.claims import figures
 
@@ -371,7 +434,7 @@ CLAIMS: tuple[Claim, ...] = (
             "a bar joins activations whose mean ranks differ by less than the Nemenyi CD (not significantly "
             "different)."
         ),
-        decide=_needs_runs(lambda ctx: checks.check_relu_default(ctx.runs, alpha=ctx.alpha)),
+        decide=_needs_runs(_decide_relu_default),
         figure=_figure_or_empty(lambda ctx: _figures().plot_ranking(ctx.runs)),
         tables=_tables_or_empty(
             lambda ctx: [("Mean rank of test loss over cells", rank_table(ctx.runs, alpha=ctx.alpha))]
@@ -413,7 +476,7 @@ CLAIMS: tuple[Claim, ...] = (
             "panel per depth. Right: each ReLU run's dead fraction against its test loss relative to Leaky "
             "ReLU on the same seed; above the dashed line ReLU is worse."
         ),
-        decide=_needs_runs(lambda ctx: checks.check_dying(ctx.runs, alpha=ctx.alpha)),
+        decide=_needs_runs(_decide_dying),
         figure=_figure_or_empty(lambda ctx: _figures().plot_dying(ctx.runs)),
         tables=_tables_or_empty(_dying_table),
     ),
@@ -452,7 +515,7 @@ CLAIMS: tuple[Claim, ...] = (
             "against depth (grey band: within one order of magnitude). Right: gradient norm of every linear "
             "layer of the deepest network at initialisation."
         ),
-        decide=_needs_runs(lambda ctx: checks.check_vanishing(ctx.runs, _layers(ctx), alpha=ctx.alpha)),
+        decide=_needs_runs(_decide_vanishing),
         figure=_figure_or_empty(lambda ctx: _figures().plot_vanishing(ctx.runs, _layers(ctx))),
         tables=_tables_or_empty(_vanishing_table),
     ),
@@ -480,7 +543,7 @@ CLAIMS: tuple[Claim, ...] = (
             "Validation loss over the mean-predictor loss per epoch (mean over seeds, log scale), one panel per "
             "dataset, line style per depth; the grey span is the early window the verdict averages."
         ),
-        decide=_needs_runs(lambda ctx: checks.check_tanh_faster(ctx.runs, _epochs(ctx), alpha=ctx.alpha)),
+        decide=_needs_runs(_decide_tanh),
         figure=_figure_or_empty(lambda ctx: _figures().plot_tanh_sigmoid(ctx.runs, _epochs(ctx))),
         tables=_tables_or_empty(_tanh_table),
     ),
@@ -514,7 +577,7 @@ CLAIMS: tuple[Claim, ...] = (
             "change of the generalisation gap log(test/train) against ReLU's (below 0 = smaller gap); bars are "
             "medians."
         ),
-        decide=_needs_runs(lambda ctx: checks.check_generalisation(ctx.runs, alpha=ctx.alpha)),
+        decide=_needs_runs(_decide_generalisation),
         figure=_figure_or_empty(lambda ctx: _figures().plot_generalisation(ctx.runs)),
         tables=_tables_or_empty(_generalisation_tables),
     ),
