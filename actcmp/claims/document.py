@@ -236,6 +236,22 @@ def runtime_section(sweeps: Sequence[SweepDoc], command: str) -> Section:
     )
 
 
+def definitions_section() -> Section:
+    """What "dead", "saturated" and the init rules mean here, with each activation's gain."""
+    from actcmp.claims import definitions
+
+    return Section(
+        "Definitions",
+        [
+            ("text", definitions.DEAD),
+            ("text", definitions.SATURATION),
+            ("text", definitions.INIT),
+            ("table", ("Init gain per activation (hidden layer, fan_in = fan_out)", definitions.init_table())),
+        ],
+        anchor="definitions",
+    )
+
+
 def build_sections(
     claims: Sequence[ClaimDoc],
     explain: Sequence[FigureDoc],
@@ -250,6 +266,7 @@ def build_sections(
         sections.append(extra)
     if depth is not None:
         sections.append(depth)
+    sections.append(definitions_section())
     sections.append(Section("Methods", [("list", METHODS)], anchor="methods"))
     sections.append(runtime_section(sweeps, command))
     return sections
@@ -349,6 +366,27 @@ def render_html(sections: Sequence[Section], title: str) -> str:
     return render.html_page(title, sections, _html_block, CSS)
 
 
+def _definitions_json() -> dict[str, Any]:
+    from actcmp.claims import definitions
+
+    table = definitions.init_table()
+    return {
+        "saturated": "|f'(z)| < saturation_threshold x peak f' on at least saturation_share of the probe inputs "
+        "(defaults 0.05, 0.95); judged in the claims only for the bounded family",
+        "dead": "f'(z) == 0 on every probe input",
+        "init_gain": {
+            row["activation"]: {
+                "rule": row['rule (init = "auto")'],
+                "gain": float(row["gain used"]),
+                "gain_keeping_second_moment": float(row["gain keeping E[f(z)^2]"]),
+                "literature": row["literature"],
+            }
+            for row in table.to_dict("records")
+        },
+        "torch_default_gain": 1 / math.sqrt(3),
+    }
+
+
 def claims_json(claims: Sequence[ClaimDoc], sweeps: Sequence[SweepDoc]) -> str:
     payload = {
         "claims": [
@@ -373,6 +411,7 @@ def claims_json(claims: Sequence[ClaimDoc], sweeps: Sequence[SweepDoc]) -> str:
             }
             for s in sweeps
         ],
+        "definitions": _definitions_json(),
     }
     return json.dumps(payload, indent=1, ensure_ascii=False) + "\n"
 
