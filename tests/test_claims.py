@@ -760,3 +760,45 @@ def test_claims_end_to_end_trains_one_small_claim(tmp_path: Path) -> None:
     again = CliRunner().invoke(_app(), args)  # resumes: nothing left to train
     assert again.exit_code == 0
     assert json.loads((out / "claims.json").read_text())["sweeps"][0]["trained"] == 0
+
+
+# -- definitions ------------------------------------------------------------------------------------------
+def test_init_gains_match_the_literature() -> None:
+    from actcmp.claims.definitions import init_table, second_moment_gain
+
+    table = init_table().set_index("activation")
+    gains = table["gain used"].astype(float)
+    assert gains["relu"] == pytest.approx(math.sqrt(2), abs=0.01)  # He 2015
+    assert gains["leaky_relu"] == pytest.approx(math.sqrt(2 / (1 + 0.01**2)), abs=0.01)
+    assert gains["prelu"] == pytest.approx(math.sqrt(2 / (1 + 0.25**2)), abs=0.01)  # PReLU's a = 0.25 at init
+    assert gains["elu"] == pytest.approx(math.sqrt(2), abs=0.01)  # Clevert 2016 used He's rule
+    assert gains["selu"] == pytest.approx(1.0) and gains["identity"] == pytest.approx(1.0)  # LeCun (Klambauer 2017)
+    assert gains["tanh"] == pytest.approx(5 / 3, abs=0.01) and gains["sigmoid"] == pytest.approx(1.0)
+    assert second_moment_gain("relu") == pytest.approx(math.sqrt(2), rel=1e-6)  # E[relu(z)^2] = 1/2
+    assert second_moment_gain("identity") == pytest.approx(1.0, rel=1e-6)
+    assert 1.2 < second_moment_gain("elu") < 1.3  # He's sqrt(2) overshoots for ELU
+
+
+@pytest.mark.slow
+def test_claims_end_to_end_a_tuned_claim_gets_a_verdict_map(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tiny tuned tanh/sigmoid sweep through `actcmp claims`: trained, judged on the runs at
+    the selected lr, one verdict per depth in claims.json and the per-condition table in claims.md."""
+    from actcmp.claims import runner
+
+    sweeps = tmp_path / "sweeps"
+    sweeps.mkdir()
+    (sweeps / "tanh_sigmoid.toml").write_text(
+        'name = "tiny"\ndataset = "digits"\nepochs = 2\nwidth = 8\nbottleneck = 2\nbatch_size = 256\nlr = 0.003\n'
+        "probe_size = 32\n[grid]\ndepth = [1, 2]\nseed = [0, 1, 2, 3, 4]\nactivation = ['tanh', 'sigmoid']\n"
+        "[tune]\nlr = [0.003, 0.03]\nseeds = [100]\nselect_by = 'val_loss'\n"
+    )
+    monkeypatch.setattr(runner, "claims_dir", lambda: sweeps)
+    run = runner.run_claims(tmp_path / "out", only=["tanh_sigmoid"], formats=("png",))
+    payload = json.loads((tmp_path / "out" / "claims.json").read_text())
+    claim = payload["claims"][0]
+    assert [c["where"] for c in claim["conditions"]] == [{"depth": 1}, {"depth": 2}]
+    assert claim["verdict"] == run.verdicts["tanh_sigmoid"]
+    assert payload["sweeps"][0]["planned"] == 20  # judged: 2 depths x 2 activations x 5 seeds at the selected lr
+    assert payload["sweeps"][0]["counts"]["done"] + payload["sweeps"][0]["counts"]["diverged"] == 20
+    md = (tmp_path / "out" / "claims.md").read_text()
+    assert "Verdict per condition" in md and "## Definitions" in md
