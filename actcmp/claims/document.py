@@ -40,6 +40,9 @@ class SweepDoc:
     trained: int = 0
     wall_time_s: float = 0.0
     stored_time_s: float = 0.0
+    #: a tuned sweep's protocol in words ("" when not tuned) and its selected values per cell
+    tune: str = ""
+    selected: pd.DataFrame | None = None
 
 
 @dataclass
@@ -129,11 +132,14 @@ def _experiment(sweep: SweepDoc) -> list[str]:
     varied = "; ".join(f"{k}: {', '.join(str(v) for v in values)}" for k, values in sweep.grid.items())
     fixed = ", ".join(f"{k} = {v}" for k, v in sweep.fixed.items())
     counts = ", ".join(f"{n} {status}" for status, n in sweep.counts.items() if n)
-    return [
+    lines = [
         f"Sweep `{sweep.file}` ({sweep.planned} runs: {counts or 'none stored yet'}), results in `{sweep.results_dir}`",
         f"Varied: {varied or 'nothing'}",
         f"Fixed: {fixed or 'defaults'}",
     ]
+    if sweep.tune:
+        lines.append(f"Tuned ([tune]): {sweep.tune}")
+    return lines
 
 
 def claim_section(doc: ClaimDoc) -> Section:
@@ -148,6 +154,8 @@ def claim_section(doc: ClaimDoc) -> Section:
     blocks.append(("text", f"**Decision rule.** {claim.rule}"))
     if verdict.conditions:
         blocks.append(("table", ("Verdict per condition", conditions_table(verdict))))
+    if doc.sweep.selected is not None and not doc.sweep.selected.empty:
+        blocks.append(("table", ("Selected values per cell (on the tuning seeds)", doc.sweep.selected)))
     others = [p for p in verdict.parts if p.explanation not in verdict.explanation]
     if others:
         blocks.append(("text", "**Pooled over all conditions.**" if verdict.conditions else "**Other parts.**"))
@@ -408,6 +416,12 @@ def claims_json(claims: Sequence[ClaimDoc], sweeps: Sequence[SweepDoc]) -> str:
                 "trained": s.trained,
                 "wall_time_s": round(s.wall_time_s, 2),
                 "stored_time_s": round(s.stored_time_s, 2),
+                **({"tune": s.tune} if s.tune else {}),
+                **(
+                    {"selected": s.selected.to_dict("records")}
+                    if s.selected is not None and not s.selected.empty
+                    else {}
+                ),
             }
             for s in sweeps
         ],
