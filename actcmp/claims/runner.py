@@ -105,7 +105,7 @@ def _selected(
     chosen = {s.unit: s.chosen for s in selections if s.chosen is not None}
     rows = []
     for sel in selections:
-        row = {k: sel.config.get(k) for k in ("dataset", "depth") if k in sel.config}
+        row: dict[str, Any] = {k: sel.config.get(k) for k in ("dataset", "depth") if k in sel.config}
         row["activation"] = sel.activation
         row["selected"] = (
             describe_value(sel.chosen)
