@@ -310,6 +310,9 @@ def _gradients_by_init(shrink: dict[tuple[str, str], float]) -> tuple[pd.DataFra
                 0.05 * rng.standard_normal()
             )
             rows.append((run.run_id, 0, layer, "grad_norm_weight", value))
+    # stored runs hold the resolved rule: auto is He for relu, Xavier for sigmoid
+    resolved = {("auto", "relu"): "kaiming", ("auto", "sigmoid"): "xavier"}
+    runs["init"] = [resolved.get((i, a), i) for i, a in zip(runs["init"], runs["activation"], strict=True)]
     return runs, pd.DataFrame(rows, columns=["run_id", "epoch", "layer", "metric", "value"])
 
 

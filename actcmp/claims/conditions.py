@@ -113,6 +113,8 @@ def by_condition(
     present = [f for f in factors if f in runs.columns and runs[f].notna().any()]
     if not present or runs.empty:
         return judge(runs)
+    if "init" in present and "activation" in runs.columns:
+        runs = runs.assign(init=configured_init(runs))
     cells = []
     for values, group in runs.groupby(present, sort=True):
         key = values if isinstance(values, tuple) else (values,)
@@ -122,10 +124,31 @@ def by_condition(
     return summarise(cells, present, subject)
 
 
+def configured_init(runs: pd.DataFrame) -> pd.Series:
+    """The init rule as a sweep states it: stored runs hold the resolved rule (``auto`` is
+    He for the ReLU family, Xavier for sigmoid/tanh, ...), so a condition "init auto" would
+    otherwise split by activation family. A run whose rule is the one ``auto`` picks for
+    its activation is labelled ``auto``; any other rule (``torch-default``) keeps its name."""
+    from actcmp.activations import parse_activation
+
+    auto: dict[str, str] = {}
+
+    def label(activation: Any, rule: Any) -> Any:
+        name = str(activation)
+        if name not in auto:
+            try:
+                auto[name] = parse_activation(name).info.init
+            except Exception:  # a user callable or unknown name: keep the stored rule
+                auto[name] = ""
+        return "auto" if rule == auto[name] else rule
+
+    return runs.apply(lambda row: label(row["activation"], row["init"]), axis=1)
+
+
 def _plain(value: Any) -> Any:
     """numpy scalars as Python numbers (for the sentence and claims.json)."""
     item = getattr(value, "item", None)
     return item() if callable(item) else value
 
 
-__all__ = ["by_condition", "describe", "level", "summarise"]
+__all__ = ["by_condition", "configured_init", "describe", "level", "summarise"]
