@@ -805,3 +805,12 @@ def test_claims_end_to_end_a_tuned_claim_gets_a_verdict_map(tmp_path: Path, monk
     assert payload["sweeps"][0]["counts"]["done"] + payload["sweeps"][0]["counts"]["diverged"] == 20
     md = (tmp_path / "out" / "claims.md").read_text()
     assert "Verdict per condition" in md and "## Definitions" in md
+
+
+def test_describe_three_factors_compacts_full_levels() -> None:
+    from actcmp.claims.conditions import describe
+
+    levels = {"init": ["auto", "torch-default"], "depth": [2, 4], "lr": [0.001, 0.01]}
+    wheres = [{"init": "auto", "depth": d, "lr": r} for d in (2, 4) for r in (0.001, 0.01)]
+    wheres += [{"init": "torch-default", "depth": 4, "lr": 0.01}]
+    assert describe(wheres, levels) == "init auto (every depth and lr); init torch-default, depth 4 at lr 0.01"

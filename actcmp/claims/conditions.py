@@ -50,6 +50,24 @@ def describe(wheres: Sequence[dict[str, Any]], all_levels: dict[str, list[Any]])
         if len(values) == len(all_levels[factor]) and len(values) > 1:
             return f"every {_NAMES.get(factor, factor)}"
         return f"{_NAMES.get(factor, factor)} {_levels(values)}"
+    if len(factors) > 2:  # a first-factor level that covers every combination of the others
+        rest = factors[1:]
+        full = math.prod(len(all_levels[f]) for f in rest)
+        firsts = list(dict.fromkeys(w[factors[0]] for w in wheres))
+        pieces = []
+        for value in firsts:
+            subs = [w for w in wheres if w[factors[0]] == value]
+            if len(subs) == full:
+                every = " and ".join(_NAMES.get(f, f) for f in rest)
+                pieces.append(f"{level(factors[0], value)} (every {every})")
+            else:
+                pieces.append(_grouped(subs, factors, all_levels))
+        return "; ".join(pieces)
+    return _grouped(wheres, factors, all_levels)
+
+
+def _grouped(wheres: Sequence[dict[str, Any]], factors: list[str], all_levels: dict[str, list[Any]]) -> str:
+    """Grouped by every factor but the last, the last factor's levels listed."""
     *outer, last = factors
     groups: dict[tuple[Any, ...], list[Any]] = {}
     for where in wheres:
@@ -78,25 +96,42 @@ def summarise(cells: Sequence[Verdict], factors: Sequence[str], subject: str = "
     verdicts = [c.verdict for c in cells]
     kinds = set(verdicts)
     verdict = verdicts[0] if len(kinds) == 1 else MIXED
-    sentences = []
-    for kind, word in ((HOLDS, "holds"), (FAILS, "does not hold"), (UNSURE, "inconclusive")):
-        wheres = [c.where for c in cells if c.verdict == kind]
-        if wheres:
-            sentences.append(f"{word} where {describe(wheres, all_levels)}")
-    text = "; ".join(sentences)
+    text = _where_sentence([(c.where, c.verdict) for c in cells], all_levels)
     text = f"{subject}: {text}" if subject else text[0].upper() + text[1:]
+    # a claim made of parts (e.g. "sigmoid gradients vanish", "ReLU keeps norms"): each part's own map
+    labels = list(dict.fromkeys(p.label for c in cells for p in c.parts if p.label))
+    part_maps = []
+    for label in labels:
+        marks = [(c.where, p.verdict) for c in cells for p in c.parts if p.label == label]
+        if len({v for _, v in marks}) > 1 or len(labels) > 1:
+            part_maps.append(f"{label}: {_where_sentence(marks, all_levels)}")
     holding = sum(v == HOLDS for v in verdicts)
     counts = f" ({holding} of {len(cells)} conditions hold"
     counts += f", {verdicts.count(FAILS)} do not" if FAILS in kinds else ""
     counts += f", {verdicts.count(UNSURE)} inconclusive" if UNSURE in kinds else ""
+    by_part = (" By part: " + ". ".join(part_maps) + ".") if part_maps and len(labels) > 1 else ""
     return Verdict(
         verdict,
         "share of conditions where it holds",
         holding / len(cells),
         math.nan,
-        text + counts + ").",
+        text + counts + ")." + by_part,
         conditions=list(cells),
     )
+
+
+def _where_sentence(marks: Sequence[tuple[dict[str, Any], str]], all_levels: dict[str, list[Any]]) -> str:
+    """ "holds where ...; does not hold where ...; inconclusive where ..." ("holds everywhere
+    tested" when one verdict covers every condition)."""
+    if len({v for _, v in marks}) == 1:
+        word = {HOLDS: "holds", FAILS: "does not hold", UNSURE: "inconclusive"}.get(marks[0][1], marks[0][1])
+        return f"{word} everywhere tested"
+    sentences = []
+    for kind, word in ((HOLDS, "holds"), (FAILS, "does not hold"), (UNSURE, "inconclusive")):
+        wheres = [w for w, v in marks if v == kind]
+        if wheres:
+            sentences.append(f"{word} where {describe(wheres, all_levels)}")
+    return "; ".join(sentences)
 
 
 def by_condition(

@@ -121,6 +121,9 @@ def conditions_table(verdict: Verdict) -> pd.DataFrame:
     for cell in verdict.conditions:
         row: dict[str, Any] = dict(cell.where)
         row["verdict"] = BADGE[cell.verdict]
+        for part in cell.parts:
+            if part.label:
+                row[part.label] = BADGE[part.verdict]
         row["statistic"] = f"{cell.statistic} = {fmt_stat(cell.value)}"
         row["p"] = fmt_p(cell.p_value)
         row["why"] = cell.explanation
