@@ -124,8 +124,11 @@ def _where_sentence(marks: Sequence[tuple[dict[str, Any], str]], all_levels: dic
     """ "holds where ...; does not hold where ...; inconclusive where ..." ("holds everywhere
     tested" when one verdict covers every condition)."""
     if len({v for _, v in marks}) == 1:
-        word = {HOLDS: "holds", FAILS: "does not hold", UNSURE: "inconclusive"}.get(marks[0][1], marks[0][1])
-        return f"{word} everywhere tested"
+        return {
+            HOLDS: "holds everywhere tested",
+            FAILS: "does not hold anywhere tested",
+            UNSURE: "inconclusive everywhere tested",
+        }.get(marks[0][1], marks[0][1])
     sentences = []
     for kind, word in ((HOLDS, "holds"), (FAILS, "does not hold"), (UNSURE, "inconclusive")):
         wheres = [w for w, v in marks if v == kind]
