@@ -814,3 +814,20 @@ def test_describe_three_factors_compacts_full_levels() -> None:
     wheres = [{"init": "auto", "depth": d, "lr": r} for d in (2, 4) for r in (0.001, 0.01)]
     wheres += [{"init": "torch-default", "depth": 4, "lr": 0.01}]
     assert describe(wheres, levels) == "init auto (every depth and lr); init torch-default, depth 4 at lr 0.01"
+
+
+def test_a_gradient_that_underflows_to_zero_counts_as_vanished() -> None:
+    runs, layers = _gradients_by_init(
+        {
+            ("auto", "relu"): 1.0,
+            ("auto", "sigmoid"): 0.5,
+            ("torch-default", "relu"): 1.0,
+            ("torch-default", "sigmoid"): 0.5,
+        }
+    )
+    deep = runs[(runs.depth == 16) & (runs.init == "torch-default")]
+    sigmoid = deep[deep.activation == "sigmoid"]["run_id"]
+    layers.loc[layers.run_id.isin(sigmoid) & (layers.layer == 0), "value"] = 0.0  # float32 underflow
+    verdict = checks.check_vanishing_cell(deep, layers)
+    part = next(p for p in verdict.parts if p.label == "sigmoid gradients vanish")
+    assert part.verdict == HOLDS and part.value == -math.inf and verdict.verdict == HOLDS

@@ -746,6 +746,21 @@ def check_vanishing_cell(
                     label=f"{name} keeps gradient norms",
                 )
             )
+    # a bounded activation with runs but no finite ratio: its first-layer gradient underflowed
+    # to exactly 0 (float32) in every seed, i.e. it vanished completely
+    finished = _finished(runs)
+    for name in sorted(set(finished["activation"]) - set(ratios["activation"])):
+        if _family(name) == "bounded":
+            parts.append(
+                Verdict(
+                    HOLDS,
+                    "mean log10 r",
+                    -math.inf,
+                    explanation=f"{name}: the first layer's gradient is exactly 0 in every seed (below float32's "
+                    "range): it vanishes completely.",
+                    label=f"{name} gradients vanish",
+                )
+            )
     parts.append(_saturation_part(runs, depth, min_saturated))
     return combine(parts, "mean log10(first/last gradient norm), sigmoid", lead_value, lead_p)
 
