@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 HOLDS = "holds"
 FAILS = "does not hold"
 UNSURE = "inconclusive"
-VERDICTS = (HOLDS, FAILS, UNSURE)
+#: a claim judged condition by condition that holds in some conditions and not in others
+MIXED = "depends on the condition"
+VERDICTS = (HOLDS, FAILS, UNSURE, MIXED)
 
 
 @dataclass
@@ -46,6 +48,10 @@ class Verdict:
     explanation: str = ""
     parts: list[Verdict] = field(default_factory=list)
     label: str = ""
+    #: the condition this verdict is about (e.g. ``{"init": "auto", "depth": 16}``); empty for a whole claim
+    where: dict[str, Any] = field(default_factory=dict)
+    #: per-condition verdicts of a claim judged condition by condition (:mod:`actcmp.claims.conditions`)
+    conditions: list[Verdict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -60,7 +66,19 @@ class Verdict:
             "explanation": self.explanation,
             "label": self.label,
             "parts": [p.as_dict() for p in self.parts],
+            **({"where": {k: _json_value(v) for k, v in self.where.items()}} if self.where else {}),
+            **({"conditions": [c.as_dict() for c in self.conditions]} if self.conditions else {}),
         }
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, (bool, str)) or value is None:
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return _json_number(float(value))
+    return str(value)
 
 
 def _json_number(value: float) -> float | str | None:
@@ -650,6 +668,146 @@ def _saturation_part(runs: pd.DataFrame, deepest: Any, min_saturated: float) -> 
     )
 
 
+def _below(values: np.ndarray, bound: float, alpha: float) -> tuple[str, float]:
+    """Is the mean of ``values`` below ``bound``? One-sided one-sample t-tests both ways:
+    (HOLDS, p) when significantly below, (FAILS, p) when significantly above, else
+    (UNSURE, p of the side the mean is on). Constant values decide by their mean."""
+    from scipy import stats as sps
+
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return UNSURE, math.nan
+    mean = float(values.mean())
+    if len(values) < 2 or np.ptp(values) == 0:
+        return (HOLDS if mean < bound else FAILS if mean > bound else UNSURE), math.nan
+    below = float(sps.ttest_1samp(values, bound, alternative="less").pvalue)
+    above = float(sps.ttest_1samp(values, bound, alternative="greater").pvalue)
+    if below < alpha:
+        return HOLDS, below
+    if above < alpha:
+        return FAILS, above
+    return UNSURE, below if mean < bound else above
+
+
+def check_vanishing_cell(
+    runs: pd.DataFrame,
+    layers: pd.DataFrame,
+    *,
+    max_orders: float = 1.0,
+    min_saturated: float = 0.05,
+    alpha: float = stats.ALPHA,
+) -> Verdict:
+    """The vanishing-gradient claim in one condition (one init rule and depth: the runs
+    given), from r = |grad W_first| / |grad W_last| at initialisation:
+
+    * each bounded activation's gradient *vanishes*: mean log10 r over seeds is below
+      ``-max_orders`` (one-sided one-sample t-test, p < alpha); does not hold when it is
+      significantly above; else inconclusive;
+    * each ReLU-family activation *keeps* it: |mean log10 r| <= ``max_orders``;
+    * bounded activations *saturate* after training: mean saturated fraction at least
+      ``min_saturated`` (saturation as defined in :mod:`actcmp.core.metrics`: f' under 5% of
+      its peak; only bounded activations are judged, see the claim's definitions).
+    """
+    ratios = gradient_ratios(runs, layers)
+    if ratios.empty:
+        return no_data("no gradient norms stored for these runs")
+    depth = ratios["depth"].max()
+    parts = []
+    lead_value, lead_p = math.nan, math.nan
+    for name in sorted(set(ratios["activation"])):
+        values = ratios.loc[ratios["activation"] == name, "log10_ratio"].to_numpy(float)
+        mean = float(np.mean(values))
+        family = _family(name)
+        if family == "bounded":
+            verdict, p = _below(values, -max_orders, alpha)
+            if not math.isfinite(lead_value) or name == "sigmoid":
+                lead_value, lead_p = mean, p
+            parts.append(
+                Verdict(
+                    verdict,
+                    "mean log10 r",
+                    mean,
+                    p,
+                    f"{name}: the first layer's gradient is 10^{mean:.1f} of the last's over {len(values)} seeds "
+                    f"({_p(p)} against 10^-{max_orders:g})"
+                    + {HOLDS: ": it vanishes.", FAILS: ": no vanishing here.", UNSURE: "."}[verdict],
+                    label=f"{name} gradients vanish",
+                )
+            )
+        elif family == "relu":
+            keeps = abs(mean) <= max_orders
+            parts.append(
+                Verdict(
+                    HOLDS if keeps else FAILS,
+                    "mean log10 r",
+                    mean,
+                    explanation=f"{name}: the first layer's gradient is 10^{mean:.1f} of the last's "
+                    f"({'within' if keeps else 'beyond'} {max_orders:g} order of magnitude).",
+                    label=f"{name} keeps gradient norms",
+                )
+            )
+    # a bounded activation with runs but no finite ratio: its first-layer gradient underflowed
+    # to exactly 0 (float32) in every seed, i.e. it vanished completely
+    finished = _finished(runs)
+    for name in sorted(set(finished["activation"]) - set(ratios["activation"])):
+        if _family(name) == "bounded":
+            parts.append(
+                Verdict(
+                    HOLDS,
+                    "mean log10 r",
+                    -math.inf,
+                    explanation=f"{name}: the first layer's gradient is exactly 0 in every seed (below float32's "
+                    "range): it vanishes completely.",
+                    label=f"{name} gradients vanish",
+                )
+            )
+    parts.append(_saturation_part(runs, depth, min_saturated))
+    return combine(parts, "mean log10(first/last gradient norm), sigmoid", lead_value, lead_p)
+
+
+def check_dying_cell(
+    runs: pd.DataFrame,
+    *,
+    candidate: str = "relu",
+    fixes: Sequence[str] = ("leaky_relu", "prelu"),
+    min_dead: float = 0.05,
+    max_prevented: float = 0.01,
+    alpha: float = stats.ALPHA,
+) -> Verdict:
+    """The dying-ReLU claim in one condition (one lr, init and depth: the runs given):
+    ReLU's mean final dead fraction over converged seeds is at least ``min_dead`` (units
+    die), and Leaky ReLU / PReLU keep theirs at or under ``max_prevented`` (they prevent
+    it; does not hold above ``min_dead``). Does not hold where ReLU loses fewer than
+    ``min_dead`` of its units."""
+    done = _done(runs)
+    relu = done[done["activation"] == candidate] if "activation" in done else done.iloc[0:0]
+    if relu.empty:
+        return no_data(f"no converged {candidate} runs")
+    dead = _numeric(relu, "dead_fraction_final")
+    mean = float(dead.mean())
+    label = "ReLU units die"
+    if not mean >= min_dead:
+        die = Verdict(
+            FAILS,
+            "mean dead fraction of ReLU",
+            mean,
+            label=label,
+            explanation=f"ReLU loses {mean:.1%} of its units over {len(relu)} seeds (under {min_dead:.0%}).",
+        )
+    else:
+        die = Verdict(
+            HOLDS,
+            "mean dead fraction of ReLU",
+            mean,
+            label=label,
+            explanation=f"ReLU loses {mean:.1%} of its units over {len(relu)} seeds.",
+        )
+    keys = stats.cell_keys(runs)
+    cell_dead = relu.assign(_dead=dead).groupby(keys)["_dead"].mean()
+    parts = [die, _prevent_part(done, cell_dead, keys, fixes, min_dead, max_prevented)]
+    return combine(parts, "mean dead fraction of ReLU", mean)
+
+
 # -- claim 5: tanh converges faster than sigmoid ---------------------------------------------
 def early_loss(runs: pd.DataFrame, epochs: pd.DataFrame, k: int | None = None) -> pd.DataFrame:
     """Per converged run: ``early`` = mean validation loss over epochs 1..k relative to the
@@ -912,6 +1070,7 @@ def check_anomaly(
 __all__ = [
     "FAILS",
     "HOLDS",
+    "MIXED",
     "UNSURE",
     "VERDICTS",
     "Verdict",
@@ -919,12 +1078,14 @@ __all__ = [
     "check_anomaly",
     "check_compression",
     "check_dying",
+    "check_dying_cell",
     "check_generalisation",
     "check_linear",
     "check_relu_default",
     "check_softmax",
     "check_tanh_faster",
     "check_vanishing",
+    "check_vanishing_cell",
     "combine",
     "common_metric",
     "early_loss",

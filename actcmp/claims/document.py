@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from actcmp.claims.checks import FAILS, HOLDS, UNSURE, Verdict
+from actcmp.claims.checks import FAILS, HOLDS, MIXED, UNSURE, Verdict
 from actcmp.report import render
 from actcmp.report.render import FigureDoc, Section
 
@@ -40,6 +40,9 @@ class SweepDoc:
     trained: int = 0
     wall_time_s: float = 0.0
     stored_time_s: float = 0.0
+    #: a tuned sweep's protocol in words ("" when not tuned) and its selected values per cell
+    tune: str = ""
+    selected: pd.DataFrame | None = None
 
 
 @dataclass
@@ -58,8 +61,8 @@ class ClaimDoc:
 TITLE = "Do the common claims about activation functions hold?"
 #: who a claim's quotes are credited to (the claim as commonly stated, not one source)
 QUOTE_ATTRIBUTION = "the claim as commonly stated in introductions to activation functions in autoencoders"
-BADGE = {HOLDS: "holds", FAILS: "does not hold", UNSURE: "inconclusive"}
-COLOURS = {HOLDS: "#1b7837", FAILS: "#b2182b", UNSURE: "#b35806"}
+BADGE = {HOLDS: "holds", FAILS: "does not hold", UNSURE: "inconclusive", MIXED: "depends on the condition"}
+COLOURS = {HOLDS: "#1b7837", FAILS: "#b2182b", UNSURE: "#b35806", MIXED: "#5e3c99"}
 
 
 def fmt_stat(value: float) -> str:
@@ -109,15 +112,37 @@ def summary_markdown(claims: Sequence[ClaimDoc]) -> str:
     return "\n".join(lines)
 
 
+def conditions_table(verdict: Verdict) -> pd.DataFrame:
+    """One row per condition of a claim judged condition by condition: the factor levels,
+    the verdict, the deciding statistic (value, p) and why."""
+    import pandas as pd
+
+    rows = []
+    for cell in verdict.conditions:
+        row: dict[str, Any] = dict(cell.where)
+        row["verdict"] = BADGE[cell.verdict]
+        for part in cell.parts:
+            if part.label:
+                row[part.label] = BADGE[part.verdict]
+        row["statistic"] = f"{cell.statistic} = {fmt_stat(cell.value)}"
+        row["p"] = fmt_p(cell.p_value)
+        row["why"] = cell.explanation
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def _experiment(sweep: SweepDoc) -> list[str]:
     varied = "; ".join(f"{k}: {', '.join(str(v) for v in values)}" for k, values in sweep.grid.items())
     fixed = ", ".join(f"{k} = {v}" for k, v in sweep.fixed.items())
     counts = ", ".join(f"{n} {status}" for status, n in sweep.counts.items() if n)
-    return [
+    lines = [
         f"Sweep `{sweep.file}` ({sweep.planned} runs: {counts or 'none stored yet'}), results in `{sweep.results_dir}`",
         f"Varied: {varied or 'nothing'}",
         f"Fixed: {fixed or 'defaults'}",
     ]
+    if sweep.tune:
+        lines.append(f"Tuned ([tune]): {sweep.tune}")
+    return lines
 
 
 def claim_section(doc: ClaimDoc) -> Section:
@@ -130,9 +155,13 @@ def claim_section(doc: ClaimDoc) -> Section:
     )
     blocks.append(("text", f"**Statistic.** {claim.statistic}."))
     blocks.append(("text", f"**Decision rule.** {claim.rule}"))
+    if verdict.conditions:
+        blocks.append(("table", ("Verdict per condition", conditions_table(verdict))))
+    if doc.sweep.selected is not None and not doc.sweep.selected.empty:
+        blocks.append(("table", ("Selected values per cell (on the tuning seeds)", doc.sweep.selected)))
     others = [p for p in verdict.parts if p.explanation not in verdict.explanation]
     if others:
-        blocks.append(("text", "**Other parts.**"))
+        blocks.append(("text", "**Pooled over all conditions.**" if verdict.conditions else "**Other parts.**"))
         blocks.append(("list", [f"{BADGE[p.verdict]}: {p.explanation}" for p in others]))
     if doc.figure is not None:
         blocks.append(("figure", doc.figure))
@@ -146,7 +175,10 @@ INTRO = (
     "Each claim below is commonly made about activation functions in autoencoders: quoted as it is usually "
     "stated, then made precise (**Claim.**). A small sweep tests it, a statistic computed "
     "from the stored runs decides it, and the verdict is one of **holds**, **does not hold** or **inconclusive** "
-    "(at this sample size or training budget). Verdicts are computed by tested functions "
+    "(at this sample size or training budget). A claim that depends on conditions (init rule, depth, learning "
+    "rate, dataset) is judged in each condition of its sweep on its own and gets a small map instead of one word: "
+    "**depends on the condition**, holds where ..., does not hold where ..., inconclusive where ..., with a "
+    "table of the verdict per condition. Verdicts are computed by tested functions "
     "(`actcmp.claims.checks`), never written by hand: they change when the stored results change."
 )
 
@@ -214,6 +246,22 @@ def runtime_section(sweeps: Sequence[SweepDoc], command: str) -> Section:
     )
 
 
+def definitions_section() -> Section:
+    """What "dead", "saturated" and the init rules mean here, with each activation's gain."""
+    from actcmp.claims import definitions
+
+    return Section(
+        "Definitions",
+        [
+            ("text", definitions.DEAD),
+            ("text", definitions.SATURATION),
+            ("text", definitions.INIT),
+            ("table", ("Init gain per activation (hidden layer, fan_in = fan_out)", definitions.init_table())),
+        ],
+        anchor="definitions",
+    )
+
+
 def build_sections(
     claims: Sequence[ClaimDoc],
     explain: Sequence[FigureDoc],
@@ -228,6 +276,7 @@ def build_sections(
         sections.append(extra)
     if depth is not None:
         sections.append(depth)
+    sections.append(definitions_section())
     sections.append(Section("Methods", [("list", METHODS)], anchor="methods"))
     sections.append(runtime_section(sweeps, command))
     return sections
@@ -327,6 +376,27 @@ def render_html(sections: Sequence[Section], title: str) -> str:
     return render.html_page(title, sections, _html_block, CSS)
 
 
+def _definitions_json() -> dict[str, Any]:
+    from actcmp.claims import definitions
+
+    table = definitions.init_table()
+    return {
+        "saturated": "|f'(z)| < saturation_threshold x peak f' on at least saturation_share of the probe inputs "
+        "(defaults 0.05, 0.95); judged in the claims only for the bounded family",
+        "dead": "f'(z) == 0 on every probe input",
+        "init_gain": {
+            row["activation"]: {
+                "rule": row['rule (init = "auto")'],
+                "gain": float(row["gain used"]),
+                "gain_keeping_second_moment": float(row["gain keeping E[f(z)^2]"]),
+                "literature": row["literature"],
+            }
+            for row in table.to_dict("records")
+        },
+        "torch_default_gain": 1 / math.sqrt(3),
+    }
+
+
 def claims_json(claims: Sequence[ClaimDoc], sweeps: Sequence[SweepDoc]) -> str:
     payload = {
         "claims": [
@@ -348,9 +418,16 @@ def claims_json(claims: Sequence[ClaimDoc], sweeps: Sequence[SweepDoc]) -> str:
                 "trained": s.trained,
                 "wall_time_s": round(s.wall_time_s, 2),
                 "stored_time_s": round(s.stored_time_s, 2),
+                **({"tune": s.tune} if s.tune else {}),
+                **(
+                    {"selected": s.selected.to_dict("records")}
+                    if s.selected is not None and not s.selected.empty
+                    else {}
+                ),
             }
             for s in sweeps
         ],
+        "definitions": _definitions_json(),
     }
     return json.dumps(payload, indent=1, ensure_ascii=False) + "\n"
 

@@ -308,6 +308,69 @@ def _epochs(ctx: ClaimContext) -> pd.DataFrame:
     return ctx.results.epochs
 
 
+# -- claims judged condition by condition (actcmp.claims.conditions) -----------------------------
+#: the factors each claim's verdict map spans (those its sweep varies; the others are pooled)
+CONDITIONS: dict[str, tuple[str, ...]] = {
+    "relu_default": ("depth",),
+    "dying": ("init", "depth", "lr"),
+    "vanishing": ("init", "depth"),
+    "tanh_sigmoid": ("depth",),
+    "generalisation": ("dataset", "depth"),
+}
+
+
+def _with_pooled(mapped: checks.Verdict, pooled: checks.Verdict) -> checks.Verdict:
+    """The verdict map, with the claim judged once over all conditions as its parts (shown
+    beside the map: e.g. the trend of dead units over learning rate and depth)."""
+    if mapped.conditions:
+        mapped.parts = list(pooled.parts) or [pooled]
+    return mapped
+
+
+def _decide_relu_default(ctx: ClaimContext) -> checks.Verdict:
+    from actcmp.claims.conditions import by_condition
+
+    mapped = by_condition(
+        ctx.runs, CONDITIONS["relu_default"], lambda runs: checks.check_relu_default(runs, alpha=ctx.alpha)
+    )
+    return _with_pooled(mapped, checks.check_relu_default(ctx.runs, alpha=ctx.alpha))
+
+
+def _decide_dying(ctx: ClaimContext) -> checks.Verdict:
+    from actcmp.claims.conditions import by_condition
+
+    mapped = by_condition(ctx.runs, CONDITIONS["dying"], lambda runs: checks.check_dying_cell(runs, alpha=ctx.alpha))
+    return _with_pooled(mapped, checks.check_dying(ctx.runs, alpha=ctx.alpha))
+
+
+def _decide_vanishing(ctx: ClaimContext) -> checks.Verdict:
+    from actcmp.claims.conditions import by_condition
+
+    layers = _layers(ctx)
+    return by_condition(
+        ctx.runs, CONDITIONS["vanishing"], lambda runs: checks.check_vanishing_cell(runs, layers, alpha=ctx.alpha)
+    )
+
+
+def _decide_tanh(ctx: ClaimContext) -> checks.Verdict:
+    from actcmp.claims.conditions import by_condition
+
+    epochs = _epochs(ctx)
+    mapped = by_condition(
+        ctx.runs, CONDITIONS["tanh_sigmoid"], lambda runs: checks.check_tanh_faster(runs, epochs, alpha=ctx.alpha)
+    )
+    return _with_pooled(mapped, checks.check_tanh_faster(ctx.runs, epochs, alpha=ctx.alpha))
+
+
+def _decide_generalisation(ctx: ClaimContext) -> checks.Verdict:
+    from actcmp.claims.conditions import by_condition
+
+    mapped = by_condition(
+        ctx.runs, CONDITIONS["generalisation"], lambda runs: checks.check_generalisation(runs, alpha=ctx.alpha)
+    )
+    return _with_pooled(mapped, checks.check_generalisation(ctx.runs, alpha=ctx.alpha))
+
+
 def _figures() -> Any:
     from actcmp.claims import figures
 
@@ -367,14 +430,16 @@ CLAIMS: tuple[Claim, ...] = (
             "Holds when ReLU is in the top group (mean rank within the Nemenyi CD of the best) and, in at least "
             "half the cells, is the best or shown within 10% of the best (paired TOST over seeds). Does not hold "
             "when ReLU is outside the top group or significantly worse than the cell's best (paired t) in more "
-            "than half the cells. Diverged runs rank last."
+            "than half the cells. Diverged runs rank last. Each activation trains at its own learning rate (tuned "
+            "per dataset and depth on separate seeds by validation loss, [tune]); judged at each depth on its own "
+            "(over the datasets), and pooled."
         ),
         caption=(
             "Critical-difference diagram of test loss: activations at their mean rank over cells (1 = best); "
             "a bar joins activations whose mean ranks differ by less than the Nemenyi CD (not significantly "
             "different)."
         ),
-        decide=_needs_runs(lambda ctx: checks.check_relu_default(ctx.runs, alpha=ctx.alpha)),
+        decide=_needs_runs(_decide_relu_default),
         figure=_figure_or_empty(lambda ctx: _figures().plot_ranking(ctx.runs)),
         tables=_tables_or_empty(
             lambda ctx: [("Mean rank of test loss over cells", rank_table(ctx.runs, alpha=ctx.alpha))]
@@ -405,7 +470,10 @@ CLAIMS: tuple[Claim, ...] = (
         statistic="Page's trend test of ReLU's dead fraction over learning rate and over depth; Spearman rho of "
         "dead fraction vs ReLU/Leaky-ReLU test-loss ratio",
         rule=(
-            "Three parts, all must hold. (1) ReLU's final dead fraction reaches 5% in some cell and rises with "
+            "Judged in each condition (init rule x depth x learning rate) on its own: ReLU's mean final dead "
+            "fraction over seeds is at least 5% (units die) and, there, Leaky ReLU and PReLU keep at most 1% dead "
+            "(does not hold above 5%). Pooled over all conditions, three parts are reported beside the map: "
+            "(1) ReLU's final dead fraction reaches 5% in some cell and rises with "
             "learning rate and with depth (Page's L test over the ordered levels, blocked by the other factor and "
             "the seed, p < 0.05). (2) Wherever ReLU loses at least 5% of its units, Leaky ReLU and PReLU keep at "
             "most 1% dead. (3) Across ReLU runs, the dead fraction correlates positively (Spearman, p < 0.05) "
@@ -416,7 +484,7 @@ CLAIMS: tuple[Claim, ...] = (
             "panel per depth. Right: each ReLU run's dead fraction against its test loss relative to Leaky "
             "ReLU on the same seed; above the dashed line ReLU is worse."
         ),
-        decide=_needs_runs(lambda ctx: checks.check_dying(ctx.runs, alpha=ctx.alpha)),
+        decide=_needs_runs(_decide_dying),
         figure=_figure_or_empty(lambda ctx: _figures().plot_dying(ctx.runs)),
         tables=_tables_or_empty(_dying_table),
     ),
@@ -441,21 +509,22 @@ CLAIMS: tuple[Claim, ...] = (
             ),
         ),
         sweep="gradients",
-        statistic="slope of log10(first / last layer weight-gradient norm at init) against depth; saturated fraction",
+        statistic="mean log10(first / last layer weight-gradient norm at init) per init rule and depth; saturated fraction",
         rule=(
-            "From r = |grad W_first| / |grad W_last| at initialisation: each bounded activation (sigmoid, tanh) "
-            "vanishes when log10 r falls with depth (regression slope < 0, p < 0.05) and the deepest network loses "
-            "more than one order of magnitude; it does not hold when the deepest loses less. Each ReLU-family "
-            "activation (ReLU, Leaky ReLU) keeps norms when |log10 r| <= 1 at the deepest depth. Saturation holds "
-            "when sigmoid and tanh each have at least 5% saturated units at the deepest depth after training. "
-            "All parts must hold."
+            "Judged in each condition (init rule x depth) on its own. From r = |grad W_first| / |grad W_last| at "
+            "initialisation: each bounded activation (sigmoid, tanh) vanishes when its mean log10 r over seeds is "
+            "below -1 (more than one order of magnitude lost; one-sided one-sample t-test, p < 0.05), and does not "
+            "when it is significantly above -1. Each ReLU-family activation (ReLU, Leaky ReLU) keeps norms when "
+            "|mean log10 r| <= 1. Saturation holds when sigmoid and tanh each have at least 5% saturated units "
+            "after training (saturation as defined under Definitions; judged for the bounded family only). All "
+            "parts must hold in a condition for the claim to hold there."
         ),
         caption=(
             "Left: log10 of the first layer's weight-gradient norm over the last layer's at initialisation, "
             "against depth (grey band: within one order of magnitude). Right: gradient norm of every linear "
             "layer of the deepest network at initialisation."
         ),
-        decide=_needs_runs(lambda ctx: checks.check_vanishing(ctx.runs, _layers(ctx), alpha=ctx.alpha)),
+        decide=_needs_runs(_decide_vanishing),
         figure=_figure_or_empty(lambda ctx: _figures().plot_vanishing(ctx.runs, _layers(ctx))),
         tables=_tables_or_empty(_vanishing_table),
     ),
@@ -477,13 +546,15 @@ CLAIMS: tuple[Claim, ...] = (
             "Early loss = mean validation loss over the first half of the epochs, divided by the mean-predictor "
             "loss. Over all (cell, seed) pairs the log ratio tanh/sigmoid is tested against zero (Wilcoxon "
             "signed-rank with 6 or more pairs, else paired t). Holds when it is below zero with p < 0.05, does "
-            "not hold when it is above zero with p < 0.05, inconclusive otherwise."
+            "not hold when it is above zero with p < 0.05, inconclusive otherwise. Each activation trains at its own "
+            "learning rate, selected per dataset and depth on separate tuning seeds by validation loss ([tune]). "
+            "Judged at each depth on its own (pairs over datasets and seeds), and pooled over all depths."
         ),
         caption=(
             "Validation loss over the mean-predictor loss per epoch (mean over seeds, log scale), one panel per "
             "dataset, line style per depth; the grey span is the early window the verdict averages."
         ),
-        decide=_needs_runs(lambda ctx: checks.check_tanh_faster(ctx.runs, _epochs(ctx), alpha=ctx.alpha)),
+        decide=_needs_runs(_decide_tanh),
         figure=_figure_or_empty(lambda ctx: _figures().plot_tanh_sigmoid(ctx.runs, _epochs(ctx))),
         tables=_tables_or_empty(_tanh_table),
     ),
@@ -510,14 +581,16 @@ CLAIMS: tuple[Claim, ...] = (
             "For ELU and for SiLU against ReLU on the same cell and seed: d_test = log(test loss ratio) and d_gap "
             "= change of log(test / train loss). A candidate holds when d_test or d_gap is significantly below "
             "zero and neither is significantly above (Wilcoxon signed-rank with 6+ pairs, else paired t, p < "
-            "0.05); it does not hold when either is significantly above zero. Both candidates must hold."
+            "0.05); it does not hold when either is significantly above zero. Both candidates must hold. Each "
+            "activation trains at its own learning rate (tuned on separate seeds by validation loss, [tune]); "
+            "judged per dataset and depth on its own, and pooled."
         ),
         caption=(
             "Each dot is one (cell, seed) pair. Left: test loss relative to ReLU's (below 1 = better). Right: "
             "change of the generalisation gap log(test/train) against ReLU's (below 0 = smaller gap); bars are "
             "medians."
         ),
-        decide=_needs_runs(lambda ctx: checks.check_generalisation(ctx.runs, alpha=ctx.alpha)),
+        decide=_needs_runs(_decide_generalisation),
         figure=_figure_or_empty(lambda ctx: _figures().plot_generalisation(ctx.runs)),
         tables=_tables_or_empty(_generalisation_tables),
     ),

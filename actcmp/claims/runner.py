@@ -86,6 +86,47 @@ def load_claim_sweep(name: str, overrides: dict[str, Any] | None = None) -> tupl
     return path, sweep
 
 
+def selected_runs(sweep: SweepConfig, directory: Path, data_dir: str | Path | None = None) -> list[dict[str, Any]]:
+    """The evaluation runs of a tuned sweep at each unit's selected values (not the common
+    runs at the fixed value, unless that is what was selected): what its claims judge. A
+    unit whose candidates all diverged (or whose tuning is unfinished) has none."""
+    return _selected(sweep, directory, data_dir)[0]
+
+
+def _selected(
+    sweep: SweepConfig, directory: Path, data_dir: str | Path | None = None
+) -> tuple[list[dict[str, Any]], Any]:
+    """(:func:`selected_runs`, a table of the selected values per cell and activation)."""
+    import pandas as pd
+
+    from actcmp.run.tune import describe_value, selected_plan
+
+    _, selections, runs = selected_plan(sweep, directory, data_dir)
+    chosen = {s.unit: s.chosen for s in selections if s.chosen is not None}
+    rows = []
+    for sel in selections:
+        row: dict[str, Any] = {k: sel.config.get(k) for k in ("dataset", "depth") if k in sel.config}
+        row["activation"] = sel.activation
+        row["selected"] = (
+            describe_value(sel.chosen)
+            if sel.chosen is not None
+            else ("all diverged" if sel.all_diverged else "pending")
+        )
+        row["selected"] += " (edge)" if sel.edges else ""
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if not table.empty:
+        keys = [k for k in ("dataset", "depth") if k in table]
+        table = table.pivot_table(index=keys, columns="activation", values="selected", aggfunc="first").reset_index()
+        table.columns.name = None
+    judged = [
+        cfg
+        for cfg in runs
+        if cfg["tune_unit"] in chosen and all(cfg.get(k) == v for k, v in chosen[cfg["tune_unit"]].items())
+    ]
+    return judged, table
+
+
 def _restrict(results: Results, run_ids: set[str]) -> Results:
     from actcmp.store.database import Results
 
@@ -164,7 +205,19 @@ def run_claims(
             interrupted = summary.interrupted
         stored = load_results(directory) if db_path(directory).exists() else None
         if stored is not None:
-            stored = _restrict(stored, {cfg["run_id"] for cfg in planned})
+            judged = planned
+            if sweep.tune is not None:  # rank-based claims: only the evaluation runs at the selected values
+                from actcmp.run.tune import describe_candidates
+
+                judged, doc.selected = _selected(sweep, directory, data_dir)
+                doc.planned = len(judged)
+                doc.tune = (
+                    f"each activation at its own {', '.join(sweep.tune.candidates)}, selected per dataset and depth "
+                    f"from {describe_candidates(sweep.tune)} by mean final validation loss over tuning seeds "
+                    f"{', '.join(str(s) for s in sweep.tune.seeds)} (never the evaluation seeds); the verdict "
+                    "reads only the evaluation runs at the selected values"
+                )
+            stored = _restrict(stored, {cfg["run_id"] for cfg in judged})
             statuses = stored.runs["status"].value_counts() if len(stored.runs) else {}
             doc.counts = {s: int(statuses.get(s, 0)) for s in ("done", "diverged", "failed")}
             doc.counts["pending"] = len(planned) - len(stored.runs)
