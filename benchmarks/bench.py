@@ -13,7 +13,7 @@ For a group of 24 models (8 activations x 3 seeds) at depths 2, 4, 8 and widths 
                     the engine's own timings: the optimizer-step loop ("steps"), the per-epoch
                     full-pass losses, the layer metrics (gradient norms, dead/saturated units)
                     and the end of the run (histograms, test pass, the linear probes of all
-                    models at once, of which "linear probe").
+                    models, of which "linear probe").
 
 Each contender runs ``--repeats`` times, interleaved (canonical, canonical+losses, plain,
 batched, then sgemms), medians reported. The peak is this machine's fp32 matmul rate measured
@@ -402,7 +402,7 @@ def print_table(peak: Peak, rows: list[dict[str, Any]], load: dict[str, list[flo
     print("every epoch; plain / whole: actcmp's engines with everything a run records, end-of-run metrics")
     print("included. Parts of 'whole' (the batched engine's own timings): steps (optimizer-step loop), losses")
     print("(per-epoch full passes), layers (gradient norms, unit metrics), end (end-of-run metrics), of which")
-    print("probe (the linear probes of all models at once). x canon / x can+ls / x plain: whole engine vs")
+    print("probe (the linear probes, one model per call). x canon / x can+ls / x plain: whole engine vs")
     print("each; steps x: the step loop vs canonical; steps %pk: training matmul GFLOP/s of the step loop")
     print("over the median sgemm peak measured between the groups.")
 

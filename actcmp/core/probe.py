@@ -1,4 +1,5 @@
-"""The linear probe on a model's codes, fitted for many models at once (pure torch).
+"""The linear probe on a model's codes, for one model or many at once (pure torch; the engines
+fit one model per call, so that a run's numbers never depend on its neighbours).
 
 Definition (``PROBE_VERSION`` 2; the same objective as version 1, scikit-learn's
 ``make_pipeline(StandardScaler(), LogisticRegression(C=1.0))``):
