@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from actcmp.analysis.cells import FINISHED
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -39,7 +41,7 @@ CONFIDENCE = 0.95
 N_RESAMPLES = 2000
 RANDOM_STATE = 0
 DEPTH_FACTOR = 1.5
-FINISHED = ("done", "diverged")
+
 _NOT_CELL = ("seed", "run_id", "dataset", "depth")
 
 

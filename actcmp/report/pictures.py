@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from actcmp.analysis.cells import FINISHED
 from actcmp.report import tables
 from actcmp.report.style import activation_order, activation_style, line_kwargs
 
@@ -137,7 +138,7 @@ def collect(results: Results) -> list[DatasetPictures]:
         blobs = {kind: store.samples(kind) for kind in KINDS}
     if not any(blobs.values()):
         return []
-    runs = runs[runs["status"].isin(("done", "diverged"))]
+    runs = runs[runs["status"].isin(FINISHED)]
     keys = tables.cell_keys(runs)
     found = []
     for dataset in sorted(runs["dataset"].astype(str).unique()):

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
     from actcmp.store.database import Results
 
-FINISHED = ("done", "diverged")
+from actcmp.analysis.cells import FINISHED
+
 #: config fields that are never cell keys: activation is compared, seeds are replicates
 NOT_CELL = ("activation", "seed", "dataset", "depth", "run_id")
 #: a rule marking the best rows of one cell: Series of test-loss means -> bool Series

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from actcmp.analysis.cells import FINISHED  # one definition (re-exported here for the SQL)
 from actcmp.config import RESULTS_VERSION, readable_config
 from actcmp.errors import StoreError, WriteFailed
 
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 DB_NAME = "actcmp.sqlite"
 SCHEMA_VERSION = 1
 APP_ID = 0x61637463  # "actc": marks the file as ours (PRAGMA application_id)
-FINISHED = ("done", "diverged")
 
 #: per-run sample blobs for the report's pictures (:mod:`actcmp.engine.samples`); added after
 #: schema version 1 was fixed, so it is created when missing (older stores lack it)
