@@ -28,6 +28,7 @@ _LAZY = {
     "load_results": ("actcmp.notebook", "load_results"),
     "make_report": ("actcmp.report", "make_report"),
     "load_sweep": ("actcmp.config", "load_sweep"),
+    "sweep_from_command_line": ("actcmp.overrides", "sweep_from_command_line"),
     "merge_results": ("actcmp.store.merge", "merge_results"),
     "compare_results": ("actcmp.analysis.compare", "compare_results"),
     "cell_status": ("actcmp.analysis.status", "cell_status"),

@@ -7,6 +7,7 @@ import hashlib
 import os
 import struct
 import sys
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -314,7 +315,7 @@ def test_mnist_download_when_allowed(tmp_path: Path, monkeypatch: pytest.MonkeyP
         return FakeResponse((source / url.rsplit("/", 1)[1]).read_bytes())
 
     monkeypatch.setenv("ACTCMP_ALLOW_DOWNLOAD", "1")
-    monkeypatch.setattr(datasets.urllib.request, "urlopen", fake_urlopen)
+    monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
     monkeypatch.setitem(datasets.IDX_SHA256, "mnist", sums_of(source))
     data = load_dataset("mnist", seed=0, data_dir=tmp_path / "data")
     assert len(data.x_train) + len(data.x_val) + len(data.x_test) == 20
@@ -337,7 +338,7 @@ def test_download_checked_against_sha256(tmp_path: Path, monkeypatch: pytest.Mon
     sums["t10k-labels-idx1-ubyte"] = "0" * 64  # the mirror serves a file that is not the standard one
     monkeypatch.setenv("ACTCMP_ALLOW_DOWNLOAD", "1")
     monkeypatch.setattr(
-        datasets.urllib.request,
+        urllib.request,
         "urlopen",
         lambda url, timeout: FakeResponse((source / url.rsplit("/", 1)[1]).read_bytes()),
     )
@@ -350,7 +351,7 @@ def test_download_checked_against_sha256(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_known_sums_cover_every_downloadable_file() -> None:
-    assert set(datasets.IDX_SHA256) == set(datasets._MIRRORS)
+    assert set(datasets.IDX_SHA256) == set(datasets.idx._MIRRORS)
     for table in datasets.IDX_SHA256.values():
         assert set(table) == set(IDX_NAMES)
         assert all(len(s) == 64 and int(s, 16) >= 0 for s in table.values())
@@ -374,7 +375,7 @@ def test_mnist_download_failure_is_reported(tmp_path: Path, monkeypatch: pytest.
         raise OSError("network unreachable")
 
     monkeypatch.setenv("ACTCMP_ALLOW_DOWNLOAD", "1")
-    monkeypatch.setattr(datasets.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
     with pytest.raises(DatasetError, match=r"download failed: .*network unreachable"):
         load_dataset("fashion-mnist", seed=0, data_dir=tmp_path)
     assert not list((tmp_path / "fashion-mnist").iterdir())  # no partial files left behind

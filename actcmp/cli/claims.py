@@ -1,0 +1,63 @@
+"""``actcmp claims``: one small sweep per common claim about activation functions, then
+claims.md / claims.html with each claim's statistic, figure and verdict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from actcmp.cli.base import figure_formats, guarded
+
+
+@guarded
+def claims_cmd(
+    out: Annotated[Path, typer.Option(help="where the claim sweeps, figures and claims.md/html go")] = Path(
+        "results/claims"
+    ),
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="worker processes")] = 1,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
+    report_only: Annotated[bool, typer.Option("--report-only", help="train nothing: judge what is stored")] = False,
+    only: Annotated[str | None, typer.Option(help="comma-separated claims, e.g. linear,dying or 1,3,A1")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="override a field in every claim sweep: KEY=VALUE (repeatable), e.g. epochs=2"),
+    ] = None,
+    engine: Annotated[str, typer.Option(help="auto | plain")] = "auto",
+    device: Annotated[str, typer.Option(help="cpu | cuda | auto")] = "cpu",
+    formats: Annotated[str, typer.Option(help="figure formats, comma-separated (png, pdf, svg)")] = "png,pdf,svg",
+) -> None:
+    """Check common claims about activation functions: run one small sweep per claim
+    (resuming), then write claims.md / claims.html with each claim's statistic, figure
+    and verdict.
+
+    Example: actcmp claims --jobs 2 --out results/claims
+    """
+    from actcmp.claims.runner import run_claims
+    from actcmp.config import parse_value, split_list
+    from actcmp.overrides import parse_assignments
+    from actcmp.progress import make_progress
+
+    wanted = figure_formats(formats)
+    overrides = {k: parse_value(v) for k, v in parse_assignments(set_ or [], "--set").items()}
+    result = run_claims(
+        out,
+        only=split_list(only) if only else None,
+        overrides=overrides,
+        train=not report_only,
+        jobs=jobs,
+        engine=engine,
+        device=device,
+        progress=lambda: make_progress(quiet),
+        formats=wanted,
+    )
+    if result.interrupted:
+        raise typer.Exit(130)
+    if not quiet:
+        for doc in result.claims:
+            typer.echo(f"{doc.claim.number:>3}  {doc.verdict.verdict:<14} {doc.claim.title}")
+    typer.echo(f"claims report: {out / 'claims.html'} (and claims.md)")
+    if result.failed_runs:
+        typer.echo(f"{result.failed_runs} runs failed; see actcmp status {out}/<sweep>", err=True)
+        raise typer.Exit(1)

@@ -1,0 +1,316 @@
+"""``actcmp run``: options -> a sweep config (:mod:`actcmp.overrides`) -> a dry-run plan
+or :func:`actcmp.run.sweep.run_sweep`, then one line per outcome."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from actcmp.cli.base import fail, guarded, out_path
+from actcmp.errors import ConfigError
+
+if TYPE_CHECKING:  # the modules are imported inside the command: --help stays light
+    from actcmp.config import SweepConfig
+    from actcmp.run.sweep import SweepSummary
+
+#: the most torch threads a worker may ask for (more only oversubscribes the cores)
+MAX_THREADS = 256
+
+DEVICE_PATTERN = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
+
+
+def _check_run_options(
+    *,
+    engine: str,
+    backend: str,
+    device: str,
+    jobs: int,
+    address: str | None,
+    dry_run: bool,
+    threads: int | None = None,
+) -> None:
+    """Refuse bad option values before anything is planned, trained or written."""
+    from actcmp.run.executors import BACKENDS
+    from actcmp.run.sweep import ENGINES
+
+    if engine not in ENGINES:
+        raise ConfigError(f"--engine: unknown engine '{engine}' (available: {', '.join(ENGINES)})")
+    if backend not in BACKENDS:
+        raise ConfigError(f"--backend: unknown backend '{backend}' (available: {', '.join(BACKENDS)})")
+    if not DEVICE_PATTERN.match(device):
+        raise ConfigError(f"--device: unknown device '{device}' (choose cpu, cuda, cuda:N or auto)")
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+    if threads is not None and threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {threads}")
+    if threads is not None and threads > MAX_THREADS:
+        raise ConfigError(f"--threads {threads}: at most {MAX_THREADS} torch threads per worker")
+    if threads is not None and backend == "ray":
+        raise ConfigError("--threads is for --backend local (Ray workers get the CPUs Ray gives each task)")
+    if address is not None and backend != "ray":
+        raise ConfigError("--address is for --backend ray (the local backend runs on this machine)")
+    if backend == "ray" and not dry_run:
+        from actcmp.run.ray_executor import import_ray, split_address
+
+        import_ray()  # installed and recent enough, or one line saying how to install it
+        if address is not None:
+            split_address(address)
+
+
+@guarded
+def run(
+    ctx: typer.Context,
+    config: Annotated[
+        str | None,
+        typer.Argument(help="sweep TOML file, or a bundled sweep: default, smoke, claims/<name> (see experiments/)"),
+    ] = None,
+    activations: Annotated[str | None, typer.Option(help="comma-separated activations, e.g. relu,gelu")] = None,
+    datasets: Annotated[str | None, typer.Option(help="comma-separated datasets, e.g. digits,mnist1d")] = None,
+    depths: Annotated[str | None, typer.Option(help="comma-separated depths, e.g. 1,2,4,8")] = None,
+    seeds: Annotated[str | None, typer.Option(help="number of seeds (3 = 0,1,2) or a list 0,5,7")] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="training epochs for every run (0: no training, measure the initial weights)")
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", help="fix a field: KEY=VALUE (repeatable); replaces a grid axis of the file, with a note"
+        ),
+    ] = None,
+    grid: Annotated[list[str] | None, typer.Option("--grid", help="vary a field: KEY=V1,V2 (repeatable)")] = None,
+    out_text: Annotated[
+        str | None,
+        typer.Option(
+            "--out",
+            metavar="DIR",
+            help="results directory \\[default: $ACTCMP_OUT/<sweep name>/, ACTCMP_OUT defaulting to results]",
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="sweep name \\[default: the file's name; on the command line, built from what it varies]"),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the grid size and plan, train nothing")] = False,
+    json_: Annotated[
+        bool, typer.Option("--json", help="with --dry-run: the plan as one JSON document on stdout (schema: README)")
+    ] = False,
+    fresh: Annotated[bool, typer.Option("--fresh", help="redo runs that are already stored")] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="worker processes", envvar="ACTCMP_JOBS")] = 1,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            help="torch threads per worker \\[default: 1 with --jobs 1 unless OMP_NUM_THREADS is set; cores / jobs]"
+        ),
+    ] = None,
+    engine: Annotated[str, typer.Option(help="auto | plain | batched")] = "auto",
+    backend: Annotated[str, typer.Option(help="local | ray (needs pip install 'actcmp\\[ray]')")] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster HOST:PORT \\[env RAY_ADDRESS; none: a local Ray instance]")
+    ] = None,
+    max_retries: Annotated[
+        int | None,
+        typer.Option(
+            help="--backend ray: times Ray reruns a task whose worker or node died \\[default: Ray's, 3]; "
+            "after that its runs stay pending for the next run"
+        ),
+    ] = None,
+    device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N | auto", envvar="ACTCMP_DEVICE")] = "cpu",
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="where IDX files live \\[default: the user cache dir, actcmp/data]", envvar="ACTCMP_DATA_DIR"
+        ),
+    ] = None,
+    report: Annotated[bool, typer.Option("--report", help="write the report when the sweep finishes")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(help="run only shard I of N (I/N, numbered from 1), e.g. 2/4; merge with 'actcmp merge'"),
+    ] = None,
+    max_runs: Annotated[
+        int, typer.Option(help="refuse a grid of more runs than this (its size is checked before it is expanded)")
+    ] = 100_000,
+) -> None:
+    """Train a sweep of autoencoders and store the results (resumes what is stored).
+
+    A killed or interrupted sweep continues where it stopped when run again; a second
+    sweep into a directory that one is writing to is refused. --shard I/N splits the grid
+    into N balanced parts (one per CI job); 'actcmp merge' puts them back together.
+
+    Options override the sweep file: --activations, --datasets, --depths, --seeds and
+    --grid replace its grid axes; --epochs and --set fix a field. A key given twice on
+    the command line (--depths 4 --grid depth=1,2) is an error; --set on a grid axis of
+    the file fixes it to one value and says so on stderr.
+
+    A sweep given only by options is named from what it varies (relu-gelu_digits_d1-2)
+    unless --name is given. --epochs 0 trains nothing: each run measures the initial
+    weights (dead units and loss at initialisation) and is stored as done.
+
+    Example: actcmp run experiments/default.toml --depths 1,2 --seeds 2 --out results/quick
+    """
+    from actcmp.config import check_sweep_name
+    from actcmp.shard import parse_shard
+
+    if name is not None:
+        check_sweep_name(name)
+    out = out_path(out_text)
+    if max_runs < 1:
+        raise ConfigError(f"--max-runs must be at least 1, got {max_runs}")
+    shard_spec = parse_shard(shard) if shard is not None else None
+    _check_run_options(
+        engine=engine, backend=backend, device=device, jobs=jobs, address=address, dry_run=dry_run, threads=threads
+    )
+    options_given = any(v is not None for v in (activations, datasets, depths, seeds, epochs)) or bool(set_ or grid)
+    if config is None and not options_given:
+        _usage_and_exit(
+            ctx,
+            "give a sweep file or a bundled sweep (actcmp run smoke), or what to vary "
+            "(actcmp run --activations relu,gelu --datasets digits --depths 1,2); nothing was trained",
+        )
+    if json_ and not dry_run:
+        raise ConfigError("--json goes with --dry-run (a sweep's results are read with 'actcmp status --json')")
+    if max_retries is not None and backend != "ray":
+        raise ConfigError("--max-retries is for --backend ray (the local backend does not retry)")
+    if max_retries is not None and max_retries < 0:
+        raise ConfigError(f"--max-retries must be 0 or more, got {max_retries}")
+    from actcmp.config import check_size
+    from actcmp.overrides import sweep_from_command_line
+
+    sweep = sweep_from_command_line(
+        config,
+        activations=activations,
+        datasets=datasets,
+        depths=depths,
+        seeds=seeds,
+        epochs=epochs,
+        grid=grid or [],
+        fixed=set_ or [],
+        name=name,
+        max_runs=max_runs,
+        note=lambda line: typer.echo(line, err=True),
+    )
+    if epochs == 0 and not json_:
+        typer.echo("note: --epochs 0 trains nothing: each run measures the initial weights only", err=True)
+
+    check_size(sweep.grid, max_runs, sweep.source)
+
+    if dry_run:
+        _print_plan(sweep, data_dir, shard_spec, shard, out, max_runs, as_json=json_)
+        return
+
+    from actcmp.progress import make_progress
+    from actcmp.run.sweep import run_sweep
+
+    summary = run_sweep(
+        sweep,
+        out,
+        fresh=fresh,
+        jobs=jobs,
+        engine=engine,
+        device=device,
+        data_dir=data_dir,
+        progress=make_progress(quiet),
+        shard=shard_spec,
+        backend=backend,
+        address=address,
+        threads=threads,
+        max_runs=max_runs,
+        executor_options={"max_retries": max_retries} if max_retries is not None else None,
+    )
+    _say_how_it_ended(summary, quiet=quiet, write_report=report)
+
+
+def _say_how_it_ended(summary: SweepSummary, *, quiet: bool, write_report: bool) -> None:
+    """Where the results went, the report if asked for; exit 130 when interrupted, 1 when
+    runs failed or tasks were lost."""
+    if summary.interrupted:
+        if quiet:  # otherwise the progress output's last line has just said it (progress.summary_line)
+            typer.echo(
+                f"actcmp: interrupted: {summary.ran} runs stored now, {summary.left} left in {summary.out_dir}; "
+                "run the same command again to resume",
+                err=True,
+            )
+        raise typer.Exit(130)
+    if summary.resumed_after_crash and not quiet:
+        typer.echo("note: the previous sweep into this directory was killed; its stored runs were kept", err=True)
+    if write_report and summary.done + summary.diverged + summary.skipped > 0:
+        from actcmp.report import make_report
+
+        make_report(summary.out_dir)
+        if not quiet:
+            typer.echo(f"report: {summary.out_dir / 'report.html'}", err=True)
+    if not quiet:
+        typer.echo(f"results: {summary.out_dir}  (tables and figures: actcmp report {summary.out_dir})", err=True)
+    if summary.backend_log and not quiet and _nonempty(summary.backend_log):
+        typer.echo(f"Ray's own messages: {summary.backend_log}", err=True)
+    if summary.failed or summary.lost_tasks:
+        for line in summary.failures[:10]:
+            typer.echo(f"{'lost' if line.startswith('task lost') else 'failed'}: {line}", err=True)
+        raise typer.Exit(1)
+
+
+def _nonempty(path: str) -> bool:
+    try:
+        return Path(path).stat().st_size > 0
+    except OSError:
+        return False
+
+
+#: shown by --dry-run even when they do not vary (from the grid, the fixed fields or the defaults)
+PLAN_KEYS = ("activation", "dataset", "depth", "seed", "epochs")
+
+
+def _usage_and_exit(ctx: typer.Context, hint: str) -> None:
+    """The command's usage line, then one error line; exit 2."""
+    typer.echo(ctx.get_usage(), err=True)
+    fail(f"{hint} (see '{ctx.command_path} --help')")
+
+
+def _print_plan(
+    sweep: SweepConfig,
+    data_dir: Path | None,
+    shard_spec: tuple[int, int] | None,
+    shard: str | None,
+    out: Path | None,
+    max_runs: int,
+    *,
+    as_json: bool = False,
+) -> None:
+    from actcmp.config import RunConfig
+    from actcmp.run.sweep import describe_plan
+    from actcmp.sweep_name import default_results_dir
+
+    plan = describe_plan(sweep, data_dir, shard_spec, max_runs=max_runs)
+    target = out or default_results_dir(sweep.name)
+    if as_json:
+        from actcmp.jsonout import dumps, plan_document
+
+        defaults = {
+            k: RunConfig.model_fields[k].default for k in PLAN_KEYS if k not in sweep.grid and k not in plan["fixed"]
+        }
+        typer.echo(dumps(plan_document(plan, sweep.grid, defaults, target, shard)))
+        return
+    of_total = f" (shard {shard} of {plan['total']} runs)" if shard_spec else ""
+    after = f" + up to {plan['tune']['evaluation_selected_at_most']} once selected" if "tune" in plan else ""
+    typer.echo(f"sweep '{plan['name']}': {plan['runs']} runs{after}{of_total}")
+    for key, values in plan["varied"].items():
+        typer.echo(f"  {key} ({len(values)}): {', '.join(str(v) for v in values)}")
+    for key, values in sweep.grid.items():
+        if key not in plan["varied"]:
+            typer.echo(f"  {key}: {', '.join(str(v) for v in values)}")
+    for key in PLAN_KEYS:
+        if key not in sweep.grid and key not in plan["fixed"]:
+            typer.echo(f"  {key}: {RunConfig.model_fields[key].default} (default)")
+    for key, value in plan["fixed"].items():
+        typer.echo(f"  {key} = {value}")
+    for dataset, count in plan["per_dataset"].items():
+        typer.echo(f"  {dataset}: {count} runs")
+    if "tune" in plan:  # [tune]: tuning and evaluation runs counted apart (actcmp.run.tune)
+        from actcmp.run.tune import plan_lines
+
+        for line in plan_lines(plan["tune"]):
+            typer.echo(line)
+    typer.echo(f"results -> {target}")
