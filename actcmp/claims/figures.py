@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from actcmp.analysis import stats as stats
+from actcmp.claims.checks import common_metric, early_loss, gradient_ratios
+from actcmp.claims.checks.frames import paired_runs
 from actcmp.report import plots
 from actcmp.report.plots import legend, png_bytes
 from actcmp.report.style import activation_order, activation_style, line_kwargs
@@ -174,7 +176,6 @@ def _p(p_value: float) -> str:
 def plot_dying(runs: pd.DataFrame, reference: str = "leaky_relu") -> Figure:
     """Final dead fraction against learning rate, one panel per depth; last panel: each
     ReLU run's dead fraction against its test loss relative to ``reference`` (same seed)."""
-    from actcmp.claims.checks import _pairs
 
     done = _done(runs)
     if done.empty or "lr" not in done or "depth" not in done:
@@ -198,7 +199,7 @@ def plot_dying(runs: pd.DataFrame, reference: str = "leaky_relu") -> Figure:
     axes[0, 0].set_ylabel("dead fraction after training")
     ax = axes[0, -1]
     if "relu" in set(done["activation"]) and reference in set(done["activation"]):
-        pairs = _pairs(runs, "relu", reference, ["dead_fraction_final", "test_loss"])
+        pairs = paired_runs(runs, "relu", reference, ["dead_fraction_final", "test_loss"])
         colour, marker = activation_style("relu")
         ax.scatter(
             _num(pairs, "dead_fraction_final_relu"),
@@ -279,7 +280,6 @@ def plot_vanishing(runs: pd.DataFrame, layers: pd.DataFrame, max_orders: float =
     """Left: log10(first / last layer weight-gradient norm) at initialisation against
     depth (band: within ``max_orders``). Right: each linear layer's gradient norm at
     initialisation in the deepest network (mean over seeds, log scale)."""
-    from actcmp.claims.checks import gradient_ratios
 
     ratios = gradient_ratios(runs, layers)
     if ratios.empty:
@@ -321,8 +321,6 @@ def plot_tanh_sigmoid(runs: pd.DataFrame, epochs: pd.DataFrame, k: int | None = 
     """Validation loss / mean-predictor loss over epochs, mean over seeds; one panel per
     dataset, line style per depth; the shaded span is the window the verdict averages."""
     from matplotlib.lines import Line2D
-
-    from actcmp.claims.checks import early_loss
 
     done = _done(runs)
     if done.empty or epochs.empty:
@@ -372,14 +370,13 @@ def plot_generalisation(
 ) -> Figure:
     """Per (cell, seed) pair with ``reference``: left, test-loss ratio; right, change of
     the generalisation gap log(test / train). Below the line = better than ReLU."""
-    from actcmp.claims.checks import _pairs
 
     fig, axes = new_figure(1, 2, panel=(2.8, 2.6))
     left, right = axes[0]
     shown = []
     rng = np.random.default_rng(0)
     for i, name in enumerate(candidates):
-        pairs = _pairs(runs, name, reference, ["test_loss", "final_train_loss"])
+        pairs = paired_runs(runs, name, reference, ["test_loss", "final_train_loss"])
         if pairs.empty:
             continue
         shown.append(name)
@@ -410,7 +407,6 @@ def plot_generalisation(
 def plot_softmax(runs: pd.DataFrame) -> Figure:
     """Mean test MSE (Student t 95% CI) of each output activation per cell (depth and
     hidden activation), on the common metric of :func:`actcmp.claims.checks.common_metric`."""
-    from actcmp.claims.checks import common_metric
 
     if runs.empty or "output_activation" not in runs:
         return no_data()
