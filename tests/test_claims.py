@@ -16,7 +16,9 @@ from typer.testing import CliRunner
 
 from actcmp.claims import checks, figures
 from actcmp.claims.checks import FAILS, HOLDS, UNSURE
-from actcmp.claims.registry import CLAIMS, ClaimContext, comparison_table, rank_table
+from actcmp.claims.context import ClaimContext
+from actcmp.claims.registry import CLAIMS
+from actcmp.claims.tables import comparison_table, rank_table
 from actcmp.store.database import Results
 
 REPO = Path(__file__).resolve().parent.parent

@@ -244,7 +244,7 @@ def write_claims_report(
 ) -> ClaimsRun:
     """Judge ``claims`` on ``results`` (per sweep name) and write the documents."""
     from actcmp.claims import document, figures
-    from actcmp.claims.registry import ClaimContext
+    from actcmp.claims.context import ClaimContext
 
     formats = tuple(dict.fromkeys(f.lower().lstrip(".") for f in formats)) or ("png",)
     written: list[Path] = []
@@ -328,7 +328,7 @@ def _explaining(contexts: dict[str, Any]) -> list[tuple[str, str, str, Any]]:
 def _depth(contexts: dict[str, Any], figure_doc: Callable[..., FigureDoc]) -> Any:
     from actcmp.analysis import stats as stats
     from actcmp.claims import document, figures
-    from actcmp.claims.registry import fmt
+    from actcmp.claims.tables import fmt
 
     ranking = contexts.get("ranking")
     if ranking is None or not ranking.has_runs or ranking.runs["depth"].nunique() < 2:
