@@ -5,7 +5,7 @@ ratio of the first to the last linear layer's weight-gradient norm at initialisa
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -68,8 +68,6 @@ def check_vanishing(
     * *saturate*: bounded activations' mean final saturated fraction at the deepest depth
       is at least ``min_saturated``; does not hold below it.
     """
-    from scipy import stats as sps
-
     ratios = gradient_ratios(runs, layers)
     if ratios.empty or ratios["depth"].nunique() < 2:
         return no_data("needs gradient norms of runs at two or more depths")
@@ -81,63 +79,54 @@ def check_vanishing(
         at_deepest = float(mine.loc[mine["depth"] == deepest, "log10_ratio"].mean())
         family = family_of(name)
         if family == "bounded":
-            fit = (
-                sps.linregress(mine["depth"].astype(float), mine["log10_ratio"])
-                if mine["depth"].nunique() > 1
-                else None
-            )
-            slope, p = (float(fit.slope), float(fit.pvalue)) if fit is not None else (math.nan, math.nan)
+            part = _vanishes_with_depth(name, mine, deepest, at_deepest, max_orders, alpha)
             if not math.isfinite(lead_slope) or name == "sigmoid":
-                lead_slope, lead_p = slope, p
-            text = (
-                f"{name}: log10 r changes by {fmt_number(slope, 2)} per layer of depth ({fmt_p(p)}); at depth {deepest} "
-                f"the first layer's gradient is 10^{at_deepest:.1f} of the last's"
-            )
-            if slope < 0 and p < alpha and at_deepest < -max_orders:
-                parts.append(
-                    Verdict(
-                        HOLDS,
-                        "slope of log10 r per layer",
-                        slope,
-                        p,
-                        text + ": it vanishes.",
-                        label=f"{name} gradients vanish",
-                    )
-                )
-            elif at_deepest >= -max_orders:
-                parts.append(
-                    Verdict(
-                        FAILS,
-                        "slope of log10 r per layer",
-                        slope,
-                        p,
-                        text + ": no vanishing at this depth.",
-                        label=f"{name} gradients vanish",
-                    )
-                )
-            else:
-                parts.append(
-                    Verdict(
-                        UNSURE, "slope of log10 r per layer", slope, p, text + ".", label=f"{name} gradients vanish"
-                    )
-                )
+                lead_slope, lead_p = part.value, part.p_value
+            parts.append(part)
         elif family == "relu":
-            keeps = abs(at_deepest) <= max_orders
-            parts.append(
-                Verdict(
-                    HOLDS if keeps else FAILS,
-                    "mean log10 r at the deepest depth",
-                    at_deepest,
-                    explanation=(
-                        f"{name}: at depth {deepest} the first layer's gradient is "
-                        f"10^{at_deepest:.1f} of the last's ({'within' if keeps else 'beyond'} "
-                        f"{max_orders:g} order of magnitude)."
-                    ),
-                    label=f"{name} keeps gradient norms",
-                )
-            )
+            parts.append(_keeps_at_depth(name, deepest, at_deepest, max_orders))
     parts.append(saturation_part(runs, deepest, min_saturated))
     return combine(parts, "slope of log10(first/last gradient norm) per layer, sigmoid", lead_slope, lead_p)
+
+
+def _vanishes_with_depth(
+    name: str, mine: pd.DataFrame, deepest: Any, at_deepest: float, max_orders: float, alpha: float
+) -> Verdict:
+    """A bounded activation's gradient vanishes with depth: log10 r falls with depth (linear
+    regression slope < 0, p < alpha) and the deepest network loses more than ``max_orders``
+    orders of magnitude (``at_deepest``, its mean log10 r)."""
+    from scipy import stats as sps
+
+    fit = sps.linregress(mine["depth"].astype(float), mine["log10_ratio"]) if mine["depth"].nunique() > 1 else None
+    slope, p = (float(fit.slope), float(fit.pvalue)) if fit is not None else (math.nan, math.nan)
+    text = (
+        f"{name}: log10 r changes by {fmt_number(slope, 2)} per layer of depth ({fmt_p(p)}); at depth {deepest} "
+        f"the first layer's gradient is 10^{at_deepest:.1f} of the last's"
+    )
+    if slope < 0 and p < alpha and at_deepest < -max_orders:
+        verdict, text = HOLDS, text + ": it vanishes."
+    elif at_deepest >= -max_orders:
+        verdict, text = FAILS, text + ": no vanishing at this depth."
+    else:
+        verdict, text = UNSURE, text + "."
+    return Verdict(verdict, "slope of log10 r per layer", slope, p, text, label=f"{name} gradients vanish")
+
+
+def _keeps_at_depth(name: str, deepest: Any, at_deepest: float, max_orders: float) -> Verdict:
+    """A ReLU-family activation keeps gradient norms: |mean log10 r| at the deepest depth
+    is at most ``max_orders``."""
+    keeps = abs(at_deepest) <= max_orders
+    return Verdict(
+        HOLDS if keeps else FAILS,
+        "mean log10 r at the deepest depth",
+        at_deepest,
+        explanation=(
+            f"{name}: at depth {deepest} the first layer's gradient is "
+            f"10^{at_deepest:.1f} of the last's ({'within' if keeps else 'beyond'} "
+            f"{max_orders:g} order of magnitude)."
+        ),
+        label=f"{name} keeps gradient norms",
+    )
 
 
 def _below(values: np.ndarray, bound: float, alpha: float) -> tuple[str, float]:
@@ -188,53 +177,65 @@ def check_vanishing_cell(
     lead_value, lead_p = math.nan, math.nan
     for name in sorted(set(ratios["activation"])):
         values = ratios.loc[ratios["activation"] == name, "log10_ratio"].to_numpy(float)
-        mean = float(np.mean(values))
         family = family_of(name)
         if family == "bounded":
-            verdict, p = _below(values, -max_orders, alpha)
+            part = _vanishes_in_cell(name, values, max_orders, alpha)
             if not math.isfinite(lead_value) or name == "sigmoid":
-                lead_value, lead_p = mean, p
-            parts.append(
-                Verdict(
-                    verdict,
-                    "mean log10 r",
-                    mean,
-                    p,
-                    f"{name}: the first layer's gradient is 10^{mean:.1f} of the last's over {len(values)} seeds "
-                    f"({fmt_p(p)} against 10^-{max_orders:g})"
-                    + {HOLDS: ": it vanishes.", FAILS: ": no vanishing here.", UNSURE: "."}[verdict],
-                    label=f"{name} gradients vanish",
-                )
-            )
+                lead_value, lead_p = part.value, part.p_value
+            parts.append(part)
         elif family == "relu":
-            keeps = abs(mean) <= max_orders
-            parts.append(
-                Verdict(
-                    HOLDS if keeps else FAILS,
-                    "mean log10 r",
-                    mean,
-                    explanation=f"{name}: the first layer's gradient is 10^{mean:.1f} of the last's "
-                    f"({'within' if keeps else 'beyond'} {max_orders:g} order of magnitude).",
-                    label=f"{name} keeps gradient norms",
-                )
-            )
+            parts.append(_keeps_in_cell(name, float(np.mean(values)), max_orders))
     # a bounded activation with runs but no finite ratio: its first-layer gradient underflowed
     # to exactly 0 (float32) in every seed, i.e. it vanished completely
     finished = finished_runs(runs)
     for name in sorted(set(finished["activation"]) - set(ratios["activation"])):
         if family_of(name) == "bounded":
-            parts.append(
-                Verdict(
-                    HOLDS,
-                    "mean log10 r",
-                    -math.inf,
-                    explanation=f"{name}: the first layer's gradient is exactly 0 in every seed (below float32's "
-                    "range): it vanishes completely.",
-                    label=f"{name} gradients vanish",
-                )
-            )
+            parts.append(_underflowed(name))
     parts.append(saturation_part(runs, depth, min_saturated))
     return combine(parts, "mean log10(first/last gradient norm), sigmoid", lead_value, lead_p)
+
+
+def _vanishes_in_cell(name: str, values: np.ndarray, max_orders: float, alpha: float) -> Verdict:
+    """A bounded activation's gradient vanishes in one condition: the mean log10 r over
+    seeds (``values``) is significantly below ``-max_orders`` (:func:`_below`)."""
+    mean = float(np.mean(values))
+    verdict, p = _below(values, -max_orders, alpha)
+    return Verdict(
+        verdict,
+        "mean log10 r",
+        mean,
+        p,
+        f"{name}: the first layer's gradient is 10^{mean:.1f} of the last's over {len(values)} seeds "
+        f"({fmt_p(p)} against 10^-{max_orders:g})"
+        + {HOLDS: ": it vanishes.", FAILS: ": no vanishing here.", UNSURE: "."}[verdict],
+        label=f"{name} gradients vanish",
+    )
+
+
+def _keeps_in_cell(name: str, mean: float, max_orders: float) -> Verdict:
+    """A ReLU-family activation keeps gradient norms in one condition: |mean log10 r| is at
+    most ``max_orders``."""
+    keeps = abs(mean) <= max_orders
+    return Verdict(
+        HOLDS if keeps else FAILS,
+        "mean log10 r",
+        mean,
+        explanation=f"{name}: the first layer's gradient is 10^{mean:.1f} of the last's "
+        f"({'within' if keeps else 'beyond'} {max_orders:g} order of magnitude).",
+        label=f"{name} keeps gradient norms",
+    )
+
+
+def _underflowed(name: str) -> Verdict:
+    """A bounded activation whose first-layer gradient is exactly 0 in every seed: vanished."""
+    return Verdict(
+        HOLDS,
+        "mean log10 r",
+        -math.inf,
+        explanation=f"{name}: the first layer's gradient is exactly 0 in every seed (below float32's "
+        "range): it vanishes completely.",
+        label=f"{name} gradients vanish",
+    )
 
 
 __all__ = [

@@ -71,49 +71,28 @@ def check_linear(
                 )
             )
             continue
-        low, high = float(by_depth.min()), float(by_depth.max())
-        worst = max(worst, high)
-        shown = ", ".join(f"depth {d}: {r:.3f}" for d, r in by_depth.items())
-        deep = _test_deep_vs_shallow(group)
-        if low < 1 - tolerance:
-            parts.append(
-                Verdict(
-                    FAILS,
-                    "train MSE / PCA",
-                    low,
-                    deep,
-                    label=name,
-                    explanation=(
-                        f"{name}: an identity network beat PCA's training error ({shown}), which no linear map can."
-                    ),
-                )
-            )
-        elif high <= 1 + tolerance:
-            parts.append(
-                Verdict(
-                    HOLDS,
-                    "train MSE / PCA",
-                    high,
-                    deep,
-                    label=name,
-                    explanation=(f"{name}: every depth ends within {tolerance:.0%} of PCA's training error ({shown})."),
-                )
-            )
-        else:
-            parts.append(
-                Verdict(
-                    UNSURE,
-                    "train MSE / PCA",
-                    high,
-                    deep,
-                    label=name,
-                    explanation=(
-                        f"{name}: not converged at this budget, some depth is still more than {tolerance:.0%} above "
-                        f"PCA ({shown})."
-                    ),
-                )
-            )
+        worst = max(worst, float(by_depth.max()))
+        parts.append(_linear_panel(name, by_depth, _test_deep_vs_shallow(group), tolerance))
     return combine(parts, "largest train MSE / PCA train MSE", worst)
+
+
+def _linear_panel(name: str, by_depth: pd.Series, deep_p: float, tolerance: float) -> Verdict:
+    """One dataset (and bottleneck): each depth's mean train MSE / PCA train MSE against
+    ``1 - tolerance`` (beaten: does not hold) and ``1 + tolerance`` (reached: holds)."""
+    low, high = float(by_depth.min()), float(by_depth.max())
+    shown = ", ".join(f"depth {d}: {r:.3f}" for d, r in by_depth.items())
+    if low < 1 - tolerance:
+        verdict, value = FAILS, low
+        text = f"{name}: an identity network beat PCA's training error ({shown}), which no linear map can."
+    elif high <= 1 + tolerance:
+        verdict, value = HOLDS, high
+        text = f"{name}: every depth ends within {tolerance:.0%} of PCA's training error ({shown})."
+    else:
+        verdict, value = UNSURE, high
+        text = (
+            f"{name}: not converged at this budget, some depth is still more than {tolerance:.0%} above PCA ({shown})."
+        )
+    return Verdict(verdict, "train MSE / PCA", value, deep_p, label=name, explanation=text)
 
 
 def _test_deep_vs_shallow(group: pd.DataFrame) -> float:
