@@ -14,9 +14,11 @@ import pytest
 from matplotlib.figure import Figure
 from typer.testing import CliRunner
 
-from actcmp.claims import checks, figures
+from actcmp.claims import checks, explaining, figures
 from actcmp.claims.checks import FAILS, HOLDS, UNSURE
-from actcmp.claims.registry import CLAIMS, ClaimContext, comparison_table, rank_table
+from actcmp.claims.context import ClaimContext
+from actcmp.claims.registry import CLAIMS
+from actcmp.claims.tables import comparison_table, rank_table
 from actcmp.store.database import Results
 
 REPO = Path(__file__).resolve().parent.parent
@@ -539,7 +541,7 @@ def _hist_layers(runs: pd.DataFrame, bins: int | None = 12) -> pd.DataFrame:
 
 def test_preact_histograms_are_read_in_bin_order() -> None:
     runs = grid_runs(lambda p, rng: {}, activations=("relu",), depths=(2,), seeds=(0,))
-    hists = figures.preact_histograms(_hist_layers(runs), runs.run_id.iloc[0])
+    hists = explaining.preact_histograms(_hist_layers(runs), runs.run_id.iloc[0])
     assert set(hists) == {(e, layer) for e in (0, 5) for layer in range(3)}
     assert hists[(0, 1)].shape == (12,) and hists[(0, 1)].sum() == pytest.approx(1.0)
 
@@ -552,9 +554,9 @@ def test_layer_histogram_figure(bins: int | None) -> None:
         depths=(2,),
         extra={"lr": (0.01,)},
     )
-    chosen = figures.choose_runs(runs, ["relu", "leaky_relu"])
+    chosen = explaining.choose_runs(runs, ["relu", "leaky_relu"])
     assert list(chosen["seed"]) == [0, 0]
-    fig = figures.plot_layer_histograms(chosen, _hist_layers(runs, bins))
+    fig = explaining.plot_layer_histograms(chosen, _hist_layers(runs, bins))
     assert isinstance(fig, Figure)
     title = fig.get_suptitle()
     assert ("normal curves" in title) == (bins is None)
@@ -570,7 +572,7 @@ def test_claim_figures_draw_on_fabricated_results() -> None:
         figures.plot_ranking(_quality_runs({"relu": 1.0, "elu": 1.1, "tanh": 1.3}, datasets=("a", "b"))),
         figures.plot_matters(_matters(0.5, 2.0)),
         figures.plot_dying(dying),
-        figures.plot_died_revived(dying, _hist_layers(dying, None)),
+        explaining.plot_died_revived(dying, _hist_layers(dying, None)),
         figures.plot_vanishing(grad_runs, grad_layers),
         figures.plot_tanh_sigmoid(curve_runs, curve_epochs),
         figures.plot_generalisation(_generalisation({"relu": 1.0, "elu": 0.9, "silu": 0.95})),

@@ -6,57 +6,60 @@ was collected from (introductions to activation functions in autoencoders; a tes
 the quotes when those texts are checked out beside the repository). The documents credit
 the quotes to the claim as commonly stated, not to a file. Each claim names a sweep file in ``experiments/claims/``; claims 2 and 8 share
 the ranking sweep (and the depth-scaling table comes from it too).
+
+The claim records only: what each computes is in :mod:`actcmp.claims.decisions` (the
+verdict, from :mod:`actcmp.claims.checks`), :mod:`actcmp.claims.drawings` (the figure) and
+:mod:`actcmp.claims.tables`; :mod:`actcmp.claims.context` is what they read.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from actcmp.analysis import stats as stats
-from actcmp.claims import checks
+from actcmp.claims.context import ClaimContext, Tables, figure_or_empty, needs_runs, tables_or_empty
+from actcmp.claims.decisions import (
+    decide_anomaly,
+    decide_compression,
+    decide_dying,
+    decide_generalisation,
+    decide_linear,
+    decide_matters,
+    decide_relu_default,
+    decide_softmax,
+    decide_tanh_sigmoid,
+    decide_vanishing,
+)
+from actcmp.claims.drawings import (
+    draw_anomaly,
+    draw_compression,
+    draw_dying,
+    draw_generalisation,
+    draw_linear,
+    draw_matters,
+    draw_relu_default,
+    draw_softmax,
+    draw_tanh_sigmoid,
+    draw_vanishing,
+)
+from actcmp.claims.tables import (
+    anomaly_tables,
+    compression_tables,
+    dying_tables,
+    generalisation_tables,
+    linear_tables,
+    matters_tables,
+    relu_default_tables,
+    softmax_tables,
+    tanh_sigmoid_tables,
+    vanishing_tables,
+)
 
 if TYPE_CHECKING:
-    import pandas as pd
     from matplotlib.figure import Figure
 
-    from actcmp.store.database import Results
-
-
-@dataclass
-class ClaimContext:
-    """What a claim's functions read: the stored results of its sweep (only the runs that
-    sweep plans), the sweep file and results directory, and lazily computed references."""
-
-    results: Results | None
-    sweep_file: Path
-    results_dir: Path
-    alpha: float = stats.ALPHA
-    cache: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def runs(self) -> pd.DataFrame:
-        import pandas as pd
-
-        return self.results.runs if self.results is not None else pd.DataFrame(columns=["run_id", "status"])
-
-    @property
-    def has_runs(self) -> bool:
-        return self.results is not None and not self.results.runs.empty
-
-    def pca(self) -> pd.DataFrame:
-        """PCA train/test MSE on every (dataset, seed, bottleneck) split of the runs."""
-        if "pca" not in self.cache:
-            from actcmp.claims.reference import pca_reference
-
-            self.cache["pca"] = pca_reference(self.runs)
-        return self.cache["pca"]
-
-
-Tables = list[tuple[str, "pd.DataFrame"]]
+    from actcmp.claims.checks import Verdict
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ class Claim:
     statistic: str
     rule: str
     caption: str
-    decide: Callable[[ClaimContext], checks.Verdict]
+    decide: Callable[[ClaimContext], Verdict]
     figure: Callable[[ClaimContext], Figure]
     tables: Callable[[ClaimContext], Tables] = lambda ctx: []
 
@@ -81,300 +84,6 @@ SOURCE_000 = "000_73d09b3364cfd917.txt"
 SOURCE_001 = "001_9237c7aeebea9cfc.txt"
 SOURCE_002 = "002_465dc26c1f615c6a.txt"
 SOURCE_003 = "003_280bf8b9f266617c.txt"
-
-
-# -- tables -------------------------------------------------------------------------------------
-def fmt(value: Any, sig: int = 3) -> str:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if math.isnan(number):
-        return "–"
-    if math.isinf(number):
-        return "∞" if number > 0 else "-∞"
-    if number != 0 and (abs(number) >= 1e4 or abs(number) < 1e-3):
-        return f"{number:.{sig - 1}e}"
-    return f"{number:.{sig}g}"
-
-
-def comparison_table(
-    runs: pd.DataFrame,
-    metric: str,
-    *,
-    treatment: str = "activation",
-    higher_is_better: bool = False,
-    alpha: float = stats.ALPHA,
-) -> pd.DataFrame:
-    """Per cell x treatment: mean ± std over converged seeds, Student t 95% CI, and the
-    comparison with the cell's best: ``best``, ``≈ best`` (within 10%, TOST), ``tied``
-    (not separable, paired t, Holm-corrected within the cell) or ``worse``, with the
-    p-value (Holm-adjusted for tied / worse)."""
-    import pandas as pd
-
-    summary = stats.summarise(runs, metric, treatment=treatment)
-    if summary.empty:
-        return pd.DataFrame()
-    paired = stats.paired_vs_best(runs, metric, treatment=treatment, higher_is_better=higher_is_better, alpha=alpha)
-    keys = [
-        c
-        for c in summary.columns
-        if c not in (treatment, "n", "n_diverged", "mean", "std", "ci_low", "ci_high", "note")
-    ]
-    merged = summary.merge(
-        paired[[*keys, treatment, "is_best", "tied", "equivalent", "p_value", "p_adjusted"]],
-        on=[*keys, treatment],
-        how="left",
-    )
-    rows = []
-    for row in merged.itertuples(index=False):
-        record = row._asdict()
-        if record.get("is_best") is True:
-            versus = "**best**"
-        elif record.get("equivalent") is True:
-            versus = f"≈ best (p = {fmt(record['p_value'], 2)})"
-        elif record.get("tied") is True:
-            versus = f"tied (Holm p = {fmt(record['p_adjusted'], 2)})"
-        elif record.get("tied") is False:
-            versus = f"worse (Holm p = {fmt(record['p_adjusted'], 2)})"
-        else:
-            versus = "–"
-        out = {k: record[k] for k in keys}
-        out[treatment] = record[treatment]
-        out["seeds"] = f"{record['n']}" + (f" (+{record['n_diverged']} div.)" if record["n_diverged"] else "")
-        out[f"{metric} mean ± std"] = f"{fmt(record['mean'])} ± {fmt(record['std'], 2)}"
-        out["95% CI"] = f"[{fmt(record['ci_low'])}, {fmt(record['ci_high'])}]"
-        out["vs best of cell"] = versus
-        rows.append(out)
-    return pd.DataFrame(rows)
-
-
-def rank_table(
-    runs: pd.DataFrame, metric: str = "test_loss", fill_missing: Any = None, alpha: float = stats.ALPHA
-) -> pd.DataFrame:
-    """Mean rank per activation over cells, with the Nemenyi top group and per-cell counts."""
-    import pandas as pd
-
-    result = stats.friedman(runs, metric, fill_missing=fill_missing, alpha=alpha)
-    top = set(result.top_group())
-    paired = stats.paired_vs_best(runs, metric, alpha=alpha, fill_missing=fill_missing)
-    rows = []
-    for name, rank in result.mean_ranks.items():
-        mine = paired[paired["activation"] == name]
-        rows.append(
-            {
-                "activation": name,
-                "mean rank": fmt(rank),
-                "top group": "yes" if name in top else "",
-                "best in": int(mine["is_best"].sum()),
-                "≈ best in": int((mine["equivalent"] & ~mine["is_best"]).sum()),
-                "worse in": int((~mine["tied"]).sum()),
-                "cells": len(mine),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-# -- adapters: context -> verdict / figure / tables -----------------------------------------------------
-def _needs_runs(decide: Callable[[ClaimContext], checks.Verdict]) -> Callable[[ClaimContext], checks.Verdict]:
-    def wrapped(ctx: ClaimContext) -> checks.Verdict:
-        return decide(ctx) if ctx.has_runs else checks.no_data()
-
-    return wrapped
-
-
-def _figure_or_empty(draw: Callable[[ClaimContext], Figure]) -> Callable[[ClaimContext], Figure]:
-    def wrapped(ctx: ClaimContext) -> Figure:
-        from actcmp.claims import figures
-
-        return draw(ctx) if ctx.has_runs else figures.no_data()
-
-    return wrapped
-
-
-def _tables_or_empty(build: Callable[[ClaimContext], Tables]) -> Callable[[ClaimContext], Tables]:
-    def wrapped(ctx: ClaimContext) -> Tables:
-        return build(ctx) if ctx.has_runs else []
-
-    return wrapped
-
-
-def _linear_table(ctx: ClaimContext) -> Tables:
-    import pandas as pd
-
-    runs = ctx.runs[ctx.runs["status"] == "done"]
-    joined = runs.merge(ctx.pca(), on=["dataset", "seed", "bottleneck"])
-    rows = []
-    for (dataset, bottleneck, depth), group in joined.groupby(["dataset", "bottleneck", "depth"]):
-        ratio = pd.to_numeric(group["final_train_loss"]) / group["pca_train_mse"]
-        rows.append(
-            {
-                "dataset": dataset,
-                "bottleneck": bottleneck,
-                "depth": depth,
-                "seeds": len(group),
-                "train MSE / PCA": f"{fmt(ratio.mean(), 4)} ± {fmt(ratio.std(ddof=1), 2)}",
-                "test MSE": fmt(pd.to_numeric(group["test_loss"]).mean()),
-                "PCA test MSE": fmt(group["pca_test_mse"].mean()),
-            }
-        )
-    return [("Identity networks against PCA (mean ± std over seeds)", pd.DataFrame(rows))]
-
-
-def _dying_table(ctx: ClaimContext) -> Tables:
-    runs = ctx.runs[ctx.runs["status"] == "done"]
-    table = runs.pivot_table(
-        index=["depth", "lr"], columns="activation", values="dead_fraction_final", aggfunc="mean"
-    ).reset_index()
-    table.columns.name = None
-    for column in table.columns[2:]:
-        table[column] = table[column].map(lambda v: f"{v:.1%}" if v == v else "–")
-    return [("Mean dead fraction after training (converged seeds)", table)]
-
-
-def _vanishing_table(ctx: ClaimContext) -> Tables:
-    assert ctx.results is not None
-    ratios = checks.gradient_ratios(ctx.runs, ctx.results.layers)
-    table = ratios.pivot_table(index="depth", columns="activation", values="log10_ratio", aggfunc="mean")
-    table = table.map(lambda v: fmt(v, 2)).reset_index()
-    table.columns.name = None
-    return [("Mean log10(first / last layer gradient norm) at initialisation", table)]
-
-
-def _tanh_table(ctx: ClaimContext) -> Tables:
-    assert ctx.results is not None
-    early = checks.early_loss(ctx.runs, ctx.results.epochs)
-    runs = ctx.runs.merge(early[["run_id", "early"]], on="run_id", how="left")
-    k = int(early["k"].iloc[0]) if len(early) else 0
-    return [
-        (
-            f"Validation loss over epochs 1..{k} / mean-predictor loss (lower = faster)",
-            comparison_table(runs, "early", alpha=ctx.alpha),
-        )
-    ]
-
-
-def _generalisation_tables(ctx: ClaimContext) -> Tables:
-    import numpy as np
-    import pandas as pd
-
-    runs = ctx.runs.assign(
-        gap=np.log(pd.to_numeric(ctx.runs["test_loss"]) / pd.to_numeric(ctx.runs["final_train_loss"]))
-    )
-    return [
-        ("Test loss", comparison_table(runs, "test_loss", alpha=ctx.alpha)),
-        ("Generalisation gap log(test / train loss)", comparison_table(runs, "gap", alpha=ctx.alpha)),
-    ]
-
-
-def _softmax_tables(ctx: ClaimContext) -> Tables:
-    kept, metric, note = checks.common_metric(ctx.runs)
-    return [
-        (
-            f"Output activations on {note}",
-            comparison_table(kept, metric, treatment="output_activation", alpha=ctx.alpha),
-        )
-    ]
-
-
-def _matters_tables(ctx: ClaimContext) -> Tables:
-    import pandas as pd
-
-    censored = ctx.runs.assign(_censor=pd.to_numeric(ctx.runs["epochs"]) + 1)
-    return [
-        ("How well: mean rank of test loss", rank_table(censored, "test_loss", alpha=ctx.alpha)),
-        (
-            "How quickly: mean rank of epochs to threshold (never reached = epochs + 1)",
-            rank_table(censored, "epochs_to_threshold", fill_missing="_censor", alpha=ctx.alpha),
-        ),
-    ]
-
-
-def _pca(ctx: ClaimContext) -> pd.DataFrame:
-    return ctx.pca()
-
-
-def _decide_linear(ctx: ClaimContext) -> checks.Verdict:
-    return checks.check_linear(ctx.runs, _pca(ctx), alpha=ctx.alpha)
-
-
-def _layers(ctx: ClaimContext) -> pd.DataFrame:
-    assert ctx.results is not None
-    return ctx.results.layers
-
-
-def _epochs(ctx: ClaimContext) -> pd.DataFrame:
-    assert ctx.results is not None
-    return ctx.results.epochs
-
-
-# -- claims judged condition by condition (actcmp.claims.conditions) -----------------------------
-#: the factors each claim's verdict map spans (those its sweep varies; the others are pooled)
-CONDITIONS: dict[str, tuple[str, ...]] = {
-    "relu_default": ("depth",),
-    "dying": ("init", "depth", "lr"),
-    "vanishing": ("init", "depth"),
-    "tanh_sigmoid": ("depth",),
-    "generalisation": ("dataset", "depth"),
-}
-
-
-def _with_pooled(mapped: checks.Verdict, pooled: checks.Verdict) -> checks.Verdict:
-    """The verdict map, with the claim judged once over all conditions as its parts (shown
-    beside the map: e.g. the trend of dead units over learning rate and depth)."""
-    if mapped.conditions:
-        mapped.parts = list(pooled.parts) or [pooled]
-    return mapped
-
-
-def _decide_relu_default(ctx: ClaimContext) -> checks.Verdict:
-    from actcmp.claims.conditions import by_condition
-
-    mapped = by_condition(
-        ctx.runs, CONDITIONS["relu_default"], lambda runs: checks.check_relu_default(runs, alpha=ctx.alpha)
-    )
-    return _with_pooled(mapped, checks.check_relu_default(ctx.runs, alpha=ctx.alpha))
-
-
-def _decide_dying(ctx: ClaimContext) -> checks.Verdict:
-    from actcmp.claims.conditions import by_condition
-
-    mapped = by_condition(ctx.runs, CONDITIONS["dying"], lambda runs: checks.check_dying_cell(runs, alpha=ctx.alpha))
-    return _with_pooled(mapped, checks.check_dying(ctx.runs, alpha=ctx.alpha))
-
-
-def _decide_vanishing(ctx: ClaimContext) -> checks.Verdict:
-    from actcmp.claims.conditions import by_condition
-
-    layers = _layers(ctx)
-    return by_condition(
-        ctx.runs, CONDITIONS["vanishing"], lambda runs: checks.check_vanishing_cell(runs, layers, alpha=ctx.alpha)
-    )
-
-
-def _decide_tanh(ctx: ClaimContext) -> checks.Verdict:
-    from actcmp.claims.conditions import by_condition
-
-    epochs = _epochs(ctx)
-    mapped = by_condition(
-        ctx.runs, CONDITIONS["tanh_sigmoid"], lambda runs: checks.check_tanh_faster(runs, epochs, alpha=ctx.alpha)
-    )
-    return _with_pooled(mapped, checks.check_tanh_faster(ctx.runs, epochs, alpha=ctx.alpha))
-
-
-def _decide_generalisation(ctx: ClaimContext) -> checks.Verdict:
-    from actcmp.claims.conditions import by_condition
-
-    mapped = by_condition(
-        ctx.runs, CONDITIONS["generalisation"], lambda runs: checks.check_generalisation(runs, alpha=ctx.alpha)
-    )
-    return _with_pooled(mapped, checks.check_generalisation(ctx.runs, alpha=ctx.alpha))
-
-
-def _figures() -> Any:
-    from actcmp.claims import figures
-
-    return figures
 
 
 CLAIMS: tuple[Claim, ...] = (
@@ -406,9 +115,9 @@ CLAIMS: tuple[Claim, ...] = (
             "with PCA's test MSE at the same bottleneck (dashed). Bottom: training MSE over PCA's: every depth "
             "lands in the grey band when depth adds nothing."
         ),
-        decide=_needs_runs(_decide_linear),
-        figure=_figure_or_empty(lambda ctx: _figures().plot_linear(ctx.runs, _pca(ctx))),
-        tables=_tables_or_empty(_linear_table),
+        decide=needs_runs(decide_linear),
+        figure=figure_or_empty(draw_linear),
+        tables=tables_or_empty(linear_tables),
     ),
     Claim(
         key="relu_default",
@@ -439,11 +148,9 @@ CLAIMS: tuple[Claim, ...] = (
             "a bar joins activations whose mean ranks differ by less than the Nemenyi CD (not significantly "
             "different)."
         ),
-        decide=_needs_runs(_decide_relu_default),
-        figure=_figure_or_empty(lambda ctx: _figures().plot_ranking(ctx.runs)),
-        tables=_tables_or_empty(
-            lambda ctx: [("Mean rank of test loss over cells", rank_table(ctx.runs, alpha=ctx.alpha))]
-        ),
+        decide=needs_runs(decide_relu_default),
+        figure=figure_or_empty(draw_relu_default),
+        tables=tables_or_empty(relu_default_tables),
     ),
     Claim(
         key="dying",
@@ -484,9 +191,9 @@ CLAIMS: tuple[Claim, ...] = (
             "panel per depth. Right: each ReLU run's dead fraction against its test loss relative to Leaky "
             "ReLU on the same seed; above the dashed line ReLU is worse."
         ),
-        decide=_needs_runs(_decide_dying),
-        figure=_figure_or_empty(lambda ctx: _figures().plot_dying(ctx.runs)),
-        tables=_tables_or_empty(_dying_table),
+        decide=needs_runs(decide_dying),
+        figure=figure_or_empty(draw_dying),
+        tables=tables_or_empty(dying_tables),
     ),
     Claim(
         key="vanishing",
@@ -524,9 +231,9 @@ CLAIMS: tuple[Claim, ...] = (
             "against depth (grey band: within one order of magnitude). Right: gradient norm of every linear "
             "layer of the deepest network at initialisation."
         ),
-        decide=_needs_runs(_decide_vanishing),
-        figure=_figure_or_empty(lambda ctx: _figures().plot_vanishing(ctx.runs, _layers(ctx))),
-        tables=_tables_or_empty(_vanishing_table),
+        decide=needs_runs(decide_vanishing),
+        figure=figure_or_empty(draw_vanishing),
+        tables=tables_or_empty(vanishing_tables),
     ),
     Claim(
         key="tanh_sigmoid",
@@ -554,9 +261,9 @@ CLAIMS: tuple[Claim, ...] = (
             "Validation loss over the mean-predictor loss per epoch (mean over seeds, log scale), one panel per "
             "dataset, line style per depth; the grey span is the early window the verdict averages."
         ),
-        decide=_needs_runs(_decide_tanh),
-        figure=_figure_or_empty(lambda ctx: _figures().plot_tanh_sigmoid(ctx.runs, _epochs(ctx))),
-        tables=_tables_or_empty(_tanh_table),
+        decide=needs_runs(decide_tanh_sigmoid),
+        figure=figure_or_empty(draw_tanh_sigmoid),
+        tables=tables_or_empty(tanh_sigmoid_tables),
     ),
     Claim(
         key="generalisation",
@@ -590,9 +297,9 @@ CLAIMS: tuple[Claim, ...] = (
             "change of the generalisation gap log(test/train) against ReLU's (below 0 = smaller gap); bars are "
             "medians."
         ),
-        decide=_needs_runs(_decide_generalisation),
-        figure=_figure_or_empty(lambda ctx: _figures().plot_generalisation(ctx.runs)),
-        tables=_tables_or_empty(_generalisation_tables),
+        decide=needs_runs(decide_generalisation),
+        figure=figure_or_empty(draw_generalisation),
+        tables=tables_or_empty(generalisation_tables),
     ),
     Claim(
         key="softmax",
@@ -623,9 +330,9 @@ CLAIMS: tuple[Claim, ...] = (
             "Mean test MSE (log scale) with Student t 95% intervals over seeds, per output activation and cell "
             "(depth, hidden activation)."
         ),
-        decide=_needs_runs(lambda ctx: checks.check_softmax(ctx.runs, alpha=ctx.alpha)),
-        figure=_figure_or_empty(lambda ctx: _figures().plot_softmax(ctx.runs)),
-        tables=_tables_or_empty(_softmax_tables),
+        decide=needs_runs(decide_softmax),
+        figure=figure_or_empty(draw_softmax),
+        tables=tables_or_empty(softmax_tables),
     ),
     Claim(
         key="matters",
@@ -654,9 +361,9 @@ CLAIMS: tuple[Claim, ...] = (
             "Critical-difference diagrams (Demsar 2006) of test loss (top) and epochs to the loss threshold "
             "(bottom): mean rank over cells, bars join activations not significantly different (Nemenyi)."
         ),
-        decide=_needs_runs(lambda ctx: checks.check_activation_matters(ctx.runs, alpha=ctx.alpha)),
-        figure=_figure_or_empty(lambda ctx: _figures().plot_matters(ctx.runs)),
-        tables=_tables_or_empty(_matters_tables),
+        decide=needs_runs(decide_matters),
+        figure=figure_or_empty(draw_matters),
+        tables=tables_or_empty(matters_tables),
     ),
     Claim(
         key="anomaly",
@@ -685,16 +392,9 @@ CLAIMS: tuple[Claim, ...] = (
             "AUROC of the per-sample reconstruction error on the test split (dots = seeds, bars = means); the "
             "dashed line is chance."
         ),
-        decide=_needs_runs(lambda ctx: checks.check_anomaly(ctx.runs, alpha=ctx.alpha)),
-        figure=_figure_or_empty(lambda ctx: _figures().plot_anomaly(ctx.runs)),
-        tables=_tables_or_empty(
-            lambda ctx: [
-                (
-                    "Anomaly AUROC per activation",
-                    comparison_table(ctx.runs, "anomaly_auroc", higher_is_better=True, alpha=ctx.alpha),
-                )
-            ]
-        ),
+        decide=needs_runs(decide_anomaly),
+        figure=figure_or_empty(draw_anomaly),
+        tables=tables_or_empty(anomaly_tables),
     ),
     Claim(
         key="compression",
@@ -721,11 +421,9 @@ CLAIMS: tuple[Claim, ...] = (
             "Test MSE against bottleneck size per activation (line = mean, band = min-max over seeds) and "
             "PCA's test MSE at the same size (black dashed)."
         ),
-        decide=_needs_runs(lambda ctx: checks.check_compression(ctx.runs, alpha=ctx.alpha)),
-        figure=_figure_or_empty(lambda ctx: _figures().plot_compression(ctx.runs, _pca(ctx))),
-        tables=_tables_or_empty(
-            lambda ctx: [("Test MSE per bottleneck size", comparison_table(ctx.runs, "test_loss", alpha=ctx.alpha))]
-        ),
+        decide=needs_runs(decide_compression),
+        figure=figure_or_empty(draw_compression),
+        tables=tables_or_empty(compression_tables),
     ),
 )
 
@@ -737,3 +435,6 @@ def claim_keys() -> list[str]:
 def sweeps_of(claims: tuple[Claim, ...] | list[Claim]) -> list[str]:
     """The distinct sweep names of ``claims``, in order."""
     return list(dict.fromkeys(c.sweep for c in claims))
+
+
+__all__ = ["CLAIMS", "Claim", "claim_keys", "sweeps_of"]

@@ -244,7 +244,7 @@ def write_claims_report(
 ) -> ClaimsRun:
     """Judge ``claims`` on ``results`` (per sweep name) and write the documents."""
     from actcmp.claims import document, figures
-    from actcmp.claims.registry import ClaimContext
+    from actcmp.claims.context import ClaimContext
 
     formats = tuple(dict.fromkeys(f.lower().lstrip(".") for f in formats)) or ("png",)
     written: list[Path] = []
@@ -275,12 +275,12 @@ def write_claims_report(
 def _explaining(contexts: dict[str, Any]) -> list[tuple[str, str, str, Any]]:
     """Per-layer pre-activation histograms beside f and f' (dying and gradients sweeps),
     and died / revived units over training (dying sweep)."""
-    from actcmp.claims import figures
+    from actcmp.claims import explaining
 
     out = []
     dying = contexts.get("dying")
     if dying is not None and dying.has_runs:
-        chosen = figures.choose_runs(
+        chosen = explaining.choose_runs(
             dying.runs, ["relu", "leaky_relu", "prelu"], prefer="relu", metric="dead_fraction_final"
         )
         if not chosen.empty:
@@ -293,7 +293,7 @@ def _explaining(contexts: dict[str, Any]) -> list[tuple[str, str, str, Any]]:
                     "(solid) and f'(z) (dashed): a ReLU unit whose pre-activations all fall below zero gets no "
                     "gradient; Leaky ReLU and PReLU keep a slope there. Histograms are recorded on the probe set at "
                     "epoch 0 and the last epoch (48 bins on [-6, 6], the end bins holding everything beyond).",
-                    figures.plot_layer_histograms(chosen, dying.results.layers),
+                    explaining.plot_layer_histograms(chosen, dying.results.layers),
                 )
             )
         out.append(
@@ -302,12 +302,12 @@ def _explaining(contexts: dict[str, Any]) -> list[tuple[str, str, str, Any]]:
                 "Died and revived units over training",
                 "Share of hidden units that died (solid) or came back to life (dashed) since the previous measurement, "
                 "mean over layers and seeds, in the deepest network of the dying sweep, per learning rate.",
-                figures.plot_died_revived(dying.runs, dying.results.layers),
+                explaining.plot_died_revived(dying.runs, dying.results.layers),
             )
         )
     gradients = contexts.get("gradients")
     if gradients is not None and gradients.has_runs:
-        chosen = figures.choose_runs(
+        chosen = explaining.choose_runs(
             gradients.runs, ["sigmoid", "tanh", "relu"], prefer="sigmoid", metric="test_loss", max_depth=4
         )
         if not chosen.empty:
@@ -319,7 +319,7 @@ def _explaining(contexts: dict[str, Any]) -> list[tuple[str, str, str, Any]]:
                     "(filled) beside f(z) (solid) and f'(z) (dashed), for the cell where sigmoid does worst "
                     "(depth up to 4): mass in the flat tails of f' means saturated units; a narrow peak in the "
                     "middle with f' at most 0.25 (sigmoid) shrinks every backpropagated gradient.",
-                    figures.plot_layer_histograms(chosen, gradients.results.layers),
+                    explaining.plot_layer_histograms(chosen, gradients.results.layers),
                 )
             )
     return out
@@ -328,7 +328,7 @@ def _explaining(contexts: dict[str, Any]) -> list[tuple[str, str, str, Any]]:
 def _depth(contexts: dict[str, Any], figure_doc: Callable[..., FigureDoc]) -> Any:
     from actcmp.analysis import stats as stats
     from actcmp.claims import document, figures
-    from actcmp.claims.registry import fmt
+    from actcmp.claims.tables import fmt
 
     ranking = contexts.get("ranking")
     if ranking is None or not ranking.has_runs or ranking.runs["depth"].nunique() < 2:

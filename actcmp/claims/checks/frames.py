@@ -1,0 +1,93 @@
+"""What every check shares: the runs it reads (converged, finished), the columns as
+numbers, runs of two treatments paired by cell and seed, the paired and rank tests, an
+activation's family, and how numbers and p-values are worded in an explanation."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from actcmp.analysis import stats as stats
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def fmt_number(value: float, digits: int = 3) -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a" if value is None or math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return f"{value:.{digits}g}"
+
+
+def fmt_p(p_value: float) -> str:
+    return "p n/a" if not math.isfinite(p_value) else ("p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}")
+
+
+def done_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs[runs["status"] == "done"] if "status" in runs.columns else runs
+
+
+def finished_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs[runs["status"].isin(stats.FINISHED)] if "status" in runs.columns else runs
+
+
+def numeric(frame: pd.DataFrame, column: str) -> pd.Series:
+    import pandas as pd
+
+    if column not in frame.columns:
+        return pd.Series(np.nan, index=frame.index, dtype=float)
+    return pd.to_numeric(frame[column], errors="coerce").astype(float)
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, int]:
+    """(rho, p, n) of ``scipy.stats.spearmanr`` over finite pairs; NaN when fewer than 3
+    pairs or either side is constant (where scipy would only warn)."""
+    from scipy import stats as sps
+
+    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    keep = np.isfinite(a) & np.isfinite(b)
+    a, b = a[keep], b[keep]
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return math.nan, math.nan, len(a)
+    result = sps.spearmanr(a, b)
+    return float(result.statistic), float(result.pvalue), len(a)
+
+
+def paired_runs(
+    runs: pd.DataFrame, a: str, b: str, columns: Sequence[str], treatment: str = "activation"
+) -> pd.DataFrame:
+    """Converged runs of treatments ``a`` and ``b`` joined on cell keys and seed:
+    ``COLUMN_a`` / ``COLUMN_b`` for each requested column."""
+    keys = [*stats.cell_keys(runs, treatment), "seed"]
+    done = done_runs(runs)
+    left = done[done[treatment] == a][[*keys, *columns]]
+    right = done[done[treatment] == b][[*keys, *columns]]
+    return left.merge(right, on=keys, suffixes=(f"_{a}", f"_{b}"))
+
+
+def paired_test(a: np.ndarray, b: np.ndarray) -> stats.PairedTest:
+    """Paired test of ``a`` vs ``b``: signed-rank when 6 or more pairs, else paired t."""
+    return stats.paired_test(a, b, test="wilcoxon" if len(a) >= 6 else "t")
+
+
+def family_of(name: str) -> str:
+    from actcmp.core.activations import REGISTRY
+
+    info = REGISTRY.get(str(name).split("(", 1)[0])
+    return info.family if info is not None else "custom"
+
+
+__all__ = [
+    "done_runs",
+    "family_of",
+    "finished_runs",
+    "fmt_number",
+    "fmt_p",
+    "numeric",
+    "paired_runs",
+    "paired_test",
+    "spearman",
+]

@@ -1,0 +1,245 @@
+"""Claims about gradients across depth: sigmoid and tanh gradients vanish with depth while
+the ReLU family keeps gradient norms (claim 4, over depths and per condition), from the
+ratio of the first to the last linear layer's weight-gradient norm at initialisation."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from actcmp.analysis import stats as stats
+from actcmp.claims.checks.frames import (
+    family_of,
+    finished_runs,
+    fmt_number,
+    fmt_p,
+)
+from actcmp.claims.checks.units import saturation_part
+from actcmp.claims.checks.verdict import FAILS, HOLDS, UNSURE, Verdict, combine, no_data
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+# -- claim 4: saturation and vanishing gradients ------------------------------------------------
+def gradient_ratios(
+    runs: pd.DataFrame, layers: pd.DataFrame, epoch: int = 0, metric: str = "grad_norm_weight"
+) -> pd.DataFrame:
+    """Per finished run: ``log10_ratio`` = log10(first linear layer's / last linear
+    layer's ``metric``) at ``epoch`` (0 = initialisation), with activation and depth.
+    Negative: the gradient shrinks on its way back to the input."""
+    import pandas as pd
+
+    finished = finished_runs(runs)
+    columns = ["run_id", "activation", "depth", "seed", "log10_ratio"]
+    if finished.empty or layers.empty:
+        return pd.DataFrame(columns=columns)
+    grads = layers[(layers["metric"] == metric) & (layers["epoch"] == epoch)]
+    grads = grads[grads["run_id"].isin(finished["run_id"])]
+    first = grads.loc[grads.groupby("run_id")["layer"].idxmin()].set_index("run_id")["value"]
+    last = grads.loc[grads.groupby("run_id")["layer"].idxmax()].set_index("run_id")["value"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.log10(first.astype(float) / last.reindex(first.index).astype(float))
+    frame = finished.set_index("run_id").loc[ratio.index, ["activation", "depth", "seed"]].assign(log10_ratio=ratio)
+    frame = frame[np.isfinite(frame["log10_ratio"])]
+    return frame.reset_index()[columns]
+
+
+def check_vanishing(
+    runs: pd.DataFrame,
+    layers: pd.DataFrame,
+    *,
+    max_orders: float = 1.0,
+    min_saturated: float = 0.05,
+    alpha: float = stats.ALPHA,
+) -> Verdict:
+    """Sigmoid and tanh saturate and their gradients vanish with depth; the ReLU family
+    keeps gradient norms across layers. Parts, from the gradient-norm ratio
+    r = |grad W_first| / |grad W_last| at initialisation (:func:`gradient_ratios`):
+
+    * each bounded activation (registry family ``bounded``): *vanishes* when log10 r
+      falls with depth (linear regression slope < 0, p < alpha) and the deepest network
+      loses more than ``max_orders`` orders of magnitude; does not hold when the deepest
+      loses at most that; else inconclusive;
+    * each ReLU-family activation: *keeps* when |mean log10 r| <= ``max_orders`` at the
+      deepest depth, else does not hold;
+    * *saturate*: bounded activations' mean final saturated fraction at the deepest depth
+      is at least ``min_saturated``; does not hold below it.
+    """
+    ratios = gradient_ratios(runs, layers)
+    if ratios.empty or ratios["depth"].nunique() < 2:
+        return no_data("needs gradient norms of runs at two or more depths")
+    deepest = ratios["depth"].max()
+    parts = []
+    lead_slope, lead_p = math.nan, math.nan
+    for name in sorted(set(ratios["activation"])):
+        mine = ratios[ratios["activation"] == name]
+        at_deepest = float(mine.loc[mine["depth"] == deepest, "log10_ratio"].mean())
+        family = family_of(name)
+        if family == "bounded":
+            part = _vanishes_with_depth(name, mine, deepest, at_deepest, max_orders, alpha)
+            if not math.isfinite(lead_slope) or name == "sigmoid":
+                lead_slope, lead_p = part.value, part.p_value
+            parts.append(part)
+        elif family == "relu":
+            parts.append(_keeps_at_depth(name, deepest, at_deepest, max_orders))
+    parts.append(saturation_part(runs, deepest, min_saturated))
+    return combine(parts, "slope of log10(first/last gradient norm) per layer, sigmoid", lead_slope, lead_p)
+
+
+def _vanishes_with_depth(
+    name: str, mine: pd.DataFrame, deepest: Any, at_deepest: float, max_orders: float, alpha: float
+) -> Verdict:
+    """A bounded activation's gradient vanishes with depth: log10 r falls with depth (linear
+    regression slope < 0, p < alpha) and the deepest network loses more than ``max_orders``
+    orders of magnitude (``at_deepest``, its mean log10 r)."""
+    from scipy import stats as sps
+
+    fit = sps.linregress(mine["depth"].astype(float), mine["log10_ratio"]) if mine["depth"].nunique() > 1 else None
+    slope, p = (float(fit.slope), float(fit.pvalue)) if fit is not None else (math.nan, math.nan)
+    text = (
+        f"{name}: log10 r changes by {fmt_number(slope, 2)} per layer of depth ({fmt_p(p)}); at depth {deepest} "
+        f"the first layer's gradient is 10^{at_deepest:.1f} of the last's"
+    )
+    if slope < 0 and p < alpha and at_deepest < -max_orders:
+        verdict, text = HOLDS, text + ": it vanishes."
+    elif at_deepest >= -max_orders:
+        verdict, text = FAILS, text + ": no vanishing at this depth."
+    else:
+        verdict, text = UNSURE, text + "."
+    return Verdict(verdict, "slope of log10 r per layer", slope, p, text, label=f"{name} gradients vanish")
+
+
+def _keeps_at_depth(name: str, deepest: Any, at_deepest: float, max_orders: float) -> Verdict:
+    """A ReLU-family activation keeps gradient norms: |mean log10 r| at the deepest depth
+    is at most ``max_orders``."""
+    keeps = abs(at_deepest) <= max_orders
+    return Verdict(
+        HOLDS if keeps else FAILS,
+        "mean log10 r at the deepest depth",
+        at_deepest,
+        explanation=(
+            f"{name}: at depth {deepest} the first layer's gradient is "
+            f"10^{at_deepest:.1f} of the last's ({'within' if keeps else 'beyond'} "
+            f"{max_orders:g} order of magnitude)."
+        ),
+        label=f"{name} keeps gradient norms",
+    )
+
+
+def _below(values: np.ndarray, bound: float, alpha: float) -> tuple[str, float]:
+    """Is the mean of ``values`` below ``bound``? One-sided one-sample t-tests both ways:
+    (HOLDS, p) when significantly below, (FAILS, p) when significantly above, else
+    (UNSURE, p of the side the mean is on). Constant values decide by their mean."""
+    from scipy import stats as sps
+
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return UNSURE, math.nan
+    mean = float(values.mean())
+    if len(values) < 2 or np.ptp(values) == 0:
+        return (HOLDS if mean < bound else FAILS if mean > bound else UNSURE), math.nan
+    below = float(sps.ttest_1samp(values, bound, alternative="less").pvalue)
+    above = float(sps.ttest_1samp(values, bound, alternative="greater").pvalue)
+    if below < alpha:
+        return HOLDS, below
+    if above < alpha:
+        return FAILS, above
+    return UNSURE, below if mean < bound else above
+
+
+def check_vanishing_cell(
+    runs: pd.DataFrame,
+    layers: pd.DataFrame,
+    *,
+    max_orders: float = 1.0,
+    min_saturated: float = 0.05,
+    alpha: float = stats.ALPHA,
+) -> Verdict:
+    """The vanishing-gradient claim in one condition (one init rule and depth: the runs
+    given), from r = |grad W_first| / |grad W_last| at initialisation:
+
+    * each bounded activation's gradient *vanishes*: mean log10 r over seeds is below
+      ``-max_orders`` (one-sided one-sample t-test, p < alpha); does not hold when it is
+      significantly above; else inconclusive;
+    * each ReLU-family activation *keeps* it: |mean log10 r| <= ``max_orders``;
+    * bounded activations *saturate* after training: mean saturated fraction at least
+      ``min_saturated`` (saturation as defined in :mod:`actcmp.core.metrics`: f' under 5% of
+      its peak; only bounded activations are judged, see the claim's definitions).
+    """
+    ratios = gradient_ratios(runs, layers)
+    if ratios.empty:
+        return no_data("no gradient norms stored for these runs")
+    depth = ratios["depth"].max()
+    parts = []
+    lead_value, lead_p = math.nan, math.nan
+    for name in sorted(set(ratios["activation"])):
+        values = ratios.loc[ratios["activation"] == name, "log10_ratio"].to_numpy(float)
+        family = family_of(name)
+        if family == "bounded":
+            part = _vanishes_in_cell(name, values, max_orders, alpha)
+            if not math.isfinite(lead_value) or name == "sigmoid":
+                lead_value, lead_p = part.value, part.p_value
+            parts.append(part)
+        elif family == "relu":
+            parts.append(_keeps_in_cell(name, float(np.mean(values)), max_orders))
+    # a bounded activation with runs but no finite ratio: its first-layer gradient underflowed
+    # to exactly 0 (float32) in every seed, i.e. it vanished completely
+    finished = finished_runs(runs)
+    for name in sorted(set(finished["activation"]) - set(ratios["activation"])):
+        if family_of(name) == "bounded":
+            parts.append(_underflowed(name))
+    parts.append(saturation_part(runs, depth, min_saturated))
+    return combine(parts, "mean log10(first/last gradient norm), sigmoid", lead_value, lead_p)
+
+
+def _vanishes_in_cell(name: str, values: np.ndarray, max_orders: float, alpha: float) -> Verdict:
+    """A bounded activation's gradient vanishes in one condition: the mean log10 r over
+    seeds (``values``) is significantly below ``-max_orders`` (:func:`_below`)."""
+    mean = float(np.mean(values))
+    verdict, p = _below(values, -max_orders, alpha)
+    return Verdict(
+        verdict,
+        "mean log10 r",
+        mean,
+        p,
+        f"{name}: the first layer's gradient is 10^{mean:.1f} of the last's over {len(values)} seeds "
+        f"({fmt_p(p)} against 10^-{max_orders:g})"
+        + {HOLDS: ": it vanishes.", FAILS: ": no vanishing here.", UNSURE: "."}[verdict],
+        label=f"{name} gradients vanish",
+    )
+
+
+def _keeps_in_cell(name: str, mean: float, max_orders: float) -> Verdict:
+    """A ReLU-family activation keeps gradient norms in one condition: |mean log10 r| is at
+    most ``max_orders``."""
+    keeps = abs(mean) <= max_orders
+    return Verdict(
+        HOLDS if keeps else FAILS,
+        "mean log10 r",
+        mean,
+        explanation=f"{name}: the first layer's gradient is 10^{mean:.1f} of the last's "
+        f"({'within' if keeps else 'beyond'} {max_orders:g} order of magnitude).",
+        label=f"{name} keeps gradient norms",
+    )
+
+
+def _underflowed(name: str) -> Verdict:
+    """A bounded activation whose first-layer gradient is exactly 0 in every seed: vanished."""
+    return Verdict(
+        HOLDS,
+        "mean log10 r",
+        -math.inf,
+        explanation=f"{name}: the first layer's gradient is exactly 0 in every seed (below float32's "
+        "range): it vanishes completely.",
+        label=f"{name} gradients vanish",
+    )
+
+
+__all__ = [
+    "check_vanishing",
+    "check_vanishing_cell",
+    "gradient_ratios",
+]

@@ -1,0 +1,321 @@
+"""Claims decided by the error one activation (or output layer) reaches against another
+or a reference: without a nonlinearity depth adds nothing (claim 1, against PCA), tanh
+converges faster than sigmoid (5), ELU and Swish generalise better (6), a softmax output
+suits distributions (7), a ReLU autoencoder flags anomalies (A1). Paired tests over
+(cell, seed) pairs or one-sample tests over seeds."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from actcmp.analysis import stats as stats
+from actcmp.claims.checks.frames import (
+    done_runs,
+    finished_runs,
+    fmt_p,
+    numeric,
+    paired_runs,
+    paired_test,
+)
+from actcmp.claims.checks.verdict import FAILS, HOLDS, UNSURE, Verdict, combine, no_data
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+# -- claim 1: linear ------------------------------------------------------------------------
+def check_linear(
+    runs: pd.DataFrame, pca: pd.DataFrame, *, tolerance: float = 0.05, alpha: float = stats.ALPHA
+) -> Verdict:
+    """Without a nonlinearity, depth adds nothing: identity-activation AEs of every depth
+    end at PCA's error at the same bottleneck.
+
+    ``pca``: ``dataset, seed, bottleneck, pca_train_mse, pca_test_mse`` (PCA fitted on the
+    same training split). Per dataset and depth, ``ratio`` = mean over converged seeds of
+    final training MSE / PCA training MSE. PCA is the best rank-k affine map on the
+    training set, so no linear network can go below 1. Holds: every depth within
+    ``1 + tolerance`` (shallow and deep reach the same optimum). Does not hold: some
+    network goes below ``1 - tolerance`` (it represented something no linear map can).
+    Otherwise inconclusive: a network is still above PCA, i.e. not converged at this
+    training budget. Needs depth 1 and a deeper network.
+    """
+    identity = done_runs(runs[runs["activation"] == "identity"]) if "activation" in runs else runs.iloc[0:0]
+    if identity.empty or pca is None or pca.empty:
+        return no_data("no converged identity-activation runs (or no PCA reference)")
+    keys = [k for k in ("dataset", "seed", "bottleneck") if k in identity.columns and k in pca.columns]
+    joined = identity.merge(pca, on=keys, how="inner")
+    if joined.empty:
+        return no_data("no PCA reference matches the runs")
+    joined = joined.assign(ratio=numeric(joined, "final_train_loss") / joined["pca_train_mse"])
+    parts = []
+    worst = 0.0
+    panel = [k for k in ("dataset", "bottleneck") if k in joined.columns]
+    for key, group in joined.groupby(panel, sort=True):
+        values = dict(zip(panel, key if isinstance(key, tuple) else (key,), strict=True))
+        name = str(values.get("dataset", "")) + (
+            f", bottleneck {values['bottleneck']}" if "bottleneck" in values else ""
+        )
+        by_depth = group.groupby("depth")["ratio"].mean()
+        if len(by_depth) < 2 or by_depth.index.min() != 1:
+            parts.append(
+                Verdict(
+                    UNSURE,
+                    "depths",
+                    float(len(by_depth)),
+                    label=name,
+                    explanation=f"{name}: needs depth 1 and a deeper network.",
+                )
+            )
+            continue
+        worst = max(worst, float(by_depth.max()))
+        parts.append(_linear_panel(name, by_depth, _test_deep_vs_shallow(group), tolerance))
+    return combine(parts, "largest train MSE / PCA train MSE", worst)
+
+
+def _linear_panel(name: str, by_depth: pd.Series, deep_p: float, tolerance: float) -> Verdict:
+    """One dataset (and bottleneck): each depth's mean train MSE / PCA train MSE against
+    ``1 - tolerance`` (beaten: does not hold) and ``1 + tolerance`` (reached: holds)."""
+    low, high = float(by_depth.min()), float(by_depth.max())
+    shown = ", ".join(f"depth {d}: {r:.3f}" for d, r in by_depth.items())
+    if low < 1 - tolerance:
+        verdict, value = FAILS, low
+        text = f"{name}: an identity network beat PCA's training error ({shown}), which no linear map can."
+    elif high <= 1 + tolerance:
+        verdict, value = HOLDS, high
+        text = f"{name}: every depth ends within {tolerance:.0%} of PCA's training error ({shown})."
+    else:
+        verdict, value = UNSURE, high
+        text = (
+            f"{name}: not converged at this budget, some depth is still more than {tolerance:.0%} above PCA ({shown})."
+        )
+    return Verdict(verdict, "train MSE / PCA", value, deep_p, label=name, explanation=text)
+
+
+def _test_deep_vs_shallow(group: pd.DataFrame) -> float:
+    """p of the paired t-test, deepest vs depth 1, on test loss (reported, not deciding)."""
+    shallow = group[group["depth"] == group["depth"].min()].set_index("seed")["test_loss"]
+    deep = group[group["depth"] == group["depth"].max()].set_index("seed")["test_loss"]
+    seeds = shallow.index.intersection(deep.index)
+    return stats.paired_test(deep[seeds].to_numpy(float), shallow[seeds].to_numpy(float)).p_value
+
+
+# -- claim 5: tanh converges faster than sigmoid ---------------------------------------------
+def early_loss(runs: pd.DataFrame, epochs: pd.DataFrame, k: int | None = None) -> pd.DataFrame:
+    """Per converged run: ``early`` = mean validation loss over epochs 1..k relative to the
+    mean-predictor ``baseline_loss`` (the area under the early learning curve; lower =
+    faster). ``k`` defaults to half the epochs of the shortest run."""
+    import pandas as pd
+
+    done = done_runs(runs)
+    if done.empty or epochs.empty:
+        return pd.DataFrame(columns=["run_id", "early", "k"])
+    if k is None:
+        k = max(1, int(numeric(done, "epochs").min()) // 2) if "epochs" in done else 1
+    val = epochs[(epochs["metric"] == "val_loss") & (epochs["epoch"] >= 1) & (epochs["epoch"] <= k)]
+    mean = val.groupby("run_id")["value"].mean()
+    baseline = done.set_index("run_id")["baseline_loss"].astype(float)
+    early = (mean / baseline.reindex(mean.index)).dropna()
+    return pd.DataFrame({"run_id": early.index, "early": early.to_numpy(), "k": k})
+
+
+def check_tanh_faster(
+    runs: pd.DataFrame,
+    epochs: pd.DataFrame,
+    *,
+    fast: str = "tanh",
+    slow: str = "sigmoid",
+    k: int | None = None,
+    alpha: float = stats.ALPHA,
+) -> Verdict:
+    """Tanh converges faster than sigmoid: over every (cell, seed) pair, the log ratio of
+    the early validation loss (:func:`early_loss`) of tanh to sigmoid is below zero
+    (Wilcoxon signed-rank with 6 or more pairs, else paired t; p < alpha). Does not hold
+    when it is significantly above zero; inconclusive otherwise."""
+    early = early_loss(runs, epochs, k)
+    if early.empty:
+        return no_data()
+    merged = runs.merge(early, on="run_id")
+    pairs = paired_runs(merged, fast, slow, ["early"])
+    if pairs.empty:
+        return no_data(f"no converged {fast} / {slow} pairs")
+    log_fast, log_slow = np.log(pairs[f"early_{fast}"].to_numpy(float)), np.log(pairs[f"early_{slow}"].to_numpy(float))
+    test = paired_test(log_fast, log_slow)
+    ratio = float(np.exp(np.median(log_fast - log_slow)))
+    wins = float(np.mean(log_fast < log_slow))
+    k_used = int(early["k"].iloc[0])
+    text = (
+        f"Over {test.n} paired runs, {fast}'s validation loss over the first {k_used} epochs is {ratio:.2f}x "
+        f"{slow}'s (median; {fast} lower in {wins:.0%} of pairs; {test.test} {fmt_p(test.p_value)})"
+    )
+    statistic = f"median early-loss ratio {fast}/{slow}"
+    if test.n < 2:
+        return Verdict(UNSURE, statistic, ratio, test.p_value, f"Inconclusive: {test.n} pair(s) only.")
+    if ratio < 1 and test.p_value < alpha:
+        return Verdict(HOLDS, statistic, ratio, test.p_value, text + ".")
+    if ratio > 1 and test.p_value < alpha:
+        return Verdict(FAILS, statistic, ratio, test.p_value, text + f": {slow} is faster.")
+    return Verdict(UNSURE, statistic, ratio, test.p_value, text + ": not separable at this sample size.")
+
+
+# -- claim 6: ELU and Swish generalise better ---------------------------------------------------
+def check_generalisation(
+    runs: pd.DataFrame,
+    *,
+    reference: str = "relu",
+    candidates: Sequence[str] = ("elu", "silu"),
+    alpha: float = stats.ALPHA,
+) -> Verdict:
+    """ELU and Swish generalise better than ReLU. Per candidate, over (cell, seed) pairs
+    with ReLU: d_test = log(test loss / ReLU's) and d_gap = gap - ReLU's gap, where
+    gap = log(test loss / final train loss). A candidate holds when d_test or d_gap is
+    significantly below zero (signed-rank with 6+ pairs, else paired t) and neither is
+    significantly above; does not hold when either is significantly above zero;
+    inconclusive otherwise."""
+    parts = []
+    for name in candidates:
+        pairs = paired_runs(runs, name, reference, ["test_loss", "final_train_loss"])
+        label = f"{name} generalises better than {reference}"
+        if len(pairs) < 2:
+            parts.append(
+                Verdict(
+                    UNSURE,
+                    "pairs",
+                    float(len(pairs)),
+                    label=label,
+                    explanation=f"{name}: fewer than 2 converged pairs with {reference}.",
+                )
+            )
+            continue
+        test_c, test_r = (
+            np.log(pairs[f"test_loss_{name}"].to_numpy(float)),
+            np.log(pairs[f"test_loss_{reference}"].to_numpy(float)),
+        )
+        gap_c = test_c - np.log(pairs[f"final_train_loss_{name}"].to_numpy(float))
+        gap_r = test_r - np.log(pairs[f"final_train_loss_{reference}"].to_numpy(float))
+        on_test, on_gap = paired_test(test_c, test_r), paired_test(gap_c, gap_r)
+        better = [(t.mean_diff < 0 and t.p_value < alpha) for t in (on_test, on_gap)]
+        worse = [(t.mean_diff > 0 and t.p_value < alpha) for t in (on_test, on_gap)]
+        text = (
+            f"{name} vs {reference} over {on_test.n} pairs: test loss x{math.exp(on_test.mean_diff):.2f} "
+            f"({fmt_p(on_test.p_value)}), generalisation gap {on_gap.mean_diff:+.3f} in log units "
+            f"({fmt_p(on_gap.p_value)})"
+        )
+        verdict = FAILS if any(worse) else HOLDS if any(better) else UNSURE
+        parts.append(
+            Verdict(verdict, "mean log test-loss ratio", on_test.mean_diff, on_test.p_value, text + ".", label=label)
+        )
+    lead = parts[0] if parts else None
+    return combine(
+        parts,
+        f"mean log test-loss ratio vs {reference} ({candidates[0]})",
+        lead.value if lead else math.nan,
+        lead.p_value if lead else math.nan,
+    )
+
+
+# -- claim 7: softmax output for distributions ------------------------------------------------
+def common_metric(runs: pd.DataFrame) -> tuple[pd.DataFrame, str, str]:
+    """(runs, metric, note): the metric every output layer can be compared on.
+    ``test_mse`` when the engine recorded it for every run; otherwise ``test_loss`` of the
+    runs trained with MSE (the softmax + cross-entropy arm has no comparable number)."""
+    finished = finished_runs(runs)
+    if "test_mse" in runs.columns and numeric(done_runs(runs), "test_mse").notna().all() and len(done_runs(runs)):
+        return runs, "test_mse", "test MSE, recorded for every run whatever its training loss"
+    if "loss" in runs.columns:
+        kept = runs[runs["loss"] == "mse"]
+        left = len(finished) - len(finished_runs(kept))
+        note = "test MSE of the runs trained with MSE" + (f" ({left} runs with another loss left out)" if left else "")
+        return kept, "test_loss", note
+    return runs, "test_loss", "test loss"
+
+
+def check_softmax(runs: pd.DataFrame, *, candidate: str = "softmax", alpha: float = stats.ALPHA) -> Verdict:
+    """A softmax output suits distributions: on one metric (:func:`common_metric`), softmax
+    against each other output layer over every (cell, seed) pair (cell = dataset, depth,
+    hidden activation), on the log ratio of the errors (Wilcoxon signed-rank with 6 or
+    more pairs, else paired t). Each comparison holds when softmax is lower with
+    p < alpha and does not hold when it is higher with p < alpha; softmax must beat
+    every alternative."""
+    treatment = "output_activation"
+    if treatment not in runs or candidate not in set(finished_runs(runs)[treatment]):
+        return no_data(f"no runs with a {candidate} output")
+    kept, metric, note = common_metric(runs)
+    others = [o for o in sorted(set(done_runs(kept)[treatment])) if o != candidate]
+    if not others:
+        return no_data("no other output activation shares a comparable metric")
+    parts = []
+    for other in others:
+        pairs = paired_runs(kept, candidate, other, [metric], treatment=treatment)
+        label = f"{candidate} beats {other}"
+        if len(pairs) < 2:
+            parts.append(
+                Verdict(
+                    UNSURE,
+                    "pairs",
+                    float(len(pairs)),
+                    label=label,
+                    explanation=f"{candidate} vs {other}: fewer than 2 paired runs.",
+                )
+            )
+            continue
+        mine, theirs = np.log(numeric(pairs, f"{metric}_{candidate}")), np.log(numeric(pairs, f"{metric}_{other}"))
+        test = paired_test(mine.to_numpy(float), theirs.to_numpy(float))
+        ratio = math.exp(test.mean_diff)
+        wins = float(np.mean(mine < theirs))
+        text = (
+            f"{candidate} vs {other} over {test.n} pairs: error x{ratio:.2f} (geometric mean; {candidate} lower in "
+            f"{wins:.0%} of pairs; {test.test} {fmt_p(test.p_value)})"
+        )
+        verdict = (
+            HOLDS if ratio < 1 and test.p_value < alpha else FAILS if ratio > 1 and test.p_value < alpha else UNSURE
+        )
+        parts.append(Verdict(verdict, f"error ratio {candidate}/{other}", ratio, test.p_value, text + ".", label=label))
+    closest = max(parts, key=lambda v: v.value if math.isfinite(v.value) else -math.inf)
+    return combine(parts, f"error ratio {candidate} / closest alternative ({note})", closest.value, closest.p_value)
+
+
+# -- application: anomaly detection ------------------------------------------------------------
+def check_anomaly(
+    runs: pd.DataFrame, *, candidate: str = "relu", chance: float = 0.5, alpha: float = stats.ALPHA
+) -> Verdict:
+    """A ReLU autoencoder's reconstruction error flags anomalies: on every dataset with
+    anomalies, ReLU's mean AUROC is above ``chance`` with a one-sided one-sample t-test
+    over seeds (p < alpha). Does not hold when the mean AUROC is at or below chance on
+    some dataset; inconclusive otherwise."""
+    from scipy import stats as sps
+
+    done = done_runs(runs)
+    mine = done[(done["activation"] == candidate)] if "activation" in done else done.iloc[0:0]
+    mine = mine.assign(_auroc=numeric(mine, "anomaly_auroc")).dropna(subset=["_auroc"])
+    if mine.empty:
+        return no_data(f"no converged {candidate} runs with an anomaly AUROC")
+    parts = []
+    for dataset, group in mine.groupby("dataset", sort=True):
+        values = group["_auroc"].to_numpy(float)
+        mean = float(values.mean())
+        if len(values) < 2:
+            p = math.nan
+        elif np.ptp(values) == 0:
+            p = 0.0 if mean > chance else 1.0
+        else:
+            p = float(sps.ttest_1samp(values, chance, alternative="greater").pvalue)
+        text = f"{dataset}: {candidate} AUROC {mean:.3f} over {len(values)} seeds ({fmt_p(p)} against {chance})"
+        verdict = FAILS if mean <= chance else HOLDS if p < alpha else UNSURE
+        parts.append(Verdict(verdict, "mean AUROC", mean, p, text + ".", label=str(dataset)))
+    low = min(parts, key=lambda v: v.value)
+    return combine(parts, f"lowest mean AUROC of {candidate}", low.value, low.p_value)
+
+
+__all__ = [
+    "check_anomaly",
+    "check_generalisation",
+    "check_linear",
+    "check_softmax",
+    "check_tanh_faster",
+    "common_metric",
+    "early_loss",
+]

@@ -1,0 +1,171 @@
+"""Claims decided by how the activations rank: ReLU is a strong default (claim 2), the
+activation changes how well and how quickly an AE learns (claim 8), a ReLU encoder
+compresses as well as the alternatives (A2). Friedman / Nemenyi over cells and the
+paired comparison with each cell's best (:mod:`actcmp.analysis.stats`)."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from actcmp.analysis import stats as stats
+from actcmp.claims.checks.frames import (
+    finished_runs,
+    fmt_number,
+    fmt_p,
+    numeric,
+)
+from actcmp.claims.checks.verdict import FAILS, HOLDS, UNSURE, Verdict, combine, no_data
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _cell_shares(table: pd.DataFrame, candidate: str, treatment: str = "activation") -> tuple[float, float, int]:
+    """(share of cells where ``candidate`` is shown within the margin of the best or is
+    the best, share where it is significantly worse than the best, number of cells)."""
+    mine = table[table[treatment] == candidate]
+    if mine.empty:
+        return math.nan, math.nan, 0
+    return float(mine["equivalent"].mean()), float((~mine["tied"]).mean()), len(mine)
+
+
+def check_relu_default(
+    runs: pd.DataFrame,
+    *,
+    candidate: str = "relu",
+    metric: str = "test_loss",
+    margin: float = 0.1,
+    alpha: float = stats.ALPHA,
+) -> Verdict:
+    """ReLU is a strong default. Needs activations to differ at all (Friedman p < alpha
+    over cells; else inconclusive). Holds: ReLU is in the top group (mean rank within the
+    Nemenyi CD of the best) and, in at least half the cells, is the best or shown to be
+    within ``1 + margin`` of the best (paired TOST over seeds). Does not hold: outside
+    the top group, or significantly worse than the best (paired t) in more than half the
+    cells. Inconclusive otherwise: too few seeds to show it is as good.
+    """
+    if "activation" not in runs or candidate not in set(runs["activation"]):
+        return no_data(f"no {candidate} runs")
+    result = stats.friedman(runs, metric, alpha=alpha)
+    rank = result.mean_ranks.get(candidate, math.nan)
+    statistic = f"mean rank of {candidate} (1 = best of {result.k})"
+    if result.reason:
+        return Verdict(UNSURE, statistic, rank, math.nan, f"Inconclusive: {result.reason}.")
+    table = stats.paired_vs_best(runs, metric, alpha=alpha, margin=margin)
+    as_good, worse, cells = _cell_shares(table, candidate)
+    in_top = candidate in result.top_group()
+    where = (
+        f"{candidate} has mean rank {rank:.2f} (best {result.best}: {min(result.mean_ranks.values()):.2f}, "
+        f"CD {result.cd:.2f}, {'inside' if in_top else 'outside'} the top group); it is the best or within "
+        f"{margin:.0%} of it in {as_good:.0%} and significantly worse in {worse:.0%} of {cells} cells"
+    )
+    if not result.significant:
+        return Verdict(
+            UNSURE,
+            statistic,
+            rank,
+            result.p_value,
+            f"Inconclusive: no activation separates from the others (Friedman {fmt_p(result.p_value)}); {where}.",
+        )
+    lead = f"Activations differ (Friedman {fmt_p(result.p_value)})"
+    if not in_top or worse > 0.5:
+        return Verdict(FAILS, statistic, rank, result.p_value, f"{lead} and {where}.")
+    if as_good >= 0.5:
+        return Verdict(HOLDS, statistic, rank, result.p_value, f"{lead} and {where}.")
+    return Verdict(UNSURE, statistic, rank, result.p_value, f"{lead}; {where}: too few seeds to show it is as good.")
+
+
+def check_compression(
+    runs: pd.DataFrame,
+    *,
+    candidate: str = "relu",
+    metric: str = "test_loss",
+    margin: float = 0.1,
+    alpha: float = stats.ALPHA,
+) -> Verdict:
+    """A ReLU encoder compresses as well as the alternatives: at at least half the
+    bottleneck sizes (cells) it is the best activation or shown to be within
+    ``1 + margin`` of the best (paired TOST over seeds). Does not hold when it is
+    significantly worse than the best (paired t) at more than half of them; inconclusive
+    otherwise."""
+    if "activation" not in runs or candidate not in set(finished_runs(runs)["activation"]):
+        return no_data(f"no {candidate} runs")
+    table = stats.paired_vs_best(runs, metric, alpha=alpha, margin=margin)
+    as_good, worse, cells = _cell_shares(table, candidate)
+    mine = table[table["activation"] == candidate]
+    best = ", ".join(sorted({str(b) for b in mine["best"] if b is not None}))
+    ratio = float(np.exp(np.mean(np.log(mine["mean"] / (mine["mean"] - mine["mean_diff"])))))
+    text = (
+        f"{candidate}'s error is {ratio:.2f}x the best activation's ({best}) on average; it is the best or within "
+        f"{margin:.0%} of it at {as_good:.0%} and significantly worse at {worse:.0%} of {cells} bottleneck sizes"
+    )
+    statistic = f"share of bottleneck sizes where {candidate} is as good as the best"
+    p_values = mine["p_value"].dropna()
+    p_min = float(p_values.min()) if len(p_values) else math.nan
+    if as_good >= 0.5:
+        return Verdict(HOLDS, statistic, as_good, p_min, text + ".")
+    if worse > 0.5:
+        return Verdict(FAILS, statistic, as_good, p_min, text + ".")
+    return Verdict(UNSURE, statistic, as_good, p_min, text + ": not decisive at this sample size.")
+
+
+# -- claim 8: the activation changes how well and how quickly -----------------------------------
+def check_activation_matters(runs: pd.DataFrame, *, negligible_w: float = 0.1, alpha: float = stats.ALPHA) -> Verdict:
+    """The activation changes both how well (test loss) and how quickly (epochs to reach
+    the loss threshold; never reached counts as ``epochs + 1``, diverged as worst) an AE
+    learns. Each part holds when the Friedman test over cells has p < alpha; does not
+    hold when p >= alpha and Kendall's W < ``negligible_w`` (activations agree to within
+    noise); inconclusive otherwise."""
+    if runs.empty or "activation" not in runs:
+        return no_data()
+    censored = runs.assign(_censor=numeric(runs, "epochs") + 1)
+    parts = []
+    results = {}
+    for metric, label, fill in (
+        ("test_loss", "how well (test loss)", None),
+        ("epochs_to_threshold", "how quickly (epochs to threshold)", "_censor"),
+    ):
+        result = stats.friedman(censored, metric, fill_missing=fill, alpha=alpha)
+        results[metric] = result
+        text = (
+            f"{label}: Friedman chi2 = {fmt_number(result.statistic)} over {result.n_cells} cells and {result.k} "
+            f"activations ({fmt_p(result.p_value)}, Kendall's W = {fmt_number(result.kendall_w, 2)})"
+        )
+        if result.reason:
+            parts.append(Verdict(UNSURE, "Friedman p", math.nan, explanation=f"{label}: {result.reason}.", label=label))
+        elif result.significant:
+            parts.append(Verdict(HOLDS, "Friedman p", result.p_value, result.p_value, text + ".", label=label))
+        elif result.kendall_w < negligible_w:
+            parts.append(
+                Verdict(
+                    FAILS,
+                    "Friedman p",
+                    result.p_value,
+                    result.p_value,
+                    text + ": differences are within seed noise.",
+                    label=label,
+                )
+            )
+        else:
+            parts.append(
+                Verdict(
+                    UNSURE,
+                    "Friedman p",
+                    result.p_value,
+                    result.p_value,
+                    text + ": not significant at this sample size.",
+                    label=label,
+                )
+            )
+    lead = results["test_loss"]
+    return combine(parts, "Friedman p (test loss)", lead.p_value, lead.p_value)
+
+
+__all__ = [
+    "check_activation_matters",
+    "check_compression",
+    "check_relu_default",
+]

@@ -1,0 +1,230 @@
+"""The claims' tables: numbers as the documents print them (:func:`fmt`), the comparison
+of every treatment with its cell's best (:func:`comparison_table`), mean ranks over cells
+(:func:`rank_table`), and each claim's tables from its context (``<claim>_tables``)."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from actcmp.analysis import stats as stats
+from actcmp.claims import checks
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from actcmp.claims.context import ClaimContext, Tables
+
+
+def fmt(value: Any, sig: int = 3) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(number):
+        return "–"
+    if math.isinf(number):
+        return "∞" if number > 0 else "-∞"
+    if number != 0 and (abs(number) >= 1e4 or abs(number) < 1e-3):
+        return f"{number:.{sig - 1}e}"
+    return f"{number:.{sig}g}"
+
+
+def comparison_table(
+    runs: pd.DataFrame,
+    metric: str,
+    *,
+    treatment: str = "activation",
+    higher_is_better: bool = False,
+    alpha: float = stats.ALPHA,
+) -> pd.DataFrame:
+    """Per cell x treatment: mean ± std over converged seeds, Student t 95% CI, and the
+    comparison with the cell's best: ``best``, ``≈ best`` (within 10%, TOST), ``tied``
+    (not separable, paired t, Holm-corrected within the cell) or ``worse``, with the
+    p-value (Holm-adjusted for tied / worse)."""
+    import pandas as pd
+
+    summary = stats.summarise(runs, metric, treatment=treatment)
+    if summary.empty:
+        return pd.DataFrame()
+    paired = stats.paired_vs_best(runs, metric, treatment=treatment, higher_is_better=higher_is_better, alpha=alpha)
+    keys = [
+        c
+        for c in summary.columns
+        if c not in (treatment, "n", "n_diverged", "mean", "std", "ci_low", "ci_high", "note")
+    ]
+    merged = summary.merge(
+        paired[[*keys, treatment, "is_best", "tied", "equivalent", "p_value", "p_adjusted"]],
+        on=[*keys, treatment],
+        how="left",
+    )
+    rows = []
+    for row in merged.itertuples(index=False):
+        record = row._asdict()
+        if record.get("is_best") is True:
+            versus = "**best**"
+        elif record.get("equivalent") is True:
+            versus = f"≈ best (p = {fmt(record['p_value'], 2)})"
+        elif record.get("tied") is True:
+            versus = f"tied (Holm p = {fmt(record['p_adjusted'], 2)})"
+        elif record.get("tied") is False:
+            versus = f"worse (Holm p = {fmt(record['p_adjusted'], 2)})"
+        else:
+            versus = "–"
+        out = {k: record[k] for k in keys}
+        out[treatment] = record[treatment]
+        out["seeds"] = f"{record['n']}" + (f" (+{record['n_diverged']} div.)" if record["n_diverged"] else "")
+        out[f"{metric} mean ± std"] = f"{fmt(record['mean'])} ± {fmt(record['std'], 2)}"
+        out["95% CI"] = f"[{fmt(record['ci_low'])}, {fmt(record['ci_high'])}]"
+        out["vs best of cell"] = versus
+        rows.append(out)
+    return pd.DataFrame(rows)
+
+
+def rank_table(
+    runs: pd.DataFrame, metric: str = "test_loss", fill_missing: Any = None, alpha: float = stats.ALPHA
+) -> pd.DataFrame:
+    """Mean rank per activation over cells, with the Nemenyi top group and per-cell counts."""
+    import pandas as pd
+
+    result = stats.friedman(runs, metric, fill_missing=fill_missing, alpha=alpha)
+    top = set(result.top_group())
+    paired = stats.paired_vs_best(runs, metric, alpha=alpha, fill_missing=fill_missing)
+    rows = []
+    for name, rank in result.mean_ranks.items():
+        mine = paired[paired["activation"] == name]
+        rows.append(
+            {
+                "activation": name,
+                "mean rank": fmt(rank),
+                "top group": "yes" if name in top else "",
+                "best in": int(mine["is_best"].sum()),
+                "≈ best in": int((mine["equivalent"] & ~mine["is_best"]).sum()),
+                "worse in": int((~mine["tied"]).sum()),
+                "cells": len(mine),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def linear_tables(ctx: ClaimContext) -> Tables:
+    import pandas as pd
+
+    runs = ctx.runs[ctx.runs["status"] == "done"]
+    joined = runs.merge(ctx.pca(), on=["dataset", "seed", "bottleneck"])
+    rows = []
+    for (dataset, bottleneck, depth), group in joined.groupby(["dataset", "bottleneck", "depth"]):
+        ratio = pd.to_numeric(group["final_train_loss"]) / group["pca_train_mse"]
+        rows.append(
+            {
+                "dataset": dataset,
+                "bottleneck": bottleneck,
+                "depth": depth,
+                "seeds": len(group),
+                "train MSE / PCA": f"{fmt(ratio.mean(), 4)} ± {fmt(ratio.std(ddof=1), 2)}",
+                "test MSE": fmt(pd.to_numeric(group["test_loss"]).mean()),
+                "PCA test MSE": fmt(group["pca_test_mse"].mean()),
+            }
+        )
+    return [("Identity networks against PCA (mean ± std over seeds)", pd.DataFrame(rows))]
+
+
+def dying_tables(ctx: ClaimContext) -> Tables:
+    runs = ctx.runs[ctx.runs["status"] == "done"]
+    table = runs.pivot_table(
+        index=["depth", "lr"], columns="activation", values="dead_fraction_final", aggfunc="mean"
+    ).reset_index()
+    table.columns.name = None
+    for column in table.columns[2:]:
+        table[column] = table[column].map(lambda v: f"{v:.1%}" if v == v else "–")
+    return [("Mean dead fraction after training (converged seeds)", table)]
+
+
+def vanishing_tables(ctx: ClaimContext) -> Tables:
+    ratios = checks.gradient_ratios(ctx.runs, ctx.layers)
+    table = ratios.pivot_table(index="depth", columns="activation", values="log10_ratio", aggfunc="mean")
+    table = table.map(lambda v: fmt(v, 2)).reset_index()
+    table.columns.name = None
+    return [("Mean log10(first / last layer gradient norm) at initialisation", table)]
+
+
+def tanh_sigmoid_tables(ctx: ClaimContext) -> Tables:
+    early = checks.early_loss(ctx.runs, ctx.epochs)
+    runs = ctx.runs.merge(early[["run_id", "early"]], on="run_id", how="left")
+    k = int(early["k"].iloc[0]) if len(early) else 0
+    return [
+        (
+            f"Validation loss over epochs 1..{k} / mean-predictor loss (lower = faster)",
+            comparison_table(runs, "early", alpha=ctx.alpha),
+        )
+    ]
+
+
+def generalisation_tables(ctx: ClaimContext) -> Tables:
+    import numpy as np
+    import pandas as pd
+
+    runs = ctx.runs.assign(
+        gap=np.log(pd.to_numeric(ctx.runs["test_loss"]) / pd.to_numeric(ctx.runs["final_train_loss"]))
+    )
+    return [
+        ("Test loss", comparison_table(runs, "test_loss", alpha=ctx.alpha)),
+        ("Generalisation gap log(test / train loss)", comparison_table(runs, "gap", alpha=ctx.alpha)),
+    ]
+
+
+def softmax_tables(ctx: ClaimContext) -> Tables:
+    kept, metric, note = checks.common_metric(ctx.runs)
+    return [
+        (
+            f"Output activations on {note}",
+            comparison_table(kept, metric, treatment="output_activation", alpha=ctx.alpha),
+        )
+    ]
+
+
+def matters_tables(ctx: ClaimContext) -> Tables:
+    import pandas as pd
+
+    censored = ctx.runs.assign(_censor=pd.to_numeric(ctx.runs["epochs"]) + 1)
+    return [
+        ("How well: mean rank of test loss", rank_table(censored, "test_loss", alpha=ctx.alpha)),
+        (
+            "How quickly: mean rank of epochs to threshold (never reached = epochs + 1)",
+            rank_table(censored, "epochs_to_threshold", fill_missing="_censor", alpha=ctx.alpha),
+        ),
+    ]
+
+
+def relu_default_tables(ctx: ClaimContext) -> Tables:
+    return [("Mean rank of test loss over cells", rank_table(ctx.runs, alpha=ctx.alpha))]
+
+
+def anomaly_tables(ctx: ClaimContext) -> Tables:
+    return [
+        (
+            "Anomaly AUROC per activation",
+            comparison_table(ctx.runs, "anomaly_auroc", higher_is_better=True, alpha=ctx.alpha),
+        )
+    ]
+
+
+def compression_tables(ctx: ClaimContext) -> Tables:
+    return [("Test MSE per bottleneck size", comparison_table(ctx.runs, "test_loss", alpha=ctx.alpha))]
+
+
+__all__ = [
+    "anomaly_tables",
+    "comparison_table",
+    "compression_tables",
+    "dying_tables",
+    "fmt",
+    "generalisation_tables",
+    "linear_tables",
+    "matters_tables",
+    "rank_table",
+    "relu_default_tables",
+    "softmax_tables",
+    "tanh_sigmoid_tables",
+    "vanishing_tables",
+]
