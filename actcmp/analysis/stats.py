@@ -31,92 +31,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from actcmp.analysis.cells import FINISHED
+from actcmp.analysis.cells import ALPHA, FINISHED, activation_order, cell_groups, cell_keys, config_fields, outcomes
 
 if TYPE_CHECKING:
     import pandas as pd
 
-ALPHA = 0.05
 CONFIDENCE = 0.95
 N_RESAMPLES = 2000
 RANDOM_STATE = 0
 DEPTH_FACTOR = 1.5
-
-_NOT_CELL = ("seed", "run_id", "dataset", "depth")
-
-
-# -- cells and outcomes ----------------------------------------------------------------
-def config_fields(runs: pd.DataFrame) -> list[str]:
-    """Config columns of ``runs`` in config order (RunConfig fields plus data_fingerprint)."""
-    from actcmp.config import RUN_FIELDS
-
-    return [f for f in (*RUN_FIELDS, "data_fingerprint") if f in runs.columns]
-
-
-def cell_keys(runs: pd.DataFrame, treatment: str = "activation") -> list[str]:
-    """``dataset``, ``depth`` and every other config field that takes more than one value
-    among runs sharing the treatment, dataset and depth (so a field that only follows the
-    treatment, like ``init="auto"`` with the activation, is not a key). Same rule as
-    :func:`actcmp.report.tables.cell_keys` for ``treatment="activation"``."""
-    base = [k for k in ("dataset", "depth") if k in runs.columns and k != treatment]
-    if runs.empty or treatment not in runs.columns:
-        return base
-    fields = [f for f in config_fields(runs) if f not in (*_NOT_CELL, treatment)]
-    if not fields:
-        return base
-    group = [treatment, *base]
-    as_text = runs[fields + group].astype(str)
-    counts = as_text.groupby(group)[fields].nunique()
-    extra = [f for f in fields if (counts[f] > 1).any()]
-    # a field fixed by the other keys (init="auto" by the activation when the activation is
-    # a key, not the treatment) adds no cell: drop it, keeping the earlier field
-    for name in reversed(list(extra)):
-        others = [*base, *(f for f in extra if f != name)]
-        if others and (as_text.groupby([*others, treatment])[name].nunique() <= 1).all():
-            extra.remove(name)
-    return base + extra
-
-
-def outcomes(
-    runs: pd.DataFrame,
-    metric: str,
-    *,
-    treatment: str = "activation",
-    keys: Sequence[str] | None = None,
-    fill_missing: float | str | None = None,
-) -> pd.DataFrame:
-    """One row per finished run: cell keys, treatment, ``seed``, ``value`` (the metric,
-    NaN when ``worst``) and ``worst`` (True for a diverged run).
-
-    Failed runs are dropped. A converged run without a finite ``metric`` is dropped, or
-    takes ``fill_missing`` (a number, or the name of a column whose value it takes, e.g.
-    a per-run censoring value).
-    """
-    import pandas as pd
-
-    keys = list(cell_keys(runs, treatment) if keys is None else keys)
-    columns = [*keys, treatment, "seed", "value", "worst"]
-    if runs.empty or (metric not in runs.columns and fill_missing is None):
-        return pd.DataFrame(columns=columns)
-    runs = runs[runs["status"].isin(FINISHED)]
-    raw = runs[metric] if metric in runs.columns else pd.Series(np.nan, index=runs.index)
-    value = pd.to_numeric(raw, errors="coerce").astype(float)
-    value = value.where(np.isfinite(value))
-    worst = runs["status"] == "diverged"
-    if fill_missing is not None:
-        fill = pd.to_numeric(runs[fill_missing], errors="coerce") if isinstance(fill_missing, str) else fill_missing
-        value = value.fillna(fill if isinstance(fill, float | int) else fill.astype(float))
-    keep = worst | value.notna()
-    frame = runs.loc[keep, [*keys, treatment, "seed"]].copy()
-    frame["value"] = value[keep].where(~worst[keep])
-    frame["worst"] = worst[keep].to_numpy()
-    return frame.reset_index(drop=True)[columns]
-
-
-def _groups(frame: pd.DataFrame, keys: Sequence[str]) -> list[tuple[tuple[Any, ...], pd.DataFrame]]:
-    if not keys:
-        return [((), frame)]
-    return [((k,) if not isinstance(k, tuple) else k, g) for k, g in frame.groupby(list(keys), sort=True, dropna=False)]
 
 
 # -- per cell: mean, std, confidence interval --------------------------------------------
@@ -248,7 +171,7 @@ def summarise(
     keys = cell_keys(runs, treatment)
     data = outcomes(runs, metric, treatment=treatment, keys=keys, fill_missing=fill_missing)
     rows = []
-    for key, group in _groups(data, [*keys, treatment]):
+    for key, group in cell_groups(data, [*keys, treatment]):
         values = group.loc[~group["worst"], "value"].to_numpy(dtype=float)
         low, high, note = t_interval(values, confidence)
         rows.append(
@@ -429,7 +352,7 @@ def paired_vs_best(
     keys = cell_keys(runs, treatment)
     data = outcomes(runs, metric, treatment=treatment, keys=keys, fill_missing=fill_missing)
     rows = []
-    for key, group in _groups(data, keys):
+    for key, group in cell_groups(data, keys):
         best = _best_treatment(group, treatment, higher_is_better)
         reference = group[group[treatment] == best].set_index("seed") if best is not None else None
         cell_rows: list[dict[str, Any]] = []
@@ -557,7 +480,7 @@ def cell_scores(
     keys = cell_keys(runs, treatment)
     data = outcomes(runs, metric, treatment=treatment, keys=keys, fill_missing=fill_missing)
     rows = []
-    for key, group in _groups(data, keys):
+    for key, group in cell_groups(data, keys):
         names, scores = [], []
         for name, mine in group.groupby(treatment, sort=True):
             mean = float(mine["value"].mean())
@@ -663,8 +586,6 @@ def friedman_from_scores(
     """:func:`friedman` on a :func:`cell_scores` frame."""
     from scipy import stats
 
-    from actcmp.report.style import activation_order
-
     nan = math.nan
     if scores.empty:
         return FriedmanResult(metric, treatment, {}, 0, 0, nan, nan, nan, nan, alpha, "no finished runs")
@@ -726,7 +647,7 @@ def depth_profile(
         return pd.DataFrame(columns=columns)
     data = outcomes(runs, metric, treatment=treatment, keys=keys)
     rows = []
-    for key, group in _groups(data, [*panel, treatment]):
+    for key, group in cell_groups(data, [*panel, treatment]):
         per_depth = []
         for depth, mine in group.groupby("depth", sort=True):
             values = mine.loc[~mine["worst"], "value"]
@@ -763,7 +684,7 @@ def depth_scaling(
     panel = [c for c in profile.columns if c not in (treatment, "depth", "n", "n_diverged", "mean", "ratio", "trains")]
     columns = [*panel, treatment, "depths", "best_depth", "best_mean", "deepest_trained", "factor"]
     rows = []
-    for key, group in _groups(profile, [*panel, treatment]):
+    for key, group in cell_groups(profile, [*panel, treatment]):
         ok = group[group["trains"]]
         best = group[group["ratio"] == 1.0]
         rows.append(
@@ -784,12 +705,14 @@ __all__ = [
     "CI_METHOD",
     "CORRECTION",
     "DEPTH_FACTOR",
+    "FINISHED",
     "POWER",
     "FriedmanResult",
     "PairedTest",
     "bootstrap_ci",
     "cell_keys",
     "cell_scores",
+    "config_fields",
     "depth_profile",
     "depth_scaling",
     "equivalence_test",

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from actcmp.analysis import stats as stats
+from actcmp.analysis.cells import activation_order
 from actcmp.report import plots
 from actcmp.report.plots import legend, png_bytes
-from actcmp.report.style import activation_order, activation_style, line_kwargs
+from actcmp.report.style import activation_style, line_kwargs
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from actcmp.analysis.cells import activation_order, cell_keys
 from actcmp.report import render
 from actcmp.report.findings import figure_anchor, table_anchor
 from actcmp.report.render import FigureDoc, Section
-from actcmp.report.style import activation_order
 from actcmp.report.tables import Table, markdown_escape, to_html, to_markdown
 from actcmp.report.tune import tune_section
 
@@ -154,9 +154,7 @@ def summary_section(ctx: ReportContext) -> Section:
         else "none"
     )
     wall = float(runs["wall_time_s"].sum()) if "wall_time_s" in runs and len(runs) else float("nan")
-    from actcmp.report.tables import extra_fields
-
-    extras = extra_fields(runs)
+    extras = [k for k in cell_keys(runs) if k not in ("dataset", "depth")]
     items = [
         f"Runs stored: {len(runs)} ({counts})",
         f"Datasets: {_values(runs, 'dataset')}",

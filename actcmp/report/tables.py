@@ -3,7 +3,7 @@
 Conventions, used by the tables and by the figures alike:
 
 * a grid *cell* is ``dataset``, ``depth`` and every other config field that varies
-  independently of the activation (see :func:`extra_fields`); seeds are replicates;
+  independently of the activation (:func:`actcmp.analysis.cells.cell_keys`); seeds are replicates;
 * statistics (means, std, ranks, curves) are over *converged* runs (status ``done``);
   diverged runs are counted (``diverged`` column, figure titles and legends) but their
   losses are left out; failed runs are counted in the status table only.
@@ -26,23 +26,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from actcmp.analysis.cells import ALPHA, FINISHED, activation_order, cell_keys
+from actcmp.analysis.cells import config_fields as config_fields
 from actcmp.report.format import MISSING, fmt_fraction, fmt_interval, fmt_mean_std, fmt_number, fmt_p
-from actcmp.report.style import activation_order
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from actcmp.store.database import Results
 
-from actcmp.analysis.cells import FINISHED
-
-#: config fields that are never cell keys: activation is compared, seeds are replicates
-NOT_CELL = ("activation", "seed", "dataset", "depth", "run_id")
 #: a rule marking the best rows of one cell: Series of test-loss means -> bool Series
 #: (it sees the rows with the fewest diverged seeds only, see :func:`mark_best`)
 BestRule = Callable[["pd.Series"], "pd.Series"]
-#: the significance level of the paired tests that mark ties with the best
-ALPHA = 0.05
 TIED_NOTE = (
     "bold = the best, or not separable from the best after Holm's correction (paired t-tests over seeds "
     "against the best, Holm-adjusted p ≥ 0.05 over the cell's comparisons)"
@@ -80,32 +75,6 @@ def complete(results: Results) -> Results:
             frame = frame.assign(**{c: [None] * len(frame) for c in missing})
         frames[name] = frame
     return replace(results, **frames)
-
-
-def config_fields(runs: pd.DataFrame) -> list[str]:
-    """Config columns of ``runs`` in config order (RunConfig fields plus data_fingerprint)."""
-    from actcmp.config import RUN_FIELDS
-
-    return [f for f in (*RUN_FIELDS, "data_fingerprint") if f in runs.columns]
-
-
-def extra_fields(runs: pd.DataFrame) -> list[str]:
-    """Config fields beyond dataset/depth that define cells: those taking more than one
-    value among runs of the same activation, dataset and depth. Fields fixed by the
-    activation (``init="auto"``) or the dataset (``loss="auto"``) are not cell keys."""
-    base = [k for k in ("activation", "dataset", "depth") if k in runs.columns]
-    if runs.empty or not base:
-        return []
-    fields = [f for f in config_fields(runs) if f not in NOT_CELL]
-    if not fields:
-        return []
-    as_text = runs[fields].astype(str).assign(**{k: runs[k].astype(str) for k in base})
-    counts = as_text.groupby(base)[fields].nunique()
-    return [f for f in fields if (counts[f] > 1).any()]
-
-
-def cell_keys(runs: pd.DataFrame) -> list[str]:
-    return [k for k in ("dataset", "depth") if k in runs.columns] + extra_fields(runs)
 
 
 def panel_keys(keys: list[str]) -> list[str]:
@@ -232,7 +201,7 @@ STAT_COLUMNS = (
 
 
 def loss_statistics(runs: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
-    """Per cell x activation (keys of :func:`actcmp.analysis.stats.cell_keys`): Student t interval
+    """Per cell x activation (keys of :func:`actcmp.analysis.cells.cell_keys`): Student t interval
     of the mean test loss and the paired t-test against the cell's best, Holm-adjusted
     over the cell's comparisons.
 
@@ -245,7 +214,7 @@ def loss_statistics(runs: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
 
     from actcmp.analysis import stats as stats
 
-    keys = stats.cell_keys(runs)
+    keys = cell_keys(runs)
     summary = stats.summarise(runs, "test_loss")
     paired = stats.paired_vs_best(runs, "test_loss", alpha=alpha)
     tied = paired["tied"].astype(object)
@@ -277,7 +246,7 @@ def _with_statistics(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
 
     from actcmp.analysis import stats as stats
 
-    keys = stats.cell_keys(runs) if not runs.empty else []
+    keys = cell_keys(runs) if not runs.empty else []
     if table.empty or not set(keys) <= set(table.columns):
         extra = pd.DataFrame({c: [math.nan] * len(table) for c in STAT_COLUMNS}, index=table.index)
         merged = pd.concat([table, extra], axis=1)

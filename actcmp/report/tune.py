@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from actcmp.analysis.cells import activation_order
 from actcmp.report import tables
 from actcmp.report.render import FigureDoc, Section
-from actcmp.report.style import activation_order, line_kwargs
+from actcmp.report.style import line_kwargs
 from actcmp.run.tune import EDGE_NOTE, ROLE_EVAL, ROLE_TUNE, StoredTune, cell_fields, describe_cell, describe_value
 
 if TYPE_CHECKING:
