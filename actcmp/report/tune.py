@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from actcmp.analysis.cells import activation_order
 from actcmp.report import tables
+from actcmp.report.format import fmt_value
 from actcmp.report.render import FigureDoc, Section
 from actcmp.report.style import line_kwargs
 from actcmp.run.tune import EDGE_NOTE, ROLE_EVAL, ROLE_TUNE, StoredTune, cell_fields, describe_cell, describe_value
@@ -180,7 +181,7 @@ def _selection_table(tune: StoredTune, suffix: str, runs: Any) -> tables.Table:
     display, bold = tables.display_plain(raw)
     for f in tune.spec.fields:
         column = f"selected {f}".replace("_", " ")
-        display[column] = [_fmt_value(v) for v in raw[f"selected_{f}"]]
+        display[column] = [fmt_value(v) for v in raw[f"selected_{f}"]]
     caption = (
         f"The value selected for each cell and activation: candidates {_candidates(tune)}, lowest final "
         f"validation loss, mean over the tuning seeds {tune.spec.seeds} (test loss is never used; a candidate "
@@ -188,12 +189,6 @@ def _selection_table(tune: StoredTune, suffix: str, runs: Any) -> tables.Table:
         "the optimum may lie outside."
     )
     return tables.Table(f"tune_selection{suffix}", "Selected values", caption, raw, display, bold, keys)
-
-
-def _fmt_value(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{value:g}" if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
 
 
 def _candidates(tune: StoredTune) -> str:
@@ -280,9 +275,9 @@ def _comparison_tables(tune: StoredTune, suffix: str, runs: Any) -> list[tables.
     display["activation"] = raw["activation"]
     display["selected"] = [f"{v} (edge)" if e else v for v, e in zip(raw["selected"], raw["edge"], strict=True)]
     display["test loss, tuned"] = [_loss_text(r, "tuned") for r in rows]
-    display["rank, tuned"] = [_fmt_value(r["tuned_rank"]) for r in rows]
+    display["rank, tuned"] = [fmt_value(r["tuned_rank"]) for r in rows]
     display[f"test loss at {shown}"] = [_loss_text(r, "common") for r in rows]
-    display[f"rank at {shown}"] = [_fmt_value(r["common_rank"]) for r in rows]
+    display[f"rank at {shown}"] = [fmt_value(r["common_rank"]) for r in rows]
     bold = pd.DataFrame(False, index=display.index, columns=display.columns)
     bold["test loss, tuned"] = [r["tuned_rank"] == 1 for r in rows]
     bold[f"test loss at {shown}"] = [r["common_rank"] == 1 for r in rows]
