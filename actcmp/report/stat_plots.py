@@ -75,8 +75,6 @@ def plot_depth_scaling(profile: pd.DataFrame, *, treatment: str = "activation", 
     panel per dataset (and other panel keys); the dashed line is ``factor``, crosses mark
     depths where a seed diverged. The deepest point at or under the line still trains."""
     from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.ticker import FuncFormatter
 
     panel = [c for c in profile.columns if c not in (treatment, "depth", "n", "n_diverged", "mean", "ratio", "trains")]
     panels = cell_groups(profile, panel) if not profile.empty else []
@@ -90,56 +88,65 @@ def plot_depth_scaling(profile: pd.DataFrame, *, treatment: str = "activation", 
         spare.set_axis_off()
     names = activation_order(profile[treatment]) if not profile.empty else []
     for ax, (key, group) in zip(axes, panels, strict=False):
-        for name in names:
-            mine = group[group[treatment] == name].sort_values("depth")
-            if mine.empty:
-                continue
-            style = line_kwargs(name)
-            ok = mine[mine["n_diverged"] == 0]
-            ax.plot(ok["depth"], ok["ratio"], markersize=4, linewidth=1.2, **style)  # type: ignore[arg-type]
-            bad = mine[mine["n_diverged"] > 0]
-            if len(bad):
-                ax.plot(
-                    bad["depth"],
-                    np.full(len(bad), factor * 1.6),
-                    linestyle="none",
-                    marker="x",
-                    color=style["color"],
-                    markersize=6,
-                )
-        ax.axhline(factor, color="grey", linestyle="--", linewidth=1)
-        depths = sorted(group["depth"].unique())
-        ax.set_xscale("log", base=2)
-        ax.set_xticks([float(d) for d in depths], [str(d) for d in depths])
-        ax.set_yscale("log")
-        top = float(np.nanmax(group["ratio"].to_numpy(dtype=float))) if group["ratio"].notna().any() else factor
-        ticks = [v for v in (1, 1.2, 1.5, 2, 3, 5, 10, 20, 50, 100) if v <= max(top, factor) * 1.05]
-        ax.set_yticks(ticks)
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-        ax.minorticks_off()
-        ax.set_xlabel("depth (encoder layers)")
+        _depth_panel(ax, group, names, treatment, factor)
         ax.set_title(" · ".join(str(v) for v in key) or "all")
-        ax.grid(alpha=0.3, linewidth=0.5)
     for row in grid:
         row[0].set_ylabel("loss / loss at best depth")
     if not panels:
         axes[0].text(0.5, 0.5, "no depth grid", ha="center", va="center", transform=axes[0].transAxes)
         axes[0].set_axis_off()
+    if names:
+        _depth_legend(fig, names, factor, not profile.empty and bool((profile["n_diverged"] > 0).any()))
+    return fig
+
+
+def _depth_panel(ax: Axes, group: pd.DataFrame, names: list[str], treatment: str, factor: float) -> None:
+    """One panel of :func:`plot_depth_scaling`: a line per treatment over the depths where no
+    seed diverged, a cross (above the ``factor`` line) where one did."""
+    from matplotlib.ticker import FuncFormatter
+
+    for name in names:
+        mine = group[group[treatment] == name].sort_values("depth")
+        if mine.empty:
+            continue
+        style = line_kwargs(name)
+        ok = mine[mine["n_diverged"] == 0]
+        ax.plot(ok["depth"], ok["ratio"], markersize=4, linewidth=1.2, **style)  # type: ignore[arg-type]
+        bad = mine[mine["n_diverged"] > 0]
+        if len(bad):
+            ax.plot(
+                bad["depth"],
+                np.full(len(bad), factor * 1.6),
+                linestyle="none",
+                marker="x",
+                color=style["color"],
+                markersize=6,
+            )
+    ax.axhline(factor, color="grey", linestyle="--", linewidth=1)
+    depths = sorted(group["depth"].unique())
+    ax.set_xscale("log", base=2)
+    ax.set_xticks([float(d) for d in depths], [str(d) for d in depths])
+    ax.set_yscale("log")
+    top = float(np.nanmax(group["ratio"].to_numpy(dtype=float))) if group["ratio"].notna().any() else factor
+    ticks = [v for v in (1, 1.2, 1.5, 2, 3, 5, 10, 20, 50, 100) if v <= max(top, factor) * 1.05]
+    ax.set_yticks(ticks)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.minorticks_off()
+    ax.set_xlabel("depth (encoder layers)")
+    ax.grid(alpha=0.3, linewidth=0.5)
+
+
+def _depth_legend(fig: Figure, names: list[str], factor: float, crosses: bool) -> None:
+    """The treatments, the ``factor`` line and, when some are drawn, what a cross means."""
+    from matplotlib.lines import Line2D
+
     handles = [Line2D([], [], **line_kwargs(n)) for n in names]  # type: ignore[arg-type]
     handles.append(Line2D([], [], color="grey", linestyle="--"))
     labels = [*names, f"factor {factor:g}"]
-    if not profile.empty and (profile["n_diverged"] > 0).any():  # the crosses' entry only when some are drawn
+    if crosses:
         handles.append(Line2D([], [], color="black", marker="x", linestyle="none"))
         labels.append("a seed diverged")
-    if names:
-        fig.legend(
-            handles,
-            labels,
-            loc="outside right upper",
-            frameon=False,
-            fontsize=8,
-        )
-    return fig
+    fig.legend(handles, labels, loc="outside right upper", frameon=False, fontsize=8)
 
 
 __all__ = [

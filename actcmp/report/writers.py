@@ -102,16 +102,7 @@ def to_latex(
     ``notes`` under it, in small type."""
     spec = "".join("r" if _numeric_like(frame[c]) else "l" for c in frame.columns)
     header = [r"\toprule", " & ".join(latex_escape(c) for c in frame.columns) + r" \\", r"\midrule"]
-    body = []
-    previous = None
-    for i in range(len(frame)):
-        group = tuple(frame[c].iat[i] for c in group_by or [] if c in frame.columns)
-        if previous is not None and group != previous:
-            body.append(r"\addlinespace")
-        previous = group
-        cells = [latex_escape(frame.iat[i, j]) for j in range(frame.shape[1])]
-        cells = [f"\\textbf{{{c}}}" if bool(bold.iat[i, j]) else c for j, c in enumerate(cells)]
-        body.append(" & ".join(cells) + r" \\")
+    body = _latex_rows(frame, bold, group_by or [])
     if not (caption or label):
         lines = [f"\\begin{{tabular}}{{{spec}}}", *header, *body, r"\bottomrule", r"\end{tabular}"]
         return "\n".join(lines) + "\n"
@@ -156,6 +147,21 @@ def to_latex(
             r"\end{table}",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _latex_rows(frame: pd.DataFrame, bold: pd.DataFrame, group_by: list[str]) -> list[str]:
+    """The tabular's rows, bold where ``bold`` says, ``\\addlinespace`` between groups."""
+    body = []
+    previous = None
+    for i in range(len(frame)):
+        group = tuple(frame[c].iat[i] for c in group_by if c in frame.columns)
+        if previous is not None and group != previous:
+            body.append(r"\addlinespace")
+        previous = group
+        cells = [latex_escape(frame.iat[i, j]) for j in range(frame.shape[1])]
+        cells = [f"\\textbf{{{c}}}" if bool(bold.iat[i, j]) else c for j, c in enumerate(cells)]
+        body.append(" & ".join(cells) + r" \\")
+    return body
 
 
 def to_html(frame: pd.DataFrame, bold: pd.DataFrame) -> str:
