@@ -77,7 +77,8 @@ class SweepResults(Results):
         if table.empty:
             parts.append("<p>no stored runs yet</p>")
             return "\n".join(parts)
-        from actcmp.report.tables import cell_keys, complete
+        from actcmp.analysis.cells import cell_keys
+        from actcmp.report.tables import complete
 
         keys = [k for k in (*cell_keys(complete(self).runs), "activation") if k in table.columns]
         shown = table[[*keys, *[c for c in HTML_COLUMNS if c in table.columns]]]

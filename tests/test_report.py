@@ -257,7 +257,7 @@ def test_formatting() -> None:
 
 def test_cells_include_independently_varied_fields(results: Results) -> None:
     runs = results.runs
-    assert tables.extra_fields(runs) == []  # init follows the activation, loss the dataset: not cell keys
+    assert tables.cell_keys(runs) == ["dataset", "depth"]  # init follows the activation, loss the dataset
     doubled = pd.concat([runs, runs.assign(lr=0.01, run_id=runs["run_id"] + "-lr")], ignore_index=True)
     assert tables.cell_keys(doubled) == ["dataset", "depth", "lr"]
     assert tables.label(["dataset", "lr", "depth"], ("digits", 0.01, 4)) == "digits · lr=0.01 · depth 4"

@@ -51,7 +51,7 @@ def fake_runs(
     return pd.DataFrame(rows)
 
 
-def test_cell_keys_follow_the_report_rule() -> None:
+def test_cell_keys_are_the_report_rule() -> None:
     from actcmp.report.tables import cell_keys as report_cell_keys
 
     runs = fake_runs({"relu": 1.0, "tanh": 2.0})

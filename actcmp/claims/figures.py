@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from actcmp.analysis import stats as stats
+from actcmp.analysis.cells import activation_order
 from actcmp.claims.checks import common_metric, early_loss, gradient_ratios
 from actcmp.claims.checks.frames import done_runs, fmt_p, numeric, paired_runs
 from actcmp.report import plots
 from actcmp.report.plots import legend, png_bytes
-from actcmp.report.style import activation_order, activation_style, line_kwargs
+from actcmp.report.style import activation_style, line_kwargs
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -175,8 +175,8 @@ def _render(
 
 def _plottable(results: Results) -> list[str]:
     """The runs' activations that can be rebuilt here (user callables may not import)."""
+    from actcmp.analysis.cells import activation_order
     from actcmp.errors import ActcmpError
-    from actcmp.report.style import activation_order
 
     runs = results.runs
     if runs.empty or "activation" not in runs:

@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from actcmp.analysis.cells import activation_order, cell_keys
 from actcmp.report import render
 from actcmp.report.findings import figure_anchor, table_anchor
+from actcmp.report.format import fmt_duration
 from actcmp.report.render import FigureDoc, Section
-from actcmp.report.style import activation_order
 from actcmp.report.tables import Table, markdown_escape, to_html, to_markdown
 from actcmp.report.tune import tune_section
 
@@ -62,16 +63,6 @@ INIT_RULES = {
 
 
 # -- sections ------------------------------------------------------------------------------
-def _duration(seconds: float) -> str:
-    if seconds != seconds:
-        return "unknown"
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
-
-
 def _values(frame: Any, column: str) -> str:
     if column not in frame.columns or frame.empty:
         return "none"
@@ -154,9 +145,7 @@ def summary_section(ctx: ReportContext) -> Section:
         else "none"
     )
     wall = float(runs["wall_time_s"].sum()) if "wall_time_s" in runs and len(runs) else float("nan")
-    from actcmp.report.tables import extra_fields
-
-    extras = extra_fields(runs)
+    extras = [k for k in cell_keys(runs) if k not in ("dataset", "depth")]
     items = [
         f"Runs stored: {len(runs)} ({counts})",
         f"Datasets: {_values(runs, 'dataset')}",
@@ -165,7 +154,7 @@ def summary_section(ctx: ReportContext) -> Section:
         f"Seeds: {_values(runs, 'seed')}",
         # each run's own time added up (a batched group's runs share its time; parallel
         # workers overlap): not the sweep's wall time, which the sweep prints at its end
-        f"Sum of run times: {_duration(wall)} (not wall time: workers run in parallel)",
+        f"Sum of run times: {fmt_duration(wall)} (not wall time: workers run in parallel)",
     ]
     if extras:
         items.append("Also varied (part of each cell): " + ", ".join(f"{e} ({_values(runs, e)})" for e in extras))

@@ -16,6 +16,7 @@ import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from actcmp.analysis.cells import activation_order, cell_keys
 from actcmp.report.format import fmt_number, p_clause
 
 if TYPE_CHECKING:
@@ -136,7 +137,6 @@ def dead_units_text(main: pd.DataFrame) -> str | None:
         return (
             f"No activation ended with dead units ({heatmap} 0 in all {len(measured)} cell-activation pairs measured)."
         )
-    from actcmp.report.style import activation_order
 
     parts = []
     for name in activation_order(dead["activation"]):
@@ -162,7 +162,6 @@ MAX_LISTED = 8
 def _runs_by_cell(runs: pd.DataFrame, keys: list[str]) -> str:
     """``sigmoid at digits · depth 8 (seed 0, 1); ...``, or with more than
     :data:`MAX_LISTED` groups the counts by activation and by cell."""
-    from actcmp.report.style import activation_order
 
     order = {n: i for i, n in enumerate(activation_order(runs["activation"]))}
     groups = sorted(
@@ -209,8 +208,6 @@ def not_learning(results: Results) -> pd.DataFrame:
 
 def outcomes_text(results: Results) -> list[str]:
     """Diverged and failed runs, and converged runs that did not learn."""
-    from actcmp.report.tables import cell_keys
-
     runs = results.runs
     keys = cell_keys(runs)
     status = link("run status", table_anchor("status"))

@@ -5,12 +5,19 @@
 * :func:`fmt_mean_std` and :func:`fmt_interval`: ``0.0123 ± 0.0004``, ``0.0101 – 0.0112``;
 * :func:`fmt_p`: a p-value in a table cell, ``< 0.001`` or 3 significant digits (so that
   0.0497 never reads as 0.050 next to a 0.05 threshold); :func:`p_clause` the same in a
-  sentence: ``p < 0.001`` / ``p = 0.0497``.
+  sentence: ``p < 0.001`` / ``p = 0.0497``; :func:`fmt_vs_best` the main table's
+  "p vs best" cell;
+* :func:`fmt_reached` (``4.5 (3/3)``), :func:`fmt_duration` (``12.3 s``, ``4m 05s``),
+  :func:`fmt_value` (a config value) and :func:`fmt_tick` (an axis tick or a figure's
+  number, ``0.03``).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
+
+from actcmp.analysis.cells import ALPHA
 
 MISSING = "–"
 #: below this a p-value is written as a bound
@@ -19,6 +26,13 @@ P_FLOOR = 0.001
 
 def _finite(value: float | None) -> bool:
     return value is not None and math.isfinite(value)
+
+
+def is_missing(value: Any) -> bool:
+    """None, NaN or pandas' NA (a table cell with no value)."""
+    import pandas as pd
+
+    return value is None or bool(pd.isna(value))
 
 
 def fmt_number(value: float | None, sig: int = 3) -> str:
@@ -73,9 +87,66 @@ def p_clause(p_value: float | None) -> str:
     return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 
+def fmt_vs_best(best: bool, tied: Any, p_value: float, alpha: float = ALPHA) -> str:
+    """The "p vs best" cell (``p_value`` Holm-adjusted in the main table): ``best``, the
+    p-value, ``diverged`` (lost to the best on a diverged seed, or no converged run in the
+    cell) or :data:`MISSING` (too few seeds to test)."""
+    if best:
+        return "best"
+    if is_missing(tied):
+        return MISSING
+    if not math.isfinite(p_value) or (not tied and p_value >= alpha):
+        return "diverged"
+    return fmt_p(p_value)
+
+
 def fmt_fraction(value: float | None) -> str:
     """A share in [0, 1] with two decimals (``0.25``); :data:`MISSING` when absent."""
     return f"{value:.2f}" if _finite(value) else MISSING
 
 
-__all__ = ["MISSING", "fmt_fraction", "fmt_interval", "fmt_mean_std", "fmt_number", "fmt_p", "p_clause"]
+def fmt_reached(epochs: float, reached: int, converged: int) -> str:
+    """Mean epochs to a threshold with how many runs reached it: ``4.5 (3/3)``."""
+    return f"{epochs:.1f} ({reached}/{converged})" if math.isfinite(epochs) else f"{MISSING} ({reached}/{converged})"
+
+
+def fmt_duration(seconds: float) -> str:
+    """``12.3 s`` under two minutes, else ``4m 05s`` / ``1h 02m 03s``; ``unknown`` for NaN."""
+    if seconds != seconds:
+        return "unknown"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
+
+
+def fmt_value(value: Any) -> str:
+    """A config value: numbers as ``%g`` (``0.001``, ``64``), other values as text,
+    :data:`MISSING` for None or NaN."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    return f"{value:g}" if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
+
+
+def fmt_tick(value: float, sig: int = 3) -> str:
+    """A number on a figure (axis ticks, a statistic in a title): the shortest form with
+    ``sig`` significant digits, ``0.03``, ``1e-05``, ``0.5``."""
+    return f"{value:.{sig}g}"
+
+
+__all__ = [
+    "MISSING",
+    "fmt_duration",
+    "fmt_fraction",
+    "fmt_interval",
+    "fmt_mean_std",
+    "fmt_number",
+    "fmt_p",
+    "fmt_reached",
+    "fmt_tick",
+    "fmt_value",
+    "fmt_vs_best",
+    "is_missing",
+    "p_clause",
+]

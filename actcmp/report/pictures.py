@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from actcmp.analysis.cells import FINISHED
+from actcmp.analysis.cells import FINISHED, activation_order, cell_keys
 from actcmp.report import tables
-from actcmp.report.style import activation_order, activation_style, line_kwargs
+from actcmp.report.style import activation_style, line_kwargs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -139,7 +139,7 @@ def collect(results: Results) -> list[DatasetPictures]:
     if not any(blobs.values()):
         return []
     runs = runs[runs["status"].isin(FINISHED)]
-    keys = tables.cell_keys(runs)
+    keys = cell_keys(runs)
     found = []
     for dataset in sorted(runs["dataset"].astype(str).unique()):
         mine = runs[runs["dataset"].astype(str) == dataset]

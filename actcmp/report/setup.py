@@ -73,8 +73,7 @@ def _depends_only_on(runs: pd.DataFrame, field: str, key: str) -> dict[str, Any]
 
 def run_fields(runs: pd.DataFrame) -> dict[str, Any]:
     """``fixed``, ``per_dataset``, ``per_activation``, ``grid`` and ``seeds`` of the stored runs."""
-    from actcmp.report.style import activation_order
-    from actcmp.report.tables import config_fields
+    from actcmp.analysis.cells import activation_order, config_fields
 
     fixed: dict[str, Any] = {}
     per_dataset: dict[str, dict[str, Any]] = {}
@@ -112,9 +111,9 @@ def init_gains(runs: pd.DataFrame) -> dict[str, dict[str, Any]]:
     layers under that rule (He: sqrt(2 / (1 + slope^2)); Xavier: 5/3 for tanh, else 1;
     LeCun: 1; PyTorch default: uniform, std 1/sqrt(3 fan_in), gain None), with the
     ``std`` formula. The output layer always uses gain 1."""
+    from actcmp.analysis.cells import activation_order
     from actcmp.core.activations import kaiming_gain, parse_activation, xavier_gain
     from actcmp.errors import ActcmpError
-    from actcmp.report.style import activation_order
 
     if "activation" not in runs or "init" not in runs:
         return {}

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import colorsys
 import hashlib
-from collections.abc import Iterable
 from typing import Any
 
-#: Registry order (the legend order) with each activation's colour and marker.
+from actcmp.analysis.cells import activation_order, base_name
+
+#: Each activation's colour and marker, in the legend order (:data:`actcmp.analysis.cells.LEGEND_ORDER`,
+#: the registry's; a test checks that they agree).
 ACTIVATION_STYLES: dict[str, tuple[str, str]] = {
     "identity": ("#000000", "x"),
     "relu": ("#0072B2", "o"),
@@ -49,11 +51,6 @@ _FALLBACK_MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*", "h", "d")
 
 def _digest(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
-
-
-def base_name(name: str) -> str:
-    """The registry name before any parameters: ``leaky_relu(negative_slope=0.2)`` -> ``leaky_relu``."""
-    return name.split("(", 1)[0].strip().lower()
 
 
 def _shift(colour: str, amount: float) -> str:
@@ -94,9 +91,11 @@ def line_kwargs(name: str) -> dict[str, Any]:
     return {"color": colour, "marker": marker, "linestyle": activation_linestyle(name)}
 
 
-def activation_order(names: Iterable[str]) -> list[str]:
-    """Unique names in legend order: registry order by base name, variants after their
-    base (sorted), unknown names last (sorted)."""
-    rank = {name: index for index, name in enumerate(ACTIVATION_STYLES)}
-    unique = {str(n) for n in names if n == n and n is not None}
-    return sorted(unique, key=lambda n: (rank.get(base_name(n), len(rank)), "(" in n, n))
+__all__ = [
+    "ACTIVATION_STYLES",
+    "activation_linestyle",
+    "activation_order",
+    "activation_style",
+    "base_name",
+    "line_kwargs",
+]

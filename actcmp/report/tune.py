@@ -25,9 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from actcmp.report import tables
+from actcmp.analysis.cells import activation_order
+from actcmp.report import canvas, tables
+from actcmp.report.format import fmt_value
 from actcmp.report.render import FigureDoc, Section
-from actcmp.report.style import activation_order, line_kwargs
+from actcmp.report.style import line_kwargs
 from actcmp.run.tune import EDGE_NOTE, ROLE_EVAL, ROLE_TUNE, StoredTune, cell_fields, describe_cell, describe_value
 
 if TYPE_CHECKING:
@@ -110,10 +112,9 @@ def build(
 def _render(
     fig: Figure, directory: Path, stem: str, tune: StoredTune, formats: tuple[str, ...], written: list[Path]
 ) -> FigureDoc:
-    from actcmp.report import plots
 
-    png = None if "png" in formats else plots.png_bytes(fig)
-    written += plots.save(fig, directory / "figures" / stem, formats)
+    png = None if "png" in formats else canvas.png_bytes(fig)
+    written += canvas.save(fig, directory / "figures" / stem, formats)
     if png is None:
         png = (directory / "figures" / f"{stem}.png").read_bytes()
     field_name = _x_field(tune)
@@ -179,7 +180,7 @@ def _selection_table(tune: StoredTune, suffix: str, runs: Any) -> tables.Table:
     display, bold = tables.display_plain(raw)
     for f in tune.spec.fields:
         column = f"selected {f}".replace("_", " ")
-        display[column] = [_fmt_value(v) for v in raw[f"selected_{f}"]]
+        display[column] = [fmt_value(v) for v in raw[f"selected_{f}"]]
     caption = (
         f"The value selected for each cell and activation: candidates {_candidates(tune)}, lowest final "
         f"validation loss, mean over the tuning seeds {tune.spec.seeds} (test loss is never used; a candidate "
@@ -187,12 +188,6 @@ def _selection_table(tune: StoredTune, suffix: str, runs: Any) -> tables.Table:
         "the optimum may lie outside."
     )
     return tables.Table(f"tune_selection{suffix}", "Selected values", caption, raw, display, bold, keys)
-
-
-def _fmt_value(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{value:g}" if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
 
 
 def _candidates(tune: StoredTune) -> str:
@@ -279,9 +274,9 @@ def _comparison_tables(tune: StoredTune, suffix: str, runs: Any) -> list[tables.
     display["activation"] = raw["activation"]
     display["selected"] = [f"{v} (edge)" if e else v for v, e in zip(raw["selected"], raw["edge"], strict=True)]
     display["test loss, tuned"] = [_loss_text(r, "tuned") for r in rows]
-    display["rank, tuned"] = [_fmt_value(r["tuned_rank"]) for r in rows]
+    display["rank, tuned"] = [fmt_value(r["tuned_rank"]) for r in rows]
     display[f"test loss at {shown}"] = [_loss_text(r, "common") for r in rows]
-    display[f"rank at {shown}"] = [_fmt_value(r["common_rank"]) for r in rows]
+    display[f"rank at {shown}"] = [fmt_value(r["common_rank"]) for r in rows]
     bold = pd.DataFrame(False, index=display.index, columns=display.columns)
     bold["test loss, tuned"] = [r["tuned_rank"] == 1 for r in rows]
     bold[f"test loss at {shown}"] = [r["common_rank"] == 1 for r in rows]
@@ -369,7 +364,6 @@ def sensitivity_points(tune: StoredTune) -> list[dict[str, Any]]:
 
 def plot_sensitivity(tune: StoredTune, runs: Any = None) -> Figure:
     """Final validation loss vs candidate value per activation, one panel per cell."""
-    from actcmp.report import plots
     from actcmp.run.tune import _numeric
 
     points = sensitivity_points(tune)
@@ -377,10 +371,10 @@ def plot_sensitivity(tune: StoredTune, runs: Any = None) -> Figure:
     candidates = tune.spec.candidates[x_field]
     numeric = _numeric(candidates)
     cells = sorted({p["cell"] for p in points})
-    with plots._rc():
+    with canvas.rc():
         if not points:
-            return plots.no_data(text="no tuning runs stored")
-        fig, axes = plots._panel_grid(len(cells), (plots.PANEL_W + 0.3, plots.PANEL_H + 0.3))
+            return canvas.no_data(text="no tuning runs stored")
+        fig, axes = canvas.panel_grid(len(cells), (canvas.PANEL_W + 0.3, canvas.PANEL_H + 0.3))
         for ax, cell in zip(axes, cells, strict=True):
             mine = [p for p in points if p["cell"] == cell]
             finite: list[float] = []
@@ -402,10 +396,10 @@ def plot_sensitivity(tune: StoredTune, runs: Any = None) -> Figure:
                                 linestyle="none", markeredgewidth=1.2)  # fmt: skip
             if numeric and min(candidates) > 0 and (x_field == "lr" or max(candidates) / min(candidates) >= 10):
                 ax.set_xscale("log")
-                plots._compact_log_formatters(ax.xaxis)
+                canvas.compact_log_formatters(ax.xaxis)
             if not numeric:
                 ax.set_xticks(range(len(candidates)), [str(c) for c in candidates])
-            plots._log_if_positive(ax, finite)
+            canvas.log_if_positive(ax, finite)
             extra = f" ({diverged} diverged)" if diverged else ""
             ax.set_title(cell + extra)
             ax.set_xlabel(x_field)
@@ -414,7 +408,7 @@ def plot_sensitivity(tune: StoredTune, runs: Any = None) -> Figure:
         from matplotlib.lines import Line2D
 
         selected = Line2D([], [], marker="o", markersize=10, fillstyle="none", color="#444444", linestyle="none")
-        plots.legend(fig, activation_order(p["activation"] for p in points), [(selected, "selected")])
+        canvas.legend(fig, activation_order(p["activation"] for p in points), [(selected, "selected")])
     return fig
 
 

@@ -1,0 +1,355 @@
+"""Per cell: each treatment against the cell's best, paired by seed (:func:`paired_vs_best`),
+Holm's correction, equivalence and trend tests, and the power of a paired test over few
+seeds. Pure functions on the runs frame; see :mod:`actcmp.analysis.stats` for the conventions."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from actcmp.analysis.cells import ALPHA, cell_groups, cell_keys, outcomes
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: how the within-cell comparisons against the best are corrected for multiplicity
+CORRECTION = "Holm"
+#: the power at which :func:`min_detectable_effect` is stated
+POWER = 0.8
+
+
+def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Holm-adjusted p-values (step-down Bonferroni, Holm 1979), in the input order.
+
+    With the m finite p-values sorted ascending, p_(i) becomes
+    ``max_{j <= i} min(1, (m - j + 1) p_(j))``; rejecting where the adjusted p < alpha
+    controls the family-wise error rate at alpha. NaN entries (no test) stay NaN and do
+    not count in m."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    finite = np.flatnonzero(np.isfinite(p))
+    m = len(finite)
+    if m == 0:
+        return out
+    order = finite[np.argsort(p[finite], kind="mergesort")]
+    scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    out[order] = np.maximum.accumulate(scaled)
+    return out
+
+
+def min_detectable_effect(n: int, alpha: float = ALPHA, power: float = POWER) -> float:
+    """The smallest standardised paired difference ``d_z`` (mean difference / std of the
+    seed-paired differences) that a two-sided paired t-test over ``n`` seeds detects with
+    probability ``power`` at level ``alpha`` (noncentral t, df = n - 1). NaN below 2 seeds.
+    E.g. alpha 0.05, 80% power: d_z = 3.26 with 3 seeds, 1.68 with 5, 1.00 with 10."""
+    from scipy import optimize, stats
+
+    if n < 2:
+        return math.nan
+    df = n - 1
+    critical = float(stats.t.ppf(1 - alpha / 2, df))
+
+    def shortfall(d: float) -> float:
+        shift = d * math.sqrt(n)
+        # the far tail underflows to NaN in scipy for large shifts at df 1: it is ~0 there
+        upper, lower = (
+            float(np.nan_to_num(v)) for v in (stats.nct.sf(critical, df, shift), stats.nct.cdf(-critical, df, shift))
+        )
+        reached = upper + lower
+        return reached - power
+
+    high = 1.0
+    while shortfall(high) < 0:
+        high *= 2
+    return float(optimize.brentq(shortfall, 0.0, high, xtol=1e-6))
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """A paired comparison ``a - b`` over ``n`` seeds."""
+
+    n: int
+    mean_diff: float
+    d_z: float
+    statistic: float
+    p_value: float
+    test: str
+    note: str = ""
+
+
+def paired_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, test: str = "t") -> PairedTest:
+    """Paired test of ``a`` against ``b`` (same seeds, same order), two-sided.
+
+    ``test="t"``: ``scipy.stats.ttest_rel`` (what 3 seeds allow; it assumes roughly normal
+    differences, which 3 seeds cannot check). ``test="wilcoxon"``: signed-rank test, which
+    needs 6 or more pairs to reach p < 0.05 at all. Effect size: Cohen's d_z = mean
+    difference / std of differences. Identical differences on every seed (zero spread)
+    are handled without scipy: p = 1 when they are all zero, else p = 0 (a deterministic
+    difference), with a note.
+    """
+    from scipy import stats
+
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    diff = x - y
+    n = len(diff)
+    mean = float(diff.mean()) if n else math.nan
+    if n < 2:
+        return PairedTest(
+            n, mean, math.nan, math.nan, math.nan, test, f"{n} paired seed{'s' if n != 1 else ''}: no test"
+        )
+    spread = float(diff.std(ddof=1))
+    scale = max(float(np.abs(x).max()), float(np.abs(y).max()), 1e-300)
+    if spread <= 1e-12 * scale:
+        if abs(mean) <= 1e-12 * scale:
+            return PairedTest(n, 0.0, 0.0, 0.0, 1.0, test, "identical on every seed")
+        return PairedTest(
+            n,
+            mean,
+            math.copysign(math.inf, mean),
+            math.copysign(math.inf, mean),
+            0.0,
+            test,
+            "the same difference on every seed",
+        )
+    d_z = mean / spread
+    if test == "wilcoxon":
+        result = stats.wilcoxon(x, y)
+        note = "" if n >= 6 else f"{n} pairs: the signed-rank test cannot reach p < 0.05"
+        return PairedTest(n, mean, d_z, float(result.statistic), float(result.pvalue), test, note)
+    if test != "t":
+        raise ValueError(f"unknown paired test {test!r} (use 't' or 'wilcoxon')")
+    result = stats.ttest_rel(x, y)
+    note = "" if n >= 5 else f"{n} seeds: low power"
+    return PairedTest(n, mean, d_z, float(result.statistic), float(result.pvalue), test, note)
+
+
+def equivalence_test(
+    a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, margin: float = 0.1, alpha: float = ALPHA
+) -> tuple[bool, float]:
+    """``(within, p)``: are paired positive ``a`` and ``b`` equal within a factor ``1 + margin``?
+
+    Two one-sided tests (TOST) on the paired log ratios ``log(a / b)`` against the bounds
+    ``+-log(1 + margin)``, each a one-sided ``scipy.stats.ttest_1samp``; ``p`` is the
+    larger of the two and ``within`` is ``p < alpha``. Identical log ratios on every seed
+    are decided exactly; fewer than 2 pairs or non-positive values give ``(False, nan)``.
+    """
+    from scipy import stats
+
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(x) < 2 or (x <= 0).any() or (y <= 0).any():
+        return False, math.nan
+    diff, bound = np.log(x) - np.log(y), math.log1p(margin)
+    if np.ptp(diff) <= 1e-12 * max(1.0, float(np.abs(diff).max())):
+        inside = bool(abs(float(diff.mean())) < bound)
+        return inside, 0.0 if inside else 1.0
+    upper = float(stats.ttest_1samp(diff, bound, alternative="less").pvalue)
+    lower = float(stats.ttest_1samp(diff, -bound, alternative="greater").pvalue)
+    p_value = max(upper, lower)
+    return bool(p_value < alpha), p_value
+
+
+def trend_test(frame: pd.DataFrame, factor: str, value: str, blocks: Sequence[str]) -> tuple[float, float, int, str]:
+    """Does ``value`` rise with the ordered levels of ``factor``, blocked by ``blocks``?
+
+    Returns ``(p_increasing, p_decreasing, n_blocks, method)``. Three or more levels:
+    Page's L test (``scipy.stats.page_trend_test``) on the blocks observed at every level
+    (each direction tested on its own). Two levels: a paired t-test between them. Fewer
+    than two levels or two blocks: NaN with the reason as ``method``.
+    """
+    from scipy import stats
+
+    levels = sorted(frame[factor].dropna().unique())
+    if len(levels) < 2:
+        return math.nan, math.nan, 0, f"{factor} not varied"
+    wide = frame.pivot_table(index=list(blocks), columns=factor, values=value, aggfunc="mean") if blocks else None
+    if wide is None:
+        return math.nan, math.nan, 0, "no blocks"
+    wide = wide.dropna(axis=0, how="any")
+    if len(wide) < 2:
+        return math.nan, math.nan, len(wide), "fewer than 2 complete blocks"
+    data = wide[levels].to_numpy(dtype=float)
+    if len(levels) == 2:
+        result = paired_test(data[:, 1], data[:, 0])
+        if not math.isfinite(result.p_value):
+            return math.nan, math.nan, len(wide), "paired t"
+        half = result.p_value / 2
+        rising = result.mean_diff > 0
+        return (half if rising else 1 - half), (1 - half if rising else half), len(wide), "paired t"
+    up = float(stats.page_trend_test(data).pvalue)
+    down = float(stats.page_trend_test(data[:, ::-1]).pvalue)
+    return up, down, len(wide), "Page's L"
+
+
+def _best_treatment(group: pd.DataFrame, treatment: str, higher_is_better: bool) -> Any:
+    """The cell's best: fewest diverged seeds first, then the best mean over converged seeds."""
+    scores = []
+    for name, mine in group.groupby(treatment, sort=True):
+        values = mine.loc[~mine["worst"], "value"]
+        if values.empty:
+            continue
+        mean = float(values.mean())
+        scores.append((int(mine["worst"].sum()), -mean if higher_is_better else mean, str(name), name))
+    return min(scores)[3] if scores else None
+
+
+def paired_vs_best(
+    runs: pd.DataFrame,
+    metric: str = "test_loss",
+    *,
+    treatment: str = "activation",
+    higher_is_better: bool = False,
+    alpha: float = ALPHA,
+    test: str = "t",
+    fill_missing: float | str | None = None,
+    margin: float = 0.1,
+    correction: str | None = "holm",
+) -> pd.DataFrame:
+    """Each treatment of each cell against the cell's best, paired by seed.
+
+    The best is the treatment with the fewest diverged seeds, then the best mean. Columns:
+    cell keys, treatment, ``best`` (its name), ``is_best``, ``n_pairs`` (seeds where both
+    converged), ``mean``, ``mean_diff`` (this minus best, metric units), ``d_z``,
+    ``statistic``, ``p_value``, ``p_adjusted``, ``test``, ``tied`` and a ``note``.
+
+    ``p_adjusted``: with ``correction="holm"`` (the default) the cell's p-values against
+    the best (up to k - 1 of them) adjusted by :func:`holm`, so that "separable from the
+    best" holds for the whole cell at family-wise level ``alpha``; with ``None``, the raw
+    p-value. ``tied`` (tied with the best) is True for the best itself; False when this
+    treatment diverged on a seed where the best did not; True when fewer than 2 seeds pair
+    up (no test can separate them); otherwise ``p_adjusted >= alpha``.
+    """
+    if correction not in ("holm", None):
+        raise ValueError(f"unknown correction {correction!r} (use 'holm' or None)")
+    import pandas as pd
+
+    keys = cell_keys(runs, treatment)
+    data = outcomes(runs, metric, treatment=treatment, keys=keys, fill_missing=fill_missing)
+    rows = []
+    for key, group in cell_groups(data, keys):
+        best = _best_treatment(group, treatment, higher_is_better)
+        reference = group[group[treatment] == best].set_index("seed") if best is not None else None
+        cell_rows = []
+        for name, mine in group.groupby(treatment, sort=True):
+            converged = mine.loc[~mine["worst"], "value"]
+            row: dict[str, Any] = {
+                **dict(zip(keys, key, strict=True)),
+                treatment: name,
+                "best": best,
+                "is_best": name == best,
+                "mean": float(converged.mean()) if len(converged) else math.nan,
+            }
+            mine = mine.set_index("seed")
+            if reference is None:
+                row.update(_no_test("no converged run in the cell"))
+            elif name == best:
+                row.update(_best_row(mine, test))
+            else:
+                row.update(_against(mine, reference, test, alpha, margin))
+            cell_rows.append(row)
+        _adjust(cell_rows, alpha, correction)
+        rows += cell_rows
+    return pd.DataFrame(rows, columns=[*keys, treatment, *PAIRED_COLUMNS])
+
+
+#: the columns of :func:`paired_vs_best` after the cell keys and the treatment
+PAIRED_COLUMNS = (
+    "best",
+    "is_best",
+    "mean",
+    "n_pairs",
+    "mean_diff",
+    "d_z",
+    "statistic",
+    "p_value",
+    "p_adjusted",
+    "test",
+    "tied",
+    "equivalent",
+    "p_equivalence",
+    "note",
+)
+
+
+def _best_row(mine: pd.DataFrame, test: str) -> dict[str, Any]:
+    return {
+        "n_pairs": int((~mine["worst"]).sum()),
+        "mean_diff": 0.0,
+        "d_z": 0.0,
+        "statistic": math.nan,
+        "p_value": math.nan,
+        "test": test,
+        "tied": True,
+        "equivalent": True,
+        "p_equivalence": math.nan,
+        "note": "best",
+    }
+
+
+def _adjust(rows: list[dict[str, Any]], alpha: float, correction: str | None) -> None:
+    """Set ``p_adjusted`` on one cell's rows and decide ``tied`` for those a test decides."""
+    p_values = np.array([math.nan if r["is_best"] else r["p_value"] for r in rows], dtype=float)
+    adjusted = holm(p_values) if correction == "holm" else p_values
+    for row, p_adjusted in zip(rows, adjusted, strict=True):
+        row["p_adjusted"] = float(p_adjusted)
+        if row.pop("_by_test", False):
+            row["tied"] = bool(p_adjusted >= alpha)
+
+
+def _no_test(note: str) -> dict[str, Any]:
+    return {
+        "n_pairs": 0,
+        "mean_diff": math.nan,
+        "d_z": math.nan,
+        "statistic": math.nan,
+        "p_value": math.nan,
+        "test": "",
+        "tied": False,
+        "equivalent": False,
+        "p_equivalence": math.nan,
+        "note": note,
+    }
+
+
+def _against(mine: pd.DataFrame, reference: pd.DataFrame, test: str, alpha: float, margin: float) -> dict[str, Any]:
+    seeds = mine.index.intersection(reference.index)
+    lost = [s for s in seeds if mine.at[s, "worst"] and not reference.at[s, "worst"]]
+    both = [s for s in seeds if not mine.at[s, "worst"] and not reference.at[s, "worst"]]
+    a, b = mine.loc[both, "value"].to_numpy(float), reference.loc[both, "value"].to_numpy(float)
+    result = paired_test(a, b, test)
+    within, p_equivalence = equivalence_test(a, b, margin, alpha)
+    out = {
+        "n_pairs": result.n,
+        "mean_diff": result.mean_diff,
+        "d_z": result.d_z,
+        "statistic": result.statistic,
+        "p_value": result.p_value,
+        "test": test,
+        "note": result.note,
+        "equivalent": within and not lost,
+        "p_equivalence": p_equivalence,
+    }
+    if lost:
+        out.update(tied=False, note=f"diverged on {len(lost)} seed(s) where the best converged")
+    elif result.n < 2:
+        out.update(tied=True, note=(result.note + "; " if result.note else "") + "too few seeds to separate")
+    else:
+        out["_by_test"] = True  # decided on the corrected p-value, once the cell is complete
+    return out
+
+
+__all__ = [
+    "CORRECTION",
+    "PAIRED_COLUMNS",
+    "POWER",
+    "PairedTest",
+    "equivalence_test",
+    "holm",
+    "min_detectable_effect",
+    "paired_test",
+    "paired_vs_best",
+    "trend_test",
+]

@@ -1,0 +1,184 @@
+"""Across cells: ranks within each cell, the Friedman test over cells and the Nemenyi critical
+difference (Demsar 2006). Pure functions on the runs frame; see :mod:`actcmp.analysis.stats`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from actcmp.analysis.cells import ALPHA, activation_order, cell_groups, cell_keys, outcomes
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def cell_scores(
+    runs: pd.DataFrame,
+    metric: str = "test_loss",
+    *,
+    treatment: str = "activation",
+    higher_is_better: bool = False,
+    fill_missing: float | str | None = None,
+) -> pd.DataFrame:
+    """Per cell x treatment: ``score`` (mean over seeds, oriented so that lower is better;
+    +inf when any seed diverged) and ``rank`` within the cell (1 = best, ties averaged)."""
+    import pandas as pd
+    from scipy import stats
+
+    keys = cell_keys(runs, treatment)
+    data = outcomes(runs, metric, treatment=treatment, keys=keys, fill_missing=fill_missing)
+    rows = []
+    for key, group in cell_groups(data, keys):
+        names, scores = [], []
+        for name, mine in group.groupby(treatment, sort=True):
+            mean = float(mine["value"].mean())
+            names.append(name)
+            scores.append(math.inf if mine["worst"].any() else (-mean if higher_is_better else mean))
+        ranks = stats.rankdata(scores, method="average")
+        for name, score, rank in zip(names, scores, ranks, strict=True):
+            rows.append({**dict(zip(keys, key, strict=True)), treatment: name, "score": score, "rank": float(rank)})
+    return pd.DataFrame(rows, columns=[*keys, treatment, "score", "rank"])
+
+
+@dataclass
+class FriedmanResult:
+    """Friedman test over cells (blocks) and the Nemenyi critical difference (Demsar 2006).
+
+    ``mean_ranks``: treatment -> mean rank over complete cells (1 = best), sorted best
+    first. ``reason`` says why the statistic is NaN, when it is.
+    """
+
+    metric: str
+    treatment: str
+    mean_ranks: dict[str, float]
+    n_cells: int
+    n_dropped: int
+    statistic: float
+    p_value: float
+    kendall_w: float
+    cd: float
+    alpha: float = ALPHA
+    reason: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def k(self) -> int:
+        return len(self.mean_ranks)
+
+    @property
+    def best(self) -> str | None:
+        return next(iter(self.mean_ranks), None)
+
+    @property
+    def significant(self) -> bool:
+        return bool(self.p_value < self.alpha) if math.isfinite(self.p_value) else False
+
+    def top_group(self) -> list[str]:
+        """Treatments whose mean rank is within the critical difference of the best."""
+        if not self.mean_ranks or not math.isfinite(self.cd):
+            return list(self.mean_ranks)
+        first = min(self.mean_ranks.values())
+        return [name for name, rank in self.mean_ranks.items() if rank - first <= self.cd]
+
+    def groups(self) -> list[list[str]]:
+        """Maximal runs of treatments (in rank order) whose ranks differ by at most CD:
+        the bars of the critical-difference diagram. Single treatments are left out."""
+        names = list(self.mean_ranks)
+        ranks = [self.mean_ranks[n] for n in names]
+        if not math.isfinite(self.cd):
+            return [names] if len(names) > 1 else []
+        out: list[list[str]] = []
+        last_end = -1
+        for i in range(len(names)):
+            j = i
+            while j + 1 < len(names) and ranks[j + 1] - ranks[i] <= self.cd:
+                j += 1
+            if j > i and j > last_end:
+                out.append(names[i : j + 1])
+                last_end = j
+        return out
+
+
+def nemenyi_cd(k: int, n_cells: int, alpha: float = ALPHA) -> float:
+    """Critical difference of mean ranks (Demsar 2006): q_alpha * sqrt(k(k+1) / (6N)),
+    q_alpha = studentized range quantile(1 - alpha, k, inf) / sqrt(2)."""
+    from scipy import stats
+
+    if k < 2 or n_cells < 1:
+        return math.nan
+    q_alpha = float(stats.studentized_range.ppf(1 - alpha, k, np.inf)) / math.sqrt(2)
+    return q_alpha * math.sqrt(k * (k + 1) / (6.0 * n_cells))
+
+
+def friedman(
+    runs: pd.DataFrame,
+    metric: str = "test_loss",
+    *,
+    treatment: str = "activation",
+    higher_is_better: bool = False,
+    fill_missing: float | str | None = None,
+    alpha: float = ALPHA,
+) -> FriedmanResult:
+    """Friedman test (``scipy.stats.friedmanchisquare``) over cells, with mean ranks,
+    Kendall's W and the Nemenyi CD. Cells missing a treatment (failed or not run) are
+    dropped (counted in ``n_dropped``). Needs 3 or more treatments and 2 or more cells."""
+    scores = cell_scores(
+        runs, metric, treatment=treatment, higher_is_better=higher_is_better, fill_missing=fill_missing
+    )
+    return friedman_from_scores(scores, metric, treatment=treatment, alpha=alpha)
+
+
+def friedman_from_scores(
+    scores: pd.DataFrame, metric: str, *, treatment: str = "activation", alpha: float = ALPHA
+) -> FriedmanResult:
+    """:func:`friedman` on a :func:`cell_scores` frame."""
+    from scipy import stats
+
+    nan = math.nan
+    if scores.empty:
+        return FriedmanResult(metric, treatment, {}, 0, 0, nan, nan, nan, nan, alpha, "no finished runs")
+    keys = [c for c in scores.columns if c not in (treatment, "score", "rank")]
+    wide = (
+        scores.pivot_table(index=keys or None, columns=treatment, values="score", aggfunc="first")
+        if keys
+        else (scores.set_index(treatment)[["score"]].T)
+    )
+    complete = wide.dropna(axis=0, how="any")
+    dropped = len(wide) - len(complete)
+    names = list(complete.columns)
+    n_cells, k = len(complete), len(names)
+    notes = [f"{dropped} cell(s) without every {treatment} left out"] if dropped else []
+    if n_cells == 0:
+        return FriedmanResult(metric, treatment, {}, 0, dropped, nan, nan, nan, nan, alpha, "no complete cell", notes)
+    block_ranks = stats.rankdata(complete.to_numpy(dtype=float), axis=1, method="average")
+    mean = block_ranks.mean(axis=0)
+    legend = {name: i for i, name in enumerate(activation_order(str(n) for n in names))}
+    order = sorted(range(k), key=lambda i: (round(float(mean[i]), 12), legend[str(names[i])]))
+    mean_ranks = {str(names[i]): float(mean[i]) for i in order}
+    cd = nemenyi_cd(k, n_cells, alpha)
+    if k < 3:
+        reason = f"Friedman needs at least 3 {treatment}s (got {k})"
+    elif n_cells < 2:
+        reason = f"Friedman needs at least 2 complete cells (got {n_cells})"
+    elif all(np.ptp(row) == 0 for row in block_ranks):
+        reason = f"every {treatment} tied in every cell"
+    else:
+        reason = ""
+    if reason:
+        return FriedmanResult(metric, treatment, mean_ranks, n_cells, dropped, nan, nan, nan, cd, alpha, reason, notes)
+    # infinite scores (a diverged seed) only need to rank last: a finite stand-in suffices
+    columns = [np.where(np.isinf(c), np.finfo(float).max, c) for c in (complete[n].to_numpy(float) for n in names)]
+    result = stats.friedmanchisquare(*columns)
+    statistic = float(result.statistic)
+    w = statistic / (n_cells * (k - 1))
+    if n_cells < 10:
+        notes.append(f"{n_cells} cells: the chi-square approximation of the Friedman test is rough")
+    return FriedmanResult(
+        metric, treatment, mean_ranks, n_cells, dropped, statistic, float(result.pvalue), w, cd, alpha, "", notes
+    )
+
+
+__all__ = ["FriedmanResult", "cell_scores", "friedman", "friedman_from_scores", "nemenyi_cd"]

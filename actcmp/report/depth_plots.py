@@ -1,0 +1,213 @@
+"""Figures across depth: test loss against depth, activation x depth heatmaps, and gradient
+norms by layer in each panel's deepest network."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from actcmp.analysis.cells import activation_order, cell_keys
+from actcmp.report.canvas import (
+    PANEL_H,
+    PANEL_W,
+    diverged_counts,
+    key_tuples,
+    legend,
+    log_if_positive,
+    loss_name,
+    new_figure,
+    no_data,
+    panel_grid,
+    panel_title,
+    rc,
+    readable_ticks,
+    select_rows,
+    wrap,
+)
+from actcmp.report.format import fmt_number
+from actcmp.report.frames import complete, heatmap_matrix, layer_profile, panel_keys
+from actcmp.report.style import line_kwargs
+from actcmp.report.tables import main_table
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from actcmp.store.database import Results
+
+
+#: what the bars of the test-loss-vs-depth figure span: said in the figure and its caption
+LOSS_BARS = "min–max over converged seeds"
+
+
+def bars_label() -> str:
+    """The legend entry that says what the markers and bars of :func:`plot_loss_vs_depth` are."""
+    return f"marker: mean; bar: {LOSS_BARS}"
+
+
+def plot_loss_vs_depth(results: Results) -> Figure:
+    """Final test loss against depth per activation; marker = mean, bar = min-max over
+    converged seeds (:data:`LOSS_BARS`, said in the legend); one panel per dataset (and
+    extra cell field values)."""
+    results = complete(results)
+    main = main_table(results, statistics=False)
+    keys = [k for k in cell_keys(results.runs) if k in main.columns]
+    panels = panel_keys(keys)
+    groups = key_tuples(main, panels) if "depth" in main and main["test_loss_mean"].notna().any() else []
+    with rc():
+        if not groups:
+            return no_data()
+        fig, axes = panel_grid(len(groups), (PANEL_W + 0.4, PANEL_H + 0.4))
+        for ax, group in zip(axes, groups, strict=True):
+            rows = select_rows(main, panels, group)
+            depths = sorted(rows["depth"].unique())
+            names = activation_order(rows["activation"])
+            # side-by-side offsets within a depth keep error bars apart
+            width = min(0.5, 0.07 * (len(names) - 1)) / max(1, len(names) - 1)
+            for i, name in enumerate(names):
+                mine = rows[(rows["activation"] == name) & rows["test_loss_mean"].notna()].sort_values("depth")
+                if mine.empty:
+                    continue
+                x = [depths.index(d) + (i - (len(names) - 1) / 2) * width for d in mine["depth"]]
+                mean = mine["test_loss_mean"].to_numpy()
+                err = [mean - mine["test_loss_min"].to_numpy(), mine["test_loss_max"].to_numpy() - mean]
+                ax.errorbar(
+                    x, mean, yerr=err, capsize=2, markersize=4, linewidth=1.2, elinewidth=0.8, **line_kwargs(name)
+                )
+            ax.set_xticks(range(len(depths)), [str(d) for d in depths])
+            log_if_positive(ax, rows["test_loss_min"])
+            readable_ticks(ax)
+            n_div = int(rows["diverged"].sum())
+            ax.set_title(panel_title(panels, group, n_div))
+            ax.set_xlabel("depth (encoder layers)")
+            ax.set_ylabel(f"test {loss_name(results.runs, dict(zip(panels, group, strict=True)))}")
+            ax.grid(alpha=0.3, linewidth=0.5)
+        bars = ax.errorbar([], [], yerr=[], color="grey", marker="o", markersize=4, capsize=2, linestyle="none")
+        legend(
+            fig,
+            activation_order(main["activation"]),
+            [(bars, wrap(bars_label()))],
+            diverged=diverged_counts(results),
+        )
+    return fig
+
+
+def plot_heatmap(results: Results, value: str = "test_loss_mean") -> Figure:
+    """Activation x depth heatmap of ``value`` (a main-table column: ``test_loss_mean`` or
+    ``dead_fraction_final``), one panel per dataset; cells annotated, 'div' = all diverged."""
+    results = complete(results)
+    from matplotlib.colors import LogNorm, Normalize
+
+    main = main_table(results, statistics=False)
+    keys = [k for k in cell_keys(results.runs) if k in main.columns]
+    panels = panel_keys(keys)
+    groups = key_tuples(main, panels) if "depth" in main and value in main else []
+    n_act = len(activation_order(main["activation"])) if "activation" in main else 0
+    n_depth = main["depth"].nunique() if "depth" in main else 0
+    with rc():
+        if not groups:
+            return no_data()
+        panel = (1.9 + 0.75 * n_depth, 0.9 + 0.3 * n_act)
+        fig, axes = panel_grid(len(groups), panel, legend=False)
+        fraction = "fraction" in value
+        label = {"test_loss_mean": "mean test loss", "dead_fraction_final": "dead fraction at end"}.get(
+            value, value.replace("_", " ")
+        )
+        if fraction:
+            # one colour scale for every panel, from 0 to the largest value (not to 1: a
+            # largest value of 0.27 would leave every other cell the colour of 0)
+            top, label = fraction_scale(main[value], label)
+        for ax, group in zip(axes, groups, strict=True):
+            matrix, lost = heatmap_matrix(main, dict(zip(panels, group, strict=True)), value)
+            data = matrix.to_numpy(dtype=float)
+            finite = data[~(data != data)]
+            if fraction:
+                norm: Normalize = Normalize(0, top)
+            elif finite.size and finite.min() > 0 and finite.max() > finite.min():
+                norm = LogNorm(finite.min(), finite.max())
+            else:
+                norm = Normalize(*(finite.min(), finite.max()) if finite.size else (0, 1))
+            cmap = "magma_r" if fraction else "viridis"
+            image = ax.imshow(data, aspect="auto", cmap=cmap, norm=norm, interpolation="nearest")
+            ax.set_facecolor("#DDDDDD")
+            for i in range(data.shape[0]):
+                for j in range(data.shape[1]):
+                    v = data[i, j]
+                    if v == v:
+                        r, g, b, _ = image.cmap(image.norm(v))
+                        colour = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
+                        text = ("0" if v == 0 else fmt_number(v, 2)) if fraction else fmt_number(v, 2)
+                        ax.text(j, i, text, ha="center", va="center", fontsize=7, color=colour)
+                    elif bool(lost.iat[i, j]):
+                        ax.text(j, i, "div", ha="center", va="center", fontsize=7, color="black")
+            ax.set_xticks(range(len(matrix.columns)), [str(d) for d in matrix.columns])
+            ax.set_yticks(range(len(matrix.index)), list(matrix.index))
+            for tick in ax.get_yticklabels():
+                tick.set_color(line_kwargs(tick.get_text())["color"])  # type: ignore[arg-type]
+            ax.set_xlabel("depth")
+            ax.set_title(panel_title(panels, group))
+            bar = fig.colorbar(image, ax=ax, label=label, shrink=0.9)
+            if isinstance(norm, LogNorm):
+                readable_ticks(bar.ax)
+    return fig
+
+
+def fraction_scale(values: pd.Series, label: str) -> tuple[float, str]:
+    """The top of a fraction's colour scale (the largest value; 1 when all are 0 or
+    missing) and ``label`` saying where the scale ends."""
+    import pandas as pd
+
+    finite = pd.to_numeric(values, errors="coerce").dropna()
+    top = float(finite.max()) if len(finite) else 0.0
+    if not top > 0:
+        return 1.0, f"{label} (all 0)"
+    return min(top, 1.0), f"{label}\n(colour scale 0 to {fmt_number(top, 2)}, the largest)"
+
+
+def plot_grad_norms(results: Results, metric: str = "grad_norm_weight") -> Figure:
+    """Gradient norm per linear layer at init and at the end, for the deepest depth of
+    each dataset: a fall towards layer 0 shows vanishing gradients."""
+    results = complete(results)
+    profile = layer_profile(results, metric)
+    keys = [k for k in cell_keys(results.runs) if k in profile.columns]
+    panels = panel_keys(keys)
+    groups = key_tuples(profile, panels) if not profile.empty else []
+    with rc():
+        if not groups:
+            return no_data()
+        fig, axes = new_figure(len(groups), 2, (PANEL_W + 0.5, PANEL_H + 0.2), sharey="row")
+        for r, group in enumerate(groups):
+            rows = select_rows(profile, panels, group)
+            depth = int(rows["depth"].max())
+            for c, (stage, when) in enumerate((("init", "at init (epoch 0)"), ("end", "after training"))):
+                ax = axes[r, c]
+                staged = rows[rows["stage"] == stage]
+                for name in activation_order(staged["activation"]):
+                    line = staged[staged["activation"] == name].sort_values("layer")
+                    positive = line["mean"].where(line["mean"] > 0)
+                    ax.plot(line["layer"], positive, markersize=4, linewidth=1.2, **line_kwargs(name))
+                log_if_positive(ax, staged["mean"].where(staged["mean"] > 0).dropna())
+                ax.axvline(depth - 0.5, color="grey", linestyle=":", linewidth=0.8)
+                ax.set_xticks(range(2 * depth))
+                ax.set_title(f"{panel_title([*panels, 'depth'], (*group, depth))} · {when}")
+                ax.set_xlabel("linear layer (encoder | decoder)")
+                if c == 0:
+                    ax.set_ylabel(metric.replace("_", " "))
+                ax.grid(alpha=0.3, linewidth=0.5)
+            readable_ticks(axes[r, 0])  # shared by the row: once both panels are drawn
+        _legend(fig, profile["activation"], diverged_counts(results))
+    return fig
+
+
+def _legend(fig: Figure, names: Iterable[str], diverged: dict[str, int] | None = None) -> None:
+    legend(fig, activation_order(names), diverged=diverged)
+
+
+__all__ = [
+    "LOSS_BARS",
+    "bars_label",
+    "fraction_scale",
+    "plot_grad_norms",
+    "plot_heatmap",
+    "plot_loss_vs_depth",
+]

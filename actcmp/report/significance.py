@@ -1,0 +1,152 @@
+"""The main table's significance columns and notes: the interval of each mean, the paired
+tests against the cell's best (Holm-adjusted), what bold means and what the seeds could detect.
+
+The best activation of a cell has the fewest diverged seeds, then the lowest mean (the rule of
+:mod:`actcmp.analysis.stats`); the activations *tied* with it are those whose paired t-tests
+over seeds against the best, Holm-adjusted over the cell's comparisons, give p >= 0.05
+(``stats.paired_vs_best``); intervals are Student t over seeds.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from actcmp.analysis import stats
+from actcmp.analysis.cells import ALPHA, cell_keys
+from actcmp.report.format import MISSING, is_missing
+
+TIED_NOTE = (
+    "bold = the best, or not separable from the best after Holm's correction (paired t-tests over seeds "
+    "against the best, Holm-adjusted p ≥ 0.05 over the cell's comparisons)"
+)
+
+
+#: the main table's interval, named in its caption and notes
+CI_LABEL = "95% CI (t)"
+
+
+STAT_COLUMNS = (
+    "test_loss_ci_low",
+    "test_loss_ci_high",
+    "tied_with_best",
+    "p_vs_best",
+    "p_vs_best_holm",
+    "effect_size_dz",
+)
+
+
+def loss_statistics(runs: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
+    """Per cell x activation (keys of :func:`actcmp.analysis.cells.cell_keys`): Student t interval
+    of the mean test loss and the paired t-test against the cell's best, Holm-adjusted
+    over the cell's comparisons.
+
+    ``tied_with_best``: True for the best and for an activation whose Holm-adjusted p is
+    ``>= alpha``; False when it is below or when it diverged on a seed where the best
+    converged; NA (untested, never bold) when fewer than 2 seeds pair up with the best.
+    ``p_vs_best`` (raw), ``p_vs_best_holm`` and ``effect_size_dz`` (Cohen's d_z of this
+    minus best; > 0 = worse) come from the seeds where both converged."""
+    keys = cell_keys(runs)
+    summary = stats.summarise(runs, "test_loss")
+    paired = stats.paired_vs_best(runs, "test_loss", alpha=alpha)
+    tied = paired["tied"].astype(object)
+    untested = ~paired["is_best"].astype(bool) & (paired["n_pairs"] < 2) & paired["tied"].astype(bool)
+    tied[untested] = pd.NA
+    out = summary[[*keys, "activation", "ci_low", "ci_high"]].merge(
+        paired[[*keys, "activation"]].assign(
+            tied=tied, p_value=paired["p_value"], p_adjusted=paired["p_adjusted"], d_z=paired["d_z"]
+        ),
+        on=[*keys, "activation"],
+        how="outer",
+    )
+    return out.rename(
+        columns={
+            "ci_low": "test_loss_ci_low",
+            "ci_high": "test_loss_ci_high",
+            "tied": "tied_with_best",
+            "p_value": "p_vs_best",
+            "p_adjusted": "p_vs_best_holm",
+            "d_z": "effect_size_dz",
+        }
+    )
+
+
+def with_statistics(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with :data:`STAT_COLUMNS`: the CI beside the other test-loss columns, the
+    paired-test columns after ``best``."""
+    keys = cell_keys(runs) if not runs.empty else []
+    if table.empty or not set(keys) <= set(table.columns):
+        extra = pd.DataFrame({c: [math.nan] * len(table) for c in STAT_COLUMNS}, index=table.index)
+        merged = pd.concat([table, extra], axis=1)
+    else:
+        merged = table.merge(loss_statistics(runs), on=[*keys, "activation"], how="left")
+    merged["tied_with_best"] = merged["tied_with_best"].astype(object).where(merged["tied_with_best"].notna(), None)
+    columns = list(table.columns)
+    at = columns.index("test_loss_max") + 1
+    order = [*columns[:at], "test_loss_ci_low", "test_loss_ci_high", *columns[at:]]
+    return merged[[*order, "tied_with_best", "p_vs_best", "p_vs_best_holm", "effect_size_dz"]]
+
+
+def bold_tied(main: pd.DataFrame) -> pd.Series:
+    """Bool per row: best of its cell or statistically tied with the best."""
+    best = main["best"].astype(bool)
+    if "tied_with_best" not in main:
+        return best
+    tied = main["tied_with_best"].map(lambda v: not is_missing(v) and bool(v))
+    return best | tied.astype(bool)
+
+
+def main_notes(main: pd.DataFrame) -> list[str]:
+    """Footnotes of the main table: the interval method, what bold means (Holm), what
+    difference the seeds could detect, and when ties could not be tested."""
+    if main.empty or "tied_with_best" not in main:
+        return []
+    notes = [f"* {TIED_NOTE}; a seed that diverged counts as worse than any converged one."]
+    stored = main[main["runs"] > 0] if "runs" in main else main
+    seeds = int(stored["converged"].max()) if len(stored) else 0
+    notes.append(
+        f"{CI_LABEL}: Student t interval of the mean over converged seeds (mean ± t(0.975, n−1)·s/√n; "
+        "assumes roughly normal seed-to-seed variation); none under 2 seeds."
+    )
+    if seeds <= 1:
+        notes.append("One seed per cell: ties with the best cannot be tested, so only the best is bold.")
+    else:
+        if (stored["tied_with_best"].isna() & ~stored["best"].astype(bool)).any():
+            notes.append(f"p vs best {MISSING}: fewer than 2 seeds pair up with the best, so no test and not bold.")
+        n_compared = int(stored.groupby(_main_keys(stored), dropna=False).size().max()) - 1 if len(stored) else 0
+        notes.append(detectable_note(seeds, n_compared))
+    return notes
+
+
+def _main_keys(main: pd.DataFrame) -> list[str]:
+    return list(main.columns[: list(main.columns).index("activation")])
+
+
+def detectable_note(seeds: int, n_compared: int, alpha: float = ALPHA) -> str:
+    """What "not separable from the best" can mean with ``seeds`` paired seeds and
+    ``n_compared`` comparisons per cell: the minimum detectable effect at 80% power."""
+    single = stats.min_detectable_effect(seeds, alpha)
+    text = (
+        f"With {seeds} seeds a paired t-test detects, with {stats.POWER:.0%} power at α = {alpha:g}, a difference "
+        f"of {single:.2f} standard deviations of the seed-paired differences (d_z)"
+    )
+    if n_compared > 1:
+        strict = stats.min_detectable_effect(seeds, alpha / n_compared)
+        text += f"; at Holm's strictest step (α/{n_compared}) {strict:.2f}"
+    return (
+        text
+        + ": smaller differences are usually not separable, so bold means not shown to differ, not shown to be equal."
+    )
+
+
+__all__ = [
+    "CI_LABEL",
+    "STAT_COLUMNS",
+    "TIED_NOTE",
+    "bold_tied",
+    "detectable_note",
+    "loss_statistics",
+    "main_notes",
+    "with_statistics",
+]
