@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from actcmp.analysis import stats as stats
+from actcmp.analysis.cells import activation_order
 from actcmp.claims.checks.frames import done_runs, numeric
 from actcmp.claims.figures import new_figure, no_data
 from actcmp.report.plots import legend
-from actcmp.report.style import activation_order, activation_style
+from actcmp.report.style import activation_style
 
 if TYPE_CHECKING:
     import pandas as pd
