@@ -117,9 +117,9 @@ def test_layer_grouping_does_not_change_the_metrics(monkeypatch: pytest.MonkeyPa
     """The probe counts layers in cache-sized groups (``METRIC_GROUP_BYTES``); at either
     extreme, and in between, every layer metric is still the plain engine's (depth 5: nine
     hidden layers, 12 units down to 3 and back)."""
-    import actcmp.engine.batched as engine_batched
+    import actcmp.engine.measure as engine_measure
 
-    monkeypatch.setattr(engine_batched, "METRIC_GROUP_BYTES", budget)
+    monkeypatch.setattr(engine_measure, "METRIC_GROUP_BYTES", budget)
     variants = mixed(["relu", "prelu", "gelu", "tanh", "leaky_relu", "elu"])
     configs, datasets = group("digits", variants, depth=5, epochs=2, probe_size=64)
     for batched, plain in both(configs, datasets, torch.float64):
