@@ -9,6 +9,7 @@ plain engine's losses and their gradient for stacked outputs ``[M, n, d]``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -28,7 +29,193 @@ def _nothing(_: Any) -> None:
     return None
 
 
-# ----------------------------------------------------------------------------- activations
+# ----------------------------------------------------------------------------- activation kernels
+# ``fwd(z, slope, need_grad, out) -> saved`` writes f(z) into ``out``; ``bwd(dh, z, h, saved,
+# slope, out) -> slope gradient or None`` writes dL/dz into ``out``. ``out`` has z's shape and
+# layout (a slice of one buffer for every model). Each backward is the ATen kernel autograd
+# runs for the activation's ``nn`` module: the one ``ActivationSpec.derivative`` applies to
+# a gradient of ones (core.activations), here applied to dh.
+
+Forward = Callable[[Tensor, Any, bool, Tensor], Any]
+Backward = Callable[[Tensor, Tensor, Tensor, Any, Any, Tensor], Any]
+Kernels = tuple[Forward, Backward]
+
+
+def _identity_kernels(p: dict[str, Any]) -> Kernels:
+    def identity_fwd(z: Tensor, a: Any, g: bool, out: Tensor) -> None:
+        out.copy_(z)
+
+    def identity_bwd(dh: Tensor, z: Tensor, h: Tensor, s: Any, a: Any, out: Tensor) -> None:
+        out.copy_(dh)
+
+    return identity_fwd, identity_bwd
+
+
+def _relu_kernels(p: dict[str, Any]) -> Kernels:
+    threshold = _aten.threshold_backward.grad_input
+    return (
+        lambda z, a, g, out: _nothing(_aten.relu.out(z, out=out)),
+        lambda dh, z, h, s, a, out: _nothing(threshold(dh, h, 0, grad_input=out)),
+    )
+
+
+def _mish_kernels(p: dict[str, Any]) -> Kernels:
+    mish_backward = _aten.mish_backward.default  # no out= variant
+    return (
+        lambda z, a, g, out: _nothing(_aten.mish.out(z, out=out)),
+        lambda dh, z, h, s, a, out: _nothing(out.copy_(mish_backward(dh, z))),
+    )
+
+
+def _hardswish_kernels(p: dict[str, Any]) -> Kernels:
+    return (
+        lambda z, a, g, out: _nothing(_aten.hardswish.out(z, out=out)),
+        lambda dh, z, h, s, a, out: _nothing(_aten.hardswish_backward.out(dh, z, out=out)),
+    )
+
+
+def _silu_kernels(p: dict[str, Any]) -> Kernels:
+    forward, backward = _aten.silu.out, _aten.silu_backward.grad_input
+    return (
+        lambda z, a, g, out: _nothing(forward(z, out=out)),
+        lambda dh, z, h, s, a, out: _nothing(backward(dh, z, grad_input=out)),
+    )
+
+
+def _of_output_kernels(forward: Any, backward: Any) -> Kernels:
+    """An activation whose backward takes its output h (tanh, sigmoid)."""
+    return (
+        lambda z, a, g, out: _nothing(forward(z, out=out)),
+        lambda dh, z, h, s, a, out: _nothing(backward(dh, h, grad_input=out)),
+    )
+
+
+def _tanh_kernels(p: dict[str, Any]) -> Kernels:
+    return _of_output_kernels(_aten.tanh.out, _aten.tanh_backward.grad_input)
+
+
+def _sigmoid_kernels(p: dict[str, Any]) -> Kernels:
+    return _of_output_kernels(_aten.sigmoid.out, _aten.sigmoid_backward.grad_input)
+
+
+def _leaky_relu_kernels(p: dict[str, Any]) -> Kernels:
+    slope = float(p["negative_slope"])
+    leaky = _aten.leaky_relu_backward.grad_input
+    return (
+        lambda z, a, g, out: _nothing(_aten.leaky_relu.out(z, slope, out=out)),
+        lambda dh, z, h, s, a, out: _nothing(leaky(dh, z, slope, False, grad_input=out)),
+    )
+
+
+def _elu_kernels(p: dict[str, Any]) -> Kernels:
+    alpha = float(p["alpha"])
+    elu = _aten.elu_backward.grad_input
+    return (
+        lambda z, a, g, out: _nothing(_aten.elu.out(z, alpha, 1, 1, out=out)),
+        lambda dh, z, h, s, a, out: _nothing(elu(dh, alpha, 1, 1, False, z, grad_input=out)),
+    )
+
+
+def _gelu_kernels(p: dict[str, Any]) -> Kernels:
+    approximate = str(p.get("approximate", "none"))
+    gelu = _aten.gelu_backward.grad_input
+    return (
+        lambda z, a, g, out: _nothing(_aten.gelu.out(z, approximate=approximate, out=out)),
+        lambda dh, z, h, s, a, out: _nothing(gelu(dh, z, approximate=approximate, grad_input=out)),
+    )
+
+
+def _softplus_kernels(p: dict[str, Any]) -> Kernels:
+    beta, limit = float(p["beta"]), float(p["threshold"])
+    softplus = _aten.softplus_backward.grad_input
+    return (
+        lambda z, a, g, out: _nothing(_aten.softplus.out(z, beta, limit, out=out)),
+        lambda dh, z, h, s, a, out: _nothing(softplus(dh, z, beta, limit, grad_input=out)),
+    )
+
+
+def _clamp_kernels(low: float, high: float) -> Kernels:
+    """hardtanh between ``low`` and ``high`` (relu6: 0 and 6)."""
+    hardtanh = _aten.hardtanh_backward.grad_input
+    return (
+        lambda z, a, g, out: _nothing(_aten.hardtanh.out(z, low, high, out=out)),
+        lambda dh, z, h, s, a, out: _nothing(hardtanh(dh, z, low, high, grad_input=out)),
+    )
+
+
+def _hardtanh_kernels(p: dict[str, Any]) -> Kernels:
+    return _clamp_kernels(float(p["min_val"]), float(p["max_val"]))
+
+
+def _relu6_kernels(p: dict[str, Any]) -> Kernels:
+    return _clamp_kernels(0.0, 6.0)
+
+
+def _softmax_kernels(p: dict[str, Any]) -> Kernels:
+    return (
+        lambda z, a, g, out: _nothing(_aten._softmax.out(z, -1, False, out=out)),
+        lambda dh, z, h, s, a, out: _nothing(_aten._softmax_backward_data.out(dh, h, -1, h.dtype, grad_input=out)),
+    )
+
+
+def _prelu_kernels(p: dict[str, Any]) -> Kernels:
+    prelu = _aten._prelu_kernel.default  # slope a: [m, 1, 1]
+
+    def prelu_fwd(z: Tensor, a: Any, g: bool, out: Tensor) -> None:
+        out.copy_(prelu(z, a))
+
+    def prelu_bwd(dh: Tensor, z: Tensor, h: Tensor, s: Any, a: Any, out: Tensor) -> Tensor:
+        grad_input, grad_slope = _prelu_backward(dh, z, h, s, a)
+        out.copy_(grad_input)
+        return grad_slope
+
+    return prelu_fwd, prelu_bwd
+
+
+def _autograd_kernels(module: torch.nn.Module) -> Kernels:
+    """Any other activation (softsign, SELU, a user's callable): autograd on its slice."""
+
+    def generic_fwd(z: Tensor, a: Any, need_grad: bool, out: Tensor) -> Any:
+        if not need_grad:
+            out.copy_(module(z))
+            return None
+        with torch.enable_grad():
+            zz = z.detach().requires_grad_(True)
+            hh = module(zz)
+        out.copy_(hh.detach())
+        return (zz, hh)
+
+    def generic_bwd(dh: Tensor, z: Tensor, h: Tensor, saved: Any, a: Any, out: Tensor) -> None:
+        zz, hh = saved
+        (dz,) = torch.autograd.grad(hh, zz, dh)
+        out.copy_(dz)
+
+    return generic_fwd, generic_bwd
+
+
+#: Kernels by registry name (:data:`actcmp.core.activations.REGISTRY`), from the
+#: activation's parameters; an activation not here (or a user's callable) runs through
+#: autograd (:func:`_autograd_kernels`).
+KERNELS: dict[str, Callable[[dict[str, Any]], Kernels]] = {
+    "identity": _identity_kernels,
+    "relu": _relu_kernels,
+    "leaky_relu": _leaky_relu_kernels,
+    "prelu": _prelu_kernels,
+    "elu": _elu_kernels,
+    "gelu": _gelu_kernels,
+    "silu": _silu_kernels,
+    "mish": _mish_kernels,
+    "tanh": _tanh_kernels,
+    "sigmoid": _sigmoid_kernels,
+    "softplus": _softplus_kernels,
+    "hardtanh": _hardtanh_kernels,
+    "relu6": _relu6_kernels,
+    "hardswish": _hardswish_kernels,
+    "softmax": _softmax_kernels,
+}
+
+
+# ----------------------------------------------------------------------------- one activation
 
 
 class _Act:
@@ -40,23 +227,8 @@ class _Act:
     computes in the plain engine (tested bit for bit per activation).
     """
 
-    FAST = (
-        "identity",
-        "relu",
-        "leaky_relu",
-        "prelu",
-        "elu",
-        "gelu",
-        "silu",
-        "mish",
-        "tanh",
-        "sigmoid",
-        "softplus",
-        "hardtanh",
-        "relu6",
-        "hardswish",
-        "softmax",
-    )
+    #: activations with kernels of their own (:data:`KERNELS`); any other is "generic"
+    FAST = tuple(KERNELS)
     #: derivative takes two values, (z > 0, z <= 0): masks need only the sign of z
     TWO_VALUED = ("identity", "relu", "leaky_relu", "prelu")
     #: f' >= 0 everywhere: the saturation test needs no abs
@@ -70,131 +242,7 @@ class _Act:
         if self.kind != "prelu" and any(True for _ in self.module.parameters()):
             raise NotImplementedError(f"activation {spec.canonical} has parameters: use the plain engine")
         self.peak = peak_derivative(spec.canonical) if hidden else 1.0
-        self.fwd, self.bwd = self._kernels()
-
-    def _kernels(self) -> tuple[Any, Any]:
-        """``fwd(z, slope, need_grad, out) -> saved`` writes f(z) into ``out``;
-        ``bwd(dh, z, h, saved, slope, out) -> slope gradient or None`` writes dL/dz into
-        ``out``. ``out`` has z's shape and layout (a slice of one buffer for every model)."""
-        k, p = self.kind, self.p
-        simple: dict[str, tuple[Any, Any, bool]] = {
-            # forward .out, backward .grad_input / .out, backward takes the output (else the input)
-            "relu": (_aten.relu.out, None, True),
-            "silu": (_aten.silu.out, _aten.silu_backward.grad_input, False),
-            "mish": (_aten.mish.out, None, False),
-            "tanh": (_aten.tanh.out, _aten.tanh_backward.grad_input, True),
-            "sigmoid": (_aten.sigmoid.out, _aten.sigmoid_backward.grad_input, True),
-            "hardswish": (_aten.hardswish.out, _aten.hardswish_backward.out, False),
-        }
-        if k == "identity":
-
-            def identity_fwd(z: Tensor, a: Any, g: bool, out: Tensor) -> None:
-                out.copy_(z)
-
-            def identity_bwd(dh: Tensor, z: Tensor, h: Tensor, s: Any, a: Any, out: Tensor) -> None:
-                out.copy_(dh)
-
-            return identity_fwd, identity_bwd
-        if k == "relu":
-            threshold = _aten.threshold_backward.grad_input
-            return (
-                lambda z, a, g, out: _nothing(_aten.relu.out(z, out=out)),
-                lambda dh, z, h, s, a, out: _nothing(threshold(dh, h, 0, grad_input=out)),
-            )
-        if k == "mish":
-            mish_backward = _aten.mish_backward.default
-            return (
-                lambda z, a, g, out: _nothing(_aten.mish.out(z, out=out)),
-                lambda dh, z, h, s, a, out: _nothing(out.copy_(mish_backward(dh, z))),
-            )
-        if k == "hardswish":
-            return (
-                lambda z, a, g, out: _nothing(_aten.hardswish.out(z, out=out)),
-                lambda dh, z, h, s, a, out: _nothing(_aten.hardswish_backward.out(dh, z, out=out)),
-            )
-        if k in simple:
-            forward, backward, of_output = simple[k]
-            if of_output:
-                return (
-                    lambda z, a, g, out: _nothing(forward(z, out=out)),
-                    lambda dh, z, h, s, a, out: _nothing(backward(dh, h, grad_input=out)),
-                )
-            return (
-                lambda z, a, g, out: _nothing(forward(z, out=out)),
-                lambda dh, z, h, s, a, out: _nothing(backward(dh, z, grad_input=out)),
-            )
-        if k == "leaky_relu":
-            slope = float(p["negative_slope"])
-            leaky = _aten.leaky_relu_backward.grad_input
-            return (
-                lambda z, a, g, out: _nothing(_aten.leaky_relu.out(z, slope, out=out)),
-                lambda dh, z, h, s, a, out: _nothing(leaky(dh, z, slope, False, grad_input=out)),
-            )
-        if k == "elu":
-            alpha = float(p["alpha"])
-            elu = _aten.elu_backward.grad_input
-            return (
-                lambda z, a, g, out: _nothing(_aten.elu.out(z, alpha, 1, 1, out=out)),
-                lambda dh, z, h, s, a, out: _nothing(elu(dh, alpha, 1, 1, False, z, grad_input=out)),
-            )
-        if k == "gelu":
-            approximate = str(p.get("approximate", "none"))
-            gelu = _aten.gelu_backward.grad_input
-            return (
-                lambda z, a, g, out: _nothing(_aten.gelu.out(z, approximate=approximate, out=out)),
-                lambda dh, z, h, s, a, out: _nothing(gelu(dh, z, approximate=approximate, grad_input=out)),
-            )
-        if k == "softplus":
-            beta, limit = float(p["beta"]), float(p["threshold"])
-            softplus = _aten.softplus_backward.grad_input
-            return (
-                lambda z, a, g, out: _nothing(_aten.softplus.out(z, beta, limit, out=out)),
-                lambda dh, z, h, s, a, out: _nothing(softplus(dh, z, beta, limit, grad_input=out)),
-            )
-        if k in ("hardtanh", "relu6"):
-            low, high = (float(p["min_val"]), float(p["max_val"])) if k == "hardtanh" else (0.0, 6.0)
-            hardtanh = _aten.hardtanh_backward.grad_input
-            return (
-                lambda z, a, g, out: _nothing(_aten.hardtanh.out(z, low, high, out=out)),
-                lambda dh, z, h, s, a, out: _nothing(hardtanh(dh, z, low, high, grad_input=out)),
-            )
-        if k == "softmax":
-            return (
-                lambda z, a, g, out: _nothing(_aten._softmax.out(z, -1, False, out=out)),
-                lambda dh, z, h, s, a, out: _nothing(
-                    _aten._softmax_backward_data.out(dh, h, -1, h.dtype, grad_input=out)
-                ),
-            )
-        if k == "prelu":
-            prelu = _aten._prelu_kernel.default  # slope a: [m, 1, 1]
-
-            def prelu_fwd(z: Tensor, a: Any, g: bool, out: Tensor) -> None:
-                out.copy_(prelu(z, a))
-
-            def prelu_bwd(dh: Tensor, z: Tensor, h: Tensor, s: Any, a: Any, out: Tensor) -> Tensor:
-                grad_input, grad_slope = _prelu_backward(dh, z, h, s, a)
-                out.copy_(grad_input)
-                return grad_slope
-
-            return prelu_fwd, prelu_bwd
-        module = self.module
-
-        def generic_fwd(z: Tensor, a: Any, need_grad: bool, out: Tensor) -> Any:
-            if not need_grad:
-                out.copy_(module(z))
-                return None
-            with torch.enable_grad():
-                zz = z.detach().requires_grad_(True)
-                hh = module(zz)
-            out.copy_(hh.detach())
-            return (zz, hh)
-
-        def generic_bwd(dh: Tensor, z: Tensor, h: Tensor, saved: Any, a: Any, out: Tensor) -> None:
-            zz, hh = saved
-            (dz,) = torch.autograd.grad(hh, zz, dh)
-            out.copy_(dz)
-
-        return generic_fwd, generic_bwd
+        self.fwd, self.bwd = KERNELS[self.kind](self.p) if self.kind in KERNELS else _autograd_kernels(self.module)
 
     # for tests and readability: fwd / bwd into new tensors
     def forward(self, z: torch.Tensor, slope: torch.Tensor | None, need_grad: bool) -> tuple[torch.Tensor, Any]:
