@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from actcmp.config import make_run
-from actcmp.core.activations import parse_activation
+from actcmp.core.activations import REGISTRY, parse_activation
 from actcmp.core.metrics import dead_mask, peak_derivative, saturated_mask
 from actcmp.datasets import load_dataset
 from actcmp.engine.batched import (
@@ -23,6 +23,7 @@ from actcmp.engine.batched import (
     max_models_for_memory,
     train_group,
 )
+from actcmp.engine.kernels import KERNELS
 from actcmp.engine.plain import resolve, train_run
 
 ALL_ACTIVATIONS = ["relu", "leaky_relu", "prelu", "elu", "gelu", "silu", "tanh", "sigmoid", "mish"]
@@ -117,9 +118,9 @@ def test_layer_grouping_does_not_change_the_metrics(monkeypatch: pytest.MonkeyPa
     """The probe counts layers in cache-sized groups (``METRIC_GROUP_BYTES``); at either
     extreme, and in between, every layer metric is still the plain engine's (depth 5: nine
     hidden layers, 12 units down to 3 and back)."""
-    import actcmp.engine.batched as engine_batched
+    import actcmp.engine.measure as engine_measure
 
-    monkeypatch.setattr(engine_batched, "METRIC_GROUP_BYTES", budget)
+    monkeypatch.setattr(engine_measure, "METRIC_GROUP_BYTES", budget)
     variants = mixed(["relu", "prelu", "gelu", "tanh", "leaky_relu", "elu"])
     configs, datasets = group("digits", variants, depth=5, epochs=2, probe_size=64)
     for batched, plain in both(configs, datasets, torch.float64):
@@ -271,14 +272,24 @@ def test_the_plain_engine_measures_layers_where_an_unmeasured_epoch_fails(monkey
 # ----------------------------------------------------------------------------- building blocks
 
 
-@pytest.mark.parametrize(
-    "name",
-    ["identity", "relu", "leaky_relu(negative_slope=0.2)", "prelu", "elu(alpha=0.5)", "gelu", "gelu_tanh", "silu",
-     "mish", "tanh", "sigmoid", "softplus", "hardtanh", "relu6", "hardswish", "selu", "softsign"],
-)  # fmt: skip
+KERNEL_CASES = ["identity", "relu", "leaky_relu(negative_slope=0.2)", "prelu", "elu(alpha=0.5)", "gelu", "gelu_tanh",
+                "silu", "mish", "tanh", "sigmoid", "softplus", "hardtanh", "relu6", "hardswish", "selu", "softsign",
+                "celu"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", KERNEL_CASES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
 def test_activation_kernels_are_what_autograd_computes(name: str, dtype: torch.dtype) -> None:
     check_kernels(name, dtype, (3, 40, 24))
+
+
+def test_the_kernel_table_is_keyed_by_registry_names_and_checks_every_hidden_activation() -> None:
+    # the engine's kernels are looked up by registry name: a key that is not one would never
+    # be used, and a registry activation missing from KERNEL_CASES would go unchecked
+    assert set(KERNELS) <= set(REGISTRY)
+    assert set(_Act.FAST) == set(KERNELS)
+    checked = {parse_activation(name).name for name in KERNEL_CASES}
+    assert checked == {name for name, info in REGISTRY.items() if info.hidden_ok}
 
 
 @pytest.mark.parametrize("shape", [(3, 40, 24), (3, 80, 256)], ids=["kernel", "per-model"])

@@ -1,0 +1,390 @@
+"""The models of a stack while they train: setup, forward, backward, the optimizer step.
+
+:class:`_TrainingStack` holds the models still training (all with the same optimizer) in
+flat buffers (:class:`~actcmp.engine.layout._Layout`); its forward and backward passes run
+every model at once, or one activation slice alone for the measurements, which
+:class:`~actcmp.engine.measure._Stack` adds.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from actcmp.core.activations import parse_activation
+from actcmp.core.model import cfg_dims, cfg_init_tensors
+from actcmp.core.variants import penalised_layers
+from actcmp.engine.kernels import _Act, _prelu_input_grad, loss_grad, per_sample_losses
+from actcmp.engine.layout import _LayerPlan, _Layout, _Run, _runs_of
+from actcmp.engine.memory import EVAL_CHUNK_BYTES
+
+#: torch.optim.Adam / AdamW defaults, which ``engine.make_optimizer`` keeps.
+BETA1, BETA2, EPS = 0.9, 0.999, 1e-8
+#: A matmul whose output has fewer columns than this (and fewer than the other way round)
+#: is computed transposed: MKL is several times slower on very narrow outputs.
+NARROW = 32
+#: Activation-shaped buffers hold a multiple of this many elements per model (rows are
+#: padded): two AVX-512 vectors of float32, so that no element falls into the scalar tail
+#: loop of an elementwise kernel, whatever the model's place in the stack.
+SLOT = 64
+
+
+class _TrainingStack:
+    """The models still training, stacked (all with the same optimizer): parameters,
+    forward, backward and the update; :class:`~actcmp.engine.measure._Stack` adds the
+    measurements."""
+
+    def __init__(self, runs: list[_Run], dev: torch.device, dtype: torch.dtype) -> None:
+        cfg0 = runs[0].cfg
+        self.runs = runs
+        self.dev, self.dtype = dev, dtype
+        self.kind = cfg0["loss"]
+        self.optimizer = cfg0["optimizer"]
+        if any(r.cfg["optimizer"] != self.optimizer for r in runs):
+            raise ValueError("one optimizer per stack")
+        self.n_features = runs[0].data.x_train.shape[1]
+        self.dims = cfg_dims(cfg0, self.n_features)
+        #: the L1 activity penalty (equal in a group, see ``sweep.GROUP_KEYS``): hidden layers, coefficient
+        self.penalty_layers = set(penalised_layers(cfg0))
+        self.penalty_coef = float(cfg0.get("activity_l1", 0.0))
+        self.acts: dict[str, _Act] = {}
+        for run in runs:
+            if run.spec.canonical not in self.acts:
+                self.acts[run.spec.canonical] = _Act(run.spec, dtype, dev)
+        self.layout = _Layout(self.dims, any(self.acts[r.spec.canonical].kind == "prelu" for r in runs))
+        self.out_act = _Act(parse_activation(cfg0["output_activation"], hidden=False), dtype, dev, hidden=False)
+        self._stack_data()
+        #: rows are padded to a multiple of this, so that every activation-shaped buffer
+        #: holds a multiple of SLOT elements per model (see :meth:`pad`)
+        widths = [self.n_features] + [fan_out for _, fan_out in self.dims]
+        self.row_step = max(SLOT // math.gcd(SLOT, w) for w in widths)
+        widest = max(max(i, o) for i, o in self.dims)
+        self.eval_rows = self.padded_rows(max(1, EVAL_CHUNK_BYTES // (3 * widest * torch.finfo(dtype).bits // 8)))
+        m, size = len(runs), self.layout.size
+        self.flat = torch.zeros(m * size, dtype=dtype, device=dev)
+        for model, run in enumerate(runs):
+            self.layout.fill(self.flat, m, model, self._initial_row(run))
+        self.grad = torch.zeros_like(self.flat)
+        self.state_a = torch.zeros_like(self.flat)  # exp_avg, or the momentum buffer
+        self.state_b = torch.zeros_like(self.flat)  # exp_avg_sq
+        self.scratch = torch.empty_like(self.flat)
+        self.steps = 0
+        self.step_count = torch.zeros((), dtype=torch.float32, device=dev)  # the fused optimizer's
+        #: dead masks of the last measurement, ``[M, units of all hidden layers]``
+        self.previous: torch.Tensor | None = None
+        units = [fan_out for _, fan_out in self.dims[:-1]]
+        self.units_per_layer = torch.tensor(units, dtype=torch.float64, device=dev)
+        self.unit_layer = torch.repeat_interleave(torch.arange(len(units), device=dev), torch.tensor(units, device=dev))
+        #: seconds spent: full-pass losses (the probe forward included), probe extras
+        #: (gradient norms, layer metrics); train_group adds training and finishing
+        self.timings = {"losses": 0.0, "probe": 0.0}
+        self._refresh()
+        # bounded outputs and finite data: the minibatch loss is finite exactly when the
+        # output has no NaN, which is cheaper to check than the loss itself
+        self.nan_check_only = self.kind in ("bce", "ce") and bool(torch.isfinite(self.x_train).all())
+
+    # setup -----------------------------------------------------------------------------------
+    def _stack_data(self) -> None:
+        """Unique splits ``[S, n, d]`` (runs sharing a seed share one) and each run's slot."""
+        slots: list[tuple[int, Any]] = []
+        index: list[int] = []
+        for run in self.runs:
+            data = run.data
+            for slot, (seed, other) in enumerate(slots):
+                if (
+                    seed == run.cfg["seed"]
+                    and other.x_train.shape == data.x_train.shape
+                    and (
+                        other is data
+                        or (torch.equal(other.x_train, data.x_train) and torch.equal(other.x_val, data.x_val))
+                    )
+                ):
+                    index.append(slot)
+                    break
+            else:
+                index.append(len(slots))
+                slots.append((run.cfg["seed"], data))
+        shapes = {(tuple(d.x_train.shape), tuple(d.x_val.shape)) for _, d in slots}
+        if len(shapes) != 1:
+            raise ValueError(f"runs of one group must have equal split sizes, got {sorted(shapes)}")
+        self.slot_seeds = [seed for seed, _ in slots]
+        self.x_train = torch.stack([d.x_train for _, d in slots]).to(self.dev)
+        self.x_val = torch.stack([d.x_val for _, d in slots]).to(self.dev)
+        self.slot = torch.tensor(index, dtype=torch.long, device=self.dev)
+
+    def _initial_row(self, run: _Run) -> torch.Tensor:
+        parts: list[torch.Tensor] = []
+        for weight, bias in cfg_init_tensors(run.cfg, self.dims, run.spec, self.dtype):
+            parts += [weight.t().reshape(-1), bias]
+        if self.layout.with_slopes:
+            slopes = torch.zeros(self.layout.hidden, dtype=self.dtype)
+            act = self.acts[run.spec.canonical]
+            if act.kind == "prelu":
+                # nn.PReLU keeps its init in float32 before the plain engine casts the model
+                slope = act.module.weight
+                assert isinstance(slope, torch.Tensor)
+                slopes.fill_(float(slope.detach().reshape(-1)[0]))
+            parts.append(slopes)
+        return torch.cat(parts).to(self.dev)
+
+    def _refresh(self) -> None:
+        """Views, activation slices, layer plans and per-model settings for the current models."""
+        m, dev = self.size, self.dev
+        self.W, self.b, self.slopes = self.layout.views(self.flat, m)
+        self.gW, self.gb, self.gslopes = self.layout.views(self.grad, m)
+        self.slices = [(s, e, self.acts[key]) for s, e, key in _runs_of([r.spec.canonical for r in self.runs])]
+        self.plans = self._plans(0, m, self.slices, self.gW, self.gb)
+        self._part_plans: dict[int, list[_LayerPlan]] = {}
+        limits = [r.cfg["saturation_threshold"] * self.acts[r.spec.canonical].peak for r in self.runs]
+        self.limit = torch.tensor(limits, dtype=torch.float64, device=dev)
+        #: per slice, its limit in the pre-activations' dtype (what _Act.counts compares
+        #: with): a Python number where its models agree, else ``[m, 1, 1]``
+        self.slice_limits: list[float | torch.Tensor] = []
+        for s, e, _ in self.slices:
+            own = torch.tensor(limits[s:e], dtype=self.dtype)
+            self.slice_limits.append(float(own[0]) if len(set(limits[s:e])) == 1 else own.to(dev).view(-1, 1, 1))
+        self.share = torch.tensor([r.cfg["saturation_share"] for r in self.runs], dtype=torch.float64, device=dev)
+        #: runs of models with the same update settings: ``(start, stop, lr, weight decay,
+        #: momentum)``; each is updated by one call with its own scalar settings, so a model's
+        #: update never depends on which other settings share its stack
+        self.update_groups = [(s, e, *key) for s, e, key in _runs_of([_update_key(r.cfg) for r in self.runs])]
+        #: per update group, the tensors of the parameters, gradients and both states
+        self.update_tensors = [
+            [self.layout.ranges(buf, m, s, e) for buf in (self.flat, self.grad, self.state_a, self.state_b)]
+            for s, e, *_ in self.update_groups
+        ]
+
+    def _plans(
+        self,
+        start: int,
+        stop: int,
+        slices: list[tuple[int, int, _Act]],
+        grad_w: list[torch.Tensor] | None,
+        grad_b: list[torch.Tensor] | None,
+    ) -> list[_LayerPlan]:
+        """Layer plans for models ``start:stop`` (``slices`` in stack coordinates)."""
+        plans = []
+        for layer, (fan_in, fan_out) in enumerate(self.dims):
+            weight, bias = self.W[layer][start:stop], self.b[layer][start:stop]
+            acts = []
+            if layer < self.layout.hidden:
+                for s, e, act in slices:
+                    slope = grad_slope = None
+                    if act.kind == "prelu" and self.slopes is not None and self.gslopes is not None:
+                        slope = self.slopes[s:e, layer].view(-1, 1, 1)
+                        grad_slope = self.gslopes[s:e, layer]
+                    acts.append((s - start, e - start, act, slope, grad_slope))
+            plans.append(
+                _LayerPlan(
+                    W=weight,
+                    Wt=weight.transpose(1, 2),
+                    b_row=bias.unsqueeze(1),
+                    b_col=bias.unsqueeze(2),
+                    gW=None if grad_w is None else grad_w[layer][start:stop],
+                    gb=None if grad_b is None else grad_b[layer][start:stop],
+                    narrow_out=fan_out < NARROW and fan_out < fan_in,
+                    acts=acts,
+                )
+            )
+        return plans
+
+    def part_plans(self, part: int) -> list[_LayerPlan]:
+        """Layer plans for activation slice ``part`` alone (no gradient buffers)."""
+        if part not in self._part_plans:
+            s, e, act = self.slices[part]
+            self._part_plans[part] = self._plans(s, e, [(s, e, act)], None, None)
+        return self._part_plans[part]
+
+    def keep(self, rows: list[int]) -> None:
+        """Drop every model not in ``rows`` (ascending) from the stack."""
+        m = self.size
+        index = torch.tensor(rows, dtype=torch.long, device=self.dev)
+        self.flat, self.grad = self.layout.take(self.flat, m, index), self.layout.take(self.grad, m, index)
+        self.state_a, self.state_b = self.layout.take(self.state_a, m, index), self.layout.take(self.state_b, m, index)
+        self.scratch = torch.empty_like(self.flat)
+        self.slot = self.slot[index]
+        if self.previous is not None:
+            self.previous = self.previous[index]
+        self.runs = [self.runs[i] for i in rows]
+        self._refresh()
+
+    @property
+    def size(self) -> int:
+        return len(self.runs)
+
+    def row(self, model: int) -> torch.Tensor:
+        return self.layout.row(self.flat, self.size, model)
+
+    def row_masks(self, model: int) -> list[torch.Tensor] | None:
+        """A model's dead masks per hidden layer, as ``engine.Probe`` keeps them."""
+        if self.previous is None:
+            return None
+        return list(self.previous[model].split([fan_out for _, fan_out in self.dims[:-1]]))
+
+    # forward / backward ------------------------------------------------------------------------
+    # Every model at once (``part`` None), or one activation slice alone (``part``; the
+    # measurements use this). Each activation writes its slice of one output buffer in the
+    # layout of z. Inputs come with their rows padded (:meth:`pad`), so that every
+    # activation-shaped buffer holds a multiple of ``SLOT`` elements per model: an
+    # elementwise kernel then runs every element through its vectorised path, whatever the
+    # other models and the slice boundaries are (a slice boundary inside a SIMD vector
+    # would send some elements through the scalar tail loop, which rounds differently).
+    def pad(self, x: torch.Tensor) -> torch.Tensor:
+        """``x [m, n, d]`` with zero rows appended up to :meth:`padded_rows`."""
+        n = x.shape[1]
+        rows = self.padded_rows(n)
+        if rows == n:
+            return x.contiguous()
+        out = x.new_zeros(x.shape[0], rows, x.shape[2])
+        out[:, :n] = x
+        return out
+
+    def padded_rows(self, n: int) -> int:
+        return -(-n // self.row_step) * self.row_step
+
+    def forward(
+        self, x: torch.Tensor, save: bool, need_grad: bool = False, part: int | None = None
+    ) -> tuple[torch.Tensor, list[Any]]:
+        """Reconstruction ``[m, n, d]``; with ``save``, per layer ``(input, z, h, saved)``:
+        what backward and the measurements need (``saved``: per activation slice)."""
+        plans = self.plans if part is None else self.part_plans(part)
+        last = len(plans) - 1
+        record: list[Any] = []
+        h = x
+        for layer, plan in enumerate(plans):
+            if plan.narrow_out:  # few output columns: compute z^T = W^T h^T
+                z = torch.baddbmm(plan.b_col, plan.Wt, h.transpose(1, 2)).transpose(1, 2)
+            else:
+                z = torch.baddbmm(plan.b_row, h, plan.W)
+            h_new = torch.empty_like(z)  # z's layout
+            if layer == last:
+                keep = self.out_act.fwd(z, None, need_grad, h_new)
+                if save:
+                    record.append((h, z, h_new, [keep]))
+                return h_new, record
+            kept = [act.fwd(z[s:e], slope, need_grad, h_new[s:e]) for s, e, act, slope, _ in plan.acts]
+            if save:
+                record.append((h, z, h_new, kept))
+            h = h_new
+        raise AssertionError("unreachable")
+
+    def backward(
+        self,
+        record: list[Any],
+        dout: torch.Tensor,
+        part: int | None = None,
+        grads: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None,
+        derivs: list[torch.Tensor | None] | None = None,
+        penalty_rows: int | None = None,
+    ) -> None:
+        """Gradients of the summed per-model losses: into the training buffers (weights,
+        biases, PReLU slopes) or, given ``grads``, into those weight and bias tensors.
+
+        ``penalty_rows`` (training): the minibatch's real rows; the L1 activity penalty's
+        gradient (coefficient / rows * sign(h), as autograd computes it for
+        :func:`~actcmp.core.variants.activity_penalty`) joins dh of each penalised layer.
+
+        ``derivs`` (one activation slice, ``grads`` given): f'(z) of each hidden layer, or
+        None; where given, dz = dh * f'(z) replaces the activation's backward kernel (the
+        probe has f' already; the kernels compute dh times the same f')."""
+        plans = self.plans if part is None else self.part_plans(part)
+        assert derivs is None or (part is not None and grads is not None)
+        last = len(plans) - 1
+        _, z_out, out, kept_out = record[last]
+        dz = torch.empty_like(z_out)
+        self.out_act.bwd(dout, z_out, out, kept_out[0], None, dz)
+        for layer in range(last, -1, -1):
+            plan = plans[layer]
+            h_in = record[layer][0]
+            grad_w = plan.gW if grads is None else grads[0][layer]
+            grad_b = plan.gb if grads is None else grads[1][layer]
+            assert grad_w is not None and grad_b is not None
+            if plan.narrow_out:
+                grad_w.copy_(torch.bmm(dz.transpose(1, 2), h_in).transpose(1, 2))
+            else:
+                torch.bmm(h_in.transpose(1, 2), dz, out=grad_w)
+            torch.sum(dz, dim=1, out=grad_b)
+            if layer == 0:
+                return
+            if plans[layer - 1].narrow_out:  # dh in the layout of z (and h, f') below
+                dh = torch.bmm(plan.W, dz.transpose(1, 2)).transpose(1, 2)
+            else:
+                dh = torch.bmm(dz, plan.Wt)
+            _, z_below, h_below, kept = record[layer - 1]
+            if penalty_rows is not None and layer - 1 in self.penalty_layers:
+                scale = torch.full((), self.penalty_coef, dtype=dh.dtype, device=dh.device) / penalty_rows
+                dh[:, :penalty_rows] += torch.sign(h_below[:, :penalty_rows]) * scale
+            given = None if derivs is None else derivs[layer - 1]
+            if given is not None:
+                dz = torch.mul(dh, given)
+                continue
+            dz = torch.empty_like(z_below)
+            for (s, e, act, slope, grad_slope), keep in zip(plans[layer - 1].acts, kept, strict=True):
+                if grads is not None and act.kind == "prelu" and slope is not None:  # no slope gradient wanted
+                    dz[s:e] = _prelu_input_grad(dh[s:e], z_below[s:e], slope)
+                    continue
+                dslope = act.bwd(dh[s:e], z_below[s:e], h_below[s:e], keep, slope, dz[s:e])
+                if dslope is not None and grad_slope is not None and grads is None:
+                    torch.sum(dslope, dim=(1, 2), out=grad_slope)
+
+    # training ---------------------------------------------------------------------------------------
+    def train_step(self, x: torch.Tensor, target: torch.Tensor | None = None) -> list[tuple[int, torch.Tensor]]:
+        """One minibatch ``x [M, B, d]`` (each model's own rows) for every model; ``target``
+        (same shape) when the input is corrupted, else ``x`` itself.
+
+        Returns ``(model, its parameters before this step)`` for each model whose loss was
+        not finite; the caller drops them (their update here is garbage, and only theirs).
+        """
+        rows = x.shape[1]
+        x = self.pad(x)
+        y = x if target is None else self.pad(target)
+        out, record = self.forward(x, save=True, need_grad=True)
+        if self.nan_check_only:
+            check = out.sum(dim=(1, 2))
+        else:
+            check = per_sample_losses(out, y, self.kind)[:, :rows].mean(dim=1)
+        bad: list[tuple[int, torch.Tensor]] = []
+        if not math.isfinite(float(check.sum())):
+            for model in torch.nonzero(~torch.isfinite(check)).flatten().tolist():
+                bad.append((model, self.row(model)))
+        self.backward(record, loss_grad(out, y, self.kind, rows), penalty_rows=rows if self.penalty_layers else None)
+        self.steps += 1
+        self._update()
+        return bad
+
+    def _update(self) -> None:
+        """torch.optim's update, one call per run of models with equal settings, over the
+        contiguous parameter ranges of those models: Adam/AdamW through torch's fused
+        kernel (what ``torch.optim.Adam(fused=True)`` runs; an ulp from the single-tensor
+        path the plain engine runs), SGD through the single-tensor formulas."""
+        if self.optimizer in ("adam", "adamw"):
+            self.step_count += 1  # what torch.optim does before its fused kernel
+            fused = torch._fused_adamw_ if self.optimizer == "adamw" else torch._fused_adam_
+        elif self.optimizer != "sgd":
+            raise ValueError(f"unknown optimizer {self.optimizer!r}")
+        for (_, _, lr, decay, momentum), tensors in zip(self.update_groups, self.update_tensors, strict=True):
+            params, grads, state_a, state_b = tensors
+            if self.optimizer != "sgd":
+                fused(
+                    params, grads, state_a, state_b, [], [self.step_count] * len(params),
+                    lr=lr, beta1=BETA1, beta2=BETA2, weight_decay=decay, eps=EPS, amsgrad=False, maximize=False,
+                )  # fmt: skip
+                continue
+            if decay:
+                grads = [g.add(p, alpha=decay) for g, p in zip(grads, params, strict=True)]
+            if momentum:
+                for buf, g in zip(state_a, grads, strict=True):
+                    if self.steps == 1:
+                        buf.copy_(g)
+                    else:
+                        buf.mul_(momentum).add_(g)
+                grads = state_a
+            for param, g in zip(params, grads, strict=True):
+                param.add_(g, alpha=-lr)
+
+
+def _update_key(cfg: dict[str, Any]) -> tuple[float, float, float]:
+    """The update settings a model shares with the others of its optimizer call."""
+    return (float(cfg["lr"]), float(cfg["weight_decay"]), float(cfg["momentum"]))
