@@ -71,3 +71,30 @@ def test_reached_duration_value_and_tick() -> None:
         fmt.MISSING,
     ]
     assert [fmt.fmt_tick(v) for v in (0.03, 1e-5, 0.5, 123456.0)] == ["0.03", "1e-05", "0.5", "1.23e+05"]
+
+
+def test_fmt_stat_numbers_infinities_and_text() -> None:
+    assert [fmt.fmt_stat(v) for v in (0.012345, math.inf, -math.inf, math.nan, None, "n/a", 3)] == [
+        "0.0123",
+        "∞",
+        "-∞",
+        fmt.MISSING,
+        fmt.MISSING,
+        "n/a",
+        "3.00",
+    ]
+
+
+def test_the_claims_write_numbers_and_p_values_as_the_report_does() -> None:
+    """One p-value and one missing value read the same in the report, the claims' tables,
+    sentences and documents (they were `<0.001`, `p < 0.001`, `< 0.001`, `–` and `n/a`)."""
+    from actcmp.claims import document, tables
+    from actcmp.claims.checks import frames
+
+    for p in (0.0004, 0.0497, 0.5, math.nan):
+        assert document.fmt_p(p) == fmt.fmt_p(p)
+        assert frames.fmt_p(p) == fmt.p_clause(p)
+    for value in (0.0123456, 1.5e-6, 2.5e6, math.nan, math.inf):
+        assert tables.fmt(value) == frames.fmt_number(value) == document.fmt_stat(value) == fmt.fmt_stat(value)
+    assert frames.fmt_p(0.0004) == "p < 0.001" and frames.fmt_p(0.0497) == "p = 0.0497"
+    assert tables.fmt(math.nan) == fmt.MISSING

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from actcmp.claims.checks import FAILS, HOLDS, MIXED, UNSURE, Verdict
 from actcmp.report import render
+from actcmp.report.format import fmt_duration, fmt_p, fmt_stat
 from actcmp.report.render import FigureDoc, Section
 
 if TYPE_CHECKING:
@@ -63,27 +64,6 @@ TITLE = "Do the common claims about activation functions hold?"
 QUOTE_ATTRIBUTION = "the claim as commonly stated in introductions to activation functions in autoencoders"
 BADGE = {HOLDS: "holds", FAILS: "does not hold", UNSURE: "inconclusive", MIXED: "depends on the condition"}
 COLOURS = {HOLDS: "#1b7837", FAILS: "#b2182b", UNSURE: "#b35806", MIXED: "#5e3c99"}
-
-
-def fmt_stat(value: float) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, float) and math.isinf(value):
-        return "∞" if value > 0 else "-∞"
-    return f"{value:.3g}"
-
-
-def fmt_p(p_value: float) -> str:
-    if p_value is None or not math.isfinite(p_value):
-        return "–"
-    return "< 0.001" if p_value < 0.001 else f"{p_value:.3f}"
-
-
-def duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes} min {secs:02d} s"
 
 
 # -- building the sections ------------------------------------------------------------------
@@ -227,8 +207,8 @@ def depth_section(figure: FigureDoc | None, table: pd.DataFrame | None, factor: 
 
 def runtime_section(sweeps: Sequence[SweepDoc], command: str) -> Section:
     items = [
-        f"`{s.file}`: {s.planned} runs, {s.trained} trained this time in {duration(s.wall_time_s)}; "
-        f"training time of the stored runs (sum over runs) {duration(s.stored_time_s)}"
+        f"`{s.file}`: {s.planned} runs, {s.trained} trained this time in {fmt_duration(s.wall_time_s)}; "
+        f"training time of the stored runs (sum over runs) {fmt_duration(s.stored_time_s)}"
         for s in sweeps
     ]
     total = sum(s.wall_time_s for s in sweeps)
@@ -238,7 +218,7 @@ def runtime_section(sweeps: Sequence[SweepDoc], command: str) -> Section:
             ("list", items),
             (
                 "text",
-                f"Training time this call: {duration(total)}. `{command}` resumes: stored runs are reused; "
+                f"Training time this call: {fmt_duration(total)}. `{command}` resumes: stored runs are reused; "
                 "`--report-only` rebuilds this document from stored results without training.",
             ),
         ],

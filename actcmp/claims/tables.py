@@ -4,11 +4,11 @@ of every treatment with its cell's best (:func:`comparison_table`), mean ranks o
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 from actcmp.analysis import stats as stats
 from actcmp.claims import checks
+from actcmp.report.format import fmt_stat
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -17,17 +17,8 @@ if TYPE_CHECKING:
 
 
 def fmt(value: Any, sig: int = 3) -> str:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if math.isnan(number):
-        return "–"
-    if math.isinf(number):
-        return "∞" if number > 0 else "-∞"
-    if number != 0 and (abs(number) >= 1e4 or abs(number) < 1e-3):
-        return f"{number:.{sig - 1}e}"
-    return f"{number:.{sig}g}"
+    """A claims table's cell (the report's formatter for statistics)."""
+    return fmt_stat(value, sig)
 
 
 def comparison_table(

@@ -2,6 +2,8 @@
 
 * :data:`MISSING` (``–``) stands for a value that does not exist or was not computed;
 * :func:`fmt_number`: 3 significant digits, scientific below 1e-4 or from 1e5;
+* :func:`fmt_stat`: the same, ``∞`` for an infinite ratio and text passed through (the
+  claims' sentences and tables);
 * :func:`fmt_mean_std` and :func:`fmt_interval`: ``0.0123 ± 0.0004``, ``0.0101 – 0.0112``;
 * :func:`fmt_p`: a p-value in a table cell, ``< 0.001`` or 3 significant digits (so that
   0.0497 never reads as 0.050 next to a 0.05 threshold); :func:`p_clause` the same in a
@@ -45,6 +47,20 @@ def fmt_number(value: float | None, sig: int = 3) -> str:
         return f"{value:.{sig - 1}e}"
     decimals = max(0, sig - 1 - math.floor(math.log10(abs(value))))
     return f"{value:.{decimals}f}"
+
+
+def fmt_stat(value: Any, sig: int = 3) -> str:
+    """A statistic in a sentence or a claims table: :func:`fmt_number`, with ``∞`` / ``-∞``
+    for an infinite value (a ratio over zero) and text left as it is."""
+    if isinstance(value, str):
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return MISSING if value is None else str(value)
+    if math.isinf(number):
+        return "∞" if number > 0 else "-∞"
+    return fmt_number(number, sig)
 
 
 def fmt_mean_std(mean: float | None, std: float | None, sig: int = 3) -> str:
@@ -144,6 +160,7 @@ __all__ = [
     "fmt_number",
     "fmt_p",
     "fmt_reached",
+    "fmt_stat",
     "fmt_tick",
     "fmt_value",
     "fmt_vs_best",

@@ -11,19 +11,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from actcmp.analysis import stats as stats
+from actcmp.report.format import fmt_stat, p_clause
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
 def fmt_number(value: float, digits: int = 3) -> str:
-    if value is None or not math.isfinite(value):
-        return "n/a" if value is None or math.isnan(value) else ("inf" if value > 0 else "-inf")
-    return f"{value:.{digits}g}"
+    """A statistic in a verdict's sentence (the report's one formatter)."""
+    return fmt_stat(value, digits)
 
 
 def fmt_p(p_value: float) -> str:
-    return "p n/a" if not math.isfinite(p_value) else ("p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}")
+    """A p-value in a verdict's sentence: ``p < 0.001``, ``p = 0.0497`` (the report's)."""
+    return p_clause(p_value)
 
 
 def done_runs(runs: pd.DataFrame) -> pd.DataFrame:
