@@ -200,6 +200,7 @@ def test_user_callable_from_the_current_directory(package_in_cwd: str, tmp_path)
     assert sys.path.count(str(tmp_path)) == 1
 
 
+@pytest.mark.slow
 def test_user_callable_from_the_current_directory_in_workers(package_in_cwd: str, tmp_path) -> None:
     # --jobs 2: spawned worker processes resolve the canonical name again
     from typer.testing import CliRunner
@@ -217,6 +218,7 @@ def test_user_callable_from_the_current_directory_in_workers(package_in_cwd: str
     assert package_in_cwd in set(runs["activation"])
 
 
+@pytest.mark.slow
 def test_user_callable_resolved_in_a_fresh_process(package_in_cwd: str) -> None:
     # what a worker does: no PYTHONPATH, the sweep's directory as its cwd (-P: python -c adds no '')
     import os

@@ -562,6 +562,7 @@ def test_layer_histogram_figure(bins: int | None) -> None:
     assert ("normal curves" in title) == (bins is None)
 
 
+@pytest.mark.slow
 def test_claim_figures_draw_on_fabricated_results() -> None:
     linear_runs, pca = _linear({1: 1.0, 2: 1.01})
     dying = _dying(_rising, hurt=3.0)
@@ -644,6 +645,7 @@ def test_quotes_are_verbatim_from_the_source_texts() -> None:
 
 
 # -- documents ---------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_report_from_fabricated_results(tmp_path: Path) -> None:
     from actcmp.claims.document import SweepDoc
     from actcmp.claims.runner import select, write_claims_report

@@ -289,6 +289,7 @@ def test_only_failed_runs_fail_the_command_in_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "report.md").exists() and not (tmp_path / "figures").exists()
 
 
+@pytest.mark.slow
 def test_single_seed_cells_from_a_real_sweep(tmp_path: Path) -> None:
     """A one-seed sweep (every shard of a sharded sweep looks like this) reports cleanly."""
     from actcmp.config import apply_overrides, load_sweep
@@ -455,6 +456,7 @@ def test_markdown_inlines_the_first_viewable_format(formats: tuple[str, ...], im
     assert render.markdown_figure("figures/x", "T", formats) == (image, links)
 
 
+@pytest.mark.slow
 def test_svg_only_report_shows_its_figures_inline(tmp_path: Path) -> None:
     with Store(tmp_path) as store:
         for activation in ACTIVATIONS:
