@@ -93,3 +93,24 @@ def test_bit_identical_under_every_kernel_family_and_thread_count(family: str) -
         assert report["mismatches"] == [], (report["capability"], report["threads"], report["mismatches"][:5])
     # and the thread count changes nothing: the probe always runs on one intra-op thread
     assert one["alone"] == two["alone"]
+
+
+def test_a_call_over_its_memory_budget_fits_in_chunks_with_the_same_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from actcmp.core import probe
+
+    sets = [worker.codes(seed, 150, 33, 2, 10) for seed in range(7)]
+    whole = worker.fit(sets)
+    calls: list[int] = []
+    fit = probe._fit
+
+    def counted(codes_train: torch.Tensor, *args: Any) -> Any:
+        calls.append(codes_train.shape[0])
+        return fit(codes_train, *args)
+
+    # two models per chunk (each needs 8 * 192 * (6 * 10 + 2 * 3) bytes)
+    monkeypatch.setattr(probe, "CHUNK_BYTES", 2 * 8 * 192 * 66)
+    monkeypatch.setattr(probe, "_fit", counted)
+    chunked = worker.fit(sets)
+    assert calls == [1, 2, 2, 2]  # seed 4 has nine classes: apart; then six in chunks of two
+    assert torch.equal(chunked.weights, whole.weights)
+    assert (chunked.accuracy, chunked.iterations) == (whole.accuracy, whole.iterations)
