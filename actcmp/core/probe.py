@@ -203,6 +203,7 @@ def _fit(
     shift = (present.to(f64).unsqueeze(2) * (1 - penalised)).flatten(1)  # [M, K d]
     flat_shift = shift.unsqueeze(2) * shift.unsqueeze(1)
     problem = _Problem(x_train, labels, real, present, strength, penalised, n)
+    x_low = x_train.to(HESSIAN_DTYPE)
 
     weights = torch.zeros(m, classes, d, dtype=f64, device=dev)
     iterations = torch.zeros(m, dtype=torch.long, device=dev)
@@ -226,15 +227,16 @@ def _fit(
         if not members.numel():
             break
         rows = members.tolist()
-        residual = probs[members] - targets[members]  # [A, K, N]
+        residual = _take(probs, members) - _take(targets, members)  # [A, K, N]
         grad = torch.stack([torch.mm(_aligned(residual[j]), _aligned(x_train[i]).t()) for j, i in enumerate(rows)])
-        grad = (grad / n + strength[members].view(-1, 1, 1) * weights[members] * penalised) * free[members]
+        start = _take(weights, members)
+        grad = (grad / n + strength[members].view(-1, 1, 1) * start * penalised) * free[members]
         largest = grad.abs().flatten(1).amax(1)
         done = largest < tol
         converged[members[done]] = True
         active[members[done]] = False
         keep = ~done
-        members, grad, largest = members[keep], grad[keep], largest[keep]
+        members, grad, largest, start = members[keep], grad[keep], largest[keep], start[keep]
         if not members.numel():
             break
         rows = members.tolist()
@@ -243,7 +245,7 @@ def _fit(
         if iteration:
             refresh = members[largest > REUSE_BELOW]
             if refresh.numel():
-                hessian = _hessians(x_train, probs, refresh, n)
+                hessian = _hessians(x_low, probs, refresh, n)
                 hessian = _regularised(hessian, strength[refresh], penalised, free[refresh]) + flat_shift[refresh]
                 _factor(hessian, refresh.tolist(), factors, hessians)
         steps = []
@@ -255,7 +257,6 @@ def _fit(
                 steps.append(torch.cholesky_solve(rhs, factors[i]))
         direction = -torch.stack(steps).view(len(rows), classes, d) * free[members]
         slope = (grad * direction).flatten(1).sum(1)
-        start = weights[members]
         # backtracking, every model its own step: a full step is nearly always taken, so
         # most iterations evaluate the objective once
         chosen = torch.zeros(len(rows), dtype=f64, device=dev)
@@ -341,17 +342,19 @@ class _Problem:
         logits = torch.stack(
             [torch.mm(_aligned(weights[j]), _aligned(self.x[i])) for j, i in enumerate(members.tolist())]
         )
-        logits = logits.masked_fill(~self.present[members].unsqueeze(2), -torch.inf)  # absent classes
+        absent = ~_take(self.present, members)
+        if bool(absent.any()):  # classes missing from a model's training labels: never predicted
+            logits.masked_fill_(absent.unsqueeze(2), -torch.inf)
+        picked = logits.gather(1, _take(self.labels, members).unsqueeze(1)).squeeze(1)
         top = logits.amax(1, keepdim=True)
-        exp = torch.exp(logits - top)  # [P, K, N], contiguous: no SIMD tail (ROWS)
+        exp = logits.sub_(top).exp_()  # in place, [P, K, N] contiguous: no SIMD tail (ROWS)
         total = exp[:, 0]
         for row in range(1, exp.shape[1]):  # the sum over classes in a fixed order
             total = total + exp[:, row]
-        log_norm = torch.log(total) + top.squeeze(1)
-        picked = logits.gather(1, self.labels[members].unsqueeze(1)).squeeze(1)
+        log_norm = torch.log(total).add_(top.squeeze(1))
         loss = torch.where(self.real, log_norm - picked, 0.0).sum(1) / self.n
         penalty = (weights.square() * self.penalised).flatten(1).sum(1)
-        return loss + 0.5 * self.strength[members] * penalty, exp / total.unsqueeze(1)
+        return loss + 0.5 * self.strength[members] * penalty, exp.div_(total.unsqueeze(1))
 
 
 @contextmanager
@@ -385,6 +388,11 @@ def _design(x: torch.Tensor, n: int) -> torch.Tensor:
     return out
 
 
+def _take(x: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
+    """The rows ``members`` (sorted, distinct) of ``x``: ``x`` itself when that is all of them."""
+    return x if members.numel() == x.shape[0] else x.index_select(0, members)
+
+
 def _aligned(x: torch.Tensor) -> torch.Tensor:
     """``x`` (a model's operand of a BLAS or LAPACK call) contiguous at a 64-byte boundary,
     as it is alone: the BLAS may round differently at another alignment (issue 12)."""
@@ -408,8 +416,8 @@ def _hessians(x: torch.Tensor, probs: torch.Tensor, members: torch.Tensor, n: in
     line search and the convergence test use the float64 objective and gradient, so the
     optimum is float64's; the ``n (K d)^2`` product is the probe's largest cost."""
     low = HESSIAN_DTYPE
-    xs = x[members].to(low)  # [R, d, N]
-    ps = probs[members].to(low)  # [R, K, N]
+    xs = _take(x, members)  # [R, d, N], already in HESSIAN_DTYPE
+    ps = _take(probs, members).to(low)  # [R, K, N]
     r, d, width = xs.shape
     classes = ps.shape[1]
     products, diagonal = [], []
@@ -421,7 +429,7 @@ def _hessians(x: torch.Tensor, probs: torch.Tensor, members: torch.Tensor, n: in
     diagonal_blocks = torch.stack(diagonal).view(r, d, classes, d).transpose(1, 2)
     eye_k = torch.eye(classes, dtype=low, device=x.device)
     block = (diagonal_blocks.unsqueeze(3) * eye_k.view(1, classes, 1, classes, 1)).reshape(r, classes * d, classes * d)
-    return ((block - torch.stack(products)) / n).to(x.dtype)
+    return ((block - torch.stack(products)) / n).to(probs.dtype)
 
 
 def _regularised(
