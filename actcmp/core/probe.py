@@ -267,8 +267,11 @@ def _fit(
             accepted = after <= value[members[trying]] + _ARMIJO * step * slope[trying]
             took = trying[accepted]
             chosen[took] = step
-            value[members[took]] = after[accepted]
-            probs[members[took]] = trial_probs[accepted]
+            if took.numel() == m:  # every model took this step: its state as it is, no copy
+                value, probs = after, trial_probs
+            else:
+                value[members[took]] = after[accepted]
+                probs[members[took]] = trial_probs[accepted]
             pending[took] = False
             if not bool(pending.any()):
                 break
