@@ -21,9 +21,10 @@ Version 1 (runs stored before this module) ran scikit-learn's L-BFGS, stopped af
 iterations or at its tolerance 1e-4; version 2 solves the same problem to its optimum
 with Newton's method, so the two differ only where version 1 had not converged
 (``tests/test_probe.py`` bounds the difference on fixtures). The batch-invariant solver
-below kept version 2: against the solver it replaced (one model per call) it moved
-coefficients by rounding only (at most 2.3e-7, on a nearly flat optimum) and left every
-accuracy and iteration count of 72 trained groups' probes and of the fixtures unchanged.
+below kept version 2: against the solver it replaced (one model per call) it moves
+coefficients by rounding only (at most 2.3e-7, on a nearly flat optimum) and keeps every
+accuracy of 72 probes of trained codes and 142 fixtures; their iteration counts too, but for
+two fixtures whose gradient crossed ``TOL`` one iteration earlier or later.
 
 Solver: Newton's method on the ``(k + 1) * K`` parameters of each model (the Hessian of a
 probe on 8 codes and 10 classes is 90 x 90), objective and gradient in float64, the
@@ -40,8 +41,9 @@ and two threads):
 
 * products (logits, gradient, Gram matrix, Hessian) and the LAPACK calls (Cholesky, solve)
   are made one model at a time on 2-D operands that start at a 64-byte boundary, exactly
-  the calls the model makes alone: MKL's batched GEMM rounds differently with the batch
-  count, and its GEMM with the operands' alignment;
+  the calls the model makes alone: ``torch.bmm`` (MKL's batched GEMM) differed from a
+  model's own GEMM at some positions of a stack even with 64-byte-aligned slots, and MKL's
+  GEMM rounds differently at another alignment;
 * every per-model buffer holds its samples in the last axis, padded with zero columns to a
   multiple of ``ROWS`` (64): elementwise passes (``exp``, ``log``) over a stacked buffer
   put each model's elements at the same SIMD lanes as alone, with no scalar tail;
