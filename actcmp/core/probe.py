@@ -298,7 +298,8 @@ def _fit(
 def probe_accuracies(models: Sequence[Autoencoder], datasets: Sequence[Any]) -> list[float | None]:
     """``probe_accuracy`` of each trained ``model`` on its ``Dataset`` (None where the data
     has no labels): the codes of its train and test splits, probes of equally shaped codes
-    fitted together by :func:`fit_probes`."""
+    fitted together by :func:`fit_probes` (each as it would be alone); codes on another
+    device than the CPU one model per call, as before."""
     if len(models) != len(datasets):
         raise ValueError("one dataset per model")
     accuracy: list[float | None] = [None] * len(models)
@@ -312,7 +313,10 @@ def probe_accuracies(models: Sequence[Autoencoder], datasets: Sequence[Any]) -> 
             train = model.encode(data.x_train.to(device=parameter.device, dtype=parameter.dtype))
             test = model.encode(data.x_test.to(device=parameter.device, dtype=parameter.dtype))
             codes[index] = (train, test)
-            shapes.setdefault((tuple(train.shape), tuple(test.shape), train.device), []).append(index)
+            key: tuple[Any, ...] = (tuple(train.shape), tuple(test.shape), train.device)
+            if train.device.type != "cpu":  # the batch invariance is argued and tested on CPU kernels
+                key = (*key, index)
+            shapes.setdefault(key, []).append(index)
     for members in shapes.values():
         fit = fit_probes(
             torch.stack([codes[i][0] for i in members]),
