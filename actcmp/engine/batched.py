@@ -35,7 +35,7 @@ per-layer gradient norms of the probe loss. They run one activation slice at a t
 concatenation of large activations), the probe forward doubling as the first rows of the
 train-loss pass. Final metrics come from ``engine.finish`` on a plain
 :class:`~actcmp.core.model.Autoencoder` rebuilt from each model's parameters, with each
-model's linear probe fitted by :func:`actcmp.core.probe.probe_accuracies` (one model per call).
+model's linear probe fitted by :func:`actcmp.core.probe.probe_accuracies` (the stack in one call).
 
 Where it lives: this module trains a group (:func:`train_group`, :func:`stack_refusal`,
 the epoch loop and the end of a run); :mod:`~actcmp.engine.kernels` holds the activation
@@ -304,12 +304,13 @@ def _train(
     models = [_plain_model(run, layout, dev, dtype) for run in runs]
     for run, model in zip(runs, models, strict=True):
         run.layers.extend(preact_histogram_rows(model, run.data, run.cfg, run.last_epoch, dev))
-    # each model's linear probe on its own: a batched fit can round differently with the batch
-    # size, and a run's numbers must not depend on its neighbours (README: same numbers)
+    # the stack's linear probes in one call: each model's fit is bit-identical to its fit
+    # alone (core/probe.py), so a run's numbers do not depend on its neighbours
     given: list[dict[str, float | None]] = [{} for _ in runs]
-    for index, (run, model) in enumerate(zip(runs, models, strict=True)):
-        if run.diverged_epoch is None:
-            given[index]["probe_accuracy"] = probe_accuracies([model], [run.data])[0]
+    fitted = [index for index, run in enumerate(runs) if run.diverged_epoch is None]
+    probed = probe_accuracies([models[i] for i in fitted], [runs[i].data for i in fitted])
+    for index, accuracy in zip(fitted, probed, strict=True):
+        given[index]["probe_accuracy"] = accuracy
     finals = [
         finish(model, run.data, run.cfg, run.epochs, run.layers, run.last_epoch, run.diverged_epoch, dev, extra)
         for run, model, extra in zip(runs, models, given, strict=True)
