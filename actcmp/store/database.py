@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from actcmp.analysis.cells import FINISHED  # one definition (re-exported here for the SQL)
+from actcmp.atomic import write_text
 from actcmp.config import RESULTS_VERSION, readable_config
 from actcmp.errors import StoreError, WriteFailed
 
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from actcmp.engine.plain import RunResult
 
 DB_NAME = "actcmp.sqlite"
+#: the resolved sweep and its provenance beside the database (written by :meth:`Store.write_sweep_file`)
+SWEEP_FILE = "sweep.json"
 SCHEMA_VERSION = 1
 APP_ID = 0x61637463  # "actc": marks the file as ours (PRAGMA application_id)
 
@@ -307,6 +310,14 @@ class Store:
                 "INSERT OR IGNORE INTO planned VALUES (?, ?, ?)",
                 [(cfg["run_id"], sweep_id, json.dumps(cfg, sort_keys=True)) for cfg in planned],
             )
+
+    def write_sweep_file(
+        self, config: dict[str, Any], planned: list[dict[str, Any]], provenance: dict[str, Any]
+    ) -> None:
+        """``DIR/sweep.json``: the resolved sweep beside the database (atomic rename), with
+        where it came from (:func:`actcmp.provenance.sweep_provenance`: file, git commit)."""
+        payload = {"sweep": config, "runs": planned, "provenance": provenance}
+        write_text(self.directory / SWEEP_FILE, json.dumps(payload, indent=1, sort_keys=True))
 
     def finished_ids(self) -> set[str]:
         """Run ids stored as done or diverged (what a resumed sweep skips)."""
