@@ -153,3 +153,35 @@ def make_executor(
     if jobs <= 1:
         return SerialExecutor(threads)
     return process_executor(jobs, threads)
+
+
+def stop_executor(executor: Any, graceful: bool) -> None:
+    """Shut the executor down; after Ctrl-C or an error, terminate its worker processes
+    (they ignore SIGINT, see ``_init_worker``) instead of waiting for them."""
+    if graceful:
+        executor.shutdown(wait=True)
+        return
+    processes = list((getattr(executor, "_processes", None) or {}).values())  # gone after shutdown()
+    executor.shutdown(wait=False, cancel_futures=True)
+    # a worker the pool was still starting is not in _processes yet: take every child
+    processes = list({id(p): p for p in [*processes, *multiprocessing.active_children()]}.values())
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.terminate()
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.join(timeout=5)
+            if process.is_alive():  # busy or half-started under load: no more waiting
+                process.kill()
+                process.join(timeout=5)
+
+
+@contextlib.contextmanager
+def stopped_on_error(executor: Any) -> Iterator[None]:
+    """Stop ``executor`` (made before the results directory) when the sweep fails
+    before or around its own graceful stop, e.g. on a directory another sweep holds."""
+    try:
+        yield
+    except BaseException:
+        stop_executor(executor, graceful=False)
+        raise
