@@ -41,9 +41,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, InvalidStateError
+from concurrent.futures import wait as wait_all
 from pathlib import Path
 from typing import Any
 
+import actcmp
 from actcmp.errors import ConfigError
 from actcmp.run.executors import TaskLost, cpu_count
 
@@ -94,8 +96,6 @@ def import_ray() -> Any:
 
 def package_dir() -> Path:
     """The actcmp package directory, shipped to workers as a ``py_modules`` entry."""
-    import actcmp
-
     return Path(actcmp.__file__).resolve().parent
 
 
@@ -567,8 +567,6 @@ class RayExecutor(Executor):
                     self._ray.cancel(ref, force=True)
                 future.cancel()
         elif wait:
-            from concurrent.futures import wait as wait_all
-
             wait_all(list(pending))
         if self.owns_connection:
             with contextlib.suppress(Exception):

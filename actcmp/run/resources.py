@@ -4,6 +4,7 @@ module that reads /proc or calls into libc; the engines take a budget in bytes."
 
 from __future__ import annotations
 
+import ctypes
 import os
 
 import torch
@@ -46,8 +47,6 @@ def tune_allocator() -> None:
         return
     _allocator_tuned = True
     try:
-        import ctypes
-
         libc = ctypes.CDLL("libc.so.6")
         m_trim_threshold, m_mmap_threshold = -1, -3
         libc.mallopt(m_mmap_threshold, 32 << 20)

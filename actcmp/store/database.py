@@ -28,11 +28,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
+import actcmp
 from actcmp.analysis.cells import FINISHED  # one definition (re-exported here for the SQL)
 from actcmp.atomic import write_text
 from actcmp.config import RESULTS_VERSION, readable_config
 from actcmp.errors import StoreError, WriteFailed
+from actcmp.shard import assign_shards
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -95,8 +98,6 @@ def database_uri(path: str | Path, *, read_only: bool = False, immutable: bool =
     """A SQLite URI for ``path`` (``mode=ro`` to read only; ``immutable=1`` for a store on
     a read-only file system, where SQLite cannot create the ``-shm`` file WAL readers use;
     ``create=False``: ``mode=rw``, never creating the file)."""
-    from urllib.parse import quote
-
     query = "mode=ro" if read_only else ("mode=rwc" if create else "mode=rw")
     if immutable:
         query += "&immutable=1"
@@ -229,8 +230,6 @@ class Store:
                 if not has_table(conn, "samples"):  # a store from before the samples table
                     conn.execute(SAMPLES_TABLE)
                 return
-            import actcmp
-
             with _transaction(conn):
                 conn.execute(f"PRAGMA application_id = {APP_ID}")
                 for statement in _SCHEMA.split(";"):
@@ -374,8 +373,6 @@ class Store:
     def expected_configs(self) -> dict[str, dict[str, Any]]:
         """Planned runs that this store is meant to hold: all of them, except for a sweep
         of which it runs only some shards (``--shard``): then only those shards' runs."""
-        from actcmp.shard import assign_shards
-
         by_sweep: dict[str, dict[str, dict[str, Any]]] = {}
         for rid, sid, text in self.conn.execute("SELECT run_id, sweep_id, config_json FROM planned"):
             cfg = readable_config(text)
