@@ -11,7 +11,6 @@ import torch
 import actcmp.datasets
 import actcmp.engine.batched
 import actcmp.engine.plain
-import actcmp.run.resources
 import actcmp.run.sweep as sweep_module
 import actcmp.run.tasks as tasks_module
 from actcmp.config import sweep_from_dict
@@ -50,7 +49,7 @@ def cap_budget(monkeypatch: pytest.MonkeyPatch, cfg: dict[str, Any], models: int
     def budget(device: str = "cpu", jobs: int = 1, share: float = 0.5) -> int:
         return fixed + per_model * (models // jobs)
 
-    monkeypatch.setattr(actcmp.run.resources, "memory_budget_bytes", budget)
+    monkeypatch.setattr(tasks_module, "memory_budget_bytes", budget)  # where make_tasks reads it
 
 
 # ----------------------------------------------------------------------------- chunking

@@ -20,14 +20,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import Any
 
-from actcmp.errors import ActcmpError, ConfigError
+from actcmp.errors import ConfigError
+from actcmp.errors import TaskLost as TaskLost  # what a task's Future may carry (Ray: a lost worker)
+from actcmp.run.ray_executor import RayExecutor
+from actcmp.run.resources import cpu_count
 
 BACKENDS = ("local", "ray")
-
-
-class TaskLost(ActcmpError):
-    """A task's worker or node died (or its result could not come back) before it
-    returned; none of its runs were stored, so they stay pending for the next ``run``."""
 
 
 #: Threads of every pool (torch's OpenMP, numpy/scipy's BLAS) while ``--jobs 1`` trains.
@@ -97,13 +95,6 @@ class SerialExecutor(Executor):
         return future
 
 
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
 def threads_per_worker(jobs: int) -> int:
     """Torch threads for each of ``jobs`` workers so that they share the cores."""
     return max(1, cpu_count() // max(1, jobs))
@@ -143,8 +134,6 @@ def make_executor(
     (``num_cpus``, ``num_gpus``, ``max_retries``, ``runtime_env``, ``temp_dir``).
     """
     if backend == "ray":
-        from actcmp.run.ray_executor import RayExecutor
-
         return RayExecutor(address, local_cpus=jobs if jobs > 1 else None, **options)
     if backend != "local":
         raise ConfigError(f"unknown backend '{backend}' (available: {', '.join(BACKENDS)})")

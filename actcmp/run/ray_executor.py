@@ -21,7 +21,7 @@ exactly as with the local backend.
   to the driver) goes to a file once :meth:`RayExecutor.log_to` names one.
 * Each task reserves ``num_cpus`` CPUs (and ``num_gpus`` GPUs when its device is CUDA).
 * A task whose worker or node dies is retried by Ray (``max_retries``); when it still
-  fails, its Future carries :class:`~actcmp.run.executors.TaskLost` and its runs stay
+  fails, its Future carries :class:`~actcmp.errors.TaskLost` and its runs stay
   unstored (pending), for the next ``run`` to pick up.
 
 Ray is imported here, lazily, never by ``import actcmp``.
@@ -46,8 +46,8 @@ from pathlib import Path
 from typing import Any
 
 import actcmp
-from actcmp.errors import ConfigError
-from actcmp.run.executors import TaskLost, cpu_count
+from actcmp.errors import ConfigError, TaskLost
+from actcmp.run.resources import cpu_count
 
 MIN_RAY = (2, 9)
 INSTALL_HINT = "--backend ray needs Ray: pip install 'actcmp[ray]'"

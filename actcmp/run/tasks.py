@@ -5,8 +5,8 @@ plain engine; runs sharing tensor shapes, ``GROUP_KEYS``, for the batched engine
 :func:`worker_task` trains one in a worker process (or in this one) and returns the
 :class:`~actcmp.engine.plain.RunResult` records: workers only compute, the parent stores.
 
-The engines (and :mod:`actcmp.run.resources`) import torch, so they are imported where a
-task is built with a memory budget or trained, never at import: planning and ``--dry-run``
+The engines import torch, so they are imported where a task is sized by memory or
+trained, never at import: planning and ``--dry-run``
 import this module without torch. Everything a process pool or Ray pickles (``Task``,
 ``worker_task``) is module-level.
 """
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from actcmp.config import SHAPE_KEYS
 from actcmp.datasets import dataset_shape, load_dataset
+from actcmp.run.resources import memory_budget_bytes, tune_allocator
 from actcmp.run.signals import die_with_parent
 
 if TYPE_CHECKING:
@@ -124,8 +125,6 @@ def _chunks(members: list[dict[str, Any]], most: int) -> list[list[dict[str, Any
 
 
 def _memory_budget(device: str, jobs: int) -> int:
-    from actcmp.run.resources import memory_budget_bytes  # torch (see the module docstring)
-
     return memory_budget_bytes(device, jobs=max(1, jobs))
 
 
@@ -232,7 +231,6 @@ def _train_batched(task: Task, data_for: DataFor) -> list[RunResult]:
 def _train_stacked(stacked: list[dict[str, Any]], data_for: DataFor, task: Task) -> list[RunResult]:
     """``stacked`` as one group; if the group raises, each run again alone."""
     from actcmp.engine.batched import train_group  # torch
-    from actcmp.run.resources import tune_allocator  # torch
 
     tune_allocator()
     try:
