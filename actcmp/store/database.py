@@ -428,6 +428,12 @@ class Store:
             out.setdefault(sid, []).append(rid)
         return out
 
+    def run_states(self) -> dict[str, tuple[str, dict[str, Any], str | None]]:
+        """``{run_id: (status, config, error)}`` of every stored run whose config is readable
+        (a damaged row is left out: :meth:`damaged_rows` names it), for ``actcmp status``."""
+        rows = self.conn.execute("SELECT run_id, status, config_json, error FROM runs")
+        return {r[0]: (r[1], cfg, r[3]) for r in rows if (cfg := readable_config(r[2])) is not None}
+
     def stored_ids(self) -> list[str]:
         """Every stored run id (done, diverged or failed), sorted."""
         return [r[0] for r in self.conn.execute("SELECT run_id FROM runs ORDER BY run_id")]
