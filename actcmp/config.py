@@ -38,7 +38,7 @@ from actcmp.tune_spec import TuneSpec, check_tune, parse_tune
 RESULTS_VERSION = 1
 
 #: Fields that set a run's tensor shapes and cost: runs equal in all of them train together
-#: as one stacked model (``run.sweep.GROUP_KEYS``), and shards deal runs by them (``shard``).
+#: as one stacked model (``run.tasks.GROUP_KEYS``), and shards deal runs by them (``shard.COST_KEYS``).
 # fmt: off
 SHAPE_KEYS = (
     "dataset", "depth", "width", "bottleneck", "batch_size", "epochs", "output_activation", "loss",
