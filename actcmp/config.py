@@ -28,15 +28,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from actcmp.core.activations import OUTPUT_ACTIVATIONS, canonical_name
+from actcmp.datasets import canonical_dataset
 from actcmp.errors import ActcmpError, ConfigError, did_you_mean
-from actcmp.tune_spec import TuneSpec
+from actcmp.tune_spec import TuneSpec, check_tune, parse_tune
 
 #: Bumped whenever training or metric semantics change, so that old stored runs are not
 #: silently reused as if they were produced by the new code.
 RESULTS_VERSION = 1
 
 #: Fields that set a run's tensor shapes and cost: runs equal in all of them train together
-#: as one stacked model (``run.sweep.GROUP_KEYS``), and shards deal runs by them (``shard``).
+#: as one stacked model (``run.tasks.GROUP_KEYS``), and shards deal runs by them (``shard.COST_KEYS``).
 # fmt: off
 SHAPE_KEYS = (
     "dataset", "depth", "width", "bottleneck", "batch_size", "epochs", "output_activation", "loss",
@@ -59,6 +61,25 @@ _SWEEP_KEY_HINTS = {
 }
 
 
+#: Layer metrics every this many epochs unless a run says otherwise (the one definition:
+#: the field's default, its old meaning in ``LATER_FIELDS``, and readers of configs without it).
+DEFAULT_PROBE_EVERY = 1
+
+#: Fields added after RESULTS_VERSION 1, with the value that means what older versions
+#: did: at that value a field is left out of the run id, so adding it kept every stored id.
+#: Each is also the field's default in :class:`RunConfig` (defined here, once).
+LATER_FIELDS: dict[str, Any] = {
+    "probe_every": DEFAULT_PROBE_EVERY,
+    "widths": None,
+    "init_distribution": "uniform",
+    "bias_init": "auto",
+    "activity_l1": 0.0,
+    "activity_l1_on": "code",
+    "input_noise": 0.0,
+    "input_noise_kind": "gaussian",
+}
+
+
 class RunConfig(BaseModel):
     """Everything that determines the numbers of one training run."""
 
@@ -76,7 +97,7 @@ class RunConfig(BaseModel):
     width: int = Field(64, ge=1, le=65536, description="units in the first encoder layer")
     bottleneck: int = Field(8, ge=1, description="units in the code layer")
     widths: tuple[int, ...] | None = Field(
-        None,
+        LATER_FIELDS["widths"],
         description="explicit encoder hidden widths, outermost first, e.g. [1000, 500, 250] (then depth = len + 1, "
         "width = the first; the code layer, bottleneck, may be as wide as you like)",
     )
@@ -86,20 +107,31 @@ class RunConfig(BaseModel):
         "auto", description="weight init rule; auto = He for ReLU family, Xavier for tanh/sigmoid, LeCun for SELU"
     )
     init_distribution: str = Field(
-        "uniform", description="shape of the initial weights: uniform, normal or truncated_normal (at 2 std)"
+        LATER_FIELDS["init_distribution"],
+        description="shape of the initial weights: uniform, normal or truncated_normal (at 2 std)",
     )
     bias_init: str | float = Field(
-        "auto",
+        LATER_FIELDS["bias_init"],
         description="initial biases: zeros, torch-default, a number, or auto (zeros; torch's under torch-default)",
     )
     activity_l1: float = Field(
-        0.0, ge=0, le=1e6, description="L1 activity penalty: coefficient * mean over the batch of sum over units |h|"
+        LATER_FIELDS["activity_l1"],
+        ge=0,
+        le=1e6,
+        description="L1 activity penalty: coefficient * mean over the batch of sum over units |h|",
     )
-    activity_l1_on: str = Field("code", description="where the L1 activity penalty applies: code or hidden (all)")
+    activity_l1_on: str = Field(
+        LATER_FIELDS["activity_l1_on"], description="where the L1 activity penalty applies: code or hidden (all)"
+    )
     input_noise: float = Field(
-        0.0, ge=0, le=1e6, description="input corruption while training: Gaussian std, or masking probability"
+        LATER_FIELDS["input_noise"],
+        ge=0,
+        le=1e6,
+        description="input corruption while training: Gaussian std, or masking probability",
     )
-    input_noise_kind: str = Field("gaussian", description="gaussian (add noise) or mask (zero inputs)")
+    input_noise_kind: str = Field(
+        LATER_FIELDS["input_noise_kind"], description="gaussian (add noise) or mask (zero inputs)"
+    )
     optimizer: Literal["adam", "adamw", "sgd"] = Field("adam", description="optimizer")
     lr: float = Field(1e-3, gt=0, le=100, description="learning rate")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
@@ -111,7 +143,7 @@ class RunConfig(BaseModel):
     test_fraction: float = Field(0.15, gt=0, lt=0.5, description="share of samples for test")
     probe_size: int = Field(512, ge=8, description="training samples in the fixed probe set for layer metrics")
     probe_every: int = Field(
-        1,
+        DEFAULT_PROBE_EVERY,
         ge=1,
         le=100000,
         description="layer metrics every this many epochs (always at epoch 0, the last epoch and a divergence)",
@@ -141,15 +173,11 @@ class RunConfig(BaseModel):
     @field_validator("activation")
     @classmethod
     def _canonical_activation(cls, value: str) -> str:
-        from actcmp.core.activations import canonical_name
-
         return canonical_name(value)
 
     @field_validator("output_activation")
     @classmethod
     def _canonical_output(cls, value: str) -> str:
-        from actcmp.core.activations import OUTPUT_ACTIVATIONS, canonical_name
-
         if value == "auto":
             return value
         name = canonical_name(value, hidden=False)
@@ -168,7 +196,7 @@ class RunConfig(BaseModel):
     @field_validator("bias_init", mode="before")
     @classmethod
     def _known_bias(cls, value: Any) -> Any:
-        from actcmp.core.model import BIAS_INITS
+        from actcmp.core.model import BIAS_INITS  # lazy: core.model imports torch (config does not)
 
         if isinstance(value, bool):
             raise ValueError(f"bias_init must be one of {', '.join(BIAS_INITS)} or a number, got {value!r}")
@@ -211,8 +239,6 @@ class RunConfig(BaseModel):
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, value: str) -> str:
-        from actcmp.datasets import canonical_dataset
-
         return canonical_dataset(value)
 
     @model_validator(mode="after")
@@ -498,8 +524,6 @@ def sweep_from_dict(data: dict[str, Any], where: str = "config", default_name: s
     except ValidationError as exc:
         raise ConfigError(_describe_validation(exc, where)) from None
     if tune_table is not None:  # [tune]: see actcmp.tune_spec
-        from actcmp.tune_spec import check_tune, parse_tune
-
         sweep.tune = parse_tune(tune_table, where)
         check_tune(sweep.tune, data, grid, where)
     _check_keys(list(grid), f"{where}: grid")
@@ -539,8 +563,6 @@ def apply_overrides(
     new._path = sweep.path
     where = f"{source} with the command-line options" if changed and not plain else source
     if new.tune is not None:  # e.g. --seeds overlapping the tuning seeds, --grid on a tuned field
-        from actcmp.tune_spec import check_tune
-
         check_tune(new.tune, new_fixed, new_grid, where)
     return new.with_source(where)
 
@@ -551,18 +573,6 @@ def config_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-#: Fields added after RESULTS_VERSION 1, with the value that means what older versions
-#: did: at that value a field is left out of the run id, so adding it kept every stored id.
-LATER_FIELDS: dict[str, Any] = {
-    "probe_every": 1,
-    "widths": None,
-    "init_distribution": "uniform",
-    "bias_init": "auto",
-    "activity_l1": 0.0,
-    "activity_l1_on": "code",
-    "input_noise": 0.0,
-    "input_noise_kind": "gaussian",
-}
 #: Keys of a resolved config that describe what other fields resolved to (the hidden
 #: layers' init gain, the bias rule ``auto`` stood for): stored, never part of the run id.
 DERIVED_FIELDS = ("init_gain", "init_bias")

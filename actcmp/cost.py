@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from actcmp.config import DEFAULT_PROBE_EVERY, RunConfig
+
 #: The constants below were fitted (least squares, CPU seconds) to 12 batched groups of 24
 #: models (digits, mnist1d, manifold x depths 1, 2, 4, 8, width 64, 4 epochs): the model is
 #: within -30%..+29% of each, where FLOPs alone are off by 2x between depth 1 and 8.
@@ -34,7 +36,7 @@ PRIOR_SECONDS_PER_UNIT = 3.0e-11
 
 def _macs(cfg: dict[str, Any], n_features: int) -> tuple[int, int]:
     """(multiply-adds of one sample's forward pass, linear layers)."""
-    from actcmp.core.model import layer_dims
+    from actcmp.core.model import layer_dims  # lazy: core.model imports torch, the plan does not need it
 
     dims = layer_dims(n_features, int(cfg["depth"]), int(cfg["width"]), int(cfg["bottleneck"]))
     return sum(i * o for i, o in dims), len(dims)
@@ -47,8 +49,8 @@ def run_units(cfg: dict[str, Any], n_train: int, n_val: int, n_test: int, n_feat
     linear probe's Newton iterations)."""
     macs, _ = _macs(cfg, n_features)
     epochs = int(cfg["epochs"])
-    probe = min(int(cfg.get("probe_size", 512)), n_train)
-    probe_points = epochs // max(1, int(cfg.get("probe_every", 1))) + 2
+    probe = min(int(cfg.get("probe_size", RunConfig.model_fields["probe_size"].default)), n_train)
+    probe_points = epochs // max(1, int(cfg.get("probe_every", DEFAULT_PROBE_EVERY))) + 2
     train = 6.0 * macs * n_train * epochs
     losses = 2.0 * macs * (n_train + n_val) * (epochs + 1)
     layer_metrics = 8.0 * macs * probe * probe_points

@@ -50,6 +50,11 @@ class WriteFailed(ActcmpError):
     exit_code = 1
 
 
+class TaskLost(ActcmpError):
+    """A task's worker or node died (or its result could not come back) before it
+    returned; none of its runs were stored, so they stay pending for the next ``run``."""
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest matches, or ``""``."""
     matches = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.6)

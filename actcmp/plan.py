@@ -7,10 +7,13 @@ on the registry's dataset shapes (:func:`actcmp.datasets.dataset_shape`).
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
-from actcmp.config import RunConfig, run_id
-from actcmp.core.activations import ActivationSpec, kaiming_gain, parse_activation, xavier_gain
+from actcmp.config import LATER_FIELDS, RunConfig, run_id
+from actcmp.core.activations import ActivationSpec, check_builds, kaiming_gain, parse_activation, xavier_gain
+from actcmp.datasets import dataset_info, dataset_shape, fingerprint_of
+from actcmp.errors import ConfigError
 
 
 def resolve_init(rule: str, activation: ActivationSpec) -> str:
@@ -58,10 +61,10 @@ def resolve(cfg: RunConfig, output_activation: str, loss: str, fingerprint: str 
         resolved["widths"] = list(cfg.widths)
         resolved["depth"] = len(cfg.widths) + 1
         resolved["width"] = cfg.widths[0]
-    if not cfg.activity_l1:  # spellings without effect are one run
-        resolved["activity_l1_on"] = "code"
+    if not cfg.activity_l1:  # spellings without effect are one run (the one the run id leaves out)
+        resolved["activity_l1_on"] = LATER_FIELDS["activity_l1_on"]
     if not cfg.input_noise:
-        resolved["input_noise_kind"] = "gaussian"
+        resolved["input_noise_kind"] = LATER_FIELDS["input_noise_kind"]
     # what the init resolved to (stored for the report's setup; not part of the run id)
     resolved["init_gain"] = init_gain(resolved["init"], spec)
     resolved["init_bias"] = resolve_bias(cfg.bias_init, resolved["init"])
@@ -76,4 +79,30 @@ def resolve(cfg: RunConfig, output_activation: str, loss: str, fingerprint: str 
     return resolved
 
 
-__all__ = ["init_gain", "resolve", "resolve_bias", "resolve_init"]
+def resolve_runs(runs: list[Any], data_dir: str | Path | None = None, *, build: bool = True) -> list[dict[str, Any]]:
+    """The resolved config (with ``run_id``) of each :class:`~actcmp.config.RunConfig`, in
+    order, duplicates kept; no dataset is loaded (shapes from the registry or headers).
+    ``build``: build and apply every activation once (needs torch; a dry run skips it, a
+    real run does it before anything is stored)."""
+    if build:
+        for name in dict.fromkeys(run.activation for run in runs):  # each built once, in grid order
+            check_builds(name)
+    cache: dict[tuple[str, float, float], Any] = {}
+    resolved: list[dict[str, Any]] = []
+    for run in runs:
+        key = (run.dataset, run.val_fraction, run.test_fraction)
+        if key not in cache:
+            shape = dataset_shape(run.dataset, run.val_fraction, run.test_fraction, data_dir=data_dir)
+            info = dataset_info(run.dataset, data_dir)
+            fingerprint = fingerprint_of(run.dataset, data_dir) if info.source == "user file" else None
+            cache[key] = (shape, info, fingerprint)
+        shape, info, fingerprint = cache[key]
+        if run.bottleneck >= shape.n_features and run.widths is None:  # explicit widths: any code width
+            raise ConfigError(
+                f"bottleneck {run.bottleneck} is not smaller than the {shape.n_features} input features of '{run.dataset}'"
+            )
+        resolved.append(resolve(run, info.output_activation, info.loss, fingerprint))
+    return resolved
+
+
+__all__ = ["init_gain", "resolve", "resolve_bias", "resolve_init", "resolve_runs"]

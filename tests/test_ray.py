@@ -438,7 +438,8 @@ def kill_one_worker(monkeypatch: pytest.MonkeyPatch, marker: Path) -> None:
 
     import actcmp.run.sweep
 
-    monkeypatch.setattr(actcmp.run.sweep, "_worker_task", functools.partial(_die_once, str(marker)))
+    # what the sweep submits (read in actcmp.run.sweep._drain)
+    monkeypatch.setattr(actcmp.run.sweep, "worker_task", functools.partial(_die_once, str(marker)))
 
 
 @ray_test

@@ -304,9 +304,9 @@ def test_spellings_that_resolve_alike_are_one_run() -> None:
 
 
 def test_ctrl_c_in_process_commits_finished_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import actcmp.run.sweep as sweep_module
+    import actcmp.run.tasks as tasks_module
 
-    real = sweep_module.execute_task
+    real = tasks_module.execute_task
     calls = {"n": 0}
 
     def interrupt_third(task: Any) -> Any:
@@ -315,7 +315,7 @@ def test_ctrl_c_in_process_commits_finished_runs(tmp_path: Path, monkeypatch: py
             raise KeyboardInterrupt
         return real(task)
 
-    monkeypatch.setattr(sweep_module, "execute_task", interrupt_third)
+    monkeypatch.setattr(tasks_module, "execute_task", interrupt_third)  # what the worker calls
     out = tmp_path / "r"
     sweep_file = tmp_path / "tiny.toml"
     sweep_file.write_text(
@@ -327,15 +327,15 @@ def test_ctrl_c_in_process_commits_finished_runs(tmp_path: Path, monkeypatch: py
     assert "2 runs stored now, 2 left" in result.output and "run the same command again to resume" in result.output
     with Store(out, create=False) as store:
         assert len(store.finished_ids()) == 2
-    monkeypatch.setattr(sweep_module, "execute_task", real)
+    monkeypatch.setattr(tasks_module, "execute_task", real)
     again = runner.invoke(app, ["run", str(sweep_file), "--out", str(out), "--engine", "plain"])
     assert again.exit_code == 0 and "2 already stored, 2 to run" in again.output
 
 
 def test_interrupt_during_a_commit_waits_for_it() -> None:
-    from actcmp.run.sweep import _Interrupts
+    from actcmp.run.signals import Interrupts
 
-    guard = _Interrupts()
+    guard = Interrupts()
     committed = []
     with pytest.raises(KeyboardInterrupt), guard.shield():
         guard.handler(signal.SIGINT, None)  # Ctrl-C arrives mid-commit: deferred
@@ -346,10 +346,10 @@ def test_interrupt_during_a_commit_waits_for_it() -> None:
 
 
 def test_sigterm_handler_is_installed_and_restored() -> None:
-    from actcmp.run.sweep import _interrupts
+    from actcmp.run.signals import interrupts
 
     before = signal.getsignal(signal.SIGTERM)
-    with _interrupts() as guard:
+    with interrupts() as guard:
         assert signal.getsignal(signal.SIGTERM) == guard.handler
     assert signal.getsignal(signal.SIGTERM) == before
 

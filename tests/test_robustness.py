@@ -393,7 +393,7 @@ def test_dry_run_of_the_limit_counts_without_expanding() -> None:
 
 def test_dry_run_by_axes_counts_like_a_full_plan() -> None:
     """Spellings that resolve alike and repeated values collapse exactly as in plan_runs."""
-    import actcmp.run.sweep as sweep_module
+    import actcmp.run.plan as plan_module
     from actcmp.config import SweepConfig
     from actcmp.run.sweep import describe_plan, plan_runs
 
@@ -406,12 +406,12 @@ def test_dry_run_by_axes_counts_like_a_full_plan() -> None:
     }
     sweep = SweepConfig(name="mix", fixed={"epochs": 1}, grid=grid)
     full = plan_runs(sweep)
-    old = sweep_module.PLAN_IN_FULL
+    old = plan_module.PLAN_IN_FULL
     try:
-        sweep_module.PLAN_IN_FULL = 1
+        plan_module.PLAN_IN_FULL = 1  # read where describe_plan is defined
         plan = describe_plan(sweep)
     finally:
-        sweep_module.PLAN_IN_FULL = old
+        plan_module.PLAN_IN_FULL = old
     assert plan["runs"] == len(full)
     expected: dict[str, int] = {}
     for cfg in full:

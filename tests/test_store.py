@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from actcmp.engine.plain import RunResult
 from actcmp.errors import StoreError
-from actcmp.store.database import DB_NAME, Store, load_results
+from actcmp.store.database import DB_NAME, SWEEP_FILE, Store, load_results
 
 
 def fake_result(rid: str = "abc123", status: str = "done", loss: float = 0.5) -> RunResult:
@@ -70,6 +71,28 @@ def test_finished_runs_are_not_overwritten_failed_are(tmp_path: Path) -> None:
         assert store.finished_ids() == {"abc123", "f1"}
         count = store.conn.execute("SELECT COUNT(*) FROM epoch_metrics WHERE run_id='f1'").fetchone()[0]
         assert count == 4
+
+
+def test_the_store_writes_sweep_json(tmp_path: Path) -> None:
+    planned = [{"run_id": "abc123", "activation": "relu"}]
+    with Store(tmp_path) as store:
+        store.write_sweep_file({"name": "t", "grid": {}}, planned, {"source": "config"})
+    written = json.loads((tmp_path / SWEEP_FILE).read_text(encoding="utf-8"))
+    assert written == {"sweep": {"name": "t", "grid": {}}, "runs": planned, "provenance": {"source": "config"}}
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp file left behind
+
+
+def test_run_states_name_each_readable_run(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        store.write_run(fake_result("ok"))
+        broken = fake_result("bad", status="failed")
+        broken.error = "ValueError: x"
+        store.write_run(broken)
+        store.conn.execute("UPDATE runs SET config_json = 'not json' WHERE run_id = 'ok'")
+        states = store.run_states()
+    assert list(states) == ["bad"]
+    status, config, error = states["bad"]
+    assert (status, config["activation"], error) == ("failed", "relu", "ValueError: x")
 
 
 def test_nan_stored_as_null(tmp_path: Path) -> None:

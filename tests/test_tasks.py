@@ -11,8 +11,8 @@ import torch
 import actcmp.datasets
 import actcmp.engine.batched
 import actcmp.engine.plain
-import actcmp.run.resources
 import actcmp.run.sweep as sweep_module
+import actcmp.run.tasks as tasks_module
 from actcmp.config import sweep_from_dict
 from actcmp.run.executors import SerialExecutor, make_executor, serial_threads, thread_limit
 from actcmp.run.sweep import Task, cached_dataset, clear_data_cache, execute_task, make_tasks, plan_runs
@@ -49,7 +49,7 @@ def cap_budget(monkeypatch: pytest.MonkeyPatch, cfg: dict[str, Any], models: int
     def budget(device: str = "cpu", jobs: int = 1, share: float = 0.5) -> int:
         return fixed + per_model * (models // jobs)
 
-    monkeypatch.setattr(actcmp.run.resources, "memory_budget_bytes", budget)
+    monkeypatch.setattr(tasks_module, "memory_budget_bytes", budget)  # where make_tasks reads it
 
 
 # ----------------------------------------------------------------------------- chunking
@@ -105,7 +105,7 @@ def spy_loads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
         calls.append(args)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(actcmp.datasets, "load_dataset", counting)
+    monkeypatch.setattr(tasks_module, "load_dataset", counting)  # where the cache reads it
     return calls
 
 
@@ -149,17 +149,17 @@ def test_shared_datasets_are_not_changed_by_training(monkeypatch: pytest.MonkeyP
 def test_the_cache_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     runs = configs(["relu"], [0, 1, 2, 3], epochs=0)
     calls = spy_loads(monkeypatch)
-    monkeypatch.setattr(sweep_module, "DATA_CACHE_ENTRIES", 2)
+    monkeypatch.setattr(tasks_module, "DATA_CACHE_ENTRIES", 2)
     for cfg in runs:
         cached_dataset(cfg, None)
-    assert len(sweep_module._DATA_CACHE) == 2 and len(calls) == 4
+    assert len(tasks_module._DATA_CACHE) == 2 and len(calls) == 4
     cached_dataset(runs[3], None)  # most recent: kept
     cached_dataset(runs[0], None)  # evicted: loaded again
     assert len(calls) == 5
     clear_data_cache()
-    monkeypatch.setattr(sweep_module, "DATA_CACHE_BYTES", 1000)  # one split is larger: nothing kept
+    monkeypatch.setattr(tasks_module, "DATA_CACHE_BYTES", 1000)  # one split is larger: nothing kept
     assert cached_dataset(runs[0], None).x_train.shape[1] == 64
-    assert len(sweep_module._DATA_CACHE) == 0
+    assert len(tasks_module._DATA_CACHE) == 0
 
 
 def test_a_user_files_content_is_part_of_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -212,13 +212,13 @@ def test_a_jobs_1_sweep_trains_on_one_thread(tmp_path: Path, monkeypatch: pytest
         monkeypatch.delenv(name, raising=False)
     torch.set_num_threads(2)
     seen: list[tuple[int, int | None]] = []
-    real = sweep_module.execute_task
+    real = tasks_module.execute_task
 
     def spy(task: Task) -> Any:
         seen.append((torch.get_num_threads(), task.jobs))
         return real(task)
 
-    monkeypatch.setattr(sweep_module, "execute_task", spy)
+    monkeypatch.setattr(tasks_module, "execute_task", spy)  # what the worker calls
     sweep = sweep_from_dict(
         {"name": "t", "epochs": 1, "width": 8, "bottleneck": 2, "batch_size": 256, "probe_size": 32,
          "dataset": "digits", "grid": {"activation": ["relu", "tanh"], "depth": [1, 2]}}

@@ -20,14 +20,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import Any
 
-from actcmp.errors import ActcmpError, ConfigError
+from actcmp.errors import ConfigError
+from actcmp.errors import TaskLost as TaskLost  # what a task's Future may carry (Ray: a lost worker)
+from actcmp.run.ray_executor import RayExecutor
+from actcmp.run.resources import cpu_count
 
 BACKENDS = ("local", "ray")
-
-
-class TaskLost(ActcmpError):
-    """A task's worker or node died (or its result could not come back) before it
-    returned; none of its runs were stored, so they stay pending for the next ``run``."""
 
 
 #: Threads of every pool (torch's OpenMP, numpy/scipy's BLAS) while ``--jobs 1`` trains.
@@ -97,13 +95,6 @@ class SerialExecutor(Executor):
         return future
 
 
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
 def threads_per_worker(jobs: int) -> int:
     """Torch threads for each of ``jobs`` workers so that they share the cores."""
     return max(1, cpu_count() // max(1, jobs))
@@ -143,8 +134,6 @@ def make_executor(
     (``num_cpus``, ``num_gpus``, ``max_retries``, ``runtime_env``, ``temp_dir``).
     """
     if backend == "ray":
-        from actcmp.run.ray_executor import RayExecutor
-
         return RayExecutor(address, local_cpus=jobs if jobs > 1 else None, **options)
     if backend != "local":
         raise ConfigError(f"unknown backend '{backend}' (available: {', '.join(BACKENDS)})")
@@ -153,3 +142,35 @@ def make_executor(
     if jobs <= 1:
         return SerialExecutor(threads)
     return process_executor(jobs, threads)
+
+
+def stop_executor(executor: Any, graceful: bool) -> None:
+    """Shut the executor down; after Ctrl-C or an error, terminate its worker processes
+    (they ignore SIGINT, see ``_init_worker``) instead of waiting for them."""
+    if graceful:
+        executor.shutdown(wait=True)
+        return
+    processes = list((getattr(executor, "_processes", None) or {}).values())  # gone after shutdown()
+    executor.shutdown(wait=False, cancel_futures=True)
+    # a worker the pool was still starting is not in _processes yet: take every child
+    processes = list({id(p): p for p in [*processes, *multiprocessing.active_children()]}.values())
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.terminate()
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.join(timeout=5)
+            if process.is_alive():  # busy or half-started under load: no more waiting
+                process.kill()
+                process.join(timeout=5)
+
+
+@contextlib.contextmanager
+def stopped_on_error(executor: Any) -> Iterator[None]:
+    """Stop ``executor`` (made before the results directory) when the sweep fails
+    before or around its own graceful stop, e.g. on a directory another sweep holds."""
+    try:
+        yield
+    except BaseException:
+        stop_executor(executor, graceful=False)
+        raise

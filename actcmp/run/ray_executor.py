@@ -21,7 +21,7 @@ exactly as with the local backend.
   to the driver) goes to a file once :meth:`RayExecutor.log_to` names one.
 * Each task reserves ``num_cpus`` CPUs (and ``num_gpus`` GPUs when its device is CUDA).
 * A task whose worker or node dies is retried by Ray (``max_retries``); when it still
-  fails, its Future carries :class:`~actcmp.run.executors.TaskLost` and its runs stay
+  fails, its Future carries :class:`~actcmp.errors.TaskLost` and its runs stay
   unstored (pending), for the next ``run`` to pick up.
 
 Ray is imported here, lazily, never by ``import actcmp``.
@@ -41,11 +41,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, InvalidStateError
+from concurrent.futures import wait as wait_all
 from pathlib import Path
 from typing import Any
 
-from actcmp.errors import ConfigError
-from actcmp.run.executors import TaskLost, cpu_count
+import actcmp
+from actcmp.errors import ConfigError, TaskLost
+from actcmp.run.resources import cpu_count
 
 MIN_RAY = (2, 9)
 INSTALL_HINT = "--backend ray needs Ray: pip install 'actcmp[ray]'"
@@ -94,8 +96,6 @@ def import_ray() -> Any:
 
 def package_dir() -> Path:
     """The actcmp package directory, shipped to workers as a ``py_modules`` entry."""
-    import actcmp
-
     return Path(actcmp.__file__).resolve().parent
 
 
@@ -567,8 +567,6 @@ class RayExecutor(Executor):
                     self._ray.cancel(ref, force=True)
                 future.cancel()
         elif wait:
-            from concurrent.futures import wait as wait_all
-
             wait_all(list(pending))
         if self.owns_connection:
             with contextlib.suppress(Exception):

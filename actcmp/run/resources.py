@@ -1,22 +1,35 @@
-"""What this machine offers a sweep: memory for the batched engine's stacks, and the
+"""What this machine offers a sweep: CPUs, memory for the batched engine's stacks, and the
 allocator setting that keeps a training step's temporaries in the process. The only
-module that reads /proc or calls into libc; the engines take a budget in bytes."""
+module that reads /proc or calls into libc; the engines take a budget in bytes.
+
+Torch is imported only to ask a CUDA device for its free memory, so that planning
+tasks (and ``--dry-run``) import this module without it."""
 
 from __future__ import annotations
 
+import ctypes
 import os
-
-import torch
 
 #: Share of available memory one group may plan to use (the rest: other workers, the OS).
 MEMORY_SHARE = 0.5
 
 
+def cpu_count() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
 def memory_budget_bytes(device: str = "cpu", jobs: int = 1, share: float = MEMORY_SHARE) -> int:
     """What each of ``jobs`` workers may plan to use: ``share`` of the free memory of ``device``."""
-    if str(device).startswith("cuda") and torch.cuda.is_available():
-        free, _ = torch.cuda.mem_get_info(torch.device(device))
-        return int(free * share / max(1, jobs))
+    if str(device).startswith("cuda"):
+        import torch  # lazy: only a CUDA device's memory needs it
+
+        if torch.cuda.is_available():
+            free, _ = torch.cuda.mem_get_info(torch.device(device))
+            return int(free * share / max(1, jobs))
     available = None
     try:
         with open("/proc/meminfo", encoding="ascii") as handle:
@@ -46,8 +59,6 @@ def tune_allocator() -> None:
         return
     _allocator_tuned = True
     try:
-        import ctypes
-
         libc = ctypes.CDLL("libc.so.6")
         m_trim_threshold, m_mmap_threshold = -1, -3
         libc.mallopt(m_mmap_threshold, 32 << 20)

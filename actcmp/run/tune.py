@@ -39,18 +39,18 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
-from actcmp.tune_spec import TuneSpec, common_values, evaluation_seeds
+from actcmp.analysis.cells import FINISHED
+from actcmp.analysis.status import CELL_KEYS
+from actcmp.config import RunConfig, SweepConfig, config_hash, make_run
+from actcmp.plan import resolve_runs
+from actcmp.store.database import Store
+from actcmp.tune_spec import TuneSpec, common_values, evaluation_seeds, parse_tune
 
 #: bookkeeping keys of a tuned sweep's planned entries (never part of a run's config or id)
 PLAN_KEYS = ("role", "tune_unit")
-
-if TYPE_CHECKING:
-    from pathlib import Path
-
-    from actcmp.config import RunConfig, SweepConfig
-    from actcmp.store.database import Store
 
 ROLE_TUNE = "tune"
 ROLE_EVAL = "eval"
@@ -61,7 +61,6 @@ EDGE_NOTE = "at the edge of the candidates; the optimum may lie outside"
 
 def unit_key(run: RunConfig, tuned: tuple[str, ...]) -> str:
     """The unit (cell x activation) of a run: a hash of its fields but the seed and ``tuned``."""
-    from actcmp.config import config_hash
 
     values = {k: v for k, v in run.model_dump().items() if k != "seed" and k not in tuned}
     return config_hash(values)[:12]
@@ -99,8 +98,6 @@ def _annotate(configs: list[dict[str, Any]], units: list[str], role: str) -> lis
 def plan_tune(sweep: SweepConfig, data_dir: str | Path | None = None) -> TunePlan:
     """Tuning and common runs of a sweep with ``[tune]`` (resolved, with ``run_id``, ``role``
     and ``tune_unit``); datasets are loaded once each."""
-    from actcmp.config import make_run
-    from actcmp.run.sweep import resolve_runs
 
     spec = sweep.tune
     if spec is None:
@@ -187,7 +184,6 @@ def select(
 def _score(members: list[dict[str, Any]], finals: dict[str, tuple[str, float | None]]) -> float | None:
     """Mean final validation loss over the tuning seeds; inf if one diverged (or has no
     finite loss); None while one is not finished."""
-    from actcmp.store.database import FINISHED
 
     values = []
     for cfg in members:
@@ -214,8 +210,6 @@ def edge_fields(chosen: dict[str, Any], spec: TuneSpec) -> tuple[str, ...]:
 def evaluation_runs(plan: TunePlan, selections: list[Selection]) -> list[dict[str, Any]]:
     """The common runs plus, per selected unit, the evaluation seeds at the selected
     combination (one entry per run id: a selection equal to the common value adds nothing)."""
-    from actcmp.config import make_run
-    from actcmp.run.sweep import resolve_runs
 
     raw, units = [], []
     for selection in selections:
@@ -242,7 +236,6 @@ def selected_plan(
     """For code that reads a tuned sweep's results (claims, notebooks): its plan, the
     selection from the runs stored in ``directory`` now, and the evaluation runs (common and
     selected; each with ``role`` and ``tune_unit``)."""
-    from actcmp.store.database import Store
 
     plan = plan_tune(sweep, data_dir)
     with Store(directory, create=False) as store:
@@ -294,7 +287,6 @@ def stored_tunes(store: Store, expected: dict[str, dict[str, Any]] | None = None
     """Every tuned sweep recorded in ``store``, with the selection recomputed from its
     stored tuning runs. ``expected`` (e.g. ``store.expected_configs()``) restricts the plan
     to the runs this directory holds (a shard's units)."""
-    from actcmp.tune_spec import parse_tune
 
     found = []
     for entry in store.sweeps():
@@ -324,7 +316,6 @@ def describe_value(values: dict[str, Any]) -> str:
 
 def cell_fields(selections: list[Selection]) -> tuple[str, ...]:
     """The cell fields that tell the units apart (dataset and depth always shown)."""
-    from actcmp.analysis.status import CELL_KEYS
 
     keys = ["dataset", "depth"]
     by_dataset: dict[str, list[dict[str, Any]]] = {}
@@ -374,7 +365,6 @@ def status_lines(tune: StoredTune, finished: set[str]) -> list[str]:
 
 def tune_status(directory: str | Path) -> list[str]:
     """:func:`status_lines` of every tuned sweep in a results directory (read only)."""
-    from actcmp.store.database import Store
 
     with Store(directory, create=False) as store, store.snapshot():
         tunes = stored_tunes(store, store.expected_configs())

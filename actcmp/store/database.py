@@ -28,10 +28,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
+import actcmp
 from actcmp.analysis.cells import FINISHED  # one definition (re-exported here for the SQL)
+from actcmp.atomic import write_text
 from actcmp.config import RESULTS_VERSION, readable_config
 from actcmp.errors import StoreError, WriteFailed
+from actcmp.shard import assign_shards
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,6 +43,8 @@ if TYPE_CHECKING:
     from actcmp.engine.plain import RunResult
 
 DB_NAME = "actcmp.sqlite"
+#: the resolved sweep and its provenance beside the database (written by :meth:`Store.write_sweep_file`)
+SWEEP_FILE = "sweep.json"
 SCHEMA_VERSION = 1
 APP_ID = 0x61637463  # "actc": marks the file as ours (PRAGMA application_id)
 
@@ -92,8 +98,6 @@ def database_uri(path: str | Path, *, read_only: bool = False, immutable: bool =
     """A SQLite URI for ``path`` (``mode=ro`` to read only; ``immutable=1`` for a store on
     a read-only file system, where SQLite cannot create the ``-shm`` file WAL readers use;
     ``create=False``: ``mode=rw``, never creating the file)."""
-    from urllib.parse import quote
-
     query = "mode=ro" if read_only else ("mode=rwc" if create else "mode=rw")
     if immutable:
         query += "&immutable=1"
@@ -226,8 +230,6 @@ class Store:
                 if not has_table(conn, "samples"):  # a store from before the samples table
                     conn.execute(SAMPLES_TABLE)
                 return
-            import actcmp
-
             with _transaction(conn):
                 conn.execute(f"PRAGMA application_id = {APP_ID}")
                 for statement in _SCHEMA.split(";"):
@@ -308,6 +310,14 @@ class Store:
                 [(cfg["run_id"], sweep_id, json.dumps(cfg, sort_keys=True)) for cfg in planned],
             )
 
+    def write_sweep_file(
+        self, config: dict[str, Any], planned: list[dict[str, Any]], provenance: dict[str, Any]
+    ) -> None:
+        """``DIR/sweep.json``: the resolved sweep beside the database (atomic rename), with
+        where it came from (:func:`actcmp.provenance.sweep_provenance`: file, git commit)."""
+        payload = {"sweep": config, "runs": planned, "provenance": provenance}
+        write_text(self.directory / SWEEP_FILE, json.dumps(payload, indent=1, sort_keys=True))
+
     def finished_ids(self) -> set[str]:
         """Run ids stored as done or diverged (what a resumed sweep skips)."""
         rows = self.conn.execute(f"SELECT run_id FROM runs WHERE status IN {FINISHED}")
@@ -363,8 +373,6 @@ class Store:
     def expected_configs(self) -> dict[str, dict[str, Any]]:
         """Planned runs that this store is meant to hold: all of them, except for a sweep
         of which it runs only some shards (``--shard``): then only those shards' runs."""
-        from actcmp.shard import assign_shards
-
         by_sweep: dict[str, dict[str, dict[str, Any]]] = {}
         for rid, sid, text in self.conn.execute("SELECT run_id, sweep_id, config_json FROM planned"):
             cfg = readable_config(text)
@@ -419,6 +427,12 @@ class Store:
         for sid, rid in self.conn.execute("SELECT sweep_id, run_id FROM planned ORDER BY sweep_id, run_id"):
             out.setdefault(sid, []).append(rid)
         return out
+
+    def run_states(self) -> dict[str, tuple[str, dict[str, Any], str | None]]:
+        """``{run_id: (status, config, error)}`` of every stored run whose config is readable
+        (a damaged row is left out: :meth:`damaged_rows` names it), for ``actcmp status``."""
+        rows = self.conn.execute("SELECT run_id, status, config_json, error FROM runs")
+        return {r[0]: (r[1], cfg, r[3]) for r in rows if (cfg := readable_config(r[2])) is not None}
 
     def stored_ids(self) -> list[str]:
         """Every stored run id (done, diverged or failed), sorted."""

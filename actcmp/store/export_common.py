@@ -17,11 +17,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from actcmp.config import stored_config
 from actcmp.errors import ConfigError, StoreError
+from actcmp.store.database import Store
 
 MARKER = "actcmp-export.json"
 #: layer metrics left out of the exports: histogram bins (one scalar per bin would bury the rest)
@@ -72,8 +75,6 @@ class StoredRun:
 
     def finished_ms(self) -> int:
         """When the run was stored, in ms since the epoch (now if unreadable)."""
-        from datetime import datetime
-
         try:
             return int(datetime.strptime(self.finished_at, "%Y-%m-%dT%H:%M:%S%z").timestamp() * 1000)
         except (TypeError, ValueError):
@@ -93,9 +94,6 @@ def slug(text: str) -> str:
 
 def read_runs(directory: str | Path) -> tuple[list[StoredRun], list[dict[str, Any]]]:
     """Every stored run (sorted by id) and the sweeps recorded in ``directory``."""
-    from actcmp.config import stored_config
-    from actcmp.store.database import Store
-
     with Store(directory, create=False) as store, store.snapshot():
         sweeps = store.sweeps()
         by_sweep = store.sweep_runs()

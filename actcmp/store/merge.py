@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from actcmp.config import RESULTS_VERSION
+from actcmp.config import RESULTS_VERSION, readable_config
 from actcmp.errors import ConfigError, StoreError
 from actcmp.store.database import (
     FINISHED,
@@ -46,6 +46,7 @@ from actcmp.store.database import (
     has_table,
     quick_check,
 )
+from actcmp.store.lock import DirLock
 
 #: a run's rows; ``samples`` (pictures, not compared between copies) is absent from old stores
 RUN_TABLES = ("runs", "run_metrics", "epoch_metrics", "layer_metrics", "samples")
@@ -87,8 +88,6 @@ def merge_results(out: str | Path, inputs: list[str | Path], prefer: str | Path 
 
     ``prefer``: one of ``inputs`` (or ``out``) whose copy wins for runs stored with
     different results on different environments (kernel family, versions)."""
-    from actcmp.store.lock import DirLock
-
     out = Path(out)
     paths = [Path(p) for p in inputs]
     preferred: str | None = None
@@ -306,8 +305,6 @@ NUMERIC_ENV = ("cpu_capability", "torch", "numpy", "device")
 
 
 def _env(conn: sqlite3.Connection, schema: str, rid: str) -> dict[str, Any]:
-    from actcmp.config import readable_config
-
     row = conn.execute(f"SELECT env_json FROM {schema}.runs WHERE run_id = ?", (rid,)).fetchone()
     env = readable_config(row[0]) if row else None
     return env or {}
