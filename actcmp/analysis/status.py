@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from actcmp.config import readable_config
 from actcmp.store.database import Store
 
 CELL_KEYS = (
@@ -85,11 +84,7 @@ def cell_status(directory: str | Path) -> StatusTable:
 
     with Store(directory, create=False) as store, store.snapshot():
         expected = store.expected_configs()
-        stored = {
-            r[0]: (r[1], cfg, r[3])
-            for r in store.conn.execute("SELECT run_id, status, config_json, error FROM runs")
-            if (cfg := readable_config(r[2])) is not None  # damaged rows: named by damaged_rows
-        }
+        stored = store.run_states()  # damaged rows left out: named by damaged_rows
         damaged = store.damaged_rows()
         names = {s["sweep_id"]: s["name"] for s in store.sweeps()}
         shards = [

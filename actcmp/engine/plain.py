@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from actcmp.config import DEFAULT_PROBE_EVERY
 from actcmp.core.activations import ActivationSpec, parse_activation
 from actcmp.core.metrics import (
     PREACT_HIST_BINS,
@@ -308,7 +309,7 @@ def layers_due(epoch: int, cfg: dict[str, Any]) -> bool:
     """Whether layer metrics are measured at ``epoch`` (``probe_every``): at epoch 0, every
     ``probe_every`` epochs and the last epoch; the engines also measure a run's epoch of
     divergence. Train and validation losses are recorded at every epoch."""
-    return epoch % cfg.get("probe_every", 1) == 0 or epoch == cfg["epochs"]
+    return epoch % cfg.get("probe_every", DEFAULT_PROBE_EVERY) == 0 or epoch == cfg["epochs"]
 
 
 def preact_histogram_rows(

@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from actcmp.store.database import SWEEP_FILE
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -160,7 +162,7 @@ def environment(results: Results) -> dict[str, Any]:
 def read_sweep_file(directory: Path) -> dict[str, Any]:
     """``DIR/sweep.json`` as written by the last ``actcmp run`` ({} when absent or unreadable)."""
     try:
-        data = json.loads((directory / "sweep.json").read_text(encoding="utf-8"))
+        data = json.loads((directory / SWEEP_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
