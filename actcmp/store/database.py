@@ -114,7 +114,7 @@ def connect(path: str | Path, *, read_only: bool = False) -> sqlite3.Connection:
     ``immutable``: SQLite then needs no ``-shm`` file, and as nobody can write there,
     nothing changes under the reader.
     """
-    if read_only and _writable(Path(path).parent) and os.access(path, os.W_OK):
+    if read_only and writable(Path(path).parent) and os.access(path, os.W_OK):
         conn = sqlite3.connect(database_uri(path, create=False), uri=True, timeout=60, isolation_level=None)
         conn.execute("PRAGMA query_only = 1")
         return conn
@@ -127,13 +127,13 @@ def connect(path: str | Path, *, read_only: bool = False) -> sqlite3.Connection:
     except sqlite3.DatabaseError as exc:
         # a damaged or foreign file is for the caller's checks to name; only a WAL store
         # whose -shm cannot be created in a read-only directory is opened another way
-        if "unable to open" not in str(exc) or _writable(Path(path).parent):
+        if "unable to open" not in str(exc) or writable(Path(path).parent):
             return conn
     conn.close()
     return sqlite3.connect(database_uri(path, read_only=True, immutable=True), uri=True, isolation_level=None)
 
 
-def _writable(directory: Path) -> bool:
+def writable(directory: Path) -> bool:
     """Whether files can be created in ``directory`` (``os.access`` knows read-only mounts)."""
     return os.access(directory, os.W_OK)
 
@@ -230,7 +230,7 @@ class Store:
                 if not has_table(conn, "samples"):  # a store from before the samples table
                     conn.execute(SAMPLES_TABLE)
                 return
-            with _transaction(conn):
+            with transaction(conn):
                 conn.execute(f"PRAGMA application_id = {APP_ID}")
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
@@ -276,7 +276,7 @@ class Store:
             return row[0]
 
     def set_meta(self, key: str, value: Any) -> None:
-        with _transaction(self.conn):
+        with transaction(self.conn):
             self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value, sort_keys=True)))
 
     def shards(self) -> dict[str, dict[str, Any]]:
@@ -300,7 +300,7 @@ class Store:
     # -- writing -------------------------------------------------------------------------
     def save_sweep(self, sweep_id: str, name: str, config: dict[str, Any], planned: list[dict[str, Any]]) -> None:
         """Record the resolved sweep config and its planned runs, before training starts."""
-        with _transaction(self.conn):
+        with transaction(self.conn):
             self.conn.execute(
                 "INSERT OR REPLACE INTO sweeps VALUES (?, ?, ?, ?, ?)",
                 (sweep_id, name, _now(), json.dumps(config, sort_keys=True), len(planned)),
@@ -328,7 +328,7 @@ class Store:
         in the store, unless ``replace``; a stored *failed* run is always replaced."""
         conn = self.conn
         rid = result.run_id
-        with _transaction(conn):
+        with transaction(conn):
             row = conn.execute("SELECT status FROM runs WHERE run_id = ?", (rid,)).fetchone()
             if row is not None and row[0] in FINISHED and not replace:
                 return False
@@ -655,7 +655,7 @@ def quick_check(conn: sqlite3.Connection, schema: str = "main") -> str | None:
 
 
 @contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+def transaction(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield

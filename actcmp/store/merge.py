@@ -39,12 +39,12 @@ from actcmp.errors import ConfigError, StoreError
 from actcmp.store.database import (
     FINISHED,
     Store,
-    _transaction,
-    _writable,
     database_uri,
     db_path,
     has_table,
     quick_check,
+    transaction,
+    writable,
 )
 from actcmp.store.lock import DirLock
 
@@ -219,7 +219,7 @@ def _absorb(
     label = str(source.path)
     conn.execute("ATTACH DATABASE ? AS src", (_source_uri(source.path),))
     try:
-        with _transaction(conn):
+        with transaction(conn):
             overlap = [
                 r[0]
                 for r in conn.execute(
@@ -249,7 +249,7 @@ def _absorb(
 
 def _source_uri(path: Path) -> str:
     """An input store attached read-only (immutable where its directory is read-only)."""
-    return database_uri(db_path(path), read_only=True, immutable=not _writable(path))
+    return database_uri(db_path(path), read_only=True, immutable=not writable(path))
 
 
 def _reconcile(
