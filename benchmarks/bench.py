@@ -402,7 +402,7 @@ def print_table(peak: Peak, rows: list[dict[str, Any]], load: dict[str, list[flo
     print("every epoch; plain / whole: actcmp's engines with everything a run records, end-of-run metrics")
     print("included. Parts of 'whole' (the batched engine's own timings): steps (optimizer-step loop), losses")
     print("(per-epoch full passes), layers (gradient norms, unit metrics), end (end-of-run metrics), of which")
-    print("probe (the linear probes, one model per call). x canon / x can+ls / x plain: whole engine vs")
+    print("probe (the linear probes of the stack, one call). x canon / x can+ls / x plain: whole engine vs")
     print("each; steps x: the step loop vs canonical; steps %pk: training matmul GFLOP/s of the step loop")
     print("over the median sgemm peak measured between the groups.")
 
