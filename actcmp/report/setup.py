@@ -217,7 +217,7 @@ def report_software() -> dict[str, str]:
 
 
 def tune_protocol(tunes: Sequence[Any]) -> list[dict[str, Any]]:
-    """Per tuned sweep (:class:`actcmp.run.tune.StoredTune`): the candidates, tuning and
+    """Per tuned sweep (:class:`actcmp.analysis.tune.StoredTune`): the candidates, tuning and
     evaluation seeds, the selection rule and the common value shown beside."""
     return [
         {

@@ -1,4 +1,4 @@
-"""The report's part for a sweep with ``[tune]`` (see :mod:`actcmp.run.tune`).
+"""The report's part for a sweep with ``[tune]`` (see :mod:`actcmp.run.tune` and :mod:`actcmp.analysis.tune`).
 
 For each tuned sweep in a results directory (selection recomputed from its stored tuning
 runs):
@@ -26,11 +26,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from actcmp.analysis.cells import activation_order
+from actcmp.analysis.tune import (
+    EDGE_NOTE,
+    ROLE_EVAL,
+    ROLE_TUNE,
+    StoredTune,
+    cell_fields,
+    describe_candidates,
+    describe_cell,
+    describe_value,
+    numeric_values,
+    stored_tunes,
+)
 from actcmp.report import canvas, tables
 from actcmp.report.format import fmt_value
 from actcmp.report.render import FigureDoc, Section
 from actcmp.report.style import line_kwargs
-from actcmp.run.tune import EDGE_NOTE, ROLE_EVAL, ROLE_TUNE, StoredTune, cell_fields, describe_cell, describe_value
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,7 +67,6 @@ class TunedReport:
 
 def load_tunes(directory: Path) -> list[StoredTune]:
     """The tuned sweeps of a results directory, selections recomputed from the store."""
-    from actcmp.run.tune import stored_tunes
     from actcmp.store.database import Store
 
     with Store(directory, create=False) as store, store.snapshot():
@@ -191,7 +201,6 @@ def _selection_table(tune: StoredTune, suffix: str, runs: Any) -> tables.Table:
 
 
 def _candidates(tune: StoredTune) -> str:
-    from actcmp.run.tune import describe_candidates
 
     return describe_candidates(tune.spec)
 
@@ -329,11 +338,10 @@ def _mean_ranks(raw: pd.DataFrame, shown: str) -> pd.DataFrame:
 # -- figure -------------------------------------------------------------------------------------
 def _x_field(tune: StoredTune) -> str:
     """The tuned field on the x axis: lr if tuned, else the first numeric one, else the first."""
-    from actcmp.run.tune import _numeric
 
     if "lr" in tune.spec.candidates:
         return "lr"
-    numeric = [f for f, values in tune.spec.candidates.items() if _numeric(values)]
+    numeric = [f for f, values in tune.spec.candidates.items() if numeric_values(values)]
     return numeric[0] if numeric else tune.spec.fields[0]
 
 
@@ -364,12 +372,11 @@ def sensitivity_points(tune: StoredTune) -> list[dict[str, Any]]:
 
 def plot_sensitivity(tune: StoredTune, runs: Any = None) -> Figure:
     """Final validation loss vs candidate value per activation, one panel per cell."""
-    from actcmp.run.tune import _numeric
 
     points = sensitivity_points(tune)
     x_field = _x_field(tune)
     candidates = tune.spec.candidates[x_field]
-    numeric = _numeric(candidates)
+    numeric = numeric_values(candidates)
     cells = sorted({p["cell"] for p in points})
     with canvas.rc():
         if not points:

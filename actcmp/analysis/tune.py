@@ -1,0 +1,288 @@
+"""A tuned sweep's results: the selection of each unit's value from its stored tuning runs, and
+what ``status`` and the report say about it (reads the store; plans and trains nothing).
+
+The protocol (units, roles, tuning and evaluation runs) is described in
+:mod:`actcmp.run.tune`, which plans and runs it. **Selection** (:func:`select`) is
+recomputed from the stored tuning runs every time it is needed (the sweep's evaluation
+phase, ``status``, the report): per unit, the combination with the lowest final validation
+loss, mean over the tuning seeds (test loss is never read); a diverged tuning run counts as
++inf; a unit is selected only when all its tuning runs are finished. A selected value at the
+end of its (numeric) candidate list is an **edge** choice.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from actcmp.analysis.cells import FINISHED
+from actcmp.analysis.status import CELL_KEYS
+from actcmp.store.database import Store
+from actcmp.tune_spec import TuneSpec, common_values, evaluation_seeds, parse_tune
+
+ROLE_TUNE = "tune"
+ROLE_EVAL = "eval"
+#: the final metric selection reads (``select_by = "val_loss"``)
+SELECT_METRIC = {"val_loss": "final_val_loss"}
+EDGE_NOTE = "at the edge of the candidates; the optimum may lie outside"
+
+
+def combo_key(cfg: dict[str, Any], fields: tuple[str, ...]) -> str:
+    return json.dumps([cfg.get(f) for f in fields])
+
+
+@dataclass
+class Selection:
+    """What selection decided for one unit (cell x activation)."""
+
+    unit: str
+    #: a tuning config of the unit (its cell fields and activation)
+    config: dict[str, Any]
+    #: candidate combination -> mean final validation loss over the tuning seeds (inf: a
+    #: seed diverged; None: not all seeds finished), in the order the candidates were planned
+    scores: list[tuple[dict[str, Any], float | None]] = field(default_factory=list)
+    chosen: dict[str, Any] | None = None
+    complete: bool = False
+    #: tuned fields whose chosen value is the smallest or largest of their candidates
+    edges: tuple[str, ...] = ()
+
+    @property
+    def activation(self) -> str:
+        return str(self.config.get("activation"))
+
+    @property
+    def all_diverged(self) -> bool:
+        return self.complete and self.chosen is None
+
+
+def select(
+    tuning: list[dict[str, Any]], finals: dict[str, tuple[str, float | None]], spec: TuneSpec
+) -> list[Selection]:
+    """Per unit, the candidate combination with the lowest mean final validation loss over
+    the tuning seeds. ``tuning``: the planned tuning configs (with ``tune_unit``);
+    ``finals``: ``{run_id: (status, final validation loss)}`` of the stored runs."""
+    fields = spec.fields
+    units: dict[str, list[dict[str, Any]]] = {}
+    for cfg in tuning:
+        units.setdefault(str(cfg["tune_unit"]), []).append(cfg)
+    selections = []
+    for unit, configs in units.items():
+        combos: dict[str, list[dict[str, Any]]] = {}
+        for cfg in configs:
+            combos.setdefault(combo_key(cfg, fields), []).append(cfg)
+        selection = Selection(unit=unit, config=configs[0])
+        for members in combos.values():
+            selection.scores.append(({f: members[0][f] for f in fields}, _score(members, finals)))
+        selection.complete = all(score is not None for _, score in selection.scores)
+        if selection.complete:
+            finite = [
+                (score, i) for i, (_, score) in enumerate(selection.scores) if score is not None and score < math.inf
+            ]
+            if finite:
+                selection.chosen = selection.scores[min(finite)[1]][0]
+                selection.edges = edge_fields(selection.chosen, spec)
+        selections.append(selection)
+    return selections
+
+
+def _score(members: list[dict[str, Any]], finals: dict[str, tuple[str, float | None]]) -> float | None:
+    """Mean final validation loss over the tuning seeds; inf if one diverged (or has no
+    finite loss); None while one is not finished."""
+
+    values = []
+    for cfg in members:
+        status, value = finals.get(cfg["run_id"], ("pending", None))
+        if status not in FINISHED:
+            return None
+        values.append(math.inf if status != "done" or value is None or not math.isfinite(value) else float(value))
+    return sum(values) / len(values)
+
+
+def numeric_values(values: list[Any]) -> bool:
+    """Every value a number (not a bool): the candidates that can be at an edge."""
+    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+
+
+def edge_fields(chosen: dict[str, Any], spec: TuneSpec) -> tuple[str, ...]:
+    """Tuned fields whose chosen value is the smallest or largest of 2+ numeric candidates."""
+    edges = []
+    for key, options in spec.candidates.items():
+        if len(options) >= 2 and numeric_values(options) and chosen.get(key) in (min(options), max(options)):
+            edges.append(key)
+    return tuple(edges)
+
+
+# -- reading a results directory (status, report) ---------------------------------------------
+@dataclass
+class StoredTune:
+    """A tuned sweep as a results directory holds it: its spec, plan and current selection."""
+
+    sweep_id: str
+    name: str
+    spec: TuneSpec
+    fixed: dict[str, Any]
+    grid: dict[str, list[Any]]
+    planned: dict[str, dict[str, Any]]
+    selections: list[Selection]
+
+    @property
+    def common_values(self) -> dict[str, Any]:
+        return common_values(self.spec, self.fixed)
+
+    @property
+    def evaluation_seeds(self) -> list[Any]:
+        return evaluation_seeds(self.fixed, self.grid)
+
+    def counts(self, finished: set[str]) -> dict[str, int]:
+        """Tuning runs planned / finished, evaluation runs expected / planned / finished."""
+        tune_ids = [r for r, c in self.planned.items() if c.get("role") == ROLE_TUNE]
+        eval_ids = [r for r, c in self.planned.items() if c.get("role") == ROLE_EVAL]
+        units = {c.get("tune_unit") for c in self.planned.values() if c.get("role") == ROLE_TUNE}
+        pending_units = sum(1 for s in self.selections if not s.complete)
+        return {
+            "tuning": len(tune_ids),
+            "tuning_finished": sum(r in finished for r in tune_ids),
+            "evaluation": len(eval_ids),
+            "evaluation_finished": sum(r in finished for r in eval_ids),
+            "units": len(units),
+            "units_selected": sum(1 for s in self.selections if s.chosen is not None),
+            "units_pending": pending_units,
+            # at most: a selection equal to the common value adds no run
+            "evaluation_awaiting_selection": pending_units * len(self.evaluation_seeds),
+        }
+
+
+def stored_tunes(store: Store, expected: dict[str, dict[str, Any]] | None = None) -> list[StoredTune]:
+    """Every tuned sweep recorded in ``store``, with the selection recomputed from its
+    stored tuning runs. ``expected`` (e.g. ``store.expected_configs()``) restricts the plan
+    to the runs this directory holds (a shard's units)."""
+
+    found = []
+    for entry in store.sweeps():
+        table = entry["config"].get("tune")
+        if not table:
+            continue
+        spec = parse_tune(table, f"stored sweep {entry['name']}")
+        planned = store.planned_for(entry["sweep_id"])
+        if expected is not None:
+            planned = {rid: cfg for rid, cfg in planned.items() if rid in expected}
+        tuning = [cfg for cfg in planned.values() if cfg.get("role") == ROLE_TUNE]
+        metric = SELECT_METRIC[spec.select_by]
+        finals = store.final_metric([cfg["run_id"] for cfg in tuning], metric)
+        # fmt: off
+        found.append(StoredTune(
+            sweep_id=entry["sweep_id"], name=entry["name"], spec=spec, fixed=entry["config"].get("fixed", {}),
+            grid=entry["config"].get("grid", {}), planned=planned, selections=select(tuning, finals, spec),
+        ))
+        # fmt: on
+    return found
+
+
+def describe_value(values: dict[str, Any]) -> str:
+    """``lr=0.003`` / ``lr=0.003, weight_decay=0.0001``."""
+    return ", ".join(f"{k}={v:g}" if numeric_values([v]) else f"{k}={v}" for k, v in values.items())
+
+
+def cell_fields(selections: list[Selection]) -> tuple[str, ...]:
+    """The cell fields that tell the units apart (dataset and depth always shown)."""
+
+    keys = ["dataset", "depth"]
+    by_dataset: dict[str, list[dict[str, Any]]] = {}
+    for s in selections:  # a field that follows the dataset (output_activation "auto") tells nothing apart
+        by_dataset.setdefault(json.dumps([s.config.get("dataset"), s.activation]), []).append(s.config)
+    for key in CELL_KEYS:
+        if key not in keys and any(len({json.dumps(c.get(key)) for c in group}) > 1 for group in by_dataset.values()):
+            keys.append(key)
+    return tuple(keys)
+
+
+def describe_cell(config: dict[str, Any], keys: tuple[str, ...]) -> str:
+    return " · ".join(
+        f"depth {config.get(k)}" if k == "depth" else f"{k} {config.get(k)}" if k != "dataset" else str(config.get(k))
+        for k in keys
+    )
+
+
+def status_lines(tune: StoredTune, finished: set[str]) -> list[str]:
+    """What ``actcmp status`` prints for a tuned sweep: tuning vs evaluation counts, the
+    selected values, and a warning per selection at the edge of its candidates."""
+    counts = tune.counts(finished)
+    lines = [
+        f"tune ({tune.name}): {describe_candidates(tune.spec)}, tuning seeds {tune.spec.seeds}, "
+        f"evaluation seeds {tune.evaluation_seeds}",
+        f"  tuning runs: {counts['tuning_finished']}/{counts['tuning']} finished; "
+        f"evaluation runs: {counts['evaluation_finished']}/{counts['evaluation']} finished"
+        + (
+            f" (+{counts['evaluation_awaiting_selection']} awaiting the selection of "
+            f"{counts['units_pending']} unit{'s' if counts['units_pending'] != 1 else ''})"
+            if counts["units_pending"]
+            else ""
+        ),
+    ]
+    keys = cell_fields(tune.selections)
+    for selection in sorted(tune.selections, key=lambda s: (describe_cell(s.config, keys), s.activation)):
+        where = f"{describe_cell(selection.config, keys)} · {selection.activation}"
+        if not selection.complete:
+            lines.append(f"  {where}: selection pending (tuning runs not all finished)")
+        elif selection.chosen is None:
+            lines.append(f"  {where}: no selection: every candidate diverged on some tuning seed")
+        else:
+            edge = f"  warning: {', '.join(selection.edges)} {EDGE_NOTE}" if selection.edges else ""
+            lines.append(f"  {where}: selected {describe_value(selection.chosen)}{edge}")
+    return lines
+
+
+def tune_status(directory: str | Path) -> list[str]:
+    """:func:`status_lines` of every tuned sweep in a results directory (read only)."""
+
+    with Store(directory, create=False) as store, store.snapshot():
+        tunes = stored_tunes(store, store.expected_configs())
+        finished = store.finished_ids()
+    return [line for tune in tunes for line in status_lines(tune, finished)]
+
+
+def plan_lines(counts: dict[str, Any]) -> list[str]:
+    """What ``--dry-run`` prints for a tuned sweep (``counts`` from ``describe_plan``)."""
+    seeds = counts["seeds"]
+    return [
+        f"  tune: {counts['candidates']}; tuning seeds {', '.join(str(s) for s in seeds)}",
+        f"  tuning runs: {counts['tuning']} ({counts['units']} cell-activation pairs x {counts['combinations']} "
+        f"candidate{'s' if counts['combinations'] != 1 else ''} x {len(seeds)} tuning seed{'s' if len(seeds) != 1 else ''})",
+        f"  evaluation runs: {counts['evaluation_common']} at the common value {describe_value(counts['common_values'])}"
+        f" + up to {counts['evaluation_selected_at_most']} at the selected values (none where the selection is the "
+        "common value)",
+    ]
+
+
+def describe_candidates(spec: TuneSpec) -> str:
+    parts = [
+        f"{k} in [{', '.join(f'{v:g}' if numeric_values([v]) else str(v) for v in vs)}]"
+        for k, vs in spec.candidates.items()
+    ]
+    product = f" ({len(spec.combos())} combinations)" if len(spec.candidates) > 1 else ""
+    return " x ".join(parts) + product
+
+
+__all__ = [
+    "EDGE_NOTE",
+    "ROLE_EVAL",
+    "ROLE_TUNE",
+    "SELECT_METRIC",
+    "Selection",
+    "StoredTune",
+    "cell_fields",
+    "combo_key",
+    "describe_candidates",
+    "describe_cell",
+    "describe_value",
+    "edge_fields",
+    "numeric_values",
+    "plan_lines",
+    "select",
+    "status_lines",
+    "stored_tunes",
+    "tune_status",
+]
