@@ -59,7 +59,7 @@ def test_mlflow_runs_read_back_with_params_tags_and_status(mlflow_export: Any, m
     relu = config("relu", 2, 1)
     row = by_id.loc[relu["run_id"]]
     assert row["params.activation"] == "relu" and row["params.depth"] == "2" and row["params.lr"] == "0.001"
-    assert row["tags.actcmp.analysis.status"] == "done" and row["status"] == "FINISHED"
+    assert row["tags.actcmp.status"] == "done" and row["status"] == "FINISHED"
     assert row["tags.actcmp.sweeps"] == "fake" and row["tags.actcmp.env.torch"] == "2.13.0+cpu"
     assert row["tags.actcmp.env.group_timings_s"] == '{"train": 0.5}'
     assert row["metrics.test_loss"] == loss_of("relu", 2, 1, EPOCHS)
@@ -68,7 +68,7 @@ def test_mlflow_runs_read_back_with_params_tags_and_status(mlflow_export: Any, m
     assert failed["status"] == "FAILED" and failed["tags.actcmp.error"].startswith("RuntimeError: boom")
     diverged = by_id.loc[config("tanh", 2, 1)["run_id"]]
     assert (
-        diverged["tags.actcmp.analysis.status"] == "diverged"
+        diverged["tags.actcmp.status"] == "diverged"
         and diverged["metrics.test_loss"] != diverged["metrics.test_loss"]
     )
     assert not [c for c in frame.columns if "preact_hist" in c]  # histogram bins left out

@@ -132,7 +132,7 @@ def test_merge_of_all_shards_equals_the_whole_sweep(sweeps: dict[str, Path], tmp
     assert_same_results(out, sweeps["full"])
     status = runner.invoke(app, ["status", str(out)])
     assert status.exit_code == 0 and "complete: 4 done" in status.output
-    assert not list(out.glob(".merge-*")) and not (out / "actcmp.store.lock").exists()
+    assert not list(out.glob(".merge-*")) and not (out / "actcmp.lock").exists()
 
 
 def test_merge_with_a_shard_missing_fails_the_status_gate(sweeps: dict[str, Path], tmp_path: Path) -> None:

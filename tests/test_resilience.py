@@ -176,7 +176,7 @@ def test_sigkill_at_several_points_then_resume(reference: dict[str, Path], tmp_p
         (5, 0.0, "2"),  # a process pool: the workers must die with the sweep
     ]
     _fault_points(out, "plain", points, expected)
-    assert (out / "actcmp.store.lock").exists() is False
+    assert (out / "actcmp.lock").exists() is False
     assert_same_results(out, reference["plain"])
     assert table_files(out, tmp_path / "t1") == table_files(reference["plain"], tmp_path / "t2")
     print(f"\nfaults injected so far: {FAULTS['injected']}, survived: {FAULTS['survived']}")
@@ -260,7 +260,7 @@ def test_ctrl_c_stores_what_finished_and_says_how_to_resume(
     assert not _group_alive(proc.pid), "worker processes outlived the sweep"
     stored = run_content(out / DB_NAME)
     assert len(stored) >= before and all(stored[rid] == expected[rid] for rid in stored)
-    assert not (out / "actcmp.store.lock").exists()
+    assert not (out / "actcmp.lock").exists()
     resumed = subprocess.run(
         sweep_cmd(out, "--engine", "plain"), capture_output=True, text=True, cwd=REPO, env=_env(), timeout=300
     )
@@ -374,7 +374,7 @@ def test_second_sweep_is_refused_while_one_writes(tmp_path: Path) -> None:
         assert runner.invoke(app, ["status", str(out)]).exit_code == 0
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     assert after == before
-    assert not (out / "actcmp.store.lock").exists()
+    assert not (out / "actcmp.lock").exists()
 
 
 def test_stale_lock_of_a_dead_sweep_is_taken_over(tmp_path: Path) -> None:
@@ -386,10 +386,10 @@ def test_stale_lock_of_a_dead_sweep_is_taken_over(tmp_path: Path) -> None:
     dead.wait()
     out = tmp_path / "r"
     out.mkdir()
-    (out / "actcmp.store.lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "started": "x"}))
+    (out / "actcmp.lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "started": "x"}))
     summary = run_sweep(tiny_sweep(epochs=0), out, engine="plain")
     assert summary.done == 4 and summary.resumed_after_crash
-    assert not (out / "actcmp.store.lock").exists()
+    assert not (out / "actcmp.lock").exists()
 
 
 def test_readers_see_committed_runs_while_a_commit_is_open(tmp_path: Path) -> None:

@@ -278,7 +278,7 @@ def test_export_onto_a_directory_is_a_usage_error(results: Path, tmp_path: Path)
 
 
 # -- hostile directories -----------------------------------------------------------------
-@pytest.mark.parametrize("name", ["actcmp.store.lock", "actcmp.sqlite-wal", ".sweep.json.tmp"])
+@pytest.mark.parametrize("name", ["actcmp.lock", "actcmp.sqlite-wal", ".sweep.json.tmp"])
 def test_symlinks_in_a_results_directory_are_never_followed(tmp_path: Path, name: str) -> None:
     out = tmp_path / "r"
     out.mkdir()

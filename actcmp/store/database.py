@@ -9,7 +9,7 @@ Layout of a results directory::
 
 Each finished run is committed in one transaction (WAL mode), so a crash loses at most
 the runs in flight, and readers can read while a sweep writes. Writers hold
-``DIR/actcmp.store.lock`` (see :mod:`actcmp.store.lock`); readers take no lock.
+``DIR/actcmp.lock`` (see :mod:`actcmp.store.lock`); readers take no lock.
 
 ``meta`` records the schema version, the results version (``config.RESULTS_VERSION``)
 and, for a directory that holds only some shards of a sweep, which ones (``shards``), so

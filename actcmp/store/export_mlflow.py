@@ -7,7 +7,7 @@ an experiment named after DIR), one MLflow run per stored actcmp run:
 * metrics: ``train_loss`` / ``val_loss`` per epoch and ``layer{L}/{metric}`` at each
   measured epoch (step = epoch; histogram bins left out), the final metrics
   (``test_loss``, ``dead_fraction_final``, ...) and ``wall_time_s`` at the last epoch;
-* tags: ``actcmp.run_id``, ``actcmp.analysis.status`` (done / diverged / failed), ``actcmp.sweeps``,
+* tags: ``actcmp.run_id``, ``actcmp.status`` (done / diverged / failed), ``actcmp.sweeps``,
   ``actcmp.error`` for a failed run, ``actcmp.env.<key>`` (versions, kernel family, ...);
   MLflow's run status is FINISHED, or FAILED for a failed run.
 
@@ -156,7 +156,7 @@ def run_metrics(run: StoredRun) -> list[tuple[str, float, int]]:
 def run_tags(run: StoredRun) -> dict[str, str]:
     tags = {
         "actcmp.run_id": run.run_id,
-        "actcmp.analysis.status": run.status,
+        "actcmp.status": run.status,
         "actcmp.sweeps": ",".join(run.sweeps),
         **{f"actcmp.{key}": value[:TAG_LIMIT] for key, value in flat_env(run.env).items()},
     }

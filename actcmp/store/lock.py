@@ -1,4 +1,4 @@
-"""One writer per results directory: ``DIR/actcmp.store.lock``.
+"""One writer per results directory: ``DIR/actcmp.lock``.
 
 A sweep (or a merge) holds an exclusive ``flock`` on the lock file for as long as it
 writes, and records its PID, host and command in it so that a refused second sweep can
@@ -30,7 +30,7 @@ try:  # pragma: no cover - platform dependent
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-LOCK_NAME = "actcmp.store.lock"
+LOCK_NAME = "actcmp.lock"
 
 
 def lock_path(directory: str | Path) -> Path:
