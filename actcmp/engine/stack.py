@@ -29,6 +29,11 @@ NARROW = 32
 #: padded): two AVX-512 vectors of float32, so that no element falls into the scalar tail
 #: loop of an elementwise kernel, whatever the model's place in the stack.
 SLOT = 64
+#: Output activations whose values lie in [-1, 1] (NaN aside), whatever their input.
+BOUNDED_OUTPUTS = ("sigmoid", "tanh", "softmax")
+#: With such an output and training data no larger than this in magnitude, a batch's MSE
+#: cannot overflow (squares below 1e13, means of them), in float32 or float64.
+MSE_TARGET_BOUND = 1e6
 
 
 class _TrainingStack:
@@ -82,8 +87,14 @@ class _TrainingStack:
         self.timings = {"losses": 0.0, "probe": 0.0}
         self._refresh()
         # bounded outputs and finite data: the minibatch loss is finite exactly when the
-        # output has no NaN, which is cheaper to check than the loss itself
-        self.nan_check_only = self.kind in ("bce", "ce") and bool(torch.isfinite(self.x_train).all())
+        # output has no NaN, which is cheaper to check than the loss itself. MSE: where the
+        # output activation is bounded by 1 and the targets (the clean training data) by
+        # MSE_TARGET_BOUND, no square or sum of the loss can overflow, so the loss of a
+        # model's batch rows is finite exactly when those rows of its output have no NaN
+        finite = bool(torch.isfinite(self.x_train).all())
+        self.nan_check_only = finite and self.kind in ("bce", "ce")
+        if finite and self.kind == "mse" and self.out_act.kind in BOUNDED_OUTPUTS and self.x_train.numel():
+            self.nan_check_only = float(self.x_train.abs().max()) <= MSE_TARGET_BOUND
 
     # setup -----------------------------------------------------------------------------------
     def _stack_data(self) -> None:
@@ -418,8 +429,8 @@ class _TrainingStack:
         x = self.pad(x)
         y = x if target is None else self.pad(target)
         out, record = self.forward(x, save=True, need_grad=True)
-        if self.nan_check_only:
-            check = out.sum(dim=(1, 2))
+        if self.nan_check_only:  # NaN exactly where the loss would not be finite
+            check = out[:, :rows].sum(dim=(1, 2)) if self.kind == "mse" else out.sum(dim=(1, 2))
         else:
             check = per_sample_losses(out, y, self.kind)[:, :rows].mean(dim=1)
         bad: list[tuple[int, torch.Tensor]] = []
