@@ -37,7 +37,7 @@ class _Stack(_TrainingStack):
         for part, (s, e, _) in enumerate(self.slices):
             started = clock()
             slot = self.slot[s:e]
-            x_probe = self.pad(self.x_train[slot, :p])
+            x_probe = self.pad(self.x_train[:, :p].index_select(0, slot))
             out, record = self.forward(x_probe, save=True, need_grad=True, part=part)
             probe_losses = per_sample_losses(out, x_probe, self.kind)[:, :p]
             rest = self._losses(self.x_train, slot, p, part)
@@ -105,7 +105,7 @@ class _Stack(_TrainingStack):
         m, n = slot.shape[0], x.shape[1]
         parts = []
         for s in range(start, n, self.eval_rows):
-            rows = x[slot, s : min(n, s + self.eval_rows)]
+            rows = x[:, s : min(n, s + self.eval_rows)].index_select(0, slot)
             count = rows.shape[1]
             padded = self.pad(rows)
             out, _ = self.forward(padded, save=False, part=part)

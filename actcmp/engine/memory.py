@@ -37,7 +37,9 @@ def estimate_group_bytes(
 
     Per model: parameters, gradients, two optimizer states and the update's temporaries
     (7 buffers of the parameter count); what a minibatch step keeps for backward (``z``,
-    ``h`` and their gradients: 4 per unit and sample, plus the batch); the same for the
+    ``h`` and their gradients: 4 per unit and sample, plus the batch), held for the whole
+    run in the step's buffers, once for the full batch and once for the epoch's last,
+    shorter one (:class:`~actcmp.engine.stack._StepBuffers`); the same for the
     probe set during measurement; its stacked split (worst case: every model its own seed);
     and the caller's float32 ``Dataset`` of that run. Plus one evaluation chunk and a
     fixed allowance for the interpreter and libraries.
@@ -48,7 +50,7 @@ def estimate_group_bytes(
     probe = min(cfg["probe_size"], n_train)
     per_model = element_bytes * (
         7 * params
-        + 4 * cfg["batch_size"] * (units + n_features)
+        + 4 * cfg["batch_size"] * (2 * units + n_features)
         + 5 * probe * (units + n_features)
         + (n_train + n_val) * n_features
     )

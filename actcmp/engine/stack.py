@@ -29,6 +29,11 @@ NARROW = 32
 #: padded): two AVX-512 vectors of float32, so that no element falls into the scalar tail
 #: loop of an elementwise kernel, whatever the model's place in the stack.
 SLOT = 64
+#: Output activations whose values lie in [-1, 1] (NaN aside), whatever their input.
+BOUNDED_OUTPUTS = ("sigmoid", "tanh", "softmax")
+#: With such an output and training data no larger than this in magnitude, a batch's MSE
+#: cannot overflow (squares below 1e13, means of them), in float32 or float64.
+MSE_TARGET_BOUND = 1e6
 
 
 class _TrainingStack:
@@ -82,8 +87,14 @@ class _TrainingStack:
         self.timings = {"losses": 0.0, "probe": 0.0}
         self._refresh()
         # bounded outputs and finite data: the minibatch loss is finite exactly when the
-        # output has no NaN, which is cheaper to check than the loss itself
-        self.nan_check_only = self.kind in ("bce", "ce") and bool(torch.isfinite(self.x_train).all())
+        # output has no NaN, which is cheaper to check than the loss itself. MSE: where the
+        # output activation is bounded by 1 and the targets (the clean training data) by
+        # MSE_TARGET_BOUND, no square or sum of the loss can overflow, so the loss of a
+        # model's batch rows is finite exactly when those rows of its output have no NaN
+        finite = bool(torch.isfinite(self.x_train).all())
+        self.nan_check_only = finite and self.kind in ("bce", "ce")
+        if finite and self.kind == "mse" and self.out_act.kind in BOUNDED_OUTPUTS and self.x_train.numel():
+            self.nan_check_only = float(self.x_train.abs().max()) <= MSE_TARGET_BOUND
 
     # setup -----------------------------------------------------------------------------------
     def _stack_data(self) -> None:
@@ -137,6 +148,8 @@ class _TrainingStack:
         self.slices = [(s, e, self.acts[key]) for s, e, key in _runs_of([r.spec.canonical for r in self.runs])]
         self.plans = self._plans(0, m, self.slices, self.gW, self.gb)
         self._part_plans: dict[int, list[_LayerPlan]] = {}
+        #: per padded minibatch row count, the training step's buffers (:class:`_StepBuffers`)
+        self._step_buffers: dict[int, _StepBuffers] = {}
         limits = [r.cfg["saturation_threshold"] * self.acts[r.spec.canonical].peak for r in self.runs]
         self.limit = torch.tensor(limits, dtype=torch.float64, device=dev)
         #: per slice, its limit in the pre-activations' dtype (what _Act.counts compares
@@ -250,6 +263,8 @@ class _TrainingStack:
         """Reconstruction ``[m, n, d]``; with ``save``, per layer ``(input, z, h, saved)``:
         what backward and the measurements need (``saved``: per activation slice)."""
         plans = self.plans if part is None else self.part_plans(part)
+        if part is None and save:
+            return self._train_forward(x, need_grad)
         last = len(plans) - 1
         record: list[Any] = []
         h = x
@@ -291,6 +306,9 @@ class _TrainingStack:
         probe has f' already; the kernels compute dh times the same f')."""
         plans = self.plans if part is None else self.part_plans(part)
         assert derivs is None or (part is not None and grads is not None)
+        if part is None and grads is None:
+            self._train_backward(record, dout, penalty_rows)
+            return
         last = len(plans) - 1
         _, z_out, out, kept_out = record[last]
         dz = torch.empty_like(z_out)
@@ -329,6 +347,76 @@ class _TrainingStack:
                 if dslope is not None and grad_slope is not None and grads is None:
                     torch.sum(dslope, dim=(1, 2), out=grad_slope)
 
+    # the training step's passes: the same kernels on the same values as :meth:`forward` and
+    # :meth:`backward`, into buffers allocated once per stack and minibatch size, with every
+    # activation slice's views made once (a step otherwise spends a good share of its time
+    # allocating buffers and slicing them per activation)
+    def step_buffers(self, rows: int) -> _StepBuffers:
+        """The buffers of a training step on ``rows`` (padded) rows per model."""
+        if rows not in self._step_buffers:
+            self._step_buffers[rows] = _StepBuffers(self.plans, self.size, rows, self.dtype, self.dev)
+        return self._step_buffers[rows]
+
+    def _train_forward(self, x: torch.Tensor, need_grad: bool) -> tuple[torch.Tensor, list[Any]]:
+        """:meth:`forward` of every model with ``save``, into the step's buffers."""
+        plans = self.plans
+        bufs = self.step_buffers(x.shape[1])
+        last = len(plans) - 1
+        record: list[Any] = []
+        h = x
+        for layer, plan in enumerate(plans):
+            z = bufs.z[layer]
+            if plan.narrow_out:  # few output columns: compute z^T = W^T h^T
+                torch.baddbmm(plan.b_col, plan.Wt, h.transpose(1, 2), out=bufs.z_store[layer])
+            else:
+                torch.baddbmm(plan.b_row, h, plan.W, out=z)
+            h_new = bufs.h[layer]
+            if layer == last:
+                keep = self.out_act.fwd(z, None, need_grad, h_new)
+                record.append((h, z, h_new, [keep]))
+                return h_new, record
+            kept = [fwd(z_s, slope, need_grad, h_s) for fwd, z_s, slope, h_s in bufs.forward[layer]]
+            record.append((h, z, h_new, kept))
+            h = h_new
+        raise AssertionError("unreachable")
+
+    def _train_backward(self, record: list[Any], dout: torch.Tensor, penalty_rows: int | None) -> None:
+        """:meth:`backward` into the training buffers, with the step's buffers."""
+        plans = self.plans
+        last = len(plans) - 1
+        _, z_out, out, kept_out = record[last]
+        bufs = self.step_buffers(z_out.shape[1])
+        dz = bufs.dz[last]
+        self.out_act.bwd(dout, z_out, out, kept_out[0], None, dz)
+        for layer in range(last, -1, -1):
+            plan = plans[layer]
+            h_in = record[layer][0]
+            grad_w, grad_b = plan.gW, plan.gb
+            assert grad_w is not None and grad_b is not None
+            if plan.narrow_out:
+                grad_w.copy_(torch.bmm(dz.transpose(1, 2), h_in, out=bufs.gw_store[layer]).transpose(1, 2))
+            else:
+                torch.bmm(h_in.transpose(1, 2), dz, out=grad_w)
+            torch.sum(dz, dim=1, out=grad_b)
+            if layer == 0:
+                return
+            dh = bufs.dh[layer - 1]  # dh in the layout of z (and h, f') below
+            if plans[layer - 1].narrow_out:
+                torch.bmm(plan.W, dz.transpose(1, 2), out=bufs.dh_store[layer - 1])
+            else:
+                torch.bmm(dz, plan.Wt, out=dh)
+            _, _, h_below, kept = record[layer - 1]
+            if penalty_rows is not None and layer - 1 in self.penalty_layers:
+                scale = torch.full((), self.penalty_coef, dtype=dh.dtype, device=dh.device) / penalty_rows
+                dh[:, :penalty_rows] += torch.sign(h_below[:, :penalty_rows]) * scale
+            for (bwd, dh_s, z_s, h_s, dz_s, slope, grad_slope), keep in zip(
+                bufs.backward[layer - 1], kept, strict=True
+            ):
+                dslope = bwd(dh_s, z_s, h_s, keep, slope, dz_s)
+                if dslope is not None and grad_slope is not None:
+                    torch.sum(dslope, dim=(1, 2), out=grad_slope)
+            dz = bufs.dz[layer - 1]
+
     # training ---------------------------------------------------------------------------------------
     def train_step(self, x: torch.Tensor, target: torch.Tensor | None = None) -> list[tuple[int, torch.Tensor]]:
         """One minibatch ``x [M, B, d]`` (each model's own rows) for every model; ``target``
@@ -341,8 +429,8 @@ class _TrainingStack:
         x = self.pad(x)
         y = x if target is None else self.pad(target)
         out, record = self.forward(x, save=True, need_grad=True)
-        if self.nan_check_only:
-            check = out.sum(dim=(1, 2))
+        if self.nan_check_only:  # NaN exactly where the loss would not be finite
+            check = out[:, :rows].sum(dim=(1, 2)) if self.kind == "mse" else out.sum(dim=(1, 2))
         else:
             check = per_sample_losses(out, y, self.kind)[:, :rows].mean(dim=1)
         bad: list[tuple[int, torch.Tensor]] = []
@@ -388,3 +476,46 @@ class _TrainingStack:
 def _update_key(cfg: dict[str, Any]) -> tuple[float, float, float]:
     """The update settings a model shares with the others of its optimizer call."""
     return (float(cfg["lr"]), float(cfg["weight_decay"]), float(cfg["momentum"]))
+
+
+class _StepBuffers:
+    """What one training step writes, per layer, for ``m`` models and ``rows`` padded rows:
+    ``z``, ``h = f(z)``, ``dz`` and the ``dh`` coming down into it, all in the layout the
+    allocating passes give them (``z`` transposed where the layer is ``narrow_out``; its
+    contiguous storage in ``z_store``, what the matmul writes), and per activation slice
+    its views of them: ``forward[layer]`` ``(fwd, z, slope, h)``, ``backward[layer]``
+    ``(bwd, dh, z, h, dz, slope, slope gradient)``."""
+
+    def __init__(self, plans: list[_LayerPlan], m: int, rows: int, dtype: torch.dtype, dev: torch.device) -> None:
+        self.z: list[torch.Tensor] = []
+        self.z_store: list[torch.Tensor] = []
+        self.h: list[torch.Tensor] = []
+        self.dz: list[torch.Tensor] = []
+        self.dh: list[torch.Tensor] = []
+        self.dh_store: list[torch.Tensor] = []
+        self.gw_store: list[torch.Tensor] = []
+        self.forward: list[list[tuple[Any, torch.Tensor, Any, torch.Tensor]]] = []
+        self.backward: list[list[tuple[Any, ...]]] = []
+        for plan in plans:
+            fan_in, fan_out = plan.W.shape[1], plan.W.shape[2]
+            if plan.narrow_out:
+                store = torch.empty(m, fan_out, rows, dtype=dtype, device=dev)
+                z = store.transpose(1, 2)
+                self.gw_store.append(torch.empty(m, fan_out, fan_in, dtype=dtype, device=dev))
+            else:
+                store = z = torch.empty(m, rows, fan_out, dtype=dtype, device=dev)
+                self.gw_store.append(store)  # unused
+            h = torch.empty_like(z)
+            dz = torch.empty_like(z)
+            dh_store = torch.empty_like(store)  # the gradient of h, in z's layout
+            dh = dh_store if store is z else dh_store.transpose(1, 2)
+            self.z_store.append(store)
+            self.z.append(z)
+            self.h.append(h)
+            self.dz.append(dz)
+            self.dh_store.append(dh_store)
+            self.dh.append(dh)
+            self.forward.append([(act.fwd, z[s:e], slope, h[s:e]) for s, e, act, slope, _ in plan.acts])
+            self.backward.append(
+                [(act.bwd, dh[s:e], z[s:e], h[s:e], dz[s:e], slope, grad) for s, e, act, slope, grad in plan.acts]
+            )
