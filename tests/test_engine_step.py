@@ -25,14 +25,16 @@ def _stack(dataset: str = "digits", **fields: object) -> _Stack:
     return _Stack(runs, torch.device("cpu"), torch.float32)
 
 
+@pytest.mark.parametrize("loss", ["mse", "bce"])
 @pytest.mark.parametrize("poison", [float("nan"), float("inf"), -float("inf"), 1e30])
 @pytest.mark.parametrize("rows", [64, 41])
-def test_the_output_check_drops_the_models_the_loss_check_drops(poison: float, rows: int) -> None:
-    # digits: sigmoid output, MSE, data in [0, 1]: the step checks the output for NaN
-    # instead of computing the loss; poisoned weights must be caught (or not) alike
+def test_the_output_check_drops_the_models_the_loss_check_drops(poison: float, rows: int, loss: str) -> None:
+    # digits: sigmoid output, MSE or BCE, data in [0, 1]: the step checks the output of the
+    # batch's rows for NaN instead of computing the loss; poisoned weights must be caught
+    # (or not) alike (the padding rows a short batch carries are no part of its loss)
     dropped = []
     for shortcut in (True, False):
-        stack = _stack()
+        stack = _stack(loss=loss)
         assert stack.nan_check_only
         stack.nan_check_only = shortcut
         stack.W[0][2].fill_(poison)

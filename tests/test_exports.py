@@ -68,8 +68,7 @@ def test_mlflow_runs_read_back_with_params_tags_and_status(mlflow_export: Any, m
     assert failed["status"] == "FAILED" and failed["tags.actcmp.error"].startswith("RuntimeError: boom")
     diverged = by_id.loc[config("tanh", 2, 1)["run_id"]]
     assert (
-        diverged["tags.actcmp.status"] == "diverged"
-        and diverged["metrics.test_loss"] != diverged["metrics.test_loss"]
+        diverged["tags.actcmp.status"] == "diverged" and diverged["metrics.test_loss"] != diverged["metrics.test_loss"]
     )
     assert not [c for c in frame.columns if "preact_hist" in c]  # histogram bins left out
 

@@ -430,7 +430,7 @@ class _TrainingStack:
         y = x if target is None else self.pad(target)
         out, record = self.forward(x, save=True, need_grad=True)
         if self.nan_check_only:  # NaN exactly where the loss would not be finite
-            check = out[:, :rows].sum(dim=(1, 2)) if self.kind == "mse" else out.sum(dim=(1, 2))
+            check = out[:, :rows].sum(dim=(1, 2))  # the batch's rows (the padding rows are no loss)
         else:
             check = per_sample_losses(out, y, self.kind)[:, :rows].mean(dim=1)
         bad: list[tuple[int, torch.Tensor]] = []
