@@ -64,6 +64,8 @@ _SWEEP_KEY_HINTS = {
 #: Layer metrics every this many epochs unless a run says otherwise (the one definition:
 #: the field's default, its old meaning in ``LATER_FIELDS``, and readers of configs without it).
 DEFAULT_PROBE_EVERY = 1
+#: the bias_init rules (or a number); core.model applies them
+BIAS_INITS = ("auto", "zeros", "torch-default")
 
 #: Fields added after RESULTS_VERSION 1, with the value that means what older versions
 #: did: at that value a field is left out of the run id, so adding it kept every stored id.
@@ -196,7 +198,6 @@ class RunConfig(BaseModel):
     @field_validator("bias_init", mode="before")
     @classmethod
     def _known_bias(cls, value: Any) -> Any:
-        from actcmp.core.model import BIAS_INITS  # lazy: core.model imports torch (config does not)
 
         if isinstance(value, bool):
             raise ValueError(f"bias_init must be one of {', '.join(BIAS_INITS)} or a number, got {value!r}")

@@ -24,13 +24,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from actcmp.config import BIAS_INITS  # noqa: F401  (the rules this module applies)
 from actcmp.core.activations import ActivationSpec, kaiming_gain, xavier_gain
 from actcmp.plan import init_gain, resolve_bias, resolve_init  # noqa: F401  (planning needs them without torch)
 
 INIT_RULES = ("kaiming", "xavier", "lecun", "torch-default")
 INIT_DISTRIBUTIONS = ("uniform", "normal", "truncated_normal")
 #: ``bias_init`` names (a number is also accepted: every bias starts at that constant)
-BIAS_INITS = ("auto", "zeros", "torch-default")
 #: a standard normal truncated to [-2, 2] has this standard deviation; truncated draws are
 #: divided by it, so every distribution has unit variance before the rule's scale
 TRUNCATED_STD = 0.8796256610342398

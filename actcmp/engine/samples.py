@@ -70,9 +70,9 @@ def collect_samples(
     model: Autoencoder, data: Any, cfg: dict[str, Any], diverged_epoch: int | None, dev: torch.device
 ) -> dict[str, bytes]:
     """The run's sample blobs (see the module docstring); none for a diverged run."""
-    import torch
+    import torch  # lazy: the report decodes samples without torch
 
-    from actcmp.engine.plain import per_sample_loss
+    from actcmp.core.losses import per_sample_loss
 
     if diverged_epoch is not None or len(data.x_test) == 0:
         return {}

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from actcmp.analysis.stats import FriedmanResult
-    from actcmp.report.document import FigureDoc
+    from actcmp.report.render import FigureDoc
     from actcmp.store.database import Results
 
 METRIC = "test_loss"
