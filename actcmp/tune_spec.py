@@ -22,7 +22,7 @@ tuned field (``lr = 1e-3`` at the top of the file, or the default) is the *commo
 the evaluation seeds are trained at it too, for the common-value comparison shown beside
 the tuned one. What planning and selection do with this is in :mod:`actcmp.run.tune`.
 
-This module imports nothing from :mod:`actcmp.config` at import time (config imports it).
+It validates candidates as run fields with :mod:`actcmp.run_config` (config imports this module).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from actcmp.errors import ConfigError, did_you_mean
+from actcmp.run_config import RUN_FIELDS, RunConfig, check_field
 
 #: keys of the [tune] table that are not run fields
 TUNE_KEYS = ("seeds", "select_by")
@@ -92,8 +93,6 @@ class TuneSpec(BaseModel):
     @field_validator("candidates", mode="before")
     @classmethod
     def _candidate_lists(cls, value: Any) -> Any:
-        from actcmp.config import RUN_FIELDS
-
         if not isinstance(value, dict) or not value:
             raise ValueError("tune: no field to tune; add candidates, e.g. lr = [1e-4, 1e-3, 1e-2]")
         for key, options in value.items():
@@ -126,8 +125,6 @@ class TuneSpec(BaseModel):
 
 def parse_tune(table: Any, where: str) -> TuneSpec:
     """A ``[tune]`` table -> :class:`TuneSpec`; any problem is one :class:`ConfigError` line."""
-    from actcmp.config import check_field
-
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: 'tune' must be a table ([tune] with lists of candidates and seeds)")
     try:
@@ -173,8 +170,6 @@ def check_tune(spec: TuneSpec, fixed: dict[str, Any], grid: dict[str, list[Any]]
 
 def common_values(spec: TuneSpec, fixed: dict[str, Any]) -> dict[str, Any]:
     """The value each tuned field takes without tuning: the sweep's fixed value or the default."""
-    from actcmp.config import RunConfig
-
     return {k: fixed.get(k, RunConfig.model_fields[k].default) for k in spec.fields}
 
 
