@@ -107,10 +107,22 @@ def test_a_call_over_its_memory_budget_fits_in_chunks_with_the_same_numbers(monk
         calls.append(codes_train.shape[0])
         return fit(codes_train, *args)
 
-    # two models per chunk (each needs 8 * 192 * (6 * 10 + 2 * 3) bytes)
-    monkeypatch.setattr(probe, "CHUNK_BYTES", 2 * 8 * 192 * 66)
+    # two models per chunk (each needs 8 * 192 * (6 * 10 + 2 * 3) bytes for its passes and
+    # HESSIAN_COPIES float64 matrices of (10 * 3)^2)
+    monkeypatch.setattr(probe, "CHUNK_BYTES", 2 * (8 * 192 * 66 + 8 * probe.HESSIAN_COPIES * 30**2))
     monkeypatch.setattr(probe, "_fit", counted)
     chunked = worker.fit(sets)
     assert calls == [1, 2, 2, 2]  # seed 4 has nine classes: apart; then six in chunks of two
     assert torch.equal(chunked.weights, whole.weights)
     assert (chunked.accuracy, chunked.iterations) == (whole.accuracy, whole.iterations)
+
+
+def test_a_chunk_of_wide_codes_counts_their_hessians() -> None:
+    """A fit holds ``K (k+1)`` squared float64 matrices per model: with 128 codes and 10
+    classes (13 MB each) a chunk must stay near CHUNK_BYTES, not grow with the stack."""
+    from actcmp.core import probe
+
+    params = 10 * 129
+    most = probe.models_per_chunk(1280, 10, 128)
+    assert most * 8 * probe.HESSIAN_COPIES * params**2 <= max(probe.CHUNK_BYTES, 8 * probe.HESSIAN_COPIES * params**2)
+    assert probe.models_per_chunk(1280, 10, 8) > 100  # the default code of 8: a whole stack at once

@@ -91,9 +91,11 @@ HESSIAN_DTYPE = torch.float32
 ROWS = 64
 _ALIGN = 64  # bytes
 #: Models fitted together at most: a call fits its models in chunks whose working buffers
-#: (about six float64 ``[K, N]`` and two ``[k + 1, N]`` per model) stay under this. A
-#: model's numbers do not depend on the chunk (nor on the batch).
+#: (about six float64 ``[K, N]``, two ``[k + 1, N]`` and ``HESSIAN_COPIES`` ``[K (k+1)]^2`` per
+#: model) stay under this. A model's numbers do not depend on the chunk (nor on the batch).
 CHUNK_BYTES = 256 << 20
+#: params x params float64 matrices a model holds at once in a fit (for sizing chunks)
+HESSIAN_COPIES = 10
 
 
 @dataclass
@@ -138,8 +140,7 @@ def fit_probes(
     with torch.no_grad(), _one_thread():
         for count in sorted(set(own_classes)):  # models of a different class count apart: as alone
             same = [i for i, own_count in enumerate(own_classes) if own_count == count]
-            per_model = 8 * width * (6 * count + 2 * (codes_train.shape[2] + 1))
-            most = max(1, CHUNK_BYTES // per_model)
+            most = models_per_chunk(width, count, codes_train.shape[2])
             for start in range(0, len(same), most):
                 members = same[start : start + most]
                 rows = torch.tensor(members, device=dev)
@@ -364,6 +365,16 @@ class _Problem:
         loss = torch.where(self.real, log_norm - picked, 0.0).sum(1) / self.n
         penalty = (weights.square() * self.penalised).flatten(1).sum(1)
         return loss + 0.5 * self.strength[members] * penalty, exp.div_(total.unsqueeze(1))
+
+
+def models_per_chunk(width: int, classes: int, codes: int) -> int:
+    """How many models one fit holds at once: their working buffers under ``CHUNK_BYTES`` (at
+    least one): the ``[K, N]`` / ``[k+1, N]`` passes over ``width`` padded samples, and
+    ``HESSIAN_COPIES`` float64 ``params x params`` matrices (Hessian, refreshed Hessian, factor,
+    intercept-shift term, Kronecker temporaries), ``params = K (k + 1)``."""
+    params = classes * (codes + 1)
+    per_model = 8 * width * (6 * classes + 2 * (codes + 1)) + 8 * HESSIAN_COPIES * params**2
+    return max(1, CHUNK_BYTES // per_model)
 
 
 @contextmanager
