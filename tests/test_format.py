@@ -91,10 +91,9 @@ def test_the_claims_write_numbers_and_p_values_as_the_report_does() -> None:
     from actcmp.claims import document, tables
     from actcmp.claims.checks import frames
 
-    for p in (0.0004, 0.0497, 0.5, math.nan):
-        assert document.fmt_p(p) == fmt.fmt_p(p)
-        assert frames.fmt_p(p) == fmt.p_clause(p)
-    for value in (0.0123456, 1.5e-6, 2.5e6, math.nan, math.inf):
-        assert tables.fmt(value) == frames.fmt_number(value) == document.fmt_stat(value) == fmt.fmt_stat(value)
-    assert frames.fmt_p(0.0004) == "p < 0.001" and frames.fmt_p(0.0497) == "p = 0.0497"
-    assert tables.fmt(math.nan) == fmt.MISSING
+    cells = {p: document.fmt_p(p) for p in (0.0004, 0.0497, 0.5, math.nan)}
+    assert cells == {0.0004: "< 0.001", 0.0497: "0.0497", 0.5: "0.500", **{math.nan: fmt.MISSING}}
+    assert [frames.fmt_p(p) for p in (0.0004, 0.0497, math.nan)] == ["p < 0.001", "p = 0.0497", "p not computed"]
+    written = ["0.0123", "1.50e-06", "2.50e+06", fmt.MISSING, "∞"]
+    for formatter in (tables.fmt, frames.fmt_number, document.fmt_stat):
+        assert [formatter(v) for v in (0.0123456, 1.5e-6, 2.5e6, math.nan, math.inf)] == written

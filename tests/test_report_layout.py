@@ -1,5 +1,5 @@
-"""The report and analysis modules after their split by job: every name the old modules
-offered still imports from them, and no module grows past 700 lines."""
+"""The modules split by job in the restructuring: every name the old modules offered (but
+behaviour-setting constants, see below) still imports from them, and no module grows past 700 lines."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ OLD_NAMES = {
     ),
     "actcmp.report.tables": (
         "ALPHA BestRule CI_LABEL FINISHED LATEX_LONG LATEX_WIDE REQUIRED STAT_COLUMNS TIED_NOTE Table bold_tied "
-        "build_tables cell_keys complete config_fields converged depth_caption depth_table detectable_note "
+        "NOT_CELL extra_fields build_tables cell_keys complete config_fields converged depth_caption depth_table detectable_note "
         "display_depth display_main display_plain epoch_curves fmt_fraction fmt_interval fmt_mean_std fmt_number "
         "fmt_p fmt_vs_best heatmap_matrix init_table label latex_escape layer_curves layer_profile loss_statistics "
         "lowest main_notes main_table mark_best markdown_escape panel_keys rank_table sort_rows status_table to_html "
@@ -33,6 +33,21 @@ OLD_NAMES = {
         "png_bytes readable_ticks save standard_figures wrap zoom_window"
     ),
     "actcmp.report.style": "ACTIVATION_STYLES activation_order activation_style base_name line_kwargs",
+    # the other splits of the restructuring (names a user's script may import from the old place;
+    # constants that configure behaviour are left where they are read, so that a stale
+    # monkeypatch of the old place fails instead of silently doing nothing)
+    "actcmp.claims.figures": "choose_runs plot_layer_histograms plot_died_revived preact_histograms HIST_METRIC HIST_RANGE",
+    "actcmp.claims.registry": "CLAIMS CONDITIONS comparison_table rank_table fmt",
+    "actcmp.claims.document": "duration fmt_p fmt_stat",
+    "actcmp.cli": (
+        "app main EXIT_USAGE EXIT_FAILURE EXIT_INTERRUPTED OneLineErrors guarded fail out_path F DEVICE_PATTERN "
+        "MAX_THREADS PLAN_KEYS resolve_config_path bundled_sweeps"
+    ),
+    "actcmp.engine.batched": (
+        "train_group stack_refusal estimate_group_bytes max_models_for_memory loss_grad masks_of_counts Row "
+        "per_sample_losses"
+    ),
+    "actcmp.run.sweep": "run_sweep plan_runs describe_plan execute_task Task cached_dataset make_tasks resolve_runs",
 }
 
 

@@ -82,6 +82,10 @@ def summary_rows(claims: Sequence[ClaimDoc]) -> list[dict[str, str]]:
     ]
 
 
+#: the name this module used for it before the report's formatter served the claims too
+duration = fmt_duration
+
+
 def summary_markdown(claims: Sequence[ClaimDoc]) -> str:
     rows = summary_rows(claims)
     header = ["#", "claim", "verdict", "deciding statistic", "p"]

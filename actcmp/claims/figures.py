@@ -449,3 +449,23 @@ def plot_depth(runs: pd.DataFrame, factor: float = stats.DEPTH_FACTOR) -> Figure
     if runs.empty:
         return no_data()
     return plots.plot_depth_scaling(stats.depth_profile(runs, factor=factor), factor=factor)
+
+
+# names this module held before the restructuring, now defined elsewhere: still importable
+# from here (lazily, so that no import cycle or import cost comes with them)
+_MOVED = {
+    "choose_runs": "actcmp.claims.explaining",
+    "plot_layer_histograms": "actcmp.claims.explaining",
+    "plot_died_revived": "actcmp.claims.explaining",
+    "preact_histograms": "actcmp.claims.explaining",
+    "HIST_METRIC": "actcmp.claims.explaining",
+    "HIST_RANGE": "actcmp.claims.explaining",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        import importlib
+
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from actcmp.claims.context import ClaimContext, Tables, figure_or_empty, needs_runs, tables_or_empty
 from actcmp.claims.decisions import (
@@ -435,6 +435,24 @@ def claim_keys() -> list[str]:
 def sweeps_of(claims: tuple[Claim, ...] | list[Claim]) -> list[str]:
     """The distinct sweep names of ``claims``, in order."""
     return list(dict.fromkeys(c.sweep for c in claims))
+
+
+# names this module held before the restructuring, now defined elsewhere: still importable
+# from here (lazily, so that no import cycle or import cost comes with them)
+_MOVED = {
+    "CONDITIONS": "actcmp.claims.decisions",
+    "comparison_table": "actcmp.claims.tables",
+    "rank_table": "actcmp.claims.tables",
+    "fmt": "actcmp.claims.tables",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        import importlib
+
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["CLAIMS", "Claim", "claim_keys", "sweeps_of"]

@@ -340,6 +340,24 @@ def _train(
 
 # ``_Act``, ``per_sample_losses`` and ``estimate_group_bytes`` are imported as themselves
 # above: re-exported, since tests and callers import them from here
+
+# names this module held before the restructuring, now defined elsewhere: still importable
+# from here (lazily, so that no import cycle or import cost comes with them)
+_MOVED = {
+    "loss_grad": "actcmp.engine.kernels",
+    "masks_of_counts": "actcmp.engine.kernels",
+    "Row": "actcmp.engine.layout",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        import importlib
+
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "ENGINE",
     "estimate_group_bytes",

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from actcmp.analysis.cells import ALPHA, FINISHED, activation_order, cell_keys, config_fields
+from actcmp.analysis.cells import ALPHA, FINISHED, NOT_CELL, activation_order, cell_keys, config_fields
 from actcmp.analysis.stats import DEPTH_FACTOR, depth_scaling
 from actcmp.atomic import make_dir, write_text
 from actcmp.report.display import depth_caption, display_depth, display_main, display_plain
@@ -330,11 +330,17 @@ def write_table(table: Table, directory: Path) -> list[Path]:
     return paths
 
 
+def extra_fields(runs: pd.DataFrame) -> list[str]:
+    """The cell keys beyond dataset and depth (:func:`actcmp.analysis.cells.cell_keys`)."""
+    return [k for k in cell_keys(runs) if k not in ("dataset", "depth")]
+
+
 __all__ = [
     "ALPHA",
     "CI_LABEL",
     "LATEX_LONG",
     "LATEX_WIDE",
+    "NOT_CELL",
     "REQUIRED",
     "STAT_COLUMNS",
     "TIED_NOTE",
@@ -353,6 +359,7 @@ __all__ = [
     "display_main",
     "display_plain",
     "epoch_curves",
+    "extra_fields",
     "fmt_fraction",
     "fmt_interval",
     "fmt_mean_std",
