@@ -51,3 +51,18 @@ def test_the_output_check_drops_the_models_the_loss_check_drops(poison: float, r
 
 def test_the_output_check_needs_a_bounded_output() -> None:
     assert not _stack("manifold").nan_check_only  # identity output: the loss itself is checked
+
+
+@pytest.mark.parametrize("shortcut", [True, False])
+def test_a_step_whose_l1_penalty_overflows_drops_the_model_as_the_plain_engine_does(shortcut: bool) -> None:
+    """The plain engine tests ``loss + penalty`` for finiteness: huge finite code activations
+    (2e38) behind a zero decoder leave the reconstruction finite but the penalty infinite."""
+    stack = _stack(activity_l1=0.01)
+    assert stack.penalty_layers
+    stack.nan_check_only = shortcut
+    for layer in stack.penalty_layers:
+        stack.b[layer][0].fill_(2e38)  # model 0 (relu): its penalised layer's units at 2e38
+        stack.W[layer + 1][0].zero_()  # and nothing of them reaches the output
+    with torch.no_grad():
+        bad = stack.train_step(stack.x_train[stack.slot, :64])
+    assert [model for model, _ in bad] == [0]

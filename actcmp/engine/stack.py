@@ -433,6 +433,9 @@ class _TrainingStack:
             check = out[:, :rows].sum(dim=(1, 2))  # the batch's rows (the padding rows are no loss)
         else:
             check = per_sample_losses(out, y, self.kind)[:, :rows].mean(dim=1)
+        if self.penalty_layers:  # the plain engine tests loss + L1 penalty: a penalty that overflows counts
+            penalty = [record[layer][2][:, :rows].abs().sum(dim=2).mean(dim=1) for layer in sorted(self.penalty_layers)]
+            check = check + self.penalty_coef * torch.stack(penalty).sum(dim=0)
         bad: list[tuple[int, torch.Tensor]] = []
         if not math.isfinite(float(check.sum())):
             for model in torch.nonzero(~torch.isfinite(check)).flatten().tolist():
