@@ -19,6 +19,7 @@ from actcmp.analysis import stats as stats
 from actcmp.analysis.cells import activation_order
 from actcmp.claims.checks import common_metric, early_loss, gradient_ratios
 from actcmp.claims.checks.frames import done_runs, fmt_p, numeric, paired_runs
+from actcmp.moved import moved_names
 from actcmp.report import plots
 from actcmp.report.plots import legend, png_bytes
 from actcmp.report.style import activation_style, line_kwargs
@@ -452,20 +453,15 @@ def plot_depth(runs: pd.DataFrame, factor: float = stats.DEPTH_FACTOR) -> Figure
 
 
 # names this module held before the restructuring, now defined elsewhere: still importable
-# from here (lazily, so that no import cycle or import cost comes with them)
-_MOVED = {
-    "choose_runs": "actcmp.claims.explaining",
-    "plot_layer_histograms": "actcmp.claims.explaining",
-    "plot_died_revived": "actcmp.claims.explaining",
-    "preact_histograms": "actcmp.claims.explaining",
-    "HIST_METRIC": "actcmp.claims.explaining",
-    "HIST_RANGE": "actcmp.claims.explaining",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# from here (see actcmp.moved)
+__getattr__ = moved_names(
+    __name__,
+    {
+        "choose_runs": "actcmp.claims.explaining",
+        "plot_layer_histograms": "actcmp.claims.explaining",
+        "plot_died_revived": "actcmp.claims.explaining",
+        "preact_histograms": "actcmp.claims.explaining",
+        "HIST_METRIC": "actcmp.claims.explaining",
+        "HIST_RANGE": "actcmp.claims.explaining",
+    },
+)

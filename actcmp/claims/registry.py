@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from actcmp.claims.context import ClaimContext, Tables, figure_or_empty, needs_runs, tables_or_empty
 from actcmp.claims.decisions import (
@@ -55,6 +55,7 @@ from actcmp.claims.tables import (
     tanh_sigmoid_tables,
     vanishing_tables,
 )
+from actcmp.moved import moved_names
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -438,21 +439,16 @@ def sweeps_of(claims: tuple[Claim, ...] | list[Claim]) -> list[str]:
 
 
 # names this module held before the restructuring, now defined elsewhere: still importable
-# from here (lazily, so that no import cycle or import cost comes with them)
-_MOVED = {
-    "CONDITIONS": "actcmp.claims.decisions",
-    "comparison_table": "actcmp.claims.tables",
-    "rank_table": "actcmp.claims.tables",
-    "fmt": "actcmp.claims.tables",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# from here (see actcmp.moved)
+__getattr__ = moved_names(
+    __name__,
+    {
+        "CONDITIONS": "actcmp.claims.decisions",
+        "comparison_table": "actcmp.claims.tables",
+        "rank_table": "actcmp.claims.tables",
+        "fmt": "actcmp.claims.tables",
+    },
+)
 
 
 __all__ = ["CLAIMS", "Claim", "claim_keys", "sweeps_of"]

@@ -16,13 +16,12 @@ The commands are registered here, in the order ``actcmp --help`` lists them.
 
 from __future__ import annotations
 
-from typing import Any
-
 from actcmp.cli.base import app, main
 from actcmp.cli.claims import claims_cmd
 from actcmp.cli.registries import activations, datasets_cmd
 from actcmp.cli.results import compare, export, merge, report_cmd, status
 from actcmp.cli.sweep import run
+from actcmp.moved import moved_names
 
 app.command()(run)
 app.command("report")(report_cmd)
@@ -36,30 +35,25 @@ app.command("claims")(claims_cmd)
 
 
 # names this module held before the restructuring, now defined elsewhere: still importable
-# from here (lazily, so that no import cycle or import cost comes with them)
-_MOVED = {
-    "EXIT_USAGE": "actcmp.cli.base",
-    "EXIT_FAILURE": "actcmp.cli.base",
-    "EXIT_INTERRUPTED": "actcmp.cli.base",
-    "OneLineErrors": "actcmp.cli.base",
-    "guarded": "actcmp.cli.base",
-    "fail": "actcmp.cli.base",
-    "out_path": "actcmp.cli.base",
-    "F": "actcmp.cli.base",
-    "DEVICE_PATTERN": "actcmp.cli.sweep",
-    "MAX_THREADS": "actcmp.cli.sweep",
-    "PLAN_KEYS": "actcmp.cli.sweep",
-    "resolve_config_path": "actcmp.overrides",
-    "bundled_sweeps": "actcmp.overrides",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# from here (see actcmp.moved)
+__getattr__ = moved_names(
+    __name__,
+    {
+        "EXIT_USAGE": "actcmp.cli.base",
+        "EXIT_FAILURE": "actcmp.cli.base",
+        "EXIT_INTERRUPTED": "actcmp.cli.base",
+        "OneLineErrors": "actcmp.cli.base",
+        "guarded": "actcmp.cli.base",
+        "fail": "actcmp.cli.base",
+        "out_path": "actcmp.cli.base",
+        "F": "actcmp.cli.base",
+        "DEVICE_PATTERN": "actcmp.cli.sweep",
+        "MAX_THREADS": "actcmp.cli.sweep",
+        "PLAN_KEYS": "actcmp.cli.sweep",
+        "resolve_config_path": "actcmp.overrides",
+        "bundled_sweeps": "actcmp.overrides",
+    },
+)
 
 
 __all__ = ["app", "main"]

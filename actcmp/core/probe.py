@@ -59,13 +59,14 @@ and two threads):
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+from actcmp.core.threads import one_thread
 
 if TYPE_CHECKING:
     from actcmp.core.model import Autoencoder
@@ -137,7 +138,7 @@ def fit_probes(
     accuracy: list[float | None] = [None] * m
     iterations, converged = [0] * m, [False] * m
     width = max(ROWS, -(-codes_train.shape[1] // ROWS) * ROWS)
-    with torch.no_grad(), _one_thread():
+    with torch.no_grad(), one_thread():
         for count in sorted(set(own_classes)):  # models of a different class count apart: as alone
             same = [i for i, own_count in enumerate(own_classes) if own_count == count]
             most = models_per_chunk(width, count, codes_train.shape[2])
@@ -375,22 +376,6 @@ def models_per_chunk(width: int, classes: int, codes: int) -> int:
     params = classes * (codes + 1)
     per_model = 8 * width * (6 * classes + 2 * (codes + 1)) + 8 * HESSIAN_COPIES * params**2
     return max(1, CHUNK_BYTES // per_model)
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """One intra-op thread: with more, ATen splits a reduction with a single output (a
-    model alone) across threads but not one with several, and a long elementwise pass is
-    cut into chunks whose ends depend on the batch size."""
-    threads = torch.get_num_threads()
-    if threads == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _labels(y: torch.Tensor | np.ndarray, device: torch.device) -> torch.Tensor:

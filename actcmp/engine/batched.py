@@ -50,8 +50,6 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -60,6 +58,7 @@ from actcmp.config import SHAPE_KEYS
 from actcmp.core.activations import parse_activation
 from actcmp.core.model import Autoencoder, cfg_model
 from actcmp.core.probe import probe_accuracies
+from actcmp.core.threads import one_thread
 from actcmp.core.variants import corrupt, has_noise
 from actcmp.engine.kernels import _Act as _Act
 from actcmp.engine.kernels import per_sample_losses as per_sample_losses
@@ -80,27 +79,9 @@ from actcmp.engine.plain import (
 )
 from actcmp.engine.samples import collect_samples
 from actcmp.engine.stack import _update_key
+from actcmp.moved import moved_names
 
 ENGINE = "batched"
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """Train a stack on one intra-op thread. With more, a stack of one model is computed
-    differently from a stack of several: a reduction to one value per model (a loss, a
-    gradient norm) is split across threads only when it is the stack's only value, and
-    the BLAS splits one matrix's sums across threads but not a batch of matrices. On one
-    thread a model's numbers depend neither on the thread count nor on its neighbours;
-    parallelism comes from ``--jobs`` (one stack per worker)."""
-    threads = torch.get_num_threads()
-    if threads == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 # ----------------------------------------------------------------------------- plain side
@@ -187,7 +168,7 @@ def train_group(
     for members in by_optimizer.values():
         for start in range(0, len(members), most):
             chunk = members[start : start + most]
-            with torch.no_grad(), _one_thread():
+            with torch.no_grad(), one_thread():
                 trained = _train([configs[i] for i in chunk], [datasets[i] for i in chunk], dev, dtype)
             for index, result in zip(chunk, trained, strict=True):
                 results[index] = result
@@ -342,20 +323,15 @@ def _train(
 # above: re-exported, since tests and callers import them from here
 
 # names this module held before the restructuring, now defined elsewhere: still importable
-# from here (lazily, so that no import cycle or import cost comes with them)
-_MOVED = {
-    "loss_grad": "actcmp.engine.kernels",
-    "masks_of_counts": "actcmp.engine.kernels",
-    "Row": "actcmp.engine.layout",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# from here (see actcmp.moved)
+__getattr__ = moved_names(
+    __name__,
+    {
+        "loss_grad": "actcmp.engine.kernels",
+        "masks_of_counts": "actcmp.engine.kernels",
+        "Row": "actcmp.engine.layout",
+    },
+)
 
 
 __all__ = [
