@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,12 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 os.environ.setdefault("CI", "1")  # plain progress lines, never a live display, in tests
+# the generated datasets' disk cache (datasets/cache.py): one per test session, shared by its
+# subprocesses, never the user's own
+if "ACTCMP_DATASET_CACHE" not in os.environ:
+    _CACHE = tempfile.mkdtemp(prefix="actcmp-dataset-cache-")
+    os.environ["ACTCMP_DATASET_CACHE"] = _CACHE
+    atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

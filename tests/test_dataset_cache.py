@@ -1,0 +1,99 @@
+"""The disk cache of the registry's own datasets (actcmp/datasets/cache.py): an entry gives
+the generated arrays bit for bit, and an entry that does not prove itself is never used."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from actcmp.datasets import builtin, cache
+from actcmp.datasets.raw import RawData
+
+
+@pytest.fixture
+def counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """The cache in tmp_path, every loader call counted, no per-process copy."""
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path))
+    calls: dict[str, int] = {}
+    loaders = dict(builtin._LOADERS)
+
+    def counting(name: str):  # type: ignore[no-untyped-def]
+        def load() -> RawData:
+            calls[name] = calls.get(name, 0) + 1
+            return loaders[name]()
+
+        return load
+
+    for name in loaders:
+        monkeypatch.setitem(builtin._LOADERS, name, counting(name))
+    builtin.builtin_raw.cache_clear()
+    yield calls
+    builtin.builtin_raw.cache_clear()
+
+
+def same(a: RawData, b: RawData) -> None:
+    assert a.x.tobytes() == b.x.tobytes() and a.x.dtype == b.x.dtype and a.x.shape == b.x.shape
+    for left, right in ((a.y, b.y), (a.anomaly, b.anomaly)):
+        assert (left is None) == (right is None)
+        if left is not None and right is not None:
+            assert left.dtype == right.dtype and left.tobytes() == right.tobytes()
+    assert (a.standardise, a.scaling, a.fingerprint) == (b.standardise, b.scaling, b.fingerprint)
+    assert not b.x.flags.writeable
+
+
+@pytest.mark.parametrize("name", ["digits", "manifold", "clusters", "distributions"])
+def test_an_entry_gives_the_generated_data_bit_for_bit(name: str, counted: dict[str, int], tmp_path: Path) -> None:
+    made = builtin.builtin_raw(name)
+    assert counted[name] == 1 and len(list(tmp_path.glob(f"{name}-*.npz"))) == 1
+    builtin.builtin_raw.cache_clear()
+    again = builtin.builtin_raw(name)
+    assert counted[name] == 1  # read, not generated
+    same(made, again)
+
+
+def test_a_damaged_or_foreign_entry_is_generated_again(counted: dict[str, int], tmp_path: Path) -> None:
+    made = builtin.builtin_raw("manifold")
+    (entry,) = tmp_path.glob("manifold-*.npz")
+    original = entry.read_bytes()
+    for damage in (original[: len(original) // 2], original[:-200] + bytes(200), b"not a zip file"):
+        entry.write_bytes(damage)
+        builtin.builtin_raw.cache_clear()
+        same(made, builtin.builtin_raw("manifold"))
+    assert counted["manifold"] == 4
+    # an entry whose arrays were edited consistently but whose digest was not
+    with np.load(entry) as stored:
+        fields = {k: stored[k] for k in stored.files}
+    fields["x"] = fields["x"].copy()
+    fields["x"][0, 0] += 1
+    np.savez(entry, **fields)
+    builtin.builtin_raw.cache_clear()
+    same(made, builtin.builtin_raw("manifold"))
+    assert counted["manifold"] == 5
+
+
+def test_another_loader_or_package_version_is_another_entry(
+    counted: dict[str, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    builtin.builtin_raw("clusters")
+    monkeypatch.setitem(builtin.LOADER_VERSIONS, "clusters", 2)
+    builtin.builtin_raw.cache_clear()
+    builtin.builtin_raw("clusters")
+    assert counted["clusters"] == 2 and len(list(tmp_path.glob("clusters-*.npz"))) == 2
+    key = builtin.cache_key("clusters")
+    assert key["packages"] == {"numpy": np.__version__}
+
+
+def test_off_and_unwritable(counted: dict[str, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(cache.CACHE_ENV, "off")
+    assert cache.cache_dir() is None
+    builtin.builtin_raw("distributions")
+    assert not list(tmp_path.iterdir())
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv(cache.CACHE_ENV, str(blocker / "cache"))  # a folder under a file: cannot be made
+    builtin.builtin_raw.cache_clear()
+    data = builtin.builtin_raw("distributions")
+    assert data.x.shape[0] == 3000 and counted["distributions"] == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["a-file"]  # no temporary file left behind
