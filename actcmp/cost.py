@@ -36,9 +36,9 @@ PRIOR_SECONDS_PER_UNIT = 3.0e-11
 
 def _macs(cfg: dict[str, Any], n_features: int) -> tuple[int, int]:
     """(multiply-adds of one sample's forward pass, linear layers)."""
-    from actcmp.core.model import layer_dims  # lazy: core.model imports torch, the plan does not need it
+    from actcmp.core.shapes import cfg_dims
 
-    dims = layer_dims(n_features, int(cfg["depth"]), int(cfg["width"]), int(cfg["bottleneck"]))
+    dims = cfg_dims(cfg, n_features)
     return sum(i * o for i, o in dims), len(dims)
 
 

@@ -251,3 +251,24 @@ def test_kernel_derivatives_match_their_closed_form(name: str) -> None:
         z = torch.linspace(-9.013, 9.017, 801, dtype=dtype)
         got = parse_activation(name).derivative(z)
         torch.testing.assert_close(got, CLOSED_FORMS[name](z), rtol=tol, atol=tol)
+
+
+def test_every_registry_entry_builds_and_applies_at_its_defaults() -> None:
+    """What lets ``check_builds`` skip a registry name without parameters (and the sweep's
+    main process skip importing torch): every entry builds and maps [2, 4] to [2, 4]."""
+    from actcmp.core.activations import REGISTRY, apply_once, check_builds, parse_activation
+
+    for name, info in REGISTRY.items():
+        spec = parse_activation(name, hidden=info.hidden_ok)
+        apply_once(name, spec)
+        if info.hidden_ok:
+            check_builds(name)
+
+
+def test_check_builds_still_builds_parameters_and_callables() -> None:
+    from actcmp.core.activations import check_builds
+
+    check_builds("elu(alpha=0.5)")
+    check_builds("torch.nn.functional:silu")
+    with pytest.raises(UnknownActivation, match="must map a tensor"):
+        check_builds("torch:sum")

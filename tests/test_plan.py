@@ -76,6 +76,26 @@ def test_dry_run_loads_no_data_and_no_torch(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
+def test_a_sweep_with_workers_never_imports_torch_in_its_main_process(tmp_path: Path) -> None:
+    """Planning, task building (memory estimate, cost model) and storing the workers'
+    results run in the main process without torch: its import (1.5-2 s) would delay every
+    worker's start and take CPU from them."""
+    code = (
+        "import sys\n"
+        "from actcmp.run.sweep import run_sweep\n"
+        "if __name__ == '__main__':\n"
+        f"    summary = run_sweep({str(Path(__file__).resolve().parent.parent / 'experiments' / 'smoke.toml')!r}, "
+        f"{str(tmp_path / 'out')!r}, jobs=2)\n"
+        "    assert summary.done == 8, summary\n"
+        "    assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('actcmp'))\n"
+    )
+    script = tmp_path / "main.py"
+    script.write_text(code)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 def test_plan_refuses_a_bottleneck_as_wide_as_the_input() -> None:
     from actcmp.config import SweepConfig
     from actcmp.errors import ConfigError

@@ -534,10 +534,21 @@ def _exit_text(exc: BaseException) -> str:
 def check_builds(text: str) -> None:
     """Build ``text``'s module once and apply it to a small tensor, so that an activation
     that cannot be built (a class needing constructor arguments) or applied fails at plan
-    time with one line, not as failed runs."""
+    time with one line, not as failed runs.
+
+    A registry entry named without parameters is not built here: it builds by construction
+    (``tests/test_activations.py`` builds and applies every one), and building it would
+    import torch into the sweep's main process, a second or two before any worker starts."""
+    spec = parse_activation(text)
+    if spec.callable_path is None and not spec.params:
+        return
+    apply_once(text, spec)
+
+
+def apply_once(text: str, spec: ActivationSpec) -> None:
+    """:func:`check_builds`' test: build ``spec``, apply it to ``[2, 4]`` values in [-3, 3]."""
     import torch
 
-    spec = parse_activation(text)
     z = torch.linspace(-3.0, 3.0, 8).reshape(2, 4)
     try:
         out = spec.build()(z)

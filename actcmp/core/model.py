@@ -17,7 +17,6 @@ torch's own uniform, or a constant (:func:`init_tensors`).
 from __future__ import annotations
 
 import hashlib
-import itertools
 import math
 from typing import Any
 
@@ -26,6 +25,7 @@ from torch import nn
 
 from actcmp.config import BIAS_INITS  # noqa: F401  (the rules this module applies)
 from actcmp.core.activations import ActivationSpec, kaiming_gain, xavier_gain
+from actcmp.core.shapes import cfg_dims, encoder_sizes, hidden_sizes, layer_dims  # noqa: F401  (torch-free, re-exported)
 from actcmp.plan import init_gain, resolve_bias, resolve_init  # noqa: F401  (planning needs them without torch)
 
 INIT_RULES = ("kaiming", "xavier", "lecun", "torch-default")
@@ -40,45 +40,6 @@ def derive_seed(seed: int, tag: str) -> int:
     """An independent 63-bit seed for one purpose (split, batches, init) of a run seed."""
     digest = hashlib.sha256(f"{seed}:{tag}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
-
-
-def hidden_sizes(depth: int, width: int, bottleneck: int) -> list[int]:
-    """Encoder layer widths: geometric from ``width`` to ``bottleneck`` over ``depth`` layers.
-
-    >>> hidden_sizes(1, 64, 8), hidden_sizes(4, 64, 8)
-    ([8], [64, 32, 16, 8])
-    """
-    if depth == 1:
-        return [bottleneck]
-    ratio = bottleneck / width
-    return [max(bottleneck, round(width * ratio ** (i / (depth - 1)))) for i in range(depth)]
-
-
-def encoder_sizes(depth: int, width: int, bottleneck: int, widths: list[int] | None = None) -> list[int]:
-    """Encoder layer widths, the code layer last: explicit ``widths`` plus ``bottleneck``
-    when given, else :func:`hidden_sizes`.
-
-    >>> encoder_sizes(4, 1000, 30, [1000, 500, 250])
-    [1000, 500, 250, 30]
-    """
-    if widths:
-        return [*widths, bottleneck]
-    return hidden_sizes(depth, width, bottleneck)
-
-
-def layer_dims(
-    n_features: int, depth: int, width: int, bottleneck: int, widths: list[int] | None = None
-) -> list[tuple[int, int]]:
-    """(in, out) of every linear layer, encoder then decoder: ``2*depth`` pairs."""
-    sizes = [n_features, *encoder_sizes(depth, width, bottleneck, widths)]
-    enc = list(itertools.pairwise(sizes))
-    dec = [(o, i) for i, o in reversed(enc)]
-    return enc + dec
-
-
-def cfg_dims(cfg: dict[str, Any], n_features: int) -> list[tuple[int, int]]:
-    """:func:`layer_dims` of a resolved run config."""
-    return layer_dims(n_features, cfg["depth"], cfg["width"], cfg["bottleneck"], cfg.get("widths"))
 
 
 def weight_std(rule: str, activation: ActivationSpec | None, fan_in: int, fan_out: int) -> float:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from actcmp.core.model import cfg_dims
+from actcmp.core.shapes import cfg_dims
 
 #: Rows per chunk of the full-pass evaluation are chosen to keep each model's activations
 #: under this (per model, so that the chunks, and with them the numbers, do not depend on

@@ -28,7 +28,6 @@ from __future__ import annotations
 import math
 import platform
 import time
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -57,32 +56,13 @@ from actcmp.core.model import (
     derive_seed,
 )
 from actcmp.core.probe import PROBE_VERSION, probe_accuracies
+from actcmp.core.result import RunResult
 from actcmp.core.variants import activity_penalty, corrupt, has_noise, penalised_layers
 from actcmp.engine.samples import collect_samples
 from actcmp.plan import resolve  # noqa: F401  (moved to plan, which needs no torch; imported from here too)
 
 STATUSES = ("done", "diverged", "failed")
 HIST_NAMES = [f"preact_hist_{b:02d}" for b in range(PREACT_HIST_BINS)]
-
-
-@dataclass
-class RunResult:
-    """Everything one run produced, as plain records (what the store writes)."""
-
-    run_id: str
-    config: dict[str, Any]
-    status: str
-    final: dict[str, float | None]
-    epochs: list[tuple[int, str, float]] = field(default_factory=list)
-    layers: list[tuple[int, int, str, float]] = field(default_factory=list)
-    wall_time_s: float = 0.0
-    error: str | None = None
-    env: dict[str, Any] = field(default_factory=dict)
-    #: ``{kind: blob}`` for the report's pictures (see :mod:`actcmp.engine.samples`)
-    samples: dict[str, bytes] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def make_optimizer(params: list[torch.nn.Parameter], cfg: dict[str, Any]) -> torch.optim.Optimizer:
@@ -117,7 +97,7 @@ def environment(device: str = "cpu") -> dict[str, Any]:
 
     return {
         "actcmp": actcmp.__version__,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),  # a plain str: the main process unpickles results without torch
         "numpy": np.__version__,
         # the SIMD kernel family ATen dispatches to (ATEN_CPU_CAPABILITY can lower it):
         # together with the versions, what a run's last float bits depend on

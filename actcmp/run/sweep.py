@@ -1,7 +1,7 @@
 """Sweeps: plan, skip what is stored, hand tasks to an executor, store each result.
 
 The parent process is the one writer: workers (see :mod:`actcmp.run.executors`) only train
-and return :class:`~actcmp.engine.plain.RunResult` records (:mod:`actcmp.run.tasks`). The
+and return :class:`~actcmp.core.result.RunResult` records (:mod:`actcmp.run.tasks`). The
 plan is :mod:`actcmp.run.plan`; Ctrl-C and SIGTERM are :mod:`actcmp.run.signals`. The
 names other modules used to import from here (``plan_runs``, ``execute_task``, ``Task``,
 ...) are re-exported.

@@ -3,7 +3,7 @@
 :func:`make_tasks` groups resolved runs into :class:`Task` records (one run each for the
 plain engine; runs sharing tensor shapes, ``GROUP_KEYS``, for the batched engine);
 :func:`worker_task` trains one in a worker process (or in this one) and returns the
-:class:`~actcmp.engine.plain.RunResult` records: workers only compute, the parent stores.
+:class:`~actcmp.core.result.RunResult` records: workers only compute, the parent stores.
 
 The engines import torch, so they are imported where a task is sized by memory or
 trained, never at import: planning and ``--dry-run``
@@ -28,7 +28,7 @@ from actcmp.run.resources import memory_budget_bytes, tune_allocator
 from actcmp.run.signals import die_with_parent
 
 if TYPE_CHECKING:
-    from actcmp.engine.plain import RunResult
+    from actcmp.core.result import RunResult
 
 _LOG = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ def _memory_budget(device: str, jobs: int) -> int:
 def _models_within(cfg: dict[str, Any], data_dir: str | None, budget: int) -> int:
     """How many models shaped like ``cfg`` one worker may stack within ``budget`` bytes
     (from the dataset's shape: nothing is loaded)."""
-    from actcmp.engine.batched import max_models_for_memory  # torch
+    from actcmp.engine.memory import max_models_for_memory  # no torch: the main process plans
 
     try:
         shape = dataset_shape(cfg["dataset"], cfg["val_fraction"], cfg["test_fraction"], data_dir)

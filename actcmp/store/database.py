@@ -40,7 +40,7 @@ from actcmp.shard import assign_shards
 if TYPE_CHECKING:
     import pandas as pd
 
-    from actcmp.engine.plain import RunResult
+    from actcmp.core.result import RunResult
 
 DB_NAME = "actcmp.sqlite"
 #: the resolved sweep and its provenance beside the database (written by :meth:`Store.write_sweep_file`)
