@@ -256,13 +256,20 @@ def test_kernel_derivatives_match_their_closed_form(name: str) -> None:
 def test_every_registry_entry_builds_and_applies_at_its_defaults() -> None:
     """What lets ``check_builds`` skip a registry name without parameters (and the sweep's
     main process skip importing torch): every entry builds and maps [2, 4] to [2, 4]."""
-    from actcmp.core.activations import REGISTRY, apply_once, check_builds, parse_activation
+    from actcmp.core.activations import REGISTRY, apply_once, parse_activation
 
     for name, info in REGISTRY.items():
-        spec = parse_activation(name, hidden=info.hidden_ok)
-        apply_once(name, spec)
-        if info.hidden_ok:
-            check_builds(name)
+        apply_once(name, parse_activation(name, hidden=info.hidden_ok))
+
+
+def test_check_builds_skips_plain_registry_names_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from actcmp.core import activations
+
+    built: list[str] = []
+    monkeypatch.setattr(activations, "apply_once", lambda text, spec: built.append(text))
+    for name in ("relu", "gelu", "swish", "elu(alpha=1.0)", "elu(alpha=0.5)", "torch.nn.functional:silu"):
+        activations.check_builds(name)
+    assert built == ["elu(alpha=0.5)", "torch.nn.functional:silu"]  # a default spelled out is no parameter
 
 
 def test_check_builds_still_builds_parameters_and_callables() -> None:

@@ -36,3 +36,12 @@ def test_a_batched_group_pays_the_step_overhead_once() -> None:
     assert batched < plain
     assert task_units(runs[:1], SHAPE, "batched") == task_units(runs[:1], SHAPE, "plain")  # one run: no stack
     assert task_units([], SHAPE, "batched") == 0.0
+
+
+def test_explicit_widths_count() -> None:
+    """A run with explicit ``widths`` costs what its layers cost, not the geometric shape its
+    depth and width would give (the planner sets depth = len(widths) + 1, width = widths[0])."""
+    geometric = run_units(cfg(depth=4, width=1000, bottleneck=30), 1000, 200, 200, 784)
+    explicit = run_units({**cfg(depth=4, width=1000, bottleneck=30), "widths": [1000, 500, 250]}, 1000, 200, 200, 784)
+    assert explicit > 1.2 * geometric  # 1000-500-250-30 against 1000-322-98-30
+    assert run_units({**cfg(), "widths": None}, 1000, 200, 200, 64) == run_units(cfg(), 1000, 200, 200, 64)
