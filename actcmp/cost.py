@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from actcmp.config import DEFAULT_PROBE_EVERY, RunConfig
+from actcmp.core.shapes import cfg_dims
 
 #: The constants below were fitted (least squares, CPU seconds) to 12 batched groups of 24
 #: models (digits, mnist1d, manifold x depths 1, 2, 4, 8, width 64, 4 epochs): the model is
@@ -36,8 +37,6 @@ PRIOR_SECONDS_PER_UNIT = 3.0e-11
 
 def _macs(cfg: dict[str, Any], n_features: int) -> tuple[int, int]:
     """(multiply-adds of one sample's forward pass, linear layers)."""
-    from actcmp.core.shapes import cfg_dims
-
     dims = cfg_dims(cfg, n_features)
     return sum(i * o for i, o in dims), len(dims)
 
