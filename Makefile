@@ -37,10 +37,10 @@ test-fast: install
 
 sweep: install
 	$(PY) -m actcmp run experiments/default.toml --jobs $(JOBS)
-	$(PY) -m actcmp report results/default
+	$(PY) -m actcmp report results/default --jobs $(JOBS)
 
 report: install
-	$(PY) -m actcmp report results/default
+	$(PY) -m actcmp report results/default --jobs $(JOBS)
 
 claims: install
 	$(PY) -m actcmp claims --jobs $(JOBS)

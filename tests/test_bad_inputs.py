@@ -299,6 +299,7 @@ CASES = [
     case("report-missing-dir", ["report", "{root}/nope"], "no results here"),
     case("report-corrupt-db", ["report", "{corrupt}"], "not an actcmp database"),
     case("report-bad-format", ["report", "{store}", "--formats", "gif"], "--formats: unknown format 'gif'"),
+    case("report-jobs-zero", ["report", "{store}", "--jobs", "0"], "--jobs must be at least 1, got 0"),
     case("export-no-results", ["export", "{nothing}"], "{nothing}: no results here"),
     case("export-foreign-db", ["export", "{foreign}"], "foreign SQLite file"),
     case(

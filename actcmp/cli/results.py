@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from actcmp.cli.base import JsonFlag, ResultsDir, figure_formats, guarded, out_path
+from actcmp.errors import ConfigError
 
 if TYPE_CHECKING:  # imported inside the commands: --help stays light
     from actcmp.analysis.status import StatusTable
@@ -22,19 +23,25 @@ def report_cmd(
     out_text: Annotated[
         str | None, typer.Option("--out", metavar="DIR", help="where to write them \\[default: the results directory]")
     ] = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", help="processes drawing the figures (Linux)", envvar="ACTCMP_JOBS")
+    ] = 1,
 ) -> None:
     """Write tables, figures, report.md and report.html from stored results (no training).
 
-    --out writes them elsewhere (the results directory may then be read-only).
+    --out writes them elsewhere (the results directory may then be read-only). --jobs N
+    draws the figures in N processes while the tables are built (the same files as one).
 
     Example: actcmp report results/default --formats png,pdf,svg
     """
     from actcmp.report import make_report
 
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
     wanted = figure_formats(formats)
     out = out_path(out_text)
     _warn_damaged(directory)
-    paths = make_report(directory, formats=wanted, out=out)
+    paths = make_report(directory, formats=wanted, out=out, jobs=jobs)
     typer.echo(f"wrote {len(paths)} files; open {Path(out or directory) / 'report.html'}")
 
 

@@ -220,12 +220,12 @@ def run(
         max_runs=max_runs,
         executor_options={"max_retries": max_retries} if max_retries is not None else None,
     )
-    _say_how_it_ended(summary, quiet=quiet, write_report=report)
+    _say_how_it_ended(summary, quiet=quiet, write_report=report, jobs=jobs)
 
 
-def _say_how_it_ended(summary: SweepSummary, *, quiet: bool, write_report: bool) -> None:
+def _say_how_it_ended(summary: SweepSummary, *, quiet: bool, write_report: bool, jobs: int = 1) -> None:
     """Where the results went, the report if asked for; exit 130 when interrupted, 1 when
-    runs failed or tasks were lost."""
+    runs failed or tasks were lost. ``jobs``: processes drawing the report's figures."""
     if summary.interrupted:
         if quiet:  # otherwise the progress output's last line has just said it (progress.summary_line)
             typer.echo(
@@ -239,7 +239,7 @@ def _say_how_it_ended(summary: SweepSummary, *, quiet: bool, write_report: bool)
     if write_report and summary.done + summary.diverged + summary.skipped > 0:
         from actcmp.report import make_report
 
-        make_report(summary.out_dir)
+        make_report(summary.out_dir, jobs=jobs)
         if not quiet:
             typer.echo(f"report: {summary.out_dir / 'report.html'}", err=True)
     if not quiet:

@@ -29,7 +29,8 @@ package is cheap.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -57,6 +58,7 @@ def make_report(
     extra_sections: Sequence[SectionBuilder] = (),
     extra_findings: Sequence[FindingsBuilder] = (),
     out: str | Path | None = None,
+    jobs: int = 1,
 ) -> list[Path]:
     """Write tables, figures, setup.json, report.md and report.html under ``out``
     (default: ``directory``, the results directory); return the paths.
@@ -68,11 +70,14 @@ def make_report(
     among those with the fewest diverged seeds); activations statistically tied with the
     cell's best are bold as well.
 
+    ``jobs``: processes drawing the figures (:mod:`actcmp.report.workers`; Linux only, one
+    elsewhere); the files are the same for any number.
+
     Raises :class:`~actcmp.errors.StoreError` (and writes nothing) when no run has
     finished: there would be nothing to tabulate or plot.
     """
     from actcmp.atomic import make_dir
-    from actcmp.report import document, pictures, plots, statistics, tables
+    from actcmp.report import document, pictures, plots, statistics, tables, workers
     from actcmp.report.setup import collect_setup, write_setup_json
     from actcmp.store.database import load_results
 
@@ -90,29 +95,32 @@ def make_report(
     tuned = tune_report.build(source, directory, results, formats, written)
     results = tune_report.evaluation_only(results, tuned)
 
-    built = tables.build_tables(results, best_rule or tables.lowest)
-    for table in built:
-        written += tables.write_table(table, directory / "tables")
-
-    figures: list[document.FigureDoc] = []
+    # the figures are drawn first, in `jobs` forked workers (actcmp.report.workers) while this
+    # process builds the tables and the statistics; one job draws them here, in the same order
     specs = list(plots.standard_figures())
-    names = _plottable(results)
-    if names:
-        specs.append(
-            (
-                "activation_functions",
-                "The activation functions",
-                ACTIVATIONS_CAPTION,
-                lambda _results: plots.plot_activation_functions(names),
-            )
-        )
+    specs.append(("activation_functions", "The activation functions", ACTIVATIONS_CAPTION, _activation_figure))
     specs += pictures.figure_specs(results)  # issue 15: reconstruction grids, latent space, ROC from stored samples
-    for stem, title, caption, draw in specs:
-        figures.append(_render(draw(results), directory, stem, title, caption, formats, written))
-
-    found = statistics.analyse(results)
-    for stem, title, caption, draw in statistics.figure_specs(results, found):
-        found.figures[stem] = _render(draw(results), directory, stem, title, caption, formats, written)
+    drawing = workers.start([functools.partial(_draw, spec, results, directory, formats) for spec in specs], jobs)
+    try:
+        built = tables.build_tables(results, best_rule or tables.lowest)
+        for table in built:
+            written += tables.write_table(table, directory / "tables")
+        found = statistics.analyse(results)
+        drawn_statistics = [
+            _draw(spec, results, directory, formats) for spec in statistics.figure_specs(results, found)
+        ]
+        drawn = drawing.results()
+    finally:
+        drawing.close()
+    figures: list[document.FigureDoc] = []
+    for figure, paths in drawn:
+        if figure is not None:
+            figures.append(figure)
+            written += paths
+    for figure, paths in drawn_statistics:
+        assert figure is not None
+        found.figures[figure.stem] = figure
+        written += paths
     for stem in statistics.FIGURE_STEMS:
         if stem not in found.figures:  # does not apply (the report says why): no stale one either
             for old in (directory / "figures").glob(f"{stem}.*"):
@@ -157,6 +165,30 @@ def _require_finished(results: Results, directory: Path) -> None:
     failed = int((status == "failed").sum())
     hint = f"see 'actcmp status {directory}' for why they failed" if failed else "run 'actcmp run ...' first"
     raise StoreError(f"{directory}: no finished runs to report ({planned} planned, {failed} failed); {hint}")
+
+
+def _draw(
+    spec: tuple[str, str, str, Callable[[Results], Figure | None]],
+    results: Results,
+    directory: Path,
+    formats: tuple[str, ...],
+) -> tuple[FigureDoc | None, list[Path]]:
+    """Draw one figure spec ``(stem, title, caption, draw)`` and save it: its
+    :class:`FigureDoc` and the paths written (None and no paths when ``draw`` gives None)."""
+    stem, title, caption, draw = spec
+    fig = draw(results)
+    if fig is None:
+        return None, []
+    paths: list[Path] = []
+    return _render(fig, directory, stem, title, caption, formats, paths), paths
+
+
+def _activation_figure(results: Results) -> Figure | None:
+    """f and f' of the runs' activations that can be rebuilt here; None when none can."""
+    from actcmp.report import plots
+
+    names = _plottable(results)
+    return plots.plot_activation_functions(names) if names else None
 
 
 def _render(
