@@ -26,6 +26,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Generic, TypeVar
@@ -55,8 +56,13 @@ class Drawing(Generic[T]):
             context = multiprocessing.get_context("fork")
             workers = min(jobs, len(self._tasks))
             self._pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_quiet_worker)
-            try:  # ProcessPoolExecutor forks its workers as tasks are submitted, all of them here
-                self._futures = [self._pool.submit(_run, index) for index in range(len(self._tasks))]
+            try:  # ProcessPoolExecutor forks all its workers at the first submit
+                with warnings.catch_warnings():
+                    # Python >= 3.12 warns on fork() in a process with threads. Here they are BLAS's
+                    # idle pool (OpenBLAS re-creates it in a child) and none of this module's: the
+                    # workers draw with matplotlib and numpy and start no thread
+                    warnings.filterwarnings("ignore", "This process .* use of fork", DeprecationWarning)
+                    self._futures = [self._pool.submit(_run, index) for index in range(len(self._tasks))]
             except BaseException:
                 self.close()
                 raise
