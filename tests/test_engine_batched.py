@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -156,6 +157,40 @@ def test_float32_first_epoch_close_to_plain_engine() -> None:
             (b, p) for (_, _, m, b), (_, _, _, p) in zip(batched.layers, plain.layers, strict=True) if m in EXACT
         ]
         assert sum(b != p for b, p in fractions) <= 1
+
+
+# ----------------------------------------------------------------------------- end of run
+
+
+def test_end_of_run_histogram_passes_and_aurocs_give_each_runs_own_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The end of a run counts all the group's pre-activation histograms in shared passes
+    (``PREACT_HIST_PASS_VALUES`` values each) and ranks the group's AUROCs in one call: with
+    a pass per model or one for all, every run's rows, final metrics and samples are the
+    same; each AUROC is scikit-learn's float on the run's stored test errors, a diverged
+    run's None."""
+    from sklearn.metrics import roc_auc_score
+
+    import actcmp.engine.batched as engine_batched
+    from actcmp.engine.samples import decode
+
+    diverging = {"activation": "identity", "optimizer": "sgd", "lr": 50.0, "momentum": 0.9}
+    variants = [*uniform(["relu", "tanh", "gelu", "elu"]), diverging]
+    configs, datasets = group("clusters", variants, depth=2, epochs=2)
+    found = {}
+    for bound in (1, 1 << 30):
+        monkeypatch.setattr(engine_batched, "PREACT_HIST_PASS_VALUES", bound)
+        found[bound] = train_group(configs, datasets)
+    for apart, together in zip(found[1], found[1 << 30], strict=True):
+        # exactly equal, a diverged run's nan included
+        np.testing.assert_equal((apart.layers, apart.final), (together.layers, together.final))
+        assert apart.samples == together.samples
+        assert any(m == "preact_hist_00" for _, _, m, _ in together.layers)
+    *done, diverged = found[1 << 30]
+    assert diverged.status == "diverged" and diverged.final["anomaly_auroc"] is None
+    for result in done:
+        stored = decode(result.samples["errors"])
+        expected = float(roc_auc_score(stored["anomaly"].astype(int), stored["errors"]))
+        assert result.final["anomaly_auroc"] == expected
 
 
 # ----------------------------------------------------------------------------- divergence

@@ -35,7 +35,10 @@ per-layer gradient norms of the probe loss. They run one activation slice at a t
 concatenation of large activations), the probe forward doubling as the first rows of the
 train-loss pass. Final metrics come from ``engine.finish`` on a plain
 :class:`~actcmp.core.model.Autoencoder` rebuilt from each model's parameters, with each
-model's linear probe fitted by :func:`actcmp.core.probe.probe_accuracies` (the stack in one call).
+model's linear probe fitted by :func:`actcmp.core.probe.probe_accuracies` (the stack in one
+call), the anomaly AUROCs ranked by :func:`actcmp.core.metrics.anomaly_aurocs` (one call, on
+each model's test errors from its one test pass, which ``finish`` and the stored samples
+reuse) and the pre-activation histograms counted for several models per pass.
 
 Where it lives: this module trains a group (:func:`train_group`, :func:`stack_refusal`,
 the epoch loop and the end of a run); :mod:`~actcmp.engine.kernels` holds the activation
@@ -56,6 +59,7 @@ import torch
 
 from actcmp.config import SHAPE_KEYS
 from actcmp.core.activations import parse_activation
+from actcmp.core.metrics import PREACT_HIST_PASS_VALUES, anomaly_aurocs, preact_histograms
 from actcmp.core.model import Autoencoder, cfg_model
 from actcmp.core.probe import probe_accuracies
 from actcmp.core.threads import one_thread
@@ -69,13 +73,18 @@ from actcmp.engine.memory import max_models_for_memory
 from actcmp.engine.plain import (
     Probe,
     RunResult,
+    Stages,
     _evaluate,
+    auroc_inputs,
     batch_order,
     cast_dataset,
     environment,
     finish,
+    histogram_rows,
     layers_due,
-    preact_histogram_rows,
+    preact_stages,
+    score_test_split,
+    stage_tensors,
 )
 from actcmp.engine.samples import collect_samples
 from actcmp.engine.stack import _update_key
@@ -281,10 +290,9 @@ def _train(
         run.params = stack.row(row)
     share = (time.perf_counter() - started) / len(runs)
     finishing = time.perf_counter()
-    # no scikit-learn fit here any more: no BLAS threads to hold back (metrics.one_blas_thread)
+    # no scikit-learn here any more: no BLAS threads to hold back (metrics.one_blas_thread)
     models = [_plain_model(run, layout, dev, dtype) for run in runs]
-    for run, model in zip(runs, models, strict=True):
-        run.layers.extend(preact_histogram_rows(model, run.data, run.cfg, run.last_epoch, dev))
+    _preact_histograms(runs, models, dev)
     # the stack's linear probes in one call: each model's fit is bit-identical to its fit
     # alone (core/probe.py), so a run's numbers do not depend on its neighbours
     given: list[dict[str, float | None]] = [{} for _ in runs]
@@ -292,13 +300,22 @@ def _train(
     probed = probe_accuracies([models[i] for i in fitted], [runs[i].data for i in fitted])
     for index, accuracy in zip(fitted, probed, strict=True):
         given[index]["probe_accuracy"] = accuracy
+    # each model's test pass once: its errors feed test_loss, the AUROC and the stored samples
+    tested = [score_test_split(model, run.data, run.cfg, dev) for run, model in zip(runs, models, strict=True)]
+    # the AUROCs in one call (numpy, each model's alone: a run's value is its own);
+    # a diverged run, or one without anomalies, gets finish's None
+    scored = [i for i in fitted if runs[i].data.anomaly_test is not None]
+    ranked = [auroc_inputs(tested[i][0], runs[i].data) for i in scored]
+    aurocs = anomaly_aurocs([errors for errors, _ in ranked], [flags for _, flags in ranked])
+    for index, auroc in zip(scored, aurocs, strict=True):
+        given[index]["anomaly_auroc"] = auroc
     finals = [
-        finish(model, run.data, run.cfg, run.epochs, run.layers, run.last_epoch, run.diverged_epoch, dev, extra)
-        for run, model, extra in zip(runs, models, given, strict=True)
+        finish(model, run.data, run.cfg, run.epochs, run.layers, run.last_epoch, run.diverged_epoch, dev, extra, test)
+        for run, model, extra, test in zip(runs, models, given, tested, strict=True)
     ]
     samples = [
-        collect_samples(model, run.data, run.cfg, run.diverged_epoch, dev)  # pictures (issue 15)
-        for run, model in zip(runs, models, strict=True)
+        collect_samples(model, run.data, run.cfg, run.diverged_epoch, dev, test[0])  # pictures (issue 15)
+        for run, model, test in zip(runs, models, tested, strict=True)
     ]
     spent = [(time.perf_counter() - finishing) / len(runs)] * len(runs)  # shared alike
     timings = {key: round(value, 4) for key, value in {**stack.timings, "finish": sum(spent)}.items()}
@@ -317,6 +334,33 @@ def _train(
         )
         for run, final, seconds, blobs in zip(runs, finals, spent, samples, strict=True)
     ]
+
+
+def _preact_histograms(runs: list[_Run], models: list[Autoencoder], dev: torch.device) -> None:
+    """Each run's ``preact_hist_NN`` rows (``engine.preact_histogram_rows``: the same
+    :func:`~actcmp.engine.plain.preact_stages` and :func:`~actcmp.engine.plain.histogram_rows`),
+    consecutive runs' stages counted together in one
+    :func:`~actcmp.core.metrics.preact_histograms` pass of up to ``PREACT_HIST_PASS_VALUES``
+    values (a run above it alone). Integer counts: the shares are those of a pass per run,
+    so a run's rows do not depend on its neighbours (tested)."""
+    pending: list[tuple[_Run, Stages]] = []
+    values = 0
+
+    def count() -> None:
+        shares = iter(preact_histograms([z for _, stages in pending for z in stage_tensors(stages)]))
+        for run, stages in pending:
+            run.layers.extend(histogram_rows(stages, shares))
+        pending.clear()
+
+    for run, model in zip(runs, models, strict=True):
+        stages = preact_stages(model, run.data, run.cfg, run.last_epoch, dev)
+        size = sum(z.numel() for z in stage_tensors(stages))
+        if pending and values + size > PREACT_HIST_PASS_VALUES:
+            count()
+            values = 0
+        pending.append((run, stages))
+        values += size
+    count()
 
 
 # ``_Act``, ``per_sample_losses`` and ``estimate_group_bytes`` are imported as themselves

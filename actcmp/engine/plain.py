@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import platform
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -282,21 +283,45 @@ def preact_histogram_rows(
     """Layer rows ``preact_hist_NN`` (see :func:`~actcmp.core.metrics.preact_histogram`) of every
     hidden layer on the probe set: at epoch 0 from the run's initial weights (rebuilt from
     its seed, so every engine records the same) and at ``last_epoch`` from ``model``.
-    Layers with no finite pre-activation get no rows."""
+    Layers with no finite pre-activation get no rows.
+
+    :func:`preact_stages` then :func:`histogram_rows`, with one counting pass for both
+    stages; the batched engine counts several models' stages in one pass."""
+    stages = preact_stages(model, data, cfg, last_epoch, dev)
+    return histogram_rows(stages, iter(preact_histograms(stage_tensors(stages))))
+
+
+#: a run's pre-activations to histogram: ``(epoch, [z of each hidden layer])`` per stage
+Stages = list[tuple[int, list[torch.Tensor]]]
+
+
+def preact_stages(model: Autoencoder, data: Any, cfg: dict[str, Any], last_epoch: int, dev: torch.device) -> Stages:
+    """The probe-set pre-activations :func:`preact_histogram_rows` counts: epoch 0 (the
+    initial weights) and, when ``last_epoch > 0``, ``model``'s at ``last_epoch``."""
     dtype = next(model.parameters()).dtype
     x_probe = data.x_train[: cfg["probe_size"]].to(device=dev, dtype=dtype)
     with torch.no_grad():
         stages = [(0, initial_preactivations(cfg, x_probe))]
         if last_epoch > 0:
             stages.append((last_epoch, model.forward_recording(x_probe)[1]))
-    # one counting pass for both stages
-    histograms = iter(preact_histograms([z for _, zs in stages for z in zs]))
+    return stages
+
+
+def stage_tensors(stages: Stages) -> list[torch.Tensor]:
+    """The tensors of ``stages`` in the order :func:`histogram_rows` reads their shares."""
+    return [z for _, zs in stages for z in zs]
+
+
+def histogram_rows(stages: Stages, shares: Iterator[np.ndarray | None]) -> list[tuple[int, int, str, float]]:
+    """The layer rows of ``stages``, taking one histogram from ``shares`` (what
+    :func:`~actcmp.core.metrics.preact_histograms` returns, in :func:`stage_tensors` order)
+    per tensor; ``shares`` may go on with the next run's."""
     rows: list[tuple[int, int, str, float]] = []
     for epoch, zs in stages:
         for index in range(len(zs)):
-            shares = next(histograms)
-            if shares is not None:
-                rows += [(epoch, index, name, value) for name, value in zip(HIST_NAMES, shares.tolist(), strict=True)]
+            found = next(shares)
+            if found is not None:
+                rows += [(epoch, index, name, value) for name, value in zip(HIST_NAMES, found.tolist(), strict=True)]
     return rows
 
 
@@ -326,24 +351,24 @@ def finish(
     diverged_epoch: int | None,
     dev: torch.device,
     precomputed: dict[str, float | None] | None = None,
+    tested: tuple[torch.Tensor, float] | None = None,
 ) -> dict[str, float | None]:
     """Final metrics of a trained model: losses, speed, probe accuracy, anomaly AUROC.
 
     ``precomputed``: ``probe_accuracy`` / ``anomaly_auroc`` already measured for this model
-    (the batched engine fits all its models' probes at once, :mod:`actcmp.core.probe`); a metric
-    not given is computed here, for this model alone, by the same code."""
+    (the batched engine fits all its models' probes at once, :mod:`actcmp.core.probe`, and
+    ranks all its models' test errors in one :func:`~actcmp.core.metrics.anomaly_aurocs`
+    call); a metric not given is computed here, for this model alone, by the same code.
+    ``tested``: this model's :func:`score_test_split`, when the caller has already run it."""
     given = precomputed or {}
     kind = cfg["loss"]
-    x_train, x_val, x_test = data.x_train.to(dev), data.x_val.to(dev), data.x_test.to(dev)
+    x_train, x_val = data.x_train.to(dev), data.x_val.to(dev)
     val_curve = [v for _, m, v in epochs if m == "val_loss"]
     with torch.no_grad():
         mean_row = x_train.mean(dim=0, keepdim=True).expand_as(x_val)
         baseline = float(batch_loss(mean_row, x_val, kind))
-        reconstruction = model(x_test)
-        test_errors = per_sample_loss(reconstruction, x_test, kind)
-        test_loss = float(test_errors.mean())
-        # loss-independent error, so runs trained with different losses compare fairly
-        test_mse = float(((reconstruction - x_test) ** 2).mean())
+    test_errors, test_mse = tested if tested is not None else score_test_split(model, data, cfg, dev)
+    test_loss = float(test_errors.mean())
     threshold = cfg["threshold_fraction"] * baseline
     reached = epochs_to_threshold(val_curve, threshold)
     final: dict[str, float | None] = {
@@ -371,8 +396,27 @@ def finish(
     if "anomaly_auroc" in given:
         final["anomaly_auroc"] = given["anomaly_auroc"]
     elif data.anomaly_test is not None and diverged_epoch is None:
-        final["anomaly_auroc"] = anomaly_auroc(test_errors.cpu().numpy(), np.asarray(data.anomaly_test, dtype=bool))
+        final["anomaly_auroc"] = anomaly_auroc(*auroc_inputs(test_errors, data))
     return final
+
+
+def score_test_split(
+    model: Autoencoder, data: Any, cfg: dict[str, Any], dev: torch.device
+) -> tuple[torch.Tensor, float]:
+    """``model`` on the test split: the per-sample errors ``[n]`` in the run's loss (what
+    ``test_loss`` averages and ``anomaly_auroc`` ranks) and the loss-independent MSE
+    (``test_mse``, so runs trained with different losses compare fairly)."""
+    x_test = data.x_test.to(dev)
+    with torch.no_grad():
+        reconstruction = model(x_test)
+        errors = per_sample_loss(reconstruction, x_test, cfg["loss"])
+        return errors, float(((reconstruction - x_test) ** 2).mean())
+
+
+def auroc_inputs(test_errors: torch.Tensor, data: Any) -> tuple[np.ndarray, np.ndarray]:
+    """What :func:`~actcmp.core.metrics.anomaly_auroc` ranks for a run: its test errors (in
+    the model's dtype) and the test split's anomaly flags."""
+    return test_errors.cpu().numpy(), np.asarray(data.anomaly_test, dtype=bool)
 
 
 def _finite(value: float) -> float | None:

@@ -67,9 +67,17 @@ def image_shape(data: Any) -> tuple[int, int] | None:
 
 
 def collect_samples(
-    model: Autoencoder, data: Any, cfg: dict[str, Any], diverged_epoch: int | None, dev: torch.device
+    model: Autoencoder,
+    data: Any,
+    cfg: dict[str, Any],
+    diverged_epoch: int | None,
+    dev: torch.device,
+    test_errors: torch.Tensor | None = None,
 ) -> dict[str, bytes]:
-    """The run's sample blobs (see the module docstring); none for a diverged run."""
+    """The run's sample blobs (see the module docstring); none for a diverged run.
+
+    ``test_errors``: the model's per-sample test errors (``engine.score_test_split``'s) when the
+    caller has them; otherwise they are computed here the same way."""
     import torch  # lazy: the report decodes samples without torch
 
     from actcmp.core.losses import per_sample_loss
@@ -103,8 +111,10 @@ def collect_samples(
         code_arrays["anomaly"] = np.asarray(data.anomaly_test[: len(codes)], dtype=bool)
     blobs["codes"] = encode(code_arrays)
     if data.anomaly_test is not None:
-        with torch.no_grad():
-            errors = numpy(per_sample_loss(model(x_test), x_test, cfg["loss"]))
+        if test_errors is None:
+            with torch.no_grad():
+                test_errors = per_sample_loss(model(x_test), x_test, cfg["loss"])
+        errors = numpy(test_errors)
         blobs["errors"] = encode({"errors": errors, "anomaly": np.asarray(data.anomaly_test, dtype=bool)})
     return blobs
 
