@@ -29,8 +29,9 @@ def report_cmd(
 ) -> None:
     """Write tables, figures, report.md and report.html from stored results (no training).
 
-    --out writes them elsewhere (the results directory may then be read-only). --jobs N
-    draws the figures in N processes while the tables are built (the same files as one).
+    --out writes them elsewhere (the results directory may then be read-only).
+
+    With --jobs N (Linux) N processes draw the figures while the tables are built: the same files.
 
     Example: actcmp report results/default --formats png,pdf,svg
     """
