@@ -50,6 +50,13 @@ class WriteFailed(ActcmpError):
     exit_code = 1
 
 
+class WorkerDied(ActcmpError):
+    """A worker process died (killed, out of memory) before its task returned: a runtime
+    failure, not a usage error."""
+
+    exit_code = 1
+
+
 class TaskLost(ActcmpError):
     """A task's worker or node died (or its result could not come back) before it
     returned; none of its runs were stored, so they stay pending for the next ``run``."""

@@ -20,9 +20,22 @@ def _files(root: Path) -> dict[str, bytes]:
 
 @pytest.mark.slow
 @needs_fork
-def test_a_report_drawn_by_two_workers_is_byte_identical_to_one_drawn_alone(smoke_results: Path, tmp_path: Path):
+def test_a_report_drawn_by_two_workers_is_byte_identical_to_one_drawn_alone(
+    smoke_results: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    if workers.usable_cpus() < 2:
+        pytest.skip("one CPU: the report draws in one process")
+    started: list[bool] = []
+
+    def spied(tasks, jobs):
+        drawing = workers.Drawing(tasks, jobs)
+        started.append(drawing.parallel)
+        return drawing
+
+    monkeypatch.setattr(workers, "start", spied)
     alone = make_report(smoke_results, out=tmp_path / "one", jobs=1)
     shared = make_report(smoke_results, out=tmp_path / "two", jobs=2)
+    assert started == [False, True]  # the second report was drawn by workers
     one, two = _files(tmp_path / "one"), _files(tmp_path / "two")
     assert any(name.startswith("figures/") and name.endswith(".pdf") for name in one)
     assert sorted(one) == sorted(two)
@@ -84,6 +97,100 @@ def test_an_interrupt_in_the_parent_stops_the_workers_and_leaves_no_temporary_fi
             drawing.results()
     finally:
         timer.cancel()
-    assert time.monotonic() - started < 20  # not the 60 s a figure takes: the workers were interrupted
+    assert time.monotonic() - started < 6  # 1 s, then the workers' interrupt; not the 60 s a figure takes
     assert multiprocessing.active_children() == []
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no figure, no temporary file
+
+
+@pytest.mark.slow
+@needs_fork
+def test_a_killed_worker_is_one_clear_error_and_leaves_no_temporary_file(
+    smoke_results: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import signal
+
+    from actcmp.atomic import write_atomic
+    from actcmp.errors import WorkerDied
+    from actcmp.report import plots
+
+    if workers.usable_cpus() < 2:
+        pytest.skip("one CPU: the report draws in one process")
+    parent = os.getpid()
+    figures = tmp_path / "out" / "figures"
+
+    def killed_while_writing(_results):
+        if os.getpid() != parent:  # in a worker: die half-way through writing a file (the OOM killer)
+            write_atomic(
+                figures / "doomed.png", lambda handle: (handle.write(b"x"), os.kill(os.getpid(), signal.SIGKILL))
+            )
+        raise AssertionError("drawn in the parent: the test needs workers")
+
+    standard = plots.standard_figures
+
+    def with_a_doomed_figure():
+        return [("doomed", "Doomed", "Killed while written.", killed_while_writing), *standard()]
+
+    monkeypatch.setattr(plots, "standard_figures", with_a_doomed_figure)
+    with pytest.raises(WorkerDied, match="a process drawing the report's figures died"):
+        make_report(smoke_results, out=tmp_path / "out", jobs=2)
+    assert multiprocessing.active_children() == []
+    assert [p.name for p in figures.iterdir() if p.name.endswith(".tmp")] == []
+
+
+@needs_fork
+def test_workers_die_with_a_killed_parent(tmp_path: Path):
+    """A parent killed outright (SIGKILL, the OOM killer) leaves no worker behind."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import os, sys, time\n"
+        "from actcmp.report import workers\n"
+        "drawing = workers.start([lambda: time.sleep(120)] * 4, 2)\n"
+        "print(' '.join(str(p.pid) for p in drawing._pool._processes.values()), flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        pids = [int(pid) for pid in parent.stdout.readline().split()]
+        assert len(pids) == 2
+        time.sleep(0.5)  # the workers have started their tasks
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        alive = pids
+        while alive and time.monotonic() < deadline:
+            alive = [pid for pid in alive if _alive(pid)]
+            time.sleep(0.1)
+        assert alive == []
+    finally:
+        parent.kill()
+        parent.wait(10)
+        if parent.stdout is not None:
+            parent.stdout.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"  # a zombie is dead, waiting for init to reap it
+    except FileNotFoundError:
+        return False
+
+
+def test_report_jobs_comes_from_the_option_or_actcmp_jobs(smoke_results: Path, monkeypatch: pytest.MonkeyPatch):
+    from typer.testing import CliRunner
+
+    import actcmp.report
+    from actcmp.cli import app
+
+    asked: list[int] = []
+    monkeypatch.setattr(actcmp.report, "make_report", lambda directory, **options: asked.append(options["jobs"]) or [])
+    runner = CliRunner()
+    assert runner.invoke(app, ["report", str(smoke_results), "--jobs", "2"]).exit_code == 0
+    assert runner.invoke(app, ["report", str(smoke_results)], env={"ACTCMP_JOBS": "3"}).exit_code == 0
+    assert runner.invoke(app, ["report", str(smoke_results)], env={"ACTCMP_JOBS": None}).exit_code == 0
+    assert asked == [2, 3, 1]

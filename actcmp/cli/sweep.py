@@ -98,7 +98,10 @@ def run(
         bool, typer.Option("--json", help="with --dry-run: the plan as one JSON document on stdout (schema: README)")
     ] = False,
     fresh: Annotated[bool, typer.Option("--fresh", help="redo runs that are already stored")] = False,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="worker processes", envvar="ACTCMP_JOBS")] = 1,
+    jobs: Annotated[
+        int,
+        typer.Option("--jobs", "-j", help="worker processes (with --report: its figures too)", envvar="ACTCMP_JOBS"),
+    ] = 1,
     threads: Annotated[
         int | None,
         typer.Option(

@@ -79,6 +79,7 @@ def make_report(
     from actcmp.atomic import make_dir
     from actcmp.report import document, pictures, plots, statistics, tables, workers
     from actcmp.report.setup import collect_setup, write_setup_json
+    from actcmp.signals import interrupts
     from actcmp.store.database import load_results
 
     source = Path(directory)
@@ -100,18 +101,27 @@ def make_report(
     specs = list(plots.standard_figures())
     specs.append(("activation_functions", "The activation functions", ACTIVATIONS_CAPTION, _activation_figure))
     specs += pictures.figure_specs(results)  # issue 15: reconstruction grids, latent space, ROC from stored samples
-    drawing = workers.start([functools.partial(_draw, spec, results, directory, formats) for spec in specs], jobs)
-    try:
-        built = tables.build_tables(results, best_rule or tables.lowest)
-        for table in built:
-            written += tables.write_table(table, directory / "tables")
-        found = statistics.analyse(results)
-        drawn_statistics = [
-            _draw(spec, results, directory, formats) for spec in statistics.figure_specs(results, found)
-        ]
-        drawn = drawing.results()
-    finally:
-        drawing.close()
+    if jobs > 1:  # imported once before the workers fork, not once in each
+        import matplotlib.backends.backend_agg
+        import matplotlib.figure  # noqa: F401
+    with interrupts():  # Ctrl-C and SIGTERM: the workers are stopped, no temporary file is left
+        drawing = workers.start([functools.partial(_draw, spec, results, directory, formats) for spec in specs], jobs)
+        try:
+            built = tables.build_tables(results, best_rule or tables.lowest)
+            for table in built:
+                written += tables.write_table(table, directory / "tables")
+            found = statistics.analyse(results)
+            drawn_statistics = [
+                _draw(spec, results, directory, formats) for spec in statistics.figure_specs(results, found)
+            ]
+            drawn = drawing.results()
+        except BaseException:
+            drawing.close()
+            names = [f"{spec[0]}.{fmt}" for spec in specs for fmt in formats]
+            workers.remove_temporaries(directory / "figures", names)  # a killed worker's
+            raise
+        finally:
+            drawing.close()
     figures: list[document.FigureDoc] = []
     for figure, paths in drawn:
         if figure is not None:

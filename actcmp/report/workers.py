@@ -2,21 +2,31 @@
 
 Drawing and saving the figures is most of a report's time (the default sweep's report: about
 19 of 34 CPU-seconds in matplotlib's PNG and PDF writers, one figure after another). With
-``jobs > 1`` each figure is drawn and saved by one of ``jobs`` forked processes while the
-parent builds the tables and the statistics; the parent then collects what each figure's
-task returned, in the order of the tasks.
+``jobs > 1`` each figure is drawn and saved by one of at most ``jobs`` forked processes (no more
+than the CPUs this process may use, nor than the figures) while the parent builds the tables and
+the statistics; the parent then collects what each figure's task returned, in task order.
 
-A task is a function without arguments; the workers are forked after the tasks exist, so
-they reach them by index, with the results already in memory (nothing is pickled on the way
-in; a task's return value is pickled on the way back). A forked worker runs the same code on
-the same data as the parent would, so the files are byte-identical to a serial report
-(``tests/test_report_workers.py``). Where ``fork`` is not the platform's way (anything but
-Linux), or ``jobs`` is 1, the tasks run in the parent when their results are asked for.
+A task is a function without arguments; the workers are forked after the tasks exist, so they
+reach them by index, with the results already in memory (nothing is pickled on the way in; a
+task's return value is pickled on the way back). A forked worker runs the same code on the same
+data as the parent would, so the files are byte-identical to a serial report
+(``tests/test_report_workers.py``). Each worker holds a copy-on-write view of the parent's
+memory plus its own figures: the default sweep's report peaked at ~550 MB (PSS) with one process
+and ~830 MB with two. Where ``fork`` is not the platform's way (anything but Linux), ``jobs`` is
+1, or the pool cannot be made (no ``/dev/shm``, ...), the tasks run in the parent when their
+results are asked for.
 
-On Ctrl-C (or any error in the parent while the workers draw) the parent cancels the tasks
-not started and passes the interrupt on to the workers: a worker stops the figure it is
-drawing (``write_atomic`` removes its temporary file) and skips any task still queued, so the
-command ends within a second, as a serial report does.
+Stopping:
+
+* Ctrl-C or SIGTERM reaching the parent (which runs this inside :func:`actcmp.signals.interrupts`),
+  or any error there: the parent cancels the tasks not started and passes an interrupt on to the
+  workers; a worker stops the figure it is drawing (``write_atomic`` removes its temporary file)
+  and skips any task still queued, so the command ends within about a second, as a serial report
+  does. A worker started with SIGINT ignored (a background job of a shell) keeps ignoring it.
+* The parent killed (SIGKILL, the OOM killer): each worker asked Linux to kill it with its
+  parent (:func:`actcmp.signals.die_with_parent`), so none is left behind.
+* A worker killed: :class:`~actcmp.errors.WorkerDied`, one line (exit 1); the report's caller
+  removes the temporary files the dead workers left (:func:`remove_temporaries`).
 """
 
 from __future__ import annotations
@@ -27,9 +37,13 @@ import os
 import signal
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any, Generic, TypeVar
+
+from actcmp.errors import WorkerDied
 
 T = TypeVar("T")
 
@@ -43,6 +57,14 @@ def can_fork() -> bool:
     return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
 class Drawing(Generic[T]):
     """Tasks started by :func:`start`; :meth:`results` waits for them, in task order."""
 
@@ -50,12 +72,17 @@ class Drawing(Generic[T]):
         self._tasks = list(tasks)
         self._pool: ProcessPoolExecutor | None = None
         self._futures: list[Future[T]] = []
-        if jobs > 1 and len(self._tasks) > 1 and can_fork():
+        workers = min(jobs, len(self._tasks), usable_cpus())
+        if workers > 1 and can_fork():
             global _TASKS
             _TASKS = self._tasks
-            context = multiprocessing.get_context("fork")
-            workers = min(jobs, len(self._tasks))
-            self._pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_quiet_worker)
+            try:
+                self._pool = ProcessPoolExecutor(
+                    workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_start
+                )
+            except (OSError, ImportError, NotImplementedError):  # no semaphores here: draw in this process
+                _TASKS = ()
+                return
             try:  # ProcessPoolExecutor forks all its workers at the first submit
                 with warnings.catch_warnings():
                     # Python >= 3.12 warns on fork() in a process with threads. Here they are BLAS's
@@ -72,11 +99,18 @@ class Drawing(Generic[T]):
         return self._pool is not None
 
     def results(self) -> list[T]:
-        """Each task's return value, in task order (an exception a task raised is raised here)."""
+        """Each task's return value, in task order (an exception a task raised is raised here;
+        a worker that died is :class:`~actcmp.errors.WorkerDied`)."""
         if self._pool is None:
             return [task() for task in self._tasks]
         try:
             values = [future.result() for future in self._futures]
+        except BrokenProcessPool:
+            self.close()
+            raise WorkerDied(
+                "a process drawing the report's figures died (killed, or out of memory?); "
+                "the tables were written; run the report again, with --jobs 1 to use less memory"
+            ) from None
         except BaseException:
             self.close()
             raise
@@ -93,7 +127,7 @@ class Drawing(Generic[T]):
             if not all(future.done() for future in self._futures):
                 for future in self._futures:
                     future.cancel()
-                for process in list(getattr(pool, "_processes", {}).values()):  # the pool's own workers
+                for process in list((getattr(pool, "_processes", None) or {}).values()):  # the pool's
                     with contextlib.suppress(OSError):
                         os.kill(process.pid, signal.SIGINT)
             pool.shutdown(wait=True, cancel_futures=True)
@@ -101,9 +135,18 @@ class Drawing(Generic[T]):
 
 
 def start(tasks: Sequence[Callable[[], T]], jobs: int) -> Drawing[T]:
-    """Start ``tasks`` on ``jobs`` forked workers (or, with one job or no fork, keep them
-    for the parent to run when :meth:`Drawing.results` is called)."""
+    """Start ``tasks`` on up to ``jobs`` forked workers (or, with one job or no fork, keep
+    them for the parent to run when :meth:`Drawing.results` is called)."""
     return Drawing(tasks, jobs)
+
+
+def remove_temporaries(directory: Path, names: Iterable[str]) -> None:
+    """Remove the temporary files :func:`~actcmp.atomic.write_atomic` makes for ``names``
+    (``.NAME.XXXXXXXX.tmp``) in ``directory``: what a worker killed while writing leaves."""
+    for name in names:
+        for stale in directory.glob(f".{name}.*.tmp"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
 
 
 #: in a worker: whether an interrupt came, and whether a task is running
@@ -111,10 +154,19 @@ _interrupted = False
 _running = False
 
 
-def _quiet_worker() -> None:
-    """A worker's start: an interrupt stops the running task (only: a worker waiting for
-    work must not die of it, with a traceback) and every task after it."""
-    signal.signal(signal.SIGINT, _interrupt)
+def _worker_start() -> None:
+    """A worker's start: die with the parent; an interrupt stops the running task (only: a
+    worker waiting for work must not die of it, with a traceback) and every task after it,
+    unless SIGINT was ignored when the parent started (a shell's background job)."""
+    from actcmp.signals import die_with_parent
+
+    die_with_parent()
+    # SIGTERM kills a worker (the pool's own way to stop a broken pool), not the parent's
+    # handler inherited through fork: that one raises, and a worker raising while it sends a
+    # result tries to send the error, blocking again
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, _interrupt)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -126,10 +178,10 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 def _run(index: int) -> Any:
     global _running
-    if _interrupted:
-        raise KeyboardInterrupt
-    _running = True
+    _running = True  # before the check: an interrupt between the two stops this task
     try:
+        if _interrupted:
+            raise KeyboardInterrupt
         return _TASKS[index]()
     finally:
         _running = False

@@ -26,7 +26,6 @@ from actcmp.run import executors
 from actcmp.run.device import resolve_device
 from actcmp.run.executors import TaskLost, stop_executor, stopped_on_error
 from actcmp.run.plan import describe_plan, plan_runs, resolve_runs, sweep_id
-from actcmp.run.signals import Interrupts, interrupts
 from actcmp.run.tasks import (
     ENGINES,
     GROUP_KEYS,
@@ -41,6 +40,7 @@ from actcmp.run.tasks import (
 )
 from actcmp.run.tune import PLAN_KEYS, ROLE_EVAL, ROLE_TUNE, TunePlan, evaluation_runs, plan_tune, select_from_store
 from actcmp.shard import format_shard, parse_shard, select_shard
+from actcmp.signals import Interrupts, interrupts
 from actcmp.store.database import Store
 from actcmp.store.lock import DirLock
 from actcmp.sweep_name import default_results_dir

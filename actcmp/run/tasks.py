@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from actcmp.config import SHAPE_KEYS
 from actcmp.datasets import dataset_shape, load_dataset
 from actcmp.run.resources import memory_budget_bytes, tune_allocator
-from actcmp.run.signals import die_with_parent
+from actcmp.signals import die_with_parent
 
 if TYPE_CHECKING:
     from actcmp.core.result import RunResult
