@@ -102,6 +102,7 @@ def uniform(activations: list[str]) -> list[dict[str, Any]]:
         pytest.param("digits", 1, 3, mixed, id="digits-depth1-mixed-optimizers"),
         pytest.param("manifold", 3, 3, mixed, id="manifold-depth3-mixed-optimizers"),
         pytest.param("digits", 2, 2, uniform, id="digits-depth2-fused-adam"),
+        pytest.param("breast_cancer", 2, 2, mixed, id="breast-cancer-depth2-anomaly-auroc"),
     ],
 )
 def test_float64_equals_plain_engine(dataset: str, depth: int, epochs: int, variants: Any) -> None:
