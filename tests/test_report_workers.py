@@ -194,3 +194,28 @@ def test_report_jobs_comes_from_the_option_or_actcmp_jobs(smoke_results: Path, m
     assert runner.invoke(app, ["report", str(smoke_results)], env={"ACTCMP_JOBS": "3"}).exit_code == 0
     assert runner.invoke(app, ["report", str(smoke_results)], env={"ACTCMP_JOBS": None}).exit_code == 0
     assert asked == [2, 3, 1]
+
+
+@pytest.mark.slow
+@needs_fork
+def test_a_tuned_sweeps_report_drawn_by_workers_is_byte_identical(tmp_path: Path):
+    """The [tune] sensitivity figure is one of the workers' tasks: the same files, and it is there."""
+    from actcmp.run.sweep import run_sweep
+
+    if workers.usable_cpus() < 2:
+        pytest.skip("one CPU: the report draws in one process")
+    sweep = tmp_path / "tuned.toml"
+    sweep.write_text(
+        'name = "tiny-tuned"\nepochs = 1\nwidth = 8\nbottleneck = 2\nbatch_size = 128\nprobe_size = 64\n'
+        '[grid]\ndataset = ["digits"]\ndepth = [1]\nseed = [0]\nactivation = ["relu", "tanh"]\n'
+        '[tune]\nlr = [0.001, 0.01]\nseeds = [100]\n',
+        encoding="utf-8",
+    )
+    results = tmp_path / "results"
+    run_sweep(sweep, results)
+    make_report(results, formats=("png", "svg"), out=tmp_path / "one", jobs=1)
+    make_report(results, formats=("png", "svg"), out=tmp_path / "two", jobs=2)
+    one, two = _files(tmp_path / "one"), _files(tmp_path / "two")
+    assert "figures/tune_sensitivity.svg" in one
+    assert sorted(one) == sorted(two)
+    assert [name for name in one if one[name] != two[name]] == []

@@ -93,7 +93,7 @@ def make_report(
     # the tuning runs stay out of every other table and figure
     from actcmp.report import tune as tune_report
 
-    tuned = tune_report.build(source, directory, results, formats, written)
+    tuned = tune_report.build(source, directory, results, formats, written, later=True)  # figures: below
     results = tune_report.evaluation_only(results, tuned)
 
     # the figures are drawn first, in `jobs` forked workers (actcmp.report.workers) while this
@@ -105,7 +105,10 @@ def make_report(
         import matplotlib.backends.backend_agg
         import matplotlib.figure  # noqa: F401
     with interrupts():  # Ctrl-C and SIGTERM: the workers are stopped, no temporary file is left
-        drawing = workers.start([functools.partial(_draw, spec, results, directory, formats) for spec in specs], jobs)
+        # the tuned sweeps' sensitivity figures first: the largest (9 s for the [tune] default sweep's)
+        tasks: list[Callable[[], tuple[FigureDoc | None, list[Path]]]] = [*tuned.figure_tasks]
+        tasks += [functools.partial(_draw, spec, results, directory, formats) for spec in specs]
+        drawing = workers.start(tasks, jobs)
         try:
             built = tables.build_tables(results, best_rule or tables.lowest)
             for table in built:
@@ -117,13 +120,18 @@ def make_report(
             drawn = drawing.results()
         except BaseException:
             drawing.close()
-            names = [f"{spec[0]}.{fmt}" for spec in specs for fmt in formats]
+            stems = [spec[0] for spec in specs] + [f"{tune_report.SENSITIVITY_STEM}{suffix}" for suffix in ("", "_*")]
+            names = [f"{stem}.{fmt}" for stem in stems for fmt in formats]
             workers.remove_temporaries(directory / "figures", names)  # a killed worker's
             raise
         finally:
             drawing.close()
+    for figure, paths in drawn[: len(tuned.figure_tasks)]:
+        assert figure is not None
+        tuned.figures.append(figure)
+        written += paths
     figures: list[document.FigureDoc] = []
-    for figure, paths in drawn:
+    for figure, paths in drawn[len(tuned.figure_tasks) :]:
         if figure is not None:
             figures.append(figure)
             written += paths

@@ -19,8 +19,10 @@ runs):
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,6 +65,9 @@ class TunedReport:
     edges: list[str] = field(default_factory=list)
     #: tuning run ids (kept out of the other tables)
     tuning_ids: set[str] = field(default_factory=set)
+    #: with ``build(later=True)``: the sensitivity figures still to draw, each a task giving its
+    #: :class:`FigureDoc` and the paths written (``make_report`` hands them to its workers)
+    figure_tasks: list[Callable[[], tuple[FigureDoc, list[Path]]]] = field(default_factory=list)
 
 
 def load_tunes(directory: Path) -> list[StoredTune]:
@@ -91,11 +96,19 @@ def evaluation_only(results: Results, report: TunedReport) -> Results:
 
 
 def build(
-    source: Path, directory: Path, results: Results, formats: tuple[str, ...], written: list[Path]
+    source: Path,
+    directory: Path,
+    results: Results,
+    formats: tuple[str, ...],
+    written: list[Path],
+    *,
+    later: bool = False,
 ) -> TunedReport:
     """Tables and the sensitivity figure of every tuned sweep stored in ``source``, written
     under ``directory`` (``report --out``; paths appended to ``written``). Nothing for a
-    results directory without [tune]."""
+    results directory without [tune]. ``later``: the figures are left as
+    :attr:`TunedReport.figure_tasks` (the caller draws them, appends each FigureDoc to
+    ``figures`` and its paths to ``written``)."""
     tunes = load_tunes(source)
     report = TunedReport(tunes)
     if not tunes:
@@ -111,12 +124,24 @@ def build(
             _selection_table(tune, suffix, runs),
             *_comparison_tables(tune, suffix, runs),
         ]
-        stem = SENSITIVITY_STEM + suffix
-        fig = plot_sensitivity(tune, runs)
-        report.figures.append(_render(fig, directory, stem, tune, formats, written))
+        task = functools.partial(_draw_sensitivity, tune, runs, directory, SENSITIVITY_STEM + suffix, formats)
+        if later:
+            report.figure_tasks.append(task)
+        else:
+            figure, paths = task()
+            report.figures.append(figure)
+            written += paths
     for table in report.tables:
         written += tables.write_table(table, directory / "tables")
     return report
+
+
+def _draw_sensitivity(
+    tune: StoredTune, runs: pd.DataFrame | None, directory: Path, stem: str, formats: tuple[str, ...]
+) -> tuple[FigureDoc, list[Path]]:
+    """Draw and save one tuned sweep's sensitivity figure: its FigureDoc and the paths written."""
+    paths: list[Path] = []
+    return _render(plot_sensitivity(tune, runs), directory, stem, tune, formats, paths), paths
 
 
 def _render(
