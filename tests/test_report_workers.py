@@ -208,7 +208,7 @@ def test_a_tuned_sweeps_report_drawn_by_workers_is_byte_identical(tmp_path: Path
     sweep.write_text(
         'name = "tiny-tuned"\nepochs = 1\nwidth = 8\nbottleneck = 2\nbatch_size = 128\nprobe_size = 64\n'
         '[grid]\ndataset = ["digits"]\ndepth = [1]\nseed = [0]\nactivation = ["relu", "tanh"]\n'
-        '[tune]\nlr = [0.001, 0.01]\nseeds = [100]\n',
+        "[tune]\nlr = [0.001, 0.01]\nseeds = [100]\n",
         encoding="utf-8",
     )
     results = tmp_path / "results"
