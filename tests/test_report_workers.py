@@ -11,7 +11,10 @@ import pytest
 
 from actcmp.report import make_report, workers
 
-needs_fork = pytest.mark.skipif(not workers.can_fork(), reason="figures are drawn in forked workers on Linux only")
+needs_fork = pytest.mark.skipif(
+    not workers.can_fork() or workers.usable_cpus() < 2,
+    reason="figures are drawn in forked workers on Linux only, and with one CPU in one process",
+)
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -23,8 +26,6 @@ def _files(root: Path) -> dict[str, bytes]:
 def test_a_report_drawn_by_two_workers_is_byte_identical_to_one_drawn_alone(
     smoke_results: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    if workers.usable_cpus() < 2:
-        pytest.skip("one CPU: the report draws in one process")
     started: list[bool] = []
 
     def spied(tasks, jobs):
@@ -113,8 +114,6 @@ def test_a_killed_worker_is_one_clear_error_and_leaves_no_temporary_file(
     from actcmp.errors import WorkerDied
     from actcmp.report import plots
 
-    if workers.usable_cpus() < 2:
-        pytest.skip("one CPU: the report draws in one process")
     parent = os.getpid()
     figures = tmp_path / "out" / "figures"
 
@@ -202,8 +201,6 @@ def test_a_tuned_sweeps_report_drawn_by_workers_is_byte_identical(tmp_path: Path
     """The [tune] sensitivity figure is one of the workers' tasks: the same files, and it is there."""
     from actcmp.run.sweep import run_sweep
 
-    if workers.usable_cpus() < 2:
-        pytest.skip("one CPU: the report draws in one process")
     sweep = tmp_path / "tuned.toml"
     sweep.write_text(
         'name = "tiny-tuned"\nepochs = 1\nwidth = 8\nbottleneck = 2\nbatch_size = 128\nprobe_size = 64\n'

@@ -255,8 +255,9 @@ def train_run(cfg: dict[str, Any], data: Any, device: str = "cpu", dtype: torch.
             diverged_epoch = epoch
 
     layers.extend(preact_histogram_rows(model, data, cfg, last_epoch, dev))
-    final = finish(model, data, cfg, epochs, layers, last_epoch, diverged_epoch, dev)
-    samples = collect_samples(model, data, cfg, diverged_epoch, dev)  # pictures (issue 15)
+    tested = score_test_split(model, data, cfg, dev)  # once: test_loss, the AUROC and the stored errors
+    final = finish(model, data, cfg, epochs, layers, last_epoch, diverged_epoch, dev, tested=tested)
+    samples = collect_samples(model, data, cfg, diverged_epoch, dev, tested[0])  # pictures (issue 15)
     return RunResult(
         run_id=cfg["run_id"],
         config=cfg,
