@@ -5,7 +5,9 @@ worker's death with it.
   process, except inside :meth:`Interrupts.shield`, where a run being committed is
   committed whole first;
 * :func:`die_with_parent` asks Linux (``prctl``) to kill a pool worker when the sweep
-  process dies, so that a SIGKILLed sweep leaves no idle workers behind.
+  process dies, so that a SIGKILLed sweep leaves no idle workers behind;
+* :func:`forget_caught_interrupts` keeps ``python -m actcmp`` from dying of a Ctrl-C it
+  already handled (CPython's flag, see there).
 """
 
 from __future__ import annotations
@@ -86,4 +88,20 @@ def die_with_parent() -> None:
             os._exit(1)
 
 
-__all__ = ["Interrupts", "die_with_parent", "interrupts"]
+def forget_caught_interrupts() -> None:
+    """Clear CPython's record of a KeyboardInterrupt that ended inside a string ``exec`` or
+    ``eval`` (``PyRun_String``: some libraries build code that way), which the program then
+    caught.
+
+    CPython (3.11, 3.12) sets ``_PyRuntime.signals.unhandled_keyboard_interrupt`` whenever
+    string-evaluated code ends with a KeyboardInterrupt, caught later or not; under
+    ``python -m``, ``Py_RunMain`` reads it at exit and kills the process with SIGINT: status
+    -2 instead of the code the command chose (130 after "interrupted", 2 after a user
+    module that raised it). Every string evaluation resets the flag when it starts, so a
+    trivial one, run once the command has decided how to exit, clears it. A KeyboardInterrupt
+    that really escapes still kills the process with SIGINT: ``runpy``'s caller sets the flag
+    again after this."""
+    exec("None", {})  # a constant, evaluated for the reset it makes
+
+
+__all__ = ["Interrupts", "die_with_parent", "forget_caught_interrupts", "interrupts"]

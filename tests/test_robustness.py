@@ -515,12 +515,17 @@ def test_user_activation_problems_are_the_users_error(
 
 
 def test_user_module_exiting_on_import_in_a_subprocess(tmp_path: Path) -> None:
-    """The real program: exit 2 with one line, not exit 0 having done nothing, nor 130."""
+    """The real program: exit 2 with one line, not exit 0 having done nothing, nor 130.
+
+    ``stop_in_exec``: a KeyboardInterrupt that ends inside a string ``exec`` (CPython then
+    flags it as unhandled even though actcmp catches it, and ``python -m`` died of SIGINT,
+    status -2, instead of exiting 2: :func:`actcmp.signals.forget_caught_interrupts`)."""
     (tmp_path / "bye.py").write_text("import sys\nsys.exit(0)\n")
     (tmp_path / "stop.py").write_text("raise KeyboardInterrupt\n")
+    (tmp_path / "stop_in_exec.py").write_text('exec("raise KeyboardInterrupt")\n')
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
-    for module in ("bye", "stop"):
+    for module in ("bye", "stop", "stop_in_exec"):
         proc = subprocess.run(
             [sys.executable, "-m", "actcmp", "run", "--activations", f"{module}:f", "--epochs", "0", "--dry-run"],
             capture_output=True,

@@ -175,9 +175,13 @@ def figure_formats(text: str) -> tuple[str, ...]:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (and ``python -m actcmp``'s)."""
     try:
         app()
     except ActcmpError as exc:  # pragma: no cover - guarded() handles commands
         typer.echo(f"actcmp: error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    finally:  # the exit code is decided: a Ctrl-C handled on the way must not turn it into -2
+        from actcmp.signals import forget_caught_interrupts
+
+        forget_caught_interrupts()
