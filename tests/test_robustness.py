@@ -747,3 +747,25 @@ def test_a_report_killed_at_any_point_leaves_no_partial_file(results: Path) -> N
     assert killed >= 2  # the kills landed while the report was writing, not after it
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
+
+
+def test_run_sweep_at_a_scripts_top_level_is_refused_in_the_workers(tmp_path: Path) -> None:
+    """The Python API in a script without ``if __name__ == "__main__":``: every spawned worker
+    imports the script and would start a second sweep into the locked directory (three
+    tracebacks about a lock); each now refuses with the advice, and nothing is stored."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        f"import actcmp\nactcmp.run_sweep({str(REPO / 'experiments' / 'smoke.toml')!r}, out='r', jobs=2)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
+    )
+    assert proc.returncode != 0
+    assert 'call it under `if __name__ == "__main__":`' in proc.stderr, proc.stderr
+    assert "in use by another sweep" not in proc.stderr
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "r" / "actcmp.sqlite") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0

@@ -9,6 +9,7 @@ names other modules used to import from here (``plan_runs``, ``execute_task``, `
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, wait
@@ -86,6 +87,19 @@ class SweepSummary:
         return {**self.__dict__, "out_dir": str(self.out_dir)}
 
 
+def _refuse_while_a_worker_starts() -> None:
+    """A script that calls :func:`run_sweep` at module level (no ``if __name__ ==
+    "__main__":``) calls it again in every worker process, which imports the script as it
+    starts ("spawn"): say so there, in one line, instead of a second sweep meeting the first
+    one's lock. (multiprocessing's own check, ``spawn._check_not_importing_main``, reads the
+    same flag, but only once a pool is made.)"""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise ConfigError(
+            "run_sweep() was called while a worker process was importing your script: "
+            'call it under `if __name__ == "__main__":` (worker processes import the main module)'
+        )
+
+
 def run_sweep(
     config: SweepConfig | str | Path,
     out: str | Path | None = None,
@@ -116,6 +130,7 @@ def run_sweep(
     is then True. A second sweep into the same directory is refused while one runs
     (see :mod:`actcmp.store.lock`).
     """
+    _refuse_while_a_worker_starts()
     sweep = load_sweep(config) if isinstance(config, str | Path) else config
     shard_spec = _check_options(engine, jobs, shard)
     progress = progress or NullProgress()
