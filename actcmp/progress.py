@@ -106,7 +106,11 @@ class CostEta:
     finished tasks' measured seconds (their runs' ``wall_time_s`` summed: a batched group's
     runs share its time) over their units, so the estimate is recomputed each time a task
     finishes: units left x rate / the workers that can still be busy, counting down in
-    between. Without a plan, the wall-clock :class:`Eta` answers.
+    between. When the countdown outlives the model (no task finished although the first
+    running one should have, at the current rate: the machine is slower than the rate
+    says), the estimate is stretched by the factor that task is late by, instead of
+    counting down to zero and staying there. Without a plan, the wall-clock :class:`Eta`
+    answers.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -120,6 +124,8 @@ class CostEta:
         self.rate = 0.0
         self.calibrated = False
         self.anchor: tuple[float, float] | None = None  # (when, seconds left then)
+        #: seconds from the anchor by which the first of the running tasks should finish
+        self.next_finish = 0.0
 
     @property
     def done(self) -> int:
@@ -167,6 +173,8 @@ class CostEta:
         busy = min(self.workers, len(open_tasks)) or 1
         left = sum(self.units[i] for i in open_tasks) * self.rate / busy
         self.anchor = (now, left)
+        # tasks start in plan order: the first `busy` open ones are running (or about to)
+        self.next_finish = min((self.units[i] * self.rate for i in open_tasks[:busy]), default=0.0)
         return left
 
     def remaining(self, now: float | None = None) -> float | None:
@@ -177,7 +185,10 @@ class CostEta:
             return 0.0
         now = self.clock() if now is None else now
         when, left = self.anchor
-        return max(0.0, left - (now - when))
+        waited = now - when
+        if self.next_finish > 0 and waited > self.next_finish:  # late: the rate is too low
+            return max(0.0, left * waited / self.next_finish - waited)
+        return max(0.0, left - waited)
 
 
 def format_eta(seconds: float | None) -> str:

@@ -187,15 +187,36 @@ def test_cost_eta_shares_the_work_between_workers() -> None:
 def test_cost_eta_counts_down_between_results_and_ignores_unknown_runs() -> None:
     now = [0.0]
     eta = CostEta(clock=lambda: now[0])
-    eta.start(3)
+    eta.start(4)  # the three planned runs and the one from elsewhere
     eta.plan([(["x", "y"], 10.0), (["z"], 30.0)], workers=1, prior_rate=2.0)
     assert eta.remaining() == pytest.approx(80.0)
-    now[0] = 30.0
-    assert eta.remaining() == pytest.approx(50.0)
+    now[0] = 15.0
+    assert eta.remaining() == pytest.approx(65.0)
     eta.add({"run_id": "elsewhere", "wall_time_s": 5.0})  # not planned here: changes nothing
-    assert eta.remaining() == pytest.approx(50.0)
-    now[0] = 200.0
-    assert eta.remaining() == 0.0  # overdue shows zero
+    assert eta.remaining() == pytest.approx(65.0)
+    now[0] = 75.0  # the first task (10 units x 2 s) is 55 s late: 75 / 20 = 3.75 times the rate
+    assert eta.remaining() == pytest.approx(80.0 * 3.75 - 75.0)
+    eta.add({"run_id": "x", "wall_time_s": 40.0})
+    eta.add({"run_id": "y", "wall_time_s": 40.0})  # the task took 80 s: 8 s/unit, 30 units left
+    assert eta.remaining() == pytest.approx(240.0)
+    eta.add({"run_id": "z", "wall_time_s": 1.0})
+    assert eta.remaining() == 0.0  # everything in
+
+
+def test_cost_eta_never_counts_down_to_zero_while_nothing_finishes() -> None:
+    """A prior far too optimistic (a loaded machine): the ETA grows while the first tasks
+    run late, instead of showing "eta 0s" until one finishes."""
+    now = [0.0]
+    eta = CostEta(clock=lambda: now[0])
+    eta.start(8)
+    eta.plan([([f"r{i}"], 10.0) for i in range(8)], workers=2, prior_rate=1.0)  # 40 s on 2 workers
+    shown = []
+    for t in (5.0, 9.0, 10.0, 20.0, 40.0, 60.0):
+        now[0] = t
+        shown.append(eta.remaining())
+    assert shown[:3] == pytest.approx([35.0, 31.0, 30.0])  # on time: counting down
+    assert shown[3:] == pytest.approx([60.0, 120.0, 180.0])  # 2x, 4x, 6x late: 40 s x k - t
+    assert all(value > 0 for value in shown)
 
 
 def test_rich_progress_takes_the_plan() -> None:
