@@ -177,6 +177,10 @@ def expand_grid(
             raise ConfigError(f"grid.{key}: must be a list, got {options!r}")
         if not options:
             raise ConfigError(f"grid.{key}: empty list, the grid would have no runs")
+        repeated = repeated_value(options)
+        if repeated is not None:
+            prefix = "grid" if where == "config" else f"{where}: grid"
+            raise ConfigError(f"{prefix}.{key}: {repeated!r} is listed twice (each value once)")
     check_size(grid, max_runs, where)
     keys = list(grid)
     runs: list[RunConfig] = []
@@ -190,6 +194,23 @@ def expand_grid(
             seen.add(key)
             runs.append(run)
     return runs
+
+
+def repeated_value(values: list[Any]) -> Any | None:
+    """The first value of ``values`` that appeared before it (the same value: ``1`` and
+    ``1.0`` too), or None. An axis listing a value twice is a typo: it would show as two
+    values in the plan and count as one (equal runs collapse)."""
+    seen: set[str] = set()
+    for value in values:
+        key = json.dumps(
+            float(value) if isinstance(value, int | float) and not isinstance(value, bool) else value,
+            sort_keys=True,
+            default=str,
+        )
+        if key in seen:
+            return value
+        seen.add(key)
+    return None
 
 
 def parse_value(text: str) -> Any:

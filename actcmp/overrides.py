@@ -25,6 +25,7 @@ from actcmp.config import (
     check_values,
     load_sweep,
     parse_value,
+    repeated_value,
     split_list,
 )
 from actcmp.errors import ConfigError
@@ -122,6 +123,9 @@ class Overrides:
         self.claim(key, shown)
         if not values:
             raise ConfigError(f"{option}: empty list")
+        repeated = repeated_value(values)
+        if repeated is not None:
+            raise ConfigError(f"{option}: {repeated} is given twice (each value once)")
         check_values(key, values, option)
         self.grid[key] = values
 

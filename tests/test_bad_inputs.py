@@ -174,6 +174,7 @@ CASES = [
     toml_case("float-for-int", "depth = 1.5\n", "depth: Input should be a valid integer"),
     toml_case("grid-not-a-table", "grid = 3\n", "'grid' must be a table"),
     toml_case("empty-grid", "[grid]\ndepth = []\n", "grid.depth: empty list"),
+    toml_case("repeated-grid-value", "[grid]\nseed = [0, 1, 0]\n", "grid.seed: 0 is listed twice"),
     toml_case("zero-depth", "depth = 0\n", "depth: Input should be greater than or equal to 1"),
     toml_case(
         "negative-depth-in-grid",
@@ -300,6 +301,9 @@ CASES = [
     case("report-corrupt-db", ["report", "{corrupt}"], "not an actcmp database"),
     case("report-bad-format", ["report", "{store}", "--formats", "gif"], "--formats: unknown format 'gif'"),
     case("report-jobs-zero", ["report", "{store}", "--jobs", "0"], "--jobs must be at least 1, got 0"),
+    case("repeated-seed", [*NEW, "--seeds", "1,1"], "--seeds: 1 is given twice"),
+    case("repeated-activation", [*NEW, "--activations", "relu,tanh,relu"], "--activations: relu is given twice"),
+    case("repeated-grid-value", [*NEW, "--grid", "lr=0.01,0.01"], "--grid: 0.01 is given twice"),
     case("export-no-results", ["export", "{nothing}"], "{nothing}: no results here"),
     case("export-foreign-db", ["export", "{foreign}"], "foreign SQLite file"),
     case(
