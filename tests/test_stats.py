@@ -115,6 +115,25 @@ def test_t_interval_by_hand(values: list[float], expected: tuple[float, float] |
     assert note in text
 
 
+def test_t_interval_is_cut_to_the_metrics_range() -> None:
+    """Two seeds of a small loss: t(0.975, 1) = 12.7 puts the low end below zero, which no
+    loss can be; cut at 0 (the truth is never cut off, so the coverage stays) and said."""
+    from actcmp.analysis.intervals import metric_range
+
+    values = [0.103, 0.129]
+    low, high, _ = stats.t_interval(values)
+    assert low < 0
+    cut_low, cut_high, note = stats.t_interval(values, bounds=metric_range("test_loss"))
+    assert (cut_low, cut_high) == (0.0, high) and "cut to the metric's range [0, inf]" in note
+    assert "very wide" in note
+    assert stats.t_interval([0.91, 0.99], bounds=metric_range("anomaly_auroc"))[1] == 1.0
+    assert stats.t_interval([0.4, 0.5, 0.6], bounds=metric_range("test_loss"))[2] == ""  # inside: untouched
+    assert metric_range("dead_fraction") == (0.0, 1.0) and metric_range("grad_norm_weight") is None
+    runs = fake_runs({"relu": 1.0, "tanh": 2.0})
+    table = stats.summarise(runs)
+    assert (table["ci_low"] >= 0).all()
+
+
 def test_bootstrap_is_reproducible() -> None:
     assert stats.bootstrap_ci([1.0, 2.5, 3.0, 7.0]) == stats.bootstrap_ci([1.0, 2.5, 3.0, 7.0])
 

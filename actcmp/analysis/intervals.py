@@ -23,12 +23,28 @@ RANDOM_STATE = 0
 CI_METHOD = "Student t interval"
 
 
-def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, str]:
+def metric_range(metric: str) -> tuple[float, float] | None:
+    """The values a metric can take, where it is bounded: losses are >= 0; fractions,
+    accuracies and AUROCs lie in [0, 1]. None: unbounded (or unknown)."""
+    if metric.endswith("loss") or metric.endswith("_error"):
+        return (0.0, math.inf)
+    if metric.endswith("_fraction") or metric in ("probe_accuracy", "anomaly_auroc"):
+        return (0.0, 1.0)
+    return None
+
+
+def t_interval(
+    values: Sequence[float], confidence: float = CONFIDENCE, bounds: tuple[float, float] | None = None
+) -> tuple[float, float, str]:
     """(low, high, note) of the Student t interval of the mean: mean +- t(1 - a/2, n - 1) *
     s / sqrt(n). Exact coverage for normal data at any n >= 2 (the seed counts people use,
     3-10, are where a bootstrap interval falls short: 71% nominal-95% BCa coverage at 3
     seeds); for skewed data it covers somewhat less (see tests/test_coverage.py). Fewer
-    than 2 values: NaN with a note; all equal: a zero-width interval, said in the note."""
+    than 2 values: NaN with a note; all equal: a zero-width interval, said in the note.
+
+    ``bounds`` (:func:`metric_range`): the interval is cut to the values the metric can
+    take (a loss's mean cannot be below 0), and the note says so. Cutting never removes
+    the true mean, so the coverage is the t interval's."""
     from scipy import stats
 
     data = np.asarray([v for v in values if math.isfinite(v)], dtype=float)
@@ -39,8 +55,12 @@ def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple
     if np.ptp(data) == 0:
         return mean, mean, "all seeds equal"
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * float(data.std(ddof=1)) / math.sqrt(n)
-    note = "" if n >= 3 else "2 seeds: a very wide interval"
-    return mean - half, mean + half, note
+    notes = [] if n >= 3 else ["2 seeds: a very wide interval"]
+    low, high = mean - half, mean + half
+    if bounds is not None and (low < bounds[0] or high > bounds[1]):
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+        notes.append(f"cut to the metric's range [{bounds[0]:g}, {bounds[1]:g}]")
+    return low, high, "; ".join(notes)
 
 
 def bootstrap_ci(
@@ -91,7 +111,7 @@ def summarise(
 ) -> pd.DataFrame:
     """Per cell x treatment: ``n`` converged seeds with a value, ``n_diverged``, ``mean``,
     ``std`` (ddof 1), ``ci_low`` / ``ci_high`` (:func:`t_interval` over seeds,
-    :data:`CI_METHOD`) and a ``note``."""
+    :data:`CI_METHOD`, cut to :func:`metric_range`) and a ``note``."""
     import pandas as pd
 
     keys = cell_keys(runs, treatment)
@@ -99,7 +119,7 @@ def summarise(
     rows = []
     for key, group in cell_groups(data, [*keys, treatment]):
         values = group.loc[~group["worst"], "value"].to_numpy(dtype=float)
-        low, high, note = t_interval(values, confidence)
+        low, high, note = t_interval(values, confidence, metric_range(metric))
         rows.append(
             {
                 **dict(zip([*keys, treatment], key, strict=True)),
@@ -116,4 +136,13 @@ def summarise(
     return pd.DataFrame(rows, columns=columns)
 
 
-__all__ = ["CI_METHOD", "CONFIDENCE", "N_RESAMPLES", "RANDOM_STATE", "bootstrap_ci", "summarise", "t_interval"]
+__all__ = [
+    "CI_METHOD",
+    "CONFIDENCE",
+    "N_RESAMPLES",
+    "RANDOM_STATE",
+    "bootstrap_ci",
+    "metric_range",
+    "summarise",
+    "t_interval",
+]

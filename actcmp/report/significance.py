@@ -107,7 +107,8 @@ def main_notes(main: pd.DataFrame) -> list[str]:
     seeds = int(stored["converged"].max()) if len(stored) else 0
     notes.append(
         f"{CI_LABEL}: Student t interval of the mean over converged seeds (mean ± t(0.975, n−1)·s/√n; "
-        "assumes roughly normal seed-to-seed variation); none under 2 seeds."
+        "assumes roughly normal seed-to-seed variation; cut at 0, as a loss cannot be negative); "
+        "none under 2 seeds."
     )
     if seeds <= 1:
         notes.append("One seed per cell: ties with the best cannot be tested, so only the best is bold.")
