@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from actcmp.text import terminal_safe
+from actcmp.text import plural, terminal_safe
 
 
 class ProgressSink(Protocol):
@@ -245,7 +245,7 @@ def summary_line(summary: dict[str, Any], run_seconds: float | None = None) -> s
     time; parallel workers overlap), so it may exceed the wall time."""
     summed = f", sum of run times {_fmt_seconds(run_seconds)}" if run_seconds is not None else ""
     text = (
-        f"{summary['ran'] + summary.get('lost_runs', 0)} runs in {_fmt_seconds(summary['wall_time_s'])} wall time"
+        f"{plural(summary['ran'] + summary.get('lost_runs', 0), 'run')} in {_fmt_seconds(summary['wall_time_s'])} wall time"
         f"{summed}: {summary['done']} done, {summary['diverged']} diverged, {summary['failed']} failed"
     )
     if summary.get("lost_runs"):  # the same runs in one count: ran = done + diverged + failed + pending

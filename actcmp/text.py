@@ -17,6 +17,11 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*|\[\]])")
 
 
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 run``, ``2 runs`` (``nouns``: the plural where it is not ``noun + "s"``)."""
+    return f"{count} {noun if count == 1 else (nouns or noun + 's')}"
+
+
 def terminal_safe(text: object) -> str:
     """``text`` with control characters shown as ``?`` (newlines and tabs kept)."""
     return _CONTROL.sub("?", str(text))

@@ -107,7 +107,8 @@ def summarise(cells: Sequence[Verdict], factors: Sequence[str], subject: str = "
             part_maps.append(f"{label}: {_where_sentence(marks, all_levels)}")
     holding = sum(v == HOLDS for v in verdicts)
     counts = f" ({holding} of {len(cells)} conditions hold"
-    counts += f", {verdicts.count(FAILS)} do not" if FAILS in kinds else ""
+    fails = verdicts.count(FAILS)
+    counts += f", {fails} {'does' if fails == 1 else 'do'} not" if FAILS in kinds else ""
     counts += f", {verdicts.count(UNSURE)} inconclusive" if UNSURE in kinds else ""
     by_part = (" By part: " + ". ".join(part_maps) + ".") if part_maps and len(labels) > 1 else ""
     return Verdict(

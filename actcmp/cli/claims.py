@@ -55,8 +55,9 @@ def claims_cmd(
     if result.interrupted:
         raise typer.Exit(130)
     if not quiet:
+        width = max((len(doc.verdict.verdict) for doc in result.claims), default=0)
         for doc in result.claims:
-            typer.echo(f"{doc.claim.number:>3}  {doc.verdict.verdict:<14} {doc.claim.title}")
+            typer.echo(f"{doc.claim.number:>3}  {doc.verdict.verdict:<{width}}  {doc.claim.title}")
     typer.echo(f"claims report: {out / 'claims.html'} (and claims.md)")
     if result.failed_runs:
         typer.echo(f"{result.failed_runs} runs failed; see actcmp status {out}/<sweep>", err=True)

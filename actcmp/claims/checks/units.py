@@ -22,6 +22,7 @@ from actcmp.claims.checks.frames import (
     spearman,
 )
 from actcmp.claims.checks.verdict import FAILS, HOLDS, UNSURE, Verdict, combine, no_data
+from actcmp.text import plural
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -132,7 +133,7 @@ def prevent_part(
         if math.isfinite(value) and value >= worst:
             worst, where = value, fix
     text = (
-        f"In the {len(dying_cells)} cells where ReLU loses at least {min_dead:.0%} of its units, "
+        f"In the {plural(len(dying_cells), 'cell')} where ReLU loses at least {min_dead:.0%} of its units, "
         f"{' and '.join(present)} keep at most {worst:.1%} dead" + (f" ({where})" if where and len(present) > 1 else "")
     )
     if worst <= max_prevented:
