@@ -172,14 +172,14 @@ def expand_grid(
     """
     _check_keys(list(fixed), where)
     _check_keys(list(grid), "grid" if where == "config" else f"{where}: grid")
+    prefix = "grid" if where == "config" else f"{where}: grid"
     for key, options in grid.items():
         if not isinstance(options, list):
-            raise ConfigError(f"grid.{key}: must be a list, got {options!r}")
+            raise ConfigError(f"{prefix}.{key}: must be a list, got {options!r}")
         if not options:
-            raise ConfigError(f"grid.{key}: empty list, the grid would have no runs")
+            raise ConfigError(f"{prefix}.{key}: empty list, the grid would have no runs")
         repeated = repeated_value(options)
         if repeated is not None:
-            prefix = "grid" if where == "config" else f"{where}: grid"
             raise ConfigError(f"{prefix}.{key}: {repeated!r} is listed twice (each value once)")
     check_size(grid, max_runs, where)
     keys = list(grid)

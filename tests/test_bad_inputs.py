@@ -173,7 +173,7 @@ CASES = [
     ),
     toml_case("float-for-int", "depth = 1.5\n", "depth: Input should be a valid integer"),
     toml_case("grid-not-a-table", "grid = 3\n", "'grid' must be a table"),
-    toml_case("empty-grid", "[grid]\ndepth = []\n", "grid.depth: empty list"),
+    toml_case("empty-grid", "[grid]\ndepth = []\n", "{toml}/empty-grid.toml: grid.depth: empty list"),
     toml_case("repeated-grid-value", "[grid]\nseed = [0, 1, 0]\n", "grid.seed: 0 is listed twice"),
     toml_case("zero-depth", "depth = 0\n", "depth: Input should be greater than or equal to 1"),
     toml_case(
