@@ -3,6 +3,7 @@ the HTML and LaTeX around the tables, on tiny synthetic frames (no store, no tra
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from pathlib import Path
@@ -217,6 +218,32 @@ def test_overlapping_curves_are_dashed_and_zoomed() -> None:
     # the legend shows the same dashes as the panels
     legend_lines = fig.legends[0].get_lines()
     assert [line.get_linestyle() for line in legend_lines][:2] == [relu.get_linestyle(), leaky.get_linestyle()]
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["relu", "leaky_relu", "sigmoid", "tanh", "selu"],
+        ["relu", "leaky_relu", "prelu", "elu", "gelu", "silu", "tanh", "sigmoid"],
+    ],
+    ids=["selu-peak", "default-set"],
+)
+def test_the_zoom_inset_hides_no_curve(names: list[str]) -> None:
+    """No stretch of any f'(x) curve under the inset (SELU's jump to 1.76 at 0- was hidden):
+    every curve, densified along its length, stays outside the inset's box."""
+    fig = plots.plot_activation_functions(names)
+    d_ax = fig.axes[1]
+    (inset,) = d_ax.child_axes
+    fig.canvas.draw()
+    box = inset.get_position().transformed(fig.transFigure).transformed(d_ax.transAxes.inverted())
+    for line in d_ax.get_lines():
+        xs, ys = np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
+        if len(xs) < 3:
+            continue
+        points = d_ax.transAxes.inverted().transform(d_ax.transData.transform(np.column_stack([xs, ys])))
+        dense = np.concatenate([np.linspace(a, b, 20) for a, b in itertools.pairwise(points)])
+        inside = (dense[:, 0] > box.x0) & (dense[:, 0] < box.x1) & (dense[:, 1] > box.y0) & (dense[:, 1] < box.y1)
+        assert not inside.any(), line.get_label()
 
 
 def test_no_zoom_when_curves_are_far_apart_or_identical() -> None:

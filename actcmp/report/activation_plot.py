@@ -78,16 +78,37 @@ def zoom_window(x: Any, curves: Sequence[Any]) -> tuple[tuple[float, float], tup
     return (float(x[negative].min()), 0.0), (low - pad, high + pad)
 
 
-def _free_spot(ax: Axes, x: Any, curves: Sequence[Any], size: tuple[float, float]) -> tuple[float, float]:
+#: where no spot of the f'(x) panel is free for the zoom inset, the curves keep this share
+#: of the panel's height, below the inset
+HEADROOM = 0.55
+
+
+def _free_spot(ax: Axes, x: Any, curves: Sequence[Any], size: tuple[float, float]) -> tuple[tuple[float, float], int]:
     """The lower-left corner (axes fraction) of a ``size`` rectangle inside the panel
-    that the fewest curve points fall into (top-left first on a tie), leaving room for
-    the inset's own tick labels."""
+    that the least drawn line falls into (top-left first on a tie), leaving room for the
+    inset's own tick labels, and how many of the counted line points fall into it. Lines are measured by their length on the panel, not by their
+    samples: a steep stretch (SELU's f' jumping to 1.76 at 0-) has few samples but is a
+    long line."""
     import numpy as np
 
     ax.autoscale_view()
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
-    fx = (np.asarray(x, dtype=float) - x0) / (x1 - x0)
-    fys = [(np.asarray(curve, dtype=float) - y0) / (y1 - y0) for curve in curves]
+    step = 0.004  # axes fraction between the counted points along each line
+    pieces_x, pieces_y = [], []
+    for curve in curves:
+        px = (np.asarray(x, dtype=float) - x0) / (x1 - x0)
+        py = (np.asarray(curve, dtype=float) - y0) / (y1 - y0)
+        keep = np.isfinite(py)
+        px, py = px[keep], py[keep]
+        if len(px) < 2:
+            continue
+        counts = np.maximum(1, np.ceil(np.hypot(np.diff(px), np.diff(py)) / step)).astype(int)
+        t = np.concatenate([np.arange(c) / c for c in counts])
+        start = np.repeat(np.arange(len(counts)), counts)
+        pieces_x.append(px[start] + t * (px[start + 1] - px[start]))
+        pieces_y.append(py[start] + t * (py[start + 1] - py[start]))
+    fx = np.concatenate(pieces_x) if pieces_x else np.empty(0)
+    fys = [np.concatenate(pieces_y)] if pieces_y else []
     lefts = np.arange(0.15, 0.97 - size[0] + 1e-9, 0.025)
     bottoms = np.arange(0.95 - size[1], 0.12 - 1e-9, -0.025)
 
@@ -96,7 +117,8 @@ def _free_spot(ax: Axes, x: Any, curves: Sequence[Any], size: tuple[float, float
         return sum(int((across & (fy >= bottom - 0.1) & (fy <= bottom + size[1] + 0.06)).sum()) for fy in fys)
 
     spots = [(float(left), float(bottom)) for bottom in bottoms for left in lefts]
-    return min(spots, key=lambda spot: crowd(*spot))
+    best = min(spots, key=lambda spot: crowd(*spot))
+    return best, crowd(*best)
 
 
 def plot_activation_functions(names: Sequence[str], x_range: tuple[float, float] = (-5, 5)) -> Figure:
@@ -159,7 +181,11 @@ def _zoom_inset(
     window: tuple[tuple[float, float], tuple[float, float]],
 ) -> None:
     size = (0.36, 0.3)
-    corner = _free_spot(ax, x, curves, size)
+    corner, covered = _free_spot(ax, x, curves, size)
+    if covered:  # no free spot: make one above the curves rather than hide a piece of one
+        low, high = ax.get_ylim()
+        ax.set_ylim(low, low + (high - low) / HEADROOM)
+        corner, _ = _free_spot(ax, x, curves, size)
     inset = ax.inset_axes((*corner, *size))
     for i, (name, curve) in enumerate(zip(names, curves, strict=True)):
         inset.plot(x, curve, markevery=stagger(i, len(names), 50), markersize=3, linewidth=1.2, **styles[name])
