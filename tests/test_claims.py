@@ -591,6 +591,30 @@ def test_claim_figures_draw_on_fabricated_results() -> None:
         assert figures.png_bytes(fig, dpi=30).startswith(b"\x89PNG")
 
 
+def test_claim_figures_show_every_line_and_reference() -> None:
+    """Claim 3: PReLU's line at 0, on top of Leaky ReLU's, is dashed (in the legend too) so
+    that both show; log axes labelled 0.3, 1, 3 rather than 3x10^-1. Claim 1: PCA's dashed
+    line lies inside the panel, not on its frame, when it is below every network."""
+    fig = figures.plot_dying(_dying(_rising, hurt=3.0))
+    panel = fig.axes[0]
+    drawn = [line.get_linestyle() for line in panel.get_lines() if len(line.get_xdata()) == 3]
+    styles = dict(zip(["relu", "leaky_relu", "prelu"], drawn, strict=True))  # drawn in activation order
+    assert styles["relu"] == "-" and styles["leaky_relu"] == "-" and styles["prelu"] != "-"
+    legend_styles = {
+        t.get_text(): h.get_linestyle()
+        for t, h in zip(fig.legends[0].get_texts(), fig.legends[0].legend_handles, strict=True)
+    }
+    assert legend_styles["prelu"] == styles["prelu"]
+    fig.canvas.draw()
+    labels = [t.get_text() for t in fig.axes[3].get_yticklabels() if t.get_text()]
+    assert labels and not any("10^" in t or "times" in t or "×" in t for t in labels), labels
+    runs, pca = _linear({1: 1.5, 2: 1.6})
+    pca = pca.assign(pca_test_mse=1.0)  # below every network's test loss (1.65-1.76)
+    top = figures.plot_linear(runs, pca).axes[0]
+    low, high = top.get_ylim()
+    assert low < 1.0 - 0.04 * (high - low)
+
+
 def test_figures_are_saved_as_png_pdf_and_svg(tmp_path: Path) -> None:
     fig = figures.plot_ranking(_quality_runs({"relu": 1.0, "elu": 1.1, "tanh": 1.3}, datasets=("a", "b")))
     paths, png = figures.save(fig, tmp_path / "cd")

@@ -59,12 +59,14 @@ def _depth_axis(ax: Axes, depths: Sequence[Any]) -> None:
 
 
 def _spread(ax: Axes, x: Any, values: pd.Series, name: str, **extra: Any) -> None:
-    """Mean marker with a min-max bar."""
+    """Mean marker with a min-max bar (equal values: a mean a rounding off their value
+    would give a bar of negative length, which matplotlib refuses)."""
     colour, marker = activation_style(name)
+    mean = values.mean()
     ax.errorbar(
         [x],
-        [values.mean()],
-        yerr=[[values.mean() - values.min()], [values.max() - values.mean()]],
+        [mean],
+        yerr=[[max(0.0, mean - values.min())], [max(0.0, values.max() - mean)]],
         color=colour,
         marker=marker,
         markersize=5,
@@ -72,6 +74,20 @@ def _spread(ax: Axes, x: Any, values: pd.Series, name: str, **extra: Any) -> Non
         linewidth=1,
         **extra,
     )
+
+
+def _off_the_edges(ax: Axes, value: float, share: float = 0.05) -> None:
+    """Widen the y limits so that a reference line at ``value`` lies at least ``share`` of
+    the range inside them, not on the frame (where a dashed line cannot be seen)."""
+    low, high = ax.get_ylim()
+    span = high - low
+    if not (math.isfinite(value) and span > 0):
+        return
+    if value - low < share * span:
+        low = value - share * span
+    if high - value < share * span:
+        high = value + share * span
+    ax.set_ylim(low, high)
 
 
 # -- claim 1: linear -----------------------------------------------------------------------------
@@ -96,9 +112,12 @@ def plot_linear(runs: pd.DataFrame, pca: pd.DataFrame, tolerance: float = 0.05) 
             at = mine[mine["depth"] == depth]
             _spread(top, depth, numeric(at, "test_loss"), "identity")
             _spread(bottom, depth, at["ratio"], "identity")
-        top.axhline(float(mine["pca_test_mse"].mean()), color="grey", linestyle="--", linewidth=1.2)
+        reference = float(mine["pca_test_mse"].mean())
+        top.axhline(reference, color="grey", linestyle="--", linewidth=1.2)
         bottom.axhspan(1.0, 1.0 + tolerance, color="grey", alpha=0.2, linewidth=0)
         bottom.axhline(1.0, color="grey", linestyle="--", linewidth=1.2)
+        _off_the_edges(top, reference)
+        _off_the_edges(bottom, 1.0)
         top.set_title(" · ".join(str(v) if k == "dataset" else f"{k} {v}" for k, v in zip(panel, key, strict=True)))
         top.set_ylabel("test MSE")
         bottom.set_ylabel("train MSE / PCA train MSE")
@@ -161,12 +180,20 @@ def plot_dying(runs: pd.DataFrame, reference: str = "leaky_relu") -> Figure:
     depths = sorted(done["depth"].unique())
     fig, axes = new_figure(1, len(depths) + 1)
     names = activation_order(done["activation"])
+    dead = done.assign(_dead=numeric(done, "dead_fraction_final"))
+    means = dead.groupby(["activation", "depth", "lr"])["_dead"].mean()
+    # a line on top of one drawn before it in every panel (Leaky ReLU and PReLU both at 0) is dashed
+    grid = means.index.droplevel("activation").unique()
+    curves = [means.xs(name, level="activation").reindex(grid).to_numpy(dtype=float) for name in names]
+    styles = {name: line_kwargs(name) for name in names}
+    dashed = [name for name, overlaps in zip(names, plots.overlapping(curves), strict=True) if overlaps]
+    for i, name in enumerate(dashed):
+        styles[name]["linestyle"] = plots.OVERLAP_DASHES[i % len(plots.OVERLAP_DASHES)]
     for ax, depth in zip(axes[0], depths, strict=False):
-        at = done[done["depth"] == depth]
+        at = dead[dead["depth"] == depth]
         for name in names:
-            mine = at[at["activation"] == name].assign(_dead=lambda f: numeric(f, "dead_fraction_final"))
-            per_lr = mine.groupby("lr")["_dead"].agg(["mean", "min", "max"])
-            style = line_kwargs(name)
+            per_lr = at[at["activation"] == name].groupby("lr")["_dead"].agg(["mean", "min", "max"])
+            style = styles[name]
             ax.plot(per_lr.index, per_lr["mean"], markersize=4, linewidth=1.2, **style)  # type: ignore[arg-type]
             ax.fill_between(per_lr.index, per_lr["min"], per_lr["max"], color=style["color"], alpha=0.15, linewidth=0)
         ax.set_xscale("log")
@@ -192,9 +219,10 @@ def plot_dying(runs: pd.DataFrame, reference: str = "leaky_relu") -> Figure:
         ax.set_ylabel(f"ReLU test loss / {reference}'s")
         ax.set_title("does dying hurt?")
         ax.grid(alpha=0.3, linewidth=0.5)
+        plots.readable_ticks(ax)  # 0.3, 1, 3 rather than 3x10^-1
     else:
         ax.set_axis_off()
-    legend(fig, names)
+    legend(fig, names, styles=styles)
     return fig
 
 
@@ -230,6 +258,7 @@ def plot_vanishing(runs: pd.DataFrame, layers: pd.DataFrame, max_orders: float =
         curve = grads[grads["activation"] == name].groupby("layer")["value"].mean()
         right.plot(curve.index, curve.to_numpy(), markersize=4, linewidth=1.2, **line_kwargs(name))  # type: ignore[arg-type]
     right.set_yscale("log")
+    plots.readable_ticks(right)
     right.axvline(deepest - 0.5, color="grey", linestyle=":", linewidth=1)
     right.set_xlabel("linear layer (encoder | decoder)")
     right.set_ylabel("weight-gradient norm")
@@ -275,6 +304,7 @@ def plot_tanh_sigmoid(runs: pd.DataFrame, epochs: pd.DataFrame, k: int | None = 
                 )
         ax.axvspan(0.5, k_used + 0.5, color="grey", alpha=0.12, linewidth=0)
         ax.set_yscale("log")
+        plots.readable_ticks(ax)
         ax.set_title(str(dataset))
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3, linewidth=0.5)
@@ -321,6 +351,7 @@ def plot_generalisation(
         ax.set_title(title)
         ax.grid(alpha=0.3, linewidth=0.5, axis="y")
     left.set_yscale("log")
+    plots.readable_ticks(left)
     right.set_ylabel("log(test/train) - ReLU's")
     legend(fig, shown)
     return fig
