@@ -145,7 +145,14 @@ def test_merge_with_a_shard_missing_fails_the_status_gate(sweeps: dict[str, Path
     # the missing shard arrives later: merged into the existing OUT
     again = runner.invoke(app, ["merge", str(out), str(sweeps["s2"])])
     assert again.exit_code == 0, again.output
+    assert "nothing new" not in again.output
     assert runner.invoke(app, ["status", str(out)]).exit_code == 0
+    assert_same_results(out, sweeps["full"])
+    # the same merge once more: a no-op, said as such
+    once_more = runner.invoke(app, ["merge", str(out), str(sweeps["s2"])])
+    assert once_more.exit_code == 0, once_more.output
+    assert "nothing new: " in once_more.output and "already holds every run of the 1 input" in once_more.output
+    assert "duplicates" not in once_more.output
     assert_same_results(out, sweeps["full"])
 
 

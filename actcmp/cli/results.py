@@ -11,6 +11,7 @@ import typer
 
 from actcmp.cli.base import JsonFlag, ResultsDir, figure_formats, guarded, out_path
 from actcmp.errors import ConfigError
+from actcmp.text import plural
 
 if TYPE_CHECKING:  # imported inside the commands: --help stays light
     from actcmp.analysis.status import StatusTable
@@ -165,6 +166,16 @@ def merge(
         return
     parts = " + ".join(str(n) for n in report.added)
     count = len(report.sources)
+    had_store = bool(report.sources) and report.sources[0].resolve() == report.out.resolve()
+    if had_store and not any(report.added[1:]) and not report.replaced_failed and not report.preferred:
+        inputs = count - 1
+        typer.echo(
+            f"nothing new: {report.out} already holds every run of the {plural(inputs, 'input')} "
+            f"({report.total_runs} runs; the same merge again changes nothing)"
+        )
+        for line in report.missing:
+            typer.echo(f"actcmp: warning: {line}", err=True)
+        return
     typer.echo(
         f"merged {count} results director{'y' if count == 1 else 'ies'} into {report.out}: {report.total_runs} runs "
         f"({parts}), {len(report.duplicates)} duplicates"
