@@ -3,6 +3,7 @@ the HTML and LaTeX around the tables, on tiny synthetic frames (no store, no tra
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import re
@@ -141,6 +142,23 @@ def test_loss_curves_end_at_the_last_epoch_and_name_the_loss() -> None:
     low, high = first.get_xlim()
     assert -1 < low < 0 and 20 < high < 20.5
     assert max(visible_ticks(first, "x")) == 20
+
+
+def test_loss_curves_draw_the_mean_predictor_loss() -> None:
+    """The grey dotted line of predicting the training mean (``baseline_loss``), mean over
+    the panel's runs, in every panel and the legend: a curve that ends on or above it did
+    not learn; without the column, no line."""
+    results = synthetic(epochs=6)
+    runs = results.runs.assign(baseline_loss=[0.2 if d == 1 else 0.4 for d in results.runs["depth"]])
+    fig = plots.plot_loss_curves(dataclasses.replace(results, runs=runs))
+    for ax, level in zip(fig.axes[:2], (0.2, 0.4), strict=True):
+        dotted = [line for line in ax.get_lines() if line.get_linestyle() == ":"]
+        assert len(dotted) == 1 and list(dotted[0].get_ydata()) == pytest.approx([level, level])
+        assert ax.get_ylim()[0] < level < ax.get_ylim()[1]
+    assert any("training mean" in text.replace("\n", " ") for text in legend_texts(fig))
+    plain = plots.plot_loss_curves(synthetic(epochs=6))
+    assert not [line for ax in plain.axes for line in ax.get_lines() if line.get_linestyle() == ":"]
+    assert not any("training mean" in text for text in legend_texts(plain))
 
 
 def test_loss_name_per_row_and_mixed() -> None:

@@ -34,6 +34,11 @@ if TYPE_CHECKING:
     from actcmp.store.database import Results
 
 
+#: the loss curves' reference line: the validation loss of predicting the training mean
+REFERENCE_STYLE: dict[str, Any] = {"color": "grey", "linestyle": ":", "linewidth": 1.2}
+BASELINE_LABEL = "predicting the training mean"
+
+
 def _curve_grid(
     results: Results,
     curves: pd.DataFrame,
@@ -41,9 +46,11 @@ def _curve_grid(
     log: bool,
     ylim: tuple[float, float] | None,
     extra: Sequence[tuple[Any, str]] = (),
+    reference: Callable[[dict[str, Any]], float | None] | None = None,
 ) -> Figure:
     """One panel per panel-key row x depth; ``ylabel`` may depend on the row's keys;
-    ``extra`` (handle, label) pairs end the legend."""
+    ``extra`` (handle, label) pairs end the legend; ``reference``: a panel's (keys and
+    depth) level drawn as a grey dotted line, or None."""
     results = complete(results)
     keys = cell_keys(results.runs)
     rows = key_tuples(curves, panel_keys(keys)) if not curves.empty else []
@@ -68,8 +75,11 @@ def _curve_grid(
                         ax.fill_between(
                             line["epoch"], line["min"], line["max"], color=style["color"], alpha=0.12, linewidth=0
                         )
+                level = reference(where) if reference is not None else None
+                if level is not None:
+                    ax.axhline(level, **REFERENCE_STYLE)
                 if log:
-                    log_if_positive(ax, list(cell["min"]) + list(cell["mean"]))
+                    log_if_positive(ax, list(cell["min"]) + list(cell["mean"]) + ([level] if level is not None else []))
                 if ylim:
                     ax.set_ylim(*ylim)
                 n_div = sum(diverged_counts(results, where).values())
@@ -95,7 +105,23 @@ def plot_loss_curves(results: Results, metric: str = "val_loss") -> Figure:
     def ylabel(where: dict[str, Any]) -> str:
         return f"{stage} {loss_name(runs, where)}" if stage else metric.replace("_", " ")
 
-    return _curve_grid(results, epoch_curves(results, metric), ylabel, True, None)
+    def baseline(where: dict[str, Any]) -> float | None:
+        """The loss of predicting the training mean, on the validation split (``baseline_loss``;
+        the same for every activation of a cell): mean over the panel's runs."""
+        if metric != "val_loss" or "baseline_loss" not in runs:
+            return None
+        import pandas as pd
+
+        values = pd.to_numeric(select_rows(runs, list(where), tuple(where.values()))["baseline_loss"], errors="coerce")
+        values = values[values > 0]
+        return float(values.mean()) if len(values) else None
+
+    extra: list[tuple[Any, str]] = []
+    if metric == "val_loss" and "baseline_loss" in runs:
+        from matplotlib.lines import Line2D
+
+        extra.append((Line2D([], [], **REFERENCE_STYLE), wrap(BASELINE_LABEL)))
+    return _curve_grid(results, epoch_curves(results, metric), ylabel, True, None, extra, baseline)
 
 
 def plot_dead_fraction(results: Results, metric: str = "dead_fraction") -> Figure:

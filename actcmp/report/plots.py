@@ -67,7 +67,8 @@ def standard_figures() -> list[tuple[str, str, str, Any]]:
             "loss_curves",
             "Validation loss over training",
             "Validation loss per epoch, mean over converged seeds with the min-max band (log scale): look for the "
-            "activation that falls fastest and lowest; a flat curve near the top means the network did not learn.",
+            "activation that falls fastest and lowest. The grey dotted line is the loss of predicting the training "
+            "mean: a curve that ends at or above it did not learn, however steeply it fell.",
             plot_loss_curves,
         ),
         (
