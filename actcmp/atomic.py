@@ -72,13 +72,15 @@ def make_dir(path: str | Path) -> Path:
 
 
 def write_atomic(path: str | Path, write: Callable[[IO[bytes]], object], *, mode: int = 0o666) -> Path:
-    """Write ``path`` through ``write(handle)`` into a temp file in the same directory,
-    then rename it over ``path``. The parent directory must exist (see :func:`make_dir`)."""
+    """Write ``path`` through ``write(handle)`` into a temp file in the same directory
+    (``.NAME.PID.XXXXXXXX.tmp``: the writer's PID tells a later run whether a leftover is
+    a dead writer's), then rename it over ``path``. The parent directory must exist (see
+    :func:`make_dir`)."""
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"cannot write {path}: is a directory")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise file_error(path, exc) from None
     try:

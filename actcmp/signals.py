@@ -26,19 +26,48 @@ from typing import Any
 PR_SET_PDEATHSIG = 1
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C but told apart by the exit code (143, not 130)."""
+
+    signum = int(signal.SIGTERM)
+
+
 class Interrupts:
-    """Ctrl-C and SIGTERM become KeyboardInterrupt, except inside :meth:`shield`, where
-    they wait until the block is over: a run being committed is committed whole."""
+    """Ctrl-C and SIGTERM become KeyboardInterrupt (:class:`Terminated` for SIGTERM),
+    except inside :meth:`shield`, where they wait until the block is over: a run being
+    committed is committed whole.
+
+    ``interrupted`` stays set once a signal came: a KeyboardInterrupt raised while Python
+    runs a ``__del__`` or a weakref callback is printed as "Exception ignored" and lost, so
+    :meth:`check` (and :func:`interrupts` at the end of its block) raise it again unless
+    the code that caught it said so (:meth:`handled`)."""
 
     def __init__(self) -> None:
         self.shielded = False
         self.pending = False
+        self.interrupted: int | None = None  # the signal, until handled
+        self.terminated = False
+
+    def _exception(self) -> KeyboardInterrupt:
+        return Terminated() if self.terminated else KeyboardInterrupt()
 
     def handler(self, signum: int, frame: Any) -> None:
+        self.interrupted = signum
+        self.terminated = self.terminated or signum == signal.SIGTERM
         if self.shielded:
             self.pending = True
             return
-        raise KeyboardInterrupt
+        raise self._exception()
+
+    def check(self) -> None:
+        """Raise the interrupt again if one came and was neither raised nor handled
+        (lost in a ``__del__`` or a weakref callback)."""
+        if self.interrupted is not None and not self.shielded:
+            raise self._exception()
+
+    def handled(self) -> None:
+        """The code that caught the KeyboardInterrupt dealt with it."""
+        self.interrupted = None
 
     @contextlib.contextmanager
     def shield(self) -> Iterator[None]:
@@ -49,22 +78,28 @@ class Interrupts:
             self.shielded = False
         if self.pending:
             self.pending = False
-            raise KeyboardInterrupt
+            raise self._exception()
 
 
 @contextlib.contextmanager
 def interrupts() -> Iterator[Interrupts]:
     """An :class:`Interrupts` guard handling SIGINT and SIGTERM for the block (the main
-    thread's handlers are restored after it; in another thread, signals are left alone)."""
+    thread's handlers are restored after it; in another thread, signals are left alone).
+
+    A signal the process ignores stays ignored (a shell's background job ignores SIGINT:
+    Ctrl-C at the terminal is not for it). An interrupt that came during the block and was
+    lost (see :class:`Interrupts`) is raised when the block ends."""
     guard = Interrupts()
     if threading.current_thread() is not threading.main_thread():  # signals only reach the main thread
         yield guard
         return
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: handler for sig, handler in previous.items() if handler is not signal.SIG_IGN}
     for sig in previous:
         signal.signal(sig, guard.handler)
     try:
         yield guard
+        guard.check()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -104,4 +139,4 @@ def forget_caught_interrupts() -> None:
     exec("None", {})  # a constant, evaluated for the reset it makes
 
 
-__all__ = ["Interrupts", "die_with_parent", "forget_caught_interrupts", "interrupts"]
+__all__ = ["Interrupts", "Terminated", "die_with_parent", "forget_caught_interrupts", "interrupts"]

@@ -216,3 +216,35 @@ def test_a_tuned_sweeps_report_drawn_by_workers_is_byte_identical(tmp_path: Path
     assert "figures/tune_sensitivity.svg" in one
     assert sorted(one) == sorted(two)
     assert [name for name in one if one[name] != two[name]] == []
+
+
+def test_a_dead_writers_temporary_files_are_removed_by_the_next_report(smoke_results: Path, tmp_path: Path):
+    """A report SIGKILLed with its workers (out of memory) leaves ``.NAME.PID.XXXX.tmp``
+    files that its own cleanup never ran for; the next report removes those of dead
+    writers and leaves a live writer's (and unreadable old-style names) alone."""
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(gone.stdout)
+    figures = tmp_path / "out" / "figures"
+    figures.mkdir(parents=True)
+    dead = figures / f".loss_curves.png.{dead_pid}.k2j3h4g5.tmp"
+    live = figures / f".loss_curves.png.{os.getpid()}.a1b2c3d4.tmp"
+    old_style = figures / ".loss_curves.png.zz9yx8w7.tmp"
+    other = figures / f".notes.txt.{dead_pid}.q1w2e3r4.tmp"  # not a figure of the report
+    for path in (dead, live, old_style, other):
+        path.write_bytes(b"half a file")
+    make_report(smoke_results, out=tmp_path / "out", jobs=1)
+    assert not dead.exists()
+    assert live.exists() and old_style.exists() and other.exists()
+    assert (figures / "loss_curves.png").stat().st_size > 1000
+
+
+def test_temporary_files_carry_the_writers_pid(tmp_path: Path):
+    from actcmp.atomic import write_atomic
+
+    seen = []
+    write_atomic(tmp_path / "x.png", lambda handle: seen.extend(p.name for p in tmp_path.iterdir()))
+    (name,) = seen
+    assert name.startswith(f".x.png.{os.getpid()}.") and name.endswith(".tmp")

@@ -24,10 +24,11 @@ except ImportError:  # pragma: no cover - typer before it vendored click
     from click.exceptions import ClickException, NoArgsIsHelpError  # type: ignore[no-redef,assignment]
 
 #: exit codes (README "Exit codes"): 0 success, 1 runtime failure or failed gate,
-#: 2 usage or input error, 130 interrupted
+#: 2 usage or input error, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM)
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 #: the figure formats a report can write
 FIGURE_FORMATS = ("png", "pdf", "svg")
@@ -146,9 +147,14 @@ def guarded(fn: F) -> F:
 
             error = file_error(exc.filename or "a file", exc, "cannot use")
             fail(str(error), error.exit_code)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
+            from actcmp.signals import Terminated
+
+            if isinstance(stop, Terminated):
+                typer.echo("actcmp: terminated (SIGTERM)", err=True)
+                raise typer.Exit(EXIT_TERMINATED) from None
             typer.echo("actcmp: interrupted", err=True)
-            raise typer.Exit(130) from None
+            raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from actcmp.cli.base import fail, guarded, out_path
+from actcmp.cli.base import EXIT_INTERRUPTED, EXIT_TERMINATED, fail, guarded, out_path
 from actcmp.errors import ConfigError
 
 if TYPE_CHECKING:  # the modules are imported inside the command: --help stays light
@@ -236,7 +236,7 @@ def _say_how_it_ended(summary: SweepSummary, *, quiet: bool, write_report: bool,
                 "run the same command again to resume",
                 err=True,
             )
-        raise typer.Exit(130)
+        raise typer.Exit(EXIT_TERMINATED if summary.terminated else EXIT_INTERRUPTED)
     if summary.resumed_after_crash and not quiet:
         typer.echo("note: the previous sweep into this directory was killed; its stored runs were kept", err=True)
     if write_report and summary.done + summary.diverged + summary.skipped > 0:

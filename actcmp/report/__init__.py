@@ -104,6 +104,10 @@ def make_report(
     if jobs > 1:  # imported once before the workers fork, not once in each
         import matplotlib.backends.backend_agg
         import matplotlib.figure  # noqa: F401
+    stems = [spec[0] for spec in specs] + [f"{tune_report.SENSITIVITY_STEM}{suffix}" for suffix in ("", "_*")]
+    figure_names = [f"{stem}.{fmt}" for stem in stems for fmt in formats]
+    # what an earlier report killed with its workers (out of memory, SIGKILL) left half-written
+    workers.remove_temporaries(directory / "figures", figure_names, only_of_dead_writers=True)
     with interrupts():  # Ctrl-C and SIGTERM: the workers are stopped, no temporary file is left
         # the tuned sweeps' sensitivity figures first: the largest (9 s for the [tune] default sweep's)
         tasks: list[Callable[[], tuple[FigureDoc | None, list[Path]]]] = [*tuned.figure_tasks]
@@ -120,9 +124,7 @@ def make_report(
             drawn = drawing.results()
         except BaseException:
             drawing.close()
-            stems = [spec[0] for spec in specs] + [f"{tune_report.SENSITIVITY_STEM}{suffix}" for suffix in ("", "_*")]
-            names = [f"{stem}.{fmt}" for stem in stems for fmt in formats]
-            workers.remove_temporaries(directory / "figures", names)  # a killed worker's
+            workers.remove_temporaries(directory / "figures", figure_names)  # a killed worker's
             raise
         finally:
             drawing.close()

@@ -140,13 +140,32 @@ def start(tasks: Sequence[Callable[[], T]], jobs: int) -> Drawing[T]:
     return Drawing(tasks, jobs)
 
 
-def remove_temporaries(directory: Path, names: Iterable[str]) -> None:
+def remove_temporaries(directory: Path, names: Iterable[str], *, only_of_dead_writers: bool = False) -> None:
     """Remove the temporary files :func:`~actcmp.atomic.write_atomic` makes for ``names``
-    (``.NAME.XXXXXXXX.tmp``) in ``directory``: what a worker killed while writing leaves."""
+    (``.NAME.PID.XXXXXXXX.tmp``) in ``directory``: what a worker killed while writing leaves.
+
+    ``only_of_dead_writers``: only those whose writing process is gone (a report killed
+    with its workers, e.g. out of memory, before this one); a live writer's are left to it."""
     for name in names:
         for stale in directory.glob(f".{name}.*.tmp"):
+            if only_of_dead_writers and _writer_alive(stale.name[: -len(".tmp")].rsplit(".", 2)[1]):
+                continue
             with contextlib.suppress(OSError):
                 stale.unlink()
+
+
+def _writer_alive(pid_text: str) -> bool:
+    """Whether the process that named a temporary file may still write it (an unreadable
+    name, from before names carried the PID: assume so)."""
+    if not pid_text.isdigit():
+        return True
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
 
 
 #: in a worker: whether an interrupt came, and whether a task is running
@@ -182,6 +201,9 @@ def _run(index: int) -> Any:
     try:
         if _interrupted:
             raise KeyboardInterrupt
-        return _TASKS[index]()
+        value = _TASKS[index]()
+        if _interrupted:  # raised in a __del__ or a weakref callback, printed and lost there
+            raise KeyboardInterrupt
+        return value
     finally:
         _running = False

@@ -41,7 +41,7 @@ from actcmp.run.tasks import (
 )
 from actcmp.run.tune import PLAN_KEYS, ROLE_EVAL, ROLE_TUNE, TunePlan, evaluation_runs, plan_tune, select_from_store
 from actcmp.shard import format_shard, parse_shard, select_shard
-from actcmp.signals import Interrupts, interrupts
+from actcmp.signals import Interrupts, Terminated, interrupts
 from actcmp.store.database import Store
 from actcmp.store.lock import DirLock
 from actcmp.sweep_name import default_results_dir
@@ -69,6 +69,8 @@ class SweepSummary:
     failed: int = 0
     wall_time_s: float = 0.0
     interrupted: bool = False
+    #: the interruption was SIGTERM (exit 143), not Ctrl-C (130)
+    terminated: bool = False
     failures: list[str] = field(default_factory=list)
     shard: str | None = None
     resumed_after_crash: bool = False
@@ -247,8 +249,10 @@ class _Phases:
                         evaluation, selected = self.plan_evaluation(), True
                     self.train(evaluation, guard)
                 completed = True
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as stop:
+                guard.handled()
                 self.summary.interrupted = True
+                self.summary.terminated = isinstance(stop, Terminated)
                 if self.tune_plan is not None and not selected:  # status then expects what is selected so far
                     with guard.shield():
                         self.plan_evaluation()
@@ -322,6 +326,7 @@ def _drain(
     limit = max(2, 2 * getattr(executor, "_max_workers", 1))
     try:
         while queue or submitted:
+            guard.check()  # an interrupt lost in a __del__ or a weakref callback
             while queue and len(submitted) < limit:
                 submitted.append(executor.submit(worker_task, queue.pop(0)))
             wait(submitted, return_when=FIRST_COMPLETED)
