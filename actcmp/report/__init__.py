@@ -76,6 +76,29 @@ def make_report(
     Raises :class:`~actcmp.errors.StoreError` (and writes nothing) when no run has
     finished: there would be nothing to tabulate or plot.
     """
+    from actcmp.signals import interrupts
+
+    # the whole report under the guard: a Ctrl-C that Python raises inside a __del__ or a
+    # weakref callback (matplotlib's) is printed and lost there; the guard raises it again
+    with interrupts():
+        return _make_report(
+            directory, formats, sections=sections, best_rule=best_rule, extra_sections=extra_sections,
+            extra_findings=extra_findings, out=out, jobs=jobs,
+        )  # fmt: skip
+
+
+def _make_report(
+    directory: str | Path,
+    formats: Sequence[str],
+    *,
+    sections: Sequence[SectionBuilder] | None,
+    best_rule: BestRule | None,
+    extra_sections: Sequence[SectionBuilder],
+    extra_findings: Sequence[FindingsBuilder],
+    out: str | Path | None,
+    jobs: int,
+) -> list[Path]:
+    """:func:`make_report` (which runs it under :func:`actcmp.signals.interrupts`)."""
     from actcmp.atomic import make_dir
     from actcmp.report import document, pictures, plots, statistics, tables, workers
     from actcmp.report.setup import collect_setup, write_setup_json
