@@ -122,3 +122,34 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_entries_unused_for_a_month_go_when_a_new_one_is_written(counted: dict[str, int], tmp_path: Path) -> None:
+    """An old environment's entry (another numpy, an older loader) unused for UNUSED_DAYS
+    goes when the dataset gets a new entry; one used recently stays (another environment
+    sharing the cache refreshes it), and so do other datasets' entries."""
+    import os
+    import time
+
+    day = 86400.0
+    stale = tmp_path / f"clusters-{'a' * 20}.npz"
+    recent = tmp_path / f"clusters-{'b' * 20}.npz"
+    other = tmp_path / f"clusters-extra-{'c' * 20}.npz"  # another dataset's name, same prefix
+    for path in (stale, recent, other):
+        path.write_bytes(b"an entry")
+    month_ago = time.time() - (cache.UNUSED_DAYS + 1) * day
+    for path in (stale, other):
+        os.utime(path, (month_ago, month_ago))
+    week_ago = time.time() - 7 * day
+    os.utime(recent, (week_ago, week_ago))
+    builtin.builtin_raw("clusters")
+    assert not stale.exists()
+    assert recent.exists() and other.exists()
+    (entry,) = [p for p in tmp_path.glob("clusters-*.npz") if p not in (recent, other)]
+    # reading an entry a day old or more refreshes it: it counts as used
+    two_days_ago = time.time() - 2 * day
+    os.utime(entry, (two_days_ago, two_days_ago))
+    builtin.builtin_raw.cache_clear()
+    builtin.builtin_raw("clusters")
+    assert counted["clusters"] == 1  # read from the cache
+    assert time.time() - entry.stat().st_mtime < 60

@@ -19,6 +19,11 @@ folder would be believed. Entries are written to a temporary file in the same fo
 renamed, so two workers writing the same entry at once, or a kill, leave a whole file or
 none. A cache that cannot be written (read-only home, full disk) is skipped.
 
+Old entries do not pile up: an entry in use has its modification time refreshed (at most
+once a day), and writing a new entry for a dataset removes that dataset's other entries
+unused for :data:`UNUSED_DAYS` days (those of an older actcmp, numpy or scikit-learn).
+Entries another environment sharing the cache still uses are refreshed by it, so kept.
+
 Where: ``$ACTCMP_DATASET_CACHE`` if set (``off`` turns the cache off), else ``datasets`` in
 the platform's user cache directory (``~/.cache/actcmp/datasets`` on Linux).
 """
@@ -29,6 +34,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -70,10 +76,43 @@ def cached_raw(name: str, key: Callable[[], dict[str, Any]], make: Callable[[], 
     path = folder / f"{name}-{hashlib.sha256(ident.encode()).hexdigest()[:20]}.npz"
     found = _read(path, ident)
     if found is not None:
+        _mark_used(path)
         return found
     raw = make()
     _write(path, ident, raw)
+    _prune(folder, name, keep=path)
     return raw
+
+
+#: a dataset's entries unused for this long are removed when it gets a new one
+UNUSED_DAYS = 30
+_DAY = 86400.0
+
+
+def _mark_used(path: Path) -> None:
+    """Refresh an entry's modification time when it is a day old or more (what
+    :func:`_prune` reads; access times are not kept on most mounts)."""
+    try:
+        if time.time() - path.stat().st_mtime >= _DAY:
+            os.utime(path)
+    except OSError:  # a read-only cache: it is not pruned by us either
+        pass
+
+
+def _prune(folder: Path, name: str, keep: Path) -> None:
+    """Remove ``name``'s entries other than ``keep`` unused for :data:`UNUSED_DAYS` days."""
+    pattern = re.compile(rf"{re.escape(name)}-[0-9a-f]{{20}}\.npz")
+    limit = time.time() - UNUSED_DAYS * _DAY
+    try:
+        entries = [p for p in folder.iterdir() if pattern.fullmatch(p.name) and p != keep]
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if entry.stat().st_mtime < limit:
+                entry.unlink()
+        except OSError:
+            pass
 
 
 def _digest(arrays: dict[str, np.ndarray], description: str) -> str:
