@@ -89,6 +89,24 @@ def parse_pairs(items: Sequence[str], option: str) -> list[tuple[str, str]]:
     return out
 
 
+def list_items(text: str, shown: str) -> list[str]:
+    """The comma-separated items of a list option (``shown``: the option as given, for the
+    message), refusing an empty one (``relu,,gelu``, ``relu,``): a typo, not a request for
+    fewer values."""
+    items = split_list(text)
+    if items and len(items) != text.count(",") - _commas_in_parentheses(text) + 1:  # none: "empty list"
+        raise ConfigError(f"{shown}: an empty item (two commas in a row, or one at an end)")
+    return items
+
+
+def _commas_in_parentheses(text: str) -> int:
+    depth = count = 0
+    for ch in text:
+        depth += (ch == "(") - (ch == ")")
+        count += ch == "," and depth > 0
+    return count
+
+
 def seed_list(text: str, max_runs: int = MAX_RUNS) -> list[int]:
     """``--seeds``: a count (``3`` = 0, 1, 2) or a list (``0,5,7``)."""
     try:
@@ -101,7 +119,7 @@ def seed_list(text: str, max_runs: int = MAX_RUNS) -> list[int]:
                     f"--seeds {text}: more seeds than the limit of {max_runs:,} runs (raise it with --max-runs)"
                 )
             return list(range(count))
-        return [int(s) for s in split_list(text)]
+        return [int(s) for s in list_items(text, f"--seeds {text}")]
     except ValueError:
         raise ConfigError(f"--seeds {text!r}: give a count (3) or a list of seeds (0,1,2)") from None
 
@@ -151,12 +169,15 @@ def collect_overrides(
     over = Overrides()
     for (option, key), text in zip(LIST_OPTIONS, (activations, datasets, depths), strict=True):
         if text is not None:
-            values = split_list(text) if key != "depth" else [parse_value(v) for v in split_list(text)]
+            items = list_items(text, f"{option} {text}")
+            values = items if key != "depth" else [parse_value(v) for v in items]
             over.add_grid(key, values, f"{option} {text}", option)
     if seeds is not None:
         over.add_grid("seed", seed_list(seeds, max_runs), f"--seeds {seeds}", "--seeds")
     for key, value in parse_pairs(grid, "--grid"):
-        over.add_grid(key, [parse_value(v) for v in split_list(value)], f"--grid {key}={value}", "--grid")
+        over.add_grid(
+            key, [parse_value(v) for v in list_items(value, f"--grid {key}={value}")], f"--grid {key}={value}", "--grid"
+        )
     if epochs is not None:
         over.add_fixed("epochs", epochs, f"--epochs {epochs}", "--epochs")
     for key, value in parse_pairs(fixed, "--set"):
