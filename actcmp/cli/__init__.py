@@ -16,22 +16,25 @@ The commands are registered here, in the order ``actcmp --help`` lists them.
 
 from __future__ import annotations
 
-from actcmp.cli.base import app, main
+from actcmp.cli.base import app, help_paragraphs, main
 from actcmp.cli.claims import claims_cmd
 from actcmp.cli.registries import activations, datasets_cmd
 from actcmp.cli.results import compare, export, merge, report_cmd, status
 from actcmp.cli.sweep import run
 from actcmp.moved import moved_names
 
-app.command()(run)
-app.command("report")(report_cmd)
-app.command()(status)
-app.command()(merge)
-app.command()(compare)
-app.command()(activations)
-app.command("datasets")(datasets_cmd)
-app.command()(export)
-app.command("claims")(claims_cmd)
+for name, command in (
+    ("run", run),
+    ("report", report_cmd),
+    ("status", status),
+    ("merge", merge),
+    ("compare", compare),
+    ("activations", activations),
+    ("datasets", datasets_cmd),
+    ("export", export),
+    ("claims", claims_cmd),
+):
+    app.command(name, help=help_paragraphs(command))(command)
 
 
 # names this module held before the restructuring, now defined elsewhere: still importable

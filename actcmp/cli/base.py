@@ -120,6 +120,16 @@ def _main(
     pass
 
 
+def help_paragraphs(command: Callable[..., Any]) -> str:
+    """A command's docstring as its ``--help`` text: paragraphs kept, the line breaks inside
+    a paragraph joined (Typer's rich help keeps them, and at another terminal width they
+    break sentences in odd places)."""
+    import inspect
+
+    text = inspect.cleandoc(command.__doc__ or "")
+    return "\n\n".join(" ".join(line.strip() for line in part.splitlines()) for part in text.split("\n\n"))
+
+
 def fail(message: str, code: int = EXIT_USAGE) -> None:
     """Print one line to stderr and exit with ``code`` (default: the usage error code)."""
     from actcmp.text import terminal_safe
