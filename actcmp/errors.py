@@ -3,7 +3,7 @@
 The CLI turns every :class:`ActcmpError` into one line on stderr and its ``exit_code``
 (2: a usage or input error; 1: a runtime failure such as a full disk); anything else is
 a bug and keeps its traceback. Exit codes: 0 success, 1 runtime failure or failed gate,
-2 usage or input error, 130 interrupted.
+2 usage or input error, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations

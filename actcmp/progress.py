@@ -108,9 +108,9 @@ class CostEta:
     finishes: units left x rate / the workers that can still be busy, counting down in
     between. When the countdown outlives the model (no task finished although the first
     running one should have, at the current rate: the machine is slower than the rate
-    says), the estimate is stretched by the factor that task is late by, instead of
-    counting down to zero and staying there. Without a plan, the wall-clock :class:`Eta`
-    answers.
+    says), the estimate is stretched by the factor that task is late by, plus as long
+    again as it is late, instead of counting down to zero and staying there. Without a
+    plan, the wall-clock :class:`Eta` answers.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -171,10 +171,14 @@ class CostEta:
             self.rate, self.calibrated = seconds / units, True
         open_tasks = [i for i, left in enumerate(self.runs_left) if left > 0]
         busy = min(self.workers, len(open_tasks)) or 1
-        left = sum(self.units[i] for i in open_tasks) * self.rate / busy
+        # shared out between the workers, but never less than the largest task alone
+        left = max(sum(self.units[i] for i in open_tasks) / busy, max((self.units[i] for i in open_tasks), default=0.0))
+        left *= self.rate
         self.anchor = (now, left)
-        # tasks start in plan order: the first `busy` open ones are running (or about to)
-        self.next_finish = min((self.units[i] * self.rate for i in open_tasks[:busy]), default=0.0)
+        # tasks start in plan order: the first `busy` open ones are running (or about to);
+        # a task the cost model could not cost (0 units) says nothing about the rate
+        running = [self.units[i] * self.rate for i in open_tasks[:busy] if self.units[i] > 0]
+        self.next_finish = min(running, default=0.0)
         return left
 
     def remaining(self, now: float | None = None) -> float | None:
@@ -187,7 +191,11 @@ class CostEta:
         when, left = self.anchor
         waited = now - when
         if self.next_finish > 0 and waited > self.next_finish:  # late: the rate is too low
-            return max(0.0, left * waited / self.next_finish - waited)
+            # the work left at the rate it really runs (at least waited / expected times the
+            # model's), less the time waited; plus, for the running task itself, as long again
+            # as it is late (never "eta 0s" while the last task runs late)
+            late = waited - self.next_finish
+            return max(0.0, left * waited / self.next_finish - waited) + late
         return max(0.0, left - waited)
 
 

@@ -361,3 +361,22 @@ def test_threads_option_reaches_the_executor(tmp_path: Path, monkeypatch: pytest
     result = runner.invoke(app, [*args, "--out", str(tmp_path / "r"), "--jobs", str(jobs), "--threads", "2"])
     assert result.exit_code == 0, result.output
     assert chosen == [(jobs, 2)]
+
+
+@pytest.mark.parametrize(("stop", "code"), [("int", 130), ("term", 143)])
+def test_run_and_claims_tell_sigterm_from_ctrl_c(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop: str, code: int
+) -> None:
+    """An interrupted sweep exits 130 after Ctrl-C and 143 after SIGTERM, in `run` and in
+    `claims` (which runs its claims' sweeps the same way)."""
+    import actcmp.run.sweep
+    from actcmp.signals import Terminated
+
+    def stopped(*args: object, **kwargs: object) -> None:
+        raise Terminated if stop == "term" else KeyboardInterrupt
+
+    monkeypatch.setattr(actcmp.run.sweep, "_drain", stopped)
+    result = runner.invoke(app, ["run", "smoke", "--out", str(tmp_path / "res"), "--quiet"])
+    assert result.exit_code == code, result.output
+    result = runner.invoke(app, ["claims", "--only", "linear", "--out", str(tmp_path / "claims"), "--quiet"])
+    assert result.exit_code == code, result.output

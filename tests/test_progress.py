@@ -195,7 +195,7 @@ def test_cost_eta_counts_down_between_results_and_ignores_unknown_runs() -> None
     eta.add({"run_id": "elsewhere", "wall_time_s": 5.0})  # not planned here: changes nothing
     assert eta.remaining() == pytest.approx(65.0)
     now[0] = 75.0  # the first task (10 units x 2 s) is 55 s late: 75 / 20 = 3.75 times the rate
-    assert eta.remaining() == pytest.approx(80.0 * 3.75 - 75.0)
+    assert eta.remaining() == pytest.approx(80.0 * 3.75 - 75.0 + 55.0)
     eta.add({"run_id": "x", "wall_time_s": 40.0})
     eta.add({"run_id": "y", "wall_time_s": 40.0})  # the task took 80 s: 8 s/unit, 30 units left
     assert eta.remaining() == pytest.approx(240.0)
@@ -215,8 +215,29 @@ def test_cost_eta_never_counts_down_to_zero_while_nothing_finishes() -> None:
         now[0] = t
         shown.append(eta.remaining())
     assert shown[:3] == pytest.approx([35.0, 31.0, 30.0])  # on time: counting down
-    assert shown[3:] == pytest.approx([60.0, 120.0, 180.0])  # 2x, 4x, 6x late: 40 s x k - t
+    # 2x, 4x, 6x late: 40 s x k - t, plus the running task's lateness (10, 30, 50 s)
+    assert shown[3:] == pytest.approx([70.0, 150.0, 230.0])
     assert all(value > 0 for value in shown)
+
+
+@pytest.mark.parametrize(
+    ("tasks", "workers"),
+    [([(["a"], 10.0)], 1), ([(["a"], 10.0), (["b"], 10.0)], 4), ([(["z"], 0.0), (["a"], 10.0)], 2)],
+    ids=["one-task", "more-workers-than-tasks", "a-task-without-cost"],
+)
+def test_cost_eta_of_the_last_tasks_running_late_grows(tasks: list[tuple[list[str], float]], workers: int) -> None:
+    """Every open task already running (the last batch): the estimate reaches the running
+    task's expected end, then grows with its lateness; a task of 0 units does not stop it."""
+    now = [0.0]
+    eta = CostEta(clock=lambda: now[0])
+    eta.start(len(tasks))
+    eta.plan(tasks, workers=workers, prior_rate=1.0)
+    shown = []
+    for t in (0.0, 5.0, 10.0, 15.0, 20.0, 40.0):
+        now[0] = t
+        shown.append(eta.remaining())
+    assert shown[:3] == pytest.approx([10.0, 5.0, 0.0])
+    assert shown[3:] == pytest.approx([5.0, 10.0, 30.0])
 
 
 def test_rich_progress_takes_the_plan() -> None:

@@ -40,6 +40,8 @@ class ClaimsRun:
     paths: list[Path] = field(default_factory=list)
     failed_runs: int = 0
     interrupted: bool = False
+    #: the interruption was SIGTERM (exit 143), not Ctrl-C (130)
+    terminated: bool = False
 
     @property
     def verdicts(self) -> dict[str, str]:
@@ -175,7 +177,7 @@ def run_claims(
     sweep_names = list(dict.fromkeys(c.sweep for c in claims))
     sweeps: dict[str, SweepDoc] = {}
     results: dict[str, Results | None] = {}
-    failed, interrupted = 0, False
+    failed, interrupted, terminated = 0, False, False
     for name in sweep_names:
         path, sweep = load_claim_sweep(name, overrides)
         planned = plan_runs(sweep, data_dir)
@@ -202,7 +204,7 @@ def run_claims(
             )
             doc.trained, doc.wall_time_s = summary.ran, time.perf_counter() - started
             failed += summary.failed
-            interrupted = summary.interrupted
+            interrupted, terminated = summary.interrupted, summary.terminated
         stored = load_results(directory) if db_path(directory).exists() else None
         if stored is not None:
             judged = planned
@@ -229,7 +231,7 @@ def run_claims(
             doc.counts = {"pending": len(planned)}
         sweeps[name], results[name] = doc, stored
     run = write_claims_report(out_dir, claims, sweeps, results, formats=formats, command=command)
-    run.failed_runs, run.interrupted = failed, interrupted
+    run.failed_runs, run.interrupted, run.terminated = failed, interrupted, terminated
     return run
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from actcmp.cli.base import figure_formats, guarded
+from actcmp.cli.base import EXIT_INTERRUPTED, EXIT_TERMINATED, figure_formats, guarded
 
 
 @guarded
@@ -53,7 +53,7 @@ def claims_cmd(
         formats=wanted,
     )
     if result.interrupted:
-        raise typer.Exit(130)
+        raise typer.Exit(EXIT_TERMINATED if result.terminated else EXIT_INTERRUPTED)
     if not quiet:
         width = max((len(doc.verdict.verdict) for doc in result.claims), default=0)
         for doc in result.claims:
