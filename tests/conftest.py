@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -19,6 +20,11 @@ if "ACTCMP_DATASET_CACHE" not in os.environ:
     _CACHE = tempfile.mkdtemp(prefix="actcmp-dataset-cache-")
     os.environ["ACTCMP_DATASET_CACHE"] = _CACHE
     atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+# a suite started as a shell's background job (`make test &` in a script) inherits an ignored
+# SIGINT, which actcmp leaves ignored, as it should: the Ctrl-C tests here (in process, and in
+# the subprocesses they start, which inherit the disposition) need it back
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

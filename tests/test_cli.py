@@ -380,3 +380,14 @@ def test_run_and_claims_tell_sigterm_from_ctrl_c(
     assert result.exit_code == code, result.output
     result = runner.invoke(app, ["claims", "--only", "linear", "--out", str(tmp_path / "claims"), "--quiet"])
     assert result.exit_code == code, result.output
+
+
+def test_dry_run_says_when_grid_points_name_the_same_run() -> None:
+    """`relu,ReLU` is one activation: the plan lists both as given, counts the runs once and
+    says so, rather than showing two values and half the runs without a word."""
+    result = runner.invoke(app, ["run", "smoke", "--activations", "relu,ReLU", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "sweep 'smoke': 4 runs" in result.output
+    assert "note: 4 of the grid's 8 points name the same run as another" in result.output
+    plain = runner.invoke(app, ["run", "smoke", "--dry-run"])
+    assert plain.exit_code == 0 and "note:" not in plain.output

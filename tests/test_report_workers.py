@@ -248,3 +248,47 @@ def test_temporary_files_carry_the_writers_pid(tmp_path: Path):
     write_atomic(tmp_path / "x.png", lambda handle: seen.extend(p.name for p in tmp_path.iterdir()))
     (name,) = seen
     assert name.startswith(f".x.png.{os.getpid()}.") and name.endswith(".tmp")
+
+
+def _sends_guarded() -> bool:
+    return workers._guarded_queue is not None
+
+
+@needs_fork
+def test_workers_guard_their_result_sends():
+    """In a real pool the initializer finds the pool's result queue and wraps its put."""
+    drawing = workers.start([_sends_guarded, _sends_guarded], jobs=2)
+    assert drawing.parallel
+    assert drawing.results() == [True, True]
+
+
+def test_sigterm_while_a_result_is_sent_waits_for_the_whole_message(monkeypatch: pytest.MonkeyPatch):
+    """A worker SIGTERMed half-way through sending a result left the parent's reader waiting
+    for the rest forever (a report under `timeout` hung): it now dies once the message is
+    whole; while not sending, at once."""
+    import signal
+
+    died: list[str] = []
+    sent: list[object] = []
+    monkeypatch.setattr(workers, "_die", lambda: died.append("died"))
+    monkeypatch.setattr(workers, "_terminate_after_send", False)
+    previous_alarm = signal.getsignal(signal.SIGALRM)
+
+    class Queue:
+        def put(self, obj: object) -> None:
+            workers._terminate(signal.SIGTERM, None)  # arrives mid-send
+            assert died == []
+            sent.append(obj)
+
+    queue = Queue()
+    workers._finish_sends_first(queue)
+    try:
+        queue.put("a figure")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous_alarm)
+    assert sent == ["a figure"] and died == ["died"]
+    died.clear()
+    monkeypatch.setattr(workers, "_terminate_after_send", False)
+    workers._terminate(signal.SIGTERM, None)  # idle or drawing: at once
+    assert died == ["died"]

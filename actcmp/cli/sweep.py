@@ -311,6 +311,12 @@ def _print_plan(
         typer.echo(f"  {key} = {value}")
     for dataset, count in plan["per_dataset"].items():
         typer.echo(f"  {dataset}: {count} runs")
+    points = sweep.size()
+    if "tune" not in plan and plan["total"] < points:  # e.g. relu and ReLU, or a parameter at its default
+        typer.echo(
+            f"  note: {points - plan['total']} of the grid's {points} points name the same run as another "
+            "(two spellings of one activation or dataset, a parameter at its default): each runs once"
+        )
     if "tune" in plan:  # [tune]: tuning and evaluation runs counted apart (actcmp.run.tune)
         from actcmp.run.tune import plan_lines
 

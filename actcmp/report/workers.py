@@ -171,6 +171,13 @@ def _writer_alive(pid_text: str) -> bool:
 #: in a worker: whether an interrupt came, and whether a task is running
 _interrupted = False
 _running = False
+#: in a worker: whether a result is being sent, and whether SIGTERM waits for the send to end
+_sending = False
+_terminate_after_send = False
+#: seconds a SIGTERM waits for a result being sent (a reader that is gone never takes it)
+SEND_GRACE_S = 2
+#: in a worker: the pool's result queue, once its sends are guarded
+_guarded_queue: Any = None
 
 
 def _worker_start() -> None:
@@ -182,10 +189,65 @@ def _worker_start() -> None:
     die_with_parent()
     # SIGTERM kills a worker (the pool's own way to stop a broken pool), not the parent's
     # handler inherited through fork: that one raises, and a worker raising while it sends a
-    # result tries to send the error, blocking again
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # result tries to send the error, blocking again. But not half-way through sending a
+    # result: the parent's reader would wait for the rest of the message forever (a SIGTERM
+    # to the whole process group, e.g. `timeout`, hung a report that way)
+    global _guarded_queue
+    queue = _result_queue_of(sys._getframe(1))
+    if queue is not None:
+        _finish_sends_first(queue)
+        _guarded_queue = queue
+        signal.signal(signal.SIGTERM, _terminate)
+    else:  # another Python's pool: no way to tell a send apart
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         signal.signal(signal.SIGINT, _interrupt)
+
+
+def _result_queue_of(frame: Any) -> Any:
+    """The result queue of ``concurrent.futures.process._process_worker`` (which calls the
+    initializer), or None."""
+    if frame is None or frame.f_code.co_name != "_process_worker":
+        return None
+    queue = frame.f_locals.get("result_queue")
+    return queue if callable(getattr(queue, "put", None)) else None
+
+
+def _finish_sends_first(queue: Any) -> None:
+    """Mark the worker as sending while ``queue.put`` runs; a SIGTERM that came meanwhile
+    kills it once the message is whole."""
+    send = queue.put
+
+    def put(obj: Any) -> None:
+        global _sending
+        _sending = True
+        try:
+            send(obj)
+        finally:
+            _sending = False
+            if _terminate_after_send:
+                _die()
+
+    queue.put = put
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM in a worker: die now, or, while a result is being sent, once it is sent (at
+    most :data:`SEND_GRACE_S` later: a reader that is gone never takes the rest)."""
+    global _terminate_after_send
+    if not _sending:
+        _die()
+        return
+    _terminate_after_send = True
+    signal.signal(signal.SIGALRM, lambda *_: _die())
+    signal.alarm(SEND_GRACE_S)
+
+
+def _die() -> None:
+    """End this worker as SIGTERM's default action does."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+    os._exit(128 + int(signal.SIGTERM))  # pragma: no cover - not reached: the signal ends the process
 
 
 def _interrupt(signum: int, frame: Any) -> None:
