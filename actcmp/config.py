@@ -226,8 +226,9 @@ def parse_value(text: str) -> Any:
     return text.strip()
 
 
-def split_list(text: str) -> list[str]:
-    """Split ``a,b(x=1,y=2),c`` on commas that are not inside parentheses."""
+def split_list(text: str, *, keep_empty: bool = False) -> list[str]:
+    """Split ``a,b(x=1,y=2),c`` on commas that are not inside parentheses (``keep_empty``:
+    with the empty items of ``a,,b`` or ``a,``, else without)."""
     items, depth, current = [], 0, ""
     for ch in text:
         if ch == "(":
@@ -239,9 +240,9 @@ def split_list(text: str) -> list[str]:
             current = ""
         else:
             current += ch
-    if current.strip():
+    if current.strip() or keep_empty:
         items.append(current.strip())
-    return [i for i in items if i]
+    return items if keep_empty else [i for i in items if i]
 
 
 def load_sweep(path: str | Path) -> SweepConfig:

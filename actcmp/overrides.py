@@ -93,18 +93,12 @@ def list_items(text: str, shown: str) -> list[str]:
     """The comma-separated items of a list option (``shown``: the option as given, for the
     message), refusing an empty one (``relu,,gelu``, ``relu,``): a typo, not a request for
     fewer values."""
-    items = split_list(text)
-    if items and len(items) != text.count(",") - _commas_in_parentheses(text) + 1:  # none: "empty list"
+    items = split_list(text, keep_empty=True)
+    if not any(items):  # nothing at all: the caller's "empty list"
+        return []
+    if not all(items):
         raise ConfigError(f"{shown}: an empty item (two commas in a row, or one at an end)")
     return items
-
-
-def _commas_in_parentheses(text: str) -> int:
-    depth = count = 0
-    for ch in text:
-        depth += (ch == "(") - (ch == ")")
-        count += ch == "," and depth > 0
-    return count
 
 
 def seed_list(text: str, max_runs: int = MAX_RUNS) -> list[int]:

@@ -29,8 +29,6 @@ PR_SET_PDEATHSIG = 1
 class Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C but told apart by the exit code (143, not 130)."""
 
-    signum = int(signal.SIGTERM)
-
 
 class Interrupts:
     """Ctrl-C and SIGTERM become KeyboardInterrupt (:class:`Terminated` for SIGTERM),

@@ -102,7 +102,6 @@ def _make_report(
     from actcmp.atomic import make_dir
     from actcmp.report import document, pictures, plots, statistics, tables, workers
     from actcmp.report.setup import collect_setup, write_setup_json
-    from actcmp.signals import interrupts
     from actcmp.store.database import load_results
 
     source = Path(directory)
@@ -131,26 +130,25 @@ def _make_report(
     figure_names = [f"{stem}.{fmt}" for stem in stems for fmt in formats]
     # what an earlier report killed with its workers (out of memory, SIGKILL) left half-written
     workers.remove_temporaries(directory / "figures", figure_names, only_of_dead_writers=True)
-    with interrupts():  # Ctrl-C and SIGTERM: the workers are stopped, no temporary file is left
-        # the tuned sweeps' sensitivity figures first: the largest (9 s for the [tune] default sweep's)
-        tasks: list[Callable[[], tuple[FigureDoc | None, list[Path]]]] = [*tuned.figure_tasks]
-        tasks += [functools.partial(_draw, spec, results, directory, formats) for spec in specs]
-        drawing = workers.start(tasks, jobs)
-        try:
-            built = tables.build_tables(results, best_rule or tables.lowest)
-            for table in built:
-                written += tables.write_table(table, directory / "tables")
-            found = statistics.analyse(results)
-            drawn_statistics = [
-                _draw(spec, results, directory, formats) for spec in statistics.figure_specs(results, found)
-            ]
-            drawn = drawing.results()
-        except BaseException:
-            drawing.close()
-            workers.remove_temporaries(directory / "figures", figure_names)  # a killed worker's
-            raise
-        finally:
-            drawing.close()
+    # the tuned sweeps' sensitivity figures first: the largest (9 s for the [tune] default sweep's)
+    tasks: list[Callable[[], tuple[FigureDoc | None, list[Path]]]] = [*tuned.figure_tasks]
+    tasks += [functools.partial(_draw, spec, results, directory, formats) for spec in specs]
+    drawing = workers.start(tasks, jobs)
+    try:  # Ctrl-C and SIGTERM (make_report's guard): the workers are stopped, no temporary file is left
+        built = tables.build_tables(results, best_rule or tables.lowest)
+        for table in built:
+            written += tables.write_table(table, directory / "tables")
+        found = statistics.analyse(results)
+        drawn_statistics = [
+            _draw(spec, results, directory, formats) for spec in statistics.figure_specs(results, found)
+        ]
+        drawn = drawing.results()
+    except BaseException:
+        drawing.close()
+        workers.remove_temporaries(directory / "figures", figure_names)  # a killed worker's
+        raise
+    finally:
+        drawing.close()
     for figure, paths in drawn[: len(tuned.figure_tasks)]:
         assert figure is not None
         tuned.figures.append(figure)
