@@ -170,3 +170,36 @@ def test_preact_histograms_count_like_numpy_in_one_pass() -> None:
         np.testing.assert_array_equal(shares, expected / z.numel())
     assert found[3] is None
     assert preact_histograms([]) == []
+
+
+def test_preact_histograms_match_the_definition_value_by_value() -> None:
+    """Each value's bin is floor((z - low) * bins / (high - low)) in float64, clipped to the
+    end bins; non-finite values left out. Edge values (bin edges, tiny magnitudes whose float64
+    sum with -low rounds to an edge, huge values), float64 and non-contiguous inputs, empty
+    tensors and tensors mixing finite and non-finite values, all counted in one pass."""
+    from actcmp.core.metrics import preact_histograms
+
+    low, high = PREACT_HIST_RANGE
+    bins, scale = PREACT_HIST_BINS, PREACT_HIST_BINS / (high - low)
+    edges = [low + k / scale for k in range(bins + 1)]
+    special = [*edges, -1e-30, 1e-30, -(2.0**-51), -(2.0**-50), -0.0, 1e300, -1e300, math.nan, math.inf, -math.inf]
+    gen = torch.Generator().manual_seed(3)
+    zs = [
+        torch.tensor(special, dtype=torch.float32),
+        torch.tensor(special, dtype=torch.float64),
+        (torch.randn(40, 7, generator=gen) * 4).t(),  # non-contiguous
+        torch.empty(0),
+        torch.tensor([math.nan, 2.0, math.inf]),
+        torch.randn(300, generator=gen, dtype=torch.float64) * 20,
+    ]
+    found = preact_histograms(zs)
+    for z, shares in zip(zs, found, strict=True):
+        counts = [0] * bins
+        for value in z.double().reshape(-1).tolist():
+            if math.isfinite(value):
+                counts[int(min(max((value - low) * scale, 0.0), bins - 0.5))] += 1
+        if sum(counts) == 0:
+            assert shares is None
+        else:
+            assert shares is not None
+            np.testing.assert_array_equal(shares, np.asarray(counts, dtype=np.float64) / sum(counts))
