@@ -353,7 +353,7 @@ def _preact_histograms(runs: list[_Run], models: list[Autoencoder], dev: torch.d
         pending.clear()
 
     for run, model in zip(runs, models, strict=True):
-        stages = preact_stages(model, run.data, run.cfg, run.last_epoch, dev)
+        stages = preact_stages(model, run.data, run.cfg, run.last_epoch, dev, run.initial)
         size = sum(z.numel() for z in stage_tensors(stages))
         if pending and values + size > PREACT_HIST_PASS_VALUES:
             count()

@@ -37,6 +37,9 @@ class _Run:
     last_epoch: int = 0
     params: torch.Tensor | None = None  # flat row [P], set when it leaves the stack
     previous: list[torch.Tensor] | None = None  # dead masks per hidden layer, set on leaving
+    #: its initial (weight [out, in], bias [out]) per layer, as the stack drew them: the end of
+    #: the run's epoch-0 histograms reuse them instead of drawing them again
+    initial: list[tuple[torch.Tensor, torch.Tensor]] | None = None
 
 
 class _Layout:

@@ -296,13 +296,21 @@ def preact_histogram_rows(
 Stages = list[tuple[int, list[torch.Tensor]]]
 
 
-def preact_stages(model: Autoencoder, data: Any, cfg: dict[str, Any], last_epoch: int, dev: torch.device) -> Stages:
+def preact_stages(
+    model: Autoencoder,
+    data: Any,
+    cfg: dict[str, Any],
+    last_epoch: int,
+    dev: torch.device,
+    initial: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+) -> Stages:
     """The probe-set pre-activations :func:`preact_histogram_rows` counts: epoch 0 (the
-    initial weights) and, when ``last_epoch > 0``, ``model``'s at ``last_epoch``."""
+    initial weights; ``initial``: the run's ``cfg_init_tensors`` where the caller has them)
+    and, when ``last_epoch > 0``, ``model``'s at ``last_epoch``."""
     dtype = next(model.parameters()).dtype
     x_probe = data.x_train[: cfg["probe_size"]].to(device=dev, dtype=dtype)
     with torch.no_grad():
-        stages = [(0, initial_preactivations(cfg, x_probe))]
+        stages = [(0, initial_preactivations(cfg, x_probe, initial))]
         if last_epoch > 0:
             stages.append((last_epoch, model.forward_recording(x_probe)[1]))
     return stages
@@ -326,16 +334,20 @@ def histogram_rows(stages: Stages, shares: Iterator[np.ndarray | None]) -> list[
     return rows
 
 
-def initial_preactivations(cfg: dict[str, Any], x: torch.Tensor) -> list[torch.Tensor]:
+def initial_preactivations(
+    cfg: dict[str, Any], x: torch.Tensor, initial: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+) -> list[torch.Tensor]:
     """Pre-activations of every hidden layer of a run's initial model (rebuilt from its
-    seed) on ``x``: ``Autoencoder.forward_recording``'s, without building the module (the
-    same ``F.linear`` calls and a fresh activation module, as each layer's is at init)."""
+    seed, or ``initial``: its ``cfg_init_tensors`` in ``x``'s dtype, already drawn) on
+    ``x``: ``Autoencoder.forward_recording``'s, without building the module (the same
+    ``F.linear`` calls and a fresh activation module, as each layer's is at init)."""
     spec = parse_activation(cfg["activation"])
-    dims = cfg_dims(cfg, x.shape[1])
     act = spec.build().to(device=x.device, dtype=x.dtype)
+    if initial is None:
+        initial = cfg_init_tensors(cfg, cfg_dims(cfg, x.shape[1]), spec, x.dtype)
     zs: list[torch.Tensor] = []
     h = x
-    for weight, bias in cfg_init_tensors(cfg, dims, spec, x.dtype)[:-1]:
+    for weight, bias in initial[:-1]:
         z = torch.nn.functional.linear(h, weight.to(x.device), bias.to(x.device))
         zs.append(z)
         h = act(z)

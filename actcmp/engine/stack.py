@@ -127,7 +127,8 @@ class _TrainingStack:
 
     def _initial_row(self, run: _Run) -> torch.Tensor:
         parts: list[torch.Tensor] = []
-        for weight, bias in cfg_init_tensors(run.cfg, self.dims, run.spec, self.dtype):
+        run.initial = cfg_init_tensors(run.cfg, self.dims, run.spec, self.dtype)
+        for weight, bias in run.initial:
             parts += [weight.t().reshape(-1), bias]
         if self.layout.with_slopes:
             slopes = torch.zeros(self.layout.hidden, dtype=self.dtype)
