@@ -7,7 +7,8 @@ same one::
 
     relu-gelu_digits_d1-2              grid axes in a fixed order, values joined by "-"
     relu-gelu_digits_d1-2_s3           --seeds 3 (seeds 0..2); a seed list: s0-5-7
-    relu-gelu_digits_e5_lr0.01         fixed epochs, lr, width, depth, seed read as they are
+    relu-gelu_digits_seed3             one seed (--set seed=3, --grid seed=3): "seed", never "s"
+    relu-gelu_digits_e5_lr0.01         fixed epochs, lr, width, depth read as they are
     relu_digits_e5_1a2b3c              other fixed fields (--set init=xavier) add a short hash
 
 The hash is of the sorted JSON of those fixed fields, so the same command line always gives
@@ -51,7 +52,12 @@ def _slug(text: str) -> str:
 
 
 def _values_part(key: str, values: list[Any]) -> str:
-    if key == "seed" and len(values) > 1 and values == list(range(len(values))):
+    """One name part. The three seed forms never read alike: ``s3`` is a count (seeds 0..2),
+    ``s0-5-7`` a list (always with a "-"), ``seed3`` the one seed 3 (fixed, or a one-value
+    axis): ``--seeds 3`` and ``--set seed=3`` are different sweeps and get different names."""
+    if key == "seed" and len(values) == 1:
+        return f"seed{_slug(str(values[0]))}"  # --set seed=3, --grid seed=3, --seeds 1 (seed 0)
+    if key == "seed" and values == list(range(len(values))):
         return f"s{len(values)}"  # --seeds 3
     prefix = _PREFIX.get(key, f"{key}")
     return prefix + "-".join(_slug(str(v)) for v in values)
