@@ -222,7 +222,10 @@ CLAIMS: tuple[Claim, ...] = (
             "Judged in each condition (init rule x depth) on its own. From r = |grad W_first| / |grad W_last| at "
             "initialisation: each bounded activation (sigmoid, tanh) vanishes when its mean log10 r over seeds is "
             "below -1 (more than one order of magnitude lost; one-sided one-sample t-test, p < 0.05), and does not "
-            "when it is significantly above -1. Each ReLU-family activation (ReLU, Leaky ReLU) keeps norms when "
+            "when it is significantly above -1. A seed whose first-layer gradient underflowed to exactly 0 counts "
+            "as vanished (log10 r = -inf): when every seed did, it vanishes; when some did, an exact one-sided "
+            "signed-rank test of log10 r + 1 decides instead of the t-test (those seeds ranked lowest; the median "
+            "is shown). Each ReLU-family activation (ReLU, Leaky ReLU) keeps norms when "
             "|mean log10 r| <= 1. Saturation holds when sigmoid and tanh each have at least 5% saturated units "
             "after training (saturation as defined under Definitions; judged for the bounded family only). All "
             "parts must hold in a condition for the claim to hold there."
@@ -287,9 +290,12 @@ CLAIMS: tuple[Claim, ...] = (
         statistic="log test-loss ratio and gap change against ReLU, paired by cell and seed",
         rule=(
             "For ELU and for SiLU against ReLU on the same cell and seed: d_test = log(test loss ratio) and d_gap "
-            "= change of log(test / train loss). A candidate holds when d_test or d_gap is significantly below "
-            "zero and neither is significantly above (Wilcoxon signed-rank with 6+ pairs, else paired t, p < "
-            "0.05); it does not hold when either is significantly above zero. Both candidates must hold. Each "
+            "= change of log(test / train loss), each tested against zero (Wilcoxon signed-rank with 6+ pairs, "
+            "else paired t), p Holm-adjusted over the 4 tests of a condition (2 per candidate), p < 0.05. A "
+            "candidate holds when d_test or d_gap is significantly below zero and neither above; does not hold "
+            "when either is significantly above zero and neither below; inconclusive when neither is significant "
+            "or the two disagree (one below, one above). The statistic shown is the deciding test's (the test-loss "
+            "ratio when both or neither decide). Both candidates must hold. Each "
             "activation trains at its own learning rate (tuned on separate seeds by validation loss, [tune]); "
             "judged per dataset and depth on its own, and pooled."
         ),
@@ -386,7 +392,8 @@ CLAIMS: tuple[Claim, ...] = (
         rule=(
             "On each dataset with labelled anomalies (breast-cancer: malignant; clusters: scattered points), "
             "holds when ReLU's mean AUROC over seeds is above 0.5 with p < 0.05 (one-sided t-test); does not hold "
-            "when it is at or below 0.5 on some dataset. The table compares every activation with the best "
+            "when it is below 0.5 with p < 0.05 (the other one-sided t-test) on some dataset; inconclusive "
+            "otherwise. The table compares every activation with the best "
             "(higher AUROC is better)."
         ),
         caption=(

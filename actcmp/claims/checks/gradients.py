@@ -29,7 +29,10 @@ def gradient_ratios(
 ) -> pd.DataFrame:
     """Per finished run: ``log10_ratio`` = log10(first linear layer's / last linear
     layer's ``metric``) at ``epoch`` (0 = initialisation), with activation and depth.
-    Negative: the gradient shrinks on its way back to the input."""
+    Negative: the gradient shrinks on its way back to the input. A first-layer gradient
+    of exactly 0 under a nonzero last one (it underflowed float32: vanished completely)
+    is kept as ``-inf``; runs without a usable ratio (a last-layer gradient of 0, a
+    missing or non-finite norm) are left out."""
     import pandas as pd
 
     finished = finished_runs(runs)
@@ -40,11 +43,12 @@ def gradient_ratios(
     grads = grads[grads["run_id"].isin(finished["run_id"])]
     first = grads.loc[grads.groupby("run_id")["layer"].idxmin()].set_index("run_id")["value"]
     last = grads.loc[grads.groupby("run_id")["layer"].idxmax()].set_index("run_id")["value"]
+    top, bottom = first.astype(float), last.reindex(first.index).astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.log10(first.astype(float) / last.reindex(first.index).astype(float))
+        ratio = np.log10(top / bottom)
+    usable = np.isfinite(ratio) | ((top == 0) & np.isfinite(bottom) & (bottom > 0))
     frame = finished.set_index("run_id").loc[ratio.index, ["activation", "depth", "seed"]].assign(log10_ratio=ratio)
-    frame = frame[np.isfinite(frame["log10_ratio"])]
-    return frame.reset_index()[columns]
+    return frame[usable.to_numpy()].reset_index()[columns]
 
 
 def check_vanishing(
@@ -97,11 +101,16 @@ def _vanishes_with_depth(
     orders of magnitude (``at_deepest``, its mean log10 r)."""
     from scipy import stats as sps
 
-    fit = sps.linregress(mine["depth"].astype(float), mine["log10_ratio"]) if mine["depth"].nunique() > 1 else None
+    finite = mine[np.isfinite(mine["log10_ratio"].astype(float))]  # a regression cannot take -inf
+    fit = (
+        sps.linregress(finite["depth"].astype(float), finite["log10_ratio"]) if finite["depth"].nunique() > 1 else None
+    )
     slope, p = (float(fit.slope), float(fit.pvalue)) if fit is not None else (math.nan, math.nan)
+    at = mine.loc[mine["depth"] == deepest, "log10_ratio"].to_numpy(float)
     text = (
-        f"{name}: log10 r changes by {fmt_number(slope, 2)} per layer of depth ({fmt_p(p)}); at depth {deepest} "
-        f"the first layer's gradient is 10^{at_deepest:.1f} of the last's"
+        f"{name}: log10 r changes by {fmt_number(slope, 2)} per layer of depth ({fmt_p(p)}"
+        f"{', over the seeds that did not underflow' if len(finite) < len(mine) else ''}); at depth {deepest} "
+        f"the first layer's gradient is {_size_text(at)}"
     )
     if slope < 0 and p < alpha and at_deepest < -max_orders:
         verdict, text = HOLDS, text + ": it vanishes."
@@ -122,7 +131,7 @@ def _keeps_at_depth(name: str, deepest: Any, at_deepest: float, max_orders: floa
         at_deepest,
         explanation=(
             f"{name}: at depth {deepest} the first layer's gradient is "
-            f"10^{at_deepest:.1f} of the last's ({'within' if keeps else 'beyond'} "
+            f"{_size_text(np.array([at_deepest]))} ({'within' if keeps else 'beyond'} "
             f"{max_orders:g} order of magnitude)."
         ),
         label=f"{name} keeps gradient norms",
@@ -132,12 +141,25 @@ def _keeps_at_depth(name: str, deepest: Any, at_deepest: float, max_orders: floa
 def _below(values: np.ndarray, bound: float, alpha: float) -> tuple[str, float]:
     """Is the mean of ``values`` below ``bound``? One-sided one-sample t-tests both ways:
     (HOLDS, p) when significantly below, (FAILS, p) when significantly above, else
-    (UNSURE, p of the side the mean is on). Constant values decide by their mean."""
+    (UNSURE, p of the side the mean is on). Constant values decide by their mean. When
+    some (not all) values are ``-inf`` (a gradient that underflowed to 0: below any
+    bound), which no mean or t-test can take, the exact one-sample signed-rank test of
+    ``values - bound`` (:func:`_signed_rank`) decides instead, the ``-inf`` seeds ranked
+    lowest."""
     from scipy import stats as sps
 
-    values = values[np.isfinite(values)]
+    values = values[~np.isnan(values)]
     if len(values) == 0:
         return UNSURE, math.nan
+    if np.isneginf(values).all():
+        return HOLDS, math.nan
+    if np.isneginf(values).any():
+        p_below, p_above = _signed_rank(values - bound)
+        if p_below < alpha:
+            return HOLDS, p_below
+        if p_above < alpha:
+            return FAILS, p_above
+        return UNSURE, min(p_below, p_above)
     mean = float(values.mean())
     if len(values) < 2 or np.ptp(values) == 0:
         return (HOLDS if mean < bound else FAILS if mean > bound else UNSURE), math.nan
@@ -148,6 +170,44 @@ def _below(values: np.ndarray, bound: float, alpha: float) -> tuple[str, float]:
     if above < alpha:
         return FAILS, above
     return UNSURE, below if mean < bound else above
+
+
+def _signed_rank(diffs: np.ndarray, exact_up_to: int = 20) -> tuple[float, float]:
+    """(p below, p above): one-sided one-sample Wilcoxon signed-rank tests of ``diffs``
+    against 0 (zeros dropped, ties at mid-ranks). Only the order of the magnitudes
+    matters, so ``-inf`` is simply the most negative difference. Exact (every sign
+    pattern enumerated) up to ``exact_up_to`` differences, else the normal approximation
+    with the tie-corrected variance."""
+    from scipy import stats as sps
+
+    d = diffs[diffs != 0]
+    n = len(d)
+    if n == 0:
+        return 1.0, 1.0
+    ranks = sps.rankdata(np.abs(d))
+    w_plus = float(ranks[d > 0].sum())
+    if n <= exact_up_to:
+        signs = (np.arange(2**n)[:, None] >> np.arange(n)) & 1
+        null = signs @ ranks
+        tol = 1e-9 * float(ranks.sum())
+        return float(np.mean(null <= w_plus + tol)), float(np.mean(null >= w_plus - tol))
+    mean, sd = float(ranks.sum()) / 2, math.sqrt(float((ranks**2).sum()) / 4)
+    return float(sps.norm.cdf((w_plus - mean + 0.5) / sd)), float(sps.norm.sf((w_plus - mean - 0.5) / sd))
+
+
+def _size_text(values: np.ndarray) -> str:
+    """How large the first layer's gradient is against the last's over the seeds
+    ``values`` (log10 r, ``-inf`` where it underflowed to 0)."""
+    gone = int(np.isneginf(values).sum())
+    rest = values[np.isfinite(values)]
+    if not gone:
+        return f"10^{float(np.mean(values)):.1f} of the last's"
+    if not len(rest):
+        return "exactly 0 in every seed (it underflowed: vanished completely)"
+    return (
+        f"exactly 0 in {gone} of {len(values)} seeds (it underflowed: log10 r = -inf) and "
+        f"10^{float(np.mean(rest)):.1f} of the last's in the other {len(rest)}"
+    )
 
 
 def check_vanishing_cell(
@@ -184,45 +244,73 @@ def check_vanishing_cell(
                 lead_value, lead_p = part.value, part.p_value
             parts.append(part)
         elif family == "relu":
-            parts.append(_keeps_in_cell(name, float(np.mean(values)), max_orders))
-    # a bounded activation with runs but no finite ratio: its first-layer gradient underflowed
-    # to exactly 0 (float32) in every seed, i.e. it vanished completely
+            parts.append(_keeps_in_cell(name, values, max_orders))
+    # a bounded activation with finished runs but no usable ratio (no gradient norms stored, or
+    # a last-layer gradient of 0): nothing to judge (an underflowed first layer is a -inf ratio)
     finished = finished_runs(runs)
     for name in sorted(set(finished["activation"]) - set(ratios["activation"])):
         if family_of(name) == "bounded":
-            parts.append(_underflowed(name))
+            parts.append(_no_ratio(name))
     parts.append(saturation_part(runs, depth, min_saturated))
     return combine(parts, "mean log10(first/last gradient norm), sigmoid", lead_value, lead_p)
 
 
 def _vanishes_in_cell(name: str, values: np.ndarray, max_orders: float, alpha: float) -> Verdict:
     """A bounded activation's gradient vanishes in one condition: the mean log10 r over
-    seeds (``values``) is significantly below ``-max_orders`` (:func:`_below`)."""
-    mean = float(np.mean(values))
+    seeds (``values``) is significantly below ``-max_orders`` (:func:`_below`). Seeds
+    whose first-layer gradient underflowed to 0 (``-inf``) count as below any bound: all
+    of them, it vanishes; some, the signed-rank test decides and the median is shown."""
+    gone = int(np.isneginf(values).sum())
+    if gone == len(values):
+        return _underflowed(name)
     verdict, p = _below(values, -max_orders, alpha)
+    ending = {HOLDS: ": it vanishes.", FAILS: ": no vanishing here.", UNSURE: "."}[verdict]
+    if gone:
+        return Verdict(
+            verdict,
+            "median log10 r",
+            float(np.median(values)),
+            p,
+            f"{name}: the first layer's gradient is {_size_text(values)} "
+            f"(one-sided signed-rank test against 10^-{max_orders:g}, underflowed seeds lowest: {fmt_p(p)})" + ending,
+            label=f"{name} gradients vanish",
+        )
+    mean = float(np.mean(values))
     return Verdict(
         verdict,
         "mean log10 r",
         mean,
         p,
         f"{name}: the first layer's gradient is 10^{mean:.1f} of the last's over {len(values)} seeds "
-        f"({fmt_p(p)} against 10^-{max_orders:g})"
-        + {HOLDS: ": it vanishes.", FAILS: ": no vanishing here.", UNSURE: "."}[verdict],
+        f"({fmt_p(p)} against 10^-{max_orders:g})" + ending,
         label=f"{name} gradients vanish",
     )
 
 
-def _keeps_in_cell(name: str, mean: float, max_orders: float) -> Verdict:
-    """A ReLU-family activation keeps gradient norms in one condition: |mean log10 r| is at
-    most ``max_orders``."""
+def _keeps_in_cell(name: str, values: np.ndarray, max_orders: float) -> Verdict:
+    """A ReLU-family activation keeps gradient norms in one condition: |mean log10 r| over
+    the seeds ``values`` is at most ``max_orders`` (a seed whose first-layer gradient
+    underflowed to 0 makes the mean -inf: it does not)."""
+    mean = float(np.mean(values))
     keeps = abs(mean) <= max_orders
     return Verdict(
         HOLDS if keeps else FAILS,
         "mean log10 r",
         mean,
-        explanation=f"{name}: the first layer's gradient is 10^{mean:.1f} of the last's "
+        explanation=f"{name}: the first layer's gradient is {_size_text(values)} "
         f"({'within' if keeps else 'beyond'} {max_orders:g} order of magnitude).",
         label=f"{name} keeps gradient norms",
+    )
+
+
+def _no_ratio(name: str) -> Verdict:
+    """A bounded activation with finished runs but no usable gradient ratio: undecided."""
+    return Verdict(
+        UNSURE,
+        "runs with a gradient ratio",
+        0.0,
+        explanation=f"{name}: no usable gradient norms stored (missing, or a last-layer gradient of 0).",
+        label=f"{name} gradients vanish",
     )
 
 

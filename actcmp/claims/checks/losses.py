@@ -162,6 +162,13 @@ def check_tanh_faster(
 
 
 # -- claim 6: ELU and Swish generalise better ---------------------------------------------------
+#: the two tests of claim 6 per candidate: (statistic's name, what it compares)
+_GENERALISATION_TESTS = (
+    ("mean log test-loss ratio", "test loss"),
+    ("mean change of the log generalisation gap", "generalisation gap"),
+)
+
+
 def check_generalisation(
     runs: pd.DataFrame,
     *,
@@ -171,23 +178,25 @@ def check_generalisation(
 ) -> Verdict:
     """ELU and Swish generalise better than ReLU. Per candidate, over (cell, seed) pairs
     with ReLU: d_test = log(test loss / ReLU's) and d_gap = gap - ReLU's gap, where
-    gap = log(test loss / final train loss). A candidate holds when d_test or d_gap is
-    significantly below zero (signed-rank with 6+ pairs, else paired t) and neither is
-    significantly above; does not hold when either is significantly above zero;
-    inconclusive otherwise."""
-    parts = []
+    gap = log(test loss / final train loss); each tested against zero (signed-rank with 6+
+    pairs, else paired t), the p-values Holm-corrected over every test of this call
+    (2 per candidate: the tests that feed one condition's verdict). A candidate holds when
+    d_test or d_gap is significantly below zero and neither is significantly above; does
+    not hold when either is significantly above zero and neither below; inconclusive when
+    neither is significant, or when one is significantly below and the other significantly
+    above (the evidence disagrees). Each candidate's statistic and (Holm-adjusted) p are
+    those of the test that decided it (the test-loss ratio when both, or neither, did)."""
+    parts: dict[str, Verdict] = {}
+    tests: list[tuple[str, stats.PairedTest, stats.PairedTest]] = []
     for name in candidates:
         pairs = paired_runs(runs, name, reference, ["test_loss", "final_train_loss"])
-        label = f"{name} generalises better than {reference}"
         if len(pairs) < 2:
-            parts.append(
-                Verdict(
-                    UNSURE,
-                    "pairs",
-                    float(len(pairs)),
-                    label=label,
-                    explanation=f"{name}: fewer than 2 converged pairs with {reference}.",
-                )
+            parts[name] = Verdict(
+                UNSURE,
+                "pairs",
+                float(len(pairs)),
+                label=f"{name} generalises better than {reference}",
+                explanation=f"{name}: fewer than 2 converged pairs with {reference}.",
             )
             continue
         test_c, test_r = (
@@ -196,24 +205,59 @@ def check_generalisation(
         )
         gap_c = test_c - np.log(pairs[f"final_train_loss_{name}"].to_numpy(float))
         gap_r = test_r - np.log(pairs[f"final_train_loss_{reference}"].to_numpy(float))
-        on_test, on_gap = paired_test(test_c, test_r), paired_test(gap_c, gap_r)
-        better = [(t.mean_diff < 0 and t.p_value < alpha) for t in (on_test, on_gap)]
-        worse = [(t.mean_diff > 0 and t.p_value < alpha) for t in (on_test, on_gap)]
-        text = (
-            f"{name} vs {reference} over {on_test.n} pairs: test loss x{math.exp(on_test.mean_diff):.2f} "
-            f"({fmt_p(on_test.p_value)}), generalisation gap {on_gap.mean_diff:+.3f} in log units "
-            f"({fmt_p(on_gap.p_value)})"
-        )
-        verdict = FAILS if any(worse) else HOLDS if any(better) else UNSURE
-        parts.append(
-            Verdict(verdict, "mean log test-loss ratio", on_test.mean_diff, on_test.p_value, text + ".", label=label)
-        )
-    lead = parts[0] if parts else None
+        tests.append((name, paired_test(test_c, test_r), paired_test(gap_c, gap_r)))
+    # Holm over every test that feeds this verdict (2 per candidate), then each candidate's part
+    adjusted = stats.holm([p for _, on_test, on_gap in tests for p in (on_test.p_value, on_gap.p_value)])
+    for i, (name, on_test, on_gap) in enumerate(tests):
+        holm = (float(adjusted[2 * i]), float(adjusted[2 * i + 1]))
+        parts[name] = _generalisation_part(name, reference, (on_test, on_gap), holm, len(adjusted), alpha)
+    done = [parts[name] for name in candidates]
+    lead = done[0] if done else None
     return combine(
-        parts,
-        f"mean log test-loss ratio vs {reference} ({candidates[0]})",
+        done,
+        f"{lead.statistic} vs {reference} ({candidates[0]})" if lead else "mean log test-loss ratio",
         lead.value if lead else math.nan,
         lead.p_value if lead else math.nan,
+    )
+
+
+def _generalisation_part(
+    name: str,
+    reference: str,
+    results: tuple[stats.PairedTest, stats.PairedTest],
+    adjusted: tuple[float, float],
+    family: int,
+    alpha: float,
+) -> Verdict:
+    """One candidate of claim 6 from its two tests (d_test, d_gap) and their Holm-adjusted
+    p-values (``family`` tests in all): the verdict, and the statistic of the test that decided it."""
+    label = f"{name} generalises better than {reference}"
+    better = [t.mean_diff < 0 and p < alpha for t, p in zip(results, adjusted, strict=True)]
+    worse = [t.mean_diff > 0 and p < alpha for t, p in zip(results, adjusted, strict=True)]
+    on_test, on_gap = results
+    text = (
+        f"{name} vs {reference} over {on_test.n} pairs: test loss x{math.exp(on_test.mean_diff):.2f} "
+        f"({fmt_p(adjusted[0])}), generalisation gap {on_gap.mean_diff:+.3f} in log units "
+        f"({fmt_p(adjusted[1])}), p Holm-adjusted over {family} tests. "
+    )
+    if any(better) and any(worse):
+        verdict, shown = UNSURE, 0
+        lower, higher = (_GENERALISATION_TESTS[i][1] for i in (better.index(True), worse.index(True)))
+        text += f"The two disagree: the {lower} favours {name}, the {higher} {reference} (test-loss ratio shown)."
+    elif any(better) or any(worse):
+        verdict = HOLDS if any(better) else FAILS
+        deciding = better if any(better) else worse
+        shown = deciding.index(True)
+        winner = name if any(better) else reference
+        if all(deciding):
+            text += f"Both favour {winner} (test-loss ratio shown)."
+        else:
+            text += f"Decided by the {_GENERALISATION_TESTS[shown][1]}, which favours {winner}."
+    else:
+        verdict, shown = UNSURE, 0
+        text += "Neither is separable from zero at this sample size."
+    return Verdict(
+        verdict, _GENERALISATION_TESTS[shown][0], results[shown].mean_diff, adjusted[shown], text, label=label
     )
 
 
@@ -284,8 +328,9 @@ def check_anomaly(
 ) -> Verdict:
     """A ReLU autoencoder's reconstruction error flags anomalies: on every dataset with
     anomalies, ReLU's mean AUROC is above ``chance`` with a one-sided one-sample t-test
-    over seeds (p < alpha). Does not hold when the mean AUROC is at or below chance on
-    some dataset; inconclusive otherwise."""
+    over seeds (p < alpha). Does not hold when it is below ``chance`` on some dataset with
+    the opposite one-sided test (p < alpha); inconclusive otherwise (a mean at or near
+    chance that the seeds cannot separate from it)."""
     from scipy import stats as sps
 
     done = done_runs(runs)
@@ -298,14 +343,23 @@ def check_anomaly(
         values = group["_auroc"].to_numpy(float)
         mean = float(values.mean())
         if len(values) < 2:
-            p = math.nan
-        elif np.ptp(values) == 0:
-            p = 0.0 if mean > chance else 1.0
+            above = below = math.nan
+        elif np.ptp(values) == 0:  # the same AUROC on every seed: its side of chance decides
+            above, below = (0.0 if mean > chance else 1.0), (0.0 if mean < chance else 1.0)
         else:
-            p = float(sps.ttest_1samp(values, chance, alternative="greater").pvalue)
-        text = f"{dataset}: {candidate} AUROC {mean:.3f} over {len(values)} seeds ({fmt_p(p)} against {chance})"
-        verdict = FAILS if mean <= chance else HOLDS if p < alpha else UNSURE
-        parts.append(Verdict(verdict, "mean AUROC", mean, p, text + ".", label=str(dataset)))
+            above = float(sps.ttest_1samp(values, chance, alternative="greater").pvalue)
+            below = float(sps.ttest_1samp(values, chance, alternative="less").pvalue)
+        if mean > chance and above < alpha:
+            verdict, p, ending = HOLDS, above, "better than chance"
+        elif mean < chance and below < alpha:
+            verdict, p, ending = FAILS, below, "worse than chance"
+        else:
+            verdict, p, ending = UNSURE, above if mean > chance else below, "not separable from chance"
+        text = (
+            f"{dataset}: {candidate} AUROC {mean:.3f} over {len(values)} seeds "
+            f"(one-sided {fmt_p(p)} against {chance}): {ending}."
+        )
+        parts.append(Verdict(verdict, "mean AUROC", mean, p, text, label=str(dataset)))
     low = min(parts, key=lambda v: v.value)
     return combine(parts, f"lowest mean AUROC of {candidate}", low.value, low.p_value)
 

@@ -1,0 +1,266 @@
+"""Claims' verdicts on edge cases of their evidence: claim 6 when its two tests disagree
+(and which statistic a verdict shows, Holm over the tests of a condition), claim 4 when
+some seeds' first-layer gradient underflowed to exactly 0, claim A1 below chance. Each
+expected number is computed here independently (scipy directly, enumeration by hand)."""
+
+from __future__ import annotations
+
+import math
+from itertools import product
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from actcmp.claims import checks
+from actcmp.claims.checks import FAILS, HOLDS, UNSURE
+
+# -- claim 6: generalisation ------------------------------------------------------------------------
+NOTHING = [0.03, -0.04, 0.01, -0.02, 0.02]  # mean 0, paired t p = 1
+MARGINAL = [-0.05, -0.02, -0.03, 0.0, -0.04]  # paired t p = 0.031: below 0.05 alone, not after Holm over 4
+
+
+def _shifted(mean: float, spread: float = 0.003) -> list[float]:
+    return [mean + spread * e for e in (0.5, -1.0, 0.2, 1.1, -0.8)]
+
+
+def _generalisation_runs(candidates: dict[str, tuple[list[float], list[float]]]) -> pd.DataFrame:
+    """One condition (mnist1d, depth 4), 5 seeds. Per candidate, per seed: (d_test, d_gap),
+    its log test-loss ratio to ReLU's and the change of log(test / train) against ReLU's."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for seed in range(5):
+        relu_train = 0.60 * math.exp(0.02 * rng.standard_normal())
+        relu_test = relu_train * 0.99
+        rows.append(_run("relu", seed, relu_train, relu_test))
+        for name, (d_test, d_gap) in candidates.items():
+            test = relu_test * math.exp(d_test[seed])
+            rows.append(_run(name, seed, test / (0.99 * math.exp(d_gap[seed])), test))
+    return pd.DataFrame(rows)
+
+
+def _run(activation: str, seed: int, train: float, test: float) -> dict[str, object]:
+    return {
+        "run_id": f"{activation}-{seed}",
+        "dataset": "mnist1d",
+        "depth": 4,
+        "activation": activation,
+        "seed": seed,
+        "status": "done",
+        "final_train_loss": train,
+        "test_loss": test,
+    }
+
+
+def _p(diffs: list[float]) -> float:
+    """The paired t-test's p (5 pairs) on these differences, by scipy."""
+    return float(sps.ttest_1samp(diffs, 0.0).pvalue)
+
+
+def _holm(p: list[float]) -> list[float]:
+    """Holm by hand: sorted ascending, p_(i) * (m - i), running maximum, capped at 1."""
+    order = sorted(range(len(p)), key=lambda i: p[i])
+    out, running = [0.0] * len(p), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p) - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+def test_lower_test_loss_with_a_larger_gap_is_inconclusive_not_a_failure() -> None:
+    """The reviewer's case: test loss x0.68 (for the claim), gap +0.03 (against): the two
+    tests disagree, so neither 'holds' nor 'does not hold'."""
+    evidence = (_shifted(-0.38), _shifted(0.03))
+    verdict = checks.check_generalisation(_generalisation_runs({"elu": evidence, "silu": evidence}))
+    assert verdict.verdict == UNSURE
+    for part in verdict.parts:
+        assert part.verdict == UNSURE, part.explanation
+        assert "disagree" in part.explanation and "test-loss ratio shown" in part.explanation
+        assert part.statistic == "mean log test-loss ratio" and part.value == pytest.approx(-0.38, abs=1e-3)
+
+
+def test_the_shown_statistic_is_the_test_that_decided() -> None:
+    """Test loss not separable from ReLU's, gap significantly larger: 'does not hold'
+    decided by the gap, so the verdict shows the gap's mean change and its Holm p."""
+    evidence = (NOTHING, _shifted(0.05))
+    verdict = checks.check_generalisation(_generalisation_runs({"elu": evidence, "silu": evidence}))
+    adjusted = _holm([_p(NOTHING), _p(evidence[1])] * 2)
+    elu = verdict.parts[0]
+    assert elu.verdict == FAILS, elu.explanation
+    assert elu.statistic == "mean change of the log generalisation gap"
+    assert elu.value == pytest.approx(0.05, abs=1e-3)
+    assert elu.p_value == pytest.approx(adjusted[1], rel=1e-6)
+    assert "Decided by the generalisation gap" in elu.explanation
+    assert verdict.verdict == FAILS and verdict.statistic.endswith("mean change of the log generalisation gap")
+
+
+def test_holds_by_the_gap_alone_shows_the_gap() -> None:
+    evidence = (NOTHING, _shifted(-0.06))
+    verdict = checks.check_generalisation(_generalisation_runs({"elu": evidence, "silu": evidence}))
+    assert verdict.verdict == HOLDS, verdict.explanation
+    assert all(p.statistic == "mean change of the log generalisation gap" and p.value < 0 for p in verdict.parts)
+    assert verdict.statistic == "mean change of the log generalisation gap vs relu (elu)"
+
+
+def test_both_tests_for_the_claim_show_the_test_loss() -> None:
+    evidence = (_shifted(-0.2), _shifted(-0.05))
+    part = checks.check_generalisation(_generalisation_runs({"elu": evidence, "silu": evidence})).parts[0]
+    assert part.verdict == HOLDS and part.statistic == "mean log test-loss ratio"
+    assert "Both favour elu (test-loss ratio shown)" in part.explanation
+
+
+def test_generalisation_p_values_are_holm_adjusted_over_the_conditions_tests() -> None:
+    """4 tests (2 per candidate) feed the condition's verdict: each part's p is its test's
+    Holm-adjusted p, so a raw p of 0.031 no longer decides."""
+    elu, silu = (_shifted(-0.3), NOTHING), (MARGINAL, NOTHING)
+    verdict = checks.check_generalisation(_generalisation_runs({"elu": elu, "silu": silu}))
+    raw = [_p(elu[0]), _p(elu[1]), _p(silu[0]), _p(silu[1])]
+    adjusted = _holm(raw)
+    assert raw[2] < 0.05 <= adjusted[2], raw
+    first, second = verdict.parts
+    assert first.verdict == HOLDS and first.p_value == pytest.approx(adjusted[0], rel=1e-6)
+    assert second.verdict == UNSURE and second.p_value == pytest.approx(adjusted[2], rel=1e-6)
+    assert "Holm-adjusted over 4 tests" in second.explanation
+
+
+# -- claim 4: gradients that underflow to exactly 0 ------------------------------------------------
+def _gradient_cell(first: dict[str, list[float]], depth: int = 8) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One condition: per activation, the first-layer gradient norm of each seed (the last
+    layer's is 1, so log10 r = log10(first))."""
+    runs, layers = [], []
+    for name, values in first.items():
+        for seed, value in enumerate(values):
+            run_id = f"{name}-{seed}"
+            runs.append(
+                {
+                    "run_id": run_id,
+                    "activation": name,
+                    "depth": depth,
+                    "seed": seed,
+                    "status": "done",
+                    "init": "auto",
+                    "saturated_fraction_final": 0.2 if name in ("sigmoid", "tanh") else 0.0,
+                }
+            )
+            layers += [
+                {"run_id": run_id, "epoch": 0, "layer": 0, "metric": "grad_norm_weight", "value": value},
+                {"run_id": run_id, "epoch": 0, "layer": 2 * depth - 1, "metric": "grad_norm_weight", "value": 1.0},
+            ]
+    return pd.DataFrame(runs), pd.DataFrame(layers)
+
+
+def _part(verdict: checks.Verdict, label: str) -> checks.Verdict:
+    return next(p for p in verdict.parts if p.label == label)
+
+
+def test_underflowed_seeds_stay_in_the_ratios_as_minus_infinity() -> None:
+    runs, layers = _gradient_cell({"sigmoid": [0.0, 0.0, 0.0, 10**-0.5, 10**-0.5]})
+    ratios = checks.gradient_ratios(runs, layers)
+    assert len(ratios) == 5 and int(np.isneginf(ratios.log10_ratio).sum()) == 3
+
+
+def test_some_underflowed_seeds_are_not_no_vanishing() -> None:
+    """The reviewer's case: 3 of 5 seeds' first-layer gradient is exactly 0, 2 lose half an
+    order. Not 'no vanishing here' over the 2 finite seeds: the 3 count as vanished."""
+    runs, layers = _gradient_cell({"sigmoid": [0.0, 0.0, 0.0, 10**-0.5, 10**-0.5]})
+    part = _part(checks.check_vanishing_cell(runs, layers), "sigmoid gradients vanish")
+    assert part.verdict == UNSURE, part.explanation
+    assert "exactly 0 in 3 of 5 seeds" in part.explanation and "signed-rank" in part.explanation
+    assert part.statistic == "median log10 r" and part.value == -math.inf
+    # the exact one-sided signed-rank p by hand: diffs +0.5, +0.5 (mid-rank 1.5 each), three
+    # -inf (mid-rank 4 each); W+ = 3; of the 32 sign patterns, {}, {1.5}, {1.5}, {1.5, 1.5} reach <= 3
+    assert part.p_value == pytest.approx(4 / 32)
+
+
+def test_a_minority_of_finite_seeds_cannot_say_no_vanishing() -> None:
+    """2 of 5 underflowed, 3 lose half an order: the old rule read only the 3 (constant,
+    above -1: 'does not hold'); with the 2 below any bound it is inconclusive."""
+    runs, layers = _gradient_cell({"sigmoid": [0.0, 0.0, 10**-0.5, 10**-0.5, 10**-0.5]})
+    part = _part(checks.check_vanishing_cell(runs, layers), "sigmoid gradients vanish")
+    assert part.verdict == UNSURE, part.explanation
+
+
+def test_every_seed_below_the_bound_with_some_underflowed_vanishes() -> None:
+    runs, layers = _gradient_cell({"sigmoid": [0.0, 0.0, 1e-3, 1e-4, 1e-5]})
+    part = _part(checks.check_vanishing_cell(runs, layers), "sigmoid gradients vanish")
+    assert part.verdict == HOLDS and part.p_value == pytest.approx(1 / 32), part.explanation
+
+
+def test_every_seed_underflowed_vanishes_and_finite_seeds_keep_the_t_test() -> None:
+    runs, layers = _gradient_cell({"sigmoid": [0.0] * 5, "tanh": [1e-3, 2e-3, 1e-3, 3e-3, 1e-3]})
+    verdict = checks.check_vanishing_cell(runs, layers)
+    gone, tanh = _part(verdict, "sigmoid gradients vanish"), _part(verdict, "tanh gradients vanish")
+    assert gone.verdict == HOLDS and gone.value == -math.inf and "every seed" in gone.explanation
+    logs = np.log10([1e-3, 2e-3, 1e-3, 3e-3, 1e-3])
+    assert tanh.statistic == "mean log10 r"
+    assert tanh.p_value == pytest.approx(sps.ttest_1samp(logs, -1.0, alternative="less").pvalue)
+
+
+def test_a_relu_seed_whose_gradient_underflowed_does_not_keep_norms() -> None:
+    runs, layers = _gradient_cell({"relu": [0.0, 1.0, 1.0, 1.0, 1.0], "sigmoid": [1e-5] * 5})
+    part = _part(checks.check_vanishing_cell(runs, layers), "relu keeps gradient norms")
+    assert part.verdict == FAILS and "exactly 0 in 1 of 5 seeds" in part.explanation
+
+
+def test_a_bounded_activation_without_gradient_norms_is_not_called_vanished() -> None:
+    runs, layers = _gradient_cell({"relu": [1.0] * 3, "sigmoid": [1e-5] * 3})
+    layers = layers[~layers.run_id.str.startswith("sigmoid")]
+    part = _part(checks.check_vanishing_cell(runs, layers), "sigmoid gradients vanish")
+    assert part.verdict == UNSURE, part.explanation
+
+
+def test_the_pooled_check_reads_underflowed_seeds() -> None:
+    frames = [_gradient_cell({"sigmoid": [10.0**-depth] * 3}, depth=depth) for depth in (1, 2, 4)]
+    deep = _gradient_cell({"sigmoid": [0.0, 0.0, 1e-9]}, depth=8)
+    runs = pd.concat([f[0] for f in [*frames, deep]], ignore_index=True)
+    layers = pd.concat([f[1] for f in [*frames, deep]], ignore_index=True)
+    runs["run_id"] = runs["run_id"] + "-" + runs["depth"].astype(str)
+    layers["run_id"] = layers["run_id"] + "-" + np.repeat(runs["depth"].astype(str).to_numpy(), 2)
+    part = _part(checks.check_vanishing(runs, layers), "sigmoid gradients vanish")
+    assert part.verdict == HOLDS and "exactly 0 in 2 of 3 seeds" in part.explanation
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_signed_rank_matches_scipy_exact(seed: int) -> None:
+    from actcmp.claims.checks.gradients import _signed_rank
+
+    rng = np.random.default_rng(seed)
+    d = rng.normal(-0.4, 1.0, size=9)
+    below, above = _signed_rank(d)
+    assert below == pytest.approx(sps.wilcoxon(d, alternative="less", method="exact").pvalue)
+    assert above == pytest.approx(sps.wilcoxon(d, alternative="greater", method="exact").pvalue)
+
+
+def test_signed_rank_minus_infinity_is_the_most_negative_difference() -> None:
+    from actcmp.claims.checks.gradients import _signed_rank
+
+    d = np.array([-np.inf, -2.0, 0.5, -1.0, 3.0])
+    finite = np.array([-100.0, -2.0, 0.5, -1.0, 3.0])  # same order of magnitudes, same signs
+    assert _signed_rank(d) == pytest.approx(_signed_rank(finite))
+
+
+# -- claim A1: anomaly detection -----------------------------------------------------------------------
+def _anomaly_runs(aurocs: list[float]) -> pd.DataFrame:
+    rows = [
+        {"run_id": f"{a}-{s}", "activation": a, "dataset": "breast-cancer", "seed": s, "status": "done"}
+        | {"anomaly_auroc": aurocs[s] if a == "relu" else 0.6}
+        for a, s in product(("relu", "tanh"), range(len(aurocs)))
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_anomaly_mean_at_or_below_chance_needs_a_test_to_fail() -> None:
+    noisy = [0.35, 0.62, 0.41, 0.55, 0.44]  # mean 0.474: below chance, not separable from it
+    verdict = checks.check_anomaly(_anomaly_runs(noisy))
+    assert verdict.verdict == UNSURE, verdict.explanation
+    assert verdict.p_value == pytest.approx(sps.ttest_1samp(noisy, 0.5, alternative="less").pvalue)
+    assert checks.check_anomaly(_anomaly_runs([0.5] * 5)).verdict == UNSURE
+
+
+def test_anomaly_significantly_below_chance_does_not_hold() -> None:
+    low = [0.30, 0.34, 0.31, 0.29, 0.33]
+    verdict = checks.check_anomaly(_anomaly_runs(low))
+    assert verdict.verdict == FAILS and "worse than chance" in verdict.explanation
+    assert verdict.p_value == pytest.approx(sps.ttest_1samp(low, 0.5, alternative="less").pvalue)
+    assert checks.check_anomaly(_anomaly_runs([0.4] * 5)).verdict == FAILS  # the same AUROC on every seed
