@@ -169,13 +169,28 @@ def guarded(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def not_an_option(text: str, option: str, *, path: bool = True) -> str:
+    """Refuse an option's value that starts with ``-``: Click takes the next word as the
+    value of an option whose value was forgotten (``--out --dry-run`` would train into a
+    folder named ``--dry-run``). A real path that starts with ``-`` is written ``./-x``."""
+    if text.startswith("-"):
+        how = f"a directory of that name is written ./{text}" if path else "a name cannot start with '-'"
+        raise ConfigError(
+            f"{option} {text!r}: looks like an option, not a value (was {option}'s value left out?); {how}"
+        )
+    return text
+
+
 def out_path(text: str | None, option: str = "--out") -> Path | None:
     """An output path given as text, refusing an empty one: ``Path("")`` is the current
-    directory, never what an empty variable in a script meant (``--out "$DIR"``)."""
+    directory, never what an empty variable in a script meant (``--out "$DIR"``), and,
+    for an option, one that starts with ``-`` (:func:`not_an_option`)."""
     if text is None:
         return None
     if not text.strip():
         raise ConfigError(f"{option} is empty: give a directory")
+    if option.startswith("-"):
+        not_an_option(text, option)
     return Path(text)
 
 

@@ -3,20 +3,25 @@ claims.md / claims.html with each claim's statistic, figure and verdict."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from actcmp.cli.base import EXIT_INTERRUPTED, EXIT_TERMINATED, figure_formats, guarded
+from actcmp.cli.base import EXIT_INTERRUPTED, EXIT_TERMINATED, figure_formats, guarded, out_path
 
 
 @guarded
 def claims_cmd(
-    out: Annotated[Path, typer.Option(help="where the claim sweeps, figures and claims.md/html go")] = Path(
-        "results/claims"
-    ),
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="worker processes")] = 1,
+    out_text: Annotated[
+        str | None,
+        typer.Option(
+            "--out",
+            metavar="DIR",
+            help="where the claim sweeps, figures and claims.md/html go "
+            "\\[default: $ACTCMP_OUT/claims/, ACTCMP_OUT defaulting to results]",
+        ),
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="worker processes", envvar="ACTCMP_JOBS")] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
     report_only: Annotated[bool, typer.Option("--report-only", help="train nothing: judge what is stored")] = False,
     only: Annotated[str | None, typer.Option(help="comma-separated claims, e.g. linear,dying or 1,3,A1")] = None,
@@ -24,21 +29,28 @@ def claims_cmd(
         list[str] | None,
         typer.Option("--set", help="override a field in every claim sweep: KEY=VALUE (repeatable), e.g. epochs=2"),
     ] = None,
-    engine: Annotated[str, typer.Option(help="auto | plain")] = "auto",
-    device: Annotated[str, typer.Option(help="cpu | cuda | auto")] = "cpu",
+    engine: Annotated[str, typer.Option(help="auto | plain | batched")] = "auto",
+    device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N | auto", envvar="ACTCMP_DEVICE")] = "cpu",
     formats: Annotated[str, typer.Option(help="figure formats, comma-separated (png, pdf, svg)")] = "png,pdf,svg",
 ) -> None:
     """Check common claims about activation functions: run one small sweep per claim
     (resuming), then write claims.md / claims.html with each claim's statistic, figure
     and verdict.
 
+    ACTCMP_JOBS, ACTCMP_DEVICE and ACTCMP_OUT apply as they do to 'actcmp run'.
+
     Example: actcmp claims --jobs 2 --out results/claims
     """
     from actcmp.claims.runner import run_claims
+    from actcmp.cli.sweep import check_run_options
     from actcmp.config import parse_value, split_list
     from actcmp.overrides import parse_assignments
     from actcmp.progress import make_progress
+    from actcmp.sweep_name import default_results_dir
 
+    out = out_path(out_text) or default_results_dir("claims")
+    # the checks of 'actcmp run' (ACTCMP_JOBS and ACTCMP_DEVICE included), with --report-only too
+    check_run_options(engine=engine, backend="local", device=device, jobs=jobs, address=None, dry_run=True)
     wanted = figure_formats(formats)
     overrides = {k: parse_value(v) for k, v in parse_assignments(set_ or [], "--set").items()}
     result = run_claims(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from actcmp.cli.base import EXIT_INTERRUPTED, EXIT_TERMINATED, fail, guarded, out_path
+from actcmp.cli.base import EXIT_INTERRUPTED, EXIT_TERMINATED, fail, guarded, not_an_option, out_path
 from actcmp.errors import ConfigError
 
 if TYPE_CHECKING:  # the modules are imported inside the command: --help stays light
@@ -22,7 +22,7 @@ MAX_THREADS = 256
 DEVICE_PATTERN = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
 
 
-def _check_run_options(
+def check_run_options(
     *,
     engine: str,
     backend: str,
@@ -158,12 +158,14 @@ def run(
     from actcmp.shard import parse_shard
 
     if name is not None:
-        check_sweep_name(name)
+        check_sweep_name(not_an_option(name, "--name", path=False))
     out = out_path(out_text)
+    if data_dir is not None:
+        not_an_option(str(data_dir), "--data-dir")
     if max_runs < 1:
         raise ConfigError(f"--max-runs must be at least 1, got {max_runs}")
     shard_spec = parse_shard(shard) if shard is not None else None
-    _check_run_options(
+    check_run_options(
         engine=engine, backend=backend, device=device, jobs=jobs, address=address, dry_run=dry_run, threads=threads
     )
     options_given = any(v is not None for v in (activations, datasets, depths, seeds, epochs)) or bool(set_ or grid)
