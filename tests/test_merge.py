@@ -156,6 +156,28 @@ def test_merge_with_a_shard_missing_fails_the_status_gate(sweeps: dict[str, Path
     assert_same_results(out, sweeps["full"])
 
 
+def test_merge_into_an_existing_out_reports_only_the_inputs(sweeps: dict[str, Path], tmp_path: Path) -> None:
+    """OUT's own runs are kept, not added: `sources` lists the directories named on the
+    command line and what each added; `already_in_out` counts what OUT held before."""
+    import json
+
+    out = tmp_path / "merged"
+    assert runner.invoke(app, ["merge", str(out), str(sweeps["s1"])]).exit_code == 0
+    text = runner.invoke(app, ["merge", str(out), str(sweeps["s2"])])
+    assert text.exit_code == 0, text.output
+    assert f"merged 1 results directory into {out}: 4 runs (2 already in {out} + 2), 0 duplicates" in text.output
+    fresh = tmp_path / "fresh"
+    assert runner.invoke(app, ["merge", str(fresh), str(sweeps["s1"])]).exit_code == 0
+    doc = json.loads(runner.invoke(app, ["merge", str(fresh), str(sweeps["s2"]), "--json"]).stdout)
+    assert doc["sources"] == [{"path": str(sweeps["s2"]), "added": 2}]
+    assert doc["already_in_out"] == 2 and doc["total_runs"] == 4
+    again = json.loads(runner.invoke(app, ["merge", str(fresh), str(sweeps["s2"]), "--json"]).stdout)
+    assert again["sources"] == [{"path": str(sweeps["s2"]), "added": 0}]
+    assert again["already_in_out"] == 4 and again["total_runs"] == 4
+    first = json.loads(runner.invoke(app, ["merge", str(tmp_path / "new"), str(sweeps["s1"]), "--json"]).stdout)
+    assert first["sources"] == [{"path": str(sweeps["s1"]), "added": 2}] and first["already_in_out"] == 0
+
+
 def test_duplicates_are_kept_once_and_reported(sweeps: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "merged"
     result = runner.invoke(app, ["merge", str(out), str(sweeps["full"]), str(sweeps["s1"]), str(sweeps["s2"])])

@@ -165,12 +165,12 @@ def merge(
         typer.echo(dumps(merge_document(report)))
         return
     parts = " + ".join(str(n) for n in report.added)
+    if report.out_had_results:
+        parts = f"{report.already_in_out} already in {report.out} + {parts}"
     count = len(report.sources)
-    had_store = bool(report.sources) and report.sources[0].resolve() == report.out.resolve()
-    if had_store and not any(report.added[1:]) and not report.replaced_failed and not report.preferred:
-        inputs = count - 1
+    if report.out_had_results and not any(report.added) and not report.replaced_failed and not report.preferred:
         typer.echo(
-            f"nothing new: {report.out} already holds every run of the {plural(inputs, 'input')} "
+            f"nothing new: {report.out} already holds every run of the {plural(count, 'input')} "
             f"({report.total_runs} runs; the same merge again changes nothing)"
         )
         for line in report.missing:

@@ -8,7 +8,8 @@ Rules:
 * a run id found in several inputs with identical results (status, final, per-epoch and
   per-layer metrics; wall time and environment aside) is kept once and reported; a
   finished run wins over a failed one; different results for one run id are refused;
-* results already in OUT are merged too (OUT is then the first input); a shard OUT holds
+* results already in OUT are kept (OUT is read first, but it is not one of the report's
+  sources and its runs are not counted as added); a shard OUT holds
   from an earlier merge may come again from the same directory (``merged_from`` records
   where each came from) when its runs are identical, so the same ``merge OUT s1 s2`` run
   twice is a no-op (a CI job can be retried); from another directory it is refused;
@@ -74,8 +75,14 @@ class MergeReport:
     """What a merge did (returned by :func:`merge_results`)."""
 
     out: Path
+    #: the directories merged (the inputs, in order; never OUT)
     sources: list[Path]
+    #: per source, the runs it added (run ids no earlier source and not OUT held)
     added: list[int] = field(default_factory=list)
+    #: runs OUT held before the merge (0 when it held no results)
+    already_in_out: int = 0
+    #: whether OUT held a results store before the merge
+    out_had_results: bool = False
     duplicates: list[tuple[str, str, str]] = field(default_factory=list)  # run id, kept from, also in
     replaced_failed: list[tuple[str, str, str]] = field(default_factory=list)  # run id, failed in, finished in
     missing: list[str] = field(default_factory=list)  # warnings: planned runs no input holds
@@ -118,10 +125,11 @@ def merge_results(out: str | Path, inputs: list[str | Path], prefer: str | Path 
         with DirLock(out, purpose="merge"):
             for leftover in out.glob(".merge-*"):  # from a merge that was killed
                 shutil.rmtree(leftover, ignore_errors=True)
-            if db_path(out).exists():
-                sources.insert(0, _inspect(out))
-            shard_sets = _check_shards(sources, out)
             report = MergeReport(out=out, sources=[s.path for s in sources])
+            if db_path(out).exists():  # read first: its runs are kept, not added
+                sources.insert(0, _inspect(out))
+                report.out_had_results = True
+            shard_sets = _check_shards(sources, out)
             _build(out, sources, shard_sets, report, preferred)
     except BaseException:
         if created:  # leave no trace of a refused merge
@@ -184,7 +192,11 @@ def _build(
         with Store(tmpdir) as target:
             origin: dict[str, str] = {}
             for source in sources:
-                report.added.append(_absorb(target.conn, source, origin, report, out, preferred))
+                added = _absorb(target.conn, source, origin, report, out, preferred)
+                if report.out_had_results and source is sources[0]:
+                    report.already_in_out = added
+                else:
+                    report.added.append(added)
             # a merged store expects whole sweeps: a missing shard then shows as pending
             target.set_meta("shards", {})
             target.set_meta("merged_shards", sorted(shard_sets))
