@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,10 +128,48 @@ class StoredTune:
     grid: dict[str, list[Any]]
     planned: dict[str, dict[str, Any]]
     selections: list[Selection]
+    #: the stored status of each planned run (absent: not stored)
+    statuses: dict[str, str] = field(default_factory=dict)
 
     @property
     def common_values(self) -> dict[str, Any]:
         return common_values(self.spec, self.fixed)
+
+    @property
+    def tuning_ids(self) -> set[str]:
+        """The tuning runs (other seeds, every candidate): only the Tuned comparison reads them."""
+        return {rid for rid, cfg in self.planned.items() if cfg.get("role") == ROLE_TUNE}
+
+    @property
+    def common_ids(self) -> set[str]:
+        """The evaluation runs at the common value of every tuned field: the grid as written,
+        every activation at the same value (an evaluation run at a selected value equal to
+        the common value is one of them, the same run)."""
+        common = self.common_values
+        return {
+            rid for rid, cfg in self.planned.items() if cfg.get("role") == ROLE_EVAL and matches_values(cfg, common)
+        }
+
+    @property
+    def selected_ids(self) -> set[str]:
+        """The evaluation runs at a selected value other than the common one. Which
+        activations have runs at a value is the outcome of the selection, so these never
+        define a cell of the report's other tables."""
+        return {rid for rid, cfg in self.planned.items() if cfg.get("role") == ROLE_EVAL} - self.common_ids
+
+    def selected_values(self) -> dict[str, list[Any]]:
+        """Per tuned field, the values some unit selected (sorted; the common value only
+        where a unit selected it)."""
+        out: dict[str, list[Any]] = {}
+        for name in self.spec.fields:
+            chosen = {json.dumps(s.chosen[name]): s.chosen[name] for s in self.selections if s.chosen is not None}
+            out[name] = sorted(chosen.values(), key=lambda v: (str(type(v)), v))
+        return out
+
+    def stored_counts(self, ids: set[str]) -> dict[str, int]:
+        """How many of ``ids`` are stored, and how many of those are done / diverged / failed."""
+        found = [self.statuses[rid] for rid in ids if rid in self.statuses]
+        return {"stored": len(found), **{s: found.count(s) for s in ("done", "diverged", "failed")}}
 
     @property
     def evaluation_seeds(self) -> list[Any]:
@@ -171,14 +210,40 @@ def stored_tunes(store: Store, expected: dict[str, dict[str, Any]] | None = None
             planned = {rid: cfg for rid, cfg in planned.items() if rid in expected}
         tuning = [cfg for cfg in planned.values() if cfg.get("role") == ROLE_TUNE]
         metric = SELECT_METRIC[spec.select_by]
-        finals = store.final_metric([cfg["run_id"] for cfg in tuning], metric)
+        finals = store.final_metric(list(planned), metric)  # the tuning runs' select; every status kept
         # fmt: off
         found.append(StoredTune(
             sweep_id=entry["sweep_id"], name=entry["name"], spec=spec, fixed=entry["config"].get("fixed", {}),
             grid=entry["config"].get("grid", {}), planned=planned, selections=select(tuning, finals, spec),
+            statuses={rid: status for rid, (status, _) in finals.items()},
         ))
         # fmt: on
     return found
+
+
+def matches_values(cfg: dict[str, Any], values: dict[str, Any]) -> bool:
+    """``cfg`` has each of ``values`` (compared as JSON, so 3 and 3.0 match as stored)."""
+    return all(json.dumps(cfg.get(k)) == json.dumps(v) or cfg.get(k) == v for k, v in values.items())
+
+
+def untuned_runs(store: Store, tunes: list[StoredTune]) -> set[str]:
+    """The runs that sweeps without [tune] planned in ``store`` (``tunes``: its tuned sweeps)."""
+    tuned = {t.sweep_id for t in tunes}
+    return {rid for sid, rids in store.sweep_runs().items() if sid not in tuned for rid in rids}
+
+
+def left_out_ids(tunes: list[StoredTune], untuned: Collection[str] = ()) -> set[str]:
+    """The runs the report's tables (all but the Tuned comparison) leave out: every tuned
+    sweep's tuning runs and its evaluation runs at a selected value other than the common one,
+    less the runs at the common value of some tuned sweep and those a sweep without [tune]
+    planned (``untuned``, :func:`untuned_runs`). What is left: every activation at the same,
+    common value, so a selected value never defines a cell."""
+    out: set[str] = set()
+    kept = set(untuned)
+    for tune in tunes:
+        out |= tune.tuning_ids | tune.selected_ids
+        kept |= tune.common_ids
+    return out - kept
 
 
 def describe_value(values: dict[str, Any]) -> str:
@@ -279,10 +344,13 @@ __all__ = [
     "describe_cell",
     "describe_value",
     "edge_fields",
+    "left_out_ids",
+    "matches_values",
     "numeric_values",
     "plan_lines",
     "select",
     "status_lines",
     "stored_tunes",
     "tune_status",
+    "untuned_runs",
 ]

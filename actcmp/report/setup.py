@@ -234,9 +234,12 @@ def tune_protocol(tunes: Sequence[Any]) -> list[dict[str, Any]]:
 
 def collect_setup(results: Results, tunes: Sequence[Any] = ()) -> dict[str, Any]:
     """Everything the Setup section states, as a JSON-able dict (``setup.json``).
-    ``tunes``: the ``[tune]`` sweeps of the directory (``results`` then holds the
-    evaluation runs only): their protocol under ``"tune"``, and the tuned fields under
-    ``"tuned"`` (their values, selected per cell and activation) instead of the axes."""
+    ``tunes``: the ``[tune]`` sweeps of the directory (``results`` then holds the runs at
+    the common value only, :func:`actcmp.report.tune.evaluation_only`): their protocol under
+    ``"tune"``, the tuned fields under ``"tuned"`` instead of the axes (``common``: the value
+    of the runs in the other tables; ``selected``: the values some cell and activation
+    selected), and under ``runs`` the tuning runs (``tuning``) and the evaluation runs at a
+    selected value (``at_selected``), which the other tables leave out."""
     runs = results.runs
     sweep_file = read_sweep_file(Path(results.directory))
     recorded = sweep_file.get("sweep")
@@ -247,6 +250,7 @@ def collect_setup(results: Results, tunes: Sequence[Any] = ()) -> dict[str, Any]
         "runs": {
             "stored": len(runs),
             **{s: int(statuses.get(s, 0)) for s in ("done", "diverged", "failed")},
+            **_tuned_counts(tunes),
         },
         **_with_tuned(run_fields(runs), tunes),
         "tune": tune_protocol(tunes),
@@ -259,13 +263,39 @@ def collect_setup(results: Results, tunes: Sequence[Any] = ()) -> dict[str, Any]
 
 
 def _with_tuned(fields: dict[str, Any], tunes: Sequence[Any]) -> dict[str, Any]:
-    """Tuned fields moved out of ``grid`` / ``per_activation`` / ``per_dataset`` into ``tuned``."""
-    tuned_names = {name for tune in tunes for name in tune.spec.candidates}
+    """Tuned fields moved out of ``grid`` / ``per_activation`` / ``per_dataset`` / ``fixed``
+    into ``tuned``: per field its ``common`` value (the runs of the other tables) and the
+    values ``selected`` (read from the selections, never from the runs: the common value is
+    listed only where some unit selected it), and ``no_selection``: the units whose every
+    candidate diverged."""
     tuned: dict[str, Any] = {}
+    for tune in tunes:
+        selected = tune.selected_values()
+        for name in tune.spec.fields:
+            entry = tuned.setdefault(name, {"common": [], "selected": [], "no_selection": 0})
+            entry["common"] = _sorted_values([*entry["common"], tune.common_values.get(name)])
+            entry["selected"] = _sorted_values([*entry["selected"], *selected.get(name, [])])
+            entry["no_selection"] += sum(1 for s in tune.selections if s.all_diverged)
+    for entry in tuned.values():  # one sweep (the usual case): one common value
+        entry["common"] = entry["common"][0] if len(entry["common"]) == 1 else entry["common"]
     for group in ("grid", "per_activation", "per_dataset", "fixed"):
-        for name in [n for n in fields[group] if n in tuned_names]:
-            tuned[name] = fields[group].pop(name)
+        for name in [n for n in fields[group] if n in tuned]:
+            fields[group].pop(name)
     return {**fields, "tuned": tuned}
+
+
+def _tuned_counts(tunes: Sequence[Any]) -> dict[str, Any]:
+    """``tuning`` and ``at_selected``: stored / done / diverged / failed runs (none without [tune])."""
+    if not tunes:
+        return {}
+    out: dict[str, Any] = {}
+    for key, ids in (
+        ("tuning", set().union(*(t.tuning_ids for t in tunes))),
+        ("at_selected", set().union(*(t.selected_ids for t in tunes)) - set().union(*(t.common_ids for t in tunes))),
+    ):
+        counts = [t.stored_counts(ids & set(t.planned)) for t in tunes]
+        out[key] = {k: sum(c[k] for c in counts) for k in ("stored", "done", "diverged", "failed")}
+    return out
 
 
 def write_setup_json(path: Path, setup: dict[str, Any]) -> Path:
@@ -299,10 +329,19 @@ def setup_rows(setup: dict[str, Any]) -> list[tuple[str, str, str]]:
         for field, mapping in setup[group].items():
             text = ", ".join(f"{k}: {_value(v)}" for k, v in mapping.items())
             rows.append((field, f"{label}: {text}", _field_help(field)))
-    for field, value in setup.get("tuned", {}).items():
-        values = value.values() if isinstance(value, dict) else value if isinstance(value, list) else [value]
-        shown = ", ".join(_value(v) for v in _sorted_values(values))
-        rows.append((field, f"tuned per cell and activation (selected: {shown})", _field_help(field)))
+    for field, entry in setup.get("tuned", {}).items():
+        shown = ", ".join(_value(v) for v in entry["selected"]) or "none yet"
+        common = entry["common"]
+        common_text = ", ".join(_value(v) for v in common) if isinstance(common, list) else _value(common)
+        none = f"; no selection in {entry['no_selection']} (every candidate diverged)" if entry["no_selection"] else ""
+        rows.append(
+            (
+                field,
+                f"tuned per cell and activation (selected: {shown}{none}); the other tables: {common_text} "
+                "(the common value)",
+                _field_help(field),
+            )
+        )
     return rows
 
 
@@ -332,10 +371,18 @@ def setup_items(setup: dict[str, Any], directory: str) -> list[str]:
         items.append(f"Sweep file and git commit: {source if source != 'command line' else 'none (command line)'}.")
     dates = setup["dates"]
     when = f"finished between {dates['first']} and {dates['last']}" if dates.get("first") else "dates not recorded"
-    items.append(
-        f"Runs: {runs['stored']} stored ({runs['done']} done, {runs['diverged']} diverged, {runs['failed']} failed), "
-        f"{when}."
-    )
+    counts = f"{runs['done']} done, {runs['diverged']} diverged, {runs['failed']} failed"
+    if "tuning" in runs:  # [tune]: the other tables hold the runs at the common value only
+        tuning, selected = runs["tuning"], runs["at_selected"]
+        items.append(
+            f"Runs in the tables: {runs['stored']}, at the common value of the tuned fields ({counts}), {when}; "
+            f"besides, in the [tuned comparison](#tuned-comparison) only, {tuning['stored']} tuning runs "
+            f"({tuning['done']} done, {tuning['diverged']} diverged, {tuning['failed']} failed) and "
+            f"{selected['stored']} evaluation runs at a selected value other than the common one "
+            f"({selected['done']} done, {selected['diverged']} diverged, {selected['failed']} failed)."
+        )
+    else:
+        items.append(f"Runs: {runs['stored']} stored ({counts}), {when}.")
     axes = "; ".join(f"{k}: {', '.join(_value(v) for v in values)}" for k, values in setup["grid"].items())
     items.append(f"Grid axes: {axes or 'none'}.")
     seeds = setup["seeds"]

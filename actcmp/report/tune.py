@@ -13,8 +13,12 @@ runs):
 * ``figures/tune_sensitivity.*``: final validation loss (mean over tuning seeds) against
   each candidate value per activation, one panel per cell; the selected value circled.
 
-:func:`evaluation_only` keeps the tuning runs out of the report's other tables and figures
-(they are on other seeds and other values; their place is here).
+:func:`evaluation_only` keeps the report's other tables and figures to the runs at the
+*common* value of every tuned field: the tuning runs (other seeds, every candidate) and the
+evaluation runs at a selected value other than the common one appear only here. Which
+activations have runs at a selected value is the outcome of the selection, so such a value
+never defines a cell of the other tables (a cell holding only the activations that happened
+to select it would compare them with nothing else).
 """
 
 from __future__ import annotations
@@ -31,14 +35,16 @@ from actcmp.analysis.cells import activation_order
 from actcmp.analysis.tune import (
     EDGE_NOTE,
     ROLE_EVAL,
-    ROLE_TUNE,
     StoredTune,
     cell_fields,
     describe_candidates,
     describe_cell,
     describe_value,
+    left_out_ids,
+    matches_values,
     numeric_values,
     stored_tunes,
+    untuned_runs,
 )
 from actcmp.report import canvas, tables
 from actcmp.report.format import fmt_value
@@ -65,6 +71,9 @@ class TunedReport:
     edges: list[str] = field(default_factory=list)
     #: tuning run ids (kept out of the other tables)
     tuning_ids: set[str] = field(default_factory=set)
+    #: every run kept out of the other tables: the tuning runs and the evaluation runs at a
+    #: selected value other than the common one (less those another, untuned sweep planned)
+    left_out_ids: set[str] = field(default_factory=set)
     #: with ``build(later=True)``: the sensitivity figures still to draw, each a task giving its
     #: :class:`FigureDoc` and the paths written (``make_report`` hands them to its workers)
     figure_tasks: list[Callable[[], tuple[FigureDoc, list[Path]]]] = field(default_factory=list)
@@ -72,19 +81,27 @@ class TunedReport:
 
 def load_tunes(directory: Path) -> list[StoredTune]:
     """The tuned sweeps of a results directory, selections recomputed from the store."""
+    return _load(directory)[0]
+
+
+def _load(directory: Path) -> tuple[list[StoredTune], set[str]]:
+    """:func:`load_tunes`, and the runs that sweeps without [tune] planned in the directory."""
     from actcmp.store.database import Store
 
     with Store(directory, create=False) as store, store.snapshot():
-        return stored_tunes(store, store.expected_configs())
+        tunes = stored_tunes(store, store.expected_configs())
+        return tunes, untuned_runs(store, tunes)
 
 
 def evaluation_only(results: Results, report: TunedReport) -> Results:
-    """``results`` without the tuning runs (runs, curves, layers and plan)."""
+    """``results`` at the common value of every tuned field: without the tuning runs and
+    the evaluation runs at a selected value (runs, curves, layers and plan); see the module
+    docstring. Unchanged for a directory without [tune]."""
     from dataclasses import replace
 
-    if not report.tuning_ids:
+    if not report.left_out_ids:
         return results
-    ids = report.tuning_ids
+    ids = report.left_out_ids
 
     def keep(frame: pd.DataFrame) -> pd.DataFrame:
         return frame[~frame["run_id"].isin(ids)].reset_index(drop=True) if "run_id" in frame else frame
@@ -109,8 +126,8 @@ def build(
     results directory without [tune]. ``later``: the figures are left as
     :attr:`TunedReport.figure_tasks` (the caller draws them, appends each FigureDoc to
     ``figures`` and its paths to ``written``)."""
-    tunes = load_tunes(source)
-    report = TunedReport(tunes)
+    tunes, untuned = _load(source)
+    report = TunedReport(tunes, left_out_ids=left_out_ids(tunes, untuned))
     if not tunes:
         for old in (directory / "figures").glob(f"{SENSITIVITY_STEM}*.*"):
             old.unlink()
@@ -118,7 +135,7 @@ def build(
     runs = results.runs.set_index("run_id") if "run_id" in results.runs else None
     for index, tune in enumerate(tunes):
         suffix = "" if len(tunes) == 1 else f"_{index + 1}"
-        report.tuning_ids |= {rid for rid, cfg in tune.planned.items() if cfg.get("role") == ROLE_TUNE}
+        report.tuning_ids |= tune.tuning_ids
         report.edges += edge_sentences(tune)
         report.tables += [
             _selection_table(tune, suffix, runs),
@@ -231,15 +248,11 @@ def _candidates(tune: StoredTune) -> str:
 
 
 # -- comparison ---------------------------------------------------------------------------------
-def _matches(cfg: dict[str, Any], values: dict[str, Any]) -> bool:
-    return all(json.dumps(cfg.get(k)) == json.dumps(v) or cfg.get(k) == v for k, v in values.items())
-
-
 def _eval_runs(tune: StoredTune, unit: str, values: dict[str, Any]) -> list[str]:
     return [
         rid
         for rid, cfg in tune.planned.items()
-        if cfg.get("role") == ROLE_EVAL and cfg.get("tune_unit") == unit and _matches(cfg, values)
+        if cfg.get("role") == ROLE_EVAL and cfg.get("tune_unit") == unit and matches_values(cfg, values)
     ]
 
 
@@ -269,17 +282,30 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def _ranks(rows: list[dict[str, Any]], keys: list[str], prefix: str) -> None:
-    """Rank within each cell by (diverged seeds first last, then mean test loss)."""
+    """``{prefix}_rank`` within each cell, 1 = best, average ranks on ties: first the units
+    whose seeds all converged, by mean test loss; then those with some diverged seeds, by the
+    mean of the others; last, tied, those with no converged seed: every seed diverged, or
+    (``{prefix}_none``) no value to evaluate because every candidate diverged in tuning. A
+    unit with nothing stored yet (pending) has no rank (NaN)."""
+    from scipy.stats import rankdata
+
     cells: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         cells.setdefault(json.dumps([str(row[k]) for k in keys]), []).append(row)
     for members in cells.values():
-        scored = [r for r in members if r[f"{prefix}_mean"] == r[f"{prefix}_mean"]]
-        scored.sort(key=lambda r: (r[f"{prefix}_diverged"] > 0, r[f"{prefix}_mean"]))
-        for position, row in enumerate(scored, start=1):
-            row[f"{prefix}_rank"] = position
+        ranked: list[tuple[dict[str, Any], tuple[int, float]]] = []
         for row in members:
-            row.setdefault(f"{prefix}_rank", math.nan)
+            mean, diverged = row[f"{prefix}_mean"], row[f"{prefix}_diverged"]
+            row[f"{prefix}_rank"] = math.nan
+            if mean == mean:
+                ranked.append((row, (1 if diverged else 0, float(mean))))
+            elif diverged or row.get(f"{prefix}_none"):
+                ranked.append((row, (2, 0.0)))
+        if not ranked:
+            continue
+        order = {key: code for code, key in enumerate(sorted({key for _, key in ranked}))}
+        for (row, _), rank in zip(ranked, rankdata([order[key] for _, key in ranked], method="average"), strict=True):
+            row[f"{prefix}_rank"] = float(rank)
 
 
 def _comparison_tables(tune: StoredTune, suffix: str, runs: Any) -> list[tables.Table]:
@@ -291,7 +317,10 @@ def _comparison_tables(tune: StoredTune, suffix: str, runs: Any) -> list[tables.
     for s in _sorted(tune):
         row: dict[str, Any] = {k: s.config.get(k) for k in keys}
         row["activation"] = s.activation
-        row["selected"] = describe_value(s.chosen) if s.chosen else "–"
+        row["selected"] = (
+            describe_value(s.chosen) if s.chosen else "– (every candidate diverged)" if s.complete else "–"
+        )
+        row["tuned_none"] = s.all_diverged  # no value to evaluate: ranks last
         chosen_losses, chosen_div = _test_losses(_eval_runs(tune, s.unit, s.chosen), runs) if s.chosen else ([], 0)
         common_losses, common_div = _test_losses(_eval_runs(tune, s.unit, common), runs)
         row["tuned_mean"], row["tuned_std"] = _mean_std(chosen_losses)
@@ -312,22 +341,30 @@ def _comparison_tables(tune: StoredTune, suffix: str, runs: Any) -> list[tables.
     display[f"test loss at {shown}"] = [_loss_text(r, "common") for r in rows]
     display[f"rank at {shown}"] = [fmt_value(r["common_rank"]) for r in rows]
     bold = pd.DataFrame(False, index=display.index, columns=display.columns)
-    bold["test loss, tuned"] = [r["tuned_rank"] == 1 for r in rows]
-    bold[f"test loss at {shown}"] = [r["common_rank"] == 1 for r in rows]
+    bold["test loss, tuned"] = _best_in_cell(rows, keys, "tuned")
+    bold[f"test loss at {shown}"] = _best_in_cell(rows, keys, "common")
     seeds = tune.evaluation_seeds
     caption = (
         f"Test loss mean ± std over the evaluation seeds {seeds}: left, each activation at its own selected value "
         f"(tuned on seeds {tune.spec.seeds}, disjoint); right, every activation at the common value {shown}. "
-        "Rank within the cell (1 = best, bold; a diverged seed ranks last). (edge): the selected value is at the "
-        "edge of the candidates; the optimum may lie outside."
+        "Rank within the cell (1 = best, bold; ties share the average rank): a unit with a diverged seed ranks "
+        "after those without, and one with no converged seed (or no selection, every candidate having diverged "
+        "in tuning) ranks last. (edge): the selected value is at the edge of the candidates; the optimum may lie "
+        "outside."
     )
     comparison = tables.Table(f"tune_comparison{suffix}", "Tuned vs common value", caption, raw, display, bold, keys)
-    ranks = _mean_ranks(raw, shown)
+    ranks, used, cells = _mean_ranks(raw, keys, shown)
     rank_display, rank_bold = tables.display_plain(ranks)
+    scope = (
+        f"all {cells} cells"
+        if used == cells
+        else f"the {used} of {cells} cells where every activation has both ranks (the others: runs or a "
+        "selection still pending)"
+    )
     rank_caption = (
-        f"Rank of each activation within a cell, averaged over the cells: at its selected value and at the common "
-        f"value {shown}. Where the two orders differ, a verdict taken at one shared value would not hold once "
-        "each activation is tuned."
+        f"Rank of each activation within a cell, averaged over {scope}, the same cells for every activation: "
+        f"at its selected value and at the common value {shown}. Where the two orders differ, a verdict taken at "
+        "one shared value would not hold once each activation is tuned."
     )
     rank_table = tables.Table(
         f"tune_ranks{suffix}", "Mean rank, tuned vs common", rank_caption, ranks, rank_display, rank_bold, []
@@ -342,22 +379,45 @@ def _loss_text(row: dict[str, Any], prefix: str) -> str:
     return text
 
 
-def _mean_ranks(raw: pd.DataFrame, shown: str) -> pd.DataFrame:
+def _best_in_cell(rows: list[dict[str, Any]], keys: list[str], prefix: str) -> list[bool]:
+    """Bold: the best rank of its cell, held by a unit with a converged seed."""
+    best: dict[str, float] = {}
+    for row in rows:
+        cell = json.dumps([str(row[k]) for k in keys])
+        if row[f"{prefix}_rank"] == row[f"{prefix}_rank"]:
+            best[cell] = min(best.get(cell, math.inf), row[f"{prefix}_rank"])
+    return [
+        row[f"{prefix}_mean"] == row[f"{prefix}_mean"]
+        and row[f"{prefix}_rank"] == best.get(json.dumps([str(row[k]) for k in keys]))
+        for row in rows
+    ]
+
+
+def _mean_ranks(raw: pd.DataFrame, keys: list[str], shown: str) -> tuple[pd.DataFrame, int, int]:
+    """Per activation, its mean rank tuned and at the common value over the same cells for
+    every activation: those where every activation has both ranks. Also (cells used, cells)."""
     import pandas as pd
 
+    names = activation_order(raw["activation"])
+    cell = raw[keys].astype(str).apply(lambda r: json.dumps(list(r)), axis=1) if len(raw) else pd.Series(dtype=str)
+    complete = set()
+    for key, members in raw.groupby(cell, sort=False):
+        if set(members["activation"]) >= set(names) and members[["tuned_rank", "common_rank"]].notna().all().all():
+            complete.add(key)
+    used = raw[cell.isin(complete)] if len(raw) else raw
     rows = []
-    for name in activation_order(raw["activation"]):
-        mine = raw[raw["activation"] == name]
+    for name in names:
+        mine = used[used["activation"] == name]
         rows.append(
             {
                 "activation": name,
-                "mean_rank_tuned": float(mine["tuned_rank"].mean()),
-                f"mean_rank_at_{shown}": float(mine["common_rank"].mean()),
+                "mean_rank_tuned": float(mine["tuned_rank"].mean()) if len(mine) else math.nan,
+                f"mean_rank_at_{shown}": float(mine["common_rank"].mean()) if len(mine) else math.nan,
                 "cells": len(mine),
-                "edge_choices": int((mine["edge"] != "").sum()),
+                "edge_choices": int((raw.loc[raw["activation"] == name, "edge"] != "").sum()),
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), len(complete), int(cell.nunique()) if len(raw) else 0
 
 
 # -- figure -------------------------------------------------------------------------------------
@@ -455,6 +515,8 @@ def findings(report: TunedReport | None) -> list[str]:
         if not table.name.startswith("tune_ranks") or table.raw.empty:
             continue
         raw = table.raw
+        if not (raw["cells"] > 0).any():
+            continue
         common_column = next(c for c in raw.columns if c.startswith("mean_rank_at_"))
         tuned_best = raw.sort_values("mean_rank_tuned", kind="mergesort").iloc[0]
         common_best = raw.sort_values(common_column, kind="mergesort").iloc[0]
@@ -485,7 +547,9 @@ def tune_section(ctx: Any) -> Section | None:
                 f"{tune.spec.seeds}, selects by final validation loss (mean over the tuning seeds; never test "
                 f"loss), and evaluates on the seeds {tune.evaluation_seeds} at the selected value, beside the "
                 f"common value {common}. Several tuned fields mean their Cartesian product. The other tables and "
-                "figures of this report leave the tuning runs out.",
+                f"figures of this report hold the runs at the common value {common} only, every activation at the "
+                "same value: the tuning runs and the runs at the selected values appear in this section only "
+                "(which activations ran at a selected value is the outcome of the selection, never a cell).",
             )
         )
         pending = [s for s in tune.selections if not s.complete]
@@ -503,4 +567,4 @@ def tune_section(ctx: Any) -> Section | None:
     return Section("Tuned comparison", blocks)
 
 
-__all__ = ["TunedReport", "build", "evaluation_only", "findings", "plot_sensitivity", "tune_section"]
+__all__ = ["TunedReport", "build", "evaluation_only", "findings", "left_out_ids", "plot_sensitivity", "tune_section"]
