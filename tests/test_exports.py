@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import warnings
 from collections.abc import Iterator
@@ -169,7 +170,49 @@ def test_tensorboard_scalars_per_run(tb_export: Any) -> None:
                 assert f"layer{depth - 1}/dead_fraction" in tags and not [t for t in tags if "preact_hist" in t]
     done = accumulator(run_dir(tb_export, "relu", 1, 0))
     assert [(e.step, e.value) for e in done.Scalars("final/test_loss")] == [(EPOCHS - 1, loss_of("relu", 1, 0, EPOCHS))]
-    assert "final/test_loss" not in accumulator(run_dir(tb_export, "tanh", 2, 1)).Tags()["scalars"]  # diverged
+    diverged = accumulator(run_dir(tb_export, "tanh", 2, 1))  # its NULLs as NaN, as the store and Parquet have them
+    ((step, value),) = [(e.step, e.value) for e in diverged.Scalars("final/test_loss")]
+    assert step == EPOCHS - 1 and math.isnan(value)
+
+
+def test_tensorboard_and_mlflow_keep_a_diverged_runs_nan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run whose loss turned NaN at epoch 1 has val_loss [1.44, NULL] in the store: both
+    exports show step 1 as NaN (they used to stop at step 0) and final test_loss as NaN."""
+    from actcmp.engine.plain import RunResult
+    from actcmp.store.database import Store
+
+    pytest.importorskip("tensorboard")
+    pytest.importorskip("mlflow")
+    cfg = {**config("relu", 1, 0), "run_id": "diverged0"}
+    epochs = [(0, "val_loss", 1.44), (1, "val_loss", math.nan), (0, "train_loss", 1.5), (1, "train_loss", math.inf)]
+    with Store(tmp_path / "r") as store:
+        store.save_sweep("div", "div", {"grid": {}}, [cfg])
+        store.write_run(
+            RunResult(
+                run_id="diverged0", config=cfg, status="diverged", final={"test_loss": math.nan, "epochs_run": 1.0},
+                epochs=epochs, layers=[(0, 1, "dead_fraction", 0.0), (1, 1, "dead_fraction", math.nan)],
+            )
+        )  # fmt: skip
+    from actcmp.store.export_tensorboard import export_tensorboard
+
+    logs = export_tensorboard(tmp_path / "r", tmp_path / "tb")
+    (folder,) = [p for p in logs.path.iterdir() if p.is_dir()]
+    events = accumulator(folder)
+    for tag in ("loss/val_loss", "loss/train_loss", "layer1/dead_fraction", "final/test_loss"):
+        values = [(e.step, e.value) for e in events.Scalars(tag)]
+        assert [s for s, _ in values] == ([1] if tag.startswith("final") else [0, 1]), tag
+        assert math.isnan(values[-1][1]), tag
+    assert [e.value for e in events.Scalars("final/epochs_run")] == [1.0]
+    from actcmp.store.export_mlflow import export_mlflow
+
+    written = export_mlflow(tmp_path / "r", tmp_path / "ml")
+    with mlflow_reader(monkeypatch) as mlflow:
+        client = mlflow.tracking.MlflowClient(tracking_uri=written.uri)
+        (run,) = client.search_runs([client.get_experiment_by_name("div").experiment_id])
+        history = sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, "val_loss"))
+        final = client.get_run(run.info.run_id).data.metrics
+    assert history[0] == (0, 1.44) and history[1][0] == 1 and math.isnan(history[1][1])
+    assert math.isnan(final["test_loss"]) and final["epochs_run"] == 1.0
 
 
 def _hparams(path: Path) -> Any:

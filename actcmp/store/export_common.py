@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import re
 import shutil
 import time
@@ -81,11 +82,20 @@ class StoredRun:
             return int(time.time() * 1000)
 
     def layer_scalars(self) -> Iterator[tuple[int, str, float]]:
-        """``(epoch, "layer{L}/{metric}", value)`` for finite layer metrics (histograms left out)."""
+        """``(epoch, "layer{L}/{metric}", value)`` for every stored layer metric (histograms
+        left out); a stored NULL as NaN (:func:`as_float`)."""
         for epoch, layer, name, value in self.layers:
-            if value is None or name.startswith(SKIPPED_LAYER_PREFIXES):
+            if name.startswith(SKIPPED_LAYER_PREFIXES):
                 continue
-            yield epoch, f"layer{layer}/{name}", float(value)
+            yield epoch, f"layer{layer}/{name}", as_float(value)
+
+
+def as_float(value: float | None) -> float:
+    """A stored value as the exports write it: the store keeps a NaN or infinite value (a
+    diverged run's loss) as NULL, read back as ``None``; written as NaN, as the Parquet and
+    CSV exports and :func:`~actcmp.store.database.load_results` show it (MLflow and
+    TensorBoard both store and read NaN)."""
+    return math.nan if value is None else float(value)
 
 
 def slug(text: str) -> str:

@@ -7,6 +7,8 @@ an experiment named after DIR), one MLflow run per stored actcmp run:
 * metrics: ``train_loss`` / ``val_loss`` per epoch and ``layer{L}/{metric}`` at each
   measured epoch (step = epoch; histogram bins left out), the final metrics
   (``test_loss``, ``dead_fraction_final``, ...) and ``wall_time_s`` at the last epoch;
+  every stored value, a NULL (NaN or infinite when measured: a diverged run's loss; or a
+  metric that does not apply) as NaN, as the Parquet export has it;
 * tags: ``actcmp.run_id``, ``actcmp.status`` (done / diverged / failed), ``actcmp.sweeps``,
   ``actcmp.error`` for a failed run, ``actcmp.env.<key>`` (versions, kernel family, ...);
   MLflow's run status is FINISHED, or FAILED for a failed run.
@@ -33,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from actcmp.store.export_common import StoredRun, flat_env, import_extra, read_runs, replacing
+from actcmp.store.export_common import StoredRun, as_float, flat_env, import_extra, read_runs, replacing
 
 #: process environment while MLflow runs: the file store allowed, no telemetry, no network
 _ENV = {"MLFLOW_ALLOW_FILE_STORE": "true", "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
@@ -138,16 +140,12 @@ def export_mlflow(directory: str | Path, out: str | Path | None = None) -> Mlflo
 
 
 def run_metrics(run: StoredRun) -> list[tuple[str, float, int]]:
-    """``(key, value, step)`` of every finite metric of ``run``, as exported."""
-    rows: list[tuple[str, float, int]] = []
-    for epoch, name, value in run.epochs:
-        if value is not None:
-            rows.append((name, float(value), epoch))
+    """``(key, value, step)`` of every stored metric of ``run``, as exported (a stored NULL,
+    e.g. a diverged run's loss, as NaN: :func:`~actcmp.store.export_common.as_float`)."""
+    rows: list[tuple[str, float, int]] = [(name, as_float(value), epoch) for epoch, name, value in run.epochs]
     rows += [(key, value, epoch) for epoch, key, value in run.layer_scalars()]
     last = run.last_epoch
-    for name, value in sorted(run.final.items()):
-        if value is not None:
-            rows.append((name, float(value), last))
+    rows += [(name, as_float(value), last) for name, value in sorted(run.final.items())]
     if run.wall_time_s is not None:
         rows.append(("wall_time_s", float(run.wall_time_s), last))
     return rows

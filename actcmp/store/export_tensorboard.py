@@ -8,7 +8,8 @@ Layout (``tensorboard --logdir OUT``)::
 Each run directory holds the run's HParams session (its hyper-parameters and status)
 and its scalars: ``loss/train_loss`` and ``loss/val_loss`` per epoch,
 ``layer{L}/{metric}`` at each measured epoch (histogram bins left out), and the final
-metrics as ``final/<name>`` at the last epoch. The hyper-parameters are the config
+metrics as ``final/<name>`` at the last epoch; a stored NULL (a diverged run's NaN or
+infinite loss, a metric that does not apply) as NaN, as the Parquet export has it. The hyper-parameters are the config
 fields that vary across runs (always activation, dataset, depth, seed) and ``status``;
 the HParams table and parallel-coordinates view show the ``final/*`` metrics.
 
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from actcmp.store.export_common import StoredRun, import_extra, read_runs, replacing
+from actcmp.store.export_common import StoredRun, as_float, import_extra, read_runs, replacing
 
 ALWAYS = ("activation", "dataset", "depth", "seed")
 #: final metrics offered in the HParams table (those a run has; others stay scalars only)
@@ -74,17 +75,16 @@ def _as(kind: type, value: Any) -> Any:
 
 
 def scalars(run: StoredRun) -> dict[int, list[tuple[str, float]]]:
-    """step -> ``[(tag, value)]`` of every finite scalar exported for ``run``."""
+    """step -> ``[(tag, value)]`` of every scalar stored for ``run`` (a stored NULL, e.g. a
+    diverged run's loss, as NaN: :func:`~actcmp.store.export_common.as_float`)."""
     by_step: dict[int, list[tuple[str, float]]] = {}
     for epoch, name, value in run.epochs:
-        if value is not None:
-            by_step.setdefault(epoch, []).append((f"loss/{name}", float(value)))
+        by_step.setdefault(epoch, []).append((f"loss/{name}", as_float(value)))
     for epoch, tag, value in run.layer_scalars():
         by_step.setdefault(epoch, []).append((tag, value))
     last = run.last_epoch
     for name, value in sorted(run.final.items()):
-        if value is not None:
-            by_step.setdefault(last, []).append((f"final/{name}", float(value)))
+        by_step.setdefault(last, []).append((f"final/{name}", as_float(value)))
     return dict(sorted(by_step.items()))
 
 
