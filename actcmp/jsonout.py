@@ -98,6 +98,7 @@ def compare_document(comparison: Comparison, new: str | Path, baseline: str | Pa
         "failed": comparison.failed,
         "counts": {v: comparison.count(v) for v in VERDICTS},
         "keys": list(comparison.keys),
+        "left_out": {"new": comparison.left_out[0], "baseline": comparison.left_out[1]},
         "cells": [
             {
                 "cell": cell.cell,

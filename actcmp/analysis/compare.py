@@ -11,6 +11,11 @@ other field); its runs over seeds give a mean and a standard deviation of the me
 * **improved** when it got better by more than the limit (or fewer runs diverged);
 * **missing** when the baseline has it and NEW does not; **new** the other way round.
 
+A sweep with ``[tune]`` is compared on the runs the report's tables compare: its tuning
+runs (other seeds, every candidate value) and its evaluation runs at a selected value other
+than the common one are left out (:func:`left_out_runs`, with the report's rule
+:func:`actcmp.analysis.tune.left_out_ids`), and the summary says how many.
+
 When the two directories ran on different CPU kernel families (the ``cpu_capability``
 each run's environment records, e.g. AVX2 and AVX512), float32 results differ in their
 last digits for reasons that are not regressions: the relative floor is then at least
@@ -97,6 +102,8 @@ class Comparison:
     atol: float
     #: the kernel families of each side when they differ (the rtol floor was raised), else ()
     kernels: tuple[str, str] | tuple[()] = ()
+    #: runs of a [tune] sweep left out of NEW and of BASELINE (:func:`left_out_runs`)
+    left_out: tuple[int, int] = (0, 0)
 
     def count(self, verdict: str) -> int:
         return sum(1 for c in self.cells if c.verdict == verdict)
@@ -113,7 +120,13 @@ class Comparison:
             if self.kernels
             else ""
         )
-        return f"{len(self.cells)} cells compared on {self.metric}: {counts}  [{rule}{kernels}]"
+        tuned = (
+            f"; [tune]: left out {self.left_out[0]} runs of NEW, {self.left_out[1]} of BASELINE "
+            "(tuning runs, runs at a selected value: as the report)"
+            if any(self.left_out)
+            else ""
+        )
+        return f"{len(self.cells)} cells compared on {self.metric}: {counts}  [{rule}{kernels}{tuned}]"
 
 
 def _check_options(k: float, rtol: float, atol: float) -> None:
@@ -122,10 +135,30 @@ def _check_options(k: float, rtol: float, atol: float) -> None:
             raise ConfigError(f"{name} {value}: must be a finite number >= 0")
 
 
-def _cells(directory: str | Path, metric: str) -> tuple[dict[str, Side], dict[str, dict[str, Any]], set[str]]:
+def left_out_runs(directory: str | Path) -> set[str]:
+    """The run ids of ``directory`` that compare leaves out: those the report's tables leave
+    out (:func:`actcmp.analysis.tune.left_out_ids`, the same function): every [tune]
+    sweep's tuning runs and its evaluation runs at a selected value other than the common
+    one. Empty without [tune]."""
+    from actcmp.analysis.tune import left_out_ids, stored_tunes, untuned_runs
+    from actcmp.store.database import Store
+
+    with Store(directory, create=False) as store, store.snapshot():
+        tunes = stored_tunes(store, store.expected_configs())
+        return left_out_ids(tunes, untuned_runs(store, tunes)) if tunes else set()
+
+
+def _cells(directory: str | Path, metric: str) -> tuple[dict[str, Side], dict[str, dict[str, Any]], set[str], int]:
     from actcmp.store.database import load_results
 
     runs = load_results(directory).runs
+    left_out = left_out_runs(directory)
+    if left_out and "run_id" in runs:
+        before = len(runs)
+        runs = runs[~runs["run_id"].isin(left_out)]
+        left = before - len(runs)
+    else:
+        left = 0
     metrics = (
         set(runs.columns)
         - set(RUN_FIELDS)
@@ -143,7 +176,7 @@ def _cells(directory: str | Path, metric: str) -> tuple[dict[str, Side], dict[st
         value = record.get(metric)
         if record.get("status") == "done" and isinstance(value, int | float) and math.isfinite(value):
             side.values.append(float(value))
-    return sides, cells, metrics
+    return sides, cells, metrics, left
 
 
 def _plain(value: Any) -> Any:
@@ -163,8 +196,8 @@ def compare_results(
 ) -> Comparison:
     """Compare every cell of ``new`` with the same cell of ``baseline``."""
     _check_options(k, rtol, atol)
-    new_sides, new_cells, new_metrics = _cells(new, metric)
-    base_sides, base_cells, base_metrics = _cells(baseline, metric)
+    new_sides, new_cells, new_metrics, new_left = _cells(new, metric)
+    base_sides, base_cells, base_metrics, base_left = _cells(baseline, metric)
     if not new_sides or not base_sides:
         empty = new if not new_sides else baseline
         raise ConfigError(f"{empty}: no stored runs to compare")
@@ -191,7 +224,16 @@ def compare_results(
         result = CellResult(cell=cells[key], base=base_sides.get(key, Side()), new=new_sides.get(key, Side()))
         _judge(result, sign, k, used_rtol, atol)
         results.append(result)
-    return Comparison(metric=metric, keys=keys, cells=results, k=k, rtol=used_rtol, atol=atol, kernels=kernels)
+    return Comparison(
+        metric=metric,
+        keys=keys,
+        cells=results,
+        k=k,
+        rtol=used_rtol,
+        atol=atol,
+        kernels=kernels,
+        left_out=(new_left, base_left),
+    )
 
 
 def kernel_families(directory: str | Path) -> set[str]:
