@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from actcmp.analysis import stats
 from actcmp.engine.plain import RunResult
 from actcmp.errors import StoreError
 from actcmp.report import document, make_report, plots, render, statistics, style, tables
@@ -352,11 +353,20 @@ def test_activations_tied_with_the_best_are_bold(tie_results: Results, tmp_path:
     assert main.loc[(1, "sigmoid"), "tied_with_best"] is False and main.loc[(1, "sigmoid"), "p_vs_best"] < 0.05
     assert main.loc[(1, "sigmoid"), "effect_size_dz"] > 1
     assert main.loc[(2, "elu"), "tied_with_best"] is False  # a diverged seed where relu converged
-    # Holm over the cell's two comparisons: the smaller p doubled, the larger kept (or raised to it)
+    # Holm over every pair of the cell's three activations (three paired t-tests), not over the
+    # two comparisons with the best alone: the best is picked from the same data
+    from scipy.stats import ttest_rel
+
+    runs = tie_results.runs[tie_results.runs["depth"] == 1].sort_values("seed")
+    loss = {name: runs.loc[runs["activation"] == name, "test_loss"].to_numpy() for name in ("relu", "elu", "sigmoid")}
     p_elu, p_sigmoid = main.loc[(1, "elu"), "p_vs_best"], main.loc[(1, "sigmoid"), "p_vs_best"]
-    assert p_sigmoid < p_elu
-    assert main.loc[(1, "sigmoid"), "p_vs_best_holm"] == pytest.approx(2 * p_sigmoid)
-    assert main.loc[(1, "elu"), "p_vs_best_holm"] == pytest.approx(max(p_elu, 2 * p_sigmoid))
+    assert p_elu == pytest.approx(ttest_rel(loss["elu"], loss["relu"]).pvalue)
+    assert p_sigmoid == pytest.approx(ttest_rel(loss["sigmoid"], loss["relu"]).pvalue)
+    family = {"elu": p_elu, "sigmoid": p_sigmoid, "elu-sigmoid": ttest_rel(loss["elu"], loss["sigmoid"]).pvalue}
+    adjusted = dict(zip(family, stats.holm(list(family.values())), strict=True))
+    assert main.loc[(1, "sigmoid"), "p_vs_best_holm"] == pytest.approx(adjusted["sigmoid"])
+    assert main.loc[(1, "elu"), "p_vs_best_holm"] == pytest.approx(adjusted["elu"])
+    assert main.loc[(1, "sigmoid"), "p_vs_best_holm"] == pytest.approx(3 * p_sigmoid)  # the smallest of three
     # Student t interval: mean +- t(0.975, n-1) s / sqrt(n), also with 2 seeds (elu at depth 2)
     assert (main["test_loss_ci_low"] < main["test_loss_mean"]).all()
     assert (main["test_loss_mean"] < main["test_loss_ci_high"]).all()
@@ -379,7 +389,7 @@ def test_activations_tied_with_the_best_are_bold(tie_results: Results, tmp_path:
     assert "–" not in table.display["95% CI (t)"][table.display["activation"] == "relu"].tolist()
     assert any("not separable from the best after Holm" in n for n in table.notes)
     assert any("Student t interval" in n for n in table.notes)
-    assert any("With 3 seeds a paired t-test detects" in n and "3.26" in n and "α/2" in n for n in table.notes)
+    assert any("With 3 seeds a paired t-test detects" in n and "3.26" in n and "α/3" in n for n in table.notes)
 
     tables.write_table(table, tmp_path)
     header = (tmp_path / "main.csv").read_text().splitlines()[0].split(",")

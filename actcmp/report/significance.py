@@ -3,7 +3,7 @@ tests against the cell's best (Holm-adjusted), what bold means and what the seed
 
 The best activation of a cell has the fewest diverged seeds, then the lowest mean (the rule of
 :mod:`actcmp.analysis.stats`); the activations *tied* with it are those whose paired t-tests
-over seeds against the best, Holm-adjusted over the cell's comparisons, give p >= 0.05
+over seeds against the best, Holm-adjusted over every pair of the cell's activations, give p >= 0.05
 (``stats.paired_vs_best``); intervals are Student t over seeds.
 """
 
@@ -19,7 +19,7 @@ from actcmp.report.format import MISSING, is_missing
 
 TIED_NOTE = (
     "bold = the best, or not separable from the best after Holm's correction (paired t-tests over seeds "
-    "against the best, Holm-adjusted p ≥ 0.05 over the cell's comparisons)"
+    "against the best, Holm-adjusted p ≥ 0.05 over every pair of the cell's activations, so that picking the best from the same data does not inflate the error)"
 )
 
 
@@ -40,7 +40,7 @@ STAT_COLUMNS = (
 def loss_statistics(runs: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
     """Per cell x activation (keys of :func:`actcmp.analysis.cells.cell_keys`): Student t interval
     of the mean test loss and the paired t-test against the cell's best, Holm-adjusted
-    over the cell's comparisons.
+    over every pair of the cell's activations.
 
     ``tied_with_best``: True for the best and for an activation whose Holm-adjusted p is
     ``>= alpha``; False when it is below or when it diverged on a seed where the best
@@ -115,7 +115,8 @@ def main_notes(main: pd.DataFrame) -> list[str]:
     else:
         if (stored["tied_with_best"].isna() & ~stored["best"].astype(bool)).any():
             notes.append(f"p vs best {MISSING}: fewer than 2 seeds pair up with the best, so no test and not bold.")
-        n_compared = int(stored.groupby(_main_keys(stored), dropna=False).size().max()) - 1 if len(stored) else 0
+        most = int(stored.groupby(_main_keys(stored), dropna=False).size().max()) if len(stored) else 0
+        n_compared = most * (most - 1) // 2  # Holm's family: every pair of the cell's activations
         notes.append(detectable_note(seeds, n_compared))
     return notes
 
