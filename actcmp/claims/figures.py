@@ -229,8 +229,11 @@ def plot_dying(runs: pd.DataFrame, reference: str = "leaky_relu") -> Figure:
 # -- claim 4: vanishing gradients ----------------------------------------------------------------
 def plot_vanishing(runs: pd.DataFrame, layers: pd.DataFrame, max_orders: float = 1.0) -> Figure:
     """Left: log10(first / last layer weight-gradient norm) at initialisation against
-    depth (band: within ``max_orders``). Right: each linear layer's gradient norm at
-    initialisation in the deepest network (mean over seeds, log scale)."""
+    depth, the median over seeds with the min-max band (grey band: within ``max_orders``);
+    a seed whose first-layer gradient underflowed to exactly 0 (log10 = -inf) is drawn on a
+    dotted floor line below the finite values, marked with a triangle. Right: each linear
+    layer's gradient norm at initialisation in the deepest network (mean over seeds, log
+    scale)."""
 
     ratios = gradient_ratios(runs, layers)
     if ratios.empty:
@@ -239,16 +242,28 @@ def plot_vanishing(runs: pd.DataFrame, layers: pd.DataFrame, max_orders: float =
     left, right = axes[0]
     names = activation_order(ratios["activation"])
     depths = sorted(ratios["depth"].unique())
+    values = ratios["log10_ratio"].astype(float)
+    underflow = values == -np.inf
+    finite = values[np.isfinite(values)]
+    floor = math.floor(min(float(finite.min()) if len(finite) else 0.0, -max_orders)) - 1.0
+    shown = ratios.assign(log10_ratio=values.where(~underflow, floor))
     for name in names:
-        mine = ratios[ratios["activation"] == name].groupby("depth")["log10_ratio"].agg(["mean", "min", "max"])
+        mine = shown[shown["activation"] == name].groupby("depth")["log10_ratio"].agg(["median", "min", "max"])
         style = line_kwargs(name)
-        left.plot(mine.index, mine["mean"], markersize=4, linewidth=1.2, **style)  # type: ignore[arg-type]
+        left.plot(mine.index, mine["median"], markersize=4, linewidth=1.2, **style)  # type: ignore[arg-type]
         left.fill_between(mine.index, mine["min"], mine["max"], color=style["color"], alpha=0.15, linewidth=0)
+        gone = ratios[underflow & (ratios["activation"] == name)]
+        if len(gone):
+            left.plot(gone["depth"], [floor] * len(gone), "v", color=style["color"], markersize=6, linestyle="none")
+    if underflow.any():
+        left.axhline(floor, color="grey", linestyle=":", linewidth=0.8)
+        left.annotate("exactly 0 (underflow)", (0.02, floor), xycoords=("axes fraction", "data"),
+                      va="bottom", fontsize="x-small", color="grey")  # fmt: skip
     left.axhspan(-max_orders, max_orders, color="grey", alpha=0.15, linewidth=0)
     left.axhline(0, color="grey", linewidth=0.8)
     _depth_axis(left, depths)
     left.set_xlabel("depth (encoder layers)")
-    left.set_ylabel("log10 |grad W first| / |grad W last|")
+    left.set_ylabel("log10 |grad W first| / |grad W last|\n(median over seeds)")
     left.set_title("at initialisation")
     left.grid(alpha=0.3, linewidth=0.5)
     deepest = max(depths)
