@@ -264,3 +264,33 @@ def test_anomaly_significantly_below_chance_does_not_hold() -> None:
     assert verdict.verdict == FAILS and "worse than chance" in verdict.explanation
     assert verdict.p_value == pytest.approx(sps.ttest_1samp(low, 0.5, alternative="less").pvalue)
     assert checks.check_anomaly(_anomaly_runs([0.4] * 5)).verdict == FAILS  # the same AUROC on every seed
+
+
+def test_vanishing_figure_draws_underflowed_seeds_on_a_floor() -> None:
+    """A depth where some seeds' first-layer gradient is exactly 0 still gets a point (the
+    median) and a marker on the floor line; the mean of -inf drew none."""
+    import math
+
+    import pandas as pd
+
+    from actcmp.claims.figures import plot_vanishing
+
+    runs, layers = [], []
+    for depth in (2, 8):
+        for seed in range(5):
+            run_id = f"sigmoid{depth}{seed}"
+            first = 0.0 if depth == 8 and seed < 2 else 10.0 ** (-0.3 * depth)
+            runs.append({"run_id": run_id, "activation": "sigmoid", "depth": depth, "seed": seed, "status": "done",
+                         "init": "auto", "saturated_fraction_final": 0.0})  # fmt: skip
+            for layer in range(2 * depth):
+                layers.append({"run_id": run_id, "epoch": 0, "layer": layer, "metric": "grad_norm_weight",
+                               "value": first if layer == 0 else 1.0})  # fmt: skip
+    fig = plot_vanishing(pd.DataFrame(runs), pd.DataFrame(layers))
+    left = fig.axes[0]
+    median_line = left.lines[0]
+    ys = dict(zip(median_line.get_xdata(), median_line.get_ydata(), strict=True))
+    assert math.isfinite(ys[8]) and ys[8] == pytest.approx(-2.4)  # 3 of 5 seeds at 10^-2.4
+    markers = [line for line in left.lines if line.get_marker() == "v"]
+    assert len(markers) == 1 and list(markers[0].get_xdata()) == [8, 8]
+    assert all(y < -2.4 for y in markers[0].get_ydata())
+    assert any("underflow" in text.get_text() for text in left.texts)
