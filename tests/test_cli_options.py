@@ -119,3 +119,20 @@ def test_claims_refuses_bad_settings_as_run_does(
 def test_claims_refuses_an_unknown_engine_with_report_only(claims_calls: list[tuple[Path, dict[str, Any]]]) -> None:
     one_error_line(runner.invoke(app, ["claims", "--report-only", "--engine", "foo"]), "unknown engine 'foo'")
     assert claims_calls == []
+
+
+def test_claims_says_when_its_verdicts_judge_runs_that_are_not_stored(tmp_path: Path) -> None:
+    """`claims --report-only` on an empty directory gave ten verdicts and exit 0 with no word
+    that nothing was stored (only claims.md said it)."""
+    result = runner.invoke(app, ["claims", "--report-only", "--only", "1", "--out", str(tmp_path / "c")])
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.output.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1, result.output
+    import re
+
+    found = re.fullmatch(
+        r"note: (\d+) of (\d+) planned runs are not stored; the verdicts judge what is stored "
+        r"\(run without --report-only to train them\)",
+        notes[0],
+    )
+    assert found and found.group(1) == found.group(2) and int(found.group(1)) > 0, notes

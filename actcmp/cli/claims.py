@@ -71,6 +71,14 @@ def claims_cmd(
         for doc in result.claims:
             typer.echo(f"{doc.claim.number:>3}  {doc.verdict.verdict:<{width}}  {doc.claim.title}")
     typer.echo(f"claims report: {out / 'claims.html'} (and claims.md)")
+    pending = sum(sweep.counts.get("pending", 0) for sweep in result.sweeps)
+    if pending:
+        planned = sum(sweep.planned for sweep in result.sweeps)
+        typer.echo(
+            f"note: {pending} of {planned} planned runs are not stored; the verdicts judge what is stored "
+            f"({'run without --report-only to train them' if report_only else 'see claims.md'})",
+            err=True,
+        )
     if result.failed_runs:
         typer.echo(f"{result.failed_runs} runs failed; see actcmp status {out}/<sweep>", err=True)
         raise typer.Exit(1)
