@@ -169,8 +169,17 @@ def check_tune(spec: TuneSpec, fixed: dict[str, Any], grid: dict[str, list[Any]]
 
 
 def common_values(spec: TuneSpec, fixed: dict[str, Any]) -> dict[str, Any]:
-    """The value each tuned field takes without tuning: the sweep's fixed value or the default."""
-    return {k: fixed.get(k, RunConfig.model_fields[k].default) for k in spec.fields}
+    """The value each tuned field takes without tuning: the sweep's fixed value or the default,
+    as a run config holds it (``"Sigmoid"`` -> ``"sigmoid"``, ``"linear"`` -> ``"identity"``,
+    ``"0.01"`` -> 0.01), so that it compares equal to the stored runs' values. Where the fixed
+    fields alone do not validate (they may need a grid axis), the values as written."""
+    raw = {k: fixed.get(k, RunConfig.model_fields[k].default) for k in spec.fields}
+    try:
+        model = RunConfig(**{k: v for k, v in fixed.items() if k in RunConfig.model_fields})
+    except (ValidationError, ConfigError, TypeError, ValueError):
+        return raw
+    dumped = model.model_dump()
+    return {k: dumped.get(k, value) for k, value in raw.items()}
 
 
 __all__ = ["TuneSpec", "check_tune", "common_values", "evaluation_seeds", "parse_tune"]

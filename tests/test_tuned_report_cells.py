@@ -231,3 +231,36 @@ def test_setup_counts_the_tuning_runs_and_the_runs_at_selected_values(store_dir:
     [line] = [i for i in setup_report.setup_items(setup, "x") if i.startswith("Runs")]
     assert "Runs in the tables: 24, at the common value" in line and "64 tuning runs" in line
     assert "(44 done, 20 diverged, 0 failed)" in line
+
+
+# ------------------------------------------------------------------------- common values as runs hold them
+
+
+def test_common_values_are_compared_as_run_configs_hold_them() -> None:
+    """A fixed value written as an alias, in another case or as a string is stored validated:
+    the common value must be too, or no run matched it and the tables lost every run."""
+    from actcmp.tune_spec import common_values
+
+    spec = _sweep().tune
+    assert common_values(spec, {"lr": "0.01"}) == {"lr": 0.01}
+    assert common_values(spec, {"lr": 3}) == {"lr": 3.0}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fixed", [{"output_activation": "linear"}, {"output_activation": "Sigmoid"}, {}])
+def test_a_tuned_output_activation_keeps_its_common_runs_in_the_tables(fixed: dict[str, Any], tmp_path: Path) -> None:
+    """Trained for real (1 epoch): the common value as written ("linear", "Sigmoid") or the
+    default "auto", which each run resolves per dataset (digits: sigmoid)."""
+    import actcmp
+
+    sweep = sweep_from_dict(
+        {"name": "t", "epochs": 1, "width": 16, "bottleneck": 4, **fixed,
+         "grid": {"dataset": ["digits"], "depth": [1], "seed": [0, 1], "activation": ["relu", "tanh"]},
+         "tune": {"output_activation": ["identity", "sigmoid"], "seeds": [100]}}
+    )  # fmt: skip
+    actcmp.run_sweep(sweep, out=tmp_path / "r", jobs=1)
+    _, results = _built(tmp_path / "r", tmp_path / "report")
+    runs = results.runs
+    assert len(runs) == 4 and set(runs["seed"]) == {0, 1}
+    expected = {"linear": "identity", "Sigmoid": "sigmoid"}.get(fixed.get("output_activation", ""), "sigmoid")
+    assert set(runs["output_activation"]) == {expected}

@@ -146,9 +146,22 @@ class StoredTune:
         every activation at the same value (an evaluation run at a selected value equal to
         the common value is one of them, the same run)."""
         common = self.common_values
-        return {
-            rid for rid, cfg in self.planned.items() if cfg.get("role") == ROLE_EVAL and matches_values(cfg, common)
-        }
+        evaluation = {rid: cfg for rid, cfg in self.planned.items() if cfg.get("role") == ROLE_EVAL}
+        found = {rid for rid, cfg in evaluation.items() if matches_values(cfg, common)}
+        # a common value a run resolves per dataset ("auto" output activation or loss) matches
+        # no stored value: per unit and seed, the evaluation run that is not at the unit's
+        # selected value is the common one (a lone run is the common run itself)
+        chosen = {s.unit: s.chosen for s in self.selections if s.chosen is not None}
+        by_seed: dict[tuple[str, str], list[str]] = {}
+        for rid, cfg in evaluation.items():
+            by_seed.setdefault((str(cfg.get("tune_unit")), json.dumps(cfg.get("seed"))), []).append(rid)
+        for (unit, _), rids in by_seed.items():
+            if found.intersection(rids):
+                continue
+            picked = chosen.get(unit)
+            rest = [rid for rid in rids if picked is None or not matches_values(evaluation[rid], picked)]
+            found.update(rest if len(rids) > 1 else rids)
+        return found
 
     @property
     def selected_ids(self) -> set[str]:
