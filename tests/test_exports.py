@@ -271,3 +271,38 @@ def test_load_results_summary_and_html(results_dir: Path) -> None:
     assert "7 done · 1 diverged · 1 failed · 1 pending" in page
     assert page.count("<tr") == 1 + len(summary) and "test_loss_mean" in page
     assert "fake" in repr(results) and "7 done" in repr(results)
+
+
+def test_a_converged_runs_metrics_that_do_not_apply_are_left_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A converged run's NULL final metric does not apply to it (no anomaly set, never
+    diverged): MLflow and TensorBoard leave it out instead of showing NaN (a diverged run's
+    NULLs stay NaN: the test above)."""
+    from actcmp.engine.plain import RunResult
+    from actcmp.store.database import Store
+
+    pytest.importorskip("tensorboard")
+    pytest.importorskip("mlflow")
+    cfg = {**config("relu", 1, 0), "run_id": "done0"}
+    final = {"test_loss": 0.25, "anomaly_auroc": None, "diverged_epoch": None, "epochs_run": 1.0}
+    with Store(tmp_path / "r") as store:
+        store.save_sweep("ok", "ok", {"grid": {}}, [cfg])
+        store.write_run(
+            RunResult(run_id="done0", config=cfg, status="done", final=final,
+                      epochs=[(0, "val_loss", 1.0), (1, "val_loss", 0.5)], layers=[])
+        )  # fmt: skip
+    from actcmp.store.export_tensorboard import export_tensorboard
+
+    logs = export_tensorboard(tmp_path / "r", tmp_path / "tb")
+    (folder,) = [p for p in logs.path.iterdir() if p.is_dir()]
+    tags = accumulator(folder).Tags()["scalars"]
+    assert "final/test_loss" in tags and "final/anomaly_auroc" not in tags and "final/diverged_epoch" not in tags
+    from actcmp.store.export_mlflow import export_mlflow
+
+    written = export_mlflow(tmp_path / "r", tmp_path / "ml")
+    with mlflow_reader(monkeypatch) as mlflow:
+        client = mlflow.tracking.MlflowClient(tracking_uri=written.uri)
+        (run,) = client.search_runs([client.get_experiment_by_name("ok").experiment_id])
+        metrics = client.get_run(run.info.run_id).data.metrics
+    assert metrics["test_loss"] == 0.25 and "anomaly_auroc" not in metrics and "diverged_epoch" not in metrics

@@ -81,6 +81,19 @@ class StoredRun:
         except (TypeError, ValueError):
             return int(time.time() * 1000)
 
+    def final_scalars(self) -> list[tuple[str, float]]:
+        """The final metrics as MLflow and TensorBoard get them, sorted by name. A run that
+        converged has a NULL only where a metric does not apply to it (no anomaly set,
+        ``diverged_epoch``, a loss threshold never reached): left out, so that converged runs
+        do not carry NaN metrics; any other run's NULL (a diverged run's non-finite loss, or a
+        metric it could not reach) is written as NaN (:func:`as_float`)."""
+        converged = self.status == "done"
+        return [
+            (name, as_float(value))
+            for name, value in sorted(self.final.items())
+            if value is not None or not converged
+        ]
+
     def layer_scalars(self) -> Iterator[tuple[int, str, float]]:
         """``(epoch, "layer{L}/{metric}", value)`` for every stored layer metric (histograms
         left out); a stored NULL as NaN (:func:`as_float`)."""

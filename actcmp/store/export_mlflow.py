@@ -7,8 +7,9 @@ an experiment named after DIR), one MLflow run per stored actcmp run:
 * metrics: ``train_loss`` / ``val_loss`` per epoch and ``layer{L}/{metric}`` at each
   measured epoch (step = epoch; histogram bins left out), the final metrics
   (``test_loss``, ``dead_fraction_final``, ...) and ``wall_time_s`` at the last epoch;
-  every stored value, a NULL (NaN or infinite when measured: a diverged run's loss; or a
-  metric that does not apply) as NaN, as the Parquet export has it;
+  every stored value, a NULL (NaN or infinite when measured: a diverged run's loss) as NaN,
+  as the Parquet export has it; a converged run's final metric that does not apply to it
+  (no anomaly set, ``diverged_epoch``) left out;
 * tags: ``actcmp.run_id``, ``actcmp.status`` (done / diverged / failed), ``actcmp.sweeps``,
   ``actcmp.error`` for a failed run, ``actcmp.env.<key>`` (versions, kernel family, ...);
   MLflow's run status is FINISHED, or FAILED for a failed run.
@@ -145,7 +146,7 @@ def run_metrics(run: StoredRun) -> list[tuple[str, float, int]]:
     rows: list[tuple[str, float, int]] = [(name, as_float(value), epoch) for epoch, name, value in run.epochs]
     rows += [(key, value, epoch) for epoch, key, value in run.layer_scalars()]
     last = run.last_epoch
-    rows += [(name, as_float(value), last) for name, value in sorted(run.final.items())]
+    rows += [(name, value, last) for name, value in run.final_scalars()]
     if run.wall_time_s is not None:
         rows.append(("wall_time_s", float(run.wall_time_s), last))
     return rows

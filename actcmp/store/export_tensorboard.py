@@ -9,7 +9,8 @@ Each run directory holds the run's HParams session (its hyper-parameters and sta
 and its scalars: ``loss/train_loss`` and ``loss/val_loss`` per epoch,
 ``layer{L}/{metric}`` at each measured epoch (histogram bins left out), and the final
 metrics as ``final/<name>`` at the last epoch; a stored NULL (a diverged run's NaN or
-infinite loss, a metric that does not apply) as NaN, as the Parquet export has it. The hyper-parameters are the config
+infinite loss) as NaN, as the Parquet export has it, and a converged run's final metric that
+does not apply to it left out (:meth:`~actcmp.store.export_common.StoredRun.final_scalars`). The hyper-parameters are the config
 fields that vary across runs (always activation, dataset, depth, seed) and ``status``;
 the HParams table and parallel-coordinates view show the ``final/*`` metrics.
 
@@ -83,8 +84,8 @@ def scalars(run: StoredRun) -> dict[int, list[tuple[str, float]]]:
     for epoch, tag, value in run.layer_scalars():
         by_step.setdefault(epoch, []).append((tag, value))
     last = run.last_epoch
-    for name, value in sorted(run.final.items()):
-        by_step.setdefault(last, []).append((f"final/{name}", as_float(value)))
+    for name, value in run.final_scalars():
+        by_step.setdefault(last, []).append((f"final/{name}", value))
     return dict(sorted(by_step.items()))
 
 
