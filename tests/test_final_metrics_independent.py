@@ -5,8 +5,11 @@ numbers; both call the same end-of-run code (``engine.plain.finish``, ``score_te
 the probe, the AUROC), so a mistake there would pass it. Here each final metric of a
 batched run is recomputed from the trained weights by code that shares nothing with the
 engine: a numpy forward pass in float64, the losses written out, scikit-learn's
-``roc_auc_score`` and ``LogisticRegression`` (the probe's stated definition), and the
-stored curves and layer rows read back.
+``roc_auc_score`` and ``LogisticRegression`` (the probe's stated definition), ReLU's dead
+fraction from the probe inputs, and the stored curves read back. The dead and saturated
+summaries of the other activations are checked against the stored layer rows only (the
+engines' own per-layer code; ``tests/test_engine_batched.py`` and ``tests/test_metrics.py``
+test that).
 """
 
 from __future__ import annotations
@@ -119,6 +122,13 @@ def test_final_metrics_match_independent_computations(dataset: str) -> None:
         assert final["epochs_run"] == cfg["epochs"] and final["diverged"] == 0.0, name
         assert final["n_params"] == sum(w.size + b.size for w, b in layers), name
 
+        if cfg["activation"] == "relu":  # dead: f'(z) = 0 (z <= 0) on every probe input, recomputed
+            h, dead = x_train[: cfg["probe_size"]], []
+            for w, b in layers[:-1]:
+                z = h @ w.T + b
+                dead.append(float((z <= 0).all(axis=0).mean()))
+                h = np.maximum(z, 0.0)
+            assert final["dead_fraction_final"] == pytest.approx(sum(dead) / len(dead), abs=1e-12), name
         for metric in ("dead_fraction", "saturated_fraction"):
             for label, epoch in (("init", 0), ("final", cfg["epochs"])):
                 rows = [v for e, _, m, v in result.layers if e == epoch and m == metric]
