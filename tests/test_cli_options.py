@@ -136,3 +136,16 @@ def test_claims_says_when_its_verdicts_judge_runs_that_are_not_stored(tmp_path: 
         notes[0],
     )
     assert found and found.group(1) == found.group(2) and int(found.group(1)) > 0, notes
+
+
+def test_a_second_sweep_into_a_directory_says_what_else_it_holds(tmp_path: Path) -> None:
+    """Two unrelated sweeps in one directory share its status and report: the second run says so."""
+    out = str(tmp_path / "r")
+    first = runner.invoke(app, ["run", "--activations", "relu", "--datasets", "digits", "--epochs", "0", "--out", out])
+    assert first.exit_code == 0, first.output
+    assert "also holds" not in first.output
+    second = runner.invoke(app, ["run", "--activations", "tanh", "--datasets", "digits", "--epochs", "0", "--out", out])
+    assert second.exit_code == 0, second.output
+    assert "also holds sweep(s) 'relu_digits_e0'" in second.output, second.output
+    again = runner.invoke(app, ["run", "--activations", "tanh", "--datasets", "digits", "--epochs", "0", "--out", out])
+    assert "'tanh_digits_e0'" not in again.output  # a sweep is not "another" sweep to itself

@@ -241,6 +241,13 @@ def _say_how_it_ended(summary: SweepSummary, *, quiet: bool, write_report: bool,
         raise typer.Exit(EXIT_TERMINATED if summary.terminated else EXIT_INTERRUPTED)
     if summary.resumed_after_crash and not quiet:
         typer.echo("note: the previous sweep into this directory was killed; its stored runs were kept", err=True)
+    if summary.other_sweeps and not quiet:
+        names = ", ".join(repr(name) for name in summary.other_sweeps)
+        typer.echo(
+            f"note: {summary.out_dir} also holds sweep(s) {names}: its status and report cover them all "
+            "(--out another directory keeps sweeps apart)",
+            err=True,
+        )
     if write_report and summary.done + summary.diverged + summary.skipped > 0:
         from actcmp.report import make_report
 

@@ -74,6 +74,8 @@ class SweepSummary:
     failures: list[str] = field(default_factory=list)
     shard: str | None = None
     resumed_after_crash: bool = False
+    #: names of the other sweeps the results directory already held (the report covers them all)
+    other_sweeps: list[str] = field(default_factory=list)
     lost_tasks: int = 0
     #: runs of lost tasks (a Ray worker or node died): not stored, pending for a rerun
     lost_runs: int = 0
@@ -149,6 +151,7 @@ def run_sweep(
         # the whole plan is recorded even for a shard, so that a merge of all shards knows
         # every run it should hold; ``mark_shard`` says which of them this directory runs
         sid = sweep_id(sweep)
+        others = sorted({entry["name"] for entry in store.sweeps() if entry["sweep_id"] != sid} - {sweep.name})
         store.save_sweep(sid, sweep.name, sweep.to_dict(), planned)
         store.mark_shard(sid, shard_spec)
         _write_sweep_file(store, sweep, planned)
@@ -158,6 +161,7 @@ def run_sweep(
             skipped=0,
             shard=format_shard(*shard_spec) if shard_spec else None,
             resumed_after_crash=lock.stale is not None,
+            other_sweeps=others,
         )
         _log_backend(executor, summary)
         # local workers share this machine's memory; a Ray task's node is not known here
