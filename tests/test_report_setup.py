@@ -192,7 +192,7 @@ def test_findings_sentences(context: document.ReportContext) -> None:
         "not below the loss of predicting the training mean" in text and "sigmoid at blobs · depth 2 (seed 0)" in text
     )
     assert "With 3 seeds a paired t-test detects" in text and "3.26 standard deviations" in text
-    assert "at Holm's strictest step (α/2) 4.62" in text
+    assert "at Holm's strictest step (α/3) 5.67" in text  # every pair of the cell's 3 activations
 
 
 def test_findings_when_nothing_went_wrong(results: Results) -> None:

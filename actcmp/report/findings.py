@@ -244,6 +244,7 @@ def outcomes_text(results: Results) -> list[str]:
 
 def power_text(main: pd.DataFrame) -> str | None:
     """What difference the seeds could detect (see :func:`actcmp.report.tables.detectable_note`)."""
+    from actcmp.report.significance import holm_family
     from actcmp.report.tables import detectable_note
 
     if main.empty or "converged" not in main:
@@ -253,7 +254,7 @@ def power_text(main: pd.DataFrame) -> str | None:
     if seeds < 2:
         return f"One seed per cell: no activation can be shown to differ from the best ({link('results', table_anchor('main'))})."
     keys = _keys(stored)
-    compared = int(stored.groupby(keys, dropna=False).size().max()) - 1 if keys else len(stored) - 1
+    compared = holm_family(int(stored.groupby(keys, dropna=False).size().max()) if keys else len(stored))
     note = detectable_note(seeds, compared).removesuffix(".")
     return f"{note} ({link('results per cell', table_anchor('main'))})."
 

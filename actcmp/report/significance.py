@@ -116,13 +116,19 @@ def main_notes(main: pd.DataFrame) -> list[str]:
         if (stored["tied_with_best"].isna() & ~stored["best"].astype(bool)).any():
             notes.append(f"p vs best {MISSING}: fewer than 2 seeds pair up with the best, so no test and not bold.")
         most = int(stored.groupby(_main_keys(stored), dropna=False).size().max()) if len(stored) else 0
-        n_compared = most * (most - 1) // 2  # Holm's family: every pair of the cell's activations
+        n_compared = holm_family(most)
         notes.append(detectable_note(seeds, n_compared))
     return notes
 
 
 def _main_keys(main: pd.DataFrame) -> list[str]:
     return list(main.columns[: list(main.columns).index("activation")])
+
+
+def holm_family(activations: int) -> int:
+    """How many tests Holm's correction of a cell with ``activations`` activations takes:
+    every pair of them (``stats.paired_vs_best``)."""
+    return activations * (activations - 1) // 2
 
 
 def detectable_note(seeds: int, n_compared: int, alpha: float = ALPHA) -> str:
@@ -148,6 +154,7 @@ __all__ = [
     "TIED_NOTE",
     "bold_tied",
     "detectable_note",
+    "holm_family",
     "loss_statistics",
     "main_notes",
     "with_statistics",
