@@ -89,9 +89,7 @@ class StoredRun:
         metric it could not reach) is written as NaN (:func:`as_float`)."""
         converged = self.status == "done"
         return [
-            (name, as_float(value))
-            for name, value in sorted(self.final.items())
-            if value is not None or not converged
+            (name, as_float(value)) for name, value in sorted(self.final.items()) if value is not None or not converged
         ]
 
     def layer_scalars(self) -> Iterator[tuple[int, str, float]]:
