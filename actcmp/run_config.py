@@ -105,8 +105,8 @@ class RunConfig(BaseModel):
     batch_size: int = Field(64, ge=1, description="minibatch size")
     epochs: int = Field(20, ge=0, le=100000, description="training epochs (0 = measure at init only)")
     seed: int = Field(0, ge=0, description="seed for the split, batch order and initial weights")
-    val_fraction: float = Field(0.15, gt=0, lt=0.5, description="share of samples for validation")
-    test_fraction: float = Field(0.15, gt=0, lt=0.5, description="share of samples for test")
+    val_fraction: float = Field(0.15, gt=0, lt=0.5, description="share for validation (each seed draws its own split)")
+    test_fraction: float = Field(0.15, gt=0, lt=0.5, description="share for test (each seed draws its own split)")
     probe_size: int = Field(512, ge=8, description="training samples in the fixed probe set for layer metrics")
     probe_every: int = Field(
         DEFAULT_PROBE_EVERY,
