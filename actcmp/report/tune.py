@@ -69,8 +69,6 @@ class TunedReport:
     figures: list[FigureDoc] = field(default_factory=list)
     #: one sentence per edge choice ("digits · depth 2 · relu: lr=0.03 at the edge ...")
     edges: list[str] = field(default_factory=list)
-    #: tuning run ids (kept out of the other tables)
-    tuning_ids: set[str] = field(default_factory=set)
     #: every run kept out of the other tables: the tuning runs and the evaluation runs at a
     #: selected value other than the common one (less those another, untuned sweep planned)
     left_out_ids: set[str] = field(default_factory=set)
@@ -135,7 +133,6 @@ def build(
     runs = results.runs.set_index("run_id") if "run_id" in results.runs else None
     for index, tune in enumerate(tunes):
         suffix = "" if len(tunes) == 1 else f"_{index + 1}"
-        report.tuning_ids |= tune.tuning_ids
         report.edges += edge_sentences(tune)
         report.tables += [
             _selection_table(tune, suffix, runs),
