@@ -42,6 +42,7 @@ from actcmp.run_config import (  # noqa: F401  (config's names, defined there so
     _describe_validation,
     check_field,
     check_values,
+    split_seed_of,
 )
 from actcmp.tune_spec import TuneSpec, check_tune, parse_tune
 
@@ -58,6 +59,10 @@ SHAPE_KEYS = (
     "widths", "activity_l1", "activity_l1_on", "input_noise", "input_noise_kind",
 )
 # fmt: on
+
+#: The split every run of a sweep with ``[tune]`` uses unless the sweep sets ``split_seed``:
+#: tuning and evaluation seeds then share one test set that no validation set overlaps.
+TUNED_SPLIT_SEED = 0
 
 #: The most runs one sweep may plan unless raised (``--max-runs``, ``max_runs=``): the grid's
 #: size is the product of its axis lengths, checked before any point is expanded.
@@ -103,8 +108,18 @@ class SweepConfig(BaseModel):
         return self
 
     def runs(self, max_runs: int = MAX_RUNS) -> list[RunConfig]:
-        """Expanded and validated run configs (see :func:`expand_grid`)."""
-        return expand_grid(self.fixed, self.grid, where=self._source, max_runs=max_runs)
+        """Expanded and validated run configs (see :func:`expand_grid`). A sweep with ``[tune]``
+        holds one train/validation/test split for all its runs (``split_seed`` =
+        ``TUNED_SPLIT_SEED`` unless the sweep sets it), so no tuning run validates on rows
+        that are an evaluation run's test rows."""
+        return expand_grid(self.resolved_fixed, self.grid, where=self._source, max_runs=max_runs)
+
+    @property
+    def resolved_fixed(self) -> dict[str, Any]:
+        """The fixed fields every run gets: :attr:`fixed`, plus the tuned sweep's split."""
+        if self.tune is not None and "split_seed" not in self.fixed and "split_seed" not in self.grid:
+            return {**self.fixed, "split_seed": TUNED_SPLIT_SEED}
+        return self.fixed
 
     def size(self) -> int:
         """Grid points before de-duplication: the product of the axis lengths."""

@@ -43,7 +43,15 @@ LATER_FIELDS: dict[str, Any] = {
     "activity_l1_on": "code",
     "input_noise": 0.0,
     "input_noise_kind": "gaussian",
+    "split_seed": None,
 }
+
+
+def split_seed_of(cfg: dict[str, Any]) -> int:
+    """The seed of a run's train/validation/test split: ``split_seed``, or the run's ``seed``
+    where that is unset (each seed its own split, what runs without the field did)."""
+    value = cfg.get("split_seed")
+    return int(cfg["seed"] if value is None else value)
 
 
 class RunConfig(BaseModel):
@@ -104,9 +112,21 @@ class RunConfig(BaseModel):
     weight_decay: float = Field(0.0, ge=0, description="weight decay (decoupled for adamw)")
     batch_size: int = Field(64, ge=1, description="minibatch size")
     epochs: int = Field(20, ge=0, le=100000, description="training epochs (0 = measure at init only)")
-    seed: int = Field(0, ge=0, description="seed for the split, batch order and initial weights")
-    val_fraction: float = Field(0.15, gt=0, lt=0.5, description="share for validation (each seed draws its own split)")
-    test_fraction: float = Field(0.15, gt=0, lt=0.5, description="share for test (each seed draws its own split)")
+    seed: int = Field(
+        0, ge=0, description="seed for the batch order and initial weights, and for the split unless split_seed is set"
+    )
+    split_seed: int | None = Field(
+        LATER_FIELDS["split_seed"],
+        ge=0,
+        description="seed of the train/validation/test split; unset: the run's seed (each seed its own split). "
+        "A sweep with [tune] uses 0 for every run unless it sets one",
+    )
+    val_fraction: float = Field(
+        0.15, gt=0, lt=0.5, description="share for validation (drawn by split_seed, else by each seed)"
+    )
+    test_fraction: float = Field(
+        0.15, gt=0, lt=0.5, description="share for test (drawn by split_seed, else by each seed)"
+    )
     probe_size: int = Field(512, ge=8, description="training samples in the fixed probe set for layer metrics")
     probe_every: int = Field(
         DEFAULT_PROBE_EVERY,
@@ -125,7 +145,7 @@ class RunConfig(BaseModel):
     )
 
     @field_validator(
-        "depth", "width", "bottleneck", "lr", "momentum", "weight_decay", "batch_size", "epochs", "seed",
+        "depth", "width", "bottleneck", "lr", "momentum", "weight_decay", "batch_size", "epochs", "seed", "split_seed",
         "val_fraction", "test_fraction", "probe_size", "probe_every", "saturation_threshold", "saturation_share",
         "threshold_fraction", "activity_l1", "input_noise",
         mode="before",

@@ -44,6 +44,8 @@ NOT_TUNABLE = {
     "seed": "tuning seeds go in tune.seeds (evaluation seeds in grid.seed)",
     "activation": "the activation is what is compared; each one is tuned on its own",
     "dataset": "the dataset is part of the cell; each cell is tuned on its own",
+    "split_seed": "the split is shared by the tuning and evaluation runs of a cell (set it at the top, or as a "
+    "grid axis)",
 }
 
 

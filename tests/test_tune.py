@@ -163,7 +163,8 @@ def test_plan_counts_units_candidates_and_seeds(tmp_path: Path) -> None:
     assert {c["role"] for c in plan.tuning} == {"tune"}
     assert len(plan.common) == 2 * 2 and {c["lr"] for c in plan.common} == {1e-3}
     assert len({c["tune_unit"] for c in plan.static}) == 2
-    # the common runs are the plain grid runs: same ids as without [tune]
+    # the common runs are the sweep's grid runs, all on the tuned sweep's one split
+    assert {c["split_seed"] for c in plan.static} == {0}
     assert [c["run_id"] for c in plan.common] == [c["run_id"] for c in plan_runs(sweep)]
 
 
@@ -274,8 +275,10 @@ def test_evaluation_runs_are_ordinary_stored_runs(tuned: tuple[Path, Path]) -> N
     evaluation = evaluation_runs(plan, selections)
     assert selected_plan(sweep, out)[2] == evaluation
     for selection in selections:
-        # the same run as a plain grid sweep at the selected lr: same id, stored, no role in it
-        plain = sweep.model_copy(update={"tune": None, "fixed": {**sweep.fixed, "lr": selection.chosen["lr"]}})
+        # the same run as a plain grid sweep at the selected lr and the tuned sweep's one split
+        # (split_seed 0): same id, stored, no role in it
+        fixed = {**sweep.fixed, "lr": selection.chosen["lr"], "split_seed": 0}
+        plain = sweep.model_copy(update={"tune": None, "fixed": fixed})
         ids = {c["run_id"] for c in plan_runs(plain) if c["activation"] == selection.activation}
         assert ids <= {c["run_id"] for c in evaluation}
         for rid in ids:

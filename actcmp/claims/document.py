@@ -170,6 +170,9 @@ METHODS = [
     "Runs are grouped into cells (dataset, depth and every other varied setting); seeds are replicates. Every "
     "activation of a cell sees the same seeds, data split, batch order and initial weights, so comparisons are "
     "paired by seed.",
+    "Splits: without [tune] each seed draws its own train/validation/test rows; a sweep with [tune] uses one split "
+    "for all its runs (split_seed 0, shown among its fixed fields), so the evaluation seeds test on the same rows "
+    "and no tuning run validates on them.",
     "Failed runs are left out. A diverged run (non-finite loss) is the worst outcome of its cell: it ranks last, "
     "it is never tied with a best that converged, and it is left out of means and intervals (counted beside them).",
     "Per cell: mean ± std over seeds and the Student t 95% interval of the mean (none with fewer than 2 seeds).",

@@ -23,8 +23,8 @@ def pca_mse(x_train: np.ndarray, x_eval: np.ndarray, n_components: int) -> float
 
 def pca_reference(runs: pd.DataFrame, data_dir: str | None = None) -> pd.DataFrame:
     """PCA's train and test MSE for every (dataset, seed, bottleneck, split fractions) of
-    ``runs``, on exactly the split the runs used (``load_dataset`` with the same seed and
-    fractions). Columns: ``dataset, seed, bottleneck, pca_train_mse, pca_test_mse``."""
+    ``runs``, on exactly the split the runs used (``load_dataset`` with the same split seed,
+    ``split_seed`` or else the run's seed, and fractions). Columns: ``dataset, seed, bottleneck, pca_train_mse, pca_test_mse``."""
     import pandas as pd
 
     from actcmp.datasets import load_dataset
@@ -33,13 +33,18 @@ def pca_reference(runs: pd.DataFrame, data_dir: str | None = None) -> pd.DataFra
     if runs.empty:
         return pd.DataFrame(columns=columns)
     fractions = [c for c in ("val_fraction", "test_fraction") if c in runs.columns]
-    combos = runs[["dataset", "seed", "bottleneck", *fractions]].drop_duplicates()
+    splits = runs["split_seed"] if "split_seed" in runs.columns else pd.Series(None, index=runs.index, dtype=object)
+    # the seed each run's split was drawn from (split_seed, else the run's seed)
+    combos = runs[["dataset", "seed", "bottleneck", *fractions]].assign(
+        split=[int(seed) if pd.isna(split) else int(split) for seed, split in zip(runs["seed"], splits, strict=True)]
+    )
+    combos = combos.drop_duplicates()
     rows = []
     for combo in combos.itertuples(index=False):
         values = combo._asdict()
         data = load_dataset(
             values["dataset"],
-            int(values["seed"]),
+            int(values["split"]),
             float(values.get("val_fraction", 0.15)),
             float(values.get("test_fraction", 0.15)),
             data_dir=data_dir,

@@ -186,7 +186,7 @@ def run_claims(
             name=name,
             file=_display_path(path),
             results_dir=_display_path(directory),
-            fixed=sweep.fixed,
+            fixed=sweep.resolved_fixed,
             grid=sweep.grid,
             planned=len(planned),
             counts={},

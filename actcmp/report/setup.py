@@ -349,6 +349,26 @@ def _joined(value: Any) -> str:
     return ", ".join(value) + " (the runs differ)" if isinstance(value, list) else str(value)
 
 
+def _split_item(setup: dict[str, Any]) -> str | None:
+    """How the runs' train/validation/test rows were drawn: by each seed, or one split."""
+    fixed, grid = setup.get("fixed", {}), setup.get("grid", {})
+    shares = ", ".join(
+        f"{name} {_value(fixed[key])}" for key, name in (("val_fraction", "validation"), ("test_fraction", "test"))
+        if key in fixed
+    )  # fmt: skip
+    shares = f" ({shares} of the rows)" if shares else ""
+    if "split_seed" in grid:
+        return f"Split{shares}: one per value of the grid axis split_seed, shared by the seeds of a cell."
+    if "split_seed" not in fixed:
+        return None
+    if fixed["split_seed"] is None:
+        return f"Split{shares}: each seed draws its own train/validation/test rows."
+    return (
+        f"Split{shares}: one for every run (split_seed {_value(fixed['split_seed'])}): every seed tests on the "
+        "same rows, and no run validates or trains on them."
+    )
+
+
 def setup_items(setup: dict[str, Any], directory: str) -> list[str]:
     """The Setup's bullet list: sweep and origin, runs and dates, axes and seeds, init,
     software and hardware."""
@@ -387,6 +407,9 @@ def setup_items(setup: dict[str, Any], directory: str) -> list[str]:
     items.append(f"Grid axes: {axes or 'none'}.")
     seeds = setup["seeds"]
     items.append(f"Seeds: {', '.join(_value(s) for s in seeds) or 'none'} ({len(seeds)} per cell).")
+    split = _split_item(setup)
+    if split:
+        items.append(split)
     for tune in setup.get("tune", []):
         candidates = "; ".join(f"{k} in {', '.join(_value(v) for v in vs)}" for k, vs in tune["candidates"].items())
         common = ", ".join(f"{k} {_value(v)}" for k, v in tune["common"].items()) or "none"

@@ -71,7 +71,7 @@ def describe_plan(
         per_dataset[cfg["dataset"]] = per_dataset.get(cfg["dataset"], 0) + 1
     # fmt: off
     return {
-        "name": sweep.name, "runs": len(planned), "total": total, "varied": varied, "fixed": sweep.fixed,
+        "name": sweep.name, "runs": len(planned), "total": total, "varied": varied, "fixed": sweep.resolved_fixed,
         "per_dataset": per_dataset,
         **({"tune": _tune_counts(tune_plan, planned)} if tune_plan is not None else {}),
     }
@@ -116,7 +116,7 @@ def _describe_by_axes(sweep: SweepConfig, data_dir: str | Path | None, max_runs:
     varied = {k: v for k, v in sweep.grid.items() if len(v) > 1}
     # fmt: off
     return {
-        "name": sweep.name, "runs": runs, "total": runs, "varied": varied, "fixed": sweep.fixed,
+        "name": sweep.name, "runs": runs, "total": runs, "varied": varied, "fixed": sweep.resolved_fixed,
         "per_dataset": per_dataset,
     }
     # fmt: on

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from actcmp.config import SHAPE_KEYS
+from actcmp.config import SHAPE_KEYS, split_seed_of
 from actcmp.datasets import dataset_shape, load_dataset
 from actcmp.run.resources import memory_budget_bytes, tune_allocator
 from actcmp.signals import die_with_parent
@@ -147,7 +147,7 @@ _DATA_CACHE: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 
 def _data_key(cfg: dict[str, Any], data_dir: str | None) -> tuple[Any, ...]:
     return (
-        cfg["dataset"], cfg["seed"], cfg["val_fraction"], cfg["test_fraction"], data_dir,
+        cfg["dataset"], split_seed_of(cfg), cfg["val_fraction"], cfg["test_fraction"], data_dir,
         cfg.get("data_fingerprint"),
     )  # fmt: skip
 
@@ -157,7 +157,7 @@ def _data_bytes(data: Any) -> int:
 
 
 def cached_dataset(cfg: dict[str, Any], data_dir: str | None) -> Any:
-    """``load_dataset`` for ``cfg``'s dataset, split and seed, through a small per-process
+    """``load_dataset`` for ``cfg``'s dataset, fractions and split seed (``split_seed_of``), through a small per-process
     LRU cache (``DATA_CACHE_ENTRIES`` entries, ``DATA_CACHE_BYTES`` of tensors), so the runs
     of a group, and workers reusing data across tasks, load each split once.
 
@@ -169,7 +169,7 @@ def cached_dataset(cfg: dict[str, Any], data_dir: str | None) -> Any:
     if key in _DATA_CACHE:
         _DATA_CACHE.move_to_end(key)
         return _DATA_CACHE[key]
-    data = load_dataset(cfg["dataset"], cfg["seed"], cfg["val_fraction"], cfg["test_fraction"], data_dir)
+    data = load_dataset(cfg["dataset"], split_seed_of(cfg), cfg["val_fraction"], cfg["test_fraction"], data_dir)
     if _data_bytes(data) <= DATA_CACHE_BYTES:
         _DATA_CACHE[key] = data
         while len(_DATA_CACHE) > DATA_CACHE_ENTRIES or sum(map(_data_bytes, _DATA_CACHE.values())) > DATA_CACHE_BYTES:

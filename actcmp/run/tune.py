@@ -25,11 +25,16 @@ until a rerun retries it. A selected value at the end of its (numeric) candidate
 
 **Roles are bookkeeping, not identity.** A run's numbers depend only on its config, so the
 role is not a run field: it is in neither the run id nor the stored run config (an
-evaluation run at the selected lr *is* the plain grid run at that lr, with one id). It is
+evaluation run at the selected lr *is* the plain grid run at that lr and split, with one id). It is
 recorded in the sweep's plan (the ``planned`` entries of a tuned sweep carry ``role`` and
 ``tune_unit``) and follows from the sweep alone: the tuning seeds are disjoint from the
 evaluation seeds, so within a tuned sweep a run is a tuning run exactly when its seed is a
 tuning seed. (The same config may be a tuning run of one sweep and a grid run of another.)
+
+**One split.** Every run of a tuned sweep draws its train/validation/test rows from one
+``split_seed`` (0 unless the sweep sets it; :meth:`actcmp.config.SweepConfig.runs`), not from its
+own seed: the evaluation seeds test on the same rows, and no tuning run's validation (or
+training) rows are among them, so selection never sees test data.
 
 **Shards** deal whole units (see :func:`actcmp.shard.assign_shards`), so each shard holds
 every tuning run of its units and selects and evaluates them without the others.

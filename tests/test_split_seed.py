@@ -1,0 +1,160 @@
+"""``split_seed``: the seed of a run's train/validation/test split, apart from the run's seed;
+a sweep with ``[tune]`` holds one split for every run, so selection never sees test rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from actcmp.claims.reference import pca_reference
+from actcmp.cli import app
+from actcmp.config import RunConfig, load_sweep, make_run, run_id, split_seed_of
+from actcmp.datasets import canonical_dataset, load_dataset
+from actcmp.datasets.load import load_raw
+from actcmp.datasets.raw import split_indices
+from actcmp.errors import ConfigError
+from actcmp.plan import resolve_runs
+from actcmp.report.setup import setup_items
+from actcmp.run.tasks import cached_dataset, clear_data_cache
+from actcmp.run.tune import plan_tune
+
+runner = CliRunner()
+
+TUNED = """
+name = "tuned-split"
+epochs = 1
+width = 16
+bottleneck = 4
+[grid]
+dataset = ["digits"]
+depth = [1]
+seed = [0, 1, 2]
+activation = ["relu", "tanh"]
+[tune]
+lr = [1e-3, 1e-2]
+seeds = [100, 101]
+"""
+
+
+def _rows(cfg: dict[str, object], part: int) -> set[int]:
+    """Row indices of the dataset in the train (0), validation (1) or test (2) split of ``cfg``."""
+    raw, _ = load_raw(canonical_dataset(str(cfg["dataset"])), None)
+    parts = split_indices(
+        len(raw.x), split_seed_of(cfg), float(cfg["val_fraction"]), float(cfg["test_fraction"]), raw.anomaly
+    )
+    return set(parts[part].tolist())
+
+
+def test_unset_split_seed_keeps_every_stored_run_id() -> None:
+    # the field is new: unset, a run's id is what it was before the field existed
+    cfg = resolve_runs([RunConfig(seed=3)], build=False)[0]
+    assert cfg["split_seed"] is None and split_seed_of(cfg) == 3
+    without = {k: v for k, v in cfg.items() if k not in ("split_seed", "run_id")}
+    assert run_id(without) == cfg["run_id"]
+    # set, it is part of the id, even when it equals the seed (a different statement)
+    assert resolve_runs([RunConfig(seed=3, split_seed=3)], build=False)[0]["run_id"] != cfg["run_id"]
+
+
+def test_split_seed_draws_the_split_and_seed_the_rest() -> None:
+    clear_data_cache()
+    cfg = resolve_runs([RunConfig(seed=0, split_seed=5)], build=False)[0]
+    data = cached_dataset(cfg, None)
+    by_seed = load_dataset("digits", 5)
+    assert torch.equal(data.x_test, by_seed.x_test) and torch.equal(data.x_val, by_seed.x_val)
+    own = load_dataset("digits", 0)
+    assert not torch.equal(data.x_test, own.x_test)
+    # the cache tells splits apart by split seed, not by run seed
+    other = resolve_runs([RunConfig(seed=0)], build=False)[0]
+    assert torch.equal(cached_dataset(other, None).x_test, own.x_test)
+
+
+@pytest.mark.parametrize("value", [-1, True, 1.5, "a"])
+def test_bad_split_seed_is_refused(value: object) -> None:
+    with pytest.raises(ConfigError, match="split_seed"):
+        make_run({"split_seed": value})
+
+
+def test_tuned_sweep_validates_on_no_test_row(tmp_path: Path) -> None:
+    path = tmp_path / "sweep.toml"
+    path.write_text(TUNED, encoding="utf-8")
+    plan = plan_tune(load_sweep(path))
+    assert {c["split_seed"] for c in plan.static} == {0}
+    tested = set().union(*(_rows(c, 2) for c in plan.common))
+    seen = set().union(*(_rows(c, 0) | _rows(c, 1) for c in plan.tuning))
+    assert tested and seen and not tested & seen
+    # what the split used to be (each seed its own): tuning seeds' validation rows are test rows
+    per_seed = [{**c, "split_seed": None} for c in plan.static]
+    tested = set().union(*(_rows(c, 2) for c in per_seed if c["seed"] < 100))
+    validated = set().union(*(_rows(c, 1) for c in per_seed if c["seed"] >= 100))
+    assert tested & validated
+
+
+def test_tuned_sweep_keeps_a_split_seed_it_sets(tmp_path: Path) -> None:
+    path = tmp_path / "sweep.toml"
+    path.write_text(TUNED.replace("width = 16", "width = 16\nsplit_seed = 7"), encoding="utf-8")
+    assert {c["split_seed"] for c in plan_tune(load_sweep(path)).static} == {7}
+    path.write_text(TUNED.replace("depth = [1]", "depth = [1]\nsplit_seed = [3, 4]"), encoding="utf-8")
+    plan = plan_tune(load_sweep(path))
+    assert {c["split_seed"] for c in plan.static} == {3, 4}
+    # a cell's tuning and evaluation runs share its split
+    units = {c["tune_unit"]: c["split_seed"] for c in plan.common}
+    assert all(units[c["tune_unit"]] == c["split_seed"] for c in plan.tuning)
+
+
+def test_split_seed_cannot_be_tuned(tmp_path: Path) -> None:
+    path = tmp_path / "sweep.toml"
+    path.write_text(TUNED.replace("seeds = [100, 101]", "seeds = [100, 101]\nsplit_seed = [0, 1]"), encoding="utf-8")
+    result = runner.invoke(app, ["run", str(path), "--dry-run"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "tune.split_seed: cannot be tuned" in result.output
+
+
+def test_plain_sweep_splits_by_seed_and_dry_run_shows_the_tuned_split(tmp_path: Path) -> None:
+    path = tmp_path / "sweep.toml"
+    path.write_text(TUNED, encoding="utf-8")
+    result = runner.invoke(app, ["run", str(path), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "split_seed = 0" in result.output
+    plain = tmp_path / "plain.toml"
+    plain.write_text(TUNED.split("[tune]")[0], encoding="utf-8")
+    assert {r.split_seed for r in load_sweep(plain).runs()} == {None}
+
+
+def test_pca_reference_uses_the_runs_split() -> None:
+    runs = pd.DataFrame({"dataset": ["digits"] * 2, "seed": [1, 2], "bottleneck": [4, 4], "split_seed": [5, np.nan]})
+    pca = pca_reference(runs).set_index("seed")
+    again = pca_reference(pd.DataFrame({"dataset": ["digits"] * 2, "seed": [5, 2], "bottleneck": [4, 4]}))
+    again = again.set_index("seed")
+    assert pca.at[1, "pca_test_mse"] == again.at[5, "pca_test_mse"]
+    assert pca.at[2, "pca_test_mse"] == again.at[2, "pca_test_mse"]
+
+
+@pytest.mark.parametrize(
+    ("fixed", "grid", "expected"),
+    [
+        ({"split_seed": None, "test_fraction": 0.15}, {}, "each seed draws its own"),
+        ({"split_seed": 0, "val_fraction": 0.15}, {}, "one for every run (split_seed 0)"),
+        ({}, {"split_seed": [1, 2]}, "one per value of the grid axis split_seed"),
+    ],
+)
+def test_setup_states_the_split(fixed: dict[str, object], grid: dict[str, list[int]], expected: str) -> None:
+    setup = {
+        "sweep": {"name": "s"},
+        "provenance": {},
+        "dates": {},
+        "runs": {"stored": 1, "done": 1, "diverged": 0, "failed": 0},
+        "grid": grid,
+        "fixed": fixed,
+        "seeds": [0],
+        "init": {},
+        "environment": {k: ["x"] for k in ("actcmp", "torch", "python", "numpy", "device", "cpu_capability",
+                                            "engine", "platform")},
+        "report_software": {"numpy": "x", "scipy": "x"},
+    }  # fmt: skip
+    items = [i for i in setup_items(setup, "d") if i.startswith("Split")]
+    assert len(items) == 1 and expected in items[0], items
