@@ -117,8 +117,8 @@ class SweepConfig(BaseModel):
     @property
     def resolved_fixed(self) -> dict[str, Any]:
         """The fixed fields every run gets: :attr:`fixed`, plus the tuned sweep's split."""
-        if self.tune is not None and "split_seed" not in self.fixed and "split_seed" not in self.grid:
-            return {**self.fixed, "split_seed": TUNED_SPLIT_SEED}
+        if self.tune is not None and self.fixed.get("split_seed") is None and "split_seed" not in self.grid:
+            return {**self.fixed, "split_seed": TUNED_SPLIT_SEED}  # None too: per-seed splits would leak
         return self.fixed
 
     def size(self) -> int:
@@ -128,7 +128,10 @@ class SweepConfig(BaseModel):
     def to_dict(self) -> dict[str, Any]:
         # "tune" only when set: the sweep id of a sweep without [tune] is unchanged
         tune = {"tune": self.tune.to_dict()} if self.tune is not None else {}
-        return {"name": self.name, "description": self.description, "fixed": self.fixed, "grid": self.grid, **tune}
+        # the fixed fields as the runs get them: a tuned sweep's split is part of its id (a tuned sweep
+        # stored before split_seed existed split per seed and keeps its own id)
+        fixed = self.resolved_fixed
+        return {"name": self.name, "description": self.description, "fixed": fixed, "grid": self.grid, **tune}
 
 
 def check_sweep_name(name: str, where: str = "--name") -> str:

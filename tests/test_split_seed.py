@@ -11,17 +11,21 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from actcmp.claims.reference import pca_reference
+from actcmp.analysis.cells import cell_keys
+from actcmp.analysis.tune import stored_tunes
+from actcmp.claims.reference import attach_pca, pca_reference
 from actcmp.cli import app
-from actcmp.config import RunConfig, load_sweep, make_run, run_id, split_seed_of
+from actcmp.config import RunConfig, config_hash, load_sweep, make_run, run_id, split_seed_of
 from actcmp.datasets import canonical_dataset, load_dataset
 from actcmp.datasets.load import load_raw
 from actcmp.datasets.raw import split_indices
 from actcmp.errors import ConfigError
 from actcmp.plan import resolve_runs
-from actcmp.report.setup import setup_items
+from actcmp.report.setup import setup_items, tune_protocol
+from actcmp.run.plan import sweep_id
 from actcmp.run.tasks import cached_dataset, clear_data_cache
 from actcmp.run.tune import plan_tune
+from actcmp.store.database import Store
 
 runner = CliRunner()
 
@@ -134,16 +138,9 @@ def test_pca_reference_uses_the_runs_split() -> None:
     assert pca.at[2, "pca_test_mse"] == again.at[2, "pca_test_mse"]
 
 
-@pytest.mark.parametrize(
-    ("fixed", "grid", "expected"),
-    [
-        ({"split_seed": None, "test_fraction": 0.15}, {}, "each seed draws its own"),
-        ({"split_seed": 0, "val_fraction": 0.15}, {}, "one for every run (split_seed 0)"),
-        ({}, {"split_seed": [1, 2]}, "one per value of the grid axis split_seed"),
-    ],
-)
-def test_setup_states_the_split(fixed: dict[str, object], grid: dict[str, list[int]], expected: str) -> None:
-    setup = {
+def _setup(fixed: dict[str, object], grid: dict[str, list[int]]) -> dict[str, object]:
+    """The least :func:`collect_setup` output that :func:`setup_items` reads."""
+    return {
         "sweep": {"name": "s"},
         "provenance": {},
         "dates": {},
@@ -156,5 +153,118 @@ def test_setup_states_the_split(fixed: dict[str, object], grid: dict[str, list[i
                                             "engine", "platform")},
         "report_software": {"numpy": "x", "scipy": "x"},
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fixed", "grid", "expected"),
+    [
+        ({"split_seed": None, "test_fraction": 0.15}, {}, "each seed draws its own"),
+        ({"split_seed": 0, "val_fraction": 0.15}, {}, "one for every run (split_seed 0)"),
+        ({}, {"split_seed": [1, 2]}, "one per value of the grid axis split_seed"),
+    ],
+)
+def test_setup_states_the_split(fixed: dict[str, object], grid: dict[str, list[int]], expected: str) -> None:
+    setup = _setup(fixed, grid)
     items = [i for i in setup_items(setup, "d") if i.startswith("Split")]
     assert len(items) == 1 and expected in items[0], items
+
+
+def test_pca_reference_keeps_one_seeds_splits_apart() -> None:
+    runs = pd.DataFrame(
+        {"run_id": ["a", "b"], "dataset": ["digits"] * 2, "seed": [0, 0], "bottleneck": [4, 4], "split_seed": [3, 4]}
+    )
+    pca = pca_reference(runs)
+    assert len(pca) == 2
+    joined = attach_pca(runs, pca).set_index("run_id")
+    alone = {s: pca_reference(pd.DataFrame({"dataset": ["digits"], "seed": [s], "bottleneck": [4]})) for s in (3, 4)}
+    assert joined.at["a", "pca_test_mse"] == alone[3]["pca_test_mse"].iloc[0]
+    assert joined.at["b", "pca_test_mse"] == alone[4]["pca_test_mse"].iloc[0]
+    assert joined.at["a", "pca_test_mse"] != joined.at["b", "pca_test_mse"]
+
+
+def test_unset_and_set_split_seed_are_different_cells() -> None:
+    runs = pd.DataFrame(
+        {
+            "activation": ["relu", "tanh"] * 2,
+            "dataset": ["digits"] * 4,
+            "depth": [1] * 4,
+            "seed": [0] * 4,
+            "split_seed": [None, None, 0, 0],
+        }
+    )
+    assert "split_seed" in cell_keys(runs)
+
+
+def test_explicit_none_under_tune_still_gets_one_split(tmp_path: Path) -> None:
+    path = tmp_path / "sweep.toml"
+    path.write_text(TUNED, encoding="utf-8")
+    sweep = load_sweep(path)
+    loose = sweep.model_copy(update={"fixed": {**sweep.fixed, "split_seed": None}})
+    assert {r.split_seed for r in loose.runs()} == {0}
+    # the split is part of a tuned sweep's id: one stored before split_seed keeps its own
+    assert sweep.to_dict()["fixed"]["split_seed"] == 0
+    assert sweep_id(sweep) != config_hash({**sweep.to_dict(), "fixed": dict(sweep.fixed)})[:12]
+
+
+def _legacy_tuned_directory(tmp_path: Path) -> tuple[Path, Path]:
+    """A results directory holding a tuned sweep as an actcmp before split_seed stored it."""
+    path = tmp_path / "sweep.toml"
+    path.write_text(TUNED, encoding="utf-8")
+    sweep = load_sweep(path)
+    old = {**sweep.to_dict(), "fixed": dict(sweep.fixed)}  # no split_seed: each seed its own split
+    planned = [{**c, "split_seed": None} for c in plan_tune(sweep).static]
+    out = tmp_path / "old"
+    with Store(out) as store:
+        store.save_sweep(config_hash(old)[:12], sweep.name, old, planned)
+    return path, out
+
+
+def test_a_tuned_sweep_is_refused_beside_one_that_split_per_seed(tmp_path: Path) -> None:
+    path, out = _legacy_tuned_directory(tmp_path)
+    before = (out / "actcmp.sqlite").read_bytes()
+    result = runner.invoke(app, ["run", str(path), "--out", str(out), "--quiet"])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("actcmp: error:")]
+    assert len(errors) == 1 and "stored by an older actcmp" in errors[0] and "--out" in errors[0]
+    assert (out / "actcmp.sqlite").read_bytes() == before
+    # a sweep without [tune] may still go there
+    plain = tmp_path / "plain.toml"
+    plain.write_text(TUNED.split("[tune]")[0].replace("seed = [0, 1, 2]", "seed = [0]"), encoding="utf-8")
+    result = runner.invoke(app, ["run", str(plain), "--out", str(out), "--quiet", "--dry-run"])
+    assert result.exit_code == 0, result.output
+
+
+def test_setup_warns_of_a_tuned_sweep_that_split_per_seed(tmp_path: Path) -> None:
+    _, out = _legacy_tuned_directory(tmp_path)
+    with Store(out, create=False) as store:
+        tunes = stored_tunes(store)
+    assert [t.per_seed_split for t in tunes] == [True]
+    protocol = tune_protocol(tunes)
+    assert protocol[0]["per_seed_split"] is True
+    setup = _setup({"split_seed": None}, {})
+    setup["tune"] = protocol
+    warning = [i for i in setup_items(setup, "d") if i.startswith("**Warning:**")]
+    assert len(warning) == 1 and "selection saw test data" in warning[0]
+    # a tuned sweep of this version: no warning
+    path = tmp_path / "sweep.toml"
+    fresh = tmp_path / "fresh"
+    with Store(fresh) as store:
+        sweep = load_sweep(path)
+        store.save_sweep(sweep_id(sweep), sweep.name, sweep.to_dict(), plan_tune(sweep).static)
+        assert [t.per_seed_split for t in stored_tunes(store)] == [False]
+
+
+@pytest.mark.slow
+def test_tuned_sweep_with_a_split_axis_tells_its_cells_apart(tmp_path: Path) -> None:
+    path = tmp_path / "sweep.toml"
+    path.write_text(
+        TUNED.replace("depth = [1]", "depth = [1]\nsplit_seed = [3, 4]").replace("seed = [0, 1, 2]", "seed = [0]"),
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", str(path), "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    status = runner.invoke(app, ["status", str(out)])
+    selected = [line for line in status.output.splitlines() if "selected" in line]
+    assert len(selected) == 4 and len(set(selected)) == 4, status.output
+    assert all("split_seed" in line for line in selected), status.output

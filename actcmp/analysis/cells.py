@@ -59,7 +59,8 @@ def cell_keys(runs: pd.DataFrame, treatment: str = "activation") -> list[str]:
     if not fields:
         return base
     group = [treatment, *base]
-    as_text = runs[fields + group].astype(str)
+    # a missing value (None: split_seed unset, no widths) is a value of its own, apart from any other
+    as_text = runs[fields + group].astype(object).where(runs[fields + group].notna(), "<none>").astype(str)
     counts = as_text.groupby(group)[fields].nunique()
     extra = [f for f in fields if (counts[f] > 1).any()]
     for name in reversed(list(extra)):

@@ -31,6 +31,7 @@ CELL_KEYS = (
     "epochs",
     "output_activation",
     "loss",
+    "split_seed",
 )
 STATUSES = ("done", "diverged", "failed", "pending")
 

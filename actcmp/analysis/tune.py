@@ -188,6 +188,12 @@ class StoredTune:
     def evaluation_seeds(self) -> list[Any]:
         return evaluation_seeds(self.fixed, self.grid)
 
+    @property
+    def per_seed_split(self) -> bool:
+        """Stored by an actcmp before ``split_seed``: each seed drew its own split, so the
+        tuning runs validated on rows that were evaluation runs' test rows."""
+        return self.fixed.get("split_seed") is None and "split_seed" not in self.grid
+
     def counts(self, finished: set[str]) -> dict[str, int]:
         """Tuning runs planned / finished, evaluation runs expected / planned / finished."""
         tune_ids = [r for r, c in self.planned.items() if c.get("role") == ROLE_TUNE]

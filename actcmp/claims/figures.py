@@ -19,6 +19,7 @@ from actcmp.analysis import stats as stats
 from actcmp.analysis.cells import activation_order
 from actcmp.claims.checks import common_metric, early_loss, gradient_ratios
 from actcmp.claims.checks.frames import done_runs, fmt_p, numeric, paired_runs
+from actcmp.claims.reference import attach_pca
 from actcmp.moved import moved_names
 from actcmp.report import plots
 from actcmp.report.plots import legend, png_bytes
@@ -97,7 +98,7 @@ def plot_linear(runs: pd.DataFrame, pca: pd.DataFrame, tolerance: float = 0.05) 
     done = done_runs(runs[runs["activation"] == "identity"]) if "activation" in runs else runs.iloc[0:0]
     if done.empty or pca.empty:
         return no_data()
-    joined = done.merge(pca, on=[k for k in ("dataset", "seed", "bottleneck") if k in done and k in pca])
+    joined = attach_pca(done, pca)
     joined = joined.assign(ratio=numeric(joined, "final_train_loss") / joined["pca_train_mse"])
     panel = [k for k in ("dataset", "bottleneck") if k in joined.columns]
     panels = [tuple(p) for p in joined[panel].drop_duplicates().sort_values(panel).itertuples(index=False)]

@@ -21,24 +21,31 @@ def pca_mse(x_train: np.ndarray, x_eval: np.ndarray, n_components: int) -> float
     return float(np.mean((np.asarray(x_eval, dtype=np.float64) - recon) ** 2))
 
 
+KEYS = ["dataset", "seed", "bottleneck", "split"]
+
+
+def split_seeds(runs: pd.DataFrame) -> list[int]:
+    """The seed each run's split was drawn from: ``split_seed``, else the run's ``seed``."""
+    import pandas as pd
+
+    splits = runs["split_seed"] if "split_seed" in runs.columns else [None] * len(runs)
+    return [int(seed) if pd.isna(split) else int(split) for seed, split in zip(runs["seed"], splits, strict=True)]
+
+
 def pca_reference(runs: pd.DataFrame, data_dir: str | None = None) -> pd.DataFrame:
-    """PCA's train and test MSE for every (dataset, seed, bottleneck, split fractions) of
+    """PCA's train and test MSE for every (dataset, seed, bottleneck, split seed, fractions) of
     ``runs``, on exactly the split the runs used (``load_dataset`` with the same split seed,
-    ``split_seed`` or else the run's seed, and fractions). Columns: ``dataset, seed, bottleneck, pca_train_mse, pca_test_mse``."""
+    ``split_seed`` or else the run's seed, and fractions). Columns: ``dataset, seed,
+    bottleneck, split, pca_train_mse, pca_test_mse``; join it to runs with :func:`attach_pca`."""
     import pandas as pd
 
     from actcmp.datasets import load_dataset
 
-    columns = ["dataset", "seed", "bottleneck", "pca_train_mse", "pca_test_mse"]
+    columns = [*KEYS, "pca_train_mse", "pca_test_mse"]
     if runs.empty:
         return pd.DataFrame(columns=columns)
     fractions = [c for c in ("val_fraction", "test_fraction") if c in runs.columns]
-    splits = runs["split_seed"] if "split_seed" in runs.columns else pd.Series(None, index=runs.index, dtype=object)
-    # the seed each run's split was drawn from (split_seed, else the run's seed)
-    combos = runs[["dataset", "seed", "bottleneck", *fractions]].assign(
-        split=[int(seed) if pd.isna(split) else int(split) for seed, split in zip(runs["seed"], splits, strict=True)]
-    )
-    combos = combos.drop_duplicates()
+    combos = runs[["dataset", "seed", "bottleneck", *fractions]].assign(split=split_seeds(runs)).drop_duplicates()
     rows = []
     for combo in combos.itertuples(index=False):
         values = combo._asdict()
@@ -56,9 +63,20 @@ def pca_reference(runs: pd.DataFrame, data_dir: str | None = None) -> pd.DataFra
                 "dataset": values["dataset"],
                 "seed": int(values["seed"]),
                 "bottleneck": k,
+                "split": int(values["split"]),
                 "pca_train_mse": pca_mse(x_train, x_train, k),
                 "pca_test_mse": pca_mse(x_train, x_test, k),
             }
         )
     frame = pd.DataFrame(rows, columns=columns)
-    return frame.groupby(["dataset", "seed", "bottleneck"], as_index=False).first()
+    return frame.groupby(KEYS, as_index=False).first()
+
+
+def attach_pca(runs: pd.DataFrame, pca: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` (those with a reference) with ``pca_train_mse`` and ``pca_test_mse`` of their split."""
+    if runs.empty or pca is None or pca.empty:
+        return runs.iloc[0:0].assign(pca_train_mse=[], pca_test_mse=[])
+    if "split" not in pca.columns:  # a reference without split seeds: each seed's own split
+        pca = pca.assign(split=pca["seed"])
+    keyed = runs.assign(split=split_seeds(runs))
+    return keyed.merge(pca, on=KEYS, how="inner").drop(columns="split")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from actcmp.analysis import stats as stats
 from actcmp.claims import checks
+from actcmp.claims.reference import attach_pca
 from actcmp.report.format import fmt_stat
 
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ def linear_tables(ctx: ClaimContext) -> Tables:
     import pandas as pd
 
     runs = ctx.runs[ctx.runs["status"] == "done"]
-    joined = runs.merge(ctx.pca(), on=["dataset", "seed", "bottleneck"])
+    joined = attach_pca(runs, ctx.pca())
     rows = []
     for (dataset, bottleneck, depth), group in joined.groupby(["dataset", "bottleneck", "depth"]):
         ratio = pd.to_numeric(group["final_train_loss"]) / group["pca_train_mse"]

@@ -109,8 +109,14 @@ def panel_title(keys: list[str], values: tuple[Any, ...], diverged: int = 0) -> 
 
 
 def select_rows(frame: pd.DataFrame, keys: list[str], values: tuple[Any, ...]) -> pd.DataFrame:
+    import pandas as pd
+
     for key, value in zip(keys, values, strict=True):
-        frame = frame[frame[key].astype(str) == str(value)]
+        column = frame[key]
+        if not isinstance(value, list | tuple) and pd.isna(value):  # a missing value (split_seed unset) is a value
+            frame = frame[column.isna()]
+        else:
+            frame = frame[column.notna() & (column.astype(object).astype(str) == str(value))]
     return frame
 
 

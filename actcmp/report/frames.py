@@ -52,6 +52,10 @@ def label(keys: list[str], values: tuple[Any, ...]) -> str:
             parts.append(str(value))
         elif key == "depth":
             parts.append(f"depth {value}")
+        elif value is None or (isinstance(value, float) and value != value):
+            parts.append(f"{key}=none")  # unset (split_seed: each seed its own split)
+        elif key == "split_seed" and isinstance(value, float) and value.is_integer():
+            parts.append(f"{key}={int(value)}")  # a seed, in a column that also holds None
         else:
             parts.append(f"{key}={value}")
     return " · ".join(parts)

@@ -85,6 +85,9 @@ def run_fields(runs: pd.DataFrame) -> dict[str, Any]:
         if field in NOT_FIELDS:
             continue
         values = _sorted_values(runs[field])
+        if values and bool(runs[field].isna().any()):  # unset in some runs, set in others: an axis
+            grid[field] = [None, *values]
+            continue
         if len(values) <= 1:
             fixed[field] = values[0] if values else None
             continue
@@ -227,6 +230,7 @@ def tune_protocol(tunes: Sequence[Any]) -> list[dict[str, Any]]:
             "evaluation_seeds": [_plain(v) for v in tune.evaluation_seeds],
             "select_by": tune.spec.select_by,
             "common": {k: _plain(v) for k, v in tune.common_values.items()},
+            "per_seed_split": tune.per_seed_split,
         }
         for tune in tunes
     ]
@@ -349,6 +353,14 @@ def _joined(value: Any) -> str:
     return ", ".join(value) + " (the runs differ)" if isinstance(value, list) else str(value)
 
 
+#: The Setup's warning for a tuned sweep stored before ``split_seed`` (each seed its own split).
+LEAKY_TUNE = (
+    "**Warning:** the tuned sweep `{sweep}` was stored by an older actcmp whose runs drew each seed's own "
+    "split, so its tuning runs validated on rows that were evaluation runs' test rows (its selection saw "
+    "test data). Rerun it into a new directory for a clean comparison."
+)
+
+
 def _split_item(setup: dict[str, Any]) -> str | None:
     """How the runs' train/validation/test rows were drawn: by each seed, or one split."""
     fixed, grid = setup.get("fixed", {}), setup.get("grid", {})
@@ -358,7 +370,8 @@ def _split_item(setup: dict[str, Any]) -> str | None:
     )  # fmt: skip
     shares = f" ({shares} of the rows)" if shares else ""
     if "split_seed" in grid:
-        return f"Split{shares}: one per value of the grid axis split_seed, shared by the seeds of a cell."
+        own = " (none: each seed its own)" if None in grid["split_seed"] else ""
+        return f"Split{shares}: one per value of the grid axis split_seed{own}, shared by the seeds of a cell."
     if "split_seed" not in fixed:
         return None
     if fixed["split_seed"] is None:
@@ -419,6 +432,8 @@ def setup_items(setup: dict[str, Any], directory: str) -> list[str]:
             f"{', '.join(_value(v) for v in tune['tuning_seeds'])}), evaluated on the seeds "
             f"{', '.join(_value(v) for v in tune['evaluation_seeds'])}; common value shown beside: {common}."
         )
+        if tune.get("per_seed_split"):
+            items.append(LEAKY_TUNE.format(sweep=tune["sweep"]))
     init = setup["init"]
     if init:
         parts = []

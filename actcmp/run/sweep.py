@@ -104,6 +104,25 @@ def _refuse_while_a_worker_starts() -> None:
         )
 
 
+def _refuse_per_seed_tuned(out_dir: Path) -> None:
+    """A tuned sweep does not go into a directory that holds a tuned sweep stored before
+    ``split_seed`` (each seed its own split): its runs would sit beside runs of another split
+    and another selection protocol. One :class:`ConfigError` line; nothing is written."""
+    from actcmp.analysis.tune import stored_tunes
+    from actcmp.store.database import db_path
+
+    if not db_path(out_dir).is_file():
+        return
+    with Store(out_dir, create=False) as store:
+        old = sorted({tune.name for tune in stored_tunes(store) if tune.per_seed_split})
+    if old:
+        raise ConfigError(
+            f"{out_dir}: holds the [tune] sweep {', '.join(repr(n) for n in old)} stored by an older actcmp, whose "
+            "runs drew each seed's own split (its selection saw test rows); run this tuned sweep into a new "
+            "directory with --out (the stored results stay as they are)"
+        )
+
+
 def run_sweep(
     config: SweepConfig | str | Path,
     out: str | Path | None = None,
@@ -141,6 +160,8 @@ def run_sweep(
     out_dir = Path(out) if out is not None else default_results_dir(sweep.name)
     clear_data_cache()  # a data file may have changed since an earlier sweep in this process
     planned, tune_plan = _plan(sweep, data_dir, max_runs)
+    if tune_plan is not None:
+        _refuse_per_seed_tuned(out_dir)
     mine = select_shard(planned, *shard_spec) if shard_spec else planned
     target_device = resolve_device(device)
     started = time.perf_counter()

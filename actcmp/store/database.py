@@ -544,6 +544,10 @@ class Store:
         configs = pd.DataFrame(parsed, index=runs.index)
         if "run_id" in configs:
             configs = configs.drop(columns=["run_id"])
+        if "split_seed" in configs:  # whole numbers and None (unset), not floats with NaN
+            configs["split_seed"] = pd.Series(
+                [None if pd.isna(v) else int(v) for v in configs["split_seed"]], index=configs.index, dtype=object
+            )
         metrics = pd.read_sql_query("SELECT run_id, name, value FROM run_metrics", self.conn)
         wide = metrics.pivot(index="run_id", columns="name", values="value") if len(metrics) else pd.DataFrame()
         wide.columns.name = None

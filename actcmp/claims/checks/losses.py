@@ -22,6 +22,7 @@ from actcmp.claims.checks.frames import (
     paired_test,
 )
 from actcmp.claims.checks.verdict import FAILS, HOLDS, UNSURE, Verdict, combine, no_data
+from actcmp.claims.reference import attach_pca
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,8 +47,7 @@ def check_linear(
     identity = done_runs(runs[runs["activation"] == "identity"]) if "activation" in runs else runs.iloc[0:0]
     if identity.empty or pca is None or pca.empty:
         return no_data("no converged identity-activation runs (or no PCA reference)")
-    keys = [k for k in ("dataset", "seed", "bottleneck") if k in identity.columns and k in pca.columns]
-    joined = identity.merge(pca, on=keys, how="inner")
+    joined = attach_pca(identity, pca)
     if joined.empty:
         return no_data("no PCA reference matches the runs")
     joined = joined.assign(ratio=numeric(joined, "final_train_loss") / joined["pca_train_mse"])
