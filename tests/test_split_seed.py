@@ -268,3 +268,14 @@ def test_tuned_sweep_with_a_split_axis_tells_its_cells_apart(tmp_path: Path) -> 
     selected = [line for line in status.output.splitlines() if "selected" in line]
     assert len(selected) == 4 and len(set(selected)) == 4, status.output
     assert all("split_seed" in line for line in selected), status.output
+
+
+def test_claims_report_only_counts_a_tuned_sweeps_pending_runs(tmp_path: Path) -> None:
+    # a tuned claim sweep with nothing of its plan stored (e.g. runs of an older split): every
+    # judged run is pending, out of as many planned ("N of 0 planned" before)
+    with Store(tmp_path / "tanh_sigmoid"):
+        pass
+    result = runner.invoke(app, ["claims", "--only", "5", "--report-only", "--out", str(tmp_path), "--quiet"])
+    assert result.exit_code == 0, result.output
+    note = [line for line in result.output.splitlines() if line.startswith("note:")]
+    assert len(note) == 1 and "120 of 120 planned runs are not stored" in note[0], result.output

@@ -212,7 +212,8 @@ def run_claims(
                 from actcmp.run.tune import describe_candidates
 
                 judged, doc.selected = _selected(sweep, directory, data_dir)
-                doc.planned = len(judged)
+                # before any selection (no tuning run stored yet): one evaluation run per grid point
+                doc.planned = len(judged) or len(planned)
                 doc.tune = (
                     f"each activation at its own {', '.join(sweep.tune.candidates)}, selected per dataset and depth "
                     f"from {describe_candidates(sweep.tune)} by mean final validation loss over tuning seeds "
@@ -222,7 +223,7 @@ def run_claims(
             stored = _restrict(stored, {cfg["run_id"] for cfg in judged})
             statuses = stored.runs["status"].value_counts() if len(stored.runs) else {}
             doc.counts = {s: int(statuses.get(s, 0)) for s in ("done", "diverged", "failed")}
-            doc.counts["pending"] = len(planned) - len(stored.runs)
+            doc.counts["pending"] = max(0, doc.planned - len(stored.runs))
             if "wall_time_s" in stored.runs:
                 doc.stored_time_s = float(stored.runs["wall_time_s"].fillna(0).sum())
             if stored.runs.empty:
