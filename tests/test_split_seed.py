@@ -21,8 +21,11 @@ from actcmp.datasets.load import load_raw
 from actcmp.datasets.raw import split_indices
 from actcmp.errors import ConfigError
 from actcmp.plan import resolve_runs
-from actcmp.report.setup import setup_items, tune_protocol
-from actcmp.run.plan import sweep_id
+from actcmp.report.canvas import diverged_counts, loss_name
+from actcmp.report.display import _key_cell
+from actcmp.report.frames import matching
+from actcmp.report.setup import run_fields, setup_items, tune_protocol
+from actcmp.run.plan import plan_runs, sweep_id
 from actcmp.run.tasks import cached_dataset, clear_data_cache
 from actcmp.run.tune import plan_tune
 from actcmp.store.database import Store
@@ -279,3 +282,63 @@ def test_claims_report_only_counts_a_tuned_sweeps_pending_runs(tmp_path: Path) -
     assert result.exit_code == 0, result.output
     note = [line for line in result.output.splitlines() if line.startswith("note:")]
     assert len(note) == 1 and "120 of 120 planned runs are not stored" in note[0], result.output
+
+
+def test_a_tuned_sweep_whose_planned_runs_share_a_split_is_not_taken_for_per_seed(tmp_path: Path) -> None:
+    # a record whose fields lack split_seed but whose planned runs all have one (as the first
+    # version of this change stored them) is not a per-seed sweep: no refusal, no warning
+    path = tmp_path / "sweep.toml"
+    path.write_text(TUNED, encoding="utf-8")
+    sweep = load_sweep(path)
+    record = {**sweep.to_dict(), "fixed": dict(sweep.fixed)}
+    out = tmp_path / "out"
+    with Store(out) as store:
+        store.save_sweep(config_hash(record)[:12], sweep.name, record, plan_tune(sweep).static)
+        assert [t.per_seed_split for t in stored_tunes(store)] == [False]
+    result = runner.invoke(app, ["run", str(path), "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+
+
+def test_cell_values_match_across_none_and_float_columns() -> None:
+    column = pd.Series([0.0, np.nan, 3.0])
+    assert matching(column, 0).tolist() == [True, False, False]
+    assert matching(column, None).tolist() == [False, True, False]
+    assert matching(pd.Series([0, None, 3], dtype=object), 3.0).tolist() == [False, False, True]
+    assert matching(pd.Series([(16,), None], dtype=object), (16,)).tolist() == [True, False]
+    runs = pd.DataFrame(
+        {"activation": ["relu"] * 2, "status": ["diverged"] * 2, "loss": ["mse", "bce"], "split_seed": [0, None]}
+    )
+    results = type("R", (), {"runs": runs})()
+    assert diverged_counts(results, {"split_seed": 0.0}) == {"relu": 1}
+    assert diverged_counts(results, {"split_seed": float("nan")}) == {"relu": 1}
+    assert loss_name(runs, {"split_seed": 0.0}) == "MSE"
+
+
+def test_setup_and_tables_show_an_unset_value_as_none() -> None:
+    # widths set for one dataset only follows the dataset; split_seed unset and set in one cell is an axis
+    runs = pd.DataFrame(
+        {
+            "activation": ["relu", "tanh"] * 4,
+            "dataset": ["digits"] * 4 + ["csv:x.csv"] * 4,
+            "widths": [(16,)] * 4 + [None] * 4,
+            "split_seed": [0, 0, None, None] * 2,
+            "seed": [0] * 8,
+        }
+    )
+    fields = run_fields(runs)
+    assert fields["per_dataset"]["widths"] == {"digits": (16,), "csv:x.csv": None}
+    assert fields["grid"]["split_seed"] == [None, 0]
+    assert [_key_cell("split_seed", v) for v in (0.0, float("nan"), None, 3)] == ["0", "none", "none", "3"]
+
+
+def test_claims_refuse_a_per_seed_tuned_sweep_before_training_anything(tmp_path: Path) -> None:
+    from actcmp.claims.runner import load_claim_sweep
+
+    _, sweep = load_claim_sweep("tanh_sigmoid")
+    old = {**sweep.to_dict(), "fixed": dict(sweep.fixed)}
+    with Store(tmp_path / "tanh_sigmoid") as store:
+        store.save_sweep(config_hash(old)[:12], sweep.name, old, [{**c, "split_seed": None} for c in plan_runs(sweep)])
+    result = runner.invoke(app, ["claims", "--only", "1,5", "--out", str(tmp_path), "--quiet"])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert "stored by an older actcmp" in result.output
+    assert not (tmp_path / "linear").exists()  # claim 1's sweep was not trained first

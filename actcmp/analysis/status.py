@@ -114,7 +114,7 @@ def _rows(table: StatusTable) -> tuple[list[str], list[list[str]], list[str]]:
     rows = []
     for cell in sorted(table.cells, key=lambda c: tuple(str(x) for x in c)):
         counts = table.cells[cell]
-        rows.append([*(str(v) for v in cell), *(str(counts.get(s, 0)) for s in STATUSES)])
+        rows.append([*("none" if v is None else str(v) for v in cell), *(str(counts.get(s, 0)) for s in STATUSES)])
     totals = ["total", *[""] * (len(table.keys) - 1), *(str(table.total(s)) for s in STATUSES)]
     return header, rows, totals
 

@@ -191,7 +191,10 @@ class StoredTune:
     @property
     def per_seed_split(self) -> bool:
         """Stored by an actcmp before ``split_seed``: each seed drew its own split, so the
-        tuning runs validated on rows that were evaluation runs' test rows."""
+        tuning runs validated on rows that were evaluation runs' test rows. Read from the
+        planned runs (any without a split seed), else from the stored sweep's fields."""
+        if self.planned:
+            return any(cfg.get("split_seed") is None for cfg in self.planned.values())
         return self.fixed.get("split_seed") is None and "split_seed" not in self.grid
 
     def counts(self, finished: set[str]) -> dict[str, int]:

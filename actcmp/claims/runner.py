@@ -169,12 +169,16 @@ def run_claims(
     judge every claim on its sweep's runs, and write claims.md / claims.html / claims.json
     and the figures under ``out``."""
     from actcmp.claims.document import SweepDoc
-    from actcmp.run.sweep import plan_runs, run_sweep
+    from actcmp.run.sweep import plan_runs, refuse_per_seed_tuned, run_sweep
     from actcmp.store.database import db_path, load_results
 
     out_dir = Path(out)
     claims = select(only)
     sweep_names = list(dict.fromkeys(c.sweep for c in claims))
+    if train:  # before any sweep trains: a tuned claim sweep stored with per-seed splits is refused
+        for name in sweep_names:
+            if load_claim_sweep(name, overrides)[1].tune is not None:
+                refuse_per_seed_tuned(out_dir / name)
     sweeps: dict[str, SweepDoc] = {}
     results: dict[str, Results | None] = {}
     failed, interrupted, terminated = 0, False, False

@@ -99,7 +99,7 @@ def diverged_counts(results: Results, where: dict[str, Any] | None = None) -> di
         return {}
     runs = runs[runs["status"] == "diverged"]
     for key, value in (where or {}).items():
-        runs = runs[runs[key].astype(str) == str(value)]
+        runs = runs[frames.matching(runs[key], value)]
     return {str(k): int(v) for k, v in runs["activation"].value_counts().items()}
 
 
@@ -109,14 +109,8 @@ def panel_title(keys: list[str], values: tuple[Any, ...], diverged: int = 0) -> 
 
 
 def select_rows(frame: pd.DataFrame, keys: list[str], values: tuple[Any, ...]) -> pd.DataFrame:
-    import pandas as pd
-
     for key, value in zip(keys, values, strict=True):
-        column = frame[key]
-        if not isinstance(value, list | tuple) and pd.isna(value):  # a missing value (split_seed unset) is a value
-            frame = frame[column.isna()]
-        else:
-            frame = frame[column.notna() & (column.astype(object).astype(str) == str(value))]
+        frame = frame[frames.matching(frame[key], value)]
     return frame
 
 
@@ -335,7 +329,7 @@ def loss_name(runs: pd.DataFrame, where: dict[str, Any] | None = None) -> str:
         return "loss"
     for key, value in (where or {}).items():
         if key in runs:
-            runs = runs[runs[key].astype(str) == str(value)]
+            runs = runs[frames.matching(runs[key], value)]
     losses = sorted({str(v) for v in runs["loss"].dropna()} - {"auto"})
     return " / ".join(LOSS_NAMES.get(v, v) for v in losses) or "loss"
 

@@ -68,7 +68,12 @@ def _values(frame: Any, column: str) -> str:
         return "none"
     values = frame[column].dropna().unique()
     ordered = activation_order(values) if column == "activation" else sorted(values, key=lambda v: (str(type(v)), v))
-    return ", ".join(str(v) for v in ordered)
+    shown = [
+        str(int(v)) if column == "split_seed" and isinstance(v, float) and v.is_integer() else str(v) for v in ordered
+    ]
+    if len(shown) and frame[column].isna().any():  # unset in some runs (split_seed: each seed its own split)
+        shown = ["none", *shown]
+    return ", ".join(shown)
 
 
 def slug(title: str) -> str:

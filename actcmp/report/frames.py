@@ -44,6 +44,24 @@ def panel_keys(keys: list[str]) -> list[str]:
     return [k for k in keys if k != "depth"]
 
 
+def _key_text(value: Any) -> str:
+    """A cell key's value as text for matching: an integral float reads as the int (a column of
+    seeds and None turns 0 into 0.0 in some frames)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def matching(column: pd.Series, value: Any) -> pd.Series:
+    """Rows of ``column`` equal to the cell key ``value``: a missing value (None or NaN:
+    ``split_seed`` unset, no ``widths``) matches the missing ones, numbers match as numbers."""
+    import pandas as pd
+
+    if not isinstance(value, list | tuple) and pd.isna(value):
+        return column.isna()
+    return column.notna() & (column.map(_key_text) == _key_text(value))
+
+
 def label(keys: list[str], values: tuple[Any, ...]) -> str:
     """``digits · depth 4`` / ``digits · lr=0.01``."""
     parts = []
@@ -124,7 +142,7 @@ def heatmap_matrix(main: pd.DataFrame, panel: dict[str, Any], value: str) -> tup
     """Activation x depth matrices of ``value`` and of 'all seeds diverged' for one panel."""
     rows = main
     for key, wanted in panel.items():
-        rows = rows[rows[key].astype(str) == str(wanted)]
+        rows = rows[matching(rows[key], wanted)]
     order = activation_order(rows["activation"])
     values = rows.pivot_table(index="activation", columns="depth", values=value, aggfunc="first", dropna=False)
     lost = rows.assign(lost=(rows["runs"] > 0) & (rows["diverged"] == rows["runs"]))

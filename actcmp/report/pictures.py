@@ -159,7 +159,7 @@ def _cells(runs: pd.DataFrame, keys: list[str], with_samples: set[str]) -> list[
         values = tuple(values)
         mine = runs
         for key, value in zip(keys, values, strict=True):
-            mine = mine[mine[key].astype(str) == str(value)]
+            mine = mine[tables.matching(mine[key], value)]
         sampled = mine[mine["run_id"].isin(with_samples)]
         if sampled.empty:
             continue

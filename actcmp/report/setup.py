@@ -66,7 +66,8 @@ def _depends_only_on(runs: pd.DataFrame, field: str, key: str) -> dict[str, Any]
     """``{key value: field value}`` when ``field`` takes one value per value of ``key``."""
     if key not in runs:
         return None
-    as_text = runs[[key, field]].astype(str)
+    pair = runs[[key, field]]
+    as_text = pair.astype(object).where(pair.notna(), "<none>").astype(str)  # unset is a value of its own
     if (as_text.groupby(key)[field].nunique() > 1).any():
         return None
     first = runs.drop_duplicates(key)
@@ -85,9 +86,8 @@ def run_fields(runs: pd.DataFrame) -> dict[str, Any]:
         if field in NOT_FIELDS:
             continue
         values = _sorted_values(runs[field])
-        if values and bool(runs[field].isna().any()):  # unset in some runs, set in others: an axis
-            grid[field] = [None, *values]
-            continue
+        if values and bool(runs[field].isna().any()):  # unset in some runs, set in others: None is a value
+            values = [None, *values]
         if len(values) <= 1:
             fixed[field] = values[0] if values else None
             continue

@@ -41,6 +41,7 @@ from actcmp.report.frames import (
     label,
     layer_curves,
     layer_profile,
+    matching,
     panel_keys,
     sort_rows,
 )
@@ -378,6 +379,7 @@ __all__ = [
     "main_table",
     "mark_best",
     "markdown_escape",
+    "matching",
     "panel_keys",
     "rank_table",
     "sort_rows",

@@ -104,7 +104,7 @@ def _refuse_while_a_worker_starts() -> None:
         )
 
 
-def _refuse_per_seed_tuned(out_dir: Path) -> None:
+def refuse_per_seed_tuned(out_dir: Path) -> None:
     """A tuned sweep does not go into a directory that holds a tuned sweep stored before
     ``split_seed`` (each seed its own split): its runs would sit beside runs of another split
     and another selection protocol. One :class:`ConfigError` line; nothing is written."""
@@ -161,7 +161,7 @@ def run_sweep(
     clear_data_cache()  # a data file may have changed since an earlier sweep in this process
     planned, tune_plan = _plan(sweep, data_dir, max_runs)
     if tune_plan is not None:
-        _refuse_per_seed_tuned(out_dir)
+        refuse_per_seed_tuned(out_dir)
     mine = select_shard(planned, *shard_spec) if shard_spec else planned
     target_device = resolve_device(device)
     started = time.perf_counter()
@@ -423,6 +423,7 @@ __all__ = [
     "group_key",
     "make_tasks",
     "plan_runs",
+    "refuse_per_seed_tuned",
     "resolve_runs",
     "run_sweep",
     "sweep_id",
