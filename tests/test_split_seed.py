@@ -230,6 +230,8 @@ def test_a_tuned_sweep_is_refused_beside_one_that_split_per_seed(tmp_path: Path)
     errors = [line for line in result.output.splitlines() if line.startswith("actcmp: error:")]
     assert len(errors) == 1 and "stored by an older actcmp" in errors[0] and "--out" in errors[0]
     assert (out / "actcmp.sqlite").read_bytes() == before
+    dry = runner.invoke(app, ["run", str(path), "--out", str(out), "--dry-run"])
+    assert dry.exit_code == 2 and "stored by an older actcmp" in dry.output, dry.output
     # a sweep without [tune] may still go there
     plain = tmp_path / "plain.toml"
     plain.write_text(TUNED.split("[tune]")[0].replace("seed = [0, 1, 2]", "seed = [0]"), encoding="utf-8")

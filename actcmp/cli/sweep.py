@@ -292,11 +292,13 @@ def _print_plan(
     as_json: bool = False,
 ) -> None:
     from actcmp.config import RunConfig
-    from actcmp.run.sweep import describe_plan
+    from actcmp.run.sweep import describe_plan, refuse_per_seed_tuned
     from actcmp.sweep_name import default_results_dir
 
     plan = describe_plan(sweep, data_dir, shard_spec, max_runs=max_runs)
     target = out or default_results_dir(sweep.name)
+    if sweep.tune is not None:  # what the run would refuse, the plan says now
+        refuse_per_seed_tuned(Path(target))
     if as_json:
         from actcmp.jsonout import dumps, plan_document
 

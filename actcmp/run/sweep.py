@@ -108,11 +108,12 @@ def refuse_per_seed_tuned(out_dir: Path) -> None:
     """A tuned sweep does not go into a directory that holds a tuned sweep stored before
     ``split_seed`` (each seed its own split): its runs would sit beside runs of another split
     and another selection protocol. One :class:`ConfigError` line; nothing is written."""
-    from actcmp.analysis.tune import stored_tunes
     from actcmp.store.database import db_path
 
     if not db_path(out_dir).is_file():
         return
+    from actcmp.analysis.tune import stored_tunes
+
     with Store(out_dir, create=False) as store:
         old = sorted({tune.name for tune in stored_tunes(store) if tune.per_seed_split})
     if old:
