@@ -373,7 +373,9 @@ def _curves(speed: dict[str, float], noise: float = 0.0) -> tuple[pd.DataFrame, 
     for run in runs.itertuples():
         jitter = math.exp(noise * rng.standard_normal())
         for epoch in range(7):
-            rows.append((run.run_id, epoch, "val_loss", 2.0 * math.exp(-speed[run.activation] * epoch) * jitter + 0.1))
+            rows.append(
+                (run.run_id, epoch, "train_loss", 2.0 * math.exp(-speed[run.activation] * epoch) * jitter + 0.1)
+            )
     return runs, pd.DataFrame(rows, columns=["run_id", "epoch", "metric", "value"])
 
 

@@ -173,9 +173,9 @@ METHODS = [
     "Splits: without [tune] each seed draws its own train/validation/test rows; a sweep with [tune] uses one split "
     "for all its runs (split_seed 0, shown among its fixed fields), so the evaluation seeds test on the same rows "
     "and no tuning run validates on them (intervals over seeds then leave out the variation between splits). "
-    "Claims 5 and 8 also read validation curves (early validation loss; epochs to the loss threshold): those are "
-    "the rows the learning rates were selected on (by the tuning runs' final validation loss), a selection bias "
-    "that every activation shares; their test-loss parts are free of it.",
+    "Claim 8's speed part reads validation curves (epochs to the loss threshold): those are the rows the learning "
+    "rates were selected on (by the tuning runs' final validation loss), a selection bias that every activation "
+    "shares; its test-loss part is free of it, and claim 5 reads the training loss.",
     "Failed runs are left out. A diverged run (non-finite loss) is the worst outcome of its cell: it ranks last, "
     "it is never tied with a best that converged, and it is left out of means and intervals (counted beside them).",
     "Per cell: mean ± std over seeds and the Student t 95% interval of the mean (none with fewer than 2 seeds).",

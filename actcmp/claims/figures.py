@@ -19,6 +19,7 @@ from actcmp.analysis import stats as stats
 from actcmp.analysis.cells import activation_order
 from actcmp.claims.checks import common_metric, early_loss, gradient_ratios
 from actcmp.claims.checks.frames import done_runs, fmt_p, numeric, paired_runs
+from actcmp.claims.checks.losses import EARLY_METRIC
 from actcmp.claims.reference import attach_pca
 from actcmp.moved import moved_names
 from actcmp.report import plots
@@ -295,7 +296,7 @@ def plot_tanh_sigmoid(runs: pd.DataFrame, epochs: pd.DataFrame, k: int | None = 
         return no_data()
     window = early_loss(runs, epochs, k)
     k_used = int(window["k"].iloc[0]) if len(window) else 1
-    val = epochs[epochs["metric"] == "val_loss"].merge(
+    val = epochs[epochs["metric"] == EARLY_METRIC].merge(
         done[["run_id", "activation", "dataset", "depth", "baseline_loss"]], on="run_id"
     )
     val = val.assign(rel=val["value"] / val["baseline_loss"].astype(float))
@@ -324,7 +325,7 @@ def plot_tanh_sigmoid(runs: pd.DataFrame, epochs: pd.DataFrame, k: int | None = 
         ax.set_title(str(dataset))
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3, linewidth=0.5)
-    axes[0, 0].set_ylabel("val loss / mean-predictor loss")
+    axes[0, 0].set_ylabel("training loss / mean-predictor loss")
     extra = [
         (Line2D([], [], color="black", linestyle=DEPTH_STYLES[i % len(DEPTH_STYLES)]), f"depth {d}")
         for i, d in enumerate(depths)

@@ -252,9 +252,10 @@ CLAIMS: tuple[Claim, ...] = (
             ),
         ),
         sweep="tanh_sigmoid",
-        statistic="median ratio tanh/sigmoid of the early validation loss, paired by cell and seed",
+        statistic="median ratio tanh/sigmoid of the early training loss, paired by cell and seed",
         rule=(
-            "Early loss = mean validation loss over the first half of the epochs, divided by the mean-predictor "
+            "Early loss = mean training loss (full pass after each epoch) over the first half of the epochs, "
+            "divided by the mean-predictor "
             "loss. Over all (cell, seed) pairs the log ratio tanh/sigmoid is tested against zero (Wilcoxon "
             "signed-rank with 6 or more pairs, else paired t). Holds when it is below zero with p < 0.05, does "
             "not hold when it is above zero with p < 0.05, inconclusive otherwise. Each activation trains at its own "
@@ -262,7 +263,7 @@ CLAIMS: tuple[Claim, ...] = (
             "Judged at each depth on its own (pairs over datasets and seeds), and pooled over all depths."
         ),
         caption=(
-            "Validation loss over the mean-predictor loss per epoch (mean over seeds, log scale), one panel per "
+            "Training loss over the mean-predictor loss per epoch (mean over seeds, log scale), one panel per "
             "dataset, line style per depth; the grey span is the early window the verdict averages."
         ),
         decide=needs_runs(decide_tanh_sigmoid),

@@ -146,7 +146,7 @@ def tanh_sigmoid_tables(ctx: ClaimContext) -> Tables:
     k = int(early["k"].iloc[0]) if len(early) else 0
     return [
         (
-            f"Validation loss over epochs 1..{k} / mean-predictor loss (lower = faster)",
+            f"Training loss over epochs 1..{k} / mean-predictor loss (lower = faster)",
             comparison_table(runs, "early", alpha=ctx.alpha),
         )
     ]
