@@ -22,8 +22,7 @@ from actcmp.datasets.raw import split_indices
 from actcmp.errors import ConfigError
 from actcmp.plan import resolve_runs
 from actcmp.report.canvas import diverged_counts, loss_name
-from actcmp.report.display import _key_cell
-from actcmp.report.frames import matching
+from actcmp.report.frames import key_value_text, matching
 from actcmp.report.setup import run_fields, setup_items, tune_protocol
 from actcmp.run.plan import plan_runs, sweep_id
 from actcmp.run.tasks import cached_dataset, clear_data_cache
@@ -330,7 +329,7 @@ def test_setup_and_tables_show_an_unset_value_as_none() -> None:
     fields = run_fields(runs)
     assert fields["per_dataset"]["widths"] == {"digits": (16,), "csv:x.csv": None}
     assert fields["grid"]["split_seed"] == [None, 0]
-    assert [_key_cell("split_seed", v) for v in (0.0, float("nan"), None, 3)] == ["0", "none", "none", "3"]
+    assert [key_value_text("split_seed", v) for v in (0.0, float("nan"), None, 3)] == ["0", "none", "none", "3"]
 
 
 def test_claims_refuse_a_per_seed_tuned_sweep_before_training_anything(tmp_path: Path) -> None:

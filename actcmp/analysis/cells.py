@@ -42,6 +42,12 @@ def config_fields(runs: pd.DataFrame) -> list[str]:
     return [f for f in (*RUN_FIELDS, "data_fingerprint") if f in runs.columns]
 
 
+def as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` as text for counting distinct values, a missing value (None: ``split_seed``
+    unset, no ``widths``) a value of its own, apart from any other."""
+    return frame.astype(object).where(frame.notna(), "<none>").astype(str)
+
+
 def cell_keys(runs: pd.DataFrame, treatment: str = "activation") -> list[str]:
     """``dataset``, ``depth`` and every other config field that takes more than one value
     among runs sharing the treatment, dataset and depth, less those fixed by the other keys.
@@ -59,13 +65,12 @@ def cell_keys(runs: pd.DataFrame, treatment: str = "activation") -> list[str]:
     if not fields:
         return base
     group = [treatment, *base]
-    # a missing value (None: split_seed unset, no widths) is a value of its own, apart from any other
-    as_text = runs[fields + group].astype(object).where(runs[fields + group].notna(), "<none>").astype(str)
-    counts = as_text.groupby(group)[fields].nunique()
+    text = as_text(runs[fields + group])
+    counts = text.groupby(group)[fields].nunique()
     extra = [f for f in fields if (counts[f] > 1).any()]
     for name in reversed(list(extra)):
         others = [*base, *(f for f in extra if f != name)]
-        if others and (as_text.groupby([*others, treatment])[name].nunique() <= 1).all():
+        if others and (text.groupby([*others, treatment])[name].nunique() <= 1).all():
             extra.remove(name)
     return base + extra
 

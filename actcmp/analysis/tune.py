@@ -190,12 +190,8 @@ class StoredTune:
 
     @property
     def per_seed_split(self) -> bool:
-        """Stored by an actcmp before ``split_seed``: each seed drew its own split, so the
-        tuning runs validated on rows that were evaluation runs' test rows. Read from the
-        planned runs (any without a split seed), else from the stored sweep's fields."""
-        if self.planned:
-            return any(cfg.get("split_seed") is None for cfg in self.planned.values())
-        return self.fixed.get("split_seed") is None and "split_seed" not in self.grid
+        """See :func:`per_seed_split`."""
+        return per_seed_split(self.planned, self.fixed, self.grid)
 
     def counts(self, finished: set[str]) -> dict[str, int]:
         """Tuning runs planned / finished, evaluation runs expected / planned / finished."""
@@ -214,6 +210,27 @@ class StoredTune:
             # at most: a selection equal to the common value adds no run
             "evaluation_awaiting_selection": pending_units * len(self.evaluation_seeds),
         }
+
+
+def per_seed_split(planned: dict[str, dict[str, Any]], fixed: dict[str, Any], grid: dict[str, Any]) -> bool:
+    """A tuned sweep stored by an actcmp before ``split_seed``: each seed drew its own split,
+    so its tuning runs validated on rows that were evaluation runs' test rows. Read from the
+    planned runs (any without a split seed), else from the stored sweep's fields."""
+    if planned:
+        return any(cfg.get("split_seed") is None for cfg in planned.values())
+    return fixed.get("split_seed") is None and "split_seed" not in grid
+
+
+def per_seed_tuned(store: Store) -> list[str]:
+    """Names of the tuned sweeps in ``store`` that split per seed (no selection computed)."""
+    names = set()
+    for entry in store.sweeps():
+        config = entry["config"]
+        if config.get("tune") and per_seed_split(
+            store.planned_for(entry["sweep_id"]), config.get("fixed", {}), config.get("grid", {})
+        ):
+            names.add(entry["name"])
+    return sorted(names)
 
 
 def stored_tunes(store: Store, expected: dict[str, dict[str, Any]] | None = None) -> list[StoredTune]:
@@ -369,6 +386,8 @@ __all__ = [
     "left_out_ids",
     "matches_values",
     "numeric_values",
+    "per_seed_split",
+    "per_seed_tuned",
     "plan_lines",
     "select",
     "status_lines",

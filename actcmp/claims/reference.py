@@ -28,8 +28,13 @@ def split_seeds(runs: pd.DataFrame) -> list[int]:
     """The seed each run's split was drawn from: ``split_seed``, else the run's ``seed``."""
     import pandas as pd
 
+    from actcmp.config import split_seed_of
+
     splits = runs["split_seed"] if "split_seed" in runs.columns else [None] * len(runs)
-    return [int(seed) if pd.isna(split) else int(split) for seed, split in zip(runs["seed"], splits, strict=True)]
+    return [
+        split_seed_of({"seed": seed, "split_seed": None if pd.isna(split) else split})
+        for seed, split in zip(runs["seed"], splits, strict=True)
+    ]
 
 
 def pca_reference(runs: pd.DataFrame, data_dir: str | None = None) -> pd.DataFrame:

@@ -14,17 +14,8 @@ from actcmp.report.format import (
     fmt_vs_best,
     is_missing,
 )
+from actcmp.report.frames import key_value_text
 from actcmp.report.significance import CI_LABEL, bold_tied
-
-
-def _key_cell(key: str, value: object) -> str:
-    """A cell key as the table shows it: unset (``split_seed`` None, no ``widths``) reads
-    "none", and a split seed in a column that also holds None stays a whole number."""
-    if not isinstance(value, list | tuple) and pd.isna(value):  # type: ignore[call-overload]
-        return "none"
-    if key == "split_seed" and isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def display_main(main: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -33,7 +24,7 @@ def display_main(main: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     if main.empty or "test_loss_std" not in main:
         return display_plain(main.drop(columns=["best"], errors="ignore"))
     keys = list(main.columns[: list(main.columns).index("activation")])
-    out = pd.DataFrame({k: [_key_cell(k, v) for v in main[k]] for k in [*keys, "activation"]}, index=main.index)
+    out = pd.DataFrame({k: [key_value_text(k, v) for v in main[k]] for k in [*keys, "activation"]}, index=main.index)
     loss = "test loss*" if "tied_with_best" in main else "test loss"
     out[loss] = [fmt_mean_std(m, s) for m, s in zip(main["test_loss_mean"], main["test_loss_std"], strict=True)]
     if "tied_with_best" in main:

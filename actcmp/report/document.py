@@ -31,6 +31,7 @@ from actcmp.analysis.cells import activation_order, cell_keys
 from actcmp.report import render
 from actcmp.report.findings import figure_anchor, table_anchor
 from actcmp.report.format import fmt_duration
+from actcmp.report.frames import key_value_text
 from actcmp.report.render import FigureDoc, Section
 from actcmp.report.tables import Table, markdown_escape, to_html, to_markdown
 from actcmp.report.tune import tune_section
@@ -68,9 +69,7 @@ def _values(frame: Any, column: str) -> str:
         return "none"
     values = frame[column].dropna().unique()
     ordered = activation_order(values) if column == "activation" else sorted(values, key=lambda v: (str(type(v)), v))
-    shown = [
-        str(int(v)) if column == "split_seed" and isinstance(v, float) and v.is_integer() else str(v) for v in ordered
-    ]
+    shown = [key_value_text(column, v) for v in ordered]
     if len(shown) and frame[column].isna().any():  # unset in some runs (split_seed: each seed its own split)
         shown = ["none", *shown]
     return ", ".join(shown)

@@ -62,6 +62,19 @@ def matching(column: pd.Series, value: Any) -> pd.Series:
     return column.notna() & (column.map(_key_text) == _key_text(value))
 
 
+def key_value_text(key: str, value: Any) -> str:
+    """A cell key's value as tables and labels show it: unset (``split_seed`` None, no
+    ``widths``) reads "none", and a split seed in a column that also holds None (read as
+    floats) stays a whole number."""
+    import pandas as pd
+
+    if not isinstance(value, list | tuple) and pd.isna(value):
+        return "none"
+    if key == "split_seed" and isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def label(keys: list[str], values: tuple[Any, ...]) -> str:
     """``digits · depth 4`` / ``digits · lr=0.01``."""
     parts = []
@@ -70,12 +83,8 @@ def label(keys: list[str], values: tuple[Any, ...]) -> str:
             parts.append(str(value))
         elif key == "depth":
             parts.append(f"depth {value}")
-        elif value is None or (isinstance(value, float) and value != value):
-            parts.append(f"{key}=none")  # unset (split_seed: each seed its own split)
-        elif key == "split_seed" and isinstance(value, float) and value.is_integer():
-            parts.append(f"{key}={int(value)}")  # a seed, in a column that also holds None
         else:
-            parts.append(f"{key}={value}")
+            parts.append(f"{key}={key_value_text(key, value)}")
     return " · ".join(parts)
 
 

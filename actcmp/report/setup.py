@@ -66,9 +66,9 @@ def _depends_only_on(runs: pd.DataFrame, field: str, key: str) -> dict[str, Any]
     """``{key value: field value}`` when ``field`` takes one value per value of ``key``."""
     if key not in runs:
         return None
-    pair = runs[[key, field]]
-    as_text = pair.astype(object).where(pair.notna(), "<none>").astype(str)  # unset is a value of its own
-    if (as_text.groupby(key)[field].nunique() > 1).any():
+    from actcmp.analysis.cells import as_text
+
+    if (as_text(runs[[key, field]]).groupby(key)[field].nunique() > 1).any():
         return None
     first = runs.drop_duplicates(key)
     return {str(k): _plain(v) for k, v in zip(first[key], first[field], strict=True)}

@@ -112,10 +112,10 @@ def refuse_per_seed_tuned(out_dir: Path) -> None:
 
     if not db_path(out_dir).is_file():
         return
-    from actcmp.analysis.tune import stored_tunes
+    from actcmp.analysis.tune import per_seed_tuned
 
     with Store(out_dir, create=False) as store:
-        old = sorted({tune.name for tune in stored_tunes(store) if tune.per_seed_split})
+        old = per_seed_tuned(store)
     if old:
         raise ConfigError(
             f"{out_dir}: holds the [tune] sweep {', '.join(repr(n) for n in old)} stored by an older actcmp, whose "
