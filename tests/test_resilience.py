@@ -148,8 +148,8 @@ def _fault_points(out: Path, engine: str, points: list[tuple[int, float, str]], 
             os.kill(proc.pid, signal.SIGKILL)
             FAULTS["injected"] += 1
         proc.communicate(timeout=60)  # returns once workers are gone too (they hold the pipes)
-        if not (out / DB_NAME).exists():
-            FAULTS["survived"] += 1  # killed before the store existed: nothing to lose
+        if stored_count(out) < 0:  # killed before the store's schema existed (the file may): nothing to lose
+            FAULTS["survived"] += 1
             continue
         now = run_content(out / DB_NAME)
         assert set(seen) <= set(now), "a stored run was lost"
