@@ -111,7 +111,13 @@ class SweepConfig(BaseModel):
         """Expanded and validated run configs (see :func:`expand_grid`). A sweep with ``[tune]``
         holds one train/validation/test split for all its runs (``split_seed`` =
         ``TUNED_SPLIT_SEED`` unless the sweep sets it), so no tuning run validates on rows
-        that are an evaluation run's test rows."""
+        that are an evaluation run's test rows. A ``split_seed`` axis of a tuned sweep holding
+        None (each seed's own split; only the Python API can say so) is refused for that reason."""
+        if self.tune is not None and any(v is None for v in self.grid.get("split_seed", [])):
+            raise ConfigError(
+                f"{self._source}: grid.split_seed: None (each seed's own split) cannot be used with [tune]: "
+                "tuning runs would validate on evaluation runs' test rows; list integer split seeds"
+            )
         return expand_grid(self.resolved_fixed, self.grid, where=self._source, max_runs=max_runs)
 
     @property

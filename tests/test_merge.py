@@ -397,6 +397,23 @@ def test_compare_without_common_cells(tmp_path: Path, sweeps: dict[str, Path]) -
     other = write_store(tmp_path / "other", _cell("relu", [1.0], "x", depth=7))
     result = runner.invoke(app, ["compare", str(other), str(sweeps["full"])])
     assert result.exit_code == 2 and "no cell in common" in result.output
+    # it names what keeps them apart: here the depth, which no cell of the two shares
+    assert "they differ in depth: 7 against " in result.output, result.output
+
+
+def test_compare_names_the_split_that_keeps_tuned_results_apart() -> None:
+    from actcmp.analysis.compare import _kept_apart
+
+    cell = {"dataset": "digits", "depth": 1, "activation": "relu", "lr": 0.001}
+    new = {"a": {**cell, "split_seed": 0}}
+    old = {"b": {**cell, "split_seed": None}}
+    why = _kept_apart(new, old)
+    assert why.startswith("they differ in split_seed: 0 against none") and "own split" in why
+    many = {"c": {**cell, "depth": 2, "lr": 0.1, "split_seed": 5, "activation": "tanh"}}
+    assert why != _kept_apart(many, old) and "; 1 more" in _kept_apart(many, old)
+    # no single field keeps these apart (each value of each field is on both sides)
+    apart = _kept_apart({"d": {**cell, "lr": 0.1}}, {"e": cell, "f": {**cell, "lr": 0.1, "depth": 2}})
+    assert apart == "results of different sweeps?"
 
 
 # ---------------------------------------------------------------------------- the CI workflow

@@ -184,6 +184,35 @@ def test_pca_reference_keeps_one_seeds_splits_apart() -> None:
     assert joined.at["a", "pca_test_mse"] != joined.at["b", "pca_test_mse"]
 
 
+def test_pca_reference_keeps_the_fractions_apart() -> None:
+    """Runs that differ only in their validation fraction test on different rows: each gets
+    the PCA reference of its own split (the reference was keyed by the split seed alone)."""
+    from actcmp.claims.reference import pca_mse
+    from actcmp.datasets import load_dataset
+
+    runs = pd.DataFrame(
+        {
+            "run_id": ["a", "b"],
+            "dataset": ["digits"] * 2,
+            "seed": [0, 0],
+            "bottleneck": [4, 4],
+            "split_seed": [0, 0],
+            "val_fraction": [0.15, 0.3],
+            "test_fraction": [0.15, 0.15],
+        }
+    )
+    pca = pca_reference(runs)
+    assert len(pca) == 2
+    joined = attach_pca(runs, pca).set_index("run_id")
+    assert list(joined.columns) == [*runs.columns.drop("run_id"), "pca_train_mse", "pca_test_mse"]
+    for name, val in (("a", 0.15), ("b", 0.3)):
+        data = load_dataset("digits", 0, val, 0.15)
+        x_train, x_test = (d.numpy().astype(np.float64) for d in (data.x_train, data.x_test))
+        assert joined.at[name, "pca_train_mse"] == pca_mse(x_train, x_train, 4)
+        assert joined.at[name, "pca_test_mse"] == pca_mse(x_train, x_test, 4)
+    assert joined.at["a", "pca_train_mse"] != joined.at["b", "pca_train_mse"]
+
+
 def test_unset_and_set_split_seed_are_different_cells() -> None:
     runs = pd.DataFrame(
         {
@@ -206,6 +235,23 @@ def test_explicit_none_under_tune_still_gets_one_split(tmp_path: Path) -> None:
     # the split is part of a tuned sweep's id: one stored before split_seed keeps its own
     assert sweep.to_dict()["fixed"]["split_seed"] == 0
     assert sweep_id(sweep) != config_hash({**sweep.to_dict(), "fixed": dict(sweep.fixed)})[:12]
+
+
+def test_a_split_seed_axis_holding_none_is_refused_under_tune(tmp_path: Path) -> None:
+    """None on a split_seed axis means each seed's own split, which would leak under [tune];
+    only the Python API can say it (TOML has no null, the command line parses integers)."""
+    path = tmp_path / "sweep.toml"
+    path.write_text(TUNED, encoding="utf-8")
+    sweep = load_sweep(path)
+    leaky = sweep.model_copy(update={"grid": {**sweep.grid, "split_seed": [None, 1]}})
+    with pytest.raises(ConfigError, match=r"grid\.split_seed: None .* cannot be used with \[tune\]"):
+        leaky.runs()
+    with pytest.raises(ConfigError, match="split_seed"):
+        plan_tune(leaky)
+    fine = sweep.model_copy(update={"grid": {**sweep.grid, "split_seed": [0, 1]}})
+    assert {r.split_seed for r in fine.runs()} == {0, 1}
+    untuned = leaky.model_copy(update={"tune": None})
+    assert {r.split_seed for r in untuned.runs()} == {None, 1}
 
 
 def _legacy_tuned_directory(tmp_path: Path) -> tuple[Path, Path]:
@@ -283,6 +329,58 @@ def test_claims_report_only_counts_a_tuned_sweeps_pending_runs(tmp_path: Path) -
     assert result.exit_code == 0, result.output
     note = [line for line in result.output.splitlines() if line.startswith("note:")]
     assert len(note) == 1 and "120 of 120 planned runs are not stored" in note[0], result.output
+
+
+def test_claims_report_only_counts_the_pending_runs_of_units_not_selected_yet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one unit selected and the others not, the claim still plans one evaluation run per
+    grid point: the unselected units' runs are pending (before, only the selected unit's runs
+    were counted as planned)."""
+    import json
+
+    from actcmp.claims.runner import load_claim_sweep
+
+    plan = plan_tune(load_claim_sweep("tanh_sigmoid")[1])
+    first = plan.tuning[0]["tune_unit"]
+    finished = {c["run_id"]: ("done", 1.0 + i) for i, c in enumerate(plan.tuning) if c["tune_unit"] == first}
+    monkeypatch.setattr(Store, "final_metric", lambda self, run_ids, name: finished)
+    with Store(tmp_path / "tanh_sigmoid"):
+        pass
+    result = runner.invoke(app, ["claims", "--only", "5", "--report-only", "--out", str(tmp_path), "--quiet"])
+    assert result.exit_code == 0, result.output
+    (sweep,) = json.loads((tmp_path / "claims.json").read_text(encoding="utf-8"))["sweeps"]
+    assert sweep["planned"] == len(plan.common) == 120
+    assert sweep["counts"]["pending"] == 120
+    assert "pending" in json.dumps(sweep["selected"]) and len(sweep["selected"]) > 1
+
+
+def test_claims_warn_of_a_tuned_claim_sweep_stored_with_per_seed_splits(tmp_path: Path) -> None:
+    """``claims --report-only`` on a directory an older actcmp filled: the claim judges none of
+    those runs (their ids differ), and claims.md says why instead of only "pending"."""
+    import json
+
+    from actcmp.claims.runner import load_claim_sweep
+
+    _, sweep = load_claim_sweep("tanh_sigmoid")
+    old = {**sweep.to_dict(), "fixed": dict(sweep.fixed)}
+    planned = [{**c, "split_seed": None} for c in plan_tune(sweep).static]
+    with Store(tmp_path / "tanh_sigmoid") as store:
+        store.save_sweep(config_hash(old)[:12], sweep.name, old, planned)
+    result = runner.invoke(app, ["claims", "--only", "5", "--report-only", "--out", str(tmp_path), "--quiet"])
+    assert result.exit_code == 0, result.output
+    (entry,) = json.loads((tmp_path / "claims.json").read_text(encoding="utf-8"))["sweeps"]
+    assert "stored by an older actcmp" in entry["warning"] and "--out" in entry["warning"]
+    text = (tmp_path / "claims.md").read_text(encoding="utf-8")
+    assert text.count("**Warning:** `tanh_sigmoid` also holds the tuned sweep") == 1
+    # a directory this version filled has no such warning
+    fresh = tmp_path / "fresh"
+    with Store(fresh / "tanh_sigmoid") as store:
+        store.save_sweep(sweep_id(sweep), sweep.name, sweep.to_dict(), plan_tune(sweep).static)
+    result = runner.invoke(app, ["claims", "--only", "5", "--report-only", "--out", str(fresh), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "warning" not in json.loads((fresh / "claims.json").read_text(encoding="utf-8"))["sweeps"][0]
+    assert "**Warning:**" not in (fresh / "claims.md").read_text(encoding="utf-8")
 
 
 def test_a_tuned_sweep_whose_planned_runs_share_a_split_is_not_taken_for_per_seed(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import pytest
 from frames import assert_same_results
 from typer.testing import CliRunner
 
+from actcmp.analysis.status import cell_status
 from actcmp.cli import app
 from actcmp.config import RunConfig, load_sweep, sweep_from_dict
 from actcmp.engine.plain import RunResult
@@ -288,6 +289,12 @@ def test_evaluation_runs_are_ordinary_stored_runs(tuned: tuple[Path, Path]) -> N
     assert status.exit_code == 0, status.output
     assert "tuning runs: 12/12 finished; evaluation runs:" in status.output
     assert status.output.count("selected lr=") == 2
+    # the table counts by role, not by the tuned lr (which the tune block lists per unit)
+    table = cell_status(out)
+    assert table.keys[-1] == "role" and "lr" not in table.keys
+    assert {cell[-1] for cell in table.cells} == {"tuning", "evaluation"}
+    by_role = {cell[-1]: counts["done"] + counts["diverged"] for cell, counts in table.cells.items()}
+    assert by_role == {"tuning": len(plan.tuning), "evaluation": len(evaluation)}
 
 
 class _StopAfter:

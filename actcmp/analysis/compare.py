@@ -179,6 +179,34 @@ def _cells(directory: str | Path, metric: str) -> tuple[dict[str, Side], dict[st
     return sides, cells, metrics, left
 
 
+#: the most fields :func:`_kept_apart` names
+APART_SHOWN = 3
+
+
+def _kept_apart(new: dict[str, dict[str, Any]], base: dict[str, dict[str, Any]]) -> str:
+    """Why two sets of cells meet nowhere, in words: the fields whose values the two sides
+    never share (``split_seed: 0 against none`` for a tuned sweep stored before
+    ``split_seed``), or "results of different sweeps?" when no single field explains it."""
+
+    def values(cells: dict[str, dict[str, Any]], name: str) -> list[str]:
+        shown = ("none" if c.get(name) is None else str(c.get(name)) for c in cells.values())
+        return sorted(set(shown))
+
+    fields = dict.fromkeys(f for cells in (new, base) for c in cells.values() for f in c)
+    apart = []
+    for name in fields:
+        ours, theirs = values(new, name), values(base, name)
+        if set(ours).isdisjoint(theirs):
+            apart.append(f"{name}: {', '.join(ours)} against {', '.join(theirs)}")
+    if not apart:
+        return "results of different sweeps?"
+    more = f"; {len(apart) - APART_SHOWN} more" if len(apart) > APART_SHOWN else ""
+    hint = ""
+    if any(a.startswith("split_seed:") for a in apart):
+        hint = " (a tuned sweep stored before split_seed drew each seed's own split; rerun it to compare)"
+    return "they differ in " + "; ".join(apart[:APART_SHOWN]) + more + hint
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
         return None
@@ -205,7 +233,7 @@ def compare_results(
         available = ", ".join(sorted(new_metrics | base_metrics)) or "none"
         raise ConfigError(f"--metric {metric!r}: not a stored metric (available: {available})")
     if not set(new_sides) & set(base_sides):
-        raise ConfigError(f"{new} and {baseline} have no cell in common (results of different sweeps?)")
+        raise ConfigError(f"{new} and {baseline} have no cell in common ({_kept_apart(new_cells, base_cells)})")
     cells = {**base_cells, **new_cells}
     shown = [
         f

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from actcmp.store.database import Store
+from actcmp.tune_spec import TUNE_KEYS
 
 CELL_KEYS = (
     "dataset",
@@ -34,6 +35,8 @@ CELL_KEYS = (
     "split_seed",
 )
 STATUSES = ("done", "diverged", "failed", "pending")
+#: a planned run's ``role`` in a tuned sweep, as the status table names it
+ROLE_NAMES = {"tune": "tuning", "eval": "evaluation"}
 
 
 @dataclass
@@ -87,18 +90,29 @@ def cell_status(directory: str | Path) -> StatusTable:
         expected = store.expected_configs()
         stored = store.run_states()  # damaged rows left out: named by damaged_rows
         damaged = store.damaged_rows()
-        names = {s["sweep_id"]: s["name"] for s in store.sweeps()}
+        sweeps = store.sweeps()
+        names = {s["sweep_id"]: s["name"] for s in sweeps}
+        tuned_fields = [
+            [f for f in s["config"]["tune"] if f not in TUNE_KEYS] for s in sweeps if s["config"].get("tune")
+        ]
         shards = [
             f"{names.get(sid, sid)} {i}/{entry['n']}" for sid, entry in store.shards().items() for i in entry["held"]
         ]
     configs = {**expected, **{rid: cfg for rid, (_, cfg, _) in stored.items()}}
-    varied = tuple(k for k in CELL_KEYS if len({json.dumps(c.get(k)) for c in configs.values()}) > 1)
-    keys = ("dataset", *[k for k in varied if k != "dataset"])
+    # a tuned sweep's runs are counted by role (tuning / evaluation), not by the tuned fields'
+    # values, which the tune block of `actcmp status` lists per unit
+    roles = {rid: ROLE_NAMES.get(str(cfg.get("role")), "") for rid, cfg in expected.items()}
+    tuned = all(roles.get(rid) for rid in configs)
+    hidden = {f for entry in tuned_fields for f in entry} if tuned else set()
+    varied = tuple(
+        k for k in CELL_KEYS if k not in hidden and len({json.dumps(c.get(k)) for c in configs.values()}) > 1
+    )
+    keys = ("dataset", *[k for k in varied if k != "dataset"], *(("role",) if tuned else ()))
     table = StatusTable(keys=keys, directory=Path(directory), writer=running_writer(directory), shards=shards)
     table.damaged = damaged
     for rid, cfg in configs.items():
         status = stored[rid][0] if rid in stored else "pending"
-        cell = tuple(cfg.get(k) for k in keys)
+        cell = tuple(roles[rid] if k == "role" else cfg.get(k) for k in keys)
         counts = table.cells.setdefault(cell, dict.fromkeys(STATUSES, 0))
         counts[status] = counts.get(status, 0) + 1
         if status == "failed":

@@ -44,6 +44,8 @@ class SweepDoc:
     #: a tuned sweep's protocol in words ("" when not tuned) and its selected values per cell
     tune: str = ""
     selected: pd.DataFrame | None = None
+    #: a warning about what the results directory holds besides the judged runs ("" if none)
+    warning: str = ""
 
 
 @dataclass
@@ -126,6 +128,8 @@ def _experiment(sweep: SweepDoc) -> list[str]:
     ]
     if sweep.tune:
         lines.append(f"Tuned ([tune]): {sweep.tune}")
+    if sweep.warning:
+        lines.append(f"**Warning:** {sweep.warning}")
     return lines
 
 
@@ -409,6 +413,7 @@ def claims_json(claims: Sequence[ClaimDoc], sweeps: Sequence[SweepDoc]) -> str:
                 "wall_time_s": round(s.wall_time_s, 2),
                 "stored_time_s": round(s.stored_time_s, 2),
                 **({"tune": s.tune} if s.tune else {}),
+                **({"warning": s.warning} if s.warning else {}),
                 **(
                     {"selected": s.selected.to_dict("records")}
                     if s.selected is not None and not s.selected.empty

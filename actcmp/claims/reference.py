@@ -21,7 +21,18 @@ def pca_mse(x_train: np.ndarray, x_eval: np.ndarray, n_components: int) -> float
     return float(np.mean((np.asarray(x_eval, dtype=np.float64) - recon) ** 2))
 
 
-KEYS = ["dataset", "seed", "bottleneck", "split"]
+KEYS = ["dataset", "seed", "bottleneck", "split", "val_fraction", "test_fraction"]
+#: the fractions a run without them in its frame used (``RunConfig``'s defaults)
+DEFAULT_FRACTIONS = {"val_fraction": 0.15, "test_fraction": 0.15}
+
+
+def _keyed(runs: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` with the columns of :data:`KEYS`: the split seed, and the fractions as floats."""
+    keyed = runs.assign(split=split_seeds(runs))
+    for column, default in DEFAULT_FRACTIONS.items():
+        values = keyed[column] if column in keyed.columns else default
+        keyed = keyed.assign(**{column: values}).astype({column: float})
+    return keyed
 
 
 def split_seeds(runs: pd.DataFrame) -> list[int]:
@@ -40,8 +51,8 @@ def split_seeds(runs: pd.DataFrame) -> list[int]:
 def pca_reference(runs: pd.DataFrame, data_dir: str | None = None) -> pd.DataFrame:
     """PCA's train and test MSE for every (dataset, seed, bottleneck, split seed, fractions) of
     ``runs``, on exactly the split the runs used (``load_dataset`` with the same split seed,
-    ``split_seed`` or else the run's seed, and fractions). Columns: ``dataset, seed,
-    bottleneck, split, pca_train_mse, pca_test_mse``; join it to runs with :func:`attach_pca`."""
+    ``split_seed`` or else the run's seed, and fractions). Columns: :data:`KEYS`,
+    ``pca_train_mse, pca_test_mse``; join it to runs with :func:`attach_pca`."""
     import pandas as pd
 
     from actcmp.datasets import load_dataset
@@ -49,18 +60,12 @@ def pca_reference(runs: pd.DataFrame, data_dir: str | None = None) -> pd.DataFra
     columns = [*KEYS, "pca_train_mse", "pca_test_mse"]
     if runs.empty:
         return pd.DataFrame(columns=columns)
-    fractions = [c for c in ("val_fraction", "test_fraction") if c in runs.columns]
-    combos = runs[["dataset", "seed", "bottleneck", *fractions]].assign(split=split_seeds(runs)).drop_duplicates()
+    combos = _keyed(runs)[KEYS].drop_duplicates()
     rows = []
     for combo in combos.itertuples(index=False):
         values = combo._asdict()
-        data = load_dataset(
-            values["dataset"],
-            int(values["split"]),
-            float(values.get("val_fraction", 0.15)),
-            float(values.get("test_fraction", 0.15)),
-            data_dir=data_dir,
-        )
+        val, test = float(values["val_fraction"]), float(values["test_fraction"])
+        data = load_dataset(values["dataset"], int(values["split"]), val, test, data_dir=data_dir)
         x_train, x_test = data.x_train.numpy().astype(np.float64), data.x_test.numpy().astype(np.float64)
         k = int(values["bottleneck"])
         rows.append(
@@ -69,6 +74,8 @@ def pca_reference(runs: pd.DataFrame, data_dir: str | None = None) -> pd.DataFra
                 "seed": int(values["seed"]),
                 "bottleneck": k,
                 "split": int(values["split"]),
+                "val_fraction": val,
+                "test_fraction": test,
                 "pca_train_mse": pca_mse(x_train, x_train, k),
                 "pca_test_mse": pca_mse(x_train, x_test, k),
             }
@@ -83,5 +90,7 @@ def attach_pca(runs: pd.DataFrame, pca: pd.DataFrame) -> pd.DataFrame:
         return runs.iloc[0:0].assign(pca_train_mse=[], pca_test_mse=[])
     if "split" not in pca.columns:  # a reference without split seeds: each seed's own split
         pca = pca.assign(split=pca["seed"])
-    keyed = runs.assign(split=split_seeds(runs))
-    return keyed.merge(pca, on=KEYS, how="inner").drop(columns="split")
+    pca = _keyed(pca.drop(columns="split_seed", errors="ignore").assign(split_seed=pca["split"]))
+    keyed = _keyed(runs)
+    added = [c for c in KEYS if c not in runs.columns]
+    return keyed.merge(pca[[*KEYS, "pca_train_mse", "pca_test_mse"]], on=KEYS, how="inner").drop(columns=added)

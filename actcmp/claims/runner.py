@@ -97,13 +97,15 @@ def selected_runs(sweep: SweepConfig, directory: Path, data_dir: str | Path | No
 
 def _selected(
     sweep: SweepConfig, directory: Path, data_dir: str | Path | None = None
-) -> tuple[list[dict[str, Any]], Any]:
-    """(:func:`selected_runs`, a table of the selected values per cell and activation)."""
+) -> tuple[list[dict[str, Any]], Any, int]:
+    """(the evaluation runs at the values selected so far, a table of the selected values per
+    cell and activation, how many evaluation runs the claim judges once every unit has its
+    selection: one per grid point, whatever is selected)."""
     import pandas as pd
 
     from actcmp.run.tune import describe_value, selected_plan
 
-    _, selections, runs = selected_plan(sweep, directory, data_dir)
+    plan, selections, runs = selected_plan(sweep, directory, data_dir)
     chosen = {s.unit: s.chosen for s in selections if s.chosen is not None}
     rows = []
     for sel in selections:
@@ -126,7 +128,24 @@ def _selected(
         for cfg in runs
         if cfg["tune_unit"] in chosen and all(cfg.get(k) == v for k, v in chosen[cfg["tune_unit"]].items())
     ]
-    return judged, table
+    return judged, table, len(plan.common)
+
+
+def _per_seed_warning(directory: Path) -> str:
+    """What claims.md says when ``directory`` holds a tuned sweep stored before ``split_seed``
+    (each seed its own split): its runs are not the claim's and are not judged ("" if none)."""
+    from actcmp.analysis.tune import per_seed_tuned
+    from actcmp.store.database import Store
+
+    with Store(directory, create=False) as store:
+        old = per_seed_tuned(store)
+    if not old:
+        return ""
+    return (
+        f"`{directory.name}` also holds the tuned sweep {', '.join(repr(n) for n in old)} stored by an older "
+        "actcmp, whose runs drew each seed's own split (its selection saw test rows). Those runs are not "
+        "judged here: the claim reads only runs of one split. Train the claims into a new directory with --out."
+    )
 
 
 def _restrict(results: Results, run_ids: set[str]) -> Results:
@@ -215,9 +234,9 @@ def run_claims(
             if sweep.tune is not None:  # rank-based claims: only the evaluation runs at the selected values
                 from actcmp.run.tune import describe_candidates
 
-                judged, doc.selected = _selected(sweep, directory, data_dir)
-                # before any selection (no tuning run stored yet): one evaluation run per grid point
-                doc.planned = len(judged) or len(planned)
+                # units without a selection yet count their evaluation runs as pending
+                judged, doc.selected, doc.planned = _selected(sweep, directory, data_dir)
+                doc.warning = _per_seed_warning(directory)
                 doc.tune = (
                     f"each activation at its own {', '.join(sweep.tune.candidates)}, selected per dataset and depth "
                     f"from {describe_candidates(sweep.tune)} by mean final validation loss over tuning seeds "
