@@ -247,6 +247,25 @@ def test_tensorboard_cli_and_replace(results_dir: Path, tmp_path: Path) -> None:
     assert len(list(out.glob("events.out.tfevents.*"))) == 1
 
 
+def test_an_export_of_another_format_is_neither_replaced_nor_mixed(results_dir: Path, tmp_path: Path) -> None:
+    """A TensorBoard export in a folder is not replaced by an MLflow export there (each
+    replaces only its own format), nor filled with Parquet or CSV files."""
+    pytest.importorskip("tensorboard")
+    out = tmp_path / "tb"
+    result = runner.invoke(app, ["export", str(results_dir), "--format", "tensorboard", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    for fmt in ("mlflow", "parquet", "csv"):
+        result = runner.invoke(app, ["export", str(results_dir), "--format", fmt, "--out", str(out)])
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert f"holds an actcmp tensorboard export: choose another --out for the {fmt} export" in result.output
+        assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    # a Parquet export beside a CSV one in the default folder is fine (one file per frame and format)
+    for fmt in ("parquet", "csv"):
+        assert runner.invoke(app, ["export", str(results_dir), "--format", fmt]).exit_code == 0
+    assert {p.suffix for p in (results_dir / "export").glob("runs.*")} >= {".parquet", ".csv"}
+
+
 # ---------------------------------------------------------------------------- notebooks
 
 

@@ -9,6 +9,7 @@ from typing import IO, Any
 from actcmp.atomic import make_dir, write_atomic, write_text
 from actcmp.errors import ConfigError
 from actcmp.store.database import load_results
+from actcmp.store.export_common import refuse_other_format
 
 FORMATS = ("parquet", "csv")
 
@@ -19,6 +20,7 @@ def export_results(directory: str | Path, fmt: str = "parquet", out: str | Path 
         raise ConfigError(f"--format {fmt!r}: choose parquet, csv, mlflow or tensorboard")
     results = load_results(directory)
     target = Path(out) if out is not None else Path(directory) / "export"
+    refuse_other_format(target, fmt)  # an MLflow or TensorBoard export stays as it is
     make_dir(target)
     paths = []
     for name in ("runs", "epochs", "layers", "planned"):

@@ -155,11 +155,31 @@ def flat_env(env: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _check_target(out: Path) -> None:
+def stored_format(out: Path) -> str | None:
+    """The format of the actcmp export in ``out`` (its marker's ``format``), or None."""
+    try:
+        info = json.loads((out / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return str(info.get("format")) if isinstance(info, dict) and info.get("format") else None
+
+
+def refuse_other_format(out: Path, fmt: str) -> None:
+    """An export of another format in ``out`` is never replaced by (or mixed with) this one."""
+    other = stored_format(out)
+    if other is not None and other != fmt:
+        raise StoreError(
+            f"export target {out} holds an actcmp {other} export: choose another --out for the {fmt} export "
+            "(the default puts each format in its own folder)"
+        )
+
+
+def _check_target(out: Path, fmt: str) -> None:
     if out.exists() and not out.is_dir():
         raise StoreError(f"export target {out} is a file, not a directory")
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
         raise StoreError(f"export target {out} holds other files (not an actcmp export): choose another --out")
+    refuse_other_format(out, fmt)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -175,7 +195,7 @@ def replacing(out: Path, info: dict[str, Any], *, in_place: bool = False) -> Ite
     export is moved aside, the new one written at ``out`` (which the writer creates), and on an error the partial
     one is removed and the old one put back.
     """
-    _check_target(out)
+    _check_target(out, str(info.get("format")))
     old = out.with_name(f".{out.name}.old")
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(old, ignore_errors=True)
