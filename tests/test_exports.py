@@ -266,6 +266,33 @@ def test_an_export_of_another_format_is_neither_replaced_nor_mixed(results_dir: 
     assert {p.suffix for p in (results_dir / "export").glob("runs.*")} >= {".parquet", ".csv"}
 
 
+def test_widths_are_json_lists_in_csv_as_in_mlflow_and_tensorboard(tmp_path: Path) -> None:
+    """A sequence field reads the same in every export: a list in Parquet, the JSON text
+    ``[16, 8]`` in CSV (it was Python's tuple repr, ``(16, 8)``), MLflow and TensorBoard."""
+    import json
+
+    import pandas as pd
+
+    sweep = tmp_path / "w.toml"
+    sweep.write_text(
+        'name = "w"\nepochs = 1\nbottleneck = 4\nwidths = [16, 8]\n'
+        '[grid]\ndataset = ["digits"]\nseed = [0]\nactivation = ["relu", "tanh"]\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["run", str(sweep), "--out", str(out), "--quiet"]).exit_code == 0
+    for fmt in ("csv", "parquet"):
+        assert runner.invoke(app, ["export", str(out), "--format", fmt]).exit_code == 0
+    for name in ("runs", "planned"):
+        text = pd.read_csv(out / "export" / f"{name}.csv")["widths"]
+        lists = pd.read_parquet(out / "export" / f"{name}.parquet")["widths"]
+        assert text.tolist() == ["[16, 8]"] * 2
+        assert [json.loads(t) for t in text] == [list(v) for v in lists] == [[16, 8]] * 2
+    from actcmp.store.export_mlflow import _param_value
+
+    assert _param_value((16, 8)) == _param_value([16, 8]) == "[16, 8]"
+
+
 # ---------------------------------------------------------------------------- notebooks
 
 

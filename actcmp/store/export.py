@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 from typing import IO, Any
 
@@ -15,7 +16,8 @@ FORMATS = ("parquet", "csv")
 
 
 def export_results(directory: str | Path, fmt: str = "parquet", out: str | Path | None = None) -> list[Path]:
-    """Write ``runs``, ``epochs``, ``layers`` and ``planned`` frames; return the paths."""
+    """Write ``runs``, ``epochs``, ``layers`` and ``planned`` frames; return the paths. Parquet
+    keeps a sequence value (``widths``) as a list; CSV writes it as JSON text, ``[16, 8]``."""
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r}: choose parquet, csv, mlflow or tensorboard")
     results = load_results(directory)
@@ -29,9 +31,19 @@ def export_results(directory: str | Path, fmt: str = "parquet", out: str | Path 
         if fmt == "parquet":
             write_atomic(path, functools.partial(_parquet, frame))
         else:
-            write_text(path, frame.to_csv(index=False))
+            write_text(path, _json_lists(frame).to_csv(index=False))
         paths.append(path)
     return paths
+
+
+def _json_lists(frame: Any) -> Any:
+    """``frame`` with its sequence values (``widths``) as JSON text, ``[16, 8]``: how the MLflow
+    and TensorBoard exports write them, and what a CSV reader can parse (not Python's tuple repr)."""
+    columns = {}
+    for name in frame.columns:
+        if frame[name].dtype == object and frame[name].map(lambda v: isinstance(v, tuple | list)).any():
+            columns[name] = frame[name].map(lambda v: json.dumps(list(v)) if isinstance(v, tuple | list) else v)
+    return frame.assign(**columns) if columns else frame
 
 
 def _parquet(frame: Any, handle: IO[bytes]) -> None:
