@@ -188,7 +188,11 @@ METHODS = [
     "paired log ratios. With 3 seeds a signed-rank test cannot reach p < 0.05 at all, and the t-test has little "
     "power: 'tied' is weak evidence, '≈ best' is the stronger statement.",
     "Across cells: mean ranks, the Friedman test (scipy) and the Nemenyi critical difference "
-    "CD = q_alpha sqrt(k(k+1)/(6N)) with q_alpha from the studentized range (Demsar 2006).",
+    "CD = q_alpha sqrt(k(k+1)/(6N)) with q_alpha from the studentized range (Demsar 2006). Cells that share a "
+    "dataset (its depths) are not independent blocks, so where they do the claims decide on the Friedman test "
+    "with each dataset as one block (an activation's mean rank over the dataset's cells, ranked again), its p "
+    "from 20,000 seeded within-dataset permutations (the chi-square approximation does not hold for 2-3 "
+    "blocks); the CD over cells stays optimistic.",
     "Pooled paired comparisons over cells and seeds use the Wilcoxon signed-rank test when there are 6 or more "
     "pairs, else the paired t-test.",
 ]

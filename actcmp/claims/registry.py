@@ -136,7 +136,8 @@ CLAIMS: tuple[Claim, ...] = (
         sweep="ranking",
         statistic="ReLU's mean rank of test loss over cells, Friedman test, Nemenyi critical difference",
         rule=(
-            "Needs activations to differ at all (Friedman p < 0.05 over dataset x depth cells; else inconclusive). "
+            "Needs activations to differ at all (Friedman p < 0.05 over dataset x depth cells, with the datasets "
+            "as blocks where cells share a dataset, as pooled over depths: a permutation p; else inconclusive). "
             "Holds when ReLU is in the top group (mean rank within the Nemenyi CD of the best) and, in at least "
             "half the cells, is the best or shown within 10% of the best (paired TOST over seeds). Does not hold "
             "when ReLU is outside the top group or significantly worse than the cell's best (paired t) in more "
@@ -363,7 +364,9 @@ CLAIMS: tuple[Claim, ...] = (
             "Cell scores are means over seeds (a diverged seed makes the score worst; epochs to threshold never "
             "reached counts as epochs + 1). Each part holds when the Friedman test has p < 0.05; does not hold "
             "when p >= 0.05 and Kendall's W < 0.1 (activations agree to within noise); inconclusive otherwise. "
-            "Both parts must hold."
+            "The depths of one dataset share its data, so they are not independent blocks: p is that of the test "
+            "with each dataset as one block (mean rank over its depths, ranked again; a permutation p), and the "
+            "chi-square over cells is shown beside it. Both parts must hold."
         ),
         caption=(
             "Critical-difference diagrams (Demsar 2006) of test loss (top) and epochs to the loss threshold "

@@ -113,8 +113,17 @@ def ranks_text(statistics: Statistics | None) -> str | None:
     if result.reason:
         return text + f"No Friedman test: {result.reason}."
     verdict = "the activations' ranks differ" if result.significant else "no significant difference between the ranks"
+    blocks = result.by_dataset
+    optimistic = (
+        f", optimistic: the cells share {blocks.n_blocks} dataset{'' if blocks.n_blocks == 1 else 's'}; "
+        "with datasets as blocks "
+        f"{p_clause(blocks.p_value)}"
+        if blocks is not None
+        else ""
+    )
     text += (
-        f"Friedman test: χ² = {result.statistic:.2f}, {p_clause(result.p_value)} ({verdict} at α = {result.alpha:g}); "
+        f"Friedman test: χ² = {result.statistic:.2f}, {p_clause(result.p_value)} ({verdict} at α = {result.alpha:g}"
+        f"{optimistic}); "
         f"Nemenyi critical difference (CD) {result.cd:.2f} ranks; within the CD of the best ({result.best}): "
         f"{_names(result.top_group())}"
     )

@@ -11,6 +11,7 @@ that name left by an earlier report.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -147,12 +148,31 @@ def friedman_text(result: FriedmanResult) -> list[str]:
         f"{p_clause(result.p_value)}, Kendall's W = {result.kendall_w:.2f} (0: the cells disagree on the order, "
         f"1: every cell ranks the activations alike): {verdict}.",
     ]
+    blocks = result.by_dataset
+    if blocks is not None:
+        shared = (
+            f"The {result.n_cells} cells share {_datasets(blocks.n_blocks)}, so they are not independent blocks: the "
+            "p value above and the critical difference below are optimistic."
+        )
+        if math.isfinite(blocks.p_value):
+            out.append(
+                f"{shared} With each dataset as one block (an activation's mean rank over the dataset's cells, ranked "
+                f"again): χ² = {blocks.statistic:.2f} over {blocks.n_blocks} datasets, permutation "
+                f"{p_clause(blocks.p_value)} ({blocks.permutations:,} within-dataset permutations; the chi-square "
+                "approximation does not hold for so few blocks)."
+            )
+        else:
+            out.append(f"{shared} No test with datasets as blocks: it needs 2 or more datasets that rank differently.")
     top = result.top_group()
     out.append(
         f"Nemenyi critical difference at α = {result.alpha:g}: CD = {result.cd:.2f} ranks; mean ranks closer "
         f"than this are not shown to differ. Within CD of the best ({result.best}): {', '.join(top)}."
     )
     return out
+
+
+def _datasets(n: int) -> str:
+    return "1 dataset" if n == 1 else f"{n} datasets"
 
 
 def depth_text(statistics: Statistics) -> str | None:

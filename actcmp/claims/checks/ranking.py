@@ -40,8 +40,9 @@ def check_relu_default(
     margin: float = 0.1,
     alpha: float = stats.ALPHA,
 ) -> Verdict:
-    """ReLU is a strong default. Needs activations to differ at all (Friedman p < alpha
-    over cells; else inconclusive). Holds: ReLU is in the top group (mean rank within the
+    """ReLU is a strong default. Needs activations to differ at all (Friedman p < alpha,
+    with datasets as blocks where cells share a dataset: :func:`decision_p`; else
+    inconclusive). Holds: ReLU is in the top group (mean rank within the
     Nemenyi CD of the best) and, in at least half the cells, is the best or shown to be
     within ``1 + margin`` of the best (paired TOST over seeds). Does not hold: outside
     the top group, or significantly worse than the best (paired t) in more than half the
@@ -62,20 +63,24 @@ def check_relu_default(
         f"CD {result.cd:.2f}, {'inside' if in_top else 'outside'} the top group); it is the best or within "
         f"{margin:.0%} of it in {as_good:.0%} and significantly worse in {worse:.0%} of {cells} cells"
     )
-    if not result.significant:
+    p_value, blocks = decision_p(result)
+    friedman = f"Friedman {fmt_p(result.p_value)}" + (
+        f"; with the {blocks} datasets as blocks, permutation {fmt_p(p_value)}" if blocks else ""
+    )
+    if not p_value < alpha:
         return Verdict(
             UNSURE,
             statistic,
             rank,
-            result.p_value,
-            f"Inconclusive: no activation separates from the others (Friedman {fmt_p(result.p_value)}); {where}.",
+            p_value,
+            f"Inconclusive: no activation separates from the others ({friedman}); {where}.",
         )
-    lead = f"Activations differ (Friedman {fmt_p(result.p_value)})"
+    lead = f"Activations differ ({friedman})"
     if not in_top or worse > 0.5:
-        return Verdict(FAILS, statistic, rank, result.p_value, f"{lead} and {where}.")
+        return Verdict(FAILS, statistic, rank, p_value, f"{lead} and {where}.")
     if as_good >= 0.5:
-        return Verdict(HOLDS, statistic, rank, result.p_value, f"{lead} and {where}.")
-    return Verdict(UNSURE, statistic, rank, result.p_value, f"{lead}; {where}: too few seeds to show it is as good.")
+        return Verdict(HOLDS, statistic, rank, p_value, f"{lead} and {where}.")
+    return Verdict(UNSURE, statistic, rank, p_value, f"{lead}; {where}: too few seeds to show it is as good.")
 
 
 def check_compression(
@@ -116,9 +121,11 @@ def check_compression(
 def check_activation_matters(runs: pd.DataFrame, *, negligible_w: float = 0.1, alpha: float = stats.ALPHA) -> Verdict:
     """The activation changes both how well (test loss) and how quickly (epochs to reach
     the loss threshold; never reached counts as ``epochs + 1``, diverged as worst) an AE
-    learns. Each part holds when the Friedman test over cells has p < alpha; does not
-    hold when p >= alpha and Kendall's W < ``negligible_w`` (activations agree to within
-    noise); inconclusive otherwise."""
+    learns. Each part holds when the Friedman test has p < alpha; does not hold when
+    p >= alpha and Kendall's W over cells < ``negligible_w`` (activations agree to within
+    noise); inconclusive otherwise. Where cells share a dataset (its depths), p is that of
+    the test with datasets as blocks (``FriedmanResult.by_dataset``, a permutation p): cells
+    of one dataset are not independent, and the p over cells would be optimistic."""
     if runs.empty or "activation" not in runs:
         return no_data()
     censored = runs.assign(_censor=numeric(runs, "epochs") + 1)
@@ -129,39 +136,41 @@ def check_activation_matters(runs: pd.DataFrame, *, negligible_w: float = 0.1, a
         ("epochs_to_threshold", "how quickly (epochs to threshold)", "_censor"),
     ):
         result = stats.friedman(censored, metric, fill_missing=fill, alpha=alpha)
-        results[metric] = result
+        p_value, blocks = decision_p(result)
+        results[metric] = p_value
         text = (
             f"{label}: Friedman chi2 = {fmt_number(result.statistic)} over {result.n_cells} cells and {result.k} "
             f"activations ({fmt_p(result.p_value)}, Kendall's W = {fmt_number(result.kendall_w, 2)})"
         )
+        if blocks:
+            text += f"; with the {blocks} datasets as blocks, permutation {fmt_p(p_value)}"
         if result.reason:
             parts.append(Verdict(UNSURE, "Friedman p", math.nan, explanation=f"{label}: {result.reason}.", label=label))
-        elif result.significant:
-            parts.append(Verdict(HOLDS, "Friedman p", result.p_value, result.p_value, text + ".", label=label))
+        elif p_value < alpha:
+            parts.append(Verdict(HOLDS, "Friedman p", p_value, p_value, text + ".", label=label))
         elif result.kendall_w < negligible_w:
             parts.append(
                 Verdict(
-                    FAILS,
-                    "Friedman p",
-                    result.p_value,
-                    result.p_value,
-                    text + ": differences are within seed noise.",
-                    label=label,
+                    FAILS, "Friedman p", p_value, p_value, text + ": differences are within seed noise.", label=label
                 )
             )
         else:
             parts.append(
                 Verdict(
-                    UNSURE,
-                    "Friedman p",
-                    result.p_value,
-                    result.p_value,
-                    text + ": not significant at this sample size.",
-                    label=label,
+                    UNSURE, "Friedman p", p_value, p_value, text + ": not significant at this sample size.", label=label
                 )
             )
     lead = results["test_loss"]
-    return combine(parts, "Friedman p (test loss)", lead.p_value, lead.p_value)
+    return combine(parts, "Friedman p (test loss)", lead, lead)
+
+
+def decision_p(result: stats.FriedmanResult) -> tuple[float, int]:
+    """The p value a claim decides on: with datasets as blocks where cells share a dataset
+    (and that test ran), else over cells; and the number of datasets (0: over cells)."""
+    blocks = result.by_dataset
+    if blocks is not None and math.isfinite(blocks.p_value):
+        return blocks.p_value, blocks.n_blocks
+    return result.p_value, 0
 
 
 __all__ = [
