@@ -39,20 +39,20 @@ def _null_scores(rng: np.random.Generator, noise: float = 0.3) -> np.ndarray:
 def test_the_test_over_datasets_keeps_its_level_where_the_test_over_cells_does_not(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(ranks, "PERMUTATIONS", 2000)
-    rng = np.random.default_rng(12)
+    monkeypatch.setattr(ranks, "PERMUTATIONS", 1000)
+    rng = np.random.default_rng(0)
     cell_datasets = [d for d in DATASETS for _ in DEPTHS]
-    over_cells, over_datasets, sims = 0, 0, 400
+    over_cells, over_datasets, sims = 0, 0, 1000
     for _ in range(sims):
         block = _within_cell_ranks(_null_scores(rng))
         over_cells += scipy_stats.friedmanchisquare(*block.T).pvalue < 0.05
         result = dataset_blocks(block, cell_datasets)
-        assert result is not None and result.permutations == 2000
+        assert result is not None and result.permutations == 1000
         over_datasets += result.p_value < 0.05
     # the cells of a dataset agree, so the test over 12 cells finds "differences" most of the time
     assert over_cells / sims > 0.5
-    # the permutation test over 3 datasets is exact up to its draws: 5% +- 2 standard errors (1.1%)
-    assert 0.028 <= over_datasets / sims <= 0.072, over_datasets / sims
+    # the permutation test over 3 datasets is exact up to its draws: 5% +- 3 standard errors (0.7%)
+    assert 0.029 <= over_datasets / sims <= 0.071, over_datasets / sims
 
 
 def test_the_permutation_p_agrees_with_scipys_permutation_test() -> None:
