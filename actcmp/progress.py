@@ -12,7 +12,7 @@ import bisect
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
 from actcmp.text import plural, terminal_safe
@@ -36,10 +36,33 @@ def _fmt_seconds(seconds: float) -> str:
 
 
 def describe(record: dict[str, Any]) -> str:
-    """``relu · digits · depth 4 · seed 1`` (plus other varied fields if given)."""
+    """``relu · digits · depth 4 · seed 1``, plus the record's ``varied`` fields (``lr=0.01``:
+    what tells apart runs of the same activation, dataset, depth and seed)."""
     parts = [str(record.get("activation")), str(record.get("dataset")), f"depth {record.get('depth')}"]
     parts.append(f"seed {record.get('seed')}")
+    parts += [f"{key}={value}" for key, value in (record.get("varied") or {}).items()]
     return terminal_safe(" · ".join(parts))  # names come from users: no escape sequences
+
+
+#: the fields every progress line names
+NAMED = ("activation", "dataset", "depth", "seed")
+
+
+def varied_fields(configs: list[dict[str, Any]], skip: Collection[str] = ()) -> list[str]:
+    """The config fields (less ``skip``) whose values differ among runs of the same
+    activation, dataset, depth and seed: what a progress line must add to tell them apart
+    (``lr`` on an lr grid or under ``[tune]``; not ``init``, which follows the activation)."""
+    seen: dict[tuple[Any, ...], dict[str, str]] = {}
+    varied: dict[str, None] = {}
+    for cfg in configs:
+        first = seen.setdefault(tuple(cfg.get(k) for k in NAMED), {})
+        for key, value in cfg.items():
+            if key in NAMED or key in skip or key in varied:
+                continue
+            text = repr(value)
+            if first.setdefault(key, text) != text:
+                varied[key] = None
+    return list(varied)
 
 
 class NullProgress:
@@ -246,6 +269,11 @@ class PlainProgress:
     def finish(self, summary: dict[str, Any]) -> None:
         self.write(summary_line(summary, self.run_seconds))
 
+    def message(self, lines: list[str]) -> None:
+        """Lines between phases (a tuned sweep's selections)."""
+        for line in lines:
+            self.write(terminal_safe(line))
+
 
 def summary_line(summary: dict[str, Any], run_seconds: float | None = None) -> str:
     """The sweep's last line: ``wall time`` is the sweep's own (start to end);
@@ -322,6 +350,13 @@ class RichProgress:
     def finish(self, summary: dict[str, Any]) -> None:
         self.progress.stop()
         self.console.print(summary_line(summary, self.run_seconds))
+
+    def message(self, lines: list[str]) -> None:
+        """Lines between phases (a tuned sweep's selections), above the bar."""
+        from rich.markup import escape
+
+        for line in lines:
+            self.progress.console.print(escape(terminal_safe(line)))
 
 
 def make_progress(quiet: bool = False, console: Any = None) -> ProgressSink:

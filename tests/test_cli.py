@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,11 @@ def test_every_command_has_help_with_example(command: str) -> None:
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0, result.output
     assert "Example:" in result.output
+    # a bracketed word of the docstring ("[tune]") survives rich's markup: it must be escaped
+    info = next(c for c in app.registered_commands if (c.name or c.callback.__name__) == command)
+    words = set(re.findall(r"\\?\[(\w+)\]", info.callback.__doc__ or ""))
+    shown = " ".join(result.output.split())
+    assert all(f"[{word}]" in shown for word in words), (words, result.output)
 
 
 def heavy_modules_after(args: list[str]) -> str:

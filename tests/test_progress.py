@@ -278,3 +278,46 @@ def test_the_sweep_plans_every_task_it_runs(tmp_path) -> None:
     assert planned == sorted(recorder.ran) and len(planned) == 4
     assert len(recorder.tasks) == 2  # one batched group per depth
     assert all(units > 0 for _, units in recorder.tasks)
+
+
+def test_varied_fields_are_what_tells_runs_of_one_activation_dataset_depth_and_seed_apart() -> None:
+    from actcmp.progress import describe, varied_fields
+
+    base = {"activation": "relu", "dataset": "digits", "depth": 1, "seed": 0, "lr": 0.001, "run_id": "a"}
+    lr_grid = [base, {**base, "lr": 0.01, "run_id": "b"}]
+    assert varied_fields(lr_grid, skip=("run_id",)) == ["lr"]
+    # init follows the activation, output_activation the dataset: never needed to tell runs apart
+    default = [
+        {**base, "init": "kaiming", "output_activation": "sigmoid"},
+        {**base, "activation": "tanh", "init": "xavier", "output_activation": "sigmoid", "run_id": "b"},
+        {**base, "dataset": "manifold", "init": "kaiming", "output_activation": "identity", "run_id": "c"},
+    ]
+    assert varied_fields(default, skip=("run_id",)) == []
+    assert describe({**base, "varied": {"lr": 0.01}}) == "relu · digits · depth 1 · seed 0 · lr=0.01"
+
+
+def test_a_tuned_sweeps_lines_name_the_lr_and_the_selection_is_shown_between_phases(tmp_path) -> None:
+    from actcmp.config import sweep_from_dict
+    from actcmp.run.sweep import run_sweep
+
+    sweep = sweep_from_dict(
+        {
+            "name": "t",
+            "dataset": "breast-cancer",
+            "epochs": 1,
+            "width": 8,
+            "bottleneck": 2,
+            "probe_size": 32,
+            "grid": {"activation": ["relu", "tanh"], "seed": [0]},
+            "tune": {"lr": [0.001, 0.01], "seeds": [100]},
+        }
+    )
+    lines: list[str] = []
+    run_sweep(sweep, tmp_path / "out", progress=PlainProgress(write=lines.append))
+    runs = [line for line in lines if line.startswith("[")]
+    assert len(runs) == len({line.split("]", 1)[1].split("test_loss")[0] for line in runs})  # each line its own run
+    assert all(" · lr=" in line for line in runs), runs
+    selected = next(i for i, line in enumerate(lines) if "selected lr=" in line)
+    second_start = [i for i, line in enumerate(lines) if line.startswith("sweep:")][1]
+    assert selected < second_start  # between the tuning phase and the evaluation phase
+    assert sum("selected lr=" in line for line in lines) == 2

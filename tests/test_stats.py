@@ -278,6 +278,27 @@ def test_depth_scaling_finds_the_deepest_depth_that_trains() -> None:
     assert stats.depth_scaling(runs, factor=1.2).set_index("activation").at["sigmoid", "deepest_trained"] == 2
 
 
+def test_a_depth_where_a_seed_did_not_learn_does_not_train() -> None:
+    """A net that never beats the mean predictor has a flat loss across depths: its ratio to
+    its "best" depth says nothing, so such depths do not train (the report's Findings list
+    those runs as not learning)."""
+    runs = fake_runs({"relu": 1.0, "sigmoid": 1.0}, datasets=("a",), depths=(1, 2, 4, 8), noise=0.0)
+    runs["final_val_loss"] = runs["test_loss"]
+    runs["baseline_loss"] = 10.0
+    stuck = (runs.activation == "sigmoid") & (runs.depth >= 4) & (runs.seed == 1)
+    runs.loc[stuck, "final_val_loss"] = 10.0  # not below the mean predictor's loss
+    table = stats.depth_scaling(runs).set_index("activation")
+    assert table.at["relu", "deepest_trained"] == 4  # depth 8: 1.8 / 1.1 beyond the factor 1.5
+    assert table.at["sigmoid", "deepest_trained"] == 2  # depth 4 within the factor, but a seed is stuck
+    profile = stats.depth_profile(runs).set_index(["activation", "depth"])
+    assert profile.at[("sigmoid", 4), "n_stuck"] == 1 and not profile.at[("sigmoid", 4), "trains"]
+    assert profile.at[("sigmoid", 2), "n_stuck"] == 0 and profile.at[("sigmoid", 2), "trains"]
+    assert isinstance(plots.plot_depth_scaling(stats.depth_profile(runs)), Figure)
+    # without the columns (older stores) the rule cannot apply: every depth within the factor trains
+    plain = stats.depth_scaling(runs.drop(columns=["baseline_loss"])).set_index("activation")
+    assert plain.at["sigmoid", "deepest_trained"] == 4
+
+
 def test_holm_by_hand() -> None:
     """Holm (1979) on 4 p-values (and one untested): sorted 0.005, 0.01, 0.03, 0.04 become
     4 x 0.005 = 0.02, 3 x 0.01 = 0.03, 2 x 0.03 = 0.06, max(1 x 0.04, 0.06) = 0.06."""

@@ -4,7 +4,7 @@ trains. Pure functions on the runs frame; see :mod:`actcmp.analysis.stats`."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from actcmp.analysis.cells import cell_groups, cell_keys, outcomes
 
@@ -13,23 +13,33 @@ if TYPE_CHECKING:
 
 #: a depth still trains while its mean loss is within this factor of the best depth's
 DEPTH_FACTOR = 1.5
+#: the columns of :func:`depth_profile` besides the panel keys and the treatment
+PROFILE_VALUES = ("depth", "n", "n_diverged", "n_stuck", "mean", "ratio", "trains")
+#: what "trains" means, in words (captions of the report and the claims)
+TRAINS = (
+    "no seed diverged, every seed learned (final validation loss below the loss of predicting the training "
+    "mean) and the mean test loss is within {factor:g}x the loss at the activation's best depth"
+)
 
 
 def depth_profile(
     runs: pd.DataFrame, metric: str = "test_loss", *, treatment: str = "activation", factor: float = DEPTH_FACTOR
 ) -> pd.DataFrame:
     """Per panel (cell keys but depth) x treatment x depth: ``mean`` over converged seeds,
-    ``n``, ``n_diverged``, ``ratio`` to the treatment's best depth and ``trains`` (no seed
-    diverged and ``ratio <= factor``). The best depth is the lowest mean among depths
-    where no seed diverged."""
+    ``n``, ``n_diverged``, ``n_stuck`` (converged seeds that did not learn: final validation
+    loss not below the loss of predicting the training mean), ``ratio`` to the treatment's
+    best depth and ``trains`` (no seed diverged, none stuck and ``ratio <= factor``). The
+    best depth is the lowest mean among depths where no seed diverged. A network that never
+    learned is not said to train because its loss is flat across depths."""
     import pandas as pd
 
     keys = cell_keys(runs, treatment)
     panel = [k for k in keys if k != "depth"]
-    columns = [*panel, treatment, "depth", "n", "n_diverged", "mean", "ratio", "trains"]
+    columns = [*panel, treatment, "depth", "n", "n_diverged", "n_stuck", "mean", "ratio", "trains"]
     if "depth" not in keys:
         return pd.DataFrame(columns=columns)
     data = outcomes(runs, metric, treatment=treatment, keys=keys)
+    stuck = _stuck_counts(runs, [*panel, treatment, "depth"])
     rows = []
     for key, group in cell_groups(data, [*panel, treatment]):
         per_depth = []
@@ -42,30 +52,54 @@ def depth_profile(
         best = min(clean) if clean else math.nan
         for depth, n, diverged, mean in per_depth:
             ratio = mean / best if best and math.isfinite(best) and best > 0 else math.nan
+            n_stuck = stuck.get(_text_key((*key, depth)), 0)
             rows.append(
                 {
                     **dict(zip([*panel, treatment], key, strict=True)),
                     "depth": depth,
                     "n": n,
                     "n_diverged": diverged,
+                    "n_stuck": n_stuck,
                     "mean": mean,
                     "ratio": ratio,
-                    "trains": bool(diverged == 0 and n > 0 and ratio <= factor),
+                    "trains": bool(diverged == 0 and n_stuck == 0 and n > 0 and ratio <= factor),
                 }
             )
     return pd.DataFrame(rows, columns=columns)
 
 
+def _text_key(values: tuple[Any, ...]) -> tuple[str, ...]:
+    return tuple("none" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values)
+
+
+def _stuck_counts(runs: pd.DataFrame, keys: list[str]) -> dict[tuple[str, ...], int]:
+    """Per cell (``keys``, as text), the converged runs whose final validation loss is not
+    below ``baseline_loss`` (the loss of predicting the training mean): they did not learn."""
+    import pandas as pd
+
+    if runs.empty or not {"final_val_loss", "baseline_loss", "status"} <= set(runs.columns):
+        return {}
+    final = pd.to_numeric(runs["final_val_loss"], errors="coerce")
+    baseline = pd.to_numeric(runs["baseline_loss"], errors="coerce")
+    stuck = runs[(runs["status"] == "done") & (final >= baseline)]
+    counts: dict[tuple[str, ...], int] = {}
+    for values in stuck[keys].itertuples(index=False, name=None):
+        key = _text_key(tuple(values))
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
 def depth_scaling(
     runs: pd.DataFrame, metric: str = "test_loss", *, treatment: str = "activation", factor: float = DEPTH_FACTOR
 ) -> pd.DataFrame:
-    """Per panel x treatment: the deepest depth that still trains (no seed diverged and
+    """Per panel x treatment: the deepest depth that still trains (no seed diverged, none
+    stuck (see :func:`depth_profile`) and
     mean ``metric`` within ``factor`` x that of the treatment's best depth), with
     ``best_depth``, ``depths`` tried and the ``factor`` used. NaN when no depth trains."""
     import pandas as pd
 
     profile = depth_profile(runs, metric, treatment=treatment, factor=factor)
-    panel = [c for c in profile.columns if c not in (treatment, "depth", "n", "n_diverged", "mean", "ratio", "trains")]
+    panel = [c for c in profile.columns if c != treatment and c not in PROFILE_VALUES]
     columns = [*panel, treatment, "depths", "best_depth", "best_mean", "deepest_trained", "factor"]
     rows = []
     for key, group in cell_groups(profile, [*panel, treatment]):
@@ -84,4 +118,4 @@ def depth_scaling(
     return pd.DataFrame(rows, columns=columns)
 
 
-__all__ = ["DEPTH_FACTOR", "depth_profile", "depth_scaling"]
+__all__ = ["DEPTH_FACTOR", "PROFILE_VALUES", "TRAINS", "depth_profile", "depth_scaling"]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from actcmp.analysis.depth import TRAINS
 from actcmp.claims.checks import FAILS, HOLDS, MIXED, UNSURE, Verdict
 from actcmp.report import render
 from actcmp.report.format import fmt_duration, fmt_p, fmt_stat
@@ -212,7 +213,7 @@ def depth_section(figure: FigureDoc | None, table: pd.DataFrame | None, factor: 
             "text",
             (
                 f"From the ranking sweep: for each activation and dataset, the deepest network that still trains, meaning "
-                f"no seed diverged and the mean test loss is within {factor:g}x that of the activation's best depth."
+                f"{TRAINS.format(factor=factor)}."
             ),
         )
     ]

@@ -376,8 +376,8 @@ def _depth(contexts: dict[str, Any], figure_doc: Callable[..., FigureDoc]) -> An
         "depth_scaling",
         "Depth scaling",
         f"Mean test loss relative to each activation's best depth (log scales); the dashed line is "
-        f"{stats.DEPTH_FACTOR:g}x: the deepest point at or under it still trains; crosses mark depths "
-        "where a seed diverged.",
+        f"{stats.DEPTH_FACTOR:g}x: the deepest point at or under it still trains unless a hollow circle marks "
+        "that a seed did not learn; crosses mark depths where a seed diverged.",
         figures.plot_depth(ranking.runs),
     )
     return document.depth_section(figure, shown, stats.DEPTH_FACTOR)

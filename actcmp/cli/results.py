@@ -215,7 +215,7 @@ def compare(
     rtol x |mean_baseline|) in the bad direction, or when more of its runs diverged;
     a cell of the baseline missing from NEW also fails the check.
 
-    A sweep with [tune] is compared as the report compares it: its tuning runs and its
+    A sweep with \\[tune] is compared as the report compares it: its tuning runs and its
     runs at a selected value are left out (the summary line counts them).
 
     Example: actcmp compare results/nightly results/baseline --k 3

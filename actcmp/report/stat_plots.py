@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from actcmp.analysis.cells import activation_order, cell_groups
+from actcmp.analysis.depth import PROFILE_VALUES
 from actcmp.analysis.stats import DEPTH_FACTOR, FriedmanResult
 from actcmp.report.format import fmt_tick
 from actcmp.report.style import activation_style, line_kwargs
@@ -76,7 +77,7 @@ def plot_depth_scaling(profile: pd.DataFrame, *, treatment: str = "activation", 
     depths where a seed diverged. The deepest point at or under the line still trains."""
     from matplotlib.figure import Figure
 
-    panel = [c for c in profile.columns if c not in (treatment, "depth", "n", "n_diverged", "mean", "ratio", "trains")]
+    panel = [c for c in profile.columns if c != treatment and c not in PROFILE_VALUES]
     panels = cell_groups(profile, panel) if not profile.empty else []
     n = max(len(panels), 1)
     n_cols = min(3, n)  # wrap: a single row of many panels shrinks to illegible on a page
@@ -96,7 +97,13 @@ def plot_depth_scaling(profile: pd.DataFrame, *, treatment: str = "activation", 
         axes[0].text(0.5, 0.5, "no depth grid", ha="center", va="center", transform=axes[0].transAxes)
         axes[0].set_axis_off()
     if names:
-        _depth_legend(fig, names, factor, not profile.empty and bool((profile["n_diverged"] > 0).any()))
+        _depth_legend(
+            fig,
+            names,
+            factor,
+            not profile.empty and bool((profile["n_diverged"] > 0).any()),
+            not profile.empty and bool((profile["n_stuck"] > 0).any()),
+        )
     return fig
 
 
@@ -112,6 +119,17 @@ def _depth_panel(ax: Axes, group: pd.DataFrame, names: list[str], treatment: str
         style = line_kwargs(name)
         ok = mine[mine["n_diverged"] == 0]
         ax.plot(ok["depth"], ok["ratio"], markersize=4, linewidth=1.2, **style)  # type: ignore[arg-type]
+        stuck = ok[ok["n_stuck"] > 0]
+        if len(stuck):  # a seed did not learn: flat across depths says nothing about training
+            ax.plot(
+                stuck["depth"],
+                stuck["ratio"],
+                linestyle="none",
+                marker="o",
+                markerfacecolor="white",
+                markeredgecolor=style["color"],
+                markersize=7,
+            )
         bad = mine[mine["n_diverged"] > 0]
         if len(bad):
             ax.plot(
@@ -136,8 +154,9 @@ def _depth_panel(ax: Axes, group: pd.DataFrame, names: list[str], treatment: str
     ax.grid(alpha=0.3, linewidth=0.5)
 
 
-def _depth_legend(fig: Figure, names: list[str], factor: float, crosses: bool) -> None:
-    """The treatments, the ``factor`` line and, when some are drawn, what a cross means."""
+def _depth_legend(fig: Figure, names: list[str], factor: float, crosses: bool, hollow: bool = False) -> None:
+    """The treatments, the ``factor`` line and, when some are drawn, what a cross and a
+    hollow circle mean."""
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], **line_kwargs(n)) for n in names]  # type: ignore[arg-type]
@@ -146,6 +165,9 @@ def _depth_legend(fig: Figure, names: list[str], factor: float, crosses: bool) -
     if crosses:
         handles.append(Line2D([], [], color="black", marker="x", linestyle="none"))
         labels.append("a seed diverged")
+    if hollow:
+        handles.append(Line2D([], [], color="black", marker="o", markerfacecolor="white", linestyle="none"))
+        labels.append("a seed did not learn")
     fig.legend(handles, labels, loc="outside right upper", frameon=False, fontsize=8)
 
 

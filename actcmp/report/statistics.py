@@ -116,7 +116,8 @@ def figure_specs(results: Results, statistics: Statistics) -> list[tuple[str, st
             "depth_scaling",
             "Depth scaling: loss relative to the best depth",
             f"Mean test loss relative to each activation's best depth (log scales), one panel per dataset; the "
-            f"dashed line is {factor:g}×: the deepest point at or under it still trains"
+            f"dashed line is {factor:g}×: the deepest point at or under it still trains, unless a hollow circle "
+            "marks that a seed did not learn (final validation loss not below predicting the training mean)"
             + ("; crosses mark depths where a seed diverged." if _any_diverged(results) else "."),
             lambda results: plot_depth(results, statistics),
         ),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +21,7 @@ from actcmp.config import MAX_RUNS, SweepConfig, load_sweep
 from actcmp.cost import PRIOR_SECONDS_PER_UNIT, task_units
 from actcmp.datasets import dataset_shape
 from actcmp.errors import ActcmpError, ConfigError, DatasetError
-from actcmp.progress import NullProgress, ProgressSink
+from actcmp.progress import NullProgress, ProgressSink, varied_fields
 from actcmp.provenance import sweep_provenance
 from actcmp.run import executors
 from actcmp.run.device import resolve_device
@@ -273,6 +273,7 @@ class _Phases:
                     self.train([cfg for cfg in mine if cfg["role"] == ROLE_TUNE], guard)
                     with guard.shield():
                         evaluation, selected = self.plan_evaluation(), True
+                        _announce_selection(self.progress, self.store.directory)
                     self.train(evaluation, guard)
                 completed = True
             except KeyboardInterrupt as stop:
@@ -298,7 +299,17 @@ class _Phases:
         options = self.options
         tasks = make_tasks(todo, options.engine, options.device, options.data_dir, jobs=options.local_jobs)
         _announce_plan(self.progress, tasks, options.jobs, options.data_dir)
-        _drain(self.executor, tasks, self.store, self.summary, self.progress, replace=self.fresh, guard=guard)
+        labels = varied_fields(todo, skip=LABEL_SKIP)
+        _drain(
+            self.executor,
+            tasks,
+            self.store,
+            self.summary,
+            self.progress,
+            replace=self.fresh,
+            guard=guard,
+            labels=labels,
+        )
 
     def plan_evaluation(self) -> list[dict[str, Any]]:
         """Select from the stored tuning runs; record and return this shard's evaluation runs."""
@@ -309,6 +320,20 @@ class _Phases:
         _write_sweep_file(self.store, self.sweep, everything)
         shard_runs = select_shard(everything, *self.shard) if self.shard else everything
         return [cfg for cfg in shard_runs if cfg["role"] == ROLE_EVAL]
+
+
+#: config fields a progress line never adds (identifiers, not settings)
+LABEL_SKIP = ("run_id",)
+
+
+def _announce_selection(progress: ProgressSink, directory: Path) -> None:
+    """Tell a progress sink that takes messages (``message``) what the tuning phase selected,
+    before the evaluation runs start (the lines ``actcmp status`` prints)."""
+    message = getattr(progress, "message", None)
+    if message is not None:
+        from actcmp.analysis.tune import tune_status
+
+        message(tune_status(directory))
 
 
 def _announce_plan(progress: ProgressSink, tasks: list[Task], workers: int, data_dir: str | None) -> None:
@@ -340,8 +365,10 @@ def _drain(
     progress: ProgressSink,
     replace: bool,
     guard: Interrupts | None = None,
+    labels: Sequence[str] = (),
 ) -> None:
-    """Submit tasks with a bounded number in flight; store each result as it arrives.
+    """Submit tasks with a bounded number in flight; store each result as it arrives
+    (``labels``: the config fields each progress line adds, see :func:`varied_fields`).
 
     A future leaves ``submitted`` in the same shielded step that commits its runs, so on
     Ctrl-C the results that already came back are committed exactly once, then it stops.
@@ -358,12 +385,12 @@ def _drain(
             wait(submitted, return_when=FIRST_COMPLETED)
             for future in [f for f in submitted if f.done()]:
                 with guard.shield():
-                    _store_future(future, store, summary, progress, replace)
+                    _store_future(future, store, summary, progress, replace, labels)
                     submitted.remove(future)
     except KeyboardInterrupt:
         with guard.shield():
             for future in [f for f in submitted if f.done() and not f.cancelled() and f.exception() is None]:
-                _store_future(future, store, summary, progress, replace)
+                _store_future(future, store, summary, progress, replace, labels)
                 submitted.remove(future)
         raise
     except BrokenExecutor as exc:
@@ -374,7 +401,12 @@ def _drain(
 
 
 def _store_future(
-    future: Future[Any], store: Any, summary: SweepSummary, progress: ProgressSink, replace: bool
+    future: Future[Any],
+    store: Any,
+    summary: SweepSummary,
+    progress: ProgressSink,
+    replace: bool,
+    labels: Sequence[str] = (),
 ) -> None:
     try:
         results = future.result()
@@ -384,10 +416,12 @@ def _store_future(
         summary.failures.append(f"task lost (runs left pending, run again to redo them): {exc}")
         return
     for result in results:
-        _store_result(store, result, summary, progress, replace)
+        _store_result(store, result, summary, progress, replace, labels)
 
 
-def _store_result(store: Any, result: Any, summary: SweepSummary, progress: ProgressSink, replace: bool) -> None:
+def _store_result(
+    store: Any, result: Any, summary: SweepSummary, progress: ProgressSink, replace: bool, labels: Sequence[str] = ()
+) -> None:
     store.write_run(result, replace=replace)
     summary.ran += 1
     setattr(summary, result.status, getattr(summary, result.status) + 1)
@@ -402,6 +436,7 @@ def _store_result(store: Any, result: Any, summary: SweepSummary, progress: Prog
             "dataset": cfg["dataset"],
             "depth": cfg["depth"],
             "seed": cfg["seed"],
+            "varied": {key: cfg.get(key) for key in labels},
             "test_loss": result.final.get("test_loss"),
             "wall_time_s": result.wall_time_s,
         }
