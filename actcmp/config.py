@@ -113,7 +113,8 @@ class SweepConfig(BaseModel):
         ``TUNED_SPLIT_SEED`` unless the sweep sets it), so no tuning run validates on rows
         that are an evaluation run's test rows. A ``split_seed`` axis of a tuned sweep holding
         None (each seed's own split; only the Python API can say so) is refused for that reason."""
-        if self.tune is not None and any(v is None for v in self.grid.get("split_seed", [])):
+        axis = self.grid.get("split_seed")
+        if self.tune is not None and isinstance(axis, list) and any(v is None for v in axis):
             raise ConfigError(
                 f"{self._source}: grid.split_seed: None (each seed's own split) cannot be used with [tune]: "
                 "tuning runs would validate on evaluation runs' test rows; list integer split seeds"

@@ -260,6 +260,12 @@ def test_an_export_of_another_format_is_neither_replaced_nor_mixed(results_dir: 
         assert result.exit_code == 2 and "Traceback" not in result.output, result.output
         assert f"holds an actcmp tensorboard export: choose another --out for the {fmt} export" in result.output
         assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    # nor inside it: a later TensorBoard export would replace the folder whole
+    inner = out / "sub"
+    for fmt in ("parquet", "mlflow"):
+        result = runner.invoke(app, ["export", str(results_dir), "--format", fmt, "--out", str(inner)])
+        assert result.exit_code == 2 and "is inside the actcmp tensorboard export" in result.output, result.output
+    assert not inner.exists()
     # a Parquet export beside a CSV one in the default folder is fine (one file per frame and format)
     for fmt in ("parquet", "csv"):
         assert runner.invoke(app, ["export", str(results_dir), "--format", fmt]).exit_code == 0

@@ -409,6 +409,9 @@ def test_compare_names_the_split_that_keeps_tuned_results_apart() -> None:
     old = {"b": {**cell, "split_seed": None}}
     why = _kept_apart(new, old)
     assert why.startswith("they differ in split_seed: 0 against none") and "own split" in why
+    # two plain sweeps of different split seeds: named, without the hint about older tuned sweeps
+    plain = _kept_apart({"a": {**cell, "split_seed": 0}}, {"b": {**cell, "split_seed": 7}})
+    assert plain == "they differ in split_seed: 0 against 7"
     many = {"c": {**cell, "depth": 2, "lr": 0.1, "split_seed": 5, "activation": "tanh"}}
     assert why != _kept_apart(many, old) and "; 1 more" in _kept_apart(many, old)
     # no single field keeps these apart (each value of each field is on both sides)

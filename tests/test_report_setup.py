@@ -270,3 +270,19 @@ def test_sweep_provenance_records_the_git_commit(tmp_path: Path) -> None:
     assert sweep_provenance(path, "x")["git_dirty"] is True
     outside = sweep_provenance(None, "command line")
     assert outside["git_commit"] is None and outside["sweep_file"] is None
+
+
+def test_per_activation_and_per_dataset_fields_follow_the_reports_order() -> None:
+    """Not the order the runs were stored in: activations in legend order, datasets sorted."""
+    import pandas as pd
+
+    from actcmp.report.setup import run_fields
+
+    rows = [
+        {"activation": a, "dataset": d, "seed": 0, "init": "xavier" if a in ("tanh", "sigmoid") else "kaiming",
+         "output_activation": "sigmoid" if d == "digits" else "identity"}
+        for d in ("mnist1d", "digits", "manifold") for a in ("tanh", "gelu", "relu", "sigmoid")
+    ]  # fmt: skip
+    fields = run_fields(pd.DataFrame(rows))
+    assert list(fields["per_activation"]["init"]) == ["relu", "gelu", "sigmoid", "tanh"]
+    assert list(fields["per_dataset"]["output_activation"]) == ["digits", "manifold", "mnist1d"]

@@ -248,6 +248,9 @@ def test_a_split_seed_axis_holding_none_is_refused_under_tune(tmp_path: Path) ->
         leaky.runs()
     with pytest.raises(ConfigError, match="split_seed"):
         plan_tune(leaky)
+    scalar = sweep.model_copy(update={"grid": {**sweep.grid, "split_seed": None}})
+    with pytest.raises(ConfigError, match=r"split_seed: must be a list"):
+        scalar.runs()
     fine = sweep.model_copy(update={"grid": {**sweep.grid, "split_seed": [0, 1]}})
     assert {r.split_seed for r in fine.runs()} == {0, 1}
     untuned = leaky.model_copy(update={"tune": None})
@@ -353,6 +356,14 @@ def test_claims_report_only_counts_the_pending_runs_of_units_not_selected_yet(
     assert sweep["planned"] == len(plan.common) == 120
     assert sweep["counts"]["pending"] == 120
     assert "pending" in json.dumps(sweep["selected"]) and len(sweep["selected"]) > 1
+    # a unit whose every candidate diverged gets no evaluation run at a selected value: none pending
+    diverged = {rid: ("diverged", None) for rid in finished}
+    monkeypatch.setattr(Store, "final_metric", lambda self, run_ids, name: diverged)
+    result = runner.invoke(app, ["claims", "--only", "5", "--report-only", "--out", str(tmp_path), "--quiet"])
+    assert result.exit_code == 0, result.output
+    (sweep,) = json.loads((tmp_path / "claims.json").read_text(encoding="utf-8"))["sweeps"]
+    assert sweep["planned"] == 120 - len(plan.members[first]) == sweep["counts"]["pending"]
+    assert "all diverged" in json.dumps(sweep["selected"])
 
 
 def test_claims_warn_of_a_tuned_claim_sweep_stored_with_per_seed_splits(tmp_path: Path) -> None:
@@ -373,6 +384,8 @@ def test_claims_warn_of_a_tuned_claim_sweep_stored_with_per_seed_splits(tmp_path
     assert "stored by an older actcmp" in entry["warning"] and "--out" in entry["warning"]
     text = (tmp_path / "claims.md").read_text(encoding="utf-8")
     assert text.count("**Warning:** `tanh_sigmoid` also holds the tuned sweep") == 1
+    warned = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warned) == 1 and "new directory with --out" in warned[0], result.output
     # a directory this version filled has no such warning
     fresh = tmp_path / "fresh"
     with Store(fresh / "tanh_sigmoid") as store:

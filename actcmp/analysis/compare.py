@@ -193,18 +193,20 @@ def _kept_apart(new: dict[str, dict[str, Any]], base: dict[str, dict[str, Any]])
         return sorted(set(shown))
 
     fields = dict.fromkeys(f for cells in (new, base) for c in cells.values() for f in c)
-    apart = []
+    apart: list[tuple[str, str]] = []
     for name in fields:
         ours, theirs = values(new, name), values(base, name)
         if set(ours).isdisjoint(theirs):
-            apart.append(f"{name}: {', '.join(ours)} against {', '.join(theirs)}")
+            apart.append((name, f"{name}: {', '.join(ours)} against {', '.join(theirs)}"))
     if not apart:
         return "results of different sweeps?"
+    shown = apart[:APART_SHOWN]
     more = f"; {len(apart) - APART_SHOWN} more" if len(apart) > APART_SHOWN else ""
     hint = ""
-    if any(a.startswith("split_seed:") for a in apart):
-        hint = " (a tuned sweep stored before split_seed drew each seed's own split; rerun it to compare)"
-    return "they differ in " + "; ".join(apart[:APART_SHOWN]) + more + hint
+    split = [text for name, text in shown if name == "split_seed"]
+    if split and "none" in split[0].replace(" against ", ", ").removeprefix("split_seed: ").split(", "):
+        hint = "; a tuned sweep stored before split_seed drew each seed's own split (none): rerun it to compare"
+    return "they differ in " + "; ".join(text for _, text in shown) + more + hint
 
 
 def _plain(value: Any) -> Any:

@@ -102,7 +102,7 @@ def cell_status(directory: str | Path) -> StatusTable:
     # a tuned sweep's runs are counted by role (tuning / evaluation), not by the tuned fields'
     # values, which the tune block of `actcmp status` lists per unit
     roles = {rid: ROLE_NAMES.get(str(cfg.get("role")), "") for rid, cfg in expected.items()}
-    tuned = all(roles.get(rid) for rid in configs)
+    tuned = bool(configs) and all(roles.get(rid) for rid in configs)
     hidden = {f for entry in tuned_fields for f in entry} if tuned else set()
     varied = tuple(
         k for k in CELL_KEYS if k not in hidden and len({json.dumps(c.get(k)) for c in configs.values()}) > 1

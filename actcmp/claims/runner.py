@@ -100,7 +100,7 @@ def _selected(
 ) -> tuple[list[dict[str, Any]], Any, int]:
     """(the evaluation runs at the values selected so far, a table of the selected values per
     cell and activation, how many evaluation runs the claim judges once every unit has its
-    selection: one per grid point, whatever is selected)."""
+    selection: one per grid point, less those of units whose every candidate diverged)."""
     import pandas as pd
 
     from actcmp.run.tune import describe_value, selected_plan
@@ -128,7 +128,11 @@ def _selected(
         for cfg in runs
         if cfg["tune_unit"] in chosen and all(cfg.get(k) == v for k, v in chosen[cfg["tune_unit"]].items())
     ]
-    return judged, table, len(plan.common)
+    # every unit's evaluation runs are planned except those of a unit whose every candidate
+    # diverged in tuning: it gets no evaluation run at a selected value, so none is pending
+    gone = {s.unit for s in selections if s.all_diverged}
+    planned = sum(len(runs) for unit, runs in plan.members.items() if unit not in gone)
+    return judged, table, planned
 
 
 def _per_seed_warning(directory: Path) -> str:

@@ -71,6 +71,9 @@ def claims_cmd(
         for doc in result.claims:
             typer.echo(f"{doc.claim.number:>3}  {doc.verdict.verdict:<{width}}  {doc.claim.title}")
     typer.echo(f"claims report: {out / 'claims.html'} (and claims.md)")
+    for sweep in result.sweeps:  # e.g. a tuned sweep stored with per-seed splits: --out, not a rerun
+        if sweep.warning:
+            typer.echo(f"warning: {sweep.warning}", err=True)
     pending = sum(sweep.counts.get("pending", 0) for sweep in result.sweeps)
     if pending:
         planned = sum(sweep.planned for sweep in result.sweeps)

@@ -229,6 +229,9 @@ def plot_reconstructions(found: DatasetPictures) -> Figure:
                 top, left = r * (rows + gap), c * (cols + gap)
                 mosaic[top : top + rows, left : left + cols] = image.reshape(rows, cols)
         ax.imshow(np.clip(mosaic, 0.0, 1.0), cmap="gray_r", vmin=0.0, vmax=1.0, interpolation="nearest")
+        # square pixels shrink the box the layout gave the axes: keep it at the right edge, so that the
+        # room made for the row labels stays on their side (centred, they touched the figure's edge)
+        ax.set_anchor("E")
         labels = ["original", *(_row_label(cell, a) for a in cell.runs)]
         ax.set_yticks([r * (rows + gap) + rows / 2 - 0.5 for r in range(len(lines))], labels)
         for tick, activation in zip(ax.get_yticklabels()[1:], cell.runs, strict=True):

@@ -63,15 +63,19 @@ def _is_missing(value: Any) -> bool:
 
 
 def _depends_only_on(runs: pd.DataFrame, field: str, key: str) -> dict[str, Any] | None:
-    """``{key value: field value}`` when ``field`` takes one value per value of ``key``."""
+    """``{key value: field value}`` when ``field`` takes one value per value of ``key``, in the
+    report's order of ``key``: activations in legend order, other values sorted (as the tables
+    list them), not in the order the runs were stored."""
     if key not in runs:
         return None
-    from actcmp.analysis.cells import as_text
+    from actcmp.analysis.cells import activation_order, as_text
 
     if (as_text(runs[[key, field]]).groupby(key)[field].nunique() > 1).any():
         return None
     first = runs.drop_duplicates(key)
-    return {str(k): _plain(v) for k, v in zip(first[key], first[field], strict=True)}
+    found = {str(k): _plain(v) for k, v in zip(first[key], first[field], strict=True)}
+    order = activation_order(found) if key == "activation" else sorted(found)
+    return {k: found[k] for k in order}
 
 
 def run_fields(runs: pd.DataFrame) -> dict[str, Any]:

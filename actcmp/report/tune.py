@@ -353,7 +353,7 @@ def _comparison_tables(tune: StoredTune, suffix: str, runs: Any) -> list[tables.
     ranks, used, cells = _mean_ranks(raw, keys, shown)
     rank_display, rank_bold = tables.display_plain(ranks)
     scope = (
-        f"all {cells} cells"
+        ("the one cell" if cells == 1 else f"all {cells} cells")
         if used == cells
         else f"the {used} of {cells} cells where every activation has both ranks (the others: runs or a "
         "selection still pending)"
@@ -489,6 +489,7 @@ def plot_sensitivity(tune: StoredTune, runs: Any = None) -> Figure:
             if not numeric:
                 ax.set_xticks(range(len(candidates)), [str(c) for c in candidates])
             canvas.log_if_positive(ax, finite)
+            canvas.readable_ticks(ax)  # at least 3 labelled ticks, the top points' too
             extra = f" ({diverged} diverged)" if diverged else ""
             ax.set_title(cell + extra)
             ax.set_xlabel(x_field)

@@ -165,13 +165,22 @@ def stored_format(out: Path) -> str | None:
 
 
 def refuse_other_format(out: Path, fmt: str) -> None:
-    """An export of another format in ``out`` is never replaced by (or mixed with) this one."""
+    """An export of another format in ``out`` is never replaced by (or mixed with) this one,
+    and no export goes inside another (replacing that one would delete it)."""
     other = stored_format(out)
     if other is not None and other != fmt:
         raise StoreError(
             f"export target {out} holds an actcmp {other} export: choose another --out for the {fmt} export "
-            "(the default puts each format in its own folder)"
+            "(by default Parquet and CSV go to DIR/export, MLflow and TensorBoard to DIR/export/mlflow and "
+            "DIR/export/tensorboard)"
         )
+    for parent in out.absolute().parents:
+        outer = stored_format(parent)
+        if outer is not None:
+            raise StoreError(
+                f"export target {out} is inside the actcmp {outer} export {parent}, which a later {outer} "
+                "export would replace whole: choose another --out"
+            )
 
 
 def _check_target(out: Path, fmt: str) -> None:

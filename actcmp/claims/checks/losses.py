@@ -35,8 +35,8 @@ def check_linear(
     """Without a nonlinearity, depth adds nothing: identity-activation AEs of every depth
     end at PCA's error at the same bottleneck.
 
-    ``pca``: ``dataset, seed, bottleneck, pca_train_mse, pca_test_mse`` (PCA fitted on the
-    same training split). Per dataset and depth, ``ratio`` = mean over converged seeds of
+    ``pca``: :func:`~actcmp.claims.reference.pca_reference` of the runs (keyed by dataset,
+    seed, bottleneck, split seed and fractions; PCA fitted on each run's own training split). Per dataset and depth, ``ratio`` = mean over converged seeds of
     final training MSE / PCA training MSE. PCA is the best rank-k affine map on the
     training set, so no linear network can go below 1. Holds: every depth within
     ``1 + tolerance`` (shallow and deep reach the same optimum). Does not hold: some
