@@ -6,6 +6,7 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -360,6 +361,7 @@ def test_activations_tied_with_the_best_are_bold(tie_results: Results, tmp_path:
     runs = tie_results.runs[tie_results.runs["depth"] == 1].sort_values("seed")
     loss = {name: runs.loc[runs["activation"] == name, "test_loss"].to_numpy() for name in ("relu", "elu", "sigmoid")}
     p_elu, p_sigmoid = main.loc[(1, "elu"), "p_vs_best"], main.loc[(1, "sigmoid"), "p_vs_best"]
+    loss = {name: np.log(values) for name, values in loss.items()}  # positive losses: paired log ratios
     assert p_elu == pytest.approx(ttest_rel(loss["elu"], loss["relu"]).pvalue)
     assert p_sigmoid == pytest.approx(ttest_rel(loss["sigmoid"], loss["relu"]).pvalue)
     family = {"elu": p_elu, "sigmoid": p_sigmoid, "elu-sigmoid": ttest_rel(loss["elu"], loss["sigmoid"]).pvalue}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from itertools import product
 
 import numpy as np
@@ -325,8 +326,8 @@ def test_paired_vs_best_decides_ties_on_holm_adjusted_p() -> None:
             rows.append({"run_id": f"{name}{seed}", "status": "done", "activation": name, "dataset": "a",
                          "depth": 1, "seed": seed, "test_loss": value})  # fmt: skip
     runs = pd.DataFrame(rows)
-    raw = stats.paired_vs_best(runs, correction=None).set_index("activation")
-    holm = stats.paired_vs_best(runs).set_index("activation")
+    raw = stats.paired_vs_best(runs, correction=None, scale="raw").set_index("activation")
+    holm = stats.paired_vs_best(runs, scale="raw").set_index("activation")
     assert not raw["tied"][["elu", "tanh", "sigmoid"]].any()  # uncorrected: all three separable
     p = holm["p_value"]
     assert p["sigmoid"] < p["elu"] < p["tanh"] < 0.05
@@ -347,6 +348,39 @@ def test_paired_vs_best_decides_ties_on_holm_adjusted_p() -> None:
     assert holm.at["relu", "tied"] and math.isnan(holm.at["relu", "p_adjusted"])
     with pytest.raises(ValueError, match="unknown correction"):
         stats.paired_vs_best(runs, correction="bonferroni")
+    # the default for positive losses: the same tests on the log values (paired log ratios)
+    logged = stats.paired_vs_best(runs).set_index("activation")
+    with warnings.catch_warnings():  # scipy warns of near-identical log values; the p-values are fine
+        warnings.simplefilter("ignore", RuntimeWarning)
+        family = np.array([ttest_rel(np.log(values[a]), np.log(values[b])).pvalue for a, b in pairs])
+    adjusted[order := np.argsort(family)] = np.minimum(1, np.maximum.accumulate((6 - np.arange(6)) * family[order]))
+    for name in ("elu", "tanh", "sigmoid"):
+        assert logged.at[name, "p_adjusted"] == pytest.approx(adjusted[pairs.index(("relu", name))])
+        assert logged.at[name, "test"] == "t (log)"
+        assert logged.at[name, "mean_diff"] == pytest.approx(holm.at[name, "mean_diff"])  # metric units
+    assert (stats.paired_vs_best(runs.assign(test_loss=runs.test_loss - 1.0))["test"] != "t (log)").all()
+    with pytest.raises(ValueError, match="unknown scale"):
+        stats.paired_vs_best(runs, scale="sqrt")
+
+
+def test_a_loss_many_times_the_best_separates_on_the_log_scale_not_on_the_raw_one() -> None:
+    """The new-user review's cell: the best near 0.0074, sigmoid 64x worse with a seed spread
+    of 0.057. On the raw scale that spread hides the gap after Holm over 28 pairs of 8
+    activations at 3 seeds; the paired log ratio does not."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for name, level, spread in [("silu", 0.0074, 0.0004), ("sigmoid", 0.473, 0.057)] + [
+        (f"act{i}", 0.0074 * (1 + 0.05 * i), 0.0004) for i in range(6)
+    ]:
+        for seed in range(3):
+            value = level + spread * rng.standard_normal()
+            rows.append({"run_id": f"{name}{seed}", "status": "done", "activation": name, "dataset": "manifold",
+                         "depth": 4, "seed": seed, "test_loss": value})  # fmt: skip
+    runs = pd.DataFrame(rows)
+    raw = stats.paired_vs_best(runs, scale="raw").set_index("activation")
+    logged = stats.paired_vs_best(runs).set_index("activation")
+    assert raw.at["sigmoid", "tied"] and raw.at["sigmoid", "p_adjusted"] > 0.05
+    assert not logged.at["sigmoid", "tied"] and logged.at["sigmoid", "p_adjusted"] < 0.05
 
 
 @pytest.mark.slow

@@ -224,8 +224,18 @@ def paired_vs_best(
     fill_missing: float | str | None = None,
     margin: float = 0.1,
     correction: str | None = "holm",
+    scale: str = "auto",
 ) -> pd.DataFrame:
     """Each treatment of each cell against the cell's best, paired by seed.
+
+    ``scale``: the tests compare ``log(metric)`` (``"log"``: the paired log ratio, as the
+    equivalence test does), the metric itself (``"raw"``), or (``"auto"``, the default) the
+    log where lower is better and every converged value of the cell is positive (losses),
+    else the metric. Losses across activations span orders of magnitude and their seed
+    spread grows with their size, so on the raw scale one noisy bad activation's spread hides
+    a 60-fold gap from 3 seeds; a ratio is what "worse than the best" means for a loss.
+    ``mean_diff`` stays in metric units; ``d_z``, ``statistic`` and the p-values are of the
+    scale tested (``test`` says ``t (log)`` for the log scale).
 
     The best is the treatment with the fewest diverged seeds, then the best mean. Columns:
     cell keys, treatment, ``best`` (its name), ``is_best``, ``n_pairs`` (seeds where both
@@ -247,10 +257,13 @@ def paired_vs_best(
         raise ValueError(f"unknown correction {correction!r} (use 'holm' or None)")
     import pandas as pd
 
+    if scale not in ("auto", "log", "raw"):
+        raise ValueError(f"unknown scale {scale!r} (use 'auto', 'log' or 'raw')")
     keys = cell_keys(runs, treatment)
     data = outcomes(runs, metric, treatment=treatment, keys=keys, fill_missing=fill_missing)
     rows = []
     for key, group in cell_groups(data, keys):
+        log = _log_scale(group, scale, higher_is_better)
         best = _best_treatment(group, treatment, higher_is_better)
         reference = group[group[treatment] == best].set_index("seed") if best is not None else None
         cell_rows = []
@@ -267,11 +280,11 @@ def paired_vs_best(
             if reference is None:
                 row.update(_no_test("no converged run in the cell"))
             elif name == best:
-                row.update(_best_row(mine, test))
+                row.update(_best_row(mine, _test_name(test, log)))
             else:
-                row.update(_against(mine, reference, test, alpha, margin))
+                row.update(_against(mine, reference, test, alpha, margin, log))
             cell_rows.append(row)
-        family = _pair_p_values(group, treatment, test) if correction == "holm" and best is not None else {}
+        family = _pair_p_values(group, treatment, test, log) if correction == "holm" and best is not None else {}
         _adjust(cell_rows, treatment, best, family, alpha, correction)
         rows += cell_rows
     return pd.DataFrame(rows, columns=[*keys, treatment, *PAIRED_COLUMNS])
@@ -296,6 +309,18 @@ PAIRED_COLUMNS = (
 )
 
 
+def _log_scale(group: pd.DataFrame, scale: str, higher_is_better: bool) -> bool:
+    """Whether a cell's tests compare log values (see :func:`paired_vs_best`'s ``scale``)."""
+    if scale != "auto":
+        return scale == "log"
+    values = group.loc[~group["worst"], "value"].to_numpy(float)
+    return not higher_is_better and bool(len(values)) and bool((values > 0).all())
+
+
+def _test_name(test: str, log: bool) -> str:
+    return f"{test} (log)" if log else test
+
+
 def _best_row(mine: pd.DataFrame, test: str) -> dict[str, Any]:
     return {
         "n_pairs": int((~mine["worst"]).sum()),
@@ -311,13 +336,17 @@ def _best_row(mine: pd.DataFrame, test: str) -> dict[str, Any]:
     }
 
 
-def _pair_p_values(group: pd.DataFrame, treatment: str, test: str) -> dict[frozenset[Any], float]:
+def _pair_p_values(group: pd.DataFrame, treatment: str, test: str, log: bool = False) -> dict[frozenset[Any], float]:
     """The p-value of the paired test of every pair of the cell's treatments, over the seeds
-    where both converged (NaN where fewer than 2 seeds pair up: not in Holm's family)."""
+    where both converged (NaN where fewer than 2 seeds pair up: not in Holm's family), on
+    log values with ``log``."""
     values = group.pivot(index=treatment, columns="seed", values="value")
     worst = group.pivot(index=treatment, columns="seed", values="worst")
     usable = (worst == False).to_numpy()  # noqa: E712 - False, not missing (NaN: no run)
     matrix = values.to_numpy(float)
+    if log:
+        with np.errstate(invalid="ignore", divide="ignore"):  # diverged seeds (NaN) are not usable
+            matrix = np.log(matrix)
     names = list(values.index)
     out: dict[frozenset[Any], float] = {}
     for i, first in enumerate(names):
@@ -364,20 +393,22 @@ def _no_test(note: str) -> dict[str, Any]:
     }
 
 
-def _against(mine: pd.DataFrame, reference: pd.DataFrame, test: str, alpha: float, margin: float) -> dict[str, Any]:
+def _against(
+    mine: pd.DataFrame, reference: pd.DataFrame, test: str, alpha: float, margin: float, log: bool = False
+) -> dict[str, Any]:
     seeds = mine.index.intersection(reference.index)
     lost = [s for s in seeds if mine.at[s, "worst"] and not reference.at[s, "worst"]]
     both = [s for s in seeds if not mine.at[s, "worst"] and not reference.at[s, "worst"]]
     a, b = mine.loc[both, "value"].to_numpy(float), reference.loc[both, "value"].to_numpy(float)
-    result = paired_test(a, b, test)
+    result = paired_test(np.log(a), np.log(b), test) if log else paired_test(a, b, test)
     within, p_equivalence = equivalence_test(a, b, margin, alpha)
     out = {
         "n_pairs": result.n,
-        "mean_diff": result.mean_diff,
+        "mean_diff": float(np.mean(a - b)) if len(a) else math.nan,  # metric units, whatever the scale
         "d_z": result.d_z,
         "statistic": result.statistic,
         "p_value": result.p_value,
-        "test": test,
+        "test": _test_name(test, log),
         "note": result.note,
         "equivalent": within and not lost,
         "p_equivalence": p_equivalence,

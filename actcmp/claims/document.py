@@ -184,7 +184,9 @@ METHODS = [
     "Failed runs are left out. A diverged run (non-finite loss) is the worst outcome of its cell: it ranks last, "
     "it is never tied with a best that converged, and it is left out of means and intervals (counted beside them).",
     "Per cell: mean ± std over seeds and the Student t 95% interval of the mean (none with fewer than 2 seeds).",
-    "Against the best of a cell: a paired t-test over seeds (scipy `ttest_rel`'s formula) with Cohen's d_z, Holm-corrected "
+    "Against the best of a cell: a paired t-test over seeds (scipy `ttest_rel`'s formula) of the log loss (the paired "
+    "log ratio to the best, as the equivalence test; the raw metric where a value is not positive or higher is "
+    "better) with Cohen's d_z, Holm-corrected "
     "over every pair of the cell's activations (the best is picked from the same data, so Holm over the comparisons with it alone would not hold its level); 'tied' means Holm-adjusted p >= 0.05 (not separable), '≈ best' means shown within 10% of the best by two one-sided tests (TOST) on the "
     "paired log ratios. With 3 seeds a signed-rank test cannot reach p < 0.05 at all, and the t-test has little "
     "power: 'tied' is weak evidence, '≈ best' is the stronger statement.",

@@ -19,7 +19,7 @@ A directory without a finished (done or diverged) run raises
 :class:`~actcmp.errors.StoreError` and writes nothing.
 
 The main table marks in bold the best activation of each cell and every activation not
-separable from it after Holm's correction (paired t-tests over seeds), with Student t
+separable from it after Holm's correction (paired t-tests over seeds of the log loss), with Student t
 intervals of the means; the statistics section gives the Friedman test over cells, the
 Nemenyi critical difference and depth scaling.
 

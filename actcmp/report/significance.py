@@ -19,7 +19,7 @@ from actcmp.report.format import MISSING, is_missing
 
 TIED_NOTE = (
     "bold = the best, or not separable from the best after Holm's correction (paired t-tests over seeds "
-    "against the best, Holm-adjusted p ≥ 0.05 over every pair of the cell's activations, so that picking the best from the same data does not inflate the error)"
+    "of the log test loss, i.e. of the ratio to the best, Holm-adjusted p ≥ 0.05 over every pair of the cell's activations, so that picking the best from the same data does not inflate the error)"
 )
 
 
@@ -39,8 +39,8 @@ STAT_COLUMNS = (
 
 def loss_statistics(runs: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
     """Per cell x activation (keys of :func:`actcmp.analysis.cells.cell_keys`): Student t interval
-    of the mean test loss and the paired t-test against the cell's best, Holm-adjusted
-    over every pair of the cell's activations.
+    of the mean test loss and the paired t-test of the log test loss (the ratio) against the
+    cell's best, Holm-adjusted over every pair of the cell's activations.
 
     ``tied_with_best``: True for the best and for an activation whose Holm-adjusted p is
     ``>= alpha``; False when it is below or when it diverged on a seed where the best
@@ -137,7 +137,7 @@ def detectable_note(seeds: int, n_compared: int, alpha: float = ALPHA) -> str:
     single = stats.min_detectable_effect(seeds, alpha)
     text = (
         f"With {seeds} seeds a paired t-test detects, with {stats.POWER:.0%} power at α = {alpha:g}, a difference "
-        f"of {single:.2f} standard deviations of the seed-paired differences (d_z)"
+        f"of {single:.2f} standard deviations of the seed-paired log ratios (d_z)"
     )
     if n_compared > 1:
         strict = stats.min_detectable_effect(seeds, alpha / n_compared)

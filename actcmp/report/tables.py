@@ -273,7 +273,8 @@ def build_tables(results: Results, best_rule: BestRule = lowest) -> list[Table]:
             "Results per cell",
             "Test loss mean ± std over converged seeds, with the 95% Student t interval of the mean (95% CI (t)); "
             "bold: the best of each cell and every activation not separable from it after Holm's correction (*); "
-            "p vs best (Holm): paired t-test over seeds against the cell's best (fewest diverged seeds, then lowest "
+            "p vs best (Holm): paired t-test over seeds of the log test loss (the ratio to the best) against the "
+            "cell's best (fewest diverged seeds, then lowest "
             "mean), Holm-adjusted over every pair of the cell's activations (the best is picked from the same data). "
             "Dead/saturated: mean share of hidden units; epochs to thr.: mean epochs to reach the loss threshold "
             "(reached/converged); diverged runs are counted, not averaged.",
