@@ -122,3 +122,54 @@ def test_decision_p_falls_back_when_the_blocks_could_not_be_tested() -> None:
     untested = ranks.DatasetBlocks(1, math.nan, math.nan)
     result = FriedmanResult("m", "activation", {}, 4, 0, 9.0, 0.01, 0.5, 1.0, by_dataset=untested)
     assert decision_p(result) == (0.01, 0)
+
+
+def test_the_floor_says_when_the_test_over_datasets_cannot_reject() -> None:
+    """3 treatments on 2 datasets that agree perfectly: the smallest p is 1/3! = 0.17, so the
+    test cannot reject; claims and report must not read "no difference" from it."""
+    agree = np.array([[1.0, 2.0, 3.0]] * 4)
+    blocks = dataset_blocks(agree, ["a", "a", "b", "b"], ["x", "y", "z"])
+    assert blocks is not None
+    assert blocks.floor == pytest.approx(1 / 6) and blocks.p_value >= blocks.floor
+    assert blocks.kendall_w == pytest.approx(1.0) and list(blocks.mean_ranks) == ["x", "y", "z"]
+    assert blocks.cd == pytest.approx(ranks.nemenyi_cd(3, 2)) and blocks.top_group() == ["x", "y", "z"]
+    # ties: fewer distinct orders, a higher floor (the second block's order decides)
+    tied = dataset_blocks(np.array([[1.0, 2.5, 2.5]] * 2 + [[1.0, 2.0, 3.0]] * 2), ["a", "a", "b", "b"])
+    assert tied is not None and tied.floor == pytest.approx(1 / 3)
+    # 5 datasets of 4 treatments: (4!)^-4, below the draws' resolution 1 / 20,001
+    many = dataset_blocks(np.array([[1.0, 2.0, 3.0, 4.0]] * 10), [d for d in "abcde" for _ in range(2)])
+    assert many is not None and many.floor == pytest.approx(1 / 20_001) and many.p_value == many.floor
+
+
+def test_claim_8_gives_no_negative_verdict_from_a_test_that_cannot_reject() -> None:
+    from actcmp.claims.checks import FAILS, HOLDS
+    from actcmp.claims.checks.ranking import check_activation_matters
+
+    rows = []
+    for dataset in ("a", "b"):
+        for depth in (1, 2, 4, 8):
+            for act, level in (("relu", 1.0), ("tanh", 1.001), ("sigmoid", 1.002)):
+                for seed in range(3):
+                    loss = level + 0.05 * ((seed * 7 + depth * 3 + len(act)) % 5) / 5
+                    rows.append({"run_id": f"{dataset}{depth}{act}{seed}", "status": "done", "activation": act,
+                                 "dataset": dataset, "depth": depth, "seed": seed, "epochs": 5, "test_loss": loss,
+                                 "epochs_to_threshold": 3})  # fmt: skip
+    verdict = check_activation_matters(pd.DataFrame(rows))
+    assert verdict.verdict not in (FAILS, HOLDS), verdict.explanation
+    assert "cannot reach p < 0.05" in verdict.explanation
+
+
+def test_the_findings_verdict_follows_the_test_over_datasets() -> None:
+    from actcmp.report.findings import ranks_text
+    from actcmp.report.statistics import Statistics
+
+    blocks = ranks.DatasetBlocks(3, 2.0, 0.4, kendall_w=0.3, floor=0.001, mean_ranks={"a": 1.5, "b": 1.5}, cd=1.0)
+    result = FriedmanResult("test_loss", "activation", {"a": 1.4, "b": 1.6}, 9, 0, 9.0, 0.003, 0.5, 0.4,
+                            by_dataset=blocks)  # fmt: skip
+    text = ranks_text(Statistics(result, 3, 1.5)) or ""
+    assert "with datasets as blocks p = 0.400 (no significant difference between the ranks" in text, text
+    said = " ".join(friedman_text(result))
+    assert "no significant difference between the activations' ranks" in said
+    floored = ranks.DatasetBlocks(2, 4.0, 0.17, kendall_w=1.0, floor=1 / 6, mean_ranks={"a": 1.0, "b": 2.0}, cd=2.0)
+    result.by_dataset = floored
+    assert "cannot reach p < 0.05 (its smallest p is 0.17): no verdict either way" in " ".join(friedman_text(result))

@@ -279,20 +279,23 @@ def test_depth_scaling_finds_the_deepest_depth_that_trains() -> None:
     assert stats.depth_scaling(runs, factor=1.2).set_index("activation").at["sigmoid", "deepest_trained"] == 2
 
 
-def test_a_depth_where_a_seed_did_not_learn_does_not_train() -> None:
+def test_a_depth_where_the_median_seed_did_not_learn_does_not_train() -> None:
     """A net that never beats the mean predictor has a flat loss across depths: its ratio to
     its "best" depth says nothing, so such depths do not train (the report's Findings list
-    those runs as not learning)."""
+    those runs as not learning). The median seed decides: one stray seed does not."""
     runs = fake_runs({"relu": 1.0, "sigmoid": 1.0}, datasets=("a",), depths=(1, 2, 4, 8), noise=0.0)
     runs["final_val_loss"] = runs["test_loss"]
     runs["baseline_loss"] = 10.0
-    stuck = (runs.activation == "sigmoid") & (runs.depth >= 4) & (runs.seed == 1)
-    runs.loc[stuck, "final_val_loss"] = 10.0  # not below the mean predictor's loss
+    stuck = (runs.activation == "sigmoid") & (runs.depth >= 4) & (runs.seed >= 1)
+    runs.loc[stuck, "final_val_loss"] = 10.0  # not below the mean predictor's loss: 2 of 3 seeds
+    runs.loc[(runs.activation == "relu") & (runs.depth == 4) & (runs.seed == 0), "final_val_loss"] = 10.2
     table = stats.depth_scaling(runs).set_index("activation")
-    assert table.at["relu", "deepest_trained"] == 4  # depth 8: 1.8 / 1.1 beyond the factor 1.5
-    assert table.at["sigmoid", "deepest_trained"] == 2  # depth 4 within the factor, but a seed is stuck
+    assert table.at["relu", "deepest_trained"] == 4  # one stray seed at depth 4; depth 8 beyond the factor
+    assert table.at["sigmoid", "deepest_trained"] == 2  # depth 4 within the factor, but its median seed is stuck
     profile = stats.depth_profile(runs).set_index(["activation", "depth"])
-    assert profile.at[("sigmoid", 4), "n_stuck"] == 1 and not profile.at[("sigmoid", 4), "trains"]
+    assert profile.at[("sigmoid", 4), "n_stuck"] == 2 and not profile.at[("sigmoid", 4), "learned"]
+    assert not profile.at[("sigmoid", 4), "trains"]
+    assert profile.at[("relu", 4), "n_stuck"] == 1 and profile.at[("relu", 4), "learned"]
     assert profile.at[("sigmoid", 2), "n_stuck"] == 0 and profile.at[("sigmoid", 2), "trains"]
     assert isinstance(plots.plot_depth_scaling(stats.depth_profile(runs)), Figure)
     # without the columns (older stores) the rule cannot apply: every depth within the factor trains
@@ -348,8 +351,9 @@ def test_paired_vs_best_decides_ties_on_holm_adjusted_p() -> None:
     assert holm.at["relu", "tied"] and math.isnan(holm.at["relu", "p_adjusted"])
     with pytest.raises(ValueError, match="unknown correction"):
         stats.paired_vs_best(runs, correction="bonferroni")
-    # the default for positive losses: the same tests on the log values (paired log ratios)
-    logged = stats.paired_vs_best(runs).set_index("activation")
+    # on the log scale (what losses get, stats.scale_for): the same tests on the log values
+    assert stats.paired_vs_best(runs)["test"].isin(["t"]).all()  # the default is the metric itself
+    logged = stats.paired_vs_best(runs, scale="log").set_index("activation")
     with warnings.catch_warnings():  # scipy warns of near-identical log values; the p-values are fine
         warnings.simplefilter("ignore", RuntimeWarning)
         family = np.array([ttest_rel(np.log(values[a]), np.log(values[b])).pvalue for a, b in pairs])
@@ -358,7 +362,11 @@ def test_paired_vs_best_decides_ties_on_holm_adjusted_p() -> None:
         assert logged.at[name, "p_adjusted"] == pytest.approx(adjusted[pairs.index(("relu", name))])
         assert logged.at[name, "test"] == "t (log)"
         assert logged.at[name, "mean_diff"] == pytest.approx(holm.at[name, "mean_diff"])  # metric units
-    assert (stats.paired_vs_best(runs.assign(test_loss=runs.test_loss - 1.0))["test"] != "t (log)").all()
+    # a cell with a value that is not positive cannot be compared as ratios: tested raw, and says so
+    shifted = stats.paired_vs_best(runs.assign(test_loss=runs.test_loss - 1.0), scale="log")
+    assert (shifted["test"] == "t").all()
+    assert [stats.scale_for(m) for m in ("test_loss", "final_train_loss", "test_mse")] == ["log"] * 3
+    assert [stats.scale_for(m) for m in ("gap", "anomaly_auroc", "epochs_to_threshold", "probe_acc")] == ["raw"] * 4
     with pytest.raises(ValueError, match="unknown scale"):
         stats.paired_vs_best(runs, scale="sqrt")
 
@@ -378,7 +386,7 @@ def test_a_loss_many_times_the_best_separates_on_the_log_scale_not_on_the_raw_on
                          "depth": 4, "seed": seed, "test_loss": value})  # fmt: skip
     runs = pd.DataFrame(rows)
     raw = stats.paired_vs_best(runs, scale="raw").set_index("activation")
-    logged = stats.paired_vs_best(runs).set_index("activation")
+    logged = stats.paired_vs_best(runs, scale="log").set_index("activation")
     assert raw.at["sigmoid", "tied"] and raw.at["sigmoid", "p_adjusted"] > 0.05
     assert not logged.at["sigmoid", "tied"] and logged.at["sigmoid", "p_adjusted"] < 0.05
 

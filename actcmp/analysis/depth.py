@@ -14,11 +14,11 @@ if TYPE_CHECKING:
 #: a depth still trains while its mean loss is within this factor of the best depth's
 DEPTH_FACTOR = 1.5
 #: the columns of :func:`depth_profile` besides the panel keys and the treatment
-PROFILE_VALUES = ("depth", "n", "n_diverged", "n_stuck", "mean", "ratio", "trains")
+PROFILE_VALUES = ("depth", "n", "n_diverged", "n_stuck", "learned", "mean", "ratio", "trains")
 #: what "trains" means, in words (captions of the report and the claims)
 TRAINS = (
-    "no seed diverged, every seed learned (final validation loss below the loss of predicting the training "
-    "mean) and the mean test loss is within {factor:g}x the loss at the activation's best depth"
+    "no seed diverged, the median seed learned (final validation loss below the loss of predicting the "
+    "training mean) and the mean test loss is within {factor:g}x the loss at the activation's best depth"
 )
 
 
@@ -27,19 +27,22 @@ def depth_profile(
 ) -> pd.DataFrame:
     """Per panel (cell keys but depth) x treatment x depth: ``mean`` over converged seeds,
     ``n``, ``n_diverged``, ``n_stuck`` (converged seeds that did not learn: final validation
-    loss not below the loss of predicting the training mean), ``ratio`` to the treatment's
-    best depth and ``trains`` (no seed diverged, none stuck and ``ratio <= factor``). The
-    best depth is the lowest mean among depths where no seed diverged. A network that never
-    learned is not said to train because its loss is flat across depths."""
+    loss not below the loss of predicting the training mean), ``learned`` (the median seed's
+    final validation loss is below that loss: a majority of seeds learned, whatever their
+    number, and one stray seed does not decide; True where the runs do not record it),
+    ``ratio`` to the treatment's best depth and ``trains`` (no seed diverged, ``learned`` and
+    ``ratio <= factor``). The best depth is the lowest mean among depths where no seed
+    diverged. A network that never learned is not said to train because its loss is flat
+    across depths."""
     import pandas as pd
 
     keys = cell_keys(runs, treatment)
     panel = [k for k in keys if k != "depth"]
-    columns = [*panel, treatment, "depth", "n", "n_diverged", "n_stuck", "mean", "ratio", "trains"]
+    columns = [*panel, treatment, *PROFILE_VALUES]
     if "depth" not in keys:
         return pd.DataFrame(columns=columns)
     data = outcomes(runs, metric, treatment=treatment, keys=keys)
-    stuck = _stuck_counts(runs, [*panel, treatment, "depth"])
+    stuck = _learning(runs, [*panel, treatment, "depth"])
     rows = []
     for key, group in cell_groups(data, [*panel, treatment]):
         per_depth = []
@@ -52,7 +55,8 @@ def depth_profile(
         best = min(clean) if clean else math.nan
         for depth, n, diverged, mean in per_depth:
             ratio = mean / best if best and math.isfinite(best) and best > 0 else math.nan
-            n_stuck = stuck.get(_text_key((*key, depth)), 0)
+            n_stuck, median = stuck.get(_text_key((*key, depth)), (0, math.nan))
+            learned = not median >= 1.0  # NaN (not recorded): no evidence either way
             rows.append(
                 {
                     **dict(zip([*panel, treatment], key, strict=True)),
@@ -60,9 +64,10 @@ def depth_profile(
                     "n": n,
                     "n_diverged": diverged,
                     "n_stuck": n_stuck,
+                    "learned": learned,
                     "mean": mean,
                     "ratio": ratio,
-                    "trains": bool(diverged == 0 and n_stuck == 0 and n > 0 and ratio <= factor),
+                    "trains": bool(diverged == 0 and learned and n > 0 and ratio <= factor),
                 }
             )
     return pd.DataFrame(rows, columns=columns)
@@ -72,21 +77,26 @@ def _text_key(values: tuple[Any, ...]) -> tuple[str, ...]:
     return tuple("none" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values)
 
 
-def _stuck_counts(runs: pd.DataFrame, keys: list[str]) -> dict[tuple[str, ...], int]:
-    """Per cell (``keys``, as text), the converged runs whose final validation loss is not
-    below ``baseline_loss`` (the loss of predicting the training mean): they did not learn."""
+def _learning(runs: pd.DataFrame, keys: list[str]) -> dict[tuple[str, ...], tuple[int, float]]:
+    """Per cell (``keys``, as text) of the converged runs: how many did not learn (final
+    validation loss not below ``baseline_loss``, the loss of predicting the training mean) and
+    the median over them of final / baseline (NaN where not recorded)."""
     import pandas as pd
 
     if runs.empty or not {"final_val_loss", "baseline_loss", "status"} <= set(runs.columns):
         return {}
-    final = pd.to_numeric(runs["final_val_loss"], errors="coerce")
-    baseline = pd.to_numeric(runs["baseline_loss"], errors="coerce")
-    stuck = runs[(runs["status"] == "done") & (final >= baseline)]
-    counts: dict[tuple[str, ...], int] = {}
-    for values in stuck[keys].itertuples(index=False, name=None):
-        key = _text_key(tuple(values))
-        counts[key] = counts.get(key, 0) + 1
-    return counts
+    done = runs[runs["status"] == "done"]
+    ratio = pd.to_numeric(done["final_val_loss"], errors="coerce") / pd.to_numeric(
+        done["baseline_loss"], errors="coerce"
+    )
+    out: dict[tuple[str, ...], tuple[int, float]] = {}
+    frame = done[keys].assign(_ratio=ratio.to_numpy())
+    for values, group in frame.groupby(keys, dropna=False, sort=False):
+        known = group["_ratio"].dropna()
+        median = float(known.median()) if len(known) else math.nan
+        key = _text_key(values if isinstance(values, tuple) else (values,))
+        out[key] = (int((known >= 1.0).sum()), median)
+    return out
 
 
 def depth_scaling(

@@ -224,16 +224,17 @@ def paired_vs_best(
     fill_missing: float | str | None = None,
     margin: float = 0.1,
     correction: str | None = "holm",
-    scale: str = "auto",
+    scale: str = "raw",
 ) -> pd.DataFrame:
     """Each treatment of each cell against the cell's best, paired by seed.
 
-    ``scale``: the tests compare ``log(metric)`` (``"log"``: the paired log ratio, as the
-    equivalence test does), the metric itself (``"raw"``), or (``"auto"``, the default) the
-    log where lower is better and every converged value of the cell is positive (losses),
-    else the metric. Losses across activations span orders of magnitude and their seed
-    spread grows with their size, so on the raw scale one noisy bad activation's spread hides
-    a 60-fold gap from 3 seeds; a ratio is what "worse than the best" means for a loss.
+    ``scale``: the tests compare the metric itself (``"raw"``, the default) or its log
+    (``"log"``: the paired log ratio, as the equivalence test does), chosen by the caller
+    for the metric (:func:`scale_for`: log for losses), never from the data. Losses across
+    activations span orders of magnitude and their seed spread grows with their size, so on
+    the raw scale one noisy bad activation's spread hides a 60-fold gap from 3 seeds; a ratio
+    is what "worse than the best" means for a loss. A cell with a value that is not positive
+    cannot be compared on the log scale: it is tested raw (``test`` says which).
     ``mean_diff`` stays in metric units; ``d_z``, ``statistic`` and the p-values are of the
     scale tested (``test`` says ``t (log)`` for the log scale).
 
@@ -257,13 +258,13 @@ def paired_vs_best(
         raise ValueError(f"unknown correction {correction!r} (use 'holm' or None)")
     import pandas as pd
 
-    if scale not in ("auto", "log", "raw"):
-        raise ValueError(f"unknown scale {scale!r} (use 'auto', 'log' or 'raw')")
+    if scale not in ("log", "raw"):
+        raise ValueError(f"unknown scale {scale!r} (use 'log' or 'raw')")
     keys = cell_keys(runs, treatment)
     data = outcomes(runs, metric, treatment=treatment, keys=keys, fill_missing=fill_missing)
     rows = []
     for key, group in cell_groups(data, keys):
-        log = _log_scale(group, scale, higher_is_better)
+        log = _log_scale(group, scale)
         best = _best_treatment(group, treatment, higher_is_better)
         reference = group[group[treatment] == best].set_index("seed") if best is not None else None
         cell_rows = []
@@ -309,12 +310,18 @@ PAIRED_COLUMNS = (
 )
 
 
-def _log_scale(group: pd.DataFrame, scale: str, higher_is_better: bool) -> bool:
-    """Whether a cell's tests compare log values (see :func:`paired_vs_best`'s ``scale``)."""
-    if scale != "auto":
-        return scale == "log"
+def scale_for(metric: str) -> str:
+    """The scale :func:`paired_vs_best` tests ``metric`` on: ``"log"`` for a loss (a name
+    ending in ``loss`` or ``mse``: positive, compared as ratios), else ``"raw"`` (accuracies,
+    AUROC, epochs, a gap that is already a log ratio)."""
+    return "log" if metric.endswith(("loss", "mse")) else "raw"
+
+
+def _log_scale(group: pd.DataFrame, scale: str) -> bool:
+    """Whether a cell's tests compare log values: the log scale was asked for and every
+    converged value of the cell is positive (see :func:`paired_vs_best`'s ``scale``)."""
     values = group.loc[~group["worst"], "value"].to_numpy(float)
-    return not higher_is_better and bool(len(values)) and bool((values > 0).all())
+    return scale == "log" and bool(len(values)) and bool((values > 0).all())
 
 
 def _test_name(test: str, log: bool) -> str:
@@ -432,5 +439,6 @@ __all__ = [
     "min_detectable_effect",
     "paired_test",
     "paired_vs_best",
+    "scale_for",
     "trend_test",
 ]

@@ -114,15 +114,31 @@ PERMUTATION_SEED = 0
 @dataclass
 class DatasetBlocks:
     """Friedman's test with datasets as blocks: ``n_blocks`` datasets, the chi-square
-    statistic (ties corrected, as scipy's) and its permutation p value."""
+    statistic (ties corrected, as scipy's), its permutation p value, Kendall's W over the
+    datasets, ``floor`` (the smallest p value the test can give with these blocks: below
+    alpha or not, it says whether the test could reject at all), and per treatment its mean
+    rank over the datasets (``mean_ranks``, best first) with the Nemenyi ``cd`` over them."""
 
     n_blocks: int
     statistic: float
     p_value: float
     permutations: int = PERMUTATIONS
+    kendall_w: float = math.nan
+    floor: float = math.nan
+    mean_ranks: dict[str, float] = field(default_factory=dict)
+    cd: float = math.nan
+
+    def top_group(self) -> list[str]:
+        """Treatments whose mean rank over the datasets is within ``cd`` of the best."""
+        if not self.mean_ranks or not math.isfinite(self.cd):
+            return list(self.mean_ranks)
+        first = min(self.mean_ranks.values())
+        return [name for name, rank in self.mean_ranks.items() if rank - first <= self.cd]
 
 
-def dataset_blocks(ranks: np.ndarray, datasets: list[str]) -> DatasetBlocks | None:
+def dataset_blocks(
+    ranks: np.ndarray, datasets: list[str], names: list[str] | None = None, alpha: float = ALPHA
+) -> DatasetBlocks | None:
     """The Friedman test over datasets instead of cells.
 
     Cells of one dataset (its depths, widths, ...) share its data, so they are not the
@@ -132,20 +148,33 @@ def dataset_blocks(ranks: np.ndarray, datasets: list[str]) -> DatasetBlocks | No
     so the p value is a permutation test's: the ranks permuted independently within each
     dataset (:data:`PERMUTATIONS` draws, seeded), p = (1 + draws at least as extreme) /
     (1 + draws). ``ranks``: ``[cells, treatments]`` within-cell ranks; ``datasets``: each
-    cell's dataset. None when no dataset holds two cells; NaN statistics for fewer than 2
-    datasets or every treatment tied in every dataset."""
+    cell's dataset; ``names``: the treatments (columns of ``ranks``). None when no dataset
+    holds two cells; NaN statistics for fewer than 2 datasets or every treatment tied in
+    every dataset.
+
+    With few datasets and treatments the test cannot reject at all: with n blocks of k
+    untied ranks the smallest p is (k!)^-(n-1) (3 treatments on 2 datasets: 1/6). ``floor``
+    holds it, so that "no difference" is never read from a test that could not find one."""
     from scipy import stats
 
-    names = sorted(set(datasets))
-    if len(names) == len(datasets):
+    sets = sorted(set(datasets))
+    if len(sets) == len(datasets):
         return None
     nan = math.nan
-    if len(names) < 2:
-        return DatasetBlocks(len(names), nan, nan)
-    per_dataset = np.stack([ranks[[d == name for d in datasets]].mean(axis=0) for name in names])
+    if len(sets) < 2:
+        return DatasetBlocks(len(sets), nan, nan)
+    per_dataset = np.stack([ranks[[d == name for d in datasets]].mean(axis=0) for name in sets])
     block = stats.rankdata(per_dataset, axis=1, method="average")
     if all(np.ptp(row) == 0 for row in block):
-        return DatasetBlocks(len(names), nan, nan)
+        return DatasetBlocks(len(sets), nan, nan)
+    n, k = block.shape
+    labels = [str(x) for x in names] if names is not None else [str(i) for i in range(k)]
+    mean = block.mean(axis=0)
+    order = sorted(range(k), key=lambda i: (round(float(mean[i]), 12), i))
+    # the most extreme arrangement (every block in one order) has probability 1 / the product of
+    # each block's distinct orderings, but for the first block's (any order may lead)
+    arrangements = sorted(_orderings(row) for row in block)
+    floor = 1.0 / math.prod(arrangements[:-1])
     statistic = float(stats.friedmanchisquare(*block.T).statistic)
     # the statistic orders permutations as the sum of squared rank sums does (the tie correction
     # and the other terms stay the same when ranks move within a block)
@@ -154,7 +183,22 @@ def dataset_blocks(ranks: np.ndarray, datasets: list[str]) -> DatasetBlocks | No
     shuffled = rng.permuted(np.broadcast_to(block, (PERMUTATIONS, *block.shape)), axis=2)
     drawn = np.sum(shuffled.sum(axis=1) ** 2, axis=1)
     extreme = int(np.sum(drawn >= observed * (1 - 1e-12)))
-    return DatasetBlocks(len(names), statistic, (1 + extreme) / (1 + PERMUTATIONS), PERMUTATIONS)
+    return DatasetBlocks(
+        n,
+        statistic,
+        (1 + extreme) / (1 + PERMUTATIONS),
+        PERMUTATIONS,
+        kendall_w=statistic / (n * (k - 1)),
+        floor=max(floor, 1.0 / (1 + PERMUTATIONS)),
+        mean_ranks={labels[i]: float(mean[i]) for i in order},
+        cd=nemenyi_cd(k, n, alpha),
+    )
+
+
+def _orderings(row: np.ndarray) -> int:
+    """How many distinct orders the values of ``row`` have (k! without ties)."""
+    _, counts = np.unique(row, return_counts=True)
+    return math.factorial(len(row)) // math.prod(math.factorial(int(c)) for c in counts)
 
 
 def nemenyi_cd(k: int, n_cells: int, alpha: float = ALPHA) -> float:
@@ -235,7 +279,7 @@ def friedman_from_scores(
     if "dataset" in keys:
         index = complete.index
         cell_datasets = [str(d) for d in (index.get_level_values("dataset") if len(keys) > 1 else index)]
-        by_dataset = dataset_blocks(block_ranks, cell_datasets)
+        by_dataset = dataset_blocks(block_ranks, cell_datasets, [str(n) for n in names], alpha)
     return FriedmanResult(
         metric, treatment, mean_ranks, n_cells, dropped, statistic, float(result.pvalue), w, cd, alpha, "", notes,
         by_dataset,

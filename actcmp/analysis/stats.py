@@ -51,6 +51,7 @@ from actcmp.analysis.paired import (
     min_detectable_effect,
     paired_test,
     paired_vs_best,
+    scale_for,
     trend_test,
 )
 from actcmp.analysis.ranks import FriedmanResult, cell_scores, friedman, friedman_from_scores, nemenyi_cd
@@ -82,6 +83,7 @@ __all__ = [
     "outcomes",
     "paired_test",
     "paired_vs_best",
+    "scale_for",
     "summarise",
     "t_interval",
     "trend_test",

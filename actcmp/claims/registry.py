@@ -366,7 +366,8 @@ CLAIMS: tuple[Claim, ...] = (
             "when p >= 0.05 and Kendall's W < 0.1 (activations agree to within noise); inconclusive otherwise. "
             "The depths of one dataset share its data, so they are not independent blocks: p is that of the test "
             "with each dataset as one block (mean rank over its depths, ranked again; a permutation p), and the "
-            "chi-square over cells is shown beside it. Both parts must hold."
+            "chi-square over cells is shown beside it; a test that cannot reach p < 0.05 with so few datasets "
+            "gives no 'does not hold'. Both parts must hold."
         ),
         caption=(
             "Critical-difference diagrams (Demsar 2006) of test loss (top) and epochs to the loss threshold "

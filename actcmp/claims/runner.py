@@ -364,8 +364,16 @@ def _depth(contexts: dict[str, Any], figure_doc: Callable[..., FigureDoc]) -> An
     if ranking is None or not ranking.has_runs or ranking.runs["depth"].nunique() < 2:
         return None
     table = stats.depth_scaling(ranking.runs)
+
+    def depth(value: Any) -> str:  # a whole depth, or "none" (no depth trains)
+        return "none" if value is None or value != value else str(int(value))
+
     shown = (
-        table.assign(best_mean=table["best_mean"].map(fmt))
+        table.assign(
+            best_mean=table["best_mean"].map(fmt),
+            best_depth=table["best_depth"].map(depth),
+            deepest_trained=table["deepest_trained"].map(depth),
+        )
         .rename(
             columns={
                 "depths": "depths tried",
@@ -381,7 +389,7 @@ def _depth(contexts: dict[str, Any], figure_doc: Callable[..., FigureDoc]) -> An
         "Depth scaling",
         f"Mean test loss relative to each activation's best depth (log scales); the dashed line is "
         f"{stats.DEPTH_FACTOR:g}x: the deepest point at or under it still trains unless a hollow circle marks "
-        "that a seed did not learn; crosses mark depths where a seed diverged.",
+        "that the median seed did not learn; crosses mark depths where a seed diverged.",
         figures.plot_depth(ranking.runs),
     )
     return document.depth_section(figure, shown, stats.DEPTH_FACTOR)

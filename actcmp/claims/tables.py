@@ -29,17 +29,26 @@ def comparison_table(
     treatment: str = "activation",
     higher_is_better: bool = False,
     alpha: float = stats.ALPHA,
+    scale: str | None = None,
 ) -> pd.DataFrame:
     """Per cell x treatment: mean ± std over converged seeds, Student t 95% CI, and the
     comparison with the cell's best: ``best``, ``≈ best`` (within 10%, TOST), ``tied``
     (not separable, paired t, Holm-corrected within the cell) or ``worse``, with the
-    p-value (Holm-adjusted for tied / worse)."""
+    p-value (Holm-adjusted for tied / worse). ``scale``: of the paired tests (default
+    :func:`~actcmp.analysis.stats.scale_for` the metric: log for a loss)."""
     import pandas as pd
 
     summary = stats.summarise(runs, metric, treatment=treatment)
     if summary.empty:
         return pd.DataFrame()
-    paired = stats.paired_vs_best(runs, metric, treatment=treatment, higher_is_better=higher_is_better, alpha=alpha)
+    paired = stats.paired_vs_best(
+        runs,
+        metric,
+        treatment=treatment,
+        higher_is_better=higher_is_better,
+        alpha=alpha,
+        scale=scale or stats.scale_for(metric),
+    )
     keys = [
         c
         for c in summary.columns
@@ -81,7 +90,7 @@ def rank_table(
 
     result = stats.friedman(runs, metric, fill_missing=fill_missing, alpha=alpha)
     top = set(result.top_group())
-    paired = stats.paired_vs_best(runs, metric, alpha=alpha, fill_missing=fill_missing)
+    paired = stats.paired_vs_best(runs, metric, alpha=alpha, fill_missing=fill_missing, scale=stats.scale_for(metric))
     rows = []
     for name, rank in result.mean_ranks.items():
         mine = paired[paired["activation"] == name]
@@ -147,7 +156,7 @@ def tanh_sigmoid_tables(ctx: ClaimContext) -> Tables:
     return [
         (
             f"Training loss over epochs 1..{k} / mean-predictor loss (lower = faster)",
-            comparison_table(runs, "early", alpha=ctx.alpha),
+            comparison_table(runs, "early", alpha=ctx.alpha, scale="log"),  # a loss (over the mean predictor's)
         )
     ]
 

@@ -85,8 +85,8 @@ def display_depth(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def depth_caption(factor: float) -> str:
     return (
-        "Deepest network that still trains, per activation and dataset: no seed diverged, every seed learned "
-        "(final validation loss below the loss of predicting the training mean) and mean test loss "
+        "Deepest network that still trains, per activation and dataset: no seed diverged, the median seed "
+        "learned (final validation loss below the loss of predicting the training mean) and mean test loss "
         f"within {factor:g}× the loss at the activation's best depth (its lowest mean among depths where no "
         "seed diverged). A value equal to the deepest depth tried means no limit was found; none, that no "
         "depth trains."

@@ -112,18 +112,22 @@ def ranks_text(statistics: Statistics | None) -> str | None:
     text = f"{link('Mean ranks', table_anchor('ranks'))} of test loss over {result.n_cells} cells (1 = best): {ranks}. "
     if result.reason:
         return text + f"No Friedman test: {result.reason}."
-    verdict = "the activations' ranks differ" if result.significant else "no significant difference between the ranks"
     blocks = result.by_dataset
-    optimistic = (
-        f", optimistic: the cells share {blocks.n_blocks} dataset{'' if blocks.n_blocks == 1 else 's'}; "
-        "with datasets as blocks "
-        f"{p_clause(blocks.p_value)}"
-        if blocks is not None
-        else ""
-    )
+    significant = result.significant
+    if blocks is not None and blocks.n_blocks >= 2 and math.isfinite(blocks.p_value):
+        significant = blocks.p_value < result.alpha  # the cells share datasets: the valid test decides
+    verdict = "the activations' ranks differ" if significant else "no significant difference between the ranks"
+    if blocks is None:
+        caveat = ""
+    elif blocks.n_blocks == 1:
+        caveat = ", optimistic: the cells are all of one dataset, so no test over datasets is possible"
+    elif math.isfinite(blocks.p_value):
+        caveat = f", optimistic: the cells share {blocks.n_blocks} datasets; with datasets as blocks {p_clause(blocks.p_value)}"
+    else:
+        caveat = ", optimistic: the cells share datasets"
     text += (
-        f"Friedman test: χ² = {result.statistic:.2f}, {p_clause(result.p_value)} ({verdict} at α = {result.alpha:g}"
-        f"{optimistic}); "
+        f"Friedman test: χ² = {result.statistic:.2f}, {p_clause(result.p_value)}{caveat} ({verdict} at "
+        f"α = {result.alpha:g}); "
         f"Nemenyi critical difference (CD) {result.cd:.2f} ranks; within the CD of the best ({result.best}): "
         f"{_names(result.top_group())}"
     )

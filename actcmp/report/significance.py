@@ -49,7 +49,7 @@ def loss_statistics(runs: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
     minus best; > 0 = worse) come from the seeds where both converged."""
     keys = cell_keys(runs)
     summary = stats.summarise(runs, "test_loss")
-    paired = stats.paired_vs_best(runs, "test_loss", alpha=alpha)
+    paired = stats.paired_vs_best(runs, "test_loss", alpha=alpha, scale="log")
     tied = paired["tied"].astype(object)
     untested = ~paired["is_best"].astype(bool) & (paired["n_pairs"] < 2) & paired["tied"].astype(bool)
     tied[untested] = pd.NA

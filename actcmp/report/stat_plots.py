@@ -102,7 +102,7 @@ def plot_depth_scaling(profile: pd.DataFrame, *, treatment: str = "activation", 
             names,
             factor,
             not profile.empty and bool((profile["n_diverged"] > 0).any()),
-            not profile.empty and bool((profile["n_stuck"] > 0).any()),
+            not profile.empty and not bool(profile["learned"].astype(bool).all()),
         )
     return fig
 
@@ -119,8 +119,8 @@ def _depth_panel(ax: Axes, group: pd.DataFrame, names: list[str], treatment: str
         style = line_kwargs(name)
         ok = mine[mine["n_diverged"] == 0]
         ax.plot(ok["depth"], ok["ratio"], markersize=4, linewidth=1.2, **style)  # type: ignore[arg-type]
-        stuck = ok[ok["n_stuck"] > 0]
-        if len(stuck):  # a seed did not learn: flat across depths says nothing about training
+        stuck = ok[~ok["learned"].astype(bool)]
+        if len(stuck):  # the median seed did not learn: flat across depths says nothing about training
             ax.plot(
                 stuck["depth"],
                 stuck["ratio"],
@@ -167,7 +167,7 @@ def _depth_legend(fig: Figure, names: list[str], factor: float, crosses: bool, h
         labels.append("a seed diverged")
     if hollow:
         handles.append(Line2D([], [], color="black", marker="o", markerfacecolor="white", linestyle="none"))
-        labels.append("a seed did not learn")
+        labels.append("did not learn (median seed)")
     fig.legend(handles, labels, loc="outside right upper", frameon=False, fontsize=8)
 
 

@@ -117,7 +117,7 @@ def figure_specs(results: Results, statistics: Statistics) -> list[tuple[str, st
             "Depth scaling: loss relative to the best depth",
             f"Mean test loss relative to each activation's best depth (log scales), one panel per dataset; the "
             f"dashed line is {factor:g}×: the deepest point at or under it still trains, unless a hollow circle "
-            "marks that a seed did not learn (final validation loss not below predicting the training mean)"
+            "marks that the median seed did not learn (final validation loss not below predicting the training mean)"
             + ("; crosses mark depths where a seed diverged." if _any_diverged(results) else "."),
             lambda results: plot_depth(results, statistics),
         ),
@@ -136,40 +136,65 @@ def _any_diverged(results: Results) -> bool:
 
 def friedman_text(result: FriedmanResult) -> list[str]:
     """Sentences stating the Friedman test, Kendall's W and the Nemenyi CD, or why no
-    test was run."""
+    test was run. Where cells share a dataset, the verdict is that of the test with
+    datasets as blocks (:func:`block_verdict`), the one over cells being optimistic."""
     if result.reason:
         return [f"No Friedman test and no critical-difference diagram: {result.reason}."]
-    verdict = (
-        f"the activations' ranks differ more than chance would give (p < {result.alpha:g})"
-        if result.significant
-        else f"no significant difference between the activations' ranks (p ≥ {result.alpha:g})"
-    )
-    out = [
+    alpha = result.alpha
+    first = (
         f"Friedman test over {result.n_cells} cells and {result.k} activations: χ² = {result.statistic:.2f}, "
         f"{p_clause(result.p_value)}, Kendall's W = {result.kendall_w:.2f} (0: the cells disagree on the order, "
-        f"1: every cell ranks the activations alike): {verdict}.",
-    ]
+        f"1: every cell ranks the activations alike)"
+    )
     blocks = result.by_dataset
-    if blocks is not None:
+    if blocks is None:
+        out = [f"{first}: {_verdict(result.significant, alpha)}."]
+    else:
+        out = [f"{first}."]
         shared = (
-            f"The {result.n_cells} cells share {_datasets(blocks.n_blocks)}, so they are not independent blocks: the "
-            "p value above and the critical difference below are optimistic."
-        )
-        if math.isfinite(blocks.p_value):
+            f"The {result.n_cells} cells are all of one dataset"
+            if blocks.n_blocks == 1
+            else f"The {result.n_cells} cells share {_datasets(blocks.n_blocks)}"
+        ) + ", so they are not independent blocks: the p value above and the critical difference below are optimistic."
+        if blocks.n_blocks == 1:
+            out.append(f"{shared} With one dataset no test over datasets is possible.")
+        elif math.isfinite(blocks.p_value):
             out.append(
                 f"{shared} With each dataset as one block (an activation's mean rank over the dataset's cells, ranked "
                 f"again): χ² = {blocks.statistic:.2f} over {blocks.n_blocks} datasets, permutation "
                 f"{p_clause(blocks.p_value)} ({blocks.permutations:,} within-dataset permutations; the chi-square "
-                "approximation does not hold for so few blocks)."
+                f"approximation does not hold for so few blocks), Kendall's W = {blocks.kendall_w:.2f}: "
+                f"{block_verdict(result)}. Nemenyi critical difference over the datasets: CD = {blocks.cd:.2f} ranks; "
+                f"within it of the best ({next(iter(blocks.mean_ranks))}): {', '.join(blocks.top_group())}."
             )
         else:
-            out.append(f"{shared} No test with datasets as blocks: it needs 2 or more datasets that rank differently.")
+            out.append(f"{shared} No test with datasets as blocks: every activation ties in every dataset.")
     top = result.top_group()
     out.append(
-        f"Nemenyi critical difference at α = {result.alpha:g}: CD = {result.cd:.2f} ranks; mean ranks closer "
+        f"Nemenyi critical difference at α = {alpha:g}: CD = {result.cd:.2f} ranks; mean ranks closer "
         f"than this are not shown to differ. Within CD of the best ({result.best}): {', '.join(top)}."
     )
     return out
+
+
+def _verdict(significant: bool, alpha: float) -> str:
+    return (
+        f"the activations' ranks differ more than chance would give (p < {alpha:g})"
+        if significant
+        else f"no significant difference between the activations' ranks (p ≥ {alpha:g})"
+    )
+
+
+def block_verdict(result: FriedmanResult) -> str:
+    """The verdict of the test with datasets as blocks, or that it could not reject at all."""
+    blocks = result.by_dataset
+    assert blocks is not None
+    if blocks.p_value >= result.alpha and blocks.floor >= result.alpha:
+        return (
+            f"with {blocks.n_blocks} datasets and {result.k} activations this test cannot reach p < {result.alpha:g} "
+            f"(its smallest p is {blocks.floor:.2g}): no verdict either way"
+        )
+    return _verdict(blocks.p_value < result.alpha, result.alpha)
 
 
 def _datasets(n: int) -> str:
