@@ -408,6 +408,11 @@ def test_report_has_friedman_cd_and_depth_scaling(report: tuple[Path, list[Path]
     for text in ("Friedman test over 4 cells and 3 activations", "χ² =", "Kendall's W =", "critical difference"):
         assert text in section, text
     assert "figures/critical_difference.png" in section and "figures/depth_scaling.png" in section
+    # the 4 cells share 2 datasets: the text and the diagram's caption say the CD over cells is
+    # optimistic, and the test over 2 datasets of 3 activations cannot reject (its floor is said)
+    assert "The 4 cells share 2 datasets, so they are not independent blocks" in section
+    assert "this test cannot reach p &lt; 0.05" in section and "no verdict either way" in section
+    assert "The cells share 2 datasets, so this CD is optimistic; the text gives the CD over the datasets." in section
     assert "### Mean rank per activation" in section and "### Depth scaling" in section
     depth = pd.read_csv(directory / "tables" / "depth_scaling.csv").set_index(["dataset", "activation"])
     assert (depth["factor"] == 1.5).all() and depth.loc[("blobs", "relu"), "deepest_trained"] == 2

@@ -109,7 +109,7 @@ def figure_specs(results: Results, statistics: Statistics) -> list[tuple[str, st
             "Critical-difference diagram",
             "Each activation at its mean rank of test loss over the cells (1 = best, left; Demšar 2006). A thick "
             "bar joins activations whose mean ranks differ by less than the Nemenyi critical difference (CD, "
-            "the scale bar): those are not shown to differ at α = 0.05.",
+            "the scale bar): those are not shown to differ at α = 0.05." + _cd_caveat(statistics.friedman),
             lambda _results: plot_critical_difference(statistics),
         ),
         (
@@ -124,6 +124,18 @@ def figure_specs(results: Results, statistics: Statistics) -> list[tuple[str, st
     ]
     drawn = {"critical_difference": statistics.cd_drawn, "depth_scaling": statistics.depth_drawn}
     return [spec for spec in specs if drawn[spec[0]]]
+
+
+def _cd_caveat(result: FriedmanResult) -> str:
+    """What the CD diagram's caption adds where the cells share datasets (its CD is over cells)."""
+    blocks = result.by_dataset
+    if blocks is None:
+        return ""
+    if blocks.n_blocks == 1:
+        return " The cells are all of one dataset, so this CD is optimistic."
+    return f" The cells share {blocks.n_blocks} datasets, so this CD is optimistic" + (
+        "; the text gives the CD over the datasets." if math.isfinite(blocks.cd) else "."
+    )
 
 
 def _any_diverged(results: Results) -> bool:
