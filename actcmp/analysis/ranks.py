@@ -72,6 +72,19 @@ class FriedmanResult:
         return len(self.mean_ranks)
 
     @property
+    def decisive_blocks(self) -> DatasetBlocks | None:
+        """:attr:`by_dataset` where it decides (2 or more datasets and a p value), else None:
+        then the test over cells decides (cells of distinct datasets, or one dataset)."""
+        blocks = self.by_dataset
+        return blocks if blocks is not None and math.isfinite(blocks.p_value) else None
+
+    @property
+    def decision_p(self) -> float:
+        """The p value a verdict takes: over the datasets where they decide, else over cells."""
+        blocks = self.decisive_blocks
+        return blocks.p_value if blocks is not None else self.p_value
+
+    @property
     def best(self) -> str | None:
         return next(iter(self.mean_ranks), None)
 

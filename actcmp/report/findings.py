@@ -113,9 +113,7 @@ def ranks_text(statistics: Statistics | None) -> str | None:
     if result.reason:
         return text + f"No Friedman test: {result.reason}."
     blocks = result.by_dataset
-    significant = result.significant
-    if blocks is not None and blocks.n_blocks >= 2 and math.isfinite(blocks.p_value):
-        significant = blocks.p_value < result.alpha  # the cells share datasets: the valid test decides
+    significant = result.decision_p < result.alpha  # where the cells share datasets, the test over them
     verdict = "the activations' ranks differ" if significant else "no significant difference between the ranks"
     if blocks is None:
         caveat = ""

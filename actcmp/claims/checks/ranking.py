@@ -59,7 +59,7 @@ def check_relu_default(
     table = stats.paired_vs_best(runs, metric, alpha=alpha, margin=margin, scale=stats.scale_for(metric))
     as_good, worse, cells = _cell_shares(table, candidate)
     p_value, blocks = decision_p(result)
-    over = result.by_dataset if blocks and result.by_dataset is not None else None
+    over = result.decisive_blocks
     if over is not None:  # mean ranks and CD over the datasets, the blocks the test used
         rank = over.mean_ranks.get(candidate, math.nan)
         in_top = candidate in over.top_group()
@@ -155,9 +155,9 @@ def check_activation_matters(runs: pd.DataFrame, *, negligible_w: float = 0.1, a
         # W stays the cells' (agreement of the order across every condition): over 2-4 datasets W
         # is large by chance alone (about 1 / datasets when nothing differs), so it cannot say
         # "within noise"; the floor keeps a test that could not reject from saying "does not hold"
-        w, floor = result.kendall_w, 0.0
-        if blocks and result.by_dataset is not None:
-            floor = result.by_dataset.floor
+        floor = 0.0
+        if result.decisive_blocks is not None:
+            floor = result.decisive_blocks.floor
             text += f"; with the {blocks} datasets as blocks, permutation {fmt_p(p_value)}"
         if result.reason:
             parts.append(Verdict(UNSURE, "Friedman p", math.nan, explanation=f"{label}: {result.reason}.", label=label))
@@ -175,7 +175,7 @@ def check_activation_matters(runs: pd.DataFrame, *, negligible_w: float = 0.1, a
                     label=label,
                 )
             )
-        elif w < negligible_w:
+        elif result.kendall_w < negligible_w:
             parts.append(
                 Verdict(
                     FAILS, "Friedman p", p_value, p_value, text + ": differences are within seed noise.", label=label
@@ -194,10 +194,8 @@ def check_activation_matters(runs: pd.DataFrame, *, negligible_w: float = 0.1, a
 def decision_p(result: stats.FriedmanResult) -> tuple[float, int]:
     """The p value a claim decides on: with datasets as blocks where cells share a dataset
     (and that test ran), else over cells; and the number of datasets (0: over cells)."""
-    blocks = result.by_dataset
-    if blocks is not None and math.isfinite(blocks.p_value):
-        return blocks.p_value, blocks.n_blocks
-    return result.p_value, 0
+    blocks = result.decisive_blocks
+    return result.decision_p, blocks.n_blocks if blocks is not None else 0
 
 
 __all__ = [
