@@ -56,7 +56,7 @@ RESULTS_VERSION = 1
 SHAPE_KEYS = (
     "dataset", "depth", "width", "bottleneck", "batch_size", "epochs", "output_activation", "loss",
     "val_fraction", "test_fraction", "probe_size", "probe_every", "data_fingerprint",
-    "widths", "activity_l1", "activity_l1_on", "input_noise", "input_noise_kind",
+    "widths", "activity_l1", "activity_l1_on", "input_noise", "input_noise_kind", "record",
 )
 # fmt: on
 

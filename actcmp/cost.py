@@ -45,12 +45,15 @@ def run_units(cfg: dict[str, Any], n_train: int, n_val: int, n_test: int, n_feat
     """Work units of one run's arithmetic: training steps (forward + backward, 6 FLOPs per
     multiply-add), the full-pass train/val losses of every epoch, layer metrics on the probe
     set every ``probe_every`` epochs, and the end-of-run metrics (test pass, codes, the
-    linear probe's Newton iterations)."""
+    linear probe's Newton iterations); a ``record = "val_loss"`` run: the training steps and
+    its validation losses alone."""
     macs, _ = _macs(cfg, n_features)
     epochs = int(cfg["epochs"])
     probe = min(int(cfg.get("probe_size", RunConfig.model_fields["probe_size"].default)), n_train)
     probe_points = epochs // max(1, int(cfg.get("probe_every", DEFAULT_PROBE_EVERY))) + 2
     train = 6.0 * macs * n_train * epochs
+    if cfg.get("record", "full") != "full":  # record = "val_loss": the validation loss alone
+        return train + 2.0 * macs * n_val * (epochs + 1) + RUN_OVERHEAD
     losses = 2.0 * macs * (n_train + n_val) * (epochs + 1)
     layer_metrics = 8.0 * macs * probe * probe_points
     params = PROBE_CLASSES * (int(cfg["bottleneck"]) + 1)

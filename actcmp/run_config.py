@@ -44,7 +44,13 @@ LATER_FIELDS: dict[str, Any] = {
     "input_noise": 0.0,
     "input_noise_kind": "gaussian",
     "split_seed": None,
+    "record": "full",
 }
+
+#: What a run records (``record``): ``full``, everything (losses every epoch, layer metrics,
+#: end-of-run metrics, samples); ``val_loss``, the validation loss every epoch and the final
+#: metrics that follow from it alone (what a ``[tune]`` tuning run needs for selection).
+RECORDS = ("full", "val_loss")
 
 
 def split_seed_of(cfg: dict[str, Any]) -> int:
@@ -133,6 +139,11 @@ class RunConfig(BaseModel):
         ge=1,
         le=100000,
         description="layer metrics every this many epochs (always at epoch 0, the last epoch and a divergence)",
+    )
+    record: Literal["full", "val_loss"] = Field(
+        LATER_FIELDS["record"],
+        description="what the run records: full (losses, layer metrics, end-of-run metrics, samples) or val_loss "
+        "(the validation loss every epoch and what follows from it; [tune]'s tuning runs by default)",
     )
     saturation_threshold: float = Field(
         0.05, gt=0, lt=1, description="|f'(z)| below this share of the activation's peak derivative counts as saturated"

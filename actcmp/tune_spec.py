@@ -28,7 +28,7 @@ It validates candidates as run fields with :mod:`actcmp.run_config` (config impo
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -36,7 +36,12 @@ from actcmp.errors import ConfigError, did_you_mean
 from actcmp.run_config import RUN_FIELDS, RunConfig, check_field
 
 #: keys of the [tune] table that are not run fields
-TUNE_KEYS = ("seeds", "select_by")
+TUNE_KEYS = ("seeds", "select_by", "record")
+#: what the tuning runs record (the run field ``record``) unless ``[tune]`` says: the
+#: validation loss alone, which is all selection reads. ``record = "full"`` keeps everything
+#: (layer metrics, test metrics, samples), as every tuning run did before this key existed:
+#: a stored ``[tune]`` table without it means ``"full"``.
+TUNING_RECORD: Literal["full", "val_loss"] = "val_loss"
 #: selection criteria (only one: the final validation loss, mean over the tuning seeds)
 SELECT_BY = ("val_loss",)
 #: run fields that cannot be tuned, and why
@@ -57,6 +62,11 @@ class TuneSpec(BaseModel):
     candidates: dict[str, list[Any]] = Field(description="tuned run field -> candidate values (Cartesian product)")
     seeds: list[int] = Field(description="tuning seeds, disjoint from the evaluation seeds")
     select_by: str = Field("val_loss", description="final validation loss, mean over the tuning seeds")
+    record: Literal["full", "val_loss"] = Field(
+        TUNING_RECORD,
+        description="what the tuning runs record: val_loss (the validation loss every epoch, all selection reads) "
+        "or full (everything an evaluation run records)",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -121,8 +131,19 @@ class TuneSpec(BaseModel):
         return [dict(zip(keys, values, strict=True)) for values in itertools.product(*self.candidates.values())]
 
     def to_dict(self) -> dict[str, Any]:
-        """The TOML shape, as stored with the sweep."""
-        return {**self.candidates, "seeds": list(self.seeds), "select_by": self.select_by}
+        """The TOML shape, as stored with the sweep: ``record`` only where it is not
+        ``"full"``, what a stored table without it means (so a tuned sweep stored before the
+        key existed keeps its sweep id when resumed with ``record = "full"``)."""
+        stored = {"record": self.record} if self.record != "full" else {}
+        return {**self.candidates, "seeds": list(self.seeds), "select_by": self.select_by, **stored}
+
+
+def parse_stored_tune(table: Any, where: str) -> TuneSpec:
+    """A ``[tune]`` table as stored with a sweep: without ``record``, ``"full"`` (what
+    every tuning run recorded before the key existed; see :meth:`TuneSpec.to_dict`)."""
+    if isinstance(table, dict) and "record" not in table:
+        table = {**table, "record": "full"}
+    return parse_tune(table, where)
 
 
 def parse_tune(table: Any, where: str) -> TuneSpec:
@@ -160,6 +181,13 @@ def check_tune(spec: TuneSpec, fixed: dict[str, Any], grid: dict[str, list[Any]]
                 f"{where}: tune.{key}: {key} is also a grid axis; a field is either tuned or swept, not both "
                 f"(a fixed {key} = ... at the top is the common value compared beside the tuned one)"
             )
+    evaluation_record = [v for v in [fixed.get("record", "full"), *grid.get("record", [])] if v != "full"]
+    if evaluation_record:
+        raise ConfigError(
+            f"{where}: record = {evaluation_record[0]!r} would leave a tuned sweep's evaluation runs without their "
+            'test metrics; what the tuning runs record is set under [tune] (record = "val_loss", the default, or '
+            '"full")'
+        )
     overlap = [s for s in spec.seeds if s in evaluation_seeds(fixed, grid)]
     if overlap:
         shown = ", ".join(str(s) for s in overlap)
@@ -184,4 +212,12 @@ def common_values(spec: TuneSpec, fixed: dict[str, Any]) -> dict[str, Any]:
     return {k: dumped.get(k, value) for k, value in raw.items()}
 
 
-__all__ = ["TuneSpec", "check_tune", "common_values", "evaluation_seeds", "parse_tune"]
+__all__ = [
+    "TUNING_RECORD",
+    "TuneSpec",
+    "check_tune",
+    "common_values",
+    "evaluation_seeds",
+    "parse_stored_tune",
+    "parse_tune",
+]

@@ -39,12 +39,13 @@ def configs(
     variant: bool = False,
     width: int = 24,
     bottleneck: int = 5,
+    record: str = "full",
 ) -> list[dict[str, Any]]:
     shape: dict[str, Any] = VARIANT if variant else {"width": width}
     grid: dict[str, Any] = {"activation": activations, "seed": seeds, **({} if variant else {"depth": [2]})}
     sweep = sweep_from_dict(
         {"name": "inv", "epochs": 2, "bottleneck": bottleneck, "batch_size": 100, "probe_size": 70,
-         "probe_every": 1, "dataset": "digits", "lr": lr, **shape, "grid": grid}
+         "probe_every": 1, "dataset": "digits", "lr": lr, **shape, "grid": grid, "record": record}
     )  # fmt: skip
     return plan_runs(sweep)
 
@@ -57,6 +58,16 @@ def digest(result: Any) -> str:
 def train(cfgs: list[dict[str, Any]], budget: int | None = None) -> dict[str, str]:
     data = [cached_dataset(c, None) for c in cfgs]
     return {r.run_id: digest(r) for r in train_group(cfgs, data, memory_budget=budget)}
+
+
+def val_curves(cfgs: list[dict[str, Any]]) -> dict[str, str]:
+    """Per run, keyed by (activation, seed): a digest of its validation-loss curve alone."""
+    data = [cached_dataset(c, None) for c in cfgs]
+    out = {}
+    for cfg, result in zip(cfgs, train_group(cfgs, data), strict=True):
+        curve = [(e, v) for e, m, v in result.epochs if m == "val_loss"]
+        out[f"{cfg['activation']}/{cfg['seed']}"] = hashlib.sha256(repr(curve).encode()).hexdigest()[:16]
+    return out
 
 
 def main() -> None:
@@ -101,8 +112,18 @@ def main() -> None:
         "group-of-6": train(variants),
         "group-of-6-shuffled": train(shuffled_variants),
     }
+    # record = "val_loss" (a [tune] tuning run): its own group; alone, among others, shuffled
+    lean = configs(ACTIVATIONS, [0, 1], record="val_loss")
+    lean_target = next(c for c in lean if (c["activation"], c["seed"]) == ("gelu", 1))
+    shuffled_lean = list(lean)
+    rng.shuffle(shuffled_lean)
+    record_out = {"alone": train([lean_target]), "group-of-16": train(lean),
+                  "group-of-16-shuffled": train(shuffled_lean)}  # fmt: skip
+    # its validation curve is the one the same run records with record = "full"
+    curves = {"val_loss": val_curves(lean), "full": val_curves(configs(ACTIVATIONS, [0, 1]))}
     json.dump({"capability": torch.backends.cpu.get_cpu_capability(), "threads": threads, "digests": out,
-               "variant_digests": variant_out, "odd_digests": odd_out}, sys.stdout)  # fmt: skip
+               "variant_digests": variant_out, "odd_digests": odd_out, "record_digests": record_out,
+               "val_curves": curves}, sys.stdout)  # fmt: skip
 
 
 if __name__ == "__main__":

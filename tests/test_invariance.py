@@ -43,6 +43,10 @@ def assert_every_composition_agrees(report: dict[str, Any]) -> None:
     _agree(report, report["digests"], 5)
     _agree(report, report["variant_digests"], 1)  # widths, init, L1 penalty, input noise
     _agree(report, report["odd_digests"], 1)  # bottleneck 3, width 7: odd per-model blocks
+    _agree(report, report["record_digests"], 1)  # record = "val_loss" (tuning runs)
+    # a val_loss run's curve is the full run's, bit for bit, for every activation
+    curves = report["val_curves"]
+    assert len(curves["val_loss"]) == 16 and curves["val_loss"] == curves["full"]
 
 
 def _agree(report: dict[str, Any], digests: dict[str, dict[str, str]], targets: int) -> None:

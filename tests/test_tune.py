@@ -125,6 +125,7 @@ def test_several_tuned_fields_are_their_cartesian_product() -> None:
         "weight_decay": [0.0, 1e-4, 1e-3],
         "seeds": [9],
         "select_by": "val_loss",
+        "record": "val_loss",  # the tuning runs' record (stored: absent means "full")
     }
 
 

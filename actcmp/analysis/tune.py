@@ -22,7 +22,7 @@ from typing import Any
 from actcmp.analysis.cells import FINISHED
 from actcmp.analysis.status import CELL_KEYS
 from actcmp.store.database import Store
-from actcmp.tune_spec import TuneSpec, common_values, evaluation_seeds, parse_tune
+from actcmp.tune_spec import TuneSpec, common_values, evaluation_seeds, parse_stored_tune
 
 ROLE_TUNE = "tune"
 ROLE_EVAL = "eval"
@@ -243,7 +243,7 @@ def stored_tunes(store: Store, expected: dict[str, dict[str, Any]] | None = None
         table = entry["config"].get("tune")
         if not table:
             continue
-        spec = parse_tune(table, f"stored sweep {entry['name']}")
+        spec = parse_stored_tune(table, f"stored sweep {entry['name']}")
         planned = store.planned_for(entry["sweep_id"])
         if expected is not None:
             planned = {rid: cfg for rid, cfg in planned.items() if rid in expected}

@@ -80,9 +80,12 @@ from actcmp.engine.plain import (
     cast_dataset,
     environment,
     finish,
+    finish_val_loss,
     histogram_rows,
     layers_due,
+    n_parameters,
     preact_stages,
+    records_everything,
     score_test_split,
     stage_tensors,
 )
@@ -123,6 +126,9 @@ def _measure_plain(run: _Run, model: Autoencoder, epoch: int, dev: torch.device)
     """``engine.train_run``'s ``record`` for one model that left the stack mid-epoch."""
     kind = run.cfg["loss"]
     x_train, x_val = run.data.x_train.to(dev), run.data.x_val.to(dev)
+    if not records_everything(run.cfg):
+        run.epochs.append((epoch, "val_loss", _evaluate(model, x_val, kind)))
+        return
     train_loss, val_loss = _evaluate(model, x_train, kind), _evaluate(model, x_val, kind)
     run.epochs += [(epoch, "train_loss", train_loss), (epoch, "val_loss", val_loss)]
     _probe_plain(run, model, x_train, epoch)
@@ -238,7 +244,19 @@ def _train(
         stack.keep([i for i in range(stack.size) if i not in set(models)])
         return gone
 
+    full = records_everything(cfg0)  # record is a group key: equal in the stack
+
     def record(epoch: int) -> None:
+        if not full:  # record = "val_loss": the validation loss alone
+            gone = []
+            for model, (run, val_loss) in enumerate(zip(stack.runs, stack.val_losses(), strict=True)):
+                run.epochs.append((epoch, "val_loss", val_loss))
+                run.last_epoch = epoch
+                if not math.isfinite(val_loss):
+                    gone.append(model)
+            if gone:
+                leave(gone, epoch, {})
+            return
         due = layers_due(epoch, cfg0)
         if due:
             measured = stack.measure(epoch, cfg0["probe_size"])
@@ -290,6 +308,8 @@ def _train(
         run.params = stack.row(row)
     share = (time.perf_counter() - started) / len(runs)
     finishing = time.perf_counter()
+    if not full:
+        return _finish_val_loss(runs, layout, dev, dtype, stack.timings, share, finishing)
     # no scikit-learn here any more: no BLAS threads to hold back (metrics.one_blas_thread)
     models = [_plain_model(run, layout, dev, dtype) for run in runs]
     _preact_histograms(runs, models, dev)
@@ -333,6 +353,42 @@ def _train(
             samples=blobs,
         )
         for run, final, seconds, blobs in zip(runs, finals, spent, samples, strict=True)
+    ]
+
+
+def _finish_val_loss(
+    runs: list[_Run],
+    layout: _Layout,
+    dev: torch.device,
+    dtype: torch.dtype,
+    timings: dict[str, float],
+    share: float,
+    finishing: float,
+) -> list[RunResult]:
+    """The results of a ``record = "val_loss"`` stack: ``engine.finish_val_loss`` per run
+    (no end-of-run passes; the parameter count from one plain model per activation)."""
+    counts: dict[str, int] = {}
+    finals = []
+    for run in runs:
+        if run.spec.canonical not in counts:
+            counts[run.spec.canonical] = n_parameters(_plain_model(run, layout, dev, dtype))
+        count = counts[run.spec.canonical]
+        finals.append(finish_val_loss(run.data, run.cfg, run.epochs, run.last_epoch, run.diverged_epoch, dev, count))
+    spent = (time.perf_counter() - finishing) / len(runs)
+    rounded = {key: round(value, 4) for key, value in {**timings, "finish": spent * len(runs)}.items()}
+    env = {**environment(str(dev)), "engine": ENGINE, "group_size": len(runs), "group_timings_s": rounded}
+    return [
+        RunResult(
+            run_id=run.cfg["run_id"],
+            config=run.cfg,
+            status="diverged" if run.diverged_epoch is not None else "done",
+            final=final,
+            epochs=run.epochs,
+            layers=[],
+            wall_time_s=share + spent,
+            env=dict(env),
+        )
+        for run, final in zip(runs, finals, strict=True)
     ]
 
 

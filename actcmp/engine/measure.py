@@ -76,6 +76,16 @@ class _Stack(_TrainingStack):
         self.timings["losses"] += time.perf_counter() - started
         return list(zip(torch.cat(train_parts).tolist(), torch.cat(val_parts).tolist(), strict=True))
 
+    def val_losses(self) -> list[float]:
+        """The validation loss of every model (``record = "val_loss"``): :meth:`losses`'
+        second half, by the same passes."""
+        started = time.perf_counter()
+        parts = [
+            self._losses(self.x_val, self.slot[s:e], 0, part).mean(dim=1) for part, (s, e, _) in enumerate(self.slices)
+        ]
+        self.timings["losses"] += time.perf_counter() - started
+        return [float(v) for v in torch.cat(parts).tolist()]
+
     def _grad_norms(
         self,
         record: list[Any],

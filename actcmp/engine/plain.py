@@ -215,7 +215,13 @@ def train_run(cfg: dict[str, Any], data: Any, device: str = "cpu", dtype: torch.
     layers: list[tuple[int, int, str, float]] = []
     diverged_epoch: int | None = None
 
+    full = records_everything(cfg)
+
     def record(epoch: int, ending: bool = False) -> bool:
+        if not full:  # record = "val_loss": the validation loss alone
+            val_loss = _evaluate(model, x_val, kind)
+            epochs.append((epoch, "val_loss", val_loss))
+            return math.isfinite(val_loss)
         train_loss, val_loss = _evaluate(model, x_train, kind), _evaluate(model, x_val, kind)
         epochs.append((epoch, "train_loss", train_loss))
         epochs.append((epoch, "val_loss", val_loss))
@@ -254,10 +260,14 @@ def train_run(cfg: dict[str, Any], data: Any, device: str = "cpu", dtype: torch.
         if not record(epoch, ending=diverged_epoch is not None) and diverged_epoch is None:
             diverged_epoch = epoch
 
-    layers.extend(preact_histogram_rows(model, data, cfg, last_epoch, dev))
-    tested = score_test_split(model, data, cfg, dev)  # once: test_loss, the AUROC and the stored errors
-    final = finish(model, data, cfg, epochs, layers, last_epoch, diverged_epoch, dev, tested=tested)
-    samples = collect_samples(model, data, cfg, diverged_epoch, dev, tested[0])  # pictures (issue 15)
+    samples: dict[str, bytes] = {}
+    if full:
+        layers.extend(preact_histogram_rows(model, data, cfg, last_epoch, dev))
+        tested = score_test_split(model, data, cfg, dev)  # once: test_loss, the AUROC and the stored errors
+        final = finish(model, data, cfg, epochs, layers, last_epoch, diverged_epoch, dev, tested=tested)
+        samples = collect_samples(model, data, cfg, diverged_epoch, dev, tested[0])  # pictures (issue 15)
+    else:
+        final = finish_val_loss(data, cfg, epochs, last_epoch, diverged_epoch, dev, n_parameters(model))
     return RunResult(
         run_id=cfg["run_id"],
         config=cfg,
@@ -269,6 +279,56 @@ def train_run(cfg: dict[str, Any], data: Any, device: str = "cpu", dtype: torch.
         env=environment(str(dev)),
         samples=samples,
     )
+
+
+def records_everything(cfg: dict[str, Any]) -> bool:
+    """Whether a run records everything (``record = "full"``, the default) rather than the
+    validation loss alone (``"val_loss"``: no train loss, layer metrics, end-of-run metrics
+    or samples; what a ``[tune]`` tuning run needs)."""
+    return cfg.get("record", "full") == "full"
+
+
+def n_parameters(model: Autoencoder) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def finish_val_loss(
+    data: Any,
+    cfg: dict[str, Any],
+    epochs: list[tuple[int, str, float]],
+    last_epoch: int,
+    diverged_epoch: int | None,
+    dev: torch.device,
+    n_params: int,
+) -> dict[str, float | None]:
+    """The final metrics of a ``record = "val_loss"`` run: those of :func:`finish` that
+    follow from its validation curve and the data alone (the same values :func:`finish`
+    gives them); the others (train and test losses, probe, AUROC, unit summaries) are not
+    measured, so they are absent, not None."""
+    val_curve = [v for _, m, v in epochs if m == "val_loss"]
+    baseline = baseline_loss(data, cfg, dev)
+    threshold = cfg["threshold_fraction"] * baseline
+    reached = epochs_to_threshold(val_curve, threshold)
+    return {
+        "final_val_loss": _finite(val_curve[-1]),
+        "best_val_loss": _finite(min((v for v in val_curve if math.isfinite(v)), default=math.nan)),
+        "baseline_loss": baseline,
+        "loss_threshold": threshold,
+        "epochs_to_threshold": float(reached) if reached is not None else None,
+        "diverged": 1.0 if diverged_epoch is not None else 0.0,
+        "diverged_epoch": float(diverged_epoch) if diverged_epoch is not None else None,
+        "epochs_run": float(last_epoch),
+        "n_params": float(n_params),
+    }
+
+
+def baseline_loss(data: Any, cfg: dict[str, Any], dev: torch.device) -> float:
+    """The mean predictor's validation loss: every validation row predicted by the mean
+    training row (``baseline_loss``; the depth rule and epochs-to-threshold read it)."""
+    x_train, x_val = data.x_train.to(dev), data.x_val.to(dev)
+    with torch.no_grad():
+        mean_row = x_train.mean(dim=0, keepdim=True).expand_as(x_val)
+        return float(batch_loss(mean_row, x_val, cfg["loss"]))
 
 
 def layers_due(epoch: int, cfg: dict[str, Any]) -> bool:
@@ -374,12 +434,8 @@ def finish(
     call); a metric not given is computed here, for this model alone, by the same code.
     ``tested``: this model's :func:`score_test_split`, when the caller has already run it."""
     given = precomputed or {}
-    kind = cfg["loss"]
-    x_train, x_val = data.x_train.to(dev), data.x_val.to(dev)
     val_curve = [v for _, m, v in epochs if m == "val_loss"]
-    with torch.no_grad():
-        mean_row = x_train.mean(dim=0, keepdim=True).expand_as(x_val)
-        baseline = float(batch_loss(mean_row, x_val, kind))
+    baseline = baseline_loss(data, cfg, dev)
     test_errors, test_mse = tested if tested is not None else score_test_split(model, data, cfg, dev)
     test_loss = float(test_errors.mean())
     threshold = cfg["threshold_fraction"] * baseline
@@ -396,7 +452,7 @@ def finish(
         "diverged": 1.0 if diverged_epoch is not None else 0.0,
         "diverged_epoch": float(diverged_epoch) if diverged_epoch is not None else None,
         "epochs_run": float(last_epoch),
-        "n_params": float(sum(p.numel() for p in model.parameters())),
+        "n_params": float(n_parameters(model)),
         "probe_accuracy": None,
         "probe_version": float(PROBE_VERSION),
         "anomaly_auroc": None,

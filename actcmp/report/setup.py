@@ -233,6 +233,7 @@ def tune_protocol(tunes: Sequence[Any]) -> list[dict[str, Any]]:
             "tuning_seeds": list(tune.spec.seeds),
             "evaluation_seeds": [_plain(v) for v in tune.evaluation_seeds],
             "select_by": tune.spec.select_by,
+            "tuning_record": tune.spec.record,
             "common": {k: _plain(v) for k, v in tune.common_values.items()},
             "per_seed_split": tune.per_seed_split,
         }
@@ -434,7 +435,12 @@ def setup_items(setup: dict[str, Any], directory: str) -> list[str]:
             f"Tuned per cell and activation (sweep `{tune['sweep']}`, [tuned comparison](#tuned-comparison)): "
             f"{candidates}, selected by {tune['select_by']} (mean over the tuning seeds "
             f"{', '.join(_value(v) for v in tune['tuning_seeds'])}), evaluated on the seeds "
-            f"{', '.join(_value(v) for v in tune['evaluation_seeds'])}; common value shown beside: {common}."
+            f"{', '.join(_value(v) for v in tune['evaluation_seeds'])}; common value shown beside: {common}. "
+            + (
+                'The tuning runs record the validation loss alone (every epoch; [tune] record = "val_loss").'
+                if tune.get("tuning_record", "full") == "val_loss"
+                else 'The tuning runs record everything an evaluation run does ([tune] record = "full").'
+            )
         )
         if tune.get("per_seed_split"):
             items.append(LEAKY_TUNE.format(sweep=tune["sweep"]))

@@ -39,7 +39,16 @@ from actcmp.run.tasks import (
     make_tasks,
     worker_task,
 )
-from actcmp.run.tune import PLAN_KEYS, ROLE_EVAL, ROLE_TUNE, TunePlan, evaluation_runs, plan_tune, select_from_store
+from actcmp.run.tune import (
+    PLAN_KEYS,
+    ROLE_EVAL,
+    ROLE_TUNE,
+    TunePlan,
+    as_stored,
+    evaluation_runs,
+    plan_tune,
+    select_from_store,
+)
 from actcmp.shard import format_shard, parse_shard, select_shard
 from actcmp.signals import Interrupts, Terminated, interrupts
 from actcmp.store.database import Store
@@ -160,9 +169,13 @@ def run_sweep(
     progress = progress or NullProgress()
     out_dir = Path(out) if out is not None else default_results_dir(sweep.name)
     clear_data_cache()  # a data file may have changed since an earlier sweep in this process
-    planned, tune_plan = _plan(sweep, data_dir, max_runs)
-    if tune_plan is not None:
+    if sweep.tune is not None:
         refuse_per_seed_tuned(out_dir)
+        sweep, adopted = as_stored(sweep, out_dir)  # a tuned sweep stored before [tune] record
+        message = getattr(progress, "message", None)
+        if adopted is not None and message is not None:
+            message([adopted])
+    planned, tune_plan = _plan(sweep, data_dir, max_runs)
     mine = select_shard(planned, *shard_spec) if shard_spec else planned
     target_device = resolve_device(device)
     started = time.perf_counter()

@@ -67,6 +67,7 @@ from actcmp.analysis.tune import (
     tune_status,
 )
 from actcmp.config import RunConfig, SweepConfig, config_hash, make_run
+from actcmp.errors import ConfigError
 from actcmp.plan import resolve_runs
 from actcmp.store.database import Store
 from actcmp.tune_spec import TuneSpec, common_values
@@ -125,7 +126,7 @@ def plan_tune(sweep: SweepConfig, data_dir: str | Path | None = None) -> TunePla
         for combo in spec.combos():
             where = f"{sweep.source}: tune candidate " + ", ".join(f"{k}={v}" for k, v in combo.items())
             for seed in spec.seeds:
-                tuning_raw.append(make_run({**base, **combo, "seed": seed}, where))
+                tuning_raw.append(make_run({**base, **combo, "seed": seed, "record": spec.record}, where))
                 tuning_units.append(unit)
     resolved = resolve_runs([*common_raw, *tuning_raw], data_dir)
     common_units = [unit_key(r, fields) for r in common_raw]
@@ -136,6 +137,37 @@ def plan_tune(sweep: SweepConfig, data_dir: str | Path | None = None) -> TunePla
         members=members,
         common_values=common_values(spec, sweep.fixed),
         data_dir=data_dir,
+    )
+
+
+def as_stored(sweep: SweepConfig, directory: str | Path) -> tuple[SweepConfig, str | None]:
+    """``sweep`` as ``directory`` stored it, where that is a tuned sweep stored before
+    ``[tune] record`` existed (its tuning runs record everything): resumed with
+    ``record = "full"``, so that its stored tuning runs count and its sweep id is kept.
+    Returns the sweep to run and a line saying so (None: nothing to adopt). A ``record``
+    written in the sweep's ``[tune]`` is never overridden: given as ``"val_loss"`` against
+    such a store, it is refused in one line (the directory would hold the sweep twice)."""
+    from actcmp.run.plan import sweep_id
+    from actcmp.store.database import db_path
+
+    spec = sweep.tune
+    if spec is None or spec.record == "full" or not db_path(Path(directory)).is_file():
+        return sweep, None
+    full = sweep.model_copy(update={"tune": spec.model_copy(update={"record": "full"})})
+    full._source, full._path = sweep.source, sweep.path
+    with Store(directory, create=False) as store:
+        stored = any(entry["sweep_id"] == sweep_id(full) for entry in store.sweeps())
+    if not stored:
+        return sweep, None
+    if "record" in spec.model_fields_set:
+        raise ConfigError(
+            f"{directory}: holds the tuned sweep {sweep.name!r} stored with tuning runs that record everything "
+            f"(before [tune] record existed); resume it without record = {spec.record!r} under [tune] (or with "
+            'record = "full"), or run it into a new directory with --out'
+        )
+    return full, (
+        f"resuming the tuned sweep {sweep.name!r} as stored: its tuning runs record everything "
+        '([tune] record = "full"; a new directory records their validation loss alone)'
     )
 
 
@@ -169,7 +201,7 @@ def selected_plan(
     selection from the runs stored in ``directory`` now, and the evaluation runs (common and
     selected; each with ``role`` and ``tune_unit``)."""
 
-    plan = plan_tune(sweep, data_dir)
+    plan = plan_tune(as_stored(sweep, directory)[0], data_dir)
     with Store(directory, create=False) as store:
         selections = select_from_store(plan, store)
     return plan, selections, evaluation_runs(plan, selections)
