@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from actcmp.config import sweep_from_dict
+from actcmp.engine import stack
 from actcmp.engine.batched import estimate_group_bytes, train_group
 from actcmp.run.sweep import cached_dataset, plan_runs
 
@@ -95,8 +96,17 @@ def main() -> None:
     data = cached_dataset(everything[0], None)
     shape = (data.x_train.shape[0], data.x_train.shape[1], data.x_val.shape[0], data.x_test.shape[0])
     out["chunked"] = train(shuffled, budget=estimate_group_bytes(everything[0], 5, *shape))
-    # neighbours with another learning rate share the stack but not the optimizer call
+    # neighbours with another learning rate share the stack (and their activation's slice)
+    # but not the optimizer call
     out["other-lr-neighbours"] = train(targets + configs(["relu", "tanh", "elu"], [0, 1], lr=0.003))
+    # a [tune] stack: every activation at several learning rates, its slice cut into
+    # measurement parts of 1, 2 and (the default) 4 models
+    many = [c for lr in (0.003, 0.01, 0.03) for c in configs(ACTIVATIONS, [0, 1, 2], lr=lr)]
+    rng.shuffle(many)
+    for size in (1, 2, stack.MEASURE_MODELS):
+        default, stack.MEASURE_MODELS = stack.MEASURE_MODELS, size
+        out[f"three-lrs-measured-{size}-at-a-time"] = train(many)
+        stack.MEASURE_MODELS = default
     # odd shapes: per-model blocks of 3 and 21 floats put a model's weights at alignments
     # that change with its neighbours (MKL rounds by alignment unless MKL_CBWR is set)
     odd = configs(["elu", "tanh"], [0, 1, 2], width=7, bottleneck=3)

@@ -18,10 +18,11 @@ What may differ per model: activation (models are sorted by activation and each 
 runs on its contiguous slice; PReLU's slope is a per-model, per-layer parameter), seed (its
 own split, init and batch order, gathered by index), init, lr, momentum, weight decay and
 the saturation parameters. Runs with different optimizers train as separate stacks. The
-update runs over the whole flat buffer with torch.optim's own formulas: SGD and, with
-per-model hyper-parameters, Adam/AdamW as the single-tensor path (what the plain engine
-runs on CPU) with per-element columns; with shared ones, Adam/AdamW through torch's fused
-kernel (``FUSED_ADAM``; an ulp from the single-tensor path). Nothing couples two models.
+update is one call per update setting (lr, weight decay, momentum) over the parameter
+ranges of that setting's models, wherever their activation slices put them, with
+torch.optim's own formulas: Adam/AdamW through torch's fused kernel (an ulp from the
+single-tensor path the plain engine runs), SGD through the single-tensor formulas.
+Nothing couples two models.
 
 Divergence: each step checks the per-model losses (one sync); a model with a non-finite
 minibatch loss leaves the stack with its parameters from before that step, is measured at
@@ -31,9 +32,11 @@ touches the others. A model whose end-of-epoch measurement is not finite leaves 
 Measurements are the plain engine's (``engine.train_run``; tested in float64 to 1e-9, the
 unit fractions exactly): full-pass train/val losses in eval mode, per-layer metrics on the
 probe set (the first ``probe_size`` training rows) with analytic derivative masks, and
-per-layer gradient norms of the probe loss. They run one activation slice at a time (no
+per-layer gradient norms of the probe loss. They run one part of an activation slice at a
+time (at most ``stack.MEASURE_MODELS`` models, so that a full pass stays in the cache; no
 concatenation of large activations), the probe forward doubling as the first rows of the
-train-loss pass. Final metrics come from ``engine.finish`` on a plain
+train-loss pass. A ``record = "val_loss"`` stack measures the validation loss alone and
+skips the end of the run. Final metrics come from ``engine.finish`` on a plain
 :class:`~actcmp.core.model.Autoencoder` rebuilt from each model's parameters, with each
 model's linear probe fitted by :func:`actcmp.core.probe.probe_accuracies` (the stack in one
 call), the anomaly AUROCs ranked by :func:`actcmp.core.metrics.anomaly_aurocs` (one call, on
@@ -225,9 +228,10 @@ def _train(
         _Run(i, cfg, cast_dataset(data, dtype), parse_activation(cfg["activation"]))
         for i, (cfg, data) in enumerate(zip(configs, datasets, strict=True))
     ]
-    # models with equal update settings, then equal activations, side by side: one optimizer
-    # call per setting, one kernel call per activation slice
-    stack = _Stack(sorted(runs, key=lambda r: (_update_key(r.cfg), r.spec.canonical, r.position)), dev, dtype)
+    # models with equal activations, then equal update settings, side by side: one kernel
+    # call per activation slice (per layer and pass: the most calls of a step), one optimizer
+    # call per setting over the ranges of its models in every slice
+    stack = _Stack(sorted(runs, key=lambda r: (r.spec.canonical, _update_key(r.cfg), r.position)), dev, dtype)
     layout = stack.layout
     cfg0 = configs[0]
     n_train, batch_size = stack.x_train.shape[1], cfg0["batch_size"]

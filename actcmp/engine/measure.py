@@ -34,7 +34,7 @@ class _Stack(_TrainingStack):
         p = min(probe_size, n)
         train_parts, val_parts, grad_parts, count_parts = [], [], [], []
         clock = time.perf_counter
-        for part, (s, e, _) in enumerate(self.slices):
+        for part, (s, e, _) in enumerate(self.parts):
             started = clock()
             slot = self.slot[s:e]
             x_probe = self.pad(self.x_train[:, :p].index_select(0, slot))
@@ -45,7 +45,7 @@ class _Stack(_TrainingStack):
             val_parts.append(self._losses(self.x_val, slot, 0, part).mean(dim=1))
             probing = clock()
             zs, hs = [r[1] for r in record[:-1]], [r[2] for r in record[:-1]]
-            act = self.slices[part][2]
+            act = self.parts[part][2]
             derivs = [act.derivative(z, h) for z, h in zip(zs, hs, strict=True)]
             grad_parts.append(self._grad_norms(record, out, x_probe, probe_losses, part, derivs, p))
             count_parts.append(self._unit_counts(zs, hs, part, derivs, p))
@@ -69,7 +69,7 @@ class _Stack(_TrainingStack):
         """``(train_loss, val_loss)`` of every model, at an epoch without layer metrics."""
         started = time.perf_counter()
         train_parts, val_parts = [], []
-        for part, (s, e, _) in enumerate(self.slices):
+        for part, (s, e, _) in enumerate(self.parts):
             slot = self.slot[s:e]
             train_parts.append(self._losses(self.x_train, slot, 0, part).mean(dim=1))
             val_parts.append(self._losses(self.x_val, slot, 0, part).mean(dim=1))
@@ -81,7 +81,7 @@ class _Stack(_TrainingStack):
         second half, by the same passes."""
         started = time.perf_counter()
         parts = [
-            self._losses(self.x_val, self.slot[s:e], 0, part).mean(dim=1) for part, (s, e, _) in enumerate(self.slices)
+            self._losses(self.x_val, self.slot[s:e], 0, part).mean(dim=1) for part, (s, e, _) in enumerate(self.parts)
         ]
         self.timings["losses"] += time.perf_counter() - started
         return [float(v) for v in torch.cat(parts).tolist()]
@@ -145,7 +145,7 @@ class _Stack(_TrainingStack):
         ``derivs``: f'(z) per layer from :meth:`_Act.derivative` (None: two-valued);
         ``rows``: the probe rows of the (padded) activations, default all.
         """
-        s, e, act = self.slices[part]
+        s, e, act = self.parts[part]
         n = zs[0].shape[1] if rows is None else rows
         budget = max(1, METRIC_GROUP_BYTES // (zs[0].shape[1] * zs[0].element_size()))
         groups = []
@@ -183,7 +183,7 @@ class _Stack(_TrainingStack):
         and its centred sum of squares. The 0/1
         indicators go side by side into one buffer and are summed by one reduction (exact:
         float sums of at most ``n`` ones)."""
-        act = self.slices[part][2]
+        act = self.parts[part][2]
         z = zs[first] if stop - first == 1 else torch.cat(zs[first:stop], dim=2)  # [m, n, units]
         h = hs[first] if stop - first == 1 else torch.cat(hs[first:stop], dim=2)
         m, padded, units = z.shape
