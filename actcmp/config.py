@@ -44,7 +44,7 @@ from actcmp.run_config import (  # noqa: F401  (config's names, defined there so
     check_values,
     split_seed_of,
 )
-from actcmp.tune_spec import TuneSpec, check_tune, parse_tune
+from actcmp.tune_spec import TuneSpec, check_record, check_tune, parse_tune
 
 #: Bumped whenever training or metric semantics change, so that old stored runs are not
 #: silently reused as if they were produced by the new code.
@@ -303,6 +303,7 @@ def sweep_from_dict(data: dict[str, Any], where: str = "config", default_name: s
         sweep = SweepConfig(name=name, description=description, fixed=data, grid=grid)
     except ValidationError as exc:
         raise ConfigError(_describe_validation(exc, where)) from None
+    check_record(data, grid, where)
     if tune_table is not None:  # [tune]: see actcmp.tune_spec
         sweep.tune = parse_tune(tune_table, where)
         check_tune(sweep.tune, data, grid, where)
@@ -342,6 +343,7 @@ def apply_overrides(
     plain = source in ("config", "command line")
     new._path = sweep.path
     where = f"{source} with the command-line options" if changed and not plain else source
+    check_record(new_fixed, new_grid, where)
     if new.tune is not None:  # e.g. --seeds overlapping the tuning seeds, --grid on a tuned field
         check_tune(new.tune, new_fixed, new_grid, where)
     return new.with_source(where)

@@ -181,13 +181,6 @@ def check_tune(spec: TuneSpec, fixed: dict[str, Any], grid: dict[str, list[Any]]
                 f"{where}: tune.{key}: {key} is also a grid axis; a field is either tuned or swept, not both "
                 f"(a fixed {key} = ... at the top is the common value compared beside the tuned one)"
             )
-    evaluation_record = [v for v in [fixed.get("record", "full"), *grid.get("record", [])] if v != "full"]
-    if evaluation_record:
-        raise ConfigError(
-            f"{where}: record = {evaluation_record[0]!r} would leave a tuned sweep's evaluation runs without their "
-            'test metrics; what the tuning runs record is set under [tune] (record = "val_loss", the default, or '
-            '"full")'
-        )
     overlap = [s for s in spec.seeds if s in evaluation_seeds(fixed, grid)]
     if overlap:
         shown = ", ".join(str(s) for s in overlap)
@@ -195,6 +188,20 @@ def check_tune(spec: TuneSpec, fixed: dict[str, Any], grid: dict[str, list[Any]]
             f"{where}: tune.seeds: {shown} {'is' if len(overlap) == 1 else 'are'} also evaluation "
             f"seed{'s' if len(overlap) > 1 else ''} (grid.seed = {evaluation_seeds(fixed, grid)}); "
             "tuning seeds must differ from them"
+        )
+
+
+def check_record(fixed: dict[str, Any], grid: dict[str, list[Any]], where: str) -> None:
+    """A sweep's own runs record everything: ``record`` other than ``"full"`` at the top or
+    as a grid axis is refused in one :class:`ConfigError` line (the report, ``compare`` and
+    the claims read the train and test metrics such a run leaves out); ``[tune] record`` sets
+    what a tuned sweep's tuning runs record."""
+    given = [v for v in [fixed.get("record", "full"), *grid.get("record", [])] if v != "full"]
+    if given:
+        raise ConfigError(
+            f"{where}: record = {given[0]!r}: a sweep's runs record everything (the report, compare and claims read "
+            "their train and test metrics); what a tuned sweep's tuning runs record is set under [tune] "
+            "(record = 'val_loss', the default, or 'full')"
         )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from actcmp.config import sweep_from_dict
+from actcmp.config import run_id, sweep_from_dict
 from actcmp.engine import stack
 from actcmp.engine.batched import estimate_group_bytes, train_group
 from actcmp.run.sweep import cached_dataset, plan_runs
@@ -40,13 +40,12 @@ def configs(
     variant: bool = False,
     width: int = 24,
     bottleneck: int = 5,
-    record: str = "full",
 ) -> list[dict[str, Any]]:
     shape: dict[str, Any] = VARIANT if variant else {"width": width}
     grid: dict[str, Any] = {"activation": activations, "seed": seeds, **({} if variant else {"depth": [2]})}
     sweep = sweep_from_dict(
         {"name": "inv", "epochs": 2, "bottleneck": bottleneck, "batch_size": 100, "probe_size": 70,
-         "probe_every": 1, "dataset": "digits", "lr": lr, **shape, "grid": grid, "record": record}
+         "probe_every": 1, "dataset": "digits", "lr": lr, **shape, "grid": grid}
     )  # fmt: skip
     return plan_runs(sweep)
 
@@ -54,6 +53,16 @@ def configs(
 def digest(result: Any) -> str:
     payload = repr((result.status, result.epochs, result.layers, sorted(result.final.items())))
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def val_loss_runs(cfgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The same runs with ``record = "val_loss"`` (what [tune] gives its tuning runs; a
+    sweep's own runs cannot ask for it), each with its own run id."""
+    out = []
+    for cfg in cfgs:
+        lean = {k: v for k, v in cfg.items() if k != "run_id"} | {"record": "val_loss"}
+        out.append({**lean, "run_id": run_id(lean)})
+    return out
 
 
 def train(cfgs: list[dict[str, Any]], budget: int | None = None) -> dict[str, str]:
@@ -123,12 +132,15 @@ def main() -> None:
         "group-of-6-shuffled": train(shuffled_variants),
     }
     # record = "val_loss" (a [tune] tuning run): its own group; alone, among others, shuffled
-    lean = configs(ACTIVATIONS, [0, 1], record="val_loss")
+    lean = val_loss_runs(configs(ACTIVATIONS, [0, 1]))
     lean_target = next(c for c in lean if (c["activation"], c["seed"]) == ("gelu", 1))
     shuffled_lean = list(lean)
     rng.shuffle(shuffled_lean)
+    # ... and as a [tune] tuning stack: every activation at three learning rates
+    tuning = val_loss_runs([c for lr in (0.003, 0.01, 0.03) for c in configs(ACTIVATIONS, [0, 1], lr=lr)])
+    rng.shuffle(tuning)
     record_out = {"alone": train([lean_target]), "group-of-16": train(lean),
-                  "group-of-16-shuffled": train(shuffled_lean)}  # fmt: skip
+                  "group-of-16-shuffled": train(shuffled_lean), "three-lrs-48": train(tuning)}  # fmt: skip
     # its validation curve is the one the same run records with record = "full"
     curves = {"val_loss": val_curves(lean), "full": val_curves(configs(ACTIVATIONS, [0, 1]))}
     json.dump({"capability": torch.backends.cpu.get_cpu_capability(), "threads": threads, "digests": out,

@@ -141,13 +141,22 @@ def _file(tmp_path: Path, text: str, name: str = "sweep.toml") -> Path:
         pytest.param(TUNED.replace("[tune]\n", '[tune]\nrecord = "some"\n'), "tune.record", id="unknown-in-tune"),
         pytest.param(
             TUNED.replace("epochs = 2\n", 'epochs = 2\nrecord = "val_loss"\n'),
-            "evaluation runs without their test metrics",
-            id="evaluation-runs-lean",
+            "a sweep's runs record everything",
+            id="tuned-sweep-evaluation-runs",
         ),
+        pytest.param(
+            TUNED.split("[tune]")[0].replace("epochs = 2\n", 'epochs = 2\nrecord = "val_loss"\n'),
+            "a sweep's runs record everything",
+            id="plain-sweep",
+        ),
+        pytest.param(TUNED.split("[tune]")[0], "a sweep's runs record everything", id="set-on-the-command-line"),
     ],
 )
 def test_bad_record_values_are_refused_in_one_line(tmp_path: Path, text: str, fragment: str) -> None:
-    result = runner.invoke(app, ["run", str(_file(tmp_path, text)), "--dry-run"])
+    """A sweep's own runs record everything (the report, compare and claims read their train
+    and test metrics): only [tune] gives its tuning runs record = "val_loss"."""
+    extra = ["--set", "record=val_loss"] if "record" not in text else []
+    result = runner.invoke(app, ["run", str(_file(tmp_path, text)), "--dry-run", *extra])
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     errors = [line for line in result.output.splitlines() if line.startswith("actcmp: error:")]
@@ -197,51 +206,156 @@ def test_tuning_runs_record_the_validation_loss_and_select_as_full_ones_do(tmp_p
     assert "The tuning runs record the validation loss alone" in (tmp_path / "lean" / "report.md").read_text()
 
 
-@pytest.mark.slow
-def test_a_tuned_sweep_stored_before_record_resumes_as_stored(tmp_path: Path) -> None:
-    """A directory holding a tuned sweep whose tuning runs record everything (stored before
-    [tune] record existed: its table has no record) resumes it as it was: its tuning runs
-    count, nothing is trained again, and its sweep id is kept; record = "val_loss" written
-    in the file against it is refused in one line."""
+#: OLD_TINY's units as the actcmp before ``record`` (a9f6082~1) keyed them
+OLD_UNITS = {"relu": "8739930e61c3", "tanh": "8d416cc26e10"}
+
+
+def _as_written_before_record(out: Path) -> None:
+    """Make a store of OLD_TINY written by this actcmp with [tune] record = "full" into what
+    the actcmp before the field wrote: no ``record`` in any stored or planned run config, and
+    each planned run's ``tune_unit`` that version's key (``OLD_UNITS``)."""
+    import json
+    import sqlite3
+
+    con = sqlite3.connect(out / "actcmp.sqlite")
+    with con:
+        for table in ("runs", "planned"):
+            for rid, text in con.execute(f"SELECT run_id, config_json FROM {table}").fetchall():
+                cfg = json.loads(text)
+                assert cfg.pop("record") == "full"
+                if "tune_unit" in cfg:
+                    cfg["tune_unit"] = OLD_UNITS[cfg["activation"]]
+                con.execute(
+                    f"UPDATE {table} SET config_json = ? WHERE run_id = ?", (json.dumps(cfg, sort_keys=True), rid)
+                )
+    con.close()
+
+
+def _unit_of(out: Path) -> dict[str, str]:
+    with Store(out, create=False) as store:
+        return {
+            rid: cfg["tune_unit"]
+            for sweep in store.sweeps()
+            for rid, cfg in store.planned_for(sweep["sweep_id"]).items()
+        }
+
+
+def test_unit_keys_are_those_stored_before_record() -> None:
+    """A unit's key (stored as ``tune_unit``; ``--shard`` deals units by it) is what the
+    actcmp before ``record`` computed: literal values from that version for a tiny sweep."""
     import tomllib
 
-    old = sweep_from_dict(tomllib.loads(TUNED.replace("[tune]\n", '[tune]\nrecord = "full"\n')))
-    out = tmp_path / "lean"
-    first = run_sweep(old, out, jobs=1)
-    assert first.planned > 0
-    lines: list[list[str]] = []
+    from actcmp.run.tune import unit_key
 
-    class Sink:
-        def start(self, *args: Any) -> None: ...
-        def run_done(self, record: dict[str, Any]) -> None: ...
-        def finish(self, summary: dict[str, Any]) -> None: ...
-        def message(self, given: list[str]) -> None:
-            lines.append(given)
+    sweep = sweep_from_dict(tomllib.loads(OLD_TINY))
+    assert sweep.tune is not None
+    assert sorted({unit_key(run, sweep.tune.fields) for run in sweep.runs()}) == ["8739930e61c3", "8d416cc26e10"]
 
-    path = _file(tmp_path, TUNED)  # no record: the default, val_loss
-    again = run_sweep(path, out, jobs=1, progress=Sink())
-    assert again.planned == again.skipped == first.planned  # nothing trained again
-    assert any("as stored" in line for given in lines for line in given)
-    with Store(out, create=False) as store:
-        assert [entry["sweep_id"] for entry in store.sweeps()] == [sweep_id(old)]
-    explicit = _file(tmp_path, TUNED.replace("[tune]\n", '[tune]\nrecord = "val_loss"\n'), "explicit.toml")
-    with pytest.raises(ConfigError, match="stored with tuning runs that record everything"):
-        run_sweep(explicit, out, jobs=1)
-    # a new directory records the validation loss alone
-    fresh = run_sweep(path, tmp_path / "new", jobs=1)
-    assert fresh.planned == first.planned and fresh.skipped == 0
-    tuning = [run for run in _stored(tmp_path / "new").values() if run["config"]["seed"] == 100]
-    assert tuning and all(run["config"]["record"] == "val_loss" for run in tuning)
+
+#: test_tune.TINY, whose unit keys the actcmp before ``record`` (a9f6082~1) gave as above
+OLD_TINY = """
+name = "tiny"
+epochs = 1
+width = 16
+bottleneck = 4
+batch_size = 128
+probe_size = 64
+[grid]
+dataset = ["digits"]
+depth = [1]
+seed = [0, 1]
+activation = ["relu", "tanh"]
+[tune]
+lr = [1e-3, 1e-2, 3e-2]
+seeds = [100, 101]
+"""
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def start(self, *args: Any) -> None: ...
+    def run_done(self, record: dict[str, Any]) -> None: ...
+    def finish(self, summary: dict[str, Any]) -> None: ...
+    def message(self, given: list[str]) -> None:
+        self.lines += given
 
 
 @pytest.mark.slow
-def test_a_plain_sweep_of_val_loss_runs_reports(tmp_path: Path) -> None:
-    """A sweep whose every run records its validation loss alone (record at the top, no
-    [tune]) stores, and its report is written: what is not measured is missing, not an error."""
-    text = TUNED.split("[tune]")[0].replace("epochs = 2\n", 'epochs = 2\nrecord = "val_loss"\n')
-    out = tmp_path / "out"
-    result = runner.invoke(app, ["run", str(_file(tmp_path, text)), "--out", str(out), "--quiet"])
-    assert result.exit_code == 0, result.output
-    report = runner.invoke(app, ["report", str(out)])
-    assert report.exit_code == 0, report.output
-    assert (out / "report.md").is_file()
+def test_a_tuned_sweep_stored_before_record_resumes_as_stored(tmp_path: Path) -> None:
+    """A directory holding a tuned sweep stored before [tune] record existed (tuning runs
+    record everything; no record in its stored configs) resumes it as it was, when the file
+    does not say record: its tuning runs count, nothing is trained again, the sweep id and
+    the units are kept, and evaluation runs planned after an interruption join their units.
+    record written against it is refused in one line, and so is the other direction."""
+    import sqlite3
+    import tomllib
+
+    old = sweep_from_dict(tomllib.loads(OLD_TINY.replace("[tune]\n", '[tune]\nrecord = "full"\n')))
+    out = tmp_path / "lean"
+    first = run_sweep(old, out, jobs=1)
+    _as_written_before_record(out)
+    units = _unit_of(out)
+    # interrupted after the tuning phase: its evaluation runs at the selected values not yet planned
+    selected = [rid for rid, run in _stored(out).items() if run["config"]["seed"] < 100 and run["config"]["lr"] != 1e-3]
+    assert selected
+    con = sqlite3.connect(out / "actcmp.sqlite")
+    with con:
+        for table in ("runs", "run_metrics", "epoch_metrics", "layer_metrics", "samples", "planned"):
+            con.executemany(f"DELETE FROM {table} WHERE run_id = ?", [(rid,) for rid in selected])
+    con.close()
+
+    path = _file(tmp_path, OLD_TINY)  # no record: the default, val_loss
+    sink = _Sink()
+    again = run_sweep(path, out, jobs=1, progress=sink)
+    assert again.planned == first.planned and again.skipped == first.planned - len(selected)
+    assert any("as stored" in line for line in sink.lines)
+    with Store(out, create=False) as store:
+        assert [entry["sweep_id"] for entry in store.sweeps()] == [sweep_id(old)]
+    resumed = _unit_of(out)
+    assert {rid: resumed[rid] for rid in units} == units and set(resumed.values()) == set(units.values())
+    # the report's tuned comparison finds the evaluation runs at the selected values
+    from actcmp.analysis.tune import stored_tunes
+
+    with Store(out, create=False) as store:
+        (tune,) = stored_tunes(store)
+        assert set(selected) <= tune.selected_ids and tune.spec.record == "full"
+
+    explicit = _file(tmp_path, OLD_TINY.replace("[tune]\n", '[tune]\nrecord = "val_loss"\n'), "explicit.toml")
+    with pytest.raises(ConfigError, match="stored with \\[tune\\] record = 'full'"):
+        run_sweep(explicit, out, jobs=1)
+    # a new directory records the validation loss alone; record = "full" is refused there
+    fresh = run_sweep(path, tmp_path / "new", jobs=1)
+    assert fresh.planned == first.planned and fresh.skipped == 0
+    tuning = [run for run in _stored(tmp_path / "new").values() if run["config"]["seed"] >= 100]
+    assert tuning and all(run["config"]["record"] == "val_loss" for run in tuning)
+    with pytest.raises(ConfigError, match="stored with \\[tune\\] record = 'val_loss'"):
+        run_sweep(old, tmp_path / "new", jobs=1)
+
+
+@pytest.mark.slow
+def test_a_shard_stored_before_record_keeps_its_units(tmp_path: Path) -> None:
+    """``--shard`` deals units in the order of their keys: a shard stored before ``record``
+    resumed by this actcmp plans the same units and trains nothing of the other shard's."""
+    import tomllib
+
+    old = sweep_from_dict(tomllib.loads(OLD_TINY.replace("[tune]\n", '[tune]\nrecord = "full"\n')))
+    for shard in ("1/2", "2/2"):
+        out = tmp_path / shard.replace("/", "-of-")
+        first = run_sweep(old, out, jobs=1, shard=shard)
+        _as_written_before_record(out)
+        before = _stored(out)
+        # the old version dealt its units in the order of its keys: relu's first
+        assert {run["config"]["activation"] for run in before.values()} == {"relu" if shard == "1/2" else "tanh"}
+        again = run_sweep(_file(tmp_path, OLD_TINY), out, jobs=1, shard=shard)
+        assert again.planned == first.planned and again.skipped == first.planned
+        assert set(_stored(out)) == set(before)
+
+
+def test_claims_refuse_a_lean_record_in_one_line(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["claims", "--only", "linear", "--set", "record=val_loss", "--report-only", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "a sweep's runs record everything" in result.output

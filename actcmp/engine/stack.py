@@ -166,8 +166,8 @@ class _TrainingStack:
         self._step_buffers: dict[int, _StepBuffers] = {}
         limits = [r.cfg["saturation_threshold"] * self.acts[r.spec.canonical].peak for r in self.runs]
         self.limit = torch.tensor(limits, dtype=torch.float64, device=dev)
-        #: per slice, its limit in the pre-activations' dtype (what _Act.counts compares
-        #: with): a Python number where its models agree, else ``[m, 1, 1]``
+        #: per measurement part, its limit in the pre-activations' dtype (what _Act.counts
+        #: compares with): a Python number where its models agree, else ``[m, 1, 1]``
         self.slice_limits: list[float | torch.Tensor] = []
         for s, e, _ in self.parts:
             own = torch.tensor(limits[s:e], dtype=self.dtype)
@@ -260,8 +260,8 @@ class _TrainingStack:
         return list(self.previous[model].split([fan_out for _, fan_out in self.dims[:-1]]))
 
     # forward / backward ------------------------------------------------------------------------
-    # Every model at once (``part`` None), or one activation slice alone (``part``; the
-    # measurements use this). Each activation writes its slice of one output buffer in the
+    # Every model at once (``part`` None), or one measurement part alone (``part``: some
+    # models of one activation slice, see ``parts``; the measurements use this). Each activation writes its slice of one output buffer in the
     # layout of z. Inputs come with their rows padded (:meth:`pad`), so that every
     # activation-shaped buffer holds a multiple of ``SLOT`` elements per model: an
     # elementwise kernel then runs every element through its vectorised path, whatever the
@@ -469,8 +469,8 @@ class _TrainingStack:
         return bad
 
     def _update(self) -> None:
-        """torch.optim's update, one call per run of models with equal settings, over the
-        contiguous parameter ranges of those models: Adam/AdamW through torch's fused
+        """torch.optim's update, one call per update setting, over the parameter ranges of
+        that setting's models in every activation slice: Adam/AdamW through torch's fused
         kernel (what ``torch.optim.Adam(fused=True)`` runs; an ulp from the single-tensor
         path the plain engine runs), SGD through the single-tensor formulas."""
         if self.optimizer in ("adam", "adamw"):

@@ -66,7 +66,7 @@ from actcmp.analysis.tune import (
     stored_tunes,
     tune_status,
 )
-from actcmp.config import RunConfig, SweepConfig, config_hash, make_run
+from actcmp.config import LATER_FIELDS, RunConfig, SweepConfig, config_hash, make_run
 from actcmp.errors import ConfigError
 from actcmp.plan import resolve_runs
 from actcmp.store.database import Store
@@ -76,10 +76,21 @@ from actcmp.tune_spec import TuneSpec, common_values
 PLAN_KEYS = ("role", "tune_unit")
 
 
-def unit_key(run: RunConfig, tuned: tuple[str, ...]) -> str:
-    """The unit (cell x activation) of a run: a hash of its fields but the seed and ``tuned``."""
+#: Run fields added after tuned sweeps first stored their units (``planned``'s ``tune_unit``,
+#: which ``--shard`` deals by): left out of a unit's key at their old value (``LATER_FIELDS``),
+#: so that a stored tuned sweep resumed, extended or sharded by a newer actcmp keeps its units.
+UNIT_LATER_FIELDS = ("record",)
 
-    values = {k: v for k, v in run.model_dump().items() if k != "seed" and k not in tuned}
+
+def unit_key(run: RunConfig, tuned: tuple[str, ...]) -> str:
+    """The unit (cell x activation) of a run: a hash of its fields but the seed and ``tuned``
+    (and ``UNIT_LATER_FIELDS`` at their old value)."""
+
+    values = {
+        k: v
+        for k, v in run.model_dump().items()
+        if k != "seed" and k not in tuned and not (k in UNIT_LATER_FIELDS and v == LATER_FIELDS[k])
+    }
     return config_hash(values)[:12]
 
 
@@ -141,33 +152,36 @@ def plan_tune(sweep: SweepConfig, data_dir: str | Path | None = None) -> TunePla
 
 
 def as_stored(sweep: SweepConfig, directory: str | Path) -> tuple[SweepConfig, str | None]:
-    """``sweep`` as ``directory`` stored it, where that is a tuned sweep stored before
-    ``[tune] record`` existed (its tuning runs record everything): resumed with
-    ``record = "full"``, so that its stored tuning runs count and its sweep id is kept.
-    Returns the sweep to run and a line saying so (None: nothing to adopt). A ``record``
-    written in the sweep's ``[tune]`` is never overridden: given as ``"val_loss"`` against
-    such a store, it is refused in one line (the directory would hold the sweep twice)."""
+    """``sweep`` as ``directory`` stored it, where it holds this tuned sweep with another
+    ``[tune] record``. A sweep stored with ``record = "full"`` (every tuned sweep stored
+    before the key existed) resumes with it when the file does not say ``record``: its
+    stored tuning runs count and its sweep id is kept. Any other mismatch (``record``
+    written in the file against a store of the other kind) is refused in one line: the
+    directory would hold the sweep twice. Returns the sweep to run and a line saying what
+    was adopted (None: nothing)."""
     from actcmp.run.plan import sweep_id
     from actcmp.store.database import db_path
 
     spec = sweep.tune
-    if spec is None or spec.record == "full" or not db_path(Path(directory)).is_file():
+    if spec is None or not db_path(Path(directory)).is_file():
         return sweep, None
-    full = sweep.model_copy(update={"tune": spec.model_copy(update={"record": "full"})})
-    full._source, full._path = sweep.source, sweep.path
     with Store(directory, create=False) as store:
-        stored = any(entry["sweep_id"] == sweep_id(full) for entry in store.sweeps())
-    if not stored:
+        stored = {entry["sweep_id"] for entry in store.sweeps()}
+    if sweep_id(sweep) in stored:
         return sweep, None
-    if "record" in spec.model_fields_set:
-        raise ConfigError(
-            f"{directory}: holds the tuned sweep {sweep.name!r} stored with tuning runs that record everything "
-            f"(before [tune] record existed); resume it without record = {spec.record!r} under [tune] (or with "
-            'record = "full"), or run it into a new directory with --out'
+    other = "full" if spec.record != "full" else "val_loss"
+    variant = sweep.model_copy(update={"tune": spec.model_copy(update={"record": other})})
+    variant._source, variant._path = sweep.source, sweep.path
+    if sweep_id(variant) not in stored:
+        return sweep, None
+    if other == "full" and "record" not in spec.model_fields_set:
+        return variant, (
+            f"resuming the tuned sweep {sweep.name!r} as stored: its tuning runs record everything "
+            "([tune] record = 'full'; a new directory records their validation loss alone)"
         )
-    return full, (
-        f"resuming the tuned sweep {sweep.name!r} as stored: its tuning runs record everything "
-        '([tune] record = "full"; a new directory records their validation loss alone)'
+    raise ConfigError(
+        f"{directory}: holds the tuned sweep {sweep.name!r} stored with [tune] record = {other!r}; resume it with "
+        f"record = {other!r} under [tune], or run this one into a new directory with --out"
     )
 
 
