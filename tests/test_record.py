@@ -306,7 +306,16 @@ def test_a_tuned_sweep_stored_before_record_resumes_as_stored(tmp_path: Path) ->
             con.executemany(f"DELETE FROM {table} WHERE run_id = ?", [(rid,) for rid in selected])
     con.close()
 
+    import shutil
+
+    shutil.copytree(out, tmp_path / "edited")
     path = _file(tmp_path, OLD_TINY)  # no record: the default, val_loss
+    # what claims --report-only reads (run.tune.selected_plan): the stored tuning runs
+    from actcmp.config import load_sweep
+    from actcmp.run.tune import selected_plan
+
+    plan, selections, _ = selected_plan(load_sweep(path), out)
+    assert {cfg["run_id"] for cfg in plan.tuning} <= set(_stored(out)) and all(s.chosen for s in selections)
     sink = _Sink()
     again = run_sweep(path, out, jobs=1, progress=sink)
     assert again.planned == first.planned and again.skipped == first.planned - len(selected)
@@ -321,6 +330,12 @@ def test_a_tuned_sweep_stored_before_record_resumes_as_stored(tmp_path: Path) ->
     with Store(out, create=False) as store:
         (tune,) = stored_tunes(store)
         assert set(selected) <= tune.selected_ids and tune.spec.record == "full"
+
+    # the stored runs decide, not the sweep's id: an edited description changes the id
+    edited = _file(tmp_path, OLD_TINY.replace('name = "tiny"', 'name = "tiny"\ndescription = "edited"'), "ed.toml")
+    again = run_sweep(edited, tmp_path / "edited", jobs=1, progress=_Sink())
+    assert again.planned == first.planned and again.skipped == first.planned - len(selected)
+    assert not any(run["config"].get("record") == "val_loss" for run in _stored(tmp_path / "edited").values())
 
     explicit = _file(tmp_path, OLD_TINY.replace("[tune]\n", '[tune]\nrecord = "val_loss"\n'), "explicit.toml")
     with pytest.raises(ConfigError, match="stored with \\[tune\\] record = 'full'"):

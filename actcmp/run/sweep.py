@@ -171,7 +171,7 @@ def run_sweep(
     clear_data_cache()  # a data file may have changed since an earlier sweep in this process
     if sweep.tune is not None:
         refuse_per_seed_tuned(out_dir)
-        sweep, adopted = as_stored(sweep, out_dir)  # a tuned sweep stored before [tune] record
+        sweep, adopted = as_stored(sweep, out_dir, data_dir)  # a tuned sweep stored before [tune] record
         message = getattr(progress, "message", None)
         if adopted is not None and message is not None:
             message([adopted])

@@ -66,7 +66,7 @@ from actcmp.analysis.tune import (
     stored_tunes,
     tune_status,
 )
-from actcmp.config import LATER_FIELDS, RunConfig, SweepConfig, config_hash, make_run
+from actcmp.config import LATER_FIELDS, RunConfig, SweepConfig, config_hash, make_run, run_id
 from actcmp.errors import ConfigError
 from actcmp.plan import resolve_runs
 from actcmp.store.database import Store
@@ -151,37 +151,46 @@ def plan_tune(sweep: SweepConfig, data_dir: str | Path | None = None) -> TunePla
     )
 
 
-def as_stored(sweep: SweepConfig, directory: str | Path) -> tuple[SweepConfig, str | None]:
-    """``sweep`` as ``directory`` stored it, where it holds this tuned sweep with another
-    ``[tune] record``. A sweep stored with ``record = "full"`` (every tuned sweep stored
-    before the key existed) resumes with it when the file does not say ``record``: its
-    stored tuning runs count and its sweep id is kept. Any other mismatch (``record``
-    written in the file against a store of the other kind) is refused in one line: the
-    directory would hold the sweep twice. Returns the sweep to run and a line saying what
-    was adopted (None: nothing)."""
-    from actcmp.run.plan import sweep_id
+def with_record(cfg: dict[str, Any], record: str) -> str:
+    """The run id of a planned tuning run's config with ``record`` set to ``record``."""
+    resolved = {k: v for k, v in cfg.items() if k != "run_id" and k not in PLAN_KEYS}
+    return run_id({**resolved, "record": record})
+
+
+def as_stored(
+    sweep: SweepConfig, directory: str | Path, data_dir: str | Path | None = None
+) -> tuple[SweepConfig, str | None]:
+    """``sweep`` as ``directory`` stored it, where it holds this tuned sweep's tuning runs
+    with another ``record`` and none with its own (read from the runs, not the sweep's id,
+    which edits such as a new description change). Tuning runs stored with ``record =
+    "full"`` (every tuned sweep stored before the key existed) are resumed with it when the
+    file does not say ``record``: they count, nothing is trained again. Any other mismatch
+    (``record`` written in the file against tuning runs of the other kind) is refused in
+    one line: the directory would hold the sweep twice. Returns the sweep to run and a line
+    saying what was adopted (None: nothing)."""
     from actcmp.store.database import db_path
 
     spec = sweep.tune
     if spec is None or not db_path(Path(directory)).is_file():
         return sweep, None
-    with Store(directory, create=False) as store:
-        stored = {entry["sweep_id"] for entry in store.sweeps()}
-    if sweep_id(sweep) in stored:
-        return sweep, None
+    tuning = plan_tune(sweep, data_dir).tuning
     other = "full" if spec.record != "full" else "val_loss"
-    variant = sweep.model_copy(update={"tune": spec.model_copy(update={"record": other})})
-    variant._source, variant._path = sweep.source, sweep.path
-    if sweep_id(variant) not in stored:
+    with Store(directory, create=False) as store:
+        stored = set(store.stored_ids())
+    if not tuning or stored.intersection(cfg["run_id"] for cfg in tuning):
+        return sweep, None
+    if not stored.intersection(with_record(cfg, other) for cfg in tuning):
         return sweep, None
     if other == "full" and "record" not in spec.model_fields_set:
+        variant = sweep.model_copy(update={"tune": spec.model_copy(update={"record": other})})
+        variant._source, variant._path = sweep.source, sweep.path
         return variant, (
             f"resuming the tuned sweep {sweep.name!r} as stored: its tuning runs record everything "
             "([tune] record = 'full'; a new directory records their validation loss alone)"
         )
     raise ConfigError(
-        f"{directory}: holds the tuned sweep {sweep.name!r} stored with [tune] record = {other!r}; resume it with "
-        f"record = {other!r} under [tune], or run this one into a new directory with --out"
+        f"{directory}: holds the tuning runs of the tuned sweep {sweep.name!r} stored with [tune] record = "
+        f"{other!r}; resume it with record = {other!r} under [tune], or run this one into a new directory with --out"
     )
 
 
@@ -215,7 +224,7 @@ def selected_plan(
     selection from the runs stored in ``directory`` now, and the evaluation runs (common and
     selected; each with ``role`` and ``tune_unit``)."""
 
-    plan = plan_tune(as_stored(sweep, directory)[0], data_dir)
+    plan = plan_tune(as_stored(sweep, directory, data_dir)[0], data_dir)
     with Store(directory, create=False) as store:
         selections = select_from_store(plan, store)
     return plan, selections, evaluation_runs(plan, selections)
