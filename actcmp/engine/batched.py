@@ -343,6 +343,19 @@ def _train(
     ]
     spent = [(time.perf_counter() - finishing) / len(runs)] * len(runs)  # shared alike
     timings = {key: round(value, 4) for key, value in {**stack.timings, "finish": sum(spent)}.items()}
+    return _results(runs, finals, dev, timings, [share + seconds for seconds in spent], samples)
+
+
+def _results(
+    runs: list[_Run],
+    finals: list[dict[str, float | None]],
+    dev: torch.device,
+    timings: dict[str, float],
+    walls: list[float],
+    samples: list[dict[str, bytes]] | None = None,
+) -> list[RunResult]:
+    """One :class:`RunResult` per run of a stack, its environment naming the engine, the
+    group's size and its timings."""
     env = {**environment(str(dev)), "engine": ENGINE, "group_size": len(runs), "group_timings_s": timings}
     return [
         RunResult(
@@ -352,11 +365,11 @@ def _train(
             final=final,
             epochs=run.epochs,
             layers=run.layers,
-            wall_time_s=share + seconds,
+            wall_time_s=wall,
             env=dict(env),
-            samples=blobs,
+            samples=samples[index] if samples is not None else {},
         )
-        for run, final, seconds, blobs in zip(runs, finals, spent, samples, strict=True)
+        for index, (run, final, wall) in enumerate(zip(runs, finals, walls, strict=True))
     ]
 
 
@@ -380,20 +393,7 @@ def _finish_val_loss(
         finals.append(finish_val_loss(run.data, run.cfg, run.epochs, run.last_epoch, run.diverged_epoch, dev, count))
     spent = (time.perf_counter() - finishing) / len(runs)
     rounded = {key: round(value, 4) for key, value in {**timings, "finish": spent * len(runs)}.items()}
-    env = {**environment(str(dev)), "engine": ENGINE, "group_size": len(runs), "group_timings_s": rounded}
-    return [
-        RunResult(
-            run_id=run.cfg["run_id"],
-            config=run.cfg,
-            status="diverged" if run.diverged_epoch is not None else "done",
-            final=final,
-            epochs=run.epochs,
-            layers=[],
-            wall_time_s=share + spent,
-            env=dict(env),
-        )
-        for run, final in zip(runs, finals, strict=True)
-    ]
+    return _results(runs, finals, dev, rounded, [share + spent] * len(runs))
 
 
 def _preact_histograms(runs: list[_Run], models: list[Autoencoder], dev: torch.device) -> None:

@@ -434,25 +434,16 @@ def finish(
     call); a metric not given is computed here, for this model alone, by the same code.
     ``tested``: this model's :func:`score_test_split`, when the caller has already run it."""
     given = precomputed or {}
-    val_curve = [v for _, m, v in epochs if m == "val_loss"]
-    baseline = baseline_loss(data, cfg, dev)
     test_errors, test_mse = tested if tested is not None else score_test_split(model, data, cfg, dev)
     test_loss = float(test_errors.mean())
-    threshold = cfg["threshold_fraction"] * baseline
-    reached = epochs_to_threshold(val_curve, threshold)
+    shared = finish_val_loss(data, cfg, epochs, last_epoch, diverged_epoch, dev, n_parameters(model))
     final: dict[str, float | None] = {
         "final_train_loss": _finite([v for _, m, v in epochs if m == "train_loss"][-1]),
-        "final_val_loss": _finite(val_curve[-1]),
-        "best_val_loss": _finite(min((v for v in val_curve if math.isfinite(v)), default=math.nan)),
+        "final_val_loss": shared.pop("final_val_loss"),
+        "best_val_loss": shared.pop("best_val_loss"),
         "test_loss": _finite(test_loss),
         "test_mse": _finite(test_mse),
-        "baseline_loss": baseline,
-        "loss_threshold": threshold,
-        "epochs_to_threshold": float(reached) if reached is not None else None,
-        "diverged": 1.0 if diverged_epoch is not None else 0.0,
-        "diverged_epoch": float(diverged_epoch) if diverged_epoch is not None else None,
-        "epochs_run": float(last_epoch),
-        "n_params": float(n_parameters(model)),
+        **shared,  # baseline_loss ... n_params, in finish_val_loss's order
         "probe_accuracy": None,
         "probe_version": float(PROBE_VERSION),
         "anomaly_auroc": None,
