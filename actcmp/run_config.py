@@ -50,7 +50,7 @@ LATER_FIELDS: dict[str, Any] = {
 #: What a run records (``record``): ``full``, everything (losses every epoch, layer metrics,
 #: end-of-run metrics, samples); ``val_loss``, the validation loss every epoch and the final
 #: metrics that follow from it alone (what a ``[tune]`` tuning run needs for selection).
-RECORDS = ("full", "val_loss")
+Record = Literal["full", "val_loss"]
 
 
 def split_seed_of(cfg: dict[str, Any]) -> int:
@@ -140,7 +140,7 @@ class RunConfig(BaseModel):
         le=100000,
         description="layer metrics every this many epochs (always at epoch 0, the last epoch and a divergence)",
     )
-    record: Literal["full", "val_loss"] = Field(
+    record: Record = Field(
         LATER_FIELDS["record"],
         description="what the run records: full (losses, layer metrics, end-of-run metrics, samples) or val_loss "
         "(the validation loss every epoch and what follows from it; [tune]'s tuning runs by default)",

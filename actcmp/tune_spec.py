@@ -28,12 +28,12 @@ It validates candidates as run fields with :mod:`actcmp.run_config` (config impo
 from __future__ import annotations
 
 import itertools
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from actcmp.errors import ConfigError, did_you_mean
-from actcmp.run_config import RUN_FIELDS, RunConfig, check_field
+from actcmp.run_config import RUN_FIELDS, Record, RunConfig, check_field
 
 #: keys of the [tune] table that are not run fields
 TUNE_KEYS = ("seeds", "select_by", "record")
@@ -41,7 +41,7 @@ TUNE_KEYS = ("seeds", "select_by", "record")
 #: validation loss alone, which is all selection reads. ``record = "full"`` keeps everything
 #: (layer metrics, test metrics, samples), as every tuning run did before this key existed:
 #: a stored ``[tune]`` table without it means ``"full"``.
-TUNING_RECORD: Literal["full", "val_loss"] = "val_loss"
+TUNING_RECORD: Record = "val_loss"
 #: selection criteria (only one: the final validation loss, mean over the tuning seeds)
 SELECT_BY = ("val_loss",)
 #: run fields that cannot be tuned, and why
@@ -62,7 +62,7 @@ class TuneSpec(BaseModel):
     candidates: dict[str, list[Any]] = Field(description="tuned run field -> candidate values (Cartesian product)")
     seeds: list[int] = Field(description="tuning seeds, disjoint from the evaluation seeds")
     select_by: str = Field("val_loss", description="final validation loss, mean over the tuning seeds")
-    record: Literal["full", "val_loss"] = Field(
+    record: Record = Field(
         TUNING_RECORD,
         description="what the tuning runs record: val_loss (the validation loss every epoch, all selection reads) "
         "or full (everything an evaluation run records)",
@@ -222,6 +222,7 @@ def common_values(spec: TuneSpec, fixed: dict[str, Any]) -> dict[str, Any]:
 __all__ = [
     "TUNING_RECORD",
     "TuneSpec",
+    "check_record",
     "check_tune",
     "common_values",
     "evaluation_seeds",

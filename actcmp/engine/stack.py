@@ -261,8 +261,8 @@ class _TrainingStack:
 
     # forward / backward ------------------------------------------------------------------------
     # Every model at once (``part`` None), or one measurement part alone (``part``: some
-    # models of one activation slice, see ``parts``; the measurements use this). Each activation writes its slice of one output buffer in the
-    # layout of z. Inputs come with their rows padded (:meth:`pad`), so that every
+    # models of one activation slice, see ``parts``; the measurements use this). Each
+    # activation writes its slice of one output buffer in the layout of z. Inputs come with their rows padded (:meth:`pad`), so that every
     # activation-shaped buffer holds a multiple of ``SLOT`` elements per model: an
     # elementwise kernel then runs every element through its vectorised path, whatever the
     # other models and the slice boundaries are (a slice boundary inside a SIMD vector

@@ -151,7 +151,7 @@ def plan_tune(sweep: SweepConfig, data_dir: str | Path | None = None) -> TunePla
     )
 
 
-def with_record(cfg: dict[str, Any], record: str) -> str:
+def run_id_with_record(cfg: dict[str, Any], record: str) -> str:
     """The run id of a planned tuning run's config with ``record`` set to ``record``."""
     resolved = {k: v for k, v in cfg.items() if k != "run_id" and k not in PLAN_KEYS}
     return run_id({**resolved, "record": record})
@@ -179,7 +179,7 @@ def as_stored(
         stored = set(store.stored_ids())
     if not tuning or stored.intersection(cfg["run_id"] for cfg in tuning):
         return sweep, None
-    if not stored.intersection(with_record(cfg, other) for cfg in tuning):
+    if not stored.intersection(run_id_with_record(cfg, other) for cfg in tuning):
         return sweep, None
     if other == "full" and "record" not in spec.model_fields_set:
         variant = sweep.model_copy(update={"tune": spec.model_copy(update={"record": other})})
