@@ -190,5 +190,11 @@ def plan_document(
         "fixed": plan["fixed"],
         "defaults": defaults,
         "per_dataset": plan["per_dataset"],
+        "tune": _tune_plan(plan.get("tune")),
         "out": out,
     }
+
+
+def _tune_plan(counts: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A tuned sweep's counts in the plan document (None for a sweep without ``[tune]``)."""
+    return None if counts is None else dict(counts)

@@ -163,6 +163,25 @@ def test_bad_record_values_are_refused_in_one_line(tmp_path: Path, text: str, fr
     assert len(errors) == 1 and fragment in errors[0], result.output
 
 
+def test_the_dry_run_says_what_tuning_runs_record(tmp_path: Path) -> None:
+    """--dry-run (text and JSON) states the tuning runs' record, by [tune] record."""
+    import json
+
+    for text, record, words in (
+        (TUNED, "val_loss", "recording the validation loss alone (record = 'val_loss')"),
+        (TUNED.replace("[tune]\n", '[tune]\nrecord = "full"\n'), "full", "recording everything (record = 'full')"),
+    ):
+        path = _file(tmp_path, text)
+        result = runner.invoke(app, ["run", str(path), "--dry-run", "--out", str(tmp_path / "none")])
+        assert result.exit_code == 0 and words in result.output, result.output
+        result = runner.invoke(app, ["run", str(path), "--dry-run", "--json", "--out", str(tmp_path / "none")])
+        assert result.exit_code == 0, result.output
+        tune = json.loads(result.stdout)["tune"]
+        assert tune["record"] == record and tune["tuning"] == 4 and tune["combinations"] == 2
+    plain = runner.invoke(app, ["run", str(_file(tmp_path, TUNED.split("[tune]")[0])), "--dry-run", "--json"])
+    assert plain.exit_code == 0 and json.loads(plain.stdout)["tune"] is None, plain.output
+
+
 def _stored(out: Path) -> dict[str, dict[str, Any]]:
     with Store(out, create=False) as store:
         return {rid: store.read_run(rid) for rid in store.finished_ids()}
@@ -316,6 +335,13 @@ def test_a_tuned_sweep_stored_before_record_resumes_as_stored(tmp_path: Path) ->
 
     plan, selections, _ = selected_plan(load_sweep(path), out)
     assert {cfg["run_id"] for cfg in plan.tuning} <= set(_stored(out)) and all(s.chosen for s in selections)
+    # --dry-run says what the run will do with this directory: resume its tuning runs as stored
+    dry = runner.invoke(app, ["run", str(path), "--dry-run", "--out", str(out)])
+    assert dry.exit_code == 0, dry.output
+    assert "as stored" in dry.output and "recording everything (record = 'full')" in dry.output
+    dry = runner.invoke(app, ["run", str(path), "--dry-run", "--json", "--out", str(out)])
+    assert dry.exit_code == 0, dry.output
+    assert __import__("json").loads(dry.stdout)["tune"]["record"] == "full"
     sink = _Sink()
     again = run_sweep(path, out, jobs=1, progress=sink)
     assert again.planned == first.planned and again.skipped == first.planned - len(selected)
@@ -340,6 +366,9 @@ def test_a_tuned_sweep_stored_before_record_resumes_as_stored(tmp_path: Path) ->
     explicit = _file(tmp_path, OLD_TINY.replace("[tune]\n", '[tune]\nrecord = "val_loss"\n'), "explicit.toml")
     with pytest.raises(ConfigError, match="stored with \\[tune\\] record = 'full'"):
         run_sweep(explicit, out, jobs=1)
+    dry = runner.invoke(app, ["run", str(explicit), "--dry-run", "--out", str(out)])  # refused as the run is
+    errors = [line for line in dry.output.splitlines() if line.startswith("actcmp: error:")]
+    assert dry.exit_code == 2 and len(errors) == 1 and "record = 'full'" in errors[0], dry.output
     # a new directory records the validation loss alone; record = "full" is refused there
     fresh = run_sweep(path, tmp_path / "new", jobs=1)
     assert fresh.planned == first.planned and fresh.skipped == 0

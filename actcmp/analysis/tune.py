@@ -348,13 +348,18 @@ def tune_status(directory: str | Path) -> list[str]:
     return [line for tune in tunes for line in status_lines(tune, finished)]
 
 
+#: what a tuning run records, by ``[tune] record`` (``--dry-run``'s words)
+RECORDED = {"full": "everything (record = 'full')", "val_loss": "the validation loss alone (record = 'val_loss')"}
+
+
 def plan_lines(counts: dict[str, Any]) -> list[str]:
     """What ``--dry-run`` prints for a tuned sweep (``counts`` from ``describe_plan``)."""
     seeds = counts["seeds"]
     return [
         f"  tune: {counts['candidates']}; tuning seeds {', '.join(str(s) for s in seeds)}",
         f"  tuning runs: {counts['tuning']} ({counts['units']} cell-activation pairs x {counts['combinations']} "
-        f"candidate{'s' if counts['combinations'] != 1 else ''} x {len(seeds)} tuning seed{'s' if len(seeds) != 1 else ''})",
+        f"candidate{'s' if counts['combinations'] != 1 else ''} x {len(seeds)} tuning seed{'s' if len(seeds) != 1 else ''}), "
+        f"recording {RECORDED[counts['record']]}",
         f"  evaluation runs: {counts['evaluation_common']} at the common value {describe_value(counts['common_values'])}"
         f" + up to {counts['evaluation_selected_at_most']} at the selected values (none where the selection is the "
         "common value)",

@@ -295,10 +295,15 @@ def _print_plan(
     from actcmp.run.sweep import describe_plan, refuse_per_seed_tuned
     from actcmp.sweep_name import default_results_dir
 
-    plan = describe_plan(sweep, data_dir, shard_spec, max_runs=max_runs)
     target = out or default_results_dir(sweep.name)
-    if sweep.tune is not None:  # what the run would refuse, the plan says now
+    if sweep.tune is not None:  # what the run would refuse or adopt from the directory, the plan says now
+        from actcmp.run.tune import as_stored
+
         refuse_per_seed_tuned(Path(target))
+        sweep, adopted = as_stored(sweep, Path(target), data_dir)
+        if adopted:
+            typer.echo(f"note: {adopted}", err=True)
+    plan = describe_plan(sweep, data_dir, shard_spec, max_runs=max_runs)
     if as_json:
         from actcmp.jsonout import dumps, plan_document
 

@@ -87,7 +87,7 @@ def _tune_counts(tune_plan: TunePlan, planned: list[dict[str, Any]]) -> dict[str
         "tuning": len(tuning), "evaluation_common": len(common), "evaluation_selected_at_most": len(common),
         "units": len({c["tune_unit"] for c in planned}), "candidates": describe_candidates(tune_plan.spec),
         "combinations": len(tune_plan.spec.combos()), "seeds": list(tune_plan.spec.seeds),
-        "common_values": tune_plan.common_values,
+        "common_values": tune_plan.common_values, "record": tune_plan.spec.record,
     }
     # fmt: on
 
