@@ -185,6 +185,33 @@ def check_size(grid: dict[str, list[Any]], max_runs: int = MAX_RUNS, where: str 
     return size
 
 
+def check_sweep_size(sweep: SweepConfig, max_runs: int = MAX_RUNS) -> int:
+    """:func:`check_size` of the grid and, for a sweep with ``[tune]``, of all the runs it may
+    plan, counted from the axis and candidate lengths before anything is expanded: tuning runs
+    (the grid's points without the seed axis x candidate combinations x tuning seeds) and up to
+    twice the grid's points for evaluation (at the common and at the selected values).
+    Returns that count (an upper bound where two spellings name one run)."""
+    size = check_size(sweep.grid, max_runs, sweep.source)
+    spec = sweep.tune
+    if spec is None:
+        return size
+    seed_axis = sweep.grid.get("seed")
+    units = size // (len(seed_axis) if isinstance(seed_axis, list) and seed_axis else 1)
+    combinations = 1
+    for values in spec.candidates.values():
+        combinations *= len(values)
+    tuning = units * combinations * len(spec.seeds)
+    total = tuning + 2 * size
+    if total > max_runs:
+        raise ConfigError(
+            f"{sweep.source}: the tuned sweep has up to {total:,} runs ({tuning:,} tuning runs: {units:,} grid points "
+            f"without the seed axis x {combinations:,} candidate combinations x {len(spec.seeds)} tuning seeds; "
+            f"up to {2 * size:,} evaluation runs), more than the limit of {max_runs:,}: shrink [tune] or the grid, "
+            "split the sweep, or raise the limit with --max-runs"
+        )
+    return total
+
+
 def expand_grid(
     fixed: dict[str, Any], grid: dict[str, list[Any]], where: str = "config", max_runs: int = MAX_RUNS
 ) -> list[RunConfig]:

@@ -397,3 +397,17 @@ def test_dry_run_says_when_grid_points_name_the_same_run() -> None:
     assert "note: 4 of the grid's 8 points name the same run as another" in result.output
     plain = runner.invoke(app, ["run", "smoke", "--dry-run"])
     assert plain.exit_code == 0 and "note:" not in plain.output
+
+
+@pytest.mark.parametrize("args", [["status"], ["--help"]], ids=["status", "help"])
+def test_a_closed_stdout_pipe_is_a_quiet_exit_1(smoke_results: Path, args: list[str]) -> None:
+    """``actcmp status DIR | head -1``: the reader leaves, the write fails with EPIPE. No
+    traceback and no "cannot use a file" line: click's own quiet exit 1 (it was a one-line
+    error naming no file)."""
+    command = [sys.executable, "-m", "actcmp", *args, *([str(smoke_results)] if args == ["status"] else [])]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # before the command writes anything
+        err = proc.stderr.read().decode()
+        assert proc.wait(timeout=120) == 1
+    assert err == "", err

@@ -181,6 +181,35 @@ def test_dry_run_counts_tuning_and_evaluation_runs(tmp_path: Path) -> None:
     assert "tuning runs: 6 (1 cell-activation pairs" in shard.output, shard.output
 
 
+def test_tuned_runs_count_against_max_runs_before_anything_is_expanded(tmp_path: Path) -> None:
+    """--max-runs bounds every run a tuned sweep may plan (tuning runs: grid points without
+    the seed axis x candidate combinations x tuning seeds; evaluation: up to twice the grid),
+    counted from lengths: 10^6 candidate combinations are refused at once, not expanded."""
+    import time
+
+    path = write(tmp_path, TINY)  # 12 tuning + 4 common + up to 4 selected
+    check_one_line(*_invoked(["run", str(path), "--dry-run", "--max-runs", "19"]), "up to 20 runs")
+    assert runner.invoke(app, ["run", str(path), "--dry-run", "--max-runs", "20"]).exit_code == 0
+    values = ", ".join(f"{1e-4 * (i + 1):.6g}" for i in range(100))
+    huge = write(
+        tmp_path,
+        _tiny_with(f"lr = [{values}]\nmomentum = [{values}]\nweight_decay = [{values}]\nseeds = [100]\n"),
+        "huge.toml",
+    )
+    started = time.process_time()
+    for args in (["--dry-run"], ["--out", str(tmp_path / "out")]):
+        check_one_line(*_invoked(["run", str(huge), *args]), "1,000,000 candidate combinations")
+    with pytest.raises(ConfigError, match="more than the limit of 100,000"):
+        run_sweep(load_sweep(huge), tmp_path / "api")
+    assert time.process_time() - started < 20
+    assert not (tmp_path / "out").exists() and not (tmp_path / "api").exists()
+
+
+def _invoked(args: list[str]) -> tuple[str, int]:
+    result = runner.invoke(app, args)
+    return result.output, result.exit_code
+
+
 def test_shards_deal_whole_units_and_keep_them_when_evaluation_runs_join() -> None:
     configs = [{"run_id": f"{u}{i}", "tune_unit": f"u{u}", "dataset": "digits"} for u in range(5) for i in range(4)]
     first = assign_shards(configs, 2)

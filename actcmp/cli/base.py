@@ -152,6 +152,8 @@ def guarded(fn: F) -> F:
             if "disk is full" in str(exc):
                 fail(f"disk full: results database: {exc}", EXIT_FAILURE)
             fail(f"results database: {exc} (is the file damaged?)")
+        except BrokenPipeError:  # stdout's reader left (`| head`): click's own quiet exit 1
+            raise
         except OSError as exc:
             from actcmp.atomic import file_error
 

@@ -181,7 +181,7 @@ def run(
         raise ConfigError("--max-retries is for --backend ray (the local backend does not retry)")
     if max_retries is not None and max_retries < 0:
         raise ConfigError(f"--max-retries must be 0 or more, got {max_retries}")
-    from actcmp.config import check_size
+    from actcmp.config import check_sweep_size
     from actcmp.overrides import sweep_from_command_line
 
     sweep = sweep_from_command_line(
@@ -200,7 +200,7 @@ def run(
     if epochs == 0 and not json_:
         typer.echo("note: --epochs 0 trains nothing: each run measures the initial weights only", err=True)
 
-    check_size(sweep.grid, max_runs, sweep.source)
+    check_sweep_size(sweep, max_runs)  # a tuned sweep's candidates count too
 
     if dry_run:
         _print_plan(sweep, data_dir, shard_spec, shard, out, max_runs, as_json=json_)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from actcmp.config import MAX_RUNS, SweepConfig, check_size, config_hash
+from actcmp.config import MAX_RUNS, SweepConfig, check_size, check_sweep_size, config_hash
 from actcmp.plan import resolve_runs
 from actcmp.run.tune import ROLE_TUNE, TunePlan, describe_candidates, plan_tune
 from actcmp.shard import parse_shard, select_shard
@@ -36,6 +36,7 @@ def plan_runs(
     input still fails before any training starts. A grid of more than ``max_runs`` points
     is refused before it is expanded.
     """
+    check_sweep_size(sweep, max_runs)  # before anything is expanded ([tune] candidates included)
     # two spellings that resolve alike (init "auto" and the rule it stands for) are one run
     unique: dict[str, dict[str, Any]] = {}
     for cfg in resolve_runs(sweep.runs(max_runs), data_dir, build=build):

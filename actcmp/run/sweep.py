@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from actcmp.config import MAX_RUNS, SweepConfig, load_sweep
+from actcmp.config import MAX_RUNS, SweepConfig, check_sweep_size, load_sweep
 from actcmp.cost import PRIOR_SECONDS_PER_UNIT, task_units
 from actcmp.datasets import dataset_shape
 from actcmp.errors import ActcmpError, ConfigError, DatasetError
@@ -170,6 +170,7 @@ def run_sweep(
     out_dir = Path(out) if out is not None else default_results_dir(sweep.name)
     clear_data_cache()  # a data file may have changed since an earlier sweep in this process
     if sweep.tune is not None:
+        check_sweep_size(sweep, max_runs)  # before as_stored plans it
         refuse_per_seed_tuned(out_dir)
         sweep, adopted = as_stored(sweep, out_dir, data_dir)  # a tuned sweep stored before [tune] record
         message = getattr(progress, "message", None)
