@@ -628,13 +628,15 @@ def test_control_characters_never_reach_the_terminal(tmp_path: Path) -> None:
 
 
 # -- merge: a rerun is a no-op; runs from different kernel families ------------------------
-def _fake_store(directory: Path, loss: float, capability: str, shard: tuple[int, int] | None = None) -> Path:
+def _fake_store(
+    directory: Path, loss: float, capability: str, shard: tuple[int, int] | None = None, engine: str | None = None
+) -> Path:
     from actcmp.engine.plain import RunResult
     from actcmp.store.database import Store
 
     configs = [{"run_id": rid, "activation": "relu", "dataset": "digits", "depth": 1, "seed": s} for s, rid in
                enumerate(["r1", "r2"])]  # fmt: skip
-    env = {"cpu_capability": capability, "torch": "2.13.0", "numpy": "2.3.0"}
+    env = {"cpu_capability": capability, "torch": "2.13.0", "numpy": "2.3.0", **({"engine": engine} if engine else {})}
     with Store(directory) as store:
         store.save_sweep("sw", "fake", {"grid": {}}, configs)
         if shard:
@@ -693,6 +695,31 @@ def test_runs_from_different_kernel_families_name_them_and_prefer_picks_one(tmp_
         runs = load_results(target).runs.set_index("run_id")
         assert runs.loc["r1", "test_loss"] == loss
     one_error(runner.invoke(app, ["merge", str(out), str(a), str(b), "--prefer", str(tmp_path)]), 2, "--prefer")
+
+
+@pytest.mark.parametrize("plain", ["plain", None], ids=["recorded", "stored-before-plain-recorded-itself"])
+def test_runs_from_the_two_engines_name_them_and_prefer_picks_one(tmp_path: Path, plain: str | None) -> None:
+    """``--engine plain`` and the batched engine agree to float tolerance, not bit for bit: a
+    merge of the two copies of a run names the engines and ``--prefer`` keeps one (a review
+    found a bare "refusing to merge" that --prefer could not resolve). A plain run stored
+    before it recorded its engine has no ``engine``: it is read as plain."""
+    a = _fake_store(tmp_path / "a", 0.5, "avx2", engine=plain)
+    b = _fake_store(tmp_path / "b", 0.5000001, "avx2", engine="batched")
+    line = one_error(runner.invoke(app, ["merge", str(tmp_path / "m"), str(a), str(b)]), 2, "engine plain in")
+    assert f"engine plain in {a} and engine batched in {b}" in line and "--prefer" in line
+    result = runner.invoke(app, ["merge", str(tmp_path / "m"), str(a), str(b), "--prefer", str(b)])
+    assert result.exit_code == 0 and "preferred: 2 runs" in result.output, result.output
+
+
+def test_the_plain_engine_records_itself() -> None:
+    from actcmp.config import make_run
+    from actcmp.datasets import load_dataset
+    from actcmp.engine.plain import resolve, train_run
+
+    cfg = make_run({"dataset": "digits", "depth": 1, "width": 8, "bottleneck": 4, "epochs": 1, "probe_size": 16})
+    data = load_dataset(cfg.dataset, cfg.seed, cfg.val_fraction, cfg.test_fraction)
+    result = train_run(resolve(cfg, data.info.output_activation, data.info.loss), data)
+    assert result.env["engine"] == "plain"
 
 
 def test_prefer_does_not_hide_a_difference_on_the_same_kernels(tmp_path: Path) -> None:

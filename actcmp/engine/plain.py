@@ -92,6 +92,11 @@ def cpu_capability() -> str:
         return "unknown"
 
 
+#: ``env["engine"]`` of the runs this engine trains: the engines agree to float tolerance,
+#: not to the last bit, so a run's numbers depend on which one trained it (``--engine``)
+ENGINE = "plain"
+
+
 def environment(device: str = "cpu") -> dict[str, Any]:
     """Where a run was computed (stored beside it; not part of its identity)."""
     import actcmp
@@ -276,7 +281,7 @@ def train_run(cfg: dict[str, Any], data: Any, device: str = "cpu", dtype: torch.
         epochs=epochs,
         layers=layers,
         wall_time_s=time.perf_counter() - started,
-        env=environment(str(dev)),
+        env={**environment(str(dev)), "engine": ENGINE},
         samples=samples,
     )
 

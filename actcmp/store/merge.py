@@ -312,8 +312,10 @@ def _reconcile(
     )
 
 
-#: environment fields that change a run's numbers (see DESIGN.md "Reproducibility rules")
-NUMERIC_ENV = ("cpu_capability", "torch", "numpy", "device")
+#: environment fields that change a run's numbers (see DESIGN.md "Reproducibility rules"); the
+#: engine is the user's choice (``--engine``): the plain and batched engines agree to float
+#: tolerance, not bit for bit
+NUMERIC_ENV = ("cpu_capability", "torch", "numpy", "device", "engine")
 
 
 def _env(conn: sqlite3.Connection, schema: str, rid: str) -> dict[str, Any]:
@@ -330,9 +332,17 @@ def _environment_difference(mine: dict[str, Any], theirs: dict[str, Any], kept: 
     if known and str(capability_a).lower() != str(capability_b).lower():
         return f"trained with {str(capability_a).lower()} kernels in {kept} and {str(capability_b).lower()} in {label}"
     for key in NUMERIC_ENV[1:]:
-        if mine.get(key) and theirs.get(key) and mine.get(key) != theirs.get(key):
-            return f"trained with {key} {mine[key]} in {kept} and {key} {theirs[key]} in {label}"
+        a, b = _recorded(mine, key), _recorded(theirs, key)
+        if a and b and a != b:
+            return f"trained with {key} {a} in {kept} and {key} {b} in {label}"
     return ""
+
+
+def _recorded(env: dict[str, Any], key: str) -> Any:
+    """``env[key]``; a run stored without ``engine`` was trained by the plain engine (the
+    batched engine has always recorded itself; the plain one does since 2026-12-07)."""
+    value = env.get(key)
+    return "plain" if key == "engine" and not value and env else value
 
 
 def _content(conn: sqlite3.Connection, schema: str, rid: str) -> tuple[Any, ...]:
