@@ -289,3 +289,32 @@ def test_per_activation_and_per_dataset_fields_follow_the_reports_order() -> Non
     fields = run_fields(pd.DataFrame(rows))
     assert list(fields["per_activation"]["init"]) == ["relu", "gelu", "sigmoid", "tanh"]
     assert list(fields["per_dataset"]["output_activation"]) == ["digits", "manifold", "mnist1d"]
+
+
+def test_seeds_per_cell_are_counted_per_cell_not_over_the_directory() -> None:
+    """A shard, an interrupted sweep or several sweeps in one directory leave cells with fewer
+    seeds than the directory holds: the Setup says how many each cell has (a review found
+    "Seeds: 0, 1 (2 per cell)" for a shard whose cells held one run each)."""
+    import pandas as pd
+
+    from actcmp.report.setup import run_fields
+
+    full = [{"activation": a, "depth": d, "seed": s} for a in ("relu", "tanh") for d in (1, 2) for s in (0, 1, 2)]
+    assert run_fields(pd.DataFrame(full))["seeds_per_cell"] == [3, 3]
+    shard = [r for r in full if r["depth"] == 2 or r["seed"] == 0]  # depth 1: one seed a cell
+    fields = run_fields(pd.DataFrame(shard))
+    assert fields["seeds"] == [0, 1, 2] and fields["seeds_per_cell"] == [1, 3]
+    only_seeds = run_fields(pd.DataFrame([{"activation": "relu", "seed": s} for s in (4, 5)]))
+    assert only_seeds["seeds_per_cell"] == [2, 2]
+
+
+def test_setup_line_says_when_cells_hold_different_seed_counts(context: document.ReportContext) -> None:
+    from actcmp.report.setup import setup_items
+
+    def seeds_line(per_cell: list[int]) -> str:
+        items = setup_items({**context.extra["setup"], "seeds_per_cell": per_cell}, "d")
+        return next(item for item in items if item.startswith("Seeds:"))
+
+    assert context.extra["setup"]["seeds_per_cell"] == [3, 3]  # the fixture: 3 seeds in every cell
+    assert seeds_line([3, 3]).endswith("(3 per cell).")
+    assert seeds_line([1, 2]).endswith("(1 to 2 per cell: cells differ).")

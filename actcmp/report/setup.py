@@ -112,7 +112,22 @@ def run_fields(runs: pd.DataFrame) -> dict[str, Any]:
         "per_activation": per_activation,
         "grid": grid,
         "seeds": seeds,
+        "seeds_per_cell": _seeds_per_cell(runs, [f for f in grid if f != "seed"]),
     }
+
+
+def _seeds_per_cell(runs: pd.DataFrame, cell: list[str]) -> list[int]:
+    """``[fewest, most]`` distinct seeds among the stored runs of one cell (the runs equal in
+    every grid field but the seed; a shard, an interrupted sweep or several sweeps in one
+    directory leave cells with fewer seeds than the directory holds); ``[]`` without seeds."""
+    if "seed" not in runs or not len(runs):
+        return []
+    from actcmp.analysis.cells import as_text
+
+    if not cell:
+        return [int(runs["seed"].nunique())] * 2
+    counts = as_text(runs[[*cell, "seed"]]).groupby(cell, dropna=False)["seed"].nunique()
+    return [int(counts.min()), int(counts.max())]
 
 
 def init_gains(runs: pd.DataFrame) -> dict[str, dict[str, Any]]:
@@ -424,7 +439,9 @@ def setup_items(setup: dict[str, Any], directory: str) -> list[str]:
     axes = "; ".join(f"{k}: {', '.join(_value(v) for v in values)}" for k, values in setup["grid"].items())
     items.append(f"Grid axes: {axes or 'none'}.")
     seeds = setup["seeds"]
-    items.append(f"Seeds: {', '.join(_value(s) for s in seeds) or 'none'} ({len(seeds)} per cell).")
+    fewest, most = setup.get("seeds_per_cell") or [len(seeds)] * 2
+    per_cell = f"{most} per cell" if fewest == most else f"{fewest} to {most} per cell: cells differ"
+    items.append(f"Seeds: {', '.join(_value(s) for s in seeds) or 'none'} ({per_cell}).")
     split = _split_item(setup)
     if split:
         items.append(split)
