@@ -450,3 +450,48 @@ def test_status_of_an_empty_store_has_no_role_key(tmp_path: Path) -> None:
     with Store(tmp_path / "empty"):
         pass
     assert cell_status(tmp_path / "empty").keys == ("dataset",)
+
+
+@pytest.mark.slow
+def test_an_edited_tuned_sweep_in_the_same_directory_is_told_apart_and_counted_once(tmp_path: Path) -> None:
+    """The edge warning's natural answer, one more candidate run into the same directory: the
+    run says the directory holds another version; the report titles each version's tables
+    and counts a run the two versions share once (a review found "56 tuning runs" for 32
+    stored, and two sections both headed by the sweep's name)."""
+    import json
+
+    from actcmp.analysis.tune import stored_tunes
+    from actcmp.report import make_report
+
+    out = tmp_path / "out"
+    first = write(tmp_path, TINY)
+    wider = write(tmp_path, TINY.replace("lr = [1e-3, 1e-2, 3e-2]", "lr = [1e-3, 1e-2, 3e-2, 1e-1]"), "wider.toml")
+    assert run_sweep(first, out, engine="plain").other_tuned_versions == 0
+    result = runner.invoke(app, ["run", str(wider), "--out", str(out), *PLAIN[:2]])
+    assert result.exit_code == 0, result.output
+    assert "also holds 1 other version(s) of this tuned sweep" in result.output
+    with Store(out, create=False) as store:
+        tunes = stored_tunes(store)
+        roles = [cfg.get("role") for cfg in store.planned_configs().values()]
+        statuses = dict(store.conn.execute("SELECT run_id, status FROM runs").fetchall())
+    assert [t.title for t in tunes] == ["tiny, version 1 of 2", "tiny, version 2 of 2"]
+    make_report(out)
+    setup = json.loads((out / "setup.json").read_text(encoding="utf-8"))
+    stored_tuning = sum(1 for rid, cfg in store_planned(out).items() if cfg.get("role") == "tune" and rid in statuses)
+    assert roles.count("tune") == stored_tuning == 2 * 4 * 2  # units x the wider candidates x tuning seeds
+    assert setup["runs"]["tuning"]["stored"] == stored_tuning
+    common = setup["runs"]["stored"]
+    assert common + setup["runs"]["tuning"]["stored"] + setup["runs"]["at_selected"]["stored"] == len(statuses)
+    assert [t["sweep"] for t in setup["tune"]] == ["tiny, version 1 of 2", "tiny, version 2 of 2"]
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    assert (
+        "### Selected values (tiny, version 1 of 2)" in markdown
+        and "### Selected values (tiny, version 2 of 2)" in markdown
+    )
+    # the same sweep again (a resume) is no other version
+    assert run_sweep(wider, out, engine="plain").other_tuned_versions == 1  # the first file's version remains
+
+
+def store_planned(out: Path) -> dict[str, dict[str, Any]]:
+    with Store(out, create=False) as store:
+        return store.planned_configs()

@@ -130,6 +130,14 @@ class StoredTune:
     selections: list[Selection]
     #: the stored status of each planned run (absent: not stored)
     statuses: dict[str, str] = field(default_factory=dict)
+    #: ``(k, n)`` where the directory holds n tuned sweeps of this name (edited candidates, grid
+    #: or settings run into the same directory) and this is the k-th stored; None otherwise
+    version: tuple[int, int] | None = None
+
+    @property
+    def title(self) -> str:
+        """The sweep's name, with its version where the directory holds several of that name."""
+        return self.name if self.version is None else f"{self.name}, version {self.version[0]} of {self.version[1]}"
 
     @property
     def common_values(self) -> dict[str, Any]:
@@ -257,6 +265,11 @@ def stored_tunes(store: Store, expected: dict[str, dict[str, Any]] | None = None
             statuses={rid: status for rid, (status, _) in finals.items()},
         ))
         # fmt: on
+    names = [tune.name for tune in found]
+    for tune in found:  # in the order stored
+        if names.count(tune.name) > 1:
+            earlier = sum(1 for other in found[: found.index(tune)] if other.name == tune.name)
+            tune.version = (earlier + 1, names.count(tune.name))
     return found
 
 
@@ -315,7 +328,7 @@ def status_lines(tune: StoredTune, finished: set[str]) -> list[str]:
     selected values, and a warning per selection at the edge of its candidates."""
     counts = tune.counts(finished)
     lines = [
-        f"tune ({tune.name}): {describe_candidates(tune.spec)}, tuning seeds {tune.spec.seeds}, "
+        f"tune ({tune.title}): {describe_candidates(tune.spec)}, tuning seeds {tune.spec.seeds}, "
         f"evaluation seeds {tune.evaluation_seeds}",
         f"  tuning runs: {counts['tuning_finished']}/{counts['tuning']} finished; "
         f"evaluation runs: {counts['evaluation_finished']}/{counts['evaluation']} finished"

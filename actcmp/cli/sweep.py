@@ -248,6 +248,13 @@ def _say_how_it_ended(summary: SweepSummary, *, quiet: bool, write_report: bool,
             "(--out another directory keeps sweeps apart)",
             err=True,
         )
+    if summary.other_tuned_versions and not quiet:
+        typer.echo(
+            f"note: {summary.out_dir} also holds {summary.other_tuned_versions} other version(s) of this tuned sweep "
+            "(other candidates, grid or settings under its name): its report shows each version's selection apart "
+            "(--out another directory keeps them apart)",
+            err=True,
+        )
     if write_report and summary.done + summary.diverged + summary.skipped > 0:
         from actcmp.report import make_report
 

@@ -243,7 +243,7 @@ def tune_protocol(tunes: Sequence[Any]) -> list[dict[str, Any]]:
     evaluation seeds, the selection rule and the common value shown beside."""
     return [
         {
-            "sweep": tune.name,
+            "sweep": tune.title,
             "candidates": {k: [_plain(v) for v in values] for k, values in tune.spec.candidates.items()},
             "tuning_seeds": list(tune.spec.seeds),
             "evaluation_seeds": [_plain(v) for v in tune.evaluation_seeds],
@@ -317,7 +317,12 @@ def _tuned_counts(tunes: Sequence[Any]) -> dict[str, Any]:
         ("tuning", set().union(*(t.tuning_ids for t in tunes))),
         ("at_selected", set().union(*(t.selected_ids for t in tunes)) - set().union(*(t.common_ids for t in tunes))),
     ):
-        counts = [t.stored_counts(ids & set(t.planned)) for t in tunes]
+        counts: list[dict[str, int]] = []
+        seen: set[str] = set()
+        for tune in tunes:  # a run two sweeps planned (two versions of one tuned sweep) counts once
+            mine = (ids & set(tune.planned)) - seen
+            seen |= mine
+            counts.append(tune.stored_counts(mine))
         out[key] = {k: sum(c[k] for c in counts) for k in ("stored", "done", "diverged", "failed")}
     return out
 

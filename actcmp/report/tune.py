@@ -175,7 +175,7 @@ def _render(
         "tuning seed has no point (counted in the panel title). Units dying or saturating at a high "
         f"{field_name} show as a loss that rises at the high end."
     )
-    return FigureDoc(stem, f"Sensitivity to {field_name} ({tune.name})", caption, png, formats)
+    return FigureDoc(stem, f"Sensitivity to {field_name} ({tune.title})", caption, png, formats)
 
 
 # -- selection ----------------------------------------------------------------------------------
@@ -236,7 +236,14 @@ def _selection_table(tune: StoredTune, suffix: str, runs: Any) -> tables.Table:
         "that diverged on a tuning seed is not selected). A value at the end of its candidate list is marked: "
         "the optimum may lie outside."
     )
-    return tables.Table(f"tune_selection{suffix}", "Selected values", caption, raw, display, bold, keys)
+    return tables.Table(
+        f"tune_selection{suffix}", _titled("Selected values", tune, suffix), caption, raw, display, bold, keys
+    )
+
+
+def _titled(title: str, tune: StoredTune, suffix: str) -> str:
+    """A table's title; where the directory holds several tuned sweeps, with the sweep's."""
+    return f"{title} ({tune.title})" if suffix else title
 
 
 def _candidates(tune: StoredTune) -> str:
@@ -349,7 +356,8 @@ def _comparison_tables(tune: StoredTune, suffix: str, runs: Any) -> list[tables.
         "in tuning) ranks last. (edge): the selected value is at the edge of the candidates; the optimum may lie "
         "outside."
     )
-    comparison = tables.Table(f"tune_comparison{suffix}", "Tuned vs common value", caption, raw, display, bold, keys)
+    title = _titled("Tuned vs common value", tune, suffix)
+    comparison = tables.Table(f"tune_comparison{suffix}", title, caption, raw, display, bold, keys)
     ranks, used, cells = _mean_ranks(raw, keys, shown)
     rank_display, rank_bold = tables.display_plain(ranks)
     scope = (
@@ -364,7 +372,13 @@ def _comparison_tables(tune: StoredTune, suffix: str, runs: Any) -> list[tables.
         "one shared value would not hold once each activation is tuned."
     )
     rank_table = tables.Table(
-        f"tune_ranks{suffix}", "Mean rank, tuned vs common", rank_caption, ranks, rank_display, rank_bold, []
+        f"tune_ranks{suffix}",
+        _titled("Mean rank, tuned vs common", tune, suffix),
+        rank_caption,
+        ranks,
+        rank_display,
+        rank_bold,
+        [],
     )
     return [comparison, rank_table]
 
@@ -541,7 +555,7 @@ def tune_section(ctx: Any) -> Section | None:
         blocks.append(
             (
                 "text",
-                f"Sweep `{tune.name}` tunes {_candidates(tune)} per cell and activation on the tuning seeds "
+                f"Sweep `{tune.title}` tunes {_candidates(tune)} per cell and activation on the tuning seeds "
                 f"{tune.spec.seeds}, selects by final validation loss (mean over the tuning seeds; never test "
                 f"loss), and evaluates on the seeds {tune.evaluation_seeds} at the selected value, beside the "
                 f"common value {common}. Several tuned fields mean their Cartesian product. The other tables and "

@@ -85,6 +85,9 @@ class SweepSummary:
     resumed_after_crash: bool = False
     #: names of the other sweeps the results directory already held (the report covers them all)
     other_sweeps: list[str] = field(default_factory=list)
+    #: other versions (edited candidates, grid or settings) of this tuned sweep the directory
+    #: holds under its name: the report shows each version's selection apart
+    other_tuned_versions: int = 0
     lost_tasks: int = 0
     #: runs of lost tasks (a Ray worker or node died): not stored, pending for a rerun
     lost_runs: int = 0
@@ -187,7 +190,9 @@ def run_sweep(
         # the whole plan is recorded even for a shard, so that a merge of all shards knows
         # every run it should hold; ``mark_shard`` says which of them this directory runs
         sid = sweep_id(sweep)
-        others = sorted({entry["name"] for entry in store.sweeps() if entry["sweep_id"] != sid} - {sweep.name})
+        stored = [entry for entry in store.sweeps() if entry["sweep_id"] != sid]
+        others = sorted({entry["name"] for entry in stored} - {sweep.name})
+        versions = [e for e in stored if e["name"] == sweep.name and e["config"].get("tune")] if sweep.tune else []
         store.save_sweep(sid, sweep.name, sweep.to_dict(), planned)
         store.mark_shard(sid, shard_spec)
         _write_sweep_file(store, sweep, planned)
@@ -198,6 +203,7 @@ def run_sweep(
             shard=format_shard(*shard_spec) if shard_spec else None,
             resumed_after_crash=lock.stale is not None,
             other_sweeps=others,
+            other_tuned_versions=len(versions),
         )
         _log_backend(executor, summary)
         # local workers share this machine's memory; a Ray task's node is not known here
