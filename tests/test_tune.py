@@ -495,3 +495,39 @@ def test_an_edited_tuned_sweep_in_the_same_directory_is_told_apart_and_counted_o
 def store_planned(out: Path) -> dict[str, dict[str, Any]]:
     with Store(out, create=False) as store:
         return store.planned_configs()
+
+
+@pytest.mark.slow
+def test_the_report_of_a_tuned_sweep_interrupted_while_tuning_states_nothing_false(tmp_path: Path) -> None:
+    """No evaluation run stored yet (interrupted in the tuning phase): the Setup says the axes,
+    seeds and split come once such runs are stored (a review found "each seed draws its own
+    train/validation/test rows", false under [tune]), the Findings say nothing was stored
+    rather than "every converged run ended below its initial loss", and the Summary says its
+    count is of the tables' runs."""
+    import json
+    import sqlite3
+
+    from actcmp.report import make_report
+
+    out = tmp_path / "out"
+    run_sweep(write(tmp_path, TINY), out, engine="plain")
+    con = sqlite3.connect(out / "actcmp.sqlite")
+    with con:
+        evaluation = [
+            rid
+            for rid, text in con.execute("SELECT run_id, config_json FROM planned")
+            if json.loads(text)["role"] == "eval"
+        ]
+        for table in ("runs", "run_metrics", "epoch_metrics", "layer_metrics", "samples"):
+            con.executemany(f"DELETE FROM {table} WHERE run_id = ?", [(rid,) for rid in evaluation])
+    con.close()
+    make_report(out)
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    setup = markdown.split("## Setup", 1)[1].split("## Findings", 1)[0]
+    findings = markdown.split("## Findings", 1)[1].split("## Contents", 1)[0]
+    assert "No run of the tables is stored yet" in setup and "12 tuning runs" in setup
+    assert (
+        "each seed draws its own" not in setup and "Grid axes" not in setup and "Run fields with one value" not in setup
+    )
+    assert "No run is stored in the tables yet" in findings and "Every converged run" not in findings
+    assert "Runs in the tables (at the common value" in markdown

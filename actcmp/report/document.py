@@ -89,7 +89,7 @@ def setup_section(ctx: ReportContext) -> Section:
 
     setup = ctx.extra.get("setup") or collect_setup(ctx.results)
     blocks: list[tuple[str, Any]] = [("list", setup_items(setup, str(ctx.directory)))]
-    rows = setup_rows(setup)
+    rows = setup_rows(setup) if setup["runs"]["stored"] else []  # no stored run: no field to state
     if rows:
         blocks += [("text", "Run fields with one value in every run (or following the dataset or activation):")]
         blocks.append(("fields", rows))
@@ -150,8 +150,11 @@ def summary_section(ctx: ReportContext) -> Section:
     )
     wall = float(runs["wall_time_s"].sum()) if "wall_time_s" in runs and len(runs) else float("nan")
     extras = [k for k in cell_keys(runs) if k not in ("dataset", "depth")]
+    tune = ctx.extra.get("tune")
+    tuned = tune is not None and bool(tune.tunes)  # the tables hold the runs at the common value only
+    what = "Runs in the tables (at the common value; tuning runs: [Setup](#setup))" if tuned else "Runs stored"
     items = [
-        f"Runs stored: {len(runs)} ({counts})",
+        f"{what}: {len(runs)} ({counts})",
         f"Datasets: {_values(runs, 'dataset')}",
         f"Activations: {_values(runs, 'activation')}",
         f"Depths: {_values(runs, 'depth')}",

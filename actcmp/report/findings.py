@@ -220,6 +220,8 @@ def not_learning(results: Results) -> pd.DataFrame:
 def outcomes_text(results: Results) -> list[str]:
     """Diverged and failed runs, and converged runs that did not learn."""
     runs = results.runs
+    if runs.empty:  # e.g. a tuned sweep interrupted while tuning: nothing to say of no run
+        return ["No run is stored in the tables yet: nothing diverged, failed or learned so far."]
     keys = cell_keys(runs)
     status = link("run status", table_anchor("status"))
     out = []
@@ -239,7 +241,7 @@ def outcomes_text(results: Results) -> list[str]:
         )
     stuck = not_learning(results)
     curves = link("validation loss over training", figure_anchor("loss_curves"))
-    if stuck.empty:
+    if stuck.empty and (runs["status"] == "done").any():
         out.append(
             f"Every converged run ended with a validation loss below its initial value and below the loss of "
             f"predicting the training mean ({curves})."

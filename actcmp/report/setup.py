@@ -441,15 +441,21 @@ def setup_items(setup: dict[str, Any], directory: str) -> list[str]:
         )
     else:
         items.append(f"Runs: {runs['stored']} stored ({counts}), {when}.")
-    axes = "; ".join(f"{k}: {', '.join(_value(v) for v in values)}" for k, values in setup["grid"].items())
-    items.append(f"Grid axes: {axes or 'none'}.")
-    seeds = setup["seeds"]
-    fewest, most = setup.get("seeds_per_cell") or [len(seeds)] * 2
-    per_cell = f"{most} per cell" if fewest == most else f"{fewest} to {most} per cell: cells differ"
-    items.append(f"Seeds: {', '.join(_value(s) for s in seeds) or 'none'} ({per_cell}).")
-    split = _split_item(setup)
-    if split:
-        items.append(split)
+    if runs["stored"]:
+        axes = "; ".join(f"{k}: {', '.join(_value(v) for v in values)}" for k, values in setup["grid"].items())
+        items.append(f"Grid axes: {axes or 'none'}.")
+        seeds = setup["seeds"]
+        fewest, most = setup.get("seeds_per_cell") or [len(seeds)] * 2
+        per_cell = f"{most} per cell" if fewest == most else f"{fewest} to {most} per cell: cells differ"
+        items.append(f"Seeds: {', '.join(_value(s) for s in seeds) or 'none'} ({per_cell}).")
+        split = _split_item(setup)
+        if split:
+            items.append(split)
+    else:  # what the axes, seeds and split are is read from the stored runs: none yet
+        items.append(
+            "No run of the tables is stored yet (a tuned sweep stores them after its tuning runs): the grid "
+            "axes, seeds, split and run fields are stated once they are."
+        )
     for tune in setup.get("tune", []):
         candidates = "; ".join(f"{k} in {', '.join(_value(v) for v in vs)}" for k, vs in tune["candidates"].items())
         common = ", ".join(f"{k} {_value(v)}" for k, v in tune["common"].items()) or "none"
