@@ -765,6 +765,15 @@ def test_claims_user_mistakes_exit_2(args: list[str], fragment: str, tmp_path: P
     assert result.exit_code == 2 and fragment in result.output
 
 
+def test_report_only_on_a_directory_without_claim_sweeps_is_refused(tmp_path: Path) -> None:
+    """A mistyped --out used to write claims.md with every claim inconclusive and exit 0."""
+    for extra in ([], ["--only", "linear"]):
+        result = CliRunner().invoke(_app(), ["claims", "--report-only", "--out", str(tmp_path / "typo"), *extra])
+        errors = [line for line in result.output.splitlines() if line.startswith("actcmp: error:")]
+        assert result.exit_code == 2 and len(errors) == 1 and "holds no stored claim sweep" in errors[0], result.output
+        assert not (tmp_path / "typo").exists()
+
+
 @pytest.mark.slow
 def test_claims_end_to_end_trains_one_small_claim(tmp_path: Path) -> None:
     out = tmp_path / "claims"

@@ -198,15 +198,22 @@ def run_claims(
     out_dir = Path(out)
     claims = select(only)
     sweep_names = list(dict.fromkeys(c.sweep for c in claims))
+    loaded = {name: load_claim_sweep(name, overrides) for name in sweep_names}  # --set checked first
+    if not train and not any(db_path(out_dir / name).is_file() for name in sweep_names):
+        # judging nothing would write claims.md with every claim inconclusive (a mistyped --out)
+        raise ConfigError(
+            f"{out_dir}: holds no stored claim sweep ({', '.join(sweep_names)}): run 'actcmp claims' without "
+            "--report-only to train them, or give --out the directory that holds them"
+        )
     if train:  # before any sweep trains: a tuned claim sweep stored with per-seed splits is refused
         for name in sweep_names:
-            if load_claim_sweep(name, overrides)[1].tune is not None:
+            if loaded[name][1].tune is not None:
                 refuse_per_seed_tuned(out_dir / name)
     sweeps: dict[str, SweepDoc] = {}
     results: dict[str, Results | None] = {}
     failed, interrupted, terminated = 0, False, False
     for name in sweep_names:
-        path, sweep = load_claim_sweep(name, overrides)
+        path, sweep = loaded[name]
         planned = plan_runs(sweep, data_dir)
         directory = out_dir / name
         doc = SweepDoc(
