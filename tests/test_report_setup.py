@@ -16,6 +16,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from actcmp.engine.plain import RunResult
@@ -159,7 +160,7 @@ def test_setup_without_records_says_so(results: Results, tmp_path: Path) -> None
 
     found = setup.collect_setup(bare)
     assert found["environment"]["torch"] == setup.NOT_RECORDED == found["environment"]["cpu_capability"]
-    assert found["sweep"] == {"name": None, "description": None}
+    assert found["sweep"] == {"name": None, "description": None, "all": []}
     items = setup.setup_items(found, "x")
     if git_commit(tmp_path)[0] is None:  # the usual case: a temporary folder outside any repository
         assert found["provenance"]["git_commit"] is None
@@ -318,3 +319,28 @@ def test_setup_line_says_when_cells_hold_different_seed_counts(context: document
     assert context.extra["setup"]["seeds_per_cell"] == [3, 3]  # the fixture: 3 seeds in every cell
     assert seeds_line([3, 3]).endswith("(3 per cell).")
     assert seeds_line([1, 2]).endswith("(1 to 2 per cell: cells differ).")
+
+
+def test_setup_names_every_sweep_a_directory_holds(context: document.ReportContext) -> None:
+    """Runs of several sweeps in one directory (the run notes it): the Setup names them all,
+    not only the last one whose sweep.json it reads (a review found one name for three)."""
+    from actcmp.report.setup import setup_items
+
+    setup = context.extra["setup"]
+    assert setup["sweep"]["all"] == []  # the fixture's store records no sweep: its sweep.json names it
+    assert setup_items(setup, "d")[0].startswith("Sweep: `tiny` (three activations)")
+    several = {**setup, "sweep": {**setup["sweep"], "name": "b", "all": ["a", "b", "c"]}}
+    line = setup_items(several, "d")[0]
+    assert line.startswith("Sweeps: `a`, `b`, `c` (this directory holds 3") and "last run into it, `b`" in line
+    unreadable = {**setup, "sweep": {"name": None, "description": None, "all": ["a"]}}  # a damaged sweep.json
+    assert setup_items(unreadable, "d")[0].startswith("Sweep: `a`")
+
+
+def test_the_sweeps_of_a_store_are_read_first_stored_first(tmp_path: Path) -> None:
+    from actcmp.report.setup import _sweep_names
+
+    with Store(tmp_path) as store:
+        for sid, name in (("s1", "a"), ("s2", "b"), ("s3", "a")):  # "a" again: a grid extension
+            store.save_sweep(sid, name, {"grid": {}}, [])
+    assert _sweep_names(Results(*(pd.DataFrame(),) * 4, directory=tmp_path)) == ["a", "b"]
+    assert _sweep_names(Results(*(pd.DataFrame(),) * 4, directory=tmp_path / "none")) == []

@@ -181,6 +181,22 @@ def environment(results: Results) -> dict[str, Any]:
     return out
 
 
+def _sweep_names(results: Results) -> list[str]:
+    """The names of the sweeps the directory's store records, first stored first (a grid
+    extension under the same name is one); [] where it cannot be read."""
+    from actcmp.errors import ActcmpError
+    from actcmp.store.database import Store, db_path
+
+    directory = Path(results.directory)
+    if not db_path(directory).is_file():
+        return []
+    try:
+        with Store(directory, create=False) as store:
+            return list(dict.fromkeys(str(entry["name"]) for entry in store.sweeps()))
+    except (ActcmpError, OSError):  # the tables come from the same store: this is only a label
+        return []
+
+
 def read_sweep_file(directory: Path) -> dict[str, Any]:
     """``DIR/sweep.json`` as written by the last ``actcmp run`` ({} when absent or unreadable)."""
     try:
@@ -270,7 +286,7 @@ def collect_setup(results: Results, tunes: Sequence[Any] = ()) -> dict[str, Any]
     sweep: dict[str, Any] = recorded if isinstance(recorded, dict) else {}
     statuses = runs["status"].value_counts().to_dict() if "status" in runs else {}
     return {
-        "sweep": {"name": sweep.get("name"), "description": sweep.get("description")},
+        "sweep": {"name": sweep.get("name"), "description": sweep.get("description"), "all": _sweep_names(results)},
         "runs": {
             "stored": len(runs),
             **{s: int(statuses.get(s, 0)) for s in ("done", "diverged", "failed")},
@@ -413,9 +429,17 @@ def setup_items(setup: dict[str, Any], directory: str) -> list[str]:
     sweep, runs, env = setup["sweep"], setup["runs"], setup["environment"]
     origin = setup["provenance"]
     items = []
-    name = sweep.get("name") or "not recorded"
+    every = sweep.get("all") or []
+    name = sweep.get("name") or (every[-1] if every else None) or "not recorded"
     description = f" ({sweep['description']})" if sweep.get("description") else ""
-    items.append(f"Sweep: `{name}`{description}; results in `{directory}`.")
+    if len(every) > 1:  # several sweeps in one directory: the tables pool their runs
+        names = ", ".join(f"`{n}`" for n in every)
+        items.append(
+            f"Sweeps: {names} (this directory holds {len(every)}; the tables pool their runs; the sweep file "
+            f"below is that of the last run into it, `{name}`{description}); results in `{directory}`."
+        )
+    else:
+        items.append(f"Sweep: `{name}`{description}; results in `{directory}`.")
     if origin.get("git_commit"):
         dirty = " with uncommitted changes" if origin.get("git_dirty") else ""
         where = f"`{origin['sweep_file']}`" if origin.get("sweep_file") else origin.get("of", "the sweep")
