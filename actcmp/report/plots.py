@@ -75,7 +75,7 @@ def standard_figures() -> list[tuple[str, str, str, Any]]:
             "dead_fraction",
             "Dead units over training",
             "Dead fraction: share of hidden units whose derivative is zero on every probe input, mean over hidden "
-            "layers. Rising ReLU-family lines are dying units; Leaky ReLU and PReLU should stay near zero.",
+            "layers, then over converged seeds with the min-max band. Rising ReLU-family lines are dying units; Leaky ReLU and PReLU should stay near zero.",
             plot_dead_fraction,
         ),
         (
