@@ -275,6 +275,14 @@ class PlainProgress:
             self.write(terminal_safe(line))
 
 
+def resume_hint(fresh: bool) -> str:
+    """How to go on after an interruption: the same command, or without ``--fresh`` (which
+    would redo the runs stored before it again)."""
+    if fresh:
+        return "run it again without --fresh to resume (with --fresh it starts over)"
+    return "run the same command again to resume"
+
+
 def summary_line(summary: dict[str, Any], run_seconds: float | None = None) -> str:
     """The sweep's last line: ``wall time`` is the sweep's own (start to end);
     ``sum of run times`` adds up each run's time (the runs of a batched group share its
@@ -291,7 +299,7 @@ def summary_line(summary: dict[str, Any], run_seconds: float | None = None) -> s
         left = summary.get("planned", 0) - summary.get("skipped", 0) - summary["done"] - summary["diverged"]
         text += (
             f"\ninterrupted: {summary['ran']} runs stored now, {left} left in {summary['out_dir']}; "
-            "run the same command again to resume"
+            f"{resume_hint(bool(summary.get('fresh')))}"
         )
     return text
 

@@ -233,9 +233,11 @@ def _say_how_it_ended(summary: SweepSummary, *, quiet: bool, write_report: bool,
     runs failed or tasks were lost. ``jobs``: processes drawing the report's figures."""
     if summary.interrupted:
         if quiet:  # otherwise the progress output's last line has just said it (progress.summary_line)
+            from actcmp.progress import resume_hint
+
             typer.echo(
                 f"actcmp: interrupted: {summary.ran} runs stored now, {summary.left} left in {summary.out_dir}; "
-                "run the same command again to resume",
+                f"{resume_hint(summary.fresh)}",
                 err=True,
             )
         raise typer.Exit(EXIT_TERMINATED if summary.terminated else EXIT_INTERRUPTED)

@@ -93,6 +93,8 @@ class SweepSummary:
     lost_runs: int = 0
     #: where the backend's own output went (Ray: ``ray.log`` in the results directory)
     backend_log: str | None = None
+    #: the sweep ran with ``fresh`` (--fresh): resuming it means running it again without
+    fresh: bool = False
 
     @property
     def left(self) -> int:
@@ -204,6 +206,7 @@ def run_sweep(
             resumed_after_crash=lock.stale is not None,
             other_sweeps=others,
             other_tuned_versions=len(versions),
+            fresh=fresh,
         )
         _log_backend(executor, summary)
         # local workers share this machine's memory; a Ray task's node is not known here
