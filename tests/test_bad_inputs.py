@@ -276,6 +276,12 @@ CASES = [
     # ---- results directories and their databases
     case("out-is-a-file", [*RUN, "--out", "{file}"], "results directory {file} is a file"),
     case("out-under-a-file", [*RUN, "--out", "{file}/sub"], "cannot create results directory {file}/sub"),
+    case("out-is-a-file-dry-run", [*RUN, "--out", "{file}", "--dry-run"], "results directory {file} is a file"),
+    case(
+        "out-under-a-file-dry-run",
+        [*RUN, "--out", "{file}/sub", "--dry-run"],
+        "cannot create results directory {file}/sub: {file} is a file",
+    ),
     case("run-into-corrupt-db", [*RUN, "--out", "{corrupt}"], "{corrupt}/actcmp.sqlite: not an actcmp database"),
     case(
         "run-into-foreign-db", [*RUN, "--out", "{foreign}"], "{foreign}/actcmp.sqlite: not an actcmp results database"

@@ -280,6 +280,16 @@ def _nonempty(path: str) -> bool:
         return False
 
 
+def _refuse_a_file_in_the_way(target: Path) -> None:
+    """The results directory, or a folder above it, is a file: one line, as the run says it."""
+    for place in (target, *target.parents):
+        if place.exists():
+            if not place.is_dir():
+                what = "results directory" if place == target else f"cannot create results directory {target}:"
+                raise ConfigError(f"{what} {place} is a file, not a directory")
+            return
+
+
 #: shown by --dry-run even when they do not vary (from the grid, the fixed fields or the defaults)
 PLAN_KEYS = ("activation", "dataset", "depth", "seed", "epochs")
 
@@ -305,6 +315,7 @@ def _print_plan(
     from actcmp.sweep_name import default_results_dir
 
     target = out or default_results_dir(sweep.name)
+    _refuse_a_file_in_the_way(Path(target))  # as the run would
     if sweep.tune is not None:  # what the run would refuse or adopt from the directory, the plan says now
         from actcmp.run.tune import as_stored
 
