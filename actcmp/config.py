@@ -205,7 +205,8 @@ def check_sweep_size(sweep: SweepConfig, max_runs: int = MAX_RUNS) -> int:
     if total > max_runs:
         raise ConfigError(
             f"{sweep.source}: the tuned sweep has up to {total:,} runs ({tuning:,} tuning runs: {units:,} grid points "
-            f"without the seed axis x {combinations:,} candidate combinations x {len(spec.seeds)} tuning seeds; "
+            f"without the seed axis x {combinations:,} candidate combinations x {len(spec.seeds)} tuning "
+            f"seed{'s' if len(spec.seeds) != 1 else ''}; "
             f"up to {2 * size:,} evaluation runs), more than the limit of {max_runs:,}: shrink [tune] or the grid, "
             "split the sweep, or raise the limit with --max-runs"
         )

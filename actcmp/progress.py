@@ -276,10 +276,14 @@ class PlainProgress:
 
 
 def resume_hint(fresh: bool) -> str:
-    """How to go on after an interruption: the same command, or without ``--fresh`` (which
-    would redo the runs stored before it again)."""
+    """How to go on after an interruption. After ``--fresh`` the runs it had not redone yet
+    still hold their earlier results (nothing is deleted before a run is stored again): a
+    run without ``--fresh`` would keep them, so only the same command finishes the job."""
     if fresh:
-        return "run it again without --fresh to resume (with --fresh it starts over)"
+        return (
+            "run the same command again to finish (it redoes every run; without --fresh, the runs not "
+            "redone yet would keep their earlier results)"
+        )
     return "run the same command again to resume"
 
 

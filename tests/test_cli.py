@@ -411,3 +411,21 @@ def test_a_closed_stdout_pipe_is_a_quiet_exit_1(smoke_results: Path, args: list[
         err = proc.stderr.read().decode()
         assert proc.wait(timeout=120) == 1
     assert err == "", err
+
+
+def test_a_broken_pipe_that_is_not_stdout_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """Only stdout's reader leaving is the quiet exit: a pipe to a worker that breaks is an
+    error like any OSError (one line naming it), not a silent exit 1."""
+    import typer
+
+    from actcmp.cli.base import guarded, stdout_reader_gone
+
+    def lost_worker() -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    assert not stdout_reader_gone()  # pytest's captured stdout: no pipe to a reader that left
+    with pytest.raises(typer.Exit) as stop:
+        guarded(lost_worker)()
+    assert stop.value.exit_code != 0
+    err = capsys.readouterr().err
+    assert err.startswith("actcmp: error: ") and "Broken pipe" in err and len(err.splitlines()) == 1

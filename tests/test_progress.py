@@ -53,9 +53,10 @@ def test_interrupted_summary_says_how_to_resume() -> None:
     assert lines[-1].splitlines()[-1] == (
         "interrupted: 2 runs stored now, 5 left in results/x; run the same command again to resume"
     )
-    # after --fresh, the same command would start over: the hint says to leave it out
+    # after --fresh, the runs not redone yet still hold their earlier results: only the same
+    # command finishes (a run without --fresh would skip them as stored)
     PlainProgress(write=lines.append, clock=lambda: 0.0).finish({**summary, "fresh": True})
-    assert lines[-1].splitlines()[-1].endswith("run it again without --fresh to resume (with --fresh it starts over)")
+    assert "run the same command again to finish (it redoes every run; without --fresh" in lines[-1]
 
 
 def burst_lines(bursts: list[tuple[float, int]], to_run: int) -> list[str]:

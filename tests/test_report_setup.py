@@ -334,6 +334,9 @@ def test_setup_names_every_sweep_a_directory_holds(context: document.ReportConte
     assert line.startswith("Sweeps: `a`, `b`, `c` (this directory holds 3") and "last run into it, `b`" in line
     unreadable = {**setup, "sweep": {"name": None, "description": None, "all": ["a"]}}  # a damaged sweep.json
     assert setup_items(unreadable, "d")[0].startswith("Sweep: `a`")
+    unreadable = {**setup, "sweep": {"name": None, "description": None, "all": ["a", "b"]}}
+    line = setup_items(unreadable, "d")[0]
+    assert line.startswith("Sweeps: `a`, `b`") and "sweep.json could not be read" in line and "last run" not in line
 
 
 def test_the_sweeps_of_a_store_are_read_first_stored_first(tmp_path: Path) -> None:

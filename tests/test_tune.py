@@ -490,6 +490,21 @@ def test_an_edited_tuned_sweep_in_the_same_directory_is_told_apart_and_counted_o
     )
     # the same sweep again (a resume) is no other version
     assert run_sweep(wider, out, engine="plain").other_tuned_versions == 1  # the first file's version remains
+    # resuming the first version keeps the numbering: versions go by when each was first stored
+    run_sweep(first, out, engine="plain")
+    with Store(out, create=False) as store:
+        assert [(t.title, len(t.spec.candidates["lr"])) for t in stored_tunes(store)] == [
+            ("tiny, version 1 of 2", 3),
+            ("tiny, version 2 of 2", 4),
+        ]
+    # a new description alone plans the same runs: no other version (a review found one)
+    described = write(tmp_path, TINY.replace('name = "tiny"', 'name = "tiny"\ndescription = "again"'), "d.toml")
+    assert run_sweep(described, out, engine="plain").other_tuned_versions == 1  # the wider one only
+    with Store(out, create=False) as store:
+        assert [(t.title, len(t.spec.candidates["lr"])) for t in stored_tunes(store)] == [
+            ("tiny, version 1 of 2", 3),
+            ("tiny, version 2 of 2", 4),
+        ]
 
 
 def store_planned(out: Path) -> dict[str, dict[str, Any]]:

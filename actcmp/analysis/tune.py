@@ -130,8 +130,9 @@ class StoredTune:
     selections: list[Selection]
     #: the stored status of each planned run (absent: not stored)
     statuses: dict[str, str] = field(default_factory=dict)
-    #: ``(k, n)`` where the directory holds n tuned sweeps of this name (edited candidates, grid
-    #: or settings run into the same directory) and this is the k-th stored; None otherwise
+    #: ``(k, n)`` where the directory holds n versions of the tuned sweep of this name (edited
+    #: candidates, grid or settings run into the same directory) and this one was first stored
+    #: k-th; None otherwise
     version: tuple[int, int] | None = None
 
     @property
@@ -265,12 +266,30 @@ def stored_tunes(store: Store, expected: dict[str, dict[str, Any]] | None = None
             statuses={rid: status for rid, (status, _) in finals.items()},
         ))
         # fmt: on
-    names = [tune.name for tune in found]
-    for tune in found:  # in the order stored
-        if names.count(tune.name) > 1:
-            earlier = sum(1 for other in found[: found.index(tune)] if other.name == tune.name)
-            tune.version = (earlier + 1, names.count(tune.name))
-    return found
+    return _numbered(found)
+
+
+def runs_content(config: dict[str, Any]) -> str:
+    """What of a stored sweep's config decides its runs (``tune``, ``fixed``, ``grid``; not its
+    description, which its id also covers), as comparable text."""
+    return json.dumps({key: config.get(key) for key in ("tune", "fixed", "grid")}, sort_keys=True, default=str)
+
+
+def _numbered(found: list[StoredTune]) -> list[StoredTune]:
+    """One entry per distinct version of each tuned sweep (two entries that differ only in
+    their description plan the same runs and select alike: the first stored is kept), numbered
+    ``k of n`` in the order first stored where a name has several."""
+    first: dict[tuple[str, str], StoredTune] = {}
+    for tune in found:
+        key = (tune.name, runs_content({"tune": tune.spec.to_dict(), "fixed": tune.fixed, "grid": tune.grid}))
+        first.setdefault(key, tune)
+    chosen = {id(tune) for tune in first.values()}
+    kept = [tune for tune in found if id(tune) in chosen]
+    for tune in kept:  # in the order first stored
+        same = [other for other in kept if other.name == tune.name]
+        if len(same) > 1:
+            tune.version = (same.index(tune) + 1, len(same))
+    return kept
 
 
 def matches_values(cfg: dict[str, Any], values: dict[str, Any]) -> bool:
@@ -407,6 +426,7 @@ __all__ = [
     "per_seed_split",
     "per_seed_tuned",
     "plan_lines",
+    "runs_content",
     "select",
     "status_lines",
     "stored_tunes",

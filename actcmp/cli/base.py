@@ -138,6 +138,20 @@ def fail(message: str, code: int = EXIT_USAGE) -> None:
     raise typer.Exit(code)
 
 
+def stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe whose reading end has closed (``actcmp status DIR | head -1``
+    after ``head`` exits), asked of the descriptor without writing to it; False where it
+    cannot be told (no descriptor, no ``poll``)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(event & (select.POLLERR | select.POLLHUP) for _, event in poller.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 def guarded(fn: F) -> F:
     """Turn library errors into one line + their exit code (2 usage, 1 runtime failure);
     an ``OSError`` into one line naming the path; Ctrl-C into exit 130 without a traceback."""
@@ -152,8 +166,13 @@ def guarded(fn: F) -> F:
             if "disk is full" in str(exc):
                 fail(f"disk full: results database: {exc}", EXIT_FAILURE)
             fail(f"results database: {exc} (is the file damaged?)")
-        except BrokenPipeError:  # stdout's reader left (`| head`): click's own quiet exit 1
-            raise
+        except BrokenPipeError as exc:
+            if stdout_reader_gone():  # `| head` left: click's own quiet exit 1
+                raise
+            from actcmp.atomic import file_error  # another pipe (a worker's): one line, as any OSError
+
+            error = file_error(exc.filename or "a pipe", exc, "cannot use")
+            fail(str(error), error.exit_code)
         except OSError as exc:
             from actcmp.atomic import file_error
 

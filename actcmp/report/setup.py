@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -193,7 +194,7 @@ def _sweep_names(results: Results) -> list[str]:
     try:
         with Store(directory, create=False) as store:
             return list(dict.fromkeys(str(entry["name"]) for entry in store.sweeps()))
-    except (ActcmpError, OSError):  # the tables come from the same store: this is only a label
+    except (ActcmpError, OSError, sqlite3.Error):  # the tables come from the same store: only a label
         return []
 
 
@@ -430,13 +431,19 @@ def setup_items(setup: dict[str, Any], directory: str) -> list[str]:
     origin = setup["provenance"]
     items = []
     every = sweep.get("all") or []
-    name = sweep.get("name") or (every[-1] if every else None) or "not recorded"
+    # sweep.json (the last run into the directory) names it; unreadable, the store's one sweep
+    name = sweep.get("name") or (every[0] if len(every) == 1 else None) or "not recorded"
     description = f" ({sweep['description']})" if sweep.get("description") else ""
     if len(every) > 1:  # several sweeps in one directory: the tables pool their runs
         names = ", ".join(f"`{n}`" for n in every)
+        last = (
+            f"the sweep file below is that of the last run into it, `{name}`{description}"
+            if sweep.get("name")
+            else "its sweep.json could not be read"
+        )
         items.append(
-            f"Sweeps: {names} (this directory holds {len(every)}; the tables pool their runs; the sweep file "
-            f"below is that of the last run into it, `{name}`{description}); results in `{directory}`."
+            f"Sweeps: {names} (this directory holds {len(every)}; the tables pool their runs; {last}); "
+            f"results in `{directory}`."
         )
     else:
         items.append(f"Sweep: `{name}`{description}; results in `{directory}`.")

@@ -47,6 +47,7 @@ from actcmp.run.tune import (
     as_stored,
     evaluation_runs,
     plan_tune,
+    runs_content,
     select_from_store,
 )
 from actcmp.shard import format_shard, parse_shard, select_shard
@@ -194,7 +195,12 @@ def run_sweep(
         sid = sweep_id(sweep)
         stored = [entry for entry in store.sweeps() if entry["sweep_id"] != sid]
         others = sorted({entry["name"] for entry in stored} - {sweep.name})
-        versions = [e for e in stored if e["name"] == sweep.name and e["config"].get("tune")] if sweep.tune else []
+        content = runs_content(sweep.to_dict())  # a new description alone is no other version
+        versions = {
+            runs_content(e["config"])
+            for e in stored
+            if sweep.tune and e["name"] == sweep.name and e["config"].get("tune")
+        } - {content}
         store.save_sweep(sid, sweep.name, sweep.to_dict(), planned)
         store.mark_shard(sid, shard_spec)
         _write_sweep_file(store, sweep, planned)

@@ -254,7 +254,7 @@ def _train_alone(configs: list[dict[str, Any]], data_for: DataFor, device: str, 
         try:
             alone = train_group([cfg], [data_for(cfg)], device=device, memory_budget=None)
         except Exception as exc:  # recorded as a failed run; the sweep goes on
-            results.append(_failed(cfg, _error_text(exc), time.perf_counter() - started, device))
+            results.append(_failed(cfg, _error_text(exc), time.perf_counter() - started, device, "batched"))
             continue
         for result in alone:
             result.env["engine_fallback"] = reason
@@ -272,7 +272,7 @@ def _train_each(configs: list[dict[str, Any]], data_for: DataFor, device: str) -
         try:
             results.append(train_run(cfg, data_for(cfg), device=device))
         except Exception as exc:  # recorded as a failed run; the sweep goes on
-            results.append(_failed(cfg, _error_text(exc), time.perf_counter() - started, device))
+            results.append(_failed(cfg, _error_text(exc), time.perf_counter() - started, device, "plain"))
     return results
 
 
@@ -281,7 +281,8 @@ def _error_text(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
 
 
-def _failed(cfg: dict[str, Any], error: str, seconds: float, device: str) -> RunResult:
+def _failed(cfg: dict[str, Any], error: str, seconds: float, device: str, engine: str) -> RunResult:
+    """A run that raised, with the environment and the ``engine`` it failed in."""
     from actcmp.engine.plain import RunResult, environment  # torch
 
     return RunResult(
@@ -291,7 +292,7 @@ def _failed(cfg: dict[str, Any], error: str, seconds: float, device: str) -> Run
         final={},
         wall_time_s=seconds,
         error=error,
-        env=environment(device),
+        env={**environment(device), "engine": engine},
     )
 
 

@@ -299,10 +299,13 @@ class Store:
 
     # -- writing -------------------------------------------------------------------------
     def save_sweep(self, sweep_id: str, name: str, config: dict[str, Any], planned: list[dict[str, Any]]) -> None:
-        """Record the resolved sweep config and its planned runs, before training starts."""
+        """Record the resolved sweep config and its planned runs, before training starts.
+        ``created_at`` is when the sweep was first stored here: a resume keeps it (the
+        versions of a tuned sweep are numbered in that order)."""
         with transaction(self.conn):
             self.conn.execute(
-                "INSERT OR REPLACE INTO sweeps VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO sweeps VALUES (?, ?, ?, ?, ?) ON CONFLICT(sweep_id) DO UPDATE SET "
+                "name = excluded.name, config_json = excluded.config_json, n_runs = excluded.n_runs",
                 (sweep_id, name, _now(), json.dumps(config, sort_keys=True), len(planned)),
             )
             self.conn.executemany(
@@ -414,7 +417,7 @@ class Store:
 
     def sweeps(self) -> list[dict[str, Any]]:
         rows = self.conn.execute(
-            "SELECT sweep_id, name, created_at, config_json, n_runs FROM sweeps ORDER BY created_at"
+            "SELECT sweep_id, name, created_at, config_json, n_runs FROM sweeps ORDER BY created_at, rowid"
         )
         return [
             {"sweep_id": r[0], "name": r[1], "created_at": r[2], "config": readable_config(r[3]) or {}, "n_runs": r[4]}
