@@ -122,8 +122,13 @@ def test_claims_refuses_an_unknown_engine_with_report_only(claims_calls: list[tu
 
 
 def test_claims_says_when_its_verdicts_judge_runs_that_are_not_stored(tmp_path: Path) -> None:
-    """`claims --report-only` on an empty directory gave ten verdicts and exit 0 with no word
-    that nothing was stored (only claims.md said it)."""
+    """`claims --report-only` on a store holding none of the planned runs gave verdicts and exit 0
+    with no word that nothing was stored (only claims.md said it). (A directory without any claim
+    sweep's store is refused: test_claims.)"""
+    from actcmp.store.database import Store
+
+    with Store(tmp_path / "c" / "linear"):  # the claim sweep's store, no run in it yet
+        pass
     result = runner.invoke(app, ["claims", "--report-only", "--only", "1", "--out", str(tmp_path / "c")])
     assert result.exit_code == 0, result.output
     notes = [line for line in result.output.splitlines() if line.startswith("note:")]
