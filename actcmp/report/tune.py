@@ -133,7 +133,7 @@ def build(
     runs = results.runs.set_index("run_id") if "run_id" in results.runs else None
     for index, tune in enumerate(tunes):
         suffix = "" if len(tunes) == 1 else f"_{index + 1}"
-        report.edges += edge_sentences(tune)
+        report.edges += [sentence if not suffix else f"`{tune.title}`: {sentence}" for sentence in edge_sentences(tune)]
         report.tables += [
             _selection_table(tune, suffix, runs),
             *_comparison_tables(tune, suffix, runs),
@@ -532,8 +532,10 @@ def findings(report: TunedReport | None) -> list[str]:
         common_column = next(c for c in raw.columns if c.startswith("mean_rank_at_"))
         tuned_best = raw.sort_values("mean_rank_tuned", kind="mergesort").iloc[0]
         common_best = raw.sort_values(common_column, kind="mergesort").iloc[0]
+        index = table.name.removeprefix("tune_ranks").removeprefix("_")
+        where = f"In sweep `{report.tunes[int(index) - 1].title}`, each" if index else "Each"
         out.append(
-            f"Each activation at its own tuned value, {tuned_best['activation']} has the best mean rank "
+            f"{where} activation at its own tuned value, {tuned_best['activation']} has the best mean rank "
             f"({tuned_best['mean_rank_tuned']:.2f}); at the common value "
             f"{common_column.removeprefix('mean_rank_at_')}, {common_best['activation']} "
             f"({common_best[common_column]:.2f})."
