@@ -484,6 +484,7 @@ def test_an_edited_tuned_sweep_in_the_same_directory_is_told_apart_and_counted_o
     assert common + setup["runs"]["tuning"]["stored"] + setup["runs"]["at_selected"]["stored"] == len(statuses)
     assert [t["sweep"] for t in setup["tune"]] == ["tiny, version 1 of 2", "tiny, version 2 of 2"]
     markdown = (out / "report.md").read_text(encoding="utf-8")
+    assert "In sweep `tiny, version 2 of 2`, each activation at its own tuned value" in markdown
     assert (
         "### Selected values (tiny, version 1 of 2)" in markdown
         and "### Selected values (tiny, version 2 of 2)" in markdown
