@@ -284,6 +284,16 @@ CASES = [
     ),
     case("run-into-corrupt-db", [*RUN, "--out", "{corrupt}"], "{corrupt}/actcmp.sqlite: not an actcmp database"),
     case(
+        "dry-run-into-corrupt-db",
+        [*RUN, "--out", "{corrupt}", "--dry-run"],
+        "{corrupt}/actcmp.sqlite: not an actcmp database",
+    ),
+    case(
+        "dry-run-into-foreign-db",
+        [*RUN, "--out", "{foreign}", "--dry-run"],
+        "{foreign}/actcmp.sqlite: not an actcmp results database",
+    ),
+    case(
         "run-into-foreign-db", [*RUN, "--out", "{foreign}"], "{foreign}/actcmp.sqlite: not an actcmp results database"
     ),
     case("run-into-newer-schema", [*RUN, "--out", "{newer}"], "results schema version 99"),
@@ -455,3 +465,10 @@ def test_real_subprocesses(ws: dict[str, str]) -> None:
         assert proc.stderr.count("\n") == 1, proc.stderr
         check_one_line(proc.stderr, proc.returncode, fragment)
         assert snapshot(root) == before
+
+
+def test_dry_run_refuses_a_database_that_is_a_directory(tmp_path: Path) -> None:
+    """What the run refuses in the results directory, the dry run refuses too (read-only)."""
+    (tmp_path / "out" / "actcmp.sqlite").mkdir(parents=True)
+    result = runner.invoke(app, ["run", "smoke", "--epochs", "0", "--out", str(tmp_path / "out"), "--dry-run"])
+    check_one_line(result.output, result.exit_code, "actcmp.sqlite: is a directory")

@@ -281,13 +281,21 @@ def _nonempty(path: str) -> bool:
 
 
 def _refuse_a_file_in_the_way(target: Path) -> None:
-    """The results directory, or a folder above it, is a file: one line, as the run says it."""
+    """The results directory, or a folder above it, is a file; or the database in it is not
+    one the run can use (a directory, a foreign or damaged file, another results version):
+    one line, as the run says it. The database is opened read-only."""
+    from actcmp.store.database import Store, db_path
+
     for place in (target, *target.parents):
         if place.exists():
             if not place.is_dir():
                 what = "results directory" if place == target else f"cannot create results directory {target}:"
                 raise ConfigError(f"{what} {place} is a file, not a directory")
-            return
+            break
+    database = db_path(target)
+    if database.exists() or database.is_symlink():
+        with Store(target, create=False):
+            pass
 
 
 #: shown by --dry-run even when they do not vary (from the grid, the fixed fields or the defaults)
