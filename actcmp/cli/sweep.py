@@ -280,10 +280,11 @@ def _nonempty(path: str) -> bool:
         return False
 
 
-def _refuse_a_file_in_the_way(target: Path) -> None:
-    """The results directory, or a folder above it, is a file; or the database in it is not
-    one the run can use (a directory, a foreign or damaged file, another results version):
-    one line, as the run says it. The database is opened read-only."""
+def _check_results_dir(target: Path) -> None:
+    """The results directory, or a folder above it, is a file; or the database in it cannot be
+    opened as an actcmp store (a directory in its place, a foreign or damaged file): one line,
+    as the run says it. The database is opened read-only (a store of another results version,
+    which readers accept, is refused by the run alone)."""
     from actcmp.store.database import Store, db_path
 
     for place in (target, *target.parents):
@@ -323,7 +324,7 @@ def _print_plan(
     from actcmp.sweep_name import default_results_dir
 
     target = out or default_results_dir(sweep.name)
-    _refuse_a_file_in_the_way(Path(target))  # as the run would
+    _check_results_dir(Path(target))  # as the run would
     if sweep.tune is not None:  # what the run would refuse or adopt from the directory, the plan says now
         from actcmp.run.tune import as_stored
 

@@ -94,7 +94,8 @@ class SweepSummary:
     lost_runs: int = 0
     #: where the backend's own output went (Ray: ``ray.log`` in the results directory)
     backend_log: str | None = None
-    #: the sweep ran with ``fresh`` (--fresh): resuming it means running it again without
+    #: the sweep ran with ``fresh`` (--fresh): only the same command finishes it after an
+    #: interruption (``progress.resume_hint``)
     fresh: bool = False
 
     @property
