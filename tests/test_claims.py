@@ -106,6 +106,16 @@ def test_check_linear(ratios: dict[int, float], expected: str) -> None:
     assert verdict.statistic
 
 
+def test_claim_1s_t_test_is_reported_in_its_text_not_as_its_deciding_p() -> None:
+    """The rule decides on train MSE / PCA; the deep-vs-depth-1 t-test is only reported, so
+    the verdict's p (the summary table's "p" column beside the deciding statistic) is empty."""
+    for ratios in ({1: 1.01, 2: 1.0, 4: 0.8}, {1: 1.4, 2: 1.02, 4: 1.02}, {1: 1.01, 2: 1.02, 4: 1.03}):
+        verdict = checks.check_linear(*_linear(ratios))
+        assert math.isnan(verdict.p_value), verdict
+        assert all(math.isnan(part.p_value) for part in verdict.parts)
+        assert "paired t-test on test MSE: p " in verdict.explanation and "not deciding" in verdict.explanation
+
+
 def test_check_linear_without_runs_or_reference() -> None:
     runs, pca = _linear({1: 1.0, 2: 1.0})
     assert checks.check_linear(runs.iloc[0:0], pca).verdict == UNSURE

@@ -9,6 +9,7 @@ predicting the training mean.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -347,3 +348,43 @@ def test_the_sweeps_of_a_store_are_read_first_stored_first(tmp_path: Path) -> No
             store.save_sweep(sid, name, {"grid": {}}, [])
     assert _sweep_names(Results(*(pd.DataFrame(),) * 4, directory=tmp_path)) == ["a", "b"]
     assert _sweep_names(Results(*(pd.DataFrame(),) * 4, directory=tmp_path / "none")) == []
+
+
+def test_runs_stored_before_the_plain_engine_recorded_itself_read_as_plain(tmp_path: Path) -> None:
+    """The Setup reads a run without ``engine`` as merge does: plain (the batched engine
+    has always recorded itself); a row whose environment cannot be read stays not recorded."""
+    old = {k: v for k, v in ENV.items() if k != "engine"}
+    with Store(tmp_path) as store:
+        for seed in SEEDS:
+            store.write_run(dataclasses.replace(fabricate("relu", 1, seed), env=dict(old)))
+        store.write_run(dataclasses.replace(fabricate("elu", 1, 0), env={**old, "engine": "batched"}))
+    assert setup.environment(load_results(tmp_path))["engine"] == ["batched", "plain"]
+    with Store(tmp_path) as store:
+        store.conn.execute("UPDATE runs SET env_json = '{not json' WHERE run_id = 'relu-1-0'")
+        store.conn.commit()
+    assert setup.environment(load_results(tmp_path))["engine"] == ["batched", "plain", setup.NOT_RECORDED]
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [(None, None), ('{"sweep": {}}', None), ("{not json", "is not readable JSON"), ("[1, 2]", "is not a sweep file")],
+)
+def test_a_sweep_file_that_cannot_be_read_is_named(tmp_path: Path, text: str | None, said: str | None) -> None:
+    if text is not None:
+        (tmp_path / "sweep.json").write_text(text)
+    problem = setup.sweep_file_problem(tmp_path)
+    assert (problem is None) if said is None else (said in str(problem) and "sweep.json" in str(problem))
+
+
+def test_report_warns_when_its_sweep_file_is_damaged(tmp_path: Path) -> None:
+    from fake_results import make_results
+    from typer.testing import CliRunner
+
+    from actcmp.cli import app
+
+    directory = make_results(tmp_path / "r", figures=False)
+    (directory / "sweep.json").write_text('{"sweep": {"name": "fa')  # cut off mid-write by another tool
+    result = CliRunner().invoke(app, ["report", str(directory), "--formats", "png", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "actcmp: warning:" in result.output and "sweep.json: is not readable JSON" in result.output
+    assert "Sweep file and git commit: not recorded" in (tmp_path / "out" / "report.md").read_text()

@@ -37,12 +37,14 @@ def report_cmd(
     Example: actcmp report results/default --formats png,pdf,svg
     """
     from actcmp.report import make_report
+    from actcmp.report.setup import sweep_file_problem
 
     if jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {jobs}")
     wanted = figure_formats(formats)
     out = out_path(out_text)
     _warn_damaged(directory)
+    _warn_lines([problem] if (problem := sweep_file_problem(directory)) else [])
     paths = make_report(directory, formats=wanted, out=out, jobs=jobs)
     typer.echo(f"wrote {len(paths)} files; open {Path(out or directory) / 'report.html'}")
 

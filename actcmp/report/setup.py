@@ -207,6 +207,24 @@ def read_sweep_file(directory: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def sweep_file_problem(directory: Path) -> str | None:
+    """What is wrong with ``DIR/sweep.json`` when it is there but cannot be read (None when
+    it reads, or is absent, as in a directory made by ``merge``): the Setup then states only
+    what the store records (sweep names, no sweep file or git commit)."""
+    path = directory / SWEEP_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"{path}: cannot be read ({exc.strerror}); the Setup states only what the store records"
+    except ValueError:
+        return f"{path}: is not readable JSON; the Setup states only what the store records"
+    if not isinstance(data, dict):
+        return f"{path}: is not a sweep file (a JSON object); the Setup states only what the store records"
+    return None
+
+
 def provenance(directory: Path, sweep_file: dict[str, Any]) -> dict[str, Any]:
     """The sweep's origin as recorded at run time, else the results directory's git
     commit read now (``"when": "report time"``), else :data:`NOT_RECORDED`."""

@@ -595,8 +595,18 @@ class Store:
                 env = {}
             if not isinstance(env, dict):
                 env = {}
+            env = with_engine(env)
             rows.append({"run_id": rid, **{k: v for k, v in env.items() if not isinstance(v, dict | list)}})
         return pd.DataFrame(rows) if rows else pd.DataFrame(columns=["run_id"])
+
+
+def with_engine(env: dict[str, Any]) -> dict[str, Any]:
+    """A run's stored environment with its engine named: a run stored without ``engine`` was
+    trained by the plain engine (the batched engine has always recorded itself; the plain one
+    does since 2026-12-07). An empty environment (a damaged row) stays empty: not recorded."""
+    if env and not env.get("engine"):
+        return {**env, "engine": "plain"}
+    return env
 
 
 @dataclass

@@ -45,6 +45,7 @@ from actcmp.store.database import (
     has_table,
     quick_check,
     transaction,
+    with_engine,
     writable,
 )
 from actcmp.store.lock import DirLock
@@ -339,10 +340,8 @@ def _environment_difference(mine: dict[str, Any], theirs: dict[str, Any], kept: 
 
 
 def _recorded(env: dict[str, Any], key: str) -> Any:
-    """``env[key]``; a run stored without ``engine`` was trained by the plain engine (the
-    batched engine has always recorded itself; the plain one does since 2026-12-07)."""
-    value = env.get(key)
-    return "plain" if key == "engine" and not value and env else value
+    """``env[key]``, the engine read as :func:`~actcmp.store.database.with_engine` reads it."""
+    return with_engine(env).get(key)
 
 
 def _content(conn: sqlite3.Connection, schema: str, rid: str) -> tuple[Any, ...]:

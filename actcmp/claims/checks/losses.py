@@ -92,7 +92,9 @@ def _linear_panel(name: str, by_depth: pd.Series, deep_p: float, tolerance: floa
         text = (
             f"{name}: not converged at this budget, some depth is still more than {tolerance:.0%} above PCA ({shown})."
         )
-    return Verdict(verdict, "train MSE / PCA", value, deep_p, label=name, explanation=text)
+    # the t-test's p goes in the text, not in the verdict's p column: it does not decide
+    text += f" (Deepest vs depth 1, paired t-test on test MSE: {fmt_p(deep_p)}; reported, not deciding.)"
+    return Verdict(verdict, "train MSE / PCA", value, label=name, explanation=text)
 
 
 def _test_deep_vs_shallow(group: pd.DataFrame) -> float:
