@@ -190,6 +190,7 @@ def plan_document(
         "fixed": plan["fixed"],
         "defaults": defaults,
         "per_dataset": plan["per_dataset"],
+        "stored": plan.get("stored"),
         "tune": _tune_plan(plan.get("tune")),
         "out": out,
     }

@@ -68,6 +68,23 @@ def test_dry_run(smoke_config: Path) -> None:
     assert "8 runs" in result.output
 
 
+def test_dry_run_says_what_the_directory_already_holds(smoke_config: Path, smoke_results: Path) -> None:
+    """Into a finished sweep's directory, the plan counts what a run would skip (and --json
+    carries it); where no store is, it says nothing about stored runs."""
+    import json
+
+    args = ["run", str(smoke_config), "--out", str(smoke_results), "--dry-run"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "already stored: 8 of 8 (a run skips them; 0 to train)" in result.output
+    assert "--fresh trains them again" in runner.invoke(app, [*args, "--fresh"]).output
+    assert json.loads(runner.invoke(app, [*args, "--json"]).output)["stored"] == 8
+    shard = runner.invoke(app, [*args, "--shard", "2/2"])
+    assert "already stored: 4 of 4" in shard.output, shard.output
+    elsewhere = runner.invoke(app, ["run", str(smoke_config), "--out", str(smoke_results / "new"), "--dry-run"])
+    assert "already stored" not in elsewhere.output
+
+
 def test_command_line_only_sweep_dry_run() -> None:
     result = runner.invoke(
         app,

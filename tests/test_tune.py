@@ -3,6 +3,7 @@ dry-run counts, status and the report section."""
 
 from __future__ import annotations
 
+import json
 import math
 import signal
 from pathlib import Path
@@ -179,6 +180,23 @@ def test_dry_run_counts_tuning_and_evaluation_runs(tmp_path: Path) -> None:
     assert "evaluation runs: 4 at the common value lr=0.001 + up to 4 at the selected values" in result.output
     shard = runner.invoke(app, ["run", str(path), "--dry-run", "--shard", "1/2"])
     assert "tuning runs: 6 (1 cell-activation pairs" in shard.output, shard.output
+
+
+def test_dry_run_of_a_tuned_sweep_counts_its_stored_runs(tmp_path: Path) -> None:
+    path = write(tmp_path, TINY)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", str(path), "--out", str(out), "--dry-run"])
+    assert "already stored" not in result.output  # no store yet
+    run_sweep(load_sweep(path), out, engine="plain", shard=(1, 2))  # half the tuning units
+    result = runner.invoke(app, ["run", str(path), "--out", str(out), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "already stored: 6 of 12 tuning runs, 2 of 4 evaluation runs at the common value" in result.output
+    assert (
+        json.loads(runner.invoke(app, ["run", str(path), "--out", str(out), "--dry-run", "--json"]).output)["tune"][
+            "tuning_stored"
+        ]
+        == 6
+    )
 
 
 def test_tuned_runs_count_against_max_runs_before_anything_is_expanded(tmp_path: Path) -> None:

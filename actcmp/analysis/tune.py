@@ -384,8 +384,9 @@ def tune_status(directory: str | Path) -> list[str]:
 RECORDED = {"full": "everything (record = 'full')", "val_loss": "the validation loss alone (record = 'val_loss')"}
 
 
-def plan_lines(counts: dict[str, Any]) -> list[str]:
-    """What ``--dry-run`` prints for a tuned sweep (``counts`` from ``describe_plan``)."""
+def plan_lines(counts: dict[str, Any], *, fresh: bool = False) -> list[str]:
+    """What ``--dry-run`` prints for a tuned sweep (``counts`` from ``describe_plan``;
+    ``fresh``: the run trains stored runs again)."""
     seeds = counts["seeds"]
     return [
         f"  tune: {counts['candidates']}; tuning seeds {', '.join(str(s) for s in seeds)}",
@@ -395,6 +396,15 @@ def plan_lines(counts: dict[str, Any]) -> list[str]:
         f"  evaluation runs: {counts['evaluation_common']} at the common value {describe_value(counts['common_values'])}"
         f" + up to {counts['evaluation_selected_at_most']} at the selected values (none where the selection is the "
         "common value)",
+        *(
+            [
+                f"  already stored: {counts['tuning_stored']} of {counts['tuning']} tuning runs, "
+                f"{counts['evaluation_common_stored']} of {counts['evaluation_common']} evaluation runs at the common "
+                f"value ({'--fresh trains them again' if fresh else 'a run skips them'})"
+            ]
+            if counts.get("tuning_stored") is not None
+            else []
+        ),
     ]
 
 

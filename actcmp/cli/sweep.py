@@ -203,7 +203,7 @@ def run(
     check_sweep_size(sweep, max_runs)  # a tuned sweep's candidates count too
 
     if dry_run:
-        _print_plan(sweep, data_dir, shard_spec, shard, out, max_runs, as_json=json_)
+        _print_plan(sweep, data_dir, shard_spec, shard, out, max_runs, as_json=json_, fresh=fresh)
         return
 
     from actcmp.progress import make_progress
@@ -299,6 +299,16 @@ def _check_results_dir(target: Path) -> None:
             pass
 
 
+def _finished_in(target: Path) -> set[str] | None:
+    """The run ids ``target`` holds done or diverged (what a run skips); None: no store there."""
+    from actcmp.store.database import Store, db_path
+
+    if not db_path(target).is_file():
+        return None
+    with Store(target, create=False) as store:
+        return store.finished_ids()
+
+
 #: shown by --dry-run even when they do not vary (from the grid, the fixed fields or the defaults)
 PLAN_KEYS = ("activation", "dataset", "depth", "seed", "epochs")
 
@@ -318,6 +328,7 @@ def _print_plan(
     max_runs: int,
     *,
     as_json: bool = False,
+    fresh: bool = False,
 ) -> None:
     from actcmp.config import RunConfig
     from actcmp.run.sweep import describe_plan, refuse_per_seed_tuned
@@ -332,7 +343,7 @@ def _print_plan(
         sweep, adopted = as_stored(sweep, Path(target), data_dir)
         if adopted:
             typer.echo(f"note: {adopted}", err=True)
-    plan = describe_plan(sweep, data_dir, shard_spec, max_runs=max_runs)
+    plan = describe_plan(sweep, data_dir, shard_spec, max_runs=max_runs, finished=_finished_in(Path(target)))
     if as_json:
         from actcmp.jsonout import dumps, plan_document
 
@@ -365,6 +376,10 @@ def _print_plan(
     if "tune" in plan:  # [tune]: tuning and evaluation runs counted apart (actcmp.run.tune)
         from actcmp.run.tune import plan_lines
 
-        for line in plan_lines(plan["tune"]):
+        for line in plan_lines(plan["tune"], fresh=fresh):
             typer.echo(line)
+    elif plan["stored"] is not None:
+        left = plan["runs"] - plan["stored"]
+        skip = "--fresh trains them again" if fresh else f"a run skips them; {left} to train"
+        typer.echo(f"  already stored: {plan['stored']} of {plan['runs']} ({skip})")
     typer.echo(f"results -> {target}")

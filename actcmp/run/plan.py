@@ -54,10 +54,14 @@ def describe_plan(
     shard: str | tuple[int, int] | None = None,
     *,
     max_runs: int = MAX_RUNS,
+    finished: set[str] | None = None,
 ) -> dict[str, Any]:
-    """What ``--dry-run`` prints: grid size, varied fields, runs per dataset (of the shard)."""
+    """What ``--dry-run`` prints: grid size, varied fields, runs per dataset (of the shard).
+    ``finished``: the run ids the results directory holds as done or diverged (what a run
+    skips); the plan then counts them as ``stored`` (None: no store there, or a grid of more
+    than :data:`PLAN_IN_FULL` points, which is described by its axes, not run by run)."""
     if shard is None and sweep.tune is None and sweep.size() > PLAN_IN_FULL:
-        return _describe_by_axes(sweep, data_dir, max_runs)
+        return {**_describe_by_axes(sweep, data_dir, max_runs), "stored": None}
     planned = plan_runs(sweep, data_dir, max_runs=max_runs, build=False)
     tune_plan = None
     if sweep.tune is not None:  # tuning + common runs now; evaluation runs once selected
@@ -74,21 +78,28 @@ def describe_plan(
     return {
         "name": sweep.name, "runs": len(planned), "total": total, "varied": varied, "fixed": sweep.resolved_fixed,
         "per_dataset": per_dataset,
-        **({"tune": _tune_counts(tune_plan, planned)} if tune_plan is not None else {}),
+        "stored": None if finished is None else sum(cfg["run_id"] in finished for cfg in planned),
+        **({"tune": _tune_counts(tune_plan, planned, finished)} if tune_plan is not None else {}),
     }
     # fmt: on
 
 
-def _tune_counts(tune_plan: TunePlan, planned: list[dict[str, Any]]) -> dict[str, Any]:
-    """Tuning and evaluation runs of a tuned sweep's plan (of the shard in ``planned``)."""
+def _tune_counts(tune_plan: TunePlan, planned: list[dict[str, Any]], finished: set[str] | None) -> dict[str, Any]:
+    """Tuning and evaluation runs of a tuned sweep's plan (of the shard in ``planned``), and
+    how many of each the directory holds finished (None: no store)."""
     tuning = [c for c in planned if c["role"] == ROLE_TUNE]
     common = [c for c in planned if c["role"] != ROLE_TUNE]
+
+    def stored(runs: list[dict[str, Any]]) -> int | None:
+        return None if finished is None else sum(cfg["run_id"] in finished for cfg in runs)
+
     # fmt: off
     return {
         "tuning": len(tuning), "evaluation_common": len(common), "evaluation_selected_at_most": len(common),
         "units": len({c["tune_unit"] for c in planned}), "candidates": describe_candidates(tune_plan.spec),
         "combinations": len(tune_plan.spec.combos()), "seeds": list(tune_plan.spec.seeds),
         "common_values": tune_plan.common_values, "record": tune_plan.spec.record,
+        "tuning_stored": stored(tuning), "evaluation_common_stored": stored(common),
     }
     # fmt: on
 
