@@ -298,6 +298,11 @@ CASES = [
     ),
     case("run-into-newer-schema", [*RUN, "--out", "{newer}"], "results schema version 99"),
     case("run-into-other-results-version", [*RUN, "--out", "{old_results}"], "holds results version 0"),
+    case(
+        "dry-run-into-other-results-version",
+        [*RUN, "--out", "{old_results}", "--dry-run"],
+        "{old_results}: holds results version 0",
+    ),
     case("status-no-results", ["status", "{nothing}"], "{nothing}: no results here"),
     case("status-of-a-file", ["status", "{file}"], "is a file"),
     case("status-corrupt-db", ["status", "{corrupt}"], "not an actcmp database"),

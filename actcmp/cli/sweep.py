@@ -282,10 +282,11 @@ def _nonempty(path: str) -> bool:
 
 def _check_results_dir(target: Path) -> None:
     """The results directory, or a folder above it, is a file; or the database in it cannot be
-    opened as an actcmp store (a directory in its place, a foreign or damaged file): one line,
-    as the run says it. The database is opened read-only (a store of another results version,
-    which readers accept, is refused by the run alone)."""
-    from actcmp.store.database import Store, db_path
+    opened as an actcmp store (a directory in its place, a foreign or damaged file), or holds
+    another results version: one line, as the run says it. The database is opened read-only
+    (the run's full page check of an existing database is left to the run)."""
+    from actcmp.config import RESULTS_VERSION
+    from actcmp.store.database import Store, db_path, other_version_error
 
     for place in (target, *target.parents):
         if place.exists():
@@ -295,8 +296,9 @@ def _check_results_dir(target: Path) -> None:
             break
     database = db_path(target)
     if database.exists() or database.is_symlink():
-        with Store(target, create=False):
-            pass
+        with Store(target, create=False) as store:
+            if store.results_version != RESULTS_VERSION:  # readers accept it; a run would refuse
+                raise other_version_error(target, store.results_version)
 
 
 def _finished_in(target: Path) -> set[str] | None:

@@ -133,6 +133,14 @@ def connect(path: str | Path, *, read_only: bool = False) -> sqlite3.Connection:
     return sqlite3.connect(database_uri(path, read_only=True, immutable=True), uri=True, isolation_level=None)
 
 
+def other_version_error(directory: Path, results_version: int) -> StoreError:
+    """What a run into a store of another results version is told (readers accept it)."""
+    return StoreError(
+        f"{directory}: holds results version {results_version}, this actcmp writes version "
+        f"{RESULTS_VERSION} (numbers would not be comparable): use another --out"
+    )
+
+
 def writable(directory: Path) -> bool:
     """Whether files can be created in ``directory`` (``os.access`` knows read-only mounts)."""
     return os.access(directory, os.W_OK)
@@ -206,10 +214,7 @@ class Store:
                 f"{self.path}: results schema version {version}, this actcmp reads version {SCHEMA_VERSION}"
             )
         if create and results_version != RESULTS_VERSION:
-            raise StoreError(
-                f"{self.directory}: holds results version {results_version}, this actcmp writes version "
-                f"{RESULTS_VERSION} (numbers would not be comparable): use another --out"
-            )
+            raise other_version_error(self.directory, results_version)
         if create:  # never add to a damaged file (cheap next to a sweep: one pass over the pages)
             try:
                 problem = quick_check(conn)
