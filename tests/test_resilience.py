@@ -304,6 +304,74 @@ def test_spellings_that_resolve_alike_are_one_run() -> None:
     assert len(sweep.runs()) == 2 and len(plan_runs(sweep)) == 1
 
 
+TINY_TOML = (
+    'name = "tiny"\nepochs = 1\nwidth = 16\nbottleneck = 4\nbatch_size = 256\nprobe_size = 64\n'
+    'dataset = "clusters"\n[grid]\nactivation = ["relu", "tanh"]\nseed = [0, 1]\n'
+)
+
+
+@pytest.mark.parametrize("when", ["after-the-last-store", "while-the-workers-stop"])
+def test_ctrl_c_after_the_last_run_is_stored_ends_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    """A Ctrl-C that comes once every run is stored finds a complete sweep: exit 0, said so,
+    the report (which the user stopped) not written; earlier it said "interrupted" (130)."""
+    import actcmp.run.sweep as sweep_module
+
+    if when == "after-the-last-store":
+        real_drain = sweep_module._drain
+
+        def drain_then_ctrl_c(*args: Any, **kwargs: Any) -> Any:
+            real_drain(*args, **kwargs)
+            os.kill(os.getpid(), signal.SIGINT)  # the guard's handler raises it here
+
+        monkeypatch.setattr(sweep_module, "_drain", drain_then_ctrl_c)
+    else:
+        real_stop = sweep_module.stop_executor
+
+        def stop_then_ctrl_c(*args: Any, **kwargs: Any) -> Any:
+            real_stop(*args, **kwargs)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        monkeypatch.setattr(sweep_module, "stop_executor", stop_then_ctrl_c)
+    sweep_file = tmp_path / "tiny.toml"
+    sweep_file.write_text(TINY_TOML)
+    out = tmp_path / "r"
+    result = runner.invoke(app, ["run", str(sweep_file), "--out", str(out), "--engine", "plain", "--report"])
+    assert result.exit_code == 0, result.output
+    assert "Ctrl-C came after the last run was stored: the sweep is complete; the report was not written" in (
+        result.output
+    )
+    assert "interrupted" not in result.output and not (out / "report.html").exists()
+    with Store(out, create=False) as store:
+        assert len(store.finished_ids()) == 4
+
+
+def test_ctrl_c_between_the_tuning_and_evaluation_phases_is_an_interruption(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every tuning run stored, no evaluation run planned yet: not complete (130)."""
+    import actcmp.run.sweep as sweep_module
+
+    real_drain = sweep_module._drain
+    calls = {"n": 0}
+
+    def drain_then_ctrl_c(*args: Any, **kwargs: Any) -> Any:
+        real_drain(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 1:  # the tuning phase
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(sweep_module, "_drain", drain_then_ctrl_c)
+    sweep_file = tmp_path / "tuned.toml"
+    sweep_file.write_text(
+        TINY_TOML.replace("seed = [0, 1]\n", "seed = [0]\n") + "[tune]\nlr = [1e-3, 1e-2]\nseeds = [5]\n"
+    )
+    result = runner.invoke(app, ["run", str(sweep_file), "--out", str(tmp_path / "t"), "--engine", "plain", "--quiet"])
+    assert result.exit_code == 130, result.output
+    assert "interrupted" in result.output and "complete" not in result.output
+
+
 def test_ctrl_c_in_process_commits_finished_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import actcmp.run.tasks as tasks_module
 

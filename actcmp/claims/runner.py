@@ -238,7 +238,9 @@ def run_claims(
             )
             doc.trained, doc.wall_time_s = summary.ran, time.perf_counter() - started
             failed += summary.failed
-            interrupted, terminated = summary.interrupted, summary.terminated
+            # a Ctrl-C after a sweep's last run still stops the claim sweeps after it
+            interrupted = summary.interrupted or (summary.late_interrupt and name != sweep_names[-1])
+            terminated = summary.terminated and interrupted
         stored = load_results(directory) if db_path(directory).exists() else None
         if stored is not None:
             judged = planned

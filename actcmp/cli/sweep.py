@@ -241,6 +241,13 @@ def _say_how_it_ended(summary: SweepSummary, *, quiet: bool, write_report: bool,
                 err=True,
             )
         raise typer.Exit(EXIT_TERMINATED if summary.terminated else EXIT_INTERRUPTED)
+    if summary.late_interrupt:  # every run was stored before it came: the sweep is complete
+        typer.echo(
+            f"note: {'SIGTERM' if summary.terminated else 'Ctrl-C'} came after the last run was stored: "
+            f"the sweep is complete{'; the report was not written' if write_report else ''}",
+            err=True,
+        )
+        write_report = False
     if summary.resumed_after_crash and not quiet:
         typer.echo("note: the previous sweep into this directory was killed; its stored runs were kept", err=True)
     if summary.other_sweeps and not quiet:

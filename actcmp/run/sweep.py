@@ -97,6 +97,9 @@ class SweepSummary:
     #: the sweep ran with ``fresh`` (--fresh): only the same command finishes it after an
     #: interruption (``progress.resume_hint``)
     fresh: bool = False
+    #: a Ctrl-C (or SIGTERM) came after every run was trained and stored: nothing was
+    #: interrupted (``interrupted`` stays False); the command skips what it would do next
+    late_interrupt: bool = False
 
     @property
     def left(self) -> int:
@@ -291,30 +294,50 @@ class _Phases:
     shard: tuple[int, int] | None
     fresh: bool
     options: _TaskOptions
+    #: phases whose runs are counted in the summary (train was called)
+    phases: int = 0
 
     def run(self, mine: list[dict[str, Any]]) -> None:
-        """Train this shard's runs; on Ctrl-C, what finished is stored and the plan recorded."""
-        with interrupts() as guard:
-            completed = selected = False
-            try:
-                if self.tune_plan is None:
-                    self.train(mine, guard)
-                else:  # tuning phase, selection (from the store), evaluation phase
-                    self.train([cfg for cfg in mine if cfg["role"] == ROLE_TUNE], guard)
-                    with guard.shield():
-                        evaluation, selected = self.plan_evaluation(), True
-                        _announce_selection(self.progress, self.store.directory)
-                    self.train(evaluation, guard)
-                completed = True
-            except KeyboardInterrupt as stop:
-                guard.handled()
-                self.summary.interrupted = True
-                self.summary.terminated = isinstance(stop, Terminated)
-                if self.tune_plan is not None and not selected:  # status then expects what is selected so far
-                    with guard.shield():
-                        self.plan_evaluation()
-            finally:
-                stop_executor(self.executor, graceful=completed)
+        """Train this shard's runs; on Ctrl-C, what finished is stored and the plan recorded.
+        A Ctrl-C that comes once every run has been trained and stored (while the workers
+        stop, say) ends nothing: the sweep is complete (``summary.late_interrupt``)."""
+        completed = False
+        try:
+            with interrupts() as guard:
+                selected = False
+                try:
+                    if self.tune_plan is None:
+                        self.train(mine, guard)
+                    else:  # tuning phase, selection (from the store), evaluation phase
+                        self.train([cfg for cfg in mine if cfg["role"] == ROLE_TUNE], guard)
+                        with guard.shield():
+                            evaluation, selected = self.plan_evaluation(), True
+                            _announce_selection(self.progress, self.store.directory)
+                        self.train(evaluation, guard)
+                    completed = True
+                except KeyboardInterrupt as stop:
+                    guard.handled()
+                    self.summary.terminated = isinstance(stop, Terminated)
+                    if self.all_trained():
+                        self.summary.late_interrupt = True
+                    else:
+                        self.summary.interrupted = True
+                        if self.tune_plan is not None and not selected:  # status expects what is selected so far
+                            with guard.shield():
+                                self.plan_evaluation()
+                finally:
+                    stop_executor(self.executor, graceful=completed)
+        except KeyboardInterrupt as stop:  # came as the block ended: the workers stopping, the guard's check
+            if not (completed or self.all_trained()):
+                raise
+            self.summary.late_interrupt = True
+            self.summary.terminated = isinstance(stop, Terminated)
+
+    def all_trained(self) -> bool:
+        """Every phase has counted its runs and each run is stored (done, diverged or failed)."""
+        phases = 1 if self.tune_plan is None else 2
+        summary = self.summary
+        return self.phases == phases and summary.left - summary.failed == 0 and not summary.lost_runs
 
     def train(self, configs: list[dict[str, Any]], guard: Interrupts) -> None:
         """Skip the stored runs of ``configs`` (unless fresh); train and store the others."""
@@ -325,6 +348,7 @@ class _Phases:
         ]
         self.summary.planned += len(configs)
         self.summary.skipped += len(configs) - len(todo)
+        self.phases += 1
         self.progress.start(len(configs), len(todo), len(configs) - len(todo), str(self.summary.out_dir))
         options = self.options
         tasks = make_tasks(todo, options.engine, options.device, options.data_dir, jobs=options.local_jobs)
