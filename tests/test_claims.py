@@ -527,7 +527,25 @@ def test_comparison_and_rank_tables_mark_the_best() -> None:
     table = comparison_table(runs, "test_loss")
     assert set(table["vs best of cell"].str.split(" ").str[0]) >= {"**best**", "worse"}
     ranks = rank_table(runs)
-    assert ranks["activation"].iloc[0] == "relu" and ranks["top group"].iloc[0] == "yes"
+    top = next(c for c in ranks.columns if c.startswith("top group"))
+    assert ranks["activation"].iloc[0] == "relu" and ranks[top].iloc[0] == "yes"
+
+
+def test_rank_tables_top_group_is_the_one_the_verdict_decides_with() -> None:
+    """Cells that share a dataset (its depths): the verdict's top group is within the CD over
+    the datasets, so the table's is too (and says so), beside the mean ranks over cells."""
+    from actcmp.analysis import stats
+
+    quality = {"relu": 1.0, "elu": 1.02, "gelu": 1.04, "tanh": 1.3, "sigmoid": 3.0}
+    runs = _quality_runs(quality, datasets=("a", "b", "c"), depths=(1, 2, 4))
+    result = stats.friedman(runs, "test_loss")
+    blocks = result.decisive_blocks
+    assert blocks is not None, "the fixture's cells must share datasets"
+    ranks = rank_table(runs)
+    top = next(c for c in ranks.columns if c.startswith("top group"))
+    assert top.endswith("over the 3 datasets)") and "mean rank over datasets" in ranks.columns
+    assert set(ranks.loc[ranks[top] == "yes", "activation"]) == set(blocks.top_group())
+    assert set(blocks.top_group()) != set(result.top_group())  # over cells it is optimistic
 
 
 # -- figures ---------------------------------------------------------------------------------------------
@@ -868,3 +886,44 @@ def test_a_gradient_that_underflows_to_zero_counts_as_vanished() -> None:
     verdict = checks.check_vanishing_cell(deep, layers)
     part = next(p for p in verdict.parts if p.label == "sigmoid gradients vanish")
     assert part.verdict == HOLDS and part.value == -math.inf and verdict.verdict == HOLDS
+
+
+def test_dying_and_vanishing_tables_keep_the_init_rules_apart() -> None:
+    """The verdict maps of claims 3 and 4 judge each init rule on its own: their tables must
+    not average two rules into one row (a 7.3% and a 2.7% dead fraction shown as 5.0%, at the
+    threshold). ``auto`` is named as the map names it, not as the rule it resolved to."""
+    from actcmp.claims.tables import dying_tables, vanishing_tables
+
+    dead = {"kaiming": 0.08, "torch-default": 0.02}
+    runs = grid_runs(
+        lambda p, rng: {"dead_fraction_final": dead[p["init"]] if p["activation"] == "relu" else 0.0},
+        activations=("relu", "leaky_relu"),
+        depths=(2,),
+        extra={"init": ("kaiming", "torch-default")},
+        lr=0.01,
+    )
+    (title, table), *_ = dying_tables(ClaimContext(results_of(runs), Path("x.toml"), Path("x")))
+    assert list(table.columns[:3]) == ["init", "depth", "lr"], table
+    assert dict(zip(table["init"], table["relu"], strict=True)) == {"auto": "8.0%", "torch-default": "2.0%"}
+    # claim 4: log10 r = 0.5 under auto, -2 under torch-default for relu (mean); sigmoid median
+    ratio = {("relu", "kaiming"): 0.5, ("relu", "torch-default"): -2.0, ("sigmoid", "xavier"): -0.5}
+    ratio[("sigmoid", "torch-default")] = -3.0
+    runs = grid_runs(
+        lambda p, rng: {}, activations=("relu", "sigmoid"), depths=(4,), extra={"init": ("auto", "torch-default")}
+    )
+    runs["init"] = [
+        ("kaiming" if a == "relu" else "xavier") if i == "auto" else i
+        for a, i in zip(runs["activation"], runs["init"], strict=True)
+    ]
+    layers = pd.DataFrame(
+        [
+            {"run_id": r.run_id, "epoch": 0, "layer": layer, "metric": "grad_norm_weight", "value": value}
+            for r in runs.itertuples()
+            for layer, value in ((0, 10 ** ratio[(r.activation, r.init)]), (7, 1.0))
+        ]
+    )
+    (title, table), *_ = vanishing_tables(ClaimContext(results_of(runs, layers=layers), Path("x.toml"), Path("x")))
+    assert "mean over seeds for the ReLU family, median for the others" in title
+    rows = table.set_index("init")
+    assert rows.loc["auto", "relu"] == "0.50" and rows.loc["torch-default", "relu"] == "-2.0"
+    assert rows.loc["auto", "sigmoid"] == "-0.50" and rows.loc["torch-default", "sigmoid"] == "-3.0"

@@ -4,7 +4,7 @@ difference (Demsar 2006). Pure functions on the runs frame; see :mod:`actcmp.ana
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -77,6 +77,27 @@ class FriedmanResult:
         then the test over cells decides (cells of distinct datasets, or one dataset)."""
         blocks = self.by_dataset
         return blocks if blocks is not None and math.isfinite(blocks.p_value) else None
+
+    def as_decided(self) -> tuple[FriedmanResult, str]:
+        """The ranks a verdict decides with and their unit: over the datasets (mean ranks,
+        chi-square, permutation p and Nemenyi CD of :attr:`decisive_blocks`) where those
+        decide, else this result over cells. For a critical-difference diagram that agrees
+        with the verdict (the one over cells of shared datasets is optimistic)."""
+        blocks = self.decisive_blocks
+        if blocks is None:
+            return self, "cells"
+        over = replace(
+            self,
+            mean_ranks=dict(blocks.mean_ranks),
+            n_cells=blocks.n_blocks,
+            n_dropped=0,
+            statistic=blocks.statistic,
+            p_value=blocks.p_value,
+            kendall_w=blocks.kendall_w,
+            cd=blocks.cd,
+            by_dataset=None,
+        )
+        return over, "datasets"
 
     @property
     def decision_p(self) -> float:

@@ -142,31 +142,44 @@ def plot_linear(runs: pd.DataFrame, pca: pd.DataFrame, tolerance: float = 0.05) 
 
 
 # -- claims 2 and 8: critical-difference diagrams ------------------------------------------------
+def _over(result: stats.FriedmanResult, unit: str) -> str:
+    """What a diagram's ranks are over, and its test: as the verdict decides."""
+    if unit == "datasets":
+        return f"over the {result.n_cells} datasets as blocks, permutation {fmt_p(result.p_value)}"
+    return f"over {result.n_cells} cells, Friedman {fmt_p(result.p_value)}"
+
+
 def plot_ranking(runs: pd.DataFrame) -> Figure:
+    """The critical-difference diagram the verdict reads: mean ranks and CD over the
+    datasets where cells share a dataset (over cells it would be optimistic), else over cells."""
     if runs.empty:
         return no_data()
-    return plots.plot_cd_diagram(stats.friedman(runs, "test_loss"), title=None)
+    shown, unit = stats.friedman(runs, "test_loss").as_decided()
+    return plots.plot_cd_diagram(shown, title=f"Mean rank of test loss ({_over(shown, unit)})", unit=unit)
 
 
 def plot_matters(runs: pd.DataFrame) -> Figure:
-    """Two critical-difference diagrams: test loss, and epochs to the loss threshold."""
+    """Two critical-difference diagrams: test loss, and epochs to the loss threshold (each
+    over the blocks its verdict decides with, see :func:`plot_ranking`)."""
     from matplotlib.figure import Figure
 
     if runs.empty:
         return no_data()
     censored = runs.assign(_censor=numeric(runs, "epochs") + 1)
     results = [
-        stats.friedman(censored, "test_loss"),
-        stats.friedman(censored, "epochs_to_threshold", fill_missing="_censor"),
+        stats.friedman(censored, "test_loss").as_decided(),
+        stats.friedman(censored, "epochs_to_threshold", fill_missing="_censor").as_decided(),
     ]
-    height = 1.4 + 0.22 * max(r.k for r in results)
+    height = 1.4 + 0.22 * max(r.k for r, _ in results)
     fig = Figure(figsize=(6.4, 2 * height), layout="constrained", dpi=100)
     top, bottom = fig.subplots(2, 1)
-    plots.plot_cd_diagram(results[0], ax=top, title=f"How well: test loss (Friedman {fmt_p(results[0].p_value)})")
+    (well, well_unit), (quick, quick_unit) = results
+    plots.plot_cd_diagram(well, ax=top, title=f"How well: test loss ({_over(well, well_unit)})", unit=well_unit)
     plots.plot_cd_diagram(
-        results[1],
+        quick,
         ax=bottom,
-        title=(f"How quickly: epochs to threshold, never reached = epochs + 1 (Friedman {fmt_p(results[1].p_value)})"),
+        title=f"How quickly: epochs to threshold, never reached = epochs + 1 ({_over(quick, quick_unit)})",
+        unit=quick_unit,
     )
     return fig
 

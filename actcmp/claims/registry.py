@@ -146,9 +146,10 @@ CLAIMS: tuple[Claim, ...] = (
             "(over the datasets), and pooled."
         ),
         caption=(
-            "Critical-difference diagram of test loss: activations at their mean rank over cells (1 = best); "
-            "a bar joins activations whose mean ranks differ by less than the Nemenyi CD (not significantly "
-            "different)."
+            "Critical-difference diagram of test loss, as the verdict reads it: activations at their mean rank "
+            "(1 = best) over the datasets, each dataset one block (its depths' cells share its data, so ranks "
+            "and CD over cells would be optimistic; over cells where every cell has its own dataset); a bar "
+            "joins activations whose mean ranks differ by less than the Nemenyi CD (not significantly different)."
         ),
         decide=needs_runs(decide_relu_default),
         figure=figure_or_empty(draw_relu_default),
@@ -371,7 +372,8 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         caption=(
             "Critical-difference diagrams (Demsar 2006) of test loss (top) and epochs to the loss threshold "
-            "(bottom): mean rank over cells, bars join activations not significantly different (Nemenyi)."
+            "(bottom): mean rank over the datasets as blocks where cells share a dataset (as the verdict's p), "
+            "else over cells; bars join activations not significantly different (Nemenyi)."
         ),
         decide=needs_runs(decide_matters),
         figure=figure_or_empty(draw_matters),

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from actcmp.analysis import stats as stats
 from actcmp.claims import checks
+from actcmp.claims.checks.frames import family_of
 from actcmp.claims.reference import attach_pca
 from actcmp.report.format import fmt_stat
 
@@ -85,20 +86,30 @@ def comparison_table(
 def rank_table(
     runs: pd.DataFrame, metric: str = "test_loss", fill_missing: Any = None, alpha: float = stats.ALPHA
 ) -> pd.DataFrame:
-    """Mean rank per activation over cells, with the Nemenyi top group and per-cell counts."""
+    """Mean rank per activation over cells, with the Nemenyi top group and per-cell counts.
+    Where cells share a dataset and the test with datasets as blocks ran (what the verdicts
+    decide on: ``FriedmanResult.decisive_blocks``), the mean rank over the datasets and the
+    top group within *their* critical difference are shown too; the top group over cells
+    would be optimistic (cells of one dataset are not independent)."""
     import pandas as pd
 
     result = stats.friedman(runs, metric, fill_missing=fill_missing, alpha=alpha)
-    top = set(result.top_group())
+    blocks = result.decisive_blocks
+    deciding = blocks if blocks is not None else result
+    top = set(deciding.top_group())
+    unit = f"the {blocks.n_blocks} datasets" if blocks is not None else "cells"
+    top_column = f"top group (CD {fmt(deciding.cd, 3)} over {unit})"
     paired = stats.paired_vs_best(runs, metric, alpha=alpha, fill_missing=fill_missing, scale=stats.scale_for(metric))
     rows = []
     for name, rank in result.mean_ranks.items():
         mine = paired[paired["activation"] == name]
+        over_datasets = {} if blocks is None else {"mean rank over datasets": fmt(blocks.mean_ranks.get(name))}
         rows.append(
             {
                 "activation": name,
-                "mean rank": fmt(rank),
-                "top group": "yes" if name in top else "",
+                "mean rank over cells": fmt(rank),
+                **over_datasets,
+                top_column: "yes" if name in top else "",
                 "best in": int(mine["is_best"].sum()),
                 "≈ best in": int((mine["equivalent"] & ~mine["is_best"]).sum()),
                 "worse in": int((~mine["tied"]).sum()),
@@ -130,23 +141,63 @@ def linear_tables(ctx: ClaimContext) -> Tables:
     return [("Identity networks against PCA (mean ± std over seeds)", pd.DataFrame(rows))]
 
 
+def condition_index(runs: pd.DataFrame, claim: str, always: tuple[str, ...] = ()) -> list[str]:
+    """The columns a claim's table is split by: the factors its verdict map judges apart
+    (:data:`~actcmp.claims.decisions.CONDITIONS`) that the runs vary, and ``always``; a table
+    never pools over a factor that the verdict keeps apart."""
+    from actcmp.claims.decisions import CONDITIONS
+
+    return [f for f in CONDITIONS[claim] if f in runs.columns and (f in always or runs[f].astype(str).nunique() > 1)]
+
+
+def _as_conditions(runs: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` with ``init`` named as the verdict map names it (``auto``, not the rule it
+    resolved to per activation: :func:`~actcmp.claims.conditions.configured_init`)."""
+    from actcmp.claims.conditions import configured_init
+
+    if runs.empty or "init" not in runs.columns or "activation" not in runs.columns:
+        return runs
+    return runs.assign(init=configured_init(runs))
+
+
 def dying_tables(ctx: ClaimContext) -> Tables:
-    runs = ctx.runs[ctx.runs["status"] == "done"]
-    table = runs.pivot_table(
-        index=["depth", "lr"], columns="activation", values="dead_fraction_final", aggfunc="mean"
-    ).reset_index()
+    runs = _as_conditions(ctx.runs[ctx.runs["status"] == "done"])
+    index = condition_index(runs, "dying", always=("depth", "lr"))
+    table = runs.pivot_table(index=index, columns="activation", values="dead_fraction_final", aggfunc="mean")
+    table = table.reset_index()
     table.columns.name = None
-    for column in table.columns[2:]:
+    for column in table.columns[len(index) :]:
         table[column] = table[column].map(lambda v: f"{v:.1%}" if v == v else "–")
-    return [("Mean dead fraction after training (converged seeds)", table)]
+    return [("Mean dead fraction after training (converged seeds), per condition of the verdict map", table)]
 
 
 def vanishing_tables(ctx: ClaimContext) -> Tables:
+    import numpy as np
+    import pandas as pd
+
     ratios = checks.gradient_ratios(ctx.runs, ctx.layers)
-    table = ratios.pivot_table(index="depth", columns="activation", values="log10_ratio", aggfunc="mean")
+    if ratios.empty:
+        return [("log10(first / last layer gradient norm) at initialisation", pd.DataFrame())]
+    if "init" in ctx.runs.columns:
+        ratios = ratios.merge(_as_conditions(ctx.runs)[["run_id", "init"]], on="run_id", how="left")
+    index = condition_index(ratios, "vanishing", always=("depth",))
+    rows = []
+    for key, values in ratios.groupby([*index, "activation"])["log10_ratio"]:
+        *where, name = key
+        data = values.to_numpy(float)  # what each activation's verdict reads: mean (ReLU family), else median
+        value = float(np.mean(data)) if family_of(name) == "relu" else float(np.median(data))
+        rows.append({**dict(zip(index, where, strict=True)), "activation": name, "value": value})
+    table = pd.DataFrame(rows).pivot(index=index, columns="activation", values="value")
     table = table.map(lambda v: fmt(v, 2)).reset_index()
     table.columns.name = None
-    return [("Mean log10(first / last layer gradient norm) at initialisation", table)]
+    return [
+        (
+            "log10(first / last layer gradient norm) at initialisation, per condition of the verdict map: the "
+            "statistic each verdict reads (mean over seeds for the ReLU family, median for the others; −∞: a "
+            "seed's first-layer gradient underflowed to 0)",
+            table,
+        )
+    ]
 
 
 def tanh_sigmoid_tables(ctx: ClaimContext) -> Tables:
@@ -198,7 +249,9 @@ def matters_tables(ctx: ClaimContext) -> Tables:
 
 
 def relu_default_tables(ctx: ClaimContext) -> Tables:
-    return [("Mean rank of test loss over cells", rank_table(ctx.runs, alpha=ctx.alpha))]
+    return [
+        ("Mean rank of test loss (top group: within the CD the verdict uses)", rank_table(ctx.runs, alpha=ctx.alpha))
+    ]
 
 
 def anomaly_tables(ctx: ClaimContext) -> Tables:

@@ -20,10 +20,13 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-def plot_cd_diagram(result: FriedmanResult, ax: Axes | None = None, title: str | None = None) -> Figure:
+def plot_cd_diagram(
+    result: FriedmanResult, ax: Axes | None = None, title: str | None = None, unit: str = "cells"
+) -> Figure:
     """Critical-difference diagram: a horizontal rank axis (1 = best, left), each
     treatment at its mean rank with its label, thick bars joining treatments whose mean
-    ranks differ by less than the Nemenyi CD, and the CD itself as a scale bar."""
+    ranks differ by less than the Nemenyi CD, and the CD itself as a scale bar. ``unit``:
+    what the ranks are over (``cells``, or ``datasets`` for :meth:`FriedmanResult.as_decided`)."""
     from matplotlib.figure import Figure
 
     names = list(result.mean_ranks)
@@ -67,7 +70,7 @@ def plot_cd_diagram(result: FriedmanResult, ax: Axes | None = None, title: str |
         ax.plot([low - 0.04, high + 0.04], [y, y], color="black", linewidth=3, solid_capstyle="round")
     ax.set_axis_off()
     p_text = f"p = {fmt_tick(result.p_value)}" if math.isfinite(result.p_value) else result.reason
-    ax.set_title(title or f"Mean rank of {result.metric} over {result.n_cells} cells (Friedman {p_text})", fontsize=9)
+    ax.set_title(title or f"Mean rank of {result.metric} over {result.n_cells} {unit} (Friedman {p_text})", fontsize=9)
     return fig  # type: ignore[return-value]
 
 
