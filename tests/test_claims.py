@@ -927,3 +927,22 @@ def test_dying_and_vanishing_tables_keep_the_init_rules_apart() -> None:
     rows = table.set_index("init")
     assert rows.loc["auto", "relu"] == "0.50" and rows.loc["torch-default", "relu"] == "-2.0"
     assert rows.loc["auto", "sigmoid"] == "-0.50" and rows.loc["torch-default", "sigmoid"] == "-3.0"
+
+
+def test_edge_summary_counts_selections_at_an_edge_per_side_and_depth() -> None:
+    from actcmp.analysis.tune import Selection
+    from actcmp.claims.runner import edge_summary
+    from actcmp.tune_spec import TuneSpec
+
+    spec = TuneSpec.model_validate({"lr": [0.001, 0.01, 0.03], "seeds": [100]})
+
+    def sel(depth: int, lr: float | None) -> Selection:
+        chosen = None if lr is None else {"lr": lr}
+        edges = ("lr",) if lr in (0.001, 0.03) else ()
+        return Selection(f"u{depth}{lr}", {"depth": depth, "activation": "relu"}, chosen=chosen, edges=edges)
+
+    text = edge_summary([sel(1, 0.03), sel(1, 0.03), sel(4, 0.01), sel(4, 0.001), sel(4, None)], spec)
+    assert text.startswith("3 of 4 selections lie at an edge of the candidates")
+    assert "lr = 0.03, the largest: 2; lr = 0.001, the smallest: 1" in text
+    assert "(depth 1: 2 of 2, depth 4: 1 of 2)" in text and "not shown to be their optima" in text
+    assert edge_summary([sel(1, 0.01)], spec) == ""

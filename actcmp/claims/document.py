@@ -47,6 +47,8 @@ class SweepDoc:
     selected: pd.DataFrame | None = None
     #: a warning about what the results directory holds besides the judged runs ("" if none)
     warning: str = ""
+    #: a tuned sweep's selections at an edge of the candidates, in words ("" if none)
+    edges: str = ""
 
 
 @dataclass
@@ -129,6 +131,8 @@ def _experiment(sweep: SweepDoc) -> list[str]:
     ]
     if sweep.tune:
         lines.append(f"Tuned ([tune]): {sweep.tune}")
+    if sweep.edges:
+        lines.append(f"**At the edge:** {sweep.edges}")
     if sweep.warning:
         lines.append(f"**Warning:** {sweep.warning}")
     return lines
@@ -195,7 +199,13 @@ METHODS = [
     "dataset (its depths) are not independent blocks, so where they do the claims decide on the Friedman test "
     "with each dataset as one block (an activation's mean rank over the dataset's cells, ranked again), its p "
     "from 20,000 seeded within-dataset permutations (the chi-square approximation does not hold for 2-3 "
-    "blocks); the CD over cells stays optimistic.",
+    "blocks); the rank tables' top group and the critical-difference diagrams of claims 2 and 8 use the mean "
+    "ranks and CD over the datasets too, so that they agree with the verdicts (over cells they would be optimistic).",
+    "Verdict maps judge each condition on its own at alpha = 0.05, with Holm across the tests within a condition; "
+    "there is no correction across the conditions of a map, so with many conditions some may differ by chance: "
+    "read a map as a pattern (where the claim holds and where not), not as many independent findings.",
+    "Tuned sweeps: a selection at the smallest or largest candidate may not be the optimum. Each tuned claim's "
+    "experiment says how many selections lie at an edge and where; the selected-values table marks them (edge).",
     "Pooled paired comparisons over cells and seeds use the Wilcoxon signed-rank test when there are 6 or more "
     "pairs, else the paired t-test.",
 ]

@@ -22,10 +22,12 @@ from actcmp.errors import ConfigError
 
 if TYPE_CHECKING:
     from actcmp.claims.document import ClaimDoc, FigureDoc, SweepDoc
+    from actcmp.analysis.tune import Selection
     from actcmp.claims.registry import Claim
     from actcmp.config import SweepConfig
     from actcmp.progress import ProgressSink
     from actcmp.store.database import Results
+    from actcmp.tune_spec import TuneSpec
 
 FORMATS = ("png", "pdf", "svg")
 
@@ -95,12 +97,46 @@ def selected_runs(sweep: SweepConfig, directory: Path, data_dir: str | Path | No
     return _selected(sweep, directory, data_dir)[0]
 
 
+def edge_summary(selections: Sequence[Selection], spec: TuneSpec) -> str:
+    """How many selections lie at an edge of the candidates, at which value and where (per
+    depth where the sweep varies it): "" when none. A selection at the smallest or largest
+    candidate may not be the optimum; a verdict read there compares activations at values
+    that are not shown to be best for them."""
+    chosen = [s for s in selections if s.chosen is not None]
+    at_edge = [s for s in chosen if s.edges]
+    if not at_edge:
+        return ""
+    sides: dict[str, int] = {}
+    for sel in at_edge:
+        assert sel.chosen is not None
+        for key in sel.edges:
+            options = spec.candidates[key]
+            side = "the largest" if sel.chosen[key] == max(options) else "the smallest"
+            label = f"{key} = {sel.chosen[key]:g}, {side}"
+            sides[label] = sides.get(label, 0) + 1
+    by_side = "; ".join(f"{label}: {n}" for label, n in sides.items())
+    depths = sorted({int(s.config["depth"]) for s in chosen if s.config.get("depth") is not None})
+    where = ""
+    if len(depths) > 1:
+        parts = []
+        for depth in depths:
+            mine = [s for s in chosen if s.config.get("depth") == depth]
+            parts.append(f"depth {depth}: {sum(1 for s in mine if s.edges)} of {len(mine)}")
+        where = f" ({', '.join(parts)})"
+    return (
+        f"{len(at_edge)} of {len(chosen)} selections lie at an edge of the candidates ({by_side}){where}. The best "
+        "value may lie beyond them: where a verdict reads such cells, it compares activations at values not shown "
+        "to be their optima (widen the candidates to check)."
+    )
+
+
 def _selected(
     sweep: SweepConfig, directory: Path, data_dir: str | Path | None = None
-) -> tuple[list[dict[str, Any]], Any, int]:
+) -> tuple[list[dict[str, Any]], Any, int, str]:
     """(the evaluation runs at the values selected so far, a table of the selected values per
     cell and activation, how many evaluation runs the claim judges once every unit has its
-    selection: one per grid point, less those of units whose every candidate diverged)."""
+    selection: one per grid point, less those of units whose every candidate diverged, and
+    :func:`edge_summary` of the selections)."""
     import pandas as pd
 
     from actcmp.run.tune import describe_value, selected_plan
@@ -132,7 +168,7 @@ def _selected(
     # diverged in tuning: it gets no evaluation run at a selected value, so none is pending
     gone = {s.unit for s in selections if s.all_diverged}
     planned = sum(len(runs) for unit, runs in plan.members.items() if unit not in gone)
-    return judged, table, planned
+    return judged, table, planned, edge_summary(selections, plan.spec)
 
 
 def _per_seed_warning(directory: Path) -> str:
@@ -248,7 +284,7 @@ def run_claims(
                 from actcmp.run.tune import describe_candidates
 
                 # units without a selection yet count their evaluation runs as pending
-                judged, doc.selected, doc.planned = _selected(sweep, directory, data_dir)
+                judged, doc.selected, doc.planned, doc.edges = _selected(sweep, directory, data_dir)
                 doc.warning = _per_seed_warning(directory)
                 doc.tune = (
                     f"each activation at its own {', '.join(sweep.tune.candidates)}, selected per dataset and depth "
