@@ -388,3 +388,29 @@ def test_report_warns_when_its_sweep_file_is_damaged(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "actcmp: warning:" in result.output and "sweep.json: is not readable JSON" in result.output
     assert "Sweep file and git commit: not recorded" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_findings_name_no_best_where_no_run_of_the_cell_learned(tmp_path: Path) -> None:
+    """A cell whose converged runs all ended at their initial loss gets no "best" activation
+    (the Findings also list those runs as not learning); the other cell keeps its best."""
+    with Store(tmp_path) as store:
+        for activation in ("relu", "elu"):
+            for depth in DEPTHS:
+                for seed in SEEDS:
+                    run = fabricate(activation, depth, seed)
+                    if depth == 1 and run.status == "done":  # flat curves: final validation loss = initial
+                        flat = run.final["final_val_loss"]
+                        epochs = [(e, m, flat) for e, m, _ in run.epochs]
+                        run = dataclasses.replace(run, epochs=epochs, final={**run.final, "baseline_loss": 0.5})
+                    store.write_run(run)
+    results = load_results(tmp_path)
+    context = document.ReportContext(results, tmp_path, {t.name: t for t in tables.build_tables(results)}, [])
+    context.extra["statistics"] = statistics.analyse(results)
+    context.extra["setup"] = setup.collect_setup(results)
+    markdown = document.render_markdown(context)
+    findings_text = markdown.split("## Findings", 1)[1].split("\n## ", 1)[0]
+    depth1 = [line for line in findings_text.splitlines() if "depth 1" in line and line.startswith("- ")]
+    depth2 = [line for line in findings_text.splitlines() if "depth 2" in line and line.startswith("- ")]
+    assert depth1 and all("no converged run learned" in line and "best" in line for line in depth1[:1]), depth1
+    assert "**" not in depth1[0]  # no activation in bold as the best
+    assert depth2 and "best **" in depth2[0], depth2

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 from actcmp.errors import ConfigError
 
 if TYPE_CHECKING:
-    from actcmp.claims.document import ClaimDoc, FigureDoc, SweepDoc
     from actcmp.analysis.tune import Selection
+    from actcmp.claims.document import ClaimDoc, FigureDoc, SweepDoc
     from actcmp.claims.registry import Claim
     from actcmp.config import SweepConfig
     from actcmp.progress import ProgressSink

@@ -61,9 +61,30 @@ def _cell_label(keys: list[str], key: Any) -> str:
     return label(keys, tuple(values)) or "all runs"
 
 
-def best_per_cell(main: pd.DataFrame) -> list[str]:
+def _cell_id(key: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in (key if isinstance(key, tuple) else (key,)))
+
+
+def learning_per_cell(results: Results, keys: list[str]) -> dict[tuple[str, ...], tuple[int, int]]:
+    """Per cell (``keys``): (converged runs that did not learn, converged runs), see
+    :func:`not_learning`."""
+    runs = results.runs
+    if runs.empty or not keys or "status" not in runs or any(k not in runs for k in keys):
+        return {}
+    done = runs[runs["status"] == "done"]
+    stuck = not_learning(results)
+    counts = {_cell_id(k): (0, len(g)) for k, g in done.groupby(keys, sort=False, dropna=False)}
+    for key, group in stuck.groupby(keys, sort=False, dropna=False):
+        cell = _cell_id(key)
+        counts[cell] = (len(group), counts.get(cell, (0, len(group)))[1])
+    return counts
+
+
+def best_per_cell(main: pd.DataFrame, learning: dict[tuple[str, ...], tuple[int, int]] | None = None) -> list[str]:
     """Per cell: the best activation(s) with their mean test loss, the activations not
-    separable from it after Holm's correction, and those too few seeds could not test."""
+    separable from it after Holm's correction, and those too few seeds could not test;
+    where no converged run of the cell learned (``learning``: :func:`learning_per_cell`),
+    that the ranking there says nothing about what the activations learn."""
     keys = _keys(main)
     if main.empty or not keys or "best" not in main:
         return []
@@ -74,6 +95,13 @@ def best_per_cell(main: pd.DataFrame) -> list[str]:
         where = link(_cell_label(keys, key), table_anchor("main"))
         if best.empty:
             items.append(f"{where}: no converged run.")
+            continue
+        stuck, done = (learning or {}).get(_cell_id(key), (0, 0))
+        if done and stuck == done:
+            items.append(
+                f"{where}: no converged run learned (each ended no lower than its initial loss or the mean "
+                "predictor's), so no activation is named best here."
+            )
             continue
         shown = _names(
             f"**{n}** ({fmt_number(m)})" for n, m in zip(best["activation"], best["test_loss_mean"], strict=True)
@@ -275,7 +303,7 @@ def power_text(main: pd.DataFrame) -> str | None:
 def findings_blocks(results: Results, main: pd.DataFrame, statistics: Statistics | None) -> list[Block]:
     """The Findings section's blocks (see the module docstring)."""
     blocks: list[Block] = []
-    best = best_per_cell(main)
+    best = best_per_cell(main, learning_per_cell(results, _keys(main)))
     if best:
         blocks.append(("text", "Best test loss per cell (mean over converged seeds; bold = best):"))
         blocks.append(("list", best))
