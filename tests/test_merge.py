@@ -374,6 +374,29 @@ def test_compare_flags_cells_beyond_their_seed_spread(tmp_path: Path, monkeypatc
     assert ok.exit_code == 0 and "0 regressed" in ok.output
 
 
+def test_compare_fails_a_cell_that_new_holds_fewer_runs_of(tmp_path: Path) -> None:
+    """Seeds missing from NEW (an interrupted sweep, one shard) make the cell incomplete: the
+    gate fails (exit 1) unless it regressed anyway, which it then says beside the count."""
+    base = write_store(
+        tmp_path / "base",
+        [*_cell("relu", [1.0, 1.1, 0.9], "b"), *_cell("tanh", [2.0, 2.1, 1.9], "b"), *_cell("elu", [1.0, 1.0], "b")],
+    )
+    new = write_store(
+        tmp_path / "new",
+        [*_cell("relu", [1.0], "n"), *_cell("tanh", [3.0], "n"), *_cell("elu", [1.0, 1.0, 1.0], "n")],
+    )
+    from actcmp.analysis.compare import compare_results
+
+    comparison = compare_results(new, base)
+    found = {c.cell["activation"]: (c.verdict, c.note) for c in comparison.cells}
+    assert found["relu"] == ("incomplete", "NEW holds 1 of BASELINE's 3 runs")
+    assert found["tanh"][0] == "regressed" and found["tanh"][1].startswith("NEW holds 1 of BASELINE's 3 runs")
+    assert found["elu"] == ("same", "")  # more runs in NEW than in the baseline: nothing missing
+    assert comparison.failed
+    result = runner.invoke(app, ["compare", str(new), str(base)])
+    assert result.exit_code == 1 and "1 regressed, 1 incomplete" in result.output, result.output
+
+
 def test_compare_real_sweeps(sweeps: dict[str, Path]) -> None:
     result = runner.invoke(app, ["compare", str(sweeps["full"]), str(sweeps["full"]), "--metric", "final_val_loss"])
     assert result.exit_code == 0, result.output

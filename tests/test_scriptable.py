@@ -54,7 +54,7 @@ def test_status_json(results_dir: Path) -> None:
 def test_compare_json_against_itself(results_dir: Path) -> None:
     doc = invoke_json(["compare", str(results_dir), str(results_dir), "--json"])
     assert doc["schema"] == "actcmp.compare/1" and doc["failed"] is False and doc["metric"] == "test_loss"
-    assert doc["counts"] == {"regressed": 0, "missing": 0, "improved": 0, "new": 0, "same": 5}
+    assert doc["counts"] == {"regressed": 0, "missing": 0, "incomplete": 0, "improved": 0, "new": 0, "same": 5}
     relu = next(c for c in doc["cells"] if c["cell"]["activation"] == "relu" and c["cell"]["depth"] == 2)
     expected = (loss_of("relu", 2, 0, EPOCHS) + loss_of("relu", 2, 1, EPOCHS)) / 2
     assert relu["new"]["mean"] == relu["baseline"]["mean"] == expected and relu["delta"] == 0.0

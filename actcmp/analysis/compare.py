@@ -9,7 +9,9 @@ other field); its runs over seeds give a mean and a standard deviation of the me
   rtol=0.01: three seed standard deviations, with a floor for cells whose seeds agree,
   e.g. a single seed), or when a larger share of its runs diverged or failed;
 * **improved** when it got better by more than the limit (or fewer runs diverged);
-* **missing** when the baseline has it and NEW does not; **new** the other way round.
+* **missing** when the baseline has it and NEW does not; **new** the other way round;
+* **incomplete** when NEW holds fewer of the cell's runs than the baseline (seeds missing:
+  an interrupted sweep, one shard) and it did not regress: its mean is over fewer seeds.
 
 A sweep with ``[tune]`` is compared on the runs the report's tables compare: its tuning
 runs (other seeds, every candidate value) and its evaluation runs at a selected value other
@@ -23,7 +25,7 @@ last digits for reasons that are not regressions: the relative floor is then at 
 
 ``pooled_std = sqrt(((n1-1) s1^2 + (n2-1) s2^2) / (n1 + n2 - 2))`` over the two sides'
 seeds. Lower is better except for ``probe_accuracy`` and ``anomaly_auroc``. The check
-fails (``Comparison.failed``) when any cell regressed or is missing.
+fails (``Comparison.failed``) when any cell regressed, is missing or is incomplete.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ KERNEL_RTOL = 1e-3
 HIGHER_IS_BETTER = frozenset({"probe_accuracy", "anomaly_auroc"})
 NOT_CELL = frozenset({"seed"})
 ALWAYS_SHOWN = ("dataset", "depth", "activation")
-VERDICTS = ("regressed", "missing", "improved", "new", "same")
+VERDICTS = ("regressed", "missing", "incomplete", "improved", "new", "same")
 
 
 @dataclass
@@ -110,7 +112,7 @@ class Comparison:
 
     @property
     def failed(self) -> bool:
-        return bool(self.count("regressed") or self.count("missing"))
+        return bool(self.count("regressed") or self.count("missing") or self.count("incomplete"))
 
     def summary(self) -> str:
         counts = ", ".join(f"{self.count(v)} {v}" for v in VERDICTS if self.count(v) or v == "regressed")
@@ -275,6 +277,16 @@ def kernel_families(directory: str | Path) -> set[str]:
 
 
 def _judge(result: CellResult, sign: float, k: float, rtol: float, atol: float) -> None:
+    _judge_values(result, sign, k, rtol, atol)
+    base, new = result.base, result.new
+    if 0 < new.runs < base.runs:  # seeds missing from NEW: a mean over fewer runs
+        fewer = f"NEW holds {new.runs} of BASELINE's {base.runs} runs"
+        result.note = f"{fewer}; {result.note}" if result.note else fewer
+        if result.verdict != "regressed":
+            result.verdict = "incomplete"
+
+
+def _judge_values(result: CellResult, sign: float, k: float, rtol: float, atol: float) -> None:
     base, new = result.base, result.new
     if not new.runs:
         result.verdict, result.note = "missing", "not in NEW"

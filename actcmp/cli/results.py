@@ -215,7 +215,8 @@ def compare(
 
     A cell regressed when |mean_new - mean_baseline| > max(k x pooled seed std, atol,
     rtol x |mean_baseline|) in the bad direction, or when more of its runs diverged;
-    a cell of the baseline missing from NEW also fails the check.
+    a cell of the baseline missing from NEW, or of which NEW holds fewer runs (seeds
+    missing: an interrupted sweep, one shard), also fails the check.
 
     A sweep with \\[tune] is compared as the report compares it: its tuning runs and its
     runs at a selected value are left out (the summary line counts them).
