@@ -111,8 +111,8 @@ def assert_same_results(a: Path, b: Path) -> None:
 
 def test_shard_directory_expects_only_its_runs(sweeps: dict[str, Path]) -> None:
     status = runner.invoke(app, ["status", str(sweeps["s1"])])
-    assert status.exit_code == 0, status.output
-    assert "complete: 2 done" in status.output
+    assert status.exit_code == 0, status.output  # a shard's own CI gate passes when its runs are stored
+    assert "complete for shard smoke 1/2: 2 done" in status.output and "merge the shards' directories" in status.output
     assert len(load_results(sweeps["s1"]).planned) == 2
     with Store(sweeps["s1"], create=False) as store:
         assert len(store.planned_configs()) == 4  # the whole plan is kept for the merge

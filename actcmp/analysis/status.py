@@ -55,6 +55,8 @@ class StatusTable:
     shards: list[str] = field(default_factory=list)
     #: stored rows that cannot be read (left out of the counts), one line each
     damaged: list[str] = field(default_factory=list)
+    #: the shards held of sweeps held only in part ("smoke 1/2"): "complete" is for them alone
+    partial: list[str] = field(default_factory=list)
 
     def total(self, status: str) -> int:
         return sum(c.get(status, 0) for c in self.cells.values())
@@ -77,7 +79,13 @@ class StatusTable:
         if not self.cells:
             return "no runs planned or stored"
         if self.complete:
-            return f"complete: {self.total('done')} done, {self.total('diverged')} diverged"
+            counts = f"{self.total('done')} done, {self.total('diverged')} diverged"
+            if self.partial:
+                return (
+                    f"complete for shard {', '.join(self.partial)}: {counts} (the other shards' runs are not here: "
+                    "merge the shards' directories to see the whole sweep)"
+                )
+            return f"complete: {counts}"
         parts = [f"{n} {s}" for s, n in (("pending", self.pending), ("failed", self.failed)) if n]
         return "incomplete: " + ", ".join(parts) + " (run the sweep again to resume; failed runs are retried)"
 
@@ -95,8 +103,13 @@ def cell_status(directory: str | Path) -> StatusTable:
         tuned_fields = [
             [f for f in s["config"]["tune"] if f not in TUNE_KEYS] for s in sweeps if s["config"].get("tune")
         ]
-        shards = [
-            f"{names.get(sid, sid)} {i}/{entry['n']}" for sid, entry in store.shards().items() for i in entry["held"]
+        held = store.shards()
+        shards = [f"{names.get(sid, sid)} {i}/{entry['n']}" for sid, entry in held.items() for i in entry["held"]]
+        partial = [
+            f"{names.get(sid, sid)} {i}/{entry['n']}"
+            for sid, entry in held.items()
+            if set(entry["held"]) != set(range(1, int(entry["n"]) + 1))
+            for i in entry["held"]
         ]
     configs = {**expected, **{rid: cfg for rid, (_, cfg, _) in stored.items()}}
     # a tuned sweep's runs are counted by role (tuning / evaluation), not by the tuned fields'
@@ -110,6 +123,7 @@ def cell_status(directory: str | Path) -> StatusTable:
     keys = ("dataset", *[k for k in varied if k != "dataset"], *(("role",) if tuned else ()))
     table = StatusTable(keys=keys, directory=Path(directory), writer=running_writer(directory), shards=shards)
     table.damaged = damaged
+    table.partial = partial
     for rid, cfg in configs.items():
         status = stored[rid][0] if rid in stored else "pending"
         cell = tuple(roles[rid] if k == "role" else cfg.get(k) for k in keys)
