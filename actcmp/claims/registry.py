@@ -134,7 +134,10 @@ CLAIMS: tuple[Claim, ...] = (
             (SOURCE_003, "It's a reliable default activation function for many deep learning tasks."),
         ),
         sweep="ranking",
-        statistic="ReLU's mean rank of test loss over cells, Friedman test, Nemenyi critical difference",
+        statistic=(
+            "ReLU's mean rank of test loss over cells (over the datasets as blocks where cells share a dataset), "
+            "Friedman test, Nemenyi critical difference"
+        ),
         rule=(
             "Needs activations to differ at all (Friedman p < 0.05 over dataset x depth cells, with the datasets "
             "as blocks where cells share a dataset, as pooled over depths: a permutation p; else inconclusive). "
