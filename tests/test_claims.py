@@ -7,6 +7,7 @@ import json
 import math
 from itertools import product
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -923,7 +924,7 @@ def test_dying_and_vanishing_tables_keep_the_init_rules_apart() -> None:
         ]
     )
     (title, table), *_ = vanishing_tables(ClaimContext(results_of(runs, layers=layers), Path("x.toml"), Path("x")))
-    assert "mean over seeds for the ReLU family, median for the others" in title
+    assert "mean over seeds for the ReLU family, median for sigmoid and tanh" in title
     rows = table.set_index("init")
     assert rows.loc["auto", "relu"] == "0.50" and rows.loc["torch-default", "relu"] == "-2.0"
     assert rows.loc["auto", "sigmoid"] == "-0.50" and rows.loc["torch-default", "sigmoid"] == "-3.0"
@@ -946,3 +947,22 @@ def test_edge_summary_counts_selections_at_an_edge_per_side_and_depth() -> None:
     assert "lr = 0.03, the largest: 2; lr = 0.001, the smallest: 1" in text
     assert "(depth 1: 2 of 2, depth 4: 1 of 2)" in text and "not shown to be their optima" in text
     assert edge_summary([sel(1, 0.01)], spec) == ""
+
+
+def test_claims_stop_after_a_late_ctrl_c_and_say_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C that came after a claim sweep's last run was stored (the sweep reports it as
+    complete) still stops the claims: the sweeps after it are not trained, exit 130, one line."""
+    import actcmp.run.sweep as sweep_module
+    from actcmp.run.sweep import SweepSummary
+
+    trained: list[str] = []
+
+    def late(sweep: Any, out: Path, **kwargs: Any) -> SweepSummary:
+        trained.append(Path(out).name)
+        return SweepSummary(Path(out), planned=0, skipped=0, late_interrupt=True)
+
+    monkeypatch.setattr(sweep_module, "run_sweep", late)
+    result = CliRunner().invoke(_app(), ["claims", "--only", "linear,dying", "--out", str(tmp_path), "--quiet"])
+    assert result.exit_code == 130, result.output
+    assert trained == ["linear"]  # the second claim's sweep was not started
+    assert "Ctrl-C came after a claim sweep's last run was stored" in result.output

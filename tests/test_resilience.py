@@ -337,14 +337,51 @@ def test_ctrl_c_after_the_last_run_is_stored_ends_nothing(
     sweep_file = tmp_path / "tiny.toml"
     sweep_file.write_text(TINY_TOML)
     out = tmp_path / "r"
-    result = runner.invoke(app, ["run", str(sweep_file), "--out", str(out), "--engine", "plain", "--report"])
+    result = runner.invoke(app, ["run", str(sweep_file), "--out", str(out), "--engine", "plain"])
     assert result.exit_code == 0, result.output
-    assert "Ctrl-C came after the last run was stored: the sweep is complete; the report was not written" in (
-        result.output
-    )
-    assert "interrupted" not in result.output and not (out / "report.html").exists()
+    assert "note: Ctrl-C came after the last run was stored: the sweep is complete" in result.output
+    assert "interrupted" not in result.output
     with Store(out, create=False) as store:
         assert len(store.finished_ids()) == 4
+    # with --report, the report it was asked for is not written: stopped (130), said so
+    reported = runner.invoke(
+        app, ["run", str(sweep_file), "--out", str(tmp_path / "r2"), "--engine", "plain", "--report"]
+    )
+    assert reported.exit_code == 130, reported.output
+    assert "the sweep is complete, the report was not written (actcmp report" in reported.output
+    assert not (tmp_path / "r2" / "report.html").exists()
+
+
+def test_ctrl_c_after_the_last_store_with_a_lost_task_is_an_interruption(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task lost (a Ray worker died) leaves its runs to do: a Ctrl-C after the others were
+    stored is an interruption, not a complete sweep."""
+    import actcmp.run.sweep as sweep_module
+    from actcmp.errors import TaskLost
+
+    real_task, real_stop = sweep_module.worker_task, sweep_module.stop_executor
+    calls = {"n": 0}
+
+    def lose_the_first(task: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            lost = TaskLost("1 run lost on the Ray cluster: WorkerCrashedError")
+            lost.runs = 1  # type: ignore[attr-defined]
+            raise lost
+        return real_task(task)
+
+    def stop_then_ctrl_c(*args: Any, **kwargs: Any) -> Any:
+        real_stop(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(sweep_module, "worker_task", lose_the_first)
+    monkeypatch.setattr(sweep_module, "stop_executor", stop_then_ctrl_c)
+    sweep_file = tmp_path / "tiny.toml"
+    sweep_file.write_text(TINY_TOML)
+    result = runner.invoke(app, ["run", str(sweep_file), "--out", str(tmp_path / "r"), "--engine", "plain", "--quiet"])
+    assert result.exit_code == 130, result.output
+    assert "complete" not in result.output and "interrupted" in result.output
 
 
 def test_ctrl_c_between_the_tuning_and_evaluation_phases_is_an_interruption(

@@ -201,9 +201,11 @@ METHODS = [
     "from 20,000 seeded within-dataset permutations (the chi-square approximation does not hold for 2-3 "
     "blocks); the rank tables' top group and the critical-difference diagrams of claims 2 and 8 use the mean "
     "ranks and CD over the datasets too, so that they agree with the verdicts (over cells they would be optimistic).",
-    "Verdict maps judge each condition on its own at alpha = 0.05, with Holm across the tests within a condition; "
-    "there is no correction across the conditions of a map, so with many conditions some may differ by chance: "
-    "read a map as a pattern (where the claim holds and where not), not as many independent findings.",
+    "Verdict maps judge each condition on its own, each part as its rule states: tests at alpha = 0.05, with Holm "
+    "within a condition only where the rule says so (claim 2's comparisons within a cell, claim 6's tests of a "
+    "condition; claim 4 tests sigmoid and tanh each unadjusted; claim 3 compares with thresholds, no test). There "
+    "is no correction across the conditions of a map, so with many conditions some may differ by chance: read a "
+    "map as a pattern (where the claim holds and where not), not as many independent findings.",
     "Tuned sweeps: a selection at the smallest or largest candidate may not be the optimum. Each tuned claim's "
     "experiment says how many selections lie at an edge and where; the selected-values table marks them (edge).",
     "Pooled paired comparisons over cells and seeds use the Wilcoxon signed-rank test when there are 6 or more "

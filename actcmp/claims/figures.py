@@ -143,10 +143,13 @@ def plot_linear(runs: pd.DataFrame, pca: pd.DataFrame, tolerance: float = 0.05) 
 
 # -- claims 2 and 8: critical-difference diagrams ------------------------------------------------
 def _over(result: stats.FriedmanResult, unit: str) -> str:
-    """What a diagram's ranks are over, and its test: as the verdict decides."""
+    """What a diagram's ranks are over, and its test (or why there is none): as the verdict decides."""
+    import math
+
     if unit == "datasets":
         return f"over the {result.n_cells} datasets as blocks, permutation {fmt_p(result.p_value)}"
-    return f"over {result.n_cells} cells, Friedman {fmt_p(result.p_value)}"
+    test = fmt_p(result.p_value) if math.isfinite(result.p_value) else (result.reason or "not computed")
+    return f"over {result.n_cells} cells, Friedman {test}"
 
 
 def plot_ranking(runs: pd.DataFrame) -> Figure:

@@ -44,6 +44,8 @@ class ClaimsRun:
     interrupted: bool = False
     #: the interruption was SIGTERM (exit 143), not Ctrl-C (130)
     terminated: bool = False
+    #: it came after a sweep's last run was stored (no run was cut short; what followed was skipped)
+    late_interrupt: bool = False
 
     @property
     def verdicts(self) -> dict[str, str]:
@@ -247,7 +249,7 @@ def run_claims(
                 refuse_per_seed_tuned(out_dir / name)
     sweeps: dict[str, SweepDoc] = {}
     results: dict[str, Results | None] = {}
-    failed, interrupted, terminated = 0, False, False
+    failed, interrupted, terminated, late = 0, False, False, False
     for name in sweep_names:
         path, sweep = loaded[name]
         planned = plan_runs(sweep, data_dir)
@@ -274,9 +276,10 @@ def run_claims(
             )
             doc.trained, doc.wall_time_s = summary.ran, time.perf_counter() - started
             failed += summary.failed
-            # a Ctrl-C after a sweep's last run still stops the claim sweeps after it
-            interrupted = summary.interrupted or (summary.late_interrupt and name != sweep_names[-1])
-            terminated = summary.terminated and interrupted
+            # a Ctrl-C after a sweep's last run still stops what comes after it (the next claim
+            # sweeps; the exit code says the command was stopped, as `run --report` does)
+            interrupted = summary.interrupted or summary.late_interrupt
+            terminated, late = summary.terminated and interrupted, summary.late_interrupt
         stored = load_results(directory) if db_path(directory).exists() else None
         if stored is not None:
             judged = planned
@@ -305,6 +308,7 @@ def run_claims(
         sweeps[name], results[name] = doc, stored
     run = write_claims_report(out_dir, claims, sweeps, results, formats=formats, command=command)
     run.failed_runs, run.interrupted, run.terminated = failed, interrupted, terminated
+    run.late_interrupt = late
     return run
 
 

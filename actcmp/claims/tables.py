@@ -101,7 +101,8 @@ def rank_table(
     top_column = f"top group (CD {fmt(deciding.cd, 3)} over {unit})"
     paired = stats.paired_vs_best(runs, metric, alpha=alpha, fill_missing=fill_missing, scale=stats.scale_for(metric))
     rows = []
-    for name, rank in result.mean_ranks.items():
+    for name in deciding.mean_ranks:  # best first, by the ranks the verdict decides with
+        rank = result.mean_ranks.get(name)
         mine = paired[paired["activation"] == name]
         over_datasets = {} if blocks is None else {"mean rank over datasets": fmt(blocks.mean_ranks.get(name))}
         rows.append(
@@ -193,7 +194,8 @@ def vanishing_tables(ctx: ClaimContext) -> Tables:
     return [
         (
             "log10(first / last layer gradient norm) at initialisation, per condition of the verdict map: the "
-            "statistic each verdict reads (mean over seeds for the ReLU family, median for the others; −∞: a "
+            "statistic each judged activation's verdict reads (mean over seeds for the ReLU family, median for "
+            "sigmoid and tanh; an activation the claim does not judge, such as ELU, by its median; −∞: a "
             "seed's first-layer gradient underflowed to 0)",
             table,
         )

@@ -65,6 +65,13 @@ def claims_cmd(
         formats=wanted,
     )
     if result.interrupted:
+        if result.late_interrupt:  # the sweeps' progress lines said nothing of it: no run was cut short
+            typer.echo(
+                f"actcmp: {'SIGTERM' if result.terminated else 'Ctrl-C'} came after a claim sweep's last run was "
+                f"stored: the claim sweeps after it, if any, were not trained; {out / 'claims.html'} covers what is stored "
+                "(run the same command again to finish)",
+                err=True,
+            )
         raise typer.Exit(EXIT_TERMINATED if result.terminated else EXIT_INTERRUPTED)
     if not quiet:
         width = max((len(doc.verdict.verdict) for doc in result.claims), default=0)

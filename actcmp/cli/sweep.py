@@ -242,12 +242,15 @@ def _say_how_it_ended(summary: SweepSummary, *, quiet: bool, write_report: bool,
             )
         raise typer.Exit(EXIT_TERMINATED if summary.terminated else EXIT_INTERRUPTED)
     if summary.late_interrupt:  # every run was stored before it came: the sweep is complete
-        typer.echo(
-            f"note: {'SIGTERM' if summary.terminated else 'Ctrl-C'} came after the last run was stored: "
-            f"the sweep is complete{'; the report was not written' if write_report else ''}",
-            err=True,
-        )
-        write_report = False
+        signal_name = "SIGTERM" if summary.terminated else "Ctrl-C"
+        if write_report:  # the report asked for is not written: the command did not do its job
+            typer.echo(
+                f"actcmp: {signal_name} came after the last run was stored: the sweep is complete, the report was "
+                f"not written (actcmp report {summary.out_dir})",
+                err=True,
+            )
+            raise typer.Exit(EXIT_TERMINATED if summary.terminated else EXIT_INTERRUPTED)
+        typer.echo(f"note: {signal_name} came after the last run was stored: the sweep is complete", err=True)
     if summary.resumed_after_crash and not quiet:
         typer.echo("note: the previous sweep into this directory was killed; its stored runs were kept", err=True)
     if summary.other_sweeps and not quiet:

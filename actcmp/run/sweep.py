@@ -328,7 +328,7 @@ class _Phases:
                 finally:
                     stop_executor(self.executor, graceful=completed)
         except KeyboardInterrupt as stop:  # came as the block ended: the workers stopping, the guard's check
-            if not (completed or self.all_trained()):
+            if not self.all_trained():  # a lost task's runs are still to do: an interruption
                 raise
             self.summary.late_interrupt = True
             self.summary.terminated = isinstance(stop, Terminated)
