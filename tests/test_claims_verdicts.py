@@ -219,10 +219,35 @@ def test_a_seed_vanishing_more_never_weakens_vanishes(weaker: list[float], stron
     assert not found[1][1] > found[0][1]  # NaN (every seed underflowed) counts as decided
 
 
-def test_a_relu_seed_whose_gradient_underflowed_does_not_keep_norms() -> None:
+def test_a_relu_seed_whose_gradient_underflowed_makes_keeping_norms_not_shown() -> None:
+    """One seed of five underflowed (-inf), four keep their norm exactly: not shown to keep
+    (the seeds are not all within the bounds), not shown to lose (four are within):
+    inconclusive. The plain mean of the old rule made it "does not hold" (-inf)."""
     runs, layers = _gradient_cell({"relu": [0.0, 1.0, 1.0, 1.0, 1.0], "sigmoid": [1e-5] * 5})
     part = _part(checks.check_vanishing_cell(runs, layers), "relu keeps gradient norms")
-    assert part.verdict == FAILS and "exactly 0 in 1 of 5 seeds" in part.explanation
+    assert part.verdict == UNSURE and "exactly 0 in 1 of 5 seeds" in part.explanation
+    assert part.statistic == "median log10 r" and part.value == 0.0
+
+
+@pytest.mark.parametrize(
+    ("firsts", "expected"),
+    [
+        pytest.param([1.0, 2.0, 0.5, 3.0, 0.8], HOLDS, id="every-seed-within"),
+        pytest.param([1e-3, 1e-4, 1e-3, 1e-2 * 0.5, 1e-5], FAILS, id="every-seed-below"),
+        pytest.param([100.0, 300.0, 50.0, 1000.0, 20.0], FAILS, id="every-seed-above"),
+        pytest.param([1.0, 2.0, 0.5, 3.0, 1e-3], UNSURE, id="one-seed-below"),
+        pytest.param([1.0, 2.0, 0.5, 3.0], UNSURE, id="four-seeds-cannot-show-it"),
+    ],
+)
+def test_relu_keeps_norms_by_two_one_sided_signed_rank_tests(firsts: list[float], expected: str) -> None:
+    runs, layers = _gradient_cell({"relu": firsts, "sigmoid": [1e-5] * len(firsts)})
+    part = _part(checks.check_vanishing_cell(runs, layers), "relu keeps gradient norms")
+    assert part.verdict == expected, part.explanation
+    logs = np.log10(firsts)
+    if expected == HOLDS:  # the larger of the two one-sided exact p values: 1/32 with every seed within
+        upper = sps.wilcoxon(logs - 1.0, alternative="less", method="exact").pvalue
+        lower = sps.wilcoxon(logs + 1.0, alternative="greater", method="exact").pvalue
+        assert part.p_value == pytest.approx(max(upper, lower)) == pytest.approx(1 / 32)
 
 
 def test_a_bounded_activation_without_gradient_norms_is_not_called_vanished() -> None:

@@ -231,7 +231,9 @@ CLAIMS: tuple[Claim, ...] = (
             "significantly above -1. A seed whose first-layer gradient underflowed to exactly 0 counts as "
             "vanished (log10 r = -inf, ranked lowest; every seed: it vanishes). A rank test, so making one seed "
             "vanish more never weakens the verdict. Each ReLU-family activation (ReLU, Leaky ReLU) keeps norms when "
-            "|mean log10 r| <= 1. Saturation holds when sigmoid and tanh each have at least 5% saturated units "
+            "its seeds' log10 r lie within -1 and 1, shown by two one-sided signed-rank tests (p < 0.05 each: with "
+            "5 seeds, every seed within), does not when they are significantly beyond either bound, and is "
+            "inconclusive otherwise (e.g. one seed of five underflowed). Saturation holds when sigmoid and tanh each have at least 5% saturated units "
             "after training (saturation as defined under Definitions; judged for the bounded family only). All "
             "parts must hold in a condition for the claim to hold there."
         ),

@@ -240,7 +240,7 @@ def check_vanishing_cell(
                 lead_value, lead_p = part.value, part.p_value
             parts.append(part)
         elif family == "relu":
-            parts.append(_keeps_in_cell(name, values, max_orders))
+            parts.append(_keeps_in_cell(name, values, max_orders, alpha))
     # a bounded activation with finished runs but no usable ratio (no gradient norms stored, or
     # a last-layer gradient of 0): nothing to judge (an underflowed first layer is a -inf ratio)
     finished = finished_runs(runs)
@@ -273,18 +273,35 @@ def _vanishes_in_cell(name: str, values: np.ndarray, max_orders: float, alpha: f
     )
 
 
-def _keeps_in_cell(name: str, values: np.ndarray, max_orders: float) -> Verdict:
-    """A ReLU-family activation keeps gradient norms in one condition: |mean log10 r| over
-    the seeds ``values`` is at most ``max_orders`` (a seed whose first-layer gradient
-    underflowed to 0 makes the mean -inf: it does not)."""
-    mean = float(np.mean(values))
-    keeps = abs(mean) <= max_orders
+def _keeps_in_cell(name: str, values: np.ndarray, max_orders: float, alpha: float = stats.ALPHA) -> Verdict:
+    """A ReLU-family activation keeps gradient norms in one condition: the seeds' log10 r
+    (``values``) lie within ``max_orders`` orders of magnitude of 0, shown by two one-sided
+    exact signed-rank tests (:func:`_below`: significantly below +max_orders and above
+    -max_orders; p the larger of the two, an equivalence test). Does not hold when they are
+    significantly beyond either bound (a seed that underflowed to 0, ``-inf``, is the lowest
+    value); inconclusive otherwise (with 5 seeds, "keeps" needs every seed within the bounds,
+    as "vanishes" needs every seed below its bound). The median is shown."""
+    upper, p_upper = _below(values, max_orders, alpha)  # HOLDS: below +max; FAILS: above it
+    lower, p_lower = _below(-values, max_orders, alpha)  # HOLDS: above -max; FAILS: below it
+    median = float(np.median(values)) if len(values) else math.nan
+    if upper == HOLDS and lower == HOLDS:
+        verdict, p, ending = HOLDS, max(p_upper, p_lower), f"within {max_orders:g} order of magnitude"
+    elif upper == FAILS or lower == FAILS:
+        verdict = FAILS
+        p = p_upper if upper == FAILS else p_lower
+        ending = f"beyond {max_orders:g} order of magnitude"
+    else:
+        verdict, p = UNSURE, max(p_upper, p_lower)
+        ending = f"not shown within or beyond {max_orders:g} order of magnitude"
+    gone = int(np.isneginf(values).sum())
     return Verdict(
-        HOLDS if keeps else FAILS,
-        "mean log10 r",
-        mean,
-        explanation=f"{name}: the first layer's gradient is {_size_text(values)} "
-        f"({'within' if keeps else 'beyond'} {max_orders:g} order of magnitude).",
+        verdict,
+        "median log10 r",
+        median,
+        p,
+        explanation=f"{name}: the first layer's gradient is {_size_text(values)} ({ending}: two one-sided "
+        f"signed-rank tests over {len(values)} seeds against 10^±{max_orders:g}"
+        f"{', underflowed seeds lowest' if gone else ''}, {fmt_p(p)}).",
         label=f"{name} keeps gradient norms",
     )
 
