@@ -414,3 +414,38 @@ def test_findings_name_no_best_where_no_run_of_the_cell_learned(tmp_path: Path) 
     assert depth1 and all("no converged run learned" in line and "best" in line for line in depth1[:1]), depth1
     assert "**" not in depth1[0]  # no activation in bold as the best
     assert depth2 and "best **" in depth2[0], depth2
+
+
+def test_ranks_sentence_adds_the_top_group_over_datasets_where_cells_share_them() -> None:
+    """Cells of 3 datasets x 3 depths: the Findings give the (optimistic) top group over cells
+    and the one within the CD over the datasets as blocks, which the claims decide with."""
+    from actcmp.analysis import stats
+    from actcmp.report.statistics import Statistics
+
+    quality = {"relu": 1.0, "elu": 1.02, "gelu": 1.04, "tanh": 1.3, "sigmoid": 3.0}
+    rows = [
+        {
+            "run_id": f"{a}-{d}-{depth}-{seed}",
+            "status": "done",
+            "activation": a,
+            "dataset": d,
+            "depth": depth,
+            "seed": seed,
+            "test_loss": q
+            * (1 + depth / 10)
+            * (1 + 0.05 * seed)
+            * (1 + 0.001 * (({"a": 0, "b": 3, "c": 5}[d] + seed) % 7)),
+        }
+        for a, q in quality.items()
+        for d in ("a", "b", "c")
+        for depth in (1, 2, 4)
+        for seed in (0, 1, 2)
+    ]
+    result = stats.friedman(pd.DataFrame(rows), "test_loss")
+    over = result.decisive_blocks
+    assert over is not None
+    text = findings.ranks_text(Statistics(result, n_depths=3, factor=2.0))
+    assert text is not None
+    assert f"over the 3 datasets as blocks (the test that is not optimistic) the CD is {over.cd:.2f} ranks" in text
+    assert f"within it of the best ({next(iter(over.mean_ranks))})" in text
+    assert f"within the CD of the best ({result.best})" in text  # the one over cells stays, said optimistic

@@ -159,6 +159,13 @@ def ranks_text(statistics: Statistics | None) -> str | None:
     )
     if statistics.cd_drawn and "critical_difference" in statistics.figures:
         text += f" ({link('critical-difference diagram', figure_anchor('critical_difference'))})"
+    over = result.decisive_blocks
+    if over is not None and over.mean_ranks and math.isfinite(over.cd):
+        best = next(iter(over.mean_ranks))
+        text += (
+            f"; over the {over.n_blocks} datasets as blocks (the test that is not optimistic) the CD is "
+            f"{over.cd:.2f} ranks, and within it of the best ({best}): {_names(over.top_group())}"
+        )
     return text + "."
 
 
