@@ -488,3 +488,16 @@ def test_svg_only_report_shows_its_figures_inline(tmp_path: Path) -> None:
     for line in images:
         assert tmp_path / line.split("](", 1)[1].rstrip(")") in paths
     assert (tmp_path / "report.html").read_text().count("data:image/png;base64,") == len(FIGURE_STEMS)
+
+
+def test_pdf_figures_embed_truetype_fonts_not_type3(tmp_path: Path) -> None:
+    """Publishers' PDF checks (IEEE PDF eXpress, ACM) refuse Type 3 fonts, matplotlib's default."""
+    from actcmp.report.canvas import new_figure, save
+
+    fig, axes = new_figure(1, 1)
+    axes[0][0].plot([1, 2, 3], [3, 1, 2], label="relu")
+    axes[0][0].set_xlabel("epoch")
+    axes[0][0].set_title("Test loss · digits")
+    (path,) = save(fig, tmp_path / "x", ("pdf",))
+    data = path.read_bytes()
+    assert b"/FontFile2" in data and b"/Type3" not in data

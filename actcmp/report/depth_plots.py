@@ -40,6 +40,13 @@ if TYPE_CHECKING:
 LOSS_BARS = "min–max over converged seeds"
 
 
+#: y-axis labels of the per-layer metrics (otherwise the metric's name)
+AXIS_LABELS = {
+    "grad_norm_weight": "‖∂L/∂W‖ (weight-gradient norm, probe-set loss)",
+    "grad_norm_bias": "‖∂L/∂b‖ (bias-gradient norm, probe-set loss)",
+}
+
+
 def bars_label() -> str:
     """The legend entry that says what the markers and bars of :func:`plot_loss_vs_depth` are."""
     return f"marker: mean; bar: {LOSS_BARS}"
@@ -192,7 +199,7 @@ def plot_grad_norms(results: Results, metric: str = "grad_norm_weight") -> Figur
                 ax.set_title(f"{panel_title([*panels, 'depth'], (*group, depth))} · {when}")
                 ax.set_xlabel("linear layer (encoder | decoder)")
                 if c == 0:
-                    ax.set_ylabel(metric.replace("_", " "))
+                    ax.set_ylabel(AXIS_LABELS.get(metric, metric.replace("_", " ")))
                 ax.grid(alpha=0.3, linewidth=0.5)
             readable_ticks(axes[r, 0])  # shared by the row: once both panels are drawn
         _legend(fig, profile["activation"], diverged_counts(results))
