@@ -446,3 +446,15 @@ def test_a_broken_pipe_that_is_not_stdout_is_one_line(capsys: pytest.CaptureFixt
     assert stop.value.exit_code != 0
     err = capsys.readouterr().err
     assert err.startswith("actcmp: error: ") and "Broken pipe" in err and len(err.splitlines()) == 1
+
+
+def test_dry_run_states_the_depth_that_explicit_widths_set() -> None:
+    """widths = [1000, 500, 250] trains depth 4: the plan said "depth: 2 (default)"."""
+    import json
+
+    path = str(REPO / "experiments" / "literature" / "deep_mnist_autoencoder.toml")
+    result = runner.invoke(app, ["run", path, "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "depth: 4 (set by widths: len + 1)" in result.output and "depth: 2 (default)" not in result.output
+    document = json.loads(runner.invoke(app, ["run", path, "--dry-run", "--json"]).output)
+    assert "depth" not in document["defaults"] and document["fixed"]["widths"] == [1000, 500, 250]

@@ -356,12 +356,15 @@ def _print_plan(
         if adopted:
             typer.echo(f"note: {adopted}", err=True)
     plan = describe_plan(sweep, data_dir, shard_spec, max_runs=max_runs, finished=_finished_in(Path(target)))
+    # explicit widths set the depth (len + 1): it is not at its default then
+    by_widths = "widths" in sweep.grid or plan["fixed"].get("widths") is not None
+    shown_defaults = [
+        k for k in PLAN_KEYS if k not in sweep.grid and k not in plan["fixed"] and not (k == "depth" and by_widths)
+    ]
     if as_json:
         from actcmp.jsonout import dumps, plan_document
 
-        defaults = {
-            k: RunConfig.model_fields[k].default for k in PLAN_KEYS if k not in sweep.grid and k not in plan["fixed"]
-        }
+        defaults = {k: RunConfig.model_fields[k].default for k in shown_defaults}
         typer.echo(dumps(plan_document(plan, sweep.grid, defaults, target, shard)))
         return
     of_total = f" (shard {shard} of {plan['total']} runs)" if shard_spec else ""
@@ -372,9 +375,11 @@ def _print_plan(
     for key, values in sweep.grid.items():
         if key not in plan["varied"]:
             typer.echo(f"  {key}: {', '.join(str(v) for v in values)}")
-    for key in PLAN_KEYS:
-        if key not in sweep.grid and key not in plan["fixed"]:
-            typer.echo(f"  {key}: {RunConfig.model_fields[key].default} (default)")
+    for key in shown_defaults:
+        typer.echo(f"  {key}: {RunConfig.model_fields[key].default} (default)")
+    if by_widths and "depth" not in sweep.grid and "depth" not in plan["fixed"]:
+        widths = plan["fixed"].get("widths")
+        typer.echo(f"  depth: {len(widths) + 1 if widths is not None else 'per widths'} (set by widths: len + 1)")
     for key, value in plan["fixed"].items():
         typer.echo(f"  {key} = {value}")
     for dataset, count in plan["per_dataset"].items():
