@@ -358,3 +358,54 @@ def test_a_converged_runs_metrics_that_do_not_apply_are_left_out(
         (run,) = client.search_runs([client.get_experiment_by_name("ok").experiment_id])
         metrics = client.get_run(run.info.run_id).data.metrics
     assert metrics["test_loss"] == 0.25 and "anomaly_auroc" not in metrics and "diverged_epoch" not in metrics
+
+
+@pytest.mark.slow  # trains a tiny tuned sweep and imports MLflow
+def test_exports_of_a_tuned_sweep_say_which_runs_tune_and_which_value_was_selected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MLflow tags and TensorBoard hparams carry each run's part in the [tune] protocol, as
+    the report reads it: tuning runs, evaluation runs at the common and the selected value."""
+    pytest.importorskip("tensorboard")
+    pytest.importorskip("mlflow")
+    from test_tune import TINY
+
+    from actcmp.config import load_sweep
+    from actcmp.run.sweep import run_sweep
+    from actcmp.store.database import Store
+    from actcmp.store.export_common import tune_roles
+    from actcmp.store.export_mlflow import export_mlflow
+    from actcmp.store.export_tensorboard import export_tensorboard
+
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    out = tmp_path / "tuned"
+    run_sweep(load_sweep(path), out, engine="plain")
+    with Store(out, create=False) as store:
+        roles = tune_roles(store)
+        stored = set(store.stored_ids())
+    assert set(roles) == stored
+    counts = {role: list(roles.values()).count(role) for role in set(roles.values())}
+    assert counts["tuning"] == 12  # 2 activations x 3 candidates x 2 tuning seeds
+    evaluation = sum(n for role, n in counts.items() if role.startswith("evaluation"))
+    assert evaluation == len(stored) - 12 and evaluation >= 4
+    assert set(counts) <= {
+        "tuning",
+        "evaluation (common value)",
+        "evaluation (selected value)",
+        "evaluation (common = selected value)",
+    }
+    tb = export_tensorboard(out, tmp_path / "tb")
+    assert "role" in tb.hparams
+    sessions = {
+        _hparams(p).session_start_info.group_name: _hparams(p).session_start_info.hparams["role"].string_value
+        for p in tb.path.iterdir()
+        if p.is_dir()
+    }
+    assert sessions == roles
+    exported = export_mlflow(out, tmp_path / "mlflow")
+    with mlflow_reader(monkeypatch) as mlflow:
+        mlflow.set_tracking_uri(exported.uri)
+        frame = mlflow.search_runs(search_all_experiments=True)
+    runs = frame[frame["tags.actcmp.summary"].isna()] if "tags.actcmp.summary" in frame else frame
+    assert dict(zip(runs["tags.actcmp.run_id"], runs["tags.actcmp.role"], strict=True)) == roles

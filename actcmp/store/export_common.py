@@ -56,6 +56,9 @@ class StoredRun:
     epochs: list[tuple[int, str, float | None]]
     layers: list[tuple[int, int, str, float | None]]
     sweeps: list[str] = field(default_factory=list)  # names of the sweeps that planned it
+    #: its part in a [tune] sweep (:func:`tune_roles`): "tuning", "evaluation (common value)",
+    #: "evaluation (selected value)" or "evaluation (common = selected value)"; "" outside [tune]
+    role: str = ""
 
     @property
     def label(self) -> str:
@@ -124,6 +127,7 @@ def read_runs(directory: str | Path) -> tuple[list[StoredRun], list[dict[str, An
             for rid in rids:
                 planned_in.setdefault(rid, []).append(names.get(sid, sid))
         finished = dict(store.conn.execute("SELECT run_id, finished_at FROM runs").fetchall())
+        roles = tune_roles(store)
         runs = []
         for rid in store.stored_ids():
             record = store.read_run(rid)
@@ -142,9 +146,30 @@ def read_runs(directory: str | Path) -> tuple[list[StoredRun], list[dict[str, An
                     epochs=record["epochs"],
                     layers=record["layers"],
                     sweeps=sorted(set(planned_in.get(rid, []))),
+                    role=roles.get(rid, ""),
                 )
             )
     return runs, sweeps
+
+
+def tune_roles(store: Store) -> dict[str, str]:
+    """Each run's part in the [tune] sweeps of ``store``, as the report reads them
+    (:func:`actcmp.analysis.tune.stored_tunes`): "tuning" (a tuning seed at a candidate),
+    "evaluation (common value)", "evaluation (selected value)" (what the Tuned comparison
+    reads) or "evaluation (common = selected value)"; runs of no tuned sweep are left out."""
+    from actcmp.analysis.tune import stored_tunes
+
+    roles: dict[str, str] = {}
+    for tune in stored_tunes(store):
+        for rid in tune.tuning_ids:
+            roles[rid] = "tuning"
+        for rid in tune.common_ids | tune.selected_ids:
+            if roles.get(rid) == "tuning":
+                continue
+            both = rid in tune.common_ids and rid in tune.selected_ids
+            at = "common = selected value" if both else ("common value" if rid in tune.common_ids else "selected value")
+            roles[rid] = f"evaluation ({at})"
+    return roles
 
 
 def flat_env(env: dict[str, Any]) -> dict[str, str]:

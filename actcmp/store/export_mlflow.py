@@ -11,7 +11,9 @@ an experiment named after DIR), one MLflow run per stored actcmp run:
   as the Parquet export has it; a converged run's final metric that does not apply to it
   (no anomaly set, ``diverged_epoch``) left out;
 * tags: ``actcmp.run_id``, ``actcmp.status`` (done / diverged / failed), ``actcmp.sweeps``,
-  ``actcmp.error`` for a failed run, ``actcmp.env.<key>`` (versions, kernel family, ...);
+  ``actcmp.role`` for a run of a ``[tune]`` sweep (``tuning``, ``evaluation (common value)``,
+  ``evaluation (selected value)``, ``evaluation (common = selected value)``: which runs the
+  report's tuned comparison reads), ``actcmp.error`` for a failed run, ``actcmp.env.<key>`` (versions, kernel family, ...);
   MLflow's run status is FINISHED, or FAILED for a failed run.
 
 When DIR has a report (``figures/``, ``tables/``, ``report.html``), a run named
@@ -159,6 +161,8 @@ def run_tags(run: StoredRun) -> dict[str, str]:
         "actcmp.sweeps": ",".join(run.sweeps),
         **{f"actcmp.{key}": value[:TAG_LIMIT] for key, value in flat_env(run.env).items()},
     }
+    if run.role:
+        tags["actcmp.role"] = run.role
     if run.error:
         tags["actcmp.error"] = run.error[:TAG_LIMIT]
     return tags

@@ -11,7 +11,9 @@ and its scalars: ``loss/train_loss`` and ``loss/val_loss`` per epoch,
 metrics as ``final/<name>`` at the last epoch; a stored NULL (a diverged run's NaN or
 infinite loss) as NaN, as the Parquet export has it, and a converged run's final metric that
 does not apply to it left out (:meth:`~actcmp.store.export_common.StoredRun.final_scalars`). The hyper-parameters are the config
-fields that vary across runs (always activation, dataset, depth, seed) and ``status``;
+fields that vary across runs (always activation, dataset, depth, seed), ``status`` and, where
+a ``[tune]`` sweep is among them, ``role`` (``tuning``, ``evaluation (common value)``,
+``evaluation (selected value)``, ``evaluation (common = selected value)`` or ``untuned``);
 the HParams table and parallel-coordinates view show the ``final/*`` metrics.
 
 Written with TensorBoard's own protobufs and event-file writer (no TensorFlow needed),
@@ -98,11 +100,16 @@ def export_tensorboard(directory: str | Path, out: str | Path | None = None) -> 
     import_extra("tensorboard", "tensorboard")
     from tensorboard.plugins.hparams import summary_v2 as hp
 
-    keys = [*hparam_keys(runs), "status"]
+    tuned = any(run.role for run in runs)  # a [tune] sweep: which runs tune, which evaluate
+    keys = [*hparam_keys(runs), "status", *(["role"] if tuned else [])]
     kinds: dict[str, type] = {}
     hparams = []
+
+    def value_of(run: StoredRun, key: str) -> Any:
+        return run.status if key == "status" else (run.role or "untuned") if key == "role" else run.config.get(key)
+
     for key in keys:
-        values = [run.status if key == "status" else run.config.get(key) for run in runs]
+        values = [value_of(run, key) for run in runs]
         kinds[key] = _kind(values)
         domain_values = sorted({_as(kinds[key], v) for v in values})
         hparams.append(hp.HParam(key, hp.Discrete(domain_values) if domain_values else None))
@@ -113,7 +120,7 @@ def export_tensorboard(directory: str | Path, out: str | Path | None = None) -> 
         now = time.time()
         _write(root, [hp.hparams_config_pb(hparams, [hp.Metric(tag) for tag in metrics], time_created_secs=now)], now)
         for run in runs:
-            chosen = {key: _as(kinds[key], run.status if key == "status" else run.config.get(key)) for key in keys}
+            chosen = {key: _as(kinds[key], value_of(run, key)) for key in keys}
             start = run.finished_ms() / 1000 - (run.wall_time_s or 0.0)
             session = hp.hparams_pb(chosen, trial_id=run.run_id, start_time_secs=start)
             _write(root / run.label, [session], start, scalars(run), duration=run.wall_time_s or 0.0)
