@@ -82,6 +82,10 @@ class SweepConfig(BaseModel):
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     #: the ``[tune]`` protocol (per-activation selection of e.g. lr), or None (see actcmp.run.tune)
     tune: TuneSpec | None = None
+    #: the published work the sweep reproduces, and how it differs from it: words for the
+    #: report's Setup (recorded in sweep.json), never part of the sweep's id
+    reference: str = ""
+    deviations: list[str] = Field(default_factory=list)
     #: where the sweep came from (a file name, "command line"), for error messages only
     _source: str = PrivateAttr("config")
     #: the sweep file it was read from (None: built in code or on the command line), for
@@ -132,7 +136,17 @@ class SweepConfig(BaseModel):
         """Grid points before de-duplication: the product of the axis lengths."""
         return grid_size(self.grid)
 
+    def literature(self) -> dict[str, Any]:
+        """``reference`` and ``deviations`` where the sweep file states them ({} otherwise)."""
+        out: dict[str, Any] = {}
+        if self.reference:
+            out["reference"] = self.reference
+        if self.deviations:
+            out["deviations"] = list(self.deviations)
+        return out
+
     def to_dict(self) -> dict[str, Any]:
+        # reference and deviations describe the runs and change none: they stay out of the id
         # "tune" only when set: the sweep id of a sweep without [tune] is unchanged
         tune = {"tune": self.tune.to_dict()} if self.tune is not None else {}
         # the fixed fields as the runs get them: a tuned sweep's split is part of its id (a tuned sweep
@@ -325,10 +339,20 @@ def sweep_from_dict(data: dict[str, Any], where: str = "config", default_name: s
     grid = {k: (v if isinstance(v, list) else [v]) for k, v in grid.items()}
     name = data.pop("name", default_name)
     description = data.pop("description", "")
+    reference = data.pop("reference", "")
+    deviations = data.pop("deviations", [])
+    if not isinstance(reference, str):
+        raise ConfigError(f"{where}: reference: give the work the sweep reproduces as a string")
+    if isinstance(deviations, str):
+        deviations = [deviations]
+    if not isinstance(deviations, list) or not all(isinstance(d, str) for d in deviations):
+        raise ConfigError(f"{where}: deviations: give a list of strings, one per difference from the reference")
     tune_table = data.pop("tune", None)
     _check_keys(list(data), where)
     try:
-        sweep = SweepConfig(name=name, description=description, fixed=data, grid=grid)
+        sweep = SweepConfig(
+            name=name, description=description, fixed=data, grid=grid, reference=reference, deviations=deviations
+        )
     except ValidationError as exc:
         raise ConfigError(_describe_validation(exc, where)) from None
     check_record(data, grid, where)

@@ -15,11 +15,13 @@ from actcmp.core.activations import OUTPUT_ACTIVATIONS, canonical_name
 from actcmp.datasets import canonical_dataset
 from actcmp.errors import ActcmpError, ConfigError, did_you_mean
 
-SWEEP_KEYS = ("name", "description", "grid", "tune")
+SWEEP_KEYS = ("name", "description", "reference", "deviations", "grid", "tune")
 #: where each sweep-level key is set instead of as a run field
 _SWEEP_KEY_HINTS = {
     "name": "use --name, or name = ... at the top of the sweep TOML",
     "description": "set description = ... at the top of the sweep TOML",
+    "reference": "set reference = ... at the top of the sweep TOML",
+    "deviations": "set deviations = [...] at the top of the sweep TOML",
     "grid": "use --grid KEY=V1,V2, or a [grid] table in the sweep TOML",
     "tune": "use a [tune] table in the sweep TOML (see actcmp.run.tune)",
 }

@@ -458,3 +458,14 @@ def test_dry_run_states_the_depth_that_explicit_widths_set() -> None:
     assert "depth: 4 (set by widths: len + 1)" in result.output and "depth: 2 (default)" not in result.output
     document = json.loads(runner.invoke(app, ["run", path, "--dry-run", "--json"]).output)
     assert "depth" not in document["defaults"] and document["fixed"]["widths"] == [1000, 500, 250]
+
+
+def test_every_literature_setup_names_its_reference_and_deviations() -> None:
+    from actcmp.config import load_sweep
+
+    files = sorted((REPO / "experiments" / "literature").glob("*.toml"))
+    assert len(files) >= 3
+    for path in files:
+        sweep = load_sweep(path)
+        assert sweep.reference and len(sweep.deviations) >= 3, path.name
+        assert runner.invoke(app, ["run", str(path), "--dry-run"]).exit_code == 0, path.name

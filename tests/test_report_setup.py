@@ -449,3 +449,34 @@ def test_ranks_sentence_adds_the_top_group_over_datasets_where_cells_share_them(
     assert f"over the 3 datasets as blocks (the test that is not optimistic) the CD is {over.cd:.2f} ranks" in text
     assert f"within it of the best ({next(iter(over.mean_ranks))})" in text
     assert f"within the CD of the best ({result.best})" in text  # the one over cells stays, said optimistic
+
+
+def test_a_literature_setup_states_its_reference_and_deviations(tmp_path: Path) -> None:
+    """``reference`` and ``deviations`` at the top of a sweep file reach sweep.json and the
+    report's Setup, and change no id (they describe the runs, not what they compute)."""
+    from actcmp.config import load_sweep, sweep_from_dict
+    from actcmp.errors import ConfigError
+    from actcmp.run.plan import sweep_id
+    from actcmp.run.sweep import run_sweep
+
+    base = 'name = "lit"\ndataset = "clusters"\nepochs = 0\nwidth = 8\nbottleneck = 2\n[grid]\nactivation = ["relu"]\n'
+    cited = (
+        'reference = "A. Author, Some Paper, 2011."\ndeviations = ["data: clusters, not MNIST;", "no pretraining"]\n'
+        + base
+    )
+    (tmp_path / "plain.toml").write_text(base)
+    (tmp_path / "cited.toml").write_text(cited)
+    plain, sweep = load_sweep(tmp_path / "plain.toml"), load_sweep(tmp_path / "cited.toml")
+    assert sweep_id(plain) == sweep_id(sweep) and sweep.to_dict() == plain.to_dict()
+    assert sweep.literature() == {"reference": "A. Author, Some Paper, 2011.", "deviations": sweep.deviations}
+    for bad, said in (({"reference": 3}, "reference: give"), ({"deviations": [1]}, "deviations: give a list")):
+        with pytest.raises(ConfigError, match=said):
+            sweep_from_dict({**bad, "activation": "relu"}, where="x.toml")
+    out = tmp_path / "out"
+    run_sweep(sweep, out, engine="plain")
+    recorded = json.loads((out / "sweep.json").read_text())["provenance"]
+    assert recorded["reference"] == "A. Author, Some Paper, 2011." and len(recorded["deviations"]) == 2
+    found = setup.collect_setup(load_results(out))
+    items = setup.setup_items(found, str(out))
+    assert "Reproduces: A. Author, Some Paper, 2011." in items
+    assert "Differs from it: data: clusters, not MNIST; no pretraining." in items

@@ -13,7 +13,8 @@ comes from what the runs stored, so a report regenerated later states the same s
   recorded them: "not recorded" otherwise), device, platform, engine;
 * ``provenance``: the sweep file and the git commit of its repository, recorded at run
   time in ``sweep.json``; for older results the commit of the results directory's
-  repository read at report time (and said so), or "not recorded";
+  repository read at report time (and said so), or "not recorded"; for a literature setup
+  also the ``reference`` it reproduces and its ``deviations`` (from the sweep file);
 * ``dates``: the first and last time a run finished.
 """
 
@@ -476,6 +477,11 @@ def setup_items(setup: dict[str, Any], directory: str) -> list[str]:
     else:
         source = origin.get("source") or NOT_RECORDED
         items.append(f"Sweep file and git commit: {source if source != 'command line' else 'none (command line)'}.")
+    if origin.get("reference"):  # a literature setup (the sweep file's reference and deviations)
+        items.append(f"Reproduces: {str(origin['reference']).rstrip('. ')}.")
+    deviations = [str(d).strip().rstrip(".;") for d in origin.get("deviations") or [] if str(d).strip()]
+    if deviations:
+        items.append(f"Differs from it: {'; '.join(deviations)}.")
     dates = setup["dates"]
     when = f"finished between {dates['first']} and {dates['last']}" if dates.get("first") else "dates not recorded"
     counts = f"{runs['done']} done, {runs['diverged']} diverged, {runs['failed']} failed"

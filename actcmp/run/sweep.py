@@ -256,7 +256,8 @@ def _plan(
 def _write_sweep_file(store: Store, sweep: SweepConfig, planned: list[dict[str, Any]]) -> None:
     """``DIR/sweep.json`` through the store: the resolved sweep, its runs and where it came
     from (:func:`actcmp.provenance.sweep_provenance`: file, git commit)."""
-    store.write_sweep_file(sweep.to_dict(), planned, sweep_provenance(sweep.path, sweep.source))
+    provenance = {**sweep_provenance(sweep.path, sweep.source), **sweep.literature()}
+    store.write_sweep_file(sweep.to_dict(), planned, provenance)
 
 
 def _log_backend(executor: Executor, summary: SweepSummary) -> None:
