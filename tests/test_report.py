@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,8 @@ FIGURE_STEMS = (
     "heatmap_test_loss",
     "heatmap_dead_fraction",
     "grad_norm_by_layer",
+    "postact_std_by_layer",
+    "zero_fraction_by_layer",
     "activation_functions",
     "critical_difference",
     "depth_scaling",
@@ -501,3 +504,23 @@ def test_pdf_figures_embed_truetype_fonts_not_type3(tmp_path: Path) -> None:
     (path,) = save(fig, tmp_path / "x", ("pdf",))
     data = path.read_bytes()
     assert b"/FontFile2" in data and b"/Type3" not in data
+
+
+def test_hidden_layer_figures_plot_every_hidden_layer_from_zero(results: Results) -> None:
+    """The zero-fraction figure: one point per hidden layer (2 x depth - 1) of the deepest
+    network, at init and after training, on a linear axis from 0; gradient norms stay per
+    linear layer (2 x depth) on a log axis."""
+    from actcmp.report.depth_plots import plot_layer_metric
+
+    fig = plot_layer_metric(results, "zero_fraction", hidden=True)
+    panels = [ax for ax in fig.axes if ax.lines]
+    assert panels and all(ax.get_yscale() == "linear" and ax.get_ylim()[0] == 0 for ax in panels)
+    deepest = int(results.runs["depth"].max())
+
+    def longest(figure: Any) -> int:  # the data lines (the dotted marker line has 2 points)
+        return max(len(line.get_xdata()) for ax in figure.axes for line in ax.get_lines())
+
+    assert longest(fig) == 2 * deepest - 1
+    grads = plot_layer_metric(results, "grad_norm_weight")
+    assert longest(grads) == 2 * deepest
+    assert any(ax.get_yscale() == "log" for ax in grads.axes if ax.lines)

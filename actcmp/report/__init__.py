@@ -4,7 +4,8 @@
 
     DIR/tables/{main,ranks,depth_scaling,status,init}.{csv,md,tex}
     DIR/figures/{loss_curves,dead_fraction,test_loss_vs_depth,heatmap_test_loss,
-                 heatmap_dead_fraction,grad_norm_by_layer,activation_functions}.{png,pdf}
+                 heatmap_dead_fraction,grad_norm_by_layer,postact_std_by_layer,
+                 zero_fraction_by_layer,activation_functions}.{png,pdf}
     DIR/figures/critical_difference.{png,pdf}   when the Friedman test can run
     DIR/figures/depth_scaling.{png,pdf}         when the runs use 2 or more depths
     DIR/figures/{reconstructions,latent,roc}_<dataset>.{png,pdf}   from the runs' stored samples

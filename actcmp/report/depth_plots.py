@@ -44,6 +44,8 @@ LOSS_BARS = "min–max over converged seeds"
 AXIS_LABELS = {
     "grad_norm_weight": "‖∂L/∂W‖ (weight-gradient norm, probe-set loss)",
     "grad_norm_bias": "‖∂L/∂b‖ (bias-gradient norm, probe-set loss)",
+    "postact_std": "std of the layer's output",
+    "zero_fraction": "share of exact zeros in the output",
 }
 
 
@@ -174,6 +176,15 @@ def fraction_scale(values: pd.Series, label: str) -> tuple[float, str]:
 def plot_grad_norms(results: Results, metric: str = "grad_norm_weight") -> Figure:
     """Gradient norm per linear layer at init and at the end, for the deepest depth of
     each dataset: a fall towards layer 0 shows vanishing gradients."""
+    return plot_layer_metric(results, metric)
+
+
+def plot_layer_metric(results: Results, metric: str = "grad_norm_weight", *, hidden: bool = False) -> Figure:
+    """``metric`` per layer at init and at the end, for the deepest depth of each dataset
+    (mean over seeds). Linear layers (``hidden`` False: gradient norms, log scale, a dotted
+    line between encoder and decoder) or hidden layers (``hidden``: the activations' own
+    statistics such as ``postact_std`` or ``zero_fraction``, linear scale, the dotted line
+    at the code layer)."""
     results = complete(results)
     profile = layer_profile(results, metric)
     keys = [k for k in cell_keys(results.runs) if k in profile.columns]
@@ -191,17 +202,27 @@ def plot_grad_norms(results: Results, metric: str = "grad_norm_weight") -> Figur
                 staged = rows[rows["stage"] == stage]
                 for name in activation_order(staged["activation"]):
                     line = staged[staged["activation"] == name].sort_values("layer")
-                    positive = line["mean"].where(line["mean"] > 0)
-                    ax.plot(line["layer"], positive, markersize=4, linewidth=1.2, **line_kwargs(name))
-                log_if_positive(ax, staged["mean"].where(staged["mean"] > 0).dropna())
-                ax.axvline(depth - 0.5, color="grey", linestyle=":", linewidth=0.8)
-                ax.set_xticks(range(2 * depth))
+                    shown = line["mean"] if hidden else line["mean"].where(line["mean"] > 0)
+                    ax.plot(line["layer"], shown, markersize=4, linewidth=1.2, **line_kwargs(name))
+                if hidden:
+                    ax.axvline(depth - 1, color="grey", linestyle=":", linewidth=0.8)
+                    ax.set_xticks(range(2 * depth - 1))
+                    ax.set_xlabel("hidden layer (dotted: the code layer)")
+                else:
+                    log_if_positive(ax, staged["mean"].where(staged["mean"] > 0).dropna())
+                    ax.axvline(depth - 0.5, color="grey", linestyle=":", linewidth=0.8)
+                    ax.set_xticks(range(2 * depth))
+                    ax.set_xlabel("linear layer (encoder | decoder)")
                 ax.set_title(f"{panel_title([*panels, 'depth'], (*group, depth))} · {when}")
-                ax.set_xlabel("linear layer (encoder | decoder)")
                 if c == 0:
                     ax.set_ylabel(AXIS_LABELS.get(metric, metric.replace("_", " ")))
                 ax.grid(alpha=0.3, linewidth=0.5)
-            readable_ticks(axes[r, 0])  # shared by the row: once both panels are drawn
+            if hidden:  # shares and spreads: from 0 on a linear scale, to the row's largest value
+                finite = rows["mean"][rows["mean"].notna() & (rows["mean"] != float("inf"))]
+                top = float(finite.max()) if len(finite) else 1.0
+                axes[r, 0].set_ylim(0, top * 1.05 if top > 0 else 1.0)
+            else:
+                readable_ticks(axes[r, 0])  # shared by the row: once both panels are drawn
         _legend(fig, profile["activation"], diverged_counts(results))
     return fig
 
@@ -216,5 +237,6 @@ __all__ = [
     "fraction_scale",
     "plot_grad_norms",
     "plot_heatmap",
+    "plot_layer_metric",
     "plot_loss_vs_depth",
 ]

@@ -55,6 +55,7 @@ from actcmp.report.depth_plots import (
     fraction_scale,
     plot_grad_norms,
     plot_heatmap,
+    plot_layer_metric,
     plot_loss_vs_depth,
 )
 from actcmp.report.stat_plots import plot_cd_diagram, plot_depth_scaling
@@ -107,6 +108,23 @@ def standard_figures() -> list[tuple[str, str, str, Any]]:
             "vanishing gradients.",
             plot_grad_norms,
         ),
+        (
+            "postact_std_by_layer",
+            "Spread of each hidden layer's output (deepest network)",
+            "Standard deviation of each hidden layer's output over the probe inputs and units, at initialisation "
+            "and after training (mean over seeds; the dotted line marks the code layer): a spread that shrinks "
+            "or grows layer after layer shows signals fading or exploding with depth; a self-normalising "
+            "activation (SELU with LeCun-normal weights and standardised inputs) keeps it near 1.",
+            lambda results: plot_layer_metric(results, "postact_std", hidden=True),
+        ),
+        (
+            "zero_fraction_by_layer",
+            "Exact zeros in each hidden layer's output (deepest network)",
+            "Share of exactly zero outputs of each hidden layer over the probe inputs and units (mean over seeds; "
+            "the dotted line marks the code layer): the sparsity of rectifiers (ReLU gives exact zeros, smooth "
+            "activations almost never do); units zero on every input are the dead units of the figure above.",
+            lambda results: plot_layer_metric(results, "zero_fraction", hidden=True),
+        ),
     ]
 
 
@@ -141,6 +159,7 @@ __all__ = [
     "plot_depth_scaling",
     "plot_grad_norms",
     "plot_heatmap",
+    "plot_layer_metric",
     "plot_loss_curves",
     "plot_loss_vs_depth",
     "png_bytes",
