@@ -462,6 +462,8 @@ def test_sensitivity_figure_uses_log_lr_and_the_activation_styles(tmp_path: Path
     colours = {line.get_color() for line in ax.lines}
     assert {activation_style("relu")[0], activation_style("tanh")[0]} <= colours
     assert RunConfig().lr == 1e-3  # the common value the report compares against by default
+    dashed = [line for line in ax.lines if line.get_linestyle() == "--"]
+    assert [list(line.get_xdata()) for line in dashed] == [[1e-3, 1e-3]]  # the common value, marked
 
 
 def test_status_of_an_empty_store_has_no_role_key(tmp_path: Path) -> None:

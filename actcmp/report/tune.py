@@ -11,7 +11,8 @@ runs):
   comparison is never shown without the common one, nor the other way round;
 * ``tables/tune_ranks.*``: mean rank per activation across cells, tuned vs common;
 * ``figures/tune_sensitivity.*``: final validation loss (mean over tuning seeds) against
-  each candidate value per activation, one panel per cell; the selected value circled.
+  each candidate value per activation, one panel per cell; the selected value circled, the
+  common value dashed.
 
 :func:`evaluation_only` keeps the report's other tables and figures to the runs at the
 *common* value of every tuned field: the tuning runs (other seeds, every candidate) and the
@@ -171,7 +172,8 @@ def _render(
     profile = f" (for each {field_name}, the best over {', '.join(others)})" if others else ""
     caption = (
         f"Final validation loss, mean over the tuning seeds {tune.spec.seeds}, against {field_name}{profile}, per "
-        "activation; one panel per cell. The circled point is the selected value; a candidate that diverged on a "
+        "activation; one panel per cell. The circled point is the selected value, the dashed line the common "
+        "value the other tables hold; a candidate that diverged on a "
         "tuning seed has no point (counted in the panel title). Units dying or saturating at a high "
         f"{field_name} show as a loss that rises at the high end."
     )
@@ -497,6 +499,10 @@ def plot_sensitivity(tune: StoredTune, runs: Any = None) -> Figure:
                         colour = line_kwargs(name)["color"]
                         ax.plot([x], [p["val_loss"]], marker="o", markersize=10, fillstyle="none", color=colour,
                                 linestyle="none", markeredgewidth=1.2)  # fmt: skip
+            common = tune.common_values.get(x_field)
+            if common is not None and (common in candidates or numeric):  # where the other tables sit
+                x_common = candidates.index(common) if not numeric else common
+                ax.axvline(x_common, color="#888888", linestyle="--", linewidth=0.9)
             if numeric and min(candidates) > 0 and (x_field == "lr" or max(candidates) / min(candidates) >= 10):
                 ax.set_xscale("log")
                 canvas.compact_log_formatters(ax.xaxis)
@@ -512,7 +518,12 @@ def plot_sensitivity(tune: StoredTune, runs: Any = None) -> Figure:
         from matplotlib.lines import Line2D
 
         selected = Line2D([], [], marker="o", markersize=10, fillstyle="none", color="#444444", linestyle="none")
-        canvas.legend(fig, activation_order(p["activation"] for p in points), [(selected, "selected")])
+        extras = [(selected, "selected")]
+        if tune.common_values.get(x_field) is not None:
+            common_line = Line2D([], [], color="#888888", linestyle="--", linewidth=0.9)
+            extras.append((common_line, f"common value ({x_field} = {tune.common_values[x_field]:g})" if numeric
+                           else f"common value ({x_field} = {tune.common_values[x_field]})"))  # fmt: skip
+        canvas.legend(fig, activation_order(p["activation"] for p in points), extras)
     return fig
 
 
