@@ -524,3 +524,17 @@ def test_hidden_layer_figures_plot_every_hidden_layer_from_zero(results: Results
     grads = plot_layer_metric(results, "grad_norm_weight")
     assert longest(grads) == 2 * deepest
     assert any(ax.get_yscale() == "log" for ax in grads.axes if ax.lines)
+
+
+@pytest.mark.slow  # a whole report (figures)
+def test_a_single_depth_report_draws_no_loss_against_depth(tmp_path: Path) -> None:
+    """With one depth the figure would be one x value with activations offset beside it."""
+    with Store(tmp_path) as store:
+        for activation in ("relu", "tanh"):
+            for seed in (0, 1):
+                store.write_run(fabricate(activation, "blobs", 2, seed, diverged=False))
+    make_report(tmp_path, formats=("png",))
+    figures = {p.stem for p in (tmp_path / "figures").glob("*.png")}
+    assert "loss_curves" in figures and "heatmap_test_loss" in figures
+    assert "test_loss_vs_depth" not in figures
+    assert "test_loss_vs_depth" not in (tmp_path / "report.md").read_text()

@@ -6,6 +6,7 @@
     DIR/figures/{loss_curves,dead_fraction,test_loss_vs_depth,heatmap_test_loss,
                  heatmap_dead_fraction,grad_norm_by_layer,postact_std_by_layer,
                  zero_fraction_by_layer,activation_functions}.{png,pdf}
+                 (test_loss_vs_depth only when the runs use 2 or more depths)
     DIR/figures/critical_difference.{png,pdf}   when the Friedman test can run
     DIR/figures/depth_scaling.{png,pdf}         when the runs use 2 or more depths
     DIR/figures/{reconstructions,latent,roc}_<dataset>.{png,pdf}   from the runs' stored samples
@@ -122,6 +123,9 @@ def _make_report(
     # the figures are drawn first, in `jobs` forked workers (actcmp.report.workers) while this
     # process builds the tables and the statistics; one job draws them here, in the same order
     specs = list(plots.standard_figures())
+    runs = results.runs
+    if "depth" not in runs or runs["depth"].nunique() < 2:  # one depth: no line over depth to draw
+        specs = [spec for spec in specs if spec[0] != "test_loss_vs_depth"]
     specs.append(("activation_functions", "The activation functions", ACTIVATIONS_CAPTION, _activation_figure))
     specs += pictures.figure_specs(results)  # issue 15: reconstruction grids, latent space, ROC from stored samples
     if jobs > 1:  # imported once before the workers fork, not once in each
