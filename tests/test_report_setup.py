@@ -414,6 +414,10 @@ def test_findings_name_no_best_where_no_run_of_the_cell_learned(tmp_path: Path) 
     assert depth1 and all("no converged run learned" in line and "best" in line for line in depth1[:1]), depth1
     assert "**" not in depth1[0]  # no activation in bold as the best
     assert depth2 and "best **" in depth2[0], depth2
+    # the results table, which still bolds that cell's least bad run, says so in a note
+    main = next(t for t in tables.build_tables(results) if t.name == "main")
+    notes = [n for n in main.notes if n.startswith("No converged run learned in")]
+    assert len(notes) == 1 and "depth 1" in notes[0] and "depth 2" not in notes[0], main.notes
 
 
 def test_ranks_sentence_adds_the_top_group_over_datasets_where_cells_share_them() -> None:

@@ -80,6 +80,16 @@ def learning_per_cell(results: Results, keys: list[str]) -> dict[tuple[str, ...]
     return counts
 
 
+def cells_without_learning(results: Results, keys: list[str]) -> list[str]:
+    """The labels of the cells (``keys``) whose converged runs all did not learn
+    (:func:`learning_per_cell`), in the order the runs are stored."""
+    return [
+        _cell_label(keys, cell)
+        for cell, (stuck, done) in learning_per_cell(results, keys).items()
+        if done and stuck == done
+    ]
+
+
 def best_per_cell(main: pd.DataFrame, learning: dict[tuple[str, ...], tuple[int, int]] | None = None) -> list[str]:
     """Per cell: the best activation(s) with their mean test loss, the activations not
     separable from it after Holm's correction, and those too few seeds could not test;
@@ -324,4 +334,4 @@ def findings_blocks(results: Results, main: pd.DataFrame, statistics: Statistics
     return blocks
 
 
-__all__ = ["figure_anchor", "findings_blocks", "link", "not_learning", "table_anchor"]
+__all__ = ["cells_without_learning", "figure_anchor", "findings_blocks", "link", "not_learning", "table_anchor"]

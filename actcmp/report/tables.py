@@ -262,8 +262,19 @@ class Table:
 
 def build_tables(results: Results, best_rule: BestRule = lowest) -> list[Table]:
     """The report's tables in report order."""
+    from actcmp.report.findings import cells_without_learning
+
     main = main_table(results, best_rule)
     keys = list(main.columns[: list(main.columns).index("activation")]) if "activation" in main else []
+    unlearned = cells_without_learning(results, keys)
+    learning_note = (
+        [
+            f"No converged run learned in {', '.join(unlearned)} (each ended no lower than its initial loss or "
+            "the mean predictor's): the best there is the least bad of runs that did not learn."
+        ]
+        if unlearned
+        else []
+    )
     ranks, status, init = rank_table(main), status_table(results), init_table(results)
     depth = depth_table(results, DEPTH_FACTOR)
     depth_panel = list(depth.columns[: list(depth.columns).index("activation")])
@@ -281,7 +292,7 @@ def build_tables(results: Results, best_rule: BestRule = lowest) -> list[Table]:
             main,
             *display_main(main),
             keys,
-            main_notes(main),
+            main_notes(main) + learning_note,
         ),
         Table(
             "ranks",
