@@ -303,7 +303,10 @@ def test_single_seed_cells_from_a_real_sweep(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parent.parent
     sweep = apply_overrides(load_sweep(repo / "experiments" / "smoke.toml"), grid={"seed": [0], "depth": [1]})
     run_sweep(sweep, tmp_path / "one")
-    stale = [tmp_path / "one" / "figures" / name for name in ("critical_difference.png", "depth_scaling.svg")]
+    stale = [
+        tmp_path / "one" / "figures" / name
+        for name in ("critical_difference.png", "depth_scaling.svg", "test_loss_vs_depth.png")
+    ]
     for path in stale:  # left by an earlier report of a bigger grid
         path.parent.mkdir(exist_ok=True)
         path.write_bytes(b"old")
@@ -318,10 +321,11 @@ def test_single_seed_cells_from_a_real_sweep(tmp_path: Path) -> None:
     for stem in statistics.FIGURE_STEMS:
         assert f"{stem}." not in markdown and not list((tmp_path / "one" / "figures").glob(f"{stem}.*")), stem
     assert not any(p.parent.name == "figures" and p.stem in statistics.FIGURE_STEMS for p in paths)
-    # the standard figures less the two that do not apply, plus the digits pictures from the runs'
-    # stored samples (reconstruction grid and latent space; digits has no anomalies, so no ROC)
+    assert not list((tmp_path / "one" / "figures").glob("test_loss_vs_depth.*"))  # one depth: no line to draw
+    # the standard figures less the three that do not apply (one depth), plus the digits pictures from
+    # the runs' stored samples (reconstruction grid and latent space; digits has no anomalies, so no ROC)
     html = (tmp_path / "one" / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == len(FIGURE_STEMS) - 2 + 2
+    assert html.count("data:image/png;base64,") == len(FIGURE_STEMS) - 3 + 2
     assert "Reconstructions: digits" in html and "Latent space: digits" in html
 
 

@@ -124,7 +124,8 @@ def _make_report(
     # process builds the tables and the statistics; one job draws them here, in the same order
     specs = list(plots.standard_figures())
     runs = results.runs
-    if "depth" not in runs or runs["depth"].nunique() < 2:  # one depth: no line over depth to draw
+    single_depth = "depth" not in runs or runs["depth"].nunique() < 2  # no line over depth to draw
+    if single_depth:
         specs = [spec for spec in specs if spec[0] != "test_loss_vs_depth"]
     specs.append(("activation_functions", "The activation functions", ACTIVATIONS_CAPTION, _activation_figure))
     specs += pictures.figure_specs(results)  # issue 15: reconstruction grids, latent space, ROC from stored samples
@@ -167,10 +168,11 @@ def _make_report(
         assert figure is not None
         found.figures[figure.stem] = figure
         written += paths
-    for stem in statistics.FIGURE_STEMS:
-        if stem not in found.figures:  # does not apply (the report says why): no stale one either
-            for old in (directory / "figures").glob(f"{stem}.*"):
-                old.unlink()
+    not_applying = [stem for stem in statistics.FIGURE_STEMS if stem not in found.figures]
+    not_applying += ["test_loss_vs_depth"] if single_depth else []
+    for stem in not_applying:  # does not apply (the report says why): no stale one either
+        for old in (directory / "figures").glob(f"{stem}.*"):
+            old.unlink()
 
     context = document.ReportContext(results, source, {t.name: t for t in built}, figures)
     context.extra["statistics"] = found
