@@ -15,6 +15,10 @@ from actcmp.core.activations import ActivationSpec, check_builds, kaiming_gain, 
 from actcmp.datasets import dataset_info, dataset_shape, fingerprint_of
 from actcmp.errors import ConfigError
 
+#: fields that have no effect where the field they name is 0 (no penalty, no noise): a run
+#: then stores them at their default, whatever was written (one run, one id)
+WITHOUT_EFFECT = {"activity_l1_on": "activity_l1", "input_noise_kind": "input_noise"}
+
 
 def resolve_init(rule: str, activation: ActivationSpec) -> str:
     """The concrete init rule ``auto`` stands for with this activation."""
@@ -61,10 +65,9 @@ def resolve(cfg: RunConfig, output_activation: str, loss: str, fingerprint: str 
         resolved["widths"] = list(cfg.widths)
         resolved["depth"] = len(cfg.widths) + 1
         resolved["width"] = cfg.widths[0]
-    if not cfg.activity_l1:  # spellings without effect are one run (the one the run id leaves out)
-        resolved["activity_l1_on"] = LATER_FIELDS["activity_l1_on"]
-    if not cfg.input_noise:
-        resolved["input_noise_kind"] = LATER_FIELDS["input_noise_kind"]
+    for field, controller in WITHOUT_EFFECT.items():  # spellings without effect are one run
+        if not resolved[controller]:
+            resolved[field] = LATER_FIELDS[field]
     # what the init resolved to (stored for the report's setup; not part of the run id)
     resolved["init_gain"] = init_gain(resolved["init"], spec)
     resolved["init_bias"] = resolve_bias(cfg.bias_init, resolved["init"])

@@ -484,3 +484,21 @@ def test_a_literature_setup_states_its_reference_and_deviations(tmp_path: Path) 
     items = setup.setup_items(found, str(out))
     assert "Reproduces: A. Author, Some Paper, 2011." in items
     assert "Differs from it: data: clusters, not MNIST; no pretraining." in items
+
+
+def test_a_field_without_effect_where_its_controller_is_zero_is_not_an_axis() -> None:
+    """Runs without a penalty store activity_l1_on at its default (code), whatever the file
+    said: a sweep of activity_l1 = [0, 0.01] with activity_l1_on = "hidden" has one setting
+    where it applies, not an axis "code, hidden" (a review found the sparse setup's report
+    inventing one)."""
+    base = {"activation": "relu", "dataset": "x", "depth": 2, "seed": 0, "input_noise": 0.0}
+    rows = [
+        {**base, "run_id": "a", "activity_l1": 0.0, "activity_l1_on": "code", "input_noise_kind": "gaussian"},
+        {**base, "run_id": "b", "activity_l1": 0.01, "activity_l1_on": "hidden", "input_noise_kind": "gaussian"},
+        {**base, "run_id": "c", "activity_l1": 0.001, "activity_l1_on": "hidden", "input_noise_kind": "gaussian"},
+    ]
+    found = setup.run_fields(pd.DataFrame(rows))
+    assert found["grid"] == {"activity_l1": [0.0, 0.001, 0.01]}
+    assert found["fixed"]["activity_l1_on"] == "hidden"
+    rows[2]["activity_l1_on"] = "code"  # where it applies, it varies: an axis
+    assert "activity_l1_on" in setup.run_fields(pd.DataFrame(rows))["grid"]

@@ -82,7 +82,10 @@ def _depends_only_on(runs: pd.DataFrame, field: str, key: str) -> dict[str, Any]
 
 def run_fields(runs: pd.DataFrame) -> dict[str, Any]:
     """``fixed``, ``per_dataset``, ``per_activation``, ``grid`` and ``seeds`` of the stored runs."""
+    import pandas as pd
+
     from actcmp.analysis.cells import activation_order, config_fields
+    from actcmp.plan import WITHOUT_EFFECT
 
     fixed: dict[str, Any] = {}
     per_dataset: dict[str, dict[str, Any]] = {}
@@ -91,6 +94,12 @@ def run_fields(runs: pd.DataFrame) -> dict[str, Any]:
     for field in config_fields(runs):
         if field in NOT_FIELDS:
             continue
+        controller = WITHOUT_EFFECT.get(field)
+        if controller in runs:  # e.g. activity_l1_on: read only where a penalty applies (elsewhere the default)
+            applies = pd.to_numeric(runs[controller], errors="coerce").fillna(0) != 0
+            if applies.any() and runs.loc[applies, field].nunique(dropna=False) == 1:
+                fixed[field] = runs.loc[applies, field].iloc[0]
+                continue
         values = _sorted_values(runs[field])
         if values and bool(runs[field].isna().any()):  # unset in some runs, set in others: None is a value
             values = [None, *values]
