@@ -203,7 +203,8 @@ METHODS = [
     "ranks and CD over the datasets too, so that they agree with the verdicts (over cells they would be optimistic).",
     "Verdict maps judge each condition on its own, each part as its rule states: tests at alpha = 0.05, with Holm "
     "within a condition only where the rule says so (claim 2's comparisons within a cell, claim 6's tests of a "
-    "condition; claim 4 tests sigmoid and tanh each unadjusted; claim 3 compares with thresholds, no test). There "
+    "condition; claim 4 tests sigmoid and tanh each unadjusted, and the ReLU family by two one-sided tests, "
+    "an equivalence test that needs no correction; claim 3 compares with thresholds, no test). There "
     "is no correction across the conditions of a map, so with many conditions some may differ by chance: read a "
     "map as a pattern (where the claim holds and where not), not as many independent findings.",
     "Tuned sweeps: a selection at the smallest or largest candidate may not be the optimum. Each tuned claim's "

@@ -290,11 +290,12 @@ def _nonempty(path: str) -> bool:
         return False
 
 
-def _check_results_dir(target: Path) -> None:
+def _check_results_dir(target: Path) -> set[str] | None:
     """The results directory, or a folder above it, is a file; or the database in it cannot be
     opened as an actcmp store (a directory in its place, a foreign or damaged file), or holds
     another results version: one line, as the run says it. The database is opened read-only
-    (the run's full page check of an existing database is left to the run)."""
+    (the run's full page check of an existing database is left to the run). Returns the run
+    ids it holds done or diverged (what a run skips); None where there is no store."""
     from actcmp.config import RESULTS_VERSION
     from actcmp.store.database import Store, db_path, other_version_error
 
@@ -305,19 +306,11 @@ def _check_results_dir(target: Path) -> None:
                 raise ConfigError(f"{what} {place} is a file, not a directory")
             break
     database = db_path(target)
-    if database.exists() or database.is_symlink():
-        with Store(target, create=False) as store:
-            if store.results_version != RESULTS_VERSION:  # readers accept it; a run would refuse
-                raise other_version_error(target, store.results_version)
-
-
-def _finished_in(target: Path) -> set[str] | None:
-    """The run ids ``target`` holds done or diverged (what a run skips); None: no store there."""
-    from actcmp.store.database import Store, db_path
-
-    if not db_path(target).is_file():
+    if not (database.exists() or database.is_symlink()):
         return None
     with Store(target, create=False) as store:
+        if store.results_version != RESULTS_VERSION:  # readers accept it; a run would refuse
+            raise other_version_error(target, store.results_version)
         return store.finished_ids()
 
 
@@ -347,7 +340,7 @@ def _print_plan(
     from actcmp.sweep_name import default_results_dir
 
     target = out or default_results_dir(sweep.name)
-    _check_results_dir(Path(target))  # as the run would
+    finished = _check_results_dir(Path(target))  # refused as the run would; what it would skip
     if sweep.tune is not None:  # what the run would refuse or adopt from the directory, the plan says now
         from actcmp.run.tune import as_stored
 
@@ -355,7 +348,7 @@ def _print_plan(
         sweep, adopted = as_stored(sweep, Path(target), data_dir)
         if adopted:
             typer.echo(f"note: {adopted}", err=True)
-    plan = describe_plan(sweep, data_dir, shard_spec, max_runs=max_runs, finished=_finished_in(Path(target)))
+    plan = describe_plan(sweep, data_dir, shard_spec, max_runs=max_runs, finished=finished)
     # explicit widths set the depth (len + 1): it is not at its default then
     by_widths = "widths" in sweep.grid or plan["fixed"].get("widths") is not None
     shown_defaults = [

@@ -332,16 +332,12 @@ def _environment_difference(mine: dict[str, Any], theirs: dict[str, Any], kept: 
     known = capability_a not in (None, "", "unknown") and capability_b not in (None, "", "unknown")
     if known and str(capability_a).lower() != str(capability_b).lower():
         return f"trained with {str(capability_a).lower()} kernels in {kept} and {str(capability_b).lower()} in {label}"
+    mine, theirs = with_engine(mine), with_engine(theirs)  # a run stored without an engine: plain
     for key in NUMERIC_ENV[1:]:
-        a, b = _recorded(mine, key), _recorded(theirs, key)
+        a, b = mine.get(key), theirs.get(key)
         if a and b and a != b:
             return f"trained with {key} {a} in {kept} and {key} {b} in {label}"
     return ""
-
-
-def _recorded(env: dict[str, Any], key: str) -> Any:
-    """``env[key]``, the engine read as :func:`~actcmp.store.database.with_engine` reads it."""
-    return with_engine(env).get(key)
 
 
 def _content(conn: sqlite3.Connection, schema: str, rid: str) -> tuple[Any, ...]:
