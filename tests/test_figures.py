@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from actcmp.report import document, plots, render, statistics, tables
+from actcmp.report import depth_plots, document, plots, render, statistics, tables
 from actcmp.store.database import Results
 
 NAMES = ("relu", "leaky_relu", "tanh")
@@ -210,6 +210,20 @@ def test_fraction_heatmap_scales_colour_to_the_data() -> None:
     assert any("0 to 0.27" in label for label in bar_labels)
     cells = [t.get_text() for t in fig.axes[0].texts]
     assert "0.27" in cells and "0" in cells and "0.00" not in cells
+
+
+def test_loss_heatmap_does_not_stretch_near_equal_losses_over_the_colour_map() -> None:
+    # 0.120 and 0.124 (and 0.126): a scale over the panel's own range drew them at opposite
+    # ends; the log scale spans at least MIN_SPAN, so they stay within a few percent of it
+    fig = plots.plot_heatmap(synthetic(losses={"relu": 0.120, "leaky_relu": 0.124, "tanh": 0.1205}), "test_loss_mean")
+    norm = fig.axes[0].images[0].norm
+    assert norm.vmin == pytest.approx(0.120 * 1.05)  # the mean over seeds 0 and 1 (x1, x1.1)
+    assert norm.vmax / norm.vmin == pytest.approx(depth_plots.MIN_SPAN)
+    assert norm(0.124 * 1.05) - norm(0.120 * 1.05) < 0.06
+    assert any("at least 2x wide" in ax.get_ylabel() for ax in fig.axes[1:])
+    # a panel whose losses span more than MIN_SPAN keeps its own range
+    wide = plots.plot_heatmap(synthetic(losses={"relu": 0.01, "leaky_relu": 0.05, "tanh": 0.1}), "test_loss_mean")
+    assert wide.axes[0].images[0].norm.vmax == pytest.approx(0.1 * 1.05)
 
 
 def test_fraction_scale_when_nothing_is_dead() -> None:

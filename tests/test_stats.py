@@ -275,7 +275,11 @@ def test_depth_scaling_finds_the_deepest_depth_that_trains() -> None:
     assert table.at["sigmoid", "deepest_trained"] == 4 and table.at["sigmoid", "best_depth"] == 1
     assert table.at["relu", "deepest_trained"] == 4  # depth 8 had a diverged seed
     profile = stats.depth_profile(runs)
-    assert isinstance(plots.plot_depth_scaling(profile), Figure)
+    fig = plots.plot_depth_scaling(profile)
+    # both lines pass through 1 at depth 1 (their best): their markers sit apart, each near depth 1
+    lines = [line for line in fig.axes[0].get_lines() if len(line.get_xdata()) > 1 and line.get_linestyle() != "--"]
+    firsts = sorted(float(line.get_xdata()[0]) for line in lines[:2])
+    assert firsts[0] < 1.0 < firsts[1] and firsts[1] / firsts[0] < 1.1
     assert stats.depth_scaling(runs, factor=1.2).set_index("activation").at["sigmoid", "deepest_trained"] == 2
 
 

@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from actcmp.store.database import Results
 
 
+#: the least ratio of top to bottom of a loss heatmap's log colour scale
+MIN_SPAN = 2.0
+
 #: what the bars of the test-loss-vs-depth figure span: said in the figure and its caption
 LOSS_BARS = "min–max over converged seeds"
 
@@ -126,14 +129,19 @@ def plot_heatmap(results: Results, value: str = "test_loss_mean") -> Figure:
             # one colour scale for every panel, from 0 to the largest value (not to 1: a
             # largest value of 0.27 would leave every other cell the colour of 0)
             top, label = fraction_scale(main[value], label)
+        else:
+            # each panel its own log scale (datasets' losses differ in scale), spanning at
+            # least a factor MIN_SPAN: stretched over a panel's own range, losses of 0.120 and
+            # 0.124 were drawn at opposite ends of the colour map
+            label = f"{label}\n(log colour scale, at least {MIN_SPAN:g}x wide)"
         for ax, group in zip(axes, groups, strict=True):
             matrix, lost = heatmap_matrix(main, dict(zip(panels, group, strict=True)), value)
             data = matrix.to_numpy(dtype=float)
             finite = data[~(data != data)]
             if fraction:
                 norm: Normalize = Normalize(0, top)
-            elif finite.size and finite.min() > 0 and finite.max() > finite.min():
-                norm = LogNorm(finite.min(), finite.max())
+            elif finite.size and finite.min() > 0:
+                norm = LogNorm(finite.min(), max(finite.max(), finite.min() * MIN_SPAN))
             else:
                 norm = Normalize(*(finite.min(), finite.max()) if finite.size else (0, 1))
             cmap = "magma_r" if fraction else "viridis"

@@ -17,7 +17,9 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from actcmp.analysis.cells import activation_order, cell_keys
+from actcmp.analysis.learning import cell_id, learning_per_cell, not_learning
 from actcmp.report.format import fmt_number, p_clause
+from actcmp.report.frames import label
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,39 +57,8 @@ def _keys(main: pd.DataFrame) -> list[str]:
 
 
 def _cell_label(keys: list[str], key: Any) -> str:
-    from actcmp.report.tables import label
-
     values = key if isinstance(key, tuple) else (key,)
     return label(keys, tuple(values)) or "all runs"
-
-
-def _cell_id(key: Any) -> tuple[str, ...]:
-    return tuple(str(v) for v in (key if isinstance(key, tuple) else (key,)))
-
-
-def learning_per_cell(results: Results, keys: list[str]) -> dict[tuple[str, ...], tuple[int, int]]:
-    """Per cell (``keys``): (converged runs that did not learn, converged runs), see
-    :func:`not_learning`."""
-    runs = results.runs
-    if runs.empty or not keys or "status" not in runs or any(k not in runs for k in keys):
-        return {}
-    done = runs[runs["status"] == "done"]
-    stuck = not_learning(results)
-    counts = {_cell_id(k): (0, len(g)) for k, g in done.groupby(keys, sort=False, dropna=False)}
-    for key, group in stuck.groupby(keys, sort=False, dropna=False):
-        cell = _cell_id(key)
-        counts[cell] = (len(group), counts.get(cell, (0, len(group)))[1])
-    return counts
-
-
-def cells_without_learning(results: Results, keys: list[str]) -> list[str]:
-    """The labels of the cells (``keys``) whose converged runs all did not learn
-    (:func:`learning_per_cell`), in the order the runs are stored."""
-    return [
-        _cell_label(keys, cell)
-        for cell, (stuck, done) in learning_per_cell(results, keys).items()
-        if done and stuck == done
-    ]
 
 
 def best_per_cell(main: pd.DataFrame, learning: dict[tuple[str, ...], tuple[int, int]] | None = None) -> list[str]:
@@ -106,7 +77,7 @@ def best_per_cell(main: pd.DataFrame, learning: dict[tuple[str, ...], tuple[int,
         if best.empty:
             items.append(f"{where}: no converged run.")
             continue
-        stuck, done = (learning or {}).get(_cell_id(key), (0, 0))
+        stuck, done = (learning or {}).get(cell_id(key), (0, 0))
         if done and stuck == done:
             items.append(
                 f"{where}: no converged run learned (each ended no lower than its initial loss or the mean "
@@ -239,29 +210,6 @@ def _runs_by_cell(runs: pd.DataFrame, keys: list[str]) -> str:
     return "; ".join(parts)
 
 
-def not_learning(results: Results) -> pd.DataFrame:
-    """Converged runs that did not learn: final validation loss not below its value at
-    initialisation (epoch 0), or not below ``baseline_loss`` (predicting the training
-    mean). Columns: the runs' columns plus ``reason``."""
-    import pandas as pd
-
-    runs = results.runs
-    done = runs[runs["status"] == "done"] if "status" in runs else runs.iloc[0:0]
-    if done.empty or "final_val_loss" not in done:
-        return done.assign(reason=pd.Series(dtype=str))
-    epochs = results.epochs
-    start = epochs[(epochs["metric"] == "val_loss") & (epochs["epoch"] == 0)].set_index("run_id")["value"]
-    initial = done["run_id"].map(start)
-    final = pd.to_numeric(done["final_val_loss"], errors="coerce")
-    baseline = pd.to_numeric(done["baseline_loss"], errors="coerce") if "baseline_loss" in done else math.nan
-    stuck = final >= initial
-    no_better = final >= baseline
-    reason = pd.Series("", index=done.index)
-    reason[no_better] = "not below the loss of predicting the training mean"
-    reason[stuck] = "not below its value at initialisation"
-    return done.assign(reason=reason)[stuck | no_better]
-
-
 def outcomes_text(results: Results) -> list[str]:
     """Diverged and failed runs, and converged runs that did not learn."""
     runs = results.runs
@@ -334,4 +282,4 @@ def findings_blocks(results: Results, main: pd.DataFrame, statistics: Statistics
     return blocks
 
 
-__all__ = ["cells_without_learning", "figure_anchor", "findings_blocks", "link", "not_learning", "table_anchor"]
+__all__ = ["figure_anchor", "findings_blocks", "link", "table_anchor"]

@@ -89,8 +89,10 @@ def standard_figures() -> list[tuple[str, str, str, Any]]:
         (
             "heatmap_test_loss",
             "Mean test loss: activation x depth",
-            "Mean test loss of every activation and depth (log colour scale, yellow = high loss, "
-            "'div' = every seed diverged): read across a row to see how an activation copes with depth.",
+            "Mean test loss of every activation and depth (yellow = high loss, 'div' = every seed diverged): "
+            "read across a row to see how an activation copes with depth. Each dataset has its own log colour "
+            "scale spanning at least a factor of 2, so that near-equal losses get near-equal colours; read the "
+            "numbers, not the colours, across datasets.",
             lambda results: plot_heatmap(results, "test_loss_mean"),
         ),
         (

@@ -74,6 +74,11 @@ def plot_cd_diagram(
     return fig  # type: ignore[return-value]
 
 
+#: sideways offset between neighbouring treatments in the depth-scaling figure, in doublings
+#: of depth (8 treatments span 0.2 of a doubling: visibly apart, clearly at their depth)
+DODGE = 0.03
+
+
 def plot_depth_scaling(profile: pd.DataFrame, *, treatment: str = "activation", factor: float = DEPTH_FACTOR) -> Figure:
     """Loss relative to each activation's best depth, against depth (log2 axes), one
     panel per dataset (and other panel keys); the dashed line is ``factor``, crosses mark
@@ -115,17 +120,20 @@ def _depth_panel(ax: Axes, group: pd.DataFrame, names: list[str], treatment: str
     seed diverged, a cross (above the ``factor`` line) where one did."""
     from matplotlib.ticker import FuncFormatter
 
-    for name in names:
+    for index, name in enumerate(names):
         mine = group[group[treatment] == name].sort_values("depth")
         if mine.empty:
             continue
         style = line_kwargs(name)
+        # every line passes through 1 at its best depth: each treatment's points sit a little
+        # to the side (a fixed fraction of a doubling) so that their markers do not hide one another
+        dodge = 2.0 ** (DODGE * (index - (len(names) - 1) / 2))
         ok = mine[mine["n_diverged"] == 0]
-        ax.plot(ok["depth"], ok["ratio"], markersize=4, linewidth=1.2, **style)  # type: ignore[arg-type]
+        ax.plot(ok["depth"] * dodge, ok["ratio"], markersize=4, linewidth=1.2, **style)  # type: ignore[arg-type]
         stuck = ok[~ok["learned"].astype(bool)]
         if len(stuck):  # the median seed did not learn: flat across depths says nothing about training
             ax.plot(
-                stuck["depth"],
+                stuck["depth"] * dodge,
                 stuck["ratio"],
                 linestyle="none",
                 marker="o",
@@ -136,7 +144,7 @@ def _depth_panel(ax: Axes, group: pd.DataFrame, names: list[str], treatment: str
         bad = mine[mine["n_diverged"] > 0]
         if len(bad):
             ax.plot(
-                bad["depth"],
+                bad["depth"] * dodge,
                 np.full(len(bad), factor * 1.6),
                 linestyle="none",
                 marker="x",

@@ -118,7 +118,9 @@ def figure_specs(results: Results, statistics: Statistics) -> list[tuple[str, st
             f"Mean test loss relative to each activation's best depth (log scales), one panel per dataset; the "
             f"dashed line is {factor:g}×: the deepest point at or under it still trains, unless a hollow circle "
             "marks that the median seed did not learn (final validation loss not below predicting the training mean)"
-            + ("; crosses mark depths where a seed diverged." if _any_diverged(results) else "."),
+            + ("; crosses mark depths where a seed diverged" if _any_diverged(results) else "")
+            + ". Each activation's points are set a little to the side of their depth so that they do not hide "
+            "one another where every line meets 1.",
             lambda results: plot_depth(results, statistics),
         ),
     ]

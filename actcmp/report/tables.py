@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from actcmp.analysis.cells import ALPHA, FINISHED, NOT_CELL, activation_order, cell_keys, config_fields
+from actcmp.analysis.learning import cells_without_learning
 from actcmp.analysis.stats import DEPTH_FACTOR, depth_scaling
 from actcmp.atomic import make_dir, write_text
 from actcmp.report.display import depth_caption, display_depth, display_main, display_plain
@@ -262,11 +263,9 @@ class Table:
 
 def build_tables(results: Results, best_rule: BestRule = lowest) -> list[Table]:
     """The report's tables in report order."""
-    from actcmp.report.findings import cells_without_learning
-
     main = main_table(results, best_rule)
     keys = list(main.columns[: list(main.columns).index("activation")]) if "activation" in main else []
-    unlearned = cells_without_learning(results, keys)
+    unlearned = [label(keys, cell) or "all runs" for cell in cells_without_learning(results, keys)]
     learning_note = (
         [
             f"No converged run learned in {', '.join(unlearned)} (each ended no lower than its initial loss or "
