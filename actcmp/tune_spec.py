@@ -51,6 +51,15 @@ NOT_TUNABLE = {
     "dataset": "the dataset is part of the cell; each cell is tuned on its own",
     "split_seed": "the split is shared by the tuning and evaluation runs of a cell (set it at the top, or as a "
     "grid axis)",
+    # the validation rows come first in the split's permutation, the test rows after them: another
+    # val_fraction would validate (select) on rows another run tests on, and test each activation
+    # on its own rows
+    "val_fraction": "the split is shared by the tuning and evaluation runs of a cell: tuning it would select on "
+    "test rows (set it at the top, or as a grid axis)",
+    "test_fraction": "the split is shared by the tuning and evaluation runs of a cell: tuning it would select on "
+    "test rows (set it at the top, or as a grid axis)",
+    "loss": "validation losses of different loss functions are not comparable, so selection cannot choose between "
+    "them (set it at the top, or as a grid axis)",
 }
 
 

@@ -95,6 +95,17 @@ def _tiny_with(tune: str, grid_extra: str = "") -> str:
             _tiny_with("lr = [1e-3]\nseeds = [100]\nselect_by = 'test_loss'\n"), [], "never used", id="test-loss"
         ),
         pytest.param(_tiny_with("seed = [5]\nseeds = [100]\n"), [], "tune.seed: cannot be tuned", id="seed-tuned"),
+        # the split's validation rows come before its test rows: another val_fraction selects on test rows
+        pytest.param(
+            _tiny_with("val_fraction = [0.15, 0.3]\nseeds = [100]\n"),
+            [],
+            "tune.val_fraction: cannot be tuned: the split is shared",
+            id="val-fraction-tuned",
+        ),
+        pytest.param(
+            _tiny_with("test_fraction = [0.15, 0.3]\nseeds = [100]\n"), [], "tune.test_fraction: cannot", id="test-fr"
+        ),
+        pytest.param(_tiny_with("loss = ['mse', 'bce']\nseeds = [100]\n"), [], "not comparable", id="loss-tuned"),
         pytest.param(_tiny_with("lr = [1e-3]\n"), [], "tune.seeds: missing", id="no-seeds"),
         pytest.param(
             _tiny_with("lr = [1e-3]\nseeds = []\n"), [], "tune.seeds: give a non-empty list", id="empty-seeds"

@@ -128,6 +128,48 @@ def paired_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray
     return PairedTest(n, mean, d_z, statistic, _t_tail(n, -abs(statistic)) * 2, test, note)
 
 
+def paired_with_divergence(
+    a: np.ndarray,
+    a_worst: np.ndarray,
+    b: np.ndarray,
+    b_worst: np.ndarray,
+    test: str = "t",
+    *,
+    higher_is_better: bool = False,
+) -> PairedTest:
+    """Paired test of ``a`` against ``b`` over seeds where a run may have diverged
+    (``a_worst``/``b_worst``; its value is ignored): two-sided, divergence the worst outcome.
+
+    Where neither diverged on a seed that only one converged on, :func:`paired_test`
+    (``test``) over the seeds where both converged. Otherwise the exact signed-rank test
+    (``scipy.stats.wilcoxon``, Wilcoxon's zero rule) over every seed where at least one
+    converged: a seed where only one diverged is a difference larger than every finite one,
+    towards the diverged side (worse); a seed where both diverged is a tie and drops out.
+    A diverged seed is thus a rank, not a verdict: with 3 seeds no such comparison reaches
+    p < 0.05 (the exact test's floor is 0.25 two-sided), with 6 seeds all worse gives 0.031.
+    ``n`` counts the seeds tested; ``mean_diff`` and ``d_z`` are over both-converged seeds."""
+    from scipy import stats
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    a_worst, b_worst = np.asarray(a_worst, dtype=bool), np.asarray(b_worst, dtype=bool)
+    both = ~a_worst & ~b_worst
+    plain = paired_test(a[both], b[both], test)
+    one = a_worst ^ b_worst
+    if not one.any():
+        return plain
+    finite = a[both] - b[both]
+    big = 2.0 * float(np.abs(finite).max()) + 1.0 if finite.size else 1.0
+    worse = 1.0 if not higher_is_better else -1.0  # the sign of "a is worse than b"
+    diff = np.where(a_worst, worse * big, -worse * big)[one]
+    diff = np.concatenate([finite, diff])
+    n = len(diff)
+    note = f"diverged on {int(a_worst[one].sum())} vs {int(b_worst[one].sum())} seed(s): exact signed-rank, divergence worst"
+    if n < 2 or not np.any(diff):
+        return PairedTest(n, plain.mean_diff, plain.d_z, math.nan, math.nan, "signed-rank", note + "; no test")
+    result = stats.wilcoxon(diff, zero_method="wilcox", method="exact" if n <= 50 else "auto")
+    return PairedTest(n, plain.mean_diff, plain.d_z, float(result.statistic), float(result.pvalue), "signed-rank", note)
+
+
 def _t_statistic(values: np.ndarray, mu: float) -> float:
     """The one-sample t statistic of ``values`` against ``mu``: ``scipy.stats.ttest_1samp``'s
     (and, on paired differences, ``ttest_rel``'s) formula, without their argument handling
@@ -167,6 +209,62 @@ def equivalence_test(
     lower = _t_tail(n, -_t_statistic(diff, -bound))  # H1: mean > -bound
     p_value = max(upper, lower)
     return bool(p_value < alpha), p_value
+
+
+def within_margin_of_all(
+    group: pd.DataFrame,
+    name: Any,
+    treatment: str,
+    margin: float = 0.1,
+    alpha: float = ALPHA,
+    *,
+    higher_is_better: bool = False,
+) -> tuple[bool, float]:
+    """``(within, p)``: is ``name`` shown to be no more than a factor ``1 + margin`` worse than
+    every other treatment of the cell ``group`` (an :func:`~actcmp.analysis.cells.outcomes`
+    frame of positive values), and so within ``1 + margin`` of the best, whichever it is?
+
+    An intersection-union test (Berger 1982): for each other treatment, the one-sided paired
+    t-test over the seeds where both converged that the mean log ratio (this over the other,
+    the other over this when ``higher_is_better``) is below ``log(1 + margin)``; ``within``
+    when every one rejects at ``alpha``, with ``p`` the largest of their p-values (no
+    multiplicity correction is needed: all must reject). Being the best of the sample is no
+    evidence of being within the margin of the best: at a true ratio of exactly ``1 +
+    margin`` the sample best's "within" would hold by selection alone (22% of cells at 3
+    seeds and a 0.2 spread of log ratios), this test's at most ``alpha``.
+
+    Not within (``p`` NaN) when ``name`` diverged on a seed where the other converged, or
+    fewer than 2 seeds pair up with a treatment that converged somewhere; a treatment that
+    diverged on every seed is no threat (its outcome is the worst)."""
+    values = group.pivot(index=treatment, columns="seed", values="value")
+    worst = group.pivot(index=treatment, columns="seed", values="worst")
+    if name not in values.index:
+        return False, math.nan
+    bound = math.log1p(margin)
+    mine, mine_worst = values.loc[name].to_numpy(float), (worst.loc[name] == True).to_numpy()  # noqa: E712
+    ran = worst.loc[name].notna().to_numpy()
+    largest = 0.0
+    for other in values.index:
+        if other == name:
+            continue
+        theirs = values.loc[other].to_numpy(float)
+        their_worst = (worst.loc[other] == True).to_numpy()  # noqa: E712 - True, not missing
+        seeds = ran & worst.loc[other].notna().to_numpy()
+        if not (seeds & ~their_worst).any():
+            continue  # diverged wherever both ran: no threat
+        if (seeds & mine_worst & ~their_worst).any():
+            return False, math.nan
+        both = seeds & ~mine_worst & ~their_worst
+        x, y = mine[both], theirs[both]
+        if len(x) < 2 or (x <= 0).any() or (y <= 0).any():
+            return False, math.nan
+        ratio = np.log(y) - np.log(x) if higher_is_better else np.log(x) - np.log(y)
+        if np.ptp(ratio) <= 1e-12 * max(1.0, float(np.abs(ratio).max())):
+            p = 0.0 if float(ratio.mean()) < bound else 1.0
+        else:
+            p = _t_tail(len(ratio), _t_statistic(ratio, bound))
+        largest = max(largest, p)
+    return bool(largest < alpha), largest
 
 
 def trend_test(frame: pd.DataFrame, factor: str, value: str, blocks: Sequence[str]) -> tuple[float, float, int, str]:
@@ -239,9 +337,16 @@ def paired_vs_best(
     scale tested (``test`` says ``t (log)`` for the log scale).
 
     The best is the treatment with the fewest diverged seeds, then the best mean. Columns:
-    cell keys, treatment, ``best`` (its name), ``is_best``, ``n_pairs`` (seeds where both
-    converged), ``mean``, ``mean_diff`` (this minus best, metric units), ``d_z``,
-    ``statistic``, ``p_value``, ``p_adjusted``, ``test``, ``tied`` and a ``note``.
+    cell keys, treatment, ``best`` (its name), ``is_best``, ``n_pairs`` (the seeds tested:
+    where both converged, and where only one of the two diverged), ``mean``, ``mean_diff``
+    (this minus best, metric units, over both-converged seeds), ``d_z``, ``statistic``,
+    ``p_value``, ``p_adjusted``, ``test``, ``tied`` and a ``note``.
+
+    A seed where one of a pair diverged is the worst outcome for that one: the pair is then
+    tested with the exact signed-rank test, that seed a difference larger than every finite
+    one (:func:`paired_with_divergence`), and enters Holm's family like any other pair. It
+    was "separably worse" without a test, so that with a 10% chance of divergence per run
+    nearly every null cell had a false "separably worse" (0.90 at 3 seeds).
 
     ``p_adjusted``: with ``correction="holm"`` (the default) the p-value against the best
     adjusted by :func:`holm` over **every pair** of the cell's treatments (up to
@@ -250,9 +355,11 @@ def paired_vs_best(
     not: the best is chosen from the same data, which biases each difference against it (at
     7-8 treatments and 3-5 seeds, 8.5-10% of null cells had a false "separably worse",
     ``tests/test_stats.py``); the pairs' family holds whichever pair the data picks. With
-    ``None``, the raw p-value. ``tied`` (tied with the best) is True for the best itself; False when this
-    treatment diverged on a seed where the best did not; True when fewer than 2 seeds pair
-    up (no test can separate them); otherwise ``p_adjusted >= alpha``.
+    ``None``, the raw p-value. ``tied`` (tied with the best) is True for the best itself;
+    True when fewer than 2 seeds are tested (no test can separate them); otherwise
+    ``p_adjusted >= alpha``. ``equivalent`` and ``p_equivalence``: shown to be within a
+    factor ``1 + margin`` of the best, whichever it is (:func:`within_margin_of_all`; the
+    sample best too must show it).
     """
     if correction not in ("holm", None):
         raise ValueError(f"unknown correction {correction!r} (use 'holm' or None)")
@@ -283,9 +390,18 @@ def paired_vs_best(
             elif name == best:
                 row.update(_best_row(mine, _test_name(test, log)))
             else:
-                row.update(_against(mine, reference, test, alpha, margin, log))
+                row.update(_against(mine, reference, test, log, higher_is_better))
             cell_rows.append(row)
-        family = _pair_p_values(group, treatment, test, log) if correction == "holm" and best is not None else {}
+        if reference is not None:
+            for row in cell_rows:
+                row["equivalent"], row["p_equivalence"] = within_margin_of_all(
+                    group, row[treatment], treatment, margin, alpha, higher_is_better=higher_is_better
+                )
+        family = (
+            _pair_p_values(group, treatment, test, log, higher_is_better)
+            if correction == "holm" and best is not None
+            else {}
+        )
         _adjust(cell_rows, treatment, best, family, alpha, correction)
         rows += cell_rows
     return pd.DataFrame(rows, columns=[*keys, treatment, *PAIRED_COLUMNS])
@@ -337,19 +453,20 @@ def _best_row(mine: pd.DataFrame, test: str) -> dict[str, Any]:
         "p_value": math.nan,
         "test": test,
         "tied": True,
-        "equivalent": True,
-        "p_equivalence": math.nan,
         "note": "best",
     }
 
 
-def _pair_p_values(group: pd.DataFrame, treatment: str, test: str, log: bool = False) -> dict[frozenset[Any], float]:
-    """The p-value of the paired test of every pair of the cell's treatments, over the seeds
-    where both converged (NaN where fewer than 2 seeds pair up: not in Holm's family), on
-    log values with ``log``."""
+def _pair_p_values(
+    group: pd.DataFrame, treatment: str, test: str, log: bool = False, higher_is_better: bool = False
+) -> dict[frozenset[Any], float]:
+    """The p-value of the paired test of every pair of the cell's treatments
+    (:func:`paired_with_divergence` over the seeds both ran; NaN where no test: not in
+    Holm's family), on log values with ``log``."""
     values = group.pivot(index=treatment, columns="seed", values="value")
     worst = group.pivot(index=treatment, columns="seed", values="worst")
-    usable = (worst == False).to_numpy()  # noqa: E712 - False, not missing (NaN: no run)
+    ran = worst.notna().to_numpy()
+    diverged = (worst == True).to_numpy()  # noqa: E712 - True, not missing (NaN: no run)
     matrix = values.to_numpy(float)
     if log:
         with np.errstate(invalid="ignore", divide="ignore"):  # diverged seeds (NaN) are not usable
@@ -358,8 +475,15 @@ def _pair_p_values(group: pd.DataFrame, treatment: str, test: str, log: bool = F
     out: dict[frozenset[Any], float] = {}
     for i, first in enumerate(names):
         for j in range(i + 1, len(names)):
-            both = usable[i] & usable[j]
-            out[frozenset((first, names[j]))] = paired_test(matrix[i, both], matrix[j, both], test).p_value
+            seeds = ran[i] & ran[j]
+            out[frozenset((first, names[j]))] = paired_with_divergence(
+                matrix[i, seeds],
+                diverged[i, seeds],
+                matrix[j, seeds],
+                diverged[j, seeds],
+                test,
+                higher_is_better=higher_is_better,
+            ).p_value
     return out
 
 
@@ -401,29 +525,33 @@ def _no_test(note: str) -> dict[str, Any]:
 
 
 def _against(
-    mine: pd.DataFrame, reference: pd.DataFrame, test: str, alpha: float, margin: float, log: bool = False
+    mine: pd.DataFrame, reference: pd.DataFrame, test: str, log: bool = False, higher_is_better: bool = False
 ) -> dict[str, Any]:
     seeds = mine.index.intersection(reference.index)
     lost = [s for s in seeds if mine.at[s, "worst"] and not reference.at[s, "worst"]]
     both = [s for s in seeds if not mine.at[s, "worst"] and not reference.at[s, "worst"]]
     a, b = mine.loc[both, "value"].to_numpy(float), reference.loc[both, "value"].to_numpy(float)
-    result = paired_test(np.log(a), np.log(b), test) if log else paired_test(a, b, test)
-    within, p_equivalence = equivalence_test(a, b, margin, alpha)
+    mine_worst, reference_worst = mine.loc[seeds, "worst"].to_numpy(bool), reference.loc[seeds, "worst"].to_numpy(bool)
+    x, y = mine.loc[seeds, "value"].to_numpy(float), reference.loc[seeds, "value"].to_numpy(float)
+    if log:
+        with np.errstate(invalid="ignore", divide="ignore"):  # diverged seeds (NaN) are not used
+            x, y = np.log(x), np.log(y)
+    result = paired_with_divergence(x, mine_worst, y, reference_worst, test, higher_is_better=higher_is_better)
     out = {
         "n_pairs": result.n,
         "mean_diff": float(np.mean(a - b)) if len(a) else math.nan,  # metric units, whatever the scale
         "d_z": result.d_z,
         "statistic": result.statistic,
         "p_value": result.p_value,
-        "test": _test_name(test, log),
+        "test": result.test if result.test == "signed-rank" else _test_name(test, log),
         "note": result.note,
-        "equivalent": within and not lost,
-        "p_equivalence": p_equivalence,
     }
+    note = result.note
     if lost:
-        out.update(tied=False, note=f"diverged on {len(lost)} seed(s) where the best converged")
-    elif result.n < 2:
-        out.update(tied=True, note=(result.note + "; " if result.note else "") + "too few seeds to separate")
+        # a diverged seed is the worst outcome, a rank in the exact test (not a verdict)
+        note = out["note"] = f"diverged on {len(lost)} seed(s) where the best converged; {result.note}"
+    if result.n < 2 or not math.isfinite(result.p_value):
+        out.update(tied=True, note=(note + "; " if note else "") + "too few seeds to separate")
     else:
         out["_by_test"] = True  # decided on the corrected p-value, once the cell is complete
     return out
@@ -439,6 +567,8 @@ __all__ = [
     "min_detectable_effect",
     "paired_test",
     "paired_vs_best",
+    "paired_with_divergence",
     "scale_for",
     "trend_test",
+    "within_margin_of_all",
 ]

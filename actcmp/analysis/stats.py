@@ -51,6 +51,7 @@ from actcmp.analysis.paired import (
     min_detectable_effect,
     paired_test,
     paired_vs_best,
+    paired_with_divergence,
     scale_for,
     trend_test,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "outcomes",
     "paired_test",
     "paired_vs_best",
+    "paired_with_divergence",
     "scale_for",
     "summarise",
     "t_interval",

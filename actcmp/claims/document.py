@@ -186,13 +186,17 @@ METHODS = [
     "rates were selected on (by the tuning runs' final validation loss), a selection bias that every activation "
     "shares; its test-loss part is free of it, and claim 5 reads the training loss.",
     "Failed runs are left out. A diverged run (non-finite loss) is the worst outcome of its cell: it ranks last, "
-    "it is never tied with a best that converged, and it is left out of means and intervals (counted beside them).",
+    "in a paired comparison a seed where only one of the two diverged counts as a difference worse than any finite one, "
+    "in an exact signed-rank test (3 seeds cannot separate such a pair: its floor is p = 0.25); it is never '≈ best', "
+    "and it is left out of means and intervals (counted beside them).",
     "Per cell: mean ± std over seeds and the Student t 95% interval of the mean (none with fewer than 2 seeds).",
     "Against the best of a cell: a paired t-test over seeds (scipy `ttest_rel`'s formula) of the log loss (the paired "
     "log ratio to the best, as the equivalence test; the raw metric where a value is not positive or higher is "
     "better) with Cohen's d_z, Holm-corrected "
-    "over every pair of the cell's activations (the best is picked from the same data, so Holm over the comparisons with it alone would not hold its level); 'tied' means Holm-adjusted p >= 0.05 (not separable), '≈ best' means shown within 10% of the best by two one-sided tests (TOST) on the "
-    "paired log ratios. With 3 seeds a signed-rank test cannot reach p < 0.05 at all, and the t-test has little "
+    "over every pair of the cell's activations (the best is picked from the same data, so Holm over the comparisons with it alone would not hold its level); 'tied' means Holm-adjusted p >= 0.05 (not separable), '≈ best' means shown within 10% of the best, whichever it "
+    "is: one-sided paired t-tests that the log ratio to every other activation is below log 1.1, all rejecting at 0.05 "
+    "(an intersection-union test, which needs no correction; the sample's best must pass it too, as being best in the "
+    "sample says nothing about a margin). With 3 seeds a signed-rank test cannot reach p < 0.05 at all, and the t-test has little "
     "power: 'tied' is weak evidence, '≈ best' is the stronger statement.",
     "Across cells: mean ranks, the Friedman test (scipy) and the Nemenyi critical difference "
     "CD = q_alpha sqrt(k(k+1)/(6N)) with q_alpha from the studentized range (Demsar 2006). Cells that share a "

@@ -57,6 +57,12 @@ from actcmp.claims.tables import (
 )
 from actcmp.moved import moved_names
 
+#: how "within 10% of the best" is decided (analysis.paired.within_margin_of_all)
+IUT = (
+    "shown within 10% of every other activation (one-sided paired t-tests of the log ratio, all rejecting: an "
+    "intersection-union test; being the sample's best is not enough)"
+)
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -142,7 +148,7 @@ CLAIMS: tuple[Claim, ...] = (
             "Needs activations to differ at all (Friedman p < 0.05 over dataset x depth cells, with the datasets "
             "as blocks where cells share a dataset, as pooled over depths: a permutation p; else inconclusive). "
             "Holds when ReLU is in the top group (mean rank within the Nemenyi CD of the best) and, in at least "
-            "half the cells, is the best or shown within 10% of the best (paired TOST over seeds). Does not hold "
+            f"half the cells, is {IUT}. Does not hold "
             "when ReLU is outside the top group or significantly worse than the cell's best (paired t) in more "
             "than half the cells. Diverged runs rank last. Each activation trains at its own learning rate (tuned "
             "per dataset and depth on separate seeds by validation loss, [tune]); judged at each depth on its own "
@@ -430,11 +436,10 @@ CLAIMS: tuple[Claim, ...] = (
             ),
         ),
         sweep="compression",
-        statistic="share of bottleneck sizes where ReLU is the best or within 10% of the best (paired TOST)",
+        statistic="share of bottleneck sizes where ReLU is shown within 10% of the best (intersection-union test)",
         rule=(
             "Digits, depth 2, identity output and MSE (comparable with PCA, drawn as the linear reference). Holds "
-            "when, at at least half the bottleneck sizes, ReLU is the best activation or shown within 10% of the "
-            "best (paired TOST over seeds); does not hold when it is significantly worse than the best (paired t) "
+            f"when, at at least half the bottleneck sizes, ReLU is {IUT}; does not hold when it is significantly worse than the best (paired t) "
             "at more than half; inconclusive otherwise."
         ),
         caption=(

@@ -32,7 +32,8 @@ def comparison_table(
     scale: str | None = None,
 ) -> pd.DataFrame:
     """Per cell x treatment: mean ± std over converged seeds, Student t 95% CI, and the
-    comparison with the cell's best: ``best``, ``≈ best`` (within 10%, TOST), ``tied``
+    comparison with the cell's best: ``best``, ``≈ best`` (within 10% of the best, whichever it
+    is: :func:`~actcmp.analysis.paired.within_margin_of_all`), ``tied``
     (not separable, paired t, Holm-corrected within the cell) or ``worse``, with the
     p-value (Holm-adjusted for tied / worse). ``scale``: of the paired tests (default
     :func:`~actcmp.analysis.stats.scale_for` the metric: log for a loss)."""
@@ -55,7 +56,7 @@ def comparison_table(
         if c not in (treatment, "n", "n_diverged", "mean", "std", "ci_low", "ci_high", "note")
     ]
     merged = summary.merge(
-        paired[[*keys, treatment, "is_best", "tied", "equivalent", "p_value", "p_adjusted"]],
+        paired[[*keys, treatment, "is_best", "tied", "equivalent", "p_equivalence", "p_value", "p_adjusted"]],
         on=[*keys, treatment],
         how="left",
     )
@@ -63,9 +64,14 @@ def comparison_table(
     for row in merged.itertuples(index=False):
         record = row._asdict()
         if record.get("is_best") is True:
-            versus = "**best**"
+            shown = (
+                f"; within 10% of all, p = {fmt(record['p_equivalence'], 2)}"
+                if record.get("equivalent") is True
+                else ""
+            )
+            versus = f"**best**{shown}"
         elif record.get("equivalent") is True:
-            versus = f"≈ best (p = {fmt(record['p_value'], 2)})"
+            versus = f"≈ best (p = {fmt(record['p_equivalence'], 2)})"
         elif record.get("tied") is True:
             versus = f"tied (Holm p = {fmt(record['p_adjusted'], 2)})"
         elif record.get("tied") is False:
@@ -111,7 +117,7 @@ def rank_table(
                 **over_datasets,
                 top_column: "yes" if name in top else "",
                 "best in": int(mine["is_best"].sum()),
-                "≈ best in": int((mine["equivalent"] & ~mine["is_best"]).sum()),
+                "≈ best in": int(mine["equivalent"].sum()),
                 "worse in": int((~mine["tied"]).sum()),
                 "cells": len(mine),
             }

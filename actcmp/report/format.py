@@ -105,8 +105,8 @@ def p_clause(p_value: float | None) -> str:
 
 def fmt_vs_best(best: bool, tied: Any, p_value: float, alpha: float = ALPHA) -> str:
     """The "p vs best" cell (``p_value`` Holm-adjusted in the main table): ``best``, the
-    p-value, ``diverged`` (lost to the best on a diverged seed, or no converged run in the
-    cell) or :data:`MISSING` (too few seeds to test)."""
+    p-value (a diverged seed is a rank in its test), ``diverged`` (no test: no converged run
+    in the cell) or :data:`MISSING` (too few seeds to test)."""
     if best:
         return "best"
     if is_missing(tied):

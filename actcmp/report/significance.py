@@ -43,10 +43,11 @@ def loss_statistics(runs: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
     cell's best, Holm-adjusted over every pair of the cell's activations.
 
     ``tied_with_best``: True for the best and for an activation whose Holm-adjusted p is
-    ``>= alpha``; False when it is below or when it diverged on a seed where the best
-    converged; NA (untested, never bold) when fewer than 2 seeds pair up with the best.
-    ``p_vs_best`` (raw), ``p_vs_best_holm`` and ``effect_size_dz`` (Cohen's d_z of this
-    minus best; > 0 = worse) come from the seeds where both converged."""
+    ``>= alpha``; False when it is below; NA (untested, never bold) when fewer than 2 seeds
+    are tested. A seed where one of the pair diverged counts as worse for it than any
+    converged one (the exact signed-rank test, :func:`~actcmp.analysis.paired.paired_with_divergence`).
+    ``effect_size_dz`` (Cohen's d_z of this minus best; > 0 = worse) comes from the seeds
+    where both converged."""
     keys = cell_keys(runs)
     summary = stats.summarise(runs, "test_loss")
     paired = stats.paired_vs_best(runs, "test_loss", alpha=alpha, scale="log")
@@ -102,7 +103,10 @@ def main_notes(main: pd.DataFrame) -> list[str]:
     difference the seeds could detect, and when ties could not be tested."""
     if main.empty or "tied_with_best" not in main:
         return []
-    notes = [f"* {TIED_NOTE}; a seed that diverged counts as worse than any converged one."]
+    notes = [
+        f"* {TIED_NOTE}; where one of a pair diverged on a seed, that seed counts as worse for it than any "
+        "converged one, in an exact signed-rank test (3 seeds cannot separate such a pair: its floor is p = 0.25)."
+    ]
     stored = main[main["runs"] > 0] if "runs" in main else main
     seeds = int(stored["converged"].max()) if len(stored) else 0
     notes.append(

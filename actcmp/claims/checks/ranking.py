@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
 
 def _cell_shares(table: pd.DataFrame, candidate: str, treatment: str = "activation") -> tuple[float, float, int]:
-    """(share of cells where ``candidate`` is shown within the margin of the best or is
-    the best, share where it is significantly worse than the best, number of cells)."""
+    """(share of cells where ``candidate`` is shown within the margin of the best, whichever
+    it is (the sample's best too must show it), share where it is significantly worse than the best, number of cells)."""
     mine = table[table[treatment] == candidate]
     if mine.empty:
         return math.nan, math.nan, 0
@@ -44,8 +44,9 @@ def check_relu_default(
     with datasets as blocks where cells share a dataset: :func:`decision_p`; else
     inconclusive). Holds: ReLU is in the top group (mean rank within the
     Nemenyi CD of the best; over the datasets where the test is, so that the CD is not the
-    optimistic one over cells of shared datasets) and, in at least half the cells, is the best or shown to be
-    within ``1 + margin`` of the best (paired TOST over seeds). Does not hold: outside
+    optimistic one over cells of shared datasets) and, in at least half the cells, is shown to be
+    within ``1 + margin`` of the best, whichever it is (:func:`~actcmp.analysis.paired.within_margin_of_all`:
+    the sample's best must show it too). Does not hold: outside
     the top group, or significantly worse than the best (paired t) in more than half the
     cells. Inconclusive otherwise: too few seeds to show it is as good.
     """
@@ -69,8 +70,8 @@ def check_relu_default(
         best, best_rank, cd, unit = str(result.best), min(result.mean_ranks.values()), result.cd, "cells"
     where = (
         f"{candidate} has mean rank {rank:.2f} over the {unit} (best {best}: {best_rank:.2f}, CD {cd:.2f}, "
-        f"{'inside' if in_top else 'outside'} the top group); it is the best or within "
-        f"{margin:.0%} of it in {as_good:.0%} and significantly worse in {worse:.0%} of {cells} cells"
+        f"{'inside' if in_top else 'outside'} the top group); it is shown within "
+        f"{margin:.0%} of the best in {as_good:.0%} and significantly worse in {worse:.0%} of {cells} cells"
     )
     friedman = f"Friedman {fmt_p(result.p_value)}" + (
         f"; with the {blocks} datasets as blocks, permutation {fmt_p(p_value)}" if blocks else ""
@@ -100,8 +101,8 @@ def check_compression(
     alpha: float = stats.ALPHA,
 ) -> Verdict:
     """A ReLU encoder compresses as well as the alternatives: at at least half the
-    bottleneck sizes (cells) it is the best activation or shown to be within
-    ``1 + margin`` of the best (paired TOST over seeds). Does not hold when it is
+    bottleneck sizes (cells) it is shown to be within ``1 + margin`` of the best,
+    whichever it is (:func:`~actcmp.analysis.paired.within_margin_of_all`). Does not hold when it is
     significantly worse than the best (paired t) at more than half of them; inconclusive
     otherwise."""
     if "activation" not in runs or candidate not in set(finished_runs(runs)["activation"]):
@@ -112,7 +113,7 @@ def check_compression(
     best = ", ".join(sorted({str(b) for b in mine["best"] if b is not None}))
     ratio = float(np.exp(np.mean(np.log(mine["mean"] / (mine["mean"] - mine["mean_diff"])))))
     text = (
-        f"{candidate}'s error is {ratio:.2f}x the best activation's ({best}) on average; it is the best or within "
+        f"{candidate}'s error is {ratio:.2f}x the best activation's ({best}) on average; it is shown within "
         f"{margin:.0%} of it at {as_good:.0%} and significantly worse at {worse:.0%} of {cells} bottleneck sizes"
     )
     statistic = f"share of bottleneck sizes where {candidate} is as good as the best"
