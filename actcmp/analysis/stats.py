@@ -54,6 +54,7 @@ from actcmp.analysis.paired import (
     paired_with_divergence,
     scale_for,
     trend_test,
+    within_margin_of_all,
 )
 from actcmp.analysis.ranks import FriedmanResult, cell_scores, friedman, friedman_from_scores, nemenyi_cd
 
@@ -89,4 +90,5 @@ __all__ = [
     "summarise",
     "t_interval",
     "trend_test",
+    "within_margin_of_all",
 ]
