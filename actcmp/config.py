@@ -388,7 +388,13 @@ def apply_overrides(
         new_fixed[key] = value
         new_grid.pop(key, None)
     new = SweepConfig(
-        name=name or sweep.name, description=sweep.description, fixed=new_fixed, grid=new_grid, tune=sweep.tune
+        name=name or sweep.name,
+        description=sweep.description,
+        fixed=new_fixed,
+        grid=new_grid,
+        tune=sweep.tune,
+        reference=sweep.reference,  # the file's own record of what it reproduces: kept, id-neutral
+        deviations=list(sweep.deviations),
     )
     changed = bool(grid or fixed)
     source = sweep.source

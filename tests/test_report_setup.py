@@ -473,6 +473,11 @@ def test_a_literature_setup_states_its_reference_and_deviations(tmp_path: Path) 
     plain, sweep = load_sweep(tmp_path / "plain.toml"), load_sweep(tmp_path / "cited.toml")
     assert sweep_id(plain) == sweep_id(sweep) and sweep.to_dict() == plain.to_dict()
     assert sweep.literature() == {"reference": "A. Author, Some Paper, 2011.", "deviations": sweep.deviations}
+    # through the command line too (the CLI's sweep is the file's with its options applied)
+    from actcmp.overrides import sweep_from_command_line
+
+    assert sweep_from_command_line(str(tmp_path / "cited.toml")).literature() == sweep.literature()
+    assert sweep_from_command_line(str(tmp_path / "cited.toml"), epochs=1).literature() == sweep.literature()
     for bad, said in (({"reference": 3}, "reference: give"), ({"deviations": [1]}, "deviations: give a list")):
         with pytest.raises(ConfigError, match=said):
             sweep_from_dict({**bad, "activation": "relu"}, where="x.toml")

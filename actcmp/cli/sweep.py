@@ -105,7 +105,9 @@ def run(
     threads: Annotated[
         int | None,
         typer.Option(
-            help="torch threads per worker \\[default: 1 with --jobs 1 unless OMP_NUM_THREADS is set; cores / jobs]"
+            help="torch threads per worker, for its work around the runs: on the CPU every run trains and measures "
+            "on one thread, so that its numbers do not depend on this "
+            "\\[default: 1 with --jobs 1 unless OMP_NUM_THREADS is set; cores / jobs]"
         ),
     ] = None,
     engine: Annotated[str, typer.Option(help="auto | plain | batched")] = "auto",

@@ -58,6 +58,7 @@ from actcmp.core.model import (
 )
 from actcmp.core.probe import PROBE_VERSION, probe_accuracies
 from actcmp.core.result import RunResult
+from actcmp.core.threads import one_thread
 from actcmp.core.variants import activity_penalty, corrupt, has_noise, penalised_layers
 from actcmp.engine.samples import collect_samples
 from actcmp.plan import resolve  # noqa: F401  (moved to plan, which needs no torch; imported from here too)
@@ -199,7 +200,18 @@ def train_run(cfg: dict[str, Any], data: Any, device: str = "cpu", dtype: torch.
     activity penalty to the loss, input corruption to the batch (targets stay clean).
     Non-finite loss is an outcome (``status="diverged"`` with its epoch), not an error.
     ``dtype=torch.float64`` exists for comparing other engines against this one.
+
+    On the CPU the run uses one intra-op thread, as the batched engine does: ATen splits a
+    reduction (a layer's mean, a loss) over its threads, so with 2 threads the last bits of
+    such values differed from a run on one (``--threads``, or ``--jobs 2`` on 4 cores).
     """
+    if torch.device(device).type != "cpu":
+        return _train_run(cfg, data, device, dtype)
+    with one_thread():
+        return _train_run(cfg, data, device, dtype)
+
+
+def _train_run(cfg: dict[str, Any], data: Any, device: str, dtype: torch.dtype) -> RunResult:
     started = time.perf_counter()
     dev = torch.device(device)
     spec = parse_activation(cfg["activation"])
