@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -39,7 +40,9 @@ def test_parse_shard(text: str, expected: tuple[int, int]) -> None:
     assert parse_shard(text) == expected
 
 
-@pytest.mark.parametrize("text", ["0/4", "5/4", "1/0", "a/b", "1-4", "2", "", "-1/4", "1/4/2", "1.5/4"])
+@pytest.mark.parametrize(
+    "text", ["0/4", "5/4", "1/0", "a/b", "1-4", "2", "", "-1/4", "1/4/2", "1.5/4", "\u0661/\u0662"]
+)
 def test_parse_shard_refuses(text: str) -> None:
     with pytest.raises(ConfigError, match="--shard"):
         parse_shard(text)
@@ -133,6 +136,10 @@ def test_merge_of_all_shards_equals_the_whole_sweep(sweeps: dict[str, Path], tmp
     status = runner.invoke(app, ["status", str(out)])
     assert status.exit_code == 0 and "complete: 4 done" in status.output
     assert not list(out.glob(".merge-*")) and not (out / "actcmp.lock").exists()
+    # the shards' sweep file (the sweep, its plan, where it came from) comes along: the merged
+    # report's Setup names the sweep file as the whole sweep's does
+    merged, whole = (json.loads((d / "sweep.json").read_text()) for d in (out, sweeps["full"]))
+    assert merged["sweep"] == whole["sweep"] and merged["provenance"]["source"] == whole["provenance"]["source"]
 
 
 def test_merge_with_a_shard_missing_fails_the_status_gate(sweeps: dict[str, Path], tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ The merged store expects every run of every sweep it holds (no shard restriction
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import sqlite3
@@ -35,10 +36,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from actcmp.atomic import write_text
 from actcmp.config import RESULTS_VERSION, readable_config
 from actcmp.errors import ConfigError, StoreError
 from actcmp.store.database import (
     FINISHED,
+    SWEEP_FILE,
     Store,
     database_uri,
     db_path,
@@ -132,12 +135,32 @@ def merge_results(out: str | Path, inputs: list[str | Path], prefer: str | Path 
                 report.out_had_results = True
             shard_sets = _check_shards(sources, out)
             _build(out, sources, shard_sets, report, preferred)
+            _carry_sweep_file(out, [s.path for s in sources])
     except BaseException:
         if created:  # leave no trace of a refused merge
             with contextlib.suppress(OSError):
                 out.rmdir()
         raise
     return report
+
+
+def _carry_sweep_file(out: Path, paths: list[Path]) -> None:
+    """Give ``out`` the sweep file (``sweep.json``: the resolved sweep, its plan and where it
+    came from, which the report's Setup states) its sources agree on: shards of one sweep
+    each hold the same one. Kept as it is when ``out`` has one; none when the sources hold
+    different sweeps (the report then says it was not recorded) or none."""
+    if (out / SWEEP_FILE).exists():
+        return
+    found = {}
+    for path in paths:
+        try:
+            data = json.loads((path / SWEEP_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and "sweep" in data:
+            found[json.dumps(data.get("sweep"), sort_keys=True)] = data
+    if len(found) == 1:
+        write_text(out / SWEEP_FILE, json.dumps(next(iter(found.values())), indent=1, sort_keys=True))
 
 
 def _inspect(path: Path) -> Source:
