@@ -18,7 +18,7 @@ from actcmp.errors import ConfigError
 #: Fields whose values set a run's cost and tensor shapes: the stacking keys, defined once.
 COST_KEYS = SHAPE_KEYS
 
-_SPEC = re.compile(r"^\s*([0-9]+)\s*/\s*([0-9]+)\s*$")  # ASCII digits (\\d matches any script's)
+_SPEC = re.compile(r"^\s*([0-9]+)\s*/\s*([0-9]+)\s*$")  # ASCII digits: a regex \d matches any script's
 
 
 def parse_shard(text: str) -> tuple[int, int]:

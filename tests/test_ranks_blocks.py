@@ -173,3 +173,11 @@ def test_the_findings_verdict_follows_the_test_over_datasets() -> None:
     floored = ranks.DatasetBlocks(2, 4.0, 0.17, kendall_w=1.0, floor=1 / 6, mean_ranks={"a": 1.0, "b": 2.0}, cd=2.0)
     result.by_dataset = floored
     assert "cannot reach p < 0.05 (its smallest p is 0.17): no verdict either way" in " ".join(friedman_text(result))
+
+
+def test_the_floor_with_ties_is_that_of_the_most_extreme_attainable_arrangement() -> None:
+    """4 datasets of 3 treatments with ties in every block: counting orderings gave 0.037, below
+    0.05, so claim 8 thought the test could reject; the exact smallest p (by enumeration) is 0.074."""
+    block = np.array([[1, 2.5, 2.5], [1.5, 1.5, 3], [2.5, 2.5, 1], [1, 2.5, 2.5]])
+    found = dataset_blocks(np.repeat(block, 2, axis=0), [d for d in "abcd" for _ in range(2)])
+    assert found is not None and 0.06 < found.floor < 0.09 and found.floor > 0.05

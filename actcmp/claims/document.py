@@ -211,6 +211,10 @@ METHODS = [
     "an equivalence test that needs no correction; claim 3 compares with thresholds, no test). There "
     "is no correction across the conditions of a map, so with many conditions some may differ by chance: read a "
     "map as a pattern (where the claim holds and where not), not as many independent findings.",
+    "Claims 5 and 6 test pairs of runs (a dataset and depth, a seed) pooled over the datasets of a condition: "
+    "the seeds are the replicates, the datasets fixed, so their inference is about these datasets (the mean "
+    "effect over them), not about datasets in general; an effect that differs between datasets can make the "
+    "pooled test reject although its mean over other datasets would be 0.",
     "Tuned sweeps: a selection at the smallest or largest candidate may not be the optimum. Each tuned claim's "
     "experiment says how many selections lie at an edge and where; the selected-values table marks them (edge).",
     "Pooled paired comparisons over cells and seeds use the Wilcoxon signed-rank test when there are 6 or more "

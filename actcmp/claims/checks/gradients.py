@@ -217,10 +217,11 @@ def check_vanishing_cell(
     """The vanishing-gradient claim in one condition (one init rule and depth: the runs
     given), from r = |grad W_first| / |grad W_last| at initialisation:
 
-    * each bounded activation's gradient *vanishes*: mean log10 r over seeds is below
-      ``-max_orders`` (one-sided one-sample t-test, p < alpha); does not hold when it is
-      significantly above; else inconclusive;
-    * each ReLU-family activation *keeps* it: |mean log10 r| <= ``max_orders``;
+    * each bounded activation's gradient *vanishes*: log10 r over seeds lies below
+      ``-max_orders`` (a one-sided exact signed-rank test, p < alpha; an underflowed seed is
+      -inf, ranked lowest); does not hold when it lies significantly above; else inconclusive;
+    * each ReLU-family activation *keeps* it: two one-sided signed-rank tests that log10 r lies
+      within ``max_orders`` of 0 (an equivalence test);
     * bounded activations *saturate* after training: mean saturated fraction at least
       ``min_saturated`` (saturation as defined in :mod:`actcmp.core.metrics`: f' under 5% of
       its peak; only bounded activations are judged, see the claim's definitions).
