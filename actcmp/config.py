@@ -394,7 +394,7 @@ def apply_overrides(
         grid=new_grid,
         tune=sweep.tune,
         reference=sweep.reference,  # the file's own record of what it reproduces: kept, id-neutral
-        deviations=list(sweep.deviations),
+        deviations=list(sweep.deviations) + _override_deviation(sweep, grid, fixed),
     )
     changed = bool(grid or fixed)
     source = sweep.source
@@ -405,6 +405,19 @@ def apply_overrides(
     if new.tune is not None:  # e.g. --seeds overlapping the tuning seeds, --grid on a tuned field
         check_tune(new.tune, new_fixed, new_grid, where)
     return new.with_source(where)
+
+
+def _override_deviation(
+    sweep: SweepConfig, grid: dict[str, list[Any]] | None, fixed: dict[str, Any] | None
+) -> list[str]:
+    """For a sweep file that states what it reproduces (``reference``): the command line's
+    changes as one more deviation, so that the Setup does not present an edited setup as the
+    file's ([] otherwise, or without changes)."""
+    if not sweep.reference or not (grid or fixed):
+        return []
+    changes = [f"{k}={v}" for k, v in sorted((fixed or {}).items())]
+    changes += [f"{k}={list(v)}" for k, v in sorted((grid or {}).items())]
+    return [f"command line: {', '.join(changes)}"]
 
 
 def config_hash(payload: dict[str, Any]) -> str:

@@ -150,7 +150,8 @@ def test_claim_8_gives_no_negative_verdict_from_a_test_that_cannot_reject() -> N
         for depth in (1, 2, 4, 8):
             for act, level in (("relu", 1.0), ("tanh", 1.001), ("sigmoid", 1.002)):
                 for seed in range(3):
-                    loss = level + 0.05 * ((seed * 7 + depth * 3 + len(act)) % 5) / 5
+                    # seed noise up to 50%: too much for the equivalence test to show "within 10%"
+                    loss = level + 0.5 * ((seed * 7 + depth * 3 + len(act)) % 5) / 5
                     rows.append({"run_id": f"{dataset}{depth}{act}{seed}", "status": "done", "activation": act,
                                  "dataset": dataset, "depth": depth, "seed": seed, "epochs": 5, "test_loss": loss,
                                  "epochs_to_threshold": 3})  # fmt: skip

@@ -477,7 +477,8 @@ def test_a_literature_setup_states_its_reference_and_deviations(tmp_path: Path) 
     from actcmp.overrides import sweep_from_command_line
 
     assert sweep_from_command_line(str(tmp_path / "cited.toml")).literature() == sweep.literature()
-    assert sweep_from_command_line(str(tmp_path / "cited.toml"), epochs=1).literature() == sweep.literature()
+    edited = sweep_from_command_line(str(tmp_path / "cited.toml"), epochs=1).literature()
+    assert edited["reference"] == sweep.reference and edited["deviations"][-1] == "command line: epochs=1"
     for bad, said in (({"reference": 3}, "reference: give"), ({"deviations": [1]}, "deviations: give a list")):
         with pytest.raises(ConfigError, match=said):
             sweep_from_dict({**bad, "activation": "relu"}, where="x.toml")

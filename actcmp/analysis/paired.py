@@ -140,15 +140,15 @@ def paired_with_divergence(
     """Paired test of ``a`` against ``b`` over seeds where a run may have diverged
     (``a_worst``/``b_worst``; its value is ignored): two-sided, divergence the worst outcome.
 
-    Where neither diverged on a seed that only one converged on, :func:`paired_test`
-    (``test``) over the seeds where both converged. Otherwise the exact signed-rank test
-    (``scipy.stats.wilcoxon``, Wilcoxon's zero rule) over every seed where at least one
-    converged: a seed where only one diverged is a difference larger than every finite one,
-    towards the diverged side (worse); a seed where both diverged is a tie and drops out.
-    A diverged seed is thus a rank, not a verdict: with 3 seeds no such comparison reaches
-    p < 0.05 (the exact test's floor is 0.25 two-sided), with 6 seeds all worse gives 0.031.
+    Where no seed has exactly one of the two diverged, :func:`paired_test` (``test``) over the
+    seeds where both converged. Otherwise also the exact signed-rank test
+    (:func:`signed_rank_exact`) over every seed where at least one converged: a seed where
+    only one diverged is a difference larger than every finite one, towards the diverged side
+    (worse); a seed where both diverged is a tie and drops out. The two are combined by
+    Bonferroni (twice the smaller p), so a divergence on the worse side never turns a clear
+    difference on the converged seeds into a tie; where the paired test has too few seeds, the
+    rank test alone (with 3 seeds its floor is 0.25, with 6 seeds all worse gives 0.031).
     ``n`` counts the seeds tested; ``mean_diff`` and ``d_z`` are over both-converged seeds."""
-    from scipy import stats
 
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     a_worst, b_worst = np.asarray(a_worst, dtype=bool), np.asarray(b_worst, dtype=bool)
@@ -163,11 +163,44 @@ def paired_with_divergence(
     diff = np.where(a_worst, worse * big, -worse * big)[one]
     diff = np.concatenate([finite, diff])
     n = len(diff)
-    note = f"diverged on {int(a_worst[one].sum())} vs {int(b_worst[one].sum())} seed(s): exact signed-rank, divergence worst"
+    note = f"diverged on {int(a_worst[one].sum())} vs {int(b_worst[one].sum())} seed(s)"
     if n < 2 or not np.any(diff):
         return PairedTest(n, plain.mean_diff, plain.d_z, math.nan, math.nan, "signed-rank", note + "; no test")
-    result = stats.wilcoxon(diff, zero_method="wilcox", method="exact" if n <= 50 else "auto")
-    return PairedTest(n, plain.mean_diff, plain.d_z, float(result.statistic), float(result.pvalue), "signed-rank", note)
+    statistic, p_rank = signed_rank_exact(diff)
+    if not math.isfinite(plain.p_value):
+        return PairedTest(n, plain.mean_diff, plain.d_z, statistic, p_rank, "signed-rank", note + ": divergence worst")
+    # the t-test of the both-converged seeds and the rank test with the divergences, Bonferroni:
+    # a divergence on the worse side must never turn a clear difference into a tie (the rank test
+    # alone cannot reach 0.05 at 5 seeds)
+    p_value = min(1.0, 2.0 * min(plain.p_value, p_rank))
+    return PairedTest(
+        n, plain.mean_diff, plain.d_z, statistic, p_value, "t + signed-rank", note + ": both tests, Bonferroni"
+    )
+
+
+def signed_rank_exact(diff: np.ndarray) -> tuple[float, float]:
+    """``(W+, p)``: Wilcoxon's signed-rank test of ``diff`` against 0, two-sided; zeros dropped
+    (Wilcoxon's rule), ties given average ranks, p exact by enumerating every sign pattern up to
+    16 non-zero differences (scipy's exact method ignores ties), beyond that scipy's normal
+    approximation."""
+    from scipy import stats
+
+    d = np.asarray(diff, dtype=float)
+    d = d[d != 0]
+    n = len(d)
+    if n == 0:
+        return math.nan, math.nan
+    ranks = stats.rankdata(np.abs(d))
+    observed = float(ranks[d > 0].sum())
+    if n > 16:
+        result = stats.wilcoxon(d, zero_method="wilcox", method="approx")
+        return observed, float(result.pvalue)
+    signs = (np.arange(2**n)[:, None] >> np.arange(n)) & 1
+    totals = signs @ ranks
+    centre = ranks.sum() / 2
+    far = abs(observed - centre)
+    p_value = float(np.mean(np.abs(totals - centre) >= far - 1e-9))
+    return observed, min(1.0, p_value)
 
 
 def _t_statistic(values: np.ndarray, mu: float) -> float:
@@ -243,15 +276,18 @@ def within_margin_of_all(
     bound = math.log1p(margin)
     mine, mine_worst = values.loc[name].to_numpy(float), (worst.loc[name] == True).to_numpy()  # noqa: E712
     ran = worst.loc[name].notna().to_numpy()
-    largest = 0.0
+    largest, tested = 0.0, False
     for other in values.index:
         if other == name:
             continue
         theirs = values.loc[other].to_numpy(float)
         their_worst = (worst.loc[other] == True).to_numpy()  # noqa: E712 - True, not missing
         seeds = ran & worst.loc[other].notna().to_numpy()
+        if not seeds.any():
+            return False, math.nan  # no seed in common: nothing shown
         if not (seeds & ~their_worst).any():
-            continue  # diverged wherever both ran: no threat
+            tested = True
+            continue  # diverged wherever both ran: no threat (its outcome is the worst)
         if (seeds & mine_worst & ~their_worst).any():
             return False, math.nan
         both = seeds & ~mine_worst & ~their_worst
@@ -264,6 +300,9 @@ def within_margin_of_all(
         else:
             p = _t_tail(len(ratio), _t_statistic(ratio, bound))
         largest = max(largest, p)
+        tested = True
+    if not tested:
+        return False, math.nan  # no comparison could be made
     return bool(largest < alpha), largest
 
 
@@ -543,7 +582,7 @@ def _against(
         "d_z": result.d_z,
         "statistic": result.statistic,
         "p_value": result.p_value,
-        "test": result.test if result.test == "signed-rank" else _test_name(test, log),
+        "test": result.test if "signed-rank" in result.test else _test_name(test, log),
         "note": result.note,
     }
     note = result.note
@@ -569,6 +608,7 @@ __all__ = [
     "paired_vs_best",
     "paired_with_divergence",
     "scale_for",
+    "signed_rank_exact",
     "trend_test",
     "within_margin_of_all",
 ]

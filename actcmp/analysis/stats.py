@@ -53,6 +53,7 @@ from actcmp.analysis.paired import (
     paired_vs_best,
     paired_with_divergence,
     scale_for,
+    signed_rank_exact,
     trend_test,
     within_margin_of_all,
 )
@@ -87,6 +88,7 @@ __all__ = [
     "paired_vs_best",
     "paired_with_divergence",
     "scale_for",
+    "signed_rank_exact",
     "summarise",
     "t_interval",
     "trend_test",

@@ -375,9 +375,10 @@ CLAIMS: tuple[Claim, ...] = (
         rule=(
             "Cell scores are means over seeds (a diverged seed makes the score worst; epochs to threshold never "
             "reached counts as epochs + 1). Each part holds when the Friedman test has p < 0.05; does not hold "
-            "when p >= 0.05 and every activation is shown within 10% of every other (per seed, its mean log value "
-            "over the cells; one-sided paired t-tests against each other activation, all rejecting: an equivalence "
-            "test); inconclusive otherwise (Kendall's W is shown, not decided on). "
+            "when p >= 0.05 and in every cell every activation is shown within 10% of every other (one-sided "
+            "paired t-tests of the log ratio against each other activation, all rejecting: an equivalence test; a "
+            "threshold never reached is censored and never shown); inconclusive otherwise (Kendall's W is shown, "
+            "not decided on). "
             "The depths of one dataset share its data, so they are not independent blocks: p is that of the test "
             "with each dataset as one block (mean rank over its depths, ranked again; a permutation p), and the "
             "chi-square over cells is shown beside it; a test that cannot reach p < 0.05 with so few datasets "

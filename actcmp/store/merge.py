@@ -135,7 +135,8 @@ def merge_results(out: str | Path, inputs: list[str | Path], prefer: str | Path 
                 report.out_had_results = True
             shard_sets = _check_shards(sources, out)
             _build(out, sources, shard_sets, report, preferred)
-            _carry_sweep_file(out, [s.path for s in sources])
+            if not report.out_had_results:
+                _carry_sweep_file(out, [s.path for s in sources])
     except BaseException:
         if created:  # leave no trace of a refused merge
             with contextlib.suppress(OSError):
@@ -147,8 +148,9 @@ def merge_results(out: str | Path, inputs: list[str | Path], prefer: str | Path 
 def _carry_sweep_file(out: Path, paths: list[Path]) -> None:
     """Give ``out`` the sweep file (``sweep.json``: the resolved sweep, its plan and where it
     came from, which the report's Setup states) its sources agree on: shards of one sweep
-    each hold the same one. Kept as it is when ``out`` has one; none when the sources hold
-    different sweeps (the report then says it was not recorded) or none."""
+    each hold the same one. Kept as it is when ``out`` has one (the caller skips a merge into
+    a directory that held results); none when the sources hold different sweeps, or one sweep
+    from different commits (the report then says it was not recorded), or none."""
     if (out / SWEEP_FILE).exists():
         return
     found = {}
@@ -158,7 +160,10 @@ def _carry_sweep_file(out: Path, paths: list[Path]) -> None:
         except (OSError, ValueError):
             continue
         if isinstance(data, dict) and "sweep" in data:
-            found[json.dumps(data.get("sweep"), sort_keys=True)] = data
+            provenance = data.get("provenance")
+            origin: dict[str, Any] = provenance if isinstance(provenance, dict) else {}
+            same = (data.get("sweep"), origin.get("git_commit"), origin.get("git_dirty"))
+            found[json.dumps(same, sort_keys=True, default=str)] = data
     if len(found) == 1:
         write_text(out / SWEEP_FILE, json.dumps(next(iter(found.values())), indent=1, sort_keys=True))
 

@@ -131,9 +131,9 @@ def check_activation_matters(runs: pd.DataFrame, *, margin: float = 0.1, alpha: 
     """The activation changes both how well (test loss) and how quickly (epochs to reach
     the loss threshold; never reached counts as ``epochs + 1``, diverged as worst) an AE
     learns. Each part holds when the Friedman test has p < alpha; does not hold when
-    p >= alpha and every activation is shown within a factor ``1 + margin`` of every other
-    (:func:`negligible`: an equivalence test over the seeds, so "within noise" is a finding,
-    not the absence of one); inconclusive otherwise. Where cells share a dataset (its depths),
+    p >= alpha and every activation is shown within a factor ``1 + margin`` of every other in
+    every cell (:func:`negligible`: an equivalence test over the seeds, so "within noise" is a
+    finding, not the absence of one; a censored speed is never shown); inconclusive otherwise. Where cells share a dataset (its depths),
     p is that of the test with datasets as blocks (``FriedmanResult.by_dataset``, a
     permutation p): cells of one dataset are not independent, and the p over cells would be
     optimistic. Kendall's W over cells is shown, not decided on: a small W was "does not
@@ -165,6 +165,18 @@ def check_activation_matters(runs: pd.DataFrame, *, margin: float = 0.1, alpha: 
             parts.append(Verdict(UNSURE, "Friedman p", math.nan, explanation=f"{label}: {result.reason}.", label=label))
         elif p_value < alpha:
             parts.append(Verdict(HOLDS, "Friedman p", p_value, p_value, text + ".", label=label))
+        elif (shown := negligible(censored, metric, fill, margin, alpha))[0]:
+            parts.append(
+                Verdict(
+                    FAILS,
+                    "Friedman p",
+                    p_value,
+                    p_value,
+                    text + f": in every cell every activation is shown within {margin:.0%} of every other (equivalence "
+                    f"p = {fmt_number(shown[1], 2)}).",
+                    label=label,
+                )
+            )
         elif floor >= alpha:
             parts.append(
                 Verdict(
@@ -174,18 +186,6 @@ def check_activation_matters(runs: pd.DataFrame, *, margin: float = 0.1, alpha: 
                     p_value,
                     text
                     + f": with {blocks} datasets the test cannot reach p < {alpha:g} (smallest p {fmt_number(floor, 2)}).",
-                    label=label,
-                )
-            )
-        elif (shown := negligible(censored, metric, fill, margin, alpha))[0]:
-            parts.append(
-                Verdict(
-                    FAILS,
-                    "Friedman p",
-                    p_value,
-                    p_value,
-                    text + f": every activation is shown within {margin:.0%} of every other (equivalence "
-                    f"p = {fmt_number(shown[1], 2)}).",
                     label=label,
                 )
             )
@@ -203,34 +203,28 @@ def negligible(
     runs: pd.DataFrame, metric: str, fill: str | None, margin: float = 0.1, alpha: float = stats.ALPHA
 ) -> tuple[bool, float]:
     """``(shown, p)``: is every activation within a factor ``1 + margin`` of every other on
-    ``metric``? Each run's log value, averaged per activation and seed over the cells (seeds
-    run every cell: the seed is the unit replicated), then for each activation the
-    intersection-union test that it is no more than ``1 + margin`` worse than any other
-    (:func:`~actcmp.analysis.paired.within_margin_of_all`); shown when all pass, ``p`` the
-    largest. A diverged run, a value that is not positive or a seed missing a cell: not shown."""
-    import pandas as pd
-
+    ``metric``, in every cell? In each cell, for each activation, the intersection-union test
+    that it is no more than ``1 + margin`` worse than any other, paired by seed
+    (:func:`~actcmp.analysis.paired.within_margin_of_all`); shown when every test of every
+    cell rejects, ``p`` the largest. Not averaged over cells: opposite effects in two cells
+    (2x better in one, 2x worse in the other) would cancel. A diverged run, a converged run
+    without a value (``fill``: censored, e.g. a threshold never reached) or a value that is
+    not positive: not shown."""
+    if "status" in runs and metric in runs:
+        done = runs[runs["status"] == "done"]
+        if bool(numeric(done, metric).isna().any()):
+            return False, math.nan  # censored: a filled value is a bound, not a measurement
     data = stats.outcomes(runs, metric, fill_missing=fill)
     if data.empty or bool(data["worst"].any()) or not bool((data["value"] > 0).all()):
         return False, math.nan
-    cells = data.drop(columns=["activation", "seed", "value", "worst"]).drop_duplicates()
-    per_seed = data.assign(log=np.log(data["value"])).groupby(["activation", "seed"])["log"].agg(["mean", "size"])
-    if per_seed.empty or bool((per_seed["size"] != len(cells)).any()):
-        return False, math.nan
-    frame = pd.DataFrame(
-        {
-            "activation": per_seed.index.get_level_values("activation"),
-            "seed": per_seed.index.get_level_values("seed"),
-            "value": np.exp(per_seed["mean"].to_numpy()),
-            "worst": False,
-        }
-    )
+    keys = [c for c in data.columns if c not in ("activation", "seed", "value", "worst")]
     largest = 0.0
-    for name in frame["activation"].unique():
-        within, p = stats.within_margin_of_all(frame, name, "activation", margin, alpha)
-        if not within:
-            return False, p
-        largest = max(largest, p)
+    for _, cell in data.groupby(keys, sort=False, dropna=False) if keys else [((), data)]:
+        for name in cell["activation"].unique():
+            within, p = stats.within_margin_of_all(cell, name, "activation", margin, alpha)
+            if not within:
+                return False, p
+            largest = max(largest, p)
     return True, largest
 
 
