@@ -142,6 +142,50 @@ def test_merge_of_all_shards_equals_the_whole_sweep(sweeps: dict[str, Path], tmp
     assert merged["sweep"] == whole["sweep"] and merged["provenance"]["source"] == whole["provenance"]["source"]
 
 
+def test_merging_runs_of_two_kernel_families_warns(sweeps: dict[str, Path], tmp_path: Path) -> None:
+    """Each run is whole, but runs of two CPU kernel families compare over seeds, not bit for
+    bit (a depth-8 run differed by 21% between AVX2 and default): the merge says so."""
+    other = tmp_path / "s2-default"
+    shutil.copytree(sweeps["s2"], other)
+    conn = sqlite3.connect(other / DB_NAME)
+    with conn:
+        conn.execute("UPDATE runs SET env_json = json_set(env_json, '$.cpu_capability', 'default')")
+    conn.close()
+    result = runner.invoke(app, ["merge", str(tmp_path / "m"), str(sweeps["s1"]), str(other)])
+    assert result.exit_code == 0, result.output
+    with Store(sweeps["s1"], create=False) as store:
+        family = next(iter(store.environment_values("cpu_capability")))
+    listed = ", ".join(f"{name}: 2" for name in sorted([family, "default"]))
+    assert f"ran on 2 CPU kernel families ({listed})" in result.output
+    same = runner.invoke(app, ["merge", str(tmp_path / "m2"), str(sweeps["s1"]), str(sweeps["s2"])])
+    assert "kernel families" not in same.output
+
+
+def test_a_sweep_into_a_directory_of_another_kernel_family_warns(sweeps: dict[str, Path], tmp_path: Path) -> None:
+    directory = tmp_path / "resumed"
+    shutil.copytree(sweeps["s1"], directory)
+    conn = sqlite3.connect(directory / DB_NAME)
+    with conn:
+        conn.execute("UPDATE runs SET env_json = json_set(env_json, '$.cpu_capability', 'default')")
+    conn.close()
+    result = runner.invoke(app, ["run", SMOKE, "--out", str(directory), *FAST])  # shard 2's runs added
+    assert result.exit_code == 0, result.output
+    assert "holds runs of 2 CPU kernel families" in result.output
+    plain = runner.invoke(app, ["run", SMOKE, "--out", str(tmp_path / "one"), *FAST, "--shard", "1/2"])
+    assert "kernel families" not in plain.output
+
+
+def test_a_shard_run_into_the_whole_sweep_leaves_it_whole(sweeps: dict[str, Path], tmp_path: Path) -> None:
+    directory = tmp_path / "whole"
+    shutil.copytree(sweeps["full"], directory)
+    again = runner.invoke(app, ["run", SMOKE, "--out", str(directory), *FAST, "--shard", "1/2"])
+    assert again.exit_code == 0, again.output
+    status = runner.invoke(app, ["status", str(directory)])
+    assert status.exit_code == 0 and "complete: 4 done" in status.output and "shard" not in status.output
+    merged = runner.invoke(app, ["merge", str(tmp_path / "m"), str(directory), str(sweeps["s1"])])
+    assert merged.exit_code == 0, merged.output  # was refused: "the same shard merged twice"
+
+
 def test_merge_with_a_shard_missing_fails_the_status_gate(sweeps: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "merged"
     result = runner.invoke(app, ["merge", str(out), str(sweeps["s1"])])

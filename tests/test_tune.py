@@ -402,6 +402,12 @@ def test_shards_select_on_their_own_and_merge_to_the_whole(tuned: tuple[Path, Pa
     merged = tmp_path / "merged"
     assert runner.invoke(app, ["merge", str(merged), *map(str, dirs)]).exit_code == 0
     assert_same_results(merged, reference, planned=True)
+    # the sweep's size as one go stored it (each shard stored its own plan's size)
+    sizes = []
+    for directory in (merged, reference):
+        with Store(directory, create=False) as store:
+            sizes.append(sorted(store.conn.execute("SELECT name, n_runs FROM sweeps").fetchall()))
+    assert sizes[0] == sizes[1]
 
 
 @pytest.mark.slow

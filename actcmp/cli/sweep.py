@@ -262,6 +262,13 @@ def _say_how_it_ended(summary: SweepSummary, *, quiet: bool, write_report: bool,
             "(--out another directory keeps sweeps apart)",
             err=True,
         )
+    if summary.kernel_families:
+        typer.echo(
+            f"actcmp: warning: {summary.out_dir} holds runs of {len(summary.kernel_families)} CPU kernel families "
+            f"({', '.join(summary.kernel_families)}): compare their cells over seeds; a run's numbers repeat bit for "
+            "bit only on its own family",
+            err=True,
+        )
     if summary.other_tuned_versions and not quiet:
         typer.echo(
             f"note: {summary.out_dir} also holds {summary.other_tuned_versions} other version(s) of this tuned sweep "

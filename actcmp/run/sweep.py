@@ -89,6 +89,9 @@ class SweepSummary:
     #: other versions (edited candidates, grid or settings) of this tuned sweep the directory
     #: holds under its name: the report shows each version's selection apart
     other_tuned_versions: int = 0
+    #: the CPU kernel families the directory's runs ran on, when more than one (a resume or a
+    #: second sweep on another machine): their runs compare over seeds, not bit for bit
+    kernel_families: list[str] = field(default_factory=list)
     lost_tasks: int = 0
     #: runs of lost tasks (a Ray worker or node died): not stored, pending for a rerun
     lost_runs: int = 0
@@ -205,8 +208,13 @@ def run_sweep(
             for e in stored
             if sweep.tune and e["name"] == sweep.name and e["config"].get("tune")
         } - {content}
+        # a shard run into a directory that holds this whole sweep (run whole, or merged) adds
+        # its missing runs and leaves the directory whole: marked a shard, its status said the
+        # other shards' runs were elsewhere, and a merge with that shard's own directory was refused
+        whole = any(entry["sweep_id"] == sid for entry in store.sweeps()) and sid not in store.shards()
         store.save_sweep(sid, sweep.name, sweep.to_dict(), planned)
-        store.mark_shard(sid, shard_spec)
+        if not (whole and shard_spec):
+            store.mark_shard(sid, shard_spec)
         _write_sweep_file(store, sweep, planned)
         summary = SweepSummary(
             out_dir=out_dir,
@@ -224,6 +232,8 @@ def run_sweep(
         data_dir_text = str(data_dir) if data_dir is not None else None
         options = _TaskOptions(choose_engine(engine), target_device, data_dir_text, jobs, local_jobs)
         _Phases(store, executor, summary, progress, sweep, tune_plan, shard_spec, fresh, options).run(mine)
+        families = sorted(store.environment_values("cpu_capability"))
+        summary.kernel_families = families if len(families) > 1 else []
         summary.wall_time_s = time.perf_counter() - started
         progress.finish(summary.as_dict())
     return summary

@@ -89,7 +89,8 @@ class MergeReport:
     out_had_results: bool = False
     duplicates: list[tuple[str, str, str]] = field(default_factory=list)  # run id, kept from, also in
     replaced_failed: list[tuple[str, str, str]] = field(default_factory=list)  # run id, failed in, finished in
-    missing: list[str] = field(default_factory=list)  # warnings: planned runs no input holds
+    #: warnings: planned runs no input holds, runs of several CPU kernel families
+    missing: list[str] = field(default_factory=list)
     preferred: list[tuple[str, str, str]] = field(default_factory=list)  # run id, kept from, differing copy in
     total_runs: int = 0
 
@@ -234,8 +235,15 @@ def _build(
                 merged_from.update(source.merged_from)
                 merged_from.update(dict.fromkeys(sorted(source.shards - set(source.merged_from)), _where(source)))
             target.set_meta("merged_from", merged_from)
+            # each shard stored its own plan's size (a tuned sweep's shards plan different
+            # evaluation runs): the merged sweep counts the union of the plans, as one go does
+            with transaction(target.conn):
+                target.conn.execute(
+                    "UPDATE sweeps SET n_runs = (SELECT COUNT(*) FROM planned WHERE planned.sweep_id = sweeps.sweep_id) "
+                    "WHERE EXISTS (SELECT 1 FROM planned WHERE planned.sweep_id = sweeps.sweep_id)"
+                )
             report.total_runs = target.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-            report.missing = _missing_runs(target, sources)
+            report.missing = _missing_runs(target, sources) + _mixed_families(target)
         conn = sqlite3.connect(db_path(tmpdir))
         conn.execute("PRAGMA journal_mode = DELETE")  # fold the WAL in: one self-contained file
         conn.close()
@@ -390,6 +398,22 @@ def _difference(mine: tuple[Any, ...], theirs: tuple[Any, ...]) -> str:
         if a.get(name) != b.get(name):
             return f"{name} {a.get(name)!r} vs {b.get(name)!r}"
     return "per-epoch metrics differ" if mine[2] != theirs[2] else "per-layer metrics differ"
+
+
+def _mixed_families(target: Store) -> list[str]:
+    """A warning when the merged runs ran on more than one CPU kernel family: each run is
+    stored whole, but runs of two families are comparable over seeds, not bit for bit."""
+    rows = target.conn.execute(
+        "SELECT json_extract(env_json, '$.cpu_capability') AS family, COUNT(*) FROM runs "
+        "WHERE json_valid(env_json) AND family IS NOT NULL GROUP BY family ORDER BY family"
+    ).fetchall()
+    if len(rows) < 2:
+        return []
+    counts = ", ".join(f"{family}: {count}" for family, count in rows)
+    return [
+        f"the merged runs ran on {len(rows)} CPU kernel families ({counts}): compare their cells over seeds; "
+        "a run's numbers repeat bit for bit only on its own family"
+    ]
 
 
 def _missing_runs(target: Store, sources: list[Source]) -> list[str]:
