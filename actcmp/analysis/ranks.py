@@ -205,11 +205,31 @@ def dataset_blocks(
     labels = [str(x) for x in names] if names is not None else [str(i) for i in range(k)]
     mean = block.mean(axis=0)
     order = sorted(range(k), key=lambda i: (round(float(mean[i]), 12), i))
+    statistic = float(stats.friedmanchisquare(*block.T).statistic)
+    p_value, floor = permutation_p(block)
+    return DatasetBlocks(
+        n,
+        statistic,
+        p_value,
+        PERMUTATIONS,
+        kendall_w=statistic / (n * (k - 1)),
+        floor=floor,
+        mean_ranks={labels[i]: float(mean[i]) for i in order},
+        cd=nemenyi_cd(k, n, alpha),
+    )
+
+
+def permutation_p(block: np.ndarray) -> tuple[float, float]:
+    """``(p, floor)`` of Friedman's test on ``block`` (``[blocks, treatments]`` within-block
+    ranks) by permutation: the ranks permuted independently within each block
+    (:data:`PERMUTATIONS` draws, seeded), p = (1 + draws at least as extreme) / (1 + draws);
+    ``floor`` the smallest p attainable (with n blocks of k untied ranks (k!)^-(n-1); with
+    ties, also the p of the most extreme arrangement drawn), never below 1 / (1 + draws)."""
+    k = block.shape[1]
     # the most extreme arrangement (every block in one order) has probability 1 / the product of
     # each block's distinct orderings, but for the first block's (any order may lead)
     arrangements = sorted(_orderings(row) for row in block)
     floor = 1.0 / math.prod(arrangements[:-1])
-    statistic = float(stats.friedmanchisquare(*block.T).statistic)
     # the statistic orders permutations as the sum of squared rank sums does (the tie correction
     # and the other terms stay the same when ranks move within a block)
     observed = float(np.sum(block.sum(axis=0) ** 2))
@@ -223,16 +243,7 @@ def dataset_blocks(
     if any(len(set(row.tolist())) < k for row in block):
         top = int(np.sum(drawn >= float(drawn.max()) * (1 - 1e-12)))
         floor = max(floor, (1 + top) / (1 + PERMUTATIONS))
-    return DatasetBlocks(
-        n,
-        statistic,
-        (1 + extreme) / (1 + PERMUTATIONS),
-        PERMUTATIONS,
-        kendall_w=statistic / (n * (k - 1)),
-        floor=max(floor, 1.0 / (1 + PERMUTATIONS)),
-        mean_ranks={labels[i]: float(mean[i]) for i in order},
-        cd=nemenyi_cd(k, n, alpha),
-    )
+    return (1 + extreme) / (1 + PERMUTATIONS), max(floor, 1.0 / (1 + PERMUTATIONS))
 
 
 def _orderings(row: np.ndarray) -> int:
@@ -312,16 +323,23 @@ def friedman_from_scores(
     columns = [np.where(np.isinf(c), np.finfo(float).max, c) for c in (complete[n].to_numpy(float) for n in names)]
     result = stats.friedmanchisquare(*columns)
     statistic = float(result.statistic)
+    p_value = float(result.pvalue)
     w = statistic / (n_cells * (k - 1))
     if n_cells < 10:
-        notes.append(f"{n_cells} cells: the chi-square approximation of the Friedman test is rough")
+        # the chi-square approximation is conservative for few blocks (at 3 blocks and 7
+        # treatments it rejects 1.6% of null cases at 0.05): the permutation p holds the level
+        p_value = permutation_p(block_ranks)[0]
+        notes.append(
+            f"{n_cells} cells: p by permutation within the cells ({PERMUTATIONS} seeded draws); the chi-square "
+            "approximation is rough under 10"
+        )
     by_dataset = None
     if "dataset" in keys:
         index = complete.index
         cell_datasets = [str(d) for d in (index.get_level_values("dataset") if len(keys) > 1 else index)]
         by_dataset = dataset_blocks(block_ranks, cell_datasets, [str(n) for n in names], alpha)
     return FriedmanResult(
-        metric, treatment, mean_ranks, n_cells, dropped, statistic, float(result.pvalue), w, cd, alpha, "", notes,
+        metric, treatment, mean_ranks, n_cells, dropped, statistic, p_value, w, cd, alpha, "", notes,
         by_dataset,
     )  # fmt: skip
 
@@ -334,4 +352,5 @@ __all__ = [
     "friedman",
     "friedman_from_scores",
     "nemenyi_cd",
+    "permutation_p",
 ]
