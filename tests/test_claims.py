@@ -195,8 +195,14 @@ def _dying(relu_dead, leaky_dead=lambda p, rng: 0.0, hurt: float = 1.0) -> pd.Da
         loss = base * (1 + hurt * dead) if p["activation"] == "relu" else 0.1
         return {"dead_fraction_final": dead, "test_loss": loss}
 
+    # 5 seeds, as the claims run: per condition, "units die" is an exact one-sided signed-rank
+    # test against 5%, which 3 seeds cannot pass (floor 1/8)
     return grid_runs(
-        values, activations=("relu", "leaky_relu", "prelu"), depths=(2, 4, 8), extra={"lr": (0.001, 0.01, 0.1)}
+        values,
+        activations=("relu", "leaky_relu", "prelu"),
+        depths=(2, 4, 8),
+        seeds=tuple(range(5)),
+        extra={"lr": (0.001, 0.01, 0.1)},
     )
 
 
@@ -760,7 +766,9 @@ def test_report_from_fabricated_results(tmp_path: Path) -> None:
         for name, r in results.items()
     }
     run = write_claims_report(tmp_path, chosen, sweeps, results, formats=("png",))
-    assert run.verdicts == {"relu_default": HOLDS, "matters": HOLDS, "dying": HOLDS, "tanh_sigmoid": HOLDS}
+    # dying: at lr 0.001 and depth 2 ReLU loses 5% +- 2%, not separable from the 5% threshold by
+    # the one-sided signed-rank test: inconclusive there, holds elsewhere
+    assert run.verdicts == {"relu_default": HOLDS, "matters": HOLDS, "dying": checks.MIXED, "tanh_sigmoid": HOLDS}
     md = (tmp_path / "claims.md").read_text()
     html = (tmp_path / "claims.html").read_text()
     assert "| 8 | The activation changes" in md and "**Verdict: holds.**" in md
@@ -781,7 +789,7 @@ def test_report_from_fabricated_results(tmp_path: Path) -> None:
     assert (tmp_path / "figures" / "explain_layers_dying.png").exists()
     assert (tmp_path / "figures" / "depth_scaling.png").exists()
     payload = json.loads((tmp_path / "claims.json").read_text())
-    assert [c["verdict"] for c in payload["claims"]] == [HOLDS, HOLDS, HOLDS, HOLDS]
+    assert [c["verdict"] for c in payload["claims"]] == [HOLDS, checks.MIXED, HOLDS, HOLDS]
 
 
 def test_claims_without_results_are_inconclusive(tmp_path: Path) -> None:

@@ -208,7 +208,8 @@ METHODS = [
     "Verdict maps judge each condition on its own, each part as its rule states: tests at alpha = 0.05, with Holm "
     "within a condition only where the rule says so (claim 2's comparisons within a cell, claim 6's tests of a "
     "condition; claim 4 tests sigmoid and tanh each unadjusted, and the ReLU family by two one-sided tests, "
-    "an equivalence test that needs no correction; claim 3 compares with thresholds, no test). There "
+    "an equivalence test that needs no correction; claim 3 tests 'units die' by a one-sided exact signed-rank "
+    "test of the seeds against 5% and compares the fixes with thresholds, no test). There "
     "is no correction across the conditions of a map, so with many conditions some may differ by chance: read a "
     "map as a pattern (where the claim holds and where not), not as many independent findings.",
     "Claims 5 and 6 test pairs of runs (a dataset and depth, a seed) pooled over the datasets of a condition: "

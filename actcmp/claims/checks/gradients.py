@@ -16,6 +16,7 @@ from actcmp.claims.checks.frames import (
     fmt_number,
     fmt_p,
 )
+from actcmp.claims.checks.ranktests import below
 from actcmp.claims.checks.units import saturation_part
 from actcmp.claims.checks.verdict import FAILS, HOLDS, UNSURE, Verdict, combine, no_data
 
@@ -145,52 +146,6 @@ def _keeps_at_depth(name: str, deepest: Any, at_deepest: float, max_orders: floa
     )
 
 
-def _below(values: np.ndarray, bound: float, alpha: float) -> tuple[str, float]:
-    """Are ``values`` below ``bound``? The exact one-sample signed-rank test of
-    ``values - bound`` both ways (:func:`_signed_rank`): (HOLDS, p) when significantly
-    below, (FAILS, p) when significantly above, else (UNSURE, the smaller p). A rank test,
-    so a seed whose gradient underflowed to 0 (``-inf``: below any bound) is simply the
-    lowest value, and the verdict is monotone: lowering one seed's value never weakens
-    "below" (a t-test is not: a more extreme seed widens its spread, and swapping tests
-    when a seed underflows made the verdict jump). With n seeds the smallest p is 2^-n:
-    5 seeds all below the bound give p = 1/32; 4 or fewer seeds cannot reach p < 0.05.
-    Every value ``-inf``: HOLDS (vanished completely; no test needed)."""
-    values = values[~np.isnan(values)]
-    if len(values) == 0:
-        return UNSURE, math.nan
-    if np.isneginf(values).all():
-        return HOLDS, math.nan
-    p_below, p_above = _signed_rank(values - bound)
-    if p_below < alpha:
-        return HOLDS, p_below
-    if p_above < alpha:
-        return FAILS, p_above
-    return UNSURE, min(p_below, p_above)
-
-
-def _signed_rank(diffs: np.ndarray, exact_up_to: int = 20) -> tuple[float, float]:
-    """(p below, p above): one-sided one-sample Wilcoxon signed-rank tests of ``diffs``
-    against 0 (zeros dropped, ties at mid-ranks). Only the order of the magnitudes
-    matters, so ``-inf`` is simply the most negative difference. Exact (every sign
-    pattern enumerated) up to ``exact_up_to`` differences, else the normal approximation
-    with the tie-corrected variance."""
-    from scipy import stats as sps
-
-    d = diffs[diffs != 0]
-    n = len(d)
-    if n == 0:
-        return 1.0, 1.0
-    ranks = sps.rankdata(np.abs(d))
-    w_plus = float(ranks[d > 0].sum())
-    if n <= exact_up_to:
-        signs = (np.arange(2**n)[:, None] >> np.arange(n)) & 1
-        null = signs @ ranks
-        tol = 1e-9 * float(ranks.sum())
-        return float(np.mean(null <= w_plus + tol)), float(np.mean(null >= w_plus - tol))
-    mean, sd = float(ranks.sum()) / 2, math.sqrt(float((ranks**2).sum()) / 4)
-    return float(sps.norm.cdf((w_plus - mean + 0.5) / sd)), float(sps.norm.sf((w_plus - mean - 0.5) / sd))
-
-
 def _size_text(values: np.ndarray) -> str:
     """How large the first layer's gradient is against the last's over the seeds
     ``values`` (log10 r, ``-inf`` where it underflowed to 0)."""
@@ -255,12 +210,12 @@ def check_vanishing_cell(
 def _vanishes_in_cell(name: str, values: np.ndarray, max_orders: float, alpha: float) -> Verdict:
     """A bounded activation's gradient vanishes in one condition: the seeds' log10 r
     (``values``) are significantly below ``-max_orders`` by the one-sided signed-rank test
-    (:func:`_below`; the median is shown). Seeds whose first-layer gradient underflowed to
+    (:func:`~actcmp.claims.checks.ranktests.below`; the median is shown). Seeds whose first-layer gradient underflowed to
     0 (``-inf``) count as below any bound: all of them, it vanishes."""
     gone = int(np.isneginf(values).sum())
     if gone == len(values):
         return _underflowed(name)
-    verdict, p = _below(values, -max_orders, alpha)
+    verdict, p = below(values, -max_orders, alpha)
     ending = {HOLDS: ": it vanishes.", FAILS: ": no vanishing here.", UNSURE: "."}[verdict]
     return Verdict(
         verdict,
@@ -277,13 +232,13 @@ def _vanishes_in_cell(name: str, values: np.ndarray, max_orders: float, alpha: f
 def _keeps_in_cell(name: str, values: np.ndarray, max_orders: float, alpha: float = stats.ALPHA) -> Verdict:
     """A ReLU-family activation keeps gradient norms in one condition: the seeds' log10 r
     (``values``) lie within ``max_orders`` orders of magnitude of 0, shown by two one-sided
-    exact signed-rank tests (:func:`_below`: significantly below +max_orders and above
+    exact signed-rank tests (:func:`~actcmp.claims.checks.ranktests.below`: significantly below +max_orders and above
     -max_orders; p the larger of the two, an equivalence test). Does not hold when they are
     significantly beyond either bound (a seed that underflowed to 0, ``-inf``, is the lowest
     value); inconclusive otherwise (with 5 seeds, "keeps" needs every seed within the bounds,
     as "vanishes" needs every seed below its bound). The median is shown."""
-    upper, p_upper = _below(values, max_orders, alpha)  # HOLDS: below +max; FAILS: above it
-    lower, p_lower = _below(-values, max_orders, alpha)  # HOLDS: above -max; FAILS: below it
+    upper, p_upper = below(values, max_orders, alpha)  # HOLDS: below +max; FAILS: above it
+    lower, p_lower = below(-values, max_orders, alpha)  # HOLDS: above -max; FAILS: below it
     median = float(np.median(values)) if len(values) else math.nan
     if upper == HOLDS and lower == HOLDS:
         verdict, p, ending = HOLDS, max(p_upper, p_lower), f"within {max_orders:g} order of magnitude"
