@@ -186,6 +186,24 @@ def test_a_shard_run_into_the_whole_sweep_leaves_it_whole(sweeps: dict[str, Path
     assert merged.exit_code == 0, merged.output  # was refused: "the same shard merged twice"
 
 
+def test_compare_says_when_the_two_sides_are_of_different_results_versions(
+    sweeps: dict[str, Path], tmp_path: Path
+) -> None:
+    from actcmp.config import RESULTS_VERSION
+
+    other = tmp_path / "other-version"
+    shutil.copytree(sweeps["full"], other)
+    conn = sqlite3.connect(other / DB_NAME)
+    with conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'results_version'", (str(RESULTS_VERSION + 1),))
+    conn.close()
+    result = runner.invoke(app, ["compare", str(other), str(sweeps["full"])])
+    assert result.exit_code == 0, result.output
+    assert f"NEW holds results version {RESULTS_VERSION + 1}, BASELINE {RESULTS_VERSION}" in result.output
+    same = runner.invoke(app, ["compare", str(sweeps["full"]), str(sweeps["full"])])
+    assert "results version" not in same.output
+
+
 def test_merge_with_a_shard_missing_fails_the_status_gate(sweeps: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "merged"
     result = runner.invoke(app, ["merge", str(out), str(sweeps["s1"])])

@@ -106,6 +106,9 @@ class Comparison:
     kernels: tuple[str, str] | tuple[()] = ()
     #: runs of a [tune] sweep left out of NEW and of BASELINE (:func:`left_out_runs`)
     left_out: tuple[int, int] = (0, 0)
+    #: the results versions of NEW and BASELINE when they differ (else ()): a metric whose
+    #: definition changed between versions moves without a regression
+    versions: tuple[int, int] | tuple[()] = ()
 
     def count(self, verdict: str) -> int:
         return sum(1 for c in self.cells if c.verdict == verdict)
@@ -128,7 +131,13 @@ class Comparison:
             if any(self.left_out)
             else ""
         )
-        return f"{len(self.cells)} cells compared on {self.metric}: {counts}  [{rule}{kernels}{tuned}]"
+        versions = (
+            f"; NEW holds results version {self.versions[0]}, BASELINE {self.versions[1]}: a metric whose "
+            "definition changed between them moves without a regression (CHANGELOG)"
+            if self.versions
+            else ""
+        )
+        return f"{len(self.cells)} cells compared on {self.metric}: {counts}  [{rule}{kernels}{tuned}{versions}]"
 
 
 def _check_options(k: float, rtol: float, atol: float) -> None:
@@ -251,6 +260,7 @@ def compare_results(
     if all(families) and families[0] != families[1]:
         kernels = (",".join(sorted(families[0])), ",".join(sorted(families[1])))
     used_rtol = max(rtol, KERNEL_RTOL) if kernels else rtol
+    stored_versions = (results_version(new), results_version(baseline))
     results = []
     for key in sorted(cells, key=lambda c: tuple(str(cells[c].get(f)) for f in keys)):
         result = CellResult(cell=cells[key], base=base_sides.get(key, Side()), new=new_sides.get(key, Side()))
@@ -265,7 +275,16 @@ def compare_results(
         atol=atol,
         kernels=kernels,
         left_out=(new_left, base_left),
+        versions=stored_versions if stored_versions[0] != stored_versions[1] else (),
     )
+
+
+def results_version(directory: str | Path) -> int:
+    """The results version a directory's store was written with."""
+    from actcmp.store.database import Store
+
+    with Store(directory, create=False) as store:
+        return store.results_version
 
 
 def kernel_families(directory: str | Path) -> set[str]:
