@@ -142,15 +142,20 @@ def test_merge_of_all_shards_equals_the_whole_sweep(sweeps: dict[str, Path], tmp
     assert merged["sweep"] == whole["sweep"] and merged["provenance"]["source"] == whole["provenance"]["source"]
 
 
-def test_merging_runs_of_two_kernel_families_warns(sweeps: dict[str, Path], tmp_path: Path) -> None:
-    """Each run is whole, but runs of two CPU kernel families compare over seeds, not bit for
-    bit (a depth-8 run differed by 21% between AVX2 and default): the merge says so."""
-    other = tmp_path / "s2-default"
-    shutil.copytree(sweeps["s2"], other)
-    conn = sqlite3.connect(other / DB_NAME)
+def _as_if_on_default_kernels(source: Path, copy: Path) -> Path:
+    """A copy of ``source`` whose runs say they ran on ATen's ``default`` kernels."""
+    shutil.copytree(source, copy)
+    conn = sqlite3.connect(copy / DB_NAME)
     with conn:
         conn.execute("UPDATE runs SET env_json = json_set(env_json, '$.cpu_capability', 'default')")
     conn.close()
+    return copy
+
+
+def test_merging_runs_of_two_kernel_families_warns(sweeps: dict[str, Path], tmp_path: Path) -> None:
+    """Each run is whole, but runs of two CPU kernel families compare over seeds, not bit for
+    bit (a depth-8 run differed by 21% between AVX2 and default): the merge says so."""
+    other = _as_if_on_default_kernels(sweeps["s2"], tmp_path / "s2-default")
     result = runner.invoke(app, ["merge", str(tmp_path / "m"), str(sweeps["s1"]), str(other)])
     assert result.exit_code == 0, result.output
     with Store(sweeps["s1"], create=False) as store:
@@ -162,12 +167,7 @@ def test_merging_runs_of_two_kernel_families_warns(sweeps: dict[str, Path], tmp_
 
 
 def test_a_sweep_into_a_directory_of_another_kernel_family_warns(sweeps: dict[str, Path], tmp_path: Path) -> None:
-    directory = tmp_path / "resumed"
-    shutil.copytree(sweeps["s1"], directory)
-    conn = sqlite3.connect(directory / DB_NAME)
-    with conn:
-        conn.execute("UPDATE runs SET env_json = json_set(env_json, '$.cpu_capability', 'default')")
-    conn.close()
+    directory = _as_if_on_default_kernels(sweeps["s1"], tmp_path / "resumed")
     result = runner.invoke(app, ["run", SMOKE, "--out", str(directory), *FAST])  # shard 2's runs added
     assert result.exit_code == 0, result.output
     assert "holds runs of 2 CPU kernel families" in result.output
