@@ -214,6 +214,7 @@ def plot_dying(runs: pd.DataFrame, reference: str = "leaky_relu") -> Figure:
             style = styles[name]
             ax.plot(per_lr.index, per_lr["mean"], markersize=4, linewidth=1.2, **style)  # type: ignore[arg-type]
             ax.fill_between(per_lr.index, per_lr["min"], per_lr["max"], color=style["color"], alpha=0.15, linewidth=0)
+        ax.axhline(0.05, color="grey", linestyle=":", linewidth=1)  # the "units die" threshold
         ax.set_xscale("log")
         ax.set_title(f"depth {depth}")
         ax.set_xlabel("learning rate")

@@ -199,8 +199,9 @@ CLAIMS: tuple[Claim, ...] = (
             "with ReLU's test loss relative to Leaky ReLU on the same seed (same data, init and batches)."
         ),
         caption=(
-            "Left panels: dead fraction after training against learning rate (band = min-max over seeds), one "
-            "panel per depth. Right: each ReLU run's dead fraction against its test loss relative to Leaky "
+            "Left panels: dead fraction after training against learning rate (band = min-max over seeds, both "
+            "init rules together; the verdict map judges them apart), one panel per depth; the dotted line is "
+            "the 5% the seeds are tested against. Right: each ReLU run's dead fraction against its test loss relative to Leaky "
             "ReLU on the same seed; above the dashed line ReLU is worse."
         ),
         decide=needs_runs(decide_dying),
