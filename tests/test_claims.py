@@ -291,6 +291,26 @@ def test_describe_names_conditions_compactly() -> None:
     assert describe([{"depth": 1}, {"depth": 2}], {"depth": [1, 2]}) == "every depth"
 
 
+def test_units_die_is_a_one_sided_signed_rank_test_against_five_percent() -> None:
+    def cell(relu: list[float]) -> pd.DataFrame:
+        rows = [{"run_id": f"r{s}", "status": "done", "activation": "relu", "seed": s, "dead_fraction_final": v}
+                for s, v in enumerate(relu)]  # fmt: skip
+        rows += [{"run_id": f"l{s}", "status": "done", "activation": "leaky_relu", "seed": s,
+                  "dead_fraction_final": 0.0} for s in range(len(relu))]  # fmt: skip
+        return pd.DataFrame(rows).assign(dataset="digits", depth=2, lr=0.01)
+
+    holds = checks.check_dying_cell(cell([0.3] * 5))
+    assert holds.verdict == HOLDS and holds.p_value == pytest.approx(1 / 32)  # its p, not "not computed"
+    assert checks.check_dying_cell(cell([0.0] * 5)).verdict == FAILS
+    # a review's seeds: mean 7.3% (the old rule's "holds"), a one-sided t-test's p 0.21
+    straddle = checks.check_dying_cell(cell([0.031, 0.031, 0.052, 0.083, 0.167]))
+    assert straddle.verdict == UNSURE and "not separable from 5%" in straddle.explanation
+    assert "not judged here" in straddle.explanation  # "prevent" only where units are shown to die
+    # a seed without a measurement is left out of the count and the test
+    missing = checks.check_dying_cell(cell([0.3, 0.3, 0.3, 0.3, math.nan]))
+    assert "mean over 4 seeds" in missing.explanation and missing.verdict == UNSURE  # 4 seeds: floor 1/16
+
+
 def test_dying_map_holds_only_where_relu_units_die() -> None:
     from actcmp.claims.conditions import by_condition
 

@@ -197,5 +197,6 @@ def test_few_cells_take_the_permutation_p() -> None:
         )
         result = friedman_from_scores(scores, "test_loss")
         rejected += result.p_value < 0.05
-        assert any("by permutation" in note for note in result.notes)
+        assert any("by permutation" in note for note in result.notes) and result.p_method == "permutation"
+        assert result.floor == pytest.approx(1 / math.factorial(7) ** 2, abs=1 / 20_001)
     assert 0.02 <= rejected / 200 <= 0.09

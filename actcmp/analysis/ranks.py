@@ -66,6 +66,10 @@ class FriedmanResult:
     #: the same test with each dataset as one block (see :func:`dataset_blocks`), or None where
     #: no cell shares its dataset with another (the cells are then the datasets' own blocks)
     by_dataset: DatasetBlocks | None = None
+    #: how ``p_value`` was computed: ``"chi-square"``, or ``"permutation"`` under 10 cells
+    p_method: str = "chi-square"
+    #: the smallest p the test over cells can reach (its permutation's; 0 for the chi-square)
+    floor: float = 0.0
 
     @property
     def k(self) -> int:
@@ -325,10 +329,12 @@ def friedman_from_scores(
     statistic = float(result.statistic)
     p_value = float(result.pvalue)
     w = statistic / (n_cells * (k - 1))
+    p_method, floor = "chi-square", 0.0
     if n_cells < 10:
         # the chi-square approximation is conservative for few blocks (at 3 blocks and 7
         # treatments it rejects 1.6% of null cases at 0.05): the permutation p holds the level
-        p_value = permutation_p(block_ranks)[0]
+        p_value, floor = permutation_p(block_ranks)
+        p_method = "permutation"
         notes.append(
             f"{n_cells} cells: p by permutation within the cells ({PERMUTATIONS} seeded draws); the chi-square "
             "approximation is rough under 10"
@@ -340,7 +346,7 @@ def friedman_from_scores(
         by_dataset = dataset_blocks(block_ranks, cell_datasets, [str(n) for n in names], alpha)
     return FriedmanResult(
         metric, treatment, mean_ranks, n_cells, dropped, statistic, p_value, w, cd, alpha, "", notes,
-        by_dataset,
+        by_dataset, p_method, floor,
     )  # fmt: skip
 
 

@@ -198,7 +198,8 @@ METHODS = [
     "(an intersection-union test, which needs no correction; the sample's best must pass it too, as being best in the "
     "sample says nothing about a margin). With 3 seeds a signed-rank test cannot reach p < 0.05 at all, and the t-test has little "
     "power: 'tied' is weak evidence, '≈ best' is the stronger statement.",
-    "Across cells: mean ranks, the Friedman test (scipy) and the Nemenyi critical difference "
+    "Across cells: mean ranks, the Friedman test (scipy; under 10 cells its p is a permutation p within the "
+    "cells, 20,000 seeded draws, as the chi-square is conservative there) and the Nemenyi critical difference "
     "CD = q_alpha sqrt(k(k+1)/(6N)) with q_alpha from the studentized range (Demsar 2006). Cells that share a "
     "dataset (its depths) are not independent blocks, so where they do the claims decide on the Friedman test "
     "with each dataset as one block (an activation's mean rank over the dataset's cells, ranked again), its p "

@@ -212,9 +212,9 @@ def run_sweep(
         # its missing runs and leaves the directory whole: marked a shard, its status said the
         # other shards' runs were elsewhere, and a merge with that shard's own directory was refused
         whole = any(entry["sweep_id"] == sid for entry in store.sweeps()) and sid not in store.shards()
-        store.save_sweep(sid, sweep.name, sweep.to_dict(), planned)
-        if not (whole and shard_spec):
+        if not (whole and shard_spec):  # marked first: a shard stopped before it is stored is no "whole"
             store.mark_shard(sid, shard_spec)
+        store.save_sweep(sid, sweep.name, sweep.to_dict(), planned)
         _write_sweep_file(store, sweep, planned)
         summary = SweepSummary(
             out_dir=out_dir,

@@ -152,12 +152,13 @@ def check_activation_matters(runs: pd.DataFrame, *, margin: float = 0.1, alpha: 
         results[metric] = p_value
         text = (
             f"{label}: Friedman chi2 = {fmt_number(result.statistic)} over {result.n_cells} cells and {result.k} "
-            f"activations ({fmt_p(result.p_value)}, Kendall's W = {fmt_number(result.kendall_w, 2)})"
+            f"activations ({_permutation(result)}{fmt_p(result.p_value)}, Kendall's W = "
+            f"{fmt_number(result.kendall_w, 2)})"
         )
         # W stays the cells' (agreement of the order across every condition): over 2-4 datasets W
         # is large by chance alone (about 1 / datasets when nothing differs), so it cannot say
         # "within noise"; the floor keeps a test that could not reject from saying "does not hold"
-        floor = 0.0
+        floor = result.floor  # the permutation's over cells (under 10), else 0
         if result.decisive_blocks is not None:
             floor = result.decisive_blocks.floor
             text += f"; with the {blocks} datasets as blocks, permutation {fmt_p(p_value)}"
@@ -226,6 +227,11 @@ def negligible(
                 return False, p
             largest = max(largest, p)
     return True, largest
+
+
+def _permutation(result: stats.FriedmanResult) -> str:
+    """``"permutation "`` before a p over fewer than 10 cells (:attr:`FriedmanResult.p_method`)."""
+    return "permutation " if result.p_method == "permutation" else ""
 
 
 def decision_p(result: stats.FriedmanResult) -> tuple[float, int]:

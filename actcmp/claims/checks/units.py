@@ -204,12 +204,15 @@ def check_dying_cell(
     relu = done[done["activation"] == candidate] if "activation" in done else done.iloc[0:0]
     if relu.empty:
         return no_data(f"no converged {candidate} runs")
-    dead = numeric(relu, "dead_fraction_final")
+    dead = numeric(relu, "dead_fraction_final").dropna()
+    if dead.empty:
+        return no_data(f"no dead fraction measured for {candidate}")
     mean = float(dead.mean())
     label = "ReLU units die"
     # above min_dead is below -min_dead for the negated values: the same exact one-sided test
+    # (a seed at exactly min_dead is a zero difference and drops out, Wilcoxon's rule)
     verdict, p = below(-dead.to_numpy(dtype=float), -min_dead, alpha)
-    seeds = ", ".join(f"{v:.1%}" for v in sorted(dead.dropna()))
+    seeds = ", ".join(f"{v:.1%}" for v in sorted(dead))
     said = {
         HOLDS: f"above {min_dead:.0%}",
         FAILS: f"under {min_dead:.0%}",
@@ -220,14 +223,24 @@ def check_dying_cell(
         "mean dead fraction of ReLU",
         mean,
         p,
-        f"ReLU loses {mean:.1%} of its units (mean over {len(relu)} seeds: {seeds}), {said} "
+        f"ReLU loses {mean:.1%} of its units (mean over {len(dead)} seeds: {seeds}), {said} "
         f"(one-sided exact signed-rank test, {fmt_p(p)}).",
         label=label,
     )
     keys = stats.cell_keys(runs)
-    cell_dead = relu.assign(_dead=dead).groupby(keys)["_dead"].mean()
-    parts = [die, prevent_part(done, cell_dead, keys, fixes, min_dead, max_prevented)]
-    return combine(parts, "mean dead fraction of ReLU", mean)
+    if verdict == HOLDS:
+        cell_dead = relu.assign(_dead=dead).groupby(keys)["_dead"].mean()
+        prevent = prevent_part(done, cell_dead, keys, fixes, min_dead, max_prevented)
+    else:  # "prevent" is judged where units are shown to die
+        prevent = Verdict(
+            UNSURE,
+            "largest dead fraction of a fix",
+            math.nan,
+            label="Leaky ReLU and PReLU prevent it",
+            explanation="Whether Leaky ReLU / PReLU prevent dying is not judged here: ReLU's units are not shown "
+            "to die.",
+        )
+    return combine([die, prevent], "mean dead fraction of ReLU", mean, p)
 
 
 def saturation_part(runs: pd.DataFrame, deepest: Any, min_saturated: float) -> Verdict:
