@@ -187,7 +187,8 @@ METHODS = [
     "shares; its test-loss part is free of it, and claim 5 reads the training loss.",
     "Failed runs are left out. A diverged run (non-finite loss) is the worst outcome of its cell: it ranks last, "
     "in a paired comparison a seed where only one of the two diverged counts as a difference worse than any finite one, "
-    "in an exact signed-rank test (3 seeds cannot separate such a pair: its floor is p = 0.25); it is never '≈ best', "
+    "in an exact signed-rank test combined with the t-test of the seeds where both converged (Bonferroni; with 3 "
+    "seeds and no pair to t-test, the rank test's floor is p = 0.25); it is never '≈ best', "
     "and it is left out of means and intervals (counted beside them).",
     "Per cell: mean ± std over seeds and the Student t 95% interval of the mean (none with fewer than 2 seeds).",
     "Against the best of a cell: a paired t-test over seeds (scipy `ttest_rel`'s formula) of the log loss (the paired "

@@ -105,7 +105,8 @@ def main_notes(main: pd.DataFrame) -> list[str]:
         return []
     notes = [
         f"* {TIED_NOTE}; where one of a pair diverged on a seed, that seed counts as worse for it than any "
-        "converged one, in an exact signed-rank test (3 seeds cannot separate such a pair: its floor is p = 0.25)."
+        "converged one, in an exact signed-rank test combined with the t-test of the seeds where both converged "
+        "(Bonferroni; with 3 seeds and no pair to t-test, the rank test's floor is p = 0.25)."
     ]
     stored = main[main["runs"] > 0] if "runs" in main else main
     seeds = int(stored["converged"].max()) if len(stored) else 0
