@@ -477,3 +477,33 @@ def test_dry_run_refuses_a_database_that_is_a_directory(tmp_path: Path) -> None:
     (tmp_path / "out" / "actcmp.sqlite").mkdir(parents=True)
     result = runner.invoke(app, ["run", "smoke", "--epochs", "0", "--out", str(tmp_path / "out"), "--dry-run"])
     check_one_line(result.output, result.exit_code, "actcmp.sqlite: is a directory")
+
+
+def test_status_refuses_a_store_whose_metrics_pages_are_damaged(tmp_path: Path) -> None:
+    """``status`` reads the runs table alone: with only the metrics' pages damaged it said
+    "complete" (exit 0, the CI gate passed) while report, export and compare refused the store."""
+    directory = tmp_path / "metrics-damaged"
+    with Store(directory) as store:
+        for i in range(40):
+            result = fake(f"run{i:03d}")
+            result.layers = [(e, layer, "dead_fraction", 0.1) for e in range(5) for layer in range(10)]
+            store.write_run(result)
+    conn = sqlite3.connect(directory / DB_NAME)
+    conn.execute("PRAGMA journal_mode = DELETE")
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    query = "SELECT pageno FROM dbstat WHERE name = 'layer_metrics' AND pagetype = 'leaf'"
+    try:
+        leaves = [row[0] for row in conn.execute(query)]
+    except sqlite3.OperationalError:  # an SQLite built without the dbstat table
+        pytest.skip("SQLite without dbstat: cannot find the metrics' pages")
+    finally:
+        conn.close()
+    assert len(leaves) > 2
+    pages = bytearray((directory / DB_NAME).read_bytes())
+    for page in leaves[1:-1]:  # the runs' pages stay readable
+        start = (page - 1) * page_size
+        pages[start : start + page_size] = b"\xff" * page_size
+    (directory / DB_NAME).write_bytes(bytes(pages))
+    result = runner.invoke(app, ["status", str(directory)])
+    assert result.exit_code == 2, result.output
+    assert "the results database is damaged" in result.output and "Traceback" not in result.output

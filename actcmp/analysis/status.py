@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from actcmp.store.database import Store
+from actcmp.errors import StoreError
+from actcmp.store.database import Store, quick_check
 from actcmp.tune_spec import TUNE_KEYS
 
 CELL_KEYS = (
@@ -111,6 +112,11 @@ def cell_status(directory: str | Path) -> StatusTable:
             if set(entry["held"]) != set(range(1, int(entry["n"]) + 1))
             for i in entry["held"]
         ]
+        # status reads the runs table alone: a damaged page of the metrics would pass its gate
+        # while report, export and compare refuse the store (one pass over the pages)
+        problem = quick_check(store.conn)
+        if problem:
+            raise StoreError(f"{store.path}: the results database is damaged ({problem}); its runs cannot all be read")
     configs = {**expected, **{rid: cfg for rid, (_, cfg, _) in stored.items()}}
     # a tuned sweep's runs are counted by role (tuning / evaluation), not by the tuned fields'
     # values, which the tune block of `actcmp status` lists per unit
