@@ -595,3 +595,62 @@ def test_a_run_that_raises_is_recorded_and_the_sweep_goes_on(tmp_path: Path, mon
     assert status.exit_code == 1 and "2 failed" in status.output and "boom inside forward" in status.output
     again = runner.invoke(app, args)  # failed runs are retried, finished ones are not
     assert again.exit_code == 1 and "2 already stored, 2 to run" in again.output
+
+
+def _workers_of(pgid: int) -> list[int]:
+    """The spawned pool workers in the process group ``pgid`` (not its resource tracker)."""
+    found = []
+    for pid in _group_alive(pgid):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in command:
+            found.append(pid)
+    return found
+
+
+#: a process that makes the sweeps' worker pool, gives it two tasks that are not actcmp's own
+#: (so that no task asks to die with the parent) and waits to be killed
+POOL_SCRIPT = """
+import sys, time
+from actcmp.run.executors import process_executor
+if __name__ == "__main__":
+    pool = process_executor(2, threads=1)
+    pool.submit(time.sleep, 120)
+    pool.submit(time.sleep, 0)
+    time.sleep(120)
+"""
+
+
+@pytest.mark.slow
+def test_pool_workers_die_with_a_killed_sweep_before_any_task_of_theirs(tmp_path: Path) -> None:
+    """A pool worker asked to die with the sweep only when it ran an actcmp task: one that had
+    not (still starting, or idle because the other worker took the tasks) waited on the task
+    queue, whose write end it holds itself, for good after a SIGKILL of the sweep, holding the
+    caller's pipes (a resilience test timed out on communicate() that way, under load). The
+    pool's initializer now asks as each worker starts."""
+    script = tmp_path / "pool.py"
+    script.write_text(POOL_SCRIPT)
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+        env=_env(), start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while len(_workers_of(proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(_workers_of(proc.pid)) == 2, "the pool's workers did not start"
+        time.sleep(5)  # past their start (importing torch): one sleeps in its task, one waits for another
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+    try:
+        deadline = time.monotonic() + 15
+        while _workers_of(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _workers_of(proc.pid), "a worker outlived the killed sweep"
+    finally:
+        for pid in _group_alive(proc.pid):  # leave nothing behind if it fails
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        proc.communicate(timeout=30)

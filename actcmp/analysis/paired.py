@@ -382,10 +382,11 @@ def paired_vs_best(
     ``p_value``, ``p_adjusted``, ``test``, ``tied`` and a ``note``.
 
     A seed where one of a pair diverged is the worst outcome for that one: the pair is then
-    tested with the exact signed-rank test, that seed a difference larger than every finite
-    one (:func:`paired_with_divergence`), and enters Holm's family like any other pair. It
-    was "separably worse" without a test, so that with a 10% chance of divergence per run
-    nearly every null cell had a false "separably worse" (0.90 at 3 seeds).
+    tested by the exact signed-rank test, that seed a difference larger than every finite
+    one, combined by Bonferroni with the paired test of the both-converged seeds
+    (:func:`paired_with_divergence`), and enters Holm's family like any other pair. It was
+    "separably worse" without a test, so that with a 10% chance of divergence per run nearly
+    every null cell had a false "separably worse" (0.90 at 3 seeds; now 0.01).
 
     ``p_adjusted``: with ``correction="holm"`` (the default) the p-value against the best
     adjusted by :func:`holm` over **every pair** of the cell's treatments (up to

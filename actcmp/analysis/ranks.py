@@ -72,6 +72,11 @@ class FriedmanResult:
     floor: float = 0.0
 
     @property
+    def p_prefix(self) -> str:
+        """What goes before ``p`` in a sentence: ``"permutation "`` for a permutation p, else ``""``."""
+        return "permutation " if self.p_method == "permutation" else ""
+
+    @property
     def k(self) -> int:
         return len(self.mean_ranks)
 
@@ -100,6 +105,8 @@ class FriedmanResult:
             kendall_w=blocks.kendall_w,
             cd=blocks.cd,
             by_dataset=None,
+            p_method="permutation",
+            floor=blocks.floor,
         )
         return over, "datasets"
 

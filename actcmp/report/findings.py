@@ -48,11 +48,6 @@ def _missing(value: Any) -> bool:
     return value is None or bool(pd.isna(value))
 
 
-def _p_named(result: Any) -> str:
-    """A Friedman result's p in a sentence, naming a permutation p (under 10 cells)."""
-    return ("permutation " if getattr(result, "p_method", "") == "permutation" else "") + p_clause(result.p_value)
-
-
 def _names(values: Iterable[Any]) -> str:
     return ", ".join(str(v) for v in values)
 
@@ -138,7 +133,7 @@ def ranks_text(statistics: Statistics | None) -> str | None:
     else:
         caveat = ", optimistic: the cells share datasets"
     text += (
-        f"Friedman test: χ² = {result.statistic:.2f}, {_p_named(result)}{caveat} ({verdict} at "
+        f"Friedman test: χ² = {result.statistic:.2f}, {result.p_prefix}{p_clause(result.p_value)}{caveat} ({verdict} at "
         f"α = {result.alpha:g}); "
         f"Nemenyi critical difference (CD) {result.cd:.2f} ranks; within the CD of the best ({result.best}): "
         f"{_names(result.top_group())}"

@@ -157,7 +157,7 @@ def friedman_text(result: FriedmanResult) -> list[str]:
     alpha = result.alpha
     first = (
         f"Friedman test over {result.n_cells} cells and {result.k} activations: χ² = {result.statistic:.2f}, "
-        f"{'permutation ' if result.p_method == 'permutation' else ''}{p_clause(result.p_value)}, Kendall's W = "
+        f"{result.p_prefix}{p_clause(result.p_value)}, Kendall's W = "
         f"{result.kendall_w:.2f} (0: the cells disagree on the order, "
         f"1: every cell ranks the activations alike)"
     )

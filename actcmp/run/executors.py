@@ -24,6 +24,7 @@ from actcmp.errors import ConfigError
 from actcmp.errors import TaskLost as TaskLost  # what a task's Future may carry (Ray: a lost worker)
 from actcmp.run.ray_executor import RayExecutor
 from actcmp.run.resources import cpu_count
+from actcmp.signals import die_with_parent
 
 BACKENDS = ("local", "ray")
 
@@ -101,6 +102,10 @@ def threads_per_worker(jobs: int) -> int:
 
 
 def _init_worker(threads: int) -> None:
+    # First, before the seconds of importing torch: a worker that had not yet run a task
+    # when the sweep was SIGKILLed never asked to die with it, and waited on the task queue
+    # forever (it held the pipes, so the killed sweep's caller waited too).
+    die_with_parent()
     # The parent handles Ctrl-C (it commits what finished and stops the pool); workers
     # must not die with a traceback of their own.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

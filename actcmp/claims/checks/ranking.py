@@ -152,7 +152,7 @@ def check_activation_matters(runs: pd.DataFrame, *, margin: float = 0.1, alpha: 
         results[metric] = p_value
         text = (
             f"{label}: Friedman chi2 = {fmt_number(result.statistic)} over {result.n_cells} cells and {result.k} "
-            f"activations ({_permutation(result)}{fmt_p(result.p_value)}, Kendall's W = "
+            f"activations ({result.p_prefix}{fmt_p(result.p_value)}, Kendall's W = "
             f"{fmt_number(result.kendall_w, 2)})"
         )
         # W stays the cells' (agreement of the order across every condition): over 2-4 datasets W
@@ -227,11 +227,6 @@ def negligible(
                 return False, p
             largest = max(largest, p)
     return True, largest
-
-
-def _permutation(result: stats.FriedmanResult) -> str:
-    """``"permutation "`` before a p over fewer than 10 cells (:attr:`FriedmanResult.p_method`)."""
-    return "permutation " if result.p_method == "permutation" else ""
 
 
 def decision_p(result: stats.FriedmanResult) -> tuple[float, int]:
