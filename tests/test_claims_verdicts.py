@@ -1,6 +1,7 @@
 """Claims' verdicts on edge cases of their evidence: claim 6 when its two tests disagree
 (and which statistic a verdict shows, Holm over the tests of a condition), claim 4 when
-some seeds' first-layer gradient underflowed to exactly 0, claim A1 below chance. Each
+some seeds' first-layer gradient underflowed to exactly 0, claim 3's "prevent" and claim
+4's "saturate" as signed-rank tests (not thresholds on a mean), claim A1 below chance. Each
 expected number is computed here independently (scipy directly, enumeration by hand)."""
 
 from __future__ import annotations
@@ -285,6 +286,175 @@ def test_signed_rank_minus_infinity_is_the_most_negative_difference() -> None:
     d = np.array([-np.inf, -2.0, 0.5, -1.0, 3.0])
     finite = np.array([-100.0, -2.0, 0.5, -1.0, 3.0])  # same order of magnitudes, same signs
     assert _signed_rank(d) == pytest.approx(_signed_rank(finite))
+
+
+# -- claim 3's "prevent" and claim 4's "saturate": signed-rank tests, not thresholds on a mean ----------
+def _exact_p(values: list[float], bound: float, side: str) -> float:
+    """The one-sided exact signed-rank p of ``values`` against ``bound``, every sign
+    pattern of the mid-ranks enumerated here (zeros dropped)."""
+    d = np.array(values, dtype=float) - bound
+    d = d[d != 0]
+    ranks = sps.rankdata(np.abs(d))
+    w_plus = float(ranks[d > 0].sum())
+    null = [sum(r for r, s in zip(ranks, signs, strict=True) if s) for signs in product((0, 1), repeat=len(d))]
+    return float(np.mean([n <= w_plus + 1e-9 for n in null] if side == "below" else [n >= w_plus - 1e-9 for n in null]))
+
+
+def _dying_cell(relu: list[float], fixes: dict[str, list[float]]) -> pd.DataFrame:
+    """One condition of the dying sweep: per seed, ReLU's and each fix's final dead fraction."""
+    rows = [
+        {"run_id": f"relu-{s}", "activation": "relu", "seed": s, "dead_fraction_final": v} for s, v in enumerate(relu)
+    ]
+    for name, values in fixes.items():
+        rows += [{"run_id": f"{name}-{s}", "activation": name, "seed": s, "dead_fraction_final": v}
+                 for s, v in enumerate(values)]  # fmt: skip
+    return pd.DataFrame(rows).assign(status="done", dataset="digits", depth=4, lr=0.01, test_loss=0.1)
+
+
+PREVENT = "Leaky ReLU and PReLU prevent it"
+DIES = [0.3, 0.32, 0.35, 0.4, 0.45]  # ReLU's seeds, all above 5%: units die (p = 1/32)
+
+
+def test_a_fix_mean_under_one_percent_is_not_prevention_without_the_test() -> None:
+    """A fix's seeds of 0.2%, 0.4%, 3%, 0.2%, 0.4% (mean 0.84%): the threshold on the mean
+    said "prevent"; one seed of five above 1% leaves the signed-rank test at p = 11/32."""
+    fix = [0.002, 0.004, 0.03, 0.002, 0.004]
+    part = _part(checks.check_dying_cell(_dying_cell(DIES, {"leaky_relu": fix, "prelu": [0.0] * 5})), PREVENT)
+    assert part.verdict == UNSURE, part.explanation
+    assert part.p_value == pytest.approx(_exact_p(fix, 0.01, "below")) == pytest.approx(11 / 32)
+    assert part.value == pytest.approx(np.mean(fix)) and part.statistic == "mean dead fraction of leaky_relu"
+    assert "not shown under 1%" in part.explanation and "exact signed-rank test, p = 0.344" in part.explanation
+
+
+def test_one_fix_seed_far_above_five_percent_does_not_fail_prevention() -> None:
+    """Seeds 0, 0, 0, 0, 30% (mean 6%): the threshold on the mean said "does not hold"; one
+    seed is not a shift of the seeds above 5%, nor are they shown under 1%."""
+    fix = [0.0, 0.0, 0.0, 0.0, 0.3]
+    part = _part(checks.check_dying_cell(_dying_cell(DIES, {"leaky_relu": fix, "prelu": [0.0] * 5})), PREVENT)
+    assert part.verdict == UNSURE, part.explanation
+    assert part.p_value == pytest.approx(_exact_p(fix, 0.01, "below"))
+
+
+@pytest.mark.parametrize(
+    ("fix", "expected", "said"),
+    [([0.0] * 5, HOLDS, "under 1%"), ([0.2, 0.25, 0.3, 0.3, 0.4], FAILS, "above 5%")],
+    ids=["all-zero", "fix-dies"],
+)
+def test_prevent_decides_by_the_signed_rank_test_with_its_p(fix: list[float], expected: str, said: str) -> None:
+    """All-zero dead fractions (Leaky ReLU cannot have a dead unit: its slope is never 0)
+    are each 1% below the bound: p = 1/32 with 5 seeds, shown in the verdict (was NaN)."""
+    verdict = checks.check_dying_cell(_dying_cell(DIES, {"leaky_relu": fix, "prelu": [0.0] * 5}))
+    part = _part(verdict, PREVENT)
+    assert part.verdict == expected and verdict.verdict == expected, part.explanation
+    assert part.p_value == pytest.approx(1 / 32) and said in part.explanation
+
+
+def test_a_fix_between_the_thresholds_is_inconclusive_and_says_so() -> None:
+    """Every seed at 2-4%: significantly above 1% (not prevention), not shown above 5%."""
+    fix = [0.02, 0.025, 0.03, 0.035, 0.04]
+    part = _part(checks.check_dying_cell(_dying_cell(DIES, {"leaky_relu": fix, "prelu": [0.0] * 5})), PREVENT)
+    assert part.verdict == UNSURE and part.p_value == pytest.approx(1 / 32), part.explanation
+    assert "above 1% (one-sided exact signed-rank test, p = 0.0312) but not shown above 5%" in part.explanation
+
+
+def test_three_seeds_cannot_show_prevention() -> None:
+    """With 3 seeds the exact test's smallest p is 1/8: every seed at 0% is "inconclusive",
+    and says why (the threshold on the mean said "holds")."""
+    from actcmp.claims.checks.units import prevent_part
+
+    cell = _dying_cell([0.3] * 3, {"leaky_relu": [0.0] * 3, "prelu": [0.0] * 3})
+    keys = ["dataset", "depth", "lr"]
+    part = prevent_part(cell, cell[keys].drop_duplicates(), keys, ("leaky_relu", "prelu"), 0.05, 0.01, 0.05)
+    assert part.verdict == UNSURE and part.p_value == pytest.approx(1 / 8), part.explanation
+    assert "smallest p is 1/8 = 0.125" in part.explanation
+    # and the pooled check never judges "prevent" with 3 seeds a cell: no cell is shown to die
+    from actcmp.claims.conditions import by_condition
+
+    cells = [_dying_cell([0.3] * 3, {"leaky_relu": [0.0] * 3, "prelu": [0.0] * 3}).assign(lr=lr) for lr in (0.01, 0.1)]
+    runs = pd.concat(cells, ignore_index=True).assign(run_id=lambda f: f.run_id + "-" + f.lr.astype(str))
+    pooled = _part(checks.check_dying(runs), PREVENT)
+    assert pooled.verdict == UNSURE and "not shown to die in any cell" in pooled.explanation
+    assert {c.verdict for c in by_condition(runs, ("lr",), checks.check_dying_cell).conditions} == {UNSURE}
+
+
+def test_pooled_prevent_tests_the_runs_of_the_cells_where_units_are_shown_to_die() -> None:
+    """Pooled over conditions, "prevent" pools each fix's (cell, seed) values over the cells
+    where ReLU's units are shown to die: a cell whose ReLU seeds straddle 5% (mean 7.3%,
+    not shown) is left out, even where a fix loses 30% there (the mean rule failed it),
+    and one fix seed of 30% among 20 at 0 does not decide."""
+    straddle = [0.031, 0.031, 0.052, 0.083, 0.167]
+    cells = [
+        _dying_cell(DIES, {"leaky_relu": [0.0] * 5, "prelu": [0.0] * 5}).assign(lr=0.001),
+        _dying_cell(DIES, {"leaky_relu": [0.0, 0.0, 0.0, 0.0, 0.3], "prelu": [0.0] * 5}).assign(lr=0.003),
+        _dying_cell(DIES, {"leaky_relu": [0.0] * 5, "prelu": [0.0] * 5}).assign(lr=0.01),
+        _dying_cell(DIES, {"leaky_relu": [0.0] * 5, "prelu": [0.0] * 5}).assign(lr=0.03),
+        _dying_cell(straddle, {"leaky_relu": [0.3] * 5, "prelu": [0.0] * 5}).assign(lr=0.1),
+    ]
+    runs = pd.concat(cells, ignore_index=True).assign(run_id=lambda f: f.run_id + "-" + f.lr.astype(str))
+    part = _part(checks.check_dying(runs), PREVENT)
+    assert part.verdict == HOLDS, part.explanation
+    leaky = [0.0] * 19 + [0.3]  # the 4 cells shown to die, 5 seeds each
+    assert part.p_value == pytest.approx(_exact_p(leaky, 0.01, "below"))
+    assert "In the 4 cells where ReLU's units are shown to die" in part.explanation
+
+
+def _saturation_cell(saturated: dict[str, list[float]], depth: int = 8) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One condition of the gradient sweep; per bounded activation, each seed's final
+    saturated fraction (the gradients vanish: 10^-3 of the last layer's in every seed)."""
+    runs, layers = _gradient_cell({name: [1e-3] * len(values) for name, values in saturated.items()}, depth)
+    for name, values in saturated.items():
+        runs.loc[runs.activation == name, "saturated_fraction_final"] = values
+    return runs, layers
+
+
+SATURATE = "sigmoid and tanh saturate"
+
+
+@pytest.mark.parametrize(
+    ("sigmoid", "tanh", "expected", "p"),
+    [
+        ([0.2] * 5, [0.1, 0.2, 0.3, 0.15, 0.25], HOLDS, 1 / 32),  # every seed above 5% (p was NaN)
+        ([0.2] * 5, [0.0, 0.0, 0.0, 0.0, 0.3], UNSURE, 12 / 32),  # tanh's mean 6%: the mean rule said "holds"
+        ([0.01, 0.02, 0.10, 0.03, 0.035], [0.2] * 5, UNSURE, 10 / 32),  # sigmoid's 3.9%: it said "does not hold"
+        ([0.0] * 5, [0.2] * 5, FAILS, 1 / 32),  # every seed under 5%
+    ],
+    ids=["each-above", "one-seed-carries-the-mean", "mean-under-one-seed-above", "sigmoid-below"],
+)
+def test_saturation_is_a_signed_rank_test_per_bounded_activation(
+    sigmoid: list[float], tanh: list[float], expected: str, p: float
+) -> None:
+    """Inconclusive shows the smaller of the two one-sided p's (as "units die" does)."""
+    runs, layers = _saturation_cell({"sigmoid": sigmoid, "tanh": tanh})
+    part = _part(checks.check_vanishing_cell(runs, layers), SATURATE)
+    assert part.verdict == expected, part.explanation
+    assert part.p_value == pytest.approx(p)
+    if expected == UNSURE:
+        deciding = tanh if tanh[0] == 0.0 else sigmoid
+        assert p == pytest.approx(min(_exact_p(deciding, 0.05, "below"), _exact_p(deciding, 0.05, "above")))
+    assert "exact signed-rank test" in part.explanation
+
+
+def test_three_seeds_cannot_show_saturation() -> None:
+    runs, layers = _saturation_cell({"sigmoid": [0.3] * 3, "tanh": [0.3] * 3})
+    part = _part(checks.check_vanishing_cell(runs, layers), SATURATE)
+    assert part.verdict == UNSURE and part.p_value == pytest.approx(1 / 8), part.explanation
+    assert "smallest p is 1/8 = 0.125" in part.explanation
+
+
+def test_pooled_saturation_pools_the_runs_at_the_deepest_depth() -> None:
+    """The pooled check tests each bounded activation's (cell, seed) values at the deepest
+    depth: two inits x 3 seeds, every value above 5%, p = 1/64 (neither cell alone could)."""
+    frames = []
+    for init in ("auto", "torch-default"):
+        for depth in (2, 8):
+            runs, layers = _saturation_cell({"sigmoid": [0.2] * 3, "tanh": [0.3] * 3}, depth)
+            tag = f"-{init}-{depth}"
+            frames.append((runs.assign(init=init, run_id=runs.run_id + tag), layers.assign(run_id=layers.run_id + tag)))
+    runs = pd.concat([f[0] for f in frames], ignore_index=True)
+    layers = pd.concat([f[1] for f in frames], ignore_index=True)
+    part = _part(checks.check_vanishing(runs, layers), SATURATE)
+    assert part.verdict == HOLDS and part.p_value == pytest.approx(1 / 64), part.explanation
+    assert "over 6 runs" in part.explanation
 
 
 # -- claim A1: anomaly detection -----------------------------------------------------------------------

@@ -71,8 +71,10 @@ def check_vanishing(
       loses at most that; else inconclusive;
     * each ReLU-family activation: *keeps* when |mean log10 r| <= ``max_orders`` at the
       deepest depth, else does not hold;
-    * *saturate*: bounded activations' mean final saturated fraction at the deepest depth
-      is at least ``min_saturated``; does not hold below it.
+    * *saturate*: each bounded activation's final saturated fractions at the deepest depth
+      (its (cell, seed) values pooled) lie above ``min_saturated`` (one-sided signed-rank
+      test, p < alpha); does not hold where one's lie significantly below it
+      (:func:`~actcmp.claims.checks.units.saturation_part`).
     """
     ratios = gradient_ratios(runs, layers)
     if ratios.empty or ratios["depth"].nunique() < 2:
@@ -91,7 +93,7 @@ def check_vanishing(
             parts.append(part)
         elif family == "relu":
             parts.append(_keeps_at_depth(name, deepest, at_deepest, max_orders))
-    parts.append(saturation_part(runs, deepest, min_saturated))
+    parts.append(saturation_part(runs, deepest, min_saturated, alpha))
     return combine(parts, "Kendall's tau of log10(first/last gradient norm) with depth, sigmoid", lead_slope, lead_p)
 
 
@@ -177,9 +179,11 @@ def check_vanishing_cell(
       -inf, ranked lowest); does not hold when it lies significantly above; else inconclusive;
     * each ReLU-family activation *keeps* it: two one-sided signed-rank tests that log10 r lies
       within ``max_orders`` of 0 (an equivalence test);
-    * bounded activations *saturate* after training: mean saturated fraction at least
-      ``min_saturated`` (saturation as defined in :mod:`actcmp.core.metrics`: f' under 5% of
-      its peak; only bounded activations are judged, see the claim's definitions).
+    * each bounded activation *saturates* after training: its seeds' saturated fractions lie
+      above ``min_saturated`` (one-sided exact signed-rank test, p < alpha; does not hold where
+      they lie significantly below; :func:`~actcmp.claims.checks.units.saturation_part`;
+      saturation as defined in :mod:`actcmp.core.metrics`: f' under 5% of its peak; only
+      bounded activations are judged, see the claim's definitions).
     """
     ratios = gradient_ratios(runs, layers)
     if ratios.empty:
@@ -203,7 +207,7 @@ def check_vanishing_cell(
     for name in sorted(set(finished["activation"]) - set(ratios["activation"])):
         if family_of(name) == "bounded":
             parts.append(_no_ratio(name))
-    parts.append(saturation_part(runs, depth, min_saturated))
+    parts.append(saturation_part(runs, depth, min_saturated, alpha))
     return combine(parts, "mean log10(first/last gradient norm), sigmoid", lead_value, lead_p)
 
 

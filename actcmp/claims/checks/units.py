@@ -21,7 +21,7 @@ from actcmp.claims.checks.frames import (
     paired_runs,
     spearman,
 )
-from actcmp.claims.checks.ranktests import below
+from actcmp.claims.checks.ranktests import above, floor_clause, method_text, signed_rank
 from actcmp.claims.checks.verdict import FAILS, HOLDS, UNSURE, Verdict, combine, no_data
 from actcmp.text import plural
 
@@ -48,8 +48,11 @@ def check_dying(
        the ordered levels of each factor, blocked by the other cell keys and the seed,
        p < alpha; does not hold when it never reaches ``min_dead`` or significantly
        falls with a factor.
-    2. *prevent*: in every cell where ReLU's mean dead fraction is at least ``min_dead``,
-       each fix stays at or under ``max_prevented``; does not hold if one exceeds ``min_dead``.
+    2. *prevent*: in the cells where ReLU's units are shown to die (its seeds lie above
+       ``min_dead``: the one-sided exact signed-rank test of :func:`check_dying_cell`, p <
+       alpha, per cell), each fix's dead fraction over those cells' (cell, seed) runs,
+       pooled, lies below ``max_prevented`` (one-sided signed-rank test, p < alpha); does
+       not hold where a fix's lie significantly above ``min_dead``; see :func:`prevent_part`.
     3. *hurts*: across ReLU runs, the dead fraction correlates (Spearman) with the log of
        ReLU's test loss over ``reference``'s on the same cell and seed (same data, init
        and batches, so cell difficulty cancels): rho > 0, p < alpha holds, rho < 0 fails.
@@ -62,7 +65,8 @@ def check_dying(
     keys = stats.cell_keys(runs)
     cell_dead = relu.assign(_dead=dead).groupby(keys)["_dead"].mean()
     parts = [_dying_part(relu, dead, cell_dead, min_dead, alpha)]
-    parts.append(prevent_part(done, cell_dead, keys, fixes, min_dead, max_prevented))
+    dying = _cells_where_units_die(relu.assign(_dead=dead), keys, min_dead, alpha)
+    parts.append(prevent_part(done, dying, keys, fixes, min_dead, max_prevented, alpha))
     parts.append(_hurts_part(runs, candidate, reference, alpha))
     main = parts[0]
     return combine(parts, main.statistic, main.value, main.p_value)
@@ -105,54 +109,110 @@ def _dying_part(relu: pd.DataFrame, dead: pd.Series, cell_dead: pd.Series, min_d
     return Verdict(verdict, "largest mean dead fraction of ReLU", peak, lead_p, text, label="ReLU units die")
 
 
+def _cells_where_units_die(relu: pd.DataFrame, keys: list[str], min_dead: float, alpha: float) -> pd.DataFrame:
+    """The cells (their ``keys``) where ReLU's dead fractions (``_dead``) are shown to lie
+    above ``min_dead``: the one-sided exact signed-rank test over the cell's seeds, p <
+    alpha (with 5 seeds, every seed above; fewer than 5 seeds never show it)."""
+    import pandas as pd
+
+    if not keys:
+        shown = above(relu["_dead"].to_numpy(float), min_dead, alpha)[0] == HOLDS
+        return pd.DataFrame(index=[0] if shown else [])
+    rows = [
+        key
+        for key, cell in relu.groupby(keys, sort=True)
+        if above(cell["_dead"].to_numpy(float), min_dead, alpha)[0] == HOLDS
+    ]
+    return pd.DataFrame(rows, columns=keys)
+
+
 def prevent_part(
     done: pd.DataFrame,
-    cell_dead: pd.Series,
+    dying: pd.DataFrame,
     keys: list[str],
     fixes: Sequence[str],
     min_dead: float,
     max_prevented: float,
+    alpha: float = stats.ALPHA,
 ) -> Verdict:
-    dying_cells = cell_dead[cell_dead >= min_dead]
+    """Leaky ReLU / PReLU prevent dying, judged in the cells ``dying`` (one row of ``keys``
+    values per cell where ReLU's units are shown to die): each fix's final dead fractions
+    over those cells' converged runs, pooled ((cell, seed) values; one cell: its seeds), lie
+    below ``max_prevented`` by the one-sided signed-rank test
+    (:func:`~actcmp.claims.checks.ranktests.signed_rank`, exact up to 20 values, p < alpha):
+    holds when every fix's do (p the largest of theirs: an intersection-union test); does
+    not hold when a fix's lie significantly above ``min_dead`` (dying not prevented);
+    inconclusive otherwise, in particular between the two thresholds, and always with 3 or 4
+    values (the exact test's smallest p is 1/8 or 1/16: the explanation says so). A run at
+    exactly ``max_prevented`` is a zero difference and drops out.
+
+    No paired test against ReLU on the same seed: "ReLU above ``min_dead``" (where ``dying``
+    comes from) and "the fix below ``max_prevented``" together already put the fix under
+    ReLU by more than the gap between the thresholds, which a paired "fix < ReLU" would only
+    weaken to "lower". All-zero dead fractions are fine: each is ``max_prevented`` below the
+    bound, so 5 zeros give p = 1/32. By the definition of a dead unit (f' = 0 on every probe
+    input) Leaky ReLU's units cannot die at all (its slope is 0.01 where ReLU's is 0) and
+    PReLU's only if its learned slope reaches exactly 0, so this part mostly confirms the
+    measurement: a Leaky ReLU unit stuck on its shallow side counts as saturated, not dead."""
+    label = "Leaky ReLU and PReLU prevent it"
+    statistic = "largest mean dead fraction of a fix"
     present = [f for f in fixes if f in set(done["activation"])]
-    if not present or dying_cells.empty:
-        why = "no Leaky ReLU / PReLU runs" if not present else "ReLU never loses enough units to compare"
+    if not present or not len(dying):  # (no keys: one row, no columns)
+        why = "no Leaky ReLU / PReLU runs" if not present else "ReLU's units are not shown to die in any cell"
         return Verdict(
             UNSURE,
-            "largest dead fraction of a fix",
+            statistic,
             math.nan,
-            label="Leaky ReLU and PReLU prevent it",
+            label=label,
             explanation=f"Whether Leaky ReLU / PReLU prevent dying cannot be judged: {why}.",
         )
-    worst, where = 0.0, ""
+    judged = []  # (fix, verdict, p, mean, text)
     for fix in present:
-        mine = done[done["activation"] == fix].assign(
-            _dead=numeric(done[done["activation"] == fix], "dead_fraction_final")
-        )
-        per_cell = mine.groupby(keys)["_dead"].mean().reindex(dying_cells.index)
-        value = float(per_cell.max()) if per_cell.notna().any() else math.nan
-        if math.isfinite(value) and value >= worst:
-            worst, where = value, fix
+        mine = done[done["activation"] == fix]
+        mine = mine.assign(_dead=numeric(mine, "dead_fraction_final"))
+        if keys:
+            mine = mine.merge(dying, on=keys, how="inner")
+        values = mine["_dead"].dropna().to_numpy(dtype=float)
+        if not len(values):
+            judged.append((fix, UNSURE, math.nan, math.nan, f"{fix}: no dead fraction measured in those cells"))
+            continue
+        mean = float(values.mean())
+        # the test against max_prevented both ways (below() keeps only the smaller p)
+        p_under, p_over = signed_rank(values - max_prevented)
+        dies, p_dies = above(values, min_dead, alpha)
+        unit = "seeds" if len(dying) == 1 else "runs"
+        seen = f"{fix}: {mean:.1%} dead on average over {len(values)} {unit} (at most {float(values.max()):.1%})"
+        test = method_text(values, max_prevented)
+        if p_under < alpha:
+            verdict, p = HOLDS, p_under
+            said = f"under {max_prevented:.0%} ({test}, {fmt_p(p)})"
+        elif dies == HOLDS:
+            verdict, p = FAILS, p_dies
+            said = f"above {min_dead:.0%} ({method_text(values, min_dead)}, {fmt_p(p)}): not prevented"
+        elif p_over < alpha:  # between the thresholds: more than "prevented", not shown to be dying
+            verdict, p = UNSURE, p_over
+            said = (
+                f"above {max_prevented:.0%} ({test}, {fmt_p(p)}) but not shown above {min_dead:.0%} "
+                f"({method_text(values, min_dead)}, {fmt_p(p_dies)})"
+            )
+        else:
+            verdict, p = UNSURE, p_under
+            said = (
+                f"not shown under {max_prevented:.0%} ({test}, {fmt_p(p)}{floor_clause(values, max_prevented, alpha)})"
+            )
+        judged.append((fix, verdict, p, mean, f"{seen}, {said}"))
+    cells = "the cell" if len(dying) == 1 else f"the {plural(len(dying), 'cell')}"
     text = (
-        f"In the {plural(len(dying_cells), 'cell')} where ReLU loses at least {min_dead:.0%} of its units, "
-        f"{' and '.join(present)} keep at most {worst:.1%} dead" + (f" ({where})" if where and len(present) > 1 else "")
+        f"In {cells} where ReLU's units are shown to die (above {min_dead:.0%}), "
+        + "; ".join(t for *_, t in judged)
+        + "."
     )
-    if worst <= max_prevented:
-        return Verdict(
-            HOLDS,
-            "largest dead fraction of a fix",
-            worst,
-            label="Leaky ReLU and PReLU prevent it",
-            explanation=text + ".",
-        )
-    verdict = FAILS if worst > min_dead else UNSURE
-    return Verdict(
-        verdict,
-        "largest dead fraction of a fix",
-        worst,
-        label="Leaky ReLU and PReLU prevent it",
-        explanation=text + ", which is not prevention.",
-    )
+    verdicts = [v for _, v, *_ in judged]
+    if FAILS in verdicts or UNSURE in verdicts:
+        fix, verdict, p, mean, _ = next(j for j in judged if j[1] == (FAILS if FAILS in verdicts else UNSURE))
+        return Verdict(verdict, f"mean dead fraction of {fix}", mean, p, text, label=label)
+    worst = max(mean for *_, mean, _ in judged)
+    return Verdict(HOLDS, statistic, worst, max(p for _, _, p, *_ in judged), text, label=label)
 
 
 def _hurts_part(runs: pd.DataFrame, candidate: str, reference: str, alpha: float) -> Verdict:
@@ -196,10 +256,13 @@ def check_dying_cell(
     ReLU's final dead fraction over converged seeds lies above ``min_dead`` (units die: the
     exact one-sided signed-rank test of the seeds against ``min_dead``, p < alpha; does not
     hold where they lie significantly below; inconclusive otherwise: with 5 seeds every
-    seed must lie on one side, p = 1/32), and Leaky ReLU / PReLU keep theirs at or under
-    ``max_prevented`` (they prevent it; does not hold above ``min_dead``; compared with the
-    thresholds). A mean of 7.3% over seeds of 3.1-16.7% was "holds" before, with a one-sided
-    t-test's p of 0.21."""
+    seed must lie on one side, p = 1/32), and, where they are shown to die, Leaky ReLU's and
+    PReLU's seeds lie below ``max_prevented`` (they prevent it: the same one-sided exact
+    test against ``max_prevented``; does not hold where they lie significantly above
+    ``min_dead``; :func:`prevent_part`). A mean of 7.3% over seeds of 3.1-16.7% was "holds"
+    before, with a one-sided t-test's p of 0.21; a fix's seeds of 0.2%, 0.2%, 0.4%, 0.4% and
+    3% (mean 0.84%) were "prevent" under the threshold on the mean, and are inconclusive now
+    (p = 11/32)."""
     done = done_runs(runs)
     relu = done[done["activation"] == candidate] if "activation" in done else done.iloc[0:0]
     if relu.empty:
@@ -209,9 +272,8 @@ def check_dying_cell(
         return no_data(f"no dead fraction measured for {candidate}")
     mean = float(dead.mean())
     label = "ReLU units die"
-    # above min_dead is below -min_dead for the negated values: the same exact one-sided test
-    # (a seed at exactly min_dead is a zero difference and drops out, Wilcoxon's rule)
-    verdict, p = below(-dead.to_numpy(dtype=float), -min_dead, alpha)
+    # a seed at exactly min_dead is a zero difference and drops out (Wilcoxon's rule)
+    verdict, p = above(dead.to_numpy(dtype=float), min_dead, alpha)
     seeds = ", ".join(f"{v:.1%}" for v in sorted(dead))
     said = {
         HOLDS: f"above {min_dead:.0%}",
@@ -228,13 +290,13 @@ def check_dying_cell(
         label=label,
     )
     keys = stats.cell_keys(runs)
-    if verdict == HOLDS:
-        cell_dead = relu.assign(_dead=dead).groupby(keys)["_dead"].mean()
-        prevent = prevent_part(done, cell_dead, keys, fixes, min_dead, max_prevented)
+    if verdict == HOLDS:  # the cell itself (its keys' values: one row where the keys are fixed)
+        dying = relu[keys].drop_duplicates() if keys else relu.iloc[:1, :0]
+        prevent = prevent_part(done, dying, keys, fixes, min_dead, max_prevented, alpha)
     else:  # "prevent" is judged where units are shown to die
         prevent = Verdict(
             UNSURE,
-            "largest dead fraction of a fix",
+            "largest mean dead fraction of a fix",
             math.nan,
             label="Leaky ReLU and PReLU prevent it",
             explanation="Whether Leaky ReLU / PReLU prevent dying is not judged here: ReLU's units are not shown "
@@ -243,7 +305,15 @@ def check_dying_cell(
     return combine([die, prevent], "mean dead fraction of ReLU", mean, p)
 
 
-def saturation_part(runs: pd.DataFrame, deepest: Any, min_saturated: float) -> Verdict:
+def saturation_part(runs: pd.DataFrame, deepest: Any, min_saturated: float, alpha: float = stats.ALPHA) -> Verdict:
+    """Sigmoid and tanh saturate: each bounded activation's final saturated fractions over
+    its converged runs at depth ``deepest`` (pooled over the cells there: (cell, seed)
+    values; in one condition, its seeds) lie above ``min_saturated`` by the one-sided
+    signed-rank test (:func:`~actcmp.claims.checks.ranktests.above`, exact up to 20 values,
+    p < alpha). Holds when each does (p the largest of theirs: an intersection-union test);
+    does not hold when one's lie significantly below ``min_saturated``; inconclusive
+    otherwise (and always with 3 or 4 seeds: the exact test's smallest p is 1/8 or 1/16,
+    which the explanation says). A run at exactly ``min_saturated`` drops out of the test."""
     done = done_runs(runs)
     bounded = done[done["activation"].map(family_of) == "bounded"]
     bounded = bounded[bounded["depth"] == deepest]
@@ -251,23 +321,51 @@ def saturation_part(runs: pd.DataFrame, deepest: Any, min_saturated: float) -> V
     if bounded.empty:
         return Verdict(
             UNSURE,
-            "saturated fraction",
+            "smallest mean saturated fraction",
             math.nan,
             label=label,
             explanation="Saturation cannot be judged: no converged sigmoid/tanh runs at the deepest depth.",
         )
-    per = bounded.assign(_sat=numeric(bounded, "saturated_fraction_final")).groupby("activation")["_sat"].mean()
-    shown = ", ".join(f"{name} {value:.1%}" for name, value in per.items())
-    low = float(per.min())
-    text = f"After training, the mean share of saturated units at depth {deepest} is {shown}"
-    if low >= min_saturated:
-        return Verdict(HOLDS, "smallest mean saturated fraction", low, label=label, explanation=text + ".")
+    bounded = bounded.assign(_sat=numeric(bounded, "saturated_fraction_final"))
+    judged = []  # (name, verdict, p, mean, text)
+    for name, mine in bounded.groupby("activation", sort=True):
+        values = mine["_sat"].dropna().to_numpy(dtype=float)
+        if not len(values):
+            judged.append((str(name), UNSURE, math.nan, math.nan, f"{name}: no saturated fraction measured"))
+            continue
+        verdict, p = above(values, min_saturated, alpha)
+        unit = "seeds" if "seed" in mine and mine["seed"].is_unique else "runs"
+        low, high = float(values.min()), float(values.max())
+        spread = f"{low:.1%}-{high:.1%}" if low != high else f"every one {low:.1%}" if len(values) > 1 else f"{low:.1%}"
+        said = {
+            HOLDS: f"above {min_saturated:.0%}",
+            FAILS: f"under {min_saturated:.0%}",
+            UNSURE: f"not separable from {min_saturated:.0%}",
+        }[verdict]
+        floor = floor_clause(values, min_saturated, alpha) if verdict == UNSURE else ""
+        judged.append(
+            (
+                str(name),
+                verdict,
+                p,
+                float(values.mean()),
+                f"{name} {float(values.mean()):.1%} on average over {len(values)} {unit} ({spread}), {said} "
+                f"({method_text(values, min_saturated)}, {fmt_p(p)}{floor})",
+            )
+        )
+    verdicts = [v for _, v, *_ in judged]
+    text = f"After training, the share of saturated units at depth {deepest}: " + "; ".join(t for *_, t in judged)
+    if FAILS in verdicts:
+        name, verdict, p, mean, _ = next(j for j in judged if j[1] == FAILS)
+        failing = [j[0] for j in judged if j[1] == FAILS]
+        ending = f": {' and '.join(failing)} {'barely saturates' if len(failing) == 1 else 'barely saturate'} here."
+        return Verdict(FAILS, f"mean saturated fraction of {name}", mean, p, text + ending, label=label)
+    if UNSURE in verdicts:
+        name, verdict, p, mean, _ = next(j for j in judged if j[1] == UNSURE)
+        return Verdict(UNSURE, f"mean saturated fraction of {name}", mean, p, text + ".", label=label)
+    low = min(mean for *_, mean, _ in judged)
     return Verdict(
-        FAILS,
-        "smallest mean saturated fraction",
-        low,
-        label=label,
-        explanation=text + f" (under {min_saturated:.0%}: they barely saturate here).",
+        HOLDS, "smallest mean saturated fraction", low, max(p for _, _, p, *_ in judged), text + ".", label=label
     )
 
 
