@@ -3,8 +3,16 @@ HTML view that Jupyter shows when the object is the last expression of a cell.
 
     results = actcmp.load_results("results/smoke")
     results                 # sweep name, runs by status, the per-cell table (HTML)
-    results.summary()       # the per-cell table as a DataFrame
-    results.runs            # the long-format frames, as before (see actcmp.store.database.Results)
+    results.summary()       # the per-cell table as a DataFrame: the report's main table
+    results.runs            # the long-format frames of every stored run (see actcmp.store.database.Results),
+                            # with ``sweeps`` and ``role`` (actcmp.store.export)
+    results.evaluation_only()  # the frames the report's tables read ([tune]: the common value only)
+
+For a sweep with ``[tune]`` the report's tables (all but the Tuned comparison) read only the
+runs at the common value of every tuned field (:func:`actcmp.report.tune.evaluation_only`):
+``summary()`` and the HTML view do the same, so that they are the report's main table. The
+frames (``runs``, ``epochs``, ...) keep every stored run, tuning runs included; their
+``role`` column says which is which, and ``summary(all_runs=True)`` tabulates them all.
 """
 
 from __future__ import annotations
@@ -12,9 +20,10 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from actcmp.store.database import Results, Store
+from actcmp.store.export import with_sweep_columns
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,9 +46,14 @@ MAX_HTML_ROWS = 60
 @dataclass
 class SweepResults(Results):
     """:class:`~actcmp.store.database.Results` plus ``sweeps`` (the sweeps recorded in the
-    directory: ``sweep_id``, ``name``, ``created_at``, ``config``, ``n_runs``)."""
+    directory: ``sweep_id``, ``name``, ``created_at``, ``config``, ``n_runs``) and
+    ``left_out_ids`` (the runs the report's tables leave out: the ``[tune]`` sweeps' tuning runs
+    and evaluation runs at a selected value, :func:`actcmp.analysis.tune.left_out_ids`; empty
+    without ``[tune]``). ``runs`` and ``planned`` carry ``sweeps`` and ``role``, as the Parquet
+    export (:func:`actcmp.store.export.with_sweep_columns`)."""
 
     sweeps: list[dict[str, Any]] = field(default_factory=list)
+    left_out_ids: frozenset[str] = frozenset()
 
     @property
     def names(self) -> list[str]:
@@ -55,14 +69,31 @@ class SweepResults(Results):
         counts["pending"] = len(planned - stored)
         return counts
 
-    def summary(self, *, statistics: bool = False) -> pd.DataFrame:
+    def evaluation_only(self) -> SweepResults:
+        """The frames the report's tables and figures read (all but the Tuned comparison): for
+        a ``[tune]`` sweep, without its tuning runs and its evaluation runs at a selected value
+        (the runs of :attr:`left_out_ids`), so every activation is at the common value; the
+        frames as they are without ``[tune]``. The report's own filter:
+        :func:`actcmp.report.tune.evaluation_only`."""
+        from actcmp.report import tune as tune_report
+        from actcmp.report.tables import complete
+
+        kept = tune_report.TunedReport(tunes=[], left_out_ids=set(self.left_out_ids))
+        # dataclasses.replace keeps the class: a SweepResults, with sweeps and left_out_ids
+        return cast("SweepResults", tune_report.evaluation_only(complete(self), kept))
+
+    def summary(self, *, statistics: bool = False, all_runs: bool = False) -> pd.DataFrame:
         """One row per cell and activation: test loss mean/std/min/max over converged
-        seeds, dead / saturated fractions, epochs to threshold, run counts and ``best``
-        (the report's main table; ``statistics=True`` adds its confidence intervals and
-        tests against the best)."""
+        seeds, dead / saturated fractions, epochs to threshold, run counts and ``best``: the
+        report's main table (``tables/main.csv``), of the runs it reads
+        (:meth:`evaluation_only`); ``statistics=True`` adds its confidence intervals and tests
+        against the best, as main.csv has them. ``all_runs=True`` tabulates every stored run
+        instead: a ``[tune]`` sweep's tuning runs (no test loss: ``record = "val_loss"``) and
+        its runs at the selected values then make cells of their own (keyed by ``lr``,
+        ``record``, ...)."""
         from actcmp.report.tables import main_table
 
-        return main_table(self, statistics=statistics)
+        return main_table(self if all_runs else self.evaluation_only(), statistics=statistics)
 
     def _repr_html_(self) -> str:
         counts = self.status_counts()
@@ -74,13 +105,20 @@ class SweepResults(Results):
             + "</p>",
         ]
         table = self.summary()
+        left_out = len(self.left_out_ids & set(self.runs.get("run_id", ())))
+        if left_out:
+            parts.append(
+                f"<p>as the report's tables: the runs at the common value of the [tune] field(s); {left_out} runs "
+                "left out, the tuning runs and the runs at the selected values (the report's Tuned comparison "
+                "reads those; <code>.summary(all_runs=True)</code> tabulates every run)</p>"
+            )
         if table.empty:
-            parts.append("<p>no stored runs yet</p>")
+            parts.append(
+                "<p>no stored runs yet</p>" if not left_out else "<p>no stored run at the common value yet</p>"
+            )
             return "\n".join(parts)
-        from actcmp.analysis.cells import cell_keys
-        from actcmp.report.tables import complete
-
-        keys = [k for k in (*cell_keys(complete(self).runs), "activation") if k in table.columns]
+        # the cell keys: the columns before the activation (as the report's build_tables reads them)
+        keys = list(table.columns[: list(table.columns).index("activation") + 1]) if "activation" in table else []
         shown = table[[*keys, *[c for c in HTML_COLUMNS if c in table.columns]]]
         more = len(shown) - MAX_HTML_ROWS
         parts.append(shown.head(MAX_HTML_ROWS).to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"))
@@ -94,9 +132,18 @@ class SweepResults(Results):
 
 
 def load_results(directory: str | Path) -> SweepResults:
-    """Read a results directory: the frames of :class:`~actcmp.store.database.Results`, the sweeps
-    recorded there, ``.summary()`` and an HTML view for notebooks."""
-    with Store(directory, create=False) as store:
-        frames = store.frames()
+    """Read a results directory: the frames of :class:`~actcmp.store.database.Results` (with
+    ``sweeps`` and ``role`` in ``runs`` and ``planned``), the sweeps recorded there, the runs the
+    report's tables leave out, ``.summary()`` (the report's main table) and an HTML view for
+    notebooks; all from one snapshot of the store."""
+    from actcmp.analysis.tune import left_out_ids, stored_tunes, untuned_runs
+
+    with Store(directory, create=False) as store, store.snapshot():  # frames and ids of one state
+        frames = with_sweep_columns(store.frames(), store)
         sweeps = store.sweeps()
-    return SweepResults(**{f.name: getattr(frames, f.name) for f in fields(Results)}, sweeps=sweeps)
+        # the report's left-out runs, as actcmp.report.tune.build and actcmp.analysis.compare.left_out_runs
+        tunes = stored_tunes(store, store.expected_configs())
+        left_out = frozenset(left_out_ids(tunes, untuned_runs(store, tunes))) if tunes else frozenset()
+    return SweepResults(
+        **{f.name: getattr(frames, f.name) for f in fields(Results)}, sweeps=sweeps, left_out_ids=left_out
+    )

@@ -243,14 +243,18 @@ class PlainProgress:
     def start(self, total: int, to_run: int, skipped: int, out_dir: str) -> None:
         self.eta.start(to_run, self.clock())
         self.write(
-            terminal_safe(f"sweep: {total} runs planned, {skipped} already stored, {to_run} to run -> {out_dir}")
+            terminal_safe(
+                f"sweep: {plural(total, 'run')} planned, {skipped} already stored, {to_run} to run -> {out_dir}"
+            )
         )
 
     def plan(self, tasks: list[tuple[list[str], float]], workers: int, prior_rate: float) -> None:
         """The tasks' run ids and work units (:mod:`actcmp.cost`), for the ETA."""
         left = self.eta.plan(tasks, workers, prior_rate, self.clock())
         if tasks:
-            self.write(f"{len(tasks)} tasks on {workers} worker(s): first estimate {_fmt_seconds(left)} (cost model)")
+            self.write(
+                f"{plural(len(tasks), 'task')} on {plural(workers, 'worker')}: first estimate {_fmt_seconds(left)} (cost model)"
+            )
 
     def run_done(self, record: dict[str, Any]) -> None:
         now = self.clock()
@@ -340,7 +344,9 @@ class RichProgress:
         self.counts = {"done": 0, "diverged": 0, "failed": 0}
 
     def start(self, total: int, to_run: int, skipped: int, out_dir: str) -> None:
-        self.console.print(f"sweep: {total} runs planned, {skipped} already stored, {to_run} to run -> {out_dir}")
+        self.console.print(
+            f"sweep: {plural(total, 'run')} planned, {skipped} already stored, {to_run} to run -> {out_dir}"
+        )
         self.eta.start(to_run)
         self.progress.start()
         self.task = self.progress.add_task("starting", total=to_run)

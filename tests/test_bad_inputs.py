@@ -71,6 +71,10 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     paths["file"].write_text("not a directory\n")
     paths["nothing"] = root / "no-results"
     paths["nothing"].mkdir()
+    paths["mine"] = root / "my-project"  # a user's folder: files named as actcmp's, no store
+    paths["mine"].mkdir()
+    (paths["mine"] / "report.md").write_text("MY NOTES\n")
+    (paths["mine"] / "sweep.json").write_text('{"mine": 1}\n')
 
     def damaged(name: str, content: bytes | None = None) -> Path:
         directory = root / name
@@ -306,6 +310,9 @@ CASES = [
     case("status-no-results", ["status", "{nothing}"], "{nothing}: no results here"),
     case("status-of-a-file", ["status", "{file}"], "is a file"),
     case("status-corrupt-db", ["status", "{corrupt}"], "not an actcmp database"),
+    case(
+        "status-truncated-db", ["status", "{truncated_db}"], "actcmp.sqlite: damaged (database disk image is malformed)"
+    ),
     case("status-truncated-db", ["status", "{truncated_db}"], "{truncated_db}/actcmp.sqlite"),
     case("status-empty-db", ["status", "{empty_db}"], "empty file, not an actcmp results database"),
     case("status-db-is-a-directory", ["status", "{db_dir}"], "is a directory"),
@@ -335,6 +342,11 @@ CASES = [
         ["export", "{store}", "--format", "xml"],
         "--format 'xml': choose parquet, csv, mlflow or tensorboard",
     ),
+    # ---- a user's folder holding files named as actcmp's but no store: never overwritten
+    case("run-into-a-user-folder", [*NEW[:3], "{mine}", "--epochs", "0"], "--out {mine}: holds sweep.json, report.md"),
+    case("dry-run-into-a-user-folder", [*NEW[:3], "{mine}", "--dry-run"], "no results store (actcmp.sqlite)"),
+    case("merge-into-a-user-folder", ["merge", "{mine}", "{store}"], "merge OUT {mine}: holds sweep.json, report.md"),
+    case("report-into-a-user-folder", ["report", "{store}", "--out", "{mine}"], "that no actcmp report wrote"),
     # ---- merge
     case(
         "merge-same-shard-twice",

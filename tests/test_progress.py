@@ -173,7 +173,7 @@ def test_cost_eta_from_the_start_then_calibrated_by_the_first_group() -> None:
     tasks = [(["a1", "a2"], 100.0), (["b1", "b2"], 100.0), (["c1", "c2"], 200.0)]
     finishes = [(50.0, "a1", 25.0), (50.0, "a2", 25.0), (120.0, "b1", 35.0), (120.0, "b2", 35.0), (200.0, "c1", 40.0)]
     lines = planned_lines(tasks, 1, finishes)
-    assert lines[0] == "3 tasks on 1 worker(s): first estimate 6m40s (cost model)"
+    assert lines[0] == "3 tasks on 1 worker: first estimate 6m40s (cost model)"
     assert lines[1].endswith("eta 5m50s")  # 400 s - 50 s: the group is not complete, not yet calibrated
     assert lines[2].endswith("eta 2m30s")  # calibrated: 300 units x 0.5 s
     # at 120 s the second group is in: (50 + 70) s / 200 units = 0.6 s/unit, 200 units left

@@ -16,7 +16,9 @@ from actcmp.errors import ConfigError
 @guarded
 def activations(
     plot: Annotated[str | None, typer.Option(help="draw f(x) and f'(x) of these, e.g. relu,tanh")] = None,
-    out: Annotated[Path, typer.Option(help="figure file for --plot (.png, .pdf or .svg)")] = Path("activations.png"),
+    out: Annotated[
+        Path | None, typer.Option(help="figure file for --plot (.png, .pdf or .svg) \\[default: activations.png]")
+    ] = None,
     json_: JsonFlag = False,
 ) -> None:
     """List the activation registry with formulas and derivatives, or plot some.
@@ -27,6 +29,8 @@ def activations(
 
     if json_ and plot is not None:
         raise ConfigError("--json lists the registry; it does not go with --plot")
+    if out is not None and plot is None:
+        raise ConfigError(f"--out {out} goes with --plot (it names the figure file); the list is printed")
     if json_:
         from actcmp.jsonout import activations_document, dumps
 
@@ -42,11 +46,15 @@ def activations(
         typer.echo("aliases: " + ", ".join(f"{a} = {t}" for a, t in sorted(ALIASES.items())))
         typer.echo("your own: package.module:callable (an nn.Module class or an elementwise function)")
         return
-    from actcmp.config import split_list
     from actcmp.core.activations import parse_activation
+    from actcmp.overrides import list_items
     from actcmp.report.plots import plot_activation_functions, save
 
-    names = [parse_activation(n).canonical for n in split_list(plot)]
+    items = [item.strip() for item in list_items(plot, f"--plot {plot}")]
+    if not items or not all(items):
+        raise ConfigError(f"--plot {plot!r}: name at least one activation, e.g. --plot relu,tanh")
+    names = [parse_activation(n).canonical for n in items]
+    out = out if out is not None else Path("activations.png")
     if out.suffix.lower() not in (".png", ".pdf", ".svg"):
         raise ConfigError(f"--out {out}: use a .png, .pdf or .svg file name")
     figure = plot_activation_functions(names)

@@ -257,20 +257,43 @@ def export(
     """Export stored results as Parquet or CSV files, an MLflow store or TensorBoard logs.
 
     parquet/csv: the frames runs, epochs, layers, planned. mlflow: one experiment per
-    sweep, one MLflow run per actcmp run (params, per-epoch metrics, tags), the report's
+    sweep, one MLflow run per actcmp run there (params, per-epoch metrics, tags), the report's
     figures in a 'summary' run. tensorboard: scalars per run and the HParams table.
-    An earlier mlflow/tensorboard export at the same place is replaced.
+    An earlier mlflow/tensorboard export at the same place is replaced; Ctrl-C or SIGTERM
+    puts it back, and what an export killed outright left is put right by the next one.
+    A stored run that cannot be read is named in a warning and left out.
 
     Example: actcmp export results/default --format mlflow
     """
+    from actcmp.signals import interrupts
+
     out = out_path(out_text)
+    with interrupts():  # SIGTERM as Ctrl-C: an export under way puts the earlier one back (exit 143)
+        _export(directory, format_, out)
+
+
+def _export(directory: Path, format_: str, out: Path | None) -> None:
+    """:func:`export`, under its signal guard. A stored row that cannot be read is named
+    (:func:`_warn_damaged`) and left out, whatever the format."""
+    _warn_damaged(directory)
     if format_ == "mlflow":
         from actcmp.store.export_mlflow import export_mlflow
 
         written = export_mlflow(directory, out)
-        runs = sum(written.experiments.values())
+        _warn_lines(written.notes)
+        mlflow_runs = sum(written.experiments.values())
+        runs = (
+            f"{written.runs} MLflow runs"
+            if mlflow_runs == written.runs
+            else f"{written.runs} actcmp runs as {mlflow_runs} MLflow runs"
+        )
+        shared = (
+            f" ({plural(written.shared, 'run')} planned by sweeps of different names, in each of their experiments)"
+            if written.shared
+            else ""
+        )
         typer.echo(
-            f"wrote {runs} MLflow runs in {len(written.experiments)} experiment(s) to {written.path}; "
+            f"wrote {runs} in {len(written.experiments)} experiment(s){shared} to {written.path}; "
             f"view: MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri {written.uri}"
         )
         return
@@ -278,10 +301,10 @@ def export(
         from actcmp.store.export_tensorboard import export_tensorboard
 
         logs = export_tensorboard(directory, out)
+        _warn_lines(logs.notes)
         typer.echo(f"wrote TensorBoard logs of {logs.runs} runs to {logs.path}; view: tensorboard --logdir {logs.path}")
         return
     from actcmp.store.export import export_results
 
-    _warn_damaged(directory)
     paths = export_results(directory, format_, out)
     typer.echo(f"wrote {', '.join(str(p) for p in paths)}")

@@ -32,7 +32,8 @@ def check_run_options(
     dry_run: bool,
     threads: int | None = None,
 ) -> None:
-    """Refuse bad option values before anything is planned, trained or written."""
+    """Refuse bad option values before anything is planned, trained or written (an
+    environment variable's value is named as such: the user may never have typed the option)."""
     from actcmp.run.executors import BACKENDS
     from actcmp.run.sweep import ENGINES
 
@@ -41,9 +42,11 @@ def check_run_options(
     if backend not in BACKENDS:
         raise ConfigError(f"--backend: unknown backend '{backend}' (available: {', '.join(BACKENDS)})")
     if not DEVICE_PATTERN.match(device):
-        raise ConfigError(f"--device: unknown device '{device}' (choose cpu, cuda, cuda:N or auto)")
+        raise ConfigError(
+            f"{given('--device', device, 'ACTCMP_DEVICE')}: unknown device '{device}' (choose cpu, cuda, cuda:N or auto)"
+        )
     if jobs < 1:
-        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+        raise ConfigError(f"{given('--jobs', jobs, 'ACTCMP_JOBS')} must be at least 1, got {jobs}")
     if threads is not None and threads < 1:
         raise ConfigError(f"--threads must be at least 1, got {threads}")
     if threads is not None and threads > MAX_THREADS:
@@ -58,6 +61,18 @@ def check_run_options(
         import_ray()  # installed and recent enough, or one line saying how to install it
         if address is not None:
             split_address(address)
+
+
+def given(option: str, value: object, env: str) -> str:
+    """How an error names a value: ``option``, or ``--jobs (ACTCMP_JOBS=0)`` where the
+    environment variable holds that value (the user may never have typed the option; Typer
+    keeps where a value came from in a private API, so the value is compared)."""
+    import os
+
+    set_to = os.environ.get(env)
+    if set_to is not None and set_to.strip() == str(value):
+        return f"{option} ({env}={set_to.strip()})"
+    return option
 
 
 @guarded
@@ -279,7 +294,15 @@ def _say_how_it_ended(summary: SweepSummary, *, quiet: bool, write_report: bool,
     if write_report and summary.done + summary.diverged + summary.skipped > 0:
         from actcmp.report import make_report
 
-        make_report(summary.out_dir, jobs=jobs)
+        try:
+            make_report(summary.out_dir, jobs=jobs)
+        except KeyboardInterrupt:  # the runs are stored: say so, and how to finish the report
+            typer.echo(
+                f"actcmp: interrupted while writing the report: the sweep's runs are stored, the report is not "
+                f"finished (actcmp report {summary.out_dir})",
+                err=True,
+            )
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         if not quiet:
             typer.echo(f"report: {summary.out_dir / 'report.html'}", err=True)
     if not quiet:
@@ -306,7 +329,7 @@ def _check_results_dir(target: Path) -> set[str] | None:
     (the run's full page check of an existing database is left to the run). Returns the run
     ids it holds done or diverged (what a run skips); None where there is no store."""
     from actcmp.config import RESULTS_VERSION
-    from actcmp.store.database import Store, db_path, other_version_error
+    from actcmp.store.database import Store, db_path, other_version_error, refuse_foreign_directory
 
     for place in (target, *target.parents):
         if place.exists():
@@ -314,6 +337,7 @@ def _check_results_dir(target: Path) -> set[str] | None:
                 what = "results directory" if place == target else f"cannot create results directory {target}:"
                 raise ConfigError(f"{what} {place} is a file, not a directory")
             break
+    refuse_foreign_directory(target)
     database = db_path(target)
     if not (database.exists() or database.is_symlink()):
         return None
@@ -321,6 +345,19 @@ def _check_results_dir(target: Path) -> set[str] | None:
         if store.results_version != RESULTS_VERSION:  # readers accept it; a run would refuse
             raise other_version_error(target, store.results_version)
         return store.finished_ids()
+
+
+def _note_other_settings(sweep: SweepConfig, target: Path) -> None:
+    """--dry-run says what the run would: the directory holds this sweep's name with other
+    settings (:func:`actcmp.run.sweep.other_settings`)."""
+    from actcmp.run.sweep import other_settings, other_settings_note
+    from actcmp.store.database import Store
+
+    with Store(target, create=False) as store:
+        stored = [e["config"] for e in store.sweeps() if e["name"] == sweep.name]
+    found = other_settings(sweep.to_dict(), stored)
+    if found:
+        typer.echo(f"note: {other_settings_note(target, sweep.name, found)}", err=True)
 
 
 #: shown by --dry-run even when they do not vary (from the grid, the fixed fields or the defaults)
@@ -347,9 +384,12 @@ def _print_plan(
     from actcmp.config import RunConfig
     from actcmp.run.sweep import describe_plan, refuse_per_seed_tuned
     from actcmp.sweep_name import default_results_dir
+    from actcmp.text import plural
 
     target = out or default_results_dir(sweep.name)
     finished = _check_results_dir(Path(target))  # refused as the run would; what it would skip
+    if finished is not None and sweep.tune is None:
+        _note_other_settings(sweep, Path(target))
     if sweep.tune is not None:  # what the run would refuse or adopt from the directory, the plan says now
         from actcmp.run.tune import as_stored
 
@@ -385,7 +425,7 @@ def _print_plan(
     for key, value in plan["fixed"].items():
         typer.echo(f"  {key} = {value}")
     for dataset, count in plan["per_dataset"].items():
-        typer.echo(f"  {dataset}: {count} runs")
+        typer.echo(f"  {dataset}: {plural(count, 'run')}")
     points = sweep.size()
     if "tune" not in plan and plan["total"] < points:  # e.g. relu and ReLU, or a parameter at its default
         typer.echo(

@@ -110,6 +110,8 @@ def _make_report(
     formats = tuple(dict.fromkeys(f.lower().lstrip(".") for f in formats))
     results = tables.complete(load_results(source))
     _require_finished(results, source)
+    if out is not None:
+        _refuse_foreign_report_dir(Path(out))
     directory = make_dir(Path(out)) if out is not None else source
     _check_targets(directory)
     written: list[Path] = []
@@ -199,6 +201,24 @@ def _check_targets(directory: Path) -> None:
             raise OutputError(f"cannot write {directory / name}: is a directory")
     for name in ("tables", "figures"):
         make_dir(directory / name)
+
+
+def _refuse_foreign_report_dir(out: Path) -> None:
+    """``--out OUT`` holding a ``report.md`` or ``report.html`` that no actcmp report wrote (no
+    ``setup.json`` beside them, which a report writes just before them, and no results store):
+    one line, exit 2, instead of replacing the user's files. A report stopped before its
+    ``setup.json`` wrote no ``report.md`` either, so running it again is not refused."""
+    from actcmp.errors import ConfigError
+    from actcmp.store.database import db_path
+
+    if not out.is_dir() or (out / "setup.json").exists() or db_path(out).exists():
+        return
+    clashes = [name for name in ("report.md", "report.html") if (out / name).exists()]
+    if clashes:
+        raise ConfigError(
+            f"--out {out}: holds {', '.join(clashes)} that no actcmp report wrote (no setup.json beside them); "
+            "a report would replace them: choose a new or empty directory"
+        )
 
 
 def _require_finished(results: Results, directory: Path) -> None:

@@ -52,7 +52,7 @@ from actcmp.run.tune import (
 )
 from actcmp.shard import format_shard, parse_shard, select_shard
 from actcmp.signals import Interrupts, Terminated, interrupts
-from actcmp.store.database import Store
+from actcmp.store.database import Store, refuse_foreign_directory
 from actcmp.store.lock import DirLock
 from actcmp.sweep_name import default_results_dir
 
@@ -89,6 +89,9 @@ class SweepSummary:
     #: other versions (edited candidates, grid or settings) of this tuned sweep the directory
     #: holds under its name: the report shows each version's selection apart
     other_tuned_versions: int = 0
+    #: an untuned sweep: the settings in which other versions stored under its name differ
+    #: from it (``epochs 3 stored, 1 now``): their cells stand apart in the status and report
+    other_settings: list[str] = field(default_factory=list)
     #: the CPU kernel families the directory's runs ran on, when more than one (a resume or a
     #: second sweep on another machine): their runs compare over seeds, not bit for bit
     kernel_families: list[str] = field(default_factory=list)
@@ -192,6 +195,7 @@ def run_sweep(
     planned, tune_plan = _plan(sweep, data_dir, max_runs)
     mine = select_shard(planned, *shard_spec) if shard_spec else planned
     target_device = resolve_device(device)
+    refuse_foreign_directory(out_dir)
     started = time.perf_counter()
     # connect first: a cluster that cannot be reached leaves no results directory behind
     # (through the module: the factory is looked up when called, so it can be swapped in tests)
@@ -208,6 +212,13 @@ def run_sweep(
             for e in stored
             if sweep.tune and e["name"] == sweep.name and e["config"].get("tune")
         } - {content}
+        if not sweep.tune:
+            summary_versions = other_settings(sweep.to_dict(), [e["config"] for e in stored if e["name"] == sweep.name])
+            message = getattr(progress, "message", None)
+            if summary_versions and message is not None:
+                message([f"note: {other_settings_note(out_dir, sweep.name, summary_versions)}"])
+        else:
+            summary_versions = []
         # a shard run into a directory that holds this whole sweep (run whole, or merged) adds
         # its missing runs and leaves the directory whole: marked a shard, its status said the
         # other shards' runs were elsewhere, and a merge with that shard's own directory was refused
@@ -224,6 +235,7 @@ def run_sweep(
             resumed_after_crash=lock.stale is not None,
             other_sweeps=others,
             other_tuned_versions=len(versions),
+            other_settings=summary_versions,
             fresh=fresh,
         )
         _log_backend(executor, summary)
@@ -237,6 +249,45 @@ def run_sweep(
         summary.wall_time_s = time.perf_counter() - started
         progress.finish(summary.as_dict())
     return summary
+
+
+def other_settings(config: dict[str, Any], stored: list[dict[str, Any]]) -> list[str]:
+    """The settings in which the stored versions ``stored`` of a sweep (configs under its
+    name) differ from ``config``, as ``key a / b stored, c now``, and
+    grid axes that only one of them varies. A version that differs only in the values of the
+    same grid axes (more seeds, another activation) is the same sweep extended: nothing."""
+    from actcmp.config import RunConfig
+
+    def value(fixed: dict[str, Any], key: str) -> Any:
+        field_info = RunConfig.model_fields.get(key)
+        return fixed.get(key, field_info.default if field_info is not None else None)
+
+    mine_fixed, mine_axes = config.get("fixed") or {}, set(config.get("grid") or {})
+    found: dict[str, list[Any]] = {}
+    for other in stored:
+        fixed, axes = other.get("fixed") or {}, set(other.get("grid") or {})
+        for key in sorted((set(fixed) | set(mine_fixed)) - axes - mine_axes):
+            if value(fixed, key) != value(mine_fixed, key):
+                seen = found.setdefault(key, [])
+                if value(fixed, key) not in seen:
+                    seen.append(value(fixed, key))
+        for key in sorted(axes ^ mine_axes):
+            found.setdefault(key, [])
+    lines = []
+    for key, values in found.items():
+        if key in mine_axes or not values:
+            lines.append(f"{key} varied by one version only")
+        else:
+            lines.append(f"{key} {' / '.join(str(v) for v in values)} stored, {value(mine_fixed, key)} now")
+    return lines
+
+
+def other_settings_note(out_dir: Path, name: str, settings: list[str]) -> str:
+    """The note ``run`` (and ``--dry-run``) prints for :func:`other_settings`."""
+    return (
+        f"{out_dir} also holds sweep '{name}' with other settings ({'; '.join(settings)}): its status and "
+        "report show their cells apart (--out another directory keeps them apart)"
+    )
 
 
 def _check_options(engine: str, jobs: int, shard: str | tuple[int, int] | None) -> tuple[int, int] | None:

@@ -34,7 +34,7 @@ import actcmp
 from actcmp.analysis.cells import FINISHED  # one definition (re-exported here for the SQL)
 from actcmp.atomic import write_text
 from actcmp.config import RESULTS_VERSION, readable_config
-from actcmp.errors import StoreError, WriteFailed
+from actcmp.errors import ConfigError, StoreError, WriteFailed
 from actcmp.shard import assign_shards
 
 if TYPE_CHECKING:
@@ -85,6 +85,27 @@ def _now() -> str:
 
 def db_path(directory: str | Path) -> Path:
     return Path(directory) / DB_NAME
+
+
+#: what a sweep and its report write beside the database (a folder holding one of these and no
+#: database is someone else's: a run there would replace them)
+RESULTS_FILES = (SWEEP_FILE, "report.md", "report.html", "setup.json", "tables", "figures", "export", "ray.log")
+
+
+def refuse_foreign_directory(directory: str | Path, option: str = "--out") -> None:
+    """Refuse a results directory that holds files a sweep or its report would replace
+    (``report.md``, ``sweep.json``, ``figures/``, ...) but no actcmp store: it is not a results
+    directory (``--out .`` in a project folder), and a run would overwrite the user's own files
+    without a word. A new or empty directory, or one holding other files only, is fine."""
+    directory = Path(directory)
+    if not directory.is_dir() or db_path(directory).exists() or db_path(directory).is_symlink():
+        return
+    clashes = [name for name in RESULTS_FILES if (directory / name).exists() or (directory / name).is_symlink()]
+    if clashes:
+        raise ConfigError(
+            f"{option} {directory}: holds {', '.join(clashes)} but no results store ({DB_NAME}); actcmp would "
+            "replace them: choose a new or empty directory"
+        )
 
 
 def _clean(value: float | None) -> float | None:
@@ -203,7 +224,8 @@ class Store:
                 raise StoreError(f"{self.path}: not an actcmp results database (foreign SQLite file)")
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: not an actcmp database ({exc})") from None
+            what = "damaged" if "malformed" in str(exc) else "not an actcmp database"  # or not SQLite at all
+            raise StoreError(f"{self.path}: {what} ({exc})") from None
         try:
             version = int(meta.get("schema_version", -1))
             results_version = int(meta.get("results_version", 1))  # stores from before the key existed hold v1
@@ -466,12 +488,19 @@ class Store:
             problems.append(f"planned run {rid} of sweep {sid}: its stored config is not readable JSON: left out")
         return problems
 
-    def read_run(self, rid: str) -> dict[str, Any] | None:
-        """One run as plain records (the inverse of :meth:`write_run`)."""
+    def read_run(self, rid: str, *, samples: bool = True) -> dict[str, Any] | None:
+        """One run as plain records (the inverse of :meth:`write_run`); None when no run
+        ``rid`` is stored or its stored config is not a readable JSON object (a damaged
+        row: readers leave that run out, :meth:`damaged_rows` names it). An unreadable
+        stored environment reads as ``{}`` (not recorded), as in :meth:`frames`.
+        ``samples=False`` leaves the sample blobs out (``"samples"`` is then ``{}``)."""
         row = self.conn.execute(
             "SELECT status, config_json, wall_time_s, error, env_json FROM runs WHERE run_id = ?", (rid,)
         ).fetchone()
         if row is None:
+            return None
+        config = _json_object(row[1])
+        if config is None:
             return None
         final = dict(self.conn.execute("SELECT name, value FROM run_metrics WHERE run_id = ?", (rid,)).fetchall())
         epochs = [
@@ -487,21 +516,21 @@ class Store:
                 (rid,),
             )
         ]
-        samples: dict[str, bytes] = {}
-        if has_table(self.conn, "samples"):
+        blobs: dict[str, bytes] = {}
+        if samples and has_table(self.conn, "samples"):
             rows = self.conn.execute("SELECT kind, blob FROM samples WHERE run_id = ?", (rid,))
-            samples = {kind: bytes(blob) for kind, blob in rows}
+            blobs = {kind: bytes(blob) for kind, blob in rows}
         return {
             "run_id": rid,
             "status": row[0],
-            "config": json.loads(row[1]),
+            "config": config,
             "wall_time_s": row[2],
             "error": row[3],
-            "env": json.loads(row[4]),
+            "env": _json_object(row[4]) or {},
             "final": final,
             "epochs": epochs,
             "layers": layers,
-            "samples": samples,
+            "samples": blobs,
         }
 
     def samples(self, kind: str, run_ids: list[str] | None = None) -> dict[str, bytes]:
@@ -603,6 +632,16 @@ class Store:
             env = with_engine(env)
             rows.append({"run_id": rid, **{k: v for k, v in env.items() if not isinstance(v, dict | list)}})
         return pd.DataFrame(rows) if rows else pd.DataFrame(columns=["run_id"])
+
+
+def _json_object(text: Any) -> dict[str, Any] | None:
+    """A stored JSON object as it was written (unlike :func:`~actcmp.config.readable_config`,
+    no fields filled in), or None when the text is not one (a damaged row)."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def with_engine(env: dict[str, Any]) -> dict[str, Any]:

@@ -3,8 +3,10 @@ target directory atomically, and importing an optional extra with a one-line hin
 
 An export is regenerable from the results directory, so a second export to the same
 place replaces the first whole: it is written into a temporary sibling directory and
-swapped in at the end (a crash leaves the old export, never half of a new one). A target
-directory that holds something other than an actcmp export is refused, never replaced.
+swapped in at the end, or (MLflow's) written in place with the old one moved aside and put
+back on an error, Ctrl-C or SIGTERM; what a killed export (SIGKILL, out of memory) left is
+put back by the next export (:func:`recover_killed`). A target directory that holds
+something other than an actcmp export is refused, never replaced.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from actcmp.errors import ConfigError, StoreError
 from actcmp.store.database import Store
 
 MARKER = "actcmp-export.json"
+#: in an in-place export (MLflow's) while it is written: the marker replaces it at the end
+PARTIAL = ".actcmp-export-partial"
 #: layer metrics left out of the exports: histogram bins (one scalar per bin would bury the rest)
 SKIPPED_LAYER_PREFIXES = ("preact_hist_",)
 _SLUG = re.compile(r"[^A-Za-z0-9_.\-]+")
@@ -117,7 +121,9 @@ def slug(text: str) -> str:
 
 
 def read_runs(directory: str | Path) -> tuple[list[StoredRun], list[dict[str, Any]]]:
-    """Every stored run (sorted by id) and the sweeps recorded in ``directory``."""
+    """Every stored run (sorted by id) and the sweeps recorded in ``directory``. A run whose
+    stored config is not readable JSON is left out, one whose environment is not is read
+    with none (as the Parquet export does; ``Store.damaged_rows`` names both)."""
     with Store(directory, create=False) as store, store.snapshot():
         sweeps = store.sweeps()
         by_sweep = store.sweep_runs()
@@ -130,8 +136,10 @@ def read_runs(directory: str | Path) -> tuple[list[StoredRun], list[dict[str, An
         roles = tune_roles(store)
         runs = []
         for rid in store.stored_ids():
-            record = store.read_run(rid)
-            if record is None:  # pragma: no cover - read inside one snapshot
+            # the sample blobs (the report's pictures) are not exported; a run whose stored
+            # config is damaged reads as None and is left out (the CLI names it: damaged_rows)
+            record = store.read_run(rid, samples=False)
+            if record is None:
                 continue
             runs.append(
                 StoredRun(
@@ -150,6 +158,62 @@ def read_runs(directory: str | Path) -> tuple[list[StoredRun], list[dict[str, An
                 )
             )
     return runs, sweeps
+
+
+#: the file of a report that records what it covered (:func:`actcmp.report.setup.collect_setup`)
+SETUP_FILE = "setup.json"
+
+
+def report_coverage(directory: Path, runs: list[StoredRun]) -> tuple[str, str | None]:
+    """Whether the report in ``directory`` covers ``runs`` (the stored runs, as
+    :func:`read_runs` gave them), judged by what its ``setup.json`` records: the runs it read
+    by status (those of a ``[tune]`` sweep's tuning and selected values included) and, without
+    ``[tune]``, its newest run's time. ``("current", None)``, or ``"stale"`` or ``"unknown"``
+    (no readable ``setup.json``) with one line saying why."""
+    from actcmp.text import plural
+
+    path = directory / SETUP_FILE
+    try:
+        setup = json.loads(path.read_text(encoding="utf-8"))
+        counted = setup["runs"]
+        statuses = ("done", "diverged", "failed")
+        parts = [counted, *(counted.get(k) or {} for k in ("tuning", "at_selected"))]
+        seen = {key: sum(int(part.get(key, 0)) for part in parts) for key in ("stored", *statuses)}
+    except FileNotFoundError:
+        return (
+            "unknown",
+            f"the report in {directory} has no {SETUP_FILE} (an older actcmp wrote it): it may not cover the store",
+        )
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return "unknown", f"{path} is not readable: cannot tell whether the report in {directory} covers the store"
+    now = {"stored": len(runs), **{key: sum(run.status == key for run in runs) for key in statuses}}
+    if seen != now:
+
+        def counts(c: dict[str, int]) -> str:
+            return f"{plural(c['stored'], 'run')} ({', '.join(f'{c[k]} {k}' for k in statuses)})"
+
+        return "stale", (
+            f"the report in {directory} is older than its store: it covers {counts(seen)}, the store holds "
+            f"{counts(now)} (actcmp report {directory} brings it up to date)"
+        )
+    if "tuning" in counted:  # the report's dates are those of the runs at the common value only
+        return "current", None
+    last = _stamp((setup.get("dates") or {}).get("last"))
+    newest = max((stamp for run in runs if (stamp := _stamp(run.finished_at)) is not None), default=None)
+    if newest is not None and (last is None or newest > last):
+        return "stale", (
+            f"the report in {directory} is older than its store: a run finished at {newest.isoformat()}, after the "
+            f"report's newest (actcmp report {directory} brings it up to date)"
+        )
+    return "current", None
+
+
+def _stamp(text: Any) -> datetime | None:
+    """A stored ``finished_at`` (``%Y-%m-%dT%H:%M:%S%z``) as a time, None if unreadable."""
+    try:
+        return datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:
+        return None
 
 
 def tune_roles(store: Store) -> dict[str, str]:
@@ -220,42 +284,107 @@ def _check_target(out: Path, fmt: str) -> None:
         raise StoreError(f"cannot create {out.parent}: {exc.strerror}") from None
 
 
+def recover_killed(out: Path) -> str | None:
+    """Put back what an export killed half-way (SIGKILL, out of memory, a power cut) left at
+    ``out``; return what was done, in one line, or None when there was nothing to do.
+
+    An in-place export (:func:`replacing`) moves the old export aside to ``.OUT.old`` and
+    writes the new one at ``out`` under a :data:`PARTIAL` file, which the marker replaces at
+    the end. So ``out`` without the marker, holding :data:`PARTIAL` or beside a ``.OUT.old``
+    that is an actcmp export (an export killed before the :data:`PARTIAL` file, or by an
+    actcmp that wrote none), is the leftover of a killed export: it is removed and the old
+    export, if any, put back. So is a missing ``out`` beside such a ``.OUT.old`` (killed
+    between the two renames). Anything else is left alone (and a foreign ``out`` refused by
+    :func:`replacing`)."""
+    old = out.with_name(f".{out.name}.old")
+    old_export = old.is_dir() and stored_format(old) is not None
+    if out.is_dir() and not (out / MARKER).is_file():
+        if not ((out / PARTIAL).is_file() or old_export):
+            return None
+        _remove_partial(out)
+        what = f"export target {out} was left half-written by an export that was killed: removed it"
+    elif not out.exists() and not out.is_symlink() and old_export:
+        what = f"export target {out} was moved aside by an export that was killed"
+    else:
+        return None
+    if old_export:
+        old.replace(out)
+        what += f", put back the earlier export from {old.name}"
+    return what
+
+
+def _remove_partial(out: Path) -> None:
+    """Remove a partial in-place export, its :data:`PARTIAL` file last: killed half-way
+    through, what is left is still known for a partial export."""
+    if not out.is_dir():
+        return
+    for child in out.iterdir():
+        if child.name == PARTIAL:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+    (out / PARTIAL).unlink(missing_ok=True)
+    shutil.rmtree(out, ignore_errors=True)
+
+
 @contextmanager
-def replacing(out: Path, info: dict[str, Any], *, in_place: bool = False) -> Iterator[Path]:
+def replacing(
+    out: Path, info: dict[str, Any], *, in_place: bool = False, notes: list[str] | None = None
+) -> Iterator[Path]:
     """Yield the directory to write an export into; on success it replaces ``out`` whole.
 
     Normally that is a temporary sibling, renamed to ``out`` at the end. ``in_place``
     (for writers that store absolute paths, like MLflow's artifact locations): the old
-    export is moved aside, the new one written at ``out`` (which the writer creates), and on an error the partial
-    one is removed and the old one put back.
+    export is moved aside, the new one written at ``out`` (created here, empty but for a
+    :data:`PARTIAL` file), and on an error the partial one is removed and the old one put
+    back. Ctrl-C and SIGTERM (:func:`actcmp.signals.interrupts`) are errors here, raised
+    once a rename under way is done, so the old export is back when they end the command;
+    what a killed export left is put back by the next one (:func:`recover_killed`; the line
+    saying so is appended to ``notes``).
     """
+    from actcmp.signals import interrupts
+
+    recovered = recover_killed(out)
+    if recovered is not None and notes is not None:
+        notes.append(recovered)
     _check_target(out, str(info.get("format")))
     old = out.with_name(f".{out.name}.old")
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(old, ignore_errors=True)
     shutil.rmtree(tmp, ignore_errors=True)
     marker = json.dumps({"written_by": "actcmp", **info}, indent=2, sort_keys=True, default=str) + "\n"
-    if in_place:
-        if out.exists():
-            out.replace(old)
-        try:
-            yield out  # the writer creates it
-            (out / MARKER).write_text(marker)
-        except BaseException:
-            shutil.rmtree(out, ignore_errors=True)
-            if old.exists():
-                old.replace(out)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-        return
-    tmp.mkdir()
-    try:
-        yield tmp
-        (tmp / MARKER).write_text(marker)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if out.exists():
-        out.replace(old)
-    tmp.replace(out)
+    with interrupts() as guard:
+        if in_place:
+            with guard.shield():
+                if out.exists():
+                    out.replace(old)
+                out.mkdir()
+                (out / PARTIAL).write_text(marker)
+            try:
+                yield out
+                guard.check()  # an interrupt a library caught (a __del__'s) is not a finished export
+                with guard.shield():
+                    (out / MARKER).write_text(marker)
+                    (out / PARTIAL).unlink(missing_ok=True)
+            except BaseException:
+                with guard.shield():
+                    _remove_partial(out)
+                    if old.exists():
+                        old.replace(out)
+                raise
+        else:
+            tmp.mkdir()
+            try:
+                yield tmp
+                guard.check()
+                (tmp / MARKER).write_text(marker)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            with guard.shield():
+                if out.exists():
+                    out.replace(old)
+                tmp.replace(out)
     shutil.rmtree(old, ignore_errors=True)

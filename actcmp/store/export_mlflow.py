@@ -1,7 +1,9 @@
 """``actcmp export DIR --format mlflow``: stored results as a local MLflow tracking store.
 
-Layout: one MLflow experiment per sweep recorded in DIR (runs that no sweep planned go to
-an experiment named after DIR), one MLflow run per stored actcmp run:
+Layout: one MLflow experiment per sweep name recorded in DIR (runs that no sweep planned go
+to an experiment named after DIR) and no other (MLflow's empty "Default" experiment 0 is not
+created), one MLflow run per stored actcmp run in each experiment it belongs to (a run that
+sweeps of two names planned is in both; :attr:`MlflowExport.shared` counts those):
 
 * params: the resolved run config (every field, JSON-encoded when not a string);
 * metrics: ``train_loss`` / ``val_loss`` per epoch and ``layer{L}/{metric}`` at each
@@ -17,7 +19,10 @@ an experiment named after DIR), one MLflow run per stored actcmp run:
   MLflow's run status is FINISHED, or FAILED for a failed run.
 
 When DIR has a report (``figures/``, ``tables/``, ``report.html``), a run named
-``summary`` (tag ``actcmp.summary = true``) in each experiment carries them as artifacts.
+``summary`` (tag ``actcmp.summary = true``) in each experiment carries them as artifacts,
+tagged ``actcmp.report_stale`` ``false``, ``true`` (the report does not cover the stored
+runs, as its ``setup.json`` records them: :func:`~actcmp.store.export_common.report_coverage`;
+why in ``actcmp.report_note`` and :attr:`MlflowExport.notes`) or ``unknown``.
 
 MLflow is written through its own client (``MlflowClient`` on a ``file:`` URI, one
 ``log_batch`` per run). MLflow 3 keeps the file store in maintenance mode and asks for
@@ -32,13 +37,22 @@ import json
 import logging
 import os
 import warnings
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from actcmp.store.export_common import StoredRun, as_float, flat_env, import_extra, read_runs, replacing
+from actcmp.store.export_common import (
+    StoredRun,
+    as_float,
+    flat_env,
+    import_extra,
+    read_runs,
+    replacing,
+    report_coverage,
+)
 
 #: process environment while MLflow runs: the file store allowed, no telemetry, no network
 _ENV = {"MLFLOW_ALLOW_FILE_STORE": "true", "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
@@ -53,6 +67,12 @@ class MlflowExport:
     path: Path
     experiments: dict[str, int]  # experiment name -> MLflow runs (the summary run not counted)
     summary_runs: int
+    #: actcmp runs exported (each once, however many experiments hold it)
+    runs: int = 0
+    #: of those, the runs in more than one experiment (planned by sweeps of different names)
+    shared: int = 0
+    #: what the command should say on stderr: a killed export put back, a report older than the store
+    notes: list[str] = field(default_factory=list)
 
     @property
     def uri(self) -> str:
@@ -82,8 +102,8 @@ def _mlflow_environment() -> Iterator[None]:
 
 def _forget_cached_stores() -> None:
     """MLflow caches one store object per URI, and a file store sets up its directory
-    (``.trash``, the Default experiment) only when built: after a replaced export, a
-    cached store would write into a directory it never set up."""
+    (``.trash``) only when built: after a replaced export, a cached store would write into
+    a directory it never set up."""
     try:
         from mlflow.tracking._tracking_service.utils import _tracking_store_registry
 
@@ -102,7 +122,7 @@ def group_by_experiment(runs: list[StoredRun], fallback: str) -> dict[str, list[
     groups: dict[str, list[StoredRun]] = {}
     for run in runs:
         for name in run.sweeps or [fallback]:
-            if name == "Default":  # MLflow's own experiment 0
+            if name == "Default":  # MLflow's own experiment 0 (in a SQLite store, e.g. after migrate-filestore)
                 name = "Default (actcmp)"
             groups.setdefault(name, []).append(run)
     return dict(sorted(groups.items()))
@@ -110,19 +130,33 @@ def group_by_experiment(runs: list[StoredRun], fallback: str) -> dict[str, list[
 
 def export_mlflow(directory: str | Path, out: str | Path | None = None) -> MlflowExport:
     """Write the runs of results directory ``directory`` as an MLflow file store at ``out``
-    (default ``DIR/export/mlflow``); an earlier export there is replaced whole."""
+    (default ``DIR/export/mlflow``); an earlier export there is replaced whole.
+
+    The store has only the experiments of ``directory``: MLflow's file store adds its empty
+    experiment 0 ("Default") only when it creates the root directory, which
+    :func:`~actcmp.store.export_common.replacing` creates first."""
     directory = Path(directory)
     runs, sweeps = read_runs(directory)
     target = (Path(out) if out is not None else directory / "export" / "mlflow").resolve()
     fallback = directory.resolve().name or "actcmp"
     groups = group_by_experiment(runs, fallback)
     report_parts = [directory / part for part in _REPORT_PARTS if (directory / part).exists()]
+    notes: list[str] = []
+    report_tags: dict[str, str] = {}
+    if report_parts:  # a report older than the store is attached as it is, and said to be
+        state, why = report_coverage(directory, runs)
+        report_tags["actcmp.report_stale"] = {"current": "false", "stale": "true"}.get(state, "unknown")
+        if why is not None:
+            report_tags["actcmp.report_note"] = why[:TAG_LIMIT]
+            notes.append(
+                f"{why}; the summary runs carry it tagged actcmp.report_stale={report_tags['actcmp.report_stale']}"
+            )
     info = {"format": "mlflow", "source": str(directory.resolve()), "runs": len(runs)}
     with _mlflow_environment():
         import_extra("mlflow", "mlflow")
         from mlflow.tracking import MlflowClient
 
-        with replacing(target, info, in_place=True) as root:
+        with replacing(target, info, in_place=True, notes=notes) as root:
             _forget_cached_stores()
             client = MlflowClient(tracking_uri=root.as_uri())
             descriptions = {s["name"]: s["config"].get("description") or "" for s in sweeps}
@@ -134,11 +168,14 @@ def export_mlflow(directory: str | Path, out: str | Path | None = None) -> Mlflo
                 for run in members:
                     _log_run(client, experiment, run)
                 if report_parts:
-                    _log_summary(client, experiment, report_parts)
+                    _log_summary(client, experiment, report_parts, report_tags)
     return MlflowExport(
         path=target,
         experiments={name: len(members) for name, members in groups.items()},
         summary_runs=len(groups) if report_parts else 0,
+        runs=len(runs),
+        shared=sum(1 for n in Counter(run.run_id for members in groups.values() for run in members).values() if n > 1),
+        notes=notes,
     )
 
 
@@ -181,8 +218,8 @@ def _log_run(client: Any, experiment: str, run: StoredRun) -> None:
     client.set_terminated(rid, status="FAILED" if run.status == "failed" else "FINISHED", end_time=end)
 
 
-def _log_summary(client: Any, experiment: str, parts: list[Path]) -> None:
-    created = client.create_run(experiment, run_name="summary", tags={"actcmp.summary": "true"})
+def _log_summary(client: Any, experiment: str, parts: list[Path], tags: dict[str, str]) -> None:
+    created = client.create_run(experiment, run_name="summary", tags={"actcmp.summary": "true", **tags})
     rid = created.info.run_id
     for part in parts:
         if part.is_dir():

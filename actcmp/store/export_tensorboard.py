@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,8 @@ class TensorboardExport:
     runs: int
     hparams: list[str]
     metrics: list[str]
+    #: what the command should say on stderr (an export killed half-way, put back)
+    notes: list[str] = field(default_factory=list)
 
 
 def hparam_keys(runs: list[StoredRun]) -> list[str]:
@@ -116,7 +118,8 @@ def export_tensorboard(directory: str | Path, out: str | Path | None = None) -> 
     present = {name for run in runs for name, value in run.final.items() if value is not None}
     metrics = [f"final/{name}" for name in TABLE_METRICS if name in present]
     info = {"format": "tensorboard", "source": str(directory.resolve()), "runs": len(runs)}
-    with replacing(target, info) as root:
+    notes: list[str] = []
+    with replacing(target, info, notes=notes) as root:
         now = time.time()
         _write(root, [hp.hparams_config_pb(hparams, [hp.Metric(tag) for tag in metrics], time_created_secs=now)], now)
         for run in runs:
@@ -124,7 +127,7 @@ def export_tensorboard(directory: str | Path, out: str | Path | None = None) -> 
             start = run.finished_ms() / 1000 - (run.wall_time_s or 0.0)
             session = hp.hparams_pb(chosen, trial_id=run.run_id, start_time_secs=start)
             _write(root / run.label, [session], start, scalars(run), duration=run.wall_time_s or 0.0)
-    return TensorboardExport(path=target, runs=len(runs), hparams=keys, metrics=metrics)
+    return TensorboardExport(path=target, runs=len(runs), hparams=keys, metrics=metrics, notes=notes)
 
 
 def _write(

@@ -47,6 +47,7 @@ from actcmp.store.database import (
     db_path,
     has_table,
     quick_check,
+    refuse_foreign_directory,
     transaction,
     with_engine,
     writable,
@@ -121,6 +122,7 @@ def merge_results(out: str | Path, inputs: list[str | Path], prefer: str | Path 
             raise ConfigError(f"merge: {path} is given twice")
         seen[key] = path
     sources = [_inspect(path) for path in paths]
+    refuse_foreign_directory(out, "merge OUT")
     created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,51 @@
+"""Fixes from a new user's audit of the CLI: `activations --plot` refuses an empty list and
+`--out` without `--plot`; Ctrl-C while `run --report` writes the report says what is stored
+and how to finish it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from actcmp.cli import app
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("plot", ["", ",,,", " ", " , "])
+def test_activations_plot_refuses_an_empty_list(tmp_path: Path, plot: str) -> None:
+    out = tmp_path / "a.png"
+    result = runner.invoke(app, ["activations", "--plot", plot, "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "name at least one activation" in result.output and not out.exists()
+
+
+def test_activations_out_without_plot_is_refused() -> None:
+    result = runner.invoke(app, ["activations", "--out", "x.png"])
+    assert result.exit_code == 2 and "--out x.png goes with --plot" in result.output
+
+
+def test_ctrl_c_while_run_writes_its_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import actcmp.report
+
+    out = tmp_path / "res"
+    assert runner.invoke(app, ["run", "smoke", "--out", str(out), "--epochs", "0", "--quiet"]).exit_code == 0
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(actcmp.report, "make_report", interrupted)
+    result = runner.invoke(app, ["run", "smoke", "--out", str(out), "--epochs", "0", "--report"])
+    assert result.exit_code == 130, result.output
+    assert f"the sweep's runs are stored, the report is not finished (actcmp report {out})" in result.output
+
+
+def test_a_bad_value_from_the_environment_names_the_variable() -> None:
+    result = runner.invoke(app, ["run", "smoke", "--dry-run"], env={"ACTCMP_JOBS": "0"})
+    assert result.exit_code == 2 and "--jobs (ACTCMP_JOBS=0) must be at least 1" in result.output
+    result = runner.invoke(app, ["run", "smoke", "--dry-run"], env={"ACTCMP_DEVICE": "tpu"})
+    assert result.exit_code == 2 and "--device (ACTCMP_DEVICE=tpu): unknown device" in result.output
+    typed = runner.invoke(app, ["run", "smoke", "--dry-run", "--jobs", "0"], env={"ACTCMP_JOBS": None})
+    assert typed.exit_code == 2 and "--jobs must be at least 1" in typed.output
