@@ -118,9 +118,12 @@ def test_frames_say_which_sweep_planned_a_run_and_its_tune_role(tuned_dir: Path)
         assert frame["sweeps"].eq("fabricated-tune").all()
         assert dict(zip(frame["run_id"], frame["role"], strict=True)) == {rid: roles[rid] for rid in frame["run_id"]}
     runs = results.runs
-    assert {"tuning", "evaluation (common value)", "evaluation (selected value)"} <= set(runs["role"]) <= {
+    assert set(runs["role"]) == {
         "tuning", "evaluation (common value)", "evaluation (selected value)", "evaluation (common = selected value)"
     }  # fmt: skip
+    # elu selected the common value (the fixture's elu_pick): its evaluation runs are both, and only its
+    both = runs[runs["role"] == "evaluation (common = selected value)"]
+    assert set(both["activation"]) == {"elu"}
     # the report's selection in pandas: the roles it leaves out
     kept = runs[~runs["role"].isin(LEFT_OUT_ROLES)]
     assert set(kept["run_id"]) == set(results.evaluation_only().runs["run_id"])

@@ -25,7 +25,7 @@ from typing import IO, TYPE_CHECKING, Any
 from actcmp.atomic import make_dir, write_atomic, write_text
 from actcmp.errors import ConfigError
 from actcmp.store.database import Results, Store
-from actcmp.store.export_common import refuse_other_format, tune_roles
+from actcmp.store.export_common import refuse_other_format, run_sweeps, tune_roles
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -66,17 +66,6 @@ def read_frames(directory: str | Path) -> Results:
     ``planned`` (:func:`with_sweep_columns`), read in one snapshot."""
     with Store(directory, create=False) as store, store.snapshot():
         return with_sweep_columns(store.frames(), store)
-
-
-def run_sweeps(store: Store) -> dict[str, list[str]]:
-    """Run id -> names of the sweeps that planned it (every shard), sorted: the MLflow
-    export's ``actcmp.sweeps`` (:func:`actcmp.store.export_common.read_runs`)."""
-    names = {s["sweep_id"]: s["name"] for s in store.sweeps()}
-    planned_in: dict[str, set[str]] = {}
-    for sid, rids in store.sweep_runs().items():
-        for rid in rids:
-            planned_in.setdefault(rid, set()).add(names.get(sid, sid))
-    return {rid: sorted(found) for rid, found in planned_in.items()}
 
 
 def with_sweep_columns(results: Results, store: Store) -> Results:

@@ -126,12 +126,7 @@ def read_runs(directory: str | Path) -> tuple[list[StoredRun], list[dict[str, An
     with none (as the Parquet export does; ``Store.damaged_rows`` names both)."""
     with Store(directory, create=False) as store, store.snapshot():
         sweeps = store.sweeps()
-        by_sweep = store.sweep_runs()
-        names = {s["sweep_id"]: s["name"] for s in sweeps}
-        planned_in: dict[str, list[str]] = {}
-        for sid, rids in by_sweep.items():
-            for rid in rids:
-                planned_in.setdefault(rid, []).append(names.get(sid, sid))
+        planned_in = run_sweeps(store)
         finished = dict(store.conn.execute("SELECT run_id, finished_at FROM runs").fetchall())
         roles = tune_roles(store)
         runs = []
@@ -153,7 +148,7 @@ def read_runs(directory: str | Path) -> tuple[list[StoredRun], list[dict[str, An
                     final=record["final"],
                     epochs=record["epochs"],
                     layers=record["layers"],
-                    sweeps=sorted(set(planned_in.get(rid, []))),
+                    sweeps=planned_in.get(rid, []),
                     role=roles.get(rid, ""),
                 )
             )
@@ -216,21 +211,36 @@ def _stamp(text: Any) -> datetime | None:
         return None
 
 
+def run_sweeps(store: Store) -> dict[str, list[str]]:
+    """Run id -> names of the sweeps that planned it (every shard), sorted: the MLflow
+    export's ``actcmp.sweeps`` and the Parquet/CSV ``sweeps`` column."""
+    names = {s["sweep_id"]: s["name"] for s in store.sweeps()}
+    planned_in: dict[str, set[str]] = {}
+    for sid, rids in store.sweep_runs().items():
+        for rid in rids:
+            planned_in.setdefault(rid, set()).add(names.get(sid, sid))
+    return {rid: sorted(found) for rid, found in planned_in.items()}
+
+
 def tune_roles(store: Store) -> dict[str, str]:
     """Each run's part in the [tune] sweeps of ``store``, as the report reads them
     (:func:`actcmp.analysis.tune.stored_tunes`): "tuning" (a tuning seed at a candidate),
     "evaluation (common value)", "evaluation (selected value)" (what the Tuned comparison
     reads) or "evaluation (common = selected value)"; runs of no tuned sweep are left out."""
-    from actcmp.analysis.tune import stored_tunes
+    from actcmp.analysis.tune import matches_values, stored_tunes
 
     roles: dict[str, str] = {}
-    for tune in stored_tunes(store):
+    for tune in stored_tunes(store, store.expected_configs()):  # the plan the report reads
         for rid in tune.tuning_ids:
             roles[rid] = "tuning"
+        # a unit that selected the common value evaluates it once: that run is both
+        chosen = {s.unit: s.chosen for s in tune.selections if s.chosen is not None}
         for rid in tune.common_ids | tune.selected_ids:
             if roles.get(rid) == "tuning":
                 continue
-            both = rid in tune.common_ids and rid in tune.selected_ids
+            cfg = tune.planned.get(rid, {})
+            picked = chosen.get(str(cfg.get("tune_unit")))
+            both = rid in tune.common_ids and picked is not None and matches_values(cfg, picked)
             at = "common = selected value" if both else ("common value" if rid in tune.common_ids else "selected value")
             roles[rid] = f"evaluation ({at})"
     return roles
