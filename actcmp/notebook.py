@@ -136,14 +136,12 @@ def load_results(directory: str | Path) -> SweepResults:
     ``sweeps`` and ``role`` in ``runs`` and ``planned``), the sweeps recorded there, the runs the
     report's tables leave out, ``.summary()`` (the report's main table) and an HTML view for
     notebooks; all from one snapshot of the store."""
-    from actcmp.analysis.tune import left_out_ids, stored_tunes, untuned_runs
+    from actcmp.analysis.tune import report_left_out
 
     with Store(directory, create=False) as store, store.snapshot():  # frames and ids of one state
         frames = with_sweep_columns(store.frames(), store)
         sweeps = store.sweeps()
-        # the report's left-out runs, as actcmp.report.tune.build and actcmp.analysis.compare.left_out_runs
-        tunes = stored_tunes(store, store.expected_configs())
-        left_out = frozenset(left_out_ids(tunes, untuned_runs(store, tunes))) if tunes else frozenset()
+        left_out = frozenset(report_left_out(store))  # as the report's tables and compare
     return SweepResults(
         **{f.name: getattr(frames, f.name) for f in fields(Results)}, sweeps=sweeps, left_out_ids=left_out
     )

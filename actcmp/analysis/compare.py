@@ -151,12 +151,11 @@ def left_out_runs(directory: str | Path) -> set[str]:
     out (:func:`actcmp.analysis.tune.left_out_ids`, the same function): every [tune]
     sweep's tuning runs and its evaluation runs at a selected value other than the common
     one. Empty without [tune]."""
-    from actcmp.analysis.tune import left_out_ids, stored_tunes, untuned_runs
+    from actcmp.analysis.tune import report_left_out
     from actcmp.store.database import Store
 
     with Store(directory, create=False) as store, store.snapshot():
-        tunes = stored_tunes(store, store.expected_configs())
-        return left_out_ids(tunes, untuned_runs(store, tunes)) if tunes else set()
+        return report_left_out(store)
 
 
 def _cells(directory: str | Path, metric: str) -> tuple[dict[str, Side], dict[str, dict[str, Any]], set[str], int]:

@@ -317,6 +317,14 @@ def left_out_ids(tunes: list[StoredTune], untuned: Collection[str] = ()) -> set[
     return out - kept
 
 
+def report_left_out(store: Store) -> set[str]:
+    """:func:`left_out_ids` of the tuned sweeps of ``store`` as the report reads them (its
+    plan: ``store.expected_configs()``; call inside one snapshot of the store): what
+    ``compare`` and ``load_results(...).summary()`` leave out as the report's tables do."""
+    tunes = stored_tunes(store, store.expected_configs())
+    return left_out_ids(tunes, untuned_runs(store, tunes)) if tunes else set()
+
+
 def describe_value(values: dict[str, Any]) -> str:
     """``lr=0.003`` / ``lr=0.003, weight_decay=0.0001``."""
     return ", ".join(f"{k}={v:g}" if numeric_values([v]) else f"{k}={v}" for k, v in values.items())
