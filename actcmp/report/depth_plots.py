@@ -222,8 +222,6 @@ def plot_layer_metric(results: Results, metric: str = "grad_norm_weight", *, hid
                     ax.set_xticks(range(2 * depth))
                     ax.set_xlabel("linear layer (encoder | decoder)")
                 ax.set_title(f"{panel_title([*panels, 'depth'], (*group, depth))} · {when}")
-                if c == 0:
-                    ax.set_ylabel(AXIS_LABELS.get(metric, metric.replace("_", " ")))
                 ax.grid(alpha=0.3, linewidth=0.5)
             if hidden:  # shares and spreads: from 0 on a linear scale, to the row's largest value
                 finite = rows["mean"][rows["mean"].notna() & (rows["mean"] != float("inf"))]
@@ -231,8 +229,39 @@ def plot_layer_metric(results: Results, metric: str = "grad_norm_weight", *, hid
                 axes[r, 0].set_ylim(0, top * 1.05 if top > 0 else 1.0)
             else:
                 readable_ticks(axes[r, 0])  # shared by the row: once both panels are drawn
+        # one label for every row (the same metric): on each row's first panel the long ones were
+        # taller than the row, ran into each other and the top one was cut off
+        shared_ylabel(fig, AXIS_LABELS.get(metric, metric.replace("_", " ")))
         _legend(fig, profile["activation"], diverged_counts(results))
     return fig
+
+
+#: a character's advance as a share of the font size (a generous mean over the labels'
+#: letters): how long a label runs, without drawing it
+_ADVANCE = 0.6
+
+
+def shared_ylabel(fig: Figure, text: str, fontsize: float | None = None) -> None:
+    """``text`` as the figure's one y label (``fig.supylabel``), at the size of an axis label;
+    broken onto two lines before its parenthesis (or at the space nearest its middle) when one
+    line would run longer than 85% of the figure's height."""
+    import matplotlib
+    from matplotlib.font_manager import FontProperties
+
+    size = fontsize or FontProperties(size=matplotlib.rcParams["axes.labelsize"]).get_size_in_points()
+    fig.supylabel(wrap_label(text, 0.85 * fig.get_figheight() * 72 / (_ADVANCE * size)), fontsize=size)
+
+
+def wrap_label(text: str, most: float) -> str:
+    """``text`` on one line when it has at most ``most`` characters, else on two: before its
+    first `` (`` when there is one, else at the space nearest its middle."""
+    if len(text) <= most or " " not in text:
+        return text
+    at = text.find(" (")
+    if at < 0:
+        spaces = [i for i, ch in enumerate(text) if ch == " "]
+        at = min(spaces, key=lambda i: abs(i - len(text) / 2))
+    return f"{text[:at]}\n{text[at + 1 :]}"
 
 
 def _legend(fig: Figure, names: Iterable[str], diverged: dict[str, int] | None = None) -> None:
@@ -247,4 +276,6 @@ __all__ = [
     "plot_heatmap",
     "plot_layer_metric",
     "plot_loss_vs_depth",
+    "shared_ylabel",
+    "wrap_label",
 ]

@@ -3,7 +3,9 @@ table or figure it comes from.
 
 :func:`findings_blocks` returns report blocks (``("text", str)`` / ``("list", [str])``)
 in this order: the best activation(s) of every cell with the ones not separable from it
-after Holm's correction; the mean ranks over cells and the Friedman test; where units
+after Holm's correction (one that did not learn where the best did is named apart: the test
+cannot separate it, which does not make it as good; :func:`actcmp.report.tables.demoted_rows`);
+the mean ranks over cells and the Friedman test; where units
 died and which activations; runs that diverged, failed, or did not learn (final
 validation loss not below its value at initialisation, or not below the loss of
 predicting the training mean); what difference the seeds could detect. Links are
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from actcmp.analysis.cells import activation_order, cell_keys
 from actcmp.analysis.learning import cell_id, learning_per_cell, not_learning
-from actcmp.report.format import fmt_number, p_clause
+from actcmp.report.format import MISSING, fmt_number, fmt_p, p_clause
 from actcmp.report.frames import label
 
 if TYPE_CHECKING:
@@ -61,15 +63,25 @@ def _cell_label(keys: list[str], key: Any) -> str:
     return label(keys, tuple(values)) or "all runs"
 
 
-def best_per_cell(main: pd.DataFrame, learning: dict[tuple[str, ...], tuple[int, int]] | None = None) -> list[str]:
+def best_per_cell(
+    main: pd.DataFrame,
+    learning: dict[tuple[str, ...], tuple[int, int]] | None = None,
+    by_activation: dict[tuple[str, ...], tuple[int, int]] | None = None,
+) -> list[str]:
     """Per cell: the best activation(s) with their mean test loss, the activations not
     separable from it after Holm's correction, and those too few seeds could not test;
     where no converged run of the cell learned (``learning``: :func:`learning_per_cell`),
-    that the ranking there says nothing about what the activations learn."""
+    that the ranking there says nothing about what the activations learn. An activation
+    that did not learn where the best did (``by_activation``: :func:`learning_per_cell` over
+    the cell keys and ``activation``; :func:`actcmp.report.tables.demoted_rows`) and that the
+    test cannot separate from the best is named apart, with its loss and p."""
+    from actcmp.report.tables import demoted_rows
+
     keys = _keys(main)
     if main.empty or not keys or "best" not in main:
         return []
     rows = main[main["runs"] > 0] if "runs" in main else main
+    demoted = demoted_rows(rows, by_activation or {})
     items = []
     for key, cell in rows.groupby(keys, sort=False, dropna=False):
         best = cell[cell["best"].astype(bool)]
@@ -91,23 +103,45 @@ def best_per_cell(main: pd.DataFrame, learning: dict[tuple[str, ...], tuple[int,
             items.append(f"{where}: best {shown}.")
             continue
         others = cell[~cell["best"].astype(bool)]
-        tied = others[others["tied_with_best"].map(lambda v: not _missing(v) and bool(v)).astype(bool)]
+        is_tied = others["tied_with_best"].map(lambda v: not _missing(v) and bool(v)).astype(bool)
+        stuck_tied = others[is_tied & demoted[others.index]]
+        others = others.drop(index=stuck_tied.index)
+        tied = others[is_tied[others.index]]
         untested = others[others["tied_with_best"].map(_missing).astype(bool)]
-        items.append(f"{where}: best {shown}; {_tie_clause(others, tied, untested)}")
+        clauses = [f"best {shown}"]
+        if len(others) or not len(stuck_tied):
+            clauses.append(_tie_clause(others, tied, untested, learned=bool(len(stuck_tied))))
         if len(untested):
-            items[-1] += f"; too few seeds to test: {_names(untested['activation'])}"
-        items[-1] += "."
+            clauses.append(f"too few seeds to test: {_names(untested['activation'])}")
+        if len(stuck_tied):
+            clauses.append(_stuck_clause(stuck_tied))
+        items.append(f"{where}: {'; '.join(clauses)}.")
     return items
 
 
-def _tie_clause(others: pd.DataFrame, tied: pd.DataFrame, untested: pd.DataFrame) -> str:
+def _tie_clause(others: pd.DataFrame, tied: pd.DataFrame, untested: pd.DataFrame, *, learned: bool = False) -> str:
+    """``learned``: ``others`` leaves out activations that did not learn (named apart)."""
     if len(tied):
         return f"not separable from it after Holm: {_names(tied['activation'])}"
     if not len(others):
         return "no other activation ran"
     if len(untested) == len(others):
         return "no other activation could be tested"
-    return "every other tested activation is separably worse after Holm"
+    return f"every other tested activation{' that learned' if learned else ''} is separably worse after Holm"
+
+
+def _stuck_clause(stuck: pd.DataFrame) -> str:
+    """``sigmoid (0.982) did not learn here; with 3 seeds the paired test cannot separate it from
+    the best (p = 0.0761 after Holm)``: activations that did not learn where the best did, which
+    the test could not separate from the best (so not bold, see
+    :func:`actcmp.report.tables.demoted_rows`)."""
+    names = _names(f"{n} ({fmt_number(m)})" for n, m in zip(stuck["activation"], stuck["test_loss_mean"], strict=True))
+    seeds = sorted({int(n) for n in stuck["converged"]}) if "converged" in stuck else []
+    with_seeds = f"with {' to '.join(str(n) for n in sorted({seeds[0], seeds[-1]}))} seeds " if seeds else ""
+    p_values = [fmt_p(p) for p in stuck["p_vs_best_holm"]] if "p_vs_best_holm" in stuck else []
+    shown = f" (p = {_names(p_values)} after Holm)" if p_values and MISSING not in p_values else ""
+    them = "it" if len(stuck) == 1 else "them"
+    return f"{names} did not learn here; {with_seeds}the paired test cannot separate {them} from the best{shown}"
 
 
 def ranks_text(statistics: Statistics | None) -> str | None:
@@ -268,7 +302,10 @@ def power_text(main: pd.DataFrame) -> str | None:
 def findings_blocks(results: Results, main: pd.DataFrame, statistics: Statistics | None) -> list[Block]:
     """The Findings section's blocks (see the module docstring)."""
     blocks: list[Block] = []
-    best = best_per_cell(main, learning_per_cell(results, _keys(main)))
+    keys = _keys(main)
+    best = best_per_cell(
+        main, learning_per_cell(results, keys), learning_per_cell(results, [*keys, "activation"]) if keys else {}
+    )
     if best:
         blocks.append(("text", "Best test loss per cell (mean over converged seeds; bold = best):"))
         blocks.append(("list", best))

@@ -274,7 +274,7 @@ def plot_latent(found: DatasetPictures) -> Figure:
             rid = cell.runs.get(activation)
             ax.set_title(activation if row == 0 else "", color=activation_style(activation)[0])
             if col == 0:
-                ax.set_ylabel(f"{tables.label(cell.keys, cell.values)}\n{_view_name(found, cell)}", fontsize=7)
+                ax.set_ylabel(f"{cell.title}\n{_view_name(found, cell)}", fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])
             arrays = found.samples["codes"].get(rid) if rid is not None else None

@@ -155,9 +155,12 @@ def png_pixels(png: bytes) -> int | None:
     return int.from_bytes(png[16:20], "big")
 
 
-#: a figure is never shown smaller than this share of its intended size (8 pt labels
-#: stay about 9 px high); a wider one scrolls inside its frame instead
-MIN_SCALE = 0.8
+#: a figure is never shown smaller than this share of its intended size (8 pt labels stay
+#: about 7 px high, and the image links to its full-size file); a wider one scrolls inside its
+#: frame instead. At 0.8 the widest figure (latent space, 8 activations: 1860 px) overflowed a
+#: 1300 px window, its last column hidden until one scrolled sideways; at 0.6 it fits from
+#: a page about 1120 px wide (a 1150 px window)
+MIN_SCALE = 0.6
 
 
 def figure_html(png: bytes, alt: str, caption: str, *, dpi: float | None = None, href: str = "") -> str:

@@ -8,7 +8,10 @@ Conventions, used by the tables and by the figures alike:
   diverged runs are counted (``diverged`` column, figure titles and legends) but their
   losses are left out; failed runs are counted in the status table only;
 * the best activation of a cell has the fewest diverged seeds, then the lowest mean; the
-  main table also marks the activations *tied* with it (:mod:`actcmp.report.significance`).
+  main table also marks the activations *tied* with it (:mod:`actcmp.report.significance`);
+* an activation none of whose converged seeds learned in a cell (:mod:`actcmp.analysis.learning`)
+  is marked "(did not learn)" beside its test loss, and where the cell's best learned it is not
+  bold even when the paired test cannot separate it from the best (:func:`demoted_rows`).
 
 A table is written as CSV (raw numbers), Markdown (formatted, best and ties in bold), LaTeX
 and HTML. The jobs live in sibling modules, re-exported here: :mod:`~actcmp.report.frames`
@@ -28,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from actcmp.analysis.cells import ALPHA, FINISHED, NOT_CELL, activation_order, cell_keys, config_fields
-from actcmp.analysis.learning import cells_without_learning
+from actcmp.analysis.learning import cell_id, cells_without_learning, learning_per_cell
 from actcmp.analysis.stats import DEPTH_FACTOR, depth_scaling
 from actcmp.atomic import make_dir, write_text
 from actcmp.report.display import depth_caption, display_depth, display_main, display_plain
@@ -80,6 +83,74 @@ def lowest(values: pd.Series) -> pd.Series:
     if values.notna().sum() == 0:
         return values.notna()
     return values == values.min()
+
+
+#: beside the test loss of an activation none of whose converged seeds learned in the cell
+NOT_LEARNED = "did not learn"
+
+#: the main table's note on :data:`NOT_LEARNED` (only when some row carries it)
+NOT_LEARNED_NOTE = (
+    f"({NOT_LEARNED}): none of the activation's converged seeds in the cell learned (each ended with a final "
+    "validation loss not below its value at initialisation or the loss of predicting the training mean); "
+    f"(k of n {NOT_LEARNED}): k of its n converged seeds did not. Where the cell's best learned, an activation "
+    f"marked ({NOT_LEARNED}) is not bold even when the paired test cannot separate it from the best (p vs best "
+    "is the test's, unchanged): not separable with few seeds does not make it as good as the best."
+)
+
+
+def learning_of_rows(main: pd.DataFrame, learning: dict[tuple[str, ...], tuple[int, int]]) -> pd.DataFrame:
+    """Per row of the main table: ``stuck`` (converged seeds that did not learn) and ``done``
+    (converged seeds), from ``learning`` (:func:`actcmp.analysis.learning.learning_per_cell`
+    over the cell keys and ``activation``)."""
+    if main.empty or "activation" not in main:
+        return pd.DataFrame({"stuck": pd.Series(dtype=int), "done": pd.Series(dtype=int)}, index=main.index)
+    keys = [*main.columns[: list(main.columns).index("activation") + 1]]
+    counts = [learning.get(cell_id(tuple(row)), (0, 0)) for row in main[keys].itertuples(index=False)]
+    return pd.DataFrame(counts, columns=["stuck", "done"], index=main.index, dtype=int)
+
+
+def unlearned_rows(main: pd.DataFrame, learning: dict[tuple[str, ...], tuple[int, int]]) -> pd.Series:
+    """Bool per row: every converged seed of the activation in the cell did not learn."""
+    counts = learning_of_rows(main, learning)
+    return (counts["done"] > 0) & (counts["stuck"] == counts["done"])
+
+
+def demoted_rows(main: pd.DataFrame, learning: dict[tuple[str, ...], tuple[int, int]]) -> pd.Series:
+    """Bool per row: not the best, did not learn (:func:`unlearned_rows`), in a cell whose best
+    learned. Such a row is not bold, and the Findings name it apart from the activations not
+    separable from the best, whatever the paired test says (with 3 seeds it often cannot
+    separate an activation that did not learn from one that did)."""
+    unlearned = unlearned_rows(main, learning)
+    demoted = pd.Series(False, index=main.index)
+    if main.empty or "best" not in main or not unlearned.any():
+        return demoted
+    keys = list(main.columns[: list(main.columns).index("activation")])
+    best = main["best"].astype(bool)
+    groups = main.groupby(keys, dropna=False, sort=False).groups.values() if keys else [main.index]
+    for index in groups:
+        if (best[index] & ~unlearned[index]).any():  # the cell's best learned
+            demoted[index] = unlearned[index] & ~best[index]
+    return demoted
+
+
+def mark_learning(
+    main: pd.DataFrame, display: pd.DataFrame, bold: pd.DataFrame, learning: dict[tuple[str, ...], tuple[int, int]]
+) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
+    """The main table's display and bold mask with :data:`NOT_LEARNED` beside the test loss of
+    the rows where converged seeds did not learn and no bold on :func:`demoted_rows`; and
+    whether any row is marked (then :data:`NOT_LEARNED_NOTE` goes under the table)."""
+    loss = next((c for c in display.columns if str(c).startswith("test loss")), None)
+    counts = learning_of_rows(main, learning)
+    marked = counts["stuck"] > 0
+    if loss is None or not marked.any():
+        return display, bold, False
+    display, bold = display.copy(), bold.copy()
+    for i in counts.index[marked]:
+        stuck, done = int(counts.at[i, "stuck"]), int(counts.at[i, "done"])
+        mark = NOT_LEARNED if stuck == done else f"{stuck} of {done} {NOT_LEARNED}"
+        display.at[i, loss] = f"{display.at[i, loss]} ({mark})"
+    bold.loc[demoted_rows(main, learning).to_numpy(dtype=bool), loss] = False
+    return display, bold, True
 
 
 # -- the report's tables --------------------------------------------------------------
@@ -274,6 +345,8 @@ def build_tables(results: Results, best_rule: BestRule = lowest) -> list[Table]:
         if unlearned
         else []
     )
+    learning = learning_per_cell(results, [*keys, "activation"]) if keys else {}
+    display, bold, marked = mark_learning(main, *display_main(main), learning)
     ranks, status, init = rank_table(main), status_table(results), init_table(results)
     depth = depth_table(results, DEPTH_FACTOR)
     depth_panel = list(depth.columns[: list(depth.columns).index("activation")])
@@ -282,16 +355,18 @@ def build_tables(results: Results, best_rule: BestRule = lowest) -> list[Table]:
             "main",
             "Results per cell",
             "Test loss mean ± std over converged seeds, with the 95% Student t interval of the mean (95% CI (t)); "
-            "bold: the best of each cell and every activation not separable from it after Holm's correction (*); "
+            "bold: the best of each cell and every activation not separable from it after Holm's correction (*), "
+            f"except one marked ({NOT_LEARNED}) in a cell whose best learned; "
             "p vs best (Holm): paired t-test over seeds of the log test loss (the ratio to the best) against the "
             "cell's best (fewest diverged seeds, then lowest "
             "mean), Holm-adjusted over every pair of the cell's activations (the best is picked from the same data). "
             "Dead/saturated: mean share of hidden units; epochs to thr.: mean epochs to reach the loss threshold "
             "(reached/converged); diverged runs are counted, not averaged.",
             main,
-            *display_main(main),
+            display,
+            bold,
             keys,
-            main_notes(main) + learning_note,
+            main_notes(main) + ([NOT_LEARNED_NOTE] if marked else []) + learning_note,
         ),
         Table(
             "ranks",
@@ -353,6 +428,8 @@ __all__ = [
     "LATEX_LONG",
     "LATEX_WIDE",
     "NOT_CELL",
+    "NOT_LEARNED",
+    "NOT_LEARNED_NOTE",
     "REQUIRED",
     "STAT_COLUMNS",
     "TIED_NOTE",
@@ -364,6 +441,7 @@ __all__ = [
     "complete",
     "config_fields",
     "converged",
+    "demoted_rows",
     "depth_caption",
     "depth_table",
     "detectable_note",
@@ -384,11 +462,13 @@ __all__ = [
     "latex_escape",
     "layer_curves",
     "layer_profile",
+    "learning_of_rows",
     "loss_statistics",
     "lowest",
     "main_notes",
     "main_table",
     "mark_best",
+    "mark_learning",
     "markdown_escape",
     "matching",
     "panel_keys",
@@ -398,5 +478,6 @@ __all__ = [
     "to_html",
     "to_latex",
     "to_markdown",
+    "unlearned_rows",
     "write_table",
 ]
