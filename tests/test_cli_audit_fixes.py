@@ -49,3 +49,12 @@ def test_a_bad_value_from_the_environment_names_the_variable() -> None:
     assert result.exit_code == 2 and "--device (ACTCMP_DEVICE=tpu): unknown device" in result.output
     typed = runner.invoke(app, ["run", "smoke", "--dry-run", "--jobs", "0"], env={"ACTCMP_JOBS": None})
     assert typed.exit_code == 2 and "--jobs must be at least 1" in typed.output
+
+
+def test_status_of_a_sweep_still_running_does_not_say_resume() -> None:
+    from actcmp.analysis.status import StatusTable
+
+    cells = {("digits",): {"done": 2, "pending": 3}}
+    assert "run the sweep again to resume" in StatusTable(keys=("dataset",), cells=cells).verdict()
+    running = StatusTable(keys=("dataset",), cells=cells, writer={"pid": 1, "host": "h"}).verdict()
+    assert running == "incomplete: 3 pending (a sweep is writing here now; its runs are still coming)"

@@ -88,6 +88,8 @@ class StatusTable:
                 )
             return f"complete: {counts}"
         parts = [f"{n} {s}" for s, n in (("pending", self.pending), ("failed", self.failed)) if n]
+        if self.writer:  # the sweep is still running: nothing to resume yet
+            return "incomplete: " + ", ".join(parts) + " (a sweep is writing here now; its runs are still coming)"
         return "incomplete: " + ", ".join(parts) + " (run the sweep again to resume; failed runs are retried)"
 
 
