@@ -35,6 +35,12 @@ def _fmt_seconds(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
+def _fmt_duration(seconds: float) -> str:
+    """A measured time: tenths under 10 s (a small sweep's "0s" said nothing), else as
+    :func:`_fmt_seconds`."""
+    return f"{max(0.0, seconds):.1f}s" if seconds < 9.95 else _fmt_seconds(seconds)
+
+
 def describe(record: dict[str, Any]) -> str:
     """``relu · digits · depth 4 · seed 1``, plus the record's ``varied`` fields (``lr=0.01``:
     what tells apart runs of the same activation, dataset, depth and seed)."""
@@ -295,9 +301,9 @@ def summary_line(summary: dict[str, Any], run_seconds: float | None = None) -> s
     """The sweep's last line: ``wall time`` is the sweep's own (start to end);
     ``sum of run times`` adds up each run's time (the runs of a batched group share its
     time; parallel workers overlap), so it may exceed the wall time."""
-    summed = f", sum of run times {_fmt_seconds(run_seconds)}" if run_seconds is not None else ""
+    summed = f", sum of run times {_fmt_duration(run_seconds)}" if run_seconds is not None else ""
     text = (
-        f"{plural(summary['ran'] + summary.get('lost_runs', 0), 'run')} in {_fmt_seconds(summary['wall_time_s'])} wall time"
+        f"{plural(summary['ran'] + summary.get('lost_runs', 0), 'run')} in {_fmt_duration(summary['wall_time_s'])} wall time"
         f"{summed}: {summary['done']} done, {summary['diverged']} diverged, {summary['failed']} failed"
     )
     if summary.get("lost_runs"):  # the same runs in one count: ran = done + diverged + failed + pending

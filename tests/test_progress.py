@@ -42,7 +42,7 @@ def test_plain_lines_with_fake_clock() -> None:
         "sweep: 5 runs planned, 3 already stored, 2 to run -> results/x",
         "[1/2] done     relu · digits · depth 2 · seed 0  test_loss=0.012346  1.2s",  # no estimate yet
         "[2/2] diverged tanh · digits · depth 2 · seed 0  test_loss=-  1.2s  eta 0s",
-        "2 runs in 1m15s wall time, sum of run times 2s: 1 done, 1 diverged, 0 failed; 3 skipped (already stored)",
+        "2 runs in 1m15s wall time, sum of run times 2.5s: 1 done, 1 diverged, 0 failed; 3 skipped (already stored)",
     ]
 
 
