@@ -349,6 +349,22 @@ def test_prevent_decides_by_the_signed_rank_test_with_its_p(fix: list[float], ex
     assert part.p_value == pytest.approx(1 / 32) and said in part.explanation
 
 
+def test_prevent_says_how_many_leaky_relu_units_sit_on_the_shallow_side() -> None:
+    """For the reader (the verdict is unchanged): Leaky ReLU's units on its slope-0.01 side for
+    nearly every input (its saturated fraction) would be dead under ReLU; PReLU's saturated
+    fraction does not count such units (slope 0.25), so nothing is said for it."""
+    frame = _dying_cell(DIES, {"leaky_relu": [0.0] * 5, "prelu": [0.0] * 5})
+    frame["saturated_fraction_final"] = np.where(frame["activation"] == "leaky_relu", 0.2, 0.0)
+    frame.loc[frame["run_id"] == "leaky_relu-4", "saturated_fraction_final"] = 0.4
+    part = _part(checks.check_dying_cell(frame), PREVENT)
+    assert part.verdict == HOLDS and part.p_value == pytest.approx(1 / 32)
+    assert "slope-0.01 side for nearly every input" in part.explanation
+    assert "gradient: 24.0% on average, at most 40.0%)" in part.explanation
+    assert part.explanation.count("slope-0.01") == 1  # not for prelu
+    without = _part(checks.check_dying_cell(_dying_cell(DIES, {"leaky_relu": [0.0] * 5})), PREVENT)
+    assert "slope-0.01" not in without.explanation  # nothing measured, nothing said
+
+
 def test_a_fix_between_the_thresholds_is_inconclusive_and_says_so() -> None:
     """Every seed at 2-4%: significantly above 1% (not prevention), not shown above 5%."""
     fix = [0.02, 0.025, 0.03, 0.035, 0.04]

@@ -198,7 +198,7 @@ CLAIMS: tuple[Claim, ...] = (
             "inconclusive otherwise, including between 1% and 5%). No paired test against ReLU on the same seed "
             "is added: ReLU shown above 5% and the fix shown below 1% already put the fix below ReLU. By the "
             "definition of a dead unit, Leaky ReLU's units cannot die (its slope is 0.01, never 0) and PReLU's only "
-            "if its learned slope reaches exactly 0, so this part mostly confirms the measurement; an exact "
+            "if its learned slope reaches exactly 0, so this part mostly confirms the measurement (for the reader, the text adds the share of Leaky ReLU's units on its slope-0.01 side for nearly every probe input, its saturated fraction: the state that is death under ReLU, where they still pass a small gradient); an exact "
             "signed-rank test needs 5 seeds to reach p < 0.05 (3 seeds: smallest p 1/8), so with fewer it is "
             "inconclusive and says so. Pooled over all conditions, three parts are reported beside the map: "
             "(1) ReLU's final dead fraction reaches 5% in some cell and rises with "

@@ -200,7 +200,8 @@ def prevent_part(
             said = (
                 f"not shown under {max_prevented:.0%} ({test}, {fmt_p(p)}{floor_clause(values, max_prevented, alpha)})"
             )
-        judged.append((fix, verdict, p, mean, f"{seen}, {said}"))
+        shallow = _shallow_side(mine) if fix == "leaky_relu" else ""
+        judged.append((fix, verdict, p, mean, f"{seen}, {said}{shallow}"))
     cells = "the cell" if len(dying) == 1 else f"the {plural(len(dying), 'cell')}"
     text = (
         f"In {cells} where ReLU's units are shown to die (above {min_dead:.0%}), "
@@ -213,6 +214,25 @@ def prevent_part(
         return Verdict(verdict, f"mean dead fraction of {fix}", mean, p, text, label=label)
     worst = max(mean for *_, mean, _ in judged)
     return Verdict(HOLDS, statistic, worst, max(p for _, _, p, *_ in judged), text, label=label)
+
+
+def _shallow_side(runs: pd.DataFrame) -> str:
+    """For the reader, not the verdict: how many of Leaky ReLU's units sit on its slope-0.01
+    side for nearly every probe input (counted as saturated: 0.01 is under the saturation
+    threshold of its peak derivative), the state that would be death under ReLU, where they
+    still pass a small gradient. Only for the default Leaky ReLU: PReLU's learned slope
+    (0.25 at the start) and a steeper Leaky ReLU are not under that threshold, so their
+    saturated fraction does not count such units. Empty where nothing was measured."""
+    if "saturated_fraction_final" not in runs:
+        return ""
+    values = numeric(runs, "saturated_fraction_final").dropna()
+    if values.empty:
+        return ""
+    return (
+        f" (its units on the slope-0.01 side for nearly every input, dead under ReLU but still passing a small "
+        f"gradient: "
+        f"{float(values.mean()):.1%} on average, at most {float(values.max()):.1%})"
+    )
 
 
 def _hurts_part(runs: pd.DataFrame, candidate: str, reference: str, alpha: float) -> Verdict:
