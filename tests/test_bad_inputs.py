@@ -346,7 +346,9 @@ CASES = [
     case("run-into-a-user-folder", [*NEW[:3], "{mine}", "--epochs", "0"], "--out {mine}: holds sweep.json, report.md"),
     case("dry-run-into-a-user-folder", [*NEW[:3], "{mine}", "--dry-run"], "no results store (actcmp.sqlite)"),
     case("merge-into-a-user-folder", ["merge", "{mine}", "{store}"], "merge OUT {mine}: holds sweep.json, report.md"),
-    case("report-into-a-user-folder", ["report", "{store}", "--out", "{mine}"], "that no actcmp report wrote"),
+    case(
+        "report-into-a-user-folder", ["report", "{store}", "--out", "{mine}"], "holds report.md that no actcmp report"
+    ),
     # ---- merge
     case(
         "merge-same-shard-twice",

@@ -393,25 +393,46 @@ def test_three_seeds_cannot_show_prevention() -> None:
     assert {c.verdict for c in by_condition(runs, ("lr",), checks.check_dying_cell).conditions} == {UNSURE}
 
 
-def test_pooled_prevent_tests_the_runs_of_the_cells_where_units_are_shown_to_die() -> None:
-    """Pooled over conditions, "prevent" pools each fix's (cell, seed) values over the cells
-    where ReLU's units are shown to die: a cell whose ReLU seeds straddle 5% (mean 7.3%,
-    not shown) is left out, even where a fix loses 30% there (the mean rule failed it),
-    and one fix seed of 30% among 20 at 0 does not decide."""
+def test_pooled_prevent_is_decided_cell_by_cell_where_units_are_shown_to_die() -> None:
+    """Pooled over conditions, "prevent" asks every cell where ReLU's units are shown to die
+    (an intersection-union test over the cells): a cell whose ReLU seeds straddle 5% (mean
+    7.3%, not shown) is left out, even where a fix loses 30% there (the mean rule failed it);
+    one cell where a fix is not shown under 1% makes the whole part inconclusive (pooled
+    into one test of 20 runs it would have held, p = 2e-4, hiding that cell), and every
+    cell showing it holds with the largest p of theirs."""
     straddle = [0.031, 0.031, 0.052, 0.083, 0.167]
+
+    def runs_with(second: list[float]) -> pd.DataFrame:
+        cells = [
+            _dying_cell(DIES, {"leaky_relu": [0.0] * 5, "prelu": [0.0] * 5}).assign(lr=0.001),
+            _dying_cell(DIES, {"leaky_relu": second, "prelu": [0.0] * 5}).assign(lr=0.003),
+            _dying_cell(DIES, {"leaky_relu": [0.0] * 5, "prelu": [0.0] * 5}).assign(lr=0.01),
+            _dying_cell(DIES, {"leaky_relu": [0.0] * 5, "prelu": [0.0] * 5}).assign(lr=0.03),
+            _dying_cell(straddle, {"leaky_relu": [0.3] * 5, "prelu": [0.0] * 5}).assign(lr=0.1),
+        ]
+        return pd.concat(cells, ignore_index=True).assign(run_id=lambda f: f.run_id + "-" + f.lr.astype(str))
+
+    masked = _part(checks.check_dying(runs_with([0.0, 0.0, 0.0, 0.0, 0.3])), PREVENT)
+    assert masked.verdict == UNSURE, masked.explanation
+    assert masked.p_value == pytest.approx(_exact_p([0.0, 0.0, 0.0, 0.0, 0.3], 0.01, "below"))
+    assert "Of the 4 cells where ReLU's units are shown to die" in masked.explanation
+    assert "shown in 3; it is not shown in 1 (" in masked.explanation and "lr 0.003" in masked.explanation
+    clean = _part(checks.check_dying(runs_with([0.0] * 5)), PREVENT)
+    assert clean.verdict == HOLDS and clean.p_value == pytest.approx(1 / 32), clean.explanation
+    assert "In each of the 4 cells" in clean.explanation and "lr 0.1" not in clean.explanation
+
+
+def test_one_cell_where_a_fix_dies_fails_the_pooled_prevent() -> None:
+    """A fix dying in one of 12 cells (40% in every seed) is "does not hold" pooled, as in that
+    cell's own map entry; one test over the 60 runs said "holds" (mean 3.3%, p = 1.7e-7)."""
     cells = [
-        _dying_cell(DIES, {"leaky_relu": [0.0] * 5, "prelu": [0.0] * 5}).assign(lr=0.001),
-        _dying_cell(DIES, {"leaky_relu": [0.0, 0.0, 0.0, 0.0, 0.3], "prelu": [0.0] * 5}).assign(lr=0.003),
-        _dying_cell(DIES, {"leaky_relu": [0.0] * 5, "prelu": [0.0] * 5}).assign(lr=0.01),
-        _dying_cell(DIES, {"leaky_relu": [0.0] * 5, "prelu": [0.0] * 5}).assign(lr=0.03),
-        _dying_cell(straddle, {"leaky_relu": [0.3] * 5, "prelu": [0.0] * 5}).assign(lr=0.1),
+        _dying_cell(DIES, {"leaky_relu": [0.4] * 5 if i == 5 else [0.0] * 5, "prelu": [0.0] * 5}).assign(lr=i)
+        for i in range(12)
     ]
     runs = pd.concat(cells, ignore_index=True).assign(run_id=lambda f: f.run_id + "-" + f.lr.astype(str))
     part = _part(checks.check_dying(runs), PREVENT)
-    assert part.verdict == HOLDS, part.explanation
-    leaky = [0.0] * 19 + [0.3]  # the 4 cells shown to die, 5 seeds each
-    assert part.p_value == pytest.approx(_exact_p(leaky, 0.01, "below"))
-    assert "In the 4 cells where ReLU's units are shown to die" in part.explanation
+    assert part.verdict == FAILS and part.p_value == pytest.approx(1 / 32), part.explanation
+    assert "it does not hold in 1 (" in part.explanation and "lr 5" in part.explanation
 
 
 def _saturation_cell(saturated: dict[str, list[float]], depth: int = 8) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -457,20 +478,30 @@ def test_three_seeds_cannot_show_saturation() -> None:
     assert "smallest p is 1/8 = 0.125" in part.explanation
 
 
-def test_pooled_saturation_pools_the_runs_at_the_deepest_depth() -> None:
-    """The pooled check tests each bounded activation's (cell, seed) values at the deepest
-    depth: two inits x 3 seeds, every value above 5%, p = 1/64 (neither cell alone could)."""
+@pytest.mark.parametrize(("seeds", "tanh_auto", "expected"), [(5, 0.3, HOLDS), (3, 0.3, UNSURE), (5, 0.01, FAILS)])
+def test_pooled_saturation_is_decided_cell_by_cell_at_the_deepest_depth(
+    seeds: int, tanh_auto: float, expected: str
+) -> None:
+    """The pooled check asks every cell at the deepest depth (here: two inits), each on its
+    own seeds: 5 seeds above 5% in both cells hold with p = 1/32; 3 seeds cannot show it in
+    either cell (pooled into one test of 6 runs it "held" at p = 1/64); tanh under 5% in one
+    cell fails the whole part, whatever the other cell shows."""
     frames = []
     for init in ("auto", "torch-default"):
         for depth in (2, 8):
-            runs, layers = _saturation_cell({"sigmoid": [0.2] * 3, "tanh": [0.3] * 3}, depth)
+            tanh = tanh_auto if init == "auto" else 0.3
+            runs, layers = _saturation_cell({"sigmoid": [0.2] * seeds, "tanh": [tanh] * seeds}, depth)
             tag = f"-{init}-{depth}"
             frames.append((runs.assign(init=init, run_id=runs.run_id + tag), layers.assign(run_id=layers.run_id + tag)))
     runs = pd.concat([f[0] for f in frames], ignore_index=True)
     layers = pd.concat([f[1] for f in frames], ignore_index=True)
     part = _part(checks.check_vanishing(runs, layers), SATURATE)
-    assert part.verdict == HOLDS and part.p_value == pytest.approx(1 / 64), part.explanation
-    assert "over 6 runs" in part.explanation
+    assert part.verdict == expected, part.explanation
+    assert "cells at depth 8" in part.explanation
+    if expected == HOLDS:
+        assert part.p_value == pytest.approx(1 / 32) and "In each of the 2 cells" in part.explanation
+    if expected == FAILS:
+        assert "it does not hold in 1 (init auto:" in part.explanation
 
 
 # -- claim A1: anomaly detection -----------------------------------------------------------------------

@@ -210,7 +210,7 @@ def test_bundled_name_not_shadowed_by_a_folder(tmp_path: Path, monkeypatch: pyte
     assert "sweep 'smoke': 8 runs" in result.output
     (tmp_path / "mine").write_text("name = 'mine'\nepochs = 1\n")  # an existing file, no .toml: a path
     result = runner.invoke(app, ["run", "mine", "--dry-run"])
-    assert result.exit_code == 0 and "sweep 'mine': 1 runs" in result.output
+    assert result.exit_code == 0 and "sweep 'mine': 1 run" in result.output
 
 
 def test_unknown_bundled_name_lists_claim_sweeps() -> None:

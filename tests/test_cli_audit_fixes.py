@@ -27,19 +27,27 @@ def test_activations_out_without_plot_is_refused() -> None:
     assert result.exit_code == 2 and "--out x.png goes with --plot" in result.output
 
 
-def test_ctrl_c_while_run_writes_its_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("signal", "code", "said"), [("INT", 130, "interrupted"), ("TERM", 143, "terminated (SIGTERM)")]
+)
+def test_a_signal_while_run_writes_its_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signal: str, code: int, said: str
+) -> None:
     import actcmp.report
+    from actcmp.signals import Terminated
 
     out = tmp_path / "res"
     assert runner.invoke(app, ["run", "smoke", "--out", str(out), "--epochs", "0", "--quiet"]).exit_code == 0
 
     def interrupted(*args: object, **kwargs: object) -> None:
-        raise KeyboardInterrupt
+        raise Terminated if signal == "TERM" else KeyboardInterrupt
 
     monkeypatch.setattr(actcmp.report, "make_report", interrupted)
     result = runner.invoke(app, ["run", "smoke", "--out", str(out), "--epochs", "0", "--report"])
-    assert result.exit_code == 130, result.output
-    assert f"the sweep's runs are stored, the report is not finished (actcmp report {out})" in result.output
+    assert result.exit_code == code, result.output
+    assert f"actcmp: {said} while writing the report: the sweep's runs are stored, the report is not finished" in (
+        result.output
+    )
 
 
 def test_a_bad_value_from_the_environment_names_the_variable() -> None:
@@ -58,3 +66,16 @@ def test_status_of_a_sweep_still_running_does_not_say_resume() -> None:
     assert "run the sweep again to resume" in StatusTable(keys=("dataset",), cells=cells).verdict()
     running = StatusTable(keys=("dataset",), cells=cells, writer={"pid": 1, "host": "h"}).verdict()
     assert running == "incomplete: 3 pending (a sweep is writing here now; its runs are still coming)"
+
+
+def test_report_out_replaces_a_report_of_any_actcmp_version(tmp_path: Path) -> None:
+    """A report written before setup.json existed (or without it) is actcmp's: replaced."""
+    res, out = tmp_path / "res", tmp_path / "rep"
+    assert runner.invoke(app, ["run", "smoke", "--out", str(res), "--epochs", "0", "--quiet"]).exit_code == 0
+    assert runner.invoke(app, ["report", str(res), "--out", str(out)]).exit_code == 0
+    (out / "setup.json").unlink()
+    again = runner.invoke(app, ["report", str(res), "--out", str(out)])
+    assert again.exit_code == 0, again.output
+    (out / "report.html").write_text("<html><title>my page</title></html>")
+    refused = runner.invoke(app, ["report", str(res), "--out", str(out)])
+    assert refused.exit_code == 2 and "holds report.html that no actcmp report wrote" in refused.output

@@ -30,9 +30,16 @@ def test_a_default_written_out_is_no_difference() -> None:
     assert other_settings(mine, [SMOKE]) == []
 
 
-def test_an_axis_only_one_version_varies_is_named() -> None:
+def test_an_axis_only_one_version_varies_is_named_with_its_values() -> None:
     mine = {"fixed": {"epochs": 3, "width": 32}, "grid": {**SMOKE["grid"], "lr": [0.01, 0.1]}}
-    assert other_settings(mine, [SMOKE]) == ["lr varied by one version only"]
+    assert other_settings(mine, [SMOKE]) == ["lr 0.001 stored, 0.01/0.1 now"]  # 0.001: RunConfig's default
+    assert other_settings(SMOKE, [mine]) == ["lr 0.01/0.1 stored, 0.001 now"]
+
+
+def test_an_axis_fixed_at_one_of_its_values_is_the_same_sweep_narrowed() -> None:
+    mine = {"fixed": {"epochs": 3, "width": 32, "seed": 1}, "grid": {"dataset": ["digits"]}}  # --set seed=1
+    assert other_settings(mine, [SMOKE]) == []
+    assert other_settings(SMOKE, [mine]) == []
 
 
 def test_run_and_dry_run_say_it(tmp_path: Path) -> None:

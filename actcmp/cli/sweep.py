@@ -296,13 +296,16 @@ def _say_how_it_ended(summary: SweepSummary, *, quiet: bool, write_report: bool,
 
         try:
             make_report(summary.out_dir, jobs=jobs)
-        except KeyboardInterrupt:  # the runs are stored: say so, and how to finish the report
+        except KeyboardInterrupt as stop:  # the runs are stored: say so, and how to finish the report
+            from actcmp.signals import Terminated
+
+            terminated = isinstance(stop, Terminated)
             typer.echo(
-                f"actcmp: interrupted while writing the report: the sweep's runs are stored, the report is not "
-                f"finished (actcmp report {summary.out_dir})",
+                f"actcmp: {'terminated (SIGTERM)' if terminated else 'interrupted'} while writing the report: the "
+                f"sweep's runs are stored, the report is not finished (actcmp report {summary.out_dir})",
                 err=True,
             )
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+            raise typer.Exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED) from None
         if not quiet:
             typer.echo(f"report: {summary.out_dir / 'report.html'}", err=True)
     if not quiet:
@@ -411,7 +414,7 @@ def _print_plan(
         return
     of_total = f" (shard {shard} of {plan['total']} runs)" if shard_spec else ""
     after = f" + up to {plan['tune']['evaluation_selected_at_most']} once selected" if "tune" in plan else ""
-    typer.echo(f"sweep '{plan['name']}': {plan['runs']} runs{after}{of_total}")
+    typer.echo(f"sweep '{plan['name']}': {plural(plan['runs'], 'run')}{after}{of_total}")
     for key, values in plan["varied"].items():
         typer.echo(f"  {key} ({len(values)}): {', '.join(str(v) for v in values)}")
     for key, values in sweep.grid.items():

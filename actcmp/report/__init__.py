@@ -203,21 +203,36 @@ def _check_targets(directory: Path) -> None:
         make_dir(directory / name)
 
 
+#: how every actcmp report begins (report.md's first line, report.html's title)
+REPORT_MARKS = {"report.md": "# actcmp report", "report.html": "<title>actcmp report</title>"}
+
+
 def _refuse_foreign_report_dir(out: Path) -> None:
-    """``--out OUT`` holding a ``report.md`` or ``report.html`` that no actcmp report wrote (no
-    ``setup.json`` beside them, which a report writes just before them, and no results store):
-    one line, exit 2, instead of replacing the user's files. A report stopped before its
-    ``setup.json`` wrote no ``report.md`` either, so running it again is not refused."""
+    """``--out OUT`` holding a ``report.md`` or ``report.html`` that no actcmp report wrote
+    (it does not begin as every actcmp report has: ``# actcmp report``, the HTML's title):
+    one line, exit 2, instead of replacing the user's files. A report of any actcmp version
+    is replaced, as is a folder holding a results store."""
     from actcmp.errors import ConfigError
     from actcmp.store.database import db_path
 
-    if not out.is_dir() or (out / "setup.json").exists() or db_path(out).exists():
+    if not out.is_dir() or db_path(out).exists():
         return
-    clashes = [name for name in ("report.md", "report.html") if (out / name).exists()]
+    clashes = []
+    for name, mark in REPORT_MARKS.items():
+        path = out / name
+        if not path.exists():
+            continue
+        try:
+            with path.open("rb") as handle:
+                head = handle.read(4096).decode("utf-8", "replace")
+        except OSError:
+            head = ""
+        if mark not in head:
+            clashes.append(name)
     if clashes:
         raise ConfigError(
-            f"--out {out}: holds {', '.join(clashes)} that no actcmp report wrote (no setup.json beside them); "
-            "a report would replace them: choose a new or empty directory"
+            f"--out {out}: holds {', '.join(clashes)} that no actcmp report wrote; a report would replace "
+            f"{'them' if len(clashes) > 1 else 'it'}: choose a new or empty directory"
         )
 
 

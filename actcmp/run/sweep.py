@@ -253,33 +253,39 @@ def run_sweep(
 
 def other_settings(config: dict[str, Any], stored: list[dict[str, Any]]) -> list[str]:
     """The settings in which the stored versions ``stored`` of a sweep (configs under its
-    name) differ from ``config``, as ``key a / b stored, c now``, and
-    grid axes that only one of them varies. A version that differs only in the values of the
-    same grid axes (more seeds, another activation) is the same sweep extended: nothing."""
+    name) differ from ``config``, as ``key a / b stored, c now``. A version that differs only
+    in the values of its grid axes (more seeds, another activation), or that fixes an axis the
+    other varies at one of its values (``--set depth=1`` of a sweep over depths 1, 2), is the
+    same sweep extended or narrowed: nothing. An axis one version varies and the other holds
+    at a value outside it (``--grid lr=0.01,0.1`` where the file's lr is 0.001) is named."""
     from actcmp.config import RunConfig
 
     def value(fixed: dict[str, Any], key: str) -> Any:
         field_info = RunConfig.model_fields.get(key)
         return fixed.get(key, field_info.default if field_info is not None else None)
 
-    mine_fixed, mine_axes = config.get("fixed") or {}, set(config.get("grid") or {})
-    found: dict[str, list[Any]] = {}
+    def shown(values: list[Any]) -> str:
+        return "/".join(str(v) for v in values)
+
+    mine_fixed, mine_grid = config.get("fixed") or {}, config.get("grid") or {}
+    found: dict[str, tuple[list[str], str]] = {}
     for other in stored:
-        fixed, axes = other.get("fixed") or {}, set(other.get("grid") or {})
-        for key in sorted((set(fixed) | set(mine_fixed)) - axes - mine_axes):
+        fixed, grid = other.get("fixed") or {}, other.get("grid") or {}
+        for key in sorted((set(fixed) | set(mine_fixed)) - set(grid) - set(mine_grid)):
             if value(fixed, key) != value(mine_fixed, key):
-                seen = found.setdefault(key, [])
-                if value(fixed, key) not in seen:
-                    seen.append(value(fixed, key))
-        for key in sorted(axes ^ mine_axes):
-            found.setdefault(key, [])
-    lines = []
-    for key, values in found.items():
-        if key in mine_axes or not values:
-            lines.append(f"{key} varied by one version only")
-        else:
-            lines.append(f"{key} {' / '.join(str(v) for v in values)} stored, {value(mine_fixed, key)} now")
-    return lines
+                then, _ = found.setdefault(key, ([], str(value(mine_fixed, key))))
+                if str(value(fixed, key)) not in then:
+                    then.append(str(value(fixed, key)))
+        for key in sorted(set(grid) ^ set(mine_grid)):
+            varied = list(grid.get(key) or mine_grid.get(key) or [])
+            held = value(mine_fixed if key in grid else fixed, key)
+            if held in varied:
+                continue  # narrowed to one of the values, or extended around it: the same cells
+            stored_side = shown(varied) if key in grid else str(held)
+            then, _ = found.setdefault(key, ([], str(held) if key in grid else shown(varied)))
+            if stored_side not in then:
+                then.append(stored_side)
+    return [f"{key} {' / '.join(then)} stored, {now} now" for key, (then, now) in found.items()]
 
 
 def other_settings_note(out_dir: Path, name: str, settings: list[str]) -> str:

@@ -166,6 +166,22 @@ def prevent_part(
             label=label,
             explanation=f"Whether Leaky ReLU / PReLU prevent dying cannot be judged: {why}.",
         )
+    if keys and len(dying) > 1:  # "wherever units die": each cell on its own, every one must show it
+        cells = [
+            (_cell_name(keys, row), prevent_part(done, dying.iloc[[i]], keys, fixes, min_dead, max_prevented, alpha))
+            for i, row in enumerate(dying.itertuples(index=False))
+        ]
+        fix_runs = done[done["activation"].isin(present)].merge(dying, on=keys, how="inner")
+        leaky = fix_runs[fix_runs["activation"] == "leaky_relu"]
+        extra = f" Over those cells' runs: at most {float(numeric(fix_runs, 'dead_fraction_final').max()):.1%} dead"
+        extra += (_shallow_side(leaky).replace(" (its units", "; Leaky ReLU's units") if not leaky.empty else "") + "."
+        return across_cells(
+            cells,
+            label,
+            f"where ReLU's units are shown to die (above {min_dead:.0%}), {' and '.join(present)} stay under "
+            f"{max_prevented:.0%} dead",
+            extra,
+        )
     judged = []  # (fix, verdict, p, mean, text)
     for fix in present:
         mine = done[done["activation"] == fix]
@@ -202,9 +218,9 @@ def prevent_part(
             )
         shallow = _shallow_side(mine) if fix == "leaky_relu" else ""
         judged.append((fix, verdict, p, mean, f"{seen}, {said}{shallow}"))
-    cells = "the cell" if len(dying) == 1 else f"the {plural(len(dying), 'cell')}"
+    where = "the cell" if len(dying) == 1 else f"the {plural(len(dying), 'cell')}"
     text = (
-        f"In {cells} where ReLU's units are shown to die (above {min_dead:.0%}), "
+        f"In {where} where ReLU's units are shown to die (above {min_dead:.0%}), "
         + "; ".join(t for *_, t in judged)
         + "."
     )
@@ -214,6 +230,39 @@ def prevent_part(
         return Verdict(verdict, f"mean dead fraction of {fix}", mean, p, text, label=label)
     worst = max(mean for *_, mean, _ in judged)
     return Verdict(HOLDS, statistic, worst, max(p for _, _, p, *_ in judged), text, label=label)
+
+
+def _cell_name(keys: Sequence[str], row: Any) -> str:
+    """``init auto · depth 4 · lr 0.01``: a cell by its keys' values."""
+    return " · ".join(f"{key} {value}" for key, value in zip(keys, row, strict=True))
+
+
+def across_cells(cells: list[tuple[str, Verdict]], label: str, claim: str, extra: str = "") -> Verdict:
+    """A pooled part decided cell by cell (an intersection-union test over the cells): holds
+    when every cell's test holds (p the largest of theirs), does not hold when one cell's does
+    not, inconclusive otherwise. Pooling the cells' runs into one test would let most cells
+    hide one where the claim fails (a test of the typical run, not of "every cell")."""
+    verdicts = [v.verdict for _, v in cells]
+    n = len(cells)
+    p_values = [v.p_value for _, v in cells if v.p_value is not None and math.isfinite(v.p_value)]
+    largest = max(p_values) if p_values else math.nan
+    if all(v == HOLDS for v in verdicts):
+        worst = max((v.value for _, v in cells if math.isfinite(v.value)), default=math.nan)
+        text = (
+            f"In each of the {n} cells {claim}: shown in every one (one-sided exact signed-rank test per cell, "
+            f"the largest p = {largest:.3g}).{extra}"
+        )
+        return Verdict(HOLDS, cells[0][1].statistic, worst, largest, text, label=label)
+    kind = FAILS if FAILS in verdicts else UNSURE
+    off = [(name, v) for name, v in cells if v.verdict == kind]
+    shown = sum(v == HOLDS for v in verdicts)
+    listed = "; ".join(f"{name}: {v.explanation.rstrip('.')}" for name, v in off[:3]) + (
+        "; ..." if len(off) > 3 else ""
+    )
+    said = "does not hold" if kind == FAILS else "is not shown"
+    text = f"Of the {n} cells {claim}: shown in {shown}; it {said} in {len(off)} ({listed}){extra}"
+    first = off[0][1]
+    return Verdict(kind, first.statistic, first.value, first.p_value, text, label=label)
 
 
 def _shallow_side(runs: pd.DataFrame) -> str:
@@ -346,6 +395,17 @@ def saturation_part(runs: pd.DataFrame, deepest: Any, min_saturated: float, alph
             label=label,
             explanation="Saturation cannot be judged: no converged sigmoid/tanh runs at the deepest depth.",
         )
+    keys = [k for k in stats.cell_keys(done) if k != "depth" and k in bounded]
+    groups = list(bounded.groupby(keys, sort=True)) if keys else []
+    if len(groups) > 1:  # each cell at that depth on its own, every one must show it
+        cells = [
+            (
+                _cell_name(keys, key if isinstance(key, tuple) else (key,)),
+                saturation_part(cell, deepest, min_saturated, alpha),
+            )
+            for key, cell in groups
+        ]
+        return across_cells(cells, label, f"at depth {deepest}, sigmoid and tanh saturate (above {min_saturated:.0%})")
     bounded = bounded.assign(_sat=numeric(bounded, "saturated_fraction_final"))
     judged = []  # (name, verdict, p, mean, text)
     for name, mine in bounded.groupby("activation", sort=True):
