@@ -215,13 +215,21 @@ def _fake_export(path: Path, fmt: str = "mlflow") -> None:
 
 @pytest.mark.parametrize(
     "state",
-    ["partial+old", "partial-without-file+old", "partial-first-export", "moved-aside", "foreign", "foreign+old-dir"],
+    [
+        "partial+old",
+        "partial-without-file+old",
+        "partial-first-export",
+        "moved-aside",
+        "foreign",
+        "foreign+old-dir",
+        "foreign+old-export",
+    ],
 )
 def test_recover_killed(state: str, tmp_path: Path) -> None:
     """What a killed in-place export can leave, put back; anything else left alone.
     ``partial-without-file+old``: what an actcmp without the PARTIAL file left."""
     out, old = tmp_path / "mlflow", tmp_path / ".mlflow.old"
-    if state.endswith("+old") or state == "moved-aside":
+    if state.endswith("+old") or state in ("moved-aside", "foreign+old-export"):
         _fake_export(old)
     if state.startswith("partial"):
         out.mkdir()
@@ -234,7 +242,11 @@ def test_recover_killed(state: str, tmp_path: Path) -> None:
         (out / "notes.txt").write_text("keep me\n")
         if state == "foreign+old-dir":
             old.mkdir()  # not an actcmp export: nothing says what "mlflow" is
-    said = recover_killed(out)
+    said = recover_killed(out, "mlflow")
+    if state == "foreign+old-export":  # a user's folder beside an earlier export: never removed
+        assert said is None and (out / "notes.txt").read_text() == "keep me\n"
+        assert recover_killed(out, "tensorboard") is None and (out / "notes.txt").is_file()
+        return
     if state.startswith("foreign"):
         assert said is None and (out / "notes.txt").read_text() == "keep me\n"
         with pytest.raises(StoreError, match="holds other files"), replacing(out, {"format": "mlflow"}, in_place=True):
@@ -391,3 +403,19 @@ def test_the_exports_read_no_sample_blobs(tmp_path: Path, monkeypatch: pytest.Mo
     runs, _ = read_runs(out)
     assert len(runs) == STORED and queries
     assert not [q for q in queries if "FROM samples" in q and "blob" in q]
+
+
+def test_a_second_export_into_the_same_target_waits_its_turn(tmp_path: Path) -> None:
+    """While an export writes (its PARTIAL file in place), a second one into the same target is
+    refused in one line; it used to take the first one's partial store for a killed export's,
+    delete it, and then the first one's clean-up deleted the second's: nothing was left."""
+    out = tmp_path / "mlflow"
+    with replacing(out, {"format": "mlflow"}, in_place=True) as root:
+        assert (root / PARTIAL).is_file()
+        second = replacing(out, {"format": "mlflow"}, in_place=True)
+        with pytest.raises(StoreError, match=f"export target {out} is in use by another export"), second:
+            pass
+        assert (root / PARTIAL).is_file()  # the first export's partial store is untouched
+        (root / "0").mkdir()
+    assert (out / MARKER).is_file() and (out / "0").is_dir()
+    assert not (tmp_path / ".mlflow.lock").exists()  # released and removed

@@ -294,7 +294,20 @@ def _check_target(out: Path, fmt: str) -> None:
         raise StoreError(f"cannot create {out.parent}: {exc.strerror}") from None
 
 
-def recover_killed(out: Path) -> str | None:
+def _mlflow_shaped(out: Path) -> bool:
+    """Whether ``out`` looks like a store MLflow's file store wrote (experiment folders named
+    by number, each with its ``meta.yaml``; ``.trash`` and ``models``), and nothing else: what
+    an in-place MLflow export killed by an actcmp that wrote no :data:`PARTIAL` file left."""
+    try:
+        children = list(out.iterdir())
+    except OSError:
+        return False
+    experiments = [c for c in children if c.is_dir() and c.name.isdigit()]
+    others = [c for c in children if c not in experiments and c.name not in (".trash", "models")]
+    return bool(experiments) and not others and any((c / "meta.yaml").is_file() for c in experiments)
+
+
+def recover_killed(out: Path, fmt: str | None = None) -> str | None:
     """Put back what an export killed half-way (SIGKILL, out of memory, a power cut) left at
     ``out``; return what was done, in one line, or None when there was nothing to do.
 
@@ -305,11 +318,17 @@ def recover_killed(out: Path) -> str | None:
     actcmp that wrote none), is the leftover of a killed export: it is removed and the old
     export, if any, put back. So is a missing ``out`` beside such a ``.OUT.old`` (killed
     between the two renames). Anything else is left alone (and a foreign ``out`` refused by
-    :func:`replacing`)."""
+    :func:`replacing`). Without the :data:`PARTIAL` file, ``out`` is taken for a killed
+    export's only when ``fmt`` is "mlflow", ``.OUT.old`` is an MLflow export and ``out`` holds
+    nothing but what MLflow's file store writes (never a folder of anything else). Called under
+    :func:`replacing`'s lock, so no export running now is taken for a killed one."""
     old = out.with_name(f".{out.name}.old")
     old_export = old.is_dir() and stored_format(old) is not None
     if out.is_dir() and not (out / MARKER).is_file():
-        if not ((out / PARTIAL).is_file() or old_export):
+        # ours for sure (the PARTIAL file), or an MLflow store beside an earlier MLflow export
+        # (what an actcmp without the PARTIAL file left): never a folder of anything else
+        killed_mlflow = old_export and fmt == "mlflow" and stored_format(old) == "mlflow" and _mlflow_shaped(out)
+        if not ((out / PARTIAL).is_file() or killed_mlflow):
             return None
         _remove_partial(out)
         what = f"export target {out} was left half-written by an export that was killed: removed it"
@@ -355,8 +374,24 @@ def replacing(
     saying so is appended to ``notes``).
     """
     from actcmp.signals import interrupts
+    from actcmp.store.lock import DirLock
 
-    recovered = recover_killed(out)
+    # one export at a time into ``out``: another one's partial export, temporary folder or
+    # moved-aside old export is not a killed export's leftover while it runs
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create {out.parent}: {exc.strerror}") from None
+    lock = DirLock(out.parent, purpose="export", name=f".{out.name}.lock", what=f"export target {out}")
+    with lock:
+        yield from _replacing(out, info, in_place=in_place, notes=notes, interrupts=interrupts)
+
+
+def _replacing(
+    out: Path, info: dict[str, Any], *, in_place: bool, notes: list[str] | None, interrupts: Any
+) -> Iterator[Path]:
+    """:func:`replacing` under its lock."""
+    recovered = recover_killed(out, str(info.get("format")))
     if recovered is not None and notes is not None:
         notes.append(recovered)
     _check_target(out, str(info.get("format")))

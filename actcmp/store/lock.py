@@ -37,10 +37,10 @@ def lock_path(directory: str | Path) -> Path:
     return Path(directory) / LOCK_NAME
 
 
-def read_holder(directory: str | Path) -> dict[str, Any] | None:
-    """What the lock file says about its (last) holder, or None."""
+def read_holder(directory: str | Path, name: str = LOCK_NAME) -> dict[str, Any] | None:
+    """What the lock file ``name`` says about its (last) holder, or None."""
     try:
-        text = lock_path(directory).read_text(encoding="utf-8")
+        text = (Path(directory) / name).read_text(encoding="utf-8")
         holder = json.loads(text) if text.strip() else None
     except (OSError, ValueError):
         return None
@@ -83,10 +83,14 @@ class DirLock:
     dead process left behind (a killed sweep), else None.
     """
 
-    def __init__(self, directory: str | Path, purpose: str = "sweep") -> None:
+    def __init__(self, directory: str | Path, purpose: str = "sweep", name: str = LOCK_NAME, what: str = "") -> None:
+        """``name``: the lock file in ``directory`` (``actcmp.lock``: the results directory's
+        writer); ``what``: what is locked, for the refusal (default: the results directory)."""
         self.directory = Path(directory)
-        self.path = lock_path(directory)
+        self.name = name
+        self.path = self.directory / name
         self.purpose = purpose
+        self.what = what or f"results directory {self.directory}"
         self.fd: int | None = None
         self.stale: dict[str, Any] | None = None
 
@@ -101,17 +105,17 @@ class DirLock:
                     ) from None
                 raise StoreError(f"cannot create lock file {self.path}: {exc.strerror}") from None
             if not self._lock(fd):
-                holder = read_holder(self.directory)
+                holder = read_holder(self.directory, self.name)
                 os.close(fd)
                 raise StoreError(
-                    f"results directory {self.directory} is in use by {describe_holder(holder)}: wait for it to "
+                    f"{self.what} is in use by {describe_holder(holder)}: wait for it to "
                     f"finish or use another --out (if nothing is running there, delete {self.path})"
                 )
             if not self._same_file(fd):  # unlinked by a releasing holder after we opened it: retry
                 os.close(fd)
                 continue
             self.fd = fd
-        self.stale = read_holder(self.directory)
+        self.stale = read_holder(self.directory, self.name)
         record = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
@@ -133,7 +137,7 @@ class DirLock:
             except OSError as exc:  # no flock on this file system: fall back to the PID record
                 if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
                     raise
-        holder = read_holder(self.directory)
+        holder = read_holder(self.directory, self.name)
         return not (holder_alive(holder) and holder.get("pid") != os.getpid())  # type: ignore[union-attr]
 
     def _same_file(self, fd: int) -> bool:
