@@ -183,7 +183,9 @@ def evaluation_seeds(fixed: dict[str, Any], grid: dict[str, list[Any]]) -> list[
 
 
 def check_tune(spec: TuneSpec, fixed: dict[str, Any], grid: dict[str, list[Any]], where: str) -> None:
-    """Rules between [tune] and the rest of the sweep (raises a one-line :class:`ConfigError`)."""
+    """Rules between [tune] and the rest of the sweep (raises a one-line :class:`ConfigError`).
+    A new sweep with one candidate combination selects nothing (its "selected" value is the
+    only one): refused here, not in :func:`parse_tune`, so stored sweeps still read."""
     for key in spec.fields:
         if key in grid:
             raise ConfigError(
@@ -197,6 +199,12 @@ def check_tune(spec: TuneSpec, fixed: dict[str, Any], grid: dict[str, list[Any]]
             f"{where}: tune.seeds: {shown} {'is' if len(overlap) == 1 else 'are'} also evaluation "
             f"seed{'s' if len(overlap) > 1 else ''} (grid.seed = {evaluation_seeds(fixed, grid)}); "
             "tuning seeds must differ from them"
+        )
+    if len(spec.combos()) == 1:
+        only = ", ".join(f"{k} = {v[0]!r}" for k, v in spec.candidates.items())
+        raise ConfigError(
+            f"{where}: tune: one candidate ({only}): nothing to select from; give two or more candidates, or "
+            "set the field at the top of the sweep file and drop [tune]"
         )
 
 

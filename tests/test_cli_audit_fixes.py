@@ -79,3 +79,27 @@ def test_report_out_replaces_a_report_of_any_actcmp_version(tmp_path: Path) -> N
     (out / "report.html").write_text("<html><title>my page</title></html>")
     refused = runner.invoke(app, ["report", str(res), "--out", str(out)])
     assert refused.exit_code == 2 and "holds report.html that no actcmp report wrote" in refused.output
+
+
+TUNED = """name = "tph"
+epochs = 1
+[grid]
+dataset = ["digits"]
+depth = [1]
+activation = ["relu", "tanh"]
+seed = [0, 1]
+[tune]
+lr = [1e-3, 1e-2]
+seeds = [100, 101]
+"""
+
+
+def test_a_tuned_sweep_labels_its_two_phases(tmp_path: Path) -> None:
+    path = tmp_path / "tph.toml"
+    path.write_text(TUNED)
+    result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    tuning = lines.index("tuning phase ([tune]): each candidate on the tuning seeds, selected by validation loss")
+    evaluation = lines.index("evaluation phase ([tune]): the common and the selected values on the evaluation seeds")
+    assert lines[tuning + 1].startswith("sweep: 8 runs planned") and lines[evaluation + 1].startswith("sweep: 8 runs")

@@ -112,6 +112,9 @@ def _tiny_with(tune: str, grid_extra: str = "") -> str:
         ),
         pytest.param(_tiny_with("lr = [-1.0]\nseeds = [100]\n"), [], "tune.lr", id="bad-value"),
         pytest.param(_tiny_with("seeds = [100]\n"), [], "tune: no field to tune", id="nothing-tuned"),
+        pytest.param(
+            _tiny_with("lr = [1e-3]\nseeds = [100]\n"), [], "tune: one candidate (lr = 0.001): nothing", id="one"
+        ),
         pytest.param(TINY, ["--seeds", "99,100"], "tune.seeds: 100 is also evaluation seed", id="cli-seeds-overlap"),
         pytest.param(TINY, ["--grid", "lr=0.1,0.01"], "tune.lr: lr is also a grid axis", id="cli-grid-on-tuned"),
     ],
@@ -381,6 +384,7 @@ def test_resume_mid_tuning_gives_the_same_selections_and_runs(tuned: tuple[Path,
     first = run_sweep(path, out, engine="plain", progress=_StopAfter(5))
     # what came back before the interrupt is stored too (the serial executor runs ahead by a task or two)
     assert first.interrupted and 5 <= first.ran < 12
+    assert first.stopped_tuning and first.left == 12 - first.ran  # the tuning runs; the evaluation runs follow
     lines = tune_status(out)
     assert any(f"tuning runs: {first.ran}/12 finished" in line for line in lines), lines
     assert any("selection pending" in line for line in lines), lines

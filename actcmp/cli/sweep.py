@@ -11,6 +11,7 @@ import typer
 
 from actcmp.cli.base import EXIT_INTERRUPTED, EXIT_TERMINATED, fail, guarded, not_an_option, out_path
 from actcmp.errors import ConfigError
+from actcmp.text import plural
 
 if TYPE_CHECKING:  # the modules are imported inside the command: --help stays light
     from actcmp.config import SweepConfig
@@ -253,8 +254,9 @@ def _say_how_it_ended(summary: SweepSummary, *, quiet: bool, write_report: bool,
             from actcmp.progress import resume_hint
 
             typer.echo(
-                f"actcmp: interrupted: {summary.ran} runs stored now, {summary.left} left in {summary.out_dir}; "
-                f"{resume_hint(summary.fresh)}",
+                f"actcmp: interrupted: {plural(summary.ran, 'run')} stored now, {summary.left} "
+                f"{'tuning runs left (the evaluation runs follow the selection)' if summary.stopped_tuning else 'left'}"
+                f" in {summary.out_dir}; {resume_hint(summary.fresh)}",
                 err=True,
             )
         raise typer.Exit(EXIT_TERMINATED if summary.terminated else EXIT_INTERRUPTED)
@@ -282,13 +284,6 @@ def _say_how_it_ended(summary: SweepSummary, *, quiet: bool, write_report: bool,
             f"actcmp: warning: {summary.out_dir} holds runs of {len(summary.kernel_families)} CPU kernel families "
             f"({', '.join(summary.kernel_families)}): compare their cells over seeds; a run's numbers repeat bit for "
             "bit only on its own family",
-            err=True,
-        )
-    if summary.other_tuned_versions and not quiet:
-        typer.echo(
-            f"note: {summary.out_dir} also holds {summary.other_tuned_versions} other version(s) of this tuned sweep "
-            "(other candidates, grid or settings under its name): its report shows each version's selection apart "
-            "(--out another directory keeps them apart)",
             err=True,
         )
     if write_report and summary.done + summary.diverged + summary.skipped > 0:
@@ -353,14 +348,22 @@ def _check_results_dir(target: Path) -> set[str] | None:
 def _note_other_settings(sweep: SweepConfig, target: Path) -> None:
     """--dry-run says what the run would: the directory holds this sweep's name with other
     settings (:func:`actcmp.run.sweep.other_settings`)."""
-    from actcmp.run.sweep import other_settings, other_settings_note
+    from actcmp.analysis.tune import runs_content
+    from actcmp.run.plan import sweep_id
+    from actcmp.run.sweep import other_settings, other_settings_note, tuned_versions_note
     from actcmp.store.database import Store
 
     with Store(target, create=False) as store:
-        stored = [e["config"] for e in store.sweeps() if e["name"] == sweep.name]
-    found = other_settings(sweep.to_dict(), stored)
-    if found:
-        typer.echo(f"note: {other_settings_note(target, sweep.name, found)}", err=True)
+        stored = [e for e in store.sweeps() if e["name"] == sweep.name and e["sweep_id"] != sweep_id(sweep)]
+    if sweep.tune is None:
+        found = other_settings(sweep.to_dict(), [e["config"] for e in stored])
+        if found:
+            typer.echo(f"note: {other_settings_note(target, sweep.name, found)}", err=True)
+        return
+    versions = {runs_content(e["config"]) for e in stored if e["config"].get("tune")}
+    versions -= {runs_content(sweep.to_dict())}
+    if versions:
+        typer.echo(f"note: {tuned_versions_note(target, len(versions))}", err=True)
 
 
 #: shown by --dry-run even when they do not vary (from the grid, the fixed fields or the defaults)
@@ -387,12 +390,9 @@ def _print_plan(
     from actcmp.config import RunConfig
     from actcmp.run.sweep import describe_plan, refuse_per_seed_tuned
     from actcmp.sweep_name import default_results_dir
-    from actcmp.text import plural
 
     target = out or default_results_dir(sweep.name)
     finished = _check_results_dir(Path(target))  # refused as the run would; what it would skip
-    if finished is not None and sweep.tune is None:
-        _note_other_settings(sweep, Path(target))
     if sweep.tune is not None:  # what the run would refuse or adopt from the directory, the plan says now
         from actcmp.run.tune import as_stored
 
@@ -400,6 +400,8 @@ def _print_plan(
         sweep, adopted = as_stored(sweep, Path(target), data_dir)
         if adopted:
             typer.echo(f"note: {adopted}", err=True)
+    if finished is not None:  # the directory holds a store: this sweep's name with other settings?
+        _note_other_settings(sweep, Path(target))
     plan = describe_plan(sweep, data_dir, shard_spec, max_runs=max_runs, finished=finished)
     # explicit widths set the depth (len + 1): it is not at its default then
     by_widths = "widths" in sweep.grid or plan["fixed"].get("widths") is not None

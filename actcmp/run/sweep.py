@@ -106,6 +106,9 @@ class SweepSummary:
     #: a Ctrl-C (or SIGTERM) came after every run was trained and stored: nothing was
     #: interrupted (``interrupted`` stays False); the command skips what it would do next
     late_interrupt: bool = False
+    #: a [tune] sweep interrupted in its tuning phase: ``left`` counts the tuning runs left,
+    #: the evaluation runs that follow the selection are not planned yet
+    stopped_tuning: bool = False
 
     @property
     def left(self) -> int:
@@ -219,6 +222,9 @@ def run_sweep(
                 message([f"note: {other_settings_note(out_dir, sweep.name, summary_versions)}"])
         else:
             summary_versions = []
+            message = getattr(progress, "message", None)
+            if versions and message is not None:
+                message([f"note: {tuned_versions_note(out_dir, len(versions))}"])
         # a shard run into a directory that holds this whole sweep (run whole, or merged) adds
         # its missing runs and leaves the directory whole: marked a shard, its status said the
         # other shards' runs were elsewhere, and a merge with that shard's own directory was refused
@@ -286,6 +292,16 @@ def other_settings(config: dict[str, Any], stored: list[dict[str, Any]]) -> list
             if stored_side not in then:
                 then.append(stored_side)
     return [f"{key} {' / '.join(then)} stored, {now} now" for key, (then, now) in found.items()]
+
+
+def tuned_versions_note(out_dir: Path, count: int) -> str:
+    """The note ``run`` (at its start) and ``--dry-run`` print when the directory holds other
+    versions of this tuned sweep under its name."""
+    return (
+        f"{out_dir} also holds {count} other version(s) of this tuned sweep (other candidates, grid or "
+        "settings under its name): its report shows each version's selection apart (--out another directory "
+        "keeps them apart)"
+    )
 
 
 def other_settings_note(out_dir: Path, name: str, settings: list[str]) -> str:
@@ -391,6 +407,7 @@ class _Phases:
                     else:
                         self.summary.interrupted = True
                         if self.tune_plan is not None and not selected:  # status expects what is selected so far
+                            self.summary.stopped_tuning = True
                             with guard.shield():
                                 self.plan_evaluation()
                 finally:
@@ -417,6 +434,13 @@ class _Phases:
         self.summary.planned += len(configs)
         self.summary.skipped += len(configs) - len(todo)
         self.phases += 1
+        message = getattr(self.progress, "message", None)
+        if self.tune_plan is not None and message is not None:  # the two phases' lines told apart
+            message(
+                ["tuning phase ([tune]): each candidate on the tuning seeds, selected by validation loss"]
+                if self.phases == 1
+                else ["evaluation phase ([tune]): the common and the selected values on the evaluation seeds"]
+            )
         self.progress.start(len(configs), len(todo), len(configs) - len(todo), str(self.summary.out_dir))
         options = self.options
         tasks = make_tasks(todo, options.engine, options.device, options.data_dir, jobs=options.local_jobs)
