@@ -102,8 +102,8 @@ def test_claims_reads_the_per_machine_environment(
     ("env", "fragment"),
     [
         ({"ACTCMP_JOBS": "abc"}, "ACTCMP_JOBS"),
-        ({"ACTCMP_JOBS": "0"}, "--jobs must be at least 1"),
-        ({"ACTCMP_DEVICE": "foo"}, "--device: unknown device 'foo'"),
+        ({"ACTCMP_JOBS": "0"}, "--jobs (ACTCMP_JOBS=0) must be at least 1"),
+        ({"ACTCMP_DEVICE": "foo"}, "--device (ACTCMP_DEVICE=foo): unknown device 'foo'"),
     ],
 )
 @pytest.mark.parametrize("report_only", [False, True])

@@ -185,11 +185,14 @@ METHODS = [
     "Claim 8's speed part reads validation curves (epochs to the loss threshold): those are the rows the learning "
     "rates were selected on (by the tuning runs' final validation loss), a selection bias that every activation "
     "shares; its test-loss part is free of it, and claim 5 reads the training loss.",
-    "Failed runs are left out. A diverged run (non-finite loss) is the worst outcome of its cell: it ranks last, "
-    "in a paired comparison a seed where only one of the two diverged counts as a difference worse than any finite one, "
-    "in an exact signed-rank test combined with the t-test of the seeds where both converged (Bonferroni; with 3 "
-    "seeds and no pair to t-test, the rank test's floor is p = 0.25); it is never '≈ best', "
-    "and it is left out of means and intervals (counted beside them).",
+    "Failed runs are left out. Where activations are ranked or compared with a cell's best (claims 2, 8 and A2, "
+    "and the rank and comparison tables), a diverged run (non-finite loss) is the worst outcome of its cell: it "
+    "ranks last, in a paired comparison a seed where only one of the two diverged counts as a difference worse "
+    "than any finite one, in an exact signed-rank test combined with the t-test of the seeds where both converged "
+    "(Bonferroni; with 3 seeds and no pair to t-test, the rank test's floor is p = 0.25); it is never '≈ best', "
+    "and it is left out of means and intervals (counted beside them). The other claims test converged runs only "
+    "(claim 4's gradient ratios at initialisation read diverged runs too): a diverged run, and in a paired test "
+    "its pair, is left out of their tests; each claim's experiment line counts them.",
     "Per cell: mean ± std over seeds and the Student t 95% interval of the mean (none with fewer than 2 seeds).",
     "Against the best of a cell: a paired t-test over seeds (scipy `ttest_rel`'s formula) of the log loss (the paired "
     "log ratio to the best, as the equivalence test; the raw metric where a value is not positive or higher is "
@@ -207,21 +210,49 @@ METHODS = [
     "from 20,000 seeded within-dataset permutations (the chi-square approximation does not hold for 2-3 "
     "blocks); the rank tables' top group and the critical-difference diagrams of claims 2 and 8 use the mean "
     "ranks and CD over the datasets too, so that they agree with the verdicts (over cells they would be optimistic).",
-    "Verdict maps judge each condition on its own, each part as its rule states: tests at alpha = 0.05, with Holm "
-    "within a condition only where the rule says so (claim 2's comparisons within a cell, claim 6's tests of a "
-    "condition; claim 4 tests sigmoid and tanh each unadjusted, and the ReLU family by two one-sided tests, "
-    "an equivalence test that needs no correction; claim 3 tests 'units die' by a one-sided exact signed-rank "
-    "test of the seeds against 5% and compares the fixes with thresholds, no test). There "
-    "is no correction across the conditions of a map, so with many conditions some may differ by chance: read a "
-    "map as a pattern (where the claim holds and where not), not as many independent findings.",
-    "Claims 5 and 6 test pairs of runs (a dataset and depth, a seed) pooled over the datasets of a condition: "
-    "the seeds are the replicates, the datasets fixed, so their inference is about these datasets (the mean "
-    "effect over them), not about datasets in general; an effect that differs between datasets can make the "
-    "pooled test reject although its mean over other datasets would be 0.",
+    "Verdict maps (claims 2-6) judge each condition on its own, each part as its rule states, at alpha = 0.05. "
+    "Holm within a condition only where the rule says so: claim 2's comparisons within a cell (over every pair of "
+    "its activations) and claim 6's four tests of a condition (two per candidate). Elsewhere each part of a "
+    "condition is tested unadjusted and every part must hold (an intersection-union test, which needs no "
+    "correction): claim 3 tests 'units die' by a one-sided exact signed-rank test of ReLU's seeds against 5% "
+    "dead and, where they are shown to die, 'Leaky ReLU and PReLU prevent it' by the same test of each fix's seeds "
+    "against 1% (both fixes must show it; significantly above 5% does not hold); claim 4 tests 'vanishes' for "
+    "sigmoid and for tanh (one-sided exact signed-rank test of log10 r against -1), 'keeps norms' for each "
+    "ReLU-family activation by two one-sided signed-rank tests (an equivalence test) and 'saturate' for sigmoid "
+    "and for tanh (one-sided exact signed-rank test of the seeds against 5% saturated units); a condition of "
+    "claim 5 is one paired test. An exact signed-rank test of n seeds cannot go below p = 2^-n, so with fewer "
+    "than 5 seeds those parts are inconclusive (the texts say so). There is no correction across the "
+    "conditions of a map, so with many conditions some may differ by chance: read a map as a pattern (where the "
+    "claim holds and where not), not as many independent findings.",
+    "Beside its map, each of claims 2, 3, 5 and 6 is also judged once over all its conditions (the list 'Pooled "
+    "over all conditions'; claim 4 has none: its verdict is its map). Claim 2: Friedman over the datasets as "
+    "blocks and the comparisons with each cell's best over every cell. Claim 3: 'units die' by Page's trend test "
+    "of ReLU's dead fraction over learning rate and over depth (blocked by the other factors and the seed); "
+    "'prevent' cell by cell, not as one test over the pooled runs (which would let the other cells hide one "
+    "where a fix dies): in every cell where ReLU's units are shown to die, each fix's seeds must be shown under "
+    "1% by the per-condition test (the largest p reported), and one cell where a fix lies significantly above "
+    "5% makes it not hold; 'dying hurts' by Spearman's rho over ReLU runs. Claims 5 and 6: one paired test "
+    "(claim 6: two per candidate, Holm over the four) over every (cell, seed) pair of the sweep.",
+    "Claims 5, 6 and 7 test pairs of runs (the same cell and seed: the same data, split, initial weights and "
+    "batch order) by the Wilcoxon signed-rank test with 6 or more pairs, else the paired t-test. What they pool "
+    "differs: claim 5 judges each depth over the pairs of all its datasets and seeds, and pools every dataset "
+    "and depth beside the map; claim 6 judges each dataset and depth on its own, one dataset per condition, over "
+    "its seeds alone (as many pairs as seeds: the paired t-test under 6 seeds), and pools every dataset and depth "
+    "beside the map; claim 7 pools every depth and hidden activation of its one dataset. Where pairs of several "
+    "datasets are pooled (claim 5's conditions, the pooled verdicts of claims 5 and 6), the seeds are the "
+    "replicates and the datasets fixed, so the inference is about these datasets (the mean effect over them), "
+    "not about datasets in general; an effect that differs between datasets can make the pooled test reject "
+    "although its mean over other datasets would be 0.",
+    "The claims without a map: claim 1 compares each depth's mean training MSE with PCA's by thresholds "
+    "(within 5%, or more than 5% below), no test (its paired t-test of deepest against depth 1 is reported, "
+    "not deciding); claim 7 tests softmax against each other output layer, unadjusted, and must beat every one; "
+    "claim 8's two parts (Friedman over the datasets as blocks, on test loss and on epochs to the threshold) must "
+    "both hold; A1 tests ReLU's AUROC on each dataset by one-sided one-sample t-tests of the seeds against 0.5 "
+    "and must hold on every dataset; A2 reads the comparisons with each bottleneck size's best (Holm within a "
+    "size). Where every part must hold, the unadjusted tests keep the level of 'holds' (an intersection-union "
+    "test); 'does not hold' from any one part has more chances to fire by chance.",
     "Tuned sweeps: a selection at the smallest or largest candidate may not be the optimum. Each tuned claim's "
     "experiment says how many selections lie at an edge and where; the selected-values table marks them (edge).",
-    "Pooled paired comparisons over cells and seeds use the Wilcoxon signed-rank test when there are 6 or more "
-    "pairs, else the paired t-test.",
 ]
 
 
@@ -287,14 +318,43 @@ def definitions_section() -> Section:
     )
 
 
+def only_note(claims: Sequence[ClaimDoc], chosen: Sequence[Claim], left_out: Sequence[Claim], out: Path | str) -> str:
+    """What the Summary says when ``actcmp claims --only`` wrote the documents: which claims
+    it named (trained, unless --report-only), that the others are re-decided from their stored
+    runs, and which are left out because nothing of theirs is stored under ``out``."""
+    named = {c.key for c in chosen}
+    others = [c.claim for c in claims if c.claim.key not in named]
+    total = len(claims) + len(left_out)
+    text = (
+        f"Written by `actcmp claims --only {','.join(c.key for c in chosen)}`: "
+        f"{len(chosen)} of {total} claims named, their sweeps trained unless `--report-only` was given"
+    )
+    if others:
+        text += (
+            f"; the {len(others)} other claims shown ({', '.join(c.number for c in others)}) are re-decided "
+            "from the runs stored for them, not trained by this call"
+        )
+    if left_out:
+        listed = ", ".join(f"{c.number} {c.key} (sweep {c.sweep})" for c in left_out)
+        text += (
+            f". **Left out of this document:** {len(left_out)} of {total} claims, whose sweeps are not stored under "
+            f"`{out}`: {listed}"
+        )
+    return text + "."
+
+
 def build_sections(
     claims: Sequence[ClaimDoc],
     explain: Sequence[FigureDoc],
     depth: Section | None,
     sweeps: Sequence[SweepDoc],
     command: str,
+    *,
+    note: str = "",
 ) -> list[Section]:
-    sections = [Section("Summary", [("text", INTRO), ("summary", list(claims))], anchor="summary")]
+    """The documents' sections; ``note``: a line under the introduction (what ``--only`` left out)."""
+    intro: list[tuple[str, Any]] = [("text", INTRO)] + ([("text", note)] if note else [])
+    sections = [Section("Summary", [*intro, ("summary", list(claims))], anchor="summary")]
     sections += [claim_section(c) for c in claims]
     extra = explain_section(explain)
     if extra is not None:
@@ -422,7 +482,21 @@ def _definitions_json() -> dict[str, Any]:
     }
 
 
-def claims_json(claims: Sequence[ClaimDoc], sweeps: Sequence[SweepDoc]) -> str:
+def claims_json(
+    claims: Sequence[ClaimDoc],
+    sweeps: Sequence[SweepDoc],
+    *,
+    only: Sequence[str] | None = None,
+    left_out: Sequence[Claim] = (),
+) -> str:
+    """claims.json; with ``only`` (the keys ``--only`` named) also ``only`` and ``left_out``
+    (the claims not in the documents: ``key``, ``number``, ``title``, ``sweep``)."""
+    extra: dict[str, Any] = {}
+    if only is not None:
+        extra = {
+            "only": list(only),
+            "left_out": [{"key": c.key, "number": c.number, "title": c.title, "sweep": c.sweep} for c in left_out],
+        }
     payload = {
         "claims": [
             {
@@ -454,6 +528,7 @@ def claims_json(claims: Sequence[ClaimDoc], sweeps: Sequence[SweepDoc]) -> str:
             for s in sweeps
         ],
         "definitions": _definitions_json(),
+        **extra,
     }
     return json.dumps(payload, indent=1, ensure_ascii=False) + "\n"
 
@@ -464,6 +539,9 @@ def write_documents(
     claims: Sequence[ClaimDoc],
     sweeps: Sequence[SweepDoc],
     title: str = TITLE,
+    *,
+    only: Sequence[str] | None = None,
+    left_out: Sequence[Claim] = (),
 ) -> list[Path]:
     """Write claims.md, claims.html and claims.json under ``out``; return their paths."""
     from actcmp.atomic import make_dir, write_text
@@ -472,5 +550,5 @@ def write_documents(
     paths = [out / "claims.md", out / "claims.html", out / "claims.json"]
     write_text(paths[0], render_markdown(sections, title))
     write_text(paths[1], render_html(sections, title))
-    write_text(paths[2], claims_json(claims, sweeps))
+    write_text(paths[2], claims_json(claims, sweeps, only=only, left_out=left_out))
     return paths

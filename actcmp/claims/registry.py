@@ -256,8 +256,8 @@ CLAIMS: tuple[Claim, ...] = (
             "seeds lie above 5% saturated units after training (one-sided exact signed-rank test against 5%, "
             "p < 0.05: with 5 seeds every seed above; does not hold where one's lie significantly below 5%; "
             "inconclusive otherwise, and always with 3 seeds; saturation as defined under Definitions; judged for "
-            "the bounded family only; pooled, every cell at the deepest depth must show it on its own seeds). All "
-            "parts must hold in a condition for the claim to hold there."
+            "the bounded family only). All parts must hold in a condition for the claim to hold there. The claim has "
+            "no pooled verdict: its verdict is the map of its conditions."
         ),
         caption=(
             "Left: log10 of the first layer's weight-gradient norm over the last layer's at initialisation, "
@@ -303,7 +303,11 @@ CLAIMS: tuple[Claim, ...] = (
         key="generalisation",
         number="6",
         title="ELU and Swish generalise better",
-        sentence="ELU and Swish (SiLU) generalise better than ReLU: lower test loss or a smaller train/test gap.",
+        sentence=(
+            "ELU and Swish (SiLU) generalise better than ReLU: each has a lower test loss or a smaller train/test "
+            "gap, and neither of the two against it (a lower test loss with a larger gap, or the reverse, does "
+            "not count as better)."
+        ),
         quotes=(
             (
                 SOURCE_001,
@@ -327,7 +331,8 @@ CLAIMS: tuple[Claim, ...] = (
             "or the two disagree (one below, one above). The statistic shown is the deciding test's (the test-loss "
             "ratio when both or neither decide). Both candidates must hold. Each "
             "activation trains at its own learning rate (tuned on separate seeds by validation loss, [tune]); "
-            "judged per dataset and depth on its own, and pooled."
+            "judged per dataset and depth on its own (one pair per seed: the paired t-test under 6 seeds), and "
+            "pooled over every dataset and depth."
         ),
         caption=(
             "Each dot is one (cell, seed) pair. Left: test loss relative to ReLU's (below 1 = better). Right: "

@@ -46,10 +46,34 @@ class ClaimsRun:
     terminated: bool = False
     #: it came after a sweep's last run was stored (no run was cut short; what followed was skipped)
     late_interrupt: bool = False
+    #: the claims ``only`` named (their keys; empty: every claim was asked for)
+    chosen: list[str] = field(default_factory=list)
+    #: with ``only``: the other claims, left out of the documents because their sweeps are not stored
+    left_out: list[Claim] = field(default_factory=list)
+
+    def only_note(self) -> str:
+        """With ``only``: what the documents cover besides the named claims, in one sentence."""
+        others = [doc.claim for doc in self.claims if doc.claim.key not in self.chosen]
+        parts = []
+        if others:
+            parts.append(
+                f"also {plural_claims(len(others))} ({', '.join(c.key for c in others)}), re-decided from stored runs"
+            )
+        if self.left_out:
+            parts.append(
+                f"{plural_claims(len(self.left_out))} left out, nothing of theirs stored under {self.out_dir} "
+                f"({', '.join(c.key for c in self.left_out)})"
+            )
+        return f"claims.md (--only {','.join(self.chosen)}): " + ("; ".join(parts) or "every claim named")
 
     @property
     def verdicts(self) -> dict[str, str]:
         return {doc.claim.key: doc.verdict.verdict for doc in self.claims}
+
+
+def plural_claims(n: int) -> str:
+    """``1 other claim``, ``9 other claims``."""
+    return f"{n} other claim{'' if n == 1 else 's'}"
 
 
 def claims_dir() -> Path:
@@ -66,8 +90,12 @@ def select(only: Sequence[str] | None = None) -> list[Claim]:
     from actcmp.claims.registry import CLAIMS
     from actcmp.errors import did_you_mean
 
-    if not only:
+    if only is None:
         return list(CLAIMS)
+    if not [name for name in only if name.strip()]:  # an empty --only is a mistake, never "every claim"
+        raise ConfigError(
+            f"--only: name at least one claim (claims: {', '.join(c.key for c in CLAIMS)}; see 'actcmp claims --list')"
+        )
     by_name = {c.key: c for c in CLAIMS} | {c.number.lower(): c for c in CLAIMS}
     chosen = []
     for name in only:
@@ -228,15 +256,34 @@ def run_claims(
 ) -> ClaimsRun:
     """Run every claim sweep into ``out/<sweep>/`` (resuming; skipped with ``train=False``),
     judge every claim on its sweep's runs, and write claims.md / claims.html / claims.json
-    and the figures under ``out``."""
+    and the figures under ``out``.
+
+    ``only`` (claim names or numbers; an empty list is refused) trains only those claims'
+    sweeps, but the documents still cover every claim: the others are re-decided from the
+    runs stored under ``out`` (with the same ``overrides``, as ``train=False`` would), and
+    a claim whose sweep is not stored there at all is left out and named
+    (:attr:`ClaimsRun.left_out`): a subset never makes the other claims vanish from
+    claims.md without a word."""
     from actcmp.claims.document import SweepDoc
+    from actcmp.claims.registry import CLAIMS
     from actcmp.run.sweep import plan_runs, refuse_per_seed_tuned, run_sweep
     from actcmp.store.database import db_path, load_results
 
     out_dir = Path(out)
     claims = select(only)
     sweep_names = list(dict.fromkeys(c.sweep for c in claims))
-    loaded = {name: load_claim_sweep(name, overrides) for name in sweep_names}  # --set checked first
+    kept: list[Claim] = list(claims)  # the claims of the documents
+    left_out: list[Claim] = []
+    if only is not None:
+        for claim in CLAIMS:
+            if claim in claims:
+                continue
+            stored_sweep = claim.sweep in sweep_names or db_path(out_dir / claim.sweep).is_file()
+            (kept if stored_sweep else left_out).append(claim)
+        order = {c.key: i for i, c in enumerate(CLAIMS)}
+        kept.sort(key=lambda c: order[c.key])
+    judged_sweeps = list(dict.fromkeys(c.sweep for c in kept))
+    loaded = {name: load_claim_sweep(name, overrides) for name in judged_sweeps}  # --set checked first
     if not train and not any(db_path(out_dir / name).is_file() for name in sweep_names):
         # judging nothing would write claims.md with every claim inconclusive (a mistyped --out)
         raise ConfigError(
@@ -250,7 +297,7 @@ def run_claims(
     sweeps: dict[str, SweepDoc] = {}
     results: dict[str, Results | None] = {}
     failed, interrupted, terminated, late = 0, False, False, False
-    for name in sweep_names:
+    for name in judged_sweeps:
         path, sweep = loaded[name]
         planned = plan_runs(sweep, data_dir)
         directory = out_dir / name
@@ -263,7 +310,7 @@ def run_claims(
             planned=len(planned),
             counts={},
         )
-        if train and not interrupted:
+        if train and not interrupted and name in sweep_names:  # only the named claims' sweeps train
             started = time.perf_counter()
             summary = run_sweep(
                 sweep,
@@ -306,9 +353,20 @@ def run_claims(
         else:
             doc.counts = {"pending": len(planned)}
         sweeps[name], results[name] = doc, stored
-    run = write_claims_report(out_dir, claims, sweeps, results, formats=formats, command=command)
+    run = write_claims_report(
+        out_dir,
+        kept,
+        sweeps,
+        results,
+        formats=formats,
+        command=command,
+        left_out=left_out,
+        chosen=claims if only is not None else None,
+    )
     run.failed_runs, run.interrupted, run.terminated = failed, interrupted, terminated
     run.late_interrupt = late
+    if only is not None:
+        run.chosen, run.left_out = [c.key for c in claims], left_out
     return run
 
 
@@ -320,8 +378,12 @@ def write_claims_report(
     *,
     formats: Sequence[str] = FORMATS,
     command: str = "actcmp claims",
+    left_out: Sequence[Claim] = (),
+    chosen: Sequence[Claim] | None = None,
 ) -> ClaimsRun:
-    """Judge ``claims`` on ``results`` (per sweep name) and write the documents."""
+    """Judge ``claims`` on ``results`` (per sweep name) and write the documents.
+    ``left_out``: claims not in them (their sweeps not stored), which the documents name;
+    ``chosen``: the claims ``--only`` named (None: every claim was asked for)."""
     from actcmp.claims import document, figures
     from actcmp.claims.context import ClaimContext
 
@@ -346,8 +408,16 @@ def write_claims_report(
         docs.append(document.ClaimDoc(claim, verdict, sweeps[claim.sweep], fig, claim.tables(ctx)))
     explain = [figure_doc(stem, title, caption, fig) for stem, title, caption, fig in _explaining(contexts)]
     depth = _depth(contexts, figure_doc)
-    sections = document.build_sections(docs, explain, depth, list(sweeps.values()), command)
-    written += document.write_documents(out_dir, sections, docs, list(sweeps.values()))
+    note = document.only_note(docs, chosen, left_out, out_dir) if chosen is not None else ""
+    sections = document.build_sections(docs, explain, depth, list(sweeps.values()), command, note=note)
+    written += document.write_documents(
+        out_dir,
+        sections,
+        docs,
+        list(sweeps.values()),
+        only=[c.key for c in chosen] if chosen is not None else None,
+        left_out=left_out,
+    )
     return ClaimsRun(out_dir, docs, list(sweeps.values()), written)
 
 

@@ -237,3 +237,15 @@ def main() -> None:
         from actcmp.signals import forget_caught_interrupts
 
         forget_caught_interrupts()
+
+
+def given(option: str, value: object, env: str) -> str:
+    """How an error names a value: ``option``, or ``--jobs (ACTCMP_JOBS=0)`` where the
+    environment variable holds that value (the user may never have typed the option; Typer
+    keeps where a value came from in a private API, so the value is compared)."""
+    import os
+
+    set_to = os.environ.get(env)
+    if set_to is not None and set_to.strip() == str(value):
+        return f"{option} ({env}={set_to.strip()})"
+    return option

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from actcmp.cli.base import JsonFlag, ResultsDir, figure_formats, guarded, out_path
+from actcmp.cli.base import JsonFlag, ResultsDir, figure_formats, given, guarded, out_path
 from actcmp.errors import ConfigError
 from actcmp.text import plural
 
@@ -40,7 +40,7 @@ def report_cmd(
     from actcmp.report.setup import sweep_file_problem
 
     if jobs < 1:
-        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+        raise ConfigError(f"{given('--jobs', jobs, 'ACTCMP_JOBS')} must be at least 1, got {jobs}")
     wanted = figure_formats(formats)
     out = out_path(out_text)
     _warn_damaged(directory)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from actcmp.cli.base import EXIT_INTERRUPTED, EXIT_TERMINATED, fail, guarded, not_an_option, out_path
+from actcmp.cli.base import EXIT_INTERRUPTED, EXIT_TERMINATED, fail, given, guarded, not_an_option, out_path
 from actcmp.errors import ConfigError
 from actcmp.text import plural
 
@@ -62,18 +62,6 @@ def check_run_options(
         import_ray()  # installed and recent enough, or one line saying how to install it
         if address is not None:
             split_address(address)
-
-
-def given(option: str, value: object, env: str) -> str:
-    """How an error names a value: ``option``, or ``--jobs (ACTCMP_JOBS=0)`` where the
-    environment variable holds that value (the user may never have typed the option; Typer
-    keeps where a value came from in a private API, so the value is compared)."""
-    import os
-
-    set_to = os.environ.get(env)
-    if set_to is not None and set_to.strip() == str(value):
-        return f"{option} ({env}={set_to.strip()})"
-    return option
 
 
 @guarded

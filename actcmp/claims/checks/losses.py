@@ -250,7 +250,7 @@ def _generalisation_part(
     text = (
         f"{name} vs {reference} over {on_test.n} pairs: test loss x{math.exp(on_test.mean_diff):.2f} "
         f"({fmt_p(adjusted[0])}), generalisation gap {on_gap.mean_diff:+.3f} in log units "
-        f"({fmt_p(adjusted[1])}), p Holm-adjusted over {family} tests. "
+        f"({fmt_p(adjusted[1])}), {'Wilcoxon signed-rank tests' if on_test.test == 'wilcoxon' else 'paired t-tests'}, p Holm-adjusted over {family} tests. "
     )
     if any(better) and any(worse):
         verdict, shown = UNSURE, 0

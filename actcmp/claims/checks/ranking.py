@@ -73,7 +73,7 @@ def check_relu_default(
         f"{'inside' if in_top else 'outside'} the top group); it is shown within "
         f"{margin:.0%} of the best in {as_good:.0%} and significantly worse in {worse:.0%} of {cells} cells"
     )
-    friedman = f"Friedman {fmt_p(result.p_value)}" + (
+    friedman = f"Friedman {result.p_prefix}{fmt_p(result.p_value)}" + (
         f"; with the {blocks} datasets as blocks, permutation {fmt_p(p_value)}" if blocks else ""
     )
     if not p_value < alpha:
@@ -116,8 +116,8 @@ def check_compression(
         f"{candidate}'s error is {ratio:.2f}x the best activation's ({best}) on average; it is shown within "
         f"{margin:.0%} of it at {as_good:.0%} and significantly worse at {worse:.0%} of {cells} bottleneck sizes"
     )
-    statistic = f"share of bottleneck sizes where {candidate} is as good as the best"
-    p_values = mine["p_value"].dropna()
+    statistic = f"share of bottleneck sizes where {candidate} is as good as the best (p: its smallest Holm-adjusted p against a size's best)"
+    p_values = mine["p_adjusted"].dropna()
     p_min = float(p_values.min()) if len(p_values) else math.nan
     if as_good >= 0.5:
         return Verdict(HOLDS, statistic, as_good, p_min, text + ".")
