@@ -244,6 +244,14 @@ def _runs_by_cell(runs: pd.DataFrame, keys: list[str]) -> str:
     return "; ".join(parts)
 
 
+def _tuned(results: Results) -> bool:
+    """Whether a [tune] sweep planned the runs (its evaluation runs at the common value carry a role)."""
+    from actcmp.analysis.tune import ROLE_EVAL, ROLE_TUNE
+
+    planned = results.planned
+    return "role" in planned and bool(planned["role"].isin([ROLE_EVAL, ROLE_TUNE]).any())
+
+
 def outcomes_text(results: Results) -> list[str]:
     """Diverged and failed runs, and converged runs that did not learn."""
     runs = results.runs
@@ -255,7 +263,10 @@ def outcomes_text(results: Results) -> list[str]:
     diverged = runs[runs["status"] == "diverged"]
     failed = runs[runs["status"] == "failed"]
     if diverged.empty and failed.empty:
-        out.append(f"No run diverged or failed ({status}).")
+        # a [tune] sweep's tables hold its runs at the common value only: its tuning runs and those at a
+        # selected value may have diverged (the Tuned comparison's Findings count them)
+        scope = " at the common value" if _tuned(results) else ""
+        out.append(f"No run{scope} diverged or failed ({status}).")
     if len(diverged):
         out.append(
             f"{len(diverged)} run(s) diverged (a non-finite loss, counted as the worst outcome; {status}): "

@@ -332,6 +332,16 @@ class Table:
     notes: list[str] = field(default_factory=list)
 
 
+#: what bold and "p vs best (Holm)" mean, in the main table's caption and the Tuned comparison's
+BOLD_AND_P_CAPTION = (
+    "bold: the best of each cell and every activation not separable from it after Holm's correction (*), "
+    f"except one marked ({NOT_LEARNED}) in a cell whose best learned; "
+    "p vs best (Holm): paired t-test over seeds of the log test loss (the ratio to the best) against the "
+    "cell's best (fewest diverged seeds, then lowest mean), Holm-adjusted over every pair of the cell's "
+    "activations (the best is picked from the same data)."
+)
+
+
 def build_tables(results: Results, best_rule: BestRule = lowest) -> list[Table]:
     """The report's tables in report order."""
     main = main_table(results, best_rule)
@@ -355,11 +365,7 @@ def build_tables(results: Results, best_rule: BestRule = lowest) -> list[Table]:
             "main",
             "Results per cell",
             "Test loss mean ± std over converged seeds, with the 95% Student t interval of the mean (95% CI (t)); "
-            "bold: the best of each cell and every activation not separable from it after Holm's correction (*), "
-            f"except one marked ({NOT_LEARNED}) in a cell whose best learned; "
-            "p vs best (Holm): paired t-test over seeds of the log test loss (the ratio to the best) against the "
-            "cell's best (fewest diverged seeds, then lowest "
-            "mean), Holm-adjusted over every pair of the cell's activations (the best is picked from the same data). "
+            f"{BOLD_AND_P_CAPTION} "
             "Dead/saturated: mean share of hidden units; epochs to thr.: mean epochs to reach the loss threshold "
             "(reached/converged); diverged runs are counted, not averaged.",
             main,

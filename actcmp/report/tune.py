@@ -7,9 +7,13 @@ runs):
   validation loss over the tuning seeds, and edge choices marked;
 * ``tables/tune_comparison.*``: per cell and activation, the test loss over the evaluation
   seeds at the activation's *selected* value beside the test loss at the *common* value
-  (the sweep's fixed value or the default), each with its rank in the cell. The tuned
-  comparison is never shown without the common one, nor the other way round;
-* ``tables/tune_ranks.*``: mean rank per activation across cells, tuned vs common;
+  (the sweep's fixed value or the default), each with its rank in the cell and, computed as the
+  main table computes a cell (:func:`actcmp.report.tables.main_table`, one side at a time), its
+  95% t interval, the paired test against the side's best in the cell (Holm over the cell), bold
+  (the best or not separable from it) and "(did not learn)" (not bold beside a best that learned).
+  The tuned comparison is never shown without the common one, nor the other way round;
+* ``tables/tune_ranks.*``: mean rank per activation across cells, tuned vs common, and the cells
+  where it did not learn (a mean rank orders the sample; it is not a test);
 * ``figures/tune_sensitivity.*``: final validation loss (mean over tuning seeds) against
   each candidate value per activation, one panel per cell; the selected value circled, the
   common value dashed.
@@ -28,11 +32,12 @@ import functools
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from actcmp.analysis.cells import activation_order
+from actcmp.analysis.learning import cell_id, cells_without_learning, learning_per_cell
 from actcmp.analysis.tune import (
     EDGE_NOTE,
     ROLE_EVAL,
@@ -48,7 +53,7 @@ from actcmp.analysis.tune import (
     untuned_runs,
 )
 from actcmp.report import canvas, tables
-from actcmp.report.format import fmt_value
+from actcmp.report.format import MISSING, fmt_value
 from actcmp.report.render import FigureDoc, Section
 from actcmp.report.style import line_kwargs
 
@@ -96,8 +101,6 @@ def evaluation_only(results: Results, report: TunedReport) -> Results:
     """``results`` at the common value of every tuned field: without the tuning runs and
     the evaluation runs at a selected value (runs, curves, layers and plan); see the module
     docstring. Unchanged for a directory without [tune]."""
-    from dataclasses import replace
-
     if not report.left_out_ids:
         return results
     ids = report.left_out_ids
@@ -137,7 +140,7 @@ def build(
         report.edges += [sentence if not suffix else f"`{tune.title}`: {sentence}" for sentence in edge_sentences(tune)]
         report.tables += [
             _selection_table(tune, suffix, runs),
-            *_comparison_tables(tune, suffix, runs),
+            *_comparison_tables(tune, suffix, results),
         ]
         task = functools.partial(_draw_sensitivity, tune, runs, directory, SENSITIVITY_STEM + suffix, formats)
         if later:
@@ -254,39 +257,6 @@ def _candidates(tune: StoredTune) -> str:
 
 
 # -- comparison ---------------------------------------------------------------------------------
-def _eval_runs(tune: StoredTune, unit: str, values: dict[str, Any]) -> list[str]:
-    return [
-        rid
-        for rid, cfg in tune.planned.items()
-        if cfg.get("role") == ROLE_EVAL and cfg.get("tune_unit") == unit and matches_values(cfg, values)
-    ]
-
-
-def _test_losses(rids: list[str], runs: Any) -> tuple[list[float], int]:
-    """Test losses of the converged runs among ``rids``, and how many diverged."""
-    losses: list[float] = []
-    diverged = 0
-    if runs is None:
-        return losses, diverged
-    for rid in rids:
-        if rid not in runs.index:
-            continue
-        row = runs.loc[rid]
-        if row["status"] == "diverged":
-            diverged += 1
-        elif row["status"] == "done" and "test_loss" in row and row["test_loss"] == row["test_loss"]:
-            losses.append(float(row["test_loss"]))
-    return losses, diverged
-
-
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    if not values:
-        return math.nan, math.nan
-    mean = sum(values) / len(values)
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else math.nan
-    return mean, std
-
-
 def _ranks(rows: list[dict[str, Any]], keys: list[str], prefix: str) -> None:
     """``{prefix}_rank`` within each cell, 1 = best, average ranks on ties: first the units
     whose seeds all converged, by mean test loss; then those with some diverged seeds, by the
@@ -314,64 +284,234 @@ def _ranks(rows: list[dict[str, Any]], keys: list[str], prefix: str) -> None:
             row[f"{prefix}_rank"] = float(rank)
 
 
-def _comparison_tables(tune: StoredTune, suffix: str, runs: Any) -> list[tables.Table]:
+def _unit_runs(tune: StoredTune) -> dict[str, set[str]]:
+    """The evaluation runs of each unit (``tune_unit``)."""
+    units: dict[str, set[str]] = {}
+    for rid, cfg in tune.planned.items():
+        if cfg.get("role") == ROLE_EVAL:
+            units.setdefault(str(cfg.get("tune_unit")), set()).add(rid)
+    return units
+
+
+@dataclass
+class _Side:
+    """One side of one cell (each activation at its selected value, or every one at the common
+    value) computed as the main table computes a cell: :func:`tables.main_table` over the side's
+    runs of the cell, its display and bold (:func:`tables.display_main`) and its did-not-learn
+    marks (:func:`tables.mark_learning`). Each Series is indexed by activation."""
+
+    main: pd.DataFrame
+    #: the main table's texts: test loss (with ``(k diverged)`` and the did-not-learn mark),
+    #: interval, p vs best (Holm)
+    texts: pd.DataFrame
+    #: the best, or not separable from it after Holm; not one that did not learn beside a best that did
+    bold: pd.Series
+    #: converged seeds that did not learn
+    stuck: pd.Series
+    #: no converged run of the cell's side learned (:func:`cells_without_learning`)
+    none_learned: bool
+
+
+#: the two sides of the comparison: each activation at its selected value; every one at the common value
+SIDES = ("tuned", "common")
+#: the texts of :class:`_Side` (columns of ``texts``)
+SIDE_TEXTS = ("loss", "interval", "p")
+
+
+def _sides(base: Results, cells: dict[str, set[str]], tuned: tuple[str, ...]) -> dict[str, _Side]:
+    """:class:`_Side` of each cell (``cells``: cell -> its run ids on this side) with stored runs.
+
+    One :func:`tables.main_table` over every cell of the side, the tuned fields (``tuned``) set to
+    one value first, so that each activation's selected value is no cell key. Should its cells not
+    be ``cells`` one to one (a cell key of the main table's own choosing), each cell on its own."""
+    import pandas as pd
+
+    runs = base.runs
+    ids = set().union(*cells.values()) if cells else set()
+    mine = runs[runs["run_id"].isin(ids)] if "run_id" in runs else runs.iloc[0:0]
+    if mine.empty:
+        return {}
+    mine = mine.assign(**{f: "tuned" for f in tuned if f in mine.columns}).reset_index(drop=True)
+    epochs = base.epochs[base.epochs["run_id"].isin(ids)] if "run_id" in base.epochs else base.epochs
+    results = replace(base, runs=mine, epochs=epochs)
+    main = tables.main_table(results)
+    keys = list(main.columns[: list(main.columns).index("activation")])
+    cell_of = {rid: cell for cell, rids in cells.items() for rid in rids}
+    found: dict[str, set[str]] = {}  # the main table's cell -> the cells of ``cells`` its runs are in
+    for label, rid in zip(_labels(mine, keys), mine["run_id"], strict=True):
+        found.setdefault(label, set()).add(cell_of[rid])
+    if len(cells) > 1 and (any(len(v) != 1 for v in found.values()) or len(found) != len({*cell_of.values()})):
+        return {cell: side for cell, rids in cells.items() for side in _sides(base, {cell: rids}, tuned).values()}
+    learning = learning_per_cell(results, [*keys, "activation"])
+    display, bold = tables.display_main(main)
+    loss = next(c for c in display.columns if str(c).startswith("test loss"))
+    diverged = [f" ({d} diverged)" if d else "" for d in main["diverged"]]
+    display[loss] = [text + more for text, more in zip(display[loss], diverged, strict=True)]
+    display, bold, _ = tables.mark_learning(main, display, bold, learning)
+    stuck = tables.learning_of_rows(main, learning)["stuck"]
+    unlearned = {json.dumps(list(cell)) for cell in cells_without_learning(results, keys)}
+    labels = _labels(main, keys)
+    out = {}
+    for label, members in found.items():
+        rows = [i for i, other in zip(main.index, labels, strict=True) if other == label]
+        names = main.loc[rows, "activation"].astype(str).tolist()
+        texts = pd.DataFrame(
+            {"loss": display.loc[rows, loss].to_list(), "interval": display.loc[rows, tables.CI_LABEL].to_list(),
+             "p": display.loc[rows, "p vs best (Holm)"].to_list()}, index=names,
+        )  # fmt: skip
+        side = _Side(
+            main.loc[rows].set_axis(names), texts, bold.loc[rows, loss].astype(bool).set_axis(names),
+            stuck.loc[rows].set_axis(names), label in unlearned,
+        )  # fmt: skip
+        out[next(iter(members))] = side
+    return out
+
+
+def _labels(frame: pd.DataFrame, keys: list[str]) -> list[str]:
+    """Each row's cell (``keys``) as text, as :func:`actcmp.analysis.learning.cell_id` gives it."""
+    return [json.dumps(list(cell_id(tuple(row)))) for row in frame[keys].itertuples(index=False)]
+
+
+def _side_columns(row: dict[str, Any], prefix: str, side: _Side | None, name: str) -> None:
+    """The raw columns ``{prefix}_*`` of activation ``name`` on one side (NaN, 0 or None without a
+    stored run): the main table's mean, std, interval, counts, best, tie, p-values, and the
+    converged seeds that did not learn, whether none learned, and bold."""
+    main = side.main.loc[name] if side is not None and name in side.main.index else None
+
+    def value(column: str) -> Any:
+        return math.nan if main is None else main[column]
+
+    for column, key in (("test_loss_mean", "mean"), ("test_loss_std", "std"), ("test_loss_ci_low", "ci_low"),
+                        ("test_loss_ci_high", "ci_high"), ("p_vs_best", "p_vs_best"),
+                        ("p_vs_best_holm", "p_vs_best_holm")):  # fmt: skip
+        row[f"{prefix}_{key}"] = float(value(column))
+    row[f"{prefix}_seeds"] = 0 if main is None else int(main["converged"])
+    row[f"{prefix}_diverged"] = 0 if main is None else int(main["diverged"])
+    row[f"{prefix}_best"] = main is not None and bool(main["best"])
+    tied = None if main is None else main["tied_with_best"]
+    row[f"{prefix}_tied_with_best"] = None if tied is None or tied != tied else bool(tied)
+    row[f"{prefix}_not_learned"] = 0 if side is None or main is None else int(side.stuck[name])
+    row[f"{prefix}_learned_none"] = (
+        row[f"{prefix}_seeds"] > 0 and row[f"{prefix}_not_learned"] == row[f"{prefix}_seeds"]
+    )
+    row[f"{prefix}_bold"] = side is not None and main is not None and bool(side.bold[name])
+
+
+def _cell_id(config: dict[str, Any], keys: list[str]) -> str:
+    return json.dumps([str(config.get(k)) for k in keys])
+
+
+def _comparison_tables(tune: StoredTune, suffix: str, results: Results) -> list[tables.Table]:
+    """The tuned-vs-common table and the mean-rank table of one tuned sweep. Each side of each
+    cell gets the main table's statistics (:func:`_sides`): Student t interval, paired test of the
+    log test loss against the side's best in the cell, Holm over every pair of the cell's
+    activations, bold and did-not-learn as there."""
     import pandas as pd
 
     keys = list(cell_fields(tune.selections))
     common = tune.common_values
-    rows = []
+    common_ids = tune.common_ids
+    units = _unit_runs(tune)
+    # the learning rule reads each run's validation loss at epoch 0, nothing else of the epochs
+    epochs = results.epochs
+    if {"metric", "epoch"} <= set(epochs.columns):
+        epochs = epochs[(epochs["metric"] == "val_loss") & (epochs["epoch"] == 0)]
+    base = replace(results, epochs=epochs, layers=results.layers.iloc[0:0], planned=results.planned.iloc[0:0])
+    cells: dict[str, list[Any]] = {}
     for s in _sorted(tune):
-        row: dict[str, Any] = {k: s.config.get(k) for k in keys}
-        row["activation"] = s.activation
-        row["selected"] = (
-            describe_value(s.chosen) if s.chosen else "– (every candidate diverged)" if s.complete else "–"
-        )
-        row["tuned_none"] = s.all_diverged  # no value to evaluate: ranks last
-        chosen_losses, chosen_div = _test_losses(_eval_runs(tune, s.unit, s.chosen), runs) if s.chosen else ([], 0)
-        common_losses, common_div = _test_losses(_eval_runs(tune, s.unit, common), runs)
-        row["tuned_mean"], row["tuned_std"] = _mean_std(chosen_losses)
-        row["tuned_seeds"], row["tuned_diverged"] = len(chosen_losses), chosen_div
-        row["common_mean"], row["common_std"] = _mean_std(common_losses)
-        row["common_seeds"], row["common_diverged"] = len(common_losses), common_div
-        row["edge"] = ", ".join(s.edges)
-        rows.append(row)
+        cells.setdefault(_cell_id(s.config, keys), []).append(s)
+    # each side's runs per cell: each activation at its selected value; every one at the common value
+    runs_of: dict[str, dict[str, set[str]]] = {prefix: {} for prefix in SIDES}
+    for cell, members in cells.items():
+        tuned_ids: set[str] = set()
+        for s in members:
+            if s.chosen:
+                tuned_ids |= {rid for rid in units.get(s.unit, ()) if matches_values(tune.planned[rid], s.chosen)}
+        runs_of["tuned"][cell] = tuned_ids
+        runs_of["common"][cell] = {rid for s in members for rid in units.get(s.unit, ()) if rid in common_ids}
+    sides = {prefix: _sides(base, runs_of[prefix], tune.spec.fields) for prefix in SIDES}
+    rows = []
+    texts: dict[str, list[tuple[str, ...]]] = {prefix: [] for prefix in SIDES}
+    learned_none: dict[str, list[str]] = {prefix: [] for prefix in SIDES}
+    for cell, members in cells.items():
+        cell_sides = {prefix: sides[prefix].get(cell) for prefix in SIDES}
+        for prefix, side in cell_sides.items():
+            if side is not None and side.none_learned:
+                learned_none[prefix].append(describe_cell(members[0].config, tuple(keys)))
+        for s in members:
+            row: dict[str, Any] = {k: s.config.get(k) for k in keys}
+            row["activation"] = s.activation
+            row["selected"] = (
+                describe_value(s.chosen) if s.chosen else "– (every candidate diverged)" if s.complete else "–"
+            )
+            row["tuned_none"] = s.all_diverged  # no value to evaluate: ranks last
+            for prefix, side in cell_sides.items():
+                _side_columns(row, prefix, side, s.activation)
+                if side is not None and s.activation in side.texts.index:
+                    texts[prefix].append(tuple(side.texts.loc[s.activation]))
+                else:
+                    texts[prefix].append((MISSING,) * len(SIDE_TEXTS))
+            row["edge"] = ", ".join(s.edges)
+            rows.append(row)
     _ranks(rows, keys, "tuned")
     _ranks(rows, keys, "common")
     raw = pd.DataFrame(rows)
     shown = describe_value(common)
-    display = pd.DataFrame({k: raw[k].astype(str) for k in keys})
-    display["activation"] = raw["activation"]
-    display["selected"] = [f"{v} (edge)" if e else v for v, e in zip(raw["selected"], raw["edge"], strict=True)]
-    display["test loss, tuned"] = [_loss_text(r, "tuned") for r in rows]
-    display["rank, tuned"] = [fmt_value(r["tuned_rank"]) for r in rows]
-    display[f"test loss at {shown}"] = [_loss_text(r, "common") for r in rows]
-    display[f"rank at {shown}"] = [fmt_value(r["common_rank"]) for r in rows]
+    display = pd.DataFrame({k: raw[k].astype(str) for k in keys}) if rows else pd.DataFrame()
+    display["activation"] = raw["activation"] if rows else []
+    display["selected"] = [
+        f"{v} (edge)" if e else v for v, e in zip(raw.get("selected", []), raw.get("edge", []), strict=True)
+    ]
+    bold_columns: dict[str, list[bool]] = {}
+    for prefix, tail in (("tuned", ", tuned"), ("common", f" at {shown}")):
+        loss_column = f"test loss{tail}*"
+        for index, column in enumerate((loss_column, f"{tables.CI_LABEL}{tail}", f"p vs best (Holm){tail}")):
+            display[column] = [t[index] for t in texts[prefix]]
+        display[f"rank{tail}"] = [fmt_value(r[f"{prefix}_rank"]) for r in rows]
+        bold_columns[loss_column] = [bool(r[f"{prefix}_bold"]) for r in rows]
     bold = pd.DataFrame(False, index=display.index, columns=display.columns)
-    bold["test loss, tuned"] = _best_in_cell(rows, keys, "tuned")
-    bold[f"test loss at {shown}"] = _best_in_cell(rows, keys, "common")
+    for column, values in bold_columns.items():
+        bold[column] = values
     seeds = tune.evaluation_seeds
     caption = (
-        f"Test loss mean ± std over the evaluation seeds {seeds}: left, each activation at its own selected value "
-        f"(tuned on seeds {tune.spec.seeds}, disjoint); right, every activation at the common value {shown}. "
-        "Rank within the cell (1 = best, bold; ties share the average rank): a unit with a diverged seed ranks "
-        "after those without, and one with no converged seed (or no selection, every candidate having diverged "
-        "in tuning) ranks last. (edge): the selected value is at the edge of the candidates; the optimum may lie "
+        f"Test loss mean ± std over the evaluation seeds {seeds}, with the 95% Student t interval of the mean "
+        f"({tables.CI_LABEL}): left, each activation at its own selected value (tuned on seeds {tune.spec.seeds}, "
+        f"disjoint); right, every activation at the common value {shown}; each side is tested on its own, as the "
+        f"main table tests a cell. {tables.BOLD_AND_P_CAPTION[0].upper()}{tables.BOLD_AND_P_CAPTION[1:]} Rank: of the mean within the cell (1 = lowest; "
+        "ties share the average rank; an order of the sample, not a test): a unit with a diverged seed ranks after "
+        "those without, and one with no converged seed (or no selection, every candidate having diverged in "
+        "tuning) ranks last. (edge): the selected value is at the edge of the candidates; the optimum may lie "
         "outside."
     )
+    # the main table's notes, each side's cells apart (Holm's family is a side's cell, never both sides)
+    every = [side.main.assign(side=p).reset_index(drop=True) for p in SIDES for side in sides[p].values()]
+    every = [frame[["side", *frame.columns.drop("side")]] for frame in every]  # the side first: a cell key
+    notes = tables.main_notes(pd.concat(every, ignore_index=True)) if every else []
+    if any(r[f"{p}_not_learned"] for r in rows for p in ("tuned", "common")):
+        notes.append(tables.NOT_LEARNED_NOTE)
+    for prefix, where in (("tuned", "at the selected values"), ("common", f"at {shown}")):
+        if learned_none[prefix]:
+            notes.append(
+                f"No converged run {where} learned in {', '.join(learned_none[prefix])} (each ended no lower than "
+                "its initial loss or the mean predictor's): the best there is the least bad of runs that did not learn."
+            )
     title = _titled("Tuned vs common value", tune, suffix)
-    comparison = tables.Table(f"tune_comparison{suffix}", title, caption, raw, display, bold, keys)
-    ranks, used, cells = _mean_ranks(raw, keys, shown)
+    comparison = tables.Table(f"tune_comparison{suffix}", title, caption, raw, display, bold, keys, notes)
+    ranks, used, n_cells = _mean_ranks(raw, keys, shown)
     rank_display, rank_bold = tables.display_plain(ranks)
     scope = (
-        ("the one cell" if cells == 1 else f"all {cells} cells")
-        if used == cells
-        else f"the {used} of {cells} cells where every activation has both ranks (the others: runs or a "
+        ("the one cell" if n_cells == 1 else f"all {n_cells} cells")
+        if used == n_cells
+        else f"the {used} of {n_cells} cells where every activation has both ranks (the others: runs or a "
         "selection still pending)"
     )
     rank_caption = (
-        f"Rank of each activation within a cell, averaged over {scope}, the same cells for every activation: "
-        f"at its selected value and at the common value {shown}. Where the two orders differ, a verdict taken at "
-        "one shared value would not hold once each activation is tuned."
+        f"Rank of each activation's mean test loss within a cell, averaged over {scope}, the same cells for every "
+        f"activation: at its selected value and at the common value {shown}. Did not learn: of those cells, where "
+        "none of its converged seeds learned (its rank there orders runs that did not learn). A mean rank orders "
+        "the sample, it is not a test: where the two orders differ, the mean ranks differ, and whether either "
+        "ordering holds needs a test: see p vs best (Holm) in the table above (bold = the best or not separable "
+        "from it)."
     )
     rank_table = tables.Table(
         f"tune_ranks{suffix}",
@@ -385,36 +525,16 @@ def _comparison_tables(tune: StoredTune, suffix: str, runs: Any) -> list[tables.
     return [comparison, rank_table]
 
 
-def _loss_text(row: dict[str, Any], prefix: str) -> str:
-    text = tables.fmt_mean_std(row[f"{prefix}_mean"], row[f"{prefix}_std"])
-    if row[f"{prefix}_diverged"]:
-        text += f" ({row[f'{prefix}_diverged']} diverged)"
-    return text
-
-
-def _best_in_cell(rows: list[dict[str, Any]], keys: list[str], prefix: str) -> list[bool]:
-    """Bold: the best rank of its cell, held by a unit with a converged seed."""
-    best: dict[str, float] = {}
-    for row in rows:
-        cell = json.dumps([str(row[k]) for k in keys])
-        if row[f"{prefix}_rank"] == row[f"{prefix}_rank"]:
-            best[cell] = min(best.get(cell, math.inf), row[f"{prefix}_rank"])
-    return [
-        row[f"{prefix}_mean"] == row[f"{prefix}_mean"]
-        and row[f"{prefix}_rank"] == best.get(json.dumps([str(row[k]) for k in keys]))
-        for row in rows
-    ]
-
-
 def _mean_ranks(raw: pd.DataFrame, keys: list[str], shown: str) -> tuple[pd.DataFrame, int, int]:
     """Per activation, its mean rank tuned and at the common value over the same cells for
-    every activation: those where every activation has both ranks. Also (cells used, cells)."""
+    every activation: those where every activation has both ranks; and in how many of them
+    it did not learn (every converged seed) on each side. Also (cells used, cells)."""
     import pandas as pd
 
-    names = activation_order(raw["activation"])
+    names = activation_order(raw["activation"]) if len(raw) else []
     cell = raw[keys].astype(str).apply(lambda r: json.dumps(list(r)), axis=1) if len(raw) else pd.Series(dtype=str)
     complete = set()
-    for key, members in raw.groupby(cell, sort=False):
+    for key, members in raw.groupby(cell, sort=False) if len(raw) else ():
         if set(members["activation"]) >= set(names) and members[["tuned_rank", "common_rank"]].notna().all().all():
             complete.add(key)
     used = raw[cell.isin(complete)] if len(raw) else raw
@@ -427,6 +547,8 @@ def _mean_ranks(raw: pd.DataFrame, keys: list[str], shown: str) -> tuple[pd.Data
                 "mean_rank_tuned": float(mine["tuned_rank"].mean()) if len(mine) else math.nan,
                 f"mean_rank_at_{shown}": float(mine["common_rank"].mean()) if len(mine) else math.nan,
                 "cells": len(mine),
+                "did_not_learn_tuned": int(mine["tuned_learned_none"].sum()),
+                f"did_not_learn_at_{shown}": int(mine["common_learned_none"].sum()),
                 "edge_choices": int((raw.loc[raw["activation"] == name, "edge"] != "").sum()),
             }
         )
@@ -529,30 +651,110 @@ def plot_sensitivity(tune: StoredTune, runs: Any = None) -> Figure:
 
 # -- findings -----------------------------------------------------------------------------------
 def findings(report: TunedReport | None) -> list[str]:
-    """Sentences for the report's Findings section (the stats helper's; call it from there):
-    the best mean rank tuned and at the common value, and every edge choice."""
+    """Sentences for the report's Findings section (the stats helper's; call it from there), per
+    tuned sweep: the best mean rank tuned and at the common value (tied activations named together,
+    a cell where one did not learn said), that mean ranks are not a test and where the paired test
+    leaves each activation bold; what became of the runs only the Tuned comparison holds; and
+    every edge choice."""
     if report is None:
         return []
     out = []
+    by_name = {table.name: table for table in report.tables}
     for table in report.tables:
         if not table.name.startswith("tune_ranks") or table.raw.empty:
             continue
         raw = table.raw
         if not (raw["cells"] > 0).any():
             continue
-        common_column = next(c for c in raw.columns if c.startswith("mean_rank_at_"))
-        tuned_best = raw.sort_values("mean_rank_tuned", kind="mergesort").iloc[0]
-        common_best = raw.sort_values(common_column, kind="mergesort").iloc[0]
         index = table.name.removeprefix("tune_ranks").removeprefix("_")
-        where = f"In sweep `{report.tunes[int(index) - 1].title}`, each" if index else "Each"
-        out.append(
-            f"{where} activation at its own tuned value, {tuned_best['activation']} has the best mean rank "
-            f"({tuned_best['mean_rank_tuned']:.2f}); at the common value "
-            f"{common_column.removeprefix('mean_rank_at_')}, {common_best['activation']} "
-            f"({common_best[common_column]:.2f})."
-        )
+        tune = report.tunes[int(index) - 1] if index else report.tunes[0]
+        shown = next(c for c in raw.columns if c.startswith("mean_rank_at_")).removeprefix("mean_rank_at_")
+        where = f"In sweep `{tune.title}`, each" if index else "Each"
+        tuned = _leaders(raw, "mean_rank_tuned", "did_not_learn_tuned", verb=True)
+        common = _leaders(raw, f"mean_rank_at_{shown}", f"did_not_learn_at_{shown}", verb=False)
+        out.append(f"{where} activation at its own tuned value, {tuned}; at the common value {shown}, {common}.")
+        comparison = by_name.get(table.name.replace("tune_ranks", "tune_comparison"))
+        if comparison is not None:
+            out.append(_tested_sentence(comparison.raw, tune, shown, int(raw["cells"].max())))
+    for tune in report.tunes:
+        shown = describe_value(tune.common_values)
+        out.append(_left_out_sentence(tune, report.left_out_ids, shown, len(report.tunes) > 1))
     out += [f"Edge choice: {sentence}" for sentence in report.edges]
     return out
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _leaders(raw: pd.DataFrame, column: str, stuck: str, *, verb: bool) -> str:
+    """``relu has the best mean rank (1.50)`` / ``relu and tanh share the best mean rank (1.50)``
+    (``verb``; else ``relu and tanh (1.50)``), with the cells where a leader did not learn."""
+    ranked = raw[raw[column].notna() & (raw["cells"] > 0)]
+    best = float(ranked[column].min())
+    leaders = ranked[[math.isclose(float(r), best, abs_tol=1e-9) for r in ranked[column]]]
+    names = [str(n) for n in leaders["activation"]]
+    unlearned = [
+        (str(r["activation"]), int(r[stuck]), int(r["cells"])) for _, r in leaders.iterrows() if int(r[stuck]) > 0
+    ]
+    detail = ""
+    if unlearned:
+        first, *others = unlearned
+        parts = [f"{'it' if len(names) == 1 else first[0]} did not learn in {first[1]} of its {first[2]} cells"]
+        parts += [f"{name} in {k} of {n}" for name, k, n in others]
+        detail = f", though {', '.join(parts)}"
+    value = f"({best:.2f}{detail})"
+    if not verb:
+        return f"{_and(names)} {value}"
+    if len(names) == 1:
+        return f"{names[0]} has the best mean rank {value}"
+    return f"{_and(names)} share the best mean rank {value}"
+
+
+def _tested_sentence(raw: pd.DataFrame, tune: StoredTune, shown: str, cells: int) -> str:
+    """That mean ranks are not a test, and per activation the cells where the paired test leaves
+    it bold (the best or not separable from it after Holm) on each side."""
+    seeds = len(tune.evaluation_seeds)
+    parts = []
+    for prefix, label in (("tuned", "tuned"), ("common", f"at {shown}")):
+        counts = []
+        for name in activation_order(raw["activation"]):
+            mine = raw[(raw["activation"] == name) & (raw[f"{prefix}_seeds"] + raw[f"{prefix}_diverged"] > 0)]
+            stuck = int(mine[f"{prefix}_learned_none"].sum())
+            counts.append(
+                f"{name} {int(mine[f'{prefix}_bold'].sum())} of {len(mine)}"
+                + (f" (did not learn in {stuck})" if stuck else "")
+            )
+        parts.append(f"{label}: {', '.join(counts)}")
+    return (
+        f"These mean ranks ({cells} cell{'s' if cells != 1 else ''}, {seeds} evaluation seed{'s' if seeds != 1 else ''}) "
+        "order the sample and are not a test; whether an ordering holds needs one: the paired test of each cell, "
+        "p vs best (Holm). Cells where it leaves the activation bold (the best or not separable from it after "
+        f"Holm), {'; '.join(parts)}."
+    )
+
+
+def _left_out_sentence(tune: StoredTune, left_out: set[str], shown: str, titled: bool) -> str:
+    """What became of the runs only the Tuned comparison holds (the other tables and their
+    Findings count the runs at the common value only)."""
+    groups = (("tuning run", tune.tuning_ids & left_out), ("run at a selected value", tune.selected_ids & left_out))
+    parts = []
+    for what, ids in groups:
+        statuses = [tune.statuses[rid] for rid in ids if rid in tune.statuses]
+        diverged, failed = statuses.count("diverged"), statuses.count("failed")
+        runs = f"{len(statuses)} {what.replace('run', 'runs', 1) if len(statuses) != 1 else what}"
+        if not diverged and not failed:
+            parts.append(f"{runs}, none diverged or failed")
+            continue
+        why = (
+            " (a candidate that diverged on a tuning seed is not selected)" if what == "tuning run" and diverged else ""
+        )
+        parts.append(f"{runs}, {diverged} diverged, {failed} failed{why}")
+    where = f"In sweep `{tune.title}`, runs" if titled else "Runs"
+    return (
+        f"{where} only the Tuned comparison holds (the other tables count the runs at the common value {shown} "
+        f"only): {'; '.join(parts)}."
+    )
 
 
 # -- section ------------------------------------------------------------------------------------
