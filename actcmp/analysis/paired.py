@@ -362,6 +362,7 @@ def paired_vs_best(
     margin: float = 0.1,
     correction: str | None = "holm",
     scale: str = "raw",
+    equivalence: bool = True,
 ) -> pd.DataFrame:
     """Each treatment of each cell against the cell's best, paired by seed.
 
@@ -399,7 +400,8 @@ def paired_vs_best(
     True when fewer than 2 seeds are tested (no test can separate them); otherwise
     ``p_adjusted >= alpha``. ``equivalent`` and ``p_equivalence``: shown to be within a
     factor ``1 + margin`` of the best, whichever it is (:func:`within_margin_of_all`; the
-    sample best too must show it).
+    sample best too must show it). ``equivalence=False`` skips that test (both columns NA):
+    a caller that reads only the difference tests (the report's tables) saves most of the time.
     """
     if correction not in ("holm", None):
         raise ValueError(f"unknown correction {correction!r} (use 'holm' or None)")
@@ -432,7 +434,7 @@ def paired_vs_best(
             else:
                 row.update(_against(mine, reference, test, log, higher_is_better))
             cell_rows.append(row)
-        if reference is not None:
+        if reference is not None and equivalence:
             for row in cell_rows:
                 row["equivalent"], row["p_equivalence"] = within_margin_of_all(
                     group, row[treatment], treatment, margin, alpha, higher_is_better=higher_is_better

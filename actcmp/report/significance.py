@@ -50,7 +50,7 @@ def loss_statistics(runs: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
     where both converged."""
     keys = cell_keys(runs)
     summary = stats.summarise(runs, "test_loss")
-    paired = stats.paired_vs_best(runs, "test_loss", alpha=alpha, scale="log")
+    paired = stats.paired_vs_best(runs, "test_loss", alpha=alpha, scale="log", equivalence=False)
     tied = paired["tied"].astype(object)
     untested = ~paired["is_best"].astype(bool) & (paired["n_pairs"] < 2) & paired["tied"].astype(bool)
     tied[untested] = pd.NA
