@@ -188,8 +188,8 @@ def test_findings_sentences(context: document.ReportContext) -> None:
         "relu in 2 of 2 cells (most at blobs · depth 2: 0.20 of hidden units). No dead units at the end: elu, sigmoid."
         in text
     )
-    assert "1 run(s) diverged" in text and "sigmoid at blobs · depth 2 (seed 2)" in text
-    assert "1 run(s) failed" in text and "elu at blobs · depth 1 (seed 1)" in text
+    assert "1 run diverged" in text and "sigmoid at blobs · depth 2 (seed 2)" in text
+    assert "1 run failed" in text and "elu at blobs · depth 1 (seed 1)" in text
     assert (
         "not below its value at initialisation ([validation loss over training](#figure-loss_curves)): sigmoid at blobs · depth 1 (seed 0)"
         in text

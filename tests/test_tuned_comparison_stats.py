@@ -25,7 +25,7 @@ import pytest
 from actcmp.config import sweep_from_dict
 from actcmp.engine.plain import RunResult
 from actcmp.report import findings as main_findings
-from actcmp.report import tables
+from actcmp.report import tables, tune_tables
 from actcmp.report import tune as tune_report
 from actcmp.run.sweep import sweep_id
 from actcmp.run.tune import evaluation_runs, plan_tune, select_from_store
@@ -270,6 +270,6 @@ def test_cells_the_main_table_would_group_otherwise_are_computed_each_on_its_own
         "a": {rid for rid, cfg in common.items() if cfg["activation"] != "sigmoid"},
         "b": {rid for rid, cfg in common.items() if cfg["activation"] == "sigmoid"},
     }
-    sides = tune_report._sides(results, cells, ("lr",))
+    sides = tune_tables._sides(results, cells, ("lr",))
     assert sorted(sides["a"].main.index) == ["relu", "tanh"] and list(sides["b"].main.index) == ["sigmoid"]
     assert bool(sides["b"].main.loc["sigmoid", "best"])  # alone in its cell

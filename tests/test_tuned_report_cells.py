@@ -23,7 +23,7 @@ from actcmp.analysis.cells import cell_keys
 from actcmp.config import sweep_from_dict
 from actcmp.engine.plain import RunResult
 from actcmp.report import setup as setup_report
-from actcmp.report import tables
+from actcmp.report import tables, tune_tables
 from actcmp.report import tune as tune_report
 from actcmp.run.sweep import sweep_id
 from actcmp.run.tune import evaluation_runs, plan_tune, select_from_store
@@ -200,7 +200,7 @@ def test_ties_share_the_average_rank() -> None:
         {"dataset": "d", "activation": a, "x_mean": m, "x_diverged": d}
         for a, m, d in [("a", 0.5, 0), ("b", 0.5, 0), ("c", 0.7, 1), ("d", 0.1, 2), ("e", math.nan, 3)]
     ]
-    tune_report._ranks(rows, ["dataset"], "x")
+    tune_tables._ranks(rows, ["dataset"], "x")
     # converged seeds first (a and b tied), then a unit with a diverged seed, then none converged
     assert [r["x_rank"] for r in rows] == [1.5, 1.5, 4.0, 3.0, 5.0]
 

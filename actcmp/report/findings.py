@@ -22,6 +22,7 @@ from actcmp.analysis.cells import activation_order, cell_keys
 from actcmp.analysis.learning import cell_id, learning_per_cell, not_learning
 from actcmp.report.format import MISSING, fmt_number, fmt_p, p_clause
 from actcmp.report.frames import label
+from actcmp.text import plural
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -262,33 +263,33 @@ def outcomes_text(results: Results) -> list[str]:
     out = []
     diverged = runs[runs["status"] == "diverged"]
     failed = runs[runs["status"] == "failed"]
+    # a [tune] sweep's tables hold its runs at the common value only: its tuning runs and those at a
+    # selected value are counted by the Tuned comparison's Findings
+    scope = " at the common value" if _tuned(results) else ""
     if diverged.empty and failed.empty:
-        # a [tune] sweep's tables hold its runs at the common value only: its tuning runs and those at a
-        # selected value may have diverged (the Tuned comparison's Findings count them)
-        scope = " at the common value" if _tuned(results) else ""
         out.append(f"No run{scope} diverged or failed ({status}).")
     if len(diverged):
         out.append(
-            f"{len(diverged)} run(s) diverged (a non-finite loss, counted as the worst outcome; {status}): "
-            f"{_runs_by_cell(diverged, keys)}."
+            f"{plural(len(diverged), 'run')}{scope} diverged (a non-finite loss, counted as the worst outcome; "
+            f"{status}): {_runs_by_cell(diverged, keys)}."
         )
     if len(failed):
         out.append(
-            f"{len(failed)} run(s) failed (an error, not a result; see `actcmp status`, {status}): "
+            f"{plural(len(failed), 'run')}{scope} failed (an error, not a result; see `actcmp status`, {status}): "
             f"{_runs_by_cell(failed, keys)}."
         )
     stuck = not_learning(results)
     curves = link("validation loss over training", figure_anchor("loss_curves"))
     if stuck.empty and (runs["status"] == "done").any():
         out.append(
-            f"Every converged run ended with a validation loss below its initial value and below the loss of "
-            f"predicting the training mean ({curves})."
+            f"Every converged run{scope} ended with a validation loss below its initial value and below the loss "
+            f"of predicting the training mean ({curves})."
         )
     else:
         for reason, group in stuck.groupby("reason", sort=True):
             out.append(
-                f"{len(group)} converged run(s) did not learn, final validation loss {reason} ({curves}): "
-                f"{_runs_by_cell(group, keys)}."
+                f"{plural(len(group), 'converged run')}{scope} did not learn, final validation loss {reason} "
+                f"({curves}): {_runs_by_cell(group, keys)}."
             )
     return out
 
