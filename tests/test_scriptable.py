@@ -173,9 +173,9 @@ def test_environment_variables_are_read_and_shown_in_help() -> None:
     for name in ("ACTCMP_JOBS", "ACTCMP_DEVICE", "ACTCMP_DATA_DIR", "ACTCMP_OUT"):
         assert name in result.output, name
     result = runner.invoke(app, ["run", "smoke", "--dry-run"], env={"ACTCMP_JOBS": "0"})
-    assert result.exit_code == 2 and "--jobs must be at least 1, got 0" in result.output
+    assert result.exit_code == 2 and "--jobs (ACTCMP_JOBS=0) must be at least 1, got 0" in result.output
     result = runner.invoke(app, ["run", "smoke", "--dry-run"], env={"ACTCMP_DEVICE": "tpu"})
-    assert result.exit_code == 2 and "--device: unknown device 'tpu'" in result.output
+    assert result.exit_code == 2 and "--device (ACTCMP_DEVICE=tpu): unknown device 'tpu'" in result.output
     result = runner.invoke(app, ["run", "smoke", "--dry-run", "--device", "cpu"], env={"ACTCMP_DEVICE": "tpu"})
     assert result.exit_code == 0  # the option wins over the environment
 

@@ -220,7 +220,7 @@ def _refuse_foreign_report_dir(out: Path) -> None:
     clashes = []
     for name, mark in REPORT_MARKS.items():
         path = out / name
-        if not path.exists():
+        if not path.is_file():  # absent, or a folder in its way (refused by _check_targets, as such)
             continue
         try:
             with path.open("rb") as handle:
