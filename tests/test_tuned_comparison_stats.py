@@ -22,7 +22,6 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from actcmp.config import sweep_from_dict
 from actcmp.engine.plain import RunResult
 from actcmp.report import findings as main_findings
 from actcmp.report import tables, tune_tables
@@ -57,19 +56,9 @@ LEADER_STUCK = {(1, "sigmoid"), (2, "sigmoid")}
 
 
 def _sweep() -> Any:
-    return sweep_from_dict(
-        {
-            "name": "tuned-stats",
-            "epochs": 3,
-            "width": 16,
-            "bottleneck": 4,
-            "batch_size": 128,
-            "probe_size": 64,
-            "lr": COMMON,
-            "grid": {"dataset": ["digits"], "depth": [1, 2], "seed": [0, 1, 2], "activation": ACTIVATIONS},
-            "tune": {"lr": [0.1, 1.0], "seeds": [100, 101]},
-        }
-    )
+    from test_tuned_report_cells import tiny_tuned_sweep
+
+    return tiny_tuned_sweep("tuned-stats", COMMON, [0.1, 1.0], ACTIVATIONS)
 
 
 def _result(cfg: dict[str, Any], test: float, *, learned: bool = True) -> RunResult:

@@ -43,20 +43,26 @@ TEST_SELECTED = {"relu": 0.2, "elu": 0.3, "sigmoid": 0.4}
 TEST_COMMON = {"relu": math.inf, "elu": 0.6, "sigmoid": 0.5, "tanh": math.inf}
 
 
-def _sweep() -> Any:
+def tiny_tuned_sweep(name: str, common: float, candidates: list[float], activations: list[str]) -> Any:
+    """A tuned sweep of ``activations`` on digits at depths 1 and 2, 3 evaluation seeds, lr tuned
+    over ``candidates`` on seeds 100 and 101 beside the common ``common`` (fabricated stores)."""
     return sweep_from_dict(
         {
-            "name": "fabricated-tune",
+            "name": name,
             "epochs": 3,
             "width": 16,
             "bottleneck": 4,
             "batch_size": 128,
             "probe_size": 64,
-            "lr": COMMON,
-            "grid": {"dataset": ["digits"], "depth": [1, 2], "seed": [0, 1, 2], "activation": ACTIVATIONS},
-            "tune": {"lr": CANDIDATES, "seeds": [100, 101]},
+            "lr": common,
+            "grid": {"dataset": ["digits"], "depth": [1, 2], "seed": [0, 1, 2], "activation": activations},
+            "tune": {"lr": candidates, "seeds": [100, 101]},
         }
     )
+
+
+def _sweep() -> Any:
+    return tiny_tuned_sweep("fabricated-tune", COMMON, CANDIDATES, ACTIVATIONS)
 
 
 def _result(cfg: dict[str, Any], val: float, test: float) -> RunResult:
