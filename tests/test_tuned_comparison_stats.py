@@ -69,17 +69,9 @@ def _result(cfg: dict[str, Any], test: float, *, learned: bool = True) -> RunRes
     final_val = value if learned else 1.05
     epochs = [(e, "val_loss", value * (1 + 2 * math.exp(-e)) if learned else 1.05) for e in range(4)]
     epochs += [(e, "train_loss", value) for e in range(4)]
-    final = {
-        "final_val_loss": None if diverged else final_val,
-        "test_loss": None if diverged else value,
-        "baseline_loss": 1.0,
-        "dead_fraction_init": 0.0,
-        "dead_fraction_final": 0.0,
-        "saturated_fraction_final": 0.0,
-    }
-    config = {k: v for k, v in cfg.items() if k not in ("role", "tune_unit")}
-    env = {"actcmp": "0.1.0", "torch": "2.13.0+cpu", "python": "3.11.7", "device": "cpu", "engine": "plain"}
-    return RunResult(cfg["run_id"], config, "diverged" if diverged else "done", final, epochs, [], 0.1, env=env)
+    from test_tuned_report_cells import fabricated_run
+
+    return fabricated_run(cfg, None if diverged else final_val, None if diverged else value, epochs)
 
 
 def fabricate(directory: Path, selected: dict[tuple[int, str], list[float]], stuck: set[tuple[int, str]]) -> Path:

@@ -65,13 +65,15 @@ def _sweep() -> Any:
     return tiny_tuned_sweep("fabricated-tune", COMMON, CANDIDATES, ACTIVATIONS)
 
 
-def _result(cfg: dict[str, Any], val: float, test: float) -> RunResult:
-    diverged = not math.isfinite(val) or not math.isfinite(test)
-    value = 0.7 if diverged else test * (1 + 0.01 * int(cfg["seed"]))
-    epochs = [(e, name, value * (1 + 2 * math.exp(-e))) for e in range(4) for name in ("train_loss", "val_loss")]
+def fabricated_run(
+    cfg: dict[str, Any], val: float | None, test: float | None, epochs: list[tuple[int, str, float]]
+) -> RunResult:
+    """A stored run of the plan's ``cfg`` (its plan keys dropped): final validation loss ``val``
+    and test loss ``test`` (None for both: diverged), the mean predictor's loss 1.0."""
+    diverged = test is None
     final = {
-        "final_val_loss": None if diverged else val,
-        "test_loss": None if diverged else value,
+        "final_val_loss": val,
+        "test_loss": test,
         "baseline_loss": 1.0,
         "dead_fraction_init": 0.0,
         "dead_fraction_final": 0.0,
@@ -80,6 +82,13 @@ def _result(cfg: dict[str, Any], val: float, test: float) -> RunResult:
     config = {k: v for k, v in cfg.items() if k not in ("role", "tune_unit")}
     env = {"actcmp": "0.1.0", "torch": "2.13.0+cpu", "python": "3.11.7", "device": "cpu", "engine": "plain"}
     return RunResult(cfg["run_id"], config, "diverged" if diverged else "done", final, epochs, [], 0.1, env=env)
+
+
+def _result(cfg: dict[str, Any], val: float, test: float) -> RunResult:
+    diverged = not math.isfinite(val) or not math.isfinite(test)
+    value = 0.7 if diverged else test * (1 + 0.01 * int(cfg["seed"]))
+    epochs = [(e, name, value * (1 + 2 * math.exp(-e))) for e in range(4) for name in ("train_loss", "val_loss")]
+    return fabricated_run(cfg, None if diverged else val, None if diverged else value, epochs)
 
 
 def fabricate(directory: Path, elu_pick: float) -> Path:
