@@ -311,8 +311,11 @@ def summary_line(summary: dict[str, Any], run_seconds: float | None = None) -> s
     text += f"; {summary['skipped']} skipped (already stored)"
     if summary.get("interrupted"):  # the one message about it (the CLI adds none unless --quiet)
         left = summary.get("planned", 0) - summary.get("skipped", 0) - summary["done"] - summary["diverged"]
+        what = (
+            "tuning runs left, then the selection and the evaluation runs," if summary.get("stopped_tuning") else "left"
+        )
         text += (
-            f"\ninterrupted: {summary['ran']} runs stored now, {left} left in {summary['out_dir']}; "
+            f"\ninterrupted: {summary['ran']} runs stored now, {left} {what} in {summary['out_dir']}; "
             f"{resume_hint(bool(summary.get('fresh')))}"
         )
     return text

@@ -148,6 +148,17 @@ def test_only_keeps_the_other_stored_claims_in_the_documents(tmp_path: Path, mon
     assert len(notes) == 1, result.output
     assert "also 1 other claim (softmax), re-decided" in notes[0] and "8 other claims left out" in notes[0]
 
+    # with a --set the other claims were not trained with, they match no stored run: left out and
+    # named, not shown "re-decided" on nothing (every one of them read "inconclusive", "N runs: N pending")
+    other = CliRunner().invoke(
+        _app(), ["claims", "--only", "linear", "--set", "epochs=2", "--report-only", "--out", str(out), "-q"]
+    )
+    assert other.exit_code == 0, other.output
+    md = (out / "claims.md").read_text()
+    assert f"## {softmax.number}. {softmax.title}" not in md and "softmax (sweep softmax)" in md
+    assert "no run of whose sweeps with these settings is stored" in md
+    assert [c["key"] for c in json.loads((out / "claims.json").read_text())["left_out"]].count("softmax") == 1
+
     # the library call without --only's keys in the documents: no note, no left_out
     from actcmp.claims import document
 

@@ -223,6 +223,7 @@ def _fake_export(path: Path, fmt: str = "mlflow") -> None:
         "foreign",
         "foreign+old-dir",
         "foreign+old-export",
+        "empty+old",
     ],
 )
 def test_recover_killed(state: str, tmp_path: Path) -> None:
@@ -237,6 +238,8 @@ def test_recover_killed(state: str, tmp_path: Path) -> None:
         (out / "123" / "meta.yaml").write_text("half\n")
         if state != "partial-without-file+old":
             (out / PARTIAL).write_text("{}")
+    if state == "empty+old":  # killed between making the target and writing its PARTIAL file
+        out.mkdir()
     if state.startswith("foreign"):
         out.mkdir()
         (out / "notes.txt").write_text("keep me\n")
@@ -246,6 +249,10 @@ def test_recover_killed(state: str, tmp_path: Path) -> None:
     if state == "foreign+old-export":  # a user's folder beside an earlier export: never removed
         assert said is None and (out / "notes.txt").read_text() == "keep me\n"
         assert recover_killed(out, "tensorboard") is None and (out / "notes.txt").is_file()
+        refused = replacing(out, {"format": "mlflow"}, in_place=True)
+        with pytest.raises(StoreError, match=r"kept beside it as \.mlflow\.old"), refused:
+            pass
+        assert (out / "notes.txt").is_file() and (old / "data").is_file()
         return
     if state.startswith("foreign"):
         assert said is None and (out / "notes.txt").read_text() == "keep me\n"

@@ -57,6 +57,12 @@ def test_interrupted_summary_says_how_to_resume() -> None:
     # command finishes (a run without --fresh would skip them as stored)
     PlainProgress(write=lines.append, clock=lambda: 0.0).finish({**summary, "fresh": True})
     assert "run the same command again to finish (it redoes every run; without --fresh" in lines[-1]
+    # a [tune] sweep stopped in its tuning phase: the count is of tuning runs, the rest follows the selection
+    PlainProgress(write=lines.append, clock=lambda: 0.0).finish({**summary, "stopped_tuning": True})
+    assert lines[-1].splitlines()[-1] == (
+        "interrupted: 2 runs stored now, 5 tuning runs left, then the selection and the evaluation runs, in "
+        "results/x; run the same command again to resume"
+    )
 
 
 def burst_lines(bursts: list[tuple[float, int]], to_run: int) -> list[str]:

@@ -337,8 +337,8 @@ def only_note(claims: Sequence[ClaimDoc], chosen: Sequence[Claim], left_out: Seq
     if left_out:
         listed = ", ".join(f"{c.number} {c.key} (sweep {c.sweep})" for c in left_out)
         text += (
-            f". **Left out of this document:** {len(left_out)} of {total} claims, whose sweeps are not stored under "
-            f"`{out}`: {listed}"
+            f". **Left out of this document:** {len(left_out)} of {total} claims, no run of whose sweeps with these "
+            f"settings is stored under `{out}` (not trained there, or trained with another `--set`): {listed}"
         )
     return text + "."
 

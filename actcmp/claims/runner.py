@@ -48,7 +48,8 @@ class ClaimsRun:
     late_interrupt: bool = False
     #: the claims ``only`` named (their keys; empty: every claim was asked for)
     chosen: list[str] = field(default_factory=list)
-    #: with ``only``: the other claims, left out of the documents because their sweeps are not stored
+    #: with ``only``: the other claims, left out of the documents because no run of their sweeps with
+    #: these settings (``--set``) is stored
     left_out: list[Claim] = field(default_factory=list)
 
     def only_note(self) -> str:
@@ -61,8 +62,8 @@ class ClaimsRun:
             )
         if self.left_out:
             parts.append(
-                f"{plural_claims(len(self.left_out))} left out, nothing of theirs stored under {self.out_dir} "
-                f"({', '.join(c.key for c in self.left_out)})"
+                f"{plural_claims(len(self.left_out))} left out, no run of theirs with these settings stored under "
+                f"{self.out_dir} ({', '.join(c.key for c in self.left_out)})"
             )
         return f"claims.md (--only {','.join(self.chosen)}): " + ("; ".join(parts) or "every claim named")
 
@@ -261,7 +262,8 @@ def run_claims(
     ``only`` (claim names or numbers; an empty list is refused) trains only those claims'
     sweeps, but the documents still cover every claim: the others are re-decided from the
     runs stored under ``out`` (with the same ``overrides``, as ``train=False`` would), and
-    a claim whose sweep is not stored there at all is left out and named
+    a claim with no run of its sweep stored there with these settings (not trained, or trained
+    with another ``--set``: it would be judged on nothing) is left out and named
     (:attr:`ClaimsRun.left_out`): a subset never makes the other claims vanish from
     claims.md without a word."""
     from actcmp.claims.document import SweepDoc
@@ -353,6 +355,11 @@ def run_claims(
         else:
             doc.counts = {"pending": len(planned)}
         sweeps[name], results[name] = doc, stored
+    if only is not None:  # another claim whose stored runs none match these settings (another --set
+        # than they were trained with) would be judged on nothing: left out and named, not "inconclusive"
+        unmatched = [c for c in kept if c not in claims and results.get(c.sweep) is None]
+        kept = [c for c in kept if c not in unmatched]
+        left_out = sorted([*left_out, *unmatched], key=lambda c: [x.key for x in CLAIMS].index(c.key))
     run = write_claims_report(
         out_dir,
         kept,

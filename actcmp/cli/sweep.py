@@ -243,7 +243,7 @@ def _say_how_it_ended(summary: SweepSummary, *, quiet: bool, write_report: bool,
 
             typer.echo(
                 f"actcmp: interrupted: {plural(summary.ran, 'run')} stored now, {summary.left} "
-                f"{'tuning runs left (the evaluation runs follow the selection)' if summary.stopped_tuning else 'left'}"
+                f"{'tuning runs left, then the selection and the evaluation runs,' if summary.stopped_tuning else 'left'}"
                 f" in {summary.out_dir}; {resume_hint(summary.fresh)}",
                 err=True,
             )

@@ -286,7 +286,9 @@ def _check_target(out: Path, fmt: str) -> None:
     if out.exists() and not out.is_dir():
         raise StoreError(f"export target {out} is a file, not a directory")
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
-        raise StoreError(f"export target {out} holds other files (not an actcmp export): choose another --out")
+        old = out.with_name(f".{out.name}.old")
+        kept = f" (an earlier actcmp export is kept beside it as {old.name})" if stored_format(old) else ""
+        raise StoreError(f"export target {out} holds other files (not an actcmp export){kept}: choose another --out")
     refuse_other_format(out, fmt)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -327,8 +329,11 @@ def recover_killed(out: Path, fmt: str | None = None) -> str | None:
     if out.is_dir() and not (out / MARKER).is_file():
         # ours for sure (the PARTIAL file), or an MLflow store beside an earlier MLflow export
         # (what an actcmp without the PARTIAL file left): never a folder of anything else
-        killed_mlflow = old_export and fmt == "mlflow" and stored_format(old) == "mlflow" and _mlflow_shaped(out)
-        if not ((out / PARTIAL).is_file() or killed_mlflow):
+        # an empty ``out`` beside an earlier export of this format: killed between making it and its PARTIAL file
+        same_format = old_export and fmt is not None and stored_format(old) == fmt
+        empty = not any(out.iterdir())
+        killed_mlflow = same_format and fmt == "mlflow" and _mlflow_shaped(out)
+        if not ((out / PARTIAL).is_file() or killed_mlflow or (same_format and empty)):
             return None
         _remove_partial(out)
         what = f"export target {out} was left half-written by an export that was killed: removed it"
