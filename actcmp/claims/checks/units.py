@@ -136,9 +136,9 @@ def prevent_part(
     alpha: float = stats.ALPHA,
 ) -> Verdict:
     """Leaky ReLU / PReLU prevent dying, judged in the cells ``dying`` (one row of ``keys``
-    values per cell where ReLU's units are shown to die): each fix's final dead fractions
-    over those cells' converged runs, pooled ((cell, seed) values; one cell: its seeds), lie
-    below ``max_prevented`` by the one-sided signed-rank test
+    values per cell where ReLU's units are shown to die), each cell on its own (several cells:
+    :func:`across_cells`, every one must show it): each fix's final dead fractions over the
+    cell's converged seeds lie below ``max_prevented`` by the one-sided signed-rank test
     (:func:`~actcmp.claims.checks.ranktests.signed_rank`, exact up to 20 values, p < alpha):
     holds when every fix's do (p the largest of theirs: an intersection-union test); does
     not hold when a fix's lie significantly above ``min_dead`` (dying not prevented);
@@ -174,7 +174,8 @@ def prevent_part(
         fix_runs = done[done["activation"].isin(present)].merge(dying, on=keys, how="inner")
         leaky = fix_runs[fix_runs["activation"] == "leaky_relu"]
         extra = f" Over those cells' runs: at most {float(numeric(fix_runs, 'dead_fraction_final').max()):.1%} dead"
-        extra += (_shallow_side(leaky).replace(" (its units", "; Leaky ReLU's units") if not leaky.empty else "") + "."
+        shallow = _shallow_side(leaky)
+        extra += (f"; Leaky ReLU's units {shallow}" if shallow else "") + "."
         return across_cells(
             cells,
             label,
@@ -217,7 +218,7 @@ def prevent_part(
                 f"not shown under {max_prevented:.0%} ({test}, {fmt_p(p)}{floor_clause(values, max_prevented, alpha)})"
             )
         shallow = _shallow_side(mine) if fix == "leaky_relu" else ""
-        judged.append((fix, verdict, p, mean, f"{seen}, {said}{shallow}"))
+        judged.append((fix, verdict, p, mean, f"{seen}, {said}" + (f" (its units {shallow})" if shallow else "")))
     where = "the cell" if len(dying) == 1 else f"the {plural(len(dying), 'cell')}"
     text = (
         f"In {where} where ReLU's units are shown to die (above {min_dead:.0%}), "
@@ -271,16 +272,16 @@ def _shallow_side(runs: pd.DataFrame) -> str:
     threshold of its peak derivative), the state that would be death under ReLU, where they
     still pass a small gradient. Only for the default Leaky ReLU: PReLU's learned slope
     (0.25 at the start) and a steeper Leaky ReLU are not under that threshold, so their
-    saturated fraction does not count such units. Empty where nothing was measured."""
-    if "saturated_fraction_final" not in runs:
+    saturated fraction does not count such units. The phrase after "its units" (callers
+    say whose); empty where nothing was measured."""
+    if runs.empty or "saturated_fraction_final" not in runs:
         return ""
     values = numeric(runs, "saturated_fraction_final").dropna()
     if values.empty:
         return ""
     return (
-        f" (its units on the slope-0.01 side for nearly every input, dead under ReLU but still passing a small "
-        f"gradient: "
-        f"{float(values.mean()):.1%} on average, at most {float(values.max()):.1%})"
+        "on the slope-0.01 side for nearly every input, dead under ReLU but still passing a small gradient: "
+        f"{float(values.mean()):.1%} on average, at most {float(values.max()):.1%}"
     )
 
 
@@ -376,8 +377,8 @@ def check_dying_cell(
 
 def saturation_part(runs: pd.DataFrame, deepest: Any, min_saturated: float, alpha: float = stats.ALPHA) -> Verdict:
     """Sigmoid and tanh saturate: each bounded activation's final saturated fractions over
-    its converged runs at depth ``deepest`` (pooled over the cells there: (cell, seed)
-    values; in one condition, its seeds) lie above ``min_saturated`` by the one-sided
+    its converged seeds at depth ``deepest`` (several cells there: each on its own,
+    :func:`across_cells`) lie above ``min_saturated`` by the one-sided
     signed-rank test (:func:`~actcmp.claims.checks.ranktests.above`, exact up to 20 values,
     p < alpha). Holds when each does (p the largest of theirs: an intersection-union test);
     does not hold when one's lie significantly below ``min_saturated``; inconclusive
