@@ -315,21 +315,17 @@ def recover_killed(out: Path, fmt: str | None = None) -> str | None:
 
     An in-place export (:func:`replacing`) moves the old export aside to ``.OUT.old`` and
     writes the new one at ``out`` under a :data:`PARTIAL` file, which the marker replaces at
-    the end. So ``out`` without the marker, holding :data:`PARTIAL` or beside a ``.OUT.old``
-    that is an actcmp export (an export killed before the :data:`PARTIAL` file, or by an
-    actcmp that wrote none), is the leftover of a killed export: it is removed and the old
-    export, if any, put back. So is a missing ``out`` beside such a ``.OUT.old`` (killed
-    between the two renames). Anything else is left alone (and a foreign ``out`` refused by
-    :func:`replacing`). Without the :data:`PARTIAL` file, ``out`` is taken for a killed
-    export's only when ``fmt`` is "mlflow", ``.OUT.old`` is an MLflow export and ``out`` holds
-    nothing but what MLflow's file store writes (never a folder of anything else). Called under
-    :func:`replacing`'s lock, so no export running now is taken for a killed one."""
+    the end. ``out`` without the marker is the leftover of a killed export when it holds
+    :data:`PARTIAL`; or, beside a ``.OUT.old`` export of format ``fmt``, when it is empty
+    (killed before the :data:`PARTIAL` file) or, for MLflow, holds nothing but what MLflow's
+    file store writes (an actcmp that wrote no :data:`PARTIAL` file). It is removed and the
+    old export, if any, put back; so is a missing ``out`` beside such a ``.OUT.old`` (killed
+    between the two renames). Anything else, a user's folder above all, is left alone (and
+    refused by :func:`replacing`). Called under :func:`replacing`'s lock, so no export running
+    now is taken for a killed one."""
     old = out.with_name(f".{out.name}.old")
     old_export = old.is_dir() and stored_format(old) is not None
     if out.is_dir() and not (out / MARKER).is_file():
-        # ours for sure (the PARTIAL file), or an MLflow store beside an earlier MLflow export
-        # (what an actcmp without the PARTIAL file left): never a folder of anything else
-        # an empty ``out`` beside an earlier export of this format: killed between making it and its PARTIAL file
         same_format = old_export and fmt is not None and stored_format(old) == fmt
         empty = not any(out.iterdir())
         killed_mlflow = same_format and fmt == "mlflow" and _mlflow_shaped(out)
@@ -378,7 +374,6 @@ def replacing(
     what a killed export left is put back by the next one (:func:`recover_killed`; the line
     saying so is appended to ``notes``).
     """
-    from actcmp.signals import interrupts
     from actcmp.store.lock import DirLock
 
     # one export at a time into ``out``: another one's partial export, temporary folder or
@@ -389,13 +384,13 @@ def replacing(
         raise StoreError(f"cannot create {out.parent}: {exc.strerror}") from None
     lock = DirLock(out.parent, purpose="export", name=f".{out.name}.lock", what=f"export target {out}")
     with lock:
-        yield from _replacing(out, info, in_place=in_place, notes=notes, interrupts=interrupts)
+        yield from _replacing(out, info, in_place=in_place, notes=notes)
 
 
-def _replacing(
-    out: Path, info: dict[str, Any], *, in_place: bool, notes: list[str] | None, interrupts: Any
-) -> Iterator[Path]:
+def _replacing(out: Path, info: dict[str, Any], *, in_place: bool, notes: list[str] | None) -> Iterator[Path]:
     """:func:`replacing` under its lock."""
+    from actcmp.signals import interrupts
+
     recovered = recover_killed(out, str(info.get("format")))
     if recovered is not None and notes is not None:
         notes.append(recovered)
