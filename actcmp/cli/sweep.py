@@ -336,22 +336,15 @@ def _check_results_dir(target: Path) -> set[str] | None:
 def _note_other_settings(sweep: SweepConfig, target: Path) -> None:
     """--dry-run says what the run would: the directory holds this sweep's name with other
     settings (:func:`actcmp.run.sweep.other_settings`)."""
-    from actcmp.analysis.tune import runs_content
     from actcmp.run.plan import sweep_id
-    from actcmp.run.sweep import other_settings, other_settings_note, tuned_versions_note
+    from actcmp.run.sweep import other_versions, version_note
     from actcmp.store.database import Store
 
     with Store(target, create=False) as store:
-        stored = [e for e in store.sweeps() if e["name"] == sweep.name and e["sweep_id"] != sweep_id(sweep)]
-    if sweep.tune is None:
-        found = other_settings(sweep.to_dict(), [e["config"] for e in stored])
-        if found:
-            typer.echo(f"note: {other_settings_note(target, sweep.name, found)}", err=True)
-        return
-    versions = {runs_content(e["config"]) for e in stored if e["config"].get("tune")}
-    versions -= {runs_content(sweep.to_dict())}
-    if versions:
-        typer.echo(f"note: {tuned_versions_note(target, len(versions))}", err=True)
+        stored = [e for e in store.sweeps() if e["sweep_id"] != sweep_id(sweep)]
+    note = version_note(target, sweep.name, *other_versions(sweep, stored))
+    if note is not None:
+        typer.echo(f"note: {note}", err=True)
 
 
 #: shown by --dry-run even when they do not vary (from the grid, the fixed fields or the defaults)

@@ -209,22 +209,11 @@ def run_sweep(
         sid = sweep_id(sweep)
         stored = [entry for entry in store.sweeps() if entry["sweep_id"] != sid]
         others = sorted({entry["name"] for entry in stored} - {sweep.name})
-        content = runs_content(sweep.to_dict())  # a new description alone is no other version
-        versions = {
-            runs_content(e["config"])
-            for e in stored
-            if sweep.tune and e["name"] == sweep.name and e["config"].get("tune")
-        } - {content}
-        if not sweep.tune:
-            summary_versions = other_settings(sweep.to_dict(), [e["config"] for e in stored if e["name"] == sweep.name])
-            message = getattr(progress, "message", None)
-            if summary_versions and message is not None:
-                message([f"note: {other_settings_note(out_dir, sweep.name, summary_versions)}"])
-        else:
-            summary_versions = []
-            message = getattr(progress, "message", None)
-            if versions and message is not None:
-                message([f"note: {tuned_versions_note(out_dir, len(versions))}"])
+        versions, summary_versions = other_versions(sweep, stored)
+        message = getattr(progress, "message", None)
+        note = version_note(out_dir, sweep.name, versions, summary_versions)
+        if note is not None and message is not None:
+            message([f"note: {note}"])
         # a shard run into a directory that holds this whole sweep (run whole, or merged) adds
         # its missing runs and leaves the directory whole: marked a shard, its status said the
         # other shards' runs were elsewhere, and a merge with that shard's own directory was refused
@@ -240,7 +229,7 @@ def run_sweep(
             shard=format_shard(*shard_spec) if shard_spec else None,
             resumed_after_crash=lock.stale is not None,
             other_sweeps=others,
-            other_tuned_versions=len(versions),
+            other_tuned_versions=versions,
             other_settings=summary_versions,
             fresh=fresh,
         )
@@ -294,22 +283,32 @@ def other_settings(config: dict[str, Any], stored: list[dict[str, Any]]) -> list
     return [f"{key} {' / '.join(then)} stored, {now} now" for key, (then, now) in found.items()]
 
 
-def tuned_versions_note(out_dir: Path, count: int) -> str:
-    """The note ``run`` (at its start) and ``--dry-run`` print when the directory holds other
-    versions of this tuned sweep under its name."""
-    return (
-        f"{out_dir} also holds {count} other version(s) of this tuned sweep (other candidates, grid or "
-        "settings under its name): its report shows each version's selection apart (--out another directory "
-        "keeps them apart)"
-    )
+def other_versions(sweep: SweepConfig, stored: list[dict[str, Any]]) -> tuple[int, list[str]]:
+    """What the stored sweep entries ``stored`` (:meth:`Store.sweeps`, this sweep's own id left
+    out) hold under this sweep's name: for a ``[tune]`` sweep, how many other versions (other
+    candidates, grid or settings; a new description alone is none); without, the settings
+    that differ (:func:`other_settings`). ``(0, [])`` when there is none."""
+    mine = [e["config"] for e in stored if e["name"] == sweep.name]
+    if sweep.tune is None:
+        return 0, other_settings(sweep.to_dict(), mine)
+    versions = {runs_content(config) for config in mine if config.get("tune")} - {runs_content(sweep.to_dict())}
+    return len(versions), []
 
 
-def other_settings_note(out_dir: Path, name: str, settings: list[str]) -> str:
-    """The note ``run`` (and ``--dry-run``) prints for :func:`other_settings`."""
-    return (
-        f"{out_dir} also holds sweep '{name}' with other settings ({'; '.join(settings)}): its status and "
-        "report show their cells apart (--out another directory keeps them apart)"
-    )
+def version_note(out_dir: Path, name: str, tuned_versions: int, settings: list[str]) -> str | None:
+    """The note ``run`` (at its start) and ``--dry-run`` print for :func:`other_versions`."""
+    if tuned_versions:
+        return (
+            f"{out_dir} also holds {tuned_versions} other version(s) of this tuned sweep (other candidates, grid or "
+            "settings under its name): its report shows each version's selection apart (--out another directory "
+            "keeps them apart)"
+        )
+    if settings:
+        return (
+            f"{out_dir} also holds sweep '{name}' with other settings ({'; '.join(settings)}): its status and "
+            "report show their cells apart (--out another directory keeps them apart)"
+        )
+    return None
 
 
 def _check_options(engine: str, jobs: int, shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
