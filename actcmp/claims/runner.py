@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from actcmp.errors import ConfigError
+from actcmp.text import plural
 
 if TYPE_CHECKING:
     from actcmp.analysis.tune import Selection
@@ -58,11 +59,11 @@ class ClaimsRun:
         parts = []
         if others:
             parts.append(
-                f"also {plural_claims(len(others))} ({', '.join(c.key for c in others)}), re-decided from stored runs"
+                f"also {plural(len(others), 'other claim')} ({', '.join(c.key for c in others)}), re-decided from stored runs"
             )
         if self.left_out:
             parts.append(
-                f"{plural_claims(len(self.left_out))} left out, no run of theirs with these settings stored under "
+                f"{plural(len(self.left_out), 'other claim')} left out, no run of theirs with these settings stored under "
                 f"{self.out_dir} ({', '.join(c.key for c in self.left_out)})"
             )
         return f"claims.md (--only {','.join(self.chosen)}): " + ("; ".join(parts) or "every claim named")
@@ -70,11 +71,6 @@ class ClaimsRun:
     @property
     def verdicts(self) -> dict[str, str]:
         return {doc.claim.key: doc.verdict.verdict for doc in self.claims}
-
-
-def plural_claims(n: int) -> str:
-    """``1 other claim``, ``9 other claims``."""
-    return f"{n} other claim{'' if n == 1 else 's'}"
 
 
 def claims_dir() -> Path:
@@ -274,16 +270,11 @@ def run_claims(
     out_dir = Path(out)
     claims = select(only)
     sweep_names = list(dict.fromkeys(c.sweep for c in claims))
-    kept: list[Claim] = list(claims)  # the claims of the documents
-    left_out: list[Claim] = []
-    if only is not None:
-        for claim in CLAIMS:
-            if claim in claims:
-                continue
-            stored_sweep = claim.sweep in sweep_names or db_path(out_dir / claim.sweep).is_file()
-            (kept if stored_sweep else left_out).append(claim)
-        order = {c.key: i for i, c in enumerate(CLAIMS)}
-        kept.sort(key=lambda c: order[c.key])
+    # the claims of the documents, in the registry's order: with ``only``, every claim whose sweep
+    # is named or stored here (those whose stored runs match nothing are left out below)
+    named = set(sweep_names)
+    kept = [c for c in CLAIMS if c in claims or (only is not None and (c.sweep in named or _stored(out_dir, c)))]
+    left_out = [c for c in CLAIMS if only is not None and c not in kept]
     judged_sweeps = list(dict.fromkeys(c.sweep for c in kept))
     loaded = {name: load_claim_sweep(name, overrides) for name in judged_sweeps}  # --set checked first
     if not train and not any(db_path(out_dir / name).is_file() for name in sweep_names):
@@ -359,7 +350,7 @@ def run_claims(
         # than they were trained with) would be judged on nothing: left out and named, not "inconclusive"
         unmatched = [c for c in kept if c not in claims and results.get(c.sweep) is None]
         kept = [c for c in kept if c not in unmatched]
-        left_out = sorted([*left_out, *unmatched], key=lambda c: [x.key for x in CLAIMS].index(c.key))
+        left_out = [c for c in CLAIMS if c in left_out or c in unmatched]
     run = write_claims_report(
         out_dir,
         kept,
@@ -375,6 +366,13 @@ def run_claims(
     if only is not None:
         run.chosen, run.left_out = [c.key for c in claims], left_out
     return run
+
+
+def _stored(out_dir: Path, claim: Claim) -> bool:
+    """Whether ``out_dir`` holds a store of ``claim``'s sweep."""
+    from actcmp.store.database import db_path
+
+    return db_path(out_dir / claim.sweep).is_file()
 
 
 def write_claims_report(
