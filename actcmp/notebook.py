@@ -117,8 +117,9 @@ class SweepResults(Results):
                 "<p>no stored runs yet</p>" if not left_out else "<p>no stored run at the common value yet</p>"
             )
             return "\n".join(parts)
-        # the cell keys: the columns before the activation (as the report's build_tables reads them)
-        keys = list(table.columns[: list(table.columns).index("activation") + 1]) if "activation" in table else []
+        from actcmp.report.frames import cell_columns
+
+        keys = [*cell_columns(table), "activation"] if "activation" in table else []
         shown = table[[*keys, *[c for c in HTML_COLUMNS if c in table.columns]]]
         more = len(shown) - MAX_HTML_ROWS
         parts.append(shown.head(MAX_HTML_ROWS).to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"))

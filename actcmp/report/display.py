@@ -14,7 +14,7 @@ from actcmp.report.format import (
     fmt_vs_best,
     is_missing,
 )
-from actcmp.report.frames import key_value_text
+from actcmp.report.frames import cell_columns, key_value_text
 from actcmp.report.significance import CI_LABEL, bold_tied
 
 
@@ -23,7 +23,7 @@ def display_main(main: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     activations tied with it, see :data:`TIED_NOTE`)."""
     if main.empty or "test_loss_std" not in main:
         return display_plain(main.drop(columns=["best"], errors="ignore"))
-    keys = list(main.columns[: list(main.columns).index("activation")])
+    keys = cell_columns(main)
     out = pd.DataFrame({k: [key_value_text(k, v) for v in main[k]] for k in [*keys, "activation"]}, index=main.index)
     loss = "test loss*" if "tied_with_best" in main else "test loss"
     out[loss] = [fmt_mean_std(m, s) for m, s in zip(main["test_loss_mean"], main["test_loss_std"], strict=True)]
@@ -74,7 +74,7 @@ def display_plain(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 def display_depth(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     if table.empty:
         return display_plain(table.drop(columns=["factor"], errors="ignore"))
-    panel = list(table.columns[: list(table.columns).index("activation")])
+    panel = cell_columns(table)
     out = pd.DataFrame({k: table[k].astype(str) for k in [*panel, "activation"]})
     out["depths tried"] = table["depths"].str.replace(",", ", ")
     out["best depth"] = [(MISSING if is_missing(v) else str(v)) for v in table["best_depth"]]

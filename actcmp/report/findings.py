@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from actcmp.analysis.cells import activation_order, cell_keys
 from actcmp.analysis.learning import cell_id, learning_per_cell, not_learning
 from actcmp.report.format import MISSING, fmt_number, fmt_p, p_clause
-from actcmp.report.frames import label
+from actcmp.report.frames import cell_columns, label
 from actcmp.text import plural
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def _names(values: Iterable[Any]) -> str:
 
 
 def _keys(main: pd.DataFrame) -> list[str]:
-    return list(main.columns[: list(main.columns).index("activation")]) if "activation" in main else []
+    return cell_columns(main)
 
 
 def _cell_label(keys: list[str], key: Any) -> str:

@@ -39,6 +39,13 @@ def complete(results: Results) -> Results:
     return replace(results, **frames)
 
 
+def cell_columns(table: pd.DataFrame) -> list[str]:
+    """The cell keys of a per-cell table (the main table and its kin): the columns before
+    ``activation``; none where it has no ``activation`` column."""
+    columns = list(table.columns)
+    return columns[: columns.index("activation")] if "activation" in columns else []
+
+
 def panel_keys(keys: list[str]) -> list[str]:
     """Cell keys that pick a figure panel row: everything but depth."""
     return [k for k in keys if k != "depth"]

@@ -16,6 +16,7 @@ import pandas as pd
 from actcmp.analysis import stats
 from actcmp.analysis.cells import ALPHA, cell_keys
 from actcmp.report.format import MISSING, is_missing
+from actcmp.report.frames import cell_columns
 
 TIED_NOTE = (
     "bold = the best, or not separable from the best after Holm's correction (paired t-tests over seeds "
@@ -120,14 +121,10 @@ def main_notes(main: pd.DataFrame) -> list[str]:
     else:
         if (stored["tied_with_best"].isna() & ~stored["best"].astype(bool)).any():
             notes.append(f"p vs best {MISSING}: fewer than 2 seeds pair up with the best, so no test and not bold.")
-        most = int(stored.groupby(_main_keys(stored), dropna=False).size().max()) if len(stored) else 0
+        most = int(stored.groupby(cell_columns(stored), dropna=False).size().max()) if len(stored) else 0
         n_compared = holm_family(most)
         notes.append(detectable_note(seeds, n_compared))
     return notes
-
-
-def _main_keys(main: pd.DataFrame) -> list[str]:
-    return list(main.columns[: list(main.columns).index("activation")])
 
 
 def holm_family(activations: int) -> int:

@@ -38,6 +38,7 @@ from actcmp.report.display import depth_caption, display_depth, display_main, di
 from actcmp.report.format import fmt_fraction, fmt_interval, fmt_mean_std, fmt_number, fmt_p, fmt_vs_best
 from actcmp.report.frames import (
     REQUIRED,
+    cell_columns,
     complete,
     converged,
     epoch_curves,
@@ -104,7 +105,7 @@ def learning_of_rows(main: pd.DataFrame, learning: dict[tuple[str, ...], tuple[i
     over the cell keys and ``activation``)."""
     if main.empty or "activation" not in main:
         return pd.DataFrame({"stuck": pd.Series(dtype=int), "done": pd.Series(dtype=int)}, index=main.index)
-    keys = [*main.columns[: list(main.columns).index("activation") + 1]]
+    keys = [*cell_columns(main), "activation"]
     counts = [learning.get(cell_id(tuple(row)), (0, 0)) for row in main[keys].itertuples(index=False)]
     return pd.DataFrame(counts, columns=["stuck", "done"], index=main.index, dtype=int)
 
@@ -124,7 +125,7 @@ def demoted_rows(main: pd.DataFrame, learning: dict[tuple[str, ...], tuple[int, 
     demoted = pd.Series(False, index=main.index)
     if main.empty or "best" not in main or not unlearned.any():
         return demoted
-    keys = list(main.columns[: list(main.columns).index("activation")])
+    keys = cell_columns(main)
     best = main["best"].astype(bool)
     groups = main.groupby(keys, dropna=False, sort=False).groups.values() if keys else [main.index]
     for index in groups:
@@ -261,7 +262,7 @@ def rank_table(main: pd.DataFrame) -> pd.DataFrame:
 
 
 def _extra_columns(main: pd.DataFrame) -> list[str]:
-    before_activation = list(main.columns[: list(main.columns).index("activation")])
+    before_activation = cell_columns(main)
     return [c for c in before_activation if c not in ("dataset", "depth")]
 
 
@@ -310,7 +311,7 @@ def depth_table(results: Results, factor: float | None = None) -> pd.DataFrame:
     results = complete(results)
     factor = DEPTH_FACTOR if factor is None else factor
     table = depth_scaling(results.runs, factor=factor)
-    panel = list(table.columns[: list(table.columns).index("activation")])
+    panel = cell_columns(table)
     table = sort_rows(table, panel)
     for column in ("best_depth", "deepest_trained"):
         table[column] = pd.to_numeric(table[column], errors="coerce").round().astype("Int64")
@@ -345,7 +346,7 @@ BOLD_AND_P_CAPTION = (
 def build_tables(results: Results, best_rule: BestRule = lowest) -> list[Table]:
     """The report's tables in report order."""
     main = main_table(results, best_rule)
-    keys = list(main.columns[: list(main.columns).index("activation")]) if "activation" in main else []
+    keys = cell_columns(main)
     unlearned = [label(keys, cell) or "all runs" for cell in cells_without_learning(results, keys)]
     learning_note = (
         [
@@ -359,7 +360,7 @@ def build_tables(results: Results, best_rule: BestRule = lowest) -> list[Table]:
     display, bold, marked = mark_learning(main, *display_main(main), learning)
     ranks, status, init = rank_table(main), status_table(results), init_table(results)
     depth = depth_table(results, DEPTH_FACTOR)
-    depth_panel = list(depth.columns[: list(depth.columns).index("activation")])
+    depth_panel = cell_columns(depth)
     return [
         Table(
             "main",

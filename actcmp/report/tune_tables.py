@@ -23,6 +23,7 @@ from actcmp.analysis.tune import (
 )
 from actcmp.report import tables
 from actcmp.report.format import MISSING, fmt_value
+from actcmp.report.frames import cell_columns
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -122,7 +123,7 @@ def _sides(base: Results, cells: dict[str, set[str]], tuned: tuple[str, ...]) ->
     epochs = base.epochs[base.epochs["run_id"].isin(ids)] if "run_id" in base.epochs else base.epochs
     results = replace(base, runs=mine, epochs=epochs)
     main = tables.main_table(results)
-    keys = list(main.columns[: list(main.columns).index("activation")])
+    keys = cell_columns(main)
     cell_of = {rid: cell for cell, rids in cells.items() for rid in rids}
     found: dict[str, set[str]] = {}  # the main table's cell -> the cells of ``cells`` its runs are in
     for label, rid in zip(_labels(mine, keys), mine["run_id"], strict=True):
