@@ -512,6 +512,9 @@ def test_user_activation_problems_are_the_users_error(
     monkeypatch.delitem(sys.modules, name, raising=False)
     out = tmp_path / "r"
     args = ["run", "--activations", f"{name}:{attr}", "--datasets", "clusters", "--depths", "1", "--seeds", "1"]
+    # the dry run refuses what the run refuses (it once imported the callable but never applied it)
+    one_error(runner.invoke(app, [*args, "--epochs", "1", "--dry-run"]), 2, fragment)
+    monkeypatch.delitem(sys.modules, name, raising=False)
     one_error(runner.invoke(app, [*args, "--epochs", "1", "--out", str(out)]), 2, fragment)
     assert not out.exists()
 

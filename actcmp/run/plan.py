@@ -1,8 +1,10 @@
 """A sweep's plan: every run resolved (with its id), and what ``--dry-run`` prints.
 
-Loads no data and imports no torch (shapes come from the registry or a file's header, see
+Loads no data (shapes come from the registry or a file's header, see
 :func:`actcmp.plan.resolve_runs`), so an unknown dataset, a missing file or a bottleneck
-wider than the input fails before any training starts, and a dry run stays light.
+wider than the input fails before any training starts, and a dry run stays light. Torch is
+imported only to build and apply a custom or parameterised activation once, which a dry run
+does as a real run does (a callable that cannot act on a tensor is refused by both).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def plan_runs(
 ) -> list[dict[str, Any]]:
     """Resolved configs (with ``run_id``) of every run of the sweep, in grid order.
 
-    Loads no data (nor torch): each dataset's shape comes from the registry or a file
+    Loads no data (nor torch, unless an activation must be built): each dataset's shape comes from the registry or a file
     header (:func:`~actcmp.datasets.dataset_shape`; a user file is read for its content
     fingerprint), so an unknown dataset, a missing file or a bottleneck wider than the
     input still fails before any training starts. A grid of more than ``max_runs`` points
@@ -62,7 +64,9 @@ def describe_plan(
     than :data:`PLAN_IN_FULL` points, which is described by its axes, not run by run)."""
     if shard is None and sweep.tune is None and sweep.size() > PLAN_IN_FULL:
         return {**_describe_by_axes(sweep, data_dir, max_runs), "stored": None}
-    planned = plan_runs(sweep, data_dir, max_runs=max_runs, build=False)
+    # a custom or parameterised activation is built and applied once, as a real run does
+    # before anything is stored (torch is imported only then; registry names need no build)
+    planned = plan_runs(sweep, data_dir, max_runs=max_runs)
     tune_plan = None
     if sweep.tune is not None:  # tuning + common runs now; evaluation runs once selected
         tune_plan = plan_tune(sweep, data_dir)
