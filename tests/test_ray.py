@@ -636,6 +636,36 @@ def test_missing_authentication_is_named(head: Head) -> None:
 
 
 @ray_test
+def test_a_killed_drivers_temp_dir_is_removed_and_no_other(tmp_path: Path) -> None:
+    """``kill -9`` of a local-Ray sweep leaves its temp dir (about 2 MB); the next local
+    start removes it, and only it: not a running driver's, not one without the driver
+    file (the test head node's, or one made before the file was written), not another
+    name's. Needs no Ray."""
+    from actcmp.run.ray_executor import DRIVER_FILE, TEMP_PREFIX, remove_stale_temp_dirs
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)  # exited: its pid runs nothing now (reuse within the test is ignored)
+
+    def made(name: str, pid: int | None) -> Path:
+        folder = tmp_path / name
+        (folder / "session_latest" / "logs").mkdir(parents=True)
+        (folder / "session_latest" / "logs" / "raylet.out").write_text("log")
+        if pid is not None:
+            (folder / DRIVER_FILE).write_text(str(pid))
+        return folder
+
+    stale = made(f"{TEMP_PREFIX}killed", dead_pid)
+    running = made(f"{TEMP_PREFIX}running", os.getpid())
+    unmarked = made(f"{TEMP_PREFIX}unmarked", None)
+    garbled = made(f"{TEMP_PREFIX}garbled", None)
+    (garbled / DRIVER_FILE).write_text("not a pid")
+    other = made("ray-killed", dead_pid)
+    assert remove_stale_temp_dirs(str(tmp_path)) == [str(stale)]
+    assert not stale.exists()
+    assert running.exists() and unmarked.exists() and garbled.exists() and other.exists()
+    assert remove_stale_temp_dirs(str(tmp_path)) == []
+
+
 def test_a_local_instance_starts_and_stops_with_the_sweep(ray: Any) -> None:
     from actcmp.run.executors import make_executor
     from actcmp.run.ray_executor import RayExecutor
@@ -658,7 +688,10 @@ def test_a_local_instance_starts_and_stops_with_the_sweep(ray: Any) -> None:
         outside = [(pid, addr) for pid, addr in listening if not addr.startswith(("127.0.0.1:", "::1:"))]
         assert not outside, outside
         own = set(Path(tempfile.gettempdir()).glob("actcmp-ray-*")) - temp_before
-        assert len(own) == 1 and any(own.pop().iterdir())  # Ray's session files live there
+        assert len(own) == 1
+        mine = own.pop()
+        assert (mine / "actcmp-driver.pid").read_text() == str(os.getpid())  # what tells a stale dir
+        assert any(p.name.startswith("session_") for p in mine.iterdir())  # Ray's session files live there
     finally:
         executor.shutdown()
     assert not ray.is_initialized()

@@ -62,6 +62,10 @@ LOCAL_HOST = "127.0.0.1"
 GCS_WAIT_S = 10
 #: Tasks in flight are at least twice this (see ``RayExecutor._max_workers``).
 MIN_SLOTS = 16
+#: The local instance's temp dir (in the system's temp folder) and the file in it that
+#: names the driver's process id, so that a dir left by a killed driver can be told apart
+TEMP_PREFIX = "actcmp-ray-"
+DRIVER_FILE = "actcmp-driver.pid"
 #: gRPC's status code for a service the server does not have (a raylet asked as a GCS)
 GRPC_UNIMPLEMENTED = 12
 #: Where Ray looks for the token when token authentication is on.
@@ -427,8 +431,11 @@ class RayExecutor(Executor):
             # variable. Usage statistics off (they would be sent out). Token
             # authentication, Ray's default, is kept; only its notice is muted.
             if temp_dir is None:
-                # short (Ray's socket paths are limited to ~100 bytes), removed at shutdown
-                temp_dir = self._own_temp_dir = tempfile.mkdtemp(prefix="actcmp-ray-")
+                # short (Ray's socket paths are limited to ~100 bytes), removed at shutdown;
+                # one a killed driver left (kill -9) is removed by the next local start
+                remove_stale_temp_dirs()
+                temp_dir = self._own_temp_dir = tempfile.mkdtemp(prefix=TEMP_PREFIX)
+                Path(temp_dir, DRIVER_FILE).write_text(str(os.getpid()))
             constants = _ray_constants()
             cluster_mode = getattr(constants, "ENABLE_RAY_CLUSTER", None)
             try:
@@ -590,3 +597,37 @@ class RayExecutor(Executor):
                 break
             time.sleep(0.25)
         self._own_temp_dir = None
+
+
+def remove_stale_temp_dirs(parent: str | None = None) -> list[str]:
+    """Remove the local Ray instances' temp dirs whose driver is gone (a sweep killed
+    with SIGKILL cannot remove its own; about 2 MB of logs and sockets each). Only a dir
+    named ``actcmp-ray-*`` holding :data:`DRIVER_FILE` whose process id no longer runs is
+    removed: one of a running sweep, of another user, or without the file (made before
+    the file was written, or by something else) is kept. Returns the dirs removed.
+
+    Ray's own daemons (raylet, GCS, agents) of a killed driver are not ours to stop: the
+    raylet and GCS end with the driver's session, and its agents exit on their own when
+    they find their raylet gone (within about two minutes, measured with Ray 2.60)."""
+    removed = []
+    for entry in Path(parent or tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"):
+        try:
+            pid = int((entry / DRIVER_FILE).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if pid <= 0 or _pid_runs(pid):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        if not entry.exists():
+            removed.append(str(entry))
+    return removed
+
+
+def _pid_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process (EPERM): it runs
+        return True
+    return True
