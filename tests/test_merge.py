@@ -295,6 +295,31 @@ def test_conflicting_results_are_refused_and_out_is_untouched(sweeps: dict[str, 
     assert not fresh.exists()
 
 
+def test_copies_whose_reconstructions_differ_are_refused(sweeps: dict[str, Path], tmp_path: Path) -> None:
+    """Two copies of a run with the same metrics but other stored reconstructions are
+    different results (the merge compared metrics only, and kept whichever came first)."""
+    from actcmp.engine.samples import decode, encode
+
+    other = tmp_path / "other"
+    shutil.copytree(sweeps["full"], other)
+    conn = sqlite3.connect(other / DB_NAME)
+    rid, kind, blob = conn.execute("SELECT run_id, kind, blob FROM samples ORDER BY run_id, kind").fetchone()
+    arrays = decode(blob)
+    name = sorted(arrays)[-1]
+    arrays[name] = arrays[name] + 1
+    conn.execute("UPDATE samples SET blob = ? WHERE run_id = ? AND kind = ?", (encode(arrays), rid, kind))
+    conn.commit()
+    conn.close()
+    # an untouched copy is the same result: its blobs are byte-identical (no dates in the archive)
+    same = tmp_path / "same"
+    assert runner.invoke(app, ["merge", str(same), str(sweeps["full"]), str(sweeps["s1"])]).exit_code == 0
+    out = tmp_path / "merged"
+    result = runner.invoke(app, ["merge", str(out), str(sweeps["full"]), str(other)])
+    assert result.exit_code == 2, result.output
+    assert rid in result.output and "reconstructions (samples) differ" in result.output
+    assert not out.exists()
+
+
 def test_incompatible_versions_are_refused(sweeps: dict[str, Path], tmp_path: Path) -> None:
     for key, value, fragment in (
         ("schema_version", "99", "schema version 99"),

@@ -6,7 +6,8 @@ Rules:
 * the same shard (``--shard i/n`` of one sweep) found in two inputs is refused: two jobs
   ran the same shard, so another one is probably missing;
 * a run id found in several inputs with identical results (status, final, per-epoch and
-  per-layer metrics; wall time and environment aside) is kept once and reported; a
+  per-layer metrics, and the stored reconstructions' arrays where both stores keep them; wall time
+  and environment aside) is kept once and reported; a
   finished run wins over a failed one; different results for one run id are refused;
 * results already in OUT are kept (OUT is read first, but it is not one of the report's
   sources and its runs are not counted as added); a shard OUT holds
@@ -54,7 +55,7 @@ from actcmp.store.database import (
 )
 from actcmp.store.lock import DirLock
 
-#: a run's rows; ``samples`` (pictures, not compared between copies) is absent from old stores
+#: a run's rows; ``samples`` (its reconstructions, compared as bytes) is absent from old stores
 RUN_TABLES = ("runs", "run_metrics", "epoch_metrics", "layer_metrics", "samples")
 
 
@@ -314,6 +315,8 @@ def _reconcile(
     preferred: str | None = None,
 ) -> None:
     mine, theirs = _content(conn, "main", rid), _content(conn, "src", rid)
+    if None in (mine[4], theirs[4]):  # a store from before samples were kept: nothing to compare them with
+        mine, theirs = mine[:4], theirs[:4]
     if mine == theirs:
         report.duplicates.append((rid, kept, label))
         return
@@ -389,7 +392,25 @@ def _content(conn: sqlite3.Connection, schema: str, rid: str) -> tuple[Any, ...]
         f"SELECT epoch, layer, name, value FROM {schema}.layer_metrics WHERE run_id = ? ORDER BY epoch, layer, name",
         (rid,),
     )
-    return status, tuple(final.fetchall()), tuple(epochs.fetchall()), tuple(layers.fetchall())
+    # the reconstructions are a function of the run too; compared as arrays, not as their
+    # compressed bytes (another zlib may compress the same arrays otherwise); a store from
+    # before the table holds none to compare
+    samples: tuple[Any, ...] | None = None
+    if has_table(conn, "samples", schema):
+        rows = conn.execute(f"SELECT kind, blob FROM {schema}.samples WHERE run_id = ? ORDER BY kind", (rid,))
+        samples = tuple((kind, _arrays(blob)) for kind, blob in rows.fetchall())
+    return status, tuple(final.fetchall()), tuple(epochs.fetchall()), tuple(layers.fetchall()), samples
+
+
+def _arrays(blob: bytes) -> tuple[Any, ...]:
+    """A samples blob as comparable values: each array's name, dtype, shape and bytes."""
+    from actcmp.engine.samples import decode
+
+    try:
+        arrays = decode(blob)
+    except Exception:  # unreadable: compare what is stored
+        return (blob,)
+    return tuple((name, str(a.dtype), a.shape, a.tobytes()) for name, a in sorted(arrays.items()))
 
 
 def _difference(mine: tuple[Any, ...], theirs: tuple[Any, ...]) -> str:
@@ -399,7 +420,9 @@ def _difference(mine: tuple[Any, ...], theirs: tuple[Any, ...]) -> str:
     for name in sorted(set(a) | set(b)):
         if a.get(name) != b.get(name):
             return f"{name} {a.get(name)!r} vs {b.get(name)!r}"
-    return "per-epoch metrics differ" if mine[2] != theirs[2] else "per-layer metrics differ"
+    if mine[2] != theirs[2]:
+        return "per-epoch metrics differ"
+    return "per-layer metrics differ" if mine[3] != theirs[3] else "the stored reconstructions (samples) differ"
 
 
 def _mixed_families(target: Store) -> list[str]:
