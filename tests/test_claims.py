@@ -185,15 +185,18 @@ def test_check_compression() -> None:
 
 
 # -- claim 3: dying ReLU ------------------------------------------------------------------------------
-def _dying(relu_dead, leaky_dead=lambda p, rng: 0.0, hurt: float = 1.0) -> pd.DataFrame:
+def _dying(relu_dead, leaky_dead=lambda p, rng: 0.0, hurt: float = 1.0, fix_saturated: float = 0.0) -> pd.DataFrame:
+    """The dying sweep's runs; ``fix_saturated``: each fix's saturated fraction (its units on
+    the shallow side: stuck, with its dead ones), ReLU's is 0 (its stuck units are its dead)."""
+
     def values(p, rng):
         if p["activation"] == "relu":
-            dead = float(np.clip(relu_dead(p, rng), 0, 1))
+            dead, saturated = float(np.clip(relu_dead(p, rng), 0, 1)), 0.0
         else:
-            dead = float(leaky_dead(p, rng))
+            dead, saturated = float(leaky_dead(p, rng)), fix_saturated
         base = 0.1 * (1 + 0.1 * rng.standard_normal())
         loss = base * (1 + hurt * dead) if p["activation"] == "relu" else 0.1
-        return {"dead_fraction_final": dead, "test_loss": loss}
+        return {"dead_fraction_final": dead, "saturated_fraction_final": saturated, "test_loss": loss}
 
     # 5 seeds, as the claims run: per condition, "units die" is an exact one-sided signed-rank
     # test against 5%, which 3 seeds cannot pass (floor 1/8)
@@ -213,7 +216,7 @@ def _rising(p, rng) -> float:
 def test_check_dying_holds_when_units_die_and_fixes_work() -> None:
     verdict = checks.check_dying(_dying(_rising, hurt=3.0))
     assert verdict.verdict == HOLDS, verdict.explanation
-    assert [p.verdict for p in verdict.parts] == [HOLDS, HOLDS, HOLDS]
+    assert [p.verdict for p in verdict.parts] == [HOLDS, HOLDS, HOLDS, HOLDS]
 
 
 @pytest.mark.parametrize(
@@ -264,19 +267,19 @@ def test_gradient_ratios_first_over_last_layer() -> None:
     assert ratios.loc[1] == pytest.approx(-1, abs=0.1) and ratios.loc[8] == pytest.approx(-15, abs=0.2)
 
 
-def test_check_vanishing() -> None:
-    runs, layers = _gradient_results({"relu": 1.0, "leaky_relu": 1.0, "sigmoid": 0.25, "tanh": 0.5})
-    assert checks.check_vanishing(runs, layers).verdict == HOLDS
-    runs, layers = _gradient_results({"relu": 1.0, "sigmoid": 0.25, "tanh": 1.0})
-    verdict = checks.check_vanishing(runs, layers)
-    assert verdict.verdict == FAILS and "tanh" in verdict.explanation
-    runs, layers = _gradient_results({"relu": 0.5, "sigmoid": 0.25, "tanh": 0.5})
-    assert checks.check_vanishing(runs, layers).verdict == FAILS  # relu loses 4.5 orders at depth 8
-    runs, layers = _gradient_results({"relu": 1.0, "sigmoid": 0.25, "tanh": 0.5}, saturated=0.0)
-    verdict = checks.check_vanishing(runs, layers)
-    assert verdict.verdict == FAILS and "saturate" in verdict.explanation
-    shallow = runs[runs.depth == 1]
-    assert checks.check_vanishing(shallow, layers).verdict == UNSURE
+def test_claim_4_has_no_pooled_check_beside_its_map() -> None:
+    """Claim 4's verdict is the map of its conditions (the document says it has no pooled
+    verdict), so "vanishes" and "keeps norms" are defined once, by the per-condition
+    signed-rank tests. The pooled ``check_vanishing`` (Kendall's tau over depths, "keeps" by a
+    threshold on a mean) was public, tested, and called by nothing: a second definition."""
+    from actcmp.claims.checks import gradients
+    from actcmp.claims.decisions import decide_vanishing
+
+    assert not hasattr(checks, "check_vanishing") and "check_vanishing" not in checks.__all__
+    assert not hasattr(gradients, "check_vanishing")
+    runs, layers = _gradient_results({"relu": 1.0, "sigmoid": 0.25, "tanh": 0.5})
+    verdict = decide_vanishing(ClaimContext(results_of(runs, layers=layers), Path("x.toml"), Path("x")))
+    assert verdict.conditions and not verdict.parts  # the map alone
 
 
 # -- verdict maps: claims judged condition by condition ------------------------------------------------
@@ -298,7 +301,7 @@ def test_units_die_is_a_one_sided_signed_rank_test_against_five_percent() -> Non
                 for s, v in enumerate(relu)]  # fmt: skip
         rows += [{"run_id": f"l{s}", "status": "done", "activation": "leaky_relu", "seed": s,
                   "dead_fraction_final": 0.0} for s in range(len(relu))]  # fmt: skip
-        return pd.DataFrame(rows).assign(dataset="digits", depth=2, lr=0.01)
+        return pd.DataFrame(rows).assign(dataset="digits", depth=2, lr=0.01, saturated_fraction_final=0.0)
 
     holds = checks.check_dying_cell(cell([0.3] * 5))
     assert holds.verdict == HOLDS and holds.p_value == pytest.approx(1 / 32)  # its p, not "not computed"
@@ -462,6 +465,40 @@ def test_check_generalisation(factors: dict[str, float], noise: float, expected:
     verdict = checks.check_generalisation(_generalisation(factors, noise))
     assert verdict.verdict == expected, verdict.explanation
     assert len(verdict.parts) == 2
+
+
+def test_claims_5_and_6_say_they_infer_about_their_own_datasets() -> None:
+    """Claims 5 and 6 pool or split fixed datasets with the seeds as replicates: a verdict is
+    about these datasets at these settings. The documents say so under the verdict (the
+    sweep's datasets named), the verdicts' sentences name the datasets of their pairs, and
+    claim 5's sentence no longer states a cause ("being zero-centred") that nothing tests."""
+    from actcmp.claims.document import ClaimDoc, SweepDoc, claim_section, scope_text
+
+    by_key = {c.key: c for c in CLAIMS}
+    grid = SweepDoc("s", "s.toml", "s", {"epochs": 8}, {"dataset": ["digits", "mnist1d"], "seed": [0]}, 2, {})
+    for key in ("tanh_sigmoid", "generalisation"):
+        doc = ClaimDoc(by_key[key], checks.no_data(), grid, None)
+        text = scope_text(doc)
+        assert text.startswith("**Scope.** On these datasets (digits, mnist1d), at these settings"), text
+        assert "on other datasets" in text
+        assert claim_section(doc).blocks[1] == ("text", text)  # right under the verdict
+    fixed = SweepDoc("s", "s.toml", "s", {"dataset": "manifold"}, {"seed": [0]}, 1, {})
+    assert "On these datasets (manifold)," in scope_text(
+        ClaimDoc(by_key["tanh_sigmoid"], checks.no_data(), fixed, None)
+    )
+    assert scope_text(ClaimDoc(by_key["linear"], checks.no_data(), grid, None)) == ""
+    sentence = by_key["tanh_sigmoid"].sentence
+    assert "being zero-centred" not in sentence and "the cause is not tested" in sentence
+
+    runs, epochs = _curves({"tanh": 0.6, "sigmoid": 0.3}, 0.01)
+    assert "Over 12 paired runs on a and b, tanh's" in checks.check_tanh_faster(runs, epochs).explanation
+    one = checks.check_tanh_faster(runs[runs.dataset == "a"], epochs)
+    assert "Over 6 paired runs on a, tanh's" in one.explanation
+    verdict = checks.check_generalisation(_generalisation({"relu": 1.0, "elu": 0.9, "silu": 0.92}))
+    assert [p.explanation.split(":")[0] for p in verdict.parts] == [
+        "elu vs relu over 12 pairs on a and b",
+        "silu vs relu over 12 pairs on a and b",
+    ]
 
 
 # -- claim 7: softmax output ------------------------------------------------------------------------------
@@ -989,6 +1026,38 @@ def test_dying_and_vanishing_tables_keep_the_init_rules_apart() -> None:
     rows = table.set_index("init")
     assert rows.loc["auto", "relu"] == "0.50" and rows.loc["torch-default", "relu"] == "-2.0"
     assert rows.loc["auto", "sigmoid"] == "-0.50" and rows.loc["torch-default", "sigmoid"] == "-3.0"
+
+
+def test_dying_tables_show_the_stuck_share_the_new_part_tests() -> None:
+    """Claim 3's "fewer units stuck" part reads dead + saturated per run; a table shows that
+    share per condition beside the dead fraction (ReLU: 30% dead + 5% saturated; Leaky ReLU:
+    none dead, 20% on its shallow side), and the Definitions say what "stuck" means."""
+    from actcmp.claims import definitions
+    from actcmp.claims.checks.units import FEWER_STUCK
+    from actcmp.claims.document import definitions_section
+    from actcmp.claims.tables import dying_tables
+
+    share = {"relu": (0.3, 0.05), "leaky_relu": (0.0, 0.2)}
+    runs = grid_runs(
+        lambda p, rng: dict(
+            zip(("dead_fraction_final", "saturated_fraction_final"), share[p["activation"]], strict=True)
+        ),
+        activations=("relu", "leaky_relu"),
+        depths=(2,),
+        lr=0.01,
+    )
+    tables = dying_tables(ClaimContext(results_of(runs), Path("x.toml"), Path("x")))
+    assert len(tables) == 2
+    title, table = tables[1]
+    assert title.startswith("Mean share of units stuck after training (dead or saturated")
+    assert table.loc[0, "relu"] == "35.0%" and table.loc[0, "leaky_relu"] == "20.0%"
+    assert ("text", definitions.STUCK) in definitions_section().blocks
+    assert definitions.STUCK.startswith("**Stuck unit** (claim 3)")
+    rule = next(c for c in CLAIMS if c.key == "dying").rule
+    assert f"(c) {FEWER_STUCK}" in rule and "same seed" in rule
+    # a store without the saturated fraction: the dead table alone
+    alone = dying_tables(ClaimContext(results_of(runs.drop(columns="saturated_fraction_final")), Path("x"), Path("x")))
+    assert len(alone) == 1
 
 
 def test_edge_summary_counts_selections_at_an_edge_per_side_and_depth() -> None:

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from actcmp.claims import checks
 from actcmp.claims.registry import CLAIMS
 from actcmp.errors import ConfigError
 
@@ -138,15 +139,17 @@ def test_only_keeps_the_other_stored_claims_in_the_documents(tmp_path: Path, mon
     md = (out / "claims.md").read_text()
     softmax = next(c for c in CLAIMS if c.key == "softmax")
     assert f"## {softmax.number}. {softmax.title}" in md  # kept, re-decided from its stored runs
-    assert "Left out of this document:" in md and "8 of 10 claims" in md and "dying (sweep dying)" in md
+    assert "**Left out:** 8 of 10 claims" in md and "3 dying (sweep dying)" in md
     assert f"{softmax.title}</a>" in (out / "claims.html").read_text()
     payload = json.loads((out / "claims.json").read_text())
     assert [c["key"] for c in payload["claims"]] == ["linear", "softmax"]
     assert payload["only"] == ["linear"] and len(payload["left_out"]) == 8
     assert {"key": "dying", "number": "3", "title": CLAIMS[2].title, "sweep": "dying"} in payload["left_out"]
-    notes = [line for line in result.output.splitlines() if line.startswith("claims.md (--only linear)")]
+    notes = [line for line in result.output.splitlines() if "written by actcmp claims --only linear:" in line]
     assert len(notes) == 1, result.output
-    assert "also 1 other claim (softmax), re-decided" in notes[0] and "8 other claims left out" in notes[0]
+    assert "1 other claim kept (7 softmax), re-decided" in notes[0] and "Left out: 8 of 10 claims" in notes[0]
+    # one wording for the same fact: the printed line is the Summary's note without its markup
+    assert notes[0].replace(str(out), "OUT") in md.replace("`", "").replace("**", "").replace(str(out), "OUT")
 
     # with a --set the other claims were not trained with, they match no stored run: left out and
     # named, not shown "re-decided" on nothing (every one of them read "inconclusive", "N runs: N pending")
@@ -165,6 +168,27 @@ def test_only_keeps_the_other_stored_claims_in_the_documents(tmp_path: Path, mon
     assert "only" not in json.loads(document.claims_json(first.claims, first.sweeps))
 
 
+def test_only_note_has_one_wording_in_the_documents_and_on_stdout() -> None:
+    """`claims --only` said the same fact twice in two wordings: "also 1 other claim (softmax),
+    re-decided from stored runs" on stdout and "the 1 other claims shown (7) are re-decided from
+    the runs stored for them" in claims.md. One function words both now; the printed line is the
+    document's sentence without its Markdown."""
+    from actcmp.claims import document
+    from actcmp.claims.runner import ClaimsRun
+
+    by_key = {c.key: c for c in CLAIMS}
+    shown, left_out = [by_key["linear"], by_key["softmax"]], [by_key["dying"]]
+    markdown = document.only_note(shown, ["linear"], left_out, "res/claims")
+    plain = document.only_note(shown, ["linear"], left_out, "res/claims", markdown=False)
+    assert plain == markdown.replace("`", "").replace("**", "")
+    assert "1 other claim kept (7 softmax), re-decided from the runs stored for it" in plain
+    assert "**Left out:** 1 of 3 claims" in markdown and "3 dying (sweep dying)" in plain
+    assert "`actcmp claims --only linear`" in markdown
+    docs = [document.ClaimDoc(c, checks.no_data(), None, None) for c in shown]  # type: ignore[arg-type]
+    run = ClaimsRun(Path("res/claims"), docs, [], chosen=["linear"], left_out=left_out)
+    assert run.only_note() == plain
+
+
 # -- 2. the Methods say what the checks do ----------------------------------------------------------
 def _methods() -> str:
     from actcmp.claims.document import METHODS
@@ -180,6 +204,9 @@ def test_methods_say_claim_3_and_4_test_their_thresholds() -> None:
     assert "'Leaky ReLU and PReLU prevent it' by the same test of each fix's seeds against 1%" in methods
     assert "'prevent' cell by cell" in methods and "in every cell where ReLU's units are shown to die" in methods
     assert "'saturate' for sigmoid and for tanh (one-sided exact signed-rank test" in methods
+    # the part that can fail where "prevent" holds by definition (Leaky ReLU's slope is never 0)
+    assert "'Leaky ReLU and PReLU leave fewer units stuck' by a paired one-sided exact signed-rank test" in methods
+    assert "'fewer units stuck' the same way, cell by cell" in methods
     assert "claim 4 has none" in methods  # no pooled verdict: decide_vanishing is the map alone
 
 

@@ -258,17 +258,6 @@ def test_a_bounded_activation_without_gradient_norms_is_not_called_vanished() ->
     assert part.verdict == UNSURE, part.explanation
 
 
-def test_the_pooled_check_reads_underflowed_seeds() -> None:
-    frames = [_gradient_cell({"sigmoid": [10.0**-depth] * 3}, depth=depth) for depth in (1, 2, 4)]
-    deep = _gradient_cell({"sigmoid": [0.0, 0.0, 1e-9]}, depth=8)
-    runs = pd.concat([f[0] for f in [*frames, deep]], ignore_index=True)
-    layers = pd.concat([f[1] for f in [*frames, deep]], ignore_index=True)
-    runs["run_id"] = runs["run_id"] + "-" + runs["depth"].astype(str)
-    layers["run_id"] = layers["run_id"] + "-" + np.repeat(runs["depth"].astype(str).to_numpy(), 2)
-    part = _part(checks.check_vanishing(runs, layers), "sigmoid gradients vanish")
-    assert part.verdict == HOLDS and "exactly 0 in 2 of 3 seeds" in part.explanation
-
-
 @pytest.mark.parametrize("seed", range(5))
 def test_signed_rank_matches_scipy_exact(seed: int) -> None:
     from actcmp.claims.checks.ranktests import signed_rank as _signed_rank
@@ -300,15 +289,22 @@ def _exact_p(values: list[float], bound: float, side: str) -> float:
     return float(np.mean([n <= w_plus + 1e-9 for n in null] if side == "below" else [n >= w_plus - 1e-9 for n in null]))
 
 
-def _dying_cell(relu: list[float], fixes: dict[str, list[float]]) -> pd.DataFrame:
-    """One condition of the dying sweep: per seed, ReLU's and each fix's final dead fraction."""
+def _dying_cell(
+    relu: list[float], fixes: dict[str, list[float]], saturated: dict[str, list[float]] | None = None
+) -> pd.DataFrame:
+    """One condition of the dying sweep: per seed, ReLU's and each fix's final dead fraction,
+    and (``saturated``, per activation; 0 where not given) its final saturated fraction."""
     rows = [
         {"run_id": f"relu-{s}", "activation": "relu", "seed": s, "dead_fraction_final": v} for s, v in enumerate(relu)
     ]
     for name, values in fixes.items():
         rows += [{"run_id": f"{name}-{s}", "activation": name, "seed": s, "dead_fraction_final": v}
                  for s, v in enumerate(values)]  # fmt: skip
-    return pd.DataFrame(rows).assign(status="done", dataset="digits", depth=4, lr=0.01, test_loss=0.1)
+    frame = pd.DataFrame(rows).assign(status="done", dataset="digits", depth=4, lr=0.01, test_loss=0.1)
+    frame["saturated_fraction_final"] = 0.0
+    for name, values in (saturated or {}).items():
+        frame.loc[frame.activation == name, "saturated_fraction_final"] = values
+    return frame
 
 
 PREVENT = "Leaky ReLU and PReLU prevent it"
@@ -349,20 +345,115 @@ def test_prevent_decides_by_the_signed_rank_test_with_its_p(fix: list[float], ex
     assert part.p_value == pytest.approx(1 / 32) and said in part.explanation
 
 
-def test_prevent_says_how_many_leaky_relu_units_sit_on_the_shallow_side() -> None:
-    """For the reader (the verdict is unchanged): Leaky ReLU's units on its slope-0.01 side for
-    nearly every input (its saturated fraction) would be dead under ReLU; PReLU's saturated
-    fraction does not count such units (slope 0.25), so nothing is said for it."""
-    frame = _dying_cell(DIES, {"leaky_relu": [0.0] * 5, "prelu": [0.0] * 5})
-    frame["saturated_fraction_final"] = np.where(frame["activation"] == "leaky_relu", 0.2, 0.0)
-    frame.loc[frame["run_id"] == "leaky_relu-4", "saturated_fraction_final"] = 0.4
-    part = _part(checks.check_dying_cell(frame), PREVENT)
-    assert part.verdict == HOLDS and part.p_value == pytest.approx(1 / 32)
-    assert "slope-0.01 side for nearly every input" in part.explanation
-    assert "gradient: 24.0% on average, at most 40.0%)" in part.explanation
-    assert part.explanation.count("slope-0.01") == 1  # not for prelu
-    without = _part(checks.check_dying_cell(_dying_cell(DIES, {"leaky_relu": [0.0] * 5})), PREVENT)
-    assert "slope-0.01" not in without.explanation  # nothing measured, nothing said
+FEWER = "Leaky ReLU and PReLU leave fewer units stuck"
+
+
+def test_prevent_no_longer_carries_the_shallow_side_phrase() -> None:
+    """The Leaky ReLU shallow-side share was a sentence "for the reader" in "prevent"; it is
+    tested now, in its own part (:data:`FEWER`), and said once, there."""
+    frame = _dying_cell(DIES, {"leaky_relu": [0.0] * 5, "prelu": [0.0] * 5}, {"leaky_relu": [0.2] * 5})
+    verdict = checks.check_dying_cell(frame)
+    assert "slope-0.01" not in _part(verdict, PREVENT).explanation
+    assert "leaky_relu: 20.0% of its units stuck" in _part(verdict, FEWER).explanation
+
+
+def test_fewer_stuck_can_fail_where_prevent_holds_by_definition() -> None:
+    """Leaky ReLU with no dead unit (as always: its slope is never 0) but more units on its
+    shallow side than ReLU has dead, seed by seed: "prevent" holds, "fewer stuck" does not hold,
+    and so the condition does not hold (it held on "prevent" alone)."""
+    shallow = [0.5, 0.6, 0.55, 0.7, 0.65]  # above ReLU's 30-45% on every seed
+    frame = _dying_cell(DIES, {"leaky_relu": [0.0] * 5, "prelu": [0.0] * 5}, {"leaky_relu": shallow})
+    verdict = checks.check_dying_cell(frame)
+    assert _part(verdict, PREVENT).verdict == HOLDS
+    part = _part(verdict, FEWER)
+    assert part.verdict == FAILS and verdict.verdict == FAILS, part.explanation
+    diffs = [a - b for a, b in zip(shallow, DIES, strict=True)]
+    assert part.p_value == pytest.approx(_exact_p(diffs, 0.0, "above")) == pytest.approx(1 / 32)
+    assert part.statistic == "mean paired difference of the stuck share, leaky_relu - relu"
+    assert part.value == pytest.approx(np.mean(diffs))
+    assert "the fix lower on 0 of 5" in part.explanation and "more stuck than ReLU" in part.explanation
+
+
+def test_fewer_stuck_is_paired_by_seed() -> None:
+    """ReLU's dead share spreads over 10-60% across seeds; Leaky ReLU's stuck share is ReLU's
+    minus 1 point on the same seed: paired, every difference is below 0 (p = 1/32, holds);
+    unpaired, the two samples overlap almost entirely. The paired differences are what is tested."""
+    relu = [0.1, 0.6, 0.25, 0.45, 0.35]
+    leaky = [v - 0.01 for v in relu]
+    frame = _dying_cell(relu, {"leaky_relu": [0.0] * 5, "prelu": [0.0] * 5}, {"leaky_relu": leaky})
+    verdict = checks.check_dying_cell(frame)
+    part = _part(verdict, FEWER)
+    assert part.verdict == HOLDS and verdict.verdict == HOLDS, part.explanation
+    assert part.p_value == pytest.approx(1 / 32) and part.value == pytest.approx(-0.01)  # the fix closest to ReLU
+    assert "leaky_relu: 34.0% of its units stuck on average over 5 seeds, ReLU 35.0% on the same seeds" in (
+        part.explanation
+    )
+    assert sps.mannwhitneyu(leaky, relu, alternative="less").pvalue > 0.3  # unpaired: nothing to see
+
+
+@pytest.mark.parametrize(
+    ("leaky", "expected"),
+    [
+        ([0.35, 0.37, 0.40, 0.45, 0.50], HOLDS),  # each under ReLU's stuck (dead + 10 points saturated)
+        ([0.0, 0.0, 0.0, 0.0, 0.6], UNSURE),  # one seed above ReLU's (55%): p = 2/32
+    ],
+    ids=["under-relu-stuck", "one-seed-above"],
+)
+def test_fewer_stuck_compares_like_with_like(leaky: list[float], expected: str) -> None:
+    """ReLU's stuck share is its dead share plus its saturated one (units on the flat side for
+    at least 95% of the inputs, not all): the rule the fix's share is measured by. Against
+    ReLU's dead share alone, the first case's fix would be above on 4 of 5 seeds."""
+    relu_saturated = [0.1] * 5
+    frame = _dying_cell(
+        DIES, {"leaky_relu": [0.0] * 5, "prelu": [0.0] * 5}, {"leaky_relu": leaky, "relu": relu_saturated}
+    )
+    part = _part(checks.check_dying_cell(frame), FEWER)
+    diffs = [a - (d + s) for a, d, s in zip(leaky, DIES, relu_saturated, strict=True)]
+    assert part.verdict == expected, part.explanation
+    if expected == UNSURE:
+        assert part.p_value == pytest.approx(_exact_p(diffs, 0.0, "below"))
+        assert "not shown fewer than ReLU's" in part.explanation
+    assert "ReLU 46.4% on the same seeds (36.4% dead)" in part.explanation
+
+
+def test_fewer_stuck_without_a_saturated_fraction_is_inconclusive() -> None:
+    """A store without the saturated fraction cannot say how many units are stuck: the part is
+    inconclusive and says why (treating the missing share as 0 would make it hold by definition)."""
+    frame = _dying_cell(DIES, {"leaky_relu": [0.0] * 5}).drop(columns="saturated_fraction_final")
+    verdict = checks.check_dying_cell(frame)
+    part = _part(verdict, FEWER)
+    assert part.verdict == UNSURE and verdict.verdict == UNSURE
+    assert "a saturated fraction is not stored" in part.explanation
+
+
+def test_pooled_fewer_stuck_is_decided_cell_by_cell() -> None:
+    """Pooled, "fewer stuck" asks each cell where ReLU's units are shown to die on its own (an
+    intersection-union test, as "prevent"): one cell of four where Leaky ReLU's shallow side
+    holds more units than ReLU's dead on every seed makes the part not hold; the cells where
+    ReLU's units are not shown to die are not asked; four cells under ReLU hold, p = 1/32."""
+    straddle = [0.031, 0.031, 0.052, 0.083, 0.167]
+
+    def runs_with(third: list[float]) -> pd.DataFrame:
+        fixes = {"leaky_relu": [0.0] * 5, "prelu": [0.0] * 5}
+        cells = [
+            _dying_cell(DIES, fixes, {"leaky_relu": [0.1] * 5}).assign(lr=0.001),
+            _dying_cell(DIES, fixes, {"leaky_relu": [0.1] * 5}).assign(lr=0.003),
+            _dying_cell(DIES, fixes, {"leaky_relu": third}).assign(lr=0.01),
+            _dying_cell(DIES, fixes, {"leaky_relu": [0.1] * 5}).assign(lr=0.03),
+            _dying_cell(straddle, fixes, {"leaky_relu": [0.9] * 5}).assign(lr=0.1),  # not asked
+        ]
+        return pd.concat(cells, ignore_index=True).assign(run_id=lambda f: f.run_id + "-" + f.lr.astype(str))
+
+    pooled = checks.check_dying(runs_with([0.6] * 5))
+    assert [p.label for p in pooled.parts][:3] == ["ReLU units die", PREVENT, FEWER]
+    part = _part(pooled, FEWER)
+    assert part.verdict == FAILS and part.p_value == pytest.approx(1 / 32), part.explanation
+    assert "Of the 4 cells where ReLU's units are shown to die" in part.explanation
+    assert "it does not hold in 1 (" in part.explanation and "lr 0.01" in part.explanation
+    assert _part(pooled, PREVENT).verdict == HOLDS  # no fix has a dead unit anywhere
+    clean = _part(checks.check_dying(runs_with([0.1] * 5)), FEWER)
+    assert clean.verdict == HOLDS and clean.p_value == pytest.approx(1 / 32), clean.explanation
+    assert "In each of the 4 cells" in clean.explanation and "lr 0.1" not in clean.explanation
 
 
 def test_a_fix_between_the_thresholds_is_inconclusive_and_says_so() -> None:
@@ -479,13 +570,13 @@ def test_three_seeds_cannot_show_saturation() -> None:
 
 
 @pytest.mark.parametrize(("seeds", "tanh_auto", "expected"), [(5, 0.3, HOLDS), (3, 0.3, UNSURE), (5, 0.01, FAILS)])
-def test_pooled_saturation_is_decided_cell_by_cell_at_the_deepest_depth(
-    seeds: int, tanh_auto: float, expected: str
-) -> None:
-    """The pooled check asks every cell at the deepest depth (here: two inits), each on its
-    own seeds: 5 seeds above 5% in both cells hold with p = 1/32; 3 seeds cannot show it in
+def test_saturation_over_several_cells_is_decided_cell_by_cell(seeds: int, tanh_auto: float, expected: str) -> None:
+    """Given the runs of several cells at one depth (here: two inits), "saturate" asks each on
+    its own seeds: 5 seeds above 5% in both cells hold with p = 1/32; 3 seeds cannot show it in
     either cell (pooled into one test of 6 runs it "held" at p = 1/64); tanh under 5% in one
     cell fails the whole part, whatever the other cell shows."""
+    from actcmp.claims.checks.units import saturation_part
+
     frames = []
     for init in ("auto", "torch-default"):
         for depth in (2, 8):
@@ -494,9 +585,8 @@ def test_pooled_saturation_is_decided_cell_by_cell_at_the_deepest_depth(
             tag = f"-{init}-{depth}"
             frames.append((runs.assign(init=init, run_id=runs.run_id + tag), layers.assign(run_id=layers.run_id + tag)))
     runs = pd.concat([f[0] for f in frames], ignore_index=True)
-    layers = pd.concat([f[1] for f in frames], ignore_index=True)
-    part = _part(checks.check_vanishing(runs, layers), SATURATE)
-    assert part.verdict == expected, part.explanation
+    part = saturation_part(runs, 8, 0.05)
+    assert part.label == SATURATE and part.verdict == expected, part.explanation
     assert "cells at depth 8" in part.explanation
     if expected == HOLDS:
         assert part.p_value == pytest.approx(1 / 32) and "In each of the 2 cells" in part.explanation
@@ -558,23 +648,3 @@ def test_vanishing_figure_draws_underflowed_seeds_on_a_floor() -> None:
     assert len(markers) == 1 and list(markers[0].get_xdata()) == [8, 8]
     assert all(y < -2.4 for y in markers[0].get_ydata())
     assert any("underflow" in text.get_text() for text in left.texts)
-
-
-@pytest.mark.parametrize(
-    "by_depth",
-    [
-        {2: [1e-2, 1e-2, 1e-2], 8: [0.0, 0.0, 0.0]},  # one finite depth: no regression was possible
-        {2: [1e-2, 2e-2, 1e-2], 4: [1e-4, 2e-4, 1e-4], 8: [0.0, 0.0, 1e-2]},  # only the mildest seed was kept
-    ],
-)
-def test_the_pooled_depth_trend_ranks_underflowed_seeds_lowest(by_depth: dict[int, list[float]]) -> None:
-    """Reviewer's cases: the pooled check's regression dropped the underflowed seeds and
-    called the strongest vanishing inconclusive; Kendall's tau ranks them lowest."""
-    frames = [_gradient_cell({"sigmoid": firsts}, depth=depth) for depth, firsts in by_depth.items()]
-    runs = pd.concat([f[0] for f in frames], ignore_index=True)
-    layers = pd.concat([f[1] for f in frames], ignore_index=True)
-    runs["run_id"] = runs["run_id"] + "-" + runs["depth"].astype(str)
-    layers["run_id"] = layers["run_id"] + "-" + np.repeat(runs["depth"].astype(str).to_numpy(), 2)
-    part = _part(checks.check_vanishing(runs, layers), "sigmoid gradients vanish")
-    assert part.verdict == HOLDS, part.explanation
-    assert part.statistic == "Kendall's tau of log10 r with depth" and part.value < 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from actcmp.claims import checks
-from actcmp.claims.conditions import by_condition
+from actcmp.claims.conditions import by_condition, configured_init
 
 if TYPE_CHECKING:
     from actcmp.claims.context import ClaimContext
@@ -43,7 +43,10 @@ def decide_relu_default(ctx: ClaimContext) -> checks.Verdict:
 
 def decide_dying(ctx: ClaimContext) -> checks.Verdict:
     mapped = by_condition(ctx.runs, CONDITIONS["dying"], lambda runs: checks.check_dying_cell(runs, alpha=ctx.alpha))
-    return with_pooled(mapped, checks.check_dying(ctx.runs, alpha=ctx.alpha))
+    runs = ctx.runs
+    if "init" in runs.columns and "activation" in runs.columns and not runs.empty:
+        runs = runs.assign(init=configured_init(runs))  # the pooled parts name their cells as the map does
+    return with_pooled(mapped, checks.check_dying(runs, alpha=ctx.alpha))
 
 
 def decide_vanishing(ctx: ClaimContext) -> checks.Verdict:

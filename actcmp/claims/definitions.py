@@ -1,7 +1,9 @@
 """The definitions a reader of the claims will question, stated where the verdicts are.
 
 * **dead** and **saturated** units: what the stored metrics count (unchanged: the stored
-  ``saturated_fraction`` keeps its meaning, so old stores stay interpretable);
+  ``saturated_fraction`` keeps its meaning, so old stores stay interpretable), and **stuck**
+  units (dead or saturated: :func:`actcmp.claims.checks.units.stuck_fraction`), which claim 3
+  compares between ReLU and its fixes;
 * **init gains**: the weight scale each activation gets under ``init = "auto"`` (and the
   ``torch-default`` rule), beside the literature's rule, and the gain that would keep the
   forward second moment of a unit Gaussian pre-activation, computed here.
@@ -46,6 +48,15 @@ SATURATION = (
 DEAD = (
     "**Dead unit.** A hidden unit is dead when f'(z) = 0 exactly on every probe input (no gradient passes): "
     "only ReLU-like activations with a flat side can have dead units."
+)
+STUCK = (
+    "**Stuck unit** (claim 3). A hidden unit is stuck when it is dead or saturated as defined above: |f'(z)| "
+    "below 5% of the activation's peak derivative on at least 95% of the probe inputs (the stored dead and "
+    "saturated fractions are disjoint, so the stuck share is their sum). The same rule for every activation: a "
+    "ReLU unit on its flat side, a Leaky ReLU unit on its slope-0.01 side, a PReLU unit on its negative side while "
+    "its learned slope is under 5% (a steeper slope is not a shallow side), each for nearly every input. Leaky "
+    "ReLU's units cannot be dead (its slope is never 0), so claim 3 asks whether its units, and PReLU's, stay out "
+    "of that state more often than ReLU's: the fix's stuck share against ReLU's on the same seed."
 )
 INIT = (
     '**Initialisation.** `init = "auto"` picks, per activation, the rule in the table below (He for the ReLU '
@@ -104,4 +115,4 @@ def init_table(activations: tuple[str, ...] = ACTIVATIONS, fan: int = 32) -> pd.
     return pd.DataFrame(rows)
 
 
-__all__ = ["DEAD", "INIT", "LITERATURE", "SATURATION", "init_table", "second_moment_gain"]
+__all__ = ["DEAD", "INIT", "LITERATURE", "SATURATION", "STUCK", "init_table", "second_moment_gain"]

@@ -21,6 +21,7 @@ from actcmp.claims.checks import FAILS, HOLDS, MIXED, UNSURE, Verdict
 from actcmp.report import render
 from actcmp.report.format import fmt_duration, fmt_p, fmt_stat
 from actcmp.report.render import FigureDoc, Section
+from actcmp.text import plural
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -138,9 +139,24 @@ def _experiment(sweep: SweepDoc) -> list[str]:
     return lines
 
 
+def scope_text(doc: ClaimDoc) -> str:
+    """``**Scope.** On these datasets (digits, mnist1d), at these settings (the experiment
+    below): <the claim's scope>``; "" for a claim without a scope. The datasets are the
+    sweep's (varied or fixed), so the line follows the sweep file."""
+    if not doc.claim.scope:
+        return ""
+    datasets = doc.sweep.grid.get("dataset") or ([doc.sweep.fixed["dataset"]] if "dataset" in doc.sweep.fixed else [])
+    on = f"On these datasets ({', '.join(str(d) for d in datasets)})" if datasets else "On these datasets"
+    return f"**Scope.** {on}, at these settings (the experiment below): {doc.claim.scope}"
+
+
 def claim_section(doc: ClaimDoc) -> Section:
     claim, verdict = doc.claim, doc.verdict
-    blocks: list[tuple[str, Any]] = [("verdict", verdict), ("text", f"**Claim.** {claim.sentence}")]
+    blocks: list[tuple[str, Any]] = [("verdict", verdict)]
+    scope = scope_text(doc)
+    if scope:
+        blocks.append(("text", scope))
+    blocks.append(("text", f"**Claim.** {claim.sentence}"))
     if claim.quotes:
         blocks.append(("quote", ([quote for _, quote in claim.quotes], QUOTE_ATTRIBUTION)))
     blocks.append(
@@ -216,7 +232,10 @@ METHODS = [
     "condition is tested unadjusted and every part must hold (an intersection-union test, which needs no "
     "correction): claim 3 tests 'units die' by a one-sided exact signed-rank test of ReLU's seeds against 5% "
     "dead and, where they are shown to die, 'Leaky ReLU and PReLU prevent it' by the same test of each fix's seeds "
-    "against 1% (both fixes must show it; significantly above 5% does not hold); claim 4 tests 'vanishes' for "
+    "against 1% (both fixes must show it; significantly above 5% does not hold; near-definitional, as Leaky "
+    "ReLU's derivative is never 0) and 'Leaky ReLU and PReLU leave fewer units stuck' by a paired one-sided exact "
+    "signed-rank test of each fix's stuck share (dead or saturated, see Definitions) minus ReLU's on the same "
+    "seed against 0 (both fixes must show it; significantly above 0 does not hold); claim 4 tests 'vanishes' for "
     "sigmoid and for tanh (one-sided exact signed-rank test of log10 r against -1), 'keeps norms' for each "
     "ReLU-family activation by two one-sided signed-rank tests (an equivalence test) and 'saturate' for sigmoid "
     "and for tanh (one-sided exact signed-rank test of the seeds against 5% saturated units); a condition of "
@@ -231,7 +250,8 @@ METHODS = [
     "'prevent' cell by cell, not as one test over the pooled runs (which would let the other cells hide one "
     "where a fix dies): in every cell where ReLU's units are shown to die, each fix's seeds must be shown under "
     "1% by the per-condition test (the largest p reported), and one cell where a fix lies significantly above "
-    "5% makes it not hold; 'dying hurts' by Spearman's rho over ReLU runs. Claims 5 and 6: one paired test "
+    "5% makes it not hold; 'fewer units stuck' the same way, cell by cell with the per-condition paired test; "
+    "'dying hurts' by Spearman's rho over ReLU runs. Claims 5 and 6: one paired test "
     "(claim 6: two per candidate, Holm over the four) over every (cell, seed) pair of the sweep.",
     "Claims 5, 6 and 7 test pairs of runs (the same cell and seed: the same data, split, initial weights and "
     "batch order) by the Wilcoxon signed-rank test with 6 or more pairs, else the paired t-test. What they pool "
@@ -303,7 +323,7 @@ def runtime_section(sweeps: Sequence[SweepDoc], command: str) -> Section:
 
 
 def definitions_section() -> Section:
-    """What "dead", "saturated" and the init rules mean here, with each activation's gain."""
+    """What "dead", "saturated", "stuck" and the init rules mean here, with each activation's gain."""
     from actcmp.claims import definitions
 
     return Section(
@@ -311,6 +331,7 @@ def definitions_section() -> Section:
         [
             ("text", definitions.DEAD),
             ("text", definitions.SATURATION),
+            ("text", definitions.STUCK),
             ("text", definitions.INIT),
             ("table", ("Init gain per activation (hidden layer, fan_in = fan_out)", definitions.init_table())),
         ],
@@ -318,27 +339,44 @@ def definitions_section() -> Section:
     )
 
 
-def only_note(claims: Sequence[ClaimDoc], chosen: Sequence[Claim], left_out: Sequence[Claim], out: Path | str) -> str:
-    """What the Summary says when ``actcmp claims --only`` wrote the documents: which claims
-    it named (trained, unless --report-only), that the others are re-decided from their stored
-    runs, and which are left out because nothing of theirs is stored under ``out``."""
-    named = {c.key for c in chosen}
-    others = [c.claim for c in claims if c.claim.key not in named]
-    total = len(claims) + len(left_out)
+def only_note(
+    shown: Sequence[Claim],
+    chosen: Sequence[str],
+    left_out: Sequence[Claim],
+    out: Path | str,
+    *,
+    markdown: bool = True,
+) -> str:
+    """What ``actcmp claims --only`` wrote, in one sentence for both places that say it: the
+    Summary of the documents (``markdown``) and the line the command prints (plain). ``shown``:
+    the claims in the documents; ``chosen``: the keys ``--only`` named; ``left_out``: the claims
+    left out because no run of theirs with these settings is stored under ``out``."""
+
+    def code(text: str) -> str:
+        return f"`{text}`" if markdown else text
+
+    def bold(text: str) -> str:
+        return f"**{text}**" if markdown else text
+
+    named = set(chosen)
+    others = [c for c in shown if c.key not in named]
+    total = len(shown) + len(left_out)
+    sweeps = "its sweep" if len(named) == 1 else "their sweeps"
     text = (
-        f"Written by `actcmp claims --only {','.join(c.key for c in chosen)}`: "
-        f"{len(chosen)} of {total} claims named, their sweeps trained unless `--report-only` was given"
+        f"claims.md, claims.html and claims.json written by {code('actcmp claims --only ' + ','.join(chosen))}: "
+        f"{len(named)} of {total} claims named, {sweeps} trained unless {code('--report-only')} was given"
     )
     if others:
+        listed = ", ".join(f"{c.number} {c.key}" for c in others)
         text += (
-            f"; the {len(others)} other claims shown ({', '.join(c.number for c in others)}) are re-decided "
-            "from the runs stored for them, not trained by this call"
+            f"; {plural(len(others), 'other claim')} kept ({listed}), re-decided from the runs stored for "
+            f"{'it' if len(others) == 1 else 'them'}, not trained by this call"
         )
     if left_out:
         listed = ", ".join(f"{c.number} {c.key} (sweep {c.sweep})" for c in left_out)
         text += (
-            f". **Left out of this document:** {len(left_out)} of {total} claims, no run of whose sweeps with these "
-            f"settings is stored under `{out}` (not trained there, or trained with another `--set`): {listed}"
+            f". {bold('Left out:')} {len(left_out)} of {total} claims, no run of whose sweeps with these settings "
+            f"is stored under {code(str(out))} (not trained there, or trained with another {code('--set')}): {listed}"
         )
     return text + "."
 

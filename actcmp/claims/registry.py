@@ -85,6 +85,9 @@ class Claim:
     decide: Callable[[ClaimContext], Verdict]
     figure: Callable[[ClaimContext], Figure]
     tables: Callable[[ClaimContext], Tables] = lambda ctx: []
+    #: what the verdicts infer about and what not, said under the verdict after "On these datasets
+    #: (...), at these settings" (the sweep's datasets); "" for no such line
+    scope: str = ""
 
 
 SOURCE_000 = "000_73d09b3364cfd917.txt"
@@ -170,7 +173,8 @@ CLAIMS: tuple[Claim, ...] = (
         title="ReLU units die; Leaky ReLU and PReLU prevent it; dying hurts",
         sentence=(
             "ReLU units die (more with a higher learning rate and a deeper network), Leaky ReLU and PReLU "
-            "prevent it, and dead units hurt reconstruction."
+            "prevent it (no dead units, and fewer units stuck on their shallow side than ReLU has on its flat "
+            "side), and dead units hurt reconstruction."
         ),
         quotes=(
             (
@@ -186,28 +190,36 @@ CLAIMS: tuple[Claim, ...] = (
             ),
         ),
         sweep="dying",
-        statistic="Page's trend test of ReLU's dead fraction over learning rate and over depth; Spearman rho of "
-        "dead fraction vs ReLU/Leaky-ReLU test-loss ratio",
+        statistic="ReLU's dead fraction and each fix's against thresholds; each fix's stuck share minus ReLU's, "
+        "paired by seed; Page's trend test of ReLU's dead fraction over learning rate and over depth; Spearman rho "
+        "of dead fraction vs ReLU/Leaky-ReLU test-loss ratio",
         rule=(
-            "Judged in each condition (init rule x depth x learning rate) on its own: ReLU's final dead fraction "
-            "lies above 5% (units die: a one-sided exact signed-rank test of the seeds against 5%, p < 0.05, so "
-            "with 5 seeds every seed above it; does not hold where every seed lies below, inconclusive otherwise; "
-            "a seed at exactly 5% drops out of the test) and, where units are shown to die, Leaky ReLU and PReLU "
-            "prevent it: each one's seeds lie below 1% dead (the same one-sided exact signed-rank test against 1%, "
-            "p < 0.05: with 5 seeds every seed under 1%; does not hold where they lie significantly above 5%, "
-            "inconclusive otherwise, including between 1% and 5%). No paired test against ReLU on the same seed "
-            "is added: ReLU shown above 5% and the fix shown below 1% already put the fix below ReLU. By the "
-            "definition of a dead unit, Leaky ReLU's units cannot die (its slope is 0.01, never 0) and PReLU's only "
-            "if its learned slope reaches exactly 0, so this part mostly confirms the measurement (for the reader, the text adds the share of Leaky ReLU's units on its slope-0.01 side for nearly every probe input, its saturated fraction: the state that is death under ReLU, where they still pass a small gradient); an exact "
-            "signed-rank test needs 5 seeds to reach p < 0.05 (3 seeds: smallest p 1/8), so with fewer it is "
-            "inconclusive and says so. Pooled over all conditions, three parts are reported beside the map: "
-            "(1) ReLU's final dead fraction reaches 5% in some cell and rises with "
-            "learning rate and with depth (Page's L test over the ordered levels, blocked by the other factor and "
-            "the seed, p < 0.05). (2) In every cell where ReLU's units are shown to die (the per-condition test), "
-            "each fix's seeds lie below 1% by the per-condition test: holds when every cell shows it (the largest "
-            "p is reported), does not hold when one cell's fix lies significantly above 5%, inconclusive otherwise "
-            "(the cells are not pooled into one test, which would let the other cells hide one where a fix dies). "
-            "(3) Across ReLU runs, the dead fraction correlates positively (Spearman, p < 0.05) "
+            "Judged in each condition (init rule x depth x learning rate) on its own, three parts, all of which must "
+            "hold. (a) ReLU units die: ReLU's final dead fraction lies above 5% (a one-sided exact signed-rank test "
+            "of the seeds against 5%, p < 0.05, so with 5 seeds every seed above it; does not hold where every seed "
+            "lies below, inconclusive otherwise; a seed at exactly 5% drops out of the test). Where units are shown "
+            "to die: (b) Leaky ReLU and PReLU prevent it: each one's seeds lie below 1% dead (the same one-sided "
+            "exact signed-rank test against 1%, p < 0.05: with 5 seeds every seed under 1%; does not hold where they "
+            "lie significantly above 5%, inconclusive otherwise, including between 1% and 5%). By the definition of "
+            "a dead unit, Leaky ReLU's units cannot die (its slope is 0.01, never 0) and PReLU's only if its learned "
+            "slope reaches exactly 0, so (b) mostly confirms the measurement; (c) is the part that can fail. (c) "
+            "Leaky ReLU and PReLU leave fewer units stuck: a unit is stuck when it is dead or saturated, |f'| under "
+            "5% of its peak on at least 95% of the probe inputs (see Definitions: ReLU's flat side, Leaky ReLU's "
+            "slope-0.01 side, PReLU's negative side while its learned slope is under 5%); per fix, the differences "
+            "of its stuck share minus ReLU's on the same seed (the same data, split, initial weights and batch "
+            "order) lie below 0 by a one-sided exact signed-rank test, p < 0.05 (with 5 seeds, the fix below ReLU on "
+            "every seed; a seed with equal shares drops out); does not hold where they lie significantly above 0 "
+            "(the fix leaves more units stuck than ReLU), inconclusive otherwise. The same rule on both sides keeps "
+            "(c) like for like: against ReLU's dead share (every input) the fix's 95% rule would count units "
+            "ReLU's does not. Both fixes must show (b) and (c). An exact signed-rank test needs 5 seeds to reach "
+            "p < 0.05 (3 seeds: smallest p 1/8), so with fewer it is inconclusive and says so. Pooled over all "
+            "conditions, four parts are reported beside the map: (1) ReLU's final dead fraction reaches 5% in some "
+            "cell and rises with learning rate and with depth (Page's L test over the ordered levels, blocked by "
+            "the other factor and the seed, p < 0.05). (2) and (3): (b) and (c) in every cell where ReLU's units "
+            "are shown to die, each cell by its own per-condition test: holds when every cell shows it (the "
+            "largest p is reported), does not hold when one cell's does not hold, inconclusive otherwise (the "
+            "cells are not pooled into one test, which would let the other cells hide one where a fix fails). "
+            "(4) Across ReLU runs, the dead fraction correlates positively (Spearman, p < 0.05) "
             "with ReLU's test loss relative to Leaky ReLU on the same seed (same data, init and batches)."
         ),
         caption=(
@@ -272,7 +284,10 @@ CLAIMS: tuple[Claim, ...] = (
         key="tanh_sigmoid",
         number="5",
         title="Tanh converges faster than sigmoid",
-        sentence="Tanh, being zero-centred, converges faster than sigmoid.",
+        sentence=(
+            "Tanh converges faster than sigmoid: its training loss early in training is lower than sigmoid's on the "
+            "same cell and seed (the quote credits tanh's zero-centred output; the cause is not tested, only the speed)."
+        ),
         quotes=(
             (
                 SOURCE_001,
@@ -298,6 +313,11 @@ CLAIMS: tuple[Claim, ...] = (
         decide=needs_runs(decide_tanh_sigmoid),
         figure=figure_or_empty(draw_tanh_sigmoid),
         tables=tables_or_empty(tanh_sigmoid_tables),
+        scope=(
+            "the seeds are the replicates and the datasets fixed, so each depth's verdict, and the pooled one, is "
+            "about the mean effect over these datasets' pairs. Neither says that tanh converges faster than sigmoid "
+            "on other datasets or at other widths, budgets or learning-rate candidates, nor why."
+        ),
     ),
     Claim(
         key="generalisation",
@@ -342,6 +362,11 @@ CLAIMS: tuple[Claim, ...] = (
         decide=needs_runs(decide_generalisation),
         figure=figure_or_empty(draw_generalisation),
         tables=tables_or_empty(generalisation_tables),
+        scope=(
+            "each condition is one dataset at one depth, its seeds the replicates, and the pooled verdict is about "
+            "the mean effect over these datasets' pairs. Neither says that ELU or SiLU generalise better than ReLU "
+            "on other datasets or at other widths, budgets or learning-rate candidates."
+        ),
     ),
     Claim(
         key="softmax",

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from actcmp.errors import ConfigError
-from actcmp.text import plural
 
 if TYPE_CHECKING:
     from actcmp.analysis.tune import Selection
@@ -54,19 +53,11 @@ class ClaimsRun:
     left_out: list[Claim] = field(default_factory=list)
 
     def only_note(self) -> str:
-        """With ``only``: what the documents cover besides the named claims, in one sentence."""
-        others = [doc.claim for doc in self.claims if doc.claim.key not in self.chosen]
-        parts = []
-        if others:
-            parts.append(
-                f"also {plural(len(others), 'other claim')} ({', '.join(c.key for c in others)}), re-decided from stored runs"
-            )
-        if self.left_out:
-            parts.append(
-                f"{plural(len(self.left_out), 'other claim')} left out, no run of theirs with these settings stored under "
-                f"{self.out_dir} ({', '.join(c.key for c in self.left_out)})"
-            )
-        return f"claims.md (--only {','.join(self.chosen)}): " + ("; ".join(parts) or "every claim named")
+        """With ``only``: what the documents cover besides the named claims, in one sentence,
+        worded as the documents' Summary says it (:func:`actcmp.claims.document.only_note`)."""
+        from actcmp.claims.document import only_note
+
+        return only_note([doc.claim for doc in self.claims], self.chosen, self.left_out, self.out_dir, markdown=False)
 
     @property
     def verdicts(self) -> dict[str, str]:
@@ -413,7 +404,11 @@ def write_claims_report(
         docs.append(document.ClaimDoc(claim, verdict, sweeps[claim.sweep], fig, claim.tables(ctx)))
     explain = [figure_doc(stem, title, caption, fig) for stem, title, caption, fig in _explaining(contexts)]
     depth = _depth(contexts, figure_doc)
-    note = document.only_note(docs, chosen, left_out, out_dir) if chosen is not None else ""
+    note = (
+        document.only_note([d.claim for d in docs], [c.key for c in chosen], left_out, out_dir)
+        if chosen is not None
+        else ""
+    )
     sections = document.build_sections(docs, explain, depth, list(sweeps.values()), command, note=note)
     written += document.write_documents(
         out_dir,

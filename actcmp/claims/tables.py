@@ -167,14 +167,35 @@ def _as_conditions(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def dying_tables(ctx: ClaimContext) -> Tables:
+    from actcmp.claims.checks.units import stuck_fraction
+
     runs = _as_conditions(ctx.runs[ctx.runs["status"] == "done"])
+    runs = runs.assign(_stuck=stuck_fraction(runs))
     index = condition_index(runs, "dying", always=("depth", "lr"))
-    table = runs.pivot_table(index=index, columns="activation", values="dead_fraction_final", aggfunc="mean")
-    table = table.reset_index()
-    table.columns.name = None
-    for column in table.columns[len(index) :]:
-        table[column] = table[column].map(lambda v: f"{v:.1%}" if v == v else "–")
-    return [("Mean dead fraction after training (converged seeds), per condition of the verdict map", table)]
+
+    def shares(column: str) -> pd.DataFrame:
+        table = runs.pivot_table(index=index, columns="activation", values=column, aggfunc="mean")
+        table = table.reset_index()
+        table.columns.name = None
+        for name in table.columns[len(index) :]:
+            table[name] = table[name].map(lambda v: f"{v:.1%}" if v == v else "–")
+        return table
+
+    tables = [
+        (
+            "Mean dead fraction after training (converged seeds), per condition of the verdict map",
+            shares("dead_fraction_final"),
+        )
+    ]
+    if runs["_stuck"].notna().any():
+        tables.append(
+            (
+                "Mean share of units stuck after training (dead or saturated; see Definitions), per condition of the "
+                "verdict map (what 'fewer units stuck' compares, seed by seed)",
+                shares("_stuck"),
+            )
+        )
+    return tables
 
 
 def vanishing_tables(ctx: ClaimContext) -> Tables:

@@ -24,7 +24,7 @@ Modules, by the kind of claim they decide:
 from __future__ import annotations
 
 from actcmp.claims.checks.frames import spearman
-from actcmp.claims.checks.gradients import check_vanishing, check_vanishing_cell, gradient_ratios
+from actcmp.claims.checks.gradients import check_vanishing_cell, gradient_ratios
 from actcmp.claims.checks.losses import (
     check_anomaly,
     check_generalisation,
@@ -55,7 +55,6 @@ __all__ = [
     "check_relu_default",
     "check_softmax",
     "check_tanh_faster",
-    "check_vanishing",
     "check_vanishing_cell",
     "combine",
     "common_metric",

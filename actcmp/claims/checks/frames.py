@@ -69,6 +69,18 @@ def paired_runs(
     return left.merge(right, on=keys, suffixes=(f"_{a}", f"_{b}"))
 
 
+def on_datasets(frame: pd.DataFrame) -> str:
+    """`` on digits and mnist1d``: the datasets of ``frame``'s runs or pairs, for a verdict's
+    sentence that must not read as a statement about datasets in general ("" without a
+    ``dataset`` column)."""
+    if "dataset" not in frame.columns or frame.empty:
+        return ""
+    names = sorted(str(d) for d in frame["dataset"].dropna().unique())
+    if not names:
+        return ""
+    return " on " + (names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}")
+
+
 def paired_test(a: np.ndarray, b: np.ndarray) -> stats.PairedTest:
     """Paired test of ``a`` vs ``b``: signed-rank when 6 or more pairs, else paired t."""
     return stats.paired_test(a, b, test="wilcoxon" if len(a) >= 6 else "t")
@@ -88,6 +100,7 @@ __all__ = [
     "fmt_number",
     "fmt_p",
     "numeric",
+    "on_datasets",
     "paired_runs",
     "paired_test",
     "spearman",

@@ -1,11 +1,12 @@
 """Claims about gradients across depth: sigmoid and tanh gradients vanish with depth while
-the ReLU family keeps gradient norms (claim 4, over depths and per condition), from the
-ratio of the first to the last linear layer's weight-gradient norm at initialisation."""
+the ReLU family keeps gradient norms (claim 4, per condition: its verdict is the map of its
+conditions, with no pooled verdict), from the ratio of the first to the last linear layer's
+weight-gradient norm at initialisation."""
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,7 +14,6 @@ from actcmp.analysis import stats as stats
 from actcmp.claims.checks.frames import (
     family_of,
     finished_runs,
-    fmt_number,
     fmt_p,
 )
 from actcmp.claims.checks.ranktests import below
@@ -50,102 +50,6 @@ def gradient_ratios(
     usable = np.isfinite(ratio) | ((top == 0) & np.isfinite(bottom) & (bottom > 0))
     frame = finished.set_index("run_id").loc[ratio.index, ["activation", "depth", "seed"]].assign(log10_ratio=ratio)
     return frame[usable.to_numpy()].reset_index()[columns]
-
-
-def check_vanishing(
-    runs: pd.DataFrame,
-    layers: pd.DataFrame,
-    *,
-    max_orders: float = 1.0,
-    min_saturated: float = 0.05,
-    alpha: float = stats.ALPHA,
-) -> Verdict:
-    """Sigmoid and tanh saturate and their gradients vanish with depth; the ReLU family
-    keeps gradient norms across layers. Parts, from the gradient-norm ratio
-    r = |grad W_first| / |grad W_last| at initialisation (:func:`gradient_ratios`):
-
-    * each bounded activation (registry family ``bounded``): *vanishes* when log10 r
-      falls with depth (Kendall's tau < 0, one-sided p < alpha, underflowed seeds ranked
-      lowest) and the deepest network
-      loses more than ``max_orders`` orders of magnitude; does not hold when the deepest
-      loses at most that; else inconclusive;
-    * each ReLU-family activation: *keeps* when |mean log10 r| <= ``max_orders`` at the
-      deepest depth, else does not hold;
-    * *saturate*: each bounded activation's final saturated fractions at the deepest depth
-      (its (cell, seed) values pooled) lie above ``min_saturated`` (one-sided signed-rank
-      test, p < alpha); does not hold where one's lie significantly below it
-      (:func:`~actcmp.claims.checks.units.saturation_part`).
-    """
-    ratios = gradient_ratios(runs, layers)
-    if ratios.empty or ratios["depth"].nunique() < 2:
-        return no_data("needs gradient norms of runs at two or more depths")
-    deepest = ratios["depth"].max()
-    parts = []
-    lead_slope, lead_p = math.nan, math.nan
-    for name in sorted(set(ratios["activation"])):
-        mine = ratios[ratios["activation"] == name]
-        at_deepest = float(mine.loc[mine["depth"] == deepest, "log10_ratio"].mean())
-        family = family_of(name)
-        if family == "bounded":
-            part = _vanishes_with_depth(name, mine, deepest, at_deepest, max_orders, alpha)
-            if not math.isfinite(lead_slope) or name == "sigmoid":
-                lead_slope, lead_p = part.value, part.p_value
-            parts.append(part)
-        elif family == "relu":
-            parts.append(_keeps_at_depth(name, deepest, at_deepest, max_orders))
-    parts.append(saturation_part(runs, deepest, min_saturated, alpha))
-    return combine(parts, "Kendall's tau of log10(first/last gradient norm) with depth, sigmoid", lead_slope, lead_p)
-
-
-def _vanishes_with_depth(
-    name: str, mine: pd.DataFrame, deepest: Any, at_deepest: float, max_orders: float, alpha: float
-) -> Verdict:
-    """A bounded activation's gradient vanishes with depth: log10 r falls with depth
-    (Kendall's tau between depth and log10 r over every seed, one-sided p < alpha; a rank
-    test, so a seed whose gradient underflowed to 0, log10 r = -inf, counts as the lowest
-    value instead of being dropped) and the deepest network loses more than ``max_orders``
-    orders of magnitude (``at_deepest``, its mean log10 r)."""
-    from scipy import stats as sps
-
-    values = mine["log10_ratio"].astype(float)
-    usable = ~np.isnan(values)
-    depths, values = mine.loc[usable, "depth"].astype(float), values[usable]
-    if depths.nunique() > 1:
-        fit = sps.kendalltau(depths, values, alternative="less")
-        tau, p = float(fit.statistic), float(fit.pvalue)
-    else:
-        tau, p = math.nan, math.nan
-    at = mine.loc[mine["depth"] == deepest, "log10_ratio"].to_numpy(float)
-    underflowed = int(np.isneginf(values).sum())
-    text = (
-        f"{name}: log10 r against depth, Kendall's tau = {fmt_number(tau, 2)} ({fmt_p(p)}, one-sided"
-        f"{f'; {underflowed} seed(s) underflowed to 0, ranked lowest' if underflowed else ''}); at depth {deepest} "
-        f"the first layer's gradient is {_size_text(at)}"
-    )
-    if tau < 0 and p < alpha and at_deepest < -max_orders:
-        verdict, text = HOLDS, text + ": it vanishes."
-    elif at_deepest >= -max_orders:
-        verdict, text = FAILS, text + ": no vanishing at this depth."
-    else:
-        verdict, text = UNSURE, text + "."
-    return Verdict(verdict, "Kendall's tau of log10 r with depth", tau, p, text, label=f"{name} gradients vanish")
-
-
-def _keeps_at_depth(name: str, deepest: Any, at_deepest: float, max_orders: float) -> Verdict:
-    """A ReLU-family activation keeps gradient norms: |mean log10 r| at the deepest depth
-    is at most ``max_orders``."""
-    keeps = abs(at_deepest) <= max_orders
-    return Verdict(
-        HOLDS if keeps else FAILS,
-        "mean log10 r at the deepest depth",
-        at_deepest,
-        explanation=(
-            f"{name}: at depth {deepest} the first layer's gradient is "
-            f"{_size_text(np.array([at_deepest]))} ({'within' if keeps else 'beyond'} "
-            f"{max_orders:g} order of magnitude)."
-        ),
-        label=f"{name} keeps gradient norms",
-    )
 
 
 def _size_text(values: np.ndarray) -> str:
@@ -290,7 +194,6 @@ def _underflowed(name: str) -> Verdict:
 
 
 __all__ = [
-    "check_vanishing",
     "check_vanishing_cell",
     "gradient_ratios",
 ]

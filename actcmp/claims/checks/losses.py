@@ -18,6 +18,7 @@ from actcmp.claims.checks.frames import (
     finished_runs,
     fmt_p,
     numeric,
+    on_datasets,
     paired_runs,
     paired_test,
 )
@@ -160,7 +161,8 @@ def check_tanh_faster(
     wins = float(np.mean(log_fast < log_slow))
     k_used = int(early["k"].iloc[0])
     text = (
-        f"Over {test.n} paired runs, {fast}'s training loss over the first {k_used} epochs is {ratio:.2f}x "
+        f"Over {test.n} paired runs{on_datasets(pairs)}, {fast}'s training loss over the first {k_used} epochs is "
+        f"{ratio:.2f}x "
         f"{slow}'s (median; {fast} lower in {wins:.0%} of pairs; {test.test} {fmt_p(test.p_value)})"
     )
     statistic = f"median early-loss ratio {fast}/{slow}"
@@ -199,7 +201,7 @@ def check_generalisation(
     above (the evidence disagrees). Each candidate's statistic and (Holm-adjusted) p are
     those of the test that decided it (the test-loss ratio when both, or neither, did)."""
     parts: dict[str, Verdict] = {}
-    tests: list[tuple[str, stats.PairedTest, stats.PairedTest]] = []
+    tests: list[tuple[str, stats.PairedTest, stats.PairedTest, str]] = []
     for name in candidates:
         pairs = paired_runs(runs, name, reference, ["test_loss", "final_train_loss"])
         if len(pairs) < 2:
@@ -217,12 +219,12 @@ def check_generalisation(
         )
         gap_c = test_c - np.log(pairs[f"final_train_loss_{name}"].to_numpy(float))
         gap_r = test_r - np.log(pairs[f"final_train_loss_{reference}"].to_numpy(float))
-        tests.append((name, paired_test(test_c, test_r), paired_test(gap_c, gap_r)))
+        tests.append((name, paired_test(test_c, test_r), paired_test(gap_c, gap_r), on_datasets(pairs)))
     # Holm over every test that feeds this verdict (2 per candidate), then each candidate's part
-    adjusted = stats.holm([p for _, on_test, on_gap in tests for p in (on_test.p_value, on_gap.p_value)])
-    for i, (name, on_test, on_gap) in enumerate(tests):
+    adjusted = stats.holm([p for _, on_test, on_gap, _ in tests for p in (on_test.p_value, on_gap.p_value)])
+    for i, (name, on_test, on_gap, where) in enumerate(tests):
         holm = (float(adjusted[2 * i]), float(adjusted[2 * i + 1]))
-        parts[name] = _generalisation_part(name, reference, (on_test, on_gap), holm, len(adjusted), alpha)
+        parts[name] = _generalisation_part(name, reference, (on_test, on_gap), holm, len(adjusted), alpha, where)
     done = [parts[name] for name in candidates]
     lead = done[0] if done else None
     return combine(
@@ -240,15 +242,17 @@ def _generalisation_part(
     adjusted: tuple[float, float],
     family: int,
     alpha: float,
+    where: str = "",
 ) -> Verdict:
     """One candidate of claim 6 from its two tests (d_test, d_gap) and their Holm-adjusted
-    p-values (``family`` tests in all): the verdict, and the statistic of the test that decided it."""
+    p-values (``family`` tests in all): the verdict, and the statistic of the test that decided it.
+    ``where``: the datasets of the pairs (:func:`~actcmp.claims.checks.frames.on_datasets`)."""
     label = f"{name} generalises better than {reference}"
     better = [t.mean_diff < 0 and p < alpha for t, p in zip(results, adjusted, strict=True)]
     worse = [t.mean_diff > 0 and p < alpha for t, p in zip(results, adjusted, strict=True)]
     on_test, on_gap = results
     text = (
-        f"{name} vs {reference} over {on_test.n} pairs: test loss x{math.exp(on_test.mean_diff):.2f} "
+        f"{name} vs {reference} over {on_test.n} pairs{where}: test loss x{math.exp(on_test.mean_diff):.2f} "
         f"({fmt_p(adjusted[0])}), generalisation gap {on_gap.mean_diff:+.3f} in log units "
         f"({fmt_p(adjusted[1])}), {'Wilcoxon signed-rank tests' if on_test.test == 'wilcoxon' else 'paired t-tests'}, p Holm-adjusted over {family} tests. "
     )

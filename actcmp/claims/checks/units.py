@@ -1,7 +1,7 @@
 """Claims about hidden units that stop passing gradient: ReLU units die, Leaky ReLU and
-PReLU prevent it, and dying hurts (claim 3, pooled and per condition); sigmoid and tanh
-saturate (the saturation part of claim 4). Dead and saturated are defined in
-:mod:`actcmp.claims.definitions`."""
+PReLU prevent it (no dead units, and fewer units stuck than ReLU), and dying hurts (claim 3,
+pooled and per condition); sigmoid and tanh saturate (the saturation part of claim 4). Dead,
+saturated and stuck are defined in :mod:`actcmp.claims.definitions`."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from actcmp.claims.checks.frames import (
     paired_runs,
     spearman,
 )
-from actcmp.claims.checks.ranktests import above, floor_clause, method_text, signed_rank
+from actcmp.claims.checks.ranktests import above, below, floor_clause, method_text, signed_rank
 from actcmp.claims.checks.verdict import FAILS, HOLDS, UNSURE, Verdict, combine, no_data
 from actcmp.text import plural
 
@@ -41,7 +41,7 @@ def check_dying(
     alpha: float = stats.ALPHA,
 ) -> Verdict:
     """ReLU units die (more with learning rate and depth), Leaky ReLU / PReLU prevent it,
-    and dying hurts reconstruction. Three parts, all over converged runs:
+    and dying hurts reconstruction. Four parts, all over converged runs:
 
     1. *die*: ReLU's final dead fraction reaches ``min_dead`` somewhere and rises with
        ``lr`` and with ``depth``: Page's trend test (:func:`actcmp.analysis.stats.trend_test`) over
@@ -50,10 +50,14 @@ def check_dying(
        falls with a factor.
     2. *prevent*: in the cells where ReLU's units are shown to die (its seeds lie above
        ``min_dead``: the one-sided exact signed-rank test of :func:`check_dying_cell`, p <
-       alpha, per cell), each fix's dead fraction over those cells' (cell, seed) runs,
-       pooled, lies below ``max_prevented`` (one-sided signed-rank test, p < alpha); does
-       not hold where a fix's lie significantly above ``min_dead``; see :func:`prevent_part`.
-    3. *hurts*: across ReLU runs, the dead fraction correlates (Spearman) with the log of
+       alpha, per cell), each fix's dead fraction lies below ``max_prevented`` in every one
+       of those cells, each judged on its own seeds (one-sided signed-rank test, p < alpha);
+       does not hold where a fix's lie significantly above ``min_dead`` in a cell; see
+       :func:`prevent_part`.
+    3. *fewer stuck*: in the same cells, each fix leaves fewer units stuck
+       (:func:`stuck_fraction`) than ReLU on the same seed, cell by cell
+       (:func:`fewer_stuck_part`): the test that can fail where "prevent" is near-definitional.
+    4. *hurts*: across ReLU runs, the dead fraction correlates (Spearman) with the log of
        ReLU's test loss over ``reference``'s on the same cell and seed (same data, init
        and batches, so cell difficulty cancels): rho > 0, p < alpha holds, rho < 0 fails.
     """
@@ -67,6 +71,7 @@ def check_dying(
     parts = [_dying_part(relu, dead, cell_dead, min_dead, alpha)]
     dying = _cells_where_units_die(relu.assign(_dead=dead), keys, min_dead, alpha)
     parts.append(prevent_part(done, dying, keys, fixes, min_dead, max_prevented, alpha))
+    parts.append(fewer_stuck_part(done, dying, keys, fixes, candidate, alpha))
     parts.append(_hurts_part(runs, candidate, reference, alpha))
     main = parts[0]
     return combine(parts, main.statistic, main.value, main.p_value)
@@ -153,7 +158,9 @@ def prevent_part(
     bound, so 5 zeros give p = 1/32. By the definition of a dead unit (f' = 0 on every probe
     input) Leaky ReLU's units cannot die at all (its slope is 0.01 where ReLU's is 0) and
     PReLU's only if its learned slope reaches exactly 0, so this part mostly confirms the
-    measurement: a Leaky ReLU unit stuck on its shallow side counts as saturated, not dead."""
+    measurement: a Leaky ReLU unit stuck on its shallow side counts as saturated, not dead.
+    :func:`fewer_stuck_part` is the part that can fail: it compares the units stuck (dead or
+    saturated) under each fix with ReLU's on the same seeds."""
     label = "Leaky ReLU and PReLU prevent it"
     statistic = "largest mean dead fraction of a fix"
     present = [f for f in fixes if f in set(done["activation"])]
@@ -172,10 +179,7 @@ def prevent_part(
             for i, row in enumerate(dying.itertuples(index=False))
         ]
         fix_runs = done[done["activation"].isin(present)].merge(dying, on=keys, how="inner")
-        leaky = fix_runs[fix_runs["activation"] == "leaky_relu"]
-        extra = f" Over those cells' runs: at most {float(numeric(fix_runs, 'dead_fraction_final').max()):.1%} dead"
-        shallow = _shallow_side(leaky)
-        extra += (f"; Leaky ReLU's units {shallow}" if shallow else "") + "."
+        extra = f" Over those cells' runs: at most {float(numeric(fix_runs, 'dead_fraction_final').max()):.1%} dead."
         return across_cells(
             cells,
             label,
@@ -217,8 +221,7 @@ def prevent_part(
             said = (
                 f"not shown under {max_prevented:.0%} ({test}, {fmt_p(p)}{floor_clause(values, max_prevented, alpha)})"
             )
-        shallow = _shallow_side(mine) if fix == "leaky_relu" else ""
-        judged.append((fix, verdict, p, mean, f"{seen}, {said}" + (f" (its units {shallow})" if shallow else "")))
+        judged.append((fix, verdict, p, mean, f"{seen}, {said}"))
     where = "the cell" if len(dying) == 1 else f"the {plural(len(dying), 'cell')}"
     text = (
         f"In {where} where ReLU's units are shown to die (above {min_dead:.0%}), "
@@ -266,23 +269,118 @@ def across_cells(cells: list[tuple[str, Verdict]], label: str, claim: str, extra
     return Verdict(kind, first.statistic, first.value, first.p_value, text, label=label)
 
 
-def _shallow_side(runs: pd.DataFrame) -> str:
-    """For the reader, not the verdict: how many of Leaky ReLU's units sit on its slope-0.01
-    side for nearly every probe input (counted as saturated: 0.01 is under the saturation
-    threshold of its peak derivative), the state that would be death under ReLU, where they
-    still pass a small gradient. Only for the default Leaky ReLU: PReLU's learned slope
-    (0.25 at the start) and a steeper Leaky ReLU are not under that threshold, so their
-    saturated fraction does not count such units. The phrase after "its units" (callers
-    say whose); empty where nothing was measured."""
-    if runs.empty or "saturated_fraction_final" not in runs:
-        return ""
-    values = numeric(runs, "saturated_fraction_final").dropna()
-    if values.empty:
-        return ""
-    return (
-        "on the slope-0.01 side for nearly every input, dead under ReLU but still passing a small gradient: "
-        f"{float(values.mean()):.1%} on average, at most {float(values.max()):.1%}"
+#: the label of claim 3's part that compares the units stuck under each fix with ReLU's
+FEWER_STUCK = "Leaky ReLU and PReLU leave fewer units stuck"
+
+
+def stuck_fraction(runs: pd.DataFrame) -> pd.Series:
+    """Per run: the share of hidden units *stuck* after training, dead or saturated (the
+    stored ``dead_fraction_final`` + ``saturated_fraction_final``, disjoint masks:
+    :func:`actcmp.core.metrics.saturated_mask` leaves dead units out): |f'(z)| under
+    ``saturation_threshold`` (5%) of the activation's peak derivative on at least
+    ``saturation_share`` (95%) of the probe inputs, 0 on every one for a dead unit. One rule
+    for every activation: a ReLU unit on its flat side, a Leaky ReLU unit on its slope-0.01
+    side, a PReLU unit on its negative side while its learned slope is under 5% (a steeper
+    slope is no shallow side), each for nearly every input. NaN where either is not stored
+    (:data:`actcmp.claims.definitions.STUCK` says it for the reader)."""
+    return numeric(runs, "dead_fraction_final") + numeric(runs, "saturated_fraction_final")
+
+
+def fewer_stuck_part(
+    done: pd.DataFrame,
+    dying: pd.DataFrame,
+    keys: list[str],
+    fixes: Sequence[str],
+    candidate: str = "relu",
+    alpha: float = stats.ALPHA,
+) -> Verdict:
+    """Leaky ReLU / PReLU leave fewer units stuck than ReLU, judged where :func:`prevent_part`
+    is (the cells ``dying``, one row of ``keys`` values per cell where ReLU's units are shown
+    to die; several cells: each on its own, :func:`across_cells`, every one must show it).
+    In a cell, per fix: the paired differences, fix's :func:`stuck_fraction` minus
+    ``candidate``'s on the same seed (the same data, split, initial weights and batch order;
+    converged runs, a seed where either diverged drops out), tested against 0 by the
+    one-sided exact signed-rank test (:func:`~actcmp.claims.checks.ranktests.below`): holds
+    when they lie significantly below 0 (p < alpha: with 5 seeds, the fix below ReLU on
+    every seed), does not hold when significantly above (the fix leaves more units stuck);
+    inconclusive otherwise (a seed with equal shares drops out; with 4 or fewer seeds always,
+    which the explanation says). Every fix must hold (p the largest of theirs).
+
+    Why this part: "prevent" (dead under 1%) holds by definition for Leaky ReLU, whose
+    derivative is never 0. What a reader wants to know is whether its units stay out of the
+    state that is death under ReLU. The same rule for both sides (stuck: dead or saturated,
+    < 5% of the peak derivative on >= 95% of the probe inputs) keeps the comparison like for
+    like; against ReLU's dead share alone (every input) the fix's 95% rule would count
+    units ReLU's does not."""
+    statistic = f"largest mean paired difference of the stuck share, fix - {candidate}"
+    present = [f for f in fixes if f in set(done["activation"])]
+    if not present or not len(dying):  # (no keys: one row, no columns)
+        why = "no Leaky ReLU / PReLU runs" if not present else "ReLU's units are not shown to die in any cell"
+        return Verdict(
+            UNSURE,
+            statistic,
+            math.nan,
+            label=FEWER_STUCK,
+            explanation=f"Whether Leaky ReLU / PReLU leave fewer units stuck than ReLU cannot be judged: {why}.",
+        )
+    if keys and len(dying) > 1:  # each cell on its own, every one must show it
+        cells = [
+            (_cell_name(keys, row), fewer_stuck_part(done, dying.iloc[[i]], keys, fixes, candidate, alpha))
+            for i, row in enumerate(dying.itertuples(index=False))
+        ]
+        return across_cells(
+            cells,
+            FEWER_STUCK,
+            f"where ReLU's units are shown to die, {' and '.join(present)} leave fewer units stuck (dead or saturated) "
+            "than ReLU on the same seed",
+        )
+    cell = done.merge(dying, on=keys, how="inner") if keys else done
+    cell = cell.assign(_stuck=stuck_fraction(cell), _dead=numeric(cell, "dead_fraction_final"))
+    judged = []  # (fix, verdict, p, mean difference, text)
+    for fix in present:
+        pairs = paired_runs(cell, fix, candidate, ["_stuck", "_dead"])
+        mine, theirs = numeric(pairs, f"_stuck_{fix}"), numeric(pairs, f"_stuck_{candidate}")
+        usable = (mine.notna() & theirs.notna()).to_numpy()
+        if not usable.any():
+            judged.append(
+                (
+                    fix,
+                    UNSURE,
+                    math.nan,
+                    math.nan,
+                    f"{fix}: no stuck share measured (a saturated fraction is not stored)",
+                )
+            )
+            continue
+        diffs = (mine - theirs).to_numpy(float)[usable]
+        verdict, p = below(diffs, 0.0, alpha)
+        n, lower = len(diffs), int(np.sum(diffs < 0))
+        relu_dead = float(numeric(pairs, f"_dead_{candidate}").to_numpy(float)[usable].mean())
+        said = {
+            HOLDS: "fewer stuck than ReLU",
+            FAILS: "more stuck than ReLU: it keeps more units in the state that is death under ReLU",
+            UNSURE: "not shown fewer than ReLU's",
+        }[verdict]
+        floor = floor_clause(diffs, 0.0, alpha) if verdict == UNSURE else ""
+        text = (
+            f"{fix}: {float(mine.to_numpy(float)[usable].mean()):.1%} of its units stuck on average over {plural(n, 'seed')}, "
+            f"ReLU {float(theirs.to_numpy(float)[usable].mean()):.1%} on the same seeds ({relu_dead:.1%} dead), "
+            f"the fix lower on {lower} of {n} ({method_text(diffs, 0.0)} of the paired differences, {fmt_p(p)}"
+            f"{floor}): {said}"
+        )
+        judged.append((fix, verdict, p, float(diffs.mean()), text))
+    text = "Units stuck (dead or saturated; see Definitions) against ReLU's on the same seed: " + "; ".join(
+        t for *_, t in judged
     )
+    text += "."
+    verdicts = [v for _, v, *_ in judged]
+    if FAILS in verdicts or UNSURE in verdicts:
+        fix, verdict, p, diff, _ = next(j for j in judged if j[1] == (FAILS if FAILS in verdicts else UNSURE))
+        return Verdict(
+            verdict, f"mean paired difference of the stuck share, {fix} - {candidate}", diff, p, text, label=FEWER_STUCK
+        )
+    worst = max(diff for *_, diff, _ in judged)
+    return Verdict(HOLDS, statistic, worst, max(p for _, _, p, *_ in judged), text, label=FEWER_STUCK)
 
 
 def _hurts_part(runs: pd.DataFrame, candidate: str, reference: str, alpha: float) -> Verdict:
@@ -329,7 +427,9 @@ def check_dying_cell(
     seed must lie on one side, p = 1/32), and, where they are shown to die, Leaky ReLU's and
     PReLU's seeds lie below ``max_prevented`` (they prevent it: the same one-sided exact
     test against ``max_prevented``; does not hold where they lie significantly above
-    ``min_dead``; :func:`prevent_part`). A mean of 7.3% over seeds of 3.1-16.7% was "holds"
+    ``min_dead``; :func:`prevent_part`) and each leaves fewer units stuck than ReLU on the
+    same seed (a paired one-sided exact signed-rank test; :func:`fewer_stuck_part`). Every
+    part must hold. A mean of 7.3% over seeds of 3.1-16.7% was "holds"
     before, with a one-sided t-test's p of 0.21; a fix's seeds of 0.2%, 0.2%, 0.4%, 0.4% and
     3% (mean 0.84%) were "prevent" under the threshold on the mean, and are inconclusive now
     (p = 11/32)."""
@@ -363,16 +463,18 @@ def check_dying_cell(
     if verdict == HOLDS:  # the cell itself (its keys' values: one row where the keys are fixed)
         dying = relu[keys].drop_duplicates() if keys else relu.iloc[:1, :0]
         prevent = prevent_part(done, dying, keys, fixes, min_dead, max_prevented, alpha)
-    else:  # "prevent" is judged where units are shown to die
+        fewer = fewer_stuck_part(done, dying, keys, fixes, candidate, alpha)
+    else:  # "prevent" and "fewer stuck" are judged where units are shown to die (one sentence says so)
         prevent = Verdict(
             UNSURE,
             "largest mean dead fraction of a fix",
             math.nan,
             label="Leaky ReLU and PReLU prevent it",
-            explanation="Whether Leaky ReLU / PReLU prevent dying is not judged here: ReLU's units are not shown "
-            "to die.",
+            explanation="Whether Leaky ReLU / PReLU prevent dying (or leave fewer units stuck) is not judged here: "
+            "ReLU's units are not shown to die.",
         )
-    return combine([die, prevent], "mean dead fraction of ReLU", mean, p)
+        fewer = Verdict(UNSURE, "mean paired difference of the stuck share", math.nan, label=FEWER_STUCK)
+    return combine([die, prevent, fewer], "mean dead fraction of ReLU", mean, p)
 
 
 def saturation_part(runs: pd.DataFrame, deepest: Any, min_saturated: float, alpha: float = stats.ALPHA) -> Verdict:
@@ -451,8 +553,11 @@ def saturation_part(runs: pd.DataFrame, deepest: Any, min_saturated: float, alph
 
 
 __all__ = [
+    "FEWER_STUCK",
     "check_dying",
     "check_dying_cell",
+    "fewer_stuck_part",
     "prevent_part",
     "saturation_part",
+    "stuck_fraction",
 ]

@@ -93,7 +93,7 @@ def combine(parts: Sequence[Verdict], statistic: str, value: float, p_value: flo
         verdict, deciding = HOLDS, list(parts)
     else:
         verdict, deciding = UNSURE, [p for p in parts if p.verdict == UNSURE]
-    text = " ".join(p.explanation for p in deciding)
+    text = " ".join(p.explanation for p in deciding if p.explanation)  # a part another one speaks for: none
     if verdict != HOLDS:  # report the number that decided against (or could not decide)
         lead = deciding[0]
         statistic = f"{lead.label}: {lead.statistic}" if lead.label else lead.statistic
