@@ -75,12 +75,11 @@ class SweepResults(Results):
         (the runs of :attr:`left_out_ids`), so every activation is at the common value; the
         frames as they are without ``[tune]``. The report's own filter:
         :func:`actcmp.report.tune.evaluation_only`."""
-        from actcmp.report import tune as tune_report
         from actcmp.report.tables import complete
+        from actcmp.report.tune import evaluation_only
 
-        kept = tune_report.TunedReport(tunes=[], left_out_ids=set(self.left_out_ids))
         # dataclasses.replace keeps the class: a SweepResults, with sweeps and left_out_ids
-        return cast("SweepResults", tune_report.evaluation_only(complete(self), kept))
+        return cast("SweepResults", evaluation_only(complete(self), self.left_out_ids))
 
     def summary(self, *, statistics: bool = False, all_runs: bool = False) -> pd.DataFrame:
         """One row per cell and activation: test loss mean/std/min/max over converged

@@ -79,7 +79,7 @@ def test_compare_leaves_out_what_the_report_leaves_out(tuned: Path, tmp_path: Pa
 
     results = load_results(tuned)
     report = build(tuned, tmp_path, results, ("png",), [], later=True)
-    kept = set(evaluation_only(results, report).runs["run_id"])
+    kept = set(evaluation_only(results, report.left_out_ids).runs["run_id"])
     left = left_out_runs(tuned)
     assert left and kept == set(results.runs["run_id"]) - left
 

@@ -48,7 +48,9 @@ def _report_main(directory: Path, out: Path) -> pd.DataFrame:
     """The main table as ``make_report`` builds it (its steps, figures left out)."""
     results = tables.complete(load_results(directory))
     built = tune_report.build(directory, out, results, ("png",), [], later=True)
-    return next(t for t in tables.build_tables(tune_report.evaluation_only(results, built)) if t.name == "main").raw
+    return next(
+        t for t in tables.build_tables(tune_report.evaluation_only(results, built.left_out_ids)) if t.name == "main"
+    ).raw
 
 
 def _csv(frame: pd.DataFrame) -> str:
@@ -84,6 +86,21 @@ def test_a_tuned_summary_holds_the_common_value_and_all_runs_keeps_the_rest(tune
     assert page.count("<tr") == 1 + len(summary)
     assert "runs left out" in page and "summary(all_runs=True)" in page
     assert "<th>lr</th>" not in page
+
+
+def test_the_reports_filter_takes_the_ids_to_leave_out(tuned_dir: Path, plain_dir: Path) -> None:
+    """One filter for the report and the notebook: :func:`actcmp.report.tune.evaluation_only`
+    takes the ids to leave out (a notebook's ``left_out_ids``, a report's
+    ``TunedReport.left_out_ids``); nobody builds an empty TunedReport to carry them."""
+    results = actcmp.load_results(tuned_dir)
+    assert results.left_out_ids
+    kept = tune_report.evaluation_only(tables.complete(load_results(tuned_dir)), results.left_out_ids)
+    for name in ("runs", "epochs", "planned"):
+        ids = set(getattr(kept, name)["run_id"])
+        assert ids and not ids & results.left_out_ids, name
+        assert ids == set(getattr(results.evaluation_only(), name)["run_id"]), name
+    plain = load_results(plain_dir)
+    assert tune_report.evaluation_only(plain, frozenset()) is plain
 
 
 def test_an_untuned_html_view_says_nothing_of_tune(plain_dir: Path) -> None:

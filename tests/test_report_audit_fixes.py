@@ -4,6 +4,7 @@ the best" (table and Findings), the per-layer figures' y label fits, and wide fi
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from actcmp.analysis.learning import learning_per_cell
-from actcmp.report import depth_plots, findings, plots, render, tables
+from actcmp.report import depth_plots, document, findings, plots, render, tables
 from actcmp.store.database import Results
 
 SEEDS = (0, 1, 2)
@@ -194,6 +195,32 @@ def test_the_rule_reads_the_same_counts_as_the_outcomes_paragraph(results: Resul
     assert counts["done"].eq(3).all()
     stuck = {(int(d), a): int(s) for d, a, s in zip(main["depth"], main["activation"], counts["stuck"], strict=True)}
     assert stuck == {(d, a): len(STUCK.get((d, a), ())) for d, a in LOSSES}
+
+
+def test_the_tables_and_the_findings_read_one_count_of_who_learned(
+    results: Results, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The did-not-learn counts are taken once (:func:`tables.count_learning`, ``make_report``) and
+    handed to the main table and to the Findings, which count nothing again: a count saying that
+    nothing learned at depth 4 shows in both (each used to count on its own)."""
+    learning = tables.count_learning(results)
+    assert learning.keys == ("dataset", "depth")
+    assert learning.per_cell == learning_per_cell(results, ["dataset", "depth"])
+    assert learning.per_activation == learning_per_cell(results, ["dataset", "depth", "activation"])
+    assert learning.cells_without_learning() == [("mnist1d", "2")]
+    doctored = dataclasses.replace(learning, per_cell={**learning.per_cell, ("mnist1d", "4"): (9, 9)})
+
+    def counted_again(*args: object) -> None:
+        raise AssertionError("counted again")
+
+    monkeypatch.setattr(tables, "learning_per_cell", counted_again)
+    main = next(t for t in tables.build_tables(results, learning=doctored) if t.name == "main")
+    [note] = [n for n in main.notes if n.startswith("No converged run learned in")]
+    assert "depth 2" in note and "depth 4" in note
+    ctx = document.ReportContext(results, Path("."), {"main": main}, [], {"learning": doctored})
+    items = next(content for kind, content in document.findings_section(ctx).blocks if kind == "list")
+    depth4 = next(item for item in items if "depth 4" in item)
+    assert "no converged run learned" in depth4, depth4
 
 
 # -- 2. the per-layer figures' y label ------------------------------------------------------------

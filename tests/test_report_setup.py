@@ -342,13 +342,11 @@ def test_setup_names_every_sweep_a_directory_holds(context: document.ReportConte
 
 
 def test_the_sweeps_of_a_store_are_read_first_stored_first(tmp_path: Path) -> None:
-    from actcmp.report.setup import _sweep_names
-
     with Store(tmp_path) as store:
         for sid, name in (("s1", "a"), ("s2", "b"), ("s3", "a")):  # "a" again: a grid extension
             store.save_sweep(sid, name, {"grid": {}}, [])
-    assert _sweep_names(Results(*(pd.DataFrame(),) * 4, directory=tmp_path)) == ["a", "b"]
-    assert _sweep_names(Results(*(pd.DataFrame(),) * 4, directory=tmp_path / "none")) == []
+    assert setup.sweep_names(Results(*(pd.DataFrame(),) * 4, directory=tmp_path)) == ["a", "b"]
+    assert setup.sweep_names(Results(*(pd.DataFrame(),) * 4, directory=tmp_path / "none")) == []
 
 
 def test_runs_stored_before_the_plain_engine_recorded_itself_read_as_plain(tmp_path: Path) -> None:
@@ -509,3 +507,71 @@ def test_a_field_without_effect_where_its_controller_is_zero_is_not_an_axis() ->
     assert found["fixed"]["activity_l1_on"] == "hidden"
     rows[2]["activity_l1_on"] = "code"  # where it applies, it varies: an axis
     assert "activity_l1_on" in setup.run_fields(pd.DataFrame(rows))["grid"]
+
+
+def _store_tuned_version(directory: Path, candidates: list[float], source: str, description: str | None = None) -> None:
+    """One version of the tiny tuned sweep ``tiny`` stored in ``directory`` as ``actcmp run``
+    stores it before training (no run trained): its sweep and plan in the store, and sweep.json
+    (the last run's sweep file and git commit)."""
+    from test_tuned_report_cells import tiny_tuned_sweep
+
+    from actcmp.run.sweep import sweep_id
+    from actcmp.run.tune import plan_tune
+
+    sweep = tiny_tuned_sweep("tiny", 3.0, candidates, ["relu", "tanh"])
+    if description is not None:
+        sweep.description = description
+    plan = plan_tune(sweep)
+    provenance = {"source": source, "sweep_file": f"/x/{source}", "git_commit": COMMIT, "git_dirty": False}
+    with Store(directory) as store:
+        store.save_sweep(sweep_id(sweep), sweep.name, sweep.to_dict(), plan.static)
+        store.write_sweep_file(sweep.to_dict(), plan.static, provenance)
+
+
+def _versions_setup(directory: Path) -> tuple[dict[str, object], list[str]]:
+    from actcmp.report import tune as tune_report
+
+    found = setup.collect_setup(load_results(directory), tune_report.load_tunes(directory))
+    return found, setup.setup_items(found, str(directory))
+
+
+def test_setup_says_how_many_versions_of_a_tuned_sweep_and_which_the_sweep_file_is(tmp_path: Path) -> None:
+    """A tuned sweep run again into its directory with other candidates is a second version of it
+    (the tuned comparison shows each apart), but sweep.json holds the sweep file and git commit of
+    the last run only: the Setup named that file alone, as if it were the whole directory's. It now
+    says how many versions the store records and which one the sweep file is, and that the store
+    records no sweep file of the others."""
+    directory = tmp_path / "tiny"
+    _store_tuned_version(directory, [0.1, 0.3], "tiny.toml")
+    found, items = _versions_setup(directory)
+    assert "versions" not in found["sweep"]  # one version: the Setup (and setup.json) as before
+    assert not any(item.startswith("Versions of a tuned sweep") for item in items)
+
+    _store_tuned_version(directory, [0.1, 0.3, 1.0], "wider.toml")
+    found, items = _versions_setup(directory)
+    assert found["sweep"]["versions"] == {"tiny": 2} and found["sweep"]["sweep_file_version"] == 2
+    assert items[0] == f"Sweep: `tiny`; results in `{directory}`."
+    assert items[1] == (
+        "Versions of a tuned sweep (one name run again with other candidates, grid or settings): 2 of `tiny`, each "
+        "tuned, selected and compared on its own in the [tuned comparison](#tuned-comparison). The store records "
+        "each version's settings, not its sweep file or git commit; the sweep file below, from sweep.json (the last "
+        "run into the directory), is that of version 2 of 2 of `tiny`."
+    )
+    assert items[2].startswith("Sweep file: `/x/wider.toml`; git commit `0123456789ab`")
+
+    # the first version run again (a resume): its sweep file is the last, and the numbering stays
+    _store_tuned_version(directory, [0.1, 0.3], "tiny.toml")
+    found, items = _versions_setup(directory)
+    assert found["sweep"]["versions"] == {"tiny": 2} and found["sweep"]["sweep_file_version"] == 1
+    assert items[1].endswith("is that of version 1 of 2 of `tiny`.") and items[2].startswith(
+        "Sweep file: `/x/tiny.toml`"
+    )
+    # a new description alone plans the same runs: the same version (1), no third one
+    _store_tuned_version(directory, [0.1, 0.3], "described.toml", description="again")
+    found, items = _versions_setup(directory)
+    assert found["sweep"]["versions"] == {"tiny": 2} and found["sweep"]["sweep_file_version"] == 1
+    # a damaged sweep.json: the count still comes from the store, the file is not known
+    (directory / "sweep.json").write_text("{", encoding="utf-8")
+    found, items = _versions_setup(directory)
+    assert found["sweep"]["versions"] == {"tiny": 2} and found["sweep"]["sweep_file_version"] is None
+    assert items[1].endswith("is that of not known: sweep.json could not be read.")

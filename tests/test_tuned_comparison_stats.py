@@ -26,6 +26,8 @@ from actcmp.engine.plain import RunResult
 from actcmp.report import findings as main_findings
 from actcmp.report import tables, tune_tables
 from actcmp.report import tune as tune_report
+from actcmp.report.format import fmt_interval, fmt_mean_std
+from actcmp.report.writers import CELL_BREAK
 from actcmp.run.sweep import sweep_id
 from actcmp.run.tune import evaluation_runs, plan_tune, select_from_store
 from actcmp.store.database import Results, Store, load_results
@@ -110,6 +112,11 @@ def _table(built: tune_report.TunedReport, name: str) -> tables.Table:
     return next(t for t in built.tables if t.name == name)
 
 
+#: the test loss's column of each side: its interval and marks in the same cell
+TUNED_LOSS = "test loss, tuned* [95% CI (t)]"
+COMMON_LOSS = f"test loss at lr={COMMON:g}* [95% CI (t)]"
+
+
 def _row(table: tables.Table, depth: int, activation: str) -> int:
     raw = table.raw
     return int(raw.index[(raw["depth"] == depth) & (raw["activation"] == activation)][0])
@@ -139,22 +146,17 @@ def test_each_side_has_the_main_tables_interval_and_holm_test(tied_dir: Path) ->
                 source = column if column.startswith("p_") else f"test_loss_{column}"
                 assert row[f"tuned_{column}"] == pytest.approx(expected[source], nan_ok=True)
             assert row["tuned_best"] == expected["best"]
-    for column in (
-        "95% CI (t), tuned",
-        "p vs best (Holm), tuned",
-        "95% CI (t) at lr=0.01",
-        "p vs best (Holm) at lr=0.01",
-    ):
+    for column in (TUNED_LOSS, "p vs best (Holm), tuned", COMMON_LOSS, "p vs best (Holm) at lr=0.01"):
         assert column in comparison.display.columns
     relu = _row(comparison, 1, "relu")
     assert comparison.display.at[relu, "p vs best (Holm), tuned"] == "best"
-    assert " – " in comparison.display.at[relu, "95% CI (t), tuned"]
+    assert " – " in comparison.display.at[relu, TUNED_LOSS].split(CELL_BREAK)[1]
 
 
 def test_bold_means_not_separable_from_the_best_as_in_the_main_table(tied_dir: Path) -> None:
     built, _ = _built(tied_dir)
     comparison = _table(built, "tune_comparison")
-    loss = "test loss, tuned*"
+    loss = TUNED_LOSS
     tanh = _row(comparison, 1, "tanh")  # rank 2, within seed noise of relu: not separable, bold
     assert comparison.raw.at[tanh, "tuned_rank"] == 2.0 and comparison.raw.at[tanh, "tuned_tied_with_best"]
     assert comparison.bold.at[tanh, loss]
@@ -168,6 +170,57 @@ def test_bold_means_not_separable_from_the_best_as_in_the_main_table(tied_dir: P
     assert tables.TIED_NOTE in notes and "(α/3)" in notes and "(α/15)" not in notes
 
 
+def test_the_comparison_fits_a_window_and_keeps_every_number(tied_dir: Path, tmp_path: Path) -> None:
+    """12 columns (a separate interval column on each side) made the table 1394 px wide in the
+    1238 px a 1300 px window leaves it, its last columns scrolled out of view: each side's
+    interval and marks now share its test loss's cell, each on a line of its own in HTML
+    (a space in Markdown and LaTeX), and no number is lost."""
+    built, _ = _built(tied_dir)
+    comparison = _table(built, "tune_comparison")
+    display, raw = comparison.display, comparison.raw
+    side_columns = {"tuned": (TUNED_LOSS, ", tuned"), "common": (COMMON_LOSS, " at lr=0.01")}
+    assert list(display.columns) == [
+        "dataset", "depth", "activation", "selected",
+        *[column for loss, tail in side_columns.values() for column in (loss, f"p vs best (Holm){tail}", f"rank{tail}")],
+    ]  # fmt: skip
+    for row in display.index:
+        for prefix, (loss, _) in side_columns.items():
+            marks = ["(did not learn)"] if raw.at[row, f"{prefix}_learned_none"] else []
+            expected = [
+                fmt_mean_std(raw.at[row, f"{prefix}_mean"], raw.at[row, f"{prefix}_std"]),
+                f"[{fmt_interval(raw.at[row, f'{prefix}_ci_low'], raw.at[row, f'{prefix}_ci_high'])}]",
+                *marks,
+            ]
+            assert display.at[row, loss].split(CELL_BREAK) == expected, (row, prefix)
+    # the widest line of a cell: the mark, no longer the mean with its mark (38 characters)
+    assert (
+        max(len(line) for column, _ in side_columns.values() for c in display[column] for line in c.split("\n")) <= 22
+    )
+    sigmoid = _row(comparison, 1, "sigmoid")
+    html = tables.to_html(display, comparison.bold)
+    cell = display.at[sigmoid, TUNED_LOSS].split(CELL_BREAK)
+    assert f'<td class="num">{cell[0]}<br>{cell[1]}<br>(did not learn)</td>' in html
+    paths = {p.suffix: p for p in tables.write_table(comparison, tmp_path)}
+    markdown = paths[".md"].read_text(encoding="utf-8")
+    assert sum(line.startswith("| ") for line in markdown.splitlines()) == 2 + len(display)  # a row per line
+    assert f"| {cell[0]} \\[{cell[1][1:-1]}\\] (did not learn) |" in markdown
+    assert f"{cell[0]} [{cell[1][1:-1]}] (did not learn)".replace("±", "$\\pm$").replace("–", "--") in paths[
+        ".tex"
+    ].read_text(encoding="utf-8")
+
+
+def test_a_cell_without_an_interval_or_with_a_diverged_seed() -> None:
+    """Under 2 converged seeds the main table has no interval: none in brackets; each mark on a line."""
+    assert tune_tables.loss_cell("0.5", "–", ["", ""]) == "0.5"
+    assert tune_tables.loss_cell("0.5", "–", ["(2 diverged)", ""]) == f"0.5{CELL_BREAK}(2 diverged)"
+    both = tune_tables.loss_cell("0.5 ± 0.1", "0.3 – 0.7", ["(1 diverged)", "(did not learn)"])
+    assert both.split(CELL_BREAK) == ["0.5 ± 0.1", "[0.3 – 0.7]", "(1 diverged)", "(did not learn)"]
+    # numbers, right-aligned: a cell's first line decides (every seed diverged: no number, the mark below)
+    every_diverged = tune_tables.loss_cell("–", "–", ["(3 diverged)", ""])
+    frame = pd.DataFrame({"loss": [every_diverged, both]})
+    assert tables.to_markdown(frame, frame.map(lambda _: False)).splitlines()[1] == "| ---: |"
+
+
 # ------------------------------------------------------------------------- defect 2: did not learn, ties
 
 
@@ -179,8 +232,8 @@ def test_an_activation_that_did_not_learn_is_marked_and_not_bold_beside_a_best_t
     # the paired test cannot separate it from the best (3 noisy seeds) ...
     assert raw["tuned_tied_with_best"] and raw["tuned_p_vs_best_holm"] >= 0.05 and raw["tuned_learned_none"]
     # ... yet it did not learn where relu, the best, did: marked, not bold
-    assert comparison.display.at[sigmoid, "test loss, tuned*"].endswith("(did not learn)")
-    assert not comparison.bold.at[sigmoid, "test loss, tuned*"]
+    assert comparison.display.at[sigmoid, TUNED_LOSS].endswith("(did not learn)")
+    assert not comparison.bold.at[sigmoid, TUNED_LOSS]
     assert tables.NOT_LEARNED_NOTE in comparison.notes
     ranks = _table(built, "tune_ranks").raw.set_index("activation")
     assert ranks.loc["sigmoid", "did_not_learn_tuned"] == 1 and ranks.loc["relu", "did_not_learn_tuned"] == 0
@@ -201,7 +254,7 @@ def test_findings_say_when_the_best_mean_rank_did_not_learn(leader_dir: Path) ->
     assert "sigmoid has the best mean rank (1.00, though it did not learn in 2 of its 2 cells)" in first
     comparison = _table(built, "tune_comparison")
     sigmoid = _row(comparison, 1, "sigmoid")
-    assert comparison.display.at[sigmoid, "test loss, tuned*"].endswith("(did not learn)")
+    assert comparison.display.at[sigmoid, TUNED_LOSS].endswith("(did not learn)")
     assert "No converged run at the selected values learned" not in " ".join(comparison.notes)  # relu, tanh did
 
 
@@ -224,7 +277,7 @@ def test_rank_differences_are_not_stated_as_conclusions(tied_dir: Path) -> None:
 
 def test_findings_do_not_say_no_run_diverged_when_tuning_runs_did(tied_dir: Path) -> None:
     built, results = _built(tied_dir)
-    shown = tune_report.evaluation_only(results, built)
+    shown = tune_report.evaluation_only(results, built.left_out_ids)
     assert (shown.runs["status"] == "done").all()  # the tables' runs: none diverged
     [first, *_] = main_findings.outcomes_text(shown)
     assert first.startswith("No run at the common value diverged or failed")

@@ -126,7 +126,7 @@ def store_dir_no_common(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _built(directory: Path, out: Path) -> tuple[tune_report.TunedReport, Results]:
     results = tables.complete(load_results(directory))
     built = tune_report.build(directory, out, results, ("png",), [], later=True)
-    return built, tune_report.evaluation_only(results, built)
+    return built, tune_report.evaluation_only(results, built.left_out_ids)
 
 
 # ------------------------------------------------------------------------- B1: cells

@@ -120,7 +120,7 @@ def _make_report(
     from actcmp.report import tune as tune_report
 
     tuned = tune_report.build(source, directory, results, formats, written, later=True)  # figures: below
-    results = tune_report.evaluation_only(results, tuned)
+    results = tune_report.evaluation_only(results, tuned.left_out_ids)
 
     # the figures are drawn first, in `jobs` forked workers (actcmp.report.workers) while this
     # process builds the tables and the statistics; one job draws them here, in the same order
@@ -143,7 +143,8 @@ def _make_report(
     tasks += [functools.partial(_draw, spec, results, directory, formats) for spec in specs]
     drawing = workers.start(tasks, jobs)
     try:  # Ctrl-C and SIGTERM (make_report's guard): the workers are stopped, no temporary file is left
-        built = tables.build_tables(results, best_rule or tables.lowest)
+        learning = tables.count_learning(results)  # once: the main table's marks and the Findings read it
+        built = tables.build_tables(results, best_rule or tables.lowest, learning)
         for table in built:
             written += tables.write_table(table, directory / "tables")
         found = statistics.analyse(results)
@@ -178,6 +179,7 @@ def _make_report(
 
     context = document.ReportContext(results, source, {t.name: t for t in built}, figures)
     context.extra["statistics"] = found
+    context.extra["learning"] = learning  # read by document.findings_section
     context.extra["tune"] = tuned  # [tune]: read by document.SECTIONS' tune_section
     context.tables.update({t.name: t for t in tuned.tables})
     context.extra["setup"] = collect_setup(results, tuned.tunes)

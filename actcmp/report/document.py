@@ -98,12 +98,13 @@ def setup_section(ctx: ReportContext) -> Section:
 
 
 def findings_section(ctx: ReportContext) -> Section:
-    """Sentences generated from the statistics (:mod:`actcmp.report.findings`), then those
+    """Sentences generated from the statistics (:mod:`actcmp.report.findings`; the did-not-learn
+    counts of the main table's marks: ``ctx.extra["learning"]``, counted when absent), then those
     of ``ctx.extra["extra_findings"]`` (a list of :data:`FindingsBuilder`)."""
     from actcmp.report.findings import findings_blocks
 
     main = ctx.tables["main"].raw if "main" in ctx.tables else ctx.results.runs.iloc[0:0]
-    blocks = findings_blocks(ctx.results, main, ctx.extra.get("statistics"))
+    blocks = findings_blocks(ctx.results, main, ctx.extra.get("statistics"), ctx.extra.get("learning"))
     from actcmp.report import tune as tune_report
 
     tuned = tune_report.findings(ctx.extra.get("tune"))

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from actcmp.analysis.cells import activation_order, cell_keys
-from actcmp.analysis.learning import cell_id, learning_per_cell, not_learning
+from actcmp.analysis.learning import cell_id, not_learning
 from actcmp.report.format import MISSING, fmt_number, fmt_p, p_clause
 from actcmp.report.frames import cell_columns, label
 from actcmp.text import plural
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from actcmp.report.statistics import Statistics
+    from actcmp.report.tables import Learning
     from actcmp.store.database import Results
 
 Block = tuple[str, Any]
@@ -76,7 +77,7 @@ def best_per_cell(
     that did not learn where the best did (``by_activation``: :func:`learning_per_cell` over
     the cell keys and ``activation``; :func:`actcmp.report.tables.demoted_rows`) and that the
     test cannot separate from the best is named apart, with its loss and p."""
-    from actcmp.report.tables import demoted_rows
+    from actcmp.report.tables import demoted_rows, none_learned
 
     keys = _keys(main)
     if main.empty or not keys or "best" not in main:
@@ -90,8 +91,7 @@ def best_per_cell(
         if best.empty:
             items.append(f"{where}: no converged run.")
             continue
-        stuck, done = (learning or {}).get(cell_id(key), (0, 0))
-        if done and stuck == done:
+        if none_learned((learning or {}).get(cell_id(key), (0, 0))):
             items.append(
                 f"{where}: no converged run learned (each ended no lower than its initial loss or the mean "
                 "predictor's), so no activation is named best here."
@@ -311,13 +311,18 @@ def power_text(main: pd.DataFrame) -> str | None:
     return f"{note} ({link('results per cell', table_anchor('main'))})."
 
 
-def findings_blocks(results: Results, main: pd.DataFrame, statistics: Statistics | None) -> list[Block]:
-    """The Findings section's blocks (see the module docstring)."""
+def findings_blocks(
+    results: Results, main: pd.DataFrame, statistics: Statistics | None, learning: Learning | None = None
+) -> list[Block]:
+    """The Findings section's blocks (see the module docstring). ``learning``: the counts the
+    main table's marks came from (:func:`actcmp.report.tables.count_learning`; counted here
+    when not given)."""
+    from actcmp.report.tables import count_learning
+
     blocks: list[Block] = []
-    keys = _keys(main)
-    best = best_per_cell(
-        main, learning_per_cell(results, keys), learning_per_cell(results, [*keys, "activation"]) if keys else {}
-    )
+    if learning is None:
+        learning = count_learning(results, _keys(main))
+    best = best_per_cell(main, learning.per_cell, learning.per_activation)
     if best:
         blocks.append(("text", "Best test loss per cell (mean over converged seeds; bold = best):"))
         blocks.append(("list", best))

@@ -15,6 +15,9 @@ comes from what the runs stored, so a report regenerated later states the same s
   time in ``sweep.json``; for older results the commit of the results directory's
   repository read at report time (and said so), or "not recorded"; for a literature setup
   also the ``reference`` it reproduces and its ``deviations`` (from the sweep file);
+* ``sweep.versions`` / ``sweep.sweep_file_version`` (only where the directory holds several
+  versions of a tuned sweep): how many, from the store, and which one sweep.json is: the store
+  records each version's settings, but the sweep file and git commit of the last run only;
 * ``dates``: the first and last time a run finished.
 """
 
@@ -192,9 +195,9 @@ def environment(results: Results) -> dict[str, Any]:
     return out
 
 
-def _sweep_names(results: Results) -> list[str]:
-    """The names of the sweeps the directory's store records, first stored first (a grid
-    extension under the same name is one); [] where it cannot be read."""
+def _stored_sweeps(results: Results) -> list[dict[str, Any]]:
+    """The sweeps the directory's store records (:meth:`~actcmp.store.database.Store.sweeps`:
+    id, name, settings; first stored first); [] where it cannot be read."""
     from actcmp.errors import ActcmpError
     from actcmp.store.database import Store, db_path
 
@@ -203,9 +206,40 @@ def _sweep_names(results: Results) -> list[str]:
         return []
     try:
         with Store(directory, create=False) as store:
-            return list(dict.fromkeys(str(entry["name"]) for entry in store.sweeps()))
+            return store.sweeps()
     except (ActcmpError, OSError, sqlite3.Error):  # the tables come from the same store: only a label
         return []
+
+
+def sweep_names(results: Results, stored: list[dict[str, Any]] | None = None) -> list[str]:
+    """The names of the sweeps the directory's store records (``stored``, when already read:
+    :func:`_stored_sweeps`), first stored first (a grid extension under the same name is one)."""
+    stored = _stored_sweeps(results) if stored is None else stored
+    return list(dict.fromkeys(str(entry["name"]) for entry in stored))
+
+
+def sweep_versions(stored: list[dict[str, Any]], tunes: Sequence[Any], recorded: dict[str, Any]) -> dict[str, Any]:
+    """Where the directory holds several versions of a tuned sweep (one name run with other
+    candidates, grid or settings; numbered by :func:`actcmp.analysis.tune.stored_tunes`):
+    ``versions``, how many of each such name, and ``sweep_file_version``, which of them the sweep
+    file (``recorded``: sweep.json's sweep, that of the last run into the directory) is (None:
+    none of them). The store records each version's settings, never its sweep file or git
+    commit: sweep.json holds those of the last run only. {} where no name has several."""
+    from actcmp.analysis.tune import runs_content
+
+    versions = {tune.name: tune.version[1] for tune in tunes if tune.version is not None}
+    if not versions:
+        return {}
+    # the stored sweeps the sweep file describes (the same runs: a new description is no version)
+    described = {
+        str(entry["sweep_id"])
+        for entry in stored
+        if recorded
+        and entry["name"] == recorded.get("name")
+        and runs_content(entry["config"]) == runs_content(recorded)
+    }
+    found = [t.version[0] for t in tunes if t.version is not None and t.sweep_id in described]
+    return {"versions": versions, "sweep_file_version": found[0] if found else None}
 
 
 def read_sweep_file(directory: Path) -> dict[str, Any]:
@@ -314,8 +348,14 @@ def collect_setup(results: Results, tunes: Sequence[Any] = ()) -> dict[str, Any]
     recorded = sweep_file.get("sweep")
     sweep: dict[str, Any] = recorded if isinstance(recorded, dict) else {}
     statuses = runs["status"].value_counts().to_dict() if "status" in runs else {}
+    stored = _stored_sweeps(results)
     return {
-        "sweep": {"name": sweep.get("name"), "description": sweep.get("description"), "all": _sweep_names(results)},
+        "sweep": {
+            "name": sweep.get("name"),
+            "description": sweep.get("description"),
+            "all": sweep_names(results, stored),
+            **sweep_versions(stored, tunes, sweep),
+        },
         "runs": {
             "stored": len(runs),
             **{s: int(statuses.get(s, 0)) for s in ("done", "diverged", "failed")},
@@ -452,6 +492,29 @@ def _split_item(setup: dict[str, Any]) -> str | None:
     )
 
 
+def _versions_item(sweep: dict[str, Any]) -> str | None:
+    """Where the directory holds several versions of a tuned sweep (:func:`sweep_versions`): how
+    many, that each is compared apart, and which one the sweep file stated below is (the store
+    records each version's settings, never its sweep file: sweep.json holds the last run's)."""
+    versions: dict[str, int] = sweep.get("versions") or {}
+    if not versions:
+        return None
+    counts = ", ".join(f"{count} of `{name}`" for name, count in versions.items())
+    named, version = sweep.get("name"), sweep.get("sweep_file_version")
+    if named in versions and version:
+        which = f"version {version} of {versions[named]} of `{named}`"
+    elif named:
+        which = f"`{named}`" + (", none of those versions as stored" if named in versions else "")
+    else:
+        which = "not known: sweep.json could not be read"
+    return (
+        f"Versions of a tuned sweep (one name run again with other candidates, grid or settings): {counts}, "
+        "each tuned, selected and compared on its own in the [tuned comparison](#tuned-comparison). The store "
+        "records each version's settings, not its sweep file or git commit; the sweep file below, from sweep.json "
+        f"(the last run into the directory), is that of {which}."
+    )
+
+
 def setup_items(setup: dict[str, Any], directory: str) -> list[str]:
     """The Setup's bullet list: sweep and origin, runs and dates, axes and seeds, init,
     software and hardware."""
@@ -475,6 +538,9 @@ def setup_items(setup: dict[str, Any], directory: str) -> list[str]:
         )
     else:
         items.append(f"Sweep: `{name}`{description}; results in `{directory}`.")
+    versions_item = _versions_item(sweep)
+    if versions_item:
+        items.append(versions_item)
     if origin.get("git_commit"):
         dirty = " with uncommitted changes" if origin.get("git_dirty") else ""
         where = f"`{origin['sweep_file']}`" if origin.get("sweep_file") else origin.get("of", "the sweep")

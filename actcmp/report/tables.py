@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from actcmp.analysis.cells import ALPHA, FINISHED, NOT_CELL, activation_order, cell_keys, config_fields
-from actcmp.analysis.learning import cell_id, cells_without_learning, learning_per_cell
+from actcmp.analysis.learning import cell_id, learning_per_cell
 from actcmp.analysis.stats import DEPTH_FACTOR, depth_scaling
 from actcmp.atomic import make_dir, write_text
 from actcmp.report.display import depth_caption, display_depth, display_main, display_plain
@@ -99,6 +99,41 @@ NOT_LEARNED_NOTE = (
 )
 
 
+def none_learned(counts: tuple[int, int]) -> bool:
+    """``(did not learn, converged)`` of a cell (or a cell's activation): some run converged
+    and none of them learned."""
+    stuck, done = counts
+    return bool(done) and stuck == done
+
+
+@dataclass(frozen=True)
+class Learning:
+    """The converged runs that did not learn (:mod:`actcmp.analysis.learning`), counted once
+    for a report (:func:`count_learning`) and read by the main table (its marks and notes,
+    :func:`build_tables`) and by the Findings (:func:`actcmp.report.findings.findings_blocks`),
+    so that the two cannot disagree. Each count is ``(did not learn, converged)``, keyed as
+    :func:`actcmp.analysis.learning.learning_per_cell` keys them."""
+
+    #: the cell keys
+    keys: tuple[str, ...]
+    #: per cell
+    per_cell: dict[tuple[str, ...], tuple[int, int]]
+    #: per cell and activation
+    per_activation: dict[tuple[str, ...], tuple[int, int]]
+
+    def cells_without_learning(self) -> list[tuple[str, ...]]:
+        """The cells none of whose converged runs learned, in the order the runs are stored."""
+        return [cell for cell, counts in self.per_cell.items() if none_learned(counts)]
+
+
+def count_learning(results: Results, keys: list[str] | None = None) -> Learning:
+    """:class:`Learning` of ``results`` per cell and per cell and activation; ``keys``: the
+    cell keys, by default the main table's (:func:`main_table`: the cell keys of its runs)."""
+    keys = cell_keys(complete(results).runs) if keys is None else keys
+    per_activation = learning_per_cell(results, [*keys, "activation"]) if keys else {}
+    return Learning(tuple(keys), learning_per_cell(results, keys), per_activation)
+
+
 def learning_of_rows(main: pd.DataFrame, learning: dict[tuple[str, ...], tuple[int, int]]) -> pd.DataFrame:
     """Per row of the main table: ``stuck`` (converged seeds that did not learn) and ``done``
     (converged seeds), from ``learning`` (:func:`actcmp.analysis.learning.learning_per_cell`
@@ -111,7 +146,8 @@ def learning_of_rows(main: pd.DataFrame, learning: dict[tuple[str, ...], tuple[i
 
 
 def unlearned_rows(main: pd.DataFrame, learning: dict[tuple[str, ...], tuple[int, int]]) -> pd.Series:
-    """Bool per row: every converged seed of the activation in the cell did not learn."""
+    """Bool per row: every converged seed of the activation in the cell did not learn
+    (:func:`none_learned`, row by row)."""
     counts = learning_of_rows(main, learning)
     return (counts["done"] > 0) & (counts["stuck"] == counts["done"])
 
@@ -343,11 +379,13 @@ BOLD_AND_P_CAPTION = (
 )
 
 
-def build_tables(results: Results, best_rule: BestRule = lowest) -> list[Table]:
-    """The report's tables in report order."""
+def build_tables(results: Results, best_rule: BestRule = lowest, learning: Learning | None = None) -> list[Table]:
+    """The report's tables in report order. ``learning``: :func:`count_learning` of ``results``
+    (counted here when not given; ``make_report`` counts it once for these tables and the Findings)."""
     main = main_table(results, best_rule)
     keys = cell_columns(main)
-    unlearned = [label(keys, cell) or "all runs" for cell in cells_without_learning(results, keys)]
+    learning = count_learning(results, keys) if learning is None else learning
+    unlearned = [label(keys, cell) or "all runs" for cell in learning.cells_without_learning()]
     learning_note = (
         [
             f"No converged run learned in {', '.join(unlearned)} (each ended no lower than its initial loss or "
@@ -356,8 +394,7 @@ def build_tables(results: Results, best_rule: BestRule = lowest) -> list[Table]:
         if unlearned
         else []
     )
-    learning = learning_per_cell(results, [*keys, "activation"]) if keys else {}
-    display, bold, marked = mark_learning(main, *display_main(main), learning)
+    display, bold, marked = mark_learning(main, *display_main(main), learning.per_activation)
     ranks, status, init = rank_table(main), status_table(results), init_table(results)
     depth = depth_table(results, DEPTH_FACTOR)
     depth_panel = cell_columns(depth)
@@ -441,6 +478,7 @@ __all__ = [
     "STAT_COLUMNS",
     "TIED_NOTE",
     "BestRule",
+    "Learning",
     "Table",
     "bold_tied",
     "build_tables",
@@ -448,6 +486,7 @@ __all__ = [
     "complete",
     "config_fields",
     "converged",
+    "count_learning",
     "demoted_rows",
     "depth_caption",
     "depth_table",
@@ -478,6 +517,7 @@ __all__ = [
     "mark_learning",
     "markdown_escape",
     "matching",
+    "none_learned",
     "panel_keys",
     "rank_table",
     "sort_rows",

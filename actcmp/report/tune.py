@@ -31,7 +31,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,13 +95,15 @@ def _load(directory: Path) -> tuple[list[StoredTune], set[str]]:
         return tunes, untuned_runs(store, tunes)
 
 
-def evaluation_only(results: Results, report: TunedReport) -> Results:
-    """``results`` at the common value of every tuned field: without the tuning runs and
-    the evaluation runs at a selected value (runs, curves, layers and plan); see the module
-    docstring. Unchanged for a directory without [tune]."""
-    if not report.left_out_ids:
+def evaluation_only(results: Results, left_out_ids: Collection[str]) -> Results:
+    """``results`` without the runs ``left_out_ids`` (runs, curves, layers and plan): with the
+    ids a [tune] directory's tables leave out (:attr:`TunedReport.left_out_ids`,
+    :func:`actcmp.analysis.tune.left_out_ids`), the runs at the common value of every tuned
+    field, as the report's other tables and figures read them (see the module docstring).
+    Unchanged (the same object) when there is nothing to leave out, as without [tune]."""
+    if not left_out_ids:
         return results
-    ids = report.left_out_ids
+    ids = set(left_out_ids)
 
     def keep(frame: pd.DataFrame) -> pd.DataFrame:
         return frame[~frame["run_id"].isin(ids)].reset_index(drop=True) if "run_id" in frame else frame

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from actcmp.analysis.cells import activation_order
-from actcmp.analysis.learning import cell_id, cells_without_learning, learning_per_cell
+from actcmp.analysis.learning import cell_id
 from actcmp.analysis.tune import (
     ROLE_EVAL,
     StoredTune,
@@ -24,6 +24,7 @@ from actcmp.analysis.tune import (
 from actcmp.report import tables
 from actcmp.report.format import MISSING, fmt_value
 from actcmp.report.frames import cell_columns
+from actcmp.report.writers import CELL_BREAK
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -89,21 +90,30 @@ class _Side:
     marks (:func:`tables.mark_learning`). Each Series is indexed by activation."""
 
     main: pd.DataFrame
-    #: the main table's texts: test loss (with ``(k diverged)`` and the did-not-learn mark),
-    #: interval, p vs best (Holm)
+    #: the main table's texts in two columns: ``loss``, its test loss with the interval and the marks
+    #: (``(k diverged)``, did not learn) in one cell (:func:`loss_cell`), and ``p``, p vs best (Holm)
     texts: pd.DataFrame
     #: the best, or not separable from it after Holm; not one that did not learn beside a best that did
     bold: pd.Series
     #: converged seeds that did not learn
     stuck: pd.Series
-    #: no converged run of the cell's side learned (:func:`cells_without_learning`)
+    #: no converged run of the cell's side learned (:meth:`tables.Learning.cells_without_learning`)
     none_learned: bool
 
 
 #: the two sides of the comparison: each activation at its selected value; every one at the common value
 SIDES = ("tuned", "common")
 #: the texts of :class:`_Side` (columns of ``texts``)
-SIDE_TEXTS = ("loss", "interval", "p")
+SIDE_TEXTS = ("loss", "p")
+
+
+def loss_cell(loss: str, interval: str, marks: list[str]) -> str:
+    """One side's test loss in one cell, so that the table fits a window: the main table's mean ±
+    std (``loss``), its interval in brackets (none where it has none: under 2 converged seeds) and
+    its marks (``(k diverged)``, did not learn; empty ones left out), each on a line of its own in
+    HTML (:data:`~actcmp.report.writers.CELL_BREAK`; a space in Markdown and LaTeX)."""
+    parts = [loss, f"[{interval}]" if interval != MISSING else "", *marks]
+    return CELL_BREAK.join(part for part in parts if part)
 
 
 def _sides(base: Results, cells: dict[str, set[str]], tuned: tuple[str, ...]) -> dict[str, _Side]:
@@ -130,23 +140,29 @@ def _sides(base: Results, cells: dict[str, set[str]], tuned: tuple[str, ...]) ->
         found.setdefault(label, set()).add(cell_of[rid])
     if len(cells) > 1 and (any(len(v) != 1 for v in found.values()) or len(found) != len({*cell_of.values()})):
         return {cell: side for cell, rids in cells.items() for side in _sides(base, {cell: rids}, tuned).values()}
-    learning = learning_per_cell(results, [*keys, "activation"])
+    learning = tables.count_learning(results, keys)
     display, bold = tables.display_main(main)
     loss = next(c for c in display.columns if str(c).startswith("test loss"))
-    diverged = [f" ({d} diverged)" if d else "" for d in main["diverged"]]
-    display[loss] = [text + more for text, more in zip(display[loss], diverged, strict=True)]
-    display, bold, _ = tables.mark_learning(main, display, bold, learning)
-    stuck = tables.learning_of_rows(main, learning)["stuck"]
-    unlearned = {json.dumps(list(cell)) for cell in cells_without_learning(results, keys)}
+    plain = display[loss].copy()
+    display, bold, _ = tables.mark_learning(main, display, bold, learning.per_activation)
+    # the did-not-learn mark the main table appends to the test loss, for a line of its own
+    learned = [marked.removeprefix(text).strip() for text, marked in zip(plain, display[loss], strict=True)]
+    diverged = [f"({d} diverged)" if d else "" for d in main["diverged"]]
+    display[loss] = [
+        loss_cell(text, interval, [more, mark])
+        for text, interval, more, mark in zip(plain, display[tables.CI_LABEL], diverged, learned, strict=True)
+    ]
+    stuck = tables.learning_of_rows(main, learning.per_activation)["stuck"]
+    unlearned = {json.dumps(list(cell)) for cell in learning.cells_without_learning()}
     labels = _labels(main, keys)
     out = {}
     for label, members in found.items():
         rows = [i for i, other in zip(main.index, labels, strict=True) if other == label]
         names = main.loc[rows, "activation"].astype(str).tolist()
         texts = pd.DataFrame(
-            {"loss": display.loc[rows, loss].to_list(), "interval": display.loc[rows, tables.CI_LABEL].to_list(),
-             "p": display.loc[rows, "p vs best (Holm)"].to_list()}, index=names,
-        )  # fmt: skip
+            {"loss": display.loc[rows, loss].to_list(), "p": display.loc[rows, "p vs best (Holm)"].to_list()},
+            index=names,
+        )
         side = _Side(
             main.loc[rows].set_axis(names), texts, bold.loc[rows, loss].astype(bool).set_axis(names),
             stuck.loc[rows].set_axis(names), label in unlearned,
@@ -252,8 +268,8 @@ def comparison_tables(tune: StoredTune, suffix: str, results: Results) -> list[t
     ]
     bold_columns: dict[str, list[bool]] = {}
     for prefix, tail in (("tuned", ", tuned"), ("common", f" at {shown}")):
-        loss_column = f"test loss{tail}*"
-        for index, column in enumerate((loss_column, f"{tables.CI_LABEL}{tail}", f"p vs best (Holm){tail}")):
+        loss_column = f"test loss{tail}* [{tables.CI_LABEL}]"
+        for index, column in enumerate((loss_column, f"p vs best (Holm){tail}")):
             display[column] = [t[index] for t in texts[prefix]]
         display[f"rank{tail}"] = [fmt_value(r[f"{prefix}_rank"]) for r in rows]
         bold_columns[loss_column] = [bool(r[f"{prefix}_bold"]) for r in rows]
@@ -263,7 +279,8 @@ def comparison_tables(tune: StoredTune, suffix: str, results: Results) -> list[t
     seeds = tune.evaluation_seeds
     caption = (
         f"Test loss mean ± std over the evaluation seeds {seeds}, with the 95% Student t interval of the mean "
-        f"({tables.CI_LABEL}): left, each activation at its own selected value (tuned on seeds {tune.spec.seeds}, "
+        f"in brackets ([{tables.CI_LABEL}]; none under 2 converged seeds) and the marks (k diverged) and (did not "
+        f"learn) in the same cell: left, each activation at its own selected value (tuned on seeds {tune.spec.seeds}, "
         f"disjoint); right, every activation at the common value {shown}; each side is tested on its own, as the "
         f"main table tests a cell. {tables.BOLD_AND_P_CAPTION[0].upper()}{tables.BOLD_AND_P_CAPTION[1:]} Rank: of the mean within the cell (1 = lowest; "
         "ties share the average rank; an order of the sample, not a test): a unit with a diverged seed ranks after "

@@ -11,10 +11,14 @@ import pandas as pd
 from actcmp.report.format import MISSING
 from actcmp.text import markdown_cell
 
+#: a line break inside a table cell's text: HTML breaks the line there (a table with several
+#: numbers in a cell stays narrow enough for a window); Markdown and LaTeX write a space
+CELL_BREAK = "\n"
+
 
 def _numeric_like(series: pd.Series) -> bool:
     def ok(text: str) -> bool:
-        head = text.removeprefix("< ").split(" ")[0]
+        head = text.split(CELL_BREAK)[0].removeprefix("< ").split(" ")[0]  # a cell's first line decides
         if head in ("best", "diverged"):  # the words of a "p vs best" column
             return True
         try:
@@ -34,7 +38,7 @@ def markdown_escape(text: str) -> str:
 
 def to_markdown(frame: pd.DataFrame, bold: pd.DataFrame) -> str:
     def cell(text: str, strong: bool) -> str:
-        text = markdown_escape(text)
+        text = markdown_escape(str(text).replace(CELL_BREAK, " "))
         return f"**{text}**" if strong else text
 
     align = ["---:" if _numeric_like(frame[c]) else ":---" for c in frame.columns]
@@ -158,7 +162,7 @@ def _latex_rows(frame: pd.DataFrame, bold: pd.DataFrame, group_by: list[str]) ->
         if previous is not None and group != previous:
             body.append(r"\addlinespace")
         previous = group
-        cells = [latex_escape(frame.iat[i, j]) for j in range(frame.shape[1])]
+        cells = [latex_escape(str(frame.iat[i, j]).replace(CELL_BREAK, " ")) for j in range(frame.shape[1])]
         cells = [f"\\textbf{{{c}}}" if bool(bold.iat[i, j]) else c for j, c in enumerate(cells)]
         body.append(" & ".join(cells) + r" \\")
     return body
@@ -171,11 +175,20 @@ def to_html(frame: pd.DataFrame, bold: pd.DataFrame) -> str:
     for i in range(len(frame)):
         cells = []
         for j in range(frame.shape[1]):
-            text = html.escape(str(frame.iat[i, j]))
+            text = "<br>".join(html.escape(line) for line in str(frame.iat[i, j]).split(CELL_BREAK))
             text = f"<strong>{text}</strong>" if bool(bold.iat[i, j]) else text
             cells.append(f'<td class="num">{text}</td>' if numeric[j] else f"<td>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>\n"
 
 
-__all__ = ["LATEX_LONG", "LATEX_WIDE", "latex_escape", "markdown_escape", "to_html", "to_latex", "to_markdown"]
+__all__ = [
+    "CELL_BREAK",
+    "LATEX_LONG",
+    "LATEX_WIDE",
+    "latex_escape",
+    "markdown_escape",
+    "to_html",
+    "to_latex",
+    "to_markdown",
+]
