@@ -3,7 +3,7 @@
 Python API (imports are lazy, so ``import actcmp`` stays cheap)::
 
     import actcmp
-    summary = actcmp.run_sweep("experiments/smoke.toml", out="results/smoke")
+    summary = actcmp.run_sweep("smoke", out="results/smoke")  # a sweep file, or a bundled sweep's name
     results = actcmp.load_results("results/smoke")   # pandas frames; .summary(); HTML in Jupyter
     actcmp.make_report("results/smoke")              # tables, figures, report.md/html
 """
@@ -37,6 +37,11 @@ _LAZY = {
 }
 
 __all__ = ["__version__", *_LAZY]
+
+
+def __dir__() -> list[str]:
+    """The public API (what notebooks tab-complete), not this module's helpers (``os``, ``Any``)."""
+    return sorted(__all__)
 
 
 def __getattr__(name: str) -> Any:

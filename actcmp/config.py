@@ -313,8 +313,13 @@ def split_list(text: str, *, keep_empty: bool = False) -> list[str]:
 
 
 def load_sweep(path: str | Path) -> SweepConfig:
-    """Read a sweep TOML file; any problem becomes a one-line :class:`ConfigError`."""
-    p = Path(path)
+    """Read a sweep TOML file, or a bundled sweep by name (``default``, ``smoke``,
+    ``claims/dying``), as ``actcmp run`` resolves it (:func:`actcmp.overrides.resolve_config_path`,
+    the one rule); any problem becomes a one-line :class:`ConfigError`."""
+    # overrides imports this module: the rule is imported when a sweep is read
+    from actcmp.overrides import resolve_config_path
+
+    p = resolve_config_path(str(path))
     if not p.exists():
         raise ConfigError(f"{p}: config file not found")
     if p.is_dir():
@@ -349,6 +354,7 @@ def sweep_from_dict(data: dict[str, Any], where: str = "config", default_name: s
         raise ConfigError(f"{where}: deviations: give a list of strings, one per difference from the reference")
     tune_table = data.pop("tune", None)
     _check_keys(list(data), where)
+    _refuse_quoted_numbers(data, grid, tune_table, where)
     try:
         sweep = SweepConfig(
             name=name, description=description, fixed=data, grid=grid, reference=reference, deviations=deviations
@@ -365,6 +371,37 @@ def sweep_from_dict(data: dict[str, Any], where: str = "config", default_name: s
     for key, values in grid.items():
         check_values(key, values, where, label=f"grid.{key}")
     return sweep.with_source(where)
+
+
+#: run fields whose values are numbers (a TOML string of digits there is a mistake, not a number)
+NUMBER_FIELDS = frozenset(
+    key for key, spec in RunConfig.model_fields.items() if spec.annotation in (int, float, int | None, float | None)
+)
+
+
+def _refuse_quoted_numbers(fixed: dict[str, Any], grid: dict[str, Any], tune: Any, where: str) -> None:
+    """A number written as a string (``epochs = "2"``) is refused with one line naming the key,
+    as ``epochs = true`` is: pydantic would otherwise read it as the number, silently."""
+    places = [(key, [value], key) for key, value in fixed.items()]
+    places += [(key, values, f"grid.{key}") for key, values in grid.items() if isinstance(values, list)]
+    if isinstance(tune, dict):
+        places += [(key, values, f"tune.{key}") for key, values in tune.items() if isinstance(values, list)]
+    for key, values, label in places:
+        if key not in NUMBER_FIELDS:
+            continue
+        for value in values:
+            if isinstance(value, str) and _is_number(value):
+                raise ConfigError(
+                    f"{where}: {label}: must be a number, got the string {value!r} (write it without quotes)"
+                )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def apply_overrides(

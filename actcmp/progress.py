@@ -35,6 +35,12 @@ def _fmt_seconds(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
+def _fmt_estimate(seconds: float) -> str:
+    """An estimate before anything ran: as :func:`_fmt_seconds`, but ``under 1s`` where that
+    would say ``0s`` (a small sweep's estimate is not nothing)."""
+    return "under 1s" if round(seconds) < 1 else _fmt_seconds(seconds)
+
+
 def _fmt_duration(seconds: float) -> str:
     """A measured time: tenths under 10 s (a small sweep's "0s" said nothing), else as
     :func:`_fmt_seconds`."""
@@ -259,7 +265,8 @@ class PlainProgress:
         left = self.eta.plan(tasks, workers, prior_rate, self.clock())
         if tasks:
             self.write(
-                f"{plural(len(tasks), 'task')} on {plural(workers, 'worker')}: first estimate {_fmt_seconds(left)} (cost model)"
+                f"{plural(len(tasks), 'task')} on {plural(workers, 'worker')}: first estimate {_fmt_estimate(left)} "
+                "(cost model)"
             )
 
     def run_done(self, record: dict[str, Any]) -> None:

@@ -161,6 +161,8 @@ def case(case_id: str, args: list[str], fragment: str) -> pytest.param:
 
 
 RUN = ["run", "--out", "{store}", "--epochs", "0"]
+#: a sweep of one run given by options (something to vary: --epochs alone is refused), into a given --out
+RUN_INTO = [*RUN, "--seeds", "1"]
 NEW = ["run", "smoke", "--out", "{root}/new-out", "--epochs", "0"]
 
 CASES = [
@@ -278,33 +280,35 @@ CASES = [
     case("shard-not-numbers", [*RUN, "--shard", "a/b"], "--shard 'a/b': expected I/N"),
     case("shard-no-slash", [*RUN, "--shard", "2"], "--shard '2': expected I/N"),
     # ---- results directories and their databases
-    case("out-is-a-file", [*RUN, "--out", "{file}"], "results directory {file} is a file"),
-    case("out-under-a-file", [*RUN, "--out", "{file}/sub"], "cannot create results directory {file}/sub"),
-    case("out-is-a-file-dry-run", [*RUN, "--out", "{file}", "--dry-run"], "results directory {file} is a file"),
+    case("out-is-a-file", [*RUN_INTO, "--out", "{file}"], "results directory {file} is a file"),
+    case("out-under-a-file", [*RUN_INTO, "--out", "{file}/sub"], "cannot create results directory {file}/sub"),
+    case("out-is-a-file-dry-run", [*RUN_INTO, "--out", "{file}", "--dry-run"], "results directory {file} is a file"),
     case(
         "out-under-a-file-dry-run",
-        [*RUN, "--out", "{file}/sub", "--dry-run"],
+        [*RUN_INTO, "--out", "{file}/sub", "--dry-run"],
         "cannot create results directory {file}/sub: {file} is a file",
     ),
-    case("run-into-corrupt-db", [*RUN, "--out", "{corrupt}"], "{corrupt}/actcmp.sqlite: not an actcmp database"),
+    case("run-into-corrupt-db", [*RUN_INTO, "--out", "{corrupt}"], "{corrupt}/actcmp.sqlite: not an actcmp database"),
     case(
         "dry-run-into-corrupt-db",
-        [*RUN, "--out", "{corrupt}", "--dry-run"],
+        [*RUN_INTO, "--out", "{corrupt}", "--dry-run"],
         "{corrupt}/actcmp.sqlite: not an actcmp database",
     ),
     case(
         "dry-run-into-foreign-db",
-        [*RUN, "--out", "{foreign}", "--dry-run"],
+        [*RUN_INTO, "--out", "{foreign}", "--dry-run"],
         "{foreign}/actcmp.sqlite: not an actcmp results database",
     ),
     case(
-        "run-into-foreign-db", [*RUN, "--out", "{foreign}"], "{foreign}/actcmp.sqlite: not an actcmp results database"
+        "run-into-foreign-db",
+        [*RUN_INTO, "--out", "{foreign}"],
+        "{foreign}/actcmp.sqlite: not an actcmp results database",
     ),
-    case("run-into-newer-schema", [*RUN, "--out", "{newer}"], "results schema version 99"),
-    case("run-into-other-results-version", [*RUN, "--out", "{old_results}"], "holds results version 0"),
+    case("run-into-newer-schema", [*RUN_INTO, "--out", "{newer}"], "results schema version 99"),
+    case("run-into-other-results-version", [*RUN_INTO, "--out", "{old_results}"], "holds results version 0"),
     case(
         "dry-run-into-other-results-version",
-        [*RUN, "--out", "{old_results}", "--dry-run"],
+        [*RUN_INTO, "--out", "{old_results}", "--dry-run"],
         "{old_results}: holds results version 0",
     ),
     case("status-no-results", ["status", "{nothing}"], "{nothing}: no results here"),
@@ -323,7 +327,7 @@ CASES = [
     case("export-damaged-pages", ["export", "{bad_pages}", "--format", "csv"], "is the file damaged?"),
     case("compare-damaged-pages", ["compare", "{bad_pages}", "{store}"], "{bad_pages}/actcmp.sqlite"),
     case("merge-damaged-pages", ["merge", "{root}/m", "{bad_pages}"], "the results database is damaged"),
-    case("run-into-damaged-pages", [*RUN, "--out", "{bad_pages}"], "damaged (*** in database main"),
+    case("run-into-damaged-pages", [*RUN_INTO, "--out", "{bad_pages}"], "damaged (*** in database main"),
     case("report-no-results", ["report", "{nothing}"], "{nothing}: no results here"),
     case("report-missing-dir", ["report", "{root}/nope"], "no results here"),
     case("report-corrupt-db", ["report", "{corrupt}"], "not an actcmp database"),
@@ -440,7 +444,7 @@ def test_results_dir_not_writable(tmp_path: Path) -> None:
     locked.mkdir()
     locked.chmod(0o555)
     try:
-        result = runner.invoke(app, ["run", "--epochs", "0", "--out", str(locked / "r")])
+        result = runner.invoke(app, ["run", "--seeds", "1", "--epochs", "0", "--out", str(locked / "r")])
         check_one_line(result.output, result.exit_code, "cannot create results directory")
     finally:
         locked.chmod(0o755)

@@ -26,6 +26,12 @@ last digits for reasons that are not regressions: the relative floor is then at 
 ``pooled_std = sqrt(((n1-1) s1^2 + (n2-1) s2^2) / (n1 + n2 - 2))`` over the two sides'
 seeds. Lower is better except for ``probe_accuracy`` and ``anomaly_auroc``. The check
 fails (``Comparison.failed``) when any cell regressed, is missing or is incomplete.
+
+Only a result is compared: a final metric measured on the trained model, not a config field
+(``lr``, ``init_gain``) nor what the config or the data fix, or bookkeeping (:data:`NOT_RESULTS`:
+``n_params``, ``probe_version``, ...). A metric that no converged run of a side holds (e.g.
+``anomaly_auroc`` of a sweep without an anomaly set) compares nothing and is refused
+(:func:`check_held`), rather than passing every cell as "same".
 """
 
 from __future__ import annotations
@@ -36,8 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from actcmp.config import RUN_FIELDS
-from actcmp.errors import ConfigError
+from actcmp.config import DERIVED_FIELDS, RUN_FIELDS
+from actcmp.errors import ActcmpError, ConfigError, did_you_mean
 
 #: the least relative limit between directories computed with different CPU kernel families
 KERNEL_RTOL = 1e-3
@@ -45,6 +51,24 @@ HIGHER_IS_BETTER = frozenset({"probe_accuracy", "anomaly_auroc"})
 NOT_CELL = frozenset({"seed"})
 ALWAYS_SHOWN = ("dataset", "depth", "activation")
 VERDICTS = ("regressed", "missing", "incomplete", "improved", "new", "same")
+#: columns of the runs frame that are neither config fields nor metrics
+BOOKKEEPING = frozenset(
+    {"run_id", "status", "wall_time_s", "error", "finished_at", "data_fingerprint", "sweeps", "role", "tune_unit"}
+)
+_DIVERGENCE = "every comparison judges divergence already: the share of a cell's runs that diverged or failed"
+#: stored final metrics that are no result of training, and why
+NOT_RESULTS = {
+    "n_params": "the model's size, fixed by its config",
+    "probe_version": "bookkeeping: the version of the linear probe's definition",
+    "baseline_loss": "the mean predictor's loss, fixed by the data",
+    "loss_threshold": "threshold_fraction x baseline_loss, fixed by the config and the data",
+    "epochs_run": "a converged run trains every epoch its config asks for",
+    "diverged": _DIVERGENCE,
+    "diverged_epoch": _DIVERGENCE,
+}
+#: metrics that a converged run may lack as a result (it never reached the loss threshold):
+#: one side without any value is a verdict on each cell, not a comparison of nothing
+MISSING_IS_A_RESULT = frozenset({"epochs_to_threshold"})
 
 
 @dataclass
@@ -158,7 +182,75 @@ def left_out_runs(directory: str | Path) -> set[str]:
         return report_left_out(store)
 
 
-def _cells(directory: str | Path, metric: str) -> tuple[dict[str, Side], dict[str, dict[str, Any]], set[str], int]:
+@dataclass
+class _Stored:
+    """One side as :func:`compare_results` reads it."""
+
+    sides: dict[str, Side]
+    cells: dict[str, dict[str, Any]]
+    metrics: set[str]  # the results its runs store (:func:`result_metrics`)
+    held: set[str]  # those of them that a converged run holds a finite value of
+    left_out: int  # runs of a [tune] sweep left out
+    converged: int  # runs that converged (status done): those the metric is read from
+
+
+def result_metrics(columns: Any, numeric: Any = None) -> set[str]:
+    """The results among the runs frame's ``columns``: every column that is no config field
+    (:data:`RUN_FIELDS`, :data:`DERIVED_FIELDS`), no :data:`BOOKKEEPING` and no
+    :data:`NOT_RESULTS`; ``numeric(name)``: whether that column holds numbers (a config key of
+    another version is text)."""
+    names = set(columns) - set(RUN_FIELDS) - set(DERIVED_FIELDS) - BOOKKEEPING - set(NOT_RESULTS)
+    return {name for name in names if numeric is None or numeric(name)}
+
+
+def check_metric(metric: str, stored: set[str], held: set[str]) -> None:
+    """Refuse a ``--metric`` that is no result, or that neither side stores (one line naming
+    the results ``held`` by both sides; close matches among those ``stored``)."""
+    available = ", ".join(sorted(held)) or "none"
+    if metric in RUN_FIELDS or metric in DERIVED_FIELDS:
+        raise ConfigError(f"--metric {metric!r}: a config field, not a result (results: {available})")
+    if metric in NOT_RESULTS:
+        raise ConfigError(f"--metric {metric!r}: not a result: {NOT_RESULTS[metric]} (results: {available})")
+    if metric not in stored:
+        raise ConfigError(
+            f"--metric {metric!r}: not a stored metric{did_you_mean(metric, sorted(stored))} (available: {available})"
+        )
+
+
+def check_held(metric: str, new: tuple[str | Path, _Stored], baseline: tuple[str | Path, _Stored]) -> None:
+    """Refuse a metric that no converged run of a side holds: every cell would pass as
+    "same" (or "improved") with no number compared. A side whose runs all diverged or
+    failed is judged by its cells' divergence; one whose runs never reached the loss
+    threshold (:data:`MISSING_IS_A_RESULT`) where the other side's did, too."""
+    lacking = [
+        f"{label} ({path})"
+        for label, (path, side) in (("NEW", new), ("BASELINE", baseline))
+        if side.converged and metric not in side.held
+    ]
+    if not lacking or (metric in MISSING_IS_A_RESULT and len(lacking) == 1):
+        return
+    held = ", ".join(sorted(new[1].held & baseline[1].held)) or "none held by both"
+    raise ConfigError(
+        f"no converged run of {' or '.join(lacking)} holds {metric}: nothing to compare (results: {held})"
+    )
+
+
+def open_side(directory: str | Path, label: str) -> None:
+    """Open ``directory`` as a results store, read-only; a problem is one line that says
+    which argument it is (``NEW`` or ``BASELINE``)."""
+    from actcmp.store.database import Store
+
+    try:
+        with Store(directory, create=False):
+            pass
+    except ActcmpError as exc:
+        exc.args = (f"{label}: {exc}",)
+        raise
+
+
+def _cells(directory: str | Path, metric: str) -> _Stored:
+    import pandas as pd
+
     from actcmp.store.database import load_results
 
     runs = load_results(directory).runs
@@ -169,14 +261,11 @@ def _cells(directory: str | Path, metric: str) -> tuple[dict[str, Side], dict[st
         left = before - len(runs)
     else:
         left = 0
-    metrics = (
-        set(runs.columns)
-        - set(RUN_FIELDS)
-        - {"run_id", "status", "wall_time_s", "error", "finished_at", "data_fingerprint"}
-    )
+    metrics = result_metrics(runs.columns, lambda name: pd.api.types.is_numeric_dtype(runs[name]))
     fields = [f for f in RUN_FIELDS if f not in NOT_CELL and f in runs.columns]
     sides: dict[str, Side] = {}
     cells: dict[str, dict[str, Any]] = {}
+    converged = 0
     for record in runs.to_dict("records"):
         cell = {f: _plain(record.get(f)) for f in fields}
         key = json.dumps(cell, sort_keys=True, default=str)
@@ -184,9 +273,12 @@ def _cells(directory: str | Path, metric: str) -> tuple[dict[str, Side], dict[st
         side = sides.setdefault(key, Side())
         side.runs += 1
         value = record.get(metric)
+        converged += record.get("status") == "done"
         if record.get("status") == "done" and isinstance(value, int | float) and math.isfinite(value):
             side.values.append(float(value))
-    return sides, cells, metrics, left
+    done = runs[runs["status"] == "done"] if "status" in runs else runs.iloc[0:0]
+    held = {m for m in metrics if pd.to_numeric(done[m], errors="coerce").map(math.isfinite).any()}
+    return _Stored(sides, cells, metrics, held, left, converged)
 
 
 #: the most fields :func:`_kept_apart` names
@@ -234,16 +326,20 @@ def compare_results(
     rtol: float = 0.01,
     atol: float = 1e-6,
 ) -> Comparison:
-    """Compare every cell of ``new`` with the same cell of ``baseline``."""
+    """Compare every cell of ``new`` with the same cell of ``baseline``; a directory that
+    cannot be read is named as ``NEW`` or ``BASELINE``, a ``metric`` that is no result or
+    that a side does not hold is refused (module docstring)."""
     _check_options(k, rtol, atol)
-    new_sides, new_cells, new_metrics, new_left = _cells(new, metric)
-    base_sides, base_cells, base_metrics, base_left = _cells(baseline, metric)
+    open_side(new, "NEW")
+    open_side(baseline, "BASELINE")
+    new_stored, base_stored = _cells(new, metric), _cells(baseline, metric)
+    new_sides, new_cells, new_left = new_stored.sides, new_stored.cells, new_stored.left_out
+    base_sides, base_cells, base_left = base_stored.sides, base_stored.cells, base_stored.left_out
     if not new_sides or not base_sides:
         empty = new if not new_sides else baseline
         raise ConfigError(f"{empty}: no stored runs to compare")
-    if metric not in new_metrics | base_metrics:
-        available = ", ".join(sorted(new_metrics | base_metrics)) or "none"
-        raise ConfigError(f"--metric {metric!r}: not a stored metric (available: {available})")
+    check_metric(metric, new_stored.metrics | base_stored.metrics, new_stored.held & base_stored.held)
+    check_held(metric, (new, new_stored), (baseline, base_stored))
     if not set(new_sides) & set(base_sides):
         raise ConfigError(f"{new} and {baseline} have no cell in common ({_kept_apart(new_cells, base_cells)})")
     cells = {**base_cells, **new_cells}

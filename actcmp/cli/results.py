@@ -223,9 +223,11 @@ def compare(
 
     Example: actcmp compare results/nightly results/baseline --k 3
     """
-    from actcmp.analysis.compare import compare_results, format_comparison, format_markdown
+    from actcmp.analysis.compare import compare_results, format_comparison, format_markdown, open_side
     from actcmp.analysis.status import write_step_summary
 
+    open_side(new, "NEW")  # a directory that cannot be read is named as the argument it is
+    open_side(baseline, "BASELINE")
     _warn_damaged(new, baseline)
     comparison = compare_results(new, baseline, metric=metric, k=k, rtol=rtol, atol=atol)
     if json_:
@@ -256,11 +258,13 @@ def export(
 ) -> None:
     """Export stored results as Parquet or CSV files, an MLflow store or TensorBoard logs.
 
-    parquet/csv: the frames runs, epochs, layers, planned. mlflow: one experiment per
-    sweep, one MLflow run per actcmp run there (params, per-epoch metrics, tags), the report's
-    figures in a 'summary' run. tensorboard: scalars per run and the HParams table.
-    An earlier mlflow/tensorboard export at the same place is replaced; Ctrl-C or SIGTERM
-    puts it back, and what an export killed outright left is put right by the next one.
+    parquet/csv: the frames runs, epochs, layers, planned and environments, one file each.
+    mlflow: one experiment per sweep, one MLflow run per actcmp run there (params, per-epoch
+    metrics, tags), the report's figures in a 'summary' run. tensorboard: scalars per run and
+    the HParams table. An earlier export at the same place is replaced (parquet/csv: only the
+    files an actcmp export wrote there; a file of those names it did not write is refused);
+    Ctrl-C or SIGTERM puts an mlflow/tensorboard export back, and what an export killed
+    outright left is put right by the next one.
     A stored run that cannot be read is named in a warning and left out.
 
     Example: actcmp export results/default --format mlflow

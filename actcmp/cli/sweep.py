@@ -56,6 +56,9 @@ def check_run_options(
         raise ConfigError("--threads is for --backend local (Ray workers get the CPUs Ray gives each task)")
     if address is not None and backend != "ray":
         raise ConfigError("--address is for --backend ray (the local backend runs on this machine)")
+    from actcmp.datasets.cache import check_cache_setting
+
+    check_cache_setting()  # ACTCMP_DATASET_CACHE naming a file: every worker would skip the cache silently
     if backend == "ray" and not dry_run:
         from actcmp.run.ray_executor import import_ray, split_address
 
@@ -154,8 +157,9 @@ def run(
     the command line (--depths 4 --grid depth=1,2) is an error; --set on a grid axis of
     the file fixes it to one value and says so on stderr.
 
-    A sweep given only by options is named from what it varies (relu-gelu_digits_d1-2)
-    unless --name is given. --epochs 0 trains nothing: each run measures the initial
+    A sweep given only by options varies something (--activations, --datasets, --depths,
+    --seeds or --grid; --epochs and --set alone are refused) and is named from what it
+    varies (relu-gelu_digits_d1-2) unless --name is given. --epochs 0 trains nothing: each run measures the initial
     weights (dead units and loss at initialisation) and is stored as done.
 
     Example: actcmp run experiments/default.toml --depths 1,2 --seeds 2 --out results/quick
@@ -174,13 +178,11 @@ def run(
     check_run_options(
         engine=engine, backend=backend, device=device, jobs=jobs, address=address, dry_run=dry_run, threads=threads
     )
-    options_given = any(v is not None for v in (activations, datasets, depths, seeds, epochs)) or bool(set_ or grid)
-    if config is None and not options_given:
-        _usage_and_exit(
-            ctx,
-            "give a sweep file or a bundled sweep (actcmp run smoke), or what to vary "
-            "(actcmp run --activations relu,gelu --datasets digits --depths 1,2); nothing was trained",
-        )
+    # a sweep given by options varies something: --epochs and --set alone (the sweep file forgotten)
+    # would train the defaults' single run; their values are checked first, below
+    nothing_to_vary = config is None and not any(v is not None for v in (activations, datasets, depths, seeds, grid))
+    if nothing_to_vary and not (set_ or epochs is not None):
+        _nothing_to_run(ctx)
     if json_ and not dry_run:
         raise ConfigError("--json goes with --dry-run (a sweep's results are read with 'actcmp status --json')")
     if max_retries is not None and backend != "ray":
@@ -203,6 +205,8 @@ def run(
         max_runs=max_runs,
         note=lambda line: typer.echo(line, err=True),
     )
+    if nothing_to_vary:  # --epochs / --set only, their values valid
+        _nothing_to_run(ctx, fixed=[*([f"--epochs {epochs}"] if epochs is not None else []), *(set_ or [])])
     if epochs == 0 and not json_:
         typer.echo("note: --epochs 0 trains nothing: each run measures the initial weights only", err=True)
 
@@ -349,6 +353,19 @@ def _note_other_settings(sweep: SweepConfig, target: Path) -> None:
 
 #: shown by --dry-run even when they do not vary (from the grid, the fixed fields or the defaults)
 PLAN_KEYS = ("activation", "dataset", "depth", "seed", "epochs")
+
+
+def _nothing_to_run(ctx: typer.Context, *, fixed: list[str] | None = None) -> None:
+    """``actcmp run`` without a sweep file and without anything to vary: its usage, one
+    error line, exit 2 (``fixed``: the --epochs and --set given, which vary nothing)."""
+    fixed = [item if item.startswith("--epochs") else f"--set {item}" for item in fixed or []]
+    verb = "fixes a field and varies" if len(fixed) == 1 else "fix fields and vary"
+    given_only = f"{' and '.join(fixed)} {verb} nothing: " if fixed else ""
+    _usage_and_exit(
+        ctx,
+        f"{given_only}give a sweep file or a bundled sweep (actcmp run smoke), or what to vary "
+        "(actcmp run --activations relu,gelu --datasets digits --depths 1,2); nothing was trained",
+    )
 
 
 def _usage_and_exit(ctx: typer.Context, hint: str) -> None:

@@ -25,7 +25,9 @@ unused for :data:`UNUSED_DAYS` days (those of an older actcmp, numpy or scikit-l
 Entries another environment sharing the cache still uses are refreshed by it, so kept.
 
 Where: ``$ACTCMP_DATASET_CACHE`` if set (``off`` turns the cache off), else ``datasets`` in
-the platform's user cache directory (``~/.cache/actcmp/datasets`` on Linux).
+the platform's user cache directory (``~/.cache/actcmp/datasets`` on Linux). A setting that
+names a file, or a folder below a file, is a mistake in the setting, not a cache that cannot
+be written: :func:`check_cache_setting` refuses it in one line before a sweep starts.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from actcmp.datasets.raw import RawData, make_raw
+from actcmp.errors import DatasetError
 
 _LOG = logging.getLogger(__name__)
 
@@ -64,6 +67,25 @@ def cache_dir() -> Path | None:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("actcmp", appauthor=False)) / "datasets"
+
+
+def check_cache_setting() -> None:
+    """Refuse ``$ACTCMP_DATASET_CACHE`` naming a file, or a folder below one (a
+    :class:`DatasetError` naming the variable: one line, exit 2): the cache would be skipped
+    silently on every run. A folder that cannot be written (read-only, a full disk) is still
+    skipped, as it is no mistake of the setting's."""
+    configured = os.environ.get(CACHE_ENV)
+    folder = cache_dir()
+    if not configured or folder is None:
+        return
+    for place in (folder, *folder.parents):
+        if place.is_dir():
+            return
+        if place.exists():
+            what = (
+                " names a file, not a folder" if place == folder else f": {place} is a file, so no folder can be made"
+            )
+            raise DatasetError(f"{CACHE_ENV}={configured}{what}: set it to a folder for the dataset cache, or to off")
 
 
 def cached_raw(name: str, key: Callable[[], dict[str, Any]], make: Callable[[], RawData]) -> RawData:

@@ -12,20 +12,29 @@
 
 ``environments`` has one row per stored run: where it was computed (``actcmp``, ``torch``,
 ``python``, ``platform``, ``device``, ``engine``, ``cpu_capability`` where recorded).
+
+The files share their folder with whatever else is there (``DIR/export`` holds the MLflow and
+TensorBoard exports' folders too), so an export replaces only files that an earlier actcmp
+export wrote: each file it writes is recorded, with its SHA-256, in :data:`MANIFEST` beside it.
+A file of one of those names that no actcmp export wrote there, or that changed since, is a
+user's: the export is refused before anything is written (:func:`refuse_foreign_files`).
 """
 
 from __future__ import annotations
 
-import functools
+import hashlib
+import io
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
-from actcmp.atomic import make_dir, write_atomic, write_text
-from actcmp.errors import ConfigError
+from actcmp.atomic import make_dir, write_bytes
+from actcmp.errors import ConfigError, StoreError
 from actcmp.store.database import Results, Store
-from actcmp.store.export_common import refuse_other_format, run_sweeps, tune_roles
+from actcmp.store.export_common import FRAMES_MANIFEST, refuse_other_format, run_sweeps, tune_roles
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,6 +44,8 @@ FORMATS = ("parquet", "csv")
 FRAMES = ("runs", "epochs", "layers", "planned", "environments")
 #: the columns :func:`with_sweep_columns` adds to ``runs`` and ``planned`` (after ``status``)
 SWEEP_COLUMNS = ("sweeps", "role")
+#: the record of the files the Parquet and CSV exports wrote in a folder, and their SHA-256
+MANIFEST = FRAMES_MANIFEST
 
 
 def export_results(directory: str | Path, fmt: str = "parquet", out: str | Path | None = None) -> list[Path]:
@@ -46,19 +57,105 @@ def export_results(directory: str | Path, fmt: str = "parquet", out: str | Path 
     results = read_frames(directory)
     target = Path(out) if out is not None else Path(directory) / "export"
     refuse_other_format(target, fmt)  # an MLflow or TensorBoard export stays as it is
+    frames = [(f"{name}.{fmt}", frame) for name in FRAMES if (frame := getattr(results, name)) is not None]
+    refuse_foreign_files(target, [name for name, _ in frames], fmt)  # before a folder is made
     make_dir(target)
     paths = []
-    for name in FRAMES:
-        frame = getattr(results, name)
-        if frame is None:
-            continue
-        path = target / f"{name}.{fmt}"
-        if fmt == "parquet":
-            write_atomic(path, functools.partial(_parquet, frame))
-        else:
-            write_text(path, _json_lists(frame).to_csv(index=False))
-        paths.append(path)
+    with _one_export_at_a_time(target):
+        refuse_foreign_files(target, [name for name, _ in frames], fmt)  # what another export wrote meanwhile
+        recorded = read_manifest(target) or {}
+        for name, frame in frames:
+            data = _parquet(frame) if fmt == "parquet" else _json_lists(frame).to_csv(index=False).encode("utf-8")
+            digest = hashlib.sha256(data).hexdigest()
+            # recorded before the file is replaced: a kill in between leaves both contents known
+            recorded[name] = [*recorded.get(name, []), digest]
+            _write_manifest(target, recorded)
+            write_bytes(target / name, data)
+            recorded[name] = [digest]
+            paths.append(target / name)
+        _write_manifest(target, recorded)
     return paths
+
+
+def read_manifest(target: Path) -> dict[str, list[str]] | None:
+    """The files an actcmp Parquet or CSV export wrote in ``target`` -> the SHA-256 digests
+    their content may have (two while an export replaces it, one after); None without a
+    readable :data:`MANIFEST` that actcmp wrote."""
+    try:
+        info = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    files = info.get("files") if isinstance(info, dict) and info.get("written_by") == "actcmp" else None
+    if not isinstance(files, dict):
+        return None
+    return {
+        str(name): [str(d) for d in digests]
+        for name, digests in files.items()
+        if isinstance(digests, list) and all(isinstance(d, str) for d in digests)
+    }
+
+
+def refuse_foreign_files(target: Path, names: list[str], fmt: str) -> None:
+    """Refuse (one line, exit 2, nothing written) when a file the export would replace in
+    ``target`` is not one that an actcmp export wrote there as it is now: not recorded in
+    :data:`MANIFEST` (a user's file of that name; or an export by an actcmp that recorded
+    nothing), or changed since (its SHA-256 is none recorded). A :data:`MANIFEST` that an
+    actcmp export did not write is refused too. A directory in a file's way is left to the
+    writer, which names it."""
+    manifest = target / MANIFEST
+    recorded = read_manifest(target)
+    if manifest.is_symlink() or (manifest.exists() and recorded is None):
+        raise StoreError(
+            f"export target {target} holds a {MANIFEST} that no actcmp export wrote: choose another --out for "
+            f"the {fmt} export"
+        )
+    recorded = recorded or {}
+    foreign, changed = [], []
+    for name in names:
+        path = target / name
+        if path.is_symlink() or (path.exists() and not path.is_dir() and name not in recorded):
+            foreign.append(name)
+        elif path.is_file() and _sha256(path) not in recorded[name]:
+            changed.append(name)
+    if not foreign and not changed:
+        return
+    parts = []
+    if foreign:
+        parts.append(f"{', '.join(foreign)}, which no actcmp export wrote there")
+    if changed:
+        parts.append(f"{', '.join(changed)}, changed since actcmp exported {'it' if len(changed) == 1 else 'them'}")
+    files = foreign + changed
+    them = "it" if len(files) == 1 else "them"
+    raise StoreError(
+        f"export target {target} holds {'; and '.join(parts)}: the {fmt} export would replace {them}; move "
+        f"{them} away or choose another --out (an earlier actcmp export there is replaced)"
+    )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror}") from None
+    return digest.hexdigest()
+
+
+def _write_manifest(target: Path, files: dict[str, list[str]]) -> None:
+    info = {"written_by": "actcmp", "files": dict(sorted(files.items()))}
+    write_bytes(target / MANIFEST, (json.dumps(info, indent=2) + "\n").encode("utf-8"))
+
+
+@contextmanager
+def _one_export_at_a_time(target: Path) -> Iterator[None]:
+    """The lock the MLflow and TensorBoard exports take (``.NAME.lock`` beside the target):
+    two Parquet or CSV exports into one folder would each record only their own files."""
+    from actcmp.store.lock import DirLock
+
+    with DirLock(target.parent, purpose="export", name=f".{target.name}.lock", what=f"export target {target}"):
+        yield
 
 
 def read_frames(directory: str | Path) -> Results:
@@ -104,5 +201,7 @@ def _json_lists(frame: Any) -> Any:
     return frame.assign(**columns) if columns else frame
 
 
-def _parquet(frame: Any, handle: IO[bytes]) -> None:
-    frame.to_parquet(handle, index=False)
+def _parquet(frame: Any) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()

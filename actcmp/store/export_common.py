@@ -30,6 +30,9 @@ from actcmp.errors import ConfigError, StoreError
 from actcmp.store.database import Store
 
 MARKER = "actcmp-export.json"
+#: in a folder of Parquet or CSV files: the files actcmp exports wrote there and their SHA-256
+#: (:mod:`actcmp.store.export`); those files share the folder with others, so it is no MARKER
+FRAMES_MANIFEST = "actcmp-frames.json"
 #: in an in-place export (MLflow's) while it is written: the marker replaces it at the end
 PARTIAL = ".actcmp-export-partial"
 #: layer metrics left out of the exports: histogram bins (one scalar per bin would bury the rest)
@@ -288,7 +291,10 @@ def _check_target(out: Path, fmt: str) -> None:
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
         old = out.with_name(f".{out.name}.old")
         kept = f" (an earlier actcmp export is kept beside it as {old.name})" if stored_format(old) else ""
-        raise StoreError(f"export target {out} holds other files (not an actcmp export){kept}: choose another --out")
+        frames = " (Parquet or CSV files of actcmp's among them)" if (out / FRAMES_MANIFEST).is_file() else ""
+        raise StoreError(
+            f"export target {out} holds other files (not an actcmp export){frames}{kept}: choose another --out"
+        )
     refuse_other_format(out, fmt)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
