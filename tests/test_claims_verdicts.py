@@ -77,38 +77,38 @@ def test_lower_test_loss_with_a_larger_gap_is_inconclusive_not_a_failure() -> No
     assert verdict.verdict == UNSURE
     for part in verdict.parts:
         assert part.verdict == UNSURE, part.explanation
-        assert "disagree" in part.explanation and "test-loss ratio shown" in part.explanation
-        assert part.statistic == "mean log test-loss ratio" and part.value == pytest.approx(-0.38, abs=1e-3)
+        assert "disagree" in part.explanation and "a lower test loss with a larger gap" in part.explanation
+        assert part.statistic == "log test-loss ratio (mean)"
 
 
-def test_the_shown_statistic_is_the_test_that_decided() -> None:
-    """Test loss not separable from ReLU's, gap significantly larger: 'does not hold'
-    decided by the gap, so the verdict shows the gap's mean change and its Holm p."""
-    evidence = (NOTHING, _shifted(0.05))
-    verdict = checks.check_generalisation(_generalisation_runs({"elu": evidence, "silu": evidence}))
-    adjusted = _holm([_p(NOTHING), _p(evidence[1])] * 2)
-    elu = verdict.parts[0]
-    assert elu.verdict == FAILS, elu.explanation
-    assert elu.statistic == "mean change of the log generalisation gap"
-    assert elu.value == pytest.approx(0.05, abs=1e-3)
-    assert elu.p_value == pytest.approx(adjusted[1], rel=1e-6)
-    assert "Decided by the generalisation gap" in elu.explanation
-    assert verdict.verdict == FAILS and verdict.statistic.endswith("mean change of the log generalisation gap")
+def test_the_gap_alone_decides_nothing() -> None:
+    """'Generalises better' is read as a lower test loss (a better fit of unseen data): with
+    the test loss not separable from ReLU's, a significantly larger gap is no 'does not hold'
+    and a significantly smaller one no 'holds' (the rule before let the gap decide alone). The
+    statistic shown is always the test loss's, with its Holm p."""
+    for gap in (0.05, -0.06):
+        evidence = (NOTHING, _shifted(gap))
+        verdict = checks.check_generalisation(_generalisation_runs({"elu": evidence, "silu": evidence}))
+        adjusted = _holm([_p(NOTHING), _p(evidence[1])] * 2)
+        elu = verdict.parts[0]
+        assert adjusted[1] < 0.05 and elu.verdict == UNSURE, elu.explanation
+        assert elu.statistic == "log test-loss ratio (mean)"
+        assert elu.value == pytest.approx(np.mean(NOTHING), abs=1e-9)
+        assert elu.p_value == pytest.approx(adjusted[0], rel=1e-6)
+        assert "which decides, is not separable" in elu.explanation
+        assert ("larger" if gap > 0 else "smaller") in elu.explanation
+        assert verdict.verdict == UNSURE
 
 
-def test_holds_by_the_gap_alone_shows_the_gap() -> None:
-    evidence = (NOTHING, _shifted(-0.06))
-    verdict = checks.check_generalisation(_generalisation_runs({"elu": evidence, "silu": evidence}))
-    assert verdict.verdict == HOLDS, verdict.explanation
-    assert all(p.statistic == "mean change of the log generalisation gap" and p.value < 0 for p in verdict.parts)
-    assert verdict.statistic == "mean change of the log generalisation gap vs relu (elu)"
-
-
-def test_both_tests_for_the_claim_show_the_test_loss() -> None:
-    evidence = (_shifted(-0.2), _shifted(-0.05))
-    part = checks.check_generalisation(_generalisation_runs({"elu": evidence, "silu": evidence})).parts[0]
-    assert part.verdict == HOLDS and part.statistic == "mean log test-loss ratio"
-    assert "Both favour elu (test-loss ratio shown)" in part.explanation
+def test_a_lower_test_loss_holds_and_says_what_it_means() -> None:
+    """The test loss decides: lower with a gap not separable from ReLU's (the reviewer's
+    mnist1d depth 4 ELU: x0.60 with a slightly larger gap) holds, and the text says it is a
+    lower test loss, a better fit of unseen data, with the gap reported, not required."""
+    for gap in (_shifted(0.004, 0.02), _shifted(-0.05)):
+        evidence = (_shifted(-0.5), gap)
+        part = checks.check_generalisation(_generalisation_runs({"elu": evidence, "silu": evidence})).parts[0]
+        assert part.verdict == HOLDS and part.statistic == "log test-loss ratio (mean)", part.explanation
+        assert "Decided by the test loss, lower for elu (a better fit of unseen data)" in part.explanation
 
 
 def test_generalisation_p_values_are_holm_adjusted_over_the_conditions_tests() -> None:

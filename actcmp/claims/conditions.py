@@ -23,7 +23,16 @@ if TYPE_CHECKING:
     import pandas as pd
 
 #: how a factor's level is named in a sentence
-_NAMES = {"depth": "depth", "lr": "lr", "init": "init", "dataset": "on", "width": "width", "bottleneck": "bottleneck"}
+_NAMES = {
+    "depth": "depth",
+    "lr": "lr",
+    "init": "init",
+    "dataset": "on",
+    "width": "width",
+    "bottleneck": "bottleneck",
+    # claim 7 varies the hidden activation beside its output layers (the treatment)
+    "activation": "hidden activation",
+}
 
 
 def level(factor: str, value: Any) -> str:
@@ -82,10 +91,32 @@ def _grouped(wheres: Sequence[dict[str, Any]], factors: list[str], all_levels: d
     return "; ".join(pieces)
 
 
+def part_maps(cells: Sequence[Verdict]) -> list[tuple[str, list[tuple[dict[str, Any], str]]]]:
+    """Per part label of the conditions' parts (in order of first appearance): the (where,
+    verdict) of every condition that judged that part. A claim made of parts ("sigmoid
+    gradients vanish", "sigmoid and tanh saturate", ...) holds in a condition only where all
+    of them hold, so its map alone can hide a part that holds almost everywhere."""
+    labels = list(dict.fromkeys(p.label for c in cells for p in c.parts if p.label))
+    return [(label, [(c.where, p.verdict) for c in cells for p in c.parts if p.label == label]) for label in labels]
+
+
+def part_counts(verdict: Verdict) -> str:
+    """``""``, or for a claim judged condition by condition that is made of two or more parts,
+    in how many conditions each part holds: ``sigmoid gradients vanish 8/10, ..., sigmoid and
+    tanh saturate 0/10`` (the summary row shows it beside the verdict as a whole)."""
+    maps = part_maps(verdict.conditions)
+    if len(maps) < 2:
+        return ""
+    return ", ".join(f"{label} {sum(v == HOLDS for _, v in marks)}/{len(marks)}" for label, marks in maps)
+
+
 def summarise(cells: Sequence[Verdict], factors: Sequence[str], subject: str = "") -> Verdict:
     """One verdict over per-condition verdicts: the common verdict when every condition
     agrees, else :data:`MIXED`; the explanation says where it holds, where it does not
-    and where it is inconclusive. The value is the share of conditions where it holds."""
+    and where it is inconclusive. The value is the share of conditions where it holds.
+    A claim made of two or more parts is said to be judged "as a whole", and each part's
+    own map follows with the number of conditions where it holds (the decision rule is the
+    same: all parts must hold in a condition)."""
     if not cells:
         return no_data()
     all_levels: dict[str, list[Any]] = {f: [] for f in factors}
@@ -96,21 +127,30 @@ def summarise(cells: Sequence[Verdict], factors: Sequence[str], subject: str = "
     verdicts = [c.verdict for c in cells]
     kinds = set(verdicts)
     verdict = verdicts[0] if len(kinds) == 1 else MIXED
+    maps = part_maps(cells)
+    whole = len(maps) > 1
     text = _where_sentence([(c.where, c.verdict) for c in cells], all_levels)
-    text = f"{subject}: {text}" if subject else text[0].upper() + text[1:]
-    # a claim made of parts (e.g. "sigmoid gradients vanish", "ReLU keeps norms"): each part's own map
-    labels = list(dict.fromkeys(p.label for c in cells for p in c.parts if p.label))
-    part_maps = []
-    for label in labels:
-        marks = [(c.where, p.verdict) for c in cells for p in c.parts if p.label == label]
-        if len({v for _, v in marks}) > 1 or len(labels) > 1:
-            part_maps.append(f"{label}: {_where_sentence(marks, all_levels)}")
+    if subject:
+        text = f"{subject}{' as a whole' if whole else ''}: {text}"
+    elif whole:
+        text = f"As a whole: {text}"
+    else:
+        text = text[0].upper() + text[1:]
     holding = sum(v == HOLDS for v in verdicts)
     counts = f" ({holding} of {len(cells)} conditions hold"
     fails = verdicts.count(FAILS)
     counts += f", {fails} {'does' if fails == 1 else 'do'} not" if FAILS in kinds else ""
     counts += f", {verdicts.count(UNSURE)} inconclusive" if UNSURE in kinds else ""
-    by_part = (" By part: " + ". ".join(part_maps) + ".") if part_maps and len(labels) > 1 else ""
+    by_part = ""
+    if whole:
+        pieces = []
+        for label, marks in maps:
+            held = sum(v == HOLDS for _, v in marks)
+            sentence = _where_sentence(marks, all_levels)
+            if len({v for _, v in marks}) > 1:
+                sentence = f"holds in {held} of {len(marks)} conditions ({sentence})"
+            pieces.append(f"{label}: {sentence}")
+        by_part = " By part: " + ". ".join(pieces) + "."
     return Verdict(
         verdict,
         "share of conditions where it holds",
@@ -190,4 +230,4 @@ def _plain(value: Any) -> Any:
     return item() if callable(item) else value
 
 
-__all__ = ["by_condition", "configured_init", "describe", "level", "summarise"]
+__all__ = ["by_condition", "configured_init", "describe", "level", "part_counts", "part_maps", "summarise"]

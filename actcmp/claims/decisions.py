@@ -19,6 +19,8 @@ CONDITIONS: dict[str, tuple[str, ...]] = {
     "vanishing": ("init", "depth"),
     "tanh_sigmoid": ("depth",),
     "generalisation": ("dataset", "depth"),
+    # the hidden activation (the treatment is the output layer)
+    "softmax": ("depth", "activation"),
 }
 
 
@@ -72,7 +74,8 @@ def decide_generalisation(ctx: ClaimContext) -> checks.Verdict:
 
 
 def decide_softmax(ctx: ClaimContext) -> checks.Verdict:
-    return checks.check_softmax(ctx.runs, alpha=ctx.alpha)
+    mapped = by_condition(ctx.runs, CONDITIONS["softmax"], lambda runs: checks.check_softmax(runs, alpha=ctx.alpha))
+    return with_pooled(mapped, checks.check_softmax(ctx.runs, alpha=ctx.alpha))
 
 
 def decide_matters(ctx: ClaimContext) -> checks.Verdict:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from actcmp.analysis.depth import TRAINS
 from actcmp.claims.checks import FAILS, HOLDS, MIXED, UNSURE, Verdict
+from actcmp.claims.conditions import part_counts
 from actcmp.report import render
 from actcmp.report.format import fmt_duration, fmt_p, fmt_stat
 from actcmp.report.render import FigureDoc, Section
@@ -74,18 +75,28 @@ COLOURS = {HOLDS: "#1b7837", FAILS: "#b2182b", UNSURE: "#b35806", MIXED: "#5e3c9
 
 # -- building the sections ------------------------------------------------------------------
 def summary_rows(claims: Sequence[ClaimDoc]) -> list[dict[str, str]]:
-    """The claims table (also what the README shows)."""
-    return [
-        {
-            "#": c.claim.number,
-            "claim": c.claim.title,
-            "verdict": BADGE[c.verdict.verdict],
-            "deciding statistic": f"{c.verdict.statistic} = {fmt_stat(c.verdict.value)}",
-            "p": fmt_p(c.verdict.p_value),
-            "sweep": f"experiments/claims/{c.claim.sweep}.toml",
-        }
-        for c in claims
-    ]
+    """The claims table (also what the README shows). A claim judged condition by condition
+    and made of two or more parts is decided as a whole (all parts in the same condition);
+    its row also says in how many conditions each part holds
+    (:func:`~actcmp.claims.conditions.part_counts`), so that "does not hold" as a whole does
+    not hide a part that holds almost everywhere."""
+    rows = []
+    for c in claims:
+        statistic = f"{c.verdict.statistic} = {fmt_stat(c.verdict.value)}"
+        parts = part_counts(c.verdict)
+        if parts:
+            statistic += f" (as a whole); conditions where each part holds: {parts}"
+        rows.append(
+            {
+                "#": c.claim.number,
+                "claim": c.claim.title,
+                "verdict": BADGE[c.verdict.verdict],
+                "deciding statistic": statistic,
+                "p": fmt_p(c.verdict.p_value),
+                "sweep": f"experiments/claims/{c.claim.sweep}.toml",
+            }
+        )
+    return rows
 
 
 #: the name this module used for it before the report's formatter served the claims too
@@ -206,7 +217,11 @@ METHODS = [
     "ranks last, in a paired comparison a seed where only one of the two diverged counts as a difference worse "
     "than any finite one, in an exact signed-rank test combined with the t-test of the seeds where both converged "
     "(Bonferroni; with 3 seeds and no pair to t-test, the rank test's floor is p = 0.25); it is never '≈ best', "
-    "and it is left out of means and intervals (counted beside them). The other claims test converged runs only "
+    "and it is left out of means and intervals (counted beside them). In a tuned sweep, an activation whose every "
+    "learning-rate candidate diverged in tuning has no selected value and no evaluation run: its evaluation seeds "
+    "enter these claims as diverged runs (the worst outcome, ranked last, as the report's tuned rank table ranks "
+    "it), so the worst outcome counts against the activation instead of removing the cell from the test. The "
+    "other claims test converged runs only "
     "(claim 4's gradient ratios at initialisation read diverged runs too): a diverged run, and in a paired test "
     "its pair, is left out of their tests; each claim's experiment line counts them.",
     "Per cell: mean ± std over seeds and the Student t 95% interval of the mean (none with fewer than 2 seeds).",
@@ -225,8 +240,11 @@ METHODS = [
     "with each dataset as one block (an activation's mean rank over the dataset's cells, ranked again), its p "
     "from 20,000 seeded within-dataset permutations (the chi-square approximation does not hold for 2-3 "
     "blocks); the rank tables' top group and the critical-difference diagrams of claims 2 and 8 use the mean "
-    "ranks and CD over the datasets too, so that they agree with the verdicts (over cells they would be optimistic).",
-    "Verdict maps (claims 2-6) judge each condition on its own, each part as its rule states, at alpha = 0.05. "
+    "ranks and CD over the datasets too, so that they agree with the verdicts (over cells they would be optimistic). "
+    "The CD shrinks only as 1 / sqrt(blocks): with 7 activations on 3 datasets it is 5.20 ranks of a possible 6, "
+    "so at so few blocks a top group separates almost nothing and 'inside the top group' is weak evidence (claim "
+    "2's texts say so wherever the CD exceeds half the possible range).",
+    "Verdict maps (claims 2-7) judge each condition on its own, each part as its rule states, at alpha = 0.05. "
     "Holm within a condition only where the rule says so: claim 2's comparisons within a cell (over every pair of "
     "its activations) and claim 6's four tests of a condition (two per candidate). Elsewhere each part of a "
     "condition is tested unadjusted and every part must hold (an intersection-union test, which needs no "
@@ -239,11 +257,16 @@ METHODS = [
     "sigmoid and for tanh (one-sided exact signed-rank test of log10 r against -1), 'keeps norms' for each "
     "ReLU-family activation by two one-sided signed-rank tests (an equivalence test) and 'saturate' for sigmoid "
     "and for tanh (one-sided exact signed-rank test of the seeds against 5% saturated units); a condition of "
-    "claim 5 is one paired test. An exact signed-rank test of n seeds cannot go below p = 2^-n, so with fewer "
+    "claim 5 is one paired test; a condition of claim 7 (depth x hidden activation) one paired test of softmax "
+    "against each other output layer, all of which must hold. A claim made of parts is decided as a whole (every "
+    "part in the same condition); its verdict line and summary row also say in how many conditions each part "
+    "holds, so that a whole that holds nowhere does not hide a part that holds almost everywhere (claim 4: "
+    "'sigmoid gradients vanish' beside 'sigmoid and tanh saturate'). An exact signed-rank test of n seeds cannot "
+    "go below p = 2^-n, so with fewer "
     "than 5 seeds those parts are inconclusive (the texts say so). There is no correction across the "
     "conditions of a map, so with many conditions some may differ by chance: read a map as a pattern (where the "
     "claim holds and where not), not as many independent findings.",
-    "Beside its map, each of claims 2, 3, 5 and 6 is also judged once over all its conditions (the list 'Pooled "
+    "Beside its map, each of claims 2, 3, 5, 6 and 7 is also judged once over all its conditions (the list 'Pooled "
     "over all conditions'; claim 4 has none: its verdict is its map). Claim 2: Friedman over the datasets as "
     "blocks and the comparisons with each cell's best over every cell. Claim 3: 'units die' by Page's trend test "
     "of ReLU's dead fraction over learning rate and over depth (blocked by the other factors and the seed); "
@@ -251,24 +274,38 @@ METHODS = [
     "where a fix dies): in every cell where ReLU's units are shown to die, each fix's seeds must be shown under "
     "1% by the per-condition test (the largest p reported), and one cell where a fix lies significantly above "
     "5% makes it not hold; 'fewer units stuck' the same way, cell by cell with the per-condition paired test; "
-    "'dying hurts' by Spearman's rho over ReLU runs. Claims 5 and 6: one paired test "
-    "(claim 6: two per candidate, Holm over the four) over every (cell, seed) pair of the sweep.",
+    "'dying hurts' by Spearman's rho over ReLU runs. Claims 5, 6 and 7: one paired test "
+    "(claim 6: two per candidate, Holm over the four; claim 7: one per alternative output layer) over every "
+    "(cell, seed) pair of the sweep.",
     "Claims 5, 6 and 7 test pairs of runs (the same cell and seed: the same data, split, initial weights and "
-    "batch order) by the Wilcoxon signed-rank test with 6 or more pairs, else the paired t-test. What they pool "
+    "batch order) by the Wilcoxon signed-rank test with 6 or more pairs, else the paired t-test, one-sided both "
+    "ways: a claim holds when the test in its direction is significant and does not hold when the opposite one "
+    "is, so the direction a verdict names is always the test's own, and the ratio it shows is the test's own "
+    "estimate (Hodges-Lehmann for the signed-rank test, the geometric mean for the t-test), never a mean or "
+    "median taken beside a rank test (a few large gains and many small losses can give a mean below 1 while the "
+    "rank test says worse). Claim 6's tests, Holm-corrected, are two-sided (twice the smaller one-sided p) and "
+    "read for the direction of that side. Where every pair differs by the same amount there is no t statistic: "
+    "the exact signed-rank test decides, and its p cannot go below 2^-n one-sided (1/32 with 5 pairs), the p "
+    "shown. Claim 6 reads 'generalises better' as a lower test loss (a better fit of unseen data): the test loss "
+    "decides; the train/test gap is tested and reported beside it, decides nothing alone, and only makes a "
+    "decided test loss inconclusive when it lies significantly on the other side (a lower test loss bought with "
+    "a larger gap). What they pool "
     "differs: claim 5 judges each depth over the pairs of all its datasets and seeds, and pools every dataset "
     "and depth beside the map; claim 6 judges each dataset and depth on its own, one dataset per condition, over "
     "its seeds alone (as many pairs as seeds: the paired t-test under 6 seeds), and pools every dataset and depth "
-    "beside the map; claim 7 pools every depth and hidden activation of its one dataset. Where pairs of several "
+    "beside the map; claim 7 judges each depth and hidden activation of its one dataset on its own (its seeds "
+    "alone: the paired t-test), and pools them all beside the map. Where pairs of several "
     "datasets are pooled (claim 5's conditions, the pooled verdicts of claims 5 and 6), the seeds are the "
     "replicates and the datasets fixed, so the inference is about these datasets (the mean effect over them), "
     "not about datasets in general; an effect that differs between datasets can make the pooled test reject "
     "although its mean over other datasets would be 0.",
     "The claims without a map: claim 1 compares each depth's mean training MSE with PCA's by thresholds "
     "(within 5%, or more than 5% below), no test (its paired t-test of deepest against depth 1 is reported, "
-    "not deciding); claim 7 tests softmax against each other output layer, unadjusted, and must beat every one; "
+    "not deciding); "
     "claim 8's two parts (Friedman over the datasets as blocks, on test loss and on epochs to the threshold) must "
     "both hold; A1 tests ReLU's AUROC on each dataset by one-sided one-sample t-tests of the seeds against 0.5 "
-    "and must hold on every dataset; A2 reads the comparisons with each bottleneck size's best (Holm within a "
+    "(the same AUROC on every seed: the exact signed-rank test, its p no lower than 2^-n) and must hold on every "
+    "dataset; A2 reads the comparisons with each bottleneck size's best (Holm within a "
     "size). Where every part must hold, the unadjusted tests keep the level of 'holds' (an intersection-union "
     "test); 'does not hold' from any one part has more chances to fire by chance.",
     "Tuned sweeps: a selection at the smallest or largest candidate may not be the optimum. Each tuned claim's "

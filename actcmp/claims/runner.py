@@ -150,11 +150,12 @@ def edge_summary(selections: Sequence[Selection], spec: TuneSpec) -> str:
 
 def _selected(
     sweep: SweepConfig, directory: Path, data_dir: str | Path | None = None
-) -> tuple[list[dict[str, Any]], Any, int, str]:
+) -> tuple[list[dict[str, Any]], Any, int, str, list[dict[str, Any]]]:
     """(the evaluation runs at the values selected so far, a table of the selected values per
     cell and activation, how many evaluation runs the claim judges once every unit has its
-    selection: one per grid point, less those of units whose every candidate diverged, and
-    :func:`edge_summary` of the selections)."""
+    selection: one per grid point, less those of units whose every candidate diverged,
+    :func:`edge_summary` of the selections, and :func:`unselected_runs`: the evaluation seeds
+    of those units, to enter the verdicts as diverged)."""
     import pandas as pd
 
     from actcmp.run.tune import describe_value, selected_plan
@@ -186,7 +187,71 @@ def _selected(
     # diverged in tuning: it gets no evaluation run at a selected value, so none is pending
     gone = {s.unit for s in selections if s.all_diverged}
     planned = sum(len(runs) for unit, runs in plan.members.items() if unit not in gone)
-    return judged, table, planned, edge_summary(selections, plan.spec)
+    unselected = unselected_runs(plan.common, selections, plan.spec.fields)
+    return judged, table, planned, edge_summary(selections, plan.spec), unselected
+
+
+#: how the run id of :func:`unselected_runs`' rows ends (never a stored run's: those are hashes)
+UNSELECTED_SUFFIX = ":no-selection"
+
+
+def unselected_runs(
+    evaluation: Sequence[dict[str, Any]], selections: Sequence[Selection], fields: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The evaluation seeds of every unit whose candidates all diverged in tuning
+    (:attr:`~actcmp.analysis.tune.Selection.all_diverged`), as runs that diverged: one per
+    evaluation config of the unit in ``evaluation`` (the plan's common runs, tagged with
+    ``tune_unit``), its run id suffixed :data:`UNSELECTED_SUFFIX`, status ``diverged``, the
+    tuned ``fields`` None (no value was selected) and no metrics.
+
+    Such a unit has no evaluation run at a selected value. Left out, it would vanish from the
+    verdicts (a cell missing an activation is dropped from the Friedman test, and the
+    comparison with a cell's best has no row for it): the worst outcome would remove the
+    cell instead of counting against the activation. As diverged runs it is the worst outcome
+    of its cell (:func:`~actcmp.analysis.cells.outcomes`) and ranks last, as the report's
+    tuned rank table ranks it (``tuned_none``)."""
+    gone = {s.unit for s in selections if s.all_diverged}
+    rows = []
+    for cfg in evaluation:
+        if cfg.get("tune_unit") not in gone:
+            continue
+        row = {k: v for k, v in cfg.items() if k not in ("role", "tune_unit")}
+        row.update({field: None for field in fields})
+        row.update(run_id=f"{cfg['run_id']}{UNSELECTED_SUFFIX}", status="diverged")
+        rows.append(row)
+    return rows
+
+
+def _with_unselected(results: Results, unselected: Sequence[dict[str, Any]]) -> Results:
+    """``results`` with :func:`unselected_runs`' rows appended to its runs (their config
+    fields, no metrics; no epochs or layers)."""
+    if not unselected:
+        return results
+    import pandas as pd
+
+    from actcmp.store.database import Results
+
+    return Results(
+        runs=pd.concat([results.runs, pd.DataFrame(list(unselected))], ignore_index=True),
+        epochs=results.epochs,
+        layers=results.layers,
+        planned=results.planned,
+        directory=results.directory,
+    )
+
+
+def _unselected_note(unselected: Sequence[dict[str, Any]]) -> str:
+    """What the tuned protocol's line adds about :func:`unselected_runs` ("" if none)."""
+    if not unselected:
+        return ""
+    units = sorted({(str(r.get("activation")), str(r.get("dataset")), str(r.get("depth"))) for r in unselected})
+    named = ", ".join(f"{a} on {d} at depth {depth}" for a, d, depth in units)
+    return (
+        f"; {len(units)} {'unit' if len(units) == 1 else 'units'} whose every candidate diverged in tuning ({named}) "
+        f"{'has' if len(units) == 1 else 'have'} no selected value: {'its' if len(units) == 1 else 'their'} "
+        f"{len(unselected)} evaluation runs enter the verdicts as diverged (the worst outcome of the cell, ranked "
+        "last), not left out"
+    )
 
 
 def _per_seed_warning(directory: Path) -> str:
@@ -312,19 +377,20 @@ def run_claims(
             interrupted = summary.interrupted or summary.late_interrupt
             terminated, late = summary.terminated and interrupted, summary.late_interrupt
         stored = load_results(directory) if db_path(directory).exists() else None
+        unselected: list[dict[str, Any]] = []  # a tuned sweep's units with no selected value
         if stored is not None:
             judged = planned
             if sweep.tune is not None:  # rank-based claims: only the evaluation runs at the selected values
                 from actcmp.run.tune import describe_candidates
 
                 # units without a selection yet count their evaluation runs as pending
-                judged, doc.selected, doc.planned, doc.edges = _selected(sweep, directory, data_dir)
+                judged, doc.selected, doc.planned, doc.edges, unselected = _selected(sweep, directory, data_dir)
                 doc.warning = _per_seed_warning(directory)
                 doc.tune = (
                     f"each activation at its own {', '.join(sweep.tune.candidates)}, selected per dataset and depth "
                     f"from {describe_candidates(sweep.tune)} by mean final validation loss over tuning seeds "
                     f"{', '.join(str(s) for s in sweep.tune.seeds)} (never the evaluation seeds); the verdict "
-                    "reads only the evaluation runs at the selected values"
+                    "reads only the evaluation runs at the selected values" + _unselected_note(unselected)
                 )
             stored = _restrict(stored, {cfg["run_id"] for cfg in judged})
             statuses = stored.runs["status"].value_counts() if len(stored.runs) else {}
@@ -332,8 +398,9 @@ def run_claims(
             doc.counts["pending"] = max(0, doc.planned - len(stored.runs))
             if "wall_time_s" in stored.runs:
                 doc.stored_time_s = float(stored.runs["wall_time_s"].fillna(0).sum())
-            if stored.runs.empty:
-                stored = None
+            # counted above as what is stored; judged beside it as diverged (see unselected_runs), once
+            # something is stored to judge them beside
+            stored = None if stored.runs.empty else _with_unselected(stored, unselected)
         else:
             doc.counts = {"pending": len(planned)}
         sweeps[name], results[name] = doc, stored

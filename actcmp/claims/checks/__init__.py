@@ -13,7 +13,10 @@ Modules, by the kind of claim they decide:
 
 * :mod:`~actcmp.claims.checks.verdict`: the verdict words, :class:`Verdict`, :func:`combine`;
 * :mod:`~actcmp.claims.checks.frames`: what every check shares (selecting and pairing runs,
-  the tests, the wording of numbers and p-values);
+  the wording of numbers and p-values);
+* :mod:`~actcmp.claims.checks.ranktests`: the one-sided tests both ways that decide a
+  direction (exact signed-rank tests against a bound; :func:`sided_test` for paired runs
+  and seeds against chance, with the test's own estimate);
 * :mod:`~actcmp.claims.checks.ranking`: claims decided by ranks (2, 8, A2);
 * :mod:`~actcmp.claims.checks.losses`: errors against another activation or a reference
   (1, 5, 6, 7, A1);

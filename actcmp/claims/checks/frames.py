@@ -1,6 +1,7 @@
 """What every check shares: the runs it reads (converged, finished), the columns as
-numbers, runs of two treatments paired by cell and seed, the paired and rank tests, an
-activation's family, and how numbers and p-values are worded in an explanation."""
+numbers, runs of two treatments paired by cell and seed, Spearman's rho, an activation's
+family, and how numbers and p-values are worded in an explanation. The tests that decide a
+direction live in :mod:`actcmp.claims.checks.ranktests` (:func:`~actcmp.claims.checks.ranktests.sided_test`)."""
 
 from __future__ import annotations
 
@@ -81,11 +82,6 @@ def on_datasets(frame: pd.DataFrame) -> str:
     return " on " + (names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}")
 
 
-def paired_test(a: np.ndarray, b: np.ndarray) -> stats.PairedTest:
-    """Paired test of ``a`` vs ``b``: signed-rank when 6 or more pairs, else paired t."""
-    return stats.paired_test(a, b, test="wilcoxon" if len(a) >= 6 else "t")
-
-
 def family_of(name: str) -> str:
     from actcmp.core.activations import REGISTRY
 
@@ -102,6 +98,5 @@ __all__ = [
     "numeric",
     "on_datasets",
     "paired_runs",
-    "paired_test",
     "spearman",
 ]

@@ -53,18 +53,33 @@ def gradient_ratios(
 
 
 def _size_text(values: np.ndarray) -> str:
-    """How large the first layer's gradient is against the last's over the seeds
-    ``values`` (log10 r, ``-inf`` where it underflowed to 0)."""
+    """How large the first layer's gradient is against the last's over the seeds ``values``
+    (log10 r, ``-inf`` where it underflowed to 0): the median, the statistic the verdict
+    shows and its signed-rank test reads, and the range over the seeds."""
     gone = int(np.isneginf(values).sum())
     rest = values[np.isfinite(values)]
+    median = float(np.median(values))
     if not gone:
-        return f"10^{float(np.mean(values)):.1f} of the last's"
+        return (
+            f"{_power(median)} of the last's (median over {len(values)} seeds; from {_power(float(rest.min()))} "
+            f"to {_power(float(rest.max()))})"
+        )
     if not len(rest):
         return "exactly 0 in every seed (it underflowed: vanished completely)"
-    return (
-        f"exactly 0 in {gone} of {len(values)} seeds (it underflowed: log10 r = -inf) and "
-        f"10^{float(np.mean(rest)):.1f} of the last's in the other {len(rest)}"
+    middle = "0 (underflowed)" if math.isinf(median) else _power(median)
+    spread = (
+        _power(float(rest[0])) if len(rest) == 1 else f"from {_power(float(rest.min()))} to {_power(float(rest.max()))}"
     )
+    return (
+        f"exactly 0 in {gone} of {len(values)} seeds (it underflowed: log10 r = -inf) and {spread} of the "
+        f"last's in the other {len(rest)}; median over all {len(values)} seeds {middle}"
+    )
+
+
+def _power(log10: float) -> str:
+    """``10^-0.99``: a log10 ratio as a power of ten, two decimals (no ``-0.00``)."""
+    text = f"{log10:.2f}"
+    return f"10^{'0.00' if text == '-0.00' else text}"
 
 
 def check_vanishing_cell(
@@ -112,7 +127,7 @@ def check_vanishing_cell(
         if family_of(name) == "bounded":
             parts.append(_no_ratio(name))
     parts.append(saturation_part(runs, depth, min_saturated, alpha))
-    return combine(parts, "mean log10(first/last gradient norm), sigmoid", lead_value, lead_p)
+    return combine(parts, "median log10(first/last gradient norm), sigmoid", lead_value, lead_p)
 
 
 def _vanishes_in_cell(name: str, values: np.ndarray, max_orders: float, alpha: float) -> Verdict:
@@ -185,7 +200,7 @@ def _underflowed(name: str) -> Verdict:
     """A bounded activation whose first-layer gradient is exactly 0 in every seed: vanished."""
     return Verdict(
         HOLDS,
-        "mean log10 r",
+        "median log10 r",
         -math.inf,
         explanation=f"{name}: the first layer's gradient is exactly 0 in every seed (below float32's "
         "range): it vanishes completely.",

@@ -20,8 +20,8 @@ from actcmp.claims.checks.frames import (
     numeric,
     on_datasets,
     paired_runs,
-    paired_test,
 )
+from actcmp.claims.checks.ranktests import Sided, sided_test
 from actcmp.claims.checks.verdict import FAILS, HOLDS, UNSURE, Verdict, combine, no_data
 from actcmp.claims.reference import attach_pca
 
@@ -99,11 +99,14 @@ def _linear_panel(name: str, by_depth: pd.Series, deep_p: float, tolerance: floa
 
 
 def _test_deep_vs_shallow(group: pd.DataFrame) -> float:
-    """p of the paired t-test, deepest vs depth 1, on test loss (reported, not deciding)."""
+    """Two-sided p of the paired t-test, deepest vs depth 1, on test loss (reported, not
+    deciding; :func:`~actcmp.claims.checks.ranktests.sided_test`: the same difference on every
+    seed gives the exact signed-rank test's floor, not 0)."""
     shallow = group[group["depth"] == group["depth"].min()].set_index("seed")["test_loss"]
     deep = group[group["depth"] == group["depth"].max()].set_index("seed")["test_loss"]
     seeds = shallow.index.intersection(deep.index)
-    return stats.paired_test(deep[seeds].to_numpy(float), shallow[seeds].to_numpy(float)).p_value
+    diffs = deep[seeds].to_numpy(float) - shallow[seeds].to_numpy(float)
+    return sided_test(diffs, test="t").p_two_sided
 
 
 # -- claim 5: tanh converges faster than sigmoid ---------------------------------------------
@@ -145,9 +148,12 @@ def check_tanh_faster(
     alpha: float = stats.ALPHA,
 ) -> Verdict:
     """Tanh converges faster than sigmoid: over every (cell, seed) pair, the log ratio of
-    the early training loss (:func:`early_loss`) of tanh to sigmoid is below zero
-    (Wilcoxon signed-rank with 6 or more pairs, else paired t; p < alpha). Does not hold
-    when it is significantly above zero; inconclusive otherwise."""
+    the early training loss (:func:`early_loss`) of tanh to sigmoid lies below zero by the
+    one-sided test in the claimed direction (:func:`~actcmp.claims.checks.ranktests.sided_test`:
+    signed-rank with 6 or more pairs, else paired t; p < alpha). Does not hold when the
+    opposite one-sided test is significant (tanh slower); inconclusive otherwise. The ratio
+    shown is the test's own estimate (Hodges-Lehmann for the signed-rank test, the geometric
+    mean for the t-test), so it lies on the side the test decided."""
     early = early_loss(runs, epochs, k)
     if early.empty:
         return no_data()
@@ -156,30 +162,34 @@ def check_tanh_faster(
     if pairs.empty:
         return no_data(f"no converged {fast} / {slow} pairs")
     log_fast, log_slow = np.log(pairs[f"early_{fast}"].to_numpy(float)), np.log(pairs[f"early_{slow}"].to_numpy(float))
-    test = paired_test(log_fast, log_slow)
-    ratio = float(np.exp(np.median(log_fast - log_slow)))
+    test = sided_test(log_fast - log_slow)
+    ratio = math.exp(test.estimate) if math.isfinite(test.estimate) else math.nan
+    median = float(np.exp(np.median(log_fast - log_slow)))
     wins = float(np.mean(log_fast < log_slow))
     k_used = int(early["k"].iloc[0])
+    statistic = f"early-loss ratio {fast}/{slow} ({test.estimator})"
+    if test.n < 2:
+        return Verdict(UNSURE, statistic, ratio, math.nan, f"Inconclusive: {test.n} pair(s) only.")
+    verdict, p = test.decide(alpha, "below")
     text = (
         f"Over {test.n} paired runs{on_datasets(pairs)}, {fast}'s training loss over the first {k_used} epochs is "
-        f"{ratio:.2f}x "
-        f"{slow}'s (median; {fast} lower in {wins:.0%} of pairs; {test.test} {fmt_p(test.p_value)})"
+        f"{ratio:.2f}x {slow}'s ({_estimate_words(test)} of the paired ratio; median {median:.2f}; {fast} lower in "
+        f"{wins:.0%} of pairs; {test.method}, {fmt_p(p)})"
     )
-    statistic = f"median early-loss ratio {fast}/{slow}"
-    if test.n < 2:
-        return Verdict(UNSURE, statistic, ratio, test.p_value, f"Inconclusive: {test.n} pair(s) only.")
-    if ratio < 1 and test.p_value < alpha:
-        return Verdict(HOLDS, statistic, ratio, test.p_value, text + ".")
-    if ratio > 1 and test.p_value < alpha:
-        return Verdict(FAILS, statistic, ratio, test.p_value, text + f": {slow} is faster.")
-    return Verdict(UNSURE, statistic, ratio, test.p_value, text + ": not separable at this sample size.")
+    ending = {HOLDS: ".", FAILS: f": {slow} is faster.", UNSURE: ": not separable at this sample size."}[verdict]
+    return Verdict(verdict, statistic, ratio, p, text + ending)
+
+
+def _estimate_words(test: Sided) -> str:
+    """The estimate of a ratio tested on the log scale, in words."""
+    return "Hodges-Lehmann estimate" if test.estimator != "mean" else "geometric mean"
 
 
 # -- claim 6: ELU and Swish generalise better ---------------------------------------------------
-#: the two tests of claim 6 per candidate: (statistic's name, what it compares)
+#: the two tests of claim 6 per candidate: (statistic's name, what it compares). The first decides.
 _GENERALISATION_TESTS = (
-    ("mean log test-loss ratio", "test loss"),
-    ("mean change of the log generalisation gap", "generalisation gap"),
+    ("log test-loss ratio", "test loss"),
+    ("change of the log generalisation gap", "generalisation gap"),
 )
 
 
@@ -190,18 +200,22 @@ def check_generalisation(
     candidates: Sequence[str] = ("elu", "silu"),
     alpha: float = stats.ALPHA,
 ) -> Verdict:
-    """ELU and Swish generalise better than ReLU. Per candidate, over (cell, seed) pairs
-    with ReLU: d_test = log(test loss / ReLU's) and d_gap = gap - ReLU's gap, where
-    gap = log(test loss / final train loss); each tested against zero (signed-rank with 6+
-    pairs, else paired t), the p-values Holm-corrected over every test of this call
-    (2 per candidate: the tests that feed one condition's verdict). A candidate holds when
-    d_test or d_gap is significantly below zero and neither is significantly above; does
-    not hold when either is significantly above zero and neither below; inconclusive when
-    neither is significant, or when one is significantly below and the other significantly
-    above (the evidence disagrees). Each candidate's statistic and (Holm-adjusted) p are
-    those of the test that decided it (the test-loss ratio when both, or neither, did)."""
+    """ELU and Swish generalise better than ReLU, read as: a lower test loss (a better fit of
+    unseen data), with the train/test gap reported beside it. Per candidate, over (cell, seed)
+    pairs with ReLU: d_test = log(test loss / ReLU's) and d_gap = gap - ReLU's gap, where
+    gap = log(test loss / final train loss); each tested against zero
+    (:func:`~actcmp.claims.checks.ranktests.sided_test`: signed-rank with 6+ pairs, else paired
+    t), two-sided as twice the smaller one-sided p with the direction of that side, the
+    p-values Holm-corrected over every test of this call (2 per candidate: the tests that
+    feed one condition's verdict). The test loss decides: a candidate holds when d_test is
+    significantly below zero, does not hold when it is significantly above. The gap never
+    decides alone (a smaller gap with the same test loss is no better fit of unseen data);
+    it only stops a decision it contradicts: a gap significantly on the other side makes it
+    inconclusive (a lower test loss bought with a larger gap, or the reverse). Each
+    candidate's statistic is its log test-loss ratio (the test's own estimate: Hodges-Lehmann
+    or mean) and its Holm-adjusted p."""
     parts: dict[str, Verdict] = {}
-    tests: list[tuple[str, stats.PairedTest, stats.PairedTest, str]] = []
+    tests: list[tuple[str, Sided, Sided, str]] = []
     for name in candidates:
         pairs = paired_runs(runs, name, reference, ["test_loss", "final_train_loss"])
         if len(pairs) < 2:
@@ -219,9 +233,9 @@ def check_generalisation(
         )
         gap_c = test_c - np.log(pairs[f"final_train_loss_{name}"].to_numpy(float))
         gap_r = test_r - np.log(pairs[f"final_train_loss_{reference}"].to_numpy(float))
-        tests.append((name, paired_test(test_c, test_r), paired_test(gap_c, gap_r), on_datasets(pairs)))
+        tests.append((name, sided_test(test_c - test_r), sided_test(gap_c - gap_r), on_datasets(pairs)))
     # Holm over every test that feeds this verdict (2 per candidate), then each candidate's part
-    adjusted = stats.holm([p for _, on_test, on_gap, _ in tests for p in (on_test.p_value, on_gap.p_value)])
+    adjusted = stats.holm([p for _, on_test, on_gap, _ in tests for p in (on_test.p_two_sided, on_gap.p_two_sided)])
     for i, (name, on_test, on_gap, where) in enumerate(tests):
         holm = (float(adjusted[2 * i]), float(adjusted[2 * i + 1]))
         parts[name] = _generalisation_part(name, reference, (on_test, on_gap), holm, len(adjusted), alpha, where)
@@ -229,7 +243,7 @@ def check_generalisation(
     lead = done[0] if done else None
     return combine(
         done,
-        f"{lead.statistic} vs {reference} ({candidates[0]})" if lead else "mean log test-loss ratio",
+        f"{lead.statistic} vs {reference} ({candidates[0]})" if lead else "log test-loss ratio",
         lead.value if lead else math.nan,
         lead.p_value if lead else math.nan,
     )
@@ -238,42 +252,66 @@ def check_generalisation(
 def _generalisation_part(
     name: str,
     reference: str,
-    results: tuple[stats.PairedTest, stats.PairedTest],
+    results: tuple[Sided, Sided],
     adjusted: tuple[float, float],
     family: int,
     alpha: float,
     where: str = "",
 ) -> Verdict:
     """One candidate of claim 6 from its two tests (d_test, d_gap) and their Holm-adjusted
-    p-values (``family`` tests in all): the verdict, and the statistic of the test that decided it.
-    ``where``: the datasets of the pairs (:func:`~actcmp.claims.checks.frames.on_datasets`)."""
+    two-sided p-values (``family`` tests in all): the test loss decides, the gap only stops a
+    decision it contradicts (see :func:`check_generalisation`). Each test's direction is the
+    side its one-sided p-values point to (:attr:`~actcmp.claims.checks.ranktests.Sided.side`),
+    never a mean beside it. ``where``: the datasets of the pairs
+    (:func:`~actcmp.claims.checks.frames.on_datasets`)."""
     label = f"{name} generalises better than {reference}"
-    better = [t.mean_diff < 0 and p < alpha for t, p in zip(results, adjusted, strict=True)]
-    worse = [t.mean_diff > 0 and p < alpha for t, p in zip(results, adjusted, strict=True)]
+    sides = [t.side if p < alpha else 0 for t, p in zip(results, adjusted, strict=True)]
     on_test, on_gap = results
+    test_side, gap_side = sides
+    ratio = math.exp(on_test.estimate)
+    method = "Wilcoxon signed-rank tests" if on_test.test == "signed-rank" else "paired t-tests"
     text = (
-        f"{name} vs {reference} over {on_test.n} pairs{where}: test loss x{math.exp(on_test.mean_diff):.2f} "
-        f"({fmt_p(adjusted[0])}), generalisation gap {on_gap.mean_diff:+.3f} in log units "
-        f"({fmt_p(adjusted[1])}), {'Wilcoxon signed-rank tests' if on_test.test == 'wilcoxon' else 'paired t-tests'}, p Holm-adjusted over {family} tests. "
+        f"{name} vs {reference} over {on_test.n} pairs{where}: test loss x{ratio:.2f} "
+        f"({_estimate_words(on_test)}; {fmt_p(adjusted[0])}), generalisation gap {on_gap.estimate:+.3f} in log "
+        f"units ({on_gap.estimator}; {fmt_p(adjusted[1])}), {method}, each two-sided (twice its smaller one-sided "
+        f"p, read for that side's direction), p Holm-adjusted over {family} tests"
     )
-    if any(better) and any(worse):
-        verdict, shown = UNSURE, 0
-        lower, higher = (_GENERALISATION_TESTS[i][1] for i in (better.index(True), worse.index(True)))
-        text += f"The two disagree: the {lower} favours {name}, the {higher} {reference} (test-loss ratio shown)."
-    elif any(better) or any(worse):
-        verdict = HOLDS if any(better) else FAILS
-        deciding = better if any(better) else worse
-        shown = deciding.index(True)
-        winner = name if any(better) else reference
-        if all(deciding):
-            text += f"Both favour {winner} (test-loss ratio shown)."
-        else:
-            text += f"Decided by the {_GENERALISATION_TESTS[shown][1]}, which favours {winner}."
+    same = [what for (_, what), t in zip(_GENERALISATION_TESTS, results, strict=True) if t.all_equal]
+    if same:
+        text += (
+            f" (the {' and the '.join(same)}: the same difference on every pair, so no t-test but the exact "
+            f"signed-rank test, whose two-sided p cannot go below 2/2^{on_test.n})"
+        )
+    text += ". "
+    gap_words = {-1: "smaller", 1: "larger", 0: "not separable from ReLU's"}
+    if test_side and gap_side == -test_side:
+        verdict = UNSURE
+        text += (
+            f"The two disagree: the test loss favours {name if test_side < 0 else reference}, the generalisation "
+            f"gap {reference if test_side < 0 else name} (a {'lower' if test_side < 0 else 'higher'} test loss with "
+            f"a {gap_words[gap_side]} gap)."
+        )
+    elif test_side:
+        verdict = HOLDS if test_side < 0 else FAILS
+        text += (
+            f"Decided by the test loss, {'lower' if test_side < 0 else 'higher'} for {name} "
+            f"({'a better' if test_side < 0 else 'a worse'} fit of unseen data); its gap is {gap_words[gap_side]}"
+            f"{'' if gap_side else ' (reported, not required)'}."
+        )
     else:
-        verdict, shown = UNSURE, 0
-        text += "Neither is separable from zero at this sample size."
+        verdict = UNSURE
+        text += "The test loss, which decides, is not separable from ReLU's at this sample size" + (
+            f" (only the gap is: {gap_words[gap_side]}, which alone says nothing about the fit of unseen data)."
+            if gap_side
+            else "."
+        )
     return Verdict(
-        verdict, _GENERALISATION_TESTS[shown][0], results[shown].mean_diff, adjusted[shown], text, label=label
+        verdict,
+        f"{_GENERALISATION_TESTS[0][0]} ({on_test.estimator})",
+        on_test.estimate,
+        adjusted[0],
+        text,
+        label=label,
     )
 
 
@@ -295,11 +333,14 @@ def common_metric(runs: pd.DataFrame) -> tuple[pd.DataFrame, str, str]:
 
 def check_softmax(runs: pd.DataFrame, *, candidate: str = "softmax", alpha: float = stats.ALPHA) -> Verdict:
     """A softmax output suits distributions: on one metric (:func:`common_metric`), softmax
-    against each other output layer over every (cell, seed) pair (cell = dataset, depth,
-    hidden activation), on the log ratio of the errors (Wilcoxon signed-rank with 6 or
-    more pairs, else paired t). Each comparison holds when softmax is lower with
-    p < alpha and does not hold when it is higher with p < alpha; softmax must beat
-    every alternative."""
+    against each other output layer over every (cell, seed) pair of ``runs``, on the log
+    ratio of the errors, by the one-sided test in the claimed direction
+    (:func:`~actcmp.claims.checks.ranktests.sided_test`: signed-rank with 6 or more pairs,
+    else paired t). Each comparison holds when softmax is lower with p < alpha and does not
+    hold when the opposite one-sided test has p < alpha (softmax higher); softmax must beat
+    every alternative. The ratio shown is the test's own estimate (Hodges-Lehmann or
+    geometric mean). Judged per condition (depth x hidden activation) by
+    :mod:`actcmp.claims.decisions`, and once over all of them."""
     treatment = "output_activation"
     if treatment not in runs or candidate not in set(finished_runs(runs)[treatment]):
         return no_data(f"no runs with a {candidate} output")
@@ -323,17 +364,20 @@ def check_softmax(runs: pd.DataFrame, *, candidate: str = "softmax", alpha: floa
             )
             continue
         mine, theirs = np.log(numeric(pairs, f"{metric}_{candidate}")), np.log(numeric(pairs, f"{metric}_{other}"))
-        test = paired_test(mine.to_numpy(float), theirs.to_numpy(float))
-        ratio = math.exp(test.mean_diff)
-        wins = float(np.mean(mine < theirs))
+        diffs = (mine - theirs).to_numpy(float)
+        test = sided_test(diffs)
+        verdict, p = test.decide(alpha, "below")
+        ratio = math.exp(test.estimate)
+        wins = float(np.mean(diffs < 0))
+        beside = "" if test.estimator == "mean" else f"; geometric mean x{math.exp(float(np.mean(diffs))):.2f}"
         text = (
-            f"{candidate} vs {other} over {test.n} pairs: error x{ratio:.2f} (geometric mean; {candidate} lower in "
-            f"{wins:.0%} of pairs; {test.test} {fmt_p(test.p_value)})"
+            f"{candidate} vs {other} over {test.n} pairs: error x{ratio:.2f} ({_estimate_words(test)}{beside}; "
+            f"{candidate} lower in {wins:.0%} of pairs; {test.method}, {fmt_p(p)})"
         )
-        verdict = (
-            HOLDS if ratio < 1 and test.p_value < alpha else FAILS if ratio > 1 and test.p_value < alpha else UNSURE
+        ending = {HOLDS: f": {candidate} lower.", FAILS: f": {candidate} higher.", UNSURE: ": not separable."}
+        parts.append(
+            Verdict(verdict, f"error ratio {candidate}/{other}", ratio, p, text + ending[verdict], label=label)
         )
-        parts.append(Verdict(verdict, f"error ratio {candidate}/{other}", ratio, test.p_value, text + ".", label=label))
     closest = max(parts, key=lambda v: v.value if math.isfinite(v.value) else -math.inf)
     return combine(parts, f"error ratio {candidate} / closest alternative ({note})", closest.value, closest.p_value)
 
@@ -343,12 +387,12 @@ def check_anomaly(
     runs: pd.DataFrame, *, candidate: str = "relu", chance: float = 0.5, alpha: float = stats.ALPHA
 ) -> Verdict:
     """A ReLU autoencoder's reconstruction error flags anomalies: on every dataset with
-    anomalies, ReLU's mean AUROC is above ``chance`` with a one-sided one-sample t-test
-    over seeds (p < alpha). Does not hold when it is below ``chance`` on some dataset with
-    the opposite one-sided test (p < alpha); inconclusive otherwise (a mean at or near
-    chance that the seeds cannot separate from it)."""
-    from scipy import stats as sps
-
+    anomalies, ReLU's AUROC over seeds is above ``chance`` by a one-sided one-sample t-test
+    (p < alpha). Does not hold when it is below ``chance`` on some dataset by the opposite
+    one-sided test (p < alpha); inconclusive otherwise (a mean at or near chance that the
+    seeds cannot separate from it). The same AUROC on every seed has no t statistic: the
+    exact signed-rank test decides then (:func:`~actcmp.claims.checks.ranktests.sided_test`),
+    its p no lower than 2^-n (1/32 with 5 seeds), never a p of 0."""
     done = done_runs(runs)
     mine = done[(done["activation"] == candidate)] if "activation" in done else done.iloc[0:0]
     mine = mine.assign(_auroc=numeric(mine, "anomaly_auroc")).dropna(subset=["_auroc"])
@@ -358,23 +402,17 @@ def check_anomaly(
     for dataset, group in mine.groupby("dataset", sort=True):
         values = group["_auroc"].to_numpy(float)
         mean = float(values.mean())
-        if len(values) < 2:
-            above = below = math.nan
-        elif np.ptp(values) == 0:  # the same AUROC on every seed: its side of chance decides
-            above, below = (0.0 if mean > chance else 1.0), (0.0 if mean < chance else 1.0)
+        test = sided_test(values - chance, test="t")
+        verdict, p = test.decide(alpha, "above")
+        ending = {HOLDS: "better than chance", FAILS: "worse than chance", UNSURE: "not separable from chance"}
+        if test.all_equal:
+            how = (
+                f"the same AUROC on every seed, so no t-test: one-sided exact signed-rank test against {chance}, "
+                f"{fmt_p(p)}, the smallest p {test.n} seeds allow being 1/{2**test.n}"
+            )
         else:
-            above = float(sps.ttest_1samp(values, chance, alternative="greater").pvalue)
-            below = float(sps.ttest_1samp(values, chance, alternative="less").pvalue)
-        if mean > chance and above < alpha:
-            verdict, p, ending = HOLDS, above, "better than chance"
-        elif mean < chance and below < alpha:
-            verdict, p, ending = FAILS, below, "worse than chance"
-        else:
-            verdict, p, ending = UNSURE, above if mean > chance else below, "not separable from chance"
-        text = (
-            f"{dataset}: {candidate} AUROC {mean:.3f} over {len(values)} seeds "
-            f"(one-sided {fmt_p(p)} against {chance}): {ending}."
-        )
+            how = f"one-sided t-test against {chance}, {fmt_p(p)}"
+        text = f"{dataset}: {candidate} AUROC {mean:.3f} over {len(values)} seeds ({how}): {ending[verdict]}."
         parts.append(Verdict(verdict, "mean AUROC", mean, p, text, label=str(dataset)))
     low = min(parts, key=lambda v: v.value)
     return combine(parts, f"lowest mean AUROC of {candidate}", low.value, low.p_value)

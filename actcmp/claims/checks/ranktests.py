@@ -1,10 +1,14 @@
-"""One-sample exact signed-rank tests against a bound, shared by the claims that compare seeds
-with a threshold (claim 3's "units die" and "prevent", claim 4's "vanishes", "keeps" and
-"saturate")."""
+"""One-sided tests both ways, shared by every claim that decides a direction: one-sample exact
+signed-rank tests against a bound for the claims that compare seeds with a threshold (claim 3's
+"units die" and "prevent", claim 4's "vanishes", "keeps" and "saturate"), and :func:`sided_test`
+for the claims that compare paired runs or seeds with 0 or chance (claims 1, 5, 6, 7, A1): the
+direction a verdict names is always the side of the test that decided it, never a mean or a
+median taken beside it."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -83,24 +87,167 @@ def _differing(values: np.ndarray, bound: float) -> int:
 def signed_rank(diffs: np.ndarray, exact_up_to: int = 20) -> tuple[float, float]:
     """(p below, p above): one-sided one-sample Wilcoxon signed-rank tests of ``diffs``
     against 0 (zeros dropped, ties at mid-ranks). Only the order of the magnitudes
-    matters, so ``-inf`` is simply the most negative difference. Exact (every sign
-    pattern enumerated) up to ``exact_up_to`` differences, else the normal approximation
-    with the tie-corrected variance."""
+    matters, so ``-inf`` is simply the most negative difference. Exact (the null
+    distribution of the positive rank sum over every sign pattern, counted by
+    :func:`_rank_sum_counts`) up to ``exact_up_to`` differences, else the normal
+    approximation with the tie-corrected variance. Every difference on one side: the exact
+    p on that side is 2^-n, never 0."""
     from scipy import stats as sps
 
+    diffs = np.asarray(diffs, dtype=float)
     d = diffs[diffs != 0]
     n = len(d)
     if n == 0:
         return 1.0, 1.0
     ranks = sps.rankdata(np.abs(d))
-    w_plus = float(ranks[d > 0].sum())
     if n <= exact_up_to:
-        signs = (np.arange(2**n)[:, None] >> np.arange(n)) & 1
-        null = signs @ ranks
-        tol = 1e-9 * float(ranks.sum())
-        return float(np.mean(null <= w_plus + tol)), float(np.mean(null >= w_plus - tol))
+        doubled = np.rint(2 * ranks).astype(int)  # mid-ranks are halves: twice them are whole
+        counts = _rank_sum_counts(doubled)
+        observed = int(doubled[d > 0].sum())
+        total = counts.sum()
+        return float(counts[: observed + 1].sum() / total), float(counts[observed:].sum() / total)
+    w_plus = float(ranks[d > 0].sum())
     mean, sd = float(ranks.sum()) / 2, math.sqrt(float((ranks**2).sum()) / 4)
     return float(sps.norm.cdf((w_plus - mean + 0.5) / sd)), float(sps.norm.sf((w_plus - mean - 0.5) / sd))
 
 
-__all__ = ["above", "below", "floor_clause", "method_text", "signed_rank", "smallest_p"]
+def _rank_sum_counts(ranks: np.ndarray) -> np.ndarray:
+    """``counts[s]``: how many of the 2^n sign patterns give the (whole) ``ranks`` of the
+    positive differences the sum ``s`` (the exact null distribution of the signed-rank
+    statistic, ties included; the same as enumerating every pattern, without 2^n rows)."""
+    counts = np.zeros(int(ranks.sum()) + 1)
+    counts[0] = 1.0
+    for rank in ranks:
+        shifted = np.zeros_like(counts)
+        shifted[rank:] = counts[: len(counts) - rank]
+        counts = counts + shifted
+    return counts
+
+
+def hodges_lehmann(diffs: np.ndarray) -> float:
+    """The Hodges-Lehmann estimate of the centre of ``diffs``: the median of the Walsh
+    averages (d_i + d_j) / 2, i <= j. The signed-rank statistic counts the positive Walsh
+    averages, so this estimate lies on the side the signed-rank test points to (NaN for no
+    differences)."""
+    d = np.asarray(diffs, dtype=float)
+    if len(d) == 0:
+        return math.nan
+    i, j = np.triu_indices(len(d))
+    with np.errstate(invalid="ignore"):  # -inf + inf: a NaN average, left out
+        walsh = (d[i] + d[j]) / 2
+    walsh = walsh[~np.isnan(walsh)]
+    return float(np.median(walsh)) if len(walsh) else math.nan
+
+
+#: the fewest pairs (or seeds) :func:`sided_test` tests by ranks ("auto"): under it, the t-test
+RANK_FROM = 6
+
+
+@dataclass(frozen=True)
+class Sided:
+    """Differences (paired, or values minus a bound) tested against 0 both ways, one-sided:
+    what :func:`sided_test` returns. The direction a verdict names comes from the test:
+    :meth:`decide` reads ``p_below`` and ``p_above``, and ``estimate`` is the test's own
+    estimate of the centre (Hodges-Lehmann for the signed-rank test, the mean for the
+    t-test), so that it lies on the side the test points to."""
+
+    n: int
+    p_below: float
+    p_above: float
+    estimate: float
+    #: "signed-rank" or "t"
+    test: str
+    #: the signed-rank p is exact (enumerated), not the normal approximation
+    exact: bool = True
+    #: every difference is the same: no t-test possible (zero spread), the exact signed-rank
+    #: test instead, whose p cannot go below 2^-n (one-sided)
+    all_equal: bool = False
+
+    @property
+    def p_two_sided(self) -> float:
+        """Twice the smaller one-sided p (capped at 1): the two-sided p of the same test, its
+        direction :attr:`side` (a two-sided test read for its direction)."""
+        return min(1.0, 2.0 * min(self.p_below, self.p_above))
+
+    @property
+    def side(self) -> int:
+        """-1 when the test points below 0 (``p_below`` the smaller), +1 above, 0 neither."""
+        if not (math.isfinite(self.p_below) and math.isfinite(self.p_above)) or self.p_below == self.p_above:
+            return 0
+        return -1 if self.p_below < self.p_above else 1
+
+    def decide(self, alpha: float, claimed: str = "below") -> tuple[str, float]:
+        """(HOLDS, p) when the one-sided test in the ``claimed`` direction ("below" or
+        "above" 0) is significant, (FAILS, p) when the opposite one is, else (UNSURE, the
+        smaller p; NaN without a test)."""
+        p_for, p_against = (self.p_below, self.p_above) if claimed == "below" else (self.p_above, self.p_below)
+        if p_for < alpha:
+            return HOLDS, p_for
+        if p_against < alpha:
+            return FAILS, p_against
+        return UNSURE, min(p_for, p_against) if math.isfinite(p_for) and math.isfinite(p_against) else math.nan
+
+    @property
+    def estimator(self) -> str:
+        """How :attr:`estimate` is named in a sentence."""
+        return "Hodges-Lehmann estimate" if self.test == "signed-rank" else "mean"
+
+    @property
+    def method(self) -> str:
+        """How a verdict's sentence names the one-sided test."""
+        if self.all_equal and self.estimate == 0:
+            return "every difference 0: no test"
+        if self.all_equal:
+            return (
+                f"every difference the same, so no t-test: one-sided exact signed-rank test, whose smallest p with "
+                f"{self.n} {'value' if self.n == 1 else 'values'} is 1/{2**self.n}"
+            )
+        if self.test == "t":
+            return "one-sided paired t-test"
+        return "one-sided exact signed-rank test" if self.exact else "one-sided signed-rank test, normal approximation"
+
+
+def sided_test(diffs: np.ndarray, test: str = "auto", exact_up_to: int = 20) -> Sided:
+    """``diffs`` (NaN dropped) against 0, one-sided both ways. ``test="auto"``: the signed-rank
+    test (:func:`signed_rank`; estimate :func:`hodges_lehmann`) with :data:`RANK_FROM` or more
+    differences, else the t-test (``scipy.stats.ttest_1samp``; estimate the mean); ``"t"`` or
+    ``"signed-rank"`` to choose. Every difference the same (zero spread): no t statistic
+    exists, and the exact signed-rank test decides, its p 2^-n on their side (1/32 with 5
+    seeds, 1/8 with 3), never the 0 of "a deterministic difference". Fewer than 2
+    differences for the t-test: no test (NaN)."""
+    from scipy import stats as sps
+
+    d = np.asarray(diffs, dtype=float)
+    d = d[~np.isnan(d)]
+    n = len(d)
+    if test == "auto":
+        test = "signed-rank" if n >= RANK_FROM else "t"
+    if test not in ("t", "signed-rank"):
+        raise ValueError(f"unknown test {test!r} (use 'auto', 't' or 'signed-rank')")
+    finite = d[np.isfinite(d)]
+    scale = max(float(np.abs(finite).max()), 1e-300) if len(finite) else 1.0
+    equal = n >= 1 and len(finite) == n and float(np.ptp(d)) <= 1e-12 * scale
+    if test == "t" and not equal:
+        if n < 2:
+            return Sided(n, math.nan, math.nan, float(d.mean()) if n else math.nan, "t")
+        below_p = float(sps.ttest_1samp(d, 0.0, alternative="less").pvalue)
+        above_p = float(sps.ttest_1samp(d, 0.0, alternative="greater").pvalue)
+        return Sided(n, below_p, above_p, float(d.mean()), "t")
+    p_below, p_above = signed_rank(d, exact_up_to)
+    exact = int(np.sum(d != 0)) <= exact_up_to
+    estimate = hodges_lehmann(d) if test == "signed-rank" else float(d.mean())
+    return Sided(n, p_below, p_above, estimate, "signed-rank" if not equal else test, exact, all_equal=equal)
+
+
+__all__ = [
+    "RANK_FROM",
+    "Sided",
+    "above",
+    "below",
+    "floor_clause",
+    "hodges_lehmann",
+    "method_text",
+    "sided_test",
+    "signed_rank",
+    "smallest_p",
+]
