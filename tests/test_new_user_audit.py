@@ -85,12 +85,38 @@ def test_an_earlier_export_is_replaced_and_a_changed_file_is_not(results_dir: Pa
     assert (out / "epochs.csv").read_text() == "edited by hand\n"
 
 
+def test_an_export_from_before_the_record_in_the_default_folder_is_replaced(results_dir: Path, tmp_path: Path) -> None:
+    """``DIR/export`` is the results directory's own: the frames an actcmp from before the record
+    wrote there (no ``actcmp-frames.json``) are replaced, and recorded from then on; the same files
+    in a folder of the user's choosing are refused."""
+    import shutil
+
+    copy = tmp_path / "results"
+    shutil.copytree(results_dir, copy)
+    (copy / "export").mkdir(exist_ok=True)
+    (copy / "export" / "runs.csv").write_text("an export from before the record\n")
+    result = runner.invoke(app, ["export", str(copy), "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    assert (copy / "export" / "runs.csv").read_text() != "an export from before the record\n"
+    assert "runs.csv" in json.loads((copy / "export" / "actcmp-frames.json").read_text())["files"]
+    (copy / "export" / "runs.csv").write_text("edited by hand\n")  # recorded now: a change is refused
+    one_error(runner.invoke(app, ["export", str(copy), "--format", "csv"]), 2, "changed since actcmp exported it")
+    elsewhere = tmp_path / "mine"
+    elsewhere.mkdir()
+    (elsewhere / "runs.csv").write_text("an export from before the record\n")
+    one_error(
+        runner.invoke(app, ["export", str(copy), "--format", "csv", "--out", str(elsewhere)]),
+        2,
+        "which no actcmp export wrote there",
+    )
+
+
 def test_a_manifest_no_actcmp_export_wrote_is_refused(results_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "e"
     out.mkdir()
     (out / "actcmp-frames.json").write_text("my own notes\n")
     result = runner.invoke(app, ["export", str(results_dir), "--format", "csv", "--out", str(out)])
-    one_error(result, 2, "holds a actcmp-frames.json that no actcmp export wrote")
+    one_error(result, 2, "holds an actcmp-frames.json that no actcmp export wrote")
     assert (out / "actcmp-frames.json").read_text() == "my own notes\n"
 
 

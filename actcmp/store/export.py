@@ -17,7 +17,9 @@ The files share their folder with whatever else is there (``DIR/export`` holds t
 TensorBoard exports' folders too), so an export replaces only files that an earlier actcmp
 export wrote: each file it writes is recorded, with its SHA-256, in :data:`MANIFEST` beside it.
 A file of one of those names that no actcmp export wrote there, or that changed since, is a
-user's: the export is refused before anything is written (:func:`refuse_foreign_files`).
+user's: the export is refused before anything is written (:func:`refuse_foreign_files`). The
+results directory's own ``DIR/export`` without a record holds an export by an actcmp from before
+the record (nothing else writes there): it is replaced, and recorded from then on.
 """
 
 from __future__ import annotations
@@ -58,11 +60,17 @@ def export_results(directory: str | Path, fmt: str = "parquet", out: str | Path 
     target = Path(out) if out is not None else Path(directory) / "export"
     refuse_other_format(target, fmt)  # an MLflow or TensorBoard export stays as it is
     frames = [(f"{name}.{fmt}", frame) for name in FRAMES if (frame := getattr(results, name)) is not None]
-    refuse_foreign_files(target, [name for name, _ in frames], fmt)  # before a folder is made
+    # the results directory's own export folder, without a record yet, holds an export by an actcmp
+    # from before the record (nothing else writes there): it is replaced as before
+    own = _same_path(target, Path(directory) / "export") and not (target / MANIFEST).exists()
+    names = [name for name, _ in frames]
+    if not own:
+        refuse_foreign_files(target, names, fmt)  # before a folder is made
     make_dir(target)
     paths = []
     with _one_export_at_a_time(target):
-        refuse_foreign_files(target, [name for name, _ in frames], fmt)  # what another export wrote meanwhile
+        if not own:
+            refuse_foreign_files(target, names, fmt)  # what another export wrote meanwhile
         recorded = read_manifest(target) or {}
         for name, frame in frames:
             data = _parquet(frame) if fmt == "parquet" else _json_lists(frame).to_csv(index=False).encode("utf-8")
@@ -106,7 +114,7 @@ def refuse_foreign_files(target: Path, names: list[str], fmt: str) -> None:
     recorded = read_manifest(target)
     if manifest.is_symlink() or (manifest.exists() and recorded is None):
         raise StoreError(
-            f"export target {target} holds a {MANIFEST} that no actcmp export wrote: choose another --out for "
+            f"export target {target} holds an {MANIFEST} that no actcmp export wrote: choose another --out for "
             f"the {fmt} export"
         )
     recorded = recorded or {}
@@ -130,6 +138,13 @@ def refuse_foreign_files(target: Path, names: list[str], fmt: str) -> None:
         f"export target {target} holds {'; and '.join(parts)}: the {fmt} export would replace {them}; move "
         f"{them} away or choose another --out (an earlier actcmp export there is replaced)"
     )
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
 
 
 def _sha256(path: Path) -> str:
