@@ -18,6 +18,7 @@ resolved configuration (``auto`` fields replaced by what they resolve to).
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import itertools
 import json
@@ -312,13 +313,48 @@ def split_list(text: str, *, keep_empty: bool = False) -> list[str]:
     return items if keep_empty else [i for i in items if i]
 
 
+def _experiments_dirs() -> list[Path]:
+    """The bundled sweeps: packaged into the wheel (``actcmp/experiments``) or in the checkout."""
+    here = Path(__file__).resolve().parent
+    return [here / "experiments", here.parent / "experiments"]
+
+
+def bundled_sweeps() -> list[str]:
+    """Names of the bundled sweeps: ``default``, ``smoke``, ``claims/dying``, ..."""
+    names: set[str] = set()
+    for folder in _experiments_dirs():
+        if folder.is_dir():
+            names.update(p.relative_to(folder).with_suffix("").as_posix() for p in folder.rglob("*.toml"))
+    return sorted(names, key=lambda n: (n.count("/"), n))
+
+
+def resolve_config_path(config: str) -> Path:
+    """A sweep file, or the name of a bundled sweep (``default``, ``smoke``, ``claims/...``).
+
+    An argument is a file path when it names an existing file or ends in ``.toml``;
+    anything else is looked up among the bundled sweeps first, so that a folder called
+    ``smoke`` in the current directory does not hide the bundled ``smoke``.
+    """
+    path = Path(config)
+    if path.suffix == ".toml" or path.is_file():
+        return path  # a missing file is reported by load_sweep
+    for folder in _experiments_dirs():
+        candidate = folder / f"{config}.toml"
+        if candidate.is_file():
+            return candidate
+    names = bundled_sweeps()
+    listing = f"bundled sweeps: {', '.join(names) or 'none'}"
+    if path.is_dir():
+        raise ConfigError(f"{config}: is a directory, expected a .toml sweep file or a bundled sweep name ({listing})")
+    close = difflib.get_close_matches(config, names, n=1, cutoff=0.8)  # strict: the names share "claims/"
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise ConfigError(f"no sweep file '{config}'{hint} ({listing})")
+
+
 def load_sweep(path: str | Path) -> SweepConfig:
     """Read a sweep TOML file, or a bundled sweep by name (``default``, ``smoke``,
-    ``claims/dying``), as ``actcmp run`` resolves it (:func:`actcmp.overrides.resolve_config_path`,
-    the one rule); any problem becomes a one-line :class:`ConfigError`."""
-    # overrides imports this module: the rule is imported when a sweep is read
-    from actcmp.overrides import resolve_config_path
-
+    ``claims/dying``), as ``actcmp run`` resolves it (:func:`resolve_config_path`, the one
+    rule); any problem becomes a one-line :class:`ConfigError`."""
     p = resolve_config_path(str(path))
     if not p.exists():
         raise ConfigError(f"{p}: config file not found")

@@ -11,12 +11,10 @@ Imports neither torch nor the data.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-from actcmp.config import (
+from actcmp.config import (  # the bundled sweeps' rule lives with load_sweep (kept importable from here)
     MAX_RUNS,
     SweepConfig,
     apply_overrides,
@@ -26,51 +24,15 @@ from actcmp.config import (
     load_sweep,
     parse_value,
     repeated_value,
+    resolve_config_path,
     split_list,
 )
+from actcmp.config import bundled_sweeps as bundled_sweeps
 from actcmp.errors import ConfigError
 from actcmp.sweep_name import name_from_overrides
 
 #: the grid options that take a comma-separated list: (option, run field)
 LIST_OPTIONS = (("--activations", "activation"), ("--datasets", "dataset"), ("--depths", "depth"))
-
-
-def _experiments_dirs() -> list[Path]:
-    """The bundled sweeps: packaged into the wheel (``actcmp/experiments``) or in the checkout."""
-    here = Path(__file__).resolve().parent
-    return [here / "experiments", here.parent / "experiments"]
-
-
-def bundled_sweeps() -> list[str]:
-    """Names of the bundled sweeps: ``default``, ``smoke``, ``claims/dying``, ..."""
-    names: set[str] = set()
-    for folder in _experiments_dirs():
-        if folder.is_dir():
-            names.update(p.relative_to(folder).with_suffix("").as_posix() for p in folder.rglob("*.toml"))
-    return sorted(names, key=lambda n: (n.count("/"), n))
-
-
-def resolve_config_path(config: str) -> Path:
-    """A sweep file, or the name of a bundled sweep (``default``, ``smoke``, ``claims/...``).
-
-    An argument is a file path when it names an existing file or ends in ``.toml``;
-    anything else is looked up among the bundled sweeps first, so that a folder called
-    ``smoke`` in the current directory does not hide the bundled ``smoke``.
-    """
-    path = Path(config)
-    if path.suffix == ".toml" or path.is_file():
-        return path  # a missing file is reported by load_sweep
-    for folder in _experiments_dirs():
-        candidate = folder / f"{config}.toml"
-        if candidate.is_file():
-            return candidate
-    names = bundled_sweeps()
-    listing = f"bundled sweeps: {', '.join(names) or 'none'}"
-    if path.is_dir():
-        raise ConfigError(f"{config}: is a directory, expected a .toml sweep file or a bundled sweep name ({listing})")
-    close = difflib.get_close_matches(config, names, n=1, cutoff=0.8)  # strict: the names share "claims/"
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
-    raise ConfigError(f"no sweep file '{config}'{hint} ({listing})")
 
 
 def parse_assignments(items: Sequence[str], option: str) -> dict[str, str]:

@@ -328,3 +328,19 @@ def test_a_dataset_cache_setting_that_names_a_file_is_refused(tmp_path: Path, mo
         monkeypatch.setenv(CACHE_ENV, fine)
         check_cache_setting()
     assert not (tmp_path / "r").exists()
+
+
+def test_the_api_refuses_a_dataset_cache_setting_that_names_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``run_sweep`` from Python checks the setting as the CLI does (its workers skipped the cache)."""
+    import actcmp
+    from actcmp.datasets.cache import CACHE_ENV
+    from actcmp.errors import DatasetError
+
+    file = tmp_path / "a-file"
+    file.write_text("")
+    monkeypatch.setenv(CACHE_ENV, str(file))
+    with pytest.raises(DatasetError, match="names a file, not a folder"):
+        actcmp.run_sweep("smoke", tmp_path / "r")
+    assert not (tmp_path / "r").exists()

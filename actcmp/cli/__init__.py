@@ -53,8 +53,8 @@ __getattr__ = moved_names(
         "DEVICE_PATTERN": "actcmp.cli.sweep",
         "MAX_THREADS": "actcmp.cli.sweep",
         "PLAN_KEYS": "actcmp.cli.sweep",
-        "resolve_config_path": "actcmp.overrides",
-        "bundled_sweeps": "actcmp.overrides",
+        "resolve_config_path": "actcmp.config",
+        "bundled_sweeps": "actcmp.config",
     },
 )
 

@@ -185,6 +185,9 @@ def run_sweep(
     _refuse_while_a_worker_starts()
     sweep = load_sweep(config) if isinstance(config, str | Path) else config
     shard_spec = _check_options(engine, jobs, shard)
+    from actcmp.datasets.cache import check_cache_setting
+
+    check_cache_setting()  # for a Python caller too: every worker would skip a cache set to a file
     progress = progress or NullProgress()
     out_dir = Path(out) if out is not None else default_results_dir(sweep.name)
     clear_data_cache()  # a data file may have changed since an earlier sweep in this process
