@@ -86,10 +86,13 @@ class SweepResults(Results):
         seeds, dead / saturated fractions, epochs to threshold, run counts and ``best``: the
         report's main table (``tables/main.csv``), of the runs it reads
         (:meth:`evaluation_only`); ``statistics=True`` adds its confidence intervals and tests
-        against the best, as main.csv has them. ``all_runs=True`` tabulates every stored run
-        instead: a ``[tune]`` sweep's tuning runs (no test loss: ``record = "val_loss"``) and
-        its runs at the selected values then make cells of their own (keyed by ``lr``,
-        ``record``, ...)."""
+        against the best, as main.csv has them, with ``not_learned`` (converged seeds that did not
+        learn) and ``bold``, what the report shows bold (``tied_with_best`` is the test's outcome;
+        ``bold`` leaves out an activation that did not learn beside a best that did, or that
+        diverged on every seed: :func:`actcmp.report.tables.shown_bold`). ``all_runs=True``
+        tabulates every stored run instead: a ``[tune]`` sweep's tuning runs (no test loss:
+        ``record = "val_loss"``) and its runs at the selected values then make cells of their own
+        (keyed by ``lr``, ``record``, ...)."""
         from actcmp.report.tables import main_table
 
         return main_table(self if all_runs else self.evaluation_only(), statistics=statistics)

@@ -206,7 +206,7 @@ def test_fraction_heatmap_scales_colour_to_the_data() -> None:
     fig = plots.plot_heatmap(synthetic(dead={"relu": 0.27}), "dead_fraction_final")
     image = fig.axes[0].images[0]
     assert image.norm.vmin == 0 and image.norm.vmax == pytest.approx(0.27)
-    bar_labels = [ax.get_ylabel() for ax in fig.axes[1:]]
+    bar_labels = [ax.get_ylabel().replace("\n", " ") for ax in fig.axes[1:]]  # broken to fit a short panel
     assert any("0 to 0.27" in label for label in bar_labels)
     cells = [t.get_text() for t in fig.axes[0].texts]
     assert "0.27" in cells and "0" in cells and "0.00" not in cells

@@ -68,6 +68,12 @@ def min_detectable_effect(n: int, alpha: float = ALPHA, power: float = POWER) ->
     return float(optimize.brentq(shortfall, 0.0, high, xtol=1e-6))
 
 
+#: the note of a paired test whose differences were the same on every seed (no t-test: no spread)
+NO_SPREAD = (
+    "the same difference on every seed: no t-test (zero spread); the exact signed-rank test's p, its floor 2/2^n"
+)
+
+
 @dataclass(frozen=True)
 class PairedTest:
     """A paired comparison ``a - b`` over ``n`` seeds."""
@@ -89,8 +95,10 @@ def paired_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray
     differences, which 3 seeds cannot check). ``test="wilcoxon"``: signed-rank test, which
     needs 6 or more pairs to reach p < 0.05 at all. Effect size: Cohen's d_z = mean
     difference / std of differences. Identical differences on every seed (zero spread)
-    are handled without scipy: p = 1 when they are all zero, else p = 0 (a deterministic
-    difference), with a note.
+    have no t-test (its statistic is 0/0, undefined, not infinitely significant): p = 1 when
+    they are all zero; else the exact signed-rank test (:func:`signed_rank_exact`), whose p
+    with n equal differences is its floor, 2/2^n (0.25 at 3 seeds, 0.0625 at 5), ``d_z`` ±inf
+    and a note saying so (:data:`NO_SPREAD`). Never p = 0.
     """
     from scipy import stats
 
@@ -107,15 +115,8 @@ def paired_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray
     if spread <= 1e-12 * scale:
         if abs(mean) <= 1e-12 * scale:
             return PairedTest(n, 0.0, 0.0, 0.0, 1.0, test, "identical on every seed")
-        return PairedTest(
-            n,
-            mean,
-            math.copysign(math.inf, mean),
-            math.copysign(math.inf, mean),
-            0.0,
-            test,
-            "the same difference on every seed",
-        )
+        statistic, p_value = signed_rank_exact(np.full(n, mean))  # equal differences: its floor
+        return PairedTest(n, mean, math.copysign(math.inf, mean), statistic, p_value, "signed-rank", NO_SPREAD)
     d_z = mean / spread
     if test == "wilcoxon":
         result = stats.wilcoxon(x, y)
@@ -164,6 +165,8 @@ def paired_with_divergence(
     diff = np.concatenate([finite, diff])
     n = len(diff)
     note = f"diverged on {int(a_worst[one].sum())} vs {int(b_worst[one].sum())} seed(s)"
+    if plain.note == NO_SPREAD:  # said, so that a reader of the note knows the t-test part had no spread
+        note = f"{note}; where both converged, {NO_SPREAD}"
     if n < 2 or not np.any(diff):
         return PairedTest(n, plain.mean_diff, plain.d_z, math.nan, math.nan, "signed-rank", note + "; no test")
     statistic, p_rank = signed_rank_exact(diff)
@@ -227,7 +230,9 @@ def equivalence_test(
     ``+-log(1 + margin)``, each a one-sided ``scipy.stats.ttest_1samp`` (its formula,
     :func:`_t_statistic`); ``p`` is the
     larger of the two and ``within`` is ``p < alpha``. Identical log ratios on every seed
-    are decided exactly; fewer than 2 pairs or non-positive values give ``(False, nan)``.
+    are decided exactly (``(True, 0)`` inside the bounds, as the claims read it; an exact
+    one-sided sign-flip test's floor would be 1/2^n); fewer than 2 pairs or non-positive
+    values give ``(False, nan)``.
     """
 
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
@@ -264,7 +269,8 @@ def within_margin_of_all(
     multiplicity correction is needed: all must reject). Being the best of the sample is no
     evidence of being within the margin of the best: at a true ratio of exactly ``1 +
     margin`` the sample best's "within" would hold by selection alone (22% of cells at 3
-    seeds and a 0.2 spread of log ratios), this test's at most ``alpha``.
+    seeds and a 0.2 spread of log ratios), this test's at most ``alpha``. Log ratios with no
+    spread are decided exactly (p 0 below the bound, 1 above), as :func:`equivalence_test` does.
 
     Not within (``p`` NaN) when ``name`` diverged on a seed where the other converged, or
     fewer than 2 seeds pair up with a treatment that converged somewhere; a treatment that
@@ -601,6 +607,7 @@ def _against(
 
 __all__ = [
     "CORRECTION",
+    "NO_SPREAD",
     "PAIRED_COLUMNS",
     "POWER",
     "PairedTest",

@@ -129,7 +129,15 @@ def _make_report(
     single_depth = "depth" not in runs or runs["depth"].nunique() < 2  # no line over depth to draw
     if single_depth:
         specs = [spec for spec in specs if spec[0] != "test_loss_vs_depth"]
-    specs.append(("activation_functions", "The activation functions", ACTIVATIONS_CAPTION, _activation_figure))
+    unimportable = _unimportable(results)  # a custom activation whose module is not importable here
+    specs.append(
+        (
+            "activation_functions",
+            "The activation functions",
+            activations_caption(unimportable),
+            functools.partial(_activation_figure, unimportable=tuple(unimportable)),
+        )
+    )
     specs += pictures.figure_specs(results)  # issue 15: reconstruction grids, latent space, ROC from stored samples
     if jobs > 1:  # imported once before the workers fork, not once in each
         import matplotlib.backends.backend_agg
@@ -268,12 +276,54 @@ def _draw(
     return _render(fig, directory, stem, title, caption, formats, paths), paths
 
 
-def _activation_figure(results: Results) -> Figure | None:
-    """f and f' of the runs' activations that can be rebuilt here; None when none can."""
+def activations_caption(unimportable: Sequence[str] = ()) -> str:
+    """The activation figure's caption: :data:`ACTIVATIONS_CAPTION`, and a line naming the runs'
+    activations that cannot be imported where the report is made (not drawn)."""
+    if not unimportable:
+        return ACTIVATIONS_CAPTION
+    names = ", ".join(f"`{name}`" for name in unimportable)
+    one = len(unimportable) == 1
+    return (
+        f"{ACTIVATIONS_CAPTION} Not drawn: {names}, which cannot be imported where this report was made "
+        f"({'its module is' if one else 'their modules are'} not on the Python path here: make the report from "
+        "the directory the sweep ran in, or add it to PYTHONPATH); the tables and the other figures read "
+        f"{'its' if one else 'their'} stored runs."
+    )
+
+
+def _unimportable(results: Results) -> list[str]:
+    """The runs' activations that cannot be parsed here: user callables (``module:name``) whose
+    module does not import from this directory. Parsing imports no torch for a registry name."""
+    from actcmp.analysis.cells import activation_order
+    from actcmp.core.activations import parse_activation
+    from actcmp.errors import ActcmpError
+
+    runs = results.runs
+    if runs.empty or "activation" not in runs:
+        return []
+    missing = []
+    for name in activation_order(runs["activation"]):
+        try:
+            parse_activation(name)
+        except ActcmpError:
+            missing.append(name)
+    return missing
+
+
+def _activation_figure(results: Results, unimportable: Sequence[str] = ()) -> Figure | None:
+    """f and f' of the runs' activations that can be rebuilt here, the others named in the
+    figure (``unimportable``, and any that does not build); None when the runs have none."""
+    from actcmp.analysis.cells import activation_order
     from actcmp.report import plots
 
     names = _plottable(results)
-    return plots.plot_activation_functions(names) if names else None
+    runs = results.runs
+    every = activation_order(runs["activation"]) if not runs.empty and "activation" in runs else []
+    missing = [name for name in every if name not in names]
+    missing = [*[n for n in unimportable if n in missing], *[n for n in missing if n not in unimportable]]
+    if not names and not missing:
+        return None
+    return plots.plot_activation_functions(names, missing=missing)
 
 
 def _render(

@@ -119,8 +119,6 @@ def plot_heatmap(results: Results, value: str = "test_loss_mean") -> Figure:
     with rc():
         if not groups:
             return no_data()
-        panel = (1.9 + 0.75 * n_depth, 0.9 + 0.3 * n_act)
-        fig, axes = panel_grid(len(groups), panel, legend=False)
         fraction = "fraction" in value
         label = {"test_loss_mean": "mean test loss", "dead_fraction_final": "dead fraction at end"}.get(
             value, value.replace("_", " ")
@@ -134,6 +132,10 @@ def plot_heatmap(results: Results, value: str = "test_loss_mean") -> Figure:
             # least a factor MIN_SPAN: stretched over a panel's own range, losses of 0.120 and
             # 0.124 were drawn at opposite ends of the colour map
             label = f"{label}\n(log colour scale, at least {MIN_SPAN:g}x wide)"
+        # a panel of few activations is shorter than its colour bar's label: the label is broken
+        # onto more lines, and the panel made taller where that is not enough (it was cut off)
+        label, height = fit_bar_label(label, 0.9 + 0.3 * n_act)
+        fig, axes = panel_grid(len(groups), (1.9 + 0.75 * n_depth, height), legend=False)
         for ax, group in zip(axes, groups, strict=True):
             matrix, lost = heatmap_matrix(main, dict(zip(panels, group, strict=True)), value)
             data = matrix.to_numpy(dtype=float)
@@ -167,6 +169,45 @@ def plot_heatmap(results: Results, value: str = "test_loss_mean") -> Figure:
             if isinstance(norm, LogNorm):
                 readable_ticks(bar.ax)
     return fig
+
+
+#: inches of a heatmap panel's height that are not its axes (title, depth ticks and label)
+HEATMAP_FRAME_H = 0.65
+#: a colour bar's label is broken into lines of about this many characters where it is too long
+BAR_LINE = 20
+
+
+def fit_bar_label(label: str, height: float) -> tuple[str, float]:
+    """``(label, height)``: a colour bar's ``label`` as it fits beside a heatmap panel of ``height``
+    inches (its axes: the height less :data:`HEATMAP_FRAME_H`), its lines measured at the axis
+    label's font size: as it is where it fits; else each line longer than :data:`BAR_LINE`
+    characters broken at the space nearest its middle, and the panel raised where even that
+    does not fit (the label was cut off at the figure's edge)."""
+    import matplotlib
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    font = FontProperties(size=matplotlib.rcParams["axes.labelsize"])
+    measure = TextToPath()
+
+    def longest(text: str) -> float:
+        return max(measure.get_text_width_height_descent(line, font, ismath=False)[0] for line in text.split("\n"))
+
+    room = height - HEATMAP_FRAME_H
+    if longest(label) / 72 <= room:
+        return label, height
+    broken = "\n".join(_halve(line) if len(line) > BAR_LINE else line for line in label.split("\n"))
+    need = longest(broken) / 72 + 0.1
+    return broken, max(height, need + HEATMAP_FRAME_H)
+
+
+def _halve(line: str) -> str:
+    """``line`` on two lines, broken at the space nearest its middle (as it is without a space)."""
+    spaces = [i for i, ch in enumerate(line) if ch == " "]
+    if not spaces:
+        return line
+    at = min(spaces, key=lambda i: abs(i - len(line) / 2))
+    return f"{line[:at]}\n{line[at + 1 :]}"
 
 
 def fraction_scale(values: pd.Series, label: str) -> tuple[float, str]:
@@ -269,8 +310,10 @@ def _legend(fig: Figure, names: Iterable[str], diverged: dict[str, int] | None =
 
 
 __all__ = [
+    "HEATMAP_FRAME_H",
     "LOSS_BARS",
     "bars_label",
+    "fit_bar_label",
     "fraction_scale",
     "plot_grad_norms",
     "plot_heatmap",

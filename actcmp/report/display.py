@@ -15,12 +15,13 @@ from actcmp.report.format import (
     is_missing,
 )
 from actcmp.report.frames import cell_columns, key_value_text
-from actcmp.report.significance import CI_LABEL, bold_tied
+from actcmp.report.significance import CI_LABEL, bold_tied, no_spread_rows
 
 
 def display_main(main: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Formatted strings and a same-shaped bold mask (best test loss of each cell and the
-    activations tied with it, see :data:`TIED_NOTE`)."""
+    """Formatted strings and a same-shaped bold mask: the main table's ``bold`` column where it
+    has one (:func:`actcmp.report.tables.shown_bold`), else the best test loss of each cell and
+    the activations tied with it (:data:`TIED_NOTE`)."""
     if main.empty or "test_loss_std" not in main:
         return display_plain(main.drop(columns=["best"], errors="ignore"))
     keys = cell_columns(main)
@@ -32,8 +33,10 @@ def display_main(main: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             fmt_interval(lo, hi) for lo, hi in zip(main["test_loss_ci_low"], main["test_loss_ci_high"], strict=True)
         ]
         out["p vs best (Holm)"] = [
-            fmt_vs_best(bool(b), t, p)
-            for b, t, p in zip(main["best"], main["tied_with_best"], main["p_vs_best_holm"], strict=True)
+            fmt_vs_best(bool(b), t, p, no_spread=bool(s))
+            for b, t, p, s in zip(
+                main["best"], main["tied_with_best"], main["p_vs_best_holm"], no_spread_rows(main), strict=True
+            )
         ]
     for column, title in (
         ("dead_fraction_init", "dead init"),
@@ -56,7 +59,8 @@ def display_main(main: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             out[column] = main[column].astype(int).astype(str)
     bold = pd.DataFrame(False, index=out.index, columns=out.columns)
     if "best" in main and len(main):
-        bold[loss] = bold_tied(main).to_numpy(dtype=bool)
+        shown = main["bold"].astype(bool) if "bold" in main else bold_tied(main)
+        bold[loss] = shown.to_numpy(dtype=bool)
     return out, bold
 
 

@@ -91,10 +91,27 @@ def setup_section(ctx: ReportContext) -> Section:
     blocks: list[tuple[str, Any]] = [("list", setup_items(setup, str(ctx.directory)))]
     rows = setup_rows(setup) if setup["runs"]["stored"] else []  # no stored run: no field to state
     if rows:
-        blocks += [("text", "Run fields with one value in every run (or following the dataset or activation):")]
+        blocks += [("text", fields_lead(setup))]
         blocks.append(("fields", rows))
     blocks.append(("text", "The same as JSON: `setup.json`."))
     return Section("Setup", blocks, anchor="setup")
+
+
+def fields_lead(setup: dict[str, Any]) -> str:
+    """The sentence before the Setup's fields: which runs they describe. Under ``[tune]`` the
+    evaluation runs at the common value (the tables' runs); the tuning runs differ in their seeds,
+    the tuned fields and, where it differs, what they record."""
+    tunes = setup.get("tune") or []
+    if not tunes:
+        return "Run fields with one value in every run (or following the dataset or activation):"
+    tuned = ", ".join(f"`{name}`" for name in setup.get("tuned", {})) or "the tuned fields"
+    record = setup.get("fixed", {}).get("record")
+    records = sorted({str(t.get("tuning_record")) for t in tunes} - {"None", str(record)})
+    recorded = f" and what they record (`record`: {', '.join(records)})" if records else ""
+    return (
+        "Run fields with one value in every evaluation run at the common value, the runs of the tables (or "
+        f"following the dataset or activation); the tuning runs differ in their seeds, {tuned}{recorded}:"
+    )
 
 
 def findings_section(ctx: ReportContext) -> Section:
@@ -229,16 +246,53 @@ def init_section(ctx: ReportContext) -> Section | None:
 
 
 def regenerate_section(ctx: ReportContext) -> Section:
-    return Section(
-        "How to regenerate",
-        [
-            (
-                "text",
-                f"`actcmp report {ctx.directory}` rebuilds every table, "
-                "figure and this report from the stored results, without training.",
+    """How to make the report again (``actcmp report``) and, where the sweep file is recorded,
+    how to train the sweep again (``actcmp run``), from ``sweep.json``'s provenance."""
+    from actcmp.report.setup import collect_setup
+
+    setup = ctx.extra.get("setup") or collect_setup(ctx.results)
+    blocks: list[tuple[str, Any]] = [
+        (
+            "text",
+            f"`actcmp report {ctx.directory}` rebuilds every table, figure and this report from the stored results, "
+            "without training.",
+        )
+    ]
+    train = train_command(setup.get("provenance") or {}, str(ctx.directory))
+    if train:
+        blocks.append(("text", train))
+    return Section("How to regenerate", blocks)
+
+
+def train_command(origin: dict[str, Any], directory: str) -> str | None:
+    """The sentence giving the command that trains the sweep again: from the sweep file recorded at
+    run time (``sweep.json``'s provenance), with its git commit where known; for a sweep given on the
+    command line, that its resolved form is in ``sweep.json``; None where nothing is recorded."""
+    import shlex
+
+    file, source = origin.get("sweep_file"), origin.get("source")
+    commit = origin.get("git_commit")
+    dirty = ", with uncommitted changes" if origin.get("git_dirty") else ""
+    at_commit = f" (at git commit `{str(commit)[:12]}`{dirty})" if commit else ""
+    if file:
+        command = f"actcmp run {shlex.quote(str(file))} --out {shlex.quote(directory)}"
+        if isinstance(source, str) and "command-line options" in source:
+            return (
+                f"`{command}`, with the command-line options it was run with, trains the sweep again from its "
+                f"recorded sweep file{at_commit}: the options are not recorded one by one, the "
+                f"sweep they made is (grid and fixed fields, in `{directory}/sweep.json`); it skips every run "
+                "already stored there (use a new `--out` to train from scratch)."
             )
-        ],
-    )
+        return (
+            f"`{command}` trains the sweep again from its recorded sweep file{at_commit}; it "
+            "skips every run already stored there (use a new `--out` to train from scratch)."
+        )
+    if source == "command line":
+        return (
+            "The sweep was given on the command line: its resolved form (grid, fixed fields, every planned run's "
+            f"config) is in `{directory}/sweep.json`; `actcmp run` with the same options trains it again."
+        )
+    return None
 
 
 #: the sections that open every report: what was run, what it found, the table of contents

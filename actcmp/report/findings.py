@@ -4,7 +4,8 @@ table or figure it comes from.
 :func:`findings_blocks` returns report blocks (``("text", str)`` / ``("list", [str])``)
 in this order: the best activation(s) of every cell with the ones not separable from it
 after Holm's correction (one that did not learn where the best did is named apart: the test
-cannot separate it, which does not make it as good; :func:`actcmp.report.tables.demoted_rows`);
+cannot separate it, which does not make it as good; :func:`actcmp.report.tables.demoted_rows`;
+so is one that diverged on every seed, :func:`actcmp.report.tables.all_diverged_rows`);
 the mean ranks over cells and the Friedman test; where units
 died and which activations; runs that diverged, failed, or did not learn (final
 validation loss not below its value at initialisation, or not below the loss of
@@ -76,14 +77,17 @@ def best_per_cell(
     that the ranking there says nothing about what the activations learn. An activation
     that did not learn where the best did (``by_activation``: :func:`learning_per_cell` over
     the cell keys and ``activation``; :func:`actcmp.report.tables.demoted_rows`) and that the
-    test cannot separate from the best is named apart, with its loss and p."""
-    from actcmp.report.tables import demoted_rows, none_learned
+    test cannot separate from the best is named apart, with its loss and p; so is one that
+    diverged on every seed (:func:`actcmp.report.tables.all_diverged_rows`), whatever the test says."""
+    from actcmp.report.significance import no_spread_rows
+    from actcmp.report.tables import all_diverged_rows, demoted_rows, none_learned
 
     keys = _keys(main)
     if main.empty or not keys or "best" not in main:
         return []
     rows = main[main["runs"] > 0] if "runs" in main else main
     demoted = demoted_rows(rows, by_activation or {})
+    lost = all_diverged_rows(rows)
     items = []
     for key, cell in rows.groupby(keys, sort=False, dropna=False):
         best = cell[cell["best"].astype(bool)]
@@ -104,31 +108,60 @@ def best_per_cell(
             items.append(f"{where}: best {shown}.")
             continue
         others = cell[~cell["best"].astype(bool)]
+        diverged = others[lost[others.index]]
+        others = others.drop(index=diverged.index)
         is_tied = others["tied_with_best"].map(lambda v: not _missing(v) and bool(v)).astype(bool)
         stuck_tied = others[is_tied & demoted[others.index]]
         others = others.drop(index=stuck_tied.index)
         tied = others[is_tied[others.index]]
         untested = others[others["tied_with_best"].map(_missing).astype(bool)]
+        same = untested[no_spread_rows(untested)] if len(untested) else untested
         clauses = [f"best {shown}"]
-        if len(others) or not len(stuck_tied):
-            clauses.append(_tie_clause(others, tied, untested, learned=bool(len(stuck_tied))))
-        if len(untested):
-            clauses.append(f"too few seeds to test: {_names(untested['activation'])}")
+        if len(others) or not (len(stuck_tied) or len(diverged)):
+            which = " that learned" if len(stuck_tied) else " that converged" if len(diverged) else ""
+            clauses.append(_tie_clause(others, tied, untested, which=which))
+        if len(untested) > len(same):
+            clauses.append(f"too few seeds to test: {_names(untested.drop(index=same.index)['activation'])}")
+        if len(same):
+            clauses.append(f"no test (the same ratio to the best on every seed): {_names(same['activation'])}")
         if len(stuck_tied):
             clauses.append(_stuck_clause(stuck_tied))
+        if len(diverged):
+            clauses.append(_diverged_clause(diverged))
         items.append(f"{where}: {'; '.join(clauses)}.")
     return items
 
 
-def _tie_clause(others: pd.DataFrame, tied: pd.DataFrame, untested: pd.DataFrame, *, learned: bool = False) -> str:
-    """``learned``: ``others`` leaves out activations that did not learn (named apart)."""
+def _tie_clause(others: pd.DataFrame, tied: pd.DataFrame, untested: pd.DataFrame, *, which: str = "") -> str:
+    """``which``: what ``others`` keeps where activations are named apart (``" that learned"``:
+    not those that did not learn; ``" that converged"``: not those that diverged on every seed)."""
     if len(tied):
         return f"not separable from it after Holm: {_names(tied['activation'])}"
     if not len(others):
         return "no other activation ran"
     if len(untested) == len(others):
         return "no other activation could be tested"
-    return f"every other tested activation{' that learned' if learned else ''} is separably worse after Holm"
+    return f"every other tested activation{which} is separably worse after Holm"
+
+
+def _diverged_clause(diverged: pd.DataFrame) -> str:
+    """``elu diverged on every seed (not bold: ...)``: activations none of whose seeds converged
+    (:func:`actcmp.report.tables.all_diverged_rows`), never bold; where the test cannot separate
+    them from the best, its p and why."""
+    from actcmp.report.tables import ALL_DIVERGED
+
+    text = f"{_names(diverged['activation'])} {ALL_DIVERGED}"
+    tied = diverged["tied_with_best"].map(lambda v: not _missing(v) and bool(v)) if "tied_with_best" in diverged else []
+    if not any(tied):
+        return text
+    p_values = [fmt_p(p) for p in diverged["p_vs_best_holm"]] if "p_vs_best_holm" in diverged else []
+    shown = f", p = {_names(p_values)} after Holm" if p_values and MISSING not in p_values else ""
+    seeds = sorted({int(n) for n in diverged["runs"]}) if "runs" in diverged else []
+    with_seeds = f" with {' to '.join(str(n) for n in sorted({seeds[0], seeds[-1]}))} seeds" if seeds else ""
+    return (
+        f"{text} (not bold: the worst outcome on every seed, though the rank test cannot separate "
+        f"{'it' if len(diverged) == 1 else 'them'} from the best{with_seeds}{shown})"
+    )
 
 
 def _stuck_clause(stuck: pd.DataFrame) -> str:
@@ -170,18 +203,24 @@ def ranks_text(statistics: Statistics | None) -> str | None:
     text += (
         f"Friedman test: χ² = {result.statistic:.2f}, {result.p_prefix}{p_clause(result.p_value)}{caveat} ({verdict} at "
         f"α = {result.alpha:g}); "
-        f"Nemenyi critical difference (CD) {result.cd:.2f} ranks; within the CD of the best ({result.best}): "
-        f"{_names(result.top_group())}"
     )
-    if statistics.cd_drawn and "critical_difference" in statistics.figures:
-        text += f" ({link('critical-difference diagram', figure_anchor('critical_difference'))})"
+    # the diagram draws the test that decides (statistics.plot_critical_difference): the link goes with it
+    diagram = (
+        f" ({link('critical-difference diagram', figure_anchor('critical_difference'))})"
+        if statistics.cd_drawn and "critical_difference" in statistics.figures
+        else ""
+    )
     over = result.decisive_blocks
+    within_cells = f"within the CD of the best ({result.best}): {_names(result.top_group())}"
     if over is not None and over.mean_ranks and math.isfinite(over.cd):
         best = next(iter(over.mean_ranks))
         text += (
-            f"; over the {over.n_blocks} datasets as blocks (the test that is not optimistic) the CD is "
-            f"{over.cd:.2f} ranks, and within it of the best ({best}): {_names(over.top_group())}"
+            f"over the {over.n_blocks} datasets as blocks (the test that is not optimistic) the CD is "
+            f"{over.cd:.2f} ranks, and within it of the best ({best}): {_names(over.top_group())}{diagram}; "
+            f"over the cells (optimistic) the Nemenyi critical difference (CD) is {result.cd:.2f} ranks, {within_cells}"
         )
+    else:
+        text += f"Nemenyi critical difference (CD) {result.cd:.2f} ranks; {within_cells}{diagram}"
     return text + "."
 
 

@@ -9,7 +9,8 @@
   0.0497 never reads as 0.050 next to a 0.05 threshold); :func:`p_clause` the same in a
   sentence: ``p < 0.001`` / ``p = 0.0497``; :func:`fmt_vs_best` the main table's
   "p vs best" cell;
-* :func:`fmt_reached` (``4.5 (3/3)``), :func:`fmt_duration` (``12.3 s``, ``4m 05s``),
+* :func:`fmt_fraction` (``0.25``, ``< 0.01`` for a share that is not 0),
+  :func:`fmt_reached` (``4.5 (3/3)``), :func:`fmt_duration` (``12.3 s``, ``4m 05s``),
   :func:`fmt_value` (a config value) and :func:`fmt_tick` (an axis tick or a figure's
   number, ``0.03``).
 """
@@ -103,22 +104,37 @@ def p_clause(p_value: float | None) -> str:
     return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 
-def fmt_vs_best(best: bool, tied: Any, p_value: float, alpha: float = ALPHA) -> str:
+#: the "p vs best" cell where every seed gave the same ratio to the best (no t-test: no spread)
+NO_SPREAD_TEXT = "no test (all seeds equal)"
+
+
+def fmt_vs_best(best: bool, tied: Any, p_value: float, alpha: float = ALPHA, *, no_spread: bool = False) -> str:
     """The "p vs best" cell (``p_value`` Holm-adjusted in the main table): ``best``, the
     p-value (a diverged seed is a rank in its test), ``diverged`` (no test: no converged run
-    in the cell) or :data:`MISSING` (too few seeds to test)."""
+    in the cell), :data:`NO_SPREAD_TEXT` (``no_spread``: untested, every seed gave the same ratio
+    to the best, so the t-test is undefined; never p = 0) or :data:`MISSING` (too few seeds to test)."""
     if best:
         return "best"
     if is_missing(tied):
-        return MISSING
+        return NO_SPREAD_TEXT if no_spread else MISSING
     if not math.isfinite(p_value) or (not tied and p_value >= alpha):
         return "diverged"
     return fmt_p(p_value)
 
 
 def fmt_fraction(value: float | None) -> str:
-    """A share in [0, 1] with two decimals (``0.25``); :data:`MISSING` when absent."""
-    return f"{value:.2f}" if _finite(value) else MISSING
+    """A share in [0, 1] with two decimals (``0.25``); :data:`MISSING` when absent. A share that
+    is not 0 but rounds to ``0.00`` is ``< 0.01`` (and one below 1 that rounds to ``1.00`` is
+    ``> 0.99``), so that a cell never reads 0 where a sentence counts it as some (0.0035 of
+    units dead)."""
+    if not _finite(value):
+        return MISSING
+    assert value is not None
+    if 0 < value < 0.005:
+        return "< 0.01"
+    if 0.995 <= value < 1:
+        return "> 0.99"
+    return f"{value:.2f}"
 
 
 def fmt_reached(epochs: float, reached: int, converged: int) -> str:
@@ -153,6 +169,7 @@ def fmt_tick(value: float, sig: int = 3) -> str:
 
 __all__ = [
     "MISSING",
+    "NO_SPREAD_TEXT",
     "fmt_duration",
     "fmt_fraction",
     "fmt_interval",

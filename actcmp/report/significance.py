@@ -15,7 +15,8 @@ import pandas as pd
 
 from actcmp.analysis import stats
 from actcmp.analysis.cells import ALPHA, cell_keys
-from actcmp.report.format import MISSING, is_missing
+from actcmp.analysis.paired import NO_SPREAD
+from actcmp.report.format import MISSING, NO_SPREAD_TEXT, is_missing
 from actcmp.report.frames import cell_columns
 
 TIED_NOTE = (
@@ -45,7 +46,9 @@ def loss_statistics(runs: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
 
     ``tied_with_best``: True for the best and for an activation whose Holm-adjusted p is
     ``>= alpha``; False when it is below; NA (untested, never bold) when fewer than 2 seeds
-    are tested. A seed where one of the pair diverged counts as worse for it than any
+    are tested or when the log ratio to the best is the same on every seed (no spread: no
+    t-test, :data:`~actcmp.analysis.paired.NO_SPREAD`; ``p_vs_best`` is then the exact
+    signed-rank test's floor, :func:`no_spread_rows` finds them). A seed where one of the pair diverged counts as worse for it than any
     converged one (the exact signed-rank test, :func:`~actcmp.analysis.paired.paired_with_divergence`).
     ``effect_size_dz`` (Cohen's d_z of this minus best; > 0 = worse) comes from the seeds
     where both converged."""
@@ -54,6 +57,9 @@ def loss_statistics(runs: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
     paired = stats.paired_vs_best(runs, "test_loss", alpha=alpha, scale="log", equivalence=False)
     tied = paired["tied"].astype(object)
     untested = ~paired["is_best"].astype(bool) & (paired["n_pairs"] < 2) & paired["tied"].astype(bool)
+    # the same ratio to the best on every seed where both converged: the t-test is undefined (no
+    # spread), so untested as above (paired.py's p, the exact signed-rank floor, stays in p_vs_best)
+    untested |= ~paired["is_best"].astype(bool) & paired["note"].astype(str).str.contains(NO_SPREAD, regex=False)
     tied[untested] = pd.NA
     out = summary[[*keys, "activation", "ci_low", "ci_high"]].merge(
         paired[[*keys, "activation"]].assign(
@@ -90,6 +96,25 @@ def with_statistics(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     return merged[[*order, "tied_with_best", "p_vs_best", "p_vs_best_holm", "effect_size_dz"]]
 
 
+#: under the main table where some row's seeds all gave the same ratio to the best
+NO_SPREAD_NOTE = (
+    f"p vs best '{NO_SPREAD_TEXT}': the log ratio to the best was the same on every seed where both converged, "
+    "so the t-test is "
+    "undefined (no spread to test against; that is not p = 0): untested and not bold, as where too few seeds "
+    "pair up (main.csv's p_vs_best is the exact signed-rank test's, at its floor 2/2^n, 0.25 with 3 seeds)."
+)
+
+
+def no_spread_rows(main: pd.DataFrame) -> pd.Series:
+    """Bool per row: not the best and untested because its log ratio to the best was the same on
+    every seed (:func:`loss_statistics`: ``tied_with_best`` NA, ``effect_size_dz`` infinite)."""
+    if main.empty or "effect_size_dz" not in main or "best" not in main or "tied_with_best" not in main:
+        return pd.Series(False, index=main.index, dtype=bool)
+    d_z = pd.to_numeric(main["effect_size_dz"], errors="coerce")
+    untested = main["tied_with_best"].map(is_missing).astype(bool)
+    return (d_z.abs() == math.inf) & untested & ~main["best"].astype(bool)
+
+
 def bold_tied(main: pd.DataFrame) -> pd.Series:
     """Bool per row: best of its cell or statistically tied with the best."""
     best = main["best"].astype(bool)
@@ -119,12 +144,40 @@ def main_notes(main: pd.DataFrame) -> list[str]:
     if seeds <= 1:
         notes.append("One seed per cell: ties with the best cannot be tested, so only the best is bold.")
     else:
-        if (stored["tied_with_best"].isna() & ~stored["best"].astype(bool)).any():
+        if (stored["tied_with_best"].isna() & ~stored["best"].astype(bool) & ~no_spread_rows(stored)).any():
             notes.append(f"p vs best {MISSING}: fewer than 2 seeds pair up with the best, so no test and not bold.")
         most = int(stored.groupby(cell_columns(stored), dropna=False).size().max()) if len(stored) else 0
         n_compared = holm_family(most)
         notes.append(detectable_note(seeds, n_compared))
+    if no_spread_rows(stored).any():
+        notes.append(NO_SPREAD_NOTE)
     return notes
+
+
+def split_note(runs: pd.DataFrame, *, selected: bool = False) -> str | None:
+    """Where every seed of a cell tests on the same rows (``split_seed`` set in every run: a
+    ``[tune]`` sweep's 0, or the sweep's own): the intervals and tests are conditional on that
+    one split. ``selected``: the runs are at values selected on tuning seeds (the Tuned
+    comparison), which the intervals treat as fixed. None where each seed draws its own split."""
+    if runs.empty or "split_seed" not in runs:
+        return None
+    splits = runs["split_seed"]
+    if splits.isna().any():
+        return None
+    values = sorted({int(v) if float(v).is_integer() else v for v in splits})
+    shown = ", ".join(str(v) for v in values)
+    text = (
+        f"Every seed of a cell tests on the same rows (split_seed = {shown}): the intervals and tests are over "
+        "what a seed varies here (the initial weights and the batch order), conditional on this one split of the "
+        "data; they leave out the variation between splits"
+    )
+    if selected:
+        text += (
+            ", and they treat each selected value as fixed: it was chosen on the tuning seeds (disjoint from "
+            "these) on the same split, and the intervals leave out the chance that another value would have been "
+            "selected"
+        )
+    return text + "."
 
 
 def holm_family(activations: int) -> int:
@@ -152,6 +205,7 @@ def detectable_note(seeds: int, n_compared: int, alpha: float = ALPHA) -> str:
 
 __all__ = [
     "CI_LABEL",
+    "NO_SPREAD_NOTE",
     "STAT_COLUMNS",
     "TIED_NOTE",
     "bold_tied",
@@ -159,5 +213,7 @@ __all__ = [
     "holm_family",
     "loss_statistics",
     "main_notes",
+    "no_spread_rows",
+    "split_note",
     "with_statistics",
 ]

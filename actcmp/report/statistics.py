@@ -71,6 +71,10 @@ def _notice(text: str, size: tuple[float, float] = (6.4, 1.2)) -> Figure:
 
 
 def plot_critical_difference(statistics: Statistics) -> Figure:
+    """The critical-difference diagram of the test that decides (:meth:`FriedmanResult.as_decided`):
+    over the datasets as blocks where cells share datasets, as the Findings' verdict and the claims'
+    diagrams; over the cells otherwise (its caption, :func:`cd_caption`, gives the optimistic test
+    over cells where that is not the one drawn)."""
     import matplotlib
 
     from actcmp.report.plots import RC, plot_cd_diagram
@@ -78,12 +82,32 @@ def plot_critical_difference(statistics: Statistics) -> Figure:
     result = statistics.friedman
     if not statistics.cd_drawn:
         return _notice(f"no critical-difference diagram: {result.reason or 'no activations'}")
+    shown, unit = result.as_decided()
     with matplotlib.rc_context(RC):
-        return plot_cd_diagram(result, title=cd_title(result))
+        return plot_cd_diagram(shown, title=cd_title(result), unit=unit)
 
 
 def cd_title(result: FriedmanResult) -> str:
-    return f"Mean rank of test loss over {result.n_cells} cells (1 = best) · Friedman {p_clause(result.p_value)}"
+    """The diagram's title: what its ranks are over and its test's p, the decided one
+    (:meth:`FriedmanResult.as_decided`); over cells of one dataset, said optimistic."""
+    shown, unit = result.as_decided()
+    if unit == "datasets":
+        return (
+            f"Mean rank of test loss over the {shown.n_cells} datasets as blocks (1 = best) · "
+            f"permutation {p_clause(shown.p_value)}"
+        )
+    blocks = result.by_dataset
+    caveat = (
+        ""
+        if blocks is None
+        else " (optimistic: the cells share one dataset)"
+        if blocks.n_blocks == 1
+        else f" (optimistic: the cells share {blocks.n_blocks} datasets)"
+    )
+    return (
+        f"Mean rank of test loss over {result.n_cells} cells (1 = best) · Friedman "
+        f"{result.p_prefix}{p_clause(result.p_value)}{caveat}"
+    )
 
 
 def plot_depth(results: Results, statistics: Statistics) -> Figure:
@@ -107,9 +131,7 @@ def figure_specs(results: Results, statistics: Statistics) -> list[tuple[str, st
         (
             "critical_difference",
             "Critical-difference diagram",
-            "Each activation at its mean rank of test loss over the cells (1 = best, left; Demšar 2006). A thick "
-            "bar joins activations whose mean ranks differ by less than the Nemenyi critical difference (CD, "
-            "the scale bar): those are not shown to differ at α = 0.05." + _cd_caveat(statistics.friedman),
+            cd_caption(statistics.friedman),
             lambda _results: plot_critical_difference(statistics),
         ),
         (
@@ -128,15 +150,30 @@ def figure_specs(results: Results, statistics: Statistics) -> list[tuple[str, st
     return [spec for spec in specs if drawn[spec[0]]]
 
 
-def _cd_caveat(result: FriedmanResult) -> str:
-    """What the CD diagram's caption adds where the cells share datasets (its CD is over cells)."""
-    blocks = result.by_dataset
+def cd_caption(result: FriedmanResult) -> str:
+    """The CD diagram's caption: what it draws (the decided test, :func:`plot_critical_difference`)
+    and, where that is the test over the datasets, the test over cells as a remark, optimistic."""
+    blocks = result.decisive_blocks
+    bars = (
+        "A thick bar joins activations whose mean ranks differ by less than the Nemenyi critical difference "
+        "(CD, the scale bar): those are not shown to differ at α = 0.05."
+    )
     if blocks is None:
-        return ""
-    if blocks.n_blocks == 1:
-        return " The cells are all of one dataset, so this CD is optimistic."
-    return f" The cells share {blocks.n_blocks} datasets, so this CD is optimistic" + (
-        "; the text gives the CD over the datasets." if math.isfinite(blocks.cd) else "."
+        text = f"Each activation at its mean rank of test loss over the cells (1 = best, left; Demšar 2006). {bars}"
+        if result.by_dataset is not None and result.by_dataset.n_blocks == 1:
+            text += " The cells are all of one dataset, so this CD is optimistic."
+        elif result.by_dataset is not None:  # the datasets' test has no p: every activation ties in every dataset
+            text += f" The cells share {result.by_dataset.n_blocks} datasets, so this CD is optimistic."
+        return text
+    over_cells = (
+        f"Over the {result.n_cells} cells as blocks (optimistic: cells of one dataset share its data, so they are "
+        f"not independent blocks) Friedman {result.p_prefix}{p_clause(result.p_value)} and CD = {result.cd:.2f} "
+        f"ranks; within it of the best ({result.best}): {', '.join(result.top_group())}."
+    )
+    return (
+        f"Each activation at its mean rank of test loss over the {blocks.n_blocks} datasets as blocks (within each "
+        "dataset, its mean rank over the dataset's cells, ranked again; 1 = best, left; Demšar 2006), the test the "
+        f"Findings decide with (permutation {p_clause(blocks.p_value)}). {bars} {over_cells}"
     )
 
 

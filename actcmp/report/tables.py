@@ -11,7 +11,13 @@ Conventions, used by the tables and by the figures alike:
   main table also marks the activations *tied* with it (:mod:`actcmp.report.significance`);
 * an activation none of whose converged seeds learned in a cell (:mod:`actcmp.analysis.learning`)
   is marked "(did not learn)" beside its test loss, and where the cell's best learned it is not
-  bold even when the paired test cannot separate it from the best (:func:`demoted_rows`).
+  bold even when the paired test cannot separate it from the best (:func:`demoted_rows`);
+* an activation that *diverged on every seed* of a cell (:func:`all_diverged_rows`, the one
+  definition) is marked so beside its test loss and is never bold, whatever the rank test says
+  (with 3 seeds it cannot go below p = 0.25);
+* what is bold is decided once, :func:`shown_bold`, and carried by the main table's ``bold``
+  column (``tables/main.csv``, ``summary(statistics=True)``): ``tied_with_best`` stays the test's
+  outcome.
 
 A table is written as CSV (raw numbers), Markdown (formatted, best and ties in bold), LaTeX
 and HTML. The jobs live in sibling modules, re-exported here: :mod:`~actcmp.report.frames`
@@ -58,6 +64,7 @@ from actcmp.report.significance import (
     detectable_note,
     loss_statistics,
     main_notes,
+    split_note,
     with_statistics,
 )
 from actcmp.report.writers import (
@@ -97,6 +104,30 @@ NOT_LEARNED_NOTE = (
     f"marked ({NOT_LEARNED}) is not bold even when the paired test cannot separate it from the best (p vs best "
     "is the test's, unchanged): not separable with few seeds does not make it as good as the best."
 )
+
+
+#: beside the test loss of an activation none of whose seeds converged in the cell (:func:`all_diverged_rows`)
+ALL_DIVERGED = "diverged on every seed"
+
+#: the main table's note on :data:`ALL_DIVERGED` (only when some row carries it)
+ALL_DIVERGED_NOTE = (
+    f"An activation that {ALL_DIVERGED} of a cell (no seed converged) is never bold, whatever its p vs best: "
+    "a seed where only it diverged counts as worse than any converged one in an exact signed-rank test, which with "
+    "n seeds cannot go below p = 2/2^n (0.25 at 3 seeds) and so may not separate it from the best; every one of its "
+    "outcomes is the worst."
+)
+
+
+def all_diverged_rows(main: pd.DataFrame) -> pd.Series:
+    """Bool per row of a main table (:func:`main_table`): the activation *diverged on every seed*
+    of the cell: some of its runs diverged and none converged (a failed run is no outcome). The
+    one definition of it: the main table's mark and bold, the Findings, the rank table's
+    ``all_diverged`` and the Tuned comparison read it."""
+    if main.empty or "diverged" not in main or "converged" not in main:
+        return pd.Series(False, index=main.index)
+    diverged = pd.to_numeric(main["diverged"], errors="coerce").fillna(0)
+    converged = pd.to_numeric(main["converged"], errors="coerce").fillna(0)
+    return (diverged > 0) & (converged == 0)
 
 
 def none_learned(counts: tuple[int, int]) -> bool:
@@ -170,24 +201,55 @@ def demoted_rows(main: pd.DataFrame, learning: dict[tuple[str, ...], tuple[int, 
     return demoted
 
 
+def shown_bold(main: pd.DataFrame, learning: dict[tuple[str, ...], tuple[int, int]]) -> pd.Series:
+    """Bool per row: bold in the report's tables. The best of its cell or not separable from it
+    after Holm (:func:`~actcmp.report.significance.bold_tied`), except a row that did not learn
+    beside a best that did (:func:`demoted_rows`) or that diverged on every seed
+    (:func:`all_diverged_rows`). The main table's ``bold`` column; ``learning``: as
+    :func:`learning_of_rows` reads it."""
+    if main.empty or "best" not in main:
+        return pd.Series(False, index=main.index, dtype=bool)
+    return (bold_tied(main) & ~demoted_rows(main, learning) & ~all_diverged_rows(main)).astype(bool)
+
+
 def mark_learning(
     main: pd.DataFrame, display: pd.DataFrame, bold: pd.DataFrame, learning: dict[tuple[str, ...], tuple[int, int]]
 ) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
     """The main table's display and bold mask with :data:`NOT_LEARNED` beside the test loss of
-    the rows where converged seeds did not learn and no bold on :func:`demoted_rows`; and
-    whether any row is marked (then :data:`NOT_LEARNED_NOTE` goes under the table)."""
+    the rows where converged seeds did not learn and no bold on :func:`demoted_rows` nor on
+    :func:`all_diverged_rows` (as :func:`shown_bold`); and whether any row is marked (then
+    :data:`NOT_LEARNED_NOTE` goes under the table)."""
     loss = next((c for c in display.columns if str(c).startswith("test loss")), None)
+    if loss is None:
+        return display, bold, False
+    demoted = (demoted_rows(main, learning) | all_diverged_rows(main)).to_numpy(dtype=bool)
+    if demoted.any():
+        bold = bold.copy()
+        bold.loc[demoted, loss] = False
     counts = learning_of_rows(main, learning)
     marked = counts["stuck"] > 0
-    if loss is None or not marked.any():
+    if not marked.any():
         return display, bold, False
-    display, bold = display.copy(), bold.copy()
+    display = display.copy()
     for i in counts.index[marked]:
         stuck, done = int(counts.at[i, "stuck"]), int(counts.at[i, "done"])
         mark = NOT_LEARNED if stuck == done else f"{stuck} of {done} {NOT_LEARNED}"
         display.at[i, loss] = f"{display.at[i, loss]} ({mark})"
-    bold.loc[demoted_rows(main, learning).to_numpy(dtype=bool), loss] = False
     return display, bold, True
+
+
+def mark_diverged(main: pd.DataFrame, display: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
+    """The main table's display with :data:`ALL_DIVERGED` beside the test loss of the rows that
+    diverged on every seed (:func:`all_diverged_rows`), and whether any row is marked (then
+    :data:`ALL_DIVERGED_NOTE` goes under the table)."""
+    loss = next((c for c in display.columns if str(c).startswith("test loss")), None)
+    rows = all_diverged_rows(main)
+    if loss is None or not rows.any():
+        return display, False
+    display = display.copy()
+    for i in rows.index[rows]:
+        display.at[i, loss] = f"{display.at[i, loss]} ({ALL_DIVERGED})"
+    return display, True
 
 
 # -- the report's tables --------------------------------------------------------------
@@ -204,7 +266,9 @@ def _stat(frame: pd.DataFrame, column: str, how: str) -> float:
     return float(getattr(values, how)(ddof=1) if how == "std" else getattr(values, how)())
 
 
-def main_table(results: Results, best_rule: BestRule = lowest, *, statistics: bool = True) -> pd.DataFrame:
+def main_table(
+    results: Results, best_rule: BestRule = lowest, *, statistics: bool = True, learning: Learning | None = None
+) -> pd.DataFrame:
     """One row per cell x activation: test loss (mean/std/min/max over converged seeds),
     dead and saturated fractions, epochs to threshold, probe accuracy / AUROC (only when
     some run has them), counts. ``best`` marks the best activation(s) of each cell (see
@@ -215,7 +279,13 @@ def main_table(results: Results, best_rule: BestRule = lowest, *, statistics: bo
     paired t-tests against the cell's best (:func:`loss_statistics`), ``tied_with_best``
     (True / False / NA when fewer than 2 seeds pair up), ``p_vs_best`` (raw),
     ``p_vs_best_holm`` (Holm-adjusted within the cell; decides ``tied_with_best``) and
-    ``effect_size_dz``. Figures pass ``statistics=False`` (they need none of it)."""
+    ``effect_size_dz``; then ``not_learned`` (converged seeds that did not learn,
+    :mod:`actcmp.analysis.learning`: "(did not learn)" in the display when it equals ``converged``,
+    "(k of n did not learn)" below) and ``bold``, what the report shows bold (:func:`shown_bold`:
+    ``best`` or ``tied_with_best``, except an activation that did not learn beside a best that did
+    or that diverged on every seed), so that a reader of ``main.csv`` sees the display's decision;
+    ``tied_with_best`` stays the test's outcome. ``learning``: :func:`count_learning` of
+    ``results`` (counted here when not given). Figures pass ``statistics=False`` (they need none of it)."""
     results = complete(results)
     runs = results.runs
     if runs.empty or "activation" not in runs.columns:
@@ -248,6 +318,9 @@ def main_table(results: Results, best_rule: BestRule = lowest, *, statistics: bo
     table["best"] = mark_best(table, keys, best_rule)
     if statistics:
         table = with_statistics(table, results.runs)
+        per_activation = (count_learning(results, keys) if learning is None else learning).per_activation
+        table["not_learned"] = learning_of_rows(table, per_activation)["stuck"].astype(int)
+        table["bold"] = shown_bold(table, per_activation)
     return table
 
 
@@ -271,7 +344,7 @@ def rank_table(main: pd.DataFrame) -> pd.DataFrame:
     an activation with a diverged seed in a cell ranks last there, ties averaged: the
     scores of :func:`actcmp.analysis.stats.cell_scores`, so these are the Friedman test's ranks
     when every activation ran in every cell). ``all_diverged``: cells where every seed of
-    the activation diverged."""
+    the activation diverged (:func:`all_diverged_rows`)."""
     columns = ["activation", "mean_rank", "cells", "best", "all_diverged"]
     ranked = main[main["runs"] > 0] if "runs" in main else main
     if ranked.empty:
@@ -280,7 +353,7 @@ def rank_table(main: pd.DataFrame) -> pd.DataFrame:
     score = ranked["test_loss_mean"].where(ranked["diverged"] == 0, math.inf) if "diverged" in ranked else None
     ranked = ranked.assign(_score=ranked["test_loss_mean"] if score is None else score)
     ranks = ranked.groupby(keys, dropna=False)["_score"].rank(method="average", na_option="bottom")
-    ranked = ranked.assign(rank=ranks, all_diverged=ranked["test_loss_mean"].isna())
+    ranked = ranked.assign(rank=ranks, all_diverged=all_diverged_rows(ranked))
     rows = []
     for name in activation_order(ranked["activation"]):
         mine = ranked[ranked["activation"] == name]
@@ -372,7 +445,7 @@ class Table:
 #: what bold and "p vs best (Holm)" mean, in the main table's caption and the Tuned comparison's
 BOLD_AND_P_CAPTION = (
     "bold: the best of each cell and every activation not separable from it after Holm's correction (*), "
-    f"except one marked ({NOT_LEARNED}) in a cell whose best learned; "
+    f"except one marked ({NOT_LEARNED}) in a cell whose best learned and one that {ALL_DIVERGED}; "
     "p vs best (Holm): paired t-test over seeds of the log test loss (the ratio to the best) against the "
     "cell's best (fewest diverged seeds, then lowest mean), Holm-adjusted over every pair of the cell's "
     "activations (the best is picked from the same data)."
@@ -382,9 +455,9 @@ BOLD_AND_P_CAPTION = (
 def build_tables(results: Results, best_rule: BestRule = lowest, learning: Learning | None = None) -> list[Table]:
     """The report's tables in report order. ``learning``: :func:`count_learning` of ``results``
     (counted here when not given; ``make_report`` counts it once for these tables and the Findings)."""
-    main = main_table(results, best_rule)
+    learning = count_learning(results) if learning is None else learning
+    main = main_table(results, best_rule, learning=learning)
     keys = cell_columns(main)
-    learning = count_learning(results, keys) if learning is None else learning
     unlearned = [label(keys, cell) or "all runs" for cell in learning.cells_without_learning()]
     learning_note = (
         [
@@ -395,6 +468,7 @@ def build_tables(results: Results, best_rule: BestRule = lowest, learning: Learn
         else []
     )
     display, bold, marked = mark_learning(main, *display_main(main), learning.per_activation)
+    display, diverged = mark_diverged(main, display)
     ranks, status, init = rank_table(main), status_table(results), init_table(results)
     depth = depth_table(results, DEPTH_FACTOR)
     depth_panel = cell_columns(depth)
@@ -410,7 +484,11 @@ def build_tables(results: Results, best_rule: BestRule = lowest, learning: Learn
             display,
             bold,
             keys,
-            main_notes(main) + ([NOT_LEARNED_NOTE] if marked else []) + learning_note,
+            main_notes(main)
+            + ([NOT_LEARNED_NOTE] if marked else [])
+            + ([ALL_DIVERGED_NOTE] if diverged else [])
+            + learning_note
+            + [note for note in [split_note(results.runs)] if note and not main.empty],
         ),
         Table(
             "ranks",
@@ -467,6 +545,8 @@ def extra_fields(runs: pd.DataFrame) -> list[str]:
 
 
 __all__ = [
+    "ALL_DIVERGED",
+    "ALL_DIVERGED_NOTE",
     "ALPHA",
     "CI_LABEL",
     "LATEX_LONG",
@@ -480,6 +560,7 @@ __all__ = [
     "BestRule",
     "Learning",
     "Table",
+    "all_diverged_rows",
     "bold_tied",
     "build_tables",
     "cell_keys",
@@ -514,13 +595,16 @@ __all__ = [
     "main_notes",
     "main_table",
     "mark_best",
+    "mark_diverged",
     "mark_learning",
     "markdown_escape",
     "matching",
     "none_learned",
     "panel_keys",
     "rank_table",
+    "shown_bold",
     "sort_rows",
+    "split_note",
     "status_table",
     "to_html",
     "to_latex",

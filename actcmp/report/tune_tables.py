@@ -132,7 +132,8 @@ def _sides(base: Results, cells: dict[str, set[str]], tuned: tuple[str, ...]) ->
     mine = mine.assign(**{f: "tuned" for f in tuned if f in mine.columns}).reset_index(drop=True)
     epochs = base.epochs[base.epochs["run_id"].isin(ids)] if "run_id" in base.epochs else base.epochs
     results = replace(base, runs=mine, epochs=epochs)
-    main = tables.main_table(results)
+    learning = tables.count_learning(results)
+    main = tables.main_table(results, learning=learning)
     keys = cell_columns(main)
     cell_of = {rid: cell for cell, rids in cells.items() for rid in rids}
     found: dict[str, set[str]] = {}  # the main table's cell -> the cells of ``cells`` its runs are in
@@ -140,7 +141,6 @@ def _sides(base: Results, cells: dict[str, set[str]], tuned: tuple[str, ...]) ->
         found.setdefault(label, set()).add(cell_of[rid])
     if len(cells) > 1 and (any(len(v) != 1 for v in found.values()) or len(found) != len({*cell_of.values()})):
         return {cell: side for cell, rids in cells.items() for side in _sides(base, {cell: rids}, tuned).values()}
-    learning = tables.count_learning(results, keys)
     display, bold = tables.display_main(main)
     loss = next(c for c in display.columns if str(c).startswith("test loss"))
     plain = display[loss].copy()
@@ -294,6 +294,12 @@ def comparison_tables(tune: StoredTune, suffix: str, results: Results) -> list[t
     notes = tables.main_notes(pd.concat(every, ignore_index=True)) if every else []
     if any(r[f"{p}_not_learned"] for r in rows for p in ("tuned", "common")):
         notes.append(tables.NOT_LEARNED_NOTE)
+    if any(r[f"{p}_diverged"] and not r[f"{p}_seeds"] for r in rows for p in SIDES):
+        notes.append(tables.ALL_DIVERGED_NOTE)
+    evaluated = set().union(*(ids for side in runs_of.values() for ids in side.values()))
+    split = tables.split_note(base.runs[base.runs["run_id"].isin(evaluated)], selected=True) if rows else None
+    if split:
+        notes.append(split)
     for prefix, where in (("tuned", "at the selected values"), ("common", f"at {shown}")):
         if learned_none[prefix]:
             notes.append(
