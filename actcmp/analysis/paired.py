@@ -230,9 +230,10 @@ def equivalence_test(
     ``+-log(1 + margin)``, each a one-sided ``scipy.stats.ttest_1samp`` (its formula,
     :func:`_t_statistic`); ``p`` is the
     larger of the two and ``within`` is ``p < alpha``. Identical log ratios on every seed
-    are decided exactly (``(True, 0)`` inside the bounds, as the claims read it; an exact
-    one-sided sign-flip test's floor would be 1/2^n); fewer than 2 pairs or non-positive
-    values give ``(False, nan)``.
+    have no t-test (zero spread): they are decided by the exact one-sided signed-rank test
+    against each bound, whose p inside the bounds is its floor, 1/2^n (:func:`_no_spread_p`;
+    never 0: 3 equal seeds cannot show equivalence at 0.05, 5 can); fewer than 2 pairs or
+    non-positive values give ``(False, nan)``.
     """
 
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
@@ -240,13 +241,20 @@ def equivalence_test(
         return False, math.nan
     diff, bound = np.log(x) - np.log(y), math.log1p(margin)
     if np.ptp(diff) <= 1e-12 * max(1.0, float(np.abs(diff).max())):
-        inside = bool(abs(float(diff.mean())) < bound)
-        return inside, 0.0 if inside else 1.0
+        p_value = _no_spread_p(len(diff), abs(float(diff.mean())) < bound)
+        return bool(p_value < alpha), p_value
     n = len(diff)
     upper = _t_tail(n, _t_statistic(diff, bound))  # H1: mean < bound
     lower = _t_tail(n, -_t_statistic(diff, -bound))  # H1: mean > -bound
     p_value = max(upper, lower)
     return bool(p_value < alpha), p_value
+
+
+def _no_spread_p(n: int, inside: bool) -> float:
+    """The one-sided p of ``n`` paired log ratios that are all the same, against a bound: no
+    t-test is possible (zero spread), and the exact signed-rank test of the differences from
+    the bound, all of one sign, gives its floor 1/2^n on their side (1 on the other)."""
+    return 0.5**n if inside else 1.0
 
 
 def within_margin_of_all(
@@ -270,7 +278,8 @@ def within_margin_of_all(
     evidence of being within the margin of the best: at a true ratio of exactly ``1 +
     margin`` the sample best's "within" would hold by selection alone (22% of cells at 3
     seeds and a 0.2 spread of log ratios), this test's at most ``alpha``. Log ratios with no
-    spread are decided exactly (p 0 below the bound, 1 above), as :func:`equivalence_test` does.
+    spread have no t-test: the exact signed-rank test's floor, 1/2^n, below the bound, 1
+    above (:func:`_no_spread_p`), as :func:`equivalence_test` does.
 
     Not within (``p`` NaN) when ``name`` diverged on a seed where the other converged, or
     fewer than 2 seeds pair up with a treatment that converged somewhere; a treatment that
@@ -302,7 +311,7 @@ def within_margin_of_all(
             return False, math.nan
         ratio = np.log(y) - np.log(x) if higher_is_better else np.log(x) - np.log(y)
         if np.ptp(ratio) <= 1e-12 * max(1.0, float(np.abs(ratio).max())):
-            p = 0.0 if float(ratio.mean()) < bound else 1.0
+            p = _no_spread_p(len(ratio), float(ratio.mean()) < bound)
         else:
             p = _t_tail(len(ratio), _t_statistic(ratio, bound))
         largest = max(largest, p)
