@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from cli_checks import one_error
 from fake_results import make_results
 from typer.testing import CliRunner
 
@@ -20,17 +21,6 @@ from actcmp.errors import ConfigError, StoreError
 from actcmp.store.database import DB_NAME
 
 runner = CliRunner()
-
-
-def one_error(result: object, code: int, fragment: str) -> str:
-    """The single ``actcmp: error:`` line of ``result`` (exit ``code``), holding ``fragment``."""
-    output = result.output  # type: ignore[attr-defined]
-    assert result.exit_code == code, output  # type: ignore[attr-defined]
-    assert "Traceback" not in output, output
-    errors = [line for line in output.splitlines() if line.startswith("actcmp: error:")]
-    assert len(errors) == 1, output
-    assert fragment in errors[0], f"{fragment!r} not in {errors[0]!r}"
-    return errors[0]
 
 
 @pytest.fixture(scope="module")

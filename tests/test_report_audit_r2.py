@@ -209,25 +209,9 @@ def test_an_activation_that_cannot_be_imported_is_named_in_the_figure_and_its_ca
 
 # -- 5. the CD diagram draws the test that decides ----------------------------------------------------------
 def _three_datasets() -> pd.DataFrame:
-    quality = {"relu": 1.0, "elu": 1.02, "gelu": 1.04, "tanh": 1.3, "sigmoid": 3.0}
-    return pd.DataFrame(
-        {
-            "run_id": f"{a}-{d}-{depth}-{seed}",
-            "status": "done",
-            "activation": a,
-            "dataset": d,
-            "depth": depth,
-            "seed": seed,
-            "test_loss": q
-            * (1 + depth / 10)
-            * (1 + 0.05 * seed)
-            * (1 + 0.001 * (({"a": 0, "b": 3, "c": 5}[d] + seed) % 7)),
-        }
-        for a, q in quality.items()
-        for d in ("a", "b", "c")
-        for depth in (1, 2, 4)
-        for seed in (0, 1, 2)
-    )
+    from fake_results import three_dataset_runs
+
+    return pd.DataFrame(three_dataset_runs())
 
 
 def test_the_cd_diagram_draws_the_decided_test_and_calls_the_one_over_cells_optimistic() -> None:

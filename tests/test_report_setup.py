@@ -426,28 +426,12 @@ def test_findings_name_no_best_where_no_run_of_the_cell_learned(tmp_path: Path) 
 def test_ranks_sentence_adds_the_top_group_over_datasets_where_cells_share_them() -> None:
     """Cells of 3 datasets x 3 depths: the Findings give the (optimistic) top group over cells
     and the one within the CD over the datasets as blocks, which the claims decide with."""
+    from fake_results import three_dataset_runs
+
     from actcmp.analysis import stats
     from actcmp.report.statistics import Statistics
 
-    quality = {"relu": 1.0, "elu": 1.02, "gelu": 1.04, "tanh": 1.3, "sigmoid": 3.0}
-    rows = [
-        {
-            "run_id": f"{a}-{d}-{depth}-{seed}",
-            "status": "done",
-            "activation": a,
-            "dataset": d,
-            "depth": depth,
-            "seed": seed,
-            "test_loss": q
-            * (1 + depth / 10)
-            * (1 + 0.05 * seed)
-            * (1 + 0.001 * (({"a": 0, "b": 3, "c": 5}[d] + seed) % 7)),
-        }
-        for a, q in quality.items()
-        for d in ("a", "b", "c")
-        for depth in (1, 2, 4)
-        for seed in (0, 1, 2)
-    ]
+    rows = three_dataset_runs()
     result = stats.friedman(pd.DataFrame(rows), "test_loss")
     over = result.decisive_blocks
     assert over is not None

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_checks import one_error
 from typer.testing import CliRunner
 
 from actcmp.cli import app
@@ -25,17 +26,6 @@ from actcmp.cli import app
 REPO = Path(__file__).resolve().parent.parent
 runner = CliRunner()
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
-
-
-def one_error(result: object, code: int, fragment: str) -> str:
-    """The single ``actcmp: error:`` line of ``result`` (exit ``code``), holding ``fragment``."""
-    output = result.output  # type: ignore[attr-defined]
-    assert result.exit_code == code, output  # type: ignore[attr-defined]
-    assert "Traceback" not in output, output
-    errors = [line for line in output.splitlines() if line.startswith("actcmp: error:")]
-    assert len(errors) == 1, output
-    assert fragment in errors[0], f"{fragment!r} not in {errors[0]!r}"
-    return errors[0]
 
 
 def files_of(root: Path) -> dict[str, bytes]:
