@@ -131,6 +131,24 @@ def _cells_where_units_die(relu: pd.DataFrame, keys: list[str], min_dead: float,
     return pd.DataFrame(rows, columns=keys)
 
 
+def _fixes_unjudged(
+    done: pd.DataFrame, dying: pd.DataFrame, fixes: Sequence[str], statistic: str, label: str, what: str
+) -> Verdict | None:
+    """The inconclusive verdict of a part about the fixes where it cannot be judged: no Leaky
+    ReLU / PReLU runs, or no cell where ReLU's units are shown to die; None where it can."""
+    present = [f for f in fixes if f in set(done["activation"])]
+    if present and len(dying):  # (no keys: one row, no columns)
+        return None
+    why = "no Leaky ReLU / PReLU runs" if not present else "ReLU's units are not shown to die in any cell"
+    return Verdict(
+        UNSURE,
+        statistic,
+        math.nan,
+        label=label,
+        explanation=f"Whether Leaky ReLU / PReLU {what} cannot be judged: {why}.",
+    )
+
+
 def prevent_part(
     done: pd.DataFrame,
     dying: pd.DataFrame,
@@ -163,16 +181,10 @@ def prevent_part(
     saturated) under each fix with ReLU's on the same seeds."""
     label = "Leaky ReLU and PReLU prevent it"
     statistic = "largest mean dead fraction of a fix"
+    unjudged = _fixes_unjudged(done, dying, fixes, statistic, label, "prevent dying")
+    if unjudged is not None:
+        return unjudged
     present = [f for f in fixes if f in set(done["activation"])]
-    if not present or not len(dying):  # (no keys: one row, no columns)
-        why = "no Leaky ReLU / PReLU runs" if not present else "ReLU's units are not shown to die in any cell"
-        return Verdict(
-            UNSURE,
-            statistic,
-            math.nan,
-            label=label,
-            explanation=f"Whether Leaky ReLU / PReLU prevent dying cannot be judged: {why}.",
-        )
     if keys and len(dying) > 1:  # "wherever units die": each cell on its own, every one must show it
         cells = [
             (_cell_name(keys, row), prevent_part(done, dying.iloc[[i]], keys, fixes, min_dead, max_prevented, alpha))
@@ -313,16 +325,10 @@ def fewer_stuck_part(
     like; against ReLU's dead share alone (every input) the fix's 95% rule would count
     units ReLU's does not."""
     statistic = f"largest mean paired difference of the stuck share, fix - {candidate}"
+    unjudged = _fixes_unjudged(done, dying, fixes, statistic, FEWER_STUCK, "leave fewer units stuck than ReLU")
+    if unjudged is not None:
+        return unjudged
     present = [f for f in fixes if f in set(done["activation"])]
-    if not present or not len(dying):  # (no keys: one row, no columns)
-        why = "no Leaky ReLU / PReLU runs" if not present else "ReLU's units are not shown to die in any cell"
-        return Verdict(
-            UNSURE,
-            statistic,
-            math.nan,
-            label=FEWER_STUCK,
-            explanation=f"Whether Leaky ReLU / PReLU leave fewer units stuck than ReLU cannot be judged: {why}.",
-        )
     if keys and len(dying) > 1:  # each cell on its own, every one must show it
         cells = [
             (_cell_name(keys, row), fewer_stuck_part(done, dying.iloc[[i]], keys, fixes, candidate, alpha))
