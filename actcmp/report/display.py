@@ -93,7 +93,8 @@ def depth_caption(factor: float) -> str:
         "learned (final validation loss below the loss of predicting the training mean) and mean test loss "
         f"within {factor:g}× the loss at the activation's best depth (its lowest mean among depths where no "
         "seed diverged). A value equal to the deepest depth tried means no limit was found; none, that no "
-        "depth trains."
+        "depth trains. The cut is a rule on the seeds' means, not a test: a depth whose mean lies near "
+        f"{factor:g}× may fall on either side with other seeds (its interval is in the results per cell)."
     )
 
 
