@@ -295,6 +295,31 @@ def test_conflicting_results_are_refused_and_out_is_untouched(sweeps: dict[str, 
     assert not fresh.exists()
 
 
+def test_a_copy_without_reconstructions_is_the_same_result_and_they_are_kept(
+    sweeps: dict[str, Path], tmp_path: Path
+) -> None:
+    """A run stored by an actcmp from before samples, in a store a newer one resumed into (the
+    table, no rows), is the same result as a copy with reconstructions (a review found it
+    refused as "the stored reconstructions (samples) differ"); the merge keeps them."""
+    bare = tmp_path / "bare"
+    shutil.copytree(sweeps["full"], bare)
+    conn = sqlite3.connect(bare / DB_NAME)
+    conn.execute("DELETE FROM samples")
+    conn.commit()
+    conn.close()
+
+    def samples(directory: Path) -> list[tuple[str, str, bytes]]:
+        with sqlite3.connect(directory / DB_NAME) as c:
+            return sorted(c.execute("SELECT run_id, kind, blob FROM samples").fetchall())
+
+    assert samples(sweeps["full"])  # the fixture's runs keep reconstructions
+    for order in ((bare, sweeps["full"]), (sweeps["full"], bare)):
+        out = tmp_path / f"out-{order[0].name}"
+        result = runner.invoke(app, ["merge", str(out), *map(str, order)])
+        assert result.exit_code == 0, result.output
+        assert samples(out) == samples(sweeps["full"])
+
+
 def test_copies_whose_reconstructions_differ_are_refused(sweeps: dict[str, Path], tmp_path: Path) -> None:
     """Two copies of a run with the same metrics but other stored reconstructions are
     different results (the merge compared metrics only, and kept whichever came first)."""

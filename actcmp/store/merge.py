@@ -315,9 +315,14 @@ def _reconcile(
     preferred: str | None = None,
 ) -> None:
     mine, theirs = _content(conn, "main", rid), _content(conn, "src", rid)
-    if None in (mine[4], theirs[4]):  # a store from before samples were kept: nothing to compare them with
+    # a copy without reconstructions (a store from before samples were kept, or a run stored
+    # there and resumed into by a newer actcmp: the table, but no rows) has nothing to compare
+    only_theirs = not mine[4] and bool(theirs[4])
+    if not mine[4] or not theirs[4]:
         mine, theirs = mine[:4], theirs[:4]
     if mine == theirs:
+        if only_theirs:  # the same result: keep the reconstructions the other copy has
+            conn.execute("INSERT INTO main.samples SELECT * FROM src.samples WHERE run_id = ?", (rid,))
         report.duplicates.append((rid, kept, label))
         return
     if mine[0] == "failed" and theirs[0] in FINISHED:
