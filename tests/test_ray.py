@@ -638,32 +638,47 @@ def test_missing_authentication_is_named(head: Head) -> None:
 @ray_test
 def test_a_killed_drivers_temp_dir_is_removed_and_no_other(tmp_path: Path) -> None:
     """``kill -9`` of a local-Ray sweep leaves its temp dir (about 2 MB); the next local
-    start removes it, and only it: not a running driver's, not one without the driver
-    file (the test head node's, or one made before the file was written), not another
-    name's. Needs no Ray."""
-    from actcmp.run.ray_executor import DRIVER_FILE, TEMP_PREFIX, remove_stale_temp_dirs
+    start removes it, and only it: not a running driver's (it holds a lock on its driver file,
+    which the kernel drops when the driver dies, whatever process-id namespace the cleaner is
+    in: a process id alone was not enough, a review found), not one without the driver file
+    (the test head node's, or one made before the file was written), not another name's.
+    Needs no Ray."""
+    from actcmp.run.ray_executor import DRIVER_FILE, TEMP_PREFIX, hold_driver_file, remove_stale_temp_dirs
 
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    dead_pid = int(dead.stdout)  # exited: its pid runs nothing now (reuse within the test is ignored)
-
-    def made(name: str, pid: int | None) -> Path:
+    def made(name: str, marker: bool) -> Path:
         folder = tmp_path / name
         (folder / "session_latest" / "logs").mkdir(parents=True)
         (folder / "session_latest" / "logs" / "raylet.out").write_text("log")
-        if pid is not None:
-            (folder / DRIVER_FILE).write_text(str(pid))
+        if marker:
+            (folder / DRIVER_FILE).write_text("12345")  # a driver that died: nobody holds the lock
         return folder
 
-    stale = made(f"{TEMP_PREFIX}killed", dead_pid)
-    running = made(f"{TEMP_PREFIX}running", os.getpid())
-    unmarked = made(f"{TEMP_PREFIX}unmarked", None)
-    garbled = made(f"{TEMP_PREFIX}garbled", None)
-    (garbled / DRIVER_FILE).write_text("not a pid")
-    other = made("ray-killed", dead_pid)
-    assert remove_stale_temp_dirs(str(tmp_path)) == [str(stale)]
-    assert not stale.exists()
-    assert running.exists() and unmarked.exists() and garbled.exists() and other.exists()
-    assert remove_stale_temp_dirs(str(tmp_path)) == []
+    stale = made(f"{TEMP_PREFIX}killed", True)
+    mine = made(f"{TEMP_PREFIX}running-here", False)
+    held = hold_driver_file(mine)  # this process, as a running sweep's driver
+    other = made(f"{TEMP_PREFIX}running-elsewhere", False)
+    script = (
+        "import sys, time; from pathlib import Path; from actcmp.run.ray_executor import hold_driver_file; "
+        "h = hold_driver_file(Path(sys.argv[1])); print('held', flush=True); time.sleep(60)"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script, str(other)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "held"
+        unmarked = made(f"{TEMP_PREFIX}unmarked", False)
+        elsewhere = made("ray-killed", True)
+        assert remove_stale_temp_dirs(str(tmp_path)) == [str(stale)]
+        assert not stale.exists()
+        assert mine.exists() and other.exists() and unmarked.exists() and elsewhere.exists()
+        assert remove_stale_temp_dirs(str(tmp_path)) == []
+    finally:
+        child.kill()
+        child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
+    # the other driver died (SIGKILL): its lock went with it, and its dir is removed next time
+    assert remove_stale_temp_dirs(str(tmp_path)) == [str(other)]
+    held.close()
+    assert remove_stale_temp_dirs(str(tmp_path)) == [str(mine)]
 
 
 def test_a_local_instance_starts_and_stops_with_the_sweep(ray: Any) -> None:

@@ -401,6 +401,7 @@ class RayExecutor(Executor):
         self._pending: dict[Future[Any], Any] = {}  # our future -> its ObjectRef
         self._closed = False
         self._own_temp_dir: str | None = None
+        self._driver_lock: Any = None  # the open, locked driver file of the local instance's temp dir
         self.output = _RayOutput()
         address = address or os.environ.get("RAY_ADDRESS") or None
         if address in ("local", None):
@@ -435,7 +436,7 @@ class RayExecutor(Executor):
                 # one a killed driver left (kill -9) is removed by the next local start
                 remove_stale_temp_dirs()
                 temp_dir = self._own_temp_dir = tempfile.mkdtemp(prefix=TEMP_PREFIX)
-                Path(temp_dir, DRIVER_FILE).write_text(str(os.getpid()))
+                self._driver_lock = hold_driver_file(Path(temp_dir))
             constants = _ray_constants()
             cluster_mode = getattr(constants, "ENABLE_RAY_CLUSTER", None)
             try:
@@ -589,6 +590,10 @@ class RayExecutor(Executor):
     def _remove_temp_dir(self) -> None:
         """Remove the local instance's own temp dir (its daemons may still be writing
         their last log lines for a moment after ``ray.shutdown``)."""
+        if self._driver_lock is not None:
+            with contextlib.suppress(OSError):
+                self._driver_lock.close()  # releases the lock
+            self._driver_lock = None
         if self._own_temp_dir is None:
             return
         for _ in range(20):
@@ -599,35 +604,49 @@ class RayExecutor(Executor):
         self._own_temp_dir = None
 
 
+def hold_driver_file(folder: Path) -> Any:
+    """Write this process's id into ``folder``'s :data:`DRIVER_FILE` and hold an exclusive
+    ``flock`` on it for as long as the returned file is open (the kernel releases it when the
+    process dies, however it dies). None where ``fcntl`` is missing (not POSIX)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no stale dir is ever removed
+        return None
+    handle = open(folder / DRIVER_FILE, "w+")  # noqa: SIM115 - held open for the executor's life
+    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
 def remove_stale_temp_dirs(parent: str | None = None) -> list[str]:
     """Remove the local Ray instances' temp dirs whose driver is gone (a sweep killed
     with SIGKILL cannot remove its own; about 2 MB of logs and sockets each). Only a dir
-    named ``actcmp-ray-*`` holding :data:`DRIVER_FILE` whose process id no longer runs is
-    removed: one of a running sweep, of another user, or without the file (made before
-    the file was written, or by something else) is kept. Returns the dirs removed.
+    named ``actcmp-ray-*`` holding :data:`DRIVER_FILE` whose lock can be taken is removed:
+    the driver holds an exclusive ``flock`` on that file while it runs (:func:`hold_driver_file`),
+    and the kernel releases it when the driver dies, whatever the process-id namespace of the
+    one who looks (a process id alone is not: two containers sharing /tmp see other ids). A
+    dir of a running sweep, of another user, or without the file (made before the file was
+    written, or by something else) is kept. Returns the dirs removed.
 
     Ray's own daemons (raylet, GCS, agents) of a killed driver are not ours to stop: the
     raylet and GCS end with the driver's session, and its agents exit on their own when
     they find their raylet gone (within about two minutes, measured with Ray 2.60)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: nothing is removed
+        return []
     removed = []
     for entry in Path(parent or tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"):
+        marker = entry / DRIVER_FILE
+        if marker.is_symlink() or not marker.is_file():
+            continue
         try:
-            pid = int((entry / DRIVER_FILE).read_text().strip())
-        except (OSError, ValueError):
+            with open(marker) as handle:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # held: its driver runs
+                shutil.rmtree(entry, ignore_errors=True)
+        except OSError:  # locked by a running driver, another user's, or unreadable: kept
             continue
-        if pid <= 0 or _pid_runs(pid):
-            continue
-        shutil.rmtree(entry, ignore_errors=True)
         if not entry.exists():
             removed.append(str(entry))
     return removed
-
-
-def _pid_runs(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's process (EPERM): it runs
-        return True
-    return True
