@@ -3,8 +3,8 @@
 Loads no data (shapes come from the registry or a file's header, see
 :func:`actcmp.plan.resolve_runs`), so an unknown dataset, a missing file or a bottleneck
 wider than the input fails before any training starts, and a dry run stays light. Torch is
-imported only to build and apply a custom or parameterised activation once, which a dry run
-does as a real run does (a callable that cannot act on a tensor is refused by both).
+imported only to build and apply a custom (``module:callable``) activation once, which a dry
+run does as a real run does (a callable that cannot act on a tensor is refused by both).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from actcmp.config import MAX_RUNS, SweepConfig, check_size, check_sweep_size, config_hash
+from actcmp.core.activations import check_builds, parse_activation
 from actcmp.plan import resolve_runs
 from actcmp.run.tune import ROLE_TUNE, TunePlan, describe_candidates, plan_tune
 from actcmp.shard import parse_shard, select_shard
@@ -64,9 +65,13 @@ def describe_plan(
     than :data:`PLAN_IN_FULL` points, which is described by its axes, not run by run)."""
     if shard is None and sweep.tune is None and sweep.size() > PLAN_IN_FULL:
         return {**_describe_by_axes(sweep, data_dir, max_runs), "stored": None}
-    # a custom or parameterised activation is built and applied once, as a real run does
-    # before anything is stored (torch is imported only then; registry names need no build)
-    planned = plan_runs(sweep, data_dir, max_runs=max_runs)
+    planned = plan_runs(sweep, data_dir, max_runs=max_runs, build=False)
+    # a custom (module:callable) activation is built and applied once, as a real run does before
+    # anything is stored (that imports torch); a registry name with parameters is checked by its
+    # parser and range rules, not built (a review: building it took the dry run to 9x --help)
+    for name in dict.fromkeys(cfg["activation"] for cfg in planned):
+        if parse_activation(name).callable_path is not None:
+            check_builds(name)
     tune_plan = None
     if sweep.tune is not None:  # tuning + common runs now; evaluation runs once selected
         tune_plan = plan_tune(sweep, data_dir)

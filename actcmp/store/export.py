@@ -136,7 +136,8 @@ def refuse_foreign_files(target: Path, names: list[str], fmt: str) -> None:
     them = "it" if len(files) == 1 else "them"
     raise StoreError(
         f"export target {target} holds {'; and '.join(parts)}: the {fmt} export would replace {them}; move "
-        f"{them} away or choose another --out (an earlier actcmp export there is replaced)"
+        f"{them} away or choose another --out (an export recorded in {MANIFEST} is replaced; files an actcmp "
+        "from before that record exported outside DIR/export must be moved away once)"
     )
 
 
