@@ -7,7 +7,7 @@
 4. claim 4's summary says in how many conditions each part holds;
 5. claim 7 is judged per condition (depth x hidden activation);
 6. claim 6 reads "generalises better" as a lower test loss, the gap reported beside it;
-7. no "p < 0.001" where every seed has the same value (the exact test's floor instead);
+7. seeds that are all equal: decided as the t-test's limit and said so, never weaker than nearly equal ones;
 8. claim 2 says that at 3 datasets the Nemenyi top group separates almost nothing.
 
 Each expected number is computed here independently (by hand or with scipy directly)."""
@@ -382,38 +382,56 @@ def test_claim_6s_reading_of_generalises_better_is_in_the_methods_and_rule() -> 
     assert "the test loss decides" in rule and "The gap is reported beside it and decides nothing alone" in rule
 
 
-# -- 7. no p < 0.001 where no test was possible --------------------------------------------------------------
-def test_the_same_auroc_on_every_seed_gets_the_exact_floor_not_zero() -> None:
-    """AUROC 1.000 on all 5 seeds (claim A1 on clusters): no t statistic; it read 'one-sided
-    p < 0.001' (p = 0). The exact signed-rank test's p is 1/32, shown and decided on; with 3
-    seeds its 1/8 cannot reach 0.05."""
+# -- 7. seeds that are all equal: no t statistic, decided as the t-test's limit, and said so -----------------
+def test_the_same_auroc_on_every_seed_is_never_weaker_than_nearly_the_same() -> None:
+    """AUROC 1.000 on every seed (claim A1 on clusters): no t statistic. It read 'one-sided
+    p < 0.001' (p = 0, unsaid); then the exact floor (1/8 with 3 seeds: inconclusive) while
+    [0.999, 1, 1] held at p = 2e-7 (a review). Now the t-test's limit decides, the text says so
+    and prints no p, and equal seeds are never weaker evidence than nearly equal ones."""
     rows = [
         {"run_id": f"r{s}", "status": "done", "dataset": "clusters", "activation": "relu", "seed": s} for s in range(5)
     ]
     runs = pd.DataFrame(rows).assign(anomaly_auroc=1.0)
-    verdict = checks.check_anomaly(runs)
-    assert verdict.verdict == HOLDS and verdict.p_value == pytest.approx(1 / 32)
-    assert "p < 0.001" not in verdict.explanation and "1/32" in verdict.explanation
-    three = checks.check_anomaly(runs[runs["seed"] < 3])
-    assert three.verdict == UNSURE and three.p_value == pytest.approx(1 / 8)
+    for n in (3, 5):
+        equal = checks.check_anomaly(runs[runs["seed"] < n])
+        nearly = checks.check_anomaly(runs[runs["seed"] < n].assign(anomaly_auroc=[0.999] + [1.0] * (n - 1)))
+        assert equal.verdict == nearly.verdict == HOLDS, (equal.explanation, nearly.explanation)
+        assert equal.p_value <= nearly.p_value
+        assert "no spread" in equal.explanation and "t-test's limit" in equal.explanation
+        assert "p < 0.001" not in equal.explanation
 
 
-def test_the_same_paired_difference_on_every_seed_gets_the_exact_floor() -> None:
-    """Softmax exactly half identity's error on each of 5 seeds: paired_test's 'the same
-    difference on every seed' gave p = 0; the exact signed-rank floor is 1/32."""
-    verdict = checks.check_softmax(_softmax_runs([math.log(0.5)] * 5))
-    (part,) = verdict.parts
-    assert part.verdict == HOLDS and part.p_value == pytest.approx(1 / 32), part.explanation
-    assert "no t-test" in part.explanation and "1/32" in part.explanation
-    three = checks.check_softmax(_softmax_runs([math.log(0.5)] * 3))
-    assert three.verdict == UNSURE and three.p_value == pytest.approx(1 / 8)
+def test_the_same_paired_difference_on_every_seed_is_said_and_decided_as_the_limit() -> None:
+    """Softmax exactly half identity's error on each seed: paired differences without spread
+    (the t-test path, under 6 pairs). With 5 or more pairs the signed-rank test is exact anyway."""
+    for n in (3, 5):
+        verdict = checks.check_softmax(_softmax_runs([math.log(0.5)] * n))
+        (part,) = verdict.parts
+        assert part.verdict == HOLDS, part.explanation
+        assert "no spread" in part.explanation and "p < 0.001" not in part.explanation
+        nearly = checks.check_softmax(_softmax_runs([math.log(0.5) + 1e-6 * i for i in range(n)]))
+        assert nearly.verdict == HOLDS and part.p_value <= nearly.parts[0].p_value
 
 
-def test_claim_1s_reported_p_is_never_zero() -> None:
+def test_sided_tests_never_decide_equal_seeds_more_weakly_than_nearly_equal_ones() -> None:
+    """The review's examples, for the helper every direction-deciding claim uses."""
+    from actcmp.claims.checks.ranktests import sided_test
+
+    for values in ([0.5, 0.5, 0.5], [0.5] * 5, [-0.2] * 4):
+        equal = sided_test(np.array(values))
+        jitter = np.array(values) + 1e-9 * np.arange(len(values))
+        nearly = sided_test(jitter - jitter.mean() + np.mean(values))
+        side = "above" if np.mean(values) > 0 else "below"
+        assert equal.decide(0.05, side)[0] == HOLDS
+        assert equal.decide(0.05, side)[1] <= nearly.decide(0.05, side)[1]
+
+
+def test_claim_1s_reported_p_with_equal_seeds_is_the_t_tests_limit() -> None:
     from actcmp.claims.checks.losses import _test_deep_vs_shallow
 
     group = pd.DataFrame({"depth": [1] * 5 + [4] * 5, "seed": list(range(5)) * 2, "test_loss": [1.0] * 5 + [1.5] * 5})
-    assert _test_deep_vs_shallow(group) == pytest.approx(2 / 32)  # two-sided exact floor with 5 seeds
+    nearly = group.assign(test_loss=group["test_loss"] + 1e-9 * group["seed"] * (group["depth"] == 4))
+    assert _test_deep_vs_shallow(group) <= _test_deep_vs_shallow(nearly) < 1e-6
 
 
 # -- 8. claim 2's top group at 3 datasets ------------------------------------------------------------------

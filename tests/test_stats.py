@@ -156,8 +156,12 @@ def test_paired_test_cases() -> None:
     same = stats.paired_test([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
     assert same.p_value == 1.0 and same.d_z == 0.0
     shifted = stats.paired_test([2.0, 3.0, 4.0], [1.0, 2.0, 3.0])
-    # no t-test without spread: the exact signed-rank floor 2/2^3, never p = 0
-    assert shifted.p_value == 0.25 and shifted.d_z == math.inf and "same difference" in shifted.note
+    # no t statistic without spread: decided as the t-test's limit, p = 0, and said so in the note;
+    # never weaker evidence than nearly equal differences (a review: an exact floor of 0.25 here lost
+    # to 3e-11 for differences of 1 +- 1e-9)
+    assert shifted.p_value == 0.0 and shifted.d_z == math.inf and "same difference" in shifted.note
+    nearly = stats.paired_test([2.0, 3.0 + 1e-9, 4.0 - 1e-9], [1.0, 2.0, 3.0])
+    assert nearly.p_value < 1e-6 and shifted.p_value <= nearly.p_value
     one = stats.paired_test([1.0], [2.0])
     assert one.n == 1 and math.isnan(one.p_value)
     t = stats.paired_test([1.0, 2.1, 3.3, 4.0], [0.0, 1.0, 2.0, 3.2])

@@ -70,7 +70,8 @@ def min_detectable_effect(n: int, alpha: float = ALPHA, power: float = POWER) ->
 
 #: the note of a paired test whose differences were the same on every seed (no t-test: no spread)
 NO_SPREAD = (
-    "the same difference on every seed: no t-test (zero spread); the exact signed-rank test's p, its floor 2/2^n"
+    "the same difference on every seed: no spread, so no t statistic; decided as the t-test's limit (its p goes to 0 "
+    "as the spread shrinks)"
 )
 
 
@@ -95,10 +96,11 @@ def paired_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray
     differences, which 3 seeds cannot check). ``test="wilcoxon"``: signed-rank test, which
     needs 6 or more pairs to reach p < 0.05 at all. Effect size: Cohen's d_z = mean
     difference / std of differences. Identical differences on every seed (zero spread)
-    have no t-test (its statistic is 0/0, undefined, not infinitely significant): p = 1 when
-    they are all zero; else the exact signed-rank test (:func:`signed_rank_exact`), whose p
-    with n equal differences is its floor, 2/2^n (0.25 at 3 seeds, 0.0625 at 5), ``d_z`` ±inf
-    and a note saying so (:data:`NO_SPREAD`). Never p = 0.
+    have no t statistic (0/0): p = 1 when they are all zero; else the t-test's limit, p = 0
+    (as the spread of nearly equal differences shrinks, their t-test's p goes to 0: deciding
+    them otherwise would make equal seeds weaker evidence than nearly equal ones), ``d_z``
+    ±inf and a note saying so (:data:`NO_SPREAD`), which the report shows as untested rather
+    than as a p of 0.
     """
     from scipy import stats
 
@@ -115,8 +117,8 @@ def paired_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray
     if spread <= 1e-12 * scale:
         if abs(mean) <= 1e-12 * scale:
             return PairedTest(n, 0.0, 0.0, 0.0, 1.0, test, "identical on every seed")
-        statistic, p_value = signed_rank_exact(np.full(n, mean))  # equal differences: its floor
-        return PairedTest(n, mean, math.copysign(math.inf, mean), statistic, p_value, "signed-rank", NO_SPREAD)
+        inf = math.copysign(math.inf, mean)  # the t-test's limit: equal seeds are no weaker than nearly equal ones
+        return PairedTest(n, mean, inf, inf, 0.0, test, NO_SPREAD)
     d_z = mean / spread
     if test == "wilcoxon":
         result = stats.wilcoxon(x, y)
@@ -230,10 +232,9 @@ def equivalence_test(
     ``+-log(1 + margin)``, each a one-sided ``scipy.stats.ttest_1samp`` (its formula,
     :func:`_t_statistic`); ``p`` is the
     larger of the two and ``within`` is ``p < alpha``. Identical log ratios on every seed
-    have no t-test (zero spread): they are decided by the exact one-sided signed-rank test
-    against each bound, whose p inside the bounds is its floor, 1/2^n (:func:`_no_spread_p`;
-    never 0: 3 equal seeds cannot show equivalence at 0.05, 5 can); fewer than 2 pairs or
-    non-positive values give ``(False, nan)``.
+    have no t statistic (zero spread): they are decided as the t-tests' limit, p 0 inside the
+    bounds and 1 outside (:func:`_no_spread_p`); fewer than 2 pairs or non-positive values
+    give ``(False, nan)``.
     """
 
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
@@ -241,7 +242,7 @@ def equivalence_test(
         return False, math.nan
     diff, bound = np.log(x) - np.log(y), math.log1p(margin)
     if np.ptp(diff) <= 1e-12 * max(1.0, float(np.abs(diff).max())):
-        p_value = _no_spread_p(len(diff), abs(float(diff.mean())) < bound)
+        p_value = _no_spread_p(abs(float(diff.mean())) < bound)
         return bool(p_value < alpha), p_value
     n = len(diff)
     upper = _t_tail(n, _t_statistic(diff, bound))  # H1: mean < bound
@@ -250,11 +251,13 @@ def equivalence_test(
     return bool(p_value < alpha), p_value
 
 
-def _no_spread_p(n: int, inside: bool) -> float:
-    """The one-sided p of ``n`` paired log ratios that are all the same, against a bound: no
-    t-test is possible (zero spread), and the exact signed-rank test of the differences from
-    the bound, all of one sign, gives its floor 1/2^n on their side (1 on the other)."""
-    return 0.5**n if inside else 1.0
+def _no_spread_p(inside: bool) -> float:
+    """The one-sided p of ``n`` paired log ratios that are all the same, against a bound: no t
+    statistic exists (zero spread); the t-test's limit as the spread shrinks, 0 on their side
+    and 1 on the other, so that equal seeds never count as weaker evidence than nearly equal
+    ones (a review: an exact floor of 1/2^n here made 3 equal seeds "not shown" where 3 nearly
+    equal ones were shown at p = 1e-10)."""
+    return 0.0 if inside else 1.0
 
 
 def within_margin_of_all(
@@ -278,8 +281,8 @@ def within_margin_of_all(
     evidence of being within the margin of the best: at a true ratio of exactly ``1 +
     margin`` the sample best's "within" would hold by selection alone (22% of cells at 3
     seeds and a 0.2 spread of log ratios), this test's at most ``alpha``. Log ratios with no
-    spread have no t-test: the exact signed-rank test's floor, 1/2^n, below the bound, 1
-    above (:func:`_no_spread_p`), as :func:`equivalence_test` does.
+    spread have no t statistic: decided as the t-test's limit, p 0 below the bound, 1 above
+    (:func:`_no_spread_p`), as :func:`equivalence_test` does.
 
     Not within (``p`` NaN) when ``name`` diverged on a seed where the other converged, or
     fewer than 2 seeds pair up with a treatment that converged somewhere; a treatment that
@@ -311,7 +314,7 @@ def within_margin_of_all(
             return False, math.nan
         ratio = np.log(y) - np.log(x) if higher_is_better else np.log(x) - np.log(y)
         if np.ptp(ratio) <= 1e-12 * max(1.0, float(np.abs(ratio).max())):
-            p = _no_spread_p(len(ratio), float(ratio.mean()) < bound)
+            p = _no_spread_p(float(ratio.mean()) < bound)
         else:
             p = _t_tail(len(ratio), _t_statistic(ratio, bound))
         largest = max(largest, p)

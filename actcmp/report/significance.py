@@ -47,8 +47,9 @@ def loss_statistics(runs: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
     ``tied_with_best``: True for the best and for an activation whose Holm-adjusted p is
     ``>= alpha``; False when it is below; NA (untested, never bold) when fewer than 2 seeds
     are tested or when the log ratio to the best is the same on every seed (no spread: no
-    t-test, :data:`~actcmp.analysis.paired.NO_SPREAD`; ``p_vs_best`` is then the exact
-    signed-rank test's floor, :func:`no_spread_rows` finds them). A seed where one of the pair diverged counts as worse for it than any
+    t statistic, :data:`~actcmp.analysis.paired.NO_SPREAD`; ``p_vs_best`` is then the t-test's
+    limit, 0, and :func:`no_spread_rows` finds them; a pair where a seed diverged is tested by
+    ranks and is not such a row). A seed where one of the pair diverged counts as worse for it than any
     converged one (the exact signed-rank test, :func:`~actcmp.analysis.paired.paired_with_divergence`).
     ``effect_size_dz`` (Cohen's d_z of this minus best; > 0 = worse) comes from the seeds
     where both converged."""
@@ -57,9 +58,10 @@ def loss_statistics(runs: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
     paired = stats.paired_vs_best(runs, "test_loss", alpha=alpha, scale="log", equivalence=False)
     tied = paired["tied"].astype(object)
     untested = ~paired["is_best"].astype(bool) & (paired["n_pairs"] < 2) & paired["tied"].astype(bool)
-    # the same ratio to the best on every seed where both converged: the t-test is undefined (no
-    # spread), so untested as above (paired.py's p, the exact signed-rank floor, stays in p_vs_best)
-    untested |= ~paired["is_best"].astype(bool) & paired["note"].astype(str).str.contains(NO_SPREAD, regex=False)
+    # the same ratio to the best on every seed (no seed diverged): no t statistic (no spread), so
+    # shown untested, as above (paired.py's p, the t-test's limit 0, stays in p_vs_best); a pair
+    # with a diverged seed, whose note quotes NO_SPREAD for its t part, was tested by ranks
+    untested |= ~paired["is_best"].astype(bool) & (paired["note"].astype(str) == NO_SPREAD)
     tied[untested] = pd.NA
     out = summary[[*keys, "activation", "ci_low", "ci_high"]].merge(
         paired[[*keys, "activation"]].assign(
@@ -99,9 +101,8 @@ def with_statistics(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
 #: under the main table where some row's seeds all gave the same ratio to the best
 NO_SPREAD_NOTE = (
     f"p vs best '{NO_SPREAD_TEXT}': the log ratio to the best was the same on every seed where both converged, "
-    "so the t-test is "
-    "undefined (no spread to test against; that is not p = 0): untested and not bold, as where too few seeds "
-    "pair up (main.csv's p_vs_best is the exact signed-rank test's, at its floor 2/2^n, 0.25 with 3 seeds)."
+    "so there is no t statistic: shown untested and not bold (nearly equal seeds would be separable, their "
+    "t-test's p going to 0 as the spread shrinks; main.csv's p_vs_best holds that limit, 0)."
 )
 
 

@@ -174,7 +174,7 @@ def check_tanh_faster(
     text = (
         f"Over {test.n} paired runs{on_datasets(pairs)}, {fast}'s training loss over the first {k_used} epochs is "
         f"{ratio:.2f}x {slow}'s ({_estimate_words(test)} of the paired ratio; median {median:.2f}; {fast} lower in "
-        f"{wins:.0%} of pairs; {test.method}, {fmt_p(p)})"
+        f"{wins:.0%} of pairs; {test.method}{_p_text(test, p)})"
     )
     ending = {HOLDS: ".", FAILS: f": {slow} is faster.", UNSURE: ": not separable at this sample size."}[verdict]
     return Verdict(verdict, statistic, ratio, p, text + ending)
@@ -279,8 +279,8 @@ def _generalisation_part(
     same = [what for (_, what), t in zip(_GENERALISATION_TESTS, results, strict=True) if t.all_equal]
     if same:
         text += (
-            f" (the {' and the '.join(same)}: the same difference on every pair, so no t-test but the exact "
-            f"signed-rank test, whose two-sided p cannot go below 2/2^{on_test.n})"
+            f" (the {' and the '.join(same)}: the same difference on every pair, so no t statistic; decided as the "
+            "t-test's limit, its p going to 0 as the spread shrinks)"
         )
     text += ". "
     gap_words = {-1: "smaller", 1: "larger", 0: "not separable from ReLU's"}
@@ -372,7 +372,7 @@ def check_softmax(runs: pd.DataFrame, *, candidate: str = "softmax", alpha: floa
         beside = "" if test.estimator == "mean" else f"; geometric mean x{math.exp(float(np.mean(diffs))):.2f}"
         text = (
             f"{candidate} vs {other} over {test.n} pairs: error x{ratio:.2f} ({_estimate_words(test)}{beside}; "
-            f"{candidate} lower in {wins:.0%} of pairs; {test.method}, {fmt_p(p)})"
+            f"{candidate} lower in {wins:.0%} of pairs; {test.method}{_p_text(test, p)})"
         )
         ending = {HOLDS: f": {candidate} lower.", FAILS: f": {candidate} higher.", UNSURE: ": not separable."}
         parts.append(
@@ -380,6 +380,12 @@ def check_softmax(runs: pd.DataFrame, *, candidate: str = "softmax", alpha: floa
         )
     closest = max(parts, key=lambda v: v.value if math.isfinite(v.value) else -math.inf)
     return combine(parts, f"error ratio {candidate} / closest alternative ({note})", closest.value, closest.p_value)
+
+
+def _p_text(test: Sided, p: float) -> str:
+    """ ", p = ..." after a test's method, or nothing where the differences had no spread (decided
+    as the t-test's limit: a p of 0 would read as a result the seeds cannot give)."""
+    return "" if test.all_equal and test.test == "t" else f", {fmt_p(p)}"
 
 
 # -- application: anomaly detection ------------------------------------------------------------
@@ -390,9 +396,9 @@ def check_anomaly(
     anomalies, ReLU's AUROC over seeds is above ``chance`` by a one-sided one-sample t-test
     (p < alpha). Does not hold when it is below ``chance`` on some dataset by the opposite
     one-sided test (p < alpha); inconclusive otherwise (a mean at or near chance that the
-    seeds cannot separate from it). The same AUROC on every seed has no t statistic: the
-    exact signed-rank test decides then (:func:`~actcmp.claims.checks.ranktests.sided_test`),
-    its p no lower than 2^-n (1/32 with 5 seeds), never a p of 0."""
+    seeds cannot separate from it). The same AUROC on every seed has no t statistic: it is
+    decided as the t-test's limit (:func:`~actcmp.claims.checks.ranktests.sided_test`), so
+    that a perfect detector on every seed is never weaker evidence than a nearly perfect one."""
     done = done_runs(runs)
     mine = done[(done["activation"] == candidate)] if "activation" in done else done.iloc[0:0]
     mine = mine.assign(_auroc=numeric(mine, "anomaly_auroc")).dropna(subset=["_auroc"])
@@ -407,8 +413,8 @@ def check_anomaly(
         ending = {HOLDS: "better than chance", FAILS: "worse than chance", UNSURE: "not separable from chance"}
         if test.all_equal:
             how = (
-                f"the same AUROC on every seed, so no t-test: one-sided exact signed-rank test against {chance}, "
-                f"{fmt_p(p)}, the smallest p {test.n} seeds allow being 1/{2**test.n}"
+                f"the same AUROC on every seed: no spread, so no t statistic; decided as the one-sided t-test's limit "
+                f"against {chance}, its p going to 0 as the spread shrinks"
             )
         else:
             how = f"one-sided t-test against {chance}, {fmt_p(p)}"

@@ -141,6 +141,11 @@ def hodges_lehmann(diffs: np.ndarray) -> float:
 
 #: the fewest pairs (or seeds) :func:`sided_test` tests by ranks ("auto"): under it, the t-test
 RANK_FROM = 6
+#: how a sentence names the t-test of differences that are all the same (no spread)
+NO_SPREAD_TEXT = (
+    "every difference the same: no spread, so no t statistic; decided as the one-sided t-test's limit (its p goes "
+    "to 0 as the spread shrinks)"
+)
 
 
 @dataclass(frozen=True)
@@ -197,11 +202,8 @@ class Sided:
         """How a verdict's sentence names the one-sided test."""
         if self.all_equal and self.estimate == 0:
             return "every difference 0: no test"
-        if self.all_equal:
-            return (
-                f"every difference the same, so no t-test: one-sided exact signed-rank test, whose smallest p with "
-                f"{self.n} {'value' if self.n == 1 else 'values'} is 1/{2**self.n}"
-            )
+        if self.all_equal and self.test == "t":
+            return NO_SPREAD_TEXT
         if self.test == "t":
             return "one-sided paired t-test"
         return "one-sided exact signed-rank test" if self.exact else "one-sided signed-rank test, normal approximation"
@@ -211,10 +213,12 @@ def sided_test(diffs: np.ndarray, test: str = "auto", exact_up_to: int = 20) -> 
     """``diffs`` (NaN dropped) against 0, one-sided both ways. ``test="auto"``: the signed-rank
     test (:func:`signed_rank`; estimate :func:`hodges_lehmann`) with :data:`RANK_FROM` or more
     differences, else the t-test (``scipy.stats.ttest_1samp``; estimate the mean); ``"t"`` or
-    ``"signed-rank"`` to choose. Every difference the same (zero spread): no t statistic
-    exists, and the exact signed-rank test decides, its p 2^-n on their side (1/32 with 5
-    seeds, 1/8 with 3), never the 0 of "a deterministic difference". Fewer than 2
-    differences for the t-test: no test (NaN)."""
+    ``"signed-rank"`` to choose. Every difference the same (zero spread): for the t-test no
+    statistic exists, and it is decided as its limit (p 0 on their side, 1 on the other: as
+    the spread of nearly equal differences shrinks their p goes to 0, and equal seeds must
+    not count as weaker evidence than nearly equal ones; :data:`NO_SPREAD_TEXT` says so);
+    the signed-rank test is exact either way (2^-n on their side). Fewer than 2 differences
+    for the t-test: no test (NaN)."""
     from scipy import stats as sps
 
     d = np.asarray(diffs, dtype=float)
@@ -227,6 +231,9 @@ def sided_test(diffs: np.ndarray, test: str = "auto", exact_up_to: int = 20) -> 
     finite = d[np.isfinite(d)]
     scale = max(float(np.abs(finite).max()), 1e-300) if len(finite) else 1.0
     equal = n >= 1 and len(finite) == n and float(np.ptp(d)) <= 1e-12 * scale
+    if test == "t" and equal and n >= 2:  # the t-test's limit (see above)
+        centre = float(d.mean())
+        return Sided(n, 0.0 if centre < 0 else 1.0, 0.0 if centre > 0 else 1.0, centre, "t", all_equal=True)
     if test == "t" and not equal:
         if n < 2:
             return Sided(n, math.nan, math.nan, float(d.mean()) if n else math.nan, "t")
@@ -240,6 +247,7 @@ def sided_test(diffs: np.ndarray, test: str = "auto", exact_up_to: int = 20) -> 
 
 
 __all__ = [
+    "NO_SPREAD_TEXT",
     "RANK_FROM",
     "Sided",
     "above",
