@@ -211,7 +211,7 @@ def check_metric(metric: str, stored: set[str], held: set[str]) -> None:
         raise ConfigError(f"--metric {metric!r}: a config field, not a result (results: {available})")
     if metric in NOT_RESULTS:
         raise ConfigError(f"--metric {metric!r}: not a result: {NOT_RESULTS[metric]} (results: {available})")
-    if metric not in stored:
+    if metric not in stored and metric not in MISSING_IS_A_RESULT:  # never reached anywhere: still a result
         raise ConfigError(
             f"--metric {metric!r}: not a stored metric{did_you_mean(metric, sorted(stored))} (available: {available})"
         )
@@ -221,13 +221,15 @@ def check_held(metric: str, new: tuple[str | Path, _Stored], baseline: tuple[str
     """Refuse a metric that no converged run of a side holds: every cell would pass as
     "same" (or "improved") with no number compared. A side whose runs all diverged or
     failed is judged by its cells' divergence; one whose runs never reached the loss
-    threshold (:data:`MISSING_IS_A_RESULT`) where the other side's did, too."""
+    threshold (:data:`MISSING_IS_A_RESULT`) is judged too, whether or not the other side's
+    did: never reaching it is a result (a gate on a hard sweep where neither side reaches it
+    compares "same", as it did before this check)."""
     lacking = [
         f"{label} ({path})"
         for label, (path, side) in (("NEW", new), ("BASELINE", baseline))
         if side.converged and metric not in side.held
     ]
-    if not lacking or (metric in MISSING_IS_A_RESULT and len(lacking) == 1):
+    if not lacking or metric in MISSING_IS_A_RESULT:
         return
     held = ", ".join(sorted(new[1].held & baseline[1].held)) or "none held by both"
     raise ConfigError(
