@@ -456,3 +456,10 @@ def test_claim_2_says_the_top_group_at_three_datasets_is_weak_evidence() -> None
     assert "CD 5.20" in verdict.explanation, verdict.explanation
     assert "the critical difference is 5.20 of a possible 6 ranks" in verdict.explanation
     assert "being inside it is weak evidence" in verdict.explanation
+
+
+def test_claim_3s_rule_states_that_fewer_stuck_is_judged_on_selected_seeds() -> None:
+    """A review's simulation: judged only where ReLU's own seeds died (and stuck includes dead),
+    'fewer stuck' holds by chance in up to 11% of borderline null cells; the rule says so."""
+    rule = _claim("dying").rule
+    assert "judged only where (a) held on the same seeds" in rule and "more often than 5%" in rule
