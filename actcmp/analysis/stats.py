@@ -54,6 +54,7 @@ from actcmp.analysis.paired import (
     paired_with_divergence,
     scale_for,
     signed_rank_exact,
+    signed_rank_sides,
     trend_test,
     within_margin_of_all,
 )
@@ -89,6 +90,7 @@ __all__ = [
     "paired_with_divergence",
     "scale_for",
     "signed_rank_exact",
+    "signed_rank_sides",
     "summarise",
     "t_interval",
     "trend_test",

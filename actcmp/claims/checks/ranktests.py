@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from actcmp.analysis.paired import signed_rank_sides as signed_rank
 from actcmp.claims.checks.verdict import FAILS, HOLDS, UNSURE
 
 
@@ -82,46 +83,6 @@ def _differing(values: np.ndarray, bound: float) -> int:
     """How many of ``values`` enter the test: not NaN, not equal to ``bound``."""
     values = np.asarray(values, dtype=float)
     return int(np.sum(~np.isnan(values) & (values != bound)))
-
-
-def signed_rank(diffs: np.ndarray, exact_up_to: int = 20) -> tuple[float, float]:
-    """(p below, p above): one-sided one-sample Wilcoxon signed-rank tests of ``diffs``
-    against 0 (zeros dropped, ties at mid-ranks). Only the order of the magnitudes
-    matters, so ``-inf`` is simply the most negative difference. Exact (the null
-    distribution of the positive rank sum over every sign pattern, counted by
-    :func:`_rank_sum_counts`) up to ``exact_up_to`` differences, else the normal
-    approximation with the tie-corrected variance. Every difference on one side: the exact
-    p on that side is 2^-n, never 0."""
-    from scipy import stats as sps
-
-    diffs = np.asarray(diffs, dtype=float)
-    d = diffs[diffs != 0]
-    n = len(d)
-    if n == 0:
-        return 1.0, 1.0
-    ranks = sps.rankdata(np.abs(d))
-    if n <= exact_up_to:
-        doubled = np.rint(2 * ranks).astype(int)  # mid-ranks are halves: twice them are whole
-        counts = _rank_sum_counts(doubled)
-        observed = int(doubled[d > 0].sum())
-        total = counts.sum()
-        return float(counts[: observed + 1].sum() / total), float(counts[observed:].sum() / total)
-    w_plus = float(ranks[d > 0].sum())
-    mean, sd = float(ranks.sum()) / 2, math.sqrt(float((ranks**2).sum()) / 4)
-    return float(sps.norm.cdf((w_plus - mean + 0.5) / sd)), float(sps.norm.sf((w_plus - mean - 0.5) / sd))
-
-
-def _rank_sum_counts(ranks: np.ndarray) -> np.ndarray:
-    """``counts[s]``: how many of the 2^n sign patterns give the (whole) ``ranks`` of the
-    positive differences the sum ``s`` (the exact null distribution of the signed-rank
-    statistic, ties included; the same as enumerating every pattern, without 2^n rows)."""
-    counts = np.zeros(int(ranks.sum()) + 1)
-    counts[0] = 1.0
-    for rank in ranks:
-        shifted = np.zeros_like(counts)
-        shifted[rank:] = counts[: len(counts) - rank]
-        counts = counts + shifted
-    return counts
 
 
 def hodges_lehmann(diffs: np.ndarray) -> float:
