@@ -186,6 +186,8 @@ def test_never_reaching_the_threshold_is_a_regression_not_a_usage_error(results_
     _set_metric(base, "epochs_to_threshold", 2.0)  # NEW's runs never reached it
     result = runner.invoke(app, ["compare", str(results_dir), str(base), "--metric", "epochs_to_threshold"])
     assert result.exit_code == 1 and "regressed" in result.output, result.output
+    # they converged: the note says what they are (it said "diverged/failed", a review found)
+    assert "never reached the threshold" in result.output, result.output
     # neither side reached it: the same result, not a usage error (a review: exit 2 broke such a gate)
     result = runner.invoke(app, ["compare", str(results_dir), str(results_dir), "--metric", "epochs_to_threshold"])
     assert result.exit_code == 0 and "0 regressed" in result.output, result.output

@@ -361,7 +361,7 @@ def compare_results(
     results = []
     for key in sorted(cells, key=lambda c: tuple(str(cells[c].get(f)) for f in keys)):
         result = CellResult(cell=cells[key], base=base_sides.get(key, Side()), new=new_sides.get(key, Side()))
-        _judge(result, sign, k, used_rtol, atol)
+        _judge(result, sign, k, used_rtol, atol, _bad_words(metric))
         results.append(result)
     return Comparison(
         metric=metric,
@@ -392,8 +392,15 @@ def kernel_families(directory: str | Path) -> set[str]:
         return {v.lower() for v in store.environment_values("cpu_capability")} - {"unknown", ""}
 
 
-def _judge(result: CellResult, sign: float, k: float, rtol: float, atol: float) -> None:
-    _judge_values(result, sign, k, rtol, atol)
+def _bad_words(metric: str) -> str:
+    """What a run without a value of ``metric`` is, in a cell's note."""
+    if metric in MISSING_IS_A_RESULT:  # a converged run that never reached the loss threshold has none
+        return "diverged, failed or never reached the threshold"
+    return "diverged/failed"
+
+
+def _judge(result: CellResult, sign: float, k: float, rtol: float, atol: float, bad: str = "diverged/failed") -> None:
+    _judge_values(result, sign, k, rtol, atol, bad)
     base, new = result.base, result.new
     if 0 < new.runs < base.runs:  # seeds missing from NEW: a mean over fewer runs
         fewer = f"NEW holds {new.runs} of BASELINE's {base.runs} runs"
@@ -402,7 +409,7 @@ def _judge(result: CellResult, sign: float, k: float, rtol: float, atol: float) 
             result.verdict = "incomplete"
 
 
-def _judge_values(result: CellResult, sign: float, k: float, rtol: float, atol: float) -> None:
+def _judge_values(result: CellResult, sign: float, k: float, rtol: float, atol: float, bad: str) -> None:
     base, new = result.base, result.new
     if not new.runs:
         result.verdict, result.note = "missing", "not in NEW"
@@ -412,7 +419,7 @@ def _judge_values(result: CellResult, sign: float, k: float, rtol: float, atol: 
         return
     bad_base, bad_new = base.bad / base.runs, new.bad / new.runs
     if bad_new > bad_base:
-        result.verdict, result.note = "regressed", f"diverged/failed {new.bad}/{new.runs} (was {base.bad}/{base.runs})"
+        result.verdict, result.note = "regressed", f"{bad} {new.bad}/{new.runs} (was {base.bad}/{base.runs})"
         return
     if not new.values or not base.values:
         result.verdict = "improved" if bad_new < bad_base else "same"
@@ -427,7 +434,7 @@ def _judge_values(result: CellResult, sign: float, k: float, rtol: float, atol: 
     elif worse < -result.limit or bad_new < bad_base:
         result.verdict = "improved"
     if bad_new < bad_base:
-        result.note = f"diverged/failed {new.bad}/{new.runs} (was {base.bad}/{base.runs})"
+        result.note = f"{bad} {new.bad}/{new.runs} (was {base.bad}/{base.runs})"
 
 
 def _table(comparison: Comparison, show_all: bool) -> tuple[list[str], list[list[str]]]:
