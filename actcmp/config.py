@@ -41,6 +41,7 @@ from actcmp.run_config import (  # noqa: F401  (config's names, defined there so
     _check_keys,
     _describe_error,
     _describe_validation,
+    _is_number_text,
     check_field,
     check_values,
     split_seed_of,
@@ -426,18 +427,10 @@ def _refuse_quoted_numbers(fixed: dict[str, Any], grid: dict[str, Any], tune: An
         if key not in NUMBER_FIELDS:
             continue
         for value in values:
-            if isinstance(value, str) and _is_number(value):
+            if isinstance(value, str) and _is_number_text(value):
                 raise ConfigError(
                     f"{where}: {label}: must be a number, got the string {value!r} (write it without quotes)"
                 )
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def apply_overrides(

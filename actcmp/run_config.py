@@ -167,6 +167,8 @@ class RunConfig(BaseModel):
     def _no_bool_numbers(cls, value: Any) -> Any:
         if isinstance(value, bool):  # TOML/CLI true would otherwise count as 1
             raise ValueError(f"must be a number, got {str(value).lower()}")
+        if isinstance(value, str) and _is_number_text(value):  # "2" would otherwise count as 2 (Python, JSON)
+            raise ValueError(f"must be a number, got the string {value!r} (write it without quotes)")
         return value
 
     @field_validator("activation")
@@ -327,3 +329,13 @@ def check_values(key: str, values: list[Any], where: str, label: str | None = No
         return
     for value in values:
         check_field(key, value, where, label)
+
+
+def _is_number_text(text: str) -> bool:
+    """Whether ``text`` reads as a number (pydantic would take it for one); other text gets
+    pydantic's own message."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -339,3 +339,18 @@ def test_the_api_refuses_a_dataset_cache_setting_that_names_a_file(
     with pytest.raises(DatasetError, match="names a file, not a folder"):
         actcmp.run_sweep("smoke", tmp_path / "r")
     assert not (tmp_path / "r").exists()
+
+
+def test_a_quoted_number_is_refused_in_a_config_built_in_python_too() -> None:
+    """``RunConfig(epochs="2")`` read the string as 2 (the sweep TOML's check did not reach a
+    config built in Python or read from JSON); other text keeps pydantic's own message."""
+    from pydantic import ValidationError
+
+    from actcmp.run_config import RunConfig
+
+    with pytest.raises(ValidationError, match="must be a number, got the string '2'"):
+        RunConfig(epochs="2")
+    with pytest.raises(ValidationError) as caught:
+        RunConfig(epochs="two")
+    assert "got the string" not in str(caught.value)
+    assert RunConfig(epochs=2).epochs == 2
