@@ -252,13 +252,17 @@ def test_setup_counts_the_tuning_runs_and_the_runs_at_selected_values(store_dir:
 
 
 def test_common_values_are_compared_as_run_configs_hold_them() -> None:
-    """A fixed value written as an alias, in another case or as a string is stored validated:
-    the common value must be too, or no run matched it and the tables lost every run."""
+    """A fixed value written as an alias, in another case or as an int for a float is stored
+    validated: the common value must be too, or no run matched it and the tables lost every
+    run. (A number written as text, "0.01", is refused when the sweep is read, and by RunConfig.)"""
+    from actcmp.config import sweep_from_dict
+    from actcmp.errors import ConfigError
     from actcmp.tune_spec import common_values
 
     spec = _sweep().tune
-    assert common_values(spec, {"lr": "0.01"}) == {"lr": 0.01}
     assert common_values(spec, {"lr": 3}) == {"lr": 3.0}
+    with pytest.raises(ConfigError, match=r"lr: must be a number, got the string '0\.01'"):
+        sweep_from_dict({"name": "t", "lr": "0.01", "tune": {"batch_size": [32, 64], "seeds": [100]}})
 
 
 @pytest.mark.slow
