@@ -109,3 +109,34 @@ def three_dataset_runs() -> list[dict[str, Any]]:
         for depth in (1, 2, 4)
         for seed in (0, 1, 2)
     ]
+
+
+def gradient_cell(
+    first: dict[str, list[float]], depth: int = 8, init: str = "auto", bounded_saturated: float = 0.0
+) -> tuple[Any, Any]:
+    """One condition of claim 4 as (runs, layers) frames: per activation, the first-layer
+    gradient norm of each seed (the last layer's is 1, so log10 r = log10(first));
+    ``bounded_saturated``: sigmoid's and tanh's final saturated fraction (others 0)."""
+    import pandas as pd
+
+    runs, layers = [], []
+    for name, values in first.items():
+        for seed, value in enumerate(values):
+            run_id = f"{name}-{depth}-{init}-{seed}"
+            saturated = bounded_saturated if name in ("sigmoid", "tanh") else 0.0
+            runs.append(
+                {
+                    "run_id": run_id,
+                    "activation": name,
+                    "depth": depth,
+                    "seed": seed,
+                    "status": "done",
+                    "init": init,
+                    "saturated_fraction_final": saturated,
+                }
+            )
+            layers += [
+                {"run_id": run_id, "epoch": 0, "layer": 0, "metric": "grad_norm_weight", "value": value},
+                {"run_id": run_id, "epoch": 0, "layer": 2 * depth - 1, "metric": "grad_norm_weight", "value": 1.0},
+            ]
+    return pd.DataFrame(runs), pd.DataFrame(layers)

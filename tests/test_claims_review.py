@@ -278,26 +278,9 @@ def test_a_unit_whose_every_candidate_diverged_ranks_last(tmp_path: Path, monkey
 # -- 3. claim 4 prints the median ---------------------------------------------------------------------------
 def _gradient_cell(logs: dict[str, list[float]], depth: int = 4, init: str = "torch-default") -> tuple[Any, Any]:
     """One condition: per activation, each seed's log10 r (the last layer's gradient 1)."""
-    runs, layers = [], []
-    for name, values in logs.items():
-        for seed, value in enumerate(values):
-            run_id = f"{name}-{depth}-{init}-{seed}"
-            runs.append(
-                {
-                    "run_id": run_id,
-                    "activation": name,
-                    "depth": depth,
-                    "seed": seed,
-                    "status": "done",
-                    "init": init,
-                    "saturated_fraction_final": 0.0,
-                }
-            )
-            layers += [
-                {"run_id": run_id, "epoch": 0, "layer": 0, "metric": "grad_norm_weight", "value": 10.0**value},
-                {"run_id": run_id, "epoch": 0, "layer": 2 * depth - 1, "metric": "grad_norm_weight", "value": 1.0},
-            ]
-    return pd.DataFrame(runs), pd.DataFrame(layers)
+    from fake_results import gradient_cell
+
+    return gradient_cell({name: [10.0**v for v in values] for name, values in logs.items()}, depth, init)
 
 
 def test_claim_4_prints_the_median_it_decides_on_and_the_range() -> None:

@@ -128,27 +128,10 @@ def test_generalisation_p_values_are_holm_adjusted_over_the_conditions_tests() -
 # -- claim 4: gradients that underflow to exactly 0 ------------------------------------------------
 def _gradient_cell(first: dict[str, list[float]], depth: int = 8) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One condition: per activation, the first-layer gradient norm of each seed (the last
-    layer's is 1, so log10 r = log10(first))."""
-    runs, layers = [], []
-    for name, values in first.items():
-        for seed, value in enumerate(values):
-            run_id = f"{name}-{seed}"
-            runs.append(
-                {
-                    "run_id": run_id,
-                    "activation": name,
-                    "depth": depth,
-                    "seed": seed,
-                    "status": "done",
-                    "init": "auto",
-                    "saturated_fraction_final": 0.2 if name in ("sigmoid", "tanh") else 0.0,
-                }
-            )
-            layers += [
-                {"run_id": run_id, "epoch": 0, "layer": 0, "metric": "grad_norm_weight", "value": value},
-                {"run_id": run_id, "epoch": 0, "layer": 2 * depth - 1, "metric": "grad_norm_weight", "value": 1.0},
-            ]
-    return pd.DataFrame(runs), pd.DataFrame(layers)
+    layer's is 1, so log10 r = log10(first)); sigmoid and tanh 20% saturated."""
+    from fake_results import gradient_cell
+
+    return gradient_cell(first, depth, bounded_saturated=0.2)
 
 
 def _part(verdict: checks.Verdict, label: str) -> checks.Verdict:
