@@ -1098,3 +1098,23 @@ def test_claims_stop_after_a_late_ctrl_c_and_say_so(tmp_path: Path, monkeypatch:
     assert result.exit_code == 130, result.output
     assert trained == ["linear"]  # the second claim's sweep was not started
     assert "Ctrl-C came after a claim sweep's last run was stored" in result.output
+
+
+def test_definitions_say_when_the_runs_use_other_saturation_settings() -> None:
+    """The Definitions and the rules spell the default saturation settings (5% of the peak
+    derivative, 95% of the probe inputs); a claims sweep run with `--set
+    saturation_threshold=0.1` (or a grid over it) gets a line saying which values its runs use,
+    and claims.json lists them. With the defaults nothing is added."""
+    import json
+
+    from actcmp.claims.document import SweepDoc, claims_json, definitions_section, saturation_note
+
+    plain = SweepDoc("a", "a.toml", "a", {"epochs": 3}, {"seed": [0]}, 1, {})
+    assert saturation_note([plain]) == ""
+    assert len(definitions_section([plain]).blocks) == len(definitions_section().blocks)
+    changed = SweepDoc("b", "b.toml", "b", {"saturation_threshold": 0.1}, {"saturation_share": [0.9, 0.95]}, 2, {})
+    note = saturation_note([plain, changed])
+    assert "`saturation_threshold` = 0.05 and 0.1" in note and "`saturation_share` = 0.9 and 0.95" in note
+    assert ("text", note) in definitions_section([plain, changed]).blocks
+    used = json.loads(claims_json([], [plain, changed]))["definitions"]["saturation_used"]
+    assert used == {"saturation_threshold": [0.05, 0.1], "saturation_share": [0.9, 0.95]}

@@ -361,15 +361,59 @@ def runtime_section(sweeps: Sequence[SweepDoc], command: str) -> Section:
     )
 
 
-def definitions_section() -> Section:
-    """What "dead", "saturated", "stuck" and the init rules mean here, with each activation's gain."""
+#: the run fields that define "saturated" (and so claim 3's "stuck" and claim 4's saturation)
+SATURATION_FIELDS = ("saturation_threshold", "saturation_share")
+
+
+def saturation_settings(sweeps: Sequence[SweepDoc]) -> dict[str, list[float]]:
+    """Per field of :data:`SATURATION_FIELDS`: the values the judged sweeps' runs use (a
+    ``--set`` or a sweep file may change them; the grid may vary them), sorted; the run
+    config's default where neither names the field."""
+    from actcmp.run_config import RunConfig
+
+    used: dict[str, list[float]] = {}
+    for name in SATURATION_FIELDS:
+        default = RunConfig.model_fields[name].default
+        values: set[float] = set()
+        for sweep in sweeps:
+            if name in sweep.grid:
+                values.update(float(v) for v in sweep.grid[name])
+            else:
+                values.add(float(sweep.fixed.get(name, default)))
+        used[name] = sorted(values or {default})
+    return used
+
+
+def saturation_note(sweeps: Sequence[SweepDoc]) -> str:
+    """A line for the Definitions where the judged runs do not use the default saturation
+    settings (0.05 and 0.95, which the definitions' and rules' texts spell as 5% and 95%);
+    "" where they do."""
+    from actcmp.run_config import RunConfig
+
+    used = saturation_settings(sweeps)
+    defaults = {name: RunConfig.model_fields[name].default for name in SATURATION_FIELDS}
+    if all(values == [defaults[name]] for name, values in used.items()):
+        return ""
+    said = ", ".join(f"`{name}` = {' and '.join(f'{v:g}' for v in values)}" for name, values in used.items())
+    return (
+        f"**Not the defaults.** These documents' runs use {said}, not the defaults "
+        f"{defaults['saturation_threshold']:g} and {defaults['saturation_share']:g}: wherever a definition or a "
+        "rule here says 5% of the peak derivative or 95% of the probe inputs, read these values instead."
+    )
+
+
+def definitions_section(sweeps: Sequence[SweepDoc] = ()) -> Section:
+    """What "dead", "saturated", "stuck" and the init rules mean here, with each activation's
+    gain; a note where the judged ``sweeps`` do not use the default saturation settings."""
     from actcmp.claims import definitions
 
+    note = saturation_note(sweeps)
     return Section(
         "Definitions",
         [
             ("text", definitions.DEAD),
             ("text", definitions.SATURATION),
+            *([("text", note)] if note else []),
             ("text", definitions.STUCK),
             ("text", definitions.INIT),
             ("table", ("Init gain per activation (hidden layer, fan_in = fan_out)", definitions.init_table())),
@@ -438,7 +482,7 @@ def build_sections(
         sections.append(extra)
     if depth is not None:
         sections.append(depth)
-    sections.append(definitions_section())
+    sections.append(definitions_section(sweeps))
     sections.append(Section("Methods", [("list", METHODS)], anchor="methods"))
     sections.append(runtime_section(sweeps, command))
     return sections
@@ -538,13 +582,14 @@ def render_html(sections: Sequence[Section], title: str) -> str:
     return render.html_page(title, sections, _html_block, CSS)
 
 
-def _definitions_json() -> dict[str, Any]:
+def _definitions_json(sweeps: Sequence[SweepDoc] = ()) -> dict[str, Any]:
     from actcmp.claims import definitions
 
     table = definitions.init_table()
     return {
         "saturated": "|f'(z)| < saturation_threshold x peak f' on at least saturation_share of the probe inputs "
         "(defaults 0.05, 0.95); judged in the claims only for the bounded family",
+        "saturation_used": saturation_settings(sweeps),
         "dead": "f'(z) == 0 on every probe input",
         "init_gain": {
             row["activation"]: {
@@ -604,7 +649,7 @@ def claims_json(
             }
             for s in sweeps
         ],
-        "definitions": _definitions_json(),
+        "definitions": _definitions_json(sweeps),
         **extra,
     }
     return json.dumps(payload, indent=1, ensure_ascii=False) + "\n"
