@@ -204,6 +204,9 @@ def test_an_activation_that_cannot_be_imported_is_named_in_the_figure_and_its_ca
     fig = report._activation_figure(custom, unimportable=tuple(missing))
     assert fig is not None
     assert "no_such_module_r2:sq" in fig.get_supxlabel()
+    # not told beforehand (a forked worker that was not handed the list): the same figure
+    alone = report._activation_figure(custom)
+    assert alone is not None and "no_such_module_r2:sq" in alone.get_supxlabel()
     assert report.activations_caption([]) == report.ACTIVATIONS_CAPTION
 
 

@@ -312,15 +312,26 @@ def _unimportable(results: Results) -> list[str]:
 
 def _activation_figure(results: Results, unimportable: Sequence[str] = ()) -> Figure | None:
     """f and f' of the runs' activations that can be rebuilt here, the others named in the
-    figure (``unimportable``, and any that does not build); None when the runs have none."""
+    figure (``unimportable`` first, then any other that does not build); None when the runs
+    have none."""
     from actcmp.analysis.cells import activation_order
+    from actcmp.core.activations import parse_activation
+    from actcmp.errors import ActcmpError
     from actcmp.report import plots
 
-    names = _plottable(results)
     runs = results.runs
     every = activation_order(runs["activation"]) if not runs.empty and "activation" in runs else []
-    missing = [name for name in every if name not in names]
-    missing = [*[n for n in unimportable if n in missing], *[n for n in missing if n not in unimportable]]
+    names: list[str] = []
+    missing = [name for name in unimportable if name in every]
+    for name in every:
+        if name in unimportable:
+            continue
+        try:
+            parse_activation(name).build()
+        except ActcmpError:
+            missing.append(name)
+            continue
+        names.append(name)
     if not names and not missing:
         return None
     return plots.plot_activation_functions(names, missing=missing)
@@ -338,23 +349,3 @@ def _render(
     if png is None:
         png = (directory / "figures" / f"{stem}.png").read_bytes()
     return document.FigureDoc(stem, title, caption, png, formats)
-
-
-def _plottable(results: Results) -> list[str]:
-    """The runs' activations that can be rebuilt here (user callables may not import)."""
-    from actcmp.analysis.cells import activation_order
-    from actcmp.errors import ActcmpError
-
-    runs = results.runs
-    if runs.empty or "activation" not in runs:
-        return []
-    names = []
-    for name in activation_order(runs["activation"]):
-        try:
-            from actcmp.core.activations import parse_activation
-
-            parse_activation(name).build()
-        except ActcmpError:
-            continue
-        names.append(name)
-    return names
