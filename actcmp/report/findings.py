@@ -350,6 +350,30 @@ def power_text(main: pd.DataFrame) -> str | None:
     return f"{note} ({link('results per cell', table_anchor('main'))})."
 
 
+def learning_rate_text(results: Results) -> str | None:
+    """Without [tune]: that the activations were compared at the learning rates the sweep
+    gave them all (one shared value, or each grid value), not each at its own best. None for
+    a [tune] sweep (its Tuned comparison says how the values were selected) or no runs."""
+    import pandas as pd
+
+    runs = results.runs
+    if _tuned(results) or runs.empty or "lr" not in runs:
+        return None
+    lrs = sorted({float(v) for v in pd.to_numeric(runs["lr"], errors="coerce").dropna()})
+    if not lrs:
+        return None
+    tuned = "`[tune]` (e.g. `experiments/tuned.toml`) selects each activation's own on tuning seeds."
+    if len(lrs) == 1:
+        return (
+            f"Every activation ran at the same learning rate ({lrs[0]:g}), not at its own best: a ranking at one "
+            f"shared learning rate can favour the activations it happens to suit. {tuned}"
+        )
+    return (
+        f"The learning rates {_names(f'{v:g}' for v in lrs)} were given to every activation alike (a grid axis), "
+        f"not selected per activation: each comparison is at one of them. {tuned}"
+    )
+
+
 def findings_blocks(
     results: Results, main: pd.DataFrame, statistics: Statistics | None, learning: Learning | None = None
 ) -> list[Block]:
@@ -365,6 +389,9 @@ def findings_blocks(
     if best:
         blocks.append(("text", "Best test loss per cell (mean over converged seeds; bold = best):"))
         blocks.append(("list", best))
+        shared = learning_rate_text(results)
+        if shared:
+            blocks.append(("text", shared))
     for text in (ranks_text(statistics), dead_units_text(main)):
         if text:
             blocks.append(("text", text))
