@@ -246,59 +246,145 @@ def plot_dying(runs: pd.DataFrame, reference: str = "leaky_relu") -> Figure:
 
 
 # -- claim 4: vanishing gradients ----------------------------------------------------------------
+#: the words beside ``init auto`` (the rule ``auto`` resolves to per family)
+AUTO_INIT = "He for the ReLU family, Xavier for tanh/sigmoid"
+
+
+def _init_rules(runs: pd.DataFrame) -> pd.Series | None:
+    """Each run's init rule as the verdict map names it (``auto``, not He or Xavier:
+    :func:`~actcmp.claims.conditions.configured_init`), indexed by ``run_id``; ``None``
+    when the runs record no init rule."""
+    from actcmp.claims.conditions import configured_init
+
+    if "init" not in runs.columns or "activation" not in runs.columns or not runs["init"].notna().any():
+        return None
+    return configured_init(runs).set_axis(runs["run_id"].to_numpy())
+
+
+def _rule_order(rules: Sequence[Any]) -> list[Any]:
+    """``auto`` first, then the other rules sorted (as text)."""
+    return sorted(set(rules), key=lambda r: (r != "auto", str(r)))
+
+
+def _underflow_counts(
+    ax: Axes, xs: Sequence[float], floor: float, counts: Sequence[str], colour: str, level: int
+) -> None:
+    """``k/n`` above each floor triangle, stacked by ``level`` so that neighbours' counts
+    never overlap."""
+    for x, text in zip(xs, counts, strict=True):
+        ax.annotate(text, (x, floor), xytext=(0, 5 + 8 * level), textcoords="offset points", ha="center",
+                    va="bottom", fontsize="x-small", color=colour)  # fmt: skip
+
+
 def plot_vanishing(runs: pd.DataFrame, layers: pd.DataFrame, max_orders: float = 1.0) -> Figure:
-    """Left: log10(first / last layer weight-gradient norm) at initialisation against
-    depth, the median over seeds with the min-max band (grey band: within ``max_orders``);
-    a seed whose first-layer gradient underflowed to exactly 0 (log10 = -inf) is drawn on a
-    dotted floor line below the finite values, marked with a triangle. Right: each linear
-    layer's gradient norm at initialisation in the deepest network (mean over seeds, log
-    scale)."""
+    """One row of panels per init rule (the conditions the verdict map judges apart; the
+    runs pooled over rules would mix two populations). Left: log10(first / last layer
+    weight-gradient norm) at initialisation against depth, the median over seeds (what the
+    verdict's signed-rank tests read) with the min-max band over seeds (grey band: within
+    ``max_orders``); a seed whose first-layer gradient underflowed to exactly 0 (log10 =
+    -inf) is drawn on a dotted floor line below every finite value, a triangle with the
+    count of such seeds ("k/n"), and enters the median and band at that floor. Right: each
+    linear layer's weight-gradient norm at initialisation in the deepest network, the
+    median over seeds (log scale; a median of exactly 0 is a triangle on the floor)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
     ratios = gradient_ratios(runs, layers)
     if ratios.empty:
         return no_data()
-    fig, axes = new_figure(1, 2, panel=(3.4, 2.6))
-    left, right = axes[0]
+    rules = _init_rules(runs)
+    ratios = ratios.assign(init=ratios["run_id"].map(rules).fillna("") if rules is not None else "")
+    inits = _rule_order(ratios["init"])
     names = activation_order(ratios["activation"])
     depths = sorted(ratios["depth"].unique())
+    deepest = max(depths)
+    fig, axes = new_figure(len(inits), 2, panel=(3.4, 2.6), legend=2.3, sharex="col", sharey="col")
     values = ratios["log10_ratio"].astype(float)
     underflow = values == -np.inf
     finite = values[np.isfinite(values)]
     floor = math.floor(min(float(finite.min()) if len(finite) else 0.0, -max_orders)) - 1.0
-    shown = ratios.assign(log10_ratio=values.where(~underflow, floor))
-    for name in names:
-        mine = shown[shown["activation"] == name].groupby("depth")["log10_ratio"].agg(["median", "min", "max"])
-        style = line_kwargs(name)
-        left.plot(mine.index, mine["median"], markersize=4, linewidth=1.2, **style)  # type: ignore[arg-type]
-        left.fill_between(mine.index, mine["min"], mine["max"], color=style["color"], alpha=0.15, linewidth=0)
-        gone = ratios[underflow & (ratios["activation"] == name)]
-        if len(gone):
-            left.plot(gone["depth"], [floor] * len(gone), "v", color=style["color"], markersize=6, linestyle="none")
-    if underflow.any():
-        left.axhline(floor, color="grey", linestyle=":", linewidth=0.8)
-        left.annotate("exactly 0 (underflow)", (0.02, floor), xycoords=("axes fraction", "data"),
-                      va="bottom", fontsize="x-small", color="grey")  # fmt: skip
-    left.axhspan(-max_orders, max_orders, color="grey", alpha=0.15, linewidth=0)
-    left.axhline(0, color="grey", linewidth=0.8)
-    _depth_axis(left, depths)
-    left.set_xlabel("depth (encoder layers)")
-    left.set_ylabel("log10 |grad W first| / |grad W last|\n(median over seeds)")
-    left.set_title("at initialisation")
-    left.grid(alpha=0.3, linewidth=0.5)
-    deepest = max(depths)
+    shown = ratios.assign(log10_ratio=values.where(~underflow, floor), _gone=underflow)
+    # the right panels: each layer's median over the deepest network's seeds, per init rule
     ids = runs[(runs["depth"] == deepest) & runs["status"].isin(stats.FINISHED)][["run_id", "activation"]]
     grads = layers[(layers["metric"] == "grad_norm_weight") & (layers["epoch"] == 0)].merge(ids, on="run_id")
-    for name in names:
-        curve = grads[grads["activation"] == name].groupby("layer")["value"].mean()
-        right.plot(curve.index, curve.to_numpy(), markersize=4, linewidth=1.2, **line_kwargs(name))  # type: ignore[arg-type]
-    right.set_yscale("log")
-    plots.readable_ticks(right)
-    right.axvline(deepest - 0.5, color="grey", linestyle=":", linewidth=1)
-    right.set_xlabel("linear layer (encoder | decoder)")
-    right.set_ylabel("weight-gradient norm")
-    right.set_title(f"depth {deepest}, per layer, at initialisation")
-    right.grid(alpha=0.3, linewidth=0.5)
-    legend(fig, names)
+    grads = grads.assign(init=grads["run_id"].map(rules).fillna("") if rules is not None else "")
+    medians = grads.groupby(["init", "activation", "layer"])["value"].median()
+    positive = medians[medians > 0]
+    norm_floor = 10.0 ** (math.floor(math.log10(float(positive.min()))) - 1) if len(positive) else 1e-30
+    any_gone = False
+    for row, rule in enumerate(inits):
+        left, right = axes[row]
+        label = f"init {rule}" if rule != "" else "init not recorded"
+        mine = shown[shown["init"] == rule]
+        # the triangles of the activations with underflowed seeds side by side (log2 x axis)
+        sunk = [n for n in names if mine.loc[mine["activation"] == n, "_gone"].any()]
+        offsets = {n: 2 ** ((i - (len(sunk) - 1) / 2) * 0.3) for i, n in enumerate(sunk)}
+        for name in names:
+            at = mine[mine["activation"] == name]
+            if at.empty:
+                continue
+            curve = at.groupby("depth")["log10_ratio"].agg(["median", "min", "max"])
+            style = line_kwargs(name)
+            left.plot(curve.index, curve["median"], markersize=4, linewidth=1.2, label=f"{label}: {name}", **style)  # type: ignore[arg-type]
+            left.fill_between(curve.index, curve["min"], curve["max"], color=style["color"], alpha=0.15, linewidth=0)
+            gone = at[at["_gone"]]
+            if len(gone):
+                any_gone = True
+                xs = gone["depth"].astype(float) * offsets[name]
+                left.plot(xs, [floor] * len(gone), "v", color=style["color"], markersize=6, linestyle="none")
+                per_depth = at.groupby("depth")["_gone"].agg(["sum", "size"])
+                per_depth = per_depth[per_depth["sum"] > 0]
+                _underflow_counts(left, [float(d) * offsets[name] for d in per_depth.index], floor,
+                                  [f"{k}/{n}" for k, n in zip(per_depth["sum"], per_depth["size"], strict=True)],
+                                  style["color"], sunk.index(name))  # fmt: skip
+        if mine["_gone"].any():
+            left.axhline(floor, color="grey", linestyle=":", linewidth=0.8)
+            left.annotate("exactly 0 (underflow)", (0.02, floor), xycoords=("axes fraction", "data"),
+                          va="bottom", fontsize="x-small", color="grey")  # fmt: skip
+        left.axhspan(-max_orders, max_orders, color="grey", alpha=0.15, linewidth=0)
+        left.axhline(0, color="grey", linewidth=0.8)
+        left.set_ylabel("log10 |grad W first| / |grad W last|\n(median over seeds)")
+        left.set_title(f"{label}: ratio by depth")
+        left.grid(alpha=0.3, linewidth=0.5)
+        zeros = False
+        for name in names:
+            key = (rule, name)
+            if key not in medians.index.droplevel("layer"):
+                continue
+            curve = medians.loc[key]
+            style = line_kwargs(name)
+            right.plot(curve.index, curve.where(curve > 0).to_numpy(), markersize=4, linewidth=1.2,
+                       label=f"{label}: {name}", **style)  # type: ignore[arg-type]  # fmt: skip
+            zero = curve[curve == 0]
+            if len(zero):
+                any_gone = zeros = True
+                right.plot(zero.index, [norm_floor] * len(zero), "v", color=style["color"], markersize=6,
+                           linestyle="none")  # fmt: skip
+        if zeros:
+            right.axhline(norm_floor, color="grey", linestyle=":", linewidth=0.8)
+        right.set_yscale("log")
+        right.axvline(deepest - 0.5, color="grey", linestyle=":", linewidth=1)
+        right.set_ylabel("weight-gradient norm\n(median over seeds)")
+        right.set_title(f"{label}: per layer, depth {deepest}")
+        right.grid(alpha=0.3, linewidth=0.5)
+    for left in axes[:, 0]:
+        _depth_axis(left, depths)
+        left.set_ylim(floor - 0.06 * (max_orders + 1 - floor), None)
+    for right in axes[:, 1]:
+        plots.readable_ticks(right)
+    axes[-1, 0].set_xlabel("depth (encoder layers)")
+    axes[-1, 1].set_xlabel("linear layer (encoder | decoder)")
+    extra: list[tuple[Any, str]] = [(Patch(color="grey", alpha=0.3, linewidth=0), "min-max over seeds")]
+    if any_gone:
+        extra.append(
+            (
+                Line2D([], [], color="grey", marker="v", linestyle=":"),
+                "exactly 0 (underflow), on\nthe floor (left: k of n seeds)",
+            )
+        )
+    if "auto" in inits:
+        extra.append((Line2D([], [], linestyle="none"), "auto: " + AUTO_INIT.replace(", ", ",\n")))
+    legend(fig, names, extra)
     return fig
 
 
@@ -393,58 +479,96 @@ def plot_generalisation(
 
 # -- claim 7: softmax output -----------------------------------------------------------------------
 def plot_softmax(runs: pd.DataFrame) -> Figure:
-    """Mean test MSE (Student t 95% CI) of each output activation per cell (depth and
-    hidden activation), on the common metric of :func:`actcmp.claims.checks.common_metric`."""
+    """Test MSE per output activation and cell (depth and hidden activation), on the
+    common metric of :func:`actcmp.claims.checks.common_metric`, on a log axis: each seed
+    a small dot, the mean over seeds a marker with its Student t 95% interval (as the
+    claim's table: :func:`actcmp.analysis.stats.summarise`). Points, not bars: a bar on a
+    log axis starts at an arbitrary bottom, so its length means nothing. An interval whose
+    lower end is not positive (no place on a log axis) is drawn to the panel's bottom and
+    ends in a triangle."""
+    from matplotlib.lines import Line2D
+
+    from actcmp.analysis.cells import outcomes
 
     if runs.empty or "output_activation" not in runs:
         return no_data()
+    treatment = "output_activation"
     kept, metric, _ = common_metric(runs)
-    table = stats.summarise(kept, metric, treatment="output_activation")
+    table = stats.summarise(kept, metric, treatment=treatment)
     if table.empty:
         return no_data()
     keys = [
         c
         for c in table.columns
-        if c not in ("output_activation", "n", "n_diverged", "mean", "std", "ci_low", "ci_high", "note", "dataset")
+        if c not in (treatment, "n", "n_diverged", "mean", "std", "ci_low", "ci_high", "note", "dataset")
     ]
-    cells = table[keys].drop_duplicates().sort_values(keys).itertuples(index=False) if keys else [()]
-    cells = [tuple(c) for c in cells]
-    outputs = activation_order(table["output_activation"])
-    fig, axes = new_figure(1, 1, panel=(max(3.0, 1.1 * len(cells)), 2.6))
+    seeds = outcomes(kept, metric, treatment=treatment)  # the seeds summarise reads (cell_keys)
+    seeds = seeds[~seeds["worst"].astype(bool)]
+    cells = (
+        [tuple(c) for c in table[keys].drop_duplicates().sort_values(keys).itertuples(index=False)] if keys else [()]
+    )
+    outputs = activation_order(table[treatment])
+    fig, axes = new_figure(1, 1, panel=(max(3.2, 1.3 * len(cells)), 2.8))
     ax = axes[0, 0]
-    width = 0.8 / max(len(outputs), 1)
-    hatches = ("", "//", "..", "xx", "\\\\")
+    step = 0.8 / max(len(outputs), 1)
+    rng = np.random.default_rng(0)
+    positive = [float(v) for v in (*table["mean"], *seeds["value"]) if v > 0 and math.isfinite(v)]
+    positive += [float(v) for v in table["ci_low"] if v > 0 and math.isfinite(v)]
+    bottom = min(positive) / 1.5 if positive else 1e-6
+    clipped = False
     for j, name in enumerate(outputs):
-        colour, _ = activation_style(name)
+        colour, marker = activation_style(name)
         for i, cell in enumerate(cells):
-            row = table[(table["output_activation"] == name)]
+            row, mine = table[table[treatment] == name], seeds[seeds[treatment] == name]
             for key, value in zip(keys, cell, strict=True):
-                row = row[row[key] == value]
+                row, mine = row[row[key] == value], mine[mine[key] == value]
             if row.empty:
                 continue
+            x = i + (j - (len(outputs) - 1) / 2) * step
+            values = mine["value"].astype(float)
+            # the seeds just left of the mean and its interval, which stand at x
+            ax.scatter(x - 0.3 * step + rng.uniform(-0.1, 0.1, len(values)) * step, values, s=9, color=colour,
+                       alpha=0.5, linewidths=0, zorder=2)  # fmt: skip
             mean, low, high = (float(row[c].iloc[0]) for c in ("mean", "ci_low", "ci_high"))
-            x = i + (j - (len(outputs) - 1) / 2) * width
-            ax.bar(
-                x,
-                mean,
-                width=width * 0.9,
-                color=colour,
-                alpha=0.85,
-                hatch=hatches[j % len(hatches)],
-                edgecolor="white",
-                label=name if i == 0 else None,
-            )
             if math.isfinite(low) and math.isfinite(high):
-                ax.errorbar([x], [mean], yerr=[[mean - low], [high - mean]], color="black", capsize=2, linewidth=0.8)
+                shown_low = low if low > 0 else bottom
+                clipped |= low <= 0
+                ax.plot([x, x], [shown_low, high], color=colour, linewidth=1.2, zorder=3)
+                ax.plot([x - 0.16 * step, x + 0.16 * step], [high, high], color=colour, linewidth=1, zorder=3)
+                if low > 0:
+                    ax.plot([x - 0.16 * step, x + 0.16 * step], [low, low], color=colour, linewidth=1, zorder=3)
+                else:
+                    ax.plot([x], [bottom], marker="v", color=colour, markersize=5, zorder=3)
+            ax.plot([x], [mean], marker=marker, color=colour, markersize=6, markeredgewidth=1.5, linestyle="none",
+                    zorder=4)  # fmt: skip
+    for i in range(1, len(cells)):
+        ax.axvline(i - 0.5, color="grey", linewidth=0.5, alpha=0.5)
     ax.set_xticks(
         range(len(cells)),
-        ["\n".join(str(v) if k == "activation" else f"{k} {v}" for k, v in zip(keys, c, strict=True)) for c in cells],
+        [
+            "\n".join(f"hidden {v}" if k == "activation" else f"{k} {v}" for k, v in zip(keys, c, strict=True))
+            for c in cells
+        ],
     )
+    ax.set_xlim(-0.5, len(cells) - 0.5)
     ax.set_yscale("log")
-    ax.set_ylabel("test MSE" if metric in ("test_mse", "test_loss") else metric.replace("_", " "))
-    ax.set_title(" · ".join(sorted({str(d) for d in kept["dataset"]})) if "dataset" in kept else "")
+    if clipped:
+        ax.set_ylim(bottom=bottom / 1.3)  # the triangles inside the frame
+    plots.readable_ticks(ax)
+    what = "test MSE" if metric in ("test_mse", "test_loss") else metric.replace("_", " ")
+    ax.set_ylabel(f"{what} (log scale)")
+    datasets = " · ".join(sorted({str(d) for d in kept["dataset"]})) if "dataset" in kept else ""
+    ax.set_title(f"{datasets}: mean over seeds, 95% t interval; dots: seeds" if datasets else
+                 "mean over seeds, 95% t interval; dots: seeds")  # fmt: skip
     ax.grid(alpha=0.3, linewidth=0.5, axis="y")
-    fig.legend(loc="outside right upper", title="output activation", frameon=False)
+    extra: list[tuple[Any, str]] = [
+        (Line2D([], [], color="grey", marker="o", markersize=6, linestyle="none"), "mean over seeds (marker)"),
+        (Line2D([], [], color="grey", linewidth=1.2), "Student t 95% interval"),
+        (Line2D([], [], color="grey", marker="o", markersize=3, alpha=0.5, linestyle="none"), "one seed (dot, left)"),
+    ]
+    if clipped:
+        extra.append((Line2D([], [], color="grey", marker="v", linestyle="none"), "interval reaches 0 (cut)"))
+    legend(fig, outputs, extra, title="output activation")
     return fig
 
 
