@@ -166,6 +166,34 @@ def _as_conditions(runs: pd.DataFrame) -> pd.DataFrame:
     return runs.assign(init=configured_init(runs))
 
 
+#: the column of claim 3's dead-fraction table that puts ReLU's share at initialisation beside
+#: its final one
+DEAD_INIT_COLUMN = "relu: init → final"
+
+
+def _dead_init_column(runs: pd.DataFrame, index: list[str], table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (the mean final dead fraction per condition) with :data:`DEAD_INIT_COLUMN`:
+    per condition, ReLU's mean dead share at initialisation and after training over the runs
+    where both are stored (``27.2% → 14.1% (fell)``), what the "units die" text compares: the
+    final share that the test reads counts units dead from initialisation. Unchanged where
+    ``dead_fraction_init`` is not stored for ReLU."""
+    from actcmp.claims.checks.units import init_and_final, init_direction
+
+    relu = runs[runs["activation"] == "relu"] if "activation" in runs.columns else runs.iloc[0:0]
+    if relu.empty or "dead_fraction_init" not in relu.columns:
+        return table
+    shown = {}
+    for key, cell in relu.groupby(index, sort=True) if index else [((), relu)]:
+        start, end, n, _, _ = init_and_final(cell)
+        where = key if isinstance(key, tuple) else (key,)
+        if n:
+            shown[tuple(str(v) for v in where)] = f"{start:.1%} → {end:.1%} ({init_direction(start, end)})"
+    if not shown:
+        return table
+    keys = [tuple(str(v) for v in row) for row in table[index].itertuples(index=False)] if index else [()] * len(table)
+    return table.assign(**{DEAD_INIT_COLUMN: [shown.get(k, "–") for k in keys]})
+
+
 def dying_tables(ctx: ClaimContext) -> Tables:
     from actcmp.claims.checks.units import stuck_fraction
 
@@ -181,12 +209,15 @@ def dying_tables(ctx: ClaimContext) -> Tables:
             table[name] = table[name].map(lambda v: f"{v:.1%}" if v == v else "–")
         return table
 
-    tables = [
-        (
-            "Mean dead fraction after training (converged seeds), per condition of the verdict map",
-            shares("dead_fraction_final"),
+    dead = _dead_init_column(runs, index, shares("dead_fraction_final"))
+    title = "Mean dead fraction after training (converged seeds), per condition of the verdict map"
+    if DEAD_INIT_COLUMN in dead.columns:
+        title += (
+            f"; '{DEAD_INIT_COLUMN}': ReLU's mean dead share at initialisation and after training (the 5% test reads "
+            "the final share, which counts units dead from initialisation: where it fell, they were dead from "
+            "initialisation rather than died in training)"
         )
-    ]
+    tables = [(title, dead)]
     if runs["_stuck"].notna().any():
         tables.append(
             (
@@ -294,6 +325,7 @@ def compression_tables(ctx: ClaimContext) -> Tables:
 
 
 __all__ = [
+    "DEAD_INIT_COLUMN",
     "anomaly_tables",
     "comparison_table",
     "compression_tables",

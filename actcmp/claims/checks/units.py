@@ -47,7 +47,10 @@ def check_dying(
        ``lr`` and with ``depth``: Page's trend test (:func:`actcmp.analysis.stats.trend_test`) over
        the ordered levels of each factor, blocked by the other cell keys and the seed,
        p < alpha; does not hold when it never reaches ``min_dead`` or significantly
-       falls with a factor.
+       falls with a factor. Beside it, descriptively (the verdict reads the final share),
+       each cell's final share against ReLU's share dead at initialisation
+       (``dead_fraction_init``, :func:`init_clause`): where it fell during training, the
+       units counted dead were dead from initialisation rather than died in training.
     2. *prevent*: in the cells where ReLU's units are shown to die (its seeds lie above
        ``min_dead``: the one-sided exact signed-rank test of :func:`check_dying_cell`, p <
        alpha, per cell), each fix's dead fraction lies below ``max_prevented`` in every one
@@ -57,9 +60,12 @@ def check_dying(
     3. *fewer stuck*: in the same cells, each fix leaves fewer units stuck
        (:func:`stuck_fraction`) than ReLU on the same seed, cell by cell
        (:func:`fewer_stuck_part`): the test that can fail where "prevent" is near-definitional.
-    4. *hurts*: across ReLU runs, the dead fraction correlates (Spearman) with the log of
-       ReLU's test loss over ``reference``'s on the same cell and seed (same data, init
-       and batches, so cell difficulty cancels): rho > 0, p < alpha holds, rho < 0 fails.
+    4. *hurts*: within each cell (its ``keys``), ReLU's dead fraction correlates with the
+       log of its test loss over ``reference``'s on the same cell and seed: the stratified
+       rank correlation of :func:`stratified_spearman` (ranks centred within each cell, a
+       permutation p with the loss ratios permuted within cells): rho > 0, p < alpha holds,
+       rho < 0 fails. Not pooled over the cells: learning rate and depth drive both the dead
+       fraction and the loss ratio, so a pooled correlation mixes cells (Simpson's paradox).
     """
     done = done_runs(runs)
     relu = done[done["activation"] == candidate] if "activation" in done else done.iloc[0:0]
@@ -72,7 +78,7 @@ def check_dying(
     dying = _cells_where_units_die(relu.assign(_dead=dead), keys, min_dead, alpha)
     parts.append(prevent_part(done, dying, keys, fixes, min_dead, max_prevented, alpha))
     parts.append(fewer_stuck_part(done, dying, keys, fixes, candidate, alpha))
-    parts.append(_hurts_part(runs, candidate, reference, alpha))
+    parts.append(_hurts_part(runs, keys, candidate, reference, alpha))
     main = parts[0]
     return combine(parts, main.statistic, main.value, main.p_value)
 
@@ -110,8 +116,86 @@ def _dying_part(relu: pd.DataFrame, dead: pd.Series, cell_dead: pd.Series, min_d
         HOLDS: f"ReLU units die (up to {peak:.0%} dead in a cell), more with higher learning rate and depth: {detail}.",
         FAILS: f"ReLU units die (up to {peak:.0%} dead in a cell), but not more with learning rate or depth: {detail}.",
         UNSURE: f"ReLU units die (up to {peak:.0%} dead in a cell), but the trend is not clear: {detail}.",
-    }[verdict]
+    }[verdict] + _init_summary(frame, keys)
     return Verdict(verdict, "largest mean dead fraction of ReLU", peak, lead_p, text, label="ReLU units die")
+
+
+def init_and_final(relu: pd.DataFrame) -> tuple[float, float, int, int, int]:
+    """ReLU's dead share at initialisation and after training, paired by run (the runs where
+    both are stored): ``(mean at init, mean final, runs, runs lower after training, runs
+    higher)``; NaN means and zero counts where none has both."""
+    start = numeric(relu, "dead_fraction_init").to_numpy(float)
+    end = numeric(relu, "dead_fraction_final").to_numpy(float)
+    both = np.isfinite(start) & np.isfinite(end)
+    if not both.any():
+        return math.nan, math.nan, 0, 0, 0
+    start, end = start[both], end[both]
+    return float(start.mean()), float(end.mean()), len(start), int(np.sum(end < start)), int(np.sum(end > start))
+
+
+def init_direction(start: float, end: float) -> str:
+    """``fell``, ``rose`` or ``same``: the final mean dead share against the share at
+    initialisation, as the texts print them (equal to 0.1%: the same)."""
+    if f"{start:.1%}" == f"{end:.1%}":
+        return "same"
+    return "fell" if end < start else "rose"
+
+
+def init_clause(relu: pd.DataFrame) -> str:
+    """The sentence that puts ReLU's final dead share (what the 5% test reads) beside its
+    share at initialisation, over the runs given (one condition), descriptively: the
+    final share counts units dead from initialisation, which the claim's quote allows (a
+    network "not properly initialized") but a reader must be able to tell from units that
+    died in training. "" where ``dead_fraction_init`` is not stored. The stored shares are
+    counts, not which units, so a fall means fewer dead at the end than at the start, not
+    that no unit died."""
+    start, end, n, lower, higher = init_and_final(relu)
+    if not n:
+        return ""
+    seeds = plural(n, "seed")
+    moved = f"{start:.1%} at initialisation, {end:.1%} after training (mean over the same {seeds}"
+    direction = init_direction(start, end)
+    if direction == "fell":
+        return (
+            f" The dead share fell during training: {moved}; lower on {lower} of {n}), so the units counted dead were "
+            "dead from initialisation rather than died in training."
+        )
+    if direction == "rose":
+        return f" The dead share rose during training: {moved}; higher on {higher} of {n}), so units died in training."
+    return (
+        f" The dead share is about what it was at initialisation: {moved}; lower on {lower}, higher on {higher}), so "
+        "the units counted dead may have been dead from initialisation rather than died in training."
+    )
+
+
+def _init_summary(frame: pd.DataFrame, keys: list[str]) -> str:
+    """For the pooled "units die" part: in how many cells ReLU's final mean dead share lies
+    above / below its share at initialisation, naming the cells where it fell (there the
+    units were dead from initialisation); "" where ``dead_fraction_init`` is not stored."""
+    groups = list(frame.groupby(keys, sort=True)) if keys else [((), frame)]
+    rose, fell, same = [], [], []
+    for key, cell in groups:
+        start, end, n, _, _ = init_and_final(cell)
+        if not n:
+            continue
+        name = _cell_name(keys, key if isinstance(key, tuple) else (key,))
+        shown = f"{name}: {start:.1%} → {end:.1%}"
+        {"fell": fell, "rose": rose, "same": same}[init_direction(start, end)].append(shown)
+    judged = len(rose) + len(fell) + len(same)
+    if not judged:
+        return ""
+    text = (
+        f" Against ReLU's share dead at initialisation (descriptive; the tests read the final share): the final "
+        f"mean dead share is above it in {len(rose)} of {plural(judged, 'cell')} (units died in training)"
+    )
+    if fell:
+        text += (
+            f"; below it in {len(fell)}, where the units counted dead were dead from initialisation rather than died "
+            f"in training ({'; '.join(fell)})"
+        )
+    if same:
+        text += f"; about the same in {len(same)} ({'; '.join(same)})"
+    return text + "."
 
 
 def _cells_where_units_die(relu: pd.DataFrame, keys: list[str], min_dead: float, alpha: float) -> pd.DataFrame:
@@ -389,32 +473,105 @@ def fewer_stuck_part(
     return Verdict(HOLDS, statistic, worst, max(p for _, _, p, *_ in judged), text, label=FEWER_STUCK)
 
 
-def _hurts_part(runs: pd.DataFrame, candidate: str, reference: str, alpha: float) -> Verdict:
+#: within-condition permutations drawn for :func:`stratified_spearman` (seeded: the report's
+#: numbers depend on the stored runs only); at p = 0.05 the Monte Carlo standard error is 0.002
+PERMUTATIONS = 10_000
+PERMUTATION_SEED = 0
+
+#: the statistic of claim 3's "dying hurts" part
+HURTS_STATISTIC = "within-condition Spearman rho(dead, loss ratio)"
+
+
+def stratified_spearman(
+    x: Sequence[float],
+    y: Sequence[float],
+    strata: Sequence[Any],
+    permutations: int = PERMUTATIONS,
+    seed: int = PERMUTATION_SEED,
+) -> tuple[float, float, int, int]:
+    """``(rho, p, n, strata used)``: the rank correlation of ``x`` and ``y`` within strata.
+    Each stratum's finite pairs are ranked within it (``scipy.stats.rankdata``, mid-ranks for
+    ties) and centred on its mean rank; rho is the correlation of the centred ranks over all
+    strata (sum of products over the square root of the two sums of squares), so no stratum's
+    level enters, only the order within it. p: two-sided, by permutation of ``y``'s ranks
+    within each stratum (``permutations`` seeded draws; the denominator does not change under
+    such a permutation, so the sum of products is compared), p = (1 + draws at least as extreme)
+    / (1 + draws). A stratum with one pair, or constant on either side, adds nothing. NaN rho
+    and p where no stratum varies on both sides (or fewer than 3 pairs)."""
+    from scipy import stats as sps
+
+    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    labels = np.asarray([str(s) for s in strata], dtype=object)
+    keep = np.isfinite(a) & np.isfinite(b)
+    a, b, labels = a[keep], b[keep], labels[keep]
+    centred = []  # (x ranks, y ranks) per stratum, centred
+    for label in sorted(set(labels.tolist())):
+        mine = labels == label
+        if mine.sum() < 2:
+            continue
+        ra, rb = sps.rankdata(a[mine]), sps.rankdata(b[mine])
+        centred.append((ra - ra.mean(), rb - rb.mean()))
+    sxx = sum(float(np.sum(ra**2)) for ra, _ in centred)
+    syy = sum(float(np.sum(rb**2)) for _, rb in centred)
+    n = int(keep.sum())
+    used = sum(1 for ra, rb in centred if np.any(ra) and np.any(rb))
+    if n < 3 or sxx == 0 or syy == 0:
+        return math.nan, math.nan, n, used
+    observed = sum(float(ra @ rb) for ra, rb in centred)
+    rng = np.random.default_rng(seed)
+    drawn = np.zeros(permutations)
+    for ra, rb in centred:
+        shuffled = rng.permuted(np.broadcast_to(rb, (permutations, len(rb))), axis=1)
+        drawn += shuffled @ ra
+    extreme = int(np.sum(np.abs(drawn) >= abs(observed) * (1 - 1e-12) - 1e-12))
+    return observed / math.sqrt(sxx * syy), (1 + extreme) / (1 + permutations), n, used
+
+
+def _hurts_part(runs: pd.DataFrame, keys: list[str], candidate: str, reference: str, alpha: float) -> Verdict:
+    """Dying hurts: within each cell (``keys``; with none, all runs one cell), ReLU's dead
+    fraction against the log of its test loss over ``reference``'s on the same cell and seed,
+    by :func:`stratified_spearman`. The correlation pooled over cells is only a note: the
+    learning rate and depth drive both the dead fraction and the loss ratio, so a pooled
+    rank correlation (and its p, which would treat those runs as one sample) can show a link
+    that no cell has, or the opposite of theirs."""
     label = "dying hurts reconstruction"
     if reference not in set(runs["activation"]):
         return Verdict(
             UNSURE,
-            "Spearman rho(dead, loss ratio)",
+            HURTS_STATISTIC,
             math.nan,
             label=label,
             explanation=f"Whether dying hurts cannot be judged without {reference} runs to pair with.",
         )
     pairs = paired_runs(runs, candidate, reference, ["dead_fraction_final", "test_loss"])
+    dead = numeric(pairs, f"dead_fraction_final_{candidate}")
     ratio = np.log(numeric(pairs, f"test_loss_{candidate}") / numeric(pairs, f"test_loss_{reference}"))
-    rho, p, n = spearman(numeric(pairs, f"dead_fraction_final_{candidate}"), ratio)
+    keys = [k for k in keys if k in pairs.columns]
+    strata = [tuple(row) for row in pairs[keys].itertuples(index=False)] if keys else [()] * len(pairs)
+    rho, p, n, used = stratified_spearman(dead, ratio, strata)
+    pooled, pooled_p, _ = spearman(dead, ratio)
+    cells = len(set(strata))
+    within = f"conditions ({', '.join(keys)})" if keys else "conditions"
     text = (
-        f"Across {n} ReLU runs, the dead fraction and ReLU's test loss relative to {reference} on the same "
-        f"seed have Spearman rho = {fmt_number(rho, 2)} ({fmt_p(p)})"
+        f"Within each of the {cells} {within}, ReLU's dead fraction against its test loss relative to {reference} on "
+        f"the same seed, both ranked within the condition and centred on its mean rank: over {n} ReLU runs "
+        f"({used} {'condition varies' if used == 1 else 'conditions vary'} on both sides), the within-condition "
+        f"Spearman rho = {fmt_number(rho, 2)} (two-sided permutation test, the loss ratios permuted within each "
+        f"condition, {PERMUTATIONS:,} seeded draws, {fmt_p(p)})"
+    )
+    note = (
+        f" Pooled over the conditions, Spearman rho = {fmt_number(pooled, 2)} ({fmt_p(pooled_p)}), a note only: "
+        "learning rate and depth drive both the dead fraction and the loss ratio, so the pooled runs are not one sample."
+        if math.isfinite(pooled)
+        else ""
     )
     if rho > 0 and p < alpha:
-        return Verdict(
-            HOLDS, "Spearman rho(dead, loss ratio)", rho, p, text + ": more dead units, worse loss.", label=label
-        )
+        ending = ": within a condition, more dead units go with a worse loss."
+        return Verdict(HOLDS, HURTS_STATISTIC, rho, p, text + ending + note, label=label)
     if rho < 0 and p < alpha:
-        return Verdict(
-            FAILS, "Spearman rho(dead, loss ratio)", rho, p, text + ": more dead units, better loss.", label=label
-        )
-    return Verdict(UNSURE, "Spearman rho(dead, loss ratio)", rho, p, text + ": no clear link.", label=label)
+        ending = ": within a condition, more dead units go with a better loss."
+        return Verdict(FAILS, HURTS_STATISTIC, rho, p, text + ending + note, label=label)
+    return Verdict(UNSURE, HURTS_STATISTIC, rho, p, text + ": no clear link within a condition." + note, label=label)
 
 
 def check_dying_cell(
@@ -461,8 +618,8 @@ def check_dying_cell(
         "mean dead fraction of ReLU",
         mean,
         p,
-        f"ReLU loses {mean:.1%} of its units (mean over {len(dead)} seeds: {seeds}), {said} "
-        f"(one-sided exact signed-rank test, {fmt_p(p)}).",
+        f"ReLU has {mean:.1%} of its units dead after training (mean over {len(dead)} seeds: {seeds}), {said} "
+        f"(one-sided exact signed-rank test, {fmt_p(p)}).{init_clause(relu)}",
         label=label,
     )
     keys = stats.cell_keys(runs)
@@ -560,10 +717,16 @@ def saturation_part(runs: pd.DataFrame, deepest: Any, min_saturated: float, alph
 
 __all__ = [
     "FEWER_STUCK",
+    "HURTS_STATISTIC",
+    "PERMUTATIONS",
     "check_dying",
     "check_dying_cell",
     "fewer_stuck_part",
+    "init_and_final",
+    "init_clause",
+    "init_direction",
     "prevent_part",
     "saturation_part",
+    "stratified_spearman",
     "stuck_fraction",
 ]
