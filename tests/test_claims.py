@@ -194,7 +194,7 @@ def _dying(relu_dead, leaky_dead=lambda p, rng: 0.0, hurt: float = 1.0, fix_satu
             dead, saturated = float(np.clip(relu_dead(p, rng), 0, 1)), 0.0
         else:
             dead, saturated = float(leaky_dead(p, rng)), fix_saturated
-        base = 0.1 * (1 + 0.1 * rng.standard_normal())
+        base = 0.1 * (1 + 0.01 * rng.standard_normal())  # within a condition the dead share (2% noise) must show
         loss = base * (1 + hurt * dead) if p["activation"] == "relu" else 0.1
         return {"dead_fraction_final": dead, "saturated_fraction_final": saturated, "test_loss": loss}
 
