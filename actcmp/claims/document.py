@@ -51,6 +51,8 @@ class SweepDoc:
     warning: str = ""
     #: a tuned sweep's selections at an edge of the candidates, in words ("" if none)
     edges: str = ""
+    #: what its stored runs were computed with (:func:`actcmp.claims.runner.sweep_setup`; None: none stored)
+    setup: dict[str, Any] | None = None
 
 
 @dataclass
@@ -139,7 +141,7 @@ def _experiment(sweep: SweepDoc) -> list[str]:
     lines = [
         f"Sweep `{sweep.file}` ({sweep.planned} runs: {counts or 'none stored yet'}), results in `{sweep.results_dir}`",
         f"Varied: {varied or 'nothing'}",
-        f"Fixed: {fixed or 'defaults'}",
+        f"Fixed: {fixed or 'defaults'}" + _defaults_pointer(sweep),
     ]
     if sweep.tune:
         lines.append(f"Tuned ([tune]): {sweep.tune}")
@@ -148,6 +150,19 @@ def _experiment(sweep: SweepDoc) -> list[str]:
     if sweep.warning:
         lines.append(f"**Warning:** {sweep.warning}")
     return lines
+
+
+def _defaults_pointer(sweep: SweepDoc) -> str:
+    """What the Fixed line adds where the runs are stored: the first of the settings the sweep
+    file leaves to defaults (optimizer, ...) and where the Setup lists them all ("" otherwise)."""
+    defaults = (sweep.setup or {}).get("defaults") or {}
+    if not defaults:
+        return ""
+    # momentum is read by sgd alone: named beside another optimizer it would mislead
+    unused = {"momentum"} if defaults.get("optimizer", "sgd") != "sgd" else set()
+    first = [name for name in SETUP_FIRST if name in defaults and name not in unused][:3] or list(defaults)[:3]
+    shown = ", ".join(f"{name} = {_setup_value(defaults[name])}" for name in first)
+    return f"; not written in the sweep file: {shown} and the other defaults in [Setup](#setup)"
 
 
 def scope_text(doc: ClaimDoc) -> str:
@@ -340,6 +355,241 @@ def depth_section(figure: FigureDoc | None, table: pd.DataFrame | None, factor: 
     return Section("Depth scaling", blocks, anchor="depth")
 
 
+#: the Setup's order of the run fields the sweep files leave to their defaults (the others follow)
+SETUP_FIRST = ("optimizer", "lr", "momentum", "weight_decay", "batch_size", "epochs", "init", "loss")
+
+
+def _setup_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_setup_value(v) for v in value) + "]"
+    return "none" if value is None else str(value)
+
+
+def _env_text(setup: dict[str, Any], key: str) -> str:
+    """One environment entry of a sweep: its value, or every value with its runs where the
+    runs differ (a mixed store)."""
+    value = setup["environment"].get(key)
+    if not isinstance(value, list):
+        return str(value)
+    counts = setup.get("environment_counts", {}).get(key, {})
+    return "**" + ", ".join(f"{v} ({plural(counts[v], 'run')})" if v in counts else v for v in value) + "**"
+
+
+def _commit_text(setup: dict[str, Any]) -> str:
+    origin = setup["provenance"]
+    commit = origin.get("git_commit")
+    if not commit:
+        return "not recorded" if origin.get("when") != "run time" else "none (not in a git repository)"
+    dirty = " **(uncommitted changes)**" if origin.get("git_dirty") else ""
+    unknown = " (clean or not: not recorded)" if origin.get("git_dirty") is None else ""
+    later = " (read at report time)" if origin.get("when") == "report time" else ""
+    return f"`{commit[:12]}`{dirty}{unknown}{later}"
+
+
+def setup_table(sweeps: Sequence[SweepDoc]) -> pd.DataFrame:
+    """One row per claim sweep: runs read, versions, device, engine, CPU kernels, git commit
+    (flagged where the tree had uncommitted changes) and the first and last run's date."""
+    import pandas as pd
+
+    rows = []
+    for s in sweeps:
+        setup = s.setup
+        if setup is None:
+            rows.append({"sweep": f"`{s.name}`", "runs": "none stored"})
+            continue
+        runs = str(setup["runs"]) + (f" ({setup['tuning_runs']} tuning)" if setup.get("tuning_runs") else "")
+        dates = setup["dates"]
+        rows.append(
+            {
+                "sweep": f"`{s.name}`",
+                "runs": runs,
+                **{
+                    label: _env_text(setup, key)
+                    for key, label in (
+                        ("actcmp", "actcmp"),
+                        ("torch", "torch"),
+                        ("python", "python"),
+                        ("numpy", "numpy"),
+                        ("device", "device"),
+                        ("engine", "engine"),
+                        ("cpu_capability", "CPU capability"),
+                    )
+                },
+                "git commit": _commit_text(setup),
+                # ISO 8601 as stored, the T a space so that a narrow column breaks between date and time
+                "first finished": str(dates.get("first") or "not recorded").replace("T", " ", 1),
+                "last finished": str(dates.get("last") or "not recorded").replace("T", " ", 1),
+            }
+        )
+    return pd.DataFrame(rows).fillna("")
+
+
+def shared_defaults(sweeps: Sequence[SweepDoc]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """(the run fields no claim sweep file writes that take one value in every sweep's runs,
+    ``{field: value}``; the others the files leave to defaults, ``{field: {sweep: value}}``, a
+    sweep that writes the field or varies it left out). From the stored runs' resolved configs
+    (:func:`actcmp.claims.runner.sweep_setup`'s ``defaults``), never from constants."""
+    stored = {s.name: s.setup["defaults"] for s in sweeps if s.setup is not None and s.setup["runs"]}
+    names: list[str] = []
+    for defaults in stored.values():
+        names += [n for n in defaults if n not in names]
+    names = [n for n in SETUP_FIRST if n in names] + [n for n in names if n not in SETUP_FIRST]
+    shared: dict[str, Any] = {}
+    differing: dict[str, dict[str, Any]] = {}
+    for name in names:
+        values = {sweep: defaults[name] for sweep, defaults in stored.items() if name in defaults}
+        texts = {json.dumps(v, sort_keys=True) for v in values.values()}
+        if len(values) == len(stored) and len(texts) == 1:
+            shared[name] = next(iter(values.values()))
+        else:
+            differing[name] = values
+    return shared, differing
+
+
+def _varied_fields(sweeps: Sequence[SweepDoc], name: str) -> set[str]:
+    """The fields sweep ``name`` does not write that vary between its runs."""
+    setup = next((s.setup for s in sweeps if s.name == name), None) or {}
+    return {field for fields in setup.get("defaults_varied", {}).values() for field in fields}
+
+
+def _defaults_table(sweeps: Sequence[SweepDoc]) -> pd.DataFrame:
+    """The run fields the sweep files leave to defaults: one value, or the value of each sweep."""
+    import pandas as pd
+
+    from actcmp.report.setup import setup_rows
+
+    shared, differing = shared_defaults(sweeps)
+    stored = [s.name for s in sweeps if s.setup is not None and s.setup["runs"]]
+    rows = []
+    for name, value, meaning in setup_rows({"fixed": shared, "per_dataset": {}, "per_activation": {}}):
+        rows.append({"setting": f"`{name}`", "value": value, "meaning": meaning})
+    for name, values in differing.items():
+        groups: dict[str, list[str]] = {}
+        for sweep, value in values.items():
+            groups.setdefault(_setup_value(value), []).append(sweep)
+        text = "; ".join(f"{value} ({', '.join(names)})" for value, names in groups.items())
+        varies = [n for n in stored if n not in values and name in _varied_fields(sweeps, n)]
+        written = [n for n in stored if n not in values and n not in varies]
+        if varies:
+            text += f"; varies within: {', '.join(varies)} (below)"
+        if written:
+            text += f"; written in the sweep file: {', '.join(written)}"
+        meaning = setup_rows({"fixed": {name: None}, "per_dataset": {}, "per_activation": {}})[0][2]
+        rows.append({"setting": f"`{name}`", "value": text, "meaning": meaning})
+    return pd.DataFrame(rows, columns=["setting", "value", "meaning"])
+
+
+def uncommitted(sweeps: Sequence[SweepDoc]) -> list[str]:
+    """The sweeps whose sweep.json records a git tree with uncommitted changes at run time."""
+    return [s.name for s in sweeps if s.setup is not None and s.setup["provenance"].get("git_dirty")]
+
+
+def uncommitted_note(sweeps: Sequence[SweepDoc]) -> str:
+    """The Summary's warning that sweeps were run from a tree with uncommitted changes ("" if none)."""
+    dirty = uncommitted(sweeps)
+    if not dirty:
+        return ""
+    known = [s for s in sweeps if s.setup is not None]
+    return (
+        f"**Uncommitted changes:** {len(dirty)} of {len(known)} claim sweeps ({', '.join(f'`{n}`' for n in dirty)}) "
+        "were run from a git work tree with uncommitted changes: the code that produced them is no commit, so "
+        "checking out the recorded commit need not reproduce them (see [Setup](#setup))."
+    )
+
+
+def _mixed_note(sweeps: Sequence[SweepDoc]) -> str:
+    """Where runs of one sweep were computed with different versions, devices or engines ("" if none)."""
+    mixed = []
+    for s in sweeps:
+        if s.setup is None:
+            continue
+        keys = [k for k, v in s.setup["environment"].items() if isinstance(v, list)]
+        if keys:
+            mixed.append(f"`{s.name}` ({', '.join(keys)})")
+    if not mixed:
+        return ""
+    return (
+        f"**Mixed runs:** the runs of {', '.join(mixed)} were not all computed with the same software or hardware: "
+        "their cells list every value with its number of runs (a store resumed or extended by another version)."
+    )
+
+
+def setup_section(sweeps: Sequence[SweepDoc]) -> Section | None:
+    """What the claim sweeps' runs were computed with and from which commit, read from the
+    stores (each run's environment and resolved config) and each sweep.json (git commit at
+    run time); None when no sweep has runs stored."""
+    from actcmp.report.setup import report_software
+
+    if all(s.setup is None for s in sweeps):
+        return None
+    blocks: list[tuple[str, Any]] = [
+        (
+            "text",
+            "What each claim sweep's runs were computed with, as they recorded it: versions, device, engine and ATen "
+            "CPU capability (the CPU kernel family) from each run's stored environment; the git commit from the "
+            "results directory's sweep.json, recorded by the last run into it (the store records no commit per run). "
+            "The runs are those the claims read (a tuned sweep's tuning runs included).",
+        )
+    ]
+    note = uncommitted_note(sweeps)
+    if note:
+        blocks.append(("text", note.replace(" (see [Setup](#setup))", "")))
+    mixed = _mixed_note(sweeps)
+    if mixed:
+        blocks.append(("text", mixed))
+    blocks.append(("table", ("Software, hardware and origin per sweep", setup_table(sweeps))))
+    platforms: dict[str, list[str]] = {}
+    for s in sweeps:
+        if s.setup is not None:
+            value = s.setup["environment"].get("platform")
+            for v in value if isinstance(value, list) else [value]:
+                platforms.setdefault(str(v), []).append(s.name)
+    known = [s for s in sweeps if s.setup is not None]
+    if len(platforms) == 1:
+        blocks.append(("text", f"Platform (every sweep): {next(iter(platforms))}."))
+    else:
+        blocks.append(("text", "Platform: " + "; ".join(f"{p} ({', '.join(n)})" for p, n in platforms.items()) + "."))
+    defaults = _defaults_table(known)
+    if not defaults.empty:
+        blocks.append(
+            (
+                "text",
+                "Settings the sweep files do not write (so not in each claim's Fixed list), as the stored runs "
+                "resolved them: one value where every sweep's runs share it, else each sweep's.",
+            )
+        )
+        blocks.append(("table", ("Defaults the claim sweeps ran with", defaults)))
+    varied = []
+    for s in known:
+        groups = (s.setup or {}).get("defaults_varied") or {}
+        parts = [
+            f"{field} "
+            + (
+                ", ".join(_setup_value(v) for v in values)
+                if group == "varied"
+                else f"{group.replace('_', ' ')}: " + ", ".join(f"{k} {_setup_value(v)}" for k, v in values.items())
+            )
+            for group, fields in groups.items()
+            for field, values in fields.items()
+        ]
+        if parts:
+            varied.append(f"`{s.name}`: " + "; ".join(parts))
+    if varied:
+        blocks.append(("text", "Settings the sweep files do not write that differ between a sweep's runs:"))
+        blocks.append(("list", varied))
+    software = report_software()
+    blocks.append(
+        (
+            "text",
+            f"These documents were made with actcmp {software['actcmp']} (numpy {software['numpy']}, "
+            f"scipy {software['scipy']}, pandas {software['pandas']}).",
+        )
+    )
+    return Section("Setup", blocks, anchor="setup")
+
+
 def runtime_section(sweeps: Sequence[SweepDoc], command: str) -> Section:
     items = [
         f"`{s.file}`: {s.planned} runs, {s.trained} trained this time in {fmt_duration(s.wall_time_s)}; "
@@ -475,6 +725,9 @@ def build_sections(
 ) -> list[Section]:
     """The documents' sections; ``note``: a line under the introduction (what ``--only`` left out)."""
     intro: list[tuple[str, Any]] = [("text", INTRO)] + ([("text", note)] if note else [])
+    dirty = uncommitted_note(sweeps)
+    if dirty:  # prominent: a reader must know the code is no commit before reading any verdict
+        intro.append(("text", dirty))
     sections = [Section("Summary", [*intro, ("summary", list(claims))], anchor="summary")]
     sections += [claim_section(c) for c in claims]
     extra = explain_section(explain)
@@ -484,6 +737,9 @@ def build_sections(
         sections.append(depth)
     sections.append(definitions_section(sweeps))
     sections.append(Section("Methods", [("list", METHODS)], anchor="methods"))
+    setup = setup_section(sweeps)
+    if setup is not None:
+        sections.append(setup)
     sections.append(runtime_section(sweeps, command))
     return sections
 
@@ -604,6 +860,21 @@ def _definitions_json(sweeps: Sequence[SweepDoc] = ()) -> dict[str, Any]:
     }
 
 
+def _setup_json(sweeps: Sequence[SweepDoc]) -> dict[str, Any]:
+    """claims.json's ``setup``: the defaults every sweep shares and those that differ (each sweep's
+    own setup is under ``sweeps[].setup``), the sweeps run with uncommitted changes, and what
+    made the documents."""
+    from actcmp.report.setup import report_software
+
+    shared, differing = shared_defaults(sweeps)
+    return {
+        "defaults_shared": shared,
+        "defaults_per_sweep": differing,
+        "uncommitted_changes": uncommitted(sweeps),
+        "report_software": report_software(),
+    }
+
+
 def claims_json(
     claims: Sequence[ClaimDoc],
     sweeps: Sequence[SweepDoc],
@@ -641,6 +912,7 @@ def claims_json(
                 "stored_time_s": round(s.stored_time_s, 2),
                 **({"tune": s.tune} if s.tune else {}),
                 **({"warning": s.warning} if s.warning else {}),
+                **({"setup": s.setup} if s.setup is not None else {}),
                 **(
                     {"selected": s.selected.to_dict("records")}
                     if s.selected is not None and not s.selected.empty
@@ -650,6 +922,7 @@ def claims_json(
             for s in sweeps
         ],
         "definitions": _definitions_json(sweeps),
+        "setup": _setup_json(sweeps),
         **extra,
     }
     return json.dumps(payload, indent=1, ensure_ascii=False) + "\n"

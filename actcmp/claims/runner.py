@@ -150,12 +150,13 @@ def edge_summary(selections: Sequence[Selection], spec: TuneSpec) -> str:
 
 def _selected(
     sweep: SweepConfig, directory: Path, data_dir: str | Path | None = None
-) -> tuple[list[dict[str, Any]], Any, int, str, list[dict[str, Any]]]:
+) -> tuple[list[dict[str, Any]], Any, int, str, list[dict[str, Any]], set[str]]:
     """(the evaluation runs at the values selected so far, a table of the selected values per
     cell and activation, how many evaluation runs the claim judges once every unit has its
     selection: one per grid point, less those of units whose every candidate diverged,
-    :func:`edge_summary` of the selections, and :func:`unselected_runs`: the evaluation seeds
-    of those units, to enter the verdicts as diverged)."""
+    :func:`edge_summary` of the selections, :func:`unselected_runs`: the evaluation seeds
+    of those units, to enter the verdicts as diverged, and the run ids of the tuning runs,
+    which the selection read)."""
     import pandas as pd
 
     from actcmp.run.tune import describe_value, selected_plan
@@ -188,7 +189,8 @@ def _selected(
     gone = {s.unit for s in selections if s.all_diverged}
     planned = sum(len(runs) for unit, runs in plan.members.items() if unit not in gone)
     unselected = unselected_runs(plan.common, selections, plan.spec.fields)
-    return judged, table, planned, edge_summary(selections, plan.spec), unselected
+    tuning = {cfg["run_id"] for cfg in plan.tuning}
+    return judged, table, planned, edge_summary(selections, plan.spec), unselected, tuning
 
 
 #: how the run id of :func:`unselected_runs`' rows ends (never a stored run's: those are hashes)
@@ -237,6 +239,7 @@ def _with_unselected(results: Results, unselected: Sequence[dict[str, Any]]) -> 
         layers=results.layers,
         planned=results.planned,
         directory=results.directory,
+        environments=results.environments,
     )
 
 
@@ -283,6 +286,67 @@ def _restrict(results: Results, run_ids: set[str]) -> Results:
         layers=keep(results.layers),
         planned=keep(results.planned),
         directory=results.directory,
+        environments=keep(results.environments) if results.environments is not None else None,
+    )
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` as plain JSON (numpy scalars to Python numbers; anything else unknown as text)."""
+    import json
+
+    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+
+
+def sweep_setup(
+    stored: Results, run_ids: set[str], directory: Path, written: set[str], *, tuning: int = 0
+) -> dict[str, Any]:
+    """What one claim sweep's runs were computed with, read from what they stored (the Setup
+    of the claims documents; :mod:`actcmp.report.setup` collects the same for the report):
+
+    * ``runs``: the stored runs of ``run_ids`` (those the claims read; a tuned sweep's tuning
+      runs included, ``tuning`` of them);
+    * ``environment``: per :data:`~actcmp.report.setup.ENV_KEYS` entry the values the runs
+      recorded (a list where they differ, with ``environment_counts``: runs per value);
+    * ``provenance``: sweep.json's sweep file, git commit and ``git_dirty`` (of the last run
+      into ``directory``; the store records no commit per run);
+    * ``dates``: the first and last ``finished_at``;
+    * ``defaults``: the run fields the sweep file does not write (``written``: its fixed,
+      grid and tuned fields) with one value in every run, as the runs resolved them
+      (optimizer, batch size, ...), and ``defaults_varied``: those it does not write that
+      vary with the dataset or activation (``per_dataset`` / ``per_activation``) or otherwise
+      (``varied``)."""
+    from actcmp.report.setup import NOT_RECORDED, date_range, environment, provenance, read_sweep_file, run_fields
+
+    mine = _restrict(stored, run_ids)
+    env = environment(mine)
+    counts: dict[str, dict[str, int]] = {}
+    envs = mine.environments
+    for key, value in env.items():
+        if isinstance(value, list) and envs is not None and key in envs:
+            found = envs[key].map(lambda v: NOT_RECORDED if v is None or v != v else str(v)).value_counts()
+            counts[key] = {str(v): int(found.get(v, 0)) for v in value}
+    defaults: dict[str, Any] = {}
+    varied: dict[str, dict[str, Any]] = {}
+    if len(mine.runs):
+        fields = run_fields(mine.runs)
+        defaults = {k: v for k, v in fields["fixed"].items() if k not in written}
+        for group, label in (("per_dataset", "per_dataset"), ("per_activation", "per_activation"), ("grid", "varied")):
+            mapping = {
+                k: v for k, v in fields[group].items() if k not in written and k not in ("activation", "dataset")
+            }
+            if mapping:
+                varied[label] = mapping
+    return _json_safe(
+        {
+            "runs": len(mine.runs),
+            **({"tuning_runs": tuning} if tuning else {}),
+            "environment": env,
+            **({"environment_counts": counts} if counts else {}),
+            "provenance": provenance(directory, read_sweep_file(directory)),
+            "dates": date_range(mine.runs),
+            "defaults": defaults,
+            **({"defaults_varied": varied} if varied else {}),
+        }
     )
 
 
@@ -378,13 +442,14 @@ def run_claims(
             terminated, late = summary.terminated and interrupted, summary.late_interrupt
         stored = load_results(directory) if db_path(directory).exists() else None
         unselected: list[dict[str, Any]] = []  # a tuned sweep's units with no selected value
+        tuning: set[str] = set()  # a tuned sweep's tuning runs (its selection read them)
         if stored is not None:
             judged = planned
             if sweep.tune is not None:  # rank-based claims: only the evaluation runs at the selected values
                 from actcmp.run.tune import describe_candidates
 
                 # units without a selection yet count their evaluation runs as pending
-                judged, doc.selected, doc.planned, doc.edges, unselected = _selected(sweep, directory, data_dir)
+                judged, doc.selected, doc.planned, doc.edges, unselected, tuning = _selected(sweep, directory, data_dir)
                 doc.warning = _per_seed_warning(directory)
                 doc.tune = (
                     f"each activation at its own {', '.join(sweep.tune.candidates)}, selected per dataset and depth "
@@ -392,7 +457,12 @@ def run_claims(
                     f"{', '.join(str(s) for s in sweep.tune.seeds)} (never the evaluation seeds); the verdict "
                     "reads only the evaluation runs at the selected values" + _unselected_note(unselected)
                 )
-            stored = _restrict(stored, {cfg["run_id"] for cfg in judged})
+            judged_ids = {cfg["run_id"] for cfg in judged}
+            # the Setup: what the runs the claims read (the selection's tuning runs too) were computed with
+            tuning &= set(stored.runs["run_id"])
+            written = {*doc.fixed, *doc.grid, *(sweep.tune.candidates if sweep.tune is not None else ())}
+            doc.setup = sweep_setup(stored, judged_ids | tuning, directory, written, tuning=len(tuning - judged_ids))
+            stored = _restrict(stored, judged_ids)
             statuses = stored.runs["status"].value_counts() if len(stored.runs) else {}
             doc.counts = {s: int(statuses.get(s, 0)) for s in ("done", "diverged", "failed")}
             doc.counts["pending"] = max(0, doc.planned - len(stored.runs))
