@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from actcmp.analysis import stats
+from actcmp.claims import checks
 from actcmp.claims.checks import FAILS, HOLDS, MIXED, UNSURE, check_relu_default
 from actcmp.claims.checks.ranking import one_sided_worse_p, versus_others, versus_others_table
 from actcmp.claims.context import ClaimContext
@@ -234,3 +235,37 @@ def test_the_rule_states_the_new_family_and_when_it_was_chosen() -> None:
     assert "changed after the stored runs had been seen" in rule and "not for the verdict it gives" in rule
     assert "being inside the top group is not required" in rule
     assert "one-sided paired tests against each other activation" in claim.statistic
+
+
+# -- the p a summary shows is the one that decides (intersection-union) ----------------------------------------
+def test_claim_8_holds_with_the_larger_of_its_two_parts_p() -> None:
+    """Both parts must hold, so the claim's p is the larger of the two Friedman p's, not the
+    test-loss part's alone."""
+    from test_claims import _matters
+
+    verdict = checks.check_activation_matters(_matters(0.5, 0.05, cells=4, seeds=(0, 1, 2, 3, 4)))  # speed: weaker
+    assert verdict.verdict == HOLDS
+    part_ps = [part.p_value for part in verdict.parts]
+    assert len(part_ps) == 2 and part_ps[0] != part_ps[1]
+    assert verdict.p_value == max(part_ps)
+    assert "larger of the two parts'" in verdict.statistic
+
+
+def test_claim_a2_reports_the_p_that_decides() -> None:
+    """A2 fails when ReLU is worse than the best at more than half the sizes: with 4 sizes the
+    3rd smallest Holm-adjusted p decides; it holds with the 2nd smallest within-10% p."""
+    from test_claims import _quality_runs
+
+    bottlenecks = {"extra": {"bottleneck": (2, 4, 8, 16)}}
+    bad = _quality_runs({"relu": 1.6, "elu": 1.0, "tanh": 1.1}, noise=0.005, **bottlenecks)
+    verdict = checks.check_compression(bad)
+    table = stats.paired_vs_best(bad, "test_loss", margin=0.1, scale=stats.scale_for("test_loss"))
+    relu = table[table["activation"] == "relu"]
+    assert verdict.verdict == FAILS and "3rd smallest Holm-adjusted p" in verdict.statistic
+    assert verdict.p_value == sorted(relu["p_adjusted"])[2]
+    good = _quality_runs({"relu": 1.0, "elu": 1.02, "tanh": 1.5}, noise=0.005, **bottlenecks)
+    held = checks.check_compression(good)
+    table = stats.paired_vs_best(good, "test_loss", margin=0.1, scale=stats.scale_for("test_loss"))
+    relu = table[table["activation"] == "relu"]
+    assert held.verdict == HOLDS and "2nd smallest p" in held.statistic
+    assert held.p_value == sorted(relu["p_equivalence"].dropna())[1]

@@ -319,14 +319,34 @@ def check_compression(
         f"{candidate}'s error is {ratio:.2f}x the best activation's ({best}) on average; it is shown within "
         f"{margin:.0%} of it at {as_good:.0%} and significantly worse at {worse:.0%} of {cells} bottleneck sizes"
     )
-    statistic = f"share of bottleneck sizes where {candidate} is as good as the best (p: its smallest Holm-adjusted p against a size's best)"
-    p_values = mine["p_adjusted"].dropna()
-    p_min = float(p_values.min()) if len(p_values) else math.nan
+    statistic = f"share of bottleneck sizes where {candidate} is as good as the best"
+    # the p that decides: the verdict needs k sizes to reject, so the k-th smallest p of that test
+    needed_good, needed_worse = math.ceil(cells / 2), cells // 2 + 1
     if as_good >= 0.5:
-        return Verdict(HOLDS, statistic, as_good, p_min, text + ".")
+        p = _kth_smallest(mine["p_equivalence"], needed_good)
+        said = f" (p: the within-{margin:.0%} test's {_smallest(needed_good)} p of the {cells} sizes)"
+        return Verdict(HOLDS, statistic + said, as_good, p, text + ".")
     if worse > 0.5:
-        return Verdict(FAILS, statistic, as_good, p_min, text + ".")
-    return Verdict(UNSURE, statistic, as_good, p_min, text + ": not decisive at this sample size.")
+        p = _kth_smallest(mine["p_adjusted"], needed_worse)
+        said = f" (p: the {_smallest(needed_worse)} Holm-adjusted p against a size's best, of {cells})"
+        return Verdict(FAILS, statistic + said, as_good, p, text + ".")
+    return Verdict(UNSURE, statistic, as_good, math.nan, text + ": not decisive at this sample size.")
+
+
+def _kth_smallest(values: pd.Series, k: int) -> float:
+    """The ``k``-th smallest of ``values`` (NaN dropped); NaN where fewer than ``k``."""
+    import pandas as pd
+
+    finite = np.sort(pd.to_numeric(values, errors="coerce").dropna().to_numpy(float))
+    return float(finite[k - 1]) if 0 < k <= len(finite) else math.nan
+
+
+def _smallest(k: int) -> str:
+    """ "smallest", "2nd smallest", ...: which p decides when ``k`` tests must reject."""
+    if k == 1:
+        return "smallest"
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix} smallest"
 
 
 # -- claim 8: the activation changes how well and how quickly -----------------------------------
@@ -399,8 +419,9 @@ def check_activation_matters(runs: pd.DataFrame, *, margin: float = 0.1, alpha: 
                     UNSURE, "Friedman p", p_value, p_value, text + ": not significant at this sample size.", label=label
                 )
             )
-    lead = results["test_loss"]
-    return combine(parts, "Friedman p (test loss)", lead, lead)
+    # both parts must hold (an intersection-union rule): the p that decides is the larger one
+    binding = max(results.values())
+    return combine(parts, "Friedman p, the larger of the two parts' (both must hold)", binding, binding)
 
 
 def negligible(
