@@ -269,3 +269,17 @@ def test_claim_a2_reports_the_p_that_decides() -> None:
     relu = table[table["activation"] == "relu"]
     assert held.verdict == HOLDS and "2nd smallest p" in held.statistic
     assert held.p_value == sorted(relu["p_equivalence"].dropna())[1]
+
+
+def test_a_comparison_table_of_equal_seeds_says_so_rather_than_p_0() -> None:
+    """Claim A1's clusters: every activation scores AUROC 1.000 on every seed. No t statistic
+    exists: the table says "no test (all seeds equal)" and shows no zero-width interval."""
+    from test_claims import grid_runs
+
+    from actcmp.claims.tables import comparison_table
+
+    runs = grid_runs(lambda p, rng: {"anomaly_auroc": 1.0}, activations=("relu", "elu"), depths=(2,), lr=0.01)
+    table = comparison_table(runs, "anomaly_auroc", higher_is_better=True)
+    shown = " ".join(table["vs best of cell"].astype(str))
+    assert "no test (all seeds equal)" in shown and "p = 0" not in shown
+    assert set(table["95% CI"]) == {"– (all seeds equal)"}

@@ -60,18 +60,24 @@ def comparison_table(
         on=[*keys, treatment],
         how="left",
     )
+    from actcmp.report.format import NO_SPREAD_TEXT
+
+    def equivalence(p: float) -> str:
+        # p exactly 0 comes only from seeds that are all equal (no t statistic): said, not a p of 0
+        return NO_SPREAD_TEXT if p == 0 else f"p = {fmt(p, 2)}"
+
     rows = []
     for row in merged.itertuples(index=False):
         record = row._asdict()
         if record.get("is_best") is True:
             shown = (
-                f"; within 10% of all, p = {fmt(record['p_equivalence'], 2)}"
+                f"; within 10% of all, {equivalence(record['p_equivalence'])}"
                 if record.get("equivalent") is True
                 else ""
             )
             versus = f"**best**{shown}"
         elif record.get("equivalent") is True:
-            versus = f"≈ best (p = {fmt(record['p_equivalence'], 2)})"
+            versus = f"≈ best ({equivalence(record['p_equivalence'])})"
         elif record.get("tied") is True:
             versus = f"tied (Holm p = {fmt(record['p_adjusted'], 2)})"
         elif record.get("tied") is False:
@@ -82,7 +88,8 @@ def comparison_table(
         out[treatment] = record[treatment]
         out["seeds"] = f"{record['n']}" + (f" (+{record['n_diverged']} div.)" if record["n_diverged"] else "")
         out[f"{metric} mean ± std"] = f"{fmt(record['mean'])} ± {fmt(record['std'], 2)}"
-        out["95% CI"] = f"[{fmt(record['ci_low'])}, {fmt(record['ci_high'])}]"
+        equal = "all seeds equal" in str(record.get("note") or "")
+        out["95% CI"] = "– (all seeds equal)" if equal else f"[{fmt(record['ci_low'])}, {fmt(record['ci_high'])}]"
         out["vs best of cell"] = versus
         rows.append(out)
     return pd.DataFrame(rows)
