@@ -291,7 +291,10 @@ METHODS = [
     "where a fix dies): in every cell where ReLU's units are shown to die, each fix's seeds must be shown under "
     "1% by the per-condition test (the largest p reported), and one cell where a fix lies significantly above "
     "5% makes it not hold; 'fewer units stuck' the same way, cell by cell with the per-condition paired test; "
-    "'dying hurts' by Spearman's rho over ReLU runs. Claims 5, 6 and 7: one paired test "
+    "'dying hurts' by a within-condition rank correlation over ReLU runs (ranks centred within each condition; "
+    "a two-sided permutation p, the loss ratios permuted within conditions, 10,000 seeded draws; the pooled "
+    "Spearman rho is only a note, since learning rate and depth drive both sides). The texts give ReLU's dead "
+    "share at initialisation beside the final one (descriptive). Claims 5, 6 and 7: one paired test "
     "(claim 6: two per candidate, Holm over the four; claim 7: one per alternative output layer) over every "
     "(cell, seed) pair of the sweep.",
     "Claims 5, 6 and 7 test pairs of runs (the same cell and seed: the same data, split, initial weights and "
