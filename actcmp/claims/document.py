@@ -260,8 +260,10 @@ METHODS = [
     "so at so few blocks a top group separates almost nothing and 'inside the top group' is weak evidence (claim "
     "2's texts say so wherever the CD exceeds half the possible range).",
     "Verdict maps (claims 2-7) judge each condition on its own, each part as its rule states, at alpha = 0.05. "
-    "Holm within a condition only where the rule says so: claim 2's comparisons within a cell (over every pair of "
-    "its activations) and claim 6's four tests of a condition (two per candidate). Elsewhere each part of a "
+    "Holm within a condition only where the rule says so: claim 2's comparisons within a cell (ReLU against each "
+    "other activation of the cell, one-sided, Holm over those comparisons: the pre-specified candidate's own "
+    "family; the tables' 'vs best of cell' column keeps Holm over every pair) and claim 6's four tests of a "
+    "condition (two per candidate). Elsewhere each part of a "
     "condition is tested unadjusted and every part must hold (an intersection-union test, which needs no "
     "correction): claim 3 tests 'units die' by a one-sided exact signed-rank test of ReLU's seeds against 5% "
     "dead and, where they are shown to die, 'Leaky ReLU and PReLU prevent it' by the same test of each fix's seeds "
