@@ -122,7 +122,10 @@ def merge_document(report: MergeReport) -> dict[str, Any]:
         "sources": [{"path": path, "added": added} for path, added in zip(report.sources, report.added, strict=True)],
         "already_in_out": report.already_in_out,
         "total_runs": report.total_runs,
-        "duplicates": [{"run_id": r, "kept_from": a, "also_in": b} for r, a, b in report.duplicates],
+        "duplicates": [
+            {"run_id": r, "kept_from": a, "also_in": b, "differed": (r, b) in report.differed}
+            for r, a, b in report.duplicates
+        ],
         "replaced_failed": [{"run_id": r, "failed_in": a, "finished_in": b} for r, a, b in report.replaced_failed],
         "warnings": report.missing,
     }

@@ -129,6 +129,8 @@ def cell_status(directory: str | Path) -> StatusTable:
         k for k in CELL_KEYS if k not in hidden and len({json.dumps(c.get(k)) for c in configs.values()}) > 1
     )
     keys = ("dataset", *[k for k in varied if k != "dataset"], *(("role",) if tuned else ()))
+    if _other_data(configs, keys, roles):  # a data file changed between runs: the report's cells
+        keys = ("dataset", "data_fingerprint", *keys[1:])
     table = StatusTable(keys=keys, directory=Path(directory), writer=running_writer(directory), shards=shards)
     table.damaged = damaged
     table.partial = partial
@@ -143,6 +145,19 @@ def cell_status(directory: str | Path) -> StatusTable:
             table.failures.append((rid, what, error[0] if error else "(no error recorded)"))
     table.failures.sort()
     return table
+
+
+def _other_data(configs: dict[str, dict[str, Any]], keys: tuple[str, ...], roles: dict[str, str]) -> bool:
+    """Whether runs of one cell (the same ``keys``) were trained on different versions of their
+    dataset (``data_fingerprint``: a user file edited between runs). The report keys its cells by
+    the fingerprint then (:func:`actcmp.analysis.cells.cell_keys`: a field that varies within a
+    dataset and that the other keys do not fix), so status counts them apart too; a missing
+    fingerprint (a store from before it was recorded) is a value of its own, as there."""
+    seen: dict[str, set[str]] = {}
+    for rid, cfg in configs.items():
+        cell = json.dumps([roles.get(rid, "") if k == "role" else cfg.get(k) for k in keys], default=str)
+        seen.setdefault(cell, set()).add(json.dumps(cfg.get("data_fingerprint")))
+    return any(len(values) > 1 for values in seen.values())
 
 
 def _rows(table: StatusTable) -> tuple[list[str], list[list[str]], list[str]]:

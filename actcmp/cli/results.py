@@ -43,10 +43,32 @@ def report_cmd(
         raise ConfigError(f"{given('--jobs', jobs, 'ACTCMP_JOBS')} must be at least 1, got {jobs}")
     wanted = figure_formats(formats)
     out = out_path(out_text)
+    _refuse_other_results(out, directory)
     _warn_damaged(directory)
     _warn_lines([problem] if (problem := sweep_file_problem(directory)) else [])
     paths = make_report(directory, formats=wanted, out=out, jobs=jobs)
     typer.echo(f"wrote {len(paths)} files; open {Path(out or directory) / 'report.html'}")
+
+
+def _refuse_other_results(out: Path | None, directory: Path) -> None:
+    """``report DIR --out OUT`` where OUT is another results directory (it holds its own store):
+    its report.md, setup.json and tables would become DIR's beside OUT's own figures. One line,
+    exit 2; OUT naming DIR itself (another path to it) is fine."""
+    import os
+
+    from actcmp.store.database import DB_NAME, db_path
+
+    if out is None or not (db_path(out).exists() or db_path(out).is_symlink()):
+        return
+    try:
+        same = os.path.samefile(out, directory)
+    except OSError:
+        same = False
+    if not same:
+        raise ConfigError(
+            f"--out {out}: holds another results directory ({DB_NAME}); a report of {directory} there would "
+            "replace its report: choose a new or empty directory"
+        )
 
 
 @guarded
@@ -182,11 +204,10 @@ def merge(
         f"merged {count} results director{'y' if count == 1 else 'ies'} into {report.out}: {report.total_runs} runs "
         f"({parts}), {len(report.duplicates)} duplicates"
     )
-    if report.duplicates:
-        shown = ", ".join(rid for rid, _, _ in report.duplicates[:5]) + (" ..." if len(report.duplicates) > 5 else "")
+    if identical := report.identical:
+        shown = ", ".join(rid for rid, _, _ in identical[:5]) + (" ..." if len(identical) > 5 else "")
         typer.echo(
-            f"duplicates: {len(report.duplicates)} runs stored more than once with identical results, "
-            f"kept once: {shown}"
+            f"duplicates: {len(identical)} runs stored more than once with identical results, kept once: {shown}"
         )
     if report.preferred:
         shown = ", ".join(rid for rid, _, _ in report.preferred[:5]) + (" ..." if len(report.preferred) > 5 else "")

@@ -15,8 +15,12 @@ Rules:
   where each came from) when its runs are identical, so the same ``merge OUT s1 s2`` run
   twice is a no-op (a CI job can be retried); from another directory it is refused;
 * two stores of one run whose results differ and whose environments differ (CPU kernel
-  family ``cpu_capability``, torch or numpy version) are refused with what differs;
-  ``prefer=DIR`` (``--prefer DIR``) keeps that directory's copy of every such run;
+  family ``cpu_capability``, torch or numpy version, engine) are refused with what differs;
+  ``prefer=DIR`` (``--prefer DIR``) keeps that directory's copy of every such run (its
+  copies are read first, after OUT's: the same merge with ``--prefer`` again is a no-op);
+* each kept run is credited to the directory whose copy was kept (``added``, or
+  ``already_in_out`` for OUT's); every other copy is a duplicate, marked ``differed``
+  when its results differed and ``--prefer`` set it aside (OUT's copy then replaced);
 * atomic: the merged database is built in a temporary file inside OUT and renamed over
   ``OUT/actcmp.sqlite`` only when complete, so a refused or failed merge leaves OUT as
   it was. Inputs are only read.
@@ -33,6 +37,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,18 +88,29 @@ class MergeReport:
     out: Path
     #: the directories merged (the inputs, in order; never OUT)
     sources: list[Path]
-    #: per source, the runs it added (run ids no earlier source and not OUT held)
+    #: per source, the runs it added: the runs whose kept copy is this directory's (run ids
+    #: OUT did not hold, and OUT's copies that a finished or preferred copy here replaced)
     added: list[int] = field(default_factory=list)
-    #: runs OUT held before the merge (0 when it held no results)
+    #: runs OUT held before the merge whose copy is kept (0 when it held no results)
     already_in_out: int = 0
     #: whether OUT held a results store before the merge
     out_had_results: bool = False
-    duplicates: list[tuple[str, str, str]] = field(default_factory=list)  # run id, kept from, also in
+    #: every copy of a run not kept: (run id, kept from, also in), identical copies and the
+    #: differing copies ``--prefer`` set aside (those also in :attr:`differed`)
+    duplicates: list[tuple[str, str, str]] = field(default_factory=list)
+    #: (run id, also in) of the duplicates whose results differed from the kept copy's (another
+    #: environment; ``--prefer`` chose): with also in OUT, OUT's copy was replaced
+    differed: set[tuple[str, str]] = field(default_factory=set)
     replaced_failed: list[tuple[str, str, str]] = field(default_factory=list)  # run id, failed in, finished in
     #: warnings: planned runs no input holds, runs of several CPU kernel families
     missing: list[str] = field(default_factory=list)
     preferred: list[tuple[str, str, str]] = field(default_factory=list)  # run id, kept from, differing copy in
     total_runs: int = 0
+
+    @property
+    def identical(self) -> list[tuple[str, str, str]]:
+        """The duplicates whose results are identical to the kept copy's."""
+        return [d for d in self.duplicates if (d[0], d[2]) not in self.differed]
 
 
 def merge_results(out: str | Path, inputs: list[str | Path], prefer: str | Path | None = None) -> MergeReport:
@@ -221,15 +237,25 @@ def _build(
     out: Path, sources: list[Source], shard_sets: set[str], report: MergeReport, preferred: str | None = None
 ) -> None:
     tmpdir = Path(tempfile.mkdtemp(prefix=".merge-", dir=out))
+    # OUT's runs first, then the preferred directory's: a later copy that differs is set aside
+    # against a kept copy that is (or equals) the preferred one
+    first = 1 if report.out_had_results else 0
+    ranked = sorted(enumerate(sources), key=lambda item: (item[0] >= first, str(item[1].path) != preferred, item[0]))
+    order = [source for _, source in ranked]
     try:
         with Store(tmpdir) as target:
-            origin: dict[str, str] = {}
-            for source in sources:
-                added = _absorb(target.conn, source, origin, report, out, preferred)
-                if report.out_had_results and source is sources[0]:
-                    report.already_in_out = added
+            origin: dict[str, str] = {}  # run id -> the directory whose copy is kept
+            backed: set[str] = set()  # run ids whose kept copy equals the preferred directory's
+            for source in order:
+                _absorb(target.conn, source, origin, report, out, preferred, backed)
+            # each run is credited to the directory whose copy was kept
+            kept = Counter(origin.values())
+            for index, source in enumerate(sources):
+                count = kept[str(source.path)]
+                if report.out_had_results and index == 0:
+                    report.already_in_out = count
                 else:
-                    report.added.append(added)
+                    report.added.append(count)
             # a merged store expects whole sweeps: a missing shard then shows as pending
             target.set_meta("shards", {})
             target.set_meta("merged_shards", sorted(shard_sets))
@@ -266,6 +292,7 @@ def _absorb(
     report: MergeReport,
     out: Path,
     preferred: str | None = None,
+    backed: set[str] | None = None,
 ) -> int:
     """Copy ``source``'s runs into the target; returns how many were new."""
     label = str(source.path)
@@ -279,7 +306,7 @@ def _absorb(
                 )
             ]
             for rid in overlap:
-                _reconcile(conn, rid, origin[rid], label, origin, report, out, preferred)
+                _reconcile(conn, rid, origin[rid], label, origin, report, out, preferred, backed)
             conn.execute("DROP TABLE IF EXISTS temp.new_ids")
             conn.execute(
                 "CREATE TEMP TABLE new_ids AS SELECT run_id FROM src.runs "
@@ -313,7 +340,11 @@ def _reconcile(
     report: MergeReport,
     out: Path,
     preferred: str | None = None,
+    backed: set[str] | None = None,
 ) -> None:
+    """Two copies of run ``rid``: the kept one (from ``kept``) and ``label``'s. ``backed``:
+    the run ids whose kept copy is identical to the preferred directory's."""
+    backed = set() if backed is None else backed
     mine, theirs = _content(conn, "main", rid), _content(conn, "src", rid)
     # a copy without reconstructions (a store from before samples were kept, or a run stored
     # there and resumed into by a newer actcmp: the table, but no rows) has nothing to compare
@@ -324,6 +355,8 @@ def _reconcile(
         if only_theirs:  # the same result: keep the reconstructions the other copy has
             conn.execute("INSERT INTO main.samples SELECT * FROM src.samples WHERE run_id = ?", (rid,))
         report.duplicates.append((rid, kept, label))
+        if label == preferred:
+            backed.add(rid)
         return
     if mine[0] == "failed" and theirs[0] in FINISHED:
         conn.execute("DELETE FROM main.samples WHERE run_id = ?", (rid,))
@@ -340,13 +373,19 @@ def _reconcile(
             report.duplicates.append((rid, kept, label))
         return
     environments = _environment_difference(_env(conn, "main", rid), _env(conn, "src", rid), kept, label)
-    if environments and preferred in (kept, label):
-        if preferred == label:
-            for table in RUN_TABLES:
+    if environments and (preferred in (kept, label) or rid in backed):
+        if preferred == label:  # the kept copy (OUT's, read first) gives way
+            conn.execute("DELETE FROM main.samples WHERE run_id = ?", (rid,))
+            for table in _run_tables(conn):
                 conn.execute(f"DELETE FROM main.{table} WHERE run_id = ?", (rid,))
                 conn.execute(f"INSERT INTO main.{table} SELECT * FROM src.{table} WHERE run_id = ?", (rid,))
             origin[rid] = label
-        report.preferred.append((rid, preferred, label if preferred == kept else kept))
+            backed.add(rid)
+            kept, label = label, kept
+        report.duplicates.append((rid, kept, label))
+        report.differed.add((rid, label))
+        if kept == preferred:  # not OUT's copy equal to it (the same merge again: nothing new)
+            report.preferred.append((rid, kept, label))
         return
     if environments:
         raise StoreError(
