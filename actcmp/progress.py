@@ -19,9 +19,19 @@ from actcmp.text import plural, terminal_safe
 
 
 class ProgressSink(Protocol):
+    # a --fresh sweep also passes stored_again=N (the runs already stored that it trains again)
     def start(self, total: int, to_run: int, skipped: int, out_dir: str) -> None: ...
     def run_done(self, record: dict[str, Any]) -> None: ...
     def finish(self, summary: dict[str, Any]) -> None: ...
+
+
+def start_line(total: int, to_run: int, skipped: int, out_dir: str, stored_again: int = 0) -> str:
+    """``sweep: 72 runs planned, 0 already stored, 72 to run -> DIR``. Under ``--fresh``
+    (``stored_again``: the planned runs already stored, which it trains again) the stored
+    count is the store's, as the dry run's ``already stored: 72 of 72 (--fresh trains them
+    again)``: ``72 already stored (--fresh: trained again)``."""
+    stored = f"{stored_again} already stored (--fresh: trained again)" if stored_again else f"{skipped} already stored"
+    return f"sweep: {plural(total, 'run')} planned, {stored}, {to_run} to run -> {out_dir}"
 
 
 def _fmt_seconds(seconds: float) -> str:
@@ -80,7 +90,7 @@ def varied_fields(configs: list[dict[str, Any]], skip: Collection[str] = ()) -> 
 class NullProgress:
     """Prints nothing (``--quiet``)."""
 
-    def start(self, total: int, to_run: int, skipped: int, out_dir: str) -> None:
+    def start(self, total: int, to_run: int, skipped: int, out_dir: str, stored_again: int = 0) -> None:
         pass
 
     def run_done(self, record: dict[str, Any]) -> None:
@@ -252,13 +262,9 @@ class PlainProgress:
     def done(self) -> int:
         return self.eta.done
 
-    def start(self, total: int, to_run: int, skipped: int, out_dir: str) -> None:
+    def start(self, total: int, to_run: int, skipped: int, out_dir: str, stored_again: int = 0) -> None:
         self.eta.start(to_run, self.clock())
-        self.write(
-            terminal_safe(
-                f"sweep: {plural(total, 'run')} planned, {skipped} already stored, {to_run} to run -> {out_dir}"
-            )
-        )
+        self.write(terminal_safe(start_line(total, to_run, skipped, out_dir, stored_again)))
 
     def plan(self, tasks: list[tuple[list[str], float]], workers: int, prior_rate: float) -> None:
         """The tasks' run ids and work units (:mod:`actcmp.cost`), for the ETA."""
@@ -359,10 +365,8 @@ class RichProgress:
         self.task: Any = None
         self.counts = {"done": 0, "diverged": 0, "failed": 0}
 
-    def start(self, total: int, to_run: int, skipped: int, out_dir: str) -> None:
-        self.console.print(
-            f"sweep: {plural(total, 'run')} planned, {skipped} already stored, {to_run} to run -> {out_dir}"
-        )
+    def start(self, total: int, to_run: int, skipped: int, out_dir: str, stored_again: int = 0) -> None:
+        self.console.print(start_line(total, to_run, skipped, out_dir, stored_again))
         self.eta.start(to_run)
         self.progress.start()
         self.task = self.progress.add_task("starting", total=to_run)

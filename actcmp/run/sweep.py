@@ -428,7 +428,8 @@ class _Phases:
 
     def train(self, configs: list[dict[str, Any]], guard: Interrupts) -> None:
         """Skip the stored runs of ``configs`` (unless fresh); train and store the others."""
-        finished = set() if self.fresh else self.store.finished_ids()
+        stored = self.store.finished_ids()
+        finished = set() if self.fresh else stored
         # a plan's bookkeeping ([tune]'s role, unit) is not part of a run's stored config
         todo = [
             {k: v for k, v in cfg.items() if k not in PLAN_KEYS} for cfg in configs if cfg["run_id"] not in finished
@@ -443,7 +444,9 @@ class _Phases:
                 if self.phases == 1
                 else ["evaluation phase ([tune]): the common and the selected values on the evaluation seeds"]
             )
-        self.progress.start(len(configs), len(todo), len(configs) - len(todo), str(self.summary.out_dir))
+        # --fresh: the line says how many are stored (trained again), as the dry run does
+        again = {"stored_again": sum(cfg["run_id"] in stored for cfg in configs)} if self.fresh else {}
+        self.progress.start(len(configs), len(todo), len(configs) - len(todo), str(self.summary.out_dir), **again)
         options = self.options
         tasks = make_tasks(todo, options.engine, options.device, options.data_dir, jobs=options.local_jobs)
         _announce_plan(self.progress, tasks, options.jobs, options.data_dir)
