@@ -795,10 +795,31 @@ def test_claim_keys_numbers_and_selection() -> None:
 
 @pytest.mark.skipif(not SOURCES.is_dir(), reason="source texts not checked out beside the repository")
 def test_quotes_are_verbatim_from_the_source_texts() -> None:
+    from actcmp.claims.registry import UNTESTED
+
     for claim in CLAIMS:
         for source, quote in claim.quotes:
             text = (SOURCES / source).read_text(encoding="utf-8")
             assert quote in text, (claim.key, quote[:40])
+    for item in UNTESTED:  # what no claim decides, quoted as faithfully
+        assert item.quote in (SOURCES / item.source).read_text(encoding="utf-8"), item.quote[:40]
+
+
+def test_the_documents_list_what_the_claims_leave_untested() -> None:
+    """Statements of the source texts no claim decides are listed with why, in the documents
+    and in claims.json, credited as the claims' quotes are (never to a file)."""
+    import json
+
+    from actcmp.claims.document import claims_json, render_markdown, untested_section
+    from actcmp.claims.registry import UNTESTED
+
+    assert len(UNTESTED) >= 5 and all(item.why and item.quote for item in UNTESTED)
+    section = untested_section()
+    md = render_markdown([section], "t")
+    assert "## Left untested" in md and md.count("**Not decided:**") == len(UNTESTED)
+    assert "computationally efficient" in md and ".txt" not in md
+    listed = json.loads(claims_json([], []))["untested"]
+    assert [entry["quote"] for entry in listed] == [item.quote for item in UNTESTED]
 
 
 # -- documents ---------------------------------------------------------------------------------------------
@@ -845,7 +866,10 @@ def test_report_from_fabricated_results(tmp_path: Path) -> None:
     relu = next(c for c in chosen if c.key == "relu_default")  # two quotes: one block, one attribution
     block = md.split(f"## {relu.number}. ", 1)[1].split("\n## ", 1)[0]
     assert all(f"> {quote}" in block for _, quote in relu.quotes) and block.count(attribution) == 1
-    assert md.count(attribution) == len(chosen) and html.count("<blockquote>") == len(chosen)
+    from actcmp.claims.registry import UNTESTED  # each also quoted in "Left untested"
+
+    quoted = len(chosen) + len(UNTESTED)
+    assert md.count(attribution) == quoted and html.count("<blockquote>") == quoted
     # figures written as PNG only: inline, with no link list left empty
     assert "![" in md and "()" not in md and "[png]" not in md
     assert (tmp_path / "figures" / "claim_3_dying.png").exists()

@@ -657,6 +657,24 @@ def saturation_note(sweeps: Sequence[SweepDoc]) -> str:
     )
 
 
+UNTESTED_INTRO = (
+    "What the claims above leave undecided, from the same introductions to activation functions: silence here "
+    "is no support."
+)
+
+
+def untested_section() -> Section:
+    """The statements of the source texts that no claim decides, each with why
+    (:data:`actcmp.claims.registry.UNTESTED`)."""
+    from actcmp.claims.registry import UNTESTED
+
+    blocks: list[tuple[str, Any]] = [("text", UNTESTED_INTRO)]
+    for item in UNTESTED:
+        blocks.append(("quote", ([item.quote], QUOTE_ATTRIBUTION)))
+        blocks.append(("text", f"**Not decided:** {item.why}"))
+    return Section("Left untested", blocks, anchor="untested")
+
+
 def definitions_section(sweeps: Sequence[SweepDoc] = ()) -> Section:
     """What "dead", "saturated", "stuck" and the init rules mean here, with each activation's
     gain; a note where the judged ``sweeps`` do not use the default saturation settings."""
@@ -740,6 +758,7 @@ def build_sections(
         sections.append(extra)
     if depth is not None:
         sections.append(depth)
+    sections.append(untested_section())
     sections.append(definitions_section(sweeps))
     sections.append(Section("Methods", [("list", METHODS)], anchor="methods"))
     setup = setup_section(sweeps)
@@ -889,6 +908,8 @@ def claims_json(
 ) -> str:
     """claims.json; with ``only`` (the keys ``--only`` named) also ``only`` and ``left_out``
     (the claims not in the documents: ``key``, ``number``, ``title``, ``sweep``)."""
+    from actcmp.claims.registry import UNTESTED
+
     extra: dict[str, Any] = {}
     if only is not None:
         extra = {
@@ -927,6 +948,7 @@ def claims_json(
             for s in sweeps
         ],
         "definitions": _definitions_json(sweeps),
+        "untested": [{"quote": item.quote, "why": item.why} for item in UNTESTED],
         "setup": _setup_json(sweeps),
         **extra,
     }

@@ -561,6 +561,66 @@ CLAIMS: tuple[Claim, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class Untested:
+    """A sentence of the source texts that no claim here decides, and why."""
+
+    source: str
+    quote: str
+    why: str
+
+
+#: what the source texts say that these claims leave undecided (the documents list it, so that a
+#: reader does not take silence for support)
+UNTESTED: tuple[Untested, ...] = (
+    Untested(
+        SOURCE_001,
+        "ReLU is simple, computationally efficient, and often outperforms other functions",
+        "'computationally efficient' is not judged: a run's wall time mixes the activation's cost with the "
+        "rest of the network, the batch stack and the machine; claim 2 judges only 'outperforms'.",
+    ),
+    Untested(
+        SOURCE_002,
+        "Not zero-centered: The outputs of the ReLU function are not zero-centered, which can make it difficult "
+        "to train some types of neural networks.",
+        "no claim isolates zero-centring: claim 5 shows tanh converging faster than sigmoid, and its scope says "
+        "it does not say why.",
+    ),
+    Untested(
+        SOURCE_000,
+        "Activation functions introduce non-linearity, allowing the encoder to learn much more complex patterns "
+        "and representations from the input data.",
+        "claim 1 checks only the linear half (depth adds nothing without a nonlinearity); that a nonlinear "
+        "encoder learns more is not decided (in claim A2 the identity network is among the best on digits at "
+        "these sizes and budgets).",
+    ),
+    Untested(
+        SOURCE_001,
+        "The choice often depends on the specific task, data characteristics, and network architecture.",
+        "shown descriptively by the verdict maps over datasets and depths (claims 2, 3, 5, 6, 7) and by claim "
+        "8; no test of an activation x condition interaction is run.",
+    ),
+    Untested(
+        SOURCE_003,
+        "The softmax function, which also produces bounded outputs between 0 and 1, suffers from saturation in "
+        "a similar way.",
+        "softmax is an output layer here (a hidden softmax is refused), so its saturation in hidden layers "
+        "cannot be measured; claim 7 judges it as an output layer.",
+    ),
+    Untested(
+        SOURCE_002,
+        "Biological plausibility: ReLU has some similarities to the way biological neurons function",
+        "not an empirical statement about autoencoders.",
+    ),
+    Untested(
+        SOURCE_001,
+        "Autoencoders equipped with Leaky ReLU activations can learn intricate boundaries between tissues or organs.",
+        "the application examples (speech recognition, medical image segmentation) need data and tasks the "
+        "bundled datasets do not have; claims A1 and A2 stand in for the anomaly and compression examples.",
+    ),
+)
+
+
 def claim_keys() -> list[str]:
     return [c.key for c in CLAIMS]
 
@@ -583,4 +643,4 @@ __getattr__ = moved_names(
 )
 
 
-__all__ = ["CLAIMS", "Claim", "claim_keys", "sweeps_of"]
+__all__ = ["CLAIMS", "UNTESTED", "Claim", "Untested", "claim_keys", "sweeps_of"]
