@@ -337,18 +337,24 @@ def _check_results_dir(target: Path) -> set[str] | None:
         return store.finished_ids()
 
 
-def _note_other_settings(sweep: SweepConfig, target: Path) -> None:
+def _note_other_settings(sweep: SweepConfig, target: Path, data_dir: Path | None = None) -> None:
     """--dry-run says what the run would: the directory holds this sweep's name with other
-    settings (:func:`actcmp.run.sweep.other_settings`)."""
-    from actcmp.run.plan import sweep_id
-    from actcmp.run.sweep import other_versions, version_note
+    settings (:func:`actcmp.run.sweep.other_settings`), or runs on another version of a data
+    file the sweep names (:func:`actcmp.run.sweep.data_versions_note`; a grid too big to
+    plan run by run is not checked)."""
+    from actcmp.run.plan import PLAN_IN_FULL, plan_runs, sweep_id
+    from actcmp.run.sweep import data_versions_note, other_versions, version_note
     from actcmp.store.database import Store
 
     with Store(target, create=False) as store:
         stored = [e for e in store.sweeps() if e["sweep_id"] != sweep_id(sweep)]
-    note = version_note(target, sweep.name, *other_versions(sweep, stored))
-    if note is not None:
-        typer.echo(f"note: {note}", err=True)
+        configs = list(store.expected_configs().values())
+    notes = [version_note(target, sweep.name, *other_versions(sweep, stored))]
+    if sweep.size() <= PLAN_IN_FULL and any(cfg.get("data_fingerprint") for cfg in configs):
+        notes.append(data_versions_note(target, plan_runs(sweep, data_dir, build=False), configs))
+    for note in notes:
+        if note is not None:
+            typer.echo(f"note: {note}", err=True)
 
 
 #: shown by --dry-run even when they do not vary (from the grid, the fixed fields or the defaults)
@@ -399,7 +405,7 @@ def _print_plan(
         if adopted:
             typer.echo(f"note: {adopted}", err=True)
     if finished is not None:  # the directory holds a store: this sweep's name with other settings?
-        _note_other_settings(sweep, Path(target))
+        _note_other_settings(sweep, Path(target), data_dir)
     plan = describe_plan(sweep, data_dir, shard_spec, max_runs=max_runs, finished=finished)
     # explicit widths set the depth (len + 1): it is not at its default then
     by_widths = "widths" in sweep.grid or plan["fixed"].get("widths") is not None

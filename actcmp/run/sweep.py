@@ -217,6 +217,9 @@ def run_sweep(
         note = version_note(out_dir, sweep.name, versions, summary_versions)
         if note is not None and message is not None:
             message([f"note: {note}"])
+        data_note = data_versions_note(out_dir, planned, store.expected_configs().values())
+        if data_note is not None and message is not None:
+            message([f"note: {data_note}"])
         # a shard run into a directory that holds this whole sweep (run whole, or merged) adds
         # its missing runs and leaves the directory whole: marked a shard, its status said the
         # other shards' runs were elsewhere, and a merge with that shard's own directory was refused
@@ -296,6 +299,30 @@ def other_versions(sweep: SweepConfig, stored: list[dict[str, Any]]) -> tuple[in
         return 0, other_settings(sweep.to_dict(), mine)
     versions = {runs_content(config) for config in mine if config.get("tune")} - {runs_content(sweep.to_dict())}
     return len(versions), []
+
+
+def data_versions_note(out_dir: Path, planned: list[dict[str, Any]], stored: Iterable[dict[str, Any]]) -> str | None:
+    """The note ``run`` and ``--dry-run`` print when a user data file's content changed: the
+    directory holds runs of a dataset the plan names with another content fingerprint (a new
+    version of the file trains anew: its fingerprint is part of the run id). None otherwise."""
+    now: dict[str, str] = {}
+    for cfg in planned:
+        if cfg.get("data_fingerprint"):
+            now.setdefault(str(cfg["dataset"]), str(cfg["data_fingerprint"]))
+    before: dict[str, set[str]] = {}
+    for cfg in stored:
+        name, fingerprint = str(cfg.get("dataset")), cfg.get("data_fingerprint")
+        if name in now and fingerprint and fingerprint != now[name]:
+            before.setdefault(name, set()).add(str(fingerprint))
+    if not before:
+        return None
+    said = "; ".join(
+        f"{name}: {', '.join(sorted(fps))} stored, {now[name]} now" for name, fps in sorted(before.items())
+    )
+    return (
+        f"{out_dir} also holds runs on another version of a data file ({said}: content fingerprints): this "
+        "version's runs train anew, and status and report show each version's cells apart"
+    )
 
 
 def version_note(out_dir: Path, name: str, tuned_versions: int, settings: list[str]) -> str | None:
