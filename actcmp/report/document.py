@@ -35,6 +35,7 @@ from actcmp.report.frames import key_value_text
 from actcmp.report.render import FigureDoc, Section
 from actcmp.report.tables import Table, markdown_escape, to_html, to_markdown
 from actcmp.report.tune import tune_section
+from actcmp.report.writers import markdown_name
 
 if TYPE_CHECKING:
     from actcmp.store.database import Results
@@ -69,7 +70,7 @@ def _values(frame: Any, column: str) -> str:
         return "none"
     values = frame[column].dropna().unique()
     ordered = activation_order(values) if column == "activation" else sorted(values, key=lambda v: (str(type(v)), v))
-    shown = [key_value_text(column, v) for v in ordered]
+    shown = [markdown_name(key_value_text(column, v)) for v in ordered]  # user names (files): escaped
     if len(shown) and frame[column].isna().any():  # unset in some runs (split_seed: each seed its own split)
         shown = ["none", *shown]
     return ", ".join(shown)
@@ -102,14 +103,15 @@ def fields_lead(setup: dict[str, Any]) -> str:
     evaluation runs at the common value (the tables' runs); the tuning runs differ in their seeds,
     the tuned fields and, where it differs, what they record."""
     tunes = setup.get("tune") or []
+    planned = " planned" if setup.get("runs", {}).get("pending") else ""  # stored or not: the plan's fields
     if not tunes:
-        return "Run fields with one value in every run (or following the dataset or activation):"
+        return f"Run fields with one value in every{planned} run (or following the dataset or activation):"
     tuned = ", ".join(f"`{name}`" for name in setup.get("tuned", {})) or "the tuned fields"
     record = setup.get("fixed", {}).get("record")
     records = sorted({str(t.get("tuning_record")) for t in tunes} - {"None", str(record)})
     recorded = f" and what they record (`record`: {', '.join(records)})" if records else ""
     return (
-        "Run fields with one value in every evaluation run at the common value, the runs of the tables (or "
+        f"Run fields with one value in every{planned} evaluation run at the common value, the runs of the tables (or "
         f"following the dataset or activation); the tuning runs differ in their seeds, {tuned}{recorded}:"
     )
 
@@ -147,10 +149,10 @@ def _contents(sections: Sequence[Section], ctx: ReportContext) -> list[str]:
     for section in sections:
         inner = []
         for kind, content in section.blocks:
-            if kind == "table" and content in ctx.tables:
-                inner.append(f"[{ctx.tables[content].title}](#{table_anchor(content)})")
+            if kind == "table" and content in ctx.tables:  # titles carry user names: escaped as in the tables
+                inner.append(f"[{markdown_name(ctx.tables[content].title)}](#{table_anchor(content)})")
             elif kind == "figure":
-                inner.append(f"[{content.title}](#{figure_anchor(content.stem)})")
+                inner.append(f"[{markdown_name(content.title)}](#{figure_anchor(content.stem)})")
         entry = f"[{section.title}](#{section.anchor})"
         items.append(entry + (": " + ", ".join(inner) if inner else ""))
     return items
@@ -339,7 +341,7 @@ def _markdown_block(ctx: ReportContext, kind: str, content: Any) -> list[str]:
         caption = render.markdown_text(table.caption)
         out = [
             render.markdown_anchor(table_anchor(content)),
-            f"### {render.markdown_text(table.title)}",
+            f"### {render.markdown_text(markdown_name(table.title))}",
             "",
             caption,
             "",
@@ -350,7 +352,7 @@ def _markdown_block(ctx: ReportContext, kind: str, content: Any) -> list[str]:
             out += [f"{markdown_escape(n)}  " for n in table.notes] + [""]
         return out
     if kind == "figure":
-        title = render.markdown_text(content.title)  # titles carry user names (datasets, files)
+        title = render.markdown_text(markdown_name(content.title))  # titles carry user names (datasets, files)
         image, links = render.markdown_figure(f"figures/{content.stem}", title, content.formats)
         text = render.markdown_text(content.caption)
         caption = f"{text} ({links})" if links else text

@@ -2,7 +2,8 @@
 table or figure it comes from.
 
 :func:`findings_blocks` returns report blocks (``("text", str)`` / ``("list", [str])``)
-in this order: the best activation(s) of every cell with the ones not separable from it
+in this order: where planned runs are not stored yet, that the sweep is incomplete and the
+statistics cover the stored runs only; the best activation(s) of every cell with the ones not separable from it
 after Holm's correction (one that did not learn where the best did is named apart: the test
 cannot separate it, which does not make it as good; :func:`actcmp.report.tables.demoted_rows`;
 so is one that diverged on every seed, :func:`actcmp.report.tables.all_diverged_rows`);
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from actcmp.analysis.cells import activation_order, cell_keys
 from actcmp.analysis.learning import cell_id, not_learning
-from actcmp.report.format import MISSING, fmt_number, fmt_p, p_clause
+from actcmp.report.format import MISSING, fmt_fraction, fmt_number, fmt_p, p_clause
 from actcmp.report.frames import cell_columns, label
 from actcmp.text import plural
 
@@ -62,8 +63,12 @@ def _keys(main: pd.DataFrame) -> list[str]:
 
 
 def _cell_label(keys: list[str], key: Any) -> str:
+    """``digits · depth 4``, a user's name in it Markdown-escaped as in the tables (a link's text
+    too: a file name's ``*`` would be emphasis, its ``|`` a table's edge)."""
+    from actcmp.report.writers import markdown_name
+
     values = key if isinstance(key, tuple) else (key,)
-    return label(keys, tuple(values)) or "all runs"
+    return markdown_name(label(keys, tuple(values))) or "all runs"
 
 
 def best_per_cell(
@@ -189,9 +194,18 @@ def ranks_text(statistics: Statistics | None) -> str | None:
     text = f"{link('Mean ranks', table_anchor('ranks'))} of test loss over {result.n_cells} cells (1 = best): {ranks}. "
     if result.reason:
         return text + f"No Friedman test: {result.reason}."
+    from actcmp.report.statistics import unreachable
+
     blocks = result.by_dataset
     significant = result.decision_p < result.alpha  # where the cells share datasets, the test over them
     verdict = "the activations' ranks differ" if significant else "no significant difference between the ranks"
+    verdict += f" at α = {result.alpha:g}"
+    floored = unreachable(result)  # as the statistics section says it (statistics.block_verdict)
+    if floored:
+        verdict = (
+            f"no verdict either way: with {floored[0]} and {result.k} activations this test cannot reach "
+            f"p < {result.alpha:g}, its smallest p being {floored[1]:.2g}"
+        )
     if blocks is None:
         caveat = ""
     elif blocks.n_blocks == 1:
@@ -201,8 +215,7 @@ def ranks_text(statistics: Statistics | None) -> str | None:
     else:
         caveat = ", optimistic: the cells share datasets"
     text += (
-        f"Friedman test: χ² = {result.statistic:.2f}, {result.p_prefix}{p_clause(result.p_value)}{caveat} ({verdict} at "
-        f"α = {result.alpha:g}); "
+        f"Friedman test: χ² = {result.statistic:.2f}, {result.p_prefix}{p_clause(result.p_value)}{caveat} ({verdict}); "
     )
     # the diagram draws the test that decides (statistics.plot_critical_difference): the link goes with it
     diagram = (
@@ -224,9 +237,12 @@ def ranks_text(statistics: Statistics | None) -> str | None:
     return text + "."
 
 
-def dead_units_text(main: pd.DataFrame) -> str | None:
+def dead_units_text(main: pd.DataFrame, *, untrained: bool = False) -> str | None:
     """Which activations ended with dead units (derivative zero on every probe input),
-    in how many cells, and where the most."""
+    in how many cells, and where the most, with the share dead there at initialisation where
+    the table has it (units dead from the start did not die in training: "dead after training",
+    never "died"). ``untrained``: the runs did not train (epochs 0), so the units were dead at
+    initialisation."""
     if main.empty or "dead_fraction_final" not in main:
         return None
     keys = _keys(main)
@@ -235,9 +251,8 @@ def dead_units_text(main: pd.DataFrame) -> str | None:
     curves = link("over training", figure_anchor("dead_fraction"))
     measured = main[main["dead_fraction_final"].notna()]
     if dead.empty:
-        return (
-            f"No activation ended with dead units ({heatmap} 0 in all {len(measured)} cell-activation pairs measured)."
-        )
+        when = "had dead units at initialisation (no training: epochs 0;" if untrained else "ended with dead units ("
+        return f"No activation {when}{heatmap} 0 in all {len(measured)} cell-activation pairs measured)."
 
     parts = []
     for name in activation_order(dead["activation"]):
@@ -246,14 +261,38 @@ def dead_units_text(main: pd.DataFrame) -> str | None:
         n_cells = int((measured["activation"] == name).sum())
         where = _cell_label(keys, tuple(worst[k] for k in keys))
         parts.append(
-            f"{name} in {len(mine)} of {n_cells} cells (most at {where}: {worst['dead_fraction_final']:.2f} of "
-            "hidden units)"
+            f"{name} in {len(mine)} of {n_cells} cells (most at {where}: {fmt_fraction(worst['dead_fraction_final'])} of "
+            f"hidden units{'' if untrained else _at_init(worst.get('dead_fraction_init'))})"
         )
     clean = [n for n in activation_order(measured["activation"]) if n not in set(dead["activation"])]
-    text = f"Units died ({heatmap}, {curves}): " + "; ".join(parts) + "."
+    if untrained:
+        text = f"Units dead at initialisation (no training: epochs 0; {heatmap}): " + "; ".join(parts) + "."
+        return text + (f" No dead units: {_names(clean)}." if clean else "")
+    # dead at the end is not died in training: with the share at initialisation beside, where stored
+    after = "Units dead after training" if "dead_fraction_init" in main else "Units died"
+    text = f"{after} ({heatmap}, {curves}): " + "; ".join(parts) + "."
     if clean:
         text += f" No dead units at the end: {_names(clean)}."
     return text
+
+
+def _at_init(share: Any) -> str:
+    """``, 0.15 at initialisation``: the share of the worst cell already dead before training,
+    where some was (where none was, they died in training; nothing where not stored)."""
+    if _missing(share) or float(share) <= 0:
+        return ""
+    return f", {fmt_fraction(float(share))} at initialisation"
+
+
+def untrained(results: Results) -> bool:
+    """Whether no stored run trained (every one has epochs 0: it measured its initial weights)."""
+    import pandas as pd
+
+    runs = results.runs
+    if runs.empty or "epochs" not in runs:
+        return False
+    epochs = pd.to_numeric(runs["epochs"], errors="coerce")
+    return bool(epochs.notna().all() and (epochs == 0).all())
 
 
 #: above this many (cell, activation) groups a list of runs is summarised by counts
@@ -374,6 +413,36 @@ def learning_rate_text(results: Results) -> str | None:
     )
 
 
+def incomplete_text(results: Results, main: pd.DataFrame) -> str | None:
+    """Where planned runs are not stored yet: that the sweep is incomplete, how many of its
+    planned runs are stored, which axis values have none yet, and that the statistics cover
+    the stored cells only (:func:`actcmp.report.incomplete.plan_counts`). None for a complete
+    sweep, and where no run is stored."""
+    from actcmp.analysis.cells import as_text
+    from actcmp.report.incomplete import described_runs, not_stored_text, not_stored_values, plan_counts
+    from actcmp.report.setup import run_fields
+
+    counts = plan_counts(results)
+    if not counts["pending"] or results.runs.empty:  # nothing stored: outcomes_text says so
+        return None
+    described = described_runs(results)
+    missing = not_stored_text(not_stored_values(results, list(run_fields(described)["grid"])))
+    missing = f" (no run yet for {missing})" if missing else ""
+    what = "evaluation runs at the common value" if _tuned(results) else "runs"
+    keys = _keys(main)
+    stored = main[main["runs"] > 0] if "runs" in main else main
+    cells = ""
+    if keys and set(keys) <= set(described.columns) and len(stored):
+        planned = len(as_text(described[keys]).drop_duplicates())
+        held = len(as_text(stored[keys]).drop_duplicates())
+        cells = f", in {held} of the {planned} planned cells" if held < planned else ""
+    return (
+        f"**The sweep is incomplete:** {len(results.runs)} of its {counts['planned']} planned {what} are stored"
+        f"{missing}; the statistics below cover the stored runs only{cells} "
+        f"({link('run status', table_anchor('status'))})."
+    )
+
+
 def findings_blocks(
     results: Results, main: pd.DataFrame, statistics: Statistics | None, learning: Learning | None = None
 ) -> list[Block]:
@@ -383,6 +452,9 @@ def findings_blocks(
     from actcmp.report.tables import count_learning
 
     blocks: list[Block] = []
+    incomplete = incomplete_text(results, main)
+    if incomplete:  # first: every statement below is of the stored part of the sweep
+        blocks.append(("text", incomplete))
     if learning is None:
         learning = count_learning(results, _keys(main))
     best = best_per_cell(main, learning.per_cell, learning.per_activation)
@@ -392,7 +464,7 @@ def findings_blocks(
         shared = learning_rate_text(results)
         if shared:
             blocks.append(("text", shared))
-    for text in (ranks_text(statistics), dead_units_text(main)):
+    for text in (ranks_text(statistics), dead_units_text(main, untrained=untrained(results))):
         if text:
             blocks.append(("text", text))
     blocks += [("text", t) for t in outcomes_text(results)]

@@ -274,7 +274,7 @@ def plot_latent(found: DatasetPictures) -> Figure:
             rid = cell.runs.get(activation)
             ax.set_title(activation if row == 0 else "", color=activation_style(activation)[0])
             if col == 0:
-                ax.set_ylabel(f"{cell.title}\n{_view_name(found, cell)}", fontsize=8)
+                ax.set_ylabel(_latent_row_label(found, cell), fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])
             arrays = found.samples["codes"].get(rid) if rid is not None else None
@@ -284,16 +284,47 @@ def plot_latent(found: DatasetPictures) -> Figure:
                 continue
             view, _ = two_d(arrays["codes"])
             labels = arrays.get("labels")
-            colour: Any = "#777777"
             if labels is not None:
-                colour, labelled = np.asarray(labels) % 10, True
-            ax.scatter(view[:, 0], view[:, 1], c=colour, cmap="tab10", vmin=0, vmax=9, s=4, linewidths=0)
+                colour = np.asarray(labels) % 10
+                ax.scatter(view[:, 0], view[:, 1], c=colour, cmap="tab10", vmin=0, vmax=9, s=4, linewidths=0)
+                labelled = True
+            else:  # no labels (a CSV without a label column): one colour, no colour map
+                ax.scatter(view[:, 0], view[:, 1], color="#777777", s=4, linewidths=0)
             anomaly = arrays.get("anomaly")
             if anomaly is not None and anomaly.any():
                 ax.scatter(view[anomaly, 0], view[anomaly, 1], marker="x", c="black", s=10, linewidths=0.6)
     if labelled:
         _label_legend(fig, found)
     return fig
+
+
+#: characters per line of a latent row's label (rotated beside a panel about 2 inches tall, 8 pt)
+LABEL_WIDTH = 26
+
+
+def _latent_row_label(found: DatasetPictures, cell: Cell) -> str:
+    """The rotated label of a latent row, in lines that fit beside the panel: the cell's keys
+    (a long one, such as a file path or a data fingerprint, shortened in the middle) and its seed,
+    then the view (``code 1 vs code 2``)."""
+    parts = [part for part in tables.label(cell.keys, cell.values).split(" · ") if part]
+    lines: list[str] = []
+    for part in [*(_shortened(p) for p in parts), f"seed {cell.seed}"]:
+        if lines and len(lines[-1]) + 3 + len(part) <= LABEL_WIDTH:
+            lines[-1] += f" · {part}"
+        else:
+            lines.append(part)
+    return "\n".join([*lines, _view_name(found, cell)])
+
+
+def _shortened(text: str, width: int = LABEL_WIDTH) -> str:
+    """``text``, or where longer than ``width`` its start and end around an ellipsis."""
+    if len(text) <= width:
+        return text
+    key, equals, value = text.partition("=")
+    if equals and len(key) < width - 8:  # data_fingerprint=3f2a…c91e: the key whole, the value shortened
+        return f"{key}={_shortened(value, width - len(key) - 1)}"
+    head = (width - 1) // 2
+    return f"{text[:head]}…{text[len(text) - (width - 1 - head) :]}"
 
 
 def _view_name(found: DatasetPictures, cell: Cell) -> str:

@@ -117,13 +117,26 @@ def markdown_page(title: str, sections: Sequence[Section], block: BlockRenderer,
 
 
 # -- html ----------------------------------------------------------------------------------
+#: a backslash escape of what :func:`actcmp.report.writers.markdown_name` escapes in a user's
+#: name, or a code span (inside which a backslash is text, as in Markdown)
+_ESCAPE_OR_CODE = re.compile(r"\\([\\`*|\[\]])|`[^`]+`")
+#: escaped characters stand in the Unicode private use area while the forms are read
+_STASH = 0xE000
+
+
 def inline(text: Any) -> str:
     """Escape, then the inline Markdown forms the sections use: `code`, **bold** and
-    [text](#anchor) links."""
-    escaped = html.escape(str(text))
+    [text](#anchor) links; a backslash-escaped ``\\ ` * | [ ]`` outside code (a user's name,
+    :func:`actcmp.report.writers.markdown_name`) is the character itself, as in Markdown."""
+
+    def stash(match: re.Match[str]) -> str:
+        return chr(_STASH + ord(match.group(1))) if match.group(1) is not None else match.group(0)
+
+    escaped = html.escape(_ESCAPE_OR_CODE.sub(stash, str(text)))
     escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
     escaped = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", escaped)
-    return re.sub(r"\[([^\]]+)\]\(([^)\s\"<>]+)\)", r'<a href="\2">\1</a>', escaped)
+    escaped = re.sub(r"\[([^\]]+)\]\(([^)\s\"<>]+)\)", r'<a href="\2">\1</a>', escaped)
+    return re.sub("[\ue000-\ue07f]", lambda m: html.escape(chr(ord(m.group()) - _STASH)), escaped)
 
 
 def png_dpi(png: bytes) -> float | None:

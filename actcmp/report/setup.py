@@ -83,8 +83,10 @@ def _depends_only_on(runs: pd.DataFrame, field: str, key: str) -> dict[str, Any]
     return {k: found[k] for k in order}
 
 
-def run_fields(runs: pd.DataFrame) -> dict[str, Any]:
-    """``fixed``, ``per_dataset``, ``per_activation``, ``grid`` and ``seeds`` of the stored runs."""
+def run_fields(runs: pd.DataFrame, stored: pd.DataFrame | None = None) -> dict[str, Any]:
+    """``fixed``, ``per_dataset``, ``per_activation``, ``grid`` and ``seeds`` of ``runs`` (the
+    stored runs, or with the planned ones not stored yet: :func:`described_runs`); ``seeds_per_cell``
+    of the ``stored`` runs (default: ``runs``)."""
     import pandas as pd
 
     from actcmp.analysis.cells import activation_order, config_fields
@@ -126,7 +128,7 @@ def run_fields(runs: pd.DataFrame) -> dict[str, Any]:
         "per_activation": per_activation,
         "grid": grid,
         "seeds": seeds,
-        "seeds_per_cell": _seeds_per_cell(runs, [f for f in grid if f != "seed"]),
+        "seeds_per_cell": _seeds_per_cell(runs if stored is None else stored, [f for f in grid if f != "seed"]),
     }
 
 
@@ -348,7 +350,16 @@ def collect_setup(results: Results, tunes: Sequence[Any] = ()) -> dict[str, Any]
     recorded = sweep_file.get("sweep")
     sweep: dict[str, Any] = recorded if isinstance(recorded, dict) else {}
     statuses = runs["status"].value_counts().to_dict() if "status" in runs else {}
+    from actcmp.report.incomplete import described_runs, not_stored_values, plan_counts
+
     stored = _stored_sweeps(results)
+    described = described_runs(results)  # the plan's runs where some are not stored yet
+    fields = _with_tuned(run_fields(described, runs), tunes)
+    counts = plan_counts(results)
+    # where planned runs are missing (only then: a complete sweep's setup.json as before): how many, and
+    # per grid axis (and seed) the planned values no stored run has yet
+    pending = counts if counts["pending"] else {}
+    gaps = {"not_stored": not_stored_values(results, list(fields["grid"]))} if pending else {}
     return {
         "sweep": {
             "name": sweep.get("name"),
@@ -359,11 +370,13 @@ def collect_setup(results: Results, tunes: Sequence[Any] = ()) -> dict[str, Any]
         "runs": {
             "stored": len(runs),
             **{s: int(statuses.get(s, 0)) for s in ("done", "diverged", "failed")},
+            **pending,
             **_tuned_counts(tunes),
         },
-        **_with_tuned(run_fields(runs), tunes),
+        **fields,
+        **gaps,
         "tune": tune_protocol(tunes),
-        "init": init_gains(runs),
+        "init": init_gains(described),
         "environment": environment(results),
         "report_software": report_software(),
         "provenance": provenance(Path(results.directory), sweep_file),
@@ -515,12 +528,25 @@ def _versions_item(sweep: dict[str, Any]) -> str | None:
     )
 
 
+def _names(values: Sequence[Any]) -> str:
+    """``digits, mnist1d``: values as the Setup states them, Markdown punctuation in user names
+    (a file name's ``*`` or ``|``) escaped as the tables escape it."""
+    from actcmp.report.writers import markdown_name
+
+    return ", ".join(markdown_name(_value(v)) for v in values)
+
+
 def setup_items(setup: dict[str, Any], directory: str) -> list[str]:
     """The Setup's bullet list: sweep and origin, runs and dates, axes and seeds, init,
     software and hardware."""
     sweep, runs, env = setup["sweep"], setup["runs"], setup["environment"]
     origin = setup["provenance"]
+    from actcmp.report.incomplete import incomplete_item
+
     items = []
+    incomplete = incomplete_item(setup)
+    if incomplete:  # first: the rest describes the plan, the tables only what is stored of it
+        items.append(incomplete)
     every = sweep.get("all") or []
     # sweep.json (the last run into the directory) names it; unreadable, the store's one sweep
     name = sweep.get("name") or (every[0] if len(every) == 1 else None) or "not recorded"
@@ -572,11 +598,12 @@ def setup_items(setup: dict[str, Any], directory: str) -> list[str]:
     else:
         items.append(f"Runs: {runs['stored']} stored ({counts}), {when}.")
     if runs["stored"]:
-        axes = "; ".join(f"{k}: {', '.join(_value(v) for v in values)}" for k, values in setup["grid"].items())
+        axes = "; ".join(f"{k}: {_names(values)}" for k, values in setup["grid"].items())
         items.append(f"Grid axes: {axes or 'none'}.")
         seeds = setup["seeds"]
         fewest, most = setup.get("seeds_per_cell") or [len(seeds)] * 2
         per_cell = f"{most} per cell" if fewest == most else f"{fewest} to {most} per cell: cells differ"
+        per_cell = f"stored: {per_cell}" if runs.get("pending") else per_cell
         items.append(f"Seeds: {', '.join(_value(s) for s in seeds) or 'none'} ({per_cell}).")
         split = _split_item(setup)
         if split:
@@ -623,4 +650,4 @@ def setup_items(setup: dict[str, Any], directory: str) -> list[str]:
     return items
 
 
-__all__ = ["NOT_RECORDED", "collect_setup", "setup_items", "setup_rows", "write_setup_json"]
+__all__ = ["NOT_RECORDED", "collect_setup", "run_fields", "setup_items", "setup_rows", "write_setup_json"]

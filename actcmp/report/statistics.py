@@ -242,11 +242,26 @@ def block_verdict(result: FriedmanResult) -> str:
     blocks = result.by_dataset
     assert blocks is not None
     if blocks.p_value >= result.alpha and blocks.floor >= result.alpha:
-        return (
-            f"with {blocks.n_blocks} datasets and {result.k} activations this test cannot reach p < {result.alpha:g} "
-            f"(its smallest p is {blocks.floor:.2g}): no verdict either way"
-        )
+        return _no_verdict(result, _datasets(blocks.n_blocks), blocks.floor)
     return _verdict(blocks.p_value < result.alpha, result.alpha)
+
+
+def unreachable(result: FriedmanResult) -> tuple[str, float] | None:
+    """Where the test with datasets as blocks decides (:attr:`FriedmanResult.decisive_blocks`),
+    did not reject and cannot reach p < alpha at all (its permutation p's ``floor`` is at least
+    alpha: 2 datasets and 4 activations with ties, 0.083), as :func:`block_verdict` says: its
+    blocks (``2 datasets``) and that floor, for "no verdict either way"; None otherwise."""
+    blocks = result.decisive_blocks
+    if blocks is not None and blocks.p_value >= result.alpha and blocks.floor >= result.alpha:
+        return _datasets(blocks.n_blocks), blocks.floor
+    return None
+
+
+def _no_verdict(result: FriedmanResult, unit: str, floor: float) -> str:
+    return (
+        f"with {unit} and {result.k} activations this test cannot reach p < {result.alpha:g} "
+        f"(its smallest p is {floor:.2g}): no verdict either way"
+    )
 
 
 def _datasets(n: int) -> str:

@@ -36,6 +36,17 @@ def markdown_escape(text: str) -> str:
     return markdown_cell(text)
 
 
+def markdown_name(text: object) -> str:
+    """A name from a user (a file name, a label) for running Markdown text, a Findings link
+    included: its Markdown punctuation (``*``, ``|``, ``[``, ...) escaped as
+    :func:`markdown_escape` escapes it in the tables, its HTML left as it is: the text renderers
+    show that as text (:func:`actcmp.text.markdown_text`, :func:`actcmp.report.render.inline`),
+    and escaped here too it would read ``&lt;``."""
+    import html
+
+    return html.unescape(markdown_escape(str(text)))
+
+
 def to_markdown(frame: pd.DataFrame, bold: pd.DataFrame) -> str:
     def cell(text: str, strong: bool) -> str:
         text = markdown_escape(str(text).replace(CELL_BREAK, " "))
@@ -188,6 +199,7 @@ __all__ = [
     "LATEX_WIDE",
     "latex_escape",
     "markdown_escape",
+    "markdown_name",
     "to_html",
     "to_latex",
     "to_markdown",
