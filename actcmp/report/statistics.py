@@ -200,7 +200,8 @@ def friedman_text(result: FriedmanResult) -> list[str]:
     )
     blocks = result.by_dataset
     if blocks is None:
-        out = [f"{first}: {_verdict(result.significant, alpha)}."]
+        cells = unreachable(result)  # a permutation p over few cells may be unable to reject at all
+        out = [f"{first}: {_no_verdict(result, *cells) if cells else _verdict(result.significant, alpha)}."]
     else:
         out = [f"{first}."]
         shared = (
@@ -247,13 +248,16 @@ def block_verdict(result: FriedmanResult) -> str:
 
 
 def unreachable(result: FriedmanResult) -> tuple[str, float] | None:
-    """Where the test with datasets as blocks decides (:attr:`FriedmanResult.decisive_blocks`),
-    did not reject and cannot reach p < alpha at all (its permutation p's ``floor`` is at least
-    alpha: 2 datasets and 4 activations with ties, 0.083), as :func:`block_verdict` says: its
-    blocks (``2 datasets``) and that floor, for "no verdict either way"; None otherwise."""
+    """Where the test that decides (with datasets as blocks, :attr:`FriedmanResult.decisive_blocks`;
+    else the one over cells) did not reject and cannot reach p < alpha at all (its permutation
+    p's ``floor`` is at least alpha: 2 datasets and 4 activations with ties, 0.083; 3 cells of 3
+    activations, 1/6), as :func:`block_verdict` says: its blocks (``2 datasets``, ``3 cells``)
+    and that floor, for "no verdict either way"; None otherwise."""
     blocks = result.decisive_blocks
     if blocks is not None and blocks.p_value >= result.alpha and blocks.floor >= result.alpha:
         return _datasets(blocks.n_blocks), blocks.floor
+    if blocks is None and result.p_value >= result.alpha and result.floor >= result.alpha:
+        return f"{result.n_cells} cells", result.floor  # the test over cells decides; its permutation p too
     return None
 
 
