@@ -221,7 +221,8 @@ def _refuse_foreign_report_dir(out: Path) -> None:
     """``--out OUT`` holding a ``report.md`` or ``report.html`` that no actcmp report wrote
     (it does not begin as every actcmp report has: ``# actcmp report``, the HTML's title):
     one line, exit 2, instead of replacing the user's files. A report of any actcmp version
-    is replaced, as is a folder holding a results store."""
+    is replaced; a folder holding a results store is not checked here (the results directory's
+    own report is replaced; ``actcmp report A --out B`` onto another store is refused by the CLI)."""
     from actcmp.errors import ConfigError
     from actcmp.store.database import db_path
 
