@@ -173,7 +173,9 @@ def _init_summary(frame: pd.DataFrame, keys: list[str]) -> str:
     above / below its share at initialisation, naming the cells where it fell (there the
     units were dead from initialisation); "" where ``dead_fraction_init`` is not stored."""
     groups = list(frame.groupby(keys, sort=True)) if keys else [((), frame)]
-    rose, fell, same = [], [], []
+    rose: list[str] = []
+    fell: list[str] = []
+    same: list[str] = []
     for key, cell in groups:
         start, end, n, _, _ = init_and_final(cell)
         if not n:
