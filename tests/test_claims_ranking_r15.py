@@ -226,6 +226,16 @@ def test_the_table_columns_name_the_family() -> None:
     assert all(cell.startswith("elu (p = ") for cell in table.iloc[:, 3])
 
 
+def test_claim_2s_tables_show_the_family_the_verdict_reads() -> None:
+    from actcmp.claims.tables import relu_default_tables
+
+    runs = _worse_than_one()
+    tables = relu_default_tables(ClaimContext(Results(runs, *[pd.DataFrame()] * 3, Path("x")), Path("x"), Path("x")))
+    titles = [title for title, _ in tables]
+    assert titles[1].startswith("ReLU against each other activation, per cell")
+    assert tables[1][1].equals(versus_others_table(runs))
+
+
 def test_the_rule_states_the_new_family_and_when_it_was_chosen() -> None:
     claim = next(c for c in CLAIMS if c.key == "relu_default")
     rule = claim.rule

@@ -313,8 +313,17 @@ def matters_tables(ctx: ClaimContext) -> Tables:
 
 
 def relu_default_tables(ctx: ClaimContext) -> Tables:
+    """The rank table, and per cell ReLU against each other activation: the family the verdict's
+    "significantly worse" reads (the rank table's "worse in" column counts the comparison with
+    the cell's best, Holm over every pair, as the report's tables do)."""
+    from actcmp.claims.checks.ranking import versus_others_table
+
     return [
-        ("Mean rank of test loss (top group: within the CD the verdict uses)", rank_table(ctx.runs, alpha=ctx.alpha))
+        ("Mean rank of test loss (top group: within the CD the verdict uses)", rank_table(ctx.runs, alpha=ctx.alpha)),
+        (
+            "ReLU against each other activation, per cell (the tests the verdict reads)",
+            versus_others_table(ctx.runs, alpha=ctx.alpha),
+        ),
     ]
 
 
