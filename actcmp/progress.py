@@ -19,7 +19,8 @@ from actcmp.text import plural, terminal_safe
 
 
 class ProgressSink(Protocol):
-    # a --fresh sweep also passes stored_again=N (the runs already stored that it trains again)
+    # a --fresh sweep also passes stored_again=N (the runs already stored that it trains again),
+    # only to a start() that takes it: a sink without the parameter keeps working
     def start(self, total: int, to_run: int, skipped: int, out_dir: str) -> None: ...
     def run_done(self, record: dict[str, Any]) -> None: ...
     def finish(self, summary: dict[str, Any]) -> None: ...

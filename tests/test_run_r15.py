@@ -45,3 +45,32 @@ def test_run_and_dry_run_say_a_data_file_changed(tmp_path: Path, monkeypatch) ->
     again = runner.invoke(app, args)
     assert again.exit_code == 0, again.output
     assert "also holds runs on another version of a data file (csv:d.csv:" in again.output
+
+
+def test_a_progress_sink_written_to_the_protocol_survives_fresh(tmp_path: Path) -> None:
+    """`--fresh` tells its own sinks how many stored runs it trains again (`stored_again`); a
+    user's sink whose start() has only the protocol's parameters must not get it (a review
+    found it crashed with a TypeError)."""
+    from actcmp.config import SweepConfig
+    from actcmp.run.sweep import run_sweep
+
+    class Sink:
+        def __init__(self) -> None:
+            self.started: list[tuple[int, int, int]] = []
+
+        def start(self, total: int, to_run: int, skipped: int, out_dir: str) -> None:
+            self.started.append((total, to_run, skipped))
+
+        def run_done(self, record: dict) -> None:
+            pass
+
+        def finish(self, summary: dict) -> None:
+            pass
+
+    sweep = SweepConfig(
+        name="s", fixed={"dataset": "manifold", "epochs": 1, "depth": 1}, grid={"activation": ["relu"], "seed": [0]}
+    )
+    run_sweep(sweep, tmp_path / "r", progress=Sink())
+    sink = Sink()
+    run_sweep(sweep, tmp_path / "r", progress=sink, fresh=True)
+    assert sink.started == [(1, 1, 0)]

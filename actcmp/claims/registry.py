@@ -434,8 +434,10 @@ CLAIMS: tuple[Claim, ...] = (
             "estimate: Hodges-Lehmann or geometric mean)"
         ),
         rule=(
-            "Every output layer is trained and compared by MSE on the distributions dataset (so only the output "
-            "layer differs; the engine records no loss-independent metric for cross-entropy runs yet). Judged in "
+            "Every output layer is trained and compared by MSE on the distributions dataset (so the loss is the "
+            "same for all; the engine records no loss-independent metric for cross-entropy runs yet), each at its "
+            "own learning rate, selected per depth, hidden activation and output layer on tuning seeds by "
+            "validation loss ([tune]). Judged in "
             "each condition (depth x hidden activation) on its own, over its seeds, and pooled over every (cell, "
             "seed) pair beside the map: the log ratio of softmax's test MSE to each other output layer's is tested "
             "against zero by one-sided tests (Wilcoxon signed-rank with 6 or more pairs, else paired t). Holds when "

@@ -163,9 +163,10 @@ def _selected(
 
     plan, selections, runs = selected_plan(sweep, directory, data_dir)
     chosen = {s.unit: s.chosen for s in selections if s.chosen is not None}
+    cell = unit_fields(sweep)
     rows = []
     for sel in selections:
-        row: dict[str, Any] = {k: sel.config.get(k) for k in ("dataset", "depth") if k in sel.config}
+        row: dict[str, Any] = {k: sel.config.get(k) for k in cell if k in sel.config}
         row["activation"] = sel.activation
         row["selected"] = (
             describe_value(sel.chosen)
@@ -176,7 +177,7 @@ def _selected(
         rows.append(row)
     table = pd.DataFrame(rows)
     if not table.empty:
-        keys = [k for k in ("dataset", "depth") if k in table]
+        keys = [k for k in cell if k in table]  # one row per cell of a unit: no two units share a row and column
         table = table.pivot_table(index=keys, columns="activation", values="selected", aggfunc="first").reset_index()
         table.columns.name = None
     judged = [
@@ -191,6 +192,16 @@ def _selected(
     unselected = unselected_runs(plan.common, selections, plan.spec.fields)
     tuning = {cfg["run_id"] for cfg in plan.tuning}
     return judged, table, planned, edge_summary(selections, plan.spec), unselected, tuning
+
+
+def unit_fields(sweep: SweepConfig) -> list[str]:
+    """The fields a tuned sweep selects per, besides the activation: every grid axis but the
+    seed, the activation and the tuned fields, plus the dataset where it is fixed (a tuning
+    unit is one grid point without its seed: ``dataset, depth`` for claim 2, ``bottleneck``
+    for A2, ``depth, output_activation`` for claim 7)."""
+    tuned = set(sweep.tune.candidates) if sweep.tune is not None else set()
+    axes = [k for k in sweep.grid if k not in ("seed", "activation") and k not in tuned]
+    return axes if axes else ["dataset"]
 
 
 #: how the run id of :func:`unselected_runs`' rows ends (never a stored run's: those are hashes)
@@ -452,7 +463,8 @@ def run_claims(
                 judged, doc.selected, doc.planned, doc.edges, unselected, tuning = _selected(sweep, directory, data_dir)
                 doc.warning = _per_seed_warning(directory)
                 doc.tune = (
-                    f"each activation at its own {', '.join(sweep.tune.candidates)}, selected per dataset and depth "
+                    f"each activation at its own {', '.join(sweep.tune.candidates)}, selected per "
+                    f"{' and '.join(unit_fields(sweep))} "
                     f"from {describe_candidates(sweep.tune)} by mean final validation loss over tuning seeds "
                     f"{', '.join(str(s) for s in sweep.tune.seeds)} (never the evaluation seeds); the verdict "
                     "reads only the evaluation runs at the selected values" + _unselected_note(unselected)

@@ -301,6 +301,17 @@ def other_versions(sweep: SweepConfig, stored: list[dict[str, Any]]) -> tuple[in
     return len(versions), []
 
 
+def _takes(method: Any, name: str) -> bool:
+    """Whether ``method`` accepts the keyword ``name`` (by name or ``**kwargs``)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(method).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
 def data_versions_note(out_dir: Path, planned: list[dict[str, Any]], stored: Iterable[dict[str, Any]]) -> str | None:
     """The note ``run`` and ``--dry-run`` print when a user data file's content changed: the
     directory holds runs of a dataset the plan names with another content fingerprint (a new
@@ -472,7 +483,9 @@ class _Phases:
                 else ["evaluation phase ([tune]): the common and the selected values on the evaluation seeds"]
             )
         # --fresh: the line says how many are stored (trained again), as the dry run does
-        again = {"stored_again": sum(cfg["run_id"] in stored for cfg in configs)} if self.fresh else {}
+        # (only to a sink whose start() takes it: a sink written to the ProgressSink protocol need not)
+        fresh = self.fresh and _takes(self.progress.start, "stored_again")
+        again = {"stored_again": sum(cfg["run_id"] in stored for cfg in configs)} if fresh else {}
         self.progress.start(len(configs), len(todo), len(configs) - len(todo), str(self.summary.out_dir), **again)
         options = self.options
         tasks = make_tasks(todo, options.engine, options.device, options.data_dir, jobs=options.local_jobs)
