@@ -28,7 +28,7 @@ from actcmp.store.database import Store, load_results
 
 DIE = "ReLU units die"
 HURTS = "dying hurts reconstruction"
-FROM_INIT = "dead from initialisation rather than died in training"
+FROM_INIT = "was dead from the start"
 DYING = next(c for c in CLAIMS if c.key == "dying")
 
 
@@ -102,7 +102,7 @@ def test_units_die_says_where_the_units_were_dead_from_initialisation(tmp_path: 
     assert "fell during training: 27.0% at initialisation, 14.0% after training" in fell and FROM_INIT in fell
     assert "lower on 5 of 5" in fell
     assert "rose during training: 27.0% at initialisation, 40.0% after training" in rose
-    assert "died in training" in rose and FROM_INIT not in rose
+    assert "more units were dead at the end than at the start (a net rise)" in rose and FROM_INIT not in rose
     pooled = _part(verdict, DIE).explanation
     assert "above it in 1 of 2 cells" in pooled and "below it in 1" in pooled and "27.0% → 14.0%" in pooled
 
@@ -132,7 +132,7 @@ def test_a_final_share_equal_to_the_init_share_is_called_the_same() -> None:
     )
     text = _part(checks.check_dying_cell(frame), DIE).explanation
     assert "about what it was at initialisation: 15.0% at initialisation, 15.0% after training" in text
-    assert "may have been dead from initialisation" in text
+    assert "may be mostly units dead from the start" in text
 
 
 # -- (b) dying hurts: within conditions -----------------------------------------------------------

@@ -217,7 +217,7 @@ CLAIMS: tuple[Claim, ...] = (
             "lies below, inconclusive otherwise; a seed at exactly 5% drops out of the test). The final share counts "
             "units dead from initialisation (the quote names a network 'not properly initialized' as a cause): the "
             "texts and the dead-fraction table give ReLU's share at initialisation beside it and say where it fell "
-            "during training (units dead from initialisation rather than died in training) or rose; descriptive, the "
+            "during training (fewer dead at the end than at the start: a net change of counts) or rose; descriptive, the "
             "test reads the final share. Where units are shown "
             "to die: (b) Leaky ReLU and PReLU prevent it: each one's seeds lie below 1% dead (the same one-sided "
             "exact signed-rank test against 1%, p < 0.05: with 5 seeds every seed under 1%; does not hold where they "

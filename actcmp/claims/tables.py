@@ -221,8 +221,8 @@ def dying_tables(ctx: ClaimContext) -> Tables:
     if DEAD_INIT_COLUMN in dead.columns:
         title += (
             f"; '{DEAD_INIT_COLUMN}': ReLU's mean dead share at initialisation and after training (the 5% test reads "
-            "the final share, which counts units dead from initialisation: where it fell, they were dead from "
-            "initialisation rather than died in training)"
+            "the final share, which counts units dead from initialisation: where it fell, fewer units were dead "
+            "at the end than at the start and much of the share was dead from the start; a net change of counts)"
         )
     tables = [(title, dead)]
     if runs["_stuck"].notna().any():

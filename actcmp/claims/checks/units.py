@@ -157,14 +157,18 @@ def init_clause(relu: pd.DataFrame) -> str:
     direction = init_direction(start, end)
     if direction == "fell":
         return (
-            f" The dead share fell during training: {moved}; lower on {lower} of {n}), so the units counted dead were "
-            "dead from initialisation rather than died in training."
+            f" The dead share fell during training: {moved}; lower on {lower} of {n}): fewer units were dead at the "
+            "end than at initialisation, so much of the share the test reads was dead from the start (a net change: "
+            "the stored shares are counts, so some units may have died in training while others revived)."
         )
     if direction == "rose":
-        return f" The dead share rose during training: {moved}; higher on {higher} of {n}), so units died in training."
+        return (
+            f" The dead share rose during training: {moved}; higher on {higher} of {n}): more units were dead at the "
+            "end than at the start (a net rise)."
+        )
     return (
-        f" The dead share is about what it was at initialisation: {moved}; lower on {lower}, higher on {higher}), so "
-        "the units counted dead may have been dead from initialisation rather than died in training."
+        f" The dead share is about what it was at initialisation: {moved}; lower on {lower}, higher on {higher}): "
+        "the share the test reads may be mostly units dead from the start."
     )
 
 
@@ -188,12 +192,12 @@ def _init_summary(frame: pd.DataFrame, keys: list[str]) -> str:
         return ""
     text = (
         f" Against ReLU's share dead at initialisation (descriptive; the tests read the final share): the final "
-        f"mean dead share is above it in {len(rose)} of {plural(judged, 'cell')} (units died in training)"
+        f"mean dead share is above it in {len(rose)} of {plural(judged, 'cell')} (a net rise during training)"
     )
     if fell:
         text += (
-            f"; below it in {len(fell)}, where the units counted dead were dead from initialisation rather than died "
-            f"in training ({'; '.join(fell)})"
+            f"; below it in {len(fell)}, where fewer units were dead at the end than at initialisation (a net fall: "
+            f"much of the share the test reads was dead from the start; {'; '.join(fell)})"
         )
     if same:
         text += f"; about the same in {len(same)} ({'; '.join(same)})"
