@@ -291,5 +291,5 @@ def test_a_comparison_table_of_equal_seeds_says_so_rather_than_p_0() -> None:
     runs = grid_runs(lambda p, rng: {"anomaly_auroc": 1.0}, activations=("relu", "elu"), depths=(2,), lr=0.01)
     table = comparison_table(runs, "anomaly_auroc", higher_is_better=True)
     shown = " ".join(table["vs best of cell"].astype(str))
-    assert "no test (all seeds equal)" in shown and "p = 0" not in shown
+    assert "no test (the same ratio on every seed)" in shown and "p = 0" not in shown
     assert set(table["95% CI"]) == {"– (all seeds equal)"}

@@ -22,6 +22,10 @@ def fmt(value: Any, sig: int = 3) -> str:
     return fmt_stat(value, sig)
 
 
+#: the equivalence test's mark where the paired ratios had no spread (no t statistic)
+SAME_RATIO_TEXT = "no test (the same ratio on every seed)"
+
+
 def comparison_table(
     runs: pd.DataFrame,
     metric: str,
@@ -60,11 +64,11 @@ def comparison_table(
         on=[*keys, treatment],
         how="left",
     )
-    from actcmp.report.format import NO_SPREAD_TEXT
 
     def equivalence(p: float) -> str:
-        # p exactly 0 comes only from seeds that are all equal (no t statistic): said, not a p of 0
-        return NO_SPREAD_TEXT if p == 0 else f"p = {fmt(p, 2)}"
+        # p exactly 0 comes only from paired ratios that are the same on every seed (no t statistic:
+        # equal seeds, or one activation a constant multiple of another): said, not a p of 0
+        return SAME_RATIO_TEXT if p == 0 else f"p = {fmt(p, 2)}"
 
     rows = []
     for row in merged.itertuples(index=False):

@@ -250,7 +250,7 @@ def block_verdict(result: FriedmanResult) -> str:
 def unreachable(result: FriedmanResult) -> tuple[str, float] | None:
     """Where the test that decides (with datasets as blocks, :attr:`FriedmanResult.decisive_blocks`;
     else the one over cells) did not reject and cannot reach p < alpha at all (its permutation
-    p's ``floor`` is at least alpha: 2 datasets and 4 activations with ties, 0.083; 3 cells of 3
+    p's ``floor`` is at least alpha: 2 datasets and 4 activations with ties, 0.083; 2 cells of 3
     activations, 1/6), as :func:`block_verdict` says: its blocks (``2 datasets``, ``3 cells``)
     and that floor, for "no verdict either way"; None otherwise."""
     blocks = result.decisive_blocks
