@@ -293,3 +293,14 @@ def test_a_comparison_table_of_equal_seeds_says_so_rather_than_p_0() -> None:
     shown = " ".join(table["vs best of cell"].astype(str))
     assert "no test (the same ratio on every seed)" in shown and "p = 0" not in shown
     assert set(table["95% CI"]) == {"– (all seeds equal)"}
+
+
+def test_the_selected_values_follow_each_sweeps_tuning_units() -> None:
+    """A tuned claim sweep's selections are shown per tuning unit: dataset and depth for the
+    ranking sweep, bottleneck for A2, depth and output layer for claim 7 (a review found A2's
+    four units per activation collapsed into one row, showing one of their values)."""
+    from actcmp.claims.runner import load_claim_sweep, unit_fields
+
+    assert unit_fields(load_claim_sweep("ranking")[1]) == ["dataset", "depth"]
+    assert unit_fields(load_claim_sweep("compression")[1]) == ["bottleneck"]
+    assert unit_fields(load_claim_sweep("softmax")[1]) == ["depth", "output_activation"]
