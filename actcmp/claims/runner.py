@@ -196,9 +196,11 @@ def _selected(
 
 def unit_fields(sweep: SweepConfig) -> list[str]:
     """The fields a tuned sweep selects per, besides the activation: every grid axis but the
-    seed, the activation and the tuned fields, plus the dataset where it is fixed (a tuning
-    unit is one grid point without its seed: ``dataset, depth`` for claim 2, ``bottleneck``
-    for A2, ``depth, output_activation`` for claim 7)."""
+    seed, the activation and the tuned fields; the dataset where no such axis remains (a
+    tuning unit is one grid point without its seed: ``dataset, depth`` for claim 2,
+    ``bottleneck`` for A2, ``depth, output_activation`` for claim 7). Read from the sweep
+    before any selection exists; :func:`actcmp.analysis.tune.cell_fields` tells stored
+    selections apart for the report's tuned tables."""
     tuned = set(sweep.tune.candidates) if sweep.tune is not None else set()
     axes = [k for k in sweep.grid if k not in ("seed", "activation") and k not in tuned]
     return axes if axes else ["dataset"]
