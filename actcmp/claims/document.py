@@ -365,11 +365,12 @@ SETUP_FIRST = ("optimizer", "lr", "momentum", "weight_decay", "batch_size", "epo
 
 
 def _setup_value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
+    """A setting as the report's Setup writes it (:func:`actcmp.report.setup._value`), a list item by item."""
+    from actcmp.report.setup import _value
+
     if isinstance(value, list):
         return "[" + ", ".join(_setup_value(v) for v in value) + "]"
-    return "none" if value is None else str(value)
+    return _value(value)
 
 
 def _env_text(setup: dict[str, Any], key: str) -> str:
